@@ -1,0 +1,138 @@
+import type { AnyProvider, CallbackRequest } from '../providers/provider.ts';
+import { ConfigurationError, errorMessage } from './errors.ts';
+import type { Logger } from './log.ts';
+import { maskPhoneNumbers } from './log.ts';
+import { MAX_BODY_BYTES } from './pipeline-definition.ts';
+import { KEPT_HEADERS, type QueueMessage } from './queue-message.ts';
+import type { SecretCache } from './secrets.ts';
+
+/** What ingest answers: a status code and a JSON body. */
+export interface IngestResponse {
+  readonly statusCode: number;
+  readonly body: Record<string, unknown>;
+}
+
+export interface IngestDependencies {
+  readonly secrets: SecretCache;
+  /** Resolves once the queue has durably accepted the message body (a QueueMessage as JSON); throws otherwise. */
+  readonly send: (messageBody: string) => Promise<void>;
+  readonly log: Logger;
+}
+
+/**
+ * Largest message we hand to SQS. Bodies up to MAX_BODY_BYTES plus their parsed copy can exceed
+ * it; the parsed copy is then left out and the worker re-parses the raw body.
+ */
+const MAX_MESSAGE_BYTES = 900 * 1024;
+
+const ACCEPTED = { received: true } as const;
+
+function refuse(statusCode: number, error: string, message: string): IngestResponse {
+  return { statusCode, body: { error, message } };
+}
+
+/** Text when the bytes are valid UTF-8, otherwise base64: the message keeps the exact bytes either way. */
+function rawBody(body: Buffer, scrub: readonly string[]): QueueMessage['raw'] {
+  if (body.length === 0) return { query: '' };
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    return { bodyBase64: body.toString('base64'), query: '' };
+  }
+  for (const secret of scrub) if (secret) text = text.split(secret).join('[REDACTED]');
+  return { body: text, query: '' };
+}
+
+function keptHeaders(request: CallbackRequest): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of KEPT_HEADERS) {
+    const value = request.headers[name];
+    if (value !== undefined) headers[name] = value.slice(0, 256);
+  }
+  return headers;
+}
+
+/**
+ * Authenticate, validate and queue one callback. Answers 200 only once the queue accepted it;
+ * authentic-but-invalid callbacks are queued as quarantined. Never throws.
+ */
+export async function ingest(provider: AnyProvider, request: CallbackRequest, deps: IngestDependencies): Promise<IngestResponse> {
+  const started = performance.now();
+  const logFields = { provider: provider.id, requestId: request.requestId };
+  const finish = (response: IngestResponse, fields: Record<string, unknown> = {}) => {
+    const level = response.statusCode >= 500 ? 'error' : response.statusCode >= 400 ? 'warn' : 'info';
+    deps.log[level]('callback', {
+      ...logFields,
+      statusCode: response.statusCode,
+      ...fields,
+      durationMs: Math.round((performance.now() - started) * 100) / 100,
+    });
+    return response;
+  };
+
+  if (request.method !== provider.route.method) {
+    return finish(refuse(405, 'method_not_allowed', `${provider.displayName} callbacks use ${provider.route.method}`), {
+      result: 'rejected',
+    });
+  }
+  if (request.body.length > MAX_BODY_BYTES || Buffer.byteLength(request.rawQuery) > MAX_BODY_BYTES) {
+    return finish(refuse(413, 'payload_too_large', `callbacks are limited to ${MAX_BODY_BYTES} bytes`), { result: 'rejected' });
+  }
+
+  let secret: unknown;
+  try {
+    secret = await deps.secrets.get(provider);
+  } catch (error) {
+    // Fail closed: without the secret nothing can be authenticated, and the provider must retry.
+    const configuration = error instanceof ConfigurationError;
+    return finish(
+      refuse(503, configuration ? 'secret_invalid' : 'secret_unavailable', 'the receiver cannot check callbacks right now; retry later'),
+      { result: 'failed', reason: errorMessage(error) },
+    );
+  }
+
+  const auth = provider.authenticate(request, secret);
+  if (!auth.ok) {
+    return finish(refuse(401, 'unauthorized', auth.reason), { result: 'rejected', reason: auth.reason });
+  }
+
+  const parsed = provider.parse(request);
+  const message: QueueMessage = {
+    v: 1,
+    provider: provider.id,
+    receivedAt: request.receivedAt,
+    requestId: request.requestId,
+    sourceIp: request.sourceIp,
+    method: request.method,
+    headers: keptHeaders(request),
+    raw: { ...rawBody(request.body, provider.bodySecrets?.(secret) ?? []), query: request.rawQuery },
+    ...(parsed.ok ? { payload: parsed.payload } : { quarantine: { reason: parsed.reason, issues: [...parsed.issues] } }),
+  };
+  let serialized = JSON.stringify(message);
+  if (parsed.ok && Buffer.byteLength(serialized) > MAX_MESSAGE_BYTES) {
+    const { payload: _omitted, ...withoutPayload } = message;
+    serialized = JSON.stringify(withoutPayload);
+  }
+
+  try {
+    await deps.send(serialized);
+  } catch (error) {
+    return finish(refuse(503, 'queue_unavailable', 'the callback could not be queued; retry later'), {
+      result: 'failed',
+      reason: errorMessage(error),
+    });
+  }
+
+  if (!parsed.ok) {
+    return finish(
+      { statusCode: 200, body: { ...ACCEPTED, quarantined: true } },
+      { result: 'quarantined', reason: parsed.reason, issues: parsed.issues.slice(0, 5) },
+    );
+  }
+  const facts = provider.describe(parsed.payload);
+  return finish(
+    { statusCode: 200, body: ACCEPTED },
+    { result: 'accepted', subjectId: maskPhoneNumbers(facts.subjectId), status: facts.status },
+  );
+}

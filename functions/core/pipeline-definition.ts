@@ -1,0 +1,79 @@
+/**
+ * The table and queue definitions, in one place for the CDK stack and the local runtime, so that
+ * local and cloud cannot drift. Plain data: importing it has no side effects.
+ */
+
+/** DynamoDB layout. Users query this directly: the README documents every key. */
+export const TABLE = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  /** Epoch seconds; DynamoDB's TTL deletes event items after the retention period. */
+  ttlAttribute: 'expiresAt',
+  /** Lists subjects by provider and outcome (`telesign#failed`), newest first (`updatedAt`). */
+  outcomeIndex: { name: 'byOutcome', partitionKey: 'providerOutcome', sortKey: 'updatedAt' },
+} as const;
+
+/** Key builders: `<provider>#<subjectId>` holds the state item (`STATE`) and its events (`EVENT#…`). */
+export const keys = {
+  subject: (provider: string, subjectId: string) => `${provider}#${subjectId}`,
+  state: (provider: string, subjectId: string) => ({ pk: keys.subject(provider, subjectId), sk: 'STATE' }),
+  event: (provider: string, subjectId: string, eventKey: string) => ({
+    pk: keys.subject(provider, subjectId),
+    sk: `EVENT#${eventKey}`,
+  }),
+  /** Quarantined callbacks have no trusted subject: one partition per provider, keyed by content. */
+  quarantine: (provider: string, contentHash: string) => ({ pk: `${provider}#quarantine`, sk: `QUARANTINE#${contentHash}` }),
+  outcome: (provider: string, outcome: string) => `${provider}#${outcome}`,
+} as const;
+
+/** Queue and worker settings. */
+export const QUEUE = {
+  /** Receives before a message moves to the DLQ. */
+  maxReceiveCount: 5,
+  /** ≥ 6 × the worker timeout, as AWS recommends for SQS event sources. */
+  visibilityTimeoutSeconds: 180,
+  workerTimeoutSeconds: 30,
+  retentionDays: 4,
+  dlqRetentionDays: 14,
+  batchSize: 10,
+  maxBatchingWindowSeconds: 1,
+  /** First retry delay after a failed record; doubles per receive (capped at 15 minutes). */
+  retryBaseSeconds: 10,
+} as const;
+
+export const RETENTION = {
+  /** Event items expire after this many days (state items are kept). */
+  eventDays: 90,
+  /** Identomat OTP and link instructions (live codes, phone numbers) expire after this many hours. */
+  sensitiveHours: 24,
+} as const;
+
+/** Largest body (or query string) accepted; larger ones get 413. */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+/** The CreateTable input for this layout (the local runtime and tests create the table from it). */
+export function createTableInput(tableName: string) {
+  const { partitionKey, sortKey, outcomeIndex } = TABLE;
+  return {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST' as const,
+    AttributeDefinitions: [partitionKey, sortKey, outcomeIndex.partitionKey, outcomeIndex.sortKey].map((name) => ({
+      AttributeName: name,
+      AttributeType: 'S' as const,
+    })),
+    KeySchema: [
+      { AttributeName: partitionKey, KeyType: 'HASH' as const },
+      { AttributeName: sortKey, KeyType: 'RANGE' as const },
+    ],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: outcomeIndex.name,
+        KeySchema: [
+          { AttributeName: outcomeIndex.partitionKey, KeyType: 'HASH' as const },
+          { AttributeName: outcomeIndex.sortKey, KeyType: 'RANGE' as const },
+        ],
+        Projection: { ProjectionType: 'ALL' as const },
+      },
+    ],
+  };
+}

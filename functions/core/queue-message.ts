@@ -1,0 +1,37 @@
+import { z } from 'zod';
+
+/**
+ * What ingest puts on the queue for one callback: enough for the worker to re-parse it later
+ * (raw body or query exactly as received) plus the parsed payload.
+ */
+export const QueueMessageSchema = z.object({
+  v: z.literal(1),
+  provider: z.string(),
+  receivedAt: z.string(),
+  requestId: z.string(),
+  sourceIp: z.string(),
+  method: z.string(),
+  /** The few request headers worth keeping (content type, user agent, TemboPlus's x-request-id). */
+  headers: z.record(z.string(), z.string()),
+  raw: z.object({
+    /** The body as UTF-8 text, when it is valid UTF-8 (secrets the provider puts in it scrubbed). */
+    body: z.string().optional(),
+    /** The body in base64 when it is not valid UTF-8. */
+    bodyBase64: z.string().optional(),
+    query: z.string(),
+  }),
+  /** The parsed, validated payload; absent when quarantined or when it would not fit the message. */
+  payload: z.unknown().optional(),
+  /** Set when the sender was authentic but the body did not parse: kept, flagged, never dropped. */
+  quarantine: z.object({ reason: z.string(), issues: z.array(z.string()) }).optional(),
+});
+export type QueueMessage = z.infer<typeof QueueMessageSchema>;
+
+/** Headers copied into the message; everything else (Authorization above all) stays out. */
+export const KEPT_HEADERS = ['content-type', 'user-agent', 'x-request-id'] as const;
+
+/** The raw body as the message carries it. */
+export function rawBodyOf(message: Pick<QueueMessage, 'raw'>): Buffer {
+  if (message.raw.bodyBase64 !== undefined) return Buffer.from(message.raw.bodyBase64, 'base64');
+  return Buffer.from(message.raw.body ?? '', 'utf8');
+}

@@ -1,0 +1,39 @@
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { ingest, type IngestDependencies } from '../core/ingest.ts';
+import { createLogger } from '../core/log.ts';
+import { createSecretCache } from '../core/secrets.ts';
+import { getProvider } from '../providers/index.ts';
+import type { AnyProvider } from '../providers/provider.ts';
+import { toCallbackRequest, toResult } from './api-gateway.ts';
+import { secretsManagerSource } from './aws-secrets.ts';
+import { numberEnv, requireEnv } from './environment.ts';
+
+export type IngestHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+
+/** The ingest handler for one provider, over the given dependencies (the local runtime passes its own). */
+export function createIngestHandler(provider: AnyProvider, deps: IngestDependencies): IngestHandler {
+  return async (event) => toResult(await ingest(provider, toCallbackRequest(event), deps));
+}
+
+/** Builds the AWS dependencies from the environment, once per execution environment. */
+function fromEnvironment(): IngestHandler {
+  const provider = getProvider(requireEnv('PROVIDER_ID'));
+  const queueUrl = requireEnv('QUEUE_URL');
+  const sqs = new SQSClient({});
+  return createIngestHandler(provider, {
+    secrets: createSecretCache(secretsManagerSource(), { ttlMs: numberEnv('SECRET_CACHE_SECONDS', 300) * 1000 }),
+    send: async (messageBody) => {
+      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: messageBody }));
+    },
+    log: createLogger({ service: `ingest-${provider.id}` }),
+  });
+}
+
+let configured: IngestHandler | undefined;
+
+/** Lambda entry point (one function per provider, selected by PROVIDER_ID). */
+export const handler: IngestHandler = (event) => {
+  configured ??= fromEnvironment();
+  return configured(event);
+};

@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { secureEqualsAny } from '../core/secure-compare.ts';
+import type { AuthResult, CallbackRequest, ParseResult } from './provider.ts';
+
+/** A secret field that must hold a real value, not the stack's placeholder. */
+export const configuredString = z
+  .string()
+  .min(1)
+  .refine((value) => !value.startsWith('REPLACE_ME'), 'still holds the placeholder; fill in the real value');
+
+/** Authenticate a `{token}` path segment in constant time against the accepted tokens. */
+export function authenticatePathToken(request: CallbackRequest, tokens: readonly string[]): AuthResult {
+  if (!request.pathToken) return { ok: false, reason: 'missing path token' };
+  return secureEqualsAny(request.pathToken, tokens) ? { ok: true } : { ok: false, reason: 'wrong path token' };
+}
+
+/** Readable one-line descriptions of zod issues (path: message). */
+export function describeIssues(error: z.ZodError): string[] {
+  return error.issues.slice(0, 20).map((issue) => {
+    const path = issue.path.length ? issue.path.join('.') : '(root)';
+    return `${path}: ${issue.message}`;
+  });
+}
+
+/** Decode the body as strict UTF-8 and parse it as JSON, or say why not. */
+export function parseJsonBody(body: Buffer): { ok: true; value: unknown } | { ok: false; reason: string } {
+  if (body.length === 0) return { ok: false, reason: 'empty body' };
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    return { ok: false, reason: 'body is not valid UTF-8' };
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false, reason: 'body is not valid JSON' };
+  }
+}
+
+/** Validate a JSON body against a schema, as a ParseResult. */
+export function parseJsonWith<T>(request: CallbackRequest, schema: z.ZodType<T>): ParseResult<T> {
+  const json = parseJsonBody(request.body);
+  if (!json.ok) return { ok: false, reason: json.reason, issues: [] };
+  const result = schema.safeParse(json.value);
+  if (!result.success) return { ok: false, reason: 'payload does not match the schema', issues: describeIssues(result.error) };
+  return { ok: true, payload: result.data };
+}
+
+/**
+ * Normalise a provider timestamp (RFC 3339 or HTTP date) to ISO-8601 UTC, or undefined when it is
+ * not a real date (TeleSign's Verify API sample has "2022-31-03", month 31).
+ */
+export function toIsoTime(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length === 0) return undefined;
+  const iso = /^(\d{4})-(\d{2})-(\d{2})/.exec(value);
+  if (iso && (Number(iso[2]) > 12 || Number(iso[3]) > 31)) return undefined;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+}
+
+/** Short stable digest, for event keys that must not hold the text they are derived from. */
+export { shortHash } from '../core/hash.ts';

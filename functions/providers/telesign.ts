@@ -1,0 +1,131 @@
+import { createHmac } from 'node:crypto';
+import { z } from 'zod';
+import { secureEquals } from '../core/secure-compare.ts';
+import { configuredString, parseJsonWith, toIsoTime } from './common.ts';
+import { secretVersions, type Outcome, type Provider } from './provider.ts';
+import { secretWithRotation } from './secret-schema.ts';
+
+/** `{ customerId, apiKey }` from the TeleSign portal; apiKey is base64 as TeleSign shows it. */
+export const TeleSignSecretSchema = secretWithRotation({ customerId: configuredString, apiKey: configuredString });
+export type TeleSignSecret = z.infer<typeof TeleSignSecretSchema>;
+
+/** TeleSign sends `message_parts_count` and codes both as numbers and as strings. */
+const code = z.union([z.number().int(), z.string().regex(/^-?\d+$/).transform(Number)]);
+
+/**
+ * A TeleSign callback. Three shapes reach the same URL: delivery reports (SMS, Verify, bulk, MO,
+ * templates: `status.code`), the unified Verify API (`state`) and Voice (`event`).
+ * Unknown fields are kept.
+ * @see https://developer.telesign.com/enterprise/docs/transaction-callback-service
+ */
+export const TeleSignCallbackSchema = z
+  .looseObject({
+    reference_id: z.string().min(1).max(128),
+    status: z
+      .looseObject({ code, description: z.string().optional(), updated_on: z.string().optional() })
+      .optional(),
+    state: z.string().min(1).optional(),
+    event: z.string().min(1).optional(),
+    updated_on: z.string().nullish(),
+  })
+  .refine((body) => body.status || body.state || body.event, {
+    message: 'one of status.code, state (Verify API) or event (Voice) is required',
+    path: ['status'],
+  });
+export type TeleSignCallback = z.infer<typeof TeleSignCallbackSchema>;
+
+// status-codes.txt: final 200/207/210/211/220/221 (docs), 203 intermediate; 29x in progress (inferred).
+const PENDING_CODES = new Set([203, 290, 291, 292, 293, 294, 295, 103, 105, 3850, 3854]);
+const SUCCESS_CODES = new Set([200, 201, 100, 1500, 3851]);
+const VERIFY_PENDING = new Set(['CREATED', 'ONGOING']);
+
+function classifyCode(statusCode: number): { outcome: Outcome; terminal: boolean } {
+  if (PENDING_CODES.has(statusCode)) return { outcome: 'pending', terminal: false };
+  return { outcome: SUCCESS_CODES.has(statusCode) ? 'succeeded' : 'failed', terminal: true };
+}
+
+/** TeleSign's key is base64; its published test vector carries non-base64 characters that its own SDKs drop. */
+function decodeApiKey(apiKey: string): Buffer {
+  return Buffer.from(apiKey.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
+}
+
+/** base64(HMAC-SHA256(base64decode(apiKey), raw body)), as TeleSign signs callbacks. */
+export function teleSignSignature(apiKey: string, body: Buffer | string): string {
+  return createHmac('sha256', decodeApiKey(apiKey)).update(body).digest('base64');
+}
+
+const TSA_HEADER = /^TSA ([^:\s]+):(\S+)$/;
+
+export const telesign: Provider<TeleSignSecret, TeleSignCallback> = {
+  id: 'telesign',
+  displayName: 'TeleSign',
+  docsUrl: 'https://developer.telesign.com/enterprise/docs/transaction-callback-service',
+  route: { method: 'POST', path: '/callbacks/telesign' },
+  authSummary: 'Authorization: TSA <customerId>:<base64 HMAC-SHA256 of the raw body>',
+  secretSchema: TeleSignSecretSchema,
+  secretPlaceholder: { customerId: 'REPLACE_ME', apiKey: 'REPLACE_ME' },
+
+  authenticate(request, secret) {
+    const header = request.headers['authorization'];
+    if (!header) return { ok: false, reason: 'missing Authorization header' };
+    const match = TSA_HEADER.exec(header.trim());
+    if (!match) return { ok: false, reason: 'Authorization header is not "TSA <customerId>:<signature>"' };
+    const [, customerId, signature] = match;
+    let customerSeen = false;
+    for (const version of secretVersions(secret)) {
+      const customerOk = secureEquals(customerId, version.customerId);
+      const signatureOk = secureEquals(signature, teleSignSignature(version.apiKey, request.body));
+      if (customerOk && signatureOk) return { ok: true };
+      customerSeen ||= customerOk;
+    }
+    return { ok: false, reason: customerSeen ? 'signature does not match the body' : 'unknown customer id' };
+  },
+
+  parse: (request) => parseJsonWith(request, TeleSignCallbackSchema),
+
+  asSent: (body, secret) => ({
+    headers: { 'content-type': 'application/json', authorization: `TSA ${secret.customerId}:${teleSignSignature(secret.apiKey, body)}` },
+    body,
+  }),
+
+  describe(payload) {
+    const referenceId = payload.reference_id;
+    if (payload.status) {
+      const statusCode = payload.status.code;
+      const updatedOn = payload.status.updated_on ?? '';
+      return {
+        subjectId: referenceId,
+        eventKey: `${statusCode}|${updatedOn}`,
+        status: String(statusCode),
+        statusAt: toIsoTime(updatedOn),
+        rank: 0,
+        ...classifyCode(statusCode),
+      };
+    }
+    if (payload.state) {
+      const state = payload.state.toUpperCase();
+      const pending = VERIFY_PENDING.has(state);
+      return {
+        subjectId: referenceId,
+        eventKey: `${state}|${payload.updated_on ?? ''}`,
+        status: state,
+        statusAt: toIsoTime(payload.updated_on),
+        rank: 0,
+        terminal: !pending,
+        outcome: pending ? 'pending' : state === 'VERIFIED' ? 'succeeded' : 'failed',
+      };
+    }
+    const event = payload.event ?? 'unknown';
+    const data = (payload as { data?: { ended_on_utc?: string } }).data;
+    const completed = event === 'call_completed';
+    return {
+      subjectId: referenceId,
+      eventKey: `${event}|${data?.ended_on_utc ?? ''}`,
+      status: event,
+      statusAt: toIsoTime(data?.ended_on_utc),
+      rank: 0,
+      terminal: completed,
+      outcome: completed ? 'succeeded' : 'pending',
+    };
+  },
+};

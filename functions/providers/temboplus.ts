@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import { ConfigurationError, DependencyError, errorMessage } from '../core/errors.ts';
+import { authenticatePathToken, configuredString, describeIssues, parseJsonWith, toIsoTime } from './common.ts';
+import { secretVersions, type Confirmation, type Outcome, type Provider } from './provider.ts';
+import { secretWithRotation } from './secret-schema.ts';
+
+export const TEMBOPLUS_SANDBOX_URL = 'https://sandbox.temboplus.com';
+
+/**
+ * `{ token, apiToken, baseUrl }`: `token` is the secret in our callback URL; `apiToken` and
+ * `baseUrl` are for TemboPlus's Transaction Status endpoint (production base URL is unpublished,
+ * hence configuration).
+ */
+export const TemboPlusSecretSchema = secretWithRotation({
+  token: configuredString,
+  apiToken: configuredString,
+  baseUrl: z.url({ protocol: /^https?$/ }).default(TEMBOPLUS_SANDBOX_URL),
+});
+export type TemboPlusSecret = z.infer<typeof TemboPlusSecretSchema>;
+
+/**
+ * A TemboPlus remittance callback; the body is the Transaction Status response.
+ * @see https://tembo.gitbook.io/tembo/reference/remittance/callback-notification
+ */
+export const TemboPlusCallbackSchema = z.looseObject({
+  partnerReference: z.string().min(1).max(256),
+  status: z.string().min(1).max(64),
+  // Fields a transfer does not have yet (completedAt, receiptNumber…) may come as null.
+  statusCode: z.string().max(64).nullish(),
+  transactionId: z.string().nullish(),
+  updatedAt: z.string().nullish(),
+  completedAt: z.string().nullish(),
+});
+export type TemboPlusCallback = z.infer<typeof TemboPlusCallbackSchema>;
+
+/** remittance-status-codes.txt. REVERSED follows COMPLETED ("processed but later reversed"). */
+const STATUSES: Record<string, { outcome: Outcome; terminal: boolean; rank: number }> = {
+  CREATED: { outcome: 'pending', terminal: false, rank: 0 },
+  SUBMITTED: { outcome: 'pending', terminal: false, rank: 1 },
+  WAITING_ACK: { outcome: 'pending', terminal: false, rank: 2 },
+  COMPLETED: { outcome: 'succeeded', terminal: true, rank: 0 },
+  FAILED: { outcome: 'failed', terminal: true, rank: 0 },
+  CANCELED: { outcome: 'failed', terminal: true, rank: 0 },
+  REVERSED: { outcome: 'failed', terminal: true, rank: 1 },
+};
+/** A status TemboPlus may add later: kept, but never allowed to overrule a known one. */
+const UNKNOWN_STATUS = { outcome: 'pending', terminal: false, rank: -1 } as const;
+
+export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback> = {
+  id: 'temboplus',
+  displayName: 'TemboPlus',
+  docsUrl: 'https://tembo.gitbook.io/tembo/reference/remittance/callback-notification',
+  route: { method: 'POST', path: '/callbacks/temboplus/{token}' },
+  authSummary: 'secret token in the URL path; every status confirmed with the Transaction Status endpoint',
+  secretSchema: TemboPlusSecretSchema,
+  generatedSecretField: 'token',
+  secretPlaceholder: { token: 'REPLACE_ME', apiToken: 'REPLACE_ME', baseUrl: TEMBOPLUS_SANDBOX_URL },
+
+  authenticate: (request, secret) =>
+    authenticatePathToken(request, secretVersions(secret).map((version) => version.token)),
+
+  parse: (request) => parseJsonWith(request, TemboPlusCallbackSchema),
+
+  // TemboPlus repeats the create request's UUID on every callback of a transfer.
+  asSent: (body) => ({
+    headers: { 'content-type': 'application/json', 'x-request-id': '3f1c9a52-8d0e-4b7a-9f11-5a2c6e7d8b90' },
+    body,
+  }),
+
+  describe(payload) {
+    const status = payload.status.toUpperCase();
+    return {
+      subjectId: payload.partnerReference,
+      eventKey: `${status}|${payload.statusCode ?? ''}`,
+      status,
+      statusAt: toIsoTime(payload.updatedAt ?? payload.completedAt),
+      ...(STATUSES[status] ?? UNKNOWN_STATUS),
+    };
+  },
+
+  async confirm(payload, secret, context): Promise<Confirmation<TemboPlusCallback>> {
+    const url = `${secret.baseUrl.replace(/\/+$/, '')}/remittance/${encodeURIComponent(payload.partnerReference)}/status`;
+    let response: Response;
+    try {
+      response = await context.fetch(url, {
+        method: 'GET',
+        headers: { authorization: `Bearer ${secret.apiToken}`, 'x-request-id': context.newRequestId(), accept: 'application/json' },
+        signal: AbortSignal.timeout(context.timeoutMs),
+      });
+    } catch (error) {
+      throw new DependencyError('temboplus', `status endpoint unreachable: ${errorMessage(error)}`, { cause: error });
+    }
+    if (response.status === 404) {
+      await response.body?.cancel();
+      return { kind: 'not_found' };
+    }
+    if (response.status === 403 || response.status === 401 || response.status === 400) {
+      await response.body?.cancel();
+      throw new ConfigurationError(
+        `TemboPlus status endpoint answered ${response.status}: check apiToken and baseUrl in the temboplus secret`,
+      );
+    }
+    if (response.status !== 200) {
+      await response.body?.cancel();
+      throw new DependencyError('temboplus', `status endpoint answered ${response.status}`);
+    }
+    let body: unknown;
+    try {
+      body = await response.json();
+    } catch (error) {
+      throw new DependencyError('temboplus', 'status endpoint answered 200 with a body that is not JSON', { cause: error });
+    }
+    const answer = TemboPlusCallbackSchema.safeParse(body);
+    if (!answer.success) {
+      throw new DependencyError('temboplus', `status endpoint answer does not match the schema: ${describeIssues(answer.error).join('; ')}`);
+    }
+    const agrees =
+      answer.data.status.toUpperCase() === payload.status.toUpperCase() &&
+      (payload.statusCode == null || answer.data.statusCode === payload.statusCode);
+    return { kind: agrees ? 'confirmed' : 'mismatch', payload: answer.data };
+  },
+};

@@ -1,0 +1,70 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import type { AnyProvider } from '../functions/providers/provider.ts';
+
+/** The provider samples (test/fixtures/<provider>/), shared by the tests, `send`, the fuzzer and the benchmark. */
+export const FIXTURES_DIR = fileURLToPath(new URL('../test/fixtures/', import.meta.url));
+
+export interface Sample {
+  readonly provider: string;
+  /** File name without extension. */
+  readonly name: string;
+  /** Raw body bytes (POST providers) or the query string (eSMS). */
+  readonly body?: Buffer;
+  readonly query?: string;
+}
+
+/** A request ready to send: path relative to the API base URL. */
+export interface SampleRequest {
+  readonly method: 'GET' | 'POST';
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  readonly body?: Buffer;
+}
+
+/** Valid samples of a provider (the `invalid/` folder holds ones that must be quarantined). */
+export function listSamples(providerId: string, folder = ''): Sample[] {
+  const dir = join(FIXTURES_DIR, providerId, folder);
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => entry.isFile() && /\.(json|query)$/.test(entry.name))
+    .map((entry) => entry.name)
+    .sort()
+    .map((file) => {
+      const content = readFileSync(join(dir, file));
+      const name = file.replace(/\.(json|query)$/, '');
+      return file.endsWith('.query')
+        ? { provider: providerId, name, query: content.toString('utf8').trim() }
+        : { provider: providerId, name, body: content };
+    });
+}
+
+export function findSample(providerId: string, name: string | undefined): Sample {
+  const samples = [...listSamples(providerId), ...listSamples(providerId, 'invalid').map((s) => ({ ...s, name: `invalid/${s.name}` }))];
+  const sample = name ? samples.find((candidate) => candidate.name === name) : samples[0];
+  if (!sample) throw new Error(`no sample "${name}" for ${providerId}; try: ${samples.map((s) => s.name).join(', ')}`);
+  return sample;
+}
+
+/** The path of a provider's route with its `{token}` filled in. */
+export function routePath(provider: AnyProvider, secret: Record<string, unknown>): string {
+  return provider.route.path.replace('{token}', encodeURIComponent(String(secret.token ?? '')));
+}
+
+/**
+ * Build a correctly authenticated request for a body or query, as the provider would send it:
+ * tokens in the path, and whatever the provider adds itself (TeleSign's signature, Identomat's key).
+ */
+export function authenticRequest(
+  provider: AnyProvider,
+  secret: Record<string, unknown>,
+  content: { body?: Buffer; query?: string },
+): SampleRequest {
+  const path = routePath(provider, secret);
+  if (provider.route.method === 'GET') {
+    return { method: 'GET', path: content.query ? `${path}?${content.query}` : path, headers: {} };
+  }
+  const body = content.body ?? Buffer.alloc(0);
+  const sent = provider.asSent ? provider.asSent(body, secret) : { headers: { 'content-type': 'application/json' }, body };
+  return { method: provider.route.method, path, headers: sent.headers, body: sent.body };
+}
