@@ -100,7 +100,13 @@ export async function startDynamoDbLocal(options: { port?: number; dbPath?: stri
   } else {
     args.push('-inMemory');
   }
-  const child = spawn('java', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A watchdog shell owns the Java process: it stops Java on SIGTERM, and also when our end of its
+  // stdin closes, which happens even if this Node process is killed outright (no orphaned engine).
+  // (A background job's stdin is /dev/null in sh, hence the copy on fd 3.)
+  const watchdog =
+    'exec 3<&0; java "$@" </dev/null & pid=$!; trap \'kill $pid 2>/dev/null; wait $pid; exit 0\' TERM INT; ' +
+    '{ cat <&3 >/dev/null; kill $pid 2>/dev/null; } & wait $pid';
+  const child = spawn('sh', ['-c', watchdog, 'dynamodb-local', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000)));
   child.stderr?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000)));
@@ -121,20 +127,34 @@ export async function startDynamoDbLocal(options: { port?: number; dbPath?: stri
     ]);
   } catch (error) {
     await stopProcess(child);
+    child.stdin?.destroy();
     throw error;
   } finally {
     client.destroy();
   }
-  return { endpoint, port, process: child, stop: () => stopProcess(child) };
+  return {
+    endpoint,
+    port,
+    process: child,
+    stop: async () => {
+      await stopProcess(child);
+      child.stdin?.destroy();
+    },
+  };
+}
+
+export interface SqsServer extends RunningEngine {
+  /** Bodies of every message a queue holds (ready, delayed and in flight), for a snapshot at shutdown. */
+  messageBodies(queueName: string): string[];
 }
 
 /** Start fauxqs in this process, bound to 127.0.0.1. */
-export async function startSqsServer(options: { port?: number } = {}): Promise<RunningEngine> {
+export async function startSqsServer(options: { port?: number } = {}): Promise<SqsServer> {
   // fauxqs's startFauxqs() listens on 0.0.0.0; its buildApp lets us choose the address. Its stores
   // are not in the package's export map, so they are loaded from beside the entry module.
   const entry = import.meta.resolve('fauxqs');
   const { buildApp } = (await import(entry)) as { buildApp: (options: unknown) => FastifyLike };
-  const { SqsStore } = (await import(new URL('./sqs/sqsStore.js', entry).href)) as { SqsStore: new () => { host?: string } };
+  const { SqsStore } = (await import(new URL('./sqs/sqsStore.js', entry).href)) as { SqsStore: new () => FauxqsSqsStore };
   const { SnsStore } = (await import(new URL('./sns/snsStore.js', entry).href)) as { SnsStore: new () => unknown };
   const { S3Store } = (await import(new URL('./s3/s3Store.js', entry).href)) as { S3Store: new () => unknown };
   const sqsStore = new SqsStore();
@@ -142,7 +162,23 @@ export async function startSqsServer(options: { port?: number } = {}): Promise<R
   const app = buildApp({ logger: false, host: '127.0.0.1', stores: { sqsStore, snsStore: new SnsStore(), s3Store: new S3Store() } });
   const address = await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
   const port = Number(new URL(address).port);
-  return { endpoint: `http://127.0.0.1:${port}`, port, stop: () => app.close() };
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    stop: () => app.close(),
+    messageBodies(queueName) {
+      const messages = sqsStore.inspectQueue(queueName)?.messages;
+      if (!messages) return [];
+      return [...messages.ready, ...messages.delayed, ...messages.inflight.map((entry) => entry.message)].map((m) => m.body);
+    },
+  };
+}
+
+interface FauxqsSqsStore {
+  host?: string;
+  inspectQueue(name: string):
+    | { messages: { ready: { body: string }[]; delayed: { body: string }[]; inflight: { message: { body: string } }[] } }
+    | undefined;
 }
 
 interface FastifyLike {

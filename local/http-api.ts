@@ -1,0 +1,134 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { AnyProvider } from '../functions/providers/provider.ts';
+
+/**
+ * A local stand-in for API Gateway's HTTP API: the same routes, turned into the same payload v2.0
+ * events, handed to the same ingest handlers.
+ */
+
+export type RouteHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+
+export interface LocalRoute {
+  readonly provider: AnyProvider;
+  readonly handler: RouteHandler;
+}
+
+/** HTTP API's own payload limit; our handlers refuse far smaller bodies with 413 themselves. */
+const API_GATEWAY_MAX_BYTES = 10 * 1024 * 1024;
+
+/** Content types API Gateway passes as text; anything else arrives base64-encoded. */
+const TEXT_TYPES = /^(text\/|application\/(json|xml|javascript|x-www-form-urlencoded)|[^;]*\+(json|xml))/i;
+
+function compile(path: string): RegExp {
+  const pattern = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, '(?<$1>[^/]+)');
+  return new RegExp(`^${pattern}$`);
+}
+
+function json(response: ServerResponse, statusCode: number, body: unknown) {
+  response.writeHead(statusCode, { 'content-type': 'application/json' });
+  response.end(JSON.stringify(body));
+}
+
+async function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > API_GATEWAY_MAX_BYTES) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Build the payload v2.0 event API Gateway would hand the integration. */
+export function toApiGatewayEvent(
+  request: IncomingMessage,
+  body: Buffer,
+  routeKey: string,
+  pathParameters: Record<string, string>,
+): APIGatewayProxyEventV2 {
+  const url = new URL(request.url ?? '/', 'http://localhost');
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const rawQueryString = (request.url ?? '').includes('?') ? (request.url ?? '').slice((request.url ?? '').indexOf('?') + 1) : '';
+  const isText = TEXT_TYPES.test(headers['content-type'] ?? '');
+  const now = Date.now();
+  const requestId = randomBytes(12).toString('base64url');
+  return {
+    version: '2.0',
+    routeKey,
+    rawPath: url.pathname,
+    rawQueryString,
+    headers,
+    ...(rawQueryString ? { queryStringParameters: Object.fromEntries(new URLSearchParams(rawQueryString)) } : {}),
+    pathParameters,
+    isBase64Encoded: body.length > 0 && !isText,
+    ...(body.length > 0 ? { body: isText ? body.toString('utf8') : body.toString('base64') } : {}),
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: 'local',
+      http: {
+        method: (request.method ?? 'GET').toUpperCase(),
+        path: url.pathname,
+        protocol: `HTTP/${request.httpVersion}`,
+        sourceIp: (request.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, ''),
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId,
+      routeKey,
+      stage: '$default',
+      time: new Date(now).toUTCString(),
+      timeEpoch: now,
+    },
+  };
+}
+
+/** Start the local HTTP API on 127.0.0.1. Unknown paths get 404, known paths with another method 405. */
+export async function startHttpApi(routes: readonly LocalRoute[], port: number): Promise<{ server: Server; url: string; stop(): Promise<void> }> {
+  const compiled = routes.map((route) => ({ ...route, pattern: compile(route.provider.route.path) }));
+  const server = createServer((request, response) => {
+    void (async () => {
+      const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+      const method = (request.method ?? 'GET').toUpperCase();
+      const match = compiled.map((route) => ({ route, groups: route.pattern.exec(path)?.groups })).find((m) => m.groups);
+      if (!match) return json(response, 404, { error: 'not_found', message: `no callback route at ${path}` });
+      const { route, groups } = match;
+      if (method !== route.provider.route.method) {
+        response.setHeader('allow', route.provider.route.method);
+        return json(response, 405, { error: 'method_not_allowed', message: `${route.provider.displayName} callbacks use ${route.provider.route.method}` });
+      }
+      const body = await readBody(request);
+      if (!body) return json(response, 413, { error: 'payload_too_large', message: 'request body exceeds the API limit' });
+      const routeKey = `${route.provider.route.method} ${route.provider.route.path}`;
+      const result = await route.handler(toApiGatewayEvent(request, body, routeKey, { ...groups }));
+      response.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
+      response.end(result.body ?? '');
+    })().catch((error: unknown) => {
+      // API Gateway answers 500 when the integration itself fails; so do we (never a 200).
+      if (!response.headersSent) json(response, 500, { error: 'internal_error', message: (error as Error).message });
+      else response.destroy();
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  const actualPort = typeof address === 'object' && address ? address.port : port;
+  return {
+    server,
+    url: `http://127.0.0.1:${actualPort}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

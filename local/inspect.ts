@@ -1,0 +1,150 @@
+import { DynamoDBClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { TABLE, keys } from '../functions/core/pipeline-definition.ts';
+import { findProvider, providers } from '../functions/providers/index.ts';
+import { dataDirFrom, parseCli, positiveInt } from './cli-args.ts';
+import { LOCAL_AWS } from './engines.ts';
+import { readRuntimeInfo } from './pipeline.ts';
+
+const USAGE = `usage: npm run inspect -- <provider> <subjectId> [--json]
+       npm run inspect -- --recent N [--provider P] [--outcome pending|succeeded|failed|quarantined] [--json]
+
+  Reads the local pipeline's table by default; with --table NAME --region R it reads a deployed
+  stack's table (credentials from the usual AWS chain).`;
+
+const OUTCOMES = ['pending', 'succeeded', 'failed', 'quarantined'] as const;
+/** Attributes that exist for keys and bookkeeping, not for readers. */
+const INTERNAL = ['pk', 'sk', TABLE.outcomeIndex.partitionKey, 'eventHashes', 'orderKey', 'version'];
+
+const { values, positionals } = parseCli(
+  {
+    recent: { type: 'string' },
+    provider: { type: 'string' },
+    outcome: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    table: { type: 'string' },
+    region: { type: 'string' },
+    'data-dir': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+  USAGE,
+);
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+function fail(message: string, code = 2): never {
+  console.error(message);
+  process.exit(code);
+}
+
+function connect(): { client: DynamoDBClient; tableName: string } {
+  if (values.table) {
+    return { client: new DynamoDBClient(values.region ? { region: values.region } : {}), tableName: values.table };
+  }
+  const runtime = readRuntimeInfo(dataDirFrom(values['data-dir']));
+  if (!runtime) fail('no local pipeline is running (start it with `npm start`), or pass --table NAME --region R for a deployed stack', 1);
+  return { client: new DynamoDBClient({ ...LOCAL_AWS, endpoint: runtime.dynamodbEndpoint }), tableName: runtime.tableName };
+}
+
+function clean(item: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(item).filter(([key]) => !INTERNAL.includes(key)));
+}
+
+async function queryAll(client: DynamoDBClient, input: QueryCommandInput, limit = Infinity) {
+  const items: Record<string, unknown>[] = [];
+  let start: QueryCommandInput['ExclusiveStartKey'];
+  do {
+    const page = await client.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
+    items.push(...(page.Items ?? []).map((item) => unmarshall(item)));
+    start = page.LastEvaluatedKey;
+  } while (start && items.length < limit);
+  return items;
+}
+
+async function showSubject(providerId: string, subjectId: string) {
+  const provider = findProvider(providerId) ?? fail(`unknown provider "${providerId}"; known: ${providers.map((p) => p.id).join(', ')}`);
+  const { client, tableName } = connect();
+  const items = await queryAll(client, {
+    TableName: tableName,
+    KeyConditionExpression: '#pk = :pk',
+    ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+    ExpressionAttributeValues: { ':pk': { S: keys.subject(provider.id, subjectId) } },
+    ConsistentRead: true,
+  });
+  const stateItem = items.find((item) => item.sk === 'STATE');
+  const events = items
+    .filter((item) => String(item.sk).startsWith('EVENT#'))
+    .sort((a, b) => String(a.receivedAt).localeCompare(String(b.receivedAt)))
+    .map(clean);
+  const state = stateItem ? clean(stateItem) : null;
+  if (values.json) {
+    console.log(JSON.stringify({ state, events }, null, 2));
+  } else if (!state) {
+    console.log(`nothing stored for ${provider.id} ${subjectId}`);
+  } else {
+    const s = state as Record<string, unknown>;
+    console.log(`${provider.displayName} ${subjectId}`);
+    console.log(`  status      ${s.status ?? '(none applied)'}   outcome ${s.outcome}${s.terminal ? ', terminal' : ''}`);
+    console.log(`  status at   ${s.statusAt ?? '-'}   updated ${s.updatedAt}   events ${s.eventCount}`);
+    if (s.confirmation) console.log(`  confirmation ${s.confirmation}${s.confirmedStatus ? ` (${s.confirmedStatus})` : ''} at ${s.confirmedAt}`);
+    console.log('  timeline:');
+    for (const event of events) {
+      const confirmation = event.confirmation ? `  confirmation=${event.confirmation}${event.confirmedStatus ? `→${event.confirmedStatus}` : ''}` : '';
+      console.log(`    ${event.receivedAt}  ${String(event.status).padEnd(12)} statusAt=${event.statusAt ?? '-'}  request=${event.requestId}${confirmation}`);
+    }
+  }
+  client.destroy();
+  if (!state) process.exitCode = 1;
+}
+
+async function showRecent(limit: number) {
+  const wanted = values.provider ? [findProvider(values.provider) ?? fail(`unknown provider "${values.provider}"`)] : providers;
+  const outcome = values.outcome;
+  if (outcome && !(OUTCOMES as readonly string[]).includes(outcome)) fail(`--outcome must be one of ${OUTCOMES.join(', ')}`);
+  const outcomes = outcome ? [outcome] : OUTCOMES;
+  const { client, tableName } = connect();
+  const { name, partitionKey } = TABLE.outcomeIndex;
+  const lists = await Promise.all(
+    wanted.flatMap((provider) =>
+      outcomes.map((o) =>
+        queryAll(
+          client,
+          {
+            TableName: tableName,
+            IndexName: name,
+            KeyConditionExpression: '#p = :p',
+            ExpressionAttributeNames: { '#p': partitionKey },
+            ExpressionAttributeValues: { ':p': { S: keys.outcome(provider.id, o) } },
+            ScanIndexForward: false,
+            Limit: limit,
+          },
+          limit,
+        ).then((items) => items.map((item): Record<string, unknown> => ({ ...clean(item), outcome: item.outcome ?? o }))),
+      ),
+    ),
+  );
+  const items = lists
+    .flat()
+    .sort((a, b) => String(b.updatedAt).localeCompare(String(a.updatedAt)))
+    .slice(0, limit);
+  client.destroy();
+  if (values.json) {
+    console.log(JSON.stringify({ items }, null, 2));
+    return;
+  }
+  if (items.length === 0) console.log('nothing stored yet');
+  for (const item of items) {
+    const subject = item.subjectId ?? `(quarantined: ${item.reason})`;
+    console.log(`${String(item.updatedAt)}  ${String(item.provider).padEnd(10)} ${String(item.outcome).padEnd(11)} ${String(item.status ?? '').padEnd(14)} ${subject}`);
+  }
+}
+
+try {
+  if (values.recent !== undefined) await showRecent(positiveInt('recent', values.recent, 20) || 20);
+  else if (positionals.length === 2) await showSubject(positionals[0], positionals[1]);
+  else fail(USAGE);
+} catch (error) {
+  fail(`cannot read the table: ${(error as Error).message}`, 1);
+}

@@ -1,0 +1,24 @@
+import type { LogLevel } from '../functions/core/log.ts';
+
+const COLORS: Record<LogLevel, string> = { DEBUG: '\x1b[90m', INFO: '\x1b[36m', WARN: '\x1b[33m', ERROR: '\x1b[31m' };
+const RESET = '\x1b[0m';
+
+/**
+ * The same structured line as in Lambda, laid out for a terminal:
+ * `12:00:01 INFO  ingest-telesign  callback  provider=telesign statusCode=200 …`.
+ */
+export function prettyLine(line: string, level: LogLevel, color: boolean): string {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const { level: _level, timestamp, service, message, ...fields } = record;
+  const time = typeof timestamp === 'string' ? timestamp.slice(11, 19) : '';
+  const rest = Object.entries(fields)
+    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+    .join(' ');
+  const tag = level.padEnd(5);
+  return `${time} ${color ? `${COLORS[level]}${tag}${RESET}` : tag} ${String(service).padEnd(18)} ${String(message).padEnd(9)} ${rest}`;
+}

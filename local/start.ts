@@ -1,0 +1,101 @@
+import { relative } from 'node:path';
+import type { LogLevel } from '../functions/core/log.ts';
+import { providers } from '../functions/providers/index.ts';
+import { dataDirFrom, parseCli, positiveInt } from './cli-args.ts';
+import { prettyLine } from './log-format.ts';
+import { startPipeline } from './pipeline.ts';
+import { DEV_SECRETS_FILE, SecretsFileError } from './secrets-file.ts';
+
+const USAGE = `usage: npm start -- [--port N] [--secrets FILE] [--fresh] [--data-dir DIR] [--log-format pretty|json]
+
+  Runs the whole callback pipeline on this machine: the HTTP routes, an SQS-API server with the
+  queue and its DLQ, DynamoDB Local, the worker, and (with the development secrets) a simulated
+  TemboPlus status endpoint. Ctrl-C stops everything.
+
+  --port N          HTTP port on 127.0.0.1 (default: $PORT or 3000)
+  --secrets FILE    provider secrets, {"telesign": {...}, "esms": {...}, ...} (default: local/dev-secrets.json)
+  --fresh           start with an empty table and queues
+  --data-dir DIR    where data persists between runs (default: .local-data)
+  --log-format F    pretty (default in a terminal) or json (one JSON object per line, as in Lambda)
+  --max-receives N  receives before a message moves to the DLQ (default 5)`;
+
+const { values } = parseCli(
+  {
+    port: { type: 'string' },
+    secrets: { type: 'string' },
+    fresh: { type: 'boolean', default: false },
+    'data-dir': { type: 'string' },
+    'log-format': { type: 'string' },
+    'max-receives': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+  USAGE,
+);
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+const started = performance.now();
+const port = positiveInt('port', values.port ?? process.env.PORT, 3000);
+const format = values['log-format'] ?? (process.stdout.isTTY ? 'pretty' : 'json');
+if (format !== 'pretty' && format !== 'json') {
+  console.error(`--log-format must be pretty or json, got "${format}"`);
+  process.exit(2);
+}
+const color = Boolean(process.stdout.isTTY);
+const write = (line: string, level: LogLevel) =>
+  process.stdout.write(`${format === 'pretty' ? prettyLine(line, level, color) : line}\n`);
+const secretsFile = values.secrets ?? DEV_SECRETS_FILE;
+
+let pipeline: Awaited<ReturnType<typeof startPipeline>>;
+try {
+  pipeline = await startPipeline({
+    port,
+    dataDir: dataDirFrom(values['data-dir']),
+    fresh: values.fresh ?? false,
+    secretsFile,
+    maxReceiveCount: positiveInt('max-receives', values['max-receives'], 5),
+    write,
+  });
+} catch (error) {
+  const message = error instanceof SecretsFileError ? error.message : `cannot start the local pipeline: ${(error as Error).message}`;
+  console.error(message);
+  process.exit(1);
+}
+
+const { info } = pipeline;
+const shown = (path: string) => (relative(process.cwd(), path).startsWith('..') ? path : relative(process.cwd(), path));
+const banner = [
+  '',
+  `Callback gateway running locally (ready in ${((performance.now() - started) / 1000).toFixed(1)} s)`,
+  '',
+  '  Callback URLs:',
+  ...providers.map((provider) => `    ${provider.displayName.padEnd(13)} ${provider.route.method.padEnd(4)} ${info.urls[provider.id]}`),
+  '',
+  `  DynamoDB Local   ${info.dynamodbEndpoint}   table ${info.tableName}`,
+  `  SQS              ${info.sqsEndpoint}   queue ${info.queueUrl}`,
+  `                   DLQ ${info.dlqUrl}`,
+  `  TemboPlus status ${info.temboplusSimulatorUrl ? `${info.temboplusSimulatorUrl}  (SIMULATED: answers for transfers sent with npm run send)` : 'the real endpoint from the secrets file'}`,
+  `  Secrets file     ${shown(secretsFile)}${secretsFile === DEV_SECRETS_FILE ? '  (development values, fake)' : ''}`,
+  `  Data             ${shown(dataDirFrom(values['data-dir']))}  (--fresh to start empty)`,
+  '',
+  '  Try:  npm run send -- telesign        then  npm run inspect -- --recent 5',
+  '  Ctrl-C to stop.',
+  '',
+].join('\n');
+console.log(banner);
+
+let stopping = false;
+const shutdown = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n${signal}: stopping (HTTP, worker, queues, DynamoDB Local)…`);
+  const force = setTimeout(() => process.exit(1), 15_000);
+  await pipeline.stop();
+  clearTimeout(force);
+  console.log('stopped.');
+  process.exit(0);
+};
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
