@@ -1,6 +1,10 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { resolve } from 'node:path';
 
+// The SDK warns once per process that its 2027 releases need Node 22; Lambda runs Node 22 and the
+// lock file pins today's SDK, so in our own commands it is only noise between the useful lines.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 /** Default folder of the local pipeline's data (git-ignored). */
 export const DEFAULT_DATA_DIR = '.local-data';
 

@@ -96,9 +96,10 @@ export async function startHttpApi(routes: readonly LocalRoute[], port: number):
     void (async () => {
       const path = new URL(request.url ?? '/', 'http://localhost').pathname;
       const method = (request.method ?? 'GET').toUpperCase();
-      const match = compiled.map((route) => ({ route, groups: route.pattern.exec(path)?.groups })).find((m) => m.groups);
+      const match = compiled.map((route) => ({ route, found: route.pattern.exec(path) })).find((m) => m.found);
       if (!match) return json(response, 404, { error: 'not_found', message: `no callback route at ${path}` });
-      const { route, groups } = match;
+      const { route } = match;
+      const groups = match.found?.groups ?? {};
       if (method !== route.provider.route.method) {
         response.setHeader('allow', route.provider.route.method);
         return json(response, 405, { error: 'method_not_allowed', message: `${route.provider.displayName} callbacks use ${route.provider.route.method}` });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ChangeMessageVisibilityCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -94,12 +95,13 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
   };
 
   try {
-    if (options.fresh) rmSync(dataDir, { recursive: true, force: true });
-    mkdirSync(dataDir, { recursive: true });
     const existing = readRuntimeInfo(dataDir);
     if (existing && isAlive(existing.pid) && existing.pid !== process.pid) {
       throw new Error(`a local pipeline (pid ${existing.pid}) already uses ${dataDir}; stop it first`);
     }
+    if (options.port !== 0) await assertPortFree(options.port);
+    if (options.fresh) rmSync(dataDir, { recursive: true, force: true });
+    mkdirSync(dataDir, { recursive: true });
 
     const [dynamo, sqsServer] = await Promise.all([
       startDynamoDbLocal({ dbPath: join(dataDir, 'dynamodb') }),
@@ -200,6 +202,15 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
     await stopAll();
     throw error;
   }
+}
+
+/** Fail before starting anything when the HTTP port is taken, naming the way out. */
+async function assertPortFree(port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', () => reject(new Error(`port ${port} on 127.0.0.1 is in use (another npm start?); choose one with --port N or PORT=N`)));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+  });
 }
 
 function isAlive(pid: number): boolean {

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { AnyProvider } from '../functions/providers/provider.ts';
@@ -26,6 +26,7 @@ export interface SampleRequest {
 /** Valid samples of a provider (the `invalid/` folder holds ones that must be quarantined). */
 export function listSamples(providerId: string, folder = ''): Sample[] {
   const dir = join(FIXTURES_DIR, providerId, folder);
+  if (folder && !existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true })
     .filter((entry) => entry.isFile() && /\.(json|query)$/.test(entry.name))
     .map((entry) => entry.name)

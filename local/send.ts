@@ -35,12 +35,7 @@ if (values.help) {
 if (values.list) {
   for (const provider of providers) {
     const valid = listSamples(provider.id).map((sample) => sample.name);
-    let invalid: string[] = [];
-    try {
-      invalid = listSamples(provider.id, 'invalid').map((sample) => `invalid/${sample.name}`);
-    } catch {
-      // no invalid samples for this provider
-    }
+    const invalid = listSamples(provider.id, 'invalid').map((sample) => `invalid/${sample.name}`);
     console.log(`${provider.id.padEnd(10)} ${[...valid, ...invalid].join(', ')}`);
   }
   process.exit(0);

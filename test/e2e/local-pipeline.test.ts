@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { providers } from '../../functions/providers/index.ts';
+import { keys } from '../../functions/core/pipeline-definition.ts';
+import { LOCAL_AWS, waitFor } from '../../local/engines.ts';
+import { authenticRequest, listSamples } from '../../local/samples.ts';
+import { javaProcessesFor, startLocalPipeline, type StartedPipeline } from '../support/e2e-pipeline.ts';
+
+/**
+ * The local pipeline as a user runs it: `npm start` as a child process, callbacks over HTTP,
+ * results read back with `npm run inspect -- --json`.
+ */
+
+let pipeline: StartedPipeline;
+let dynamo: DynamoDBClient;
+
+async function post(path: string, init: { method: string; headers: Record<string, string>; body?: Buffer }) {
+  const response = await fetch(`${pipeline.info.baseUrl}${path}`, init);
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+async function sendAuthentic(providerId: string, content: { body?: Buffer; query?: string }) {
+  const provider = providers.find((p) => p.id === providerId)!;
+  const secret = provider.secretSchema.parse(pipeline.secrets[providerId as keyof typeof pipeline.secrets]);
+  const request = authenticRequest(provider, secret, content);
+  return post(request.path, { method: request.method, headers: request.headers, ...(request.body ? { body: request.body } : {}) });
+}
+
+/** Tell the simulated TemboPlus status endpoint about a transfer. */
+async function reportTransfer(body: object) {
+  const response = await fetch(`${pipeline.info.temboplusSimulatorUrl}/__simulator/transfers`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${pipeline.secrets.temboplus.apiToken}` },
+    body: JSON.stringify(body),
+  });
+  assert.ok(response.ok, `simulator refused the transfer: ${response.status}`);
+}
+
+async function storedState(provider: string, subjectId: string) {
+  const { Item } = await dynamo.send(
+    new GetItemCommand({
+      TableName: pipeline.info.tableName,
+      Key: { pk: { S: keys.subject(provider, subjectId) }, sk: { S: 'STATE' } },
+      ConsistentRead: true,
+    }),
+  );
+  return Item;
+}
+
+/** Wait until the worker has written the subject's state with the expected event count. */
+async function waitForState(provider: string, subjectId: string, eventCount = 1) {
+  await waitFor(`${provider} ${subjectId} stored`, async () => Number((await storedState(provider, subjectId))?.eventCount?.N ?? 0) >= eventCount, 20_000);
+}
+
+function inspect(provider: string, subjectId: string): { state: Record<string, unknown> | null; events: Record<string, unknown>[] } {
+  const result = pipeline.run('inspect', [provider, subjectId, '--json']);
+  return JSON.parse(result.stdout) as { state: Record<string, unknown> | null; events: Record<string, unknown>[] };
+}
+
+function teleSignBody(referenceId: string, code: number, updatedOn: string): Buffer {
+  return Buffer.from(JSON.stringify({ reference_id: referenceId, status: { code, description: 'x', updated_on: updatedOn }, errors: [], sub_resource: 'sms' }));
+}
+
+describe('local pipeline (npm start)', { timeout: 240_000 }, () => {
+  before(async () => {
+    pipeline = await startLocalPipeline();
+    dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: pipeline.info.dynamodbEndpoint });
+  });
+
+  after(async () => {
+    dynamo?.destroy();
+    const dataDir = pipeline?.dataDir;
+    await pipeline?.stop();
+    if (dataDir) assert.deepEqual(javaProcessesFor(dataDir), [], 'DynamoDB Local left running');
+  });
+
+  test('the banner names every provider URL, the engines, the table and the secrets file', () => {
+    const banner = pipeline.output.join('\n');
+    for (const provider of providers) assert.ok(banner.includes(pipeline.info.urls[provider.id]), `banner lacks the ${provider.id} URL`);
+    assert.ok(banner.includes(pipeline.info.dynamodbEndpoint));
+    assert.ok(banner.includes(pipeline.info.sqsEndpoint));
+    assert.ok(banner.includes(pipeline.info.tableName));
+    assert.match(banner, /SIMULATED/);
+    assert.ok(banner.includes('secrets.json'));
+  });
+
+  test('every provider sample is stored and readable through inspect --json', async () => {
+    const expected = new Map<string, { provider: string; subjectId: string; events: Set<string> }>();
+    for (const provider of providers) {
+      for (const sample of listSamples(provider.id)) {
+        if (provider.id === 'temboplus') await reportTransfer(JSON.parse(sample.body!.toString()));
+        const answer = await sendAuthentic(provider.id, sample);
+        assert.equal(answer.status, 200, `${provider.id}/${sample.name}: ${JSON.stringify(answer.body)}`);
+        assert.deepEqual(answer.body, { received: true }, `${provider.id}/${sample.name}`);
+        const parsed = provider.parse({
+          method: provider.route.method,
+          headers: {},
+          body: sample.body ?? Buffer.alloc(0),
+          rawQuery: sample.query ?? '',
+          sourceIp: '127.0.0.1',
+          requestId: 't',
+          receivedAt: new Date().toISOString(),
+        });
+        assert.ok(parsed.ok);
+        const facts = provider.describe(parsed.payload);
+        const key = `${provider.id}|${facts.subjectId}`;
+        const entry = expected.get(key) ?? { provider: provider.id, subjectId: facts.subjectId, events: new Set<string>() };
+        entry.events.add(facts.eventKey);
+        expected.set(key, entry);
+      }
+    }
+    for (const { provider, subjectId, events } of expected.values()) await waitForState(provider, subjectId, events.size);
+
+    // One inspect per provider (each is a child process): the first subject of each.
+    for (const provider of providers) {
+      const first = [...expected.values()].find((entry) => entry.provider === provider.id)!;
+      const view = inspect(provider.id, first.subjectId);
+      assert.ok(view.state, `${provider.id} ${first.subjectId} not readable`);
+      assert.equal(view.state.subjectId, first.subjectId);
+      assert.equal(view.state.eventCount, first.events.size);
+      assert.equal(view.events.length, first.events.size);
+      assert.ok(['pending', 'succeeded', 'failed'].includes(String(view.state.outcome)));
+    }
+  });
+
+  test('a callback re-sent three times is stored once', async () => {
+    const sent = pipeline.run('send', ['esms', 'viber', '--repeat', '3']);
+    assert.equal(sent.status, 0, sent.stderr);
+    assert.equal((sent.stdout.match(/← 200/g) ?? []).length, 3, sent.stdout);
+    const subjectId = '849fe08c19294b02857cf91687021a50250:0901888484';
+    await waitForState('esms', subjectId);
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // let any duplicate reach the worker
+    const view = inspect('esms', subjectId);
+    assert.equal(view.state?.eventCount, 1);
+    assert.equal(view.events.length, 1);
+    assert.equal(view.state?.status, '5');
+  });
+
+  test('a 203 arriving after a 200 leaves the 200', async () => {
+    const ref = 'E2E0000000000000000000000000203A';
+    assert.equal((await sendAuthentic('telesign', { body: teleSignBody(ref, 200, '2026-01-01T10:00:05Z') })).status, 200);
+    await waitForState('telesign', ref);
+    assert.equal((await sendAuthentic('telesign', { body: teleSignBody(ref, 203, '2026-01-01T10:00:01Z') })).status, 200);
+    await waitForState('telesign', ref, 2);
+    const view = inspect('telesign', ref);
+    assert.equal(view.state?.status, '200');
+    assert.equal(view.state?.outcome, 'succeeded');
+    assert.equal(view.state?.terminal, true);
+    assert.equal(view.events.length, 2);
+  });
+
+  test('TemboPlus: confirmed, mismatch and not_found through the simulated status endpoint', async () => {
+    const base = JSON.parse(listSamples('temboplus').find((s) => s.name === 'remittance-completed')!.body!.toString());
+    const confirmed = { ...base, partnerReference: 'E2E-CONFIRMED-1' };
+    const mismatch = { ...base, partnerReference: 'E2E-MISMATCH-1' };
+    const unknown = { ...base, partnerReference: 'E2E-UNKNOWN-1' };
+    await reportTransfer(confirmed);
+    await reportTransfer({ ...mismatch, status: 'FAILED', statusCode: 'PAYMENT_FAILED' });
+    for (const body of [confirmed, mismatch, unknown]) {
+      assert.equal((await sendAuthentic('temboplus', { body: Buffer.from(JSON.stringify(body)) })).status, 200);
+    }
+    for (const body of [confirmed, mismatch, unknown]) await waitForState('temboplus', body.partnerReference);
+
+    const c = inspect('temboplus', 'E2E-CONFIRMED-1').state!;
+    assert.equal(c.status, 'COMPLETED');
+    assert.equal(c.confirmation, 'confirmed');
+    const m = inspect('temboplus', 'E2E-MISMATCH-1').state!;
+    assert.equal(m.status, 'FAILED', 'TemboPlus answer wins over the callback claim');
+    assert.equal(m.confirmation, 'mismatch');
+    assert.equal(m.outcome, 'failed');
+    const n = inspect('temboplus', 'E2E-UNKNOWN-1').state!;
+    assert.equal(n.confirmation, 'not_found');
+    assert.equal(n.status, undefined, 'a claim TemboPlus does not know is never applied');
+    assert.equal(n.outcome, 'pending');
+  });
+
+  test('a wrong token is refused with 401 and nothing is stored', async () => {
+    const body = Buffer.from(JSON.stringify({ notification_uuid: 'e2e-forged-0001', status: 'UPDATED', action_response: 'Approved' }));
+    const answer = await post('/callbacks/relid/not-the-token', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    assert.equal(answer.status, 401);
+    assert.equal(answer.body.error, 'unauthorized');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const view = inspect('relid', 'e2e-forged-0001');
+    assert.equal(view.state, null);
+    assert.deepEqual(view.events, []);
+  });
+
+  test('an authentic but schema-invalid body is quarantined, not lost', async () => {
+    const answer = await sendAuthentic('temboplus', { body: Buffer.from(JSON.stringify({ statusCode: 'PAYMENT_ACCEPTED', note: 'e2e-quarantine' })) });
+    assert.equal(answer.status, 200);
+    assert.deepEqual(answer.body, { received: true, quarantined: true });
+    let items: Record<string, unknown>[] = [];
+    await waitFor('quarantined item', async () => {
+      const result = pipeline.run('inspect', ['--recent', '20', '--provider', 'temboplus', '--outcome', 'quarantined', '--json']);
+      items = (JSON.parse(result.stdout) as { items: Record<string, unknown>[] }).items;
+      return items.some((item) => String(item.message).includes('e2e-quarantine'));
+    }, 20_000, 500);
+    const item = items.find((i) => String(i.message).includes('e2e-quarantine'))!;
+    assert.match(String(item.reason), /schema/);
+    assert.ok((item.issues as string[]).some((issue) => issue.startsWith('partnerReference')));
+  });
+});

@@ -1,0 +1,101 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, waitFor } from '../../local/engines.ts';
+import { readRuntimeInfo, type RuntimeInfo } from '../../local/pipeline.ts';
+
+/** The repository root: commands run from here as a user would. */
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Secrets for tests: distinct from the development file, TemboPlus pointed at a loopback simulator. */
+export function testSecrets(simulatorPort: number) {
+  return {
+    telesign: { customerId: 'TEST-CUSTOMER-42', apiKey: Buffer.from('test-telesign-api-key-0123456789').toString('base64') },
+    esms: { token: 'test-esms-token-9f8e7d' },
+    temboplus: { token: 'test-tembo-token-1a2b3c', apiToken: 'test-tembo-api-token', baseUrl: `http://127.0.0.1:${simulatorPort}` },
+    relid: { token: 'test-relid-token-4d5e6f' },
+    identomat: { callbackApiKey: 'test-identomat-key-7g8h9i' },
+  };
+}
+
+export interface StartedPipeline {
+  readonly info: RuntimeInfo;
+  readonly dataDir: string;
+  readonly secretsFile: string;
+  readonly secrets: ReturnType<typeof testSecrets>;
+  readonly child: ChildProcess;
+  /** Every line the pipeline printed so far. */
+  readonly output: string[];
+  /** Run `npm run <script> -- <args> --data-dir <dataDir>` and return its exit code and output. */
+  run(script: 'send' | 'inspect', args: string[]): { status: number | null; stdout: string; stderr: string };
+  /** Stop with SIGINT (Ctrl-C), as a user would; resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Start `npm start` as a child process on free ports with a test secrets file and an empty data folder. */
+export async function startLocalPipeline(extraArgs: string[] = []): Promise<StartedPipeline> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'callback-gateway-e2e-'));
+  const secrets = testSecrets(await freePort());
+  const secretsFile = join(dataDir, 'secrets.json');
+  writeFileSync(secretsFile, JSON.stringify(secrets));
+  const port = await freePort();
+  const child = spawn(
+    'npm',
+    ['start', '--silent', '--', '--port', String(port), '--data-dir', join(dataDir, 'data'), '--secrets', secretsFile, '--fresh', '--log-format', 'json'],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, NODE_NO_WARNINGS: '1' } },
+  );
+  const output: string[] = [];
+  const collect = (chunk: Buffer) => output.push(...chunk.toString().split('\n').filter(Boolean));
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  let exitCode: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve((exitCode = code))));
+
+  await waitFor(
+    'the local pipeline banner',
+    async () => {
+      if (exitCode !== undefined) throw new Error(`npm start exited with ${exitCode}:\n${output.join('\n')}`);
+      return output.some((line) => line.includes('Callback gateway running locally'));
+    },
+    60_000,
+  );
+  const info = readRuntimeInfo(join(dataDir, 'data'));
+  if (!info) throw new Error('runtime.json missing after start');
+
+  return {
+    info,
+    dataDir,
+    secretsFile,
+    secrets,
+    child,
+    output,
+    run(script, args) {
+      const result = spawnSync('npm', ['run', '--silent', script, '--', ...args, '--data-dir', join(dataDir, 'data')], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, NODE_NO_WARNINGS: '1' },
+        timeout: 60_000,
+      });
+      return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+    },
+    async stop() {
+      if (exitCode === undefined) {
+        // Ctrl-C in a terminal signals the whole foreground process group.
+        process.kill(-child.pid!, 'SIGINT');
+        const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 20_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+      return exitCode ?? null;
+    },
+  };
+}
+
+/** Pids of DynamoDB Local processes using a data folder (to prove none is left behind). */
+export function javaProcessesFor(dataDir: string): number[] {
+  const result = spawnSync('pgrep', ['-f', `DynamoDBLocal.jar.*${dataDir}`], { encoding: 'utf8' });
+  return result.stdout.split('\n').filter(Boolean).map(Number);
+}
