@@ -20,7 +20,9 @@ export function createIngestHandler(provider: AnyProvider, deps: IngestDependenc
 function fromEnvironment(): IngestHandler {
   const provider = getProvider(requireEnv('PROVIDER_ID'));
   const queueUrl = requireEnv('QUEUE_URL');
-  const sqs = new SQSClient({});
+  // Bounded, so an unreachable queue becomes a 503 the provider retries, well inside the function's
+  // timeout, instead of a hung request.
+  const sqs = new SQSClient({ maxAttempts: 3, requestHandler: { connectionTimeout: 1000, requestTimeout: 2500 } });
   return createIngestHandler(provider, {
     secrets: createSecretCache(secretsManagerSource(), { ttlMs: numberEnv('SECRET_CACHE_SECONDS', 300) * 1000 }),
     send: async (messageBody) => {
