@@ -1,0 +1,210 @@
+import { randomUUID } from 'node:crypto';
+import { DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import { ingest } from '../../functions/core/ingest.ts';
+import type { Logger, LogFields } from '../../functions/core/log.ts';
+import { RETENTION, TABLE, keys } from '../../functions/core/pipeline-definition.ts';
+import { QueueMessageSchema, type QueueMessage } from '../../functions/core/queue-message.ts';
+import { createSecretCache } from '../../functions/core/secrets.ts';
+import { createDynamoStore, type CallbackStore, type Item } from '../../functions/core/store.ts';
+import type { WorkerDependencies } from '../../functions/core/worker.ts';
+import { getProvider } from '../../functions/providers/index.ts';
+import { LOCAL_AWS, ensureTable, startDynamoDbLocal, type DynamoDbLocal } from '../../local/engines.ts';
+import { authenticRequest, listSamples } from '../../local/samples.ts';
+import { startTemboPlusSimulator, type TemboPlusSimulator } from '../../local/temboplus-simulator.ts';
+
+/**
+ * The worker's real surroundings for integration tests: DynamoDB Local (the real engine, in
+ * memory) with the stack's table, the simulated TemboPlus status endpoint, and queue messages made
+ * by the real ingest core, so the tests cover the message shape ingest actually produces.
+ */
+
+export const TEMBOPLUS_API_TOKEN = 'integration-tembo-api-token';
+
+/** Secrets in the shapes of issue 2; TemboPlus's baseUrl is filled in once the simulator runs. */
+export function integrationSecrets(temboplusBaseUrl: string, apiToken = TEMBOPLUS_API_TOKEN): Record<string, Record<string, string>> {
+  return {
+    telesign: { customerId: 'IT-CUSTOMER-7', apiKey: Buffer.from('integration-telesign-api-key-01').toString('base64') },
+    esms: { token: 'it-esms-token-5c4b' },
+    temboplus: { token: 'it-tembo-token-9a8b', apiToken, baseUrl: temboplusBaseUrl },
+    relid: { token: 'it-relid-token-3e2f' },
+    identomat: { callbackApiKey: 'it-identomat-key-1d0c' },
+  };
+}
+
+/** Log lines, kept in memory so tests print nothing and can look at them. */
+export interface CapturedLogger extends Logger {
+  readonly lines: { level: string; message: string; fields?: LogFields }[];
+}
+
+export function captureLogger(): CapturedLogger {
+  const lines: CapturedLogger['lines'] = [];
+  const push = (level: string) => (message: string, fields?: LogFields) => void lines.push({ level, message, fields });
+  return { lines, info: push('INFO'), warn: push('WARN'), error: push('ERROR') };
+}
+
+export interface WorkerEnvironment {
+  readonly dynamo: DynamoDbLocal;
+  readonly client: DynamoDBClient;
+  readonly tableName: string;
+  readonly store: CallbackStore;
+  readonly simulator: TemboPlusSimulator;
+  readonly secrets: Record<string, Record<string, string>>;
+  /** Worker dependencies on the real store and the simulator; override any part. */
+  deps(overrides?: Partial<WorkerDependencies> & { apiToken?: string; timeoutMs?: number }): WorkerDependencies & { log: CapturedLogger };
+  stop(): Promise<void>;
+}
+
+/** Start DynamoDB Local (in memory) with the table, and the TemboPlus simulator. Once per test file. */
+export async function startWorkerEnvironment(): Promise<WorkerEnvironment> {
+  const [dynamo, simulator] = await Promise.all([startDynamoDbLocal(), startTemboPlusSimulator({ apiToken: TEMBOPLUS_API_TOKEN })]);
+  const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint: dynamo.endpoint });
+  const tableName = 'callbacks-integration';
+  try {
+    await ensureTable(client, tableName);
+  } catch (error) {
+    client.destroy();
+    await Promise.all([dynamo.stop(), simulator.stop()]);
+    throw error;
+  }
+  const store = createDynamoStore(client, tableName);
+  const secrets = integrationSecrets(simulator.baseUrl);
+  return {
+    dynamo,
+    client,
+    tableName,
+    store,
+    simulator,
+    secrets,
+    deps({ apiToken, timeoutMs, ...overrides } = {}) {
+      const own = apiToken === undefined ? secrets : integrationSecrets(simulator.baseUrl, apiToken);
+      return {
+        store,
+        secrets: createSecretCache(async (provider) => JSON.stringify(own[provider.id])),
+        confirm: { fetch, timeoutMs: timeoutMs ?? 2000, newRequestId: randomUUID },
+        now: () => new Date(),
+        retention: { eventDays: RETENTION.eventDays, sensitiveHours: RETENTION.sensitiveHours },
+        ...overrides,
+        log: (overrides.log as CapturedLogger | undefined) ?? captureLogger(),
+      };
+    },
+    async stop() {
+      client.destroy();
+      await Promise.all([dynamo.stop(), simulator.stop()]);
+    },
+  };
+}
+
+/** A provider sample's JSON body, parsed, for tests to vary (unique ids, other statuses). */
+export function sampleJson(providerId: string, name: string): Record<string, unknown> {
+  const sample = listSamples(providerId).find((candidate) => candidate.name === name);
+  if (!sample?.body) throw new Error(`no JSON sample ${providerId}/${name}`);
+  return JSON.parse(sample.body.toString('utf8')) as Record<string, unknown>;
+}
+
+/** A unique id for a test's subject, so tests sharing one table never see each other's items. */
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+/**
+ * Run the real ingest core on an authentic request for `body` and return the message it queued
+ * (as the worker will parse it from SQS). Throws unless ingest answered 200.
+ */
+export async function queueMessageFor(
+  secrets: Record<string, Record<string, string>>,
+  providerId: string,
+  body: unknown,
+  request: { requestId?: string; receivedAt?: string } = {},
+): Promise<QueueMessage> {
+  const provider = getProvider(providerId);
+  const secret = provider.secretSchema.parse(secrets[providerId]) as Record<string, unknown>;
+  const raw = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+  const sent = authenticRequest(provider, secret, { body: raw });
+  const queued: string[] = [];
+  const response = await ingest(
+    provider,
+    {
+      method: sent.method,
+      headers: sent.headers,
+      body: sent.body ?? Buffer.alloc(0),
+      rawQuery: '',
+      pathToken: typeof secret.token === 'string' ? secret.token : undefined,
+      sourceIp: '203.0.113.10',
+      requestId: request.requestId ?? randomUUID(),
+      receivedAt: request.receivedAt ?? new Date().toISOString(),
+    },
+    { secrets: createSecretCache(async (p) => JSON.stringify(secrets[p.id])), send: async (message) => void queued.push(message), log: captureLogger() },
+  );
+  if (response.statusCode !== 200 || queued.length !== 1) {
+    throw new Error(`ingest answered ${response.statusCode} ${JSON.stringify(response.body)} and queued ${queued.length} message(s)`);
+  }
+  return QueueMessageSchema.parse(JSON.parse(queued[0]));
+}
+
+/** An SQS record carrying a queue message, as the Lambda event source delivers it. */
+export function sqsRecord(message: QueueMessage, options: { messageId?: string; receiveCount?: number } = {}): SQSRecord {
+  const messageId = options.messageId ?? randomUUID();
+  return {
+    messageId,
+    receiptHandle: `receipt-${messageId}`,
+    body: JSON.stringify(message),
+    attributes: {
+      ApproximateReceiveCount: String(options.receiveCount ?? 1),
+      SentTimestamp: String(Date.now()),
+      SenderId: 'AROAEXAMPLE',
+      ApproximateFirstReceiveTimestamp: String(Date.now()),
+    },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:callbacks',
+    awsRegion: 'us-east-1',
+  };
+}
+
+export function sqsEvent(records: SQSRecord[]): SQSEvent {
+  return { Records: records };
+}
+
+/** The state item of a subject, as stored (index attributes included). */
+export async function storedState(env: WorkerEnvironment, provider: string, subjectId: string): Promise<Item | undefined> {
+  return env.store.getItem(keys.state(provider, subjectId));
+}
+
+/** Every event item of a subject. */
+export async function storedEvents(env: WorkerEnvironment, provider: string, subjectId: string): Promise<Item[]> {
+  return queryAll(env, {
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :events)',
+    ExpressionAttributeValues: { ':pk': { S: keys.subject(provider, subjectId) }, ':events': { S: 'EVENT#' } },
+  });
+}
+
+/** Every item in a partition (quarantine partitions, for instance). */
+export async function storedPartition(env: WorkerEnvironment, pk: string): Promise<Item[]> {
+  return queryAll(env, { KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: pk } } });
+}
+
+/** The byOutcome index for `<provider>#<outcome>`, newest first, as a user would query it. */
+export async function byOutcome(env: WorkerEnvironment, provider: string, outcome: string): Promise<Item[]> {
+  const index = TABLE.outcomeIndex;
+  return queryAll(env, {
+    IndexName: index.name,
+    KeyConditionExpression: '#pk = :pk',
+    ExpressionAttributeNames: { '#pk': index.partitionKey },
+    ExpressionAttributeValues: { ':pk': { S: keys.outcome(provider, outcome) } },
+    ScanIndexForward: false,
+  });
+}
+
+async function queryAll(env: WorkerEnvironment, input: Omit<ConstructorParameters<typeof QueryCommand>[0], 'TableName'>): Promise<Item[]> {
+  const items: Item[] = [];
+  let ExclusiveStartKey: Record<string, never> | undefined;
+  do {
+    const page = await env.client.send(new QueryCommand({ ...input, TableName: env.tableName, ExclusiveStartKey }));
+    items.push(...(page.Items ?? []).map((item) => unmarshall(item)));
+    ExclusiveStartKey = page.LastEvaluatedKey as typeof ExclusiveStartKey;
+  } while (ExclusiveStartKey);
+  return items;
+}
