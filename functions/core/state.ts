@@ -92,6 +92,10 @@ export function applyEvent(current: StateItem | undefined, change: StateChange, 
         orderKey: key,
         ...(change.confirmation ? { confirmation: change.confirmation, confirmedStatus: placed.status, confirmedAt: now } : {}),
       };
+    } else if (key === base.orderKey && change.confirmation === 'confirmed' && base.confirmation !== 'confirmed') {
+      // The status in place came from TemboPlus's answer to a stale callback (a mismatch); a callback
+      // claiming that same status has now been confirmed, so the state no longer reports a mismatch.
+      next = { ...next, confirmation: 'confirmed', confirmedStatus: placed.status, confirmedAt: now };
     }
   } else if (change.confirmation && base.status === undefined) {
     // Nothing believed yet for this subject: record that the provider denied knowing it.

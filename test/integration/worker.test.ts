@@ -1,0 +1,652 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ConfigurationError, DependencyError } from '../../functions/core/errors.ts';
+import { RETENTION, TABLE } from '../../functions/core/pipeline-definition.ts';
+import type { QueueMessage } from '../../functions/core/queue-message.ts';
+import type { CallbackStore } from '../../functions/core/store.ts';
+import { processMessage, type WorkerDependencies } from '../../functions/core/worker.ts';
+import { createWorkerHandler, retryDelaySeconds } from '../../functions/handlers/worker.ts';
+import { listSamples } from '../../local/samples.ts';
+import {
+  byOutcome,
+  queueMessageFor,
+  sampleJson,
+  sqsEvent,
+  sqsRecord,
+  startWorkerEnvironment,
+  storedEvents,
+  storedPartition,
+  storedState,
+  uniqueId,
+  type WorkerEnvironment,
+} from '../support/integration-worker.ts';
+
+/**
+ * The worker against the real DynamoDB engine (DynamoDB Local, in memory) and a simulated
+ * TemboPlus status endpoint, fed with messages made by the real ingest core.
+ */
+
+let env: WorkerEnvironment;
+before(async () => {
+  env = await startWorkerEnvironment();
+});
+after(async () => {
+  await env?.stop();
+});
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A TeleSign SMS delivery report for `referenceId`. */
+function teleSignReport(referenceId: string, code: number, updatedOn: string): Record<string, unknown> {
+  return { ...sampleJson('telesign', 'sms-dlr-success'), reference_id: referenceId, status: { code, updated_on: updatedOn, description: `code ${code}` } };
+}
+
+const TEMBO_STATUS_CODES: Record<string, string> = {
+  SUBMITTED: 'SUBMITTED',
+  COMPLETED: 'PAYMENT_SUCCESS',
+  FAILED: 'PAYMENT_FAILED',
+  REVERSED: 'PAYMENT_REVERSED',
+};
+
+/** A TemboPlus transfer (callback body = status answer) for `partnerReference`. */
+function transfer(partnerReference: string, status: string, updatedAt = '2025-01-01T10:00:05Z'): Record<string, unknown> {
+  return {
+    ...sampleJson('temboplus', 'remittance-completed'),
+    partnerReference,
+    status,
+    statusCode: TEMBO_STATUS_CODES[status],
+    updatedAt,
+    completedAt: status === 'SUBMITTED' ? null : updatedAt,
+  };
+}
+
+function message(providerId: string, body: unknown, request?: { requestId?: string; receivedAt?: string }): Promise<QueueMessage> {
+  return queueMessageFor(env.secrets, providerId, body, request);
+}
+
+function simulatorCalls(partnerReference: string) {
+  return env.simulator.requests.filter((request) => request.partnerReference === partnerReference);
+}
+
+/** Every ordering of `items`. */
+function permutations<T>(items: readonly T[]): T[][] {
+  if (items.length <= 1) return [[...items]];
+  return items.flatMap((item, index) => permutations([...items.slice(0, index), ...items.slice(index + 1)]).map((rest) => [item, ...rest]));
+}
+
+/** The parts of a state item that must not depend on arrival order. */
+function finalState(state: Record<string, unknown> | undefined) {
+  assert.ok(state, 'state item stored');
+  const { status, outcome, terminal, statusAt, eventCount, confirmation, confirmedStatus } = state;
+  return { status, outcome, terminal, statusAt, eventCount, confirmation, confirmedStatus };
+}
+
+/** A store whose putState fails `times` times, as if the worker died between the event write and the state write. */
+function crashingBeforeStateWrite(store: CallbackStore, times = 1): CallbackStore & { crashes: number } {
+  let remaining = times;
+  return {
+    ...store,
+    crashes: 0,
+    async putState(state, expectedVersion) {
+      if (remaining > 0) {
+        remaining -= 1;
+        this.crashes += 1;
+        throw new DependencyError('dynamodb', 'simulated crash before the state write');
+      }
+      return store.putState(state, expectedVersion);
+    },
+  };
+}
+
+describe('dedupe under redelivery', () => {
+  test('the same message processed 5 times in a row is stored once', async () => {
+    // prepare
+    const ref = uniqueId('TS-SEQ');
+    const queued = await message('telesign', teleSignReport(ref, 200, 'Thu, 23 Jun 2022 19:03:44 GMT'));
+    const deps = env.deps();
+    // act
+    const results = [];
+    for (let i = 0; i < 5; i++) results.push(await processMessage(queued, deps));
+    // assess
+    assert.deepEqual(
+      results.map((result) => result.kind),
+      ['stored', 'duplicate', 'duplicate', 'duplicate', 'duplicate'],
+    );
+    assert.equal((await storedEvents(env, 'telesign', ref)).length, 1);
+    const state = await storedState(env, 'telesign', ref);
+    assert.equal(state?.status, '200');
+    assert.equal(state?.outcome, 'succeeded');
+    assert.equal(state?.eventCount, 1);
+    assert.equal(state?.version, 1, 'state written once');
+  });
+
+  test('the same message processed 5 times concurrently is stored once', async () => {
+    // prepare
+    const ref = uniqueId('TS-PAR');
+    const queued = await message('telesign', teleSignReport(ref, 200, 'Thu, 23 Jun 2022 19:03:44 GMT'));
+    const deps = env.deps();
+    // act
+    const results = await Promise.all(Array.from({ length: 5 }, () => processMessage(queued, deps)));
+    // assess
+    assert.equal(results.filter((result) => result.kind === 'stored').length, 1);
+    assert.equal(results.filter((result) => result.kind === 'duplicate').length, 4);
+    assert.equal((await storedEvents(env, 'telesign', ref)).length, 1);
+    const state = await storedState(env, 'telesign', ref);
+    assert.equal(state?.status, '200');
+    assert.equal(state?.eventCount, 1);
+    assert.equal(state?.version, 1, 'state written once');
+  });
+
+  test('a TemboPlus message processed 5 times concurrently is stored and confirmed once', async () => {
+    // prepare
+    const ref = uniqueId('TP-PAR');
+    env.simulator.report(transfer(ref, 'COMPLETED'));
+    const queued = await message('temboplus', transfer(ref, 'COMPLETED'));
+    const deps = env.deps();
+    // act
+    const results = await Promise.all(Array.from({ length: 5 }, () => processMessage(queued, deps)));
+    // assess
+    assert.equal(results.filter((result) => result.kind === 'stored').length, 1);
+    assert.equal((await storedEvents(env, 'temboplus', ref)).length, 1);
+    const state = await storedState(env, 'temboplus', ref);
+    assert.equal(state?.status, 'COMPLETED');
+    assert.equal(state?.confirmation, 'confirmed');
+    assert.equal(state?.eventCount, 1);
+    assert.equal(state?.version, 1);
+  });
+
+  test('the provider re-sending a callback (new request id and receive time) adds no event', async () => {
+    // prepare
+    const ref = uniqueId('TS-RESENT');
+    const body = teleSignReport(ref, 200, 'Thu, 23 Jun 2022 19:03:44 GMT');
+    const first = await message('telesign', body, { requestId: 'req-first', receivedAt: '2025-03-01T10:00:00.000Z' });
+    const again = await message('telesign', body, { requestId: 'req-again', receivedAt: '2025-03-01T10:00:10.000Z' });
+    const deps = env.deps();
+    // act
+    const results = [await processMessage(first, deps), await processMessage(again, deps)];
+    // assess
+    assert.deepEqual(
+      results.map((result) => result.kind),
+      ['stored', 'duplicate'],
+    );
+    const events = await storedEvents(env, 'telesign', ref);
+    assert.equal(events.length, 1);
+    assert.equal(events[0].requestId, 'req-first', 'the first delivery is the one kept');
+    assert.equal((await storedState(env, 'telesign', ref))?.eventCount, 1);
+  });
+});
+
+describe('forward-only state under reordering', () => {
+  test('TeleSign 203 (earlier) arriving after 200 leaves 200', async () => {
+    // prepare
+    const ref = uniqueId('TS-203');
+    const delivered = await message('telesign', teleSignReport(ref, 200, '2025-02-01T10:00:05Z'));
+    const atGateway = await message('telesign', teleSignReport(ref, 203, '2025-02-01T10:00:01Z'));
+    const deps = env.deps();
+    // act
+    await processMessage(delivered, deps);
+    const late = await processMessage(atGateway, deps);
+    // assess
+    assert.equal(late.kind, 'stored');
+    assert.equal(late.kind === 'stored' && late.stateChanged, false);
+    const state = await storedState(env, 'telesign', ref);
+    assert.equal(state?.status, '200');
+    assert.equal(state?.outcome, 'succeeded');
+    assert.equal(state?.terminal, true);
+    assert.equal(state?.statusAt, '2025-02-01T10:00:05.000Z');
+    assert.equal(state?.eventCount, 2);
+    assert.equal((await storedEvents(env, 'telesign', ref)).length, 2, 'both callbacks kept in the timeline');
+  });
+
+  test('every order of TeleSign [203, 200] ends in the same state', async () => {
+    // prepare
+    const codes = [
+      { code: 203, updatedOn: '2025-02-01T10:00:01Z' },
+      { code: 200, updatedOn: '2025-02-01T10:00:05Z' },
+    ];
+    const deps = env.deps();
+    // act
+    const finals = [];
+    for (const order of permutations(codes)) {
+      const ref = uniqueId('TS-PERM');
+      for (const { code, updatedOn } of order) await processMessage(await message('telesign', teleSignReport(ref, code, updatedOn)), deps);
+      finals.push(finalState(await storedState(env, 'telesign', ref)));
+    }
+    // assess
+    assert.equal(finals.length, 2);
+    for (const state of finals) {
+      assert.deepEqual(state, {
+        status: '200',
+        outcome: 'succeeded',
+        terminal: true,
+        statusAt: '2025-02-01T10:00:05.000Z',
+        eventCount: 2,
+        confirmation: undefined,
+        confirmedStatus: undefined,
+      });
+    }
+  });
+
+  test('every order of TemboPlus SUBMITTED, COMPLETED, REVERSED (each confirmed) ends REVERSED', async () => {
+    // prepare
+    const steps = [
+      { status: 'SUBMITTED', updatedAt: '2025-01-01T10:00:02Z' },
+      { status: 'COMPLETED', updatedAt: '2025-01-01T10:00:05Z' },
+      { status: 'REVERSED', updatedAt: '2025-01-02T08:00:00Z' },
+    ];
+    const deps = env.deps();
+    // act
+    const finals = [];
+    for (const order of permutations(steps)) {
+      const ref = uniqueId('TP-PERM');
+      for (const { status, updatedAt } of order) {
+        // The simulator agrees with each callback as it arrives.
+        env.simulator.report(transfer(ref, status, updatedAt));
+        const result = await processMessage(await message('temboplus', transfer(ref, status, updatedAt)), deps);
+        assert.equal(result.kind === 'stored' && result.confirmation, 'confirmed');
+      }
+      finals.push(finalState(await storedState(env, 'temboplus', ref)));
+    }
+    // assess
+    assert.equal(finals.length, 6);
+    for (const state of finals) {
+      assert.deepEqual(state, {
+        status: 'REVERSED',
+        outcome: 'failed',
+        terminal: true,
+        statusAt: '2025-01-02T08:00:00.000Z',
+        eventCount: 3,
+        confirmation: 'confirmed',
+        confirmedStatus: 'REVERSED',
+      });
+    }
+  });
+  test('distinct callbacks for one transfer processed concurrently all count, and the state ends right', async () => {
+    // prepare
+    const ref = uniqueId('TP-RACE');
+    env.simulator.report(transfer(ref, 'REVERSED', '2025-01-02T08:00:00Z'));
+    const queued = await Promise.all(
+      [
+        ['SUBMITTED', '2025-01-01T10:00:02Z'],
+        ['COMPLETED', '2025-01-01T10:00:05Z'],
+        ['REVERSED', '2025-01-02T08:00:00Z'],
+      ].map(([status, updatedAt]) => message('temboplus', transfer(ref, status, updatedAt))),
+    );
+    const deps = env.deps();
+    // act
+    await Promise.all(queued.map((one) => processMessage(one, deps)));
+    // assess
+    assert.equal((await storedEvents(env, 'temboplus', ref)).length, 3);
+    const state = await storedState(env, 'temboplus', ref);
+    assert.equal(state?.eventCount, 3, 'no event lost to the optimistic-locking race');
+    assert.equal(state?.status, 'REVERSED');
+  });
+
+  test('TemboPlus moved on: a late SUBMITTED callback is a mismatch, then the agreeing COMPLETED callback confirms the state', async () => {
+    // prepare
+    const ref = uniqueId('TP-MOVED-ON');
+    env.simulator.report(transfer(ref, 'COMPLETED', '2025-01-01T10:00:05Z'));
+    const submitted = await message('temboplus', transfer(ref, 'SUBMITTED', '2025-01-01T10:00:02Z'));
+    const completed = await message('temboplus', transfer(ref, 'COMPLETED', '2025-01-01T10:00:05Z'));
+    const deps = env.deps();
+    // act
+    const first = await processMessage(submitted, deps);
+    const afterFirst = await storedState(env, 'temboplus', ref);
+    const second = await processMessage(completed, deps);
+    // assess
+    assert.equal(first.kind === 'stored' && first.confirmation, 'mismatch');
+    assert.equal(afterFirst?.status, 'COMPLETED', "TemboPlus's answer is believed at once");
+    assert.equal(afterFirst?.confirmation, 'mismatch');
+    assert.equal(second.kind === 'stored' && second.confirmation, 'confirmed');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.equal(state?.status, 'COMPLETED');
+    assert.equal(state?.eventCount, 2);
+    assert.equal(state?.confirmation, 'confirmed', 'the current status has now been claimed and confirmed');
+    assert.equal(state?.confirmedStatus, 'COMPLETED');
+  });
+});
+
+describe('crash between the event write and the state write', () => {
+  test('the failed attempt is retried and converges on one event', async () => {
+    // prepare
+    const ref = uniqueId('TS-CRASH');
+    const queued = await message('telesign', teleSignReport(ref, 200, '2025-02-01T10:00:05Z'));
+    const store = crashingBeforeStateWrite(env.store);
+    const deps = env.deps({ store });
+    // act
+    await assert.rejects(processMessage(queued, deps), DependencyError);
+    const afterCrash = { events: (await storedEvents(env, 'telesign', ref)).length, state: await storedState(env, 'telesign', ref) };
+    const redelivered = await processMessage(queued, deps);
+    // assess
+    assert.equal(store.crashes, 1);
+    assert.deepEqual(afterCrash, { events: 1, state: undefined }, 'the crash left the event without its state');
+    assert.equal(redelivered.kind, 'duplicate');
+    assert.equal(redelivered.kind === 'duplicate' && redelivered.stateChanged, true);
+    assert.equal((await storedEvents(env, 'telesign', ref)).length, 1);
+    const state = await storedState(env, 'telesign', ref);
+    assert.equal(state?.status, '200');
+    assert.equal(state?.eventCount, 1);
+  });
+
+  test('TemboPlus: the redelivery reuses the stored verdict instead of asking again', async () => {
+    // prepare
+    const ref = uniqueId('TP-CRASH');
+    env.simulator.report(transfer(ref, 'FAILED'));
+    const queued = await message('temboplus', transfer(ref, 'COMPLETED'));
+    const deps = env.deps({ store: crashingBeforeStateWrite(env.store) });
+    // act
+    await assert.rejects(processMessage(queued, deps), DependencyError);
+    const result = await processMessage(queued, deps);
+    // assess
+    assert.equal(result.kind === 'duplicate' && result.confirmation, 'mismatch');
+    assert.equal(simulatorCalls(ref).length, 1, 'one status call for one callback');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.equal(state?.status, 'FAILED');
+    assert.equal(state?.confirmation, 'mismatch');
+    assert.equal(state?.eventCount, 1);
+  });
+});
+
+describe('TemboPlus confirmation through the simulated status endpoint', () => {
+  test('confirmed: the simulator agrees', async () => {
+    // prepare
+    const ref = uniqueId('TP-OK');
+    env.simulator.report(transfer(ref, 'COMPLETED'));
+    const queued = await message('temboplus', transfer(ref, 'COMPLETED'));
+    const started = Date.now();
+    // act
+    const result = await processMessage(queued, env.deps());
+    // assess
+    assert.deepEqual(result, { kind: 'stored', subjectId: ref, stateChanged: true, confirmation: 'confirmed' });
+    const state = await storedState(env, 'temboplus', ref);
+    assert.equal(state?.status, 'COMPLETED');
+    assert.equal(state?.outcome, 'succeeded');
+    assert.equal(state?.confirmation, 'confirmed');
+    assert.equal(state?.confirmedStatus, 'COMPLETED');
+    assert.ok(Date.parse(String(state?.confirmedAt)) >= started - 1000, `confirmedAt ${String(state?.confirmedAt)}`);
+    const [event] = await storedEvents(env, 'temboplus', ref);
+    assert.equal(event.confirmation, 'confirmed');
+    assert.equal(event.confirmedStatus, 'COMPLETED');
+    const calls = simulatorCalls(ref);
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0].authorized, true);
+    assert.match(String(calls[0].requestId), UUID);
+    assert.equal(calls[0].status, 200);
+  });
+
+  test('mismatch: TemboPlus says FAILED where the callback says COMPLETED, and TemboPlus is believed', async () => {
+    // prepare
+    const ref = uniqueId('TP-MISMATCH');
+    env.simulator.report(transfer(ref, 'FAILED'));
+    const queued = await message('temboplus', transfer(ref, 'COMPLETED'));
+    // act
+    const result = await processMessage(queued, env.deps());
+    // assess
+    assert.equal(result.kind === 'stored' && result.confirmation, 'mismatch');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.equal(state?.status, 'FAILED');
+    assert.equal(state?.outcome, 'failed');
+    assert.equal(state?.confirmation, 'mismatch');
+    assert.equal(state?.confirmedStatus, 'FAILED');
+    assert.equal(state?.[TABLE.outcomeIndex.partitionKey], 'temboplus#failed');
+    const events = await storedEvents(env, 'temboplus', ref);
+    assert.equal(events.length, 1);
+    assert.equal(events[0].status, 'COMPLETED', 'the event keeps what the callback claimed');
+    assert.equal(events[0].confirmation, 'mismatch');
+    assert.equal(events[0].confirmedStatus, 'FAILED');
+  });
+
+  test('not_found: the claim of a transfer TemboPlus does not know is not applied', async () => {
+    // prepare
+    const ref = uniqueId('TP-UNKNOWN');
+    env.simulator.forget(ref);
+    const queued = await message('temboplus', transfer(ref, 'COMPLETED'));
+    // act
+    const result = await processMessage(queued, env.deps());
+    // assess
+    assert.equal(result.kind === 'stored' && result.confirmation, 'not_found');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.equal(state?.status, undefined, 'no status believed');
+    assert.equal(state?.outcome, 'pending');
+    assert.equal(state?.terminal, false);
+    assert.equal(state?.confirmation, 'not_found');
+    assert.equal(state?.eventCount, 1);
+    const [event] = await storedEvents(env, 'temboplus', ref);
+    assert.equal(event.status, 'COMPLETED');
+    assert.equal(event.confirmation, 'not_found');
+    assert.equal(simulatorCalls(ref)[0]?.status, 404);
+  });
+
+  test('500: the record fails with nothing applied, and a redelivery after recovery confirms it', async () => {
+    // prepare
+    const ref = uniqueId('TP-500');
+    env.simulator.report(transfer(ref, 'COMPLETED'));
+    const queued = await message('temboplus', transfer(ref, 'COMPLETED'));
+    const deps = env.deps();
+    env.simulator.setFault({ status: 500 });
+    // act
+    const failures = [];
+    for (let attempt = 0; attempt < 2; attempt++) failures.push(await processMessage(queued, deps).catch((error: unknown) => error));
+    const duringOutage = { events: (await storedEvents(env, 'temboplus', ref)).length, state: await storedState(env, 'temboplus', ref) };
+    env.simulator.setFault(undefined);
+    const recovered = await processMessage(queued, deps);
+    // assess
+    for (const failure of failures) assert.ok(failure instanceof DependencyError, String(failure));
+    assert.deepEqual(duringOutage, { events: 0, state: undefined });
+    assert.equal(recovered.kind === 'stored' && recovered.confirmation, 'confirmed');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.equal(state?.status, 'COMPLETED');
+    assert.equal(state?.confirmation, 'confirmed');
+    assert.deepEqual(
+      simulatorCalls(ref).map((call) => call.status),
+      [500, 500, 200],
+    );
+  });
+
+  test('429, a timeout and a hang fail the record as a dependency fault, nothing stored', async () => {
+    // prepare
+    const ref = uniqueId('TP-SLOW');
+    env.simulator.report(transfer(ref, 'COMPLETED'));
+    const queued = await message('temboplus', transfer(ref, 'COMPLETED'));
+    const deps = env.deps({ timeoutMs: 300 });
+    // act
+    env.simulator.setFault({ status: 429, times: 1 });
+    const tooMany = await processMessage(queued, deps).catch((error: unknown) => error);
+    env.simulator.setFault({ delayMs: 1000, times: 1 });
+    const slowStarted = Date.now();
+    const slow = await processMessage(queued, deps).catch((error: unknown) => error);
+    const slowMs = Date.now() - slowStarted;
+    env.simulator.setFault({ hang: true, times: 1 });
+    const hung = await processMessage(queued, deps).catch((error: unknown) => error);
+    // assess
+    for (const failure of [tooMany, slow, hung]) assert.ok(failure instanceof DependencyError, String(failure));
+    assert.match((tooMany as Error).message, /429/);
+    assert.ok(slowMs < 1000, `gave up after ${slowMs} ms, before the simulator answered`);
+    assert.equal((await storedEvents(env, 'temboplus', ref)).length, 0);
+    assert.equal(await storedState(env, 'temboplus', ref), undefined);
+  });
+
+  test('403 (wrong apiToken) is a configuration fault, nothing stored', async () => {
+    // prepare
+    const ref = uniqueId('TP-403');
+    env.simulator.report(transfer(ref, 'COMPLETED'));
+    const queued = await message('temboplus', transfer(ref, 'COMPLETED'));
+    // act
+    const failure = await processMessage(queued, env.deps({ apiToken: 'not-the-api-token' })).catch((error: unknown) => error);
+    // assess
+    assert.ok(failure instanceof ConfigurationError, String(failure));
+    assert.match(failure.message, /403/);
+    assert.deepEqual(
+      simulatorCalls(ref).map(({ authorized, status }) => ({ authorized, status })),
+      [{ authorized: false, status: 403 }],
+    );
+    assert.equal(await storedState(env, 'temboplus', ref), undefined);
+  });
+
+  test('every status call carried the Bearer token and a fresh x-request-id', () => {
+    // prepare: the calls made by every test above (tests in a file run in order); the 403 cases used a wrong token on purpose
+    const calls = env.simulator.requests.filter((call) => !call.partnerReference.startsWith('TP-403'));
+    // act
+    const ids = calls.map((call) => call.requestId);
+    // assess
+    assert.ok(calls.length >= 20, `only ${calls.length} status calls seen`);
+    assert.ok(
+      calls.every((call) => call.authorized),
+      'Bearer token on every call',
+    );
+    for (const id of ids) assert.match(String(id), UUID);
+    assert.equal(new Set(ids).size, ids.length, 'no x-request-id reused');
+  });
+});
+
+describe('worker handler: partial batch failures', () => {
+  test('one failing record is reported alone, retried with growing back-off, and stored once TemboPlus recovers', async () => {
+    // prepare
+    const teleSignRef = uniqueId('TS-BATCH');
+    const sessionId = uniqueId('idm-batch');
+    const temboRef = uniqueId('TP-BATCH');
+    env.simulator.report(transfer(temboRef, 'COMPLETED'));
+    const records = [
+      sqsRecord(await message('telesign', teleSignReport(teleSignRef, 200, '2025-02-01T10:00:05Z'))),
+      sqsRecord(await message('temboplus', transfer(temboRef, 'COMPLETED'))),
+      sqsRecord(await message('identomat', { ...sampleJson('identomat', 'session-change-approved'), sessionId })),
+    ];
+    const failing = records[1];
+    const delays: { messageId: string; seconds: number }[] = [];
+    const deps = env.deps();
+    const handler = createWorkerHandler({
+      deps,
+      retryBaseSeconds: 10,
+      delayRetry: async (record, seconds) => void delays.push({ messageId: record.messageId, seconds }),
+    });
+    env.simulator.setFault({ status: 500 });
+    // act
+    const first = await handler(sqsEvent(records));
+    const retries = [];
+    for (const receiveCount of [2, 3]) retries.push(await handler(sqsEvent([{ ...failing, attributes: { ...failing.attributes, ApproximateReceiveCount: String(receiveCount) } }])));
+    const storedDuringOutage = await storedState(env, 'temboplus', temboRef);
+    env.simulator.setFault(undefined);
+    const recovered = await handler(sqsEvent([{ ...failing, attributes: { ...failing.attributes, ApproximateReceiveCount: '4' } }]));
+    // assess
+    assert.deepEqual(first, { batchItemFailures: [{ itemIdentifier: failing.messageId }] });
+    assert.deepEqual(retries, [first, first]);
+    assert.equal((await storedState(env, 'telesign', teleSignRef))?.status, '200');
+    assert.equal((await storedState(env, 'identomat', sessionId))?.status, 'APPROVED');
+    assert.equal(storedDuringOutage, undefined);
+    assert.deepEqual(delays, [
+      { messageId: failing.messageId, seconds: 10 },
+      { messageId: failing.messageId, seconds: 20 },
+      { messageId: failing.messageId, seconds: 40 },
+    ]);
+    assert.equal(retryDelaySeconds(20, 10), 900, 'back-off capped at 15 minutes');
+    assert.deepEqual(recovered, { batchItemFailures: [] });
+    assert.equal((await storedState(env, 'temboplus', temboRef))?.confirmation, 'confirmed');
+    assert.equal(deps.log.lines.filter((line) => line.message === 'record failed, will retry').length, 3);
+  });
+
+  test('a configuration fault (403) fails the record and is logged as an error', async () => {
+    // prepare
+    const ref = uniqueId('TP-403-BATCH');
+    env.simulator.report(transfer(ref, 'COMPLETED'));
+    const record = sqsRecord(await message('temboplus', transfer(ref, 'COMPLETED')));
+    const deps = env.deps({ apiToken: 'not-the-api-token' });
+    const handler = createWorkerHandler({ deps, retryBaseSeconds: 10 });
+    // act
+    const response = await handler(sqsEvent([record]));
+    // assess
+    assert.deepEqual(response, { batchItemFailures: [{ itemIdentifier: record.messageId }] });
+    const errors = deps.log.lines.filter((line) => line.level === 'ERROR');
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0].message, 'record failed: configuration');
+    assert.ok(!JSON.stringify(deps.log.lines).includes('not-the-api-token'), 'the token is never logged');
+  });
+});
+
+describe('quarantine', () => {
+  test('an authentic but invalid TemboPlus body is stored once under temboplus#quarantine and listed as quarantined', async () => {
+    // prepare
+    const [invalid] = listSamples('temboplus', 'invalid');
+    const body = { ...(JSON.parse(invalid.body!.toString('utf8')) as Record<string, unknown>), transactionRef: uniqueId('SAL') };
+    const queued = await message('temboplus', body, { requestId: uniqueId('req-q1') });
+    const resent = await message('temboplus', body, { requestId: uniqueId('req-q2') });
+    const deps = env.deps();
+    // act
+    const results = [await processMessage(queued, deps), await processMessage(queued, deps), await processMessage(resent, deps)];
+    // assess
+    assert.ok(queued.quarantine, 'ingest flagged the message');
+    assert.deepEqual(
+      results.map((result) => result.kind),
+      ['quarantined', 'quarantine_duplicate', 'quarantine_duplicate'],
+    );
+    const mine = (await storedPartition(env, 'temboplus#quarantine')).filter((item) => item.requestId === queued.requestId);
+    assert.equal(mine.length, 1);
+    const [item] = mine;
+    assert.match(String(item.sk), /^QUARANTINE#/);
+    assert.equal(item.reason, queued.quarantine.reason);
+    assert.ok(Array.isArray(item.issues) && item.issues.length > 0, 'issues name the missing fields');
+    assert.deepEqual(item.issues, queued.quarantine.issues);
+    assert.deepEqual(JSON.parse(String(item.message)), queued, 'the full message, for reprocessing');
+    const listed = await byOutcome(env, 'temboplus', 'quarantined');
+    assert.equal(listed.filter((entry) => entry.sk === item.sk).length, 1);
+    assert.equal(simulatorCalls(String(body.transactionRef)).length, 0, 'nothing to confirm');
+  });
+});
+
+describe('byOutcome index', () => {
+  test('lists subjects by provider and outcome, newest first, and follows the state as it moves', async () => {
+    // prepare
+    const older = uniqueId('TS-GSI-OLD');
+    const newer = uniqueId('TS-GSI-NEW');
+    const failed = uniqueId('TS-GSI-FAIL');
+    const deps = env.deps();
+    // act
+    await processMessage(await message('telesign', teleSignReport(older, 203, '2025-02-01T10:00:01Z')), deps);
+    const pendingBefore = (await byOutcome(env, 'telesign', 'pending')).map((item) => item.subjectId);
+    await processMessage(await message('telesign', teleSignReport(older, 200, '2025-02-01T10:00:05Z')), deps);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await processMessage(await message('telesign', teleSignReport(newer, 200, '2025-02-01T10:00:05Z')), deps);
+    await processMessage(await message('telesign', teleSignReport(failed, 207, '2025-02-01T10:00:05Z')), deps);
+    const succeeded = await byOutcome(env, 'telesign', 'succeeded');
+    const pendingAfter = (await byOutcome(env, 'telesign', 'pending')).map((item) => item.subjectId);
+    const failedList = (await byOutcome(env, 'telesign', 'failed')).map((item) => item.subjectId);
+    // assess
+    const ids = succeeded.map((item) => item.subjectId);
+    assert.ok(pendingBefore.includes(older));
+    assert.ok(!pendingAfter.includes(older), 'moved out of pending');
+    assert.ok(ids.includes(older) && ids.includes(newer));
+    assert.ok(ids.indexOf(newer) < ids.indexOf(older), 'newest first');
+    const times = succeeded.map((item) => String(item.updatedAt));
+    assert.deepEqual(times, [...times].sort().reverse(), 'ordered by updatedAt, descending');
+    assert.ok(!ids.includes(failed));
+    assert.ok(failedList.includes(failed));
+    assert.equal(succeeded.find((item) => item.subjectId === newer)?.status, '200');
+  });
+});
+
+describe('retention (TTL)', () => {
+  const DAY = 86_400;
+
+  test('events expire after 90 days; Identomat OTP instructions after 24 hours', async () => {
+    // prepare
+    const ref = uniqueId('TS-TTL');
+    const sessionId = uniqueId('idm-otp');
+    const otp = { ...sampleJson('identomat', 'one-time-password'), sessionId };
+    const deps: WorkerDependencies & { log: { lines: unknown[] } } = env.deps();
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    // act
+    await processMessage(await message('telesign', teleSignReport(ref, 200, '2025-02-01T10:00:05Z')), deps);
+    await processMessage(await message('identomat', otp), deps);
+    const [teleSignEvent] = await storedEvents(env, 'telesign', ref);
+    const [otpEvent] = await storedEvents(env, 'identomat', sessionId);
+    // assess
+    assert.equal(RETENTION.eventDays, 90);
+    const near = (actual: unknown, expected: number) =>
+      assert.ok(typeof actual === 'number' && Math.abs(actual - expected) <= 120, `expiresAt ${String(actual)}, expected ≈ ${expected}`);
+    near(teleSignEvent[TABLE.ttlAttribute], nowSeconds + 90 * DAY);
+    near(otpEvent[TABLE.ttlAttribute], nowSeconds + 24 * 3600);
+    assert.equal((otpEvent.payload as Record<string, unknown>).text, 'Your code is 6867', 'kept, briefly, so the code can be sent');
+    assert.equal((await storedState(env, 'identomat', sessionId))?.[TABLE.ttlAttribute], undefined, 'state items are kept');
+    const logged = JSON.stringify(deps.log.lines);
+    assert.ok(!logged.includes('6867') && !logged.includes('995512345678'), 'no OTP or phone number in the logs');
+  });
+});
