@@ -37,6 +37,8 @@ export const QUEUE = {
   dlqRetentionDays: 14,
   batchSize: 10,
   maxBatchingWindowSeconds: 1,
+  /** Receives during which a provider's 404 is retried as "not known yet" before it is the verdict (< maxReceiveCount). */
+  notFoundAttempts: 3,
   /** First retry delay after a failed record; doubles per receive (capped at 15 minutes). */
   retryBaseSeconds: 10,
 } as const;

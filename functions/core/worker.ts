@@ -3,7 +3,8 @@ import type { AnyProvider, ConfirmContext, EventFacts } from '../providers/provi
 import { shortHash } from './hash.ts';
 import type { Logger } from './log.ts';
 import { maskPhoneNumbers } from './log.ts';
-import { TABLE, keys } from './pipeline-definition.ts';
+import { QUEUE, TABLE, keys } from './pipeline-definition.ts';
+import { DependencyError } from './errors.ts';
 import { rawBodyOf, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';
 import { applyEvent, type ConfirmationKind, type PlacedStatus, type StateChange } from './state.ts';
@@ -16,6 +17,11 @@ export interface WorkerDependencies {
   readonly now: () => Date;
   readonly log: Logger;
   readonly retention: { readonly eventDays: number; readonly sensitiveHours: number };
+  /**
+   * Receives during which a provider's "not found" is treated as "not known yet" and retried; on the
+   * last one it becomes the verdict (recorded, never applied). Default QUEUE.notFoundAttempts.
+   */
+  readonly notFoundAttempts?: number;
 }
 
 /** What happened to one queued callback. Faults are thrown instead (the record is retried). */
@@ -92,7 +98,7 @@ async function storeQuarantined(message: QueueMessage, reason: string, issues: r
  * state forward. Every step is idempotent, so a redelivery after a crash between two writes
  * converges on the same items.
  */
-export async function processMessage(message: QueueMessage, deps: WorkerDependencies): Promise<WorkerResult> {
+export async function processMessage(message: QueueMessage, deps: WorkerDependencies, receiveCount = 1): Promise<WorkerResult> {
   const provider = findProvider(message.provider);
   if (!provider) return storeQuarantined(message, `unknown provider "${message.provider}"`, [], deps);
   const parsed = payloadOf(provider, message);
@@ -102,18 +108,25 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
   const eventKey = keys.event(provider.id, facts.subjectId, facts.eventKey);
 
   // Ask the provider before believing the claim. A stored verdict is reused on redelivery, so a
-  // provider retry does not cost another status call.
+  // provider retry does not cost another status call; a stored not_found is asked again, since the
+  // transfer may have become known since.
   let confirmation: ConfirmationKind | undefined;
   let believed: EventFacts | undefined = facts;
   let confirmedPayload: unknown;
   if (provider.confirm) {
     const existing = await deps.store.getItem(eventKey);
-    if (existing?.confirmation) {
+    if (existing?.confirmation && existing.confirmation !== 'not_found') {
       confirmation = existing.confirmation as ConfirmationKind;
       confirmedPayload = existing.confirmedPayload;
     } else {
       const secret = await deps.secrets.get(provider);
       const verdict = await provider.confirm(parsed.payload, secret, deps.confirm);
+      const attempts = deps.notFoundAttempts ?? QUEUE.notFoundAttempts;
+      if (verdict.kind === 'not_found' && receiveCount < attempts) {
+        // A callback can overtake the status endpoint's own view of a new transfer: retry with
+        // back-off before taking "not found" for an answer.
+        throw new DependencyError(provider.id, `status endpoint does not know this transfer yet (attempt ${receiveCount} of ${attempts})`);
+      }
       confirmation = verdict.kind;
       confirmedPayload = verdict.kind === 'not_found' ? undefined : verdict.payload;
     }

@@ -37,7 +37,7 @@ async function processRecord(record: SQSRecord, deps: WorkerDependencies) {
     throw new Error('queue message is not JSON');
   }
   const message = QueueMessageSchema.parse(json);
-  return processMessage(message, deps);
+  return processMessage(message, deps, Number(record.attributes.ApproximateReceiveCount) || 1);
 }
 
 function logFailure(log: Logger, record: SQSRecord, error: unknown) {

@@ -200,4 +200,25 @@ describe('local pipeline (npm start)', { timeout: 240_000 }, () => {
     assert.match(String(item.reason), /schema/);
     assert.ok((item.issues as string[]).some((issue) => issue.startsWith('partnerReference')));
   });
+
+  // Runs last: by now the pipeline has logged every sample, retries, refusals, TemboPlus verdicts
+  // and a quarantine. Lambda's log lines are the same lines (same logger), so this is the check for both.
+  test('no secret, OTP or full phone number appears in any log line of the run', () => {
+    const lines = pipeline.output.filter((line) => line.startsWith('{'));
+    assert.ok(lines.length > 50, `expected the run's log lines, got ${lines.length}`);
+    const secretValues = Object.values(pipeline.secrets).flatMap((secret) =>
+      Object.entries(secret).filter(([field]) => field !== 'baseUrl').map(([, value]) => String(value)),
+    );
+    const forbidden = [
+      ...secretValues,
+      'Your code is', '6867', // Identomat OTP text
+      'sessionLink', 'session_token', // Identomat link instructions
+      '+995512345678', '995512345678', '0901888484', '11234567890', '1234567890', // phone numbers in the samples
+    ];
+    for (const line of lines) {
+      for (const value of forbidden) assert.ok(!line.includes(value), `log line leaks "${value}": ${line}`);
+      // Any 7+ digit run standing alone (not inside a hex id) is a phone number in the clear.
+      assert.doesNotMatch(line, /(?<![A-Za-z0-9*])\+?\d{7,}(?![A-Za-z0-9])/, `possible phone number in: ${line}`);
+    }
+  });
 });

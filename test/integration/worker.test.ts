@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ConfigurationError, DependencyError } from '../../functions/core/errors.ts';
-import { RETENTION, TABLE } from '../../functions/core/pipeline-definition.ts';
+import { QUEUE, RETENTION, TABLE } from '../../functions/core/pipeline-definition.ts';
 import type { QueueMessage } from '../../functions/core/queue-message.ts';
 import type { CallbackStore } from '../../functions/core/store.ts';
 import { processMessage, type WorkerDependencies } from '../../functions/core/worker.ts';
@@ -396,14 +396,18 @@ describe('TemboPlus confirmation through the simulated status endpoint', () => {
     assert.equal(events[0].confirmedStatus, 'FAILED');
   });
 
-  test('not_found: the claim of a transfer TemboPlus does not know is not applied', async () => {
+  test('not_found: retried as "not known yet", then recorded but never applied', async () => {
     // prepare
     const ref = uniqueId('TP-UNKNOWN');
     env.simulator.forget(ref);
     const queued = await message('temboplus', transfer(ref, 'COMPLETED'));
-    // act
-    const result = await processMessage(queued, env.deps());
+    // act: the first receives fail (SQS retries with back-off); the last one takes the verdict
+    await assert.rejects(processMessage(queued, env.deps(), 1), DependencyError);
+    await assert.rejects(processMessage(queued, env.deps(), QUEUE.notFoundAttempts - 1), DependencyError);
+    const stateWhileRetrying = await storedState(env, 'temboplus', ref);
+    const result = await processMessage(queued, env.deps(), QUEUE.notFoundAttempts);
     // assess
+    assert.equal(stateWhileRetrying, undefined, 'nothing stored while the endpoint may still catch up');
     assert.equal(result.kind === 'stored' && result.confirmation, 'not_found');
     const state = await storedState(env, 'temboplus', ref);
     assert.equal(state?.status, undefined, 'no status believed');
@@ -414,7 +418,23 @@ describe('TemboPlus confirmation through the simulated status endpoint', () => {
     const [event] = await storedEvents(env, 'temboplus', ref);
     assert.equal(event.status, 'COMPLETED');
     assert.equal(event.confirmation, 'not_found');
-    assert.equal(simulatorCalls(ref)[0]?.status, 404);
+    assert.deepEqual(simulatorCalls(ref).map((call) => call.status), [404, 404, 404]);
+  });
+
+  test('not_found, then the transfer becomes known: the retry confirms it', async () => {
+    // prepare
+    const ref = uniqueId('TP-LATE');
+    env.simulator.forget(ref);
+    const queued = await message('temboplus', transfer(ref, 'COMPLETED'));
+    await assert.rejects(processMessage(queued, env.deps(), 1), DependencyError);
+    env.simulator.report(transfer(ref, 'COMPLETED'));
+    // act
+    const result = await processMessage(queued, env.deps(), 2);
+    // assess
+    assert.equal(result.kind === 'stored' && result.confirmation, 'confirmed');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.equal(state?.status, 'COMPLETED');
+    assert.equal(state?.confirmation, 'confirmed');
   });
 
   test('500: the record fails with nothing applied, and a redelivery after recovery confirms it', async () => {
