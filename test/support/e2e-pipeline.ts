@@ -29,7 +29,7 @@ export interface StartedPipeline {
   /** Every line the pipeline printed so far. */
   readonly output: string[];
   /** Run `npm run <script> -- <args> --data-dir <dataDir>` and return its exit code and output. */
-  run(script: 'send' | 'inspect', args: string[]): { status: number | null; stdout: string; stderr: string };
+  run(script: 'send' | 'inspect' | 'redrive' | 'reprocess', args: string[]): { status: number | null; stdout: string; stderr: string };
   /** Stop with SIGINT (Ctrl-C), as a user would; resolves with the exit code. */
   stop(): Promise<number | null>;
 }
@@ -43,7 +43,7 @@ export async function startLocalPipeline(extraArgs: string[] = []): Promise<Star
   const port = await freePort();
   const child = spawn(
     'npm',
-    ['start', '--silent', '--', '--port', String(port), '--data-dir', join(dataDir, 'data'), '--secrets', secretsFile, '--fresh', '--log-format', 'json'],
+    ['start', '--silent', '--', '--port', String(port), '--data-dir', join(dataDir, 'data'), '--secrets', secretsFile, '--fresh', '--log-format', 'json', ...extraArgs],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, NODE_NO_WARNINGS: '1' } },
   );
   const output: string[] = [];

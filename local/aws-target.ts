@@ -1,0 +1,70 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { dataDirFrom } from './cli-args.ts';
+import { LOCAL_AWS } from './engines.ts';
+import { readRuntimeInfo } from './pipeline.ts';
+
+/** Where an operations command acts: the running local pipeline, or a deployed stack. */
+export interface Target {
+  readonly kind: 'local' | 'aws';
+  readonly sqs: SQSClient;
+  readonly dynamo: DynamoDBClient;
+  readonly queueUrl?: string;
+  readonly dlqUrl?: string;
+  readonly tableName?: string;
+  close(): void;
+}
+
+export interface TargetFlags {
+  readonly region?: string;
+  readonly 'queue-url'?: string;
+  readonly 'dlq-url'?: string;
+  readonly table?: string;
+  readonly 'data-dir'?: string;
+}
+
+/**
+ * Deployed when any of --queue-url/--dlq-url/--table is given (credentials from the usual AWS chain;
+ * the values are the stack's outputs), otherwise the local pipeline found through runtime.json.
+ */
+export function resolveTarget(flags: TargetFlags): Target {
+  if (flags['queue-url'] || flags['dlq-url'] || flags.table) {
+    const config = flags.region ? { region: flags.region } : {};
+    const sqs = new SQSClient(config);
+    const dynamo = new DynamoDBClient(config);
+    return {
+      kind: 'aws',
+      sqs,
+      dynamo,
+      queueUrl: flags['queue-url'],
+      dlqUrl: flags['dlq-url'],
+      tableName: flags.table,
+      close: () => (sqs.destroy(), dynamo.destroy()),
+    };
+  }
+  const runtime = readRuntimeInfo(dataDirFrom(flags['data-dir']));
+  if (!runtime) {
+    console.error('no local pipeline is running (start it with `npm start`); for a deployed stack pass --queue-url/--dlq-url/--table and --region');
+    process.exit(1);
+  }
+  const sqs = new SQSClient({ ...LOCAL_AWS, endpoint: runtime.sqsEndpoint });
+  const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: runtime.dynamodbEndpoint });
+  return {
+    kind: 'local',
+    sqs,
+    dynamo,
+    queueUrl: runtime.queueUrl,
+    dlqUrl: runtime.dlqUrl,
+    tableName: runtime.tableName,
+    close: () => (sqs.destroy(), dynamo.destroy()),
+  };
+}
+
+/** Operations flags shared by redrive and reprocess. */
+export const TARGET_OPTIONS = {
+  region: { type: 'string' },
+  'queue-url': { type: 'string' },
+  'dlq-url': { type: 'string' },
+  table: { type: 'string' },
+  'data-dir': { type: 'string' },
+} as const;
