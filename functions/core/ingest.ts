@@ -31,6 +31,25 @@ function refuse(statusCode: number, error: string, message: string): IngestRespo
   return { statusCode, body: { error, message } };
 }
 
+const JSON_SHORT_ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '/': '\\/', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+/**
+ * A secret as a JSON string may spell it: each character literally or escaped (`\/`, `\u0041`).
+ * JSON encoders differ (PHP escapes `/` by default), and the key must not survive in any spelling.
+ */
+function jsonSpellings(secret: string): RegExp {
+  let pattern = '';
+  for (let i = 0; i < secret.length; i += 1) {
+    const char = secret[i];
+    const hex = [...secret.charCodeAt(i).toString(16).padStart(4, '0')].map((digit) => `[${digit}${digit.toUpperCase()}]`).join('');
+    const spellings = [escapeRegExp(char), `\\\\u${hex}`];
+    if (JSON_SHORT_ESCAPES[char]) spellings.push(escapeRegExp(JSON_SHORT_ESCAPES[char]));
+    pattern += `(?:${spellings.join('|')})`;
+  }
+  return new RegExp(pattern, 'g');
+}
+
 /** Text when the bytes are valid UTF-8, otherwise base64: the message keeps the exact bytes either way. */
 function rawBody(body: Buffer, scrub: readonly string[]): QueueMessage['raw'] {
   if (body.length === 0) return { query: '' };
@@ -40,7 +59,7 @@ function rawBody(body: Buffer, scrub: readonly string[]): QueueMessage['raw'] {
   } catch {
     return { bodyBase64: body.toString('base64'), query: '' };
   }
-  for (const secret of scrub) if (secret) text = text.split(secret).join('[REDACTED]');
+  for (const secret of scrub) if (secret) text = text.replace(jsonSpellings(secret), '[REDACTED]');
   return { body: text, query: '' };
 }
 

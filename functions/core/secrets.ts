@@ -53,7 +53,10 @@ export function createSecretCache(source: SecretSource, options: SecretCacheOpti
       if (hit && hit.expires > now()) return hit.value;
       const value = load(provider);
       cache.set(provider.id, { expires: now() + ttlMs, value });
-      value.catch(() => cache.delete(provider.id));
+      // Only this fetch's own entry: a slow failure must not evict a newer fetch that replaced it.
+      value.catch(() => {
+        if (cache.get(provider.id)?.value === value) cache.delete(provider.id);
+      });
       return value;
     },
   };

@@ -1,0 +1,475 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { ingest } from '../../functions/core/ingest.ts';
+import { createLogger } from '../../functions/core/log.ts';
+import { MAX_BODY_BYTES } from '../../functions/core/pipeline-definition.ts';
+import { KEPT_HEADERS, QueueMessageSchema, rawBodyOf } from '../../functions/core/queue-message.ts';
+import { createSecretCache } from '../../functions/core/secrets.ts';
+import { toCallbackRequest, toResult } from '../../functions/handlers/api-gateway.ts';
+import { createIngestHandler } from '../../functions/handlers/ingest.ts';
+import { getProvider, providers } from '../../functions/providers/index.ts';
+import type { AnyProvider, CallbackRequest } from '../../functions/providers/provider.ts';
+import { FIXTURES_DIR, listSamples, type Sample } from '../../local/samples.ts';
+import {
+  apiGatewayEvent,
+  authentic,
+  contentOf,
+  fixedSecretSource,
+  runIngest,
+  secretValues,
+  UNIT_SECRETS,
+  type IngestRun,
+} from '../support/unit-ingest.ts';
+
+const telesign = getProvider('telesign');
+const identomat = getProvider('identomat');
+const esms = getProvider('esms');
+
+function firstSample(provider: AnyProvider): Sample {
+  return listSamples(provider.id)[0];
+}
+
+function allSamples(provider: AnyProvider): Sample[] {
+  const invalidDir = join(FIXTURES_DIR, provider.id, 'invalid');
+  return [...listSamples(provider.id), ...(existsSync(invalidDir) ? listSamples(provider.id, 'invalid') : [])];
+}
+
+/** A promise whose settling the test decides. */
+function deferred() {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
+function assertJsonError(run: Pick<IngestRun, 'response'>, statusCode: number, error: string) {
+  assert.equal(run.response.statusCode, statusCode, JSON.stringify(run.response.body));
+  assert.equal(run.response.body.error, error);
+  assert.equal(typeof run.response.body.message, 'string');
+  assert.ok((run.response.body.message as string).length > 0);
+}
+
+describe('ingest answers 200 only once the queue accepted the message', () => {
+  for (const provider of providers) {
+    test(`${provider.id}: the answer waits for the send`, async () => {
+      // prepare
+      const queue = deferred();
+      const sent: string[] = [];
+      const request = authentic(provider, contentOf(firstSample(provider)));
+      let answered = false;
+      // act
+      const answer = ingest(provider, request, {
+        secrets: createSecretCache(fixedSecretSource(UNIT_SECRETS)),
+        send: async (body) => {
+          sent.push(body);
+          await queue.promise;
+        },
+        log: createLogger({ service: 'unit', write: () => {} }),
+      }).then((response) => ((answered = true), response));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const answeredBeforeSend = answered;
+      queue.resolve();
+      const response = await answer;
+      // assess
+      assert.equal(sent.length, 1, 'the message was handed to the queue');
+      assert.equal(answeredBeforeSend, false, 'ingest answered before the queue accepted the message');
+      assert.deepEqual(response, { statusCode: 200, body: { received: true } });
+    });
+
+    test(`${provider.id}: a send that rejects is answered 503 queue_unavailable, never 200`, async () => {
+      // prepare
+      const request = authentic(provider, contentOf(firstSample(provider)));
+      // act
+      const run = await runIngest(provider, request, {
+        send: () => Promise.reject(new Error('AWS.SimpleQueueService.NonExistentQueue')),
+      });
+      // assess
+      assertJsonError(run, 503, 'queue_unavailable');
+      assert.deepEqual(run.sent, []);
+    });
+  }
+
+  test('a quarantined callback whose send rejects is answered 503 too', async () => {
+    // prepare
+    const request = authentic(getProvider('temboplus'), contentOf(listSamples('temboplus', 'invalid')[0]));
+    // act
+    const run = await runIngest(getProvider('temboplus'), request, { send: () => Promise.reject(new Error('throttled')) });
+    // assess
+    assertJsonError(run, 503, 'queue_unavailable');
+  });
+});
+
+describe('ingest fails closed on secrets', () => {
+  test('a secret source that fails is answered 503 secret_unavailable and queues nothing', async () => {
+    // prepare
+    const request = authentic(telesign, contentOf(firstSample(telesign)));
+    const source = async () => {
+      throw new Error('AccessDeniedException: not authorized to perform secretsmanager:GetSecretValue');
+    };
+    // act
+    const run = await runIngest(telesign, request, { source });
+    // assess
+    assertJsonError(run, 503, 'secret_unavailable');
+    assert.deepEqual(run.sent, []);
+  });
+
+  for (const provider of providers) {
+    test(`${provider.id}: the stack's placeholder secret is answered 503 secret_invalid, even to a request made with it`, async () => {
+      // prepare: the placeholder is public (it is in the template); a request built from it must not pass
+      const placeholder = provider.secretPlaceholder;
+      const request = authentic(provider, contentOf(firstSample(provider)), placeholder);
+      // act
+      const run = await runIngest(provider, request, { secret: placeholder });
+      // assess
+      assertJsonError(run, 503, 'secret_invalid');
+      assert.deepEqual(run.sent, []);
+    });
+  }
+
+  const malformed = [
+    { name: 'not JSON', secret: 'customerId=abc' },
+    { name: 'JSON without apiKey', secret: JSON.stringify({ customerId: 'UNIT-CUSTOMER-7731' }) },
+    { name: 'an empty apiKey', secret: JSON.stringify({ customerId: 'UNIT-CUSTOMER-7731', apiKey: '' }) },
+    { name: 'a placeholder only in previous', secret: JSON.stringify({ ...UNIT_SECRETS.telesign, previous: { apiKey: 'REPLACE_ME' } }) },
+  ];
+  for (const { name, secret } of malformed) {
+    test(`a secret that is ${name} is answered 503 secret_invalid`, async () => {
+      // prepare
+      const request = authentic(telesign, contentOf(firstSample(telesign)));
+      // act
+      const run = await runIngest(telesign, request, { secret });
+      // assess
+      assertJsonError(run, 503, 'secret_invalid');
+      assert.deepEqual(run.sent, []);
+    });
+  }
+});
+
+describe('ingest limits', () => {
+  function paddedTeleSignBody(size: number): Buffer {
+    const head = '{"reference_id":"0123456789ABCDEF0123456789ABCDEF","status":{"code":200},"padding":"';
+    const tail = '"}';
+    return Buffer.from(head + 'x'.repeat(size - head.length - tail.length) + tail);
+  }
+
+  test(`a body of exactly ${MAX_BODY_BYTES} bytes is accepted`, async () => {
+    // prepare
+    const body = paddedTeleSignBody(MAX_BODY_BYTES);
+    // act
+    const run = await runIngest(telesign, authentic(telesign, { body }));
+    // assess
+    assert.equal(body.length, MAX_BODY_BYTES);
+    assert.deepEqual(run.response, { statusCode: 200, body: { received: true } });
+    assert.ok(Buffer.byteLength(run.sent[0]) <= 1024 * 1024, 'the message fits the SQS limit (1 MiB)');
+  });
+
+  test('a body one byte over 256 KiB is answered 413 with a JSON error, before authentication', async () => {
+    // prepare: unsigned, so a 413 can only come from the size check
+    const request: CallbackRequest = { ...authentic(telesign, { body: Buffer.from('{}') }), body: paddedTeleSignBody(MAX_BODY_BYTES + 1) };
+    // act
+    const run = await runIngest(telesign, request);
+    // assess
+    assertJsonError(run, 413, 'payload_too_large');
+    assert.deepEqual(run.sent, []);
+  });
+
+  test('a query string over 256 KiB is answered 413', async () => {
+    // prepare
+    const query = `SMSID=m1&SendStatus=5&padding=${'x'.repeat(MAX_BODY_BYTES)}`;
+    // act
+    const run = await runIngest(esms, authentic(esms, { query }));
+    // assess
+    assertJsonError(run, 413, 'payload_too_large');
+  });
+
+  for (const provider of providers) {
+    const wrong = provider.route.method === 'GET' ? 'POST' : 'GET';
+    test(`${provider.id}: ${wrong} instead of ${provider.route.method} is answered 405`, async () => {
+      // prepare
+      const request = { ...authentic(provider, contentOf(firstSample(provider))), method: wrong };
+      // act
+      const run = await runIngest(provider, request);
+      // assess
+      assertJsonError(run, 405, 'method_not_allowed');
+      assert.deepEqual(run.sent, []);
+    });
+  }
+});
+
+describe('every refusal is a JSON body with error and message', () => {
+  const sample = firstSample(telesign);
+  const genuine = () => authentic(telesign, contentOf(sample));
+  const scenarios: { name: string; request: () => CallbackRequest; options?: Parameters<typeof runIngest>[2]; status: number }[] = [
+    { name: 'wrong method', request: () => ({ ...genuine(), method: 'PUT' }), status: 405 },
+    { name: 'too large', request: () => ({ ...genuine(), body: Buffer.alloc(MAX_BODY_BYTES + 1, 0x20) }), status: 413 },
+    { name: 'unauthenticated', request: () => ({ ...genuine(), headers: {} }), status: 401 },
+    { name: 'secret unavailable', request: genuine, options: { source: () => Promise.reject(new Error('timeout')) }, status: 503 },
+    { name: 'secret invalid', request: genuine, options: { secret: telesign.secretPlaceholder }, status: 503 },
+    { name: 'queue unavailable', request: genuine, options: { send: () => Promise.reject(new Error('down')) }, status: 503 },
+  ];
+  for (const { name, request, options, status } of scenarios) {
+    test(`${name}: ${status} as application/json with error and message`, async () => {
+      // act
+      const run = await runIngest(telesign, request(), options);
+      const result = toResult(run.response);
+      // assess
+      assert.equal(result.statusCode, status);
+      assert.equal(result.headers?.['content-type'], 'application/json');
+      const body = JSON.parse(String(result.body)) as Record<string, unknown>;
+      assert.equal(typeof body.error, 'string');
+      assert.equal(typeof body.message, 'string');
+      assert.equal('received' in body, false, 'a refusal never says received');
+    });
+  }
+});
+
+describe('what the queued message carries', () => {
+  const identomatKeys = ['unit-identomat-key-Jf5n0c', 'old-identomat-key-Pq2w'];
+  const rotating = { callbackApiKey: identomatKeys[0], previous: { callbackApiKey: identomatKeys[1] } };
+
+  for (const sample of listSamples('identomat')) {
+    for (const key of identomatKeys) {
+      test(`identomat ${sample.name}: the callbackApiKey (${key === identomatKeys[0] ? 'current' : 'previous'}) never reaches the queue`, async () => {
+        // prepare
+        const request = authentic(identomat, contentOf(sample), { callbackApiKey: key });
+        // act
+        const run = await runIngest(identomat, request, { secret: rotating });
+        // assess
+        assert.deepEqual(run.response, { statusCode: 200, body: { received: true } });
+        for (const value of identomatKeys) assert.ok(!run.sent[0].includes(value), 'a key is in the queued message');
+        const message = run.messages[0];
+        assert.equal((message.payload as Record<string, unknown>).callbackApiKey, undefined);
+        assert.match(message.raw.body!, /"callbackApiKey":"\[REDACTED\]"/);
+        // Apart from the key, the raw body is the body received.
+        assert.equal(message.raw.body, request.body.toString('utf8').split(key).join('[REDACTED]'));
+      });
+    }
+  }
+
+  test('identomat: a quarantined callback has its key scrubbed too', async () => {
+    // prepare
+    const body = Buffer.from(JSON.stringify({ callbackApiKey: 'x', type: 'session-change' }));
+    const request = authentic(identomat, { body });
+    // act
+    const run = await runIngest(identomat, request);
+    // assess
+    assert.deepEqual(run.response.body, { received: true, quarantined: true });
+    assert.ok(!run.sent[0].includes(String(UNIT_SECRETS.identomat.callbackApiKey)));
+  });
+
+  const escapedKey = 'unit/identomat+key/Jf5n0c';
+  const spellings = [
+    { name: 'with escaped slashes (PHP json_encode)', json: escapedKey.replaceAll('/', '\\/') },
+    { name: 'with \\u escapes', json: [...escapedKey].map((char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`).join('') },
+    { name: 'with upper-case \\u escapes for some characters', json: escapedKey.replace('u', '\\u0075').replace('J', '\\u004A') },
+  ];
+  for (const { name, json } of spellings) {
+    test(`identomat: a key the sender spelled ${name} is accepted and still scrubbed`, async () => {
+      // prepare
+      const body = Buffer.from(`{"callbackApiKey":"${json}","type":"session-change","sessionId":"s1","result":"APPROVED"}`);
+      const request = authentic(identomat, { body }, { callbackApiKey: escapedKey });
+      const bare = { ...request, body };
+      // act
+      const run = await runIngest(identomat, bare, { secret: { callbackApiKey: escapedKey } });
+      // assess
+      assert.deepEqual(run.response, { statusCode: 200, body: { received: true } });
+      const rawBody = run.messages[0].raw.body!;
+      assert.equal(JSON.parse(rawBody).callbackApiKey, '[REDACTED]', `the key survives in the raw body: ${rawBody}`);
+      assert.ok(!JSON.stringify(JSON.parse(rawBody)).includes(escapedKey), 'the key, unescaped, is nowhere in the raw body');
+    });
+  }
+
+  for (const provider of providers) {
+    test(`${provider.id}: no Authorization header (or any header not listed) is queued`, async () => {
+      // prepare
+      const base = authentic(provider, contentOf(firstSample(provider)));
+      const request = {
+        ...base,
+        headers: {
+          ...base.headers,
+          authorization: base.headers.authorization ?? 'Bearer something',
+          'x-ts-authorization': 'TSA x:y',
+          cookie: 'session=1',
+          'user-agent': 'TeleSign-Callback/1.0',
+          'x-request-id': '3f1c9a52-8d0e-4b7a-9f11-5a2c6e7d8b90',
+        },
+      };
+      // act
+      const run = await runIngest(provider, request);
+      // assess
+      assert.equal(run.response.statusCode, 200);
+      const message = run.messages[0];
+      assert.deepEqual(Object.keys(message.headers).sort(), Object.keys(message.headers).filter((name) => (KEPT_HEADERS as readonly string[]).includes(name)).sort());
+      assert.equal(message.headers.authorization, undefined);
+      assert.equal(message.headers['user-agent'], 'TeleSign-Callback/1.0');
+      assert.equal(message.headers['x-request-id'], '3f1c9a52-8d0e-4b7a-9f11-5a2c6e7d8b90');
+      assert.ok(!/authorization/i.test(run.sent[0]), 'no authorization header anywhere in the message');
+    });
+  }
+
+  for (const provider of providers) {
+    for (const sample of allSamples(provider)) {
+      test(`${provider.id} ${sample.name}: the message round-trips through QueueMessageSchema and keeps the exact callback`, async () => {
+        // prepare
+        const request = authentic(provider, contentOf(sample));
+        // act
+        const run = await runIngest(provider, request);
+        // assess
+        const asSent = JSON.parse(run.sent[0]);
+        const reparsed = QueueMessageSchema.parse(asSent);
+        assert.deepEqual(reparsed, asSent, 'the schema neither drops nor adds fields');
+        assert.equal(reparsed.v, 1);
+        assert.equal(reparsed.method, provider.route.method);
+        assert.equal(reparsed.raw.query, request.rawQuery);
+        if (!provider.bodySecrets) assert.ok(rawBodyOf(reparsed).equals(request.body), 'the raw body is byte for byte what was received');
+        assert.equal(reparsed.payload === undefined, reparsed.quarantine !== undefined, 'exactly one of payload and quarantine');
+      });
+    }
+  }
+});
+
+describe('log lines never carry secrets, codes or phone numbers', () => {
+  const forbidden = [
+    ...providers.flatMap((provider) => secretValues(UNIT_SECRETS[provider.id])),
+    '6867',
+    'Your code is',
+    '+995512345678',
+    '995512345678',
+    '0901888484',
+    '5308693166941955879',
+    '312158068343230',
+    '11234567890',
+    'session_token=',
+  ];
+
+  function assertClean(lines: readonly string[], context: string) {
+    assert.ok(lines.length > 0, `${context}: nothing was logged`);
+    for (const line of lines) {
+      assert.doesNotThrow(() => JSON.parse(line), `${context}: a log line is not JSON`);
+      for (const value of forbidden) assert.ok(!line.includes(value), `${context}: a log line contains "${value}": ${line}`);
+    }
+  }
+
+  for (const provider of providers) {
+    for (const sample of allSamples(provider)) {
+      test(`${provider.id} ${sample.name}: accepted, refused, failed and quarantined runs log cleanly`, async () => {
+        // prepare
+        const content = contentOf(sample);
+        const genuine = authentic(provider, content);
+        const secret = UNIT_SECRETS[provider.id];
+        const forged = authentic(provider, content, Object.fromEntries(Object.entries(secret).map(([k, v]) => [k, `forged-${String(v)}`])));
+        // act
+        const runs = [
+          await runIngest(provider, genuine),
+          await runIngest(provider, forged),
+          await runIngest(provider, genuine, { send: () => Promise.reject(new Error('queue down')) }),
+          await runIngest(provider, genuine, { secret: { ...secret, previous: { [Object.keys(secret)[0]]: 'REPLACE_ME' } } }),
+          await runIngest(provider, { ...genuine, body: Buffer.from('{"not":"theirs"') }),
+        ];
+        // assess
+        assert.equal(runs[0].response.statusCode, 200);
+        assert.equal(runs[1].response.statusCode, 401);
+        assert.equal(runs[2].response.statusCode, 503);
+        assert.equal(runs[3].response.statusCode, 503);
+        runs.forEach((run, index) => assertClean(run.lines, `run ${index}`));
+      });
+    }
+  }
+
+  test('the accepted eSMS line names the subject with the phone number masked', async () => {
+    // act
+    const run = await runIngest(esms, authentic(esms, { query: listSamples('esms').find((s) => s.name === 'customer-care')!.query! }));
+    // assess
+    const line = JSON.parse(run.lines[0]) as Record<string, unknown>;
+    assert.equal(line.result, 'accepted');
+    assert.equal(line.subjectId, 'dc712784-9c5f-4c69-b9a8-ea69d56adc9a87:*******484');
+  });
+});
+
+describe('API Gateway adapter', () => {
+  test('a v2 event maps to the request the core expects', () => {
+    // prepare
+    const body = Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0xe2, 0x9c, 0x93, 0x7d, 0x0a, 0xff]);
+    const event = apiGatewayEvent({
+      method: 'post',
+      rawPath: '/callbacks/relid/tok%2Fen',
+      rawQueryString: 'a=1&b=%20two&a=3',
+      headers: { 'Content-Type': 'application/json', 'X-Request-Id': 'abc', 'User-Agent': 'relid' },
+      body: body.toString('base64'),
+      isBase64Encoded: true,
+      pathParameters: { token: 'tok/en' },
+      sourceIp: '2001:db8::7',
+      requestId: 'req-1',
+      timeEpoch: Date.UTC(2025, 5, 1, 12, 30, 45, 123),
+    });
+    // act
+    const request = toCallbackRequest(event);
+    // assess
+    assert.deepEqual(request, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'abc', 'user-agent': 'relid' },
+      body,
+      rawQuery: 'a=1&b=%20two&a=3',
+      pathToken: 'tok/en',
+      sourceIp: '2001:db8::7',
+      requestId: 'req-1',
+      receivedAt: '2025-06-01T12:30:45.123Z',
+    });
+  });
+
+  test('an event without body, query or path parameters maps to empty values', () => {
+    // prepare
+    const event = apiGatewayEvent({ method: 'GET', rawPath: '/callbacks/telesign' });
+    // act
+    const request = toCallbackRequest(event);
+    // assess
+    assert.equal(request.body.length, 0);
+    assert.equal(request.rawQuery, '');
+    assert.equal(request.pathToken, undefined);
+  });
+
+  const responses = [
+    { statusCode: 200, body: { received: true } },
+    { statusCode: 200, body: { received: true, quarantined: true } },
+    { statusCode: 401, body: { error: 'unauthorized', message: 'wrong path token' } },
+  ];
+  for (const response of responses) {
+    test(`toResult answers ${response.statusCode} ${JSON.stringify(response.body)} as application/json`, () => {
+      // act
+      const result = toResult(response);
+      // assess
+      assert.equal(result.statusCode, response.statusCode);
+      assert.deepEqual(result.headers, { 'content-type': 'application/json' });
+      assert.deepEqual(JSON.parse(String(result.body)), response.body);
+    });
+  }
+
+  test('the handler factory takes an eSMS event through the core to a queued message', async () => {
+    // prepare
+    const sent: string[] = [];
+    const handler = createIngestHandler(esms, {
+      secrets: createSecretCache(fixedSecretSource(UNIT_SECRETS)),
+      send: async (body) => void sent.push(body),
+      log: createLogger({ service: 'unit', write: () => {} }),
+    });
+    const query = listSamples('esms').find((s) => s.name === 'viber')!.query!;
+    const event = apiGatewayEvent({
+      method: 'GET',
+      rawPath: `/callbacks/esms/${String(UNIT_SECRETS.esms.token)}`,
+      rawQueryString: query,
+      pathParameters: { token: String(UNIT_SECRETS.esms.token) },
+    });
+    // act
+    const result = await handler(event);
+    // assess
+    assert.deepEqual({ ...result, body: JSON.parse(String(result.body)) }, {
+      statusCode: 200,
+      headers: { 'content-type': 'application/json' },
+      body: { received: true },
+    });
+    assert.equal(JSON.parse(sent[0]).raw.query, query);
+    assert.ok(!sent[0].includes(String(UNIT_SECRETS.esms.token)), 'the path token is not queued');
+  });
+});

@@ -1,0 +1,240 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConfigurationError, DependencyError } from '../../functions/core/errors.ts';
+import { createSecretCache, secretEnvName, type SecretSource } from '../../functions/core/secrets.ts';
+import { getProvider, providers } from '../../functions/providers/index.ts';
+import type { AnyProvider } from '../../functions/providers/provider.ts';
+import { fixedSecretSource, UNIT_SECRETS } from '../support/unit-ingest.ts';
+
+const telesign = getProvider('telesign');
+const esms = getProvider('esms');
+
+/** A source whose answers the test releases one by one. */
+function gatedSource() {
+  const pending: { provider: AnyProvider; resolve: (text: string) => void; reject: (error: Error) => void }[] = [];
+  const source: SecretSource = (provider) => new Promise((resolve, reject) => pending.push({ provider, resolve, reject }));
+  return { source, pending };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof Error);
+    return error;
+  }
+  assert.fail('expected the promise to reject');
+}
+
+describe('createSecretCache caching', () => {
+  test('concurrent gets share one fetch', async () => {
+    // prepare
+    const source = fixedSecretSource(UNIT_SECRETS);
+    const cache = createSecretCache(source);
+    // act
+    const values = await Promise.all(Array.from({ length: 20 }, () => cache.get(telesign)));
+    // assess
+    assert.equal(source.calls, 1);
+    for (const value of values) assert.deepEqual(value, UNIT_SECRETS.telesign);
+  });
+
+  test('concurrent gets while the first fetch is still pending share it', async () => {
+    // prepare
+    const { source, pending } = gatedSource();
+    const cache = createSecretCache(source);
+    // act
+    const first = cache.get(telesign);
+    const second = cache.get(telesign);
+    pending[0]?.resolve(JSON.stringify(UNIT_SECRETS.telesign));
+    // assess
+    assert.equal(pending.length, 1);
+    assert.deepEqual(await first, UNIT_SECRETS.telesign);
+    assert.deepEqual(await second, UNIT_SECRETS.telesign);
+  });
+
+  const ttlCases = [
+    { name: 'within the TTL', advanceMs: 59_999, calls: 1 },
+    { name: 'exactly at the TTL', advanceMs: 60_000, calls: 2 },
+    { name: 'after the TTL', advanceMs: 60_001, calls: 2 },
+  ];
+  for (const { name, advanceMs, calls } of ttlCases) {
+    test(`a get ${name} ${calls === 1 ? 'reuses the secret' : 'fetches again'}`, async () => {
+      // prepare
+      let now = 1_000_000;
+      const source = fixedSecretSource(UNIT_SECRETS);
+      const cache = createSecretCache(source, { ttlMs: 60_000, now: () => now });
+      await cache.get(esms);
+      // act
+      now += advanceMs;
+      const value = await cache.get(esms);
+      // assess
+      assert.equal(source.calls, calls);
+      assert.deepEqual(value, UNIT_SECRETS.esms);
+    });
+  }
+
+  test('a rotated secret is picked up after the TTL', async () => {
+    // prepare
+    let now = 0;
+    let current = { token: 'first-token-abc' };
+    const source: SecretSource = async () => JSON.stringify(current);
+    const cache = createSecretCache(source, { ttlMs: 1000, now: () => now });
+    const before = await cache.get(esms);
+    // act
+    current = { token: 'second-token-def' };
+    const stillCached = await cache.get(esms);
+    now += 1001;
+    const after = await cache.get(esms);
+    // assess
+    assert.deepEqual(before, { token: 'first-token-abc' });
+    assert.deepEqual(stillCached, { token: 'first-token-abc' });
+    assert.deepEqual(after, { token: 'second-token-def' });
+  });
+
+  test('each provider has its own entry', async () => {
+    // prepare
+    const source = fixedSecretSource(UNIT_SECRETS);
+    const cache = createSecretCache(source);
+    // act
+    const values = await Promise.all(providers.map((provider) => cache.get(provider)));
+    await Promise.all(providers.map((provider) => cache.get(provider)));
+    // assess
+    assert.equal(source.calls, providers.length);
+    providers.forEach((provider, index) => assert.equal((values[index] as Record<string, unknown>)[Object.keys(UNIT_SECRETS[provider.id])[0]], Object.values(UNIT_SECRETS[provider.id])[0]));
+  });
+
+  test('the default TTL is five minutes', async () => {
+    // prepare
+    let now = 0;
+    const source = fixedSecretSource(UNIT_SECRETS);
+    const cache = createSecretCache(source, { now: () => now });
+    await cache.get(esms);
+    // act
+    now = 5 * 60_000 - 1;
+    await cache.get(esms);
+    const callsWithin = source.calls;
+    now = 5 * 60_000;
+    await cache.get(esms);
+    // assess
+    assert.equal(callsWithin, 1);
+    assert.equal(source.calls, 2);
+  });
+
+  test('the defaults in a secret schema are applied (TemboPlus baseUrl)', async () => {
+    // act
+    const value = await createSecretCache(fixedSecretSource({ temboplus: { token: 't-1', apiToken: 'a-1' } })).get(getProvider('temboplus'));
+    // assess
+    assert.deepEqual(value, { token: 't-1', apiToken: 'a-1', baseUrl: 'https://sandbox.temboplus.com' });
+  });
+});
+
+describe('createSecretCache failures', () => {
+  test('a failed fetch is a DependencyError with its cause, and is not cached', async () => {
+    // prepare
+    let fail = true;
+    let calls = 0;
+    const cause = new Error('ResourceNotFoundException');
+    const source: SecretSource = async () => {
+      calls += 1;
+      if (fail) throw cause;
+      return JSON.stringify(UNIT_SECRETS.esms);
+    };
+    const cache = createSecretCache(source);
+    // act
+    const error = await rejection(cache.get(esms));
+    fail = false;
+    const value = await cache.get(esms);
+    // assess
+    assert.ok(error instanceof DependencyError);
+    assert.equal(error.dependency, 'secrets');
+    assert.equal(error.cause, cause);
+    assert.match(error.message, /esms/);
+    assert.deepEqual(value, UNIT_SECRETS.esms);
+    assert.equal(calls, 2);
+  });
+
+  test('an invalid secret is not cached either: fixing it takes effect on the next get', async () => {
+    // prepare
+    let text = JSON.stringify({ token: 'REPLACE_ME' });
+    const cache = createSecretCache(async () => text);
+    // act
+    const error = await rejection(cache.get(esms));
+    text = JSON.stringify({ token: 'filled-in-token' });
+    const value = await cache.get(esms);
+    // assess
+    assert.ok(error instanceof ConfigurationError);
+    assert.deepEqual(value, { token: 'filled-in-token' });
+  });
+
+  test('a ConfigurationError from the source passes through unwrapped', async () => {
+    // prepare
+    const original = new ConfigurationError('environment variable ESMS_SECRET_ID is not set');
+    const cache = createSecretCache(async () => {
+      throw original;
+    });
+    // act
+    const error = await rejection(cache.get(esms));
+    // assess
+    assert.equal(error, original);
+  });
+
+  test('a late failure of an expired fetch does not evict the fresh entry that replaced it', async () => {
+    // prepare: a slow fetch outlives the TTL, a newer fetch succeeds, then the slow one fails
+    let now = 0;
+    const { source, pending } = gatedSource();
+    const cache = createSecretCache(source, { ttlMs: 1000, now: () => now });
+    const slow = cache.get(esms);
+    now = 2000;
+    const fresh = cache.get(esms);
+    pending[1].resolve(JSON.stringify(UNIT_SECRETS.esms));
+    await fresh;
+    pending[0].reject(new Error('timed out'));
+    await rejection(slow);
+    // act
+    const again = cache.get(esms);
+    // assess
+    assert.equal(pending.length, 2, 'the fresh entry was evicted by the stale failure');
+    assert.deepEqual(await again, UNIT_SECRETS.esms);
+  });
+
+  const secretValue = 'sUp3r-s3cret-VALUE-0042';
+  const invalid: { provider: string; name: string; text: string; names: RegExp[] }[] = [
+    { provider: 'telesign', name: 'not JSON (the value pasted bare)', text: secretValue, names: [/not JSON/] },
+    { provider: 'telesign', name: 'JSON with a trailing comma', text: `{"customerId":"${secretValue}","apiKey":"${secretValue}",}`, names: [/not JSON/] },
+    { provider: 'telesign', name: 'missing apiKey', text: JSON.stringify({ customerId: secretValue }), names: [/apiKey/] },
+    { provider: 'telesign', name: 'apiKey still the placeholder', text: JSON.stringify({ customerId: secretValue, apiKey: 'REPLACE_ME' }), names: [/apiKey/, /placeholder/] },
+    { provider: 'telesign', name: 'apiKey a number', text: JSON.stringify({ customerId: secretValue, apiKey: 4200042 }), names: [/apiKey/] },
+    { provider: 'telesign', name: 'previous apiKey empty', text: JSON.stringify({ customerId: secretValue, apiKey: secretValue, previous: { apiKey: '' } }), names: [/previous\.apiKey/] },
+    { provider: 'esms', name: 'token under another name', text: JSON.stringify({ tokn: secretValue }), names: [/token/] },
+    { provider: 'temboplus', name: 'baseUrl not a URL', text: JSON.stringify({ token: secretValue, apiToken: secretValue, baseUrl: `ftp-${secretValue}` }), names: [/baseUrl/] },
+    { provider: 'relid', name: 'allowedIps with a bad entry', text: JSON.stringify({ token: secretValue, allowedIps: [`10.0.0.0/${secretValue}`] }), names: [/allowedIps/] },
+    { provider: 'identomat', name: 'an array', text: JSON.stringify([secretValue]), names: [/identomat/] },
+  ];
+  for (const { provider: id, name, text, names } of invalid) {
+    test(`${id} secret ${name}: ConfigurationError naming the problem, never the value`, async () => {
+      // prepare
+      const provider = getProvider(id);
+      const cache = createSecretCache(async () => text);
+      // act
+      const error = await rejection(cache.get(provider));
+      // assess
+      assert.ok(error instanceof ConfigurationError, `${error.name}: ${error.message}`);
+      assert.match(error.message, new RegExp(id));
+      for (const pattern of names) assert.match(error.message, pattern);
+      for (const leak of [secretValue, '4200042', 'sUp3r']) {
+        assert.ok(!error.message.includes(leak), `the message contains the value: ${error.message}`);
+        assert.ok(!String(error.stack).includes(leak), 'the stack contains the value');
+        assert.ok(!String((error as { cause?: unknown }).cause ?? '').includes(leak), 'the cause contains the value');
+      }
+    });
+  }
+});
+
+describe('secretEnvName', () => {
+  for (const provider of providers) {
+    test(`${provider.id} reads ${provider.id.toUpperCase()}_SECRET_ID`, () => {
+      assert.equal(secretEnvName(provider), `${provider.id.toUpperCase()}_SECRET_ID`);
+      assert.match(secretEnvName(provider), /^[A-Z][A-Z0-9_]*$/);
+    });
+  }
+});

@@ -1,0 +1,332 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { applyEvent, orderKey, type PlacedStatus, type StateChange, type StateItem } from '../../functions/core/state.ts';
+import { temboplus } from '../../functions/providers/temboplus.ts';
+
+const NOW = '2025-01-01T12:00:00.000Z';
+
+function placed(status: string, overrides: Partial<PlacedStatus> = {}): PlacedStatus {
+  return { status, outcome: 'pending', terminal: false, statusAt: '2025-01-01T10:00:00.000Z', rank: 0, ...overrides };
+}
+
+function change(eventHash: string, status?: PlacedStatus, confirmation?: StateChange['confirmation']): StateChange {
+  return { provider: 'p', subjectId: 's1', eventHash, ...(status ? { placed: status } : {}), ...(confirmation ? { confirmation } : {}) };
+}
+
+/** Apply events in order as the worker does: an undefined result leaves the state as it was. */
+function applyAll(changes: readonly StateChange[], start?: StateItem): StateItem | undefined {
+  return changes.reduce<StateItem | undefined>((state, next) => applyEvent(state, next, NOW) ?? state, start);
+}
+
+/** Every ordering of the items (Heap's algorithm): deterministic, no dependency. */
+function permutations<T>(items: readonly T[]): T[][] {
+  const result: T[][] = [];
+  const a = [...items];
+  const c = new Array<number>(a.length).fill(0);
+  result.push([...a]);
+  let i = 0;
+  while (i < a.length) {
+    if (c[i] < i) {
+      const j = i % 2 === 0 ? 0 : c[i];
+      [a[j], a[i]] = [a[i], a[j]];
+      result.push([...a]);
+      c[i] += 1;
+      i = 0;
+    } else {
+      c[i] = 0;
+      i += 1;
+    }
+  }
+  return result;
+}
+
+describe('orderKey', () => {
+  const pairs: { name: string; lower: PlacedStatus; higher: PlacedStatus }[] = [
+    {
+      name: 'terminal beats non-terminal, however late and highly ranked the non-terminal is',
+      lower: placed('WAITING_ACK', { rank: 2, statusAt: '2030-01-01T00:00:00.000Z' }),
+      higher: placed('COMPLETED', { terminal: true, outcome: 'succeeded', statusAt: '2020-01-01T00:00:00.000Z' }),
+    },
+    {
+      name: 'a higher rank beats a later time within a tier',
+      lower: placed('COMPLETED', { terminal: true, statusAt: '2025-01-02T00:00:00.000Z' }),
+      higher: placed('REVERSED', { terminal: true, rank: 1, statusAt: '2025-01-01T00:00:00.000Z' }),
+    },
+    {
+      name: 'a later statusAt beats an earlier one with the same rank',
+      lower: placed('203', { statusAt: '2025-01-01T10:00:00.000Z' }),
+      higher: placed('290', { statusAt: '2025-01-01T10:00:00.001Z' }),
+    },
+    {
+      name: 'a negative rank (unknown status) is below rank 0',
+      lower: placed('SOMETHING_NEW', { rank: -1, statusAt: '2030-01-01T00:00:00.000Z' }),
+      higher: placed('CREATED', { rank: 0 }),
+    },
+    {
+      name: 'rank 10 is above rank 9 (not compared as text)',
+      lower: placed('a', { rank: 9 }),
+      higher: placed('b', { rank: 10 }),
+    },
+  ];
+  for (const { name, lower, higher } of pairs) {
+    test(name, () => {
+      assert.ok(orderKey(higher) > orderKey(lower), `${orderKey(higher)} should sort above ${orderKey(lower)}`);
+    });
+  }
+});
+
+describe('applyEvent', () => {
+  test('the first event creates the state', () => {
+    // act
+    const state = applyEvent(undefined, change('h1', placed('203', { statusAt: '2025-01-01T10:00:00.000Z' })), NOW);
+    // assess
+    assert.deepEqual(state, {
+      provider: 'p',
+      subjectId: 's1',
+      status: '203',
+      outcome: 'pending',
+      terminal: false,
+      statusAt: '2025-01-01T10:00:00.000Z',
+      orderKey: orderKey(placed('203', { statusAt: '2025-01-01T10:00:00.000Z' })),
+      updatedAt: NOW,
+      eventCount: 1,
+      eventHashes: ['h1'],
+      version: 1,
+    });
+  });
+
+  const pending = placed('203', { statusAt: '2025-01-01T10:00:05.000Z' });
+  const delivered = placed('200', { terminal: true, outcome: 'succeeded', statusAt: '2025-01-01T10:00:00.000Z' });
+  const orders = [
+    { name: 'in order', changes: [change('a', pending), change('b', delivered)] },
+    { name: 'terminal first, later-stamped pending after', changes: [change('b', delivered), change('a', pending)] },
+  ];
+  for (const { name, changes } of orders) {
+    test(`terminal beats non-terminal regardless of arrival order (${name})`, () => {
+      // act
+      const state = applyAll(changes);
+      // assess
+      assert.equal(state?.status, '200');
+      assert.equal(state?.terminal, true);
+      assert.equal(state?.outcome, 'succeeded');
+      assert.equal(state?.eventCount, 2);
+    });
+  }
+
+  test('within a tier, a later statusAt wins and an earlier one arriving late changes only the count', () => {
+    // prepare
+    const early = placed('290', { statusAt: '2025-01-01T10:00:00.000Z' });
+    const late = placed('291', { statusAt: '2025-01-01T10:01:00.000Z' });
+    // act
+    const state = applyAll([change('late', late), change('early', early)]);
+    // assess
+    assert.equal(state?.status, '291');
+    assert.equal(state?.statusAt, late.statusAt);
+    assert.equal(state?.eventCount, 2);
+  });
+
+  test('TemboPlus REVERSED (rank 1) beats COMPLETED, in either order', () => {
+    // prepare: the real provider's placement of both statuses, COMPLETED stamped later
+    const facts = (status: string, updatedAt: string) =>
+      temboplus.describe({ partnerReference: 'PR-1', status, statusCode: null, updatedAt });
+    const completed = facts('COMPLETED', '2025-01-01T10:05:00Z');
+    const reversed = facts('REVERSED', '2025-01-01T10:00:00Z');
+    const asChange = (f: typeof completed) =>
+      change(f.eventKey, { status: f.status, outcome: f.outcome, terminal: f.terminal, statusAt: f.statusAt!, rank: f.rank });
+    // act
+    const forward = applyAll([asChange(completed), asChange(reversed)]);
+    const backward = applyAll([asChange(reversed), asChange(completed)]);
+    // assess
+    assert.equal(reversed.rank, 1);
+    assert.equal(completed.rank, 0);
+    for (const state of [forward, backward]) {
+      assert.equal(state?.status, 'REVERSED');
+      assert.equal(state?.outcome, 'failed');
+      assert.equal(state?.terminal, true);
+    }
+  });
+
+  test('a redelivered event (same eventHash) changes nothing', () => {
+    // prepare
+    const state = applyAll([change('a', pending), change('b', delivered)])!;
+    // act
+    const again = applyEvent(state, change('a', placed('999', { terminal: true, rank: 50 })), NOW);
+    // assess
+    assert.equal(again, undefined);
+  });
+
+  test('eventCount counts distinct events only', () => {
+    // act
+    const state = applyAll([change('a', pending), change('a', pending), change('b', delivered), change('a', pending), change('b', delivered), change('c')]);
+    // assess
+    assert.equal(state?.eventCount, 3);
+    assert.deepEqual(state?.eventHashes, ['a', 'b', 'c']);
+    assert.equal(state?.version, 3, 'one write per distinct event');
+  });
+
+  test('a lower-placed event still counts and bumps updatedAt and version', () => {
+    // prepare
+    const before = applyEvent(undefined, change('b', delivered), '2025-01-01T11:00:00.000Z')!;
+    // act
+    const after = applyEvent(before, change('a', pending), NOW)!;
+    // assess
+    assert.equal(after.status, '200');
+    assert.equal(after.orderKey, before.orderKey);
+    assert.equal(after.eventCount, 2);
+    assert.equal(after.updatedAt, NOW);
+    assert.equal(after.version, before.version + 1);
+  });
+
+  test('confirmation not_found on a subject with no status records the confirmation without a status', () => {
+    // act
+    const state = applyEvent(undefined, change('claim', undefined, 'not_found'), NOW);
+    // assess
+    assert.equal(state?.status, undefined);
+    assert.equal(state?.orderKey, undefined);
+    assert.equal(state?.confirmation, 'not_found');
+    assert.equal(state?.confirmedAt, NOW);
+    assert.equal(state?.confirmedStatus, undefined);
+    assert.equal(state?.outcome, 'pending');
+    assert.equal(state?.terminal, false);
+    assert.equal(state?.eventCount, 1);
+  });
+
+  test('confirmation not_found on a subject with a confirmed status leaves status and confirmation alone', () => {
+    // prepare
+    const confirmed = applyEvent(undefined, change('c1', delivered, 'confirmed'), '2025-01-01T11:00:00.000Z')!;
+    // act
+    const state = applyEvent(confirmed, change('c2', undefined, 'not_found'), NOW);
+    // assess
+    assert.equal(state?.status, '200');
+    assert.equal(state?.confirmation, 'confirmed');
+    assert.equal(state?.confirmedStatus, '200');
+    assert.equal(state?.confirmedAt, '2025-01-01T11:00:00.000Z');
+    assert.equal(state?.eventCount, 2);
+  });
+
+  test('a mismatch followed by a confirmed callback for the status in place reads confirmed', () => {
+    // prepare: TemboPlus answered COMPLETED to a stale SUBMITTED callback
+    const completed = placed('COMPLETED', { terminal: true, outcome: 'succeeded', statusAt: '2025-01-01T10:00:05.000Z' });
+    const mismatched = applyEvent(undefined, change('stale', completed, 'mismatch'), '2025-01-01T11:00:00.000Z')!;
+    // act
+    const state = applyEvent(mismatched, change('done', completed, 'confirmed'), NOW);
+    // assess
+    assert.equal(mismatched.confirmation, 'mismatch');
+    assert.equal(state?.status, 'COMPLETED');
+    assert.equal(state?.confirmation, 'confirmed');
+    assert.equal(state?.confirmedAt, NOW);
+    assert.equal(state?.eventCount, 2);
+  });
+
+  test('a later mismatch for the status in place does not undo a confirmation', () => {
+    // prepare
+    const completed = placed('COMPLETED', { terminal: true, outcome: 'succeeded', statusAt: '2025-01-01T10:00:05.000Z' });
+    const confirmed = applyEvent(undefined, change('done', completed, 'confirmed'), '2025-01-01T11:00:00.000Z')!;
+    // act
+    const state = applyEvent(confirmed, change('stale', completed, 'mismatch'), NOW);
+    // assess
+    assert.equal(state?.confirmation, 'confirmed');
+    assert.equal(state?.confirmedAt, '2025-01-01T11:00:00.000Z');
+  });
+
+  test('a not_found subject later confirmed takes the confirmed status', () => {
+    // act
+    const state = applyAll([change('c1', undefined, 'not_found'), change('c2', delivered, 'mismatch')]);
+    // assess
+    assert.equal(state?.status, '200');
+    assert.equal(state?.confirmation, 'mismatch');
+    assert.equal(state?.confirmedStatus, '200');
+  });
+});
+
+describe('applyEvent: arrival order does not matter', () => {
+  const scenarios: { name: string; events: StateChange[]; expected: { status: string; outcome: string; terminal: boolean } }[] = [
+    {
+      name: 'TeleSign 203 / 200 / a 290 stamped after the 200',
+      events: [
+        change('203', placed('203', { statusAt: '2025-01-01T10:00:00.000Z' })),
+        change('200', placed('200', { terminal: true, outcome: 'succeeded', statusAt: '2025-01-01T10:00:05.000Z' })),
+        change('290', placed('290', { statusAt: '2025-01-01T10:00:09.000Z' })),
+      ],
+      expected: { status: '200', outcome: 'succeeded', terminal: true },
+    },
+    {
+      name: 'TemboPlus CREATED / SUBMITTED / WAITING_ACK / COMPLETED / REVERSED / an unknown status',
+      events: [
+        change('c', placed('CREATED', { rank: 0, statusAt: '2025-01-01T10:00:00.000Z' })),
+        change('s', placed('SUBMITTED', { rank: 1, statusAt: '2025-01-01T10:00:01.000Z' })),
+        change('w', placed('WAITING_ACK', { rank: 2, statusAt: '2025-01-01T10:00:02.000Z' })),
+        change('done', placed('COMPLETED', { terminal: true, outcome: 'succeeded', statusAt: '2025-01-01T10:00:03.000Z' })),
+        change('rev', placed('REVERSED', { terminal: true, outcome: 'failed', rank: 1, statusAt: '2025-01-01T10:00:04.000Z' })),
+        change('new', placed('ON_HOLD', { rank: -1, statusAt: '2025-01-01T10:00:09.000Z' })),
+      ],
+      expected: { status: 'REVERSED', outcome: 'failed', terminal: true },
+    },
+    {
+      name: 'TemboPlus verdicts: two terminal statuses with one timestamp (tie broken by status text) and a not_found',
+      events: [
+        change('x', placed('FAILED', { terminal: true, outcome: 'failed', statusAt: '2025-01-01T10:00:00.000Z' }), 'confirmed'),
+        change('y', placed('CANCELED', { terminal: true, outcome: 'failed', statusAt: '2025-01-01T10:00:00.000Z' }), 'mismatch'),
+        change('z', placed('SUBMITTED', { rank: 1, statusAt: '2025-01-01T10:00:00.000Z' }), 'confirmed'),
+        change('n', undefined, 'not_found'),
+      ],
+      expected: { status: 'FAILED', outcome: 'failed', terminal: true },
+    },
+    {
+      name: 'TemboPlus: a stale SUBMITTED callback answered COMPLETED (mismatch), and the COMPLETED callback (confirmed)',
+      events: [
+        change('stale', placed('COMPLETED', { terminal: true, outcome: 'succeeded', statusAt: '2025-01-01T10:00:05.000Z' }), 'mismatch'),
+        change('done', placed('COMPLETED', { terminal: true, outcome: 'succeeded', statusAt: '2025-01-01T10:00:05.000Z' }), 'confirmed'),
+      ],
+      expected: { status: 'COMPLETED', outcome: 'succeeded', terminal: true },
+    },
+  ];
+
+  for (const { name, events, expected } of scenarios) {
+    test(`${name}: every permutation ends in the same state`, () => {
+      // prepare
+      const orders = permutations(events);
+      // act
+      const finals = orders.map((order) => applyAll(order)!);
+      // assess
+      assert.equal(orders.length, [...Array(events.length).keys()].reduce((product, i) => product * (i + 1), 1), 'all orderings generated');
+      assert.equal(new Set(orders.map((order) => order.map((event) => event.eventHash).join(','))).size, orders.length, 'orderings are distinct');
+      for (const [index, state] of finals.entries()) {
+        const order = orders[index].map((event) => event.eventHash).join(' → ');
+        assert.deepEqual(
+          { status: state.status, outcome: state.outcome, terminal: state.terminal },
+          expected,
+          `arrival order ${order}`,
+        );
+        assert.equal(state.statusAt, finals[0].statusAt, `arrival order ${order}`);
+        assert.equal(state.orderKey, finals[0].orderKey, `arrival order ${order}`);
+        assert.equal(state.eventCount, events.length, `arrival order ${order}`);
+        assert.equal(state.confirmation, finals[0].confirmation, `arrival order ${order}`);
+        assert.equal(state.confirmedStatus, finals[0].confirmedStatus, `arrival order ${order}`);
+      }
+    });
+
+    test(`${name}: every permutation with every event delivered twice ends in the same state`, () => {
+      // prepare: redeliveries interleaved (each event again right after the next one)
+      const orders = permutations(events).map((order) => order.flatMap((event, i) => (i === 0 ? [event] : [event, order[i - 1]])));
+      // act
+      const finals = orders.map((order) => applyAll(order)!);
+      // assess
+      for (const state of finals) {
+        assert.equal(state.status, expected.status);
+        assert.equal(state.eventCount, events.length);
+      }
+    });
+  }
+
+  test('the permutation generator yields n! distinct orderings', () => {
+    for (const n of [0, 1, 2, 3, 4, 5]) {
+      const items = [...Array(n).keys()];
+      const orders = permutations(items);
+      const factorial = items.reduce((product, i) => product * (i + 1), 1);
+      assert.equal(orders.length, factorial, `n=${n}`);
+      assert.equal(new Set(orders.map((order) => order.join(','))).size, factorial, `n=${n}`);
+      for (const order of orders) assert.deepEqual([...order].sort(), items);
+    }
+  });
+});
