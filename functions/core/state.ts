@@ -48,12 +48,12 @@ export interface StateChange {
 
 /**
  * Sortable key: terminal before anything else, then the provider's rank, then provider time, then
- * the status text (so equal-time ties resolve the same way whatever the arrival order).
+ * the status text and outcome (so equal-time ties resolve the same way whatever the arrival order).
  */
 export function orderKey(placed: PlacedStatus): string {
   const tier = placed.terminal ? 1 : 0;
   const rank = String(placed.rank + 100).padStart(3, '0');
-  return `${tier}|${rank}|${placed.statusAt}|${placed.status}`;
+  return `${tier}|${rank}|${placed.statusAt}|${placed.status}|${placed.outcome}`;
 }
 
 /**

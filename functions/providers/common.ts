@@ -22,6 +22,12 @@ export function describeIssues(error: z.ZodError): string[] {
   });
 }
 
+/** A failed validation as a ParseResult whose reason names the first problem. */
+export function schemaMismatch(error: z.ZodError): { ok: false; reason: string; issues: string[] } {
+  const issues = describeIssues(error);
+  return { ok: false, reason: `payload does not match the schema (${issues[0] ?? 'invalid'})`, issues };
+}
+
 /** Decode the body as strict UTF-8 and parse it as JSON, or say why not. */
 export function parseJsonBody(body: Buffer): { ok: true; value: unknown } | { ok: false; reason: string } {
   if (body.length === 0) return { ok: false, reason: 'empty body' };
@@ -43,7 +49,7 @@ export function parseJsonWith<T>(request: CallbackRequest, schema: z.ZodType<T>)
   const json = parseJsonBody(request.body);
   if (!json.ok) return { ok: false, reason: json.reason, issues: [] };
   const result = schema.safeParse(json.value);
-  if (!result.success) return { ok: false, reason: 'payload does not match the schema', issues: describeIssues(result.error) };
+  if (!result.success) return schemaMismatch(result.error);
   return { ok: true, payload: result.data };
 }
 

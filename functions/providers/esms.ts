@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { authenticatePathToken, configuredString, describeIssues } from './common.ts';
+import { authenticatePathToken, configuredString, schemaMismatch } from './common.ts';
 import { secretVersions, type Outcome, type Provider } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -39,10 +39,26 @@ export type EsmsCallback = z.infer<typeof EsmsCallbackSchema> & { errorInfo?: un
 /** Query parameters with eSMS's inconsistent name case folded to the canonical spelling. */
 export function canonicalQuery(rawQuery: string): Record<string, string> {
   const result: Record<string, string> = {};
-  for (const [name, value] of new URLSearchParams(rawQuery)) {
+  for (const pair of rawQuery.split('&')) {
+    if (!pair) continue;
+    const split = pair.indexOf('=');
+    const name = decodeComponent(split < 0 ? pair : pair.slice(0, split));
+    const value = split < 0 ? '' : decodeComponent(pair.slice(split + 1));
     result[CANONICAL_BY_LOWER.get(name.toLowerCase()) ?? name] = value;
   }
   return result;
+}
+
+/**
+ * Percent-decoding only: a literal `+` stays a `+` (form decoding would turn `phonenumber=+84…` into
+ * a space). A malformed escape is kept as sent rather than failing the whole callback.
+ */
+function decodeComponent(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }
 
 /**
@@ -105,7 +121,7 @@ export const esms: Provider<EsmsSecret, EsmsCallback> = {
     if (request.rawQuery.length === 0) return { ok: false, reason: 'empty query string', issues: [] };
     const query = canonicalQuery(request.rawQuery);
     const result = EsmsCallbackSchema.safeParse(query);
-    if (!result.success) return { ok: false, reason: 'query does not match the schema', issues: describeIssues(result.error) };
+    if (!result.success) return schemaMismatch(result.error);
     const payload: EsmsCallback = result.data;
     if (payload.error_info) {
       const errorInfo = decodeErrorInfo(payload.error_info);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { secureEqualsAny } from '../core/secure-compare.ts';
 import { shortHash } from '../core/hash.ts';
-import { configuredString, describeIssues, parseJsonBody } from './common.ts';
+import { configuredString, parseJsonBody, schemaMismatch } from './common.ts';
 import { secretVersions, type Outcome, type Provider } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -78,7 +78,7 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback> = {
     }
     const { [KEY_FIELD]: _key, ...rest } = json.value as Record<string, unknown>;
     const result = IdentomatCallbackSchema.safeParse(rest);
-    if (!result.success) return { ok: false, reason: 'payload does not match the schema', issues: describeIssues(result.error) };
+    if (!result.success) return schemaMismatch(result.error);
     return { ok: true, payload: result.data };
   },
 

@@ -54,7 +54,8 @@ export function teleSignSignature(apiKey: string, body: Buffer | string): string
   return createHmac('sha256', decodeApiKey(apiKey)).update(body).digest('base64');
 }
 
-const TSA_HEADER = /^TSA ([^:\s]+):(\S+)$/;
+/** Auth scheme names are case-insensitive in HTTP. */
+const TSA_HEADER = /^TSA ([^:\s]+):(\S+)$/i;
 
 export const telesign: Provider<TeleSignSecret, TeleSignCallback> = {
   id: 'telesign',

@@ -232,3 +232,17 @@ describe('eSMS method', () => {
     assert.equal(run.messages[0].quarantine?.reason, 'empty query string');
   });
 });
+
+describe('eSMS query decoding', () => {
+  test('a literal + stays a + (percent-decoding only, not form decoding)', () => {
+    // prepare / act
+    const query = canonicalQuery('SMSID=abc&SendStatus=5&phonenumber=+84901888484&error_info=%7B%7D');
+    // assess
+    assert.equal(query.phonenumber, '+84901888484');
+    assert.equal(query.error_info, '{}');
+  });
+
+  test('a malformed escape is kept as sent instead of failing the callback', () => {
+    assert.equal(canonicalQuery('SMSID=ab%ZZ&SendStatus=5').SMSID, 'ab%ZZ');
+  });
+});

@@ -330,3 +330,18 @@ describe('applyEvent: arrival order does not matter', () => {
     }
   });
 });
+
+describe('orderKey ties', () => {
+  test('same status and time but different outcome resolve the same way in either arrival order', () => {
+    // prepare
+    const at = '2026-01-01T00:00:00.000Z';
+    const a: StateChange = { provider: 'esms', subjectId: 's', eventHash: 'a', placed: { status: '5', outcome: 'failed', terminal: true, statusAt: at, rank: 0 } };
+    const b: StateChange = { provider: 'esms', subjectId: 's', eventHash: 'b', placed: { status: '5', outcome: 'succeeded', terminal: true, statusAt: at, rank: 0 } };
+    // act
+    const ab = applyEvent(applyEvent(undefined, a, at), b, at);
+    const ba = applyEvent(applyEvent(undefined, b, at), a, at);
+    // assess
+    assert.equal(ab?.outcome, ba?.outcome);
+    assert.equal(ab?.orderKey, ba?.orderKey);
+  });
+});

@@ -359,3 +359,18 @@ describe('TeleSign through the real secret cache and logger', () => {
     assert.equal(lines.length, 1);
   });
 });
+
+describe('TeleSign Authorization scheme', () => {
+  test('the scheme name is matched case-insensitively, as HTTP auth schemes are', () => {
+    // prepare
+    const secret = TeleSignSecretSchema.parse(UNIT_SECRETS.telesign);
+    const body = Buffer.from('{"reference_id":"ABC","status":{"code":200}}');
+    const signature = teleSignSignature(secret.apiKey, body);
+    const request = (authorization: string): CallbackRequest => ({
+      method: 'POST', headers: { authorization }, body, rawQuery: '', sourceIp: '127.0.0.1', requestId: 'r', receivedAt: new Date().toISOString(),
+    });
+    // act / assess
+    assert.deepEqual(telesign.authenticate(request(`tsa ${secret.customerId}:${signature}`), secret), { ok: true });
+    assert.equal(telesign.authenticate(request(`Basic ${secret.customerId}:${signature}`), secret).ok, false);
+  });
+});
