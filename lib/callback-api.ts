@@ -1,0 +1,114 @@
+import { Lazy } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import {
+  type CfnStage,
+  HttpApi,
+  type HttpMethod,
+  HttpRoute,
+  type HttpRouteIntegration,
+  HttpRouteKey,
+  HttpStage,
+  LogGroupLogDestination,
+} from 'aws-cdk-lib/aws-apigatewayv2';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { checkSetting } from './validate.ts';
+
+export interface CallbackApiProps {
+  /**
+   * Steady-state requests per second allowed on each route.
+   * @default 200
+   */
+  readonly throttleRateLimit?: number;
+  /**
+   * Requests allowed in a burst on each route.
+   * @default 400
+   */
+  readonly throttleBurstLimit?: number;
+  /**
+   * How long access log lines are kept.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly accessLogRetention?: RetentionDays;
+}
+
+/**
+ * One access log line per request. It names the route by its key (`GET /callbacks/esms/{token}`),
+ * never by `$context.path`: the path carries the providers' secret tokens.
+ * @see https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-logging-variables.html
+ */
+export const ACCESS_LOG_FIELDS = {
+  requestId: '$context.requestId',
+  requestTime: '$context.requestTime',
+  routeKey: '$context.routeKey',
+  status: '$context.status',
+  ip: '$context.identity.sourceIp',
+  userAgent: '$context.identity.userAgent',
+  protocol: '$context.protocol',
+  responseLength: '$context.responseLength',
+  responseLatency: '$context.responseLatency',
+  integrationStatus: '$context.integrationStatus',
+  integrationLatency: '$context.integrationLatency',
+  integrationError: '$context.integrationErrorMessage',
+  error: '$context.error.message',
+} as const;
+
+/** A throttled HTTP API ($default stage, no path in its access logs) that routes take place on. */
+export class CallbackApi extends Construct {
+  public readonly httpApi: HttpApi;
+  public readonly stage: HttpStage;
+  public readonly accessLogs: LogGroup;
+  private readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
+  private readonly routeSettings: Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }> = {};
+
+  constructor(scope: Construct, id: string, props: CallbackApiProps = {}) {
+    super(scope, id);
+    this.throttle = {
+      rateLimit: checkSetting('throttleRateLimit', props.throttleRateLimit ?? 200),
+      burstLimit: checkSetting('throttleBurstLimit', props.throttleBurstLimit ?? 400),
+    };
+
+    // HTTP API rather than REST: cheaper and lower latency, and nothing here needs REST features.
+    this.httpApi = new HttpApi(this, 'HttpApi', {
+      description: 'Provider callbacks: one route per provider',
+      // The stage is created below, where throttling and access logs can be set.
+      createDefaultStage: false,
+    });
+    this.accessLogs = new LogGroup(this, 'AccessLogs', { retention: props.accessLogRetention ?? RetentionDays.ONE_MONTH });
+    this.stage = new HttpStage(this, 'DefaultStage', {
+      httpApi: this.httpApi,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: this.throttle,
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(this.accessLogs),
+        format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
+      },
+    });
+    // Explicit limits per route as well as the stage default: one provider's flood, or a forger
+    // hammering a route, spends only that route's budget.
+    const cfnStage = this.stage.node.defaultChild as CfnStage;
+    cfnStage.routeSettings = Lazy.any({ produce: () => (Object.keys(this.routeSettings).length > 0 ? this.routeSettings : undefined) });
+  }
+
+  /** Adds a throttled route; the route is created in `scope` under the id `Route`. */
+  public addRoute(scope: Construct, method: HttpMethod, path: string, integration: HttpRouteIntegration): HttpRoute {
+    const route = new HttpRoute(scope, 'Route', {
+      httpApi: this.httpApi,
+      routeKey: HttpRouteKey.with(path, method),
+      integration,
+    });
+    this.routeSettings[`${method} ${path}`] = {
+      ThrottlingRateLimit: this.throttle.rateLimit,
+      ThrottlingBurstLimit: this.throttle.burstLimit,
+    };
+    // Route settings name routes by key: the routes must exist before the stage refers to them.
+    this.stage.node.addDependency(route);
+    return route;
+  }
+
+  /** The public URL of a route path (`/callbacks/…`), placeholders such as `{token}` kept. */
+  public urlFor(path: string): string {
+    return `${this.stage.url}${path.replace(/^\//, '')}`;
+  }
+}

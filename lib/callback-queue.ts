@@ -1,0 +1,86 @@
+import { Duration } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { QUEUE, RETENTION } from '../functions/core/pipeline-definition.ts';
+import { GatewayFunction, handlerEntry } from './gateway-function.ts';
+import { checkSetting } from './validate.ts';
+
+export interface CallbackQueueProps {
+  /** Where the worker stores events and state (read/write is granted here). */
+  readonly table: ITable;
+  /**
+   * Receives of one message before it moves to the dead-letter queue.
+   * @default QUEUE.maxReceiveCount (5)
+   */
+  readonly maxReceiveCount?: number;
+  /**
+   * Days an event item is kept (DynamoDB TTL).
+   * @default RETENTION.eventDays (90)
+   */
+  readonly eventRetentionDays?: number;
+  /**
+   * Hours an event item carrying live codes or links (Identomat OTP/link instructions) is kept.
+   * @default RETENTION.sensitiveHours (24)
+   */
+  readonly sensitiveRetentionHours?: number;
+}
+
+/**
+ * The durable middle of the pipeline: the queue the ingest functions write to, its dead-letter
+ * queue, and the worker that drains it into the table with partial batch failures.
+ */
+export class CallbackQueue extends Construct {
+  public readonly queue: Queue;
+  public readonly deadLetterQueue: Queue;
+  public readonly worker: NodejsFunction;
+
+  constructor(scope: Construct, id: string, props: CallbackQueueProps) {
+    super(scope, id);
+    const maxReceiveCount = checkSetting('maxReceiveCount', props.maxReceiveCount ?? QUEUE.maxReceiveCount);
+    const eventRetentionDays = checkSetting('eventRetentionDays', props.eventRetentionDays ?? RETENTION.eventDays);
+    const sensitiveRetentionHours = checkSetting('sensitiveRetentionHours', props.sensitiveRetentionHours ?? RETENTION.sensitiveHours);
+
+    this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(QUEUE.dlqRetentionDays),
+    });
+    this.queue = new Queue(this, 'Queue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(QUEUE.retentionDays),
+      visibilityTimeout: Duration.seconds(QUEUE.visibilityTimeoutSeconds),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount },
+    });
+
+    const worker = new GatewayFunction(this, 'Worker', {
+      entry: handlerEntry('worker'),
+      description: 'Callback gateway worker: stores queued callbacks once, moves state forward, confirms with providers that offer it',
+      // Up to a batch of records run concurrently (DynamoDB writes, TemboPlus HTTPS calls); Lambda
+      // scales CPU with memory, so 512 MB keeps a batch well inside the timeout for little cost.
+      memorySize: 512,
+      timeout: Duration.seconds(QUEUE.workerTimeoutSeconds),
+      environment: {
+        TABLE_NAME: props.table.tableName,
+        // For ChangeMessageVisibility: the worker backs off a failed record itself.
+        QUEUE_URL: this.queue.queueUrl,
+        EVENT_RETENTION_DAYS: String(eventRetentionDays),
+        SENSITIVE_RETENTION_HOURS: String(sensitiveRetentionHours),
+      },
+    });
+    this.worker = worker.function;
+    props.table.grantReadWriteData(this.worker);
+
+    this.worker.addEventSource(
+      new SqsEventSource(this.queue, {
+        batchSize: QUEUE.batchSize,
+        maxBatchingWindow: Duration.seconds(QUEUE.maxBatchingWindowSeconds),
+        // Only the failed records return to the queue; the rest of the batch is done.
+        reportBatchItemFailures: true,
+      }),
+    );
+  }
+}

@@ -1,0 +1,42 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { Construct } from 'constructs';
+import { TABLE } from '../functions/core/pipeline-definition.ts';
+
+export interface CallbackTableProps {
+  /**
+   * What happens to the table when it leaves the stack. It holds every transaction's status, which
+   * users read directly, so by default it outlives the stack.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * The one table of state and event items, laid out by `TABLE` in
+ * functions/core/pipeline-definition.ts (the local runtime creates the same layout from there).
+ */
+export class CallbackTable extends Construct {
+  public readonly table: Table;
+
+  constructor(scope: Construct, id: string, props: CallbackTableProps = {}) {
+    super(scope, id);
+    const { partitionKey, sortKey, ttlAttribute, outcomeIndex } = TABLE;
+
+    this.table = new Table(this, 'Table', {
+      partitionKey: { name: partitionKey, type: AttributeType.STRING },
+      sortKey: { name: sortKey, type: AttributeType.STRING },
+      // Callback traffic is bursty and mostly idle: pay per request, no capacity to tune.
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: ttlAttribute,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    });
+    this.table.addGlobalSecondaryIndex({
+      indexName: outcomeIndex.name,
+      partitionKey: { name: outcomeIndex.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: outcomeIndex.sortKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.ALL,
+    });
+  }
+}

@@ -1,0 +1,447 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { CfnElement } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import type { IConstruct } from 'constructs';
+import { QUEUE, TABLE, createTableInput } from '../../functions/core/pipeline-definition.ts';
+import { secretEnvName } from '../../functions/core/secrets.ts';
+import { providers } from '../../functions/providers/index.ts';
+import type { CallbackGatewayStack } from '../../lib/callback-gateway-stack.ts';
+import { createGatewayApp } from '../../lib/gateway-app.ts';
+import { REPO_ROOT } from '../../lib/gateway-function.ts';
+
+/**
+ * Assertions on the template `cdk synth` produces: the app is built once (bundling takes seconds),
+ * exactly as bin/app.ts builds it, with cdk.json's context and the cdk-nag plugin.
+ */
+
+type Json = Record<string, any>;
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Principal?: unknown;
+  Condition?: unknown;
+}
+
+/** The public contract: providers are told these routes, so they never change by accident. */
+const EXPECTED_ROUTE_KEYS = [
+  'POST /callbacks/telesign',
+  'GET /callbacks/esms/{token}',
+  'POST /callbacks/temboplus/{token}',
+  'POST /callbacks/relid/{token}',
+  'POST /callbacks/identomat',
+];
+
+/** Findings this stack keeps on purpose; adding one here is a reviewed decision. */
+const EXPECTED_ACKNOWLEDGED_RULES = ['AwsSolutions-APIG4', 'AwsSolutions-IAM5[Resource::<TABLE.Arn>/index/*]', 'AwsSolutions-L1', 'AwsSolutions-SMG4'];
+
+const CDK_CONTEXT = (JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Json }).context;
+const outdirs: string[] = [];
+
+function synthesize(context: Json = {}) {
+  const outdir = mkdtempSync(join(tmpdir(), 'callback-gateway-synth-'));
+  outdirs.push(outdir);
+  return withoutBundlingNotices(() => {
+    const { app, stack } = createGatewayApp({ outdir, context: { ...CDK_CONTEXT, ...context } });
+    const assembly = app.synth();
+    return { stack, template: Template.fromStack(stack), assemblyDir: assembly.directory };
+  });
+}
+
+/** CDK announces each bundling on stderr; the test output stays about results. */
+function withoutBundlingNotices<T>(build: () => T): T {
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: unknown, ...rest: unknown[]) =>
+    String(chunk).startsWith('Bundling asset ')
+      ? true
+      : (write as (...args: unknown[]) => boolean).call(process.stderr, chunk, ...rest)) as typeof process.stderr.write;
+  try {
+    return build();
+  } finally {
+    process.stderr.write = write;
+  }
+}
+
+/** Skips esbuild: for tests about settings, not bundles. */
+const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
+
+let stack: CallbackGatewayStack;
+let template: Template;
+let resources: Record<string, Json>;
+let assemblyDir: string;
+
+before(() => {
+  ({ stack, template, assemblyDir } = synthesize());
+  resources = template.toJSON().Resources as Record<string, Json>;
+});
+
+after(() => {
+  for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function logicalId(construct: IConstruct): string {
+  return stack.getLogicalId(construct.node.defaultChild as CfnElement);
+}
+
+function ofType(type: string): [string, Json][] {
+  return Object.entries(resources).filter(([, resource]) => resource.Type === type);
+}
+
+function actionsOf(statement: Statement): string[] {
+  return ([] as string[]).concat(statement.Action);
+}
+
+/** Every statement of every policy attached to a role, and the role's own policies. */
+function roleStatements(roleId: string): Statement[] {
+  const role = resources[roleId];
+  assert.equal(role.Properties.ManagedPolicyArns, undefined, `${roleId} has managed policies`);
+  assert.equal(role.Properties.Policies, undefined, `${roleId} has inline policies`);
+  return ofType('AWS::IAM::Policy')
+    .filter(([, policy]) => (policy.Properties.Roles as Json[]).some((ref) => ref.Ref === roleId))
+    .flatMap(([, policy]) => policy.Properties.PolicyDocument.Statement as Statement[]);
+}
+
+function roleOfFunction(functionId: string): string {
+  return resources[functionId].Properties.Role['Fn::GetAtt'][0];
+}
+
+const ref = (id: string) => ({ Ref: id });
+const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
+
+describe('routes', () => {
+  test('the API has exactly the five provider routes, each with its own ingest function', () => {
+    // act
+    const routes = ofType('AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties);
+
+    // assess
+    assert.deepEqual(routes.map((route) => route.RouteKey).sort(), [...EXPECTED_ROUTE_KEYS].sort());
+    assert.deepEqual(
+      providers.map((provider) => `${provider.route.method} ${provider.route.path}`).sort(),
+      [...EXPECTED_ROUTE_KEYS].sort(),
+      'the registry and the deployed routes agree',
+    );
+    for (const ingress of stack.ingresses) {
+      const route = resources[logicalId(ingress.route)].Properties;
+      const integrationId = route.Target['Fn::Join'][1][1].Ref as string;
+      const integration = resources[integrationId].Properties;
+      assert.equal(integration.IntegrationType, 'AWS_PROXY');
+      assert.deepEqual(integration.IntegrationUri, arnOf(logicalId(ingress.function)), `${route.RouteKey} → its own function`);
+    }
+  });
+
+  test('API Gateway may invoke each ingest function from its route only', () => {
+    // act
+    const permissions = ofType('AWS::Lambda::Permission').map(([, permission]) => permission.Properties);
+
+    // assess
+    assert.equal(permissions.length, providers.length);
+    for (const ingress of stack.ingresses) {
+      const [permission, ...others] = permissions.filter((p) => p.FunctionName['Fn::GetAtt'][0] === logicalId(ingress.function));
+      assert.equal(others.length, 0);
+      assert.equal(permission.Principal, 'apigateway.amazonaws.com');
+      const sourceArn = permission.SourceArn['Fn::Join'][1] as unknown[];
+      assert.equal(sourceArn.at(-1), `/*/*${ingress.provider.route.path}`);
+    }
+  });
+});
+
+describe('ingest functions', () => {
+  test('one function per provider: Node 22 on arm64, 256 MB, 10 s, with the environment contract', () => {
+    // act
+    const functions = ofType('AWS::Lambda::Function').filter(([, fn]) => fn.Properties.Environment.Variables.PROVIDER_ID);
+
+    // assess
+    assert.deepEqual(functions.map(([, fn]) => fn.Properties.Environment.Variables.PROVIDER_ID).sort(), providers.map((p) => p.id).sort());
+    for (const ingress of stack.ingresses) {
+      const fn = resources[logicalId(ingress.function)].Properties;
+      assert.equal(fn.Runtime, 'nodejs22.x');
+      assert.deepEqual(fn.Architectures, ['arm64']);
+      assert.equal(fn.MemorySize, 256);
+      assert.equal(fn.Timeout, 10);
+      assert.equal(fn.Handler, 'index.handler');
+      assert.deepEqual(fn.Environment.Variables, {
+        PROVIDER_ID: ingress.provider.id,
+        QUEUE_URL: ref(logicalId(stack.pipeline.queue)),
+        [secretEnvName(ingress.provider)]: ref(logicalId(ingress.secret)),
+        NODE_OPTIONS: '--enable-source-maps',
+      });
+      assert.deepEqual(fn.LoggingConfig, { LogGroup: ref(logicalId(ingress.function.node.scope!.node.findChild('Logs'))) });
+    }
+  });
+
+  test('each ingest role reads its own secret only, may only send to the queue, and has no DynamoDB access', () => {
+    for (const ingress of stack.ingresses) {
+      // act
+      const statements = roleStatements(roleOfFunction(logicalId(ingress.function)));
+
+      // assess
+      assert.ok(statements.every((s) => s.Effect === 'Allow'));
+      const secretStatements = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('secretsmanager:')));
+      assert.deepEqual(
+        secretStatements.map((s) => s.Resource),
+        [ref(logicalId(ingress.secret))],
+        `${ingress.provider.id} reads exactly its own secret`,
+      );
+      assert.deepEqual(actionsOf(secretStatements[0]).sort(), ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+
+      assert.ok(!statements.some((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:'))), `${ingress.provider.id} has DynamoDB access`);
+
+      const sqsStatements = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('sqs:')));
+      assert.equal(sqsStatements.length, 1);
+      assert.deepEqual(sqsStatements[0].Resource, arnOf(logicalId(stack.pipeline.queue)));
+      assert.deepEqual(actionsOf(sqsStatements[0]).sort(), ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage']);
+
+      const other = statements.filter((s) => !actionsOf(s).every((a) => /^(secretsmanager|sqs|logs):/.test(a)));
+      assert.deepEqual(other, [], 'nothing beyond secret, queue and own logs');
+    }
+  });
+
+  test('each provider secret starts as its placeholder, with path tokens generated (40 letters and digits)', () => {
+    for (const ingress of stack.ingresses) {
+      // prepare
+      const { provider } = ingress;
+
+      // act
+      const secret = resources[logicalId(ingress.secret)].Properties;
+
+      // assess
+      if (provider.generatedSecretField) {
+        const { [provider.generatedSecretField]: _token, ...rest } = provider.secretPlaceholder;
+        assert.deepEqual(secret.GenerateSecretString, {
+          SecretStringTemplate: JSON.stringify(rest),
+          GenerateStringKey: provider.generatedSecretField,
+          ExcludePunctuation: true,
+          PasswordLength: 40,
+        });
+        assert.equal(secret.SecretString, undefined);
+      } else {
+        assert.deepEqual(JSON.parse(secret.SecretString), provider.secretPlaceholder);
+      }
+    }
+  });
+});
+
+describe('queue and worker', () => {
+  test('the queue sends a message to the DLQ after 5 receives; both are encrypted and TLS-only', () => {
+    // prepare
+    const queueId = logicalId(stack.pipeline.queue);
+    const dlqId = logicalId(stack.pipeline.deadLetterQueue);
+
+    // act
+    const queue = resources[queueId].Properties;
+    const dlq = resources[dlqId].Properties;
+
+    // assess
+    assert.deepEqual(queue.RedrivePolicy, { deadLetterTargetArn: arnOf(dlqId), maxReceiveCount: QUEUE.maxReceiveCount });
+    assert.equal(QUEUE.maxReceiveCount, 5);
+    assert.equal(queue.VisibilityTimeout, QUEUE.visibilityTimeoutSeconds);
+    assert.ok(queue.VisibilityTimeout >= 6 * QUEUE.workerTimeoutSeconds);
+    for (const [id, props] of [
+      [queueId, queue],
+      [dlqId, dlq],
+    ] as const) {
+      assert.equal(props.SqsManagedSseEnabled, true);
+      const policy = ofType('AWS::SQS::QueuePolicy').find(([, p]) => (p.Properties.Queues as Json[]).some((q) => q.Ref === id));
+      const denyInsecure = (policy?.[1].Properties.PolicyDocument.Statement as Statement[]).find(
+        (s) => s.Effect === 'Deny' && JSON.stringify(s.Condition) === JSON.stringify({ Bool: { 'aws:SecureTransport': 'false' } }),
+      );
+      assert.ok(denyInsecure, `${id} refuses plain HTTP`);
+    }
+  });
+
+  test('the worker drains the queue with partial batch failures', () => {
+    // act
+    const [mapping, ...others] = ofType('AWS::Lambda::EventSourceMapping').map(([, m]) => m.Properties);
+
+    // assess
+    assert.equal(others.length, 0);
+    assert.deepEqual(mapping.FunctionResponseTypes, ['ReportBatchItemFailures']);
+    assert.deepEqual(mapping.EventSourceArn, arnOf(logicalId(stack.pipeline.queue)));
+    assert.deepEqual(mapping.FunctionName, ref(logicalId(stack.pipeline.worker)));
+    assert.equal(mapping.BatchSize, QUEUE.batchSize);
+    assert.equal(mapping.MaximumBatchingWindowInSeconds, QUEUE.maxBatchingWindowSeconds);
+  });
+
+  test('the worker: Node 22 arm64, 512 MB, the worker timeout, and the environment contract', () => {
+    // act
+    const worker = resources[logicalId(stack.pipeline.worker)].Properties;
+
+    // assess
+    assert.equal(worker.Runtime, 'nodejs22.x');
+    assert.deepEqual(worker.Architectures, ['arm64']);
+    assert.equal(worker.MemorySize, 512);
+    assert.equal(worker.Timeout, QUEUE.workerTimeoutSeconds);
+    const temboplus = stack.ingresses.find((ingress) => ingress.provider.id === 'temboplus')!;
+    assert.deepEqual(worker.Environment.Variables, {
+      TABLE_NAME: ref(logicalId(stack.table.table)),
+      QUEUE_URL: ref(logicalId(stack.pipeline.queue)),
+      TEMBOPLUS_SECRET_ID: ref(logicalId(temboplus.secret)),
+      EVENT_RETENTION_DAYS: '90',
+      SENSITIVE_RETENTION_HOURS: '24',
+      NODE_OPTIONS: '--enable-source-maps',
+    });
+  });
+
+  test('the worker reads only the secrets of providers that confirm (TemboPlus) and uses the table', () => {
+    // prepare
+    const confirming = stack.ingresses.filter((ingress) => ingress.provider.confirm);
+    assert.deepEqual(
+      confirming.map((ingress) => ingress.provider.id),
+      ['temboplus'],
+    );
+
+    // act
+    const statements = roleStatements(roleOfFunction(logicalId(stack.pipeline.worker)));
+
+    // assess
+    const secretResources = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('secretsmanager:'))).map((s) => s.Resource);
+    assert.deepEqual(secretResources, [ref(logicalId(confirming[0].secret))]);
+    const tableStatement = statements.find((s) => actionsOf(s).includes('dynamodb:PutItem'));
+    assert.ok(tableStatement && actionsOf(tableStatement).includes('dynamodb:GetItem'));
+    const tableArn = arnOf(logicalId(stack.table.table));
+    assert.deepEqual(([] as unknown[]).concat(tableStatement.Resource)[0], tableArn);
+    const sqs = statements.find((s) => actionsOf(s).includes('sqs:ChangeMessageVisibility'));
+    assert.deepEqual(sqs?.Resource, arnOf(logicalId(stack.pipeline.queue)), 'the worker backs off failed records');
+  });
+});
+
+describe('table', () => {
+  test('the table matches pipeline-definition.ts: keys, byOutcome index, TTL, PITR, on demand, retained', () => {
+    // prepare
+    const expected = createTableInput('unused');
+
+    // act
+    const table = resources[logicalId(stack.table.table)];
+
+    // assess
+    assert.equal(table.DeletionPolicy, 'Retain');
+    assert.equal(table.UpdateReplacePolicy, 'Retain');
+    const props = table.Properties;
+    assert.equal(props.BillingMode, 'PAY_PER_REQUEST');
+    assert.deepEqual(props.KeySchema, expected.KeySchema);
+    const byName = (a: { AttributeName: string }, b: { AttributeName: string }) => a.AttributeName.localeCompare(b.AttributeName);
+    assert.deepEqual([...props.AttributeDefinitions].sort(byName), [...expected.AttributeDefinitions].sort(byName));
+    assert.deepEqual(props.GlobalSecondaryIndexes, expected.GlobalSecondaryIndexes);
+    assert.equal(props.GlobalSecondaryIndexes[0].IndexName, 'byOutcome');
+    assert.deepEqual(props.TimeToLiveSpecification, { AttributeName: TABLE.ttlAttribute, Enabled: true });
+    assert.equal(TABLE.ttlAttribute, 'expiresAt');
+    assert.deepEqual(props.PointInTimeRecoverySpecification, { PointInTimeRecoveryEnabled: true });
+  });
+});
+
+describe('API stage', () => {
+  test('access logs name the route key, never the path (it carries secret tokens)', () => {
+    // act
+    const [stage, ...others] = ofType('AWS::ApiGatewayV2::Stage').map(([, s]) => s.Properties);
+
+    // assess
+    assert.equal(others.length, 0);
+    assert.equal(stage.StageName, '$default');
+    const format = stage.AccessLogSettings.Format as string;
+    assert.ok(!format.includes('$context.path'), format);
+    assert.ok(!format.includes('rawPath') && !format.includes('resourcePath'), format);
+    const fields = JSON.parse(format) as Record<string, string>;
+    for (const variable of ['routeKey', 'requestId', 'status', 'identity.sourceIp', 'responseLength', 'integrationLatency']) {
+      assert.ok(Object.values(fields).includes(`$context.${variable}`), `$context.${variable} is logged`);
+    }
+    assert.deepEqual(stage.AccessLogSettings.DestinationArn, arnOf(logicalId(stack.api.accessLogs)));
+  });
+
+  test('every route is throttled (stage default and per route)', () => {
+    // act
+    const [, stage] = ofType('AWS::ApiGatewayV2::Stage')[0];
+
+    // assess
+    const limits = { ThrottlingRateLimit: 200, ThrottlingBurstLimit: 400 };
+    assert.deepEqual(stage.Properties.DefaultRouteSettings, { ThrottlingBurstLimit: 400, ThrottlingRateLimit: 200 });
+    assert.deepEqual(stage.Properties.RouteSettings, Object.fromEntries(EXPECTED_ROUTE_KEYS.map((key) => [key, limits])));
+    const routeIds = stack.ingresses.map((ingress) => logicalId(ingress.route));
+    for (const id of routeIds) assert.ok((stage.DependsOn as string[]).includes(id), `stage waits for route ${id}`);
+  });
+});
+
+describe('alarms and outputs', () => {
+  test('four alarms notify the topic, which CloudWatch may publish to; no e-mail unless asked', () => {
+    // act
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties);
+    const topicId = logicalId(stack.alarms.topic);
+
+    // assess
+    assert.deepEqual(alarms.map((alarm) => alarm.MetricName).sort(), ['5xx', 'ApproximateAgeOfOldestMessage', 'ApproximateNumberOfMessagesVisible', 'Errors']);
+    for (const alarm of alarms) assert.deepEqual(alarm.AlarmActions, [ref(topicId)]);
+    const dlqAlarm = alarms.find((alarm) => alarm.MetricName === 'ApproximateNumberOfMessagesVisible')!;
+    assert.deepEqual(dlqAlarm.Dimensions[0].Value, { 'Fn::GetAtt': [logicalId(stack.pipeline.deadLetterQueue), 'QueueName'] });
+    assert.equal(ofType('AWS::SNS::Subscription').length, 0);
+    const topicPolicy = ofType('AWS::SNS::TopicPolicy')[0][1].Properties.PolicyDocument.Statement as Statement[];
+    assert.ok(topicPolicy.some((s) => s.Effect === 'Allow' && JSON.stringify(s.Principal).includes('cloudwatch.amazonaws.com')));
+  });
+
+  test('outputs: each provider URL (with its {token} placeholder) and secret, the table, the queues, the topic', () => {
+    // act
+    const outputs = template.toJSON().Outputs as Record<string, Json>;
+
+    // assess
+    for (const provider of providers) {
+      const name = provider.id.charAt(0).toUpperCase() + provider.id.slice(1);
+      const url = outputs[`${name}CallbackUrl`].Value['Fn::Join'][1] as unknown[];
+      assert.equal(url[0], 'https://');
+      assert.equal(url.at(-1), provider.route.path);
+      if (provider.route.path.includes('{token}')) assert.match(outputs[`${name}CallbackUrl`].Description, /\{token\}.*SecretName/);
+      assert.ok(outputs[`${name}SecretName`]);
+    }
+    for (const name of ['TableName', 'QueueUrl', 'DeadLetterQueueUrl', 'AlarmTopicArn']) assert.ok(outputs[name], name);
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  test('no unacknowledged finding, and every acknowledgement has a reason', () => {
+    // act
+    const report = JSON.parse(readFileSync(join(assemblyDir, 'validation-report.json'), 'utf8')) as { pluginReports: Json[] };
+    const nag = report.pluginReports.find((plugin) => plugin.pluginName === 'AwsSolutions');
+
+    // assess
+    assert.ok(nag, 'the AwsSolutions plugin ran');
+    assert.deepEqual(nag.violations, []);
+    assert.equal(nag.conclusion, 'success');
+    for (const other of report.pluginReports) assert.deepEqual(other.violations, [], other.pluginName);
+    const acknowledged = new Set<string>();
+    for (const finding of nag.suppressedViolations as Json[]) {
+      assert.ok(String(finding.reason).length >= 80, `${finding.ruleName} has a real reason`);
+      acknowledged.add(String(finding.ruleName).replace(/<Table[0-9A-F]+\.Arn>/, '<TABLE.Arn>'));
+      for (const resource of finding.violatingConstructs as Json[]) {
+        assert.notEqual(resource.constructPath, stack.node.path, 'acknowledged on the resource, not stack-wide');
+      }
+    }
+    assert.deepEqual([...acknowledged].sort(), EXPECTED_ACKNOWLEDGED_RULES);
+  });
+});
+
+describe('settings from context', () => {
+  test('-c maxReceiveCount and -c alarmEmail change the redrive policy and subscribe the address', () => {
+    // act
+    const changed = synthesize({ ...NO_BUNDLING, maxReceiveCount: '3', alarmEmail: 'ops@example.com' });
+
+    // assess
+    const queue = changed.template.toJSON().Resources[changed.stack.getLogicalId(changed.stack.pipeline.queue.node.defaultChild as CfnElement)];
+    assert.equal(queue.Properties.RedrivePolicy.maxReceiveCount, 3);
+    changed.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+  });
+
+  for (const [name, value, message] of [
+    ['maxReceiveCount', 'abc', /maxReceiveCount must be a number, got "abc"/],
+    ['maxReceiveCount', '0', /maxReceiveCount must be an integer from 1 to 1000, got 0/],
+    ['throttleBurstLimit', '2.5', /throttleBurstLimit must be an integer .* got 2\.5/],
+    ['eventRetentionDays', '-1', /eventRetentionDays must be an integer from 1 to 36500, got -1/],
+    ['sensitiveRetentionHours', '', /sensitiveRetentionHours must be a number, got ""/],
+    ['alarmEmail', 'ops at example', /alarmEmail must be one e-mail address, got "ops at example"/],
+  ] as const) {
+    test(`a bad -c ${name}=${value} fails the synth, naming the setting and the value`, () => {
+      // act + assess
+      assert.throws(() => createGatewayApp({ context: { ...NO_BUNDLING, [name]: value } }), message);
+    });
+  }
+});
