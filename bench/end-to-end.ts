@@ -1,0 +1,400 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { createLogger } from '../functions/core/log.ts';
+import { createSecretCache } from '../functions/core/secrets.ts';
+import { createIngestHandler } from '../functions/handlers/ingest.ts';
+import { providers } from '../functions/providers/index.ts';
+import type { AnyProvider } from '../functions/providers/provider.ts';
+import { temboplus } from '../functions/providers/temboplus.ts';
+import { ensureTable, freePort, LOCAL_AWS, waitFor } from '../local/engines.ts';
+import { readRuntimeInfo, type RuntimeInfo } from '../local/pipeline.ts';
+import { listSamples } from '../local/samples.ts';
+import { apiGatewayEvent, benchSecrets, callbackFor, distinctCallback, RUN_ID, type BenchCallback, type BenchSecrets } from './callbacks.ts';
+import { measureEngineRate, recordWorkerWrites, type EngineRate, type ProviderWrites } from './dynamo.ts';
+import { runLoad, type LoadResult } from './load.ts';
+import { percentile, progress, round, sleep } from './stats.ts';
+
+/**
+ * Sections 3 and 4, and the measured inputs of section 5, against one local pipeline: `npm start`'s
+ * code (local/start.ts) run as a child process with a temporary data folder and benchmark secrets,
+ * TemboPlus pointed at the simulator the pipeline starts on a loopback port.
+ */
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+export const DATA_PARENT = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+
+export interface LoadSummary {
+  readonly callbacks: number;
+  readonly concurrency: number;
+  readonly acknowledged: number;
+  readonly failed: number;
+  readonly failures: string[];
+  readonly ackPerSecond: number;
+  readonly ackP50Ms: number;
+  readonly ackP99Ms: number;
+  readonly ackMaxMs: number;
+}
+
+export interface EndToEndResult extends LoadSummary {
+  /** From the first send until the worker logged the last callback as stored, s. */
+  readonly allStoredSeconds: number;
+  readonly storedPerSecond: number;
+  /** Distinct event items found in the table at the end. */
+  readonly storedInTable: number;
+  readonly lost: number;
+  readonly duplicatesLogged: number;
+  readonly engineBefore: EngineRate;
+  readonly engineAfter: EngineRate;
+  /** Mean of the two engine runs: callbacks/s the engine alone allows. */
+  readonly engineCallbacksPerSecond: number;
+  /** storedPerSecond / engineCallbacksPerSecond. */
+  readonly shareOfEngine: number;
+  /** Bytes of our log lines per callback in this run (ingest + worker lines). */
+  readonly logBytesPerCallback: { ingest: number; worker: number };
+}
+
+export interface AlternativeResult {
+  readonly delayMs: number;
+  readonly ratePerSecond: number;
+  readonly rounds: number;
+  readonly ours: LoadSummary & { readonly lost: number };
+  readonly synchronous: LoadSummary;
+  /** synchronous p99 / ours p99. */
+  readonly p99Ratio: number;
+}
+
+export interface PipelineBenchResult {
+  readonly endToEnd: EndToEndResult;
+  readonly alternative: AlternativeResult;
+  readonly writes: Record<string, ProviderWrites>;
+}
+
+function summarize(results: readonly LoadResult[], concurrency: number): LoadSummary {
+  const latencies = results.flatMap((result) => result.latenciesMs);
+  const acknowledged = results.reduce((sum, result) => sum + result.acknowledged, 0);
+  const seconds = results.reduce((sum, result) => sum + (result.endedAt - result.startedAt), 0) / 1000;
+  return {
+    callbacks: results.reduce((sum, result) => sum + result.sent, 0),
+    concurrency,
+    acknowledged,
+    failed: results.reduce((sum, result) => sum + result.failed, 0),
+    failures: results.flatMap((result) => result.failures).slice(0, 5),
+    ackPerSecond: round(acknowledged / seconds, 0),
+    ackP50Ms: round(percentile(latencies, 50), 1),
+    ackP99Ms: round(percentile(latencies, 99), 1),
+    ackMaxMs: round(Math.max(...latencies), 1),
+  };
+}
+
+/** The pipeline child and what its log lines tell: stored callbacks (by subject tag) and log bytes. */
+interface PipelineChild {
+  readonly child: ChildProcess;
+  readonly info: RuntimeInfo;
+  readonly stored: Map<string, number>;
+  lastStoredAt: number;
+  duplicates: number;
+  logBytes: { ingest: number; worker: number };
+  readonly tail: string[];
+  stop(): Promise<void>;
+}
+
+async function startPipelineChild(dataDir: string, secretsFile: string): Promise<PipelineChild> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'local/start.ts', '--port', String(port), '--data-dir', join(dataDir, 'data'), '--secrets', secretsFile, '--fresh', '--log-format', 'json'],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_NO_WARNINGS: '1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
+  );
+  const state = {
+    stored: new Map<string, number>(),
+    lastStoredAt: 0,
+    duplicates: 0,
+    logBytes: { ingest: 0, worker: 0 },
+    tail: [] as string[],
+    banner: false,
+  };
+  const keep = (line: string) => {
+    state.tail.push(line);
+    if (state.tail.length > 40) state.tail.shift();
+  };
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    if (!line.startsWith('{')) {
+      if (line.includes('Callback gateway running locally')) state.banner = true;
+      return keep(line);
+    }
+    const bytes = Buffer.byteLength(line) + 1;
+    if (line.includes('"service":"worker"')) state.logBytes.worker += bytes;
+    else if (line.includes('"service":"ingest-')) state.logBytes.ingest += bytes;
+    if (line.includes('"message":"stored"')) {
+      if (!line.includes('"result":"stored"')) {
+        state.duplicates++;
+        return;
+      }
+      // Subject ids contain bench-<run>-<tag>-<n> (eSMS voice: voice:bench-…); count per tag.
+      const tag = /"subjectId":"[^"]*bench-[^-"]+-([a-z]+)-/.exec(line)?.[1] ?? '?';
+      state.stored.set(tag, (state.stored.get(tag) ?? 0) + 1);
+      state.lastStoredAt = performance.now();
+    } else if (!line.includes('"level":"INFO"')) keep(line);
+  });
+  createInterface({ input: child.stderr! }).on('line', keep);
+  let exited = false;
+  const exit = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
+  await waitFor('the local pipeline to start', async () => {
+    if (exited) throw new Error(`the pipeline exited:\n${state.tail.join('\n')}`);
+    return state.banner;
+  }, 90_000, 100);
+  const info = readRuntimeInfo(join(dataDir, 'data'));
+  if (!info) throw new Error('runtime.json missing after the pipeline started');
+  return Object.assign(state, {
+    child,
+    info,
+    async stop() {
+      if (exited) return;
+      child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exit;
+      clearTimeout(timer);
+    },
+  });
+}
+
+/** Tell the simulated TemboPlus about transfers (each confirmed as the callback claims). */
+async function reportTransfers(info: RuntimeInfo, apiToken: string, callbacks: readonly BenchCallback[]) {
+  const tembo = callbacks.filter((callback) => callback.provider.id === 'temboplus');
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < tembo.length) {
+        const callback = tembo[next++];
+        const response = await fetch(`${info.temboplusSimulatorUrl}/__simulator/transfers`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${apiToken}`, 'content-type': 'application/json' },
+          body: callback.sample.body,
+        });
+        if (response.status !== 200) throw new Error(`simulator refused a transfer: ${response.status} ${await response.text()}`);
+      }
+    }),
+  );
+}
+
+async function setSimulatorFault(info: RuntimeInfo, apiToken: string, fault: { delayMs: number } | null) {
+  const response = await fetch(`${info.temboplusSimulatorUrl}/__simulator/fault`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${apiToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify(fault),
+  });
+  if (response.status !== 200) throw new Error(`simulator refused the fault: ${response.status}`);
+}
+
+/** Distinct event items of this run with a subject tag, counted in the table. */
+async function countStoredEvents(info: RuntimeInfo, tag: string): Promise<number> {
+  const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint: info.dynamodbEndpoint });
+  let count = 0;
+  let start: Record<string, never> | undefined;
+  do {
+    const page = await client.send(
+      new ScanCommand({
+        TableName: info.tableName,
+        Select: 'COUNT',
+        FilterExpression: 'begins_with(sk, :event) AND contains(pk, :tag)',
+        ExpressionAttributeValues: { ':event': { S: 'EVENT#' }, ':tag': { S: `bench-${RUN_ID}-${tag}-` } },
+        ExclusiveStartKey: start,
+      }),
+    );
+    count += page.Count ?? 0;
+    start = page.LastEvaluatedKey as typeof start;
+  } while (start);
+  client.destroy();
+  return count;
+}
+
+function mixedCallbacks(secrets: BenchSecrets, count: number, tag: string, only?: AnyProvider): BenchCallback[] {
+  const list = only ? [only] : providers;
+  return Array.from({ length: count }, (_, i) => {
+    const provider = list[i % list.length];
+    // Per provider: its samples in turn; subject ids are unique per provider (keys hold the provider).
+    return distinctCallback(provider, secrets[provider.id as keyof BenchSecrets], Math.floor(i / list.length), tag);
+  });
+}
+
+/** Queue messages for callbacks, made by the real ingest handler in this process. */
+async function queueMessages(provider: AnyProvider, secrets: BenchSecrets, callbacks: readonly BenchCallback[]): Promise<string[]> {
+  const secret = secrets[provider.id as keyof BenchSecrets] as Record<string, string>;
+  const messages: string[] = [];
+  const handler = createIngestHandler(provider, {
+    secrets: createSecretCache(async () => JSON.stringify(secret)),
+    send: async (body) => void messages.push(body),
+    log: createLogger({ service: 'bench', write: () => undefined }),
+  });
+  for (const callback of callbacks) await handler(apiGatewayEvent(provider, callback.request, secret.token));
+  return messages;
+}
+
+async function waitForStored(pipeline: PipelineChild, tag: string, expected: number, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while ((pipeline.stored.get(tag) ?? 0) < expected && Date.now() < deadline) await sleep(50);
+}
+
+async function startSyncReceiver(info: RuntimeInfo, secret: unknown): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/sync-receiver.ts'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      NODE_NO_WARNINGS: '1',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      DYNAMODB_ENDPOINT: info.dynamodbEndpoint,
+      TABLE_NAME: 'bench-sync',
+      TEMBOPLUS_SECRET: JSON.stringify(secret),
+      PORT: '0',
+    },
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', (line) => resolve(line.replace(/^listening /, '')));
+    child.once('exit', (code) => reject(new Error(`sync receiver exited with ${code}: ${stderr}`)));
+  });
+  return {
+    url,
+    async stop() {
+      child.kill('SIGTERM');
+      await exit;
+    },
+  };
+}
+
+export async function measurePipeline(options: {
+  callbacks: number;
+  concurrency: number;
+  engineSequences: number;
+  alternativeCallbacks: number;
+  alternativeRounds: number;
+  /** Arrival rate of the alternative comparison, callbacks/s (both receivers get the same). */
+  alternativeRate: number;
+  delayMs: number;
+}): Promise<PipelineBenchResult> {
+  // DynamoDB Local keeps its data in SQLite files; on this VM's disk every write waits for an fsync
+  // (about 4x slower). A tmpfs data folder measures the engine, not the disk.
+  const dataDir = mkdtempSync(join(DATA_PARENT, 'callback-gateway-bench-'));
+  const secrets = benchSecrets(await freePort());
+  const secretsFile = join(dataDir, 'secrets.json');
+  writeFileSync(secretsFile, JSON.stringify(secrets));
+  const apiToken = secrets.temboplus.apiToken;
+  progress('end to end: starting the local pipeline (DynamoDB Local, SQS server, simulator, HTTP API, worker)');
+  const pipeline = await startPipelineChild(dataDir, secretsFile);
+  const { info } = pipeline;
+  const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: info.dynamodbEndpoint });
+  let sync: Awaited<ReturnType<typeof startSyncReceiver>> | undefined;
+  try {
+    for (const table of ['bench-record', 'bench-engine', 'bench-sync']) await ensureTable(dynamo, table);
+
+    // The worker's real reads and writes per callback, and real item shapes for the engine run.
+    progress('end to end: recording the worker\'s reads and writes per provider (real items)');
+    const writes: Record<string, ProviderWrites> = {};
+    const templates = [];
+    for (const provider of providers) {
+      const secret = secrets[provider.id as keyof BenchSecrets];
+      const distinct = mixedCallbacks(secrets, 10, 'w', provider);
+      // Later callbacks about one subject: the provider's samples in turn, all with the same subject id.
+      const sameSubject = Array.from({ length: Math.min(6, listSamples(provider.id).length) }, (_, i) =>
+        callbackFor(provider, secret, i, `bench-${RUN_ID}-s-${provider.id}`),
+      );
+      await reportTransfers(info, apiToken, [...distinct, ...sameSubject.slice(0, 1)]);
+      const recorded = await recordWorkerWrites({
+        endpoint: info.dynamodbEndpoint,
+        tableName: 'bench-record',
+        provider,
+        secret,
+        messages: await queueMessages(provider, secrets, distinct),
+        sameSubjectMessages: await queueMessages(provider, secrets, sameSubject),
+      });
+      writes[provider.id] = recorded.writes;
+      templates.push(recorded.templates);
+    }
+
+    progress(`end to end: engine alone, ${options.engineSequences} callbacks' worth of requests (before)`);
+    const engineBefore = await measureEngineRate({ endpoint: info.dynamodbEndpoint, tableName: 'bench-engine', templates, sequences: options.engineSequences, concurrency: options.concurrency });
+
+    const callbacks = mixedCallbacks(secrets, options.callbacks, 'e');
+    await reportTransfers(info, apiToken, callbacks);
+    pipeline.logBytes = { ingest: 0, worker: 0 };
+    progress(`end to end: ${options.callbacks} callbacks, ${options.concurrency} concurrent senders`);
+    const load = await runLoad(info.baseUrl, callbacks.map((callback) => callback.request), options.concurrency);
+    progress(`end to end: acknowledged ${load.acknowledged}, waiting until all are stored`);
+    await waitForStored(pipeline, 'e', load.acknowledged, 120_000 + options.callbacks * 20);
+    const allStoredSeconds = (pipeline.lastStoredAt - load.startedAt) / 1000;
+    const logBytes = { ingest: round(pipeline.logBytes.ingest / options.callbacks, 0), worker: round(pipeline.logBytes.worker / options.callbacks, 0) };
+    const storedInTable = await countStoredEvents(info, 'e');
+
+    progress(`end to end: engine alone (after)`);
+    const engineAfter = await measureEngineRate({ endpoint: info.dynamodbEndpoint, tableName: 'bench-engine', templates, sequences: options.engineSequences, concurrency: options.concurrency });
+    const engineCallbacksPerSecond = (engineBefore.callbacksPerSecond + engineAfter.callbacksPerSecond) / 2;
+    const storedPerSecond = storedInTable / allStoredSeconds;
+
+    // Section 4: the same kind of load (TemboPlus callbacks) against us and against a synchronous
+    // receiver, with the status endpoint answering after delayMs; rounds alternate between the two.
+    progress(`alternative: TemboPlus status endpoint delayed ${options.delayMs} ms; synchronous receiver vs ours`);
+    sync = await startSyncReceiver(info, secrets.temboplus);
+    const perRound = Math.ceil(options.alternativeCallbacks / options.alternativeRounds);
+    const oursAlt = mixedCallbacks(secrets, perRound * options.alternativeRounds, 'a', temboplus);
+    const syncAlt = mixedCallbacks(secrets, perRound * options.alternativeRounds, 'y', temboplus);
+    await reportTransfers(info, apiToken, [...oursAlt, ...syncAlt]);
+    await setSimulatorFault(info, apiToken, { delayMs: options.delayMs });
+    const oursLoads: LoadResult[] = [];
+    const syncLoads: LoadResult[] = [];
+    for (let r = 0; r < options.alternativeRounds; r++) {
+      const slice = (list: BenchCallback[]) => list.slice(r * perRound, (r + 1) * perRound).map((callback) => callback.request);
+      const first = r % 2 === 0;
+      const rate = options.alternativeRate;
+      if (first) oursLoads.push(await runLoad(info.baseUrl, slice(oursAlt), options.concurrency, rate));
+      syncLoads.push(await runLoad(sync.url, slice(syncAlt), options.concurrency, rate));
+      if (!first) oursLoads.push(await runLoad(info.baseUrl, slice(oursAlt), options.concurrency, rate));
+    }
+    const ours = summarize(oursLoads, options.concurrency);
+    const synchronous = summarize(syncLoads, options.concurrency);
+    await setSimulatorFault(info, apiToken, null);
+    progress('alternative: waiting until our TemboPlus callbacks are stored');
+    await waitForStored(pipeline, 'a', ours.acknowledged, 120_000);
+    const oursStored = await countStoredEvents(info, 'a');
+
+    return {
+      endToEnd: {
+        ...summarize([load], options.concurrency),
+        allStoredSeconds: round(allStoredSeconds, 2),
+        storedPerSecond: round(storedPerSecond, 0),
+        storedInTable,
+        lost: load.acknowledged - storedInTable,
+        duplicatesLogged: pipeline.duplicates,
+        engineBefore,
+        engineAfter,
+        engineCallbacksPerSecond: round(engineCallbacksPerSecond, 0),
+        shareOfEngine: round(storedPerSecond / engineCallbacksPerSecond, 2),
+        logBytesPerCallback: logBytes,
+      },
+      alternative: {
+        delayMs: options.delayMs,
+        ratePerSecond: options.alternativeRate,
+        rounds: options.alternativeRounds,
+        ours: { ...ours, lost: ours.acknowledged - oursStored },
+        synchronous,
+        p99Ratio: round(synchronous.ackP99Ms / ours.ackP99Ms, 1),
+      },
+      writes,
+    };
+  } catch (error) {
+    process.stderr.write(`[bench] pipeline output (last lines):\n${pipeline.tail.join('\n')}\n`);
+    throw error;
+  } finally {
+    dynamo.destroy();
+    await sync?.stop();
+    await pipeline.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
