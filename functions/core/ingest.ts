@@ -17,6 +17,11 @@ export interface IngestDependencies {
   /** Resolves once the queue has durably accepted the message body (a QueueMessage as JSON); throws otherwise. */
   readonly send: (messageBody: string) => Promise<void>;
   readonly log: Logger;
+  /**
+   * Largest body (or query string) accepted; larger ones get 413. The stack sets it per function.
+   * @default MAX_BODY_BYTES
+   */
+  readonly maxBodyBytes?: number;
 }
 
 /**
@@ -95,8 +100,9 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
       result: 'rejected',
     });
   }
-  if (request.body.length > MAX_BODY_BYTES || Buffer.byteLength(request.rawQuery) > MAX_BODY_BYTES) {
-    return finish(refuse(413, 'payload_too_large', `callbacks are limited to ${MAX_BODY_BYTES} bytes`), { result: 'rejected' });
+  const maxBodyBytes = deps.maxBodyBytes ?? MAX_BODY_BYTES;
+  if (request.body.length > maxBodyBytes || Buffer.byteLength(request.rawQuery) > maxBodyBytes) {
+    return finish(refuse(413, 'payload_too_large', `callbacks are limited to ${maxBodyBytes} bytes`), { result: 'rejected' });
   }
 
   let secret: unknown;

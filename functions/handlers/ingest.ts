@@ -2,6 +2,7 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { ingest, type IngestDependencies } from '../core/ingest.ts';
 import { createLogger } from '../core/log.ts';
+import { MAX_BODY_BYTES } from '../core/pipeline-definition.ts';
 import { createSecretCache } from '../core/secrets.ts';
 import { getProvider } from '../providers/index.ts';
 import type { AnyProvider } from '../providers/provider.ts';
@@ -29,6 +30,7 @@ function fromEnvironment(): IngestHandler {
       await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: messageBody }));
     },
     log: createLogger({ service: `ingest-${provider.id}` }),
+    maxBodyBytes: numberEnv('MAX_BODY_BYTES', MAX_BODY_BYTES),
   });
 }
 
