@@ -5,8 +5,10 @@ import { providers } from '../functions/providers/index.ts';
 import { CallbackApi } from './callback-api.ts';
 import { CallbackQueue } from './callback-queue.ts';
 import { CallbackTable } from './callback-table.ts';
+import { LogMetrics } from './log-metrics.ts';
 import { acknowledgeNagFindings } from './nag-acknowledgements.ts';
 import { PipelineAlarms } from './pipeline-alarms.ts';
+import { PipelineDashboard } from './pipeline-dashboard.ts';
 import { ProviderIngress, secretDescription } from './provider-ingress.ts';
 import { checkEmail, checkSetting, type NumericSetting } from './validate.ts';
 
@@ -41,6 +43,37 @@ export interface CallbackGatewayStackProps extends StackProps {
    * @default 400
    */
   readonly throttleBurstLimit?: number;
+  /**
+   * Largest callback body (or query string) accepted; larger ones get 413. Can only be lowered.
+   * @default 262144 (MAX_BODY_BYTES)
+   */
+  readonly maxBodyBytes?: number;
+  /**
+   * Seconds a function keeps using a secret it read. A rotation waits this long after adding the
+   * new values before switching the provider to them.
+   * @default 300
+   */
+  readonly secretCacheSeconds?: number;
+  /**
+   * Age in seconds of the oldest queued callback that raises the OldestMessageTooOld alarm.
+   * @default 900
+   */
+  readonly maxMessageAgeSeconds?: number;
+  /**
+   * 401 answers per provider in 5 minutes above which its Unauthorized alarm fires.
+   * @default 20
+   */
+  readonly unauthorizedAlarmThreshold?: number;
+  /**
+   * Callbacks contradicted by the provider's status endpoint in 5 minutes that raise the alarm.
+   * @default 1
+   */
+  readonly mismatchAlarmThreshold?: number;
+  /**
+   * Callbacks unknown to the provider's status endpoint in 5 minutes that raise the alarm.
+   * @default 1
+   */
+  readonly notFoundAlarmThreshold?: number;
 }
 
 /**
@@ -52,7 +85,9 @@ export class CallbackGatewayStack extends Stack {
   public readonly table: CallbackTable;
   public readonly pipeline: CallbackQueue;
   public readonly ingresses: readonly ProviderIngress[];
+  public readonly logMetrics: LogMetrics;
   public readonly alarms: PipelineAlarms;
+  public readonly dashboard: PipelineDashboard;
 
   constructor(scope: Construct, id: string, props: CallbackGatewayStackProps = {}) {
     super(scope, id, props);
@@ -65,6 +100,7 @@ export class CallbackGatewayStack extends Stack {
       maxReceiveCount: props.maxReceiveCount,
       eventRetentionDays: props.eventRetentionDays,
       sensitiveRetentionHours: props.sensitiveRetentionHours,
+      secretCacheSeconds: props.secretCacheSeconds,
     });
     this.api = new CallbackApi(this, 'Api', {
       throttleRateLimit: props.throttleRateLimit,
@@ -72,7 +108,14 @@ export class CallbackGatewayStack extends Stack {
     });
 
     this.ingresses = providers.map(
-      (provider) => new ProviderIngress(this, `${pascal(provider.id)}Ingress`, { provider, api: this.api, queue: this.pipeline.queue }),
+      (provider) =>
+        new ProviderIngress(this, `${pascal(provider.id)}Ingress`, {
+          provider,
+          api: this.api,
+          queue: this.pipeline.queue,
+          maxBodyBytes: props.maxBodyBytes,
+          secretCacheSeconds: props.secretCacheSeconds,
+        }),
     );
 
     // Providers with a status endpoint (TemboPlus) are asked before a callback is believed: the
@@ -83,12 +126,36 @@ export class CallbackGatewayStack extends Stack {
       this.pipeline.worker.addEnvironment(secretEnvName(ingress.provider), ingress.secret.secretArn);
     }
 
+    this.logMetrics = new LogMetrics(this, 'LogMetrics', {
+      ingestLogs: this.ingresses.map((ingress) => ({ providerId: ingress.provider.id, logGroup: ingress.logGroup })),
+      workerLogs: this.pipeline.workerLogs,
+      confirmingProviderIds: this.ingresses.filter((ingress) => ingress.provider.confirm).map((ingress) => ingress.provider.id),
+      // The stack's name (CallbackGateway unless renamed): a second gateway in the account counts apart.
+      namespace: this.stackName,
+    });
     this.alarms = new PipelineAlarms(this, 'Alarms', {
       queue: this.pipeline.queue,
       deadLetterQueue: this.pipeline.deadLetterQueue,
       api: this.api.httpApi,
       worker: this.pipeline.worker,
+      logMetrics: this.logMetrics,
+      providers: this.ingresses.map((ingress) => ingress.provider),
       alarmEmail: props.alarmEmail,
+      maxMessageAgeSeconds: props.maxMessageAgeSeconds,
+      unauthorizedAlarmThreshold: props.unauthorizedAlarmThreshold,
+      mismatchAlarmThreshold: props.mismatchAlarmThreshold,
+      notFoundAlarmThreshold: props.notFoundAlarmThreshold,
+    });
+    this.dashboard = new PipelineDashboard(this, 'Dashboard', {
+      dashboardName: this.stackName,
+      api: this.api.httpApi,
+      ingests: this.ingresses,
+      queue: this.pipeline.queue,
+      deadLetterQueue: this.pipeline.deadLetterQueue,
+      worker: this.pipeline.worker,
+      table: this.table.table,
+      logMetrics: this.logMetrics,
+      alarms: this.alarms.alarms,
     });
 
     this.addOutputs();
@@ -119,6 +186,7 @@ export class CallbackGatewayStack extends Stack {
       value: this.pipeline.deadLetterQueue.queueUrl,
     });
     new CfnOutput(this, 'AlarmTopicArn', { description: 'SNS topic the alarms publish to', value: this.alarms.topic.topicArn });
+    new CfnOutput(this, 'DashboardUrl', { description: 'CloudWatch dashboard of the pipeline, API to table', value: this.dashboard.url });
   }
 }
 
@@ -129,6 +197,12 @@ export const NUMERIC_STACK_SETTINGS = [
   'sensitiveRetentionHours',
   'throttleRateLimit',
   'throttleBurstLimit',
+  'maxBodyBytes',
+  'secretCacheSeconds',
+  'maxMessageAgeSeconds',
+  'unauthorizedAlarmThreshold',
+  'mismatchAlarmThreshold',
+  'notFoundAlarmThreshold',
 ] as const satisfies readonly (NumericSetting & keyof CallbackGatewayStackProps)[];
 
 function validateStackProps(props: CallbackGatewayStackProps) {

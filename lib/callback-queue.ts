@@ -1,11 +1,12 @@
 import { Duration } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { ILogGroup } from 'aws-cdk-lib/aws-logs';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { QUEUE, RETENTION } from '../functions/core/pipeline-definition.ts';
-import { GatewayFunction, handlerEntry } from './gateway-function.ts';
+import { DEFAULT_SECRET_CACHE_SECONDS, GatewayFunction, handlerEntry } from './gateway-function.ts';
 import { checkSetting } from './validate.ts';
 
 export interface CallbackQueueProps {
@@ -26,7 +27,20 @@ export interface CallbackQueueProps {
    * @default RETENTION.sensitiveHours (24)
    */
   readonly sensitiveRetentionHours?: number;
+  /**
+   * Seconds the worker keeps using a provider secret it read (TemboPlus's apiToken).
+   * @default 300
+   */
+  readonly secretCacheSeconds?: number;
 }
+
+/**
+ * Largest message either queue accepts: SQS's maximum, 1 MiB. The ingest sends a body of up to
+ * 256 KiB plus its parsed copy (and JSON escaping can grow both); it keeps every message under
+ * 900 KiB (functions/core/ingest.ts), which the old 256 KiB SQS default would refuse. The DLQ takes
+ * the same size, or a redrive could not move a message back.
+ */
+export const MAX_MESSAGE_SIZE_BYTES = 1024 * 1024;
 
 /**
  * The durable middle of the pipeline: the queue the ingest functions write to, its dead-letter
@@ -36,23 +50,28 @@ export class CallbackQueue extends Construct {
   public readonly queue: Queue;
   public readonly deadLetterQueue: Queue;
   public readonly worker: NodejsFunction;
+  /** The worker's log group (the metric filters read it). */
+  public readonly workerLogs: ILogGroup;
 
   constructor(scope: Construct, id: string, props: CallbackQueueProps) {
     super(scope, id);
     const maxReceiveCount = checkSetting('maxReceiveCount', props.maxReceiveCount ?? QUEUE.maxReceiveCount);
     const eventRetentionDays = checkSetting('eventRetentionDays', props.eventRetentionDays ?? RETENTION.eventDays);
     const sensitiveRetentionHours = checkSetting('sensitiveRetentionHours', props.sensitiveRetentionHours ?? RETENTION.sensitiveHours);
+    const secretCacheSeconds = checkSetting('secretCacheSeconds', props.secretCacheSeconds ?? DEFAULT_SECRET_CACHE_SECONDS);
 
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(QUEUE.dlqRetentionDays),
+      maxMessageSizeBytes: MAX_MESSAGE_SIZE_BYTES,
     });
     this.queue = new Queue(this, 'Queue', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(QUEUE.retentionDays),
       visibilityTimeout: Duration.seconds(QUEUE.visibilityTimeoutSeconds),
+      maxMessageSizeBytes: MAX_MESSAGE_SIZE_BYTES,
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount },
     });
 
@@ -69,9 +88,11 @@ export class CallbackQueue extends Construct {
         QUEUE_URL: this.queue.queueUrl,
         EVENT_RETENTION_DAYS: String(eventRetentionDays),
         SENSITIVE_RETENTION_HOURS: String(sensitiveRetentionHours),
+        SECRET_CACHE_SECONDS: String(secretCacheSeconds),
       },
     });
     this.worker = worker.function;
+    this.workerLogs = worker.logGroup;
     props.table.grantReadWriteData(this.worker);
 
     this.worker.addEventSource(

@@ -7,6 +7,12 @@ import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-n
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 
+/**
+ * Seconds a function keeps using a secret it read (the handlers' own default). A rotation waits this
+ * long after adding the new values before the provider switches to them.
+ */
+export const DEFAULT_SECRET_CACHE_SECONDS = 300;
+
 /** The repository root: bundling entries, the lock file and esbuild's working directory hang off it. */
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 

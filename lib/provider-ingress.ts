@@ -2,13 +2,16 @@ import { Duration, SecretValue } from 'aws-cdk-lib';
 import { HttpMethod, type HttpRoute } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { ILogGroup } from 'aws-cdk-lib/aws-logs';
 import { Secret, type SecretProps } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { MAX_BODY_BYTES } from '../functions/core/pipeline-definition.ts';
 import { secretEnvName } from '../functions/core/secrets.ts';
 import type { AnyProvider } from '../functions/providers/index.ts';
 import type { CallbackApi } from './callback-api.ts';
-import { GatewayFunction, handlerEntry } from './gateway-function.ts';
+import { DEFAULT_SECRET_CACHE_SECONDS, GatewayFunction, handlerEntry } from './gateway-function.ts';
+import { checkSetting } from './validate.ts';
 
 export interface ProviderIngressProps {
   /** The provider from the registry in functions/providers/index.ts. */
@@ -17,6 +20,17 @@ export interface ProviderIngressProps {
   readonly api: CallbackApi;
   /** Where accepted callbacks go; the function may only send to it. */
   readonly queue: IQueue;
+  /**
+   * Largest body (or query string) accepted; larger ones are answered 413 and never queued.
+   * @default MAX_BODY_BYTES (256 KiB)
+   */
+  readonly maxBodyBytes?: number;
+  /**
+   * Seconds the function keeps using the secret it read: after a secret changes, the old values
+   * are still used for up to this long (a rotation waits this long before the provider switches).
+   * @default 300
+   */
+  readonly secretCacheSeconds?: number;
 }
 
 /** Length of generated path tokens (letters and digits: about 238 bits). */
@@ -31,11 +45,15 @@ export class ProviderIngress extends Construct {
   public readonly secret: Secret;
   public readonly function: NodejsFunction;
   public readonly route: HttpRoute;
+  /** The ingest function's log group (the metric filters read it). */
+  public readonly logGroup: ILogGroup;
 
   constructor(scope: Construct, id: string, props: ProviderIngressProps) {
     super(scope, id);
     const { provider } = props;
     this.provider = provider;
+    const maxBodyBytes = checkSetting('maxBodyBytes', props.maxBodyBytes ?? MAX_BODY_BYTES);
+    const secretCacheSeconds = checkSetting('secretCacheSeconds', props.secretCacheSeconds ?? DEFAULT_SECRET_CACHE_SECONDS);
 
     this.secret = new Secret(this, 'Secret', {
       description: secretDescription(provider),
@@ -54,9 +72,13 @@ export class ProviderIngress extends Construct {
         QUEUE_URL: props.queue.queueUrl,
         // The ARN rather than the name: unambiguous, and the grant below is on exactly this ARN.
         [secretEnvName(provider)]: this.secret.secretArn,
+        // Set here rather than left to the handlers' defaults, so the template shows the limits.
+        MAX_BODY_BYTES: String(maxBodyBytes),
+        SECRET_CACHE_SECONDS: String(secretCacheSeconds),
       },
     });
     this.function = ingest.function;
+    this.logGroup = ingest.logGroup;
     this.secret.grantRead(this.function);
     props.queue.grantSendMessages(this.function);
 
@@ -78,6 +100,8 @@ export function secretDescription(provider: AnyProvider): string {
     `${provider.displayName} callback secret, JSON {${fields.join(', ')}}.`,
     toFill.length > 0 ? `Fill ${toFill.join(', ')} from the provider console.` : '',
     generated ? `${generated} is generated: it replaces {${generated}} in the callback URL.` : '',
+    // Rotation without downtime: functions/providers/secret-schema.ts accepts the old values here.
+    'To rotate, put the old values under "previous" beside the new ones; both are accepted until you remove "previous".',
   ]
     .filter(Boolean)
     .join(' ');

@@ -12,6 +12,19 @@ export const NUMERIC_SETTINGS = {
   throttleRateLimit: { min: 1, max: 100_000, integer: false },
   throttleBurstLimit: { min: 1, max: 100_000, integer: true },
   maxMessageAgeSeconds: { min: 60, max: 14 * 24 * 3600, integer: true },
+  /**
+   * The ingest's limit can only be lowered: a quarantined callback is stored whole in one DynamoDB
+   * item (400 KB), its body in base64 when JSON escaping would make it larger, and 256 KiB of
+   * base64 is about 342 KB.
+   */
+  maxBodyBytes: { min: 1024, max: 256 * 1024, integer: true },
+  /** How long a function uses a secret it read; also how long a rotation waits before the provider switches. */
+  secretCacheSeconds: { min: 1, max: 3600, integer: true },
+  /** 401 answers per provider in 5 minutes above which the 401 alarm fires. */
+  unauthorizedAlarmThreshold: { min: 1, max: 1_000_000, integer: true },
+  /** Confirmation mismatches / not-founds in 5 minutes at which their alarm fires. */
+  mismatchAlarmThreshold: { min: 1, max: 100_000, integer: true },
+  notFoundAlarmThreshold: { min: 1, max: 100_000, integer: true },
 } as const;
 
 export type NumericSetting = keyof typeof NUMERIC_SETTINGS;

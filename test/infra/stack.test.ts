@@ -167,6 +167,8 @@ describe('ingest functions', () => {
         PROVIDER_ID: ingress.provider.id,
         QUEUE_URL: ref(logicalId(stack.pipeline.queue)),
         [secretEnvName(ingress.provider)]: ref(logicalId(ingress.secret)),
+        MAX_BODY_BYTES: '262144',
+        SECRET_CACHE_SECONDS: '300',
         NODE_OPTIONS: '--enable-source-maps',
       });
       assert.deepEqual(fn.LoggingConfig, { LogGroup: ref(logicalId(ingress.function.node.scope!.node.findChild('Logs'))) });
@@ -282,6 +284,7 @@ describe('queue and worker', () => {
       TEMBOPLUS_SECRET_ID: ref(logicalId(temboplus.secret)),
       EVENT_RETENTION_DAYS: '90',
       SENSITIVE_RETENTION_HOURS: '24',
+      SECRET_CACHE_SECONDS: '300',
       NODE_OPTIONS: '--enable-source-maps',
     });
   });
@@ -365,13 +368,15 @@ describe('API stage', () => {
 });
 
 describe('alarms and outputs', () => {
-  test('four alarms notify the topic, which CloudWatch may publish to; no e-mail unless asked', () => {
+  // Each alarm, its metric filter and the dashboard: operations.test.ts.
+  test('the pipeline alarms (DLQ, oldest message, 5xx, worker errors) notify the topic; no e-mail unless asked', () => {
     // act
     const alarms = ofType('AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties);
     const topicId = logicalId(stack.alarms.topic);
 
     // assess
-    assert.deepEqual(alarms.map((alarm) => alarm.MetricName).sort(), ['5xx', 'ApproximateAgeOfOldestMessage', 'ApproximateNumberOfMessagesVisible', 'Errors']);
+    const awsMetrics = alarms.filter((alarm) => String(alarm.Namespace).startsWith('AWS/')).map((alarm) => alarm.MetricName);
+    assert.deepEqual(awsMetrics.sort(), ['5xx', 'ApproximateAgeOfOldestMessage', 'ApproximateNumberOfMessagesVisible', 'Errors']);
     for (const alarm of alarms) assert.deepEqual(alarm.AlarmActions, [ref(topicId)]);
     const dlqAlarm = alarms.find((alarm) => alarm.MetricName === 'ApproximateNumberOfMessagesVisible')!;
     assert.deepEqual(dlqAlarm.Dimensions[0].Value, { 'Fn::GetAtt': [logicalId(stack.pipeline.deadLetterQueue), 'QueueName'] });
@@ -380,7 +385,7 @@ describe('alarms and outputs', () => {
     assert.ok(topicPolicy.some((s) => s.Effect === 'Allow' && JSON.stringify(s.Principal).includes('cloudwatch.amazonaws.com')));
   });
 
-  test('outputs: each provider URL (with its {token} placeholder) and secret, the table, the queues, the topic', () => {
+  test('outputs: each provider URL (with its {token} placeholder) and secret, the table, the queues, the topic, the dashboard', () => {
     // act
     const outputs = template.toJSON().Outputs as Record<string, Json>;
 
@@ -393,7 +398,7 @@ describe('alarms and outputs', () => {
       if (provider.route.path.includes('{token}')) assert.match(outputs[`${name}CallbackUrl`].Description, /\{token\}.*SecretName/);
       assert.ok(outputs[`${name}SecretName`]);
     }
-    for (const name of ['TableName', 'QueueUrl', 'DeadLetterQueueUrl', 'AlarmTopicArn']) assert.ok(outputs[name], name);
+    for (const name of ['TableName', 'QueueUrl', 'DeadLetterQueueUrl', 'AlarmTopicArn', 'DashboardUrl']) assert.ok(outputs[name], name);
   });
 });
 
