@@ -3,7 +3,7 @@ import { ConfigurationError, errorMessage } from './errors.ts';
 import type { Logger } from './log.ts';
 import { maskPhoneNumbers } from './log.ts';
 import { MAX_BODY_BYTES } from './pipeline-definition.ts';
-import { KEPT_HEADERS, type QueueMessage } from './queue-message.ts';
+import { KEPT_HEADERS, withBase64Body, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';
 
 /** What ingest answers: a status code and a JSON body. */
@@ -31,6 +31,31 @@ export interface IngestDependencies {
 const MAX_MESSAGE_BYTES = 900 * 1024;
 
 const ACCEPTED = { received: true } as const;
+
+/** Characters JSON.stringify leaves as they are but SQS refuses (outside the XML Char set); escaped, JSON.parse restores them. */
+const SQS_REFUSED = /[\ufffe\uffff]/g;
+
+/**
+ * The message as SQS will take it: at most MAX_MESSAGE_BYTES and only characters SQS accepts, so
+ * that no callback is refused (and retried forever) for its content. Tried in order: the whole
+ * message; without the parsed copy (the worker re-parses the raw body; JSON.stringify also fails
+ * on payloads nested thousands deep); with the raw body in base64 (text JSON escapes six-fold,
+ * such as NUL runs, is larger than its base64).
+ */
+function serializeForQueue(message: QueueMessage): string {
+  const { payload: _omitted, ...withoutPayload } = message;
+  const candidates = [message, withoutPayload, withBase64Body(withoutPayload)];
+  let text = '';
+  for (const candidate of candidates) {
+    try {
+      text = JSON.stringify(candidate);
+    } catch {
+      continue;
+    }
+    if (Buffer.byteLength(text) <= MAX_MESSAGE_BYTES) break;
+  }
+  return text.replace(SQS_REFUSED, (char) => `\\u${char.charCodeAt(0).toString(16)}`);
+}
 
 function refuse(statusCode: number, error: string, message: string): IngestResponse {
   return { statusCode, body: { error, message } };
@@ -134,11 +159,7 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
     raw: { ...rawBody(request.body, provider.bodySecrets?.(secret) ?? []), query: request.rawQuery },
     ...(parsed.ok ? { payload: parsed.payload } : { quarantine: { reason: parsed.reason, issues: [...parsed.issues] } }),
   };
-  let serialized = JSON.stringify(message);
-  if (parsed.ok && Buffer.byteLength(serialized) > MAX_MESSAGE_BYTES) {
-    const { payload: _omitted, ...withoutPayload } = message;
-    serialized = JSON.stringify(withoutPayload);
-  }
+  const serialized = serializeForQueue(message);
 
   try {
     await deps.send(serialized);
@@ -155,9 +176,15 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
       { result: 'quarantined', reason: parsed.reason, issues: parsed.issues.slice(0, 5) },
     );
   }
-  const facts = provider.describe(parsed.payload);
+  // The message is queued: whatever describe makes of the payload, the answer is 200.
+  let facts: { subjectId: string; status: string } | undefined;
+  try {
+    facts = provider.describe(parsed.payload);
+  } catch {
+    facts = undefined;
+  }
   return finish(
     { statusCode: 200, body: ACCEPTED },
-    { result: 'accepted', subjectId: maskPhoneNumbers(facts.subjectId), status: facts.status },
+    { result: 'accepted', ...(facts ? { subjectId: maskPhoneNumbers(facts.subjectId), status: facts.status } : {}) },
   );
 }

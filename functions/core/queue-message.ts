@@ -35,3 +35,14 @@ export function rawBodyOf(message: Pick<QueueMessage, 'raw'>): Buffer {
   if (message.raw.bodyBase64 !== undefined) return Buffer.from(message.raw.bodyBase64, 'base64');
   return Buffer.from(message.raw.body ?? '', 'utf8');
 }
+
+/**
+ * The same message with its raw body in base64: at most 4/3 of the body's size, where JSON can
+ * escape text to six times its size (`\u0000`). The bytes are those of the text as queued
+ * (secrets already scrubbed).
+ */
+export function withBase64Body(message: QueueMessage): QueueMessage {
+  if (message.raw.body === undefined) return message;
+  const { body, ...raw } = message.raw;
+  return { ...message, raw: { ...raw, bodyBase64: Buffer.from(body, 'utf8').toString('base64') } };
+}

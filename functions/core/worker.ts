@@ -5,8 +5,9 @@ import type { Logger } from './log.ts';
 import { maskPhoneNumbers } from './log.ts';
 import { QUEUE, TABLE, keys } from './pipeline-definition.ts';
 import { DependencyError } from './errors.ts';
-import { rawBodyOf, type QueueMessage } from './queue-message.ts';
+import { rawBodyOf, withBase64Body, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';
+import { storable } from './storable.ts';
 import { applyEvent, type ConfirmationKind, type PlacedStatus, type StateChange } from './state.ts';
 import type { CallbackStore, Item } from './store.ts';
 
@@ -34,6 +35,14 @@ export type WorkerResult =
       readonly confirmation?: ConfirmationKind;
     }
   | { readonly kind: 'quarantined' | 'quarantine_duplicate'; readonly reason: string };
+
+/**
+ * DynamoDB refuses items over 400 KB. A quarantined message whose text JSON escapes heavily (NUL,
+ * control characters) is kept with its body in base64 instead, and an event payload that would
+ * push its item past the limit beside the confirmed copy is left out (the confirmed copy, which is
+ * what is believed, stays).
+ */
+const MAX_STORED_JSON_BYTES = 340 * 1024;
 
 /** Retries of the optimistic state write when another record for the same subject wins the race. */
 const MAX_STATE_ATTEMPTS = 10;
@@ -81,7 +90,7 @@ async function storeQuarantined(message: QueueMessage, reason: string, issues: r
     requestId: message.requestId,
     sourceIp: message.sourceIp,
     /** The whole queue message, so `reprocess` can run it through the worker after a schema fix. */
-    message: JSON.stringify(message),
+    message: Buffer.byteLength(JSON.stringify(message)) > MAX_STORED_JSON_BYTES ? JSON.stringify(withBase64Body(message)) : JSON.stringify(message),
     [TABLE.ttlAttribute]: expiresAt(now, deps.retention.eventDays * 86_400),
   });
   deps.log.warn('quarantined', {
@@ -134,6 +143,12 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
   }
 
   const now = deps.now();
+  const storedConfirmed = storable(confirmedPayload);
+  let storedPayload = storable(parsed.payload);
+  const payloadBytes = Buffer.byteLength(JSON.stringify(storedPayload) ?? '');
+  if (payloadBytes + Buffer.byteLength(JSON.stringify(storedConfirmed) ?? '') > MAX_STORED_JSON_BYTES) {
+    storedPayload = { omitted: 'too large to store beside the rest of the event', bytes: payloadBytes };
+  }
   const retentionSeconds = facts.sensitive ? deps.retention.sensitiveHours * 3600 : deps.retention.eventDays * 86_400;
   const eventItem: Item = {
     ...eventKey,
@@ -146,9 +161,9 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
     requestId: message.requestId,
     sourceIp: message.sourceIp,
     headers: message.headers,
-    payload: parsed.payload,
+    payload: storedPayload,
     storedAt: now.toISOString(),
-    ...(confirmation ? { confirmation, confirmedStatus: believed?.status, confirmedPayload } : {}),
+    ...(confirmation ? { confirmation, confirmedStatus: believed?.status, confirmedPayload: storedConfirmed } : {}),
     [TABLE.ttlAttribute]: expiresAt(now, retentionSeconds),
   };
   const created = await deps.store.putOnce(eventItem);

@@ -15,7 +15,8 @@ const CANONICAL_NAMES = [
 ] as const;
 const CANONICAL_BY_LOWER = new Map<string, string>(CANONICAL_NAMES.map((name) => [name.toLowerCase(), name]));
 
-const digits = z.string().regex(/^\d+$/, 'expected digits');
+// Counters and statuses are short numbers; bounded, as they end up in keys (DynamoDB keys: 1 KB sort, 2 KB partition).
+const digits = z.string().max(20).regex(/^\d+$/, 'expected digits');
 
 /**
  * An eSMS callback: everything is in the GET query string and every value is a string.
@@ -30,7 +31,8 @@ export const EsmsCallbackSchema = z
     SendSuccess: digits.optional(),
     SendFailed: digits.optional(),
     SentResult: digits.optional(),
-    phonenumber: z.string().optional(),
+    // Part of the subject id (partition key): a phone number, not a document.
+    phonenumber: z.string().max(32).optional(),
     error_info: z.string().optional(),
   })
   .refine((query) => query.SMSID || query.ReferenceId, { message: 'SMSID (or ReferenceId for voice) is required', path: ['SMSID'] });

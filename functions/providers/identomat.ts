@@ -86,7 +86,9 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback> = {
     const { status, ...placement } = classify(payload);
     const instruction = INSTRUCTION_TYPES.has(payload.type);
     // Two OTP requests for one session are two messages to a person; a retry of one is not.
-    const detail = instruction ? shortHash(`${payload.text ?? ''}|${String(payload.sessionLink ?? '')}`) : status;
+    // sessionLink is not checked by the schema: String() throws on an object whose toString is not a function.
+    const link = typeof payload.sessionLink === 'string' ? payload.sessionLink : '';
+    const detail = instruction ? shortHash(`${payload.text ?? ''}|${link}`) : status;
     return {
       subjectId: payload.sessionId,
       eventKey: `${payload.type}|${detail}`,

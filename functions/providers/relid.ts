@@ -30,7 +30,8 @@ export const RelIdCallbackSchema = z.looseObject({
   status: z.string().min(1).max(32),
   response_code: z.union([z.number(), z.string()]).optional(),
   action_response: z.string().nullish(),
-  update_ts: z.string().nullish(),
+  // Part of the event's sort key (DynamoDB: 1 KB): a timestamp, not a document.
+  update_ts: z.string().max(64).nullish(),
 });
 export type RelIdCallback = z.infer<typeof RelIdCallbackSchema>;
 

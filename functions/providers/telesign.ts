@@ -9,6 +9,12 @@ import { secretWithRotation } from './secret-schema.ts';
 export const TeleSignSecretSchema = secretWithRotation({ customerId: configuredString, apiKey: configuredString });
 export type TeleSignSecret = z.infer<typeof TeleSignSecretSchema>;
 
+/**
+ * Values that end up in the event's sort key and the state item are bounded, so a hostile value is
+ * quarantined instead of making the event unstorable (DynamoDB keys: 1 KB sort, 2 KB partition).
+ */
+const SHORT = 64;
+
 /** TeleSign sends `message_parts_count` and codes both as numbers and as strings. */
 const code = z.union([z.number().int(), z.string().regex(/^-?\d+$/).transform(Number)]);
 
@@ -22,11 +28,11 @@ export const TeleSignCallbackSchema = z
   .looseObject({
     reference_id: z.string().min(1).max(128),
     status: z
-      .looseObject({ code, description: z.string().optional(), updated_on: z.string().optional() })
+      .looseObject({ code, description: z.string().optional(), updated_on: z.string().max(SHORT).optional() })
       .optional(),
-    state: z.string().min(1).optional(),
-    event: z.string().min(1).optional(),
-    updated_on: z.string().nullish(),
+    state: z.string().min(1).max(SHORT).optional(),
+    event: z.string().min(1).max(SHORT).optional(),
+    updated_on: z.string().max(SHORT).nullish(),
   })
   .refine((body) => body.status || body.state || body.event, {
     message: 'one of status.code, state (Verify API) or event (Voice) is required',
@@ -117,7 +123,9 @@ export const telesign: Provider<TeleSignSecret, TeleSignCallback> = {
       };
     }
     const event = payload.event ?? 'unknown';
-    const data = (payload as { data?: { ended_on_utc?: string } }).data;
+    // `data` is not checked by the schema: only a short string is taken as the end time.
+    const endedOn = (payload as { data?: { ended_on_utc?: unknown } }).data?.ended_on_utc;
+    const data = { ended_on_utc: typeof endedOn === 'string' && endedOn.length <= SHORT ? endedOn : undefined };
     const completed = event === 'call_completed';
     return {
       subjectId: referenceId,

@@ -23,7 +23,14 @@ export type TemboPlusSecret = z.infer<typeof TemboPlusSecretSchema>;
  * @see https://tembo.gitbook.io/tembo/reference/remittance/callback-notification
  */
 export const TemboPlusCallbackSchema = z.looseObject({
-  partnerReference: z.string().min(1).max(256),
+  // It becomes a URL path segment of the status request: encodeURIComponent throws on a lone
+  // surrogate, and URLs resolve `.` and `..` (even as %2E) to another path.
+  partnerReference: z
+    .string()
+    .min(1)
+    .max(256)
+    .refine((value) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(value), 'lone UTF-16 surrogate')
+    .refine((value) => value !== '.' && value !== '..', 'not a path segment'),
   status: z.string().min(1).max(64),
   // Fields a transfer does not have yet (completedAt, receiptNumber…) may come as null.
   statusCode: z.string().max(64).nullish(),

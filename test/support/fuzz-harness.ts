@@ -1,0 +1,434 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { ConfigurationError, DependencyError } from '../../functions/core/errors.ts';
+import type { Logger, LogFields } from '../../functions/core/log.ts';
+import { MAX_BODY_BYTES, RETENTION } from '../../functions/core/pipeline-definition.ts';
+import { QueueMessageSchema, rawBodyOf, type QueueMessage } from '../../functions/core/queue-message.ts';
+import { createSecretCache, type SecretCache } from '../../functions/core/secrets.ts';
+import { createDynamoStore, type CallbackStore } from '../../functions/core/store.ts';
+import { processMessage, type WorkerDependencies, type WorkerResult } from '../../functions/core/worker.ts';
+import { createIngestHandler, type IngestHandler } from '../../functions/handlers/ingest.ts';
+import type { AnyProvider, ProviderId } from '../../functions/providers/provider.ts';
+import { LOCAL_AWS, ensureTable, startDynamoDbLocal, type DynamoDbLocal } from '../../local/engines.ts';
+import { toApiGatewayEvent } from '../../local/http-api.ts';
+import { startTemboPlusSimulator, type TemboPlusSimulator } from '../../local/temboplus-simulator.ts';
+import { ALLOWED_SOURCE_IPS, type FuzzRequest, type FuzzSecrets } from './fuzz-arbitraries.ts';
+
+/**
+ * The hostile-input harness: delivers fuzzed requests to the real ingest handler as API Gateway
+ * would (payload v2.0 events built by the local HTTP API's own converter), checks every answer
+ * against what the request deserves, and runs what was queued through the real worker against
+ * DynamoDB Local. Only the queue is a stand-in: it records message bodies and refuses what SQS
+ * refuses (over 1 MiB, characters outside SQS's allowed set), since that is where a "200" would
+ * otherwise be promised for a message that cannot exist.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Configuration (environment, printed so a failure can be replayed)
+
+export interface FuzzConfig {
+  readonly seed: number;
+  /** Requests per provider. */
+  readonly runs: number;
+  /** fast-check replay path of a reported counterexample. */
+  readonly path?: string;
+  /** Queued messages per provider that the worker processes against DynamoDB Local. */
+  readonly workerMessages: number;
+  /**
+   * Of those, how many large ones (over LARGE_MESSAGE_BYTES). Every large item costs the final
+   * table scan a few milliseconds per 20 KB on DynamoDB Local; a few hundred per provider cover
+   * the item-size paths as well as thousands would.
+   */
+  readonly workerLargeMessages: number;
+}
+
+export const LARGE_MESSAGE_BYTES = 64 * 1024;
+
+/** The seed used unless FUZZ_SEED says otherwise: fixed, so `npm test` is repeatable. */
+export const DEFAULT_SEED = 20_240_604;
+
+export function fuzzConfig(env: NodeJS.ProcessEnv = process.env): FuzzConfig {
+  const integer = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value)) throw new Error(`${name} must be an integer, got "${raw}"`);
+    return value;
+  };
+  const runs = integer('FUZZ_RUNS', 300);
+  if (runs < 1) throw new Error(`FUZZ_RUNS must be at least 1, got ${runs}`);
+  return {
+    seed: integer('FUZZ_SEED', DEFAULT_SEED),
+    runs,
+    ...(env.FUZZ_PATH ? { path: env.FUZZ_PATH } : {}),
+    // The npm test slice keeps DynamoDB work small; the full run stores everything it queued.
+    workerMessages: integer('FUZZ_WORKER_MESSAGES', runs >= 1_000 ? Number.MAX_SAFE_INTEGER : 60),
+    workerLargeMessages: integer('FUZZ_WORKER_LARGE_MESSAGES', runs >= 1_000 ? 300 : 10),
+  };
+}
+
+export function replayHint(config: FuzzConfig): string {
+  return `FUZZ_SEED=${config.seed} FUZZ_RUNS=${config.runs}${config.path ? ` FUZZ_PATH=${config.path}` : ''}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets
+
+const TEMBOPLUS_API_TOKEN = 'fuzz-tembo-api-token-Vq2r';
+
+/** Recognisable values, so any echo in an answer, a message or a log line is easy to find. */
+export function fuzzSecrets(temboplusBaseUrl: string): FuzzSecrets {
+  return {
+    telesign: { customerId: 'FUZZ-CUSTOMER-4417', apiKey: Buffer.from('fuzz-telesign-api-key-a8b7c6d5e4').toString('base64') },
+    esms: { token: 'fuzz-esms-token-Tn4w9k' },
+    temboplus: { token: 'fuzz-tembo-token-Lp7c2x', apiToken: TEMBOPLUS_API_TOKEN, baseUrl: temboplusBaseUrl },
+    relid: { token: 'fuzz-relid-token-Gs8m3e', allowedIps: ['203.0.113.0/24', '127.0.0.1'] },
+    identomat: { callbackApiKey: 'fuzz-identomat-key-Wb5y1u' },
+  };
+}
+
+/** The secret values that must never come back out (TemboPlus's baseUrl is not a secret). */
+export function secretStrings(secrets: FuzzSecrets, providerId: ProviderId): string[] {
+  const secret = secrets[providerId] as Record<string, unknown>;
+  return Object.entries(secret)
+    .filter(([name, value]) => name !== 'baseUrl' && name !== 'allowedIps' && typeof value === 'string')
+    .map(([, value]) => value as string);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delivery: as API Gateway's HTTP API hands a request to the function
+
+function routePattern(provider: AnyProvider): RegExp {
+  // The same translation as local/http-api.ts: `{token}` matches one path segment.
+  const pattern = provider.route.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, '(?<$1>[^/]+)');
+  return new RegExp(`^${pattern}$`);
+}
+
+/**
+ * The payload v2.0 event for a fuzzed request, made by the local HTTP API's own converter
+ * (base64 for content types API Gateway does not treat as text, headers lower-cased). A path
+ * without its token segment still reaches the function, without the `token` parameter.
+ */
+export function toEvent(provider: AnyProvider, request: FuzzRequest): APIGatewayProxyEventV2 {
+  const path = provider.route.path.replace('{token}', request.pathToken === undefined ? '' : encodeURIComponent(request.pathToken));
+  const url = request.query ? `${path}?${request.query}` : path;
+  const incoming = {
+    url,
+    method: request.method,
+    headers: request.headers,
+    httpVersion: '1.1',
+    socket: { remoteAddress: request.sourceIp },
+  } as unknown as IncomingMessage;
+  const match = routePattern(provider).exec(new URL(url, 'http://localhost').pathname);
+  return toApiGatewayEvent(incoming, request.body, `${provider.route.method} ${provider.route.path}`, { ...(match?.groups ?? {}) });
+}
+
+/** The bytes the function receives (API Gateway passes text types as UTF-8 text: invalid bytes do not survive). */
+export function deliveredBody(event: APIGatewayProxyEventV2): Buffer {
+  return event.body === undefined ? Buffer.alloc(0) : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+}
+
+// ---------------------------------------------------------------------------------------------
+// What each request deserves
+
+export type Expected =
+  | { readonly status: 405 | 413 | 401; readonly why: string }
+  | { readonly status: 200; readonly intent: FuzzRequest['intent'] };
+
+/**
+ * The answer a request deserves, in the order the gateway promises to check: method, size, then
+ * authenticity; an authentic request is always taken (quarantined when its content is invalid).
+ * A body signed before transport but changed by it (invalid UTF-8 sent as text) is no longer the
+ * signed body: for providers that authenticate the body it is not authentic any more.
+ */
+export function expectedAnswer(provider: AnyProvider, request: FuzzRequest, event: APIGatewayProxyEventV2): Expected {
+  if (request.method.toUpperCase() !== provider.route.method) return { status: 405, why: 'wrong method' };
+  const body = deliveredBody(event);
+  if (body.length > MAX_BODY_BYTES || Buffer.byteLength(event.rawQueryString ?? '') > MAX_BODY_BYTES) return { status: 413, why: 'over the limit' };
+  const bodyAuthenticated = provider.id === 'telesign' || provider.id === 'identomat';
+  if (!request.authentic) return { status: 401, why: 'forged' };
+  if (bodyAuthenticated && !body.equals(request.body)) return { status: 401, why: 'signed body changed in transport' };
+  return { status: 200, intent: request.intent };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The queue stand-in
+
+const SQS_MAX_MESSAGE_BYTES = 1_048_576;
+/** Characters SQS accepts in a message body (W3C XML Char production); anything else is refused. */
+const SQS_FORBIDDEN = /[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/u;
+
+export class SqsRefusal extends Error {
+  override readonly name = 'SqsRefusal';
+}
+
+/** A `send` that keeps what SQS would keep and refuses what SQS refuses. */
+export function recordingQueue() {
+  const bodies: string[] = [];
+  return {
+    bodies,
+    send: async (body: string) => {
+      if (body.length === 0) throw new SqsRefusal('MissingParameter: the message body must not be empty');
+      if (Buffer.byteLength(body) > SQS_MAX_MESSAGE_BYTES) throw new SqsRefusal(`InvalidParameterValue: message of ${Buffer.byteLength(body)} bytes is over 1 MiB`);
+      const bad = SQS_FORBIDDEN.exec(body);
+      if (bad) throw new SqsRefusal(`InvalidMessageContents: U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} is not allowed`);
+      bodies.push(body);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logs
+
+export interface CapturedLogger extends Logger {
+  readonly lines: string[];
+}
+
+/** Keeps log lines (as the JSON they would be written as), so the run prints nothing and they can be searched. */
+export function capturedLogger(): CapturedLogger {
+  const lines: string[] = [];
+  const push = (level: string) => (message: string, fields?: LogFields) => void lines.push(JSON.stringify({ level, message, ...fields }));
+  return { lines, info: push('INFO'), warn: push('WARN'), error: push('ERROR') };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outcomes and the table printed at the end
+
+export const OUTCOMES = ['accepted', 'quarantined', '401', '405', '413', 'other 4xx', '5xx'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+export const WORKER_OUTCOMES = ['stored', 'duplicate', 'quarantine stored', 'quarantine dup', 'temboplus unavailable', 'poison', 'not processed'] as const;
+export type WorkerOutcome = (typeof WORKER_OUTCOMES)[number];
+
+export class Tally {
+  readonly ingest = new Map<string, Map<Outcome, number>>();
+  readonly worker = new Map<string, Map<WorkerOutcome, number>>();
+  readonly durations = new Map<string, number>();
+
+  add(providerId: string, outcome: Outcome): void {
+    const row = this.ingest.get(providerId) ?? new Map<Outcome, number>();
+    row.set(outcome, (row.get(outcome) ?? 0) + 1);
+    this.ingest.set(providerId, row);
+  }
+
+  addWorker(providerId: string, outcome: WorkerOutcome): void {
+    const row = this.worker.get(providerId) ?? new Map<WorkerOutcome, number>();
+    row.set(outcome, (row.get(outcome) ?? 0) + 1);
+    this.worker.set(providerId, row);
+  }
+
+  count(providerId: string, outcome: Outcome): number {
+    return this.ingest.get(providerId)?.get(outcome) ?? 0;
+  }
+
+  /** A fixed-width table: one row per provider, one column per outcome, and totals. */
+  format(title: string, columns: readonly string[], rows: Map<string, Map<string, number>>): string[] {
+    const providerIds = [...rows.keys()];
+    const total = (id: string) => [...(rows.get(id)?.values() ?? [])].reduce((a, b) => a + b, 0);
+    const columnTotal = (column: string) => providerIds.reduce((sum, id) => sum + (rows.get(id)?.get(column) ?? 0), 0);
+    const header = ['', ...columns, 'total'];
+    const body = providerIds.map((id) => [id, ...columns.map((c) => String(rows.get(id)?.get(c) ?? 0)), String(total(id))]);
+    const footer = ['total', ...columns.map((c) => String(columnTotal(c))), String(providerIds.reduce((s, id) => s + total(id), 0))];
+    const all = [header, ...body, footer];
+    const widths = header.map((_, i) => Math.max(...all.map((row) => row[i].length)));
+    const line = (row: string[]) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
+    return [title, ...all.map(line)];
+  }
+
+  lines(): string[] {
+    return [
+      ...this.format('ingest answers (requests per provider x outcome):', OUTCOMES, this.ingest as Map<string, Map<string, number>>),
+      ...this.format('worker on DynamoDB Local (queued messages processed):', WORKER_OUTCOMES, this.worker as Map<string, Map<string, number>>),
+    ];
+  }
+}
+
+/** The outcome column of one answer. */
+export function outcomeOf(result: APIGatewayProxyStructuredResultV2): Outcome {
+  const status = result.statusCode ?? 0;
+  if (status === 200) {
+    const body = JSON.parse(result.body ?? '{}') as Record<string, unknown>;
+    return body.quarantined === true ? 'quarantined' : 'accepted';
+  }
+  if (status === 401 || status === 405 || status === 413) return String(status) as Outcome;
+  if (status >= 400 && status < 500) return 'other 4xx';
+  return '5xx';
+}
+
+// ---------------------------------------------------------------------------------------------
+// The pipeline under test
+
+export interface FuzzPipeline {
+  readonly secrets: FuzzSecrets;
+  readonly dynamo: DynamoDbLocal;
+  readonly client: DynamoDBClient;
+  readonly tableName: string;
+  readonly store: CallbackStore;
+  readonly simulator: TemboPlusSimulator;
+  readonly secretCache: SecretCache;
+  /** The ingest handler of a provider, over the recording queue and a real secret cache. */
+  ingest(provider: AnyProvider): { handler: IngestHandler; queue: ReturnType<typeof recordingQueue>; log: CapturedLogger };
+  workerDeps(log: Logger): WorkerDependencies;
+  /** requestId → provider of every item in the table that carries one. */
+  scanRequestIds(): Promise<Map<string, string>>;
+  /** The items stored for one request (its event or quarantine item). */
+  itemsOf(requestId: string): Promise<Record<string, unknown>[]>;
+  stop(): Promise<void>;
+}
+
+/** DynamoDB Local (in memory) with the stack's table, the TemboPlus status simulator, and the secrets. */
+export async function startFuzzPipeline(): Promise<FuzzPipeline> {
+  const [dynamo, simulator] = await Promise.all([startDynamoDbLocal(), startTemboPlusSimulator({ apiToken: TEMBOPLUS_API_TOKEN })]);
+  const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint: dynamo.endpoint });
+  const tableName = 'callbacks-fuzz';
+  try {
+    await ensureTable(client, tableName);
+  } catch (error) {
+    client.destroy();
+    await Promise.all([dynamo.stop(), simulator.stop()]);
+    throw error;
+  }
+  const secrets = fuzzSecrets(simulator.baseUrl);
+  const secretCache = createSecretCache(async (provider) => JSON.stringify(secrets[provider.id]));
+  const store = createDynamoStore(client, tableName);
+  return {
+    secrets,
+    dynamo,
+    client,
+    tableName,
+    store,
+    simulator,
+    secretCache,
+    ingest(provider) {
+      const queue = recordingQueue();
+      const log = capturedLogger();
+      return { handler: createIngestHandler(provider, { secrets: secretCache, send: queue.send, log }), queue, log };
+    },
+    workerDeps(log) {
+      return {
+        store,
+        secrets: secretCache,
+        confirm: { fetch, timeoutMs: 2_000, newRequestId: randomUUID },
+        now: () => new Date(),
+        log,
+        retention: { eventDays: RETENTION.eventDays, sensitiveHours: RETENTION.sensitiveHours },
+      };
+    },
+    async scanRequestIds() {
+      const found = new Map<string, string>();
+      // A parallel scan: DynamoDB Local reads items on more than one thread.
+      const segments = 2;
+      await Promise.all(
+        Array.from({ length: segments }, async (_, segment) => {
+          let ExclusiveStartKey: Record<string, never> | undefined;
+          do {
+            const page = await client.send(
+              new ScanCommand({ TableName: tableName, ProjectionExpression: 'requestId, provider', Segment: segment, TotalSegments: segments, ExclusiveStartKey }),
+            );
+            for (const raw of page.Items ?? []) {
+              const item = unmarshall(raw) as { requestId?: string; provider?: string };
+              if (item.requestId) found.set(item.requestId, item.provider ?? '');
+            }
+            ExclusiveStartKey = page.LastEvaluatedKey as typeof ExclusiveStartKey;
+          } while (ExclusiveStartKey);
+        }),
+      );
+      return found;
+    },
+    async itemsOf(requestId) {
+      const items: Record<string, unknown>[] = [];
+      let ExclusiveStartKey: Record<string, never> | undefined;
+      do {
+        const page = await client.send(
+          new ScanCommand({
+            TableName: tableName,
+            FilterExpression: 'requestId = :requestId',
+            ExpressionAttributeValues: { ':requestId': { S: requestId } },
+            ExclusiveStartKey,
+          }),
+        );
+        items.push(...(page.Items ?? []).map((raw) => unmarshall(raw)));
+        ExclusiveStartKey = page.LastEvaluatedKey as typeof ExclusiveStartKey;
+      } while (ExclusiveStartKey);
+      return items;
+    },
+    async stop() {
+      client.destroy();
+      await Promise.all([dynamo.stop(), simulator.stop()]);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+
+/** A one-line description of a request, for failure messages (never the whole body). */
+export function describeRequest(request: FuzzRequest): string {
+  const head = request.body.subarray(0, 80).toString('utf8').replace(/[^\x20-\x7e]/g, '.');
+  return (
+    `${request.provider} ${request.family}/${request.variant} ${request.authentic ? 'authentic' : 'forged'} intent=${request.intent} ` +
+    `${request.method} token=${request.pathToken === undefined ? '-' : JSON.stringify(request.pathToken.slice(0, 40))} ` +
+    `query=${request.query.length}B body=${request.body.length}B ct=${JSON.stringify(request.headers['content-type'] ?? null)} ip=${request.sourceIp} ` +
+    `head=${JSON.stringify(head)}`
+  );
+}
+
+/** Whether a text holds a secret, literally or once JSON-unescaped. */
+export function leaksSecret(text: string, secrets: readonly string[]): string | undefined {
+  for (const secret of secrets) if (text.includes(secret)) return secret;
+  return undefined;
+}
+
+/** The raw body a queued message carries, and (when it is JSON) the same JSON without escapes. */
+export function messageTexts(message: QueueMessage, queued: string): string[] {
+  const texts = [queued];
+  if (message.raw.body !== undefined) {
+    texts.push(message.raw.body);
+    try {
+      texts.push(JSON.stringify(JSON.parse(message.raw.body)));
+    } catch {
+      // not JSON (or nested deeper than JSON.stringify goes): the raw text is what there is
+    }
+  }
+  if (message.raw.bodyBase64 !== undefined) texts.push(rawBodyOf(message).toString('latin1'));
+  return texts;
+}
+
+export type WorkerVerdict =
+  | { readonly kind: 'result'; readonly result: WorkerResult }
+  | { readonly kind: 'temboplus unavailable'; readonly error: DependencyError }
+  | { readonly kind: 'poison'; readonly error: Error };
+
+/**
+ * Process one queued message as the worker handler would (JSON, schema, processMessage). For
+ * TemboPlus, the simulated status endpoint is told about the transfer first, so confirmation
+ * succeeds and the event is stored. Throws anything but the faults a retry can clear.
+ */
+export async function runWorker(pipeline: FuzzPipeline, body: string, log: Logger): Promise<WorkerVerdict> {
+  const message = QueueMessageSchema.parse(JSON.parse(body));
+  if (message.provider === 'temboplus' && !message.quarantine) {
+    let transfer = message.payload;
+    if (transfer === undefined) {
+      try {
+        transfer = JSON.parse(rawBodyOf(message).toString('utf8'));
+      } catch {
+        transfer = undefined;
+      }
+    }
+    if (transfer !== undefined) pipeline.simulator.report(transfer);
+  }
+  try {
+    return { kind: 'result', result: await processMessage(message, pipeline.workerDeps(log)) };
+  } catch (error) {
+    if (error instanceof DependencyError && error.dependency === 'temboplus') return { kind: 'temboplus unavailable', error };
+    // Nothing here is flaky (in-memory table, local simulator): a DynamoDB fault is the message
+    // itself (a key or item DynamoDB refuses), which every retry meets again, then the DLQ.
+    if (error instanceof DependencyError || error instanceof ConfigurationError) return { kind: 'poison', error };
+    throw error;
+  }
+}
+
+export { ALLOWED_SOURCE_IPS };
