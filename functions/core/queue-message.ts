@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from './zod.ts';
 
 /**
  * What ingest puts on the queue for one callback: enough for the worker to re-parse it later
@@ -15,15 +15,15 @@ export const QueueMessageSchema = z.object({
   headers: z.record(z.string(), z.string()),
   raw: z.object({
     /** The body as UTF-8 text, when it is valid UTF-8 (secrets the provider puts in it scrubbed). */
-    body: z.string().optional(),
+    body: z.optional(z.string()),
     /** The body in base64 when it is not valid UTF-8. */
-    bodyBase64: z.string().optional(),
+    bodyBase64: z.optional(z.string()),
     query: z.string(),
   }),
   /** The parsed, validated payload; absent when quarantined or when it would not fit the message. */
-  payload: z.unknown().optional(),
+  payload: z.optional(z.unknown()),
   /** Set when the sender was authentic but the body did not parse: kept, flagged, never dropped. */
-  quarantine: z.object({ reason: z.string(), issues: z.array(z.string()) }).optional(),
+  quarantine: z.optional(z.object({ reason: z.string(), issues: z.array(z.string()) })),
 });
 export type QueueMessage = z.infer<typeof QueueMessageSchema>;
 

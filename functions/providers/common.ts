@@ -1,12 +1,12 @@
-import { z } from 'zod';
+import * as z from '../core/zod.ts';
 import { secureEqualsAny } from '../core/secure-compare.ts';
 import type { AuthResult, CallbackRequest, ParseResult } from './provider.ts';
 
 /** A secret field that must hold a real value, not the stack's placeholder. */
-export const configuredString = z
-  .string()
-  .min(1)
-  .refine((value) => !value.startsWith('REPLACE_ME'), 'still holds the placeholder; fill in the real value');
+export const configuredString = z.string().check(
+  z.minLength(1),
+  z.refine((value) => !value.startsWith('REPLACE_ME'), 'still holds the placeholder; fill in the real value'),
+);
 
 /** Authenticate a `{token}` path segment in constant time against the accepted tokens. */
 export function authenticatePathToken(request: CallbackRequest, tokens: readonly string[]): AuthResult {
@@ -15,7 +15,7 @@ export function authenticatePathToken(request: CallbackRequest, tokens: readonly
 }
 
 /** Readable one-line descriptions of zod issues (path: message). */
-export function describeIssues(error: z.ZodError): string[] {
+export function describeIssues(error: z.core.$ZodError): string[] {
   return error.issues.slice(0, 20).map((issue) => {
     const path = issue.path.length ? issue.path.join('.') : '(root)';
     return `${path}: ${issue.message}`;
@@ -23,7 +23,7 @@ export function describeIssues(error: z.ZodError): string[] {
 }
 
 /** A failed validation as a ParseResult whose reason names the first problem. */
-export function schemaMismatch(error: z.ZodError): { ok: false; reason: string; issues: string[] } {
+export function schemaMismatch(error: z.core.$ZodError): { ok: false; reason: string; issues: string[] } {
   const issues = describeIssues(error);
   return { ok: false, reason: `payload does not match the schema (${issues[0] ?? 'invalid'})`, issues };
 }
@@ -45,7 +45,7 @@ export function parseJsonBody(body: Buffer): { ok: true; value: unknown } | { ok
 }
 
 /** Validate a JSON body against a schema, as a ParseResult. */
-export function parseJsonWith<T>(request: CallbackRequest, schema: z.ZodType<T>): ParseResult<T> {
+export function parseJsonWith<T>(request: CallbackRequest, schema: z.ZodMiniType<T>): ParseResult<T> {
   const json = parseJsonBody(request.body);
   if (!json.ok) return { ok: false, reason: json.reason, issues: [] };
   const result = schema.safeParse(json.value);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../core/zod.ts';
 import { authenticatePathToken, configuredString, schemaMismatch } from './common.ts';
 import { secretVersions, type Outcome, type Provider } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
@@ -16,7 +16,7 @@ const CANONICAL_NAMES = [
 const CANONICAL_BY_LOWER = new Map<string, string>(CANONICAL_NAMES.map((name) => [name.toLowerCase(), name]));
 
 // Counters and statuses are short numbers; bounded, as they end up in keys (DynamoDB keys: 1 KB sort, 2 KB partition).
-const digits = z.string().max(20).regex(/^\d+$/, 'expected digits');
+const digits = z.string().check(z.maxLength(20), z.regex(/^\d+$/, 'expected digits'));
 
 /**
  * An eSMS callback: everything is in the GET query string and every value is a string.
@@ -25,17 +25,17 @@ const digits = z.string().max(20).regex(/^\d+$/, 'expected digits');
  */
 export const EsmsCallbackSchema = z
   .looseObject({
-    SMSID: z.string().min(1).max(128).optional(),
-    ReferenceId: z.string().min(1).max(128).optional(),
+    SMSID: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
+    ReferenceId: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
     SendStatus: digits,
-    SendSuccess: digits.optional(),
-    SendFailed: digits.optional(),
-    SentResult: digits.optional(),
+    SendSuccess: z.optional(digits),
+    SendFailed: z.optional(digits),
+    SentResult: z.optional(digits),
     // Part of the subject id (partition key): a phone number, not a document.
-    phonenumber: z.string().max(32).optional(),
-    error_info: z.string().optional(),
+    phonenumber: z.optional(z.string().check(z.maxLength(32))),
+    error_info: z.optional(z.string()),
   })
-  .refine((query) => query.SMSID || query.ReferenceId, { message: 'SMSID (or ReferenceId for voice) is required', path: ['SMSID'] });
+  .check(z.refine((query) => query.SMSID || query.ReferenceId, { message: 'SMSID (or ReferenceId for voice) is required', path: ['SMSID'] }));
 export type EsmsCallback = z.infer<typeof EsmsCallbackSchema> & { errorInfo?: unknown };
 
 /** Query parameters with eSMS's inconsistent name case folded to the canonical spelling. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../core/zod.ts';
 import { secureEqualsAny } from '../core/secure-compare.ts';
 import { shortHash } from '../core/hash.ts';
 import { configuredString, parseJsonBody, schemaMismatch } from './common.ts';
@@ -25,12 +25,15 @@ const INSTRUCTION_TYPES = new Set([
  * @see https://docs.identomat.com/developer-tools/callbacks
  */
 export const IdentomatCallbackSchema = z.looseObject({
-  type: z.string().min(1).max(64).transform((type) => TYPE_ALIASES[type] ?? type),
-  sessionId: z.string().min(1).max(128),
-  result: z.string().max(64).nullish(),
-  roomStatus: z.string().max(64).nullish(),
-  videoFileStatus: z.string().max(64).nullish(),
-  text: z.string().nullish(),
+  type: z.pipe(
+    z.string().check(z.minLength(1), z.maxLength(64)),
+    z.transform((type: string) => TYPE_ALIASES[type] ?? type),
+  ),
+  sessionId: z.string().check(z.minLength(1), z.maxLength(128)),
+  result: z.nullish(z.string().check(z.maxLength(64))),
+  roomStatus: z.nullish(z.string().check(z.maxLength(64))),
+  videoFileStatus: z.nullish(z.string().check(z.maxLength(64))),
+  text: z.nullish(z.string()),
 });
 export type IdentomatCallback = z.infer<typeof IdentomatCallbackSchema>;
 

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from '../core/zod.ts';
 
 /** Identifiers of the providers we receive callbacks from. Also the URL segment and the secret key. */
 export type ProviderId = 'telesign' | 'esms' | 'temboplus' | 'relid' | 'identomat';
@@ -85,7 +85,7 @@ export interface Provider<TSecret = unknown, TPayload = unknown> {
   /** One line for the README/banner: how a callback proves it is genuine. */
   readonly authSummary: string;
   /** Shape of this provider's secret (Secrets Manager JSON, or the local secrets file entry). */
-  readonly secretSchema: z.ZodType<TSecret>;
+  readonly secretSchema: z.ZodMiniType<TSecret>;
   /**
    * Secret fields the stack can generate itself (random path tokens); every other field is filled
    * in by the user from the provider's console.

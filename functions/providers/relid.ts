@@ -1,15 +1,15 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
-import { z } from 'zod';
+import * as z from '../core/zod.ts';
 import { authenticatePathToken, configuredString, parseJsonWith, toIsoTime } from './common.ts';
 import { secretVersions, type Outcome, type Provider } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
 /** An address (`203.0.113.7`) or CIDR block (`203.0.113.0/24`, `2001:db8::/32`). */
-const ipOrCidr = z.string().refine((value) => {
+const ipOrCidr = z.string().check(z.refine((value) => {
   const [address, prefix] = value.split('/');
   const family = isIPv4(address) ? 32 : isIPv6(address) ? 128 : 0;
   return family > 0 && (prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= family));
-}, 'expected an IP address or CIDR block');
+}, 'expected an IP address or CIDR block'));
 
 /**
  * `{ token, allowedIps? }`: the secret in our callback URL, and optionally the addresses the REL-ID
@@ -17,7 +17,7 @@ const ipOrCidr = z.string().refine((value) => {
  */
 export const RelIdSecretSchema = secretWithRotation({
   token: configuredString,
-  allowedIps: z.array(ipOrCidr).optional(),
+  allowedIps: z.optional(z.array(ipOrCidr)),
 });
 export type RelIdSecret = z.infer<typeof RelIdSecretSchema>;
 
@@ -26,12 +26,12 @@ export type RelIdSecret = z.infer<typeof RelIdSecretSchema>;
  * @see samples/uniken/callback-two-way.json
  */
 export const RelIdCallbackSchema = z.looseObject({
-  notification_uuid: z.string().min(1).max(128),
-  status: z.string().min(1).max(32),
-  response_code: z.union([z.number(), z.string()]).optional(),
-  action_response: z.string().nullish(),
+  notification_uuid: z.string().check(z.minLength(1), z.maxLength(128)),
+  status: z.string().check(z.minLength(1), z.maxLength(32)),
+  response_code: z.optional(z.union([z.number(), z.string()])),
+  action_response: z.nullish(z.string()),
   // Part of the event's sort key (DynamoDB: 1 KB): a timestamp, not a document.
-  update_ts: z.string().max(64).nullish(),
+  update_ts: z.nullish(z.string().check(z.maxLength(64))),
 });
 export type RelIdCallback = z.infer<typeof RelIdCallbackSchema>;
 

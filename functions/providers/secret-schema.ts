@@ -1,9 +1,9 @@
-import { z } from 'zod';
+import * as z from '../core/zod.ts';
 
 /**
  * A provider secret: its fields plus an optional `previous` holding the values being rotated out.
  * Requests signed with either are accepted until `previous` is removed (rotation without downtime).
  */
-export function secretWithRotation<TShape extends z.ZodRawShape>(shape: TShape) {
-  return z.object({ ...shape, previous: z.object(shape).partial().optional() });
+export function secretWithRotation<TShape extends z.core.$ZodLooseShape>(shape: TShape) {
+  return z.object({ ...shape, previous: z.optional(z.partial(z.object(shape))) });
 }

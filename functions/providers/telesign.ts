@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { z } from 'zod';
+import * as z from '../core/zod.ts';
 import { secureEquals } from '../core/secure-compare.ts';
 import { configuredString, parseJsonWith, toIsoTime } from './common.ts';
 import { secretVersions, type Outcome, type Provider } from './provider.ts';
@@ -16,7 +16,7 @@ export type TeleSignSecret = z.infer<typeof TeleSignSecretSchema>;
 const SHORT = 64;
 
 /** TeleSign sends `message_parts_count` and codes both as numbers and as strings. */
-const code = z.union([z.number().int(), z.string().regex(/^-?\d+$/).transform(Number)]);
+const code = z.union([z.int(), z.pipe(z.string().check(z.regex(/^-?\d+$/)), z.transform(Number))]);
 
 /**
  * A TeleSign callback. Three shapes reach the same URL: delivery reports (SMS, Verify, bulk, MO,
@@ -26,18 +26,20 @@ const code = z.union([z.number().int(), z.string().regex(/^-?\d+$/).transform(Nu
  */
 export const TeleSignCallbackSchema = z
   .looseObject({
-    reference_id: z.string().min(1).max(128),
-    status: z
-      .looseObject({ code, description: z.string().optional(), updated_on: z.string().max(SHORT).optional() })
-      .optional(),
-    state: z.string().min(1).max(SHORT).optional(),
-    event: z.string().min(1).max(SHORT).optional(),
-    updated_on: z.string().max(SHORT).nullish(),
+    reference_id: z.string().check(z.minLength(1), z.maxLength(128)),
+    status: z.optional(
+      z.looseObject({ code, description: z.optional(z.string()), updated_on: z.optional(z.string().check(z.maxLength(SHORT))) }),
+    ),
+    state: z.optional(z.string().check(z.minLength(1), z.maxLength(SHORT))),
+    event: z.optional(z.string().check(z.minLength(1), z.maxLength(SHORT))),
+    updated_on: z.nullish(z.string().check(z.maxLength(SHORT))),
   })
-  .refine((body) => body.status || body.state || body.event, {
-    message: 'one of status.code, state (Verify API) or event (Voice) is required',
-    path: ['status'],
-  });
+  .check(
+    z.refine((body) => body.status || body.state || body.event, {
+      message: 'one of status.code, state (Verify API) or event (Voice) is required',
+      path: ['status'],
+    }),
+  );
 export type TeleSignCallback = z.infer<typeof TeleSignCallbackSchema>;
 
 // status-codes.txt: final 200/207/210/211/220/221 (docs), 203 intermediate; 29x in progress (inferred).

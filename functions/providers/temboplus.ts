@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../core/zod.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../core/errors.ts';
 import { authenticatePathToken, configuredString, describeIssues, parseJsonWith, toIsoTime } from './common.ts';
 import { secretVersions, type Confirmation, type Outcome, type Provider } from './provider.ts';
@@ -14,7 +14,7 @@ export const TEMBOPLUS_SANDBOX_URL = 'https://sandbox.temboplus.com';
 export const TemboPlusSecretSchema = secretWithRotation({
   token: configuredString,
   apiToken: configuredString,
-  baseUrl: z.url({ protocol: /^https?$/ }).default(TEMBOPLUS_SANDBOX_URL),
+  baseUrl: z._default(z.url({ protocol: /^https?$/ }), TEMBOPLUS_SANDBOX_URL),
 });
 export type TemboPlusSecret = z.infer<typeof TemboPlusSecretSchema>;
 
@@ -25,18 +25,18 @@ export type TemboPlusSecret = z.infer<typeof TemboPlusSecretSchema>;
 export const TemboPlusCallbackSchema = z.looseObject({
   // It becomes a URL path segment of the status request: encodeURIComponent throws on a lone
   // surrogate, and URLs resolve `.` and `..` (even as %2E) to another path.
-  partnerReference: z
-    .string()
-    .min(1)
-    .max(256)
-    .refine((value) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(value), 'lone UTF-16 surrogate')
-    .refine((value) => value !== '.' && value !== '..', 'not a path segment'),
-  status: z.string().min(1).max(64),
+  partnerReference: z.string().check(
+    z.minLength(1),
+    z.maxLength(256),
+    z.refine((value) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(value), 'lone UTF-16 surrogate'),
+    z.refine((value) => value !== '.' && value !== '..', 'not a path segment'),
+  ),
+  status: z.string().check(z.minLength(1), z.maxLength(64)),
   // Fields a transfer does not have yet (completedAt, receiptNumber…) may come as null.
-  statusCode: z.string().max(64).nullish(),
-  transactionId: z.string().nullish(),
-  updatedAt: z.string().nullish(),
-  completedAt: z.string().nullish(),
+  statusCode: z.nullish(z.string().check(z.maxLength(64))),
+  transactionId: z.nullish(z.string()),
+  updatedAt: z.nullish(z.string()),
+  completedAt: z.nullish(z.string()),
 });
 export type TemboPlusCallback = z.infer<typeof TemboPlusCallbackSchema>;
 
