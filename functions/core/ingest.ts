@@ -43,12 +43,16 @@ const SQS_REFUSED = /[\ufffe\uffff]/g;
  * such as NUL runs, is larger than its base64).
  */
 function serializeForQueue(message: QueueMessage): string {
-  const { payload: _omitted, ...withoutPayload } = message;
-  const candidates = [message, withoutPayload, withBase64Body(withoutPayload)];
+  const withoutPayload = (): QueueMessage => {
+    const { payload: _omitted, ...rest } = message;
+    return rest;
+  };
+  // Built only when the one before does not fit: almost every callback takes the first.
+  const candidates = [() => message, withoutPayload, () => withBase64Body(withoutPayload())];
   let text = '';
   for (const candidate of candidates) {
     try {
-      text = JSON.stringify(candidate);
+      text = JSON.stringify(candidate());
     } catch {
       continue;
     }
@@ -69,6 +73,19 @@ const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$
  * JSON encoders differ (PHP escapes `/` by default), and the key must not survive in any spelling.
  */
 function jsonSpellings(secret: string): RegExp {
+  let spellings = spellingsBySecret.get(secret);
+  if (!spellings) {
+    if (spellingsBySecret.size >= 16) spellingsBySecret.clear();
+    spellings = buildJsonSpellings(secret);
+    spellingsBySecret.set(secret, spellings);
+  }
+  return spellings;
+}
+
+/** Built once per secret (the same few on every request); a global RegExp in String#replace keeps no state. */
+const spellingsBySecret = new Map<string, RegExp>();
+
+function buildJsonSpellings(secret: string): RegExp {
   let pattern = '';
   for (let i = 0; i < secret.length; i += 1) {
     const char = secret[i];
