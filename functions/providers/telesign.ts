@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from '../core/zod.ts';
 import { secureEquals } from '../core/secure-compare.ts';
 import { configuredString, parseJsonWith, toIsoTime } from './common.ts';
@@ -54,12 +54,34 @@ function classifyCode(statusCode: number): { outcome: Outcome; terminal: boolean
 
 /** TeleSign's key is base64; its published test vector carries non-base64 characters that its own SDKs drop. */
 function decodeApiKey(apiKey: string): Buffer {
-  return Buffer.from(apiKey.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
+  let key = decodedKeys.get(apiKey);
+  if (!key) {
+    if (decodedKeys.size >= 8) decodedKeys.clear();
+    key = Buffer.from(apiKey.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
+    decodedKeys.set(apiKey, key);
+  }
+  return key;
+}
+/** Decoded once per key (current and previous), not on every callback. */
+const decodedKeys = new Map<string, Buffer>();
+
+/** HMAC-SHA256(base64decode(apiKey), raw body): the bytes TeleSign signs callbacks with. */
+function teleSignDigest(apiKey: string, body: Buffer | string): Buffer {
+  return createHmac('sha256', decodeApiKey(apiKey)).update(body).digest();
 }
 
 /** base64(HMAC-SHA256(base64decode(apiKey), raw body)), as TeleSign signs callbacks. */
 export function teleSignSignature(apiKey: string, body: Buffer | string): string {
-  return createHmac('sha256', decodeApiKey(apiKey)).update(body).digest('base64');
+  return teleSignDigest(apiKey, body).toString('base64');
+}
+
+/**
+ * The received signature as bytes, when it is the canonical base64 of an HMAC-SHA256 (32 bytes);
+ * anything else can never match. Checking the encoding looks only at what was received.
+ */
+function signatureBytes(signature: string): Buffer | undefined {
+  const bytes = Buffer.from(signature, 'base64');
+  return bytes.length === 32 && bytes.toString('base64') === signature ? bytes : undefined;
 }
 
 /** Auth scheme names are case-insensitive in HTTP. */
@@ -80,10 +102,12 @@ export const telesign: Provider<TeleSignSecret, TeleSignCallback> = {
     const match = TSA_HEADER.exec(header.trim());
     if (!match) return { ok: false, reason: 'Authorization header is not "TSA <customerId>:<signature>"' };
     const [, customerId, signature] = match;
+    // Digests of equal length compared in constant time: no need to hash them again (secureEquals).
+    const received = signatureBytes(signature);
     let customerSeen = false;
     for (const version of secretVersions(secret)) {
       const customerOk = secureEquals(customerId, version.customerId);
-      const signatureOk = secureEquals(signature, teleSignSignature(version.apiKey, request.body));
+      const signatureOk = received !== undefined && timingSafeEqual(received, teleSignDigest(version.apiKey, request.body));
       if (customerOk && signatureOk) return { ok: true };
       customerSeen ||= customerOk;
     }
