@@ -13,7 +13,7 @@ import { median, progress, round } from './stats.ts';
  *
  * Three process kinds are timed in interleaved rounds, each with the flags the function runs with
  * (NODE_OPTIONS=--enable-source-maps):
- *   bare:      node -e ''                          (nothing loaded)
+ *   bare:      node -e ''                          (nothing loaded; it only reports its CPU time)
  *   stubbed:   require(bundle), @aws-sdk/* answered by an empty stub (the SDK is external: the
  *              Lambda runtime provides it, so it is not part of our bundle)
  *   with SDK:  require(bundle), @aws-sdk/* resolved from node_modules (what the function really
@@ -32,6 +32,9 @@ export interface BundleResult {
   /** Median wall time of the whole process minus the bare process's, ms. */
   readonly initOverBareMs: number;
   readonly initOverBareWithSdkMs: number;
+  /** The same differences in CPU time of the process (robust on a busy machine), ms. */
+  readonly cpuOverBareMs: number;
+  readonly cpuOverBareWithSdkMs: number;
   /** Median time of the require() call alone, measured inside the process, ms. */
   readonly requireMs: number;
   readonly requireWithSdkMs: number;
@@ -40,6 +43,7 @@ export interface BundleResult {
 export interface ColdStartResult {
   readonly runs: number;
   readonly bareMs: number;
+  readonly bareCpuMs: number;
   readonly esbuild: Record<string, unknown>;
   readonly bundles: Record<HandlerName, BundleResult>;
 }
@@ -56,15 +60,15 @@ const ESBUILD_OPTIONS: BuildOptions = {
 };
 
 /** Bundle one handler like NodejsFunction does; returns the output path and its metafile. */
-export async function bundleHandler(name: HandlerName, outDir: string) {
+export async function bundleHandler(name: HandlerName, outDir: string, root = ROOT) {
   const outfile = join(outDir, name, 'index.js');
   const result = await build({
     ...ESBUILD_OPTIONS,
-    entryPoints: [join(ROOT, 'functions', 'handlers', `${name}.ts`)],
+    entryPoints: [join(root, 'functions', 'handlers', `${name}.ts`)],
     outfile,
     metafile: true,
     logLevel: 'error',
-    absWorkingDir: ROOT,
+    absWorkingDir: root,
   });
   const output = Object.values(result.metafile?.outputs ?? {}).find((entry) => entry.entryPoint);
   const byPackage = new Map<string, number>();
@@ -79,29 +83,43 @@ export async function bundleHandler(name: HandlerName, outDir: string) {
 const STUB_SDK =
   "const M=require('module');const load=M._load;M._load=function(r,...a){return r.startsWith('@aws-sdk/')?{}:load.call(this,r,...a)};";
 
-function timeProcess(script: string, env: NodeJS.ProcessEnv): { wallMs: number; requireMs: number } {
+interface ProcessTiming {
+  /** Spawn to exit, seen from here. */
+  readonly wallMs: number;
+  /** The require() alone, inside the process. */
+  readonly requireMs: number;
+  /** CPU time (user + system) of the whole process: unlike wall time, not inflated by waiting for a core. */
+  readonly cpuMs: number;
+}
+
+function timeProcess(script: string, env: NodeJS.ProcessEnv): ProcessTiming {
   const started = process.hrtime.bigint();
   const result = spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8' });
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
   if (result.status !== 0) throw new Error(`init run failed (${result.status}): ${result.stderr}`);
-  return { wallMs, requireMs: Number(result.stdout || 0) };
+  const { requireMs, cpuMs } = JSON.parse(result.stdout) as { requireMs: number; cpuMs: number };
+  return { wallMs, requireMs, cpuMs };
 }
+
+const REPORT = 'const u=process.cpuUsage();process.stdout.write(JSON.stringify({requireMs:r,cpuMs:(u.user+u.system)/1000}));';
+const BARE_SCRIPT = `const r=0;${REPORT}`;
 
 function requireScript(file: string, stubSdk: boolean): string {
-  return `${stubSdk ? STUB_SDK : ''}const t=performance.now();require(${JSON.stringify(file)});process.stdout.write(String(performance.now()-t));`;
+  return `${stubSdk ? STUB_SDK : ''}const t=performance.now();require(${JSON.stringify(file)});const r=performance.now()-t;${REPORT}`;
 }
 
-export async function measureColdStart(runs: number): Promise<ColdStartResult> {
+/** `root`: another checkout of the repository to measure (an A/B of a change); defaults to this one. */
+export async function measureColdStart(runs: number, root = ROOT): Promise<ColdStartResult> {
   const outDir = mkdtempSync(join(tmpdir(), 'callback-gateway-bench-bundles-'));
   try {
     const bundles = {} as Record<HandlerName, { outfile: string; topInputs: BundleResult['topInputs'] }>;
-    for (const name of HANDLERS) bundles[name] = await bundleHandler(name, outDir);
+    for (const name of HANDLERS) bundles[name] = await bundleHandler(name, outDir, root);
 
     // Only what the function environment has: no inherited NODE_OPTIONS (tsx's loader), source maps on.
     const baseEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, NODE_OPTIONS: '--enable-source-maps', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
     const sdkEnv: NodeJS.ProcessEnv = { ...baseEnv, NODE_PATH: join(ROOT, 'node_modules') };
     const kinds = [
-      { key: 'bare', script: '', env: baseEnv },
+      { key: 'bare', script: BARE_SCRIPT, env: baseEnv },
       ...HANDLERS.flatMap((name) => [
         { key: `${name}:stub`, script: requireScript(bundles[name].outfile, true), env: baseEnv },
         { key: `${name}:sdk`, script: requireScript(bundles[name].outfile, false), env: sdkEnv },
@@ -109,20 +127,22 @@ export async function measureColdStart(runs: number): Promise<ColdStartResult> {
     ];
     const walls = new Map<string, number[]>(kinds.map((kind) => [kind.key, []]));
     const requires = new Map<string, number[]>(kinds.map((kind) => [kind.key, []]));
+    const cpus = new Map<string, number[]>(kinds.map((kind) => [kind.key, []]));
     for (const kind of kinds) timeProcess(kind.script, kind.env); // warm the file cache
     for (let run = 0; run < runs; run++) {
       if (run % 5 === 0) progress(`cold start: round ${run + 1}/${runs}`);
       // Rotate the order each round so no kind always runs right after another.
       const order = kinds.map((_, i) => kinds[(i + run) % kinds.length]);
       for (const kind of order) {
-        const { wallMs, requireMs } = timeProcess(kind.script, kind.env);
+        const { wallMs, requireMs, cpuMs } = timeProcess(kind.script, kind.env);
         walls.get(kind.key)!.push(wallMs);
         requires.get(kind.key)!.push(requireMs);
+        cpus.get(kind.key)!.push(cpuMs);
       }
     }
     const bareMs = median(walls.get('bare')!);
     // Per-round differences against that round's bare run cancel slow phases of the machine.
-    const overBare = (key: string) => median(walls.get(key)!.map((wall, i) => wall - walls.get('bare')![i]));
+    const overBare = (key: string, series = walls) => median(series.get(key)!.map((value, i) => value - series.get('bare')![i]));
     const result = {} as Record<HandlerName, BundleResult>;
     for (const name of HANDLERS) {
       result[name] = {
@@ -131,11 +151,13 @@ export async function measureColdStart(runs: number): Promise<ColdStartResult> {
         topInputs: bundles[name].topInputs,
         initOverBareMs: round(overBare(`${name}:stub`), 1),
         initOverBareWithSdkMs: round(overBare(`${name}:sdk`), 1),
+        cpuOverBareMs: round(overBare(`${name}:stub`, cpus), 1),
+        cpuOverBareWithSdkMs: round(overBare(`${name}:sdk`, cpus), 1),
         requireMs: round(median(requires.get(`${name}:stub`)!), 1),
         requireWithSdkMs: round(median(requires.get(`${name}:sdk`)!), 1),
       };
     }
-    return { runs, bareMs: round(bareMs, 1), esbuild: { ...ESBUILD_OPTIONS }, bundles: result };
+    return { runs, bareMs: round(bareMs, 1), bareCpuMs: round(median(cpus.get('bare')!), 1), esbuild: { ...ESBUILD_OPTIONS }, bundles: result };
   } finally {
     rmSync(outDir, { recursive: true, force: true });
   }

@@ -103,11 +103,12 @@ interface PipelineChild {
   stop(): Promise<void>;
 }
 
-async function startPipelineChild(dataDir: string, secretsFile: string): Promise<PipelineChild> {
+export async function startPipelineChild(dataDir: string, secretsFile: string): Promise<PipelineChild> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'local/start.ts', '--port', String(port), '--data-dir', join(dataDir, 'data'), '--secrets', secretsFile, '--fresh', '--log-format', 'json'],
+    // BENCH_PIPELINE_NODE_ARGS: extra node flags for the pipeline process (e.g. --cpu-prof).
+    [...(process.env.BENCH_PIPELINE_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', 'local/start.ts', '--port', String(port), '--data-dir', join(dataDir, 'data'), '--secrets', secretsFile, '--fresh', '--log-format', 'json'],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_NO_WARNINGS: '1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
   );
   const state = {
@@ -164,7 +165,7 @@ async function startPipelineChild(dataDir: string, secretsFile: string): Promise
 }
 
 /** Tell the simulated TemboPlus about transfers (each confirmed as the callback claims). */
-async function reportTransfers(info: RuntimeInfo, apiToken: string, callbacks: readonly BenchCallback[]) {
+export async function reportTransfers(info: RuntimeInfo, apiToken: string, callbacks: readonly BenchCallback[]) {
   const tembo = callbacks.filter((callback) => callback.provider.id === 'temboplus');
   let next = 0;
   await Promise.all(
@@ -182,7 +183,7 @@ async function reportTransfers(info: RuntimeInfo, apiToken: string, callbacks: r
   );
 }
 
-async function setSimulatorFault(info: RuntimeInfo, apiToken: string, fault: { delayMs: number } | null) {
+export async function setSimulatorFault(info: RuntimeInfo, apiToken: string, fault: { delayMs: number } | null) {
   const response = await fetch(`${info.temboplusSimulatorUrl}/__simulator/fault`, {
     method: 'PUT',
     headers: { authorization: `Bearer ${apiToken}`, 'content-type': 'application/json' },
@@ -213,7 +214,7 @@ async function countStoredEvents(info: RuntimeInfo, tag: string): Promise<number
   return count;
 }
 
-function mixedCallbacks(secrets: BenchSecrets, count: number, tag: string, only?: AnyProvider): BenchCallback[] {
+export function mixedCallbacks(secrets: BenchSecrets, count: number, tag: string, only?: AnyProvider): BenchCallback[] {
   const list = only ? [only] : providers;
   return Array.from({ length: count }, (_, i) => {
     const provider = list[i % list.length];
@@ -345,8 +346,14 @@ export async function measurePipeline(options: {
     const perRound = Math.ceil(options.alternativeCallbacks / options.alternativeRounds);
     const oursAlt = mixedCallbacks(secrets, perRound * options.alternativeRounds, 'a', temboplus);
     const syncAlt = mixedCallbacks(secrets, perRound * options.alternativeRounds, 'y', temboplus);
-    await reportTransfers(info, apiToken, [...oursAlt, ...syncAlt]);
+    // A fresh process runs cold (JIT, lazily loaded modules): both receivers get the same warm-up first.
+    const warmup = Math.min(200, perRound);
+    const oursWarm = mixedCallbacks(secrets, warmup, 'u', temboplus);
+    const syncWarm = mixedCallbacks(secrets, warmup, 'v', temboplus);
+    await reportTransfers(info, apiToken, [...oursAlt, ...syncAlt, ...oursWarm, ...syncWarm]);
     await setSimulatorFault(info, apiToken, { delayMs: options.delayMs });
+    await runLoad(info.baseUrl, oursWarm.map((callback) => callback.request), options.concurrency, options.alternativeRate);
+    await runLoad(sync.url, syncWarm.map((callback) => callback.request), options.concurrency, options.alternativeRate);
     const oursLoads: LoadResult[] = [];
     const syncLoads: LoadResult[] = [];
     for (let r = 0; r < options.alternativeRounds; r++) {
