@@ -126,7 +126,8 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
     const existing = await deps.store.getItem(eventKey);
     if (existing?.confirmation && existing.confirmation !== 'not_found') {
       confirmation = existing.confirmation as ConfirmationKind;
-      confirmedPayload = existing.confirmedPayload;
+      // Absent when the answer was the callback's own payload (stored once, below).
+      confirmedPayload = existing.confirmedPayload ?? existing.payload;
     } else {
       const secret = await deps.secrets.get(provider);
       const verdict = await provider.confirm(parsed.payload, secret, deps.confirm);
@@ -145,10 +146,14 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
   const now = deps.now();
   const storedConfirmed = storable(confirmedPayload);
   let storedPayload = storable(parsed.payload);
-  const payloadBytes = Buffer.byteLength(JSON.stringify(storedPayload) ?? '');
-  if (payloadBytes + Buffer.byteLength(JSON.stringify(storedConfirmed) ?? '') > MAX_STORED_JSON_BYTES) {
-    storedPayload = { omitted: 'too large to store beside the rest of the event', bytes: payloadBytes };
-  }
+  const payloadJson = JSON.stringify(storedPayload) ?? '';
+  const confirmedJson = JSON.stringify(storedConfirmed) ?? '';
+  const payloadBytes = Buffer.byteLength(payloadJson);
+  const tooLarge = payloadBytes + Buffer.byteLength(confirmedJson) > MAX_STORED_JSON_BYTES;
+  if (tooLarge) storedPayload = { omitted: 'too large to store beside the rest of the event', bytes: payloadBytes };
+  // TemboPlus usually answers with exactly the callback's body: kept once, not twice, so the event
+  // item stays within one 1 KB write unit. A confirmed event without confirmedPayload means this.
+  const answerIsPayload = !tooLarge && confirmedPayload !== undefined && confirmedJson === payloadJson;
   const retentionSeconds = facts.sensitive ? deps.retention.sensitiveHours * 3600 : deps.retention.eventDays * 86_400;
   const eventItem: Item = {
     ...eventKey,
@@ -163,7 +168,9 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
     headers: message.headers,
     payload: storedPayload,
     storedAt: now.toISOString(),
-    ...(confirmation ? { confirmation, confirmedStatus: believed?.status, confirmedPayload: storedConfirmed } : {}),
+    ...(confirmation
+      ? { confirmation, confirmedStatus: believed?.status, ...(answerIsPayload ? {} : { confirmedPayload: storedConfirmed }) }
+      : {}),
     [TABLE.ttlAttribute]: expiresAt(now, retentionSeconds),
   };
   const created = await deps.store.putOnce(eventItem);
