@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
+import { createSecretCache } from '../../functions/core/secrets.ts';
+import { createIngestHandler } from '../../functions/handlers/ingest.ts';
+import { providers } from '../../functions/providers/index.ts';
+import { freePort } from '../../local/engines.ts';
+import { startHttpApi } from '../../local/http-api.ts';
+import { capturedLogger, fuzzConfig, fuzzSecrets, recordingQueue, replayHint } from '../support/fuzz-harness.ts';
+
+/**
+ * Wrong methods over real HTTP, through the local HTTP API (which, like API Gateway's route
+ * matching, answers 405 before any function runs). The ingest core's own 405 is covered by the
+ * hostile-input suite; this is the layer in front of it.
+ */
+
+const config = fuzzConfig();
+const secrets = fuzzSecrets('http://127.0.0.1:9');
+const queue = recordingQueue();
+let handlerCalls = 0;
+let api: Awaited<ReturnType<typeof startHttpApi>>;
+
+before(async () => {
+  const secretCache = createSecretCache(async (provider) => JSON.stringify(secrets[provider.id]));
+  const routes = providers.map((provider) => {
+    const handler = createIngestHandler(provider, { secrets: secretCache, send: queue.send, log: capturedLogger() });
+    return { provider, handler: (event: Parameters<typeof handler>[0]) => ((handlerCalls += 1), handler(event)) };
+  });
+  api = await startHttpApi(routes, await freePort());
+});
+after(async () => {
+  await api?.stop();
+});
+
+/** One request with node:http (fetch refuses CONNECT and TRACE). */
+function send(method: string, path: string, body: Buffer, contentType?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(path, api.url);
+    const req = httpRequest(
+      { host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method, headers: { ...(contentType ? { 'content-type': contentType } : {}), 'content-length': body.length, connection: 'close' } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Methods Node's HTTP parser lets through to the server (an unknown token is refused with 400 before any route). */
+const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'TRACE', 'PROPFIND'];
+
+describe(`wrong methods over HTTP (${replayHint(config)})`, () => {
+  test('every provider route answers a wrong method 405 with a JSON error and an Allow header, and never runs the function', async () => {
+    // prepare
+    const cases = fc.record({
+      providerId: fc.constantFrom(...providers.map((provider) => provider.id)),
+      method: fc.constantFrom(...METHODS),
+      body: fc.uint8Array({ maxLength: 2_000 }).map((bytes) => Buffer.from(bytes)),
+      contentType: fc.constantFrom(undefined, 'application/json', 'text/plain', 'application/octet-stream', 'multipart/form-data; boundary=x'),
+      token: fc.boolean(),
+    }).filter(({ providerId, method }) => method !== providers.find((provider) => provider.id === providerId)?.route.method);
+    let sent = 0;
+
+    // act + assess
+    await fc.assert(
+      fc.asyncProperty(cases, async ({ providerId, method, body, contentType, token }) => {
+        const provider = providers.find((candidate) => candidate.id === providerId)!;
+        const secret = secrets[provider.id] as { token?: string };
+        const path = provider.route.path.replace('{token}', token && secret.token ? secret.token : 'not-the-token');
+        const calls = handlerCalls;
+        const response = await send(method, path, method === 'HEAD' || method === 'GET' ? Buffer.alloc(0) : body, contentType);
+        sent += 1;
+        assert.equal(response.status, 405, `${method} ${provider.route.path}: ${response.text}`);
+        assert.equal(response.headers.allow, provider.route.method);
+        if (method !== 'HEAD') {
+          const answer = JSON.parse(response.text) as Record<string, unknown>;
+          assert.equal(answer.error, 'method_not_allowed');
+          assert.equal(typeof answer.message, 'string');
+        }
+        assert.equal(handlerCalls, calls, 'the function did not run');
+      }),
+      { seed: config.seed, numRuns: Math.min(config.runs, 200) },
+    );
+    assert.ok(sent > 0);
+    assert.equal(queue.bodies.length, 0, 'nothing queued');
+  });
+});
