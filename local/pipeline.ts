@@ -110,8 +110,14 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
     stops.push(() => dynamo.stop(), () => sqsServer.stop());
 
     const dynamoClient = new DynamoDBClient({ ...LOCAL_AWS, endpoint: dynamo.endpoint });
-    // Same bounds as the Lambda ingest client: an unreachable queue is a 503, not a hang.
-    const sqs = new SQSClient({ ...LOCAL_AWS, endpoint: sqsServer.endpoint, maxAttempts: 3, requestHandler: { connectionTimeout: 1000, requestTimeout: 2500 } });
+    // Same bounds as the Lambda ingest client: an unreachable queue is a 503, not a hang
+    // (throwOnRequestTimeout: without it the SDK only warns when requestTimeout passes).
+    const sqs = new SQSClient({
+      ...LOCAL_AWS,
+      endpoint: sqsServer.endpoint,
+      maxAttempts: 3,
+      requestHandler: { connectionTimeout: 1000, requestTimeout: 2500, throwOnRequestTimeout: true },
+    });
     stops.push(async () => {
       dynamoClient.destroy();
       sqs.destroy();

@@ -22,8 +22,9 @@ function fromEnvironment(): IngestHandler {
   const provider = getProvider(requireEnv('PROVIDER_ID'));
   const queueUrl = requireEnv('QUEUE_URL');
   // Bounded, so an unreachable queue becomes a 503 the provider retries, well inside the function's
-  // timeout, instead of a hung request.
-  const sqs = new SQSClient({ maxAttempts: 3, requestHandler: { connectionTimeout: 1000, requestTimeout: 2500 } });
+  // timeout, instead of a hung request. (The handler only warns on a breached requestTimeout unless
+  // throwOnRequestTimeout is set: without it a stalled queue hangs the request.)
+  const sqs = new SQSClient({ maxAttempts: 3, requestHandler: { connectionTimeout: 1000, requestTimeout: 2500, throwOnRequestTimeout: true } });
   return createIngestHandler(provider, {
     secrets: createSecretCache(secretsManagerSource(), { ttlMs: numberEnv('SECRET_CACHE_SECONDS', 300) * 1000 }),
     send: async (messageBody) => {
