@@ -33,6 +33,19 @@ export interface PipelineOptions {
   readonly retryBaseSeconds?: number;
   readonly visibilityTimeoutSeconds?: number;
   readonly confirmTimeoutMs?: number;
+  /**
+   * A DynamoDB endpoint started elsewhere (its table is created there if missing) instead of
+   * starting DynamoDB Local, e.g. one a fault-injection test pauses or puts behind a proxy.
+   */
+  readonly dynamodbEndpoint?: string;
+  /**
+   * An SQS-API endpoint started elsewhere instead of the in-process one. The queues then outlive
+   * this process (the point: a killed worker must not take queued callbacks with it), so no
+   * snapshot is written or restored.
+   */
+  readonly sqsEndpoint?: string;
+  /** Start the simulated TemboPlus status endpoint when the secrets point TemboPlus here. @default true */
+  readonly temboplusSimulator?: boolean;
   /** Receives each log line (already JSON); defaults to stdout. */
   readonly write?: (line: string, level: LogLevel) => void;
 }
@@ -104,17 +117,20 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
     mkdirSync(dataDir, { recursive: true });
 
     const [dynamo, sqsServer] = await Promise.all([
-      startDynamoDbLocal({ dbPath: join(dataDir, 'dynamodb') }),
-      startSqsServer(),
+      options.dynamodbEndpoint ? undefined : startDynamoDbLocal({ dbPath: join(dataDir, 'dynamodb') }),
+      options.sqsEndpoint ? undefined : startSqsServer(),
     ]);
-    stops.push(() => dynamo.stop(), () => sqsServer.stop());
+    if (dynamo) stops.push(() => dynamo.stop());
+    if (sqsServer) stops.push(() => sqsServer.stop());
+    const dynamodbEndpoint = options.dynamodbEndpoint ?? dynamo!.endpoint;
+    const sqsEndpoint = options.sqsEndpoint ?? sqsServer!.endpoint;
 
-    const dynamoClient = new DynamoDBClient({ ...LOCAL_AWS, endpoint: dynamo.endpoint });
+    const dynamoClient = new DynamoDBClient({ ...LOCAL_AWS, endpoint: dynamodbEndpoint });
     // Same bounds as the Lambda ingest client: an unreachable queue is a 503, not a hang
     // (throwOnRequestTimeout: without it the SDK only warns when requestTimeout passes).
     const sqs = new SQSClient({
       ...LOCAL_AWS,
-      endpoint: sqsServer.endpoint,
+      endpoint: sqsEndpoint,
       maxAttempts: 3,
       requestHandler: { connectionTimeout: 1000, requestTimeout: 2500, throwOnRequestTimeout: true },
     });
@@ -127,13 +143,13 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
       maxReceiveCount: options.maxReceiveCount,
       visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
     });
-    const restored = await restoreQueues(sqs, dataDir, { queueUrl, dlqUrl });
+    const restored = sqsServer ? await restoreQueues(sqs, dataDir, { queueUrl, dlqUrl }) : 0;
     const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
 
     // TemboPlus offline: a simulated status endpoint when the secrets point TemboPlus here.
     const tembo = providerSecret(secretsFile, temboplus) as { baseUrl: string; apiToken: string };
     let simulatorUrl: string | undefined;
-    if (isLoopback(tembo.baseUrl)) {
+    if (options.temboplusSimulator !== false && isLoopback(tembo.baseUrl)) {
       const simulator = await startTemboPlusSimulator({ apiToken: tembo.apiToken, port: Number(new URL(tembo.baseUrl).port) || 0 });
       stops.push(() => simulator.stop());
       simulatorUrl = simulator.baseUrl;
@@ -176,7 +192,7 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
       onError: (error) => workerLog.warn('poller error', { error: (error as Error).message }),
     });
     // Stop order (reverse of push): HTTP first, then the poller finishes its batches, then snapshot.
-    stops.push(() => snapshotQueues(sqsServer, dataDir));
+    if (sqsServer) stops.push(() => snapshotQueues(sqsServer, dataDir));
     stops.push(() => poller.stop());
 
     const http = await startHttpApi(routes, options.port);
@@ -185,8 +201,8 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
     const info: RuntimeInfo = {
       pid: process.pid,
       baseUrl: http.url,
-      dynamodbEndpoint: dynamo.endpoint,
-      sqsEndpoint: sqsServer.endpoint,
+      dynamodbEndpoint,
+      sqsEndpoint,
       tableName,
       queueUrl,
       dlqUrl,

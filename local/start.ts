@@ -17,7 +17,16 @@ const USAGE = `usage: npm start -- [--port N] [--secrets FILE] [--fresh] [--data
   --fresh           start with an empty table and queues
   --data-dir DIR    where data persists between runs (default: .local-data)
   --log-format F    pretty (default in a terminal) or json (one JSON object per line, as in Lambda)
-  --max-receives N  receives before a message moves to the DLQ (default 5)`;
+  --max-receives N  receives before a message moves to the DLQ (default 5)
+
+  Tuning and engines started elsewhere (fault-injection tests; a plain npm start needs none):
+  --retry-base-seconds N   first retry delay of a failed record, doubling per receive (default 1)
+  --visibility-timeout N   seconds a received message stays hidden before redelivery (default 180)
+  --confirm-timeout-ms N   timeout of each TemboPlus status call (default 5000)
+  --dynamodb-endpoint URL  use this DynamoDB endpoint instead of starting DynamoDB Local
+  --sqs-endpoint URL       use this SQS-API endpoint instead of the in-process one; the queues then
+                           outlive this process, so no queue snapshot is written or restored
+  --no-temboplus-simulator do not start the simulated TemboPlus status endpoint (one runs elsewhere)`;
 
 const { values } = parseCli(
   {
@@ -27,6 +36,12 @@ const { values } = parseCli(
     'data-dir': { type: 'string' },
     'log-format': { type: 'string' },
     'max-receives': { type: 'string' },
+    'retry-base-seconds': { type: 'string' },
+    'visibility-timeout': { type: 'string' },
+    'confirm-timeout-ms': { type: 'string' },
+    'dynamodb-endpoint': { type: 'string' },
+    'sqs-endpoint': { type: 'string' },
+    'no-temboplus-simulator': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
   USAGE,
@@ -48,6 +63,19 @@ const write = (line: string, level: LogLevel) =>
   process.stdout.write(`${format === 'pretty' ? prettyLine(line, level, color) : line}\n`);
 const secretsFile = values.secrets ?? DEV_SECRETS_FILE;
 
+/** An http(s) URL flag, or exit 2 naming the flag. */
+function endpointFlag(name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!URL.canParse(value) || !/^https?:$/.test(new URL(value).protocol)) {
+    console.error(`--${name} must be an http(s) URL, got "${value}"`);
+    process.exit(2);
+  }
+  return value;
+}
+const dynamodbEndpoint = endpointFlag('dynamodb-endpoint', values['dynamodb-endpoint']);
+const sqsEndpoint = endpointFlag('sqs-endpoint', values['sqs-endpoint']);
+const optionalInt = (name: string, value: string | undefined) => (value === undefined ? undefined : positiveInt(name, value, 0));
+
 let pipeline: Awaited<ReturnType<typeof startPipeline>>;
 try {
   pipeline = await startPipeline({
@@ -56,6 +84,12 @@ try {
     fresh: values.fresh ?? false,
     secretsFile,
     maxReceiveCount: positiveInt('max-receives', values['max-receives'], 5),
+    retryBaseSeconds: optionalInt('retry-base-seconds', values['retry-base-seconds']),
+    visibilityTimeoutSeconds: optionalInt('visibility-timeout', values['visibility-timeout']),
+    confirmTimeoutMs: optionalInt('confirm-timeout-ms', values['confirm-timeout-ms']),
+    dynamodbEndpoint,
+    sqsEndpoint,
+    temboplusSimulator: !values['no-temboplus-simulator'],
     write,
   });
 } catch (error) {
@@ -73,10 +107,10 @@ const banner = [
   '  Callback URLs:',
   ...providers.map((provider) => `    ${provider.displayName.padEnd(13)} ${provider.route.method.padEnd(4)} ${info.urls[provider.id]}`),
   '',
-  `  DynamoDB Local   ${info.dynamodbEndpoint}   table ${info.tableName}`,
-  `  SQS              ${info.sqsEndpoint}   queue ${info.queueUrl}`,
+  `  DynamoDB${dynamodbEndpoint ? '        ' : ' Local  '} ${info.dynamodbEndpoint}   table ${info.tableName}${dynamodbEndpoint ? '  (--dynamodb-endpoint)' : ''}`,
+  `  SQS              ${info.sqsEndpoint}   queue ${info.queueUrl}${sqsEndpoint ? '  (--sqs-endpoint)' : ''}`,
   `                   DLQ ${info.dlqUrl}`,
-  `  TemboPlus status ${info.temboplusSimulatorUrl ? `${info.temboplusSimulatorUrl}  (SIMULATED: answers for transfers sent with npm run send)` : 'the real endpoint from the secrets file'}`,
+  `  TemboPlus status ${info.temboplusSimulatorUrl ? `${info.temboplusSimulatorUrl}  (SIMULATED: answers for transfers sent with npm run send)` : values['no-temboplus-simulator'] ? 'the endpoint in the secrets file  (--no-temboplus-simulator)' : 'the real endpoint from the secrets file'}`,
   `  Secrets file     ${shown(secretsFile)}${secretsFile === DEV_SECRETS_FILE ? '  (development values, fake)' : ''}`,
   `  Data             ${shown(dataDirFrom(values['data-dir']))}  (--fresh to start empty)`,
   '',
@@ -90,7 +124,7 @@ let stopping = false;
 const shutdown = async (signal: string) => {
   if (stopping) return;
   stopping = true;
-  console.log(`\n${signal}: stopping (HTTP, worker, queues, DynamoDB Local)…`);
+  console.log(`\n${signal}: stopping (HTTP, worker${sqsEndpoint ? '' : ', queues'}${dynamodbEndpoint ? '' : ', DynamoDB Local'})…`);
   const force = setTimeout(() => process.exit(1), 15_000);
   await pipeline.stop();
   clearTimeout(force);
