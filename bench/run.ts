@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { measureColdStart, type ColdStartResult } from './cold-start.ts';
@@ -50,6 +50,23 @@ interface Target {
   readonly target: string;
   /** undefined: informational row. */
   readonly met?: boolean;
+}
+
+/**
+ * CPU seconds used by the whole machine, and by this process plus every child it waited for (the
+ * pipeline, DynamoDB Local, the receivers, the cold-start processes), from /proc (Linux).
+ */
+function cpuSeconds(): { machine: number; ours: number } | undefined {
+  try {
+    const ticks = 100; // USER_HZ
+    const machine = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const busy = machine[0] + machine[1] + machine[2] + machine[5] + machine[6] + machine[7]; // user nice system irq softirq steal
+    const self = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ').map(Number);
+    const ours = self[11] + self[12] + self[13] + self[14]; // utime stime cutime cstime
+    return { machine: busy / ticks, ours: ours / ticks };
+  } catch {
+    return undefined;
+  }
 }
 
 const fmt = (value: number, digits = 0) => value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
@@ -199,6 +216,7 @@ function costTable(model: CostModel): string {
 async function main() {
   const started = performance.now();
   const loadBefore = loadavg();
+  const cpuBefore = cpuSeconds();
   const results: Record<string, unknown> = {};
   const rows: Target[] = [];
 
@@ -231,7 +249,11 @@ async function main() {
   const seconds = (performance.now() - started) / 1000;
   const loadAfter = loadavg();
   const cores = cpus().length;
-  const busy = Math.max(loadBefore[0], loadAfter[0]) > cores;
+  const cpuAfter = cpuSeconds();
+  // CPU the rest of the machine used meanwhile (other engineers' suites), in cores on average.
+  const othersCores =
+    cpuBefore && cpuAfter ? Math.max(0, cpuAfter.machine - cpuBefore.machine - (cpuAfter.ours - cpuBefore.ours)) / seconds : undefined;
+  const busy = othersCores !== undefined ? othersCores >= 0.25 : loadBefore[0] >= 1;
   const meta = {
     date: new Date().toISOString(),
     node: process.version,
@@ -240,6 +262,8 @@ async function main() {
     memoryGb: round(totalmem() / 2 ** 30, 1),
     loadAverage1mBefore: round(loadBefore[0], 2),
     loadAverage1mAfter: round(loadAfter[0], 2),
+    /** Cores' worth of CPU that other processes used during the run (from /proc). */
+    otherProcessesCores: othersCores === undefined ? null : round(othersCores, 2),
     machineBusy: busy,
     dataFolder: DATA_PARENT,
     settings,
@@ -253,7 +277,9 @@ async function main() {
     rows.map((row) => [row.section, row.measure, row.ours, row.reference, row.ratio, row.target, row.met === undefined ? '' : row.met ? 'yes' : 'NO']),
   );
   const lines = [
-    `callback-gateway bench, ${meta.date}: Node ${meta.node} on ${meta.cpus}, load average ${meta.loadAverage1mBefore} -> ${meta.loadAverage1mAfter}${busy ? ' (machine busy: other processes competed for the CPUs)' : ''}`,
+    `callback-gateway bench, ${meta.date}: Node ${meta.node} on ${meta.cpus}, load average ${meta.loadAverage1mBefore} -> ${meta.loadAverage1mAfter}` +
+      (othersCores !== undefined ? `; other processes used ${fmt(othersCores, 2)} of the ${cores} cores meanwhile` : '') +
+      (busy ? ' (shared machine: they competed with the benchmark for the CPUs)' : ''),
     '',
     table,
     '',
