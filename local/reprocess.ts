@@ -2,7 +2,7 @@ import { DeleteItemCommand, QueryCommand, type QueryCommandOutput } from '@aws-s
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { TABLE, keys } from '../functions/core/pipeline-definition.ts';
-import { QueueMessageSchema, rawBodyOf, type QueueMessage } from '../functions/core/queue-message.ts';
+import { QueueMessageSchema, requestOf, type QueueMessage } from '../functions/core/queue-message.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
 import { parseCli } from './cli-args.ts';
 import { resolveTarget, TARGET_OPTIONS } from './aws-target.ts';
@@ -56,15 +56,7 @@ try {
       start = page.LastEvaluatedKey;
       for (const item of (page.Items ?? []).map((raw) => unmarshall(raw))) {
         const message = QueueMessageSchema.parse(JSON.parse(String(item.message)));
-        const again = provider.parse({
-          method: message.method,
-          headers: message.headers,
-          body: rawBodyOf(message),
-          rawQuery: message.raw.query,
-          sourceIp: message.sourceIp,
-          requestId: message.requestId,
-          receivedAt: message.receivedAt,
-        });
+        const again = provider.parse(requestOf(message));
         const label = `${message.receivedAt}  ${provider.id.padEnd(10)} request ${message.requestId}`;
         if (!again.ok) {
           still++;

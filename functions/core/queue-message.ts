@@ -1,3 +1,4 @@
+import type { CallbackRequest } from '../providers/provider.ts';
 import * as z from './zod.ts';
 
 /**
@@ -45,4 +46,17 @@ export function withBase64Body(message: QueueMessage): QueueMessage {
   if (message.raw.body === undefined) return message;
   const { body, ...raw } = message.raw;
   return { ...message, raw: { ...raw, bodyBase64: Buffer.from(body, 'utf8').toString('base64') } };
+}
+
+/** The callback as it was received, rebuilt from its message, so it can be parsed again. */
+export function requestOf(message: QueueMessage): CallbackRequest {
+  return {
+    method: message.method,
+    headers: message.headers,
+    body: rawBodyOf(message),
+    rawQuery: message.raw.query,
+    sourceIp: message.sourceIp,
+    requestId: message.requestId,
+    receivedAt: message.receivedAt,
+  };
 }

@@ -5,7 +5,7 @@ import type { Logger } from './log.ts';
 import { maskPhoneNumbers } from './log.ts';
 import { QUEUE, TABLE, keys } from './pipeline-definition.ts';
 import { DependencyError } from './errors.ts';
-import { rawBodyOf, withBase64Body, type QueueMessage } from './queue-message.ts';
+import { requestOf, withBase64Body, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';
 import { storable } from './storable.ts';
 import { applyEvent, type ConfirmationKind, type PlacedStatus, type StateChange } from './state.ts';
@@ -65,15 +65,7 @@ function place(facts: EventFacts, receivedAt: string): PlacedStatus {
 function payloadOf(provider: AnyProvider, message: QueueMessage) {
   if (message.quarantine) return { ok: false as const, reason: message.quarantine.reason, issues: message.quarantine.issues };
   if (message.payload !== undefined) return { ok: true as const, payload: message.payload };
-  return provider.parse({
-    method: message.method,
-    headers: message.headers,
-    body: rawBodyOf(message),
-    rawQuery: message.raw.query,
-    sourceIp: message.sourceIp,
-    requestId: message.requestId,
-    receivedAt: message.receivedAt,
-  });
+  return provider.parse(requestOf(message));
 }
 
 async function storeQuarantined(message: QueueMessage, reason: string, issues: readonly string[], deps: WorkerDependencies) {
