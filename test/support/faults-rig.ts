@@ -8,7 +8,7 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { keys } from '../../functions/core/pipeline-definition.ts';
 import { LOCAL_AWS, freePort, startDynamoDbLocal, startSqsServer, waitFor, type DynamoDbLocal, type SqsServer } from '../../local/engines.ts';
-import { readRuntimeInfo, type RuntimeInfo } from '../../local/pipeline.ts';
+import { isAlive, readRuntimeInfo, type RuntimeInfo } from '../../local/pipeline.ts';
 import { startTemboPlusSimulator, type TemboPlusSimulator } from '../../local/temboplus-simulator.ts';
 import { ROOT, testSecrets } from './e2e-pipeline.ts';
 import { startTcpProxy, type TcpProxy } from './faults-proxy.ts';
@@ -82,14 +82,6 @@ function javaPidOf(dynamo: DynamoDbLocal): number {
   return pid;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {

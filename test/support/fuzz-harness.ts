@@ -12,9 +12,10 @@ import { createDynamoStore, type CallbackStore } from '../../functions/core/stor
 import { processMessage, type WorkerDependencies, type WorkerResult } from '../../functions/core/worker.ts';
 import { createIngestHandler, type IngestHandler } from '../../functions/handlers/ingest.ts';
 import type { AnyProvider, ProviderId } from '../../functions/providers/provider.ts';
-import { LOCAL_AWS, ensureTable, startDynamoDbLocal, type DynamoDbLocal } from '../../local/engines.ts';
+import type { DynamoDbLocal } from '../../local/engines.ts';
 import { toApiGatewayEvent } from '../../local/http-api.ts';
-import { startTemboPlusSimulator, type TemboPlusSimulator } from '../../local/temboplus-simulator.ts';
+import type { TemboPlusSimulator } from '../../local/temboplus-simulator.ts';
+import { startTableAndSimulator } from './table-and-simulator.ts';
 import { ALLOWED_SOURCE_IPS, type FuzzRequest, type FuzzSecrets } from './fuzz-arbitraries.ts';
 
 /**
@@ -286,16 +287,8 @@ export interface FuzzPipeline {
 
 /** DynamoDB Local (in memory) with the stack's table, the TemboPlus status simulator, and the secrets. */
 export async function startFuzzPipeline(): Promise<FuzzPipeline> {
-  const [dynamo, simulator] = await Promise.all([startDynamoDbLocal(), startTemboPlusSimulator({ apiToken: TEMBOPLUS_API_TOKEN })]);
-  const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint: dynamo.endpoint });
-  const tableName = 'callbacks-fuzz';
-  try {
-    await ensureTable(client, tableName);
-  } catch (error) {
-    client.destroy();
-    await Promise.all([dynamo.stop(), simulator.stop()]);
-    throw error;
-  }
+  const base = await startTableAndSimulator('callbacks-fuzz', TEMBOPLUS_API_TOKEN);
+  const { dynamo, simulator, client, tableName } = base;
   const secrets = fuzzSecrets(simulator.baseUrl);
   const secretCache = createSecretCache(async (provider) => JSON.stringify(secrets[provider.id]));
   const store = createDynamoStore(client, tableName);
@@ -353,8 +346,7 @@ export async function startFuzzPipeline(): Promise<FuzzPipeline> {
       return items;
     },
     async stop() {
-      client.destroy();
-      await Promise.all([dynamo.stop(), simulator.stop()]);
+      await base.stop();
     },
   };
 }

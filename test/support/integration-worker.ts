@@ -10,9 +10,10 @@ import { createSecretCache } from '../../functions/core/secrets.ts';
 import { createDynamoStore, type CallbackStore, type Item } from '../../functions/core/store.ts';
 import type { WorkerDependencies } from '../../functions/core/worker.ts';
 import { getProvider } from '../../functions/providers/index.ts';
-import { LOCAL_AWS, ensureTable, startDynamoDbLocal, type DynamoDbLocal } from '../../local/engines.ts';
+import type { DynamoDbLocal } from '../../local/engines.ts';
 import { authenticRequest, listSamples } from '../../local/samples.ts';
-import { startTemboPlusSimulator, type TemboPlusSimulator } from '../../local/temboplus-simulator.ts';
+import type { TemboPlusSimulator } from '../../local/temboplus-simulator.ts';
+import { startTableAndSimulator } from './table-and-simulator.ts';
 
 /**
  * The worker's real surroundings for integration tests: DynamoDB Local (the real engine, in
@@ -58,16 +59,8 @@ export interface WorkerEnvironment {
 
 /** Start DynamoDB Local (in memory) with the table, and the TemboPlus simulator. Once per test file. */
 export async function startWorkerEnvironment(): Promise<WorkerEnvironment> {
-  const [dynamo, simulator] = await Promise.all([startDynamoDbLocal(), startTemboPlusSimulator({ apiToken: TEMBOPLUS_API_TOKEN })]);
-  const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint: dynamo.endpoint });
-  const tableName = 'callbacks-integration';
-  try {
-    await ensureTable(client, tableName);
-  } catch (error) {
-    client.destroy();
-    await Promise.all([dynamo.stop(), simulator.stop()]);
-    throw error;
-  }
+  const base = await startTableAndSimulator('callbacks-integration', TEMBOPLUS_API_TOKEN);
+  const { dynamo, simulator, client, tableName } = base;
   const store = createDynamoStore(client, tableName);
   const secrets = integrationSecrets(simulator.baseUrl);
   return {
@@ -90,8 +83,7 @@ export async function startWorkerEnvironment(): Promise<WorkerEnvironment> {
       };
     },
     async stop() {
-      client.destroy();
-      await Promise.all([dynamo.stop(), simulator.stop()]);
+      await base.stop();
     },
   };
 }
