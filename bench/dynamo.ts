@@ -2,11 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { DynamoDBClient, GetItemCommand, PutItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { createLogger } from '../functions/core/log.ts';
-import { keys, RETENTION, TABLE } from '../functions/core/pipeline-definition.ts';
+import { RETENTION, TABLE } from '../functions/core/pipeline-definition.ts';
 import { QueueMessageSchema } from '../functions/core/queue-message.ts';
 import { createSecretCache } from '../functions/core/secrets.ts';
-import type { StateItem } from '../functions/core/state.ts';
-import { createDynamoStore, type CallbackStore, type Item } from '../functions/core/store.ts';
+import { createDynamoStore, stateItem, type CallbackStore, type Item } from '../functions/core/store.ts';
 import { processMessage } from '../functions/core/worker.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
 import { percentile, round } from './stats.ts';
@@ -49,12 +48,14 @@ export function itemSize(item: Record<string, AttributeValue>): number {
 export const wru = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
 /** Read request units of a strongly consistent read (1 per 4 KB started; a miss still costs 1). */
 export const rruConsistent = (bytes: number) => Math.max(1, Math.ceil(bytes / 4096));
-/** A GSI entry: the projected item (ALL) plus DynamoDB's 100 bytes of index overhead. */
+/** A GSI entry: the keys and projected attributes plus DynamoDB's 100 bytes of index overhead. */
 const GSI_OVERHEAD_BYTES = 100;
 
-/** The state item as the store writes it (keys and the index attribute added). */
-function stateItemOf(state: StateItem): Item {
-  return { ...keys.state(state.provider, state.subjectId), [TABLE.outcomeIndex.partitionKey]: keys.outcome(state.provider, state.outcome), ...state };
+/** What the `byOutcome` index holds of a state item (its keys and projected attributes). */
+function indexEntry(item: Item): Item {
+  const { partitionKey, sortKey, projected } = TABLE.outcomeIndex;
+  const names: string[] = [TABLE.partitionKey, TABLE.sortKey, partitionKey, sortKey, ...projected];
+  return Object.fromEntries(names.filter((name) => item[name] !== undefined).map((name) => [name, item[name]]));
 }
 
 export interface RequestUnits {
@@ -78,11 +79,16 @@ export interface ProviderWrites {
 }
 
 interface Op {
-  kind: 'put-event' | 'get-event' | 'get-state' | 'put-state';
+  kind: 'put-event' | 'get-event' | 'get-state' | 'put-state' | 'update-event';
   bytes: number;
   oldBytes?: number;
   oldIndexKey?: string;
   indexKey?: string;
+  /** The index entry as JSON: an unchanged entry is not rewritten (projection INCLUDE). */
+  oldIndexEntry?: string;
+  indexEntry?: string;
+  indexBytes?: number;
+  oldIndexBytes?: number;
 }
 
 function recordingStore(inner: CallbackStore, ops: Op[]): CallbackStore {
@@ -92,23 +98,46 @@ function recordingStore(inner: CallbackStore, ops: Op[]): CallbackStore {
       ops.push({ kind: 'put-event', bytes: itemSize(marshall(item, MARSHALL)) });
       return result;
     },
-    async getItem(key) {
-      const item = await inner.getItem(key);
-      ops.push({ kind: 'get-event', bytes: item ? itemSize(marshall(item, MARSHALL)) : 0 });
+    async getItem(key, options) {
+      const item = await inner.getItem(key, options);
+      // An eventually consistent read costs half.
+      ops.push({ kind: 'get-event', bytes: item ? itemSize(marshall(item, MARSHALL)) : 0, ...(options?.consistent === false ? { oldBytes: -1 } : {}) });
       return item;
     },
-    async getState(provider, subjectId) {
-      const state = await inner.getState(provider, subjectId);
-      const item = state ? stateItemOf(state) : undefined;
-      ops.push({ kind: 'get-state', bytes: item ? itemSize(marshall(item, MARSHALL)) : 0, indexKey: item ? `${item.providerOutcome}|${item.updatedAt}` : undefined });
+    async getState(provider, subjectId, part) {
+      const state = await inner.getState(provider, subjectId, part);
+      const item = state ? stateItem(state) : undefined;
+      const entry = item ? indexEntry(item) : undefined;
+      ops.push({
+        kind: 'get-state',
+        bytes: item ? itemSize(marshall(item, MARSHALL)) : 0,
+        indexKey: item ? `${item.providerOutcome}|${item.changedAt}` : undefined,
+        indexEntry: entry ? JSON.stringify(entry) : undefined,
+        indexBytes: entry ? itemSize(marshall(entry, MARSHALL)) : 0,
+      });
       return state;
     },
     async putState(state, expectedVersion) {
       const result = await inner.putState(state, expectedVersion);
-      const item = stateItemOf(state);
+      const item = stateItem(state);
+      const entry = indexEntry(item);
       const previous = [...ops].reverse().find((op) => op.kind === 'get-state');
-      ops.push({ kind: 'put-state', bytes: itemSize(marshall(item, MARSHALL)), oldBytes: previous?.bytes ?? 0, oldIndexKey: previous?.indexKey, indexKey: `${item.providerOutcome}|${item.updatedAt}` });
+      ops.push({
+        kind: 'put-state',
+        bytes: itemSize(marshall(item, MARSHALL)),
+        oldBytes: previous?.bytes ?? 0,
+        oldIndexKey: previous?.indexKey,
+        indexKey: `${item.providerOutcome}|${item.changedAt}`,
+        oldIndexEntry: previous?.indexEntry,
+        indexEntry: JSON.stringify(entry),
+        oldIndexBytes: previous?.indexBytes,
+        indexBytes: itemSize(marshall(entry, MARSHALL)),
+      });
       return result;
+    },
+    async recordVerdict(key, verdict) {
+      await inner.recordVerdict(key, verdict);
+      ops.push({ kind: 'update-event', bytes: 1024 });
     },
   };
 }
@@ -118,8 +147,8 @@ function units(ops: readonly Op[]): RequestUnits {
   for (const op of ops) {
     if (op.kind === 'get-event' || op.kind === 'get-state') {
       reads++;
-      rru += rruConsistent(op.bytes);
-    } else if (op.kind === 'put-event') {
+      rru += op.oldBytes === -1 ? rruConsistent(op.bytes) / 2 : rruConsistent(op.bytes);
+    } else if (op.kind === 'put-event' || op.kind === 'update-event') {
       writes++;
       wruTotal += wru(op.bytes);
       eventItemBytes = op.bytes;
@@ -128,10 +157,11 @@ function units(ops: readonly Op[]): RequestUnits {
       // A put replacing an item costs by the larger of the two.
       wruTotal += wru(Math.max(op.bytes, op.oldBytes ?? 0));
       stateItemBytes = op.bytes;
-      const entry = wru(op.bytes + GSI_OVERHEAD_BYTES);
+      const entry = wru((op.indexBytes ?? 0) + GSI_OVERHEAD_BYTES);
       if (!op.oldIndexKey) gsiWru += entry;
-      else if (op.oldIndexKey !== op.indexKey) gsiWru += entry + wru((op.oldBytes ?? 0) + GSI_OVERHEAD_BYTES);
-      else gsiWru += entry;
+      else if (op.oldIndexKey !== op.indexKey) gsiWru += entry + wru((op.oldIndexBytes ?? 0) + GSI_OVERHEAD_BYTES);
+      else if (op.oldIndexEntry !== op.indexEntry) gsiWru += entry;
+      // else: nothing projected changed, the index entry is not written.
     }
   }
   return { reads, writes, rru, wru: wruTotal, gsiWru, eventItemBytes, stateItemBytes };
@@ -172,12 +202,12 @@ export async function recordWorkerWrites(options: {
   const capture: CallbackStore = {
     ...store,
     putOnce: async (item) => ((template.event ??= item), store.putOnce(item)),
-    putState: async (state, version) => ((template.state ??= stateItemOf(state)), store.putState(state, version)),
+    putState: async (state, version) => ((template.state ??= stateItem(state)), store.putState(state, version)),
   };
   const deps = {
     store: capture,
     secrets: createSecretCache(async () => JSON.stringify(options.secret)),
-    confirm: { fetch, timeoutMs: 5000, newRequestId: randomUUID },
+    lookup: { fetch, timeoutMs: 5000, newRequestId: randomUUID },
     now: () => new Date(),
     log: createLogger({ service: 'worker', write: () => undefined }),
     retention: RETENTION,

@@ -184,7 +184,7 @@ async function measureWorker(provider: AnyProvider, secret: Record<string, strin
     deps: {
       store: createDynamoStore(stubDynamoClient(), 'callback-gateway'),
       secrets: createSecretCache(async () => JSON.stringify(secret)),
-      confirm: { fetch: confirmFetch, timeoutMs: 5000, newRequestId: () => crypto.randomUUID() },
+      lookup: { fetch: confirmFetch, timeoutMs: 5000, newRequestId: () => crypto.randomUUID() },
       now: () => new Date(),
       log: createLogger({
         service: 'worker',

@@ -43,9 +43,10 @@ const server = createServer(async (incoming, response) => {
     const parsed = temboplus.parse(request);
     if (!parsed.ok) return answer(400, { error: 'invalid_payload', message: parsed.reason });
     // Before answering: ask TemboPlus, then write the verdict.
-    const verdict = await temboplus.confirm!(parsed.payload, secret, { fetch, timeoutMs: 5000, newRequestId: randomUUID });
-    const believed = verdict.kind === 'not_found' ? undefined : verdict.payload;
-    const item = { pk: `temboplus#${parsed.payload.partnerReference}`, sk: 'STATE', status: believed?.status ?? 'NOT_FOUND', confirmation: verdict.kind, payload: parsed.payload, updatedAt: request.receivedAt };
+    const status = await temboplus.lookup!(parsed.payload.partnerReference, secret, { fetch, timeoutMs: 5000, newRequestId: randomUUID });
+    const believed = status.kind === 'not_found' ? undefined : status.payload;
+    const confirmation = !believed ? 'not_found' : temboplus.differences!(parsed.payload, believed).length ? 'mismatch' : 'confirmed';
+    const item = { pk: `temboplus#${parsed.payload.partnerReference}`, sk: 'STATE', status: believed?.status ?? 'NOT_FOUND', confirmation, payload: parsed.payload, updatedAt: request.receivedAt };
     await dynamo.send(new PutItemCommand({ TableName: tableName, Item: marshall(item, { removeUndefinedValues: true }) }));
     answer(200, { received: true });
   } catch (error) {

@@ -2,6 +2,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { secretEnvName } from '../functions/core/secrets.ts';
 import { providers } from '../functions/providers/index.ts';
+import { workerReadsSecret } from '../functions/providers/provider.ts';
 import { CallbackApi } from './callback-api.ts';
 import { CallbackQueue } from './callback-queue.ts';
 import { CallbackTable } from './callback-table.ts';
@@ -118,10 +119,10 @@ export class CallbackGatewayStack extends Stack {
         }),
     );
 
-    // Providers with a status endpoint (TemboPlus) are asked before a callback is believed: the
-    // worker needs their secret, and only theirs.
+    // The worker reads the secrets of providers it asks (TemboPlus's status endpoint) or whose
+    // secret holds settings that decide what a status means (REL-ID's action labels), and only those.
     for (const ingress of this.ingresses) {
-      if (!ingress.provider.confirm) continue;
+      if (!workerReadsSecret(ingress.provider)) continue;
       ingress.secret.grantRead(this.pipeline.worker);
       this.pipeline.worker.addEnvironment(secretEnvName(ingress.provider), ingress.secret.secretArn);
     }
@@ -129,7 +130,7 @@ export class CallbackGatewayStack extends Stack {
     this.logMetrics = new LogMetrics(this, 'LogMetrics', {
       ingestLogs: this.ingresses.map((ingress) => ({ providerId: ingress.provider.id, logGroup: ingress.logGroup })),
       workerLogs: this.pipeline.workerLogs,
-      confirmingProviderIds: this.ingresses.filter((ingress) => ingress.provider.confirm).map((ingress) => ingress.provider.id),
+      confirmingProviderIds: this.ingresses.filter((ingress) => ingress.provider.lookup).map((ingress) => ingress.provider.id),
       // The stack's name (CallbackGateway unless renamed): a second gateway in the account counts apart.
       namespace: this.stackName,
     });

@@ -36,7 +36,9 @@ export class CallbackTable extends Construct {
       indexName: outcomeIndex.name,
       partitionKey: { name: outcomeIndex.partitionKey, type: AttributeType.STRING },
       sortKey: { name: outcomeIndex.sortKey, type: AttributeType.STRING },
-      projectionType: ProjectionType.ALL,
+      // Only what people list by: an item write that changes none of these leaves the index alone.
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: [...outcomeIndex.projected],
     });
   }
 }

@@ -2,7 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import { Metric, Unit } from 'aws-cdk-lib/aws-cloudwatch';
 import { FilterPattern, type ILogGroup, type JsonPattern, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { ConfirmationKind } from '../functions/core/state.ts';
+import type { ConfirmationKind } from '../functions/providers/provider.ts';
 
 /** The custom metrics' namespace when none is given (the stack passes its own name, which is this by default). */
 export const DEFAULT_METRIC_NAMESPACE = 'CallbackGateway';

@@ -173,7 +173,7 @@ export class PipelineAlarms extends Construct {
           `in the table under "${provider.id}#quarantine" with the reason). ${provider.displayName} changed its payload or ` +
           `our schema is too strict: fix functions/providers/${provider.id}.ts, deploy, then ${REPROCESS(provider.id)}.`,
       );
-      if (!provider.confirm) continue;
+      if (!provider.lookup) continue;
       alarm(
         `${name}ConfirmationMismatch`,
         logMetrics.confirmations(provider.id, 'mismatch'),
@@ -188,7 +188,7 @@ export class PipelineAlarms extends Construct {
         logMetrics.confirmations(provider.id, 'not_found'),
         notFoundThreshold,
         `${provider.displayName}'s status endpoint does not know a transfer a callback reported, even after ` +
-          `${QUEUE.notFoundAttempts} attempts. The callback is stored but not believed (confirmation "not_found"). Check the ` +
+          `${QUEUE.settleAttempts} attempts. The callback is stored but not believed (confirmation "not_found"). Check the ` +
           `reference with ${provider.displayName} and that baseUrl points at the right environment (sandbox or production); ` +
           'if the transfer is not theirs, the callback was forged: rotate the path token.',
       );

@@ -130,7 +130,7 @@ export class PipelineDashboard extends Construct {
       ]),
     );
 
-    const confirming = props.ingests.filter(({ provider }) => provider.confirm);
+    const confirming = props.ingests.filter(({ provider }) => provider.lookup);
     const confirmationColumn = column(
       ...confirming.map(({ provider }) =>
         graph(`${provider.displayName} confirmations`, [

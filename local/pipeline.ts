@@ -172,7 +172,7 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
       deps: {
         store: createDynamoStore(dynamoClient, tableName),
         secrets,
-        confirm: { fetch, timeoutMs: options.confirmTimeoutMs ?? 5000, newRequestId: randomUUID },
+        lookup: { fetch, timeoutMs: options.confirmTimeoutMs ?? 5000, newRequestId: randomUUID },
         now: () => new Date(),
         log: createLogger({ service: 'worker', write }),
         retention: RETENTION,

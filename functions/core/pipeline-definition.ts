@@ -9,20 +9,39 @@ export const TABLE = {
   sortKey: 'sk',
   /** Epoch seconds; DynamoDB's TTL deletes event items after the retention period. */
   ttlAttribute: 'expiresAt',
-  /** Lists subjects by provider and outcome (`telesign#failed`), newest first (`updatedAt`). */
-  outcomeIndex: { name: 'byOutcome', partitionKey: 'providerOutcome', sortKey: 'updatedAt' },
+  /**
+   * Lists subjects by provider and outcome (`telesign#failed`), by when their status last changed
+   * (`changedAt`). Only the attributes people list by are projected, so a callback that changes no
+   * status (a retry, a counter) does not rewrite the index entry.
+   */
+  outcomeIndex: {
+    name: 'byOutcome',
+    partitionKey: 'providerOutcome',
+    sortKey: 'changedAt',
+    projected: ['provider', 'subjectId', 'part', 'status', 'outcome', 'terminal', 'statusAt', 'detail', 'source', 'confirmation', 'confirmedStatus', 'reason', 'receivedAt'],
+  },
 } as const;
 
-/** Key builders: `<provider>#<subjectId>` holds the state item (`STATE`) and its events (`EVENT#…`). */
+/**
+ * Key builders: `<provider>#<subjectId>` holds the subject's state item (`STATE`), the state of each
+ * of its parts (`STATE#<part>`: an eSMS recipient) and its events (`EVENT#…`).
+ */
 export const keys = {
   subject: (provider: string, subjectId: string) => `${provider}#${subjectId}`,
-  state: (provider: string, subjectId: string) => ({ pk: keys.subject(provider, subjectId), sk: 'STATE' }),
+  state: (provider: string, subjectId: string, part?: string) => ({
+    pk: keys.subject(provider, subjectId),
+    sk: part === undefined ? 'STATE' : `STATE#${part}`,
+  }),
   event: (provider: string, subjectId: string, eventKey: string) => ({
     pk: keys.subject(provider, subjectId),
     sk: `EVENT#${eventKey}`,
   }),
-  /** Quarantined callbacks have no trusted subject: one partition per provider, keyed by content. */
-  quarantine: (provider: string, contentHash: string) => ({ pk: `${provider}#quarantine`, sk: `QUARANTINE#${contentHash}` }),
+  /**
+   * Quarantined callbacks have no trusted subject: one partition per provider, keyed by content.
+   * `!` never follows a provider id in a subject's key (`<provider>#…`), so no subject id, not even
+   * `quarantine`, can land here.
+   */
+  quarantine: (provider: string, contentHash: string) => ({ pk: `${provider}!quarantine`, sk: `QUARANTINE#${contentHash}` }),
   outcome: (provider: string, outcome: string) => `${provider}#${outcome}`,
 } as const;
 
@@ -37,8 +56,14 @@ export const QUEUE = {
   dlqRetentionDays: 14,
   batchSize: 10,
   maxBatchingWindowSeconds: 1,
-  /** Receives during which a provider's 404 is retried as "not known yet" before it is the verdict (< maxReceiveCount). */
-  notFoundAttempts: 3,
+  /**
+   * Receives during which an unsettled verdict is asked again before it is recorded as this
+   * delivery's last word (< maxReceiveCount): a 404 ("not known yet"), or an answer behind the
+   * callback's claim (the status endpoint lagging). Reconciliation keeps asking after that.
+   */
+  settleAttempts: 3,
+  /** Times one callback's claim is put to the provider's status endpoint across its deliveries. */
+  maxAsksPerClaim: 5,
   /** First retry delay after a failed record; doubles per receive (capped at 15 minutes). */
   retryBaseSeconds: 10,
 } as const;
@@ -74,7 +99,7 @@ export function createTableInput(tableName: string) {
           { AttributeName: outcomeIndex.partitionKey, KeyType: 'HASH' as const },
           { AttributeName: outcomeIndex.sortKey, KeyType: 'RANGE' as const },
         ],
-        Projection: { ProjectionType: 'ALL' as const },
+        Projection: { ProjectionType: 'INCLUDE' as const, NonKeyAttributes: [...outcomeIndex.projected] },
       },
     ],
   };

@@ -1,105 +1,219 @@
-import type { Outcome } from '../providers/provider.ts';
+import type { ConfirmationKind, Outcome, StatusDetail } from '../providers/provider.ts';
 
-/** TemboPlus's verdict on a callback's claim. */
-export type ConfirmationKind = 'confirmed' | 'mismatch' | 'not_found';
+export type { ConfirmationKind };
 
-/** The state item: one per (provider, subject), holding the latest status. */
+/**
+ * How many observations the state remembers by hash, so a redelivery is recognised without a read.
+ * Bounded: the state item stays the same small size however many events a subject gets.
+ */
+export const RECENT_OBSERVATIONS = 32;
+
+/** Where the status in place came from. */
+export type StatusSource = 'callback' | 'status-endpoint';
+
+/** The state item: one per (provider, subject[, part]), holding the latest status. Bounded in size. */
 export interface StateItem {
   readonly provider: string;
   readonly subjectId: string;
-  /** The provider's own status value; absent until a claim has been applied. */
+  /** The part of the subject this state is about (eSMS: a recipient); absent for the whole subject. */
+  readonly part?: string;
+  /** The provider's own status value; absent until a status has been applied. */
   readonly status?: string;
   readonly outcome: Outcome;
   readonly terminal: boolean;
-  /** Provider time of the status (receive time when the provider sends none). */
+  /** Provider time of the status (receive time when the provider sends none, or an implausible one). */
   readonly statusAt?: string;
+  /** What else the status means (REL-ID's action label, TeleSign's code state…). */
+  readonly detail?: StatusDetail;
+  readonly source?: StatusSource;
+  /** Last write of the item. */
   readonly updatedAt: string;
-  /** Distinct callbacks seen for this subject. */
+  /** Last time the status, outcome or confirmation changed: the `byOutcome` index's sort key. */
+  readonly changedAt: string;
+  /** Distinct callbacks seen for this subject (status-endpoint answers are not callbacks). */
   readonly eventCount: number;
   /** Sortable position of the applied status: a status only replaces one with a lower key. */
   readonly orderKey?: string;
-  /** Short hashes of the event keys counted so far, so a redelivery never counts twice. */
-  readonly eventHashes: readonly string[];
-  /** Optimistic-locking version. */
+  /** Hashes of the last RECENT_OBSERVATIONS observations applied, oldest first. */
+  readonly recent: readonly string[];
+  /** Observations applied in all; more than RECENT_OBSERVATIONS means `recent` no longer holds them all. */
+  readonly seen: number;
+  /** Status changes reported so far by providers that report the current status (Identomat). */
+  readonly changes?: number;
+  /** Optimistic-locking version; +1 on every write. */
   readonly version: number;
+  /** The latest verdict on a callback's claim, for providers whose status endpoint is asked. */
   readonly confirmation?: ConfirmationKind;
+  /** The status the provider's endpoint gave with that verdict. */
   readonly confirmedStatus?: string;
   readonly confirmedAt?: string;
+  /** With `mismatch`: the fields in which the claim differed from the provider's answer. */
+  readonly differences?: readonly string[];
 }
 
-/** A status ready to be placed (after confirmation, for providers that confirm). */
+/** A status ready to be placed. */
 export interface PlacedStatus {
   readonly status: string;
   readonly outcome: Outcome;
   readonly terminal: boolean;
   readonly statusAt: string;
   readonly rank: number;
+  readonly detail?: StatusDetail;
+  /** Reports of the current status (Identomat): the latest wins, whatever the tier. */
+  readonly latestWins?: boolean;
 }
 
-/** What one distinct callback contributes to its subject's state. */
-export interface StateChange {
+/** One thing learned about a subject: a callback, or an answer of the provider's status endpoint. */
+export interface Observation {
+  /** Identifies the observation within its subject (short hash of its event key). */
+  readonly hash: string;
+  /** True for callbacks (counted in eventCount); false for status-endpoint answers. */
+  readonly counts: boolean;
+  readonly source: StatusSource;
+  /** The status to place; absent when nothing is to be believed from it. */
+  readonly placed?: PlacedStatus;
+  /** A new status change of a provider that reports the current status (`changes` + 1). */
+  readonly isChange?: boolean;
+}
+
+/** The verdict of asking the provider about a claim, as the state records it. */
+export interface Verdict {
+  readonly kind: ConfirmationKind;
+  readonly answerStatus?: string;
+  readonly differences?: readonly string[];
+  /** A mismatch only because the callback is older than the provider's answer (a late or stale claim). */
+  readonly behind?: boolean;
+  /** Where the answer places its status: a verdict about an answer older than the status in place is not recorded on the state. */
+  readonly answerOrderKey?: string;
+}
+
+export interface SubjectRef {
   readonly provider: string;
   readonly subjectId: string;
-  readonly eventHash: string;
-  /** The status to place; absent when the claim is not to be applied (TemboPlus not_found). */
-  readonly placed?: PlacedStatus;
-  readonly confirmation?: ConfirmationKind;
+  readonly part?: string;
 }
 
 /**
  * Sortable key: terminal before anything else, then the provider's rank, then provider time, then
  * the status text and outcome (so equal-time ties resolve the same way whatever the arrival order).
+ * Reports of the current status order by time alone: the latest report is the current status.
  */
 export function orderKey(placed: PlacedStatus): string {
-  const tier = placed.terminal ? 1 : 0;
-  const rank = String(placed.rank + 100).padStart(3, '0');
+  const tier = placed.latestWins ? 0 : placed.terminal ? 1 : 0;
+  const rank = String((placed.latestWins ? 0 : placed.rank) + 100).padStart(3, '0');
   return `${tier}|${rank}|${placed.statusAt}|${placed.status}|${placed.outcome}`;
 }
 
-/**
- * The next state after one event, or undefined when it changes nothing (already counted).
- * A status moves only forward (`orderKey`), so late and reordered callbacks never undo a newer one.
- */
-export function applyEvent(current: StateItem | undefined, change: StateChange, now: string): StateItem | undefined {
-  if (current?.eventHashes.includes(change.eventHash)) return undefined;
-  const base: StateItem = current ?? {
-    provider: change.provider,
-    subjectId: change.subjectId,
+/** Whether the state already holds this observation (by its hash) among the recent ones. */
+export function remembers(state: StateItem | undefined, hash: string): boolean {
+  return state?.recent.includes(hash) ?? false;
+}
+
+/** Whether `recent` still holds every observation ever applied (nothing has been pushed out). */
+export function remembersAll(state: StateItem | undefined): boolean {
+  return (state?.seen ?? 0) <= RECENT_OBSERVATIONS;
+}
+
+function emptyState(subject: SubjectRef, now: string): StateItem {
+  return {
+    provider: subject.provider,
+    subjectId: subject.subjectId,
+    ...(subject.part === undefined ? {} : { part: subject.part }),
     outcome: 'pending',
     terminal: false,
     updatedAt: now,
+    changedAt: now,
     eventCount: 0,
-    eventHashes: [],
+    recent: [],
+    seen: 0,
     version: 0,
   };
-  let next: StateItem = {
-    ...base,
-    updatedAt: now,
-    eventCount: base.eventCount + 1,
-    eventHashes: [...base.eventHashes, change.eventHash],
-    version: base.version + 1,
-  };
-  const placed = change.placed;
-  if (placed) {
+}
+
+function sameDetail(a: StatusDetail | undefined, b: StatusDetail | undefined): boolean {
+  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}
+
+/**
+ * The next state after some new observations (and the verdict on the claim, if the provider was
+ * asked), or undefined when nothing changes. The caller passes only observations the state has not
+ * applied yet. A status moves only forward (`orderKey`), so late and reordered callbacks, and a
+ * second application of the same status, never undo a newer one.
+ */
+export function applyObservations(
+  current: StateItem | undefined,
+  subject: SubjectRef,
+  observations: readonly Observation[],
+  verdict: Verdict | undefined,
+  now: string,
+): StateItem | undefined {
+  const base = current ?? emptyState(subject, now);
+  let next: StateItem = base;
+  let changed = current === undefined;
+  let statusChanged = false;
+
+  for (const observation of observations) {
+    if (next.recent.includes(observation.hash)) continue;
+    const recent = [...next.recent, observation.hash].slice(-RECENT_OBSERVATIONS);
+    next = {
+      ...next,
+      recent,
+      seen: next.seen + 1,
+      eventCount: next.eventCount + (observation.counts ? 1 : 0),
+      ...(observation.isChange ? { changes: (next.changes ?? 0) + 1 } : {}),
+    };
+    changed = true;
+    const placed = observation.placed;
+    if (!placed) continue;
     const key = orderKey(placed);
-    if (base.orderKey === undefined || key > base.orderKey) {
-      next = {
-        ...next,
-        status: placed.status,
-        outcome: placed.outcome,
-        terminal: placed.terminal,
-        statusAt: placed.statusAt,
-        orderKey: key,
-        ...(change.confirmation ? { confirmation: change.confirmation, confirmedStatus: placed.status, confirmedAt: now } : {}),
-      };
-    } else if (key === base.orderKey && change.confirmation === 'confirmed' && base.confirmation !== 'confirmed') {
-      // The status in place came from TemboPlus's answer to a stale callback (a mismatch); a callback
-      // claiming that same status has now been confirmed, so the state no longer reports a mismatch.
-      next = { ...next, confirmation: 'confirmed', confirmedStatus: placed.status, confirmedAt: now };
-    }
-  } else if (change.confirmation && base.status === undefined) {
-    // Nothing believed yet for this subject: record that the provider denied knowing it.
-    next = { ...next, confirmation: change.confirmation, confirmedAt: now };
+    if (next.orderKey !== undefined && key <= next.orderKey) continue;
+    statusChanged ||=
+      next.status !== placed.status || next.outcome !== placed.outcome || next.terminal !== placed.terminal || !sameDetail(next.detail, placed.detail);
+    const { detail: _previousDetail, ...withoutDetail } = next;
+    next = {
+      ...withoutDetail,
+      status: placed.status,
+      outcome: placed.outcome,
+      terminal: placed.terminal,
+      statusAt: placed.statusAt,
+      ...(placed.detail ? { detail: placed.detail } : {}),
+      source: observation.source,
+      orderKey: key,
+    };
   }
-  return next;
+
+  if (verdict && recordsVerdict(next, verdict)) {
+    const { differences: _previous, ...withoutDifferences } = next;
+    next = {
+      ...withoutDifferences,
+      confirmation: verdict.kind,
+      ...(verdict.answerStatus === undefined ? {} : { confirmedStatus: verdict.answerStatus }),
+      ...(verdict.kind === 'mismatch' && verdict.differences?.length ? { differences: verdict.differences.slice(0, 10) } : {}),
+      confirmedAt: now,
+    };
+    changed = true;
+    statusChanged = true;
+  }
+
+  if (!changed) return undefined;
+  return { ...next, updatedAt: now, changedAt: statusChanged ? now : base.changedAt, version: base.version + 1 };
+}
+
+/**
+ * Whether a verdict changes what the state says about confirmation: the latest verdict stands,
+ * except that a `not_found` is not recorded once the provider has answered about the subject (its
+ * own glitch, kept on the claim's event item), and a stale callback's mismatch does not undo the
+ * confirmation of the status in place.
+ */
+function recordsVerdict(state: StateItem, verdict: Verdict): boolean {
+  if (verdict.kind === 'not_found' && state.status !== undefined && state.source === 'status-endpoint') return false;
+  // The provider answered with a status older than the one in place: that answer is not news.
+  if (verdict.answerOrderKey !== undefined && state.orderKey !== undefined && verdict.answerOrderKey < state.orderKey) return false;
+  // A stale callback contradicting a status the provider already confirmed changes nothing of it.
+  if (verdict.kind === 'mismatch' && verdict.behind && state.confirmation === 'confirmed' && state.confirmedStatus === verdict.answerStatus) return false;
+  return (
+    state.confirmation !== verdict.kind ||
+    (verdict.answerStatus !== undefined && state.confirmedStatus !== verdict.answerStatus) ||
+    JSON.stringify(state.differences ?? []) !== JSON.stringify(verdict.kind === 'mismatch' ? (verdict.differences ?? []).slice(0, 10) : [])
+  );
 }

@@ -2,35 +2,50 @@ import {
   ConditionalCheckFailedException,
   GetItemCommand,
   PutItemCommand,
+  UpdateItemCommand,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { DependencyError, errorMessage } from './errors.ts';
 import { TABLE, keys } from './pipeline-definition.ts';
-import type { StateItem } from './state.ts';
+import type { StateItem, Verdict } from './state.ts';
 
 /** An item as stored: plain JS values, keys included. */
 export type Item = Record<string, unknown>;
+export type ItemKey = { readonly pk: string; readonly sk: string };
 
 /** The worker's view of the table. Expected outcomes are values; faults are DependencyErrors. */
 export interface CallbackStore {
   /** Store an item once: `created`, or `exists` if an item with its key is already there. */
   putOnce(item: Item): Promise<'created' | 'exists'>;
-  getItem(key: { pk: string; sk: string }): Promise<Item | undefined>;
-  getState(provider: string, subjectId: string): Promise<StateItem | undefined>;
+  /** One item; `consistent: false` halves the read cost where a just-written item may be missed. */
+  getItem(key: ItemKey, options?: { consistent?: boolean }): Promise<Item | undefined>;
+  getState(provider: string, subjectId: string, part?: string): Promise<StateItem | undefined>;
   /** Write a state item if nobody else wrote it since `expectedVersion` was read. */
   putState(state: StateItem, expectedVersion: number | undefined): Promise<'written' | 'conflict'>;
+  /** Record a new verdict on a stored callback's claim (and count the ask). */
+  recordVerdict(key: ItemKey, verdict: Verdict & { askedAt: string }): Promise<void>;
 }
 
 const MARSHALL = { removeUndefinedValues: true, convertClassInstanceToMap: false } as const;
 
-/** Attributes that exist for the index, derived from the state's own fields. */
-function stateItem(state: StateItem): Item {
+/** Attributes that exist for keys and the index, derived from the state's own fields. */
+export function stateItem(state: StateItem): Item {
   return {
-    ...keys.state(state.provider, state.subjectId),
+    ...keys.state(state.provider, state.subjectId, state.part),
     [TABLE.outcomeIndex.partitionKey]: keys.outcome(state.provider, state.outcome),
     ...state,
   };
+}
+
+/** The state's own fields of a stored state item. */
+export function stateOf(item: Item): StateItem {
+  const { pk: _pk, sk: _sk, providerOutcome: _po, ...state } = item;
+  return { recent: [], seen: 0, ...state } as unknown as StateItem;
+}
+
+function isConditionFailure(error: unknown): boolean {
+  return error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException';
 }
 
 export function createDynamoStore(client: DynamoDBClient, tableName: string): CallbackStore {
@@ -50,25 +65,25 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
         );
         return 'created';
       } catch (error) {
-        if (error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException') return 'exists';
+        if (isConditionFailure(error)) return 'exists';
         throw fault('PutItem', error);
       }
     },
 
-    async getItem(key) {
+    async getItem(key, options = {}) {
       try {
-        const result = await client.send(new GetItemCommand({ TableName: tableName, Key: marshall(key), ConsistentRead: true }));
+        const result = await client.send(
+          new GetItemCommand({ TableName: tableName, Key: marshall(key), ConsistentRead: options.consistent ?? true }),
+        );
         return result.Item ? unmarshall(result.Item) : undefined;
       } catch (error) {
         throw fault('GetItem', error);
       }
     },
 
-    async getState(provider, subjectId) {
-      const item = await this.getItem(keys.state(provider, subjectId));
-      if (!item) return undefined;
-      const { pk: _pk, sk: _sk, providerOutcome: _po, ...state } = item;
-      return { eventHashes: [], ...state } as unknown as StateItem;
+    async getState(provider, subjectId, part) {
+      const item = await this.getItem(keys.state(provider, subjectId, part));
+      return item ? stateOf(item) : undefined;
     },
 
     async putState(state, expectedVersion) {
@@ -88,8 +103,38 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
         );
         return 'written';
       } catch (error) {
-        if (error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException') return 'conflict';
+        if (isConditionFailure(error)) return 'conflict';
         throw fault('PutItem (state)', error);
+      }
+    },
+
+    async recordVerdict(key, verdict) {
+      const values: Record<string, unknown> = { ':kind': verdict.kind, ':at': verdict.askedAt, ':one': 1 };
+      let set = 'confirmation = :kind, askedAt = :at';
+      let remove = '';
+      if (verdict.answerStatus === undefined) remove = ' REMOVE confirmedStatus';
+      else {
+        set += ', confirmedStatus = :answer';
+        values[':answer'] = verdict.answerStatus;
+      }
+      if (verdict.kind === 'mismatch' && verdict.differences?.length) {
+        set += ', differences = :differences';
+        values[':differences'] = verdict.differences;
+      } else remove = remove ? `${remove}, differences` : ' REMOVE differences';
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: marshall(key),
+            UpdateExpression: `SET ${set} ADD asks :one${remove}`,
+            ConditionExpression: 'attribute_exists(#pk)',
+            ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+            ExpressionAttributeValues: marshall(values, MARSHALL),
+          }),
+        );
+      } catch (error) {
+        if (isConditionFailure(error)) return; // not stored yet: the put that follows carries the verdict
+        throw fault('UpdateItem (verdict)', error);
       }
     },
   };

@@ -1,28 +1,35 @@
+import { gzipSync } from 'node:zlib';
 import { findProvider } from '../providers/index.ts';
-import type { AnyProvider, ConfirmContext, EventFacts } from '../providers/provider.ts';
+import type { AnyProvider, EventFacts, LookupContext } from '../providers/provider.ts';
+import { DependencyError } from './errors.ts';
+import { placeStatus, resolveEventKey, unstorableKeyReason } from './events.ts';
 import { shortHash } from './hash.ts';
+import { ITEM_BUDGET, itemSize } from './item-size.ts';
 import type { Logger } from './log.ts';
 import { maskPhoneNumbers } from './log.ts';
 import { QUEUE, TABLE, keys } from './pipeline-definition.ts';
-import { DependencyError } from './errors.ts';
-import { requestOf, withBase64Body, type QueueMessage } from './queue-message.ts';
+import { rawBodyOf, requestOf, withBase64Body, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';
+import { applyObservations, orderKey, remembers, remembersAll, type ConfirmationKind, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
 import { storable } from './storable.ts';
-import { applyEvent, type ConfirmationKind, type PlacedStatus, type StateChange } from './state.ts';
-import type { CallbackStore, Item } from './store.ts';
+import type { CallbackStore, Item, ItemKey } from './store.ts';
 
 export interface WorkerDependencies {
   readonly store: CallbackStore;
   readonly secrets: SecretCache;
-  readonly confirm: ConfirmContext;
+  /** How the provider's status endpoint is asked (fetch, timeout, request ids). */
+  readonly lookup: LookupContext;
   readonly now: () => Date;
   readonly log: Logger;
   readonly retention: { readonly eventDays: number; readonly sensitiveHours: number };
   /**
-   * Receives during which a provider's "not found" is treated as "not known yet" and retried; on the
-   * last one it becomes the verdict (recorded, never applied). Default QUEUE.notFoundAttempts.
+   * Receives during which an unsettled verdict (the provider does not know the subject yet, or its
+   * answer is behind the callback) is retried before it stands for this delivery.
+   * @default QUEUE.settleAttempts
    */
-  readonly notFoundAttempts?: number;
+  readonly settleAttempts?: number;
+  /** @default QUEUE.maxAsksPerClaim */
+  readonly maxAsksPerClaim?: number;
 }
 
 /** What happened to one queued callback. Faults are thrown instead (the record is retried). */
@@ -30,35 +37,108 @@ export type WorkerResult =
   | {
       readonly kind: 'stored' | 'duplicate';
       readonly subjectId: string;
-      /** Whether the subject's state item changed. */
+      /** Whether the subject's status, outcome or confirmation changed. */
       readonly stateChanged: boolean;
       readonly confirmation?: ConfirmationKind;
     }
   | { readonly kind: 'quarantined' | 'quarantine_duplicate'; readonly reason: string };
 
-/**
- * DynamoDB refuses items over 400 KB. A quarantined message whose text JSON escapes heavily (NUL,
- * control characters) is kept with its body in base64 instead, and an event payload that would
- * push its item past the limit beside the confirmed copy is left out (the confirmed copy, which is
- * what is believed, stays).
- */
-const MAX_STORED_JSON_BYTES = 340 * 1024;
-
 /** Retries of the optimistic state write when another record for the same subject wins the race. */
 const MAX_STATE_ATTEMPTS = 10;
+
+/** Bytes per item when a body too large for one item even compressed is kept in several. */
+const CHUNK_BYTES = 300 * 1024;
+
+/** A callback read from its message: validated payload and what it says. */
+interface ReadCallback {
+  readonly ok: true;
+  readonly payload: unknown;
+  readonly facts: EventFacts;
+  readonly placed: PlacedStatus;
+}
+type ReadResult = ReadCallback | { readonly ok: false; readonly reason: string; readonly issues: readonly string[] };
+
+/** What the provider's status endpoint said about a claim. */
+interface Asked {
+  readonly verdict: Verdict;
+  readonly askedAt: string;
+  /** The answer to believe (absent for not_found, or an answer about another subject). */
+  readonly answer?: { readonly payload: unknown; readonly facts: EventFacts; readonly placed: PlacedStatus };
+  /** Worth asking again soon: not known yet, or an answer behind the claim (the endpoint lagging). */
+  readonly unsettled: boolean;
+}
 
 function expiresAt(now: Date, seconds: number): number {
   return Math.floor(now.getTime() / 1000) + Math.round(seconds);
 }
 
-function place(facts: EventFacts, receivedAt: string): PlacedStatus {
-  return {
-    status: facts.status,
-    outcome: facts.outcome,
-    terminal: facts.terminal,
-    statusAt: facts.statusAt ?? receivedAt,
-    rank: facts.rank,
+function retentionSeconds(sensitive: boolean | undefined, deps: WorkerDependencies): number {
+  return sensitive ? deps.retention.sensitiveHours * 3600 : deps.retention.eventDays * 86_400;
+}
+
+/**
+ * Keep an item within DynamoDB's limit, counted DynamoDB's way: a payload too large as attributes
+ * is replaced by a note, and the exact bytes are kept gzip-compressed (`rawGzip`), in extra chunk
+ * items when even that does not fit (`<sk>|raw#n`). Nothing authentic is dropped for its size.
+ */
+function fitted(item: Item, raw: () => Buffer): { item: Item; chunks: Item[] } {
+  const size = itemSize(item);
+  if (size <= ITEM_BUDGET) return { item, chunks: [] };
+  const { payload: _payload, headers: _headers, message: _message, ...rest } = item;
+  const gzip = gzipSync(raw());
+  const note = { omitted: 'too large for one DynamoDB item; the exact bytes are in rawGzip (gzip)', itemBytes: size };
+  if (itemSize(rest) + gzip.length + 64 <= ITEM_BUDGET) return { item: { ...rest, payloadOmitted: note, rawGzip: gzip }, chunks: [] };
+  const chunks: Item[] = [];
+  for (let offset = 0, n = 0; offset < gzip.length; offset += CHUNK_BYTES, n++) {
+    chunks.push({ pk: item.pk, sk: `${String(item.sk)}|raw#${n}`, rawGzipChunk: gzip.subarray(offset, offset + CHUNK_BYTES), [TABLE.ttlAttribute]: item[TABLE.ttlAttribute] });
+  }
+  return { item: { ...rest, payloadOmitted: { ...note, omitted: `too large for one DynamoDB item; the exact bytes are gzip-compressed in ${chunks.length} items "<sk>|raw#n"` }, rawGzipChunks: chunks.length }, chunks };
+}
+
+/** The exact bytes a message carries (body, or the query string of a GET provider). */
+function rawOf(message: QueueMessage): Buffer {
+  const body = rawBodyOf(message);
+  return body.length > 0 ? body : Buffer.from(message.raw.query, 'utf8');
+}
+
+async function putFitted(store: CallbackStore, item: Item, raw: () => Buffer): Promise<'created' | 'exists'> {
+  const { item: fit, chunks } = fitted(item, raw);
+  for (const chunk of chunks) await store.putOnce(chunk);
+  return store.putOnce(fit);
+}
+
+async function storeQuarantined(provider: AnyProvider | undefined, message: QueueMessage, reason: string, issues: readonly string[], deps: WorkerDependencies) {
+  const now = deps.now();
+  const contentHash = shortHash(`${message.raw.body ?? message.raw.bodyBase64 ?? ''}?${message.raw.query}`);
+  // Kept only briefly when it may carry a live code or contact (an instruction we could not read).
+  const sensitive = provider?.mayBeSensitive?.(rawOf(message)) ?? false;
+  const text = JSON.stringify(message);
+  const item: Item = {
+    ...keys.quarantine(message.provider, contentHash),
+    [TABLE.outcomeIndex.partitionKey]: keys.outcome(message.provider, 'quarantined'),
+    changedAt: message.receivedAt,
+    provider: message.provider,
+    reason,
+    issues,
+    receivedAt: message.receivedAt,
+    requestId: message.requestId,
+    sourceIp: message.sourceIp,
+    ...(sensitive ? { sensitive: true } : {}),
+    /** The whole queue message, so `reprocess` can run it through the worker after a schema fix. */
+    message: text,
+    [TABLE.ttlAttribute]: expiresAt(now, retentionSeconds(sensitive, deps)),
   };
+  let created: 'created' | 'exists';
+  if (itemSize(item) <= ITEM_BUDGET) created = await deps.store.putOnce(item);
+  else {
+    // Heavily escaped text (NUL runs) is smaller as base64; failing that, compressed.
+    const base64 = JSON.stringify(withBase64Body(message));
+    const { message: _text, ...rest } = item;
+    const smaller = { ...rest, message: base64 };
+    created = itemSize(smaller) <= ITEM_BUDGET ? await deps.store.putOnce(smaller) : await putFitted(deps.store, { ...rest, messageGzip: gzipSync(text) }, () => Buffer.from(text));
+  }
+  deps.log.warn('quarantined', { provider: message.provider, requestId: message.requestId, reason, duplicate: created === 'exists' });
+  return { kind: created === 'created' ? ('quarantined' as const) : ('quarantine_duplicate' as const), reason };
 }
 
 /** The payload to believe: the one ingest parsed, or a re-parse of the raw bytes (reprocessing). */
@@ -68,138 +148,209 @@ function payloadOf(provider: AnyProvider, message: QueueMessage) {
   return provider.parse(requestOf(message));
 }
 
-async function storeQuarantined(message: QueueMessage, reason: string, issues: readonly string[], deps: WorkerDependencies) {
-  const now = deps.now();
-  const contentHash = shortHash(`${message.raw.body ?? message.raw.bodyBase64 ?? ''}?${message.raw.query}`);
-  const created = await deps.store.putOnce({
-    ...keys.quarantine(message.provider, contentHash),
-    [TABLE.outcomeIndex.partitionKey]: keys.outcome(message.provider, 'quarantined'),
-    updatedAt: message.receivedAt,
-    provider: message.provider,
-    reason,
-    issues,
-    receivedAt: message.receivedAt,
-    requestId: message.requestId,
-    sourceIp: message.sourceIp,
-    /** The whole queue message, so `reprocess` can run it through the worker after a schema fix. */
-    message: Buffer.byteLength(JSON.stringify(message)) > MAX_STORED_JSON_BYTES ? JSON.stringify(withBase64Body(message)) : JSON.stringify(message),
-    [TABLE.ttlAttribute]: expiresAt(now, deps.retention.eventDays * 86_400),
-  });
-  deps.log.warn('quarantined', {
-    provider: message.provider,
-    requestId: message.requestId,
-    reason,
-    duplicate: created === 'exists',
-  });
-  return { kind: created === 'created' ? ('quarantined' as const) : ('quarantine_duplicate' as const), reason };
+/** Step 1: parse (or take ingest's parse), describe, and check the keys it names can be stored exactly. */
+async function readCallback(provider: AnyProvider, message: QueueMessage, deps: WorkerDependencies): Promise<ReadResult> {
+  const parsed = payloadOf(provider, message);
+  if (!parsed.ok) return parsed;
+  const secret = provider.describeReadsSecret ? await deps.secrets.get(provider) : undefined;
+  let facts: EventFacts;
+  try {
+    facts = provider.describe(parsed.payload, secret);
+  } catch (error) {
+    return { ok: false, reason: `cannot read the status: ${(error as Error).message}`, issues: [] };
+  }
+  const reason = unstorableKeyReason(facts);
+  if (reason) return { ok: false, reason, issues: [] };
+  return { ok: true, payload: parsed.payload, facts, placed: placeStatus(facts, message.receivedAt) };
 }
 
 /**
- * Store one queued callback: the event once (conditional put on its key), then move the subject's
- * state forward. Every step is idempotent, so a redelivery after a crash between two writes
- * converges on the same items.
+ * Step 2: put the claim to the provider's status endpoint, for providers that have one. Not again
+ * once it was confirmed, nor more than `maxAsksPerClaim` times however often it is redelivered.
  */
-export async function processMessage(message: QueueMessage, deps: WorkerDependencies, receiveCount = 1): Promise<WorkerResult> {
-  const provider = findProvider(message.provider);
-  if (!provider) return storeQuarantined(message, `unknown provider "${message.provider}"`, [], deps);
-  const parsed = payloadOf(provider, message);
-  if (!parsed.ok) return storeQuarantined(message, parsed.reason, parsed.issues, deps);
-
-  const facts = provider.describe(parsed.payload);
-  const eventKey = keys.event(provider.id, facts.subjectId, facts.eventKey);
-
-  // Ask the provider before believing the claim. A stored verdict is reused on redelivery, so a
-  // provider retry does not cost another status call; a stored not_found is asked again, since the
-  // transfer may have become known since.
-  let confirmation: ConfirmationKind | undefined;
-  let believed: EventFacts | undefined = facts;
-  let confirmedPayload: unknown;
-  if (provider.confirm) {
-    const existing = await deps.store.getItem(eventKey);
-    if (existing?.confirmation && existing.confirmation !== 'not_found') {
-      confirmation = existing.confirmation as ConfirmationKind;
-      // Absent when the answer was the callback's own payload (stored once, below).
-      confirmedPayload = existing.confirmedPayload ?? existing.payload;
-    } else {
-      const secret = await deps.secrets.get(provider);
-      const verdict = await provider.confirm(parsed.payload, secret, deps.confirm);
-      const attempts = deps.notFoundAttempts ?? QUEUE.notFoundAttempts;
-      if (verdict.kind === 'not_found' && receiveCount < attempts) {
-        // A callback can overtake the status endpoint's own view of a new transfer: retry with
-        // back-off before taking "not found" for an answer.
-        throw new DependencyError(provider.id, `status endpoint does not know this transfer yet (attempt ${receiveCount} of ${attempts})`);
-      }
-      confirmation = verdict.kind;
-      confirmedPayload = verdict.kind === 'not_found' ? undefined : verdict.payload;
-    }
-    believed = confirmedPayload === undefined ? undefined : provider.describe(confirmedPayload);
+async function askProvider(provider: AnyProvider, read: ReadCallback, stored: Item | undefined, deps: WorkerDependencies): Promise<Asked | undefined> {
+  if (!provider.lookup) return undefined;
+  if (stored?.confirmation === 'confirmed') return undefined;
+  if (Number(stored?.asks ?? 0) >= (deps.maxAsksPerClaim ?? QUEUE.maxAsksPerClaim)) return undefined;
+  const secret = await deps.secrets.get(provider);
+  const answer = await provider.lookup(read.facts.subjectId, secret, deps.lookup);
+  const askedAt = deps.now().toISOString();
+  if (answer.kind === 'not_found') return { verdict: { kind: 'not_found' }, askedAt, unsettled: true };
+  const facts = provider.describe(answer.payload, secret);
+  if (facts.subjectId !== read.facts.subjectId || unstorableKeyReason(facts)) {
+    // An answer about another subject proves nothing about this one.
+    return { verdict: { kind: 'mismatch', differences: ['subject'] }, askedAt, unsettled: false };
   }
+  const placed = placeStatus(facts, askedAt);
+  const differences = provider.differences?.(read.payload, answer.payload) ?? (facts.status === read.facts.status ? [] : ['status']);
+  const claimKey = orderKey(read.placed);
+  const answerKey = orderKey(placed);
+  const verdict: Verdict = differences.length
+    ? { kind: 'mismatch', answerStatus: facts.status, answerOrderKey: answerKey, differences, ...(claimKey < answerKey ? { behind: true } : {}) }
+    : { kind: 'confirmed', answerStatus: facts.status, answerOrderKey: answerKey };
+  // A claim ahead of the answer may be a status the endpoint has not caught up with yet.
+  const unsettled = verdict.kind === 'mismatch' && claimKey > answerKey;
+  return { verdict, askedAt, answer: { payload: answer.payload, facts, placed }, unsettled };
+}
 
+/** Step 3: move the state forward (written first, so a crash before the event items repeats nothing). */
+async function applyToState(
+  provider: AnyProvider,
+  message: QueueMessage,
+  read: ReadCallback,
+  asked: Asked | undefined,
+  stored: Item | undefined,
+  deps: WorkerDependencies,
+): Promise<{ eventKey: string; before?: StateItem; after?: StateItem }> {
+  const { facts } = read;
+  const subject = { provider: provider.id, subjectId: facts.subjectId, ...(facts.part === undefined ? {} : { part: facts.part }) };
+  const believed = provider.believesCallbacks !== false && facts.placesStatus !== false;
+  for (let attempt = 1; ; attempt++) {
+    const state = await deps.store.getState(provider.id, facts.subjectId, facts.part);
+    const { eventKey, isChange } = resolveEventKey(facts, state, message.receivedAt);
+    const hash = shortHash(eventKey);
+    // Recent observations are remembered by hash; an older one is known by its stored event item.
+    let known = remembers(state, hash);
+    if (!known && !remembersAll(state)) {
+      known = (stored?.eventKey === eventKey) || (await deps.store.getItem(keys.event(provider.id, facts.subjectId, eventKey), { consistent: false })) !== undefined;
+    }
+    const observations: Observation[] = [];
+    if (!known) observations.push({ hash, counts: true, source: 'callback', ...(believed ? { placed: read.placed } : {}), ...(isChange ? { isChange } : {}) });
+    if (asked?.answer) observations.push({ hash: shortHash(`answer|${asked.answer.facts.eventKey}`), counts: false, source: 'status-endpoint', placed: asked.answer.placed });
+    const next = applyObservations(state, subject, observations, asked?.verdict, deps.now().toISOString());
+    if (!next) return { eventKey, before: state, after: state };
+    if ((await deps.store.putState(next, state?.version)) === 'written') return { eventKey, before: state, after: next };
+    if (attempt >= MAX_STATE_ATTEMPTS) throw new DependencyError('dynamodb', `state of ${provider.id} subject kept changing under us; will retry`);
+  }
+}
+
+/** Step 4: the event items, each stored once: the callback (the claim) and, when it differs, the provider's answer. */
+async function storeEvents(
+  provider: AnyProvider,
+  message: QueueMessage,
+  read: ReadCallback,
+  eventKey: string,
+  asked: Asked | undefined,
+  deps: WorkerDependencies,
+): Promise<'created' | 'exists'> {
+  const { facts, placed } = read;
   const now = deps.now();
-  const storedConfirmed = storable(confirmedPayload);
-  let storedPayload = storable(parsed.payload);
-  const payloadJson = JSON.stringify(storedPayload) ?? '';
-  const confirmedJson = JSON.stringify(storedConfirmed) ?? '';
-  const payloadBytes = Buffer.byteLength(payloadJson);
-  const tooLarge = payloadBytes + Buffer.byteLength(confirmedJson) > MAX_STORED_JSON_BYTES;
-  if (tooLarge) storedPayload = { omitted: 'too large to store beside the rest of the event', bytes: payloadBytes };
-  // TemboPlus usually answers with exactly the callback's body: kept once, not twice, so the event
-  // item stays within one 1 KB write unit. A confirmed event without confirmedPayload means this.
-  const answerIsPayload = !tooLarge && confirmedPayload !== undefined && confirmedJson === payloadJson;
-  const retentionSeconds = facts.sensitive ? deps.retention.sensitiveHours * 3600 : deps.retention.eventDays * 86_400;
-  const eventItem: Item = {
-    ...eventKey,
+  const payload = storable(read.payload);
+  const answerPayload = asked?.answer ? storable(asked.answer.payload) : undefined;
+  // The answer is usually the callback's own body (TemboPlus): then it is kept once, on the claim.
+  const answerIsClaim = answerPayload !== undefined && JSON.stringify(answerPayload) === JSON.stringify(payload);
+  const verdictFields = asked
+    ? {
+        confirmation: asked.verdict.kind,
+        ...(asked.verdict.answerStatus === undefined ? {} : { confirmedStatus: asked.verdict.answerStatus }),
+        ...(asked.verdict.kind === 'mismatch' && asked.verdict.differences?.length ? { differences: asked.verdict.differences } : {}),
+        askedAt: asked.askedAt,
+        asks: 1,
+        ...(answerIsClaim ? { answerIsClaim: true } : {}),
+      }
+    : {};
+  const claim: Item = {
+    ...keys.event(provider.id, facts.subjectId, eventKey),
     provider: provider.id,
     subjectId: facts.subjectId,
-    eventKey: facts.eventKey,
+    ...(facts.part === undefined ? {} : { part: facts.part }),
+    eventKey,
+    source: 'callback',
     status: facts.status,
-    statusAt: facts.statusAt,
+    outcome: facts.outcome,
+    statusAt: placed.statusAt,
+    ...(placed.detail ? { detail: placed.detail } : {}),
     receivedAt: message.receivedAt,
     requestId: message.requestId,
     sourceIp: message.sourceIp,
     headers: message.headers,
-    payload: storedPayload,
+    payload,
     storedAt: now.toISOString(),
-    ...(confirmation
-      ? { confirmation, confirmedStatus: believed?.status, ...(answerIsPayload ? {} : { confirmedPayload: storedConfirmed }) }
-      : {}),
-    [TABLE.ttlAttribute]: expiresAt(now, retentionSeconds),
+    ...verdictFields,
+    [TABLE.ttlAttribute]: expiresAt(now, retentionSeconds(facts.sensitive, deps)),
   };
-  const created = await deps.store.putOnce(eventItem);
-
-  const change: StateChange = {
-    provider: provider.id,
-    subjectId: facts.subjectId,
-    eventHash: shortHash(facts.eventKey),
-    placed: believed ? place(believed, message.receivedAt) : undefined,
-    confirmation,
-  };
-  let stateChanged = false;
-  for (let attempt = 1; ; attempt++) {
-    const current = await deps.store.getState(provider.id, facts.subjectId);
-    const next = applyEvent(current, change, now.toISOString());
-    if (!next) break;
-    if ((await deps.store.putState(next, current?.version)) === 'written') {
-      stateChanged = next.status !== current?.status || next.confirmation !== current?.confirmation;
-      break;
-    }
-    if (attempt >= MAX_STATE_ATTEMPTS) throw new Error(`state of ${provider.id} subject kept changing under us; will retry`);
+  const created = await putFitted(deps.store, claim, () => rawOf(message));
+  if (created === 'exists' && asked) await deps.store.recordVerdict(keys.event(provider.id, facts.subjectId, eventKey), { ...asked.verdict, askedAt: asked.askedAt });
+  if (asked?.answer && !answerIsClaim) {
+    const answer = asked.answer;
+    const answerText = JSON.stringify(answerPayload) ?? 'null';
+    await putFitted(
+      deps.store,
+      {
+        ...keys.event(provider.id, facts.subjectId, `answer|${answer.facts.eventKey}`),
+        provider: provider.id,
+        subjectId: facts.subjectId,
+        eventKey: `answer|${answer.facts.eventKey}`,
+        source: 'status-endpoint',
+        status: answer.facts.status,
+        outcome: answer.facts.outcome,
+        statusAt: answer.placed.statusAt,
+        ...(answer.placed.detail ? { detail: answer.placed.detail } : {}),
+        receivedAt: asked.askedAt,
+        payload: answerPayload,
+        storedAt: now.toISOString(),
+        [TABLE.ttlAttribute]: expiresAt(now, retentionSeconds(answer.facts.sensitive, deps)),
+      },
+      () => Buffer.from(answerText),
+    );
   }
+  return created;
+}
 
-  const result = {
-    kind: created === 'created' ? ('stored' as const) : ('duplicate' as const),
-    subjectId: facts.subjectId,
-    stateChanged,
-    ...(confirmation ? { confirmation } : {}),
-  };
+function statusChanged(before: StateItem | undefined, after: StateItem | undefined): boolean {
+  if (!after || before === after) return false;
+  return (
+    before?.status !== after.status ||
+    before?.outcome !== after.outcome ||
+    before?.confirmation !== after.confirmation ||
+    before?.confirmedStatus !== after.confirmedStatus
+  );
+}
+
+/**
+ * Store one queued callback: read it, ask the provider where it offers a status endpoint, move the
+ * subject's state forward, then store the event items. Every step is idempotent, so a redelivery
+ * after a crash between two writes converges on the same items; the state item stays the same
+ * small size however many events its subject gets.
+ */
+export async function processMessage(message: QueueMessage, deps: WorkerDependencies, receiveCount = 1): Promise<WorkerResult> {
+  const provider = findProvider(message.provider);
+  if (!provider) return storeQuarantined(undefined, message, `unknown provider "${message.provider}"`, [], deps);
+  const read = await readCallback(provider, message, deps);
+  if (!read.ok) return storeQuarantined(provider, message, read.reason, read.issues, deps);
+  const { facts } = read;
+
+  // The claim as stored before (confirmable providers only): whether to ask again, and how often.
+  const storedKey: ItemKey | undefined = provider.lookup && !facts.reportsCurrent ? keys.event(provider.id, facts.subjectId, facts.eventKey) : undefined;
+  const stored = storedKey ? await deps.store.getItem(storedKey) : undefined;
+  const asked = await askProvider(provider, read, stored, deps);
+
+  const { eventKey, before, after } = await applyToState(provider, message, read, asked, stored, deps);
+  const created = await storeEvents(provider, message, read, eventKey, asked, deps);
+
+  const changed = statusChanged(before, after);
+  const confirmation = asked?.verdict.kind ?? (stored?.confirmation as ConfirmationKind | undefined);
   deps.log.info('stored', {
     provider: provider.id,
     requestId: message.requestId,
     subjectId: maskPhoneNumbers(facts.subjectId),
+    ...(facts.part === undefined ? {} : { part: maskPhoneNumbers(facts.part) }),
     status: facts.status,
-    result: result.kind,
-    stateChanged,
-    ...(confirmation ? { confirmation, confirmedStatus: believed?.status } : {}),
+    result: created === 'created' ? 'stored' : 'duplicate',
+    stateChanged: changed,
+    ...(asked ? { confirmation: asked.verdict.kind, confirmedStatus: asked.verdict.answerStatus, differences: asked.verdict.differences } : {}),
   });
-  return result;
+
+  const attempts = deps.settleAttempts ?? QUEUE.settleAttempts;
+  if (asked?.unsettled && receiveCount < attempts) {
+    // A callback can overtake the status endpoint's own view of a transaction: recorded as it
+    // stands, then asked again with back-off before this delivery's verdict stands.
+    throw new DependencyError(provider.id, `status endpoint ${asked.verdict.kind === 'not_found' ? 'does not know this subject' : 'is behind the callback'} yet (attempt ${receiveCount} of ${attempts})`);
+  }
+  return {
+    kind: created === 'created' ? 'stored' : 'duplicate',
+    subjectId: facts.subjectId,
+    stateChanged: changed,
+    ...(confirmation ? { confirmation } : {}),
+  };
 }

@@ -84,7 +84,7 @@ function fromEnvironment(): WorkerHandler {
     deps: {
       store: createDynamoStore(new DynamoDBClient({}), tableName),
       secrets: createSecretCache(secretsManagerSource(), { ttlMs: numberEnv('SECRET_CACHE_SECONDS', 300) * 1000 }),
-      confirm: { fetch, timeoutMs: numberEnv('CONFIRM_TIMEOUT_MS', 5000), newRequestId: randomUUID },
+      lookup: { fetch, timeoutMs: numberEnv('CONFIRM_TIMEOUT_MS', 5000), newRequestId: randomUUID },
       now: () => new Date(),
       log,
       retention: {

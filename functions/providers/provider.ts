@@ -3,8 +3,16 @@ import type * as z from '../core/zod.ts';
 /** Identifiers of the providers we receive callbacks from. Also the URL segment and the secret key. */
 export type ProviderId = 'telesign' | 'esms' | 'temboplus' | 'relid' | 'identomat';
 
-/** Where a transaction stands, across providers. */
-export type Outcome = 'pending' | 'succeeded' | 'failed';
+/**
+ * Where a transaction stands, across providers. `unknown` is never success: the status says the
+ * provider is done (or cannot tell), but not whether it worked (TeleSign 250 "final status
+ * unknown", an unlisted code, a REL-ID action label the deployment did not declare). Those are
+ * listed for a person to review (`inspect --outcome unknown`).
+ */
+export type Outcome = 'pending' | 'succeeded' | 'failed' | 'unknown';
+
+/** Every outcome, in the order people read them. */
+export const OUTCOMES: readonly Outcome[] = ['pending', 'succeeded', 'failed', 'unknown'];
 
 /**
  * A callback as it reached us, stripped of everything AWS-specific.
@@ -31,10 +39,18 @@ export type ParseResult<TPayload> =
   | { readonly ok: true; readonly payload: TPayload }
   | { readonly ok: false; readonly reason: string; readonly issues: readonly string[] };
 
-/** What one callback says, in the terms the worker stores. */
+/** Small facts read beside a status (REL-ID's action label, TeleSign's code state, eSMS counters). */
+export type StatusDetail = Readonly<Record<string, string | number | boolean>>;
+
+/** What one callback (or one answer of a provider's status endpoint) says, in the terms the worker stores. */
 export interface EventFacts {
   /** The transaction/message/notification/session this callback is about. */
   readonly subjectId: string;
+  /**
+   * A part of the subject with a state of its own, kept in the subject's partition (eSMS: one
+   * recipient of a message). Absent: the callback is about the subject as a whole.
+   */
+  readonly part?: string;
   /** What makes this callback distinct from another one about the same subject. */
   readonly eventKey: string;
   /** The provider's own status value, as a string. */
@@ -43,7 +59,7 @@ export interface EventFacts {
   readonly terminal: boolean;
   /**
    * Provider time of the status (ISO-8601), when the provider sends one we can read.
-   * The worker falls back to the receive time.
+   * The worker falls back to the receive time, and ignores a time too far ahead of it.
    */
   readonly statusAt?: string;
   /**
@@ -51,20 +67,41 @@ export interface EventFacts {
    * Terminal beats non-terminal regardless of this value.
    */
   readonly rank: number;
+  /** What else the status means, kept on the state beside it (bounded: short values only). */
+  readonly detail?: StatusDetail;
   /**
    * Callbacks that carry live codes or links (Identomat OTP/link instructions) are kept
    * only for the short sensitive-retention period.
    */
   readonly sensitive?: boolean;
+  /**
+   * False for callbacks that are stored and counted but say nothing about the subject's status
+   * (Identomat's OTP instructions and video-call updates).
+   * @default true
+   */
+  readonly placesStatus?: boolean;
+  /**
+   * The callback reports the subject's *current* status and carries no id or time of its own
+   * (Identomat's session-change). Such a report is a new event only when its status differs from
+   * the current one, and the latest report wins whatever its tier (a session can move from APPROVED
+   * back to MANUAL_CHECK). See `core/events.ts` for how retries are told from changes.
+   */
+  readonly reportsCurrent?: boolean;
 }
 
-/** TemboPlus-style confirmation: the provider's own answer to "what is the status of X?". */
-export type Confirmation<TPayload> =
-  | { readonly kind: 'confirmed'; readonly payload: TPayload }
-  | { readonly kind: 'mismatch'; readonly payload: TPayload }
+/** A provider's answer to "what is the status of this subject?", from its status endpoint. */
+export type StatusAnswer<TPayload> =
+  | { readonly kind: 'found'; readonly payload: TPayload }
   | { readonly kind: 'not_found' };
 
-export interface ConfirmContext {
+/**
+ * The verdict on a callback (the claim) once the provider's own answer is in: `confirmed` (status
+ * and every material field agree), `mismatch` (they differ: the answer is believed), `not_found`
+ * (the provider does not know the subject: nothing is believed).
+ */
+export type ConfirmationKind = 'confirmed' | 'mismatch' | 'not_found';
+
+export interface LookupContext {
   readonly fetch: typeof fetch;
   readonly timeoutMs: number;
   /** A fresh id per call (TemboPlus answers 429 to a reused x-request-id). */
@@ -97,25 +134,57 @@ export interface Provider<TSecret = unknown, TPayload = unknown> {
   authenticate(request: CallbackRequest, secret: TSecret): AuthResult;
   /** Parse and validate an authenticated request. Never throws. */
   parse(request: CallbackRequest): ParseResult<TPayload>;
-  /** Name the subject and event, and place the status. Pure. */
-  describe(payload: TPayload): EventFacts;
+  /**
+   * Name the subject and event, and place the status. Pure. The secret carries the few settings
+   * that change what a status means (REL-ID's declared action labels); providers that need none
+   * ignore it, and without it the meaning falls back to the fail-closed reading.
+   */
+  describe(payload: TPayload, secret?: TSecret): EventFacts;
+  /** The secret holds settings `describe` reads: the worker loads it (and needs read access to it). */
+  readonly describeReadsSecret?: boolean;
   /**
    * Secret values the provider puts in the body itself (Identomat's callbackApiKey, current and
    * previous); they are scrubbed from the raw body before anything is queued or stored.
    */
   bodySecrets?(secret: TSecret): string[];
   /**
+   * Whether a callback that could not be read may still carry a live code or contact (an
+   * instruction with an unexpected shape): its quarantined copy is then kept only for the short
+   * sensitive retention.
+   */
+  mayBeSensitive?(raw: Buffer): boolean;
+  /**
    * Dress a body as the provider would send it (signature headers, keys in the body). Used by
    * `send`, the tests and the benchmark to produce authentic callbacks; the path token is generic.
    */
   asSent?(body: Buffer, secret: TSecret): { headers: Record<string, string>; body: Buffer };
-  /** Ask the provider for the authoritative status before believing a callback. */
-  confirm?(payload: TPayload, secret: TSecret, context: ConfirmContext): Promise<Confirmation<TPayload>>;
+  /**
+   * Ask the provider's status endpoint for a subject's authoritative status. Throws DependencyError
+   * on a fault (the record is retried) and ConfigurationError when only a person can fix it.
+   */
+  lookup?(subjectId: string, secret: TSecret, context: LookupContext): Promise<StatusAnswer<TPayload>>;
+  /**
+   * The fields in which a callback's claim differs from the provider's answer (status and the
+   * material fields: amount, currency, account, institution, reference); empty when they agree.
+   */
+  differences?(claim: TPayload, answer: TPayload): string[];
+  /**
+   * Whether an authenticated callback is believed by itself. False for providers whose callbacks
+   * prove nothing (TemboPlus: a URL token; its docs say to confirm every status): only the status
+   * endpoint's answers move the state, and the callback is kept as the claim.
+   * @default true
+   */
+  readonly believesCallbacks?: boolean;
 }
 
 /** A provider with its types erased, as held by the registry. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyProvider = Provider<any, any>;
+
+/** Whether the worker reads this provider's secret (to ask its status endpoint, or for settings `describe` reads). */
+export function workerReadsSecret(provider: Pick<AnyProvider, 'lookup' | 'describeReadsSecret'>): boolean {
+  return provider.lookup !== undefined || provider.describeReadsSecret === true;
+}
 
 /** A secret's fields plus, during a rotation, the previous values (accepted until removed). */
 export function secretVersions<T extends object>(secret: T & { previous?: Partial<T> }): T[] {

@@ -1,7 +1,8 @@
 import * as z from '../core/zod.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../core/errors.ts';
 import { authenticatePathToken, configuredString, describeIssues, parseJsonWith, toIsoTime } from './common.ts';
-import { secretVersions, type Confirmation, type Outcome, type Provider } from './provider.ts';
+import { shortHash } from '../core/hash.ts';
+import { secretVersions, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
 export const TEMBOPLUS_SANDBOX_URL = 'https://sandbox.temboplus.com';
@@ -50,6 +51,28 @@ const STATUSES: Record<string, { outcome: Outcome; terminal: boolean; rank: numb
   CANCELED: { outcome: 'failed', terminal: true, rank: 0 },
   REVERSED: { outcome: 'failed', terminal: true, rank: 1 },
 };
+/**
+ * Fields whose value in a callback must equal the status endpoint's for the callback to be
+ * `confirmed`: who is paid, how much, in what currency, through which institution, under which
+ * reference. A claim that matches the status but not these is a `mismatch`.
+ */
+const MATERIAL_FIELDS = [
+  'partnerReference', 'transactionId', 'status', 'statusCode', 'senderAmount', 'senderCurrency', 'receiverAmount',
+  'receiverCurrency', 'transactionAmount', 'receiverAccount', 'receiverChannel', 'institutionCode', 'institutionReference',
+] as const;
+
+/** Values compared as TemboPlus means them: numbers by value (`100` = `100.0` = `"100"`), text exactly. */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a == null || b == null) return a == b; // null and absent are the same "not yet"
+  const numeric = (value: unknown) => (typeof value === 'number' || (typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value)) ? Number(value) : undefined);
+  const [x, y] = [numeric(a), numeric(b)];
+  return x !== undefined && y !== undefined && x === y;
+}
+
+/** Largest status answer read; a real one is about 1 KB. */
+const MAX_ANSWER_BYTES = 256 * 1024;
+
 /** A status TemboPlus may add later: kept, but never allowed to overrule a known one. */
 const UNKNOWN_STATUS = { outcome: 'pending', terminal: false, rank: -1 } as const;
 
@@ -74,19 +97,40 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback> = {
     body,
   }),
 
+  // Callbacks prove nothing (a URL token): only the status endpoint's answers move the state.
+  believesCallbacks: false,
+
   describe(payload) {
     const status = payload.status.toUpperCase();
     return {
       subjectId: payload.partnerReference,
-      eventKey: `${status}|${payload.statusCode ?? ''}`,
+      // The content is part of the key: a forged early callback with the same status is another
+      // event, so it can never take the place of the genuine one (a retry is byte-identical).
+      eventKey: `${status}|${payload.statusCode ?? ''}|${shortHash(JSON.stringify(payload))}`,
       status,
       statusAt: toIsoTime(payload.updatedAt ?? payload.completedAt),
       ...(STATUSES[status] ?? UNKNOWN_STATUS),
     };
   },
 
-  async confirm(payload, secret, context): Promise<Confirmation<TemboPlusCallback>> {
-    const url = `${secret.baseUrl.replace(/\/+$/, '')}/remittance/${encodeURIComponent(payload.partnerReference)}/status`;
+  differences(claim, answer) {
+    return MATERIAL_FIELDS.filter((field) => {
+      const claimed = (claim as Record<string, unknown>)[field];
+      // A field the callback does not carry claims nothing; one it carries must match.
+      if (claimed === undefined || claimed === null) return false;
+      const answered = (answer as Record<string, unknown>)[field];
+      return field === 'status' ? String(claimed).toUpperCase() !== String(answered ?? '').toUpperCase() : !sameValue(claimed, answered);
+    });
+  },
+
+  /**
+   * GET {baseUrl}/remittance/{partnerReference}/status with a fresh x-request-id (a reused one is
+   * answered 429). 404: not known (yet); 403: the apiToken is refused.
+   * @see https://tembo.gitbook.io/tembo/reference/remittance/transaction-status
+   * @see https://tembo.gitbook.io/tembo/reference/remittance/api-overview
+   */
+  async lookup(partnerReference, secret, context): Promise<StatusAnswer<TemboPlusCallback>> {
+    const url = `${secret.baseUrl.replace(/\/+$/, '')}/remittance/${encodeURIComponent(partnerReference)}/status`;
     let response: Response;
     try {
       response = await context.fetch(url, {
@@ -113,17 +157,16 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback> = {
     }
     let body: unknown;
     try {
-      body = await response.json();
+      const text = await response.text();
+      if (Buffer.byteLength(text) > MAX_ANSWER_BYTES) throw new Error(`answer larger than ${MAX_ANSWER_BYTES} bytes`);
+      body = JSON.parse(text);
     } catch (error) {
-      throw new DependencyError('temboplus', 'status endpoint answered 200 with a body that is not JSON', { cause: error });
+      throw new DependencyError('temboplus', `status endpoint answered 200 with a body that is not usable JSON: ${errorMessage(error)}`, { cause: error });
     }
     const answer = TemboPlusCallbackSchema.safeParse(body);
     if (!answer.success) {
       throw new DependencyError('temboplus', `status endpoint answer does not match the schema: ${describeIssues(answer.error).join('; ')}`);
     }
-    const agrees =
-      answer.data.status.toUpperCase() === payload.status.toUpperCase() &&
-      (payload.statusCode == null || answer.data.statusCode === payload.statusCode);
-    return { kind: agrees ? 'confirmed' : 'mismatch', payload: answer.data };
+    return { kind: 'found', payload: answer.data };
   },
 };

@@ -10,7 +10,7 @@ import { sendCallback, subjectLife, type Callback } from '../support/faults-traf
  * TemboPlus's status endpoint misbehaves (the simulator's setFault): each failure is retried with
  * a growing delay and the callback is confirmed once the endpoint recovers. A 404 is retried too
  * (the callback may have overtaken the endpoint's view of a new transfer); only on the last of
- * QUEUE.notFoundAttempts receives is it taken as the verdict, `not_found`: recorded, never applied.
+ * QUEUE.settleAttempts receives is it taken as the verdict, `not_found`: recorded, never applied.
  */
 
 const RETRY_BASE_SECONDS = 1;
@@ -106,7 +106,7 @@ describe('fault: TemboPlus status endpoint', { timeout: 240_000 }, () => {
     });
   });
 
-  test(`404 on all ${QUEUE.notFoundAttempts} receives → not_found recorded, never applied; confirmed once TemboPlus knows the transfer`, async () => {
+  test(`404 on all ${QUEUE.settleAttempts} receives → not_found recorded, never applied; confirmed once TemboPlus knows the transfer`, async () => {
     // prepare: a transfer TemboPlus does not know
     const [, submitted, final] = subjectLife('temboplus', rig.secrets, 'tembo-fault-404');
     const firstRequest = rig.simulator.requests.length;
@@ -135,8 +135,8 @@ describe('fault: TemboPlus status endpoint', { timeout: 240_000 }, () => {
         `finally ${String(settled.state?.status)}/${String(settled.state?.confirmation)}, events ${settled.events.length}, eventCount ${String(settled.state?.eventCount)}, DLQ ${(await rig.queueDepth()).dlq}`,
     );
     assert.deepEqual([first.status, second.status, retry.status], [200, 200, 200]);
-    assert.deepEqual(failures.map((f) => f.receiveCount), Array.from({ length: QUEUE.notFoundAttempts - 1 }, (_, n) => n + 1), 'retried before believing a 404');
-    assert.deepEqual(attempts.slice(0, QUEUE.notFoundAttempts).map((a) => a.status), Array(QUEUE.notFoundAttempts).fill(404));
+    assert.deepEqual(failures.map((f) => f.receiveCount), Array.from({ length: QUEUE.settleAttempts - 1 }, (_, n) => n + 1), 'retried before believing a 404');
+    assert.deepEqual(attempts.slice(0, QUEUE.settleAttempts).map((a) => a.status), Array(QUEUE.settleAttempts).fill(404));
     assert.equal(afterNotFound.state?.confirmation, 'not_found');
     assert.equal(afterNotFound.state?.status, undefined, 'a claim TemboPlus does not know is never applied');
     assert.equal(afterNotFound.state?.outcome, 'pending');

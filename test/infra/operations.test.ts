@@ -206,7 +206,7 @@ describe('alarms', () => {
         namespace: NAMESPACE, metricName: 'Quarantined', dimensions: perProvider(provider.id),
         statistic: 'Sum', threshold: 1, comparison: atLeast, tells: new RegExp(`functions/providers/${provider.id}\\.ts.*npm run reprocess .*--provider ${provider.id}`),
       });
-      if (!provider.confirm) continue;
+      if (!provider.lookup) continue;
       expected.set(`${name}ConfirmationMismatch`, {
         namespace: NAMESPACE, metricName: 'ConfirmationMismatch', dimensions: perProvider(provider.id),
         statistic: 'Sum', threshold: 1, comparison: atLeast, tells: /contradicts a callback.*rotate the token/,
@@ -344,14 +344,18 @@ function memoryStore(): CallbackStore {
     async getItem(key) {
       return items.get(keyOf(key));
     },
-    async getState(provider, subjectId) {
-      return items.get(keyOf(keys.state(provider, subjectId))) as StateItem | undefined;
+    async getState(provider, subjectId, part) {
+      return items.get(keyOf(keys.state(provider, subjectId, part))) as StateItem | undefined;
     },
     async putState(state, expectedVersion) {
-      const key = keyOf(keys.state(state.provider, state.subjectId));
+      const key = keyOf(keys.state(state.provider, state.subjectId, state.part));
       if ((items.get(key) as StateItem | undefined)?.version !== expectedVersion) return 'conflict';
       items.set(key, { ...state });
       return 'written';
+    },
+    async recordVerdict(key, verdict) {
+      const item = items.get(keyOf(key));
+      if (item) items.set(keyOf(key), { ...item, confirmation: verdict.kind, asks: Number(item.asks ?? 0) + 1 });
     },
   };
 }
@@ -392,11 +396,11 @@ describe('the filters match the lines the functions write', () => {
       deps: {
         store: memoryStore(),
         secrets: createSecretCache(fixedSecretSource({ temboplus: UNIT_SECRETS.temboplus })),
-        confirm: { fetch: async () => answer(callback), timeoutMs: 1000, newRequestId: () => 'request-id' },
+        lookup: { fetch: async () => answer(callback), timeoutMs: 1000, newRequestId: () => 'request-id' },
         now: () => new Date('2025-01-01T10:00:01.000Z'),
         log: createLogger({ service: 'worker', write: (line) => lines.push(line) }),
         retention: { eventDays: 90, sensitiveHours: 24 },
-        notFoundAttempts: 1,
+        settleAttempts: 1,
       },
     });
     const record = { messageId: 'm-1', receiptHandle: 'r-1', body: queued.sent[0], attributes: { ApproximateReceiveCount: '1' } };

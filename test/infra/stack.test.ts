@@ -8,6 +8,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { QUEUE, TABLE, createTableInput } from '../../functions/core/pipeline-definition.ts';
 import { secretEnvName } from '../../functions/core/secrets.ts';
+import { workerReadsSecret } from '../../functions/providers/provider.ts';
 import { providers } from '../../functions/providers/index.ts';
 import type { CallbackGatewayStack } from '../../lib/callback-gateway-stack.ts';
 import { createGatewayApp } from '../../lib/gateway-app.ts';
@@ -291,7 +292,7 @@ describe('queue and worker', () => {
 
   test('the worker reads only the secrets of providers that confirm (TemboPlus) and uses the table', () => {
     // prepare
-    const confirming = stack.ingresses.filter((ingress) => ingress.provider.confirm);
+    const confirming = stack.ingresses.filter((ingress) => workerReadsSecret(ingress.provider));
     assert.deepEqual(
       confirming.map((ingress) => ingress.provider.id),
       ['temboplus'],

@@ -15,6 +15,7 @@ import {
   sqsRecord,
   startWorkerEnvironment,
   storedEvents,
+  storedObservations,
   storedPartition,
   storedState,
   uniqueId,
@@ -82,6 +83,23 @@ function finalState(state: Record<string, unknown> | undefined) {
 }
 
 /** A store whose putState fails `times` times, as if the worker died between the event write and the state write. */
+/** The store, failing the first event-item write after the state was written (a crash between the two). */
+function crashingBeforeEventWrite(store: CallbackStore, times = 1): CallbackStore & { crashes: number } {
+  let remaining = times;
+  return {
+    ...store,
+    crashes: 0,
+    async putOnce(item) {
+      if (remaining > 0 && String(item.sk).startsWith('EVENT#')) {
+        remaining -= 1;
+        this.crashes += 1;
+        throw new DependencyError('dynamodb', 'simulated crash before the event write');
+      }
+      return store.putOnce(item);
+    },
+  };
+}
+
 function crashingBeforeStateWrite(store: CallbackStore, times = 1): CallbackStore & { crashes: number } {
   let remaining = times;
   return {
@@ -306,8 +324,8 @@ describe('forward-only state under reordering', () => {
   });
 });
 
-describe('crash between the event write and the state write', () => {
-  test('the failed attempt is retried and converges on one event', async () => {
+describe('crash between the state write and the event write', () => {
+  test('a crash before the state write leaves nothing, and the retry stores the event once', async () => {
     // prepare
     const ref = uniqueId('TS-CRASH');
     const queued = await message('telesign', teleSignReport(ref, 200, '2025-02-01T10:00:05Z'));
@@ -319,31 +337,133 @@ describe('crash between the event write and the state write', () => {
     const redelivered = await processMessage(queued, deps);
     // assess
     assert.equal(store.crashes, 1);
-    assert.deepEqual(afterCrash, { events: 1, state: undefined }, 'the crash left the event without its state');
-    assert.equal(redelivered.kind, 'duplicate');
-    assert.equal(redelivered.kind === 'duplicate' && redelivered.stateChanged, true);
+    assert.deepEqual(afterCrash, { events: 0, state: undefined });
+    assert.equal(redelivered.kind, 'stored');
     assert.equal((await storedEvents(env, 'telesign', ref)).length, 1);
     const state = await storedState(env, 'telesign', ref);
     assert.equal(state?.status, '200');
     assert.equal(state?.eventCount, 1);
   });
 
-  test('TemboPlus: the redelivery reuses the stored verdict instead of asking again', async () => {
+  test('a crash after the state write: the redelivery stores the event item and counts nothing twice', async () => {
     // prepare
-    const ref = uniqueId('TP-CRASH');
-    env.simulator.report(transfer(ref, 'FAILED'));
-    const queued = await message('temboplus', transfer(ref, 'COMPLETED'));
-    const deps = env.deps({ store: crashingBeforeStateWrite(env.store) });
+    const ref = uniqueId('TS-CRASH2');
+    const queued = await message('telesign', teleSignReport(ref, 200, '2025-02-01T10:00:05Z'));
+    const store = crashingBeforeEventWrite(env.store);
+    const deps = env.deps({ store });
     // act
     await assert.rejects(processMessage(queued, deps), DependencyError);
+    const afterCrash = { events: (await storedEvents(env, 'telesign', ref)).length, count: (await storedState(env, 'telesign', ref))?.eventCount };
+    const redelivered = await processMessage(queued, deps);
+    const again = await processMessage(queued, deps);
+    // assess
+    assert.equal(store.crashes, 1);
+    assert.deepEqual(afterCrash, { events: 0, count: 1 }, 'the state moved first; the event item is missing');
+    assert.equal(redelivered.kind, 'stored', 'the redelivery writes the missing event item');
+    assert.equal(again.kind, 'duplicate');
+    assert.equal((await storedEvents(env, 'telesign', ref)).length, 1);
+    const state = await storedState(env, 'telesign', ref);
+    assert.equal(state?.status, '200');
+    assert.equal(state?.eventCount, 1, 'counted once');
+  });
+
+  test('TemboPlus: a confirmed claim is not asked again on redelivery', async () => {
+    // prepare
+    const ref = uniqueId('TP-CRASH');
+    env.simulator.report(transfer(ref, 'COMPLETED'));
+    const queued = await message('temboplus', transfer(ref, 'COMPLETED'));
+    const deps = env.deps();
+    // act
+    await processMessage(queued, deps);
     const result = await processMessage(queued, deps);
     // assess
-    assert.equal(result.kind === 'duplicate' && result.confirmation, 'mismatch');
-    assert.equal(simulatorCalls(ref).length, 1, 'one status call for one callback');
+    assert.equal(result.kind, 'duplicate');
+    assert.equal(simulatorCalls(ref).length, 1, 'one status call for one confirmed callback');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.equal(state?.confirmation, 'confirmed');
+    assert.equal(state?.eventCount, 1);
+  });
+});
+
+describe('TemboPlus verdicts are never frozen', () => {
+  test('a mismatch is asked again on redelivery: once the status endpoint caught up, the claim is confirmed', async () => {
+    // prepare: the callback says COMPLETED while the endpoint still says SUBMITTED
+    const ref = uniqueId('TP-LAG');
+    env.simulator.report(transfer(ref, 'SUBMITTED', '2025-01-01T10:00:02Z'));
+    const queued = await message('temboplus', transfer(ref, 'COMPLETED'));
+    const deps = env.deps();
+    // act
+    await assert.rejects(processMessage(queued, deps, 1), DependencyError, 'a claim ahead of the answer is retried');
+    const lagging = await storedState(env, 'temboplus', ref);
+    env.simulator.report(transfer(ref, 'COMPLETED'));
+    const result = await processMessage(queued, deps, 2);
+    // assess
+    assert.equal(lagging?.status, 'SUBMITTED', "the endpoint's answer is what is believed");
+    assert.equal(lagging?.confirmation, 'mismatch');
+    assert.equal(result.kind === 'duplicate' && result.confirmation, 'confirmed');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.equal(state?.status, 'COMPLETED');
+    assert.equal(state?.confirmation, 'confirmed');
+    assert.equal(state?.eventCount, 1);
+    const [claim] = await storedEvents(env, 'temboplus', ref);
+    assert.equal(claim.confirmation, 'confirmed');
+    assert.equal(claim.asks, 2);
+    assert.equal(simulatorCalls(ref).length, 2);
+  });
+
+  test('asking is bounded: a claim is put to the endpoint at most maxAsksPerClaim times', async () => {
+    // prepare
+    const ref = uniqueId('TP-BOUND');
+    env.simulator.report(transfer(ref, 'FAILED'));
+    const queued = await message('temboplus', transfer(ref, 'COMPLETED'));
+    const deps = env.deps();
+    // act: redelivered far more often than the bound, each on its last attempt so nothing retries
+    for (let i = 0; i < QUEUE.maxAsksPerClaim + 3; i++) await processMessage(queued, deps, QUEUE.settleAttempts);
+    // assess
+    assert.equal(simulatorCalls(ref).length, QUEUE.maxAsksPerClaim);
     const state = await storedState(env, 'temboplus', ref);
     assert.equal(state?.status, 'FAILED');
     assert.equal(state?.confirmation, 'mismatch');
     assert.equal(state?.eventCount, 1);
+  });
+
+  test('same status, different amount: a mismatch naming the field, never confirmed', async () => {
+    // prepare
+    const ref = uniqueId('TP-AMOUNT');
+    const truth = transfer(ref, 'COMPLETED');
+    env.simulator.report(truth);
+    const queued = await message('temboplus', { ...truth, receiverAmount: Number(truth.receiverAmount ?? 0) + 1000, receiverAccount: '255700000999' });
+    // act
+    const result = await processMessage(queued, env.deps(), QUEUE.settleAttempts);
+    // assess
+    assert.equal(result.kind === 'stored' && result.confirmation, 'mismatch');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.equal(state?.status, 'COMPLETED', "TemboPlus's answer is the status");
+    assert.equal(state?.confirmation, 'mismatch');
+    assert.deepEqual(state?.differences, ['receiverAmount', 'receiverAccount']);
+  });
+
+  test("a forged early callback cannot take the genuine one's event, nor block a genuine REVERSED", async () => {
+    // prepare: someone with the URL token claims REVERSED before anything happened
+    const ref = uniqueId('TP-FORGED');
+    env.simulator.report(transfer(ref, 'COMPLETED'));
+    const forged = await message('temboplus', { ...transfer(ref, 'REVERSED', '2025-01-01T10:00:06Z'), receiverAccount: '255799999999' });
+    const deps = env.deps();
+    await processMessage(forged, deps, QUEUE.settleAttempts);
+    const afterForgery = await storedState(env, 'temboplus', ref);
+    // act: the transfer really is reversed later, and TemboPlus sends the genuine callback
+    const genuineReversal = transfer(ref, 'REVERSED', '2025-01-02T08:00:00Z');
+    env.simulator.report(genuineReversal);
+    const genuine = await processMessage(await message('temboplus', genuineReversal), deps);
+    // assess
+    assert.equal(afterForgery?.status, 'COMPLETED', 'the forged claim was not believed');
+    assert.equal(afterForgery?.confirmation, 'mismatch');
+    assert.equal(genuine.kind, 'stored', 'the genuine callback is an event of its own');
+    assert.equal(genuine.kind === 'stored' && genuine.confirmation, 'confirmed');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.equal(state?.status, 'REVERSED');
+    assert.equal(state?.confirmation, 'confirmed');
+    assert.equal((await storedEvents(env, 'temboplus', ref)).length, 2);
   });
 });
 
@@ -394,6 +514,8 @@ describe('TemboPlus confirmation through the simulated status endpoint', () => {
     assert.equal(events[0].status, 'COMPLETED', 'the event keeps what the callback claimed');
     assert.equal(events[0].confirmation, 'mismatch');
     assert.equal(events[0].confirmedStatus, 'FAILED');
+    const answers = (await storedObservations(env, 'temboplus', ref)).filter((item) => item.source === 'status-endpoint');
+    assert.deepEqual(answers.map((answer) => answer.status), ['FAILED'], "TemboPlus's answer is kept beside the claim");
   });
 
   test('not_found: retried as "not known yet", then recorded but never applied', async () => {
@@ -403,12 +525,13 @@ describe('TemboPlus confirmation through the simulated status endpoint', () => {
     const queued = await message('temboplus', transfer(ref, 'COMPLETED'));
     // act: the first receives fail (SQS retries with back-off); the last one takes the verdict
     await assert.rejects(processMessage(queued, env.deps(), 1), DependencyError);
-    await assert.rejects(processMessage(queued, env.deps(), QUEUE.notFoundAttempts - 1), DependencyError);
+    await assert.rejects(processMessage(queued, env.deps(), QUEUE.settleAttempts - 1), DependencyError);
     const stateWhileRetrying = await storedState(env, 'temboplus', ref);
-    const result = await processMessage(queued, env.deps(), QUEUE.notFoundAttempts);
+    const result = await processMessage(queued, env.deps(), QUEUE.settleAttempts);
     // assess
-    assert.equal(stateWhileRetrying, undefined, 'nothing stored while the endpoint may still catch up');
-    assert.equal(result.kind === 'stored' && result.confirmation, 'not_found');
+    assert.equal(stateWhileRetrying?.status, undefined, 'nothing believed while the endpoint may still catch up');
+    assert.equal(stateWhileRetrying?.confirmation, 'not_found');
+    assert.equal(result.kind === 'duplicate' && result.confirmation, 'not_found');
     const state = await storedState(env, 'temboplus', ref);
     assert.equal(state?.status, undefined, 'no status believed');
     assert.equal(state?.outcome, 'pending');
@@ -431,7 +554,7 @@ describe('TemboPlus confirmation through the simulated status endpoint', () => {
     // act
     const result = await processMessage(queued, env.deps(), 2);
     // assess
-    assert.equal(result.kind === 'stored' && result.confirmation, 'confirmed');
+    assert.equal(result.kind === 'duplicate' && result.confirmation, 'confirmed', 'the claim was recorded at the first try');
     const state = await storedState(env, 'temboplus', ref);
     assert.equal(state?.status, 'COMPLETED');
     assert.equal(state?.confirmation, 'confirmed');
@@ -583,7 +706,7 @@ describe('worker handler: partial batch failures', () => {
 });
 
 describe('quarantine', () => {
-  test('an authentic but invalid TemboPlus body is stored once under temboplus#quarantine and listed as quarantined', async () => {
+  test('an authentic but invalid TemboPlus body is stored once under temboplus!quarantine and listed as quarantined', async () => {
     // prepare
     const [invalid] = listSamples('temboplus', 'invalid');
     const body = { ...(JSON.parse(invalid.body!.toString('utf8')) as Record<string, unknown>), transactionRef: uniqueId('SAL') };
@@ -598,7 +721,7 @@ describe('quarantine', () => {
       results.map((result) => result.kind),
       ['quarantined', 'quarantine_duplicate', 'quarantine_duplicate'],
     );
-    const mine = (await storedPartition(env, 'temboplus#quarantine')).filter((item) => item.requestId === queued.requestId);
+    const mine = (await storedPartition(env, 'temboplus!quarantine')).filter((item) => item.requestId === queued.requestId);
     assert.equal(mine.length, 1);
     const [item] = mine;
     assert.match(String(item.sk), /^QUARANTINE#/);

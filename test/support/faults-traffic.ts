@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { shortHash } from '../../functions/core/hash.ts';
-import { applyEvent, type ConfirmationKind, type StateChange, type StateItem } from '../../functions/core/state.ts';
+import { placeStatus, resolveEventKey } from '../../functions/core/events.ts';
+import { applyObservations, type Observation, type StateItem, type Verdict } from '../../functions/core/state.ts';
 import { getProvider } from '../../functions/providers/index.ts';
 import type { AnyProvider, ProviderId } from '../../functions/providers/provider.ts';
 import { authenticRequest, listSamples, type SampleRequest } from '../../local/samples.ts';
@@ -10,7 +11,7 @@ import type { StoredSubject } from './faults-rig.ts';
 /**
  * Callback traffic for the fault suite: subjects of every provider living through a few statuses,
  * built as each provider sends them (signed, tokens filled in), and the state the forward-only
- * rule must end on, computed with the worker's own `applyEvent`.
+ * rule must end on, computed with the worker's own `applyObservations`.
  */
 
 export type TestSecrets = ReturnType<typeof testSecrets>;
@@ -260,8 +261,8 @@ export function acknowledged(results: readonly SendResult[]): Callback[] {
 
 /**
  * The state each subject must end in after these distinct callbacks, in any order: the worker's
- * own `applyEvent` folded over them. TemboPlus claims are judged against `transfers` (what the
- * status endpoint answers) exactly as the worker does: the answer is placed, the verdict recorded.
+ * own `applyObservations` folded over them. TemboPlus claims are judged against `transfers` (what
+ * the status endpoint answers) exactly as the worker does: the answer is placed, the verdict recorded.
  */
 export function expectedStates(callbacks: readonly Callback[], transfers: readonly Record<string, unknown>[] = []): Map<string, StateItem> {
   const known = new Map(transfers.map((transfer) => [String(transfer.partnerReference), transfer]));
@@ -269,32 +270,25 @@ export function expectedStates(callbacks: readonly Callback[], transfers: readon
   const receivedAt = new Date().toISOString();
   for (const callback of callbacks) {
     const provider = getProvider(callback.provider);
-    let facts = factsOf(provider, callback.request);
-    let confirmation: ConfirmationKind | undefined;
-    let placed = true;
-    if (provider.confirm) {
+    const facts = factsOf(provider, callback.request);
+    const key = subjectKey(callback);
+    const current = states.get(key);
+    const observations: Observation[] = [];
+    const believed = provider.believesCallbacks !== false && facts.placesStatus !== false;
+    const { eventKey, isChange } = resolveEventKey(facts, current, receivedAt);
+    observations.push({ hash: shortHash(eventKey), counts: true, source: 'callback', ...(believed ? { placed: placeStatus(facts, receivedAt) } : {}), ...(isChange ? { isChange } : {}) });
+    let verdict: Verdict | undefined;
+    if (provider.lookup) {
       const answer = known.get(callback.subjectId);
-      if (!answer) {
-        confirmation = 'not_found';
-        placed = false;
-      } else {
-        const claim = callback.body!;
-        const agrees = answer.status === claim.status && (claim.statusCode == null || answer.statusCode === claim.statusCode);
-        confirmation = agrees ? 'confirmed' : 'mismatch';
-        facts = factsOf(provider, { method: 'POST', path: '/', headers: {}, body: Buffer.from(JSON.stringify(answer)) });
+      if (!answer) verdict = { kind: 'not_found' };
+      else {
+        const answerFacts = factsOf(provider, { method: 'POST', path: '/', headers: {}, body: Buffer.from(JSON.stringify(answer)) });
+        const differences = provider.differences!(callback.body!, answer);
+        verdict = differences.length ? { kind: 'mismatch', answerStatus: answerFacts.status, differences } : { kind: 'confirmed', answerStatus: answerFacts.status };
+        observations.push({ hash: shortHash(`answer|${answerFacts.eventKey}`), counts: false, source: 'status-endpoint', placed: placeStatus(answerFacts, receivedAt) });
       }
     }
-    const change: StateChange = {
-      provider: callback.provider,
-      subjectId: callback.subjectId,
-      eventHash: shortHash(callback.eventKey),
-      placed: placed
-        ? { status: facts.status, outcome: facts.outcome, terminal: facts.terminal, statusAt: facts.statusAt ?? receivedAt, rank: facts.rank }
-        : undefined,
-      confirmation,
-    };
-    const key = subjectKey(callback);
-    const next = applyEvent(states.get(key), change, receivedAt);
+    const next = applyObservations(current, { provider: callback.provider, subjectId: callback.subjectId }, observations, verdict, receivedAt);
     if (next) states.set(key, next);
   }
   return states;

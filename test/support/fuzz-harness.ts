@@ -309,7 +309,7 @@ export async function startFuzzPipeline(): Promise<FuzzPipeline> {
       return {
         store,
         secrets: secretCache,
-        confirm: { fetch, timeoutMs: 2_000, newRequestId: randomUUID },
+        lookup: { fetch, timeoutMs: 2_000, newRequestId: randomUUID },
         now: () => new Date(),
         log,
         retention: { eventDays: RETENTION.eventDays, sensitiveHours: RETENTION.sensitiveHours },

@@ -75,7 +75,7 @@ export async function startWorkerEnvironment(): Promise<WorkerEnvironment> {
       return {
         store,
         secrets: createSecretCache(async (provider) => JSON.stringify(own[provider.id])),
-        confirm: { fetch, timeoutMs: timeoutMs ?? 2000, newRequestId: randomUUID },
+        lookup: { fetch, timeoutMs: timeoutMs ?? 2000, newRequestId: randomUUID },
         now: () => new Date(),
         retention: { eventDays: RETENTION.eventDays, sensitiveHours: RETENTION.sensitiveHours },
         ...overrides,
@@ -165,8 +165,13 @@ export async function storedState(env: WorkerEnvironment, provider: string, subj
   return env.store.getItem(keys.state(provider, subjectId));
 }
 
-/** Every event item of a subject. */
+/** Every callback (claim) event item of a subject. */
 export async function storedEvents(env: WorkerEnvironment, provider: string, subjectId: string): Promise<Item[]> {
+  return (await storedObservations(env, provider, subjectId)).filter((item) => item.source !== 'status-endpoint');
+}
+
+/** Every event item of a subject: callbacks and the provider's status-endpoint answers. */
+export async function storedObservations(env: WorkerEnvironment, provider: string, subjectId: string): Promise<Item[]> {
   return queryAll(env, {
     KeyConditionExpression: 'pk = :pk AND begins_with(sk, :events)',
     ExpressionAttributeValues: { ':pk': { S: keys.subject(provider, subjectId) }, ':events': { S: 'EVENT#' } },

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { applyEvent, orderKey, type PlacedStatus, type StateChange, type StateItem } from '../../functions/core/state.ts';
+import { applyObservations, orderKey, RECENT_OBSERVATIONS, type ConfirmationKind, type PlacedStatus, type StateItem } from '../../functions/core/state.ts';
 import { temboplus } from '../../functions/providers/temboplus.ts';
 
 const NOW = '2025-01-01T12:00:00.000Z';
@@ -9,8 +9,22 @@ function placed(status: string, overrides: Partial<PlacedStatus> = {}): PlacedSt
   return { status, outcome: 'pending', terminal: false, statusAt: '2025-01-01T10:00:00.000Z', rank: 0, ...overrides };
 }
 
-function change(eventHash: string, status?: PlacedStatus, confirmation?: StateChange['confirmation']): StateChange {
-  return { provider: 'p', subjectId: 's1', eventHash, ...(status ? { placed: status } : {}), ...(confirmation ? { confirmation } : {}) };
+/** One callback's contribution: its hash, the status it places, and the provider's verdict on it. */
+interface StateChange {
+  readonly eventHash: string;
+  readonly placed?: PlacedStatus;
+  readonly confirmation?: ConfirmationKind;
+}
+
+function change(eventHash: string, status?: PlacedStatus, confirmation?: ConfirmationKind): StateChange {
+  return { eventHash, ...(status ? { placed: status } : {}), ...(confirmation ? { confirmation } : {}) };
+}
+
+/** One callback applied as the worker applies it (the placed status is the provider's answer when there is a verdict). */
+function applyEvent(state: StateItem | undefined, event: StateChange, now: string): StateItem | undefined {
+  const verdict = event.confirmation ? { kind: event.confirmation, ...(event.placed ? { answerStatus: event.placed.status } : {}) } : undefined;
+  const source = event.confirmation ? 'status-endpoint' : 'callback';
+  return applyObservations(state, { provider: 'p', subjectId: 's1' }, [{ hash: event.eventHash, counts: true, source, ...(event.placed ? { placed: event.placed } : {}) }], verdict, now);
 }
 
 /** Apply events in order as the worker does: an undefined result leaves the state as it was. */
@@ -88,9 +102,12 @@ describe('applyEvent', () => {
       terminal: false,
       statusAt: '2025-01-01T10:00:00.000Z',
       orderKey: orderKey(placed('203', { statusAt: '2025-01-01T10:00:00.000Z' })),
+      source: 'callback',
       updatedAt: NOW,
+      changedAt: NOW,
       eventCount: 1,
-      eventHashes: ['h1'],
+      recent: ['h1'],
+      seen: 1,
       version: 1,
     });
   });
@@ -127,8 +144,7 @@ describe('applyEvent', () => {
 
   test('TemboPlus REVERSED (rank 1) beats COMPLETED, in either order', () => {
     // prepare: the real provider's placement of both statuses, COMPLETED stamped later
-    const facts = (status: string, updatedAt: string) =>
-      temboplus.describe({ partnerReference: 'PR-1', status, statusCode: null, updatedAt });
+    const facts = (status: string, updatedAt: string) => temboplus.describe({ partnerReference: 'PR-1', status, statusCode: null, updatedAt });
     const completed = facts('COMPLETED', '2025-01-01T10:05:00Z');
     const reversed = facts('REVERSED', '2025-01-01T10:00:00Z');
     const asChange = (f: typeof completed) =>
@@ -160,7 +176,7 @@ describe('applyEvent', () => {
     const state = applyAll([change('a', pending), change('a', pending), change('b', delivered), change('a', pending), change('b', delivered), change('c')]);
     // assess
     assert.equal(state?.eventCount, 3);
-    assert.deepEqual(state?.eventHashes, ['a', 'b', 'c']);
+    assert.deepEqual(state?.recent, ['a', 'b', 'c']);
     assert.equal(state?.version, 3, 'one write per distinct event');
   });
 
@@ -218,15 +234,31 @@ describe('applyEvent', () => {
     assert.equal(state?.eventCount, 2);
   });
 
-  test('a later mismatch for the status in place does not undo a confirmation', () => {
+  test("a stale callback's mismatch does not undo the confirmation of the status in place", () => {
     // prepare
     const completed = placed('COMPLETED', { terminal: true, outcome: 'succeeded', statusAt: '2025-01-01T10:00:05.000Z' });
     const confirmed = applyEvent(undefined, change('done', completed, 'confirmed'), '2025-01-01T11:00:00.000Z')!;
     // act
-    const state = applyEvent(confirmed, change('stale', completed, 'mismatch'), NOW);
+    const state = applyObservations(confirmed, { provider: 'p', subjectId: 's1' }, [{ hash: 'stale', counts: true, source: 'callback' }],
+      { kind: 'mismatch', answerStatus: 'COMPLETED', differences: ['status'], behind: true }, NOW);
     // assess
     assert.equal(state?.confirmation, 'confirmed');
     assert.equal(state?.confirmedAt, '2025-01-01T11:00:00.000Z');
+    assert.equal(state?.eventCount, 2);
+  });
+
+  test('a mismatch of a callback ahead of the provider (or with other material fields) is recorded with its fields', () => {
+    // prepare
+    const completed = placed('COMPLETED', { terminal: true, outcome: 'succeeded', statusAt: '2025-01-01T10:00:05.000Z' });
+    const confirmed = applyEvent(undefined, change('done', completed, 'confirmed'), '2025-01-01T11:00:00.000Z')!;
+    // act
+    const state = applyObservations(confirmed, { provider: 'p', subjectId: 's1' }, [{ hash: 'other-amount', counts: true, source: 'callback' }],
+      { kind: 'mismatch', answerStatus: 'COMPLETED', differences: ['receiverAmount'] }, NOW);
+    // assess
+    assert.equal(state?.status, 'COMPLETED');
+    assert.equal(state?.confirmation, 'mismatch');
+    assert.deepEqual(state?.differences, ['receiverAmount']);
+    assert.equal(state?.changedAt, NOW);
   });
 
   test('a not_found subject later confirmed takes the confirmed status', () => {
@@ -301,8 +333,8 @@ describe('applyEvent: arrival order does not matter', () => {
         assert.equal(state.statusAt, finals[0].statusAt, `arrival order ${order}`);
         assert.equal(state.orderKey, finals[0].orderKey, `arrival order ${order}`);
         assert.equal(state.eventCount, events.length, `arrival order ${order}`);
-        assert.equal(state.confirmation, finals[0].confirmation, `arrival order ${order}`);
-        assert.equal(state.confirmedStatus, finals[0].confirmedStatus, `arrival order ${order}`);
+        // The confirmation is the latest verdict (what the provider said when last asked), so it
+        // follows the order in which the provider was asked; the status does not.
       }
     });
 
@@ -335,13 +367,38 @@ describe('orderKey ties', () => {
   test('same status and time but different outcome resolve the same way in either arrival order', () => {
     // prepare
     const at = '2026-01-01T00:00:00.000Z';
-    const a: StateChange = { provider: 'esms', subjectId: 's', eventHash: 'a', placed: { status: '5', outcome: 'failed', terminal: true, statusAt: at, rank: 0 } };
-    const b: StateChange = { provider: 'esms', subjectId: 's', eventHash: 'b', placed: { status: '5', outcome: 'succeeded', terminal: true, statusAt: at, rank: 0 } };
+    const a: StateChange = { eventHash: 'a', placed: { status: '5', outcome: 'failed', terminal: true, statusAt: at, rank: 0 } };
+    const b: StateChange = { eventHash: 'b', placed: { status: '5', outcome: 'succeeded', terminal: true, statusAt: at, rank: 0 } };
     // act
     const ab = applyEvent(applyEvent(undefined, a, at), b, at);
     const ba = applyEvent(applyEvent(undefined, b, at), a, at);
     // assess
     assert.equal(ab?.outcome, ba?.outcome);
     assert.equal(ab?.orderKey, ba?.orderKey);
+  });
+});
+
+describe('bounded state', () => {
+  test(`however many distinct events a subject gets, the state remembers only the last ${RECENT_OBSERVATIONS} and stays small`, () => {
+    // prepare: 30,000 distinct events (past the 24,000 that once pushed a state over 400 KB)
+    let state: StateItem | undefined;
+    // act
+    for (let i = 0; i < 30_000; i++) state = applyEvent(state, change(`h${i}`, placed(String(i % 7), { statusAt: new Date(Date.UTC(2025, 0, 1, 0, 0, i)).toISOString() })), NOW) ?? state;
+    // assess
+    assert.equal(state?.eventCount, 30_000);
+    assert.equal(state?.seen, 30_000);
+    assert.equal(state?.recent.length, RECENT_OBSERVATIONS);
+    assert.deepEqual(state?.recent.at(-1), 'h29999');
+    assert.ok(Buffer.byteLength(JSON.stringify(state)) < 2_000, `state is ${Buffer.byteLength(JSON.stringify(state))} bytes`);
+  });
+
+  test('a recent redelivery is recognised by its hash: nothing changes', () => {
+    // prepare
+    let state: StateItem | undefined;
+    for (let i = 0; i < RECENT_OBSERVATIONS; i++) state = applyEvent(state, change(`h${i}`), NOW) ?? state;
+    // act
+    const again = applyEvent(state, change('h0'), NOW);
+    // assess
+    assert.equal(again, undefined);
   });
 });

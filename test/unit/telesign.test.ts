@@ -6,7 +6,8 @@ import { describe, test } from 'node:test';
 import { createLogger } from '../../functions/core/log.ts';
 import { ingest } from '../../functions/core/ingest.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
-import { applyEvent, type StateItem } from '../../functions/core/state.ts';
+import { placeStatus } from '../../functions/core/events.ts';
+import { applyObservations, type StateItem } from '../../functions/core/state.ts';
 import { toCallbackRequest } from '../../functions/handlers/api-gateway.ts';
 import type { CallbackRequest } from '../../functions/providers/provider.ts';
 import { telesign, teleSignSignature, TeleSignSecretSchema, type TeleSignCallback } from '../../functions/providers/telesign.ts';
@@ -313,14 +314,13 @@ describe('TeleSign payload variants', () => {
     // prepare: 203 (delivered to gateway) and 200 (delivered to handset) of one message
     const at203 = describeBody({ ...base, status: { code: 203, updated_on: '2016-10-21T14:05:30Z' } }).facts;
     const at200 = describeBody({ ...base, status: { code: 200, updated_on: '2016-10-21T14:05:36Z' } }).facts;
-    const change = (facts: typeof at200) => ({
-      provider: 'telesign',
-      subjectId: facts.subjectId,
-      eventHash: facts.eventKey,
-      placed: { status: facts.status, outcome: facts.outcome, terminal: facts.terminal, statusAt: facts.statusAt!, rank: facts.rank },
-    });
+    const now = '2025-01-01T00:00:00.000Z';
     const apply = (order: (typeof at200)[]) =>
-      order.reduce<StateItem | undefined>((state, facts) => applyEvent(state, change(facts), '2025-01-01T00:00:00.000Z') ?? state, undefined);
+      order.reduce<StateItem | undefined>(
+        (state, facts) =>
+          applyObservations(state, { provider: 'telesign', subjectId: facts.subjectId }, [{ hash: facts.eventKey, counts: true, source: 'callback', placed: placeStatus(facts, '2016-10-21T14:06:00Z') }], undefined, now) ?? state,
+        undefined,
+      );
     // act
     const inOrder = apply([at203, at200]);
     const reversed = apply([at200, at203]);

@@ -1,0 +1,104 @@
+import type { EventFacts, StatusDetail } from '../providers/provider.ts';
+import type { PlacedStatus, StateItem } from './state.ts';
+
+/**
+ * How far ahead of our receive time a provider's status time may be and still be believed.
+ * Clocks drift and a provider stamps a status before it sends it, so a real time is at most a little
+ * ahead of ours; a time far in the future (year 9999) would otherwise outrank every later status
+ * forever. Beyond this, the receive time is used and the provider's time is kept in `detail`.
+ */
+export const FUTURE_TOLERANCE_MS = 5 * 60_000;
+
+/** Bounds of what `describe` may put in a state's detail (the state item stays small). */
+const MAX_DETAIL_ENTRIES = 12;
+const MAX_DETAIL_TEXT = 128;
+
+/** DynamoDB key limits, in UTF-8 bytes: partition key 2,048, sort key 1,024 (with our prefixes). */
+const MAX_SUBJECT_BYTES = 1_024;
+const MAX_PART_BYTES = 256;
+const MAX_EVENT_KEY_BYTES = 900;
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Why these facts cannot name a stored item, or undefined when they can. Keys must be exact: a
+ * string DynamoDB cannot store as it is (a lone UTF-16 surrogate is written as `?`, so `X-\udfff`
+ * would overwrite `X-?`) or one over the key limits is quarantined, kept whole, never merged.
+ */
+export function unstorableKeyReason(facts: Pick<EventFacts, 'subjectId' | 'part' | 'eventKey'>): string | undefined {
+  const checks: [string, string | undefined, number][] = [
+    ['subject id', facts.subjectId, MAX_SUBJECT_BYTES],
+    ['part', facts.part, MAX_PART_BYTES],
+    ['event key', facts.eventKey, MAX_EVENT_KEY_BYTES],
+  ];
+  for (const [name, value, maxBytes] of checks) {
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || value.length === 0) return `${name} is empty`;
+    if (LONE_SURROGATE.test(value)) return `${name} is not well-formed Unicode (a lone UTF-16 surrogate): it cannot be stored exactly`;
+    if (Buffer.byteLength(value) > maxBytes) return `${name} is longer than ${maxBytes} bytes`;
+  }
+  return undefined;
+}
+
+/** The detail, bounded in entries and text length. */
+function boundedDetail(detail: StatusDetail | undefined, extra: StatusDetail): StatusDetail | undefined {
+  const entries = Object.entries({ ...detail, ...extra }).slice(0, MAX_DETAIL_ENTRIES);
+  if (entries.length === 0) return undefined;
+  return Object.fromEntries(entries.map(([key, value]) => [key.slice(0, 64), typeof value === 'string' ? value.slice(0, MAX_DETAIL_TEXT) : value]));
+}
+
+/**
+ * The status as the state will order it: the provider's time when it is a real time not too far
+ * ahead of when we received the callback (or asked the provider), else the receive time.
+ */
+export function placeStatus(facts: EventFacts, receivedAt: string): PlacedStatus {
+  let statusAt = receivedAt;
+  const extra: Record<string, string> = {};
+  if (facts.statusAt !== undefined) {
+    const providerMs = Date.parse(facts.statusAt);
+    const receivedMs = Date.parse(receivedAt);
+    if (Number.isFinite(providerMs) && providerMs <= receivedMs + FUTURE_TOLERANCE_MS && providerMs >= 0) {
+      statusAt = new Date(providerMs).toISOString();
+    } else {
+      extra.statusAtIgnored = facts.statusAt;
+    }
+  }
+  const detail = boundedDetail(facts.detail, extra);
+  return {
+    status: facts.status,
+    outcome: facts.outcome,
+    terminal: facts.terminal,
+    statusAt,
+    rank: facts.rank,
+    ...(detail ? { detail } : {}),
+    ...(facts.reportsCurrent ? { latestWins: true } : {}),
+  };
+}
+
+/**
+ * The event key a callback is stored under, and whether it is a new status change.
+ *
+ * Most callbacks name their own event (a status code with the provider's time, a content hash).
+ * A provider that only reports the current status, with no id or time (Identomat's session-change),
+ * sends byte-identical bodies for a retry and for a later change back to a status seen before.
+ * Those are told apart against the subject's state, in the order we received them:
+ * - a report equal to the current status is a retry of the change that set it (`…|#n`);
+ * - a report that differs, received after the current status, is change n+1 (`…|#n+1`);
+ * - a report that differs but was received before the current status is an older report arriving
+ *   late: kept as `…|before#n`, never applied.
+ * A retry that arrives after a later change is indistinguishable from a real change back; the
+ * provider's status endpoint, where it has one, is the referee.
+ */
+export function resolveEventKey(
+  facts: EventFacts,
+  state: StateItem | undefined,
+  receivedAt: string,
+): { eventKey: string; isChange: boolean } {
+  if (!facts.reportsCurrent) return { eventKey: facts.eventKey, isChange: false };
+  const changes = state?.changes ?? 0;
+  if (state?.status === facts.status && changes > 0) return { eventKey: `${facts.eventKey}|#${changes}`, isChange: false };
+  if (state?.statusAt !== undefined && changes > 0 && receivedAt < state.statusAt) {
+    return { eventKey: `${facts.eventKey}|before#${changes}`, isChange: false };
+  }
+  return { eventKey: `${facts.eventKey}|#${changes + 1}`, isChange: true };
+}
