@@ -32,6 +32,9 @@ const MAX_MESSAGE_BYTES = 900 * 1024;
 
 const ACCEPTED = { received: true } as const;
 
+/** The one message every 401 carries. */
+export const UNAUTHORIZED_MESSAGE = 'the request could not be authenticated';
+
 /** Characters JSON.stringify leaves as they are but SQS refuses (outside the XML Char set); escaped, JSON.parse restores them. */
 const SQS_REFUSED = /[\ufffe\uffff]/g;
 
@@ -97,12 +100,15 @@ function buildJsonSpellings(secret: string): RegExp {
   return new RegExp(pattern, 'g');
 }
 
+/** Strict UTF-8 that keeps a leading byte-order mark: the text must re-encode to the exact bytes received. */
+const EXACT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /** Text when the bytes are valid UTF-8, otherwise base64: the message keeps the exact bytes either way. */
 function rawBody(body: Buffer, scrub: readonly string[], query: string): QueueMessage['raw'] {
   if (body.length === 0) return { query };
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+    text = EXACT_UTF8.decode(body);
   } catch {
     return { bodyBase64: body.toString('base64'), query };
   }
@@ -159,7 +165,9 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
 
   const auth = provider.authenticate(request, secret);
   if (!auth.ok) {
-    return finish(refuse(401, 'unauthorized', auth.reason), { result: 'rejected', reason: auth.reason });
+    // The answer says only that authentication failed: which part was right (a customer id, a
+    // token from outside the allow-list) would help a prober. The reason is in the log line.
+    return finish(refuse(401, 'unauthorized', UNAUTHORIZED_MESSAGE), { result: 'rejected', reason: auth.reason });
   }
 
   const parsed = provider.parse(request);

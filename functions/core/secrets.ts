@@ -8,6 +8,13 @@ export type SecretSource = (provider: AnyProvider) => Promise<string>;
 export interface SecretCacheOptions {
   /** How long a fetched secret is reused. A rotation is picked up within this time. */
   readonly ttlMs?: number;
+  /**
+   * How long a failure (missing, unreadable, placeholder or invalid secret) is remembered, so a
+   * flood of callbacks while it is broken costs one Secrets Manager call per period, not one each.
+   * A fixed secret is picked up within this time.
+   * @default 10 s
+   */
+  readonly failureTtlMs?: number;
   readonly now?: () => number;
 }
 
@@ -16,13 +23,17 @@ export interface SecretCache {
   get(provider: AnyProvider): Promise<unknown>;
 }
 
+/** How long a secret failure is remembered when nothing else is said. */
+export const SECRET_FAILURE_TTL_MS = 10_000;
+
 /**
  * Caches validated secrets per provider for `ttlMs`, fetching each once even under concurrency.
- * Failures are not cached, so a fixed secret is picked up on the next call.
+ * Failures are remembered only briefly (`failureTtlMs`), so a fixed secret is picked up soon.
  * Error messages name fields, never values.
  */
 export function createSecretCache(source: SecretSource, options: SecretCacheOptions = {}): SecretCache {
   const ttlMs = options.ttlMs ?? 5 * 60_000;
+  const failureTtlMs = Math.min(options.failureTtlMs ?? SECRET_FAILURE_TTL_MS, ttlMs);
   const now = options.now ?? Date.now;
   const cache = new Map<string, { expires: number; value: Promise<unknown> }>();
 
@@ -52,10 +63,12 @@ export function createSecretCache(source: SecretSource, options: SecretCacheOpti
       const hit = cache.get(provider.id);
       if (hit && hit.expires > now()) return hit.value;
       const value = load(provider);
-      cache.set(provider.id, { expires: now() + ttlMs, value });
-      // Only this fetch's own entry: a slow failure must not evict a newer fetch that replaced it.
+      const entry = { expires: now() + ttlMs, value };
+      cache.set(provider.id, entry);
+      // A failure is remembered for failureTtlMs from when it happened; only this fetch's own
+      // entry is touched, so a slow failure never shortens a newer fetch that replaced it.
       value.catch(() => {
-        if (cache.get(provider.id)?.value === value) cache.delete(provider.id);
+        if (cache.get(provider.id) === entry) entry.expires = Math.min(entry.expires, now() + failureTtlMs);
       });
       return value;
     },

@@ -473,3 +473,66 @@ describe('API Gateway adapter', () => {
     assert.ok(!sent[0].includes(String(UNIT_SECRETS.esms.token)), 'the path token is not queued');
   });
 });
+
+describe('401 answers tell a prober nothing', () => {
+  const relid = getProvider('relid');
+  const telesignSample = contentOf(listSamples('telesign')[0]);
+  const relidSample = contentOf(listSamples('relid')[0]);
+  const relidSecret = { ...UNIT_SECRETS.relid, allowedIps: ['203.0.113.0/24'] };
+  const cases: { name: string; provider: AnyProvider; request: () => CallbackRequest; secret?: unknown }[] = [
+    {
+      name: 'TeleSign: the right customer id with a wrong signature',
+      provider: telesign,
+      request: () => authentic(telesign, telesignSample, { ...UNIT_SECRETS.telesign, apiKey: Buffer.from('another-key-of-32-bytes-length!!').toString('base64') }),
+    },
+    {
+      name: 'TeleSign: a wrong customer id',
+      provider: telesign,
+      request: () => authentic(telesign, telesignSample, { ...UNIT_SECRETS.telesign, customerId: 'SOMEONE-ELSE' }),
+    },
+    {
+      name: 'REL-ID: the live token from outside the allow-list',
+      provider: relid,
+      request: () => authentic(relid, relidSample, relidSecret, { sourceIp: '198.51.100.9' }),
+      secret: relidSecret,
+    },
+    {
+      name: 'REL-ID: a wrong token from inside the allow-list',
+      provider: relid,
+      request: () => authentic(relid, relidSample, { ...relidSecret, token: 'not-the-token' }, { sourceIp: '203.0.113.9' }),
+      secret: relidSecret,
+    },
+  ];
+  for (const { name, provider, request, secret } of cases) {
+    test(`${name}: one generic body; the reason only in the log`, async () => {
+      // act
+      const run = await runIngest(provider, request(), secret === undefined ? {} : { secret });
+      // assess
+      assert.deepEqual(run.response, { statusCode: 401, body: { error: 'unauthorized', message: 'the request could not be authenticated' } });
+      const line = JSON.parse(run.lines[0]) as Record<string, unknown>;
+      assert.equal(typeof line.reason, 'string');
+      assert.notEqual(line.reason, run.response.body.message, 'the log keeps the specific reason');
+    });
+  }
+});
+
+describe('the queued raw body is the exact bytes received', () => {
+  test('a TeleSign body with a leading byte-order mark is queued with the BOM, so it still matches its signature', async () => {
+    // prepare
+    const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), telesignSampleBody()]);
+    const request = authentic(telesign, { body });
+    // act
+    const run = await runIngest(telesign, request);
+    // assess
+    assert.equal(run.response.statusCode, 200);
+    const raw = rawBodyOf(run.messages[0]);
+    assert.ok(raw.equals(body), 'the queued bytes are the received bytes');
+    const { teleSignSignature } = await import('../../functions/providers/telesign.ts');
+    const signature = /^TSA [^:]+:(.+)$/.exec(request.headers.authorization ?? '')?.[1];
+    assert.equal(teleSignSignature(String(UNIT_SECRETS.telesign.apiKey), raw), signature);
+  });
+});
+
+function telesignSampleBody(): Buffer {
+  return listSamples('telesign').find((sample) => sample.name === 'sms-dlr-success')!.body!;
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigurationError, DependencyError } from '../../functions/core/errors.ts';
-import { createSecretCache, secretEnvName, type SecretSource } from '../../functions/core/secrets.ts';
+import { SECRET_FAILURE_TTL_MS, createSecretCache, secretEnvName, type SecretSource } from '../../functions/core/secrets.ts';
 import { getProvider, providers } from '../../functions/providers/index.ts';
 import type { AnyProvider } from '../../functions/providers/provider.ts';
 import { fixedSecretSource, UNIT_SECRETS } from '../support/unit-ingest.ts';
@@ -129,40 +129,52 @@ describe('createSecretCache caching', () => {
 });
 
 describe('createSecretCache failures', () => {
-  test('a failed fetch is a DependencyError with its cause, and is not cached', async () => {
+  test('a failed fetch is a DependencyError with its cause, remembered briefly: a flood costs one call', async () => {
     // prepare
     let fail = true;
     let calls = 0;
+    let now = 0;
     const cause = new Error('ResourceNotFoundException');
     const source: SecretSource = async () => {
       calls += 1;
       if (fail) throw cause;
       return JSON.stringify(UNIT_SECRETS.esms);
     };
-    const cache = createSecretCache(source);
+    const cache = createSecretCache(source, { failureTtlMs: 10_000, now: () => now });
     // act
     const error = await rejection(cache.get(esms));
+    const flood = await Promise.all(Array.from({ length: 100 }, () => rejection(cache.get(esms))));
     fail = false;
+    now = 9_999;
+    const stillRemembered = await rejection(cache.get(esms));
+    now = 10_001;
     const value = await cache.get(esms);
     // assess
     assert.ok(error instanceof DependencyError);
     assert.equal(error.dependency, 'secrets');
     assert.equal(error.cause, cause);
     assert.match(error.message, /esms/);
+    assert.ok(flood.every((each) => each === error), 'the flood got the remembered failure');
+    assert.equal(stillRemembered, error);
     assert.deepEqual(value, UNIT_SECRETS.esms);
-    assert.equal(calls, 2);
+    assert.equal(calls, 2, 'one call while broken, one after the failure period');
   });
 
-  test('an invalid secret is not cached either: fixing it takes effect on the next get', async () => {
+  test('a placeholder secret is remembered briefly too: fixing it takes effect after the failure period', async () => {
     // prepare
     let text = JSON.stringify({ token: 'REPLACE_ME' });
-    const cache = createSecretCache(async () => text);
+    let reads = 0;
+    let now = 0;
+    const cache = createSecretCache(async () => ((reads += 1), text), { now: () => now });
     // act
     const error = await rejection(cache.get(esms));
+    for (let i = 0; i < 50; i++) await rejection(cache.get(esms));
     text = JSON.stringify({ token: 'filled-in-token' });
+    now = SECRET_FAILURE_TTL_MS + 1;
     const value = await cache.get(esms);
     // assess
     assert.ok(error instanceof ConfigurationError);
+    assert.equal(reads, 2, 'not re-read on every request');
     assert.deepEqual(value, { token: 'filled-in-token' });
   });
 
