@@ -1,20 +1,21 @@
-import { DynamoDBClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/client-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { DynamoDBClient, GetItemCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { TABLE, keys } from '../functions/core/pipeline-definition.ts';
+import { quarantinedMessageText } from '../functions/core/stored-bytes.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
 import { dataDirFrom, parseCli, positiveInt } from './cli-args.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 
 const USAGE = `usage: npm run inspect -- <provider> <subjectId> [--json]
-       npm run inspect -- --recent N [--provider P] [--outcome pending|succeeded|failed|quarantined] [--json]
+       npm run inspect -- --recent N [--provider P] [--outcome pending|succeeded|failed|unknown|quarantined] [--json]
 
   Reads the local pipeline's table by default; with --table NAME --region R it reads a deployed
   stack's table (credentials from the usual AWS chain).`;
 
-const OUTCOMES = ['pending', 'succeeded', 'failed', 'quarantined'] as const;
+const OUTCOMES = ['pending', 'succeeded', 'failed', 'unknown', 'quarantined'] as const;
 /** Attributes that exist for keys and bookkeeping, not for readers. */
-const INTERNAL = ['pk', 'sk', TABLE.outcomeIndex.partitionKey, 'eventHashes', 'orderKey', 'version'];
+const INTERNAL = ['pk', 'sk', TABLE.outcomeIndex.partitionKey, 'recent', 'seen', 'changes', 'orderKey', 'version'];
 
 const { values, positionals } = parseCli(
   {
@@ -99,6 +100,20 @@ async function showSubject(providerId: string, subjectId: string) {
   if (!state) process.exitCode = 1;
 }
 
+/** The whole stored item behind an index entry (quarantined items keep their message there). */
+async function wholeItem(client: DynamoDBClient, tableName: string, entry: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const found = await client.send(new GetItemCommand({ TableName: tableName, Key: marshall({ pk: entry.pk, sk: entry.sk }) }));
+  if (!found.Item) return entry;
+  const item = unmarshall(found.Item);
+  if (String(item.sk).startsWith('QUARANTINE#') && typeof item.message !== 'string') {
+    item.message = await quarantinedMessageText(item, async (key) => {
+      const chunk = await client.send(new GetItemCommand({ TableName: tableName, Key: marshall(key) }));
+      return chunk.Item ? unmarshall(chunk.Item) : undefined;
+    });
+  }
+  return { ...clean(item), outcome: entry.outcome };
+}
+
 async function showRecent(limit: number) {
   const wanted = values.provider ? [findProvider(values.provider) ?? fail(`unknown provider "${values.provider}"`)] : providers;
   const outcome = values.outcome;
@@ -121,14 +136,16 @@ async function showRecent(limit: number) {
             Limit: limit,
           },
           limit,
-        ).then((items) => items.map((item): Record<string, unknown> => ({ ...clean(item), outcome: item.outcome ?? o }))),
+        ).then((items) => items.map((item): Record<string, unknown> => ({ ...item, outcome: item.outcome ?? o }))),
       ),
     ),
   );
-  const items = lists
+  const listed = lists
     .flat()
-    .sort((a, b) => String(b.updatedAt).localeCompare(String(a.updatedAt)))
+    .sort((a, b) => String(b.changedAt).localeCompare(String(a.changedAt)))
     .slice(0, limit);
+  // The index holds what lists need; --json shows each item whole, as stored.
+  const items = values.json ? await Promise.all(listed.map((item) => wholeItem(client, tableName, item))) : listed.map(clean);
   client.destroy();
   if (values.json) {
     console.log(JSON.stringify({ items }, null, 2));
@@ -137,7 +154,7 @@ async function showRecent(limit: number) {
   if (items.length === 0) console.log('nothing stored yet');
   for (const item of items) {
     const subject = item.subjectId ?? `(quarantined: ${item.reason})`;
-    console.log(`${String(item.updatedAt)}  ${String(item.provider).padEnd(10)} ${String(item.outcome).padEnd(11)} ${String(item.status ?? '').padEnd(14)} ${subject}`);
+    console.log(`${String(item.changedAt)}  ${String(item.provider).padEnd(10)} ${String(item.outcome).padEnd(11)} ${String(item.status ?? '').padEnd(14)} ${subject}`);
   }
 }
 

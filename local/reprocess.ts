@@ -1,7 +1,8 @@
-import { DeleteItemCommand, QueryCommand, type QueryCommandOutput } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, GetItemCommand, QueryCommand, type QueryCommandOutput } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { TABLE, keys } from '../functions/core/pipeline-definition.ts';
+import { quarantinedMessageText } from '../functions/core/stored-bytes.ts';
 import { QueueMessageSchema, requestOf, type QueueMessage } from '../functions/core/queue-message.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
 import { parseCli } from './cli-args.ts';
@@ -43,19 +44,23 @@ try {
   for (const provider of wanted.filter((p) => p !== undefined)) {
     let start: QueryCommandOutput['LastEvaluatedKey'];
     do {
+      // The provider's quarantine partition holds the whole items (the index only what lists need).
       const page = await target.dynamo.send(
         new QueryCommand({
           TableName: target.tableName,
-          IndexName: TABLE.outcomeIndex.name,
-          KeyConditionExpression: '#p = :p',
-          ExpressionAttributeNames: { '#p': TABLE.outcomeIndex.partitionKey },
-          ExpressionAttributeValues: { ':p': { S: keys.outcome(provider.id, 'quarantined') } },
+          KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :q)',
+          ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#sk': TABLE.sortKey },
+          ExpressionAttributeValues: { ':pk': { S: keys.quarantinePartition(provider.id) }, ':q': { S: 'QUARANTINE#' } },
           ExclusiveStartKey: start,
         }),
       );
       start = page.LastEvaluatedKey;
       for (const item of (page.Items ?? []).map((raw) => unmarshall(raw))) {
-        const message = QueueMessageSchema.parse(JSON.parse(String(item.message)));
+        const text = await quarantinedMessageText(item, async (key) => {
+          const chunk = await target.dynamo.send(new GetItemCommand({ TableName: target.tableName, Key: marshall(key) }));
+          return chunk.Item ? unmarshall(chunk.Item) : undefined;
+        });
+        const message = QueueMessageSchema.parse(JSON.parse(text));
         const again = provider.parse(requestOf(message));
         const label = `${message.receivedAt}  ${provider.id.padEnd(10)} request ${message.requestId}`;
         if (!again.ok) {
@@ -72,6 +77,9 @@ try {
         await target.dynamo.send(
           new DeleteItemCommand({ TableName: target.tableName, Key: { pk: { S: String(item.pk) }, sk: { S: String(item.sk) } } }),
         );
+        for (let n = 0; n < Number(item.messageGzipChunks ?? 0); n++) {
+          await target.dynamo.send(new DeleteItemCommand({ TableName: target.tableName, Key: marshall({ pk: item.pk, sk: `CHUNK#${String(item.sk)}#${n}` }) }));
+        }
         requeued++;
         console.log(`  requeued       ${label}`);
       }

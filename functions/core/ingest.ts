@@ -1,5 +1,6 @@
-import type { AnyProvider, CallbackRequest } from '../providers/provider.ts';
+import type { AnyProvider, CallbackRequest, EventFacts } from '../providers/provider.ts';
 import { ConfigurationError, errorMessage } from './errors.ts';
+import { unstorableKeyReason } from './events.ts';
 import type { Logger } from './log.ts';
 import { maskPhoneNumbers } from './log.ts';
 import { MAX_BODY_BYTES } from './pipeline-definition.ts';
@@ -171,6 +172,19 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
   }
 
   const parsed = provider.parse(request);
+  // What the callback says, read now so that one the worker could not store as it is (a key with
+  // a lone surrogate, over DynamoDB's key limits) is answered and kept as quarantined, not as taken.
+  let facts: EventFacts | undefined;
+  let quarantine = parsed.ok ? undefined : { reason: parsed.reason, issues: [...parsed.issues] };
+  if (parsed.ok) {
+    try {
+      facts = provider.describe(parsed.payload, secret);
+      const reason = unstorableKeyReason(facts);
+      if (reason) quarantine = { reason, issues: [] };
+    } catch (error) {
+      quarantine = { reason: `cannot read the status: ${errorMessage(error)}`, issues: [] };
+    }
+  }
   const message: QueueMessage = {
     v: 1,
     provider: provider.id,
@@ -181,8 +195,8 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
     headers: keptHeaders(request),
     raw: rawBody(request.body, provider.bodySecrets?.(secret) ?? [], request.rawQuery),
   };
-  if (parsed.ok) message.payload = parsed.payload;
-  else message.quarantine = { reason: parsed.reason, issues: [...parsed.issues] };
+  if (quarantine) message.quarantine = quarantine;
+  else if (parsed.ok) message.payload = parsed.payload;
   const serialized = serializeForQueue(message);
 
   try {
@@ -194,23 +208,13 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
     });
   }
 
-  if (!parsed.ok) {
+  if (quarantine || !facts) {
     return finish(
       { statusCode: 200, body: { ...ACCEPTED, quarantined: true } },
-      { result: 'quarantined', reason: parsed.reason, issues: parsed.issues.slice(0, 5) },
+      { result: 'quarantined', reason: quarantine?.reason, issues: quarantine?.issues.slice(0, 5) ?? [] },
     );
   }
-  // The message is queued: whatever describe makes of the payload, the answer is 200.
-  let facts: { subjectId: string; status: string } | undefined;
-  try {
-    facts = provider.describe(parsed.payload);
-  } catch {
-    facts = undefined;
-  }
-  const fields: Record<string, unknown> = { result: 'accepted' };
-  if (facts) {
-    fields.subjectId = maskPhoneNumbers(facts.subjectId);
-    fields.status = facts.status;
-  }
+  const fields: Record<string, unknown> = { result: 'accepted', subjectId: maskPhoneNumbers(facts.subjectId), status: facts.status };
+  if (facts.part !== undefined) fields.part = maskPhoneNumbers(facts.part);
   return finish({ statusCode: 200, body: ACCEPTED }, fields);
 }

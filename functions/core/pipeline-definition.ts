@@ -18,7 +18,7 @@ export const TABLE = {
     name: 'byOutcome',
     partitionKey: 'providerOutcome',
     sortKey: 'changedAt',
-    projected: ['provider', 'subjectId', 'part', 'status', 'outcome', 'terminal', 'statusAt', 'detail', 'source', 'confirmation', 'confirmedStatus', 'reason', 'receivedAt'],
+    projected: ['provider', 'subjectId', 'part', 'status', 'outcome', 'terminal', 'statusAt', 'detail', 'source', 'confirmation', 'confirmedStatus', 'reason', 'issues', 'receivedAt'],
   },
 } as const;
 
@@ -41,7 +41,8 @@ export const keys = {
    * `!` never follows a provider id in a subject's key (`<provider>#…`), so no subject id, not even
    * `quarantine`, can land here.
    */
-  quarantine: (provider: string, contentHash: string) => ({ pk: `${provider}!quarantine`, sk: `QUARANTINE#${contentHash}` }),
+  quarantine: (provider: string, contentHash: string) => ({ pk: keys.quarantinePartition(provider), sk: `QUARANTINE#${contentHash}` }),
+  quarantinePartition: (provider: string) => `${provider}!quarantine`,
   outcome: (provider: string, outcome: string) => `${provider}#${outcome}`,
 } as const;
 

@@ -77,22 +77,23 @@ function retentionSeconds(sensitive: boolean | undefined, deps: WorkerDependenci
 }
 
 /**
- * Keep an item within DynamoDB's limit, counted DynamoDB's way: a payload too large as attributes
- * is replaced by a note, and the exact bytes are kept gzip-compressed (`rawGzip`), in extra chunk
- * items when even that does not fit (`<sk>|raw#n`). Nothing authentic is dropped for its size.
+ * Keep an item within DynamoDB's limit, counted DynamoDB's way: content too large as attributes
+ * (`payload`, `headers`, a quarantined `message`) is replaced by a note, and the exact bytes are
+ * kept gzip-compressed in `gzipName`, or in chunk items `CHUNK#<sk>#n` when even that does not fit
+ * (`readStoredBytes` puts them back together). Nothing authentic is dropped for its size.
  */
-function fitted(item: Item, raw: () => Buffer): { item: Item; chunks: Item[] } {
+function fitted(item: Item, raw: () => Buffer, gzipName: 'rawGzip' | 'messageGzip'): { item: Item; chunks: Item[] } {
   const size = itemSize(item);
   if (size <= ITEM_BUDGET) return { item, chunks: [] };
   const { payload: _payload, headers: _headers, message: _message, ...rest } = item;
   const gzip = gzipSync(raw());
-  const note = { omitted: 'too large for one DynamoDB item; the exact bytes are in rawGzip (gzip)', itemBytes: size };
-  if (itemSize(rest) + gzip.length + 64 <= ITEM_BUDGET) return { item: { ...rest, payloadOmitted: note, rawGzip: gzip }, chunks: [] };
+  const note = { reason: 'too large for one DynamoDB item', itemBytes: size, bytesIn: gzipName };
+  if (itemSize(rest) + gzip.length + 64 <= ITEM_BUDGET) return { item: { ...rest, omitted: note, [gzipName]: gzip }, chunks: [] };
   const chunks: Item[] = [];
   for (let offset = 0, n = 0; offset < gzip.length; offset += CHUNK_BYTES, n++) {
-    chunks.push({ pk: item.pk, sk: `${String(item.sk)}|raw#${n}`, rawGzipChunk: gzip.subarray(offset, offset + CHUNK_BYTES), [TABLE.ttlAttribute]: item[TABLE.ttlAttribute] });
+    chunks.push({ pk: item.pk, sk: `CHUNK#${String(item.sk)}#${n}`, gzipChunk: gzip.subarray(offset, offset + CHUNK_BYTES), [TABLE.ttlAttribute]: item[TABLE.ttlAttribute] });
   }
-  return { item: { ...rest, payloadOmitted: { ...note, omitted: `too large for one DynamoDB item; the exact bytes are gzip-compressed in ${chunks.length} items "<sk>|raw#n"` }, rawGzipChunks: chunks.length }, chunks };
+  return { item: { ...rest, omitted: note, [`${gzipName}Chunks`]: chunks.length }, chunks };
 }
 
 /** The exact bytes a message carries (body, or the query string of a GET provider). */
@@ -101,8 +102,8 @@ function rawOf(message: QueueMessage): Buffer {
   return body.length > 0 ? body : Buffer.from(message.raw.query, 'utf8');
 }
 
-async function putFitted(store: CallbackStore, item: Item, raw: () => Buffer): Promise<'created' | 'exists'> {
-  const { item: fit, chunks } = fitted(item, raw);
+async function putFitted(store: CallbackStore, item: Item, raw: () => Buffer, gzipName: 'rawGzip' | 'messageGzip' = 'rawGzip'): Promise<'created' | 'exists'> {
+  const { item: fit, chunks } = fitted(item, raw, gzipName);
   for (const chunk of chunks) await store.putOnce(chunk);
   return store.putOnce(fit);
 }
@@ -133,9 +134,8 @@ async function storeQuarantined(provider: AnyProvider | undefined, message: Queu
   else {
     // Heavily escaped text (NUL runs) is smaller as base64; failing that, compressed.
     const base64 = JSON.stringify(withBase64Body(message));
-    const { message: _text, ...rest } = item;
-    const smaller = { ...rest, message: base64 };
-    created = itemSize(smaller) <= ITEM_BUDGET ? await deps.store.putOnce(smaller) : await putFitted(deps.store, { ...rest, messageGzip: gzipSync(text) }, () => Buffer.from(text));
+    const smaller = { ...item, message: base64 };
+    created = itemSize(smaller) <= ITEM_BUDGET ? await deps.store.putOnce(smaller) : await putFitted(deps.store, item, () => Buffer.from(text), 'messageGzip');
   }
   deps.log.warn('quarantined', { provider: message.provider, requestId: message.requestId, reason, duplicate: created === 'exists' });
   return { kind: created === 'created' ? ('quarantined' as const) : ('quarantine_duplicate' as const), reason };

@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { gunzipSync } from 'node:zlib';
+import { after, before, describe, test } from 'node:test';
+import { FUTURE_TOLERANCE_MS } from '../../functions/core/events.ts';
+import { DYNAMODB_ITEM_LIMIT, itemSize } from '../../functions/core/item-size.ts';
+import { keys, MAX_BODY_BYTES } from '../../functions/core/pipeline-definition.ts';
+import { rawBodyOf } from '../../functions/core/queue-message.ts';
+import { RECENT_OBSERVATIONS } from '../../functions/core/state.ts';
+import { storable } from '../../functions/core/storable.ts';
+import { processMessage } from '../../functions/core/worker.ts';
+import {
+  queueMessageFor,
+  sampleJson,
+  startWorkerEnvironment,
+  storedEvents,
+  storedPartition,
+  storedState,
+  uniqueId,
+  type WorkerEnvironment,
+} from '../support/integration-worker.ts';
+
+/**
+ * Integrity through the real worker on DynamoDB Local: no input, however crafted, can freeze a
+ * state, merge two subjects, or be answered 200 and then never stored.
+ */
+
+let env: WorkerEnvironment;
+before(async () => {
+  env = await startWorkerEnvironment();
+});
+after(async () => {
+  await env?.stop();
+});
+
+function teleSignReport(referenceId: string, code: number, updatedOn: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { ...sampleJson('telesign', 'sms-dlr-success'), reference_id: referenceId, status: { code, updated_on: updatedOn, description: `code ${code}` }, ...extra };
+}
+
+describe('bounded state: however many events a subject gets, its state item stays small and correct', () => {
+  test(`${RECENT_OBSERVATIONS * 4} distinct callbacks for one subject, then the final status, then redeliveries of old and new ones`, async () => {
+    // prepare: distinct eSMS-style flood through one TeleSign subject (each a distinct event)
+    const ref = uniqueId('TS-FLOOD');
+    const deps = env.deps();
+    const base = Date.UTC(2025, 0, 1, 10, 0, 0);
+    const flood = [];
+    for (let i = 0; i < RECENT_OBSERVATIONS * 4; i++) {
+      flood.push(await queueMessageFor(env.secrets, 'telesign', teleSignReport(ref, 203, new Date(base + i * 1000).toISOString())));
+    }
+    const final = await queueMessageFor(env.secrets, 'telesign', teleSignReport(ref, 200, new Date(base + 3_600_000).toISOString()));
+    // act
+    for (const message of flood) await processMessage(message, deps);
+    await processMessage(final, deps);
+    const oldRedelivery = await processMessage(flood[0], deps);
+    const newRedelivery = await processMessage(final, deps);
+    // assess
+    const state = await storedState(env, 'telesign', ref);
+    assert.equal(state?.status, '200');
+    assert.equal(state?.eventCount, RECENT_OBSERVATIONS * 4 + 1, 'every distinct callback counted once');
+    assert.equal(oldRedelivery.kind, 'duplicate', 'an old redelivery is known by its event item');
+    assert.equal(newRedelivery.kind, 'duplicate');
+    assert.equal((state?.recent as string[]).length, RECENT_OBSERVATIONS);
+    assert.ok(itemSize(state!) < 3_000, `state item ${itemSize(state!)} bytes`);
+    assert.equal((await storedEvents(env, 'telesign', ref)).length, RECENT_OBSERVATIONS * 4 + 1);
+  });
+});
+
+describe('no authentic callback answered 200 ends in the DLQ for its size or shape', () => {
+  test('a signed TeleSign body just under the body limit that makes a DynamoDB item over 400 KB is stored, its exact bytes kept', async () => {
+    // prepare: `[0]` is 4 JSON bytes but 7 DynamoDB bytes (list: 3 + 1 per element + a number)
+    const ref = uniqueId('TS-HUGE');
+    const head = teleSignReport(ref, 200, '2025-03-01T10:00:00Z');
+    const skeleton = JSON.stringify({ ...head, x: [] });
+    const count = Math.floor((MAX_BODY_BYTES - 30 - skeleton.length) / 4);
+    const body = Buffer.from(skeleton.replace('"x":[]', `"x":[${Array(count).fill('[0]').join(',')}]`));
+    assert.ok(body.length <= MAX_BODY_BYTES && body.length > MAX_BODY_BYTES - 100, `${body.length} bytes`);
+    assert.ok(itemSize({ payload: storable(JSON.parse(body.toString())) }) > DYNAMODB_ITEM_LIMIT, 'as attributes it is over the item limit');
+    const message = await queueMessageFor(env.secrets, 'telesign', body);
+    // act
+    const result = await processMessage(message, env.deps());
+    // assess
+    assert.equal(result.kind, 'stored');
+    const state = await storedState(env, 'telesign', ref);
+    assert.equal(state?.status, '200');
+    const [event] = await storedEvents(env, 'telesign', ref);
+    assert.equal(event.payload, undefined);
+    assert.equal((event.omitted as { reason: string }).reason, 'too large for one DynamoDB item');
+    assert.ok(gunzipSync(event.rawGzip as Uint8Array).equals(rawBodyOf(message)), 'the exact bytes are kept');
+  });
+});
+
+describe('keys are exact: two subjects never share a state', () => {
+  test('a subject id with a lone surrogate is quarantined whole, and never overwrites the subject it would be written as', async () => {
+    // prepare: DynamoDB writes \udfff as "?", so "X-\udfff" would land on "X-?"
+    const ref = uniqueId('TS-SUR');
+    const plain = await queueMessageFor(env.secrets, 'telesign', teleSignReport(`${ref}-?`, 200, '2025-03-01T10:00:00Z'));
+    const surrogate = await queueMessageFor(env.secrets, 'telesign', Buffer.from(JSON.stringify(teleSignReport(`${ref}-\udfff`, 207, '2025-03-01T10:00:09Z'))));
+    // act
+    await processMessage(plain, env.deps());
+    const result = await processMessage(surrogate, env.deps());
+    // assess
+    assert.ok(surrogate.quarantine, 'ingest answered it as quarantined');
+    assert.equal(result.kind, 'quarantined');
+    const state = await storedState(env, 'telesign', `${ref}-?`);
+    assert.equal(state?.status, '200');
+    assert.equal(state?.eventCount, 1);
+    const kept = (await storedPartition(env, keys.quarantinePartition('telesign'))).find((item) => item.requestId === surrogate.requestId);
+    assert.match(String(kept?.reason), /lone UTF-16 surrogate/);
+  });
+
+  test('a subject named "quarantine" is a subject like any other, outside the quarantine partition', async () => {
+    // prepare
+    const message = await queueMessageFor(env.secrets, 'relid', { ...sampleJson('relid', 'callback-two-way'), notification_uuid: 'quarantine' });
+    const before = (await storedPartition(env, keys.quarantinePartition('relid'))).length;
+    // act
+    const result = await processMessage(message, env.deps());
+    // assess
+    assert.equal(result.kind === 'stored' || result.kind === 'duplicate', true);
+    assert.equal((await storedState(env, 'relid', 'quarantine'))?.subjectId, 'quarantine');
+    assert.equal((await storedPartition(env, keys.quarantinePartition('relid'))).length, before);
+  });
+});
+
+describe('time cannot freeze a state', () => {
+  test('a provider time far in the future (year 9999) is ignored: a later status still moves the state', async () => {
+    // prepare
+    const ref = uniqueId('TS-9999');
+    const receivedAt = '2026-06-01T10:00:00.000Z';
+    const future = await queueMessageFor(env.secrets, 'telesign', teleSignReport(ref, 290, '9999-12-31T23:59:59Z'), { receivedAt });
+    const later = await queueMessageFor(env.secrets, 'telesign', teleSignReport(ref, 292, '2026-06-01T10:01:00Z'), { receivedAt: '2026-06-01T10:01:01.000Z' });
+    // act
+    await processMessage(future, env.deps());
+    const afterFuture = await storedState(env, 'telesign', ref);
+    await processMessage(later, env.deps());
+    // assess
+    assert.equal(afterFuture?.statusAt, receivedAt, 'the receive time stands in for the implausible one');
+    assert.equal((afterFuture?.detail as Record<string, string>).statusAtIgnored, '9999-12-31T23:59:59.000Z');
+    const state = await storedState(env, 'telesign', ref);
+    assert.equal(state?.status, '292');
+  });
+
+  test(`a provider time within ${FUTURE_TOLERANCE_MS / 60_000} minutes of receipt is believed (clock drift)`, async () => {
+    // prepare
+    const ref = uniqueId('TS-DRIFT');
+    const message = await queueMessageFor(env.secrets, 'telesign', teleSignReport(ref, 203, '2026-06-01T10:04:00Z'), { receivedAt: '2026-06-01T10:00:00.000Z' });
+    // act
+    await processMessage(message, env.deps());
+    // assess
+    assert.equal((await storedState(env, 'telesign', ref))?.statusAt, '2026-06-01T10:04:00.000Z');
+  });
+});
