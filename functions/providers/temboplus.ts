@@ -70,6 +70,19 @@ function sameValue(a: unknown, b: unknown): boolean {
   return x !== undefined && y !== undefined && x === y;
 }
 
+/**
+ * A digest of the transfer's own fields (TemboPlus sends a flat object): every top-level text,
+ * number, boolean or null, by name. Nested values an unknown field may carry are left out, so a
+ * hostile body nested thousands deep cannot overflow the stack here.
+ */
+function contentDigest(payload: Record<string, unknown>): string {
+  const fields = Object.keys(payload)
+    .sort()
+    .filter((name) => payload[name] === null || ['string', 'number', 'boolean'].includes(typeof payload[name]))
+    .map((name) => [name, payload[name]]);
+  return shortHash(JSON.stringify(fields));
+}
+
 /** Largest status answer read; a real one is about 1 KB. */
 const MAX_ANSWER_BYTES = 256 * 1024;
 
@@ -106,7 +119,7 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback> = {
       subjectId: payload.partnerReference,
       // The content is part of the key: a forged early callback with the same status is another
       // event, so it can never take the place of the genuine one (a retry is byte-identical).
-      eventKey: `${status}|${payload.statusCode ?? ''}|${shortHash(JSON.stringify(payload))}`,
+      eventKey: `${status}|${payload.statusCode ?? ''}|${contentDigest(payload)}`,
       status,
       statusAt: toIsoTime(payload.updatedAt ?? payload.completedAt),
       ...(STATUSES[status] ?? UNKNOWN_STATUS),

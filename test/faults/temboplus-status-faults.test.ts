@@ -75,7 +75,7 @@ describe('fault: TemboPlus status endpoint', { timeout: 240_000 }, () => {
 
       // act
       const answer = await sendCallback(rig.pipeline!.info.baseUrl, callback);
-      const subject = await waitForSubject(callback, (s) => s.state?.confirmation !== undefined);
+      const subject = await waitForSubject(callback, (s) => s.state?.confirmation === 'confirmed' && s.events[0]?.confirmation === 'confirmed');
       rig.simulator.setFault(undefined);
 
       // assess
@@ -115,7 +115,8 @@ describe('fault: TemboPlus status endpoint', { timeout: 240_000 }, () => {
     // act: the SUBMITTED callback meets 404s; then TemboPlus learns the transfer, sends its final
     // status, and retries the SUBMITTED callback once more
     const first = await sendCallback(rig.pipeline!.info.baseUrl, submitted);
-    const afterNotFound = await waitForSubject(submitted, (s) => s.state?.confirmation !== undefined);
+    // The state records the not_found at once; the claim is asked once per receive until it stands.
+    const afterNotFound = await waitForSubject(submitted, (s) => Number(s.events[0]?.asks) >= QUEUE.settleAttempts);
     const failures = failuresSince(since);
     rig.simulator.report(final.body);
     const second = await sendCallback(rig.pipeline!.info.baseUrl, final);

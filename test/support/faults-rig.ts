@@ -315,7 +315,8 @@ export async function startFaultRig(): Promise<FaultRig> {
           for (const raw of page.Items ?? []) {
             const item = unmarshall(raw);
             const sk = String(item.sk);
-            if (!sk.startsWith('EVENT#') && sk !== 'STATE') continue;
+            // Callbacks only: the provider's status answers are observations of their own.
+            if ((!sk.startsWith('EVENT#') || item.source === 'status-endpoint') && sk !== 'STATE') continue;
             const key = `${item.provider}|${item.subjectId}`;
             const subject = subjects.get(key) ?? { provider: String(item.provider), subjectId: String(item.subjectId), events: [] };
             if (sk === 'STATE') subject.state = item;
@@ -340,7 +341,7 @@ export async function startFaultRig(): Promise<FaultRig> {
           provider,
           subjectId,
           state: items.find((item) => item.sk === 'STATE'),
-          events: items.filter((item) => String(item.sk).startsWith('EVENT#')),
+          events: items.filter((item) => String(item.sk).startsWith('EVENT#') && item.source !== 'status-endpoint'),
         };
       },
       async queueDepth() {

@@ -363,7 +363,11 @@ function jsonContent(providerId: Exclude<ProviderId, 'esms'>): Record<'valid' | 
       return { json, raws, sampleName: chosen.name };
     });
 
-  const subjectIntent = (json: Json): Intent => (spec.subject.refuses?.(String(json[spec.subject.field])) ? 'invalid' : 'valid');
+  // A subject id that cannot be stored exactly (a lone surrogate) is quarantined, whatever the provider.
+  const subjectIntent = (json: Json): Intent => {
+    const subject = String(json[spec.subject.field]);
+    return LONE_SURROGATE.test(subject) || spec.subject.refuses?.(subject) ? 'invalid' : 'valid';
+  };
   const valid = validJson.map(({ json, raws }) => ({ body: text(stringifyWithRaw(json, raws)), query: '', intent: subjectIntent(json), variant: 'sample-variant' }));
 
   const malformed: fc.Arbitrary<Content> = fc.oneof(
