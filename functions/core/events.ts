@@ -1,5 +1,5 @@
-import type { EventFacts, StatusDetail } from '../providers/provider.ts';
-import type { PlacedStatus, StateItem } from './state.ts';
+import type { AnyProvider, EventFacts, StatusDetail } from '../providers/provider.ts';
+import { orderKey, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
 
 /**
  * How far ahead of our receive time a provider's status time may be and still be believed.
@@ -101,4 +101,24 @@ export function resolveEventKey(
     return { eventKey: `${facts.eventKey}|before#${changes}`, isChange: false };
   }
   return { eventKey: `${facts.eventKey}|#${changes + 1}`, isChange: true };
+}
+
+/**
+ * The verdict on a callback's claim against the provider's answer about the same subject:
+ * `confirmed` when status and every material field agree, else `mismatch` naming the fields.
+ * `unsettled`: the claim is ahead of the answer, so the endpoint may not have caught up yet.
+ */
+export function judgeClaim(
+  provider: Pick<AnyProvider, 'differences'>,
+  claim: { readonly payload: unknown; readonly facts: EventFacts; readonly placed: PlacedStatus },
+  answer: { readonly payload: unknown; readonly facts: EventFacts; readonly placed: PlacedStatus },
+): { verdict: Verdict; unsettled: boolean } {
+  const differences = provider.differences?.(claim.payload, answer.payload) ?? (answer.facts.status === claim.facts.status ? [] : ['status']);
+  const claimKey = orderKey(claim.placed);
+  const answerKey = orderKey(answer.placed);
+  if (differences.length === 0) return { verdict: { kind: 'confirmed', answerStatus: answer.facts.status, answerOrderKey: answerKey }, unsettled: false };
+  return {
+    verdict: { kind: 'mismatch', answerStatus: answer.facts.status, answerOrderKey: answerKey, differences, ...(claimKey < answerKey ? { behind: true } : {}) },
+    unsettled: claimKey > answerKey,
+  };
 }

@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { findProvider } from '../providers/index.ts';
 import type { AnyProvider, EventFacts, LookupContext } from '../providers/provider.ts';
 import { DependencyError } from './errors.ts';
-import { placeStatus, resolveEventKey, unstorableKeyReason } from './events.ts';
+import { judgeClaim, placeStatus, resolveEventKey, unstorableKeyReason } from './events.ts';
 import { shortHash } from './hash.ts';
 import { ITEM_BUDGET, itemSize } from './item-size.ts';
 import type { Logger } from './log.ts';
@@ -10,7 +10,7 @@ import { maskPhoneNumbers } from './log.ts';
 import { QUEUE, TABLE, keys } from './pipeline-definition.ts';
 import { rawBodyOf, requestOf, withBase64Body, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';
-import { applyObservations, orderKey, remembers, remembersAll, type ConfirmationKind, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
+import { applyObservations, remembers, remembersAll, type ConfirmationKind, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
 import { storable } from './storable.ts';
 import type { CallbackStore, Item, ItemKey } from './store.ts';
 
@@ -181,16 +181,9 @@ async function askProvider(provider: AnyProvider, read: ReadCallback, stored: It
     // An answer about another subject proves nothing about this one.
     return { verdict: { kind: 'mismatch', differences: ['subject'] }, askedAt, unsettled: false };
   }
-  const placed = placeStatus(facts, askedAt);
-  const differences = provider.differences?.(read.payload, answer.payload) ?? (facts.status === read.facts.status ? [] : ['status']);
-  const claimKey = orderKey(read.placed);
-  const answerKey = orderKey(placed);
-  const verdict: Verdict = differences.length
-    ? { kind: 'mismatch', answerStatus: facts.status, answerOrderKey: answerKey, differences, ...(claimKey < answerKey ? { behind: true } : {}) }
-    : { kind: 'confirmed', answerStatus: facts.status, answerOrderKey: answerKey };
-  // A claim ahead of the answer may be a status the endpoint has not caught up with yet.
-  const unsettled = verdict.kind === 'mismatch' && claimKey > answerKey;
-  return { verdict, askedAt, answer: { payload: answer.payload, facts, placed }, unsettled };
+  const judged = { payload: answer.payload, facts, placed: placeStatus(facts, askedAt) };
+  const { verdict, unsettled } = judgeClaim(provider, read, judged);
+  return { verdict, askedAt, answer: judged, unsettled };
 }
 
 /** Step 3: move the state forward (written first, so a crash before the event items repeats nothing). */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { shortHash } from '../../functions/core/hash.ts';
-import { placeStatus, resolveEventKey } from '../../functions/core/events.ts';
+import { judgeClaim, placeStatus, resolveEventKey } from '../../functions/core/events.ts';
 import { applyObservations, type Observation, type StateItem, type Verdict } from '../../functions/core/state.ts';
 import { getProvider } from '../../functions/providers/index.ts';
 import type { AnyProvider, ProviderId } from '../../functions/providers/provider.ts';
@@ -276,16 +276,17 @@ export function expectedStates(callbacks: readonly Callback[], transfers: readon
     const observations: Observation[] = [];
     const believed = provider.believesCallbacks !== false && facts.placesStatus !== false;
     const { eventKey, isChange } = resolveEventKey(facts, current, receivedAt);
-    observations.push({ hash: shortHash(eventKey), counts: true, source: 'callback', ...(believed ? { placed: placeStatus(facts, receivedAt) } : {}), ...(isChange ? { isChange } : {}) });
+    const placed = placeStatus(facts, receivedAt);
+    observations.push({ hash: shortHash(eventKey), counts: true, source: 'callback', ...(believed ? { placed } : {}), ...(isChange ? { isChange } : {}) });
     let verdict: Verdict | undefined;
     if (provider.lookup) {
       const answer = known.get(callback.subjectId);
       if (!answer) verdict = { kind: 'not_found' };
       else {
         const answerFacts = factsOf(provider, { method: 'POST', path: '/', headers: {}, body: Buffer.from(JSON.stringify(answer)) });
-        const differences = provider.differences!(callback.body!, answer);
-        verdict = differences.length ? { kind: 'mismatch', answerStatus: answerFacts.status, differences } : { kind: 'confirmed', answerStatus: answerFacts.status };
-        observations.push({ hash: shortHash(`answer|${answerFacts.eventKey}`), counts: false, source: 'status-endpoint', placed: placeStatus(answerFacts, receivedAt) });
+        const judged = { payload: answer, facts: answerFacts, placed: placeStatus(answerFacts, receivedAt) };
+        verdict = judgeClaim(provider, { payload: callback.body!, facts, placed }, judged).verdict;
+        observations.push({ hash: shortHash(`answer|${answerFacts.eventKey}`), counts: false, source: 'status-endpoint', placed: judged.placed });
       }
     }
     const next = applyObservations(current, { provider: callback.provider, subjectId: callback.subjectId }, observations, verdict, receivedAt);
