@@ -517,7 +517,25 @@ function jsonContent(providerId: Exclude<ProviderId, 'esms'>): Record<'valid' | 
       const pad = MAX_BODY_BYTES - Buffer.byteLength(full);
       return { body: text(stringifyWithRaw({ ...v.json, x_fuzz_pad: 'p'.repeat(pad) }, v.raws)), query: '', intent: subjectIntent(v.json), variant: 'exactly-at-limit' };
     }),
+    // Near the body limit, and far larger as a DynamoDB item than as JSON: small lists cost 3 bytes
+    // plus 1 per element there (`[0]` is 4 JSON bytes, 7 item bytes), so the item is over 400 KB.
+    fc.record({ v: validJson, element: fc.constantFrom('[0]', '[[]]', '{}', '[]', 'null') }).map(({ v, element }) => {
+      const json = clone(v.json);
+      json.x_fuzz_items = RAW_MARK(v.raws.length);
+      const room = MAX_BODY_BYTES - Buffer.byteLength(stringifyWithRaw(json, [...v.raws, '[]'])) - 8;
+      const raw = `[${Array(Math.max(0, Math.floor(room / (element.length + 1)))).fill(element).join(',')}]`;
+      return { body: text(stringifyWithRaw(json, [...v.raws, raw])), query: '', intent: subjectIntent(json), variant: `item-size-${element}` };
+    }),
   );
+
+  // Provider times that are implausible: far in the future (they must not freeze a state), long
+  // past, or out of Date's range. Taken as the callbacks they are; the worker ignores what it cannot believe.
+  const implausibleTime = fc.constantFrom('9999-12-31T23:59:59Z', '+275760-09-13T00:00:00.000Z', '0001-01-01T00:00:00Z', '2999-01-01T00:00:00+14:00', 'Fri, 31 Dec 9999 23:59:59 GMT');
+  const times: fc.Arbitrary<Content> = fc.record({ v: validJson, time: implausibleTime }).map(({ v, time }) => {
+    const json = clone(v.json);
+    for (const path of stringPaths(json)) if (/(updated|_on|_ts|At|timestamp|date)$/i.test(String(path.at(-1)))) setPath(json, path, time);
+    return { body: text(stringifyWithRaw(json, v.raws)), query: '', intent: 'either' as Intent, variant: 'implausible-time' };
+  });
 
   const unicode: fc.Arbitrary<Content> = fc.oneof(
     // Odd characters in the subject (JSON-escaped where JSON.stringify escapes them): still valid.
@@ -567,7 +585,7 @@ function jsonContent(providerId: Exclude<ProviderId, 'esms'>): Record<'valid' | 
     return { body: text(stringifyWithRaw({ ...v.json, x_fuzz_pad: 'p'.repeat(pad) }, v.raws)), query: '', intent: 'either' as Intent, variant: 'over-limit' };
   });
 
-  return { valid, malformed, 'wrong-type': wrongType, huge, unicode, oversize };
+  return { valid, malformed, 'wrong-type': wrongType, huge, unicode: fc.oneof(unicode, times), oversize };
 }
 
 // ---------------------------------------------------------------------------------------------
