@@ -196,7 +196,7 @@ function judge(payload: RelIdCallback, status: string, meaning: LabelMeaning): V
   }
   const delivery = payload.delivery_status;
   if (delivery !== undefined && !(typeof delivery === 'string' && DELIVERY_ALLOWS_APPROVAL.has(delivery.toUpperCase()))) {
-    return { outcome: 'unknown', terminal: true, reason: 'approval of a notification not delivered (delivery_status)' };
+    return { outcome: 'unknown', terminal: true, reason: 'delivery_status does not allow an approval (FAILED_TO_NOTIFY, or a value not in the docs)' };
   }
   return { outcome: 'succeeded', terminal: true };
 }
