@@ -279,10 +279,12 @@ describe('queue and worker', () => {
     assert.equal(worker.MemorySize, 512);
     assert.equal(worker.Timeout, QUEUE.workerTimeoutSeconds);
     const temboplus = stack.ingresses.find((ingress) => ingress.provider.id === 'temboplus')!;
+    const relid = stack.ingresses.find((ingress) => ingress.provider.id === 'relid')!;
     assert.deepEqual(worker.Environment.Variables, {
       TABLE_NAME: ref(logicalId(stack.table.table)),
       QUEUE_URL: ref(logicalId(stack.pipeline.queue)),
       TEMBOPLUS_SECRET_ID: ref(logicalId(temboplus.secret)),
+      RELID_SECRET_ID: ref(logicalId(relid.secret)),
       EVENT_RETENTION_DAYS: '90',
       SENSITIVE_RETENTION_HOURS: '24',
       SECRET_CACHE_SECONDS: '300',
@@ -290,20 +292,25 @@ describe('queue and worker', () => {
     });
   });
 
-  test('the worker reads only the secrets of providers that confirm (TemboPlus) and uses the table', () => {
+  test('the worker reads only the secrets of providers that confirm (TemboPlus) or whose secret holds settings (REL-ID labels) and uses the table', () => {
     // prepare
     const confirming = stack.ingresses.filter((ingress) => workerReadsSecret(ingress.provider));
     assert.deepEqual(
       confirming.map((ingress) => ingress.provider.id),
-      ['temboplus'],
+      ['temboplus', 'relid'],
     );
 
     // act
     const statements = roleStatements(roleOfFunction(logicalId(stack.pipeline.worker)));
 
     // assess
-    const secretResources = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('secretsmanager:'))).map((s) => s.Resource);
-    assert.deepEqual(secretResources, [ref(logicalId(confirming[0].secret))]);
+    // One statement per secret, or one listing both (CDK merges statements): which secrets, not how.
+    const secretResources = statements
+      .filter((s) => actionsOf(s).some((a) => a.startsWith('secretsmanager:')))
+      .flatMap((s) => ([] as unknown[]).concat(s.Resource))
+      .map((resource) => JSON.stringify(resource))
+      .sort();
+    assert.deepEqual(secretResources, confirming.map((ingress) => JSON.stringify(ref(logicalId(ingress.secret)))).sort());
     const tableStatement = statements.find((s) => actionsOf(s).includes('dynamodb:PutItem'));
     assert.ok(tableStatement && actionsOf(tableStatement).includes('dynamodb:GetItem'));
     const tableArn = arnOf(logicalId(stack.table.table));

@@ -793,3 +793,97 @@ describe('retention (TTL)', () => {
     assert.ok(!logged.includes('6867') && !logged.includes('995512345678'), 'no OTP or phone number in the logs');
   });
 });
+
+describe('REL-ID: only a declared approve label with a verified signature is an approval', () => {
+  /** The docs' TWO-WAY sample for a fresh notification, with fields changed (`undefined` removes one). */
+  function notification(changes: Record<string, unknown>): Record<string, unknown> {
+    const body: Record<string, unknown> = { ...sampleJson('relid', 'callback-two-way'), notification_uuid: uniqueId('relid'), ...changes };
+    for (const [key, value] of Object.entries(changes)) if (value === undefined) delete body[key];
+    return body;
+  }
+
+  test('an undeclared label is stored as it came, outcome unknown, and listed by the byOutcome index', async () => {
+    // prepare
+    const body = notification({ action_response: 'Not me' });
+    const id = String(body.notification_uuid);
+    // act
+    const result = await processMessage(await message('relid', body), env.deps());
+    const state = await storedState(env, 'relid', id);
+    const [event] = await storedEvents(env, 'relid', id);
+    const unknown = (await byOutcome(env, 'relid', 'unknown')).map((item) => item.subjectId);
+    const succeeded = (await byOutcome(env, 'relid', 'succeeded')).map((item) => item.subjectId);
+    // assess
+    assert.equal(result.kind, 'stored');
+    assert.equal(state?.status, 'UPDATED');
+    assert.equal(state?.outcome, 'unknown');
+    assert.equal(state?.terminal, true);
+    assert.equal(state?.[TABLE.outcomeIndex.partitionKey], 'relid#unknown');
+    assert.deepEqual(
+      { action: (state?.detail as Record<string, unknown>).action, actionMeaning: (state?.detail as Record<string, unknown>).actionMeaning },
+      { action: 'Not me', actionMeaning: 'undeclared' },
+    );
+    assert.equal(event.outcome, 'unknown');
+    assert.equal((event.payload as Record<string, unknown>).action_response, 'Not me', 'the callback is kept as it came');
+    assert.ok(unknown.includes(id), 'listed under relid#unknown for review');
+    assert.ok(!succeeded.includes(id));
+  });
+
+  test('a declared approve label whose digital signature did not verify is not succeeded', async () => {
+    // prepare
+    const body = notification({ action_response: 'Approved', is_ds_verified: false });
+    const id = String(body.notification_uuid);
+    // act
+    await processMessage(await message('relid', body), env.deps());
+    const state = await storedState(env, 'relid', id);
+    const succeeded = (await byOutcome(env, 'relid', 'succeeded')).map((item) => item.subjectId);
+    const failed = (await byOutcome(env, 'relid', 'failed')).map((item) => item.subjectId);
+    // assess
+    assert.notEqual(state?.outcome, 'succeeded');
+    assert.equal(state?.outcome, 'failed');
+    assert.equal((state?.detail as Record<string, unknown>).dsVerified, false);
+    assert.ok(!succeeded.includes(id));
+    assert.ok(failed.includes(id));
+  });
+
+  test('the same label with a verified signature is succeeded: the worker read the declared labels', async () => {
+    // prepare
+    const body = notification({ action_response: ' approved ' });
+    const id = String(body.notification_uuid);
+    // act
+    await processMessage(await message('relid', body), env.deps());
+    const state = await storedState(env, 'relid', id);
+    // assess
+    assert.equal(state?.outcome, 'succeeded');
+    assert.equal(state?.[TABLE.outcomeIndex.partitionKey], 'relid#succeeded');
+  });
+
+  test('a worker whose REL-ID secret declares no labels approves nothing', async () => {
+    // prepare
+    const body = notification({});
+    const id = String(body.notification_uuid);
+    const noLabels = { get: async () => ({ token: 'it-relid-token-3e2f' }) };
+    // act
+    await processMessage(await message('relid', body), env.deps({ secrets: noLabels }));
+    const state = await storedState(env, 'relid', id);
+    // assess
+    assert.equal(state?.outcome, 'unknown');
+  });
+
+  test('an error report without status is stored (ERROR, failed), not quarantined', async () => {
+    // prepare
+    const id = uniqueId('relid-error');
+    const body = { notification_uuid: id, response_code: 1, error_code: 3558, delivery_status: 'FAILED_TO_NOTIFY' };
+    // act
+    const result = await processMessage(await message('relid', body), env.deps());
+    const state = await storedState(env, 'relid', id);
+    // assess
+    assert.equal(result.kind, 'stored');
+    assert.equal(state?.status, 'ERROR');
+    assert.equal(state?.outcome, 'failed');
+    assert.equal(state?.terminal, true);
+    assert.deepEqual(
+      { deliveryStatus: (state?.detail as Record<string, unknown>).deliveryStatus, errorCode: (state?.detail as Record<string, unknown>).errorCode },
+      { deliveryStatus: 'FAILED_TO_NOTIFY', errorCode: 3558 },
+    );
+  });
+});

@@ -15,7 +15,7 @@ export function testSecrets(simulatorPort: number) {
     telesign: { customerId: 'TEST-CUSTOMER-42', apiKey: Buffer.from('test-telesign-api-key-0123456789').toString('base64') },
     esms: { token: 'test-esms-token-9f8e7d' },
     temboplus: { token: 'test-tembo-token-1a2b3c', apiToken: 'test-tembo-api-token', baseUrl: `http://127.0.0.1:${simulatorPort}` },
-    relid: { token: 'test-relid-token-4d5e6f' },
+    relid: { token: 'test-relid-token-4d5e6f', approveLabels: ['Approved', 'Accept'], rejectLabels: ['Rejected', 'Reject'] },
     identomat: { callbackApiKey: 'test-identomat-key-7g8h9i' },
   };
 }

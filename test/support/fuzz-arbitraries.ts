@@ -57,9 +57,13 @@ export interface FuzzSecrets {
   readonly telesign: { customerId: string; apiKey: string };
   readonly esms: { token: string };
   readonly temboplus: { token: string; apiToken: string; baseUrl: string };
-  readonly relid: { token: string; allowedIps: string[] };
+  readonly relid: { token: string; allowedIps: string[]; approveLabels: string[]; rejectLabels: string[] };
   readonly identomat: { callbackApiKey: string };
 }
+
+/** Action labels the REL-ID fuzz secret declares (its approveLabels and rejectLabels). */
+export const RELID_APPROVE_LABELS: readonly string[] = ['Approved', 'Accept'];
+export const RELID_REJECT_LABELS: readonly string[] = ['Rejected', 'Reject', 'Fraud'];
 
 /** Source addresses the REL-ID secret allows (the fuzz secret sets an allow-list). */
 export const ALLOWED_SOURCE_IPS = ['203.0.113.10', '203.0.113.77', '127.0.0.1'];
@@ -224,6 +228,8 @@ interface FieldRule {
   readonly path: readonly string[];
   /** Present-but-wrong values are refused: not a string (or not null when nullish), too long, empty. */
   readonly kind: 'string' | 'nullishString' | 'code' | 'numberOrString' | 'object';
+  /** A required field that may be left out of bodies like this one (REL-ID's status, from an error report). */
+  readonly optionalWhen?: (json: Json) => boolean;
   readonly min?: number;
   readonly max?: number;
   /** Only applies when the sample has this path already (TeleSign's `status` shape). */
@@ -238,7 +244,68 @@ interface JsonProviderSpec {
   readonly looseUsed: readonly (readonly string[])[];
   /** Samples to build on: the valid ones, by name (all when omitted). */
   readonly samples?: readonly string[];
+  /**
+   * Valid values for the fields that decide the outcome, laid over a sample (`undefined`: the field
+   * is left out). Always a valid body: the field rules above still say what is refused.
+   */
+  readonly vary?: fc.Arbitrary<Json>;
 }
+
+// ---------------------------------------------------------------------------------------------
+// REL-IDverify: the fields that decide whether an UPDATED notification reads as approved
+
+/** `response_code` 1 (either spelling): an error report, which may come without `status`. */
+const relidErrorCode = (value: unknown) => value === 1 || value === '1';
+
+/** A declared label as a sender might spell it: any case, surrounding whitespace (all still match). */
+const relidDeclaredLabel = fc
+  .record({
+    label: fc.constantFrom(...RELID_APPROVE_LABELS, ...RELID_REJECT_LABELS),
+    spelling: fc.constantFrom('as-is', 'lower', 'upper', 'alternating'),
+    before: fc.constantFrom('', ' ', '  ', '\t', '\u00a0'),
+    after: fc.constantFrom('', ' ', '\n', '\r\n', '\u3000'),
+  })
+  .map(({ label, spelling, before, after }) => {
+    const spelled =
+      spelling === 'lower' ? label.toLowerCase() : spelling === 'upper' ? label.toUpperCase() : spelling === 'alternating' ? [...label].map((ch, i) => (i % 2 ? ch.toUpperCase() : ch.toLowerCase())).join('') : label;
+    return `${before}${spelled}${after}`;
+  });
+
+/**
+ * `action_response` values: declared labels (odd case, whitespace), labels no deployment here
+ * declared (negatives without a "reject" word, near misses of the declared ones, look-alikes,
+ * a zero-width character), NONE, empty, null, left out, and odd text.
+ */
+export const relidActionResponse: fc.Arbitrary<string | null | undefined> = fc.oneof(
+  { arbitrary: relidDeclaredLabel, weight: 4 },
+  {
+    arbitrary: fc.constantFrom(
+      'No', 'Not me', 'Block', 'Disapprove', 'NONE', 'none', 'Deny', 'Decline', 'Yes', 'OK', 'Approve', 'Approved!', 'Accepted',
+      'Approved Rejected', 'Reject?', '\u0410pproved', 'Approved\u200b', 'Appro\u0301ved', 'Ａｃｃｅｐｔ',
+    ),
+    weight: 3,
+  },
+  { arbitrary: fc.constantFrom('', ' ', null, undefined), weight: 1 },
+  { arbitrary: oddText(64), weight: 1 },
+);
+
+/**
+ * The outcome-deciding fields of a REL-ID callback, valid every way the schema allows:
+ * `status` (documented, lower case, undocumented), `action_response`, `is_ds_verified`
+ * true/false/absent (or not a boolean), `response_code` 0/"0"/""/1/"1"/2/absent, `delivery_status`,
+ * `error_code`, and error reports (`response_code` 1) without `status`.
+ */
+export const relidOutcomeFields: fc.Arbitrary<Json> = fc
+  .record({
+    status: fc.oneof({ arbitrary: fc.constant('UPDATED'), weight: 5 }, { arbitrary: fc.constantFrom('updated', 'EXPIRED', 'ACTIVE', 'CANCELLED', 'PENDING'), weight: 2 }),
+    action_response: relidActionResponse,
+    is_ds_verified: fc.oneof({ arbitrary: fc.constantFrom(true, false, undefined), weight: 6 }, { arbitrary: fc.constantFrom('true', 1, null), weight: 1 }),
+    response_code: fc.oneof({ arbitrary: fc.constantFrom(0, '0', '', 1, '1', undefined), weight: 6 }, { arbitrary: fc.constantFrom(2, '00', ' 0', 0.5), weight: 1 }),
+    delivery_status: fc.constantFrom('NOTIFIED', 'PARTIALLY_NOTIFIED', 'FAILED_TO_NOTIFY', 'NONE', 'notified', 'BOUNCED', undefined),
+    error_code: fc.constantFrom(undefined, undefined, 3558, '3620', 2604),
+    withoutStatus: fc.boolean(),
+  })
+  .map(({ withoutStatus, ...fields }) => (withoutStatus && relidErrorCode(fields.response_code) ? { ...fields, status: undefined } : fields));
 
 const JSON_SPECS: Record<Exclude<ProviderId, 'esms'>, JsonProviderSpec> = {
   telesign: {
@@ -272,12 +339,13 @@ const JSON_SPECS: Record<Exclude<ProviderId, 'esms'>, JsonProviderSpec> = {
     subject: { field: 'notification_uuid', max: 128 },
     fields: [
       { path: ['notification_uuid'], kind: 'string', min: 1, max: 128 },
-      { path: ['status'], kind: 'string', min: 1, max: 32 },
+      { path: ['status'], kind: 'string', min: 1, max: 32, optionalWhen: (json) => relidErrorCode(json.response_code) },
       { path: ['response_code'], kind: 'numberOrString' },
       { path: ['action_response'], kind: 'nullishString' },
       { path: ['update_ts'], kind: 'nullishString', max: 64 },
     ],
-    looseUsed: [],
+    looseUsed: [['is_ds_verified'], ['delivery_status'], ['error_code']],
+    vary: relidOutcomeFields,
   },
   identomat: {
     subject: { field: 'sessionId', max: 128 },
@@ -344,7 +412,7 @@ function jsonContent(providerId: Exclude<ProviderId, 'esms'>): Record<'valid' | 
   );
 
   /** A valid variant of a sample: a fresh subject, maybe extra fields (never a schema field). */
-  const validJson = fc
+  const sampleVariant = fc
     .record({
       sample,
       subject: subjectValue,
@@ -362,6 +430,24 @@ function jsonContent(providerId: Exclude<ProviderId, 'esms'>): Record<'valid' | 
       }
       return { json, raws, sampleName: chosen.name };
     });
+  /** Most variants also vary the fields that decide the outcome, where the provider says how. */
+  const vary = spec.vary;
+  const validJson = vary
+    ? fc.oneof(
+        { arbitrary: sampleVariant, weight: 1 },
+        {
+          arbitrary: fc.record({ v: sampleVariant, fields: vary }).map(({ v, fields }) => {
+            const json = clone(v.json);
+            for (const [key, value] of Object.entries(fields)) {
+              if (value === undefined) delete json[key];
+              else json[key] = value;
+            }
+            return { ...v, json };
+          }),
+          weight: 3,
+        },
+      )
+    : sampleVariant;
 
   // A subject id that cannot be stored exactly (a lone surrogate) is quarantined, whatever the provider.
   const subjectIntent = (json: Json): Intent => {
@@ -434,7 +520,8 @@ function jsonContent(providerId: Exclude<ProviderId, 'esms'>): Record<'valid' | 
       .map(({ v, rule }) => {
         const json = clone(v.json);
         deletePath(json, rule.path);
-        return { body: text(stringifyWithRaw(json, v.raws)), query: '', intent: 'invalid' as Intent, variant: `missing:${rule.path.join('.')}` };
+        const intent: Intent = rule.optionalWhen?.(json) ? subjectIntent(json) : 'invalid';
+        return { body: text(stringifyWithRaw(json, v.raws)), query: '', intent, variant: `missing:${rule.path.join('.')}` };
       }),
     // Fields the code reads without the schema checking them: any JSON value.
     ...(spec.looseUsed.length

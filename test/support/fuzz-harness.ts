@@ -16,7 +16,7 @@ import type { DynamoDbLocal } from '../../local/engines.ts';
 import { toApiGatewayEvent } from '../../local/http-api.ts';
 import type { TemboPlusSimulator } from '../../local/temboplus-simulator.ts';
 import { startTableAndSimulator } from './table-and-simulator.ts';
-import { ALLOWED_SOURCE_IPS, type FuzzRequest, type FuzzSecrets } from './fuzz-arbitraries.ts';
+import { ALLOWED_SOURCE_IPS, RELID_APPROVE_LABELS, RELID_REJECT_LABELS, type FuzzRequest, type FuzzSecrets } from './fuzz-arbitraries.ts';
 
 /**
  * The hostile-input harness: delivers fuzzed requests to the real ingest handler as API Gateway
@@ -91,7 +91,7 @@ export function fuzzSecrets(temboplusBaseUrl: string): FuzzSecrets {
     telesign: { customerId: 'FUZZ-CUSTOMER-4417', apiKey: Buffer.from('fuzz-telesign-api-key-a8b7c6d5e4').toString('base64') },
     esms: { token: 'fuzz-esms-token-Tn4w9k' },
     temboplus: { token: 'fuzz-tembo-token-Lp7c2x', apiToken: TEMBOPLUS_API_TOKEN, baseUrl: temboplusBaseUrl },
-    relid: { token: 'fuzz-relid-token-Gs8m3e', allowedIps: ['203.0.113.0/24', '127.0.0.1'] },
+    relid: { token: 'fuzz-relid-token-Gs8m3e', allowedIps: ['203.0.113.0/24', '127.0.0.1'], approveLabels: [...RELID_APPROVE_LABELS], rejectLabels: [...RELID_REJECT_LABELS] },
     identomat: { callbackApiKey: 'fuzz-identomat-key-Wb5y1u' },
   };
 }

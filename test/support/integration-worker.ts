@@ -24,12 +24,12 @@ import { startTableAndSimulator } from './table-and-simulator.ts';
 export const TEMBOPLUS_API_TOKEN = 'integration-tembo-api-token';
 
 /** Secrets in the shapes of issue 2; TemboPlus's baseUrl is filled in once the simulator runs. */
-export function integrationSecrets(temboplusBaseUrl: string, apiToken = TEMBOPLUS_API_TOKEN): Record<string, Record<string, string>> {
+export function integrationSecrets(temboplusBaseUrl: string, apiToken = TEMBOPLUS_API_TOKEN): Record<string, Record<string, unknown>> {
   return {
     telesign: { customerId: 'IT-CUSTOMER-7', apiKey: Buffer.from('integration-telesign-api-key-01').toString('base64') },
     esms: { token: 'it-esms-token-5c4b' },
     temboplus: { token: 'it-tembo-token-9a8b', apiToken, baseUrl: temboplusBaseUrl },
-    relid: { token: 'it-relid-token-3e2f' },
+    relid: { token: 'it-relid-token-3e2f', approveLabels: ['Approved', 'Accept'], rejectLabels: ['Rejected', 'Reject'] },
     identomat: { callbackApiKey: 'it-identomat-key-1d0c' },
   };
 }
@@ -51,7 +51,7 @@ export interface WorkerEnvironment {
   readonly tableName: string;
   readonly store: CallbackStore;
   readonly simulator: TemboPlusSimulator;
-  readonly secrets: Record<string, Record<string, string>>;
+  readonly secrets: Record<string, Record<string, unknown>>;
   /** Worker dependencies on the real store and the simulator; override any part. */
   deps(overrides?: Partial<WorkerDependencies> & { apiToken?: string; timeoutMs?: number }): WorkerDependencies & { log: CapturedLogger };
   stop(): Promise<void>;
@@ -105,7 +105,7 @@ export function uniqueId(prefix: string): string {
  * (as the worker will parse it from SQS). Throws unless ingest answered 200.
  */
 export async function queueMessageFor(
-  secrets: Record<string, Record<string, string>>,
+  secrets: Record<string, Record<string, unknown>>,
   providerId: string,
   body: unknown,
   request: { requestId?: string; receivedAt?: string } = {},

@@ -16,7 +16,7 @@ export const UNIT_SECRETS: Record<ProviderId, Record<string, unknown>> = {
   telesign: { customerId: 'UNIT-CUSTOMER-7731', apiKey: Buffer.from('unit-telesign-api-key-0123456789').toString('base64') },
   esms: { token: 'unit-esms-token-Qm3v8s' },
   temboplus: { token: 'unit-tembo-token-Zp4k1w', apiToken: 'unit-tembo-api-token-Xr9q', baseUrl: 'https://tembo.invalid' },
-  relid: { token: 'unit-relid-token-Hd6t2y' },
+  relid: { token: 'unit-relid-token-Hd6t2y', approveLabels: ['Approved', 'Accept'], rejectLabels: ['Rejected', 'Reject'] },
   identomat: { callbackApiKey: 'unit-identomat-key-Jf5n0c' },
 };
 

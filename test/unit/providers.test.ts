@@ -186,8 +186,10 @@ for (const provider of providers) {
         assert.equal(message.sourceIp, request.sourceIp);
         assert.equal(message.raw.query, request.rawQuery);
         if (sample.body) assert.ok(message.raw.body && message.raw.body.length > 0, 'the raw body is kept');
-        // The worker describes the payload it reads off the queue, after a JSON round trip.
-        const facts = provider.describe(message.payload);
+        // The worker describes the payload it reads off the queue, after a JSON round trip, with
+        // the provider's settings (REL-ID's declared action labels).
+        const settings = provider.secretSchema.parse(secret);
+        const facts = provider.describe(message.payload, settings);
         assert.ok(facts.subjectId.length > 0, 'subjectId');
         assert.ok(facts.eventKey.length > 0, 'eventKey');
         assert.ok(facts.status.length > 0, 'status');
@@ -197,7 +199,7 @@ for (const provider of providers) {
         if (facts.statusAt !== undefined) assert.equal(new Date(facts.statusAt).toISOString(), facts.statusAt);
         const parsed = provider.parse(request);
         assert.ok(parsed.ok);
-        assert.deepEqual(facts, provider.describe(parsed.payload), 'the queued payload describes the same event as the parsed one');
+        assert.deepEqual(facts, provider.describe(parsed.payload, settings), 'the queued payload describes the same event as the parsed one');
       });
     }
 
