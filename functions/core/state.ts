@@ -95,14 +95,21 @@ export interface SubjectRef {
 
 /**
  * Sortable key: terminal before anything else, then the provider's rank, then provider time, then
- * the status text and outcome (so equal-time ties resolve the same way whatever the arrival order).
+ * the status text and outcome (so equal-time ties resolve the same way whatever the arrival order,
+ * and against success).
  * Reports of the current status order by time alone: the latest report is the current status.
  */
 export function orderKey(placed: PlacedStatus): string {
   const tier = placed.latestWins ? 0 : placed.terminal ? 1 : 0;
   const rank = String((placed.latestWins ? 0 : placed.rank) + 100).padStart(3, '0');
-  return `${tier}|${rank}|${placed.statusAt}|${placed.status}|${placed.outcome}`;
+  return `${tier}|${rank}|${placed.statusAt}|${placed.status}|${OUTCOME_TIE_BREAK[placed.outcome]}`;
 }
+
+/**
+ * Two reports of the same status at the same time that disagree on the outcome (two REL-ID
+ * results stamped alike): the one that is not success wins, failing closed.
+ */
+const OUTCOME_TIE_BREAK: Record<PlacedStatus['outcome'], string> = { pending: '0', succeeded: '1', unknown: '2', failed: '3' };
 
 /** Whether the state already holds this observation (by its hash) among the recent ones. */
 export function remembers(state: StateItem | undefined, hash: string): boolean {

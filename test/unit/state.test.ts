@@ -375,6 +375,7 @@ describe('orderKey ties', () => {
     // assess
     assert.equal(ab?.outcome, ba?.outcome);
     assert.equal(ab?.orderKey, ba?.orderKey);
+    assert.equal(ab?.outcome, 'failed', 'a tie is never resolved as success');
   });
 });
 
