@@ -189,7 +189,9 @@ async function measureWorker(provider: AnyProvider, secret: Record<string, strin
       log: createLogger({
         service: 'worker',
         write: (line) => {
-          if (counting.on) (logBytes += Buffer.byteLength(line) + 1), lines++;
+          if (!counting.on) return;
+          logBytes += Buffer.byteLength(line) + 1;
+          lines++;
         },
       }),
       retention: RETENTION,

@@ -52,7 +52,7 @@ export function startPoller(options: PollerOptions): Poller {
 
   async function loop() {
     while (running) {
-      let messages: Message[] = [];
+      let messages: Message[];
       try {
         const result = await sqs.send(
           new ReceiveMessageCommand({

@@ -178,7 +178,6 @@ export interface Provider<TSecret = unknown, TPayload = unknown> {
 }
 
 /** A provider with its types erased, as held by the registry. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyProvider = Provider<any, any>;
 
 /** Whether the worker reads this provider's secret (to ask its status endpoint, or for settings `describe` reads). */

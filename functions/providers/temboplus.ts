@@ -64,7 +64,7 @@ const MATERIAL_FIELDS = [
 /** Values compared as TemboPlus means them: numbers by value (`100` = `100.0` = `"100"`), text exactly. */
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  if (a == null || b == null) return a == b; // null and absent are the same "not yet"
+  if (a == null || b == null) return a == null && b == null; // null and absent are the same "not yet"
   const numeric = (value: unknown) => (typeof value === 'number' || (typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value)) ? Number(value) : undefined);
   const [x, y] = [numeric(a), numeric(b)];
   return x !== undefined && y !== undefined && x === y;

@@ -374,7 +374,7 @@ export async function waitForDrain(rig: FaultRig, timeoutMs: number): Promise<vo
     );
   } catch (error) {
     const tail = rig.pipeline?.output.slice(-5).join('\n') ?? '';
-    throw new Error(`${(error as Error).message}; last depth ${JSON.stringify(last)}; pipeline's last lines:\n${tail}`);
+    throw new Error(`${(error as Error).message}; last depth ${JSON.stringify(last)}; pipeline's last lines:\n${tail}`, { cause: error });
   }
 }
 
