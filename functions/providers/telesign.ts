@@ -117,8 +117,9 @@ const PENDING_CODES = new Set([203, 290, 291, 292, 295, 103, 105, 3001, 3901, 38
 const SUCCESS_CODES = new Set([100, 200, 201, 1500, 3851]);
 /**
  * Codes TeleSign lists as a delivery that did not happen: 207/210/211/220/221 (labelled Final),
- * 222, 229–238 as listed (not supported / blocked), 286 not attempted, 500–521 as listed (not
- * attempted, rejected, carrier or gateway errors), the Engage SMS table's 10000/10030–10032/11000,
+ * 222, 229, 230, 231, 233, 237, 238 (not supported / blocked; 232 and 234–236 are in no table),
+ * 286 not attempted, 500–515 and 517–521 (not attempted, rejected, carrier or gateway errors; 516
+ * is in no table), the Engage SMS table's 10000/10030–10032/11000,
  * Voice Verify 101 not answered, 106 failed, 107 busy, 108 canceled, 129/130 blocked, and the
  * template outcomes 3852 rejected, 3853 removed, 3855 disabled, 3857 removal unsuccessful.
  */
