@@ -827,3 +827,22 @@ describe('TeleSign API key material', () => {
     assert.deepEqual(refused.map(([where]) => where), []);
   });
 });
+
+describe('TeleSign text that names a stored item', () => {
+  const cases = [
+    { field: 'reference_id', body: '{"reference_id":"AB\\ud800","status":{"code":200}}' },
+    { field: 'status.updated_on', body: '{"reference_id":"AB","status":{"code":200,"updated_on":"2016-10-21\\udc00"}}' },
+    { field: 'verify.code_state', body: '{"reference_id":"AB","status":{"code":200},"verify":{"code_state":"VALID\\ud83d"}}' },
+    { field: 'state', body: '{"reference_id":"AB","state":"\\udfffVERIFIED"}' },
+    { field: 'event', body: '{"reference_id":"AB","event":"call_completed\\ud800","data":{}}' },
+  ];
+  for (const { field, body } of cases) {
+    test(`a lone UTF-16 surrogate in ${field} is quarantined as it arrives, never stored under a key DynamoDB would alter`, async () => {
+      // act
+      const run = await runIngest(telesign, authentic(telesign, { body: Buffer.from(body) }));
+      // assess
+      assert.deepEqual(run.response.body, { received: true, quarantined: true });
+      assert.match(run.messages[0].quarantine!.reason, /surrogate/);
+    });
+  }
+});
