@@ -1,56 +1,31 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from '../core/zod.ts';
 import { secureEquals } from '../core/secure-compare.ts';
-import { configuredString, parseJsonWith, toIsoTime } from './common.ts';
-import { secretVersions, type Outcome, type Provider } from './provider.ts';
+import { configuredString, parseJsonWith, shortHash, toIsoTime } from './common.ts';
+import { secretVersions, type EventFacts, type Outcome, type Provider, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
-/** `{ customerId, apiKey }` from the TeleSign portal; apiKey is base64 as TeleSign shows it. */
-export const TeleSignSecretSchema = secretWithRotation({ customerId: configuredString, apiKey: configuredString });
-export type TeleSignSecret = z.infer<typeof TeleSignSecretSchema>;
-
 /**
- * Values that end up in the event's sort key and the state item are bounded, so a hostile value is
- * quarantined instead of making the event unstorable (DynamoDB keys: 1 KB sort, 2 KB partition).
+ * What a TeleSign callback means, as TeleSign's own pages say it (where they are silent, the
+ * fail-closed reading, marked "(inferred)"):
+ * - Final vs intermediate codes, Voice Verify codes:
+ *   https://developer.telesign.com/enterprise/docs/all-status-and-error-codes
+ *   ("A transaction with an intermediate code may resolve to another status later. One with a final
+ *   code will not change status in the future.")
+ * - SMS / SMS Verify / bulk SMS delivery report codes:
+ *   https://developer.telesign.com/enterprise/reference/smsdeliveryreports and the callback tables of
+ *   TeleSign's OpenAPI files (https://developer.telesign.com/enterprise/openapi/*.json)
+ * - SMS Verify `verify.code_state`: https://developer.telesign.com/enterprise/docs/sms-verify-callback-service
+ *   (callbacks say "always UNKNOWN") and https://developer.telesign.com/enterprise/docs/additional-features-transaction-callback-service
+ *   (an example with VALID); meanings from the SMS Verify API's Get Status schema (GET /v1/verify/{reference_id}),
+ *   max attempts from https://developer.telesign.com/enterprise/docs/sms-verify-api-verify-with-telesign-code
+ * - Unified Verify API `state`: https://developer.telesign.com/enterprise/openapi/verify-api-callbacks.json
+ * - Voice events: https://developer.telesign.com/enterprise/reference/voice-events and TeleSign's
+ *   sample server (github.com/TeleSign/voice_server_demo), the only source of `data.status` values.
  */
-const SHORT = 64;
 
-/** TeleSign sends `message_parts_count` and codes both as numbers and as strings. */
-const code = z.union([z.int(), z.pipe(z.string().check(z.regex(/^-?\d+$/)), z.transform(Number))]);
-
-/**
- * A TeleSign callback. Three shapes reach the same URL: delivery reports (SMS, Verify, bulk, MO,
- * templates: `status.code`), the unified Verify API (`state`) and Voice (`event`).
- * Unknown fields are kept.
- * @see https://developer.telesign.com/enterprise/docs/transaction-callback-service
- */
-export const TeleSignCallbackSchema = z
-  .looseObject({
-    reference_id: z.string().check(z.minLength(1), z.maxLength(128)),
-    status: z.optional(
-      z.looseObject({ code, description: z.optional(z.string()), updated_on: z.optional(z.string().check(z.maxLength(SHORT))) }),
-    ),
-    state: z.optional(z.string().check(z.minLength(1), z.maxLength(SHORT))),
-    event: z.optional(z.string().check(z.minLength(1), z.maxLength(SHORT))),
-    updated_on: z.nullish(z.string().check(z.maxLength(SHORT))),
-  })
-  .check(
-    z.refine((body) => body.status || body.state || body.event, {
-      message: 'one of status.code, state (Verify API) or event (Voice) is required',
-      path: ['status'],
-    }),
-  );
-export type TeleSignCallback = z.infer<typeof TeleSignCallbackSchema>;
-
-// status-codes.txt: final 200/207/210/211/220/221 (docs), 203 intermediate; 29x in progress (inferred).
-const PENDING_CODES = new Set([203, 290, 291, 292, 293, 294, 295, 103, 105, 3850, 3854]);
-const SUCCESS_CODES = new Set([200, 201, 100, 1500, 3851]);
-const VERIFY_PENDING = new Set(['CREATED', 'ONGOING']);
-
-function classifyCode(statusCode: number): { outcome: Outcome; terminal: boolean } {
-  if (PENDING_CODES.has(statusCode)) return { outcome: 'pending', terminal: false };
-  return { outcome: SUCCESS_CODES.has(statusCode) ? 'succeeded' : 'failed', terminal: true };
-}
+/** The key TeleSign signs with must carry real key material: a masked or truncated copy never may. */
+export const MIN_API_KEY_BYTES = 16;
 
 /** TeleSign's key is base64; its published test vector carries non-base64 characters that its own SDKs drop. */
 function decodeApiKey(apiKey: string): Buffer {
@@ -64,6 +39,266 @@ function decodeApiKey(apiKey: string): Buffer {
 }
 /** Decoded once per key (current and previous), not on every callback. */
 const decodedKeys = new Map<string, Buffer>();
+
+/**
+ * The API key as TeleSign's portal shows it (base64). One that decodes to fewer than 16 bytes (a
+ * masked `********` copied from the portal, a truncated paste) is refused: it would be an HMAC key
+ * anyone can guess. The message never repeats the value.
+ */
+const apiKeyString = configuredString.check(
+  z.refine(
+    (value) => decodeApiKey(value).length >= MIN_API_KEY_BYTES,
+    `decodes to fewer than ${MIN_API_KEY_BYTES} bytes of key material; copy the whole base64 API key from the TeleSign portal`,
+  ),
+);
+
+/** `{ customerId, apiKey }` from the TeleSign portal; apiKey is base64 as TeleSign shows it. */
+export const TeleSignSecretSchema = secretWithRotation({ customerId: configuredString, apiKey: apiKeyString });
+export type TeleSignSecret = z.infer<typeof TeleSignSecretSchema>;
+
+/**
+ * Values that end up in the event's sort key and the state item are bounded, so a hostile value is
+ * quarantined instead of making the event unstorable (DynamoDB keys: 1 KB sort, 2 KB partition).
+ */
+const SHORT = 64;
+
+/** TeleSign sends `message_parts_count` and codes both as numbers and as strings. */
+const code = z.union([z.int(), z.pipe(z.string().check(z.regex(/^-?\d+$/)), z.transform(Number))]);
+
+/**
+ * A TeleSign callback. Three shapes reach the same URL: delivery reports (SMS, Verify, bulk, MO,
+ * templates: `status.code`, SMS Verify adds `verify.code_state`), the unified Verify API (`state`)
+ * and Voice (`event`, with a `data` object the schema leaves unchecked: `describe` reads only short
+ * strings from it). Unknown fields are kept.
+ * @see https://developer.telesign.com/enterprise/docs/transaction-callback-service
+ */
+export const TeleSignCallbackSchema = z
+  .looseObject({
+    reference_id: z.string().check(z.minLength(1), z.maxLength(128)),
+    status: z.optional(
+      z.looseObject({ code, description: z.optional(z.string()), updated_on: z.optional(z.string().check(z.maxLength(SHORT))) }),
+    ),
+    // Part of the status and the event key: a short value or nothing.
+    verify: z.optional(z.looseObject({ code_state: z.nullish(z.string().check(z.maxLength(SHORT))) })),
+    state: z.optional(z.string().check(z.minLength(1), z.maxLength(SHORT))),
+    event: z.optional(z.string().check(z.minLength(1), z.maxLength(SHORT))),
+    updated_on: z.nullish(z.string().check(z.maxLength(SHORT))),
+  })
+  .check(
+    z.refine((body) => body.status || body.state || body.event, {
+      message: 'one of status.code, state (Verify API) or event (Voice) is required',
+      path: ['status'],
+    }),
+  );
+export type TeleSignCallback = z.infer<typeof TeleSignCallbackSchema>;
+
+type Meaning = { readonly outcome: Outcome; readonly terminal: boolean };
+const PENDING: Meaning = { outcome: 'pending', terminal: false };
+const SUCCEEDED: Meaning = { outcome: 'succeeded', terminal: true };
+const FAILED: Meaning = { outcome: 'failed', terminal: true };
+/** TeleSign is done, or cannot tell, but did not say it worked: never success, listed for review. */
+const UNKNOWN: Meaning = { outcome: 'unknown', terminal: true };
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, index) => from + index);
+
+/**
+ * `status.code` values that may still change. TeleSign labels only 203 "(Intermediate)" (and 3001,
+ * 3901 in the unified Verify API); the others say so in their text: 290 "Message in progress",
+ * 291 "Queued by TeleSign" (older lists only), 292 "Queued by gateway", 295 "Status delayed: the
+ * status of the SMS is temporarily unavailable" (a later status is expected: pending, inferred),
+ * 103 "Call in progress ... it will resolve to a different status code", 105 "Call not handled
+ * yet", and the template states 3850 created / 3854 flagged (inferred: a review follows).
+ */
+const PENDING_CODES = new Set([203, 290, 291, 292, 295, 103, 105, 3001, 3901, 3850, 3854]);
+/**
+ * 200 "Delivered to handset" (Final); 201 "Transaction successfully completed, suspicious activity
+ * detected"; 100 "Call answered"; 1500 inbound message delivered to you; 3851 template approved.
+ */
+const SUCCESS_CODES = new Set([100, 200, 201, 1500, 3851]);
+/**
+ * Codes TeleSign lists as a delivery that did not happen: 207/210/211/220/221 (labelled Final),
+ * 222, 229, 230, 231, 233, 237, 238 (not supported / blocked; 232 and 234–236 are in no table),
+ * 286 not attempted, 500–515 and 517–521 (not attempted, rejected, carrier or gateway errors; 516
+ * is in no table), the Engage SMS table's 10000/10030–10032/11000,
+ * Voice Verify 101 not answered, 106 failed, 107 busy, 108 canceled, 129/130 blocked, and the
+ * template outcomes 3852 rejected, 3853 removed, 3855 disabled, 3857 removal unsuccessful.
+ */
+const FAILURE_CODES = new Set([
+  101, 106, 107, 108, 129, 130,
+  207, 210, 211, 220, 221, 222, 229, 230, 231, 233, 237, 238, 286,
+  ...range(500, 515), ...range(517, 521),
+  3852, 3853, 3855, 3857,
+  10000, 10030, 10031, 10032, 11000,
+]);
+/**
+ * What a `status.code` means. Codes whose own text says the final status is unknown are terminal
+ * `unknown`: 250 "Final status unknown"; 251 "no delivery receipt within 12 hours" (the SMS tables
+ * say the user "most likely did not receive" it, the bulk SMS table "high probability" it was
+ * delivered: TeleSign itself cannot tell); 599 "Status not available: the system is unable to
+ * provide status at this time". TeleSign sends a callback once it "determines the final status",
+ * so these are not pending; a later real status (a later `updated_on`) still replaces them.
+ * A code in none of TeleSign's tables is `unknown` too, never a failure we made up.
+ */
+function classifyCode(statusCode: number): Meaning {
+  if (PENDING_CODES.has(statusCode)) return PENDING;
+  if (SUCCESS_CODES.has(statusCode)) return SUCCEEDED;
+  if (FAILURE_CODES.has(statusCode)) return FAILED;
+  return UNKNOWN;
+}
+
+/**
+ * SMS Verify's `verify.code_state`, as TeleSign defines it for Get Status: VALID "the codes match",
+ * INVALID "the codes do not match", EXPIRED "attempted after the end of the validity period",
+ * MAX_ATTEMPTS_EXCEEDED "attempted after the end user already had made the maximum allowed number
+ * of attempts", UNKNOWN "any other state". The callback docs say it is "always UNKNOWN" there, yet
+ * the general callback page shows VALID: whatever arrives is read, never ignored.
+ *
+ * The status is `<code> <CODE_STATE>` (`200 VALID`, `200 INVALID`); UNKNOWN or no code state leaves
+ * the delivery code alone (`200`). Rank orders code states within a tier, whatever the arrival
+ * order: an INVALID attempt (terminal: the verification failed, unless the user tries again) is
+ * replaced by a later VALID; EXPIRED and MAX_ATTEMPTS_EXCEEDED end it; a VALID stays, since the
+ * user did verify. Any other value is terminal `unknown` (inferred: fail closed).
+ */
+function withCodeState(delivery: Meaning, codeState: string | undefined): Meaning & { rank: number } {
+  switch (codeState) {
+    case undefined:
+    case 'UNKNOWN':
+      return { ...delivery, rank: 0 };
+    case 'VALID':
+      return { ...delivery, rank: 3 };
+    case 'EXPIRED':
+    case 'MAX_ATTEMPTS_EXCEEDED':
+      return { ...FAILED, rank: 2 };
+    case 'INVALID':
+      return { ...FAILED, rank: 1 };
+    default:
+      return { ...UNKNOWN, rank: 1 };
+  }
+}
+
+/**
+ * The unified Verify API's `state` enum: CREATED, ONGOING, REJECTED, FAILED, VERIFIED, CANCELED.
+ * TeleSign gives no per-state meanings; CREATED/ONGOING in progress, VERIFIED success, the other
+ * three failures (inferred). A state outside the enum is `unknown`.
+ */
+function classifyVerifyState(state: string): Meaning {
+  if (state === 'CREATED' || state === 'ONGOING') return PENDING;
+  if (state === 'VERIFIED') return SUCCEEDED;
+  if (state === 'REJECTED' || state === 'FAILED' || state === 'CANCELED') return FAILED;
+  return UNKNOWN;
+}
+
+/**
+ * Voice `data.status` values meaning the call did not connect. TeleSign publishes no list: only
+ * `answered` (dial_completed), `hangup` (call_completed) and `speak_successful` appear in its sample
+ * code. These spellings are the failures the common voice APIs use (inferred); they only decide
+ * `failed` over `unknown`, never success.
+ */
+const CALL_FAILURES = new Set(['no-answer', 'not-answered', 'busy', 'failed', 'canceled', 'cancelled', 'rejected']);
+
+/** A field of a value that may be anything (`data` is unchecked): own properties of plain objects only. */
+function fieldOf(value: unknown, name: string): unknown {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && Object.hasOwn(value, name)
+    ? (value as Record<string, unknown>)[name]
+    : undefined;
+}
+
+/** A short string, or undefined for anything else (values go into keys and the state's detail). */
+function shortString(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length <= SHORT ? value : undefined;
+}
+
+/** TeleSign's voice times (`2019-03-15T06:48:28.151`) carry no zone; the field names say UTC. */
+function utcTime(value: unknown): string | undefined {
+  const text = shortString(value);
+  if (text === undefined) return undefined;
+  return toIsoTime(/T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text) ? `${text}Z` : text);
+}
+
+/**
+ * Canonical JSON of a parsed JSON value (object keys sorted), built without recursion: `data` may
+ * nest thousands of levels deep, past what JSON.stringify or a recursive walk survives.
+ */
+function canonicalJson(value: unknown): string {
+  const out: string[] = [];
+  const tasks: ({ text: string } | { value: unknown })[] = [{ value }];
+  while (tasks.length > 0) {
+    const task = tasks.pop()!;
+    if ('text' in task) {
+      out.push(task.text);
+      continue;
+    }
+    const current = task.value;
+    if (Array.isArray(current)) {
+      out.push('[');
+      tasks.push({ text: ']' });
+      for (let index = current.length - 1; index >= 0; index -= 1) {
+        tasks.push({ value: current[index] });
+        if (index > 0) tasks.push({ text: ',' });
+      }
+    } else if (current !== null && typeof current === 'object') {
+      const keys = Object.keys(current).sort();
+      out.push('{');
+      tasks.push({ text: '}' });
+      for (let index = keys.length - 1; index >= 0; index -= 1) {
+        tasks.push({ value: (current as Record<string, unknown>)[keys[index]] });
+        tasks.push({ text: `${index > 0 ? ',' : ''}${JSON.stringify(keys[index])}:` });
+      }
+    } else {
+      // Primitives as JSON writes them (Infinity and undefined as null), so a queue round trip keeps the digest.
+      out.push(JSON.stringify(current) ?? 'null');
+    }
+  }
+  return out.join('');
+}
+
+/**
+ * What a Voice event means. Every event is about the session (`reference_id`); only call_completed
+ * ends it. TeleSign documents no per-event id or time, so an event is its name plus a digest of its
+ * `data`: a retry is byte-identical (the same key), two legs of one session differ (two keys).
+ *
+ * - call_completed (terminal): `hangup` with a readable `answered_on_utc` is the only reading of a
+ *   completed, answered call (TeleSign's sample); `hangup` with no answer time is a call never
+ *   answered (failed, inferred); a known failure value is failed; anything else, or an answer time
+ *   that is not a time, is `unknown`.
+ * - dial_completed ("sent when the call is answered or fails"): `answered` is a call in progress;
+ *   any other value is a failed dial (not terminal: the session's call_completed decides); no
+ *   readable status is `unknown`.
+ * - Other events (incoming_call, speak_completed, play_completed, call_leg_completed, …): in progress.
+ *
+ * The status is `<event> <data.status>` (`call_completed hangup`), `<event>` without a status, and
+ * `<event> ?` when data.status is not a short string.
+ */
+function describeVoice(referenceId: string, event: string, data: unknown): EventFacts {
+  const rawStatus = fieldOf(data, 'status');
+  const statusAbsent = rawStatus === undefined || rawStatus === null || rawStatus === '';
+  const callStatus = statusAbsent ? undefined : shortString(rawStatus);
+  const normalized = callStatus?.toLowerCase().replace(/_/g, '-');
+  let meaning: Meaning = PENDING;
+  const detail: Record<string, string | boolean> = {};
+  if (callStatus !== undefined) detail.callStatus = callStatus;
+  if (event === 'call_completed') {
+    const answeredOn = fieldOf(data, 'answered_on_utc');
+    const notAnswered = answeredOn === undefined || answeredOn === null || answeredOn === '';
+    const answered = !notAnswered && utcTime(answeredOn) !== undefined;
+    if (answered || notAnswered) detail.answered = answered;
+    if (normalized === 'hangup') meaning = answered ? SUCCEEDED : notAnswered ? FAILED : UNKNOWN;
+    else meaning = normalized !== undefined && CALL_FAILURES.has(normalized) ? FAILED : UNKNOWN;
+  } else if (event === 'dial_completed') {
+    if (normalized === undefined) meaning = { outcome: 'unknown', terminal: false };
+    else meaning = normalized === 'answered' ? PENDING : { outcome: 'failed', terminal: false };
+  }
+  const statusLabel = statusAbsent ? '' : ` ${callStatus ?? '?'}`;
+  return {
+    subjectId: referenceId,
+    eventKey: `${event}|${shortHash(canonicalJson(data))}`,
+    status: `${event}${statusLabel}`,
+    statusAt: utcTime(fieldOf(data, 'ended_on_utc')),
+    rank: 0,
+    ...meaning,
+    ...(Object.keys(detail).length > 0 ? { detail } : {}),
+  };
+}
 
 /** HMAC-SHA256(base64decode(apiKey), raw body): the bytes TeleSign signs callbacks with. */
 function teleSignDigest(apiKey: string, body: Buffer | string): Buffer {
@@ -107,7 +342,9 @@ export const telesign: Provider<TeleSignSecret, TeleSignCallback> = {
     let customerSeen = false;
     for (const version of secretVersions(secret)) {
       const customerOk = secureEquals(customerId, version.customerId);
-      const signatureOk = received !== undefined && timingSafeEqual(received, teleSignDigest(version.apiKey, request.body));
+      // The schema refuses such a key; should one get past it, it signs nothing.
+      const keyOk = decodeApiKey(version.apiKey).length >= MIN_API_KEY_BYTES;
+      const signatureOk = received !== undefined && keyOk && timingSafeEqual(received, teleSignDigest(version.apiKey, request.body));
       if (customerOk && signatureOk) return { ok: true };
       customerSeen ||= customerOk;
     }
@@ -126,41 +363,29 @@ export const telesign: Provider<TeleSignSecret, TeleSignCallback> = {
     if (payload.status) {
       const statusCode = payload.status.code;
       const updatedOn = payload.status.updated_on ?? '';
+      const codeState = payload.verify?.code_state ? payload.verify.code_state.toUpperCase() : undefined;
+      const shown = codeState === undefined || codeState === 'UNKNOWN' ? '' : ` ${codeState}`;
+      const status = `${statusCode}${shown}`;
       return {
         subjectId: referenceId,
-        eventKey: `${statusCode}|${updatedOn}`,
-        status: String(statusCode),
+        eventKey: `${status}|${updatedOn}`,
+        status,
         statusAt: toIsoTime(updatedOn),
-        rank: 0,
-        ...classifyCode(statusCode),
+        ...withCodeState(classifyCode(statusCode), codeState),
+        ...(codeState === undefined ? {} : { detail: { codeState } satisfies StatusDetail }),
       };
     }
     if (payload.state) {
       const state = payload.state.toUpperCase();
-      const pending = VERIFY_PENDING.has(state);
       return {
         subjectId: referenceId,
         eventKey: `${state}|${payload.updated_on ?? ''}`,
         status: state,
         statusAt: toIsoTime(payload.updated_on),
         rank: 0,
-        terminal: !pending,
-        outcome: pending ? 'pending' : state === 'VERIFIED' ? 'succeeded' : 'failed',
+        ...classifyVerifyState(state),
       };
     }
-    const event = payload.event ?? 'unknown';
-    // `data` is not checked by the schema: only a short string is taken as the end time.
-    const endedOn = (payload as { data?: { ended_on_utc?: unknown } }).data?.ended_on_utc;
-    const data = { ended_on_utc: typeof endedOn === 'string' && endedOn.length <= SHORT ? endedOn : undefined };
-    const completed = event === 'call_completed';
-    return {
-      subjectId: referenceId,
-      eventKey: `${event}|${data?.ended_on_utc ?? ''}`,
-      status: event,
-      statusAt: toIsoTime(data?.ended_on_utc),
-      rank: 0,
-      terminal: completed,
-      outcome: completed ? 'succeeded' : 'pending',
-    };
+    return describeVoice(referenceId, payload.event ?? 'unknown', (payload as { data?: unknown }).data);
   },
 };

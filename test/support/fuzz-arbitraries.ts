@@ -307,6 +307,73 @@ export const relidOutcomeFields: fc.Arbitrary<Json> = fc
   })
   .map(({ withoutStatus, ...fields }) => (withoutStatus && relidErrorCode(fields.response_code) ? { ...fields, status: undefined } : fields));
 
+// ---------------------------------------------------------------------------------------------
+// TeleSign: the fields that decide an SMS Verify report (status.code, verify.code_state) and a Voice
+// event (event, data.status, answered_on_utc, ended_on_utc), as functions/providers/telesign.ts reads them
+
+const TELESIGN_CODE_STATES = ['VALID', 'INVALID', 'EXPIRED', 'MAX_ATTEMPTS_EXCEEDED', 'UNKNOWN'] as const;
+/** Delivery codes of every kind: final, intermediate, "final status unknown", in no table. */
+const TELESIGN_CODES = [200, 201, 203, 207, 210, 221, 230, 250, 251, 290, 291, 292, 293, 295, 500, 503, 516, 599, 100, 103, 107, 1500, 3850, 3851, 0, 99_999] as const;
+const TELESIGN_CALL_STATUSES = ['answered', 'hangup', 'no-answer', 'no_answer', 'NO-ANSWER', 'busy', 'failed', 'canceled', 'speak_successful', 'completed', 'in-progress', ''] as const;
+/** A few sessions only, so many Voice events (repeated dial_completed, retries) land on the same one. */
+const TELESIGN_VOICE_SESSIONS = ['fuzz-voice-session-1', 'fuzz-voice-session-2', '534e1848-235f-482d-983d-e3e11a04f58a'] as const;
+
+/** Short text the schema takes as a code state (at most 64 UTF-16 units, well-formed). */
+const teleSignShortJunk = fc.oneof(
+  fc.constantFrom('valid', 'Invalid', 'VERIFIED', 'PENDING', ' VALID', 'VALID ', 'VALID\u0000', '\u0130NVALID', 'VAL\u200dID', '\u00df'.repeat(40), 'x'.repeat(64)),
+  fc.string({ unit: 'grapheme', maxLength: 12 }).filter((value) => value.length <= 64),
+);
+
+/** An SMS Verify delivery report: every documented code state, none, and junk, over codes of every kind. */
+const teleSignVerifyReport = fc
+  .record({
+    code: fc.constantFrom(...TELESIGN_CODES),
+    asString: fc.boolean(),
+    codeState: fc.oneof(
+      { arbitrary: fc.constantFrom(...TELESIGN_CODE_STATES), weight: 4 },
+      { arbitrary: fc.constantFrom(null, undefined), weight: 1 },
+      { arbitrary: teleSignShortJunk, weight: 2 },
+    ),
+    updatedOn: fc.constantFrom('2016-10-21T14:05:36.181346Z', '2016-10-21T14:09:00Z', 'Thu, 23 Jun 2022 19:03:44 GMT'),
+  })
+  .map(({ code, asString, codeState, updatedOn }): Json => ({
+    status: { code: asString ? String(code) : code, description: 'fuzz', updated_on: updatedOn },
+    verify: codeState === undefined ? { code_entered: null } : { code_state: codeState, code_entered: null },
+    sub_resource: 'sms',
+    event: undefined,
+    data: undefined,
+    state: undefined,
+  }));
+
+/** `data` is unchecked by the schema: besides TeleSign's values, anything may be in it. */
+const teleSignCallStatus = fc.oneof(
+  { arbitrary: fc.constantFrom(...TELESIGN_CALL_STATUSES), weight: 6 },
+  { arbitrary: teleSignShortJunk, weight: 1 },
+  { arbitrary: fc.constantFrom(null, 42, true, [], {}, { toString: 1 }, 'h'.repeat(500)), weight: 1 },
+);
+const teleSignVoiceTime = fc.constantFrom(undefined, null, '', '2019-03-15T06:48:24.151', '2019-03-15T06:48:24.151Z', 'not-a-time', 0, { toString: 1 }, '9'.repeat(300));
+
+/**
+ * A Voice event on one of a few sessions (the session is the subject: its events repeat, as retries
+ * and as second legs), with data shaped like TeleSign's call_completed sample.
+ */
+const teleSignVoiceEvent = fc
+  .record({
+    event: fc.constantFrom('dial_completed', 'dial_completed', 'dial_completed', 'call_completed', 'call_completed', 'call_leg_completed', 'speak_completed', 'play_completed', 'incoming_call', 'x_fuzz_event'),
+    session: fc.constantFrom(...TELESIGN_VOICE_SESSIONS),
+    leg: fc.constantFrom('15558675309', '15558675310', '15558675311'),
+    status: fc.option(teleSignCallStatus, { nil: undefined }),
+    answeredOn: teleSignVoiceTime,
+    endedOn: teleSignVoiceTime,
+  })
+  .map(({ event, session, leg, status, answeredOn, endedOn }): Json => {
+    const data: Json = { duration: 6, created_on_utc: '2019-03-15T06:48:22.151', to: leg, from: 'VIRTUAL_NUMBER', direction: 'outbound', status, answered_on_utc: answeredOn, ended_on_utc: endedOn };
+    for (const key of Object.keys(data)) if (data[key] === undefined) delete data[key];
+    return { event, reference_id: session, data, status: undefined, verify: undefined, state: undefined };
+  });
+
+const teleSignOutcomeFields: fc.Arbitrary<Json> = fc.oneof(teleSignVerifyReport, teleSignVoiceEvent);
+
 const JSON_SPECS: Record<Exclude<ProviderId, 'esms'>, JsonProviderSpec> = {
   telesign: {
     subject: { field: 'reference_id', max: 128 },
@@ -319,8 +386,11 @@ const JSON_SPECS: Record<Exclude<ProviderId, 'esms'>, JsonProviderSpec> = {
       { path: ['state'], kind: 'string', min: 1, max: 64, whenPresent: true },
       { path: ['event'], kind: 'string', min: 1, max: 64, whenPresent: true },
       { path: ['updated_on'], kind: 'nullishString', max: 64 },
+      { path: ['verify'], kind: 'object', whenPresent: true },
+      { path: ['verify', 'code_state'], kind: 'nullishString', max: 64, whenPresent: true },
     ],
-    looseUsed: [['data'], ['data', 'ended_on_utc']],
+    looseUsed: [['data'], ['data', 'status'], ['data', 'answered_on_utc'], ['data', 'ended_on_utc']],
+    vary: teleSignOutcomeFields,
   },
   temboplus: {
     // A path segment of the status request: well-formed Unicode, not `.` or `..`.

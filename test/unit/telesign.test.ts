@@ -6,12 +6,17 @@ import { describe, test } from 'node:test';
 import { createLogger } from '../../functions/core/log.ts';
 import { ingest } from '../../functions/core/ingest.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
-import { placeStatus } from '../../functions/core/events.ts';
+import { placeStatus, unstorableKeyReason } from '../../functions/core/events.ts';
 import { applyObservations, type StateItem } from '../../functions/core/state.ts';
 import { toCallbackRequest } from '../../functions/handlers/api-gateway.ts';
-import type { CallbackRequest } from '../../functions/providers/provider.ts';
-import { telesign, teleSignSignature, TeleSignSecretSchema, type TeleSignCallback } from '../../functions/providers/telesign.ts';
+import type { CallbackRequest, EventFacts } from '../../functions/providers/provider.ts';
+import { telesign, teleSignSignature, TeleSignSecretSchema, type TeleSignCallback, type TeleSignSecret } from '../../functions/providers/telesign.ts';
 import { FIXTURES_DIR, listSamples } from '../../local/samples.ts';
+import { DEV_SECRETS_FILE } from '../../local/secrets-file.ts';
+import { benchSecrets } from '../../bench/callbacks.ts';
+import { testSecrets } from '../support/e2e-pipeline.ts';
+import { fuzzSecrets } from '../support/fuzz-harness.ts';
+import { integrationSecrets } from '../support/integration-worker.ts';
 import { apiGatewayEvent, authentic, fixedSecretSource, runIngest, toRequest, UNIT_SECRETS } from '../support/unit-ingest.ts';
 
 const secret = TeleSignSecretSchema.parse(UNIT_SECRETS.telesign);
@@ -79,19 +84,35 @@ describe('TeleSign known-answer vectors (test/fixtures/telesign/signature-test-v
       // assess
       assert.equal(signature, vector.signature);
     });
-
-    test(`${vector.name}: authenticate accepts the published header and refuses it for another body`, () => {
-      // prepare
-      const vectorSecret = TeleSignSecretSchema.parse({ customerId: vector.customerId, apiKey: vector.apiKey });
-      const header = `TSA ${vector.customerId}:${vector.signature}`;
-      // act
-      const genuine = telesign.authenticate(request(vector.body, header), vectorSecret);
-      const otherBody = telesign.authenticate(request(`${vector.body} `, header), vectorSecret);
-      // assess
-      assert.deepEqual(genuine, { ok: true });
-      assert.equal(otherBody.ok, false);
-    });
   }
+
+  test(`${vectors[0].name}: authenticate accepts the published header and refuses it for another body`, () => {
+    // prepare: a 61-byte key, real key material
+    const vector = vectors[0];
+    const vectorSecret = TeleSignSecretSchema.parse({ customerId: vector.customerId, apiKey: vector.apiKey });
+    const header = `TSA ${vector.customerId}:${vector.signature}`;
+    // act
+    const genuine = telesign.authenticate(request(vector.body, header), vectorSecret);
+    const otherBody = telesign.authenticate(request(`${vector.body} `, header), vectorSecret);
+    // assess
+    assert.deepEqual(genuine, { ok: true });
+    assert.equal(otherBody.ok, false);
+  });
+
+  test(`${vectors[1].name}: its 14-byte key signs as published, but no secret may hold it (503 secret_invalid)`, async () => {
+    // prepare
+    const vector = vectors[1];
+    const vectorSecret = { customerId: vector.customerId, apiKey: vector.apiKey };
+    const header = `TSA ${vector.customerId}:${vector.signature}`;
+    // act
+    const parsed = TeleSignSecretSchema.safeParse(vectorSecret);
+    const run = await runIngest(telesign, request(vector.body, header), { secret: vectorSecret });
+    // assess
+    assert.equal(Buffer.from(vector.apiKey, 'base64').length, 14);
+    assert.equal(parsed.success, false);
+    assert.deepEqual(run.response, { statusCode: 503, body: { error: 'secret_invalid', message: run.response.body.message } });
+    assert.deepEqual(run.sent, []);
+  });
 
   test('the first vector does not reproduce when the key is decoded without stripping (guards the strip)', () => {
     // Node reads '-' as URL-safe base64: a different key, a different signature.
@@ -99,15 +120,14 @@ describe('TeleSign known-answer vectors (test/fixtures/telesign/signature-test-v
     assert.notEqual(naive, vectors[0].signature);
   });
 
-  test('an authentic body that is not JSON (the GitLab vector) is quarantined, not refused', async () => {
-    // prepare
-    const vector = vectors[1];
-    const vectorSecret = { customerId: vector.customerId, apiKey: vector.apiKey };
+  test('an authentic body that is not JSON (the GitLab vector\'s body) is quarantined, not refused', async () => {
+    // prepare: the vector's body, signed with a real key
+    const body = vectors[1].body;
     // act
-    const run = await runIngest(telesign, request(vector.body, `TSA ${vector.customerId}:${vector.signature}`), { secret: vectorSecret });
+    const run = await runIngest(telesign, request(body, `TSA ${secret.customerId}:${teleSignSignature(secret.apiKey, body)}`));
     // assess
     assert.deepEqual(run.response, { statusCode: 200, body: { received: true, quarantined: true } });
-    assert.equal(run.messages[0].raw.body, vector.body);
+    assert.equal(run.messages[0].raw.body, body);
     assert.equal(run.messages[0].quarantine?.reason, 'body is not valid JSON');
   });
 });
@@ -300,6 +320,27 @@ describe('TeleSign payload variants', () => {
     { code: 207, outcome: 'failed', terminal: true },
     { code: 210, outcome: 'failed', terminal: true },
     { code: 500, outcome: 'failed', terminal: true },
+    // Codes TeleSign lists as failures stay failures.
+    { code: 221, outcome: 'failed', terminal: true },
+    { code: 230, outcome: 'failed', terminal: true },
+    { code: 503, outcome: 'failed', terminal: true },
+    { code: 521, outcome: 'failed', terminal: true },
+    { code: 107, outcome: 'failed', terminal: true },
+    { code: 10031, outcome: 'failed', terminal: true },
+    // "Final status unknown", "no handset DLR within 12 hours", "status not available": never a failure we made up.
+    { code: 250, outcome: 'unknown', terminal: true },
+    { code: 251, outcome: 'unknown', terminal: true },
+    { code: 599, outcome: 'unknown', terminal: true },
+    // "Status delayed: temporarily unavailable": a later status is expected.
+    { code: 295, outcome: 'pending', terminal: false },
+    { code: 292, outcome: 'pending', terminal: false },
+    { code: 103, outcome: 'pending', terminal: false },
+    // In no TeleSign table (293/294 were once guessed "in progress"; 516 is the gap in 500–521).
+    { code: 293, outcome: 'unknown', terminal: true },
+    { code: 294, outcome: 'unknown', terminal: true },
+    { code: 516, outcome: 'unknown', terminal: true },
+    { code: 0, outcome: 'unknown', terminal: true },
+    { code: 999, outcome: 'unknown', terminal: true },
   ];
   for (const { code, outcome, terminal } of classifications) {
     test(`status ${code} is ${terminal ? 'terminal' : 'non-terminal'} ${outcome}`, () => {
@@ -373,4 +414,435 @@ describe('TeleSign Authorization scheme', () => {
     assert.deepEqual(telesign.authenticate(request(`tsa ${secret.customerId}:${signature}`), secret), { ok: true });
     assert.equal(telesign.authenticate(request(`Basic ${secret.customerId}:${signature}`), secret).ok, false);
   });
+});
+
+/** Parse a body as ingest does and describe it as the worker does (after the queue's JSON round trip). */
+function factsOf(json: object | string) {
+  const parsed = telesign.parse(request(typeof json === 'string' ? json : JSON.stringify(json), undefined));
+  if (!parsed.ok) assert.fail(`${parsed.reason}: ${parsed.issues.join('; ')}`);
+  const facts = telesign.describe(parsed.payload);
+  let queued: string | undefined;
+  try {
+    queued = JSON.stringify(parsed.payload);
+  } catch {
+    // Too deep for JSON.stringify: ingest leaves the payload out and the worker re-parses the raw body.
+  }
+  if (queued !== undefined) assert.deepEqual(telesign.describe(JSON.parse(queued) as TeleSignCallback), facts, 'the queued payload describes the same event');
+  return facts;
+}
+
+/** The state after applying callbacks in this order, each as a distinct callback. */
+function stateAfter(order: readonly EventFacts[]): StateItem | undefined {
+  const now = '2025-01-01T00:00:00.000Z';
+  return order.reduce<StateItem | undefined>(
+    (state, facts) =>
+      applyObservations(
+        state,
+        { provider: 'telesign', subjectId: facts.subjectId },
+        state?.recent.includes(facts.eventKey) ? [] : [{ hash: facts.eventKey, counts: true, source: 'callback', placed: placeStatus(facts, '2025-01-01T00:00:00Z') }],
+        undefined,
+        now,
+      ) ?? state,
+    undefined,
+  );
+}
+
+describe('TeleSign SMS Verify code_state (status "<code> <CODE_STATE>")', () => {
+  const verifyReport = (code: number, codeState: unknown, updated_on = '2016-10-21T14:05:36.181346Z') => ({
+    reference_id: 'B56259E45884010488343BAA15FB0002',
+    status: { code, description: 'Delivered to handset', updated_on },
+    errors: [],
+    verify: { code_state: codeState, code_entered: null },
+    sub_resource: 'sms',
+  });
+
+  const cases = [
+    { code: 200, codeState: 'VALID', status: '200 VALID', outcome: 'succeeded', terminal: true, detail: { codeState: 'VALID' } },
+    { code: 200, codeState: 'INVALID', status: '200 INVALID', outcome: 'failed', terminal: true, detail: { codeState: 'INVALID' } },
+    { code: 200, codeState: 'EXPIRED', status: '200 EXPIRED', outcome: 'failed', terminal: true, detail: { codeState: 'EXPIRED' } },
+    { code: 200, codeState: 'MAX_ATTEMPTS_EXCEEDED', status: '200 MAX_ATTEMPTS_EXCEEDED', outcome: 'failed', terminal: true, detail: { codeState: 'MAX_ATTEMPTS_EXCEEDED' } },
+    // UNKNOWN ("any other state"), absent or empty: the delivery code alone, as before.
+    { code: 200, codeState: 'UNKNOWN', status: '200', outcome: 'succeeded', terminal: true, detail: { codeState: 'UNKNOWN' } },
+    { code: 200, codeState: null, status: '200', outcome: 'succeeded', terminal: true, detail: undefined },
+    { code: 200, codeState: '', status: '200', outcome: 'succeeded', terminal: true, detail: undefined },
+    { code: 230, codeState: 'UNKNOWN', status: '230', outcome: 'failed', terminal: true, detail: { codeState: 'UNKNOWN' } },
+    // VALID follows the delivery code; the failing states fail whatever the delivery code says.
+    { code: 203, codeState: 'VALID', status: '203 VALID', outcome: 'pending', terminal: false, detail: { codeState: 'VALID' } },
+    { code: 250, codeState: 'VALID', status: '250 VALID', outcome: 'unknown', terminal: true, detail: { codeState: 'VALID' } },
+    { code: 203, codeState: 'INVALID', status: '203 INVALID', outcome: 'failed', terminal: true, detail: { codeState: 'INVALID' } },
+    // Spelled in lower case: the same state.
+    { code: 200, codeState: 'valid', status: '200 VALID', outcome: 'succeeded', terminal: true, detail: { codeState: 'VALID' } },
+    // Not a documented state: never success (fail closed).
+    { code: 200, codeState: 'VERIFIED', status: '200 VERIFIED', outcome: 'unknown', terminal: true, detail: { codeState: 'VERIFIED' } },
+    { code: 200, codeState: 'VALID ', status: '200 VALID ', outcome: 'unknown', terminal: true, detail: { codeState: 'VALID ' } },
+  ];
+  for (const { code, codeState, status, outcome, terminal, detail } of cases) {
+    test(`${code} with code_state ${JSON.stringify(codeState)} is "${status}", ${terminal ? 'terminal' : 'non-terminal'} ${outcome}`, () => {
+      // act
+      const facts = factsOf(verifyReport(code, codeState));
+      // assess
+      assert.equal(facts.status, status);
+      assert.equal(facts.outcome, outcome);
+      assert.equal(facts.terminal, terminal);
+      assert.deepEqual(facts.detail, detail);
+      assert.equal(facts.eventKey, `${status}|2016-10-21T14:05:36.181346Z`);
+    });
+  }
+
+  test('VALID and INVALID at the same code and time are two events, not a retry of one', () => {
+    // act
+    const valid = factsOf(verifyReport(200, 'VALID'));
+    const invalid = factsOf(verifyReport(200, 'INVALID'));
+    // assess
+    assert.notEqual(valid.eventKey, invalid.eventKey);
+    assert.notEqual(valid.status, invalid.status);
+    assert.notEqual(valid.outcome, invalid.outcome);
+  });
+
+  test('the general callback page example (code_state VALID) is "200 VALID", succeeded', () => {
+    // prepare
+    const body = listSamples('telesign').find((sample) => sample.name === 'sms-verify-dlr-valid')!.body!;
+    // act
+    const facts = factsOf(body.toString('utf8'));
+    // assess
+    assert.deepEqual(
+      { status: facts.status, outcome: facts.outcome, terminal: facts.terminal, detail: facts.detail },
+      { status: '200 VALID', outcome: 'succeeded', terminal: true, detail: { codeState: 'VALID' } },
+    );
+  });
+
+  const sequences = [
+    { name: 'delivered, a wrong code, then the right one', order: ['UNKNOWN', 'INVALID', 'VALID'], status: '200 VALID', outcome: 'succeeded' },
+    { name: 'the same, received in reverse', order: ['VALID', 'INVALID', 'UNKNOWN'], status: '200 VALID', outcome: 'succeeded' },
+    { name: 'delivered, then a wrong code', order: ['UNKNOWN', 'INVALID'], status: '200 INVALID', outcome: 'failed' },
+    { name: 'delivered (received last), after a wrong code', order: ['INVALID', 'UNKNOWN'], status: '200 INVALID', outcome: 'failed' },
+    { name: 'wrong codes until the attempts run out', order: ['INVALID', 'MAX_ATTEMPTS_EXCEEDED', 'INVALID'], status: '200 MAX_ATTEMPTS_EXCEEDED', outcome: 'failed' },
+    { name: 'a code entered too late', order: ['EXPIRED', 'UNKNOWN'], status: '200 EXPIRED', outcome: 'failed' },
+    { name: 'a check after the verification succeeded', order: ['VALID', 'EXPIRED'], status: '200 VALID', outcome: 'succeeded' },
+  ];
+  for (const { name, order, status, outcome } of sequences) {
+    test(`${name} (${order.join(' → ')}) ends at "${status}", ${outcome}`, () => {
+      // prepare: one message, the same delivery time on every report
+      const reports = order.map((codeState) => factsOf(verifyReport(200, codeState)));
+      // act
+      const state = stateAfter(reports);
+      // assess
+      assert.equal(state?.status, status);
+      assert.equal(state?.outcome, outcome);
+      // Each code state is its own event; a second INVALID at the same time is a retry of the first.
+      assert.equal(state?.eventCount, new Set(order).size);
+    });
+  }
+
+  const refused = [
+    { name: 'a number', verify: { code_state: 1 } },
+    { name: 'an object', verify: { code_state: { toString: 1 } } },
+    { name: 'longer than 64 characters', verify: { code_state: 'V'.repeat(65) } },
+    { name: 'verify not an object', verify: 'VALID' },
+  ];
+  for (const { name, verify } of refused) {
+    test(`a code_state that is ${name} is quarantined, never read as a delivery report alone`, async () => {
+      // prepare
+      const body = Buffer.from(JSON.stringify({ ...verifyReport(200, 'UNKNOWN'), verify }));
+      // act
+      const run = await runIngest(telesign, authentic(telesign, { body }));
+      // assess
+      assert.deepEqual(run.response.body, { received: true, quarantined: true });
+      assert.match(run.messages[0].quarantine!.issues.join('\n'), /verify/);
+    });
+  }
+});
+
+describe('TeleSign status codes whose final status is unknown', () => {
+  const report = (code: number, updated_on: string) => ({ reference_id: 'AB12', status: { code, updated_on } });
+
+  test('250 then a later 200 ends at 200; 250 alone stays unknown, never failed', () => {
+    // act
+    const unknownOnly = stateAfter([factsOf(report(250, '2016-10-21T14:05:30Z'))]);
+    const resolved = stateAfter([factsOf(report(250, '2016-10-21T14:05:30Z')), factsOf(report(200, '2016-10-21T14:06:00Z'))]);
+    // assess
+    assert.deepEqual({ status: unknownOnly?.status, outcome: unknownOnly?.outcome }, { status: '250', outcome: 'unknown' });
+    assert.deepEqual({ status: resolved?.status, outcome: resolved?.outcome }, { status: '200', outcome: 'succeeded' });
+  });
+
+  test('295 (status delayed) is replaced by the status that follows', () => {
+    // act
+    const state = stateAfter([factsOf(report(295, '2016-10-21T14:05:30Z')), factsOf(report(251, '2016-10-21T14:05:00Z'))]);
+    // assess
+    assert.deepEqual({ status: state?.status, outcome: state?.outcome, terminal: state?.terminal }, { status: '251', outcome: 'unknown', terminal: true });
+  });
+});
+
+describe('TeleSign Verify API state', () => {
+  const cases = [
+    { state: 'CREATED', outcome: 'pending', terminal: false },
+    { state: 'ONGOING', outcome: 'pending', terminal: false },
+    { state: 'VERIFIED', outcome: 'succeeded', terminal: true },
+    { state: 'REJECTED', outcome: 'failed', terminal: true },
+    { state: 'FAILED', outcome: 'failed', terminal: true },
+    { state: 'CANCELED', outcome: 'failed', terminal: true },
+    // Not in TeleSign's enum: never a failure we made up.
+    { state: 'EXPIRED', outcome: 'unknown', terminal: true },
+    { state: 'SKIPPED', outcome: 'unknown', terminal: true },
+  ];
+  for (const { state, outcome, terminal } of cases) {
+    test(`${state} is ${terminal ? 'terminal' : 'non-terminal'} ${outcome}`, () => {
+      // act
+      const facts = factsOf({ reference_id: '0123456789ABCDEF0123456789ABCDEF', state, updated_on: '2022-03-31T14:51:28Z' });
+      // assess
+      assert.deepEqual({ status: facts.status, outcome: facts.outcome, terminal: facts.terminal }, { status: state, outcome, terminal });
+    });
+  }
+});
+
+describe('TeleSign Voice events', () => {
+  const session = '534e1848-235f-482d-983d-e3e11a04f58a';
+  const voice = (event: string, data: unknown) => ({ event, reference_id: session, data });
+  const completed = (data: Record<string, unknown>) =>
+    voice('call_completed', {
+      duration: 6,
+      created_on_utc: '2019-03-15T06:48:22.151',
+      answered_on_utc: '2019-03-15T06:48:24.151',
+      ended_on_utc: '2019-03-15T06:48:28.151',
+      status: 'hangup',
+      to: 'DESTINATION_NUMBER',
+      from: 'VIRTUAL_NUMBER',
+      direction: 'outbound',
+      ...data,
+    });
+
+  const callCompleted = [
+    { name: 'hung up after being answered (TeleSign sample)', data: {}, status: 'call_completed hangup', outcome: 'succeeded' },
+    { name: 'hung up, never answered (answered_on_utc null)', data: { answered_on_utc: null, duration: 0 }, status: 'call_completed hangup', outcome: 'failed' },
+    { name: 'hung up, no answered_on_utc at all', data: { answered_on_utc: undefined }, status: 'call_completed hangup', outcome: 'failed' },
+    { name: 'hung up, answered_on_utc not a time', data: { answered_on_utc: 'soon' }, status: 'call_completed hangup', outcome: 'unknown' },
+    { name: 'no-answer', data: { status: 'no-answer', answered_on_utc: null }, status: 'call_completed no-answer', outcome: 'failed' },
+    { name: 'busy', data: { status: 'busy', answered_on_utc: null }, status: 'call_completed busy', outcome: 'failed' },
+    { name: 'failed', data: { status: 'failed', answered_on_utc: null }, status: 'call_completed failed', outcome: 'failed' },
+    { name: 'NO_ANSWER spelled otherwise', data: { status: 'NO_ANSWER', answered_on_utc: null }, status: 'call_completed NO_ANSWER', outcome: 'failed' },
+    // Values TeleSign never documented: not known to mean an answered call, not known to fail.
+    { name: 'busy, with an answer time (the answer time does not make it a success)', data: { status: 'busy' }, status: 'call_completed busy', outcome: 'failed' },
+    { name: 'completed', data: { status: 'completed' }, status: 'call_completed completed', outcome: 'unknown' },
+    { name: 'answered', data: { status: 'answered' }, status: 'call_completed answered', outcome: 'unknown' },
+    { name: 'no status', data: { status: undefined }, status: 'call_completed', outcome: 'unknown' },
+    { name: 'a status that is not a string', data: { status: { toString: 1 } }, status: 'call_completed ?', outcome: 'unknown' },
+    { name: 'a status of 1,000 characters', data: { status: 'h'.repeat(1_000) }, status: 'call_completed ?', outcome: 'unknown' },
+  ];
+  for (const { name, data, status, outcome } of callCompleted) {
+    test(`call_completed ${name}: "${status}", terminal ${outcome}`, () => {
+      // act
+      const facts = factsOf(completed(data));
+      // assess
+      assert.deepEqual({ status: facts.status, outcome: facts.outcome, terminal: facts.terminal }, { status, outcome, terminal: true });
+    });
+  }
+
+  test('call_completed keeps data.status and whether it was answered in the detail', () => {
+    // act
+    const answered = factsOf(completed({}));
+    const unanswered = factsOf(completed({ status: 'no-answer', answered_on_utc: null }));
+    // assess
+    assert.deepEqual(answered.detail, { callStatus: 'hangup', answered: true });
+    assert.deepEqual(unanswered.detail, { callStatus: 'no-answer', answered: false });
+  });
+
+  test('ended_on_utc carries no zone: it is read as UTC whatever the machine\'s zone', () => {
+    // prepare
+    const zone = process.env.TZ;
+    process.env.TZ = 'Asia/Kolkata';
+    try {
+      // act
+      const facts = factsOf(completed({}));
+      // assess
+      assert.equal(facts.statusAt, '2019-03-15T06:48:28.151Z');
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
+
+  const dialCompleted = [
+    { data: { to: 'A', from: 'B', status: 'answered' }, status: 'dial_completed answered', outcome: 'pending' },
+    { data: { to: 'A', from: 'B', status: 'busy' }, status: 'dial_completed busy', outcome: 'failed' },
+    { data: { to: 'A', from: 'B', status: 'no-answer' }, status: 'dial_completed no-answer', outcome: 'failed' },
+    // "sent when the call is answered or fails": any value but answered is a failed dial.
+    { data: { to: 'A', from: 'B', status: 'something-new' }, status: 'dial_completed something-new', outcome: 'failed' },
+    { data: { to: 'A', from: 'B' }, status: 'dial_completed', outcome: 'unknown' },
+    { data: { to: 'A', from: 'B', status: 42 }, status: 'dial_completed ?', outcome: 'unknown' },
+  ];
+  for (const { data, status, outcome } of dialCompleted) {
+    test(`dial_completed with data.status ${JSON.stringify(data.status)}: "${status}", ${outcome}, never terminal`, () => {
+      // act
+      const facts = factsOf(voice('dial_completed', data));
+      // assess
+      assert.deepEqual({ status: facts.status, outcome: facts.outcome, terminal: facts.terminal }, { status, outcome, terminal: false });
+    });
+  }
+
+  test('two dial_completed legs of one session are two events; a retry of one is the same event', () => {
+    // prepare
+    const legA = voice('dial_completed', { to: '15558675309', from: '15555551212', status: 'answered' });
+    const legB = voice('dial_completed', { to: '15558675310', from: '15555551212', status: 'answered' });
+    // act
+    const a = factsOf(legA);
+    const b = factsOf(legB);
+    const retry = factsOf(JSON.stringify(legA));
+    // assess
+    assert.equal(a.subjectId, b.subjectId);
+    assert.notEqual(a.eventKey, b.eventKey);
+    assert.equal(retry.eventKey, a.eventKey);
+    assert.match(a.eventKey, /^dial_completed\|[0-9a-f]{16}$/, 'no phone number in the key');
+  });
+
+  test('the key does not depend on the order of data\'s fields', () => {
+    // act
+    const ordered = factsOf('{"event":"dial_completed","reference_id":"S","data":{"to":"A","from":"B","status":"answered"}}');
+    const reordered = factsOf('{"reference_id":"S","data":{"status":"answered","from":"B","to":"A"},"event":"dial_completed"}');
+    // assess
+    assert.equal(reordered.eventKey, ordered.eventKey);
+  });
+
+  test('two legs, one busy, then the call completes answered: three events, the call succeeded', () => {
+    // prepare
+    const events = [
+      factsOf(voice('dial_completed', { to: 'A1', from: 'B', status: 'answered' })),
+      factsOf(voice('dial_completed', { to: 'A2', from: 'B', status: 'busy' })),
+      factsOf(completed({})),
+    ];
+    // act
+    const inOrder = stateAfter(events);
+    const completedFirst = stateAfter([events[2], events[0], events[1]]);
+    // assess
+    for (const state of [inOrder, completedFirst]) {
+      assert.equal(state?.eventCount, 3);
+      assert.deepEqual({ status: state?.status, outcome: state?.outcome, terminal: state?.terminal }, { status: 'call_completed hangup', outcome: 'succeeded', terminal: true });
+    }
+  });
+
+  test('a call that completes busy is failed, not succeeded, whatever came before', () => {
+    // act
+    const state = stateAfter([
+      factsOf(voice('dial_completed', { to: 'A1', from: 'B', status: 'busy' })),
+      factsOf(completed({ status: 'busy', answered_on_utc: null, duration: 0 })),
+    ]);
+    // assess
+    assert.deepEqual({ outcome: state?.outcome, terminal: state?.terminal }, { outcome: 'failed', terminal: true });
+  });
+
+  const hostileData = [
+    { name: 'null', data: 'null' },
+    { name: 'an array', data: '[1,2]' },
+    { name: 'a number', data: '1e999' },
+    { name: 'a string', data: '"hangup"' },
+    { name: 'an object whose toString is not a function', data: '{"toString":1,"valueOf":{}}' },
+    { name: 'status and times whose toString is not a function', data: '{"status":{"toString":1},"answered_on_utc":{"toString":1},"ended_on_utc":{"toString":1}}' },
+    { name: 'a __proto__ key', data: '{"__proto__":{"status":"hangup"},"constructor":{"prototype":1}}' },
+    { name: 'status inherited through an own __proto__ object', data: '{"__proto__":{"status":"hangup","answered_on_utc":"2019-03-15T06:48:24"}}' },
+    { name: 'nested 20,000 levels deep', data: `${'['.repeat(20_000)}${']'.repeat(20_000)}` },
+    { name: 'an object nested 5,000 levels deep', data: `${'{"a":'.repeat(5_000)}0${'}'.repeat(5_000)}` },
+    { name: 'a lone surrogate key', data: '{"\\ud800":"x","status":"\\udfff"}' },
+    { name: '5,000 keys', data: `{${Array.from({ length: 5_000 }, (_, i) => `"k${i}":${i}`).join(',')}}` },
+  ];
+  for (const event of ['call_completed', 'dial_completed', 'incoming_call', 'x_new_event']) {
+    for (const { name, data } of hostileData) {
+      test(`${event} with data ${name}: described, a storable key, never succeeded`, () => {
+        // prepare
+        const body = `{"event":"${event}","reference_id":"hostile-voice","data":${data}}`;
+        // act
+        const facts = factsOf(body);
+        // assess
+        assert.notEqual(facts.outcome, 'succeeded');
+        assert.equal(unstorableKeyReason(facts), undefined);
+        assert.match(facts.eventKey, new RegExp(`^${event}\\|[0-9a-f]{16}$`));
+      });
+    }
+  }
+});
+
+describe('TeleSign API key material', () => {
+  const customerId = 'KEY-CUSTOMER-1';
+  const keys = [
+    { name: 'a masked key (********)', apiKey: '********', ok: false },
+    { name: 'a masked key with a few characters shown', apiKey: 'EXAM********', ok: false },
+    { name: 'base64 of 14 bytes (the GitLab vector)', apiKey: 'c2VjcmV0X2FwaV9rZXk=', ok: false },
+    { name: 'base64 of 15 bytes', apiKey: Buffer.alloc(15, 7).toString('base64'), ok: false },
+    { name: 'base64 of 16 bytes', apiKey: Buffer.alloc(16, 7).toString('base64'), ok: true },
+    { name: 'TeleSign\'s SDK vector (61 bytes once the "-" are dropped)', apiKey: 'EXAMPLE----TE8sTgg45yusumoN6BYsBVkh+yRJ5czgsnCehZaOYldPJdmFh6NeX8kunZ2zU1YWaUw/0wV6xfw==', ok: true },
+  ];
+  for (const { name, apiKey, ok } of keys) {
+    test(`${ok ? 'accepts' : 'refuses'} ${name} as apiKey, and as previous.apiKey`, () => {
+      // prepare
+      const good = Buffer.alloc(32, 1).toString('base64');
+      // act
+      const current = TeleSignSecretSchema.safeParse({ customerId, apiKey });
+      const previous = TeleSignSecretSchema.safeParse({ customerId, apiKey: good, previous: { apiKey } });
+      // assess
+      assert.equal(current.success, ok);
+      assert.equal(previous.success, ok);
+      if (!current.success) assert.match(JSON.stringify(current.error.issues), /fewer than 16 bytes/);
+    });
+  }
+
+  test('a masked key makes the secret invalid: 503 secret_invalid, never a request checked with an empty HMAC key', async () => {
+    // prepare: a request "signed" with what the masked key decodes to (nothing)
+    const masked = { customerId, apiKey: '********' };
+    const body = Buffer.from('{"reference_id":"ABC","status":{"code":200}}');
+    const callback = request(body, `TSA ${customerId}:${createHmac('sha256', Buffer.alloc(0)).update(body).digest('base64')}`);
+    const lines: string[] = [];
+    // act
+    const response = await ingest(telesign, callback, {
+      secrets: createSecretCache(fixedSecretSource({ telesign: masked })),
+      send: async () => assert.fail('nothing may be queued'),
+      log: createLogger({ service: 'unit', write: (line) => lines.push(line) }),
+    });
+    // assess
+    assert.equal(response.statusCode, 503);
+    assert.equal(response.body.error, 'secret_invalid');
+    assert.ok(lines.some((line) => /apiKey/.test(line) && /16 bytes/.test(line)), lines.join('\n'));
+  });
+
+  test('should a short key get past the schema, authenticate still refuses what it signs', () => {
+    // prepare
+    const unchecked = { customerId, apiKey: '********' } as TeleSignSecret;
+    const body = Buffer.from('{"reference_id":"ABC","status":{"code":200}}');
+    // act
+    const result = telesign.authenticate(request(body, `TSA ${customerId}:${teleSignSignature(unchecked.apiKey, body)}`), unchecked);
+    // assess
+    assert.equal(result.ok, false);
+  });
+
+  test('every TeleSign secret the repository ships for tests, benchmarks and local runs has real key material', () => {
+    // prepare
+    const shipped = {
+      'local/dev-secrets.json': (JSON.parse(readFileSync(DEV_SECRETS_FILE, 'utf8')) as { telesign: unknown }).telesign,
+      'test/support/unit-ingest.ts': UNIT_SECRETS.telesign,
+      'test/support/e2e-pipeline.ts': testSecrets(1).telesign,
+      'test/support/integration-worker.ts': integrationSecrets('http://127.0.0.1:1').telesign,
+      'test/support/fuzz-harness.ts': fuzzSecrets('http://127.0.0.1:1').telesign,
+      'bench/callbacks.ts': benchSecrets(1).telesign,
+    };
+    // act
+    const refused = Object.entries(shipped).filter(([, value]) => !TeleSignSecretSchema.safeParse(value).success);
+    // assess
+    assert.deepEqual(refused.map(([where]) => where), []);
+  });
+});
+
+describe('TeleSign text that names a stored item', () => {
+  const cases = [
+    { field: 'reference_id', body: '{"reference_id":"AB\\ud800","status":{"code":200}}' },
+    { field: 'status.updated_on', body: '{"reference_id":"AB","status":{"code":200,"updated_on":"2016-10-21\\udc00"}}' },
+    { field: 'verify.code_state', body: '{"reference_id":"AB","status":{"code":200},"verify":{"code_state":"VALID\\ud83d"}}' },
+    { field: 'state', body: '{"reference_id":"AB","state":"\\udfffVERIFIED"}' },
+    { field: 'event', body: '{"reference_id":"AB","event":"call_completed\\ud800","data":{}}' },
+  ];
+  for (const { field, body } of cases) {
+    test(`a lone UTF-16 surrogate in ${field} is quarantined as it arrives, never stored under a key DynamoDB would alter`, async () => {
+      // act
+      const run = await runIngest(telesign, authentic(telesign, { body: Buffer.from(body) }));
+      // assess
+      assert.deepEqual(run.response.body, { received: true, quarantined: true });
+      assert.match(run.messages[0].quarantine!.reason, /surrogate/);
+    });
+  }
 });
