@@ -887,3 +887,139 @@ describe('REL-ID: only a declared approve label with a verified signature is an 
     );
   });
 });
+
+describe('Identomat sessions follow the docs: the result is the current status', () => {
+  /** Receive times one second apart, in the order the callbacks are sent. */
+  function clock() {
+    const start = Date.now() - 60_000;
+    let step = 0;
+    return () => new Date(start + 1000 * step++).toISOString();
+  }
+
+  const sessionChange = (sessionId: string, result: string) => ({ ...sampleJson('identomat', 'session-change-approved'), sessionId, result });
+
+  async function receiveAll(bodies: readonly Record<string, unknown>[], deps = env.deps()) {
+    const at = clock();
+    const results = [];
+    for (const body of bodies) results.push(await processMessage(await message('identomat', body, { receivedAt: at() }), deps));
+    return results;
+  }
+
+  test('APPROVED → REJECTED → APPROVED ends APPROVED, with three events', async () => {
+    // prepare
+    const sessionId = uniqueId('idm-back');
+    // act
+    const results = await receiveAll(['APPROVED', 'REJECTED', 'APPROVED'].map((result) => sessionChange(sessionId, result)));
+    // assess
+    assert.deepEqual(results.map((result) => result.kind), ['stored', 'stored', 'stored']);
+    const state = await storedState(env, 'identomat', sessionId);
+    assert.equal(state?.status, 'APPROVED');
+    assert.equal(state?.outcome, 'succeeded');
+    assert.equal(state?.eventCount, 3);
+    const events = await storedEvents(env, 'identomat', sessionId);
+    assert.deepEqual(events.map((event) => event.eventKey).sort(), ['session-change|APPROVED|#1', 'session-change|APPROVED|#3', 'session-change|REJECTED|#2']);
+  });
+
+  test('REJECTED → ADDITIONAL_INFORMATION_REQUESTED ends ADDITIONAL_INFORMATION_REQUESTED (pending)', async () => {
+    // prepare
+    const sessionId = uniqueId('idm-info');
+    // act
+    await receiveAll([sessionChange(sessionId, 'REJECTED'), sessionChange(sessionId, 'ADDITIONAL_INFORMATION_REQUESTED')]);
+    // assess
+    const state = await storedState(env, 'identomat', sessionId);
+    assert.equal(state?.status, 'ADDITIONAL_INFORMATION_REQUESTED');
+    assert.equal(state?.outcome, 'pending');
+    assert.equal(state?.terminal, false);
+    assert.equal(state?.eventCount, 2);
+  });
+
+  test('a retry adds no event: the same message redelivered, and the provider resending it later with a new request id', async () => {
+    // prepare: a session sent back from REJECTED to MANUAL_CHECK, that change delivered three times
+    const sessionId = uniqueId('idm-retry');
+    const at = clock();
+    const deps = env.deps();
+    const rejected = await message('identomat', sessionChange(sessionId, 'REJECTED'), { receivedAt: at() });
+    const manual = await message('identomat', sessionChange(sessionId, 'MANUAL_CHECK'), { receivedAt: at(), requestId: uniqueId('req-first') });
+    const resent = await message('identomat', sessionChange(sessionId, 'MANUAL_CHECK'), { receivedAt: at(), requestId: uniqueId('req-resent') });
+    // act
+    const results = [];
+    for (const queued of [rejected, manual, manual, resent]) results.push(await processMessage(queued, deps));
+    // assess
+    assert.deepEqual(results.map((result) => result.kind), ['stored', 'stored', 'duplicate', 'duplicate']);
+    const state = await storedState(env, 'identomat', sessionId);
+    assert.equal(state?.status, 'MANUAL_CHECK');
+    assert.equal(state?.eventCount, 2);
+    const events = await storedEvents(env, 'identomat', sessionId);
+    assert.equal(events.length, 2);
+    assert.equal(events.find((event) => event.status === 'MANUAL_CHECK')?.requestId, manual.requestId, 'the change is stored as first received');
+  });
+
+  test('two video updates with different videoFileId are two events, each file id kept', async () => {
+    // prepare
+    const sessionId = uniqueId('idm-video');
+    const video = (videoFileId: string) => ({ ...sampleJson('identomat', 'video-call-status-update'), sessionId, videoFileId });
+    // act
+    const results = await receiveAll([video('vf-first'), video('vf-second'), video('vf-second')]);
+    // assess
+    assert.deepEqual(results.map((result) => result.kind), ['stored', 'stored', 'duplicate']);
+    const events = await storedEvents(env, 'identomat', sessionId);
+    assert.deepEqual(events.map((event) => (event.payload as Record<string, unknown>).videoFileId).sort(), ['vf-first', 'vf-second']);
+    const state = await storedState(env, 'identomat', sessionId);
+    assert.equal(state?.eventCount, 2);
+    assert.equal(state?.status, undefined, 'a video update places no session status');
+  });
+
+  test('the same OTP text to two numbers is two events', async () => {
+    // prepare
+    const sessionId = uniqueId('idm-otp2');
+    const otp = (phoneNumber: string) => ({ ...sampleJson('identomat', 'one-time-password'), sessionId, phoneNumber });
+    // act
+    const results = await receiveAll([otp('+995512345678'), otp('+995599000111'), otp('+995512345678')]);
+    // assess
+    assert.deepEqual(results.map((result) => result.kind), ['stored', 'stored', 'duplicate']);
+    const events = await storedEvents(env, 'identomat', sessionId);
+    assert.deepEqual(events.map((event) => (event.payload as Record<string, unknown>).phoneNumber).sort(), ['+995512345678', '+995599000111']);
+    for (const event of events) assert.ok(!String(event.sk).includes('995'), `the key shows the number: ${String(event.sk)}`);
+  });
+
+  test('an OTP instruction never changes the session status, before or after a session change', async () => {
+    // prepare
+    const sessionId = uniqueId('idm-otp-status');
+    const otp = { ...sampleJson('identomat', 'one-time-password'), sessionId };
+    const deps = env.deps();
+    // act
+    await receiveAll([otp], deps);
+    const afterOtp = await storedState(env, 'identomat', sessionId);
+    await receiveAll([sessionChange(sessionId, 'REJECTED'), { ...otp, text: 'Your code is 1234' }, sessionChange(sessionId, 'REJECTED')], deps);
+    // assess
+    assert.equal(afterOtp?.status, undefined);
+    assert.equal(afterOtp?.outcome, 'pending');
+    const state = await storedState(env, 'identomat', sessionId);
+    assert.equal(state?.status, 'REJECTED');
+    assert.equal(state?.outcome, 'failed');
+    assert.equal(state?.eventCount, 3, 'two instructions and one change; the second REJECTED is its retry');
+  });
+
+  test('a quarantined OTP instruction expires after the sensitive retention; a quarantined session-change does not', async () => {
+    // prepare
+    const otp = { ...sampleJson('identomat', 'one-time-password'), sessionId: undefined, text: `Your code is 6867 (${uniqueId('q')})` };
+    const change = { ...sampleJson('identomat', 'session-change-approved'), sessionId: uniqueId('idm-q'), result: 'R'.repeat(80) };
+    const deps = env.deps();
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    // act
+    const queuedOtp = await message('identomat', otp);
+    const queuedChange = await message('identomat', change);
+    const results = [await processMessage(queuedOtp, deps), await processMessage(queuedChange, deps)];
+    // assess
+    assert.deepEqual(results.map((result) => result.kind), ['quarantined', 'quarantined']);
+    const items = await storedPartition(env, 'identomat!quarantine');
+    const otpItem = items.find((item) => item.requestId === queuedOtp.requestId);
+    const changeItem = items.find((item) => item.requestId === queuedChange.requestId);
+    const near = (actual: unknown, expected: number) =>
+      assert.ok(typeof actual === 'number' && Math.abs(actual - expected) <= 120, `expiresAt ${String(actual)}, expected ≈ ${expected}`);
+    near(otpItem?.[TABLE.ttlAttribute], nowSeconds + RETENTION.sensitiveHours * 3600);
+    assert.equal(otpItem?.sensitive, true);
+    near(changeItem?.[TABLE.ttlAttribute], nowSeconds + RETENTION.eventDays * 86_400);
+    assert.equal(changeItem?.sensitive, undefined);
+  });
+});
