@@ -61,13 +61,16 @@ function dress(providerId: ProviderId, secrets: TestSecrets, content: { body?: R
   const secret = provider.secretSchema.parse(secrets[providerId]);
   const request = authenticRequest(provider, secret, content.body ? { body: Buffer.from(JSON.stringify(content.body)) } : { query: content.query });
   const facts = factsOf(provider, request);
-  return { provider: providerId, subjectId: facts.subjectId, eventKey: facts.eventKey, request, ...(content.body ? { body: content.body } : {}) };
+  // Reports of the current status (Identomat's session-change) are stored under the change they
+  // belong to: a life holds one, so it is change #1 whatever the arrival order, and a re-send is its retry.
+  const { eventKey } = resolveEventKey(facts, undefined, new Date().toISOString());
+  return { provider: providerId, subjectId: facts.subjectId, eventKey, request, ...(content.body ? { body: content.body } : {}) };
 }
 
 /**
  * The callbacks one subject receives over its life, oldest first. Statuses within a life differ in
  * tier or rank (or carry provider time), so the final state does not depend on arrival order even
- * for providers that send no time (eSMS, Identomat).
+ * for providers that send no time (eSMS); an Identomat life has one status report (see below).
  */
 export function subjectLife(providerId: ProviderId, secrets: TestSecrets, name: string): Callback[] {
   const base = Date.UTC(2026, 0, 1, 8) + (Number.parseInt(hex(name, 6), 16) % 86_400) * 1000;
@@ -117,10 +120,14 @@ export function subjectLife(providerId: ProviderId, secrets: TestSecrets, name: 
       ].map((body) => dress('relid', secrets, { body }));
     }
     case 'identomat': {
+      // One session-change per life: the latest report received is the session's status, so two
+      // changes would make the final state depend on arrival order, which shuffled concurrent
+      // traffic cannot promise (moves back are tested in test/integration/worker.test.ts). The
+      // video update and the OTP instruction are stored and counted but place no status.
       const sessionId = hex(`identomat/${name}`, 40);
       return [
-        { type: 'video-call-status-update', sessionId, roomId: 'room-faults', roomStatus: 'ended', videoFileStatus: 'available' },
-        { type: 'session-change', sessionId, result: 'MANUAL_CHECK' },
+        { type: 'video-call-status-update', sessionId, roomId: 'room-faults', roomStatus: 'ended', compositionStatus: 'available', videoFileStatus: 'available', videoFileId: `vf-${hex(`identomat/${name}/file`, 8)}` },
+        { type: 'one-time-password', sessionId, text: `Your code is ${Number.parseInt(hex(`identomat/${name}/code`, 4), 16) % 10_000}`, phoneNumber: '+995512345678' },
         { type: 'session-change', sessionId, result: succeeds ? 'APPROVED' : 'REJECTED' },
       ].map((body) => dress('identomat', secrets, { body }));
     }
