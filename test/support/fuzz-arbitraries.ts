@@ -425,9 +425,11 @@ const JSON_SPECS: Record<Exclude<ProviderId, 'esms'>, JsonProviderSpec> = {
       { path: ['result'], kind: 'nullishString', max: 64 },
       { path: ['roomStatus'], kind: 'nullishString', max: 64 },
       { path: ['videoFileStatus'], kind: 'nullishString', max: 64 },
+      { path: ['sessionType'], kind: 'nullishString', max: 64 },
       { path: ['text'], kind: 'nullishString' },
     ],
-    looseUsed: [['sessionLink'], ['phoneNumber']],
+    // Parts of video and instruction event keys, read whatever their type.
+    looseUsed: [['sessionLink'], ['phoneNumber'], ['email'], ['roomId'], ['compositionStatus'], ['videoFileId']],
   },
 };
 
@@ -742,7 +744,64 @@ function jsonContent(providerId: Exclude<ProviderId, 'esms'>): Record<'valid' | 
     return { body: text(stringifyWithRaw({ ...v.json, x_fuzz_pad: 'p'.repeat(pad) }, v.raws)), query: '', intent: 'either' as Intent, variant: 'over-limit' };
   });
 
-  return { valid, malformed, 'wrong-type': wrongType, huge, unicode: fc.oneof(unicode, times), oversize };
+  // Identomat: besides fresh sessions, callbacks about a few shared ones, so the worker sees them move.
+  const validMix = providerId === 'identomat' ? fc.oneof(valid, identomatSessionTraffic()) : valid;
+  return { valid: validMix, malformed, 'wrong-type': wrongType, huge, unicode: fc.oneof(unicode, times), oversize };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Content: Identomat sessions over time
+
+/** Results as Identomat may spell them: each one repeats, some in other cases, one unlisted. */
+const IDENTOMAT_RESULTS = ['APPROVED', 'REJECTED', 'MANUAL_CHECK', 'ADDITIONAL_INFORMATION_REQUESTED', 'approved', 'Rejected', 'NOT_A_LISTED_RESULT'];
+/** Type values that are Object.prototype members: they must stay the strings they are. */
+export const PROTOTYPE_NAMES = ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf', 'toJSON', 'isPrototypeOf'];
+const IDENTOMAT_INSTRUCTIONS = ['one-time-password', 'one-time-password-request', 'email-one-time-password-request', 'share-session-link-via-sms', 'share-session-link-via-email'];
+
+/**
+ * One Identomat callback (without its key) about a session drawn from `sessionId`: a session-change
+ * with a result that repeats, a video update of a room with several files, an OTP or link
+ * instruction to one of several destinations, or a type named like an Object.prototype member.
+ * Drawing from a few sessions makes a run a set of interleaved sequences.
+ */
+export function identomatCallbackJson(sessionId: fc.Arbitrary<string>): fc.Arbitrary<{ json: Record<string, unknown>; kind: string }> {
+  const sessionChange = fc.record({ sessionId, result: fc.constantFrom(...IDENTOMAT_RESULTS), kyb: fc.boolean() }).map(({ sessionId: id, result, kyb }) => ({
+    json: { type: 'session-change', sessionId: id, result, ...(kyb ? { sessionType: 'KYB' } : {}) },
+    kind: 'session-change',
+  }));
+  const video = fc
+    .record({
+      sessionId,
+      roomId: fc.constantFrom('room-1', 'room-2'),
+      roomStatus: fc.constantFrom('ended', 'empty', null),
+      compositionStatus: fc.constantFrom('available', null),
+      videoFileStatus: fc.constantFrom('available', null),
+      videoFileId: fc.constantFrom('vf-1', 'vf-2', 'vf-3', null),
+    })
+    .map((json) => ({ json: { type: 'video-call-status-update', ...json }, kind: 'video' }));
+  const instruction = fc
+    .record({
+      sessionId,
+      type: fc.constantFrom(...IDENTOMAT_INSTRUCTIONS),
+      destination: fc.constantFrom({ phoneNumber: '+995512345678' }, { phoneNumber: '+995599000111' }, { email: 'a@example.com' }, { email: 'b@example.com' }),
+      text: fc.constantFrom('Your code is 6867', 'Your code is 1234'),
+      link: fc.constantFrom(undefined, 'https://widget.identomat.com/?session_token=fuzz'),
+    })
+    .map(({ sessionId: id, type, destination, text: message, link }) => ({
+      json: { type, sessionId: id, text: message, ...destination, ...(link ? { sessionLink: link } : {}) },
+      kind: 'instruction',
+    }));
+  const prototypeNamed = fc.record({ sessionId, type: fc.constantFrom(...PROTOTYPE_NAMES) }).map(({ sessionId: id, type }) => ({ json: { type, sessionId: id }, kind: 'prototype-type' }));
+  return fc.oneof({ arbitrary: sessionChange, weight: 4 }, { arbitrary: video, weight: 2 }, { arbitrary: instruction, weight: 2 }, { arbitrary: prototypeNamed, weight: 1 });
+}
+
+function identomatSessionTraffic(): fc.Arbitrary<Content> {
+  return identomatCallbackJson(fc.constantFrom('fuzz-session-a', 'fuzz-session-b', 'fuzz-session-c')).map(({ json, kind }) => ({
+    body: text(JSON.stringify(json)),
+    query: '',
+    intent: 'valid' as Intent,
+    variant: `session-sequence:${kind}`,
+  }));
 }
 
 // ---------------------------------------------------------------------------------------------

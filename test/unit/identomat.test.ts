@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { placeStatus, resolveEventKey, unstorableKeyReason } from '../../functions/core/events.ts';
 import { shortHash } from '../../functions/core/hash.ts';
 import { applyObservations, type StateItem } from '../../functions/core/state.ts';
 import { identomat, IdentomatSecretSchema, type IdentomatCallback } from '../../functions/providers/identomat.ts';
 import type { CallbackRequest, EventFacts } from '../../functions/providers/provider.ts';
 import { listSamples } from '../../local/samples.ts';
+import { identomatCallbackJson } from '../support/fuzz-arbitraries.ts';
 import { UNIT_SECRETS } from '../support/unit-ingest.ts';
 
 const secret = IdentomatSecretSchema.parse(UNIT_SECRETS.identomat);
@@ -52,7 +54,8 @@ function receive(bodies: readonly Record<string, unknown>[], start = Date.parse(
     const receivedAt = new Date(start + index * 1000).toISOString();
     const { eventKey, isChange } = resolveEventKey(facts, state, receivedAt);
     const hash = shortHash(eventKey);
-    if (state?.recent.includes(hash)) return;
+    // Known: remembered by the state, or (once it remembers only the latest) stored as an event item.
+    if (state?.recent.includes(hash) || stored.includes(eventKey)) return;
     stored.push(eventKey);
     const placed = facts.placesStatus === false ? {} : { placed: placeStatus(facts, receivedAt) };
     state =
@@ -408,4 +411,37 @@ describe('identomat mayBeSensitive: what a quarantined body may carry', () => {
       assert.equal(result, expected);
     });
   }
+});
+
+describe('identomat sessions over time (property)', () => {
+  test('whatever the sequence, the latest result received is the status, and each change, file and message is one event', () => {
+    // prepare: sequences for one session (results repeating, rooms with several files, messages to
+    // several destinations, prototype-named types), as the hostile-input fuzzer also sends them
+    const sequences = fc.array(identomatCallbackJson(fc.constant('prop-session')), { minLength: 1, maxLength: 40 });
+    fc.assert(
+      fc.property(sequences, (callbacks) => {
+        // act
+        const { state, stored } = receive(callbacks.map(({ json }) => json));
+        // assess, against a model that knows nothing of event keys
+        let current: string | undefined;
+        let changes = 0;
+        const others = new Set<string>();
+        for (const { json, kind } of callbacks) {
+          if (kind === 'session-change') {
+            const result = String(json.result).toUpperCase();
+            if (result !== current) changes += 1;
+            current = result;
+          } else {
+            others.add(JSON.stringify({ ...json, type: json.type === 'one-time-password-request' ? 'one-time-password' : json.type }));
+          }
+        }
+        assert.equal(state?.status, current);
+        assert.equal(state?.changes ?? 0, changes);
+        assert.equal(state?.eventCount, changes + others.size);
+        assert.equal(new Set(stored).size, stored.length);
+        for (const key of stored) assert.equal(unstorableKeyReason({ subjectId: 'prop-session', eventKey: key }), undefined);
+      }),
+      { seed: 20_250_101, numRuns: 500 },
+    );
+  });
 });
