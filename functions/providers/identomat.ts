@@ -48,17 +48,25 @@ const SESSION_CHANGE = 'session-change';
 const VIDEO_UPDATE = 'video-call-status-update';
 
 /**
+ * Strings that end up in keys or in the status the state compares must be well-formed Unicode:
+ * DynamoDB stores a lone UTF-16 surrogate as `?`, so such a callback is quarantined at once
+ * (kept whole) rather than accepted and then found unstorable by the worker.
+ */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const wellFormed = z.refine<string>((value) => !LONE_SURROGATE.test(value), 'lone UTF-16 surrogate: cannot be stored exactly');
+
+/**
  * An Identomat callback, without its `callbackApiKey` (removed once checked: it is a secret).
  * Only the sample events' bodies are published; unknown fields are kept.
  * @see https://docs.identomat.com/developer-tools/callbacks
  */
 export const IdentomatCallbackSchema = z.looseObject({
   type: z.pipe(
-    z.string().check(z.minLength(1), z.maxLength(64)),
+    z.string().check(z.minLength(1), z.maxLength(64), wellFormed),
     z.transform((type: string) => TYPE_ALIASES.get(type) ?? type),
   ),
-  sessionId: z.string().check(z.minLength(1), z.maxLength(128)),
-  result: z.nullish(z.string().check(z.maxLength(64))),
+  sessionId: z.string().check(z.minLength(1), z.maxLength(128), wellFormed),
+  result: z.nullish(z.string().check(z.maxLength(64), wellFormed)),
   /** KYB sessions only; absent for KYC. Its values are not published. */
   sessionType: z.nullish(z.string().check(z.maxLength(64))),
   roomStatus: z.nullish(z.string().check(z.maxLength(64))),

@@ -418,7 +418,8 @@ const JSON_SPECS: Record<Exclude<ProviderId, 'esms'>, JsonProviderSpec> = {
     vary: relidOutcomeFields,
   },
   identomat: {
-    subject: { field: 'sessionId', max: 128 },
+    // Keys must be stored exactly: a lone surrogate in the session id is quarantined at ingest.
+    subject: { field: 'sessionId', max: 128, refuses: (value) => LONE_SURROGATE.test(value) },
     fields: [
       { path: ['type'], kind: 'string', min: 1, max: 64 },
       { path: ['sessionId'], kind: 'string', min: 1, max: 128 },

@@ -302,6 +302,20 @@ describe('identomat type values are the strings they are', () => {
   });
 });
 
+describe('identomat strings that name stored items', () => {
+  for (const field of ['sessionId', 'type', 'result']) {
+    test(`a lone UTF-16 surrogate in ${field} is refused by the schema (quarantined at ingest, not found unstorable later)`, () => {
+      // prepare
+      const json = { ...session('APPROVED'), [field]: 'x\ud800' };
+      // act
+      const result = identomat.parse(request(JSON.stringify({ callbackApiKey: KEY, ...json })));
+      // assess
+      assert.equal(result.ok, false);
+      assert.match(result.ok ? '' : result.issues.join('\n'), new RegExp(`${field}: lone UTF-16 surrogate`));
+    });
+  }
+});
+
 describe('identomat authenticate: the key is checked before the body is parsed', () => {
   /** JSON.parse calls during `run`, by the length of the text parsed. */
   function parsesDuring<T>(run: () => T): { result: T; lengths: number[] } {
