@@ -10,22 +10,24 @@ import { secretWithRotation } from './secret-schema.ts';
  *
  * What the docs say, and how it is read here
  * (@see https://docs.identomat.com/developer-tools/callbacks):
- * - `session-change`: "The result field … reflects the current session status", sent "whenever a
- *   session's status changes". There is no id or time in the body, so a retry of one callback and a
- *   later change back to a result seen before are byte-identical. They are told apart by what the
- *   session's state holds when the report arrives (`reportsCurrent`, see `core/events.ts`): a report
- *   equal to the current status is a retry of the change that set it; one that differs is the next
- *   change, and the latest one received is the session's status whatever it is (APPROVED can be
- *   followed by REJECTED, and by APPROVED again). The stored event key is `session-change|<RESULT>|#n`,
- *   n the change it belongs to. A retry that arrives after a later change is indistinguishable from
- *   a real change back (Identomat's `/result` endpoint is the referee; it is not polled here).
+ * - `session-change`: "The result field … reflects the current session status", and the callback
+ *   "notifies the client whenever a session's status changes". There is no id or time in the body,
+ *   so a retry of one callback and a later change back to a result seen before are byte-identical.
+ *   They are told apart by the session's state when the report is processed (`reportsCurrent`, see
+ *   `core/events.ts`), in the order we received them: a report equal to the current status is a
+ *   retry of the change that set it; one that differs, received later, is the next change and
+ *   becomes the session's status whatever its tier (APPROVED can be followed by REJECTED, and by
+ *   APPROVED again); one received earlier than the status in place is kept but not applied. Stored
+ *   event keys are `session-change|<RESULT>|#n`, n the change the report belongs to. A retry that
+ *   arrives after a later change is indistinguishable from a real change back (Identomat's
+ *   `/result` endpoint would be the referee; it is not polled here).
  * - `video-call-status-update`: "sent whenever a video call room changes status"; one room can
  *   produce several files. Distinct per room, room status, composition status, file status and
  *   file id, so a second recording is a second event and its file id is kept.
  * - OTP and link events are instructions to send a message to a person: distinct per destination
  *   (phone number or e-mail) and per text/link. The key holds hashes, never the contact or code.
- * Neither instructions nor video updates say anything about the session's status
- * (`placesStatus: false`): they are stored and counted only.
+ * Neither instructions, video updates nor types the docs do not list say anything about the
+ * session's status (`placesStatus: false`): they are stored and counted only.
  */
 
 /** `{ callbackApiKey }` from Identomat's company settings; every callback body carries it. */
