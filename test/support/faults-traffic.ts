@@ -26,6 +26,8 @@ export interface Callback {
   readonly request: SampleRequest;
   /** The JSON body before the provider dresses it (TemboPlus: the transfer as the status endpoint knows it). */
   readonly body?: Record<string, unknown>;
+  /** The receiver's secret, for providers whose secret decides what a status means (REL-ID's labels). */
+  readonly secret: unknown;
 }
 
 /** `provider|subjectId`: one state item. */
@@ -41,7 +43,7 @@ const TEMBOPLUS_SAMPLE = (): Record<string, unknown> =>
   JSON.parse(listSamples('temboplus').find((sample) => sample.name === 'remittance-completed')!.body!.toString());
 
 /** What the provider's parser and `describe` make of a request: the facts the worker stores. */
-export function factsOf(provider: AnyProvider, request: SampleRequest) {
+export function factsOf(provider: AnyProvider, request: SampleRequest, secret?: unknown) {
   const query = request.path.includes('?') ? request.path.slice(request.path.indexOf('?') + 1) : '';
   const parsed = provider.parse({
     method: request.method,
@@ -53,18 +55,18 @@ export function factsOf(provider: AnyProvider, request: SampleRequest) {
     receivedAt: new Date().toISOString(),
   });
   if (!parsed.ok) throw new Error(`generated ${provider.id} callback does not parse: ${parsed.reason} ${parsed.issues.join('; ')}`);
-  return provider.describe(parsed.payload);
+  return provider.describe(parsed.payload, secret);
 }
 
 function dress(providerId: ProviderId, secrets: TestSecrets, content: { body?: Record<string, unknown>; query?: string }): Callback {
   const provider = getProvider(providerId);
   const secret = provider.secretSchema.parse(secrets[providerId]);
   const request = authenticRequest(provider, secret, content.body ? { body: Buffer.from(JSON.stringify(content.body)) } : { query: content.query });
-  const facts = factsOf(provider, request);
+  const facts = factsOf(provider, request, secret);
   // Reports of the current status (Identomat's session-change) are stored under the change they
   // belong to: a life holds one, so it is change #1 whatever the arrival order, and a re-send is its retry.
   const { eventKey } = resolveEventKey(facts, undefined, new Date().toISOString());
-  return { provider: providerId, subjectId: facts.subjectId, eventKey, request, ...(content.body ? { body: content.body } : {}) };
+  return { provider: providerId, subjectId: facts.subjectId, eventKey, request, secret, ...(content.body ? { body: content.body } : {}) };
 }
 
 /**
@@ -277,7 +279,7 @@ export function expectedStates(callbacks: readonly Callback[], transfers: readon
   const receivedAt = new Date().toISOString();
   for (const callback of callbacks) {
     const provider = getProvider(callback.provider);
-    const facts = factsOf(provider, callback.request);
+    const facts = factsOf(provider, callback.request, callback.secret);
     const key = subjectKey(callback);
     const current = states.get(key);
     const observations: Observation[] = [];
@@ -290,7 +292,7 @@ export function expectedStates(callbacks: readonly Callback[], transfers: readon
       const answer = known.get(callback.subjectId);
       if (!answer) verdict = { kind: 'not_found' };
       else {
-        const answerFacts = factsOf(provider, { method: 'POST', path: '/', headers: {}, body: Buffer.from(JSON.stringify(answer)) });
+        const answerFacts = factsOf(provider, { method: 'POST', path: '/', headers: {}, body: Buffer.from(JSON.stringify(answer)) }, callback.secret);
         const judged = { payload: answer, facts: answerFacts, placed: placeStatus(answerFacts, receivedAt) };
         verdict = judgeClaim(provider, { payload: callback.body!, facts, placed }, judged).verdict;
         observations.push({ hash: shortHash(`answer|${answerFacts.eventKey}`), counts: false, source: 'status-endpoint', placed: judged.placed });
