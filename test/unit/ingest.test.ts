@@ -378,13 +378,14 @@ describe('log lines never carry secrets, codes or phone numbers', () => {
     }
   }
 
-  test('the accepted eSMS line names the subject with the phone number masked', async () => {
+  test('the accepted eSMS line names the message and the recipient, with the phone number masked', async () => {
     // act
     const run = await runIngest(esms, authentic(esms, { query: listSamples('esms').find((s) => s.name === 'customer-care')!.query! }));
     // assess
     const line = JSON.parse(run.lines[0]) as Record<string, unknown>;
     assert.equal(line.result, 'accepted');
-    assert.equal(line.subjectId, 'dc712784-9c5f-4c69-b9a8-ea69d56adc9a87:*******484');
+    assert.equal(line.subjectId, 'dc712784-9c5f-4c69-b9a8-ea69d56adc9a87');
+    assert.equal(line.part, '*******484');
   });
 });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { providers } from '../../functions/providers/index.ts';
 import type { AnyProvider, CallbackRequest, ProviderId } from '../../functions/providers/provider.ts';
+import { OUTCOMES } from '../../functions/providers/provider.ts';
 import { FIXTURES_DIR, listSamples } from '../../local/samples.ts';
 import {
   altered,
@@ -193,7 +194,7 @@ for (const provider of providers) {
         assert.ok(facts.subjectId.length > 0, 'subjectId');
         assert.ok(facts.eventKey.length > 0, 'eventKey');
         assert.ok(facts.status.length > 0, 'status');
-        assert.ok(['pending', 'succeeded', 'failed'].includes(facts.outcome), `outcome ${facts.outcome}`);
+        assert.ok(OUTCOMES.includes(facts.outcome), `outcome ${facts.outcome}`);
         assert.equal(typeof facts.terminal, 'boolean');
         assert.ok(Number.isFinite(facts.rank));
         if (facts.statusAt !== undefined) assert.equal(new Date(facts.statusAt).toISOString(), facts.statusAt);
