@@ -10,6 +10,9 @@ import { readRuntimeInfo } from './pipeline.ts';
 const USAGE = `usage: npm run inspect -- <provider> <subjectId> [--json]
        npm run inspect -- --recent N [--provider P] [--outcome pending|succeeded|failed|unknown|quarantined] [--json]
 
+  <subjectId> is the provider's id of the transaction; for eSMS, the SMSID the send API returned
+  (each recipient's status is listed as a part of it).
+
   Reads the local pipeline's table by default; with --table NAME --region R it reads a deployed
   stack's table (credentials from the usual AWS chain).`;
 
@@ -64,6 +67,32 @@ async function queryAll(client: DynamoDBClient, input: QueryCommandInput, limit 
   return items;
 }
 
+/** `key=value …` of a state's detail (the counters, labels and inferences kept beside a status). */
+function detailText(detail: unknown): string {
+  if (!detail || typeof detail !== 'object') return '';
+  // Sorted: DynamoDB keeps no order among a map's keys.
+  return Object.entries(detail as Record<string, unknown>)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, value]) => `${key}=${String(value)}`)
+    .join(' ');
+}
+
+function stateLines(s: Record<string, unknown>, indent: string): string[] {
+  const lines = [
+    `${indent}status      ${s.status ?? '(none applied)'}   outcome ${s.outcome}${s.terminal ? ', terminal' : ''}`,
+    `${indent}status at   ${s.statusAt ?? '-'}   updated ${s.updatedAt}   events ${s.eventCount}`,
+  ];
+  const detail = detailText(s.detail);
+  if (detail) lines.push(`${indent}detail      ${detail}`);
+  if (s.confirmation) lines.push(`${indent}confirmation ${s.confirmation}${s.confirmedStatus ? ` (${s.confirmedStatus})` : ''} at ${s.confirmedAt}`);
+  return lines;
+}
+
+/**
+ * One Query on the subject's partition: the subject's own state (`STATE`), the state of each of
+ * its parts (`STATE#<part>`: an eSMS recipient) and every event. The text view prints stored
+ * values as they are (the table is the user's own); `--json` prints them exactly.
+ */
 async function showSubject(providerId: string, subjectId: string) {
   const provider = findProvider(providerId) ?? fail(`unknown provider "${providerId}"; known: ${providers.map((p) => p.id).join(', ')}`);
   const { client, tableName } = connect();
@@ -74,30 +103,37 @@ async function showSubject(providerId: string, subjectId: string) {
     ExpressionAttributeValues: { ':pk': { S: keys.subject(provider.id, subjectId) } },
     ConsistentRead: true,
   });
+  client.destroy();
   const stateItem = items.find((item) => item.sk === 'STATE');
+  const state = stateItem ? clean(stateItem) : null;
+  const parts = items
+    .filter((item) => String(item.sk).startsWith('STATE#'))
+    .sort((a, b) => String(a.sk).localeCompare(String(b.sk)))
+    .map(clean);
   const events = items
     .filter((item) => String(item.sk).startsWith('EVENT#'))
     .sort((a, b) => String(a.receivedAt).localeCompare(String(b.receivedAt)))
     .map(clean);
-  const state = stateItem ? clean(stateItem) : null;
   if (values.json) {
-    console.log(JSON.stringify({ state, events }, null, 2));
-  } else if (!state) {
+    console.log(JSON.stringify({ state, parts, events }, null, 2));
+  } else if (!state && parts.length === 0) {
     console.log(`nothing stored for ${provider.id} ${subjectId}`);
   } else {
-    const s = state as Record<string, unknown>;
     console.log(`${provider.displayName} ${subjectId}`);
-    console.log(`  status      ${s.status ?? '(none applied)'}   outcome ${s.outcome}${s.terminal ? ', terminal' : ''}`);
-    console.log(`  status at   ${s.statusAt ?? '-'}   updated ${s.updatedAt}   events ${s.eventCount}`);
-    if (s.confirmation) console.log(`  confirmation ${s.confirmation}${s.confirmedStatus ? ` (${s.confirmedStatus})` : ''} at ${s.confirmedAt}`);
+    if (state) console.log(stateLines(state, '  ').join('\n'));
+    else console.log('  (no status of its own: every callback named a part)');
+    if (parts.length) {
+      console.log(`  parts (${parts.length}):`);
+      for (const part of parts) console.log([`    ${String(part.part)}`, ...stateLines(part, '      ')].join('\n'));
+    }
     console.log('  timeline:');
     for (const event of events) {
       const confirmation = event.confirmation ? `  confirmation=${event.confirmation}${event.confirmedStatus ? `→${event.confirmedStatus}` : ''}` : '';
-      console.log(`    ${event.receivedAt}  ${String(event.status).padEnd(12)} statusAt=${event.statusAt ?? '-'}  request=${event.requestId}${confirmation}`);
+      const part = event.part === undefined ? '' : `  part=${String(event.part)}`;
+      console.log(`    ${event.receivedAt}  ${String(event.status).padEnd(12)} outcome=${event.outcome ?? '-'}  statusAt=${event.statusAt ?? '-'}${part}  request=${event.requestId}${confirmation}`);
     }
   }
-  client.destroy();
-  if (!state) process.exitCode = 1;
+  if (!state && parts.length === 0) process.exitCode = 1;
 }
 
 /** The whole stored item behind an index entry (quarantined items keep their message there). */

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { ConfigurationError, DependencyError } from '../../functions/core/errors.ts';
 import { QUEUE, RETENTION, TABLE } from '../../functions/core/pipeline-definition.ts';
 import type { QueueMessage } from '../../functions/core/queue-message.ts';
@@ -10,6 +15,7 @@ import { listSamples } from '../../local/samples.ts';
 import {
   byOutcome,
   queueMessageFor,
+  queueMessageForQuery,
   sampleJson,
   sqsEvent,
   sqsRecord,
@@ -18,6 +24,7 @@ import {
   storedObservations,
   storedPartition,
   storedState,
+  storedSubject,
   uniqueId,
   type WorkerEnvironment,
 } from '../support/integration-worker.ts';
@@ -1021,5 +1028,123 @@ describe('Identomat sessions follow the docs: the result is the current status',
     assert.equal(otpItem?.sensitive, true);
     near(changeItem?.[TABLE.ttlAttribute], nowSeconds + RETENTION.eventDays * 86_400);
     assert.equal(changeItem?.sensitive, undefined);
+  });
+});
+
+describe('eSMS: a message and its recipients, found by the SMSID', () => {
+  const MIXED = 'SendStatus=5&SendSuccess=1&SendFailed=1&TotalReceiver=2&TypeId=2';
+
+  async function deliver(query: string) {
+    return processMessage(await queueMessageForQuery(env.secrets, 'esms', query), env.deps());
+  }
+
+  /** Two recipients (one first sent to the telco) and the message as a whole, all with mixed counters. */
+  async function batchOfTwo(smsId: string) {
+    const queries = [
+      `SMSID=${smsId}&SendStatus=7&phonenumber=0901000001`,
+      `SMSID=${smsId}&${MIXED}&phonenumber=0901000001`,
+      `SMSID=${smsId}&${MIXED}&phonenumber=0901000002`,
+      `SMSID=${smsId}&${MIXED}`,
+    ];
+    const results = [];
+    for (const query of queries) results.push(await deliver(query));
+    return { queries, results };
+  }
+
+  test('two recipients and the message as a whole: one Query on esms#<SMSID> returns every state and event', async () => {
+    // prepare
+    const smsId = uniqueId('esms-batch');
+    // act
+    const { queries, results } = await batchOfTwo(smsId);
+    const retry = await deliver(queries[1]);
+    const stored = await storedSubject(env, 'esms', smsId);
+    // assess
+    assert.deepEqual(results.map((result) => result.kind), ['stored', 'stored', 'stored', 'stored']);
+    assert.equal(retry.kind, 'duplicate', 'a byte-identical retry collapses');
+    const counters = { SendSuccess: '1', SendFailed: '1', TotalReceiver: '2' };
+    assert.equal(stored.state?.subjectId, smsId);
+    assert.equal(stored.state?.part, undefined);
+    assert.equal(stored.state?.outcome, 'unknown', 'the message partly failed: not success');
+    assert.deepEqual(stored.state?.detail, { inference: 'mixed', ...counters });
+    assert.deepEqual([...stored.parts.keys()].sort(), ['0901000001', '0901000002']);
+    for (const [phone, part] of stored.parts) {
+      assert.equal(part.subjectId, smsId);
+      assert.equal(part.part, phone);
+      assert.equal(part.status, '5');
+      assert.equal(part.outcome, 'unknown', `${phone}: the counters cannot say which recipient failed`);
+      assert.equal(part.terminal, true);
+      assert.deepEqual(part.detail, { inference: 'mixed', ...counters });
+    }
+    assert.equal(stored.parts.get('0901000001')?.eventCount, 2);
+    assert.equal(stored.parts.get('0901000002')?.eventCount, 1);
+    assert.equal(stored.state?.eventCount, 1);
+    assert.equal(stored.events.length, 4);
+    assert.deepEqual(stored.events.map((event) => event.part ?? '(message)').sort(), ['(message)', '0901000001', '0901000001', '0901000002']);
+    assert.ok(![stored.state, ...stored.parts.values(), ...stored.events].some((item) => item?.outcome === 'succeeded'), 'nothing is marked succeeded');
+  });
+
+  test('the customer-care sample (TotalReceiver 2, SendFailed 2): its recipient failed, listed under esms#failed with its part', async () => {
+    // prepare
+    const smsId = uniqueId('esms-cc');
+    const query = listSamples('esms').find((sample) => sample.name === 'customer-care')!.query!.replace(/SMSID=[^&]+/, `SMSID=${smsId}`);
+    // act
+    const result = await deliver(query);
+    const stored = await storedSubject(env, 'esms', smsId);
+    const failed = await byOutcome(env, 'esms', 'failed');
+    // assess
+    assert.equal(result.kind, 'stored');
+    assert.equal(stored.state, undefined, 'no callback was about the message as a whole');
+    assert.equal(stored.parts.get('0901888484')?.outcome, 'failed');
+    assert.equal(stored.parts.get('0901888484')?.sk, 'STATE#0901888484');
+    const listed = failed.find((item) => item.subjectId === smsId);
+    assert.equal(listed?.part, '0901888484', 'the index names the recipient');
+  });
+
+  test('SMSID=A:B and SMSID=A with recipient B stay apart through the worker', async () => {
+    // prepare
+    const a = uniqueId('esms-a');
+    // act
+    await deliver(`SMSID=${a}%3AB&SendStatus=5&SendSuccess=1&SendFailed=0`);
+    await deliver(`SMSID=${a}&SendStatus=5&SendSuccess=0&SendFailed=1&phonenumber=B`);
+    const colon = await storedSubject(env, 'esms', `${a}:B`);
+    const recipient = await storedSubject(env, 'esms', a);
+    // assess
+    assert.equal(colon.state?.outcome, 'succeeded');
+    assert.equal(colon.parts.size, 0);
+    assert.equal(recipient.state, undefined);
+    assert.equal(recipient.parts.get('B')?.outcome, 'failed');
+  });
+
+  test('npm run inspect -- esms <SMSID> shows the message, each recipient and the timeline', async () => {
+    // prepare: inspect reads the table named in a local runtime file
+    const smsId = uniqueId('esms-inspect');
+    await batchOfTwo(smsId);
+    const dataDir = mkdtempSync(join(tmpdir(), 'inspect-esms-'));
+    writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify({ pid: process.pid, dynamodbEndpoint: env.dynamo.endpoint, tableName: env.tableName, region: 'us-east-1' }));
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const inspect = (...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'local/inspect.ts', ...args, '--data-dir', dataDir], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+    try {
+      // act
+      const json = inspect('esms', smsId, '--json');
+      const text = inspect('esms', smsId);
+      const missing = inspect('esms', `${smsId}-missing`);
+      // assess
+      assert.equal(json.status, 0, json.stderr);
+      const view = JSON.parse(json.stdout) as { state: Record<string, unknown> | null; parts: Record<string, unknown>[]; events: Record<string, unknown>[] };
+      assert.equal(view.state?.subjectId, smsId);
+      assert.deepEqual(view.parts.map((part) => part.part), ['0901000001', '0901000002'], 'what is stored, unmasked');
+      assert.deepEqual(view.parts.map((part) => part.outcome), ['unknown', 'unknown']);
+      assert.equal(view.events.length, 4);
+      assert.equal(text.status, 0, text.stderr);
+      assert.match(text.stdout, /parts \(2\):/);
+      assert.match(text.stdout, /0901000001[\s\S]*outcome unknown, terminal[\s\S]*inference=mixed/);
+      assert.match(text.stdout, /0901000002/);
+      assert.equal((text.stdout.match(/request=/g) ?? []).length, 4, 'every event on the timeline');
+      assert.equal(missing.status, 1);
+      assert.match(missing.stdout, /nothing stored/);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -110,10 +110,29 @@ export async function queueMessageFor(
   body: unknown,
   request: { requestId?: string; receivedAt?: string } = {},
 ): Promise<QueueMessage> {
+  const raw = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+  return queueMessageForContent(secrets, providerId, { body: raw }, request);
+}
+
+/** The same for a provider that sends everything in the query string (eSMS's GET callbacks). */
+export async function queueMessageForQuery(
+  secrets: Record<string, Record<string, unknown>>,
+  providerId: string,
+  query: string,
+  request: { requestId?: string; receivedAt?: string } = {},
+): Promise<QueueMessage> {
+  return queueMessageForContent(secrets, providerId, { query }, request);
+}
+
+async function queueMessageForContent(
+  secrets: Record<string, Record<string, unknown>>,
+  providerId: string,
+  content: { body?: Buffer; query?: string },
+  request: { requestId?: string; receivedAt?: string },
+): Promise<QueueMessage> {
   const provider = getProvider(providerId);
   const secret = provider.secretSchema.parse(secrets[providerId]) as Record<string, unknown>;
-  const raw = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
-  const sent = authenticRequest(provider, secret, { body: raw });
+  const sent = authenticRequest(provider, secret, content);
   const queued: string[] = [];
   const response = await ingest(
     provider,
@@ -121,7 +140,7 @@ export async function queueMessageFor(
       method: sent.method,
       headers: sent.headers,
       body: sent.body ?? Buffer.alloc(0),
-      rawQuery: '',
+      rawQuery: content.query ?? '',
       pathToken: typeof secret.token === 'string' ? secret.token : undefined,
       sourceIp: '203.0.113.10',
       requestId: request.requestId ?? randomUUID(),
@@ -163,6 +182,30 @@ export function sqsEvent(records: SQSRecord[]): SQSEvent {
 /** The state item of a subject, as stored (index attributes included). */
 export async function storedState(env: WorkerEnvironment, provider: string, subjectId: string): Promise<Item | undefined> {
   return env.store.getItem(keys.state(provider, subjectId));
+}
+
+/** Everything stored about a subject, as one Query on its partition key returns it. */
+export interface StoredSubject {
+  /** The subject's own state (`STATE`), when a callback was about the subject as a whole. */
+  readonly state?: Item;
+  /** The state of each part (`STATE#<part>`: an eSMS recipient), by part. */
+  readonly parts: ReadonlyMap<string, Item>;
+  readonly events: readonly Item[];
+}
+
+/**
+ * The one Query a user runs for a subject (`pk = "<provider>#<subjectId>"`, eSMS: the SMSID),
+ * split into the subject's state, its parts' states and its events.
+ */
+export async function storedSubject(env: WorkerEnvironment, provider: string, subjectId: string): Promise<StoredSubject> {
+  const items = await queryAll(env, { KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: keys.subject(provider, subjectId) } }, ConsistentRead: true });
+  const parts = new Map<string, Item>();
+  for (const item of items) if (String(item.sk).startsWith('STATE#')) parts.set(String(item.sk).slice('STATE#'.length), item);
+  return {
+    ...(items.some((item) => item.sk === 'STATE') ? { state: items.find((item) => item.sk === 'STATE') } : {}),
+    parts,
+    events: items.filter((item) => String(item.sk).startsWith('EVENT#')),
+  };
 }
 
 /** Every callback (claim) event item of a subject. */
