@@ -821,7 +821,8 @@ function esmsContent(): Record<'valid' | 'malformed' | 'wrong-type' | 'huge' | '
   const validPairs = fc
     .record({
       pairs: sample,
-      subject: fc.oneof({ arbitrary: id, weight: 4 }, { arbitrary: oddText(128).filter((s) => !/[\ud800-\udfff]/.test(s.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ''))), weight: 1 }),
+      // (An SMSID may not start with "voice:": that is a voice call's subject; see the invalid variants.)
+      subject: fc.oneof({ arbitrary: id, weight: 4 }, { arbitrary: oddText(128).filter((s) => !/[\ud800-\udfff]/.test(s.replace(/[\ud800-\udbff][\udc00-\udfff]/g, '')) && !s.startsWith('voice:')), weight: 1 }),
       caseFold: fc.constantFrom('as-is', 'lower', 'upper'),
       shuffle: fc.nat(),
       extras: fc.array(fc.tuple(fc.stringMatching(/^x_fuzz_[a-z0-9]{1,6}$/), fc.string({ maxLength: 20 })), { maxLength: 3 }),
@@ -835,7 +836,33 @@ function esmsContent(): Record<'valid' | 'malformed' | 'wrong-type' | 'huge' | '
     });
 
   const content = (query: string, intent: Intent, variant: string): Content => ({ body: Buffer.alloc(0), query, intent, variant });
-  const valid = validPairs.map((pairs) => content(enc(pairs), 'valid', 'sample-variant'));
+
+  // Ids that look alike across the keying (the message is `esms#<SMSID>`, a recipient `STATE#<phone>`,
+  // a call `voice:<ReferenceId>`): ':', '&', '|', '#' and "voice:" inside SMSIDs, ReferenceIds and
+  // recipients, with per-recipient and mixed counters.
+  const lookalike = fc.array(fc.constantFrom('A', 'B', ':', '&', '|', '#', '=', '%', '+', 'voice:', 'STATE', '0901'), { minLength: 1, maxLength: 6 }).map((pieces) => pieces.join(''));
+  const lookalikeCallback = fc
+    .record({
+      voice: fc.boolean(),
+      id: lookalike,
+      phone: fc.option(lookalike.filter((phone) => phone.length <= 32), { nil: undefined }),
+      status: fc.constantFrom('1', '2', '4', '5', '7'),
+      success: fc.nat(3),
+      failed: fc.nat(3),
+      total: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }),
+    })
+    .filter(({ voice, id }) => voice || !id.startsWith('voice:'))
+    .map(({ voice, id, phone, status, success, failed, total }) => {
+      const pairs: [string, string][] = [
+        [voice ? 'ReferenceId' : 'SMSID', id],
+        ['SendStatus', status],
+        ...(voice ? [['SentResult', String(success % 2)] as [string, string]] : [['SendSuccess', String(success)] as [string, string], ['SendFailed', String(failed)] as [string, string]]),
+        ...(total === undefined ? [] : [['TotalReceiver', String(total)] as [string, string]]),
+        ...(phone === undefined ? [] : [['phonenumber', phone] as [string, string]]),
+      ];
+      return content(enc(pairs), 'valid', 'lookalike-ids');
+    });
+  const valid = fc.oneof({ arbitrary: validPairs.map((pairs) => content(enc(pairs), 'valid', 'sample-variant')), weight: 3 }, { arbitrary: lookalikeCallback, weight: 1 });
 
   const malformed: fc.Arbitrary<Content> = fc.oneof(
     fc.record({ pairs: validPairs, at: fc.double({ min: 0, max: 1, noNaN: true }) }).map(({ pairs, at }) => {
@@ -850,13 +877,22 @@ function esmsContent(): Record<'valid' | 'malformed' | 'wrong-type' | 'huge' | '
       },
     ),
     fc.oneof(fc.constantFrom('', '&', '=', 'a', 'SendStatus', '?SendStatus=5'), fc.string({ maxLength: 40 }).map((s) => encodeURIComponent(s))).map((query) => content(query, 'invalid', 'not-a-callback')),
-    // The same name twice: the last one wins.
-    fc.record({ pairs: validPairs, other: fc.constantFrom('x', '', '-1') }).map(({ pairs, other }) => content(`${enc(pairs)}&SendStatus=${other}`, 'invalid', 'repeated-name')),
+    // A field read twice with another value: which one is true is not said, so it is quarantined.
+    fc.record({ pairs: validPairs, other: fc.constantFrom('x', '', '-1', '7') }).map(({ pairs, other }) => content(`${enc(pairs)}&SendStatus=${other}`, 'invalid', 'repeated-name')),
+    fc.record({ pairs: validPairs, spelling: fc.constantFrom('lower', 'upper', 'as-is') }).map(({ pairs, spelling }) => {
+      // The id the callback carries, in whatever case its name was folded to.
+      const field = pairs.some(([k]) => k.toLowerCase() === 'smsid') ? 'SMSID' : 'ReferenceId';
+      const current = pairs.find(([k]) => k.toLowerCase() === field.toLowerCase())?.[1] ?? '';
+      const name = spelling === 'lower' ? field.toLowerCase() : spelling === 'upper' ? field.toUpperCase() : field;
+      return content(`${enc(pairs)}&${name}=${encodeURIComponent(`${current}-other`)}`, 'invalid', `repeated-name:${field}`);
+    }),
   );
 
   const wrongType: fc.Arbitrary<Content> = fc.oneof(
     fc.record({ pairs: validPairs, value: fc.constantFrom('abc', '', '-1', '1.0', ' 5', '5 ', '0x5', '٥', '５') }).map(({ pairs, value }) => content(enc(withValue(pairs, 'SendStatus', value)), 'invalid', 'refused:SendStatus')),
-    fc.record({ pairs: validPairs, field: fc.constantFrom('SendSuccess', 'SendFailed', 'SentResult'), value: fc.constantFrom('abc', '', '-1', '1.5') }).map(({ pairs, field, value }) => content(enc(withValue(pairs, field, value)), 'invalid', `refused:${field}`)),
+    fc.record({ pairs: validPairs, field: fc.constantFrom('SendSuccess', 'SendFailed', 'SentResult', 'TotalReceiver'), value: fc.constantFrom('abc', '', '-1', '1.5') }).map(({ pairs, field, value }) => content(enc(withValue(pairs, field, value)), 'invalid', `refused:${field}`)),
+    // An SMSID of a voice call's form would share its subject: refused, whatever follows the prefix.
+    fc.record({ pairs: validPairs, rest: fc.oneof(lookalike, id) }).map(({ pairs, rest }) => content(enc(withValue(pairs, 'SMSID', `voice:${rest}`)), 'invalid', 'refused:SMSID-voice-prefix')),
     validPairs.map((pairs) => content(enc(withValue(pairs, 'SendStatus', undefined)), 'invalid', 'missing:SendStatus')),
     validPairs.map((pairs) => content(enc(withValue(withValue(pairs, 'SMSID', undefined), 'ReferenceId', undefined)), 'invalid', 'missing:SMSID')),
     fc.record({ pairs: validPairs, length: fc.integer({ min: 129, max: 400 }) }).map(({ pairs, length }) => content(enc(withValue(pairs, subjectField(pairs), 'x'.repeat(length))), 'invalid', 'refused:SMSID-too-long')),
