@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { providers } from '../../functions/providers/index.ts';
+import { OUTCOMES, type Outcome } from '../../functions/providers/provider.ts';
 import { keys } from '../../functions/core/pipeline-definition.ts';
 import { LOCAL_AWS, waitFor } from '../../local/engines.ts';
 import { authenticRequest, listSamples } from '../../local/samples.ts';
@@ -37,25 +38,38 @@ async function reportTransfer(body: object) {
   assert.ok(response.ok, `simulator refused the transfer: ${response.status}`);
 }
 
-async function storedState(provider: string, subjectId: string) {
+/** The state item of a subject, or of one of its parts (an eSMS recipient). */
+async function storedState(provider: string, subjectId: string, part?: string) {
+  const { pk, sk } = keys.state(provider, subjectId, part);
   const { Item } = await dynamo.send(
     new GetItemCommand({
       TableName: pipeline.info.tableName,
-      Key: { pk: { S: keys.subject(provider, subjectId) }, sk: { S: 'STATE' } },
+      Key: { pk: { S: pk }, sk: { S: sk } },
       ConsistentRead: true,
     }),
   );
   return Item;
 }
 
-/** Wait until the worker has written the subject's state with the expected event count. */
-async function waitForState(provider: string, subjectId: string, eventCount = 1) {
-  await waitFor(`${provider} ${subjectId} stored`, async () => Number((await storedState(provider, subjectId))?.eventCount?.N ?? 0) >= eventCount, 20_000);
+/** Wait until the worker has written the subject's (or part's) state with the expected event count. */
+async function waitForState(provider: string, subjectId: string, eventCount = 1, part?: string) {
+  await waitFor(`${provider} ${subjectId}${part === undefined ? '' : ` part`} stored`, async () => Number((await storedState(provider, subjectId, part))?.eventCount?.N ?? 0) >= eventCount, 20_000);
 }
 
-function inspect(provider: string, subjectId: string): { state: Record<string, unknown> | null; events: Record<string, unknown>[] } {
+interface InspectView {
+  readonly state: Record<string, unknown> | null;
+  readonly parts: Record<string, unknown>[];
+  readonly events: Record<string, unknown>[];
+}
+
+function inspect(provider: string, subjectId: string): InspectView {
   const result = pipeline.run('inspect', [provider, subjectId, '--json']);
-  return JSON.parse(result.stdout) as { state: Record<string, unknown> | null; events: Record<string, unknown>[] };
+  return JSON.parse(result.stdout) as InspectView;
+}
+
+/** The subject's own state in an inspect view, or the state of one of its parts. */
+function stateIn(view: InspectView, part?: string): Record<string, unknown> | null {
+  return part === undefined ? view.state : (view.parts.find((candidate) => candidate.part === part) ?? null);
 }
 
 function teleSignBody(referenceId: string, code: number, updatedOn: string): Buffer {
@@ -86,7 +100,7 @@ describe('local pipeline (npm start)', { timeout: 240_000 }, () => {
   });
 
   test('every provider sample is stored and readable through inspect --json', async () => {
-    const expected = new Map<string, { provider: string; subjectId: string; events: Set<string> }>();
+    const expected = new Map<string, { provider: string; subjectId: string; part?: string; events: Set<string> }>();
     for (const provider of providers) {
       for (const sample of listSamples(provider.id)) {
         if (provider.id === 'temboplus') await reportTransfer(JSON.parse(sample.body!.toString()));
@@ -104,23 +118,24 @@ describe('local pipeline (npm start)', { timeout: 240_000 }, () => {
         });
         assert.ok(parsed.ok);
         const facts = provider.describe(parsed.payload);
-        const key = `${provider.id}|${facts.subjectId}`;
-        const entry = expected.get(key) ?? { provider: provider.id, subjectId: facts.subjectId, events: new Set<string>() };
+        const key = JSON.stringify([provider.id, facts.subjectId, facts.part]);
+        const entry = expected.get(key) ?? { provider: provider.id, subjectId: facts.subjectId, part: facts.part, events: new Set<string>() };
         entry.events.add(facts.eventKey);
         expected.set(key, entry);
       }
     }
-    for (const { provider, subjectId, events } of expected.values()) await waitForState(provider, subjectId, events.size);
+    for (const { provider, subjectId, part, events } of expected.values()) await waitForState(provider, subjectId, events.size, part);
 
     // One inspect per provider (each is a child process): the first subject of each.
     for (const provider of providers) {
       const first = [...expected.values()].find((entry) => entry.provider === provider.id)!;
       const view = inspect(provider.id, first.subjectId);
-      assert.ok(view.state, `${provider.id} ${first.subjectId} not readable`);
-      assert.equal(view.state.subjectId, first.subjectId);
-      assert.equal(view.state.eventCount, first.events.size);
-      assert.equal(view.events.length, first.events.size);
-      assert.ok(['pending', 'succeeded', 'failed'].includes(String(view.state.outcome)));
+      const state = stateIn(view, first.part);
+      assert.ok(state, `${provider.id} ${first.subjectId} not readable`);
+      assert.equal(state.subjectId, first.subjectId);
+      assert.equal(state.eventCount, first.events.size);
+      assert.equal(view.events.filter((event) => event.part === first.part).length, first.events.size);
+      assert.ok(OUTCOMES.includes(state.outcome as Outcome), `outcome ${String(state.outcome)}`);
     }
   });
 
@@ -128,13 +143,15 @@ describe('local pipeline (npm start)', { timeout: 240_000 }, () => {
     const sent = pipeline.run('send', ['esms', 'viber', '--repeat', '3']);
     assert.equal(sent.status, 0, sent.stderr);
     assert.equal((sent.stdout.match(/← 200/g) ?? []).length, 3, sent.stdout);
-    const subjectId = '849fe08c19294b02857cf91687021a50250:0901888484';
-    await waitForState('esms', subjectId);
+    // Found by the SMSID the send API returned; the recipient is a part of the message.
+    const subjectId = '849fe08c19294b02857cf91687021a50250';
+    await waitForState('esms', subjectId, 1, '0901888484');
     await new Promise((resolve) => setTimeout(resolve, 1500)); // let any duplicate reach the worker
     const view = inspect('esms', subjectId);
-    assert.equal(view.state?.eventCount, 1);
+    const recipient = stateIn(view, '0901888484');
+    assert.equal(recipient?.eventCount, 1);
     assert.equal(view.events.length, 1);
-    assert.equal(view.state?.status, '5');
+    assert.equal(recipient?.status, '5');
   });
 
   test('a 203 arriving after a 200 leaves the 200', async () => {
