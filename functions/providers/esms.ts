@@ -28,11 +28,11 @@ const VOICE_PREFIX = 'voice:';
  *
  * An SMSID that starts with `voice:` is refused (quarantined, kept whole): voice results are kept
  * under `voice:<ReferenceId>`, and such an SMSID would land on the same subject as a call. eSMS's
- * SMSIDs are ids it generates, hex or UUID text followed by digits in every sample and API answer
- * (`82b0bb8aed914a0aab8deba567c9b8c2`, `dc712784-9c5f-4c69-b9a8-ea69d56adc9a87`), so a genuine one
- * never has that form.
+ * SMSIDs are ids it generates: hex or UUID text, often followed by digits, in every callback sample
+ * and status answer its docs show (`82b0bb8aed914a0aab8deba567c9b8c2`,
+ * `dc712784-9c5f-4c69-b9a8-ea69d56adc9a87`), so a genuine one never has that form (inferred).
  * @see https://developers.esms.vn/esms-api/callback-url
- * @see https://developers.esms.vn/esms-api/ham-goi-voice/ham-tao-cuoc-goi-tu-dong-tu-file-ghi-am (voice call results)
+ * @see https://github.com/devesms/gitbook_esms_for_develop_v2 `esms-api/ham-goi-voice/ham-tao-cuoc-goi-tu-dong-tu-file-ghi-am.md` (voice call results)
  */
 export const EsmsCallbackSchema = z
   .looseObject({
