@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient, GetItemCommand, PutItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { createLogger } from '../functions/core/log.ts';
+import { createLogger } from '../functions/shared/log.ts';
 import { RETENTION, TABLE } from '../functions/core/pipeline-definition.ts';
 import { QueueMessageSchema } from '../functions/core/queue-message.ts';
 import { createSecretCache } from '../functions/core/secrets.ts';
-import { createDynamoStore, stateItem, type CallbackStore, type Item } from '../functions/core/store.ts';
+import { createDynamoStore } from '../functions/adapters/dynamo-store.ts';
+import { stateItem, type CallbackStore, type Item } from '../functions/core/store.ts';
 import { processMessage } from '../functions/core/worker.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
 import { percentile, round } from './stats.ts';

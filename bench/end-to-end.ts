@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { createLogger } from '../functions/core/log.ts';
+import { createLogger } from '../functions/shared/log.ts';
 import { createSecretCache } from '../functions/core/secrets.ts';
 import { createIngestHandler } from '../functions/handlers/ingest.ts';
 import { providers } from '../functions/providers/index.ts';

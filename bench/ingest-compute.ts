@@ -1,10 +1,10 @@
 import { createHmac } from 'node:crypto';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
-import { createLogger } from '../functions/core/log.ts';
+import { createLogger } from '../functions/shared/log.ts';
 import { RETENTION } from '../functions/core/pipeline-definition.ts';
 import { createSecretCache } from '../functions/core/secrets.ts';
-import { createDynamoStore } from '../functions/core/store.ts';
+import { createDynamoStore } from '../functions/adapters/dynamo-store.ts';
 import { createIngestHandler, type IngestHandler } from '../functions/handlers/ingest.ts';
 import { createWorkerHandler } from '../functions/handlers/worker.ts';
 import { providers } from '../functions/providers/index.ts';

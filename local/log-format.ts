@@ -1,4 +1,4 @@
-import type { LogLevel } from '../functions/core/log.ts';
+import type { LogLevel } from '../functions/shared/log.ts';
 
 const COLORS: Record<LogLevel, string> = { DEBUG: '\x1b[90m', INFO: '\x1b[36m', WARN: '\x1b[33m', ERROR: '\x1b[31m' };
 const RESET = '\x1b[0m';

@@ -1,5 +1,5 @@
 import { relative } from 'node:path';
-import type { LogLevel } from '../functions/core/log.ts';
+import type { LogLevel } from '../functions/shared/log.ts';
 import { providers } from '../functions/providers/index.ts';
 import { dataDirFrom, parseCli, positiveInt } from './cli-args.ts';
 import { prettyLine } from './log-format.ts';

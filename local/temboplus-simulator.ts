@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { secureEquals } from '../functions/core/secure-compare.ts';
+import { secureEquals } from '../functions/shared/secure-compare.ts';
 import { describeIssues } from '../functions/providers/common.ts';
 import { TemboPlusCallbackSchema } from '../functions/providers/temboplus.ts';
 

@@ -1,8 +1,8 @@
 import type { AnyProvider, CallbackRequest, EventFacts } from '../providers/provider.ts';
-import { ConfigurationError, errorMessage } from './errors.ts';
+import { ConfigurationError, errorMessage } from '../shared/errors.ts';
 import { unstorableKeyReason } from './events.ts';
-import type { Logger } from './log.ts';
-import { maskPhoneNumbers } from './log.ts';
+import type { Logger } from '../shared/log.ts';
+import { maskPhoneNumbers } from '../shared/log.ts';
 import { MAX_BODY_BYTES } from './pipeline-definition.ts';
 import { KEPT_HEADERS, withBase64Body, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';

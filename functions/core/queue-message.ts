@@ -1,5 +1,5 @@
 import type { CallbackRequest } from '../providers/provider.ts';
-import * as z from './zod.ts';
+import * as z from '../shared/zod.ts';
 
 /**
  * What ingest puts on the queue for one callback: enough for the worker to re-parse it later

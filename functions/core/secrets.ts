@@ -1,6 +1,6 @@
 import type { AnyProvider } from '../providers/provider.ts';
 import { describeIssues } from '../providers/common.ts';
-import { ConfigurationError, DependencyError, errorMessage } from './errors.ts';
+import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 
 /** Reads one provider's secret string (Secrets Manager in AWS, a file locally). */
 export type SecretSource = (provider: AnyProvider) => Promise<string>;

@@ -1,12 +1,12 @@
 import { gzipSync } from 'node:zlib';
 import { findProvider } from '../providers/index.ts';
 import type { AnyProvider, EventFacts, LookupContext } from '../providers/provider.ts';
-import { DependencyError } from './errors.ts';
+import { DependencyError } from '../shared/errors.ts';
 import { judgeClaim, placeStatus, resolveEventKey, unstorableKeyReason } from './events.ts';
-import { shortHash } from './hash.ts';
+import { shortHash } from '../shared/hash.ts';
 import { ITEM_BUDGET, itemSize } from './item-size.ts';
-import type { Logger } from './log.ts';
-import { maskPhoneNumbers } from './log.ts';
+import type { Logger } from '../shared/log.ts';
+import { maskPhoneNumbers } from '../shared/log.ts';
 import { QUEUE, TABLE, keys } from './pipeline-definition.ts';
 import { rawBodyOf, requestOf, withBase64Body, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';

@@ -1,4 +1,4 @@
-import { ConfigurationError } from '../core/errors.ts';
+import { ConfigurationError } from '../shared/errors.ts';
 
 /** A required environment variable; a missing one is named in the error. */
 export function requireEnv(name: string): string {

@@ -1,13 +1,12 @@
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { secretsManagerSource } from '../adapters/secrets-manager.ts';
+import { boundedSqsClient } from '../adapters/sqs.ts';
 import { ingest, type IngestDependencies } from '../core/ingest.ts';
-import { createLogger } from '../core/log.ts';
 import { MAX_BODY_BYTES } from '../core/pipeline-definition.ts';
-import { createSecretCache } from '../core/secrets.ts';
 import { getProvider } from '../providers/index.ts';
 import type { AnyProvider } from '../providers/provider.ts';
 import { toCallbackRequest, toResult } from './api-gateway.ts';
-import { secretsManagerSource } from './aws-secrets.ts';
+import { DEFAULT_SECRET_CACHE_SECONDS, ingestDependencies } from './dependencies.ts';
 import { numberEnv, requireEnv } from './environment.ts';
 
 export type IngestHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -20,19 +19,17 @@ export function createIngestHandler(provider: AnyProvider, deps: IngestDependenc
 /** Builds the AWS dependencies from the environment, once per execution environment. */
 function fromEnvironment(): IngestHandler {
   const provider = getProvider(requireEnv('PROVIDER_ID'));
-  const queueUrl = requireEnv('QUEUE_URL');
-  // Bounded, so an unreachable queue becomes a 503 the provider retries, well inside the function's
-  // timeout, instead of a hung request. (The handler only warns on a breached requestTimeout unless
-  // throwOnRequestTimeout is set: without it a stalled queue hangs the request.)
-  const sqs = new SQSClient({ maxAttempts: 3, requestHandler: { connectionTimeout: 1000, requestTimeout: 2500, throwOnRequestTimeout: true } });
-  return createIngestHandler(provider, {
-    secrets: createSecretCache(secretsManagerSource(), { ttlMs: numberEnv('SECRET_CACHE_SECONDS', 300) * 1000 }),
-    send: async (messageBody) => {
-      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: messageBody }));
-    },
-    log: createLogger({ service: `ingest-${provider.id}` }),
-    maxBodyBytes: numberEnv('MAX_BODY_BYTES', MAX_BODY_BYTES),
-  });
+  return createIngestHandler(
+    provider,
+    ingestDependencies({
+      provider,
+      sqs: boundedSqsClient(),
+      queueUrl: requireEnv('QUEUE_URL'),
+      secretSource: secretsManagerSource(),
+      secretCacheSeconds: numberEnv('SECRET_CACHE_SECONDS', DEFAULT_SECRET_CACHE_SECONDS),
+      maxBodyBytes: numberEnv('MAX_BODY_BYTES', MAX_BODY_BYTES),
+    }),
+  );
 }
 
 let configured: IngestHandler | undefined;

@@ -1,15 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ChangeMessageVisibilityCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { ConfigurationError, errorMessage } from '../core/errors.ts';
-import { createLogger, type Logger } from '../core/log.ts';
+import { secretsManagerSource } from '../adapters/secrets-manager.ts';
 import { QUEUE, RETENTION } from '../core/pipeline-definition.ts';
 import { QueueMessageSchema } from '../core/queue-message.ts';
-import { createSecretCache } from '../core/secrets.ts';
-import { createDynamoStore } from '../core/store.ts';
 import { processMessage, type WorkerDependencies } from '../core/worker.ts';
-import { secretsManagerSource } from './aws-secrets.ts';
+import { ConfigurationError, errorMessage } from '../shared/errors.ts';
+import type { Logger } from '../shared/log.ts';
+import { DEFAULT_LOOKUP_TIMEOUT_MS, DEFAULT_SECRET_CACHE_SECONDS, workerHandlerOptions } from './dependencies.ts';
 import { numberEnv, requireEnv } from './environment.ts';
 
 export type WorkerHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
@@ -76,29 +74,22 @@ export function createWorkerHandler(options: WorkerHandlerOptions): WorkerHandle
 }
 
 function fromEnvironment(): WorkerHandler {
-  const tableName = requireEnv('TABLE_NAME');
-  const queueUrl = requireEnv('QUEUE_URL');
-  const sqs = new SQSClient({});
-  const log = createLogger({ service: 'worker' });
-  return createWorkerHandler({
-    deps: {
-      store: createDynamoStore(new DynamoDBClient({}), tableName),
-      secrets: createSecretCache(secretsManagerSource(), { ttlMs: numberEnv('SECRET_CACHE_SECONDS', 300) * 1000 }),
-      lookup: { fetch, timeoutMs: numberEnv('CONFIRM_TIMEOUT_MS', 5000), newRequestId: randomUUID },
-      now: () => new Date(),
-      log,
+  return createWorkerHandler(
+    workerHandlerOptions({
+      dynamo: new DynamoDBClient({}),
+      tableName: requireEnv('TABLE_NAME'),
+      sqs: new SQSClient({}),
+      queueUrl: requireEnv('QUEUE_URL'),
+      secretSource: secretsManagerSource(),
+      secretCacheSeconds: numberEnv('SECRET_CACHE_SECONDS', DEFAULT_SECRET_CACHE_SECONDS),
+      lookupTimeoutMs: numberEnv('CONFIRM_TIMEOUT_MS', DEFAULT_LOOKUP_TIMEOUT_MS),
       retention: {
         eventDays: numberEnv('EVENT_RETENTION_DAYS', RETENTION.eventDays),
         sensitiveHours: numberEnv('SENSITIVE_RETENTION_HOURS', RETENTION.sensitiveHours),
       },
-    },
-    retryBaseSeconds: numberEnv('RETRY_BASE_SECONDS', QUEUE.retryBaseSeconds),
-    delayRetry: async (record, seconds) => {
-      await sqs.send(
-        new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: record.receiptHandle, VisibilityTimeout: seconds }),
-      );
-    },
-  });
+      retryBaseSeconds: numberEnv('RETRY_BASE_SECONDS', QUEUE.retryBaseSeconds),
+    }),
+  );
 }
 
 let configured: WorkerHandler | undefined;

@@ -1,5 +1,5 @@
-import * as z from '../core/zod.ts';
-import { secureEqualsAny } from '../core/secure-compare.ts';
+import * as z from '../shared/zod.ts';
+import { secureEqualsAny } from '../shared/secure-compare.ts';
 import type { AuthResult, CallbackRequest, ParseResult } from './provider.ts';
 
 /** A secret field that must hold a real value, not the stack's placeholder. */
@@ -66,4 +66,4 @@ export function toIsoTime(value: unknown): string | undefined {
 }
 
 /** Short stable digest, for event keys that must not hold the text they are derived from. */
-export { shortHash } from '../core/hash.ts';
+export { shortHash } from '../shared/hash.ts';

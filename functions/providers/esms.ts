@@ -1,5 +1,5 @@
-import { shortHash } from '../core/hash.ts';
-import * as z from '../core/zod.ts';
+import { shortHash } from '../shared/hash.ts';
+import * as z from '../shared/zod.ts';
 import { authenticatePathToken, configuredString, schemaMismatch } from './common.ts';
 import { secretVersions, type EventFacts, type Outcome, type Provider, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';

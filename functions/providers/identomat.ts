@@ -1,6 +1,6 @@
-import * as z from '../core/zod.ts';
-import { secureEqualsAny } from '../core/secure-compare.ts';
-import { shortHash } from '../core/hash.ts';
+import * as z from '../shared/zod.ts';
+import { secureEqualsAny } from '../shared/secure-compare.ts';
+import { shortHash } from '../shared/hash.ts';
 import { configuredString, parseJsonBody, schemaMismatch } from './common.ts';
 import { secretVersions, type EventFacts, type Outcome, type Provider } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';

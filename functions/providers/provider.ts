@@ -1,4 +1,4 @@
-import type * as z from '../core/zod.ts';
+import type * as z from '../shared/zod.ts';
 
 /** Identifiers of the providers we receive callbacks from. Also the URL segment and the secret key. */
 export type ProviderId = 'telesign' | 'esms' | 'temboplus' | 'relid' | 'identomat';

@@ -1,6 +1,6 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
-import { shortHash } from '../core/hash.ts';
-import * as z from '../core/zod.ts';
+import { shortHash } from '../shared/hash.ts';
+import * as z from '../shared/zod.ts';
 import { authenticatePathToken, configuredString, parseJsonWith, toIsoTime } from './common.ts';
 import { secretVersions, type Outcome, type Provider, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';

@@ -1,4 +1,4 @@
-import * as z from '../core/zod.ts';
+import * as z from '../shared/zod.ts';
 
 /**
  * A provider secret: its fields plus an optional `previous` holding the values being rotated out.

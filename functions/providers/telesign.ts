@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import * as z from '../core/zod.ts';
-import { secureEquals } from '../core/secure-compare.ts';
+import * as z from '../shared/zod.ts';
+import { secureEquals } from '../shared/secure-compare.ts';
 import { configuredString, parseJsonWith, shortHash, toIsoTime } from './common.ts';
 import { secretVersions, type EventFacts, type Outcome, type Provider, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';

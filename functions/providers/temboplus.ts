@@ -1,7 +1,7 @@
-import * as z from '../core/zod.ts';
-import { ConfigurationError, DependencyError, errorMessage } from '../core/errors.ts';
+import * as z from '../shared/zod.ts';
+import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { authenticatePathToken, configuredString, describeIssues, parseJsonWith, toIsoTime } from './common.ts';
-import { shortHash } from '../core/hash.ts';
+import { shortHash } from '../shared/hash.ts';
 import { secretVersions, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 

@@ -11,7 +11,7 @@ import { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import type { IConstruct } from 'constructs';
 import { ingest } from '../../functions/core/ingest.ts';
-import { createLogger } from '../../functions/core/log.ts';
+import { createLogger } from '../../functions/shared/log.ts';
 import { MAX_BODY_BYTES, keys } from '../../functions/core/pipeline-definition.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import type { StateItem } from '../../functions/core/state.ts';

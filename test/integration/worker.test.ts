@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ConfigurationError, DependencyError } from '../../functions/core/errors.ts';
+import { ConfigurationError, DependencyError } from '../../functions/shared/errors.ts';
 import { QUEUE, RETENTION, TABLE } from '../../functions/core/pipeline-definition.ts';
 import type { QueueMessage } from '../../functions/core/queue-message.ts';
 import type { CallbackStore } from '../../functions/core/store.ts';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { shortHash } from '../../functions/core/hash.ts';
+import { shortHash } from '../../functions/shared/hash.ts';
 import { judgeClaim, placeStatus, resolveEventKey } from '../../functions/core/events.ts';
 import { applyObservations, type Observation, type StateItem, type Verdict } from '../../functions/core/state.ts';
 import { getProvider } from '../../functions/providers/index.ts';

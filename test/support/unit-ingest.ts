@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { ingest, type IngestResponse } from '../../functions/core/ingest.ts';
-import { createLogger } from '../../functions/core/log.ts';
+import { createLogger } from '../../functions/shared/log.ts';
 import { QueueMessageSchema, type QueueMessage } from '../../functions/core/queue-message.ts';
 import { createSecretCache, type SecretSource } from '../../functions/core/secrets.ts';
 import type { AnyProvider, CallbackRequest, ProviderId } from '../../functions/providers/provider.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { placeStatus, resolveEventKey, unstorableKeyReason } from '../../functions/core/events.ts';
-import { shortHash } from '../../functions/core/hash.ts';
+import { shortHash } from '../../functions/shared/hash.ts';
 import { applyObservations, type StateItem } from '../../functions/core/state.ts';
 import { identomat, IdentomatSecretSchema, type IdentomatCallback } from '../../functions/providers/identomat.ts';
 import type { CallbackRequest, EventFacts } from '../../functions/providers/provider.ts';

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ingest } from '../../functions/core/ingest.ts';
-import { createLogger } from '../../functions/core/log.ts';
+import { createLogger } from '../../functions/shared/log.ts';
 import { MAX_BODY_BYTES } from '../../functions/core/pipeline-definition.ts';
 import { KEPT_HEADERS, QueueMessageSchema, rawBodyOf } from '../../functions/core/queue-message.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';

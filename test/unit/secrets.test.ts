@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigurationError, DependencyError } from '../../functions/core/errors.ts';
+import { ConfigurationError, DependencyError } from '../../functions/shared/errors.ts';
 import { SECRET_FAILURE_TTL_MS, createSecretCache, secretEnvName, type SecretSource } from '../../functions/core/secrets.ts';
 import { getProvider, providers } from '../../functions/providers/index.ts';
 import type { AnyProvider } from '../../functions/providers/provider.ts';

@@ -3,7 +3,7 @@ import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { createLogger } from '../../functions/core/log.ts';
+import { createLogger } from '../../functions/shared/log.ts';
 import { ingest } from '../../functions/core/ingest.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import { placeStatus, unstorableKeyReason } from '../../functions/core/events.ts';

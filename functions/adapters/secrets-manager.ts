@@ -1,7 +1,7 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SecretSource } from '../core/secrets.ts';
 import { secretEnvName } from '../core/secrets.ts';
-import { requireEnv } from './environment.ts';
+import { requireEnv } from '../handlers/environment.ts';
 
 /** Reads a provider's secret from Secrets Manager, by the id in `<PROVIDER>_SECRET_ID`. */
 export function secretsManagerSource(client = new SecretsManagerClient({})): SecretSource {

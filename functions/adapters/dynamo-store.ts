@@ -1,0 +1,109 @@
+import {
+  ConditionalCheckFailedException,
+  GetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { TABLE, keys } from '../core/pipeline-definition.ts';
+import { stateItem, stateOf, type CallbackStore } from '../core/store.ts';
+import { DependencyError, errorMessage } from '../shared/errors.ts';
+
+const MARSHALL = { removeUndefinedValues: true, convertClassInstanceToMap: false } as const;
+
+function isConditionFailure(error: unknown): boolean {
+  return error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException';
+}
+
+export function createDynamoStore(client: DynamoDBClient, tableName: string): CallbackStore {
+  const fault = (action: string, error: unknown) =>
+    new DependencyError('dynamodb', `${action} failed: ${errorMessage(error)}`, { cause: error });
+
+  return {
+    async putOnce(item) {
+      try {
+        await client.send(
+          new PutItemCommand({
+            TableName: tableName,
+            Item: marshall(item, MARSHALL),
+            ConditionExpression: 'attribute_not_exists(#pk)',
+            ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+          }),
+        );
+        return 'created';
+      } catch (error) {
+        if (isConditionFailure(error)) return 'exists';
+        throw fault('PutItem', error);
+      }
+    },
+
+    async getItem(key, options = {}) {
+      try {
+        const result = await client.send(
+          new GetItemCommand({ TableName: tableName, Key: marshall(key), ConsistentRead: options.consistent ?? true }),
+        );
+        return result.Item ? unmarshall(result.Item) : undefined;
+      } catch (error) {
+        throw fault('GetItem', error);
+      }
+    },
+
+    async getState(provider, subjectId, part) {
+      const item = await this.getItem(keys.state(provider, subjectId, part));
+      return item ? stateOf(item) : undefined;
+    },
+
+    async putState(state, expectedVersion) {
+      try {
+        await client.send(
+          new PutItemCommand({
+            TableName: tableName,
+            Item: marshall(stateItem(state), MARSHALL),
+            ...(expectedVersion === undefined
+              ? { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': TABLE.partitionKey } }
+              : {
+                  ConditionExpression: '#version = :version',
+                  ExpressionAttributeNames: { '#version': 'version' },
+                  ExpressionAttributeValues: marshall({ ':version': expectedVersion }),
+                }),
+          }),
+        );
+        return 'written';
+      } catch (error) {
+        if (isConditionFailure(error)) return 'conflict';
+        throw fault('PutItem (state)', error);
+      }
+    },
+
+    async recordVerdict(key, verdict) {
+      const values: Record<string, unknown> = { ':kind': verdict.kind, ':at': verdict.askedAt, ':one': 1 };
+      let set = 'confirmation = :kind, askedAt = :at';
+      let remove = '';
+      if (verdict.answerStatus === undefined) remove = ' REMOVE confirmedStatus';
+      else {
+        set += ', confirmedStatus = :answer';
+        values[':answer'] = verdict.answerStatus;
+      }
+      if (verdict.kind === 'mismatch' && verdict.differences?.length) {
+        set += ', differences = :differences';
+        values[':differences'] = verdict.differences;
+      } else remove = remove ? `${remove}, differences` : ' REMOVE differences';
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: marshall(key),
+            UpdateExpression: `SET ${set} ADD asks :one${remove}`,
+            ConditionExpression: 'attribute_exists(#pk)',
+            ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+            ExpressionAttributeValues: marshall(values, MARSHALL),
+          }),
+        );
+      } catch (error) {
+        if (isConditionFailure(error)) return; // not stored yet: the put that follows carries the verdict
+        throw fault('UpdateItem (verdict)', error);
+      }
+    },
+  };
+}

@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { createDynamoStore } from '../adapters/dynamo-store.ts';
+import { queueSender, visibilityDelayer } from '../adapters/sqs.ts';
+import type { IngestDependencies } from '../core/ingest.ts';
+import { MAX_BODY_BYTES, QUEUE, RETENTION } from '../core/pipeline-definition.ts';
+import { createSecretCache, type SecretSource } from '../core/secrets.ts';
+import type { AnyProvider } from '../providers/provider.ts';
+import { createLogger, type LogLevel } from '../shared/log.ts';
+import type { WorkerHandlerOptions } from './worker.ts';
+
+/**
+ * The one place that builds the functions' dependencies, for the Lambda handlers (from their
+ * environment) and for the local runtime (from its options), so the two cannot drift.
+ */
+
+/** How long a function reuses a secret it read; a rotation is picked up within this time. */
+export const DEFAULT_SECRET_CACHE_SECONDS = 300;
+/** How long the worker waits for a provider's status endpoint. */
+export const DEFAULT_LOOKUP_TIMEOUT_MS = 5_000;
+
+/** Where log lines go (stdout when omitted, as Lambda expects). */
+export type LogWrite = (line: string, level: LogLevel) => void;
+
+export interface IngestSetup {
+  readonly provider: AnyProvider;
+  readonly sqs: SQSClient;
+  readonly queueUrl: string;
+  readonly secretSource: SecretSource;
+  /** @default DEFAULT_SECRET_CACHE_SECONDS */
+  readonly secretCacheSeconds?: number;
+  /** @default MAX_BODY_BYTES */
+  readonly maxBodyBytes?: number;
+  readonly write?: LogWrite;
+}
+
+export function ingestDependencies(setup: IngestSetup): IngestDependencies {
+  return {
+    secrets: createSecretCache(setup.secretSource, { ttlMs: (setup.secretCacheSeconds ?? DEFAULT_SECRET_CACHE_SECONDS) * 1000 }),
+    send: queueSender(setup.sqs, setup.queueUrl),
+    log: createLogger({ service: `ingest-${setup.provider.id}`, write: setup.write }),
+    maxBodyBytes: setup.maxBodyBytes ?? MAX_BODY_BYTES,
+  };
+}
+
+export interface WorkerSetup {
+  readonly dynamo: DynamoDBClient;
+  readonly tableName: string;
+  readonly sqs: SQSClient;
+  readonly queueUrl: string;
+  readonly secretSource: SecretSource;
+  /** @default DEFAULT_SECRET_CACHE_SECONDS */
+  readonly secretCacheSeconds?: number;
+  /** @default DEFAULT_LOOKUP_TIMEOUT_MS */
+  readonly lookupTimeoutMs?: number;
+  /** @default RETENTION */
+  readonly retention?: { readonly eventDays: number; readonly sensitiveHours: number };
+  /** First retry delay of a failed record; doubles per receive. @default QUEUE.retryBaseSeconds */
+  readonly retryBaseSeconds?: number;
+  readonly write?: LogWrite;
+  /** @default globalThis.fetch */
+  readonly fetch?: typeof fetch;
+}
+
+export function workerHandlerOptions(setup: WorkerSetup): WorkerHandlerOptions {
+  return {
+    deps: {
+      store: createDynamoStore(setup.dynamo, setup.tableName),
+      secrets: createSecretCache(setup.secretSource, { ttlMs: (setup.secretCacheSeconds ?? DEFAULT_SECRET_CACHE_SECONDS) * 1000 }),
+      lookup: { fetch: setup.fetch ?? fetch, timeoutMs: setup.lookupTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS, newRequestId: randomUUID },
+      now: () => new Date(),
+      log: createLogger({ service: 'worker', write: setup.write }),
+      retention: setup.retention ?? RETENTION,
+    },
+    retryBaseSeconds: setup.retryBaseSeconds ?? QUEUE.retryBaseSeconds,
+    delayRetry: visibilityDelayer(setup.sqs, setup.queueUrl),
+  };
+}
