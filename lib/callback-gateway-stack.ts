@@ -12,6 +12,7 @@ import { PipelineAlarms } from './pipeline-alarms.ts';
 import { PipelineDashboard } from './pipeline-dashboard.ts';
 import { ProviderIngress, secretDescription } from './provider-ingress.ts';
 import { checkEmail, checkSetting, type NumericSetting } from './validate.ts';
+import { pascal } from './names.ts';
 
 export interface CallbackGatewayStackProps extends StackProps {
   /**
@@ -215,6 +216,3 @@ function validateStackProps(props: CallbackGatewayStackProps) {
 }
 
 /** `temboplus` → `Temboplus`: construct ids and output names. */
-function pascal(id: string): string {
-  return id.charAt(0).toUpperCase() + id.slice(1);
-}

@@ -3,6 +3,7 @@ import { Metric, Unit } from 'aws-cdk-lib/aws-cloudwatch';
 import { FilterPattern, type ILogGroup, type JsonPattern, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { ConfirmationKind } from '../functions/providers/provider.ts';
+import { pascal } from './names.ts';
 
 /** The custom metrics' namespace when none is given (the stack passes its own name, which is this by default). */
 export const DEFAULT_METRIC_NAMESPACE = 'CallbackGateway';
@@ -137,6 +138,3 @@ export class LogMetrics extends Construct {
 }
 
 /** `temboplus` → `Temboplus`. */
-function pascal(id: string): string {
-  return id.charAt(0).toUpperCase() + id.slice(1);
-}

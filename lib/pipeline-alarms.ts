@@ -12,6 +12,7 @@ import { QUEUE } from '../functions/core/pipeline-definition.ts';
 import type { AnyProvider } from '../functions/providers/index.ts';
 import type { LogMetrics } from './log-metrics.ts';
 import { checkEmail, checkSetting } from './validate.ts';
+import { pascal } from './names.ts';
 
 export interface PipelineAlarmsProps {
   readonly queue: IQueue;
@@ -204,6 +205,3 @@ export class PipelineAlarms extends Construct {
 }
 
 /** `temboplus` → `Temboplus`. */
-function pascal(id: string): string {
-  return id.charAt(0).toUpperCase() + id.slice(1);
-}

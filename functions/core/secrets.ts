@@ -77,5 +77,6 @@ export function createSecretCache(source: SecretSource, options: SecretCacheOpti
 
 /** Name of the environment variable holding a provider's secret id (name or ARN). */
 export function secretEnvName(provider: Pick<AnyProvider, 'id'>): string {
-  return `${provider.id.toUpperCase()}_SECRET_ID`;
+  // Lambda variable names are letters, digits and underscores: `standard-webhooks` → STANDARD_WEBHOOKS_SECRET_ID.
+  return `${provider.id.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_SECRET_ID`;
 }

@@ -227,11 +227,11 @@ function eventKeyOf(query: EsmsCallback, zaloError: string | undefined, recipien
   return `${query.SendStatus}|${query.SendSuccess ?? ''}|${query.SendFailed ?? ''}|${query.TotalReceiver ?? ''}|${query.SentResult ?? ''}|${zalo}|${recipient ?? ''}`;
 }
 
-export const esms: Provider<EsmsSecret, EsmsCallback> = {
+export const esms: Provider<EsmsSecret, EsmsCallback, 'esms'> = {
   id: 'esms',
   displayName: 'eSMS',
   docsUrl: 'https://developers.esms.vn/esms-api/callback-url',
-  route: { method: 'GET', path: '/callbacks/esms/{token}' },
+  route: { method: 'GET', path: '/callbacks/esms/{token}', tokenParameter: 'token' },
   authSummary: 'secret token in the URL path (eSMS signs nothing)',
   secretSchema: EsmsSecretSchema,
   generatedSecretField: 'token',

@@ -313,7 +313,7 @@ function mayCarryContact(json: unknown): boolean {
   return false;
 }
 
-export const identomat: Provider<IdentomatSecret, IdentomatCallback> = {
+export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'> = {
   id: 'identomat',
   displayName: 'Identomat',
   docsUrl: 'https://docs.identomat.com/developer-tools/callbacks',

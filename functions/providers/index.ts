@@ -1,16 +1,23 @@
 import { esms } from './esms.ts';
 import { identomat } from './identomat.ts';
-import type { AnyProvider, ProviderId } from './provider.ts';
+import type { AnyProvider } from './provider.ts';
 import { relid } from './relid.ts';
 import { telesign } from './telesign.ts';
 import { temboplus } from './temboplus.ts';
 
 /**
- * Every provider the gateway receives callbacks from. The stack, the handlers, the local runtime,
- * the CLI commands and the tests loop over this list: a new provider is one module and one line.
- * Importing it has no side effects.
+ * Every provider the gateway receives callbacks from: the only list. The stack, the handlers, the
+ * local runtime, the CLI commands and the tests loop over it, and `ProviderId` is derived from it,
+ * so a provider without its test kit or test case is a compile error. A new provider is one module
+ * and one line here. Importing it has no side effects.
  */
-export const providers: readonly AnyProvider[] = [telesign, esms, temboplus, relid, identomat];
+const registry = [telesign, esms, temboplus, relid, identomat] as const;
+
+/** Identifiers of the providers: also the URL segment, the partition-key prefix and the metric dimension. */
+export type ProviderId = (typeof registry)[number]['id'];
+
+/** The registry with its types erased, for code that loops over it. */
+export const providers: readonly AnyProvider[] = registry;
 
 export function findProvider(id: string): AnyProvider | undefined {
   return providers.find((provider) => provider.id === id);
@@ -22,4 +29,4 @@ export function getProvider(id: string): AnyProvider {
   return provider;
 }
 
-export type { AnyProvider, ProviderId };
+export type { AnyProvider };

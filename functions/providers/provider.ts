@@ -1,8 +1,5 @@
 import type * as z from '../shared/zod.ts';
 
-/** Identifiers of the providers we receive callbacks from. Also the URL segment and the secret key. */
-export type ProviderId = 'telesign' | 'esms' | 'temboplus' | 'relid' | 'identomat';
-
 /**
  * Where a transaction stands, across providers. `unknown` is never success: the status says the
  * provider is done (or cannot tell), but not whether it worked (TeleSign 250 "final status
@@ -25,8 +22,10 @@ export interface CallbackRequest {
   readonly body: Buffer;
   /** The query string exactly as received, without the leading `?`. */
   readonly rawQuery: string;
-  /** The `{token}` path segment, for providers whose route carries one. */
+  /** The path parameter that carries a secret token (`route.tokenParameter`), for providers whose route has one. */
   readonly pathToken?: string;
+  /** Every path parameter of the route, by name (`{source}` of a Standard Webhooks route…). */
+  readonly pathParameters?: Readonly<Record<string, string>>;
   readonly sourceIp: string;
   readonly requestId: string;
   /** ISO-8601 time we received it. */
@@ -112,20 +111,25 @@ export interface LookupContext {
  * Everything the gateway knows about one provider. The CDK stack, the handlers, the local
  * runtime, `send`, `inspect` and the tests all loop over the registry of these.
  */
-export interface Provider<TSecret = unknown, TPayload = unknown> {
-  readonly id: ProviderId;
+export interface Provider<TSecret = unknown, TPayload = unknown, TId extends string = string> {
+  /** Lower-case kebab-case: the URL segment, the key of partition keys and metric dimensions. */
+  readonly id: TId;
   readonly displayName: string;
   /** The provider's callback documentation. */
   readonly docsUrl: string;
-  /** HTTP method and API Gateway route path (public contract: keep stable). */
-  readonly route: { readonly method: 'GET' | 'POST'; readonly path: string };
+  /**
+   * HTTP method and API Gateway route path (public contract: keep stable). `tokenParameter` names
+   * the path parameter (`{token}`) that carries a secret token compared with the secret's
+   * `generatedSecretField`, for providers that authenticate that way.
+   */
+  readonly route: { readonly method: 'GET' | 'POST'; readonly path: string; readonly tokenParameter?: string };
   /** One line for the README/banner: how a callback proves it is genuine. */
   readonly authSummary: string;
   /** Shape of this provider's secret (Secrets Manager JSON, or the local secrets file entry). */
   readonly secretSchema: z.ZodMiniType<TSecret>;
   /**
-   * Secret fields the stack can generate itself (random path tokens); every other field is filled
-   * in by the user from the provider's console.
+   * The secret field the stack generates itself (a random path token, matched against the route's
+   * `tokenParameter`); every other field is filled in by the user from the provider's console.
    */
   readonly generatedSecretField?: string;
   /** Placeholder secret shape written by the stack before the user fills it in. */
@@ -178,7 +182,28 @@ export interface Provider<TSecret = unknown, TPayload = unknown> {
 }
 
 /** A provider with its types erased, as held by the registry. */
-export type AnyProvider = Provider<any, any>;
+export type AnyProvider = Provider<any, any, string>;
+
+/**
+ * Why a provider's definition cannot work as deployed, or undefined when it can. Checked by the
+ * registry's tests and when the stack is built, so a mismatch fails synth instead of deploying a
+ * route that answers every callback 401.
+ */
+export function providerDefinitionProblem(provider: AnyProvider): string | undefined {
+  if (!/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/.test(provider.id)) return `id "${provider.id}" must be lower-case kebab-case`;
+  if (provider.id === 'quarantine') return 'id "quarantine" is reserved';
+  const parameters = [...provider.route.path.matchAll(/\{(\w+)\}/g)].map((match) => match[1]);
+  const token = provider.route.tokenParameter;
+  if (token !== undefined) {
+    if (!parameters.includes(token)) return `route ${provider.route.path} has no {${token}} parameter (route.tokenParameter)`;
+    if (!provider.generatedSecretField) return `route.tokenParameter "${token}" needs a generatedSecretField to compare it with`;
+  }
+  if (provider.generatedSecretField !== undefined && !(provider.generatedSecretField in provider.secretPlaceholder)) {
+    return `generatedSecretField "${provider.generatedSecretField}" is not a key of secretPlaceholder`;
+  }
+  if (provider.generatedSecretField !== undefined && token === undefined) return `generatedSecretField "${provider.generatedSecretField}" is generated but no route.tokenParameter carries it`;
+  return undefined;
+}
 
 /** Whether the worker reads this provider's secret (to ask its status endpoint, or for settings `describe` reads). */
 export function workerReadsSecret(provider: Pick<AnyProvider, 'lookup' | 'describeReadsSecret'>): boolean {

@@ -225,11 +225,11 @@ function allowList(addresses: readonly string[]): BlockList {
   return list;
 }
 
-export const relid: Provider<RelIdSecret, RelIdCallback> = {
+export const relid: Provider<RelIdSecret, RelIdCallback, 'relid'> = {
   id: 'relid',
   displayName: 'REL-IDverify',
   docsUrl: 'https://developer.uniken.com/docs/notification-callback',
-  route: { method: 'POST', path: '/callbacks/relid/{token}' },
+  route: { method: 'POST', path: '/callbacks/relid/{token}', tokenParameter: 'token' },
   authSummary: 'secret token in the URL path, plus an optional source-IP allow-list',
   secretSchema: RelIdSecretSchema,
   generatedSecretField: 'token',

@@ -322,7 +322,7 @@ function signatureBytes(signature: string): Buffer | undefined {
 /** Auth scheme names are case-insensitive in HTTP. */
 const TSA_HEADER = /^TSA ([^:\s]+):(\S+)$/i;
 
-export const telesign: Provider<TeleSignSecret, TeleSignCallback> = {
+export const telesign: Provider<TeleSignSecret, TeleSignCallback, 'telesign'> = {
   id: 'telesign',
   displayName: 'TeleSign',
   docsUrl: 'https://developer.telesign.com/enterprise/docs/transaction-callback-service',

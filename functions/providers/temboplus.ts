@@ -89,11 +89,11 @@ const MAX_ANSWER_BYTES = 256 * 1024;
 /** A status TemboPlus may add later: kept, but never allowed to overrule a known one. */
 const UNKNOWN_STATUS = { outcome: 'pending', terminal: false, rank: -1 } as const;
 
-export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback> = {
+export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'> = {
   id: 'temboplus',
   displayName: 'TemboPlus',
   docsUrl: 'https://tembo.gitbook.io/tembo/reference/remittance/callback-notification',
-  route: { method: 'POST', path: '/callbacks/temboplus/{token}' },
+  route: { method: 'POST', path: '/callbacks/temboplus/{token}', tokenParameter: 'token' },
   authSummary: 'secret token in the URL path; every status confirmed with the Transaction Status endpoint',
   secretSchema: TemboPlusSecretSchema,
   generatedSecretField: 'token',

@@ -27,6 +27,7 @@ import { PipelineAlarms, type PipelineAlarmsProps } from '../../lib/pipeline-ala
 import { ProviderIngress } from '../../lib/provider-ingress.ts';
 import { listSamples } from '../../local/samples.ts';
 import { authentic, contentOf, fixedSecretSource, runIngest, UNIT_SECRETS } from '../support/unit-ingest.ts';
+import { pascal } from '../../lib/names.ts';
 
 /**
  * Operations on the template `cdk synth` produces: alarms and the metric filters behind them, the
@@ -74,7 +75,6 @@ function ofType(type: string): [string, Json][] {
 }
 
 const ref = (id: string) => ({ Ref: id });
-const pascal = (id: string) => id.charAt(0).toUpperCase() + id.slice(1);
 
 /** The metric filters on one log group, by metric name. */
 function filtersOn(logGroupId: string): Map<string, Json> {

@@ -5,19 +5,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, waitFor } from '../../local/engines.ts';
 import { readRuntimeInfo, type RuntimeInfo } from '../../local/pipeline.ts';
+import { secretsFor } from '../providers/index.ts';
 
 /** The repository root: commands run from here as a user would. */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Secrets for tests: distinct from the development file, TemboPlus pointed at a loopback simulator. */
+/** Secrets for tests (test kits, tagged 'test'): distinct from the development ones, status endpoints on loopback. */
 export function testSecrets(simulatorPort: number) {
-  return {
-    telesign: { customerId: 'TEST-CUSTOMER-42', apiKey: Buffer.from('test-telesign-api-key-0123456789').toString('base64') },
-    esms: { token: 'test-esms-token-9f8e7d' },
-    temboplus: { token: 'test-tembo-token-1a2b3c', apiToken: 'test-tembo-api-token', baseUrl: `http://127.0.0.1:${simulatorPort}` },
-    relid: { token: 'test-relid-token-4d5e6f', approveLabels: ['Approved', 'Accept'], rejectLabels: ['Rejected', 'Reject'] },
-    identomat: { callbackApiKey: 'test-identomat-key-7g8h9i' },
-  };
+  return secretsFor('test', { statusEndpoint: `http://127.0.0.1:${simulatorPort}` });
 }
 
 export interface StartedPipeline {

@@ -227,7 +227,7 @@ export async function startFaultRig(): Promise<FaultRig> {
   };
 
   try {
-    const apiToken = testSecrets(0).temboplus.apiToken;
+    const apiToken = String(testSecrets(0).temboplus.apiToken);
     // Each engine is registered for cleanup the moment it runs, so a failure of another one
     // cannot leave it behind (a Java process above all).
     const started = await Promise.allSettled([

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { MAX_BODY_BYTES } from '../../functions/core/pipeline-definition.ts';
 import { teleSignSignature } from '../../functions/providers/telesign.ts';
-import type { AnyProvider, ProviderId } from '../../functions/providers/provider.ts';
+import type { AnyProvider } from '../../functions/providers/provider.ts';
+import type { ProviderId } from '../../functions/providers/index.ts';
 import { listSamples } from '../../local/samples.ts';
 
 /**

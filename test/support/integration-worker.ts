@@ -14,6 +14,7 @@ import { getProvider } from '../../functions/providers/index.ts';
 import type { DynamoDbLocal } from '../../local/engines.ts';
 import { authenticRequest, listSamples } from '../../local/samples.ts';
 import type { TemboPlusSimulator } from '../../local/temboplus-simulator.ts';
+import { kits, secretsFor } from '../providers/index.ts';
 import { startTableAndSimulator } from './table-and-simulator.ts';
 
 /**
@@ -22,17 +23,13 @@ import { startTableAndSimulator } from './table-and-simulator.ts';
  * by the real ingest core, so the tests cover the message shape ingest actually produces.
  */
 
-export const TEMBOPLUS_API_TOKEN = 'integration-tembo-api-token';
+/** The status-endpoint token the stand-in accepts: the one the suite's TemboPlus secret holds. */
+export const TEMBOPLUS_API_TOKEN = String(kits.temboplus.secret('it').apiToken);
 
-/** Secrets in the shapes of issue 2; TemboPlus's baseUrl is filled in once the simulator runs. */
-export function integrationSecrets(temboplusBaseUrl: string, apiToken = TEMBOPLUS_API_TOKEN): Record<string, Record<string, unknown>> {
-  return {
-    telesign: { customerId: 'IT-CUSTOMER-7', apiKey: Buffer.from('integration-telesign-api-key-01').toString('base64') },
-    esms: { token: 'it-esms-token-5c4b' },
-    temboplus: { token: 'it-tembo-token-9a8b', apiToken, baseUrl: temboplusBaseUrl },
-    relid: { token: 'it-relid-token-3e2f', approveLabels: ['Approved', 'Accept'], rejectLabels: ['Rejected', 'Reject'] },
-    identomat: { callbackApiKey: 'it-identomat-key-1d0c' },
-  };
+/** The suite's secrets (test kits, tagged 'it'); asked providers point at the local stand-in. */
+export function integrationSecrets(statusEndpoint: string, apiToken?: string): Record<string, Record<string, unknown>> {
+  const secrets = secretsFor('it', { statusEndpoint });
+  return apiToken === undefined ? secrets : { ...secrets, temboplus: { ...secrets.temboplus, apiToken } };
 }
 
 /** Log lines, kept in memory so tests print nothing and can look at them. */

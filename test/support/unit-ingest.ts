@@ -3,7 +3,8 @@ import { ingest, type IngestResponse } from '../../functions/core/ingest.ts';
 import { createLogger } from '../../functions/shared/log.ts';
 import { QueueMessageSchema, type QueueMessage } from '../../functions/core/queue-message.ts';
 import { createSecretCache, type SecretSource } from '../../functions/core/secrets.ts';
-import type { AnyProvider, CallbackRequest, ProviderId } from '../../functions/providers/provider.ts';
+import type { AnyProvider, CallbackRequest } from '../../functions/providers/provider.ts';
+import { secretsFor } from '../providers/index.ts';
 import { authenticRequest, type Sample, type SampleRequest } from '../../local/samples.ts';
 
 /**
@@ -11,14 +12,8 @@ import { authenticRequest, type Sample, type SampleRequest } from '../../local/s
  * cache; only the queue sender and the secret source are fakes.
  */
 
-/** Secrets for unit tests: recognisable, so a leak into a log line or a message is easy to spot. */
-export const UNIT_SECRETS: Record<ProviderId, Record<string, unknown>> = {
-  telesign: { customerId: 'UNIT-CUSTOMER-7731', apiKey: Buffer.from('unit-telesign-api-key-0123456789').toString('base64') },
-  esms: { token: 'unit-esms-token-Qm3v8s' },
-  temboplus: { token: 'unit-tembo-token-Zp4k1w', apiToken: 'unit-tembo-api-token-Xr9q', baseUrl: 'https://tembo.invalid' },
-  relid: { token: 'unit-relid-token-Hd6t2y', approveLabels: ['Approved', 'Accept'], rejectLabels: ['Rejected', 'Reject'] },
-  identomat: { callbackApiKey: 'unit-identomat-key-Jf5n0c' },
-};
+/** Secrets for unit tests: recognisable ('unit'), so a leak into a log line or a message is easy to spot. */
+export const UNIT_SECRETS: Record<string, Record<string, unknown>> = secretsFor('unit');
 
 /** Every string value of a secret, including those under `previous`. */
 export function secretValues(secret: Record<string, unknown>): string[] {

@@ -3,8 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { providers } from '../../functions/providers/index.ts';
-import type { AnyProvider, CallbackRequest, ProviderId } from '../../functions/providers/provider.ts';
-import { OUTCOMES } from '../../functions/providers/provider.ts';
+import { OUTCOMES, providerDefinitionProblem, type AnyProvider } from '../../functions/providers/provider.ts';
 import { FIXTURES_DIR, listSamples } from '../../local/samples.ts';
 import {
   altered,
@@ -15,123 +14,18 @@ import {
   withoutField,
   type IngestRun,
 } from '../support/unit-ingest.ts';
+import { kitOf } from '../providers/index.ts';
+import type { Content } from '../providers/kit.ts';
 
 /**
- * What every provider in the registry must do, run over the registry itself: a sixth provider
- * gets all of these by adding its entry to PROVIDER_CASES (the first test fails until it does).
+ * What every provider in the registry must do, run over the registry itself with each provider's
+ * test kit (test/providers/<id>.ts): a new provider gets all of these from its kit.
  */
-
-type Content = { body?: Buffer; query?: string };
-
-interface ProviderCase {
-  /**
-   * How a callback proves it is genuine, which decides what "tampered" and "missing auth" mean:
-   * a signature over the raw body, a key carried in the body, or a token in the URL path.
-   */
-  readonly auth: 'signed-body' | 'body-key' | 'path-token';
-  /** Secret fields that are credentials (changing one must make a request fail). */
-  readonly credentialFields: readonly string[];
-  /** Fields the schema requires: without one, an authentic callback is quarantined. */
-  readonly requiredFields: readonly string[];
-  /** The sample the mutation tests start from. */
-  readonly sample: string;
-  /** The same callback reporting a different status. */
-  readonly otherStatus: (content: Content) => Content;
-}
-
-function editJson(content: Content, edit: (json: Record<string, any>) => void): Content {
-  const json = JSON.parse(content.body!.toString('utf8')) as Record<string, any>;
-  edit(json);
-  return { body: Buffer.from(JSON.stringify(json)) };
-}
-
-function editQuery(content: Content, edit: (params: URLSearchParams) => void): Content {
-  const params = new URLSearchParams(content.query);
-  edit(params);
-  return { query: params.toString() };
-}
-
-const PROVIDER_CASES: Record<ProviderId, ProviderCase> = {
-  telesign: {
-    auth: 'signed-body',
-    credentialFields: ['customerId', 'apiKey'],
-    requiredFields: ['reference_id', 'status'],
-    sample: 'sms-dlr-success',
-    otherStatus: (content) => editJson(content, (json) => void (json.status.code = 203)),
-  },
-  esms: {
-    auth: 'path-token',
-    credentialFields: ['token'],
-    requiredFields: ['SMSID', 'SendStatus'],
-    sample: 'customer-care',
-    otherStatus: (content) => editQuery(content, (params) => params.set('SendStatus', '7')),
-  },
-  temboplus: {
-    auth: 'path-token',
-    credentialFields: ['token'],
-    requiredFields: ['partnerReference', 'status'],
-    sample: 'remittance-completed',
-    otherStatus: (content) => editJson(content, (json) => void (json.status = 'REVERSED')),
-  },
-  relid: {
-    auth: 'path-token',
-    credentialFields: ['token'],
-    requiredFields: ['notification_uuid', 'status'],
-    sample: 'callback-two-way',
-    otherStatus: (content) => editJson(content, (json) => void (json.status = 'EXPIRED')),
-  },
-  identomat: {
-    auth: 'body-key',
-    credentialFields: ['callbackApiKey'],
-    requiredFields: ['type', 'sessionId'],
-    sample: 'session-change-approved',
-    otherStatus: (content) => editJson(content, (json) => void (json.result = 'REJECTED')),
-  },
-};
 
 function sampleContent(provider: AnyProvider, name: string): Content {
   const sample = listSamples(provider.id).find((candidate) => candidate.name === name);
   assert.ok(sample, `test/fixtures/${provider.id}/${name} is missing`);
   return contentOf(sample);
-}
-
-/** The request with its credential removed, as a sender without the secret would send it. */
-function withoutAuth(providerCase: ProviderCase, request: CallbackRequest): CallbackRequest {
-  switch (providerCase.auth) {
-    case 'signed-body': {
-      const { authorization: _removed, ...headers } = request.headers;
-      return { ...request, headers };
-    }
-    case 'path-token': {
-      const { pathToken: _removed, ...rest } = request;
-      return rest;
-    }
-    case 'body-key': {
-      const json = JSON.parse(request.body.toString('utf8')) as Record<string, unknown>;
-      delete json[providerCase.credentialFields[0]];
-      return { ...request, body: Buffer.from(JSON.stringify(json)) };
-    }
-  }
-}
-
-/** The request changed after it left the sender: one body byte, the key in the body, or the path token. */
-function tampered(providerCase: ProviderCase, request: CallbackRequest): CallbackRequest {
-  switch (providerCase.auth) {
-    case 'signed-body': {
-      const body = Buffer.from(request.body);
-      const at = body.indexOf('reference_id') + 2;
-      body[at] ^= 0x01;
-      return { ...request, body };
-    }
-    case 'path-token':
-      return { ...request, pathToken: altered(request.pathToken!) };
-    case 'body-key': {
-      const field = providerCase.credentialFields[0];
-      const json = JSON.parse(request.body.toString('utf8')) as Record<string, string>;
-      json[field] = altered(json[field]);
-      return { ...request, body: Buffer.from(JSON.stringify(json)) };
-    }
-  }
 }
 
 function assertRefused(run: IngestRun, why: string) {
@@ -151,18 +45,19 @@ function assertQuarantined(run: IngestRun, why: string) {
   return message;
 }
 
-test('every provider in the registry has a case in this suite', () => {
-  // prepare
-  const registered = providers.map((provider) => provider.id).sort();
-  // act
-  const covered = Object.keys(PROVIDER_CASES).sort();
-  // assess
-  assert.deepEqual(covered, registered);
+test('every provider in the registry has a test kit, and a definition that can work as deployed', () => {
+  for (const provider of providers) {
+    assert.equal(kitOf(provider).provider, provider, `the kit of ${provider.id} is for another provider`);
+    assert.equal(providerDefinitionProblem(provider), undefined, provider.id);
+  }
+  assert.equal(new Set(providers.map((provider) => provider.id)).size, providers.length, 'ids are unique');
+  assert.equal(new Set(providers.map((provider) => `${provider.route.method} ${provider.route.path}`)).size, providers.length, 'routes are unique');
 });
 
 for (const provider of providers) {
-  const providerCase = PROVIDER_CASES[provider.id];
+  const providerCase = kitOf(provider);
   const secret = UNIT_SECRETS[provider.id];
+  const settings = provider.secretSchema.parse(secret);
 
   describe(`provider ${provider.id}`, () => {
     test('has samples in test/fixtures', () => {
@@ -189,7 +84,6 @@ for (const provider of providers) {
         if (sample.body) assert.ok(message.raw.body && message.raw.body.length > 0, 'the raw body is kept');
         // The worker describes the payload it reads off the queue, after a JSON round trip, with
         // the provider's settings (REL-ID's declared action labels).
-        const settings = provider.secretSchema.parse(secret);
         const facts = provider.describe(message.payload, settings);
         assert.ok(facts.subjectId.length > 0, 'subjectId');
         assert.ok(facts.eventKey.length > 0, 'eventKey');
@@ -218,10 +112,10 @@ for (const provider of providers) {
       });
     }
 
-    test(`refuses a tampered request (${providerCase.auth}) with 401 and queues nothing`, async () => {
+    test('refuses a tampered request with 401 and queues nothing', async () => {
       // prepare
       const genuine = authentic(provider, sampleContent(provider, providerCase.sample));
-      const request = tampered(providerCase, genuine);
+      const request = providerCase.tampered(genuine);
       // act
       const control = await runIngest(provider, genuine);
       const run = await runIngest(provider, request);
@@ -244,7 +138,7 @@ for (const provider of providers) {
 
     test('refuses a request without its credential with 401', async () => {
       // prepare
-      const request = withoutAuth(providerCase, authentic(provider, sampleContent(provider, providerCase.sample)));
+      const request = providerCase.withoutCredential(authentic(provider, sampleContent(provider, providerCase.sample)));
       // act
       const run = await runIngest(provider, request);
       // assess
@@ -279,8 +173,8 @@ for (const provider of providers) {
       // act
       const [a, b] = [await runIngest(provider, first), await runIngest(provider, retry)];
       // assess
-      const factsA = provider.describe(a.messages[0].payload);
-      const factsB = provider.describe(b.messages[0].payload);
+      const factsA = provider.describe(a.messages[0].payload, settings);
+      const factsB = provider.describe(b.messages[0].payload, settings);
       assert.equal(factsB.subjectId, factsA.subjectId);
       assert.equal(factsB.eventKey, factsA.eventKey);
     });
@@ -293,8 +187,8 @@ for (const provider of providers) {
       const a = await runIngest(provider, authentic(provider, content));
       const b = await runIngest(provider, authentic(provider, other));
       // assess
-      const factsA = provider.describe(a.messages[0].payload);
-      const factsB = provider.describe(b.messages[0].payload);
+      const factsA = provider.describe(a.messages[0].payload, settings);
+      const factsB = provider.describe(b.messages[0].payload, settings);
       assert.notEqual(factsB.status, factsA.status, 'the edit changes the status');
       assert.equal(factsB.subjectId, factsA.subjectId);
       assert.notEqual(factsB.eventKey, factsA.eventKey);
@@ -339,26 +233,3 @@ function scrubbed(provider: AnyProvider, text: string): string {
   for (const value of provider.bodySecrets?.(parsed) ?? []) text = text.split(value).join('[REDACTED]');
   return text;
 }
-
-describe('REL-ID source-IP allow-list', () => {
-  const relid = providers.find((provider) => provider.id === 'relid')!;
-  const body = listSamples('relid')[0].body!;
-  const cases = [
-    { name: 'an address inside an allowed block', sourceIp: '203.0.113.77', status: 200 },
-    { name: 'the exact allowed IPv6 address', sourceIp: '2001:db8::5', status: 200 },
-    { name: 'an address outside every entry', sourceIp: '198.51.100.1', status: 401 },
-    { name: 'an unreadable source address', sourceIp: 'not-an-ip', status: 401 },
-  ];
-  for (const { name, sourceIp, status } of cases) {
-    test(`${status === 200 ? 'accepts' : 'refuses'} ${name}`, async () => {
-      // prepare
-      const secret = { ...UNIT_SECRETS.relid, allowedIps: ['203.0.113.0/24', '2001:db8::5'] };
-      const request = authentic(relid, { body }, secret, { sourceIp });
-      // act
-      const run = await runIngest(relid, request, { secret });
-      // assess
-      assert.equal(run.response.statusCode, status);
-      assert.equal(run.sent.length, status === 200 ? 1 : 0);
-    });
-  }
-});

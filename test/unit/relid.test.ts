@@ -387,3 +387,25 @@ describe('REL-ID: property over generated callbacks (the fuzzer\'s outcome field
     );
   });
 });
+
+describe('REL-ID source-IP allow-list', () => {
+  const body = listSamples('relid')[0].body!;
+  const cases = [
+    { name: 'an address inside an allowed block', sourceIp: '203.0.113.77', status: 200 },
+    { name: 'the exact allowed IPv6 address', sourceIp: '2001:db8::5', status: 200 },
+    { name: 'an address outside every entry', sourceIp: '198.51.100.1', status: 401 },
+    { name: 'an unreadable source address', sourceIp: 'not-an-ip', status: 401 },
+  ];
+  for (const { name, sourceIp, status } of cases) {
+    test(`${status === 200 ? 'accepts' : 'refuses'} ${name}`, async () => {
+      // prepare
+      const secret = { ...UNIT_SECRETS.relid, allowedIps: ['203.0.113.0/24', '2001:db8::5'] };
+      const request = authentic(relid, { body }, secret, { sourceIp });
+      // act
+      const run = await runIngest(relid, request, { secret });
+      // assess
+      assert.equal(run.response.statusCode, status);
+      assert.equal(run.sent.length, status === 200 ? 1 : 0);
+    });
+  }
+});

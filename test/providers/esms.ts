@@ -1,0 +1,23 @@
+import { esms } from '../../functions/providers/esms.ts';
+import { editQuery, pathToken, pathTokenAuth, type ProviderKit } from './kit.ts';
+
+/** eSMS: a GET whose query is the callback; a secret token in the URL path (eSMS signs nothing). */
+export const esmsKit: ProviderKit = {
+  provider: esms,
+  route: 'GET /callbacks/esms/{token}',
+  secret: (tag) => ({ token: pathToken(tag, 'esms') }),
+  credentialFields: ['token'],
+  requiredFields: ['SMSID', 'SendStatus'],
+  sample: 'customer-care',
+  otherStatus: (content) => editQuery(content, (params) => params.set('SendStatus', '7')),
+  withSubject(sample, subjectId) {
+    // SMSID, or ReferenceId for voice results, replaced in the raw query.
+    const query = sample.query ?? '';
+    for (const name of ['SMSID', 'ReferenceId']) {
+      const pattern = new RegExp(`(^|&)(${name})=[^&]*`, 'i');
+      if (pattern.test(query)) return { ...sample, query: query.replace(pattern, `$1$2=${encodeURIComponent(subjectId)}`) };
+    }
+    throw new Error('eSMS sample has neither SMSID nor ReferenceId');
+  },
+  ...pathTokenAuth,
+};

@@ -1,0 +1,26 @@
+import { identomat } from '../../functions/providers/identomat.ts';
+import { altered, editJson, withJsonField, type ProviderKit } from './kit.ts';
+
+const KEY = 'callbackApiKey';
+
+/** Identomat: the `callbackApiKey` carried in the JSON body. */
+export const identomatKit: ProviderKit = {
+  provider: identomat,
+  route: 'POST /callbacks/identomat',
+  secret: (tag) => ({ [KEY]: `${tag}-identomat-key-Jf5n0c` }),
+  credentialFields: [KEY],
+  requiredFields: ['type', 'sessionId'],
+  sample: 'session-change-approved',
+  otherStatus: (content) => editJson(content, (json) => void (json.result = 'REJECTED')),
+  withSubject: (sample, subjectId) => ({ ...sample, body: withJsonField(sample.body!, 'sessionId', subjectId) }),
+  withoutCredential(request) {
+    const json = JSON.parse(request.body.toString('utf8')) as Record<string, unknown>;
+    delete json[KEY];
+    return { ...request, body: Buffer.from(JSON.stringify(json)) };
+  },
+  tampered(request) {
+    const json = JSON.parse(request.body.toString('utf8')) as Record<string, string>;
+    json[KEY] = altered(json[KEY]);
+    return { ...request, body: Buffer.from(JSON.stringify(json)) };
+  },
+};

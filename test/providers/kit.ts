@@ -1,0 +1,92 @@
+import type { AnyProvider, CallbackRequest } from '../../functions/providers/provider.ts';
+import type { Sample } from '../../local/samples.ts';
+
+/**
+ * A provider's test kit: everything the shared suites, the local runtime and the benchmark need to
+ * know about one provider, so that none of them names a provider. One kit per provider, beside its
+ * fixtures (test/fixtures/<id>/); `index.ts` lists them by `ProviderId`, so a provider without a kit
+ * is a compile error.
+ */
+
+/** A callback's content before it is dressed for sending: a raw body (POST) or a query (GET). */
+export interface Content {
+  readonly body?: Buffer;
+  readonly query?: string;
+}
+
+export interface SecretOptions {
+  /** Where the provider's status endpoint is (a local stand-in), for providers the worker asks. */
+  readonly statusEndpoint?: string;
+}
+
+export interface ProviderKit {
+  readonly provider: AnyProvider;
+  /**
+   * The route as API Gateway lists it (`POST /callbacks/telesign`). A public contract: users paste
+   * the URL into the provider's console. Pinned here, so changing the module's route fails the
+   * stack's test instead of silently breaking deployed integrations.
+   */
+  readonly route: string;
+  /**
+   * A valid secret in the provider's shape. Its values contain `tag` (unit, e2e, fuzz, dev…), so a
+   * value that leaks into a log line or a message is easy to spot and to trace to its suite.
+   */
+  secret(tag: string, options?: SecretOptions): Record<string, unknown>;
+  /** Secret fields that are credentials: changing one must make an authentic request fail. */
+  readonly credentialFields: readonly string[];
+  /** Fields the schema requires: without one, an authentic callback is quarantined. */
+  readonly requiredFields: readonly string[];
+  /** The sample (test/fixtures/<id>/<name>) the generic suites start from. */
+  readonly sample: string;
+  /** The same callback reporting a different status (a distinct event of the same subject). */
+  otherStatus(content: Content): Content;
+  /** A copy of a sample about another subject, every other byte as the sample has it. */
+  withSubject(sample: Sample, subjectId: string): Sample;
+  /** The request without its credential, as a sender without the secret would send it. */
+  withoutCredential(request: CallbackRequest): CallbackRequest;
+  /** The request changed after it left the sender (a body byte, the key, the token): it must be refused. */
+  tampered(request: CallbackRequest): CallbackRequest;
+}
+
+/** The first character changed: a value of the same shape that is not the secret (still valid base64). */
+export function altered(value: string): string {
+  return (value[0] === 'x' ? 'y' : 'x') + value.slice(1);
+}
+
+/** A JSON body with one edit applied. */
+export function editJson(content: Content, edit: (json: Record<string, any>) => void): Content {
+  const json = JSON.parse(content.body!.toString('utf8')) as Record<string, any>;
+  edit(json);
+  return { body: Buffer.from(JSON.stringify(json)) };
+}
+
+/** A query string with one edit applied. */
+export function editQuery(content: Content, edit: (params: URLSearchParams) => void): Content {
+  const params = new URLSearchParams(content.query);
+  edit(params);
+  return { query: params.toString() };
+}
+
+/** Replace a JSON string field's value in the raw text, keeping every other byte as the sample has it. */
+export function withJsonField(body: Buffer, field: string, value: string): Buffer {
+  const text = body.toString('utf8');
+  const pattern = new RegExp(`("${field}"\\s*:\\s*)"(?:[^"\\\\]|\\\\.)*"`);
+  if (!pattern.test(text)) throw new Error(`sample has no "${field}" string field`);
+  return Buffer.from(text.replace(pattern, `$1${JSON.stringify(value).replace(/\$/g, '$$$$')}`));
+}
+
+/** Kit helpers for providers that authenticate with a token in the URL path. */
+export const pathTokenAuth = {
+  withoutCredential(request: CallbackRequest): CallbackRequest {
+    const { pathToken: _removed, ...rest } = request;
+    return rest;
+  },
+  tampered(request: CallbackRequest): CallbackRequest {
+    return { ...request, pathToken: altered(request.pathToken!) };
+  },
+};
+
+/** A token for a path segment: letters, digits and dashes only, recognisably the suite's. */
+export function pathToken(tag: string, provider: string): string {
+  return `${tag}-${provider}-token-${Buffer.from(`${tag}:${provider}`).toString('hex').slice(0, 12)}`.replace(/[^A-Za-z0-9-]/g, '-');
+}
