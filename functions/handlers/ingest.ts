@@ -13,7 +13,7 @@ export type IngestHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewa
 
 /** The ingest handler for one provider, over the given dependencies (the local runtime passes its own). */
 export function createIngestHandler(provider: AnyProvider, deps: IngestDependencies): IngestHandler {
-  return async (event) => toResult(await ingest(provider, toCallbackRequest(event), deps));
+  return async (event) => toResult(await ingest(provider, toCallbackRequest(event, provider.route.tokenParameter), deps));
 }
 
 /** Builds the AWS dependencies from the environment, once per execution environment. */

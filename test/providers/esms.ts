@@ -20,4 +20,10 @@ export const esmsKit: ProviderKit = {
     throw new Error('eSMS sample has neither SMSID nor ReferenceId');
   },
   ...pathTokenAuth,
+
+  // --- hostile-input suite (test/fuzz) ---
+
+  // --- fault suite (test/faults) ---
+
+  // --- benchmark (bench/) ---
 };

@@ -23,4 +23,10 @@ export const identomatKit: ProviderKit = {
     json[KEY] = altered(json[KEY]);
     return { ...request, body: Buffer.from(JSON.stringify(json)) };
   },
+
+  // --- hostile-input suite (test/fuzz) ---
+
+  // --- fault suite (test/faults) ---
+
+  // --- benchmark (bench/) ---
 };

@@ -46,6 +46,12 @@ export interface ProviderKit {
   withoutCredential(request: CallbackRequest): CallbackRequest;
   /** The request changed after it left the sender (a body byte, the key, the token): it must be refused. */
   tampered(request: CallbackRequest): CallbackRequest;
+
+  // --- hostile-input suite (test/fuzz) ---
+
+  // --- fault suite (test/faults) ---
+
+  // --- benchmark (bench/) ---
 }
 
 /** The first character changed: a value of the same shape that is not the secret (still valid base64). */

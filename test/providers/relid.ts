@@ -16,4 +16,10 @@ export const relidKit: ProviderKit = {
   otherStatus: (content) => editJson(content, (json) => void (json.status = 'EXPIRED')),
   withSubject: (sample, subjectId) => ({ ...sample, body: withJsonField(sample.body!, 'notification_uuid', subjectId) }),
   ...pathTokenAuth,
+
+  // --- hostile-input suite (test/fuzz) ---
+
+  // --- fault suite (test/faults) ---
+
+  // --- benchmark (bench/) ---
 };

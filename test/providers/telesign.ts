@@ -25,4 +25,10 @@ export const telesignKit: ProviderKit = {
     body[body.indexOf('reference_id') + 2] ^= 0x01;
     return { ...request, body };
   },
+
+  // --- hostile-input suite (test/fuzz) ---
+
+  // --- fault suite (test/faults) ---
+
+  // --- benchmark (bench/) ---
 };

@@ -17,4 +17,10 @@ export const temboplusKit: ProviderKit = {
   otherStatus: (content) => editJson(content, (json) => void (json.status = 'REVERSED')),
   withSubject: (sample, subjectId) => ({ ...sample, body: withJsonField(sample.body!, 'partnerReference', subjectId) }),
   ...pathTokenAuth,
+
+  // --- hostile-input suite (test/fuzz) ---
+
+  // --- fault suite (test/faults) ---
+
+  // --- benchmark (bench/) ---
 };

@@ -406,7 +406,7 @@ describe('API Gateway adapter', () => {
       timeEpoch: Date.UTC(2025, 5, 1, 12, 30, 45, 123),
     });
     // act
-    const request = toCallbackRequest(event);
+    const request = toCallbackRequest(event, 'token');
     // assess
     assert.deepEqual(request, {
       method: 'POST',
@@ -414,10 +414,23 @@ describe('API Gateway adapter', () => {
       body,
       rawQuery: 'a=1&b=%20two&a=3',
       pathToken: 'tok/en',
+      pathParameters: { token: 'tok/en' },
       sourceIp: '2001:db8::7',
       requestId: 'req-1',
       receivedAt: '2025-06-01T12:30:45.123Z',
     });
+  });
+
+  test('the token is read from the parameter the route names, whatever it is called', () => {
+    // prepare
+    const event = apiGatewayEvent({ method: 'POST', rawPath: '/callbacks/x/abc/def', pathParameters: { source: 'abc', secret: 'def' } });
+    // act
+    const named = toCallbackRequest(event, 'secret');
+    const none = toCallbackRequest(event);
+    // assess
+    assert.equal(named.pathToken, 'def');
+    assert.deepEqual(named.pathParameters, { source: 'abc', secret: 'def' });
+    assert.equal(none.pathToken, undefined, 'no token parameter, no token: a parameter named "token" is not special');
   });
 
   test('an event without body, query or path parameters maps to empty values', () => {
