@@ -1,32 +1,42 @@
-import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ChangeMessageVisibilityCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { createLogger, type LogLevel } from '../functions/shared/log.ts';
-import { QUEUE, RETENTION } from '../functions/core/pipeline-definition.ts';
-import { createSecretCache } from '../functions/core/secrets.ts';
-import { createDynamoStore } from '../functions/adapters/dynamo-store.ts';
+import { GetQueueAttributesCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { boundedSqsClient } from '../functions/adapters/sqs.ts';
+import { QUEUE } from '../functions/core/pipeline-definition.ts';
+import { ingestDependencies, workerHandlerOptions } from '../functions/handlers/dependencies.ts';
 import { createIngestHandler } from '../functions/handlers/ingest.ts';
 import { createWorkerHandler } from '../functions/handlers/worker.ts';
 import { providers } from '../functions/providers/index.ts';
-import { temboplus } from '../functions/providers/temboplus.ts';
+import { createLogger, type LogLevel } from '../functions/shared/log.ts';
+import { allKits, secretsFor } from '../test/providers/index.ts';
 import { ensureQueues, ensureTable, LOCAL_AWS, startDynamoDbLocal, startSqsServer, type DynamoDbLocal, type SqsServer } from './engines.ts';
 import { startHttpApi } from './http-api.ts';
-import { fileSecretSource, loadSecretsFile, providerSecret } from './secrets-file.ts';
+import { routePath } from './samples.ts';
+import { fileSecretSource, loadSecretsFile, providerSecret, type SecretsFile } from './secrets-file.ts';
 import { startPoller, type Poller } from './sqs-poller.ts';
-import { startTemboPlusSimulator } from './temboplus-simulator.ts';
+import { startStatusSimulator } from './status-simulator.ts';
 
 /** What `npm start` runs: the whole pipeline on this machine, with real engines and the real handlers. */
 export interface PipelineOptions {
   /** HTTP port for the callback routes on 127.0.0.1 (0 = any free port). */
   readonly port: number;
-  /** Folder for persisted data (DynamoDB files, queue snapshot, runtime.json). */
+  /** Folder for persisted data (DynamoDB files, queue snapshot, runtime.json, development secrets). */
   readonly dataDir: string;
   /** Start from an empty table and empty queues. */
   readonly fresh: boolean;
-  readonly secretsFile: string;
+  /**
+   * The user's secrets file, used as it is. Without one, development secrets are made from the
+   * providers' test kits (fake values, written to `<dataDir>/dev-secrets.json`) and every asked
+   * provider's status endpoint is simulated.
+   */
+  readonly secretsFile?: string;
+  /**
+   * Start the simulated status endpoints even with a secrets file, pointing the asked providers at
+   * them (the file itself is not changed). Without a secrets file they always start.
+   */
+  readonly simulators?: boolean;
   readonly tableName?: string;
   readonly maxReceiveCount?: number;
   /** First retry delay; the local default is short so failures visibly retry within seconds. */
@@ -44,8 +54,6 @@ export interface PipelineOptions {
    * snapshot is written or restored.
    */
   readonly sqsEndpoint?: string;
-  /** Start the simulated TemboPlus status endpoint when the secrets point TemboPlus here. @default true */
-  readonly temboplusSimulator?: boolean;
   /** Receives each log line (already JSON); defaults to stdout. */
   readonly write?: (line: string, level: LogLevel) => void;
 }
@@ -59,9 +67,12 @@ export interface RuntimeInfo {
   readonly tableName: string;
   readonly queueUrl: string;
   readonly dlqUrl: string;
+  /** The secrets the pipeline runs with (the user's file, or the development secrets it wrote). */
   readonly secretsFile: string;
-  /** Set when TemboPlus's status endpoint is the local simulation. */
-  readonly temboplusSimulatorUrl?: string;
+  /** Whether those are the development secrets made from the test kits. */
+  readonly devSecrets: boolean;
+  /** Simulated status endpoints, by provider id. */
+  readonly simulators: Record<string, string>;
   readonly region: string;
   readonly urls: Record<string, string>;
 }
@@ -73,6 +84,8 @@ export interface RunningPipeline {
 
 const QUEUE_NAMES = { queue: 'callbacks', dlq: 'callbacks-dlq' } as const;
 const SNAPSHOT_FILE = 'queue-snapshot.json';
+/** The local secret cache: short, so an edited secrets file applies within seconds. */
+const LOCAL_SECRET_CACHE_SECONDS = 5;
 
 export function runtimeInfoPath(dataDir: string): string {
   return join(dataDir, 'runtime.json');
@@ -87,142 +100,178 @@ export function readRuntimeInfo(dataDir: string): RuntimeInfo | undefined {
   }
 }
 
-function isLoopback(url: string): boolean {
-  const host = new URL(url).hostname;
-  return host === '127.0.0.1' || host === 'localhost' || host === '[::1]';
+/** Undo list: each started part registers how to stop it; stopped in reverse order. */
+class Stops {
+  private readonly list: (() => Promise<unknown>)[] = [];
+  add(stop: () => Promise<unknown>): void {
+    this.list.push(stop);
+  }
+  /** Runs first at stop time (e.g. removing runtime.json before anything else goes). */
+  addFirst(stop: () => Promise<unknown>): void {
+    this.list.unshift(stop);
+  }
+  async all(): Promise<void> {
+    for (const stop of this.list.reverse()) await stop().catch(() => undefined);
+    this.list.length = 0;
+  }
+}
+
+/** Step 1: the data folder, checked free of another running pipeline, emptied with --fresh. */
+async function prepareDataDir(options: PipelineOptions): Promise<void> {
+  const existing = readRuntimeInfo(options.dataDir);
+  if (existing && isAlive(existing.pid) && existing.pid !== process.pid) {
+    throw new Error(`a local pipeline (pid ${existing.pid}) already uses ${options.dataDir}; stop it first`);
+  }
+  if (options.port !== 0) await assertPortFree(options.port);
+  if (options.fresh) rmSync(options.dataDir, { recursive: true, force: true });
+  mkdirSync(options.dataDir, { recursive: true });
+}
+
+/** Step 2: DynamoDB Local and the SQS-API server, unless endpoints started elsewhere were given. */
+async function startEngines(options: PipelineOptions, stops: Stops) {
+  const [dynamo, sqsServer] = await Promise.all([
+    options.dynamodbEndpoint ? undefined : startDynamoDbLocal({ dbPath: join(options.dataDir, 'dynamodb') }),
+    options.sqsEndpoint ? undefined : startSqsServer(),
+  ]);
+  if (dynamo) stops.add(() => dynamo.stop());
+  if (sqsServer) stops.add(() => sqsServer.stop());
+  return { dynamodbEndpoint: options.dynamodbEndpoint ?? dynamo!.endpoint, sqsEndpoint: options.sqsEndpoint ?? sqsServer!.endpoint, sqsServer };
+}
+
+/** Step 3: the stack's table and queues (with its redrive policy), and what the last run left queued. */
+async function prepareResources(options: PipelineOptions, engines: Awaited<ReturnType<typeof startEngines>>, stops: Stops) {
+  const tableName = options.tableName ?? 'callback-gateway';
+  const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: engines.dynamodbEndpoint });
+  // The same bounded client as the Lambda ingest: an unreachable queue is a 503, not a hang.
+  const sqs = boundedSqsClient({ ...LOCAL_AWS, endpoint: engines.sqsEndpoint });
+  stops.add(async () => {
+    dynamo.destroy();
+    sqs.destroy();
+  });
+  await ensureTable(dynamo, tableName);
+  const { queueUrl, dlqUrl } = await ensureQueues(sqs, QUEUE_NAMES, {
+    maxReceiveCount: options.maxReceiveCount,
+    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
+  });
+  const restored = engines.sqsServer ? await restoreQueues(sqs, options.dataDir, { queueUrl, dlqUrl }) : 0;
+  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+  return { dynamo, sqs, tableName, queueUrl, dlqUrl, queueArn: Attributes!.QueueArn!, restored };
 }
 
 /**
- * Start DynamoDB Local, the SQS-API server, the TemboPlus simulation (when the secrets point
- * TemboPlus at this machine), the HTTP API and the queue poller. On any failure everything already
- * started is stopped again.
+ * Step 4: the secrets, and the simulated status endpoints of the providers the worker asks. The
+ * user's secrets file is used as it is; simulators start only with the development secrets (made
+ * from the test kits, pointed at them) or when asked for (--simulators), never because a URL in the
+ * user's file happens to be on this machine.
+ */
+async function prepareSecretsAndSimulators(options: PipelineOptions, stops: Stops) {
+  const simulate = options.secretsFile === undefined || options.simulators === true;
+  const asked = simulate ? allKits().filter((kit) => kit.provider.lookup && kit.statusSimulation) : [];
+  const base = options.secretsFile === undefined ? secretsFor('fake-local-dev') : loadSecretsFile(options.secretsFile);
+  const secrets: SecretsFile = { ...base };
+  const simulators: Record<string, string> = {};
+  for (const kit of asked) {
+    const secret = secrets[kit.provider.id] as Record<string, unknown>;
+    const simulator = await startStatusSimulator(kit.statusSimulation!(secret));
+    stops.add(() => simulator.stop());
+    simulators[kit.provider.id] = simulator.baseUrl;
+    secrets[kit.provider.id] = { ...secret, baseUrl: simulator.baseUrl };
+  }
+  // The user's file stays untouched; what the pipeline runs with is written beside its data.
+  const changed = options.secretsFile === undefined || asked.length > 0;
+  const secretsFile = changed ? join(options.dataDir, options.secretsFile === undefined ? 'dev-secrets.json' : 'secrets-with-simulators.json') : options.secretsFile!;
+  if (changed) writeFileSync(secretsFile, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  loadSecretsFile(secretsFile); // fail fast, naming the problem
+  return { secretsFile, simulators, devSecrets: options.secretsFile === undefined };
+}
+
+/** Step 5: the worker, fed by a poller that behaves like the Lambda event source; a queue snapshot at stop. */
+function startWorker(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, secretsFile: string, sqsServer: SqsServer | undefined, stops: Stops) {
+  const worker = createWorkerHandler(
+    workerHandlerOptions({
+      dynamo: resources.dynamo,
+      tableName: resources.tableName,
+      sqs: resources.sqs,
+      queueUrl: resources.queueUrl,
+      secretSource: fileSecretSource(secretsFile),
+      secretCacheSeconds: LOCAL_SECRET_CACHE_SECONDS,
+      lookupTimeoutMs: options.confirmTimeoutMs,
+      retryBaseSeconds: options.retryBaseSeconds ?? 1,
+      write: options.write,
+    }),
+  );
+  const log = createLogger({ service: 'worker', write: options.write });
+  const poller: Poller = startPoller({
+    sqs: resources.sqs,
+    queueUrl: resources.queueUrl,
+    queueArn: resources.queueArn,
+    handler: worker,
+    batchSize: QUEUE.batchSize,
+    onError: (error) => log.warn('poller error', { error: (error as Error).message }),
+  });
+  // Stop order (reverse of registration): HTTP first, then the poller finishes its batches, then the snapshot.
+  if (sqsServer) stops.add(() => snapshotQueues(sqsServer, options.dataDir));
+  stops.add(() => poller.stop());
+  return log;
+}
+
+/** Step 6: the HTTP routes of every provider, in front of the real ingest handlers. */
+async function startIngress(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, secretsFile: string, stops: Stops) {
+  const routes = providers.map((provider) => ({
+    provider,
+    handler: createIngestHandler(
+      provider,
+      ingestDependencies({
+        provider,
+        sqs: resources.sqs,
+        queueUrl: resources.queueUrl,
+        secretSource: fileSecretSource(secretsFile),
+        secretCacheSeconds: LOCAL_SECRET_CACHE_SECONDS,
+        write: options.write,
+      }),
+    ),
+  }));
+  const http = await startHttpApi(routes, options.port);
+  stops.add(() => http.stop());
+  return http;
+}
+
+/**
+ * Start DynamoDB Local, the SQS-API server, the simulated status endpoints (with the development
+ * secrets), the worker and the HTTP API. On any failure everything already started is stopped again.
  */
 export async function startPipeline(options: PipelineOptions): Promise<RunningPipeline> {
-  const secretsFile = loadSecretsFile(options.secretsFile); // fail fast, naming the problem
-  const tableName = options.tableName ?? 'callback-gateway';
-  const dataDir = options.dataDir;
-  const stops: (() => Promise<unknown>)[] = [];
-  const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch(() => undefined);
-    stops.length = 0;
-  };
-
+  if (options.secretsFile !== undefined) loadSecretsFile(options.secretsFile); // fail fast, naming the problem
+  const stops = new Stops();
   try {
-    const existing = readRuntimeInfo(dataDir);
-    if (existing && isAlive(existing.pid) && existing.pid !== process.pid) {
-      throw new Error(`a local pipeline (pid ${existing.pid}) already uses ${dataDir}; stop it first`);
-    }
-    if (options.port !== 0) await assertPortFree(options.port);
-    if (options.fresh) rmSync(dataDir, { recursive: true, force: true });
-    mkdirSync(dataDir, { recursive: true });
+    await prepareDataDir(options);
+    const engines = await startEngines(options, stops);
+    const resources = await prepareResources(options, engines, stops);
+    const { secretsFile, simulators, devSecrets } = await prepareSecretsAndSimulators(options, stops);
+    const workerLog = startWorker(options, resources, secretsFile, engines.sqsServer, stops);
+    const http = await startIngress(options, resources, secretsFile, stops);
 
-    const [dynamo, sqsServer] = await Promise.all([
-      options.dynamodbEndpoint ? undefined : startDynamoDbLocal({ dbPath: join(dataDir, 'dynamodb') }),
-      options.sqsEndpoint ? undefined : startSqsServer(),
-    ]);
-    if (dynamo) stops.push(() => dynamo.stop());
-    if (sqsServer) stops.push(() => sqsServer.stop());
-    const dynamodbEndpoint = options.dynamodbEndpoint ?? dynamo!.endpoint;
-    const sqsEndpoint = options.sqsEndpoint ?? sqsServer!.endpoint;
-
-    const dynamoClient = new DynamoDBClient({ ...LOCAL_AWS, endpoint: dynamodbEndpoint });
-    // Same bounds as the Lambda ingest client: an unreachable queue is a 503, not a hang
-    // (throwOnRequestTimeout: without it the SDK only warns when requestTimeout passes).
-    const sqs = new SQSClient({
-      ...LOCAL_AWS,
-      endpoint: sqsEndpoint,
-      maxAttempts: 3,
-      requestHandler: { connectionTimeout: 1000, requestTimeout: 2500, throwOnRequestTimeout: true },
-    });
-    stops.push(async () => {
-      dynamoClient.destroy();
-      sqs.destroy();
-    });
-    await ensureTable(dynamoClient, tableName);
-    const { queueUrl, dlqUrl } = await ensureQueues(sqs, QUEUE_NAMES, {
-      maxReceiveCount: options.maxReceiveCount,
-      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
-    });
-    const restored = sqsServer ? await restoreQueues(sqs, dataDir, { queueUrl, dlqUrl }) : 0;
-    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
-
-    // TemboPlus offline: a simulated status endpoint when the secrets point TemboPlus here.
-    const tembo = providerSecret(secretsFile, temboplus) as { baseUrl: string; apiToken: string };
-    let simulatorUrl: string | undefined;
-    if (options.temboplusSimulator !== false && isLoopback(tembo.baseUrl)) {
-      const simulator = await startTemboPlusSimulator({ apiToken: tembo.apiToken, port: Number(new URL(tembo.baseUrl).port) || 0 });
-      stops.push(() => simulator.stop());
-      simulatorUrl = simulator.baseUrl;
-    }
-
-    const secrets = createSecretCache(fileSecretSource(options.secretsFile), { ttlMs: 5_000 });
-    const write = options.write;
-    const routes = providers.map((provider) => ({
-      provider,
-      handler: createIngestHandler(provider, {
-        secrets,
-        send: async (messageBody) => {
-          await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: messageBody }));
-        },
-        log: createLogger({ service: `ingest-${provider.id}`, write }),
-      }),
-    }));
-
-    const worker = createWorkerHandler({
-      deps: {
-        store: createDynamoStore(dynamoClient, tableName),
-        secrets,
-        lookup: { fetch, timeoutMs: options.confirmTimeoutMs ?? 5000, newRequestId: randomUUID },
-        now: () => new Date(),
-        log: createLogger({ service: 'worker', write }),
-        retention: RETENTION,
-      },
-      retryBaseSeconds: options.retryBaseSeconds ?? 1,
-      delayRetry: async (record, seconds) => {
-        await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: record.receiptHandle, VisibilityTimeout: seconds }));
-      },
-    });
-    const workerLog = createLogger({ service: 'worker', write });
-    const poller: Poller = startPoller({
-      sqs,
-      queueUrl,
-      queueArn: Attributes!.QueueArn!,
-      handler: worker,
-      batchSize: QUEUE.batchSize,
-      onError: (error) => workerLog.warn('poller error', { error: (error as Error).message }),
-    });
-    // Stop order (reverse of push): HTTP first, then the poller finishes its batches, then snapshot.
-    if (sqsServer) stops.push(() => snapshotQueues(sqsServer, dataDir));
-    stops.push(() => poller.stop());
-
-    const http = await startHttpApi(routes, options.port);
-    stops.push(() => http.stop());
-
+    const secrets = loadSecretsFile(secretsFile);
     const info: RuntimeInfo = {
       pid: process.pid,
       baseUrl: http.url,
-      dynamodbEndpoint,
-      sqsEndpoint,
-      tableName,
-      queueUrl,
-      dlqUrl,
-      secretsFile: options.secretsFile,
-      ...(simulatorUrl ? { temboplusSimulatorUrl: simulatorUrl } : {}),
+      dynamodbEndpoint: engines.dynamodbEndpoint,
+      sqsEndpoint: engines.sqsEndpoint,
+      tableName: resources.tableName,
+      queueUrl: resources.queueUrl,
+      dlqUrl: resources.dlqUrl,
+      secretsFile,
+      devSecrets,
+      simulators,
       region: LOCAL_AWS.region,
-      urls: Object.fromEntries(
-        providers.map((provider) => {
-          const secret = providerSecret(secretsFile, provider);
-          return [provider.id, `${http.url}${provider.route.path.replace('{token}', encodeURIComponent(String(secret.token ?? '')))}`];
-        }),
-      ),
+      urls: Object.fromEntries(providers.map((provider) => [provider.id, `${http.url}${routePath(provider, providerSecret(secrets, provider))}`])),
     };
-    writeFileSync(runtimeInfoPath(dataDir), `${JSON.stringify(info, null, 2)}\n`);
-    stops.unshift(async () => rmSync(runtimeInfoPath(dataDir), { force: true }));
-    if (restored > 0) workerLog.info('restored queued messages from the last run', { count: restored });
-
-    return { info, stop: stopAll };
+    writeFileSync(runtimeInfoPath(options.dataDir), `${JSON.stringify(info, null, 2)}\n`);
+    stops.addFirst(async () => rmSync(runtimeInfoPath(options.dataDir), { force: true }));
+    if (resources.restored > 0) workerLog.info('restored queued messages from the last run', { count: resources.restored });
+    return { info, stop: () => stops.all() };
   } catch (error) {
-    await stopAll();
+    await stops.all();
     throw error;
   }
 }

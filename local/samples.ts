@@ -47,9 +47,12 @@ export function findSample(providerId: string, name: string | undefined): Sample
   return sample;
 }
 
-/** The path of a provider's route with its `{token}` filled in. */
+/** The path of a provider's route with its parameters filled in: the token from the secret, the others from the provider. */
 export function routePath(provider: AnyProvider, secret: Record<string, unknown>): string {
-  return provider.route.path.replace('{token}', encodeURIComponent(String(secret.token ?? '')));
+  const values: Record<string, string> = { ...provider.routeParameters?.(secret) };
+  const { tokenParameter } = provider.route;
+  if (tokenParameter && provider.generatedSecretField) values[tokenParameter] = String(secret[provider.generatedSecretField] ?? '');
+  return provider.route.path.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(values[name] ?? ''));
 }
 
 /**

@@ -1,12 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describeIssues } from '../functions/providers/common.ts';
 import { providers } from '../functions/providers/index.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
 import type { SecretSource } from '../functions/core/secrets.ts';
 
-/** The committed development secrets (fake values), used when no --secrets FILE is given. */
-export const DEV_SECRETS_FILE = fileURLToPath(new URL('./dev-secrets.json', import.meta.url));
 
 /** Provider id -> that provider's secret JSON, in the same shapes as the Secrets Manager secrets. */
 export type SecretsFile = Record<string, Record<string, unknown>>;

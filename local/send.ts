@@ -3,7 +3,8 @@ import { dataDirFrom, parseCli, positiveInt } from './cli-args.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
 import { authenticRequest, findSample, listSamples, type Sample } from './samples.ts';
-import { DEV_SECRETS_FILE, loadSecretsFile, providerSecret, SecretsFileError } from './secrets-file.ts';
+import { loadSecretsFile, providerSecret, SecretsFileError } from './secrets-file.ts';
+import { kitOf, secretsFor } from '../test/providers/index.ts';
 
 const USAGE = `usage: npm run send -- <provider> [sample] [--url BASE] [--secrets FILE] [--repeat N] [--list]
 
@@ -12,7 +13,7 @@ const USAGE = `usage: npm run send -- <provider> [sample] [--url BASE] [--secret
 
   --list           list every provider's samples
   --url BASE       API base URL (default: the running local pipeline)
-  --secrets FILE   secrets to authenticate with (default: the local pipeline's, else local/dev-secrets.json)
+  --secrets FILE   secrets to authenticate with (default: the local pipeline's, else the development ones)
   --repeat N       send the same callback N times (shows dedupe)
   --data-dir DIR   the local pipeline's data folder (default: .local-data)`;
 
@@ -57,10 +58,10 @@ try {
 }
 const runtime = readRuntimeInfo(dataDirFrom(values['data-dir']));
 const baseUrl = (values.url ?? runtime?.baseUrl ?? `http://127.0.0.1:${process.env.PORT ?? 3000}`).replace(/\/+$/, '');
-const secretsPath = values.secrets ?? (values.url ? undefined : runtime?.secretsFile) ?? DEV_SECRETS_FILE;
+const secretsPath = values.secrets ?? (values.url ? undefined : runtime?.secretsFile);
 let secret: Record<string, unknown>;
 try {
-  secret = providerSecret(loadSecretsFile(secretsPath), provider);
+  secret = providerSecret(secretsPath ? loadSecretsFile(secretsPath) : secretsFor('fake-local-dev'), provider);
 } catch (error) {
   console.error(error instanceof SecretsFileError ? error.message : String(error));
   process.exit(1);
@@ -81,17 +82,20 @@ function describeSample() {
     requestId: 'send',
     receivedAt: new Date().toISOString(),
   });
-  return result.ok ? provider.describe(result.payload) : undefined;
+  return result.ok ? provider.describe(result.payload, secret) : undefined;
 }
 
-// TemboPlus offline: tell the simulated status endpoint about the transfer, as TemboPlus would know it.
-if (provider.id === 'temboplus' && !values.url && runtime?.temboplusSimulatorUrl && sample.body && parsed) {
-  const response = await fetch(`${runtime.temboplusSimulatorUrl}/__simulator/transfers`, {
+// Offline: tell the provider's simulated status endpoint about the subject, as the provider would know it.
+const simulatorUrl = values.url ? undefined : runtime?.simulators?.[provider.id];
+const kit = kitOf(provider);
+if (simulatorUrl && parsed && kit.statusAnswer && kit.statusSimulation) {
+  const answer = kit.statusAnswer(sample);
+  const response = await fetch(`${simulatorUrl}/__simulator/answers`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${String(secret.apiToken)}` },
-    body: sample.body,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${kit.statusSimulation(secret).controlToken}` },
+    body: JSON.stringify(answer),
   });
-  console.log(`(simulated TemboPlus now reports ${parsed.subjectId} as ${parsed.status}: ${response.status})`);
+  console.log(`(simulated ${provider.displayName} status endpoint now reports ${parsed.subjectId} as ${parsed.status}: ${response.status})`);
 }
 
 /** The path with its secret token shortened, so the output can be shared. */

@@ -4,16 +4,19 @@ import { providers } from '../functions/providers/index.ts';
 import { dataDirFrom, parseCli, positiveInt } from './cli-args.ts';
 import { prettyLine } from './log-format.ts';
 import { startPipeline } from './pipeline.ts';
-import { DEV_SECRETS_FILE, SecretsFileError } from './secrets-file.ts';
+import { SecretsFileError } from './secrets-file.ts';
 
-const USAGE = `usage: npm start -- [--port N] [--secrets FILE] [--fresh] [--data-dir DIR] [--log-format pretty|json]
+const USAGE = `usage: npm start -- [--port N] [--secrets FILE [--simulators]] [--fresh] [--data-dir DIR] [--log-format pretty|json]
 
   Runs the whole callback pipeline on this machine: the HTTP routes, an SQS-API server with the
-  queue and its DLQ, DynamoDB Local, the worker, and (with the development secrets) a simulated
-  TemboPlus status endpoint. Ctrl-C stops everything.
+  queue and its DLQ, DynamoDB Local, the worker, and (with the development secrets) simulated
+  status endpoints for the providers the worker asks. Ctrl-C stops everything.
 
   --port N          HTTP port on 127.0.0.1 (default: $PORT or 3000)
-  --secrets FILE    provider secrets, {"telesign": {...}, "esms": {...}, ...} (default: local/dev-secrets.json)
+  --secrets FILE    your provider secrets, {"<provider>": {...}, ...}, used as they are (default:
+                    fake development secrets, written to <data-dir>/dev-secrets.json)
+  --simulators      with --secrets: also simulate the asked providers' status endpoints and point
+                    those providers at them (your file is not changed)
   --fresh           start with an empty table and queues
   --data-dir DIR    where data persists between runs (default: .local-data)
   --log-format F    pretty (default in a terminal) or json (one JSON object per line, as in Lambda)
@@ -26,7 +29,7 @@ const USAGE = `usage: npm start -- [--port N] [--secrets FILE] [--fresh] [--data
   --dynamodb-endpoint URL  use this DynamoDB endpoint instead of starting DynamoDB Local
   --sqs-endpoint URL       use this SQS-API endpoint instead of the in-process one; the queues then
                            outlive this process, so no queue snapshot is written or restored
-  --no-temboplus-simulator do not start the simulated TemboPlus status endpoint (one runs elsewhere)`;
+  --no-temboplus-simulator (no effect: simulators start only with the development secrets or --simulators)`;
 
 const { values } = parseCli(
   {
@@ -41,6 +44,7 @@ const { values } = parseCli(
     'confirm-timeout-ms': { type: 'string' },
     'dynamodb-endpoint': { type: 'string' },
     'sqs-endpoint': { type: 'string' },
+    simulators: { type: 'boolean', default: false },
     'no-temboplus-simulator': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
@@ -61,7 +65,6 @@ if (format !== 'pretty' && format !== 'json') {
 const color = Boolean(process.stdout.isTTY);
 const write = (line: string, level: LogLevel) =>
   process.stdout.write(`${format === 'pretty' ? prettyLine(line, level, color) : line}\n`);
-const secretsFile = values.secrets ?? DEV_SECRETS_FILE;
 
 /** An http(s) URL flag, or exit 2 naming the flag. */
 function endpointFlag(name: string, value: string | undefined): string | undefined {
@@ -82,14 +85,14 @@ try {
     port,
     dataDir: dataDirFrom(values['data-dir']),
     fresh: values.fresh ?? false,
-    secretsFile,
+    secretsFile: values.secrets,
+    simulators: values.simulators,
     maxReceiveCount: positiveInt('max-receives', values['max-receives'], 5),
     retryBaseSeconds: optionalInt('retry-base-seconds', values['retry-base-seconds']),
     visibilityTimeoutSeconds: optionalInt('visibility-timeout', values['visibility-timeout']),
     confirmTimeoutMs: optionalInt('confirm-timeout-ms', values['confirm-timeout-ms']),
     dynamodbEndpoint,
     sqsEndpoint,
-    temboplusSimulator: !values['no-temboplus-simulator'],
     write,
   });
 } catch (error) {
@@ -99,6 +102,19 @@ try {
 }
 
 const { info } = pipeline;
+
+/** One line per provider the worker asks: simulated here, or its endpoint from the secrets. */
+function statusEndpointLines(): string[] {
+  return providers
+    .filter((provider) => provider.lookup)
+    .map((provider) => {
+      const simulated = info.simulators[provider.id];
+      const label = `${provider.displayName} status`.padEnd(16);
+      return simulated
+        ? `  ${label} ${simulated}  (SIMULATED: answers what \`npm run send -- ${provider.id}\` reports)`
+        : `  ${label} the endpoint in your secrets file`;
+    });
+}
 const shown = (path: string) => (relative(process.cwd(), path).startsWith('..') ? path : relative(process.cwd(), path));
 const banner = [
   '',
@@ -110,8 +126,8 @@ const banner = [
   `  DynamoDB${dynamodbEndpoint ? '        ' : ' Local  '} ${info.dynamodbEndpoint}   table ${info.tableName}${dynamodbEndpoint ? '  (--dynamodb-endpoint)' : ''}`,
   `  SQS              ${info.sqsEndpoint}   queue ${info.queueUrl}${sqsEndpoint ? '  (--sqs-endpoint)' : ''}`,
   `                   DLQ ${info.dlqUrl}`,
-  `  TemboPlus status ${info.temboplusSimulatorUrl ? `${info.temboplusSimulatorUrl}  (SIMULATED: answers for transfers sent with npm run send)` : values['no-temboplus-simulator'] ? 'the endpoint in the secrets file  (--no-temboplus-simulator)' : 'the real endpoint from the secrets file'}`,
-  `  Secrets file     ${shown(secretsFile)}${secretsFile === DEV_SECRETS_FILE ? '  (development values, fake)' : ''}`,
+  ...statusEndpointLines(),
+  `  Secrets file     ${shown(info.secretsFile)}${info.devSecrets ? '  (development values, fake)' : values.simulators ? `  (${shown(values.secrets!)} with the simulated endpoints)` : ''}`,
   `  Data             ${shown(dataDirFrom(values['data-dir']))}  (--fresh to start empty)`,
   '',
   '  Try:  npm run send -- telesign        then  npm run inspect -- --recent 5',

@@ -117,13 +117,20 @@ function rawBody(body: Buffer, scrub: readonly string[], query: string): QueueMe
   return { body: text, query };
 }
 
-function keptHeaders(request: CallbackRequest): Record<string, string> {
+function keptHeaders(provider: AnyProvider, request: CallbackRequest): Record<string, string> {
   const headers: Record<string, string> = {};
-  for (const name of KEPT_HEADERS) {
+  for (const name of provider.keptHeaders ? [...KEPT_HEADERS, ...provider.keptHeaders] : KEPT_HEADERS) {
     const value = request.headers[name];
     if (value !== undefined) headers[name] = value.slice(0, 256);
   }
   return headers;
+}
+
+/** The path parameters worth keeping: every one but a secret token, bounded. */
+function keptPathParameters(provider: AnyProvider, request: CallbackRequest): Record<string, string> | undefined {
+  if (!request.pathParameters) return undefined;
+  const kept = Object.entries(request.pathParameters).filter(([name]) => name !== provider.route.tokenParameter);
+  return kept.length ? Object.fromEntries(kept.map(([name, value]) => [name, value.slice(0, 256)])) : undefined;
 }
 
 /**
@@ -192,9 +199,11 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
     requestId: request.requestId,
     sourceIp: request.sourceIp,
     method: request.method,
-    headers: keptHeaders(request),
+    headers: keptHeaders(provider, request),
     raw: rawBody(request.body, provider.bodySecrets?.(secret) ?? [], request.rawQuery),
   };
+  const pathParameters = keptPathParameters(provider, request);
+  if (pathParameters) message.pathParameters = pathParameters;
   if (quarantine) message.quarantine = quarantine;
   else if (parsed.ok) message.payload = parsed.payload;
   const serialized = serializeForQueue(message);

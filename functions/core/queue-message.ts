@@ -12,8 +12,10 @@ export const QueueMessageSchema = z.object({
   requestId: z.string(),
   sourceIp: z.string(),
   method: z.string(),
-  /** The few request headers worth keeping (content type, user agent, TemboPlus's x-request-id). */
+  /** The few request headers worth keeping (content type, user agent, TemboPlus's x-request-id, the provider's keptHeaders). */
   headers: z.record(z.string(), z.string()),
+  /** The route's path parameters other than a secret token (`{source}`), which the callback's meaning may depend on. */
+  pathParameters: z.optional(z.record(z.string(), z.string())),
   raw: z.object({
     /** The body as UTF-8 text, when it is valid UTF-8 (secrets the provider puts in it scrubbed). */
     body: z.optional(z.string()),
@@ -55,6 +57,7 @@ export function requestOf(message: QueueMessage): CallbackRequest {
     headers: message.headers,
     body: rawBodyOf(message),
     rawQuery: message.raw.query,
+    ...(message.pathParameters ? { pathParameters: message.pathParameters } : {}),
     sourceIp: message.sourceIp,
     requestId: message.requestId,
     receivedAt: message.receivedAt,

@@ -147,6 +147,17 @@ export interface Provider<TSecret = unknown, TPayload = unknown, TId extends str
   /** The secret holds settings `describe` reads: the worker loads it (and needs read access to it). */
   readonly describeReadsSecret?: boolean;
   /**
+   * Request headers (lower-case) the callback's meaning depends on, kept in the queued message beside
+   * the common ones so the worker (and a later reprocess) can read the callback again: Standard
+   * Webhooks' `webhook-id` and `webhook-timestamp`. Never a credential.
+   */
+  readonly keptHeaders?: readonly string[];
+  /**
+   * Values for the route's parameters other than the token (`{source}`), for sending sample
+   * callbacks (`send`, tests, the benchmark) with the given secret.
+   */
+  routeParameters?(secret: TSecret): Record<string, string>;
+  /**
    * Secret values the provider puts in the body itself (Identomat's callbackApiKey, current and
    * previous); they are scrubbed from the raw body before anything is queued or stored.
    */

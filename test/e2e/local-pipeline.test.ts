@@ -30,7 +30,7 @@ async function sendAuthentic(providerId: string, content: { body?: Buffer; query
 
 /** Tell the simulated TemboPlus status endpoint about a transfer. */
 async function reportTransfer(body: object) {
-  const response = await fetch(`${pipeline.info.temboplusSimulatorUrl}/__simulator/transfers`, {
+  const response = await fetch(`${pipeline.info.simulators.temboplus}/__simulator/answers`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${pipeline.secrets.temboplus.apiToken}` },
     body: JSON.stringify(body),

@@ -15,7 +15,7 @@ let sqs: SQSClient;
 let dynamo: DynamoDBClient;
 
 async function simulator(method: string, path: string, body?: unknown) {
-  const response = await fetch(`${pipeline.info.temboplusSimulatorUrl}${path}`, {
+  const response = await fetch(`${pipeline.info.simulators.temboplus}${path}`, {
     method,
     headers: { 'content-type': 'application/json', authorization: `Bearer ${pipeline.secrets.temboplus.apiToken}` },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),

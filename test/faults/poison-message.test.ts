@@ -81,7 +81,7 @@ describe('fault: poison message', { timeout: 180_000 }, () => {
     const failures = rig.pipeline!.logs().filter((line) => line.message.startsWith('record failed'));
     const receivesOf = (id: string) => failures.filter((line) => line.messageId === id).map((line) => line.receiveCount);
     const failedLine = (id: string) => failures.find((line) => line.messageId === id);
-    const statusCalls = rig.simulator.requests.filter((request) => request.partnerReference === tembo.subjectId).map((request) => request.status);
+    const statusCalls = rig.simulator.requests.filter((request) => request.subjectId === tembo.subjectId).map((request) => request.status);
     const temboStored = await rig.readSubject('temboplus', tembo.subjectId);
     console.log(
       `[faults] poison: malformed → failed receives ${JSON.stringify(receivesOf(poisonIds[0]))} (${String(failedLine(poisonIds[0])?.error)}); ` +

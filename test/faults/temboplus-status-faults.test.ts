@@ -79,7 +79,7 @@ describe('fault: TemboPlus status endpoint', { timeout: 240_000 }, () => {
       rig.simulator.setFault(undefined);
 
       // assess
-      const attempts = rig.simulator.requests.slice(firstRequest).filter((r) => r.partnerReference === callback.subjectId);
+      const attempts = rig.simulator.requests.slice(firstRequest).filter((r) => r.subjectId === callback.subjectId);
       const times = watcher.times.slice(firstRequest, firstRequest + attempts.length);
       const failures = failuresSince(since);
       // Back-off actually waited: from a failure's log line to the next status request.
@@ -126,7 +126,7 @@ describe('fault: TemboPlus status endpoint', { timeout: 240_000 }, () => {
     const settled = await rig.readSubject('temboplus', submitted.subjectId);
 
     // assess
-    const attempts = rig.simulator.requests.slice(firstRequest).filter((r) => r.partnerReference === submitted.subjectId);
+    const attempts = rig.simulator.requests.slice(firstRequest).filter((r) => r.subjectId === submitted.subjectId);
     const times = watcher.times.slice(firstRequest);
     console.log(
       `[faults] TemboPlus 404 always: answered ${first.status}/${second.status}/${retry.status}; ` +

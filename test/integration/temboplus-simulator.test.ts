@@ -128,8 +128,8 @@ describe('TemboPlus simulator: status endpoint', () => {
     await status(ref, { requestId });
     await status(ref, { authorization: 'Bearer nope' });
     // assess
-    const seen = simulator.requests.filter((request) => request.partnerReference === ref);
-    assert.deepEqual(seen[0], { partnerReference: ref, requestId, authorized: true, status: 404 });
+    const seen = simulator.requests.filter((request) => request.subjectId === ref);
+    assert.deepEqual(seen[0], { subjectId: ref, requestId, authorized: true, status: 404 });
     assert.deepEqual(
       seen.map(({ authorized, status: answered }) => ({ authorized, answered })),
       [
@@ -216,33 +216,33 @@ describe('TemboPlus simulator: faults', () => {
 });
 
 describe('TemboPlus simulator: control routes for other processes', () => {
-  test('POST /__simulator/transfers reports a transfer; bad token and bad bodies are refused', async () => {
+  test('POST /__simulator/answers reports a transfer; bad token and bad bodies are refused', async () => {
     // prepare
     const ref = uniqueId('SIM-POST');
     // act
-    const refused = await control('POST', '/__simulator/transfers', transfer(ref), 'wrong-token');
-    const invalid = await control('POST', '/__simulator/transfers', { status: 'COMPLETED' });
-    const notJson = await control('POST', '/__simulator/transfers', '{not json');
+    const refused = await control('POST', '/__simulator/answers', transfer(ref), 'wrong-token');
+    const invalid = await control('POST', '/__simulator/answers', { status: 'COMPLETED' });
+    const notJson = await control('POST', '/__simulator/answers', '{not json');
     const beforeReport = (await status(ref)).status;
-    const reported = await control('POST', '/__simulator/transfers', transfer(ref, 'FAILED'));
+    const reported = await control('POST', '/__simulator/answers', transfer(ref, 'FAILED'));
     const answer = await status(ref);
     // assess
     assert.equal(refused.status, 403);
     assert.equal(invalid.status, 400);
-    assert.equal(invalid.body.error, 'invalid_transfer');
-    assert.ok((invalid.body.details as string[]).some((detail) => detail.startsWith('partnerReference')));
+    assert.equal(invalid.body.error, 'invalid_answer');
+    assert.ok((invalid.body.details as string[]).some((detail) => detail.includes('partnerReference')));
     assert.deepEqual([notJson.status, notJson.body.error], [400, 'invalid_json']);
     assert.equal(beforeReport, 404);
-    assert.deepEqual(reported, { status: 200, body: { reported: ref, status: 'FAILED' } });
+    assert.deepEqual(reported, { status: 200, body: { reported: ref } });
     assert.deepEqual(answer, { status: 200, body: transfer(ref, 'FAILED') });
   });
 
-  test('DELETE /__simulator/transfers/{ref} forgets; PUT /__simulator/fault sets and clears a fault', async () => {
+  test('DELETE /__simulator/answers/{ref} forgets; PUT /__simulator/fault sets and clears a fault', async () => {
     // prepare
     const ref = uniqueId('SIM-CTL');
     simulator.report(transfer(ref));
     // act
-    const forgotten = await control('DELETE', `/__simulator/transfers/${encodeURIComponent(ref)}`);
+    const forgotten = await control('DELETE', `/__simulator/answers/${encodeURIComponent(ref)}`);
     const afterForget = (await status(ref)).status;
     const badFault = await control('PUT', '/__simulator/fault', { status: 'five hundred' });
     const setFault = await control('PUT', '/__simulator/fault', { status: 503, times: 1 });

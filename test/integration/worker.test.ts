@@ -73,7 +73,7 @@ function message(providerId: string, body: unknown, request?: { requestId?: stri
 }
 
 function simulatorCalls(partnerReference: string) {
-  return env.simulator.requests.filter((request) => request.partnerReference === partnerReference);
+  return env.simulator.requests.filter((request) => request.subjectId === partnerReference);
 }
 
 /** Every ordering of `items`. */
@@ -635,7 +635,7 @@ describe('TemboPlus confirmation through the simulated status endpoint', () => {
 
   test('every status call carried the Bearer token and a fresh x-request-id', () => {
     // prepare: the calls made by every test above (tests in a file run in order); the 403 cases used a wrong token on purpose
-    const calls = env.simulator.requests.filter((call) => !call.partnerReference.startsWith('TP-403'));
+    const calls = env.simulator.requests.filter((call) => !call.subjectId.startsWith('TP-403'));
     // act
     const ids = calls.map((call) => call.requestId);
     // assess

@@ -1,5 +1,6 @@
 import type { AnyProvider, CallbackRequest } from '../../functions/providers/provider.ts';
 import type { Sample } from '../../local/samples.ts';
+import type { StatusSimulation } from '../../local/status-simulator.ts';
 
 /**
  * A provider's test kit: everything the shared suites, the local runtime and the benchmark need to
@@ -46,6 +47,18 @@ export interface ProviderKit {
   withoutCredential(request: CallbackRequest): CallbackRequest;
   /** The request changed after it left the sender (a body byte, the key, the token): it must be refused. */
   tampered(request: CallbackRequest): CallbackRequest;
+  /**
+   * A stand-in for the provider's status endpoint, for providers the worker asks (`lookup`): the
+   * local runtime, the tests and the benchmark run it (local/status-simulator.ts), with `secret`'s
+   * credentials. Required exactly when the provider has `lookup`.
+   */
+  statusSimulation?(secret: Record<string, unknown>): StatusSimulation;
+  /**
+   * What the provider's status endpoint answers about the subject of a callback (to tell a simulated
+   * endpoint, as `npm run send` does): the same status, or `status` when given. Required with
+   * `statusSimulation`.
+   */
+  statusAnswer?(content: Content, status?: string): unknown;
 
   // --- hostile-input suite (test/fuzz) ---
 

@@ -1,5 +1,70 @@
-import { temboplus } from '../../functions/providers/temboplus.ts';
+import { describeIssues } from '../../functions/providers/common.ts';
+import { TemboPlusCallbackSchema, temboplus } from '../../functions/providers/temboplus.ts';
+import { secureEquals } from '../../functions/shared/secure-compare.ts';
+import { SimulatedHttpError, type SimulatedRequest, type StatusSimulation } from '../../local/status-simulator.ts';
 import { editJson, pathToken, pathTokenAuth, withJsonField, type ProviderKit } from './kit.ts';
+
+const STATUS_PATH = /^\/remittance\/([^/]+)\/status$/;
+
+/** The statusCode TemboPlus's docs pair with each status (remittance-status-codes.txt). */
+const TEMBOPLUS_STATUS_CODES: Record<string, string> = {
+  CREATED: 'CREATED',
+  SUBMITTED: 'SUBMITTED',
+  WAITING_ACK: 'WAITING_ACK',
+  COMPLETED: 'PAYMENT_SUCCESS',
+  FAILED: 'PAYMENT_FAILED',
+  REVERSED: 'REVERSED',
+  CANCELED: 'PAYMENT_CANCELED',
+};
+
+/**
+ * TemboPlus's Transaction Status endpoint as its docs describe it, SIMULATED:
+ *   GET {baseUrl}/remittance/{partnerReference}/status
+ *   Authorization: Bearer <apiToken>, x-request-id: <fresh UUID>
+ *   200 the transfer (the same body as the callback), 400 validation / missing headers,
+ *   403 bad token, 404 unknown partnerReference, 429 duplicate request id.
+ * The error bodies' shape is not published; ours are `{ "error": "...", "details": [...] }`. The
+ * order of the checks (400, 403, 429, 404) is our choice: the docs do not say.
+ * @see https://tembo.gitbook.io/tembo/reference/remittance/transaction-status
+ * @see https://tembo.gitbook.io/tembo/reference/remittance/api-overview
+ */
+export function temboplusStatusSimulation(apiToken: string): StatusSimulation {
+  const usedRequestIds = new Set<string>();
+  const authorized = (request: SimulatedRequest) => secureEquals(/^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1], apiToken);
+  const requestIdOf = (request: SimulatedRequest) => request.headers['x-request-id'] || undefined;
+  return {
+    name: 'TemboPlus',
+    controlToken: apiToken,
+    subjectOf(request) {
+      const match = STATUS_PATH.exec(request.path);
+      if (!match) return undefined;
+      if (request.method !== 'GET') throw new SimulatedHttpError(405, 'method_not_allowed', ['use GET']);
+      try {
+        return decodeURIComponent(match[1]);
+      } catch {
+        throw new SimulatedHttpError(400, 'validation_error', ['the path is not valid percent-encoding']);
+      }
+    },
+    authorized,
+    requestIdOf,
+    refuse(request) {
+      const requestId = requestIdOf(request);
+      if (!requestId) return { status: 400, body: { error: 'validation_error', details: ['x-request-id header is required'] } };
+      if (!authorized(request)) return { status: 403, body: { error: 'forbidden', details: ['missing or invalid bearer token'] } };
+      // A request id is spent once it reached an authorized request, whatever the answer.
+      if (usedRequestIds.has(requestId)) return { status: 429, body: { error: 'duplicate_request_id', details: [`x-request-id ${requestId} was already used`] } };
+      usedRequestIds.add(requestId);
+      return undefined;
+    },
+    found: (transfer) => ({ status: 200, body: transfer }),
+    notFound: (partnerReference) => ({ status: 404, body: { error: 'not_found', details: [`no transfer with partnerReference ${partnerReference}`] } }),
+    subjectOfAnswer(answer) {
+      const result = TemboPlusCallbackSchema.safeParse(answer);
+      if (!result.success) throw new Error(`not a transfer: ${describeIssues(result.error).join('; ')}`);
+      return result.data.partnerReference;
+    },
+  };
+}
 
 /** TemboPlus: a URL token, and every callback judged by the Transaction Status endpoint's answer. */
 export const temboplusKit: ProviderKit = {
@@ -17,6 +82,12 @@ export const temboplusKit: ProviderKit = {
   otherStatus: (content) => editJson(content, (json) => void (json.status = 'REVERSED')),
   withSubject: (sample, subjectId) => ({ ...sample, body: withJsonField(sample.body!, 'partnerReference', subjectId) }),
   ...pathTokenAuth,
+  statusSimulation: (secret) => temboplusStatusSimulation(String(secret.apiToken)),
+  // The callback's body is the Transaction Status answer itself.
+  statusAnswer(content, status) {
+    const transfer = JSON.parse(content.body!.toString('utf8')) as Record<string, unknown>;
+    return status === undefined ? transfer : { ...transfer, status, statusCode: TEMBOPLUS_STATUS_CODES[status] ?? status };
+  },
 
   // --- hostile-input suite (test/fuzz) ---
 

@@ -38,7 +38,7 @@ export async function startLocalPipeline(extraArgs: string[] = []): Promise<Star
   const port = await freePort();
   const child = spawn(
     'npm',
-    ['start', '--silent', '--', '--port', String(port), '--data-dir', join(dataDir, 'data'), '--secrets', secretsFile, '--fresh', '--log-format', 'json', ...extraArgs],
+    ['start', '--silent', '--', '--port', String(port), '--data-dir', join(dataDir, 'data'), '--secrets', secretsFile, '--simulators', '--fresh', '--log-format', 'json', ...extraArgs],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, NODE_NO_WARNINGS: '1' } },
   );
   const output: string[] = [];

@@ -54,6 +54,15 @@ test('every provider in the registry has a test kit, and a definition that can w
   assert.equal(new Set(providers.map((provider) => `${provider.route.method} ${provider.route.path}`)).size, providers.length, 'routes are unique');
 });
 
+test("every kit's secret is valid for its provider, whatever the suite's tag (a TeleSign key of real length, declared labels…)", () => {
+  for (const provider of providers) {
+    for (const tag of ['unit', 'it', 'test', 'fuzz', 'bench', 'fake-local-dev', 'x']) {
+      const result = provider.secretSchema.safeParse(kitOf(provider).secret(tag, { statusEndpoint: 'http://127.0.0.1:1' }));
+      assert.ok(result.success, `${provider.id} secret tagged ${tag}: ${result.success ? '' : JSON.stringify(result.error.issues)}`);
+    }
+  }
+});
+
 for (const provider of providers) {
   const providerCase = kitOf(provider);
   const secret = UNIT_SECRETS[provider.id];

@@ -1,0 +1,284 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { secureEquals } from '../functions/shared/secure-compare.ts';
+
+/**
+ * A SIMULATION of a provider's status endpoint, for the local pipeline and the tests. It is not the
+ * provider: it only knows the answers it was told about. What the endpoint looks like (its path,
+ * its authentication, its answers) comes from the provider's test kit as a `StatusSimulation`;
+ * this engine adds what every simulation needs:
+ *
+ * - answers reported with `report()` (or `POST /__simulator/answers`, body: the answer as the
+ *   provider would give it) and forgotten with `forget()` (`DELETE /__simulator/answers/{subject}`);
+ * - faults played instead of (status, hang) or before (delayMs) the normal answer, for the next
+ *   `times` requests or until cleared: `setFault()` (`PUT /__simulator/fault`, body: a fault or null);
+ * - a log of every status request.
+ *
+ * The control routes take `Authorization: Bearer <controlToken>`. Runtime dependencies only
+ * (node:http and the project's own modules): `npm start` runs it.
+ */
+
+/** A request as the simulation sees it. */
+export interface SimulatedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  /** Lower-case names. */
+  readonly headers: Readonly<Record<string, string | undefined>>;
+  readonly body: Buffer;
+}
+
+export interface SimulatedAnswer {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/** One provider's status endpoint, as its test kit describes it. */
+export interface StatusSimulation {
+  /** The provider's display name, for banners. */
+  readonly name: string;
+  /** The subject a status request asks about; undefined when the request is not a status request. */
+  subjectOf(request: SimulatedRequest): string | undefined;
+  /** The provider's own refusal of a status request (credentials, missing headers, a reused id), if any. */
+  refuse(request: SimulatedRequest): SimulatedAnswer | undefined;
+  /** Whether the request carries the right credentials (recorded in the request log). */
+  authorized(request: SimulatedRequest): boolean;
+  /** The request's own id, if the provider asks for one (TemboPlus's x-request-id). */
+  requestIdOf?(request: SimulatedRequest): string | undefined;
+  /** The answer for a known subject. */
+  found(answer: unknown): SimulatedAnswer;
+  /** The answer for an unknown subject. */
+  notFound(subjectId: string): SimulatedAnswer;
+  /** The subject a reported answer is about; throws, naming the problem, when it is not an answer. */
+  subjectOfAnswer(answer: unknown): string;
+  /** The token the control routes accept (the provider's credential, so only its holder controls it). */
+  readonly controlToken: string;
+}
+
+/**
+ * A fault to play on the status endpoint, instead of (status, hang) or before (delayMs) the normal
+ * answer. `times` limits it to the next n status requests; without it, it lasts until cleared.
+ */
+export interface StatusFault {
+  /** Answer this status (e.g. 500, 429, 503) with a JSON error body. */
+  readonly status?: number;
+  /** Wait this long before answering (normally, or with `status`). */
+  readonly delayMs?: number;
+  /** Never answer; the connection stays open until the client gives up or the simulator stops. */
+  readonly hang?: boolean;
+  readonly times?: number;
+}
+
+/** One call to the status endpoint, as the simulator saw it. */
+export interface SimulatorRequest {
+  readonly subjectId: string;
+  /** The request's own id (TemboPlus's x-request-id), if any. */
+  readonly requestId?: string;
+  /** Whether the request carried the right credentials. */
+  readonly authorized: boolean;
+  /** The status answered; absent while unanswered (a hang fault, or a delay still running). */
+  status?: number;
+}
+
+export interface StatusSimulator {
+  /** `http://127.0.0.1:<port>`: the provider's `baseUrl` in the secrets. */
+  readonly baseUrl: string;
+  readonly port: number;
+  readonly name: string;
+  /** Remember an answer (or overwrite it), keyed by its subject. Throws if it is not an answer. */
+  report(answer: unknown): void;
+  /** Forget a subject: its status requests answer "not found" again. */
+  forget(subjectId: string): void;
+  /** Play a fault on the status endpoint; `undefined` clears it. */
+  setFault(fault: StatusFault | undefined): void;
+  /** Every status request received, oldest first. */
+  readonly requests: SimulatorRequest[];
+  /** Close the server, dropping delayed and hung connections. */
+  stop(): Promise<void>;
+}
+
+const ANSWER_PATH = /^\/__simulator\/answers\/([^/]+)$/;
+const MAX_BODY_BYTES = 256 * 1024;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    readonly details: readonly string[] = [],
+  ) {
+    super(details.length ? `${error}: ${details.join('; ')}` : error);
+  }
+}
+
+function validFault(body: unknown): StatusFault | undefined {
+  if (body === null) return undefined;
+  if (typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'invalid_fault', ['expected an object or null']);
+  const { status, delayMs, hang, times } = body as Record<string, unknown>;
+  const details: string[] = [];
+  if (status !== undefined && !(Number.isInteger(status) && (status as number) >= 200 && (status as number) <= 599)) details.push('status: an HTTP status code');
+  if (delayMs !== undefined && !(typeof delayMs === 'number' && delayMs >= 0)) details.push('delayMs: a number ≥ 0');
+  if (hang !== undefined && typeof hang !== 'boolean') details.push('hang: a boolean');
+  if (times !== undefined && !(Number.isInteger(times) && (times as number) > 0)) details.push('times: an integer > 0');
+  if (details.length) throw new HttpError(400, 'invalid_fault', details);
+  return body as StatusFault;
+}
+
+function send(response: ServerResponse, status: number, body: unknown): void {
+  if (response.writableEnded || response.destroyed) return;
+  const text = JSON.stringify(body);
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  response.end(text);
+}
+
+async function readBody(request: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'payload_too_large', [`at most ${MAX_BODY_BYTES} bytes`]);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'invalid_json', ['the body is not JSON']);
+  }
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, 'validation_error', ['the path is not valid percent-encoding']);
+  }
+}
+
+/** Start a simulated status endpoint on 127.0.0.1. */
+export async function startStatusSimulator(simulation: StatusSimulation, options: { port?: number } = {}): Promise<StatusSimulator> {
+  if (!simulation.controlToken) throw new Error(`${simulation.name} simulator: the control token must not be empty`);
+  const answers = new Map<string, unknown>();
+  const requests: SimulatorRequest[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  let fault: { fault: StatusFault; remaining: number } | undefined;
+
+  const report = (answer: unknown) => {
+    let subjectId: string;
+    try {
+      subjectId = simulation.subjectOfAnswer(answer);
+    } catch (error) {
+      throw new HttpError(400, 'invalid_answer', [(error as Error).message]);
+    }
+    answers.set(subjectId, answer);
+    return subjectId;
+  };
+  const setFault = (next: StatusFault | undefined) => {
+    fault = next ? { fault: next, remaining: next.times ?? Number.POSITIVE_INFINITY } : undefined;
+  };
+  /** The fault for this request, if one is armed; counts it down. */
+  const takeFault = (): StatusFault | undefined => {
+    if (!fault) return undefined;
+    const current = fault.fault;
+    fault.remaining -= 1;
+    if (fault.remaining <= 0) fault = undefined;
+    return current;
+  };
+  const wait = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        resolve();
+      }, ms);
+      timers.add(timer);
+    });
+
+  async function statusRequest(request: SimulatedRequest, response: ServerResponse, subjectId: string) {
+    const requestId = simulation.requestIdOf?.(request);
+    const seen: SimulatorRequest = { subjectId, ...(requestId ? { requestId } : {}), authorized: simulation.authorized(request) };
+    requests.push(seen);
+    const answer = ({ status, body }: SimulatedAnswer) => {
+      seen.status = status;
+      send(response, status, body);
+    };
+
+    const playing = takeFault();
+    if (playing?.delayMs) await wait(playing.delayMs);
+    if (playing?.hang) return;
+    if (playing?.status) {
+      const error = playing.status === 429 ? 'too_many_requests' : 'simulated_fault';
+      return answer({ status: playing.status, body: { error, details: [`simulated fault: status ${playing.status}`] } });
+    }
+    const refusal = simulation.refuse(request);
+    if (refusal) return answer(refusal);
+    return answer(answers.has(subjectId) ? simulation.found(answers.get(subjectId)) : simulation.notFound(subjectId));
+  }
+
+  async function route(incoming: IncomingMessage, response: ServerResponse) {
+    const url = new URL(incoming.url ?? '/', 'http://simulator');
+    const headers: Record<string, string | undefined> = {};
+    for (const [name, value] of Object.entries(incoming.headers)) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+    const request: SimulatedRequest = { method: incoming.method ?? 'GET', path: url.pathname, query: url.searchParams, headers, body: await readBody(incoming) };
+
+    if (request.path.startsWith('/__simulator/')) {
+      const bearer = /^Bearer (.+)$/.exec(headers.authorization ?? '')?.[1];
+      if (!secureEquals(bearer, simulation.controlToken)) throw new HttpError(403, 'forbidden', ['missing or invalid bearer token']);
+      if (request.path === '/__simulator/answers' && request.method === 'POST') {
+        const subjectId = report(parseJson(request.body));
+        return send(response, 200, { reported: subjectId });
+      }
+      const one = ANSWER_PATH.exec(request.path);
+      if (one && request.method === 'DELETE') {
+        const subjectId = decodeSegment(one[1]);
+        return send(response, 200, { forgotten: subjectId, existed: answers.delete(subjectId) });
+      }
+      if (request.path === '/__simulator/fault' && request.method === 'PUT') {
+        const next = validFault(parseJson(request.body));
+        setFault(next);
+        return send(response, 200, { fault: next ?? null });
+      }
+      throw new HttpError(404, 'not_found', [`no route ${request.method} ${request.path}`]);
+    }
+
+    const subjectId = simulation.subjectOf(request);
+    if (subjectId !== undefined) return statusRequest(request, response, subjectId);
+    throw new HttpError(404, 'not_found', [`no route ${request.method} ${request.path}`]);
+  }
+
+  const server = createServer((request, response) => {
+    route(request, response).catch((error: unknown) => {
+      if (error instanceof HttpError) return send(response, error.status, { error: error.error, details: error.details });
+      send(response, 500, { error: 'internal_error', details: [error instanceof Error ? error.message : String(error)] });
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    port,
+    name: simulation.name,
+    report: (answer) => void report(answer),
+    forget: (subjectId) => void answers.delete(subjectId),
+    setFault,
+    requests,
+    stop: async () => {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+/** Raised by a simulation for a request its provider refuses. */
+export { HttpError as SimulatedHttpError };
