@@ -63,12 +63,14 @@ export function authenticRequest(
   provider: AnyProvider,
   secret: Record<string, unknown>,
   content: { body?: Buffer; query?: string },
+  /** When the provider sends it (signatures over a timestamp); now when omitted. */
+  sentAt?: Date,
 ): SampleRequest {
   const path = routePath(provider, secret);
   if (provider.route.method === 'GET') {
     return { method: 'GET', path: content.query ? `${path}?${content.query}` : path, headers: {} };
   }
   const body = content.body ?? Buffer.alloc(0);
-  const sent = provider.asSent ? provider.asSent(body, secret) : { headers: { 'content-type': 'application/json' }, body };
+  const sent = provider.asSent ? provider.asSent(body, secret, sentAt) : { headers: { 'content-type': 'application/json' }, body };
   return { method: provider.route.method, path, headers: sent.headers, body: sent.body };
 }

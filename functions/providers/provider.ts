@@ -172,7 +172,7 @@ export interface Provider<TSecret = unknown, TPayload = unknown, TId extends str
    * Dress a body as the provider would send it (signature headers, keys in the body). Used by
    * `send`, the tests and the benchmark to produce authentic callbacks; the path token is generic.
    */
-  asSent?(body: Buffer, secret: TSecret): { headers: Record<string, string>; body: Buffer };
+  asSent?(body: Buffer, secret: TSecret, sentAt?: Date): { headers: Record<string, string>; body: Buffer };
   /**
    * Ask the provider's status endpoint for a subject's authoritative status. Throws DependencyError
    * on a fault (the record is retried) and ConfigurationError when only a person can fix it.

@@ -33,8 +33,16 @@ export interface ProviderKit {
    * value that leaks into a log line or a message is easy to spot and to trace to its suite.
    */
   secret(tag: string, options?: SecretOptions): Record<string, unknown>;
-  /** Secret fields that are credentials: changing one must make an authentic request fail. */
-  readonly credentialFields: readonly string[];
+  /**
+   * Secrets that must not authenticate a request made with `secret`: each with one credential
+   * changed (`name` says which).
+   */
+  wrongSecrets(secret: Record<string, unknown>): { readonly name: string; readonly secret: Record<string, unknown> }[];
+  /**
+   * A key rotation: the receiver's secret while `previous` is being rotated out, the new and the old
+   * values a sender may sign with (both accepted), and values that are neither (refused).
+   */
+  rotation(secret: Record<string, unknown>): Rotation;
   /** Fields the schema requires: without one, an authentic callback is quarantined. */
   readonly requiredFields: readonly string[];
   /** The sample (test/fixtures/<id>/<name>) the generic suites start from. */
@@ -65,6 +73,29 @@ export interface ProviderKit {
   // --- fault suite (test/faults) ---
 
   // --- benchmark (bench/) ---
+}
+
+export interface Rotation {
+  readonly receiver: Record<string, unknown>;
+  readonly current: Record<string, unknown>;
+  readonly previous: Record<string, unknown>;
+  readonly neither: Record<string, unknown>;
+}
+
+/** `wrongSecrets` and `rotation` for a secret whose credentials are plain top-level text fields. */
+export function flatCredentials(fields: readonly string[]): Pick<ProviderKit, 'wrongSecrets' | 'rotation'> {
+  return {
+    wrongSecrets: (secret) => fields.map((field) => ({ name: `a wrong ${field}`, secret: { ...secret, [field]: altered(String(secret[field])) } })),
+    rotation(secret) {
+      const previous = Object.fromEntries(fields.map((field) => [field, `old-${String(secret[field])}`]));
+      return {
+        receiver: { ...secret, previous },
+        current: secret,
+        previous: { ...secret, ...previous },
+        neither: { ...secret, ...Object.fromEntries(fields.map((field) => [field, `other-${String(secret[field])}`])) },
+      };
+    },
+  };
 }
 
 /** The first character changed: a value of the same shape that is not the secret (still valid base64). */

@@ -2,7 +2,7 @@ import { describeIssues } from '../../functions/providers/common.ts';
 import { TemboPlusCallbackSchema, temboplus } from '../../functions/providers/temboplus.ts';
 import { secureEquals } from '../../functions/shared/secure-compare.ts';
 import { SimulatedHttpError, type SimulatedRequest, type StatusSimulation } from '../../local/status-simulator.ts';
-import { editJson, pathToken, pathTokenAuth, withJsonField, type ProviderKit } from './kit.ts';
+import { editJson, pathToken, pathTokenAuth, withJsonField, type ProviderKit, flatCredentials } from './kit.ts';
 
 const STATUS_PATH = /^\/remittance\/([^/]+)\/status$/;
 
@@ -76,7 +76,7 @@ export const temboplusKit: ProviderKit = {
     // Nowhere real unless a suite runs a stand-in status endpoint.
     baseUrl: options.statusEndpoint ?? 'https://tembo.invalid',
   }),
-  credentialFields: ['token'],
+  ...flatCredentials(['token']),
   requiredFields: ['partnerReference', 'status'],
   sample: 'remittance-completed',
   otherStatus: (content) => editJson(content, (json) => void (json.status = 'REVERSED')),

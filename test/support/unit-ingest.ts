@@ -49,6 +49,9 @@ export function contentOf(sample: Sample): { body?: Buffer; query?: string } {
 
 let requestCounter = 0;
 
+/** When unit-test requests are received unless a test says otherwise. */
+const DEFAULT_RECEIVED_AT = '2025-01-01T10:00:00.000Z';
+
 /** Everything a CallbackRequest carries beyond what the sender chose. */
 export interface RequestContext {
   readonly sourceIp?: string;
@@ -58,13 +61,18 @@ export interface RequestContext {
 
 /**
  * The CallbackRequest API Gateway would hand the core for a request built by `authenticRequest`:
- * the `{token}` segment taken from the path, the query split off, header names lower-cased.
+ * the route's path parameters taken from the path (the token one as `pathToken`), the query split
+ * off, header names lower-cased.
  */
 export function toRequest(provider: AnyProvider, sent: SampleRequest, context: RequestContext = {}): CallbackRequest {
   const [pathname, rawQuery = ''] = splitOnce(sent.path, '?');
-  const routeSegments = provider.route.path.split('/');
-  const tokenIndex = routeSegments.indexOf('{token}');
-  const segment = tokenIndex >= 0 ? pathname.split('/')[tokenIndex] : undefined;
+  const segments = pathname.split('/');
+  const pathParameters: Record<string, string> = {};
+  provider.route.path.split('/').forEach((part, index) => {
+    const name = /^\{(\w+)\}$/.exec(part)?.[1];
+    if (name && segments[index]) pathParameters[name] = decodeURIComponent(segments[index]);
+  });
+  const token = provider.route.tokenParameter ? pathParameters[provider.route.tokenParameter] : undefined;
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(sent.headers)) headers[name.toLowerCase()] = value;
   requestCounter += 1;
@@ -73,10 +81,11 @@ export function toRequest(provider: AnyProvider, sent: SampleRequest, context: R
     headers,
     body: sent.body ?? Buffer.alloc(0),
     rawQuery,
-    ...(segment ? { pathToken: decodeURIComponent(segment) } : {}),
+    ...(token ? { pathToken: token } : {}),
+    ...(Object.keys(pathParameters).length ? { pathParameters } : {}),
     sourceIp: context.sourceIp ?? '203.0.113.10',
     requestId: context.requestId ?? `unit-request-${requestCounter}`,
-    receivedAt: context.receivedAt ?? '2025-01-01T10:00:00.000Z',
+    receivedAt: context.receivedAt ?? DEFAULT_RECEIVED_AT,
   };
 }
 
@@ -92,7 +101,8 @@ export function authentic(
   signingSecret: Record<string, unknown> = UNIT_SECRETS[provider.id],
   context: RequestContext = {},
 ): CallbackRequest {
-  return toRequest(provider, authenticRequest(provider, signingSecret, content), context);
+  // Sent when it is received (a signature over a timestamp must be fresh at that time).
+  return toRequest(provider, authenticRequest(provider, signingSecret, content, new Date(context.receivedAt ?? DEFAULT_RECEIVED_AT)), context);
 }
 
 /** What one ingest call did: its answer, the messages it queued and the log lines it wrote. */

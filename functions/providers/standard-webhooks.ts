@@ -1,0 +1,201 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { shortHash } from '../shared/hash.ts';
+import * as z from '../shared/zod.ts';
+import { parseJsonBody, schemaMismatch, toIsoTime } from './common.ts';
+import { secretVersions, type Outcome, type Provider } from './provider.ts';
+import { secretWithRotation } from './secret-schema.ts';
+
+/**
+ * Standard Webhooks (spec v1.0.0): the open scheme many providers now sign their webhooks with.
+ * Each sender is a *source* with its own signing secret: `POST /callbacks/standard-webhooks/{source}`.
+ *
+ * - Headers: `webhook-id` (unique per event, the same on every retry: the idempotency key),
+ *   `webhook-timestamp` (integer Unix seconds of the attempt), `webhook-signature` (a space-delimited
+ *   list of `v1,<base64 HMAC-SHA256>`; several during a key rotation, any one may match).
+ * - Signed content: `{webhook-id}.{webhook-timestamp}.{exact body bytes}`, keyed with the
+ *   base64-decoded secret (`whsec_` prefix removed; 24 to 64 bytes).
+ * - Replays: the timestamp must be within 5 minutes of our receive time, either way (the spec says
+ *   "some allowable tolerance"; 5 minutes is what every reference library uses).
+ * - Payload (recommended, not required): `{ "type", "timestamp", "data" }`.
+ * @see https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md
+ */
+
+/** The spec's tolerance between the attempt's timestamp and our clock, either way. */
+export const TIMESTAMP_TOLERANCE_SECONDS = 5 * 60;
+
+/** The spec: "At least 24 bytes (192 bits, 512 maximum)". */
+const MIN_KEY_BYTES = 24;
+const MAX_KEY_BYTES = 64;
+
+/** The key bytes of a `whsec_…` secret, or undefined when it is not one. */
+export function signingKey(secret: string): Buffer | undefined {
+  const base64 = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret;
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) return undefined;
+  const key = Buffer.from(base64, 'base64');
+  return key.length >= MIN_KEY_BYTES && key.length <= MAX_KEY_BYTES ? key : undefined;
+}
+
+const whsecSecret = z.string().check(
+  z.refine((value) => !value.startsWith('REPLACE_ME'), 'still holds the placeholder; fill in the real value'),
+  z.refine((value) => signingKey(value) !== undefined, `must be a whsec_ secret: base64 of ${MIN_KEY_BYTES} to ${MAX_KEY_BYTES} bytes`),
+);
+/** A dot path into the payload (`data.id`): letters, digits, `_` and `-` between the dots. */
+const fieldPath = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$/, 'expected a dot path such as data.id'));
+const outcome = z.enum(['pending', 'succeeded', 'failed', 'unknown']);
+
+/** One sender: its signing secret and, optionally, how to read its payloads. */
+const SourceSchema = z.object({
+  secret: whsecSecret,
+  /** Where the subject is (`data.id`): events about one object then share its state. Default: each event (`webhook-id`) is its own subject. */
+  subjectField: z.optional(fieldPath),
+  /** Where the status is. @default "type" */
+  statusField: z.optional(fieldPath),
+  /** What each status means; a status not listed is pending (never success). */
+  outcomes: z.optional(z.record(z.string().check(z.minLength(1), z.maxLength(64)), outcome)),
+  /** Statuses after which nothing changes. @default the statuses listed as succeeded, failed or unknown */
+  terminal: z.optional(z.array(z.string().check(z.maxLength(64))).check(z.maxLength(64))),
+});
+export type StandardWebhooksSource = z.infer<typeof SourceSchema>;
+
+const sourceName = z.string().check(z.regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'source names are lower-case letters, digits and dashes'));
+
+/**
+ * `{ "sources": { "<source>": { "secret": "whsec_…", "subjectField"?, "statusField"?, "outcomes"?, "terminal"? } } }`;
+ * during a rotation `"previous": { "sources": { "<source>": { "secret": "whsec_old…" } } }`.
+ */
+export const StandardWebhooksSecretSchema = secretWithRotation({
+  sources: z.record(sourceName, SourceSchema).check(z.refine((sources) => Object.keys(sources).length > 0, 'name at least one source')),
+});
+export type StandardWebhooksSecret = z.infer<typeof StandardWebhooksSecretSchema>;
+
+/** The callback as the worker stores it: the webhook's own id and time, its source, and the JSON payload. */
+export const StandardWebhooksCallbackSchema = z.object({
+  webhookId: z.string().check(z.minLength(1), z.maxLength(256)),
+  /** The attempt's Unix seconds (`webhook-timestamp`), as sent. */
+  attemptedAt: z.string().check(z.regex(/^\d{1,12}$/)),
+  source: sourceName,
+  event: z.looseObject({
+    type: z.optional(z.unknown()),
+    timestamp: z.optional(z.unknown()),
+  }),
+});
+export type StandardWebhooksCallback = z.infer<typeof StandardWebhooksCallbackSchema>;
+
+/** A value at a dot path, when it is short text or a number (anything else names nothing). */
+function textAt(value: unknown, path: string): string | undefined {
+  let node: unknown = value;
+  for (const key of path.split('.')) {
+    if (node === null || typeof node !== 'object' || Array.isArray(node) || !Object.hasOwn(node, key)) return undefined;
+    node = (node as Record<string, unknown>)[key];
+  }
+  if (typeof node === 'number' && Number.isFinite(node)) return String(node);
+  return typeof node === 'string' && node.length > 0 && node.length <= 256 ? node : undefined;
+}
+
+/** The signatures a `webhook-signature` header carries for scheme `v1`, as bytes. */
+function v1Signatures(header: string): Buffer[] {
+  return header
+    .split(' ')
+    .filter((entry) => entry.startsWith('v1,'))
+    .map((entry) => Buffer.from(entry.slice(3), 'base64'))
+    .filter((bytes) => bytes.length === 32);
+}
+
+/** base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` with the secret's key, as the spec signs. */
+export function standardWebhooksSignature(secret: string, webhookId: string, timestamp: string, body: Buffer): string {
+  return digest(signingKey(secret)!, webhookId, timestamp, body).toString('base64');
+}
+
+function digest(key: Buffer, webhookId: string, timestamp: string, body: Buffer): Buffer {
+  return createHmac('sha256', key).update(`${webhookId}.${timestamp}.`).update(body).digest();
+}
+
+export const standardWebhooks: Provider<StandardWebhooksSecret, StandardWebhooksCallback, 'standard-webhooks'> = {
+  id: 'standard-webhooks',
+  displayName: 'Standard Webhooks',
+  docsUrl: 'https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md',
+  route: { method: 'POST', path: '/callbacks/standard-webhooks/{source}' },
+  authSummary: '`webhook-signature: v1,<HMAC-SHA256 of id.timestamp.body>` with the source\'s whsec_ secret; timestamp within 5 minutes',
+  secretSchema: StandardWebhooksSecretSchema,
+  secretPlaceholder: { sources: 'REPLACE_ME' },
+  describeReadsSecret: true,
+  keptHeaders: ['webhook-id', 'webhook-timestamp'],
+  routeParameters: (secret) => ({ source: Object.keys(secret.sources)[0] ?? '' }),
+
+  authenticate(request, secret) {
+    const source = request.pathParameters?.source ?? '';
+    const keys = secretVersions(secret)
+      .map((version) => version.sources?.[source]?.secret)
+      .map((value) => (value === undefined ? undefined : signingKey(value)))
+      .filter((key): key is Buffer => key !== undefined);
+    if (keys.length === 0) return { ok: false, reason: 'unknown source' };
+    const webhookId = request.headers['webhook-id'];
+    const timestamp = request.headers['webhook-timestamp'];
+    const signature = request.headers['webhook-signature'];
+    if (!webhookId || !timestamp || !signature) return { ok: false, reason: 'missing webhook-id, webhook-timestamp or webhook-signature header' };
+    // The spec: neither the id nor the timestamp may hold a "." (the signed content is dot-delimited).
+    if (webhookId.includes('.') || webhookId.length > 256) return { ok: false, reason: 'webhook-id is not an id' };
+    if (!/^\d{1,12}$/.test(timestamp)) return { ok: false, reason: 'webhook-timestamp is not Unix seconds' };
+    const drift = Math.abs(Date.parse(request.receivedAt) / 1000 - Number(timestamp));
+    if (!(drift <= TIMESTAMP_TOLERANCE_SECONDS)) return { ok: false, reason: 'webhook-timestamp outside the 5-minute tolerance (a replay, or a clock far off)' };
+    const received = v1Signatures(signature);
+    let match = false;
+    for (const key of keys) {
+      const expected = digest(key, webhookId, timestamp, request.body);
+      for (const candidate of received) match = timingSafeEqual(candidate, expected) || match;
+    }
+    return match ? { ok: true } : { ok: false, reason: 'no v1 signature matches the body' };
+  },
+
+  parse(request) {
+    const json = parseJsonBody(request.body);
+    if (!json.ok) return { ok: false, reason: json.reason, issues: [] };
+    const result = StandardWebhooksCallbackSchema.safeParse({
+      webhookId: request.headers['webhook-id'],
+      attemptedAt: request.headers['webhook-timestamp'],
+      source: request.pathParameters?.source,
+      event: json.value,
+    });
+    if (!result.success) return schemaMismatch(result.error);
+    return { ok: true, payload: result.data };
+  },
+
+  describe(payload, secret) {
+    const settings = secret?.sources?.[payload.source];
+    const subjectId = settings?.subjectField ? textAt(payload.event, settings.subjectField) : payload.webhookId;
+    // A declared subject field that is missing is the sender's mistake or ours: quarantined, never guessed.
+    if (subjectId === undefined) throw new Error(`the subject field "${settings?.subjectField}" is missing or not short text`);
+    const status = textAt(payload.event, settings?.statusField ?? 'type')?.slice(0, 64) ?? 'received';
+    const declared: Outcome | undefined = settings?.outcomes && Object.hasOwn(settings.outcomes, status) ? settings.outcomes[status] : undefined;
+    const outcome = declared ?? 'pending';
+    const terminal = settings?.terminal ? settings.terminal.includes(status) : outcome !== 'pending';
+    return {
+      subjectId,
+      // The spec's idempotency key: one event, however often it is retried.
+      eventKey: payload.webhookId,
+      status,
+      outcome,
+      terminal,
+      statusAt: toIsoTime(payload.event.timestamp),
+      rank: 0,
+      detail: { source: payload.source, ...(declared === undefined ? { outcomeDeclared: false } : {}) },
+    };
+  },
+
+  asSent(body, secret, sentAt = new Date()) {
+    // Signed with the source routeParameters names (the first).
+    const [, settings] = Object.entries(secret.sources)[0];
+    // The same body is the same event: its id is derived from it, so a re-send is a retry.
+    const webhookId = `msg_${shortHash(body)}`;
+    const timestamp = String(Math.floor(sentAt.getTime() / 1000));
+    return {
+      headers: {
+        'content-type': 'application/json',
+        'webhook-id': webhookId,
+        'webhook-timestamp': timestamp,
+        'webhook-signature': `v1,${standardWebhooksSignature(settings.secret, webhookId, timestamp, body)}`,
+      },
+      body,
+    };
+  },
+};
