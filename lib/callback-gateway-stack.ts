@@ -168,12 +168,11 @@ export class CallbackGatewayStack extends Stack {
     for (const { provider, secret } of this.ingresses) {
       const name = pascal(provider.id);
       const field = provider.generatedSecretField;
-      const tokenHint =
-        field && provider.route.path.includes(`{${field}}`)
-          ? ` Replace {${field}} with the "${field}" field of the secret named in ${name}SecretName.`
-          : '';
+      const token = provider.route.tokenParameter;
+      const tokenHint = field && token ? ` Replace {${token}} with the "${field}" field of the secret named in ${name}SecretName.` : '';
+      const otherHints = Object.entries(provider.routeParameterHelp ?? {}).map(([parameter, help]) => ` Replace {${parameter}} with ${help}.`).join('');
       new CfnOutput(this, `${name}CallbackUrl`, {
-        description: `${provider.displayName} callback URL (${provider.route.method}).${tokenHint}`,
+        description: `${provider.displayName} callback URL (${provider.route.method}).${tokenHint}${otherHints}`,
         value: this.api.urlFor(provider.route.path),
       });
       new CfnOutput(this, `${name}SecretName`, {

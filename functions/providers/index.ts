@@ -2,6 +2,7 @@ import { esms } from './esms.ts';
 import { identomat } from './identomat.ts';
 import type { AnyProvider } from './provider.ts';
 import { relid } from './relid.ts';
+import { standardWebhooks } from './standard-webhooks.ts';
 import { telesign } from './telesign.ts';
 import { temboplus } from './temboplus.ts';
 
@@ -11,7 +12,7 @@ import { temboplus } from './temboplus.ts';
  * so a provider without its test kit or test case is a compile error. A new provider is one module
  * and one line here. Importing it has no side effects.
  */
-const registry = [telesign, esms, temboplus, relid, identomat] as const;
+const registry = [telesign, esms, temboplus, relid, identomat, standardWebhooks] as const;
 
 /** Identifiers of the providers: also the URL segment, the partition-key prefix and the metric dimension. */
 export type ProviderId = (typeof registry)[number]['id'];

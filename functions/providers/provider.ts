@@ -157,6 +157,8 @@ export interface Provider<TSecret = unknown, TPayload = unknown, TId extends str
    * callbacks (`send`, tests, the benchmark) with the given secret.
    */
   routeParameters?(secret: TSecret): Record<string, string>;
+  /** What the user puts in place of each route parameter other than the token (`{source}`), for the stack's outputs. */
+  readonly routeParameterHelp?: Readonly<Record<string, string>>;
   /**
    * Secret values the provider puts in the body itself (Identomat's callbackApiKey, current and
    * previous); they are scrubbed from the raw body before anything is queued or stored.

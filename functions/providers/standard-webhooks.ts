@@ -120,7 +120,8 @@ export const standardWebhooks: Provider<StandardWebhooksSecret, StandardWebhooks
   secretPlaceholder: { sources: 'REPLACE_ME' },
   describeReadsSecret: true,
   keptHeaders: ['webhook-id', 'webhook-timestamp'],
-  routeParameters: (secret) => ({ source: Object.keys(secret.sources)[0] ?? '' }),
+  routeParameterHelp: { source: 'the name you gave this sender under "sources" in the secret (one URL per sender)' },
+  routeParameters: (secret) => ({ source: typeof secret.sources === 'object' ? (Object.keys(secret.sources)[0] ?? 'none') : 'none' }),
 
   authenticate(request, secret) {
     const source = request.pathParameters?.source ?? '';
@@ -182,9 +183,10 @@ export const standardWebhooks: Provider<StandardWebhooksSecret, StandardWebhooks
     };
   },
 
-  asSent(body, secret, sentAt = new Date()) {
-    // Signed with the source routeParameters names (the first).
-    const [, settings] = Object.entries(secret.sources)[0];
+  asSent(body, secret, sentAt = new Date()): { headers: Record<string, string>; body: Buffer } {
+    // Signed with the source routeParameters names (the first); a secret without one signs nothing.
+    const settings = typeof secret.sources === 'object' ? Object.values(secret.sources)[0] : undefined;
+    if (!settings || typeof settings.secret !== 'string' || !signingKey(settings.secret)) return { headers: { 'content-type': 'application/json' }, body };
     // The same body is the same event: its id is derived from it, so a re-send is a retry.
     const webhookId = `msg_${shortHash(body)}`;
     const timestamp = String(Math.floor(sentAt.getTime() / 1000));

@@ -7,6 +7,7 @@ import { keys } from '../../functions/core/pipeline-definition.ts';
 import { LOCAL_AWS, waitFor } from '../../local/engines.ts';
 import { authenticRequest, listSamples } from '../../local/samples.ts';
 import { javaProcessesFor, startLocalPipeline, type StartedPipeline } from '../support/e2e-pipeline.ts';
+import { kitOf } from '../providers/index.ts';
 
 /**
  * The local pipeline as a user runs it: `npm start` as a child process, callbacks over HTTP,
@@ -223,9 +224,7 @@ describe('local pipeline (npm start)', { timeout: 240_000 }, () => {
   test('no secret, OTP or full phone number appears in any log line of the run', () => {
     const lines = pipeline.output.filter((line) => line.startsWith('{'));
     assert.ok(lines.length > 50, `expected the run's log lines, got ${lines.length}`);
-    const secretValues = Object.values(pipeline.secrets).flatMap((secret) =>
-      Object.entries(secret).filter(([field]) => field !== 'baseUrl').map(([, value]) => String(value)),
-    );
+    const secretValues = Object.entries(pipeline.secrets).flatMap(([id, secret]) => kitOf(id).credentials(secret));
     const forbidden = [
       ...secretValues,
       'Your code is', '6867', // Identomat OTP text

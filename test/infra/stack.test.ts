@@ -10,6 +10,7 @@ import { QUEUE, TABLE, createTableInput } from '../../functions/core/pipeline-de
 import { secretEnvName } from '../../functions/core/secrets.ts';
 import { workerReadsSecret } from '../../functions/providers/provider.ts';
 import { allKits } from '../providers/index.ts';
+import { pascal } from '../../lib/names.ts';
 import { providers } from '../../functions/providers/index.ts';
 import type { CallbackGatewayStack } from '../../lib/callback-gateway-stack.ts';
 import { createGatewayApp } from '../../lib/gateway-app.ts';
@@ -109,7 +110,7 @@ const ref = (id: string) => ({ Ref: id });
 const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 
 describe('routes', () => {
-  test('the API has exactly the five provider routes, each with its own ingest function', () => {
+  test('the API has exactly the provider routes, each with its own ingest function', () => {
     // act
     const routes = ofType('AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties);
 
@@ -392,11 +393,14 @@ describe('alarms and outputs', () => {
 
     // assess
     for (const provider of providers) {
-      const name = provider.id.charAt(0).toUpperCase() + provider.id.slice(1);
+      const name = pascal(provider.id);
       const url = outputs[`${name}CallbackUrl`].Value['Fn::Join'][1] as unknown[];
       assert.equal(url[0], 'https://');
       assert.equal(url.at(-1), provider.route.path);
-      if (provider.route.path.includes('{token}')) assert.match(outputs[`${name}CallbackUrl`].Description, /\{token\}.*SecretName/);
+      // Every placeholder in the URL is explained in the output's description.
+      for (const [, parameter] of provider.route.path.matchAll(/\{(\w+)\}/g)) {
+        assert.match(outputs[`${name}CallbackUrl`].Description, new RegExp(`Replace \\{${parameter}\\}`), `${provider.id} {${parameter}}`);
+      }
       assert.ok(outputs[`${name}SecretName`]);
     }
     for (const name of ['TableName', 'QueueUrl', 'DeadLetterQueueUrl', 'AlarmTopicArn', 'DashboardUrl']) assert.ok(outputs[name], name);

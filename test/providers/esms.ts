@@ -1,11 +1,12 @@
 import { esms } from '../../functions/providers/esms.ts';
-import { editQuery, pathToken, pathTokenAuth, type ProviderKit, flatCredentials } from './kit.ts';
+import { editQuery, pathToken, pathTokenAuth, type ProviderKit, flatCredentials, fieldValues } from './kit.ts';
 
 /** eSMS: a GET whose query is the callback; a secret token in the URL path (eSMS signs nothing). */
 export const esmsKit: ProviderKit = {
   provider: esms,
   route: 'GET /callbacks/esms/{token}',
   secret: (tag) => ({ token: pathToken(tag, 'esms') }),
+  credentials: fieldValues(['token']),
   ...flatCredentials(['token']),
   requiredFields: ['SMSID', 'SendStatus'],
   sample: 'customer-care',

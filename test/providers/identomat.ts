@@ -1,5 +1,5 @@
 import { identomat } from '../../functions/providers/identomat.ts';
-import { altered, editJson, withJsonField, type ProviderKit, flatCredentials } from './kit.ts';
+import { altered, editJson, withJsonField, type ProviderKit, flatCredentials, fieldValues } from './kit.ts';
 
 const KEY = 'callbackApiKey';
 
@@ -8,6 +8,7 @@ export const identomatKit: ProviderKit = {
   provider: identomat,
   route: 'POST /callbacks/identomat',
   secret: (tag) => ({ [KEY]: `${tag}-identomat-key-Jf5n0c` }),
+  credentials: fieldValues([KEY]),
   ...flatCredentials([KEY]),
   requiredFields: ['type', 'sessionId'],
   sample: 'session-change-approved',

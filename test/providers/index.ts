@@ -4,6 +4,7 @@ import { esmsKit } from './esms.ts';
 import { identomatKit } from './identomat.ts';
 import type { ProviderKit, SecretOptions } from './kit.ts';
 import { relidKit } from './relid.ts';
+import { standardWebhooksKit } from './standard-webhooks.ts';
 import { telesignKit } from './telesign.ts';
 import { temboplusKit } from './temboplus.ts';
 
@@ -17,6 +18,7 @@ export const kits: Readonly<Record<ProviderId, ProviderKit>> = {
   temboplus: temboplusKit,
   relid: relidKit,
   identomat: identomatKit,
+  'standard-webhooks': standardWebhooksKit,
 };
 
 /** The kit of a provider (by the provider or its id). */

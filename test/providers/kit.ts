@@ -33,6 +33,8 @@ export interface ProviderKit {
    * value that leaks into a log line or a message is easy to spot and to trace to its suite.
    */
   secret(tag: string, options?: SecretOptions): Record<string, unknown>;
+  /** The secret's credentials (previous ones included): values that must never appear in a log line or a queued message. */
+  credentials(secret: Record<string, unknown>): string[];
   /**
    * Secrets that must not authenticate a request made with `secret`: each with one credential
    * changed (`name` says which).
@@ -56,6 +58,11 @@ export interface ProviderKit {
   /** The request changed after it left the sender (a body byte, the key, the token): it must be refused. */
   tampered(request: CallbackRequest): CallbackRequest;
   /**
+   * Known-answer authentication vectors (a provider's published test vectors): each request must be
+   * accepted or refused with the given secret.
+   */
+  readonly vectors?: readonly AuthVector[];
+  /**
    * A stand-in for the provider's status endpoint, for providers the worker asks (`lookup`): the
    * local runtime, the tests and the benchmark run it (local/status-simulator.ts), with `secret`'s
    * credentials. Required exactly when the provider has `lookup`.
@@ -75,11 +82,26 @@ export interface ProviderKit {
   // --- benchmark (bench/) ---
 }
 
+export interface AuthVector {
+  readonly name: string;
+  readonly secret: Record<string, unknown>;
+  readonly request: CallbackRequest;
+  readonly accepted: boolean;
+}
+
 export interface Rotation {
   readonly receiver: Record<string, unknown>;
   readonly current: Record<string, unknown>;
   readonly previous: Record<string, unknown>;
   readonly neither: Record<string, unknown>;
+}
+
+/** The values of these top-level fields, and of the same fields under `previous`. */
+export function fieldValues(fields: readonly string[]): ProviderKit['credentials'] {
+  return (secret) => {
+    const previous = (secret.previous ?? {}) as Record<string, unknown>;
+    return fields.flatMap((field) => [secret[field], previous[field]]).filter((value): value is string => typeof value === 'string' && value.length > 0);
+  };
 }
 
 /** `wrongSecrets` and `rotation` for a secret whose credentials are plain top-level text fields. */

@@ -1,5 +1,5 @@
 import { relid } from '../../functions/providers/relid.ts';
-import { editJson, pathToken, pathTokenAuth, withJsonField, type ProviderKit, flatCredentials } from './kit.ts';
+import { editJson, pathToken, pathTokenAuth, withJsonField, type ProviderKit, flatCredentials, fieldValues } from './kit.ts';
 
 /** The action labels test secrets declare (what the samples' labels mean). */
 export const RELID_APPROVE_LABELS = ['Approved', 'Accept'];
@@ -10,6 +10,7 @@ export const relidKit: ProviderKit = {
   provider: relid,
   route: 'POST /callbacks/relid/{token}',
   secret: (tag) => ({ token: pathToken(tag, 'relid'), approveLabels: RELID_APPROVE_LABELS, rejectLabels: RELID_REJECT_LABELS }),
+  credentials: fieldValues(['token']),
   ...flatCredentials(['token']),
   requiredFields: ['notification_uuid', 'status'],
   sample: 'callback-two-way',

@@ -1,6 +1,6 @@
 import type { CallbackRequest } from '../../functions/providers/provider.ts';
 import { telesign } from '../../functions/providers/telesign.ts';
-import { editJson, withJsonField, type ProviderKit, flatCredentials } from './kit.ts';
+import { editJson, withJsonField, type ProviderKit, flatCredentials, fieldValues } from './kit.ts';
 
 /** TeleSign: a signed body (`Authorization: TSA <customerId>:<HMAC of the raw body>`). */
 export const telesignKit: ProviderKit = {
@@ -11,6 +11,7 @@ export const telesignKit: ProviderKit = {
     // Base64 of at least 16 bytes of key material, as the secret schema requires.
     apiKey: Buffer.from(`${tag}-telesign-api-key-0123456789`).toString('base64'),
   }),
+  credentials: fieldValues(['customerId', 'apiKey']),
   ...flatCredentials(['customerId', 'apiKey']),
   requiredFields: ['reference_id', 'status'],
   sample: 'sms-dlr-success',

@@ -2,7 +2,7 @@ import { describeIssues } from '../../functions/providers/common.ts';
 import { TemboPlusCallbackSchema, temboplus } from '../../functions/providers/temboplus.ts';
 import { secureEquals } from '../../functions/shared/secure-compare.ts';
 import { SimulatedHttpError, type SimulatedRequest, type StatusSimulation } from '../../local/status-simulator.ts';
-import { editJson, pathToken, pathTokenAuth, withJsonField, type ProviderKit, flatCredentials } from './kit.ts';
+import { editJson, pathToken, pathTokenAuth, withJsonField, type ProviderKit, flatCredentials, fieldValues } from './kit.ts';
 
 const STATUS_PATH = /^\/remittance\/([^/]+)\/status$/;
 
@@ -76,6 +76,7 @@ export const temboplusKit: ProviderKit = {
     // Nowhere real unless a suite runs a stand-in status endpoint.
     baseUrl: options.statusEndpoint ?? 'https://tembo.invalid',
   }),
+  credentials: fieldValues(['token', 'apiToken']),
   ...flatCredentials(['token']),
   requiredFields: ['partnerReference', 'status'],
   sample: 'remittance-completed',

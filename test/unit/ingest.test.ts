@@ -12,13 +12,13 @@ import { createIngestHandler } from '../../functions/handlers/ingest.ts';
 import { getProvider, providers } from '../../functions/providers/index.ts';
 import type { AnyProvider, CallbackRequest } from '../../functions/providers/provider.ts';
 import { FIXTURES_DIR, listSamples, type Sample } from '../../local/samples.ts';
+import { kitOf } from '../providers/index.ts';
 import {
   apiGatewayEvent,
   authentic,
   contentOf,
   fixedSecretSource,
   runIngest,
-  secretValues,
   UNIT_SECRETS,
   type IngestRun,
 } from '../support/unit-ingest.ts';
@@ -301,7 +301,8 @@ describe('what the queued message carries', () => {
       // assess
       assert.equal(run.response.statusCode, 200);
       const message = run.messages[0];
-      assert.deepEqual(Object.keys(message.headers).sort(), Object.keys(message.headers).filter((name) => (KEPT_HEADERS as readonly string[]).includes(name)).sort());
+      const kept: readonly string[] = [...KEPT_HEADERS, ...(provider.keptHeaders ?? [])];
+      assert.deepEqual(Object.keys(message.headers).sort(), Object.keys(message.headers).filter((name) => kept.includes(name)).sort());
       assert.equal(message.headers.authorization, undefined);
       assert.equal(message.headers['user-agent'], 'TeleSign-Callback/1.0');
       assert.equal(message.headers['x-request-id'], '3f1c9a52-8d0e-4b7a-9f11-5a2c6e7d8b90');
@@ -332,7 +333,7 @@ describe('what the queued message carries', () => {
 
 describe('log lines never carry secrets, codes or phone numbers', () => {
   const forbidden = [
-    ...providers.flatMap((provider) => secretValues(UNIT_SECRETS[provider.id])),
+    ...providers.flatMap((provider) => kitOf(provider).credentials(UNIT_SECRETS[provider.id])),
     '6867',
     'Your code is',
     '+995512345678',

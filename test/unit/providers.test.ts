@@ -201,6 +201,15 @@ for (const provider of providers) {
       assert.notEqual(factsB.eventKey, factsA.eventKey);
     });
 
+    for (const vector of providerCase.vectors ?? []) {
+      test(`known answer: ${vector.accepted ? 'accepts' : 'refuses'} ${vector.name}`, () => {
+        // act
+        const result = provider.authenticate(vector.request, provider.secretSchema.parse(vector.secret));
+        // assess
+        assert.equal(result.ok, vector.accepted, result.ok ? 'accepted' : result.reason);
+      });
+    }
+
     describe('secret rotation', () => {
       const rotation = providerCase.rotation(secret);
       const rotating = rotation.receiver;

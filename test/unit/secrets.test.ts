@@ -100,7 +100,7 @@ describe('createSecretCache caching', () => {
     await Promise.all(providers.map((provider) => cache.get(provider)));
     // assess
     assert.equal(source.calls, providers.length);
-    providers.forEach((provider, index) => assert.equal((values[index] as Record<string, unknown>)[Object.keys(UNIT_SECRETS[provider.id])[0]], Object.values(UNIT_SECRETS[provider.id])[0]));
+    providers.forEach((provider, index) => assert.deepEqual(values[index], provider.secretSchema.parse(UNIT_SECRETS[provider.id])));
   });
 
   test('the default TTL is five minutes', async () => {
@@ -244,8 +244,9 @@ describe('createSecretCache failures', () => {
 
 describe('secretEnvName', () => {
   for (const provider of providers) {
-    test(`${provider.id} reads ${provider.id.toUpperCase()}_SECRET_ID`, () => {
-      assert.equal(secretEnvName(provider), `${provider.id.toUpperCase()}_SECRET_ID`);
+    const expected = `${provider.id.toUpperCase().replace(/-/g, '_')}_SECRET_ID`;
+    test(`${provider.id} reads ${expected} (a valid Lambda variable name)`, () => {
+      assert.equal(secretEnvName(provider), expected);
       assert.match(secretEnvName(provider), /^[A-Z][A-Z0-9_]*$/);
     });
   }
