@@ -8,6 +8,7 @@ import { LOCAL_AWS, waitFor } from '../../local/engines.ts';
 import { authenticRequest, listSamples } from '../../local/samples.ts';
 import { javaProcessesFor, startLocalPipeline, type StartedPipeline } from '../support/e2e-pipeline.ts';
 import { kitOf } from '../providers/index.ts';
+import { toRequest } from '../support/unit-ingest.ts';
 
 /**
  * The local pipeline as a user runs it: `npm start` as a child process, callbacks over HTTP,
@@ -26,18 +27,23 @@ async function sendAuthentic(providerId: string, content: { body?: Buffer; query
   const provider = providers.find((p) => p.id === providerId)!;
   const secret = provider.secretSchema.parse(pipeline.secrets[providerId as keyof typeof pipeline.secrets]);
   const request = authenticRequest(provider, secret, content);
-  return post(request.path, { method: request.method, headers: request.headers, ...(request.body ? { body: request.body } : {}) });
+  const answer = await post(request.path, { method: request.method, headers: request.headers, ...(request.body ? { body: request.body } : {}) });
+  return { ...answer, request: toRequest(provider, request), secret };
+}
+
+/** Tell a provider's simulated status endpoint about a subject. */
+async function reportAnswer(providerId: string, answer: unknown) {
+  const simulation = kitOf(providerId).statusSimulation!(pipeline.secrets[providerId]);
+  const response = await fetch(`${pipeline.info.simulators[providerId]}/__simulator/answers`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${simulation.controlToken}` },
+    body: JSON.stringify(answer),
+  });
+  assert.ok(response.ok, `the simulated ${providerId} status endpoint refused the answer: ${response.status}`);
 }
 
 /** Tell the simulated TemboPlus status endpoint about a transfer. */
-async function reportTransfer(body: object) {
-  const response = await fetch(`${pipeline.info.simulators.temboplus}/__simulator/answers`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${pipeline.secrets.temboplus.apiToken}` },
-    body: JSON.stringify(body),
-  });
-  assert.ok(response.ok, `simulator refused the transfer: ${response.status}`);
-}
+const reportTransfer = (body: object) => reportAnswer('temboplus', body);
 
 /** The state item of a subject, or of one of its parts (an eSMS recipient). */
 async function storedState(provider: string, subjectId: string, part?: string) {
@@ -104,21 +110,15 @@ describe('local pipeline (npm start)', { timeout: 240_000 }, () => {
     const expected = new Map<string, { provider: string; subjectId: string; part?: string; events: Set<string> }>();
     for (const provider of providers) {
       for (const sample of listSamples(provider.id)) {
-        if (provider.id === 'temboplus') await reportTransfer(JSON.parse(sample.body!.toString()));
+        // Providers the worker asks: their simulated status endpoint knows the subject as the sample says.
+        const kit = kitOf(provider);
+        if (kit.statusAnswer) await reportAnswer(provider.id, kit.statusAnswer(sample));
         const answer = await sendAuthentic(provider.id, sample);
         assert.equal(answer.status, 200, `${provider.id}/${sample.name}: ${JSON.stringify(answer.body)}`);
         assert.deepEqual(answer.body, { received: true }, `${provider.id}/${sample.name}`);
-        const parsed = provider.parse({
-          method: provider.route.method,
-          headers: {},
-          body: sample.body ?? Buffer.alloc(0),
-          rawQuery: sample.query ?? '',
-          sourceIp: '127.0.0.1',
-          requestId: 't',
-          receivedAt: new Date().toISOString(),
-        });
+        const parsed = provider.parse(answer.request);
         assert.ok(parsed.ok);
-        const facts = provider.describe(parsed.payload);
+        const facts = provider.describe(parsed.payload, answer.secret);
         const key = JSON.stringify([provider.id, facts.subjectId, facts.part]);
         const entry = expected.get(key) ?? { provider: provider.id, subjectId: facts.subjectId, part: facts.part, events: new Set<string>() };
         entry.events.add(facts.eventKey);
