@@ -98,7 +98,7 @@ function decodeComponent(value: string): string {
 }
 
 /**
- * `error_info` arrives in three encodings (samples/esms): a JSON string literal wrapping JSON,
+ * `error_info` arrives in three encodings (the eSMS docs' samples, test/fixtures/esms/zalo-*.query): a JSON string literal wrapping JSON,
  * double URL-encoded JSON with a `____dd/MM/yyyy HH:mm:ss` suffix, and plain JSON.
  */
 export function decodeErrorInfo(value: string): unknown {

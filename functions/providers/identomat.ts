@@ -195,7 +195,8 @@ const SESSION_RESULTS = new Map<string, { outcome: Outcome; terminal: boolean }>
 type Described = Omit<EventFacts, 'subjectId'>;
 
 function describeSessionChange(payload: IdentomatCallback): Described {
-  // Match case-insensitively (PROVIDERS.md: `result/` spells results in lower case). An unlisted
+  // Match case-insensitively (Identomat's `result/` API spells results in lower case, `"approved"`:
+  // https://identomat.gitbook.io/identomat-documentation/developer-tools/api-reference). An unlisted
   // or missing result is a step we cannot read: pending, never success.
   const status = payload.result ? payload.result.toUpperCase() : 'UNKNOWN';
   const meaning = SESSION_RESULTS.get(status) ?? { outcome: 'pending' as const, terminal: false };

@@ -81,12 +81,14 @@ function responseCodeOf(value: unknown): 'ok' | 'error' | 'unreadable' {
 /**
  * A REL-IDverify TWO-WAY notification result (the user acted, or it expired), or an error report
  * (`response_code` 1 with `error_code`). `status` may be missing only from an error report: the
- * status API's failure answer carries none (`samples/uniken/getRVNStatus-failure.json`), and an
+ * status API's failure answer carries none (its documented example, `{"response_code":1,
+ * "error_code":3558,…}`), and an
  * error callback such as `{notification_uuid, response_code: 1, error_code, delivery_status:
  * "FAILED_TO_NOTIFY"}` is stored rather than quarantined (inferred: the callback page does not show
  * one). Unknown fields are kept; `is_ds_verified`, `delivery_status` and `error_code` are read
  * loosely so an odd value is recorded and judged, not quarantined.
- * @see samples/uniken/callback-two-way.json
+ * @see https://developer.uniken.com/docs/notification-callback (the sample in test/fixtures/relid/callback-two-way.json)
+ * @see https://developer.uniken.com/docs/check-notification-status
  */
 export const RelIdCallbackSchema = z
   .looseObject({

@@ -41,7 +41,11 @@ export const TemboPlusCallbackSchema = z.looseObject({
 });
 export type TemboPlusCallback = z.infer<typeof TemboPlusCallbackSchema>;
 
-/** remittance-status-codes.txt. REVERSED follows COMPLETED ("processed but later reversed"). */
+/**
+ * The statuses of TemboPlus's Transaction Status page. REVERSED follows COMPLETED ("processed but
+ * later reversed").
+ * @see https://tembo.gitbook.io/tembo/reference/remittance/transaction-status
+ */
 const STATUSES: Record<string, { outcome: Outcome; terminal: boolean; rank: number }> = {
   CREATED: { outcome: 'pending', terminal: false, rank: 0 },
   SUBMITTED: { outcome: 'pending', terminal: false, rank: 1 },

@@ -6,7 +6,7 @@ import { editJson, pathToken, pathTokenAuth, withJsonField, type ProviderKit, fl
 
 const STATUS_PATH = /^\/remittance\/([^/]+)\/status$/;
 
-/** The statusCode TemboPlus's docs pair with each status (remittance-status-codes.txt). */
+/** The statusCode TemboPlus's Transaction Status page pairs with each status. */
 const TEMBOPLUS_STATUS_CODES: Record<string, string> = {
   CREATED: 'CREATED',
   SUBMITTED: 'SUBMITTED',
