@@ -143,39 +143,63 @@ export async function startDynamoDbLocal(options: { port?: number; dbPath?: stri
   };
 }
 
-export interface SqsServer extends RunningEngine {
-  /** Bodies of every message a queue holds (ready, delayed and in flight), for a snapshot at shutdown. */
-  messageBodies(queueName: string): string[];
-}
+export type SqsServer = RunningEngine;
 
-/** Start fauxqs in this process, bound to 127.0.0.1. */
-export async function startSqsServer(options: { port?: number } = {}): Promise<SqsServer> {
-  // fauxqs's startFauxqs() listens on 0.0.0.0; its buildApp lets us choose the address. Its stores
-  // are not in the package's export map, so they are loaded from beside the entry module.
+/**
+ * Start fauxqs in this process, bound to 127.0.0.1. With `dataDir`, every queue and message is
+ * written through to SQLite there as it happens (fauxqs 2's persistence, on Node's built-in
+ * node:sqlite), so a callback answered 200 survives even a `kill -9` of `npm start`.
+ */
+export async function startSqsServer(options: { port?: number; dataDir?: string } = {}): Promise<SqsServer> {
+  // fauxqs's startFauxqs() listens on 0.0.0.0; its buildApp lets us choose the address, so the
+  // stores and the persistence are wired here as startFauxqs wires them. They are not in the
+  // package's export map, so they are loaded from beside the entry module.
   const entry = import.meta.resolve('fauxqs');
+  const load = async <T>(path: string) => (await import(new URL(path, entry).href)) as T;
   const { buildApp } = (await import(entry)) as { buildApp: (options: unknown) => FastifyLike };
-  const { SqsStore } = (await import(new URL('./sqs/sqsStore.js', entry).href)) as { SqsStore: new () => FauxqsSqsStore };
-  const { SnsStore } = (await import(new URL('./sns/snsStore.js', entry).href)) as { SnsStore: new () => unknown };
-  const { S3Store } = (await import(new URL('./s3/s3Store.js', entry).href)) as { S3Store: new () => unknown };
+  const { SqsStore } = await load<{ SqsStore: new () => FauxqsSqsStore }>('./sqs/sqsStore.js');
+  const { SnsStore } = await load<{ SnsStore: new () => FauxqsStore }>('./sns/snsStore.js');
+  const { S3Store } = await load<{ S3Store: new () => FauxqsStore }>('./s3/s3Store.js');
   const sqsStore = new SqsStore();
+  const snsStore = new SnsStore();
+  const s3Store = new S3Store();
   sqsStore.host = '127.0.0.1';
-  const app = buildApp({ logger: false, host: '127.0.0.1', stores: { sqsStore, snsStore: new SnsStore(), s3Store: new S3Store() } });
+  let persistence: FauxqsPersistence | undefined;
+  if (options.dataDir) {
+    const { PersistenceManager } = await load<{ PersistenceManager: new (dir: string) => FauxqsPersistence }>('./persistence.js');
+    persistence = new PersistenceManager(options.dataDir);
+    // Loaded before the stores write through to it, as fauxqs does.
+    persistence.load(sqsStore, snsStore, s3Store);
+    sqsStore.persistence = persistence;
+    snsStore.persistence = persistence;
+    s3Store.persistence = persistence;
+    for (const queue of sqsStore.allQueues()) queue.persistence = persistence;
+  }
+  const app = buildApp({ logger: false, host: '127.0.0.1', stores: { sqsStore, snsStore, s3Store } });
   const address = await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
   const port = Number(new URL(address).port);
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,
-    stop: () => app.close(),
-    messageBodies(queueName) {
-      const messages = sqsStore.inspectQueue(queueName)?.messages;
-      if (!messages) return [];
-      return [...messages.ready, ...messages.delayed, ...messages.inflight.map((entry) => entry.message)].map((m) => m.body);
+    stop: async () => {
+      await app.close();
+      persistence?.close();
     },
   };
 }
 
-interface FauxqsSqsStore {
+interface FauxqsStore {
+  persistence?: FauxqsPersistence;
+}
+
+interface FauxqsPersistence {
+  load(sqs: unknown, sns: unknown, s3: unknown): void;
+  close(): void;
+}
+
+interface FauxqsSqsStore extends FauxqsStore {
   host?: string;
+  allQueues(): { persistence?: FauxqsPersistence }[];
   inspectQueue(name: string):
     | { messages: { ready: { body: string }[]; delayed: { body: string }[]; inflight: { message: { body: string } }[] } }
     | undefined;

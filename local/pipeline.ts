@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetQueueAttributesCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { boundedSqsClient } from '../functions/adapters/sqs.ts';
 import { QUEUE } from '../functions/core/pipeline-definition.ts';
 import { ingestDependencies, workerHandlerOptions } from '../functions/handlers/dependencies.ts';
@@ -11,7 +11,7 @@ import { createWorkerHandler } from '../functions/handlers/worker.ts';
 import { providers } from '../functions/providers/index.ts';
 import { createLogger, type LogLevel } from '../functions/shared/log.ts';
 import { allKits, secretsFor } from '../test/providers/index.ts';
-import { ensureQueues, ensureTable, LOCAL_AWS, startDynamoDbLocal, startSqsServer, type DynamoDbLocal, type SqsServer } from './engines.ts';
+import { ensureQueues, ensureTable, LOCAL_AWS, startDynamoDbLocal, startSqsServer, type DynamoDbLocal } from './engines.ts';
 import { startHttpApi } from './http-api.ts';
 import { routePath } from './samples.ts';
 import { fileSecretSource, loadSecretsFile, providerSecret, type SecretsFile } from './secrets-file.ts';
@@ -22,7 +22,7 @@ import { startStatusSimulator } from './status-simulator.ts';
 export interface PipelineOptions {
   /** HTTP port for the callback routes on 127.0.0.1 (0 = any free port). */
   readonly port: number;
-  /** Folder for persisted data (DynamoDB files, queue snapshot, runtime.json, development secrets). */
+  /** Folder for persisted data (DynamoDB's files, the queues' SQLite, runtime.json, development secrets). */
   readonly dataDir: string;
   /** Start from an empty table and empty queues. */
   readonly fresh: boolean;
@@ -48,11 +48,7 @@ export interface PipelineOptions {
    * starting DynamoDB Local, e.g. one a fault-injection test pauses or puts behind a proxy.
    */
   readonly dynamodbEndpoint?: string;
-  /**
-   * An SQS-API endpoint started elsewhere instead of the in-process one. The queues then outlive
-   * this process (the point: a killed worker must not take queued callbacks with it), so no
-   * snapshot is written or restored.
-   */
+  /** An SQS-API endpoint started elsewhere instead of the in-process one (whose queues persist under dataDir). */
   readonly sqsEndpoint?: string;
   /** Receives each log line (already JSON); defaults to stdout. */
   readonly write?: (line: string, level: LogLevel) => void;
@@ -83,7 +79,6 @@ export interface RunningPipeline {
 }
 
 const QUEUE_NAMES = { queue: 'callbacks', dlq: 'callbacks-dlq' } as const;
-const SNAPSHOT_FILE = 'queue-snapshot.json';
 /** The local secret cache: short, so an edited secrets file applies within seconds. */
 const LOCAL_SECRET_CACHE_SECONDS = 5;
 
@@ -131,14 +126,15 @@ async function prepareDataDir(options: PipelineOptions): Promise<void> {
 async function startEngines(options: PipelineOptions, stops: Stops) {
   const [dynamo, sqsServer] = await Promise.all([
     options.dynamodbEndpoint ? undefined : startDynamoDbLocal({ dbPath: join(options.dataDir, 'dynamodb') }),
-    options.sqsEndpoint ? undefined : startSqsServer(),
+    // The queues are written through to disk: a callback answered 200 survives a kill -9.
+    options.sqsEndpoint ? undefined : startSqsServer({ dataDir: join(options.dataDir, 'sqs') }),
   ]);
   if (dynamo) stops.add(() => dynamo.stop());
   if (sqsServer) stops.add(() => sqsServer.stop());
-  return { dynamodbEndpoint: options.dynamodbEndpoint ?? dynamo!.endpoint, sqsEndpoint: options.sqsEndpoint ?? sqsServer!.endpoint, sqsServer };
+  return { dynamodbEndpoint: options.dynamodbEndpoint ?? dynamo!.endpoint, sqsEndpoint: options.sqsEndpoint ?? sqsServer!.endpoint };
 }
 
-/** Step 3: the stack's table and queues (with its redrive policy), and what the last run left queued. */
+/** Step 3: the stack's table and queues (with its redrive policy); what the last run left queued is still there. */
 async function prepareResources(options: PipelineOptions, engines: Awaited<ReturnType<typeof startEngines>>, stops: Stops) {
   const tableName = options.tableName ?? 'callback-gateway';
   const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: engines.dynamodbEndpoint });
@@ -153,9 +149,11 @@ async function prepareResources(options: PipelineOptions, engines: Awaited<Retur
     maxReceiveCount: options.maxReceiveCount,
     visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
   });
-  const restored = engines.sqsServer ? await restoreQueues(sqs, options.dataDir, { queueUrl, dlqUrl }) : 0;
-  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
-  return { dynamo, sqs, tableName, queueUrl, dlqUrl, queueArn: Attributes!.QueueArn!, restored };
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn', 'ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+  );
+  const waiting = Number(Attributes?.ApproximateNumberOfMessages ?? 0) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+  return { dynamo, sqs, tableName, queueUrl, dlqUrl, queueArn: Attributes!.QueueArn!, waiting };
 }
 
 /**
@@ -185,8 +183,8 @@ async function prepareSecretsAndSimulators(options: PipelineOptions, stops: Stop
   return { secretsFile, simulators, devSecrets: options.secretsFile === undefined };
 }
 
-/** Step 5: the worker, fed by a poller that behaves like the Lambda event source; a queue snapshot at stop. */
-function startWorker(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, secretsFile: string, sqsServer: SqsServer | undefined, stops: Stops) {
+/** Step 5: the worker, fed by a poller that behaves like the Lambda event source. */
+function startWorker(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, secretsFile: string, stops: Stops) {
   const worker = createWorkerHandler(
     workerHandlerOptions({
       dynamo: resources.dynamo,
@@ -209,8 +207,7 @@ function startWorker(options: PipelineOptions, resources: Awaited<ReturnType<typ
     batchSize: QUEUE.batchSize,
     onError: (error) => log.warn('poller error', { error: (error as Error).message }),
   });
-  // Stop order (reverse of registration): HTTP first, then the poller finishes its batches, then the snapshot.
-  if (sqsServer) stops.add(() => snapshotQueues(sqsServer, options.dataDir));
+  // Stop order (reverse of registration): HTTP first, then the poller finishes its batches.
   stops.add(() => poller.stop());
   return log;
 }
@@ -248,7 +245,7 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
     const engines = await startEngines(options, stops);
     const resources = await prepareResources(options, engines, stops);
     const { secretsFile, simulators, devSecrets } = await prepareSecretsAndSimulators(options, stops);
-    const workerLog = startWorker(options, resources, secretsFile, engines.sqsServer, stops);
+    const workerLog = startWorker(options, resources, secretsFile, stops);
     const http = await startIngress(options, resources, secretsFile, stops);
 
     const secrets = loadSecretsFile(secretsFile);
@@ -268,7 +265,7 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
     };
     writeFileSync(runtimeInfoPath(options.dataDir), `${JSON.stringify(info, null, 2)}\n`);
     stops.addFirst(async () => rmSync(runtimeInfoPath(options.dataDir), { force: true }));
-    if (resources.restored > 0) workerLog.info('restored queued messages from the last run', { count: resources.restored });
+    if (resources.waiting > 0) workerLog.info('callbacks queued before this start are being processed', { count: resources.waiting });
     return { info, stop: () => stops.all() };
   } catch (error) {
     await stops.all();
@@ -289,31 +286,16 @@ async function assertPortFree(port: number): Promise<void> {
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
-}
-
-/**
- * The SQS-API server keeps messages in memory; at shutdown whatever is still queued (including the
- * DLQ) is written to disk and re-sent at the next start, so a restart loses nothing.
- */
-async function snapshotQueues(server: SqsServer, dataDir: string): Promise<void> {
-  const snapshot = { queue: server.messageBodies(QUEUE_NAMES.queue), dlq: server.messageBodies(QUEUE_NAMES.dlq) };
-  const path = join(dataDir, SNAPSHOT_FILE);
-  if (snapshot.queue.length + snapshot.dlq.length === 0) rmSync(path, { force: true });
-  else writeFileSync(path, JSON.stringify(snapshot));
-}
-
-async function restoreQueues(sqs: SQSClient, dataDir: string, urls: { queueUrl: string; dlqUrl: string }): Promise<number> {
-  const path = join(dataDir, SNAPSHOT_FILE);
-  if (!existsSync(path)) return 0;
-  const snapshot = JSON.parse(readFileSync(path, 'utf8')) as { queue: string[]; dlq: string[] };
-  for (const body of snapshot.queue) await sqs.send(new SendMessageCommand({ QueueUrl: urls.queueUrl, MessageBody: body }));
-  for (const body of snapshot.dlq) await sqs.send(new SendMessageCommand({ QueueUrl: urls.dlqUrl, MessageBody: body }));
-  rmSync(path, { force: true });
-  return snapshot.queue.length + snapshot.dlq.length;
+  // A killed process nobody has reaped yet (a zombie: a container whose init does not reap) still
+  // answers signal 0; it is not running.
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
+  }
 }
 
 export type { DynamoDbLocal };

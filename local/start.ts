@@ -28,7 +28,7 @@ const USAGE = `usage: npm start -- [--port N] [--secrets FILE [--simulators]] [-
   --confirm-timeout-ms N   timeout of each TemboPlus status call (default 5000)
   --dynamodb-endpoint URL  use this DynamoDB endpoint instead of starting DynamoDB Local
   --sqs-endpoint URL       use this SQS-API endpoint instead of the in-process one; the queues then
-                           outlive this process, so no queue snapshot is written or restored
+                           outlive this process (the in-process queues persist under the data folder)
   --no-temboplus-simulator (no effect: simulators start only with the development secrets or --simulators)`;
 
 const { values } = parseCli(

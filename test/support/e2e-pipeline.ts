@@ -25,20 +25,37 @@ export interface StartedPipeline {
   readonly output: string[];
   /** Run `npm run <script> -- <args> --data-dir <dataDir>` and return its exit code and output. */
   run(script: 'send' | 'inspect' | 'redrive' | 'reprocess', args: string[]): { status: number | null; stdout: string; stderr: string };
-  /** Stop with SIGINT (Ctrl-C), as a user would; resolves with the exit code. */
-  stop(): Promise<number | null>;
+  /** Stop with SIGINT (Ctrl-C), as a user would; resolves with the exit code. Removes the data folder unless `keepData`. */
+  stop(options?: { keepData?: boolean }): Promise<number | null>;
+  /** SIGKILL the whole process group (npm, node, DynamoDB Local): no shutdown code runs. The data folder stays. */
+  kill(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly extraArgs?: readonly string[];
+  /** A data folder from an earlier run (not emptied): its `data/` is reused. @default a new temporary folder */
+  readonly dataDir?: string;
+  /** The secrets file's content. @default testSecrets(), with --simulators */
+  readonly secrets?: Record<string, Record<string, unknown>>;
+  /** Pass --simulators with the secrets file. @default true */
+  readonly simulators?: boolean;
 }
 
 /** Start `npm start` as a child process on free ports with a test secrets file and an empty data folder. */
-export async function startLocalPipeline(extraArgs: string[] = []): Promise<StartedPipeline> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'callback-gateway-e2e-'));
-  const secrets = testSecrets(await freePort());
+export async function startLocalPipeline(extraArgsOrOptions: string[] | StartOptions = []): Promise<StartedPipeline> {
+  const options: StartOptions = Array.isArray(extraArgsOrOptions) ? { extraArgs: extraArgsOrOptions } : extraArgsOrOptions;
+  const reused = options.dataDir !== undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'callback-gateway-e2e-'));
+  const secrets = options.secrets ?? testSecrets(await freePort());
   const secretsFile = join(dataDir, 'secrets.json');
   writeFileSync(secretsFile, JSON.stringify(secrets));
   const port = await freePort();
   const child = spawn(
     'npm',
-    ['start', '--silent', '--', '--port', String(port), '--data-dir', join(dataDir, 'data'), '--secrets', secretsFile, '--simulators', '--fresh', '--log-format', 'json', ...extraArgs],
+    [
+      'start', '--silent', '--', '--port', String(port), '--data-dir', join(dataDir, 'data'), '--secrets', secretsFile,
+      ...(options.simulators === false ? [] : ['--simulators']), ...(reused ? [] : ['--fresh']), '--log-format', 'json', ...(options.extraArgs ?? []),
+    ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, NODE_NO_WARNINGS: '1' } },
   );
   const output: string[] = [];
@@ -75,7 +92,7 @@ export async function startLocalPipeline(extraArgs: string[] = []): Promise<Star
       });
       return { status: result.status, stdout: result.stdout, stderr: result.stderr };
     },
-    async stop() {
+    async stop(stopOptions = {}) {
       if (exitCode === undefined) {
         // Ctrl-C in a terminal signals the whole foreground process group.
         process.kill(-child.pid!, 'SIGINT');
@@ -83,8 +100,14 @@ export async function startLocalPipeline(extraArgs: string[] = []): Promise<Star
         await exited;
         clearTimeout(timer);
       }
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!stopOptions.keepData) rmSync(dataDir, { recursive: true, force: true });
       return exitCode ?? null;
+    },
+    async kill() {
+      if (exitCode === undefined) {
+        process.kill(-child.pid!, 'SIGKILL');
+        await exited;
+      }
     },
   };
 }

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, describe, test } from 'node:test';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { keys } from '../../functions/core/pipeline-definition.ts';
+import { getProvider } from '../../functions/providers/index.ts';
+import { LOCAL_AWS, waitFor } from '../../local/engines.ts';
+import { authenticRequest, listSamples } from '../../local/samples.ts';
+import { startStatusSimulator, type StatusSimulator } from '../../local/status-simulator.ts';
+import { kitOf } from '../providers/index.ts';
+import { startLocalPipeline, testSecrets, type StartedPipeline } from '../support/e2e-pipeline.ts';
+
+/**
+ * The local runtime behaves like AWS where it matters: what it answered 200 for survives a kill -9
+ * (the queues persist on disk, as SQS keeps them), and a provider endpoint the user configured is
+ * used as it is, never replaced by a simulation.
+ */
+
+const started: StartedPipeline[] = [];
+const stands: StatusSimulator[] = [];
+after(async () => {
+  for (const pipeline of started) await pipeline.stop().catch(() => undefined);
+  for (const stand of stands) await stand.stop();
+});
+
+const provider = (value: { id: string }) => getProvider(value.id);
+
+/** Send a sample callback of a provider to a running pipeline, authenticated with its secrets. */
+async function send(pipeline: StartedPipeline, providerId: string, subjectId: string) {
+  const provider = getProvider(providerId);
+  const kit = kitOf(provider);
+  const sample = kit.withSubject(listSamples(provider.id).find((candidate) => candidate.name === kit.sample)!, subjectId);
+  const secret = provider.secretSchema.parse(pipeline.secrets[providerId]);
+  const request = authenticRequest(provider, secret, sample);
+  const response = await fetch(`${pipeline.info.baseUrl}${request.path}`, { method: request.method, headers: request.headers, ...(request.body ? { body: request.body } : {}) });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+describe('npm start keeps what it answered 200 for, even through kill -9', () => {
+  test('callbacks that could not be stored yet are stored after a SIGKILL and a restart', async () => {
+    // prepare: an asked provider whose status endpoint (the user's own stand-in) fails for now, so
+    // the worker cannot store the callbacks: they stay queued, retried
+    const asked = Object.keys(testSecrets(0)).map((id) => getProvider(id)).find((provider) => provider.lookup && kitOf(provider).statusSimulation)!;
+    const kit = kitOf(asked);
+    const secrets = testSecrets(0);
+    const stand = await startStatusSimulator(kit.statusSimulation!(provider(asked).secretSchema.parse(secrets[asked.id])));
+    stands.push(stand);
+    secrets[asked.id] = { ...secrets[asked.id], baseUrl: stand.baseUrl };
+    const subjects = ['KILL9-1', 'KILL9-2', 'KILL9-3'].map((id) => `${id}-${Date.now()}`);
+    const samples = subjects.map((subjectId) => kit.withSubject(listSamples(asked.id).find((candidate) => candidate.name === kit.sample)!, subjectId));
+    for (const sample of samples) stand.report(kit.statusAnswer!(sample));
+    stand.setFault({ status: 500 });
+    const first = await startLocalPipeline({ secrets, simulators: false, extraArgs: ['--max-receives', '100'] });
+    started.push(first);
+    const answers = [];
+    for (const subjectId of subjects) answers.push(await send(first, asked.id, subjectId));
+    await waitFor('every callback to have failed once', async () => new Set(stand.requests.map((request) => request.subjectId)).size === subjects.length, 20_000, 100);
+
+    // act: SIGKILL the whole process group (no shutdown code runs), then start again on the same data
+    await first.kill();
+    stand.setFault(undefined);
+    const second = await startLocalPipeline({ dataDir: first.dataDir, secrets, simulators: false, extraArgs: ['--max-receives', '100'] });
+    started.push(second);
+
+    // assess
+    assert.deepEqual(answers.map((answer) => answer.status), [200, 200, 200]);
+    const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: second.info.dynamodbEndpoint });
+    try {
+      for (const subjectId of subjects) {
+        await waitFor(`${subjectId} stored after the restart`, async () => {
+          const { Item } = await dynamo.send(new GetItemCommand({ TableName: second.info.tableName, Key: { pk: { S: keys.subject(asked.id, subjectId) }, sk: { S: 'STATE' } }, ConsistentRead: true }));
+          return Item?.confirmation?.S === 'confirmed';
+        }, 45_000, 250);
+      }
+    } finally {
+      dynamo.destroy();
+    }
+  });
+});
+
+describe("a provider endpoint in the user's secrets is used as it is", () => {
+  let stand: Server | undefined;
+  after(() => stand?.close());
+
+  test("a loopback baseUrl is the user's own stand-in: npm start starts no simulator on it, and the worker asks it", async () => {
+    // prepare: the user's own stand-in for an asked provider's status endpoint, on loopback
+    const asked = [...Object.keys(testSecrets(0))].map((id) => getProvider(id)).find((provider) => provider.lookup && kitOf(provider).statusSimulation)!;
+    const kit = kitOf(asked);
+    const seen: string[] = [];
+    stand = createServer((request, response) => {
+      seen.push(`${request.method} ${request.url}`);
+      response.writeHead(404, { 'content-type': 'application/json' });
+      response.end('{"error":"not_found"}');
+    });
+    await new Promise<void>((resolve) => stand!.listen(0, '127.0.0.1', () => resolve()));
+    const standUrl = `http://127.0.0.1:${(stand.address() as AddressInfo).port}`;
+    const secrets = testSecrets(0);
+    secrets[asked.id] = { ...secrets[asked.id], baseUrl: standUrl };
+
+    // act
+    const pipeline = await startLocalPipeline({ secrets, simulators: false });
+    started.push(pipeline);
+    const answer = await send(pipeline, asked.id, `STAND-IN-${Date.now()}`);
+    await waitFor('the worker to ask the stand-in', async () => seen.length > 0, 20_000, 100);
+
+    // assess
+    assert.equal(answer.status, 200);
+    assert.deepEqual(pipeline.info.simulators, {}, 'no simulator started');
+    assert.match(pipeline.output.join('\n'), /the endpoint in your secrets file/);
+    assert.ok(seen.every((line) => line.startsWith('GET ')), seen.join(', '));
+    assert.ok(kit.statusSimulation, 'the asked provider has a simulation the pipeline did not start');
+  });
+});
