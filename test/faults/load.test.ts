@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { envNumber, startFaultRig, waitForDrain, type FaultRig } from '../support/faults-rig.ts';
-import { acknowledged, assessStore, mixedTraffic, percentileMs, PROVIDER_IDS, sendAll, statusCounts } from '../support/faults-traffic.ts';
+import { allKits } from '../providers/index.ts';
+import { acknowledged, assessStore, mixedTraffic, percentileMs, sendAll, statusCounts } from '../support/faults-traffic.ts';
 
 /**
- * Load: callbacks of all five providers from many concurrent senders, 10 % of them sent twice, in
+ * Load: callbacks of every provider from many concurrent senders, 10 % of them sent twice, in
  * shuffled order (so later statuses often arrive first). Every answered-200 callback must be stored
  * exactly once, and every subject must end in the state the forward-only rule gives for what was
  * sent. `npm run test:faults` runs 10,000 from 64 senders; the CI slice a tenth of that.
@@ -30,7 +31,7 @@ describe(`load: ${TOTAL} callbacks from ${SENDERS} concurrent senders`, { timeou
   test('every answered-200 callback stored exactly once; every final state correct', async () => {
     // prepare
     const traffic = mixedTraffic(TOTAL, rig.secrets, { tag: 'load', seed: SEED, duplicateRate: 0.1 });
-    for (const transfer of traffic.transfers) rig.simulator.report(transfer);
+    rig.teach(traffic.answers);
     const logsBefore = rig.pipeline!.logs().length;
 
     // act
@@ -43,11 +44,13 @@ describe(`load: ${TOTAL} callbacks from ${SENDERS} concurrent senders`, { timeou
 
     // assess
     const promised = acknowledged(results);
-    const assessment = assessStore(stored, promised, traffic.transfers);
+    const assessment = await assessStore(stored, promised, traffic.answers);
     const answered200 = results.filter((result) => result.status === 200).length;
     const workerLines = rig.pipeline!.logs().slice(logsBefore).filter((line) => line.message === 'stored');
     const absorbedByWorker = workerLines.filter((line) => line.result === 'duplicate').length;
-    const perProvider = PROVIDER_IDS.map((id) => `${id} ${promised.filter((callback) => callback.provider === id).length}`).join(', ');
+    const perProvider = allKits()
+      .map(({ provider }) => `${provider.id} ${promised.filter((callback) => callback.provider === provider.id).length}`)
+      .join(', ');
     const depth = await rig.queueDepth();
     console.log(
       `[faults] load (seed ${SEED}): sent ${results.length} from ${SENDERS} senders in ${sentIn.toFixed(1)} s ` +

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { waitFor } from '../../local/engines.ts';
-import { queueMessageFor } from '../support/integration-worker.ts';
+import { allKits } from '../providers/index.ts';
+import type { ProviderKit } from '../providers/kit.ts';
+import { queueMessageFor, queueMessageForQuery } from '../support/integration-worker.ts';
 import { startFaultRig, waitForDrain, type FaultRig } from '../support/faults-rig.ts';
 import { assessStore, subjectLife, type Callback } from '../support/faults-traffic.ts';
 
@@ -13,18 +15,35 @@ import { assessStore, subjectLife, type Callback } from '../support/faults-traff
  */
 
 const MAX_RECEIVES = 3;
+/** Records of a batch beside its poison one (an SQS batch holds ten). */
+const BATCH_MATES = 9;
 
 let rig: FaultRig;
 
-/** The nine good records of a batch: whole lives of TeleSign, REL-ID and Identomat subjects. */
+/** Kits of the providers whose status endpoint the worker asks: their simulated endpoints are made to fail. */
+const askedKits = (): ProviderKit[] => allKits().filter((kit) => rig.simulators.has(kit.provider.id));
+
+/** The good records of a batch: whole lives of subjects of the providers the worker does not ask, in turn. */
 function goodRecords(tag: string): Callback[] {
-  return [
-    ...subjectLife('telesign', rig.secrets, `${tag}-a`),
-    ...subjectLife('relid', rig.secrets, `${tag}-b`),
-    ...subjectLife('identomat', rig.secrets, `${tag}-c`),
-    ...subjectLife('telesign', rig.secrets, `${tag}-d`).slice(0, 1),
-  ];
+  const kits = allKits().filter((kit) => !rig.simulators.has(kit.provider.id));
+  const records: Callback[] = [];
+  for (let index = 0; records.length < BATCH_MATES; index += 1) {
+    records.push(...subjectLife(kits[index % kits.length], rig.secrets, `${tag}-${index}`).callbacks.slice(0, BATCH_MATES - records.length));
+  }
+  return records;
 }
+
+/** The queue message ingest makes of a callback (the real ingest core). */
+async function queueBody(callback: Callback): Promise<string> {
+  const { body, query } = callback.content;
+  const message = body ? await queueMessageFor(rig.secrets, callback.provider, body) : await queueMessageForQuery(rig.secrets, callback.provider, query ?? '');
+  return JSON.stringify(message);
+}
+
+/** Every simulated status endpoint answers this HTTP status to everything, until `undefined` clears it. */
+const failStatusEndpoints = (status: number | undefined) => {
+  for (const simulator of rig?.simulators.values() ?? []) simulator.setFault(status === undefined ? undefined : { status });
+};
 
 describe('fault: poison message', { timeout: 180_000 }, () => {
   before(async () => {
@@ -33,29 +52,25 @@ describe('fault: poison message', { timeout: 180_000 }, () => {
   });
 
   after(async () => {
-    rig?.simulator.setFault(undefined);
+    failStatusEndpoints(undefined);
     const left = await rig?.stop();
     assert.deepEqual(left, [], 'processes or ports left behind');
   });
 
-  test(`a malformed message and a TemboPlus callback whose status check always fails → DLQ after ${MAX_RECEIVES} receives; their batch-mates stored`, async () => {
-    // prepare: two batches of ten queue messages, made by the real ingest core, each with one
-    // poison record: a body that is not a queue message at all, and a TemboPlus callback while the
-    // status endpoint answers 500 to everything
-    const tembo = subjectLife('temboplus', rig.secrets, 'poison-tembo').at(-1)!;
-    rig.simulator.report(tembo.body);
-    const malformed = '{"v":1,"provider":"telesign", this is not JSON';
-    const batches = [
-      { poison: malformed, good: goodRecords('poison-1') },
-      { poison: JSON.stringify(await queueMessageFor(rig.secrets, 'temboplus', tembo.body)), good: goodRecords('poison-2') },
-    ];
-    const entries = await Promise.all(
-      batches.map(async ({ poison, good }) => [
-        poison,
-        ...(await Promise.all(good.map(async (callback) => JSON.stringify(await queueMessageFor(rig.secrets, callback.provider, callback.body))))),
-      ]),
-    );
-    rig.simulator.setFault({ status: 500 });
+  test(`a malformed message, and a callback whose status check always fails (each provider the worker asks) → DLQ after ${MAX_RECEIVES} receives; their batch-mates stored`, async () => {
+    // prepare: batches of ten queue messages, made by the real ingest core, each with one poison
+    // record: a body that is not a queue message at all, and for each provider the worker asks, a
+    // callback while its status endpoint answers 500 to everything
+    const asked = askedKits().map((kit) => {
+      const life = subjectLife(kit, rig.secrets, `poison-${kit.provider.id}`);
+      rig.teach([life.answer!]);
+      return { kit, callback: life.callbacks.at(-1)! };
+    });
+    const malformed = `{"v":1,"provider":"${allKits()[0].provider.id}", this is not JSON`;
+    const poisons = [malformed, ...(await Promise.all(asked.map(({ callback }) => queueBody(callback))))];
+    const batches = poisons.map((poison, index) => ({ poison, good: goodRecords(`poison-${index + 1}`) }));
+    const entries = await Promise.all(batches.map(async ({ poison, good }) => [poison, ...(await Promise.all(good.map(queueBody)))]));
+    failStatusEndpoints(500);
 
     // act: each batch goes in with one SendMessageBatch, so the poller receives it whole
     const poisonIds: string[] = [];
@@ -69,33 +84,47 @@ describe('fault: poison message', { timeout: 180_000 }, () => {
       assert.equal(sent.Successful?.length, bodies.length);
       poisonIds.push(sent.Successful!.find((entry) => entry.Id === '0')!.MessageId!);
     }
-    await waitFor('both poison messages in the DLQ', async () => rig.sqsServer.messageBodies('callbacks-dlq').length >= 2, 60_000, 100);
+    await waitFor(`all ${poisons.length} poison messages in the DLQ`, async () => rig.sqsServer.messageBodies('callbacks-dlq').length >= poisons.length, 60_000, 100);
     await waitForDrain(rig, 30_000);
-    rig.simulator.setFault(undefined);
+    failStatusEndpoints(undefined);
     const stored = await rig.readSubjects();
 
     // assess
     const good = batches.flatMap((batch) => batch.good);
-    const assessment = assessStore(stored, good);
+    const assessment = await assessStore(stored, good);
     const dlq = rig.sqsServer.messageBodies('callbacks-dlq');
     const failures = rig.pipeline!.logs().filter((line) => line.message.startsWith('record failed'));
     const receivesOf = (id: string) => failures.filter((line) => line.messageId === id).map((line) => line.receiveCount);
     const failedLine = (id: string) => failures.find((line) => line.messageId === id);
-    const statusCalls = rig.simulator.requests.filter((request) => request.subjectId === tembo.subjectId).map((request) => request.status);
-    const temboStored = await rig.readSubject('temboplus', tembo.subjectId);
+    const checks = await Promise.all(
+      asked.map(async ({ kit, callback }, index) => ({
+        name: kit.provider.displayName,
+        id: kit.provider.id,
+        receives: receivesOf(poisonIds[index + 1]),
+        statusCalls: rig.simulators
+          .get(kit.provider.id)!
+          .requests.filter((request) => request.subjectId === callback.subjectId)
+          .map((request) => request.status),
+        events: (await rig.readSubject(kit.provider.id, callback.subjectId)).events.length,
+      })),
+    );
+    const dlqNames = dlq.map((body) => (body === malformed ? 'the malformed one' : `the ${String(checks.find((check) => check.id === JSON.parse(body).provider)?.name)} one`));
     console.log(
       `[faults] poison: malformed → failed receives ${JSON.stringify(receivesOf(poisonIds[0]))} (${String(failedLine(poisonIds[0])?.error)}); ` +
-        `TemboPlus → failed receives ${JSON.stringify(receivesOf(poisonIds[1]))}, status calls ${JSON.stringify(statusCalls)}; ` +
-        `DLQ ${dlq.length} (${dlq.map((body) => (body === malformed ? 'the malformed one' : 'the TemboPlus one')).join(', ')}); ` +
-        `batch-mates stored ${assessment.stored}/${assessment.promised}, lost ${assessment.lost.length}; TemboPlus event items ${temboStored.events.length}`,
+        checks.map((check) => `${check.name} → failed receives ${JSON.stringify(check.receives)}, status calls ${JSON.stringify(check.statusCalls)}; `).join('') +
+        `DLQ ${dlq.length} (${dlqNames.join(', ')}); ` +
+        `batch-mates stored ${assessment.stored}/${assessment.promised}, lost ${assessment.lost.length}; ` +
+        checks.map((check) => `${check.name} event items ${check.events}`).join(', '),
     );
     assert.deepEqual(receivesOf(poisonIds[0]), [1, 2, 3]);
-    assert.deepEqual(receivesOf(poisonIds[1]), [1, 2, 3]);
-    assert.deepEqual(statusCalls, [500, 500, 500]);
-    assert.equal(dlq.length, 2);
+    assert.equal(dlq.length, poisons.length);
     assert.ok(dlq.includes(malformed), 'the malformed message is in the DLQ, byte for byte');
-    assert.ok(dlq.some((body) => body !== malformed && JSON.parse(body).provider === 'temboplus'), 'the TemboPlus callback is in the DLQ, for redrive');
-    assert.equal(temboStored.events.length, 0, 'an unconfirmed TemboPlus claim is not stored as an event');
+    for (const check of checks) {
+      assert.deepEqual(check.receives, [1, 2, 3], check.id);
+      assert.deepEqual(check.statusCalls, [500, 500, 500], check.id);
+      assert.ok(dlq.some((body) => body !== malformed && JSON.parse(body).provider === check.id), `the ${check.id} callback is in the DLQ, for redrive`);
+      assert.equal(check.events, 0, `an unconfirmed ${check.id} claim is not stored as an event`);
+    }
     assert.equal(assessment.stored, good.length);
     assert.deepEqual(assessment.lost, []);
     assert.deepEqual(assessment.miscounted, []);

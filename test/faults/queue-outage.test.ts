@@ -24,9 +24,9 @@ describe('fault: queue unreachable at ingest', { timeout: 180_000 }, () => {
   });
 
   test('refused or blackholed queue → 503, never 200; the retries after recovery are stored once each', async () => {
-    // prepare: 30 callbacks across the five providers; 25 meet a refusing queue, 5 a blackhole.
+    // prepare: 30 callbacks across every provider; 25 meet a refusing queue, 5 a blackhole.
     const traffic = mixedTraffic(30, rig.secrets, { tag: 'queue-outage', seed: 4, shuffled: false });
-    for (const transfer of traffic.transfers) rig.simulator.report(transfer);
+    rig.teach(traffic.answers);
     const refusedPart = traffic.sends.slice(0, 25);
     const blackholedPart = traffic.sends.slice(25);
     const base = rig.pipeline!.info.baseUrl;
@@ -49,7 +49,7 @@ describe('fault: queue unreachable at ingest', { timeout: 180_000 }, () => {
 
     // assess
     const slowest = (results: typeof refused) => Math.max(...results.map((r) => r.ms));
-    const assessment = assessStore(stored, traffic.distinct, traffic.transfers);
+    const assessment = await assessStore(stored, traffic.distinct, traffic.answers);
     const depth = await rig.queueDepth();
     const duplicates = rig.pipeline!.logs().slice(logsBefore).filter((line) => line.message === 'stored' && line.result === 'duplicate').length;
     console.log(

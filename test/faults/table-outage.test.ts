@@ -50,9 +50,9 @@ describe(`fault: table unreachable for ${OUTAGE_SECONDS} s while callbacks keep 
 
   outages.forEach((outage, index) => {
     test(`${outage.name}: every callback answered 200, and stored exactly once after recovery`, async () => {
-      // prepare: callbacks across the five providers, 10 % of them sent twice
+      // prepare: callbacks across every provider, 10 % of them sent twice
       const traffic = mixedTraffic(CALLBACKS, rig.secrets, { tag: outage.tag, seed: 20 + index, duplicateRate: 0.1 });
-      for (const transfer of traffic.transfers) rig.simulator.report(transfer);
+      rig.teach(traffic.answers);
       const logsBefore = rig.pipeline!.logs().length;
 
       // act: the table goes away; callbacks arrive during the whole outage; the table comes back
@@ -72,7 +72,7 @@ describe(`fault: table unreachable for ${OUTAGE_SECONDS} s while callbacks keep 
 
       // assess
       const promised = acknowledged(results);
-      const assessment = assessStore(stored, promised, traffic.transfers);
+      const assessment = await assessStore(stored, promised, traffic.answers);
       const failures = rig.pipeline!.logs().slice(logsBefore).filter((line) => line.message.startsWith('record failed'));
       const maxReceive = Math.max(0, ...failures.map((line) => Number(line.receiveCount)));
       const depth = await rig.queueDepth();

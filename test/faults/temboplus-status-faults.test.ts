@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { QUEUE } from '../../functions/core/pipeline-definition.ts';
 import { waitFor } from '../../local/engines.ts';
-import type { TemboPlusFault } from '../../local/temboplus-simulator.ts';
+import type { TemboPlusFault, TemboPlusSimulator } from '../../local/temboplus-simulator.ts';
+import { temboplusKit } from '../providers/temboplus.ts';
 import { startFaultRig, waitForDrain, type FaultRig, type LogLine, type StoredSubject } from '../support/faults-rig.ts';
 import { sendCallback, subjectLife, type Callback } from '../support/faults-traffic.ts';
 
@@ -17,12 +18,20 @@ const RETRY_BASE_SECONDS = 1;
 const CONFIRM_TIMEOUT_MS = 2500;
 
 let rig: FaultRig;
+/** The rig's simulated TemboPlus status endpoint (the kit's `statusSimulation`). */
+let simulator: TemboPlusSimulator;
+
+/** A transfer's life (the kit's): its callbacks, oldest first, and the transfer as TemboPlus knows it at the end. */
+function transferLife(name: string) {
+  const life = subjectLife(temboplusKit, rig.secrets, name);
+  return { callbacks: life.callbacks, transfer: life.answer!.answer as Record<string, unknown> };
+}
 
 /** When each status request reached the simulator (its own log has no times). */
 function watchStatusRequests(): { times: number[]; stop(): void } {
   const times: number[] = [];
   const timer = setInterval(() => {
-    while (times.length < rig.simulator.requests.length) times.push(Date.now());
+    while (times.length < simulator.requests.length) times.push(Date.now());
   }, 5);
   return { times, stop: () => clearInterval(timer) };
 }
@@ -45,6 +54,7 @@ describe('fault: TemboPlus status endpoint', { timeout: 240_000 }, () => {
 
   before(async () => {
     rig = await startFaultRig();
+    simulator = rig.simulators.get(temboplusKit.provider.id)!;
     await rig.startPipeline(['--retry-base-seconds', String(RETRY_BASE_SECONDS), '--confirm-timeout-ms', String(CONFIRM_TIMEOUT_MS)]);
     watcher = watchStatusRequests();
   });
@@ -67,19 +77,20 @@ describe('fault: TemboPlus status endpoint', { timeout: 240_000 }, () => {
   scenarios.forEach((scenario, index) => {
     test(`${scenario.name} → ${scenario.failures > 0 ? 'retried with back-off, then confirmed' : 'confirmed at once'}`, async () => {
       // prepare: a transfer TemboPlus knows, and a fault on its status endpoint
-      const callback = subjectLife('temboplus', rig.secrets, `tembo-fault-${index}`).at(-1)!;
-      rig.simulator.report(callback.body);
-      const firstRequest = rig.simulator.requests.length;
+      const { callbacks, transfer } = transferLife(`tembo-fault-${index}`);
+      const callback = callbacks.at(-1)!;
+      simulator.report(transfer);
+      const firstRequest = simulator.requests.length;
       const since = Date.now();
-      rig.simulator.setFault(scenario.fault);
+      simulator.setFault(scenario.fault);
 
       // act
       const answer = await sendCallback(rig.pipeline!.info.baseUrl, callback);
       const subject = await waitForSubject(callback, (s) => s.state?.confirmation === 'confirmed' && s.events[0]?.confirmation === 'confirmed');
-      rig.simulator.setFault(undefined);
+      simulator.setFault(undefined);
 
       // assess
-      const attempts = rig.simulator.requests.slice(firstRequest).filter((r) => r.subjectId === callback.subjectId);
+      const attempts = simulator.requests.slice(firstRequest).filter((r) => r.subjectId === callback.subjectId);
       const times = watcher.times.slice(firstRequest, firstRequest + attempts.length);
       const failures = failuresSince(since);
       // Back-off actually waited: from a failure's log line to the next status request.
@@ -99,7 +110,7 @@ describe('fault: TemboPlus status endpoint', { timeout: 240_000 }, () => {
         assert.ok(delay < backOff + 3, `retry ${n + 1} came after ${delay} s, long after its ${backOff} s back-off`);
       });
       assert.equal(subject.state?.confirmation, 'confirmed');
-      assert.equal(subject.state?.status, callback.body!.status);
+      assert.equal(subject.state?.status, transfer.status);
       assert.equal(subject.state?.eventCount, 1);
       assert.equal(subject.events.length, 1);
       assert.equal((await rig.queueDepth()).dlq, 0);
@@ -108,8 +119,8 @@ describe('fault: TemboPlus status endpoint', { timeout: 240_000 }, () => {
 
   test(`404 on all ${QUEUE.settleAttempts} receives → not_found recorded, never applied; confirmed once TemboPlus knows the transfer`, async () => {
     // prepare: a transfer TemboPlus does not know
-    const [, submitted, final] = subjectLife('temboplus', rig.secrets, 'tembo-fault-404');
-    const firstRequest = rig.simulator.requests.length;
+    const { callbacks: [, submitted, final], transfer } = transferLife('tembo-fault-404');
+    const firstRequest = simulator.requests.length;
     const since = Date.now();
 
     // act: the SUBMITTED callback meets 404s; then TemboPlus learns the transfer, sends its final
@@ -118,7 +129,7 @@ describe('fault: TemboPlus status endpoint', { timeout: 240_000 }, () => {
     // The state records the not_found at once; the claim is asked once per receive until it stands.
     const afterNotFound = await waitForSubject(submitted, (s) => Number(s.events[0]?.asks) >= QUEUE.settleAttempts);
     const failures = failuresSince(since);
-    rig.simulator.report(final.body);
+    simulator.report(transfer);
     const second = await sendCallback(rig.pipeline!.info.baseUrl, final);
     await waitForSubject(final, (s) => s.state?.confirmation === 'confirmed');
     const retry = await sendCallback(rig.pipeline!.info.baseUrl, submitted);
@@ -126,7 +137,7 @@ describe('fault: TemboPlus status endpoint', { timeout: 240_000 }, () => {
     const settled = await rig.readSubject('temboplus', submitted.subjectId);
 
     // assess
-    const attempts = rig.simulator.requests.slice(firstRequest).filter((r) => r.subjectId === submitted.subjectId);
+    const attempts = simulator.requests.slice(firstRequest).filter((r) => r.subjectId === submitted.subjectId);
     const times = watcher.times.slice(firstRequest);
     console.log(
       `[faults] TemboPlus 404 always: answered ${first.status}/${second.status}/${retry.status}; ` +
@@ -141,7 +152,7 @@ describe('fault: TemboPlus status endpoint', { timeout: 240_000 }, () => {
     assert.equal(afterNotFound.state?.confirmation, 'not_found');
     assert.equal(afterNotFound.state?.status, undefined, 'a claim TemboPlus does not know is never applied');
     assert.equal(afterNotFound.state?.outcome, 'pending');
-    assert.equal(settled.state?.status, final.body!.status, 'the SUBMITTED claim was never applied, not even on its retry');
+    assert.equal(settled.state?.status, transfer.status, 'the SUBMITTED claim was never applied, not even on its retry');
     assert.equal(settled.state?.confirmation, 'confirmed');
     assert.equal(settled.state?.eventCount, 2);
     assert.equal(settled.events.length, 2);

@@ -30,10 +30,10 @@ describe('fault: worker killed mid-batch', { timeout: 180_000 }, () => {
   });
 
   test(`SIGKILL while ${CALLBACKS} callbacks are being processed → restart → no loss, no double-store`, async () => {
-    // prepare: callbacks across the five providers; DynamoDB answers 20 ms late, so batches are
+    // prepare: callbacks across every provider; DynamoDB answers 20 ms late, so batches are
     // still in flight when the kill comes
     const traffic = mixedTraffic(CALLBACKS, rig.secrets, { tag: 'worker-kill', seed: 31 });
-    for (const transfer of traffic.transfers) rig.simulator.report(transfer);
+    rig.teach(traffic.answers);
     rig.dynamoProxy.setMode({ kind: 'delay', ms: 20 });
     const first = rig.pipeline!;
 
@@ -51,7 +51,7 @@ describe('fault: worker killed mid-batch', { timeout: 180_000 }, () => {
 
     // assess
     const answered = statusCounts(results);
-    const assessment = assessStore(stored, traffic.distinct, traffic.transfers);
+    const assessment = await assessStore(stored, traffic.distinct, traffic.answers);
     const redelivered = second.logs().filter((line) => line.message === 'stored' && line.result === 'duplicate').length;
     const depth = await rig.queueDepth();
     console.log(
@@ -74,7 +74,7 @@ describe('fault: worker killed mid-batch', { timeout: 180_000 }, () => {
       assert.deepEqual(statusCounts(retried), { 200: notAnswered.length });
       await waitForDrain(rig, 60_000);
     }
-    const final = notAnswered.length > 0 ? assessStore(await rig.readSubjects(), traffic.distinct, traffic.transfers) : assessment;
+    const final = notAnswered.length > 0 ? await assessStore(await rig.readSubjects(), traffic.distinct, traffic.answers) : assessment;
     assert.deepEqual(final.lost, []);
     assert.deepEqual(final.unpromised, []);
     assert.deepEqual(final.miscounted, []);

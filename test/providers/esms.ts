@@ -1,5 +1,5 @@
 import { esms } from '../../functions/providers/esms.ts';
-import { editQuery, pathToken, pathTokenAuth, type ProviderKit, flatCredentials, fieldValues } from './kit.ts';
+import { editQuery, hexOf, lifeDice, pathToken, pathTokenAuth, type ProviderKit, flatCredentials, fieldValues } from './kit.ts';
 
 /** eSMS: a GET whose query is the callback; a secret token in the URL path (eSMS signs nothing). */
 export const esmsKit: ProviderKit = {
@@ -25,6 +25,13 @@ export const esmsKit: ProviderKit = {
   // --- hostile-input suite (test/fuzz) ---
 
   // --- fault suite (test/faults) ---
+  // Sending (2), then 7, then delivered (5) or failed (4): tiers and ranks, since eSMS sends no time.
+  life(name) {
+    const SMSID = `${hexOf(`esms/${name}`, 32)}250`;
+    const final = lifeDice(name).succeeds ? 'SendStatus=5&SendSuccess=1&SendFailed=0' : 'SendStatus=4&SendSuccess=0&SendFailed=1';
+    return [`SMSID=${SMSID}&SendStatus=2`, `SMSID=${SMSID}&SendStatus=7`, `SMSID=${SMSID}&${final}`].map((query) => ({ query }));
+  },
+  sendsStatusTime: false,
 
   // --- benchmark (bench/) ---
 };

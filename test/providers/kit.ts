@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { AnyProvider, CallbackRequest } from '../../functions/providers/provider.ts';
 import type { Sample } from '../../local/samples.ts';
 import type { StatusSimulation } from '../../local/status-simulator.ts';
@@ -78,6 +79,20 @@ export interface ProviderKit {
   // --- hostile-input suite (test/fuzz) ---
 
   // --- fault suite (test/faults) ---
+  /**
+   * The callbacks one subject receives over its life, oldest first, each a distinct event. `name`
+   * picks the subject and its dice (`lifeDice`), the same on every run; `secret` is the kit's own.
+   * The fault suite sends lives shuffled and concurrently, so statuses within a life must differ in
+   * tier or rank, or carry provider time: the final state may not depend on arrival order
+   * (test/faults/lives.test.ts checks it). For providers the worker asks, the status endpoint
+   * answers `statusAnswer` of the last one.
+   */
+  life(name: string, secret: Record<string, unknown>): readonly Content[];
+  /**
+   * Whether callbacks carry the provider's own status time: the stored `statusAt` is then compared
+   * with the expected one (without it, the worker stores the receive time).
+   */
+  readonly sendsStatusTime: boolean;
 
   // --- benchmark (bench/) ---
 }
@@ -161,4 +176,29 @@ export const pathTokenAuth = {
 /** A token for a path segment: letters, digits and dashes only, recognisably the suite's. */
 export function pathToken(tag: string, provider: string): string {
   return `${tag}-${provider}-token-${Buffer.from(`${tag}:${provider}`).toString('hex').slice(0, 12)}`.replace(/[^A-Za-z0-9-]/g, '-');
+}
+
+// Fault suite (test/faults): the dice a subject's life is drawn with.
+
+/** Values drawn from a life's name: the same on every run, so a run can be replayed from its seed. */
+export interface LifeDice {
+  /** `step` minutes after the life's start (a second of 2026-01-01 from 08:00 UTC on). */
+  at(step: number): Date;
+  /** Whether the life ends well: two in three do. */
+  readonly succeeds: boolean;
+}
+
+/** Hex digits drawn from a seed (ids, codes). */
+export function hexOf(seed: string, length: number): string {
+  return createHash('sha256').update(seed).digest('hex').slice(0, length);
+}
+
+export function lifeDice(name: string): LifeDice {
+  const base = Date.UTC(2026, 0, 1, 8) + (Number.parseInt(hexOf(name, 6), 16) % 86_400) * 1000;
+  return { at: (step) => new Date(base + step * 60_000), succeeds: Number.parseInt(hexOf(`${name}/outcome`, 2), 16) % 3 !== 0 };
+}
+
+/** A JSON object as a callback's body. */
+export function jsonContent(json: Record<string, unknown>): Content {
+  return { body: Buffer.from(JSON.stringify(json)) };
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { CallbackRequest } from '../../functions/providers/provider.ts';
 import { standardWebhooks } from '../../functions/providers/standard-webhooks.ts';
-import { altered, editJson, type AuthVector, type ProviderKit } from './kit.ts';
+import { altered, editJson, hexOf, jsonContent, lifeDice, type AuthVector, type ProviderKit } from './kit.ts';
 
 /** A whsec_ secret of 32 bytes, recognisably the suite's. */
 function whsec(seed: string): string {
@@ -112,6 +112,16 @@ export const standardWebhooksKit: ProviderKit = {
   // --- hostile-input suite (test/fuzz) ---
 
   // --- fault suite (test/faults) ---
+  // An invoice created (not declared in the secret's outcomes: pending), then paid or failed
+  // (declared, so terminal), each event with its own time.
+  life(name) {
+    const dice = lifeDice(name);
+    const id = `in_${hexOf(`standard-webhooks/${name}`, 17)}`;
+    const event = (type: string, step: number) =>
+      jsonContent({ type, timestamp: dice.at(step).toISOString(), data: { id, amount: 4200, currency: 'USD' } });
+    return [event('invoice.created', 0), event(dice.succeeds ? 'invoice.paid' : 'invoice.payment_failed', 1)];
+  },
+  sendsStatusTime: true,
 
   // --- benchmark (bench/) ---
 };

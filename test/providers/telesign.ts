@@ -1,6 +1,6 @@
 import type { CallbackRequest } from '../../functions/providers/provider.ts';
 import { telesign } from '../../functions/providers/telesign.ts';
-import { editJson, withJsonField, type ProviderKit, flatCredentials, fieldValues } from './kit.ts';
+import { editJson, hexOf, jsonContent, lifeDice, withJsonField, type ProviderKit, flatCredentials, fieldValues } from './kit.ts';
 
 /** TeleSign: a signed body (`Authorization: TSA <customerId>:<HMAC of the raw body>`). */
 export const telesignKit: ProviderKit = {
@@ -30,6 +30,15 @@ export const telesignKit: ProviderKit = {
   // --- hostile-input suite (test/fuzz) ---
 
   // --- fault suite (test/faults) ---
+  // A message queued (290), delivered to the handset (203), then delivered (200) or not (207).
+  life(name) {
+    const dice = lifeDice(name);
+    const reference_id = hexOf(`telesign/${name}`, 32).toUpperCase();
+    const dlr = (code: number, step: number) =>
+      jsonContent({ reference_id, status: { code, description: 'fault suite', updated_on: dice.at(step).toUTCString() }, errors: [], sub_resource: 'sms' });
+    return [dlr(290, 0), dlr(203, 1), dlr(dice.succeeds ? 200 : 207, 2)];
+  },
+  sendsStatusTime: true,
 
   // --- benchmark (bench/) ---
 };

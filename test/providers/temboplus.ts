@@ -1,8 +1,9 @@
 import { describeIssues } from '../../functions/providers/common.ts';
 import { TemboPlusCallbackSchema, temboplus } from '../../functions/providers/temboplus.ts';
 import { secureEquals } from '../../functions/shared/secure-compare.ts';
+import { findSample } from '../../local/samples.ts';
 import { SimulatedHttpError, type SimulatedRequest, type StatusSimulation } from '../../local/status-simulator.ts';
-import { editJson, pathToken, pathTokenAuth, withJsonField, type ProviderKit, flatCredentials, fieldValues } from './kit.ts';
+import { editJson, hexOf, jsonContent, lifeDice, pathToken, pathTokenAuth, withJsonField, type ProviderKit, flatCredentials, fieldValues } from './kit.ts';
 
 const STATUS_PATH = /^\/remittance\/([^/]+)\/status$/;
 
@@ -93,6 +94,27 @@ export const temboplusKit: ProviderKit = {
   // --- hostile-input suite (test/fuzz) ---
 
   // --- fault suite (test/faults) ---
+  // A transfer CREATED, SUBMITTED, then COMPLETED or FAILED (the status endpoint answers the last).
+  life(name) {
+    const dice = lifeDice(name);
+    const sample = JSON.parse(findSample(temboplus.id, 'remittance-completed').body!.toString('utf8')) as Record<string, unknown>;
+    const partnerReference = `FLT-${hexOf(`temboplus/${name}`, 12).toUpperCase()}`;
+    const transfer = (status: string, statusCode: string, step: number, final = false) => ({
+      ...sample,
+      partnerReference,
+      status,
+      statusCode,
+      updatedAt: dice.at(step).toISOString(),
+      completedAt: final ? dice.at(step).toISOString() : null,
+      receiptNumber: final && status === 'COMPLETED' ? 'RCPT-FAULTS' : null,
+    });
+    return [
+      transfer('CREATED', 'CREATED', 0),
+      transfer('SUBMITTED', 'SUBMITTED', 1),
+      dice.succeeds ? transfer('COMPLETED', 'PAYMENT_SUCCESS', 2, true) : transfer('FAILED', 'PAYMENT_FAILED', 2, true),
+    ].map(jsonContent);
+  },
+  sendsStatusTime: true,
 
   // --- benchmark (bench/) ---
 };

@@ -9,16 +9,22 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { keys } from '../../functions/core/pipeline-definition.ts';
 import { LOCAL_AWS, freePort, startDynamoDbLocal, startSqsServer, waitFor, type DynamoDbLocal, type SqsServer } from '../../local/engines.ts';
 import { isAlive, readRuntimeInfo, type RuntimeInfo } from '../../local/pipeline.ts';
-import { startTemboPlusSimulator, type TemboPlusSimulator } from '../../local/temboplus-simulator.ts';
-import { ROOT, testSecrets } from './e2e-pipeline.ts';
+import { startStatusSimulator, type StatusSimulator } from '../../local/status-simulator.ts';
+import { allKits } from '../providers/index.ts';
+import { ROOT } from './e2e-pipeline.ts';
 import { startTcpProxy, type TcpProxy } from './faults-proxy.ts';
+import type { Answer, Secrets } from './faults-traffic.ts';
 
 /**
- * The fault suite's test bench. The engines live in the test process (DynamoDB Local, the SQS-API
- * server, the TemboPlus simulator), each reachable by the pipeline only through a TCP proxy the
- * test controls; the pipeline itself is `npm start` in a child process given those endpoints, so
- * it can be killed and restarted while the queue and the table carry on.
+ * The fault suite's test bench. The engines live in the test process (DynamoDB Local and the
+ * SQS-API server, each reachable by the pipeline only through a TCP proxy the test controls, and a
+ * simulated status endpoint for each provider the worker asks, its kit's `statusSimulation`); the
+ * pipeline itself is `npm start` in a child process given those endpoints, so it can be killed and
+ * restarted while the queue and the table carry on.
  */
+
+/** The tag in the suite's secret values (see `ProviderKit.secret`). */
+const SECRET_TAG = 'faults';
 
 /** One structured log line of the pipeline (the same lines as in Lambda). */
 export type LogLine = { level: string; timestamp: string; service: string; message: string } & Record<string, unknown>;
@@ -47,11 +53,13 @@ export interface FaultRig {
   readonly dir: string;
   readonly dynamo: DynamoDbLocal;
   readonly sqsServer: SqsServer;
-  readonly simulator: TemboPlusSimulator;
+  /** The simulated status endpoints, by provider id: one for each provider the worker asks. */
+  readonly simulators: ReadonlyMap<string, StatusSimulator>;
   /** The pipeline's only way to DynamoDB and to SQS. */
   readonly dynamoProxy: TcpProxy;
   readonly sqsProxy: TcpProxy;
-  readonly secrets: ReturnType<typeof testSecrets>;
+  /** The pipeline's secrets file, by provider id (each kit's secret, status endpoints on the simulators). */
+  readonly secrets: Secrets;
   /** Direct clients (no proxy) for the test's own reads. */
   readonly ddb: DynamoDBClient;
   readonly sqs: SQSClient;
@@ -59,6 +67,8 @@ export interface FaultRig {
   readonly pipeline: PipelineProcess | undefined;
   /** Start `npm start` on these engines with extra flags; stops a running one first. */
   startPipeline(args?: readonly string[]): Promise<PipelineProcess>;
+  /** Tell each provider's simulated status endpoint what it answers from now on. */
+  teach(answers: readonly Answer[]): void;
   /** SIGSTOP / SIGCONT DynamoDB Local's Java process (the engine freezes; its port stays open). */
   pauseTable(): void;
   resumeTable(): void;
@@ -104,7 +114,10 @@ function parseLogLines(output: readonly string[]): LogLine[] {
   return lines;
 }
 
-async function spawnPipeline(rig: { dir: string; secretsFile: string; dynamoProxy: TcpProxy; sqsProxy: TcpProxy }, args: readonly string[]): Promise<PipelineProcess> {
+async function spawnPipeline(
+  rig: { dir: string; secretsFile: string; dynamoProxy: TcpProxy; sqsProxy: TcpProxy },
+  args: readonly string[],
+): Promise<PipelineProcess> {
   const dataDir = join(rig.dir, 'data');
   const port = await freePort();
   const child = spawn(
@@ -117,7 +130,6 @@ async function spawnPipeline(rig: { dir: string; secretsFile: string; dynamoProx
       '--log-format', 'json',
       '--dynamodb-endpoint', rig.dynamoProxy.endpoint,
       '--sqs-endpoint', rig.sqsProxy.endpoint,
-      '--no-temboplus-simulator',
       ...args,
     ],
     // Its own process group, so a kill takes npm, tsx and node together, as a crash would.
@@ -200,7 +212,7 @@ async function spawnPipeline(rig: { dir: string; secretsFile: string; dynamoProx
   };
 }
 
-/** Start the engines, the proxies and the simulator; no pipeline yet. */
+/** Start the engines, the proxies and the simulated status endpoints; no pipeline yet. */
 export async function startFaultRig(): Promise<FaultRig> {
   const dir = mkdtempSync(join(tmpdir(), 'callback-gateway-faults-'));
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -227,9 +239,15 @@ export async function startFaultRig(): Promise<FaultRig> {
   };
 
   try {
-    const apiToken = String(testSecrets(0).temboplus.apiToken);
+    const kits = allKits();
+    const asked = kits.filter((kit) => kit.provider.lookup !== undefined);
+    const unsimulated = asked.filter((kit) => kit.statusSimulation === undefined);
+    if (unsimulated.length > 0) {
+      throw new Error(`the worker asks the status endpoint of ${unsimulated.map((kit) => kit.provider.id).join(', ')}: its kit needs a statusSimulation`);
+    }
     // Each engine is registered for cleanup the moment it runs, so a failure of another one
-    // cannot leave it behind (a Java process above all).
+    // cannot leave it behind (a Java process above all). The pipeline, given a secrets file, starts
+    // no simulator of its own: the suite's are the ones its secrets point at.
     const started = await Promise.allSettled([
       startDynamoDbLocal().then((engine) => {
         cleanups.push(async () => {
@@ -239,22 +257,30 @@ export async function startFaultRig(): Promise<FaultRig> {
         return engine;
       }),
       startSqsServer().then((engine) => (cleanups.push(() => engine.stop()), engine)),
-      startTemboPlusSimulator({ apiToken }).then((engine) => (cleanups.push(() => engine.stop()), engine)),
+      ...asked.map((kit) =>
+        startStatusSimulator(kit.statusSimulation!(kit.secret(SECRET_TAG))).then((simulator) => (cleanups.push(() => simulator.stop()), simulator)),
+      ),
     ]);
     const failed = started.find((outcome) => outcome.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
-    const [dynamo, sqsServer, simulator] = started.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as [
+    const [dynamo, sqsServer, ...simulatorList] = started.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as [
       DynamoDbLocal,
       SqsServer,
-      TemboPlusSimulator,
+      ...StatusSimulator[],
     ];
+    const simulators = new Map(asked.map((kit, index) => [kit.provider.id, simulatorList[index]]));
     const javaPid = javaPidOf(dynamo);
     pids.push(dynamo.process.pid!, javaPid);
     const [dynamoProxy, sqsProxy] = await Promise.all([startTcpProxy(dynamo.port), startTcpProxy(sqsServer.port)]);
     cleanups.push(() => dynamoProxy.close(), () => sqsProxy.close());
-    ports.push(dynamo.port, sqsServer.port, simulator.port, dynamoProxy.port, sqsProxy.port);
+    ports.push(dynamo.port, sqsServer.port, ...simulatorList.map((simulator) => simulator.port), dynamoProxy.port, sqsProxy.port);
 
-    const secrets = testSecrets(simulator.port);
+    const secrets: Secrets = Object.fromEntries(
+      kits.map((kit) => {
+        const simulator = simulators.get(kit.provider.id);
+        return [kit.provider.id, kit.secret(SECRET_TAG, simulator ? { statusEndpoint: simulator.baseUrl } : {})];
+      }),
+    );
     const secretsFile = join(dir, 'secrets.json');
     writeFileSync(secretsFile, JSON.stringify(secrets));
     const ddb = new DynamoDBClient({ ...LOCAL_AWS, endpoint: dynamo.endpoint });
@@ -282,7 +308,7 @@ export async function startFaultRig(): Promise<FaultRig> {
       dir,
       dynamo,
       sqsServer,
-      simulator,
+      simulators,
       dynamoProxy,
       sqsProxy,
       secrets,
@@ -296,6 +322,13 @@ export async function startFaultRig(): Promise<FaultRig> {
         pipeline = await spawnPipeline({ dir, secretsFile, dynamoProxy, sqsProxy }, args);
         pipelines.push(pipeline);
         return pipeline;
+      },
+      teach(answers) {
+        for (const { provider, answer } of answers) {
+          const simulator = simulators.get(provider);
+          if (!simulator) throw new Error(`no simulated status endpoint for ${provider}`);
+          simulator.report(answer);
+        }
       },
       pauseTable() {
         process.kill(javaPid, 'SIGSTOP');

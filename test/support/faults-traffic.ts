@@ -1,34 +1,50 @@
-import { createHash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { shortHash } from '../../functions/shared/hash.ts';
 import { judgeClaim, placeStatus, resolveEventKey } from '../../functions/core/events.ts';
 import { applyObservations, type Observation, type StateItem, type Verdict } from '../../functions/core/state.ts';
-import { getProvider } from '../../functions/providers/index.ts';
 import type { AnyProvider } from '../../functions/providers/provider.ts';
-import type { ProviderId } from '../../functions/providers/index.ts';
-import { authenticRequest, listSamples, type SampleRequest } from '../../local/samples.ts';
-import type { testSecrets } from './e2e-pipeline.ts';
+import { authenticRequest, type SampleRequest } from '../../local/samples.ts';
+import { allKits, kitOf, type ProviderKit } from '../providers/index.ts';
+import type { Content } from '../providers/kit.ts';
 import type { StoredSubject } from './faults-rig.ts';
+import { toRequest } from './unit-ingest.ts';
 
 /**
- * Callback traffic for the fault suite: subjects of every provider living through a few statuses,
- * built as each provider sends them (signed, tokens filled in), and the state the forward-only
- * rule must end on, computed with the worker's own `applyObservations`.
+ * Callback traffic for the fault suite: subjects of every provider living through a few statuses
+ * (each kit's `life`), built as each provider sends them (signed, tokens filled in), and the state
+ * the forward-only rule must end on, computed with the worker's own `applyObservations`. Nothing
+ * here knows a provider: what differs between them is in their kits.
  */
 
-export type TestSecrets = ReturnType<typeof testSecrets>;
-
-export const PROVIDER_IDS: readonly ProviderId[] = ['telesign', 'esms', 'temboplus', 'relid', 'identomat'];
+/** The suite's secrets, keyed by provider id (the shape of a secrets file). */
+export type Secrets = Readonly<Record<string, Record<string, unknown>>>;
 
 /** One callback as a provider would send it. */
 export interface Callback {
-  readonly provider: ProviderId;
+  readonly provider: string;
   readonly subjectId: string;
   readonly eventKey: string;
   readonly request: SampleRequest;
-  /** The JSON body before the provider dresses it (TemboPlus: the transfer as the status endpoint knows it). */
-  readonly body?: Record<string, unknown>;
-  /** The receiver's secret, for providers whose secret decides what a status means (REL-ID's labels). */
+  /** The body or query before the provider dresses it (signature, token, key). */
+  readonly content: Content;
+  /** The receiver's secret, parsed: `describe` reads it for providers whose secret says what a status means. */
   readonly secret: unknown;
+}
+
+/** What a provider's status endpoint answers about a subject once its life is over. */
+export interface Answer {
+  readonly provider: string;
+  readonly subjectId: string;
+  /** The answer as the provider gives it (the kit's `statusAnswer`): what its simulated endpoint is told. */
+  readonly answer: unknown;
+}
+
+/** One subject's life, dressed for sending. */
+export interface Life {
+  /** Its callbacks, oldest first. */
+  readonly callbacks: readonly Callback[];
+  /** What the status endpoint answers at the end, for providers the worker asks. */
+  readonly answer?: Answer;
 }
 
 /** `provider|subjectId`: one state item. */
@@ -37,104 +53,42 @@ export const subjectKey = (callback: { provider: string; subjectId: string }) =>
 export const eventId = (callback: { provider: string; subjectId: string; eventKey: string }) =>
   `${callback.provider}|${callback.subjectId}|${callback.eventKey}`;
 
-const hex = (seed: string, length: number) => createHash('sha256').update(seed).digest('hex').slice(0, length);
-const at = (base: number, step: number) => new Date(base + step * 60_000);
-
-const TEMBOPLUS_SAMPLE = (): Record<string, unknown> =>
-  JSON.parse(listSamples('temboplus').find((sample) => sample.name === 'remittance-completed')!.body!.toString());
-
-/** What the provider's parser and `describe` make of a request: the facts the worker stores. */
-export function factsOf(provider: AnyProvider, request: SampleRequest, secret?: unknown) {
-  const query = request.path.includes('?') ? request.path.slice(request.path.indexOf('?') + 1) : '';
-  const parsed = provider.parse({
-    method: request.method,
-    headers: request.headers,
-    body: request.body ?? Buffer.alloc(0),
-    rawQuery: query,
-    sourceIp: '127.0.0.1',
-    requestId: 'fault-suite',
-    receivedAt: new Date().toISOString(),
-  });
+/** What the provider's parser and `describe` make of a request: the payload and the facts the worker stores. */
+export function readRequest(provider: AnyProvider, request: SampleRequest, secret?: unknown) {
+  const parsed = provider.parse(toRequest(provider, request, { requestId: 'fault-suite', receivedAt: new Date().toISOString() }));
   if (!parsed.ok) throw new Error(`generated ${provider.id} callback does not parse: ${parsed.reason} ${parsed.issues.join('; ')}`);
-  return provider.describe(parsed.payload, secret);
+  return { payload: parsed.payload as unknown, facts: provider.describe(parsed.payload, secret) };
 }
 
-function dress(providerId: ProviderId, secrets: TestSecrets, content: { body?: Record<string, unknown>; query?: string }): Callback {
-  const provider = getProvider(providerId);
-  const secret = provider.secretSchema.parse(secrets[providerId]);
-  const request = authenticRequest(provider, secret, content.body ? { body: Buffer.from(JSON.stringify(content.body)) } : { query: content.query });
-  const facts = factsOf(provider, request, secret);
-  // Reports of the current status (Identomat's session-change) are stored under the change they
-  // belong to: a life holds one, so it is change #1 whatever the arrival order, and a re-send is its retry.
+function dress(kit: ProviderKit, secret: unknown, content: Content): Callback {
+  const { provider } = kit;
+  const request = authenticRequest(provider, secret as Record<string, unknown>, content);
+  const { facts } = readRequest(provider, request, secret);
+  // Reports of the current status (`reportsCurrent`) are stored under the change they belong to:
+  // a life holds one, so it is change #1 whatever the arrival order, and a re-send is its retry.
   const { eventKey } = resolveEventKey(facts, undefined, new Date().toISOString());
-  return { provider: providerId, subjectId: facts.subjectId, eventKey, request, secret, ...(content.body ? { body: content.body } : {}) };
+  return { provider: provider.id, subjectId: facts.subjectId, eventKey, request, content, secret };
 }
 
 /**
- * The callbacks one subject receives over its life, oldest first. Statuses within a life differ in
- * tier or rank (or carry provider time), so the final state does not depend on arrival order even
- * for providers that send no time (eSMS); an Identomat life has one status report (see below).
+ * One subject's life (the kit's `life`), its callbacks dressed as the provider sends them, and for
+ * a provider the worker asks, what its status endpoint answers at the end: the kit's
+ * `statusAnswer` of the last callback.
  */
-export function subjectLife(providerId: ProviderId, secrets: TestSecrets, name: string): Callback[] {
-  const base = Date.UTC(2026, 0, 1, 8) + (Number.parseInt(hex(name, 6), 16) % 86_400) * 1000;
-  const succeeds = Number.parseInt(hex(`${name}/outcome`, 2), 16) % 3 !== 0;
-  switch (providerId) {
-    case 'telesign': {
-      const reference_id = hex(`telesign/${name}`, 32).toUpperCase();
-      const dlr = (code: number, step: number) => ({
-        reference_id,
-        status: { code, description: 'fault suite', updated_on: at(base, step).toUTCString() },
-        errors: [],
-        sub_resource: 'sms',
-      });
-      return [dlr(290, 0), dlr(203, 1), dlr(succeeds ? 200 : 207, 2)].map((body) => dress('telesign', secrets, { body }));
-    }
-    case 'esms': {
-      const SMSID = `${hex(`esms/${name}`, 32)}250`;
-      const final = succeeds ? 'SendStatus=5&SendSuccess=1&SendFailed=0' : 'SendStatus=4&SendSuccess=0&SendFailed=1';
-      return [`SMSID=${SMSID}&SendStatus=2`, `SMSID=${SMSID}&SendStatus=7`, `SMSID=${SMSID}&${final}`].map((query) => dress('esms', secrets, { query }));
-    }
-    case 'temboplus': {
-      const partnerReference = `FLT-${hex(`temboplus/${name}`, 12).toUpperCase()}`;
-      const transfer = (status: string, statusCode: string, step: number, final = false) => ({
-        ...TEMBOPLUS_SAMPLE(),
-        partnerReference,
-        status,
-        statusCode,
-        updatedAt: at(base, step).toISOString(),
-        completedAt: final ? at(base, step).toISOString() : null,
-        receiptNumber: final && status === 'COMPLETED' ? 'RCPT-FAULTS' : null,
-      });
-      return [
-        transfer('CREATED', 'CREATED', 0),
-        transfer('SUBMITTED', 'SUBMITTED', 1),
-        succeeds ? transfer('COMPLETED', 'PAYMENT_SUCCESS', 2, true) : transfer('FAILED', 'PAYMENT_FAILED', 2, true),
-      ].map((body) => dress('temboplus', secrets, { body }));
-    }
-    case 'relid': {
-      const h = hex(`relid/${name}`, 32);
-      const notification_uuid = `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
-      const common = { user_id: 'fault-suite', notification_uuid, delivery_status: 'NOTIFIED', verification_mode: 'REL-ID' };
-      return [
-        { ...common, status: 'ACTIVE', response_code: 0, update_ts: at(base, 0).toISOString() },
-        succeeds
-          ? { ...common, status: 'UPDATED', response_code: 0, action_response: 'Approved', update_ts: at(base, 1).toISOString() }
-          : { ...common, status: 'EXPIRED', response_code: 1, update_ts: at(base, 1).toISOString() },
-      ].map((body) => dress('relid', secrets, { body }));
-    }
-    case 'identomat': {
-      // One session-change per life: the latest report received is the session's status, so two
-      // changes would make the final state depend on arrival order, which shuffled concurrent
-      // traffic cannot promise (moves back are tested in test/integration/worker.test.ts). The
-      // video update and the OTP instruction are stored and counted but place no status.
-      const sessionId = hex(`identomat/${name}`, 40);
-      return [
-        { type: 'video-call-status-update', sessionId, roomId: 'room-faults', roomStatus: 'ended', compositionStatus: 'available', videoFileStatus: 'available', videoFileId: `vf-${hex(`identomat/${name}/file`, 8)}` },
-        { type: 'one-time-password', sessionId, text: `Your code is ${Number.parseInt(hex(`identomat/${name}/code`, 4), 16) % 10_000}`, phoneNumber: '+995512345678' },
-        { type: 'session-change', sessionId, result: succeeds ? 'APPROVED' : 'REJECTED' },
-      ].map((body) => dress('identomat', secrets, { body }));
-    }
-  }
+export function subjectLife(kit: ProviderKit, secrets: Secrets, name: string): Life {
+  const { provider } = kit;
+  const raw = secrets[provider.id];
+  if (!raw) throw new Error(`the suite's secrets have no "${provider.id}" entry`);
+  const secret = provider.secretSchema.parse(raw);
+  const contents = kit.life(name, raw);
+  if (contents.length === 0) throw new Error(`${provider.id} kit: life "${name}" has no callback`);
+  const callbacks = contents.map((content) => dress(kit, secret, content));
+  const subjectIds = new Set(callbacks.map((callback) => callback.subjectId));
+  if (subjectIds.size !== 1) throw new Error(`${provider.id} kit: life "${name}" is about ${subjectIds.size} subjects`);
+  if (!provider.lookup) return { callbacks };
+  if (!kit.statusAnswer) throw new Error(`${provider.id} kit: the worker asks its status endpoint, but the kit has no statusAnswer`);
+  const answer = kit.statusAnswer(contents.at(-1)!);
+  return { callbacks, answer: { provider: provider.id, subjectId: callbacks[0].subjectId, answer } };
 }
 
 /** A seeded generator (mulberry32), so a run's order can be replayed from its printed seed. */
@@ -162,28 +116,30 @@ export interface Traffic {
   readonly sends: readonly Callback[];
   /** The distinct callbacks (one per event key). */
   readonly distinct: readonly Callback[];
-  /** TemboPlus transfers as the status endpoint must know them: each subject's latest status. */
-  readonly transfers: readonly Record<string, unknown>[];
+  /** What the status endpoints must answer (each subject's latest status), for providers the worker asks. */
+  readonly answers: readonly Answer[];
 }
 
 /**
- * `total` requests across the five providers: subjects in turn (each with its whole life), then
- * `duplicateRate` of the total as exact re-sends of random earlier callbacks, all shuffled.
+ * `total` requests across every provider (the kits in the registry's order): subjects in turn, each
+ * with its whole life, then `duplicateRate` of the total as exact re-sends of random earlier
+ * callbacks, all shuffled.
  */
-export function mixedTraffic(total: number, secrets: TestSecrets, options: { tag: string; seed: number; duplicateRate?: number; shuffled?: boolean }): Traffic {
+export function mixedTraffic(total: number, secrets: Secrets, options: { tag: string; seed: number; duplicateRate?: number; shuffled?: boolean }): Traffic {
   const random = seededRandom(options.seed);
+  const kits = allKits();
   const duplicates = Math.round(total * (options.duplicateRate ?? 0));
   const distinct: Callback[] = [];
-  const transfers = new Map<string, Record<string, unknown>>();
+  const answers: Answer[] = [];
   for (let index = 0; distinct.length < total - duplicates; index += 1) {
-    const providerId = PROVIDER_IDS[index % PROVIDER_IDS.length];
-    const life = subjectLife(providerId, secrets, `${options.tag}-${index}`).slice(0, total - duplicates - distinct.length);
-    distinct.push(...life);
-    if (providerId === 'temboplus') transfers.set(life[0].subjectId, subjectLife(providerId, secrets, `${options.tag}-${index}`).at(-1)!.body!);
+    const life = subjectLife(kits[index % kits.length], secrets, `${options.tag}-${index}`);
+    // The last life may be cut short; its subject still ends where the provider says it does.
+    distinct.push(...life.callbacks.slice(0, total - duplicates - distinct.length));
+    if (life.answer) answers.push(life.answer);
   }
   const sends = [...distinct];
   for (let i = 0; i < duplicates; i += 1) sends.push(distinct[Math.floor(random() * distinct.length)]);
-  return { sends: options.shuffled === false ? sends : shuffle(sends, random), distinct, transfers: [...transfers.values()] };
+  return { sends: options.shuffled === false ? sends : shuffle(sends, random), distinct, answers };
 }
 
 export interface SendResult {
@@ -270,17 +226,42 @@ export function acknowledged(results: readonly SendResult[]): Callback[] {
 }
 
 /**
- * The state each subject must end in after these distinct callbacks, in any order: the worker's
- * own `applyObservations` folded over them. TemboPlus claims are judged against `transfers` (what
- * the status endpoint answers) exactly as the worker does: the answer is placed, the verdict recorded.
+ * The payload the worker gets from the provider's `lookup` when the status endpoint knows `answer`:
+ * the provider's own reading of what the kit's simulation serves, through a fetch that serves it.
  */
-export function expectedStates(callbacks: readonly Callback[], transfers: readonly Record<string, unknown>[] = []): Map<string, StateItem> {
-  const known = new Map(transfers.map((transfer) => [String(transfer.partnerReference), transfer]));
+async function lookedUp(provider: AnyProvider, subjectId: string, secret: Record<string, unknown>, answer: unknown): Promise<unknown> {
+  const kit = kitOf(provider);
+  if (!kit.statusSimulation) throw new Error(`${provider.id} kit: the worker asks its status endpoint, but the kit has no statusSimulation`);
+  const served = kit.statusSimulation(secret).found(answer);
+  const looked = await provider.lookup!(subjectId, secret, {
+    fetch: async () => new Response(JSON.stringify(served.body), { status: served.status, headers: { 'content-type': 'application/json' } }),
+    timeoutMs: 1000,
+    newRequestId: () => randomUUID(),
+  });
+  if (looked.kind !== 'found') throw new Error(`${provider.id}: its lookup does not find the kit's answer about ${subjectId}`);
+  return looked.payload;
+}
+
+/**
+ * The state each subject must end in after these distinct callbacks, in any order: the worker's
+ * own `applyObservations` folded over them. For providers the worker asks, each claim is judged
+ * against `answers` (what the status endpoint answers) exactly as the worker does: the answer is
+ * placed, the verdict recorded; a subject without an answer is `not_found`. `receivedAtOf` gives
+ * each callback's receive time (by its place in the list); by default all are received now.
+ */
+export async function expectedStates(
+  callbacks: readonly Callback[],
+  answers: readonly Answer[] = [],
+  receivedAtOf?: (index: number) => string,
+): Promise<Map<string, StateItem>> {
+  const now = new Date().toISOString();
+  const known = new Map(answers.map((answer) => [subjectKey(answer), answer.answer]));
+  const lookups = new Map<string, unknown>();
   const states = new Map<string, StateItem>();
-  const receivedAt = new Date().toISOString();
-  for (const callback of callbacks) {
-    const provider = getProvider(callback.provider);
-    const facts = factsOf(provider, callback.request, callback.secret);
+  for (const [index, callback] of callbacks.entries()) {
+    const receivedAt = receivedAtOf?.(index) ?? now;
+    const { provider } = kitOf(callback.provider);
+    const { payload, facts } = readRequest(provider, callback.request, callback.secret);
     const key = subjectKey(callback);
     const current = states.get(key);
     const observations: Observation[] = [];
@@ -290,12 +271,14 @@ export function expectedStates(callbacks: readonly Callback[], transfers: readon
     observations.push({ hash: shortHash(eventKey), counts: true, source: 'callback', ...(believed ? { placed } : {}), ...(isChange ? { isChange } : {}) });
     let verdict: Verdict | undefined;
     if (provider.lookup) {
-      const answer = known.get(callback.subjectId);
-      if (!answer) verdict = { kind: 'not_found' };
+      const body = known.get(key);
+      if (body === undefined) verdict = { kind: 'not_found' };
       else {
-        const answerFacts = factsOf(provider, { method: 'POST', path: '/', headers: {}, body: Buffer.from(JSON.stringify(answer)) }, callback.secret);
+        if (!lookups.has(key)) lookups.set(key, await lookedUp(provider, callback.subjectId, callback.secret as Record<string, unknown>, body));
+        const answer = lookups.get(key);
+        const answerFacts = provider.describe(answer, callback.secret);
         const judged = { payload: answer, facts: answerFacts, placed: placeStatus(answerFacts, receivedAt) };
-        verdict = judgeClaim(provider, { payload: callback.body!, facts, placed }, judged).verdict;
+        verdict = judgeClaim(provider, { payload, facts, placed }, judged).verdict;
         observations.push({ hash: shortHash(`answer|${answerFacts.eventKey}`), counts: false, source: 'status-endpoint', placed: judged.placed });
       }
     }
@@ -305,8 +288,19 @@ export function expectedStates(callbacks: readonly Callback[], transfers: readon
   return states;
 }
 
-/** Whether a provider sends its own status time (else the worker uses the receive time). */
-export const sendsStatusTime = (providerId: ProviderId) => providerId !== 'esms' && providerId !== 'identomat';
+/**
+ * How a stored state differs from the expected one, in the fields the suite holds the pipeline to:
+ * status, outcome, terminal, eventCount, confirmation, and the status time for providers that send
+ * their own (otherwise it is the receive time, which no two runs share).
+ */
+export function stateDifferences(state: Readonly<Record<string, unknown>> | StateItem | undefined, want: StateItem): string[] {
+  const fields: (keyof StateItem)[] = ['status', 'outcome', 'terminal', 'eventCount', 'confirmation'];
+  if (kitOf(want.provider).sendsStatusTime) fields.push('statusAt');
+  const got = (field: keyof StateItem) => (state as Readonly<Record<string, unknown>> | undefined)?.[field];
+  return fields
+    .filter((field) => (got(field) ?? undefined) !== (want[field] ?? undefined))
+    .map((field) => `${String(field)} ${String(got(field))} ≠ ${String(want[field])}`);
+}
 
 export interface StoreAssessment {
   readonly subjects: number;
@@ -329,12 +323,12 @@ export interface StoreAssessment {
  * (event items are keyed by event, so "once" is the state's eventCount matching its items), and
  * every subject's state equal to `expectedStates` of the same callbacks.
  */
-export function assessStore(
+export async function assessStore(
   stored: ReadonlyMap<string, StoredSubject>,
   promised: readonly Callback[],
-  transfers: readonly Record<string, unknown>[] = [],
-): StoreAssessment {
-  const expected = expectedStates(promised, transfers);
+  answers: readonly Answer[] = [],
+): Promise<StoreAssessment> {
+  const expected = await expectedStates(promised, answers);
   const promisedIds = new Set(promised.map(eventId));
   const lost: string[] = [];
   const unpromised: string[] = [];
@@ -347,10 +341,8 @@ export function assessStore(
     for (const id of eventIds) if (!promisedIds.has(id)) unpromised.push(id);
     const state = subject?.state;
     if (!state || Number(state.eventCount) !== eventIds.size || (subject?.events.length ?? 0) !== eventIds.size) miscounted.push(key);
-    const fields: (keyof typeof want)[] = ['status', 'outcome', 'terminal', 'eventCount', 'confirmation'];
-    if (sendsStatusTime(want.provider as ProviderId)) fields.push('statusAt');
-    const differs = fields.filter((field) => (state?.[field] ?? undefined) !== (want[field] ?? undefined));
-    if (differs.length > 0) wrongState.push(`${key}: ${differs.map((f) => `${String(f)} ${String(state?.[f])} ≠ ${String(want[f])}`).join(', ')}`);
+    const differs = stateDifferences(state, want);
+    if (differs.length > 0) wrongState.push(`${key}: ${differs.join(', ')}`);
   }
   for (const id of promisedIds) {
     const key = id.split('|').slice(0, 2).join('|');

@@ -16,6 +16,7 @@ import { authenticRequest, listSamples } from '../../local/samples.ts';
 import type { TemboPlusSimulator } from '../../local/temboplus-simulator.ts';
 import { kits, secretsFor } from '../providers/index.ts';
 import { startTableAndSimulator } from './table-and-simulator.ts';
+import { toRequest } from './unit-ingest.ts';
 
 /**
  * The worker's real surroundings for integration tests: DynamoDB Local (the real engine, in
@@ -134,16 +135,8 @@ async function queueMessageForContent(
   const queued: string[] = [];
   const response = await ingest(
     provider,
-    {
-      method: sent.method,
-      headers: sent.headers,
-      body: sent.body ?? Buffer.alloc(0),
-      rawQuery: content.query ?? '',
-      pathToken: typeof secret.token === 'string' ? secret.token : undefined,
-      sourceIp: '203.0.113.10',
-      requestId: request.requestId ?? randomUUID(),
-      receivedAt: request.receivedAt ?? new Date().toISOString(),
-    },
+    // The path's parameters as API Gateway hands them over: the token, and any other (a source).
+    toRequest(provider, sent, { requestId: request.requestId ?? randomUUID(), receivedAt: request.receivedAt ?? new Date().toISOString() }),
     { secrets: createSecretCache(async (p) => JSON.stringify(secrets[p.id])), send: async (message) => void queued.push(message), log: captureLogger() },
   );
   if (response.statusCode !== 200 || queued.length !== 1) {
