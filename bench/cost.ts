@@ -1,3 +1,4 @@
+import { providers } from '../functions/providers/index.ts';
 import type { ProviderWrites, RequestUnits } from './dynamo.ts';
 import type { IngestComputeResult } from './ingest-compute.ts';
 import { round } from './stats.ts';
@@ -34,13 +35,14 @@ export const ASSUMPTIONS = {
   /** In-region request latencies (not measurable offline). */
   sqsSendMessageMs: 8,
   dynamoRequestMs: 5,
-  temboPlusStatusMs: 200,
+  /** A provider's status endpoint, for providers the worker asks (`provider.lookup`). */
+  statusEndpointMs: 200,
   /** Records per worker invocation: batchSize 10, 1 s batching window, sustained traffic. */
   workerBatchSize: 10,
-  /** Callbacks per subject (e.g. SMS sent + delivered; TemboPlus SUBMITTED + COMPLETED). */
+  /** Callbacks per subject (e.g. an SMS sent then delivered; a transfer submitted then completed). */
   callbacksPerSubject: 2,
   /** Provider mix of the traffic. */
-  providerMix: 'uniform over the five providers',
+  providerMix: `uniform over the ${providers.length} providers`,
   /** START / END / REPORT lines Lambda writes per invocation (text format), bytes. */
   lambdaPlatformLogBytesPerInvocation: 280,
   /** DynamoDB provisioned capacity used on average (the auto-scaling target). */
@@ -51,7 +53,7 @@ export const ASSUMPTIONS = {
     'Lambda bills each invocation rounded up to 1 ms; a worker batch runs its records concurrently, so its duration is the batch CPU plus the longest chain of waits.',
     'Secrets Manager: one GetSecretValue per warm function every 5 minutes ($0.05 per 10,000 calls) - negligible per million callbacks.',
     'SQS: the event source long-polls whether or not traffic flows (a fixed monthly cost, not per callback); SSE-SQS encryption has no KMS charge.',
-    'DynamoDB: state items are in the byOutcome GSI (projection ALL): each state write also writes the index, twice when its key (outcome, updatedAt) changes.',
+    'DynamoDB: state items are in the byOutcome GSI (keys providerOutcome, changedAt; only the listed attributes projected): a state write also writes the index entry when a projected attribute changes, twice (delete + put) when its key changes.',
   ],
 } as const;
 
@@ -80,11 +82,11 @@ export interface CostModel {
 
 const mean = (values: readonly number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
 
-/** An access log line of the stack's format (lib/callback-api.ts ACCESS_LOG_FIELDS) with typical values. */
-export const ACCESS_LOG_EXAMPLE = JSON.stringify({
+/** An access log line of the stack's format (lib/callback-api.ts ACCESS_LOG_FIELDS) with typical values, for a route. */
+export const accessLogExample = (routeKey: string) => JSON.stringify({
   requestId: 'bRk9aj4sIAMEV0g=',
   requestTime: '22/Nov/2026:04:05:43 +0000',
-  routeKey: 'POST /callbacks/temboplus/{token}',
+  routeKey,
   status: '200',
   ip: '203.0.113.7',
   userAgent: 'Apache-HttpClient/4.5.13 (Java/17.0.8)',
@@ -138,18 +140,19 @@ export function costModel(input: {
     eventItemBytes: round(mean(perProvider.map((u) => u.eventItemBytes)), 0),
     stateItemBytes: round(mean(perProvider.map((u) => u.stateItemBytes)), 0),
   };
-  const temboShare = ids.includes('temboplus') ? 1 / ids.length : 0;
-  const pBatchHasTembo = 1 - (1 - temboShare) ** a.workerBatchSize;
-  const chainMs = (tembo: boolean) => (tembo ? a.temboPlusStatusMs + 4 * a.dynamoRequestMs : 3 * a.dynamoRequestMs);
-  const workerBatchMs = Math.ceil(
-    workerCpuMs * a.workerBatchSize + pBatchHasTembo * chainMs(true) + (1 - pBatchHasTembo) * chainMs(false),
-  );
+  // A record of a provider whose status endpoint is asked waits for it: its batch lasts that long.
+  const askedShare = providers.filter((provider) => provider.lookup && ids.includes(provider.id)).length / ids.length;
+  const pBatchAsks = 1 - (1 - askedShare) ** a.workerBatchSize;
+  const chainMs = (asks: boolean) => (asks ? a.statusEndpointMs + 4 * a.dynamoRequestMs : 3 * a.dynamoRequestMs);
+  const workerBatchMs = Math.ceil(workerCpuMs * a.workerBatchSize + pBatchAsks * chainMs(true) + (1 - pBatchAsks) * chainMs(false));
 
+  // The access log line of each provider's route, over the uniform mix.
+  const accessLogBytes = mean(providers.filter((provider) => ids.includes(provider.id)).map((provider) => Buffer.byteLength(accessLogExample(`${provider.route.method} ${provider.route.path}`)) + 1));
   const logBytes =
     input.logBytesPerCallback.ingest +
     input.logBytesPerCallback.worker +
     a.lambdaPlatformLogBytesPerInvocation * (1 + 1 / a.workerBatchSize) +
-    Buffer.byteLength(ACCESS_LOG_EXAMPLE) + 1;
+    accessLogBytes;
 
   const gbSecondsPerMillion = (memoryMb: number, ms: number) => (memoryMb / 1024) * (ms / 1000) * 1e6;
   const sqsRequests = 1 + 2 / a.workerBatchSize; // send + receive and delete per batch

@@ -195,6 +195,11 @@ export async function recordWorkerWrites(options: {
   messages: readonly string[];
   /** The same samples, all about one subject, in order. */
   sameSubjectMessages: readonly string[];
+  /**
+   * Called before each of them: a status endpoint the worker asks must know what each later
+   * callback claims (the provider's state moved on too), or the worker would wait for it to catch up.
+   */
+  beforeSameSubject?: (index: number) => Promise<void>;
 }): Promise<{ writes: ProviderWrites; templates: { event: Record<string, AttributeValue>; state: Record<string, AttributeValue> } }> {
   const client = new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, endpoint: options.endpoint });
   const ops: Op[] = [];
@@ -222,6 +227,7 @@ export async function recordWorkerWrites(options: {
   for (const message of options.messages) fresh.push(await run(message));
   const later: RequestUnits[] = [];
   for (const [index, message] of options.sameSubjectMessages.entries()) {
+    await options.beforeSameSubject?.(index);
     const result = await run(message);
     if (index > 0) later.push(result);
   }
@@ -236,7 +242,7 @@ export async function recordWorkerWrites(options: {
 export interface EngineRate {
   readonly sequences: number;
   readonly concurrency: number;
-  /** Completed (event put + state get + state put) sequences per second: callbacks the engine allows. */
+  /** Completed (state get + state put + event put) sequences per second: callbacks the engine allows. */
   readonly callbacksPerSecond: number;
   readonly requestsPerSecond: number;
   readonly sequenceP50Ms: number;
@@ -244,9 +250,9 @@ export interface EngineRate {
 }
 
 /**
- * The raw rate of the engine for what one callback needs: a conditional PutItem of the event, a
- * consistent GetItem of the state, a conditional PutItem of the state — issued by `concurrency`
- * loops with the same SDK, with real item shapes, each callback a new subject.
+ * The raw rate of the engine for what one callback needs, in the worker's order: a consistent
+ * GetItem of the state, a conditional PutItem of the state, a conditional PutItem of the event —
+ * issued by `concurrency` loops with the same SDK, with real item shapes, each callback a new subject.
  */
 export async function measureEngineRate(options: {
   endpoint: string;
@@ -263,9 +269,9 @@ export async function measureEngineRate(options: {
   const sequence = async (i: number) => {
     const template = options.templates[i % options.templates.length];
     const pk = { S: `engine-${prefix}#${i}` };
-    await client.send(new PutItemCommand({ TableName: options.tableName, Item: { ...template.event, pk }, ...condition }));
     await client.send(new GetItemCommand({ TableName: options.tableName, Key: { pk, sk: { S: 'STATE' } }, ConsistentRead: true }));
     await client.send(new PutItemCommand({ TableName: options.tableName, Item: { ...template.state, pk }, ...condition }));
+    await client.send(new PutItemCommand({ TableName: options.tableName, Item: { ...template.event, pk }, ...condition }));
   };
   // Warm the connections and the engine's code paths.
   await Promise.all(Array.from({ length: options.concurrency }, (_, i) => sequence(options.sequences + i)));

@@ -11,19 +11,22 @@ import { createSecretCache } from '../functions/core/secrets.ts';
 import { createIngestHandler } from '../functions/handlers/ingest.ts';
 import { providers } from '../functions/providers/index.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
-import { temboplus } from '../functions/providers/temboplus.ts';
 import { ensureTable, freePort, LOCAL_AWS, waitFor } from '../local/engines.ts';
 import { readRuntimeInfo, type RuntimeInfo } from '../local/pipeline.ts';
 import { listSamples } from '../local/samples.ts';
+import { loadSecretsFile } from '../local/secrets-file.ts';
+import type { ProviderKit } from '../test/providers/index.ts';
 import { apiGatewayEvent, benchSecrets, callbackFor, distinctCallback, RUN_ID, type BenchCallback, type BenchSecrets } from './callbacks.ts';
 import { measureEngineRate, recordWorkerWrites, type EngineRate, type ProviderWrites } from './dynamo.ts';
 import { runLoad, type LoadResult } from './load.ts';
+import { askedKits, delayAnswers, reportAnswers } from './status-endpoints.ts';
 import { percentile, progress, round, sleep } from './stats.ts';
 
 /**
  * Sections 3 and 4, and the measured inputs of section 5, against one local pipeline: `npm start`'s
- * code (local/start.ts) run as a child process with a temporary data folder and benchmark secrets,
- * TemboPlus pointed at the simulator the pipeline starts on a loopback port.
+ * code (local/start.ts) run as a child process with a temporary data folder, the benchmark secrets
+ * and `--simulators`: providers whose status endpoint the worker asks are pointed at the simulated
+ * endpoints it starts on loopback ports.
  */
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -60,6 +63,8 @@ export interface EndToEndResult extends LoadSummary {
 }
 
 export interface AlternativeResult {
+  /** The provider whose callbacks both receivers took (one whose status endpoint the worker asks). */
+  readonly provider: string;
   readonly delayMs: number;
   readonly ratePerSecond: number;
   readonly rounds: number;
@@ -71,7 +76,8 @@ export interface AlternativeResult {
 
 export interface PipelineBenchResult {
   readonly endToEnd: EndToEndResult;
-  readonly alternative: AlternativeResult;
+  /** Absent when no provider's status endpoint is asked (nothing to compare). */
+  readonly alternative?: AlternativeResult;
   readonly writes: Record<string, ProviderWrites>;
 }
 
@@ -115,7 +121,7 @@ export async function startPipelineChild(dataDir: string, secretsFile: string, o
   const child = spawn(
     process.execPath,
     // BENCH_PIPELINE_NODE_ARGS: extra node flags for the pipeline process (e.g. --cpu-prof).
-    [...(process.env.BENCH_PIPELINE_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', 'local/start.ts', '--port', String(port), '--data-dir', join(dataDir, 'data'), '--secrets', secretsFile, '--fresh', '--log-format', 'json'],
+    [...(process.env.BENCH_PIPELINE_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', 'local/start.ts', '--port', String(port), '--data-dir', join(dataDir, 'data'), '--secrets', secretsFile, '--simulators', '--fresh', '--log-format', 'json'],
     { cwd: ROOT, stdio: ['ignore', logFd, 'pipe'], env: { ...process.env, NODE_NO_WARNINGS: '1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
   );
   closeSync(logFd);
@@ -145,7 +151,7 @@ export async function startPipelineChild(dataDir: string, secretsFile: string, o
         state.duplicates++;
         return;
       }
-      // Subject ids contain bench-<run>-<tag>-<n> (eSMS voice: voice:bench-…); count per tag.
+      // Subject ids contain bench-<run>-<tag>-<n> (a provider may prefix it: voice:bench-…); count per tag.
       const tag = /"subjectId":"[^"]*bench-[^-"]+-([a-z]+)-/.exec(line)?.[1] ?? '?';
       state.stored.set(tag, (state.stored.get(tag) ?? 0) + 1);
       const at = Date.parse(/"timestamp":"([^"]+)"/.exec(line)?.[1] ?? '');
@@ -204,34 +210,6 @@ function followFile(path: string, onLine: (line: string) => void): { stop(): voi
   };
 }
 
-/** Tell the simulated TemboPlus about transfers (each confirmed as the callback claims). */
-export async function reportTransfers(info: RuntimeInfo, apiToken: string, callbacks: readonly BenchCallback[]) {
-  const tembo = callbacks.filter((callback) => callback.provider.id === 'temboplus');
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 16 }, async () => {
-      while (next < tembo.length) {
-        const callback = tembo[next++];
-        const response = await fetch(`${info.temboplusSimulatorUrl}/__simulator/transfers`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${apiToken}`, 'content-type': 'application/json' },
-          body: callback.sample.body,
-        });
-        if (response.status !== 200) throw new Error(`simulator refused a transfer: ${response.status} ${await response.text()}`);
-      }
-    }),
-  );
-}
-
-export async function setSimulatorFault(info: RuntimeInfo, apiToken: string, fault: { delayMs: number } | null) {
-  const response = await fetch(`${info.temboplusSimulatorUrl}/__simulator/fault`, {
-    method: 'PUT',
-    headers: { authorization: `Bearer ${apiToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify(fault),
-  });
-  if (response.status !== 200) throw new Error(`simulator refused the fault: ${response.status}`);
-}
-
 /** Distinct event items of this run with a subject tag, counted in the table. */
 async function countStoredEvents(info: RuntimeInfo, tag: string): Promise<number> {
   const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint: info.dynamodbEndpoint });
@@ -259,20 +237,20 @@ export function mixedCallbacks(secrets: BenchSecrets, count: number, tag: string
   return Array.from({ length: count }, (_, i) => {
     const provider = list[i % list.length];
     // Per provider: its samples in turn; subject ids are unique per provider (keys hold the provider).
-    return distinctCallback(provider, secrets[provider.id as keyof BenchSecrets], Math.floor(i / list.length), tag);
+    return distinctCallback(provider, secrets[provider.id], Math.floor(i / list.length), tag);
   });
 }
 
 /** Queue messages for callbacks, made by the real ingest handler in this process. */
 async function queueMessages(provider: AnyProvider, secrets: BenchSecrets, callbacks: readonly BenchCallback[]): Promise<string[]> {
-  const secret = secrets[provider.id as keyof BenchSecrets] as Record<string, string>;
+  const secret = secrets[provider.id];
   const messages: string[] = [];
   const handler = createIngestHandler(provider, {
     secrets: createSecretCache(async () => JSON.stringify(secret)),
     send: async (body) => void messages.push(body),
     log: createLogger({ service: 'bench', write: () => undefined }),
   });
-  for (const callback of callbacks) await handler(apiGatewayEvent(provider, callback.request, secret.token));
+  for (const callback of callbacks) await handler(apiGatewayEvent(provider, callback.request));
   return messages;
 }
 
@@ -281,7 +259,7 @@ async function waitForStored(pipeline: PipelineChild, tag: string, expected: num
   while ((pipeline.stored.get(tag) ?? 0) < expected && Date.now() < deadline) await sleep(50);
 }
 
-async function startSyncReceiver(info: RuntimeInfo, secret: unknown): Promise<{ url: string; stop(): Promise<void> }> {
+async function startSyncReceiver(info: RuntimeInfo, provider: AnyProvider, secret: unknown): Promise<{ url: string; stop(): Promise<void> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/sync-receiver.ts'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -291,7 +269,8 @@ async function startSyncReceiver(info: RuntimeInfo, secret: unknown): Promise<{ 
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       DYNAMODB_ENDPOINT: info.dynamodbEndpoint,
       TABLE_NAME: 'bench-sync',
-      TEMBOPLUS_SECRET: JSON.stringify(secret),
+      PROVIDER: provider.id,
+      PROVIDER_SECRET: JSON.stringify(secret),
       PORT: '0',
     },
   });
@@ -311,6 +290,64 @@ async function startSyncReceiver(info: RuntimeInfo, secret: unknown): Promise<{ 
   };
 }
 
+/**
+ * Section 4: callbacks of `asked` (a provider whose status endpoint the worker asks) at the same
+ * open-loop rate against our pipeline and against the synchronous receiver (bench/sync-receiver.ts),
+ * the status endpoint answering `delayMs` late, in alternating rounds after the same warm-up.
+ */
+async function compareWithSynchronous(
+  pipeline: PipelineChild,
+  secrets: BenchSecrets,
+  kit: ProviderKit,
+  options: { concurrency: number; alternativeCallbacks: number; alternativeRounds: number; alternativeRate: number; delayMs: number },
+): Promise<AlternativeResult> {
+  const { info } = pipeline;
+  const { provider } = kit;
+  const secret = secrets[provider.id];
+  progress(`alternative: ${provider.displayName} status endpoint delayed ${options.delayMs} ms; synchronous receiver vs ours`);
+  const sync = await startSyncReceiver(info, provider, secret);
+  try {
+    const perRound = Math.ceil(options.alternativeCallbacks / options.alternativeRounds);
+    const oursAlt = mixedCallbacks(secrets, perRound * options.alternativeRounds, 'a', provider);
+    const syncAlt = mixedCallbacks(secrets, perRound * options.alternativeRounds, 'y', provider);
+    // A fresh process runs cold (JIT, lazily loaded modules): both receivers get the same warm-up first.
+    const warmup = Math.min(200, perRound);
+    const oursWarm = mixedCallbacks(secrets, warmup, 'u', provider);
+    const syncWarm = mixedCallbacks(secrets, warmup, 'v', provider);
+    await reportAnswers(info, secrets, [...oursAlt, ...syncAlt, ...oursWarm, ...syncWarm]);
+    await delayAnswers(info, secrets, kit, options.delayMs);
+    const rate = options.alternativeRate;
+    await runLoad(info.baseUrl, oursWarm.map((callback) => callback.request), options.concurrency, rate);
+    await runLoad(sync.url, syncWarm.map((callback) => callback.request), options.concurrency, rate);
+    const oursLoads: LoadResult[] = [];
+    const syncLoads: LoadResult[] = [];
+    for (let r = 0; r < options.alternativeRounds; r++) {
+      const slice = (list: BenchCallback[]) => list.slice(r * perRound, (r + 1) * perRound).map((callback) => callback.request);
+      const first = r % 2 === 0;
+      if (first) oursLoads.push(await runLoad(info.baseUrl, slice(oursAlt), options.concurrency, rate));
+      syncLoads.push(await runLoad(sync.url, slice(syncAlt), options.concurrency, rate));
+      if (!first) oursLoads.push(await runLoad(info.baseUrl, slice(oursAlt), options.concurrency, rate));
+    }
+    const ours = summarize(oursLoads, options.concurrency);
+    const synchronous = summarize(syncLoads, options.concurrency);
+    await delayAnswers(info, secrets, kit, null);
+    progress(`alternative: waiting until our ${provider.displayName} callbacks are stored`);
+    await waitForStored(pipeline, 'a', ours.acknowledged, 120_000);
+    const oursStored = await countStoredEvents(info, 'a');
+    return {
+      provider: provider.displayName,
+      delayMs: options.delayMs,
+      ratePerSecond: options.alternativeRate,
+      rounds: options.alternativeRounds,
+      ours: { ...ours, lost: ours.acknowledged - oursStored },
+      synchronous,
+      p99Ratio: round(synchronous.ackP99Ms / ours.ackP99Ms, 1),
+    };
+  } finally {
+    await sync.stop();
+  }
+}
+
 export async function measurePipeline(options: {
   callbacks: number;
   concurrency: number;
@@ -324,15 +361,14 @@ export async function measurePipeline(options: {
   // DynamoDB Local keeps its data in SQLite files; on this VM's disk every write waits for an fsync
   // (about 4x slower). A tmpfs data folder measures the engine, not the disk.
   const dataDir = mkdtempSync(join(DATA_PARENT, 'callback-gateway-bench-'));
-  const secrets = benchSecrets(await freePort());
   const secretsFile = join(dataDir, 'secrets.json');
-  writeFileSync(secretsFile, JSON.stringify(secrets));
-  const apiToken = secrets.temboplus.apiToken;
-  progress('end to end: starting the local pipeline (DynamoDB Local, SQS server, simulator, HTTP API, worker)');
+  writeFileSync(secretsFile, JSON.stringify(benchSecrets()));
+  progress('end to end: starting the local pipeline (DynamoDB Local, SQS server, simulated status endpoints, HTTP API, worker)');
   const pipeline = await startPipelineChild(dataDir, secretsFile);
   const { info } = pipeline;
+  // What the pipeline runs with: ours, the asked providers pointed at its simulators.
+  const secrets: BenchSecrets = loadSecretsFile(info.secretsFile);
   const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: info.dynamodbEndpoint });
-  let sync: Awaited<ReturnType<typeof startSyncReceiver>> | undefined;
   try {
     for (const table of ['bench-record', 'bench-engine', 'bench-sync']) await ensureTable(dynamo, table);
 
@@ -341,13 +377,13 @@ export async function measurePipeline(options: {
     const writes: Record<string, ProviderWrites> = {};
     const templates = [];
     for (const provider of providers) {
-      const secret = secrets[provider.id as keyof BenchSecrets];
+      const secret = secrets[provider.id];
       const distinct = mixedCallbacks(secrets, 10, 'w', provider);
       // Later callbacks about one subject: the provider's samples in turn, all with the same subject id.
       const sameSubject = Array.from({ length: Math.min(6, listSamples(provider.id).length) }, (_, i) =>
         callbackFor(provider, secret, i, `bench-${RUN_ID}-s-${provider.id}`),
       );
-      await reportTransfers(info, apiToken, [...distinct, ...sameSubject.slice(0, 1)]);
+      await reportAnswers(info, secrets, distinct);
       const recorded = await recordWorkerWrites({
         endpoint: info.dynamodbEndpoint,
         tableName: 'bench-record',
@@ -355,6 +391,7 @@ export async function measurePipeline(options: {
         secret,
         messages: await queueMessages(provider, secrets, distinct),
         sameSubjectMessages: await queueMessages(provider, secrets, sameSubject),
+        beforeSameSubject: (index) => reportAnswers(info, secrets, [sameSubject[index]]),
       });
       writes[provider.id] = recorded.writes;
       templates.push(recorded.templates);
@@ -364,7 +401,7 @@ export async function measurePipeline(options: {
     const engineBefore = await measureEngineRate({ endpoint: info.dynamodbEndpoint, tableName: 'bench-engine', templates, sequences: options.engineSequences, concurrency: options.concurrency });
 
     const callbacks = mixedCallbacks(secrets, options.callbacks, 'e');
-    await reportTransfers(info, apiToken, callbacks);
+    await reportAnswers(info, secrets, callbacks);
     pipeline.logBytes = { ingest: 0, worker: 0 };
     progress(`end to end: ${options.callbacks} callbacks, ${options.concurrency} concurrent senders`);
     const load = await runLoad(info.baseUrl, callbacks.map((callback) => callback.request), options.concurrency);
@@ -379,37 +416,10 @@ export async function measurePipeline(options: {
     const engineCallbacksPerSecond = (engineBefore.callbacksPerSecond + engineAfter.callbacksPerSecond) / 2;
     const storedPerSecond = storedInTable / allStoredSeconds;
 
-    // Section 4: the same kind of load (TemboPlus callbacks) against us and against a synchronous
-    // receiver, with the status endpoint answering after delayMs; rounds alternate between the two.
-    progress(`alternative: TemboPlus status endpoint delayed ${options.delayMs} ms; synchronous receiver vs ours`);
-    sync = await startSyncReceiver(info, secrets.temboplus);
-    const perRound = Math.ceil(options.alternativeCallbacks / options.alternativeRounds);
-    const oursAlt = mixedCallbacks(secrets, perRound * options.alternativeRounds, 'a', temboplus);
-    const syncAlt = mixedCallbacks(secrets, perRound * options.alternativeRounds, 'y', temboplus);
-    // A fresh process runs cold (JIT, lazily loaded modules): both receivers get the same warm-up first.
-    const warmup = Math.min(200, perRound);
-    const oursWarm = mixedCallbacks(secrets, warmup, 'u', temboplus);
-    const syncWarm = mixedCallbacks(secrets, warmup, 'v', temboplus);
-    await reportTransfers(info, apiToken, [...oursAlt, ...syncAlt, ...oursWarm, ...syncWarm]);
-    await setSimulatorFault(info, apiToken, { delayMs: options.delayMs });
-    await runLoad(info.baseUrl, oursWarm.map((callback) => callback.request), options.concurrency, options.alternativeRate);
-    await runLoad(sync.url, syncWarm.map((callback) => callback.request), options.concurrency, options.alternativeRate);
-    const oursLoads: LoadResult[] = [];
-    const syncLoads: LoadResult[] = [];
-    for (let r = 0; r < options.alternativeRounds; r++) {
-      const slice = (list: BenchCallback[]) => list.slice(r * perRound, (r + 1) * perRound).map((callback) => callback.request);
-      const first = r % 2 === 0;
-      const rate = options.alternativeRate;
-      if (first) oursLoads.push(await runLoad(info.baseUrl, slice(oursAlt), options.concurrency, rate));
-      syncLoads.push(await runLoad(sync.url, slice(syncAlt), options.concurrency, rate));
-      if (!first) oursLoads.push(await runLoad(info.baseUrl, slice(oursAlt), options.concurrency, rate));
-    }
-    const ours = summarize(oursLoads, options.concurrency);
-    const synchronous = summarize(syncLoads, options.concurrency);
-    await setSimulatorFault(info, apiToken, null);
-    progress('alternative: waiting until our TemboPlus callbacks are stored');
-    await waitForStored(pipeline, 'a', ours.acknowledged, 120_000);
-    const oursStored = await countStoredEvents(info, 'a');
+    // Section 4, with the first provider whose status endpoint the worker asks.
+    const [asked] = askedKits();
+    const alternative = asked ? await compareWithSynchronous(pipeline, secrets, asked, options) : undefined;
+    if (!asked) progress('alternative: skipped (no provider\'s status endpoint is asked)');
 
     return {
       endToEnd: {
@@ -425,14 +435,7 @@ export async function measurePipeline(options: {
         shareOfEngine: round(storedPerSecond / engineCallbacksPerSecond, 2),
         logBytesPerCallback: logBytes,
       },
-      alternative: {
-        delayMs: options.delayMs,
-        ratePerSecond: options.alternativeRate,
-        rounds: options.alternativeRounds,
-        ours: { ...ours, lost: ours.acknowledged - oursStored },
-        synchronous,
-        p99Ratio: round(synchronous.ackP99Ms / ours.ackP99Ms, 1),
-      },
+      ...(alternative ? { alternative } : {}),
       writes,
     };
   } catch (error) {
@@ -440,7 +443,6 @@ export async function measurePipeline(options: {
     throw error;
   } finally {
     dynamo.destroy();
-    await sync?.stop();
     await pipeline.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }

@@ -9,8 +9,9 @@ import { createIngestHandler, type IngestHandler } from '../functions/handlers/i
 import { createWorkerHandler } from '../functions/handlers/worker.ts';
 import { providers } from '../functions/providers/index.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
-import { authenticRequest, listSamples } from '../local/samples.ts';
+import { authenticRequest, listSamples, type Sample } from '../local/samples.ts';
 import { apiGatewayEvent, benchSecrets } from './callbacks.ts';
+import { askedKits, inProcessStatusEndpoint } from './status-endpoints.ts';
 import { median, progress, round } from './stats.ts';
 import { STUB_QUEUE_URL, stubDynamoClient, stubSqsClient } from './stub-aws.ts';
 
@@ -56,8 +57,14 @@ export interface IngestComputeResult {
 
 let sink = 0;
 
+/**
+ * The inherent work's HMAC key. HMAC-SHA256 costs the same for any key up to its 64-byte block, so
+ * one key serves every provider (signed or not: the reference is the same for all).
+ */
+const INHERENT_KEY = Buffer.from('bench-inherent-hmac-key-0123456789abcdef');
+
 function inherentWork(provider: AnyProvider, texts: readonly string[], key: Buffer): (i: number) => void {
-  // eSMS sends a query string, not JSON: its "parse" is the query parse.
+  // A GET provider sends a query string, not JSON: its "parse" is the query parse.
   const parse = provider.route.method === 'GET' ? (text: string) => Object.fromEntries(new URLSearchParams(text)) : (text: string) => JSON.parse(text) as unknown;
   return (i) => {
     const text = texts[i % texts.length];
@@ -89,7 +96,7 @@ function timeSync(n: number, op: (i: number) => void): number {
 }
 
 async function measureProvider(provider: AnyProvider, blocks: number, iterations: number, warmup: number): Promise<ProviderCompute> {
-  const secret = benchSecrets(4010)[provider.id as keyof ReturnType<typeof benchSecrets>] as Record<string, string>;
+  const secret = benchSecrets()[provider.id];
   const secrets = createSecretCache(async () => JSON.stringify(secret));
   let ingestLogBytes = 0;
   let ingestLines = 0;
@@ -112,7 +119,7 @@ async function measureProvider(provider: AnyProvider, blocks: number, iterations
   });
 
   const samples = listSamples(provider.id);
-  const events = samples.map((sample) => apiGatewayEvent(provider, authenticRequest(provider, secret, sample), secret.token));
+  const events = samples.map((sample) => apiGatewayEvent(provider, authenticRequest(provider, secret, sample)));
   // Every sample must be accepted (not refused, not quarantined), or the comparison means nothing.
   for (const event of events) {
     const result = await capture(event);
@@ -121,7 +128,7 @@ async function measureProvider(provider: AnyProvider, blocks: number, iterations
     }
   }
   const texts = events.map((event) => event.body ?? event.rawQueryString);
-  const inherent = inherentWork(provider, texts, Buffer.from(secret.apiKey ?? secret.token ?? secret.callbackApiKey));
+  const inherent = inherentWork(provider, texts, INHERENT_KEY);
   const oursOp = (i: number) => ours(events[i % events.length]);
   const sdkOp = (i: number) => withSdk(events[i % events.length]);
 
@@ -149,7 +156,7 @@ async function measureProvider(provider: AnyProvider, blocks: number, iterations
     sdkNs.push(await timeAsync(Math.max(50, Math.floor(iterations / 10)), sdkOp));
   }
 
-  const worker = await measureWorker(provider, secret, messages, blocks, warmup);
+  const worker = await measureWorker(provider, secret, samples, messages, blocks, warmup);
   return {
     samples: samples.length,
     oursNs: round(median(oursNs), 0),
@@ -166,20 +173,18 @@ async function measureProvider(provider: AnyProvider, blocks: number, iterations
 }
 
 /** The worker per record: real handler, real store code and DynamoDB client, network stubbed. */
-async function measureWorker(provider: AnyProvider, secret: Record<string, string>, messages: readonly string[], blocks: number, warmup: number) {
+async function measureWorker(provider: AnyProvider, secret: Record<string, unknown>, samples: readonly Sample[], messages: readonly string[], blocks: number, warmup: number) {
   let logBytes = 0;
   let lines = 0;
   const counting = { on: false };
-  // TemboPlus answers with the transfer itself: every callback is confirmed.
-  const transfers = new Map<string, unknown>();
-  for (const message of messages) {
-    const payload = (JSON.parse(message) as { payload?: { partnerReference?: string } }).payload;
-    if (payload?.partnerReference) transfers.set(encodeURIComponent(payload.partnerReference), payload);
-  }
-  const confirmFetch = (async (url: string | URL | Request) => {
-    const reference = /\/remittance\/([^/]+)\/status$/.exec(String(url))?.[1] ?? '';
-    return new Response(JSON.stringify(transfers.get(reference)), { status: 200, headers: { 'content-type': 'application/json' } });
-  }) as typeof fetch;
+  // A provider whose status endpoint the worker asks: the kit's in-process stand-in answers every
+  // subject as its callback claims (every callback confirmed). Others never call fetch.
+  const asked = askedKits().find((kit) => kit.provider.id === provider.id);
+  const confirmFetch: typeof fetch = asked
+    ? inProcessStatusEndpoint(asked, secret, samples)
+    : async () => {
+        throw new Error(`${provider.id}: the worker asked a status endpoint it does not have`);
+      };
   const handler = createWorkerHandler({
     deps: {
       store: createDynamoStore(stubDynamoClient(), 'callback-gateway'),
@@ -229,7 +234,7 @@ async function sdkCallUs(): Promise<IngestComputeResult['sdkCallUs']> {
   const sqs = stubSqsClient();
   const dynamo = stubDynamoClient();
   const body = 'x'.repeat(1200);
-  const item = { pk: { S: 'telesign#abc' }, sk: { S: 'EVENT#200|2024' }, payload: { S: body } };
+  const item = { pk: { S: 'provider#abc' }, sk: { S: 'EVENT#200|2024' }, payload: { S: body } };
   const ops = {
     sqsSendMessage: () => sqs.send(new SendMessageCommand({ QueueUrl: STUB_QUEUE_URL, MessageBody: body })),
     dynamoGetItem: () => dynamo.send(new GetItemCommand({ TableName: 't', Key: { pk: item.pk, sk: item.sk }, ConsistentRead: true })),

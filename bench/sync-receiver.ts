@@ -3,21 +3,27 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
+import { keys } from '../functions/core/pipeline-definition.ts';
+import { findProvider } from '../functions/providers/index.ts';
 import type { CallbackRequest } from '../functions/providers/provider.ts';
-import { temboplus } from '../functions/providers/temboplus.ts';
 import { LOCAL_AWS } from '../local/engines.ts';
+import { matchRoute } from './callbacks.ts';
 
 /**
- * The alternative design, for comparison only (bench section 4): a synchronous TemboPlus receiver
- * that does all the work before it answers, the pattern TemboPlus's own docs describe — take the
- * callback, confirm it with the Transaction Status endpoint, update your records, then return 200.
- * Same authentication, schema and confirmation code as the gateway; no queue.
- * Env: DYNAMODB_ENDPOINT, TABLE_NAME, TEMBOPLUS_SECRET (the secret's JSON), PORT (0 = any).
+ * The alternative design, for comparison only (bench section 4): a synchronous receiver for a
+ * provider whose status endpoint the worker asks, doing all the work before it answers — the
+ * pattern such providers' docs describe: take the callback, confirm it with the status endpoint,
+ * update your records, then return 200. Same authentication, schema and confirmation code as the
+ * gateway (the provider's module); no queue.
+ * Env: PROVIDER (its id), PROVIDER_SECRET (the secret's JSON), DYNAMODB_ENDPOINT, TABLE_NAME, PORT (0 = any).
  */
-const secret = temboplus.secretSchema.parse(JSON.parse(process.env.TEMBOPLUS_SECRET ?? '{}'));
+const provider = findProvider(process.env.PROVIDER ?? '');
+if (!provider?.lookup) throw new Error(`PROVIDER must name a provider whose status endpoint can be asked, got "${process.env.PROVIDER}"`);
+const lookup = provider.lookup.bind(provider);
+const secret = provider.secretSchema.parse(JSON.parse(process.env.PROVIDER_SECRET ?? '{}'));
 const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: process.env.DYNAMODB_ENDPOINT });
 const tableName = process.env.TABLE_NAME ?? 'bench-sync';
-const ROUTE = /^\/callbacks\/temboplus\/([^/?]+)$/;
+const tokenParameter = provider.route.tokenParameter;
 
 const server = createServer(async (incoming, response) => {
   const answer = (status: number, body: unknown) => {
@@ -27,26 +33,35 @@ const server = createServer(async (incoming, response) => {
   try {
     const chunks: Buffer[] = [];
     for await (const chunk of incoming) chunks.push(chunk as Buffer);
-    const route = ROUTE.exec(incoming.url ?? '');
-    if (!route || incoming.method !== 'POST') return answer(404, { error: 'not_found' });
+    const [path, rawQuery = ''] = (incoming.url ?? '').split('?');
+    const parameters = matchRoute(provider, path);
+    if (!parameters || incoming.method !== provider.route.method) return answer(404, { error: 'not_found' });
     const request: CallbackRequest = {
-      method: 'POST',
+      method: provider.route.method,
       headers: incoming.headers as Record<string, string>,
       body: Buffer.concat(chunks),
-      rawQuery: '',
-      pathToken: decodeURIComponent(route[1]),
+      rawQuery,
+      ...(tokenParameter && parameters[tokenParameter] !== undefined ? { pathToken: decodeURIComponent(parameters[tokenParameter]) } : {}),
+      pathParameters: parameters,
       sourceIp: incoming.socket.remoteAddress ?? '',
       requestId: randomUUID(),
       receivedAt: new Date().toISOString(),
     };
-    if (!temboplus.authenticate(request, secret).ok) return answer(401, { error: 'unauthorized' });
-    const parsed = temboplus.parse(request);
+    if (!provider.authenticate(request, secret).ok) return answer(401, { error: 'unauthorized' });
+    const parsed = provider.parse(request);
     if (!parsed.ok) return answer(400, { error: 'invalid_payload', message: parsed.reason });
-    // Before answering: ask TemboPlus, then write the verdict.
-    const status = await temboplus.lookup!(parsed.payload.partnerReference, secret, { fetch, timeoutMs: 5000, newRequestId: randomUUID });
+    const { subjectId } = provider.describe(parsed.payload, secret);
+    // Before answering: ask the provider, then write the verdict.
+    const status = await lookup(subjectId, secret, { fetch, timeoutMs: 5000, newRequestId: randomUUID });
     const believed = status.kind === 'not_found' ? undefined : status.payload;
-    const confirmation = !believed ? 'not_found' : temboplus.differences!(parsed.payload, believed).length ? 'mismatch' : 'confirmed';
-    const item = { pk: `temboplus#${parsed.payload.partnerReference}`, sk: 'STATE', status: believed?.status ?? 'NOT_FOUND', confirmation, payload: parsed.payload, updatedAt: request.receivedAt };
+    const confirmation = !believed ? 'not_found' : provider.differences?.(parsed.payload, believed).length ? 'mismatch' : 'confirmed';
+    const item = {
+      ...keys.state(provider.id, subjectId),
+      status: believed === undefined ? 'NOT_FOUND' : provider.describe(believed, secret).status,
+      confirmation,
+      payload: parsed.payload,
+      updatedAt: request.receivedAt,
+    };
     await dynamo.send(new PutItemCommand({ TableName: tableName, Item: marshall(item, { removeUndefinedValues: true }) }));
     answer(200, { received: true });
   } catch (error) {
