@@ -143,7 +143,10 @@ export async function startDynamoDbLocal(options: { port?: number; dbPath?: stri
   };
 }
 
-export type SqsServer = RunningEngine;
+export interface SqsServer extends RunningEngine {
+  /** Bodies of every message a queue holds (ready, delayed and in flight), for tests to look at. */
+  messageBodies(queueName: string): string[];
+}
 
 /**
  * Start fauxqs in this process, bound to 127.0.0.1. With `dataDir`, every queue and message is
@@ -184,6 +187,11 @@ export async function startSqsServer(options: { port?: number; dataDir?: string 
     stop: async () => {
       await app.close();
       persistence?.close();
+    },
+    messageBodies(queueName) {
+      const messages = sqsStore.inspectQueue(queueName)?.messages;
+      if (!messages) return [];
+      return [...messages.ready, ...messages.delayed, ...messages.inflight.map((entry) => entry.message)].map((m) => m.body);
     },
   };
 }
