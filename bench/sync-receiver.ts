@@ -52,7 +52,7 @@ const server = createServer(async (incoming, response) => {
     if (!parsed.ok) return answer(400, { error: 'invalid_payload', message: parsed.reason });
     const { subjectId } = provider.describe(parsed.payload, secret);
     // Before answering: ask the provider, then write the verdict.
-    const status = await lookup(subjectId, secret, { fetch, timeoutMs: 5000, newRequestId: randomUUID });
+    const status = await lookup({ subjectId }, secret, { fetch, timeoutMs: 5000, newRequestId: randomUUID });
     const believed = status.kind === 'not_found' ? undefined : status.payload;
     const confirmation = !believed ? 'not_found' : provider.differences?.(parsed.payload, believed).length ? 'mismatch' : 'confirmed';
     const item = {

@@ -49,6 +49,19 @@ export interface StateItem {
   readonly confirmedAt?: string;
   /** With `mismatch`: the fields in which the claim differed from the provider's answer. */
   readonly differences?: readonly string[];
+  /** First write of the item. */
+  readonly createdAt?: string;
+  /** Set when an application said to expect this subject (`npm run expect`) before any callback. */
+  readonly expectedAt?: string;
+  /** When the provider is asked about it again (`byRecheck` index sort key); absent once settled. */
+  readonly recheckAt?: string;
+  /** Re-checks done so far (the position in the reconcile schedule). */
+  readonly rechecks?: number;
+  /** `byRecheck` index partition: `<provider>#<shard>`, or `<provider>#stale`. */
+  readonly recheckShard?: string;
+  /** Not final when the schedule (or the provider's horizon) ran out: listed for a person. */
+  readonly stale?: boolean;
+  readonly staleAt?: string;
 }
 
 /** A status ready to be placed. */
@@ -128,6 +141,7 @@ function emptyState(subject: SubjectRef, now: string): StateItem {
     ...(subject.part === undefined ? {} : { part: subject.part }),
     outcome: 'pending',
     terminal: false,
+    createdAt: now,
     updatedAt: now,
     changedAt: now,
     eventCount: 0,

@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { findProvider } from '../providers/index.ts';
-import type { AnyProvider, EventFacts, LookupContext } from '../providers/provider.ts';
+import { believesCallbacks, canAsk, workerReadsSecret, type AnyProvider, type EventFacts, type LookupContext } from '../providers/provider.ts';
 import { DependencyError } from '../shared/errors.ts';
 import { judgeClaim, placeStatus, resolveEventKey, unstorableKeyReason } from './events.ts';
 import { shortHash } from '../shared/hash.ts';
@@ -8,6 +8,7 @@ import { ITEM_BUDGET, itemSize } from './item-size.ts';
 import type { Logger } from '../shared/log.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
 import { QUEUE, TABLE, keys } from './pipeline-definition.ts';
+import { DEFAULT_RECONCILE, withRecheck, type ReconcilePolicy } from './reconcile.ts';
 import { rawBodyOf, requestOf, withBase64Body, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';
 import { applyObservations, remembers, remembersAll, type ConfirmationKind, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
@@ -30,6 +31,8 @@ export interface WorkerDependencies {
   readonly settleAttempts?: number;
   /** @default QUEUE.maxAsksPerClaim */
   readonly maxAsksPerClaim?: number;
+  /** When subjects are asked about again. @default DEFAULT_RECONCILE */
+  readonly reconcile?: ReconcilePolicy;
 }
 
 /** What happened to one queued callback. Faults are thrown instead (the record is retried). */
@@ -55,6 +58,10 @@ interface ReadCallback {
   readonly payload: unknown;
   readonly facts: EventFacts;
   readonly placed: PlacedStatus;
+  /** The provider's secret, when the worker reads it (to ask its status endpoint, or for settings). */
+  readonly secret?: unknown;
+  /** Whether the provider can be asked (it has `lookup` and the secret holds what it needs). */
+  readonly askable: boolean;
 }
 type ReadResult = ReadCallback | { readonly ok: false; readonly reason: string; readonly issues: readonly string[] };
 
@@ -152,7 +159,7 @@ function payloadOf(provider: AnyProvider, message: QueueMessage) {
 async function readCallback(provider: AnyProvider, message: QueueMessage, deps: WorkerDependencies): Promise<ReadResult> {
   const parsed = payloadOf(provider, message);
   if (!parsed.ok) return parsed;
-  const secret = provider.describeReadsSecret ? await deps.secrets.get(provider) : undefined;
+  const secret = workerReadsSecret(provider) ? await deps.secrets.get(provider) : undefined;
   let facts: EventFacts;
   try {
     facts = provider.describe(parsed.payload, secret);
@@ -161,7 +168,7 @@ async function readCallback(provider: AnyProvider, message: QueueMessage, deps: 
   }
   const reason = unstorableKeyReason(facts);
   if (reason) return { ok: false, reason, issues: [] };
-  return { ok: true, payload: parsed.payload, facts, placed: placeStatus(facts, message.receivedAt) };
+  return { ok: true, payload: parsed.payload, facts, placed: placeStatus(facts, message.receivedAt), secret, askable: canAsk(provider, secret) };
 }
 
 /**
@@ -169,21 +176,25 @@ async function readCallback(provider: AnyProvider, message: QueueMessage, deps: 
  * once it was confirmed, nor more than `maxAsksPerClaim` times however often it is redelivered.
  */
 async function askProvider(provider: AnyProvider, read: ReadCallback, stored: Item | undefined, deps: WorkerDependencies): Promise<Asked | undefined> {
-  if (!provider.lookup) return undefined;
+  if (!read.askable || provider.lookupLimits?.onArrival === false) return undefined;
   if (stored?.confirmation === 'confirmed') return undefined;
   if (Number(stored?.asks ?? 0) >= (deps.maxAsksPerClaim ?? QUEUE.maxAsksPerClaim)) return undefined;
-  const secret = await deps.secrets.get(provider);
-  const answer = await provider.lookup(read.facts.subjectId, secret, deps.lookup);
+  const answer = await lookupAnswer(provider, { subjectId: read.facts.subjectId, part: read.facts.part }, read.secret, deps);
+  if (answer.kind === 'not_found') return { verdict: { kind: 'not_found' }, askedAt: answer.askedAt, unsettled: true };
+  if (answer.kind === 'other-subject') return { verdict: { kind: 'mismatch', differences: ['subject'] }, askedAt: answer.askedAt, unsettled: false };
+  const { verdict, unsettled } = judgeClaim(provider, read, answer.answer);
+  return { verdict, askedAt: answer.askedAt, answer: answer.answer, unsettled };
+}
+
+/** The provider's answer about a subject, read as a callback would be: found, not found, or about another subject. */
+async function lookupAnswer(provider: AnyProvider, subject: { subjectId: string; part?: string }, secret: unknown, deps: WorkerDependencies) {
+  const response = await provider.lookup!({ subjectId: subject.subjectId, ...(subject.part === undefined ? {} : { part: subject.part }) }, secret, deps.lookup);
   const askedAt = deps.now().toISOString();
-  if (answer.kind === 'not_found') return { verdict: { kind: 'not_found' }, askedAt, unsettled: true };
-  const facts = provider.describe(answer.payload, secret);
-  if (facts.subjectId !== read.facts.subjectId || unstorableKeyReason(facts)) {
-    // An answer about another subject proves nothing about this one.
-    return { verdict: { kind: 'mismatch', differences: ['subject'] }, askedAt, unsettled: false };
-  }
-  const judged = { payload: answer.payload, facts, placed: placeStatus(facts, askedAt) };
-  const { verdict, unsettled } = judgeClaim(provider, read, judged);
-  return { verdict, askedAt, answer: judged, unsettled };
+  if (response.kind === 'not_found') return { kind: 'not_found' as const, askedAt };
+  const facts = provider.describe(response.payload, secret);
+  // An answer about another subject proves nothing about this one.
+  if (facts.subjectId !== subject.subjectId || facts.part !== subject.part || unstorableKeyReason(facts)) return { kind: 'other-subject' as const, askedAt };
+  return { kind: 'found' as const, askedAt, answer: { payload: response.payload, facts, placed: placeStatus(facts, askedAt) } };
 }
 
 /** Step 3: move the state forward (written first, so a crash before the event items repeats nothing). */
@@ -197,7 +208,8 @@ async function applyToState(
 ): Promise<{ eventKey: string; before?: StateItem; after?: StateItem }> {
   const { facts } = read;
   const subject = { provider: provider.id, subjectId: facts.subjectId, ...(facts.part === undefined ? {} : { part: facts.part }) };
-  const believed = provider.believesCallbacks !== false && facts.placesStatus !== false;
+  const believed = believesCallbacks(provider, read.askable) && facts.placesStatus !== false;
+  const recheck = { askable: read.askable, limits: provider.lookupLimits, policy: deps.reconcile ?? DEFAULT_RECONCILE, now: deps.now() };
   for (let attempt = 1; ; attempt++) {
     const state = await deps.store.getState(provider.id, facts.subjectId, facts.part);
     const { eventKey, isChange } = resolveEventKey(facts, state, message.receivedAt);
@@ -210,11 +222,24 @@ async function applyToState(
     const observations: Observation[] = [];
     if (!known) observations.push({ hash, counts: true, source: 'callback', ...(believed ? { placed: read.placed } : {}), ...(isChange ? { isChange } : {}) });
     if (asked?.answer) observations.push({ hash: shortHash(`answer|${asked.answer.facts.eventKey}`), counts: false, source: 'status-endpoint', placed: asked.answer.placed });
-    const next = applyObservations(state, subject, observations, asked?.verdict, deps.now().toISOString());
+    const now = deps.now().toISOString();
+    const next = scheduled(applyObservations(state, subject, observations, asked?.verdict, now), state, (item) => withRecheck(item, recheck, 'event'), now);
     if (!next) return { eventKey, before: state, after: state };
     if ((await deps.store.putState(next, state?.version)) === 'written') return { eventKey, before: state, after: next };
     if (attempt >= MAX_STATE_ATTEMPTS) throw new DependencyError('dynamodb', `state of ${provider.id} subject kept changing under us; will retry`);
   }
+}
+
+/**
+ * The next state with its re-check schedule applied: `next` (or, when the observations changed
+ * nothing, the current state) rescheduled, as a new version when that changed anything.
+ */
+function scheduled(next: StateItem | undefined, current: StateItem | undefined, schedule: (state: StateItem) => StateItem, now: string): StateItem | undefined {
+  const base = next ?? current;
+  if (!base) return undefined;
+  const after = schedule(base);
+  if (after === base) return next;
+  return next ? after : { ...after, updatedAt: now, version: base.version + 1 };
 }
 
 /** Step 4: the event items, each stored once: the callback (the claim) and, when it differs, the provider's answer. */

@@ -233,6 +233,8 @@ export const esms: Provider<EsmsSecret, EsmsCallback, 'esms'> = {
   docsUrl: 'https://developers.esms.vn/esms-api/callback-url',
   route: { method: 'GET', path: '/callbacks/esms/{token}', tokenParameter: 'token' },
   authSummary: 'secret token in the URL path (eSMS signs nothing)',
+  // A URL token only (eSMS signs nothing).
+  callbackTrust: 'token',
   secretSchema: EsmsSecretSchema,
   generatedSecretField: 'token',
   secretPlaceholder: { token: 'REPLACE_ME' },

@@ -320,6 +320,8 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'
   docsUrl: 'https://docs.identomat.com/developer-tools/callbacks',
   route: { method: 'POST', path: '/callbacks/identomat' },
   authSummary: '`callbackApiKey` in the JSON body, compared in constant time',
+  // A key in the body: anyone who saw one callback can send another.
+  callbackTrust: 'token',
   secretSchema: IdentomatSecretSchema,
   secretPlaceholder: { callbackApiKey: 'REPLACE_ME' },
 

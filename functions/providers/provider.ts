@@ -176,22 +176,59 @@ export interface Provider<TSecret = unknown, TPayload = unknown, TId extends str
    */
   asSent?(body: Buffer, secret: TSecret, sentAt?: Date): { headers: Record<string, string>; body: Buffer };
   /**
-   * Ask the provider's status endpoint for a subject's authoritative status. Throws DependencyError
-   * on a fault (the record is retried) and ConfigurationError when only a person can fix it.
+   * Ask the provider's status endpoint for a subject's authoritative status (the answer in the
+   * provider's payload shape, so `describe` reads it like a callback). Throws DependencyError on a
+   * fault (the record is retried with back-off) and ConfigurationError when only a person can fix it
+   * (a refused credential). Cite the status endpoint's page in the module.
    */
-  lookup?(subjectId: string, secret: TSecret, context: LookupContext): Promise<StatusAnswer<TPayload>>;
+  lookup?(subject: LookupSubject, secret: TSecret, context: LookupContext): Promise<StatusAnswer<TPayload>>;
+  /**
+   * Whether the secret holds what `lookup` needs (credentials, a base URL). Without it the provider
+   * is not asked, its callbacks are believed as they come, and `inspect` says the status is
+   * unconfirmed. @default true (when `lookup` exists)
+   */
+  canLookup?(secret: TSecret): boolean;
+  /** The provider's own limits on asking (from its docs): when to ask first, and until when it answers. */
+  readonly lookupLimits?: LookupLimits;
   /**
    * The fields in which a callback's claim differs from the provider's answer (status and the
    * material fields: amount, currency, account, institution, reference); empty when they agree.
    */
   differences?(claim: TPayload, answer: TPayload): string[];
   /**
-   * Whether an authenticated callback is believed by itself. False for providers whose callbacks
-   * prove nothing (TemboPlus: a URL token; its docs say to confirm every status): only the status
-   * endpoint's answers move the state, and the callback is kept as the claim.
-   * @default true
+   * How a callback proves it is genuine, which decides whether it is believed when the provider can
+   * be asked. `signed`: a signature over its content (TeleSign, Standard Webhooks): believed as it
+   * comes; the provider's answers are applied too, forward-only, and a disagreement is flagged.
+   * `token`: a shared token anyone who saw it can reuse (a URL token, a key in the body): when the
+   * provider can be asked, the callback is only a claim and only the provider's answers move the
+   * state; when it cannot (no credentials), the claim is believed and marked unconfirmed.
    */
-  readonly believesCallbacks?: boolean;
+  readonly callbackTrust: 'signed' | 'token';
+}
+
+/** What a status request is about: a subject, or one part of it (an eSMS recipient). */
+export interface LookupSubject {
+  readonly subjectId: string;
+  readonly part?: string;
+}
+
+export interface LookupLimits {
+  /** Ask when a callback arrives (the claim is judged at once). @default true */
+  readonly onArrival?: boolean;
+  /** The provider's status endpoint is not worth asking sooner than this after the first callback (eSMS: a just-sent message is "not found"). */
+  readonly firstAfterSeconds?: number;
+  /** The provider answers only this long after the transaction (TeleSign: 12 hours; eSMS: 7 days). */
+  readonly horizonHours?: number;
+}
+
+/** Whether a callback of this provider is believed as it comes (see `callbackTrust`), given whether the provider can be asked. */
+export function believesCallbacks(provider: Pick<AnyProvider, 'callbackTrust'>, asked: boolean): boolean {
+  return provider.callbackTrust === 'signed' || !asked;
+}
+
+/** Whether the provider can be asked with this secret. */
+export function canAsk(provider: Pick<AnyProvider, 'lookup' | 'canLookup'>, secret: unknown): boolean {
+  return provider.lookup !== undefined && (provider.canLookup?.(secret) ?? true);
 }
 
 /** A provider with its types erased, as held by the registry. */

@@ -233,6 +233,8 @@ export const relid: Provider<RelIdSecret, RelIdCallback, 'relid'> = {
   docsUrl: 'https://developer.uniken.com/docs/notification-callback',
   route: { method: 'POST', path: '/callbacks/relid/{token}', tokenParameter: 'token' },
   authSummary: 'secret token in the URL path, plus an optional source-IP allow-list',
+  // A URL token (and an optional IP allow-list): nothing signs the content.
+  callbackTrust: 'token',
   secretSchema: RelIdSecretSchema,
   generatedSecretField: 'token',
   secretPlaceholder: { token: 'REPLACE_ME' },

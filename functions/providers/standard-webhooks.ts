@@ -116,6 +116,8 @@ export const standardWebhooks: Provider<StandardWebhooksSecret, StandardWebhooks
   docsUrl: 'https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md',
   route: { method: 'POST', path: '/callbacks/standard-webhooks/{source}' },
   authSummary: '`webhook-signature: v1,<HMAC-SHA256 of id.timestamp.body>` with the source\'s whsec_ secret; timestamp within 5 minutes',
+  // An HMAC over id, timestamp and body.
+  callbackTrust: 'signed',
   secretSchema: StandardWebhooksSecretSchema,
   secretPlaceholder: { sources: 'REPLACE_ME' },
   describeReadsSecret: true,

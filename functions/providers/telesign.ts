@@ -328,6 +328,8 @@ export const telesign: Provider<TeleSignSecret, TeleSignCallback, 'telesign'> = 
   docsUrl: 'https://developer.telesign.com/enterprise/docs/transaction-callback-service',
   route: { method: 'POST', path: '/callbacks/telesign' },
   authSummary: 'Authorization: TSA <customerId>:<base64 HMAC-SHA256 of the raw body>',
+  // An HMAC over the raw body: a callback is as good as an answer.
+  callbackTrust: 'signed',
   secretSchema: TeleSignSecretSchema,
   secretPlaceholder: { customerId: 'REPLACE_ME', apiKey: 'REPLACE_ME' },
 

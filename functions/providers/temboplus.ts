@@ -114,8 +114,9 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'
     body,
   }),
 
-  // Callbacks prove nothing (a URL token): only the status endpoint's answers move the state.
-  believesCallbacks: false,
+  // Callbacks prove nothing (a URL token; the docs say to validate every status with the Transaction
+  // Status endpoint): only its answers move the state. apiToken is required, so it is always asked.
+  callbackTrust: 'token',
 
   describe(payload) {
     const status = payload.status.toUpperCase();
@@ -146,7 +147,7 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'
    * @see https://tembo.gitbook.io/tembo/reference/remittance/transaction-status
    * @see https://tembo.gitbook.io/tembo/reference/remittance/api-overview
    */
-  async lookup(partnerReference, secret, context): Promise<StatusAnswer<TemboPlusCallback>> {
+  async lookup({ subjectId: partnerReference }, secret, context): Promise<StatusAnswer<TemboPlusCallback>> {
     const url = `${secret.baseUrl.replace(/\/+$/, '')}/remittance/${encodeURIComponent(partnerReference)}/status`;
     let response: Response;
     try {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { shortHash } from '../../functions/shared/hash.ts';
 import { judgeClaim, placeStatus, resolveEventKey } from '../../functions/core/events.ts';
 import { applyObservations, type Observation, type StateItem, type Verdict } from '../../functions/core/state.ts';
-import type { AnyProvider } from '../../functions/providers/provider.ts';
+import { believesCallbacks, canAsk, type AnyProvider } from '../../functions/providers/provider.ts';
 import { authenticRequest, type SampleRequest } from '../../local/samples.ts';
 import { allKits, kitOf, type ProviderKit } from '../providers/index.ts';
 import type { Content } from '../providers/kit.ts';
@@ -233,7 +233,7 @@ async function lookedUp(provider: AnyProvider, subjectId: string, secret: Record
   const kit = kitOf(provider);
   if (!kit.statusSimulation) throw new Error(`${provider.id} kit: the worker asks its status endpoint, but the kit has no statusSimulation`);
   const served = kit.statusSimulation(secret).found(answer);
-  const looked = await provider.lookup!(subjectId, secret, {
+  const looked = await provider.lookup!({ subjectId }, secret, {
     fetch: async () => new Response(JSON.stringify(served.body), { status: served.status, headers: { 'content-type': 'application/json' } }),
     timeoutMs: 1000,
     newRequestId: () => randomUUID(),
@@ -265,7 +265,7 @@ export async function expectedStates(
     const key = subjectKey(callback);
     const current = states.get(key);
     const observations: Observation[] = [];
-    const believed = provider.believesCallbacks !== false && facts.placesStatus !== false;
+    const believed = believesCallbacks(provider, canAsk(provider, provider.secretSchema.parse(callback.secret))) && facts.placesStatus !== false;
     const { eventKey, isChange } = resolveEventKey(facts, current, receivedAt);
     const placed = placeStatus(facts, receivedAt);
     observations.push({ hash: shortHash(eventKey), counts: true, source: 'callback', ...(believed ? { placed } : {}), ...(isChange ? { isChange } : {}) });

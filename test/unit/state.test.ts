@@ -103,6 +103,7 @@ describe('applyEvent', () => {
       statusAt: '2025-01-01T10:00:00.000Z',
       orderKey: orderKey(placed('203', { statusAt: '2025-01-01T10:00:00.000Z' })),
       source: 'callback',
+      createdAt: NOW,
       updatedAt: NOW,
       changedAt: NOW,
       eventCount: 1,
