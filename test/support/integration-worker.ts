@@ -13,9 +13,9 @@ import type { WorkerDependencies } from '../../functions/core/worker.ts';
 import { getProvider } from '../../functions/providers/index.ts';
 import type { DynamoDbLocal } from '../../local/engines.ts';
 import { authenticRequest, listSamples } from '../../local/samples.ts';
-import type { TemboPlusSimulator } from '../../local/temboplus-simulator.ts';
 import { kits, secretsFor } from '../providers/index.ts';
-import { startTableAndSimulator } from './table-and-simulator.ts';
+import type { StatusSimulator } from '../../local/status-simulator.ts';
+import { startTableAndSimulators } from './table-and-simulator.ts';
 import { toRequest } from './unit-ingest.ts';
 
 /**
@@ -23,15 +23,6 @@ import { toRequest } from './unit-ingest.ts';
  * memory) with the stack's table, the simulated TemboPlus status endpoint, and queue messages made
  * by the real ingest core, so the tests cover the message shape ingest actually produces.
  */
-
-/** The status-endpoint token the stand-in accepts: the one the suite's TemboPlus secret holds. */
-export const TEMBOPLUS_API_TOKEN = String(kits.temboplus.secret('it').apiToken);
-
-/** The suite's secrets (test kits, tagged 'it'); asked providers point at the local stand-in. */
-export function integrationSecrets(statusEndpoint: string, apiToken?: string): Record<string, Record<string, unknown>> {
-  const secrets = secretsFor('it', { statusEndpoint });
-  return apiToken === undefined ? secrets : { ...secrets, temboplus: { ...secrets.temboplus, apiToken } };
-}
 
 /** Log lines, kept in memory so tests print nothing and can look at them. */
 export interface CapturedLogger extends Logger {
@@ -49,28 +40,32 @@ export interface WorkerEnvironment {
   readonly client: DynamoDBClient;
   readonly tableName: string;
   readonly store: CallbackStore;
-  readonly simulator: TemboPlusSimulator;
+  /** TemboPlus's simulated status endpoint (the first asked provider, for the tests that use it by name). */
+  readonly simulator: StatusSimulator;
+  /** Every asked provider's simulated status endpoint, by provider id. */
+  readonly simulators: Readonly<Record<string, StatusSimulator>>;
   readonly secrets: Record<string, Record<string, unknown>>;
   /** Worker dependencies on the real store and the simulator; override any part. */
   deps(overrides?: Partial<WorkerDependencies> & { apiToken?: string; timeoutMs?: number }): WorkerDependencies & { log: CapturedLogger };
   stop(): Promise<void>;
 }
 
-/** Start DynamoDB Local (in memory) with the table, and the TemboPlus simulator. Once per test file. */
+/** Start DynamoDB Local (in memory) with the table, and every asked provider's simulated status endpoint. Once per test file. */
 export async function startWorkerEnvironment(): Promise<WorkerEnvironment> {
-  const base = await startTableAndSimulator('callbacks-integration', TEMBOPLUS_API_TOKEN);
-  const { dynamo, simulator, client, tableName } = base;
+  const base = await startTableAndSimulators('callbacks-integration', 'it');
+  const { dynamo, simulators, client, tableName } = base;
   const store = createDynamoStore(client, tableName);
-  const secrets = integrationSecrets(simulator.baseUrl);
+  const secrets = { ...base.secrets };
   return {
     dynamo,
     client,
     tableName,
     store,
-    simulator,
+    simulator: simulators.temboplus,
+    simulators,
     secrets,
     deps({ apiToken, timeoutMs, ...overrides } = {}) {
-      const own = apiToken === undefined ? secrets : integrationSecrets(simulator.baseUrl, apiToken);
+      const own = apiToken === undefined ? secrets : { ...secrets, temboplus: { ...secrets.temboplus, apiToken } };
       return {
         store,
         secrets: createSecretCache(async (provider) => JSON.stringify(own[provider.id])),

@@ -1,6 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LOCAL_AWS, ensureTable, startDynamoDbLocal, type DynamoDbLocal } from '../../local/engines.ts';
+import { startStatusSimulator, type StatusSimulator } from '../../local/status-simulator.ts';
 import { startTemboPlusSimulator, type TemboPlusSimulator } from '../../local/temboplus-simulator.ts';
+import { allKits } from '../providers/index.ts';
 
 /** DynamoDB Local (in memory) with the stack's table, plus the TemboPlus status simulator. */
 export interface TableAndSimulator {
@@ -26,4 +28,44 @@ export async function startTableAndSimulator(tableName: string, apiToken: string
     throw error;
   }
   return { dynamo, simulator, client, tableName, stop };
+}
+
+/** DynamoDB Local with the table, and a simulated status endpoint for every provider the worker asks. */
+export interface TableAndSimulators {
+  readonly dynamo: DynamoDbLocal;
+  readonly client: DynamoDBClient;
+  readonly tableName: string;
+  /** By provider id: each asked provider's simulated status endpoint. */
+  readonly simulators: Readonly<Record<string, StatusSimulator>>;
+  /** Every provider's secret for the suite (`tag`), the asked ones pointed at their simulator. */
+  readonly secrets: Readonly<Record<string, Record<string, unknown>>>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Start DynamoDB Local and one status simulator per kit that has a `statusSimulation`, each with
+ * the credentials of the suite's secret (tagged `tag`), and point those secrets at them.
+ */
+export async function startTableAndSimulators(tableName: string, tag: string): Promise<TableAndSimulators> {
+  const kits = allKits();
+  const base = Object.fromEntries(kits.map((kit) => [kit.provider.id, kit.secret(tag)]));
+  const asked = kits.filter((kit) => kit.statusSimulation);
+  const [dynamo, ...started] = await Promise.all([
+    startDynamoDbLocal(),
+    ...asked.map((kit) => startStatusSimulator(kit.statusSimulation!(kit.provider.secretSchema.parse(base[kit.provider.id])))),
+  ]);
+  const simulators = Object.fromEntries(asked.map((kit, index) => [kit.provider.id, started[index] as StatusSimulator]));
+  const secrets = Object.fromEntries(kits.map((kit) => [kit.provider.id, simulators[kit.provider.id] ? kit.secret(tag, { statusEndpoint: simulators[kit.provider.id].baseUrl }) : base[kit.provider.id]]));
+  const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint: (dynamo as DynamoDbLocal).endpoint });
+  const stop = async () => {
+    client.destroy();
+    await Promise.all([(dynamo as DynamoDbLocal).stop(), ...Object.values(simulators).map((simulator) => simulator.stop())]);
+  };
+  try {
+    await ensureTable(client, tableName);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { dynamo: dynamo as DynamoDbLocal, client, tableName, simulators, secrets, stop };
 }
