@@ -13,7 +13,6 @@ import type { WorkerDependencies } from '../../functions/core/worker.ts';
 import { getProvider } from '../../functions/providers/index.ts';
 import type { DynamoDbLocal } from '../../local/engines.ts';
 import { authenticRequest, listSamples } from '../../local/samples.ts';
-import { kits, secretsFor } from '../providers/index.ts';
 import type { StatusSimulator } from '../../local/status-simulator.ts';
 import { startTableAndSimulators } from './table-and-simulator.ts';
 import { toRequest } from './unit-ingest.ts';
