@@ -140,6 +140,8 @@ function recordingStore(inner: CallbackStore, ops: Op[]): CallbackStore {
       await inner.recordVerdict(key, verdict);
       ops.push({ kind: 'update-event', bytes: 1024 });
     },
+    dueRechecks: (shard, now, limit) => inner.dueRechecks(shard, now, limit),
+    claimRecheck: (key, seen, leaseUntil) => inner.claimRecheck(key, seen, leaseUntil),
   };
 }
 

@@ -21,7 +21,7 @@ export class CallbackTable extends Construct {
 
   constructor(scope: Construct, id: string, props: CallbackTableProps = {}) {
     super(scope, id);
-    const { partitionKey, sortKey, ttlAttribute, outcomeIndex } = TABLE;
+    const { partitionKey, sortKey, ttlAttribute, outcomeIndex, recheckIndex } = TABLE;
 
     this.table = new Table(this, 'Table', {
       partitionKey: { name: partitionKey, type: AttributeType.STRING },
@@ -39,6 +39,14 @@ export class CallbackTable extends Construct {
       // Only what people list by: an item write that changes none of these leaves the index alone.
       projectionType: ProjectionType.INCLUDE,
       nonKeyAttributes: [...outcomeIndex.projected],
+    });
+    // Sparse: only subjects still being reconciled (or stale) are in it; the sweep reads it.
+    this.table.addGlobalSecondaryIndex({
+      indexName: recheckIndex.name,
+      partitionKey: { name: recheckIndex.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: recheckIndex.sortKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: [...recheckIndex.projected],
     });
   }
 }

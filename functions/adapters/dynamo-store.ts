@@ -2,6 +2,7 @@ import {
   ConditionalCheckFailedException,
   GetItemCommand,
   PutItemCommand,
+  QueryCommand,
   UpdateItemCommand,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
@@ -63,7 +64,8 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
             ...(expectedVersion === undefined
               ? { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': TABLE.partitionKey } }
               : {
-                  ConditionExpression: '#version = :version',
+                  // Version 0: an item an application wrote to expect a subject, which has none yet.
+                  ConditionExpression: expectedVersion === 0 ? 'attribute_not_exists(#version) OR #version = :version' : '#version = :version',
                   ExpressionAttributeNames: { '#version': 'version' },
                   ExpressionAttributeValues: marshall({ ':version': expectedVersion }),
                 }),
@@ -73,6 +75,53 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
       } catch (error) {
         if (isConditionFailure(error)) return 'conflict';
         throw fault('PutItem (state)', error);
+      }
+    },
+
+    async dueRechecks(shard, now, limit) {
+      const index = TABLE.recheckIndex;
+      try {
+        const result = await client.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: index.name,
+            KeyConditionExpression: '#shard = :shard AND #at <= :now',
+            ExpressionAttributeNames: { '#shard': index.partitionKey, '#at': index.sortKey },
+            ExpressionAttributeValues: marshall({ ':shard': shard, ':now': now }),
+            Limit: limit,
+          }),
+        );
+        return (result.Items ?? []).map((raw) => {
+          const item = unmarshall(raw);
+          return {
+            key: { pk: String(item.pk), sk: String(item.sk) },
+            provider: String(item.provider),
+            subjectId: String(item.subjectId),
+            ...(item.part === undefined ? {} : { part: String(item.part) }),
+            recheckAt: String(item.recheckAt),
+          };
+        });
+      } catch (error) {
+        throw fault('Query (byRecheck)', error);
+      }
+    },
+
+    async claimRecheck(key, seen, leaseUntil) {
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: marshall(key),
+            UpdateExpression: 'SET #at = :lease',
+            ConditionExpression: '#at = :seen',
+            ExpressionAttributeNames: { '#at': TABLE.recheckIndex.sortKey },
+            ExpressionAttributeValues: marshall({ ':lease': leaseUntil, ':seen': seen }),
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionFailure(error)) return false;
+        throw fault('UpdateItem (recheck lease)', error);
       }
     },
 

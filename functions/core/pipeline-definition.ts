@@ -20,6 +20,16 @@ export const TABLE = {
     sortKey: 'changedAt',
     projected: ['provider', 'subjectId', 'part', 'status', 'outcome', 'terminal', 'statusAt', 'detail', 'source', 'confirmation', 'confirmedStatus', 'reason', 'issues', 'receivedAt'],
   },
+  /**
+   * Subjects due to be asked about again (`recheckShard` = `<provider>#<n>`, by `recheckAt`), and
+   * stale ones (`<provider>#stale`). Sparse: only states that are not settled have these attributes.
+   */
+  recheckIndex: {
+    name: 'byRecheck',
+    partitionKey: 'recheckShard',
+    sortKey: 'recheckAt',
+    projected: ['provider', 'subjectId', 'part', 'status', 'outcome', 'terminal', 'confirmation', 'rechecks', 'stale', 'expectedAt'],
+  },
 } as const;
 
 /**
@@ -81,11 +91,11 @@ export const MAX_BODY_BYTES = 256 * 1024;
 
 /** The CreateTable input for this layout (the local runtime and tests create the table from it). */
 export function createTableInput(tableName: string) {
-  const { partitionKey, sortKey, outcomeIndex } = TABLE;
+  const { partitionKey, sortKey, outcomeIndex, recheckIndex } = TABLE;
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST' as const,
-    AttributeDefinitions: [partitionKey, sortKey, outcomeIndex.partitionKey, outcomeIndex.sortKey].map((name) => ({
+    AttributeDefinitions: [partitionKey, sortKey, outcomeIndex.partitionKey, outcomeIndex.sortKey, recheckIndex.partitionKey, recheckIndex.sortKey].map((name) => ({
       AttributeName: name,
       AttributeType: 'S' as const,
     })),
@@ -101,6 +111,14 @@ export function createTableInput(tableName: string) {
           { AttributeName: outcomeIndex.sortKey, KeyType: 'RANGE' as const },
         ],
         Projection: { ProjectionType: 'INCLUDE' as const, NonKeyAttributes: [...outcomeIndex.projected] },
+      },
+      {
+        IndexName: recheckIndex.name,
+        KeySchema: [
+          { AttributeName: recheckIndex.partitionKey, KeyType: 'HASH' as const },
+          { AttributeName: recheckIndex.sortKey, KeyType: 'RANGE' as const },
+        ],
+        Projection: { ProjectionType: 'INCLUDE' as const, NonKeyAttributes: [...recheckIndex.projected] },
       },
     ],
   };

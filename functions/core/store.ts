@@ -16,6 +16,22 @@ export interface CallbackStore {
   putState(state: StateItem, expectedVersion: number | undefined): Promise<'written' | 'conflict'>;
   /** Record a new verdict on a stored callback's claim (and count the ask). */
   recordVerdict(key: ItemKey, verdict: Verdict & { askedAt: string }): Promise<void>;
+  /** States of one `byRecheck` partition whose re-check is due (`recheckAt` ≤ `now`), oldest first. */
+  dueRechecks(shard: string, now: string, limit: number): Promise<DueRecheck[]>;
+  /**
+   * Lease a due re-check: move its `recheckAt` to `leaseUntil` if it still is `seen` (so two sweeps
+   * never both enqueue it, and a lost message is picked again when the lease ends).
+   */
+  claimRecheck(key: ItemKey, seen: string, leaseUntil: string): Promise<boolean>;
+}
+
+/** A state due for a re-check, as the `byRecheck` index lists it. */
+export interface DueRecheck {
+  readonly key: ItemKey;
+  readonly provider: string;
+  readonly subjectId: string;
+  readonly part?: string;
+  readonly recheckAt: string;
 }
 
 /** Attributes that exist for keys and the index, derived from the state's own fields. */
@@ -30,5 +46,6 @@ export function stateItem(state: StateItem): Item {
 /** The state's own fields of a stored state item. */
 export function stateOf(item: Item): StateItem {
   const { pk: _pk, sk: _sk, providerOutcome: _po, ...state } = item;
-  return { recent: [], seen: 0, ...state } as unknown as StateItem;
+  // An item an application wrote to expect a subject may hold only the documented fields.
+  return { outcome: 'pending', terminal: false, eventCount: 0, recent: [], seen: 0, version: 0, ...state } as unknown as StateItem;
 }

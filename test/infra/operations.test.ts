@@ -357,6 +357,9 @@ function memoryStore(): CallbackStore {
       const item = items.get(keyOf(key));
       if (item) items.set(keyOf(key), { ...item, confirmation: verdict.kind, asks: Number(item.asks ?? 0) + 1 });
     },
+    // This test's worker never sweeps: nothing is due, nothing is claimed.
+    dueRechecks: async () => [],
+    claimRecheck: async () => false,
   };
 }
 
