@@ -1,5 +1,6 @@
-import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, SendMessageCommand, SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
+import { DependencyError } from '../shared/errors.ts';
 
 /**
  * Bounds of one SendMessage as ingest makes it. A stalled queue must become a 503 the provider
@@ -34,5 +35,21 @@ export function queueSender(sqs: SQSClient, queueUrl: string, deadlineMs: number
 export function visibilityDelayer(sqs: SQSClient, queueUrl: string): (record: SQSRecord, seconds: number) => Promise<void> {
   return async (record, seconds) => {
     await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: record.receiptHandle, VisibilityTimeout: seconds }));
+  };
+}
+
+/** Queues up to 10 messages in one call, each with its own delay; throws unless every one was accepted. */
+export function batchSender(sqs: SQSClient, queueUrl: string): (messages: readonly { readonly body: string; readonly delaySeconds: number }[]) => Promise<void> {
+  return async (messages) => {
+    if (messages.length === 0) return;
+    const result = await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: messages.map((message, n) => ({ Id: String(n), MessageBody: message.body, DelaySeconds: Math.max(0, Math.min(900, Math.round(message.delaySeconds))) })),
+      }),
+    );
+    if (result.Failed?.length) {
+      throw new DependencyError('sqs', `${result.Failed.length} of ${messages.length} messages not queued: ${result.Failed.map((failure) => failure.Code).join(', ')}`);
+    }
   };
 }

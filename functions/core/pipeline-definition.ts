@@ -73,6 +73,12 @@ export const QUEUE = {
    * callback's claim (the status endpoint lagging). Reconciliation keeps asking after that.
    */
   settleAttempts: 3,
+  /**
+   * Receives during which a fault of the provider's status endpoint (5xx, 429, timeout, a refused
+   * credential) fails the record for a retry (< maxReceiveCount); on the last one the callback is
+   * stored unconfirmed and re-checks keep asking, so an outage never sends callbacks to the DLQ.
+   */
+  askFaultAttempts: 4,
   /** Times one callback's claim is put to the provider's status endpoint across its deliveries. */
   maxAsksPerClaim: 5,
   /** First retry delay after a failed record; doubles per receive (capped at 15 minutes). */

@@ -30,6 +30,21 @@ export const QueueMessageSchema = z.object({
 });
 export type QueueMessage = z.infer<typeof QueueMessageSchema>;
 
+/**
+ * A re-check on the queue (`kind: recheck`): the subject the sweep found due, for the worker to ask
+ * its provider about again. Shares the queue (and its DLQ) with callbacks.
+ */
+export const RecheckMessageSchema = z.object({
+  v: z.literal(1),
+  kind: z.literal('recheck'),
+  provider: z.string(),
+  subjectId: z.string(),
+  part: z.optional(z.string()),
+  /** When the sweep picked it (ISO-8601). */
+  at: z.string(),
+});
+export type RecheckMessage = z.infer<typeof RecheckMessageSchema>;
+
 /** Headers copied into the message; everything else (Authorization above all) stays out. */
 export const KEPT_HEADERS = ['content-type', 'user-agent', 'x-request-id'] as const;
 

@@ -18,6 +18,13 @@ export interface ReconcilePolicy {
   readonly shards: number;
   /** How long a swept subject is leased to its re-check before the sweep may pick it again. */
   readonly leaseSeconds: number;
+  /**
+   * The longest a subject is reconciled, for providers whose docs give no horizon of their own: a
+   * status endpoint that keeps failing delays the schedule (re-checks that fail do not count) until then.
+   */
+  readonly horizonHours: number;
+  /** Longest wait before asking again after a fault of the status endpoint (the back-off doubles up to it). */
+  readonly faultBackoffCapSeconds: number;
 }
 
 /** About 1 min, 5 min, 30 min, 2 h, 12 h, 24 h, 48 h. */
@@ -25,6 +32,8 @@ export const DEFAULT_RECONCILE: ReconcilePolicy = {
   intervalsSeconds: [60, 300, 1_800, 7_200, 43_200, 86_400, 172_800],
   shards: 4,
   leaseSeconds: 300,
+  horizonHours: 7 * 24,
+  faultBackoffCapSeconds: 1_800,
 };
 
 /** `recheckShard` of a subject: `<provider>#<0…shards-1>`; stale subjects are listed under `<provider>#stale`. */
@@ -59,6 +68,11 @@ export function settled(state: StateItem, askable: boolean): boolean {
   return state.terminal && (!askable || state.confirmation === 'confirmed');
 }
 
+/** How long a subject is reconciled: the provider's horizon, within the policy's. */
+function horizonMs(context: RecheckContext): number {
+  return Math.min(context.limits?.horizonHours ?? Number.POSITIVE_INFINITY, context.policy.horizonHours) * 3_600_000;
+}
+
 /** When a subject's reconciliation started: its expectation, else its first write. */
 function since(state: StateItem): number {
   return Date.parse(state.expectedAt ?? state.createdAt ?? state.updatedAt);
@@ -82,34 +96,37 @@ export function withRecheck(state: StateItem, context: RecheckContext, reason: '
   const { askable, policy, now } = context;
   const waitingForFirst = state.expectedAt !== undefined && state.status === undefined;
   if (settled(state, askable) || (!askable && !waitingForFirst)) {
-    return state.recheckAt === undefined && !state.stale ? state : without(state, 'recheckAt', 'recheckShard', 'stale', 'staleAt');
+    return state.recheckAt === undefined && !state.stale ? state : without(state, 'recheckAt', 'recheckShard', 'stale', 'staleAt', 'recheckFaults', 'recheckFault');
   }
   if (state.stale) return state;
   if (reason === 'event' && state.recheckAt !== undefined) return state;
 
   const rechecks = reason === 'recheck' ? (state.rechecks ?? 0) + 1 : (state.rechecks ?? 0);
-  const horizonMs = context.limits?.horizonHours === undefined ? Number.POSITIVE_INFINITY : context.limits.horizonHours * 3_600_000;
   const delaySeconds = Math.max(policy.intervalsSeconds[rechecks] ?? Number.NaN, rechecks === 0 ? (context.limits?.firstAfterSeconds ?? 0) : 0);
   const next = now.getTime() + delaySeconds * 1000;
-  if (!Number.isFinite(delaySeconds) || next - since(state) > horizonMs) {
-    // The schedule is over (or the provider stops answering before the next one): stale, listed for a person.
-    return { ...state, rechecks, stale: true, staleAt: now.toISOString(), recheckShard: staleShard(state.provider), recheckAt: now.toISOString() };
-  }
-  return {
-    ...state,
-    rechecks,
-    recheckAt: new Date(next).toISOString(),
-    recheckShard: recheckShard(state.provider, state.subjectId, state.part, policy.shards),
-  };
+  const cleared = without(state, 'recheckFaults', 'recheckFault');
+  // The schedule is over (or the provider stops answering before the next one): stale, listed for a person.
+  if (!Number.isFinite(delaySeconds) || next - since(state) > horizonMs(context)) return markedStale({ ...cleared, rechecks }, now);
+  return { ...cleared, rechecks, recheckAt: new Date(next).toISOString(), recheckShard: recheckShard(state.provider, state.subjectId, state.part, policy.shards) };
 }
 
-/** A re-check on the queue: the subject to ask about. */
-export interface RecheckMessage {
-  readonly v: 1;
-  readonly kind: 'recheck';
-  readonly provider: string;
-  readonly subjectId: string;
-  readonly part?: string;
-  /** When the sweep picked it (ISO-8601). */
-  readonly at: string;
+function markedStale(state: StateItem, now: Date): StateItem {
+  return { ...state, stale: true, staleAt: now.toISOString(), recheckShard: staleShard(state.provider), recheckAt: now.toISOString() };
+}
+
+/**
+ * The state after a re-check the provider did not answer (5xx, 429, timeout, a refused credential):
+ * asked again after a back-off that doubles from the schedule's first delay up to
+ * `faultBackoffCapSeconds`, with jitter so re-checks that failed together do not return together.
+ * The failed re-check does not count against the schedule: an outage delays confirmation, it does not
+ * make a subject stale, until the horizon.
+ */
+export function withRecheckFault(state: StateItem, context: RecheckContext, fault: string, random: () => number = Math.random): StateItem {
+  const faults = (state.recheckFaults ?? 0) + 1;
+  const base = Math.min(context.policy.intervalsSeconds[0] ?? 60, context.policy.faultBackoffCapSeconds);
+  const backoff = Math.min(context.policy.faultBackoffCapSeconds, base * 2 ** (faults - 1));
+  const next = context.now.getTime() + backoff * (0.75 + random() * 0.5) * 1000;
+  const noted = { ...state, recheckFaults: faults, recheckFault: fault.slice(0, 300) };
+  if (next - since(state) > horizonMs(context)) return markedStale(noted, context.now);
+  return { ...noted, recheckAt: new Date(next).toISOString(), recheckShard: recheckShard(state.provider, state.subjectId, state.part, context.policy.shards) };
 }

@@ -62,6 +62,10 @@ export interface StateItem {
   /** Not final when the schedule (or the provider's horizon) ran out: listed for a person. */
   readonly stale?: boolean;
   readonly staleAt?: string;
+  /** Re-checks in a row the status endpoint did not answer (cleared by an answer). */
+  readonly recheckFaults?: number;
+  /** Why the last of them failed. */
+  readonly recheckFault?: string;
 }
 
 /** A status ready to be placed. */

@@ -1,10 +1,11 @@
-import { gzipSync } from 'node:zlib';
 import { findProvider } from '../providers/index.ts';
 import { believesCallbacks, canAsk, workerReadsSecret, type AnyProvider, type EventFacts, type LookupContext } from '../providers/provider.ts';
-import { DependencyError } from '../shared/errors.ts';
+import { DependencyError, errorMessage } from '../shared/errors.ts';
 import { judgeClaim, placeStatus, resolveEventKey, unstorableKeyReason } from './events.ts';
 import { shortHash } from '../shared/hash.ts';
 import { ITEM_BUDGET, itemSize } from './item-size.ts';
+import { answerEventKey, expiresAt, putFitted, retentionSeconds, storeAnswer, type Retention } from './event-items.ts';
+import { isEndpointFault, lookupAnswer, type LookupResult } from './ask.ts';
 import type { Logger } from '../shared/log.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
 import { QUEUE, TABLE, keys } from './pipeline-definition.ts';
@@ -22,7 +23,7 @@ export interface WorkerDependencies {
   readonly lookup: LookupContext;
   readonly now: () => Date;
   readonly log: Logger;
-  readonly retention: { readonly eventDays: number; readonly sensitiveHours: number };
+  readonly retention: Retention;
   /**
    * Receives during which an unsettled verdict (the provider does not know the subject yet, or its
    * answer is behind the callback) is retried before it stands for this delivery.
@@ -31,6 +32,8 @@ export interface WorkerDependencies {
   readonly settleAttempts?: number;
   /** @default QUEUE.maxAsksPerClaim */
   readonly maxAsksPerClaim?: number;
+  /** @default QUEUE.askFaultAttempts */
+  readonly askFaultAttempts?: number;
   /** When subjects are asked about again. @default DEFAULT_RECONCILE */
   readonly reconcile?: ReconcilePolicy;
 }
@@ -48,9 +51,6 @@ export type WorkerResult =
 
 /** Retries of the optimistic state write when another record for the same subject wins the race. */
 const MAX_STATE_ATTEMPTS = 10;
-
-/** Bytes per item when a body too large for one item even compressed is kept in several. */
-const CHUNK_BYTES = 300 * 1024;
 
 /** A callback read from its message: validated payload and what it says. */
 interface ReadCallback {
@@ -75,44 +75,10 @@ interface Asked {
   readonly unsettled: boolean;
 }
 
-function expiresAt(now: Date, seconds: number): number {
-  return Math.floor(now.getTime() / 1000) + Math.round(seconds);
-}
-
-function retentionSeconds(sensitive: boolean | undefined, deps: WorkerDependencies): number {
-  return sensitive ? deps.retention.sensitiveHours * 3600 : deps.retention.eventDays * 86_400;
-}
-
-/**
- * Keep an item within DynamoDB's limit, counted DynamoDB's way: content too large as attributes
- * (`payload`, `headers`, a quarantined `message`) is replaced by a note, and the exact bytes are
- * kept gzip-compressed in `gzipName`, or in chunk items `CHUNK#<sk>#n` when even that does not fit
- * (`readStoredBytes` puts them back together). Nothing authentic is dropped for its size.
- */
-function fitted(item: Item, raw: () => Buffer, gzipName: 'rawGzip' | 'messageGzip'): { item: Item; chunks: Item[] } {
-  const size = itemSize(item);
-  if (size <= ITEM_BUDGET) return { item, chunks: [] };
-  const { payload: _payload, headers: _headers, message: _message, ...rest } = item;
-  const gzip = gzipSync(raw());
-  const note = { reason: 'too large for one DynamoDB item', itemBytes: size, bytesIn: gzipName };
-  if (itemSize(rest) + gzip.length + 64 <= ITEM_BUDGET) return { item: { ...rest, omitted: note, [gzipName]: gzip }, chunks: [] };
-  const chunks: Item[] = [];
-  for (let offset = 0, n = 0; offset < gzip.length; offset += CHUNK_BYTES, n++) {
-    chunks.push({ pk: item.pk, sk: `CHUNK#${String(item.sk)}#${n}`, gzipChunk: gzip.subarray(offset, offset + CHUNK_BYTES), [TABLE.ttlAttribute]: item[TABLE.ttlAttribute] });
-  }
-  return { item: { ...rest, omitted: note, [`${gzipName}Chunks`]: chunks.length }, chunks };
-}
-
 /** The exact bytes a message carries (body, or the query string of a GET provider). */
 function rawOf(message: QueueMessage): Buffer {
   const body = rawBodyOf(message);
   return body.length > 0 ? body : Buffer.from(message.raw.query, 'utf8');
-}
-
-async function putFitted(store: CallbackStore, item: Item, raw: () => Buffer, gzipName: 'rawGzip' | 'messageGzip' = 'rawGzip'): Promise<'created' | 'exists'> {
-  const { item: fit, chunks } = fitted(item, raw, gzipName);
-  for (const chunk of chunks) await store.putOnce(chunk);
-  return store.putOnce(fit);
 }
 
 async function storeQuarantined(provider: AnyProvider | undefined, message: QueueMessage, reason: string, issues: readonly string[], deps: WorkerDependencies) {
@@ -134,7 +100,7 @@ async function storeQuarantined(provider: AnyProvider | undefined, message: Queu
     ...(sensitive ? { sensitive: true } : {}),
     /** The whole queue message, so `reprocess` can run it through the worker after a schema fix. */
     message: text,
-    [TABLE.ttlAttribute]: expiresAt(now, retentionSeconds(sensitive, deps)),
+    [TABLE.ttlAttribute]: expiresAt(now, retentionSeconds(sensitive, deps.retention)),
   };
   let created: 'created' | 'exists';
   if (itemSize(item) <= ITEM_BUDGET) created = await deps.store.putOnce(item);
@@ -171,30 +137,35 @@ async function readCallback(provider: AnyProvider, message: QueueMessage, deps: 
   return { ok: true, payload: parsed.payload, facts, placed: placeStatus(facts, message.receivedAt), secret, askable: canAsk(provider, secret) };
 }
 
+/** The status endpoint failed on every receive allowed for it: the claim is stored unconfirmed and reconciliation asks later. */
+interface AskFault {
+  readonly fault: string;
+  readonly askedAt: string;
+}
+
 /**
  * Step 2: put the claim to the provider's status endpoint, for providers that have one. Not again
  * once it was confirmed, nor more than `maxAsksPerClaim` times however often it is redelivered.
+ * A fault of the endpoint is retried (the record fails and comes back with back-off) for
+ * `askFaultAttempts` receives; after that the callback is stored without a verdict, so an endpoint
+ * that is down for hours delays confirmation (re-checks keep asking) but never sends a callback to
+ * the DLQ.
  */
-async function askProvider(provider: AnyProvider, read: ReadCallback, stored: Item | undefined, deps: WorkerDependencies): Promise<Asked | undefined> {
+async function askProvider(provider: AnyProvider, read: ReadCallback, stored: Item | undefined, deps: WorkerDependencies, receiveCount: number): Promise<Asked | AskFault | undefined> {
   if (!read.askable || provider.lookupLimits?.onArrival === false) return undefined;
   if (stored?.confirmation === 'confirmed') return undefined;
   if (Number(stored?.asks ?? 0) >= (deps.maxAsksPerClaim ?? QUEUE.maxAsksPerClaim)) return undefined;
-  const answer = await lookupAnswer(provider, { subjectId: read.facts.subjectId, part: read.facts.part }, read.secret, deps);
+  let answer: LookupResult;
+  try {
+    answer = await lookupAnswer(provider, { subjectId: read.facts.subjectId, ...(read.facts.part === undefined ? {} : { part: read.facts.part }) }, read.secret, deps);
+  } catch (error) {
+    if (!isEndpointFault(provider, error) || receiveCount < (deps.askFaultAttempts ?? QUEUE.askFaultAttempts)) throw error;
+    return { fault: errorMessage(error), askedAt: deps.now().toISOString() };
+  }
   if (answer.kind === 'not_found') return { verdict: { kind: 'not_found' }, askedAt: answer.askedAt, unsettled: true };
   if (answer.kind === 'other-subject') return { verdict: { kind: 'mismatch', differences: ['subject'] }, askedAt: answer.askedAt, unsettled: false };
   const { verdict, unsettled } = judgeClaim(provider, read, answer.answer);
   return { verdict, askedAt: answer.askedAt, answer: answer.answer, unsettled };
-}
-
-/** The provider's answer about a subject, read as a callback would be: found, not found, or about another subject. */
-async function lookupAnswer(provider: AnyProvider, subject: { subjectId: string; part?: string }, secret: unknown, deps: WorkerDependencies) {
-  const response = await provider.lookup!({ subjectId: subject.subjectId, ...(subject.part === undefined ? {} : { part: subject.part }) }, secret, deps.lookup);
-  const askedAt = deps.now().toISOString();
-  if (response.kind === 'not_found') return { kind: 'not_found' as const, askedAt };
-  const facts = provider.describe(response.payload, secret);
-  // An answer about another subject proves nothing about this one.
-  if (facts.subjectId !== subject.subjectId || facts.part !== subject.part || unstorableKeyReason(facts)) return { kind: 'other-subject' as const, askedAt };
-  return { kind: 'found' as const, askedAt, answer: { payload: response.payload, facts, placed: placeStatus(facts, askedAt) } };
 }
 
 /** Step 3: move the state forward (written first, so a crash before the event items repeats nothing). */
@@ -221,7 +192,7 @@ async function applyToState(
     }
     const observations: Observation[] = [];
     if (!known) observations.push({ hash, counts: true, source: 'callback', ...(believed ? { placed: read.placed } : {}), ...(isChange ? { isChange } : {}) });
-    if (asked?.answer) observations.push({ hash: shortHash(`answer|${asked.answer.facts.eventKey}`), counts: false, source: 'status-endpoint', placed: asked.answer.placed });
+    if (asked?.answer) observations.push({ hash: shortHash(answerEventKey(asked.answer)), counts: false, source: 'status-endpoint', placed: asked.answer.placed });
     const now = deps.now().toISOString();
     const next = scheduled(applyObservations(state, subject, observations, asked?.verdict, now), state, (item) => withRecheck(item, recheck, 'event'), now);
     if (!next) return { eventKey, before: state, after: state };
@@ -249,6 +220,7 @@ async function storeEvents(
   read: ReadCallback,
   eventKey: string,
   asked: Asked | undefined,
+  askFault: AskFault | undefined,
   deps: WorkerDependencies,
 ): Promise<'created' | 'exists'> {
   const { facts, placed } = read;
@@ -285,33 +257,13 @@ async function storeEvents(
     payload,
     storedAt: now.toISOString(),
     ...verdictFields,
-    [TABLE.ttlAttribute]: expiresAt(now, retentionSeconds(facts.sensitive, deps)),
+    // Asked and not answered: no verdict yet, re-checks keep asking (`inspect` shows why).
+    ...(askFault ? { askFault: askFault.fault, askedAt: askFault.askedAt } : {}),
+    [TABLE.ttlAttribute]: expiresAt(now, retentionSeconds(facts.sensitive, deps.retention)),
   };
   const created = await putFitted(deps.store, claim, () => rawOf(message));
   if (created === 'exists' && asked) await deps.store.recordVerdict(keys.event(provider.id, facts.subjectId, eventKey), { ...asked.verdict, askedAt: asked.askedAt });
-  if (asked?.answer && !answerIsClaim) {
-    const answer = asked.answer;
-    const answerText = JSON.stringify(answerPayload) ?? 'null';
-    await putFitted(
-      deps.store,
-      {
-        ...keys.event(provider.id, facts.subjectId, `answer|${answer.facts.eventKey}`),
-        provider: provider.id,
-        subjectId: facts.subjectId,
-        eventKey: `answer|${answer.facts.eventKey}`,
-        source: 'status-endpoint',
-        status: answer.facts.status,
-        outcome: answer.facts.outcome,
-        statusAt: answer.placed.statusAt,
-        ...(answer.placed.detail ? { detail: answer.placed.detail } : {}),
-        receivedAt: asked.askedAt,
-        payload: answerPayload,
-        storedAt: now.toISOString(),
-        [TABLE.ttlAttribute]: expiresAt(now, retentionSeconds(answer.facts.sensitive, deps)),
-      },
-      () => Buffer.from(answerText),
-    );
-  }
+  if (asked?.answer && !answerIsClaim) await storeAnswer(deps.store, provider.id, asked.answer, asked.askedAt, now, deps.retention);
   return created;
 }
 
@@ -341,10 +293,12 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
   // The claim as stored before (confirmable providers only): whether to ask again, and how often.
   const storedKey: ItemKey | undefined = provider.lookup && !facts.reportsCurrent ? keys.event(provider.id, facts.subjectId, facts.eventKey) : undefined;
   const stored = storedKey ? await deps.store.getItem(storedKey) : undefined;
-  const asked = await askProvider(provider, read, stored, deps);
+  const attempt = await askProvider(provider, read, stored, deps, receiveCount);
+  const asked = attempt && 'verdict' in attempt ? attempt : undefined;
+  const askFault = attempt && 'fault' in attempt ? attempt : undefined;
 
   const { eventKey, before, after } = await applyToState(provider, message, read, asked, stored, deps);
-  const created = await storeEvents(provider, message, read, eventKey, asked, deps);
+  const created = await storeEvents(provider, message, read, eventKey, asked, askFault, deps);
 
   const changed = statusChanged(before, after);
   const confirmation = asked?.verdict.kind ?? (stored?.confirmation as ConfirmationKind | undefined);
@@ -357,6 +311,7 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
     result: created === 'created' ? 'stored' : 'duplicate',
     stateChanged: changed,
     ...(asked ? { confirmation: asked.verdict.kind, confirmedStatus: asked.verdict.answerStatus, differences: asked.verdict.differences } : {}),
+    ...(askFault ? { askFault: askFault.fault } : {}),
   });
 
   const attempts = deps.settleAttempts ?? QUEUE.settleAttempts;

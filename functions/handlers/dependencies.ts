@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { createDynamoStore } from '../adapters/dynamo-store.ts';
-import { queueSender, visibilityDelayer } from '../adapters/sqs.ts';
+import { batchSender, queueSender, visibilityDelayer } from '../adapters/sqs.ts';
 import type { IngestDependencies } from '../core/ingest.ts';
 import { MAX_BODY_BYTES, QUEUE, RETENTION } from '../core/pipeline-definition.ts';
+import type { ReconcilePolicy } from '../core/reconcile.ts';
 import { createSecretCache, type SecretSource } from '../core/secrets.ts';
+import type { SweepDependencies } from '../core/sweep.ts';
 import type { AnyProvider } from '../providers/provider.ts';
 import { createLogger, type LogLevel } from '../shared/log.ts';
 import type { WorkerHandlerOptions } from './worker.ts';
@@ -61,6 +63,10 @@ export interface WorkerSetup {
   readonly write?: LogWrite;
   /** @default globalThis.fetch */
   readonly fetch?: typeof fetch;
+  /** @default DEFAULT_RECONCILE */
+  readonly reconcile?: ReconcilePolicy;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
 }
 
 export function workerHandlerOptions(setup: WorkerSetup): WorkerHandlerOptions {
@@ -69,11 +75,37 @@ export function workerHandlerOptions(setup: WorkerSetup): WorkerHandlerOptions {
       store: createDynamoStore(setup.dynamo, setup.tableName),
       secrets: createSecretCache(setup.secretSource, { ttlMs: (setup.secretCacheSeconds ?? DEFAULT_SECRET_CACHE_SECONDS) * 1000 }),
       lookup: { fetch: setup.fetch ?? fetch, timeoutMs: setup.lookupTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS, newRequestId: randomUUID },
-      now: () => new Date(),
+      now: setup.now ?? (() => new Date()),
       log: createLogger({ service: 'worker', write: setup.write }),
       retention: setup.retention ?? RETENTION,
+      ...(setup.reconcile ? { reconcile: setup.reconcile } : {}),
     },
     retryBaseSeconds: setup.retryBaseSeconds ?? QUEUE.retryBaseSeconds,
     delayRetry: visibilityDelayer(setup.sqs, setup.queueUrl),
+  };
+}
+
+export interface SweepSetup {
+  readonly dynamo: DynamoDBClient;
+  readonly tableName: string;
+  readonly sqs: SQSClient;
+  readonly queueUrl: string;
+  /** @default DEFAULT_RECONCILE */
+  readonly reconcile?: ReconcilePolicy;
+  /** Seconds between sweeps. @default 60 */
+  readonly periodSeconds?: number;
+  readonly write?: LogWrite;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
+}
+
+export function sweepDependencies(setup: SweepSetup): SweepDependencies {
+  return {
+    store: createDynamoStore(setup.dynamo, setup.tableName),
+    enqueue: batchSender(setup.sqs, setup.queueUrl),
+    now: setup.now ?? (() => new Date()),
+    log: createLogger({ service: 'sweep', write: setup.write }),
+    ...(setup.reconcile ? { reconcile: setup.reconcile } : {}),
+    ...(setup.periodSeconds ? { periodSeconds: setup.periodSeconds } : {}),
   };
 }

@@ -1,3 +1,4 @@
+import { DEFAULT_RECONCILE, parseSchedule, type ReconcilePolicy } from '../core/reconcile.ts';
 import { ConfigurationError } from '../shared/errors.ts';
 
 /** A required environment variable; a missing one is named in the error. */
@@ -14,4 +15,27 @@ export function numberEnv(name: string, fallback: number): number {
   const value = Number(raw);
   if (!Number.isFinite(value) || value <= 0) throw new ConfigurationError(`environment variable ${name} must be a positive number, got "${raw}"`);
   return value;
+}
+
+/**
+ * The reconcile policy from RECONCILE_SCHEDULE (`1m,5m,30m,2h,12h,24h,48h`), RECONCILE_SHARDS and
+ * RECONCILE_HORIZON_HOURS, each defaulting to DEFAULT_RECONCILE's value. The worker and the sweep
+ * read the same variables, set from the same stack setting.
+ */
+export function reconcileEnv(): ReconcilePolicy {
+  const schedule = process.env.RECONCILE_SCHEDULE;
+  let intervalsSeconds = DEFAULT_RECONCILE.intervalsSeconds;
+  if (schedule) {
+    try {
+      intervalsSeconds = parseSchedule(schedule);
+    } catch (error) {
+      throw new ConfigurationError(`environment variable RECONCILE_SCHEDULE: ${(error as Error).message}`);
+    }
+  }
+  return {
+    ...DEFAULT_RECONCILE,
+    intervalsSeconds,
+    shards: numberEnv('RECONCILE_SHARDS', DEFAULT_RECONCILE.shards),
+    horizonHours: numberEnv('RECONCILE_HORIZON_HOURS', DEFAULT_RECONCILE.horizonHours),
+  };
 }

@@ -3,12 +3,13 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { secretsManagerSource } from '../adapters/secrets-manager.ts';
 import { QUEUE, RETENTION } from '../core/pipeline-definition.ts';
-import { QueueMessageSchema } from '../core/queue-message.ts';
+import { QueueMessageSchema, RecheckMessageSchema } from '../core/queue-message.ts';
+import { processRecheck } from '../core/recheck.ts';
 import { processMessage, type WorkerDependencies } from '../core/worker.ts';
 import { ConfigurationError, errorMessage } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import { DEFAULT_LOOKUP_TIMEOUT_MS, DEFAULT_SECRET_CACHE_SECONDS, workerHandlerOptions } from './dependencies.ts';
-import { numberEnv, requireEnv } from './environment.ts';
+import { numberEnv, reconcileEnv, requireEnv } from './environment.ts';
 
 export type WorkerHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
 
@@ -22,9 +23,13 @@ export interface WorkerHandlerOptions {
   readonly retryBaseSeconds?: number;
 }
 
-/** Back-off for the n-th receive: base × 2^(n-1), at most 15 minutes. */
-export function retryDelaySeconds(receiveCount: number, baseSeconds: number): number {
-  return Math.min(900, Math.round(baseSeconds * 2 ** Math.max(0, receiveCount - 1)));
+/**
+ * Back-off for the n-th receive: base × 2^(n-1), at most 15 minutes, plus up to a quarter more
+ * (jitter), so records that failed together (a status endpoint's outage) do not return together.
+ */
+export function retryDelaySeconds(receiveCount: number, baseSeconds: number, random: () => number = () => 0): number {
+  const backoff = baseSeconds * 2 ** Math.max(0, receiveCount - 1);
+  return Math.min(900, Math.round(backoff * (1 + random() * 0.25)));
 }
 
 async function processRecord(record: SQSRecord, deps: WorkerDependencies) {
@@ -34,6 +39,7 @@ async function processRecord(record: SQSRecord, deps: WorkerDependencies) {
   } catch {
     throw new Error('queue message is not JSON');
   }
+  if ((json as { kind?: unknown } | null)?.kind === 'recheck') return processRecheck(RecheckMessageSchema.parse(json), deps);
   const message = QueueMessageSchema.parse(json);
   return processMessage(message, deps, Number(record.attributes.ApproximateReceiveCount) || 1);
 }
@@ -66,7 +72,7 @@ export function createWorkerHandler(options: WorkerHandlerOptions): WorkerHandle
         logFailure(deps.log, record, outcome.reason);
         failures.push({ itemIdentifier: record.messageId });
         const receiveCount = Number(record.attributes.ApproximateReceiveCount) || 1;
-        await options.delayRetry?.(record, retryDelaySeconds(receiveCount, base)).catch(() => undefined);
+        await options.delayRetry?.(record, retryDelaySeconds(receiveCount, base, Math.random)).catch(() => undefined);
       }),
     );
     return { batchItemFailures: failures };
@@ -88,6 +94,7 @@ function fromEnvironment(): WorkerHandler {
         sensitiveHours: numberEnv('SENSITIVE_RETENTION_HOURS', RETENTION.sensitiveHours),
       },
       retryBaseSeconds: numberEnv('RETRY_BASE_SECONDS', QUEUE.retryBaseSeconds),
+      reconcile: reconcileEnv(),
     }),
   );
 }

@@ -219,6 +219,10 @@ export interface LookupLimits {
   readonly firstAfterSeconds?: number;
   /** The provider answers only this long after the transaction (TeleSign: 12 hours; eSMS: 7 days). */
   readonly horizonHours?: number;
+  /** Status requests in flight at once from one function instance. @default DEFAULT_LOOKUP_CONCURRENCY (4) */
+  readonly maxConcurrent?: number;
+  /** Status requests started per second from one function instance. @default DEFAULT_LOOKUP_RATE (10) */
+  readonly perSecond?: number;
 }
 
 /** Whether a callback of this provider is believed as it comes (see `callbackTrust`), given whether the provider can be asked. */

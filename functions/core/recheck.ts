@@ -1,0 +1,129 @@
+import { findProvider } from '../providers/index.ts';
+import { canAsk, workerReadsSecret, type AnyProvider } from '../providers/provider.ts';
+import { DependencyError, errorMessage } from '../shared/errors.ts';
+import { shortHash } from '../shared/hash.ts';
+import { maskPhoneNumbers } from '../shared/log.ts';
+import { isEndpointFault, lookupAnswer, type LookupResult } from './ask.ts';
+import { answerEventKey, storeAnswer } from './event-items.ts';
+import { DEFAULT_RECONCILE, settled, withRecheck, withRecheckFault, type RecheckContext } from './reconcile.ts';
+import type { RecheckMessage } from './queue-message.ts';
+import { applyObservations, type Observation, type StateItem, type Verdict } from './state.ts';
+import type { WorkerDependencies } from './worker.ts';
+
+/**
+ * A re-check: the provider is asked again about a subject the sweep found due (`byRecheck`). Its
+ * answer is applied like any observation, forward only, and stored as an event from the status
+ * endpoint; the verdict says whether the status in place is what the provider says now. Then the
+ * next re-check is scheduled, or none once the subject is settled, or `stale` past the horizon.
+ * A fault of the endpoint is not a failed record: it is noted and asked again after a back-off,
+ * so an outage of hours delays confirmation and loses nothing.
+ */
+
+export type RecheckResult =
+  | { readonly kind: 'skipped'; readonly reason: string }
+  | {
+      readonly kind: 'rechecked';
+      /** What the provider said: `found`, `not_found`, `other-subject`, or `fault` (not answered), or `not-asked` (cannot be asked). */
+      readonly asked: LookupResult['kind'] | 'fault' | 'not-asked';
+      readonly verdict?: Verdict['kind'];
+      readonly stateChanged: boolean;
+      readonly settled: boolean;
+      readonly stale: boolean;
+    };
+
+/** Retries of the optimistic state write when a callback for the same subject wins the race. */
+const MAX_STATE_ATTEMPTS = 10;
+
+/**
+ * The verdict on the status in place, given the provider's answer (already applied to the state,
+ * forward only): `confirmed` when they agree; nothing when the endpoint is behind a status that is
+ * not final (it is asked again); `mismatch` when a final status in place disagrees with the answer.
+ */
+function verdictOn(state: StateItem, answer: LookupResult): Verdict | undefined {
+  if (answer.kind === 'not_found') return { kind: 'not_found' };
+  if (answer.kind === 'other-subject') return { kind: 'mismatch', differences: ['subject'] };
+  const { facts } = answer.answer;
+  // Agreeing on the status confirms it, whichever of the two carries the later time.
+  if (state.status === facts.status) return { kind: 'confirmed', answerStatus: facts.status };
+  if (!state.terminal) return undefined;
+  return { kind: 'mismatch', answerStatus: facts.status, differences: ['status'] };
+}
+
+export async function processRecheck(message: RecheckMessage, deps: WorkerDependencies): Promise<RecheckResult> {
+  const provider = findProvider(message.provider);
+  if (!provider) return skipped(deps, message, `unknown provider "${message.provider}"`);
+  const subject = { provider: provider.id, subjectId: message.subjectId, ...(message.part === undefined ? {} : { part: message.part }) };
+  const first = await deps.store.getState(provider.id, message.subjectId, message.part);
+  if (!first) return skipped(deps, message, 'no state for this subject');
+
+  const secret = workerReadsSecret(provider) ? await deps.secrets.get(provider) : undefined;
+  const askable = canAsk(provider, secret);
+  const context: RecheckContext = { askable, limits: provider.lookupLimits, policy: deps.reconcile ?? DEFAULT_RECONCILE, now: deps.now() };
+
+  // Ask once, before the state write (which may be retried against a racing callback).
+  let answer: LookupResult | undefined;
+  let fault: string | undefined;
+  if (askable && !settled(first, askable)) {
+    try {
+      answer = await lookupAnswer(provider, message, secret, deps);
+    } catch (error) {
+      if (!isEndpointFault(provider, error)) throw error;
+      fault = errorMessage(error);
+    }
+  }
+  // The answer's event item first: storing it is idempotent, and the state remembers it by hash.
+  if (answer?.kind === 'found') await storeAnswer(deps.store, provider.id, answer.answer, answer.askedAt, deps.now(), deps.retention);
+
+  for (let attempt = 1; ; attempt++) {
+    const state = attempt === 1 ? first : await deps.store.getState(provider.id, message.subjectId, message.part);
+    if (!state) return skipped(deps, message, 'no state for this subject');
+    const now = deps.now().toISOString();
+    const observations: Observation[] =
+      answer?.kind === 'found' ? [{ hash: shortHash(answerEventKey(answer.answer)), counts: false, source: 'status-endpoint', placed: answer.answer.placed }] : [];
+    const applied = applyObservations(state, subject, observations, undefined, now) ?? state;
+    const verdict = answer ? verdictOn(applied, answer) : undefined;
+    const judged = (verdict && applyObservations(applied, subject, [], verdict, now)) ?? applied;
+    const scheduled = fault ? withRecheckFault(judged, context, fault) : settled(judged, askable) ? withRecheck(judged, context, 'event') : withRecheck(judged, context, 'recheck');
+    const next: StateItem = { ...scheduled, updatedAt: now, version: state.version + 1 };
+    if ((await deps.store.putState(next, state.version)) === 'conflict') {
+      if (attempt >= MAX_STATE_ATTEMPTS) throw new DependencyError('dynamodb', `state of ${provider.id} subject kept changing under us; will retry`);
+      continue;
+    }
+    const result: RecheckResult = {
+      kind: 'rechecked',
+      asked: fault ? 'fault' : (answer?.kind ?? 'not-asked'),
+      ...(verdict ? { verdict: verdict.kind } : {}),
+      stateChanged: state.status !== next.status || state.outcome !== next.outcome || state.confirmation !== next.confirmation,
+      settled: settled(next, askable),
+      stale: next.stale === true,
+    };
+    log(deps, provider, message, next, result, fault);
+    return result;
+  }
+}
+
+function skipped(deps: WorkerDependencies, message: RecheckMessage, reason: string): RecheckResult {
+  deps.log.warn('recheck skipped', { provider: message.provider, subjectId: maskPhoneNumbers(message.subjectId), reason });
+  return { kind: 'skipped', reason };
+}
+
+/** One line per re-check; `stale: true` lines are what the stale metric counts. */
+function log(deps: WorkerDependencies, provider: AnyProvider, message: RecheckMessage, state: StateItem, result: RecheckResult & { kind: 'rechecked' }, fault: string | undefined) {
+  const fields = {
+    provider: provider.id,
+    subjectId: maskPhoneNumbers(message.subjectId),
+    ...(message.part === undefined ? {} : { part: maskPhoneNumbers(message.part) }),
+    asked: result.asked,
+    ...(result.verdict ? { verdict: result.verdict } : {}),
+    status: state.status,
+    outcome: state.outcome,
+    rechecks: state.rechecks ?? 0,
+    ...(state.recheckAt && !state.stale ? { nextRecheckAt: state.recheckAt } : {}),
+    settled: result.settled,
+    stale: result.stale,
+    ...(fault ? { fault, faultsInARow: state.recheckFaults } : {}),
+  };
+  if (result.stale) deps.log.warn('recheck: stale', fields);
+  else if (fault) deps.log.warn('recheck: status endpoint fault, asking again later', fields);
+  else deps.log.info('rechecked', fields);
+}

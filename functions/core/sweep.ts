@@ -1,0 +1,79 @@
+import type { AnyProvider } from '../providers/provider.ts';
+import type { Logger } from '../shared/log.ts';
+import type { RecheckMessage } from './queue-message.ts';
+import { DEFAULT_RECONCILE, type ReconcilePolicy } from './reconcile.ts';
+import type { CallbackStore, DueRecheck } from './store.ts';
+
+/**
+ * The sweep: every minute (EventBridge Scheduler on AWS, a timer in `npm start`) it lists the
+ * subjects whose re-check is due from the sparse `byRecheck` index, leases each (so two sweeps never
+ * both enqueue it, and one whose message is lost is picked again when the lease ends), and queues a
+ * re-check for the worker. Messages are spread over the sweep's period with SQS delays, so a
+ * provider's status endpoint sees a steady trickle, not a burst, however many fall due at once.
+ */
+
+export interface SweepDependencies {
+  readonly store: CallbackStore;
+  /** Queue these messages (a batch of at most 10), each after its delay in seconds. */
+  readonly enqueue: (messages: readonly { readonly body: string; readonly delaySeconds: number }[]) => Promise<void>;
+  readonly now: () => Date;
+  readonly log: Logger;
+  /** @default DEFAULT_RECONCILE */
+  readonly reconcile?: ReconcilePolicy;
+  /** Most subjects picked per provider per sweep; the rest wait for the next one. @default DEFAULT_SWEEP_LIMIT */
+  readonly limitPerProvider?: number;
+  /** Seconds between sweeps: this sweep's messages are spread over them. @default 60 */
+  readonly periodSeconds?: number;
+}
+
+/** At most this many re-checks per provider per minute: with its `perSecond` bound, about 8 a second at the worker. */
+export const DEFAULT_SWEEP_LIMIT = 500;
+/** SQS's largest delay. */
+const MAX_DELAY_SECONDS = 900;
+
+export interface SweepResult {
+  /** Per provider: due subjects found, leased by this sweep, and queued. */
+  readonly providers: Record<string, { readonly due: number; readonly claimed: number }>;
+  readonly queued: number;
+}
+
+export async function sweep(providers: readonly AnyProvider[], deps: SweepDependencies): Promise<SweepResult> {
+  const policy = deps.reconcile ?? DEFAULT_RECONCILE;
+  const limit = deps.limitPerProvider ?? DEFAULT_SWEEP_LIMIT;
+  const period = Math.min(deps.periodSeconds ?? 60, MAX_DELAY_SECONDS);
+  const now = deps.now();
+  const leaseUntil = new Date(now.getTime() + policy.leaseSeconds * 1000).toISOString();
+  const counts: Record<string, { due: number; claimed: number }> = {};
+  const messages: { body: string; delaySeconds: number }[] = [];
+
+  for (const provider of providers) {
+    const due: DueRecheck[] = [];
+    for (let shard = 0; shard < policy.shards && due.length < limit; shard++) {
+      due.push(...(await deps.store.dueRechecks(`${provider.id}#${shard}`, now.toISOString(), limit - due.length)));
+    }
+    const claimed: DueRecheck[] = [];
+    // Leases in small parallel groups: one conditional write each.
+    for (let i = 0; i < due.length; i += 10) {
+      const group = due.slice(i, i + 10);
+      const won = await Promise.all(group.map((item) => deps.store.claimRecheck(item.key, item.recheckAt, leaseUntil)));
+      group.forEach((item, n) => won[n] && claimed.push(item));
+    }
+    counts[provider.id] = { due: due.length, claimed: claimed.length };
+    claimed.forEach((item, n) => {
+      const message: RecheckMessage = {
+        v: 1,
+        kind: 'recheck',
+        provider: item.provider,
+        subjectId: item.subjectId,
+        ...(item.part === undefined ? {} : { part: item.part }),
+        at: now.toISOString(),
+      };
+      messages.push({ body: JSON.stringify(message), delaySeconds: Math.floor((n * period) / Math.max(1, claimed.length)) });
+    });
+  }
+
+  for (let i = 0; i < messages.length; i += 10) await deps.enqueue(messages.slice(i, i + 10));
+  const busy = Object.entries(counts).filter(([, count]) => count.due > 0);
+  if (busy.length > 0) deps.log.info('sweep', { queued: messages.length, providers: Object.fromEntries(busy) });
+  return { providers: counts, queued: messages.length };
+}

@@ -1,0 +1,30 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { sweep, type SweepDependencies, type SweepResult } from '../core/sweep.ts';
+import { providers } from '../providers/index.ts';
+import { sweepDependencies } from './dependencies.ts';
+import { numberEnv, reconcileEnv, requireEnv } from './environment.ts';
+
+/** The scheduled sweep (every minute): queues a re-check for each subject that is due. */
+export type SweepHandler = () => Promise<SweepResult>;
+
+export function createSweepHandler(deps: SweepDependencies): SweepHandler {
+  return () => sweep(providers, deps);
+}
+
+let configured: SweepHandler | undefined;
+
+/** Lambda entry point for the schedule. */
+export const handler: SweepHandler = () => {
+  configured ??= createSweepHandler(
+    sweepDependencies({
+      dynamo: new DynamoDBClient({}),
+      tableName: requireEnv('TABLE_NAME'),
+      sqs: new SQSClient({}),
+      queueUrl: requireEnv('QUEUE_URL'),
+      reconcile: reconcileEnv(),
+      periodSeconds: numberEnv('SWEEP_PERIOD_SECONDS', 60),
+    }),
+  );
+  return configured();
+};
