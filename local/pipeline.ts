@@ -5,7 +5,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { boundedSqsClient } from '../functions/adapters/sqs.ts';
 import { QUEUE } from '../functions/core/pipeline-definition.ts';
-import { ingestDependencies, workerHandlerOptions } from '../functions/handlers/dependencies.ts';
+import { DEFAULT_RECONCILE, type ReconcilePolicy } from '../functions/core/reconcile.ts';
+import { sweep } from '../functions/core/sweep.ts';
+import { ingestDependencies, sweepDependencies, workerHandlerOptions } from '../functions/handlers/dependencies.ts';
 import { createIngestHandler } from '../functions/handlers/ingest.ts';
 import { createWorkerHandler } from '../functions/handlers/worker.ts';
 import { providers } from '../functions/providers/index.ts';
@@ -52,6 +54,12 @@ export interface PipelineOptions {
   readonly sqsEndpoint?: string;
   /** Receives each log line (already JSON); defaults to stdout. */
   readonly write?: (line: string, level: LogLevel) => void;
+  /** When subjects are asked about again (`--reconcile-schedule 2s,4s,8s` for demos). @default DEFAULT_RECONCILE */
+  readonly reconcile?: ReconcilePolicy;
+  /** Seconds between sweeps for due re-checks. @default the schedule's first delay, within 1–60 s */
+  readonly sweepPeriodSeconds?: number;
+  /** The clock of the worker and the sweep (tests move it forward to simulate hours). @default () => new Date() */
+  readonly now?: () => Date;
 }
 
 /** Written to `<dataDir>/runtime.json` so `send` and `inspect` find the running pipeline. */
@@ -71,6 +79,8 @@ export interface RuntimeInfo {
   readonly simulators: Record<string, string>;
   readonly region: string;
   readonly urls: Record<string, string>;
+  /** The reconcile policy the worker and the sweep run with (`--reconcile-schedule`). */
+  readonly reconcile: ReconcilePolicy;
 }
 
 export interface RunningPipeline {
@@ -196,6 +206,8 @@ function startWorker(options: PipelineOptions, resources: Awaited<ReturnType<typ
       lookupTimeoutMs: options.confirmTimeoutMs,
       retryBaseSeconds: options.retryBaseSeconds ?? 1,
       write: options.write,
+      reconcile: reconcilePolicy(options),
+      ...(options.now ? { now: options.now } : {}),
     }),
   );
   const log = createLogger({ service: 'worker', write: options.write });
@@ -212,7 +224,49 @@ function startWorker(options: PipelineOptions, resources: Awaited<ReturnType<typ
   return log;
 }
 
-/** Step 6: the HTTP routes of every provider, in front of the real ingest handlers. */
+function reconcilePolicy(options: PipelineOptions): ReconcilePolicy {
+  return options.reconcile ?? DEFAULT_RECONCILE;
+}
+
+/** Seconds between sweeps: as on AWS (every minute), or sooner when the schedule is shortened for a demo. */
+export function sweepPeriod(options: Pick<PipelineOptions, 'reconcile' | 'sweepPeriodSeconds'>): number {
+  if (options.sweepPeriodSeconds) return options.sweepPeriodSeconds;
+  const first = (options.reconcile ?? DEFAULT_RECONCILE).intervalsSeconds[0] ?? 60;
+  return Math.min(60, Math.max(1, Math.floor(first / 2)));
+}
+
+/** Step 6: the sweep, on a timer as EventBridge Scheduler runs it on AWS: the same code over the same table and queue. */
+function startSweeper(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, stops: Stops) {
+  const period = sweepPeriod(options);
+  const deps = sweepDependencies({
+    dynamo: resources.dynamo,
+    tableName: resources.tableName,
+    sqs: resources.sqs,
+    queueUrl: resources.queueUrl,
+    reconcile: reconcilePolicy(options),
+    periodSeconds: period,
+    write: options.write,
+    ...(options.now ? { now: options.now } : {}),
+  });
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> = Promise.resolve();
+  let stopped = false;
+  const tick = () => {
+    running = sweep(providers, deps)
+      .catch((error: unknown) => deps.log.warn('sweep failed, the next one retries', { error: (error as Error).message }))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, period * 1000);
+      });
+  };
+  timer = setTimeout(tick, period * 1000);
+  stops.add(async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await running;
+  });
+}
+
+/** Step 7: the HTTP routes of every provider, in front of the real ingest handlers. */
 async function startIngress(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, secretsFile: string, stops: Stops) {
   const routes = providers.map((provider) => ({
     provider,
@@ -246,6 +300,7 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
     const resources = await prepareResources(options, engines, stops);
     const { secretsFile, simulators, devSecrets } = await prepareSecretsAndSimulators(options, stops);
     const workerLog = startWorker(options, resources, secretsFile, stops);
+    startSweeper(options, resources, stops);
     const http = await startIngress(options, resources, secretsFile, stops);
 
     const secrets = loadSecretsFile(secretsFile);
@@ -262,6 +317,7 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
       simulators,
       region: LOCAL_AWS.region,
       urls: Object.fromEntries(providers.map((provider) => [provider.id, `${http.url}${routePath(provider, providerSecret(secrets, provider))}`])),
+      reconcile: reconcilePolicy(options),
     };
     writeFileSync(runtimeInfoPath(options.dataDir), `${JSON.stringify(info, null, 2)}\n`);
     stops.addFirst(async () => rmSync(runtimeInfoPath(options.dataDir), { force: true }));

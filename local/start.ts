@@ -3,7 +3,8 @@ import type { LogLevel } from '../functions/shared/log.ts';
 import { providers } from '../functions/providers/index.ts';
 import { dataDirFrom, parseCli, positiveInt } from './cli-args.ts';
 import { prettyLine } from './log-format.ts';
-import { startPipeline } from './pipeline.ts';
+import { startPipeline, sweepPeriod } from './pipeline.ts';
+import { DEFAULT_RECONCILE, parseSchedule, type ReconcilePolicy } from '../functions/core/reconcile.ts';
 import { SecretsFileError } from './secrets-file.ts';
 
 const USAGE = `usage: npm start -- [--port N] [--secrets FILE [--simulators]] [--fresh] [--data-dir DIR] [--log-format pretty|json]
@@ -21,6 +22,9 @@ const USAGE = `usage: npm start -- [--port N] [--secrets FILE [--simulators]] [-
   --data-dir DIR    where data persists between runs (default: .local-data)
   --log-format F    pretty (default in a terminal) or json (one JSON object per line, as in Lambda)
   --max-receives N  receives before a message moves to the DLQ (default 5)
+  --reconcile-schedule S
+                    when subjects not final are asked about again, e.g. 2s,4s,8s for a demo
+                    (default 1m,5m,30m,2h,12h,24h,48h, as deployed)
 
   Tuning and engines started elsewhere (fault-injection tests; a plain npm start needs none):
   --retry-base-seconds N   first retry delay of a failed record, doubling per receive (default 1)
@@ -44,6 +48,7 @@ const { values } = parseCli(
     'confirm-timeout-ms': { type: 'string' },
     'dynamodb-endpoint': { type: 'string' },
     'sqs-endpoint': { type: 'string' },
+    'reconcile-schedule': { type: 'string' },
     simulators: { type: 'boolean', default: false },
     'no-temboplus-simulator': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
@@ -77,6 +82,16 @@ function endpointFlag(name: string, value: string | undefined): string | undefin
 }
 const dynamodbEndpoint = endpointFlag('dynamodb-endpoint', values['dynamodb-endpoint']);
 const sqsEndpoint = endpointFlag('sqs-endpoint', values['sqs-endpoint']);
+function reconcileFlag(value: string | undefined): ReconcilePolicy | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return { ...DEFAULT_RECONCILE, intervalsSeconds: parseSchedule(value) };
+  } catch (error) {
+    console.error(`--reconcile-schedule: ${(error as Error).message}`);
+    process.exit(2);
+  }
+}
+const reconcile = reconcileFlag(values['reconcile-schedule']);
 const optionalInt = (name: string, value: string | undefined) => (value === undefined ? undefined : positiveInt(name, value, 0));
 
 let pipeline: Awaited<ReturnType<typeof startPipeline>>;
@@ -94,6 +109,7 @@ try {
     dynamodbEndpoint,
     sqsEndpoint,
     write,
+    ...(reconcile ? { reconcile } : {}),
   });
 } catch (error) {
   const message = error instanceof SecretsFileError ? error.message : `cannot start the local pipeline: ${(error as Error).message}`;
@@ -115,6 +131,12 @@ function statusEndpointLines(): string[] {
         : `  ${label} the endpoint in your secrets file`;
     });
 }
+/** 60 → 1m, 7200 → 2h, 2 → 2s. */
+function scheduleText(seconds: readonly number[]): string {
+  return seconds
+    .map((s) => (s % 86_400 === 0 ? `${s / 86_400}d` : s % 3_600 === 0 ? `${s / 3_600}h` : s % 60 === 0 ? `${s / 60}m` : `${s}s`))
+    .join(', ');
+}
 const shown = (path: string) => (relative(process.cwd(), path).startsWith('..') ? path : relative(process.cwd(), path));
 const banner = [
   '',
@@ -128,6 +150,7 @@ const banner = [
   `                   DLQ ${info.dlqUrl}`,
   ...statusEndpointLines(),
   `  Secrets file     ${shown(info.secretsFile)}${info.devSecrets ? '  (development values, fake)' : values.simulators ? `  (${shown(values.secrets!)} with the simulated endpoints)` : ''}`,
+  `  Re-checks        ${scheduleText(info.reconcile.intervalsSeconds)}, swept every ${sweepPeriod({ reconcile: info.reconcile })} s${reconcile ? '  (--reconcile-schedule)' : ''}`,
   `  Data             ${shown(dataDirFrom(values['data-dir']))}  (--fresh to start empty)`,
   '',
   '  Try:  npm run send -- telesign        then  npm run inspect -- --recent 5',

@@ -1,0 +1,83 @@
+import { createDynamoStore } from '../functions/adapters/dynamo-store.ts';
+import { ExpectationError, expectSubject } from '../functions/core/expect.ts';
+import { DEFAULT_RECONCILE, parseSchedule, type ReconcilePolicy } from '../functions/core/reconcile.ts';
+import { findProvider, providers } from '../functions/providers/index.ts';
+import { parseCli } from './cli-args.ts';
+import { resolveTarget, TARGET_OPTIONS } from './aws-target.ts';
+import { readRuntimeInfo } from './pipeline.ts';
+import { dataDirFrom } from './cli-args.ts';
+
+const USAGE = `usage: npm run expect -- <provider> <subjectId> [--part P] [--json]
+       npm run expect -- <provider> <subjectId> --table NAME --region R [--schedule 1m,5m,…]
+
+  Tells the gateway to expect a transaction you started (a transfer, a message), so that if its
+  callback never arrives it is still found: the subject is asked about on the reconcile schedule
+  where its provider can be asked, and listed by \`npm run inspect -- --stale\` if nothing ever
+  confirms it. Safe to repeat; a subject the gateway already knows is left as it is.
+
+  <subjectId>   the provider's id of the transaction (TeleSign reference_id, TemboPlus
+                partnerReference, eSMS SMSID, REL-ID notification uuid, Identomat session token)
+  --part P      one part of it (eSMS: the recipient's phone number)
+  --json        print the stored state as JSON (stdout), nothing else
+  --table NAME  a deployed stack's table (its output TableName), with --region
+  --schedule S  the deployed stack's reconcile schedule, when not the default (the first re-check
+                is due after its first delay)`;
+
+const { values, positionals } = parseCli(
+  {
+    part: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    schedule: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+    ...TARGET_OPTIONS,
+  },
+  USAGE,
+);
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+function fail(message: string, code = 2): never {
+  console.error(message);
+  process.exit(code);
+}
+
+if (positionals.length !== 2) fail(USAGE);
+const [providerId, subjectId] = positionals;
+const provider = findProvider(providerId) ?? fail(`unknown provider "${providerId}"; known: ${providers.map((p) => p.id).join(', ')}`);
+
+/** The policy the target runs with: the local pipeline's (from runtime.json), --schedule, or the default. */
+function policyFor(kind: 'local' | 'aws'): ReconcilePolicy {
+  let policy = DEFAULT_RECONCILE;
+  if (kind === 'local') policy = readRuntimeInfo(dataDirFrom(values['data-dir']))?.reconcile ?? policy;
+  if (values.schedule) {
+    try {
+      policy = { ...policy, intervalsSeconds: parseSchedule(values.schedule) };
+    } catch (error) {
+      fail(`--schedule: ${(error as Error).message}`);
+    }
+  }
+  return policy;
+}
+
+const target = resolveTarget(values);
+if (!target.tableName) fail('--table NAME is needed for a deployed stack');
+try {
+  const store = createDynamoStore(target.dynamo, target.tableName);
+  const result = await expectSubject(store, provider, { subjectId, ...(values.part === undefined ? {} : { part: values.part }) }, { now: new Date(), policy: policyFor(target.kind) });
+  if (values.json) {
+    console.log(JSON.stringify({ result: result.kind, state: result.state }, null, 2));
+  } else if (result.kind === 'expected') {
+    const asked = provider.lookup ? `asked about from ${result.state.recheckAt} on the reconcile schedule` : `not askable (${provider.displayName} has no status endpoint): listed as stale if no callback arrives by the end of the schedule`;
+    console.log(`expecting ${provider.id} ${subjectId}${values.part ? ` part ${values.part}` : ''}: ${asked}`);
+  } else {
+    const state = result.state;
+    console.log(`already known: ${provider.id} ${subjectId} is ${state.status ?? (state.expectedAt ? 'expected, no status yet' : 'without a status yet')} (${state.outcome}); left as it is`);
+  }
+} catch (error) {
+  if (error instanceof ExpectationError) fail(`cannot expect this subject: ${error.message}`);
+  fail(`cannot write the table: ${(error as Error).message}`, 1);
+} finally {
+  target.close();
+}
