@@ -54,6 +54,8 @@ after(async () => {
     ...(config.runs >= 1_000
       ? tally.format('worker on DynamoDB Local, per provider:', ['stored', 'duplicate', 'quarantine stored', 'quarantine dup', 'temboplus unavailable', 'poison', 'not processed'], tally.worker as Map<string, Map<string, number>>)
       : [`worker on DynamoDB Local: ${[...workerTotals].map(([outcome, count]) => `${outcome} ${count}`).join(', ') || 'nothing processed'}`]),
+    'distinct requests sent (family/variant), per provider:',
+    ...tally.variantLines(),
   ];
   console.log(lines.join('\n'));
   await pipeline?.stop();
@@ -93,6 +95,7 @@ describe(`hostile input (${replayHint(config)})`, () => {
           assert.equal(leaksSecret(text, secrets), undefined, `answer echoes a secret for ${what}`);
           for (const line of log.lines) assert.equal(leaksSecret(line, secrets), undefined, `log line echoes a secret for ${what}: ${line.slice(0, 200)}`);
           tally.add(provider.id, outcomeOf(result));
+          tally.addVariant(provider.id, `${request.family}/${request.variant}`);
 
           if (status !== 200) {
             assert.ok(status >= 400 && status < 500, `${status} for ${what}`);

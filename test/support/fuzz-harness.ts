@@ -215,6 +215,8 @@ export class Tally {
   readonly ingest = new Map<string, Map<Outcome, number>>();
   readonly worker = new Map<string, Map<WorkerOutcome, number>>();
   readonly durations = new Map<string, number>();
+  /** How often each kind of request (`family/variant`) was sent, per provider. */
+  readonly variants = new Map<string, Map<string, number>>();
 
   add(providerId: string, outcome: Outcome): void {
     const row = this.ingest.get(providerId) ?? new Map<Outcome, number>();
@@ -226,6 +228,21 @@ export class Tally {
     const row = this.worker.get(providerId) ?? new Map<WorkerOutcome, number>();
     row.set(outcome, (row.get(outcome) ?? 0) + 1);
     this.worker.set(providerId, row);
+  }
+
+  addVariant(providerId: string, variant: string): void {
+    const row = this.variants.get(providerId) ?? new Map<string, number>();
+    row.set(variant, (row.get(variant) ?? 0) + 1);
+    this.variants.set(providerId, row);
+  }
+
+  /** One line per provider: how many distinct kinds of request were sent, and in how many families. */
+  variantLines(): string[] {
+    return [...this.variants].map(([providerId, row]) => {
+      const families = new Map<string, number>();
+      for (const variant of row.keys()) families.set(variant.split('/')[0], (families.get(variant.split('/')[0]) ?? 0) + 1);
+      return `  ${providerId}: ${row.size} variants (${[...families].map(([family, count]) => `${family} ${count}`).join(', ')})`;
+    });
   }
 
   count(providerId: string, outcome: Outcome): number {
