@@ -71,8 +71,8 @@ describe(`wrong methods over HTTP (${replayHint(config)})`, () => {
     await fc.assert(
       fc.asyncProperty(cases, async ({ providerId, method, body, contentType, token }) => {
         const provider = providers.find((candidate) => candidate.id === providerId)!;
-        const secret = pathTokenOf(provider, secrets[provider.id]);
-        const path = provider.route.path.replace(/\{(\w+)\}/g, (_, name: string) => (name === provider.route.tokenParameter && token && secret ? secret : 'not-the-token'));
+        const rightToken = pathTokenOf(provider, secrets[provider.id]);
+        const path = provider.route.path.replace(/\{(\w+)\}/g, (_, name: string) => (name === provider.route.tokenParameter && token && rightToken ? rightToken : 'not-the-token'));
         const calls = handlerCalls;
         const response = await send(method, path, method === 'HEAD' || method === 'GET' ? Buffer.alloc(0) : body, contentType);
         sent += 1;

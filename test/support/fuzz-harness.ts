@@ -15,8 +15,8 @@ import { createIngestHandler, type IngestHandler } from '../../functions/handler
 import type { AnyProvider } from '../../functions/providers/provider.ts';
 import { LOCAL_AWS, ensureTable, startDynamoDbLocal, type DynamoDbLocal } from '../../local/engines.ts';
 import { toApiGatewayEvent } from '../../local/http-api.ts';
-import { allKits, kitOf } from '../providers/index.ts';
 import { startStatusSimulator, type StatusSimulator } from '../../local/status-simulator.ts';
+import { allKits, kitOf } from '../providers/index.ts';
 import { pathTokenOf, type FuzzRequest, type FuzzSecrets } from './fuzz-arbitraries.ts';
 
 /**
