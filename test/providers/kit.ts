@@ -358,6 +358,7 @@ export interface FuzzRegression {
 }
 
 export interface FuzzKit {
+  /** What the provider's callbacks are made of: every family of content is generated from these rules and its samples. */
   readonly content: JsonContentRules | QueryContentRules;
   /**
    * The credential covers the body's bytes (a signature, a key inside it): a body changed in
@@ -377,6 +378,7 @@ export interface FuzzKit {
   forgeries?(tools: FuzzTools, context: { readonly secret: Record<string, unknown>; readonly valid: Arbitrary<FuzzContent> }): readonly Arbitrary<Forgery>[];
   /** The suite's secret: the kit's `secret('fuzz')` with this applied (an allow-list of addresses…). */
   adjustSecret?(secret: Record<string, unknown>): Record<string, unknown>;
+  /** Requests the fuzzer once found mishandled for this provider, pinned (test/fuzz/regressions.test.ts). */
   readonly regressions?: readonly FuzzRegression[];
 }
 
