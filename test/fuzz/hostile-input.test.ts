@@ -52,8 +52,10 @@ after(async () => {
     `hostile input: ${config.runs} requests per provider, ${seconds} s${scanned} (replay: ${replayHint(config)})`,
     ...tally.format('ingest answers, per provider and outcome:', ['accepted', 'quarantined', '401', '405', '413', 'other 4xx', '5xx'], tally.ingest as Map<string, Map<string, number>>),
     ...(config.runs >= 1_000
-      ? tally.format('worker on DynamoDB Local, per provider:', ['stored', 'duplicate', 'quarantine stored', 'quarantine dup', 'temboplus unavailable', 'poison', 'not processed'], tally.worker as Map<string, Map<string, number>>)
+      ? tally.format('worker on DynamoDB Local, per provider:', ['stored', 'duplicate', 'quarantine stored', 'quarantine dup', 'status unavailable', 'poison', 'not processed'], tally.worker as Map<string, Map<string, number>>)
       : [`worker on DynamoDB Local: ${[...workerTotals].map(([outcome, count]) => `${outcome} ${count}`).join(', ') || 'nothing processed'}`]),
+    'distinct requests sent (family/variant), per provider:',
+    ...tally.variantLines(),
   ];
   console.log(lines.join('\n'));
   await pipeline?.stop();
@@ -93,6 +95,7 @@ describe(`hostile input (${replayHint(config)})`, () => {
           assert.equal(leaksSecret(text, secrets), undefined, `answer echoes a secret for ${what}`);
           for (const line of log.lines) assert.equal(leaksSecret(line, secrets), undefined, `log line echoes a secret for ${what}: ${line.slice(0, 200)}`);
           tally.add(provider.id, outcomeOf(result));
+          tally.addVariant(provider.id, `${request.family}/${request.variant}`);
 
           if (status !== 200) {
             assert.ok(status >= 400 && status < 500, `${status} for ${what}`);
@@ -132,8 +135,8 @@ describe(`hostile input (${replayHint(config)})`, () => {
           if (large) largeBudget -= 1;
           const verdict = await runWorker(pipeline, queue.bodies[0], log);
           if (verdict.kind === 'poison') assert.fail(`worker cannot store an answered-200 callback (${verdict.error.message}) for ${what}`);
-          if (verdict.kind === 'temboplus unavailable') {
-            tally.addWorker(provider.id, 'temboplus unavailable');
+          if (verdict.kind === 'status unavailable') {
+            tally.addWorker(provider.id, 'status unavailable');
             return;
           }
           const kind = verdict.result.kind;

@@ -1,7 +1,187 @@
+import type * as FastCheck from 'fast-check';
 import { identomat } from '../../functions/providers/identomat.ts';
-import { altered, editJson, hexOf, jsonContent, lifeDice, withJsonField, type ProviderKit, flatCredentials, fieldValues } from './kit.ts';
+import { altered, editJson, fieldValues, flatCredentials, hexOf, jsonContent, lifeDice, sampleBody, withJsonField, type Forgery, type FuzzContent, type FuzzRegression, type FuzzTools, type Json, type ProviderKit } from './kit.ts';
 
 const KEY = 'callbackApiKey';
+
+// --- hostile-input suite (test/fuzz) ---
+
+/** Results as Identomat may spell them: each one repeats, some in other cases, one unlisted. */
+const RESULTS = ['APPROVED', 'REJECTED', 'MANUAL_CHECK', 'ADDITIONAL_INFORMATION_REQUESTED', 'approved', 'Rejected', 'NOT_A_LISTED_RESULT'];
+/** Type values that are Object.prototype members: they must stay the strings they are. */
+const PROTOTYPE_NAMES = ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf', 'toJSON', 'isPrototypeOf'];
+const INSTRUCTIONS = ['one-time-password', 'one-time-password-request', 'email-one-time-password-request', 'share-session-link-via-sms', 'share-session-link-via-email'];
+
+/**
+ * One Identomat callback (without its key) about a session drawn from `sessionId`: a session-change
+ * with a result that repeats, a video update of a room with several files, an OTP or link
+ * instruction to one of several destinations, or a type named like an Object.prototype member.
+ * Drawing from a few sessions makes a run a set of interleaved sequences.
+ */
+export function identomatCallbackJson(fc: typeof FastCheck.default, sessionId: FastCheck.Arbitrary<string>): FastCheck.Arbitrary<{ json: Json; kind: string }> {
+  const sessionChange = fc.record({ sessionId, result: fc.constantFrom(...RESULTS), kyb: fc.boolean() }).map(({ sessionId: id, result, kyb }) => ({
+    json: { type: 'session-change', sessionId: id, result, ...(kyb ? { sessionType: 'KYB' } : {}) },
+    kind: 'session-change',
+  }));
+  const video = fc
+    .record({
+      sessionId,
+      roomId: fc.constantFrom('room-1', 'room-2'),
+      roomStatus: fc.constantFrom('ended', 'empty', null),
+      compositionStatus: fc.constantFrom('available', null),
+      videoFileStatus: fc.constantFrom('available', null),
+      videoFileId: fc.constantFrom('vf-1', 'vf-2', 'vf-3', null),
+    })
+    .map((json) => ({ json: { type: 'video-call-status-update', ...json }, kind: 'video' }));
+  const instruction = fc
+    .record({
+      sessionId,
+      type: fc.constantFrom(...INSTRUCTIONS),
+      destination: fc.constantFrom({ phoneNumber: '+995512345678' }, { phoneNumber: '+995599000111' }, { email: 'a@example.com' }, { email: 'b@example.com' }),
+      text: fc.constantFrom('Your code is 6867', 'Your code is 1234'),
+      link: fc.constantFrom(undefined, 'https://widget.identomat.com/?session_token=fuzz'),
+    })
+    .map(({ sessionId: id, type, destination, text: message, link }) => ({
+      json: { type, sessionId: id, text: message, ...destination, ...(link ? { sessionLink: link } : {}) },
+      kind: 'instruction',
+    }));
+  const prototypeNamed = fc.record({ sessionId, type: fc.constantFrom(...PROTOTYPE_NAMES) }).map(({ sessionId: id, type }) => ({ json: { type, sessionId: id }, kind: 'prototype-type' }));
+  return fc.oneof({ arbitrary: sessionChange, weight: 4 }, { arbitrary: video, weight: 2 }, { arbitrary: instruction, weight: 2 }, { arbitrary: prototypeNamed, weight: 1 });
+}
+
+/** Besides fresh sessions, callbacks about a few shared ones, so the worker sees them move. */
+function sessionTraffic({ fc }: FuzzTools): FastCheck.Arbitrary<FuzzContent> {
+  return identomatCallbackJson(fc, fc.constantFrom('fuzz-session-a', 'fuzz-session-b', 'fuzz-session-c')).map(({ json, kind }) => ({
+    body: Buffer.from(JSON.stringify(json)),
+    query: '',
+    intent: 'valid' as const,
+    variant: `session-sequence:${kind}`,
+  }));
+}
+
+/**
+ * The key put in the body as Identomat does. `asSent` re-serialises the JSON, which JSON.stringify
+ * cannot do for nesting this deep: then the key is added as the object's last member (the last
+ * duplicate wins), as a sender's own code would. Content that is not a JSON object cannot carry
+ * the key: it is not authentic, whoever sent it.
+ */
+function dressWithKey(content: FuzzContent, secret: Record<string, unknown>): { headers: Record<string, string>; body: Buffer; authentic: boolean } {
+  let sent: { headers: Record<string, string>; body: Buffer };
+  try {
+    sent = identomat.asSent!(content.body, secret as { callbackApiKey: string });
+  } catch {
+    const body = content.body.toString('utf8');
+    const close = body.lastIndexOf('}');
+    const empty = /^\s*\{\s*$/.test(body.slice(0, close));
+    const key = JSON.stringify(secret[KEY]);
+    const spliced = body.trimStart().startsWith('{') && close > 0 ? Buffer.from(`${body.slice(0, close)}${empty ? '' : ','}"${KEY}":${key}${body.slice(close)}`) : content.body;
+    sent = { headers: { 'content-type': 'application/json' }, body: spliced };
+  }
+  return { ...sent, authentic: !sent.body.equals(content.body) };
+}
+
+/**
+ * Forgeries of the key in the body: left out, misspelled, not a string, in an array, nested, in
+ * the query or a header, duplicated (the last one wins), spelled with JSON escapes.
+ */
+function keyForgeries({ fc, wrongSpellings }: FuzzTools, secret: Record<string, unknown>): FastCheck.Arbitrary<Forgery>[] {
+  const key = String(secret[KEY]);
+  type Attack =
+    | { readonly kind: 'missing' | 'key-as-array' | 'key-nested' | 'key-in-query' | 'key-in-header' | 'right-then-wrong' | 'wrong-then-right' | 'escaped-right-key' }
+    | { readonly kind: 'wrong-key'; readonly spelling: { readonly value: string; readonly how: string } }
+    | { readonly kind: 'key-not-a-string'; readonly value: unknown };
+  const forge =
+    (a: Attack): Forgery =>
+    (request, content) => {
+      let json: Json | undefined;
+      try {
+        const parsed = JSON.parse(content.body.toString('utf8')) as unknown;
+        json = parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Json) : undefined;
+      } catch {
+        json = undefined;
+      }
+      const withoutKey = json ? Object.fromEntries(Object.entries(json).filter(([k]) => k !== KEY)) : undefined;
+      let inner: string | undefined;
+      try {
+        inner = withoutKey ? JSON.stringify(withoutKey).slice(1, -1) : undefined;
+      } catch {
+        // Nested deeper than JSON.stringify goes: forge around an empty object instead.
+        inner = undefined;
+      }
+      const object = (prefix: string) => Buffer.from(`{${prefix}${inner ? `,${inner}` : ''}}`);
+      let body = content.body;
+      let query = request.query;
+      const headers = { ...request.headers };
+      let authentic = false;
+      let variant: string = a.kind;
+      switch (a.kind) {
+        case 'missing':
+          body = inner !== undefined ? Buffer.from(`{${inner}}`) : content.body;
+          break;
+        case 'wrong-key':
+          body = object(`"${KEY}":${JSON.stringify(a.spelling.value)}`);
+          variant = `wrong-key:${a.spelling.how}`;
+          authentic = a.spelling.value === key;
+          break;
+        case 'key-not-a-string':
+          body = object(`"${KEY}":${JSON.stringify(a.value)}`);
+          break;
+        case 'key-as-array':
+          body = object(`"${KEY}":${JSON.stringify([key])}`);
+          break;
+        case 'key-nested':
+          body = object(`"data":{"${KEY}":${JSON.stringify(key)}}`);
+          break;
+        case 'key-in-query':
+          body = inner !== undefined ? Buffer.from(`{${inner}}`) : content.body;
+          query = `${KEY}=${encodeURIComponent(key)}`;
+          break;
+        case 'key-in-header':
+          body = inner !== undefined ? Buffer.from(`{${inner}}`) : content.body;
+          headers['x-callback-api-key'] = key;
+          break;
+        case 'right-then-wrong':
+          // JSON.parse keeps the last duplicate: this one carries the wrong key.
+          body = Buffer.from(`{"${KEY}":${JSON.stringify(key)}${inner ? `,${inner}` : ''},"${KEY}":"${key}x"}`);
+          break;
+        case 'wrong-then-right':
+          body = Buffer.from(`{"${KEY}":"${key}x"${inner ? `,${inner}` : ''},"${KEY}":${JSON.stringify(key)}}`);
+          authentic = true;
+          break;
+        case 'escaped-right-key':
+          // The right key spelled with JSON escapes: the same key once parsed (and it must not
+          // survive in the queued raw body in this spelling either).
+          body = object(`"${KEY}":"${[...key].map((ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}"`);
+          authentic = true;
+          break;
+      }
+      // A body forged around no content (not a JSON object, or too deep to copy) carries only the key.
+      const carriesContent = inner !== undefined || body === content.body;
+      return { dressed: { ...request, body, query, headers, authentic, variant }, content: carriesContent ? content : { ...content, intent: 'invalid' } };
+    };
+  return [
+    fc.constant(forge({ kind: 'missing' })),
+    wrongSpellings(key).map((spelling) => forge({ kind: 'wrong-key', spelling })),
+    fc.constantFrom(null, 0, 1, true, [], {}).map((value) => forge({ kind: 'key-not-a-string', value })),
+    fc.constant(forge({ kind: 'key-as-array' })),
+    fc.constant(forge({ kind: 'key-nested' })),
+    fc.constant(forge({ kind: 'key-in-query' })),
+    fc.constant(forge({ kind: 'key-in-header' })),
+    fc.constant(forge({ kind: 'right-then-wrong' })),
+    fc.constant(forge({ kind: 'wrong-then-right' })),
+    fc.constant(forge({ kind: 'escaped-right-key' })),
+  ];
+}
+
+/** Requests the fuzzer found mishandled: an unchecked field `describe` reads. */
+const REGRESSIONS: readonly FuzzRegression[] = [
+  {
+    what: 'sessionLink holding {"toString":1} (String() throws on it)',
+    layer: 'describe',
+    content: () => ({ body: sampleBody('identomat', 'one-time-password', { sessionId: 'otp-tostring', sessionLink: undefined }, '"sessionLink":{"toString":1}') }),
+    expect: 'stored',
+  },
+];
 
 /** Identomat: the `callbackApiKey` carried in the JSON body. */
 export const identomatKit: ProviderKit = {
@@ -26,6 +206,28 @@ export const identomatKit: ProviderKit = {
   },
 
   // --- hostile-input suite (test/fuzz) ---
+  fuzz: {
+    content: {
+      kind: 'json',
+      subject: { path: ['sessionId'], max: 128 },
+      fields: [
+        { path: ['type'], kind: 'string', min: 1, max: 64 },
+        { path: ['sessionId'], kind: 'string', min: 1, max: 128 },
+        { path: ['result'], kind: 'nullishString', max: 64 },
+        { path: ['roomStatus'], kind: 'nullishString', max: 64 },
+        { path: ['videoFileStatus'], kind: 'nullishString', max: 64 },
+        { path: ['sessionType'], kind: 'nullishString', max: 64 },
+        { path: ['text'], kind: 'nullishString' },
+      ],
+      // Parts of video and instruction event keys, read whatever their type.
+      looseUsed: [['sessionLink'], ['phoneNumber'], ['email'], ['roomId'], ['compositionStatus'], ['videoFileId']],
+      more: (tools) => ({ valid: (samples) => tools.fc.oneof(samples, sessionTraffic(tools)) }),
+    },
+    authenticatesBody: true,
+    dress: dressWithKey,
+    forgeries: (tools, { secret }) => keyForgeries(tools, secret),
+    regressions: REGRESSIONS,
+  },
 
   // --- fault suite (test/faults) ---
   life(name) {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
+import type * as FastCheck from 'fast-check';
 import type { AnyProvider, CallbackRequest } from '../../functions/providers/provider.ts';
-import type { Sample } from '../../local/samples.ts';
+import { findSample, type Sample } from '../../local/samples.ts';
 import type { StatusSimulation } from '../../local/status-simulator.ts';
 
 /**
@@ -77,6 +78,8 @@ export interface ProviderKit {
   statusAnswer?(content: Content, status?: string): unknown;
 
   // --- hostile-input suite (test/fuzz) ---
+  /** What the hostile-input suite needs to know to generate, dress and forge this provider's requests. */
+  readonly fuzz: FuzzKit;
 
   // --- fault suite (test/faults) ---
   /**
@@ -201,4 +204,199 @@ export function lifeDice(name: string): LifeDice {
 /** A JSON object as a callback's body. */
 export function jsonContent(json: Record<string, unknown>): Content {
   return { body: Buffer.from(JSON.stringify(json)) };
+}
+
+// --- hostile-input suite (test/fuzz) ---
+//
+// A kit's part of the hostile-input suite: the rules its content is generated from, how an authentic
+// request is dressed and how it can be forged, and what the suite must adjust in its secret. The
+// generic generators (test/support/fuzz-arbitraries.ts) combine these; they name no provider. Kits
+// are loaded by the local runtime too, so nothing here imports fast-check: generators receive it
+// (with the suite's building blocks) as `FuzzTools`.
+
+/** Whether content must pass the provider's schema, must fail it, or may do either. */
+export type Intent = 'valid' | 'invalid' | 'either';
+
+/** A JSON object, as the generators edit it. */
+export type Json = Record<string, unknown>;
+
+/** Generated content before it is dressed: what it is meant to be, and a short label of how it was made. */
+export interface FuzzContent {
+  readonly body: Buffer;
+  readonly query: string;
+  readonly intent: Intent;
+  /** `sample-variant`, `truncated`, `refused:status.code`…: printed per provider, and with a failure. */
+  readonly variant: string;
+}
+
+/** A request as sent (before the suite picks its content type), and whether it is the real thing. */
+export interface Dressed {
+  readonly method: string;
+  /** The route's token path parameter as sent; undefined when the route has none or it was left out. */
+  readonly pathToken?: string;
+  /** The route's other path parameters (`{source}`), by name. */
+  readonly pathParameters: Readonly<Record<string, string>>;
+  readonly query: string;
+  /** Lower-case names. */
+  readonly headers: Record<string, string>;
+  readonly body: Buffer;
+  readonly sourceIp: string;
+  /** Dressed with the right secret, the provider's own way (a "forgery" equivalent to that is authentic too). */
+  readonly authentic: boolean;
+  /** Replaces the content's variant label (`wrong-key:look-alike`…). */
+  readonly variant?: string;
+}
+
+/**
+ * One forgery: from the authentic request for some content, the forged request (its `authentic`
+ * saying whether it still is), and the content (its intent changed when the forgery dropped it).
+ */
+export type Forgery = (authentic: Dressed, content: FuzzContent) => { readonly dressed: Dressed; readonly content: FuzzContent };
+
+type Arbitrary<T> = FastCheck.Arbitrary<T>;
+
+/** fast-check and the suite's building blocks, handed to a kit's generators. */
+export interface FuzzTools {
+  readonly fc: typeof FastCheck.default;
+  /** Ids of letters, digits and dashes (1 to 40). */
+  readonly id: Arbitrary<string>;
+  /** Short text mixing ASCII with odd characters: direction marks, NUL, noncharacters, lone surrogates… */
+  oddText(maxLength: number): Arbitrary<string>;
+  /** JSON texts built to trip code that reads unknown values (`{"toString":1}`, `1e999`, deep arrays…). */
+  readonly hostileJsonText: Arbitrary<string>;
+  /** Spellings that are not the secret: empty, one character off, case changed, look-alikes, very long… */
+  wrongSpellings(secret: string): Arbitrary<{ readonly value: string; readonly how: string }>;
+}
+
+/** Generators of the provider's own shapes, added to the generic ones of each family. */
+export interface MoreContent {
+  /** The valid content: the generic variants of the samples, mixed with the provider's own shapes as it sees fit. */
+  valid?(samples: Arbitrary<FuzzContent>): Arbitrary<FuzzContent>;
+  readonly 'wrong-type'?: readonly Arbitrary<FuzzContent>[];
+  readonly huge?: readonly Arbitrary<FuzzContent>[];
+}
+
+/** What the schema checks of one JSON field (a field listed as checked that stops being checked shows up as an unexpected 200). */
+export interface JsonFieldRule {
+  readonly path: readonly string[];
+  /**
+   * Present-but-wrong values are refused: not a string (or not null when nullish), too long, empty;
+   * `text`: a string (`min`/`max` long) or a finite number, nothing else.
+   */
+  readonly kind: 'string' | 'nullishString' | 'code' | 'numberOrString' | 'object' | 'text';
+  /** A required field that may be left out of bodies like this one (an error report without a status). */
+  readonly optionalWhen?: (json: Json) => boolean;
+  readonly min?: number;
+  readonly max?: number;
+  /** Only applies when the sample has this path already (a field of one kind of callback only). */
+  readonly whenPresent?: boolean;
+}
+
+/** Content rules of a provider whose callback is a JSON body. */
+export interface JsonContentRules {
+  readonly kind: 'json';
+  /**
+   * The field naming the subject (a path: `['data', 'id']`), its maximum length, and values refused
+   * besides (a lone surrogate is refused for every provider: keys must be stored exactly).
+   */
+  readonly subject: { readonly path: readonly string[]; readonly max: number; readonly refuses?: (value: string) => boolean };
+  readonly fields: readonly JsonFieldRule[];
+  /** Fields the code reads without the schema checking them: any value must be survivable. */
+  readonly looseUsed: readonly (readonly string[])[];
+  /**
+   * Valid values for the fields that decide the outcome, laid over a sample (`undefined`: the field
+   * is left out). Always a valid body: the field rules still say what is refused.
+   */
+  vary?(tools: FuzzTools): Arbitrary<Json>;
+  more?(tools: FuzzTools): MoreContent;
+}
+
+/** What the schema checks of one query parameter. */
+export interface QueryFieldRule {
+  readonly name: string;
+  /** `digits`: a number written in ASCII digits; `string`: any text up to `max`; `loose`: read, never checked. */
+  readonly kind: 'digits' | 'string' | 'loose';
+  readonly required?: boolean;
+  readonly max?: number;
+}
+
+/** Ready-made pieces of query content, for a kit's own generators. */
+export interface QueryTools {
+  /** Valid parameter lists made from the samples (fresh subject, extra parameters, names in any order). */
+  readonly validPairs: Arbitrary<readonly (readonly [string, string])[]>;
+  encode(pairs: readonly (readonly [string, string])[]): string;
+  /** The pairs with `name` (in any case) set to `value`, or removed when it is undefined. */
+  withValue(pairs: readonly (readonly [string, string])[], name: string, value: string | undefined): (readonly [string, string])[];
+  content(query: string, intent: Intent, variant: string): FuzzContent;
+}
+
+/** Content rules of a provider whose callback is a query string. */
+export interface QueryContentRules {
+  readonly kind: 'query';
+  /**
+   * The parameters that may name the subject (the first one a sample has is replaced), their
+   * maximum length, and values the schema refuses besides.
+   */
+  readonly subject: { readonly names: readonly string[]; readonly max: number; readonly refuses?: (value: string) => boolean };
+  readonly fields: readonly QueryFieldRule[];
+  /** Parameter names are read in any case. */
+  readonly namesIgnoreCase: boolean;
+  more?(tools: FuzzTools, query: QueryTools): MoreContent;
+}
+
+/** A request the fuzzer once found mishandled, pinned: sent authentic, it must be answered 200 and stored. */
+export interface FuzzRegression {
+  /** What the request is, and what it was answered then. */
+  readonly what: string;
+  /** The layer that had it wrong: the schema (a value that becomes a key), `describe`, or the worker's storage. */
+  readonly layer: 'schema' | 'describe' | 'worker';
+  content(): Content;
+  /** Kept as the callback it is, or quarantined at ingest (and the quarantine item stored). */
+  readonly expect: 'stored' | 'quarantined';
+  /** Fields the stored item must have (objects compared member by member). */
+  readonly item?: Json;
+}
+
+export interface FuzzKit {
+  /** What the provider's callbacks are made of: every family of content is generated from these rules and its samples. */
+  readonly content: JsonContentRules | QueryContentRules;
+  /**
+   * The credential covers the body's bytes (a signature, a key inside it): a body changed in
+   * transport (invalid UTF-8 sent as text) is no longer authentic.
+   */
+  readonly authenticatesBody: boolean;
+  /**
+   * Dress content as the provider sends it: headers and body, and `authentic: false` when the
+   * content cannot carry the credential. Default: `provider.asSent` (POST), nothing (GET). The
+   * route's parameters and the source address are the suite's.
+   */
+  dress?(content: FuzzContent, secret: Record<string, unknown>): { headers: Record<string, string>; body: Buffer; authentic?: boolean };
+  /**
+   * The provider's own forgeries (a token route's are the suite's: left out, wrong, in the query
+   * or a header, another provider's). `valid` draws other authentic content (for replays).
+   */
+  forgeries?(tools: FuzzTools, context: { readonly secret: Record<string, unknown>; readonly valid: Arbitrary<FuzzContent> }): readonly Arbitrary<Forgery>[];
+  /** The suite's secret: the kit's `secret('fuzz')` with this applied (an allow-list of addresses…). */
+  adjustSecret?(secret: Record<string, unknown>): Record<string, unknown>;
+  /** Requests the fuzzer once found mishandled for this provider, pinned (test/fuzz/regressions.test.ts). */
+  readonly regressions?: readonly FuzzRegression[];
+}
+
+/**
+ * Addresses the suite sends authentic requests from (TEST-NET-3 and loopback); a secret's
+ * source-address allow-list must allow them.
+ */
+export const FUZZ_SOURCE_IPS: readonly string[] = ['203.0.113.10', '203.0.113.77', '127.0.0.1'];
+
+/** A sample's JSON (test/fixtures/<id>/<name>.json) with fields changed and raw JSON members appended as written. */
+export function sampleBody(providerId: string, name: string, changes: Json = {}, rawMembers = ''): Buffer {
+  const text = JSON.stringify({ ...sampleJson(providerId, name), ...changes });
+  return Buffer.from(rawMembers ? `${text.slice(0, -1)},${rawMembers}}` : text);
+}
+
+/** A sample's JSON body, parsed. */
+export function sampleJson(providerId: string, name: string): Json {
+  const found = findSample(providerId, name);
+  if (!found.body) throw new Error(`sample ${providerId}/${name} has no body`);
+  return JSON.parse(found.body.toString('utf8')) as Json;
 }

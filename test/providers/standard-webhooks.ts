@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
+import type { Arbitrary } from 'fast-check';
 import type { CallbackRequest } from '../../functions/providers/provider.ts';
-import { standardWebhooks } from '../../functions/providers/standard-webhooks.ts';
-import { altered, editJson, hexOf, jsonContent, lifeDice, type AuthVector, type ProviderKit } from './kit.ts';
+import { signingKey, standardWebhooks, standardWebhooksSignature, TIMESTAMP_TOLERANCE_SECONDS } from '../../functions/providers/standard-webhooks.ts';
+import { altered, editJson, hexOf, jsonContent, lifeDice, type AuthVector, type Dressed, type Forgery, type FuzzContent, type FuzzTools, type Json, type ProviderKit } from './kit.ts';
 
 /** A whsec_ secret of 32 bytes, recognisably the suite's. */
 function whsec(seed: string): string {
@@ -69,6 +70,130 @@ const vectors: AuthVector[] = [
   { name: 'a previous secret during a rotation', secret: { sources: { vector: { secret: whsec('new') } }, previous: { sources: { vector: { secret: VECTOR.secret } } } }, request: vectorRequest(), accepted: true },
 ];
 
+// --- hostile-input suite (test/fuzz) ---
+
+/** Statuses the test secret declares an outcome for, statuses it does not, near misses and Object.prototype names. */
+const FUZZ_TYPES = ['invoice.paid', 'invoice.payment_failed', 'contact.created', 'invoice.created', 'customer.deleted', 'Invoice.Paid', 'invoice.paid ', '', 'constructor', '__proto__', 'toString', 'hasOwnProperty'];
+
+/**
+ * The fields that decide an event's meaning, valid every way (the payload's members are the
+ * sender's: the schema checks none of them): the status (`type`) as text, declared or not, or not
+ * text at all; the event time in any form or none.
+ */
+function eventFields({ fc }: FuzzTools): Arbitrary<Json> {
+  return fc.record({
+    type: fc.oneof({ arbitrary: fc.constantFrom(...FUZZ_TYPES), weight: 6 }, { arbitrary: fc.constantFrom(42, null, true, {}, [], 'x'.repeat(300), undefined), weight: 1 }),
+    timestamp: fc.constantFrom('2022-11-03T20:30:00.000000Z', '2022-11-03T20:30:00Z', 1667507400, '9999-12-31T23:59:59Z', 'not-a-time', null, undefined),
+  });
+}
+
+/** Events about a few shared objects (statuses that change back and forth, identical bodies that are retries of one event). */
+function objectTraffic(tools: FuzzTools): Arbitrary<FuzzContent> {
+  const { fc } = tools;
+  return fc.record({ fields: eventFields(tools), id: fc.constantFrom('fuzz-object-a', 'fuzz-object-b', 'fuzz-object-c') }).map(({ fields, id }) => {
+    const json: Json = { ...fields, data: { id } };
+    for (const key of Object.keys(json)) if (json[key] === undefined) delete json[key];
+    return { body: Buffer.from(JSON.stringify(json)), query: '', intent: 'valid' as const, variant: 'object-sequence' };
+  });
+}
+
+/**
+ * Forgeries of the signed headers and the source: a header left out, garbage, another secret, a
+ * signature taken from another body, the id or the source changed, a timestamp outside the
+ * tolerance (signed), an id or a timestamp the spec refuses (signed), the signature cut, extended
+ * or re-encoded, several signatures with or without the right one, the secret misspelled.
+ * Equivalent ones (base64 that decodes to the same bytes, a key spelled so it decodes the same, a
+ * timestamp within the tolerance) are authentic.
+ */
+function signatureForgeries({ fc, wrongSpellings }: FuzzTools, secret: Record<string, unknown>, valid: Arbitrary<FuzzContent>): Arbitrary<Forgery>[] {
+  const [source, settings] = onlySource(secret);
+  const key = String(settings.secret);
+  const now = () => Math.floor(Date.now() / 1000);
+  /**
+   * Whether a signature header still carries the right signature: a `v1` entry that decodes to the
+   * same bytes (base64 decoders skip what is not base64, and padding is optional).
+   */
+  const carriesRight = (header: string, request: Dressed) => {
+    const right = Buffer.from(request.headers['webhook-signature']!.slice(3), 'base64');
+    return header.split(' ').some((entry) => entry.startsWith('v1,') && Buffer.from(entry.slice(3), 'base64').equals(right));
+  };
+  /** The request with some headers changed (undefined: removed), perhaps another source; authentic as `authentic` says. */
+  const forge =
+    (variant: string, change: (request: Dressed, content: FuzzContent) => { headers?: Record<string, string | undefined>; source?: string; query?: string; authentic: boolean }): Forgery =>
+    (request, content) => {
+      const changed = change(request, content);
+      const headers = Object.fromEntries(Object.entries({ ...request.headers, ...changed.headers }).filter((entry): entry is [string, string] => entry[1] !== undefined));
+      const pathParameters = changed.source === undefined ? request.pathParameters : { ...request.pathParameters, source: changed.source };
+      return { dressed: { ...request, headers, pathParameters, query: changed.query ?? request.query, authentic: request.authentic && changed.authentic, variant }, content };
+    };
+  /** New id and timestamp headers, signed as the sender would (with `signingSecret`). */
+  const signed = (content: FuzzContent, id: string, timestamp: string, signingSecret = key) => ({
+    'webhook-id': id,
+    'webhook-timestamp': timestamp,
+    'webhook-signature': `v1,${standardWebhooksSignature(signingSecret, id, timestamp, content.body)}`,
+  });
+  const whsecOf = (bytes: Uint8Array) => `whsec_${Buffer.from(bytes).toString('base64')}`;
+  const respell = (signature: string, form: string) =>
+    form === 'no-padding' ? signature.replace(/=+$/, '') : form === 'base64url' ? Buffer.from(signature, 'base64').toString('base64url') : form === 'hex' ? Buffer.from(signature, 'base64').toString('hex') : form === 'cut' ? signature.slice(0, -4) : `${signature}AAAA`;
+  return [
+    fc.constantFrom('webhook-signature', 'webhook-id', 'webhook-timestamp').map((name) => forge(`missing:${name}`, () => ({ headers: { [name]: undefined }, authentic: false }))),
+    fc.constantFrom('', 'v1', 'v1,', 'v1,abc', 'V1,SIG', 'v2,SIG', 'v1a,SIG', 'SIG', 'v1 SIG', 'v1,SIG,').map((shape) =>
+      forge('garbage-signature', (request) => {
+        const header = shape.replace('SIG', request.headers['webhook-signature']!.slice(3));
+        return { headers: { 'webhook-signature': header }, authentic: carriesRight(header, request) };
+      }),
+    ),
+    fc.uint8Array({ minLength: 24, maxLength: 64 }).map((bytes) =>
+      forge('other-secret', (request, content) => ({ headers: signed(content, request.headers['webhook-id']!, request.headers['webhook-timestamp']!, whsecOf(bytes)), authentic: false })),
+    ),
+    // A genuine signature, with its id and timestamp, from another body.
+    valid.map((other) =>
+      forge('replayed-signature', (request, content) => ({ headers: signed(other, request.headers['webhook-id']!, request.headers['webhook-timestamp']!), authentic: other.body.equals(content.body) })),
+    ),
+    fc.constant(forge('other-id', (request) => ({ headers: { 'webhook-id': altered(request.headers['webhook-id']!) }, authentic: false }))),
+    wrongSpellings(source).map((spelling) => forge(`wrong-source:${spelling.how}`, () => ({ source: spelling.value, authentic: spelling.value === source }))),
+    fc.oneof(fc.integer({ min: TIMESTAMP_TOLERANCE_SECONDS + 1, max: 10 * 365 * 86_400 }), fc.integer({ min: -10 * 365 * 86_400, max: -(TIMESTAMP_TOLERANCE_SECONDS + 1) })).map((offset) =>
+      forge(offset > 0 ? 'stale-timestamp' : 'future-timestamp', (request, content) => ({ headers: signed(content, request.headers['webhook-id']!, String(now() - offset)), authentic: false })),
+    ),
+    // Within the tolerance: still the real thing.
+    fc.integer({ min: -(TIMESTAMP_TOLERANCE_SECONDS - 60), max: TIMESTAMP_TOLERANCE_SECONDS - 60 }).map((offset) =>
+      forge('timestamp-within-tolerance', (request, content) => ({ headers: signed(content, request.headers['webhook-id']!, String(now() - offset)), authentic: true })),
+    ),
+    fc.constantFrom('ms', 'decimal', 'signed', 'hex', 'empty').map((form) =>
+      forge(`timestamp-${form}`, (request, content) => {
+        const seconds = now();
+        const timestamp = form === 'ms' ? String(seconds * 1000) : form === 'decimal' ? `${seconds}.5` : form === 'signed' ? `+${seconds}` : form === 'hex' ? `0x${seconds.toString(16)}` : '';
+        return { headers: signed(content, request.headers['webhook-id']!, timestamp), authentic: false };
+      }),
+    ),
+    fc.constantFrom('msg.dotted', 'x'.repeat(257)).map((id) => forge('unacceptable-id', (request, content) => ({ headers: signed(content, id, request.headers['webhook-timestamp']!), authentic: false }))),
+    fc.constantFrom('no-padding', 'base64url', 'hex', 'cut', 'extended').map((form) =>
+      forge(`signature-${form}`, (request) => {
+        const header = `v1,${respell(request.headers['webhook-signature']!.slice(3), form)}`;
+        return { headers: { 'webhook-signature': header }, authentic: carriesRight(header, request) };
+      }),
+    ),
+    fc.uint8Array({ minLength: 32, maxLength: 32 }).chain((bytes) =>
+      fc.constantFrom('right-among-others', 'none-right').map((how) =>
+        forge(`several-signatures:${how}`, (request) => {
+          const other = `v1,${Buffer.from(bytes).toString('base64')}`;
+          const header = how === 'none-right' ? `${other} v1,${Buffer.alloc(32).toString('base64')}` : `${other} ${request.headers['webhook-signature']}`;
+          return { headers: { 'webhook-signature': header }, authentic: carriesRight(header, request) };
+        }),
+      ),
+    ),
+    fc.constant(forge('signature-in-query', (request) => ({ headers: { 'webhook-signature': undefined }, query: `webhook-signature=${encodeURIComponent(request.headers['webhook-signature']!)}`, authentic: false }))),
+    // The secret misspelled: it signs like the right one only if it decodes to the same key.
+    wrongSpellings(key).map((spelling) =>
+      forge(`wrong-secret:${spelling.how}`, (request, content) => {
+        const wrong = signingKey(spelling.value);
+        if (!wrong) return { headers: { 'webhook-signature': 'v1,' }, authentic: false };
+        return { headers: signed(content, request.headers['webhook-id']!, request.headers['webhook-timestamp']!, `whsec_${wrong.toString('base64')}`), authentic: wrong.equals(signingKey(key)!) };
+      }),
+    ),
+  ];
+}
+
 /** Standard Webhooks: a `v1` HMAC signature over id.timestamp.body, per source, within 5 minutes. */
 export const standardWebhooksKit: ProviderKit = {
   provider: standardWebhooks,
@@ -110,6 +235,24 @@ export const standardWebhooksKit: ProviderKit = {
   vectors,
 
   // --- hostile-input suite (test/fuzz) ---
+  fuzz: {
+    content: {
+      kind: 'json',
+      // The test secret reads the subject from `data.id` (short text or a number).
+      subject: { path: ['data', 'id'], max: 256 },
+      fields: [
+        { path: ['data'], kind: 'object' },
+        { path: ['data', 'id'], kind: 'text', min: 1, max: 256 },
+      ],
+      // The status and the event time are read whatever they hold.
+      looseUsed: [['type'], ['timestamp']],
+      vary: eventFields,
+      more: (tools) => ({ valid: (samples) => tools.fc.oneof({ arbitrary: samples, weight: 3 }, { arbitrary: objectTraffic(tools), weight: 1 }) }),
+    },
+    // The signature covers the exact bytes.
+    authenticatesBody: true,
+    forgeries: (tools, { secret, valid }) => signatureForgeries(tools, secret, valid),
+  },
 
   // --- fault suite (test/faults) ---
   // An invoice created (not declared in the secret's outcomes: pending), then paid or failed

@@ -1,6 +1,151 @@
+import type { Arbitrary } from 'fast-check';
 import type { CallbackRequest } from '../../functions/providers/provider.ts';
-import { telesign } from '../../functions/providers/telesign.ts';
-import { editJson, hexOf, jsonContent, lifeDice, withJsonField, type ProviderKit, flatCredentials, fieldValues } from './kit.ts';
+import { telesign, teleSignSignature } from '../../functions/providers/telesign.ts';
+import { editJson, fieldValues, flatCredentials, hexOf, jsonContent, lifeDice, sampleBody, withJsonField, type Forgery, type FuzzContent, type FuzzRegression, type FuzzTools, type Json, type ProviderKit } from './kit.ts';
+
+// --- hostile-input suite (test/fuzz) ---
+// What decides an SMS Verify report (status.code, verify.code_state) and a Voice event (event,
+// data.status, answered_on_utc, ended_on_utc), as functions/providers/telesign.ts reads them.
+
+const CODE_STATES = ['VALID', 'INVALID', 'EXPIRED', 'MAX_ATTEMPTS_EXCEEDED', 'UNKNOWN'] as const;
+/** Delivery codes of every kind: final, intermediate, "final status unknown", in no table. */
+const CODES = [200, 201, 203, 207, 210, 221, 230, 250, 251, 290, 291, 292, 293, 295, 500, 503, 516, 599, 100, 103, 107, 1500, 3850, 3851, 0, 99_999] as const;
+const CALL_STATUSES = ['answered', 'hangup', 'no-answer', 'no_answer', 'NO-ANSWER', 'busy', 'failed', 'canceled', 'speak_successful', 'completed', 'in-progress', ''] as const;
+/** A few sessions only, so many Voice events (repeated dial_completed, retries) land on the same one. */
+const VOICE_SESSIONS = ['fuzz-voice-session-1', 'fuzz-voice-session-2', '534e1848-235f-482d-983d-e3e11a04f58a'] as const;
+
+/** SMS Verify reports over codes of every kind, and Voice events on a few sessions: valid every way the schema allows. */
+function outcomeFields({ fc }: FuzzTools): Arbitrary<Json> {
+  /** Short text the schema takes as a code state (at most 64 UTF-16 units, well-formed). */
+  const shortJunk = fc.oneof(
+    fc.constantFrom('valid', 'Invalid', 'VERIFIED', 'PENDING', ' VALID', 'VALID ', 'VALID\u0000', '\u0130NVALID', 'VAL\u200dID', '\u00df'.repeat(40), 'x'.repeat(64)),
+    fc.string({ unit: 'grapheme', maxLength: 12 }).filter((value) => value.length <= 64),
+  );
+
+  /** An SMS Verify delivery report: every documented code state, none, and junk, over codes of every kind. */
+  const verifyReport = fc
+    .record({
+      code: fc.constantFrom(...CODES),
+      asString: fc.boolean(),
+      codeState: fc.oneof(
+        { arbitrary: fc.constantFrom(...CODE_STATES), weight: 4 },
+        { arbitrary: fc.constantFrom(null, undefined), weight: 1 },
+        { arbitrary: shortJunk, weight: 2 },
+      ),
+      updatedOn: fc.constantFrom('2016-10-21T14:05:36.181346Z', '2016-10-21T14:09:00Z', 'Thu, 23 Jun 2022 19:03:44 GMT'),
+    })
+    .map(({ code, asString, codeState, updatedOn }): Json => ({
+      status: { code: asString ? String(code) : code, description: 'fuzz', updated_on: updatedOn },
+      verify: codeState === undefined ? { code_entered: null } : { code_state: codeState, code_entered: null },
+      sub_resource: 'sms',
+      event: undefined,
+      data: undefined,
+      state: undefined,
+    }));
+
+  /** `data` is unchecked by the schema: besides TeleSign's values, anything may be in it. */
+  const callStatus = fc.oneof(
+    { arbitrary: fc.constantFrom(...CALL_STATUSES), weight: 6 },
+    { arbitrary: shortJunk, weight: 1 },
+    { arbitrary: fc.constantFrom(null, 42, true, [], {}, { toString: 1 }, 'h'.repeat(500)), weight: 1 },
+  );
+  const voiceTime = fc.constantFrom(undefined, null, '', '2019-03-15T06:48:24.151', '2019-03-15T06:48:24.151Z', 'not-a-time', 0, { toString: 1 }, '9'.repeat(300));
+
+  /**
+   * A Voice event on one of a few sessions (the session is the subject: its events repeat, as retries
+   * and as second legs), with data shaped like TeleSign's call_completed sample.
+   */
+  const voiceEvent = fc
+    .record({
+      event: fc.constantFrom('dial_completed', 'dial_completed', 'dial_completed', 'call_completed', 'call_completed', 'call_leg_completed', 'speak_completed', 'play_completed', 'incoming_call', 'x_fuzz_event'),
+      session: fc.constantFrom(...VOICE_SESSIONS),
+      leg: fc.constantFrom('15558675309', '15558675310', '15558675311'),
+      status: fc.option(callStatus, { nil: undefined }),
+      answeredOn: voiceTime,
+      endedOn: voiceTime,
+    })
+    .map(({ event, session, leg, status, answeredOn, endedOn }): Json => {
+      const data: Json = { duration: 6, created_on_utc: '2019-03-15T06:48:22.151', to: leg, from: 'VIRTUAL_NUMBER', direction: 'outbound', status, answered_on_utc: answeredOn, ended_on_utc: endedOn };
+      for (const key of Object.keys(data)) if (data[key] === undefined) delete data[key];
+      return { event, reference_id: session, data, status: undefined, verify: undefined, state: undefined };
+    });
+
+  return fc.oneof(verifyReport, voiceEvent);
+}
+
+/**
+ * Forgeries of the `Authorization: TSA <customerId>:<signature>` header: left out, garbage, another
+ * key, a random or replayed signature, the customer id or key misspelled, the signature cut,
+ * extended or re-encoded, an empty body signed, the header moved to the query.
+ */
+function signatureForgeries({ fc, wrongSpellings }: FuzzTools, secret: Record<string, unknown>, valid: Arbitrary<FuzzContent>): Arbitrary<Forgery>[] {
+  const customerId = String(secret.customerId);
+  const apiKey = String(secret.apiKey);
+  const header = (body: Buffer) => `TSA ${customerId}:${teleSignSignature(apiKey, body)}`;
+  /**
+   * A forgery setting the header (undefined: none), and perhaps the query. TeleSign's key is base64
+   * and decoders drop what is not base64: a "wrong" spelling can sign exactly like the right key.
+   * Such a request is authentic, whatever we meant.
+   */
+  const forge =
+    (variant: string, authorization: (content: FuzzContent, signature: string) => string | undefined, query?: (right: string) => string): Forgery =>
+    (request, content) => {
+      const { authorization: _authentic, ...headers } = request.headers;
+      const right = header(content.body);
+      const value = authorization(content, teleSignSignature(apiKey, content.body));
+      const sent = value === undefined ? headers : { ...headers, authorization: value };
+      const authentic = value !== undefined && value.trim() === right;
+      return { dressed: { ...request, headers: sent, query: query ? query(right) : request.query, authentic, variant }, content };
+    };
+  const respell = (signature: string, form: string) =>
+    form === 'case'
+      ? signature.replace(/[a-z]/, (ch) => ch.toUpperCase()).replace(/^([^a-z]*)$/, (s) => s.replace(/[A-Z]/, (ch) => ch.toLowerCase()))
+      : form === 'base64url'
+        ? Buffer.from(signature, 'base64').toString('base64url')
+        : form === 'no-padding'
+          ? signature.replace(/=+$/, '')
+          : Buffer.from(signature, 'base64').toString('hex');
+  /** An attack, given another authentic body (drawn for every forgery, used by replays). */
+  type Attack = (other: FuzzContent) => Forgery;
+  const attack = fc.oneof(
+    fc.constant<Attack>(() => forge('missing', () => undefined)),
+    fc.constantFrom('', 'TSA', 'TSA ', `TSA ${customerId}`, `TSA ${customerId}:`, 'Bearer abc', 'Basic Zm9vOmJhcg==', 'tsa x:y', `TSA :sig`, 'TSA a:b:c d').map((value): Attack => () => forge('garbage', () => value)),
+    fc.uint8Array({ minLength: 16, maxLength: 48 }).map((bytes): Attack => () => forge('other-key', (content) => `TSA ${customerId}:${teleSignSignature(Buffer.from(bytes).toString('base64'), content.body)}`)),
+    fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes): Attack => () => forge('random-signature', () => `TSA ${customerId}:${Buffer.from(bytes).toString('base64')}`)),
+    // A genuine signature, taken from another request, sent with this body.
+    fc.constant<Attack>((other) => forge('replayed-body', () => header(other.body))),
+    wrongSpellings(customerId).map((spelling): Attack => () => forge(`wrong-customer:${spelling.how}`, (_content, signature) => `TSA ${spelling.value}:${signature}`)),
+    fc.record({ cut: fc.integer({ min: 1, max: 43 }) }).map(({ cut }): Attack => () => forge('signature-truncated', (_content, signature) => `TSA ${customerId}:${signature.slice(0, Math.max(0, signature.length - cut))}`)),
+    fc.constantFrom('=', 'A', 'AAAA', '==', ' x').map((suffix): Attack => () => forge('signature-extended', (_content, signature) => `TSA ${customerId}:${signature}${suffix}`)),
+    fc.constantFrom('case', 'base64url', 'no-padding', 'hex').map((form): Attack => () => forge(`signature-${form}`, (_content, signature) => `TSA ${customerId}:${respell(signature, form)}`)),
+    wrongSpellings(apiKey).map((spelling): Attack => () => forge(`wrong-key:${spelling.how}`, (content) => `TSA ${customerId}:${teleSignSignature(spelling.value, content.body)}`)),
+    fc.constant<Attack>(() => forge('signed-empty-body', () => header(Buffer.alloc(0)))),
+    fc.constant<Attack>(() => forge('in-query', () => undefined, (right) => `authorization=${encodeURIComponent(right)}`)),
+  );
+  return [fc.record({ other: valid, attack }).map(({ other, attack: chosen }) => chosen(other))];
+}
+
+/** Requests the fuzzer found mishandled: a value that becomes a key, an unchecked field `describe` reads. */
+const REGRESSIONS: readonly FuzzRegression[] = [
+  {
+    what: 'data holding {"ended_on_utc":{"toString":1}} (String() throws on it)',
+    layer: 'describe',
+    content: () => ({ body: sampleBody('telesign', 'voice-call_completed', { reference_id: 'voice-tostring', data: undefined }, '"data":{"ended_on_utc":{"toString":1}}') }),
+    expect: 'stored',
+  },
+  {
+    what: 'Verify state of 2,000 characters (sort key over 1 KB)',
+    layer: 'schema',
+    content: () => ({ body: sampleBody('telesign', 'verify-api-dlr', { state: 'S'.repeat(2_000) }) }),
+    expect: 'quarantined',
+  },
+  {
+    what: 'updated_on of 2,000 characters (sort key)',
+    layer: 'schema',
+    content: () => ({ body: sampleBody('telesign', 'verify-api-dlr', { updated_on: '2'.repeat(2_000) }) }),
+    expect: 'quarantined',
+  },
+];
 
 /** TeleSign: a signed body (`Authorization: TSA <customerId>:<HMAC of the raw body>`). */
 export const telesignKit: ProviderKit = {
@@ -28,6 +173,29 @@ export const telesignKit: ProviderKit = {
   },
 
   // --- hostile-input suite (test/fuzz) ---
+  fuzz: {
+    content: {
+      kind: 'json',
+      subject: { path: ['reference_id'], max: 128 },
+      fields: [
+        { path: ['reference_id'], kind: 'string', min: 1, max: 128 },
+        { path: ['status'], kind: 'object', whenPresent: true },
+        { path: ['status', 'code'], kind: 'code', whenPresent: true },
+        { path: ['status', 'description'], kind: 'string', whenPresent: true },
+        { path: ['status', 'updated_on'], kind: 'string', max: 64, whenPresent: true },
+        { path: ['state'], kind: 'string', min: 1, max: 64, whenPresent: true },
+        { path: ['event'], kind: 'string', min: 1, max: 64, whenPresent: true },
+        { path: ['updated_on'], kind: 'nullishString', max: 64 },
+        { path: ['verify'], kind: 'object', whenPresent: true },
+        { path: ['verify', 'code_state'], kind: 'nullishString', max: 64, whenPresent: true },
+      ],
+      looseUsed: [['data'], ['data', 'status'], ['data', 'answered_on_utc'], ['data', 'ended_on_utc']],
+      vary: outcomeFields,
+    },
+    authenticatesBody: true,
+    forgeries: (tools, { secret, valid }) => signatureForgeries(tools, secret, valid),
+    regressions: REGRESSIONS,
+  },
 
   // --- fault suite (test/faults) ---
   // A message queued (290), delivered to the handset (203), then delivered (200) or not (207).

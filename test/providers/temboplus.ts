@@ -3,7 +3,7 @@ import { TemboPlusCallbackSchema, temboplus } from '../../functions/providers/te
 import { secureEquals } from '../../functions/shared/secure-compare.ts';
 import { findSample } from '../../local/samples.ts';
 import { SimulatedHttpError, type SimulatedRequest, type StatusSimulation } from '../../local/status-simulator.ts';
-import { editJson, hexOf, jsonContent, lifeDice, pathToken, pathTokenAuth, withJsonField, type ProviderKit, flatCredentials, fieldValues } from './kit.ts';
+import { editJson, fieldValues, flatCredentials, hexOf, jsonContent, lifeDice, pathToken, pathTokenAuth, sampleBody, withJsonField, type FuzzRegression, type ProviderKit } from './kit.ts';
 
 const STATUS_PATH = /^\/remittance\/([^/]+)\/status$/;
 
@@ -67,6 +67,32 @@ export function temboplusStatusSimulation(apiToken: string): StatusSimulation {
   };
 }
 
+// --- hostile-input suite (test/fuzz) ---
+
+/** Requests the fuzzer found mishandled: values that become URL segments, a callback too large to store twice. */
+const REGRESSIONS: readonly FuzzRegression[] = [
+  {
+    what: 'partnerReference with a lone surrogate (encodeURIComponent threw in confirm)',
+    layer: 'schema',
+    content: () => ({ body: sampleBody('temboplus', 'remittance-completed', { partnerReference: 'ref-\ud800' }) }),
+    expect: 'quarantined',
+  },
+  {
+    what: 'partnerReference ".." (the status URL would resolve to another path)',
+    layer: 'schema',
+    content: () => ({ body: sampleBody('temboplus', 'remittance-completed', { partnerReference: '..' }) }),
+    expect: 'quarantined',
+  },
+  {
+    what: 'a 215 KB callback confirmed by an identical answer: stored once, whole (was over the 400 KB DynamoDB item limit)',
+    layer: 'worker',
+    content: () => ({ body: sampleBody('temboplus', 'remittance-completed', { partnerReference: 'tembo-large-1', x_pad: 'p'.repeat(215_000) }) }),
+    expect: 'stored',
+    // The status endpoint's answer is the callback's own body: kept once.
+    item: { confirmation: 'confirmed', answerIsClaim: true, payload: { partnerReference: 'tembo-large-1' } },
+  },
+];
+
 /** TemboPlus: a URL token, and every callback judged by the Transaction Status endpoint's answer. */
 export const temboplusKit: ProviderKit = {
   provider: temboplus,
@@ -92,6 +118,24 @@ export const temboplusKit: ProviderKit = {
   },
 
   // --- hostile-input suite (test/fuzz) ---
+  fuzz: {
+    content: {
+      kind: 'json',
+      // A path segment of the status request: well-formed Unicode, not `.` or `..`.
+      subject: { path: ['partnerReference'], max: 256, refuses: (value) => value === '.' || value === '..' },
+      fields: [
+        { path: ['partnerReference'], kind: 'string', min: 1, max: 256 },
+        { path: ['status'], kind: 'string', min: 1, max: 64 },
+        { path: ['statusCode'], kind: 'nullishString', max: 64 },
+        { path: ['transactionId'], kind: 'nullishString' },
+        { path: ['updatedAt'], kind: 'nullishString' },
+        { path: ['completedAt'], kind: 'nullishString' },
+      ],
+      looseUsed: [],
+    },
+    authenticatesBody: false,
+    regressions: REGRESSIONS,
+  },
 
   // --- fault suite (test/faults) ---
   // A transfer CREATED, SUBMITTED, then COMPLETED or FAILED (the status endpoint answers the last).

@@ -13,12 +13,11 @@ import { type CallbackStore } from '../../functions/core/store.ts';
 import { processMessage, type WorkerDependencies, type WorkerResult } from '../../functions/core/worker.ts';
 import { createIngestHandler, type IngestHandler } from '../../functions/handlers/ingest.ts';
 import type { AnyProvider } from '../../functions/providers/provider.ts';
-import type { ProviderId } from '../../functions/providers/index.ts';
-import type { DynamoDbLocal } from '../../local/engines.ts';
+import { LOCAL_AWS, ensureTable, startDynamoDbLocal, type DynamoDbLocal } from '../../local/engines.ts';
 import { toApiGatewayEvent } from '../../local/http-api.ts';
-import type { TemboPlusSimulator } from '../../local/temboplus-simulator.ts';
-import { startTableAndSimulator } from './table-and-simulator.ts';
-import { ALLOWED_SOURCE_IPS, RELID_APPROVE_LABELS, RELID_REJECT_LABELS, type FuzzRequest, type FuzzSecrets } from './fuzz-arbitraries.ts';
+import { startStatusSimulator, type StatusSimulator } from '../../local/status-simulator.ts';
+import { allKits, kitOf } from '../providers/index.ts';
+import { pathTokenOf, type FuzzRequest, type FuzzSecrets } from './fuzz-arbitraries.ts';
 
 /**
  * The hostile-input harness: delivers fuzzed requests to the real ingest handler as API Gateway
@@ -47,7 +46,7 @@ export interface FuzzConfig {
    * as thousands would.
    */
   readonly workerLargeMessages: number;
-  /** Providers to fuzz (FUZZ_PROVIDERS=temboplus,relid), all by default: replaying one provider's failure needs only its own run. */
+  /** Providers to fuzz (FUZZ_PROVIDERS=<id>,<id>, ids as the registry has them), all by default: replaying one provider's failure needs only its own run. */
   readonly providers?: readonly string[];
 }
 
@@ -85,32 +84,30 @@ export function replayHint(config: FuzzConfig): string {
 // ---------------------------------------------------------------------------------------------
 // Secrets
 
-const TEMBOPLUS_API_TOKEN = 'fuzz-tembo-api-token-Vq2r';
-
-/** Recognisable values, so any echo in an answer, a message or a log line is easy to find. */
-export function fuzzSecrets(temboplusBaseUrl: string): FuzzSecrets {
-  return {
-    telesign: { customerId: 'FUZZ-CUSTOMER-4417', apiKey: Buffer.from('fuzz-telesign-api-key-a8b7c6d5e4').toString('base64') },
-    esms: { token: 'fuzz-esms-token-Tn4w9k' },
-    temboplus: { token: 'fuzz-tembo-token-Lp7c2x', apiToken: TEMBOPLUS_API_TOKEN, baseUrl: temboplusBaseUrl },
-    relid: { token: 'fuzz-relid-token-Gs8m3e', allowedIps: ['203.0.113.0/24', '127.0.0.1'], approveLabels: [...RELID_APPROVE_LABELS], rejectLabels: [...RELID_REJECT_LABELS] },
-    identomat: { callbackApiKey: 'fuzz-identomat-key-Wb5y1u' },
-  };
+/**
+ * Every provider's secret for the suite: its kit's `secret('fuzz')` (values that contain "fuzz",
+ * so any echo in an answer, a message or a log line is easy to find), pointed at the status
+ * endpoint stand-in where it has one, and adjusted by the kit (an allow-list of addresses…).
+ */
+export function fuzzSecrets(statusEndpoints: Readonly<Record<string, string>> = {}): FuzzSecrets {
+  return Object.fromEntries(
+    allKits().map((kit) => {
+      const secret = kit.secret('fuzz', { statusEndpoint: statusEndpoints[kit.provider.id] });
+      return [kit.provider.id, kit.fuzz.adjustSecret?.(secret) ?? secret];
+    }),
+  );
 }
 
-/** The secret values that must never come back out (TemboPlus's baseUrl is not a secret). */
-export function secretStrings(secrets: FuzzSecrets, providerId: ProviderId): string[] {
-  const secret = secrets[providerId] as Record<string, unknown>;
-  return Object.entries(secret)
-    .filter(([name, value]) => name !== 'baseUrl' && name !== 'allowedIps' && typeof value === 'string')
-    .map(([, value]) => value as string);
+/** The secret values that must never come back out: the kit's credentials of the secret. */
+export function secretStrings(secrets: FuzzSecrets, providerId: string): string[] {
+  return kitOf(providerId).credentials(secrets[providerId]);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Delivery: as API Gateway's HTTP API hands a request to the function
 
 function routePattern(provider: AnyProvider): RegExp {
-  // The same translation as local/http-api.ts: `{token}` matches one path segment.
+  // The same translation as local/http-api.ts: a `{parameter}` matches one path segment.
   const pattern = provider.route.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, '(?<$1>[^/]+)');
   return new RegExp(`^${pattern}$`);
 }
@@ -118,10 +115,14 @@ function routePattern(provider: AnyProvider): RegExp {
 /**
  * The payload v2.0 event for a fuzzed request, made by the local HTTP API's own converter
  * (base64 for content types API Gateway does not treat as text, headers lower-cased). A path
- * without its token segment still reaches the function, without the `token` parameter.
+ * without its token segment still reaches the function, without the token parameter; any other
+ * path parameter is `fuzz`.
  */
 export function toEvent(provider: AnyProvider, request: FuzzRequest): APIGatewayProxyEventV2 {
-  const path = provider.route.path.replace('{token}', request.pathToken === undefined ? '' : encodeURIComponent(request.pathToken));
+  const path = provider.route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = name === provider.route.tokenParameter ? request.pathToken : (request.pathParameters[name] ?? 'fuzz');
+    return value === undefined ? '' : encodeURIComponent(value);
+  });
   const url = request.query ? `${path}?${request.query}` : path;
   const incoming = {
     url,
@@ -156,9 +157,8 @@ export function expectedAnswer(provider: AnyProvider, request: FuzzRequest, even
   if (request.method.toUpperCase() !== provider.route.method) return { status: 405, why: 'wrong method' };
   const body = deliveredBody(event);
   if (body.length > MAX_BODY_BYTES || Buffer.byteLength(event.rawQueryString ?? '') > MAX_BODY_BYTES) return { status: 413, why: 'over the limit' };
-  const bodyAuthenticated = provider.id === 'telesign' || provider.id === 'identomat';
   if (!request.authentic) return { status: 401, why: 'forged' };
-  if (bodyAuthenticated && !body.equals(request.body)) return { status: 401, why: 'signed body changed in transport' };
+  if (kitOf(provider).fuzz.authenticatesBody && !body.equals(request.body)) return { status: 401, why: 'signed body changed in transport' };
   return { status: 200, intent: request.intent };
 }
 
@@ -208,13 +208,15 @@ export function capturedLogger(): CapturedLogger {
 export const OUTCOMES = ['accepted', 'quarantined', '401', '405', '413', 'other 4xx', '5xx'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-export const WORKER_OUTCOMES = ['stored', 'duplicate', 'quarantine stored', 'quarantine dup', 'temboplus unavailable', 'poison', 'not processed'] as const;
+export const WORKER_OUTCOMES = ['stored', 'duplicate', 'quarantine stored', 'quarantine dup', 'status unavailable', 'poison', 'not processed'] as const;
 export type WorkerOutcome = (typeof WORKER_OUTCOMES)[number];
 
 export class Tally {
   readonly ingest = new Map<string, Map<Outcome, number>>();
   readonly worker = new Map<string, Map<WorkerOutcome, number>>();
   readonly durations = new Map<string, number>();
+  /** How often each kind of request (`family/variant`) was sent, per provider. */
+  readonly variants = new Map<string, Map<string, number>>();
 
   add(providerId: string, outcome: Outcome): void {
     const row = this.ingest.get(providerId) ?? new Map<Outcome, number>();
@@ -226,6 +228,21 @@ export class Tally {
     const row = this.worker.get(providerId) ?? new Map<WorkerOutcome, number>();
     row.set(outcome, (row.get(outcome) ?? 0) + 1);
     this.worker.set(providerId, row);
+  }
+
+  addVariant(providerId: string, variant: string): void {
+    const row = this.variants.get(providerId) ?? new Map<string, number>();
+    row.set(variant, (row.get(variant) ?? 0) + 1);
+    this.variants.set(providerId, row);
+  }
+
+  /** One line per provider: how many distinct kinds of request were sent, and in how many families. */
+  variantLines(): string[] {
+    return [...this.variants].map(([providerId, row]) => {
+      const families = new Map<string, number>();
+      for (const variant of row.keys()) families.set(variant.split('/')[0], (families.get(variant.split('/')[0]) ?? 0) + 1);
+      return `  ${providerId}: ${row.size} variants (${[...families].map(([family, count]) => `${family} ${count}`).join(', ')})`;
+    });
   }
 
   count(providerId: string, outcome: Outcome): number {
@@ -275,7 +292,8 @@ export interface FuzzPipeline {
   readonly client: DynamoDBClient;
   readonly tableName: string;
   readonly store: CallbackStore;
-  readonly simulator: TemboPlusSimulator;
+  /** The simulated status endpoints, by provider id (for providers whose worker asks one). */
+  readonly simulators: ReadonlyMap<string, StatusSimulator>;
   readonly secretCache: SecretCache;
   /** The ingest handler of a provider, over the recording queue and a real secret cache. */
   ingest(provider: AnyProvider): { handler: IngestHandler; queue: ReturnType<typeof recordingQueue>; log: CapturedLogger };
@@ -287,11 +305,31 @@ export interface FuzzPipeline {
   stop(): Promise<void>;
 }
 
-/** DynamoDB Local (in memory) with the stack's table, the TemboPlus status simulator, and the secrets. */
+/**
+ * DynamoDB Local (in memory) with the stack's table, a simulated status endpoint for each provider
+ * whose kit has one, and the secrets. If any part cannot start, nothing is left running.
+ */
 export async function startFuzzPipeline(): Promise<FuzzPipeline> {
-  const base = await startTableAndSimulator('callbacks-fuzz', TEMBOPLUS_API_TOKEN);
-  const { dynamo, simulator, client, tableName } = base;
-  const secrets = fuzzSecrets(simulator.baseUrl);
+  const tableName = 'callbacks-fuzz';
+  const dynamo = await startDynamoDbLocal();
+  const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint: dynamo.endpoint });
+  const simulators = new Map<string, StatusSimulator>();
+  const stop = async () => {
+    client.destroy();
+    await Promise.all([dynamo.stop(), ...[...simulators.values()].map((simulator) => simulator.stop())]);
+  };
+  try {
+    const plain = fuzzSecrets();
+    for (const kit of allKits()) {
+      const simulation = kit.statusSimulation?.(plain[kit.provider.id]);
+      if (simulation) simulators.set(kit.provider.id, await startStatusSimulator(simulation));
+    }
+    await ensureTable(client, tableName);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const secrets = fuzzSecrets(Object.fromEntries([...simulators].map(([id, simulator]) => [id, simulator.baseUrl])));
   const secretCache = createSecretCache(async (provider) => JSON.stringify(secrets[provider.id]));
   const store = createDynamoStore(client, tableName);
   return {
@@ -300,7 +338,7 @@ export async function startFuzzPipeline(): Promise<FuzzPipeline> {
     client,
     tableName,
     store,
-    simulator,
+    simulators,
     secretCache,
     ingest(provider) {
       const queue = recordingQueue();
@@ -347,9 +385,7 @@ export async function startFuzzPipeline(): Promise<FuzzPipeline> {
       } while (ExclusiveStartKey);
       return items;
     },
-    async stop() {
-      await base.stop();
-    },
+    stop,
   };
 }
 
@@ -388,33 +424,43 @@ export function messageTexts(message: QueueMessage, queued: string): string[] {
   return texts;
 }
 
+/**
+ * What the provider's status endpoint answers about an accepted callback's subject, from the
+ * callback as its sender meant it: the body without the UTF-8 byte-order mark every decoder drops.
+ * Undefined when the kit cannot tell (the worker then finds the subject unknown, and waits).
+ */
+function statusAnswerOf(message: QueueMessage): unknown {
+  const raw = rawBodyOf(message);
+  const body = raw.subarray(0, 3).equals(UTF8_BOM) ? raw.subarray(3) : raw;
+  try {
+    return kitOf(message.provider).statusAnswer?.({ body, query: message.raw.query });
+  } catch {
+    return undefined;
+  }
+}
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
 export type WorkerVerdict =
   | { readonly kind: 'result'; readonly result: WorkerResult }
-  | { readonly kind: 'temboplus unavailable'; readonly error: DependencyError }
+  | { readonly kind: 'status unavailable'; readonly error: DependencyError }
   | { readonly kind: 'poison'; readonly error: Error };
 
 /**
- * Process one queued message as the worker handler would (JSON, schema, processMessage). For
- * TemboPlus, the simulated status endpoint is told about the transfer first, so confirmation
- * succeeds and the event is stored. Throws anything but the faults a retry can clear.
+ * Process one queued message as the worker handler would (JSON, schema, processMessage). For a
+ * provider whose worker asks its status endpoint, the simulated endpoint is told first that the
+ * subject stands as the callback says (the kit's `statusAnswer`), so confirmation succeeds and the
+ * event is stored. Throws anything but the faults a retry can clear.
  */
 export async function runWorker(pipeline: FuzzPipeline, body: string, log: Logger): Promise<WorkerVerdict> {
   const message = QueueMessageSchema.parse(JSON.parse(body));
-  if (message.provider === 'temboplus' && !message.quarantine) {
-    let transfer = message.payload;
-    if (transfer === undefined) {
-      try {
-        transfer = JSON.parse(rawBodyOf(message).toString('utf8'));
-      } catch {
-        transfer = undefined;
-      }
-    }
-    if (transfer !== undefined) pipeline.simulator.report(transfer);
-  }
+  const simulator = pipeline.simulators.get(message.provider);
+  const answer = simulator && !message.quarantine ? statusAnswerOf(message) : undefined;
+  if (answer !== undefined) simulator!.report(answer);
   try {
     return { kind: 'result', result: await processMessage(message, pipeline.workerDeps(log)) };
   } catch (error) {
-    if (error instanceof DependencyError && error.dependency === 'temboplus') return { kind: 'temboplus unavailable', error };
+    // The provider's own status endpoint (not our store, not the secrets) could not confirm the callback.
+    if (error instanceof DependencyError && error.dependency === message.provider) return { kind: 'status unavailable', error };
     // Nothing here is flaky (in-memory table, local simulator): a DynamoDB fault is the message
     // itself (a key or item DynamoDB refuses), which every retry meets again, then the DLQ.
     if (error instanceof DependencyError || error instanceof ConfigurationError) return { kind: 'poison', error };
@@ -422,4 +468,4 @@ export async function runWorker(pipeline: FuzzPipeline, body: string, log: Logge
   }
 }
 
-export { ALLOWED_SOURCE_IPS };
+export { pathTokenOf };

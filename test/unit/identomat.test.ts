@@ -7,7 +7,7 @@ import { applyObservations, type StateItem } from '../../functions/core/state.ts
 import { identomat, IdentomatSecretSchema, type IdentomatCallback } from '../../functions/providers/identomat.ts';
 import type { CallbackRequest, EventFacts } from '../../functions/providers/provider.ts';
 import { listSamples } from '../../local/samples.ts';
-import { identomatCallbackJson } from '../support/fuzz-arbitraries.ts';
+import { identomatCallbackJson } from '../providers/identomat.ts';
 import { UNIT_SECRETS } from '../support/unit-ingest.ts';
 
 const secret = IdentomatSecretSchema.parse(UNIT_SECRETS.identomat);
@@ -431,7 +431,7 @@ describe('identomat sessions over time (property)', () => {
   test('whatever the sequence, the latest result received is the status, and each change, file and message is one event', () => {
     // prepare: sequences for one session (results repeating, rooms with several files, messages to
     // several destinations, prototype-named types), as the hostile-input fuzzer also sends them
-    const sequences = fc.array(identomatCallbackJson(fc.constant('prop-session')), { minLength: 1, maxLength: 40 });
+    const sequences = fc.array(identomatCallbackJson(fc, fc.constant('prop-session')), { minLength: 1, maxLength: 40 });
     fc.assert(
       fc.property(sequences, (callbacks) => {
         // act

@@ -5,7 +5,8 @@ import { placeStatus } from '../../functions/core/events.ts';
 import { workerReadsSecret, type EventFacts } from '../../functions/providers/provider.ts';
 import { ERROR_STATUS, normalLabel, relid, RelIdCallbackSchema, RelIdSecretSchema, type RelIdCallback, type RelIdSecret } from '../../functions/providers/relid.ts';
 import { listSamples } from '../../local/samples.ts';
-import { relidOutcomeFields, RELID_APPROVE_LABELS, RELID_REJECT_LABELS } from '../support/fuzz-arbitraries.ts';
+import { relidOutcomeFields, RELID_APPROVE_LABELS, RELID_FUZZ_REJECT_LABELS } from '../providers/relid.ts';
+import { fuzzTools } from '../support/fuzz-arbitraries.ts';
 import { authentic, runIngest, UNIT_SECRETS } from '../support/unit-ingest.ts';
 
 /**
@@ -347,13 +348,13 @@ describe('REL-ID secret: declared labels', () => {
 });
 
 describe('REL-ID: property over generated callbacks (the fuzzer\'s outcome fields)', () => {
-  const fuzzSecret = RelIdSecretSchema.parse({ token: 'property-token', approveLabels: [...RELID_APPROVE_LABELS], rejectLabels: [...RELID_REJECT_LABELS] });
+  const fuzzSecret = RelIdSecretSchema.parse({ token: 'property-token', approveLabels: [...RELID_APPROVE_LABELS], rejectLabels: [...RELID_FUZZ_REJECT_LABELS] });
   const approve = new Set(RELID_APPROVE_LABELS.map(normalLabel));
-  const reject = new Set(RELID_REJECT_LABELS.map(normalLabel));
+  const reject = new Set(RELID_FUZZ_REJECT_LABELS.map(normalLabel));
 
   test('succeeded only for UPDATED, response_code 0, a declared approve label, a verified (or absent) signature and a delivered notification', () => {
     fc.assert(
-      fc.property(relidOutcomeFields, (fields) => {
+      fc.property(relidOutcomeFields(fuzzTools), (fields) => {
         // prepare
         const json: Record<string, unknown> = { notification_uuid: 'prop-0001', update_ts: '2024-10-11T13:00:15Z' };
         for (const [key, value] of Object.entries(fields)) if (value !== undefined) json[key] = value;
