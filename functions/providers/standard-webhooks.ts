@@ -92,12 +92,18 @@ function textAt(value: unknown, path: string): string | undefined {
   return typeof node === 'string' && node.length > 0 && node.length <= 256 ? node : undefined;
 }
 
-/** The signatures a `webhook-signature` header carries for scheme `v1`, as bytes. */
+/**
+ * The signatures a `webhook-signature` header carries for scheme `v1`, as bytes: only those spelled
+ * exactly as the sender's base64 encoder spells 32 bytes. Node's decoder would also take missing
+ * padding or trailing junk; the reference libraries compare the text, and so do we.
+ */
 function v1Signatures(header: string): Buffer[] {
   return header
     .split(' ')
     .filter((entry) => entry.startsWith('v1,'))
-    .map((entry) => Buffer.from(entry.slice(3), 'base64'))
+    .map((entry) => entry.slice(3))
+    .filter((text) => /^[A-Za-z0-9+/]{43}=$/.test(text))
+    .map((text) => Buffer.from(text, 'base64'))
     .filter((bytes) => bytes.length === 32);
 }
 
