@@ -7,7 +7,7 @@ import { isEndpointFault, lookupAnswer, type LookupResult } from './ask.ts';
 import { answerEventKey, storeAnswer } from './event-items.ts';
 import { DEFAULT_RECONCILE, settled, withRecheck, withRecheckFault, type RecheckContext } from './reconcile.ts';
 import type { RecheckMessage } from './queue-message.ts';
-import { applyObservations, type Observation, type StateItem, type Verdict } from './state.ts';
+import { applyObservations, overruled, type Observation, type StateItem, type Verdict } from './state.ts';
 import type { WorkerDependencies } from './worker.ts';
 
 /**
@@ -80,8 +80,10 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
     const now = deps.now().toISOString();
     const observations: Observation[] =
       answer?.kind === 'found' ? [{ hash: shortHash(answerEventKey(answer.answer)), counts: false, source: 'status-endpoint', placed: answer.answer.placed }] : [];
-    const applied = applyObservations(state, subject, observations, undefined, now) ?? state;
+    let applied = applyObservations(state, subject, observations, undefined, now) ?? state;
     const verdict = answer ? verdictOn(applied, answer) : undefined;
+    // Two final statuses that contradict each other: the provider's answer is the truth, the claim is flagged.
+    if (verdict?.kind === 'mismatch' && answer?.kind === 'found' && applied.terminal && answer.answer.placed.terminal) applied = overruled(applied, answer.answer.placed, now);
     const judged = (verdict && applyObservations(applied, subject, [], verdict, now)) ?? applied;
     const scheduled = fault ? withRecheckFault(judged, context, fault) : settled(judged, askable) ? withRecheck(judged, context, 'event') : withRecheck(judged, context, 'recheck');
     const next: StateItem = { ...scheduled, updatedAt: now, version: state.version + 1 };

@@ -242,3 +242,25 @@ function recordsVerdict(state: StateItem, verdict: Verdict): boolean {
     JSON.stringify(state.differences ?? []) !== JSON.stringify(verdict.kind === 'mismatch' ? (verdict.differences ?? []).slice(0, 10) : [])
   );
 }
+
+/**
+ * A final status in place that the provider's own answer contradicts with another final status (a
+ * signed callback said DELIVERED, the status endpoint says FAILED): the answer is believed, as the
+ * truth about the transaction, and the status keeps its place in the order, so only a newer status
+ * replaces it. The caller records the mismatch.
+ */
+export function overruled(state: StateItem, answer: PlacedStatus, now: string): StateItem {
+  const { detail: _claimed, ...rest } = state;
+  const key = orderKey(answer);
+  return {
+    ...rest,
+    status: answer.status,
+    outcome: answer.outcome,
+    terminal: answer.terminal,
+    statusAt: answer.statusAt,
+    ...(answer.detail ? { detail: answer.detail } : {}),
+    source: 'status-endpoint',
+    orderKey: state.orderKey !== undefined && state.orderKey > key ? state.orderKey : key,
+    changedAt: now,
+  };
+}

@@ -117,7 +117,8 @@ export async function queueMessageForQuery(
   return queueMessageForContent(secrets, providerId, { query }, request);
 }
 
-async function queueMessageForContent(
+/** The queue message ingest makes of an authentic request carrying `content` (body or query), as a kit or a life gives it. */
+export async function queueMessageForContent(
   secrets: Record<string, Record<string, unknown>>,
   providerId: string,
   content: { body?: Buffer; query?: string },

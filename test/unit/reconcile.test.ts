@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { DEFAULT_RECONCILE, parseSchedule, recheckShard, settled, staleShard, withRecheck, withRecheckFault, type RecheckContext } from '../../functions/core/reconcile.ts';
+import type { StateItem } from '../../functions/core/state.ts';
+
+/** The re-check schedule, as pure functions of a state and a clock. */
+
+const T0 = Date.parse('2026-12-01T10:00:00.000Z');
+const at = (seconds: number) => new Date(T0 + seconds * 1000);
+
+function state(fields: Partial<StateItem> = {}): StateItem {
+  return {
+    provider: 'temboplus',
+    subjectId: 'REF-1',
+    status: 'SUBMITTED',
+    outcome: 'pending',
+    terminal: false,
+    createdAt: at(0).toISOString(),
+    updatedAt: at(0).toISOString(),
+    changedAt: at(0).toISOString(),
+    eventCount: 1,
+    recent: [],
+    seen: 1,
+    version: 1,
+    ...fields,
+  };
+}
+
+const context = (seconds: number, fields: Partial<RecheckContext> = {}): RecheckContext => ({ askable: true, policy: DEFAULT_RECONCILE, now: at(seconds), ...fields });
+
+describe('parseSchedule', () => {
+  test('reads seconds, minutes, hours and days', () => {
+    assert.deepEqual(parseSchedule('2s,4s,8s'), [2, 4, 8]);
+    assert.deepEqual(parseSchedule('1m, 5m,30m,2h,12h,1d'), [60, 300, 1800, 7200, 43_200, 86_400]);
+    assert.deepEqual(parseSchedule('500ms'), [0.5]);
+  });
+
+  test('refuses what is not a delay, naming it', () => {
+    assert.throws(() => parseSchedule('2s,soon'), /"soon" is not a delay/);
+    assert.throws(() => parseSchedule('0s'), /greater than 0/);
+    assert.throws(() => parseSchedule(''), /is not a delay/);
+  });
+});
+
+describe('withRecheck', () => {
+  test('a new subject that is not final is asked after the first delay, in a shard of its provider', () => {
+    const next = withRecheck(state(), context(0), 'event');
+    assert.equal(next.recheckAt, at(60).toISOString());
+    assert.equal(next.rechecks, 0);
+    assert.match(next.recheckShard!, /^temboplus#[0-3]$/);
+    assert.equal(next.recheckShard, recheckShard('temboplus', 'REF-1', undefined, DEFAULT_RECONCILE.shards), 'the same shard every time');
+  });
+
+  test("a provider's own minimum delays the first ask (eSMS does not know a message sent moments ago)", () => {
+    const next = withRecheck(state(), context(0, { limits: { firstAfterSeconds: 600 } }), 'event');
+    assert.equal(next.recheckAt, at(600).toISOString());
+  });
+
+  test('a burst of callbacks does not push a pending re-check back', () => {
+    const pending = withRecheck(state(), context(0), 'event');
+    assert.equal(withRecheck(pending, context(30), 'event'), pending);
+  });
+
+  test('each re-check moves to the next delay of the schedule', () => {
+    let current = withRecheck(state(), context(0), 'event');
+    const seen: number[] = [];
+    let clock = 60;
+    for (let n = 0; n < 3; n++) {
+      current = withRecheck(current, context(clock), 'recheck');
+      const delay = (Date.parse(current.recheckAt!) - at(clock).getTime()) / 1000;
+      seen.push(delay);
+      clock += delay;
+    }
+    assert.deepEqual(seen, [300, 1800, 7200]);
+    assert.equal(current.rechecks, 3);
+  });
+
+  test('after the last delay the subject is stale, listed under its provider, with the time', () => {
+    const last = state({ rechecks: DEFAULT_RECONCILE.intervalsSeconds.length - 1, recheckAt: at(100).toISOString(), recheckShard: 'temboplus#1' });
+    const next = withRecheck(last, context(200), 'recheck');
+    assert.equal(next.stale, true);
+    assert.equal(next.staleAt, at(200).toISOString());
+    assert.equal(next.recheckShard, staleShard('temboplus'));
+  });
+
+  test("the provider's horizon ends the schedule sooner (TeleSign answers for 12 hours)", () => {
+    const next = withRecheck(state({ rechecks: 3 }), context(11 * 3600, { limits: { horizonHours: 12 } }), 'recheck');
+    assert.equal(next.stale, true, 'the next delay (12 h) would ask after the horizon');
+  });
+
+  test('a final, confirmed status needs no re-check: the schedule is cleared', () => {
+    const pending = withRecheck(state(), context(0), 'event');
+    const final = withRecheck({ ...pending, status: 'COMPLETED', outcome: 'succeeded', terminal: true, confirmation: 'confirmed' }, context(10), 'event');
+    assert.equal(final.recheckAt, undefined);
+    assert.equal(final.recheckShard, undefined);
+    assert.ok(settled(final, true));
+  });
+
+  test('a final status that is a mismatch or not found is asked about again', () => {
+    for (const confirmation of ['mismatch', 'not_found'] as const) {
+      const next = withRecheck(state({ status: 'COMPLETED', outcome: 'succeeded', terminal: true, confirmation }), context(0), 'event');
+      assert.ok(next.recheckAt, confirmation);
+    }
+  });
+
+  test('a provider that cannot be asked is re-checked only while an expected subject has no status', () => {
+    assert.equal(withRecheck(state(), context(0, { askable: false }), 'event').recheckAt, undefined);
+    const expected = state({ status: undefined, expectedAt: at(0).toISOString(), eventCount: 0 });
+    assert.ok(withRecheck(expected, context(0, { askable: false }), 'event').recheckAt);
+  });
+});
+
+describe('withRecheckFault', () => {
+  const noJitter = () => 0.5;
+
+  test('back-off doubles from the first delay up to the cap, with jitter, without using up the schedule', () => {
+    let current = withRecheck(state(), context(0), 'event');
+    const delays: number[] = [];
+    let clock = 60;
+    for (let n = 0; n < 8; n++) {
+      current = withRecheckFault(current, context(clock), 'status endpoint answered 503', noJitter);
+      const delay = (Date.parse(current.recheckAt!) - at(clock).getTime()) / 1000;
+      delays.push(delay);
+      clock += delay;
+    }
+    assert.deepEqual(delays, [60, 120, 240, 480, 960, 1800, 1800, 1800]);
+    assert.equal(current.rechecks, 0);
+    assert.equal(current.recheckFaults, 8);
+    assert.equal(current.recheckFault, 'status endpoint answered 503');
+  });
+
+  test('jitter spreads re-checks that failed together over ±25 %', () => {
+    const low = withRecheckFault(state(), context(0), 'x', () => 0);
+    const high = withRecheckFault(state(), context(0), 'x', () => 0.999);
+    assert.equal(Date.parse(low.recheckAt!) - T0, 45_000);
+    assert.ok(Date.parse(high.recheckAt!) - T0 > 74_000);
+  });
+
+  test('an answer clears the fault count', () => {
+    const failed = withRecheckFault(withRecheck(state(), context(0), 'event'), context(60), 'timeout', noJitter);
+    const answered = withRecheck(failed, context(120), 'recheck');
+    assert.equal(answered.recheckFaults, undefined);
+    assert.equal(answered.recheckFault, undefined);
+  });
+
+  test('an outage past the horizon leaves the subject stale', () => {
+    const next = withRecheckFault(state({ recheckFaults: 20 }), context(DEFAULT_RECONCILE.horizonHours * 3600), 'down', noJitter);
+    assert.equal(next.stale, true);
+  });
+});
