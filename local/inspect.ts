@@ -2,27 +2,33 @@ import { DynamoDBClient, GetItemCommand, QueryCommand, type QueryCommandInput } 
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { TABLE, keys } from '../functions/core/pipeline-definition.ts';
 import { quarantinedMessageText } from '../functions/core/stored-bytes.ts';
+import { staleShard } from '../functions/core/reconcile.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
+import type { AnyProvider } from '../functions/providers/provider.ts';
 import { dataDirFrom, parseCli, positiveInt } from './cli-args.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 
 const USAGE = `usage: npm run inspect -- <provider> <subjectId> [--json]
        npm run inspect -- --recent N [--provider P] [--outcome pending|succeeded|failed|unknown|quarantined] [--json]
+       npm run inspect -- --stale [--provider P] [--json]
 
   <subjectId> is the provider's id of the transaction; for eSMS, the SMSID the send API returned
   (each recipient's status is listed as a part of it).
+  --stale lists subjects whose status was still not final (or not confirmed) when re-checks ran
+  out: each needs a person to look at it with the provider.
 
   Reads the local pipeline's table by default; with --table NAME --region R it reads a deployed
   stack's table (credentials from the usual AWS chain).`;
 
 const OUTCOMES = ['pending', 'succeeded', 'failed', 'unknown', 'quarantined'] as const;
 /** Attributes that exist for keys and bookkeeping, not for readers. */
-const INTERNAL = ['pk', 'sk', TABLE.outcomeIndex.partitionKey, 'recent', 'seen', 'changes', 'orderKey', 'version'];
+const INTERNAL = ['pk', 'sk', TABLE.outcomeIndex.partitionKey, TABLE.recheckIndex.partitionKey, 'recent', 'seen', 'changes', 'orderKey', 'version'];
 
 const { values, positionals } = parseCli(
   {
     recent: { type: 'string' },
+    stale: { type: 'boolean', default: false },
     provider: { type: 'string' },
     outcome: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -77,15 +83,32 @@ function detailText(detail: unknown): string {
     .join(' ');
 }
 
-function stateLines(s: Record<string, unknown>, indent: string): string[] {
+function stateLines(provider: AnyProvider, s: Record<string, unknown>, indent: string): string[] {
   const lines = [
     `${indent}status      ${s.status ?? '(none applied)'}   outcome ${s.outcome}${s.terminal ? ', terminal' : ''}`,
     `${indent}status at   ${s.statusAt ?? '-'}   updated ${s.updatedAt}   events ${s.eventCount}`,
   ];
   const detail = detailText(s.detail);
   if (detail) lines.push(`${indent}detail      ${detail}`);
-  if (s.confirmation) lines.push(`${indent}confirmation ${s.confirmation}${s.confirmedStatus ? ` (${s.confirmedStatus})` : ''} at ${s.confirmedAt}`);
+  lines.push(`${indent}${confirmationText(provider, s)}`);
+  if (s.expectedAt) lines.push(`${indent}expected    since ${s.expectedAt} (npm run expect)`);
+  if (s.stale) lines.push(`${indent}STALE       since ${s.staleAt}: not final when re-checks ran out; check it with the provider`);
+  else if (s.recheckAt) {
+    const faults = s.recheckFaults ? `; the status endpoint failed the last ${s.recheckFaults} time(s): ${s.recheckFault}` : '';
+    lines.push(`${indent}re-check    next at ${s.recheckAt} (${s.rechecks ?? 0} done)${faults}`);
+  }
   return lines;
+}
+
+/** What is known about the status's confirmation: the verdict, or why there is none. */
+function confirmationText(provider: AnyProvider, s: Record<string, unknown>): string {
+  if (s.confirmation) {
+    const differences = Array.isArray(s.differences) && s.differences.length ? `, differs in ${s.differences.join(', ')}` : '';
+    return `confirmation ${s.confirmation}${s.confirmedStatus ? ` (provider says ${s.confirmedStatus}${differences})` : ''} at ${s.confirmedAt}`;
+  }
+  if (!provider.lookup) return `confirmation none: unconfirmed (${provider.displayName} offers no status endpoint; the status is as its callbacks report it)`;
+  if (s.recheckAt && !s.stale) return 'confirmation none yet: the provider is asked at the next re-check';
+  return `confirmation none: unconfirmed (${provider.displayName}'s status endpoint was not asked: its secret has no credentials for it)`;
 }
 
 /**
@@ -120,17 +143,22 @@ async function showSubject(providerId: string, subjectId: string) {
     console.log(`nothing stored for ${provider.id} ${subjectId}`);
   } else {
     console.log(`${provider.displayName} ${subjectId}`);
-    if (state) console.log(stateLines(state, '  ').join('\n'));
+    if (state) console.log(stateLines(provider, state, '  ').join('\n'));
     else console.log('  (no status of its own: every callback named a part)');
     if (parts.length) {
       console.log(`  parts (${parts.length}):`);
-      for (const part of parts) console.log([`    ${String(part.part)}`, ...stateLines(part, '      ')].join('\n'));
+      for (const part of parts) console.log([`    ${String(part.part)}`, ...stateLines(provider, part, '      ')].join('\n'));
     }
     console.log('  timeline:');
     for (const event of events) {
-      const confirmation = event.confirmation ? `  confirmation=${event.confirmation}${event.confirmedStatus ? `→${event.confirmedStatus}` : ''}` : '';
+      const confirmation = event.confirmation
+        ? `  confirmation=${event.confirmation}${event.confirmedStatus ? `→${event.confirmedStatus}` : ''}`
+        : event.askFault
+          ? `  not confirmed on arrival (${String(event.askFault)})`
+          : '';
+      const source = event.source === 'status-endpoint' ? '  (answer of the status endpoint)' : '';
       const part = event.part === undefined ? '' : `  part=${String(event.part)}`;
-      console.log(`    ${event.receivedAt}  ${String(event.status).padEnd(12)} outcome=${event.outcome ?? '-'}  statusAt=${event.statusAt ?? '-'}${part}  request=${event.requestId}${confirmation}`);
+      console.log(`    ${event.receivedAt}  ${String(event.status).padEnd(12)} outcome=${event.outcome ?? '-'}  statusAt=${event.statusAt ?? '-'}${part}  ${event.requestId ? `request=${event.requestId}` : ''}${confirmation}${source}`);
     }
   }
   if (!state && parts.length === 0) process.exitCode = 1;
@@ -194,8 +222,41 @@ async function showRecent(limit: number) {
   }
 }
 
+/** Subjects re-checks gave up on: the stale partition of the byRecheck index, per provider. */
+async function showStale() {
+  const wanted = values.provider ? [findProvider(values.provider) ?? fail(`unknown provider "${values.provider}"`)] : providers;
+  const { client, tableName } = connect();
+  const { name, partitionKey } = TABLE.recheckIndex;
+  const lists = await Promise.all(
+    wanted.map((provider) =>
+      queryAll(client, {
+        TableName: tableName,
+        IndexName: name,
+        KeyConditionExpression: '#p = :p',
+        ExpressionAttributeNames: { '#p': partitionKey },
+        ExpressionAttributeValues: { ':p': { S: staleShard(provider.id) } },
+        ScanIndexForward: false,
+      }),
+    ),
+  );
+  const listed = lists.flat().sort((a, b) => String(b.recheckAt).localeCompare(String(a.recheckAt)));
+  const items = values.json ? await Promise.all(listed.map((item) => wholeItem(client, tableName, item))) : listed.map(clean);
+  client.destroy();
+  if (values.json) {
+    console.log(JSON.stringify({ items }, null, 2));
+    return;
+  }
+  if (items.length === 0) console.log('no stale subjects');
+  for (const item of items) {
+    const part = item.part === undefined ? '' : ` part ${String(item.part)}`;
+    const why = item.expectedAt && item.status === undefined ? 'expected, nothing ever arrived' : `${String(item.status ?? '-')} (${String(item.outcome)}), confirmation ${String(item.confirmation ?? 'none')}`;
+    console.log(`${String(item.recheckAt)}  ${String(item.provider).padEnd(10)} ${String(item.subjectId)}${part}  ${why}  after ${String(item.rechecks ?? 0)} re-checks`);
+  }
+}
+
 try {
-  if (values.recent !== undefined) await showRecent(positiveInt('recent', values.recent, 20) || 20);
+  if (values.stale) await showStale();
+  else if (values.recent !== undefined) await showRecent(positiveInt('recent', values.recent, 20) || 20);
   else if (positionals.length === 2) await showSubject(positionals[0], positionals[1]);
   else fail(USAGE);
 } catch (error) {

@@ -1,4 +1,8 @@
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { keys } from '../functions/core/pipeline-definition.ts';
 import { getProvider, providers } from '../functions/providers/index.ts';
+import { LOCAL_AWS } from './engines.ts';
 import { dataDirFrom, parseCli, positiveInt } from './cli-args.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
@@ -7,6 +11,7 @@ import { loadSecretsFile, providerSecret, SecretsFileError } from './secrets-fil
 import { kitOf, secretsFor } from '../test/providers/index.ts';
 
 const USAGE = `usage: npm run send -- <provider> [sample] [--url BASE] [--secrets FILE] [--repeat N] [--list]
+       npm run send -- <provider> [sample] --status-later STATUS [--endpoint-only]
 
   Sends a correctly authenticated sample callback (TeleSign signed, tokens and keys from the secrets
   file) to the local pipeline, or to a deployed API with --url https://xxxx.execute-api.REGION.amazonaws.com.
@@ -15,6 +20,10 @@ const USAGE = `usage: npm run send -- <provider> [sample] [--url BASE] [--secret
   --url BASE       API base URL (default: the running local pipeline)
   --secrets FILE   secrets to authenticate with (default: the local pipeline's, else the development ones)
   --repeat N       send the same callback N times (shows dedupe)
+  --status-later S after sending, the simulated status endpoint answers status S for this subject
+                   (e.g. COMPLETED): watch the next re-check correct the stored status
+  --endpoint-only  tell the simulated status endpoint only and send no callback (a callback the
+                   provider lost: pair it with npm run expect)
   --data-dir DIR   the local pipeline's data folder (default: .local-data)`;
 
 const { values, positionals } = parseCli(
@@ -23,6 +32,8 @@ const { values, positionals } = parseCli(
     secrets: { type: 'string' },
     repeat: { type: 'string' },
     list: { type: 'boolean', default: false },
+    'status-later': { type: 'string' },
+    'endpoint-only': { type: 'boolean', default: false },
     'data-dir': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -88,14 +99,33 @@ function describeSample() {
 // Offline: tell the provider's simulated status endpoint about the subject, as the provider would know it.
 const simulatorUrl = values.url ? undefined : runtime?.simulators?.[provider.id];
 const kit = kitOf(provider);
-if (simulatorUrl && parsed && kit.statusAnswer && kit.statusSimulation) {
-  const answer = kit.statusAnswer(sample);
+const statusLater = values['status-later'];
+if ((statusLater !== undefined || values['endpoint-only']) && !(simulatorUrl && parsed && kit.statusAnswer && kit.statusSimulation)) {
+  console.error(
+    `--status-later and --endpoint-only need the local pipeline's simulated ${provider.displayName} status endpoint` +
+      (provider.lookup ? ' (npm start with the development secrets, or --simulators)' : `; ${provider.displayName} has no status endpoint`),
+  );
+  process.exit(2);
+}
+
+/** Tell the simulated endpoint to answer `status` (default: the sample's own) for the sample's subject. */
+async function simulatorReports(status?: string): Promise<void> {
+  if (!simulatorUrl || !parsed || !kit.statusAnswer || !kit.statusSimulation) return;
+  const answer = kit.statusAnswer(sample, status);
+  const said = provider.describe(answer, secret);
   const response = await fetch(`${simulatorUrl}/__simulator/answers`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${kit.statusSimulation(secret).controlToken}` },
     body: JSON.stringify(answer),
   });
-  console.log(`(simulated ${provider.displayName} status endpoint now reports ${parsed.subjectId} as ${parsed.status}: ${response.status})`);
+  const meaning = `${said.outcome}${said.terminal ? ', final' : ''}`;
+  console.log(`(simulated ${provider.displayName} status endpoint now reports ${parsed.subjectId} as ${said.status}, ${meaning}: ${response.status})`);
+}
+await simulatorReports();
+if (values['endpoint-only']) {
+  if (statusLater !== undefined) await simulatorReports(statusLater);
+  console.log(`\nno callback sent. subject: ${parsed!.subjectId}   expect it with: npm run expect -- ${provider.id} '${parsed!.subjectId}'`);
+  process.exit(0);
 }
 
 /** The path with its secret token shortened, so the output can be shared. */
@@ -122,6 +152,25 @@ for (let attempt = 1; attempt <= repeat; attempt++) {
   const text = await response.text();
   console.log(`← ${response.status} ${text}`);
   if (!response.ok) process.exitCode = 1;
+}
+/** Wait (up to 15 s) until the worker has stored the subject's state, so a later answer is news to a re-check, not to the first ask. */
+async function waitForState(): Promise<void> {
+  if (!runtime || !parsed) return;
+  const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: runtime.dynamodbEndpoint });
+  const key = marshall(keys.state(provider.id, parsed.subjectId, parsed.part));
+  try {
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 200))) {
+      if ((await dynamo.send(new GetItemCommand({ TableName: runtime.tableName, Key: key, ConsistentRead: true }))).Item) return;
+    }
+  } finally {
+    dynamo.destroy();
+  }
+}
+
+if (statusLater !== undefined && process.exitCode !== 1) {
+  await waitForState();
+  await simulatorReports(statusLater);
+  console.log(`  the next re-check (npm start's schedule: ${runtime?.reconcile?.intervalsSeconds.map((s) => `${s}s`).join(', ') ?? 'default'}) applies it`);
 }
 if (parsed && process.exitCode !== 1) {
   console.log(`\nsubject: ${parsed.subjectId}   see it with: npm run inspect -- ${provider.id} '${parsed.subjectId}'`);

@@ -143,7 +143,7 @@ const banner = [
   `Callback gateway running locally (ready in ${((performance.now() - started) / 1000).toFixed(1)} s)`,
   '',
   '  Callback URLs:',
-  ...providers.map((provider) => `    ${provider.displayName.padEnd(13)} ${provider.route.method.padEnd(4)} ${info.urls[provider.id]}`),
+  ...providers.map((provider) => `    ${provider.displayName.padEnd(Math.max(...providers.map((p) => p.displayName.length)))} ${provider.route.method.padEnd(4)} ${info.urls[provider.id]}`),
   '',
   `  DynamoDB${dynamodbEndpoint ? '        ' : ' Local  '} ${info.dynamodbEndpoint}   table ${info.tableName}${dynamodbEndpoint ? '  (--dynamodb-endpoint)' : ''}`,
   `  SQS              ${info.sqsEndpoint}   queue ${info.queueUrl}${sqsEndpoint ? '  (--sqs-endpoint)' : ''}`,
