@@ -37,7 +37,7 @@ export interface GatewayFunctionProps {
 }
 
 /**
- * A Node.js 22 arm64 function bundled by the local esbuild (no Docker), with its own log group and
+ * A Node.js 24 arm64 function bundled by the local esbuild (no Docker), with its own log group and
  * its own role. The role starts empty: no AWSLambdaBasicExecutionRole, only write access to its log
  * group, and whatever the caller grants through `grantXxx`.
  */
@@ -60,8 +60,10 @@ export class GatewayFunction extends Construct {
       entry: props.entry,
       handler: 'handler',
       description: props.description,
-      // Node 22 is what the code is written and tested for (the SDK v3 it expects ships with it).
-      runtime: Runtime.NODEJS_22_X,
+      // nodejs22.x is deprecated on 2027-04-30 and refuses function updates from 2027-07-01; 24 is
+      // the current LTS runtime (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html).
+      // The handlers are async functions: Node 24 no longer runs callback-style handlers.
+      runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize,
       timeout: props.timeout,
@@ -73,12 +75,12 @@ export class GatewayFunction extends Construct {
       bundling: {
         // Nothing under functions/ uses import.meta or top-level await, so CommonJS runs as is.
         format: OutputFormat.CJS,
-        target: 'node22',
+        target: 'node24',
         minify: true,
         sourceMap: true,
         // Stack traces only need the mappings; leaving the sources out keeps the zip small.
         sourcesContent: false,
-        // The nodejs22.x runtime provides AWS SDK v3.
+        // The nodejs24.x runtime provides AWS SDK v3.
         externalModules: ['@aws-sdk/*'],
         logLevel: LogLevel.WARNING,
       },

@@ -27,9 +27,7 @@ export function acknowledgeNagFindings(stack: CallbackGatewayStack): void {
         '(path tokens), so an automatic rotation could not update the other side and would break callbacks. Rotation is ' +
         'done by the user: the secret accepts a "previous" value, valid alongside the new one until removed (README).',
     );
-    acknowledge(ingress.function, 'L1', NODE_22_REASON);
   }
-  acknowledge(stack.pipeline.worker, 'L1', NODE_22_REASON);
 
   // grantReadWriteData covers the table and its indexes (`<table ARN>/index/*`): the wildcard
   // reaches only this table's own indexes.
@@ -43,7 +41,3 @@ export function acknowledgeNagFindings(stack: CallbackGatewayStack): void {
     );
   }
 }
-
-const NODE_22_REASON =
-  'nodejs22.x is the runtime this code is built (esbuild target node22) and tested for, and whose bundled AWS SDK v3 it ' +
-  'relies on. Moving to a newer runtime is a deliberate upgrade with its own test run, not a side effect of a CDK update.';
