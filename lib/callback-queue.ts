@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { ILogGroup } from 'aws-cdk-lib/aws-logs';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -60,13 +60,17 @@ export class CallbackQueue extends Construct {
     const sensitiveRetentionHours = checkSetting('sensitiveRetentionHours', props.sensitiveRetentionHours ?? RETENTION.sensitiveHours);
     const secretCacheSeconds = checkSetting('secretCacheSeconds', props.secretCacheSeconds ?? DEFAULT_SECRET_CACHE_SECONDS);
 
+    // Both queues outlive the stack, like the table: `cdk destroy` must never drop callbacks that
+    // were answered 200 and not stored yet (README, "Tear down", says how to drain them).
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
+      removalPolicy: RemovalPolicy.RETAIN,
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(QUEUE.dlqRetentionDays),
       maxMessageSizeBytes: MAX_MESSAGE_SIZE_BYTES,
     });
     this.queue = new Queue(this, 'Queue', {
+      removalPolicy: RemovalPolicy.RETAIN,
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(QUEUE.retentionDays),

@@ -1,4 +1,4 @@
-import { Duration, SecretValue } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, SecretValue } from 'aws-cdk-lib';
 import { HttpMethod, type HttpRoute } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -11,6 +11,7 @@ import { secretEnvName } from '../functions/core/secrets.ts';
 import type { AnyProvider } from '../functions/providers/index.ts';
 import type { CallbackApi } from './callback-api.ts';
 import { DEFAULT_SECRET_CACHE_SECONDS, GatewayFunction, handlerEntry } from './gateway-function.ts';
+import { initialSecretOf } from './secret-templates.ts';
 import { checkSetting } from './validate.ts';
 
 export interface ProviderIngressProps {
@@ -32,9 +33,6 @@ export interface ProviderIngressProps {
    */
   readonly secretCacheSeconds?: number;
 }
-
-/** Length of generated path tokens (letters and digits: about 238 bits). */
-const TOKEN_LENGTH = 40;
 
 /**
  * One provider's way in: its Secrets Manager secret, its ingest function (which can read that
@@ -58,6 +56,9 @@ export class ProviderIngress extends Construct {
     this.secret = new Secret(this, 'Secret', {
       description: secretDescription(provider),
       ...secretContent(provider),
+      // Filled-in credentials and the path tokens providers were told outlive the stack:
+      // `cdk destroy` leaves the secret (README, "Tear down").
+      removalPolicy: RemovalPolicy.RETAIN,
     });
 
     const ingest = new GatewayFunction(this, 'Ingest', {
@@ -108,27 +109,21 @@ export function secretDescription(provider: AnyProvider): string {
 }
 
 /**
- * The secret's first value: the provider's placeholder JSON, with a generated random value for the
- * field the stack can make itself (path tokens). The placeholder holds no secret: the
- * provider-issued values are filled in by the user after the first deploy.
- *
- * Changing a provider's `secretPlaceholder` or `generatedSecretField` changes this property, and
- * CloudFormation would then overwrite the values the user filled in.
+ * The secret's first value, from the frozen table in lib/secret-templates.ts and never from the
+ * provider's current `secretPlaceholder`: CloudFormation rewrites (or regenerates) the value when
+ * this property changes, which would reset the credentials the user filled in and the path tokens
+ * the providers were told. Path tokens are 40 letters and digits (about 238 bits).
  */
 function secretContent(provider: AnyProvider): Pick<SecretProps, 'generateSecretString' | 'secretStringValue'> {
-  const field = provider.generatedSecretField;
-  if (!field) return { secretStringValue: SecretValue.unsafePlainText(JSON.stringify(provider.secretPlaceholder)) };
-  if (!(field in provider.secretPlaceholder)) {
-    throw new Error(`provider ${provider.id}: generatedSecretField "${field}" is not a key of its secretPlaceholder`);
-  }
-  const { [field]: _generated, ...rest } = provider.secretPlaceholder;
+  const initial = initialSecretOf(provider);
+  if ('secretString' in initial) return { secretStringValue: SecretValue.unsafePlainText(initial.secretString) };
+  const { template, key, length } = initial.generate;
   return {
     generateSecretString: {
-      secretStringTemplate: JSON.stringify(rest),
-      generateStringKey: field,
-      // Letters and digits only: the token goes into a URL path unescaped.
+      secretStringTemplate: template,
+      generateStringKey: key,
       excludePunctuation: true,
-      passwordLength: TOKEN_LENGTH,
+      passwordLength: length,
     },
   };
 }
