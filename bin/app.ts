@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
- * CDK entry point (`cdk.json` runs it with tsx). Settings come from context, e.g.
- * `npm run deploy -- -c alarmEmail=ops@example.com -c maxReceiveCount=8`.
+ * CDK entry point (`cdk.json` runs it with tsx). Settings are committed in cdk.json (`context.settings`
+ * for every stage, `context.stages.<stage>` for one stage): lib/settings.ts says how they are read,
+ * and why a one-off `-c name=value` is refused unless `-c oneOff=true`. `-c stage=prod` selects the
+ * stage (stack `CallbackGateway-prod`); without it the stack is `CallbackGateway`.
  * The app (stack + cdk-nag AwsSolutionsChecks via Validations.of(app).addPlugins) is built in
  * lib/gateway-app.ts so the infrastructure tests synthesize exactly the same thing.
  */

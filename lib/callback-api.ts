@@ -1,4 +1,4 @@
-import { Lazy } from 'aws-cdk-lib';
+import { Lazy, Stack } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   type CfnStage,
@@ -70,6 +70,8 @@ export class CallbackApi extends Construct {
 
     // HTTP API rather than REST: cheaper and lower latency, and nothing here needs REST features.
     this.httpApi = new HttpApi(this, 'HttpApi', {
+      // Named after the stack (the stage), so the console tells two stages' APIs apart.
+      apiName: Stack.of(this).stackName,
       description: 'Provider callbacks: one route per provider',
       // The stage is created below, where throttling and access logs can be set.
       createDefaultStage: false,

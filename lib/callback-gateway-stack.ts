@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { secretEnvName } from '../functions/core/secrets.ts';
 import { providers } from '../functions/providers/index.ts';
@@ -11,10 +11,25 @@ import { acknowledgeNagFindings } from './nag-acknowledgements.ts';
 import { PipelineAlarms } from './pipeline-alarms.ts';
 import { PipelineDashboard } from './pipeline-dashboard.ts';
 import { ProviderIngress, secretDescription } from './provider-ingress.ts';
-import { checkEmail, checkSetting, type NumericSetting } from './validate.ts';
+import {
+  type ApplicationLogLevelSetting,
+  checkEmail,
+  checkSetting,
+  checkSettingPairs,
+  NUMERIC_SETTINGS,
+  type NumericSetting,
+  SETTING_DEFAULTS,
+  type SystemLogLevelSetting,
+} from './validate.ts';
 import { pascal } from './names.ts';
 
 export interface CallbackGatewayStackProps extends StackProps {
+  /**
+   * The stage this stack is (`-c stage=prod`): names that people look up (the dashboard, secrets,
+   * saved queries) carry it, so two stages in one account never collide.
+   * @default - the default stage (stack `CallbackGateway`, names as they always were)
+   */
+  readonly stage?: string;
   /**
    * E-mail address subscribed to the alarm topic.
    * @default - no subscription
@@ -76,6 +91,46 @@ export interface CallbackGatewayStackProps extends StackProps {
    * @default 1
    */
   readonly notFoundAlarmThreshold?: number;
+  /**
+   * Worker functions the SQS event source runs at once (2–1000).
+   * @default 5
+   */
+  readonly workerMaxConcurrency?: number;
+  /**
+   * Requests answered 429 by API Gateway's throttling in 5 minutes that raise the alarm.
+   * @default 1
+   */
+  readonly apiThrottledAlarmThreshold?: number;
+  /**
+   * Throttled Lambda invocations (all ingest functions together, or the worker) in 5 minutes that raise the alarm.
+   * @default 1
+   */
+  readonly lambdaThrottleAlarmThreshold?: number;
+  /**
+   * Throttled table and index requests in 5 minutes that raise the alarm.
+   * @default 1
+   */
+  readonly tableThrottleAlarmThreshold?: number;
+  /**
+   * The receive count at which a record that failed again raises the alarm.
+   * @default QUEUE.settleAttempts + 1 (4)
+   */
+  readonly manyReceivesAlarmCount?: number;
+  /**
+   * Hours without an accepted callback after which a provider's silence alarm fires, per provider id.
+   * @default - no silence alarm
+   */
+  readonly silenceAlarmHours?: Readonly<Record<string, number>>;
+  /**
+   * Lambda's application log level (advanced logging controls); the logger drops lines below it.
+   * @default INFO
+   */
+  readonly applicationLogLevel?: ApplicationLogLevelSetting;
+  /**
+   * Lambda's system log level: WARN drops the START and REPORT lines of every invocation.
+   * @default WARN
+   */
+  readonly systemLogLevel?: SystemLogLevelSetting;
 }
 
 /**
@@ -90,9 +145,12 @@ export class CallbackGatewayStack extends Stack {
   public readonly logMetrics: LogMetrics;
   public readonly alarms: PipelineAlarms;
   public readonly dashboard: PipelineDashboard;
+  /** The stage (undefined: the default stage). */
+  public readonly stage?: string;
 
   constructor(scope: Construct, id: string, props: CallbackGatewayStackProps = {}) {
     super(scope, id, props);
+    this.stage = props.stage;
     // Checked before anything is built (bundling takes seconds): a bad value fails at once.
     validateStackProps(props);
 
@@ -117,6 +175,10 @@ export class CallbackGatewayStack extends Stack {
           queue: this.pipeline.queue,
           maxBodyBytes: props.maxBodyBytes,
           secretCacheSeconds: props.secretCacheSeconds,
+          // A stage's secrets are named after it; the default stage keeps the names CloudFormation
+          // generated when it was first deployed (a new name would replace the secret, and a new
+          // secret starts with a new token and none of the filled-in credentials).
+          ...(props.stage === undefined ? {} : { secretName: `${this.stackName}/${provider.id}` }),
         }),
     );
 
@@ -149,7 +211,9 @@ export class CallbackGatewayStack extends Stack {
       notFoundAlarmThreshold: props.notFoundAlarmThreshold,
     });
     this.dashboard = new PipelineDashboard(this, 'Dashboard', {
-      dashboardName: this.stackName,
+      // Dashboards are global to the account, not regional: the region is part of the name, so the
+      // same stage deployed in a second region gets its own dashboard instead of failing.
+      dashboardName: `${this.stackName}-${Aws.REGION}`,
       api: this.api.httpApi,
       ingests: this.ingresses,
       queue: this.pipeline.queue,
@@ -192,19 +256,7 @@ export class CallbackGatewayStack extends Stack {
 }
 
 /** The stack's numeric settings (the constructs check them again; checking here fails sooner). */
-export const NUMERIC_STACK_SETTINGS = [
-  'maxReceiveCount',
-  'eventRetentionDays',
-  'sensitiveRetentionHours',
-  'throttleRateLimit',
-  'throttleBurstLimit',
-  'maxBodyBytes',
-  'secretCacheSeconds',
-  'maxMessageAgeSeconds',
-  'unauthorizedAlarmThreshold',
-  'mismatchAlarmThreshold',
-  'notFoundAlarmThreshold',
-] as const satisfies readonly (NumericSetting & keyof CallbackGatewayStackProps)[];
+export const NUMERIC_STACK_SETTINGS = Object.keys(NUMERIC_SETTINGS) as NumericSetting[];
 
 function validateStackProps(props: CallbackGatewayStackProps) {
   if (props.alarmEmail !== undefined) checkEmail('alarmEmail', props.alarmEmail);
@@ -212,6 +264,11 @@ function validateStackProps(props: CallbackGatewayStackProps) {
     const value = props[name];
     if (value !== undefined) checkSetting(name, value);
   }
+  const value = (name: NumericSetting) => props[name] ?? SETTING_DEFAULTS[name];
+  checkSettingPairs({
+    maxReceiveCount: value('maxReceiveCount'),
+    manyReceivesAlarmCount: value('manyReceivesAlarmCount'),
+    eventRetentionDays: value('eventRetentionDays'),
+    sensitiveRetentionHours: value('sensitiveRetentionHours'),
+  });
 }
-
-/** `temboplus` → `Temboplus`: construct ids and output names. */

@@ -1,42 +1,44 @@
-import { App, type AppProps, Validations } from 'aws-cdk-lib';
+import { Annotations, App, type AppProps, CfnOutput, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import type { Node } from 'constructs';
-import { CallbackGatewayStack, type CallbackGatewayStackProps, NUMERIC_STACK_SETTINGS } from './callback-gateway-stack.ts';
-import { checkEmail, checkSetting } from './validate.ts';
+import { CallbackGatewayStack } from './callback-gateway-stack.ts';
+import { type OneOff, resolveSettings, STACK_ID } from './settings.ts';
 
-/** Stack id (and CloudFormation stack name). Renaming it deploys a second gateway. */
-export const STACK_ID = 'CallbackGateway';
+export { STACK_ID };
 
-/**
- * The stack settings given as context (`-c maxReceiveCount=8`, or cdk.json "context"). Command-line
- * values arrive as strings; each is checked here and named, with its value, when it is wrong.
- */
-export function stackPropsFromContext(node: Node): CallbackGatewayStackProps {
-  const props: { -readonly [K in keyof CallbackGatewayStackProps]: CallbackGatewayStackProps[K] } = {};
-  const email = node.tryGetContext('alarmEmail');
-  if (email !== undefined) props.alarmEmail = checkEmail('context alarmEmail', String(email));
-  for (const name of NUMERIC_STACK_SETTINGS) {
-    const raw: unknown = node.tryGetContext(name);
-    if (raw === undefined) continue;
-    const value = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
-    if (Number.isNaN(value)) throw new Error(`context ${name} must be a number, got ${JSON.stringify(raw)}`);
-    props[name] = checkSetting(name, value);
-  }
-  return props;
-}
+const DESCRIPTION = 'Callback gateway: provider callbacks through API Gateway, SQS and a worker into DynamoDB';
 
 /**
- * The app `cdk synth` runs (bin/app.ts) and the infrastructure tests build: the stack, configured
- * from context, checked by cdk-nag's AwsSolutions rules on every synth.
+ * The app `cdk synth` runs (bin/app.ts) and the infrastructure tests build: the stack of the
+ * selected stage, configured from cdk.json (lib/settings.ts), checked by cdk-nag's AwsSolutions
+ * rules on every synth.
  */
 export function createGatewayApp(props: AppProps = {}): { app: App; stack: CallbackGatewayStack } {
   const app = new App(props);
-  const stack = new CallbackGatewayStack(app, STACK_ID, {
-    description: 'Callback gateway: provider callbacks through API Gateway, SQS and a worker into DynamoDB',
+  const { stage, stackName, settings, oneOffs } = resolveSettings(app.node);
+  const stack = new CallbackGatewayStack(app, stackName, {
+    description: stage === undefined ? DESCRIPTION : `${DESCRIPTION} (stage ${stage})`,
     // No env: the stack is account- and region-agnostic, so synth never looks anything up.
-    ...stackPropsFromContext(app.node),
+    stage,
+    ...settings,
   });
+  reportOneOffs(stack, oneOffs);
   // cdk-nag 3 runs as a policy validation plugin; unacknowledged errors fail the synth.
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack };
+}
+
+/**
+ * One-off settings (allowed with -c oneOff=true) are said at synth and kept visible on the deployed
+ * stack, with the committed value the next plain deploy restores.
+ */
+function reportOneOffs(stack: CallbackGatewayStack, oneOffs: readonly OneOff[]): void {
+  if (oneOffs.length === 0) return;
+  const text = oneOffs
+    .map((o) => `${o.name}=${JSON.stringify(o.value)} (the next deploy without -c restores ${o.committed === undefined ? 'not set' : JSON.stringify(o.committed)})`)
+    .join('; ');
+  Annotations.of(stack).addWarningV2('callback-gateway:one-off-settings', `One-off settings, not in cdk.json: ${text}`);
+  new CfnOutput(stack, 'OneOffSettings', {
+    description: 'Settings deployed with -c that cdk.json does not hold; a deploy without them sets them back',
+    value: text,
+  });
 }

@@ -1,23 +1,47 @@
 /**
- * Early checks for construct props and CDK context. Each error names the setting and shows the bad
- * value, so a typo in `-c maxReceiveCount=…` is found at synth time, not after a deploy.
+ * Every setting's allowed values and default, and the checks the stack and its constructs run at
+ * synth. Each error names the setting, the allowed range and the bad value, so a typo in cdk.json or
+ * in `-c …` is found at synth time, not after a deploy.
  */
+import { QUEUE, RETENTION, MAX_BODY_BYTES } from '../functions/core/pipeline-definition.ts';
+
+/** Hours in the longest evaluation range a CloudWatch alarm accepts (Period × EvaluationPeriods). */
+const MAX_ALARM_RANGE_HOURS = 7 * 24;
+
+interface NumericRange {
+  readonly min: number;
+  readonly max: number;
+  readonly integer: boolean;
+  /** Why the range is what it is, when that is not obvious (appended to the error). */
+  readonly why?: string;
+}
 
 /** Allowed range of every numeric setting, and whether it must be whole. */
 export const NUMERIC_SETTINGS = {
-  /** SQS accepts 1–1000 receives in a redrive policy. */
-  maxReceiveCount: { min: 1, max: 1000, integer: true },
+  maxReceiveCount: {
+    min: QUEUE.settleAttempts + 1,
+    max: 1000,
+    integer: true,
+    why:
+      `more than the worker's ${QUEUE.settleAttempts} settle attempts (functions/core/pipeline-definition.ts), so a callback the ` +
+      "provider's status endpoint does not know yet is asked again, never sent to the DLQ; SQS allows up to 1000",
+  },
   eventRetentionDays: { min: 1, max: 36_500, integer: true },
   sensitiveRetentionHours: { min: 1, max: 24 * 365, integer: true },
   throttleRateLimit: { min: 1, max: 100_000, integer: false },
   throttleBurstLimit: { min: 1, max: 100_000, integer: true },
-  maxMessageAgeSeconds: { min: 60, max: 14 * 24 * 3600, integer: true },
+  maxMessageAgeSeconds: {
+    min: 60,
+    max: QUEUE.retentionDays * 86_400 - 3600,
+    integer: true,
+    why: `at least an hour below the queue's ${QUEUE.retentionDays}-day retention, so the alarm fires before a queued callback expires`,
+  },
   /**
    * The ingest's limit can only be lowered: a quarantined callback is stored whole in one DynamoDB
    * item (400 KB), its body in base64 when JSON escaping would make it larger, and 256 KiB of
    * base64 is about 342 KB.
    */
-  maxBodyBytes: { min: 1024, max: 256 * 1024, integer: true },
+  maxBodyBytes: { min: 1024, max: MAX_BODY_BYTES, integer: true },
   /** How long a function uses a secret it read; also how long a rotation waits before the provider switches. */
   secretCacheSeconds: { min: 1, max: 3600, integer: true },
   /** 401 answers per provider in 5 minutes above which the 401 alarm fires. */
@@ -25,16 +49,72 @@ export const NUMERIC_SETTINGS = {
   /** Confirmation mismatches / not-founds in 5 minutes at which their alarm fires. */
   mismatchAlarmThreshold: { min: 1, max: 100_000, integer: true },
   notFoundAlarmThreshold: { min: 1, max: 100_000, integer: true },
-} as const;
+  /**
+   * Worker functions the SQS event source runs at once. AWS accepts 2 to 1000:
+   * https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-scalingconfig.html
+   */
+  workerMaxConcurrency: { min: 2, max: 1000, integer: true, why: 'the SQS event source maximum concurrency AWS accepts' },
+  /** Requests answered 429 (throttled by API Gateway) in 5 minutes at which the alarm fires. */
+  apiThrottledAlarmThreshold: { min: 1, max: 1_000_000, integer: true },
+  /** Throttled invocations (ingest functions together, or the worker) in 5 minutes at which the alarm fires. */
+  lambdaThrottleAlarmThreshold: { min: 1, max: 1_000_000, integer: true },
+  /** Throttled table or index reads and writes in 5 minutes at which the alarm fires. */
+  tableThrottleAlarmThreshold: { min: 1, max: 1_000_000, integer: true },
+  /** The receive count at which a record that failed again raises the alarm. */
+  manyReceivesAlarmCount: {
+    min: QUEUE.settleAttempts + 1,
+    max: 1000,
+    integer: true,
+    why: `more than the worker's ${QUEUE.settleAttempts} settle attempts, whose planned retries are not a fault`,
+  },
+} as const satisfies Record<string, NumericRange>;
 
 export type NumericSetting = keyof typeof NUMERIC_SETTINGS;
 
-/** The value, if it is within the setting's range; otherwise an error naming both. */
-export function checkSetting(name: NumericSetting, value: number): number {
-  const { min, max, integer } = NUMERIC_SETTINGS[name];
+/** Levels our logger writes; WARN and above would drop the INFO lines the metrics and alarms count. */
+export const APPLICATION_LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO'] as const;
+export type ApplicationLogLevelSetting = (typeof APPLICATION_LOG_LEVELS)[number];
+/** Lambda's own (platform) log levels: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html */
+export const SYSTEM_LOG_LEVELS = ['DEBUG', 'INFO', 'WARN'] as const;
+export type SystemLogLevelSetting = (typeof SYSTEM_LOG_LEVELS)[number];
+
+/** The default of every setting that has one (alarmEmail and silenceAlarmHours are off unless given). */
+export const SETTING_DEFAULTS = {
+  maxReceiveCount: QUEUE.maxReceiveCount,
+  eventRetentionDays: RETENTION.eventDays,
+  sensitiveRetentionHours: RETENTION.sensitiveHours,
+  throttleRateLimit: 200,
+  throttleBurstLimit: 400,
+  maxMessageAgeSeconds: 900,
+  maxBodyBytes: MAX_BODY_BYTES,
+  secretCacheSeconds: 300,
+  unauthorizedAlarmThreshold: 20,
+  mismatchAlarmThreshold: 1,
+  notFoundAlarmThreshold: 1,
+  /**
+   * Five workers of ten records: at most 50 callbacks in flight, so at most 50 concurrent calls to a
+   * provider's status endpoint, while the account's other concurrency stays free for ingest.
+   */
+  workerMaxConcurrency: 5,
+  apiThrottledAlarmThreshold: 1,
+  lambdaThrottleAlarmThreshold: 1,
+  tableThrottleAlarmThreshold: 1,
+  /** One receive after the settle attempts: a record failing past them fails for a reason. */
+  manyReceivesAlarmCount: QUEUE.settleAttempts + 1,
+  applicationLogLevel: 'INFO' as ApplicationLogLevelSetting,
+  systemLogLevel: 'WARN' as SystemLogLevelSetting,
+} as const satisfies Record<NumericSetting, number> & Record<string, unknown>;
+
+/**
+ * The value, if it is within the setting's range; otherwise an error naming the setting (as `label`:
+ * where it was written), the range and the value.
+ */
+export function checkSetting(name: NumericSetting, value: number, label: string = name): number {
+  const { min, max, integer, ...rest } = NUMERIC_SETTINGS[name] as NumericRange;
   const ok = integer ? Number.isInteger(value) : Number.isFinite(value);
   if (!ok || value < min || value > max) {
-    throw new Error(`${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    const why = rest.why ? ` (${rest.why})` : '';
+    throw new Error(`${label} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}${why}, got ${JSON.stringify(value)}`);
   }
   return value;
 }
@@ -45,4 +125,56 @@ export function checkEmail(name: string, value: string): string {
     throw new Error(`${name} must be one e-mail address, got ${JSON.stringify(value)}`);
   }
   return value;
+}
+
+/** One of the allowed values, compared as written (upper case). */
+export function checkChoice<T extends string>(name: string, value: unknown, allowed: readonly T[], why?: string): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw new Error(`${name} must be one of ${allowed.join(', ')}${why ? ` (${why})` : ''}, got ${JSON.stringify(value)}`);
+  }
+  return value as T;
+}
+
+/**
+ * Hours without a callback after which a provider's silence alarm fires, per provider id. Each
+ * value is whole hours from 1 to 168: the alarm looks at one-hour periods, and CloudWatch accepts
+ * at most seven days of them (Period × EvaluationPeriods ≤ 604,800 s,
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html).
+ */
+export function checkSilenceHours(name: string, value: unknown, providerIds: readonly string[]): Readonly<Record<string, number>> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new Error(`${name} must be an object of hours per provider, e.g. {"temboplus": 6}, got ${JSON.stringify(value)}`);
+  }
+  const hours: Record<string, number> = {};
+  for (const [provider, raw] of Object.entries(value)) {
+    if (!providerIds.includes(provider)) {
+      throw new Error(`${name} names an unknown provider ${JSON.stringify(provider)}; providers are ${providerIds.join(', ')}`);
+    }
+    if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 1 || raw > MAX_ALARM_RANGE_HOURS) {
+      throw new Error(`${name}.${provider} must be an integer from 1 to ${MAX_ALARM_RANGE_HOURS} (hours; CloudWatch evaluates at most 7 days), got ${JSON.stringify(raw)}`);
+    }
+    hours[provider] = raw;
+  }
+  return hours;
+}
+
+/** The checks that involve two settings (each value already in its own range). */
+export function checkSettingPairs(values: {
+  readonly maxReceiveCount: number;
+  readonly manyReceivesAlarmCount: number;
+  readonly eventRetentionDays: number;
+  readonly sensitiveRetentionHours: number;
+}): void {
+  if (values.manyReceivesAlarmCount > values.maxReceiveCount) {
+    throw new Error(
+      `manyReceivesAlarmCount (${values.manyReceivesAlarmCount}) must not exceed maxReceiveCount (${values.maxReceiveCount}): ` +
+        'a record is never received more often than that before it moves to the DLQ, so the alarm could never fire',
+    );
+  }
+  if (values.sensitiveRetentionHours > values.eventRetentionDays * 24) {
+    throw new Error(
+      `sensitiveRetentionHours (${values.sensitiveRetentionHours}) must not exceed eventRetentionDays × 24 (${values.eventRetentionDays * 24}): ` +
+        'events carrying live codes or contacts are never kept longer than ordinary ones',
+    );
+  }
 }

@@ -20,7 +20,7 @@ import { createWorkerHandler } from '../../functions/handlers/worker.ts';
 import { getProvider, providers } from '../../functions/providers/index.ts';
 import { CallbackApi } from '../../lib/callback-api.ts';
 import type { CallbackGatewayStack } from '../../lib/callback-gateway-stack.ts';
-import { createGatewayApp, STACK_ID, stackPropsFromContext } from '../../lib/gateway-app.ts';
+import { createGatewayApp, STACK_ID } from '../../lib/gateway-app.ts';
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
 import { LogMetrics } from '../../lib/log-metrics.ts';
 import { PipelineAlarms, type PipelineAlarmsProps } from '../../lib/pipeline-alarms.ts';
@@ -269,20 +269,22 @@ describe('alarms', () => {
     }
   });
 
-  test('the thresholds are settings: -c unauthorizedAlarmThreshold=5 moves the 401 alarms, a bad value is refused', () => {
+  test('the thresholds are settings: a committed unauthorizedAlarmThreshold of 5 moves the 401 alarms, a bad value is refused', () => {
     // act
-    const props = stackPropsFromContext(new App({ context: { unauthorizedAlarmThreshold: '5', notFoundAlarmThreshold: '3' } }).node);
-    const template = alarmsOnly(props);
+    const { stack: changed } = createGatewayApp({
+      context: { ...CDK_CONTEXT, ...NO_BUNDLING, settings: { ...CDK_CONTEXT.settings, unauthorizedAlarmThreshold: 5, notFoundAlarmThreshold: 3 } },
+    });
+    const template = Template.fromStack(changed);
 
     // assess
-    assert.deepEqual(props, { unauthorizedAlarmThreshold: 5, notFoundAlarmThreshold: 3 });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Unauthorized', Threshold: 5, ComparisonOperator: 'GreaterThanThreshold' });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ConfirmationNotFound', Threshold: 3 });
     assert.throws(
-      () => createGatewayApp({ context: { ...NO_BUNDLING, unauthorizedAlarmThreshold: '0' } }),
+      () => createGatewayApp({ context: { ...NO_BUNDLING, oneOff: 'true', unauthorizedAlarmThreshold: '0' } }),
       /unauthorizedAlarmThreshold must be an integer from 1 to 1000000, got 0/,
     );
     assert.throws(
-      () => createGatewayApp({ context: { ...NO_BUNDLING, mismatchAlarmThreshold: 'x' } }),
+      () => createGatewayApp({ context: { ...NO_BUNDLING, oneOff: 'true', mismatchAlarmThreshold: 'x' } }),
       /mismatchAlarmThreshold must be a number, got "x"/,
     );
   });
@@ -447,14 +449,14 @@ function dashboardBody(): { widgets: Json[] } {
 }
 
 describe('dashboard', () => {
-  test('one dashboard named after the stack, its URL an output', () => {
+  test('one dashboard named after the stack and the region, its URL an output', () => {
     // act
     const dashboards = ofType('AWS::CloudWatch::Dashboard');
 
     // assess
     assert.equal(dashboards.length, 1);
     const [id, dashboard] = dashboards[0];
-    assert.equal(dashboard.Properties.DashboardName, STACK_ID);
+    assert.deepEqual(dashboard.Properties.DashboardName, { 'Fn::Join': ['', [`${STACK_ID}-`, ref('AWS::Region')]] });
     const url = outputs.DashboardUrl.Value['Fn::Join'][1] as unknown[];
     assert.deepEqual(url.at(-1), ref(id));
     assert.match(url.filter((part) => typeof part === 'string').join(''), /console\.aws\.amazon\.com\/cloudwatch\/home\?region=.*#dashboards/);

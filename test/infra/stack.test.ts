@@ -63,9 +63,6 @@ function withoutBundlingNotices<T>(build: () => T): T {
   }
 }
 
-/** Skips esbuild: for tests about settings, not bundles. */
-const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
-
 let stack: CallbackGatewayStack;
 let template: Template;
 let resources: Record<string, Json>;
@@ -407,28 +404,4 @@ describe('cdk-nag AwsSolutions', () => {
   });
 });
 
-describe('settings from context', () => {
-  test('-c maxReceiveCount and -c alarmEmail change the redrive policy and subscribe the address', () => {
-    // act
-    const changed = synthesize({ ...NO_BUNDLING, maxReceiveCount: '3', alarmEmail: 'ops@example.com' });
-
-    // assess
-    const queue = changed.template.toJSON().Resources[changed.stack.getLogicalId(changed.stack.pipeline.queue.node.defaultChild as CfnElement)];
-    assert.equal(queue.Properties.RedrivePolicy.maxReceiveCount, 3);
-    changed.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
-  });
-
-  for (const [name, value, message] of [
-    ['maxReceiveCount', 'abc', /maxReceiveCount must be a number, got "abc"/],
-    ['maxReceiveCount', '0', /maxReceiveCount must be an integer from 1 to 1000, got 0/],
-    ['throttleBurstLimit', '2.5', /throttleBurstLimit must be an integer .* got 2\.5/],
-    ['eventRetentionDays', '-1', /eventRetentionDays must be an integer from 1 to 36500, got -1/],
-    ['sensitiveRetentionHours', '', /sensitiveRetentionHours must be a number, got ""/],
-    ['alarmEmail', 'ops at example', /alarmEmail must be one e-mail address, got "ops at example"/],
-  ] as const) {
-    test(`a bad -c ${name}=${value} fails the synth, naming the setting and the value`, () => {
-      // act + assess
-      assert.throws(() => createGatewayApp({ context: { ...NO_BUNDLING, [name]: value } }), message);
-    });
-  }
-});
+// Settings (cdk.json, one-off -c, validation) and stages: settings.test.ts.

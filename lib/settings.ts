@@ -1,0 +1,185 @@
+/**
+ * Where the stack's settings come from, and the one rule about them: what is committed is what is
+ * deployed.
+ *
+ * The committed place is cdk.json, under `context`:
+ * - `settings`: every setting, for every stage (the default stage is the stack `CallbackGateway`);
+ * - `stages`: one object per stage (`-c stage=prod` deploys the stack `CallbackGateway-prod`), whose
+ *   values override `settings` for that stage only. A stage must be declared here, even as `{}`, so
+ *   a mistyped `-c stage=prdo` is refused instead of deploying a second gateway.
+ *
+ * A setting given with `-c name=value` is a one-off: the next plain `npm run deploy` would quietly
+ * set it back to the committed value. So a one-off that differs from the committed value is
+ * refused, unless `-c oneOff=true` says it is meant; then the synth warns, and the stack carries an
+ * output `OneOffSettings` naming each one-off and the committed value the next deploy restores.
+ */
+import type { Node } from 'constructs';
+import { providers } from '../functions/providers/index.ts';
+import {
+  APPLICATION_LOG_LEVELS,
+  type ApplicationLogLevelSetting,
+  checkChoice,
+  checkEmail,
+  checkSetting,
+  checkSilenceHours,
+  NUMERIC_SETTINGS,
+  type NumericSetting,
+  SETTING_DEFAULTS,
+  SYSTEM_LOG_LEVELS,
+  type SystemLogLevelSetting,
+} from './validate.ts';
+
+/** The default stage's stack name; a stage's stack is `CallbackGateway-<stage>`. */
+export const STACK_ID = 'CallbackGateway';
+
+/** Context keys that select, rather than set: the stage, and the consent to one-off settings. */
+export const STAGE_KEY = 'stage';
+export const ONE_OFF_KEY = 'oneOff';
+
+export interface GatewaySettings extends Record<NumericSetting, number> {
+  readonly alarmEmail?: string;
+  /** Hours without a callback after which each named provider's silence alarm fires (none: no alarm). */
+  readonly silenceAlarmHours: Readonly<Record<string, number>>;
+  readonly applicationLogLevel: ApplicationLogLevelSetting;
+  readonly systemLogLevel: SystemLogLevelSetting;
+}
+
+export type SettingName = keyof GatewaySettings;
+
+/** Every setting's name, in the order the README lists them. */
+export const SETTING_NAMES: readonly SettingName[] = [
+  'alarmEmail',
+  ...(Object.keys(NUMERIC_SETTINGS) as NumericSetting[]),
+  'silenceAlarmHours',
+  'applicationLogLevel',
+  'systemLogLevel',
+];
+
+export interface OneOff {
+  readonly name: SettingName;
+  /** The value given with -c. */
+  readonly value: unknown;
+  /** What cdk.json holds (or the default): what the next plain deploy sets back. */
+  readonly committed: unknown;
+}
+
+export interface ResolvedSettings {
+  /** Undefined for the default stage. */
+  readonly stage?: string;
+  readonly stackName: string;
+  readonly settings: GatewaySettings;
+  readonly oneOffs: readonly OneOff[];
+}
+
+const STAGE_NAME = /^[a-z][a-z0-9-]{0,19}$/;
+
+/** The stack name of a stage (the default stage keeps the name the stack always had). */
+export function stackNameOf(stage?: string): string {
+  return stage === undefined ? STACK_ID : `${STACK_ID}-${stage}`;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A committed object of settings; unknown names (typos) are refused, naming where they are. */
+function settingsObject(where: string, value: unknown): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (!isObject(value)) throw new Error(`${where} must be an object of settings, got ${JSON.stringify(value)}`);
+  for (const name of Object.keys(value)) {
+    if (!(SETTING_NAMES as readonly string[]).includes(name)) {
+      throw new Error(`${where} has an unknown setting ${JSON.stringify(name)}; settings are ${SETTING_NAMES.join(', ')}`);
+    }
+  }
+  return value;
+}
+
+/** `-c` values arrive as strings: numbers and objects are parsed, naming the setting when they cannot be. */
+function fromCommandLine(name: SettingName, raw: unknown): unknown {
+  if (typeof raw !== 'string') return raw;
+  if (name in NUMERIC_SETTINGS) {
+    if (!/^\s*-?\d+(\.\d+)?\s*$/.test(raw)) throw new Error(`${name} must be a number, got ${JSON.stringify(raw)}`);
+    return Number(raw);
+  }
+  if (name === 'silenceAlarmHours') {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      throw new Error(`${name} must be a JSON object of hours per provider, e.g. {"temboplus":6}, got ${JSON.stringify(raw)}`);
+    }
+  }
+  return raw;
+}
+
+/** One setting's value checked against its range; `where` prefixes the name in errors. */
+function checked(name: SettingName, value: unknown, where: string): unknown {
+  const label = where ? `${where}.${name}` : name;
+  if (name === 'alarmEmail') {
+    if (typeof value !== 'string') throw new Error(`${label} must be one e-mail address, got ${JSON.stringify(value)}`);
+    return checkEmail(label, value);
+  }
+  if (name === 'silenceAlarmHours') return checkSilenceHours(label, value, providers.map((provider) => provider.id));
+  if (name === 'applicationLogLevel') {
+    return checkChoice(label, value, APPLICATION_LOG_LEVELS, 'the metrics and alarms count INFO lines; WARN or above would silence them');
+  }
+  if (name === 'systemLogLevel') return checkChoice(label, value, SYSTEM_LOG_LEVELS);
+  if (typeof value !== 'number') throw new Error(`${label} must be a number, got ${JSON.stringify(value)}`);
+  return checkSetting(name, value, label);
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * The settings for this synth: the stage's committed values over the committed `settings`, over
+ * the defaults; `-c` one-offs checked, and refused where they differ from what is committed unless
+ * `-c oneOff=true`.
+ */
+export function resolveSettings(node: Node): ResolvedSettings {
+  const rawStage: unknown = node.tryGetContext(STAGE_KEY);
+  const stages: unknown = node.tryGetContext('stages');
+  if (stages !== undefined && !isObject(stages)) throw new Error(`cdk.json context "stages" must be an object of stages, got ${JSON.stringify(stages)}`);
+  let stage: string | undefined;
+  if (rawStage !== undefined && rawStage !== '') {
+    if (typeof rawStage !== 'string' || !STAGE_NAME.test(rawStage)) {
+      throw new Error(`stage must be 1 to 20 lower-case letters, digits or hyphens, starting with a letter, got ${JSON.stringify(rawStage)}`);
+    }
+    if (!stages || !Object.hasOwn(stages, rawStage)) {
+      const known = stages ? Object.keys(stages) : [];
+      throw new Error(
+        `stage ${JSON.stringify(rawStage)} is not declared in cdk.json context "stages" (declared: ${known.join(', ') || 'none'}). ` +
+          'Add it there, even as {}, to deploy a new stage.',
+      );
+    }
+    stage = rawStage;
+  }
+
+  const base = settingsObject('cdk.json context "settings"', node.tryGetContext('settings'));
+  const staged = stage === undefined ? {} : settingsObject(`cdk.json context "stages".${stage}`, (stages as Record<string, unknown>)[stage]);
+
+  const committed: Record<string, unknown> = { ...SETTING_DEFAULTS };
+  for (const [name, value] of Object.entries(base)) committed[name] = checked(name as SettingName, value, 'settings');
+  for (const [name, value] of Object.entries(staged)) committed[name] = checked(name as SettingName, value, `stages.${stage}`);
+
+  const values: Record<string, unknown> = { ...committed };
+  const oneOffs: OneOff[] = [];
+  for (const name of SETTING_NAMES) {
+    const raw: unknown = node.tryGetContext(name);
+    if (raw === undefined) continue;
+    const value = checked(name, fromCommandLine(name, raw), '');
+    if (same(value, committed[name])) continue;
+    oneOffs.push({ name, value, committed: committed[name] });
+    values[name] = value;
+  }
+  const consent: unknown = node.tryGetContext(ONE_OFF_KEY);
+  if (oneOffs.length > 0 && consent !== true && consent !== 'true') {
+    const list = oneOffs.map((o) => `${o.name}=${JSON.stringify(o.value)} (committed: ${o.committed === undefined ? 'not set' : JSON.stringify(o.committed)})`).join(', ');
+    const place = stage === undefined ? 'context "settings"' : `context "stages".${stage}`;
+    throw new Error(
+      `-c ${list} differs from what cdk.json commits, and the next plain deploy would quietly set it back. Commit it in cdk.json ` +
+        `${place} instead, or add -c ${ONE_OFF_KEY}=true to deploy it once on purpose (the stack then reports it in its OneOffSettings output).`,
+    );
+  }
+  return { stage, stackName: stackNameOf(stage), settings: values as unknown as GatewaySettings, oneOffs };
+}
