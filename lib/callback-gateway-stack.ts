@@ -161,6 +161,7 @@ export class CallbackGatewayStack extends Stack {
       eventRetentionDays: props.eventRetentionDays,
       sensitiveRetentionHours: props.sensitiveRetentionHours,
       secretCacheSeconds: props.secretCacheSeconds,
+      workerMaxConcurrency: props.workerMaxConcurrency,
     });
     this.api = new CallbackApi(this, 'Api', {
       throttleRateLimit: props.throttleRateLimit,

@@ -7,7 +7,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { QUEUE, RETENTION } from '../functions/core/pipeline-definition.ts';
 import { DEFAULT_SECRET_CACHE_SECONDS, GatewayFunction, handlerEntry } from './gateway-function.ts';
-import { checkSetting } from './validate.ts';
+import { checkSetting, SETTING_DEFAULTS } from './validate.ts';
 
 export interface CallbackQueueProps {
   /** Where the worker stores events and state (read/write is granted here). */
@@ -32,6 +32,11 @@ export interface CallbackQueueProps {
    * @default 300
    */
   readonly secretCacheSeconds?: number;
+  /**
+   * Worker functions the SQS event source runs at once (2–1000).
+   * @default 5 (SETTING_DEFAULTS.workerMaxConcurrency)
+   */
+  readonly workerMaxConcurrency?: number;
 }
 
 /**
@@ -59,6 +64,7 @@ export class CallbackQueue extends Construct {
     const eventRetentionDays = checkSetting('eventRetentionDays', props.eventRetentionDays ?? RETENTION.eventDays);
     const sensitiveRetentionHours = checkSetting('sensitiveRetentionHours', props.sensitiveRetentionHours ?? RETENTION.sensitiveHours);
     const secretCacheSeconds = checkSetting('secretCacheSeconds', props.secretCacheSeconds ?? DEFAULT_SECRET_CACHE_SECONDS);
+    const maxConcurrency = checkSetting('workerMaxConcurrency', props.workerMaxConcurrency ?? SETTING_DEFAULTS.workerMaxConcurrency);
 
     // Both queues outlive the stack, like the table: `cdk destroy` must never drop callbacks that
     // were answered 200 and not stored yet (README, "Tear down", says how to drain them).
@@ -105,6 +111,12 @@ export class CallbackQueue extends Construct {
         maxBatchingWindow: Duration.seconds(QUEUE.maxBatchingWindowSeconds),
         // Only the failed records return to the queue; the rest of the batch is done.
         reportBatchItemFailures: true,
+        // A burst of callbacks must not take the account's concurrency from the ingest functions
+        // (which answer the providers) nor flood a provider's status endpoint: at most this many
+        // workers of a batch each. Past it, messages wait in the queue instead of being invoked
+        // and throttled. 2–1000:
+        // https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html ("Configuring maximum concurrency").
+        maxConcurrency,
       }),
     );
   }

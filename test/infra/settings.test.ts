@@ -65,6 +65,15 @@ describe('the committed place: cdk.json', () => {
     assert.deepEqual([receives(plain), receives(prod), receives(dev)], [7, 9, 7]);
   });
 
+  test('workerMaxConcurrency bounds the SQS event source (ScalingConfig.MaximumConcurrency)', () => {
+    // act
+    const { json } = synth({}, committing({ workerMaxConcurrency: 3 }));
+
+    // assess
+    const mappings = Object.values(json.Resources as Record<string, Json>).filter((r) => r.Type === 'AWS::Lambda::EventSourceMapping');
+    assert.deepEqual(mappings.map((mapping) => mapping.Properties.ScalingConfig), [{ MaximumConcurrency: 3 }]);
+  });
+
   test('an unknown setting in cdk.json (a typo) fails the synth, naming where it is', () => {
     assert.throws(() => synth({}, committing({ maxRecieveCount: 8 })), /cdk\.json context "settings" has an unknown setting "maxRecieveCount"; settings are alarmEmail, maxReceiveCount/);
     assert.throws(() => synth({ stage: 'prod' }, committing({}, { prod: { alarmMail: 'a@b.c' } })), /context "stages"\.prod has an unknown setting "alarmMail"/);

@@ -226,7 +226,7 @@ describe('queue and worker', () => {
     }
   });
 
-  test('the worker drains the queue with partial batch failures', () => {
+  test('the worker drains the queue with partial batch failures, at most workerMaxConcurrency (5) workers at once', () => {
     // act
     const [mapping, ...others] = ofType('AWS::Lambda::EventSourceMapping').map(([, m]) => m.Properties);
 
@@ -237,6 +237,7 @@ describe('queue and worker', () => {
     assert.deepEqual(mapping.FunctionName, ref(logicalId(stack.pipeline.worker)));
     assert.equal(mapping.BatchSize, QUEUE.batchSize);
     assert.equal(mapping.MaximumBatchingWindowInSeconds, QUEUE.maxBatchingWindowSeconds);
+    assert.deepEqual(mapping.ScalingConfig, { MaximumConcurrency: 5 });
   });
 
   test('the worker: Node 24 arm64, 512 MB, the worker timeout, and the environment contract', () => {
