@@ -154,6 +154,7 @@ export class CallbackGatewayStack extends Stack {
     // Checked before anything is built (bundling takes seconds): a bad value fails at once.
     validateStackProps(props);
 
+    const logging = { applicationLogLevel: props.applicationLogLevel, systemLogLevel: props.systemLogLevel };
     this.table = new CallbackTable(this, 'Table');
     this.pipeline = new CallbackQueue(this, 'Pipeline', {
       table: this.table.table,
@@ -162,6 +163,7 @@ export class CallbackGatewayStack extends Stack {
       sensitiveRetentionHours: props.sensitiveRetentionHours,
       secretCacheSeconds: props.secretCacheSeconds,
       workerMaxConcurrency: props.workerMaxConcurrency,
+      logging,
     });
     this.api = new CallbackApi(this, 'Api', {
       throttleRateLimit: props.throttleRateLimit,
@@ -176,6 +178,7 @@ export class CallbackGatewayStack extends Stack {
           queue: this.pipeline.queue,
           maxBodyBytes: props.maxBodyBytes,
           secretCacheSeconds: props.secretCacheSeconds,
+          logging,
           // A stage's secrets are named after it; the default stage keeps the names CloudFormation
           // generated when it was first deployed (a new name would replace the secret, and a new
           // secret starts with a new token and none of the filled-in credentials).

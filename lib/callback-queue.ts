@@ -6,7 +6,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { QUEUE, RETENTION } from '../functions/core/pipeline-definition.ts';
-import { DEFAULT_SECRET_CACHE_SECONDS, GatewayFunction, handlerEntry } from './gateway-function.ts';
+import { DEFAULT_SECRET_CACHE_SECONDS, type FunctionLogging, GatewayFunction, handlerEntry } from './gateway-function.ts';
 import { checkSetting, SETTING_DEFAULTS } from './validate.ts';
 
 export interface CallbackQueueProps {
@@ -37,6 +37,11 @@ export interface CallbackQueueProps {
    * @default 5 (SETTING_DEFAULTS.workerMaxConcurrency)
    */
   readonly workerMaxConcurrency?: number;
+  /**
+   * What Lambda keeps of the worker's log lines.
+   * @default INFO application lines, WARN system lines
+   */
+  readonly logging?: FunctionLogging;
 }
 
 /**
@@ -92,6 +97,7 @@ export class CallbackQueue extends Construct {
       // scales CPU with memory, so 512 MB keeps a batch well inside the timeout for little cost.
       memorySize: 512,
       timeout: Duration.seconds(QUEUE.workerTimeoutSeconds),
+      ...props.logging,
       environment: {
         TABLE_NAME: props.table.tableName,
         // For ChangeMessageVisibility: the worker backs off a failed record itself.

@@ -2,10 +2,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { ApplicationLogLevel, Architecture, LoggingFormat, Runtime, SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { type ApplicationLogLevelSetting, SETTING_DEFAULTS, type SystemLogLevelSetting } from './validate.ts';
 
 /**
  * Seconds a function keeps using a secret it read (the handlers' own default). A rotation waits this
@@ -21,7 +22,23 @@ export function handlerEntry(name: string): string {
   return path.join(REPO_ROOT, 'functions', 'handlers', `${name}.ts`);
 }
 
-export interface GatewayFunctionProps {
+/** What Lambda's advanced logging controls keep of a function's lines. */
+export interface FunctionLogging {
+  /**
+   * Application lines below this level are dropped (by the logger first, which reads Lambda's
+   * AWS_LAMBDA_LOG_LEVEL, then by Lambda).
+   * @default INFO
+   */
+  readonly applicationLogLevel?: ApplicationLogLevelSetting;
+  /**
+   * Lambda's own lines below this level are dropped: at WARN, the START and REPORT lines of every
+   * invocation (and their Duration, Billed Duration, Max Memory Used and Init Duration).
+   * @default WARN
+   */
+  readonly systemLogLevel?: SystemLogLevelSetting;
+}
+
+export interface GatewayFunctionProps extends FunctionLogging {
   /** Absolute path of the TypeScript file that exports `handler`. */
   readonly entry: string;
   readonly description: string;
@@ -69,6 +86,18 @@ export class GatewayFunction extends Construct {
       timeout: props.timeout,
       role: this.role,
       logGroup: this.logGroup,
+      // Advanced logging controls (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html):
+      // log-level filtering needs the JSON format. Our lines already are JSON objects with `level`
+      // and an RFC 3339 `timestamp`, which Lambda passes on as they are, not encoded twice
+      // (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-logformat.html),
+      // so the metric filters and queries read the same fields. By default Lambda sends a START and
+      // a REPORT line for every invocation (its INFO level); WARN keeps only its warnings, so those
+      // bytes are not ingested on every invocation. What goes with them: each invocation's Duration,
+      // Billed Duration, Max Memory Used and Init Duration as log lines. The AWS/Lambda metrics
+      // (Duration, Errors, Throttles, ConcurrentExecutions) do not come from these lines and stay.
+      loggingFormat: LoggingFormat.JSON,
+      applicationLogLevelV2: ApplicationLogLevel[props.applicationLogLevel ?? SETTING_DEFAULTS.applicationLogLevel],
+      systemLogLevelV2: SystemLogLevel[props.systemLogLevel ?? SETTING_DEFAULTS.systemLogLevel],
       environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
       projectRoot: REPO_ROOT,
       depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),

@@ -8,6 +8,7 @@ import type { AnyProvider } from '../providers/provider.ts';
 import { toCallbackRequest, toResult } from './api-gateway.ts';
 import { DEFAULT_SECRET_CACHE_SECONDS, ingestDependencies } from './dependencies.ts';
 import { numberEnv, requireEnv } from './environment.ts';
+import { withInvocationLogFields } from './invocation-log.ts';
 
 export type IngestHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -34,8 +35,8 @@ function fromEnvironment(): IngestHandler {
 
 let configured: IngestHandler | undefined;
 
-/** Lambda entry point (one function per provider, selected by PROVIDER_ID). */
-export const handler: IngestHandler = (event) => {
+/** Lambda entry point (one function per provider, selected by PROVIDER_ID); its lines name the invocation. */
+export const handler = withInvocationLogFields<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>((event) => {
   configured ??= fromEnvironment();
   return configured(event);
-};
+});

@@ -10,6 +10,7 @@ import { ConfigurationError, errorMessage } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import { DEFAULT_LOOKUP_TIMEOUT_MS, DEFAULT_SECRET_CACHE_SECONDS, workerHandlerOptions } from './dependencies.ts';
 import { numberEnv, reconcileEnv, requireEnv } from './environment.ts';
+import { withInvocationLogFields } from './invocation-log.ts';
 
 export type WorkerHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
 
@@ -101,8 +102,8 @@ function fromEnvironment(): WorkerHandler {
 
 let configured: WorkerHandler | undefined;
 
-/** Lambda entry point for the SQS event source. */
-export const handler: WorkerHandler = (event) => {
+/** Lambda entry point for the SQS event source; its lines name the invocation. */
+export const handler = withInvocationLogFields<SQSEvent, SQSBatchResponse>((event) => {
   configured ??= fromEnvironment();
   return configured(event);
-};
+});

@@ -74,6 +74,19 @@ describe('the committed place: cdk.json', () => {
     assert.deepEqual(mappings.map((mapping) => mapping.Properties.ScalingConfig), [{ MaximumConcurrency: 3 }]);
   });
 
+  test('applicationLogLevel and systemLogLevel set every function\'s advanced logging controls (JSON format)', () => {
+    // act
+    const { json } = synth({}, committing({ applicationLogLevel: 'DEBUG', systemLogLevel: 'INFO' }));
+
+    // assess
+    const functions = Object.values(json.Resources as Record<string, Json>).filter((r) => r.Type === 'AWS::Lambda::Function');
+    assert.equal(functions.length, providers.length + 1);
+    for (const fn of functions) {
+      const { LogFormat, ApplicationLogLevel, SystemLogLevel } = fn.Properties.LoggingConfig;
+      assert.deepEqual({ LogFormat, ApplicationLogLevel, SystemLogLevel }, { LogFormat: 'JSON', ApplicationLogLevel: 'DEBUG', SystemLogLevel: 'INFO' });
+    }
+  });
+
   test('an unknown setting in cdk.json (a typo) fails the synth, naming where it is', () => {
     assert.throws(() => synth({}, committing({ maxRecieveCount: 8 })), /cdk\.json context "settings" has an unknown setting "maxRecieveCount"; settings are alarmEmail, maxReceiveCount/);
     assert.throws(() => synth({ stage: 'prod' }, committing({}, { prod: { alarmMail: 'a@b.c' } })), /context "stages"\.prod has an unknown setting "alarmMail"/);

@@ -165,7 +165,12 @@ describe('ingest functions', () => {
         SECRET_CACHE_SECONDS: '300',
         NODE_OPTIONS: '--enable-source-maps',
       });
-      assert.deepEqual(fn.LoggingConfig, { LogGroup: ref(logicalId(ingress.function.node.scope!.node.findChild('Logs'))) });
+      assert.deepEqual(fn.LoggingConfig, {
+        LogGroup: ref(logicalId(ingress.function.node.scope!.node.findChild('Logs'))),
+        LogFormat: 'JSON',
+        ApplicationLogLevel: 'INFO',
+        SystemLogLevel: 'WARN',
+      });
     }
   });
 
@@ -249,6 +254,7 @@ describe('queue and worker', () => {
     assert.deepEqual(worker.Architectures, ['arm64']);
     assert.equal(worker.MemorySize, 512);
     assert.equal(worker.Timeout, QUEUE.workerTimeoutSeconds);
+    assert.deepEqual(worker.LoggingConfig, { LogGroup: ref(logicalId(stack.pipeline.workerLogs)), LogFormat: 'JSON', ApplicationLogLevel: 'INFO', SystemLogLevel: 'WARN' });
     const secretIds = Object.fromEntries(
       stack.ingresses.filter((ingress) => workerReadsSecret(ingress.provider)).map((ingress) => [secretEnvName(ingress.provider), ref(logicalId(ingress.secret))]),
     );

@@ -1,0 +1,25 @@
+import type { Context } from 'aws-lambda';
+import { setLogContext } from '../shared/log.ts';
+
+/**
+ * A Lambda entry point whose log lines name their invocation: `function_request_id` (Lambda's
+ * request id, the one in its own START/REPORT lines and metrics) and `cold_start` (the first
+ * invocation of this execution environment), the field names Powertools for AWS Lambda uses, so
+ * existing Logs Insights queries work. A Node.js execution environment runs one invocation at a
+ * time, so the fields hold for every line until the invocation ends.
+ */
+export function withInvocationLogFields<TEvent, TResult>(
+  handler: (event: TEvent) => Promise<TResult>,
+): (event: TEvent, context?: Pick<Context, 'awsRequestId'>) => Promise<TResult> {
+  // One entry point per function bundle: true until this execution environment's first invocation.
+  let coldStart = true;
+  return async (event, context) => {
+    setLogContext({ function_request_id: context?.awsRequestId, cold_start: coldStart });
+    coldStart = false;
+    try {
+      return await handler(event);
+    } finally {
+      setLogContext(undefined);
+    }
+  };
+}

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, describe, test } from 'node:test';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { withInvocationLogFields } from '../../functions/handlers/invocation-log.ts';
+import { createLogger } from '../../functions/shared/log.ts';
+
+/**
+ * What the deployed functions' log lines carry: the level Lambda's advanced logging controls set
+ * (AWS_LAMBDA_LOG_LEVEL), and the invocation they belong to (`function_request_id`, `cold_start`).
+ * The template side (JSON format, levels from the settings) is in stack.test.ts and settings.test.ts.
+ */
+
+type Json = Record<string, any>;
+
+const ORIGINAL_LEVEL = process.env.AWS_LAMBDA_LOG_LEVEL;
+afterEach(() => {
+  if (ORIGINAL_LEVEL === undefined) delete process.env.AWS_LAMBDA_LOG_LEVEL;
+  else process.env.AWS_LAMBDA_LOG_LEVEL = ORIGINAL_LEVEL;
+});
+
+/** A logger writing into an array, created the way the functions create theirs. */
+function capture(minLevel?: string) {
+  const lines: Json[] = [];
+  const log = createLogger({ service: 'unit', write: (line) => lines.push(JSON.parse(line) as Json), ...(minLevel ? { minLevel } : {}) });
+  return { log, lines };
+}
+
+describe('the level Lambda sets', () => {
+  for (const [level, kept] of [
+    [undefined, ['INFO', 'WARN', 'ERROR']],
+    ['DEBUG', ['INFO', 'WARN', 'ERROR']],
+    ['INFO', ['INFO', 'WARN', 'ERROR']],
+    ['WARN', ['WARN', 'ERROR']],
+    ['ERROR', ['ERROR']],
+    ['warn', ['WARN', 'ERROR']],
+    ['nonsense', ['INFO', 'WARN', 'ERROR']],
+  ] as const) {
+    test(`AWS_LAMBDA_LOG_LEVEL=${level ?? '(unset)'} keeps ${kept.join(', ')}`, () => {
+      // prepare
+      if (level === undefined) delete process.env.AWS_LAMBDA_LOG_LEVEL;
+      else process.env.AWS_LAMBDA_LOG_LEVEL = level;
+      const { log, lines } = capture();
+
+      // act
+      log.info('i');
+      log.warn('w');
+      log.error('e');
+
+      // assess
+      assert.deepEqual(lines.map((line) => line.level), kept);
+    });
+  }
+
+  test('an explicit minLevel wins over the environment', () => {
+    // prepare
+    process.env.AWS_LAMBDA_LOG_LEVEL = 'ERROR';
+    const { log, lines } = capture('INFO');
+
+    // act
+    log.info('i');
+
+    // assess
+    assert.deepEqual(lines.map((line) => line.message), ['i']);
+  });
+});
+
+describe('the invocation a line belongs to', () => {
+  test('lines logged inside a Lambda invocation carry function_request_id and cold_start (true only for the first)', async () => {
+    // prepare
+    const { log, lines } = capture();
+    const handler = withInvocationLogFields(async (event: { n: number }) => {
+      log.info('handled', { n: event.n });
+      return event.n;
+    });
+
+    // act
+    await handler({ n: 1 }, { awsRequestId: 'req-1' });
+    await handler({ n: 2 }, { awsRequestId: 'req-2' });
+    log.info('outside');
+
+    // assess
+    assert.deepEqual(
+      lines.map(({ message, function_request_id, cold_start, n }) => ({ message, function_request_id, cold_start, n })),
+      [
+        { message: 'handled', function_request_id: 'req-1', cold_start: true, n: 1 },
+        { message: 'handled', function_request_id: 'req-2', cold_start: false, n: 2 },
+        { message: 'outside', function_request_id: undefined, cold_start: undefined, n: undefined },
+      ],
+    );
+    assert.deepEqual(Object.keys(lines[0]).slice(0, 4), ['level', 'timestamp', 'service', 'message'], 'the fixed fields come first');
+  });
+
+  test('a line logged after a failed invocation no longer carries its request id', async () => {
+    // prepare
+    const { log, lines } = capture();
+    const handler = withInvocationLogFields(async () => {
+      throw new Error('boom');
+    });
+
+    // act
+    await assert.rejects(handler({}, { awsRequestId: 'req-x' }), /boom/);
+    log.warn('later');
+
+    // assess
+    assert.equal(lines[0].function_request_id, undefined);
+  });
+});
+
+describe('the deployed ingest entry point', () => {
+  const saved = { ...process.env };
+  after(() => {
+    process.env = saved;
+  });
+
+  test('its "callback" line names the Lambda request id and the cold start, beside API Gateway\'s requestId', async () => {
+    // prepare
+    Object.assign(process.env, {
+      PROVIDER_ID: 'telesign',
+      QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/unused',
+      TELESIGN_SECRET_ID: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:unused',
+      AWS_REGION: 'eu-west-1',
+    });
+    const written: string[] = [];
+    const write = process.stdout.write;
+    // Only our JSON lines are taken: the test runner talks to its parent over the same stdout.
+    process.stdout.write = ((chunk: unknown, ...rest: unknown[]) =>
+      typeof chunk === 'string' && chunk.startsWith('{"level":')
+        ? (written.push(chunk), true)
+        : (write as (...args: unknown[]) => boolean).call(process.stdout, chunk, ...rest)) as typeof process.stdout.write;
+    const { handler } = await import('../../functions/handlers/ingest.ts');
+    // A wrong method is answered before any secret or queue is touched: nothing leaves the process.
+    const event = {
+      version: '2.0',
+      routeKey: 'POST /callbacks/telesign',
+      rawPath: '/callbacks/telesign',
+      rawQueryString: '',
+      headers: {},
+      isBase64Encoded: false,
+      requestContext: { http: { method: 'PUT', path: '/callbacks/telesign', sourceIp: '203.0.113.9' }, requestId: 'apigw-1', timeEpoch: 1_700_000_000_000 },
+    } as unknown as APIGatewayProxyEventV2;
+
+    // act
+    try {
+      await handler(event, { awsRequestId: 'lambda-1' });
+      await handler(event, { awsRequestId: 'lambda-2' });
+    } finally {
+      process.stdout.write = write;
+    }
+
+    // assess
+    const lines = written.map((line) => JSON.parse(line) as Json);
+    assert.deepEqual(
+      lines.map(({ message, requestId, function_request_id, cold_start }) => ({ message, requestId, function_request_id, cold_start })),
+      [
+        { message: 'callback', requestId: 'apigw-1', function_request_id: 'lambda-1', cold_start: true },
+        { message: 'callback', requestId: 'apigw-1', function_request_id: 'lambda-2', cold_start: false },
+      ],
+    );
+  });
+});
