@@ -308,8 +308,11 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
     subjectId: maskPhoneNumbers(facts.subjectId),
     ...(facts.part === undefined ? {} : { part: maskPhoneNumbers(facts.part) }),
     status: facts.status,
+    outcome: facts.outcome,
     result: created === 'created' ? 'stored' : 'duplicate',
     stateChanged: changed,
+    // From API Gateway's receipt to now, the state written: the pipeline's lag (a metric).
+    lagMs: deps.now().getTime() - Date.parse(message.receivedAt),
     ...(asked ? { confirmation: asked.verdict.kind, confirmedStatus: asked.verdict.answerStatus, differences: asked.verdict.differences } : {}),
     ...(askFault ? { askFault: askFault.fault } : {}),
   });
