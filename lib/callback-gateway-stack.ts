@@ -7,6 +7,7 @@ import { CallbackApi } from './callback-api.ts';
 import { CallbackQueue } from './callback-queue.ts';
 import { CallbackTable } from './callback-table.ts';
 import { LogMetrics } from './log-metrics.ts';
+import { LogQueries } from './log-queries.ts';
 import { acknowledgeNagFindings } from './nag-acknowledgements.ts';
 import { PipelineAlarms } from './pipeline-alarms.ts';
 import { PipelineDashboard } from './pipeline-dashboard.ts';
@@ -143,6 +144,7 @@ export class CallbackGatewayStack extends Stack {
   public readonly pipeline: CallbackQueue;
   public readonly ingresses: readonly ProviderIngress[];
   public readonly logMetrics: LogMetrics;
+  public readonly logQueries: LogQueries;
   public readonly alarms: PipelineAlarms;
   public readonly dashboard: PipelineDashboard;
   /** The stage (undefined: the default stage). */
@@ -197,9 +199,17 @@ export class CallbackGatewayStack extends Stack {
     this.logMetrics = new LogMetrics(this, 'LogMetrics', {
       ingestLogs: this.ingresses.map((ingress) => ({ providerId: ingress.provider.id, logGroup: ingress.logGroup })),
       workerLogs: this.pipeline.workerLogs,
+      accessLogs: this.api.accessLogs,
       confirmingProviderIds: this.ingresses.filter((ingress) => ingress.provider.lookup).map((ingress) => ingress.provider.id),
-      // The stack's name (CallbackGateway unless renamed): a second gateway in the account counts apart.
+      // The stack's name (the stage's): a second gateway in the account counts apart.
       namespace: this.stackName,
+      manyReceivesAlarmCount: props.manyReceivesAlarmCount,
+    });
+    this.logQueries = new LogQueries(this, 'LogQueries', {
+      ingestLogs: this.ingresses.map((ingress) => ingress.logGroup),
+      workerLogs: this.pipeline.workerLogs,
+      accessLogs: this.api.accessLogs,
+      manyReceivesAlarmCount: props.manyReceivesAlarmCount,
     });
     this.alarms = new PipelineAlarms(this, 'Alarms', {
       queue: this.pipeline.queue,
@@ -213,6 +223,12 @@ export class CallbackGatewayStack extends Stack {
       unauthorizedAlarmThreshold: props.unauthorizedAlarmThreshold,
       mismatchAlarmThreshold: props.mismatchAlarmThreshold,
       notFoundAlarmThreshold: props.notFoundAlarmThreshold,
+      ingestFunctions: this.ingresses.map((ingress) => ingress.function),
+      table: this.table.table,
+      apiThrottledAlarmThreshold: props.apiThrottledAlarmThreshold,
+      lambdaThrottleAlarmThreshold: props.lambdaThrottleAlarmThreshold,
+      tableThrottleAlarmThreshold: props.tableThrottleAlarmThreshold,
+      silenceAlarmHours: props.silenceAlarmHours,
     });
     this.dashboard = new PipelineDashboard(this, 'Dashboard', {
       // Dashboards are global to the account, not regional: the region is part of the name, so the
@@ -225,6 +241,7 @@ export class CallbackGatewayStack extends Stack {
       worker: this.pipeline.worker,
       table: this.table.table,
       logMetrics: this.logMetrics,
+      logQueries: this.logQueries,
       alarms: this.alarms.alarms,
     });
 

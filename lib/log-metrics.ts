@@ -2,8 +2,9 @@ import { Duration } from 'aws-cdk-lib';
 import { Metric, Unit } from 'aws-cdk-lib/aws-cloudwatch';
 import { FilterPattern, type ILogGroup, type JsonPattern, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { ConfirmationKind } from '../functions/providers/provider.ts';
+import { type ConfirmationKind, OUTCOMES, type Outcome } from '../functions/providers/provider.ts';
 import { pascal } from './names.ts';
+import { checkSetting, SETTING_DEFAULTS } from './validate.ts';
 
 /** The custom metrics' namespace when none is given (the stack passes its own name, which is this by default). */
 export const DEFAULT_METRIC_NAMESPACE = 'CallbackGateway';
@@ -16,8 +17,11 @@ const message = (text: string) => FilterPattern.stringValue('$.message', '=', te
  * The log lines that become metrics. Both functions write one JSON object per line straight to
  * stdout, so CloudWatch Logs reads the fields as they are:
  * - functions/core/ingest.ts: "callback" with provider, statusCode, result (accepted | quarantined | rejected | failed);
- * - functions/core/worker.ts: "stored" with provider, result, confirmation (confirmed | mismatch | not_found);
- * - functions/handlers/worker.ts: "record failed: configuration" (ERROR), "record failed, will retry" (WARN).
+ * - functions/core/worker.ts: "stored" with provider, outcome, result (stored | duplicate), lagMs, confirmation
+ *   (confirmed | mismatch | not_found);
+ * - functions/handlers/worker.ts: "record failed: configuration" (ERROR), "record failed, will retry" (WARN), with receiveCount;
+ * - the API's access log (lib/callback-api.ts): status, as a string.
+ * Filter syntax: https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html
  */
 export const LOG_PATTERNS = {
   /** A callback answered 401: a forged request, or a provider signing with a key we no longer (or not yet) hold. */
@@ -28,6 +32,25 @@ export const LOG_PATTERNS = {
   configurationError: FilterPattern.all(FilterPattern.stringValue('$.level', '=', 'ERROR'), message('record failed: configuration')),
   /** A record left for redelivery after a passing fault (table throttled, status endpoint down). */
   retry: message('record failed, will retry'),
+  /** An authentic callback read and queued (the provider is alive). */
+  accepted: FilterPattern.all(message('callback'), FilterPattern.stringValue('$.result', '=', 'accepted')),
+  /** A callback stored for the first time (with its outcome and its lag from receipt). */
+  stored: FilterPattern.all(message('stored'), FilterPattern.stringValue('$.result', '=', 'stored')),
+  /** A redelivered or repeated callback the worker recognised and did not count again. */
+  duplicate: FilterPattern.all(message('stored'), FilterPattern.stringValue('$.result', '=', 'duplicate')),
+  /**
+   * A record that failed again on its `count`-th receive or later. SQS's age-of-oldest-message
+   * metric stops seeing a message once it has been received several times (it is moved to the back
+   * of the queue: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html),
+   * so these are counted from the worker's own failure lines, which carry SQS's ApproximateReceiveCount.
+   */
+  receivedManyTimes: (count: number): JsonPattern =>
+    FilterPattern.all(
+      FilterPattern.numberValue('$.receiveCount', '>=', count),
+      FilterPattern.any(message('record failed, will retry'), message('record failed: configuration')),
+    ),
+  /** A request API Gateway throttled (429): its access log line. */
+  throttled: FilterPattern.stringValue('$.status', '=', '429'),
   /** The provider's status endpoint's verdict on a callback, one per processed callback (redeliveries included). */
   confirmation: (verdict: ConfirmationKind): JsonPattern =>
     FilterPattern.all(message('stored'), FilterPattern.stringValue('$.confirmation', '=', verdict)),
@@ -51,6 +74,13 @@ export interface LogMetricsProps {
   readonly ingestLogs: readonly IngestLogs[];
   /** The worker's log group. */
   readonly workerLogs: ILogGroup;
+  /** The API's access log group (429s). */
+  readonly accessLogs: ILogGroup;
+  /**
+   * The receive count from which a failing record is counted as received many times.
+   * @default SETTING_DEFAULTS.manyReceivesAlarmCount
+   */
+  readonly manyReceivesAlarmCount?: number;
   /** Providers whose callbacks the worker confirms with the provider's status endpoint (TemboPlus). */
   readonly confirmingProviderIds: readonly string[];
   /**
@@ -74,17 +104,33 @@ export class LogMetrics extends Construct {
   public readonly workerConfigurationErrors: Metric;
   /** Records the worker gave back to retry later (dashboard only: these usually clear by themselves). */
   public readonly workerRetries: Metric;
+  /** Records that failed again on their manyReceivesAlarmCount-th receive or later (alarmed). */
+  public readonly receivedManyTimes: Metric;
+  /** Requests API Gateway answered 429 (alarmed: a throttled callback may be a lost one). */
+  public readonly apiThrottled: Metric;
+  /** The receive count from which receivedManyTimes counts. */
+  public readonly manyReceivesAlarmCount: number;
 
   constructor(scope: Construct, id: string, props: LogMetricsProps) {
     super(scope, id);
     this.namespace = props.namespace ?? DEFAULT_METRIC_NAMESPACE;
+
+    this.manyReceivesAlarmCount = checkSetting('manyReceivesAlarmCount', props.manyReceivesAlarmCount ?? SETTING_DEFAULTS.manyReceivesAlarmCount);
 
     const perProvider = { Provider: '$.provider' };
     for (const { providerId, logGroup } of props.ingestLogs) {
       const name = pascal(providerId);
       this.filter(`${name}Unauthorized`, logGroup, LOG_PATTERNS.unauthorized, 'Unauthorized', perProvider);
       this.filter(`${name}Quarantined`, logGroup, LOG_PATTERNS.quarantined, 'Quarantined', perProvider);
+      this.filter(`${name}Accepted`, logGroup, LOG_PATTERNS.accepted, 'Accepted', perProvider);
     }
+    // The business side of the worker's "stored" line: what each provider's callbacks said, how
+    // many were repeats, and how long from API Gateway's receipt to the stored state.
+    this.filter('Stored', props.workerLogs, LOG_PATTERNS.stored, 'Stored', { ...perProvider, Outcome: '$.outcome' });
+    this.filter('Duplicates', props.workerLogs, LOG_PATTERNS.duplicate, 'Duplicates', perProvider);
+    this.filter('StoreLag', props.workerLogs, LOG_PATTERNS.stored, 'StoreLag', perProvider, { value: '$.lagMs', unit: Unit.MILLISECONDS });
+    this.filter('ReceivedManyTimes', props.workerLogs, LOG_PATTERNS.receivedManyTimes(this.manyReceivesAlarmCount), 'ReceivedManyTimes');
+    this.filter('ApiThrottled', props.accessLogs, LOG_PATTERNS.throttled, 'ApiThrottled');
     if (props.confirmingProviderIds.length > 0) {
       // The worker handles every provider, so one filter per verdict covers all confirming providers.
       for (const [verdict, metricName] of Object.entries(CONFIRMATION_METRICS) as [ConfirmationKind, string][]) {
@@ -96,42 +142,76 @@ export class LogMetrics extends Construct {
 
     this.workerConfigurationErrors = this.metric('WorkerConfigurationErrors');
     this.workerRetries = this.metric('WorkerRetries');
+    this.receivedManyTimes = this.metric('ReceivedManyTimes');
+    this.apiThrottled = this.metric('ApiThrottled');
+  }
+
+  /** Callbacks of one provider accepted at ingest (authentic and readable; sum per period, 5 minutes unless given). */
+  public accepted(providerId: string, period: Duration = PERIOD): Metric {
+    return this.metric('Accepted', { Provider: providerId }).with({ period });
+  }
+
+  /** Callbacks of one provider stored for the first time that reported `outcome` (sum per 5 minutes). */
+  public stored(providerId: string, outcome: Outcome): Metric {
+    return this.metric('Stored', { Provider: providerId, Outcome: outcome });
+  }
+
+  /** Every outcome's stored metric of one provider, in OUTCOMES order. */
+  public storedByOutcome(providerId: string): Metric[] {
+    return OUTCOMES.map((outcome) => this.stored(providerId, outcome));
+  }
+
+  /** Repeated callbacks of one provider the worker recognised (sum per 5 minutes). */
+  public duplicates(providerId: string): Metric {
+    return this.metric('Duplicates', { Provider: providerId });
+  }
+
+  /** Milliseconds from API Gateway's receipt to the stored state, one provider (`statistic` per 5 minutes). */
+  public storeLag(providerId: string, statistic: 'Average' | 'Maximum'): Metric {
+    return this.metric('StoreLag', { Provider: providerId }).with({ statistic });
   }
 
   /** 401 answers to one provider's route (sum per 5 minutes). */
   public unauthorized(providerId: string): Metric {
-    return this.metric('Unauthorized', providerId);
+    return this.metric('Unauthorized', { Provider: providerId });
   }
 
   /** Callbacks of one provider quarantined at ingest (sum per 5 minutes). */
   public quarantined(providerId: string): Metric {
-    return this.metric('Quarantined', providerId);
+    return this.metric('Quarantined', { Provider: providerId });
   }
 
   /** One verdict of a provider's status endpoint (sum per 5 minutes). */
   public confirmations(providerId: string, verdict: ConfirmationKind): Metric {
-    return this.metric(CONFIRMATION_METRICS[verdict], providerId);
+    return this.metric(CONFIRMATION_METRICS[verdict], { Provider: providerId });
   }
 
-  private metric(metricName: string, providerId?: string): Metric {
+  private metric(metricName: string, dimensionsMap?: Record<string, string>): Metric {
     return new Metric({
       namespace: this.namespace,
       metricName,
-      ...(providerId ? { dimensionsMap: { Provider: providerId } } : {}),
+      ...(dimensionsMap ? { dimensionsMap } : {}),
       statistic: 'Sum',
       period: PERIOD,
     });
   }
 
-  private filter(id: string, logGroup: ILogGroup, filterPattern: JsonPattern, metricName: string, dimensions?: Record<string, string>) {
+  private filter(
+    id: string,
+    logGroup: ILogGroup,
+    filterPattern: JsonPattern,
+    metricName: string,
+    dimensions?: Record<string, string>,
+    measure: { readonly value: string; readonly unit: Unit } = { value: '1', unit: Unit.COUNT },
+  ) {
     // No default value: with dimensions CloudWatch allows none, and "no data" reads as zero anyway.
     new MetricFilter(this, id, {
       logGroup,
       filterPattern,
       metricNamespace: this.namespace,
       metricName,
-      metricValue: '1',
-      unit: Unit.COUNT,
+      metricValue: measure.value,
+      unit: measure.unit,
       ...(dimensions ? { dimensions } : {}),
     });
   }

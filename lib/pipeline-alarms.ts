@@ -1,17 +1,19 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import type { IHttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
-import { Alarm, ComparisonOperator, type IMetric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, type IMetric, MathExpression, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { QUEUE } from '../functions/core/pipeline-definition.ts';
+import { keys, QUEUE, TABLE } from '../functions/core/pipeline-definition.ts';
 import type { AnyProvider } from '../functions/providers/index.ts';
 import type { LogMetrics } from './log-metrics.ts';
-import { checkEmail, checkSetting } from './validate.ts';
+import { type SavedQueryId, savedQueries, savedQueryName } from './log-queries.ts';
+import { checkEmail, checkSetting, checkSilenceHours, SETTING_DEFAULTS } from './validate.ts';
 import { pascal } from './names.ts';
 
 export interface PipelineAlarmsProps {
@@ -51,6 +53,37 @@ export interface PipelineAlarmsProps {
    * @default 1
    */
   readonly notFoundAlarmThreshold?: number;
+  /**
+   * The ingest functions: their throttles are alarmed together.
+   * @default - no ingest throttle alarm
+   */
+  readonly ingestFunctions?: readonly IFunction[];
+  /**
+   * The table: its (and its index's) throttled requests are alarmed.
+   * @default - no table throttle alarm
+   */
+  readonly table?: ITable;
+  /**
+   * Requests answered 429 in 5 minutes at which the API throttling alarm fires.
+   * @default 1
+   */
+  readonly apiThrottledAlarmThreshold?: number;
+  /**
+   * Throttled invocations in 5 minutes (all ingest functions together, or the worker) at which their alarm fires.
+   * @default 1
+   */
+  readonly lambdaThrottleAlarmThreshold?: number;
+  /**
+   * Throttled table and index read and write events in 5 minutes at which the alarm fires.
+   * @default 1
+   */
+  readonly tableThrottleAlarmThreshold?: number;
+  /**
+   * Hours without an accepted callback after which a provider's silence alarm fires, per provider
+   * id; a provider not named has no silence alarm.
+   * @default - none
+   */
+  readonly silenceAlarmHours?: Readonly<Record<string, number>>;
 }
 
 const PERIOD = Duration.minutes(5);
@@ -58,6 +91,23 @@ const PERIOD = Duration.minutes(5);
 /** The stack outputs an on-call person copies into the operations commands. */
 const REDRIVE = 'npm run redrive -- --dlq-url <DeadLetterQueueUrl> --region <region> (try --dry-run first)';
 const REPROCESS = (provider: string) => `npm run reprocess -- --table <TableName> --queue-url <QueueUrl> --region <region> --provider ${provider}`;
+
+interface AlarmOptions {
+  readonly comparisonOperator?: ComparisonOperator;
+  readonly evaluationPeriods?: number;
+  /** @default NOT_BREACHING: no data means no messages, no requests, no matching log line, so nothing is wrong */
+  readonly treatMissingData?: TreatMissingData;
+}
+
+/** The sum, per period, of metrics any of which may have no data (a missing one counts as 0). */
+function sumOf(label: string, metrics: readonly IMetric[]): MathExpression {
+  return new MathExpression({
+    expression: 'SUM(FILL(METRICS(), 0))',
+    usingMetrics: Object.fromEntries(metrics.map((metric, index) => [`m${index}`, metric])),
+    label,
+    period: PERIOD,
+  });
+}
 
 /**
  * The alarms that mean a callback is stuck, refused, set aside or not believed, all sent (alarm and
@@ -74,6 +124,10 @@ export class PipelineAlarms extends Construct {
     const unauthorizedThreshold = checkSetting('unauthorizedAlarmThreshold', props.unauthorizedAlarmThreshold ?? 20);
     const mismatchThreshold = checkSetting('mismatchAlarmThreshold', props.mismatchAlarmThreshold ?? 1);
     const notFoundThreshold = checkSetting('notFoundAlarmThreshold', props.notFoundAlarmThreshold ?? 1);
+    const throttledThreshold = checkSetting('apiThrottledAlarmThreshold', props.apiThrottledAlarmThreshold ?? SETTING_DEFAULTS.apiThrottledAlarmThreshold);
+    const lambdaThrottleThreshold = checkSetting('lambdaThrottleAlarmThreshold', props.lambdaThrottleAlarmThreshold ?? SETTING_DEFAULTS.lambdaThrottleAlarmThreshold);
+    const tableThrottleThreshold = checkSetting('tableThrottleAlarmThreshold', props.tableThrottleAlarmThreshold ?? SETTING_DEFAULTS.tableThrottleAlarmThreshold);
+    const silenceHours = checkSilenceHours('silenceAlarmHours', props.silenceAlarmHours ?? {}, props.providers.map((provider) => provider.id));
     const { logMetrics } = props;
 
     this.topic = new Topic(this, 'Topic', { displayName: 'Callback gateway alarms', enforceSSL: true });
@@ -91,23 +145,19 @@ export class PipelineAlarms extends Construct {
     // Named after the stack (the e-mail subject shows the name), so a second gateway in the same
     // account gets its own alarms.
     const stackName = Stack.of(this).stackName;
+    // The saved Logs Insights queries (lib/log-queries.ts) that answer what each alarm asks.
+    const titles = savedQueries(logMetrics.manyReceivesAlarmCount);
+    const query = (id: SavedQueryId) => `Logs Insights saved query "${savedQueryName(stackName, titles[id].title)}"`;
     const alarms: Alarm[] = [];
-    const alarm = (
-      alarmId: string,
-      metric: IMetric,
-      threshold: number,
-      description: string,
-      comparisonOperator = ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    ) => {
+    const alarm = (alarmId: string, metric: IMetric, threshold: number, description: string, options: AlarmOptions = {}) => {
       alarms.push(
         new Alarm(this, alarmId, {
           alarmName: `${stackName}-${alarmId}`,
           metric,
           threshold,
-          evaluationPeriods: 1,
-          comparisonOperator,
-          // No data means no messages, no requests, no matching log line: nothing is wrong.
-          treatMissingData: TreatMissingData.NOT_BREACHING,
+          evaluationPeriods: options.evaluationPeriods ?? 1,
+          comparisonOperator: options.comparisonOperator ?? ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: options.treatMissingData ?? TreatMissingData.NOT_BREACHING,
           alarmDescription: description,
         }),
       );
@@ -118,31 +168,33 @@ export class PipelineAlarms extends Construct {
       props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum' }),
       1,
       `Callbacks the worker gave up on are in the dead-letter queue (kept ${QUEUE.dlqRetentionDays} days; nothing is lost yet). ` +
-        'Find the cause in the worker logs ("record failed"), fix it, then move them back: ' +
+        `Find the cause in the worker logs (${query('failuresByError')}), fix it, then move them back: ` +
         `${REDRIVE}. The worker stores each callback once, so a redrive never duplicates.`,
     );
     alarm(
       'OldestMessageTooOld',
       props.queue.metricApproximateAgeOfOldestMessage({ period: PERIOD, statistic: 'Maximum' }),
       maxAge,
-      `A queued callback has waited over ${maxAge} s: the worker is failing or falling behind. Check the WorkerErrors and ` +
-        'WorkerConfigurationErrors alarms and the worker logs ("record failed, will retry" names the dependency: table, ' +
-        'status endpoint). Messages older than the queue retention are lost, so fix the cause before then.',
+      `A queued callback has waited over ${maxAge} s: the worker is failing or falling behind. Check the WorkerErrors, ` +
+        `WorkerConfigurationErrors and WorkerThrottles alarms and the worker logs (${query('failuresByError')}: the error ` +
+        'names the dependency, table or status endpoint). Messages older than the queue retention are lost, so fix the ' +
+        'cause before then. SQS leaves messages received several times out of this age: ReceivedManyTimes watches those.',
     );
     alarm(
       'Api5xx',
       props.api.metricServerError({ period: PERIOD, statistic: 'Sum' }),
       1,
-      'The API answered a provider with 5xx. Read the ingest logs ("callback" lines with result "failed" give the reason): ' +
+      `The API answered a provider with 5xx. ${query('serverErrors')} gives the reason: ` +
         'a secret missing or still REPLACE_ME (fill it with put-secret-value), the queue refusing messages, or an ingest ' +
-        'function failing. Providers retry, but not forever.',
+        'function failing (also see IngestThrottles). Providers retry, but not forever.',
     );
     alarm(
       'WorkerErrors',
       props.worker.metricErrors({ period: PERIOD, statistic: 'Sum' }),
       1,
       'The worker crashed or timed out on a whole batch (single failed records are retried without counting here). ' +
-        'Read the worker logs; the batch is redelivered and, past the receive limit, lands in the dead-letter queue.',
+        `Read the worker logs (${query('failedRecords')}); the batch is redelivered and, past the receive limit, lands in ` +
+        'the dead-letter queue.',
     );
     alarm(
       'WorkerConfigurationErrors',
@@ -154,25 +206,105 @@ export class PipelineAlarms extends Construct {
         `themselves, and any that reached the dead-letter queue: ${REDRIVE}.`,
     );
 
+    alarm(
+      'ReceivedManyTimes',
+      logMetrics.receivedManyTimes,
+      1,
+      `A callback failed again on its ${logMetrics.manyReceivesAlarmCount}th receive or later. SQS's oldest-message age leaves ` +
+        'such messages out, so OldestMessageTooOld does not see them; past the receive limit they go to the dead-letter ' +
+        `queue. ${query('receivedManyTimes')} lists them with the error: fix the cause (a provider's status endpoint ` +
+        'down, a bad secret, the table throttled); they are retried with back-off meanwhile.',
+    );
+    alarm(
+      'ApiThrottled',
+      logMetrics.apiThrottled,
+      throttledThreshold,
+      'API Gateway answered 429 (throttled) to callbacks. A throttled callback is a lost one for providers that retry ' +
+        `only a few times. ${query('throttled')} says which route and source. A provider's real volume: raise ` +
+        'throttleRateLimit / throttleBurstLimit in cdk.json and deploy. One source flooding a route: a prober; the limits ' +
+        "protect the other routes. The account's own API Gateway quota (per region) also throttles.",
+    );
+    if (props.ingestFunctions && props.ingestFunctions.length > 0) {
+      alarm(
+        'IngestThrottles',
+        sumOf('ingest throttles', props.ingestFunctions.map((fn) => fn.metricThrottles({ period: PERIOD, statistic: 'Sum' }))),
+        lambdaThrottleThreshold,
+        "Lambda refused to run an ingest function (throttled): the account's concurrency is used up, so the provider got " +
+          'an error and must retry. Check ConcurrentExecutions on the dashboard: the worker takes at most ' +
+          'workerMaxConcurrency (cdk.json); other functions in the account may take the rest. Lower workerMaxConcurrency, ' +
+          "or raise the account's Lambda concurrency quota (Service Quotas).",
+      );
+    }
+    alarm(
+      'WorkerThrottles',
+      props.worker.metricThrottles({ period: PERIOD, statistic: 'Sum' }),
+      lambdaThrottleThreshold,
+      "Lambda refused to run the worker (throttled): the account's concurrency is used up by other functions (the " +
+        'event source itself never asks for more than workerMaxConcurrency). Callbacks wait in the queue, safely, until it ' +
+        "frees up; watch OldestMessageTooOld. Find what takes the account's concurrency, or raise its quota.",
+    );
+    if (props.table) {
+      const table = props.table.tableName;
+      const throttles = (metricName: string, index?: string) =>
+        new Metric({
+          namespace: 'AWS/DynamoDB',
+          metricName,
+          dimensionsMap: { TableName: table, ...(index ? { GlobalSecondaryIndexName: index } : {}) },
+          statistic: 'Sum',
+          period: PERIOD,
+        });
+      // Throttled events of the table and of its index, each read and write; the index's count apart
+      // from the table's (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/TroubleshootingThrottling-cloudwatch.html).
+      alarm(
+        'TableThrottles',
+        sumOf('table throttles', [
+          throttles('ReadThrottleEvents'),
+          throttles('WriteThrottleEvents'),
+          throttles('ReadThrottleEvents', TABLE.outcomeIndex.name),
+          throttles('WriteThrottleEvents', TABLE.outcomeIndex.name),
+        ]),
+        tableThrottleThreshold,
+        'DynamoDB throttled reads or writes of the table or its byOutcome index (on demand: a hot partition, or the ' +
+          "table's or account's throughput limit). The worker gives those records back and retries them with back-off " +
+          `(${query('failuresByError')}: errors naming dynamodb); nothing is lost unless it lasts past the receive limit, ` +
+          'then see DeadLetterQueueNotEmpty. Sustained: lower workerMaxConcurrency, or raise the limit.',
+      );
+    }
+
     for (const provider of props.providers) {
       const name = pascal(provider.id);
+      const hours = silenceHours[provider.id];
+      if (hours !== undefined) {
+        // One-hour periods, alarmed when all of the last `hours` had no accepted callback: missing
+        // data is that silence, so it breaches (the alarm only exists when the setting names the provider).
+        alarm(
+          `${name}Silent`,
+          logMetrics.accepted(provider.id, Duration.hours(1)),
+          1,
+          `No ${provider.displayName} callback was accepted for ${hours} hours (silenceAlarmHours in cdk.json). Check that ` +
+            `${provider.displayName} still sends to the URL in the stack outputs (its console; a changed token or URL), ` +
+            `that callbacks are not refused (${query('refusals')}), and when the last one came (${query('lastAccepted')}).`,
+          { comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD, evaluationPeriods: hours, treatMissingData: TreatMissingData.BREACHING },
+        );
+      }
       alarm(
         `${name}Unauthorized`,
         logMetrics.unauthorized(provider.id),
         unauthorizedThreshold,
         `More than ${unauthorizedThreshold} requests to the ${provider.displayName} route were answered 401 in 5 minutes ` +
-          `(ingest log "callback" lines give the reason). Either someone is forging callbacks (route throttling limits them; ` +
-          `see sourceIp in the API access logs), or ${provider.displayName} signs with values the secret does not hold: after ` +
+          `(${query('unauthorized')} gives the reasons). Either someone is forging callbacks (route throttling limits them; ` +
+          `see ip in the API access logs), or ${provider.displayName} signs with values the secret does not hold: after ` +
           'a rotation, put the old values back under "previous" in the secret until the provider uses the new ones.',
-        ComparisonOperator.GREATER_THAN_THRESHOLD,
+        { comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD },
       );
       alarm(
         `${name}Quarantined`,
         logMetrics.quarantined(provider.id),
         1,
         `An authentic ${provider.displayName} callback did not match our schema and was quarantined (answered 200, kept ` +
-          `in the table under "${provider.id}#quarantine" with the reason). ${provider.displayName} changed its payload or ` +
-          `our schema is too strict: fix functions/providers/${provider.id}.ts, deploy, then ${REPROCESS(provider.id)}.`,
+          `in the table under "${keys.quarantinePartition(provider.id)}" with the reason; ${query('quarantined')}). ` +
+          `${provider.displayName} changed its payload or our schema is too strict: fix functions/providers/${provider.id}.ts, ` +
+          `deploy, then ${REPROCESS(provider.id)}.`,
       );
       if (!provider.lookup) continue;
       alarm(
@@ -180,8 +312,8 @@ export class PipelineAlarms extends Construct {
         logMetrics.confirmations(provider.id, 'mismatch'),
         mismatchThreshold,
         `${provider.displayName}'s status endpoint contradicts a callback's status. The state keeps ${provider.displayName}'s ` +
-          `own status, not the callback's. Find the event (confirmation "mismatch" in the table or the worker's "stored" ` +
-          `lines) and check it with ${provider.displayName}; repeated mismatches can mean forged callbacks with a leaked path ` +
+          `own status, not the callback's. Find the event (${query('confirmations')}, or confirmation "mismatch" in the ` +
+          `table) and check it with ${provider.displayName}; repeated mismatches can mean forged callbacks with a leaked path ` +
           'token: rotate the token.',
       );
       alarm(
@@ -189,7 +321,7 @@ export class PipelineAlarms extends Construct {
         logMetrics.confirmations(provider.id, 'not_found'),
         notFoundThreshold,
         `${provider.displayName}'s status endpoint does not know a transfer a callback reported, even after ` +
-          `${QUEUE.settleAttempts} attempts. The callback is stored but not believed (confirmation "not_found"). Check the ` +
+          `${QUEUE.settleAttempts} attempts. The callback is stored but not believed (${query('confirmations')}). Check the ` +
           `reference with ${provider.displayName} and that baseUrl points at the right environment (sandbox or production); ` +
           'if the transfer is not theirs, the callback was forged: rotate the path token.',
       );

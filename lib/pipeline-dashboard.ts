@@ -8,7 +8,10 @@ import {
   GraphWidget,
   type IMetric,
   type IWidget,
+  LogQueryVisualizationType,
+  LogQueryWidget,
   Metric,
+  Row,
   TextWidget,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -17,7 +20,9 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { TABLE } from '../functions/core/pipeline-definition.ts';
 import type { AnyProvider } from '../functions/providers/index.ts';
+import { OUTCOMES } from '../functions/providers/provider.ts';
 import type { LogMetrics } from './log-metrics.ts';
+import type { LogQueries, SavedQueryId } from './log-queries.ts';
 
 export interface PipelineDashboardProps {
   /**
@@ -33,6 +38,8 @@ export interface PipelineDashboardProps {
   readonly worker: IFunction;
   readonly table: ITable;
   readonly logMetrics: LogMetrics;
+  /** The saved queries; two of them are run on the dashboard. */
+  readonly logQueries: LogQueries;
   /** Shown at the top, so the dashboard opens on what is wrong. */
   readonly alarms: readonly Alarm[];
 }
@@ -73,7 +80,7 @@ export class PipelineDashboard extends Construct {
         height: 2,
       }),
     );
-    this.dashboard.addWidgets(new AlarmStatusWidget({ title: 'Alarms', alarms: [...props.alarms], width: 24, height: 4 }));
+    this.dashboard.addWidgets(new AlarmStatusWidget({ title: 'Alarms', alarms: [...props.alarms], width: 24, height: 6 }));
 
     const apiColumn = column(
       graph('API requests, 4xx, 5xx', [
@@ -163,6 +170,59 @@ export class PipelineDashboard extends Construct {
     );
 
     this.dashboard.addWidgets(apiColumn, ingestColumn, queueColumn, workerColumn, confirmationColumn, tableColumn);
+
+    // What the callbacks said, per provider: the business view under the pipeline's.
+    this.dashboard.addWidgets(
+      new TextWidget({
+        markdown:
+          '## Callbacks, per provider\n' +
+          'Accepted at ingest; stored for the first time, by the outcome the callback reported; repeats the worker ' +
+          'recognised; and the lag from API Gateway\'s receipt to the stored state.',
+        width: 24,
+        height: 2,
+      }),
+    );
+    const wide = (title: string, left: IMetric[]) => new GraphWidget({ title, left, width: 6, height: HEIGHT });
+    this.dashboard.addWidgets(
+      new Row(
+        wide('Accepted', perProvider((provider) => logMetrics.accepted(provider.id))),
+        ...OUTCOMES.slice(0, 3).map((outcome) => wide(`Stored: ${outcome}`, perProvider((provider) => logMetrics.stored(provider.id, outcome)))),
+      ),
+      new Row(
+        ...OUTCOMES.slice(3).map((outcome) => wide(`Stored: ${outcome}`, perProvider((provider) => logMetrics.stored(provider.id, outcome)))),
+        wide('Duplicates (repeats not stored again)', perProvider((provider) => logMetrics.duplicates(provider.id))),
+        wide('Lag, receipt to stored: average (ms)', perProvider((provider) => logMetrics.storeLag(provider.id, 'Average'))),
+        wide('Lag, receipt to stored: maximum (ms)', perProvider((provider) => logMetrics.storeLag(provider.id, 'Maximum'))),
+      ),
+      new Row(
+        wide('Throttled: API 429s, Lambda, table', [
+          withLabel(logMetrics.apiThrottled, 'API 429'),
+          ...props.ingests.map(({ provider, function: fn }) => fn.metricThrottles({ ...sum, label: `${provider.displayName} ingest` })),
+          worker.metricThrottles({ ...sum, label: 'worker' }),
+          dynamo('WriteThrottleEvents', 'table write'),
+          dynamo('ReadThrottleEvents', 'table read'),
+        ]),
+        wide(`Records failing at receive ${logMetrics.manyReceivesAlarmCount}+`, [withLabel(logMetrics.receivedManyTimes, 'records')]),
+        this.query(props.logQueries, 'refusals', 12),
+      ),
+      new Row(this.query(props.logQueries, 'failuresByError', 12), this.query(props.logQueries, 'lag', 12)),
+    );
+  }
+
+  /**
+   * A saved query, run by the dashboard. Each refresh runs it again (Logs Insights bills the bytes it
+   * scans), so the dashboard opens on 3 hours and refreshes only when asked:
+   * https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax.html
+   */
+  private query(queries: LogQueries, id: SavedQueryId, width: number): LogQueryWidget {
+    return new LogQueryWidget({
+      title: queries.queries[id].title,
+      logGroupNames: queries.logGroupNamesOf(id),
+      queryString: queries.queries[id].query,
+      view: LogQueryVisualizationType.TABLE,
+      width,
+      height: HEIGHT,
+    });
   }
 
   /** The console address of the dashboard. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { App, type CfnElement, Stack } from 'aws-cdk-lib';
 import { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
@@ -16,9 +16,10 @@ import { MAX_BODY_BYTES, keys } from '../../functions/core/pipeline-definition.t
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import type { StateItem } from '../../functions/core/state.ts';
 import type { CallbackStore, Item } from '../../functions/core/store.ts';
+import { withInvocationLogFields } from '../../functions/handlers/invocation-log.ts';
 import { createWorkerHandler } from '../../functions/handlers/worker.ts';
 import { getProvider, providers } from '../../functions/providers/index.ts';
-import { CallbackApi } from '../../lib/callback-api.ts';
+import { ACCESS_LOG_FIELDS, CallbackApi } from '../../lib/callback-api.ts';
 import type { CallbackGatewayStack } from '../../lib/callback-gateway-stack.ts';
 import { createGatewayApp, STACK_ID } from '../../lib/gateway-app.ts';
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
@@ -52,6 +53,12 @@ const PATTERNS = {
   ConfirmationNotFound: '{ ($.message = "stored") && ($.confirmation = "not_found") }',
   WorkerConfigurationErrors: '{ ($.level = "ERROR") && ($.message = "record failed: configuration") }',
   WorkerRetries: '{ $.message = "record failed, will retry" }',
+  Accepted: '{ ($.message = "callback") && ($.result = "accepted") }',
+  Stored: '{ ($.message = "stored") && ($.result = "stored") }',
+  StoreLag: '{ ($.message = "stored") && ($.result = "stored") }',
+  Duplicates: '{ ($.message = "stored") && ($.result = "duplicate") }',
+  ReceivedManyTimes: '{ ($.receiveCount >= 4) && (($.message = "record failed, will retry") || ($.message = "record failed: configuration")) }',
+  ApiThrottled: '{ $.status = "429" }',
 } as const;
 type FilteredMetric = keyof typeof PATTERNS;
 
@@ -86,19 +93,47 @@ function filtersOn(logGroupId: string): Map<string, Json> {
 
 /**
  * Whether a CloudWatch Logs JSON filter pattern matches one log line, for the syntax these filters
- * use: `{ $.field = "text" }`, `{ $.field = 401 }`, terms joined by `&&`. Anything else fails the
+ * use: comparisons `$.field = "text"`, `$.field = 401`, `$.field >= 4`, in parentheses, joined by
+ * `&&` and `||` (never mixed without parentheses, as CloudWatch requires). Anything else fails the
  * test, so a new kind of pattern gets a matcher before it is trusted.
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html
  */
 function matches(pattern: string, line: string): boolean {
   const body = /^\{\s*(.*?)\s*\}$/.exec(pattern)?.[1];
   assert.ok(body, `not a JSON filter pattern: ${pattern}`);
   const event = JSON.parse(line) as Json;
-  return body.split('&&').every((term) => {
-    const parts = /^\(?\s*\$\.(\w+)\s*=\s*("(?:[^"\\]|\\.)*"|-?\d+)\s*\)?$/.exec(term.trim());
-    assert.ok(parts, `unsupported term "${term}" in ${pattern}`);
-    const [, field, literal] = parts;
-    return literal.startsWith('"') ? event[field] === JSON.parse(literal) : event[field] === Number(literal);
-  });
+  const tokens = body.match(/\(|\)|&&|\|\||\$\.\w+\s*(?:>=|<=|!=|=|>|<)\s*(?:"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?)/g) ?? [];
+  assert.equal(tokens.join('').replace(/\s/g, ''), body.replace(/\s/g, ''), `unsupported syntax in ${pattern}`);
+  let at = 0;
+  const comparison = (token: string): boolean => {
+    const [, field, op, literal] = /^\$\.(\w+)\s*(>=|<=|!=|=|>|<)\s*(.*)$/.exec(token)!;
+    const value = event[field];
+    if (literal.startsWith('"')) return op === '=' ? value === JSON.parse(literal) : op === '!=' ? value !== JSON.parse(literal) : assert.fail(`${op} on text`);
+    if (typeof value !== 'number') return false;
+    const n = Number(literal);
+    return { '=': value === n, '!=': value !== n, '>=': value >= n, '<=': value <= n, '>': value > n, '<': value < n }[op]!;
+  };
+  const term = (): boolean => {
+    const token = tokens[at++];
+    if (token !== '(') return comparison(token);
+    const value = expression();
+    assert.equal(tokens[at++], ')', `unbalanced ${pattern}`);
+    return value;
+  };
+  const expression = (): boolean => {
+    let value = term();
+    let joiner: string | undefined;
+    while (tokens[at] === '&&' || tokens[at] === '||') {
+      assert.ok(joiner === undefined || joiner === tokens[at], `&& and || mixed without parentheses in ${pattern}`);
+      joiner = tokens[at++];
+      const next = term();
+      value = joiner === '&&' ? value && next : value || next;
+    }
+    return value;
+  };
+  const result = expression();
+  assert.equal(at, tokens.length, `trailing tokens in ${pattern}`);
+  return result;
 }
 
 /** Which of the given filters' patterns a line matches. */
@@ -115,13 +150,14 @@ function alarmsOnly(props: Partial<PipelineAlarmsProps> = {}): Template {
     deadLetterQueue: new Queue(small, 'Dlq'),
     api: new HttpApi(small, 'Api'),
     worker: new LambdaFunction(small, 'Worker', {
-      runtime: Runtime.NODEJS_22_X,
+      runtime: Runtime.NODEJS_24_X,
       handler: 'index.handler',
       code: Code.fromInline('exports.handler = async () => ({});'),
     }),
     logMetrics: new LogMetrics(small, 'LogMetrics', {
       ingestLogs: [{ providerId: telesign.id, logGroup: new LogGroup(small, 'IngestLogs') }],
       workerLogs: new LogGroup(small, 'WorkerLogs'),
+      accessLogs: new LogGroup(small, 'AccessLogs'),
       confirmingProviderIds: [],
     }),
     providers: [telesign],
@@ -160,14 +196,32 @@ describe('alarm topic', () => {
 });
 describe('alarms', () => {
   interface ExpectedAlarm {
-    readonly namespace: string;
-    readonly metricName: string;
+    /** Undefined for a metric-math alarm: then `sums` names the metrics it adds up. */
+    readonly namespace?: string;
+    readonly metricName?: string;
     readonly dimensions: Json[];
-    readonly statistic: string;
+    readonly statistic?: string;
+    /** A math alarm's metrics, each `namespace metric dimension value …` (values as `@LogicalId` or text). */
+    readonly sums?: string[];
     readonly threshold: number;
     readonly comparison: 'GreaterThanOrEqualToThreshold' | 'GreaterThanThreshold';
     /** What the description must tell the on-call person. */
     readonly tells: RegExp;
+  }
+
+  /** A math alarm's summed metrics, each as `namespace metric name value …`, and its expression. */
+  function summed(alarm: Json): { expression: string; metrics: string[] } {
+    const entries = alarm.Metrics as Json[];
+    const [expression] = entries.filter((entry) => entry.Expression);
+    const value = (v: unknown) => (typeof v === 'string' ? v : `@${(v as Json).Ref}`);
+    const metrics = entries
+      .filter((entry) => entry.MetricStat)
+      .map(({ MetricStat: { Metric: metric, Stat, Period } }) => {
+        assert.deepEqual([Stat, Period], ['Sum', 300]);
+        const dimensions = [...(metric.Dimensions as Json[])].sort((a, b) => String(a.Name).localeCompare(String(b.Name)));
+        return [metric.Namespace, metric.MetricName, ...dimensions.flatMap((d) => [d.Name, value(d.Value)])].join(' ');
+      });
+    return { expression: expression.Expression, metrics };
   }
 
   function expectedAlarms(): Map<string, ExpectedAlarm> {
@@ -194,6 +248,31 @@ describe('alarms', () => {
       ['WorkerConfigurationErrors', {
         namespace: NAMESPACE, metricName: 'WorkerConfigurationErrors', dimensions: [],
         statistic: 'Sum', threshold: 1, comparison: atLeast, tells: /403 from TemboPlus means its apiToken is wrong.*npm run redrive/,
+      }],
+      ['ReceivedManyTimes', {
+        namespace: NAMESPACE, metricName: 'ReceivedManyTimes', dimensions: [],
+        statistic: 'Sum', threshold: 1, comparison: atLeast, tells: /failed again on its 4th receive.*oldest-message age leaves such messages out.*saved query "CallbackGateway\/Records received 4 times or more"/,
+      }],
+      ['ApiThrottled', {
+        namespace: NAMESPACE, metricName: 'ApiThrottled', dimensions: [],
+        statistic: 'Sum', threshold: 1, comparison: atLeast, tells: /429.*a lost one for providers that retry.*saved query "CallbackGateway\/Throttled requests \(429\) by route and source".*throttleRateLimit/,
+      }],
+      ['WorkerThrottles', {
+        namespace: 'AWS/Lambda', metricName: 'Throttles', dimensions: [{ Name: 'FunctionName', Value: ref(logicalId(stack.pipeline.worker)) }],
+        statistic: 'Sum', threshold: 1, comparison: atLeast, tells: /refused to run the worker.*wait in the queue/,
+      }],
+      ['IngestThrottles', {
+        dimensions: [], threshold: 1, comparison: atLeast, tells: /refused to run an ingest function.*workerMaxConcurrency.*Service Quotas/,
+        sums: stack.ingresses.map((ingress) => `AWS/Lambda Throttles FunctionName @${logicalId(ingress.function)}`),
+      }],
+      ['TableThrottles', {
+        dimensions: [], threshold: 1, comparison: atLeast, tells: /DynamoDB throttled reads or writes of the table or its byOutcome index.*retries them with back-off/,
+        sums: [
+          `AWS/DynamoDB ReadThrottleEvents TableName @${logicalId(stack.table.table)}`,
+          `AWS/DynamoDB WriteThrottleEvents TableName @${logicalId(stack.table.table)}`,
+          `AWS/DynamoDB ReadThrottleEvents GlobalSecondaryIndexName byOutcome TableName @${logicalId(stack.table.table)}`,
+          `AWS/DynamoDB WriteThrottleEvents GlobalSecondaryIndexName byOutcome TableName @${logicalId(stack.table.table)}`,
+        ],
       }],
     ]);
     for (const provider of providers) {
@@ -232,11 +311,16 @@ describe('alarms', () => {
     assert.ok(expected.has('TemboplusConfirmationMismatch') && expected.has('TemboplusConfirmationNotFound'), 'TemboPlus confirms');
     for (const [name, want] of expected) {
       const alarm = alarms.get(`${STACK_ID}-${name}`)!;
-      assert.equal(alarm.Namespace, want.namespace, name);
-      assert.equal(alarm.MetricName, want.metricName, name);
-      assert.deepEqual(alarm.Dimensions ?? [], want.dimensions, name);
-      assert.equal(alarm.Statistic, want.statistic, name);
-      assert.equal(alarm.Period, 300, name);
+      if (want.sums) {
+        // Any of the summed metrics may have no data; FILL counts it as 0 rather than dropping the sum.
+        assert.deepEqual(summed(alarm), { expression: 'SUM(FILL(METRICS(), 0))', metrics: want.sums }, name);
+      } else {
+        assert.equal(alarm.Namespace, want.namespace, name);
+        assert.equal(alarm.MetricName, want.metricName, name);
+        assert.deepEqual(alarm.Dimensions ?? [], want.dimensions, name);
+        assert.equal(alarm.Statistic, want.statistic, name);
+        assert.equal(alarm.Period, 300, name);
+      }
       assert.equal(alarm.EvaluationPeriods, 1, name);
       assert.equal(alarm.Threshold, want.threshold, name);
       assert.equal(alarm.ComparisonOperator, want.comparison, name);
@@ -258,7 +342,7 @@ describe('alarms', () => {
       .filter((alarm) => alarm.Namespace === NAMESPACE);
 
     // assess
-    assert.equal(custom.length, 1 + 2 * providers.length + 2);
+    assert.equal(custom.length, 1 + 2 * providers.length + 2 + 2);
     for (const alarm of custom) {
       const producers = filters.filter((t) => t.MetricNamespace === alarm.Namespace && t.MetricName === alarm.MetricName);
       assert.ok(producers.length > 0, `${alarm.AlarmName}: some filter emits ${alarm.MetricName}`);
@@ -291,44 +375,75 @@ describe('alarms', () => {
 });
 
 describe('metric filters', () => {
-  test('each ingest log group counts its 401s and quarantines per provider', () => {
+  /** A filter's transformation, as the tests expect it: a count of 1, or a measured field. */
+  const transformation = (metricName: string, dimensions: Record<string, string>, value = '1', unit = 'Count') => [
+    {
+      MetricName: metricName,
+      MetricNamespace: NAMESPACE,
+      MetricValue: value,
+      Unit: unit,
+      ...(Object.keys(dimensions).length > 0 ? { Dimensions: Object.entries(dimensions).map(([Key, Value]) => ({ Key, Value })) } : {}),
+    },
+  ];
+  const perProvider = { Provider: '$.provider' };
+
+  test('each ingest log group counts its 401s, quarantines and accepted callbacks per provider', () => {
     for (const ingress of stack.ingresses) {
       // act
       const filters = filtersOn(logicalId(ingress.logGroup));
 
       // assess
-      assert.deepEqual([...filters.keys()].sort(), ['Quarantined', 'Unauthorized'], ingress.provider.id);
+      assert.deepEqual([...filters.keys()].sort(), ['Accepted', 'Quarantined', 'Unauthorized'], ingress.provider.id);
       for (const [metricName, filter] of filters) {
         assert.equal(filter.FilterPattern, PATTERNS[metricName as FilteredMetric]);
-        assert.deepEqual(filter.MetricTransformations, [
-          { MetricName: metricName, MetricNamespace: NAMESPACE, MetricValue: '1', Unit: 'Count', Dimensions: [{ Key: 'Provider', Value: '$.provider' }] },
-        ]);
+        assert.deepEqual(filter.MetricTransformations, transformation(metricName, perProvider));
       }
     }
   });
 
-  test('the worker log group counts configuration errors, retries and each confirmation verdict', () => {
+  test('the worker log group counts configuration errors, retries, confirmation verdicts, stored callbacks by outcome, repeats, lag and many receives', () => {
     // act
     const filters = filtersOn(logicalId(stack.pipeline.workerLogs));
 
     // assess
-    assert.deepEqual(
-      [...filters.keys()].sort(),
-      ['ConfirmationConfirmed', 'ConfirmationMismatch', 'ConfirmationNotFound', 'WorkerConfigurationErrors', 'WorkerRetries'],
-    );
+    const expected: Record<string, Json[]> = {
+      ConfirmationConfirmed: transformation('ConfirmationConfirmed', perProvider),
+      ConfirmationMismatch: transformation('ConfirmationMismatch', perProvider),
+      ConfirmationNotFound: transformation('ConfirmationNotFound', perProvider),
+      WorkerConfigurationErrors: transformation('WorkerConfigurationErrors', {}),
+      WorkerRetries: transformation('WorkerRetries', {}),
+      Stored: transformation('Stored', { ...perProvider, Outcome: '$.outcome' }),
+      Duplicates: transformation('Duplicates', perProvider),
+      StoreLag: transformation('StoreLag', perProvider, '$.lagMs', 'Milliseconds'),
+      ReceivedManyTimes: transformation('ReceivedManyTimes', {}),
+    };
+    assert.deepEqual([...filters.keys()].sort(), Object.keys(expected).sort());
     for (const [metricName, filter] of filters) {
-      assert.equal(filter.FilterPattern, PATTERNS[metricName as FilteredMetric]);
-      const perProvider = metricName.startsWith('Confirmation');
-      assert.deepEqual(filter.MetricTransformations, [
-        {
-          MetricName: metricName,
-          MetricNamespace: NAMESPACE,
-          MetricValue: '1',
-          Unit: 'Count',
-          ...(perProvider ? { Dimensions: [{ Key: 'Provider', Value: '$.provider' }] } : {}),
-        },
-      ]);
+      assert.equal(filter.FilterPattern, PATTERNS[metricName as FilteredMetric], metricName);
+      assert.deepEqual(filter.MetricTransformations, expected[metricName], metricName);
     }
+  });
+
+  test('the API access log counts 429s (throttled requests)', () => {
+    // act
+    const filters = filtersOn(logicalId(stack.api.accessLogs));
+
+    // assess
+    assert.deepEqual([...filters.keys()], ['ApiThrottled']);
+    assert.equal(filters.get('ApiThrottled')!.FilterPattern, PATTERNS.ApiThrottled);
+    assert.deepEqual(filters.get('ApiThrottled')!.MetricTransformations, transformation('ApiThrottled', {}));
+  });
+
+  test('the many-receives count is the setting manyReceivesAlarmCount', () => {
+    // act
+    const { stack: changed } = createGatewayApp({ context: { ...CDK_CONTEXT, ...NO_BUNDLING, settings: { ...CDK_CONTEXT.settings, manyReceivesAlarmCount: 5 } } });
+    const template = Template.fromStack(changed);
+
+    // assess
+    template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      FilterPattern: PATTERNS.ReceivedManyTimes.replace('>= 4', '>= 5'),
+      MetricTransformations: [Match.objectLike({ MetricName: 'ReceivedManyTimes' })],
+    });
   });
 });
 
@@ -368,7 +483,7 @@ function memoryStore(): CallbackStore {
 describe('the filters match the lines the functions write', () => {
   const temboplus = getProvider('temboplus');
 
-  test('ingest: a 401 counts as Unauthorized, a quarantine as Quarantined, an accepted callback as neither', async () => {
+  test('ingest: a 401 counts as Unauthorized, a quarantine as Quarantined, an accepted callback as Accepted', async () => {
     // prepare
     const filters = filtersOn(logicalId(stack.ingresses.find((ingress) => ingress.provider.id === 'temboplus')!.logGroup));
     const sample = contentOf(listSamples('temboplus')[0]);
@@ -388,11 +503,11 @@ describe('the filters match the lines the functions write', () => {
     assert.equal(accepted.response.statusCode, 200);
     assert.deepEqual(unauthorized.lines.map((line) => matchedBy(filters, line)), [['Unauthorized']]);
     assert.deepEqual(quarantined.lines.map((line) => matchedBy(filters, line)), [['Quarantined']]);
-    assert.deepEqual(accepted.lines.map((line) => matchedBy(filters, line)), [[]]);
+    assert.deepEqual(accepted.lines.map((line) => matchedBy(filters, line)), [['Accepted']]);
   });
 
   /** One TemboPlus callback through the real worker handler, TemboPlus's status endpoint answering `answer`. */
-  async function runWorker(answer: (callback: Json) => Response): Promise<string[]> {
+  async function runWorker(answer: (callback: Json) => Response, receiveCount = 1): Promise<{ lines: string[]; receivedAt: string }> {
     const sample = listSamples('temboplus')[0];
     const queued = await runIngest(temboplus, authentic(temboplus, contentOf(sample)));
     const callback = JSON.parse(sample.body!.toString('utf8')) as Json;
@@ -408,30 +523,174 @@ describe('the filters match the lines the functions write', () => {
         settleAttempts: 1,
       },
     });
-    const record = { messageId: 'm-1', receiptHandle: 'r-1', body: queued.sent[0], attributes: { ApproximateReceiveCount: '1' } };
-    await handler({ Records: [record as unknown as SQSRecord] } as SQSEvent);
-    return lines;
+    const record = { messageId: 'm-1', receiptHandle: 'r-1', body: queued.sent[0], attributes: { ApproximateReceiveCount: String(receiveCount) } };
+    // As deployed: the Lambda entry point names the invocation on every line.
+    await withInvocationLogFields(handler)({ Records: [record as unknown as SQSRecord] } as SQSEvent, { awsRequestId: 'lambda-request' });
+    return { lines, receivedAt: (JSON.parse(queued.sent[0]) as Json).receivedAt as string };
   }
 
   const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
-  for (const [verdict, answer, metric] of [
-    ['agrees', (callback: Json) => json(callback), 'ConfirmationConfirmed'],
-    ['reports another status', (callback: Json) => json({ ...callback, status: callback.status === 'FAILED' ? 'COMPLETED' : 'FAILED' }), 'ConfirmationMismatch'],
-    ['answers 404', () => json({ message: 'not found' }, 404), 'ConfirmationNotFound'],
-    ['answers 403 (wrong apiToken)', () => json({ message: 'forbidden' }, 403), 'WorkerConfigurationErrors'],
-    ['answers 500', () => json({ message: 'oops' }, 500), 'WorkerRetries'],
+  // A stored callback also counts as Stored (by outcome) and gives its lag.
+  const STORED = ['Stored', 'StoreLag'];
+  for (const [verdict, answer, receiveCount, metrics] of [
+    ['agrees', (callback: Json) => json(callback), 1, ['ConfirmationConfirmed', ...STORED]],
+    ['reports another status', (callback: Json) => json({ ...callback, status: callback.status === 'FAILED' ? 'COMPLETED' : 'FAILED' }), 1, ['ConfirmationMismatch', ...STORED]],
+    ['answers 404', () => json({ message: 'not found' }, 404), 1, ['ConfirmationNotFound', ...STORED]],
+    ['answers 403 (wrong apiToken)', () => json({ message: 'forbidden' }, 403), 1, ['WorkerConfigurationErrors']],
+    ['answers 500', () => json({ message: 'oops' }, 500), 1, ['WorkerRetries']],
+    ['answers 500 on the 3rd receive', () => json({ message: 'oops' }, 500), 3, ['WorkerRetries']],
+    ['answers 500 on the 4th receive', () => json({ message: 'oops' }, 500), 4, ['WorkerRetries', 'ReceivedManyTimes']],
+    ['answers 403 on the 9th receive', () => json({ message: 'forbidden' }, 403), 9, ['WorkerConfigurationErrors', 'ReceivedManyTimes']],
   ] as const) {
-    test(`worker: when TemboPlus ${verdict}, the line counts as ${metric} and nothing else`, async () => {
+    test(`worker: when TemboPlus ${verdict}, the lines count as ${metrics.join(', ')} and nothing else`, async () => {
       // prepare
       const filters = filtersOn(logicalId(stack.pipeline.workerLogs));
 
       // act
-      const lines = await runWorker(answer);
+      const { lines } = await runWorker(answer, receiveCount);
 
       // assess
-      assert.deepEqual(lines.flatMap((line) => matchedBy(filters, line)), [metric], lines.join('\n'));
+      assert.deepEqual(lines.flatMap((line) => matchedBy(filters, line)).sort(), [...metrics].sort(), lines.join('\n'));
     });
   }
+
+  test('worker: the "stored" line carries the outcome the callback reported and its lag from receipt, in ms', async () => {
+    // act
+    const { lines, receivedAt } = await runWorker((callback) => json(callback));
+
+    // assess
+    const stored = lines.map((line) => JSON.parse(line) as Json).find((line) => line.message === 'stored')!;
+    assert.ok(['pending', 'succeeded', 'failed', 'unknown'].includes(stored.outcome), stored.outcome);
+    assert.equal(stored.lagMs, Date.parse('2025-01-01T10:00:01.000Z') - Date.parse(receivedAt));
+    assert.equal(typeof stored.lagMs, 'number');
+  });
+
+  test('a repeated callback counts as Duplicates, not as Stored again', async () => {
+    // prepare
+    const filters = filtersOn(logicalId(stack.pipeline.workerLogs));
+    const line = JSON.stringify({ level: 'INFO', message: 'stored', provider: 'esms', outcome: 'pending', result: 'duplicate', lagMs: 5 });
+
+    // act + assess
+    assert.deepEqual(matchedBy(filters, line), ['Duplicates']);
+  });
+
+  test('every field a saved query reads is on the lines of the log group it reads', async () => {
+    // prepare: real lines of every kind the queries look at
+    const sample = contentOf(listSamples('temboplus')[0]);
+    const ingestRuns = await Promise.all([
+      runIngest(temboplus, authentic(temboplus, sample)),
+      runIngest(temboplus, authentic(temboplus, sample, { ...UNIT_SECRETS.temboplus, token: 'forged-token-0000' })),
+      runIngest(temboplus, authentic(temboplus, contentOf(listSamples('temboplus', 'invalid')[0]))),
+      runIngest(temboplus, authentic(temboplus, sample), { send: () => Promise.reject(new Error('queue down')) }),
+    ]);
+    const workerRuns = await Promise.all([
+      runWorker((callback) => json(callback)),
+      runWorker((callback) => json({ ...callback, status: callback.status === 'FAILED' ? 'COMPLETED' : 'FAILED' })),
+      runWorker(() => json({}, 500), 4),
+      runWorker(() => json({}, 403)),
+    ]);
+    const fieldsOf = (lines: string[]) => new Set(lines.flatMap((line) => Object.keys(JSON.parse(line) as Json)));
+    const available = {
+      ingest: fieldsOf(ingestRuns.flatMap((run) => run.lines)),
+      worker: fieldsOf(workerRuns.flatMap((run) => run.lines)),
+      access: new Set(Object.keys(ACCESS_LOG_FIELDS)),
+    };
+    const KEYWORDS = new Set(['fields', 'filter', 'stats', 'sort', 'limit', 'by', 'as', 'and', 'or', 'not', 'like', 'desc', 'asc', 'in']);
+
+    for (const query of Object.values(stack.logQueries.queries)) {
+      // act: the names it reads (not quoted text, regular expressions, functions, numbers or its own aliases)
+      const text = query.query.replace(/"(?:[^"\\]|\\.)*"/g, '""').replace(/\/(?:[^/\\]|\\.)+\//g, '//');
+      const aliases = new Set([...text.matchAll(/\bas (\w+)/g)].map((match) => match[1]));
+      const names = [...text.matchAll(/@?\b[A-Za-z_]\w*\b(?!\s*\()/g)]
+        .map((match) => match[0])
+        .filter((name) => !name.startsWith('@') && !KEYWORDS.has(name) && !aliases.has(name) && !/^(count|max|min|avg|sum|pct)$/.test(name));
+
+      // assess
+      for (const name of names) assert.ok(available[query.logs].has(name), `"${query.title}" reads ${name}, which ${query.logs} lines do not carry`);
+    }
+  });
+
+  test('the access log line of a throttled request counts as ApiThrottled; other statuses do not', () => {
+    // prepare
+    const filters = filtersOn(logicalId(stack.api.accessLogs));
+    // The line API Gateway writes from the stage's format: each $context variable replaced by its value, as text.
+    const accessLine = (status: string) =>
+      JSON.stringify(Object.fromEntries(Object.entries(ACCESS_LOG_FIELDS).map(([field, variable]) => [field, variable === '$context.status' ? status : '-'])));
+
+    // act + assess
+    assert.deepEqual(matchedBy(filters, accessLine('429')), ['ApiThrottled']);
+    for (const status of ['200', '401', '503']) assert.deepEqual(matchedBy(filters, accessLine(status)), [], status);
+  });
+});
+
+describe('saved Logs Insights queries', () => {
+  test('each saved query is in the stack\'s folder and reads the log groups it is about', () => {
+    // prepare
+    const groups = {
+      ingest: stack.ingresses.map((ingress) => ref(logicalId(ingress.logGroup))),
+      worker: [ref(logicalId(stack.pipeline.workerLogs))],
+      access: [ref(logicalId(stack.api.accessLogs))],
+    };
+
+    // act
+    const definitions = new Map(ofType('AWS::Logs::QueryDefinition').map(([, definition]) => [definition.Properties.Name as string, definition.Properties]));
+
+    // assess
+    const queries = Object.values(stack.logQueries.queries);
+    assert.deepEqual([...definitions.keys()].sort(), queries.map((query) => `${STACK_ID}/${query.title}`).sort());
+    for (const query of queries) {
+      const definition = definitions.get(`${STACK_ID}/${query.title}`)!;
+      assert.equal(definition.QueryString, query.query);
+      assert.deepEqual(definition.LogGroupNames, groups[query.logs], query.title);
+    }
+    for (const title of ['Records that failed, and why', '401s by provider and reason', 'Quarantined callbacks by provider and reason']) {
+      assert.ok(definitions.has(`${STACK_ID}/${title}`), title);
+    }
+  });
+
+  test('every saved query an alarm text names exists', () => {
+    // prepare
+    const names = new Set(ofType('AWS::Logs::QueryDefinition').map(([, definition]) => definition.Properties.Name as string));
+
+    // act
+    const named = ofType('AWS::CloudWatch::Alarm').flatMap(([, alarm]) => [...String(alarm.Properties.AlarmDescription).matchAll(/saved query "([^"]+)"/g)].map((m) => m[1]));
+
+    // assess
+    assert.ok(named.length >= 10, 'the alarm texts point at the queries');
+    for (const name of named) assert.ok(names.has(name), `an alarm names the missing saved query "${name}"`);
+  });
+});
+
+describe('silence alarms', () => {
+  test('none unless silenceAlarmHours names a provider', () => {
+    assert.deepEqual(ofType('AWS::CloudWatch::Alarm').filter(([, alarm]) => String(alarm.Properties.AlarmName).endsWith('Silent')), []);
+  });
+
+  test('silenceAlarmHours {temboplus: 6} alarms after 6 hours without an accepted TemboPlus callback, missing data breaching', () => {
+    // act
+    const { stack: changed } = createGatewayApp({
+      context: { ...CDK_CONTEXT, ...NO_BUNDLING, settings: { ...CDK_CONTEXT.settings, silenceAlarmHours: { temboplus: 6, esms: 24 } } },
+    });
+    const alarms = Object.values(Template.fromStack(changed).toJSON().Resources as Record<string, Json>)
+      .filter((resource) => resource.Type === 'AWS::CloudWatch::Alarm' && String(resource.Properties.AlarmName).endsWith('Silent'))
+      .map((resource) => resource.Properties);
+
+    // assess
+    assert.deepEqual(alarms.map((alarm) => alarm.AlarmName).sort(), [`${STACK_ID}-EsmsSilent`, `${STACK_ID}-TemboplusSilent`]);
+    const tembo = alarms.find((alarm) => alarm.AlarmName === `${STACK_ID}-TemboplusSilent`)!;
+    assert.deepEqual(
+      {
+        namespace: tembo.Namespace, metric: tembo.MetricName, dimensions: tembo.Dimensions, statistic: tembo.Statistic, period: tembo.Period,
+        evaluationPeriods: tembo.EvaluationPeriods, threshold: tembo.Threshold, comparison: tembo.ComparisonOperator, missing: tembo.TreatMissingData,
+      },
+      {
+        namespace: NAMESPACE, metric: 'Accepted', dimensions: [{ Name: 'Provider', Value: 'temboplus' }], statistic: 'Sum', period: 3600,
+        evaluationPeriods: 6, threshold: 1, comparison: 'LessThanThreshold', missing: 'breaching',
+      },
+    );
+    assert.match(tembo.AlarmDescription, /No TemboPlus callback was accepted for 6 hours.*saved query "CallbackGateway\/Last accepted callback per provider"/);
+    assert.equal(alarms.find((alarm) => alarm.AlarmName === `${STACK_ID}-EsmsSilent`)!.EvaluationPeriods, 24);
+  });
 });
 
 /** The dashboard body with each CloudFormation reference written as `@LogicalId` / `@LogicalId.Attribute`. */
@@ -496,6 +755,40 @@ describe('dashboard', () => {
     for (const metric of ['NumberOfMessagesSent', 'NumberOfMessagesReceived', 'ApproximateAgeOfOldestMessage']) has(`AWS/SQS ${metric}`);
     for (const metric of ['ConsumedWriteCapacityUnits', 'ConsumedReadCapacityUnits', 'WriteThrottleEvents', 'ReadThrottleEvents']) {
       has(`AWS/DynamoDB ${metric} TableName @${logicalId(stack.table.table)}`);
+    }
+  });
+  test('under the pipeline, per provider: accepted, stored by outcome, repeats, lag, throttles, and Logs Insights queries', () => {
+    // act
+    const { widgets } = dashboardBody();
+    const graphs = widgets.filter((widget) => widget.type === 'metric');
+    const all = graphs.flatMap((widget) => widget.properties.metrics as unknown[][]).map((metric) => metric.filter((part) => typeof part === 'string').join(' '));
+    const logs = widgets.filter((widget) => widget.type === 'log');
+
+    // assess
+    const has = (what: string) => assert.ok(all.some((metric) => metric.includes(what)), `the dashboard shows ${what}`);
+    for (const provider of providers) {
+      has(`${NAMESPACE} Accepted Provider ${provider.id}`);
+      for (const outcome of ['pending', 'succeeded', 'failed', 'unknown']) has(`${NAMESPACE} Stored Outcome ${outcome} Provider ${provider.id}`);
+      has(`${NAMESPACE} Duplicates Provider ${provider.id}`);
+      has(`${NAMESPACE} StoreLag Provider ${provider.id}`);
+    }
+    has(`${NAMESPACE} ApiThrottled`);
+    has(`${NAMESPACE} ReceivedManyTimes`);
+    has(`AWS/Lambda Throttles FunctionName @${logicalId(stack.pipeline.worker)}`);
+    const business = graphs.filter((widget) => /^(Accepted|Stored|Duplicates|Lag|Throttled|Records failing)/.test(widget.properties.title));
+    const pipelineBottom = Math.max(...graphs.filter((widget) => /^(API|Ingest|Queue|Dead-letter|Worker|TemboPlus|Table)/.test(widget.properties.title)).map((widget) => widget.y + widget.height));
+    assert.ok(business.every((widget) => widget.y >= pipelineBottom), 'the business view is under the pipeline');
+
+    assert.deepEqual(logs.map((widget) => widget.properties.title).sort(), [
+      'Callbacks not accepted, by provider, status and reason',
+      'Lag from receipt to stored state, per provider',
+      'Worker failures by error',
+    ]);
+    for (const widget of logs) {
+      const query = widget.properties.query as string;
+      const saved = Object.values(stack.logQueries.queries).find((each) => each.title === widget.properties.title)!;
+      assert.ok(query.endsWith(saved.query), `${widget.properties.title} runs the saved query`);
+      assert.match(query, /^SOURCE '@\w+'/, 'it names its log groups');
     }
   });
 });

@@ -352,14 +352,14 @@ describe('API stage', () => {
 
 describe('alarms and outputs', () => {
   // Each alarm, its metric filter and the dashboard: operations.test.ts.
-  test('the pipeline alarms (DLQ, oldest message, 5xx, worker errors) notify the topic; no e-mail unless asked', () => {
+  test('the pipeline alarms (DLQ, oldest message, 5xx, worker errors and throttles) notify the topic; no e-mail unless asked', () => {
     // act
     const alarms = ofType('AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties);
     const topicId = logicalId(stack.alarms.topic);
 
     // assess
     const awsMetrics = alarms.filter((alarm) => String(alarm.Namespace).startsWith('AWS/')).map((alarm) => alarm.MetricName);
-    assert.deepEqual(awsMetrics.sort(), ['5xx', 'ApproximateAgeOfOldestMessage', 'ApproximateNumberOfMessagesVisible', 'Errors']);
+    assert.deepEqual(awsMetrics.sort(), ['5xx', 'ApproximateAgeOfOldestMessage', 'ApproximateNumberOfMessagesVisible', 'Errors', 'Throttles']);
     for (const alarm of alarms) assert.deepEqual(alarm.AlarmActions, [ref(topicId)]);
     const dlqAlarm = alarms.find((alarm) => alarm.MetricName === 'ApproximateNumberOfMessagesVisible')!;
     assert.deepEqual(dlqAlarm.Dimensions[0].Value, { 'Fn::GetAtt': [logicalId(stack.pipeline.deadLetterQueue), 'QueueName'] });
