@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration } from 'aws-cdk-lib';
+import { type CfnElement, Duration, Stack } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { ApplicationLogLevel, Architecture, LoggingFormat, Runtime, SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
+import { ApplicationLogLevel, Architecture, type CfnFunction, LoggingFormat, Runtime, SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -114,5 +114,11 @@ export class GatewayFunction extends Construct {
         logLevel: LogLevel.WARNING,
       },
     });
+
+    // CDK makes the function depend on its role and on the role's policy. The role dependency is
+    // already there through Fn::GetAtt Role.Arn (cfn-lint W3005: redundant), so only the policy's
+    // stays: the grants must exist before Lambda checks them (SQS event source, log group).
+    const policy = this.role.node.findChild('DefaultPolicy').node.defaultChild as CfnElement;
+    (this.function.node.defaultChild as CfnFunction).addOverride('DependsOn', [Stack.of(this).getLogicalId(policy)]);
   }
 }
