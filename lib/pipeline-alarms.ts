@@ -88,6 +88,9 @@ export interface PipelineAlarmsProps {
 
 const PERIOD = Duration.minutes(5);
 
+/** The table's global secondary indexes: each is throttled apart from the table. */
+const TABLE_INDEXES = [TABLE.outcomeIndex.name, TABLE.recheckIndex.name];
+
 /** The stack outputs an on-call person copies into the operations commands. */
 const REDRIVE = 'npm run redrive -- --dlq-url <DeadLetterQueueUrl> --region <region> (try --dry-run first)';
 const REPROCESS = (provider: string) => `npm run reprocess -- --table <TableName> --queue-url <QueueUrl> --region <region> --provider ${provider}`;
@@ -257,14 +260,12 @@ export class PipelineAlarms extends Construct {
       // from the table's (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/TroubleshootingThrottling-cloudwatch.html).
       alarm(
         'TableThrottles',
-        sumOf('table throttles', [
-          throttles('ReadThrottleEvents'),
-          throttles('WriteThrottleEvents'),
-          throttles('ReadThrottleEvents', TABLE.outcomeIndex.name),
-          throttles('WriteThrottleEvents', TABLE.outcomeIndex.name),
-        ]),
+        sumOf(
+          'table throttles',
+          [undefined, ...TABLE_INDEXES].flatMap((index) => [throttles('ReadThrottleEvents', index), throttles('WriteThrottleEvents', index)]),
+        ),
         tableThrottleThreshold,
-        'DynamoDB throttled reads or writes of the table or its byOutcome index (on demand: a hot partition, or the ' +
+        `DynamoDB throttled reads or writes of the table or an index (${TABLE_INDEXES.join(', ')}; on demand: a hot partition, or the ` +
           "table's or account's throughput limit). The worker gives those records back and retries them with back-off " +
           `(${query('failuresByError')}: errors naming dynamodb); nothing is lost unless it lasts past the receive limit, ` +
           'then see DeadLetterQueueNotEmpty. Sustained: lower workerMaxConcurrency, or raise the limit.',

@@ -164,8 +164,8 @@ export class PipelineDashboard extends Construct {
       graph('Table: throttles', [
         dynamo('WriteThrottleEvents', 'write'),
         dynamo('ReadThrottleEvents', 'read'),
-        // The index is written with every state change: its throttling slows the table's writes.
-        dynamo('WriteThrottleEvents', `${TABLE.outcomeIndex.name} write`, { GlobalSecondaryIndexName: TABLE.outcomeIndex.name }),
+        // The indexes are written with state changes: their throttling slows the table's writes.
+        ...[TABLE.outcomeIndex.name, TABLE.recheckIndex.name].map((index) => dynamo('WriteThrottleEvents', `${index} write`, { GlobalSecondaryIndexName: index })),
       ]),
     );
 

@@ -266,13 +266,11 @@ describe('alarms', () => {
         sums: stack.ingresses.map((ingress) => `AWS/Lambda Throttles FunctionName @${logicalId(ingress.function)}`),
       }],
       ['TableThrottles', {
-        dimensions: [], threshold: 1, comparison: atLeast, tells: /DynamoDB throttled reads or writes of the table or its byOutcome index.*retries them with back-off/,
-        sums: [
-          `AWS/DynamoDB ReadThrottleEvents TableName @${logicalId(stack.table.table)}`,
-          `AWS/DynamoDB WriteThrottleEvents TableName @${logicalId(stack.table.table)}`,
-          `AWS/DynamoDB ReadThrottleEvents GlobalSecondaryIndexName byOutcome TableName @${logicalId(stack.table.table)}`,
-          `AWS/DynamoDB WriteThrottleEvents GlobalSecondaryIndexName byOutcome TableName @${logicalId(stack.table.table)}`,
-        ],
+        dimensions: [], threshold: 1, comparison: atLeast, tells: /DynamoDB throttled reads or writes of the table or an index \(byOutcome, byRecheck;.*retries them with back-off/,
+        sums: ['', 'GlobalSecondaryIndexName byOutcome ', 'GlobalSecondaryIndexName byRecheck '].flatMap((index) => [
+          `AWS/DynamoDB ReadThrottleEvents ${index}TableName @${logicalId(stack.table.table)}`,
+          `AWS/DynamoDB WriteThrottleEvents ${index}TableName @${logicalId(stack.table.table)}`,
+        ]),
       }],
     ]);
     for (const provider of providers) {
