@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { AnyProvider } from '../functions/providers/provider.ts';
+import { UNDEFINED_ROUTE_ANSWER } from '../functions/core/ingest.ts';
 
 /**
  * A local stand-in for API Gateway's HTTP API: the same routes, turned into the same payload v2.0
@@ -89,7 +90,7 @@ export function toApiGatewayEvent(
   };
 }
 
-/** Start the local HTTP API on 127.0.0.1. Unknown paths get 404, known paths with another method 405. */
+/** Start the local HTTP API on 127.0.0.1. Unknown paths get 404; so do known paths with another method, as on API Gateway. */
 export async function startHttpApi(routes: readonly LocalRoute[], port: number): Promise<{ server: Server; url: string; stop(): Promise<void> }> {
   const compiled = routes.map((route) => ({ ...route, pattern: compile(route.provider.route.path) }));
   const server = createServer((request, response) => {
@@ -100,10 +101,8 @@ export async function startHttpApi(routes: readonly LocalRoute[], port: number):
       if (!match) return json(response, 404, { error: 'not_found', message: `no callback route at ${path}` });
       const { route } = match;
       const groups = match.found?.groups ?? {};
-      if (method !== route.provider.route.method) {
-        response.setHeader('allow', route.provider.route.method);
-        return json(response, 405, { error: 'method_not_allowed', message: `${route.provider.displayName} callbacks use ${route.provider.route.method}` });
-      }
+      // API Gateway has no route for another method and answers as for any route it lacks.
+      if (method !== route.provider.route.method) return json(response, UNDEFINED_ROUTE_ANSWER.statusCode, UNDEFINED_ROUTE_ANSWER.body);
       const body = await readBody(request);
       if (!body) return json(response, 413, { error: 'payload_too_large', message: 'request body exceeds the API limit' });
       const routeKey = `${route.provider.route.method} ${route.provider.route.path}`;

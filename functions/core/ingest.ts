@@ -33,6 +33,14 @@ const MAX_MESSAGE_BYTES = 900 * 1024;
 
 const ACCEPTED = { received: true } as const;
 
+/**
+ * What API Gateway answers a request that matches no route: the stack gives each provider one
+ * route with one method, so a wrong method never reaches a function on AWS. The core answers the
+ * same, so the local runtime and the tests see what a provider would.
+ * https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html
+ */
+export const UNDEFINED_ROUTE_ANSWER: IngestResponse = { statusCode: 404, body: { message: 'Not Found' } };
+
 /** The one message every 401 carries. */
 export const UNAUTHORIZED_MESSAGE = 'the request could not be authenticated';
 
@@ -150,9 +158,7 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
   };
 
   if (request.method !== provider.route.method) {
-    return finish(refuse(405, 'method_not_allowed', `${provider.displayName} callbacks use ${provider.route.method}`), {
-      result: 'rejected',
-    });
+    return finish(UNDEFINED_ROUTE_ANSWER, { result: 'rejected', reason: `no ${request.method} route: ${provider.displayName} callbacks use ${provider.route.method}` });
   }
   const maxBodyBytes = deps.maxBodyBytes ?? MAX_BODY_BYTES;
   if (request.body.length > maxBodyBytes || Buffer.byteLength(request.rawQuery) > maxBodyBytes) {

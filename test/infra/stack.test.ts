@@ -14,6 +14,9 @@ import { pascal } from '../../lib/names.ts';
 import { providers } from '../../functions/providers/index.ts';
 import type { CallbackGatewayStack } from '../../lib/callback-gateway-stack.ts';
 import { createGatewayApp } from '../../lib/gateway-app.ts';
+import { ingest, UNDEFINED_ROUTE_ANSWER } from '../../functions/core/ingest.ts';
+import { createLogger } from '../../functions/shared/log.ts';
+import type { CallbackRequest } from '../../functions/providers/provider.ts';
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
 
 /**
@@ -104,6 +107,11 @@ function roleOfFunction(functionId: string): string {
 }
 
 const ref = (id: string) => ({ Ref: id });
+
+/** A bare request to a route path (tokens left as placeholders): enough for what is decided before any secret is read. */
+function toCallbackRequest(method: string, _path: string): CallbackRequest {
+  return { method, headers: {}, body: Buffer.alloc(0), rawQuery: '', sourceIp: '203.0.113.9', requestId: 'req-1', receivedAt: '2025-01-01T00:00:00.000Z' };
+}
 const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 
 describe('routes', () => {
@@ -125,6 +133,29 @@ describe('routes', () => {
       assert.equal(integration.IntegrationType, 'AWS_PROXY');
       assert.deepEqual(integration.IntegrationUri, arnOf(logicalId(ingress.function)), `${route.RouteKey} → its own function`);
     }
+  });
+
+  test('a wrong method matches no route, so API Gateway answers 404 {"message":"Not Found"}; the ingest core answers it the same way', async () => {
+    // prepare
+    // Every route names one method and no route catches the rest (no ANY, no $default): API Gateway
+    // answers a request no route matches itself, 404 {"message":"Not Found"}, and no function runs.
+    // https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html
+    const keys = ofType('AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties.RouteKey as string);
+    assert.deepEqual(keys.filter((key) => key === '$default' || key.startsWith('ANY ')), []);
+
+    for (const provider of providers) {
+      // act: the core reached with another method (only the local runtime or a test can do that)
+      const wrong = provider.route.method === 'GET' ? 'POST' : 'GET';
+      const answer = await ingest(provider, { ...toCallbackRequest(wrong, provider.route.path), method: wrong }, {
+        secrets: { get: () => Promise.reject(new Error('not read for a wrong method')) } as unknown as Parameters<typeof ingest>[2]['secrets'],
+        send: () => Promise.reject(new Error('nothing is queued')),
+        log: createLogger({ service: 'unit', write: () => undefined }),
+      });
+
+      // assess
+      assert.deepEqual(answer, UNDEFINED_ROUTE_ANSWER, provider.id);
+    }
+    assert.deepEqual(UNDEFINED_ROUTE_ANSWER, { statusCode: 404, body: { message: 'Not Found' } });
   });
 
   test('API Gateway may invoke each ingest function from its route only', () => {

@@ -144,7 +144,7 @@ export function deliveredBody(event: APIGatewayProxyEventV2): Buffer {
 // What each request deserves
 
 export type Expected =
-  | { readonly status: 405 | 413 | 401; readonly why: string }
+  | { readonly status: 404 | 413 | 401; readonly why: string }
   | { readonly status: 200; readonly intent: FuzzRequest['intent'] };
 
 /**
@@ -154,7 +154,8 @@ export type Expected =
  * signed body: for providers that authenticate the body it is not authentic any more.
  */
 export function expectedAnswer(provider: AnyProvider, request: FuzzRequest, event: APIGatewayProxyEventV2): Expected {
-  if (request.method.toUpperCase() !== provider.route.method) return { status: 405, why: 'wrong method' };
+  // API Gateway has no route for another method: 404, as for any route it lacks.
+  if (request.method.toUpperCase() !== provider.route.method) return { status: 404, why: 'wrong method' };
   const body = deliveredBody(event);
   if (body.length > MAX_BODY_BYTES || Buffer.byteLength(event.rawQueryString ?? '') > MAX_BODY_BYTES) return { status: 413, why: 'over the limit' };
   if (!request.authentic) return { status: 401, why: 'forged' };
@@ -205,7 +206,7 @@ export function capturedLogger(): CapturedLogger {
 // ---------------------------------------------------------------------------------------------
 // Outcomes and the table printed at the end
 
-export const OUTCOMES = ['accepted', 'quarantined', '401', '405', '413', 'other 4xx', '5xx'] as const;
+export const OUTCOMES = ['accepted', 'quarantined', '401', '404', '413', 'other 4xx', '5xx'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export const WORKER_OUTCOMES = ['stored', 'duplicate', 'quarantine stored', 'quarantine dup', 'status unavailable', 'poison', 'not processed'] as const;
@@ -278,7 +279,7 @@ export function outcomeOf(result: APIGatewayProxyStructuredResultV2): Outcome {
     const body = JSON.parse(result.body ?? '{}') as Record<string, unknown>;
     return body.quarantined === true ? 'quarantined' : 'accepted';
   }
-  if (status === 401 || status === 405 || status === 413) return String(status) as Outcome;
+  if (status === 401 || status === 404 || status === 413) return String(status) as Outcome;
   if (status >= 400 && status < 500) return 'other 4xx';
   return '5xx';
 }
