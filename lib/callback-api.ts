@@ -12,7 +12,7 @@ import {
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { checkSetting } from './validate.ts';
+import { checkSetting, SETTING_DEFAULTS } from './validate.ts';
 
 export interface CallbackApiProps {
   /**
@@ -64,8 +64,8 @@ export class CallbackApi extends Construct {
   constructor(scope: Construct, id: string, props: CallbackApiProps = {}) {
     super(scope, id);
     this.throttle = {
-      rateLimit: checkSetting('throttleRateLimit', props.throttleRateLimit ?? 200),
-      burstLimit: checkSetting('throttleBurstLimit', props.throttleBurstLimit ?? 400),
+      rateLimit: checkSetting('throttleRateLimit', props.throttleRateLimit ?? SETTING_DEFAULTS.throttleRateLimit),
+      burstLimit: checkSetting('throttleBurstLimit', props.throttleBurstLimit ?? SETTING_DEFAULTS.throttleBurstLimit),
     };
 
     // HTTP API rather than REST: cheaper and lower latency, and nothing here needs REST features.

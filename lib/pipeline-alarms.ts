@@ -123,10 +123,10 @@ export class PipelineAlarms extends Construct {
 
   constructor(scope: Construct, id: string, props: PipelineAlarmsProps) {
     super(scope, id);
-    const maxAge = checkSetting('maxMessageAgeSeconds', props.maxMessageAgeSeconds ?? 900);
-    const unauthorizedThreshold = checkSetting('unauthorizedAlarmThreshold', props.unauthorizedAlarmThreshold ?? 20);
-    const mismatchThreshold = checkSetting('mismatchAlarmThreshold', props.mismatchAlarmThreshold ?? 1);
-    const notFoundThreshold = checkSetting('notFoundAlarmThreshold', props.notFoundAlarmThreshold ?? 1);
+    const maxAge = checkSetting('maxMessageAgeSeconds', props.maxMessageAgeSeconds ?? SETTING_DEFAULTS.maxMessageAgeSeconds);
+    const unauthorizedThreshold = checkSetting('unauthorizedAlarmThreshold', props.unauthorizedAlarmThreshold ?? SETTING_DEFAULTS.unauthorizedAlarmThreshold);
+    const mismatchThreshold = checkSetting('mismatchAlarmThreshold', props.mismatchAlarmThreshold ?? SETTING_DEFAULTS.mismatchAlarmThreshold);
+    const notFoundThreshold = checkSetting('notFoundAlarmThreshold', props.notFoundAlarmThreshold ?? SETTING_DEFAULTS.notFoundAlarmThreshold);
     const throttledThreshold = checkSetting('apiThrottledAlarmThreshold', props.apiThrottledAlarmThreshold ?? SETTING_DEFAULTS.apiThrottledAlarmThreshold);
     const lambdaThrottleThreshold = checkSetting('lambdaThrottleAlarmThreshold', props.lambdaThrottleAlarmThreshold ?? SETTING_DEFAULTS.lambdaThrottleAlarmThreshold);
     const tableThrottleThreshold = checkSetting('tableThrottleAlarmThreshold', props.tableThrottleAlarmThreshold ?? SETTING_DEFAULTS.tableThrottleAlarmThreshold);
