@@ -114,7 +114,7 @@ export interface CallbackGatewayStackProps extends StackProps {
   readonly tableThrottleAlarmThreshold?: number;
   /**
    * The receive count at which a record that failed again raises the alarm.
-   * @default QUEUE.settleAttempts + 1 (4)
+   * @default 4: the first receive on which the worker plans no retry (SETTING_DEFAULTS.manyReceivesAlarmCount)
    */
   readonly manyReceivesAlarmCount?: number;
   /**

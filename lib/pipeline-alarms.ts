@@ -213,7 +213,7 @@ export class PipelineAlarms extends Construct {
       'ReceivedManyTimes',
       logMetrics.receivedManyTimes,
       1,
-      `A callback failed again on its ${logMetrics.manyReceivesAlarmCount}th receive or later. SQS's oldest-message age leaves ` +
+      `A callback failed again on its ${logMetrics.manyReceivesAlarmCount}th receive or later, past the worker's planned retries. SQS's oldest-message age leaves ` +
         'such messages out, so OldestMessageTooOld does not see them; past the receive limit they go to the dead-letter ' +
         `queue. ${query('receivedManyTimes')} lists them with the error: fix the cause (a provider's status endpoint ` +
         'down, a bad secret, the table throttled); they are retried with back-off meanwhile.',

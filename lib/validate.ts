@@ -5,6 +5,12 @@
  */
 import { QUEUE, RETENTION, MAX_BODY_BYTES } from '../functions/core/pipeline-definition.ts';
 
+/**
+ * Receives on which the worker fails a record on purpose, to ask a provider's status endpoint again
+ * (a verdict not settled yet, or the endpoint failing); past them it stores the callback.
+ */
+const PLANNED_RETRIES = Math.max(QUEUE.settleAttempts, QUEUE.askFaultAttempts);
+
 /** Hours in the longest evaluation range a CloudWatch alarm accepts (Period × EvaluationPeriods). */
 const MAX_ALARM_RANGE_HOURS = 7 * 24;
 
@@ -19,12 +25,13 @@ interface NumericRange {
 /** Allowed range of every numeric setting, and whether it must be whole. */
 export const NUMERIC_SETTINGS = {
   maxReceiveCount: {
-    min: QUEUE.settleAttempts + 1,
+    min: PLANNED_RETRIES + 1,
     max: 1000,
     integer: true,
     why:
-      `more than the worker's ${QUEUE.settleAttempts} settle attempts (functions/core/pipeline-definition.ts), so a callback the ` +
-      "provider's status endpoint does not know yet is asked again, never sent to the DLQ; SQS allows up to 1000",
+      `more than the worker's ${QUEUE.settleAttempts} settle attempts and ${QUEUE.askFaultAttempts} attempts on a failing status endpoint ` +
+      "(functions/core/pipeline-definition.ts), so a callback the provider's endpoint does not know yet, or cannot answer, is " +
+      'retried and then stored, never sent to the DLQ; SQS allows up to 1000',
   },
   eventRetentionDays: { min: 1, max: 36_500, integer: true },
   sensitiveRetentionHours: { min: 1, max: 24 * 365, integer: true },
@@ -62,10 +69,10 @@ export const NUMERIC_SETTINGS = {
   tableThrottleAlarmThreshold: { min: 1, max: 1_000_000, integer: true },
   /** The receive count at which a record that failed again raises the alarm. */
   manyReceivesAlarmCount: {
-    min: QUEUE.settleAttempts + 1,
+    min: PLANNED_RETRIES,
     max: 1000,
     integer: true,
-    why: `more than the worker's ${QUEUE.settleAttempts} settle attempts, whose planned retries are not a fault`,
+    why: `at least the worker's ${PLANNED_RETRIES} planned attempts (settle and status-endpoint faults), whose retries are not a fault`,
   },
 } as const satisfies Record<string, NumericRange>;
 
@@ -99,8 +106,8 @@ export const SETTING_DEFAULTS = {
   apiThrottledAlarmThreshold: 1,
   lambdaThrottleAlarmThreshold: 1,
   tableThrottleAlarmThreshold: 1,
-  /** One receive after the settle attempts: a record failing past them fails for a reason. */
-  manyReceivesAlarmCount: QUEUE.settleAttempts + 1,
+  /** The first receive on which no failure is planned: a record failing then fails for a reason. */
+  manyReceivesAlarmCount: PLANNED_RETRIES,
   applicationLogLevel: 'INFO' as ApplicationLogLevelSetting,
   systemLogLevel: 'WARN' as SystemLogLevelSetting,
 } as const satisfies Record<NumericSetting, number> & Record<string, unknown>;

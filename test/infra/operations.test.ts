@@ -12,6 +12,7 @@ import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import type { IConstruct } from 'constructs';
 import { ingest } from '../../functions/core/ingest.ts';
 import { createLogger } from '../../functions/shared/log.ts';
+import { DependencyError } from '../../functions/shared/errors.ts';
 import { MAX_BODY_BYTES, keys } from '../../functions/core/pipeline-definition.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import type { StateItem } from '../../functions/core/state.ts';
@@ -445,6 +446,13 @@ describe('metric filters', () => {
   });
 });
 
+/** A store whose every write is throttled, as DynamoDB reports it to the worker. */
+function throttledStore(): CallbackStore {
+  const store = memoryStore();
+  const throttled = () => Promise.reject(new DependencyError('dynamodb', 'ProvisionedThroughputExceededException: throttled'));
+  return { ...store, putOnce: throttled, putState: throttled };
+}
+
 /** An in-memory CallbackStore with the DynamoDB store's conditional semantics. */
 function memoryStore(): CallbackStore {
   const items = new Map<string, Item>();
@@ -505,15 +513,19 @@ describe('the filters match the lines the functions write', () => {
   });
 
   /** One TemboPlus callback through the real worker handler, TemboPlus's status endpoint answering `answer`. */
-  async function runWorker(answer: (callback: Json) => Response, receiveCount = 1): Promise<{ lines: string[]; receivedAt: string }> {
+  async function runWorker(
+    answer: (callback: Json) => Response,
+    receiveCount = 1,
+    faults: { readonly table?: boolean; readonly secret?: unknown } = {},
+  ): Promise<{ lines: string[]; receivedAt: string }> {
     const sample = listSamples('temboplus')[0];
     const queued = await runIngest(temboplus, authentic(temboplus, contentOf(sample)));
     const callback = JSON.parse(sample.body!.toString('utf8')) as Json;
     const lines: string[] = [];
     const handler = createWorkerHandler({
       deps: {
-        store: memoryStore(),
-        secrets: createSecretCache(fixedSecretSource({ temboplus: UNIT_SECRETS.temboplus })),
+        store: faults.table ? throttledStore() : memoryStore(),
+        secrets: createSecretCache(fixedSecretSource({ temboplus: faults.secret ?? UNIT_SECRETS.temboplus })),
         lookup: { fetch: async () => answer(callback), timeoutMs: 1000, newRequestId: () => 'request-id' },
         now: () => new Date('2025-01-01T10:00:01.000Z'),
         log: createLogger({ service: 'worker', write: (line) => lines.push(line) }),
@@ -530,22 +542,22 @@ describe('the filters match the lines the functions write', () => {
   const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
   // A stored callback also counts as Stored (by outcome) and gives its lag.
   const STORED = ['Stored', 'StoreLag'];
-  for (const [verdict, answer, receiveCount, metrics] of [
-    ['agrees', (callback: Json) => json(callback), 1, ['ConfirmationConfirmed', ...STORED]],
-    ['reports another status', (callback: Json) => json({ ...callback, status: callback.status === 'FAILED' ? 'COMPLETED' : 'FAILED' }), 1, ['ConfirmationMismatch', ...STORED]],
-    ['answers 404', () => json({ message: 'not found' }, 404), 1, ['ConfirmationNotFound', ...STORED]],
-    ['answers 403 (wrong apiToken)', () => json({ message: 'forbidden' }, 403), 1, ['WorkerConfigurationErrors']],
-    ['answers 500', () => json({ message: 'oops' }, 500), 1, ['WorkerRetries']],
-    ['answers 500 on the 3rd receive', () => json({ message: 'oops' }, 500), 3, ['WorkerRetries']],
-    ['answers 500 on the 4th receive', () => json({ message: 'oops' }, 500), 4, ['WorkerRetries', 'ReceivedManyTimes']],
-    ['answers 403 on the 9th receive', () => json({ message: 'forbidden' }, 403), 9, ['WorkerConfigurationErrors', 'ReceivedManyTimes']],
+  for (const [verdict, answer, receiveCount, metrics, faults] of [
+    ['agrees', (callback: Json) => json(callback), 1, ['ConfirmationConfirmed', ...STORED], {}],
+    ['reports another status', (callback: Json) => json({ ...callback, status: callback.status === 'FAILED' ? 'COMPLETED' : 'FAILED' }), 1, ['ConfirmationMismatch', ...STORED], {}],
+    ['answers 404', () => json({ message: 'not found' }, 404), 1, ['ConfirmationNotFound', ...STORED], {}],
+    ['answers 403 (wrong apiToken)', () => json({ message: 'forbidden' }, 403), 1, ['WorkerConfigurationErrors'], {}],
+    ['answers 500', () => json({ message: 'oops' }, 500), 1, ['WorkerRetries'], {}],
+    ['agrees but the table throttles, on the 3rd receive', (callback: Json) => json(callback), 3, ['WorkerRetries'], { table: true }],
+    ['agrees but the table throttles, on the 4th receive', (callback: Json) => json(callback), 4, ['WorkerRetries', 'ReceivedManyTimes'], { table: true }],
+    ['is not asked: the secret still holds placeholders, on the 9th receive', (callback: Json) => json(callback), 9, ['WorkerConfigurationErrors', 'ReceivedManyTimes'], { secret: temboplus.secretPlaceholder }],
   ] as const) {
     test(`worker: when TemboPlus ${verdict}, the lines count as ${metrics.join(', ')} and nothing else`, async () => {
       // prepare
       const filters = filtersOn(logicalId(stack.pipeline.workerLogs));
 
       // act
-      const { lines } = await runWorker(answer, receiveCount);
+      const { lines } = await runWorker(answer, receiveCount, faults);
 
       // assess
       assert.deepEqual(lines.flatMap((line) => matchedBy(filters, line)).sort(), [...metrics].sort(), lines.join('\n'));

@@ -128,14 +128,14 @@ describe('each setting is checked at synth, naming the setting and the allowed r
   // name, -c value, the same value as committed in cdk.json (undefined: not expressible there), message
   const cases: [string, string, unknown, RegExp][] = [
     ['maxReceiveCount', 'abc', undefined, /maxReceiveCount must be a number, got "abc"/],
-    ['maxReceiveCount', '3', 3, new RegExp(`maxReceiveCount must be an integer from ${QUEUE.settleAttempts + 1} to 1000 \\(more than the worker's ${QUEUE.settleAttempts} settle attempts.*never sent to the DLQ.*\\), got 3`)],
+    ['maxReceiveCount', '4', 4, new RegExp(`maxReceiveCount must be an integer from 5 to 1000 \\(more than the worker's ${QUEUE.settleAttempts} settle attempts and ${QUEUE.askFaultAttempts} attempts on a failing status endpoint.*never sent to the DLQ.*\\), got 4`)],
     ['throttleBurstLimit', '2.5', 2.5, /throttleBurstLimit must be an integer from 1 to 100000, got 2\.5/],
     ['eventRetentionDays', '-1', -1, /eventRetentionDays must be an integer from 1 to 36500, got -1/],
     ['sensitiveRetentionHours', '', '', /sensitiveRetentionHours must be a number, got ""/],
     ['alarmEmail', 'ops at example', 'ops at example', /alarmEmail must be one e-mail address, got "ops at example"/],
     ['workerMaxConcurrency', '1', 1, /workerMaxConcurrency must be an integer from 2 to 1000 \(the SQS event source maximum concurrency AWS accepts\), got 1/],
     ['maxMessageAgeSeconds', String(4 * 86_400), 4 * 86_400, /maxMessageAgeSeconds must be an integer from 60 to 342000 \(at least an hour below the queue's 4-day retention.*\), got 345600/],
-    ['manyReceivesAlarmCount', '2', 2, /manyReceivesAlarmCount must be an integer from 4 to 1000 \(more than the worker's 3 settle attempts.*\), got 2/],
+    ['manyReceivesAlarmCount', '3', 3, /manyReceivesAlarmCount must be an integer from 4 to 1000 \(at least the worker's 4 planned attempts \(settle and status-endpoint faults\).*\), got 3/],
     ['apiThrottledAlarmThreshold', '0', 0, /apiThrottledAlarmThreshold must be an integer from 1 to 1000000, got 0/],
     ['silenceAlarmHours', '{"temboplus":0}', { temboplus: 0 }, /silenceAlarmHours\.temboplus must be an integer from 1 to 168 \(hours; CloudWatch evaluates at most 7 days\), got 0/],
     ['silenceAlarmHours', '{"tembo":6}', { tembo: 6 }, /silenceAlarmHours names an unknown provider "tembo"; providers are telesign, esms/],
