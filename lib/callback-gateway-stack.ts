@@ -11,10 +11,12 @@ import { LogQueries } from './log-queries.ts';
 import { acknowledgeNagFindings } from './nag-acknowledgements.ts';
 import { PipelineAlarms } from './pipeline-alarms.ts';
 import { PipelineDashboard } from './pipeline-dashboard.ts';
+import { Reconciliation } from './reconciliation.ts';
 import { ProviderIngress, secretDescription } from './provider-ingress.ts';
 import {
   type ApplicationLogLevelSetting,
   checkEmail,
+  checkSchedule,
   checkSetting,
   checkSettingPairs,
   NUMERIC_SETTINGS,
@@ -123,6 +125,21 @@ export interface CallbackGatewayStackProps extends StackProps {
    */
   readonly silenceAlarmHours?: Readonly<Record<string, number>>;
   /**
+   * Delays before each re-check of a subject that is not settled (each at least 1m).
+   * @default '1m,5m,30m,2h,12h,1d,2d'
+   */
+  readonly reconcileSchedule?: string;
+  /**
+   * Longest a subject is reconciled before it is stale (a provider's own horizon may be shorter).
+   * @default 168
+   */
+  readonly reconcileHorizonHours?: number;
+  /**
+   * Subjects of one provider gone stale in 5 minutes that raise its Stale alarm.
+   * @default 1
+   */
+  readonly staleAlarmThreshold?: number;
+  /**
    * Lambda's application log level (advanced logging controls); the logger drops lines below it.
    * @default INFO
    */
@@ -147,6 +164,7 @@ export class CallbackGatewayStack extends Stack {
   public readonly logQueries: LogQueries;
   public readonly alarms: PipelineAlarms;
   public readonly dashboard: PipelineDashboard;
+  public readonly reconciliation: Reconciliation;
   /** The stage (undefined: the default stage). */
   public readonly stage?: string;
 
@@ -196,6 +214,15 @@ export class CallbackGatewayStack extends Stack {
       this.pipeline.worker.addEnvironment(secretEnvName(ingress.provider), ingress.secret.secretArn);
     }
 
+    this.reconciliation = new Reconciliation(this, 'Reconciliation', {
+      table: this.table.table,
+      queue: this.pipeline.queue,
+      worker: this.pipeline.worker,
+      reconcileSchedule: props.reconcileSchedule,
+      reconcileHorizonHours: props.reconcileHorizonHours,
+      logging,
+    });
+
     this.logMetrics = new LogMetrics(this, 'LogMetrics', {
       ingestLogs: this.ingresses.map((ingress) => ({ providerId: ingress.provider.id, logGroup: ingress.logGroup })),
       workerLogs: this.pipeline.workerLogs,
@@ -229,6 +256,7 @@ export class CallbackGatewayStack extends Stack {
       lambdaThrottleAlarmThreshold: props.lambdaThrottleAlarmThreshold,
       tableThrottleAlarmThreshold: props.tableThrottleAlarmThreshold,
       silenceAlarmHours: props.silenceAlarmHours,
+      staleAlarmThreshold: props.staleAlarmThreshold,
     });
     this.dashboard = new PipelineDashboard(this, 'Dashboard', {
       // Dashboards are global to the account, not regional: the region is part of the name, so the
@@ -281,6 +309,7 @@ export const NUMERIC_STACK_SETTINGS = Object.keys(NUMERIC_SETTINGS) as NumericSe
 
 function validateStackProps(props: CallbackGatewayStackProps) {
   if (props.alarmEmail !== undefined) checkEmail('alarmEmail', props.alarmEmail);
+  if (props.reconcileSchedule !== undefined) checkSchedule('reconcileSchedule', props.reconcileSchedule);
   for (const name of NUMERIC_STACK_SETTINGS) {
     const value = props[name];
     if (value !== undefined) checkSetting(name, value);

@@ -29,7 +29,10 @@ export const LOG_PATTERNS = {
   /** Authentic but not what our schema expects: queued, answered 200, and set aside for `npm run reprocess`. */
   quarantined: FilterPattern.all(message('callback'), FilterPattern.stringValue('$.result', '=', 'quarantined')),
   /** A record the worker cannot process until a person fixes configuration (e.g. TemboPlus answered 403 to our apiToken). */
-  configurationError: FilterPattern.all(FilterPattern.stringValue('$.level', '=', 'ERROR'), message('record failed: configuration')),
+  configurationError: FilterPattern.all(
+    FilterPattern.stringValue('$.level', '=', 'ERROR'),
+    FilterPattern.any(message('record failed: configuration'), message('recheck: configuration')),
+  ),
   /** A record left for redelivery after a passing fault (table throttled, status endpoint down). */
   retry: message('record failed, will retry'),
   /** An authentic callback read and queued (the provider is alive). */
@@ -51,9 +54,18 @@ export const LOG_PATTERNS = {
     ),
   /** A request API Gateway throttled (429): its access log line. */
   throttled: FilterPattern.stringValue('$.status', '=', '429'),
-  /** The provider's status endpoint's verdict on a callback, one per processed callback (redeliveries included). */
+  /**
+   * The provider's status endpoint's verdict on what callbacks claimed: on arrival (one per processed
+   * callback, redeliveries included) and at each re-check of a subject a callback reported.
+   */
   confirmation: (verdict: ConfirmationKind): JsonPattern =>
-    FilterPattern.all(message('stored'), FilterPattern.stringValue('$.confirmation', '=', verdict)),
+    FilterPattern.all(FilterPattern.any(message('stored'), message('rechecked')), FilterPattern.stringValue('$.confirmation', '=', verdict)),
+  /** A re-check: the provider asked again about a subject that is not settled (functions/core/recheck.ts). */
+  recheck: FilterPattern.any(message('rechecked'), message('recheck: stale'), message('recheck: status endpoint fault, asking again later'), message('recheck: configuration')),
+  /** A re-check the status endpoint did not answer (5xx, 429, timeout, refused). */
+  recheckFault: FilterPattern.any(message('recheck: status endpoint fault, asking again later'), message('recheck: configuration')),
+  /** A subject still not final (or not confirmed) when re-checks ran out: listed by `inspect --stale`. */
+  stale: message('recheck: stale'),
 } as const;
 
 /** Metric names per confirmation verdict. */
@@ -137,6 +149,10 @@ export class LogMetrics extends Construct {
         this.filter(metricName, props.workerLogs, LOG_PATTERNS.confirmation(verdict), metricName, perProvider);
       }
     }
+    // Reconciliation: re-checks and their faults per provider, and subjects that went stale.
+    this.filter('Rechecks', props.workerLogs, LOG_PATTERNS.recheck, 'Rechecks', perProvider);
+    this.filter('RecheckFaults', props.workerLogs, LOG_PATTERNS.recheckFault, 'RecheckFaults', perProvider);
+    this.filter('Stale', props.workerLogs, LOG_PATTERNS.stale, 'Stale', perProvider);
     this.filter('WorkerConfigurationErrors', props.workerLogs, LOG_PATTERNS.configurationError, 'WorkerConfigurationErrors');
     this.filter('WorkerRetries', props.workerLogs, LOG_PATTERNS.retry, 'WorkerRetries');
 
@@ -174,6 +190,21 @@ export class LogMetrics extends Construct {
   /** 401 answers to one provider's route (sum per 5 minutes). */
   public unauthorized(providerId: string): Metric {
     return this.metric('Unauthorized', { Provider: providerId });
+  }
+
+  /** Re-checks of one provider's subjects (sum per 5 minutes). */
+  public rechecks(providerId: string): Metric {
+    return this.metric('Rechecks', { Provider: providerId });
+  }
+
+  /** Re-checks of one provider the status endpoint did not answer (sum per 5 minutes). */
+  public recheckFaults(providerId: string): Metric {
+    return this.metric('RecheckFaults', { Provider: providerId });
+  }
+
+  /** Subjects of one provider that went stale (sum per 5 minutes). */
+  public stale(providerId: string, period: Duration = PERIOD): Metric {
+    return this.metric('Stale', { Provider: providerId }).with({ period });
   }
 
   /** Callbacks of one provider quarantined at ingest (sum per 5 minutes). */

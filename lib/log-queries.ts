@@ -103,6 +103,25 @@ export function savedQueries(manyReceivesAlarmCount: number = SETTING_DEFAULTS.m
         'stats count(*) as stored, avg(lagMs) as avgMs, pct(lagMs, 99) as p99Ms, max(lagMs) as maxMs by provider',
       ].join('\n| '),
     },
+    stale: {
+      title: 'Subjects gone stale (re-checks ran out)',
+      logs: 'worker',
+      query: [
+        'fields @timestamp, provider, subjectId, part, status, outcome, verdict, rechecks',
+        'filter message = "recheck: stale"',
+        'sort @timestamp desc',
+        'limit 200',
+      ].join('\n| '),
+    },
+    recheckFaults: {
+      title: 'Re-checks the status endpoint did not answer, by provider and fault',
+      logs: 'worker',
+      query: [
+        'filter message = "recheck: status endpoint fault, asking again later" or message = "recheck: configuration"',
+        'stats count(*) as faults, max(faultsInARow) as longestRun by provider, fault',
+        'sort faults desc',
+      ].join('\n| '),
+    },
     outcomes: {
       title: 'Stored callbacks by provider and outcome',
       logs: 'worker',

@@ -54,6 +54,11 @@ export interface PipelineAlarmsProps {
    */
   readonly notFoundAlarmThreshold?: number;
   /**
+   * Subjects of one provider gone stale in 5 minutes that raise its Stale alarm.
+   * @default SETTING_DEFAULTS.staleAlarmThreshold
+   */
+  readonly staleAlarmThreshold?: number;
+  /**
    * The ingest functions: their throttles are alarmed together.
    * @default - no ingest throttle alarm
    */
@@ -130,6 +135,7 @@ export class PipelineAlarms extends Construct {
     const throttledThreshold = checkSetting('apiThrottledAlarmThreshold', props.apiThrottledAlarmThreshold ?? SETTING_DEFAULTS.apiThrottledAlarmThreshold);
     const lambdaThrottleThreshold = checkSetting('lambdaThrottleAlarmThreshold', props.lambdaThrottleAlarmThreshold ?? SETTING_DEFAULTS.lambdaThrottleAlarmThreshold);
     const tableThrottleThreshold = checkSetting('tableThrottleAlarmThreshold', props.tableThrottleAlarmThreshold ?? SETTING_DEFAULTS.tableThrottleAlarmThreshold);
+    const staleThreshold = checkSetting('staleAlarmThreshold', props.staleAlarmThreshold ?? SETTING_DEFAULTS.staleAlarmThreshold);
     const silenceHours = checkSilenceHours('silenceAlarmHours', props.silenceAlarmHours ?? {}, props.providers.map((provider) => provider.id));
     const { logMetrics } = props;
 
@@ -306,6 +312,15 @@ export class PipelineAlarms extends Construct {
           `in the table under "${keys.quarantinePartition(provider.id)}" with the reason; ${query('quarantined')}). ` +
           `${provider.displayName} changed its payload or our schema is too strict: fix functions/providers/${provider.id}.ts, ` +
           `deploy, then ${REPROCESS(provider.id)}.`,
+      );
+      alarm(
+        `${name}Stale`,
+        logMetrics.stale(provider.id),
+        staleThreshold,
+        `A ${provider.displayName} subject is stale: still not final${provider.lookup ? ' or not confirmed' : ''} when its re-checks ran out ` +
+          `(the reconcile schedule, or ${provider.displayName}'s own horizon)${provider.lookup ? '' : `, or expected and no callback ever came (${provider.displayName} has no status endpoint)`}. ` +
+          `List them with npm run inspect -- --stale --provider ${provider.id} --table <TableName> --region <region> (${query('stale')}), and check each ` +
+          `with ${provider.displayName}: its callbacks may have been lost, or its status endpoint may not know the reference${provider.lookup ? ` (${query('recheckFaults')})` : ''}.`,
       );
       if (!provider.lookup) continue;
       alarm(

@@ -20,6 +20,7 @@ import {
   type ApplicationLogLevelSetting,
   checkChoice,
   checkEmail,
+  checkSchedule,
   checkSetting,
   checkSilenceHours,
   NUMERIC_SETTINGS,
@@ -42,6 +43,8 @@ export interface GatewaySettings extends Record<NumericSetting, number> {
   readonly silenceAlarmHours: Readonly<Record<string, number>>;
   readonly applicationLogLevel: ApplicationLogLevelSetting;
   readonly systemLogLevel: SystemLogLevelSetting;
+  /** Delays before each re-check of a subject that is not settled, e.g. `1m,5m,30m,2h,12h,1d,2d`. */
+  readonly reconcileSchedule: string;
 }
 
 export type SettingName = keyof GatewaySettings;
@@ -51,6 +54,7 @@ export const SETTING_NAMES: readonly SettingName[] = [
   'alarmEmail',
   ...(Object.keys(NUMERIC_SETTINGS) as NumericSetting[]),
   'silenceAlarmHours',
+  'reconcileSchedule',
   'applicationLogLevel',
   'systemLogLevel',
 ];
@@ -123,6 +127,7 @@ function checked(name: SettingName, value: unknown, where: string): unknown {
     return checkChoice(label, value, APPLICATION_LOG_LEVELS, 'the metrics and alarms count INFO lines; WARN or above would silence them');
   }
   if (name === 'systemLogLevel') return checkChoice(label, value, SYSTEM_LOG_LEVELS);
+  if (name === 'reconcileSchedule') return checkSchedule(label, value);
   if (typeof value !== 'number') throw new Error(`${label} must be a number, got ${JSON.stringify(value)}`);
   return checkSetting(name, value, label);
 }

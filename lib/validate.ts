@@ -4,6 +4,7 @@
  * in `-c …` is found at synth time, not after a deploy.
  */
 import { QUEUE, RETENTION, MAX_BODY_BYTES } from '../functions/core/pipeline-definition.ts';
+import { DEFAULT_RECONCILE, parseSchedule } from '../functions/core/reconcile.ts';
 
 /**
  * Receives on which the worker fails a record on purpose, to ask a provider's status endpoint again
@@ -74,6 +75,10 @@ export const NUMERIC_SETTINGS = {
     integer: true,
     why: `at least the worker's ${PLANNED_RETRIES} planned attempts (settle and status-endpoint faults), whose retries are not a fault`,
   },
+  /** Longest a subject is reconciled (asked about again) before it is stale; a provider's own horizon may be shorter. */
+  reconcileHorizonHours: { min: 1, max: 24 * 30, integer: true },
+  /** Subjects gone stale per provider in 5 minutes at which the stale alarm fires. */
+  staleAlarmThreshold: { min: 1, max: 100_000, integer: true },
 } as const satisfies Record<string, NumericRange>;
 
 export type NumericSetting = keyof typeof NUMERIC_SETTINGS;
@@ -108,6 +113,10 @@ export const SETTING_DEFAULTS = {
   tableThrottleAlarmThreshold: 1,
   /** The first receive on which no failure is planned: a record failing then fails for a reason. */
   manyReceivesAlarmCount: PLANNED_RETRIES,
+  reconcileHorizonHours: DEFAULT_RECONCILE.horizonHours,
+  staleAlarmThreshold: 1,
+  /** 1 min, 5 min, 30 min, 2 h, 12 h, 24 h, 48 h (DEFAULT_RECONCILE). */
+  reconcileSchedule: '1m,5m,30m,2h,12h,1d,2d',
   applicationLogLevel: 'INFO' as ApplicationLogLevelSetting,
   systemLogLevel: 'WARN' as SystemLogLevelSetting,
 } as const satisfies Record<NumericSetting, number> & Record<string, unknown>;
@@ -184,4 +193,28 @@ export function checkSettingPairs(values: {
         'events carrying live codes or contacts are never kept longer than ordinary ones',
     );
   }
+}
+
+/** Most re-checks a schedule lists. */
+const MAX_SCHEDULE_ENTRIES = 20;
+
+/**
+ * A reconcile schedule (`1m,5m,30m,2h,12h,1d,2d`): delays of at least a minute (the sweep runs every
+ * minute), at most 7 days each, at most 20 of them.
+ */
+export function checkSchedule(name: string, value: unknown): string {
+  const fail = (why: string): never => {
+    throw new Error(`${name} must be delays such as 1m,5m,30m,2h,12h,1d,2d (each from 1m to 7d, at most ${MAX_SCHEDULE_ENTRIES}): ${why}, got ${JSON.stringify(value)}`);
+  };
+  if (typeof value !== 'string') return fail('not text');
+  let delays: number[] = [];
+  try {
+    delays = parseSchedule(value);
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  if (delays.length > MAX_SCHEDULE_ENTRIES) fail(`${delays.length} delays`);
+  const bad = delays.find((seconds) => seconds < 60 || seconds > 7 * 86_400);
+  if (bad !== undefined) fail(`${bad} s is outside 1m–7d`);
+  return value;
 }

@@ -1,6 +1,6 @@
 import { findProvider } from '../providers/index.ts';
 import { canAsk, workerReadsSecret, type AnyProvider } from '../providers/provider.ts';
-import { DependencyError, errorMessage } from '../shared/errors.ts';
+import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
 import { isEndpointFault, lookupAnswer, type LookupResult } from './ask.ts';
@@ -63,12 +63,15 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
   // Ask once, before the state write (which may be retried against a racing callback).
   let answer: LookupResult | undefined;
   let fault: string | undefined;
+  let needsPerson = false;
   if (askable && !settled(first, askable)) {
     try {
       answer = await lookupAnswer(provider, message, secret, deps);
     } catch (error) {
       if (!isEndpointFault(provider, error)) throw error;
       fault = errorMessage(error);
+      // The endpoint refuses our credentials or address: asking again will not help until a person fixes the secret.
+      needsPerson = error instanceof ConfigurationError;
     }
   }
   // The answer's event item first: storing it is idempotent, and the state remembers it by hash.
@@ -99,7 +102,7 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
       settled: settled(next, askable),
       stale: next.stale === true,
     };
-    log(deps, provider, message, next, result, fault);
+    log(deps, provider, message, next, result, fault, needsPerson);
     return result;
   }
 }
@@ -110,13 +113,24 @@ function skipped(deps: WorkerDependencies, message: RecheckMessage, reason: stri
 }
 
 /** One line per re-check; `stale: true` lines are what the stale metric counts. */
-function log(deps: WorkerDependencies, provider: AnyProvider, message: RecheckMessage, state: StateItem, result: RecheckResult & { kind: 'rechecked' }, fault: string | undefined) {
+function log(
+  deps: WorkerDependencies,
+  provider: AnyProvider,
+  message: RecheckMessage,
+  state: StateItem,
+  result: RecheckResult & { kind: 'rechecked' },
+  fault: string | undefined,
+  needsPerson: boolean,
+) {
   const fields = {
     provider: provider.id,
     subjectId: maskPhoneNumbers(message.subjectId),
     ...(message.part === undefined ? {} : { part: maskPhoneNumbers(message.part) }),
     asked: result.asked,
     ...(result.verdict ? { verdict: result.verdict } : {}),
+    // A verdict on what callbacks claimed (counted with the arrival verdicts); an expected subject
+    // the provider does not know yet is not a contradiction.
+    ...(result.verdict && state.eventCount > 0 ? { confirmation: result.verdict } : {}),
     status: state.status,
     outcome: state.outcome,
     rechecks: state.rechecks ?? 0,
@@ -126,6 +140,7 @@ function log(deps: WorkerDependencies, provider: AnyProvider, message: RecheckMe
     ...(fault ? { fault, faultsInARow: state.recheckFaults } : {}),
   };
   if (result.stale) deps.log.warn('recheck: stale', fields);
+  else if (needsPerson) deps.log.error('recheck: configuration', fields);
   else if (fault) deps.log.warn('recheck: status endpoint fault, asking again later', fields);
   else deps.log.info('rechecked', fields);
 }

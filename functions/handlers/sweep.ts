@@ -4,6 +4,7 @@ import { sweep, type SweepDependencies, type SweepResult } from '../core/sweep.t
 import { providers } from '../providers/index.ts';
 import { sweepDependencies } from './dependencies.ts';
 import { numberEnv, reconcileEnv, requireEnv } from './environment.ts';
+import { withInvocationLogFields } from './invocation-log.ts';
 
 /** The scheduled sweep (every minute): queues a re-check for each subject that is due. */
 export type SweepHandler = () => Promise<SweepResult>;
@@ -15,7 +16,7 @@ export function createSweepHandler(deps: SweepDependencies): SweepHandler {
 let configured: SweepHandler | undefined;
 
 /** Lambda entry point for the schedule. */
-export const handler: SweepHandler = () => {
+export const handler = withInvocationLogFields<unknown, SweepResult>(() => {
   configured ??= createSweepHandler(
     sweepDependencies({
       dynamo: new DynamoDBClient({}),
@@ -27,4 +28,4 @@ export const handler: SweepHandler = () => {
     }),
   );
   return configured();
-};
+});

@@ -14,6 +14,8 @@ import { ingest } from '../../functions/core/ingest.ts';
 import { createLogger } from '../../functions/shared/log.ts';
 import { DependencyError } from '../../functions/shared/errors.ts';
 import { MAX_BODY_BYTES, keys } from '../../functions/core/pipeline-definition.ts';
+import { processRecheck } from '../../functions/core/recheck.ts';
+import { DEFAULT_RECONCILE } from '../../functions/core/reconcile.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import type { StateItem } from '../../functions/core/state.ts';
 import type { CallbackStore, Item } from '../../functions/core/store.ts';
@@ -49,10 +51,14 @@ const NAMESPACE = 'CallbackGateway';
 const PATTERNS = {
   Unauthorized: '{ ($.message = "callback") && ($.statusCode = 401) }',
   Quarantined: '{ ($.message = "callback") && ($.result = "quarantined") }',
-  ConfirmationConfirmed: '{ ($.message = "stored") && ($.confirmation = "confirmed") }',
-  ConfirmationMismatch: '{ ($.message = "stored") && ($.confirmation = "mismatch") }',
-  ConfirmationNotFound: '{ ($.message = "stored") && ($.confirmation = "not_found") }',
-  WorkerConfigurationErrors: '{ ($.level = "ERROR") && ($.message = "record failed: configuration") }',
+  ConfirmationConfirmed: '{ (($.message = "stored") || ($.message = "rechecked")) && ($.confirmation = "confirmed") }',
+  ConfirmationMismatch: '{ (($.message = "stored") || ($.message = "rechecked")) && ($.confirmation = "mismatch") }',
+  ConfirmationNotFound: '{ (($.message = "stored") || ($.message = "rechecked")) && ($.confirmation = "not_found") }',
+  WorkerConfigurationErrors: '{ ($.level = "ERROR") && (($.message = "record failed: configuration") || ($.message = "recheck: configuration")) }',
+  Rechecks:
+    '{ ($.message = "rechecked") || ($.message = "recheck: stale") || ($.message = "recheck: status endpoint fault, asking again later") || ($.message = "recheck: configuration") }',
+  RecheckFaults: '{ ($.message = "recheck: status endpoint fault, asking again later") || ($.message = "recheck: configuration") }',
+  Stale: '{ $.message = "recheck: stale" }',
   WorkerRetries: '{ $.message = "record failed, will retry" }',
   Accepted: '{ ($.message = "callback") && ($.result = "accepted") }',
   Stored: '{ ($.message = "stored") && ($.result = "stored") }',
@@ -284,6 +290,10 @@ describe('alarms', () => {
         namespace: NAMESPACE, metricName: 'Quarantined', dimensions: perProvider(provider.id),
         statistic: 'Sum', threshold: 1, comparison: atLeast, tells: new RegExp(`functions/providers/${provider.id}\\.ts.*npm run reprocess .*--provider ${provider.id}`),
       });
+      expected.set(`${name}Stale`, {
+        namespace: NAMESPACE, metricName: 'Stale', dimensions: perProvider(provider.id),
+        statistic: 'Sum', threshold: 1, comparison: atLeast, tells: new RegExp(`stale.*npm run inspect -- --stale --provider ${provider.id}.*Subjects gone stale`),
+      });
       if (!provider.lookup) continue;
       expected.set(`${name}ConfirmationMismatch`, {
         namespace: NAMESPACE, metricName: 'ConfirmationMismatch', dimensions: perProvider(provider.id),
@@ -341,7 +351,7 @@ describe('alarms', () => {
       .filter((alarm) => alarm.Namespace === NAMESPACE);
 
     // assess
-    assert.equal(custom.length, 1 + 2 * providers.length + 2 + 2);
+    assert.equal(custom.length, 1 + 3 * providers.length + 2 + 2);
     for (const alarm of custom) {
       const producers = filters.filter((t) => t.MetricNamespace === alarm.Namespace && t.MetricName === alarm.MetricName);
       assert.ok(producers.length > 0, `${alarm.AlarmName}: some filter emits ${alarm.MetricName}`);
@@ -415,6 +425,9 @@ describe('metric filters', () => {
       Duplicates: transformation('Duplicates', perProvider),
       StoreLag: transformation('StoreLag', perProvider, '$.lagMs', 'Milliseconds'),
       ReceivedManyTimes: transformation('ReceivedManyTimes', {}),
+      Rechecks: transformation('Rechecks', perProvider),
+      RecheckFaults: transformation('RecheckFaults', perProvider),
+      Stale: transformation('Stale', perProvider),
     };
     assert.deepEqual([...filters.keys()].sort(), Object.keys(expected).sort());
     for (const [metricName, filter] of filters) {
@@ -540,6 +553,60 @@ describe('the filters match the lines the functions write', () => {
   }
 
   const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+
+  /**
+   * A re-check of a TemboPlus subject a callback reported (the sample's status, claimed), with the
+   * endpoint answering `answer`: the worker's real re-check lines.
+   */
+  async function runRecheck(answer: (callback: Json) => Response, state: Partial<StateItem> = {}): Promise<string[]> {
+    const sample = listSamples('temboplus')[0];
+    const callback = JSON.parse(sample.body!.toString('utf8')) as Json;
+    const store = memoryStore();
+    const now = new Date('2025-01-01T10:00:01.000Z');
+    await store.putState(
+      {
+        provider: 'temboplus', subjectId: String(callback.partnerReference), outcome: 'pending', terminal: false,
+        createdAt: now.toISOString(), updatedAt: now.toISOString(), changedAt: now.toISOString(),
+        eventCount: 1, recent: [], seen: 1, version: 1, recheckAt: now.toISOString(), recheckShard: 'temboplus#0', rechecks: 0, ...state,
+      },
+      undefined,
+    );
+    const lines: string[] = [];
+    await processRecheck(
+      { v: 1, kind: 'recheck', provider: 'temboplus', subjectId: String(callback.partnerReference), ...(state.part === undefined ? {} : { part: state.part }), at: now.toISOString() },
+      {
+        store,
+        secrets: createSecretCache(fixedSecretSource({ temboplus: UNIT_SECRETS.temboplus })),
+        lookup: { fetch: async () => answer(callback), timeoutMs: 1000, newRequestId: () => 'request-id' },
+        now: () => now,
+        log: createLogger({ service: 'worker', write: (line) => lines.push(line) }),
+        retention: { eventDays: 90, sensitiveHours: 24 },
+      },
+    );
+    return lines;
+  }
+
+  const lastRecheck = DEFAULT_RECONCILE.intervalsSeconds.length - 1;
+  for (const [what, answer, state, metrics] of [
+    ['agrees', (callback: Json) => json(callback), {}, ['Rechecks', 'ConfirmationConfirmed']],
+    ['answers 404 about a subject a callback reported', () => json({ message: 'not found' }, 404), {}, ['Rechecks', 'ConfirmationNotFound']],
+    ['answers 404 about an expected subject nothing reported yet', () => json({ message: 'not found' }, 404), { eventCount: 0, expectedAt: '2025-01-01T10:00:00.000Z' }, ['Rechecks']],
+    ['answers 500', () => json({ message: 'oops' }, 500), {}, ['Rechecks', 'RecheckFaults']],
+    ['answers 403 (wrong apiToken)', () => json({ message: 'forbidden' }, 403), {}, ['Rechecks', 'RecheckFaults', 'WorkerConfigurationErrors']],
+    ['still does not know it at the last re-check', () => json({ message: 'not found' }, 404), { rechecks: lastRecheck }, ['Rechecks', 'Stale']],
+  ] as const) {
+    test(`re-check: when TemboPlus ${what}, the line counts as ${metrics.join(', ')} and nothing else`, async () => {
+      // prepare
+      const filters = filtersOn(logicalId(stack.pipeline.workerLogs));
+
+      // act
+      const lines = await runRecheck(answer, state);
+
+      // assess
+      assert.equal(lines.length, 1, lines.join('\n'));
+      assert.deepEqual(lines.flatMap((line) => matchedBy(filters, line)).sort(), [...metrics].sort(), lines.join('\n'));
+    });
+  }
   // A stored callback also counts as Stored (by outcome) and gives its lag.
   const STORED = ['Stored', 'StoreLag'];
   for (const [verdict, answer, receiveCount, metrics, faults] of [
@@ -599,10 +666,14 @@ describe('the filters match the lines the functions write', () => {
       runWorker(() => json({}, 500), 4),
       runWorker(() => json({}, 403)),
     ]);
+    const recheckRuns = await Promise.all([
+      runRecheck(() => json({ message: 'not found' }, 404), { rechecks: DEFAULT_RECONCILE.intervalsSeconds.length - 1, part: '255700000001' }),
+      runRecheck(() => json({}, 500)),
+    ]);
     const fieldsOf = (lines: string[]) => new Set(lines.flatMap((line) => Object.keys(JSON.parse(line) as Json)));
     const available = {
       ingest: fieldsOf(ingestRuns.flatMap((run) => run.lines)),
-      worker: fieldsOf(workerRuns.flatMap((run) => run.lines)),
+      worker: fieldsOf([...workerRuns.flatMap((run) => run.lines), ...recheckRuns.flat()]),
       access: new Set(Object.keys(ACCESS_LOG_FIELDS)),
     };
     const KEYWORDS = new Set(['fields', 'filter', 'stats', 'sort', 'limit', 'by', 'as', 'and', 'or', 'not', 'like', 'desc', 'asc', 'in']);

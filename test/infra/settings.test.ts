@@ -80,7 +80,7 @@ describe('the committed place: cdk.json', () => {
 
     // assess
     const functions = Object.values(json.Resources as Record<string, Json>).filter((r) => r.Type === 'AWS::Lambda::Function');
-    assert.equal(functions.length, providers.length + 1);
+    assert.equal(functions.length, providers.length + 2, 'the ingest functions, the worker and the sweep');
     for (const fn of functions) {
       const { LogFormat, ApplicationLogLevel, SystemLogLevel } = fn.Properties.LoggingConfig;
       assert.deepEqual({ LogFormat, ApplicationLogLevel, SystemLogLevel }, { LogFormat: 'JSON', ApplicationLogLevel: 'DEBUG', SystemLogLevel: 'INFO' });

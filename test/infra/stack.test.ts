@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { CfnElement } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { QUEUE, TABLE, createTableInput } from '../../functions/core/pipeline-definition.ts';
 import { secretEnvName } from '../../functions/core/secrets.ts';
@@ -40,6 +40,8 @@ const EXPECTED_ROUTE_KEYS = allKits().map((kit) => kit.route);
 const EXPECTED_ACKNOWLEDGED_RULES = ['AwsSolutions-APIG4', 'AwsSolutions-IAM5[Resource::<TABLE.Arn>/index/*]', 'AwsSolutions-SMG4'];
 
 const CDK_CONTEXT = (JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Json }).context;
+/** Synth without bundling (tests that only read the template). */
+const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
 const outdirs: string[] = [];
 
 function synthesize(context: Json = {}) {
@@ -160,7 +162,9 @@ describe('routes', () => {
 
   test('API Gateway may invoke each ingest function from its route only', () => {
     // act
-    const permissions = ofType('AWS::Lambda::Permission').map(([, permission]) => permission.Properties);
+    const permissions = ofType('AWS::Lambda::Permission')
+      .map(([, permission]) => permission.Properties)
+      .filter((permission) => permission.Principal === 'apigateway.amazonaws.com');
 
     // assess
     assert.equal(permissions.length, providers.length);
@@ -171,6 +175,59 @@ describe('routes', () => {
       const sourceArn = permission.SourceArn['Fn::Join'][1] as unknown[];
       assert.equal(sourceArn.at(-1), `/*/*${ingress.provider.route.path}`);
     }
+  });
+});
+
+describe('reconciliation', () => {
+  test('an EventBridge rule runs the sweep every minute; the sweep may invoke only from it, and holds no provider secret', () => {
+    // act
+    const sweepId = logicalId(stack.reconciliation.sweep);
+    const sweep = resources[sweepId].Properties;
+    const rules = ofType('AWS::Events::Rule').map(([, rule]) => rule.Properties);
+    const permissions = ofType('AWS::Lambda::Permission').map(([, permission]) => permission.Properties).filter((p) => p.Principal === 'events.amazonaws.com');
+
+    // assess
+    assert.equal(rules.length, 1);
+    assert.equal(rules[0].ScheduleExpression, 'rate(1 minute)');
+    assert.deepEqual(rules[0].Targets.map((target: Json) => target.Arn), [{ 'Fn::GetAtt': [sweepId, 'Arn'] }]);
+    assert.equal(permissions.length, 1);
+    assert.deepEqual(permissions[0].FunctionName, { 'Fn::GetAtt': [sweepId, 'Arn'] });
+    assert.equal(sweep.Runtime, 'nodejs24.x');
+    assert.ok(sweep.Timeout < 60, 'a sweep ends within its minute');
+    assert.deepEqual(sweep.Environment.Variables, {
+      TABLE_NAME: ref(logicalId(stack.table.table)),
+      QUEUE_URL: ref(logicalId(stack.pipeline.queue)),
+      RECONCILE_SCHEDULE: '1m,5m,30m,2h,12h,1d,2d',
+      RECONCILE_SHARDS: '4',
+      RECONCILE_HORIZON_HOURS: '168',
+      SWEEP_PERIOD_SECONDS: '60',
+      NODE_OPTIONS: '--enable-source-maps',
+    });
+  });
+
+  test('the sweep may query the byRecheck index, lease with UpdateItem, and send to the queue; nothing else', () => {
+    // act
+    const roleId = stack.getLogicalId(stack.reconciliation.sweep.role!.node.defaultChild as CfnElement);
+    const policies = ofType('AWS::IAM::Policy').filter(([, policy]) => policy.Properties.Roles.some((role: Json) => role.Ref === roleId));
+    const statements = policies.flatMap(([, policy]) => policy.Properties.PolicyDocument.Statement as Json[]);
+    const actions = statements.flatMap((statement) => [statement.Action].flat()).sort();
+
+    // assess
+    assert.ok(!actions.some((action) => action.startsWith('secretsmanager:')), 'no secret');
+    assert.ok(actions.includes('dynamodb:Query') && actions.includes('dynamodb:UpdateItem'));
+    assert.ok(!actions.some((action) => ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Scan', 'dynamodb:BatchWriteItem'].includes(action)));
+    const query = statements.find((statement) => [statement.Action].flat().includes('dynamodb:Query'))!;
+    assert.match(JSON.stringify(query.Resource), /index\/byRecheck/);
+    assert.ok(actions.includes('sqs:SendMessage'));
+  });
+
+  test('the reconcile schedule is a setting, checked at synth', () => {
+    assert.throws(
+      () => createGatewayApp({ context: { ...CDK_CONTEXT, ...NO_BUNDLING, settings: { ...CDK_CONTEXT.settings, reconcileSchedule: '10s,5m' } } }),
+      /reconcileSchedule must be delays such as 1m,5m.*10 s is outside 1m–7d/,
+    );
+    const { stack: custom } = createGatewayApp({ context: { ...CDK_CONTEXT, ...NO_BUNDLING, settings: { ...CDK_CONTEXT.settings, reconcileSchedule: '2m,1h' } } });
+    Template.fromStack(custom).hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ RECONCILE_SCHEDULE: '2m,1h', SWEEP_PERIOD_SECONDS: '60' }) } });
   });
 });
 
@@ -298,6 +355,9 @@ describe('queue and worker', () => {
       SENSITIVE_RETENTION_HOURS: '24',
       SECRET_CACHE_SECONDS: '300',
       NODE_OPTIONS: '--enable-source-maps',
+      RECONCILE_SCHEDULE: '1m,5m,30m,2h,12h,1d,2d',
+      RECONCILE_SHARDS: '4',
+      RECONCILE_HORIZON_HOURS: '168',
     });
   });
 
