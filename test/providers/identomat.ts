@@ -87,14 +87,14 @@ export function identomatStatusSimulation(secret: Record<string, unknown>): Stat
 
 /**
  * What result/ answers about the session of a callback: the published example with the callback's
- * result in lower case, or `status`. A session that only sent an instruction or a video update has
- * no result we know of: `in_progress` (a third-party client's enum lists InProgress; the spelling
- * is ours), read as pending like any unlisted result.
+ * result in lower case, or `status`. A session that only sent an instruction or a video update (or a
+ * session-change without a result) has no result we know of: `in_progress` (a third-party client's
+ * enum lists InProgress; the spelling is ours), read as pending like any unlisted result.
  */
 function identomatStatusAnswer(content: Content, status?: string): Record<string, unknown> {
   const callback = JSON.parse(content.body!.toString('utf8')) as Record<string, unknown>;
   const example = JSON.parse(readFileSync(join(FIXTURES_DIR, 'identomat', 'status', 'result-approved.json'), 'utf8')) as Record<string, unknown>;
-  const result = status ?? (callback.type === 'session-change' && typeof callback.result === 'string' ? callback.result : 'in_progress');
+  const result = status ?? (callback.type === 'session-change' && typeof callback.result === 'string' && callback.result !== '' ? callback.result : 'in_progress');
   return { [ANSWER_SUBJECT]: callback.sessionId, ...example, result: result.toLowerCase() };
 }
 
