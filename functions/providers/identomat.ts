@@ -66,17 +66,6 @@ import { secretWithRotation } from './secret-schema.ts';
 /** Identomat's production host, the only one published (the mobile SDKs' `setBaseUrl` hints at others). */
 export const IDENTOMAT_BASE_URL = 'https://widget.identomat.com';
 
-/**
- * How long after a session's first callback (or expectation) `result/` is asked about it, by default.
- * The developer guide says only that "the session_token is valid for 15 minutes by default" (the time
- * to start the flow with it); how long `result/` answers after that is not published. The callbacks
- * page offers /result for "state recovery" after a missed callback, and manual checks take hours, so
- * it is taken to answer for days (inferred): 7 days, beyond the default re-check schedule (about 3.6
- * days), so only a longer custom schedule is cut short. `resultHorizonHours` sets another.
- * @see https://docs.identomat.com/developer-tools/developer-guide
- */
-export const IDENTOMAT_RESULT_HORIZON_HOURS = 168;
-
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const HEX = /^(?:[0-9a-fA-F]{2})+$/;
 
@@ -95,16 +84,26 @@ export const IdentomatSecretSchema = secretWithRotation({
   hmacKeyEncoding: z.optional(z.enum(['utf8', 'base64', 'hex'])),
   /** Where `result/` is asked; any http(s) URL (a stand-in on http://127.0.0.1:PORT). @default IDENTOMAT_BASE_URL */
   baseUrl: z.optional(z.url({ protocol: /^https?$/ })),
-  /** @default IDENTOMAT_RESULT_HORIZON_HOURS */
+  /**
+   * How long result/ is asked about a session, in hours. Unpublished: the developer guide says only
+   * that "the session_token is valid for 15 minutes by default" (the time to start the flow with
+   * it), while the callbacks page offers /result for "state recovery" after a missed callback, and
+   * manual checks take hours. So there is none by default (inferred): the reconcile policy's horizon
+   * (7 days by default) applies; 0.25 would stop at the token's 15 minutes. Read by
+   * `identomatLookupLimits`; the worker and the re-checks take `lookupLimits` (the default) until
+   * they read limits per secret.
+   * @see https://docs.identomat.com/developer-tools/developer-guide
+   * @default none: the reconcile policy's
+   */
   resultHorizonHours: z.optional(z.number().check(z.positive(), z.lte(24 * 366))),
 }).check(
-    z.refine(
-      (secret) =>
-        secret.hmacKey === undefined ||
-        (secret.hmacKeyEncoding === 'base64' ? BASE64.test(secret.hmacKey) : secret.hmacKeyEncoding === 'hex' ? HEX.test(secret.hmacKey) : true),
-      { message: 'hmacKey is not written in hmacKeyEncoding', path: ['hmacKey'] },
-    ),
-  );
+  z.refine(
+    (secret) =>
+      secret.hmacKey === undefined ||
+      (secret.hmacKeyEncoding === 'base64' ? BASE64.test(secret.hmacKey) : secret.hmacKeyEncoding === 'hex' ? HEX.test(secret.hmacKey) : true),
+    { message: 'hmacKey is not written in hmacKeyEncoding', path: ['hmacKey'] },
+  ),
+);
 export type IdentomatSecret = z.infer<typeof IdentomatSecretSchema>;
 
 /**
@@ -413,9 +412,13 @@ export function identomatBaseUrl(secret: Pick<IdentomatSecret, 'baseUrl'>): stri
   return (secret.baseUrl ?? IDENTOMAT_BASE_URL).replace(/\/+$/, '');
 }
 
-/** The provider's limits on asking with this secret: `resultHorizonHours`, or its default. */
+/**
+ * Identomat's limits on asking, with this secret. Asked on arrival: the callback is only a claim (the
+ * key in its body proves little) and the answer is current, so the claim is judged at once; no first
+ * delay, since nothing says result/ lags the callbacks. A horizon only where `resultHorizonHours` sets one.
+ */
 export function identomatLookupLimits(secret: Pick<IdentomatSecret, 'resultHorizonHours'>): LookupLimits {
-  return { onArrival: true, horizonHours: secret.resultHorizonHours ?? IDENTOMAT_RESULT_HORIZON_HOURS };
+  return { onArrival: true, ...(secret.resultHorizonHours === undefined ? {} : { horizonHours: secret.resultHorizonHours }) };
 }
 
 /** HMAC-SHA256 of some bytes with the secret's `hmacKey`: Identomat's authorization code, before base64. */
@@ -614,8 +617,6 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'
 
   canLookup: (secret) => secret.companyKey !== undefined,
 
-  // onArrival: the callback is only a claim (the key in its body proves little) and the answer is
-  // current, so it is judged at once; no first delay (nothing says /result lags the callbacks).
   lookupLimits: identomatLookupLimits({}),
 
   differences(claim, answer) {

@@ -8,7 +8,6 @@ import { answerEventKey } from '../../functions/core/event-items.ts';
 import { applyObservations, type StateItem } from '../../functions/core/state.ts';
 import {
   IDENTOMAT_BASE_URL,
-  IDENTOMAT_RESULT_HORIZON_HOURS,
   identomat,
   identomatBaseUrl,
   identomatLookupLimits,
@@ -95,20 +94,21 @@ describe('identomat secret: what asking result/ needs', () => {
     assert.deepEqual(asked, [false, true, false, true]);
   });
 
-  test('defaults: Identomat production host, a 7-day horizon, asked on arrival', () => {
+  test('defaults: Identomat production host, asked on arrival, no horizon of its own unless the secret sets one', () => {
     // prepare
     const bare = IdentomatSecretSchema.parse({ callbackApiKey: 'cb-key', companyKey: 'company-key' });
+    const rotating = IdentomatSecretSchema.parse({ callbackApiKey: 'cb-key', companyKey: 'company-key', baseUrl: 'http://127.0.0.1:8080', previous: { callbackApiKey: 'old-key' } });
     // act
     const limits = identomatLookupLimits(bare);
     // assess
     assert.equal(IDENTOMAT_BASE_URL, 'https://widget.identomat.com');
     assert.equal(identomatBaseUrl(bare), 'https://widget.identomat.com');
     assert.equal(identomatBaseUrl({ baseUrl: 'http://127.0.0.1:8080/stand-in/' }), 'http://127.0.0.1:8080/stand-in');
-    assert.deepEqual(limits, { onArrival: true, horizonHours: IDENTOMAT_RESULT_HORIZON_HOURS });
-    assert.equal(IDENTOMAT_RESULT_HORIZON_HOURS, 168);
+    assert.deepEqual(limits, { onArrival: true }, 'unpublished: the reconcile policy decides');
     assert.deepEqual(identomat.lookupLimits, limits, 'the worker reads the default');
-    assert.equal(identomatLookupLimits({ resultHorizonHours: 0.25 }).horizonHours, 0.25);
-    assert.equal(bare.baseUrl, undefined, 'no default written into the secret (nor into previous)');
+    assert.deepEqual(identomatLookupLimits({ resultHorizonHours: 0.25 }), { onArrival: true, horizonHours: 0.25 });
+    assert.equal(bare.baseUrl, undefined, 'no default written into the secret');
+    assert.deepEqual(rotating.previous, { callbackApiKey: 'old-key' }, 'nor into previous, where it would stand for a value rotated out');
   });
 
   const refused: [string, Record<string, unknown>][] = [
