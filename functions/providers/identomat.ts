@@ -1,14 +1,16 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from '../shared/zod.ts';
+import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { secureEqualsAny } from '../shared/secure-compare.ts';
 import { shortHash } from '../shared/hash.ts';
 import { configuredString, parseJsonBody, schemaMismatch } from './common.ts';
-import { secretVersions, type EventFacts, type Outcome, type Provider } from './provider.ts';
+import { secretVersions, type EventFacts, type LookupLimits, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
 /**
- * Identomat callbacks.
+ * Identomat callbacks, and Identomat's `result/` endpoint as the referee of what they claim.
  *
- * What the docs say, and how it is read here
+ * What the callbacks page says, and how it is read here
  * (@see https://docs.identomat.com/developer-tools/callbacks):
  * - `session-change`: "The result field … reflects the current session status", and the callback
  *   "notifies the client whenever a session's status changes". There is no id or time in the body,
@@ -19,8 +21,8 @@ import { secretWithRotation } from './secret-schema.ts';
  *   becomes the session's status whatever its tier (APPROVED can be followed by REJECTED, and by
  *   APPROVED again); one received earlier than the status in place is kept but not applied. Stored
  *   event keys are `session-change|<RESULT>|#n`, n the change the report belongs to. A retry that
- *   arrives after a later change is indistinguishable from a real change back (Identomat's
- *   `/result` endpoint would be the referee; it is not polled here).
+ *   arrives after a later change is indistinguishable from a real change back: where `result/` is
+ *   asked (below), its answer decides the status, and the callback is only counted.
  * - `video-call-status-update`: "sent whenever a video call room changes status"; one room can
  *   produce several files. Distinct per room, room status, composition status, file status and
  *   file id, so a second recording is a second event and its file id is kept.
@@ -28,10 +30,80 @@ import { secretWithRotation } from './secret-schema.ts';
  *   (phone number or e-mail) and per text/link. The key holds hashes, never the contact or code.
  * Neither instructions, video updates nor types the docs do not list say anything about the
  * session's status (`placesStatus: false`): they are stored and counted only.
+ *
+ * Asking Identomat (`lookup`): `POST {baseUrl}/external-api/result/`
+ * (@see https://identomat.gitbook.io/identomat-documentation/developer-tools/api-reference
+ *  @see https://coda.io/@identomat/documentation/hmac-authorization-127):
+ * - The body is the JSON `{"company_key": …, "session_token": …}`: snake_case, as the page's cURL
+ *   and JSON examples and every client spell it (its prose says companyKey/sessionId). With
+ *   `hmacKey`, `Authorization: signature="<base64 HMAC-SHA256(hmacKey, exact body bytes)>"`; an
+ *   answer carrying that header must verify with the same key ("An unsuccessful request does not
+ *   include an authorization header", so an answer without one is read like any other).
+ * - The session token asked about is the callback's `sessionId` (inferred: both are the
+ *   40-character lower-case token `begin/` returns, but no page says they are the same value).
+ * - The answer's `result` (`"approved"`: lower case) is read as a session-change report would be:
+ *   case-insensitively, and a value not listed stays pending, never success. Nothing else of the
+ *   answer is kept (names, document fields: personal data the gateway does not need), except the
+ *   members of `videoCallStatus` named like the video callback's: the callbacks page says /result
+ *   holds "the complete and always up-to-date video call status" there, but publishes no shape, so
+ *   they are copied bounded onto the stored answer and never read for the status.
+ * - An answer reports the session's *current* status ("to poll /result or perform state recovery if
+ *   any callback is missed"), so it orders by the time we asked, like a session-change report: the
+ *   latest wins whatever the tier. It is an observation of its own: never counted as a callback,
+ *   never numbered as a change (`#n` counts callbacks), and keyed by the request that got it
+ *   (`result|<RESULT>|<id>`), so an answer equal to an earlier one (APPROVED, then MANUAL_CHECK,
+ *   then APPROVED again) is applied again rather than taken for a repeat. Callbacks are numbered
+ *   against the status in place, which, once answers are read, is the latest answer's.
+ * - Identomat publishes no errors, HTTP codes or rate limits; the mapping is ours (inferred):
+ *   401/403 refuse the only credentials the request carries (ConfigurationError naming companyKey,
+ *   hmacKey, baseUrl), as does an answer whose signature does not verify; any other status but 200,
+ *   a body that is not a JSON object or over 256 KB, a `result` that is not text, a timeout:
+ *   DependencyError (retried with back-off). A JSON object without a `result` (or a null or empty
+ *   one) is `not_found`: Identomat has no result for that token, yet or any more; nothing is
+ *   believed, and the session is asked about again.
  */
 
-/** `{ callbackApiKey }` from Identomat's company settings; every callback body carries it. */
-export const IdentomatSecretSchema = secretWithRotation({ callbackApiKey: configuredString });
+/** Identomat's production host, the only one published (the mobile SDKs' `setBaseUrl` hints at others). */
+export const IDENTOMAT_BASE_URL = 'https://widget.identomat.com';
+
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+const HEX = /^(?:[0-9a-fA-F]{2})+$/;
+
+/**
+ * `callbackApiKey` from Identomat's company settings (every callback body carries it); for asking
+ * `result/`, the optional `companyKey` (the company_key; without it the callbacks are believed as they
+ * come and marked unconfirmed), `hmacKey` (the HMAC secret_key, for companies that use HMAC
+ * authorization), `hmacKeyEncoding`, `baseUrl` and `resultHorizonHours`. Defaults are applied where
+ * they are used, not here: a default inside `previous` would stand for a value being rotated out.
+ */
+export const IdentomatSecretSchema = secretWithRotation({
+  callbackApiKey: configuredString,
+  companyKey: z.optional(configuredString),
+  hmacKey: z.optional(configuredString),
+  /** How the text of `hmacKey` becomes the key's bytes (inferred: unpublished). @default 'utf8' */
+  hmacKeyEncoding: z.optional(z.enum(['utf8', 'base64', 'hex'])),
+  /** Where `result/` is asked; any http(s) URL (a stand-in on http://127.0.0.1:PORT). @default IDENTOMAT_BASE_URL */
+  baseUrl: z.optional(z.url({ protocol: /^https?$/ })),
+  /**
+   * How long result/ is asked about a session, in hours. Unpublished: the developer guide says only
+   * that "the session_token is valid for 15 minutes by default" (the time to start the flow with
+   * it), while the callbacks page offers /result for "state recovery" after a missed callback, and
+   * manual checks take hours. So there is none by default (inferred): the reconcile policy's horizon
+   * (7 days by default) applies; 0.25 would stop at the token's 15 minutes. Read by
+   * `identomatLookupLimits`; the worker and the re-checks take `lookupLimits` (the default) until
+   * they read limits per secret.
+   * @see https://docs.identomat.com/developer-tools/developer-guide
+   * @default none: the reconcile policy's
+   */
+  resultHorizonHours: z.optional(z.number().check(z.positive(), z.lte(24 * 366))),
+}).check(
+  z.refine(
+    (secret) =>
+      secret.hmacKey === undefined ||
+      (secret.hmacKeyEncoding === 'base64' ? BASE64.test(secret.hmacKey) : secret.hmacKeyEncoding === 'hex' ? HEX.test(secret.hmacKey) : true),
+    { message: 'hmacKey is not written in hmacKeyEncoding', path: ['hmacKey'] },
+  ),
+);
 export type IdentomatSecret = z.infer<typeof IdentomatSecretSchema>;
 
 /**
@@ -78,6 +150,14 @@ export const IdentomatCallbackSchema = z.looseObject({
 export type IdentomatCallback = z.infer<typeof IdentomatCallbackSchema>;
 
 const KEY_FIELD = 'callbackApiKey';
+/**
+ * Set by `lookup` only, on the payload it makes of an answer: the id of the `result/` request that
+ * got it. A callback carrying it is refused by `parse` (no Identomat body has it), so only an answer
+ * is ever keyed as one.
+ */
+const LOOKUP_FIELD = 'resultLookupId';
+/** The members of a video-call-status-update, in the order they key one. */
+const VIDEO_FIELDS = ['roomId', 'roomStatus', 'compositionStatus', 'videoFileStatus', 'videoFileId'] as const;
 
 // ---------------------------------------------------------------------------------------------
 // Authentication: the key is found in the raw bytes before anything is parsed
@@ -200,8 +280,10 @@ function describeSessionChange(payload: IdentomatCallback): Described {
   // or missing result is a step we cannot read: pending, never success.
   const status = payload.result ? payload.result.toUpperCase() : 'UNKNOWN';
   const meaning = SESSION_RESULTS.get(status) ?? { outcome: 'pending' as const, terminal: false };
+  // An answer of `result/` is its own observation, one per request (see the module's comment).
+  const lookupId = field(payload, LOOKUP_FIELD);
   return {
-    eventKey: `${SESSION_CHANGE}|${status}`,
+    eventKey: typeof lookupId === 'string' ? `result|${status}|${keySegment(lookupId)}` : `${SESSION_CHANGE}|${status}`,
     status,
     ...meaning,
     rank: 0,
@@ -211,7 +293,7 @@ function describeSessionChange(payload: IdentomatCallback): Described {
 }
 
 function describeVideoUpdate(payload: IdentomatCallback): Described {
-  const parts = ['roomId', 'roomStatus', 'compositionStatus', 'videoFileStatus', 'videoFileId'].map((name) => keySegment(field(payload, name)));
+  const parts = VIDEO_FIELDS.map((name) => keySegment(field(payload, name)));
   return {
     eventKey: `${VIDEO_UPDATE}|${parts.join('|')}`,
     status: `video:${payload.roomStatus || 'active'}/${payload.videoFileStatus || 'none'}`,
@@ -314,13 +396,99 @@ function mayCarryContact(json: unknown): boolean {
   return false;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Asking Identomat: result/
+
+/** Largest answer read. The published examples are a few KB: images and videos have endpoints of their own. */
+const MAX_ANSWER_BYTES = 256 * 1024;
+/** Video-call entries kept from an answer, and the longest text kept in one (the shape is unpublished). */
+const MAX_VIDEO_ENTRIES = 8;
+const MAX_VIDEO_TEXT = 128;
+/** `Authorization: signature="<base64>"`, as Identomat's HMAC page writes it (quotes tolerated missing). */
+const SIGNATURE_HEADER = /^\s*signature\s*=\s*"?([A-Za-z0-9+/]+={0,2})"?\s*$/i;
+
+/** Where `result/` is asked: the secret's `baseUrl`, or Identomat's production host. */
+export function identomatBaseUrl(secret: Pick<IdentomatSecret, 'baseUrl'>): string {
+  return (secret.baseUrl ?? IDENTOMAT_BASE_URL).replace(/\/+$/, '');
+}
+
+/**
+ * Identomat's limits on asking, with this secret. Asked on arrival: the callback is only a claim (the
+ * key in its body proves little) and the answer is current, so the claim is judged at once; no first
+ * delay, since nothing says result/ lags the callbacks. A horizon only where `resultHorizonHours` sets one.
+ */
+export function identomatLookupLimits(secret: Pick<IdentomatSecret, 'resultHorizonHours'>): LookupLimits {
+  return { onArrival: true, ...(secret.resultHorizonHours === undefined ? {} : { horizonHours: secret.resultHorizonHours }) };
+}
+
+/** HMAC-SHA256 of some bytes with the secret's `hmacKey`: Identomat's authorization code, before base64. */
+function hmacOf(secret: IdentomatSecret, bytes: Buffer | string): Buffer {
+  return createHmac('sha256', Buffer.from(secret.hmacKey!, secret.hmacKeyEncoding ?? 'utf8')).update(bytes).digest();
+}
+
+/** Whether an answer's `Authorization` header is the HMAC of its exact bytes, compared in constant time. */
+function answerSignatureVerifies(header: string, expected: Buffer): boolean {
+  const match = SIGNATURE_HEADER.exec(header);
+  if (!match) return false;
+  const received = Buffer.from(match[1], 'base64');
+  return received.length === expected.length && timingSafeEqual(received, expected);
+}
+
+/** The answer's bytes, up to `limit` (a longer one is refused, not cut). Bounded by the request's timeout too. */
+async function readBounded(response: Response, limit: number): Promise<Buffer> {
+  if (!response.body) return Buffer.alloc(0);
+  const reader = response.body.getReader();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return Buffer.concat(chunks);
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new Error(`answer larger than ${limit} bytes`);
+    }
+    chunks.push(Buffer.from(value));
+  }
+}
+
+type VideoCallEntry = Partial<Record<(typeof VIDEO_FIELDS)[number], string | null>>;
+
+/** The members of one video-call status named like the video callback's: short text or null, nothing else. */
+function videoEntry(value: unknown): VideoCallEntry | undefined {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const entry: VideoCallEntry = {};
+  for (const name of VIDEO_FIELDS) {
+    if (!Object.prototype.hasOwnProperty.call(value, name)) continue;
+    const member = (value as Record<string, unknown>)[name];
+    if (member === null || (typeof member === 'string' && member.length <= MAX_VIDEO_TEXT && !LONE_SURROGATE.test(member))) entry[name] = member;
+  }
+  return Object.keys(entry).length > 0 ? entry : undefined;
+}
+
+/**
+ * What is kept of an answer's `videoCallStatus` (unpublished shape, inferred to mirror the video
+ * callback): one entry, or a few of a list; undefined when nothing in it is recognisable.
+ */
+function videoCallStatusOf(value: unknown): VideoCallEntry | VideoCallEntry[] | undefined {
+  if (!Array.isArray(value)) return videoEntry(value);
+  const entries = value.slice(0, MAX_VIDEO_ENTRIES).map(videoEntry).filter((entry): entry is VideoCallEntry => entry !== undefined);
+  return entries.length > 0 ? entries : undefined;
+}
+
+/** An own member of a parsed JSON object. */
+function member(object: object, name: string): unknown {
+  return Object.prototype.hasOwnProperty.call(object, name) ? (object as Record<string, unknown>)[name] : undefined;
+}
+
 export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'> = {
   id: 'identomat',
   displayName: 'Identomat',
   docsUrl: 'https://docs.identomat.com/developer-tools/callbacks',
   route: { method: 'POST', path: '/callbacks/identomat' },
-  authSummary: '`callbackApiKey` in the JSON body, compared in constant time',
-  // A key in the body: anyone who saw one callback can send another.
+  authSummary: '`callbackApiKey` in the JSON body, compared in constant time; with `companyKey`, every session confirmed with the result/ endpoint',
+  // A key in the body: anyone who saw one callback can send another. With companyKey, only the
+  // answers of result/ move a session's status.
   callbackTrust: 'token',
   secretSchema: IdentomatSecretSchema,
   secretPlaceholder: { callbackApiKey: 'REPLACE_ME' },
@@ -355,6 +523,9 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'
       return { ok: false, reason: 'body is not a JSON object', issues: [] };
     }
     const { [KEY_FIELD]: _key, ...rest } = json.value as Record<string, unknown>;
+    if (Object.prototype.hasOwnProperty.call(rest, LOOKUP_FIELD)) {
+      return { ok: false, reason: `${LOOKUP_FIELD} is reserved for answers of the result/ endpoint`, issues: [`${LOOKUP_FIELD}: not sent by Identomat`] };
+    }
     const result = IdentomatCallbackSchema.safeParse(rest);
     if (!result.success) return schemaMismatch(result.error);
     return { ok: true, payload: result.data };
@@ -389,4 +560,69 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'
   },
 
   bodySecrets: (secret) => secretVersions(secret).map((version) => version.callbackApiKey),
+
+  /**
+   * POST {baseUrl}/external-api/result/ with `{ company_key, session_token }`, signed when the secret
+   * holds `hmacKey`. Read as the module's comment says: the answer becomes a session-change report
+   * of the session asked about, keyed by this request.
+   * @see https://identomat.gitbook.io/identomat-documentation/developer-tools/api-reference
+   * @see https://coda.io/@identomat/documentation/hmac-authorization-127
+   */
+  async lookup({ subjectId: sessionToken }, secret, context): Promise<StatusAnswer<IdentomatCallback>> {
+    if (secret.companyKey === undefined) throw new ConfigurationError('asking Identomat result/ needs companyKey in the identomat secret');
+    const body = JSON.stringify({ company_key: secret.companyKey, session_token: sessionToken });
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+    if (secret.hmacKey !== undefined) headers.authorization = `signature="${hmacOf(secret, body).toString('base64')}"`;
+    const lookupId = context.newRequestId();
+    let response: Response;
+    try {
+      response = await context.fetch(`${identomatBaseUrl(secret)}/external-api/result/`, { method: 'POST', headers, body, signal: AbortSignal.timeout(context.timeoutMs) });
+    } catch (error) {
+      throw new DependencyError('identomat', `result/ unreachable: ${errorMessage(error)}`, { cause: error });
+    }
+    // Inferred (unpublished): the request carries no identity but the company's credentials.
+    if (response.status === 401 || response.status === 403) {
+      await response.body?.cancel();
+      throw new ConfigurationError(`Identomat result/ answered ${response.status}: check companyKey, hmacKey and baseUrl in the identomat secret`);
+    }
+    if (response.status !== 200) {
+      await response.body?.cancel();
+      throw new DependencyError('identomat', `result/ answered ${response.status}`);
+    }
+    let raw: Buffer;
+    try {
+      raw = await readBounded(response, MAX_ANSWER_BYTES);
+    } catch (error) {
+      throw new DependencyError('identomat', `result/ answer could not be read: ${errorMessage(error)}`, { cause: error });
+    }
+    const signature = response.headers.get('authorization');
+    if (secret.hmacKey !== undefined && signature !== null && !answerSignatureVerifies(signature, hmacOf(secret, raw))) {
+      throw new ConfigurationError('Identomat result/ answered with a signature that does not verify: check hmacKey, hmacKeyEncoding and baseUrl in the identomat secret');
+    }
+    const json = parseJsonBody(raw);
+    if (!json.ok) throw new DependencyError('identomat', `result/ answer is unusable: ${json.reason}`);
+    const answer = json.value;
+    if (!answer || typeof answer !== 'object' || Array.isArray(answer)) throw new DependencyError('identomat', 'result/ answer is not a JSON object');
+    const result = member(answer, 'result');
+    if (result === undefined || result === null || result === '') return { kind: 'not_found' };
+    if (typeof result !== 'string' || result.length > 64 || LONE_SURROGATE.test(result)) {
+      throw new DependencyError('identomat', 'result/ answer has a result that is not a short text');
+    }
+    const video = videoCallStatusOf(member(answer, 'videoCallStatus'));
+    return {
+      kind: 'found',
+      payload: { type: SESSION_CHANGE, sessionId: sessionToken, result, [LOOKUP_FIELD]: lookupId, ...(video ? { videoCallStatus: video } : {}) },
+    };
+  },
+
+  canLookup: (secret) => secret.companyKey !== undefined,
+
+  lookupLimits: identomatLookupLimits({}),
+
+  differences(claim, answer) {
+    // Only a session-change claims a status; an instruction or a video update claims nothing the
+    // answer could contradict (its own status is read from the answer all the same).
+    if (claim.type !== SESSION_CHANGE) return [];
+    return (claim.result ?? '').toUpperCase() === (answer.result ?? '').toUpperCase() ? [] : ['result'];
+  },
 };

@@ -1,8 +1,102 @@
+import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type * as FastCheck from 'fast-check';
 import { identomat } from '../../functions/providers/identomat.ts';
-import { altered, editJson, fieldValues, flatCredentials, hexOf, jsonContent, lifeDice, sampleBody, withJsonField, type Forgery, type FuzzContent, type FuzzRegression, type FuzzTools, type Json, type ProviderKit } from './kit.ts';
+import { secureEquals } from '../../functions/shared/secure-compare.ts';
+import { FIXTURES_DIR } from '../../local/samples.ts';
+import { SimulatedHttpError, type SimulatedRequest, type StatusSimulation } from '../../local/status-simulator.ts';
+import { altered, editJson, fieldValues, flatCredentials, hexOf, jsonContent, lifeDice, sampleBody, withJsonField, type Content, type Forgery, type FuzzContent, type FuzzRegression, type FuzzTools, type Json, type ProviderKit } from './kit.ts';
 
 const KEY = 'callbackApiKey';
+
+const RESULT_PATH = '/external-api/result/';
+/** The member of a reported answer naming its session (the request's parameter name); not served. */
+const ANSWER_SUBJECT = 'session_token';
+
+/** The parameters of a result/ request: from a JSON or form body, else from the query string (the developer guide allows all three). */
+function resultParameters(request: SimulatedRequest): { companyKey?: string; sessionToken?: string } {
+  const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  let fields: Record<string, unknown> = {};
+  if (request.body.length > 0 && type === 'application/json') {
+    let json: unknown;
+    try {
+      json = JSON.parse(request.body.toString('utf8'));
+    } catch {
+      throw new SimulatedHttpError(400, 'invalid_json', ['the body is not JSON']);
+    }
+    if (json && typeof json === 'object' && !Array.isArray(json)) fields = json as Record<string, unknown>;
+  } else if (request.body.length > 0 && type === 'application/x-www-form-urlencoded') {
+    fields = Object.fromEntries(new URLSearchParams(request.body.toString('utf8')));
+  }
+  const text = (name: string) => (typeof fields[name] === 'string' ? (fields[name] as string) : (request.query.get(name) ?? undefined));
+  return { companyKey: text('company_key'), sessionToken: text('session_token') };
+}
+
+/**
+ * Identomat's result/ endpoint as its docs describe it, SIMULATED:
+ *   POST (or GET) {baseUrl}/external-api/result/ with company_key and session_token (JSON, form or query)
+ *   Authorization: signature="<base64 HMAC-SHA256(hmacKey, body)>" when the secret holds hmacKey
+ *   200 the session's result object (`"result": "approved"`, lower case).
+ * Our choices where nothing is published: a wrong or missing company_key or signature is 401
+ * `{ "error": "unauthorized" }`; a token it was never told about is 200 `{}` (no result); a request
+ * without session_token is 400. It never signs its answers (a simulated answer has no headers), which
+ * Identomat does only for successful requests. Answers are reported as the result object plus a
+ * `session_token` member naming the session, which is not served.
+ * @see https://identomat.gitbook.io/identomat-documentation/developer-tools/api-reference
+ * @see https://coda.io/@identomat/documentation/hmac-authorization-127
+ */
+export function identomatStatusSimulation(secret: Record<string, unknown>): StatusSimulation {
+  const text = (name: string) => (typeof secret[name] === 'string' && secret[name] !== '' ? (secret[name] as string) : undefined);
+  const companyKey = text('companyKey');
+  const hmacKey = text('hmacKey');
+  const hmacKeyBytes = hmacKey === undefined ? undefined : Buffer.from(hmacKey, (text('hmacKeyEncoding') ?? 'utf8') as BufferEncoding);
+  const signed = (request: SimulatedRequest) => {
+    if (hmacKeyBytes === undefined) return true;
+    const received = /^signature="([^"]*)"$/.exec(request.headers.authorization ?? '')?.[1];
+    return secureEquals(received, createHmac('sha256', hmacKeyBytes).update(request.body).digest('base64'));
+  };
+  const authorized = (request: SimulatedRequest) => companyKey !== undefined && secureEquals(resultParameters(request).companyKey, companyKey) && signed(request);
+  return {
+    name: 'Identomat',
+    // The control routes take the company key, or (a secret without one) the callback key.
+    controlToken: companyKey ?? text(KEY) ?? '',
+    subjectOf(request) {
+      if (request.path !== RESULT_PATH) return undefined;
+      if (request.method !== 'POST' && request.method !== 'GET') throw new SimulatedHttpError(405, 'method_not_allowed', ['use POST or GET']);
+      const { sessionToken } = resultParameters(request);
+      if (!sessionToken) throw new SimulatedHttpError(400, 'invalid_request', ['session_token is required']);
+      return sessionToken;
+    },
+    authorized,
+    refuse: (request) => (authorized(request) ? undefined : { status: 401, body: { error: 'unauthorized', details: ['wrong or missing company_key or signature'] } }),
+    found(answer) {
+      const { [ANSWER_SUBJECT]: _subject, ...served } = answer as Record<string, unknown>;
+      return { status: 200, body: served };
+    },
+    notFound: () => ({ status: 200, body: {} }),
+    subjectOfAnswer(answer) {
+      if (!answer || typeof answer !== 'object' || Array.isArray(answer)) throw new Error('not a result: expected a JSON object');
+      const { [ANSWER_SUBJECT]: subject, result } = answer as Record<string, unknown>;
+      if (typeof subject !== 'string' || subject.length === 0) throw new Error(`not a result: ${ANSWER_SUBJECT} (the session it is about) must be a non-empty string`);
+      if (result !== undefined && result !== null && typeof result !== 'string') throw new Error('not a result: result must be a string or null');
+      return subject;
+    },
+  };
+}
+
+/**
+ * What result/ answers about the session of a callback: the published example with the callback's
+ * result in lower case, or `status`. A session that only sent an instruction or a video update (or a
+ * session-change without a result) has no result we know of: `in_progress` (a third-party client's
+ * enum lists InProgress; the spelling is ours), read as pending like any unlisted result.
+ */
+function identomatStatusAnswer(content: Content, status?: string): Record<string, unknown> {
+  const callback = JSON.parse(content.body!.toString('utf8')) as Record<string, unknown>;
+  const example = JSON.parse(readFileSync(join(FIXTURES_DIR, 'identomat', 'status', 'result-approved.json'), 'utf8')) as Record<string, unknown>;
+  const result = status ?? (callback.type === 'session-change' && typeof callback.result === 'string' && callback.result !== '' ? callback.result : 'in_progress');
+  return { [ANSWER_SUBJECT]: callback.sessionId, ...example, result: result.toLowerCase() };
+}
 
 // --- hostile-input suite (test/fuzz) ---
 
@@ -183,12 +277,18 @@ const REGRESSIONS: readonly FuzzRegression[] = [
   },
 ];
 
-/** Identomat: the `callbackApiKey` carried in the JSON body. */
+/** Identomat: the `callbackApiKey` carried in the JSON body; with `companyKey`, sessions confirmed by result/. */
 export const identomatKit: ProviderKit = {
   provider: identomat,
   route: 'POST /callbacks/identomat',
-  secret: (tag) => ({ [KEY]: `${tag}-identomat-key-Jf5n0c` }),
-  credentials: fieldValues([KEY]),
+  secret: (tag, options = {}) => ({
+    [KEY]: `${tag}-identomat-key-Jf5n0c`,
+    companyKey: `${tag}-identomat-company-key-Rk2p`,
+    hmacKey: `${tag}-identomat-hmac-secret-Zq8d`,
+    // Nowhere real unless a suite runs a stand-in result/ endpoint.
+    baseUrl: options.statusEndpoint ?? 'https://identomat.invalid',
+  }),
+  credentials: fieldValues([KEY, 'companyKey', 'hmacKey']),
   ...flatCredentials([KEY]),
   requiredFields: ['type', 'sessionId'],
   sample: 'session-change-approved',
@@ -204,6 +304,8 @@ export const identomatKit: ProviderKit = {
     json[KEY] = altered(json[KEY]);
     return { ...request, body: Buffer.from(JSON.stringify(json)) };
   },
+  statusSimulation: identomatStatusSimulation,
+  statusAnswer: identomatStatusAnswer,
 
   // --- hostile-input suite (test/fuzz) ---
   fuzz: {
