@@ -69,7 +69,10 @@ export function inProcessStatusEndpoint(kit: ProviderKit, secret: Record<string,
   }
   return (async (input: string | URL | Request, init?: RequestInit) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
-    const subjectId = simulation.subjectOf({ method: init?.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: {}, body: Buffer.alloc(0) });
+    // The request as sent: some providers name the subject in the body (Identomat's session_token).
+    const headers = Object.fromEntries(new Headers(init?.headers).entries());
+    const sent = typeof init?.body === 'string' ? Buffer.from(init.body) : init?.body instanceof Uint8Array ? Buffer.from(init.body) : Buffer.alloc(0);
+    const subjectId = simulation.subjectOf({ method: init?.method ?? 'GET', path: url.pathname, query: url.searchParams, headers, body: sent });
     const { status, body } =
       subjectId === undefined ? { status: 404, body: { error: 'not_found' } } : answers.has(subjectId) ? simulation.found(answers.get(subjectId)) : simulation.notFound(subjectId);
     return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });

@@ -96,8 +96,10 @@ export function resolveEventKey(
 ): { eventKey: string; isChange: boolean } {
   if (!facts.reportsCurrent) return { eventKey: facts.eventKey, isChange: false };
   const changes = state?.changes ?? 0;
-  if (state?.status === facts.status && changes > 0) return { eventKey: `${facts.eventKey}|#${changes}`, isChange: false };
-  if (state?.statusAt !== undefined && changes > 0 && receivedAt < state.statusAt) {
+  // Against the latest reported change (states written before it was kept: the status in place).
+  const latest = state?.lastChange ?? (state?.statusAt === undefined ? undefined : { eventKey: state.status === facts.status ? `${facts.eventKey}|#${changes}` : '', receivedAt: state.statusAt });
+  if (changes > 0 && latest?.eventKey === `${facts.eventKey}|#${changes}`) return { eventKey: `${facts.eventKey}|#${changes}`, isChange: false };
+  if (latest !== undefined && changes > 0 && receivedAt < latest.receivedAt) {
     return { eventKey: `${facts.eventKey}|before#${changes}`, isChange: false };
   }
   return { eventKey: `${facts.eventKey}|#${changes + 1}`, isChange: true };

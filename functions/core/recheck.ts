@@ -1,5 +1,5 @@
 import { findProvider } from '../providers/index.ts';
-import { canAsk, workerReadsSecret, type AnyProvider } from '../providers/provider.ts';
+import { canAsk, lookupLimitsOf, workerReadsSecret, type AnyProvider } from '../providers/provider.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
@@ -58,7 +58,7 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
 
   const secret = workerReadsSecret(provider) ? await deps.secrets.get(provider) : undefined;
   const askable = canAsk(provider, secret);
-  const context: RecheckContext = { askable, limits: provider.lookupLimits, policy: deps.reconcile ?? DEFAULT_RECONCILE, now: deps.now() };
+  const context: RecheckContext = { askable, limits: lookupLimitsOf(provider, secret), policy: deps.reconcile ?? DEFAULT_RECONCILE, now: deps.now() };
 
   // Ask once, before the state write (which may be retried against a racing callback).
   let answer: LookupResult | undefined;

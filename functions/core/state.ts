@@ -40,6 +40,12 @@ export interface StateItem {
   readonly seen: number;
   /** Status changes reported so far by providers that report the current status (Identomat). */
   readonly changes?: number;
+  /**
+   * The latest of those changes: its event key (`…|#n`) and when it was received. Retries are told
+   * from changes against it, not against the status in place, which an answer of the provider's
+   * status endpoint may have set.
+   */
+  readonly lastChange?: { readonly eventKey: string; readonly receivedAt: string };
   /** Optimistic-locking version; +1 on every write. */
   readonly version: number;
   /** The latest verdict on a callback's claim, for providers whose status endpoint is asked. */
@@ -91,6 +97,8 @@ export interface Observation {
   readonly placed?: PlacedStatus;
   /** A new status change of a provider that reports the current status (`changes` + 1). */
   readonly isChange?: boolean;
+  /** With `isChange`: the change's event key and receive time (`lastChange`). */
+  readonly change?: { readonly eventKey: string; readonly receivedAt: string };
 }
 
 /** The verdict of asking the provider about a claim, as the state records it. */
@@ -185,7 +193,7 @@ export function applyObservations(
       recent,
       seen: next.seen + 1,
       eventCount: next.eventCount + (observation.counts ? 1 : 0),
-      ...(observation.isChange ? { changes: (next.changes ?? 0) + 1 } : {}),
+      ...(observation.isChange ? { changes: (next.changes ?? 0) + 1, ...(observation.change ? { lastChange: observation.change } : {}) } : {}),
     };
     changed = true;
     const placed = observation.placed;

@@ -1,5 +1,5 @@
 import { findProvider } from '../providers/index.ts';
-import { believesCallbacks, canAsk, workerReadsSecret, type AnyProvider, type EventFacts, type LookupContext } from '../providers/provider.ts';
+import { believesCallbacks, canAsk, lookupLimitsOf, workerReadsSecret, type AnyProvider, type EventFacts, type LookupContext } from '../providers/provider.ts';
 import { DependencyError, errorMessage } from '../shared/errors.ts';
 import { judgeClaim, placeStatus, resolveEventKey, unstorableKeyReason } from './events.ts';
 import { shortHash } from '../shared/hash.ts';
@@ -152,7 +152,9 @@ interface AskFault {
  * the DLQ.
  */
 async function askProvider(provider: AnyProvider, read: ReadCallback, stored: Item | undefined, deps: WorkerDependencies, receiveCount: number): Promise<Asked | AskFault | undefined> {
-  if (!read.askable || provider.lookupLimits?.onArrival === false) return undefined;
+  if (!read.askable || lookupLimitsOf(provider, read.secret)?.onArrival === false) return undefined;
+  // A callback that reports no status (an OTP or link instruction, a video-call update) is not a claim to judge.
+  if (read.facts.placesStatus === false) return undefined;
   if (stored?.confirmation === 'confirmed') return undefined;
   if (Number(stored?.asks ?? 0) >= (deps.maxAsksPerClaim ?? QUEUE.maxAsksPerClaim)) return undefined;
   let answer: LookupResult;
@@ -180,7 +182,7 @@ async function applyToState(
   const { facts } = read;
   const subject = { provider: provider.id, subjectId: facts.subjectId, ...(facts.part === undefined ? {} : { part: facts.part }) };
   const believed = believesCallbacks(provider, read.askable) && facts.placesStatus !== false;
-  const recheck = { askable: read.askable, limits: provider.lookupLimits, policy: deps.reconcile ?? DEFAULT_RECONCILE, now: deps.now() };
+  const recheck = { askable: read.askable, limits: lookupLimitsOf(provider, read.secret), policy: deps.reconcile ?? DEFAULT_RECONCILE, now: deps.now() };
   for (let attempt = 1; ; attempt++) {
     const state = await deps.store.getState(provider.id, facts.subjectId, facts.part);
     const { eventKey, isChange } = resolveEventKey(facts, state, message.receivedAt);
@@ -191,7 +193,7 @@ async function applyToState(
       known = (stored?.eventKey === eventKey) || (await deps.store.getItem(keys.event(provider.id, facts.subjectId, eventKey), { consistent: false })) !== undefined;
     }
     const observations: Observation[] = [];
-    if (!known) observations.push({ hash, counts: true, source: 'callback', ...(believed ? { placed: read.placed } : {}), ...(isChange ? { isChange } : {}) });
+    if (!known) observations.push({ hash, counts: true, source: 'callback', ...(believed ? { placed: read.placed } : {}), ...(isChange ? { isChange, change: { eventKey, receivedAt: message.receivedAt } } : {}) });
     if (asked?.answer) observations.push({ hash: shortHash(answerEventKey(asked.answer)), counts: false, source: 'status-endpoint', placed: asked.answer.placed });
     const now = deps.now().toISOString();
     const next = scheduled(applyObservations(state, subject, observations, asked?.verdict, now), state, (item) => withRecheck(item, recheck, 'event'), now);

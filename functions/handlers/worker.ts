@@ -22,6 +22,8 @@ export interface WorkerHandlerOptions {
    */
   readonly delayRetry?: (record: SQSRecord, seconds: number) => Promise<void>;
   readonly retryBaseSeconds?: number;
+  /** Jitter of the back-off, from 0 to 1 (tests pass a fixed one). @default Math.random */
+  readonly random?: () => number;
 }
 
 /**
@@ -73,7 +75,7 @@ export function createWorkerHandler(options: WorkerHandlerOptions): WorkerHandle
         logFailure(deps.log, record, outcome.reason);
         failures.push({ itemIdentifier: record.messageId });
         const receiveCount = Number(record.attributes.ApproximateReceiveCount) || 1;
-        await options.delayRetry?.(record, retryDelaySeconds(receiveCount, base, Math.random)).catch(() => undefined);
+        await options.delayRetry?.(record, retryDelaySeconds(receiveCount, base, options.random ?? Math.random)).catch(() => undefined);
       }),
     );
     return { batchItemFailures: failures };

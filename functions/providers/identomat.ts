@@ -90,8 +90,7 @@ export const IdentomatSecretSchema = secretWithRotation({
    * it), while the callbacks page offers /result for "state recovery" after a missed callback, and
    * manual checks take hours. So there is none by default (inferred): the reconcile policy's horizon
    * (7 days by default) applies; 0.25 would stop at the token's 15 minutes. Read by
-   * `identomatLookupLimits`; the worker and the re-checks take `lookupLimits` (the default) until
-   * they read limits per secret.
+   * `identomatLookupLimits`, which the worker and the re-checks use (`lookupLimitsFor`).
    * @see https://docs.identomat.com/developer-tools/developer-guide
    * @default none: the reconcile policy's
    */
@@ -618,6 +617,7 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'
   canLookup: (secret) => secret.companyKey !== undefined,
 
   lookupLimits: identomatLookupLimits({}),
+  lookupLimitsFor: identomatLookupLimits,
 
   differences(claim, answer) {
     // Only a session-change claims a status; an instruction or a video update claims nothing the

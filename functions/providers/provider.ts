@@ -190,6 +190,8 @@ export interface Provider<TSecret = unknown, TPayload = unknown, TId extends str
   canLookup?(secret: TSecret): boolean;
   /** The provider's own limits on asking (from its docs): when to ask first, and until when it answers. */
   readonly lookupLimits?: LookupLimits;
+  /** The limits as the secret sets them, where a secret field may change them (Identomat's `resultHorizonHours`). @default lookupLimits */
+  lookupLimitsFor?(secret: TSecret): LookupLimits;
   /**
    * The fields in which a callback's claim differs from the provider's answer (status and the
    * material fields: amount, currency, account, institution, reference); empty when they agree.
@@ -228,6 +230,11 @@ export interface LookupLimits {
 /** Whether a callback of this provider is believed as it comes (see `callbackTrust`), given whether the provider can be asked. */
 export function believesCallbacks(provider: Pick<AnyProvider, 'callbackTrust'>, asked: boolean): boolean {
   return provider.callbackTrust === 'signed' || !asked;
+}
+
+/** The provider's limits on asking, with this secret (`lookupLimitsFor`, else `lookupLimits`). */
+export function lookupLimitsOf(provider: Pick<AnyProvider, 'lookupLimits' | 'lookupLimitsFor'>, secret: unknown): LookupLimits | undefined {
+  return (secret !== undefined ? provider.lookupLimitsFor?.(secret) : undefined) ?? provider.lookupLimits;
 }
 
 /** Whether the provider can be asked with this secret. */

@@ -351,7 +351,7 @@ describe('alarms', () => {
       .filter((alarm) => alarm.Namespace === NAMESPACE);
 
     // assess
-    assert.equal(custom.length, 1 + 3 * providers.length + 2 + 2);
+    assert.equal(custom.length, 1 + 3 * providers.length + 2 * providers.filter((provider) => provider.lookup).length + 2);
     for (const alarm of custom) {
       const producers = filters.filter((t) => t.MetricNamespace === alarm.Namespace && t.MetricName === alarm.MetricName);
       assert.ok(producers.length > 0, `${alarm.AlarmName}: some filter emits ${alarm.MetricName}`);

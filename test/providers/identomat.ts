@@ -306,6 +306,7 @@ export const identomatKit: ProviderKit = {
   },
   statusSimulation: identomatStatusSimulation,
   statusAnswer: identomatStatusAnswer,
+  pendingStatus: 'in_progress',
 
   // --- hostile-input suite (test/fuzz) ---
   fuzz: {

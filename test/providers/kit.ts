@@ -76,6 +76,11 @@ export interface ProviderKit {
    * `statusSimulation`.
    */
   statusAnswer?(content: Content, status?: string): unknown;
+  /**
+   * A status that is not final, as `statusAnswer` takes it (TemboPlus `SUBMITTED`): what a status
+   * endpoint answers about a transaction still under way. Required with `statusSimulation`.
+   */
+  readonly pendingStatus?: string;
 
   // --- hostile-input suite (test/fuzz) ---
   /** What the hostile-input suite needs to know to generate, dress and forge this provider's requests. */

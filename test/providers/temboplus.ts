@@ -112,6 +112,7 @@ export const temboplusKit: ProviderKit = {
   ...pathTokenAuth,
   statusSimulation: (secret) => temboplusStatusSimulation(String(secret.apiToken)),
   // The callback's body is the Transaction Status answer itself.
+  pendingStatus: 'SUBMITTED',
   statusAnswer(content, status) {
     const transfer = JSON.parse(content.body!.toString('utf8')) as Record<string, unknown>;
     return status === undefined ? transfer : { ...transfer, status, statusCode: TEMBOPLUS_STATUS_CODES[status] ?? status };
