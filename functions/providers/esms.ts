@@ -462,7 +462,8 @@ async function askEsms(endpoint: EsmsEndpoint, id: string, keys: { apiKey: strin
   // `CodeResponse` on GetSendStatus, `CodeResult` on the receiver list and on the voice refusal.
   const rawCode = answer.CodeResponse ?? answer.CodeResult;
   const code = typeof rawCode === 'string' || typeof rawCode === 'number' ? String(rawCode).trim() : undefined;
-  const said = `eSMS ${endpoint.name} answered code ${code !== undefined && /^-?\d{1,6}$/.test(code) ? code : '(unreadable)'}`;
+  if (code === undefined) throw new DependencyError('esms', `eSMS ${endpoint.name} answered 200 without CodeResponse or CodeResult`);
+  const said = `eSMS ${endpoint.name} answered code ${/^-?\d{1,6}$/.test(code) ? code : '(unreadable)'}`;
   switch (code) {
     case '100':
       return answer;
@@ -477,7 +478,7 @@ async function askEsms(endpoint: EsmsEndpoint, id: string, keys: { apiKey: strin
     case '160':
       throw new DependencyError('esms', `${said} (too many requests a second)`);
     default:
-      throw new DependencyError('esms', code === undefined ? `eSMS ${endpoint.name} answered 200 without CodeResponse or CodeResult` : said);
+      throw new DependencyError('esms', said);
   }
 }
 
@@ -701,8 +702,11 @@ export const esms: Provider<EsmsSecret, EsmsCallback, 'esms'> = {
    * takes over, which costs two or three requests; and a callback is only a claim here (a URL
    * token), so not asking would leave every status unconfirmed until the first re-check. A subject
    * expected before any callback is first asked a minute after (inferred: no figure published).
+   * The request rate is not published either (only a body code for "too many a second"): a
+   * recipient's lookup makes two requests, so five lookups a second keep an instance at the
+   * gateway's default of ten requests.
    * @see https://developers.esms.vn/en/esms-api/retrive-and-register-functions/get-sms-by-smsid
    * @see https://developers.esms.vn/esms-api/bang-ma-loi
    */
-  lookupLimits: { onArrival: true, firstAfterSeconds: 60, horizonHours: 7 * 24 },
+  lookupLimits: { onArrival: true, firstAfterSeconds: 60, horizonHours: 7 * 24, perSecond: 5 },
 };

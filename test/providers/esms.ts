@@ -1,10 +1,198 @@
-import { esms } from '../../functions/providers/esms.ts';
-import { editQuery, fieldValues, flatCredentials, hexOf, lifeDice, pathToken, pathTokenAuth, type FuzzRegression, type FuzzTools, type MoreContent, type ProviderKit, type QueryTools } from './kit.ts';
-
-// --- hostile-input suite (test/fuzz) ---
+import { describeIssues } from '../../functions/providers/common.ts';
+import { esms, type EsmsCallback } from '../../functions/providers/esms.ts';
+import { secureEquals } from '../../functions/shared/secure-compare.ts';
+import * as z from '../../functions/shared/zod.ts';
+import { SimulatedHttpError, type SimulatedAnswer, type SimulatedRequest, type StatusSimulation } from '../../local/status-simulator.ts';
+import {
+  editQuery,
+  fieldValues,
+  flatCredentials,
+  hexOf,
+  lifeDice,
+  pathToken,
+  pathTokenAuth,
+  type Content,
+  type FuzzRegression,
+  type FuzzTools,
+  type MoreContent,
+  type ProviderKit,
+  type QueryTools,
+} from './kit.ts';
 
 /** How voice call results are keyed (`voice:<ReferenceId>`): no SMSID may start with it. */
 const VOICE_PREFIX = 'voice:';
+
+// --- status simulation (the worker asks eSMS) ---
+
+const OPERATION = /\/MainService\.svc\/json\/(GetSendStatus|GetSmsReceiverStatus_get)$/;
+
+/** Which of eSMS's status operations a request is for. */
+type Operation = 'message' | 'receivers' | 'call';
+
+const count = z.union([z.number().check(z.int(), z.nonnegative()), z.string().check(z.regex(/^\d+$/))]);
+const flag = z.union([z.boolean(), z.enum(['true', 'false', 'True', 'False'])]);
+
+/** The voice call status answer (the subject is `voice:<ReferenceId>`). */
+const CallAnswerSchema = z.looseObject({ ReferenceId: z.string().check(z.minLength(1)), SendStatus: count });
+
+/**
+ * What the simulated endpoint is told about a message: GetSendStatus's answer, plus the
+ * `ReceiverList` GetSmsReceiverStatus_get answers for it (none: an empty list).
+ */
+const MessageAnswerSchema = z.looseObject({
+  SMSID: z.string().check(
+    z.minLength(1),
+    z.refine((id) => !id.startsWith(VOICE_PREFIX), `an SMSID cannot start with "${VOICE_PREFIX}"`),
+  ),
+  SendStatus: count,
+  ReceiverList: z.optional(z.array(z.looseObject({ Phone: z.string().check(z.minLength(1)), IsSent: z.optional(flag), SentResult: z.optional(flag) }))),
+});
+
+/** The fields of GetSendStatus's answer, in the docs' order. */
+const MESSAGE_FIELDS = ['SMSID', 'SendFailed', 'SendStatus', 'SendSuccess', 'TotalPrice', 'TotalReceiver', 'TotalSent'] as const;
+
+/**
+ * eSMS's status endpoints as its docs describe them, SIMULATED, on one host (a stand-in for both
+ * rest.esms.vn and voiceapi.esms.vn: the eSMS module sends voice requests to `baseUrl` unless it
+ * is eSMS's own):
+ *   GET /MainService.svc/json/GetSendStatus?RefId={SMSID}&ApiKey=…&SecretKey=…
+ *   GET /MainService.svc/json/GetSmsReceiverStatus_get?ApiKey=…&SecretKey=…&RefId={SMSID}
+ *   GET /MainService.svc/json/GetSendStatus?ApiKey=…&SecretKey=…&ReferenceId={ReferenceId}  (voice)
+ * Every answer is HTTP 200 with a body code: 100 and the answer; 101 when ApiKey or SecretKey is
+ * missing or wrong (the docs' 101 bodies, which differ per operation); 105 for an id it was not
+ * told about. The HTTP status and the 105 bodies are not published: 200, and bodies shaped like the
+ * 101 ones (inferred). A missing id is answered 400 and another method 405: the docs do not say.
+ *
+ * The engine (local/status-simulator.ts) keeps one answer a subject, and calls `refuse` then `found`
+ * or `notFound` in one synchronous step, so the operation of the request is carried between them
+ * (set by `subjectOf` and `refuse`); `found` of an answer asked without a request serves
+ * GetSendStatus (or the call's status).
+ * @see https://developers.esms.vn/en/esms-api/retrive-and-register-functions/get-sms-by-smsid
+ * @see https://developers.esms.vn/en/esms-api/retrive-and-register-functions/get-message-details
+ * @see https://developers.esms.vn/en/esms-api/voice/get-voice-call-status
+ */
+export function esmsStatusSimulation(apiKey: string, secretKey: string): StatusSimulation {
+  let operation: Operation | undefined;
+  const read = (request: SimulatedRequest): { operation: Operation; id: string | null } | undefined => {
+    const match = OPERATION.exec(request.path);
+    if (!match) return undefined;
+    if (match[1] === 'GetSmsReceiverStatus_get') return { operation: 'receivers', id: request.query.get('RefId') };
+    return request.query.has('ReferenceId') ? { operation: 'call', id: request.query.get('ReferenceId') } : { operation: 'message', id: request.query.get('RefId') };
+  };
+  const authorized = (request: SimulatedRequest) => secureEquals(request.query.get('ApiKey') ?? undefined, apiKey) && secureEquals(request.query.get('SecretKey') ?? undefined, secretKey);
+  const ok = (body: unknown): SimulatedAnswer => ({ status: 200, body });
+  /** The operation this step is for, forgotten once used. */
+  const take = (fallback: Operation): Operation => {
+    const current = operation ?? fallback;
+    operation = undefined;
+    return current;
+  };
+  const notFound = (id: string, of: Operation) =>
+    of === 'message' ? ok({ CodeResponse: '105', SMSID: id }) : ok({ CodeResult: '105', ErrorMessage: 'Not found' });
+  return {
+    name: 'eSMS',
+    controlToken: secretKey,
+    subjectOf(request) {
+      const asked = read(request);
+      if (!asked) return undefined;
+      if (request.method !== 'GET') throw new SimulatedHttpError(405, 'method_not_allowed', ['use GET']);
+      if (!asked.id) throw new SimulatedHttpError(400, 'validation_error', [`${asked.operation === 'call' ? 'ReferenceId' : 'RefId'} is required`]);
+      operation = asked.operation;
+      return asked.operation === 'call' ? `${VOICE_PREFIX}${asked.id}` : asked.id;
+    },
+    authorized,
+    refuse(request) {
+      const asked = read(request)!;
+      operation = asked.operation;
+      if (!authorized(request)) {
+        operation = undefined;
+        if (asked.operation === 'message') return ok({ CodeResponse: '101', SMSID: asked.id });
+        if (asked.operation === 'call') return ok({ CodeResult: '101', CountRegenerate: 0, ErrorMessage: 'Authorize Failed' });
+        return ok({ CodeResult: '101', ErrorMessage: 'Authorize Failed' });
+      }
+      // An SMSID of a call's form would be answered from the call's record: eSMS has no such message.
+      if (asked.operation !== 'call' && asked.id!.startsWith(VOICE_PREFIX)) {
+        operation = undefined;
+        return notFound(asked.id!, asked.operation);
+      }
+      return undefined;
+    },
+    found(answer) {
+      const record = answer as Record<string, unknown>;
+      const of = take('ReferenceId' in record ? 'call' : 'message');
+      if (of === 'call') return ok({ ...record, CodeResponse: '100' });
+      if (of === 'receivers') return ok({ CodeResult: '100', ReceiverList: record.ReceiverList ?? [] });
+      return ok({ CodeResponse: '100', ...Object.fromEntries(MESSAGE_FIELDS.filter((field) => field in record).map((field) => [field, record[field]])) });
+    },
+    notFound(subjectId) {
+      const of = take(subjectId.startsWith(VOICE_PREFIX) ? 'call' : 'message');
+      return notFound(of === 'call' ? subjectId.slice(VOICE_PREFIX.length) : subjectId, of);
+    },
+    subjectOfAnswer(answer) {
+      if (answer && typeof answer === 'object' && 'ReferenceId' in answer) {
+        const call = CallAnswerSchema.safeParse(answer);
+        if (!call.success) throw new Error(`not an eSMS call status: ${describeIssues(call.error).join('; ')}`);
+        return `${VOICE_PREFIX}${call.data.ReferenceId}`;
+      }
+      const message = MessageAnswerSchema.safeParse(answer);
+      if (!message.success) throw new Error(`not an eSMS message status: ${describeIssues(message.error).join('; ')}`);
+      return message.data.SMSID;
+    },
+  };
+}
+
+/** A callback's query, read as the gateway reads it. */
+function callbackOf(content: Content): EsmsCallback {
+  const parsed = esms.parse({ method: 'GET', headers: {}, body: Buffer.alloc(0), rawQuery: content.query ?? '', sourceIp: '127.0.0.1', requestId: 'kit', receivedAt: new Date().toISOString() });
+  if (!parsed.ok) throw new Error(`not an eSMS callback: ${parsed.reason}`);
+  return parsed.payload;
+}
+
+const numberOf = (value: string | undefined, fallback: number) => (value === undefined || value === '' ? fallback : Number(value));
+
+/**
+ * What eSMS answers about a callback's subject, the same status (or `status`): the call's status for
+ * a voice result; GetSendStatus's answer with the callback's counters for a message (a count the
+ * callback lacks as the rest imply it), and for a recipient also its entry in the receiver list:
+ * sent and succeeded or failed as the callback reads; sent without a result when the callback cannot
+ * say (its counters are mixed, or count nothing), so the answer reads the same; not sent before
+ * SendStatus 5 or 7.
+ */
+function esmsStatusAnswer(content: Content, status?: string): unknown {
+  const callback = callbackOf(content);
+  const sendStatus = status ?? callback.SendStatus;
+  if (callback.SMSID === undefined) {
+    return {
+      CallDuration: numberOf(callback.CallDuration as string | undefined, 0),
+      CallStatus: (callback.CallStatus as string | undefined) ?? '',
+      CodeResponse: '100',
+      Ivr: (callback.Ivr as string | undefined) ?? '',
+      ReferenceId: callback.ReferenceId,
+      SendStatus: Number(sendStatus),
+      ...(callback.SentResult === undefined ? {} : { SentResult: Number(callback.SentResult) }),
+    };
+  }
+  const success = numberOf(callback.SendSuccess, 0);
+  const failed = numberOf(callback.SendFailed, 0);
+  const total = numberOf(callback.TotalReceiver, success + failed);
+  const answer = {
+    CodeResponse: '100',
+    SMSID: callback.SMSID,
+    SendFailed: failed,
+    SendStatus: Number(sendStatus),
+    SendSuccess: success,
+    TotalPrice: numberOf(callback.TotalPrice as string | undefined, 0),
+    TotalReceiver: total,
+    TotalSent: numberOf(callback.TotalSent as string | undefined, total),
+  };
+  if (!callback.phonenumber) return answer;
+  const { outcome } = esms.describe({ ...callback, SendStatus: sendStatus });
+  const sent = sendStatus === '5' || sendStatus === '7';
+  const result = sendStatus === '5' && (outcome === 'succeeded' || outcome === 'failed') ? { SentResult: outcome === 'succeeded' } : sendStatus === '5' ? {} : { SentResult: false };
+  return { ...answer, ReceiverList: [{ IsSent: sent, Phone: callback.phonenumber, Retry: 0, ...result }] };
+}
+
+// --- hostile-input suite (test/fuzz) ---
 
 /**
  * eSMS's own shapes. Ids that look alike across the keying (the message is `esms#<SMSID>`, a
@@ -61,8 +249,14 @@ const REGRESSIONS: readonly FuzzRegression[] = [
 export const esmsKit: ProviderKit = {
   provider: esms,
   route: 'GET /callbacks/esms/{token}',
-  secret: (tag) => ({ token: pathToken(tag, 'esms') }),
-  credentials: fieldValues(['token']),
+  secret: (tag, options = {}) => ({
+    token: pathToken(tag, 'esms'),
+    apiKey: `${tag}-esms-api-key`,
+    secretKey: `${tag}-esms-secret-key`,
+    // Nowhere real unless a suite runs a stand-in status endpoint (voice requests follow it there).
+    baseUrl: options.statusEndpoint ?? 'https://esms.invalid',
+  }),
+  credentials: fieldValues(['token', 'apiKey', 'secretKey']),
   ...flatCredentials(['token']),
   requiredFields: ['SMSID', 'SendStatus'],
   sample: 'customer-care',
@@ -77,6 +271,8 @@ export const esmsKit: ProviderKit = {
     throw new Error('eSMS sample has neither SMSID nor ReferenceId');
   },
   ...pathTokenAuth,
+  statusSimulation: (secret) => esmsStatusSimulation(String(secret.apiKey), String(secret.secretKey)),
+  statusAnswer: esmsStatusAnswer,
 
   // --- hostile-input suite (test/fuzz) ---
   fuzz: {
