@@ -243,7 +243,8 @@ function detailOf(query: EsmsCallback, zaloError: string | undefined, inference:
   if (query.SendFailed !== undefined) detail.SendFailed = query.SendFailed;
   if (query.TotalReceiver !== undefined) detail.TotalReceiver = query.TotalReceiver;
   if (query.SentResult !== undefined) detail.SentResult = query.SentResult;
-  if (query.IsSent !== undefined) detail.IsSent = query.IsSent;
+  // Only the reading it changes: a sent recipient is told by SentResult.
+  if (query.IsSent === 'false') detail.IsSent = query.IsSent;
   if (zaloError !== undefined) detail.zaloError = zaloError;
   return Object.keys(detail).length ? detail : undefined;
 }
