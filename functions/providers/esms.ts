@@ -325,6 +325,19 @@ function esmsDifferences(claim: EsmsCallback, answer: EsmsCallback): string[] {
 // Status lookup. eSMS's status endpoints (GET, JSON), with the account's ApiKey and SecretKey as
 // query parameters: the URL is a credential, so no URL (nor an answer's text) ever reaches an error
 // message or a log line, and a redirect is not followed (it would carry the keys elsewhere).
+//   GET {baseUrl}/MainService.svc/json/GetSendStatus?RefId={SMSID}&ApiKey=…&SecretKey=…
+//     {"CodeResponse":"100","SMSID":…,"SendFailed":0,"SendStatus":5,"SendSuccess":1,"TotalPrice":850.0000,"TotalReceiver":1,"TotalSent":1}
+//   GET {baseUrl}/MainService.svc/json/GetSmsReceiverStatus_get?ApiKey=…&SecretKey=…&RefId={SMSID}
+//     {"CodeResult":"100","ReceiverList":[{"IsSent":true,"NetworkName":"Viettel","Phone":"0901888484","Retry":0,"SentResult":true}]}
+//   GET {voiceBaseUrl}/MainService.svc/json/GetSendStatus?ApiKey=…&SecretKey=…&ReferenceId={ReferenceId}
+//     {"CallDuration":13,"CallStatus":"ANSWERED","CodeResponse":"100","Ivr":"","ReferenceId":…,"SendStatus":5,"SentResult":1}
+// The tables type every field "string"; the examples give numbers and booleans: both are read. The
+// result is a body code (HTTP statuses are not documented): 100, 101 wrong keys, 105 not found.
+// Answers cover the last 7 days. Pages:
+//   https://developers.esms.vn/en/esms-api/retrive-and-register-functions/get-sms-by-smsid
+//   https://developers.esms.vn/en/esms-api/retrive-and-register-functions/get-message-details
+//   https://developers.esms.vn/en/esms-api/voice/get-voice-call-status
+//   https://developers.esms.vn/esms-api/bang-ma-loi (error codes)
 
 /** One of eSMS's status operations. */
 interface EsmsEndpoint {
@@ -472,6 +485,8 @@ async function askEsms(endpoint: EsmsEndpoint, id: string, keys: { apiKey: strin
       return undefined;
     case '101':
       throw new ConfigurationError(`${said} (wrong ApiKey or SecretKey): check apiKey and secretKey in the esms secret`);
+    // 140 is in eSMS's error table; 143 and 160 are not listed for these operations (inferred: eSMS
+    // answers them elsewhere, and they would mean the same here).
     case '140':
       throw new ConfigurationError(`${said} (this IP address is not whitelisted): ask eSMS to whitelist the worker's outbound IP addresses; nothing in the esms secret fixes it`);
     case '143':
