@@ -34,7 +34,8 @@ export const EsmsSecretSchema = secretWithRotation({
   token: configuredString,
   apiKey: z.optional(configuredString),
   secretKey: z.optional(configuredString),
-  baseUrl: z._default(httpUrl, ESMS_BASE_URL),
+  // Optional, its default applied where it is used: a secret with the token alone reads as before.
+  baseUrl: z.optional(httpUrl),
   voiceBaseUrl: z.optional(httpUrl),
 });
 export type EsmsSecret = z.infer<typeof EsmsSecretSchema>;
@@ -334,8 +335,8 @@ function esmsDifferences(claim: EsmsCallback, answer: EsmsCallback): string[] {
 // The tables type every field "string"; the examples give numbers and booleans: both are read. The
 // result is a body code (HTTP statuses are not documented): 100, 101 wrong keys, 105 not found.
 // Answers cover the last 7 days. Pages:
-//   https://developers.esms.vn/en/esms-api/retrive-and-register-functions/get-sms-by-smsid
-//   https://developers.esms.vn/en/esms-api/retrive-and-register-functions/get-message-details
+//   https://developers.esms.vn/esms-api/ham-truy-xuat-va-dang-ky/ham-kiem-tra-tin-nhan-theo-smsid
+//   https://developers.esms.vn/esms-api/ham-truy-xuat-va-dang-ky/ham-kiem-tra-chi-tiet-tung-so-trong-tin-nhan
 //   https://developers.esms.vn/en/esms-api/voice/get-voice-call-status
 //   https://developers.esms.vn/esms-api/bang-ma-loi (error codes)
 
@@ -363,14 +364,20 @@ const MAX_STATUS_BYTES = 256 * 1024;
  */
 const MAX_RECEIVERS_BYTES = 1024 * 1024;
 
+/** The SMS host in use: `baseUrl`, else eSMS's own. */
+export function esmsBaseUrl(secret: Pick<EsmsSecret, 'baseUrl'>): string {
+  return secret.baseUrl ?? ESMS_BASE_URL;
+}
+
 /** The voice host in use: `voiceBaseUrl`, else eSMS's own while `baseUrl` is eSMS's own, else `baseUrl` (a stand-in). */
 export function esmsVoiceBaseUrl(secret: Pick<EsmsSecret, 'baseUrl' | 'voiceBaseUrl'>): string {
   if (secret.voiceBaseUrl) return secret.voiceBaseUrl;
-  return new URL(secret.baseUrl).origin === new URL(ESMS_BASE_URL).origin ? ESMS_VOICE_BASE_URL : secret.baseUrl;
+  const base = esmsBaseUrl(secret);
+  return new URL(base).origin === new URL(ESMS_BASE_URL).origin ? ESMS_VOICE_BASE_URL : base;
 }
 
 function endpoints(secret: EsmsSecret) {
-  const sms = { base: secret.baseUrl, baseField: 'baseUrl', idParameter: 'RefId' } as const;
+  const sms = { base: esmsBaseUrl(secret), baseField: 'baseUrl', idParameter: 'RefId' } as const;
   return {
     message: { ...sms, name: 'GetSendStatus', operation: 'GetSendStatus', idFirst: true, maxBytes: MAX_STATUS_BYTES },
     receivers: { ...sms, name: 'GetSmsReceiverStatus_get', operation: 'GetSmsReceiverStatus_get', idFirst: false, maxBytes: MAX_RECEIVERS_BYTES },
@@ -721,7 +728,7 @@ export const esms: Provider<EsmsSecret, EsmsCallback, 'esms'> = {
    * The request rate is not published either (only a body code for "too many a second"): a
    * recipient's lookup makes two requests, so five lookups a second keep an instance at the
    * gateway's default of ten requests.
-   * @see https://developers.esms.vn/en/esms-api/retrive-and-register-functions/get-sms-by-smsid
+   * @see https://developers.esms.vn/esms-api/ham-truy-xuat-va-dang-ky/ham-kiem-tra-tin-nhan-theo-smsid
    * @see https://developers.esms.vn/esms-api/bang-ma-loi
    */
   lookupLimits: { onArrival: true, firstAfterSeconds: 60, horizonHours: 7 * 24, perSecond: 5 },

@@ -67,8 +67,8 @@ const MESSAGE_FIELDS = ['SMSID', 'SendFailed', 'SendStatus', 'SendSuccess', 'Tot
  * or `notFound` in one synchronous step, so the operation of the request is carried between them
  * (set by `subjectOf` and `refuse`); `found` of an answer asked without a request serves
  * GetSendStatus (or the call's status).
- * @see https://developers.esms.vn/en/esms-api/retrive-and-register-functions/get-sms-by-smsid
- * @see https://developers.esms.vn/en/esms-api/retrive-and-register-functions/get-message-details
+ * @see https://developers.esms.vn/esms-api/ham-truy-xuat-va-dang-ky/ham-kiem-tra-tin-nhan-theo-smsid
+ * @see https://developers.esms.vn/esms-api/ham-truy-xuat-va-dang-ky/ham-kiem-tra-chi-tiet-tung-so-trong-tin-nhan
  * @see https://developers.esms.vn/en/esms-api/voice/get-voice-call-status
  */
 export function esmsStatusSimulation(apiKey: string, secretKey: string): StatusSimulation {

@@ -13,6 +13,7 @@ import {
   canonicalQuery,
   decodeErrorInfo,
   esms,
+  esmsBaseUrl,
   esmsVoiceBaseUrl,
   EsmsSecretSchema,
   matchReceiver,
@@ -933,7 +934,8 @@ describe('eSMS status requests: where, how, and when they may be made', () => {
     // assess
     assert.deepEqual(asked, { tokenOnly: false, apiKeyOnly: false, secretKeyOnly: false, both: true });
     assert.equal(canAsk(esms, EsmsSecretSchema.parse(secrets.both)), true);
-    assert.equal(EsmsSecretSchema.parse(secrets.tokenOnly).baseUrl, 'https://rest.esms.vn');
+    assert.deepEqual(EsmsSecretSchema.parse(secrets.tokenOnly), { token: 't' }, 'read as before: no default written into it');
+    assert.equal(esmsBaseUrl(EsmsSecretSchema.parse(secrets.tokenOnly)), 'https://rest.esms.vn');
     assert.equal(EsmsSecretSchema.safeParse({ token: 't', apiKey: 'REPLACE_ME', secretKey: 's' }).success, false, 'a placeholder is not a key');
     assert.equal(EsmsSecretSchema.safeParse({ token: 't', baseUrl: 'ftp://esms.vn' }).success, false);
   });
