@@ -29,15 +29,18 @@ const OPERATION = /\/MainService\.svc\/json\/(GetSendStatus|GetSmsReceiverStatus
 /** Which of eSMS's status operations a request is for. */
 type Operation = 'message' | 'receivers' | 'call';
 
+/** A count or a flag as a callback writes it (a string) or as eSMS's answers do (a number, a boolean). */
 const count = z.union([z.number().check(z.int(), z.nonnegative()), z.string().check(z.regex(/^\d+$/))]);
-const flag = z.union([z.boolean(), z.enum(['true', 'false', 'True', 'False'])]);
+const flag = z.union([z.boolean(), z.enum(['true', 'false', 'True', 'False', '1', '0'])]);
 
-/** The voice call status answer (the subject is `voice:<ReferenceId>`). */
-const CallAnswerSchema = z.looseObject({ ReferenceId: z.string().check(z.minLength(1)), SendStatus: count });
+/** What the simulated endpoint is told about a call (the subject is `voice:<ReferenceId>`). */
+const CallAnswerSchema = z.looseObject({ ReferenceId: z.string().check(z.minLength(1)), SendStatus: count, SentResult: z.optional(count), CallDuration: z.optional(count) });
 
 /**
- * What the simulated endpoint is told about a message: GetSendStatus's answer, plus the
- * `ReceiverList` GetSmsReceiverStatus_get answers for it (none: an empty list).
+ * What the simulated endpoint is told about a message: what its answer reads as (a callback's
+ * fields: SMSID, SendStatus and the counters; for one recipient `phonenumber`, `IsSent` and
+ * `SentResult`), or eSMS's own GetSendStatus answer; and the `ReceiverList` GetSmsReceiverStatus_get
+ * gives for it, when it lists more than the one recipient.
  */
 const MessageAnswerSchema = z.looseObject({
   SMSID: z.string().check(
@@ -45,11 +48,63 @@ const MessageAnswerSchema = z.looseObject({
     z.refine((id) => !id.startsWith(VOICE_PREFIX), `an SMSID cannot start with "${VOICE_PREFIX}"`),
   ),
   SendStatus: count,
+  SendSuccess: z.optional(count),
+  SendFailed: z.optional(count),
+  TotalReceiver: z.optional(count),
+  TotalSent: z.optional(count),
+  phonenumber: z.optional(z.string()),
+  IsSent: z.optional(flag),
+  SentResult: z.optional(flag),
   ReceiverList: z.optional(z.array(z.looseObject({ Phone: z.string().check(z.minLength(1)), IsSent: z.optional(flag), SentResult: z.optional(flag) }))),
 });
 
-/** The fields of GetSendStatus's answer, in the docs' order. */
-const MESSAGE_FIELDS = ['SMSID', 'SendFailed', 'SendStatus', 'SendSuccess', 'TotalPrice', 'TotalReceiver', 'TotalSent'] as const;
+/** A count as eSMS's answers write it (a number). */
+const asNumber = (value: unknown) => (value === undefined || value === null || value === '' ? undefined : Number(value));
+/** A flag as eSMS's answers write it (a boolean). */
+const asFlag = (value: unknown) => (value === undefined ? undefined : value === true || value === 1 || /^(true|1)$/i.test(String(value)));
+const defined = (entries: [string, unknown][]) => Object.fromEntries(entries.filter(([, value]) => value !== undefined));
+
+/** GetSendStatus's answer (the docs' fields, in the docs' order, counts as numbers). */
+function messageBody(record: Record<string, unknown>) {
+  return defined([
+    ['CodeResponse', '100'],
+    ['SMSID', record.SMSID],
+    ['SendFailed', asNumber(record.SendFailed) ?? 0],
+    ['SendStatus', asNumber(record.SendStatus)],
+    ['SendSuccess', asNumber(record.SendSuccess) ?? 0],
+    ['TotalPrice', asNumber(record.TotalPrice) ?? 0],
+    ['TotalReceiver', asNumber(record.TotalReceiver) ?? 0],
+    ['TotalSent', asNumber(record.TotalSent) ?? asNumber(record.TotalReceiver) ?? 0],
+  ]);
+}
+
+/** GetSmsReceiverStatus_get's answer: the record's list, or the one recipient it names. */
+function receiversBody(record: Record<string, unknown>) {
+  const listed = (record.ReceiverList as Record<string, unknown>[] | undefined) ?? (record.phonenumber ? [{ Phone: record.phonenumber, IsSent: record.IsSent, SentResult: record.SentResult }] : []);
+  const ReceiverList = listed.map((receiver) =>
+    defined([
+      ['IsSent', asFlag(receiver.IsSent) ?? true],
+      ['NetworkName', receiver.NetworkName ?? 'Viettel'],
+      ['Phone', receiver.Phone],
+      ['Retry', asNumber(receiver.Retry) ?? 0],
+      ['SentResult', asFlag(receiver.SentResult)],
+    ]),
+  );
+  return { CodeResult: '100', ReceiverList };
+}
+
+/** The voice call status answer (the docs' fields, counts as numbers). */
+function callBody(record: Record<string, unknown>) {
+  return defined([
+    ['CallDuration', asNumber(record.CallDuration) ?? 0],
+    ['CallStatus', record.CallStatus ?? ''],
+    ['CodeResponse', '100'],
+    ['Ivr', record.Ivr ?? ''],
+    ['ReferenceId', record.ReferenceId],
+    ['SendStatus', asNumber(record.SendStatus)],
+    ['SentResult', asNumber(record.SentResult)],
+  ]);
+}
 
 /**
  * eSMS's status endpoints as its docs describe them, SIMULATED, on one host (a stand-in for both
@@ -58,15 +113,18 @@ const MESSAGE_FIELDS = ['SMSID', 'SendFailed', 'SendStatus', 'SendSuccess', 'Tot
  *   GET /MainService.svc/json/GetSendStatus?RefId={SMSID}&ApiKey=…&SecretKey=…
  *   GET /MainService.svc/json/GetSmsReceiverStatus_get?ApiKey=…&SecretKey=…&RefId={SMSID}
  *   GET /MainService.svc/json/GetSendStatus?ApiKey=…&SecretKey=…&ReferenceId={ReferenceId}  (voice)
- * Every answer is HTTP 200 with a body code: 100 and the answer; 101 when ApiKey or SecretKey is
- * missing or wrong (the docs' 101 bodies, which differ per operation); 105 for an id it was not
- * told about. The HTTP status and the 105 bodies are not published: 200, and bodies shaped like the
- * 101 ones (inferred). A missing id is answered 400 and another method 405: the docs do not say.
+ * Every answer is HTTP 200 with a body code: 100 and the answer (counts as numbers and flags as
+ * booleans, as the docs' examples write them); 101 when ApiKey or SecretKey is missing or wrong (the
+ * docs' 101 bodies, which differ per operation); 105 for an id it was not told about. The HTTP
+ * status and the 105 bodies are not published: 200, and bodies shaped like the 101 ones (inferred).
+ * A missing id is answered 400 and another method 405: the docs do not say.
  *
- * The engine (local/status-simulator.ts) keeps one answer a subject, and calls `refuse` then `found`
- * or `notFound` in one synchronous step, so the operation of the request is carried between them
- * (set by `subjectOf` and `refuse`); `found` of an answer asked without a request serves
- * GetSendStatus (or the call's status).
+ * It is told a subject's answer as the answer reads (a callback's fields, `MessageAnswerSchema`), so
+ * the suites can read a told answer with `describe` as the worker reads the looked-up one. The
+ * engine (local/status-simulator.ts) keeps one answer a subject, and calls `refuse` then `found` or
+ * `notFound` in one synchronous step, so the operation of the request is carried between them (set
+ * by `subjectOf` and `refuse`); `found` of an answer asked without a request serves GetSendStatus
+ * (or the call's status).
  * @see https://developers.esms.vn/esms-api/ham-truy-xuat-va-dang-ky/ham-kiem-tra-tin-nhan-theo-smsid
  * @see https://developers.esms.vn/esms-api/ham-truy-xuat-va-dang-ky/ham-kiem-tra-chi-tiet-tung-so-trong-tin-nhan
  * @see https://developers.esms.vn/en/esms-api/voice/get-voice-call-status
@@ -120,9 +178,7 @@ export function esmsStatusSimulation(apiKey: string, secretKey: string): StatusS
     found(answer) {
       const record = answer as Record<string, unknown>;
       const of = take('ReferenceId' in record ? 'call' : 'message');
-      if (of === 'call') return ok({ ...record, CodeResponse: '100' });
-      if (of === 'receivers') return ok({ CodeResult: '100', ReceiverList: record.ReceiverList ?? [] });
-      return ok({ CodeResponse: '100', ...Object.fromEntries(MESSAGE_FIELDS.filter((field) => field in record).map((field) => [field, record[field]])) });
+      return ok(of === 'call' ? callBody(record) : of === 'receivers' ? receiversBody(record) : messageBody(record));
     },
     notFound(subjectId) {
       const of = take(subjectId.startsWith(VOICE_PREFIX) ? 'call' : 'message');
@@ -148,48 +204,38 @@ function callbackOf(content: Content): EsmsCallback {
   return parsed.payload;
 }
 
-const numberOf = (value: string | undefined, fallback: number) => (value === undefined || value === '' ? fallback : Number(value));
-
 /**
- * What eSMS answers about a callback's subject, the same status (or `status`): the call's status for
- * a voice result; GetSendStatus's answer with the callback's counters for a message (a count the
- * callback lacks as the rest imply it), and for a recipient also its entry in the receiver list:
- * sent and succeeded or failed as the callback reads; sent without a result when the callback cannot
- * say (its counters are mixed, or count nothing), so the answer reads the same; not sent before
- * SendStatus 5 or 7.
+ * What eSMS answers about a callback's subject, the same status (or `status`), as the answer reads
+ * (what `lookup` returns, every value a string, so `describe` reads it as it reads the callback):
+ * the call's status for a voice result; for a message its status and the callback's counters (a
+ * count the callback lacks as the rest imply it); for a recipient also its entry in the receiver
+ * list: sent, and succeeded or failed as the callback reads; sent without a result when the
+ * callback cannot say (its counters are mixed, or count nothing), so the answer reads the same; not
+ * sent before SendStatus 5 or 7.
  */
 function esmsStatusAnswer(content: Content, status?: string): unknown {
   const callback = callbackOf(content);
-  const sendStatus = status ?? callback.SendStatus;
+  const SendStatus = status ?? callback.SendStatus;
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
   if (callback.SMSID === undefined) {
-    return {
-      CallDuration: numberOf(callback.CallDuration as string | undefined, 0),
-      CallStatus: (callback.CallStatus as string | undefined) ?? '',
-      CodeResponse: '100',
-      Ivr: (callback.Ivr as string | undefined) ?? '',
-      ReferenceId: callback.ReferenceId,
-      SendStatus: Number(sendStatus),
-      ...(callback.SentResult === undefined ? {} : { SentResult: Number(callback.SentResult) }),
-    };
+    return defined([
+      ['ReferenceId', callback.ReferenceId],
+      ['SendStatus', SendStatus],
+      ['SentResult', callback.SentResult],
+      ['CallDuration', text(callback.CallDuration)],
+      ['CallStatus', text(callback.CallStatus)],
+      ['Ivr', text(callback.Ivr)],
+    ]);
   }
-  const success = numberOf(callback.SendSuccess, 0);
-  const failed = numberOf(callback.SendFailed, 0);
-  const total = numberOf(callback.TotalReceiver, success + failed);
-  const answer = {
-    CodeResponse: '100',
-    SMSID: callback.SMSID,
-    SendFailed: failed,
-    SendStatus: Number(sendStatus),
-    SendSuccess: success,
-    TotalPrice: numberOf(callback.TotalPrice as string | undefined, 0),
-    TotalReceiver: total,
-    TotalSent: numberOf(callback.TotalSent as string | undefined, total),
-  };
-  if (!callback.phonenumber) return answer;
-  const { outcome } = esms.describe({ ...callback, SendStatus: sendStatus });
-  const sent = sendStatus === '5' || sendStatus === '7';
-  const result = sendStatus === '5' && (outcome === 'succeeded' || outcome === 'failed') ? { SentResult: outcome === 'succeeded' } : sendStatus === '5' ? {} : { SentResult: false };
-  return { ...answer, ReceiverList: [{ IsSent: sent, Phone: callback.phonenumber, Retry: 0, ...result }] };
+  const success = callback.SendSuccess ?? '0';
+  const failed = callback.SendFailed ?? '0';
+  const total = callback.TotalReceiver ?? String(Number(success) + Number(failed));
+  const message = { SMSID: callback.SMSID, SendStatus, SendSuccess: success, SendFailed: failed, TotalReceiver: total, TotalSent: text(callback.TotalSent) ?? total };
+  if (!callback.phonenumber) return message;
+  const { outcome } = esms.describe({ ...callback, SendStatus });
+  const IsSent = SendStatus === '5' || SendStatus === '7' ? 'true' : 'false';
+  const result = SendStatus === '5' ? (outcome === 'succeeded' ? '1' : outcome === 'failed' ? '0' : undefined) : IsSent === 'true' ? '0' : undefined;
+  return { ...message, phonenumber: callback.phonenumber, IsSent, ...(result === undefined ? {} : { SentResult: result }) };
 }
 
 // --- hostile-input suite (test/fuzz) ---
