@@ -1,18 +1,50 @@
+import { ConfigurationError, DependencyError } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import * as z from '../shared/zod.ts';
-import { authenticatePathToken, configuredString, schemaMismatch } from './common.ts';
-import { secretVersions, type EventFacts, type Outcome, type Provider, type StatusDetail } from './provider.ts';
+import { authenticatePathToken, configuredString, describeIssues, schemaMismatch } from './common.ts';
+import {
+  secretVersions,
+  type EventFacts,
+  type LookupContext,
+  type LookupSubject,
+  type Outcome,
+  type Provider,
+  type StatusAnswer,
+  type StatusDetail,
+} from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
-/** `{ token }`: the random secret in the callback URL (eSMS authenticates nothing itself). */
-export const EsmsSecretSchema = secretWithRotation({ token: configuredString });
+/** eSMS's API host (SMS, Zalo, Viber): GetSendStatus and GetSmsReceiverStatus_get. */
+export const ESMS_BASE_URL = 'https://rest.esms.vn';
+/** eSMS's voice API host: the call status (its own GetSendStatus). */
+export const ESMS_VOICE_BASE_URL = 'https://voiceapi.esms.vn';
+
+const httpUrl = z.url({ protocol: /^https?$/ });
+
+/**
+ * `{ token, apiKey?, secretKey?, baseUrl?, voiceBaseUrl? }`. `token` is the random secret in our
+ * callback URL (eSMS authenticates nothing itself). `apiKey` and `secretKey` are the account's
+ * API keys, for eSMS's status endpoints: without both, eSMS is not asked and its callbacks are
+ * believed as they come (unconfirmed). `baseUrl` is where those endpoints are (eSMS's own by
+ * default; a stand-in such as http://127.0.0.1:PORT works). `voiceBaseUrl` is the voice API's
+ * host: by default eSMS's voice host while `baseUrl` is eSMS's own, else `baseUrl` itself, so a
+ * stand-in answers for calls too and no key is sent to eSMS by a setup that points elsewhere.
+ */
+export const EsmsSecretSchema = secretWithRotation({
+  token: configuredString,
+  apiKey: z.optional(configuredString),
+  secretKey: z.optional(configuredString),
+  // Optional, its default applied where it is used: a secret with the token alone reads as before.
+  baseUrl: z.optional(httpUrl),
+  voiceBaseUrl: z.optional(httpUrl),
+});
 export type EsmsSecret = z.infer<typeof EsmsSecretSchema>;
 
 /** eSMS's field names, spelled as its samples spell them; the query may use any case. */
 const CANONICAL_NAMES = [
   'SMSID', 'SendFailed', 'SendStatus', 'SendSuccess', 'TotalPrice', 'TotalReceiver', 'TotalSent',
   'RequestId', 'TypeId', 'telcoid', 'phonenumber', 'partnerids', 'error_info', 'oaid', 'tempid',
-  'switchsmsid', 'ReferenceId', 'CallDuration', 'CallStatus', 'Ivr', 'Price', 'SentResult', 'CID',
+  'switchsmsid', 'ReferenceId', 'CallDuration', 'CallStatus', 'Ivr', 'Price', 'SentResult', 'CID', 'IsSent',
 ] as const;
 const CANONICAL_BY_LOWER = new Map<string, string>(CANONICAL_NAMES.map((name) => [name.toLowerCase(), name]));
 
@@ -49,6 +81,8 @@ export const EsmsCallbackSchema = z
     SendFailed: z.optional(digits),
     TotalReceiver: z.optional(digits),
     SentResult: z.optional(digits),
+    // A recipient's "sent or not yet" (eSMS's receiver-status answer, as `lookup` writes it).
+    IsSent: z.optional(z.enum(['true', 'false'])),
     // The recipient's state is kept under it (sort key): a phone number or a Zalo user id, not a document.
     phonenumber: z.optional(z.string().check(z.maxLength(32))),
     error_info: z.optional(z.string()),
@@ -60,7 +94,7 @@ export type EsmsCallback = z.infer<typeof EsmsCallbackSchema> & { errorInfo?: un
  * The fields the gateway reads (subject, recipient, event, outcome). One of them given twice with
  * different values (`SMSID=A&smsid=B`) does not say which is true: the callback is quarantined.
  */
-const READ_FIELDS = new Set(['SMSID', 'ReferenceId', 'SendStatus', 'SendSuccess', 'SendFailed', 'TotalReceiver', 'SentResult', 'phonenumber', 'error_info']);
+const READ_FIELDS = new Set(['SMSID', 'ReferenceId', 'SendStatus', 'SendSuccess', 'SendFailed', 'TotalReceiver', 'SentResult', 'IsSent', 'phonenumber', 'error_info']);
 
 /** Query parameters with eSMS's inconsistent name case folded to the canonical spelling. */
 export function canonicalQuery(rawQuery: string): Record<string, string> {
@@ -157,12 +191,24 @@ function zaloErrorOf(errorInfo: unknown): string | undefined {
 const INTEGER = /^-?\d{1,18}$/;
 
 /** How a SendStatus 5 was turned into an outcome, kept in the state's `detail.inference`. */
-export type EsmsInference = 'all-succeeded' | 'all-failed' | 'mixed' | 'none-counted' | 'not-all-counted' | 'zalo-error';
+export type EsmsInference =
+  | 'all-succeeded'
+  | 'all-failed'
+  | 'mixed'
+  | 'none-counted'
+  | 'not-all-counted'
+  | 'zalo-error'
+  | 'recipient-result'
+  | 'recipient-not-sent';
 
 /**
  * SendStatus 5 is "sent; the outcome is in the counters" (SendSuccess / SendFailed), and the
  * counters are the message's, not the recipient's (the customer-care sample names one recipient
- * and counts TotalReceiver 2, SendFailed 2). So, all (inferred) from the counters:
+ * and counts TotalReceiver 2, SendFailed 2). A recipient's own result, where the payload carries
+ * it, comes first: eSMS's receiver-status answer (`lookup` writes it as `IsSent`, and `SentResult`
+ * 1 success / 0 failure, the voice results' spelling) says `SentResult` true "success", false
+ * "failed", `IsSent` false "not sent" (`recipient-not-sent`: `unknown`, never success; eSMS's
+ * callbacks carry neither for a message). Otherwise, all (inferred) from the counters:
  * - a recipient (the callback names a `phonenumber`): a Zalo `error_info` with a non-zero `error`
  *   is that recipient's failure (`zalo-error`); else every counted recipient succeeded
  *   (SendSuccess > 0, SendFailed 0: `all-succeeded`) or failed (SendSuccess 0, SendFailed > 0:
@@ -179,6 +225,10 @@ function sentOutcome(query: EsmsCallback, recipient: string | undefined, zaloErr
   const success = count(query.SendSuccess);
   const failed = count(query.SendFailed);
   const rank = Math.min(success + failed, MAX_RANK);
+  if (recipient !== undefined && query.IsSent === 'false') return { outcome: 'unknown', rank, inference: 'recipient-not-sent' };
+  if (recipient !== undefined && (query.SentResult === '1' || query.SentResult === '0')) {
+    return { outcome: query.SentResult === '1' ? 'succeeded' : 'failed', rank, inference: 'recipient-result' };
+  }
   if (recipient !== undefined && zaloError !== undefined) return { outcome: 'failed', rank, inference: 'zalo-error' };
   if (success > 0 && failed > 0) return { outcome: 'unknown', rank, inference: 'mixed' };
   if (success === 0 && failed === 0) return { outcome: 'unknown', rank, inference: 'none-counted' };
@@ -194,6 +244,8 @@ function detailOf(query: EsmsCallback, zaloError: string | undefined, inference:
   if (query.SendFailed !== undefined) detail.SendFailed = query.SendFailed;
   if (query.TotalReceiver !== undefined) detail.TotalReceiver = query.TotalReceiver;
   if (query.SentResult !== undefined) detail.SentResult = query.SentResult;
+  // Only the reading it changes: a sent recipient is told by SentResult.
+  if (query.IsSent === 'false') detail.IsSent = query.IsSent;
   if (zaloError !== undefined) detail.zaloError = zaloError;
   return Object.keys(detail).length ? detail : undefined;
 }
@@ -224,7 +276,401 @@ function classify(query: EsmsCallback, recipient: string | undefined, zaloError:
  */
 function eventKeyOf(query: EsmsCallback, zaloError: string | undefined, recipient: string | undefined): string {
   const zalo = zaloError === undefined ? '' : INTEGER.test(zaloError) ? zaloError : `#${shortHash(zaloError)}`;
-  return `${query.SendStatus}|${query.SendSuccess ?? ''}|${query.SendFailed ?? ''}|${query.TotalReceiver ?? ''}|${query.SentResult ?? ''}|${zalo}|${recipient ?? ''}`;
+  // IsSent is only ever "false" when read (a sent recipient is told by SentResult); absent, the key is as before.
+  const sent = `${query.SentResult ?? ''}${query.IsSent === 'false' ? '~unsent' : ''}`;
+  return `${query.SendStatus}|${query.SendSuccess ?? ''}|${query.SendFailed ?? ''}|${query.TotalReceiver ?? ''}|${sent}|${zalo}|${recipient ?? ''}`;
+}
+
+/**
+ * What a callback (or an answer of eSMS's status endpoints, in the same shape) says. The subject is
+ * the message, named by the SMSID exactly as the send API returned it (`pk = "esms#<SMSID>"`); a
+ * voice call result is `voice:<ReferenceId>`. A callback that names a recipient (`phonenumber`) is
+ * about that recipient: it is the part, and the recipient's state is kept at
+ * `STATE#<phonenumber>` in the message's partition. Without one (or with an empty one) it is about
+ * the message as a whole (`STATE`).
+ */
+function describeEsms(query: EsmsCallback): EventFacts {
+  const recipient = query.phonenumber ? query.phonenumber : undefined;
+  const zaloError = zaloErrorOf(query.errorInfo);
+  return {
+    subjectId: isVoice(query) ? `${VOICE_PREFIX}${query.ReferenceId}` : (query.SMSID as string),
+    ...(recipient === undefined ? {} : { part: recipient }),
+    eventKey: eventKeyOf(query, zaloError, recipient),
+    status: query.SendStatus,
+    ...classify(query, recipient, zaloError),
+  };
+}
+
+/**
+ * The fields a claim must share with eSMS's answer to be `confirmed`: the status, and every counter
+ * and result the claim carries (compared as numbers). Besides, a claim that reads as succeeded or
+ * failed must read the same from the answer (`outcome`): a Zalo error, say, where eSMS's receiver
+ * list says the recipient's message succeeded. A claim whose counters cannot say (mixed, none
+ * counted) claims no outcome: the answer's recipient result is then news, not a disagreement.
+ */
+const COMPARED_FIELDS = ['SendStatus', 'SendSuccess', 'SendFailed', 'TotalReceiver', 'SentResult'] as const;
+
+function esmsDifferences(claim: EsmsCallback, answer: EsmsCallback): string[] {
+  const differences: string[] = COMPARED_FIELDS.filter((field) => {
+    const claimed = claim[field];
+    if (claimed === undefined) return false;
+    const answered = answer[field];
+    return answered === undefined || Number(claimed) !== Number(answered);
+  });
+  const definite = (outcome: Outcome) => outcome === 'succeeded' || outcome === 'failed';
+  const [claimed, answered] = [describeEsms(claim).outcome, describeEsms(answer).outcome];
+  if (definite(claimed) && definite(answered) && claimed !== answered) differences.push('outcome');
+  return differences;
+}
+
+// Status lookup. eSMS's status endpoints (GET, JSON), with the account's ApiKey and SecretKey as
+// query parameters: the URL is a credential, so no URL (nor an answer's text) ever reaches an error
+// message or a log line, and a redirect is not followed (it would carry the keys elsewhere).
+//   GET {baseUrl}/MainService.svc/json/GetSendStatus?RefId={SMSID}&ApiKey=…&SecretKey=…
+//     {"CodeResponse":"100","SMSID":…,"SendFailed":0,"SendStatus":5,"SendSuccess":1,"TotalPrice":850.0000,"TotalReceiver":1,"TotalSent":1}
+//   GET {baseUrl}/MainService.svc/json/GetSmsReceiverStatus_get?ApiKey=…&SecretKey=…&RefId={SMSID}
+//     {"CodeResult":"100","ReceiverList":[{"IsSent":true,"NetworkName":"Viettel","Phone":"0901888484","Retry":0,"SentResult":true}]}
+//   GET {voiceBaseUrl}/MainService.svc/json/GetSendStatus?ApiKey=…&SecretKey=…&ReferenceId={ReferenceId}
+//     {"CallDuration":13,"CallStatus":"ANSWERED","CodeResponse":"100","Ivr":"","ReferenceId":…,"SendStatus":5,"SentResult":1}
+// The tables type every field "string"; the examples give numbers and booleans: both are read. The
+// result is a body code (HTTP statuses are not documented): 100, 101 wrong keys, 105 not found.
+// Answers cover the last 7 days. Pages:
+//   https://developers.esms.vn/esms-api/ham-truy-xuat-va-dang-ky/ham-kiem-tra-tin-nhan-theo-smsid
+//   https://developers.esms.vn/esms-api/ham-truy-xuat-va-dang-ky/ham-kiem-tra-chi-tiet-tung-so-trong-tin-nhan
+//   https://developers.esms.vn/en/esms-api/voice/get-voice-call-status
+//   https://developers.esms.vn/esms-api/bang-ma-loi (error codes)
+
+/** One of eSMS's status operations. */
+interface EsmsEndpoint {
+  /** Said in errors: the operation, never its URL. */
+  readonly name: string;
+  readonly base: string;
+  /** The secret field `base` comes from, named when it seems wrong. */
+  readonly baseField: 'baseUrl' | 'voiceBaseUrl';
+  readonly operation: 'GetSendStatus' | 'GetSmsReceiverStatus_get';
+  /** The query parameter that names the message or call. */
+  readonly idParameter: 'RefId' | 'ReferenceId';
+  /** Parameter order as the docs print it (servers do not care; people comparing with the docs do). */
+  readonly idFirst: boolean;
+  readonly maxBytes: number;
+}
+
+/** Largest message or call answer read: a real one is under 300 bytes. */
+const MAX_STATUS_BYTES = 256 * 1024;
+/**
+ * Largest receiver list read: about 100 bytes a recipient, so 10,000 recipients. Per-recipient
+ * callbacks come from customer-care, Zalo and Viber sends (one phone number a request); an
+ * advertising campaign's callback names no recipient, and its message is asked about as a whole.
+ */
+const MAX_RECEIVERS_BYTES = 1024 * 1024;
+
+/** The SMS host in use: `baseUrl`, else eSMS's own. */
+export function esmsBaseUrl(secret: Pick<EsmsSecret, 'baseUrl'>): string {
+  return secret.baseUrl ?? ESMS_BASE_URL;
+}
+
+/** The voice host in use: `voiceBaseUrl`, else eSMS's own while `baseUrl` is eSMS's own, else `baseUrl` (a stand-in). */
+export function esmsVoiceBaseUrl(secret: Pick<EsmsSecret, 'baseUrl' | 'voiceBaseUrl'>): string {
+  if (secret.voiceBaseUrl) return secret.voiceBaseUrl;
+  const base = esmsBaseUrl(secret);
+  return new URL(base).origin === new URL(ESMS_BASE_URL).origin ? ESMS_VOICE_BASE_URL : base;
+}
+
+function endpoints(secret: EsmsSecret) {
+  const sms = { base: esmsBaseUrl(secret), baseField: 'baseUrl', idParameter: 'RefId' } as const;
+  return {
+    message: { ...sms, name: 'GetSendStatus', operation: 'GetSendStatus', idFirst: true, maxBytes: MAX_STATUS_BYTES },
+    receivers: { ...sms, name: 'GetSmsReceiverStatus_get', operation: 'GetSmsReceiverStatus_get', idFirst: false, maxBytes: MAX_RECEIVERS_BYTES },
+    call: {
+      name: 'voice GetSendStatus',
+      base: esmsVoiceBaseUrl(secret),
+      baseField: secret.voiceBaseUrl ? 'voiceBaseUrl' : 'baseUrl',
+      operation: 'GetSendStatus',
+      idParameter: 'ReferenceId',
+      idFirst: false,
+      maxBytes: MAX_STATUS_BYTES,
+    },
+  } satisfies Record<string, EsmsEndpoint>;
+}
+
+function statusUrl(endpoint: EsmsEndpoint, id: string, keys: { apiKey: string; secretKey: string }): URL {
+  const url = new URL(endpoint.base);
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/MainService.svc/json/${endpoint.operation}`;
+  url.hash = '';
+  const credentials: [string, string][] = [['ApiKey', keys.apiKey], ['SecretKey', keys.secretKey]];
+  const parameters: [string, string][] = endpoint.idFirst ? [[endpoint.idParameter, id], ...credentials] : [...credentials, [endpoint.idParameter, id]];
+  url.search = new URLSearchParams(parameters).toString();
+  return url;
+}
+
+/**
+ * What went wrong with a request, from the error's name and code only: fetch's own messages can
+ * hold the URL, hence the keys.
+ */
+function faultOf(error: unknown, timeoutMs: number): string {
+  const name = error instanceof Error ? error.name : typeof error;
+  if (name === 'TimeoutError') return `no answer within ${timeoutMs} ms`;
+  if (name === 'AbortError') return 'the request was aborted';
+  const codes = [(error as { cause?: { code?: unknown } } | undefined)?.cause?.code, (error as { code?: unknown } | undefined)?.code];
+  const code = codes.find((value): value is string => typeof value === 'string' && /^[A-Z][A-Z0-9_]{1,39}$/.test(value));
+  return `network error (${code ?? (/^\w{1,40}$/.test(name) ? name : 'unknown')})`;
+}
+
+/** An HTTP status other than 200 (eSMS documents none: its answers are body codes). */
+function httpFault(endpoint: EsmsEndpoint, status: number): Error {
+  const said = `eSMS ${endpoint.name} answered HTTP ${status}`;
+  if (status === 408 || status === 429 || status >= 500) return new DependencyError('esms', said);
+  if (status >= 300 && status < 400) {
+    return new ConfigurationError(`${said}, a redirect, not followed (the keys are in the URL): set ${endpoint.baseField} in the esms secret to the endpoint's final address`);
+  }
+  if (status === 401 || status === 403) return new ConfigurationError(`${said}: check apiKey, secretKey and ${endpoint.baseField} in the esms secret`);
+  if (status >= 400) return new ConfigurationError(`${said}: check ${endpoint.baseField} in the esms secret (eSMS's own is ${endpoint.baseField === 'baseUrl' ? ESMS_BASE_URL : ESMS_VOICE_BASE_URL})`);
+  return new DependencyError('esms', said);
+}
+
+/** The body, read up to `maxBytes` (the rest is not downloaded). */
+async function readBounded(response: Response, maxBytes: number): Promise<string | undefined> {
+  const reader = response.body?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Ask one endpoint about `id`: eSMS's answer (body code 100), or undefined when eSMS does not know
+ * the id (105). Every other outcome is thrown: a refusal only a person can fix is a
+ * ConfigurationError naming what to fix, anything a retry may clear a DependencyError.
+ */
+async function askEsms(endpoint: EsmsEndpoint, id: string, keys: { apiKey: string; secretKey: string }, context: LookupContext): Promise<Record<string, unknown> | undefined> {
+  let response: Response;
+  let text: string | undefined;
+  try {
+    response = await context.fetch(statusUrl(endpoint, id, keys), {
+      method: 'GET',
+      headers: { accept: 'application/json' },
+      redirect: 'manual',
+      signal: AbortSignal.timeout(context.timeoutMs),
+    });
+    if (response.status !== 200) {
+      await response.body?.cancel().catch(() => undefined);
+      throw httpFault(endpoint, response.status);
+    }
+    text = await readBounded(response, endpoint.maxBytes);
+  } catch (error) {
+    if (error instanceof DependencyError || error instanceof ConfigurationError) throw error;
+    throw new DependencyError('esms', `eSMS ${endpoint.name} unreachable: ${faultOf(error, context.timeoutMs)}`);
+  }
+  if (text === undefined) throw new DependencyError('esms', `eSMS ${endpoint.name} answered more than ${endpoint.maxBytes} bytes`);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new DependencyError('esms', `eSMS ${endpoint.name} answered 200 with a body that is not JSON`);
+  }
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new DependencyError('esms', `eSMS ${endpoint.name} answered 200 with a body that is not a JSON object`);
+  const answer = body as Record<string, unknown>;
+  // `CodeResponse` on GetSendStatus, `CodeResult` on the receiver list and on the voice refusal.
+  const rawCode = answer.CodeResponse ?? answer.CodeResult;
+  const code = typeof rawCode === 'string' || typeof rawCode === 'number' ? String(rawCode).trim() : undefined;
+  if (code === undefined) throw new DependencyError('esms', `eSMS ${endpoint.name} answered 200 without CodeResponse or CodeResult`);
+  const said = `eSMS ${endpoint.name} answered code ${/^-?\d{1,6}$/.test(code) ? code : '(unreadable)'}`;
+  switch (code) {
+    case '100':
+      return answer;
+    case '105': // "not found: check the SMSID or retry later (a just-sent message cannot be queried at once)"
+      return undefined;
+    case '101':
+      throw new ConfigurationError(`${said} (wrong ApiKey or SecretKey): check apiKey and secretKey in the esms secret`);
+    // 140 is in eSMS's error table; 143 and 160 are not listed for these operations (inferred: eSMS
+    // answers them elsewhere, and they would mean the same here).
+    case '140':
+      throw new ConfigurationError(`${said} (this IP address is not whitelisted): ask eSMS to whitelist the worker's outbound IP addresses; nothing in the esms secret fixes it`);
+    case '143':
+      throw new ConfigurationError(`${said} (the eSMS account is inactive or locked): the account of apiKey in the esms secret needs eSMS's support`);
+    case '160':
+      throw new DependencyError('esms', `${said} (too many requests a second)`);
+    default:
+      throw new DependencyError('esms', said);
+  }
+}
+
+/** A count as eSMS writes it (a number, or digits in a string), as a callback carries it; undefined when absent. */
+function countOf(answer: Record<string, unknown>, field: string, endpoint: string): string | undefined {
+  const value = answer[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return String(value);
+  if (typeof value === 'string' && /^\d{1,18}$/.test(value.trim())) return value.trim();
+  throw new DependencyError('esms', `eSMS ${endpoint} answered 100 with a ${field} that is not a count`);
+}
+
+/** eSMS's true/false (JSON booleans in the examples, "True"/"False" in the docs' tables). */
+function flagOf(value: unknown): boolean | undefined {
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'string' && /^(true|false)$/i.test(value.trim())) return value.trim().toLowerCase() === 'true';
+  if (value === 1 || value === 0) return value === 1;
+  return undefined;
+}
+
+/**
+ * The id an answer names: the asked one when it echoes it (ids are hex GUIDs, whose case means
+ * nothing, and eSMS's examples print both cases), else the echo, so an answer about another id
+ * is seen as one (the worker proves nothing with it).
+ */
+function answeredId(echo: unknown, asked: string): string {
+  if (typeof echo !== 'string' || echo.length === 0) return asked;
+  return echo.toLowerCase() === asked.toLowerCase() ? asked : echo;
+}
+
+/** GetSendStatus's answer as a message callback: every value a string, as eSMS's callbacks send them. */
+function messagePayload(answer: Record<string, unknown>, smsId: string): Record<string, string> {
+  const status = countOf(answer, 'SendStatus', 'GetSendStatus');
+  if (status === undefined) throw new DependencyError('esms', 'eSMS GetSendStatus answered 100 without a SendStatus');
+  const payload: Record<string, string> = { SMSID: answeredId(answer.SMSID, smsId), SendStatus: status };
+  for (const field of ['SendSuccess', 'SendFailed', 'TotalReceiver', 'TotalSent']) {
+    const value = countOf(answer, field, 'GetSendStatus');
+    if (value !== undefined) payload[field] = value;
+  }
+  const price = answer.TotalPrice;
+  if ((typeof price === 'number' && Number.isFinite(price)) || (typeof price === 'string' && /^\d{1,18}(\.\d{1,8})?$/.test(price))) payload.TotalPrice = String(price);
+  return payload;
+}
+
+/** The voice call status answer as a voice call result callback. */
+function callPayload(answer: Record<string, unknown>, referenceId: string): Record<string, string> {
+  const status = countOf(answer, 'SendStatus', 'voice GetSendStatus');
+  if (status === undefined) throw new DependencyError('esms', 'eSMS voice GetSendStatus answered 100 without a SendStatus');
+  const payload: Record<string, string> = { ReferenceId: answeredId(answer.ReferenceId, referenceId), SendStatus: status };
+  for (const field of ['SentResult', 'CallDuration']) {
+    const value = countOf(answer, field, 'voice GetSendStatus');
+    if (value !== undefined) payload[field] = value;
+  }
+  for (const field of ['CallStatus', 'Ivr']) {
+    const value = answer[field];
+    if (typeof value === 'string' && value.length <= 64) payload[field] = value;
+  }
+  return payload;
+}
+
+/**
+ * A Vietnamese number's one spelling (84 and the national significant number): `0901888484`,
+ * `84901888484` and `+84901888484` are the same line. Any other number without its leading `+`.
+ * Anything else (a Zalo user id is digits too, but longer) has no other spelling.
+ */
+function numberKey(value: string): string | undefined {
+  const vietnamese = /^(?:\+?84|0)(\d{9,10})$/.exec(value);
+  if (vietnamese) return `84${vietnamese[1]}`;
+  const international = /^\+?(\d{6,15})$/.exec(value);
+  return international ? international[1] : undefined;
+}
+
+interface Receiver {
+  readonly phone: string;
+  readonly isSent?: boolean;
+  readonly sentResult?: boolean;
+  readonly networkName?: string;
+  readonly retry?: string;
+}
+
+function receiversOf(answer: Record<string, unknown>): Receiver[] {
+  const list = answer.ReceiverList ?? [];
+  if (!Array.isArray(list)) throw new DependencyError('esms', 'eSMS GetSmsReceiverStatus_get answered 100 with a ReceiverList that is not a list');
+  return list.flatMap((entry): Receiver[] => {
+    if (!entry || typeof entry !== 'object') return [];
+    const { Phone, IsSent, SentResult, NetworkName, Retry } = entry as Record<string, unknown>;
+    const phone = typeof Phone === 'number' && Number.isSafeInteger(Phone) ? String(Phone) : Phone;
+    if (typeof phone !== 'string' || phone.length === 0) return [];
+    const isSent = flagOf(IsSent);
+    const sentResult = flagOf(SentResult);
+    const retry = typeof Retry === 'number' || typeof Retry === 'string' ? String(Retry) : undefined;
+    return [{
+      phone,
+      ...(isSent === undefined ? {} : { isSent }),
+      ...(sentResult === undefined ? {} : { sentResult }),
+      ...(typeof NetworkName === 'string' && NetworkName.length <= 64 ? { networkName: NetworkName } : {}),
+      ...(retry !== undefined && /^\d{1,9}$/.test(retry) ? { retry } : {}),
+    }];
+  });
+}
+
+/**
+ * The receiver a part (the callback's `phonenumber`) is, in eSMS's receiver list: the entries whose
+ * `Phone` is the part exactly, else (none) those that are the same number in another spelling
+ * (`numberKey`: 0… / 84… / +84…, a leading +). Not guessed: a number renumbered since (Vietnam's
+ * 11-digit mobile numbers of 2018, 0168… → 038…), a number that matches only in its last digits,
+ * spaces or punctuation, a Zalo user id other than exactly. None found, or several that disagree
+ * (the same number listed twice with different results): undefined, and eSMS's answer says
+ * nothing about this recipient (`not_found`).
+ */
+export function matchReceiver<T extends { readonly phone: string; readonly isSent?: boolean; readonly sentResult?: boolean }>(receivers: readonly T[], part: string): T | undefined {
+  let matches = receivers.filter((receiver) => receiver.phone === part);
+  const key = numberKey(part);
+  if (matches.length === 0 && key !== undefined) matches = receivers.filter((receiver) => numberKey(receiver.phone) === key);
+  if (matches.length === 0) return undefined;
+  const [first] = matches;
+  return matches.every((other) => other.isSent === first.isSent && other.sentResult === first.sentResult) ? first : undefined;
+}
+
+/** A receiver's entry as the fields of a recipient callback: `IsSent`, and `SentResult` 1 or 0 once sent. */
+function receiverFields(receiver: Receiver): Record<string, string> {
+  return {
+    Phone: receiver.phone,
+    ...(receiver.isSent === undefined ? {} : { IsSent: String(receiver.isSent) }),
+    ...(receiver.isSent === true && receiver.sentResult !== undefined ? { SentResult: receiver.sentResult ? '1' : '0' } : {}),
+    ...(receiver.networkName === undefined ? {} : { NetworkName: receiver.networkName }),
+    ...(receiver.retry === undefined ? {} : { Retry: receiver.retry }),
+  };
+}
+
+/** A payload built from eSMS's answer, checked as a callback would be. */
+function found(payload: Record<string, string>): StatusAnswer<EsmsCallback> {
+  const result = EsmsCallbackSchema.safeParse(payload);
+  if (!result.success) throw new DependencyError('esms', `eSMS's answer does not read as a callback: ${describeIssues(result.error).join('; ')}`);
+  return { kind: 'found', payload: result.data };
+}
+
+/**
+ * Ask eSMS about a message, one of its recipients, or a voice call, and answer in the callback's
+ * shape (every value a string), so `describe` names the same subject and part as the callbacks do.
+ * - A message (no part): GetSendStatus, as a message callback.
+ * - A recipient (part = the callback's `phonenumber`): GetSendStatus for the message's status and
+ *   counters, then GetSmsReceiverStatus_get for this recipient's own result (`matchReceiver`), as
+ *   a recipient callback with `phonenumber` the part exactly as asked. Two requests: the receiver
+ *   list has no SendStatus, and its SentResult false means "failed" only once the message is sent
+ *   (SendStatus 5). Most eSMS callbacks name a recipient (customer care, Zalo, Viber), and the
+ *   recipient's result is what their counters, which are the message's, cannot say.
+ * - A voice call (`voice:<ReferenceId>`): the voice GetSendStatus, as a call result callback. A call
+ *   asked about with a part is not found: its answer names no callee to check the part against.
+ * 105 (not known, or not yet) is `not_found`.
+ */
+async function lookupEsms({ subjectId, part }: LookupSubject, secret: EsmsSecret, context: LookupContext): Promise<StatusAnswer<EsmsCallback>> {
+  const { apiKey, secretKey } = secret;
+  if (!apiKey || !secretKey) throw new ConfigurationError('eSMS status lookup needs apiKey and secretKey in the esms secret');
+  const keys = { apiKey, secretKey };
+  const at = endpoints(secret);
+  if (subjectId.startsWith(VOICE_PREFIX)) {
+    if (part !== undefined) return { kind: 'not_found' };
+    const referenceId = subjectId.slice(VOICE_PREFIX.length);
+    const call = await askEsms(at.call, referenceId, keys, context);
+    return call ? found(callPayload(call, referenceId)) : { kind: 'not_found' };
+  }
+  const message = await askEsms(at.message, subjectId, keys, context);
+  if (!message) return { kind: 'not_found' };
+  const payload = messagePayload(message, subjectId);
+  if (part === undefined) return found(payload);
+  const list = await askEsms(at.receivers, subjectId, keys, context);
+  const receiver = list ? matchReceiver(receiversOf(list), part) : undefined;
+  return receiver ? found({ ...payload, phonenumber: part, ...receiverFields(receiver) }) : { kind: 'not_found' };
 }
 
 export const esms: Provider<EsmsSecret, EsmsCallback, 'esms'> = {
@@ -232,8 +678,8 @@ export const esms: Provider<EsmsSecret, EsmsCallback, 'esms'> = {
   displayName: 'eSMS',
   docsUrl: 'https://developers.esms.vn/esms-api/callback-url',
   route: { method: 'GET', path: '/callbacks/esms/{token}', tokenParameter: 'token' },
-  authSummary: 'secret token in the URL path (eSMS signs nothing)',
-  // A URL token only (eSMS signs nothing).
+  authSummary: 'secret token in the URL path (eSMS signs nothing); statuses confirmed with GetSendStatus when apiKey and secretKey are set',
+  // A URL token only (eSMS signs nothing): with the API keys, only eSMS's answers move the state.
   callbackTrust: 'token',
   secretSchema: EsmsSecretSchema,
   generatedSecretField: 'token',
@@ -262,22 +708,28 @@ export const esms: Provider<EsmsSecret, EsmsCallback, 'esms'> = {
     return { ok: true, payload };
   },
 
+  describe: (query) => describeEsms(query),
+
+  differences: esmsDifferences,
+
+  lookup: lookupEsms,
+
+  canLookup: (secret) => Boolean(secret.apiKey && secret.secretKey),
+
   /**
-   * The subject is the message, named by the SMSID exactly as the send API returned it (`pk =
-   * "esms#<SMSID>"`); a voice call result is `voice:<ReferenceId>`. A callback that names a
-   * recipient (`phonenumber`) is about that recipient: it is the part, and the recipient's state is
-   * kept at `STATE#<phonenumber>` in the message's partition. Without one (or with an empty one)
-   * it is about the message as a whole (`STATE`).
+   * eSMS answers for the last 7 days ("Chỉ lấy dữ liệu các tin trong vòng 7 ngày gần nhất"), and a
+   * message sent moments ago is not known yet (105: "mới gửi tin sẽ không call api lấy trạng thái
+   * ngay được"), for how long the docs do not say. Asked on arrival all the same: eSMS calls back
+   * once the telco has reported, well after the send; if its query side still lags, the 105 is a
+   * `not_found` the worker retries with back-off (QUEUE.settleAttempts) before reconciliation
+   * takes over, which costs two or three requests; and a callback is only a claim here (a URL
+   * token), so not asking would leave every status unconfirmed until the first re-check. A subject
+   * expected before any callback is first asked a minute after (inferred: no figure published).
+   * The request rate is not published either (only a body code for "too many a second"): a
+   * recipient's lookup makes two requests, so five lookups a second keep an instance at the
+   * gateway's default of ten requests.
+   * @see https://developers.esms.vn/esms-api/ham-truy-xuat-va-dang-ky/ham-kiem-tra-tin-nhan-theo-smsid
+   * @see https://developers.esms.vn/esms-api/bang-ma-loi
    */
-  describe(query) {
-    const recipient = query.phonenumber ? query.phonenumber : undefined;
-    const zaloError = zaloErrorOf(query.errorInfo);
-    return {
-      subjectId: isVoice(query) ? `${VOICE_PREFIX}${query.ReferenceId}` : (query.SMSID as string),
-      ...(recipient === undefined ? {} : { part: recipient }),
-      eventKey: eventKeyOf(query, zaloError, recipient),
-      status: query.SendStatus,
-      ...classify(query, recipient, zaloError),
-    };
-  },
+  lookupLimits: { onArrival: true, firstAfterSeconds: 60, horizonHours: 7 * 24, perSecond: 5 },
 };

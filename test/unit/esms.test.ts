@@ -1,12 +1,30 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { keys } from '../../functions/core/pipeline-definition.ts';
 import { orderKey } from '../../functions/core/state.ts';
 import { placeStatus } from '../../functions/core/events.ts';
-import { canonicalQuery, decodeErrorInfo, esms, type EsmsCallback } from '../../functions/providers/esms.ts';
-import type { CallbackRequest, EventFacts } from '../../functions/providers/provider.ts';
-import { listSamples } from '../../local/samples.ts';
+import {
+  canonicalQuery,
+  decodeErrorInfo,
+  esms,
+  esmsBaseUrl,
+  esmsVoiceBaseUrl,
+  EsmsSecretSchema,
+  matchReceiver,
+  type EsmsCallback,
+  type EsmsSecret,
+} from '../../functions/providers/esms.ts';
+import { canAsk, type CallbackRequest, type EventFacts, type LookupContext, type LookupSubject, type StatusAnswer } from '../../functions/providers/provider.ts';
+import { ConfigurationError, DependencyError } from '../../functions/shared/errors.ts';
+import { FIXTURES_DIR, listSamples } from '../../local/samples.ts';
+import { startStatusSimulator, type StatusSimulator } from '../../local/status-simulator.ts';
+import { esmsKit } from '../providers/esms.ts';
 import { authentic, runIngest, UNIT_SECRETS } from '../support/unit-ingest.ts';
 
 const token = String(UNIT_SECRETS.esms.token);
@@ -496,5 +514,502 @@ describe('eSMS query decoding', () => {
 
   test('a malformed escape is kept as sent instead of failing the callback', () => {
     assert.equal(canonicalQuery('SMSID=ab%ZZ&SendStatus=5').SMSID, 'ab%ZZ');
+  });
+});
+
+// Status lookup: GetSendStatus, GetSmsReceiverStatus_get and the voice call status.
+
+/** A status answer from eSMS's docs (test/fixtures/esms/status/). */
+function statusFixture(name: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(FIXTURES_DIR, 'esms', 'status', `${name}.json`), 'utf8')) as Record<string, unknown>;
+}
+
+/** The kit's secret (API keys tagged "unit"), its endpoints at `baseUrl`. */
+function lookupSecret(baseUrl?: string, extra: Record<string, unknown> = {}): EsmsSecret {
+  return EsmsSecretSchema.parse({ ...esmsKit.secret('unit', baseUrl === undefined ? {} : { statusEndpoint: baseUrl }), ...extra });
+}
+
+const context = (overrides: Partial<LookupContext> = {}): LookupContext => ({ fetch, timeoutMs: 2000, newRequestId: randomUUID, ...overrides });
+
+interface Seen {
+  readonly url: URL;
+  readonly init?: RequestInit;
+}
+
+/** A fetch answering each request with the next of `answers` (the last one repeats), recording what was asked. */
+function answering(answers: readonly (unknown | { readonly status: number; readonly body: unknown })[], seen: Seen[] = []): typeof fetch {
+  let next = 0;
+  return (async (input: string | URL | Request, init?: RequestInit) => {
+    seen.push({ url: new URL(String(input instanceof Request ? input.url : input)), init });
+    const answer = answers[Math.min(next++, answers.length - 1)];
+    const { status, body } = answer && typeof answer === 'object' && 'status' in answer && 'body' in answer ? (answer as { status: number; body: unknown }) : { status: 200, body: answer };
+    return new Response(body === null ? null : typeof body === 'string' ? body : JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+  }) as typeof fetch;
+}
+
+async function lookup(subject: LookupSubject, secret: EsmsSecret, lookupContext: LookupContext = context()): Promise<StatusAnswer<EsmsCallback>> {
+  return esms.lookup!(subject, secret, lookupContext);
+}
+
+function foundPayload(answer: StatusAnswer<EsmsCallback>): EsmsCallback {
+  assert.equal(answer.kind, 'found', JSON.stringify(answer));
+  return (answer as { payload: EsmsCallback }).payload;
+}
+
+/** The credential values, and what would show that a URL leaked. */
+const LEAKS = [String(esmsKit.secret('unit').apiKey), String(esmsKit.secret('unit').secretKey), 'ApiKey=', 'SecretKey=', 'MainService.svc'];
+
+function assertNoLeak(error: unknown) {
+  const text = `${(error as Error).message} ${String((error as Error).stack)} ${JSON.stringify(error)}`;
+  for (const leak of LEAKS) assert.ok(!text.includes(leak), `"${leak}" in ${(error as Error).message}`);
+  assert.equal((error as Error).cause, undefined, 'no cause that might hold the URL');
+}
+
+describe('eSMS status lookup: answers, read as callbacks', () => {
+  let simulator: StatusSimulator;
+  let secret: EsmsSecret;
+  before(async () => {
+    simulator = await startStatusSimulator(esmsKit.statusSimulation!(esmsKit.secret('unit')));
+    secret = lookupSecret(simulator.baseUrl);
+  });
+  after(async () => simulator?.stop());
+
+  test("the docs' GetSendStatus answer is a message callback: every value a string, the same subject, no part", async () => {
+    // prepare
+    const answer = statusFixture('get-send-status-100');
+    simulator.report(answer);
+    // act
+    const payload = foundPayload(await lookup({ subjectId: String(answer.SMSID) }, secret));
+    const facts = esms.describe(payload);
+    // assess
+    assert.deepEqual(payload, { SMSID: '434a124c-7818-4f45-bdf2-7f7b07fff210100', SendStatus: '5', SendSuccess: '1', SendFailed: '0', TotalReceiver: '1', TotalSent: '1', TotalPrice: '850' });
+    assert.equal(facts.subjectId, answer.SMSID);
+    assert.equal(facts.part, undefined);
+    assert.equal(facts.outcome, 'succeeded');
+    const [request] = simulator.requests.filter((seen) => seen.subjectId === answer.SMSID);
+    assert.deepEqual(request, { subjectId: answer.SMSID, authorized: true, status: 200 });
+  });
+
+  for (const sample of listSamples('esms')) {
+    test(`sample ${sample.name}: the kit's answer is found on the callback's own subject and part, and confirms it`, async () => {
+      // prepare
+      const callback = parsed(sample.query!);
+      const claim = esms.describe(callback);
+      simulator.report(esmsKit.statusAnswer!(sample));
+      // act
+      const payload = foundPayload(await lookup({ subjectId: claim.subjectId, ...(claim.part === undefined ? {} : { part: claim.part }) }, secret));
+      const facts = esms.describe(JSON.parse(JSON.stringify(payload)) as EsmsCallback);
+      // assess
+      assert.equal(facts.subjectId, claim.subjectId);
+      assert.equal(facts.part, claim.part);
+      assert.equal(facts.status, claim.status);
+      assert.equal(facts.outcome, claim.outcome);
+      assert.ok(Object.values(payload).every((value) => typeof value === 'string'), JSON.stringify(payload));
+      assert.deepEqual(esms.differences!(callback, payload), []);
+    });
+  }
+
+  test("a recipient is matched in the docs' receiver list exactly, or as the same number in another spelling", async () => {
+    // prepare: the docs' three receivers under one message sent to them
+    const smsId = 'recipients-0b7e2f';
+    simulator.report({ ...statusFixture('get-send-status-100'), SMSID: smsId, SendSuccess: 1, SendFailed: 2, TotalReceiver: 3, TotalSent: 3, ReceiverList: statusFixture('receiver-status-100').ReceiverList });
+    // act
+    const asked = async (part: string) => foundPayload(await lookup({ subjectId: smsId, part }, secret));
+    const exact = await asked('0918238965');
+    const international = await asked('84901888484');
+    const plus = await asked('+84765418062');
+    // assess
+    assert.deepEqual(exact, {
+      SMSID: smsId, SendStatus: '5', SendSuccess: '1', SendFailed: '2', TotalReceiver: '3', TotalSent: '3', TotalPrice: '850',
+      phonenumber: '0918238965', Phone: '0918238965', IsSent: 'true', SentResult: '0', NetworkName: 'Vinaphone', Retry: '0',
+    });
+    assert.equal(international.phonenumber, '84901888484', 'the part exactly as asked, so the answer lands on it');
+    assert.equal(international.Phone, '0901888484', 'and the number as eSMS lists it');
+    assert.deepEqual(
+      [exact, international, plus].map((payload) => {
+        const facts = esms.describe(payload);
+        return [facts.part, facts.outcome, facts.detail?.inference];
+      }),
+      [
+        ['0918238965', 'failed', 'recipient-result'],
+        ['84901888484', 'succeeded', 'recipient-result'],
+        ['+84765418062', 'failed', 'recipient-result'],
+      ],
+      "each recipient's own result, where the counters (1 of 3 succeeded) could not say",
+    );
+    const calls = simulator.requests.filter((seen) => seen.subjectId === smsId);
+    assert.equal(calls.length, 6, 'two requests a recipient: the message, then its receiver list');
+    assert.ok(calls.every((call) => call.authorized && call.status === 200));
+  });
+
+  test('a recipient eSMS lists as not sent in a sent message is unknown, never success', async () => {
+    // prepare
+    const smsId = 'not-sent-5c1d';
+    simulator.report({ ...statusFixture('get-send-status-100'), SMSID: smsId, ReceiverList: [{ IsSent: false, Phone: '0901888484', Retry: 0, SentResult: false }] });
+    // act
+    const payload = foundPayload(await lookup({ subjectId: smsId, part: '0901888484' }, secret));
+    const facts = esms.describe(payload);
+    // assess
+    assert.equal(payload.IsSent, 'false');
+    assert.equal(payload.SentResult, undefined, 'a result is read only once sent');
+    assert.equal(facts.outcome, 'unknown');
+    assert.deepEqual(facts.detail, { inference: 'recipient-not-sent', SendSuccess: '1', SendFailed: '0', TotalReceiver: '1', IsSent: 'false' });
+  });
+
+  test('a recipient not in the receiver list, or a number that is not one of its spellings, is not found', async () => {
+    // prepare
+    const smsId = 'unlisted-9a0c';
+    simulator.report({ ...statusFixture('get-send-status-100'), SMSID: smsId, ReceiverList: [{ IsSent: true, Phone: '0381234567', Retry: 0, SentResult: true }] });
+    // act
+    const answers = await Promise.all(
+      [
+        '0901888484', // not a recipient
+        '01681234567', // the same line before Vietnam's 2018 renumbering (0168 → 038): not guessed
+        '1234567', // the last digits only
+        '038 123 4567', // spaces
+        '0381234567 ', // a trailing space
+      ].map((part) => lookup({ subjectId: smsId, part }, secret)),
+    );
+    // assess
+    assert.deepEqual(answers, answers.map(() => ({ kind: 'not_found' })));
+  });
+
+  test('a call is asked on the voice endpoint; its answer is a call result callback on the call\'s subject', async () => {
+    // prepare
+    const answer = statusFixture('voice-status-100');
+    simulator.report(answer);
+    const subjectId = `voice:${String(answer.ReferenceId)}`;
+    // act
+    const payload = foundPayload(await lookup({ subjectId }, secret));
+    const withPart = await lookup({ subjectId, part: '0901888484' }, secret);
+    const facts = esms.describe(payload);
+    // assess
+    assert.deepEqual(payload, { ReferenceId: '505139D7-54F8-48A9-88FA-9460A78731DD', SendStatus: '5', SentResult: '1', CallDuration: '13', CallStatus: 'ANSWERED', Ivr: '' });
+    assert.equal(facts.subjectId, subjectId);
+    assert.equal(facts.outcome, 'succeeded');
+    assert.deepEqual(withPart, { kind: 'not_found' }, 'a call answer names no callee to check a part against');
+    assert.equal(simulator.requests.filter((seen) => seen.subjectId === subjectId).length, 1, 'the part was not asked about');
+  });
+
+  test('an SMSID with characters a query string must encode reaches eSMS exactly', async () => {
+    // prepare
+    const smsId = 'a&b=c+d %/é#?x;y';
+    simulator.report({ ...statusFixture('get-send-status-100'), SMSID: smsId });
+    // act
+    const payload = foundPayload(await lookup({ subjectId: smsId }, secret));
+    // assess
+    assert.equal(payload.SMSID, smsId);
+    assert.deepEqual(simulator.requests.filter((seen) => seen.subjectId === smsId).map((seen) => seen.status), [200]);
+  });
+
+  test('an unknown SMSID, call or recipient is not found (105), and nothing is guessed', async () => {
+    // act
+    const message = await lookup({ subjectId: 'never-sent-1' }, secret);
+    const recipient = await lookup({ subjectId: 'never-sent-1', part: '0901888484' }, secret);
+    const call = await lookup({ subjectId: 'voice:never-called-1' }, secret);
+    // assess
+    assert.deepEqual([message, recipient, call], [{ kind: 'not_found' }, { kind: 'not_found' }, { kind: 'not_found' }]);
+    assert.equal(simulator.requests.filter((seen) => seen.subjectId === 'never-sent-1').length, 2, 'no receiver list is asked for an unknown message');
+  });
+
+  test('wrong keys (101) are a configuration fault naming apiKey and secretKey, never their values nor the URL', async () => {
+    // prepare
+    simulator.report({ ...statusFixture('get-send-status-100'), SMSID: 'refused-1' });
+    const wrong = lookupSecret(simulator.baseUrl, { secretKey: 'unit-wrong-esms-secret-key' });
+    // act / assess
+    for (const subjectId of ['refused-1', 'voice:refused-call']) {
+      const error = await lookup({ subjectId }, wrong).then(() => undefined, (thrown: unknown) => thrown);
+      assert.ok(error instanceof ConfigurationError, String(error));
+      assert.match(error.message, /code 101/);
+      assert.match(error.message, /apiKey and secretKey in the esms secret/);
+      assertNoLeak(error);
+      assert.ok(!error.message.includes('unit-wrong-esms-secret-key'));
+    }
+    assert.deepEqual(simulator.requests.filter((seen) => seen.subjectId === 'refused-1').map((seen) => [seen.authorized, seen.status]), [[false, 200]]);
+  });
+
+  test('5xx and 429 are dependency faults (retried), and say nothing of the URL', async () => {
+    for (const status of [500, 502, 503, 429]) {
+      // prepare
+      simulator.setFault({ status, times: 1 });
+      // act
+      const error = await lookup({ subjectId: `fault-${status}` }, secret).then(() => undefined, (thrown: unknown) => thrown);
+      // assess
+      assert.ok(error instanceof DependencyError, `${status}: ${String(error)}`);
+      assert.equal(error.dependency, 'esms');
+      assert.match(error.message, new RegExp(`HTTP ${status}`));
+      assertNoLeak(error);
+    }
+  });
+
+  test('no answer within the timeout is a dependency fault', async () => {
+    // prepare
+    simulator.setFault({ hang: true, times: 1 });
+    // act
+    const started = Date.now();
+    const error = await lookup({ subjectId: 'hangs-1' }, secret, context({ timeoutMs: 150 })).then(() => undefined, (thrown: unknown) => thrown);
+    // assess
+    assert.ok(error instanceof DependencyError, String(error));
+    assert.match(error.message, /no answer within 150 ms/);
+    assert.ok(Date.now() - started < 2000);
+    assertNoLeak(error);
+  });
+});
+
+describe('eSMS status lookup: faults', () => {
+  const secret = lookupSecret();
+  const message = statusFixture('get-send-status-100');
+
+  async function failure(answers: Parameters<typeof answering>[0], subject: LookupSubject = { subjectId: 'fault-subject' }): Promise<Error> {
+    const error = await lookup(subject, secret, context({ fetch: answering(answers) })).then(() => undefined, (thrown: unknown) => thrown);
+    assert.ok(error instanceof Error, 'the lookup failed');
+    assertNoLeak(error);
+    return error;
+  }
+
+  const cases: { name: string; answers: Parameters<typeof answering>[0]; subject?: LookupSubject; type: typeof ConfigurationError | typeof DependencyError; says: RegExp }[] = [
+    { name: 'GetSendStatus 101 (the docs\' body)', answers: [statusFixture('get-send-status-101')], type: ConfigurationError, says: /code 101 .*apiKey and secretKey/ },
+    { name: 'the receiver list 101 (the docs\' body)', answers: [message, statusFixture('receiver-status-101')], subject: { subjectId: 'fault-subject', part: '0901888484' }, type: ConfigurationError, says: /GetSmsReceiverStatus_get answered code 101/ },
+    { name: 'the call status 101 (the docs\' body, CodeResult)', answers: [statusFixture('voice-status-101')], subject: { subjectId: 'voice:abc' }, type: ConfigurationError, says: /voice GetSendStatus answered code 101/ },
+    { name: '140, IP not whitelisted', answers: [{ CodeResponse: '140' }], type: ConfigurationError, says: /code 140 .*whitelist/ },
+    { name: '143, account locked', answers: [{ CodeResponse: 143 }], type: ConfigurationError, says: /code 143 .*inactive or locked/ },
+    { name: '160, too many requests a second', answers: [{ CodeResponse: '160' }], type: DependencyError, says: /code 160/ },
+    { name: 'an unlisted code', answers: [{ CodeResponse: '99' }], type: DependencyError, says: /code 99/ },
+    { name: 'no code', answers: [{ SMSID: 'x' }], type: DependencyError, says: /without CodeResponse or CodeResult/ },
+    { name: '200 that is not JSON (an HTML error page)', answers: ['<html>error ApiKey=unit-esms-api-key</html>'], type: DependencyError, says: /not JSON/ },
+    { name: '200 that is a JSON array', answers: [[1, 2]], type: DependencyError, says: /not a JSON object/ },
+    { name: 'an answer larger than 256 KB', answers: [{ CodeResponse: '100', SMSID: 'x', SendStatus: 5, pad: 'x'.repeat(300 * 1024) }], type: DependencyError, says: /more than 262144 bytes/ },
+    { name: '100 without a SendStatus', answers: [{ CodeResponse: '100', SMSID: 'fault-subject' }], type: DependencyError, says: /without a SendStatus/ },
+    { name: '100 with a count that is not one', answers: [{ ...message, SendSuccess: -1 }], type: DependencyError, says: /SendSuccess that is not a count/ },
+    { name: 'a receiver list that is not a list', answers: [message, { CodeResult: '100', ReceiverList: 'none' }], subject: { subjectId: 'fault-subject', part: '0901888484' }, type: DependencyError, says: /not a list/ },
+    { name: 'HTTP 302 (not followed)', answers: [{ status: 302, body: '' }], type: ConfigurationError, says: /HTTP 302, a redirect, not followed .*baseUrl/ },
+    { name: 'HTTP 401', answers: [{ status: 401, body: '' }], type: ConfigurationError, says: /HTTP 401: check apiKey, secretKey and baseUrl/ },
+    { name: 'HTTP 404 (baseUrl is not eSMS\'s API)', answers: [{ status: 404, body: '' }], type: ConfigurationError, says: /HTTP 404: check baseUrl .*https:\/\/rest\.esms\.vn/ },
+    { name: 'HTTP 404 on the voice host', answers: [{ status: 404, body: '' }], subject: { subjectId: 'voice:abc' }, type: ConfigurationError, says: /HTTP 404: check baseUrl/ },
+    { name: 'HTTP 408', answers: [{ status: 408, body: '' }], type: DependencyError, says: /HTTP 408/ },
+    { name: 'HTTP 204', answers: [{ status: 204, body: null }], type: DependencyError, says: /HTTP 204/ },
+  ];
+  for (const { name, answers, subject, type, says } of cases) {
+    test(`${name}: ${type.name}`, async () => {
+      // act
+      const error = await failure(answers, subject);
+      // assess
+      assert.ok(error instanceof type, `${error.name}: ${error.message}`);
+      assert.match(error.message, says);
+    });
+  }
+
+  test('a network error is a dependency fault told by its code, never by the message fetch wrote (it can hold the URL)', async () => {
+    // prepare: fetch's own error, as undici words some of them, with the URL inside
+    const failing = (async (input: string | URL | Request) => {
+      throw new TypeError(`fetch failed for ${String(input)}`, { cause: Object.assign(new Error(`connect ECONNREFUSED ${String(input)}`), { code: 'ECONNREFUSED' }) });
+    }) as typeof fetch;
+    // act
+    const error = await lookup({ subjectId: 'net-1' }, secret, context({ fetch: failing })).then(() => undefined, (thrown: unknown) => thrown);
+    // assess
+    assert.ok(error instanceof DependencyError, String(error));
+    assert.equal(error.message, 'eSMS GetSendStatus unreachable: network error (ECONNREFUSED)');
+    assertNoLeak(error);
+  });
+
+  test('a closed port is a dependency fault', async () => {
+    // prepare: a port that was just free
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    // act
+    const error = await lookup({ subjectId: 'closed-1' }, lookupSecret(`http://127.0.0.1:${port}`)).then(() => undefined, (thrown: unknown) => thrown);
+    // assess
+    assert.ok(error instanceof DependencyError, String(error));
+    assert.match(error.message, /network error/);
+    assertNoLeak(error);
+  });
+
+  test('a redirect is not followed: the keys never reach where it points', async () => {
+    // prepare: a stand-in that redirects to another server
+    const elsewhere: string[] = [];
+    const target = createServer((request, response) => {
+      elsewhere.push(request.url ?? '');
+      response.end('{}');
+    });
+    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+    const redirecting: Server = createServer((request, response) => {
+      response.writeHead(307, { location: `http://127.0.0.1:${(target.address() as AddressInfo).port}${request.url}` });
+      response.end();
+    });
+    await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+    try {
+      // act
+      const error = await lookup({ subjectId: 'redirected-1' }, lookupSecret(`http://127.0.0.1:${(redirecting.address() as AddressInfo).port}`)).then(() => undefined, (thrown: unknown) => thrown);
+      // assess
+      assert.ok(error instanceof ConfigurationError, String(error));
+      assert.match(error.message, /HTTP 307, a redirect, not followed/);
+      assert.deepEqual(elsewhere, []);
+    } finally {
+      await Promise.all([new Promise((resolve) => redirecting.close(resolve)), new Promise((resolve) => target.close(resolve))]);
+    }
+  });
+
+  test('without both keys the lookup refuses to ask, naming the fields', async () => {
+    // prepare
+    const seen: Seen[] = [];
+    const keyless = EsmsSecretSchema.parse({ token: 'unit-token' });
+    // act
+    const error = await lookup({ subjectId: 'x' }, keyless, context({ fetch: answering([message], seen) })).then(() => undefined, (thrown: unknown) => thrown);
+    // assess
+    assert.ok(error instanceof ConfigurationError);
+    assert.match(error.message, /needs apiKey and secretKey/);
+    assert.deepEqual(seen, []);
+  });
+
+  test('an answer about another SMSID keeps its own id, so the worker sees it is not about this subject', async () => {
+    // act
+    const payload = foundPayload(await lookup({ subjectId: 'asked-1' }, secret, context({ fetch: answering([{ ...message, SMSID: 'other-2' }]) })));
+    const echoInOtherCase = foundPayload(await lookup({ subjectId: 'abc-DEF' }, secret, context({ fetch: answering([{ ...message, SMSID: 'ABC-def' }]) })));
+    // The docs print a call's ReferenceId in upper case; a callback may send it in lower case.
+    const call = statusFixture('voice-status-100');
+    const callSubject = `voice:${String(call.ReferenceId).toLowerCase()}`;
+    const callAnswer = foundPayload(await lookup({ subjectId: callSubject }, secret, context({ fetch: answering([call]) })));
+    // assess
+    assert.equal(esms.describe(payload).subjectId, 'other-2');
+    assert.equal(esms.describe(echoInOtherCase).subjectId, 'abc-DEF', 'an id that differs only in case is the same GUID');
+    assert.equal(esms.describe(callAnswer).subjectId, callSubject);
+  });
+});
+
+describe('eSMS status requests: where, how, and when they may be made', () => {
+  test('the URLs are the documented ones, with the keys in the query string, and the request neither follows redirects nor waits forever', async () => {
+    // prepare
+    const seen: Seen[] = [];
+    const secret = EsmsSecretSchema.parse({ token: 'unit-token', apiKey: 'K-1', secretKey: 'S-2' });
+    const message = statusFixture('get-send-status-100');
+    const fetchAll = answering([message, message, statusFixture('receiver-status-100'), statusFixture('voice-status-100')], seen);
+    // act
+    await lookup({ subjectId: 'M 1' }, secret, context({ fetch: fetchAll }));
+    await lookup({ subjectId: 'M 1', part: '0901888484' }, secret, context({ fetch: fetchAll }));
+    await lookup({ subjectId: 'voice:505139d7-54f8-48a9-88fa-9460a78731dd' }, secret, context({ fetch: fetchAll }));
+    // assess
+    assert.deepEqual(seen.map((request) => request.url.href), [
+      'https://rest.esms.vn/MainService.svc/json/GetSendStatus?RefId=M+1&ApiKey=K-1&SecretKey=S-2',
+      'https://rest.esms.vn/MainService.svc/json/GetSendStatus?RefId=M+1&ApiKey=K-1&SecretKey=S-2',
+      'https://rest.esms.vn/MainService.svc/json/GetSmsReceiverStatus_get?ApiKey=K-1&SecretKey=S-2&RefId=M+1',
+      'https://voiceapi.esms.vn/MainService.svc/json/GetSendStatus?ApiKey=K-1&SecretKey=S-2&ReferenceId=505139d7-54f8-48a9-88fa-9460a78731dd',
+    ]);
+    for (const { init } of seen) {
+      assert.equal(init?.method, 'GET');
+      assert.equal(init?.redirect, 'manual');
+      assert.ok(init?.signal instanceof AbortSignal);
+    }
+  });
+
+  test('baseUrl may be a stand-in with a path; the voice host follows it unless set, and is eSMS\'s own only beside eSMS\'s own', async () => {
+    // prepare
+    const seen: Seen[] = [];
+    const standIn = EsmsSecretSchema.parse({ token: 't', apiKey: 'k', secretKey: 's', baseUrl: 'http://127.0.0.1:8080/esms/' });
+    const voice = statusFixture('voice-status-100');
+    // act
+    await lookup({ subjectId: 'voice:x' }, standIn, context({ fetch: answering([voice], seen) }));
+    await lookup({ subjectId: 'm' }, standIn, context({ fetch: answering([statusFixture('get-send-status-100')], seen) }));
+    // assess
+    assert.deepEqual(seen.map((request) => `${request.url.origin}${request.url.pathname}`), [
+      'http://127.0.0.1:8080/esms/MainService.svc/json/GetSendStatus',
+      'http://127.0.0.1:8080/esms/MainService.svc/json/GetSendStatus',
+    ]);
+    assert.equal(esmsVoiceBaseUrl(EsmsSecretSchema.parse({ token: 't' })), 'https://voiceapi.esms.vn');
+    assert.equal(esmsVoiceBaseUrl(EsmsSecretSchema.parse({ token: 't', baseUrl: 'http://127.0.0.1:9/' })), 'http://127.0.0.1:9/');
+    assert.equal(esmsVoiceBaseUrl(EsmsSecretSchema.parse({ token: 't', baseUrl: 'http://127.0.0.1:9', voiceBaseUrl: 'https://voice.example' })), 'https://voice.example');
+  });
+
+  test('canLookup only with both keys; a secret with the token alone is still valid (existing deployments)', () => {
+    // prepare
+    const secrets = {
+      tokenOnly: { token: 't' },
+      apiKeyOnly: { token: 't', apiKey: 'k' },
+      secretKeyOnly: { token: 't', secretKey: 's' },
+      both: { token: 't', apiKey: 'k', secretKey: 's' },
+    };
+    // act
+    const asked = Object.fromEntries(Object.entries(secrets).map(([name, secret]) => [name, esms.canLookup!(EsmsSecretSchema.parse(secret))]));
+    // assess
+    assert.deepEqual(asked, { tokenOnly: false, apiKeyOnly: false, secretKeyOnly: false, both: true });
+    assert.equal(canAsk(esms, EsmsSecretSchema.parse(secrets.both)), true);
+    assert.deepEqual(EsmsSecretSchema.parse(secrets.tokenOnly), { token: 't' }, 'read as before: no default written into it');
+    assert.equal(esmsBaseUrl(EsmsSecretSchema.parse(secrets.tokenOnly)), 'https://rest.esms.vn');
+    assert.equal(EsmsSecretSchema.safeParse({ token: 't', apiKey: 'REPLACE_ME', secretKey: 's' }).success, false, 'a placeholder is not a key');
+    assert.equal(EsmsSecretSchema.safeParse({ token: 't', baseUrl: 'ftp://esms.vn' }).success, false);
+  });
+
+  test('eSMS is asked on arrival, from a minute after for an expected message, and for 7 days', () => {
+    assert.deepEqual(esms.lookupLimits, { onArrival: true, firstAfterSeconds: 60, horizonHours: 168, perSecond: 5 });
+    assert.equal(esms.callbackTrust, 'token');
+  });
+});
+
+describe('matching a recipient to the receiver list', () => {
+  const receiver = (phone: string, sentResult = true) => ({ phone, isSent: true, sentResult });
+  const cases: { name: string; list: ReturnType<typeof receiver>[]; part: string; match?: string }[] = [
+    { name: 'exactly', list: [receiver('0901888484')], part: '0901888484', match: '0901888484' },
+    { name: '84… for 0…', list: [receiver('0901888484')], part: '84901888484', match: '0901888484' },
+    { name: '+84… for 0…', list: [receiver('0901888484')], part: '+84901888484', match: '0901888484' },
+    { name: '0… for 84…', list: [receiver('84901888484')], part: '0901888484', match: '84901888484' },
+    { name: 'a foreign number without its +', list: [receiver('14155550100')], part: '+14155550100', match: '14155550100' },
+    { name: 'a Zalo user id, exactly', list: [receiver('5308693166941955879')], part: '5308693166941955879', match: '5308693166941955879' },
+    { name: 'the exact entry before another spelling', list: [receiver('84901888484', false), receiver('0901888484', true)], part: '0901888484', match: '0901888484' },
+    { name: 'the same number listed twice with the same result', list: [receiver('84901888484'), receiver('0901888484')], part: '+84901888484', match: '84901888484' },
+    { name: 'not: the same number listed twice with different results', list: [receiver('84901888484', false), receiver('0901888484', true)], part: '+84901888484' },
+    { name: 'not: a renumbered line (0168… → 038…)', list: [receiver('0381234567')], part: '01681234567' },
+    { name: 'not: the last digits only', list: [receiver('0901888484')], part: '901888484' },
+    { name: 'not: spaces', list: [receiver('0901888484')], part: '0901 888 484' },
+    { name: 'not: another country code for the same digits', list: [receiver('0901888484')], part: '+1901888484' },
+    { name: 'not: an empty list', list: [], part: '0901888484' },
+  ];
+  for (const { name, list, part, match } of cases) {
+    test(name, () => {
+      assert.equal(matchReceiver(list, part)?.phone, match);
+    });
+  }
+});
+
+describe('eSMS claims judged against answers (differences)', () => {
+  const cases: { name: string; claim: string; answer: string; differences: string[] }[] = [
+    { name: 'the same message', claim: 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1', answer: 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&TotalSent=1', differences: [] },
+    { name: 'a claimed success that failed', claim: 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=0', answer: 'SMSID=m&SendStatus=5&SendSuccess=0&SendFailed=1&TotalReceiver=1', differences: ['SendSuccess', 'SendFailed', 'outcome'] },
+    { name: 'an earlier status (the claim is behind)', claim: 'SMSID=m&SendStatus=7', answer: 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=0', differences: ['SendStatus'] },
+    { name: 'counters written differently (001 = 1)', claim: 'SMSID=m&SendStatus=5&SendSuccess=001&SendFailed=0', answer: 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=0', differences: [] },
+    { name: 'a count the answer lacks', claim: 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1', answer: 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=0', differences: ['TotalReceiver'] },
+    { name: "mixed counters claim no recipient's outcome: the receiver list's result is news", claim: 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=1&TotalReceiver=2&phonenumber=0901888484', answer: 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=1&TotalReceiver=2&phonenumber=0901888484&IsSent=true&SentResult=1', differences: [] },
+    { name: 'a recipient claimed failed that succeeded', claim: `${sampleQuery('zalo-error').replace(/SMSID=[^&]+/, 'SMSID=m')}`, answer: 'SMSID=m&SendStatus=5&SendSuccess=0&SendFailed=1&TotalReceiver=1&phonenumber=0901888484&IsSent=true&SentResult=1', differences: ['outcome'] },
+    { name: 'a call claimed answered that was not', claim: 'ReferenceId=c&SendStatus=5&SentResult=1', answer: 'ReferenceId=c&SendStatus=5&SentResult=0', differences: ['SentResult', 'outcome'] },
+  ];
+  for (const { name, claim, answer, differences } of cases) {
+    test(name, () => {
+      assert.deepEqual(esms.differences!(parsed(claim), parsed(answer)), differences);
+    });
+  }
+});
+
+describe("a recipient's own result in the payload (the receiver list's answer)", () => {
+  const base = 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=1&TotalReceiver=2&phonenumber=0901888484';
+  test('SentResult 1 / 0 decide a recipient, over counters that cannot', () => {
+    assert.deepEqual([described(`${base}&IsSent=true&SentResult=1`), described(`${base}&IsSent=true&SentResult=0`), described(base)].map((facts) => [facts.outcome, facts.detail?.inference]), [
+      ['succeeded', 'recipient-result'],
+      ['failed', 'recipient-result'],
+      ['unknown', 'mixed'],
+    ]);
+  });
+
+  test('only for a recipient of a sent message: the message as a whole, and a message not sent yet, read as before', () => {
+    assert.equal(described('SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=1&TotalReceiver=2&SentResult=1').outcome, 'unknown');
+    assert.equal(described(`${base.replace('SendStatus=5', 'SendStatus=7')}&IsSent=true&SentResult=1`).outcome, 'pending');
+  });
+
+  test('each reading is its own event; a callback without these fields keeps its key', () => {
+    // act
+    const keysOf = [base, `${base}&IsSent=true`, `${base}&IsSent=true&SentResult=1`, `${base}&IsSent=true&SentResult=0`, `${base}&IsSent=false`].map((query) => described(query).eventKey);
+    // assess
+    assert.equal(keysOf[0], '5|1|1|2|||0901888484');
+    assert.equal(keysOf[1], keysOf[0], 'sent, no result: read from the counters, as the callback is');
+    assert.equal(new Set([keysOf[0], ...keysOf.slice(2)]).size, 4);
   });
 });

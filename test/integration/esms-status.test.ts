@@ -1,0 +1,262 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { QUEUE, TABLE } from '../../functions/core/pipeline-definition.ts';
+import { processRecheck } from '../../functions/core/recheck.ts';
+import { createSecretCache } from '../../functions/core/secrets.ts';
+import { processMessage, type WorkerResult } from '../../functions/core/worker.ts';
+import { ConfigurationError, DependencyError } from '../../functions/shared/errors.ts';
+import { esmsKit } from '../providers/esms.ts';
+import {
+  byOutcome,
+  queueMessageForQuery,
+  startWorkerEnvironment,
+  storedObservations,
+  storedSubject,
+  uniqueId,
+  type CapturedLogger,
+  type WorkerEnvironment,
+} from '../support/integration-worker.ts';
+
+/**
+ * eSMS asked through the real worker, on DynamoDB Local, with the kit's simulated status endpoints
+ * (GetSendStatus, GetSmsReceiverStatus_get, the voice call status). eSMS's callbacks prove nothing
+ * (a URL token), so with the API keys only eSMS's answers move a state.
+ */
+
+let env: WorkerEnvironment;
+before(async () => {
+  env = await startWorkerEnvironment();
+});
+after(async () => {
+  await env?.stop();
+});
+
+const esmsEndpoint = () => env.simulators.esms;
+
+/** The status requests the simulated endpoint saw about `subjectId` (a call: `voice:<ReferenceId>`). */
+const callsAbout = (subjectId: string) => esmsEndpoint().requests.filter((request) => request.subjectId === subjectId);
+
+async function deliver(query: string, receiveCount = 1, deps = env.deps()): Promise<WorkerResult> {
+  return processMessage(await queueMessageForQuery(env.secrets, 'esms', query), deps, receiveCount);
+}
+
+/** What eSMS answers about a message: GetSendStatus's fields, and the receiver list for it. */
+function message(smsId: string, counters: { success: number; failed: number; total: number; status?: number }, receivers: { Phone: string; IsSent: boolean; SentResult: boolean }[] = []) {
+  return {
+    CodeResponse: '100',
+    SMSID: smsId,
+    SendFailed: counters.failed,
+    SendStatus: counters.status ?? 5,
+    SendSuccess: counters.success,
+    TotalPrice: 850.0,
+    TotalReceiver: counters.total,
+    TotalSent: counters.total,
+    ReceiverList: receivers.map((receiver) => ({ NetworkName: 'Viettel', Retry: 0, ...receiver })),
+  };
+}
+
+describe('eSMS callbacks confirmed by eSMS', () => {
+  test("a message's callback: GetSendStatus agrees, the state is confirmed", async () => {
+    // prepare
+    const smsId = uniqueId('esms-ok');
+    const query = `SMSID=${smsId}&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&TypeId=2`;
+    esmsEndpoint().report(esmsKit.statusAnswer!({ query }));
+    // act
+    const result = await deliver(query);
+    const stored = await storedSubject(env, 'esms', smsId);
+    // assess
+    assert.deepEqual(result, { kind: 'stored', subjectId: smsId, stateChanged: true, confirmation: 'confirmed' });
+    assert.equal(stored.state?.status, '5');
+    assert.equal(stored.state?.outcome, 'succeeded');
+    assert.equal(stored.state?.confirmation, 'confirmed');
+    assert.equal(stored.state?.confirmedStatus, '5');
+    assert.deepEqual(callsAbout(smsId), [{ subjectId: smsId, authorized: true, status: 200 }]);
+    const answers = stored.events.filter((event) => event.source === 'status-endpoint');
+    assert.equal(answers.length, 1, "eSMS's answer is kept beside the claim");
+    assert.equal(answers[0].part, undefined);
+  });
+
+  test("a recipient's callback in another spelling of the number: eSMS's receiver list says its own result, on the callback's part", async () => {
+    // prepare: counters that cannot say which recipient failed; eSMS lists the number as 0…, the callback as 84…
+    const smsId = uniqueId('esms-rcpt');
+    esmsEndpoint().report(
+      message(smsId, { success: 1, failed: 1, total: 2 }, [
+        { Phone: '0901000001', IsSent: true, SentResult: true },
+        { Phone: '0901000002', IsSent: true, SentResult: false },
+      ]),
+    );
+    // act
+    const result = await deliver(`SMSID=${smsId}&SendStatus=5&SendSuccess=1&SendFailed=1&TotalReceiver=2&TypeId=2&phonenumber=84901000001`);
+    const stored = await storedSubject(env, 'esms', smsId);
+    // assess
+    assert.equal(result.kind === 'stored' && result.confirmation, 'confirmed');
+    assert.equal(stored.state, undefined, 'nothing about the message as a whole');
+    assert.deepEqual([...stored.parts.keys()], ['84901000001']);
+    const part = stored.parts.get('84901000001');
+    assert.equal(part?.outcome, 'succeeded', "the recipient's own result, where the counters said unknown");
+    assert.equal((part?.detail as Record<string, unknown> | undefined)?.inference, 'recipient-result');
+    assert.equal(part?.confirmation, 'confirmed');
+    const claim = stored.events.find((event) => event.source !== 'status-endpoint');
+    const answer = stored.events.find((event) => event.source === 'status-endpoint');
+    assert.equal(claim?.outcome, 'unknown', 'the claim is kept as it read');
+    assert.equal(answer?.part, '84901000001');
+    assert.equal((answer?.payload as Record<string, unknown>).Phone, '0901000001', 'the number as eSMS lists it');
+    assert.equal(callsAbout(smsId).length, 2, 'the message, then its receiver list');
+  });
+
+  test('a voice call result: confirmed by the voice call status', async () => {
+    // prepare
+    const referenceId = uniqueId('call');
+    const query = `ReferenceId=${referenceId}&CallDuration=13&CallStatus=ANSWERED&Ivr=&Price=0.0000&SentResult=1&CID=02871002454&SendStatus=5`;
+    esmsEndpoint().report(esmsKit.statusAnswer!({ query }));
+    // act
+    const result = await deliver(query);
+    const stored = await storedSubject(env, 'esms', `voice:${referenceId}`);
+    // assess
+    assert.equal(result.kind === 'stored' && result.confirmation, 'confirmed');
+    assert.equal(stored.state?.outcome, 'succeeded');
+    assert.equal(stored.state?.confirmation, 'confirmed');
+    assert.deepEqual(callsAbout(`voice:${referenceId}`).map((call) => call.status), [200]);
+  });
+});
+
+describe('eSMS says otherwise: the claim is never believed over the answer', () => {
+  test('a message claimed delivered that failed: a mismatch naming the counters, and the state says failed', async () => {
+    // prepare
+    const smsId = uniqueId('esms-forged');
+    esmsEndpoint().report(message(smsId, { success: 0, failed: 1, total: 1 }));
+    // act
+    const result = await deliver(`SMSID=${smsId}&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1`);
+    const stored = await storedSubject(env, 'esms', smsId);
+    const failed = await byOutcome(env, 'esms', 'failed');
+    const succeeded = await byOutcome(env, 'esms', 'succeeded');
+    // assess
+    assert.equal(result.kind === 'stored' && result.confirmation, 'mismatch');
+    assert.equal(stored.state?.outcome, 'failed');
+    assert.equal(stored.state?.confirmation, 'mismatch');
+    assert.equal(stored.state?.[TABLE.outcomeIndex.partitionKey], 'esms#failed');
+    assert.ok(failed.some((item) => item.subjectId === smsId));
+    assert.ok(!succeeded.some((item) => item.subjectId === smsId), 'never listed as succeeded');
+    const claim = stored.events.find((event) => event.source !== 'status-endpoint');
+    assert.equal(claim?.outcome, 'succeeded', 'the event keeps what the callback claimed');
+    assert.equal(claim?.confirmation, 'mismatch');
+    assert.deepEqual(claim?.differences, ['SendSuccess', 'SendFailed', 'outcome']);
+  });
+
+  test('a recipient claimed delivered that eSMS lists as failed: the receiver list decides', async () => {
+    // prepare: one recipient of two succeeded
+    const smsId = uniqueId('esms-forged-rcpt');
+    esmsEndpoint().report(
+      message(smsId, { success: 1, failed: 1, total: 2 }, [
+        { Phone: '0901000001', IsSent: true, SentResult: true },
+        { Phone: '0901000002', IsSent: true, SentResult: false },
+      ]),
+    );
+    // act: a callback whose counters claim every recipient succeeded, about the one that failed
+    const claimed = await deliver(`SMSID=${smsId}&SendStatus=5&SendSuccess=2&SendFailed=0&TotalReceiver=2&phonenumber=0901000002`);
+    const stored = await storedSubject(env, 'esms', smsId);
+    // assess
+    assert.equal(claimed.kind === 'stored' && claimed.confirmation, 'mismatch');
+    const part = stored.parts.get('0901000002');
+    assert.equal(part?.outcome, 'failed');
+    assert.equal(part?.confirmation, 'mismatch');
+    assert.deepEqual(stored.events.find((event) => event.source !== 'status-endpoint')?.differences, ['SendSuccess', 'SendFailed', 'outcome']);
+  });
+});
+
+describe('eSMS does not know the message (105)', () => {
+  test('retried as "not known yet", then recorded as not_found and never believed', async () => {
+    // prepare
+    const smsId = uniqueId('esms-unknown');
+    const query = `SMSID=${smsId}&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1`;
+    // act: the first receives fail (SQS retries with back-off); the last one takes the verdict
+    for (let receive = 1; receive < QUEUE.settleAttempts; receive++) await assert.rejects(deliver(query, receive), DependencyError);
+    const result = await deliver(query, QUEUE.settleAttempts);
+    const stored = await storedSubject(env, 'esms', smsId);
+    // assess
+    assert.equal(result.kind === 'duplicate' && result.confirmation, 'not_found');
+    assert.equal(stored.state?.status, undefined, 'no status believed');
+    assert.equal(stored.state?.outcome, 'pending');
+    assert.equal(stored.state?.confirmation, 'not_found');
+    assert.ok(stored.state?.recheckAt, 'reconciliation keeps asking');
+    assert.deepEqual(callsAbout(smsId).map((call) => call.status), Array(QUEUE.settleAttempts).fill(200), 'every 105 is a 200 with a body code');
+  });
+
+  test("a recipient eSMS's receiver list does not name is not found either: its claim is not believed", async () => {
+    // prepare
+    const smsId = uniqueId('esms-stranger');
+    esmsEndpoint().report(message(smsId, { success: 1, failed: 0, total: 1 }, [{ Phone: '0901000001', IsSent: true, SentResult: true }]));
+    const query = `SMSID=${smsId}&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&phonenumber=0909999999`;
+    // act
+    for (let receive = 1; receive < QUEUE.settleAttempts; receive++) await assert.rejects(deliver(query, receive), DependencyError);
+    const result = await deliver(query, QUEUE.settleAttempts);
+    const stored = await storedSubject(env, 'esms', smsId);
+    // assess
+    assert.equal(result.kind === 'duplicate' && result.confirmation, 'not_found');
+    assert.equal(stored.parts.get('0909999999')?.status, undefined);
+    assert.equal(stored.parts.get('0909999999')?.confirmation, 'not_found');
+  });
+
+  test('a callback that overtook eSMS is confirmed by the re-check once eSMS knows the message', async () => {
+    // prepare: not known on arrival
+    const smsId = uniqueId('esms-late');
+    const query = `SMSID=${smsId}&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&phonenumber=0901000001`;
+    for (let receive = 1; receive <= QUEUE.settleAttempts; receive++) await deliver(query, receive).catch(() => undefined);
+    esmsEndpoint().report(esmsKit.statusAnswer!({ query }));
+    // act
+    const recheck = await processRecheck({ v: 1, kind: 'recheck', provider: 'esms', subjectId: smsId, part: '0901000001', at: new Date().toISOString() }, env.deps());
+    const stored = await storedSubject(env, 'esms', smsId);
+    // assess
+    assert.deepEqual(recheck, { kind: 'rechecked', asked: 'found', verdict: 'confirmed', stateChanged: true, settled: true, stale: false });
+    const part = stored.parts.get('0901000001');
+    assert.equal(part?.status, '5');
+    assert.equal(part?.outcome, 'succeeded');
+    assert.equal(part?.confirmation, 'confirmed');
+    assert.equal(part?.recheckAt, undefined, 'settled: no more re-checks');
+  });
+});
+
+describe('eSMS refuses or fails', () => {
+  test('wrong keys (101): a configuration fault naming the fields; the keys reach no log line, error or stored item', async () => {
+    // prepare: a worker whose eSMS secret has a wrong secretKey
+    const wrongKey = 'it-wrong-esms-secret-key-7c1';
+    const secrets: Record<string, Record<string, unknown>> = { ...env.secrets, esms: { ...env.secrets.esms, secretKey: wrongKey } };
+    const deps = env.deps({ secrets: createSecretCache(async (provider) => JSON.stringify(secrets[provider.id])) });
+    const smsId = uniqueId('esms-101');
+    const query = `SMSID=${smsId}&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1`;
+    esmsEndpoint().report(esmsKit.statusAnswer!({ query }));
+    // act: refused on every receive but the last allowed for asking, where the callback is stored unconfirmed
+    const errors: unknown[] = [];
+    for (let receive = 1; receive < QUEUE.askFaultAttempts; receive++) errors.push(await deliver(query, receive, deps).then(() => undefined, (error: unknown) => error));
+    const last = await deliver(query, QUEUE.askFaultAttempts, deps);
+    const items = await storedObservations(env, 'esms', smsId);
+    const stored = await storedSubject(env, 'esms', smsId);
+    // assess
+    assert.ok(errors.every((error) => error instanceof ConfigurationError), errors.map(String).join('; '));
+    assert.match((errors[0] as Error).message, /code 101 .*check apiKey and secretKey in the esms secret/);
+    assert.equal(last.kind, 'stored');
+    assert.equal(stored.state?.status, undefined, 'a refused lookup confirms nothing: nothing believed');
+    assert.match(String(items[0]?.askFault), /code 101/);
+    const said = JSON.stringify([errors.map((error) => (error as Error).message), (deps.log as CapturedLogger).lines, items, stored.state]);
+    for (const secret of [wrongKey, String(env.secrets.esms.apiKey), String(env.secrets.esms.secretKey), 'ApiKey=', 'SecretKey=']) assert.ok(!said.includes(secret), `"${secret}" leaked`);
+    assert.ok(callsAbout(smsId).every((call) => !call.authorized));
+  });
+
+  test('eSMS down (500): the record fails with nothing stored, and is confirmed once eSMS is back', async () => {
+    // prepare
+    const smsId = uniqueId('esms-500');
+    const query = `SMSID=${smsId}&SendStatus=5&SendSuccess=0&SendFailed=1&TotalReceiver=1`;
+    esmsEndpoint().report(esmsKit.statusAnswer!({ query }));
+    esmsEndpoint().setFault({ status: 500, times: 1 });
+    // act
+    const down = await deliver(query, 1).then(() => undefined, (error: unknown) => error);
+    const during = await storedSubject(env, 'esms', smsId);
+    const back = await deliver(query, 2);
+    // assess
+    assert.ok(down instanceof DependencyError && down.dependency === 'esms', String(down));
+    assert.equal(during.state, undefined);
+    assert.equal(during.events.length, 0);
+    assert.equal(back.kind === 'stored' && back.confirmation, 'confirmed');
+    assert.deepEqual(callsAbout(smsId).map((call) => call.status), [500, 200]);
+  });
+});
