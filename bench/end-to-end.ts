@@ -220,8 +220,10 @@ async function countStoredEvents(info: RuntimeInfo, tag: string): Promise<number
       new ScanCommand({
         TableName: info.tableName,
         Select: 'COUNT',
-        FilterExpression: 'begins_with(sk, :event) AND contains(pk, :tag)',
-        ExpressionAttributeValues: { ':event': { S: 'EVENT#' }, ':tag': { S: `bench-${RUN_ID}-${tag}-` } },
+        // Callbacks only: a provider's status-endpoint answers are events of their own.
+        FilterExpression: 'begins_with(sk, :event) AND contains(pk, :tag) AND (attribute_not_exists(#source) OR #source <> :answer)',
+        ExpressionAttributeNames: { '#source': 'source' },
+        ExpressionAttributeValues: { ':event': { S: 'EVENT#' }, ':tag': { S: `bench-${RUN_ID}-${tag}-` }, ':answer': { S: 'status-endpoint' } },
         ExclusiveStartKey: start,
       }),
     );

@@ -135,6 +135,7 @@ describe('local pipeline (npm start)', { timeout: 240_000 }, () => {
       assert.ok(state, `${provider.id} ${first.subjectId} not readable`);
       assert.equal(state.subjectId, first.subjectId);
       assert.equal(state.eventCount, first.events.size);
+      // The callbacks; a provider's answers, when they are not the callback itself, are events of their own.
       assert.equal(view.events.filter((event) => event.part === first.part && event.source !== 'status-endpoint').length, first.events.size);
       assert.ok(OUTCOMES.includes(state.outcome as Outcome), `outcome ${String(state.outcome)}`);
     }
@@ -151,7 +152,7 @@ describe('local pipeline (npm start)', { timeout: 240_000 }, () => {
     const view = inspect('esms', subjectId);
     const recipient = stateIn(view, '0901888484');
     assert.equal(recipient?.eventCount, 1);
-    assert.equal(view.events.length, 1);
+    assert.equal(view.events.filter((event) => event.source !== 'status-endpoint').length, 1);
     assert.equal(recipient?.status, '5');
   });
 

@@ -69,7 +69,12 @@ describe('npm start keeps what it answered 200 for, even through kill -9', () =>
     try {
       for (const subjectId of subjects) {
         await waitFor(`${subjectId} stored after the restart`, async () => {
-          const { Item } = await dynamo.send(new GetItemCommand({ TableName: second.info.tableName, Key: { pk: { S: keys.subject(asked.id, subjectId) }, sk: { S: 'STATE' } }, ConsistentRead: true }));
+          // The subject's state, or its part's (an eSMS recipient), as the sample names it.
+          const sample = samples[subjects.indexOf(subjectId)];
+          const parsed = asked.parse({ method: 'GET', headers: {}, body: sample.body ?? Buffer.alloc(0), rawQuery: sample.query ?? '', sourceIp: '127.0.0.1', requestId: 'e2e', receivedAt: new Date().toISOString() });
+          const part = parsed.ok ? asked.describe(parsed.payload, provider(asked).secretSchema.parse(secrets[asked.id])).part : undefined;
+          const key = keys.state(asked.id, subjectId, part);
+          const { Item } = await dynamo.send(new GetItemCommand({ TableName: second.info.tableName, Key: { pk: { S: key.pk }, sk: { S: key.sk } }, ConsistentRead: true }));
           return Item?.confirmation?.S === 'confirmed';
         }, 45_000, 250);
       }

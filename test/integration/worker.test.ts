@@ -13,6 +13,7 @@ import { createSecretCache } from '../../functions/core/secrets.ts';
 import { processMessage, type WorkerDependencies } from '../../functions/core/worker.ts';
 import { createWorkerHandler, retryDelaySeconds } from '../../functions/handlers/worker.ts';
 import { listSamples } from '../../local/samples.ts';
+import { kitOf } from '../providers/index.ts';
 import {
   byOutcome,
   queueMessageFor,
@@ -1049,6 +1050,8 @@ describe('eSMS: a message and its recipients, found by the SMSID', () => {
   const MIXED = 'SendStatus=5&SendSuccess=1&SendFailed=1&TotalReceiver=2&TypeId=2';
 
   async function deliver(query: string) {
+    // eSMS is asked (the kit's secret holds API keys): its simulated endpoint answers as the callback reads.
+    env.simulators.esms.report(kitOf('esms').statusAnswer!({ query }));
     return processMessage(await queueMessageForQuery(env.secrets, 'esms', query), env.deps());
   }
 
@@ -1092,8 +1095,10 @@ describe('eSMS: a message and its recipients, found by the SMSID', () => {
     assert.equal(stored.parts.get('0901000001')?.eventCount, 2);
     assert.equal(stored.parts.get('0901000002')?.eventCount, 1);
     assert.equal(stored.state?.eventCount, 1);
-    assert.equal(stored.events.length, 4);
-    assert.deepEqual(stored.events.map((event) => event.part ?? '(message)').sort(), ['(message)', '0901000001', '0901000001', '0901000002']);
+    const claims = stored.events.filter((event) => event.source !== 'status-endpoint');
+    assert.equal(claims.length, 4);
+    assert.deepEqual(claims.map((event) => event.part ?? '(message)').sort(), ['(message)', '0901000001', '0901000001', '0901000002']);
+    assert.equal(stored.events.length - claims.length, 4, "eSMS's answer to each callback is kept beside it");
     assert.ok(![stored.state, ...stored.parts.values(), ...stored.events].some((item) => item?.outcome === 'succeeded'), 'nothing is marked succeeded');
   });
 
@@ -1149,12 +1154,12 @@ describe('eSMS: a message and its recipients, found by the SMSID', () => {
       assert.equal(view.state?.subjectId, smsId);
       assert.deepEqual(view.parts.map((part) => part.part), ['0901000001', '0901000002'], 'what is stored, unmasked');
       assert.deepEqual(view.parts.map((part) => part.outcome), ['unknown', 'unknown']);
-      assert.equal(view.events.length, 4);
+      assert.equal(view.events.length, 8, 'four callbacks and the four answers eSMS gave to them');
       assert.equal(text.status, 0, text.stderr);
       assert.match(text.stdout, /parts \(2\):/);
       assert.match(text.stdout, /0901000001[\s\S]*outcome unknown, terminal[\s\S]*inference=mixed/);
       assert.match(text.stdout, /0901000002/);
-      assert.equal((text.stdout.match(/request=/g) ?? []).length, 4, 'every event on the timeline');
+      assert.equal((text.stdout.match(/request=/g) ?? []).length, 4, 'every callback on the timeline');
       assert.equal(missing.status, 1);
       assert.match(missing.stdout, /nothing stored/);
     } finally {

@@ -319,6 +319,8 @@ export const esmsKit: ProviderKit = {
   ...pathTokenAuth,
   statusSimulation: (secret) => esmsStatusSimulation(String(secret.apiKey), String(secret.secretKey)),
   statusAnswer: esmsStatusAnswer,
+  // SendStatus 1: waiting to be sent.
+  pendingStatus: '1',
 
   // --- hostile-input suite (test/fuzz) ---
   fuzz: {
