@@ -89,9 +89,16 @@ async function terminalRun(env: Record<string, string | undefined>): Promise<str
   let shown = '';
   child.stdout.on('data', (chunk: Buffer) => (shown += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (shown += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  let failed: Error | undefined;
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', resolve);
+    child.once('error', (error) => ((failed = error), resolve(null)));
+  });
   try {
-    await waitFor('the terminal pipeline to run', async () => shown.includes('Callback gateway running locally') && readRuntimeInfo(dataDir) !== undefined, 60_000, 200);
+    await waitFor('the terminal pipeline to run', async () => {
+      if (failed) throw new Error(`cannot run \`script\` (util-linux or BSD), which gives npm start a terminal: ${failed.message}`);
+      return shown.includes('Callback gateway running locally') && readRuntimeInfo(dataDir) !== undefined;
+    }, 60_000, 200);
     const sent = spawnSync('npm', ['run', '-s', 'send', '--', 'telesign', '--data-dir', dataDir], { cwd: ROOT, encoding: 'utf8', env: commandEnv(env), timeout: 60_000 });
     assert.equal(sent.status, 0, sent.stderr);
     await waitFor('the ingest log line on the terminal', async () => shown.includes('ingest-telesign'), 20_000, 100);
