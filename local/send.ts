@@ -46,13 +46,12 @@ const { values, positionals } = parseCli(
   },
   USAGE,
 );
-const json = values.json;
-const repeat = intFlag('repeat', values.repeat, COUNT_RANGE, 1);
-
 if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
+const json = values.json;
+const repeat = intFlag('repeat', values.repeat, COUNT_RANGE, 1);
 if (values.list) {
   const samples = Object.fromEntries(
     providers.map((provider) => [
