@@ -139,10 +139,7 @@ export async function startPipelineChild(dataDir: string, secretsFile: string, o
   };
   const onLogLine = (line: string) => {
     onLine?.(line);
-    if (!line.startsWith('{')) {
-      if (line.includes('Callback gateway running locally')) state.banner = true;
-      return keep(line);
-    }
+    if (!line.startsWith('{')) return keep(line);
     const bytes = Buffer.byteLength(line) + 1;
     if (line.includes('"service":"worker"')) state.logBytes.worker += bytes;
     else if (line.includes('"service":"ingest-')) state.logBytes.ingest += bytes;
@@ -159,7 +156,11 @@ export async function startPipelineChild(dataDir: string, secretsFile: string, o
     } else if (!line.includes('"level":"INFO"')) keep(line);
   };
   const follower = followFile(logFile, onLogLine);
-  createInterface({ input: child.stderr! }).on('line', keep);
+  // The banner is on stderr: stdout carries the log lines alone.
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    if (line.includes('Callback gateway running locally')) state.banner = true;
+    keep(line);
+  });
   let exited = false;
   const exit = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
   await waitFor('the local pipeline to start', async () => {

@@ -13,23 +13,66 @@ export function dataDirFrom(value: string | undefined): string {
   return resolve(value ?? process.env.CALLBACK_GATEWAY_DATA_DIR ?? DEFAULT_DATA_DIR);
 }
 
+/** Exit code of a command line that was used wrongly (a bad flag or value), as parseArgs errors are. */
+export const USAGE_EXIT_CODE = 2;
+
 /** parseArgs that prints a usage line and exits 2 on a bad flag instead of throwing a stack trace. */
 export function parseCli<T extends ParseArgsConfig['options']>(options: T, usage: string, args = process.argv.slice(2)) {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {
     console.error(`${(error as Error).message}\n\n${usage}`);
-    process.exit(2);
+    process.exit(USAGE_EXIT_CODE);
   }
 }
 
-/** A positive integer flag, or exit 2 naming the flag. */
-export function positiveInt(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 0) {
-    console.error(`--${name} must be a whole number, got "${value}"`);
-    process.exit(2);
-  }
-  return number;
+/** The whole numbers a numeric flag accepts, and what its smallest value means when that is special. */
+export interface IntRange {
+  readonly min: number;
+  /** @default no upper bound (Number.MAX_SAFE_INTEGER) */
+  readonly max?: number;
+  /** Said in the error, e.g. `0: any free port`, so the user learns why the range is what it is. */
+  readonly note?: string;
+}
+
+/** How many of something to do or list (--repeat, --recent): at least one; the bound keeps a typo from flooding a queue or a table read. */
+export const COUNT_RANGE: IntRange = { min: 1, max: 1000 };
+
+/** `--name must be a whole number from 1 to 1000 …`: the rule, stated the same way for every flag. */
+export function rangeText(label: string, range: IntRange): string {
+  const max = range.max ?? Number.MAX_SAFE_INTEGER;
+  const bounds = max === Number.MAX_SAFE_INTEGER ? `of at least ${range.min}` : `from ${range.min} to ${max}`;
+  return `${label} must be a whole number ${bounds}${range.note ? ` (${range.note})` : ''}`;
+}
+
+/**
+ * A numeric value checked against its range: the number, or the message naming where it came from
+ * (`--repeat`, `PORT`), the allowed range and what was given. Digits only: `Number()` alone would
+ * take '', ' 5', '1e3' and '0x10'.
+ */
+export function checkInt(label: string, value: string, range: IntRange): { ok: true; value: number } | { ok: false; message: string } {
+  const number = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (Number.isSafeInteger(number) && number >= range.min && number <= (range.max ?? Number.MAX_SAFE_INTEGER)) return { ok: true, value: number };
+  return { ok: false, message: `${rangeText(label, range)}, got "${value}"` };
+}
+
+/** A numeric flag (`name` without its dashes) within its range, the fallback when absent, or exit 2 naming it and the range. */
+export function intFlag(name: string, value: string | undefined, range: IntRange, fallback: number): number;
+export function intFlag(name: string, value: string | undefined, range: IntRange): number | undefined;
+export function intFlag(name: string, value: string | undefined, range: IntRange, fallback?: number): number | undefined {
+  return value === undefined ? fallback : intOrExit(`--${name}`, value, range);
+}
+
+/** As intFlag, for a value from elsewhere (an environment variable): `label` is how the user wrote it. */
+export function intValue(label: string, value: string | undefined, range: IntRange, fallback: number): number;
+export function intValue(label: string, value: string | undefined, range: IntRange): number | undefined;
+export function intValue(label: string, value: string | undefined, range: IntRange, fallback?: number): number | undefined {
+  return value === undefined ? fallback : intOrExit(label, value, range);
+}
+
+function intOrExit(label: string, value: string, range: IntRange): number {
+  const checked = checkInt(label, value, range);
+  if (checked.ok) return checked.value;
+  console.error(checked.message);
+  process.exit(USAGE_EXIT_CODE);
 }

@@ -3,6 +3,7 @@ import { ExpectationError, expectSubject } from '../functions/core/expect.ts';
 import { DEFAULT_RECONCILE, parseSchedule, type ReconcilePolicy } from '../functions/core/reconcile.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
 import { parseCli } from './cli-args.ts';
+import { printJson } from './cli-output.ts';
 import { resolveTarget, TARGET_OPTIONS } from './aws-target.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 import { dataDirFrom } from './cli-args.ts';
@@ -67,7 +68,7 @@ try {
   const store = createDynamoStore(target.dynamo, target.tableName);
   const result = await expectSubject(store, provider, { subjectId, ...(values.part === undefined ? {} : { part: values.part }) }, { now: new Date(), policy: policyFor(target.kind) });
   if (values.json) {
-    console.log(JSON.stringify({ result: result.kind, state: result.state }, null, 2));
+    printJson({ result: result.kind, state: result.state });
   } else if (result.kind === 'expected') {
     const asked = provider.lookup ? `asked about from ${result.state.recheckAt} on the reconcile schedule` : `not askable (${provider.displayName} has no status endpoint): listed as stale if no callback arrives by the end of the schedule`;
     console.log(`expecting ${provider.id} ${subjectId}${values.part ? ` part ${values.part}` : ''}: ${asked}`);

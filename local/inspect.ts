@@ -5,7 +5,8 @@ import { quarantinedMessageText } from '../functions/core/stored-bytes.ts';
 import { staleShard } from '../functions/core/reconcile.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
-import { dataDirFrom, parseCli, positiveInt } from './cli-args.ts';
+import { COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './cli-args.ts';
+import { printJson } from './cli-output.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 
@@ -19,7 +20,10 @@ const USAGE = `usage: npm run inspect -- <provider> <subjectId> [--json]
   out: each needs a person to look at it with the provider.
 
   Reads the local pipeline's table by default; with --table NAME --region R it reads a deployed
-  stack's table (credentials from the usual AWS chain).`;
+  stack's table (credentials from the usual AWS chain).
+
+  --recent N   the N newest (1 to 1000)
+  --json       print one JSON document on stdout and nothing else ({state, parts, events}, or {items})`;
 
 const OUTCOMES = ['pending', 'succeeded', 'failed', 'unknown', 'quarantined'] as const;
 /** Attributes that exist for keys and bookkeeping, not for readers. */
@@ -43,6 +47,7 @@ if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
+const recent = intFlag('recent', values.recent, COUNT_RANGE, 20);
 
 function fail(message: string, code = 2): never {
   console.error(message);
@@ -138,7 +143,7 @@ async function showSubject(providerId: string, subjectId: string) {
     .sort((a, b) => String(a.receivedAt).localeCompare(String(b.receivedAt)))
     .map(clean);
   if (values.json) {
-    console.log(JSON.stringify({ state, parts, events }, null, 2));
+    printJson({ state, parts, events });
   } else if (!state && parts.length === 0) {
     console.log(`nothing stored for ${provider.id} ${subjectId}`);
   } else {
@@ -212,7 +217,7 @@ async function showRecent(limit: number) {
   const items = values.json ? await Promise.all(listed.map((item) => wholeItem(client, tableName, item))) : listed.map(clean);
   client.destroy();
   if (values.json) {
-    console.log(JSON.stringify({ items }, null, 2));
+    printJson({ items });
     return;
   }
   if (items.length === 0) console.log('nothing stored yet');
@@ -243,7 +248,7 @@ async function showStale() {
   const items = values.json ? await Promise.all(listed.map((item) => wholeItem(client, tableName, item))) : listed.map(clean);
   client.destroy();
   if (values.json) {
-    console.log(JSON.stringify({ items }, null, 2));
+    printJson({ items });
     return;
   }
   if (items.length === 0) console.log('no stale subjects');
@@ -256,7 +261,7 @@ async function showStale() {
 
 try {
   if (values.stale) await showStale();
-  else if (values.recent !== undefined) await showRecent(positiveInt('recent', values.recent, 20) || 20);
+  else if (values.recent !== undefined) await showRecent(recent);
   else if (positionals.length === 2) await showSubject(positionals[0], positionals[1]);
   else fail(USAGE);
 } catch (error) {

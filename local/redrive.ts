@@ -7,11 +7,12 @@ import {
   StartMessageMoveTaskCommand,
   type Message,
 } from '@aws-sdk/client-sqs';
-import { parseCli, positiveInt } from './cli-args.ts';
+import { intFlag, parseCli } from './cli-args.ts';
+import { printJson, say } from './cli-output.ts';
 import { resolveTarget, TARGET_OPTIONS, type Target } from './aws-target.ts';
 
-const USAGE = `usage: npm run redrive -- [--dry-run] [--max N]
-       npm run redrive -- --dlq-url URL --region R [--dry-run] [--max-per-second N]
+const USAGE = `usage: npm run redrive -- [--dry-run] [--max N] [--json]
+       npm run redrive -- --dlq-url URL --region R [--dry-run] [--max-per-second N] [--json]
 
   Moves messages from the dead-letter queue back to the main queue, where the worker processes them
   again (it is idempotent: anything already stored is not stored twice). Fix the cause first (see
@@ -19,22 +20,68 @@ const USAGE = `usage: npm run redrive -- [--dry-run] [--max N]
   locally it moves the messages itself.
 
   --dry-run            show what would move, move nothing
-  --max N              move at most N messages (local)
-  --max-per-second N   rate of SQS's move task (AWS; default: SQS's own)`;
+  --max N              move at most N messages, 1 or more (local)
+  --max-per-second N   rate of SQS's move task, 1 to 500 (AWS; default: SQS's own)
+  --json               print one JSON document on stdout: {target, dryRun, dlq, moved, messages, …};
+                       progress goes to stderr`;
 
 const { values } = parseCli(
-  { ...TARGET_OPTIONS, 'dry-run': { type: 'boolean', default: false }, max: { type: 'string' }, 'max-per-second': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  {
+    ...TARGET_OPTIONS,
+    'dry-run': { type: 'boolean', default: false },
+    max: { type: 'string' },
+    'max-per-second': { type: 'string' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h' },
+  },
   USAGE,
 );
 if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
+const json = values.json;
+const max = intFlag('max', values.max, { min: 1 }, Number.MAX_SAFE_INTEGER);
+// StartMessageMoveTask: "The maximum value for messages per second is 500."
+const maxPerSecond = intFlag('max-per-second', values['max-per-second'], { min: 1, max: 500, note: "SQS's limit for a message-move task" });
 const target = resolveTarget(values);
 if (!target.dlqUrl) {
   console.error('--dlq-url is required for a deployed stack (the stack output DeadLetterQueueUrl)');
   process.exit(2);
 }
+
+/** A DLQ message as the output names it: what it is, without its content (which may hold personal data). */
+interface MessageSummary {
+  /** Its id in the DLQ. */
+  readonly dlqMessageId: string;
+  readonly provider?: string;
+  readonly requestId?: string;
+  readonly receivedAt?: string;
+  readonly receives?: number;
+  readonly quarantined?: boolean;
+  /** Not a message the ingest wrote. */
+  readonly unknown?: true;
+}
+
+/** What `--json` prints. */
+interface RedriveReport {
+  readonly target: 'local' | 'aws';
+  readonly dryRun: boolean;
+  /** The DLQ before anything moved. */
+  dlq?: { visible: number; inFlight: number };
+  /** Dry run: how many would move, and up to 10 of them (looked at without being taken). */
+  wouldMove?: number;
+  peeked?: MessageSummary[];
+  moved: number;
+  /** Local: each moved message, with its new id in the main queue. */
+  messages: (MessageSummary & { messageId?: string })[];
+  /** Local: received but refused by the main queue; they return to the DLQ after 60 s. */
+  notAccepted: number;
+  /** AWS: SQS's message-move task as it ended. */
+  task?: { handle?: string; status?: string; moved?: number; toMove?: number; failureReason?: string };
+  error?: string;
+}
+const report: RedriveReport = { target: target.kind, dryRun: values['dry-run'], moved: 0, messages: [], notAccepted: 0 };
 
 async function depth(url: string): Promise<{ visible: number; inFlight: number; arn: string }> {
   const { Attributes = {} } = await target.sqs.send(
@@ -43,67 +90,106 @@ async function depth(url: string): Promise<{ visible: number; inFlight: number; 
   return { visible: Number(Attributes.ApproximateNumberOfMessages ?? 0), inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0), arn: Attributes.QueueArn ?? '' };
 }
 
-/** One line per message: what it is, without its content (which may hold personal data). */
-function describe(message: Message): string {
+function summarize(message: Message): MessageSummary {
+  const receives = message.Attributes?.ApproximateReceiveCount;
   try {
     const body = JSON.parse(message.Body ?? '') as { provider?: string; receivedAt?: string; requestId?: string; quarantine?: unknown };
-    return `${body.receivedAt ?? '?'}  ${String(body.provider ?? '?').padEnd(10)} request ${body.requestId ?? '?'}${body.quarantine ? '  (quarantined)' : ''}  receives ${message.Attributes?.ApproximateReceiveCount ?? '?'}`;
+    return {
+      dlqMessageId: message.MessageId ?? '',
+      provider: body.provider,
+      requestId: body.requestId,
+      receivedAt: body.receivedAt,
+      ...(receives === undefined ? {} : { receives: Number(receives) }),
+      quarantined: Boolean(body.quarantine),
+    };
   } catch {
-    return `(not a callback message: ${message.MessageId})`;
+    return { dlqMessageId: message.MessageId ?? '', unknown: true };
   }
 }
 
+/** One line per message. */
+function describe(summary: MessageSummary): string {
+  if (summary.unknown) return `(not a callback message: ${summary.dlqMessageId})`;
+  return `${summary.receivedAt ?? '?'}  ${String(summary.provider ?? '?').padEnd(10)} request ${summary.requestId ?? '?'}${summary.quarantined ? '  (quarantined)' : ''}  receives ${summary.receives ?? '?'}`;
+}
+
+/** A progress counter that rewrites its line: only on a terminal, where `\r` means something. */
+function progress(text: string): void {
+  if (process.stderr.isTTY) process.stderr.write(`\r${text}`);
+}
+function endProgress(): void {
+  if (process.stderr.isTTY) process.stderr.write('\n');
+}
+
 /** Look at up to 10 messages without taking them (visibility 0: they stay available). */
-async function peek(t: Target): Promise<void> {
+async function peek(t: Target): Promise<MessageSummary[]> {
   const { Messages = [] } = await t.sqs.send(
     new ReceiveMessageCommand({ QueueUrl: t.dlqUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0, WaitTimeSeconds: 0, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }),
   );
-  for (const message of Messages) console.log(`  ${describe(message)}`);
+  return Messages.map(summarize);
 }
 
-async function moveLocally(t: Target, limit: number): Promise<number> {
-  let moved = 0;
+async function moveLocally(t: Target, limit: number): Promise<void> {
   const { visible, inFlight } = await depth(t.dlqUrl!);
   const total = visible + inFlight;
-  while (moved < limit) {
+  while (report.moved < limit) {
     const { Messages = [] } = await t.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: t.dlqUrl, MaxNumberOfMessages: Math.min(10, limit - moved), VisibilityTimeout: 60, WaitTimeSeconds: 1 }),
+      new ReceiveMessageCommand({
+        QueueUrl: t.dlqUrl,
+        MaxNumberOfMessages: Math.min(10, limit - report.moved),
+        VisibilityTimeout: 60,
+        WaitTimeSeconds: 1,
+        MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+      }),
     );
     if (Messages.length === 0) break;
     const sent = await t.sqs.send(
       new SendMessageBatchCommand({ QueueUrl: t.queueUrl, Entries: Messages.map((m, i) => ({ Id: String(i), MessageBody: m.Body ?? '' })) }),
     );
     // Delete only what the main queue accepted; the rest reappears in the DLQ after 60 s.
-    const accepted = new Set((sent.Successful ?? []).map((entry) => Number(entry.Id)));
-    const done = Messages.filter((_, i) => accepted.has(i));
+    const accepted = new Map((sent.Successful ?? []).map((entry) => [Number(entry.Id), entry.MessageId]));
+    const done = Messages.flatMap((message, i) => (accepted.has(i) ? [{ message, messageId: accepted.get(i) }] : []));
     if (done.length > 0) {
-      await t.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: t.dlqUrl, Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })) }));
+      await t.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: t.dlqUrl, Entries: done.map(({ message }, i) => ({ Id: String(i), ReceiptHandle: message.ReceiptHandle })) }));
     }
-    moved += done.length;
-    process.stdout.write(`\rmoved ${moved}/${Math.max(total, moved)}`);
+    report.moved += done.length;
+    report.messages.push(...done.map(({ message, messageId }) => ({ ...summarize(message), messageId })));
+    progress(`moved ${report.moved}/${Math.max(total, report.moved)}`);
     if (done.length < Messages.length) {
-      console.error(`\n${Messages.length - done.length} message(s) were not accepted by the main queue; they stay in the DLQ`);
+      report.notAccepted += Messages.length - done.length;
+      endProgress();
+      say(`${Messages.length - done.length} message(s) were not accepted by the main queue; they stay in the DLQ`);
+      process.exitCode = 1;
       break;
     }
   }
-  process.stdout.write('\n');
-  return moved;
+  endProgress();
 }
 
 async function moveOnAws(t: Target, dlqArn: string): Promise<void> {
-  const rate = values['max-per-second'] ? positiveInt('max-per-second', values['max-per-second'], 0) : undefined;
-  const { TaskHandle } = await t.sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn, ...(rate ? { MaxNumberOfMessagesPerSecond: rate } : {}) }));
-  console.log(`started SQS message-move task ${TaskHandle}`);
+  const { TaskHandle } = await t.sqs.send(
+    new StartMessageMoveTaskCommand({ SourceArn: dlqArn, ...(maxPerSecond === undefined ? {} : { MaxNumberOfMessagesPerSecond: maxPerSecond }) }),
+  );
+  say(`started SQS message-move task ${TaskHandle}`);
+  report.task = { handle: TaskHandle };
   for (;;) {
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const { Results = [] } = await t.sqs.send(new ListMessageMoveTasksCommand({ SourceArn: dlqArn, MaxResults: 1 }));
     const task = Results[0];
     if (!task) continue;
-    process.stdout.write(`\r${task.Status}: moved ${task.ApproximateNumberOfMessagesMoved ?? 0}/${task.ApproximateNumberOfMessagesToMove ?? '?'}`);
+    progress(`${task.Status}: moved ${task.ApproximateNumberOfMessagesMoved ?? 0}/${task.ApproximateNumberOfMessagesToMove ?? '?'}`);
     if (task.Status !== 'RUNNING') {
-      process.stdout.write('\n');
+      endProgress();
+      report.moved = task.ApproximateNumberOfMessagesMoved ?? 0;
+      report.task = {
+        handle: TaskHandle,
+        status: task.Status,
+        moved: task.ApproximateNumberOfMessagesMoved,
+        toMove: task.ApproximateNumberOfMessagesToMove,
+        ...(task.FailureReason ? { failureReason: task.FailureReason } : {}),
+      };
       if (task.Status !== 'COMPLETED') {
-        console.error(`move task ended ${task.Status}${task.FailureReason ? `: ${task.FailureReason}` : ''}`);
+        say(`move task ended ${task.Status}${task.FailureReason ? `: ${task.FailureReason}` : ''}`);
         process.exitCode = 1;
       }
       return;
@@ -111,24 +197,36 @@ async function moveOnAws(t: Target, dlqArn: string): Promise<void> {
   }
 }
 
+/** The answer, on stdout: the text lines, or the one JSON document. */
+const out = (line: string) => {
+  if (!json) console.log(line);
+};
+
 try {
   const before = await depth(target.dlqUrl);
-  console.log(`DLQ holds ${before.visible} message(s)${before.inFlight ? ` (+${before.inFlight} in flight)` : ''}${target.kind === 'local' ? ' [local pipeline]' : ''}`);
+  report.dlq = { visible: before.visible, inFlight: before.inFlight };
+  out(`DLQ holds ${before.visible} message(s)${before.inFlight ? ` (+${before.inFlight} in flight)` : ''}${target.kind === 'local' ? ' [local pipeline]' : ''}`);
   const held = before.visible + before.inFlight;
   if (values['dry-run']) {
-    if (before.visible > 0) await peek(target);
-    console.log(held > 0 ? `dry run: would move ${held} message(s) to the main queue` : 'dry run: nothing to move');
+    report.wouldMove = held;
+    report.peeked = before.visible > 0 ? await peek(target) : [];
+    for (const summary of report.peeked) out(`  ${describe(summary)}`);
+    out(held > 0 ? `dry run: would move ${held} message(s) to the main queue` : 'dry run: nothing to move');
   } else if (held > 0) {
-    if (target.kind === 'aws') await moveOnAws(target, before.arn);
-    else {
+    if (target.kind === 'aws') {
+      await moveOnAws(target, before.arn);
+      out(`move task ${report.task?.status ?? '?'}: moved ${report.moved} message(s) back to the main queue`);
+    } else {
       if (!target.queueUrl) throw new Error('main queue URL unknown');
-      const moved = await moveLocally(target, positiveInt('max', values.max, Number.MAX_SAFE_INTEGER) || Number.MAX_SAFE_INTEGER);
-      console.log(`moved ${moved} message(s) back to the main queue`);
+      await moveLocally(target, max);
+      out(`moved ${report.moved} message(s) back to the main queue`);
     }
   }
 } catch (error) {
-  console.error(`redrive failed: ${(error as Error).message}`);
+  report.error = `redrive failed: ${(error as Error).message}`;
+  say(report.error);
   process.exitCode = 1;
 } finally {
   target.close();
 }
+if (json) printJson(report);

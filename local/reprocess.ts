@@ -6,17 +6,30 @@ import { quarantinedMessageText } from '../functions/core/stored-bytes.ts';
 import { QueueMessageSchema, requestOf, type QueueMessage } from '../functions/core/queue-message.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
 import { parseCli } from './cli-args.ts';
+import { printJson, say } from './cli-output.ts';
 import { resolveTarget, TARGET_OPTIONS } from './aws-target.ts';
 
-const USAGE = `usage: npm run reprocess -- [--provider P] [--dry-run]
-       npm run reprocess -- --table NAME --queue-url URL --region R [--provider P] [--dry-run]
+const USAGE = `usage: npm run reprocess -- [--provider P] [--dry-run] [--json]
+       npm run reprocess -- --table NAME --queue-url URL --region R [--provider P] [--dry-run] [--json]
 
   Re-runs quarantined callbacks through the worker after a schema fix: each one the current code now
   parses is put back on the main queue exactly as it was received (the worker re-parses the raw
   body), and its quarantine item is removed once the queue accepted it. Ones that still do not parse
-  stay quarantined and are listed with the reason.`;
+  stay quarantined and are listed with the reason.
 
-const { values } = parseCli({ ...TARGET_OPTIONS, provider: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } }, USAGE);
+  --json   print one JSON document on stdout: {target, dryRun, requeued, stillInvalid, items:
+           [{provider, requestId, receivedAt, action, reason?, issues?}]}`;
+
+const { values } = parseCli(
+  {
+    ...TARGET_OPTIONS,
+    provider: { type: 'string' },
+    'dry-run': { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h' },
+  },
+  USAGE,
+);
 if (values.help) {
   console.log(USAGE);
   process.exit(0);
@@ -38,8 +51,31 @@ function forReprocessing(message: QueueMessage): QueueMessage {
   return rest;
 }
 
-let requeued = 0;
-let still = 0;
+/** What `--json` prints: the counts, and each quarantined callback looked at with what became of it. */
+interface ReprocessReport {
+  readonly target: 'local' | 'aws';
+  readonly dryRun: boolean;
+  requeued: number;
+  stillInvalid: number;
+  readonly items: {
+    provider: string;
+    requestId: string;
+    receivedAt: string;
+    action: 'requeued' | 'would-requeue' | 'still-invalid';
+    /** Still invalid: why the current code refuses it. */
+    reason?: string;
+    issues?: readonly string[];
+    /** Requeued: its id in the main queue. */
+    messageId?: string;
+  }[];
+  error?: string;
+}
+const report: ReprocessReport = { target: target.kind, dryRun: values['dry-run'], requeued: 0, stillInvalid: 0, items: [] };
+/** The answer, on stdout: the text lines, or (with --json) the one JSON document at the end. */
+const out = (line: string) => {
+  if (!values.json) console.log(line);
+};
+
 try {
   for (const provider of wanted.filter((p) => p !== undefined)) {
     let start: QueryCommandOutput['LastEvaluatedKey'];
@@ -63,36 +99,42 @@ try {
         const message = QueueMessageSchema.parse(JSON.parse(text));
         const again = provider.parse(requestOf(message));
         const label = `${message.receivedAt}  ${provider.id.padEnd(10)} request ${message.requestId}`;
+        const ids = { provider: provider.id, requestId: message.requestId, receivedAt: message.receivedAt };
         if (!again.ok) {
-          still++;
-          console.log(`  still invalid  ${label}: ${again.reason}${again.issues.length ? ` (${again.issues.slice(0, 3).join('; ')})` : ''}`);
+          report.stillInvalid++;
+          report.items.push({ ...ids, action: 'still-invalid', reason: again.reason, issues: again.issues });
+          out(`  still invalid  ${label}: ${again.reason}${again.issues.length ? ` (${again.issues.slice(0, 3).join('; ')})` : ''}`);
           continue;
         }
         if (values['dry-run']) {
-          requeued++;
-          console.log(`  would requeue  ${label}`);
+          report.requeued++;
+          report.items.push({ ...ids, action: 'would-requeue' });
+          out(`  would requeue  ${label}`);
           continue;
         }
-        await target.sqs.send(new SendMessageCommand({ QueueUrl: target.queueUrl, MessageBody: JSON.stringify(forReprocessing(message)) }));
+        const sent = await target.sqs.send(new SendMessageCommand({ QueueUrl: target.queueUrl, MessageBody: JSON.stringify(forReprocessing(message)) }));
         await target.dynamo.send(
           new DeleteItemCommand({ TableName: target.tableName, Key: { pk: { S: String(item.pk) }, sk: { S: String(item.sk) } } }),
         );
         for (let n = 0; n < Number(item.messageGzipChunks ?? 0); n++) {
           await target.dynamo.send(new DeleteItemCommand({ TableName: target.tableName, Key: marshall({ pk: item.pk, sk: `CHUNK#${String(item.sk)}#${n}` }) }));
         }
-        requeued++;
-        console.log(`  requeued       ${label}`);
+        report.requeued++;
+        report.items.push({ ...ids, action: 'requeued', ...(sent.MessageId ? { messageId: sent.MessageId } : {}) });
+        out(`  requeued       ${label}`);
       }
     } while (start);
   }
-  console.log(
+  out(
     values['dry-run']
-      ? `dry run: ${requeued} would be requeued, ${still} still invalid`
-      : `${requeued} requeued for the worker, ${still} still invalid (left quarantined)`,
+      ? `dry run: ${report.requeued} would be requeued, ${report.stillInvalid} still invalid`
+      : `${report.requeued} requeued for the worker, ${report.stillInvalid} still invalid (left quarantined)`,
   );
 } catch (error) {
-  console.error(`reprocess failed: ${(error as Error).message}`);
+  report.error = `reprocess failed: ${(error as Error).message}`;
+  say(report.error);
   process.exitCode = 1;
 } finally {
   target.close();
 }
+if (values.json) printJson(report);

@@ -3,15 +3,17 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import { keys } from '../functions/core/pipeline-definition.ts';
 import { getProvider, providers } from '../functions/providers/index.ts';
 import { LOCAL_AWS } from './engines.ts';
-import { dataDirFrom, parseCli, positiveInt } from './cli-args.ts';
+import { COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './cli-args.ts';
+import { printJson, say } from './cli-output.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
 import { authenticRequest, findSample, listSamples, type Sample } from './samples.ts';
 import { loadSecretsFile, providerSecret, SecretsFileError } from './secrets-file.ts';
 import { kitOf, secretsFor } from '../test/providers/index.ts';
 
-const USAGE = `usage: npm run send -- <provider> [sample] [--url BASE] [--secrets FILE] [--repeat N] [--list]
-       npm run send -- <provider> [sample] --status-later STATUS [--endpoint-only]
+const USAGE = `usage: npm run send -- <provider> [sample] [--url BASE] [--secrets FILE] [--repeat N] [--json]
+       npm run send -- <provider> [sample] --status-later STATUS [--endpoint-only] [--json]
+       npm run send -- --list [--json]
 
   Sends a correctly authenticated sample callback (TeleSign signed, tokens and keys from the secrets
   file) to the local pipeline, or to a deployed API with --url https://xxxx.execute-api.REGION.amazonaws.com.
@@ -19,12 +21,16 @@ const USAGE = `usage: npm run send -- <provider> [sample] [--url BASE] [--secret
   --list           list every provider's samples
   --url BASE       API base URL (default: the running local pipeline)
   --secrets FILE   secrets to authenticate with (default: the local pipeline's, else the development ones)
-  --repeat N       send the same callback N times (shows dedupe)
+  --repeat N       send the same callback N times, 1 to 1000 (shows dedupe)
   --status-later S after sending, the simulated status endpoint answers status S for this subject
                    (e.g. COMPLETED): watch the next re-check correct the stored status
   --endpoint-only  tell the simulated status endpoint only and send no callback (a callback the
                    provider lost: pair it with npm run expect)
-  --data-dir DIR   the local pipeline's data folder (default: .local-data)`;
+  --json           print one JSON document on stdout: {provider, sample, url, subject, requests:
+                   [{attempt, statusCode, body}], statusEndpoint}; progress goes to stderr
+  --data-dir DIR   the local pipeline's data folder (default: .local-data)
+
+  The responses are the output (stdout); the request lines and hints go to stderr.`;
 
 const { values, positionals } = parseCli(
   {
@@ -35,21 +41,26 @@ const { values, positionals } = parseCli(
     'status-later': { type: 'string' },
     'endpoint-only': { type: 'boolean', default: false },
     'data-dir': { type: 'string' },
+    json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
   USAGE,
 );
-
 if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
+const json = values.json;
+const repeat = intFlag('repeat', values.repeat, COUNT_RANGE, 1);
 if (values.list) {
-  for (const provider of providers) {
-    const valid = listSamples(provider.id).map((sample) => sample.name);
-    const invalid = listSamples(provider.id, 'invalid').map((sample) => `invalid/${sample.name}`);
-    console.log(`${provider.id.padEnd(10)} ${[...valid, ...invalid].join(', ')}`);
-  }
+  const samples = Object.fromEntries(
+    providers.map((provider) => [
+      provider.id,
+      [...listSamples(provider.id).map((sample) => sample.name), ...listSamples(provider.id, 'invalid').map((sample) => `invalid/${sample.name}`)],
+    ]),
+  );
+  if (json) printJson(samples);
+  else for (const [id, names] of Object.entries(samples)) console.log(`${id.padEnd(10)} ${names.join(', ')}`);
   process.exit(0);
 }
 if (positionals.length === 0) {
@@ -77,7 +88,6 @@ try {
   console.error(error instanceof SecretsFileError ? error.message : String(error));
   process.exit(1);
 }
-const repeat = positiveInt('repeat', values.repeat, 1) || 1;
 const request = authenticRequest(provider, secret, sample);
 const parsed = sample.body !== undefined || sample.query !== undefined ? describeSample() : undefined;
 
@@ -108,6 +118,39 @@ if ((statusLater !== undefined || values['endpoint-only']) && !(simulatorUrl && 
   process.exit(2);
 }
 
+/** What `--json` prints: everything this run did, in the order it did it. */
+interface SendReport {
+  readonly provider: string;
+  readonly sample: string;
+  /** The API base the callbacks went to. */
+  readonly url: string;
+  /** The subject the sample is about (null for a sample that does not parse, e.g. invalid/…). */
+  readonly subject: { subjectId: string; part?: string; status: string; outcome: string; terminal: boolean } | null;
+  /** Each callback sent: the response's status code and body (its JSON, or its text), or why none came. */
+  readonly requests: { attempt: number; method: string; path: string; statusCode?: number; body?: unknown; error?: string }[];
+  /** What the simulated status endpoint was told to answer for the subject, and its status code. */
+  readonly statusEndpoint: { status: string; outcome: string; terminal: boolean; statusCode: number }[];
+}
+const report: SendReport = {
+  provider: provider.id,
+  sample: `${sample.provider}/${sample.name}`,
+  url: baseUrl,
+  subject: parsed
+    ? { subjectId: parsed.subjectId, ...(parsed.part === undefined ? {} : { part: parsed.part }), status: parsed.status, outcome: parsed.outcome, terminal: parsed.terminal }
+    : null,
+  requests: [],
+  statusEndpoint: [],
+};
+
+/** The response body as a reader wants it: parsed when it is JSON, else its text. */
+function bodyOf(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
 /** Tell the simulated endpoint to answer `status` (default: the sample's own) for the sample's subject. */
 async function simulatorReports(status?: string): Promise<void> {
   if (!simulatorUrl || !parsed || !kit.statusAnswer || !kit.statusSimulation) return;
@@ -118,25 +161,27 @@ async function simulatorReports(status?: string): Promise<void> {
     headers: { 'content-type': 'application/json', authorization: `Bearer ${kit.statusSimulation(secret).controlToken}` },
     body: JSON.stringify(answer),
   });
+  report.statusEndpoint.push({ status: said.status, outcome: said.outcome, terminal: said.terminal, statusCode: response.status });
   const meaning = `${said.outcome}${said.terminal ? ', final' : ''}`;
-  console.log(`(simulated ${provider.displayName} status endpoint now reports ${parsed.subjectId} as ${said.status}, ${meaning}: ${response.status})`);
+  say(`(simulated ${provider.displayName} status endpoint now reports ${parsed.subjectId} as ${said.status}, ${meaning}: ${response.status})`);
 }
 await simulatorReports();
 if (values['endpoint-only']) {
   if (statusLater !== undefined) await simulatorReports(statusLater);
-  console.log(`\nno callback sent. subject: ${parsed!.subjectId}   expect it with: npm run expect -- ${provider.id} '${parsed!.subjectId}'`);
+  say(`\nno callback sent. subject: ${parsed!.subjectId}   expect it with: npm run expect -- ${provider.id} '${parsed!.subjectId}'`);
+  if (json) printJson(report);
   process.exit(0);
 }
 
 /** The path with its secret token shortened, so the output can be shared. */
 const shownPath = request.path.replace(/(\/callbacks\/[^/]+\/)([^/?]+)/, (_, prefix: string, token: string) => `${prefix}${token.slice(0, 4)}…`);
 for (let attempt = 1; attempt <= repeat; attempt++) {
-  console.log(`→ ${request.method} ${baseUrl}${shownPath}${repeat > 1 ? `   (${attempt}/${repeat})` : ''}`);
+  say(`→ ${request.method} ${baseUrl}${shownPath}${repeat > 1 ? `   (${attempt}/${repeat})` : ''}`);
   if (attempt === 1) {
     for (const [name, value] of Object.entries(request.headers)) {
-      console.log(`  ${name}: ${name === 'authorization' ? `${value.slice(0, 12)}…` : value}`);
+      say(`  ${name}: ${name === 'authorization' ? `${value.slice(0, 12)}…` : value}`);
     }
-    if (request.body) console.log(`  (${request.body.length} bytes: ${sample.provider}/${sample.name})`);
+    if (request.body) say(`  (${request.body.length} bytes: ${sample.provider}/${sample.name})`);
   }
   let response: Response;
   try {
@@ -146,11 +191,15 @@ for (let attempt = 1; attempt <= repeat; attempt++) {
       ...(request.body ? { body: request.body } : {}),
     });
   } catch (error) {
-    console.error(`✗ cannot reach ${baseUrl}: ${(error as Error).cause ?? (error as Error).message}. Is \`npm start\` running?`);
+    const reason = `cannot reach ${baseUrl}: ${String((error as Error).cause ?? (error as Error).message)}`;
+    say(`✗ ${reason}. Is \`npm start\` running?`);
+    report.requests.push({ attempt, method: request.method, path: shownPath, error: reason });
+    if (json) printJson(report);
     process.exit(1);
   }
   const text = await response.text();
-  console.log(`← ${response.status} ${text}`);
+  report.requests.push({ attempt, method: request.method, path: shownPath, statusCode: response.status, body: bodyOf(text) });
+  if (!json) console.log(`← ${response.status} ${text}`);
   if (!response.ok) process.exitCode = 1;
 }
 /** Wait (up to 15 s) until the worker has stored the subject's state, so a later answer is news to a re-check, not to the first ask. */
@@ -170,8 +219,9 @@ async function waitForState(): Promise<void> {
 if (statusLater !== undefined && process.exitCode !== 1) {
   await waitForState();
   await simulatorReports(statusLater);
-  console.log(`  the next re-check (npm start's schedule: ${runtime?.reconcile?.intervalsSeconds.map((s) => `${s}s`).join(', ') ?? 'default'}) applies it`);
+  say(`  the next re-check (npm start's schedule: ${runtime?.reconcile?.intervalsSeconds.map((s) => `${s}s`).join(', ') ?? 'default'}) applies it`);
 }
 if (parsed && process.exitCode !== 1) {
-  console.log(`\nsubject: ${parsed.subjectId}   see it with: npm run inspect -- ${provider.id} '${parsed.subjectId}'`);
+  say(`\nsubject: ${parsed.subjectId}   see it with: npm run inspect -- ${provider.id} '${parsed.subjectId}'`);
 }
+if (json) printJson(report);

@@ -1,10 +1,12 @@
 import { relative } from 'node:path';
 import type { LogLevel } from '../functions/shared/log.ts';
 import { providers } from '../functions/providers/index.ts';
-import { dataDirFrom, parseCli, positiveInt } from './cli-args.ts';
+import { dataDirFrom, intFlag, intValue, parseCli, type IntRange } from './cli-args.ts';
+import { colorWanted, say } from './cli-output.ts';
 import { prettyLine } from './log-format.ts';
 import { startPipeline, sweepPeriod } from './pipeline.ts';
 import { DEFAULT_RECONCILE, parseSchedule, type ReconcilePolicy } from '../functions/core/reconcile.ts';
+import { QUEUE } from '../functions/core/pipeline-definition.ts';
 import { SecretsFileError } from './secrets-file.ts';
 
 const USAGE = `usage: npm start -- [--port N] [--secrets FILE [--simulators]] [--fresh] [--data-dir DIR] [--log-format pretty|json]
@@ -13,7 +15,10 @@ const USAGE = `usage: npm start -- [--port N] [--secrets FILE [--simulators]] [-
   queue and its DLQ, DynamoDB Local, the worker, and (with the development secrets) simulated
   status endpoints for the providers the worker asks. Ctrl-C stops everything.
 
-  --port N          HTTP port on 127.0.0.1 (default: $PORT or 3000)
+  The log lines are the output (stdout: pipe them with --log-format json); the banner and the
+  shutdown lines go to stderr. NO_COLOR=1, or a stdout that is not a terminal, turns colour off.
+
+  --port N          HTTP port on 127.0.0.1, 0 to 65535 (default: $PORT or 3000; 0: any free port)
   --secrets FILE    your provider secrets, {"<provider>": {...}, ...}, used as they are (default:
                     fake development secrets, written to <data-dir>/dev-secrets.json)
   --simulators      with --secrets: also simulate the asked providers' status endpoints and point
@@ -21,15 +26,15 @@ const USAGE = `usage: npm start -- [--port N] [--secrets FILE [--simulators]] [-
   --fresh           start with an empty table and queues
   --data-dir DIR    where data persists between runs (default: .local-data)
   --log-format F    pretty (default in a terminal) or json (one JSON object per line, as in Lambda)
-  --max-receives N  receives before a message moves to the DLQ (default 5)
+  --max-receives N  receives before a message moves to the DLQ, 1 to 1000 (default 5)
   --reconcile-schedule S
                     when subjects not final are asked about again, e.g. 2s,4s,8s for a demo
                     (default 1m,5m,30m,2h,12h,24h,48h, as deployed)
 
   Tuning and engines started elsewhere (fault-injection tests; a plain npm start needs none):
-  --retry-base-seconds N   first retry delay of a failed record, doubling per receive (default 1)
-  --visibility-timeout N   seconds a received message stays hidden before redelivery (default 180)
-  --confirm-timeout-ms N   timeout of each TemboPlus status call (default 5000)
+  --retry-base-seconds N   first retry delay of a failed record, doubling per receive, 1 to 900 (default 1)
+  --visibility-timeout N   seconds a received message stays hidden before redelivery, 1 to 43200 (default 180)
+  --confirm-timeout-ms N   timeout of each status endpoint call, 1 to 30000 (default 5000)
   --dynamodb-endpoint URL  use this DynamoDB endpoint instead of starting DynamoDB Local
   --sqs-endpoint URL       use this SQS-API endpoint instead of the in-process one; the queues then
                            outlive this process (the in-process queues persist under the data folder)
@@ -61,13 +66,35 @@ if (values.help) {
 }
 
 const started = performance.now();
-const port = positiveInt('port', values.port ?? process.env.PORT, 3000);
+
+/**
+ * Every numeric flag's range, checked before anything starts. Where AWS has a range, it is AWS's;
+ * 0 is refused wherever it would not mean "none" but break the pipeline.
+ */
+const RANGES = {
+  port: { min: 0, max: 65_535, note: '0: any free port' },
+  // SQS's RedrivePolicy: maxReceiveCount from 1 to 1000.
+  maxReceives: { min: 1, max: 1000, note: "SQS's maxReceiveCount" },
+  // 0 would retry a failing record at once; the worker caps every delay at 15 minutes.
+  retryBaseSeconds: { min: 1, max: 900, note: 'retry delays are capped at 15 minutes' },
+  // SQS accepts 0 to 43200, but at 0 a message is handed out again while the worker still has it
+  // (and Lambda refuses a queue whose visibility timeout is below the function's timeout).
+  visibilityTimeout: { min: 1, max: 43_200, note: 'SQS allows 0, which hands a message out again while the worker still has it' },
+  // 0 would abort every status call before it is sent; a call cannot outlast the worker.
+  confirmTimeoutMs: { min: 1, max: QUEUE.workerTimeoutSeconds * 1000, note: `within the worker's ${QUEUE.workerTimeoutSeconds} s timeout` },
+} as const satisfies Record<string, IntRange>;
+const port = values.port !== undefined ? intFlag('port', values.port, RANGES.port, 3000) : intValue('PORT', process.env.PORT, RANGES.port, 3000);
+const maxReceiveCount = intFlag('max-receives', values['max-receives'], RANGES.maxReceives, QUEUE.maxReceiveCount);
+const retryBaseSeconds = intFlag('retry-base-seconds', values['retry-base-seconds'], RANGES.retryBaseSeconds);
+const visibilityTimeoutSeconds = intFlag('visibility-timeout', values['visibility-timeout'], RANGES.visibilityTimeout);
+const confirmTimeoutMs = intFlag('confirm-timeout-ms', values['confirm-timeout-ms'], RANGES.confirmTimeoutMs);
+
 const format = values['log-format'] ?? (process.stdout.isTTY ? 'pretty' : 'json');
 if (format !== 'pretty' && format !== 'json') {
   console.error(`--log-format must be pretty or json, got "${format}"`);
   process.exit(2);
 }
-const color = Boolean(process.stdout.isTTY);
+const color = colorWanted(process.stdout);
 const write = (line: string, level: LogLevel) =>
   process.stdout.write(`${format === 'pretty' ? prettyLine(line, level, color) : line}\n`);
 
@@ -92,7 +119,6 @@ function reconcileFlag(value: string | undefined): ReconcilePolicy | undefined {
   }
 }
 const reconcile = reconcileFlag(values['reconcile-schedule']);
-const optionalInt = (name: string, value: string | undefined) => (value === undefined ? undefined : positiveInt(name, value, 0));
 
 let pipeline: Awaited<ReturnType<typeof startPipeline>>;
 try {
@@ -102,10 +128,10 @@ try {
     fresh: values.fresh ?? false,
     secretsFile: values.secrets,
     simulators: values.simulators,
-    maxReceiveCount: positiveInt('max-receives', values['max-receives'], 5),
-    retryBaseSeconds: optionalInt('retry-base-seconds', values['retry-base-seconds']),
-    visibilityTimeoutSeconds: optionalInt('visibility-timeout', values['visibility-timeout']),
-    confirmTimeoutMs: optionalInt('confirm-timeout-ms', values['confirm-timeout-ms']),
+    maxReceiveCount,
+    retryBaseSeconds,
+    visibilityTimeoutSeconds,
+    confirmTimeoutMs,
     dynamodbEndpoint,
     sqsEndpoint,
     write,
@@ -157,17 +183,18 @@ const banner = [
   '  Ctrl-C to stop.',
   '',
 ].join('\n');
-console.log(banner);
+// The banner is for the person at the terminal; stdout carries the log lines alone.
+say(banner);
 
 let stopping = false;
 const shutdown = async (signal: string) => {
   if (stopping) return;
   stopping = true;
-  console.log(`\n${signal}: stopping (HTTP, worker${sqsEndpoint ? '' : ', queues'}${dynamodbEndpoint ? '' : ', DynamoDB Local'})…`);
+  say(`\n${signal}: stopping (HTTP, worker${sqsEndpoint ? '' : ', queues'}${dynamodbEndpoint ? '' : ', DynamoDB Local'})…`);
   const force = setTimeout(() => process.exit(1), 15_000);
   await pipeline.stop();
   clearTimeout(force);
-  console.log('stopped.');
+  say('stopped.');
   process.exit(0);
 };
 process.on('SIGINT', () => void shutdown('SIGINT'));

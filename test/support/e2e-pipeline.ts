@@ -21,14 +21,39 @@ export interface StartedPipeline {
   readonly secretsFile: string;
   readonly secrets: ReturnType<typeof testSecrets>;
   readonly child: ChildProcess;
-  /** Every line the pipeline printed so far. */
+  /** Every line the pipeline printed so far (stdout and stderr). */
   readonly output: string[];
-  /** Run `npm run <script> -- <args> --data-dir <dataDir>` and return its exit code and output. */
-  run(script: 'send' | 'inspect' | 'redrive' | 'reprocess', args: string[]): { status: number | null; stdout: string; stderr: string };
+  /** What the pipeline printed on stdout alone so far, as it came. */
+  stdoutText(): string;
+  /**
+   * Run `npm run -s <script> -- <args> --data-dir <dataDir>` and return its exit code and output;
+   * `silent: false` runs it without -s, as a user who forgot it would.
+   */
+  run(script: CommandScript, args: string[], options?: RunOptions): { status: number | null; stdout: string; stderr: string };
   /** Stop with SIGINT (Ctrl-C), as a user would; resolves with the exit code. Removes the data folder unless `keepData`. */
   stop(options?: { keepData?: boolean }): Promise<number | null>;
   /** SIGKILL the whole process group (npm, node, DynamoDB Local): no shutdown code runs. The data folder stays. */
   kill(): Promise<void>;
+}
+
+/** The npm scripts a user runs against a running pipeline. */
+export type CommandScript = 'send' | 'inspect' | 'redrive' | 'reprocess' | 'expect';
+
+export interface RunOptions {
+  /** Pass npm's -s (no "> package@version script" header on stdout). @default true */
+  readonly silent?: boolean;
+  /** Environment variables added to (or, when undefined, removed from) the test's own. */
+  readonly env?: Record<string, string | undefined>;
+}
+
+/** The test's environment with `changes` applied; NODE_NO_WARNINGS keeps Node's own warnings out of the output. */
+export function commandEnv(changes: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_NO_WARNINGS: '1' };
+  for (const [name, value] of Object.entries(changes)) {
+    if (value === undefined) delete env[name];
+    else env[name] = value;
+  }
+  return env;
 }
 
 export interface StartOptions {
@@ -60,6 +85,8 @@ export async function startLocalPipeline(extraArgsOrOptions: string[] | StartOpt
   );
   const output: string[] = [];
   const collect = (chunk: Buffer) => output.push(...chunk.toString().split('\n').filter(Boolean));
+  let stdoutText = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdoutText += chunk.toString()));
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
   let exitCode: number | null | undefined;
@@ -83,11 +110,13 @@ export async function startLocalPipeline(extraArgsOrOptions: string[] | StartOpt
     secrets,
     child,
     output,
-    run(script, args) {
-      const result = spawnSync('npm', ['run', '--silent', script, '--', ...args, '--data-dir', join(dataDir, 'data')], {
+    stdoutText: () => stdoutText,
+    run(script, args, runOptions = {}) {
+      const silent = runOptions.silent === false ? [] : ['--silent'];
+      const result = spawnSync('npm', ['run', ...silent, script, '--', ...args, '--data-dir', join(dataDir, 'data')], {
         cwd: ROOT,
         encoding: 'utf8',
-        env: { ...process.env, NODE_NO_WARNINGS: '1' },
+        env: commandEnv(runOptions.env),
         timeout: 60_000,
       });
       return { status: result.status, stdout: result.stdout, stderr: result.stderr };

@@ -1,0 +1,39 @@
+/**
+ * Where a command's output goes, so its lines can be piped: the answer (the JSON document of
+ * `--json`, the listing or result a user asked for) on stdout; everything said along the way
+ * (banners, progress, hints, warnings) on stderr. `npm run -s inspect -- … --json | jq` then reads
+ * one JSON document and nothing else.
+ */
+
+/** A line said along the way (progress, a hint, a warning): stderr, never mixed into the answer. */
+export function say(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/**
+ * The one JSON document of `--json`, on stdout. Run through `npm run` without `-s`, npm has already
+ * printed its own `> callback-gateway@… script` header on stdout; say so on stderr, since the
+ * header is out of the command's reach.
+ */
+export function printJson(value: unknown): void {
+  if (npmPrintedHeader()) {
+    say(`note: npm printed its "> ${process.env.npm_package_name ?? ''}@… ${process.env.npm_lifecycle_event}" header on stdout before this JSON; pipe \`npm run -s ${process.env.npm_lifecycle_event} -- …\` instead`);
+  }
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Whether npm ran this command without --silent (it exports its log level only when one was chosen). */
+export function npmPrintedHeader(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.npm_lifecycle_event !== undefined && env.npm_config_loglevel !== 'silent';
+}
+
+/**
+ * Whether to colour what goes to a stream: never when NO_COLOR is set to anything but the empty
+ * string (https://no-color.org), never when the stream is not a terminal (a pipe, a file), never on
+ * a terminal that says it cannot (TERM=dumb).
+ */
+export function colorWanted(stream: { readonly isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  if (!stream.isTTY) return false;
+  return env.TERM !== 'dumb';
+}

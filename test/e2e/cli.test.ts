@@ -1,0 +1,309 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { keys } from '../../functions/core/pipeline-definition.ts';
+import type { QueueMessage } from '../../functions/core/queue-message.ts';
+import { LOCAL_AWS, waitFor } from '../../local/engines.ts';
+import { readRuntimeInfo } from '../../local/pipeline.ts';
+import { commandEnv, ROOT, startLocalPipeline, type StartedPipeline } from '../support/e2e-pipeline.ts';
+
+/**
+ * The command lines as a user pipes them, through npm, against a running `npm start`: with --json,
+ * stdout is one JSON document and nothing else (the whole of it parses); banners, progress and
+ * hints are on stderr; NO_COLOR turns colour off on a terminal; a numeric flag out of its range
+ * exits 2 naming the flag and the range, before anything is done.
+ */
+
+/** Every ANSI colour sequence starts with it. */
+const ESC = '\u001b[';
+
+let pipeline: StartedPipeline;
+let sqs: SQSClient;
+let dynamo: DynamoDBClient;
+
+/** stdout parsed whole: a JSON document followed by anything (a header, a progress line) fails here. */
+function wholeJson<T = Record<string, unknown>>(result: { status: number | null; stdout: string; stderr: string }): T {
+  try {
+    return JSON.parse(result.stdout) as T;
+  } catch (error) {
+    assert.fail(`stdout is not one JSON document (${(error as Error).message}):\n${result.stdout}\n--- stderr:\n${result.stderr}`);
+  }
+}
+
+async function stateOf(provider: string, subjectId: string) {
+  const { Item } = await dynamo.send(
+    new GetItemCommand({ TableName: pipeline.info.tableName, Key: { pk: { S: keys.subject(provider, subjectId) }, sk: { S: 'STATE' } }, ConsistentRead: true }),
+  );
+  return Item;
+}
+
+async function queueDepth(url: string): Promise<number> {
+  const { Attributes = {} } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+  );
+  return Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible);
+}
+
+/** A TeleSign callback as the ingest queues it; `quarantine` as an older schema would have flagged it. */
+function telesignMessage(referenceId: string, requestId: string, quarantine?: QueueMessage['quarantine']): QueueMessage {
+  const body = JSON.stringify({ reference_id: referenceId, status: { code: 200, updated_on: '2026-02-01T00:00:00Z' } });
+  return {
+    v: 1,
+    provider: 'telesign',
+    receivedAt: new Date().toISOString(),
+    requestId,
+    sourceIp: '127.0.0.1',
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    raw: { body, query: '' },
+    ...(quarantine ? { quarantine } : {}),
+  };
+}
+
+/** `npm run -s <args>` from the repository root, without a running pipeline's data folder. */
+function npmRun(args: string[], env: Record<string, string | undefined> = {}) {
+  const result = spawnSync('npm', ['run', '--silent', ...args], { cwd: ROOT, encoding: 'utf8', env: commandEnv(env), timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/**
+ * A second `npm start` on a terminal (a pseudo-terminal from `script`), over the first one's engines
+ * so that no second DynamoDB Local starts: pretty logs, --port 0 (any free port). It sends one
+ * callback through its own HTTP API so the ingest logs a line, and returns everything the terminal showed.
+ */
+async function terminalRun(env: Record<string, string | undefined>): Promise<string> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'callback-gateway-tty-'));
+  const start = [
+    'npm', 'run', '-s', 'start', '--', '--port', '0', '--data-dir', dataDir, '--log-format', 'pretty',
+    '--secrets', pipeline.info.secretsFile, '--dynamodb-endpoint', pipeline.info.dynamodbEndpoint, '--sqs-endpoint', pipeline.info.sqsEndpoint,
+  ];
+  const shell = start.map((word) => `'${word.replaceAll("'", `'\\''`)}'`).join(' ');
+  // util-linux script takes the command with -c; the BSD one (macOS) after the log file.
+  const scriptArgs = process.platform === 'darwin' ? ['-q', '/dev/null', 'sh', '-c', shell] : ['-q', '-f', '-e', '-c', shell, '/dev/null'];
+  const child = spawn('script', scriptArgs, { cwd: ROOT, env: commandEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+  let shown = '';
+  child.stdout.on('data', (chunk: Buffer) => (shown += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (shown += chunk.toString()));
+  let failed: Error | undefined;
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', resolve);
+    child.once('error', (error) => ((failed = error), resolve(null)));
+  });
+  try {
+    await waitFor('the terminal pipeline to run', async () => {
+      if (failed) throw new Error(`cannot run \`script\` (util-linux or BSD), which gives npm start a terminal: ${failed.message}`);
+      return shown.includes('Callback gateway running locally') && readRuntimeInfo(dataDir) !== undefined;
+    }, 60_000, 200);
+    const sent = spawnSync('npm', ['run', '-s', 'send', '--', 'telesign', '--data-dir', dataDir], { cwd: ROOT, encoding: 'utf8', env: commandEnv(env), timeout: 60_000 });
+    assert.equal(sent.status, 0, sent.stderr);
+    await waitFor('the ingest log line on the terminal', async () => shown.includes('ingest-telesign'), 20_000, 100);
+  } finally {
+    const pid = readRuntimeInfo(dataDir)?.pid;
+    if (pid) process.kill(pid, 'SIGINT');
+    else child.kill('SIGKILL');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(timer);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  return shown;
+}
+
+describe('command lines people can pipe', { timeout: 300_000 }, () => {
+  before(async () => {
+    pipeline = await startLocalPipeline();
+    sqs = new SQSClient({ ...LOCAL_AWS, endpoint: pipeline.info.sqsEndpoint });
+    dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: pipeline.info.dynamodbEndpoint });
+  });
+
+  after(async () => {
+    sqs?.destroy();
+    dynamo?.destroy();
+    await pipeline?.stop();
+  });
+
+  test('npm start: stdout carries the log lines alone (each one JSON with --log-format json); the banner is on stderr', async () => {
+    // prepare: a callback, so that the ingest and the worker log
+    const sent = pipeline.run('send', ['esms']);
+    assert.equal(sent.status, 0, sent.stderr);
+    await waitFor('the worker to log', async () => pipeline.stdoutText().includes('"service":"worker"'), 20_000, 200);
+
+    // act
+    const lines = pipeline.stdoutText().split('\n').filter(Boolean);
+
+    // assess
+    assert.ok(pipeline.output.some((line) => line.includes('Callback gateway running locally')), 'the banner was shown');
+    assert.ok(!pipeline.stdoutText().includes('Callback gateway running locally'), 'the banner is not on stdout');
+    for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), `not a JSON log line on stdout: ${line}`);
+    assert.ok(lines.some((line) => (JSON.parse(line) as { service?: string }).service === 'ingest-esms'));
+  });
+
+  test('send --json: one JSON document with each request\'s status code and body and the subject; the request lines and hints on stderr', async () => {
+    // act
+    const result = pipeline.run('send', ['telesign', '--repeat', '2', '--json']);
+
+    // assess
+    assert.equal(result.status, 0, result.stderr);
+    const report = wholeJson<{
+      provider: string;
+      url: string;
+      subject: { subjectId: string; outcome: string };
+      requests: { attempt: number; statusCode: number; body: unknown }[];
+    }>(result);
+    assert.equal(report.provider, 'telesign');
+    assert.equal(report.url, pipeline.info.baseUrl);
+    assert.match(report.subject.subjectId, /\S/);
+    assert.deepEqual(report.requests.map((r) => [r.attempt, r.statusCode]), [[1, 200], [2, 200]]);
+    assert.equal(typeof report.requests[0].body, 'object', 'the JSON body, parsed');
+    assert.match(result.stderr, /→ POST /);
+    assert.match(result.stderr, new RegExp(`see it with: npm run inspect -- telesign '${report.subject.subjectId}'`));
+    assert.ok(!result.stderr.includes('"requests"'), 'the document is not on stderr');
+    await waitFor('the sent callback to be stored', async () => (await stateOf('telesign', report.subject.subjectId)) !== undefined, 20_000, 200);
+  });
+
+  test('send without --json: the responses on stdout, the request lines on stderr', () => {
+    const result = pipeline.run('send', ['relid']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /^← 200 /m);
+    assert.doesNotMatch(result.stdout, /→|see it with/);
+    assert.match(result.stderr, /→ POST [\s\S]*see it with: npm run inspect -- relid /);
+  });
+
+  test('inspect --json through npm run -s: the whole stdout is one document; without -s npm\'s header breaks it, and the command says how to pipe', async () => {
+    // prepare
+    const sent = wholeJson<{ subject: { subjectId: string } }>(pipeline.run('send', ['telesign', '--json']));
+    const id = sent.subject.subjectId;
+    await waitFor('the subject to be stored', async () => (await stateOf('telesign', id)) !== undefined, 20_000, 200);
+
+    // act
+    const subject = pipeline.run('inspect', ['telesign', id, '--json']);
+    const recent = pipeline.run('inspect', ['--recent', '5', '--json']);
+    const stale = pipeline.run('inspect', ['--stale', '--json']);
+    const withHeader = pipeline.run('inspect', ['telesign', id, '--json'], { silent: false });
+
+    // assess
+    assert.equal(subject.status, 0, subject.stderr);
+    assert.equal(wholeJson<{ state: { subjectId: string } }>(subject).state.subjectId, id);
+    assert.equal(subject.stderr, '');
+    assert.ok(wholeJson<{ items: unknown[] }>(recent).items.length > 0);
+    assert.deepEqual(wholeJson(stale), { items: [] });
+    assert.match(withHeader.stdout, /^\s*> callback-gateway@\S+ inspect/, "npm's own header, on stdout");
+    assert.throws(() => JSON.parse(withHeader.stdout));
+    assert.match(withHeader.stderr, /npm run -s inspect -- …/);
+  });
+
+  test('expect --json: one JSON document', () => {
+    const result = pipeline.run('expect', ['telesign', 'CLIEXPECT000000000000000000000001', '--json']);
+    assert.equal(result.status, 0, result.stderr);
+    const view = wholeJson<{ result: string; state: { subjectId: string; expectedAt: string } }>(result);
+    assert.equal(view.result, 'expected');
+    assert.equal(view.state.subjectId, 'CLIEXPECT000000000000000000000001');
+    assert.match(view.state.expectedAt, /^\d{4}-/);
+  });
+
+  test('redrive --json: counts and ids of what would move and what moved; the document alone on stdout', async () => {
+    // prepare: a callback in the DLQ (as if it had failed every receive)
+    await sqs.send(new SendMessageCommand({ QueueUrl: pipeline.info.dlqUrl, MessageBody: JSON.stringify(telesignMessage('CLIREDRIVE00000000000000000000001', 'cli-redrive-1')) }));
+
+    // act
+    const dry = pipeline.run('redrive', ['--dry-run', '--json']);
+    const moved = pipeline.run('redrive', ['--json']);
+    const nothing = pipeline.run('redrive', ['--json']);
+
+    // assess
+    assert.equal(dry.status, 0, dry.stderr);
+    const dryReport = wholeJson<{ target: string; dryRun: boolean; wouldMove: number; moved: number; peeked: { requestId: string; provider: string; dlqMessageId: string }[] }>(dry);
+    assert.equal(dryReport.target, 'local');
+    assert.equal(dryReport.dryRun, true);
+    assert.equal(dryReport.wouldMove, 1);
+    assert.equal(dryReport.moved, 0);
+    assert.deepEqual(dryReport.peeked.map((m) => [m.provider, m.requestId]), [['telesign', 'cli-redrive-1']]);
+    assert.match(dryReport.peeked[0].dlqMessageId, /\S/);
+
+    assert.equal(moved.status, 0, moved.stderr);
+    const report = wholeJson<{ dlq: { visible: number; inFlight: number }; moved: number; notAccepted: number; messages: { requestId: string; messageId: string }[] }>(moved);
+    // The dry run's look (visibility 0) may leave it counted in flight for a moment.
+    assert.equal(report.dlq.visible + report.dlq.inFlight, 1, JSON.stringify(report.dlq));
+    assert.equal(report.moved, 1);
+    assert.equal(report.notAccepted, 0);
+    assert.equal(report.messages[0].requestId, 'cli-redrive-1');
+    assert.match(report.messages[0].messageId, /\S/, 'its id in the main queue');
+
+    assert.equal(nothing.status, 0, nothing.stderr);
+    assert.equal(wholeJson<{ moved: number }>(nothing).moved, 0);
+    await waitFor('the redriven callback to be stored', async () => (await stateOf('telesign', 'CLIREDRIVE00000000000000000000001')) !== undefined, 20_000, 200);
+    assert.equal(await queueDepth(pipeline.info.dlqUrl), 0);
+  });
+
+  test('reprocess --json: counts and each callback with what became of it', async () => {
+    // prepare: a callback an older schema quarantined (valid for today's)
+    const message = telesignMessage('CLIREPROCESS000000000000000000001', 'cli-reprocess-1', { reason: 'payload does not match the schema', issues: ['(an older rule)'] });
+    await sqs.send(new SendMessageCommand({ QueueUrl: pipeline.info.queueUrl, MessageBody: JSON.stringify(message) }));
+    const quarantined = () => wholeJson<{ items: unknown[] }>(pipeline.run('inspect', ['--recent', '10', '--provider', 'telesign', '--outcome', 'quarantined', '--json'])).items;
+    await waitFor('the quarantine item', async () => quarantined().length === 1, 20_000, 300);
+
+    // act
+    const dry = pipeline.run('reprocess', ['--provider', 'telesign', '--dry-run', '--json']);
+    const real = pipeline.run('reprocess', ['--provider', 'telesign', '--json']);
+
+    // assess
+    type Report = { dryRun: boolean; requeued: number; stillInvalid: number; items: { requestId: string; action: string; messageId?: string }[] };
+    assert.equal(dry.status, 0, dry.stderr);
+    const dryReport = wholeJson<Report>(dry);
+    assert.deepEqual([dryReport.dryRun, dryReport.requeued, dryReport.stillInvalid], [true, 1, 0]);
+    assert.deepEqual(dryReport.items.map((i) => [i.requestId, i.action]), [['cli-reprocess-1', 'would-requeue']]);
+    assert.equal(real.status, 0, real.stderr);
+    const report = wholeJson<Report>(real);
+    assert.deepEqual([report.dryRun, report.requeued, report.stillInvalid], [false, 1, 0]);
+    assert.deepEqual(report.items.map((i) => [i.requestId, i.action]), [['cli-reprocess-1', 'requeued']]);
+    assert.match(report.items[0].messageId ?? '', /\S/);
+    await waitFor('the reprocessed callback to be stored', async () => (await stateOf('telesign', 'CLIREPROCESS000000000000000000001')) !== undefined, 20_000, 250);
+  });
+
+  test('on a terminal, pretty logs are coloured; NO_COLOR=1 turns the colour off', async () => {
+    // act: the same run twice, the second with NO_COLOR
+    const coloured = await terminalRun({ NO_COLOR: undefined, FORCE_COLOR: undefined, TERM: 'xterm-256color' });
+    const plain = await terminalRun({ NO_COLOR: '1', FORCE_COLOR: undefined, TERM: 'xterm-256color' });
+
+    // assess: the control shows colour reaches a terminal at all
+    assert.ok(coloured.includes(ESC), `no colour on a terminal without NO_COLOR:\n${coloured}`);
+    assert.match(plain, /INFO +ingest-telesign/);
+    assert.ok(!plain.includes(ESC), `an ANSI escape with NO_COLOR=1:\n${JSON.stringify(plain)}`);
+  });
+
+  test('a numeric flag out of its range (0 where at least 1 is needed) exits 2 naming the flag and the range, before anything is done', async () => {
+    const dataDir = join(pipeline.dataDir, 'data');
+    const port = new URL(pipeline.info.baseUrl).port;
+    // npm start is given the running pipeline's port: if a flag slipped through, it would fail on the port (exit 1), not start.
+    const startArgs = ['start', '--', '--data-dir', mkdtempSync(join(tmpdir(), 'callback-gateway-flags-')), '--port', port];
+    const cases: { args: string[]; env?: Record<string, string>; says: string }[] = [
+      { args: ['send', '--', 'telesign', '--repeat', '0', '--data-dir', dataDir], says: '--repeat must be a whole number from 1 to 1000, got "0"' },
+      { args: ['inspect', '--', '--recent', '0', '--data-dir', dataDir], says: '--recent must be a whole number from 1 to 1000, got "0"' },
+      { args: ['redrive', '--', '--max', '0', '--data-dir', dataDir], says: '--max must be a whole number of at least 1, got "0"' },
+      { args: ['redrive', '--', '--max-per-second', '0', '--data-dir', dataDir], says: '--max-per-second must be a whole number from 1 to 500' },
+      { args: ['redrive', '--', '--max-per-second', '501', '--data-dir', dataDir], says: '--max-per-second must be a whole number from 1 to 500' },
+      { args: [...startArgs, '--max-receives', '0'], says: '--max-receives must be a whole number from 1 to 1000' },
+      { args: [...startArgs, '--retry-base-seconds', '0'], says: '--retry-base-seconds must be a whole number from 1 to 900' },
+      { args: [...startArgs, '--visibility-timeout', '0'], says: '--visibility-timeout must be a whole number from 1 to 43200' },
+      { args: [...startArgs, '--confirm-timeout-ms', '0'], says: '--confirm-timeout-ms must be a whole number from 1 to 30000' },
+      { args: ['start', '--', '--port', '65536'], says: '--port must be a whole number from 0 to 65535 (0: any free port), got "65536"' },
+      { args: ['start'], env: { PORT: '1e3' }, says: 'PORT must be a whole number from 0 to 65535' },
+      { args: ['send', '--', 'telesign', '--repeat', '1e3', '--data-dir', dataDir], says: '--repeat must be a whole number from 1 to 1000, got "1e3"' },
+    ];
+    try {
+      for (const { args, env, says } of cases) {
+        const result = npmRun(args, env);
+        assert.equal(result.status, 2, `${args.join(' ')}: exit ${result.status}\n${result.stderr}`);
+        assert.ok(result.stderr.includes(says), `${args.join(' ')}: ${result.stderr}`);
+        assert.equal(result.stdout, '', `${args.join(' ')}: nothing on stdout`);
+      }
+    } finally {
+      rmSync(startArgs[3], { recursive: true, force: true });
+    }
+  });
+});
