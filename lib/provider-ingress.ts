@@ -113,6 +113,7 @@ export function secretDescription(provider: AnyProvider): string {
     `${provider.displayName} callback secret, JSON {${fields.join(', ')}}.`,
     toFill.length > 0 ? `Fill ${toFill.join(', ')} from the provider console.` : '',
     generated ? `${generated} is generated: it replaces {${generated}} in the callback URL.` : '',
+    provider.secretHelp ?? '',
     // Rotation without downtime: functions/providers/secret-schema.ts accepts the old values here.
     'To rotate, put the old values under "previous" beside the new ones; both are accepted until you remove "previous".',
   ]

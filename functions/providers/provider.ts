@@ -188,6 +188,11 @@ export interface Provider<TSecret = unknown, TPayload = unknown, TId extends str
    * unconfirmed. @default true (when `lookup` exists)
    */
   canLookup?(secret: TSecret): boolean;
+  /**
+   * What the user must know about the secret beyond its fields (which status endpoint a default
+   * points at, what leaving a field out means): shown in the stack output naming the secret.
+   */
+  readonly secretHelp?: string;
   /** The provider's own limits on asking (from its docs): when to ask first, and until when it answers. */
   readonly lookupLimits?: LookupLimits;
   /** The limits as the secret sets them, where a secret field may change them (Identomat's `resultHorizonHours`). @default lookupLimits */

@@ -8,15 +8,23 @@ import { secretWithRotation } from './secret-schema.ts';
 export const TEMBOPLUS_SANDBOX_URL = 'https://sandbox.temboplus.com';
 
 /**
- * `{ token, apiToken, baseUrl }`: `token` is the secret in our callback URL; `apiToken` and
- * `baseUrl` are for TemboPlus's Transaction Status endpoint (production base URL is unpublished,
- * hence configuration).
+ * `{ token, apiToken?, baseUrl? }`: `token` is the secret in our callback URL; `apiToken` and
+ * `baseUrl` are for TemboPlus's Transaction Status endpoint. Without `apiToken` TemboPlus is not
+ * asked: its callbacks are believed as they come and shown unconfirmed. With it, `baseUrl` must say
+ * which TemboPlus answers: the sandbox (`https://sandbox.temboplus.com`) or the production URL
+ * TemboPlus gives at onboarding (unpublished). There is no default, so a deployed stack never asks
+ * the sandbox about production transfers without saying so. A placeholder `apiToken` fails closed.
  */
 export const TemboPlusSecretSchema = secretWithRotation({
   token: configuredString,
-  apiToken: configuredString,
-  baseUrl: z._default(z.url({ protocol: /^https?$/ }), TEMBOPLUS_SANDBOX_URL),
-});
+  apiToken: z.optional(configuredString),
+  baseUrl: z.optional(z.url({ protocol: /^https?$/ })),
+}).check(
+  z.refine((secret) => secret.apiToken === undefined || secret.baseUrl !== undefined, {
+    message: `baseUrl is required with apiToken: ${TEMBOPLUS_SANDBOX_URL} for the sandbox, or the production URL from TemboPlus`,
+    path: ['baseUrl'],
+  }),
+);
 export type TemboPlusSecret = z.infer<typeof TemboPlusSecretSchema>;
 
 /**
@@ -115,8 +123,12 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'
   }),
 
   // Callbacks prove nothing (a URL token; the docs say to validate every status with the Transaction
-  // Status endpoint): only its answers move the state. apiToken is required, so it is always asked.
+  // Status endpoint): with apiToken and baseUrl, only its answers move the state.
   callbackTrust: 'token',
+  secretHelp:
+    `baseUrl starts as TemboPlus's SANDBOX (${TEMBOPLUS_SANDBOX_URL}): for production transfers set the production URL TemboPlus gives at onboarding, or every ` +
+    'status request answers 404 (the TemboplusConfirmationNotFound alarm). Without apiToken and baseUrl, TemboPlus is not asked and its callbacks are stored unconfirmed.',
+  canLookup: (secret) => secret.apiToken !== undefined && secret.baseUrl !== undefined,
 
   describe(payload) {
     const status = payload.status.toUpperCase();
@@ -148,6 +160,7 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'
    * @see https://tembo.gitbook.io/tembo/reference/remittance/api-overview
    */
   async lookup({ subjectId: partnerReference }, secret, context): Promise<StatusAnswer<TemboPlusCallback>> {
+    if (!secret.apiToken || !secret.baseUrl) throw new ConfigurationError('the temboplus secret has no apiToken and baseUrl to ask TemboPlus with');
     const url = `${secret.baseUrl.replace(/\/+$/, '')}/remittance/${encodeURIComponent(partnerReference)}/status`;
     let response: Response;
     try {

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { ConfigurationError, DependencyError } from '../../functions/shared/errors.ts';
 import { SECRET_FAILURE_TTL_MS, createSecretCache, secretEnvName, type SecretSource } from '../../functions/core/secrets.ts';
 import { getProvider, providers } from '../../functions/providers/index.ts';
-import type { AnyProvider } from '../../functions/providers/provider.ts';
+import { canAsk, type AnyProvider } from '../../functions/providers/provider.ts';
 import { fixedSecretSource, UNIT_SECRETS } from '../support/unit-ingest.ts';
 
 const telesign = getProvider('telesign');
@@ -120,11 +120,16 @@ describe('createSecretCache caching', () => {
     assert.equal(source.calls, 2);
   });
 
-  test('the defaults in a secret schema are applied (TemboPlus baseUrl)', async () => {
+  test('TemboPlus: apiToken without baseUrl is refused, naming the sandbox and production choice; without apiToken the token alone is valid and not asked', async () => {
     // act
-    const value = await createSecretCache(fixedSecretSource({ temboplus: { token: 't-1', apiToken: 'a-1' } })).get(getProvider('temboplus'));
+    const refused = createSecretCache(fixedSecretSource({ temboplus: { token: 't-1', apiToken: 'a-1' } })).get(getProvider('temboplus'));
+    const tokenOnly = await createSecretCache(fixedSecretSource({ temboplus: { token: 't-1' } })).get(getProvider('temboplus'));
+    const asked = await createSecretCache(fixedSecretSource({ temboplus: { token: 't-1', apiToken: 'a-1', baseUrl: 'https://sandbox.temboplus.com' } })).get(getProvider('temboplus'));
     // assess
-    assert.deepEqual(value, { token: 't-1', apiToken: 'a-1', baseUrl: 'https://sandbox.temboplus.com' });
+    await assert.rejects(refused, /baseUrl is required with apiToken: https:\/\/sandbox\.temboplus\.com for the sandbox, or the production URL/);
+    assert.deepEqual(tokenOnly, { token: 't-1' });
+    assert.equal(canAsk(getProvider('temboplus'), tokenOnly), false);
+    assert.equal(canAsk(getProvider('temboplus'), asked), true);
   });
 });
 
