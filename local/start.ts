@@ -29,7 +29,8 @@ const USAGE = `usage: npm start -- [--port N] [--secrets FILE [--simulators]] [-
   --max-receives N  receives before a message moves to the DLQ, 1 to 1000 (default 5)
   --reconcile-schedule S
                     when subjects not final are asked about again, e.g. 2s,4s,8s for a demo
-                    (default 1m,5m,30m,2h,12h,24h,48h, as deployed)
+                    (default 1m,5m,30m,2h,12h,24h,48h, as deployed); a shortened schedule also
+                    skips the providers' own first delays (eSMS 1 min, TeleSign 5 min)
 
   Tuning and engines started elsewhere (fault-injection tests; a plain npm start needs none):
   --retry-base-seconds N   first retry delay of a failed record, doubling per receive, 1 to 900 (default 1)
@@ -112,7 +113,8 @@ const sqsEndpoint = endpointFlag('sqs-endpoint', values['sqs-endpoint']);
 function reconcileFlag(value: string | undefined): ReconcilePolicy | undefined {
   if (value === undefined) return undefined;
   try {
-    return { ...DEFAULT_RECONCILE, intervalsSeconds: parseSchedule(value) };
+    // A shortened schedule is for watching: the providers' own first delays (minutes) would hide it.
+    return { ...DEFAULT_RECONCILE, intervalsSeconds: parseSchedule(value), providerFirstDelays: false };
   } catch (error) {
     console.error(`--reconcile-schedule: ${(error as Error).message}`);
     process.exit(2);
@@ -176,7 +178,7 @@ const banner = [
   `                   DLQ ${info.dlqUrl}`,
   ...statusEndpointLines(),
   `  Secrets file     ${shown(info.secretsFile)}${info.devSecrets ? '  (development values, fake)' : values.simulators ? `  (${shown(values.secrets!)} with the simulated endpoints)` : ''}`,
-  `  Re-checks        ${scheduleText(info.reconcile.intervalsSeconds)}, swept every ${sweepPeriod({ reconcile: info.reconcile })} s${reconcile ? '  (--reconcile-schedule)' : ''}`,
+  `  Re-checks        ${scheduleText(info.reconcile.intervalsSeconds)}, swept every ${sweepPeriod({ reconcile: info.reconcile })} s${reconcile ? "  (--reconcile-schedule; the providers' own first delays are skipped)" : ''}`,
   `  Data             ${shown(dataDirFrom(values['data-dir']))}  (--fresh to start empty)`,
   '',
   '  Try:  npm run send -- telesign        then  npm run inspect -- --recent 5',

@@ -25,6 +25,12 @@ export interface ReconcilePolicy {
   readonly horizonHours: number;
   /** Longest wait before asking again after a fault of the status endpoint (the back-off doubles up to it). */
   readonly faultBackoffCapSeconds: number;
+  /**
+   * Whether a provider's own minimum delay before the first ask (`firstAfterSeconds`: eSMS 1 min,
+   * TeleSign 5 min) holds. Only a schedule shortened for a demo or a test (`--reconcile-schedule`)
+   * turns it off. @default true
+   */
+  readonly providerFirstDelays?: boolean;
 }
 
 /** About 1 min, 5 min, 30 min, 2 h, 12 h, 24 h, 48 h. */
@@ -102,7 +108,8 @@ export function withRecheck(state: StateItem, context: RecheckContext, reason: '
   if (reason === 'event' && state.recheckAt !== undefined) return state;
 
   const rechecks = reason === 'recheck' ? (state.rechecks ?? 0) + 1 : (state.rechecks ?? 0);
-  const delaySeconds = Math.max(policy.intervalsSeconds[rechecks] ?? Number.NaN, rechecks === 0 ? (context.limits?.firstAfterSeconds ?? 0) : 0);
+  const providerFirst = rechecks === 0 && policy.providerFirstDelays !== false ? (context.limits?.firstAfterSeconds ?? 0) : 0;
+  const delaySeconds = Math.max(policy.intervalsSeconds[rechecks] ?? Number.NaN, providerFirst);
   const next = now.getTime() + delaySeconds * 1000;
   const cleared = without(state, 'recheckFaults', 'recheckFault');
   // The schedule is over (or the provider stops answering before the next one): stale, listed for a person.

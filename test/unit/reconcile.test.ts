@@ -56,6 +56,11 @@ describe('withRecheck', () => {
     assert.equal(next.recheckAt, at(600).toISOString());
   });
 
+  test("a schedule shortened for a demo skips the providers' own first delays", () => {
+    const next = withRecheck(state(), context(0, { limits: { firstAfterSeconds: 600 }, policy: { ...DEFAULT_RECONCILE, intervalsSeconds: [2, 4], providerFirstDelays: false } }), 'event');
+    assert.equal(next.recheckAt, at(2).toISOString());
+  });
+
   test('a burst of callbacks does not push a pending re-check back', () => {
     const pending = withRecheck(state(), context(0), 'event');
     assert.equal(withRecheck(pending, context(30), 'event'), pending);
