@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { QUEUE } from '../../functions/core/pipeline-definition.ts';
+import { processRecheck } from '../../functions/core/recheck.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import { processMessage, type WorkerDependencies, type WorkerResult } from '../../functions/core/worker.ts';
 import { ConfigurationError, DependencyError } from '../../functions/shared/errors.ts';
@@ -185,23 +186,56 @@ describe('TeleSign Get Status on arrival', () => {
   });
 });
 
+describe('TeleSign Get Status on re-check', () => {
+  test('a report TeleSign did not know on arrival is confirmed by the re-check, once Get Status has it', async () => {
+    // prepare: the callback came before TeleSign's Get Status had the transaction
+    const ref = uniqueId('TS-LATE');
+    const content = callback('sms-verify-dlr', ref);
+    const message = await queued(content);
+    const deps = askingDeps();
+    await assert.rejects(processMessage(message, deps), DependencyError);
+    await processMessage(message, deps, QUEUE.settleAttempts);
+    const before = await storedState(env, 'telesign', ref);
+    simulator.report(answer(content, '200 VALID'));
+    // act: the sweep found it due (no sooner than 5 minutes later) and queued the re-check
+    const result = await processRecheck({ v: 1, kind: 'recheck', provider: 'telesign', subjectId: ref, at: new Date().toISOString() }, deps);
+    // assess
+    assert.equal(before?.confirmation, 'not_found');
+    assert.deepEqual(result, { kind: 'rechecked', asked: 'found', verdict: 'confirmed', stateChanged: true, settled: true, stale: false });
+    const state = await storedState(env, 'telesign', ref);
+    assert.equal(state?.status, '200 VALID', 'the answer adds the code state, forward only');
+    assert.equal(state?.confirmation, 'confirmed');
+    assert.equal(state?.recheckAt, undefined, 'settled: off the schedule');
+  });
+});
+
 describe('TeleSign Get Status faults', () => {
-  test('a refused API key fails the record with a ConfigurationError naming apiKey, never its value', async () => {
+  test('a refused API key fails the record with a ConfigurationError naming apiKey, never its value; in the end the callback is stored unconfirmed', async () => {
     // prepare
     const ref = uniqueId('TS-KEY');
     const content = callback('sms-dlr-success', ref);
     simulator.report(answer(content));
     const wrongKey = Buffer.from('a-wrong-key-of-the-right-length!').toString('base64');
+    const message = await queued(content);
+    const deps = askingDeps({ apiKey: wrongKey });
     // act
-    const error = await processMessage(await queued(content), askingDeps({ apiKey: wrongKey })).then(
+    const error = await processMessage(message, deps).then(
       () => assert.fail('expected a ConfigurationError'),
       (thrown: unknown) => thrown as Error,
     );
+    const last = await processMessage(message, deps, QUEUE.askFaultAttempts);
     // assess
     assert.ok(error instanceof ConfigurationError, String(error));
     assert.match(error.message, /apiKey/);
     assert.ok(!error.message.includes(wrongKey));
-    assert.deepEqual(callsFor(ref).map((call) => [call.authorized, call.status]), [[false, 401]]);
+    assert.deepEqual(callsFor(ref).map((call) => [call.authorized, call.status]), [[false, 401], [false, 401]]);
+    assert.equal(last.kind, 'stored', 'a signed callback never waits for the DLQ on our credential');
+    const state = await storedState(env, 'telesign', ref);
+    assert.equal(state?.status, '200');
+    assert.equal(state?.confirmation, undefined);
+    const [claim] = await storedEvents(env, 'telesign', ref);
+    assert.match(String(claim.askFault), /apiKey/);
+    assert.ok(!String(claim.askFault).includes(wrongKey));
   });
 
   test('Get Status down (503): DependencyError, retried; once it answers, the callback is confirmed', async () => {
