@@ -653,8 +653,13 @@ export const telesign: Provider<TeleSignSecret, TeleSignCallback, 'telesign'> = 
    * also sends the question on; when every endpoint says so, the setting is wrong.
    *
    * 404 -10004 "Reference ID expired." (12 hours after the transaction) means the answer no longer
-   * exists anywhere: the other endpoint is not asked. The lookup's answers have no "expired" yet,
-   * so it reads as not_found, and `horizonHours` ends the asking; see the module's notes.
+   * exists anywhere: the other endpoint is not asked. StatusAnswer has no "expired" kind to say
+   * "stop asking", so it reads as not_found; the re-checks end at `horizonHours`, counted from the
+   * first callback, which comes soon after the transaction for all but a 251 ("no receipt within
+   * 12 hours") or a late expectation.
+   *
+   * Voice sessions, Verify API processes, bulk and inbound messages are asked about too (and found
+   * in neither endpoint: not_found) unless the worker is told not to: see `servedByGetStatus`.
    */
   async lookup({ subjectId: referenceId }, secret, context): Promise<StatusAnswer<TeleSignCallback>> {
     // URLs resolve `.` and `..` (even as %2E) to another path, and encodeURIComponent throws on a
