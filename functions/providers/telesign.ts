@@ -373,8 +373,9 @@ const TSA_HEADER = /^TSA ([^:\s]+):(\S+)$/i;
 // - https://developer.telesign.com/enterprise/reference/getsmsstatus
 // - https://developer.telesign.com/enterprise/reference/getverifystatus (the errors: 401 -30000…,
 //   404 -10001 "CustomerID/ReferenceID not found", 404 -10004 "Reference ID expired.", 429 -40007,
-//   503 -90001; answer and error bodies from TeleSign's OpenAPI file
-//   https://developer.telesign.com/enterprise/openapi/sms-verify-api.json, operation getSMSVerifyStatus)
+//   503 -90001; the answer and error bodies are the examples of TeleSign's SMS Verify OpenAPI
+//   definition behind that page, operation getSMSVerifyStatus, read in the copy at
+//   github.com/api-evangelist/telesign openapi/_original/telesign-sms-verify-api-openapi.json @ 6369d89)
 // - https://developer.telesign.com/enterprise/docs/voice-verify-get-transaction-status
 // - https://developer.telesign.com/enterprise/docs/authentication ("'Basic '+ b64encoded(customer_id:api_key)")
 // Programmable Voice (/v2/voice) has no GET ("Supported Methods: POST",
