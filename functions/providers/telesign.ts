@@ -74,7 +74,8 @@ export type GetStatusApi = (typeof GET_STATUS_APIS)[number];
  * optional Get Status settings, none rotated (`previous` holds credentials only):
  * - `statusLookup` (default false): ask Get Status at all. Opt-in, because TeleSign does not say
  *   whether a Get Status call is billed, and its pages warn that trying it in the API Explorer
- *   "results in your account being charged for the transaction".
+ *   "results in your account being charged for the transaction"
+ *   (https://developer.telesign.com/enterprise/docs/voice-verify-get-transaction-status).
  * - `baseUrl` (default https://rest-ww.telesign.com): https://rest-api.telesign.com for
  *   self-service accounts, or a stand-in (http://127.0.0.1:PORT).
  * - `statusApis` (default messaging then verify): the Get Status endpoints asked, in order, until
