@@ -359,6 +359,8 @@ export const telesignKit: ProviderKit = {
   },
   statusSimulation: (secret) => telesignStatusSimulation({ customerId: String(secret.customerId), apiKey: String(secret.apiKey) }),
   statusAnswer: teleSignStatusAnswer,
+  // 203 "Delivered to gateway (Intermediate)": what Get Status says while the message is on its way.
+  pendingStatus: '203',
 
   // --- hostile-input suite (test/fuzz) ---
   fuzz: {
