@@ -1,8 +1,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from '../shared/zod.ts';
 import { secureEquals } from '../shared/secure-compare.ts';
-import { configuredString, parseJsonWith, shortHash, toIsoTime } from './common.ts';
-import { secretVersions, type EventFacts, type Outcome, type Provider, type StatusDetail } from './provider.ts';
+import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
+import { configuredString, describeIssues, parseJsonWith, shortHash, toIsoTime } from './common.ts';
+import { secretVersions, type EventFacts, type LookupContext, type Outcome, type Provider, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
 /**
@@ -52,8 +53,46 @@ const apiKeyString = configuredString.check(
   ),
 );
 
-/** `{ customerId, apiKey }` from the TeleSign portal; apiKey is base64 as TeleSign shows it. */
-export const TeleSignSecretSchema = secretWithRotation({ customerId: configuredString, apiKey: apiKeyString });
+/**
+ * TeleSign's REST host for full-service ("enterprise") accounts. Self-service and trial accounts use
+ * https://rest-api.telesign.com instead (set `baseUrl`); the legacy https://rest.telesign.com is one
+ * TeleSign asks customers to move off.
+ * @see https://developer.telesign.com/enterprise/docs/sms-api-obtain-transaction-status-results
+ * @see https://developer.telesign.com/standard/docs/sms-api-obtain-transaction-status-results
+ */
+export const TELESIGN_REST_URL = 'https://rest-ww.telesign.com';
+
+/**
+ * TeleSign's two Get Status endpoints: `messaging` is GET /v1/messaging/{reference_id} (the SMS
+ * API), `verify` is GET /v1/verify/{reference_id} (SMS Verify and Voice Verify).
+ */
+export const GET_STATUS_APIS = ['messaging', 'verify'] as const;
+export type GetStatusApi = (typeof GET_STATUS_APIS)[number];
+
+/**
+ * `{ customerId, apiKey }` from the TeleSign portal (apiKey is base64 as TeleSign shows it), and the
+ * optional Get Status settings, none rotated (`previous` holds credentials only):
+ * - `statusLookup` (default false): ask Get Status at all. Opt-in, because TeleSign does not say
+ *   whether a Get Status call is billed, and its pages warn that trying it in the API Explorer
+ *   "results in your account being charged for the transaction"
+ *   (https://developer.telesign.com/enterprise/docs/voice-verify-get-transaction-status).
+ * - `baseUrl` (default https://rest-ww.telesign.com): https://rest-api.telesign.com for
+ *   self-service accounts, or a stand-in (http://127.0.0.1:PORT).
+ * - `statusApis` (default messaging then verify): the Get Status endpoints asked, in order, until
+ *   one knows the reference id. An account that only sends SMS, or only verifies, lists one and
+ *   saves a call per subject the first one does not know.
+ */
+export const TeleSignSecretSchema = z.extend(secretWithRotation({ customerId: configuredString, apiKey: apiKeyString }), {
+  statusLookup: z._default(z.boolean(), false),
+  baseUrl: z._default(z.url({ protocol: /^https?$/ }), TELESIGN_REST_URL),
+  statusApis: z._default(
+    z.array(z.enum(GET_STATUS_APIS)).check(
+      z.minLength(1),
+      z.refine((apis) => new Set(apis).size === apis.length, 'lists an endpoint twice'),
+    ),
+    [...GET_STATUS_APIS],
+  ),
+});
 export type TeleSignSecret = z.infer<typeof TeleSignSecretSchema>;
 
 /**
@@ -322,6 +361,194 @@ function signatureBytes(signature: string): Buffer | undefined {
 /** Auth scheme names are case-insensitive in HTTP. */
 const TSA_HEADER = /^TSA ([^:\s]+):(\S+)$/i;
 
+// --- Get Status ---------------------------------------------------------------------------------
+//
+// GET {baseUrl}/v1/messaging/{reference_id} (SMS) and GET {baseUrl}/v1/verify/{reference_id}
+// (SMS Verify, Voice Verify), Basic authentication with the customer id and API key, an answer in
+// the shape of the delivery-report callback (reference_id, status.code, verify.code_state…), for
+// 12 hours after the transaction.
+// - https://developer.telesign.com/enterprise/docs/sms-api-obtain-transaction-status-results
+//   ("After a transaction occurs, you have 12 hours to obtain status results for the transaction.
+//   TeleSign recommends that you wait 3-5 minutes after a transaction occurs to send a Get Status
+//   request")
+// - https://developer.telesign.com/enterprise/reference/getsmsstatus
+// - https://developer.telesign.com/enterprise/reference/getverifystatus (the errors: 401 -30000…,
+//   404 -10001 "CustomerID/ReferenceID not found", 404 -10004 "Reference ID expired.", 429 -40007,
+//   503 -90001; the answer and error bodies are the examples of TeleSign's SMS Verify OpenAPI
+//   definition behind that page, operation getSMSVerifyStatus, read in the copy at
+//   github.com/api-evangelist/telesign openapi/_original/telesign-sms-verify-api-openapi.json @ 6369d89)
+// - https://developer.telesign.com/enterprise/docs/voice-verify-get-transaction-status
+// - https://developer.telesign.com/enterprise/docs/authentication ("'Basic '+ b64encoded(customer_id:api_key)")
+// Programmable Voice (/v2/voice) has no GET ("Supported Methods: POST",
+// https://developer.telesign.com/enterprise/docs/voice-get-started); the unified Verify API
+// (verify.telesign.com) is another product; bulk SMS receipts come by callback only ("You must use
+// callbacks to get the receipts", enterprise.telesign.com bulk-sms-api obtain-transaction-status-results).
+
+/** `Authorization: Basic base64(customer_id:api_key)`: the API key as the portal shows it, not decoded. */
+export function basicAuthorization(customerId: string, apiKey: string): string {
+  return `Basic ${Buffer.from(`${customerId}:${apiKey}`, 'utf8').toString('base64')}`;
+}
+
+/** A lone UTF-16 surrogate: encodeURIComponent throws on one. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Largest Get Status answer read; a real one is under 2 KB. */
+const MAX_ANSWER_BYTES = 256 * 1024;
+
+/** TeleSign codes the status families by product: 1xx Voice Verify, 2xx SMS and SMS Verify, 5xx several (docs/understand-telesign-status-and-error-codes). */
+const GET_STATUS_CODE = (code: number) => (code >= 100 && code < 300) || (code >= 500 && code < 600);
+
+/**
+ * Whether TeleSign's Get Status can know the subject of this callback: a delivery report of the SMS
+ * API, SMS Verify or Voice Verify (`status.code` 1xx, 2xx or 5xx). Not Programmable Voice events
+ * (`event`), unified Verify API processes (`state`), inbound messages (`mo_sms`, 1500), bulk SMS
+ * receipts (`bulk_sms`) or template reviews (38xx): Get Status answers 404 -10001 about those
+ * (inferred for the last three: no page says), so asking would only cost calls and end `stale`.
+ */
+export function servedByGetStatus(payload: TeleSignCallback): boolean {
+  if (!payload.status || payload.event !== undefined || payload.state !== undefined) return false;
+  const subResource = (payload as { sub_resource?: unknown }).sub_resource;
+  if (subResource === 'bulk_sms' || subResource === 'mo_sms') return false;
+  return GET_STATUS_CODE(payload.status.code);
+}
+
+/** The Get Status endpoint that serves this answer: `verify` for SMS Verify (a `verify` object) and Voice Verify (`sub_resource: call`). */
+export function getStatusApiOf(payload: TeleSignCallback): GetStatusApi {
+  const subResource = (payload as { sub_resource?: unknown }).sub_resource;
+  return payload.verify !== undefined || subResource === 'call' ? 'verify' : 'messaging';
+}
+
+/** What one Get Status endpoint said about a reference id. */
+type EndpointAnswer =
+  | { readonly kind: 'found'; readonly payload: TeleSignCallback }
+  /** 404 -10001 (or 400: a reference id it cannot hold): not a transaction of this endpoint's product. */
+  | { readonly kind: 'unknown' }
+  /** 401 -20002 "This product is not enabled for this Customer ID." */
+  | { readonly kind: 'not-enabled' }
+  /** 404 -10004 "Reference ID expired.": older than 12 hours; no endpoint will answer again. */
+  | { readonly kind: 'expired' };
+
+/** The body, read up to `maxBytes` (the rest is never downloaded). */
+async function readBounded(response: Response, maxBytes: number): Promise<string> {
+  const reader = response.body?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw new Error(`answer larger than ${maxBytes} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * TeleSign's error codes in an error answer: `errors[].code` (and `error.code`, the shape of some
+ * 503 examples). "Code against the Telesign status or error codes … rather than the HTTP status
+ * code", and never against the descriptions (which may echo the customer id). An unreadable body
+ * has none.
+ */
+async function errorCodes(response: Response): Promise<number[]> {
+  try {
+    const body = JSON.parse(await readBounded(response, MAX_ANSWER_BYTES)) as unknown;
+    const errors = fieldOf(body, 'errors');
+    const listed = Array.isArray(errors) ? errors : [fieldOf(body, 'error')];
+    return listed.map((error) => fieldOf(error, 'code')).filter((code): code is number => Number.isInteger(code));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * What to fix for a refused credential (401/403), by TeleSign's error code. The message names the
+ * secret fields, never their values nor TeleSign's description (which may echo them).
+ */
+function refusalAdvice(codes: readonly number[]): string {
+  for (const code of codes) {
+    if (code === -30000 || code === -20001) return 'TeleSign does not know this customer id: check customerId in the telesign secret';
+    if (code === -30015) return 'TeleSign refused the API key: check apiKey in the telesign secret';
+    if (code === -30001 || code === -30002 || code === -30003) return 'the TeleSign account is suspended, not activated or at its limit (customerId in the telesign secret)';
+    if (code === -10009 || code === -10001) return "TeleSign refuses calls from this address or host: check the account's allow-list in the TeleSign portal";
+    if (code <= -30004 && code >= -30012) return 'TeleSign did not accept the Authorization header: check customerId and apiKey in the telesign secret';
+  }
+  return 'check customerId, apiKey and baseUrl in the telesign secret';
+}
+
+/**
+ * Ask one Get Status endpoint. Faults (unreachable, timeout, 429, 5xx, an answer we cannot read)
+ * throw DependencyError; a refused credential or a misplaced baseUrl throws ConfigurationError.
+ */
+async function askGetStatus(api: GetStatusApi, referenceId: string, secret: TeleSignSecret, context: LookupContext): Promise<EndpointAnswer> {
+  const url = `${secret.baseUrl.replace(/\/+$/, '')}/v1/${api}/${encodeURIComponent(referenceId)}`;
+  let response: Response;
+  try {
+    response = await context.fetch(url, {
+      method: 'GET',
+      headers: {
+        authorization: basicAuthorization(secret.customerId, secret.apiKey),
+        // "Required headers: Content-Type - application/x-www-form-urlencoded", even on this GET.
+        'content-type': 'application/x-www-form-urlencoded',
+        accept: 'application/json',
+      },
+      // A redirect would carry the credentials elsewhere (or drop them): baseUrl must be the API itself.
+      redirect: 'manual',
+      signal: AbortSignal.timeout(context.timeoutMs),
+    });
+  } catch (error) {
+    throw new DependencyError('telesign', `Get Status (${api}) unreachable: ${errorMessage(error)}`, { cause: error });
+  }
+  const status = response.status;
+  if (status === 200) return { kind: 'found', payload: await readAnswer(api, referenceId, response) };
+  if (status === 429 || status >= 500) {
+    await response.body?.cancel();
+    throw new DependencyError('telesign', `Get Status (${api}) answered ${status}`);
+  }
+  if (status >= 300 && status < 400) {
+    await response.body?.cancel();
+    throw new ConfigurationError(`TeleSign Get Status (${api}) answered a redirect (${status}): set baseUrl in the telesign secret to the API's own https URL`);
+  }
+  const codes = await errorCodes(response);
+  const shown = codes.length > 0 ? ` (error ${codes.join(', ')})` : '';
+  if (status === 404) return codes.includes(-10004) ? { kind: 'expired' } : { kind: 'unknown' };
+  // 400 -10001 "Invalid Request: ReferenceID Parameter": no transaction can have this id.
+  if (status === 400) return { kind: 'unknown' };
+  if (status === 401 || status === 403) {
+    if (codes.includes(-20002)) return { kind: 'not-enabled' };
+    throw new ConfigurationError(`TeleSign Get Status (${api}) answered ${status}${shown}: ${refusalAdvice(codes)}`);
+  }
+  throw new DependencyError('telesign', `Get Status (${api}) answered ${status}${shown}`);
+}
+
+/** A 200 answer, read as a callback would be: the same schema, so `describe` names the same subject. */
+async function readAnswer(api: GetStatusApi, referenceId: string, response: Response): Promise<TeleSignCallback> {
+  let body: unknown;
+  try {
+    body = JSON.parse(await readBounded(response, MAX_ANSWER_BYTES));
+  } catch (error) {
+    throw new DependencyError('telesign', `Get Status (${api}) answered 200 with a body that is not usable JSON: ${errorMessage(error)}`, { cause: error });
+  }
+  // getStatusResponse declares reference_id as string or null: the URL names the transaction.
+  if (body !== null && typeof body === 'object' && !Array.isArray(body) && fieldOf(body, 'reference_id') == null) {
+    body = { ...body, reference_id: referenceId };
+  }
+  const answer = TeleSignCallbackSchema.safeParse(body);
+  if (!answer.success) {
+    throw new DependencyError('telesign', `Get Status (${api}) answer does not match the schema: ${describeIssues(answer.error).join('; ')}`);
+  }
+  if (!answer.data.status) throw new DependencyError('telesign', `Get Status (${api}) answer has no status.code`);
+  return answer.data;
+}
+
+/** The status a payload claims, for comparing a callback with an answer: `status.code`, else the Verify API state or the Voice event. */
+function claimedStatus(payload: TeleSignCallback): string {
+  return payload.status ? String(payload.status.code) : (payload.state ?? `event ${payload.event ?? ''}`);
+}
+
 export const telesign: Provider<TeleSignSecret, TeleSignCallback, 'telesign'> = {
   id: 'telesign',
   displayName: 'TeleSign',
@@ -389,5 +616,69 @@ export const telesign: Provider<TeleSignSecret, TeleSignCallback, 'telesign'> = 
       };
     }
     return describeVoice(referenceId, payload.event ?? 'unknown', (payload as { data?: unknown }).data);
+  },
+
+  // Opt-in (statusLookup): whether Get Status is billed is not published. customerId and apiKey are
+  // required by the schema, so the setting is all that decides.
+  canLookup: (secret) => secret?.statusLookup === true && Boolean(secret.customerId && secret.apiKey),
+
+  lookupLimits: {
+    // A callback comes once TeleSign "determines the final status of the transaction"
+    // (docs/transaction-callback-service): its Get Status record exists by then, so the claim is
+    // put to it at once; an answer that lags is retried by the worker (the claim is ahead of it).
+    onArrival: true,
+    // "TeleSign recommends that you wait 3-5 minutes after a transaction occurs to send a Get Status
+    // request": the first re-check (and the first ask about an expected subject) waits 5.
+    firstAfterSeconds: 300,
+    // "After a transaction occurs, you have 12 hours to obtain status results" (then 404 -10004).
+    horizonHours: 12,
+  },
+
+  /**
+   * The delivery code, and the code state where the callback claims one: a callback's UNKNOWN (what
+   * SMS Verify callbacks always carry) claims nothing, so an answer that knows VALID confirms it and
+   * adds the code state. The times may differ (TeleSign restamps `updated_on`); they order, not judge.
+   */
+  differences(claim, answer) {
+    const differences: string[] = [];
+    if (claim.reference_id !== answer.reference_id) differences.push('reference_id');
+    if (claimedStatus(claim) !== claimedStatus(answer)) differences.push('status');
+    const claimedState = claim.verify?.code_state?.toUpperCase();
+    if (claimedState && claimedState !== 'UNKNOWN' && claimedState !== answer.verify?.code_state?.toUpperCase()) differences.push('verify.code_state');
+    return differences;
+  },
+
+  /**
+   * Get Status, on each of `statusApis` in turn until one knows the reference id: TeleSign gives no
+   * way to tell an SMS reference id from a Verify one, and a transaction of the other product is
+   * not one the endpoint has (404 -10001). 401 -20002 (the product is not enabled for the account)
+   * also sends the question on; when every endpoint says so, the setting is wrong.
+   *
+   * 404 -10004 "Reference ID expired." (12 hours after the transaction) means the answer no longer
+   * exists anywhere: the other endpoint is not asked. StatusAnswer has no "expired" kind to say
+   * "stop asking", so it reads as not_found; the re-checks end at `horizonHours`, counted from the
+   * first callback, which comes soon after the transaction for all but a 251 ("no receipt within
+   * 12 hours") or a late expectation.
+   *
+   * Voice sessions, Verify API processes, bulk and inbound messages are asked about too (and found
+   * in neither endpoint: not_found) unless the worker is told not to: see `servedByGetStatus`.
+   */
+  async lookup({ subjectId: referenceId }, secret, context): Promise<StatusAnswer<TeleSignCallback>> {
+    // URLs resolve `.` and `..` (even as %2E) to another path, and encodeURIComponent throws on a
+    // lone surrogate: no TeleSign reference id (32 hex digits) is either.
+    if (referenceId === '.' || referenceId === '..' || LONE_SURROGATE.test(referenceId)) return { kind: 'not_found' };
+    let notEnabled = 0;
+    for (const api of secret.statusApis) {
+      const answer = await askGetStatus(api, referenceId, secret, context);
+      if (answer.kind === 'found') return { kind: 'found', payload: answer.payload };
+      if (answer.kind === 'expired') return { kind: 'not_found' };
+      if (answer.kind === 'not-enabled') notEnabled += 1;
+    }
+    if (notEnabled === secret.statusApis.length) {
+      throw new ConfigurationError(
+        `TeleSign Get Status answered 401 (error -20002) on every endpoint of statusApis (${secret.statusApis.join(', ')}): set statusApis in the telesign secret to the products the account has, or statusLookup to false`,
+      );
+    }
+    return { kind: 'not_found' };
   },
 };

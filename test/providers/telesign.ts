@@ -1,7 +1,187 @@
 import type { Arbitrary } from 'fast-check';
+import { describeIssues } from '../../functions/providers/common.ts';
 import type { CallbackRequest } from '../../functions/providers/provider.ts';
-import { telesign, teleSignSignature } from '../../functions/providers/telesign.ts';
-import { editJson, fieldValues, flatCredentials, hexOf, jsonContent, lifeDice, sampleBody, withJsonField, type Forgery, type FuzzContent, type FuzzRegression, type FuzzTools, type Json, type ProviderKit } from './kit.ts';
+import { getStatusApiOf, servedByGetStatus, telesign, TeleSignCallbackSchema, teleSignSignature, type GetStatusApi } from '../../functions/providers/telesign.ts';
+import { secureEquals } from '../../functions/shared/secure-compare.ts';
+import type { SimulatedAnswer, SimulatedRequest, StatusSimulation } from '../../local/status-simulator.ts';
+import { SimulatedHttpError } from '../../local/status-simulator.ts';
+import {
+  editJson,
+  fieldValues,
+  flatCredentials,
+  hexOf,
+  jsonContent,
+  lifeDice,
+  sampleBody,
+  withJsonField,
+  type Content,
+  type Forgery,
+  type FuzzContent,
+  type FuzzRegression,
+  type FuzzTools,
+  type Json,
+  type ProviderKit,
+} from './kit.ts';
+
+const STATUS_PATH = /^\/v1\/(messaging|verify)\/([^/]+)$/;
+
+/** Get Status answers exist for 12 hours after the transaction, then 404 -10004. */
+const ANSWER_LIFETIME_MS = 12 * 3_600_000;
+
+/** TeleSign's texts for the codes the suites use (nobody codes against them). */
+const DESCRIPTIONS: Record<number, string> = {
+  100: 'Call answered',
+  103: 'Call in progress',
+  200: 'Delivered to handset',
+  203: 'Delivered to gateway',
+  207: 'Error delivering SMS to handset (reason unknown)',
+  210: 'Temporary phone error',
+  211: 'Permanent phone error',
+  250: 'Final status unknown',
+  290: 'Message in progress',
+};
+
+/** A TeleSign error answer (getStatusResponse with `errors`), as the examples of TeleSign's OpenAPI file show it. */
+function errorAnswer(
+  httpStatus: number,
+  error: { code: number; description: string },
+  status: { code: number; description: string },
+  referenceId: string | null,
+  now: number,
+): SimulatedAnswer {
+  return {
+    status: httpStatus,
+    body: {
+      reference_id: referenceId,
+      sub_resource: referenceId === null ? null : '',
+      errors: [error],
+      status: { ...status, updated_on: new Date(now).toISOString() },
+    },
+  };
+}
+
+const NOT_AUTHORIZED = { code: 501, description: 'Not authorized' };
+const STATUS_NOT_AVAILABLE = { code: 599, description: 'Status not available' };
+
+/** `Basic base64(customer_id:api_key)`, taken apart; undefined when it is not that. */
+function basicCredentials(header: string): { customerId: string; apiKey: string } | undefined {
+  const match = /^Basic ([A-Za-z0-9+/]+={0,2})$/i.exec(header.trim());
+  if (!match) return undefined;
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? undefined : { customerId: decoded.slice(0, colon), apiKey: decoded.slice(colon + 1) };
+}
+
+function decodedSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface TeleSignSimulationOptions {
+  /** The simulation's clock (ms), so a test can let 12 hours pass. */
+  readonly now?: () => number;
+}
+
+/**
+ * TeleSign's Get Status endpoints as its docs describe them, SIMULATED:
+ *   GET {baseUrl}/v1/messaging/{reference_id}   (SMS)
+ *   GET {baseUrl}/v1/verify/{reference_id}      (SMS Verify, Voice Verify)
+ *   Authorization: Basic base64(customer_id:api_key)
+ *   200 the transaction (the delivery report's shape); 401 with 501 "Not authorized" and -30004
+ *   (no header), -30005 (not Basic), -30000 (customer id), -30015 (API key); 400 -10001 (a reference
+ *   id that is not one); 404 -10001 (not known to this endpoint); 404 -10004 (12 hours after it was
+ *   reported). The engine's faults play 429, 5xx, delays and hangs.
+ * A reported answer is served by the endpoint of its product (`verify` for a `verify` object or
+ * `sub_resource: call`, else `messaging`); the other answers 404 -10001, as does either for a subject
+ * Get Status does not serve (a Voice event, a Verify API process, a bulk or inbound message: what
+ * `statusAnswer` hands over for those). Digest (TSA) authentication is not simulated: the gateway
+ * asks with Basic. The 404 -10001 body is the -10004 example's with the other code (inferred).
+ * @see https://developer.telesign.com/enterprise/reference/getverifystatus
+ * @see https://developer.telesign.com/enterprise/docs/sms-api-obtain-transaction-status-results
+ */
+export function telesignStatusSimulation(credentials: { customerId: string; apiKey: string }, options: TeleSignSimulationOptions = {}): StatusSimulation {
+  const now = options.now ?? Date.now;
+  /** Which endpoint serves each reported subject (none: Get Status does not know it), and since when. */
+  const served = new Map<string, { api: GetStatusApi | 'none'; reportedAt: number }>();
+  const authorized = (request: SimulatedRequest) => {
+    const given = basicCredentials(request.headers.authorization ?? '');
+    // Both compared, whatever the first says: no early exit to time.
+    const customerOk = secureEquals(given?.customerId, credentials.customerId);
+    const keyOk = secureEquals(given?.apiKey, credentials.apiKey);
+    return given !== undefined && customerOk && keyOk;
+  };
+  const unauthorized = (code: number, description: string) => errorAnswer(401, { code, description }, NOT_AUTHORIZED, null, now());
+  return {
+    name: 'TeleSign',
+    controlToken: credentials.apiKey,
+    subjectOf(request) {
+      const match = STATUS_PATH.exec(request.path);
+      if (!match) return undefined;
+      if (request.method !== 'GET') throw new SimulatedHttpError(405, 'method_not_allowed', ['use GET']);
+      // An undecodable segment is kept as it came: `refuse` answers it as TeleSign does (400).
+      return decodedSegment(match[2]) ?? match[2];
+    },
+    authorized,
+    refuse(request) {
+      const header = request.headers.authorization;
+      if (!header) return unauthorized(-30004, "Missing required 'Authorization' header");
+      const given = basicCredentials(header);
+      if (!given) return unauthorized(-30005, "Required 'Authorization' header is not in the correct format");
+      if (!secureEquals(given.customerId, credentials.customerId)) return unauthorized(-30000, 'Invalid Customer ID.');
+      if (!secureEquals(given.apiKey, credentials.apiKey)) return unauthorized(-30015, 'Invalid API Key.');
+      const [, api, segment] = STATUS_PATH.exec(request.path)!;
+      const referenceId = decodedSegment(segment);
+      if (referenceId === undefined) {
+        return errorAnswer(400, { code: -10001, description: `Invalid Request: ReferenceID Parameter: ${segment}` }, { code: 500, description: 'Transaction not attempted' }, 'None', now());
+      }
+      const known = served.get(referenceId);
+      if (known && now() - known.reportedAt >= ANSWER_LIFETIME_MS) {
+        return errorAnswer(404, { code: -10004, description: 'ReferenceID expired.' }, STATUS_NOT_AVAILABLE, referenceId, now());
+      }
+      if (known && known.api !== api) return notFound(referenceId, now());
+      return undefined;
+    },
+    found: (answer) => ({ status: 200, body: answer }),
+    notFound: (referenceId) => notFound(referenceId, now()),
+    subjectOfAnswer(answer) {
+      const result = TeleSignCallbackSchema.safeParse(answer);
+      if (!result.success) throw new Error(`not a TeleSign answer: ${describeIssues(result.error).join('; ')}`);
+      served.set(result.data.reference_id, { api: servedByGetStatus(result.data) ? getStatusApiOf(result.data) : 'none', reportedAt: now() });
+      return result.data.reference_id;
+    },
+  };
+}
+
+function notFound(referenceId: string, now: number): SimulatedAnswer {
+  return errorAnswer(404, { code: -10001, description: 'CustomerID/ReferenceID not found' }, STATUS_NOT_AVAILABLE, referenceId, now);
+}
+
+/** The delivery report's fields a Get Status answer carries (TeleSign's getStatusResponse and its SDK fixtures). */
+const ANSWER_FIELDS = ['reference_id', 'sub_resource', 'submit_timestamp', 'external_id', 'additional_info', 'verify'] as const;
+
+/**
+ * What Get Status answers about a callback's transaction: its fields, `errors: []`, and its status,
+ * or `status` instead ("207", or "200 VALID" with a code state). A callback Get Status does not serve
+ * (Voice, Verify API, bulk, inbound, templates) is handed over as it is: the simulation answers
+ * 404 -10001 about it, as TeleSign does.
+ */
+export function teleSignStatusAnswer(content: Content, status?: string): unknown {
+  const callback = JSON.parse(content.body!.toString('utf8')) as Record<string, any>;
+  const parsed = TeleSignCallbackSchema.safeParse(callback);
+  if (!parsed.success || !servedByGetStatus(parsed.data)) return callback;
+  const answer: Record<string, any> = { errors: [], status: { ...callback.status } };
+  for (const field of ANSWER_FIELDS) if (callback[field] !== undefined) answer[field] = callback[field];
+  if (status === undefined) return answer;
+  const wanted = /^(\d{3,5})(?: ([A-Z_]+))?$/.exec(status);
+  if (!wanted) throw new Error(`a TeleSign status is a status.code, optionally with a code state ("207", "200 VALID"), not "${status}"`);
+  const code = Number(wanted[1]);
+  answer.status = { ...answer.status, code, description: DESCRIPTIONS[code] ?? `status ${code}` };
+  if (wanted[2]) answer.verify = { code_entered: null, ...answer.verify, code_state: wanted[2] };
+  return answer;
+}
 
 // --- hostile-input suite (test/fuzz) ---
 // What decides an SMS Verify report (status.code, verify.code_state) and a Voice event (event,
@@ -151,10 +331,16 @@ const REGRESSIONS: readonly FuzzRegression[] = [
 export const telesignKit: ProviderKit = {
   provider: telesign,
   route: 'POST /callbacks/telesign',
-  secret: (tag) => ({
+  secret: (tag, options = {}) => ({
     customerId: `${tag.toUpperCase()}-CUSTOMER-7731`,
     // Base64 of at least 16 bytes of key material, as the secret schema requires.
     apiKey: Buffer.from(`${tag}-telesign-api-key-0123456789`).toString('base64'),
+    // Get Status is opt-in, and stays off here as it does by default: a suite that asks turns it
+    // on. Every field is spelled out, so the secret is what the schema reads it as.
+    statusLookup: false,
+    // Nowhere real unless a suite runs a stand-in.
+    baseUrl: options.statusEndpoint ?? 'https://telesign.invalid',
+    statusApis: ['messaging', 'verify'],
   }),
   credentials: fieldValues(['customerId', 'apiKey']),
   ...flatCredentials(['customerId', 'apiKey']),
@@ -171,6 +357,10 @@ export const telesignKit: ProviderKit = {
     body[body.indexOf('reference_id') + 2] ^= 0x01;
     return { ...request, body };
   },
+  statusSimulation: (secret) => telesignStatusSimulation({ customerId: String(secret.customerId), apiKey: String(secret.apiKey) }),
+  statusAnswer: teleSignStatusAnswer,
+  // 203 "Delivered to gateway (Intermediate)": what Get Status says while the message is on its way.
+  pendingStatus: '203',
 
   // --- hostile-input suite (test/fuzz) ---
   fuzz: {

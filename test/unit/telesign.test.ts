@@ -1,16 +1,30 @@
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import { createLogger } from '../../functions/shared/log.ts';
 import { ingest } from '../../functions/core/ingest.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import { placeStatus, unstorableKeyReason } from '../../functions/core/events.ts';
 import { applyObservations, type StateItem } from '../../functions/core/state.ts';
 import { toCallbackRequest } from '../../functions/handlers/api-gateway.ts';
-import type { CallbackRequest, EventFacts } from '../../functions/providers/provider.ts';
-import { telesign, teleSignSignature, TeleSignSecretSchema, type TeleSignCallback, type TeleSignSecret } from '../../functions/providers/telesign.ts';
+import type { CallbackRequest, EventFacts, LookupContext } from '../../functions/providers/provider.ts';
+import { ConfigurationError, DependencyError } from '../../functions/shared/errors.ts';
+import {
+  basicAuthorization,
+  servedByGetStatus,
+  telesign,
+  teleSignSignature,
+  TELESIGN_REST_URL,
+  TeleSignCallbackSchema,
+  TeleSignSecretSchema,
+  type TeleSignCallback,
+  type TeleSignSecret,
+} from '../../functions/providers/telesign.ts';
+import { startStatusSimulator, type StatusSimulator } from '../../local/status-simulator.ts';
+import type { Content } from '../providers/kit.ts';
+import { telesignKit, telesignStatusSimulation } from '../providers/telesign.ts';
 import { FIXTURES_DIR, listSamples } from '../../local/samples.ts';
 import { apiGatewayEvent, authentic, fixedSecretSource, runIngest, toRequest, UNIT_SECRETS } from '../support/unit-ingest.ts';
 
@@ -824,4 +838,483 @@ describe('TeleSign text that names a stored item', () => {
       assert.match(run.messages[0].quarantine!.reason, /surrogate/);
     });
   }
+});
+
+// --- Get Status (lookup) --------------------------------------------------------------------------
+
+const GET_STATUS_DIR = join(FIXTURES_DIR, 'telesign', 'get-status');
+const getStatusFixture = (name: string) => readFileSync(join(GET_STATUS_DIR, `${name}.json`), 'utf8');
+
+/** The unit secret with Get Status turned on, pointed at `baseUrl`. */
+function askingSecret(baseUrl: string, extra: Record<string, unknown> = {}): TeleSignSecret {
+  return TeleSignSecretSchema.parse({ ...telesignKit.secret('unit', { statusEndpoint: baseUrl }), statusLookup: true, ...extra });
+}
+
+const context = (overrides: Partial<LookupContext> = {}): LookupContext => ({ fetch, timeoutMs: 2000, newRequestId: randomUUID, ...overrides });
+
+/** A fetch that answers every request with `status` and `body`, and records what was asked. */
+function answering(status: number, body: string | (() => string), seen: { url: string; init?: RequestInit }[] = [], headers: Record<string, string> = { 'content-type': 'application/json' }): typeof fetch {
+  return async (url, init) => {
+    seen.push({ url: String(url), init });
+    return new Response(typeof body === 'string' ? body : body(), { status, headers });
+  };
+}
+
+/** A sample's body with another reference id (the suites share one simulator). */
+function withReference(name: string, referenceId: string): Content {
+  const sample = listSamples('telesign').find((candidate) => candidate.name === name)!;
+  return { body: telesignKit.withSubject(sample, referenceId).body };
+}
+
+/** Describe a payload as the worker does, after the JSON round trip of the queue. */
+const describeJson = (payload: unknown) => telesign.describe(TeleSignCallbackSchema.parse(JSON.parse(JSON.stringify(payload))));
+
+/** What a thrown error says, for checking it names no credential. */
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  return assert.fail('expected the lookup to throw');
+}
+
+describe('TeleSign Get Status secret settings', () => {
+  test('Get Status is off by default, and the defaults are the enterprise host and both endpoints', () => {
+    // act
+    const parsed = TeleSignSecretSchema.parse({ customerId: 'C-1', apiKey: secret.apiKey });
+    // assess
+    assert.equal(parsed.statusLookup, false);
+    assert.equal(parsed.baseUrl, TELESIGN_REST_URL);
+    assert.equal(TELESIGN_REST_URL, 'https://rest-ww.telesign.com');
+    assert.deepEqual(parsed.statusApis, ['messaging', 'verify']);
+    assert.equal(telesign.canLookup!(parsed), false);
+  });
+
+  test('canLookup is true only when statusLookup is true', () => {
+    assert.equal(telesign.canLookup!(askingSecret('https://rest-api.telesign.com')), true);
+    assert.equal(telesign.canLookup!(askingSecret('https://rest-api.telesign.com', { statusLookup: false })), false);
+    assert.equal(telesign.canLookup!(TeleSignSecretSchema.parse(UNIT_SECRETS.telesign)), false, "the kit's secret follows the default");
+  });
+
+  test('a self-service host or a local stand-in is accepted as baseUrl', () => {
+    for (const baseUrl of ['https://rest-api.telesign.com', 'http://127.0.0.1:8080']) {
+      assert.equal(askingSecret(baseUrl).baseUrl, baseUrl);
+    }
+  });
+
+  const invalid: [string, Record<string, unknown>][] = [
+    ['statusLookup as text', { statusLookup: 'true' }],
+    ['an empty statusApis', { statusApis: [] }],
+    ['an endpoint listed twice', { statusApis: ['verify', 'verify'] }],
+    ['an endpoint TeleSign does not have for Get Status', { statusApis: ['voice'] }],
+    ['a baseUrl that is not http(s)', { baseUrl: 'ftp://rest-ww.telesign.com' }],
+  ];
+  for (const [name, fields] of invalid) {
+    test(`refuses ${name}`, () => {
+      const result = TeleSignSecretSchema.safeParse({ customerId: 'C-1', apiKey: secret.apiKey, ...fields });
+      assert.equal(result.success, false);
+    });
+  }
+
+  test('lookupLimits follow the Get Status page: asked on arrival, re-checked after 5 minutes at the earliest, for 12 hours', () => {
+    assert.deepEqual(telesign.lookupLimits, { onArrival: true, firstAfterSeconds: 300, horizonHours: 12 });
+    assert.equal(telesign.callbackTrust, 'signed');
+  });
+});
+
+describe('TeleSign Basic authorization (known answer)', () => {
+  test("reproduces the Basic header of TeleSign's node SDK tests", () => {
+    // TeleSign/node_telesign, RestClient tests @ f7d3bbd: customer FFFFFFFF-…, key VGVzdCBLZXk=.
+    assert.equal(
+      basicAuthorization('FFFFFFFF-EEEE-DDDD-1234-AB1234567890', 'VGVzdCBLZXk='),
+      'Basic RkZGRkZGRkYtRUVFRS1ERERELTEyMzQtQUIxMjM0NTY3ODkwOlZHVnpkQ0JMWlhrPQ==',
+    );
+  });
+});
+
+describe('TeleSign lookup against the simulated Get Status endpoints', () => {
+  let simulator: StatusSimulator;
+  let asking: TeleSignSecret;
+  before(async () => {
+    simulator = await startStatusSimulator(telesignKit.statusSimulation!(UNIT_SECRETS.telesign));
+    asking = askingSecret(simulator.baseUrl);
+  });
+  after(async () => {
+    await simulator?.stop();
+  });
+  beforeEach(() => simulator.setFault(undefined));
+  const callsFor = (referenceId: string) => simulator.requests.filter((request) => request.subjectId === referenceId);
+
+  test('an SMS answer is found on the messaging endpoint, and describes the same subject and status as the callback', async () => {
+    // prepare
+    const referenceId = `SMS${randomUUID().replace(/-/g, '').slice(0, 29).toUpperCase()}`;
+    const callback = withReference('sms-dlr-success', referenceId);
+    simulator.report(telesignKit.statusAnswer!(callback));
+    // act
+    const answer = await telesign.lookup!({ subjectId: referenceId }, asking, context());
+    // assess
+    assert.equal(answer.kind, 'found');
+    const claimed = describeJson(JSON.parse(callback.body!.toString('utf8')));
+    const answered = describeJson((answer as { payload: unknown }).payload);
+    assert.equal(answered.subjectId, claimed.subjectId);
+    assert.equal(answered.part, undefined);
+    assert.equal(answered.status, claimed.status);
+    assert.equal(answered.eventKey, claimed.eventKey);
+    assert.deepEqual(telesign.differences!(TeleSignCallbackSchema.parse(JSON.parse(callback.body!.toString('utf8'))), (answer as { payload: TeleSignCallback }).payload), []);
+    assert.deepEqual(callsFor(referenceId).map((call) => [call.authorized, call.status]), [[true, 200]]);
+  });
+
+  test('an SMS Verify answer is found on the verify endpoint once messaging answers 404 -10001', async () => {
+    // prepare
+    const referenceId = `VFY-${randomUUID()}`;
+    simulator.report(telesignKit.statusAnswer!(withReference('sms-verify-dlr', referenceId), '200 VALID'));
+    // act
+    const answer = await telesign.lookup!({ subjectId: referenceId }, asking, context());
+    // assess
+    assert.equal(answer.kind, 'found');
+    const answered = describeJson((answer as { payload: unknown }).payload);
+    assert.equal(answered.subjectId, referenceId);
+    assert.equal(answered.status, '200 VALID');
+    assert.deepEqual(callsFor(referenceId).map((call) => call.status), [404, 200]);
+  });
+
+  test('statusApis decides which endpoints are asked, and in which order', async () => {
+    // prepare
+    const referenceId = `VFY-${randomUUID()}`;
+    simulator.report(telesignKit.statusAnswer!(withReference('sms-verify-dlr', referenceId)));
+    // act
+    const answer = await telesign.lookup!({ subjectId: referenceId }, { ...asking, statusApis: ['verify'] }, context());
+    // assess
+    assert.equal(answer.kind, 'found');
+    assert.deepEqual(callsFor(referenceId).map((call) => call.status), [200]);
+  });
+
+  test('a reference id neither endpoint knows is not_found, after asking both', async () => {
+    // prepare
+    const referenceId = `NONE-${randomUUID()}`;
+    // act
+    const answer = await telesign.lookup!({ subjectId: referenceId }, asking, context());
+    // assess
+    assert.deepEqual(answer, { kind: 'not_found' });
+    assert.deepEqual(callsFor(referenceId).map((call) => call.status), [404, 404]);
+  });
+
+  test('a Voice session (no GET exists) is not_found: Get Status does not serve it', async () => {
+    // prepare
+    const referenceId = `VOICE-${randomUUID()}`;
+    simulator.report(telesignKit.statusAnswer!(withReference('voice-call_completed', referenceId)));
+    // act
+    const answer = await telesign.lookup!({ subjectId: referenceId }, asking, context());
+    // assess
+    assert.deepEqual(answer, { kind: 'not_found' });
+  });
+
+  test('a reference id that needs encoding reaches the endpoint as one path segment', async () => {
+    // prepare
+    const referenceId = `A/B?c=d#e f%ü-${randomUUID()}`;
+    simulator.report(telesignKit.statusAnswer!(withReference('sms-dlr-success', referenceId)));
+    // act
+    const answer = await telesign.lookup!({ subjectId: referenceId }, asking, context());
+    // assess
+    assert.equal(answer.kind, 'found');
+    assert.equal((answer as { payload: TeleSignCallback }).payload.reference_id, referenceId);
+    assert.deepEqual(callsFor(referenceId).map((call) => call.status), [200]);
+  });
+
+  test('a dot segment or a lone surrogate is never sent: no TeleSign reference id is one', async () => {
+    // prepare
+    const before = simulator.requests.length;
+    // act
+    const answers = await Promise.all(['.', '..', 'AB\ud800'].map((subjectId) => telesign.lookup!({ subjectId }, asking, context())));
+    // assess
+    assert.deepEqual(answers, [{ kind: 'not_found' }, { kind: 'not_found' }, { kind: 'not_found' }]);
+    assert.equal(simulator.requests.length, before);
+  });
+
+  const refusals = [
+    { name: 'a wrong API key', secret: () => ({ ...asking, apiKey: Buffer.from('another-key-of-the-right-length!').toString('base64') }), code: -30015, field: /apiKey/ },
+    { name: 'a wrong customer id', secret: () => ({ ...asking, customerId: 'SOMEONE-ELSE-0001' }), code: -30000, field: /customerId/ },
+  ];
+  for (const refusal of refusals) {
+    test(`${refusal.name} is a ConfigurationError that names the field to fix, and no credential`, async () => {
+      // prepare
+      const wrong = refusal.secret();
+      // act
+      const error = await rejection(telesign.lookup!({ subjectId: `REF-${randomUUID()}` }, wrong, context()));
+      // assess
+      assert.ok(error instanceof ConfigurationError, String(error));
+      assert.match(error.message, refusal.field);
+      assert.match(error.message, new RegExp(`${refusal.code}`));
+      for (const value of [wrong.customerId, wrong.apiKey, asking.customerId, asking.apiKey]) assert.ok(!error.message.includes(value), 'a credential in the message');
+    });
+  }
+
+  for (const status of [500, 503, 429]) {
+    test(`a ${status} is a DependencyError (retried with back-off)`, async () => {
+      // prepare
+      simulator.setFault({ status, times: 1 });
+      // act
+      const error = await rejection(telesign.lookup!({ subjectId: `REF-${randomUUID()}` }, asking, context()));
+      // assess
+      assert.ok(error instanceof DependencyError, String(error));
+      assert.match(error.message, new RegExp(`${status}`));
+    });
+  }
+
+  test('an endpoint that does not answer in time is a DependencyError', async () => {
+    // prepare
+    simulator.setFault({ hang: true, times: 1 });
+    // act
+    const error = await rejection(telesign.lookup!({ subjectId: `REF-${randomUUID()}` }, asking, context({ timeoutMs: 200 })));
+    // assess
+    assert.ok(error instanceof DependencyError, String(error));
+  });
+
+  test('an answer too slow to finish within the timeout is a DependencyError too', async () => {
+    // prepare
+    simulator.setFault({ delayMs: 1000, times: 1 });
+    // act
+    const error = await rejection(telesign.lookup!({ subjectId: `REF-${randomUUID()}` }, asking, context({ timeoutMs: 200 })));
+    // assess
+    assert.ok(error instanceof DependencyError, String(error));
+  });
+
+  test('an unreachable baseUrl is a DependencyError', async () => {
+    // act
+    const error = await rejection(telesign.lookup!({ subjectId: 'REF-1' }, { ...asking, baseUrl: 'http://127.0.0.1:1' }, context()));
+    // assess
+    assert.ok(error instanceof DependencyError, String(error));
+  });
+});
+
+describe('TeleSign Get Status simulation plays the documented answers', () => {
+  let simulator: StatusSimulator;
+  let clock = Date.parse('2026-01-01T08:00:00Z');
+  before(async () => {
+    simulator = await startStatusSimulator(telesignStatusSimulation({ customerId: secret.customerId, apiKey: secret.apiKey }, { now: () => clock }));
+  });
+  after(async () => {
+    await simulator?.stop();
+  });
+  const get = (path: string, authorization?: string) =>
+    fetch(`${simulator.baseUrl}${path}`, { headers: authorization === undefined ? {} : { authorization } }).then(async (response) => ({ status: response.status, body: (await response.json()) as Record<string, any> }));
+
+  test('401 -30004 without an Authorization header, -30005 when it is not Basic, with the body of the docs', async () => {
+    const missing = await get('/v1/messaging/ABC');
+    assert.equal(missing.status, 401);
+    assert.deepEqual({ ...missing.body, status: { ...missing.body.status, updated_on: 'x' } }, {
+      ...JSON.parse(getStatusFixture('error-401-missing-authorization')),
+      status: { code: 501, description: 'Not authorized', updated_on: 'x' },
+    });
+    const digest = await get('/v1/messaging/ABC', `TSA ${secret.customerId}:c2lnbmF0dXJl`);
+    assert.equal(digest.status, 401);
+    assert.deepEqual(digest.body.errors.map((error: { code: number }) => error.code), [-30005]);
+  });
+
+  test('404 -10001 for a reference id it does not know, on either endpoint', async () => {
+    for (const api of ['messaging', 'verify']) {
+      const answer = await get(`/v1/${api}/UNKNOWN`, basicAuthorization(secret.customerId, secret.apiKey));
+      assert.equal(answer.status, 404);
+      assert.deepEqual(answer.body.errors, [{ code: -10001, description: 'CustomerID/ReferenceID not found' }]);
+      assert.equal(answer.body.reference_id, 'UNKNOWN');
+    }
+  });
+
+  test('an answer is served by its own product: SMS on messaging, SMS Verify on verify', async () => {
+    simulator.report(JSON.parse(getStatusFixture('messaging-203')));
+    const auth = basicAuthorization(secret.customerId, secret.apiKey);
+    const onMessaging = await get('/v1/messaging/0123456789ABCDEF0123456789ABCDEF', auth);
+    const onVerify = await get('/v1/verify/0123456789ABCDEF0123456789ABCDEF', auth);
+    assert.deepEqual([onMessaging.status, onVerify.status], [200, 404]);
+    assert.deepEqual(onMessaging.body, JSON.parse(getStatusFixture('messaging-203')));
+  });
+
+  test('12 hours after the transaction, 404 -10004 "Reference ID expired", and the lookup stops asking', async () => {
+    // prepare
+    const referenceId = `OLD-${randomUUID()}`;
+    simulator.report(telesignKit.statusAnswer!(withReference('sms-dlr-success', referenceId)));
+    const asking = askingSecret(simulator.baseUrl, { customerId: secret.customerId, apiKey: secret.apiKey });
+    assert.equal((await telesign.lookup!({ subjectId: referenceId }, asking, context())).kind, 'found');
+    clock += 12 * 3_600_000;
+    // act
+    const answer = await telesign.lookup!({ subjectId: referenceId }, asking, context());
+    // assess
+    assert.deepEqual(answer, { kind: 'not_found' });
+    const calls = simulator.requests.filter((request) => request.subjectId === referenceId);
+    assert.deepEqual(calls.map((call) => call.status), [200, 404], 'verify is not asked once messaging said expired');
+  });
+});
+
+describe('TeleSign lookup reads the answers TeleSign documents', () => {
+  const asking = askingSecret('https://rest-api.telesign.com');
+
+  test('asks GET {baseUrl}/v1/messaging/{reference_id} with Basic auth and the documented Content-Type, no credential in the URL', async () => {
+    // prepare
+    const seen: { url: string; init?: RequestInit }[] = [];
+    // act
+    const answer = await telesign.lookup!({ subjectId: '0123456789ABCDEF0123456789ABCDEF' }, { ...asking, baseUrl: 'https://rest-api.telesign.com/' }, context({ fetch: answering(200, getStatusFixture('messaging-203'), seen) }));
+    // assess
+    assert.equal(answer.kind, 'found');
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0].url, 'https://rest-api.telesign.com/v1/messaging/0123456789ABCDEF0123456789ABCDEF');
+    const headers = new Headers(seen[0].init!.headers);
+    assert.equal(seen[0].init!.method, 'GET');
+    assert.equal(headers.get('authorization'), basicAuthorization(asking.customerId, asking.apiKey));
+    assert.equal(headers.get('content-type'), 'application/x-www-form-urlencoded');
+    assert.equal(seen[0].init!.redirect, 'manual');
+    assert.ok(seen[0].init!.signal, 'bounded by a timeout');
+    assert.ok(!seen[0].url.includes(asking.apiKey) && !seen[0].url.includes(asking.customerId));
+  });
+
+  test("TeleSign's Verify example (200, VALID) describes as \"200 VALID\", its odd date ignored", async () => {
+    // act
+    const answer = await telesign.lookup!({ subjectId: '0123456789ABCDEF0123456789ABCDEF' }, asking, context({ fetch: answering(200, getStatusFixture('verify-200-valid')) }));
+    // assess
+    assert.equal(answer.kind, 'found');
+    const facts = describeJson((answer as { payload: unknown }).payload);
+    assert.equal(facts.status, '200 VALID');
+    assert.equal(facts.outcome, 'succeeded');
+    assert.equal(facts.statusAt, undefined);
+  });
+
+  test("TeleSign's SIM-swap example (518) is a failure", async () => {
+    const answer = await telesign.lookup!({ subjectId: '0123456789ABCDEF0123456789ABCDEF' }, asking, context({ fetch: answering(200, getStatusFixture('verify-518-sim-swap')) }));
+    assert.equal(answer.kind, 'found');
+    assert.equal(describeJson((answer as { payload: unknown }).payload).outcome, 'failed');
+  });
+
+  test('an answer whose reference_id is null (the schema allows it) is about the reference id asked for', async () => {
+    const body = JSON.stringify({ ...JSON.parse(getStatusFixture('messaging-203')), reference_id: null });
+    const answer = await telesign.lookup!({ subjectId: 'ASKED-FOR' }, asking, context({ fetch: answering(200, body) }));
+    assert.equal(answer.kind, 'found');
+    assert.equal((answer as { payload: TeleSignCallback }).payload.reference_id, 'ASKED-FOR');
+  });
+
+  test('the documented 404 -10004 stops at the first endpoint; 400 -10001 moves on to the next', async () => {
+    const expired: { url: string }[] = [];
+    assert.deepEqual(await telesign.lookup!({ subjectId: 'R' }, asking, context({ fetch: answering(404, getStatusFixture('error-404-expired'), expired) })), { kind: 'not_found' });
+    assert.equal(expired.length, 1);
+    const invalid: { url: string }[] = [];
+    assert.deepEqual(await telesign.lookup!({ subjectId: 'R' }, asking, context({ fetch: answering(400, getStatusFixture('error-400-invalid-reference'), invalid) })), { kind: 'not_found' });
+    assert.equal(invalid.length, 2);
+  });
+
+  test('the documented 429 and 503 bodies are DependencyErrors', async () => {
+    for (const [status, name] of [[429, 'error-429-rate-limit'], [503, 'error-503-unavailable']] as const) {
+      const error = await rejection(telesign.lookup!({ subjectId: 'R' }, asking, context({ fetch: answering(status, getStatusFixture(name)) })));
+      assert.ok(error instanceof DependencyError, `${status}: ${String(error)}`);
+    }
+  });
+
+  test('the documented 401 body is a ConfigurationError naming the secret', async () => {
+    const error = await rejection(telesign.lookup!({ subjectId: 'R' }, asking, context({ fetch: answering(401, getStatusFixture('error-401-missing-authorization')) })));
+    assert.ok(error instanceof ConfigurationError, String(error));
+    assert.match(error.message, /-30004/);
+    assert.match(error.message, /telesign secret/);
+  });
+
+  test('401 -20002 (product not enabled) sends the question on; on every endpoint it is a ConfigurationError about statusApis', async () => {
+    // prepare
+    const notEnabled = JSON.stringify({ reference_id: null, errors: [{ code: -20002, description: 'This product is not enabled for this Customer ID.' }], status: { code: 501, description: 'Not authorized' } });
+    const verifyOnlyAccount: typeof fetch = async (url) =>
+      String(url).includes('/v1/messaging/') ? new Response(notEnabled, { status: 401 }) : new Response(getStatusFixture('verify-200-valid'), { status: 200 });
+    // act
+    const found = await telesign.lookup!({ subjectId: '0123456789ABCDEF0123456789ABCDEF' }, asking, context({ fetch: verifyOnlyAccount }));
+    const error = await rejection(telesign.lookup!({ subjectId: 'R' }, asking, context({ fetch: answering(401, notEnabled) })));
+    // assess
+    assert.equal(found.kind, 'found');
+    assert.ok(error instanceof ConfigurationError, String(error));
+    assert.match(error.message, /statusApis/);
+  });
+
+  test('a redirect is a ConfigurationError about baseUrl, never followed', async () => {
+    const seen: { url: string }[] = [];
+    const error = await rejection(telesign.lookup!({ subjectId: 'R' }, asking, context({ fetch: answering(301, '', seen, { location: 'https://elsewhere.example/' }) })));
+    assert.ok(error instanceof ConfigurationError, String(error));
+    assert.match(error.message, /baseUrl/);
+    assert.equal(seen.length, 1);
+  });
+
+  const unusable: [string, number, string | (() => string)][] = [
+    ['a 200 that is not JSON', 200, '<html>maintenance</html>'],
+    ['a 200 that is not an answer', 200, '{"reference_id":"R"}'],
+    ['a 200 larger than 256 KB', 200, () => JSON.stringify({ ...JSON.parse(getStatusFixture('messaging-203')), padding: 'x'.repeat(300 * 1024) })],
+    ['a 200 that is a Voice event', 200, '{"reference_id":"R","event":"call_completed","data":{}}'],
+    ['an undocumented status', 418, '{}'],
+  ];
+  for (const [name, status, body] of unusable) {
+    test(`${name} is a DependencyError`, async () => {
+      const error = await rejection(telesign.lookup!({ subjectId: 'R' }, asking, context({ fetch: answering(status, body) })));
+      assert.ok(error instanceof DependencyError, String(error));
+    });
+  }
+});
+
+describe('TeleSign Get Status answers and callbacks', () => {
+  const covered: Record<string, boolean> = {
+    'bulk-sms-fail': false,
+    'bulk-sms-success': false,
+    'inbound-mo-sms': false,
+    'sms-dlr-success': true,
+    'sms-dlr-success-engage': true,
+    'sms-verify-dlr': true,
+    'sms-verify-dlr-full': true,
+    'sms-verify-dlr-valid': true,
+    'template-mgmt-callback': false,
+    'verify-api-dlr': false,
+    'voice-call_completed': false,
+    'voice-dial_completed': false,
+    'voice-incoming_call': false,
+  };
+
+  test('servedByGetStatus: delivery reports of SMS, SMS Verify and Voice Verify only', () => {
+    const samples = listSamples('telesign');
+    assert.deepEqual(samples.map((sample) => sample.name).sort(), Object.keys(covered).sort(), 'a new sample needs a line here');
+    for (const sample of samples) {
+      const payload = TeleSignCallbackSchema.parse(JSON.parse(sample.body!.toString('utf8')));
+      assert.equal(servedByGetStatus(payload), covered[sample.name], sample.name);
+    }
+    assert.equal(servedByGetStatus(TeleSignCallbackSchema.parse({ reference_id: 'R', status: { code: 103 }, sub_resource: 'call' })), true, 'Voice Verify');
+  });
+
+  for (const sample of listSamples('telesign').filter((candidate) => covered[candidate.name])) {
+    test(`${sample.name}: statusAnswer describes as the callback does; with another status, a mismatch`, () => {
+      // prepare
+      const callback = TeleSignCallbackSchema.parse(JSON.parse(sample.body!.toString('utf8')));
+      // act
+      const same = TeleSignCallbackSchema.parse(telesignKit.statusAnswer!({ body: sample.body }));
+      const other = TeleSignCallbackSchema.parse(telesignKit.statusAnswer!({ body: sample.body }, '207'));
+      // assess
+      const claimed = describeJson(callback);
+      assert.deepEqual(
+        (({ subjectId, part, status, eventKey, outcome, terminal }) => ({ subjectId, part, status, eventKey, outcome, terminal }))(describeJson(same)),
+        { subjectId: claimed.subjectId, part: undefined, status: claimed.status, eventKey: claimed.eventKey, outcome: claimed.outcome, terminal: claimed.terminal },
+      );
+      assert.deepEqual(telesign.differences!(callback, same), []);
+      assert.equal(other.status!.code, 207);
+      assert.equal(describeJson(other).subjectId, claimed.subjectId);
+      assert.deepEqual(telesign.differences!(callback, other), ['status']);
+    });
+  }
+
+  test('a callback Get Status does not serve is handed over as it is (the simulation answers 404 for it)', () => {
+    const sample = listSamples('telesign').find((candidate) => candidate.name === 'voice-call_completed')!;
+    assert.deepEqual(telesignKit.statusAnswer!({ body: sample.body }), JSON.parse(sample.body!.toString('utf8')));
+  });
+
+  test('statusAnswer takes "<code> <CODE_STATE>" and refuses anything else', () => {
+    const sample = listSamples('telesign').find((candidate) => candidate.name === 'sms-verify-dlr')!;
+    const answer = telesignKit.statusAnswer!({ body: sample.body }, '200 VALID') as { verify: { code_state: string } };
+    assert.equal(answer.verify.code_state, 'VALID');
+    assert.throws(() => telesignKit.statusAnswer!({ body: sample.body }, 'COMPLETED'), /status\.code/);
+  });
+
+  test("differences: a callback's UNKNOWN code state claims nothing; a claimed one must match", () => {
+    const claim = (codeState: string) => TeleSignCallbackSchema.parse({ reference_id: 'R', status: { code: 200 }, verify: { code_state: codeState } });
+    assert.deepEqual(telesign.differences!(claim('UNKNOWN'), claim('VALID')), []);
+    assert.deepEqual(telesign.differences!(claim('VALID'), claim('VALID')), []);
+    assert.deepEqual(telesign.differences!(claim('VALID'), claim('INVALID')), ['verify.code_state']);
+    assert.deepEqual(telesign.differences!(claim('VALID'), TeleSignCallbackSchema.parse({ reference_id: 'S', status: { code: 207 } })), ['reference_id', 'status', 'verify.code_state']);
+  });
 });
