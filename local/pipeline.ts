@@ -175,7 +175,8 @@ async function prepareResources(options: PipelineOptions, engines: Awaited<Retur
 async function prepareSecretsAndSimulators(options: PipelineOptions, stops: Stops) {
   const simulate = options.secretsFile === undefined || options.simulators === true;
   const asked = simulate ? allKits().filter((kit) => kit.provider.lookup && kit.statusSimulation) : [];
-  const base = options.secretsFile === undefined ? secretsFor('fake-local-dev') : loadSecretsFile(options.secretsFile);
+  // Development secrets ask every simulated endpoint, opt-in ones (TeleSign's statusLookup) too.
+  const base = options.secretsFile === undefined ? secretsFor('fake-local-dev', { asks: simulate }) : loadSecretsFile(options.secretsFile);
   const secrets: SecretsFile = { ...base };
   const simulators: Record<string, string> = {};
   for (const kit of asked) {

@@ -134,7 +134,8 @@ async function readCallback(provider: AnyProvider, message: QueueMessage, deps: 
   }
   const reason = unstorableKeyReason(facts);
   if (reason) return { ok: false, reason, issues: [] };
-  return { ok: true, payload: parsed.payload, facts, placed: placeStatus(facts, message.receivedAt), secret, askable: canAsk(provider, secret) };
+  const askable = canAsk(provider, secret) && (provider.asksAbout?.(parsed.payload) ?? true);
+  return { ok: true, payload: parsed.payload, facts, placed: placeStatus(facts, message.receivedAt), secret, askable };
 }
 
 /** The status endpoint failed on every receive allowed for it: the claim is stored unconfirmed and reconciliation asks later. */

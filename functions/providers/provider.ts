@@ -203,6 +203,13 @@ export interface Provider<TSecret = unknown, TPayload = unknown, TId extends str
    */
   differences?(claim: TPayload, answer: TPayload): string[];
   /**
+   * Whether the status endpoint can know the subject of this callback. @default true. TeleSign's Get
+   * Status serves SMS, SMS Verify and Voice Verify reports, not Voice sessions, Verify API processes,
+   * bulk or inbound messages: those are not asked about (asking would only answer not_found and end
+   * `stale`), and are believed as they come, unconfirmed.
+   */
+  asksAbout?(payload: TPayload): boolean;
+  /**
    * How a callback proves it is genuine, which decides whether it is believed when the provider can
    * be asked. `signed`: a signature over its content (TeleSign, Standard Webhooks): believed as it
    * comes; the provider's answers are applied too, forward-only, and a disagreement is flagged.

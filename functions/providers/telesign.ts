@@ -618,6 +618,9 @@ export const telesign: Provider<TeleSignSecret, TeleSignCallback, 'telesign'> = 
     return describeVoice(referenceId, payload.event ?? 'unknown', (payload as { data?: unknown }).data);
   },
 
+  // Voice sessions, Verify API processes, bulk and inbound messages: Get Status does not serve them.
+  asksAbout: servedByGetStatus,
+
   // Opt-in (statusLookup): whether Get Status is billed is not published. customerId and apiKey are
   // required by the schema, so the setting is all that decides.
   canLookup: (secret) => secret?.statusLookup === true && Boolean(secret.customerId && secret.apiKey),

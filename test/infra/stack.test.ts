@@ -364,7 +364,8 @@ describe('queue and worker', () => {
   test('the worker reads only the secrets of providers it asks or whose secret holds settings, and uses the table', () => {
     // prepare
     const confirming = stack.ingresses.filter((ingress) => workerReadsSecret(ingress.provider));
-    assert.ok(confirming.length > 0 && confirming.length < stack.ingresses.length, 'some secrets, not all');
+    // Every provider's today (each is asked, or holds settings); the role must still list exactly these.
+    assert.ok(confirming.length > 0, 'some secrets');
 
     // act
     const statements = roleStatements(roleOfFunction(logicalId(stack.pipeline.worker)));

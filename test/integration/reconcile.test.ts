@@ -36,7 +36,7 @@ after(async () => {
 const askedKits = allKits().filter((kit) => kit.provider.lookup && kit.statusSimulation);
 
 function deps(log: CapturedLogger = captureLogger()) {
-  return env.deps({ now, log, reconcile: DEFAULT_RECONCILE });
+  return env.deps({ now, log, reconcile: DEFAULT_RECONCILE, asking: true });
 }
 
 /** A subject as the kit's lives give it: its callbacks (oldest first), as facts and contents. */

@@ -186,6 +186,25 @@ describe('TeleSign Get Status on arrival', () => {
   });
 });
 
+describe('TeleSign callbacks Get Status does not serve', () => {
+  for (const sample of ['voice-call_completed', 'verify-api-dlr', 'bulk-sms-success', 'inbound-mo-sms']) {
+    test(`${sample}: not asked about, believed as it comes, off the re-check schedule`, async () => {
+      // prepare
+      const ref = uniqueId('TS-NOGET');
+      const found = listSamples('telesign').find((candidate) => candidate.name === sample)!;
+      const content = { body: telesignKit.withSubject(found, ref).body };
+      // act
+      const result = await processMessage(await queued(content), askingDeps());
+      // assess
+      assert.equal(result.kind, 'stored');
+      assert.equal(callsFor(ref).length, 0);
+      const state = await storedState(env, 'telesign', ref);
+      assert.equal(state?.confirmation, undefined);
+      assert.equal(state?.recheckAt, undefined);
+    });
+  }
+});
+
 describe('TeleSign Get Status on re-check', () => {
   test('a report TeleSign did not know on arrival is confirmed by the re-check, once Get Status has it', async () => {
     // prepare: the callback came before TeleSign's Get Status had the transaction

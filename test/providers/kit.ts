@@ -20,6 +20,11 @@ export interface Content {
 export interface SecretOptions {
   /** Where the provider's status endpoint is (a local stand-in), for providers the worker asks. */
   readonly statusEndpoint?: string;
+  /**
+   * Turn asking on where a provider makes it opt-in (TeleSign's `statusLookup`: Get Status may be
+   * billed). Suites that test asking set it; the others keep the provider's default.
+   */
+  readonly asks?: boolean;
 }
 
 export interface ProviderKit {

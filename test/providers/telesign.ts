@@ -335,9 +335,9 @@ export const telesignKit: ProviderKit = {
     customerId: `${tag.toUpperCase()}-CUSTOMER-7731`,
     // Base64 of at least 16 bytes of key material, as the secret schema requires.
     apiKey: Buffer.from(`${tag}-telesign-api-key-0123456789`).toString('base64'),
-    // Get Status is opt-in, and stays off here as it does by default: a suite that asks turns it
-    // on. Every field is spelled out, so the secret is what the schema reads it as.
-    statusLookup: false,
+    // Get Status is opt-in, and stays off as it does by default unless the suite asks. Every field
+    // is spelled out, so the secret is what the schema reads it as.
+    statusLookup: options.asks === true,
     // Nowhere real unless a suite runs a stand-in.
     baseUrl: options.statusEndpoint ?? 'https://telesign.invalid',
     statusApis: ['messaging', 'verify'],

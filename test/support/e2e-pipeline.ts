@@ -12,7 +12,7 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Secrets for tests (test kits, tagged 'test'): distinct from the development ones, status endpoints on loopback. */
 export function testSecrets(simulatorPort: number) {
-  return secretsFor('test', { statusEndpoint: `http://127.0.0.1:${simulatorPort}` });
+  return secretsFor('test', { statusEndpoint: `http://127.0.0.1:${simulatorPort}`, asks: true });
 }
 
 export interface StartedPipeline {

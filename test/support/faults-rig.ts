@@ -278,7 +278,7 @@ export async function startFaultRig(): Promise<FaultRig> {
     const secrets: Secrets = Object.fromEntries(
       kits.map((kit) => {
         const simulator = simulators.get(kit.provider.id);
-        return [kit.provider.id, kit.secret(SECRET_TAG, simulator ? { statusEndpoint: simulator.baseUrl } : {})];
+        return [kit.provider.id, kit.secret(SECRET_TAG, simulator ? { statusEndpoint: simulator.baseUrl, asks: true } : {})];
       }),
     );
     const secretsFile = join(dir, 'secrets.json');

@@ -265,12 +265,14 @@ export async function expectedStates(
     const key = subjectKey(callback);
     const current = states.get(key);
     const observations: Observation[] = [];
-    const believed = believesCallbacks(provider, canAsk(provider, provider.secretSchema.parse(callback.secret))) && facts.placesStatus !== false;
+    const asked = canAsk(provider, provider.secretSchema.parse(callback.secret));
+    const believed = believesCallbacks(provider, asked) && facts.placesStatus !== false;
     const { eventKey, isChange } = resolveEventKey(facts, current, receivedAt);
     const placed = placeStatus(facts, receivedAt);
     observations.push({ hash: shortHash(eventKey), counts: true, source: 'callback', ...(believed ? { placed } : {}), ...(isChange ? { isChange } : {}) });
     let verdict: Verdict | undefined;
-    if (provider.lookup) {
+    // The worker asks on arrival only a provider it can ask (credentials, an opt-in) that asks then.
+    if (asked && provider.lookupLimits?.onArrival !== false) {
       const body = known.get(key);
       if (body === undefined) verdict = { kind: 'not_found' };
       else {

@@ -44,8 +44,10 @@ export interface WorkerEnvironment {
   /** Every asked provider's simulated status endpoint, by provider id. */
   readonly simulators: Readonly<Record<string, StatusSimulator>>;
   readonly secrets: Record<string, Record<string, unknown>>;
-  /** Worker dependencies on the real store and the simulator; override any part. */
-  deps(overrides?: Partial<WorkerDependencies> & { apiToken?: string; timeoutMs?: number }): WorkerDependencies & { log: CapturedLogger };
+  /** The suite's secrets with asking turned on where a provider makes it opt-in (TeleSign's statusLookup). */
+  readonly askingSecrets: Record<string, Record<string, unknown>>;
+  /** Worker dependencies on the real store and the simulator; override any part. `asking`: with `askingSecrets`. */
+  deps(overrides?: Partial<WorkerDependencies> & { apiToken?: string; timeoutMs?: number; asking?: boolean }): WorkerDependencies & { log: CapturedLogger };
   stop(): Promise<void>;
 }
 
@@ -55,6 +57,7 @@ export async function startWorkerEnvironment(): Promise<WorkerEnvironment> {
   const { dynamo, simulators, client, tableName } = base;
   const store = createDynamoStore(client, tableName);
   const secrets = { ...base.secrets };
+  const askingSecrets = { ...base.askingSecrets };
   return {
     dynamo,
     client,
@@ -63,8 +66,10 @@ export async function startWorkerEnvironment(): Promise<WorkerEnvironment> {
     simulator: simulators.temboplus,
     simulators,
     secrets,
-    deps({ apiToken, timeoutMs, ...overrides } = {}) {
-      const own = apiToken === undefined ? secrets : { ...secrets, temboplus: { ...secrets.temboplus, apiToken } };
+    askingSecrets,
+    deps({ apiToken, timeoutMs, asking, ...overrides } = {}) {
+      const chosen = asking ? askingSecrets : secrets;
+      const own = apiToken === undefined ? chosen : { ...chosen, temboplus: { ...chosen.temboplus, apiToken } };
       return {
         store,
         secrets: createSecretCache(async (provider) => JSON.stringify(own[provider.id])),

@@ -39,6 +39,8 @@ export interface TableAndSimulators {
   readonly simulators: Readonly<Record<string, StatusSimulator>>;
   /** Every provider's secret for the suite (`tag`), the asked ones pointed at their simulator. */
   readonly secrets: Readonly<Record<string, Record<string, unknown>>>;
+  /** The same, with asking turned on where a provider makes it opt-in (TeleSign's statusLookup). */
+  readonly askingSecrets: Readonly<Record<string, Record<string, unknown>>>;
   stop(): Promise<void>;
 }
 
@@ -55,7 +57,10 @@ export async function startTableAndSimulators(tableName: string, tag: string): P
     ...asked.map((kit) => startStatusSimulator(kit.statusSimulation!(kit.provider.secretSchema.parse(base[kit.provider.id])))),
   ]);
   const simulators = Object.fromEntries(asked.map((kit, index) => [kit.provider.id, started[index] as StatusSimulator]));
-  const secrets = Object.fromEntries(kits.map((kit) => [kit.provider.id, simulators[kit.provider.id] ? kit.secret(tag, { statusEndpoint: simulators[kit.provider.id].baseUrl }) : base[kit.provider.id]]));
+  const secretsWith = (asks: boolean) =>
+    Object.fromEntries(kits.map((kit) => [kit.provider.id, simulators[kit.provider.id] ? kit.secret(tag, { statusEndpoint: simulators[kit.provider.id].baseUrl, asks }) : base[kit.provider.id]]));
+  const secrets = secretsWith(false);
+  const askingSecrets = secretsWith(true);
   const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint: (dynamo as DynamoDbLocal).endpoint });
   const stop = async () => {
     client.destroy();
@@ -67,5 +72,5 @@ export async function startTableAndSimulators(tableName: string, tag: string): P
     await stop();
     throw error;
   }
-  return { dynamo: dynamo as DynamoDbLocal, client, tableName, simulators, secrets, stop };
+  return { dynamo: dynamo as DynamoDbLocal, client, tableName, simulators, secrets, askingSecrets, stop };
 }
