@@ -128,9 +128,16 @@ describe(`fault: ${kit.provider.displayName} status endpoint`, { timeout: 600_00
           `stored ${subject.state?.status}/${subject.state?.confirmation}, events ${subject.events.length}`,
       );
       assert.equal(answer.status, 200);
-      assert.equal(attempts.length, scenario.failures + 1, 'one status request per receive');
-      assert.deepEqual(failures.map((f) => f.receiveCount), Array.from({ length: scenario.failures }, (_, n) => n + 1));
-      delays.forEach((delay, n) => {
+      if (scenario.fault.status === 404) {
+        // "Not known" may be asked of several endpoints in one receive (TeleSign: messaging, then
+        // verify), so two 404s may be one receive or two; never more failures than 404s.
+        assert.ok(failures.length >= 1 && failures.length <= scenario.failures, `${failures.length} failed receives`);
+      } else {
+        assert.equal(attempts.length, scenario.failures + 1, 'one status request per receive');
+        assert.deepEqual(failures.map((f) => f.receiveCount), Array.from({ length: scenario.failures }, (_, n) => n + 1));
+      }
+      // (measured request to request: only where each receive makes one request)
+      if (scenario.fault.status !== 404) delays.forEach((delay, n) => {
         const backOff = RETRY_BASE_SECONDS * 2 ** n;
         assert.ok(delay >= backOff - 0.25, `retry ${n + 1} came after ${delay} s, before its ${backOff} s back-off`);
         assert.ok(delay < backOff + 3, `retry ${n + 1} came after ${delay} s, long after its ${backOff} s back-off`);
