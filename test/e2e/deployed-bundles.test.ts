@@ -43,9 +43,10 @@ import { contentOf, toRequest } from '../support/unit-ingest.ts';
  * the simulated status endpoints of the providers the worker asks, and a Secrets Manager stand-in
  * (test/support/secrets-manager-stand-in.ts) serving the kits' secrets. The bundle's own SDK
  * clients reach them through the service-specific endpoint variables (AWS_ENDPOINT_URL_DYNAMODB,
- * _SQS, _SECRETS_MANAGER), which AWS SDK for JavaScript v3 reads from v3.428.0 on
- * (aws/aws-sdk-js-v3#5350; https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html):
- * nothing in the bundle is changed for the test.
+ * _SQS, _SECRETS_MANAGER: https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html),
+ * which AWS SDK for JavaScript v3 reads since October 2023 (aws/aws-sdk-js-v3#5350; 3.428.0 is shown
+ * honouring them in aws/aws-sdk-js-v3#5364), our pinned 3.11xx clients included: nothing in the
+ * bundle is changed for the test.
  */
 
 type Json = Record<string, any>;
