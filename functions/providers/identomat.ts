@@ -542,6 +542,29 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'
     return { subjectId: payload.sessionId, ...described };
   },
 
+  instruction(payload) {
+    const parsed = IdentomatCallbackSchema.safeParse(payload);
+    if (!parsed.success || !INSTRUCTION_TYPES.has(parsed.data.type)) return undefined;
+    const data = parsed.data;
+    const channel = data.type.includes('email') ? 'email' : 'sms';
+    // The e-mail events' bodies are unpublished: `email` is the field name inferred for their destination.
+    const text = (name: string) => {
+      const value = field(data, name);
+      return typeof value === 'string' && value.length > 0 && value.length <= 2048 ? value : undefined;
+    };
+    const destination = text(channel === 'email' ? 'email' : 'phoneNumber');
+    if (!destination) return undefined;
+    const link = text('sessionLink');
+    return {
+      kind: data.type,
+      channel,
+      destination,
+      ...(typeof data.text === 'string' && data.text.length > 0 ? { text: data.text } : {}),
+      ...(link ? { link } : {}),
+      oneTimeCode: data.type === 'one-time-password' || data.type === 'email-one-time-password-request',
+    };
+  },
+
   mayBeSensitive(raw) {
     const json = parseJsonBody(raw);
     // Unreadable: it may be anything, an instruction included.

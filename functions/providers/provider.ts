@@ -189,6 +189,13 @@ export interface Provider<TSecret = unknown, TPayload = unknown, TId extends str
    */
   canLookup?(secret: TSecret): boolean;
   /**
+   * A message the provider asks the receiver to deliver itself (Identomat's one-time-password and
+   * session-link callbacks, when the company sends its own SMS and e-mail), read from a stored
+   * callback's payload; undefined for anything else. Published as a "Callback Instruction" event,
+   * the only place such content goes. It must validate its input: it reads the table.
+   */
+  instruction?(payload: unknown): Instruction | undefined;
+  /**
    * What the user must know about the secret beyond its fields (which status endpoint a default
    * points at, what leaving a field out means): shown in the stack output naming the secret.
    */
@@ -218,6 +225,21 @@ export interface Provider<TSecret = unknown, TPayload = unknown, TId extends str
    * state; when it cannot (no credentials), the claim is believed and marked unconfirmed.
    */
   readonly callbackTrust: 'signed' | 'token';
+}
+
+/** A message to deliver to a person on the provider's behalf (see `Provider.instruction`). */
+export interface Instruction {
+  /** The provider's own name for it (`one-time-password`, `share-session-link-via-sms`…). */
+  readonly kind: string;
+  readonly channel: 'sms' | 'email';
+  /** The phone number (E.164 as the provider gives it) or e-mail address. */
+  readonly destination: string;
+  /** The text to send (a code is in it). */
+  readonly text?: string;
+  /** A link the person must open (a session link). */
+  readonly link?: string;
+  /** Whether it carries a one-time code, which is useless (and must not be sent) after a few minutes. */
+  readonly oneTimeCode: boolean;
 }
 
 /** What a status request is about: a subject, or one part of it (an eSMS recipient). */

@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import { findProvider } from '../providers/index.ts';
+import type { ConfirmationKind, Instruction, Outcome } from '../providers/provider.ts';
+import type { Item } from './store.ts';
+
+/**
+ * Events out: what the table's own change stream becomes on the event bus. Driven by the table
+ * (DynamoDB Streams), so a crash between a write and its publish cannot drop an event: the stream
+ * record stays until it is published. Pure: the adapters feed it unmarshalled images.
+ *
+ * - "Callback Status Changed": a subject's state changed what it says (status, outcome, terminal,
+ *   confirmation, stale), from a callback, a confirmation or a re-check. Bookkeeping writes (a
+ *   redelivery remembered, a re-check scheduled or leased) publish nothing.
+ * - "Callback Instruction": a message the provider asks us to deliver (Identomat's codes and
+ *   links), once per stored instruction. The only place such content goes: never a log line.
+ */
+
+export const EVENT_SOURCE = 'callback-gateway';
+export const DETAIL_TYPES = {
+  statusChanged: 'Callback Status Changed',
+  instruction: 'Callback Instruction',
+} as const;
+export type DetailType = (typeof DETAIL_TYPES)[keyof typeof DETAIL_TYPES];
+
+/** `detail` of "Callback Status Changed" (schemas/callback-status-changed.json). */
+export interface StatusChangedDetail {
+  /** The same on every redelivery of this change: consumers dedupe on it. */
+  readonly eventId: string;
+  readonly provider: string;
+  readonly subjectId: string;
+  /** The part of the subject (an eSMS recipient), when the state is about one. */
+  readonly part?: string;
+  /** The provider's status; null while none is believed (an unconfirmed claim, an expected subject). */
+  readonly status: string | null;
+  readonly outcome: Outcome;
+  readonly terminal: boolean;
+  readonly statusAt: string | null;
+  /** What the state said before this change; null for the first status. */
+  readonly previous: { readonly status: string | null; readonly outcome: Outcome } | null;
+  /** Where the status came from: a callback, or the provider's status endpoint. */
+  readonly source?: 'callback' | 'status-endpoint';
+  readonly confirmation?: ConfirmationKind;
+  readonly confirmedStatus?: string;
+  readonly differences?: readonly string[];
+  /** True once re-checks ran out with the subject still not final (or not confirmed). */
+  readonly stale?: boolean;
+  /** The state's version: per subject (and part), a later change has a higher version. */
+  readonly version: number;
+  /** When the change was written (ISO-8601). */
+  readonly changedAt: string;
+}
+
+/** `detail` of "Callback Instruction" (schemas/callback-instruction.json). */
+export interface InstructionDetail extends Instruction {
+  readonly eventId: string;
+  readonly provider: string;
+  /** The provider's subject the instruction belongs to (Identomat: the session). */
+  readonly subjectId: string;
+  /** When the gateway received the callback (ISO-8601): a code is useless a few minutes later. */
+  readonly receivedAt: string;
+}
+
+export type GatewayEvent =
+  | { readonly source: typeof EVENT_SOURCE; readonly detailType: typeof DETAIL_TYPES.statusChanged; readonly time: string; readonly detail: StatusChangedDetail }
+  | { readonly source: typeof EVENT_SOURCE; readonly detailType: typeof DETAIL_TYPES.instruction; readonly time: string; readonly detail: InstructionDetail };
+
+/** One record of the table's stream, its images unmarshalled. */
+export interface TableChange {
+  readonly eventName: 'INSERT' | 'MODIFY' | 'REMOVE';
+  readonly oldImage?: Item;
+  readonly newImage?: Item;
+}
+
+/** A stable id: the same inputs give the same id on every redelivery. */
+function eventIdOf(...parts: readonly string[]): string {
+  return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32);
+}
+
+const isState = (item: Item | undefined) => typeof item?.sk === 'string' && (item.sk === 'STATE' || item.sk.startsWith('STATE#'));
+const isEvent = (item: Item | undefined) => typeof item?.sk === 'string' && item.sk.startsWith('EVENT#');
+const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+
+/** Whether the state says something new: what `changedAt` marks (status, outcome, confirmation), or newly stale. */
+function saysSomethingNew(before: Item | undefined, after: Item): boolean {
+  // An expectation (or a claim not believed, before any verdict) says nothing yet.
+  if (after.status === undefined && after.confirmation === undefined && after.stale !== true) return false;
+  if (!before) return true;
+  if (after.changedAt !== before.changedAt) return true;
+  return after.stale === true && before.stale !== true;
+}
+
+function statusChanged(before: Item | undefined, after: Item): GatewayEvent | undefined {
+  if (!saysSomethingNew(before, after)) return undefined;
+  const version = Number(after.version ?? 0);
+  const changedAt = text(after.changedAt) ?? text(after.updatedAt) ?? new Date(0).toISOString();
+  const detail: StatusChangedDetail = {
+    eventId: eventIdOf('status', String(after.pk), String(after.sk), String(version)),
+    provider: String(after.provider),
+    subjectId: String(after.subjectId),
+    ...(after.part === undefined ? {} : { part: String(after.part) }),
+    status: text(after.status) ?? null,
+    outcome: (text(after.outcome) ?? 'pending') as Outcome,
+    terminal: after.terminal === true,
+    statusAt: text(after.statusAt) ?? null,
+    previous: before?.status === undefined ? null : { status: text(before.status) ?? null, outcome: (text(before.outcome) ?? 'pending') as Outcome },
+    ...(after.source === 'callback' || after.source === 'status-endpoint' ? { source: after.source } : {}),
+    ...(after.confirmation === undefined ? {} : { confirmation: after.confirmation as ConfirmationKind }),
+    ...(text(after.confirmedStatus) === undefined ? {} : { confirmedStatus: text(after.confirmedStatus)! }),
+    ...(Array.isArray(after.differences) && after.differences.length > 0 ? { differences: after.differences.map(String) } : {}),
+    ...(after.stale === true ? { stale: true } : {}),
+    version,
+    changedAt,
+  };
+  return { source: EVENT_SOURCE, detailType: DETAIL_TYPES.statusChanged, time: changedAt, detail };
+}
+
+function instruction(item: Item): GatewayEvent | undefined {
+  const provider = findProvider(String(item.provider));
+  if (!provider?.instruction || item.source === 'status-endpoint') return undefined;
+  const found = provider.instruction(item.payload);
+  if (!found) return undefined;
+  const receivedAt = text(item.receivedAt) ?? new Date(0).toISOString();
+  const detail: InstructionDetail = {
+    ...found,
+    eventId: eventIdOf('instruction', String(item.pk), String(item.sk)),
+    provider: provider.id,
+    subjectId: String(item.subjectId),
+    receivedAt,
+  };
+  return { source: EVENT_SOURCE, detailType: DETAIL_TYPES.instruction, time: receivedAt, detail };
+}
+
+/**
+ * The events one change of the table publishes: at most one. A state item that says something new
+ * publishes its change; an instruction's event item, when first written, publishes the instruction.
+ * Removals (TTL expiry) and everything else publish nothing.
+ */
+export function eventsFromChange(change: TableChange): GatewayEvent[] {
+  const after = change.newImage;
+  if (change.eventName === 'REMOVE' || !after) return [];
+  if (isState(after)) {
+    const event = statusChanged(change.oldImage, after);
+    return event ? [event] : [];
+  }
+  if (isEvent(after) && change.eventName === 'INSERT') {
+    const event = instruction(after);
+    return event ? [event] : [];
+  }
+  return [];
+}
+

@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, type InstructionDetail, type StatusChangedDetail } from '../../functions/core/publish.ts';
+import type { Item } from '../../functions/core/store.ts';
+import { listSamples } from '../../local/samples.ts';
+
+/** What the table's stream becomes on the bus: one event per change that says something, none for bookkeeping. */
+
+const T = (minute: number) => `2026-12-01T10:${String(minute).padStart(2, '0')}:00.000Z`;
+
+function state(fields: Record<string, unknown> = {}): Item {
+  return {
+    pk: 'temboplus#REF-1', sk: 'STATE', provider: 'temboplus', subjectId: 'REF-1',
+    status: 'SUBMITTED', outcome: 'pending', terminal: false, statusAt: T(0), source: 'status-endpoint',
+    createdAt: T(0), updatedAt: T(0), changedAt: T(0), eventCount: 1, recent: ['a'], seen: 1, version: 1,
+    ...fields,
+  };
+}
+
+const statusDetail = (events: ReturnType<typeof eventsFromChange>) => events.map((event) => event.detail as StatusChangedDetail);
+
+describe('Callback Status Changed', () => {
+  test('a first status: one event, previous null, the source and detail-type documented', () => {
+    // act
+    const events = eventsFromChange({ eventName: 'INSERT', newImage: state({ confirmation: 'confirmed', confirmedStatus: 'SUBMITTED' }) });
+    // assess
+    assert.equal(events.length, 1);
+    assert.equal(events[0].source, EVENT_SOURCE);
+    assert.equal(events[0].detailType, DETAIL_TYPES.statusChanged);
+    const [detail] = statusDetail(events);
+    assert.deepEqual(
+      { ...detail, eventId: typeof detail.eventId },
+      {
+        eventId: 'string', provider: 'temboplus', subjectId: 'REF-1', status: 'SUBMITTED', outcome: 'pending', terminal: false, statusAt: T(0),
+        previous: null, source: 'status-endpoint', confirmation: 'confirmed', confirmedStatus: 'SUBMITTED', version: 1, changedAt: T(0),
+      },
+    );
+  });
+
+  test('a change: previous is what the state said before; the event id is stable per change and differs between changes', () => {
+    // prepare
+    const before = state();
+    const after = state({ status: 'COMPLETED', outcome: 'succeeded', terminal: true, changedAt: T(5), updatedAt: T(5), version: 2 });
+    // act
+    const first = eventsFromChange({ eventName: 'MODIFY', oldImage: before, newImage: after });
+    const redelivered = eventsFromChange({ eventName: 'MODIFY', oldImage: before, newImage: after });
+    const earlier = eventsFromChange({ eventName: 'INSERT', newImage: before });
+    // assess
+    const [detail] = statusDetail(first);
+    assert.deepEqual(detail.previous, { status: 'SUBMITTED', outcome: 'pending' });
+    assert.equal(detail.status, 'COMPLETED');
+    assert.equal(detail.version, 2);
+    assert.equal(statusDetail(redelivered)[0].eventId, detail.eventId, 'a redelivered stream record publishes the same eventId');
+    assert.notEqual(statusDetail(earlier)[0].eventId, detail.eventId);
+    assert.match(detail.eventId, /^[0-9a-f]{32}$/);
+  });
+
+  test('bookkeeping publishes nothing: a redelivery remembered, a re-check scheduled or leased', () => {
+    const before = state({ recheckAt: T(1), recheckShard: 'temboplus#2' });
+    for (const after of [
+      state({ recent: ['a', 'b'], seen: 2, version: 2, updatedAt: T(2) }),
+      state({ recheckAt: T(6), rechecks: 1, version: 2, updatedAt: T(2) }),
+      { ...before, recheckAt: T(9) },
+    ]) {
+      assert.deepEqual(eventsFromChange({ eventName: 'MODIFY', oldImage: before, newImage: after }), []);
+    }
+  });
+
+  test('a confirmation that changes publishes, even with the status unchanged; so does going stale', () => {
+    const before = state({ confirmation: 'not_found' });
+    const confirmed = state({ confirmation: 'confirmed', confirmedStatus: 'SUBMITTED', changedAt: T(3), version: 2 });
+    const stale = state({ stale: true, staleAt: T(9), version: 3 });
+    assert.equal(statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: before, newImage: confirmed }))[0].confirmation, 'confirmed');
+    const [staleDetail] = statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: state(), newImage: stale }));
+    assert.equal(staleDetail.stale, true);
+  });
+
+  test('an expectation with nothing known publishes nothing; its first status has previous null', () => {
+    const expected = state({ status: undefined, source: undefined, statusAt: undefined, eventCount: 0, expectedAt: T(0) });
+    assert.deepEqual(eventsFromChange({ eventName: 'INSERT', newImage: expected }), []);
+    const [detail] = statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: expected, newImage: state({ changedAt: T(4), version: 2 }) }));
+    assert.equal(detail.previous, null);
+  });
+
+  test('a part (an eSMS recipient) is named; removals (TTL) publish nothing; event items other than instructions publish nothing', () => {
+    const part = state({ pk: 'esms#S1', sk: 'STATE#84901234567', provider: 'esms', subjectId: 'S1', part: '84901234567' });
+    assert.equal(statusDetail(eventsFromChange({ eventName: 'INSERT', newImage: part }))[0].part, '84901234567');
+    assert.deepEqual(eventsFromChange({ eventName: 'REMOVE', oldImage: part }), []);
+    assert.deepEqual(eventsFromChange({ eventName: 'INSERT', newImage: { pk: 'temboplus#REF-1', sk: 'EVENT#X', provider: 'temboplus', subjectId: 'REF-1', payload: {} } }), []);
+  });
+});
+
+describe('Callback Instruction', () => {
+  const samplePayload = (name: string) => {
+    const { callbackApiKey: _key, ...payload } = JSON.parse(listSamples('identomat').find((sample) => sample.name === name)!.body!.toString('utf8')) as Record<string, unknown>;
+    return payload;
+  };
+  const eventItem = (payload: unknown, fields: Record<string, unknown> = {}): Item => ({
+    pk: 'identomat#S-1', sk: 'EVENT#one-time-password|to:x|y', provider: 'identomat', subjectId: 'S-1', source: 'callback', receivedAt: T(1), payload, ...fields,
+  });
+
+  test('an Identomat code: one instruction event with what a sender needs', () => {
+    // act
+    const events = eventsFromChange({ eventName: 'INSERT', newImage: eventItem({ ...samplePayload('one-time-password'), type: 'one-time-password' }) });
+    // assess
+    assert.equal(events.length, 1);
+    assert.equal(events[0].detailType, DETAIL_TYPES.instruction);
+    const detail = events[0].detail as InstructionDetail;
+    assert.deepEqual({ ...detail, eventId: typeof detail.eventId }, {
+      eventId: 'string', provider: 'identomat', subjectId: 'S-1', kind: 'one-time-password', channel: 'sms',
+      destination: '+995512345678', text: 'Your code is 6867', oneTimeCode: true, receivedAt: T(1),
+    });
+  });
+
+  test('a session link by SMS and a code by e-mail; a rewrite of the item (MODIFY) publishes nothing again', () => {
+    const link = eventsFromChange({ eventName: 'INSERT', newImage: eventItem(samplePayload('share-session-link-via-sms'), { sk: 'EVENT#share' }) })[0].detail as InstructionDetail;
+    assert.equal(link.kind, 'share-session-link-via-sms');
+    assert.equal(link.oneTimeCode, false);
+    assert.match(link.link!, /^https:\/\/widget\.identomat\.com\//);
+    const email = eventsFromChange({ eventName: 'INSERT', newImage: eventItem(samplePayload('email-one-time-password-request'), { sk: 'EVENT#mail' }) })[0].detail as InstructionDetail;
+    assert.deepEqual([email.channel, email.destination, email.oneTimeCode], ['email', 'applicant@example.com', true]);
+    const item = eventItem(samplePayload('share-session-link-via-sms'));
+    assert.deepEqual(eventsFromChange({ eventName: 'MODIFY', oldImage: item, newImage: { ...item, asks: 1 } }), []);
+  });
+
+  test('not an instruction: a session change, a payload that is not one, an answer of the status endpoint', () => {
+    for (const payload of [samplePayload('session-change-approved'), { type: 'one-time-password', sessionId: 'S-1' }, 'text', null]) {
+      assert.deepEqual(eventsFromChange({ eventName: 'INSERT', newImage: eventItem(payload) }), []);
+    }
+    assert.deepEqual(eventsFromChange({ eventName: 'INSERT', newImage: eventItem(samplePayload('one-time-password'), { source: 'status-endpoint' }) }), []);
+  });
+});
