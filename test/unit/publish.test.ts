@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, type InstructionDetail, type StatusChangedDetail } from '../../functions/core/publish.ts';
+import { publishRecords } from '../../functions/core/publisher.ts';
 import type { Item } from '../../functions/core/store.ts';
 import { listSamples } from '../../local/samples.ts';
 
@@ -128,5 +129,40 @@ describe('Callback Instruction', () => {
       assert.deepEqual(eventsFromChange({ eventName: 'INSERT', newImage: eventItem(payload) }), []);
     }
     assert.deepEqual(eventsFromChange({ eventName: 'INSERT', newImage: eventItem(samplePayload('one-time-password'), { source: 'status-endpoint' }) }), []);
+  });
+});
+
+describe('publishRecords', () => {
+  const change = (n: number) => ({
+    sequenceNumber: String(100 + n),
+    change: { eventName: 'MODIFY' as const, oldImage: state({ version: n }), newImage: state({ version: n + 1, changedAt: T(n + 1), status: `S${n}` }) },
+  });
+  const log = { info() {}, warn() {}, error() {} };
+
+  test('in stream order, at most 10 events a call; bookkeeping records publish nothing', async () => {
+    // prepare
+    const calls: string[][] = [];
+    const records = [...Array.from({ length: 12 }, (_, n) => change(n)), { sequenceNumber: '999', change: { eventName: 'MODIFY' as const, oldImage: state(), newImage: state({ recheckAt: T(9) }) } }];
+    // act
+    const result = await publishRecords(records, { publish: async (events) => void calls.push(events.map((event) => String((event.detail as StatusChangedDetail).status))), log });
+    // assess
+    assert.deepEqual(result, { published: 12, failed: [] });
+    assert.deepEqual(calls, [Array.from({ length: 10 }, (_, n) => `S${n}`), ['S10', 'S11']]);
+  });
+
+  test('a failed call gives back its first record and every later one, so nothing overtakes it', async () => {
+    // prepare
+    let call = 0;
+    const records = Array.from({ length: 15 }, (_, n) => change(n));
+    // act: the second call fails
+    const result = await publishRecords(records, {
+      publish: async () => {
+        if (++call === 2) throw new Error('bus unavailable');
+      },
+      log,
+    });
+    // assess
+    assert.equal(result.published, 10);
+    assert.deepEqual(result.failed, records.slice(10).map((record) => record.sequenceNumber));
   });
 });
