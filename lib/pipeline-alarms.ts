@@ -210,9 +210,10 @@ export class PipelineAlarms extends Construct {
       logMetrics.workerConfigurationErrors,
       1,
       'The worker cannot process callbacks until a person fixes its configuration ("record failed: configuration" in the ' +
-        'worker logs). Usually the TemboPlus secret: a 403 from TemboPlus means its apiToken is wrong, or apiToken/baseUrl ' +
-        `is missing. Fix the secret (put-secret-value; functions reload it within the secret cache time); records retry by ` +
-        `themselves, and any that reached the dead-letter queue: ${REDRIVE}.`,
+        'worker logs), or a status endpoint refuses our credentials at a re-check ("recheck: configuration"). Usually a ' +
+        "provider's secret: a 401/403 from its status endpoint means a credential is wrong or missing (e.g. a 403 from " +
+        `TemboPlus means its apiToken is wrong). Fix the secret (put-secret-value; functions reload it within the secret cache ` +
+        `time); records retry by themselves, and any that reached the dead-letter queue: ${REDRIVE}.`,
     );
 
     alarm(
@@ -323,23 +324,28 @@ export class PipelineAlarms extends Construct {
           `with ${provider.displayName}: its callbacks may have been lost, or its status endpoint may not know the reference${provider.lookup ? ` (${query('recheckFaults')})` : ''}.`,
       );
       if (!provider.lookup) continue;
+      const signed = provider.callbackTrust === 'signed';
       alarm(
         `${name}ConfirmationMismatch`,
         logMetrics.confirmations(provider.id, 'mismatch'),
         mismatchThreshold,
-        `${provider.displayName}'s status endpoint contradicts a callback's status. The state keeps ${provider.displayName}'s ` +
-          `own status, not the callback's. Find the event (${query('confirmations')}, or confirmation "mismatch" in the ` +
-          `table) and check it with ${provider.displayName}; repeated mismatches can mean forged callbacks with a leaked path ` +
-          'token: rotate the token.',
+        `${provider.displayName}'s status endpoint contradicts what a callback claimed (on arrival or at a re-check). ` +
+          (signed
+            ? `The callback is signed, so it was believed; a final status the answer contradicts is replaced by ${provider.displayName}'s own. `
+            : `The state keeps ${provider.displayName}'s own status, never the callback's. `) +
+          `Find the event (${query('confirmations')}, or confirmation "mismatch" in the table) and check it with ${provider.displayName}` +
+          (signed ? '.' : '; repeated mismatches can mean forged callbacks with a leaked token: rotate it.'),
       );
       alarm(
         `${name}ConfirmationNotFound`,
         logMetrics.confirmations(provider.id, 'not_found'),
         notFoundThreshold,
-        `${provider.displayName}'s status endpoint does not know a transfer a callback reported, even after ` +
-          `${QUEUE.settleAttempts} attempts. The callback is stored but not believed (${query('confirmations')}). Check the ` +
-          `reference with ${provider.displayName} and that baseUrl points at the right environment (sandbox or production); ` +
-          'if the transfer is not theirs, the callback was forged: rotate the path token.',
+        `${provider.displayName}'s status endpoint does not know a subject a callback reported, even after ` +
+          `${QUEUE.settleAttempts} attempts (${query('confirmations')}). ` +
+          (signed ? 'The signed callback is stored and believed, flagged not_found. ' : 'The callback is stored but not believed. ') +
+          `Check the reference with ${provider.displayName} and that the secret's baseUrl points at the right environment ` +
+          '(sandbox or production); re-checks keep asking' +
+          (signed ? '.' : ', and if the subject is not theirs the callback was forged: rotate the token.'),
       );
     }
 

@@ -74,7 +74,8 @@ export class PipelineDashboard extends Construct {
         markdown:
           '## Callback gateway\n' +
           'Provider → **API** → **ingest** (one function per provider: authenticate, validate, queue) → **queue** → ' +
-          '**worker** (dedupe, confirm with TemboPlus, store) → **DynamoDB**. Callbacks the worker gives up on wait in the ' +
+          '**worker** (dedupe, confirm with the providers\' status endpoints, store) → **DynamoDB**; a **sweep** every minute ' +
+          'queues re-checks of subjects not final. Callbacks the worker gives up on wait in the ' +
           '**dead-letter queue** for `npm run redrive`; quarantined ones for `npm run reprocess`.',
         width: 24,
         height: 2,

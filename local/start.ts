@@ -38,8 +38,7 @@ const USAGE = `usage: npm start -- [--port N] [--secrets FILE [--simulators]] [-
   --confirm-timeout-ms N   timeout of each status endpoint call, 1 to 30000 (default 5000)
   --dynamodb-endpoint URL  use this DynamoDB endpoint instead of starting DynamoDB Local
   --sqs-endpoint URL       use this SQS-API endpoint instead of the in-process one; the queues then
-                           outlive this process (the in-process queues persist under the data folder)
-  --no-temboplus-simulator (no effect: simulators start only with the development secrets or --simulators)`;
+                           outlive this process (the in-process queues persist under the data folder)`;
 
 const { values } = parseCli(
   {
@@ -56,7 +55,6 @@ const { values } = parseCli(
     'sqs-endpoint': { type: 'string' },
     'reconcile-schedule': { type: 'string' },
     simulators: { type: 'boolean', default: false },
-    'no-temboplus-simulator': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
   USAGE,

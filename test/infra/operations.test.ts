@@ -254,7 +254,7 @@ describe('alarms', () => {
       }],
       ['WorkerConfigurationErrors', {
         namespace: NAMESPACE, metricName: 'WorkerConfigurationErrors', dimensions: [],
-        statistic: 'Sum', threshold: 1, comparison: atLeast, tells: /403 from TemboPlus means its apiToken is wrong.*npm run redrive/,
+        statistic: 'Sum', threshold: 1, comparison: atLeast, tells: /refuses our credentials at a re-check.*403 from TemboPlus means its apiToken is wrong.*npm run redrive/,
       }],
       ['ReceivedManyTimes', {
         namespace: NAMESPACE, metricName: 'ReceivedManyTimes', dimensions: [],
@@ -297,11 +297,12 @@ describe('alarms', () => {
       if (!provider.lookup) continue;
       expected.set(`${name}ConfirmationMismatch`, {
         namespace: NAMESPACE, metricName: 'ConfirmationMismatch', dimensions: perProvider(provider.id),
-        statistic: 'Sum', threshold: 1, comparison: atLeast, tells: /contradicts a callback.*rotate the token/,
+        statistic: 'Sum', threshold: 1, comparison: atLeast,
+        tells: provider.callbackTrust === 'signed' ? /contradicts what a callback claimed.*signed.*replaced by/ : /contradicts what a callback claimed.*never the callback's.*rotate it/,
       });
       expected.set(`${name}ConfirmationNotFound`, {
         namespace: NAMESPACE, metricName: 'ConfirmationNotFound', dimensions: perProvider(provider.id),
-        statistic: 'Sum', threshold: 1, comparison: atLeast, tells: /does not know a transfer.*baseUrl/,
+        statistic: 'Sum', threshold: 1, comparison: atLeast, tells: /does not know a subject a callback reported.*baseUrl.*re-checks keep asking/,
       });
     }
     return expected;

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { startTemboPlusSimulator, type TemboPlusSimulator } from '../../local/temboplus-simulator.ts';
+import { startStatusSimulator, type StatusSimulator } from '../../local/status-simulator.ts';
+import { temboplusStatusSimulation } from '../providers/temboplus.ts';
+
+type TemboPlusSimulator = StatusSimulator;
+/** The TemboPlus kit's simulated status endpoint, on the generic engine. */
+function startTemboPlusSimulator(options: { apiToken: string }): Promise<TemboPlusSimulator> {
+  return startStatusSimulator(temboplusStatusSimulation(options.apiToken));
+}
 import { sampleJson, uniqueId } from '../support/integration-worker.ts';
 
 /** The simulated TemboPlus status endpoint answers as the published docs say the real one does. */
