@@ -438,9 +438,10 @@ async function requestToken(credentials: Extract<Credentials, { kind: 'oauth' }>
   }
   const oauthError = oauthErrorOf(body);
   if (response.status === 400 || response.status === 401 || response.status === 403) {
-    throw new ConfigurationError(
-      `${what} answered ${response.status}${oauthError ? ` (${oauthError})` : ''}: check clientId, clientSecret and tokenScope in the relid secret`,
-    );
+    // 401/403: the client was not authenticated; 400: the request was refused (OAuth2's
+    // invalid_scope, unsupported_grant_type, and invalid_client on some servers).
+    const fix = response.status === 400 ? 'tokenScope, clientId and clientSecret' : 'clientId and clientSecret';
+    throw new ConfigurationError(`${what} answered ${response.status}${oauthError ? ` (${oauthError})` : ''}: check ${fix} in the relid secret`);
   }
   if ((response.status >= 300 && response.status < 400) || response.status === 404 || response.status === 405) {
     throw new ConfigurationError(`${what} answered ${response.status}: check tokenUrl (or baseUrl, from which it defaults) in the relid secret`);
