@@ -18,8 +18,9 @@ export type RelIdAuth = 'basic' | 'oauth' | 'both';
 
 /**
  * A REL-ID secret for a suite (`tag`): the callback token and labels, and credentials for
- * getRVNStatus. Pointed at a status endpoint only when given one: without `baseUrl` REL-ID is not
- * asked (there is no public default).
+ * getRVNStatus at `statusEndpoint`, or nowhere real (`.invalid` never resolves) unless a suite runs
+ * a stand-in: REL-ID has no public status host, and the suites that do not run one must not reach
+ * a real server.
  */
 export function relidSecret(tag: string, options: SecretOptions & { readonly auth?: RelIdAuth } = {}): Record<string, unknown> {
   const auth = options.auth ?? 'basic';
@@ -29,7 +30,7 @@ export function relidSecret(tag: string, options: SecretOptions & { readonly aut
     rejectLabels: RELID_REJECT_LABELS,
     ...(auth === 'oauth' ? {} : { username: `${tag}-relid-user`, password: `${tag}-relid-password` }),
     ...(auth === 'basic' ? {} : { clientId: `${tag}-relid-client`, clientSecret: `${tag}-relid-client-secret` }),
-    ...(options.statusEndpoint === undefined ? {} : { baseUrl: options.statusEndpoint }),
+    baseUrl: options.statusEndpoint ?? 'https://relid.invalid',
   };
 }
 

@@ -659,9 +659,10 @@ describe('REL-ID: when it can be asked (canLookup) and what the secret accepts',
     assert.equal(relIdTokenUrl({}), undefined);
   });
 
-  test("the kit's secret is asked only when pointed at a status endpoint (no public default)", () => {
-    assert.equal(relid.canLookup!(RelIdSecretSchema.parse(relidKit.secret('unit'))), false);
-    assert.equal(relid.canLookup!(RelIdSecretSchema.parse(relidKit.secret('unit', { statusEndpoint: 'http://127.0.0.1:1' }))), true);
+  test("the kit's secret points at the suite's stand-in, else nowhere real", () => {
+    assert.equal(RelIdSecretSchema.parse(relidKit.secret('unit', { statusEndpoint: 'http://127.0.0.1:1' })).baseUrl, 'http://127.0.0.1:1');
+    assert.match(String(RelIdSecretSchema.parse(relidKit.secret('unit')).baseUrl), /\.invalid$/);
+    for (const auth of ['basic', 'oauth', 'both'] as const) assert.equal(relid.canLookup!(RelIdSecretSchema.parse(relidSecret('unit', { auth }))), true, auth);
   });
 
   test("lookupLimits: asked on arrival, for a day", () => {
