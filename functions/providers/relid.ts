@@ -486,28 +486,29 @@ type Asked = StatusAnswer<RelIdCallback> | { readonly kind: 'refused'; readonly 
 /**
  * One getRVNStatus request. The docs give no HTTP status codes: the outcome is in the body
  * (`response_code` 0, or 1 with `error_code`), read first whatever the status; the status decides
- * only when the body is not REL-IDverify's.
+ * only when the body is not REL-IDverify's. The documented failures (3558, 26xx) name no
+ * notification; a body that names one (`notification_uuid`) is about it, even with
+ * `response_code` 1: `describe` reads that as REL-ID reporting an error for it, failed (inferred:
+ * the docs show no such answer, and it fails closed).
  */
 async function askStatus(url: string, authorization: string, context: LookupContext, signal: AbortSignal): Promise<Asked> {
   const what = 'REL-ID getRVNStatus';
   const response = await send(context, what, url, { method: 'GET', headers: { authorization, accept: 'application/json' }, signal });
   const body = jsonOf(await readAnswer(response, what));
   const code = errorCodeOf(body);
-  if (code === NOT_FOUND) return { kind: 'not_found' };
   if (code !== undefined && AUTH_REFUSED.has(code)) return { kind: 'refused', code, status: response.status };
   if (code === AUTH_INTERNAL) throw new DependencyError('relid', `${what} answered error_code ${AUTH_INTERNAL} (an internal error during authentication)`);
   const ok = response.status >= 200 && response.status < 300;
-  if (ok && body !== undefined) {
-    const answer = RelIdCallbackSchema.safeParse(body);
-    if (answer.success) {
-      // The answer's `jwt` (issued "if any" about the user's action) is not kept: the gateway
-      // neither verifies nor needs it, and a token does not belong in a status table.
-      const { jwt: _jwt, ...payload } = answer.data;
-      return { kind: 'found', payload: payload as RelIdCallback };
-    }
-    if (code === undefined) throw new DependencyError('relid', `${what} answer does not match the schema: ${describeIssues(answer.error).join('; ')}`);
+  const answer = ok && body !== undefined ? RelIdCallbackSchema.safeParse(body) : undefined;
+  if (answer?.success) {
+    // The answer's `jwt` (issued "if any" about the user's action) is not kept: the gateway
+    // neither verifies nor needs it, and a token does not belong in a status table.
+    const { jwt: _jwt, ...payload } = answer.data;
+    return { kind: 'found', payload: payload as RelIdCallback };
   }
+  if (code === NOT_FOUND) return { kind: 'not_found' };
   if (code !== undefined) throw new DependencyError('relid', `${what} answered error_code ${code}`);
+  if (answer && !answer.success) throw new DependencyError('relid', `${what} answer does not match the schema: ${describeIssues(answer.error).join('; ')}`);
   if (response.status === 401 || response.status === 403) return { kind: 'refused', code: undefined, status: response.status };
   if ((response.status >= 300 && response.status < 400) || response.status === 404 || response.status === 405) {
     throw new ConfigurationError(`${what} answered ${response.status} without a REL-ID answer: check baseUrl in the relid secret`);
