@@ -344,7 +344,7 @@ function usableFor(lifetimeMs: number): number {
   return lifetimeMs - Math.min(30_000, lifetimeMs / 2);
 }
 
-/** Read at most `limit` bytes of an answer, as text. */
+/** An answer's body as text, read no further than MAX_ANSWER_BYTES. */
 async function readAnswer(response: Response, what: string): Promise<string> {
   const reader = response.body?.getReader();
   if (!reader) return '';

@@ -162,7 +162,8 @@ const NO_ACTION_STATUSES = new Set(['ACTIVE', 'EXPIRED', 'CANCELLED']);
  * What getRVNStatus answers about a callback's notification: the callback's own fields (the docs
  * show the same object, plus `jwt` "if any"), or the notification in another status. Moved to
  * ACTIVE, EXPIRED or CANCELLED it carries no action (`action_response` and `client_ip_address` are
- * only there once the user acted).
+ * only there once the user acted). An error report (no `status`) is answered as it came: REL-ID's
+ * report about that notification, which the lookup reads as found (it names the notification).
  */
 export function relidStatusAnswer(content: Content, status?: string): Record<string, unknown> {
   const notification = JSON.parse(content.body!.toString('utf8')) as Record<string, unknown>;
