@@ -626,6 +626,7 @@ export const relid: Provider<RelIdSecret, RelIdCallback, 'relid'> = {
    * that. A day covers any expiry a login or payment approval plausibly uses, plus a REL-ID server
    * down for hours; a subject still ACTIVE, not found or in disagreement after it is for a person
    * (stale), not for more asking.
+   * Concurrency and rate: Uniken publishes no limits for getRVNStatus, so the gateway's defaults.
    */
   lookupLimits: { onArrival: true, horizonHours: 24 },
 
