@@ -487,17 +487,14 @@ type Asked = StatusAnswer<RelIdCallback> | { readonly kind: 'refused'; readonly 
  * One getRVNStatus request. The docs give no HTTP status codes: the outcome is in the body
  * (`response_code` 0, or 1 with `error_code`), read first whatever the status; the status decides
  * only when the body is not REL-IDverify's. The documented failures (3558, 26xx) name no
- * notification; a body that names one (`notification_uuid`) is about it, even with
- * `response_code` 1: `describe` reads that as REL-ID reporting an error for it, failed (inferred:
- * the docs show no such answer, and it fails closed).
+ * notification; a 2xx body that names one (`notification_uuid`) is about it, whatever its
+ * `response_code` and `error_code`: `describe` reads response_code 1 as REL-ID reporting an error
+ * for that notification, failed (inferred: the docs show no such answer, and it fails closed).
  */
 async function askStatus(url: string, authorization: string, context: LookupContext, signal: AbortSignal): Promise<Asked> {
   const what = 'REL-ID getRVNStatus';
   const response = await send(context, what, url, { method: 'GET', headers: { authorization, accept: 'application/json' }, signal });
   const body = jsonOf(await readAnswer(response, what));
-  const code = errorCodeOf(body);
-  if (code !== undefined && AUTH_REFUSED.has(code)) return { kind: 'refused', code, status: response.status };
-  if (code === AUTH_INTERNAL) throw new DependencyError('relid', `${what} answered error_code ${AUTH_INTERNAL} (an internal error during authentication)`);
   const ok = response.status >= 200 && response.status < 300;
   const answer = ok && body !== undefined ? RelIdCallbackSchema.safeParse(body) : undefined;
   if (answer?.success) {
@@ -506,6 +503,9 @@ async function askStatus(url: string, authorization: string, context: LookupCont
     const { jwt: _jwt, ...payload } = answer.data;
     return { kind: 'found', payload: payload as RelIdCallback };
   }
+  const code = errorCodeOf(body);
+  if (code !== undefined && AUTH_REFUSED.has(code)) return { kind: 'refused', code, status: response.status };
+  if (code === AUTH_INTERNAL) throw new DependencyError('relid', `${what} answered error_code ${AUTH_INTERNAL} (an internal error during authentication)`);
   if (code === NOT_FOUND) return { kind: 'not_found' };
   if (code !== undefined) throw new DependencyError('relid', `${what} answered error_code ${code}`);
   if (answer && !answer.success) throw new DependencyError('relid', `${what} answer does not match the schema: ${describeIssues(answer.error).join('; ')}`);

@@ -253,16 +253,18 @@ describe('REL-ID getRVNStatus: answers that are not a notification', () => {
     }
   });
 
-  test('an answer that names the notification with response_code 1 is a report about it (found, failed), not a request failure', async () => {
-    // prepare: the error report a callback may carry, as getRVNStatus would hold it
-    const id = randomUUID();
-    simulator.report({ notification_uuid: id, response_code: 1, error_code: 3558, delivery_status: 'FAILED_TO_NOTIFY' });
-    // act
-    const result = await relid.lookup!({ subjectId: id }, secret, context());
-    // assess
-    assert.equal(result.kind, 'found');
-    const facts = relid.describe((result as { payload: RelIdCallback }).payload, secret);
-    assert.deepEqual([facts.subjectId, facts.status, facts.outcome, facts.terminal], [id, 'ERROR', 'failed', true]);
+  test('an answer that names the notification with response_code 1 is a report about it (found, failed), whatever its error_code', async () => {
+    for (const errorCode of [3558, 2604, 2605, 3620]) {
+      // prepare: an error report about the notification, as a callback may carry it
+      const id = randomUUID();
+      simulator.report({ notification_uuid: id, response_code: 1, error_code: errorCode, delivery_status: 'FAILED_TO_NOTIFY' });
+      // act
+      const result = await relid.lookup!({ subjectId: id }, secret, context());
+      // assess
+      assert.equal(result.kind, 'found', String(errorCode));
+      const facts = relid.describe((result as { payload: RelIdCallback }).payload, secret);
+      assert.deepEqual([facts.subjectId, facts.status, facts.outcome, facts.terminal], [id, 'ERROR', 'failed', true]);
+    }
   });
 
   test('an unknown REL-ID error code is a DependencyError that names it', async () => {
