@@ -279,6 +279,8 @@ export const relidKit: ProviderKit = {
   ...pathTokenAuth,
   statusSimulation: (secret) => relidStatusSimulation(secret),
   statusAnswer: relidStatusAnswer,
+  // getRVNStatus: "ACTIVE" until the user acts or the notification expires.
+  pendingStatus: 'ACTIVE',
 
   // --- hostile-input suite (test/fuzz) ---
   fuzz: {
