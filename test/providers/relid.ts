@@ -162,13 +162,16 @@ const NO_ACTION_STATUSES = new Set(['ACTIVE', 'EXPIRED', 'CANCELLED']);
  * What getRVNStatus answers about a callback's notification: the callback's own fields (the docs
  * show the same object, plus `jwt` "if any"), or the notification in another status. Moved to
  * ACTIVE, EXPIRED or CANCELLED it carries no action (`action_response` and `client_ip_address` are
- * only there once the user acted). An error report (no `status`) is answered as it came: REL-ID's
+ * only there once the user acted), and it is a success answer (`response_code` 0) whatever the
+ * callback reported. An error report (no `status`) is answered as it came: REL-ID's
  * report about that notification, which the lookup reads as found (it names the notification).
  */
 export function relidStatusAnswer(content: Content, status?: string): Record<string, unknown> {
   const notification = JSON.parse(content.body!.toString('utf8')) as Record<string, unknown>;
   if (status === undefined) return notification;
-  const moved: Record<string, unknown> = { ...notification, status };
+  // An answer with a status is getRVNStatus's success answer: response_code 0, no error_code.
+  const { error_code: _errorCode, ...rest } = notification;
+  const moved: Record<string, unknown> = { ...rest, response_code: 0, status };
   if (NO_ACTION_STATUSES.has(status.toUpperCase())) {
     delete moved.action_response;
     delete moved.client_ip_address;

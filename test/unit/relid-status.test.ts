@@ -588,6 +588,17 @@ describe('REL-ID: an answer reads as the callback it confirms', () => {
       assert.equal(answer.client_ip_address, undefined);
     });
   }
+
+  test('a callback that reported an error, answered in another status, is a success answer (response_code 0, no error_code)', () => {
+    // prepare: an EXPIRED callback with response_code 1 (as the fault suite's lives send one)
+    const content = { body: Buffer.from(JSON.stringify(notification('moved-0001', { status: 'EXPIRED', response_code: 1, error_code: 3620, action_response: 'NONE' }))) };
+    // act
+    const answer = relidStatusAnswer(content, 'ACTIVE');
+    const facts = relid.describe(answer as RelIdCallback, secret);
+    // assess
+    assert.deepEqual([answer.response_code, answer.error_code], [0, undefined]);
+    assert.deepEqual([facts.status, facts.outcome, facts.terminal], ['ACTIVE', 'pending', false]);
+  });
 });
 
 describe('REL-ID: what makes a callback differ from the answer', () => {
