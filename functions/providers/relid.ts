@@ -1,8 +1,9 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import * as z from '../shared/zod.ts';
-import { authenticatePathToken, configuredString, parseJsonWith, toIsoTime } from './common.ts';
-import { secretVersions, type Outcome, type Provider, type StatusDetail } from './provider.ts';
+import { authenticatePathToken, configuredString, describeIssues, parseJsonWith, toIsoTime } from './common.ts';
+import { secretVersions, type LookupContext, type Outcome, type Provider, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
 /*
@@ -15,6 +16,11 @@ import { secretWithRotation } from './secret-schema.ts';
  * What the gateway cannot know by itself is what a label *means*: `action_response` is whichever
  * label the notification offered (or NONE). So the deployment declares its labels in the secret,
  * and only a declared approve label can ever read as an approval. Everything else fails closed.
+ *
+ * Status API (`lookup`): getRVNStatus, on the deployment's own REL-IDverify server.
+ * @see https://developer.uniken.com/docs/check-notification-status (URL, answers, the 3558 failure)
+ * @see https://developer.uniken.com/docs/authentication (Basic or Bearer; error codes 2601–2606)
+ * @see https://developer.uniken.com/docs/generate-access-token-client-credentials (the token endpoint)
  */
 
 /** An address (`203.0.113.7`) or CIDR block (`203.0.113.0/24`, `2001:db8::/32`). */
@@ -43,18 +49,50 @@ const actionLabel = z.string().check(
 const actionLabels = z.optional(z.array(actionLabel).check(z.maxLength(32)));
 
 /**
- * `{ token, allowedIps?, approveLabels?, rejectLabels? }`.
+ * An http(s) URL with no user, password, query or fragment: credentials have fields of their own
+ * (and fetch refuses a URL that carries them), and nothing is appended after a query.
+ */
+const serviceUrl = z.url({ protocol: /^https?$/ }).check(
+  z.refine((value) => {
+    const url = new URL(value);
+    return url.username === '' && url.password === '' && url.search === '' && url.hash === '';
+  }, 'expected an http(s) URL without user, password, query or fragment'),
+);
+
+/**
+ * `{ token, allowedIps?, approveLabels?, rejectLabels?, baseUrl?, username?, password?, clientId?,
+ * clientSecret?, tokenUrl?, tokenScope? }`.
  * - `token`: the secret in our callback URL; `allowedIps`: optionally the addresses the REL-ID
  *   server calls from (the docs ask for source validation; Uniken publishes no ranges).
  * - `approveLabels` / `rejectLabels`: the `actions[].label`s this deployment's notifications offer,
  *   by meaning (default: none). Compared with `normalLabel`. A label in neither list is recorded
- *   as it came and read as `unknown`, never as an approval. Labels are not rotated: `previous`
- *   holds credentials only, and the worker reads the current lists.
+ *   as it came and read as `unknown`, never as an approval. They apply to getRVNStatus answers
+ *   exactly as to callbacks. Labels are not rotated: `previous` holds the callback credentials
+ *   only, and the worker reads the current lists.
+ * - For the status API (getRVNStatus), all optional: without `baseUrl` and one set of credentials
+ *   REL-ID is not asked, and its callbacks are believed as they come, marked unconfirmed.
+ *   `baseUrl`: the REL-IDverify server, `https://<REL-ID-VERIFY-SERVER>:<VERIFY-PORT>` (each
+ *   deployment has its own: there is no public default). Credentials, either
+ *   `username` + `password` (Basic; the docs: "for initial development/testing") or
+ *   `clientId` + `clientSecret` (OAuth2 client credentials; the docs: "for production
+ *   deployments"), which win when both are there. `tokenUrl`: the AuthServer's token endpoint,
+ *   by default `/relid/authserver/oauth/token` on baseUrl's host and port *(inferred: the docs'
+ *   examples put the AuthServer on its own port, 8006, so set it)*; `tokenScope`: default `all`
+ *   (the docs' example: "e.g., all"). Only the current values are used: to rotate them, change the
+ *   secret (a cached access token is tied to the credentials it was issued for).
  */
 export const RelIdSecretSchema = z
   .extend(secretWithRotation({ token: configuredString, allowedIps: z.optional(z.array(ipOrCidr)) }), {
     approveLabels: actionLabels,
     rejectLabels: actionLabels,
+    baseUrl: z.optional(serviceUrl),
+    // RFC 7617: a Basic user-id cannot contain a colon (it would be read as the password's start).
+    username: z.optional(configuredString.check(z.refine((value) => !value.includes(':'), 'a Basic authentication username cannot contain ":"'))),
+    password: z.optional(configuredString),
+    clientId: z.optional(configuredString.check(z.refine((value) => !value.includes(':'), 'a client id sent with Basic authentication cannot contain ":"'))),
+    clientSecret: z.optional(configuredString),
+    tokenUrl: z.optional(serviceUrl),
+    tokenScope: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
   })
   .check(
     z.refine((secret) => !(secret.approveLabels ?? []).some((label) => normalLabel(label) === NO_ACTION), {
@@ -68,6 +106,19 @@ export const RelIdSecretSchema = z
       },
       { message: 'a label is declared both in approveLabels and in rejectLabels', path: ['rejectLabels'] },
     ),
+    // Half a credential is a mistake, not a choice: said at once rather than found as "never asked".
+    z.refine((secret) => (secret.username === undefined) === (secret.password === undefined), {
+      message: 'username and password go together (Basic authentication of getRVNStatus)',
+      path: ['password'],
+    }),
+    z.refine((secret) => (secret.clientId === undefined) === (secret.clientSecret === undefined), {
+      message: 'clientId and clientSecret go together (OAuth2 client credentials)',
+      path: ['clientSecret'],
+    }),
+    z.refine((secret) => secret.tokenUrl === undefined || secret.clientId !== undefined, {
+      message: 'tokenUrl is used only with clientId and clientSecret',
+      path: ['tokenUrl'],
+    }),
   );
 export type RelIdSecret = z.infer<typeof RelIdSecretSchema>;
 
@@ -227,13 +278,294 @@ function allowList(addresses: readonly string[]): BlockList {
   return list;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Status API: getRVNStatus
+// ---------------------------------------------------------------------------------------------
+
+/** Largest answer read from getRVNStatus or the token endpoint; a real one is under 2 KB. */
+const MAX_ANSWER_BYTES = 256 * 1024;
+
+/** The token endpoint's path on the AuthServer (docs: `POST /relid/authserver/oauth/token`). */
+const TOKEN_PATH = '/relid/authserver/oauth/token';
+
+/** getRVNStatus's "Notification Identifier is not found" (check-notification-status). */
+const NOT_FOUND = 3558;
+/**
+ * REL-IDverify's authentication errors (docs/authentication): 2601 "Authorization header not
+ * found", 2604 "Invalid or expired credentials/token", 2606 "Invalid value in authorization
+ * header" need a person; 2605 "Internal error during authentication" is REL-ID's own fault.
+ */
+const AUTH_REFUSED = new Set([2601, 2604, 2606]);
+const AUTH_INTERNAL = 2605;
+
+/** The token endpoint of a secret: `tokenUrl`, else the docs' path on baseUrl's host and port (inferred). */
+export function relIdTokenUrl(secret: Pick<RelIdSecret, 'baseUrl' | 'tokenUrl'>): string | undefined {
+  if (secret.tokenUrl) return secret.tokenUrl;
+  return secret.baseUrl ? new URL(TOKEN_PATH, secret.baseUrl).toString() : undefined;
+}
+
+function basic(user: string, password: string): string {
+  // As the docs' curl does (`-u '<client_id>:<client_secret>'`): the values themselves, UTF-8,
+  // not form-encoded first as RFC 6749 §2.3.1 would have a client's credentials.
+  return `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
+}
+
+/** What authenticates a getRVNStatus request, and which secret fields a refusal points at. */
+type Credentials =
+  | { readonly kind: 'basic'; readonly authorization: string; readonly fields: string }
+  | { readonly kind: 'oauth'; readonly clientId: string; readonly clientSecret: string; readonly tokenUrl: string; readonly scope: string; readonly fields: string };
+
+function credentialsOf(secret: RelIdSecret): Credentials | undefined {
+  const tokenUrl = relIdTokenUrl(secret);
+  if (secret.clientId && secret.clientSecret && tokenUrl) {
+    return { kind: 'oauth', clientId: secret.clientId, clientSecret: secret.clientSecret, tokenUrl, scope: secret.tokenScope ?? 'all', fields: 'clientId, clientSecret and tokenUrl' };
+  }
+  if (secret.username && secret.password) return { kind: 'basic', authorization: basic(secret.username, secret.password), fields: 'username and password' };
+  return undefined;
+}
+
+/**
+ * Access tokens of this worker instance (one per set of client credentials), reused until shortly
+ * before they expire; a pending request is shared by every lookup that needs the token meanwhile.
+ * Keyed by a digest, so no credential is held twice.
+ */
+const accessTokens = new Map<string, TokenEntry>();
+
+interface TokenEntry {
+  readonly token: Promise<string>;
+  /** The token, once it came. */
+  value?: string;
+  /** Until when it is handed out (ms since the epoch); unbounded while it is being fetched. */
+  usableUntil: number;
+}
+
+/** How long before its `expires_in` a token is replaced: 30 s of the docs' 299, half of a shorter life. */
+function usableFor(lifetimeMs: number): number {
+  return lifetimeMs - Math.min(30_000, lifetimeMs / 2);
+}
+
+/** An answer's body as text, read no further than MAX_ANSWER_BYTES. */
+async function readAnswer(response: Response, what: string): Promise<string> {
+  const reader = response.body?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > MAX_ANSWER_BYTES) {
+        await reader.cancel().catch(() => undefined);
+        throw new DependencyError('relid', `${what} answered more than ${MAX_ANSWER_BYTES} bytes`);
+      }
+      chunks.push(value);
+    }
+  } catch (error) {
+    if (error instanceof DependencyError) throw error;
+    throw new DependencyError('relid', `${what}: the answer could not be read: ${errorMessage(error)}`, { cause: error });
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function jsonOf(text: string): unknown {
+  try {
+    return text.length === 0 ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A REL-IDverify error answer (`response_code` 1 with an `error_code`), or undefined. */
+function errorCodeOf(body: unknown): number | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const { response_code: responseCode, error_code: errorCode } = body as Record<string, unknown>;
+  if (responseCodeOf(responseCode) !== 'error') return undefined;
+  const code = typeof errorCode === 'number' ? errorCode : typeof errorCode === 'string' && /^\d{1,9}$/.test(errorCode) ? Number(errorCode) : Number.NaN;
+  return Number.isSafeInteger(code) ? code : undefined;
+}
+
+/** An OAuth2 `error` code from a token endpoint's refusal (RFC 6749 §5.2), when it is one: short, plain. */
+function oauthErrorOf(body: unknown): string | undefined {
+  const error = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).error : undefined;
+  return typeof error === 'string' && /^[a-z_]{1,64}$/.test(error) ? error : undefined;
+}
+
+async function send(context: LookupContext, what: string, url: string, init: RequestInit): Promise<Response> {
+  try {
+    // A redirect is not followed: the Authorization header never goes anywhere the secret did not name.
+    return await context.fetch(url, { ...init, redirect: 'manual' });
+  } catch (error) {
+    // The message names the endpoint, never its URL (a user may have put anything in it).
+    throw new DependencyError('relid', `${what} unreachable: ${errorMessage(error)}`, { cause: error });
+  }
+}
+
+/**
+ * POST {tokenUrl} with Basic base64(clientId:clientSecret) and `grant_type=client_credentials&scope=…`
+ * in the form body ("Any parameters in the URL will be ignored") → `{ access_token, expires_in, … }`.
+ * The docs show no failure answer: a refusal is read as OAuth2 has it (400/401 with `error`) or as
+ * REL-IDverify's own error codes, whichever comes (inferred).
+ * @see https://developer.uniken.com/docs/generate-access-token-client-credentials
+ */
+async function requestToken(credentials: Extract<Credentials, { kind: 'oauth' }>, context: LookupContext, signal: AbortSignal): Promise<{ token: string; lifetimeMs?: number }> {
+  const what = 'REL-ID token endpoint';
+  const response = await send(context, what, credentials.tokenUrl, {
+    method: 'POST',
+    headers: {
+      authorization: basic(credentials.clientId, credentials.clientSecret),
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: 'application/json',
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope: credentials.scope }).toString(),
+    signal,
+  });
+  const body = jsonOf(await readAnswer(response, what));
+  const code = errorCodeOf(body);
+  if (code !== undefined && AUTH_REFUSED.has(code)) {
+    throw new ConfigurationError(`${what} refused the client credentials (error_code ${code}): check clientId and clientSecret in the relid secret`);
+  }
+  if (code === AUTH_INTERNAL) throw new DependencyError('relid', `${what} answered error_code ${AUTH_INTERNAL} (an internal error during authentication)`);
+  if (response.status >= 200 && response.status < 300) {
+    const fields = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+    const token = fields.access_token;
+    // It goes into a header: visible ASCII only (RFC 6750's b64token is narrower still).
+    if (typeof token !== 'string' || token.length > 16_384 || !/^[\x21-\x7e]+$/.test(token)) {
+      throw new DependencyError('relid', `${what} answered ${response.status} without a usable access_token`);
+    }
+    const expiresIn = typeof fields.expires_in === 'string' && /^\d{1,9}$/.test(fields.expires_in) ? Number(fields.expires_in) : fields.expires_in;
+    return { token, ...(typeof expiresIn === 'number' && expiresIn > 0 && Number.isFinite(expiresIn) ? { lifetimeMs: expiresIn * 1000 } : {}) };
+  }
+  const oauthError = oauthErrorOf(body);
+  if (response.status === 400 || response.status === 401 || response.status === 403) {
+    // 401/403: the client was not authenticated; 400: the request was refused (OAuth2's
+    // invalid_scope, unsupported_grant_type, and invalid_client on some servers).
+    const fix = response.status === 400 ? 'tokenScope, clientId and clientSecret' : 'clientId and clientSecret';
+    throw new ConfigurationError(`${what} answered ${response.status}${oauthError ? ` (${oauthError})` : ''}: check ${fix} in the relid secret`);
+  }
+  if ((response.status >= 300 && response.status < 400) || response.status === 404 || response.status === 405) {
+    throw new ConfigurationError(`${what} answered ${response.status}: check tokenUrl (or baseUrl, from which it defaults) in the relid secret`);
+  }
+  throw new DependencyError('relid', `${what} answered ${response.status}`);
+}
+
+/** An access token for these credentials: the cached one while it is usable, else a new one. */
+async function accessToken(credentials: Extract<Credentials, { kind: 'oauth' }>, context: LookupContext, signal: AbortSignal): Promise<{ token: string; key: string; fresh: boolean }> {
+  const key = shortHash(JSON.stringify([credentials.tokenUrl, credentials.clientId, credentials.clientSecret, credentials.scope]));
+  const now = Date.now();
+  const cached = accessTokens.get(key);
+  if (cached && cached.usableUntil > now) return { token: await cached.token, key, fresh: false };
+  for (const [other, stale] of accessTokens) if (stale.usableUntil <= now) accessTokens.delete(other);
+  let settle!: (token: string) => void;
+  let fail!: (error: unknown) => void;
+  const entry: TokenEntry = { token: new Promise<string>((resolve, reject) => ((settle = resolve), (fail = reject))), usableUntil: Number.POSITIVE_INFINITY };
+  accessTokens.set(key, entry);
+  requestToken(credentials, context, signal).then(
+    ({ token, lifetimeMs }) => {
+      entry.value = token;
+      // Without expires_in the token is used for this lookup only (the docs always send one).
+      entry.usableUntil = lifetimeMs === undefined ? 0 : Date.now() + usableFor(lifetimeMs);
+      settle(token);
+    },
+    (error: unknown) => {
+      if (accessTokens.get(key) === entry) accessTokens.delete(key);
+      fail(error);
+    },
+  );
+  return { token: await entry.token, key, fresh: true };
+}
+
+/** Stop handing out a token REL-ID refused (unless another lookup already replaced it). */
+function dropToken(key: string, token: string): void {
+  if (accessTokens.get(key)?.value === token) accessTokens.delete(key);
+}
+
+/** What one getRVNStatus request said. Faults are thrown. */
+type Asked = StatusAnswer<RelIdCallback> | { readonly kind: 'refused'; readonly code: number | undefined; readonly status: number };
+
+/**
+ * One getRVNStatus request. The docs give no HTTP status codes: the outcome is in the body
+ * (`response_code` 0, or 1 with `error_code`), read first whatever the status; the status decides
+ * only when the body is not REL-IDverify's. The documented failures (3558, 26xx) name no
+ * notification; a 2xx body that names one (`notification_uuid`) is about it, whatever its
+ * `response_code` and `error_code`: `describe` reads response_code 1 as REL-ID reporting an error
+ * for that notification, failed (inferred: the docs show no such answer, and it fails closed).
+ */
+async function askStatus(url: string, authorization: string, context: LookupContext, signal: AbortSignal): Promise<Asked> {
+  const what = 'REL-ID getRVNStatus';
+  const response = await send(context, what, url, { method: 'GET', headers: { authorization, accept: 'application/json' }, signal });
+  const body = jsonOf(await readAnswer(response, what));
+  const ok = response.status >= 200 && response.status < 300;
+  const answer = ok && body !== undefined ? RelIdCallbackSchema.safeParse(body) : undefined;
+  if (answer?.success) {
+    // The answer's `jwt` (issued "if any" about the user's action) is not kept: the gateway
+    // neither verifies nor needs it, and a token does not belong in a status table.
+    const { jwt: _jwt, ...payload } = answer.data;
+    return { kind: 'found', payload: payload as RelIdCallback };
+  }
+  const code = errorCodeOf(body);
+  if (code !== undefined && AUTH_REFUSED.has(code)) return { kind: 'refused', code, status: response.status };
+  if (code === AUTH_INTERNAL) throw new DependencyError('relid', `${what} answered error_code ${AUTH_INTERNAL} (an internal error during authentication)`);
+  if (code === NOT_FOUND) return { kind: 'not_found' };
+  if (code !== undefined) throw new DependencyError('relid', `${what} answered error_code ${code}`);
+  if (answer && !answer.success) throw new DependencyError('relid', `${what} answer does not match the schema: ${describeIssues(answer.error).join('; ')}`);
+  if (response.status === 401 || response.status === 403) return { kind: 'refused', code: undefined, status: response.status };
+  if ((response.status >= 300 && response.status < 400) || response.status === 404 || response.status === 405) {
+    throw new ConfigurationError(`${what} answered ${response.status} without a REL-ID answer: check baseUrl in the relid secret`);
+  }
+  throw new DependencyError('relid', ok ? `${what} answered ${response.status} with a body that is not a REL-ID answer` : `${what} answered ${response.status}`);
+}
+
+function refusal(asked: Extract<Asked, { kind: 'refused' }>, credentials: Credentials): ConfigurationError {
+  const said = asked.code === undefined ? `HTTP ${asked.status}` : `error_code ${asked.code}`;
+  // 2601: the header we always send did not arrive (a proxy in front of the server dropped it).
+  const fix = asked.code === 2601 ? 'baseUrl (a proxy in front of the server may drop the Authorization header)' : credentials.fields;
+  const what = credentials.kind === 'oauth' ? 'a fresh access token' : 'the Basic credentials';
+  return new ConfigurationError(`REL-ID getRVNStatus refused ${what} (${said}): check ${fix} in the relid secret`);
+}
+
+/** A subject that a URL path segment cannot carry: `.`/`..` (resolved away, even as %2E) or a lone UTF-16 surrogate. */
+function notAPathSegment(subjectId: string): boolean {
+  return subjectId === '.' || subjectId === '..' || /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(subjectId);
+}
+
+/** The fields a callback must share with REL-ID's answer to be confirmed, compared as REL-ID means them. */
+function relIdDifferences(claim: RelIdCallback, answer: RelIdCallback): string[] {
+  const c = claim as Record<string, unknown>;
+  const a = answer as Record<string, unknown>;
+  const differences: string[] = [];
+  const statusOf = (payload: RelIdCallback) => (payload.status === undefined ? ERROR_STATUS : payload.status.toUpperCase());
+  const claimStatus = statusOf(claim);
+  if (claimStatus !== statusOf(answer)) differences.push('status');
+  // Who acted and how: NONE, null and absent all say nobody acted (the callback sends NONE, the
+  // status answer leaves the field out: "Only present if user responded").
+  const label = (value: unknown) => {
+    if (value === undefined || value === null) return null;
+    if (typeof value !== 'string') return keyPart(value);
+    return normalLabel(value) === NO_ACTION ? null : normalLabel(value);
+  };
+  if (label(c.action_response) !== label(a.action_response)) differences.push('action_response');
+  // The signature check matters only to an action; there it must agree, present or not.
+  if (claimStatus === 'UPDATED' && statusOf(answer) === 'UPDATED' && keyPart(c.is_ds_verified) !== keyPart(a.is_ds_verified)) differences.push('is_ds_verified');
+  // Anything else the callback says must be what REL-ID says; what it leaves out claims nothing.
+  const upper = (value: unknown) => (typeof value === 'string' ? value.toUpperCase() : keyPart(value));
+  if (c.response_code !== undefined && responseCodeOf(c.response_code) !== responseCodeOf(a.response_code)) differences.push('response_code');
+  if (c.error_code !== undefined && String(keyPart(c.error_code)) !== String(keyPart(a.error_code))) differences.push('error_code');
+  if (c.delivery_status !== undefined && upper(c.delivery_status) !== upper(a.delivery_status)) differences.push('delivery_status');
+  for (const field of ['notification_uuid', 'msg_id', 'user_id']) {
+    if (c[field] !== undefined && keyPart(c[field]) !== keyPart(a[field])) differences.push(field);
+  }
+  return differences;
+}
+
 export const relid: Provider<RelIdSecret, RelIdCallback, 'relid'> = {
   id: 'relid',
   displayName: 'REL-IDverify',
   docsUrl: 'https://developer.uniken.com/docs/notification-callback',
   route: { method: 'POST', path: '/callbacks/relid/{token}', tokenParameter: 'token' },
-  authSummary: 'secret token in the URL path, plus an optional source-IP allow-list',
-  // A URL token (and an optional IP allow-list): nothing signs the content.
+  authSummary: 'secret token in the URL path, plus an optional source-IP allow-list; confirmed with getRVNStatus when the secret holds its URL and credentials',
+  // A URL token (and an optional IP allow-list): nothing signs the content. When getRVNStatus can be
+  // asked, a callback is only a claim and REL-ID's answers move the state.
   callbackTrust: 'token',
   secretSchema: RelIdSecretSchema,
   generatedSecretField: 'token',
@@ -278,5 +610,60 @@ export const relid: Provider<RelIdSecret, RelIdCallback, 'relid'> = {
       rank: 0,
       detail: detailOf(payload, status, meaning, verdict),
     };
+  },
+
+  differences: relIdDifferences,
+
+  canLookup: (secret) => secret.baseUrl !== undefined && credentialsOf(secret) !== undefined,
+
+  /*
+   * Ask on arrival: a callback is sent "immediately after a user takes an action" or once the
+   * notification expired, when REL-ID already holds that status (notification-callback), so its
+   * answer judges the claim at once; nothing says to wait (no first-ask delay).
+   * Horizon: a notification is final (UPDATED, EXPIRED or CANCELLED) by its own expiry_timestamp,
+   * `expires_in` seconds after it was sent, chosen per notification (at least 15; three minutes in
+   * the docs' example), and nothing is published about how long getRVNStatus keeps answering after
+   * that. A day covers any expiry a login or payment approval plausibly uses, plus a REL-ID server
+   * down for hours; a subject still ACTIVE, not found or in disagreement after it is for a person
+   * (stale), not for more asking.
+   * Concurrency and rate: Uniken publishes no limits for getRVNStatus, so the gateway's defaults.
+   */
+  lookupLimits: { onArrival: true, horizonHours: 24 },
+
+  /**
+   * GET {baseUrl}/getRVNStatus.htm/{notification_uuid}, no body, with `Authorization: Basic
+   * base64(username:password)` or `Bearer <access_token>` (client credentials; cached per worker
+   * instance until shortly before `expires_in`, and fetched again once if REL-ID refuses a cached
+   * one). The answer has the callback's fields (plus ACTIVE and CANCELLED), so `describe` reads it,
+   * with the declared labels, as it reads a callback. `{"response_code":1,"error_code":3558}`:
+   * not found; 2601/2604/2606: ConfigurationError naming the fields to fix; 2605: DependencyError.
+   * One timeout (`context.timeoutMs`) bounds the whole lookup, token request included.
+   * @see https://developer.uniken.com/docs/check-notification-status
+   * @see https://developer.uniken.com/docs/authentication
+   */
+  async lookup({ subjectId }, secret, context): Promise<StatusAnswer<RelIdCallback>> {
+    const credentials = credentialsOf(secret);
+    if (!secret.baseUrl || !credentials) {
+      throw new ConfigurationError('REL-ID getRVNStatus needs baseUrl and either username/password or clientId/clientSecret in the relid secret');
+    }
+    // REL-ID's notification ids are UUIDs it issued; one no URL path can carry is not one of them.
+    if (notAPathSegment(subjectId)) return { kind: 'not_found' };
+    const url = `${secret.baseUrl.replace(/\/+$/, '')}/getRVNStatus.htm/${encodeURIComponent(subjectId)}`;
+    const signal = AbortSignal.timeout(context.timeoutMs);
+    if (credentials.kind === 'basic') {
+      const asked = await askStatus(url, credentials.authorization, context, signal);
+      if (asked.kind === 'refused') throw refusal(asked, credentials);
+      return asked;
+    }
+    let token = await accessToken(credentials, context, signal);
+    let asked = await askStatus(url, `Bearer ${token.token}`, context, signal);
+    if (asked.kind === 'refused' && !token.fresh) {
+      // A cached token REL-ID no longer takes (revoked, or its clock is ahead of ours): one more try with a new one.
+      dropToken(token.key, token.token);
+      token = await accessToken(credentials, context, signal);
+      asked = await askStatus(url, `Bearer ${token.token}`, context, signal);
+    }
+    if (asked.kind === 'refused') throw refusal(asked, credentials);
+    return asked;
   },
 };
