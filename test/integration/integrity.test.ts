@@ -109,7 +109,9 @@ describe('keys are exact: two subjects never share a state', () => {
 
   test('a subject named "quarantine" is a subject like any other, outside the quarantine partition', async () => {
     // prepare
-    const message = await queueMessageFor(env.secrets, 'relid', { ...sampleJson('relid', 'callback-two-way'), notification_uuid: 'quarantine' });
+    const body = { ...sampleJson('relid', 'callback-two-way'), notification_uuid: 'quarantine' };
+    env.simulators.relid.report(body); // REL-ID's getRVNStatus knows it: the callback is confirmed, not held back
+    const message = await queueMessageFor(env.secrets, 'relid', body);
     const before = (await storedPartition(env, keys.quarantinePartition('relid'))).length;
     // act
     const result = await processMessage(message, env.deps());

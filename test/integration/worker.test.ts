@@ -85,6 +85,17 @@ function unaskedIdentomat(overrides: Parameters<WorkerEnvironment['deps']>[0] = 
   return env.deps({ secrets: createSecretCache(async (provider) => JSON.stringify(secrets[provider.id])), ...overrides });
 }
 
+/**
+ * Worker dependencies whose REL-ID secret has no baseUrl: REL-ID is not asked, its callbacks are
+ * believed as they come (the path the label tests here cover; asking getRVNStatus is covered by
+ * test/integration/relid-status.test.ts).
+ */
+function unaskedRelId(overrides: Parameters<WorkerEnvironment['deps']>[0] = {}) {
+  const { baseUrl: _baseUrl, ...relid } = env.secrets.relid;
+  const secrets: Record<string, Record<string, unknown>> = { ...env.secrets, relid };
+  return env.deps({ secrets: createSecretCache(async (provider) => JSON.stringify(secrets[provider.id])), ...overrides });
+}
+
 function simulatorCalls(partnerReference: string) {
   return env.simulator.requests.filter((request) => request.subjectId === partnerReference);
 }
@@ -829,7 +840,7 @@ describe('REL-ID: only a declared approve label with a verified signature is an 
     const body = notification({ action_response: 'Not me' });
     const id = String(body.notification_uuid);
     // act
-    const result = await processMessage(await message('relid', body), env.deps());
+    const result = await processMessage(await message('relid', body), unaskedRelId());
     const state = await storedState(env, 'relid', id);
     const [event] = await storedEvents(env, 'relid', id);
     const unknown = (await byOutcome(env, 'relid', 'unknown')).map((item) => item.subjectId);
@@ -855,7 +866,7 @@ describe('REL-ID: only a declared approve label with a verified signature is an 
     const body = notification({ action_response: 'Approved', is_ds_verified: false });
     const id = String(body.notification_uuid);
     // act
-    await processMessage(await message('relid', body), env.deps());
+    await processMessage(await message('relid', body), unaskedRelId());
     const state = await storedState(env, 'relid', id);
     const succeeded = (await byOutcome(env, 'relid', 'succeeded')).map((item) => item.subjectId);
     const failed = (await byOutcome(env, 'relid', 'failed')).map((item) => item.subjectId);
@@ -872,7 +883,7 @@ describe('REL-ID: only a declared approve label with a verified signature is an 
     const body = notification({ action_response: ' approved ' });
     const id = String(body.notification_uuid);
     // act
-    await processMessage(await message('relid', body), env.deps());
+    await processMessage(await message('relid', body), unaskedRelId());
     const state = await storedState(env, 'relid', id);
     // assess
     assert.equal(state?.outcome, 'succeeded');
@@ -896,7 +907,7 @@ describe('REL-ID: only a declared approve label with a verified signature is an 
     const id = uniqueId('relid-error');
     const body = { notification_uuid: id, response_code: 1, error_code: 3558, delivery_status: 'FAILED_TO_NOTIFY' };
     // act
-    const result = await processMessage(await message('relid', body), env.deps());
+    const result = await processMessage(await message('relid', body), unaskedRelId());
     const state = await storedState(env, 'relid', id);
     // assess
     assert.equal(result.kind, 'stored');
