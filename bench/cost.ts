@@ -1,12 +1,16 @@
 import { providers } from '../functions/providers/index.ts';
-import type { ProviderWrites, RequestUnits } from './dynamo.ts';
+import { canAsk } from '../functions/providers/provider.ts';
+import { benchSecrets } from './callbacks.ts';
+import type { IndexName, ProviderWrites, RequestUnits } from './dynamo.ts';
 import type { IngestComputeResult } from './ingest-compute.ts';
+import type { ProviderReconciliation, ReconciliationBenchResult } from './recheck.ts';
 import { round } from './stats.ts';
 
 /**
  * Section 5: dollars per million callbacks on AWS for the deployed design, built from this run's
  * measurements (CPU per callback, DynamoDB units of real items, log bytes) and the assumptions
- * below, against the floor for any design behind API Gateway.
+ * below, against the floor for any design behind API Gateway. Section 6: what confirming and
+ * reconciling add, per re-check and per million subjects, from section 6's measurements.
  */
 
 /** Published prices, us-east-1, as given in issue 5 (AWS pricing pages; DynamoDB after the Nov 2024 cut). */
@@ -28,6 +32,7 @@ export const PRICES = {
 export const ASSUMPTIONS = {
   ingestMemoryMb: 256,
   workerMemoryMb: 512,
+  sweepMemoryMb: 256,
   /** Lambda gives a full vCPU at 1,769 MB and CPU in proportion to memory below that. */
   fullVcpuMemoryMb: 1769,
   /** One Graviton2 vCPU taken as fast as one core of this machine (not measured). */
@@ -43,17 +48,39 @@ export const ASSUMPTIONS = {
   callbacksPerSubject: 2,
   /** Provider mix of the traffic. */
   providerMix: `uniform over the ${providers.length} providers`,
-  /** START / END / REPORT lines Lambda writes per invocation (text format), bytes. */
-  lambdaPlatformLogBytesPerInvocation: 280,
+  /**
+   * Lambda's own lines per invocation (START and REPORT), bytes: none at the stack's default
+   * systemLogLevel WARN (lib/gateway-function.ts, lib/validate.ts). About 280 B of text, more as
+   * JSON, per invocation when systemLogLevel is set to INFO or DEBUG.
+   */
+  lambdaPlatformLogBytesPerInvocation: 0,
   /** DynamoDB provisioned capacity used on average (the auto-scaling target). */
   provisionedUtilisation: 0.7,
   gbBytes: 1e9,
+  /** Sweeps a month: one a minute (lib/reconciliation.ts), 730 hours. */
+  sweepsPerMonth: 43_800,
+  /**
+   * The lives of subjects of providers the worker asks, for re-checks per subject (times from the
+   * first callback). A subject settled on arrival needs none; one pending for an hour is re-checked
+   * until its final callback comes (and is confirmed on arrival); one whose final callback is lost
+   * is re-checked until a re-check finds it final; one never final until it is stale.
+   */
+  lives: [
+    { life: 'final on arrival (confirmed)', share: 0.6, kind: 'none', minutes: 0 },
+    { life: 'pending for an hour, then its final callback', share: 0.3, kind: 'callback', minutes: 60 },
+    { life: 'final after 10 minutes, its callback lost', share: 0.08, kind: 'found', minutes: 10 },
+    { life: 'never final (stale)', share: 0.02, kind: 'never', minutes: 0 },
+  ],
   notes: [
     'CPU per callback is measured in this process with the real SDK clients and a canned network answer: TLS and socket work are not included.',
     'Lambda bills each invocation rounded up to 1 ms; a worker batch runs its records concurrently, so its duration is the batch CPU plus the longest chain of waits.',
     'Secrets Manager: one GetSecretValue per warm function every 5 minutes ($0.05 per 10,000 calls) - negligible per million callbacks.',
     'SQS: the event source long-polls whether or not traffic flows (a fixed monthly cost, not per callback); SSE-SQS encryption has no KMS charge.',
-    'DynamoDB: state items are in the byOutcome GSI (keys providerOutcome, changedAt; only the listed attributes projected): a state write also writes the index entry when a projected attribute changes, twice (delete + put) when its key changes.',
+    'DynamoDB: state items are in the byOutcome GSI (keys providerOutcome, changedAt) and, while not settled, in the sparse byRecheck GSI (keys recheckShard, recheckAt); both project only the attributes they list. A state write also writes an index entry when a projected attribute changes, twice (delete + put) when its key changes (a new outcome, a new re-check time), once when the entry appears or goes.',
+    `Lambda platform lines: none at systemLogLevel WARN, the stack's default (its START and REPORT lines, and their Duration and Init Duration, are not written); at INFO about 280 B per invocation come back.`,
+    'Status endpoints: the worker paces its requests to a provider (lookupLimits.perSecond, 10 a second by default, eSMS 5); the CPU is measured without the pacing waits, which the model counts as waits.',
+    'Re-checks: a worker invocation holding one re-check ("alone": re-checks are spread over the minute by SQS delays, so below about one a second per provider each comes alone) or a batch of 10 of one provider, paced at its rate ("in batches"). Neither counts what a provider charges for its status requests (TeleSign may bill Get Status; not published).',
+    'Query pages: a page of the byRecheck index per shard (4) per provider per sweep costs 0.5 RRU even empty; the entries of due subjects add their size (eventually consistent, 4 KB per unit). The EventBridge rule sends 43,800 scheduled events a month: $0.04 at the custom-event price of $1.00 per million, if charged at all.',
   ],
 } as const;
 
@@ -72,6 +99,10 @@ export interface CostModel {
     readonly workerBatchMs: number;
     readonly dynamo: RequestUnits;
     readonly logBytes: number;
+    /** Providers whose callbacks the worker asks about with the bench's secrets (the deployed defaults). */
+    readonly askedProviders: readonly string[];
+    /** Share of records by status requests made, over the mix. */
+    readonly statusRequestsShare: Record<string, number>;
   };
   readonly onDemand: { lines: CostLine[]; total: number };
   readonly provisioned: { lines: CostLine[]; total: number };
@@ -126,6 +157,7 @@ export function costModel(input: {
       rru: blend((u) => u.rru),
       wru: blend((u) => u.wru),
       gsiWru: blend((u) => u.gsiWru),
+      gsiWruByIndex: { byOutcome: blend((u) => u.gsiWruByIndex.byOutcome), byRecheck: blend((u) => u.gsiWruByIndex.byRecheck) },
       eventItemBytes: blend((u) => u.eventItemBytes),
       stateItemBytes: blend((u) => u.stateItemBytes),
     };
@@ -137,14 +169,25 @@ export function costModel(input: {
     rru: round(mean(perProvider.map((u) => u.rru)), 2),
     wru: round(mean(perProvider.map((u) => u.wru)), 2),
     gsiWru: round(mean(perProvider.map((u) => u.gsiWru)), 2),
+    gsiWruByIndex: Object.fromEntries((['byOutcome', 'byRecheck'] as const).map((name) => [name, round(mean(perProvider.map((u) => u.gsiWruByIndex[name])), 2)])) as Record<IndexName, number>,
     eventItemBytes: round(mean(perProvider.map((u) => u.eventItemBytes)), 0),
     stateItemBytes: round(mean(perProvider.map((u) => u.stateItemBytes)), 0),
   };
-  // A record of a provider whose status endpoint is asked waits for it: its batch lasts that long.
-  const askedShare = providers.filter((provider) => provider.lookup && ids.includes(provider.id)).length / ids.length;
-  const pBatchAsks = 1 - (1 - askedShare) ** a.workerBatchSize;
-  const chainMs = (asks: boolean) => (asks ? a.statusEndpointMs + 4 * a.dynamoRequestMs : 3 * a.dynamoRequestMs);
-  const workerBatchMs = Math.ceil(workerCpuMs * a.workerBatchSize + pBatchAsks * chainMs(true) + (1 - pBatchAsks) * chainMs(false));
+  // A record whose provider's status endpoint is asked waits for it (a request after another when
+  // one ask takes two): a batch lasts as long as its longest chain. Which records ask, and how many
+  // requests each makes, was measured per sample with the bench's secrets (the deployed defaults:
+  // TeleSign's statusLookup off), over the uniform mix.
+  const requestShare = new Map<number, number>();
+  for (const id of ids) {
+    for (const [n, share] of Object.entries(input.compute.providers[id].statusRequestsShare)) requestShare.set(Number(n), (requestShare.get(Number(n)) ?? 0) + share / ids.length);
+  }
+  const chainMs = (requests: number) => (requests > 0 ? requests * a.statusEndpointMs + 4 * a.dynamoRequestMs : 3 * a.dynamoRequestMs);
+  const counts = [...requestShare.keys()].sort((x, y) => x - y);
+  const atMost = (k: number) => counts.filter((n) => n <= k).reduce((sum, n) => sum + requestShare.get(n)!, 0);
+  // E[longest chain] over a batch: P(max = k) = P(all <= k) - P(all <= previous k).
+  const expectedChainMs = counts.reduce((sum, k, i) => sum + (atMost(k) ** a.workerBatchSize - (i > 0 ? atMost(counts[i - 1]) ** a.workerBatchSize : 0)) * chainMs(k), 0);
+  const workerBatchMs = Math.ceil(workerCpuMs * a.workerBatchSize + expectedChainMs);
+  const askedProviders = ids.filter((id) => Object.entries(input.compute.providers[id].statusRequestsShare).some(([n, share]) => Number(n) > 0 && share > 0));
 
   // The access log line of each provider's route, over the uniform mix.
   const accessLogBytes = mean(providers.filter((provider) => ids.includes(provider.id)).map((provider) => Buffer.byteLength(accessLogExample(`${provider.route.method} ${provider.route.path}`)) + 1));
@@ -173,7 +216,7 @@ export function costModel(input: {
     {
       item: 'CloudWatch Logs',
       perMillion: (logBytes / a.gbBytes) * 1e6 * p.cloudWatchLogsIngestionPerGb,
-      basis: `${round(logBytes, 0)} B/callback (ours ${input.logBytesPerCallback.ingest}+${input.logBytesPerCallback.worker}, Lambda platform, API access log)`,
+      basis: `${round(logBytes, 0)} B/callback (ours ${input.logBytesPerCallback.ingest}+${input.logBytesPerCallback.worker}, API access log; no Lambda platform lines at WARN)`,
     },
   ];
   const writeUnits = dynamo.wru + dynamo.gsiWru;
@@ -212,11 +255,225 @@ export function costModel(input: {
       workerBatchMs,
       dynamo,
       logBytes: round(logBytes, 0),
+      askedProviders,
+      statusRequestsShare: Object.fromEntries(counts.map((n) => [String(n), round(requestShare.get(n)!, 3)])),
     },
     onDemand: { lines: onDemandLines, total: total(onDemandLines) },
     provisioned: { lines: provisionedLines, total: total(provisionedLines) },
     floor,
     ratioOnDemand: round(total(onDemandLines) / floor.onDemand, 2),
     ratioProvisioned: round(total(provisionedLines) / floor.provisioned, 2),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Section 6: confirmation and reconciliation
+
+/** A kind of subject of one provider, by the requests one ask makes of its status endpoint. */
+export interface RecheckKind {
+  readonly provider: string;
+  readonly requests: number;
+  /** The kit's samples whose subject is of this kind. */
+  readonly samples: readonly string[];
+  /** Per million re-checks that find the status unchanged: line items, and totals alone and in batches of 10. */
+  readonly lines: CostLine[];
+  readonly alone: number;
+  readonly batched: number;
+  /** The same totals for a re-check that finds the subject final (other writes). */
+  readonly settlingAlone: number;
+  readonly settlingBatched: number;
+}
+
+export interface ArrivalConfirmationCost {
+  readonly provider: string;
+  /** Status requests per callback (over the kit's samples: some are not asked about). */
+  readonly statusRequests: number;
+  readonly rru: number;
+  readonly wru: number;
+  /** Dollars per million callbacks of the provider, the record alone in its invocation, and in a batch of 10 (waits shared). */
+  readonly alone: number;
+  readonly batched: number;
+  readonly basis: string;
+}
+
+export interface SubjectLifeCost {
+  readonly provider: string;
+  /** Re-checks per subject, per life of ASSUMPTIONS.lives (same order), and over the mix. */
+  readonly rechecks: readonly number[];
+  readonly rechecksPerSubject: number;
+  /** Mean requests per ask over the kit's samples that are asked about. */
+  readonly requestsPerAsk: number;
+  /** Dollars per million subjects of the provider: re-checks, and confirmation on arrival of its callbacks (both alone). */
+  readonly rechecksPerMillion: number;
+  readonly confirmationPerMillion: number;
+  readonly totalPerMillion: number;
+  /** The same total with re-checks and asked callbacks in batches of 10. */
+  readonly totalBatchedPerMillion: number;
+}
+
+export interface ReconciliationCostModel {
+  readonly kinds: RecheckKind[];
+  readonly arrival: ArrivalConfirmationCost[];
+  readonly subjects: SubjectLifeCost[];
+  /** Per million subjects over a uniform mix of the registry's providers: as deployed (opt-in asking off), and with every provider that can be asked asked. */
+  readonly mixes: { readonly name: string; readonly asked: readonly string[]; readonly perMillion: number; readonly batchedPerMillion: number }[];
+  /** The sweep's fixed cost a month, whatever the traffic. */
+  readonly fixedPerMonth: { readonly lines: { readonly item: string; readonly perMonth: number; readonly basis: string }[]; readonly total: number };
+}
+
+/** Re-checks a subject goes through in a life, from the re-check times of a subject never final. */
+function rechecksIn(schedule: readonly number[], life: (typeof ASSUMPTIONS.lives)[number]): { unchanged: number; settling: number } {
+  if (life.kind === 'none') return { unchanged: 0, settling: 0 };
+  if (life.kind === 'never') return { unchanged: schedule.length, settling: 0 };
+  const before = schedule.filter((minutes) => minutes < life.minutes).length;
+  // Its final callback settles it (confirmed on arrival); or the first re-check after it became final does.
+  if (life.kind === 'callback') return { unchanged: before, settling: 0 };
+  return before < schedule.length ? { unchanged: before, settling: 1 } : { unchanged: before, settling: 0 };
+}
+
+export function reconciliationCostModel(input: ReconciliationBenchResult): ReconciliationCostModel {
+  const a = ASSUMPTIONS;
+  const p = PRICES;
+  const scale = (memoryMb: number) => (a.fullVcpuMemoryMb / memoryMb) * a.armSpeedFactor;
+  const gbSeconds = (memoryMb: number, ms: number) => (memoryMb / 1024) * (ms / 1000);
+  const lambda = (memoryMb: number, ms: number, invocations: number) => (invocations * p.lambdaPerMillionRequests) / 1e6 + gbSeconds(memoryMb, ms) * p.lambdaArmPerGbSecond;
+  const wruCost = (units: number) => (units * p.dynamoOnDemandPerMillionWru) / 1e6;
+  const rruCost = (units: number) => (units * p.dynamoOnDemandPerMillionRru) / 1e6;
+  const sqs = (requests: number) => (requests * p.sqsStandardPerMillionRequests) / 1e6;
+  const logs = (bytes: number) => (bytes / a.gbBytes) * p.cloudWatchLogsIngestionPerGb;
+  const { sweep } = input;
+
+  // The sweep's share per subject: its entry in a page, a lease (UpdateItem: the index entry moves),
+  // a tenth of a SendMessageBatch, and the sweep's time: its CPU, and the waits of leases (10 at a
+  // time) and sends (10 a batch).
+  const sweepShare = (r: ProviderReconciliation) => {
+    const sweepMs = (sweep.perSubjectNs / 1e6) * scale(a.sweepMemoryMb) + (a.dynamoRequestMs + a.sqsSendMessageMs) / 10;
+    const leaseUnits = r.sweep.lease.wru + r.sweep.lease.gsiWru;
+    return [
+      { item: 'Sweep: byRecheck page', dollars: rruCost(((r.sweep.entryBytes / 4096) * 1) / 2), basis: `its ${r.sweep.entryBytes} B entry in a page (4 KB per 0.5 RRU)` },
+      { item: 'Sweep: lease', dollars: wruCost(leaseUnits), basis: `UpdateItem ${r.sweep.lease.wru} WRU + byRecheck moved ${r.sweep.lease.gsiWru} WRU` },
+      { item: 'Sweep: SendMessageBatch', dollars: sqs(0.1), basis: '1/10 request' },
+      { item: 'Sweep: Lambda', dollars: lambda(a.sweepMemoryMb, sweepMs, 0), basis: `${a.sweepMemoryMb} MB x ${round(sweepMs, 2)} ms (CPU + lease and send waits shared by 10)` },
+    ];
+  };
+
+  // The worker's re-check: alone in its invocation (low volume), or in a batch of 10 of one
+  // provider whose requests are paced at its rate (the batch lasts 9 spacings plus one chain).
+  const workerDollars = (r: ProviderReconciliation, requests: number, batch: number) => {
+    const cpuMs = (r.cpuNs / 1e6) * scale(a.workerMemoryMb);
+    const chainMs = requests * a.statusEndpointMs + 3 * a.dynamoRequestMs;
+    const batchMs = batch === 1 ? Math.ceil(cpuMs + chainMs) : Math.ceil(batch * cpuMs + ((batch - 1) * 1000) / r.perSecond + chainMs);
+    return { dollars: lambda(a.workerMemoryMb, batchMs / batch, 1 / batch), ms: batchMs };
+  };
+
+  const kinds: RecheckKind[] = [];
+  const arrival: ArrivalConfirmationCost[] = [];
+  const subjects: SubjectLifeCost[] = [];
+  const perRecheck = (r: ProviderReconciliation, requests: number, settling: boolean, batch: number) => {
+    const u = settling ? r.settling : r.unchanged;
+    const shared = sweepShare(r).reduce((sum, line) => sum + line.dollars, 0);
+    return shared + sqs(batch === 1 ? 2 : 2 / batch) + workerDollars(r, requests, batch).dollars + rruCost(u.rru) + wruCost(u.wru + u.gsiWru) + logs(r.logBytes);
+  };
+  for (const [provider, r] of Object.entries(input.providers)) {
+    for (const kind of r.askKinds.filter((k) => k.requests > 0)) {
+      const alone = workerDollars(r, kind.requests, 1);
+      const batched = workerDollars(r, kind.requests, a.workerBatchSize);
+      const u = r.unchanged;
+      const lines = [
+        ...sweepShare(r),
+        { item: 'SQS: receive + delete', dollars: sqs(2), basis: `alone; ${round(2 / a.workerBatchSize, 2)} in batches of ${a.workerBatchSize}` },
+        {
+          item: 'Worker: Lambda',
+          dollars: alone.dollars,
+          basis: `${a.workerMemoryMb} MB x ${alone.ms} ms alone (${kind.requests} x ${a.statusEndpointMs} ms status + 3 DynamoDB + CPU); batches of ${a.workerBatchSize}: ${batched.ms} ms paced at ${r.perSecond}/s`,
+        },
+        { item: 'Worker: DynamoDB reads', dollars: rruCost(u.rru), basis: `${u.rru} RRU (the state, consistent)` },
+        {
+          item: 'Worker: DynamoDB writes',
+          dollars: wruCost(u.wru + u.gsiWru),
+          basis: `${u.wru} WRU (answer item, state) + byRecheck ${u.gsiWruByIndex.byRecheck} + byOutcome ${u.gsiWruByIndex.byOutcome}`,
+        },
+        { item: 'CloudWatch Logs', dollars: logs(r.logBytes), basis: `${r.logBytes} B (the worker's "rechecked" line)` },
+      ];
+      kinds.push({
+        provider,
+        requests: kind.requests,
+        samples: kind.samples,
+        lines: lines.map((line) => ({ item: line.item, perMillion: round(line.dollars * 1e6, 3), basis: line.basis })),
+        alone: round(perRecheck(r, kind.requests, false, 1) * 1e6, 3),
+        batched: round(perRecheck(r, kind.requests, false, a.workerBatchSize) * 1e6, 3),
+        settlingAlone: round(perRecheck(r, kind.requests, true, 1) * 1e6, 3),
+        settlingBatched: round(perRecheck(r, kind.requests, true, a.workerBatchSize) * 1e6, 3),
+      });
+    }
+
+    // Confirmation on arrival: the reads and writes asking adds, and the wait for the answer.
+    const c = r.arrival.confirmation;
+    const waitMs = r.arrival.statusRequests * a.statusEndpointMs;
+    const dynamo = rruCost(c.rru) + wruCost(c.wru + c.gsiWru);
+    const confirmAlone = dynamo + gbSeconds(a.workerMemoryMb, waitMs) * p.lambdaArmPerGbSecond;
+    arrival.push({
+      provider,
+      statusRequests: r.arrival.statusRequests,
+      rru: c.rru,
+      wru: round(c.wru + c.gsiWru, 2),
+      alone: round(confirmAlone * 1e6, 3),
+      batched: round((dynamo + gbSeconds(a.workerMemoryMb, waitMs / a.workerBatchSize) * p.lambdaArmPerGbSecond) * 1e6, 3),
+      basis: `${r.arrival.statusRequests} requests x ${a.statusEndpointMs} ms at ${a.workerMemoryMb} MB; ${c.rru} RRU (was the claim confirmed before?) + ${round(c.wru + c.gsiWru, 2)} WRU (the answer's event item where it is not the claim's body)`,
+    });
+
+    const asked = r.askKinds.filter((k) => k.requests > 0);
+    const requestsPerAsk = asked.reduce((sum, k) => sum + k.requests * k.samples.length, 0) / Math.max(1, asked.reduce((sum, k) => sum + k.samples.length, 0));
+    const perLife = a.lives.map((life) => rechecksIn(r.scheduleMinutes, life));
+    const rechecksPerSubject = a.lives.reduce((sum, life, i) => sum + life.share * (perLife[i].unchanged + perLife[i].settling), 0);
+    // Fractional requests per ask: a mix of kinds, so the wait is interpolated between them.
+    const recheckDollars = (batch: number) =>
+      a.lives.reduce(
+        (sum, life, i) => sum + life.share * (perLife[i].unchanged * perRecheck(r, requestsPerAsk, false, batch) + perLife[i].settling * perRecheck(r, requestsPerAsk, true, batch)),
+        0,
+      );
+    const confirmationDollars = a.callbacksPerSubject * confirmAlone;
+    const confirmationBatched = a.callbacksPerSubject * (dynamo + gbSeconds(a.workerMemoryMb, waitMs / a.workerBatchSize) * p.lambdaArmPerGbSecond);
+    subjects.push({
+      provider,
+      rechecks: perLife.map((n) => n.unchanged + n.settling),
+      rechecksPerSubject: round(rechecksPerSubject, 2),
+      requestsPerAsk: round(requestsPerAsk, 2),
+      rechecksPerMillion: round(recheckDollars(1) * 1e6, 2),
+      confirmationPerMillion: round(confirmationDollars * 1e6, 2),
+      totalPerMillion: round((recheckDollars(1) + confirmationDollars) * 1e6, 2),
+      totalBatchedPerMillion: round((recheckDollars(a.workerBatchSize) + confirmationBatched) * 1e6, 2),
+    });
+  }
+
+  // The mix: subjects spread evenly over the registry's providers; those not asked cost nothing here.
+  const secrets = benchSecrets();
+  const deployed = providers.filter((provider) => input.providers[provider.id] && canAsk(provider, provider.secretSchema.parse(secrets[provider.id]))).map((provider) => provider.id);
+  const every = Object.keys(input.providers);
+  const mixOf = (asked: readonly string[], pick: (s: SubjectLifeCost) => number) => round(subjects.filter((s) => asked.includes(s.provider)).reduce((sum, s) => sum + pick(s), 0) / providers.length, 2);
+  const mix = (name: string, asked: readonly string[]) => ({ name, asked, perMillion: mixOf(asked, (s) => s.totalPerMillion), batchedPerMillion: mixOf(asked, (s) => s.totalBatchedPerMillion) });
+  const mixes = [mix('as deployed (opt-in asking off)', deployed), mix('every provider that can be asked (TeleSign statusLookup on)', every)];
+
+  // Fixed: a sweep a minute, its empty pages, whatever the traffic.
+  const idleMs = (sweep.idleNs / 1e6) * scale(a.sweepMemoryMb) + sweep.queriesPerSweep * a.dynamoRequestMs;
+  const fixed = [
+    {
+      item: 'Sweep: Lambda',
+      perMonth: round(a.sweepsPerMonth * lambda(a.sweepMemoryMb, Math.ceil(idleMs), 1), 3),
+      basis: `${a.sweepsPerMonth} invocations a month, ${a.sweepMemoryMb} MB x ${Math.ceil(idleMs)} ms (${sweep.queriesPerSweep} queries, one after another)`,
+    },
+    {
+      item: 'Sweep: empty pages',
+      perMonth: round(a.sweepsPerMonth * sweep.queriesPerSweep * rruCost(0.5), 3),
+      basis: `${sweep.queriesPerSweep} queries x 0.5 RRU a sweep (${providers.length} providers x ${input.policy.shards} shards)`,
+    },
+    { item: 'EventBridge rule', perMonth: round(a.sweepsPerMonth / 1e6, 3), basis: `at most: ${a.sweepsPerMonth} scheduled events at $1.00 per million` },
+  ];
+  return {
+    kinds,
+    arrival,
+    subjects,
+    mixes,
+    fixedPerMonth: { lines: fixed, total: round(fixed.reduce((sum, line) => sum + line.perMonth, 0), 3) },
   };
 }

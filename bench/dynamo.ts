@@ -52,11 +52,51 @@ export const rruConsistent = (bytes: number) => Math.max(1, Math.ceil(bytes / 40
 /** A GSI entry: the keys and projected attributes plus DynamoDB's 100 bytes of index overhead. */
 const GSI_OVERHEAD_BYTES = 100;
 
-/** What the `byOutcome` index holds of a state item (its keys and projected attributes). */
-function indexEntry(item: Item): Item {
-  const { partitionKey, sortKey, projected } = TABLE.outcomeIndex;
-  const names: string[] = [TABLE.partitionKey, TABLE.sortKey, partitionKey, sortKey, ...projected];
-  return Object.fromEntries(names.filter((name) => item[name] !== undefined).map((name) => [name, item[name]]));
+/** The state item's global secondary indexes: an entry exists when both key attributes do. */
+const INDEXES = [TABLE.outcomeIndex, TABLE.recheckIndex] as const;
+export type IndexName = (typeof INDEXES)[number]['name'];
+
+/** One index's entry of an item: its key (to tell a moved entry) and the entry's content and size. */
+interface IndexEntry {
+  readonly key: string;
+  readonly json: string;
+  readonly bytes: number;
+}
+
+/**
+ * What each index holds of a state item: the table's keys, the index's keys and the projected
+ * attributes. `byRecheck` is sparse: a settled state has no `recheckShard`, hence no entry.
+ */
+function indexEntries(item: Item | undefined): Partial<Record<IndexName, IndexEntry>> {
+  const entries: Partial<Record<IndexName, IndexEntry>> = {};
+  if (!item) return entries;
+  for (const index of INDEXES) {
+    if (item[index.partitionKey] === undefined || item[index.sortKey] === undefined) continue;
+    const names: string[] = [TABLE.partitionKey, TABLE.sortKey, index.partitionKey, index.sortKey, ...index.projected];
+    const entry = Object.fromEntries(names.filter((name) => item[name] !== undefined).map((name) => [name, item[name]]));
+    entries[index.name] = { key: `${String(item[index.partitionKey])}|${String(item[index.sortKey])}`, json: JSON.stringify(entry), bytes: itemSize(marshall(entry, MARSHALL)) };
+  }
+  return entries;
+}
+
+/**
+ * WRUs of an item write on its indexes: an entry added or removed is one write, a moved entry (a
+ * changed index key: an outcome or a re-check time) a delete and a put, and a changed projected
+ * attribute a put; an index whose entry is unchanged is not written (projection INCLUDE).
+ */
+function indexWrites(before: Partial<Record<IndexName, IndexEntry>>, after: Partial<Record<IndexName, IndexEntry>>): Record<IndexName, number> {
+  const units = {} as Record<IndexName, number>;
+  for (const { name } of INDEXES) {
+    const old = before[name];
+    const now = after[name];
+    const entry = (e: IndexEntry) => wru(e.bytes + GSI_OVERHEAD_BYTES);
+    if (!old && !now) units[name] = 0;
+    else if (!old) units[name] = entry(now!);
+    else if (!now) units[name] = entry(old);
+    else if (old.key !== now.key) units[name] = entry(old) + entry(now);
+    else units[name] = old.json === now.json ? 0 : entry(now);
+  }
+  return units;
 }
 
 export interface RequestUnits {
@@ -65,8 +105,10 @@ export interface RequestUnits {
   readonly rru: number;
   /** Base-table WRUs. */
   readonly wru: number;
-  /** WRUs of the GSI (state items are indexed; a changed index key is a delete plus a put). */
+  /** WRUs of the GSIs (`byOutcome` and `byRecheck`: a changed index key is a delete plus a put). */
   readonly gsiWru: number;
+  /** The same, per index. */
+  readonly gsiWruByIndex: Record<IndexName, number>;
   readonly eventItemBytes: number;
   readonly stateItemBytes: number;
 }
@@ -79,105 +121,116 @@ export interface ProviderWrites {
   readonly samples: number;
 }
 
-interface Op {
-  kind: 'put-event' | 'get-event' | 'get-state' | 'put-state' | 'update-event';
-  bytes: number;
-  oldBytes?: number;
-  oldIndexKey?: string;
-  indexKey?: string;
-  /** The index entry as JSON: an unchanged entry is not rewritten (projection INCLUDE). */
-  oldIndexEntry?: string;
-  indexEntry?: string;
-  indexBytes?: number;
-  oldIndexBytes?: number;
+/** One request the recording store saw, with what it takes to count its units. */
+export interface Op {
+  readonly kind: 'put-event' | 'get-event' | 'get-state' | 'put-state' | 'update-event' | 'lease' | 'query';
+  /** The item's size (a write: the new item; a query: the entries returned). */
+  readonly bytes: number;
+  /** The item it replaced (state writes and leases: they cost by the larger of the two). */
+  readonly oldBytes?: number;
+  /** An eventually consistent read (half the units). */
+  readonly eventual?: boolean;
+  /** The item's sort key (event items), so a caller can tell the claim from the provider's answer. */
+  readonly sk?: string;
+  readonly entries?: Partial<Record<IndexName, IndexEntry>>;
+  readonly oldEntries?: Partial<Record<IndexName, IndexEntry>>;
 }
 
-function recordingStore(inner: CallbackStore, ops: Op[]): CallbackStore {
+/**
+ * A store that records every request the worker, the re-check or the sweep makes, sized from the
+ * real items. Reads it needs to size a lease or a query's page go to `inner` and are not recorded.
+ */
+export function recordingStore(inner: CallbackStore, ops: Op[]): CallbackStore {
+  let lastState: Op | undefined;
   return {
     async putOnce(item) {
       const result = await inner.putOnce(item);
-      ops.push({ kind: 'put-event', bytes: itemSize(marshall(item, MARSHALL)) });
+      ops.push({ kind: 'put-event', bytes: itemSize(marshall(item, MARSHALL)), sk: String(item.sk) });
       return result;
     },
     async getItem(key, options) {
       const item = await inner.getItem(key, options);
-      // An eventually consistent read costs half.
-      ops.push({ kind: 'get-event', bytes: item ? itemSize(marshall(item, MARSHALL)) : 0, ...(options?.consistent === false ? { oldBytes: -1 } : {}) });
+      ops.push({ kind: 'get-event', bytes: item ? itemSize(marshall(item, MARSHALL)) : 0, eventual: options?.consistent === false, sk: key.sk });
       return item;
     },
     async getState(provider, subjectId, part) {
       const state = await inner.getState(provider, subjectId, part);
       const item = state ? stateItem(state) : undefined;
-      const entry = item ? indexEntry(item) : undefined;
-      ops.push({
-        kind: 'get-state',
-        bytes: item ? itemSize(marshall(item, MARSHALL)) : 0,
-        indexKey: item ? `${item.providerOutcome}|${item.changedAt}` : undefined,
-        indexEntry: entry ? JSON.stringify(entry) : undefined,
-        indexBytes: entry ? itemSize(marshall(entry, MARSHALL)) : 0,
-      });
+      lastState = { kind: 'get-state', bytes: item ? itemSize(marshall(item, MARSHALL)) : 0, entries: indexEntries(item) };
+      ops.push(lastState);
       return state;
     },
     async putState(state, expectedVersion) {
       const result = await inner.putState(state, expectedVersion);
       const item = stateItem(state);
-      const entry = indexEntry(item);
-      const previous = [...ops].reverse().find((op) => op.kind === 'get-state');
-      ops.push({
-        kind: 'put-state',
-        bytes: itemSize(marshall(item, MARSHALL)),
-        oldBytes: previous?.bytes ?? 0,
-        oldIndexKey: previous?.indexKey,
-        indexKey: `${item.providerOutcome}|${item.changedAt}`,
-        oldIndexEntry: previous?.indexEntry,
-        indexEntry: JSON.stringify(entry),
-        oldIndexBytes: previous?.indexBytes,
-        indexBytes: itemSize(marshall(entry, MARSHALL)),
-      });
+      ops.push({ kind: 'put-state', bytes: itemSize(marshall(item, MARSHALL)), oldBytes: lastState?.bytes ?? 0, entries: indexEntries(item), oldEntries: lastState?.entries ?? {} });
       return result;
     },
     async recordVerdict(key, verdict) {
+      const before = await inner.getItem(key);
       await inner.recordVerdict(key, verdict);
-      ops.push({ kind: 'update-event', bytes: 1024 });
+      const after = await inner.getItem(key);
+      ops.push({ kind: 'update-event', bytes: after ? itemSize(marshall(after, MARSHALL)) : 0, oldBytes: before ? itemSize(marshall(before, MARSHALL)) : 0, sk: key.sk });
     },
-    dueRechecks: (shard, now, limit) => inner.dueRechecks(shard, now, limit),
-    claimRecheck: (key, seen, leaseUntil) => inner.claimRecheck(key, seen, leaseUntil),
+    async dueRechecks(shard, now, limit) {
+      const due = await inner.dueRechecks(shard, now, limit);
+      let bytes = 0;
+      for (const item of due) bytes += indexEntries(await inner.getItem(item.key)).byRecheck?.bytes ?? 0;
+      ops.push({ kind: 'query', bytes });
+      return due;
+    },
+    async claimRecheck(key, seen, leaseUntil) {
+      const before = await inner.getItem(key);
+      const won = await inner.claimRecheck(key, seen, leaseUntil);
+      const after = won ? { ...before, [TABLE.recheckIndex.sortKey]: leaseUntil } : before;
+      const size = (item: Item | undefined) => (item ? itemSize(marshall(item, MARSHALL)) : 0);
+      ops.push({ kind: 'lease', bytes: size(after), oldBytes: size(before), entries: indexEntries(after), oldEntries: indexEntries(before) });
+      return won;
+    },
   };
 }
 
-function units(ops: readonly Op[]): RequestUnits {
-  let reads = 0, writes = 0, rru = 0, wruTotal = 0, gsiWru = 0, eventItemBytes = 0, stateItemBytes = 0;
+/**
+ * Request units of recorded requests, by DynamoDB's rules: a write costs by the larger of the old
+ * and new item (a conditional write that fails too), a consistent read 1 per 4 KB, an eventually
+ * consistent one (and a query of an index) half; a query by the total size of the page it returns.
+ */
+export function units(ops: readonly Op[]): RequestUnits {
+  let reads = 0, writes = 0, rru = 0, wruTotal = 0, eventItemBytes = 0, stateItemBytes = 0;
+  const byIndex = Object.fromEntries(INDEXES.map(({ name }) => [name, 0])) as Record<IndexName, number>;
   for (const op of ops) {
     if (op.kind === 'get-event' || op.kind === 'get-state') {
       reads++;
-      rru += op.oldBytes === -1 ? rruConsistent(op.bytes) / 2 : rruConsistent(op.bytes);
+      rru += op.eventual ? rruConsistent(op.bytes) / 2 : rruConsistent(op.bytes);
+    } else if (op.kind === 'query') {
+      reads++;
+      rru += rruConsistent(op.bytes) / 2;
     } else if (op.kind === 'put-event' || op.kind === 'update-event') {
       writes++;
-      wruTotal += wru(op.bytes);
+      wruTotal += wru(Math.max(op.bytes, op.oldBytes ?? 0));
       eventItemBytes = op.bytes;
     } else {
       writes++;
-      // A put replacing an item costs by the larger of the two.
       wruTotal += wru(Math.max(op.bytes, op.oldBytes ?? 0));
-      stateItemBytes = op.bytes;
-      const entry = wru((op.indexBytes ?? 0) + GSI_OVERHEAD_BYTES);
-      if (!op.oldIndexKey) gsiWru += entry;
-      else if (op.oldIndexKey !== op.indexKey) gsiWru += entry + wru((op.oldIndexBytes ?? 0) + GSI_OVERHEAD_BYTES);
-      else if (op.oldIndexEntry !== op.indexEntry) gsiWru += entry;
-      // else: nothing projected changed, the index entry is not written.
+      if (op.kind === 'put-state') stateItemBytes = op.bytes;
+      const gsi = indexWrites(op.oldEntries ?? {}, op.entries ?? {});
+      for (const { name } of INDEXES) byIndex[name] += gsi[name];
     }
   }
-  return { reads, writes, rru, wru: wruTotal, gsiWru, eventItemBytes, stateItemBytes };
+  const gsiWru = Object.values(byIndex).reduce((sum, n) => sum + n, 0);
+  return { reads, writes, rru, wru: wruTotal, gsiWru, gsiWruByIndex: byIndex, eventItemBytes, stateItemBytes };
 }
 
-const average = (list: readonly RequestUnits[]): RequestUnits => {
-  const mean = (pick: (u: RequestUnits) => number) => round(list.reduce((sum, u) => sum + pick(u), 0) / list.length, 2);
+/** The mean of several requests' units. */
+export const average = (list: readonly RequestUnits[]): RequestUnits => {
+  const mean = (pick: (u: RequestUnits) => number) => round(list.reduce((sum, u) => sum + pick(u), 0) / Math.max(1, list.length), 2);
   return {
     reads: mean((u) => u.reads),
     writes: mean((u) => u.writes),
     rru: mean((u) => u.rru),
     wru: mean((u) => u.wru),
     gsiWru: mean((u) => u.gsiWru),
+    gsiWruByIndex: Object.fromEntries(INDEXES.map(({ name }) => [name, mean((u) => u.gsiWruByIndex[name])])) as Record<IndexName, number>,
     eventItemBytes: mean((u) => u.eventItemBytes),
     stateItemBytes: mean((u) => u.stateItemBytes),
   };

@@ -11,7 +11,7 @@ import { providers } from '../functions/providers/index.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
 import { authenticRequest, listSamples, type Sample } from '../local/samples.ts';
 import { apiGatewayEvent, benchSecrets } from './callbacks.ts';
-import { askedKits, inProcessStatusEndpoint } from './status-endpoints.ts';
+import { askedKits, inProcessStatusEndpoint, unpaced } from './status-endpoints.ts';
 import { median, progress, round } from './stats.ts';
 import { STUB_QUEUE_URL, stubDynamoClient, stubSqsClient } from './stub-aws.ts';
 
@@ -23,7 +23,8 @@ import { STUB_QUEUE_URL, stubDynamoClient, stubSqsClient } from './stub-aws.ts';
  * the blocks are compared.
  *
  * Also timed, for the cost model: the same path with the real SQS client (network replaced by a
- * canned answer), and the worker per record with the real DynamoDB client (same stub).
+ * canned answer), and the worker per record with the real DynamoDB client (same stub), its status
+ * requests answered in-process and unpaced (`unpaced`: the model adds their latency as a wait).
  */
 
 export interface ProviderCompute {
@@ -39,6 +40,13 @@ export interface ProviderCompute {
   readonly withSdkNs: number;
   /** The worker per record, real DynamoDB client (network stubbed), batches of 10: CPU per record, ns. */
   readonly workerNs: number;
+  /** Requests to the provider's status endpoint per record, over the samples (0 where the worker does not ask). */
+  readonly statusRequestsPerRecord: number;
+  /**
+   * Share of the provider's samples by the requests their record makes of the status endpoint
+   * (`{ "0": 0.6, "1": 0.4 }`), each sample run alone: a batch waits for its longest chain.
+   */
+  readonly statusRequestsShare: Record<string, number>;
   /** Bytes of our own log lines per callback, ingest and worker (from these in-process runs). */
   readonly ingestLogBytes: number;
   readonly workerLogBytes: number;
@@ -166,6 +174,8 @@ async function measureProvider(provider: AnyProvider, blocks: number, iterations
     ratioMax: round(Math.max(...ratios), 2),
     withSdkNs: round(median(sdkNs), 0),
     workerNs: worker.ns,
+    statusRequestsPerRecord: worker.statusRequestsPerRecord,
+    statusRequestsShare: worker.statusRequestsShare,
     ingestLogBytes: round(ingestLogBytes / ingestLines, 0),
     workerLogBytes: worker.logBytes,
     messageBytes: round(messages.reduce((sum, body) => sum + Buffer.byteLength(body), 0) / messages.length, 0),
@@ -180,11 +190,14 @@ async function measureWorker(provider: AnyProvider, secret: Record<string, unkno
   // A provider whose status endpoint the worker asks: the kit's in-process stand-in answers every
   // subject as its callback claims (every callback confirmed). Others never call fetch.
   const asked = askedKits().find((kit) => kit.provider.id === provider.id);
-  const confirmFetch: typeof fetch = asked
-    ? inProcessStatusEndpoint(asked, secret, samples)
+  let statusRequests = 0;
+  const endpoint: typeof fetch = asked
+    ? // The provider's refusals played, so each record makes the requests it would make of the provider.
+      inProcessStatusEndpoint(asked, secret, samples, { refusals: true })
     : async () => {
         throw new Error(`${provider.id}: the worker asked a status endpoint it does not have`);
       };
+  const confirmFetch = ((...args: Parameters<typeof fetch>) => (statusRequests++, endpoint(...args))) as typeof fetch;
   const handler = createWorkerHandler({
     deps: {
       store: createDynamoStore(stubDynamoClient(), 'callback-gateway'),
@@ -220,13 +233,29 @@ async function measureWorker(provider: AnyProvider, secret: Record<string, unkno
     const result = await handler(events[i % events.length]);
     if (result.batchItemFailures.length > 0) throw new Error(`${provider.id}: worker failed records in the stubbed run`);
   };
-  counting.on = true;
-  await op(0);
-  counting.on = false;
-  await timeAsync(Math.ceil(warmup / 10), op);
-  const perRecord: number[] = [];
-  for (let block = 0; block < blocks; block++) perRecord.push((await timeAsync(20, op)) / 10);
-  return { ns: round(median(perRecord), 0), logBytes: round(logBytes / Math.max(1, lines), 0) };
+  const single = (message: string): SQSEvent => ({ Records: [{ ...batch(0).Records[0], body: message }] });
+  return unpaced(provider, async () => {
+    counting.on = true;
+    await op(0);
+    counting.on = false;
+    const byRequests = new Map<number, number>();
+    for (const message of messages) {
+      const before = statusRequests;
+      await handler(single(message));
+      byRequests.set(statusRequests - before, (byRequests.get(statusRequests - before) ?? 0) + 1);
+    }
+    const statusRequestsShare = Object.fromEntries([...byRequests].sort((x, y) => x[0] - y[0]).map(([n, count]) => [String(n), round(count / messages.length, 3)]));
+    await timeAsync(Math.ceil(warmup / 10), op);
+    const perRecord: number[] = [];
+    statusRequests = 0;
+    for (let block = 0; block < blocks; block++) perRecord.push((await timeAsync(20, op)) / 10);
+    return {
+      ns: round(median(perRecord), 0),
+      logBytes: round(logBytes / Math.max(1, lines), 0),
+      statusRequestsPerRecord: round(statusRequests / (blocks * 20 * 10), 2),
+      statusRequestsShare,
+    };
+  });
 }
 
 async function sdkCallUs(): Promise<IngestComputeResult['sdkCallUs']> {

@@ -1,3 +1,4 @@
+import type { AnyProvider, LookupLimits } from '../functions/providers/provider.ts';
 import type { RuntimeInfo } from '../local/pipeline.ts';
 import type { Sample } from '../local/samples.ts';
 import { allKits, type ProviderKit } from '../test/providers/index.ts';
@@ -55,26 +56,67 @@ export function delayAnswers(info: RuntimeInfo, secrets: BenchSecrets, kit: Prov
   return control(info, kit, secrets[kit.provider.id], 'PUT', '/__simulator/fault', delayMs === null ? null : { delayMs });
 }
 
+/** A provider's status endpoint answered in-process: told what to answer as the benchmark goes, counting the requests. */
+export interface InProcessEndpoint {
+  readonly fetch: typeof fetch;
+  /** From now on, answer this about its subject (an answer as the kit's `statusAnswer` makes it). */
+  tell(answer: unknown): void;
+  /** Status requests received so far. */
+  requests(): number;
+}
+
 /**
- * A `fetch` answering the kit's status requests in-process, each subject as its sample claims (every
- * callback confirmed); the simulation's own checks (credentials, request ids) are left out, so the
- * stand-in adds little CPU to the worker it times.
+ * A `fetch` answering the kit's status requests in-process, each subject as it was told. With
+ * `refusals`, the simulation's own refusals are played as well (TeleSign's messaging endpoint
+ * answers 404 about a Verify reference, so the question goes on to the verify endpoint, as it does
+ * at TeleSign): the requests then count what a provider really gets. Without them the stand-in
+ * adds as little CPU as it can to the worker it times.
  */
-export function inProcessStatusEndpoint(kit: ProviderKit, secret: Record<string, unknown>, samples: readonly Sample[]): typeof fetch {
+export function inProcessEndpoint(kit: ProviderKit, secret: Record<string, unknown>, options: { refusals?: boolean } = {}): InProcessEndpoint {
   const simulation = kit.statusSimulation!(secret);
   const answers = new Map<string, unknown>();
-  for (const sample of samples) {
-    const answer = kit.statusAnswer!(sample);
-    answers.set(simulation.subjectOfAnswer(answer), answer);
-  }
-  return (async (input: string | URL | Request, init?: RequestInit) => {
+  let requests = 0;
+  const fetcher = (async (input: string | URL | Request, init?: RequestInit) => {
+    requests++;
     const url = new URL(input instanceof Request ? input.url : String(input));
     // The request as sent: some providers name the subject in the body (Identomat's session_token).
     const headers = Object.fromEntries(new Headers(init?.headers).entries());
     const sent = typeof init?.body === 'string' ? Buffer.from(init.body) : init?.body instanceof Uint8Array ? Buffer.from(init.body) : Buffer.alloc(0);
-    const subjectId = simulation.subjectOf({ method: init?.method ?? 'GET', path: url.pathname, query: url.searchParams, headers, body: sent });
+    const request = { method: init?.method ?? 'GET', path: url.pathname, query: url.searchParams, headers, body: sent };
+    const subjectId = simulation.subjectOf(request);
+    const refused = options.refusals && subjectId !== undefined ? simulation.refuse(request) : undefined;
     const { status, body } =
-      subjectId === undefined ? { status: 404, body: { error: 'not_found' } } : answers.has(subjectId) ? simulation.found(answers.get(subjectId)) : simulation.notFound(subjectId);
+      refused ?? (subjectId === undefined ? { status: 404, body: { error: 'not_found' } } : answers.has(subjectId) ? simulation.found(answers.get(subjectId)) : simulation.notFound(subjectId));
     return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
   }) as typeof fetch;
+  return {
+    fetch: fetcher,
+    tell: (answer) => void answers.set(simulation.subjectOfAnswer(answer), answer),
+    requests: () => requests,
+  };
+}
+
+/** `inProcessEndpoint` answering every sample's subject as the sample claims (every callback confirmed). */
+export function inProcessStatusEndpoint(kit: ProviderKit, secret: Record<string, unknown>, samples: readonly Sample[], options: { refusals?: boolean } = {}): typeof fetch {
+  const endpoint = inProcessEndpoint(kit, secret, options);
+  for (const sample of samples) endpoint.tell(kit.statusAnswer!(sample));
+  return endpoint.fetch;
+}
+
+/**
+ * Run `measure` with the provider's status requests unpaced. The worker spaces its requests to a
+ * provider (`lookupLimits.perSecond`, 10 a second by default) so a burst never meets a 429; timing
+ * CPU through that spacing would mostly time the process waiting (and V8 collecting garbage while
+ * it is idle). The pacing code still runs; only its waits go. The cost model adds the status
+ * endpoint's latency as a wait of its own.
+ */
+export async function unpaced<T>(provider: AnyProvider, measure: () => Promise<T>): Promise<T> {
+  const target = provider as { lookupLimits?: LookupLimits };
+  const limits = target.lookupLimits;
+  target.lookupLimits = { ...limits, perSecond: Number.MAX_SAFE_INTEGER, maxConcurrent: Number.MAX_SAFE_INTEGER };
+  try {
+    return await measure();
+  } finally {
+    target.lookupLimits = limits;
+  }
 }
