@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -477,6 +478,29 @@ describe('alarms and outputs', () => {
       assert.ok(outputs[`${name}SecretName`]);
     }
     for (const name of ['TableName', 'QueueUrl', 'DeadLetterQueueUrl', 'AlarmTopicArn', 'DashboardUrl']) assert.ok(outputs[name], name);
+  });
+});
+
+describe('function bundles', () => {
+  test('each function carries the AWS SDK the tests ran with: its asset loads with no node_modules to resolve from', () => {
+    // prepare
+    const functions = ofType('AWS::Lambda::Function');
+    assert.ok(functions.length >= providers.length + 2, 'ingest functions, worker and sweep');
+
+    for (const [id, fn] of functions) {
+      // act
+      const key = fn.Properties.Code.S3Key as string;
+      const file = join(assemblyDir, `asset.${key.replace(/\.zip$/, '')}`, 'index.js');
+      const code = readFileSync(file, 'utf8');
+      // A fresh node, outside any checkout: a module left external cannot be found.
+      const loaded = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(file)})`], { cwd: tmpdir(), env: { PATH: process.env.PATH }, encoding: 'utf8' });
+
+      // assess
+      assert.equal(loaded.status, 0, `${id}: ${loaded.stderr}`);
+      // Only the optional CRT signer (SigV4a, in a try) stays a require: the runtime has none either.
+      assert.deepEqual([...new Set(code.match(/require\("@aws-sdk\/[^"]+"\)/g) ?? [])], ['require("@aws-sdk/signature-v4-crt")'], id);
+      assert.match(code, /DynamoDB|SQS/, `${id} holds an SDK client`);
+    }
   });
 });
 
