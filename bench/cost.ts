@@ -419,7 +419,7 @@ export function reconciliationCostModel(input: ReconciliationBenchResult): Recon
       wru: round(c.wru + c.gsiWru, 2),
       alone: round(confirmAlone * 1e6, 3),
       batched: round((dynamo + gbSeconds(a.workerMemoryMb, waitMs / a.workerBatchSize) * p.lambdaArmPerGbSecond) * 1e6, 3),
-      basis: `${r.arrival.statusRequests} requests x ${a.statusEndpointMs} ms at ${a.workerMemoryMb} MB; ${c.rru} RRU (was the claim confirmed before?) + ${round(c.wru + c.gsiWru, 2)} WRU (the answer's event item where it is not the claim's body)`,
+      basis: `${r.arrival.statusRequests} request${r.arrival.statusRequests === 1 ? '' : 's'} x ${a.statusEndpointMs} ms at ${a.workerMemoryMb} MB; ${c.rru} RRU (was the claim confirmed before?) + ${round(c.wru + c.gsiWru, 2)} WRU (the answer's event item where it is not the claim's body)`,
     });
 
     const asked = r.askKinds.filter((k) => k.requests > 0);
@@ -460,14 +460,14 @@ export function reconciliationCostModel(input: ReconciliationBenchResult): Recon
     {
       item: 'Sweep: Lambda',
       perMonth: round(a.sweepsPerMonth * lambda(a.sweepMemoryMb, Math.ceil(idleMs), 1), 3),
-      basis: `${a.sweepsPerMonth} invocations a month, ${a.sweepMemoryMb} MB x ${Math.ceil(idleMs)} ms (${sweep.queriesPerSweep} queries, one after another)`,
+      basis: `${a.sweepsPerMonth.toLocaleString('en-US')} invocations a month, ${a.sweepMemoryMb} MB x ${Math.ceil(idleMs)} ms (${sweep.queriesPerSweep} queries, one after another)`,
     },
     {
       item: 'Sweep: empty pages',
       perMonth: round(a.sweepsPerMonth * sweep.queriesPerSweep * rruCost(0.5), 3),
       basis: `${sweep.queriesPerSweep} queries x 0.5 RRU a sweep (${providers.length} providers x ${input.policy.shards} shards)`,
     },
-    { item: 'EventBridge rule', perMonth: round(a.sweepsPerMonth / 1e6, 3), basis: `at most: ${a.sweepsPerMonth} scheduled events at $1.00 per million` },
+    { item: 'EventBridge rule', perMonth: round(a.sweepsPerMonth / 1e6, 3), basis: `at most: ${a.sweepsPerMonth.toLocaleString('en-US')} scheduled events at $1.00 per million` },
   ];
   return {
     kinds,
