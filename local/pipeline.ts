@@ -4,12 +4,9 @@ import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { boundedSqsClient } from '../functions/adapters/sqs.ts';
-import { QUEUE } from '../functions/core/pipeline-definition.ts';
 import { DEFAULT_RECONCILE, type ReconcilePolicy } from '../functions/core/reconcile.ts';
-import { sweep } from '../functions/core/sweep.ts';
-import { ingestDependencies, sweepDependencies, workerHandlerOptions } from '../functions/handlers/dependencies.ts';
+import { ingestDependencies } from '../functions/handlers/dependencies.ts';
 import { createIngestHandler } from '../functions/handlers/ingest.ts';
-import { createWorkerHandler } from '../functions/handlers/worker.ts';
 import { providers } from '../functions/providers/index.ts';
 import { createLogger, type LogLevel } from '../functions/shared/log.ts';
 import { allKits, secretsFor } from '../test/providers/index.ts';
@@ -17,8 +14,8 @@ import { ensureQueues, ensureTable, LOCAL_AWS, startDynamoDbLocal, startSqsServe
 import { startHttpApi } from './http-api.ts';
 import { routePath } from './samples.ts';
 import { fileSecretSource, loadSecretsFile, providerSecret, type SecretsFile } from './secrets-file.ts';
-import { startPoller, type Poller } from './sqs-poller.ts';
 import { startStatusSimulator } from './status-simulator.ts';
+import { startWorkerThread } from './worker-thread.ts';
 
 /** What `npm start` runs: the whole pipeline on this machine, with real engines and the real handlers. */
 export interface PipelineOptions {
@@ -58,8 +55,6 @@ export interface PipelineOptions {
   readonly reconcile?: ReconcilePolicy;
   /** Seconds between sweeps for due re-checks. @default the schedule's first delay, within 1–60 s */
   readonly sweepPeriodSeconds?: number;
-  /** The clock of the worker and the sweep (tests move it forward to simulate hours). @default () => new Date() */
-  readonly now?: () => Date;
 }
 
 /** Written to `<dataDir>/runtime.json` so `send` and `inspect` find the running pipeline. */
@@ -194,35 +189,31 @@ async function prepareSecretsAndSimulators(options: PipelineOptions, stops: Stop
   return { secretsFile, simulators, devSecrets: options.secretsFile === undefined };
 }
 
-/** Step 5: the worker, fed by a poller that behaves like the Lambda event source. */
-function startWorker(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, secretsFile: string, stops: Stops) {
-  const worker = createWorkerHandler(
-    workerHandlerOptions({
-      dynamo: resources.dynamo,
+/**
+ * Step 5: the worker and the sweep, in a thread of their own (local/worker-thread.ts), as they are
+ * functions of their own on AWS: the worker fed by a poller that behaves like the Lambda event
+ * source, the sweep on a timer as EventBridge Scheduler runs it, both over the same table and queue.
+ */
+function startWorker(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, engines: Awaited<ReturnType<typeof startEngines>>, secretsFile: string, stops: Stops) {
+  const thread = startWorkerThread(
+    {
+      dynamodbEndpoint: engines.dynamodbEndpoint,
+      sqsEndpoint: engines.sqsEndpoint,
       tableName: resources.tableName,
-      sqs: resources.sqs,
       queueUrl: resources.queueUrl,
-      secretSource: fileSecretSource(secretsFile),
+      queueArn: resources.queueArn,
+      secretsFile,
       secretCacheSeconds: LOCAL_SECRET_CACHE_SECONDS,
-      lookupTimeoutMs: options.confirmTimeoutMs,
       retryBaseSeconds: options.retryBaseSeconds ?? 1,
-      write: options.write,
+      ...(options.confirmTimeoutMs === undefined ? {} : { confirmTimeoutMs: options.confirmTimeoutMs }),
       reconcile: reconcilePolicy(options),
-      ...(options.now ? { now: options.now } : {}),
-    }),
+      sweepPeriodSeconds: sweepPeriod(options),
+    },
+    options.write,
   );
-  const log = createLogger({ service: 'worker', write: options.write });
-  const poller: Poller = startPoller({
-    sqs: resources.sqs,
-    queueUrl: resources.queueUrl,
-    queueArn: resources.queueArn,
-    handler: worker,
-    batchSize: QUEUE.batchSize,
-    onError: (error) => log.warn('poller error', { error: (error as Error).message }),
-  });
-  // Stop order (reverse of registration): HTTP first, then the poller finishes its batches.
-  stops.add(() => poller.stop());
-  return log;
+  // Stop order (reverse of registration): HTTP first, then the thread finishes its batches.
+  stops.add(() => thread.stop());
+  return thread;
 }
 
 function reconcilePolicy(options: PipelineOptions): ReconcilePolicy {
@@ -236,38 +227,7 @@ export function sweepPeriod(options: Pick<PipelineOptions, 'reconcile' | 'sweepP
   return Math.min(60, Math.max(1, Math.floor(first / 2)));
 }
 
-/** Step 6: the sweep, on a timer as EventBridge Scheduler runs it on AWS: the same code over the same table and queue. */
-function startSweeper(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, stops: Stops) {
-  const period = sweepPeriod(options);
-  const deps = sweepDependencies({
-    dynamo: resources.dynamo,
-    tableName: resources.tableName,
-    sqs: resources.sqs,
-    queueUrl: resources.queueUrl,
-    reconcile: reconcilePolicy(options),
-    periodSeconds: period,
-    write: options.write,
-    ...(options.now ? { now: options.now } : {}),
-  });
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = false;
-  const tick = () => {
-    running = sweep(providers, deps)
-      .catch((error: unknown) => deps.log.warn('sweep failed, the next one retries', { error: (error as Error).message }))
-      .finally(() => {
-        if (!stopped) timer = setTimeout(tick, period * 1000);
-      });
-  };
-  timer = setTimeout(tick, period * 1000);
-  stops.add(async () => {
-    stopped = true;
-    clearTimeout(timer);
-    await running;
-  });
-}
-
-/** Step 7: the HTTP routes of every provider, in front of the real ingest handlers. */
+/** Step 6: the HTTP routes of every provider, in front of the real ingest handlers. */
 async function startIngress(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, secretsFile: string, stops: Stops) {
   const routes = providers.map((provider) => ({
     provider,
@@ -290,7 +250,7 @@ async function startIngress(options: PipelineOptions, resources: Awaited<ReturnT
 
 /**
  * Start DynamoDB Local, the SQS-API server, the simulated status endpoints (with the development
- * secrets), the worker and the HTTP API. On any failure everything already started is stopped again.
+ * secrets), the worker and the sweep (in their own thread) and the HTTP API. On any failure everything already started is stopped again.
  */
 export async function startPipeline(options: PipelineOptions): Promise<RunningPipeline> {
   if (options.secretsFile !== undefined) loadSecretsFile(options.secretsFile); // fail fast, naming the problem
@@ -300,9 +260,10 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
     const engines = await startEngines(options, stops);
     const resources = await prepareResources(options, engines, stops);
     const { secretsFile, simulators, devSecrets } = await prepareSecretsAndSimulators(options, stops);
-    const workerLog = startWorker(options, resources, secretsFile, stops);
-    startSweeper(options, resources, stops);
+    // The thread loads its modules while the HTTP side starts.
+    const worker = startWorker(options, resources, engines, secretsFile, stops);
     const http = await startIngress(options, resources, secretsFile, stops);
+    await worker.ready;
 
     const secrets = loadSecretsFile(secretsFile);
     const info: RuntimeInfo = {
@@ -322,7 +283,9 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
     };
     writeFileSync(runtimeInfoPath(options.dataDir), `${JSON.stringify(info, null, 2)}\n`);
     stops.addFirst(async () => rmSync(runtimeInfoPath(options.dataDir), { force: true }));
-    if (resources.waiting > 0) workerLog.info('callbacks queued before this start are being processed', { count: resources.waiting });
+    if (resources.waiting > 0) {
+      createLogger({ service: 'worker', write: options.write }).info('callbacks queued before this start are being processed', { count: resources.waiting });
+    }
     return { info, stop: () => stops.all() };
   } catch (error) {
     await stops.all();
