@@ -351,7 +351,7 @@ async function compareWithSynchronous(
   }
 }
 
-export async function measurePipeline(options: {
+export interface PipelineBenchOptions {
   callbacks: number;
   concurrency: number;
   engineSequences: number;
@@ -360,19 +360,50 @@ export async function measurePipeline(options: {
   /** Arrival rate of the alternative comparison, callbacks/s (both receivers get the same). */
   alternativeRate: number;
   delayMs: number;
-}): Promise<PipelineBenchResult> {
-  // DynamoDB Local keeps its data in SQLite files; on this VM's disk every write waits for an fsync
-  // (about 4x slower). A tmpfs data folder measures the engine, not the disk.
+}
+
+/**
+ * The local pipeline on a tmpfs data folder with the benchmark's secrets, for `measure`; stopped and
+ * removed afterwards. DynamoDB Local keeps its data in SQLite files; on this VM's disk every write
+ * waits for an fsync (about 4x slower). A tmpfs data folder measures the engine, not the disk.
+ */
+async function withPipeline<T>(measure: (pipeline: PipelineChild, secrets: BenchSecrets, dynamo: DynamoDBClient) => Promise<T>): Promise<T> {
   const dataDir = mkdtempSync(join(DATA_PARENT, 'callback-gateway-bench-'));
   const secretsFile = join(dataDir, 'secrets.json');
   writeFileSync(secretsFile, JSON.stringify(benchSecrets()));
-  progress('end to end: starting the local pipeline (DynamoDB Local, SQS server, simulated status endpoints, HTTP API, worker)');
+  progress('starting the local pipeline (DynamoDB Local, SQS server, simulated status endpoints, HTTP API, worker thread)');
   const pipeline = await startPipelineChild(dataDir, secretsFile);
-  const { info } = pipeline;
   // What the pipeline runs with: ours, the asked providers pointed at its simulators.
-  const secrets: BenchSecrets = loadSecretsFile(info.secretsFile);
-  const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: info.dynamodbEndpoint });
+  const secrets: BenchSecrets = loadSecretsFile(pipeline.info.secretsFile);
+  const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: pipeline.info.dynamodbEndpoint });
   try {
+    return await measure(pipeline, secrets, dynamo);
+  } catch (error) {
+    process.stderr.write(`[bench] pipeline output (last lines):\n${pipeline.tail.join('\n')}\n`);
+    throw error;
+  } finally {
+    dynamo.destroy();
+    await pipeline.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Section 4 alone (`BENCH_SECTIONS=sync`): the comparison with the synchronous receiver on a fresh pipeline. */
+export async function measureAlternative(options: PipelineBenchOptions): Promise<AlternativeResult | undefined> {
+  const [asked] = askedKits();
+  if (!asked) {
+    progress('alternative: skipped (no provider\'s status endpoint is asked)');
+    return undefined;
+  }
+  return withPipeline(async (pipeline, secrets, dynamo) => {
+    await ensureTable(dynamo, 'bench-sync');
+    return compareWithSynchronous(pipeline, secrets, asked, options);
+  });
+}
+
+export async function measurePipeline(options: PipelineBenchOptions): Promise<PipelineBenchResult> {
+  return withPipeline(async (pipeline, secrets, dynamo) => {
+    const { info } = pipeline;
     for (const table of ['bench-record', 'bench-engine', 'bench-sync']) await ensureTable(dynamo, table);
 
     // The worker's real reads and writes per callback, and real item shapes for the engine run.
@@ -441,12 +472,5 @@ export async function measurePipeline(options: {
       ...(alternative ? { alternative } : {}),
       writes,
     };
-  } catch (error) {
-    process.stderr.write(`[bench] pipeline output (last lines):\n${pipeline.tail.join('\n')}\n`);
-    throw error;
-  } finally {
-    dynamo.destroy();
-    await pipeline.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+  });
 }

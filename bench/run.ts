@@ -3,7 +3,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { measureColdStart, type ColdStartResult } from './cold-start.ts';
 import { costModel, type CostModel } from './cost.ts';
-import { DATA_PARENT, measurePipeline, type PipelineBenchResult } from './end-to-end.ts';
+import { DATA_PARENT, measureAlternative, measurePipeline, type AlternativeResult, type PipelineBenchResult } from './end-to-end.ts';
 import { providers } from '../functions/providers/index.ts';
 import { measureIngestCompute, type IngestComputeResult } from './ingest-compute.ts';
 import { envInt, markdownTable, progress, round } from './stats.ts';
@@ -21,7 +21,8 @@ import { envInt, markdownTable, progress, round } from './stats.ts';
  *   BENCH_ALT_CALLBACKS      callbacks per receiver in the comparison (default 1500), of the first
  *                            provider whose status endpoint the worker asks
  *   BENCH_ALT_RATE           their arrival rate, callbacks/s (default 100)
- *   BENCH_SECTIONS           comma list of compute,cold,pipeline (default all; cost needs compute+pipeline)
+ *   BENCH_SECTIONS           comma list of compute,cold,pipeline (default all; cost needs compute+pipeline);
+ *                            sync runs section 4 alone, on a pipeline of its own
  */
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -159,9 +160,11 @@ function pipelineRows(result: PipelineBenchResult): Target[] {
       met: e.lost === 0,
     },
   ];
-  const alt = result.alternative;
-  if (!alt) return rows;
-  rows.push(
+  return result.alternative ? [...rows, ...alternativeRows(result.alternative)] : rows;
+}
+
+function alternativeRows(alt: AlternativeResult): Target[] {
+  return [
     {
       section: '4 vs synchronous',
       measure: `${alt.provider}, ${alt.ratePerSecond}/s, status endpoint +${alt.delayMs} ms: ack p99`,
@@ -179,8 +182,7 @@ function pipelineRows(result: PipelineBenchResult): Target[] {
       ratio: '',
       target: '(info)',
     },
-  );
-  return rows;
+  ];
 }
 
 function costRows(model: CostModel): Target[] {
@@ -244,6 +246,13 @@ async function main() {
     if (pipeline.alternative) results.alternative = pipeline.alternative;
     results.dynamoWritesPerCallback = pipeline.writes;
     rows.push(...pipelineRows(pipeline));
+  }
+  if (sections.has('sync') && !sections.has('pipeline')) {
+    const alternative = await measureAlternative(settings);
+    if (alternative) {
+      results.alternative = alternative;
+      rows.push(...alternativeRows(alternative));
+    }
   }
   let cost: CostModel | undefined;
   if (compute && pipeline) {
