@@ -1,27 +1,22 @@
-import { Worker } from 'node:worker_threads';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { boundedSqsClient } from '../functions/adapters/sqs.ts';
+import { QUEUE } from '../functions/core/pipeline-definition.ts';
 import type { ReconcilePolicy } from '../functions/core/reconcile.ts';
-import type { LogWrite } from '../functions/handlers/dependencies.ts';
-import { createLogger, type LogLevel } from '../functions/shared/log.ts';
+import { sweep } from '../functions/core/sweep.ts';
+import { sweepDependencies, workerHandlerOptions } from '../functions/handlers/dependencies.ts';
+import { createWorkerHandler } from '../functions/handlers/worker.ts';
+import { providers } from '../functions/providers/index.ts';
+import { createLogger } from '../functions/shared/log.ts';
+import { LOCAL_AWS } from './engines.ts';
+import { fileSecretSource } from './secrets-file.ts';
+import { startPoller } from './sqs-poller.ts';
+import { runPart } from './threads.ts';
 
 /**
- * The worker side of `npm start` (the SQS poller in front of the worker handler, and the sweep's
- * timer) runs in a worker thread of its own, as the worker and the sweep are functions of their
- * own on AWS: a batch that waits on a status endpoint or burns CPU never holds up the thread that
- * answers callbacks.
- *
- * A thread rather than a child process:
- * - kill -9: there is one process, so a kill ends the worker with everything else, as a crash of
- *   the machine would; a child process would outlive it, polling the queue, unless watched.
- * - crash isolation: an exception that escapes the worker ends its thread only; the HTTP side keeps
- *   answering and a new thread is started, as Lambda starts a new execution environment. What the
- *   dead thread had received comes back after the visibility timeout.
- * - startup: no second Node and loader to boot, only the modules to load.
- * - logs: each line is posted to the HTTP side, which writes it with the same `write` (pretty or
- *   json); the thread posts `stopped` only after its last line, and messages arrive in order, so
- *   nothing is lost on stop.
- *
- * Everything the thread needs crosses as plain data (`WorkerThreadSettings`); it builds its own
- * clients and dependencies with functions/handlers/dependencies.ts, as the Lambda does.
+ * The worker part of `npm start`, in a thread of its own (see local/threads.ts), as the worker and
+ * the sweep are functions of their own on AWS: the worker handler fed by a poller that behaves like
+ * the Lambda SQS event source, and the sweep on a timer as EventBridge Scheduler runs it, over
+ * clients of their own and the dependencies functions/handlers/dependencies.ts builds, as in Lambda.
  */
 
 export interface WorkerThreadSettings {
@@ -40,93 +35,64 @@ export interface WorkerThreadSettings {
   readonly sweepPeriodSeconds: number;
 }
 
-/** What the thread tells the HTTP side. */
-export type FromWorkerThread =
-  | { readonly type: 'log'; readonly line: string; readonly level: LogLevel }
-  | { readonly type: 'ready' }
-  | { readonly type: 'stopped' };
-
-/** What the HTTP side tells the thread. */
-export type ToWorkerThread = { readonly type: 'stop' };
-
-export interface WorkerThread {
-  /** Resolves once the thread polls the queue; rejects if it died before. */
-  readonly ready: Promise<void>;
-  /** Finish the batches in flight and the sweep under way, forward the last log lines, end the thread. */
-  stop(): Promise<void>;
-}
-
-const ENTRY = new URL('./worker-entry.ts', import.meta.url);
-/** After a crash, wait this long before starting a new thread (a crash at start does not spin). */
-const RESTART_DELAY_MS = 1_000;
-/** How long the stop waits for the in-flight batches before ending the thread regardless. */
-const STOP_GRACE_MS = 12_000;
-
-const stdoutWrite: LogWrite = (line) => void process.stdout.write(`${line}\n`);
-
-/** One thread: `ready` resolves once it polls the queue, rejects if it dies before; a later death is a crash. */
-function launch(settings: WorkerThreadSettings, write: LogWrite, onCrash: (error: Error) => void) {
-  const thread = new Worker(ENTRY, { workerData: settings });
-  let started = false;
-  let stopping = false;
-  let dead = false;
-  let stopped: (() => void) | undefined;
-  const ready = new Promise<void>((resolve, reject) => {
-    const died = (error: Error) => {
-      if (dead) return; // an uncaught error is followed by the exit
-      dead = true;
-      stopped?.();
-      if (!started) reject(error);
-      else if (!stopping) onCrash(error);
-    };
-    thread.on('message', (message: FromWorkerThread) => {
-      if (message.type === 'log') write(message.line, message.level);
-      else if (message.type === 'ready') {
-        started = true;
-        resolve();
-      } else stopped?.();
-    });
-    thread.once('error', died);
-    thread.once('exit', (code) => died(new Error(`the worker thread exited (code ${code})`)));
-  });
-  ready.catch(() => undefined);
-  return {
-    ready,
-    async stop() {
-      stopping = true;
-      if (dead) return;
-      const done = new Promise<void>((resolve) => (stopped = resolve));
-      thread.postMessage({ type: 'stop' } satisfies ToWorkerThread);
-      const grace = new Promise<void>((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref());
-      await Promise.race([done, grace]);
-      // Every log line was posted before `stopped`; what is left of the thread can go at once.
-      await thread.terminate();
-    },
-  };
-}
-
-/** Start the worker thread; one that dies after it was ready is replaced, logged as an error. */
-export function startWorkerThread(settings: WorkerThreadSettings, write: LogWrite = stdoutWrite): WorkerThread {
+runPart<WorkerThreadSettings, null>(async (settings, write) => {
+  const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: settings.dynamodbEndpoint });
+  // The same bounded client as the Lambda ingest: an unreachable queue fails the call, not the thread.
+  const sqs = boundedSqsClient({ ...LOCAL_AWS, endpoint: settings.sqsEndpoint });
+  const worker = createWorkerHandler(
+    workerHandlerOptions({
+      dynamo,
+      tableName: settings.tableName,
+      sqs,
+      queueUrl: settings.queueUrl,
+      secretSource: fileSecretSource(settings.secretsFile),
+      secretCacheSeconds: settings.secretCacheSeconds,
+      lookupTimeoutMs: settings.confirmTimeoutMs,
+      retryBaseSeconds: settings.retryBaseSeconds,
+      write,
+      reconcile: settings.reconcile,
+    }),
+  );
   const log = createLogger({ service: 'worker', write });
-  let stopping = false;
-  let restartTimer: NodeJS.Timeout | undefined;
-  let current: ReturnType<typeof launch>;
-  const onCrash = (error: Error) => {
-    if (stopping) return;
-    log.error('worker thread crashed; starting a new one (its records come back after the visibility timeout)', { error: error.message });
-    restartTimer = setTimeout(() => {
-      current = launch(settings, write, onCrash);
-      current.ready.catch(onCrash); // died again before it polled: try again
+  const poller = startPoller({
+    sqs,
+    queueUrl: settings.queueUrl,
+    queueArn: settings.queueArn,
+    handler: worker,
+    batchSize: QUEUE.batchSize,
+    onError: (error) => log.warn('poller error', { error: (error as Error).message }),
+  });
 
-    }, RESTART_DELAY_MS);
+  const sweepDeps = sweepDependencies({
+    dynamo,
+    tableName: settings.tableName,
+    sqs,
+    queueUrl: settings.queueUrl,
+    reconcile: settings.reconcile,
+    periodSeconds: settings.sweepPeriodSeconds,
+    write,
+  });
+  let timer: NodeJS.Timeout | undefined;
+  let sweeping: Promise<unknown> = Promise.resolve();
+  let stopping = false;
+  const tick = () => {
+    sweeping = sweep(providers, sweepDeps)
+      .catch((error: unknown) => sweepDeps.log.warn('sweep failed, the next one retries', { error: (error as Error).message }))
+      .finally(() => {
+        if (!stopping) timer = setTimeout(tick, settings.sweepPeriodSeconds * 1000);
+      });
   };
-  current = launch(settings, write, onCrash);
+  timer = setTimeout(tick, settings.sweepPeriodSeconds * 1000);
+
   return {
-    ready: current.ready,
+    info: null,
     async stop() {
       stopping = true;
-      clearTimeout(restartTimer);
-      await current.stop();
+      clearTimeout(timer);
+      // The sweep under way and the batches in flight finish; nothing new is received.
+      await Promise.allSettled([sweeping, poller.stop()]);
+      dynamo.destroy();
+      sqs.destroy();
     },
   };
-}
+});
