@@ -182,6 +182,14 @@ function alternativeRows(alt: AlternativeResult): Target[] {
       ratio: '',
       target: '(info)',
     },
+    {
+      section: '4 vs synchronous',
+      measure: 'ack p99 against a receiver that does no work (the machine\'s floor)',
+      ours: `${fmt(alt.ours.ackP99Ms, 1)} ms`,
+      reference: `floor ${fmt(alt.floor.ackP99Ms, 1)} ms (p50 ${fmt(alt.floor.ackP50Ms, 1)} ms)`,
+      ratio: `${fmt(alt.ours.ackP99Ms / alt.floor.ackP99Ms, 1)}x the floor`,
+      target: '(info)',
+    },
   ];
 }
 
