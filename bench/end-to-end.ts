@@ -70,6 +70,8 @@ export interface AlternativeResult {
   readonly rounds: number;
   readonly ours: LoadSummary & { readonly lost: number };
   readonly synchronous: LoadSummary;
+  /** A receiver that does no work (bench/floor-receiver.ts), given the synchronous receiver's callbacks: the machine's own latency. */
+  readonly floor: LoadSummary;
   /** synchronous p99 / ours p99. */
   readonly p99Ratio: number;
 }
@@ -257,32 +259,34 @@ async function queueMessages(provider: AnyProvider, secrets: BenchSecrets, callb
   return messages;
 }
 
-async function waitForStored(pipeline: PipelineChild, tag: string, expected: number, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while ((pipeline.stored.get(tag) ?? 0) < expected && Date.now() < deadline) await sleep(50);
+/**
+ * Until `expected` callbacks with the tag are stored, or `idleMs` pass without a new one: a worker
+ * still working through a backlog (a busy machine) is waited for, a stuck one is not.
+ */
+async function waitForStored(pipeline: PipelineChild, tag: string, expected: number, idleMs: number) {
+  let seen = pipeline.stored.get(tag) ?? 0;
+  let deadline = Date.now() + idleMs;
+  while (seen < expected && Date.now() < deadline) {
+    await sleep(50);
+    const now = pipeline.stored.get(tag) ?? 0;
+    if (now > seen) deadline = Date.now() + idleMs;
+    seen = now;
+  }
 }
 
-async function startSyncReceiver(info: RuntimeInfo, provider: AnyProvider, secret: unknown): Promise<{ url: string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/sync-receiver.ts'], {
+/** A receiver process of the benchmark (`script`), started with `env`; resolves once it listens. */
+async function startReceiver(script: string, env: Record<string, string>): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      NODE_NO_WARNINGS: '1',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      DYNAMODB_ENDPOINT: info.dynamodbEndpoint,
-      TABLE_NAME: 'bench-sync',
-      PROVIDER: provider.id,
-      PROVIDER_SECRET: JSON.stringify(secret),
-      PORT: '0',
-    },
+    env: { ...process.env, NODE_NO_WARNINGS: '1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', PORT: '0', ...env },
   });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
   const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', (line) => resolve(line.replace(/^listening /, '')));
-    child.once('exit', (code) => reject(new Error(`sync receiver exited with ${code}: ${stderr}`)));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}: ${stderr}`)));
   });
   return {
     url,
@@ -291,6 +295,15 @@ async function startSyncReceiver(info: RuntimeInfo, provider: AnyProvider, secre
       await exit;
     },
   };
+}
+
+function startSyncReceiver(info: RuntimeInfo, provider: AnyProvider, secret: unknown) {
+  return startReceiver('bench/sync-receiver.ts', {
+    DYNAMODB_ENDPOINT: info.dynamodbEndpoint,
+    TABLE_NAME: 'bench-sync',
+    PROVIDER: provider.id,
+    PROVIDER_SECRET: JSON.stringify(secret),
+  });
 }
 
 /**
@@ -307,8 +320,9 @@ async function compareWithSynchronous(
   const { info } = pipeline;
   const { provider } = kit;
   const secret = secrets[provider.id];
-  progress(`alternative: ${provider.displayName} status endpoint delayed ${options.delayMs} ms; synchronous receiver vs ours`);
+  progress(`alternative: ${provider.displayName} status endpoint delayed ${options.delayMs} ms; synchronous receiver vs ours, and a receiver that does no work`);
   const sync = await startSyncReceiver(info, provider, secret);
+  const floorReceiver = await startReceiver('bench/floor-receiver.ts', {});
   try {
     const perRound = Math.ceil(options.alternativeCallbacks / options.alternativeRounds);
     const oursAlt = mixedCallbacks(secrets, perRound * options.alternativeRounds, 'a', provider);
@@ -322,17 +336,22 @@ async function compareWithSynchronous(
     const rate = options.alternativeRate;
     await runLoad(info.baseUrl, oursWarm.map((callback) => callback.request), options.concurrency, rate);
     await runLoad(sync.url, syncWarm.map((callback) => callback.request), options.concurrency, rate);
+    await runLoad(floorReceiver.url, syncWarm.map((callback) => callback.request), options.concurrency, rate);
     const oursLoads: LoadResult[] = [];
     const syncLoads: LoadResult[] = [];
+    const floorLoads: LoadResult[] = [];
     for (let r = 0; r < options.alternativeRounds; r++) {
       const slice = (list: BenchCallback[]) => list.slice(r * perRound, (r + 1) * perRound).map((callback) => callback.request);
       const first = r % 2 === 0;
       if (first) oursLoads.push(await runLoad(info.baseUrl, slice(oursAlt), options.concurrency, rate));
       syncLoads.push(await runLoad(sync.url, slice(syncAlt), options.concurrency, rate));
       if (!first) oursLoads.push(await runLoad(info.baseUrl, slice(oursAlt), options.concurrency, rate));
+      // The floor is measured after both, in every round: it does not change the order of the other two.
+      floorLoads.push(await runLoad(floorReceiver.url, slice(syncAlt), options.concurrency, rate));
     }
     const ours = summarize(oursLoads, options.concurrency);
     const synchronous = summarize(syncLoads, options.concurrency);
+    const floor = summarize(floorLoads, options.concurrency);
     await delayAnswers(info, secrets, kit, null);
     progress(`alternative: waiting until our ${provider.displayName} callbacks are stored`);
     await waitForStored(pipeline, 'a', ours.acknowledged, 120_000);
@@ -344,14 +363,15 @@ async function compareWithSynchronous(
       rounds: options.alternativeRounds,
       ours: { ...ours, lost: ours.acknowledged - oursStored },
       synchronous,
+      floor,
       p99Ratio: round(synchronous.ackP99Ms / ours.ackP99Ms, 1),
     };
   } finally {
-    await sync.stop();
+    await Promise.all([sync.stop(), floorReceiver.stop()]);
   }
 }
 
-export async function measurePipeline(options: {
+export interface PipelineBenchOptions {
   callbacks: number;
   concurrency: number;
   engineSequences: number;
@@ -360,19 +380,50 @@ export async function measurePipeline(options: {
   /** Arrival rate of the alternative comparison, callbacks/s (both receivers get the same). */
   alternativeRate: number;
   delayMs: number;
-}): Promise<PipelineBenchResult> {
-  // DynamoDB Local keeps its data in SQLite files; on this VM's disk every write waits for an fsync
-  // (about 4x slower). A tmpfs data folder measures the engine, not the disk.
+}
+
+/**
+ * The local pipeline on a tmpfs data folder with the benchmark's secrets, for `measure`; stopped and
+ * removed afterwards. DynamoDB Local keeps its data in SQLite files; on this VM's disk every write
+ * waits for an fsync (about 4x slower). A tmpfs data folder measures the engine, not the disk.
+ */
+async function withPipeline<T>(measure: (pipeline: PipelineChild, secrets: BenchSecrets, dynamo: DynamoDBClient) => Promise<T>): Promise<T> {
   const dataDir = mkdtempSync(join(DATA_PARENT, 'callback-gateway-bench-'));
   const secretsFile = join(dataDir, 'secrets.json');
   writeFileSync(secretsFile, JSON.stringify(benchSecrets()));
-  progress('end to end: starting the local pipeline (DynamoDB Local, SQS server, simulated status endpoints, HTTP API, worker)');
+  progress('starting the local pipeline (DynamoDB Local, SQS server, simulated status endpoints, HTTP API, worker thread)');
   const pipeline = await startPipelineChild(dataDir, secretsFile);
-  const { info } = pipeline;
   // What the pipeline runs with: ours, the asked providers pointed at its simulators.
-  const secrets: BenchSecrets = loadSecretsFile(info.secretsFile);
-  const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: info.dynamodbEndpoint });
+  const secrets: BenchSecrets = loadSecretsFile(pipeline.info.secretsFile);
+  const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: pipeline.info.dynamodbEndpoint });
   try {
+    return await measure(pipeline, secrets, dynamo);
+  } catch (error) {
+    process.stderr.write(`[bench] pipeline output (last lines):\n${pipeline.tail.join('\n')}\n`);
+    throw error;
+  } finally {
+    dynamo.destroy();
+    await pipeline.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Section 4 alone (`BENCH_SECTIONS=sync`): the comparison with the synchronous receiver on a fresh pipeline. */
+export async function measureAlternative(options: PipelineBenchOptions): Promise<AlternativeResult | undefined> {
+  const [asked] = askedKits();
+  if (!asked) {
+    progress('alternative: skipped (no provider\'s status endpoint is asked)');
+    return undefined;
+  }
+  return withPipeline(async (pipeline, secrets, dynamo) => {
+    await ensureTable(dynamo, 'bench-sync');
+    return compareWithSynchronous(pipeline, secrets, asked, options);
+  });
+}
+
+export async function measurePipeline(options: PipelineBenchOptions): Promise<PipelineBenchResult> {
+  return withPipeline(async (pipeline, secrets, dynamo) => {
+    const { info } = pipeline;
     for (const table of ['bench-record', 'bench-engine', 'bench-sync']) await ensureTable(dynamo, table);
 
     // The worker's real reads and writes per callback, and real item shapes for the engine run.
@@ -409,7 +460,7 @@ export async function measurePipeline(options: {
     progress(`end to end: ${options.callbacks} callbacks, ${options.concurrency} concurrent senders`);
     const load = await runLoad(info.baseUrl, callbacks.map((callback) => callback.request), options.concurrency);
     progress(`end to end: acknowledged ${load.acknowledged}, waiting until all are stored`);
-    await waitForStored(pipeline, 'e', load.acknowledged, 120_000 + options.callbacks * 20);
+    await waitForStored(pipeline, 'e', load.acknowledged, 120_000);
     const allStoredSeconds = (pipeline.lastStoredAt - (performance.timeOrigin + load.startedAt)) / 1000;
     const logBytes = { ingest: round(pipeline.logBytes.ingest / options.callbacks, 0), worker: round(pipeline.logBytes.worker / options.callbacks, 0) };
     const storedInTable = await countStoredEvents(info, 'e');
@@ -441,12 +492,5 @@ export async function measurePipeline(options: {
       ...(alternative ? { alternative } : {}),
       writes,
     };
-  } catch (error) {
-    process.stderr.write(`[bench] pipeline output (last lines):\n${pipeline.tail.join('\n')}\n`);
-    throw error;
-  } finally {
-    dynamo.destroy();
-    await pipeline.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+  });
 }

@@ -3,7 +3,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { measureColdStart, type ColdStartResult } from './cold-start.ts';
 import { ASSUMPTIONS, costModel, reconciliationCostModel, type CostModel, type ReconciliationCostModel } from './cost.ts';
-import { DATA_PARENT, measurePipeline, type PipelineBenchResult } from './end-to-end.ts';
+import { DATA_PARENT, measureAlternative, measurePipeline, type AlternativeResult, type PipelineBenchResult } from './end-to-end.ts';
 import { providers } from '../functions/providers/index.ts';
 import { measureIngestCompute, type IngestComputeResult } from './ingest-compute.ts';
 import { measureReconciliation } from './recheck.ts';
@@ -23,7 +23,8 @@ import { envInt, markdownTable, progress, round } from './stats.ts';
  *   BENCH_ALT_CALLBACKS      callbacks per receiver in the comparison (default 1500), of the first
  *                            provider whose status endpoint the worker asks
  *   BENCH_ALT_RATE           their arrival rate, callbacks/s (default 100)
- *   BENCH_SECTIONS           comma list of compute,cold,pipeline (default all; cost needs compute+pipeline)
+ *   BENCH_SECTIONS           comma list of compute,cold,pipeline (default all; cost needs compute+pipeline);
+ *                            sync runs section 4 alone, on a pipeline of its own
  */
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -178,9 +179,11 @@ function pipelineRows(result: PipelineBenchResult): Target[] {
       met: e.lost === 0,
     },
   ];
-  const alt = result.alternative;
-  if (!alt) return rows;
-  rows.push(
+  return result.alternative ? [...rows, ...alternativeRows(result.alternative)] : rows;
+}
+
+function alternativeRows(alt: AlternativeResult): Target[] {
+  return [
     {
       section: '4 vs synchronous',
       measure: `${alt.provider}, ${alt.ratePerSecond}/s, status endpoint +${alt.delayMs} ms: ack p99`,
@@ -198,8 +201,15 @@ function pipelineRows(result: PipelineBenchResult): Target[] {
       ratio: '',
       target: '(info)',
     },
-  );
-  return rows;
+    {
+      section: '4 vs synchronous',
+      measure: 'ack p99 against a receiver that does no work (the machine\'s floor)',
+      ours: `${fmt(alt.ours.ackP99Ms, 1)} ms`,
+      reference: `floor ${fmt(alt.floor.ackP99Ms, 1)} ms (p50 ${fmt(alt.floor.ackP50Ms, 1)} ms)`,
+      ratio: `${fmt(alt.ours.ackP99Ms / alt.floor.ackP99Ms, 1)}x the floor`,
+      target: '(info)',
+    },
+  ];
 }
 
 function costRows(model: CostModel): Target[] {
@@ -324,6 +334,13 @@ async function main() {
     if (pipeline.alternative) results.alternative = pipeline.alternative;
     results.dynamoWritesPerCallback = pipeline.writes;
     rows.push(...pipelineRows(pipeline));
+  }
+  if (sections.has('sync') && !sections.has('pipeline')) {
+    const alternative = await measureAlternative(settings);
+    if (alternative) {
+      results.alternative = alternative;
+      rows.push(...alternativeRows(alternative));
+    }
   }
   let cost: CostModel | undefined;
   if (compute && pipeline) {

@@ -102,9 +102,11 @@ export async function startDynamoDbLocal(options: { port?: number; dbPath?: stri
   }
   // A watchdog shell owns the Java process: it stops Java on SIGTERM, and also when our end of its
   // stdin closes, which happens even if this Node process is killed outright (no orphaned engine).
-  // (A background job's stdin is /dev/null in sh, hence the copy on fd 3.)
+  // (A background job's stdin is /dev/null in sh, hence the copy on fd 3.) Ctrl-C, which signals the
+  // whole process group, is ignored by both: the pipeline stops the engine itself, after the worker
+  // has finished the batch it was storing.
   const watchdog =
-    'exec 3<&0; java "$@" </dev/null & pid=$!; trap \'kill $pid 2>/dev/null; wait $pid; exit 0\' TERM INT; ' +
+    'trap "" INT; exec 3<&0; java "$@" </dev/null & pid=$!; trap \'kill $pid 2>/dev/null; wait $pid; exit 0\' TERM; ' +
     '{ cat <&3 >/dev/null; kill $pid 2>/dev/null; } & wait $pid';
   const child = spawn('sh', ['-c', watchdog, 'dynamodb-local', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let output = '';

@@ -4,21 +4,19 @@ import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { boundedSqsClient } from '../functions/adapters/sqs.ts';
-import { QUEUE } from '../functions/core/pipeline-definition.ts';
 import { DEFAULT_RECONCILE, type ReconcilePolicy } from '../functions/core/reconcile.ts';
-import { sweep } from '../functions/core/sweep.ts';
-import { ingestDependencies, sweepDependencies, workerHandlerOptions } from '../functions/handlers/dependencies.ts';
+import { ingestDependencies, type LogWrite } from '../functions/handlers/dependencies.ts';
 import { createIngestHandler } from '../functions/handlers/ingest.ts';
-import { createWorkerHandler } from '../functions/handlers/worker.ts';
 import { providers } from '../functions/providers/index.ts';
 import { createLogger, type LogLevel } from '../functions/shared/log.ts';
 import { allKits, secretsFor } from '../test/providers/index.ts';
-import { ensureQueues, ensureTable, LOCAL_AWS, startDynamoDbLocal, startSqsServer, type DynamoDbLocal } from './engines.ts';
+import { ensureQueues, ensureTable, LOCAL_AWS, startDynamoDbLocal, type DynamoDbLocal } from './engines.ts';
 import { startHttpApi } from './http-api.ts';
 import { routePath } from './samples.ts';
 import { fileSecretSource, loadSecretsFile, providerSecret, type SecretsFile } from './secrets-file.ts';
-import { startPoller, type Poller } from './sqs-poller.ts';
-import { startStatusSimulator } from './status-simulator.ts';
+import type { ServicesThreadInfo, ServicesThreadSettings } from './services-thread.ts';
+import { startThreadPart } from './threads.ts';
+import type { WorkerThreadSettings } from './worker-thread.ts';
 
 /** What `npm start` runs: the whole pipeline on this machine, with real engines and the real handlers. */
 export interface PipelineOptions {
@@ -58,8 +56,6 @@ export interface PipelineOptions {
   readonly reconcile?: ReconcilePolicy;
   /** Seconds between sweeps for due re-checks. @default the schedule's first delay, within 1–60 s */
   readonly sweepPeriodSeconds?: number;
-  /** The clock of the worker and the sweep (tests move it forward to simulate hours). @default () => new Date() */
-  readonly now?: () => Date;
 }
 
 /** Written to `<dataDir>/runtime.json` so `send` and `inspect` find the running pipeline. */
@@ -132,16 +128,43 @@ async function prepareDataDir(options: PipelineOptions): Promise<void> {
   mkdirSync(options.dataDir, { recursive: true });
 }
 
-/** Step 2: DynamoDB Local and the SQS-API server, unless endpoints started elsewhere were given. */
-async function startEngines(options: PipelineOptions, stops: Stops) {
-  const [dynamo, sqsServer] = await Promise.all([
-    options.dynamodbEndpoint ? undefined : startDynamoDbLocal({ dbPath: join(options.dataDir, 'dynamodb') }),
+/**
+ * The providers whose status endpoint is simulated, with the secrets they are simulated with. The
+ * user's secrets file is used as it is; simulators start only with the development secrets (made
+ * from the test kits, pointed at them) or when asked for (--simulators), never because a URL in the
+ * user's file happens to be on this machine.
+ */
+function simulatedProviders(options: PipelineOptions) {
+  const simulate = options.secretsFile === undefined || options.simulators === true;
+  // Development secrets ask every simulated endpoint, opt-in ones (TeleSign's statusLookup) too.
+  const base: SecretsFile = options.secretsFile === undefined ? secretsFor('fake-local-dev', { asks: simulate }) : loadSecretsFile(options.secretsFile);
+  const asked = simulate ? allKits().filter((kit) => kit.provider.lookup && kit.statusSimulation) : [];
+  return { base, simulate: asked.map((kit) => ({ provider: kit.provider.id, secret: base[kit.provider.id] })) };
+}
+
+/**
+ * Step 2: DynamoDB Local (a Java process), and a thread (local/services-thread.ts) with the SQS-API
+ * server and the simulated status endpoints, unless endpoints started elsewhere were given.
+ */
+async function startEngines(options: PipelineOptions, simulate: ServicesThreadSettings['simulate'], stops: Stops) {
+  const services: ServicesThreadSettings = {
     // The queues are written through to disk: a callback answered 200 survives a kill -9.
-    options.sqsEndpoint ? undefined : startSqsServer({ dataDir: join(options.dataDir, 'sqs') }),
+    ...(options.sqsEndpoint ? {} : { sqsDataDir: join(options.dataDir, 'sqs') }),
+    simulate,
+  };
+  const servicesThread = services.sqsDataDir !== undefined || simulate.length > 0
+    ? startThreadPart<ServicesThreadInfo>(new URL('./services-thread.ts', import.meta.url), services, { name: 'SQS server and simulators', write: logWrite(options) })
+    : undefined;
+  if (servicesThread) stops.add(() => servicesThread.stop());
+  const [dynamo, started] = await Promise.all([
+    options.dynamodbEndpoint ? undefined : startDynamoDbLocal({ dbPath: join(options.dataDir, 'dynamodb') }).then((engine) => (stops.add(() => engine.stop()), engine)),
+    servicesThread?.ready,
   ]);
-  if (dynamo) stops.add(() => dynamo.stop());
-  if (sqsServer) stops.add(() => sqsServer.stop());
-  return { dynamodbEndpoint: options.dynamodbEndpoint ?? dynamo!.endpoint, sqsEndpoint: options.sqsEndpoint ?? sqsServer!.endpoint };
+  return {
+    dynamodbEndpoint: options.dynamodbEndpoint ?? dynamo!.endpoint,
+    sqsEndpoint: options.sqsEndpoint ?? started!.sqsEndpoint!,
+    simulators: started?.simulators ?? {},
+  };
 }
 
 /** Step 3: the stack's table and queues (with its redrive policy); what the last run left queued is still there. */
@@ -166,63 +189,46 @@ async function prepareResources(options: PipelineOptions, engines: Awaited<Retur
   return { dynamo, sqs, tableName, queueUrl, dlqUrl, queueArn: Attributes!.QueueArn!, waiting };
 }
 
-/**
- * Step 4: the secrets, and the simulated status endpoints of the providers the worker asks. The
- * user's secrets file is used as it is; simulators start only with the development secrets (made
- * from the test kits, pointed at them) or when asked for (--simulators), never because a URL in the
- * user's file happens to be on this machine.
- */
-async function prepareSecretsAndSimulators(options: PipelineOptions, stops: Stops) {
-  const simulate = options.secretsFile === undefined || options.simulators === true;
-  const asked = simulate ? allKits().filter((kit) => kit.provider.lookup && kit.statusSimulation) : [];
-  // Development secrets ask every simulated endpoint, opt-in ones (TeleSign's statusLookup) too.
-  const base = options.secretsFile === undefined ? secretsFor('fake-local-dev', { asks: simulate }) : loadSecretsFile(options.secretsFile);
+/** Step 4: the secrets the pipeline runs with: the asked providers pointed at their simulators, if any. */
+function prepareSecrets(options: PipelineOptions, base: SecretsFile, simulators: Record<string, string>) {
   const secrets: SecretsFile = { ...base };
-  const simulators: Record<string, string> = {};
-  for (const kit of asked) {
-    const secret = secrets[kit.provider.id] as Record<string, unknown>;
-    const simulator = await startStatusSimulator(kit.statusSimulation!(secret));
-    stops.add(() => simulator.stop());
-    simulators[kit.provider.id] = simulator.baseUrl;
-    secrets[kit.provider.id] = { ...secret, baseUrl: simulator.baseUrl };
-  }
+  for (const [provider, baseUrl] of Object.entries(simulators)) secrets[provider] = { ...secrets[provider], baseUrl };
   // The user's file stays untouched; what the pipeline runs with is written beside its data.
-  const changed = options.secretsFile === undefined || asked.length > 0;
+  const changed = options.secretsFile === undefined || Object.keys(simulators).length > 0;
   const secretsFile = changed ? join(options.dataDir, options.secretsFile === undefined ? 'dev-secrets.json' : 'secrets-with-simulators.json') : options.secretsFile!;
   if (changed) writeFileSync(secretsFile, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
   loadSecretsFile(secretsFile); // fail fast, naming the problem
-  return { secretsFile, simulators, devSecrets: options.secretsFile === undefined };
+  return { secretsFile, devSecrets: options.secretsFile === undefined };
 }
 
-/** Step 5: the worker, fed by a poller that behaves like the Lambda event source. */
-function startWorker(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, secretsFile: string, stops: Stops) {
-  const worker = createWorkerHandler(
-    workerHandlerOptions({
-      dynamo: resources.dynamo,
-      tableName: resources.tableName,
-      sqs: resources.sqs,
-      queueUrl: resources.queueUrl,
-      secretSource: fileSecretSource(secretsFile),
-      secretCacheSeconds: LOCAL_SECRET_CACHE_SECONDS,
-      lookupTimeoutMs: options.confirmTimeoutMs,
-      retryBaseSeconds: options.retryBaseSeconds ?? 1,
-      write: options.write,
-      reconcile: reconcilePolicy(options),
-      ...(options.now ? { now: options.now } : {}),
-    }),
-  );
-  const log = createLogger({ service: 'worker', write: options.write });
-  const poller: Poller = startPoller({
-    sqs: resources.sqs,
+/**
+ * Step 5: the worker and the sweep, in a thread of their own (local/worker-thread.ts), as they are
+ * functions of their own on AWS: the worker fed by a poller that behaves like the Lambda event
+ * source, the sweep on a timer as EventBridge Scheduler runs it, both over the same table and queue.
+ */
+function startWorker(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, engines: Awaited<ReturnType<typeof startEngines>>, secretsFile: string, stops: Stops) {
+  const settings: WorkerThreadSettings = {
+    dynamodbEndpoint: engines.dynamodbEndpoint,
+    sqsEndpoint: engines.sqsEndpoint,
+    tableName: resources.tableName,
     queueUrl: resources.queueUrl,
     queueArn: resources.queueArn,
-    handler: worker,
-    batchSize: QUEUE.batchSize,
-    onError: (error) => log.warn('poller error', { error: (error as Error).message }),
-  });
-  // Stop order (reverse of registration): HTTP first, then the poller finishes its batches.
-  stops.add(() => poller.stop());
-  return log;
+    secretsFile,
+    secretCacheSeconds: LOCAL_SECRET_CACHE_SECONDS,
+    retryBaseSeconds: options.retryBaseSeconds ?? 1,
+    ...(options.confirmTimeoutMs === undefined ? {} : { confirmTimeoutMs: options.confirmTimeoutMs }),
+    reconcile: reconcilePolicy(options),
+    sweepPeriodSeconds: sweepPeriod(options),
+  };
+  const thread = startThreadPart<null>(new URL('./worker-thread.ts', import.meta.url), settings, { name: 'worker', write: logWrite(options), restart: true });
+  // Stop order (reverse of registration): HTTP first, then the thread finishes its batches.
+  stops.add(() => thread.stop());
+  return thread;
+}
+
+/** Where log lines go: the pipeline's `write`, else stdout (as the logger's own default). */
+function logWrite(options: PipelineOptions): LogWrite {
+  return options.write ?? ((line) => void process.stdout.write(`${line}\n`));
 }
 
 function reconcilePolicy(options: PipelineOptions): ReconcilePolicy {
@@ -236,38 +242,7 @@ export function sweepPeriod(options: Pick<PipelineOptions, 'reconcile' | 'sweepP
   return Math.min(60, Math.max(1, Math.floor(first / 2)));
 }
 
-/** Step 6: the sweep, on a timer as EventBridge Scheduler runs it on AWS: the same code over the same table and queue. */
-function startSweeper(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, stops: Stops) {
-  const period = sweepPeriod(options);
-  const deps = sweepDependencies({
-    dynamo: resources.dynamo,
-    tableName: resources.tableName,
-    sqs: resources.sqs,
-    queueUrl: resources.queueUrl,
-    reconcile: reconcilePolicy(options),
-    periodSeconds: period,
-    write: options.write,
-    ...(options.now ? { now: options.now } : {}),
-  });
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = false;
-  const tick = () => {
-    running = sweep(providers, deps)
-      .catch((error: unknown) => deps.log.warn('sweep failed, the next one retries', { error: (error as Error).message }))
-      .finally(() => {
-        if (!stopped) timer = setTimeout(tick, period * 1000);
-      });
-  };
-  timer = setTimeout(tick, period * 1000);
-  stops.add(async () => {
-    stopped = true;
-    clearTimeout(timer);
-    await running;
-  });
-}
-
-/** Step 7: the HTTP routes of every provider, in front of the real ingest handlers. */
+/** Step 6: the HTTP routes of every provider, in front of the real ingest handlers. */
 async function startIngress(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, secretsFile: string, stops: Stops) {
   const routes = providers.map((provider) => ({
     provider,
@@ -289,20 +264,24 @@ async function startIngress(options: PipelineOptions, resources: Awaited<ReturnT
 }
 
 /**
- * Start DynamoDB Local, the SQS-API server, the simulated status endpoints (with the development
- * secrets), the worker and the HTTP API. On any failure everything already started is stopped again.
+ * Start DynamoDB Local, the SQS-API server and the simulated status endpoints (with the development
+ * secrets) in a thread, the worker and the sweep in another, and the HTTP API with the ingest
+ * handlers on this one. On any failure everything already started is stopped again.
  */
 export async function startPipeline(options: PipelineOptions): Promise<RunningPipeline> {
   if (options.secretsFile !== undefined) loadSecretsFile(options.secretsFile); // fail fast, naming the problem
   const stops = new Stops();
   try {
     await prepareDataDir(options);
-    const engines = await startEngines(options, stops);
+    const { base, simulate } = simulatedProviders(options);
+    const engines = await startEngines(options, simulate, stops);
     const resources = await prepareResources(options, engines, stops);
-    const { secretsFile, simulators, devSecrets } = await prepareSecretsAndSimulators(options, stops);
-    const workerLog = startWorker(options, resources, secretsFile, stops);
-    startSweeper(options, resources, stops);
+    const { simulators } = engines;
+    const { secretsFile, devSecrets } = prepareSecrets(options, base, simulators);
+    // The thread loads its modules while the HTTP side starts.
+    const worker = startWorker(options, resources, engines, secretsFile, stops);
     const http = await startIngress(options, resources, secretsFile, stops);
+    await worker.ready;
 
     const secrets = loadSecretsFile(secretsFile);
     const info: RuntimeInfo = {
@@ -322,7 +301,9 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
     };
     writeFileSync(runtimeInfoPath(options.dataDir), `${JSON.stringify(info, null, 2)}\n`);
     stops.addFirst(async () => rmSync(runtimeInfoPath(options.dataDir), { force: true }));
-    if (resources.waiting > 0) workerLog.info('callbacks queued before this start are being processed', { count: resources.waiting });
+    if (resources.waiting > 0) {
+      createLogger({ service: 'worker', write: options.write }).info('callbacks queued before this start are being processed', { count: resources.waiting });
+    }
     return { info, stop: () => stops.all() };
   } catch (error) {
     await stops.all();
