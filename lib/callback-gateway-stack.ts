@@ -6,6 +6,7 @@ import { workerReadsSecret } from '../functions/providers/provider.ts';
 import { CallbackApi } from './callback-api.ts';
 import { CallbackQueue } from './callback-queue.ts';
 import { CallbackTable } from './callback-table.ts';
+import { EventOutlet } from './event-outlet.ts';
 import { LogMetrics } from './log-metrics.ts';
 import { LogQueries } from './log-queries.ts';
 import { acknowledgeNagFindings } from './nag-acknowledgements.ts';
@@ -153,7 +154,7 @@ export interface CallbackGatewayStackProps extends StackProps {
 
 /**
  * The callback gateway: HTTP API → one ingest function per provider → SQS → worker → DynamoDB,
- * with alarms. Everything provider-specific comes from the registry in functions/providers/.
+ * whose change stream is published as events on an EventBridge bus, with alarms. Everything provider-specific comes from the registry in functions/providers/.
  */
 export class CallbackGatewayStack extends Stack {
   public readonly api: CallbackApi;
@@ -165,6 +166,7 @@ export class CallbackGatewayStack extends Stack {
   public readonly alarms: PipelineAlarms;
   public readonly dashboard: PipelineDashboard;
   public readonly reconciliation: Reconciliation;
+  public readonly events: EventOutlet;
   /** The stage (undefined: the default stage). */
   public readonly stage?: string;
 
@@ -223,10 +225,19 @@ export class CallbackGatewayStack extends Stack {
       logging,
     });
 
+    // Every change of a subject's state (and every instruction) as an event on the stack's own bus.
+    this.events = new EventOutlet(this, 'Events', {
+      table: this.table.table,
+      eventBusName: this.stackName,
+      providers,
+      logging,
+    });
+
     this.logMetrics = new LogMetrics(this, 'LogMetrics', {
       ingestLogs: this.ingresses.map((ingress) => ({ providerId: ingress.provider.id, logGroup: ingress.logGroup })),
       workerLogs: this.pipeline.workerLogs,
       accessLogs: this.api.accessLogs,
+      publisherLogs: this.events.publisherLogs,
       confirmingProviderIds: this.ingresses.filter((ingress) => ingress.provider.lookup).map((ingress) => ingress.provider.id),
       // The stack's name (the stage's): a second gateway in the account counts apart.
       namespace: this.stackName,
@@ -257,6 +268,7 @@ export class CallbackGatewayStack extends Stack {
       tableThrottleAlarmThreshold: props.tableThrottleAlarmThreshold,
       silenceAlarmHours: props.silenceAlarmHours,
       staleAlarmThreshold: props.staleAlarmThreshold,
+      events: { deadLetterQueue: this.events.deadLetterQueue, publisher: this.events.publisher, publishFailures: this.logMetrics.publishFailures! },
     });
     this.dashboard = new PipelineDashboard(this, 'Dashboard', {
       // Dashboards are global to the account, not regional: the region is part of the name, so the
@@ -298,6 +310,15 @@ export class CallbackGatewayStack extends Stack {
     new CfnOutput(this, 'DeadLetterQueueUrl', {
       description: 'Callbacks the worker gave up on (redrive after fixing the cause)',
       value: this.pipeline.deadLetterQueue.queueUrl,
+    });
+    new CfnOutput(this, 'EventBusName', {
+      description: 'EventBridge bus the gateway publishes "Callback Status Changed" and "Callback Instruction" to (source callback-gateway); add your rules here',
+      value: this.events.bus.eventBusName,
+    });
+    new CfnOutput(this, 'EventBusArn', { description: 'ARN of the event bus (for rules and permissions in other stacks or accounts)', value: this.events.bus.eventBusArn });
+    new CfnOutput(this, 'EventsDeadLetterQueueUrl', {
+      description: 'What names the changes the publisher gave up on (stream shard and sequence numbers); see the EventsDeadLetterQueueNotEmpty alarm',
+      value: this.events.deadLetterQueue.queueUrl,
     });
     new CfnOutput(this, 'AlarmTopicArn', { description: 'SNS topic the alarms publish to', value: this.alarms.topic.topicArn });
     new CfnOutput(this, 'DashboardUrl', { description: 'CloudWatch dashboard of the pipeline, API to table', value: this.dashboard.url });

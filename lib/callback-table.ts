@@ -1,7 +1,7 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
-import { TABLE } from '../functions/core/pipeline-definition.ts';
+import { STREAM, TABLE } from '../functions/core/pipeline-definition.ts';
 
 export interface CallbackTableProps {
   /**
@@ -14,7 +14,8 @@ export interface CallbackTableProps {
 
 /**
  * The one table of state and event items, laid out by `TABLE` in
- * functions/core/pipeline-definition.ts (the local runtime creates the same layout from there).
+ * functions/core/pipeline-definition.ts (the local runtime creates the same layout from there),
+ * with its change stream (old and new images).
  */
 export class CallbackTable extends Construct {
   public readonly table: Table;
@@ -30,6 +31,10 @@ export class CallbackTable extends Construct {
       billingMode: BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       timeToLiveAttribute: ttlAttribute,
+      // The change stream the publisher turns into events (lib/event-outlet.ts): driven by the table
+      // itself, so a crash between a write and its publish cannot drop an event. Turning it on for a
+      // deployed table is an in-place update.
+      stream: StreamViewType[STREAM.viewType],
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
     this.table.addGlobalSecondaryIndex({

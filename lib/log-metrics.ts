@@ -20,6 +20,7 @@ const message = (text: string) => FilterPattern.stringValue('$.message', '=', te
  * - functions/core/worker.ts: "stored" with provider, outcome, result (stored | duplicate), lagMs, confirmation
  *   (confirmed | mismatch | not_found);
  * - functions/handlers/worker.ts: "record failed: configuration" (ERROR), "record failed, will retry" (WARN), with receiveCount;
+ * - functions/handlers/publisher.ts: "stream batch" with records, events and failed (records given back to the stream);
  * - the API's access log (lib/callback-api.ts): status, as a string.
  * Filter syntax: https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html
  */
@@ -66,6 +67,8 @@ export const LOG_PATTERNS = {
   recheckFault: FilterPattern.any(message('recheck: status endpoint fault, asking again later'), message('recheck: configuration')),
   /** A subject still not final (or not confirmed) when re-checks ran out: listed by `inspect --stale`. */
   stale: message('recheck: stale'),
+  /** A stream batch the publisher could not put on the bus whole: it gave records back to the stream. */
+  publishFailed: FilterPattern.all(message('stream batch'), FilterPattern.numberValue('$.failed', '>', 0)),
 } as const;
 
 /** Metric names per confirmation verdict. */
@@ -88,6 +91,11 @@ export interface LogMetricsProps {
   readonly workerLogs: ILogGroup;
   /** The API's access log group (429s). */
   readonly accessLogs: ILogGroup;
+  /**
+   * The event publisher's log group (batches it could not publish).
+   * @default - no publisher metric
+   */
+  readonly publisherLogs?: ILogGroup;
   /**
    * The receive count from which a failing record is counted as received many times.
    * @default SETTING_DEFAULTS.manyReceivesAlarmCount
@@ -120,6 +128,8 @@ export class LogMetrics extends Construct {
   public readonly receivedManyTimes: Metric;
   /** Requests API Gateway answered 429 (alarmed: a throttled callback may be a lost one). */
   public readonly apiThrottled: Metric;
+  /** Stream batches the publisher gave back, the bus refusing or failing (alarmed); undefined without publisherLogs. */
+  public readonly publishFailures?: Metric;
   /** The receive count from which receivedManyTimes counts. */
   public readonly manyReceivesAlarmCount: number;
 
@@ -155,6 +165,10 @@ export class LogMetrics extends Construct {
     this.filter('Stale', props.workerLogs, LOG_PATTERNS.stale, 'Stale', perProvider);
     this.filter('WorkerConfigurationErrors', props.workerLogs, LOG_PATTERNS.configurationError, 'WorkerConfigurationErrors');
     this.filter('WorkerRetries', props.workerLogs, LOG_PATTERNS.retry, 'WorkerRetries');
+    if (props.publisherLogs) {
+      this.filter('PublishFailures', props.publisherLogs, LOG_PATTERNS.publishFailed, 'PublishFailures');
+      this.publishFailures = this.metric('PublishFailures');
+    }
 
     this.workerConfigurationErrors = this.metric('WorkerConfigurationErrors');
     this.workerRetries = this.metric('WorkerRetries');

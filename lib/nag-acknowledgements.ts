@@ -40,4 +40,23 @@ export function acknowledgeNagFindings(stack: CallbackGatewayStack): void {
       'Granted by table.grantReadWriteData, which adds the index ARNs of this one table; no other table or account resource is covered.',
     );
   }
+
+  // The stream event source grants dynamodb:ListStreams, an action with no resource to scope it to
+  // (Resource "*"); the stream itself (DescribeStream, GetRecords, GetShardIterator) is named.
+  const publisherPolicy = stack.events.publisher.role?.node.tryFindChild('DefaultPolicy');
+  if (publisherPolicy) {
+    acknowledge(
+      publisherPolicy,
+      'IAM5[Resource::*]',
+      'Granted by the DynamoDB stream event source: dynamodb:ListStreams only, which IAM does not scope to a resource. ' +
+        'Reading records is granted on this table\'s stream ARN alone, and PutEvents on this stack\'s bus alone.',
+    );
+  }
+  acknowledge(
+    stack.events.deadLetterQueue,
+    'SQS3',
+    'This queue is itself a dead-letter destination: the on-failure destination of the publisher\'s DynamoDB stream ' +
+      'event source (Lambda sends what names the changes it gave up on). Nothing consumes it to fail again, so a queue ' +
+      'behind it would never receive anything; its own alarm (EventsDeadLetterQueueNotEmpty) watches it.',
+  );
 }

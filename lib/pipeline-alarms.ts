@@ -9,7 +9,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { keys, QUEUE, TABLE } from '../functions/core/pipeline-definition.ts';
+import { keys, QUEUE, STREAM, TABLE } from '../functions/core/pipeline-definition.ts';
 import type { AnyProvider } from '../functions/providers/index.ts';
 import type { LogMetrics } from './log-metrics.ts';
 import { type SavedQueryId, savedQueries, savedQueryName } from './log-queries.ts';
@@ -89,6 +89,16 @@ export interface PipelineAlarmsProps {
    * @default - none
    */
   readonly silenceAlarmHours?: Readonly<Record<string, number>>;
+  /**
+   * The event outlet (lib/event-outlet.ts): its dead-letter queue, its publisher, and the batches
+   * the publisher gave back (LogMetrics.publishFailures).
+   * @default - no event alarms
+   */
+  readonly events?: {
+    readonly deadLetterQueue: IQueue;
+    readonly publisher: IFunction;
+    readonly publishFailures: IMetric;
+  };
 }
 
 const PERIOD = Duration.minutes(5);
@@ -276,6 +286,42 @@ export class PipelineAlarms extends Construct {
           "table's or account's throughput limit). The worker gives those records back and retries them with back-off " +
           `(${query('failuresByError')}: errors naming dynamodb); nothing is lost unless it lasts past the receive limit, ` +
           'then see DeadLetterQueueNotEmpty. Sustained: lower workerMaxConcurrency, or raise the limit.',
+      );
+    }
+
+    if (props.events) {
+      const { events } = props;
+      const hours = STREAM.maxRecordAgeSeconds / 3600;
+      alarm(
+        'EventsDeadLetterQueueNotEmpty',
+        events.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum' }),
+        1,
+        `Changes of the table were never published as events: the publisher gave up after ${hours} hours of retries. The ` +
+          'states in the table are right; subscribers missed these changes. Each message names the stream shard and the ' +
+          'sequence numbers skipped (DDBStreamBatchInfo), not the events. Fix the cause first (PublisherErrors; the ' +
+          'publisher logs name the events and the bus error). The stream keeps a change 24 hours after it was written: read ' +
+          'the named records with aws dynamodbstreams get-shard-iterator (AT_SEQUENCE_NUMBER) and get-records to list the ' +
+          'subjects, and have subscribers re-read those states from the table (GetItem: the version says what they missed).',
+      );
+      alarm(
+        'PublisherErrors',
+        sumOf('publisher errors', [events.publisher.metricErrors({ period: PERIOD, statistic: 'Sum' }), events.publishFailures]),
+        1,
+        'The event publisher could not put changes on the bus, or crashed. Nothing is lost yet: the stream keeps them and ' +
+          `Lambda retries, pausing longer as they age, for up to ${hours} hours; later changes of the same shard wait behind ` +
+          '(EventsDelayed). The publisher log line "publish failed" names the events and the bus error code: ' +
+          'AccessDeniedException or ResourceNotFoundException, the bus or its permission was changed (deploy the stack again); ' +
+          "ThrottlingException, the account's PutEvents quota (Service Quotas); InternalFailure or HTTP 5xx, EventBridge itself, " +
+          'which clears by itself. A crash (Errors, no such line): read its log and fix the publisher.',
+      );
+      alarm(
+        'EventsDelayed',
+        events.publisher.metric('IteratorAge', { period: PERIOD, statistic: 'Maximum' }),
+        STREAM.iteratorAgeAlarmSeconds * 1000,
+        `The oldest change not yet published as an event is over ${STREAM.iteratorAgeAlarmSeconds} s old (the publisher's ` +
+          'IteratorAge): subscribers get events late, and an Identomat code can expire before it is sent. Usually the ' +
+          'publisher failing (see PublisherErrors) or throttled (the account\'s Lambda concurrency). Nothing is lost before ' +
+          `${hours} hours; then the changes go to the events dead-letter queue (EventsDeadLetterQueueNotEmpty).`,
       );
     }
 

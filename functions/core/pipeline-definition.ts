@@ -92,6 +92,38 @@ export const RETENTION = {
   sensitiveHours: 24,
 } as const;
 
+/**
+ * The table's change stream and the publisher that turns it into events (functions/core/publish.ts).
+ * The stream holds each change for 24 hours
+ * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html); a change not
+ * published within `maxRecordAgeSeconds` (the bus down that long, or a record it refuses) goes to
+ * the publisher's dead-letter queue, which names it, while the stream still holds it.
+ */
+export const STREAM = {
+  /** Old and new image: an event says what changed (`previous`) without reading the table. */
+  viewType: 'NEW_AND_OLD_IMAGES',
+  /** Records per invocation (Lambda's default); at most 10 events a PutEvents call. */
+  batchSize: 100,
+  /** Seconds Lambda gathers records before invoking: at 1 s a burst is one invocation, not hundreds. */
+  maxBatchingWindowSeconds: 1,
+  /**
+   * Lambda's retries of a batch whose publish failed. A failed publish pauses before it reports the
+   * failure (longer as the record ages, up to `maxRetryPauseSeconds`), so these retries outlast
+   * `maxRecordAgeSeconds` and the age is what bounds a bus outage. An invocation that crashes does
+   * not pause: the count bounds those (a bug), well under the record age.
+   */
+  retryAttempts: 2_500,
+  /** A change not published after this long goes to the dead-letter queue (12 h: half the stream's 24 h). */
+  maxRecordAgeSeconds: 12 * 3600,
+  /** Longest pause of a failed invocation before Lambda retries it (the pause grows with the record's age). */
+  maxRetryPauseSeconds: 20,
+  publisherTimeoutSeconds: 60,
+  /** Days the publisher's dead-letter queue keeps what it was given (SQS's maximum). */
+  dlqRetentionDays: 14,
+  /** Seconds the oldest unpublished change may wait before the iterator-age alarm fires. */
+  iteratorAgeAlarmSeconds: 120,
+} as const;
+
 /** Largest body (or query string) accepted; larger ones get 413. */
 export const MAX_BODY_BYTES = 256 * 1024;
 
@@ -109,6 +141,8 @@ export function createTableInput(tableName: string) {
       { AttributeName: partitionKey, KeyType: 'HASH' as const },
       { AttributeName: sortKey, KeyType: 'RANGE' as const },
     ],
+    // The change stream the publisher reads (on AWS, lib/callback-table.ts; locally, DynamoDB Local's Streams API).
+    StreamSpecification: { StreamEnabled: true, StreamViewType: STREAM.viewType },
     GlobalSecondaryIndexes: [
       {
         IndexName: outcomeIndex.name,

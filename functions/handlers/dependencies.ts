@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { createDynamoStore } from '../adapters/dynamo-store.ts';
+import { eventBridgePublisher } from '../adapters/eventbridge.ts';
 import { batchSender, queueSender, visibilityDelayer } from '../adapters/sqs.ts';
 import type { IngestDependencies } from '../core/ingest.ts';
 import { MAX_BODY_BYTES, QUEUE, RETENTION } from '../core/pipeline-definition.ts';
@@ -10,6 +12,7 @@ import { createSecretCache, type SecretSource } from '../core/secrets.ts';
 import type { SweepDependencies } from '../core/sweep.ts';
 import type { AnyProvider } from '../providers/provider.ts';
 import { createLogger, type LogLevel } from '../shared/log.ts';
+import type { PublisherHandlerOptions } from './publisher.ts';
 import type { WorkerHandlerOptions } from './worker.ts';
 
 /**
@@ -107,5 +110,27 @@ export function sweepDependencies(setup: SweepSetup): SweepDependencies {
     log: createLogger({ service: 'sweep', write: setup.write }),
     ...(setup.reconcile ? { reconcile: setup.reconcile } : {}),
     ...(setup.periodSeconds ? { periodSeconds: setup.periodSeconds } : {}),
+  };
+}
+
+export interface PublisherSetup {
+  readonly eventBridge: EventBridgeClient;
+  /** The custom bus the stack creates (EVENT_BUS_NAME). */
+  readonly eventBusName: string;
+  readonly write?: LogWrite;
+  /** Longest pause of a failed batch before it is reported. @default STREAM.maxRetryPauseSeconds */
+  readonly maxRetryPauseSeconds?: number;
+  /** @default Date.now */
+  readonly now?: () => number;
+}
+
+export function publisherHandlerOptions(setup: PublisherSetup): PublisherHandlerOptions {
+  return {
+    deps: {
+      publish: eventBridgePublisher(setup.eventBridge, setup.eventBusName),
+      log: createLogger({ service: 'publisher', write: setup.write }),
+    },
+    ...(setup.maxRetryPauseSeconds === undefined ? {} : { maxRetryPauseMs: setup.maxRetryPauseSeconds * 1000 }),
+    ...(setup.now ? { now: setup.now } : {}),
   };
 }

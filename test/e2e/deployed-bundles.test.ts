@@ -11,7 +11,9 @@ import { GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { CfnElement } from 'aws-cdk-lib';
 import { AssetManifestArtifact } from 'aws-cdk-lib/cx-api';
-import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import type { DynamoDBRecord, DynamoDBStreamEvent, SQSEvent, SQSRecord } from 'aws-lambda';
+import { toTableChange } from '../../functions/adapters/dynamo-stream.ts';
+import { DETAIL_TYPES, eventsFromChange, type StatusChangedDetail } from '../../functions/core/publish.ts';
 import { keys, TABLE } from '../../functions/core/pipeline-definition.ts';
 import { RecheckMessageSchema } from '../../functions/core/queue-message.ts';
 import type { SweepResult } from '../../functions/core/sweep.ts';
@@ -25,6 +27,10 @@ import { startHttpApi } from '../../local/http-api.ts';
 import { authenticRequest, findSample, listSamples, type Sample } from '../../local/samples.ts';
 import { kitOf } from '../providers/index.ts';
 import { startSecretsManagerStandIn, type SecretsManagerStandIn } from '../support/secrets-manager-stand-in.ts';
+import { readTableStream } from '../support/dynamodb-local-stream.ts';
+import { deliveredEvent, schemaErrors, undeclaredDetailMembers } from '../support/event-schemas.ts';
+import { startEventBridgeStandIn, type EventBridgeStandIn } from '../support/eventbridge-stand-in.ts';
+import { passesFilters } from '../support/lambda-filter.ts';
 import { startTableAndSimulators, type TableAndSimulators } from '../support/table-and-simulator.ts';
 import { contentOf, toRequest } from '../support/unit-ingest.ts';
 
@@ -40,10 +46,14 @@ import { contentOf, toRequest } from '../support/unit-ingest.ts';
  * (which import the TypeScript) cannot see it.
  *
  * What stands in for AWS: DynamoDB Local and the SQS-API server (the engines every e2e test uses),
- * the simulated status endpoints of the providers the worker asks, and a Secrets Manager stand-in
- * (test/support/secrets-manager-stand-in.ts) serving the kits' secrets. The bundle's own SDK
- * clients reach them through the service-specific endpoint variables (AWS_ENDPOINT_URL_DYNAMODB,
- * _SQS, _SECRETS_MANAGER: https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html),
+ * the simulated status endpoints of the providers the worker asks, a Secrets Manager stand-in
+ * (test/support/secrets-manager-stand-in.ts) serving the kits' secrets, and an EventBridge
+ * PutEvents stand-in (test/support/eventbridge-stand-in.ts) recording what the publisher puts on the
+ * bus. Lambda's DynamoDB event source is played by reading DynamoDB Local's own stream through the
+ * Streams API (test/support/dynamodb-local-stream.ts), with the template's filter criteria applied
+ * as Lambda applies them and its batch size. The bundle's own SDK clients reach them through the
+ * service-specific endpoint variables (AWS_ENDPOINT_URL_DYNAMODB, _SQS, _SECRETS_MANAGER,
+ * _EVENTBRIDGE: https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html),
  * which AWS SDK for JavaScript v3 reads since October 2023 (aws/aws-sdk-js-v3#5350; 3.428.0 is shown
  * honouring them in aws/aws-sdk-js-v3#5364), our pinned 3.11xx clients included: nothing in the
  * bundle is changed for the test.
@@ -56,6 +66,8 @@ const CDK_CONTEXT = (JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8'
 /** The account the local ARNs name. */
 const ACCOUNT = '000000000000';
 const TABLE_NAME = 'callback-gateway-bundles';
+/** The session of Identomat's one-time-password sample (test/fixtures/identomat/one-time-password.json). */
+const OTP_SESSION = JSON.parse(readFileSync(join(REPO_ROOT, 'test/fixtures/identomat/one-time-password.json'), 'utf8')).sessionId as string;
 
 /** A function of the template, as Lambda would run it. */
 interface DeployedFunction {
@@ -85,6 +97,7 @@ let fns: Map<string, DeployedFunction>;
 let engines: TableAndSimulators;
 let sqs: SqsServer;
 let secretsManager: SecretsManagerStandIn;
+let eventBridge: EventBridgeStandIn;
 let sqsClient: SQSClient;
 let queues: { queueUrl: string; dlqUrl: string; queueName: string; queueArn: string };
 /** Secret logical id → the local ARN its Ref resolves to, and the provider it belongs to. */
@@ -154,6 +167,8 @@ function resolve(value: unknown, where: string): string {
       Arn: () => (id === queueIds().queue ? queues.queueArn : undefined),
     },
     'AWS::SecretsManager::Secret': { Ref: () => secretArns.get(id!)?.arn },
+    // A bus's Ref is its name; the stand-in takes any.
+    'AWS::Events::EventBus': { Ref: () => (template.Resources[id!] as Json).Properties.Name as string },
   };
   const resolved = type === undefined ? undefined : local[type]?.[attribute]?.();
   if (resolved === undefined) throw new Error(`${where}: ${JSON.stringify(value)} (${type ?? 'unknown resource'}) has no local value in this test`);
@@ -220,6 +235,7 @@ function lambdaEnvironment(fn: DeployedFunction, overrides: Record<string, strin
     AWS_ENDPOINT_URL_DYNAMODB: engines.dynamo.endpoint,
     AWS_ENDPOINT_URL_SQS: sqs.endpoint,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManager.endpoint,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.endpoint,
     // The AWS SDK, if the bundle leaves it out (external): on Lambda the nodejs runtime provides it
     // on its NODE_PATH (/var/runtime/node_modules); here it is the project's own. A bundle that
     // carries its SDK never looks there.
@@ -305,6 +321,42 @@ function sweepFunction(): DeployedFunction {
   const targets = rules[0][1].Properties.Targets as Json[];
   assert.equal(targets.length, 1, 'the schedule has one target');
   return functionAt(targets[0].Arn, 'the schedule');
+}
+
+/** The event source mapping on the table's stream (the publisher's). */
+function streamMapping(): Json {
+  const mappings = resourcesOfType('AWS::Lambda::EventSourceMapping').filter(([, mapping]) => (mapping.Properties.EventSourceArn as Json)['Fn::GetAtt']?.[1] === 'StreamArn');
+  assert.equal(mappings.length, 1, 'one event source mapping on the table stream');
+  return mappings[0][1].Properties as Json;
+}
+
+/** The publisher: the function the table stream's event source mapping invokes. */
+function publisherFunction(): DeployedFunction {
+  return functionAt(streamMapping().FunctionName, 'the stream event source mapping');
+}
+
+/** The stream's records Lambda would hand the publisher: those its filter criteria let through, oldest first. */
+async function filteredStreamRecords(): Promise<{ all: DynamoDBRecord[]; passed: DynamoDBRecord[] }> {
+  const all = await readTableStream(engines.dynamo.endpoint, TABLE_NAME);
+  const patterns = ((streamMapping().FilterCriteria?.Filters ?? []) as Json[]).map((filter) => JSON.parse(filter.Pattern as string) as unknown);
+  assert.ok(patterns.length > 0, 'the stream mapping has filter criteria');
+  return { all, passed: all.filter((record) => passesFilters(patterns, record)) };
+}
+
+/** Consecutive batches of at most the mapping's BatchSize, as Lambda hands them over. */
+function streamBatches(records: readonly DynamoDBRecord[]): DynamoDBStreamEvent[] {
+  const size = Number(streamMapping().BatchSize ?? 100);
+  const batches: DynamoDBStreamEvent[] = [];
+  for (let i = 0; i < records.length; i += size) batches.push({ Records: records.slice(i, i + size) });
+  return batches;
+}
+
+/** The events the stand-in accepted since `from`, as EventBridge would deliver them. */
+function deliveredSince(from: number): Json[] {
+  return eventBridge.accepted.slice(from).map((entry) => ({
+    ...deliveredEvent({ Source: entry.Source, DetailType: entry.DetailType, Detail: entry.Detail, ...(entry.Time === undefined ? {} : { Time: new Date(entry.Time * 1000) }) }),
+    bus: entry.EventBusName,
+  }));
 }
 
 /** The messages on the queue, received as Lambda's event source mapping receives them. */
@@ -485,6 +537,7 @@ describe('the deployed bundles (cdk.out) against the local engines', { timeout: 
         return [id, { arn: `arn:aws:secretsmanager:${LOCAL_AWS.region}:${ACCOUNT}:secret:${prefix}-${id}-AbCdEf`, provider: ingress.provider.id }];
       }),
     );
+    eventBridge = await startEventBridgeStandIn();
     secretsManager = await startSecretsManagerStandIn(new Map([...secretArns.values()].map(({ arn, provider }) => [arn, JSON.stringify(engines.askingSecrets[provider])])));
 
     fns = new Map(resourcesOfType('AWS::Lambda::Function').map(([id]) => [id, deployedFunction(id, assetManifest)]));
@@ -492,12 +545,12 @@ describe('the deployed bundles (cdk.out) against the local engines', { timeout: 
 
   after(async () => {
     sqsClient?.destroy();
-    await Promise.all([engines?.stop(), sqs?.stop(), secretsManager?.stop()]);
+    await Promise.all([engines?.stop(), sqs?.stop(), secretsManager?.stop(), eventBridge?.stop()]);
     rmSync(outdir, { recursive: true, force: true });
   });
 
   test('every function of the template is reached by a route, the queue or the schedule, and runs index.handler', () => {
-    const reached = new Set([...providers.map((provider) => routeFunction(provider).logicalId), workerFunction().logicalId, sweepFunction().logicalId]);
+    const reached = new Set([...providers.map((provider) => routeFunction(provider).logicalId), workerFunction().logicalId, sweepFunction().logicalId, publisherFunction().logicalId]);
     assert.deepEqual([...fns.keys()].sort(), [...reached].sort(), 'a function nothing invokes, or one this test does not run');
     for (const fn of fns.values()) {
       assert.equal(fn.handler, 'index.handler', fn.logicalId);
@@ -618,6 +671,130 @@ describe('the deployed bundles (cdk.out) against the local engines', { timeout: 
     // Leased: a second sweep at the same time finds them taken.
     const again = valueOf(sweep, await invoke(sweep, [scheduledEvent(new Date(runAt))], { clockOffsetMs: runAt - Date.now() })) as SweepResult;
     assert.equal(again.queued, 0, 'a leased subject is queued again');
+  });
+
+  test("an Identomat code through the ingest and worker bundles: stored as an event item, for the publisher to send on", async () => {
+    const identomat = providers.find((provider) => provider.id === 'identomat')!;
+    const secret = identomat.secretSchema.parse(engines.askingSecrets.identomat) as Record<string, unknown>;
+    const api = await startHttpApi([{ provider: identomat, handler: async (event: unknown) => valueOf(routeFunction(identomat), await invoke(routeFunction(identomat), [event])) }], 0);
+    try {
+      const request = authenticRequest(identomat, secret, contentOf(findSample('identomat', 'one-time-password')));
+      const response = await fetch(`${api.url}${request.path}`, { method: request.method, headers: request.headers, ...(request.body ? { body: request.body } : {}) });
+      assert.equal(response.status, 200, await response.text());
+    } finally {
+      await api.stop();
+    }
+    // The code's message (the sweep's re-checks, queued with delays, stay where they are).
+    let message: Message | undefined;
+    for (const deadline = Date.now() + 10_000; !message && Date.now() < deadline; ) {
+      message = (await receiveAll(1)).find((received) => {
+        const body = JSON.parse(received.Body!) as { provider?: string; kind?: string };
+        return body.provider === 'identomat' && body.kind !== 'recheck';
+      });
+    }
+    assert.ok(message, 'the code was queued');
+    const worker = workerFunction();
+    const run = await invoke(worker, [sqsEventOf([message])]);
+    assert.deepEqual(valueOf(worker, run), { batchItemFailures: [] }, run.stdout);
+    await sqsClient.send(new DeleteMessageBatchCommand({ QueueUrl: queues.queueUrl, Entries: [{ Id: '0', ReceiptHandle: message.ReceiptHandle! }] }));
+    const stored = (await subjectEvents('identomat', OTP_SESSION)).filter((event) => String(event.sk).startsWith('EVENT#one-time-password'));
+    assert.equal(stored.length, 1, 'the instruction stored once');
+  });
+
+  test("the publisher bundle puts one event per change of DynamoDB Local's stream on the bus, as Lambda's filter and batches hand them over", async () => {
+    // The stream as Lambda's event source reads it: every record the worker's and the sweep's writes made.
+    const { all, passed } = await filteredStreamRecords();
+    assert.ok(passed.length > 0 && passed.length < all.length, `the filter let ${passed.length} of ${all.length} records through`);
+    const publisher = publisherFunction();
+    const from = eventBridge.accepted.length;
+
+    const run = await invoke(publisher, streamBatches(passed));
+
+    for (const result of run.results) assert.deepEqual(result, { ok: true, value: { batchItemFailures: [] } }, run.stdout);
+    const events = deliveredSince(from);
+    const busName = (template.Resources[logicalIdOf(stack.events.bus)] as Json).Properties.Name as string;
+    assert.equal(publisher.environment.EVENT_BUS_NAME, busName);
+    assert.deepEqual([...new Set(events.map((event) => event.bus))], [busName], 'every entry on the stack\'s bus');
+    // Exactly what the core makes of every record, filtered out or not, in stream order: the filter
+    // drops nothing that publishes, and nothing is published twice.
+    const expected = all.flatMap((record) => eventsFromChange(toTableChange(record)));
+    assert.deepEqual(events.map((event) => event.detail.eventId), expected.map((event) => event.detail.eventId));
+    assert.equal(new Set(expected.map((event) => event.detail.eventId)).size, expected.length, 'one eventId per change');
+    for (const event of events) {
+      assert.deepEqual(schemaErrors(event), [], `${String(event['detail-type'])} ${JSON.stringify(event.detail)}`);
+      assert.deepEqual(undeclaredDetailMembers(event), [], String(event['detail-type']));
+    }
+
+    // Each subject's events: in version order, the first with previous null, the last saying what the table says.
+    const statusEvents = events.filter((event) => event['detail-type'] === DETAIL_TYPES.statusChanged).map((event) => event.detail as StatusChangedDetail);
+    for (const { provider, what, subjectId, part } of sent) {
+      const state = (await storedItem(keys.state(provider.id, subjectId, part)))!;
+      const mine = statusEvents.filter((detail) => detail.provider === provider.id && detail.subjectId === subjectId && detail.part === part);
+      assert.ok(mine.length > 0, `${what}: no event`);
+      assert.deepEqual(mine.map((detail) => detail.version), [...mine.map((detail) => detail.version)].sort((a, b) => a - b), `${what}: version order`);
+      assert.equal(mine[0].previous, null, `${what}: the first event's previous`);
+      const last = mine.at(-1)!;
+      // Bookkeeping writes (a re-check scheduled) raise the version without an event; changedAt marks the last change.
+      assert.deepEqual([last.changedAt, last.status, last.outcome, last.terminal], [state.changedAt, state.status ?? null, state.outcome, state.terminal === true], what);
+      assert.ok(last.version <= Number(state.version), what);
+    }
+
+    // The code: one instruction event with what a sender needs; no log line carries it.
+    const instructions = events.filter((event) => event['detail-type'] === DETAIL_TYPES.instruction).map((event) => event.detail as Json);
+    assert.equal(instructions.length, 1);
+    assert.deepEqual({ ...instructions[0], eventId: 'x', receivedAt: 'x' }, {
+      eventId: 'x', receivedAt: 'x', provider: 'identomat', subjectId: OTP_SESSION, kind: 'one-time-password', channel: 'sms',
+      destination: '+995512345678', text: 'Your code is 6867', oneTimeCode: true,
+    });
+    assert.ok(!/995512345678|6867/.test(run.stdout), `a log line carries the code or the number:\n${run.stdout}`);
+    const batchLines = run.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Json).filter((line) => line.message === 'stream batch');
+    assert.deepEqual(batchLines.map((line) => line.failed), streamBatches(passed).map(() => 0));
+    assert.equal(batchLines.reduce((sum, line) => sum + Number(line.events), 0), events.length);
+  });
+
+  test('a batch Lambda hands over again publishes the same eventIds (subscribers dedupe on them)', async () => {
+    const { passed } = await filteredStreamRecords();
+    const [first] = streamBatches(passed);
+    const published = (since: number) => deliveredSince(since).map((event) => event.detail.eventId as string);
+    const before = eventBridge.accepted.length;
+    const expected = first.Records.flatMap((record) => eventsFromChange(toTableChange(record))).map((event) => event.detail.eventId);
+
+    const run = await invoke(publisherFunction(), [first]);
+
+    assert.deepEqual(run.results, [{ ok: true, value: { batchItemFailures: [] } }]);
+    assert.deepEqual(published(before), expected);
+  });
+
+  test('the bus refusing: the publisher bundle gives back the first record with an event and every later one; once the bus is back, they are published', async () => {
+    const { passed } = await filteredStreamRecords();
+    const [first] = streamBatches(passed);
+    const firstWithEvent = first.Records.findIndex((record) => eventsFromChange(toTableChange(record)).length > 0);
+    const publisher = publisherFunction();
+    const before = eventBridge.accepted.length;
+
+    eventBridge.fault = 'refuse';
+    let refused: BundleRun;
+    try {
+      refused = await invoke(publisher, [first]);
+    } finally {
+      eventBridge.fault = undefined;
+    }
+
+    assert.deepEqual(refused.results, [{ ok: true, value: { batchItemFailures: first.Records.slice(firstWithEvent).map((record) => ({ itemIdentifier: record.dynamodb!.SequenceNumber })) } }]);
+    assert.equal(eventBridge.accepted.length, before, 'nothing accepted while refusing');
+    const lines = refused.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Json);
+    const failedLine = lines.find((line) => line.message === 'publish failed; the stream retries from this record');
+    assert.match(String(failedLine?.error), /not accepted by the bus after 3 attempts: Callback Status Changed [0-9a-f]{32} \(InternalFailure\)/);
+    assert.equal(lines.find((line) => line.message === 'stream batch')?.retryFrom, first.Records[firstWithEvent].dynamodb!.SequenceNumber);
+    assert.ok(!/995512345678|6867/.test(refused.stdout));
+
+    // Lambda retries from the first record given back.
+    const retried = await invoke(publisher, [{ Records: first.Records.slice(firstWithEvent) }]);
+    assert.deepEqual(retried.results, [{ ok: true, value: { batchItemFailures: [] } }]);
+    assert.deepEqual(
+      deliveredSince(before).map((event) => event.detail.eventId),
+      first.Records.flatMap((record) => eventsFromChange(toTableChange(record))).map((event) => event.detail.eventId),
+    );
   });
 
   test('a function whose environment lacks a variable fails with a ConfigurationError naming it', async () => {

@@ -123,12 +123,14 @@ describe('a secret keeps its value whatever the template change', () => {
 });
 
 describe('cdk destroy', () => {
-  test('the secrets, the queue, the dead-letter queue and the table are retained (deletion and replacement)', () => {
+  test('the secrets, the queue, the dead-letter queues and the table are retained (deletion and replacement)', () => {
     // prepare
     const kept = [
       ...stack.ingresses.map((ingress) => ingress.secret),
       stack.pipeline.queue,
       stack.pipeline.deadLetterQueue,
+      // It names the changes whose events the publisher gave up on.
+      stack.events.deadLetterQueue,
       stack.table.table,
     ];
 
@@ -152,6 +154,6 @@ describe('cdk destroy', () => {
     const expected = new Set(['AWS::SecretsManager::Secret', 'AWS::SQS::Queue', 'AWS::DynamoDB::Table', 'AWS::Logs::LogGroup']);
     assert.deepEqual([...new Set(retained)].filter((type) => !expected.has(type)), []);
     assert.equal(retained.filter((type) => type === 'AWS::SecretsManager::Secret').length, providers.length);
-    assert.equal(retained.filter((type) => type === 'AWS::SQS::Queue').length, 2);
+    assert.equal(retained.filter((type) => type === 'AWS::SQS::Queue').length, 3);
   });
 });

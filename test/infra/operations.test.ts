@@ -8,6 +8,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import type { IConstruct } from 'constructs';
 import { ingest } from '../../functions/core/ingest.ts';
@@ -20,6 +21,7 @@ import { createSecretCache } from '../../functions/core/secrets.ts';
 import type { StateItem } from '../../functions/core/state.ts';
 import type { CallbackStore, Item } from '../../functions/core/store.ts';
 import { withInvocationLogFields } from '../../functions/handlers/invocation-log.ts';
+import { createPublisherHandler } from '../../functions/handlers/publisher.ts';
 import { createWorkerHandler } from '../../functions/handlers/worker.ts';
 import { getProvider, providers } from '../../functions/providers/index.ts';
 import { ACCESS_LOG_FIELDS, CallbackApi } from '../../lib/callback-api.ts';
@@ -66,6 +68,7 @@ const PATTERNS = {
   Duplicates: '{ ($.message = "stored") && ($.result = "duplicate") }',
   ReceivedManyTimes: '{ ($.receiveCount >= 4) && (($.message = "record failed, will retry") || ($.message = "record failed: configuration")) }',
   ApiThrottled: '{ $.status = "429" }',
+  PublishFailures: '{ ($.message = "stream batch") && ($.failed > 0) }',
 } as const;
 type FilteredMetric = keyof typeof PATTERNS;
 
@@ -225,7 +228,7 @@ describe('alarms', () => {
       .filter((entry) => entry.MetricStat)
       .map(({ MetricStat: { Metric: metric, Stat, Period } }) => {
         assert.deepEqual([Stat, Period], ['Sum', 300]);
-        const dimensions = [...(metric.Dimensions as Json[])].sort((a, b) => String(a.Name).localeCompare(String(b.Name)));
+        const dimensions = [...((metric.Dimensions ?? []) as Json[])].sort((a, b) => String(a.Name).localeCompare(String(b.Name)));
         return [metric.Namespace, metric.MetricName, ...dimensions.flatMap((d) => [d.Name, value(d.Value)])].join(' ');
       });
     return { expression: expression.Expression, metrics };
@@ -271,6 +274,18 @@ describe('alarms', () => {
       ['IngestThrottles', {
         dimensions: [], threshold: 1, comparison: atLeast, tells: /refused to run an ingest function.*workerMaxConcurrency.*Service Quotas/,
         sums: stack.ingresses.map((ingress) => `AWS/Lambda Throttles FunctionName @${logicalId(ingress.function)}`),
+      }],
+      ['EventsDeadLetterQueueNotEmpty', {
+        namespace: 'AWS/SQS', metricName: 'ApproximateNumberOfMessagesVisible', dimensions: queueName(stack.events.deadLetterQueue),
+        statistic: 'Maximum', threshold: 1, comparison: atLeast, tells: /never published as events.*DDBStreamBatchInfo.*get-shard-iterator.*re-read those states/,
+      }],
+      ['PublisherErrors', {
+        dimensions: [], threshold: 1, comparison: atLeast, tells: /Nothing is lost yet.*"publish failed" names the events.*AccessDeniedException.*ThrottlingException/,
+        sums: [`AWS/Lambda Errors FunctionName @${logicalId(stack.events.publisher)}`, `${NAMESPACE} PublishFailures`],
+      }],
+      ['EventsDelayed', {
+        namespace: 'AWS/Lambda', metricName: 'IteratorAge', dimensions: [{ Name: 'FunctionName', Value: ref(logicalId(stack.events.publisher)) }],
+        statistic: 'Maximum', threshold: 120_000, comparison: atLeast, tells: /over 120 s old.*Identomat code can expire.*dead-letter queue/,
       }],
       ['TableThrottles', {
         dimensions: [], threshold: 1, comparison: atLeast, tells: /DynamoDB throttled reads or writes of the table or an index \(byOutcome, byRecheck;.*retries them with back-off/,
@@ -445,6 +460,16 @@ describe('metric filters', () => {
     assert.deepEqual([...filters.keys()], ['ApiThrottled']);
     assert.equal(filters.get('ApiThrottled')!.FilterPattern, PATTERNS.ApiThrottled);
     assert.deepEqual(filters.get('ApiThrottled')!.MetricTransformations, transformation('ApiThrottled', {}));
+  });
+
+  test('the event publisher\'s log group counts the stream batches it could not publish whole', () => {
+    // act
+    const filters = filtersOn(logicalId(stack.events.publisherLogs));
+
+    // assess
+    assert.deepEqual([...filters.keys()], ['PublishFailures']);
+    assert.equal(filters.get('PublishFailures')!.FilterPattern, PATTERNS.PublishFailures);
+    assert.deepEqual(filters.get('PublishFailures')!.MetricTransformations, transformation('PublishFailures', {}));
   });
 
   test('the many-receives count is the setting manyReceivesAlarmCount', () => {
@@ -690,6 +715,34 @@ describe('the filters match the lines the functions write', () => {
       // assess
       for (const name of names) assert.ok(available[query.logs].has(name), `"${query.title}" reads ${name}, which ${query.logs} lines do not carry`);
     }
+  });
+
+  test('publisher: a batch the bus refused counts as PublishFailures once; a published batch counts nothing', async () => {
+    // prepare: the real handler over a bus that accepts, then one that is down
+    const filters = filtersOn(logicalId(stack.events.publisherLogs));
+    const lines: string[] = [];
+    const change = {
+      Records: [{
+        eventName: 'INSERT' as const,
+        dynamodb: {
+          SequenceNumber: '100',
+          ApproximateCreationDateTime: Date.now() / 1000,
+          NewImage: marshall({ pk: 'temboplus#REF-1', sk: 'STATE', provider: 'temboplus', subjectId: 'REF-1', status: 'SUBMITTED', outcome: 'pending', terminal: false, statusAt: '2026-12-01T10:00:00.000Z', changedAt: '2026-12-01T10:00:00.000Z', version: 1 }) as never,
+        },
+      }],
+    };
+    const handlerOver = (publish: () => Promise<void>) =>
+      createPublisherHandler({ deps: { publish, log: createLogger({ service: 'publisher', write: (line) => void lines.push(line) }) }, sleep: async () => undefined });
+
+    // act
+    const published = await handlerOver(async () => undefined)(change);
+    const publishedLines = lines.splice(0);
+    const refused = await handlerOver(() => Promise.reject(new DependencyError('eventbridge', 'PutEvents failed (ServiceUnavailable, HTTP 503)')))(change);
+
+    // assess
+    assert.deepEqual([published.batchItemFailures, refused.batchItemFailures], [[], [{ itemIdentifier: '100' }]]);
+    assert.deepEqual(publishedLines.flatMap((line) => matchedBy(filters, line)), []);
+    assert.deepEqual(lines.flatMap((line) => matchedBy(filters, line)), ['PublishFailures']);
   });
 
   test('the access log line of a throttled request counts as ApiThrottled; other statuses do not', () => {

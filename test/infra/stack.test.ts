@@ -7,10 +7,14 @@ import { after, before, describe, test } from 'node:test';
 import type { CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
-import { QUEUE, TABLE, createTableInput } from '../../functions/core/pipeline-definition.ts';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { QUEUE, STREAM, TABLE, createTableInput } from '../../functions/core/pipeline-definition.ts';
+import { eventsFromChange, type TableChange } from '../../functions/core/publish.ts';
 import { secretEnvName } from '../../functions/core/secrets.ts';
 import { workerReadsSecret } from '../../functions/providers/provider.ts';
 import { allKits } from '../providers/index.ts';
+import { passesFilters } from '../support/lambda-filter.ts';
+import { listSamples } from '../../local/samples.ts';
 import { pascal } from '../../lib/names.ts';
 import { providers } from '../../functions/providers/index.ts';
 import type { CallbackGatewayStack } from '../../lib/callback-gateway-stack.ts';
@@ -38,7 +42,7 @@ interface Statement {
 const EXPECTED_ROUTE_KEYS = allKits().map((kit) => kit.route);
 
 /** Findings this stack keeps on purpose; adding one here is a reviewed decision. */
-const EXPECTED_ACKNOWLEDGED_RULES = ['AwsSolutions-APIG4', 'AwsSolutions-IAM5[Resource::<TABLE.Arn>/index/*]', 'AwsSolutions-SMG4'];
+const EXPECTED_ACKNOWLEDGED_RULES = ['AwsSolutions-APIG4', 'AwsSolutions-IAM5[Resource::*]', 'AwsSolutions-IAM5[Resource::<TABLE.Arn>/index/*]', 'AwsSolutions-SMG4', 'AwsSolutions-SQS3'];
 
 const CDK_CONTEXT = (JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Json }).context;
 /** Synth without bundling (tests that only read the template). */
@@ -322,7 +326,9 @@ describe('queue and worker', () => {
 
   test('the worker drains the queue with partial batch failures, at most workerMaxConcurrency (5) workers at once', () => {
     // act
-    const [mapping, ...others] = ofType('AWS::Lambda::EventSourceMapping').map(([, m]) => m.Properties);
+    const [mapping, ...others] = ofType('AWS::Lambda::EventSourceMapping')
+      .map(([, m]) => m.Properties)
+      .filter((m) => m.FunctionName.Ref === logicalId(stack.pipeline.worker));
 
     // assess
     assert.equal(others.length, 0);
@@ -409,6 +415,145 @@ describe('table', () => {
     assert.deepEqual(props.TimeToLiveSpecification, { AttributeName: TABLE.ttlAttribute, Enabled: true });
     assert.equal(TABLE.ttlAttribute, 'expiresAt');
     assert.deepEqual(props.PointInTimeRecoverySpecification, { PointInTimeRecoveryEnabled: true });
+    // The change stream: the same view the local runtime's table gets from createTableInput.
+    assert.deepEqual(props.StreamSpecification, { StreamViewType: expected.StreamSpecification.StreamViewType });
+    assert.deepEqual(expected.StreamSpecification, { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' });
+  });
+});
+
+describe('events out', () => {
+  const publisherMapping = () => {
+    const mappings = ofType('AWS::Lambda::EventSourceMapping').map(([, m]) => m.Properties).filter((m) => m.FunctionName.Ref === logicalId(stack.events.publisher));
+    assert.equal(mappings.length, 1);
+    return mappings[0];
+  };
+  const filterPatterns = () => (publisherMapping().FilterCriteria.Filters as Json[]).map((filter) => JSON.parse(filter.Pattern as string) as Json);
+
+  test('a custom bus named after the stack, its name and ARN stack outputs; no bus policy lets anyone else put events', () => {
+    // act
+    const buses = ofType('AWS::Events::EventBus');
+    const outputs = template.toJSON().Outputs as Record<string, Json>;
+
+    // assess
+    assert.equal(buses.length, 1);
+    const [busId, bus] = buses[0];
+    assert.equal(bus.Properties.Name, stack.stackName);
+    assert.deepEqual(outputs.EventBusName.Value, ref(busId));
+    assert.deepEqual(outputs.EventBusArn.Value, arnOf(busId));
+    assert.deepEqual(ofType('AWS::Events::EventBusPolicy'), []);
+  });
+
+  test('the publisher: Node 24 arm64, the stream timeout, JSON logs, and only EVENT_BUS_NAME in its environment', () => {
+    // act
+    const publisher = resources[logicalId(stack.events.publisher)].Properties;
+
+    // assess
+    assert.equal(publisher.Runtime, 'nodejs24.x');
+    assert.deepEqual(publisher.Architectures, ['arm64']);
+    assert.equal(publisher.Timeout, STREAM.publisherTimeoutSeconds);
+    assert.ok(STREAM.maxRetryPauseSeconds * 2 < STREAM.publisherTimeoutSeconds, 'a failed batch pauses well inside the timeout');
+    assert.deepEqual(publisher.Environment.Variables, { EVENT_BUS_NAME: ref(logicalId(stack.events.bus)), NODE_OPTIONS: '--enable-source-maps' });
+    assert.deepEqual(publisher.LoggingConfig, { LogGroup: ref(logicalId(stack.events.publisherLogs)), LogFormat: 'JSON', ApplicationLogLevel: 'INFO', SystemLogLevel: 'WARN' });
+  });
+
+  test('the stream event source: oldest first, partial batch failures, bisect on a crash, bounded retries and age, failures to the DLQ', () => {
+    // act
+    const mapping = publisherMapping();
+
+    // assess
+    assert.deepEqual(mapping.EventSourceArn, { 'Fn::GetAtt': [logicalId(stack.table.table), 'StreamArn'] });
+    assert.equal(mapping.StartingPosition, 'TRIM_HORIZON');
+    assert.equal(mapping.BatchSize, STREAM.batchSize);
+    assert.equal(mapping.MaximumBatchingWindowInSeconds, STREAM.maxBatchingWindowSeconds);
+    assert.deepEqual(mapping.FunctionResponseTypes, ['ReportBatchItemFailures']);
+    assert.equal(mapping.BisectBatchOnFunctionError, true);
+    // Bounded: -1 (the default) retries a record until it leaves the stream, holding up its shard a day.
+    assert.equal(mapping.MaximumRetryAttempts, STREAM.retryAttempts);
+    assert.ok(mapping.MaximumRetryAttempts > 0 && mapping.MaximumRetryAttempts <= 10_000);
+    assert.equal(mapping.MaximumRecordAgeInSeconds, STREAM.maxRecordAgeSeconds);
+    assert.ok(mapping.MaximumRecordAgeInSeconds > 0 && mapping.MaximumRecordAgeInSeconds < 24 * 3600, 'given up (and named in the DLQ) while the stream still holds the record');
+    assert.equal(mapping.ParallelizationFactor, undefined, 'one batch per shard at a time: in order');
+    assert.deepEqual(mapping.DestinationConfig, { OnFailure: { Destination: arnOf(logicalId(stack.events.deadLetterQueue)) } });
+  });
+
+  test('the filter lets through every change that publishes an event, and keeps out the writes that cannot', () => {
+    // prepare: changes of every kind of item the table holds, as the stream record Lambda filters
+    const patterns = filterPatterns();
+    const state = (fields: Json = {}) => ({ pk: 'temboplus#R', sk: 'STATE', provider: 'temboplus', subjectId: 'R', status: 'S', outcome: 'pending', terminal: false, statusAt: 'x', changedAt: 'a', version: 1, ...fields });
+    const instructionSamples = listSamples('identomat').map((sample) => JSON.parse(sample.body!.toString('utf8')) as Json);
+    const eventItem = (provider: string, payload: Json, fields: Json = {}) => ({ pk: `${provider}#S`, sk: `EVENT#${String(payload.type)}`, provider, subjectId: 'S', source: 'callback', receivedAt: 'r', payload, ...fields });
+    const changes: TableChange[] = [
+      { eventName: 'INSERT', newImage: state() },
+      { eventName: 'MODIFY', oldImage: state(), newImage: state({ status: 'T', changedAt: 'b', version: 2 }) },
+      { eventName: 'MODIFY', oldImage: state(), newImage: state({ recheckAt: 'later', version: 2 }) },
+      { eventName: 'INSERT', newImage: state({ pk: 'esms#S', sk: 'STATE#84901234567', provider: 'esms', part: '84901234567' }) },
+      ...instructionSamples.map((payload): TableChange => ({ eventName: 'INSERT', newImage: eventItem('identomat', payload) })),
+      ...instructionSamples.map((payload): TableChange => ({ eventName: 'MODIFY', oldImage: eventItem('identomat', payload), newImage: eventItem('identomat', payload, { asks: 1 }) })),
+      { eventName: 'INSERT', newImage: eventItem('temboplus', { type: 'x' }) },
+      { eventName: 'INSERT', newImage: { pk: 'temboplus!quarantine', sk: 'QUARANTINE#abc', provider: 'temboplus' } },
+      { eventName: 'INSERT', newImage: { pk: 'identomat#S', sk: 'CHUNK#EVENT#x#0', gzipChunk: 'AA==' } },
+      { eventName: 'REMOVE', oldImage: state() },
+      { eventName: 'REMOVE', oldImage: eventItem('identomat', instructionSamples[0]) },
+    ];
+    const asRecord = (change: TableChange) => {
+      const item = (change.newImage ?? change.oldImage)!;
+      return {
+        eventName: change.eventName,
+        dynamodb: {
+          Keys: marshall({ pk: item.pk, sk: item.sk }),
+          ...(change.oldImage ? { OldImage: marshall(change.oldImage, { removeUndefinedValues: true }) } : {}),
+          ...(change.newImage ? { NewImage: marshall(change.newImage, { removeUndefinedValues: true }) } : {}),
+        },
+      };
+    };
+
+    // act
+    const verdicts = changes.map((change) => ({ publishes: eventsFromChange(change).length > 0, passes: passesFilters(patterns, asRecord(change)) }));
+
+    // assess
+    const publishing = verdicts.filter((verdict) => verdict.publishes);
+    assert.ok(publishing.length >= 6, 'states and Identomat instructions publish');
+    assert.deepEqual(publishing.filter((verdict) => !verdict.passes), [], 'a change that publishes is filtered out: its event would be lost');
+    // What the filter saves: writes that never publish do not invoke the publisher.
+    assert.deepEqual(changes.filter((_, n) => !verdicts[n].passes).map((change) => `${change.eventName} ${String((change.newImage ?? change.oldImage)!.sk)}`).sort(), [
+      'INSERT CHUNK#EVENT#x#0', 'INSERT EVENT#x', 'INSERT QUARANTINE#abc',
+      ...instructionSamples.map((payload) => `MODIFY EVENT#${String(payload.type)}`),
+      `REMOVE EVENT#${String(instructionSamples[0].type)}`, 'REMOVE STATE',
+    ].sort());
+  });
+
+  test('the DLQ: encrypted, TLS-only, kept 14 days; the publisher may send to it and to nothing else', () => {
+    // act
+    const dlqId = logicalId(stack.events.deadLetterQueue);
+    const dlq = resources[dlqId].Properties;
+    const policy = ofType('AWS::SQS::QueuePolicy').find(([, p]) => (p.Properties.Queues as Json[]).some((q) => q.Ref === dlqId));
+
+    // assess
+    assert.equal(dlq.SqsManagedSseEnabled, true);
+    assert.equal(dlq.MessageRetentionPeriod, 14 * 86_400);
+    assert.ok((policy?.[1].Properties.PolicyDocument.Statement as Statement[]).some((s) => s.Effect === 'Deny' && JSON.stringify(s.Condition) === JSON.stringify({ Bool: { 'aws:SecureTransport': 'false' } })));
+  });
+
+  test('least privilege: the publisher puts events on this bus only, reads this table\'s stream only, and has no table or secret access', () => {
+    // act
+    const statements = roleStatements(roleOfFunction(logicalId(stack.events.publisher)));
+    const byAction = (prefix: string) => statements.filter((s) => actionsOf(s).some((a) => a.startsWith(prefix)));
+
+    // assess
+    assert.ok(statements.every((s) => s.Effect === 'Allow'));
+    assert.deepEqual(byAction('events:').map((s) => [actionsOf(s), s.Resource]), [[['events:PutEvents'], arnOf(logicalId(stack.events.bus))]]);
+    assert.deepEqual(byAction('sqs:').map((s) => s.Resource), [arnOf(logicalId(stack.events.deadLetterQueue))]);
+    assert.ok(byAction('sqs:').every((s) => actionsOf(s).every((a) => ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'].includes(a))));
+    const dynamo = byAction('dynamodb:').map((s) => [actionsOf(s).sort(), s.Resource]);
+    assert.deepEqual(dynamo, [
+      [['dynamodb:ListStreams'], '*'],
+      [['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'], { 'Fn::GetAtt': [logicalId(stack.table.table), 'StreamArn'] }],
+    ]);
+    const other = statements.filter((s) => !actionsOf(s).every((a) => /^(events|sqs|dynamodb|logs):/.test(a)));
+    assert.deepEqual(other, [], 'nothing beyond the bus, the DLQ, the stream and its own logs');
+    // Nobody else may put events on the bus.
+    const putters = ofType('AWS::IAM::Policy').filter(([, p]) => JSON.stringify(p.Properties.PolicyDocument).includes('events:PutEvents'));
+    assert.equal(putters.length, 1);
   });
 });
 
@@ -452,10 +597,10 @@ describe('alarms and outputs', () => {
 
     // assess
     const awsMetrics = alarms.filter((alarm) => String(alarm.Namespace).startsWith('AWS/')).map((alarm) => alarm.MetricName);
-    assert.deepEqual(awsMetrics.sort(), ['5xx', 'ApproximateAgeOfOldestMessage', 'ApproximateNumberOfMessagesVisible', 'Errors', 'Throttles']);
+    assert.deepEqual(awsMetrics.sort(), ['5xx', 'ApproximateAgeOfOldestMessage', 'ApproximateNumberOfMessagesVisible', 'ApproximateNumberOfMessagesVisible', 'Errors', 'IteratorAge', 'Throttles']);
     for (const alarm of alarms) assert.deepEqual(alarm.AlarmActions, [ref(topicId)]);
-    const dlqAlarm = alarms.find((alarm) => alarm.MetricName === 'ApproximateNumberOfMessagesVisible')!;
-    assert.deepEqual(dlqAlarm.Dimensions[0].Value, { 'Fn::GetAtt': [logicalId(stack.pipeline.deadLetterQueue), 'QueueName'] });
+    const dlqAlarms = alarms.filter((alarm) => alarm.MetricName === 'ApproximateNumberOfMessagesVisible').map((alarm) => alarm.Dimensions[0].Value);
+    assert.deepEqual(dlqAlarms, [logicalId(stack.pipeline.deadLetterQueue), logicalId(stack.events.deadLetterQueue)].map((id) => ({ 'Fn::GetAtt': [id, 'QueueName'] })));
     assert.equal(ofType('AWS::SNS::Subscription').length, 0);
     const topicPolicy = ofType('AWS::SNS::TopicPolicy')[0][1].Properties.PolicyDocument.Statement as Statement[];
     assert.ok(topicPolicy.some((s) => s.Effect === 'Allow' && JSON.stringify(s.Principal).includes('cloudwatch.amazonaws.com')));
@@ -477,7 +622,7 @@ describe('alarms and outputs', () => {
       }
       assert.ok(outputs[`${name}SecretName`]);
     }
-    for (const name of ['TableName', 'QueueUrl', 'DeadLetterQueueUrl', 'AlarmTopicArn', 'DashboardUrl']) assert.ok(outputs[name], name);
+    for (const name of ['TableName', 'QueueUrl', 'DeadLetterQueueUrl', 'EventBusName', 'EventBusArn', 'EventsDeadLetterQueueUrl', 'AlarmTopicArn', 'DashboardUrl']) assert.ok(outputs[name], name);
   });
 });
 

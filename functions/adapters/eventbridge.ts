@@ -1,0 +1,142 @@
+import { EventBridgeClient, type EventBridgeClientConfig, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import type { GatewayEvent } from '../core/publish.ts';
+import { DependencyError } from '../shared/errors.ts';
+
+/**
+ * The event bus side of publishing: gateway events as EventBridge PutEvents entries, in calls that
+ * respect the API's limits, every entry accepted or a DependencyError naming those that were not.
+ *
+ * PutEvents takes at most 10 entries a call, and a call's entries must total under 256 KB, each
+ * entry counted as: `Time` 14 bytes, `Source`, `DetailType` and `Detail` their UTF-8 bytes
+ * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html,
+ * https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html). A call can
+ * succeed with some entries refused (`FailedEntryCount`, and `ErrorCode` on each refused entry, in
+ * request order): only those are sent again, a few times, before giving up.
+ *
+ * Error messages name an entry by its detail-type and eventId and the bus's ErrorCode, never its
+ * detail or the service's message (a validation message can quote the value it refused, and an
+ * instruction's detail holds a phone number and a code).
+ */
+
+/** PutEvents limits: entries per call, and bytes of a call's entries. */
+export const PUT_EVENTS_LIMITS = { entries: 10, bytes: 256 * 1024 } as const;
+
+/** Bounds of one PutEvents call: a stalled bus fails the invocation's publish well inside its timeout. */
+export const EVENTBRIDGE_BOUNDS = { connectionTimeoutMs: 1_000, requestTimeoutMs: 3_000, maxAttempts: 3 } as const;
+
+/** An EventBridge client bounded as above (`config` adds an endpoint or region). */
+export function boundedEventBridgeClient(config: EventBridgeClientConfig = {}): EventBridgeClient {
+  return new EventBridgeClient({
+    ...config,
+    maxAttempts: EVENTBRIDGE_BOUNDS.maxAttempts,
+    requestHandler: {
+      connectionTimeout: EVENTBRIDGE_BOUNDS.connectionTimeoutMs,
+      requestTimeout: EVENTBRIDGE_BOUNDS.requestTimeoutMs,
+      throwOnRequestTimeout: true,
+    },
+  });
+}
+
+/** The PutEvents entry of a gateway event, on the given bus. */
+export function putEventsEntry(event: GatewayEvent, eventBusName: string): PutEventsRequestEntry {
+  return {
+    EventBusName: eventBusName,
+    Source: event.source,
+    DetailType: event.detailType,
+    Detail: JSON.stringify(event.detail),
+    // When the change was written (or the instruction received), not when it was published.
+    Time: new Date(event.time),
+  };
+}
+
+/** An entry's size as EventBridge counts it. */
+export function entrySize(entry: PutEventsRequestEntry): number {
+  const bytes = (text: string | undefined) => (text === undefined ? 0 : Buffer.byteLength(text, 'utf8'));
+  return (entry.Time ? 14 : 0) + bytes(entry.Source) + bytes(entry.DetailType) + bytes(entry.Detail) + (entry.Resources ?? []).reduce((sum, resource) => sum + bytes(resource), 0);
+}
+
+/** Consecutive groups of entries, in order, each within the call limits. */
+export function putEventsBatches<T extends PutEventsRequestEntry>(entries: readonly T[]): T[][] {
+  const batches: T[][] = [];
+  let current: T[] = [];
+  let size = 0;
+  for (const entry of entries) {
+    const bytes = entrySize(entry);
+    if (current.length > 0 && (current.length === PUT_EVENTS_LIMITS.entries || size + bytes > PUT_EVENTS_LIMITS.bytes)) {
+      batches.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(entry);
+    size += bytes;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
+export interface EventBridgePublisherOptions {
+  /** Calls per batch before its refused entries fail the publish (the first included). @default 3 */
+  readonly attempts?: number;
+  /** Pause before sending refused entries again; doubles per attempt. @default 100 */
+  readonly retryBaseMs?: number;
+  /** @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+interface Pending {
+  readonly entry: PutEventsRequestEntry;
+  /** How the entry is named in errors: `<detail-type> <eventId>`. */
+  readonly name: string;
+}
+
+const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * `publish(events)` for functions/core/publisher.ts: puts the events on the bus in their order,
+ * resolving once every one is accepted; otherwise throws a DependencyError naming the refused ones
+ * (the stream then retries them, with the same eventIds, so a consumer that dedupes sees each once).
+ */
+export function eventBridgePublisher(client: EventBridgeClient, eventBusName: string, options: EventBridgePublisherOptions = {}): (events: readonly GatewayEvent[]) => Promise<void> {
+  const attempts = options.attempts ?? 3;
+  const retryBaseMs = options.retryBaseMs ?? 100;
+  const sleep = options.sleep ?? sleepFor;
+
+  const put = async (pending: readonly Pending[]): Promise<{ pending: Pending; code: string }[]> => {
+    let result;
+    try {
+      result = await client.send(new PutEventsCommand({ Entries: pending.map((each) => each.entry) }));
+    } catch (error) {
+      // The error's name and status only: its message may quote what was sent.
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      throw new DependencyError('eventbridge', `PutEvents failed (${(error as Error).name}${status ? `, HTTP ${status}` : ''}) for ${pending.map((each) => each.name).join(', ')}`, { cause: error });
+    }
+    if (!result.FailedEntryCount) return [];
+    const answers = result.Entries ?? [];
+    // Entries answer in request order; an entry without an answer counts as refused.
+    return pending.flatMap((each, index) => (answers[index]?.EventId && !answers[index]?.ErrorCode ? [] : [{ pending: each, code: answers[index]?.ErrorCode ?? 'NoAnswer' }]));
+  };
+
+  return async (events) => {
+    const named = events.map((event): Pending => ({ entry: putEventsEntry(event, eventBusName), name: `${event.detailType} ${event.detail.eventId}` }));
+    for (const entry of named) {
+      const bytes = entrySize(entry.entry);
+      if (bytes > PUT_EVENTS_LIMITS.bytes) throw new DependencyError('eventbridge', `${entry.name} is ${bytes} bytes, over PutEvents' ${PUT_EVENTS_LIMITS.bytes}`);
+    }
+    const byEntry = new Map(named.map((each) => [each.entry, each]));
+    for (const batch of putEventsBatches(named.map((each) => each.entry))) {
+      let pending = batch.map((entry) => byEntry.get(entry)!);
+      for (let attempt = 1; ; attempt++) {
+        const refused = await put(pending);
+        if (refused.length === 0) break;
+        if (attempt >= attempts) {
+          throw new DependencyError(
+            'eventbridge',
+            `${refused.length} of ${pending.length} events not accepted by the bus after ${attempt} attempts: ${refused.map((each) => `${each.pending.name} (${each.code})`).join(', ')}`,
+          );
+        }
+        await sleep(retryBaseMs * 2 ** (attempt - 1));
+        pending = refused.map((each) => each.pending);
+      }
+    }
+  };
+}

@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { putEventsEntry } from '../../functions/adapters/eventbridge.ts';
+import { DETAIL_TYPES, type DetailType, eventsFromChange, type GatewayEvent } from '../../functions/core/publish.ts';
+import type { Item } from '../../functions/core/store.ts';
+import { providers } from '../../functions/providers/index.ts';
+import { OUTCOMES } from '../../functions/providers/provider.ts';
+import { listSamples } from '../../local/samples.ts';
+import { deliveredEvent, type Json, readSchema, SCHEMA_FILES, schemaErrors, undeclaredDetailMembers } from '../support/event-schemas.ts';
+
+/**
+ * The published JSON Schemas (schemas/*.json) against the events the publisher really makes: the
+ * core's events for the changes the worker writes, through the EventBridge adapter's entries, as
+ * EventBridge delivers them. Every member an event carries is declared; a wrong event is refused.
+ * (test/e2e/deployed-bundles.test.ts validates the events the deployed publisher bundle puts from
+ * DynamoDB Local's stream as well.)
+ */
+
+const T = (minute: number) => `2026-12-01T10:${String(minute).padStart(2, '0')}:00.000Z`;
+const BUS = 'CallbackGateway';
+
+function state(fields: Record<string, unknown> = {}): Item {
+  return {
+    pk: 'temboplus#REF-1', sk: 'STATE', provider: 'temboplus', subjectId: 'REF-1',
+    status: 'SUBMITTED', outcome: 'pending', terminal: false, statusAt: T(0), source: 'callback',
+    createdAt: T(0), updatedAt: T(0), changedAt: T(0), eventCount: 1, recent: ['a'], seen: 1, version: 1,
+    ...fields,
+  };
+}
+
+/** Identomat's documented instruction samples as the worker stores their event items. */
+function instructionItems(): Item[] {
+  return listSamples('identomat')
+    .map((sample) => JSON.parse(sample.body!.toString('utf8')) as Record<string, unknown>)
+    .filter((payload) => String(payload.type).includes('one-time-password') || String(payload.type).startsWith('share-session-link'))
+    .map(({ callbackApiKey: _key, ...payload }, n) => ({
+      pk: `identomat#${String(payload.sessionId)}`, sk: `EVENT#${String(payload.type)}|${n}`, provider: 'identomat', subjectId: String(payload.sessionId),
+      source: 'callback', receivedAt: T(n), payload,
+    }));
+}
+
+/** Every kind of event the core makes: first statuses, changes with every optional member, parts, stale, instructions. */
+function realEvents(): GatewayEvent[] {
+  const changes = [
+    { eventName: 'INSERT' as const, newImage: state() },
+    { eventName: 'MODIFY' as const, oldImage: state(), newImage: state({ status: 'COMPLETED', outcome: 'succeeded', terminal: true, changedAt: T(5), version: 2, source: 'status-endpoint', confirmation: 'confirmed', confirmedStatus: 'COMPLETED' }) },
+    { eventName: 'MODIFY' as const, oldImage: state(), newImage: state({ confirmation: 'mismatch', confirmedStatus: 'FAILED', differences: ['status'], changedAt: T(6), version: 2 }) },
+    { eventName: 'MODIFY' as const, oldImage: state({ confirmation: 'not_found' }), newImage: state({ confirmation: 'not_found', stale: true, version: 3 }) },
+    { eventName: 'INSERT' as const, newImage: state({ pk: 'esms#S1', sk: 'STATE#84901234567', provider: 'esms', subjectId: 'S1', part: '84901234567', status: null, outcome: 'unknown' }) },
+    ...instructionItems().map((item) => ({ eventName: 'INSERT' as const, newImage: item })),
+  ];
+  return changes.flatMap((change) => eventsFromChange(change));
+}
+
+const delivered = (event: GatewayEvent): Json => deliveredEvent(putEventsEntry(event, BUS) as PutEventsRequestEntry);
+
+describe('the JSON Schemas', () => {
+  test('every event the publisher makes validates against its detail-type\'s schema, and every member it carries is declared', () => {
+    // prepare
+    const events = realEvents();
+    const types = new Set(events.map((event) => event.detailType));
+    assert.deepEqual([...types].sort(), Object.values(DETAIL_TYPES).sort(), 'both detail types made');
+    assert.ok(events.filter((event) => event.detailType === DETAIL_TYPES.instruction).length >= 3, 'the Identomat instruction samples');
+
+    for (const event of events) {
+      // act
+      const json = delivered(event);
+
+      // assess
+      assert.deepEqual(schemaErrors(json), [], `${event.detailType} ${JSON.stringify(json.detail)}`);
+      assert.deepEqual(undeclaredDetailMembers(json), [], `${event.detailType}: undocumented members`);
+    }
+  });
+
+  test('each schema\'s own example validates (the README shows them)', () => {
+    for (const detailType of Object.values(DETAIL_TYPES)) {
+      const examples = readSchema(detailType).examples as Json[];
+      assert.ok(examples.length > 0, SCHEMA_FILES[detailType]);
+      for (const example of examples) assert.deepEqual(schemaErrors(example), [], SCHEMA_FILES[detailType]);
+    }
+  });
+
+  test('a wrong event is refused: a missing eventId, an outcome not documented, a bad previous, a bad time, another detail-type\'s detail', () => {
+    // prepare
+    const [status] = realEvents().filter((event) => event.detailType === DETAIL_TYPES.statusChanged).map(delivered);
+    const [instruction] = realEvents().filter((event) => event.detailType === DETAIL_TYPES.instruction).map(delivered);
+    const without = (json: Json, name: string) => {
+      const { [name]: _dropped, ...rest } = json.detail as Json;
+      return { ...json, detail: rest };
+    };
+    const wrong: [string, Json][] = [
+      ['no eventId', without(status, 'eventId')],
+      ['no previous', without(status, 'previous')],
+      ['outcome "done"', { ...status, detail: { ...status.detail, outcome: 'done' } }],
+      ['previous without outcome', { ...status, detail: { ...status.detail, previous: { status: 'X' } } }],
+      ['changedAt not a time', { ...status, detail: { ...status.detail, changedAt: 'yesterday' } }],
+      ['version 1.5', { ...status, detail: { ...status.detail, version: 1.5 } }],
+      ['an unknown provider', { ...status, detail: { ...status.detail, provider: 'acme' } }],
+      ['instruction without destination', without(instruction, 'destination')],
+      ['instruction channel "fax"', { ...instruction, detail: { ...instruction.detail, channel: 'fax' } }],
+      ['status detail under the instruction type', { ...status, 'detail-type': DETAIL_TYPES.instruction }],
+      ['another source', { ...status, source: 'aws.events' }],
+    ];
+
+    for (const [what, json] of wrong) {
+      // act, assess
+      assert.notDeepEqual(schemaErrors(json), [], `${what} was accepted`);
+    }
+  });
+
+  test('the schemas name what the registry has: every provider, every outcome, the instruction providers', () => {
+    const status = readSchema(DETAIL_TYPES.statusChanged).$defs;
+    assert.deepEqual([...status.detail.properties.provider.enum].sort(), providers.map((provider) => provider.id).sort());
+    assert.deepEqual(status.outcome.enum, [...OUTCOMES]);
+    const instruction = readSchema(DETAIL_TYPES.instruction).$defs.detail.properties;
+    assert.deepEqual(instruction.provider.enum, providers.filter((provider) => provider.instruction).map((provider) => provider.id));
+    for (const detailType of Object.values(DETAIL_TYPES) as DetailType[]) {
+      const schema = readSchema(detailType);
+      assert.equal(schema.$schema, 'https://json-schema.org/draft/2020-12/schema');
+      assert.equal(schema.properties['detail-type'].const, detailType);
+      assert.equal(schema.properties.source.const, 'callback-gateway');
+    }
+  });
+});

@@ -1,0 +1,254 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { EventBridgeClient, PutEventsCommand, PutEventsRequestEntry, PutEventsResultEntry } from '@aws-sdk/client-eventbridge';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { MalformedStreamRecordError, toStreamRecord } from '../../functions/adapters/dynamo-stream.ts';
+import { entrySize, eventBridgePublisher, PUT_EVENTS_LIMITS } from '../../functions/adapters/eventbridge.ts';
+import { DETAIL_TYPES, EVENT_SOURCE, type GatewayEvent, type StatusChangedDetail } from '../../functions/core/publish.ts';
+import type { Item } from '../../functions/core/store.ts';
+import { publisherHandlerOptions } from '../../functions/handlers/dependencies.ts';
+import { createPublisherHandler, retryPauseMs } from '../../functions/handlers/publisher.ts';
+import { DependencyError } from '../../functions/shared/errors.ts';
+import { listSamples } from '../../local/samples.ts';
+
+/**
+ * The publisher's AWS side without AWS: the EventBridge adapter against a PutEvents stand-in that
+ * answers as the API documents (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html),
+ * the stream adapter on Lambda's DynamoDB stream records, and the handler over both.
+ */
+
+const T = (minute: number) => `2026-12-01T10:${String(minute).padStart(2, '0')}:00.000Z`;
+const BUS = 'CallbackGateway-test';
+const PHONE = '+995512345678';
+const CODE_TEXT = 'Your code is 6867';
+
+/** A PutEvents stand-in: records each call's entries, answers with `answer` (all accepted by default). */
+function busStandIn(answer: (entries: readonly PutEventsRequestEntry[], call: number) => PutEventsResultEntry[] | Error = (entries) => entries.map((_, n) => ({ EventId: `id-${n}` }))) {
+  const calls: PutEventsRequestEntry[][] = [];
+  const client = {
+    send: async (command: PutEventsCommand) => {
+      const entries = command.input.Entries ?? [];
+      calls.push(entries);
+      const answered = answer(entries, calls.length);
+      if (answered instanceof Error) throw answered;
+      return { FailedEntryCount: answered.filter((entry) => entry.ErrorCode).length, Entries: answered };
+    },
+  } as unknown as EventBridgeClient;
+  return { client, calls };
+}
+
+function statusEvent(n: number, text = ''): GatewayEvent {
+  const detail = { eventId: n.toString(16).padStart(32, '0'), provider: 'temboplus', subjectId: `REF-${n}${text}`, status: 'SUBMITTED', outcome: 'pending', terminal: false, statusAt: T(0), previous: null, version: 1, changedAt: T(1) } satisfies StatusChangedDetail;
+  return { source: EVENT_SOURCE, detailType: DETAIL_TYPES.statusChanged, time: T(1), detail };
+}
+
+const noSleep = async () => undefined;
+
+describe('eventBridgePublisher', () => {
+  test('25 events: calls of 10, 10 and 5, in order, each entry on the bus with its source, detail-type, time and detail', async () => {
+    // prepare
+    const bus = busStandIn();
+    const events = Array.from({ length: 25 }, (_, n) => statusEvent(n));
+
+    // act
+    await eventBridgePublisher(bus.client, BUS)(events);
+
+    // assess
+    assert.deepEqual(bus.calls.map((call) => call.length), [10, 10, 5]);
+    assert.deepEqual(bus.calls.flat().map((entry) => JSON.parse(entry.Detail!).eventId), events.map((event) => event.detail.eventId));
+    assert.deepEqual(bus.calls[0][0], { EventBusName: BUS, Source: 'callback-gateway', DetailType: 'Callback Status Changed', Detail: JSON.stringify(events[0].detail), Time: new Date(T(1)) });
+  });
+
+  test('large events: no call over 256 KB as EventBridge counts it (Time 14 bytes, the rest UTF-8)', async () => {
+    // prepare: 60 KB subject ids, with a multi-byte character
+    const bus = busStandIn();
+    const events = Array.from({ length: 9 }, (_, n) => statusEvent(n, 'é'.repeat(30_000)));
+
+    // act
+    await eventBridgePublisher(bus.client, BUS)(events);
+
+    // assess
+    assert.ok(bus.calls.length >= 3, `${bus.calls.length} calls`);
+    for (const call of bus.calls) assert.ok(call.reduce((sum, entry) => sum + entrySize(entry), 0) <= PUT_EVENTS_LIMITS.bytes);
+    assert.equal(entrySize({ Time: new Date(), Source: 'ab', DetailType: 'c', Detail: 'é' }), 14 + 2 + 1 + 2);
+    assert.equal(bus.calls.flat().length, 9);
+  });
+
+  test('refused entries are sent again, only they; accepted ones are not repeated', async () => {
+    // prepare: the first call refuses the 2nd and 4th entries
+    const bus = busStandIn((entries, call) => entries.map((_, n) => (call === 1 && (n === 1 || n === 3) ? { ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' } : { EventId: `id-${call}-${n}` })));
+    const events = Array.from({ length: 5 }, (_, n) => statusEvent(n));
+
+    // act
+    await eventBridgePublisher(bus.client, BUS, { sleep: noSleep })(events);
+
+    // assess
+    assert.deepEqual(bus.calls.map((call) => call.map((entry) => JSON.parse(entry.Detail!).subjectId)), [['REF-0', 'REF-1', 'REF-2', 'REF-3', 'REF-4'], ['REF-1', 'REF-3']]);
+  });
+
+  test('entries refused on every attempt: a DependencyError naming them by detail-type, eventId and error code, never their detail', async () => {
+    // prepare: an instruction among them, refused each time
+    const instruction: GatewayEvent = {
+      source: EVENT_SOURCE, detailType: DETAIL_TYPES.instruction, time: T(2),
+      detail: { eventId: 'f'.repeat(32), provider: 'identomat', subjectId: 'S-1', receivedAt: T(2), kind: 'one-time-password', channel: 'sms', destination: PHONE, text: CODE_TEXT, oneTimeCode: true },
+    };
+    const bus = busStandIn((entries) => entries.map((entry) => (entry.DetailType === DETAIL_TYPES.instruction ? { ErrorCode: 'InternalFailure', ErrorMessage: `could not take ${entry.Detail}` } : { EventId: 'ok' })));
+
+    // act
+    const failure = await eventBridgePublisher(bus.client, BUS, { sleep: noSleep })([statusEvent(1), instruction]).catch((error: unknown) => error);
+
+    // assess
+    assert.ok(failure instanceof DependencyError);
+    assert.equal(failure.dependency, 'eventbridge');
+    assert.equal(failure.message, `1 of 1 events not accepted by the bus after 3 attempts: Callback Instruction ${'f'.repeat(32)} (InternalFailure)`);
+    assert.equal(bus.calls.length, 3);
+  });
+
+  test('the call itself failing: a DependencyError with the error name and HTTP status, not the service message (it may quote the detail)', async () => {
+    // prepare
+    const refused = Object.assign(new Error(`1 validation error: value '${CODE_TEXT}' at 'entries.1.member.detail'`), { name: 'ValidationException', $metadata: { httpStatusCode: 400 } });
+    const bus = busStandIn(() => refused);
+
+    // act
+    const failure = await eventBridgePublisher(bus.client, BUS)([statusEvent(7)]).catch((error: unknown) => error as Error);
+
+    // assess
+    assert.ok(failure instanceof DependencyError);
+    assert.equal(failure.message, `PutEvents failed (ValidationException, HTTP 400) for Callback Status Changed ${'7'.padStart(32, '0')}`);
+    assert.equal(failure.cause, refused);
+  });
+
+  test('an event over 256 KB is refused before any call', async () => {
+    const bus = busStandIn();
+    await assert.rejects(eventBridgePublisher(bus.client, BUS)([statusEvent(1, 'x'.repeat(PUT_EVENTS_LIMITS.bytes))]), /over PutEvents' 262144/);
+    assert.equal(bus.calls.length, 0);
+  });
+});
+
+// Records as Lambda hands them over (the shape of the AWS docs' example event,
+// https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html), with the table's images.
+function record(sequenceNumber: string, eventName: 'INSERT' | 'MODIFY' | 'REMOVE', images: { oldImage?: Item; newImage?: Item }, createdAtSeconds = 1_796_119_200): DynamoDBRecord {
+  const image = (item: Item | undefined) => (item ? (marshall(item, { removeUndefinedValues: true }) as NonNullable<DynamoDBRecord['dynamodb']>['NewImage']) : undefined);
+  const keysOf = images.newImage ?? images.oldImage!;
+  return {
+    eventID: `event-${sequenceNumber}`,
+    eventVersion: '1.1',
+    eventSource: 'aws:dynamodb',
+    awsRegion: 'eu-west-1',
+    eventName,
+    eventSourceARN: 'arn:aws:dynamodb:eu-west-1:123456789012:table/CallbackGateway-Table/stream/2026-12-01T00:00:00.000',
+    dynamodb: {
+      ApproximateCreationDateTime: createdAtSeconds,
+      Keys: image({ pk: keysOf.pk, sk: keysOf.sk }),
+      ...(images.oldImage ? { OldImage: image(images.oldImage) } : {}),
+      ...(images.newImage ? { NewImage: image(images.newImage) } : {}),
+      SequenceNumber: sequenceNumber,
+      SizeBytes: 100,
+      StreamViewType: 'NEW_AND_OLD_IMAGES',
+    },
+  };
+}
+
+function state(fields: Record<string, unknown> = {}): Item {
+  return {
+    pk: 'temboplus#REF-1', sk: 'STATE', provider: 'temboplus', subjectId: 'REF-1', status: 'SUBMITTED', outcome: 'pending', terminal: false,
+    statusAt: T(0), source: 'callback', createdAt: T(0), updatedAt: T(0), changedAt: T(0), eventCount: 1, recent: ['a'], seen: 1, version: 1, ...fields,
+  };
+}
+
+function otpItem(): Item {
+  const { callbackApiKey: _key, ...payload } = JSON.parse(listSamples('identomat').find((sample) => sample.name === 'one-time-password')!.body!.toString('utf8')) as Record<string, unknown>;
+  return { pk: 'identomat#S-1', sk: 'EVENT#one-time-password|to:x|y', provider: 'identomat', subjectId: 'S-1', source: 'callback', receivedAt: T(1), payload, expiresAt: 1_796_205_600 };
+}
+
+describe('toStreamRecord', () => {
+  test('a MODIFY record: its sequence number and both images unmarshalled', () => {
+    const before = state();
+    const after = state({ status: 'COMPLETED', version: 2 });
+    assert.deepEqual(toStreamRecord(record('400', 'MODIFY', { oldImage: before, newImage: after })), { sequenceNumber: '400', change: { eventName: 'MODIFY', oldImage: before, newImage: after } });
+    assert.deepEqual(toStreamRecord(record('401', 'REMOVE', { oldImage: before })).change, { eventName: 'REMOVE', oldImage: before });
+  });
+
+  test('a record without a sequence number or with an unknown event name is malformed', () => {
+    const good = record('1', 'INSERT', { newImage: state() });
+    assert.throws(() => toStreamRecord({ ...good, dynamodb: { ...good.dynamodb, SequenceNumber: undefined } }), MalformedStreamRecordError);
+    assert.throws(() => toStreamRecord({ ...good, eventName: 'UPDATE' as 'MODIFY' }), /eventName "UPDATE"/);
+  });
+});
+
+describe('the publisher handler', () => {
+  /** Log lines, as the handler writes them (JSON, one a line). */
+  function handlerWith(answer?: Parameters<typeof busStandIn>[0], nowMs = Date.parse(T(30))) {
+    const bus = busStandIn(answer);
+    const lines: string[] = [];
+    const pauses: number[] = [];
+    const options = publisherHandlerOptions({ eventBridge: bus.client, eventBusName: BUS, write: (line) => void lines.push(line), now: () => nowMs });
+    const handler = createPublisherHandler({ ...options, sleep: async (ms) => void pauses.push(ms) });
+    return { handler, bus, lines, pauses };
+  }
+
+  const batch = (): DynamoDBStreamEvent => ({
+    Records: [
+      record('100', 'INSERT', { newImage: state() }),
+      record('101', 'MODIFY', { oldImage: state(), newImage: state({ recheckAt: T(9) }) }), // bookkeeping: nothing
+      record('102', 'INSERT', { newImage: otpItem() }),
+      record('103', 'MODIFY', { oldImage: state(), newImage: state({ status: 'COMPLETED', outcome: 'succeeded', terminal: true, changedAt: T(5), version: 2 }) }),
+      record('104', 'REMOVE', { oldImage: otpItem() }), // TTL expiry: nothing
+    ],
+  });
+
+  test('a batch: its events on the bus in stream order, no failures, one log line with counts', async () => {
+    // prepare
+    const { handler, bus, lines, pauses } = handlerWith();
+
+    // act
+    const response = await handler(batch());
+
+    // assess
+    assert.deepEqual(response, { batchItemFailures: [] });
+    assert.deepEqual(bus.calls.flat().map((entry) => entry.DetailType), ['Callback Status Changed', 'Callback Instruction', 'Callback Status Changed']);
+    assert.equal(lines.length, 1);
+    const { timestamp: _at, ...line } = JSON.parse(lines[0]) as Record<string, unknown>;
+    assert.deepEqual(line, { level: 'INFO', service: 'publisher', message: 'stream batch', records: 5, events: 3, statusChanged: 2, instructions: 1, failed: 0 });
+    assert.deepEqual(pauses, []);
+  });
+
+  test('the bus down: every record from the first one with an event is given back, after a pause; the log names no phone number or code', async () => {
+    // prepare: the record was written 10 minutes before this invocation
+    const { handler, lines, pauses } = handlerWith(() => Object.assign(new Error(`service unavailable for ${PHONE}`), { name: 'ServiceUnavailable', $metadata: { httpStatusCode: 503 } }), Date.parse(T(10)));
+    const event = batch();
+    for (const each of event.Records) each.dynamodb!.ApproximateCreationDateTime = Date.parse(T(0)) / 1000;
+
+    // act
+    const response = await handler(event);
+
+    // assess
+    assert.deepEqual(response.batchItemFailures.map((failure) => failure.itemIdentifier), ['100', '101', '102', '103', '104']);
+    assert.deepEqual(pauses, [retryPauseMs(600_000, 20_000)]);
+    assert.equal(pauses[0], 20_000, 'a ten-minute-old record waits the longest pause');
+    const parsed = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.deepEqual(parsed.map((line) => [line.level, line.message]), [['WARN', 'publish failed; the stream retries from this record'], ['WARN', 'stream batch']]);
+    assert.equal(parsed[1].retryFrom, '100');
+    assert.equal(parsed[1].oldestUnpublishedAgeMs, 600_000);
+    for (const line of lines) {
+      assert.ok(!line.includes('995512345678') && !line.includes('6867') && !line.includes('Your code'), `sensitive content in ${line}`);
+    }
+  });
+
+  test('a failure after the first call: the records already published are not given back', async () => {
+    // prepare: 12 changes (two calls of at most 10 events); the second call fails
+    const { handler } = handlerWith((entries, call) => (call === 2 ? new Error('down') : entries.map(() => ({ EventId: 'ok' }))));
+    const records = Array.from({ length: 12 }, (_, n) => record(String(200 + n), 'MODIFY', { oldImage: state({ version: n + 1 }), newImage: state({ version: n + 2, changedAt: T(n + 1), status: `S${n}` }) }));
+
+    // act
+    const response = await handler({ Records: records });
+
+    // assess
+    assert.deepEqual(response.batchItemFailures.map((failure) => failure.itemIdentifier), ['210', '211']);
+  });
+
+  test('retryPauseMs: a second at least, a twentieth of the age, at most the maximum', () => {
+    assert.deepEqual([0, 10_000, 60_000, 200_000, 3_600_000].map((age) => retryPauseMs(age, 20_000)), [1_000, 1_000, 3_000, 10_000, 20_000]);
+  });
+});
