@@ -30,6 +30,11 @@ export const TABLE = {
     sortKey: 'recheckAt',
     projected: ['provider', 'subjectId', 'part', 'status', 'outcome', 'terminal', 'confirmation', 'rechecks', 'stale', 'expectedAt'],
   },
+  /**
+   * The table's change stream, which events are published from (functions/core/publish.ts): both
+   * images, since an event says what the state was before (`previous`) as well as what it is now.
+   */
+  stream: { viewType: 'NEW_AND_OLD_IMAGES' },
 } as const;
 
 /**
@@ -97,10 +102,11 @@ export const MAX_BODY_BYTES = 256 * 1024;
 
 /** The CreateTable input for this layout (the local runtime and tests create the table from it). */
 export function createTableInput(tableName: string) {
-  const { partitionKey, sortKey, outcomeIndex, recheckIndex } = TABLE;
+  const { partitionKey, sortKey, outcomeIndex, recheckIndex, stream } = TABLE;
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST' as const,
+    StreamSpecification: { StreamEnabled: true, StreamViewType: stream.viewType },
     AttributeDefinitions: [partitionKey, sortKey, outcomeIndex.partitionKey, outcomeIndex.sortKey, recheckIndex.partitionKey, recheckIndex.sortKey].map((name) => ({
       AttributeName: name,
       AttributeType: 'S' as const,
