@@ -14,6 +14,7 @@ import { providers } from '../functions/providers/index.ts';
 import { createLogger, type LogLevel } from '../functions/shared/log.ts';
 import { allKits, secretsFor } from '../test/providers/index.ts';
 import { ensureQueues, ensureTable, LOCAL_AWS, startDynamoDbLocal, startSqsServer, type DynamoDbLocal } from './engines.ts';
+import { startEventsOutlet } from './events-outlet.ts';
 import { startHttpApi } from './http-api.ts';
 import { routePath } from './samples.ts';
 import { fileSecretSource, loadSecretsFile, providerSecret, type SecretsFile } from './secrets-file.ts';
@@ -77,6 +78,8 @@ export interface RuntimeInfo {
   readonly devSecrets: boolean;
   /** Simulated status endpoints, by provider id. */
   readonly simulators: Record<string, string>;
+  /** The local event bus's file: one published event per line (`npm run events`). */
+  readonly eventsFile: string;
   readonly region: string;
   readonly urls: Record<string, string>;
   /** The reconcile policy the worker and the sweep run with (`--reconcile-schedule`). */
@@ -154,7 +157,7 @@ async function prepareResources(options: PipelineOptions, engines: Awaited<Retur
     dynamo.destroy();
     sqs.destroy();
   });
-  await ensureTable(dynamo, tableName);
+  const table = await ensureTable(dynamo, tableName);
   const { queueUrl, dlqUrl } = await ensureQueues(sqs, QUEUE_NAMES, {
     maxReceiveCount: options.maxReceiveCount,
     visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
@@ -163,7 +166,7 @@ async function prepareResources(options: PipelineOptions, engines: Awaited<Retur
     new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn', 'ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
   );
   const waiting = Number(Attributes?.ApproximateNumberOfMessages ?? 0) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
-  return { dynamo, sqs, tableName, queueUrl, dlqUrl, queueArn: Attributes!.QueueArn!, waiting };
+  return { dynamo, sqs, tableName, queueUrl, dlqUrl, queueArn: Attributes!.QueueArn!, waiting, ...table };
 }
 
 /**
@@ -194,7 +197,21 @@ async function prepareSecretsAndSimulators(options: PipelineOptions, stops: Stop
   return { secretsFile, simulators, devSecrets: options.secretsFile === undefined };
 }
 
-/** Step 5: the worker, fed by a poller that behaves like the Lambda event source. */
+/**
+ * Step 5: events out. The table's stream is read and published to the local bus, as the publisher
+ * Lambda does on AWS. Stopped after the worker (registered before it), so the worker's last writes
+ * are in the stream before the reader's position is saved for the last time.
+ */
+function startEvents(options: PipelineOptions, engines: Awaited<ReturnType<typeof startEngines>>, resources: Awaited<ReturnType<typeof prepareResources>>, stops: Stops) {
+  if (resources.streamEnabledNow) {
+    createLogger({ service: 'publisher', write: options.write }).info('the table had no stream (made by an earlier version): enabled now; changes from before are not published');
+  }
+  const outlet = startEventsOutlet({ dynamodbEndpoint: engines.dynamodbEndpoint, streamArn: resources.streamArn, dataDir: options.dataDir }, options.write);
+  stops.add(() => outlet.stop());
+  return outlet;
+}
+
+/** Step 6: the worker, fed by a poller that behaves like the Lambda event source. */
 function startWorker(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, secretsFile: string, stops: Stops) {
   const worker = createWorkerHandler(
     workerHandlerOptions({
@@ -236,7 +253,7 @@ export function sweepPeriod(options: Pick<PipelineOptions, 'reconcile' | 'sweepP
   return Math.min(60, Math.max(1, Math.floor(first / 2)));
 }
 
-/** Step 6: the sweep, on a timer as EventBridge Scheduler runs it on AWS: the same code over the same table and queue. */
+/** Step 7: the sweep, on a timer as EventBridge Scheduler runs it on AWS: the same code over the same table and queue. */
 function startSweeper(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, stops: Stops) {
   const period = sweepPeriod(options);
   const deps = sweepDependencies({
@@ -267,7 +284,7 @@ function startSweeper(options: PipelineOptions, resources: Awaited<ReturnType<ty
   });
 }
 
-/** Step 7: the HTTP routes of every provider, in front of the real ingest handlers. */
+/** Step 8: the HTTP routes of every provider, in front of the real ingest handlers. */
 async function startIngress(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, secretsFile: string, stops: Stops) {
   const routes = providers.map((provider) => ({
     provider,
@@ -290,7 +307,8 @@ async function startIngress(options: PipelineOptions, resources: Awaited<ReturnT
 
 /**
  * Start DynamoDB Local, the SQS-API server, the simulated status endpoints (with the development
- * secrets), the worker and the HTTP API. On any failure everything already started is stopped again.
+ * secrets), the events outlet (the table's stream to the local bus), the worker and the HTTP API.
+ * On any failure everything already started is stopped again.
  */
 export async function startPipeline(options: PipelineOptions): Promise<RunningPipeline> {
   if (options.secretsFile !== undefined) loadSecretsFile(options.secretsFile); // fail fast, naming the problem
@@ -300,6 +318,7 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
     const engines = await startEngines(options, stops);
     const resources = await prepareResources(options, engines, stops);
     const { secretsFile, simulators, devSecrets } = await prepareSecretsAndSimulators(options, stops);
+    const outlet = startEvents(options, engines, resources, stops);
     const workerLog = startWorker(options, resources, secretsFile, stops);
     startSweeper(options, resources, stops);
     const http = await startIngress(options, resources, secretsFile, stops);
@@ -316,6 +335,7 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
       secretsFile,
       devSecrets,
       simulators,
+      eventsFile: outlet.eventsFile,
       region: LOCAL_AWS.region,
       urls: Object.fromEntries(providers.map((provider) => [provider.id, `${http.url}${routePath(provider, providerSecret(secrets, provider))}`])),
       reconcile: reconcilePolicy(options),
