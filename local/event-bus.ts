@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, openSync, readSync, statSync, truncateSync } from 'node:fs';
-import { appendFile } from 'node:fs/promises';
+import { appendFile, stat } from 'node:fs/promises';
 import type { GatewayEvent } from '../functions/core/publish.ts';
 import { DependencyError, errorMessage } from '../functions/shared/errors.ts';
 
@@ -93,10 +93,11 @@ export function openEventBus(options: EventBusOptions): LocalEventBus {
         try {
           // One write in append mode: a reader sees whole lines or nothing of them.
           await appendFile(file, text);
+          // The file's own length (not a count kept here), right even if it was away while the bus opened.
+          length = (await stat(file)).size;
         } catch (error) {
           throw new DependencyError('event bus', `cannot append to ${file}: ${errorMessage(error)}`, { cause: error });
         }
-        length += Buffer.byteLength(text);
         for (const event of fresh) uncommitted.set(event.detail.eventId, length);
       }
       for (const event of events) {
@@ -131,7 +132,8 @@ function envelope(event: GatewayEvent, options: EventBusOptions): EventBridgeEnv
 
 /** Remove a last line a crash cut short (no newline at the end); the file's length after. */
 function dropCutLine(file: string): number {
-  if (!existsSync(file)) return 0;
+  // Absent, or not a file (publishing will fail, and be retried, until it is one).
+  if (!existsSync(file) || !statSync(file).isFile()) return 0;
   const size = statSync(file).size;
   if (size === 0) return 0;
   const fd = openSync(file, 'r+');
@@ -160,7 +162,7 @@ function dropCutLine(file: string): number {
 /** The eventIds of the lines from byte `from` to the end of the file, each with where its line ends. */
 function eventIdsAfter(file: string, from: number): Map<string, number> {
   const ids = new Map<string, number>();
-  if (!existsSync(file)) return ids;
+  if (!existsSync(file) || !statSync(file).isFile()) return ids;
   const size = statSync(file).size;
   if (size <= from) return ids;
   const fd = openSync(file, 'r');

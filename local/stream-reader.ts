@@ -168,7 +168,7 @@ export function startStreamReader(options: StreamReaderOptions): StreamReader {
   }
 
   async function finishShard(shardId: string): Promise<void> {
-    positions.set(shardId, { ...positions.get(shardId), done: true });
+    positions.set(shardId, { done: true });
     iterators.delete(shardId);
     mustDescribe = true; // its children are listed now
     await options.save(snapshot());
@@ -240,7 +240,9 @@ export function startStreamReader(options: StreamReaderOptions): StreamReader {
       wake?.();
       // A batch being processed finishes and is saved; a read still waiting is abandoned (its
       // records are read again from the saved position next time).
-      const settled = await Promise.race([done.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2_000))]);
+      let timer: NodeJS.Timeout | undefined;
+      const settled = await Promise.race([done.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 2_000)))]);
+      clearTimeout(timer);
       if (!settled) abort.abort();
       await done;
     },
