@@ -253,7 +253,7 @@ describe('events out on the local runtime (npm start)', { timeout: 240_000 }, ()
   });
 });
 
-describe('events out through an outage of the bus and a restart', { timeout: 240_000 }, () => {
+describe('events out through a bus outage, a Ctrl-C and a kill -9', { timeout: 240_000 }, () => {
   test('nothing is lost and nothing repeated: every change is published once the bus is back, across a Ctrl-C', async () => {
     // prepare
     const secrets = await eventSecrets();
@@ -294,6 +294,36 @@ describe('events out through an outage of the bus and a restart', { timeout: 240
       }
       const failures = pipeline.output.filter((line) => line.includes('publish failed'));
       assert.deepEqual(failures, [], 'the second run published without a failure');
+    } finally {
+      await pipeline.stop();
+      assert.deepEqual(javaProcessesFor(dataDir), [], 'DynamoDB Local left running');
+    }
+  });
+
+  test('a kill -9 while changes are being published: after a restart every change is on the bus, each eventId once', async () => {
+    // prepare
+    const secrets = await eventSecrets();
+    // Callbacks the killed worker had received come back after the visibility timeout: a short one.
+    const visibility = ['--visibility-timeout', '3'];
+    let pipeline = await startLocalPipeline({ secrets, extraArgs: visibility });
+    const dataDir = pipeline.dataDir;
+    const refs = Array.from({ length: 20 }, (_, index) => `E2EKILL${String(index).padStart(25, '0')}`);
+    try {
+      // act: callbacks acknowledged, the worker and the publisher at work, then no shutdown code at all
+      await Promise.all(refs.map((ref) => send(pipeline, 'telesign', { body: teleSignBody(ref, 200, '2026-01-01T13:00:00Z') })));
+      await waitFor('the first events out', async () => published(pipeline).some((event) => refs.includes(event.detail.subjectId)), 20_000, 20);
+      await pipeline.kill();
+      const atKill = published(pipeline).filter((event) => refs.includes(event.detail.subjectId)).length;
+      pipeline = await startLocalPipeline({ secrets, dataDir, extraArgs: visibility });
+      for (const ref of refs) await waitForEvents(pipeline, ref, 1);
+      await barrier(pipeline, 'kill');
+
+      // assess
+      const events = published(pipeline);
+      const ids = events.map((event) => event.detail.eventId);
+      assert.equal(new Set(ids).size, ids.length, 'no eventId twice');
+      for (const ref of refs) assert.equal(events.filter(about(ref)).length, 1, ref);
+      assert.ok(atKill >= 1, `${atKill} of ${refs.length} were out when it was killed`);
     } finally {
       await pipeline.stop();
       assert.deepEqual(javaProcessesFor(dataDir), [], 'DynamoDB Local left running');
