@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, openSync, readSync, statSync, truncateSync } from 'node:fs';
 import { appendFile, stat } from 'node:fs/promises';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { queueSender } from '../functions/adapters/sqs.ts';
 import type { GatewayEvent } from '../functions/core/publish.ts';
 import { DependencyError, errorMessage } from '../functions/shared/errors.ts';
 
@@ -36,6 +38,36 @@ export interface BusRule {
   matches(event: GatewayEvent): boolean;
   /** Deliver one event (as EventBridge delivers it to an SQS target); throws on failure. */
   deliver(event: EventBridgeEnvelope): Promise<void>;
+}
+
+/**
+ * An EventBridge event pattern of exact values: each field named must have one of the values
+ * listed (a nested object matches the field's members), as EventBridge matches
+ * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html). Content
+ * filters (prefix, anything-but…) are not needed by any rule here.
+ */
+export type EventPattern = { readonly [field: string]: readonly (string | number | boolean | null)[] | EventPattern };
+
+/** Whether an event (EventBridge's field names) matches a pattern. */
+export function matchesPattern(pattern: EventPattern, value: unknown): boolean {
+  if (!value || typeof value !== 'object') return false;
+  return Object.entries(pattern).every(([field, expected]) => {
+    const actual = (value as Record<string, unknown>)[field];
+    if (!Array.isArray(expected)) return matchesPattern(expected as EventPattern, actual);
+    // An array in the event matches when any of its elements does.
+    const values = Array.isArray(actual) ? actual : [actual];
+    return values.some((candidate) => (expected as readonly unknown[]).includes(candidate));
+  });
+}
+
+/** A rule whose target is an SQS queue: each matching event is sent as EventBridge sends it (the whole event as the body). */
+export function sqsTargetRule(name: string, pattern: EventPattern, sqs: SQSClient, queueUrl: string): BusRule {
+  const send = queueSender(sqs, queueUrl);
+  return {
+    name,
+    matches: (event) => matchesPattern(pattern, toBusEvent(event)),
+    deliver: (event) => send(JSON.stringify(event)),
+  };
 }
 
 /** What an EventBridge rule delivers to a target: the event with its envelope. */

@@ -5,7 +5,9 @@ import { publishRecords } from '../functions/core/publisher.ts';
 import type { LogWrite } from '../functions/handlers/dependencies.ts';
 import { createLogger } from '../functions/shared/log.ts';
 import { LOCAL_AWS } from './engines.ts';
-import { openEventBus, type BusRule } from './event-bus.ts';
+import { boundedSqsClient } from '../functions/adapters/sqs.ts';
+import { DETAIL_TYPES, EVENT_SOURCE } from '../functions/core/publish.ts';
+import { openEventBus, sqsTargetRule, type EventPattern } from './event-bus.ts';
 import { startStreamReader, type StreamPosition } from './stream-reader.ts';
 
 /**
@@ -21,8 +23,12 @@ export interface EventsOutletSettings {
   readonly streamArn: string;
   /** The data folder: `events.jsonl` and the stream position live here. */
   readonly dataDir: string;
-  /** Rules on the bus (the SMS relay's, when it is on). */
-  readonly rules?: readonly BusRule[];
+  /**
+   * The SMS relay's queue: with it, the bus has the stack's rule (detail-type "Callback Instruction",
+   * channel "sms") with this queue as its target, as on AWS. Plain data, so the outlet can run on a
+   * thread of its own: the rule and its client are made here.
+   */
+  readonly smsRelayQueue?: { readonly sqsEndpoint: string; readonly queueUrl: string };
 }
 
 export interface RunningOutlet {
@@ -30,6 +36,13 @@ export interface RunningOutlet {
   /** Finish the batch under way (published and its position saved), then stop. */
   stop(): Promise<void>;
 }
+
+/** The SMS relay's rule: Identomat's (any provider's) SMS instructions, as the stack's rule on the EventBridge bus takes them. */
+export const SMS_RELAY_PATTERN: EventPattern = {
+  source: [EVENT_SOURCE],
+  'detail-type': [DETAIL_TYPES.instruction],
+  detail: { channel: ['sms'] },
+};
 
 /** The bus's file: one published event per line. */
 export function eventsFilePath(dataDir: string): string {
@@ -65,11 +78,13 @@ export function startEventsOutlet(settings: EventsOutletSettings, write?: LogWri
   const eventsFile = eventsFilePath(settings.dataDir);
   const saved = loadPosition(settings.dataDir);
   const sameStream = saved?.streamArn === settings.streamArn;
+  const relaySqs = settings.smsRelayQueue && boundedSqsClient({ ...LOCAL_AWS, endpoint: settings.smsRelayQueue.sqsEndpoint });
+  const relayRule = relaySqs && sqsTargetRule('sms-relay', SMS_RELAY_PATTERN, relaySqs, settings.smsRelayQueue!.queueUrl);
   const bus = openEventBus({
     file: eventsFile,
     // A position of another stream (a table made anew) covers none of the file.
     ...(sameStream ? { committedBytes: saved!.eventsBytes } : {}),
-    rules: settings.rules ?? [],
+    rules: relayRule ? [relayRule] : [],
     region: LOCAL_AWS.region,
   });
   const client = new DynamoDBStreamsClient({ ...LOCAL_AWS, endpoint: settings.dynamodbEndpoint });
@@ -97,6 +112,7 @@ export function startEventsOutlet(settings: EventsOutletSettings, write?: LogWri
     async stop() {
       await reader.stop();
       client.destroy();
+      relaySqs?.destroy();
     },
   };
 }

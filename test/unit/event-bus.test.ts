@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { DETAIL_TYPES, EVENT_SOURCE, type GatewayEvent } from '../../functions/core/publish.ts';
 import { DependencyError } from '../../functions/shared/errors.ts';
-import { openEventBus, toBusEvent, type BusRule, type EventBridgeEnvelope } from '../../local/event-bus.ts';
+import { matchesPattern, openEventBus, toBusEvent, type BusRule, type EventBridgeEnvelope } from '../../local/event-bus.ts';
+import { SMS_RELAY_PATTERN } from '../../local/events-outlet.ts';
 
 /** The local event bus: its file holds each event once, its rules' targets get every event at least once. */
 
@@ -179,5 +180,28 @@ describe('local event bus', () => {
     assert.equal(bus.bytes(), 0);
     await bus.publish([statusEvent(1)]);
     assert.equal(lines(file).length, 1);
+  });
+});
+
+describe('rule patterns', () => {
+  test("the SMS relay's rule takes SMS instructions only", () => {
+    // prepare
+    const sms = toBusEvent(instructionEvent(1));
+    const email = { ...sms, detail: { ...sms.detail, channel: 'email', destination: 'someone@example.com' } };
+    const status = toBusEvent(statusEvent(1));
+    const elsewhere = { ...sms, source: 'another-app' };
+
+    // act
+    const matched = [sms, email, status, elsewhere].map((event) => matchesPattern(SMS_RELAY_PATTERN, event));
+
+    // assess
+    assert.deepEqual(matched, [true, false, false, false]);
+  });
+
+  test('EventBridge matching: any listed value; an array in the event matches when one element does; a missing field never', () => {
+    assert.equal(matchesPattern({ detail: { outcome: ['failed', 'unknown'] } }, { detail: { outcome: 'unknown' } }), true);
+    assert.equal(matchesPattern({ detail: { tags: ['b'] } }, { detail: { tags: ['a', 'b'] } }), true);
+    assert.equal(matchesPattern({ detail: { outcome: ['failed'] } }, { detail: {} }), false);
+    assert.equal(matchesPattern({ detail: { outcome: ['failed'] } }, { detail: 'failed' }), false);
   });
 });
