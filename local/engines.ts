@@ -9,6 +9,8 @@ import {
   DynamoDBClient,
   ListTablesCommand,
   ResourceInUseException,
+  type TableDescription,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -226,17 +228,45 @@ export interface LocalResources {
   readonly dlqUrl: string;
 }
 
-/** Create (or find) the table of the shared layout, with TTL on, as the stack does. */
-export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
+/** What ensureTable found or made. */
+export interface EnsuredTable {
+  /** The table's change stream (events are published from it). */
+  readonly streamArn: string;
+  /**
+   * True when the table existed without a stream (made by a version before events) and the stream
+   * was enabled now: changes made before this start were never in a stream, so they publish nothing.
+   */
+  readonly streamEnabledNow: boolean;
+}
+
+/** Create (or find) the table of the shared layout, with TTL and its change stream on, as the stack does. */
+export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<EnsuredTable> {
+  const input = createTableInput(tableName);
   try {
-    await client.send(new CreateTableCommand(createTableInput(tableName)));
+    await client.send(new CreateTableCommand(input));
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;
   }
-  await waitFor('table to become active', async () => {
-    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
-    return Table?.TableStatus === 'ACTIVE';
-  });
+  const active = async () => {
+    let table: TableDescription | undefined;
+    await waitFor('table to become active', async () => {
+      table = (await client.send(new DescribeTableCommand({ TableName: tableName }))).Table;
+      return table?.TableStatus === 'ACTIVE';
+    });
+    return table!;
+  };
+  let table = await active();
+  let streamEnabledNow = false;
+  // A table persisted by an earlier version has no stream; DynamoDB Local, like DynamoDB, enables
+  // one on an existing table with UpdateTable (its records start from then on).
+  if (!table.StreamSpecification?.StreamEnabled) {
+    await client.send(new UpdateTableCommand({ TableName: tableName, StreamSpecification: input.StreamSpecification }));
+    table = await active();
+    streamEnabledNow = true;
+  } else if (table.StreamSpecification.StreamViewType !== input.StreamSpecification.StreamViewType) {
+    // A stream's view type cannot be changed in place; nothing of ours makes another one.
+    throw new Error(`table ${tableName} streams ${table.StreamSpecification.StreamViewType}, not ${input.StreamSpecification.StreamViewType}; start empty with --fresh`);
+  }
   try {
     await client.send(
       new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { Enabled: true, AttributeName: TABLE.ttlAttribute } }),
@@ -245,6 +275,8 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
     // Already enabled on a persisted table.
     if (!/already enabled|TimeToLive is already/i.test(String((error as Error).message))) throw error;
   }
+  if (!table.LatestStreamArn) throw new Error(`table ${tableName} has no stream after enabling it`);
+  return { streamArn: table.LatestStreamArn, streamEnabledNow };
 }
 
 /** Create the main queue and its DLQ with the stack's redrive policy and timeouts. */

@@ -14,6 +14,7 @@ import { ensureQueues, ensureTable, LOCAL_AWS, startDynamoDbLocal, type DynamoDb
 import { startHttpApi } from './http-api.ts';
 import { routePath } from './samples.ts';
 import { fileSecretSource, loadSecretsFile, providerSecret, type SecretsFile } from './secrets-file.ts';
+import type { EventsOutletSettings } from './events-outlet.ts';
 import type { ServicesThreadInfo, ServicesThreadSettings } from './services-thread.ts';
 import { startThreadPart } from './threads.ts';
 import type { WorkerThreadSettings } from './worker-thread.ts';
@@ -73,6 +74,8 @@ export interface RuntimeInfo {
   readonly devSecrets: boolean;
   /** Simulated status endpoints, by provider id. */
   readonly simulators: Record<string, string>;
+  /** The local event bus's file: one published event per line (`npm run events`). */
+  readonly eventsFile: string;
   readonly region: string;
   readonly urls: Record<string, string>;
   /** The reconcile policy the worker and the sweep run with (`--reconcile-schedule`). */
@@ -177,7 +180,7 @@ async function prepareResources(options: PipelineOptions, engines: Awaited<Retur
     dynamo.destroy();
     sqs.destroy();
   });
-  await ensureTable(dynamo, tableName);
+  const table = await ensureTable(dynamo, tableName);
   const { queueUrl, dlqUrl } = await ensureQueues(sqs, QUEUE_NAMES, {
     maxReceiveCount: options.maxReceiveCount,
     visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
@@ -186,7 +189,7 @@ async function prepareResources(options: PipelineOptions, engines: Awaited<Retur
     new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn', 'ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
   );
   const waiting = Number(Attributes?.ApproximateNumberOfMessages ?? 0) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
-  return { dynamo, sqs, tableName, queueUrl, dlqUrl, queueArn: Attributes!.QueueArn!, waiting };
+  return { dynamo, sqs, tableName, queueUrl, dlqUrl, queueArn: Attributes!.QueueArn!, waiting, ...table };
 }
 
 /** Step 4: the secrets the pipeline runs with: the asked providers pointed at their simulators, if any. */
@@ -242,7 +245,23 @@ export function sweepPeriod(options: Pick<PipelineOptions, 'reconcile' | 'sweepP
   return Math.min(60, Math.max(1, Math.floor(first / 2)));
 }
 
-/** Step 6: the HTTP routes of every provider, in front of the real ingest handlers. */
+/**
+ * Step 6: events out, in a thread of its own (local/events-thread.ts), as the publisher is a
+ * function of its own on AWS: the table's stream read and published to the local bus. Registered
+ * before the worker's thread, so it stops after it: the worker's last writes are in the stream
+ * before the position is saved for the last time (what it has not read then is read on the next start).
+ */
+function startEvents(options: PipelineOptions, engines: Awaited<ReturnType<typeof startEngines>>, resources: Awaited<ReturnType<typeof prepareResources>>, stops: Stops) {
+  if (resources.streamEnabledNow) {
+    createLogger({ service: 'publisher', write: options.write }).info('the table had no stream (made by an earlier version): enabled now; changes from before are not published');
+  }
+  const settings: EventsOutletSettings = { dynamodbEndpoint: engines.dynamodbEndpoint, streamArn: resources.streamArn, dataDir: options.dataDir };
+  const thread = startThreadPart<{ eventsFile: string }>(new URL('./events-thread.ts', import.meta.url), settings, { name: 'events', write: logWrite(options), restart: true });
+  stops.add(() => thread.stop());
+  return thread;
+}
+
+/** Step 7: the HTTP routes of every provider, in front of the real ingest handlers. */
 async function startIngress(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, secretsFile: string, stops: Stops) {
   const routes = providers.map((provider) => ({
     provider,
@@ -265,8 +284,9 @@ async function startIngress(options: PipelineOptions, resources: Awaited<ReturnT
 
 /**
  * Start DynamoDB Local, the SQS-API server and the simulated status endpoints (with the development
- * secrets) in a thread, the worker and the sweep in another, and the HTTP API with the ingest
- * handlers on this one. On any failure everything already started is stopped again.
+ * secrets) in a thread, events out (the table's stream to the local bus) in another, the worker and
+ * the sweep in a third, and the HTTP API with the ingest handlers on this one. On any failure
+ * everything already started is stopped again.
  */
 export async function startPipeline(options: PipelineOptions): Promise<RunningPipeline> {
   if (options.secretsFile !== undefined) loadSecretsFile(options.secretsFile); // fail fast, naming the problem
@@ -278,10 +298,11 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
     const resources = await prepareResources(options, engines, stops);
     const { simulators } = engines;
     const { secretsFile, devSecrets } = prepareSecrets(options, base, simulators);
-    // The thread loads its modules while the HTTP side starts.
+    // The threads load their modules while the HTTP side starts.
+    const events = startEvents(options, engines, resources, stops);
     const worker = startWorker(options, resources, engines, secretsFile, stops);
     const http = await startIngress(options, resources, secretsFile, stops);
-    await worker.ready;
+    const [{ eventsFile }] = await Promise.all([events.ready, worker.ready]);
 
     const secrets = loadSecretsFile(secretsFile);
     const info: RuntimeInfo = {
@@ -295,6 +316,7 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
       secretsFile,
       devSecrets,
       simulators,
+      eventsFile,
       region: LOCAL_AWS.region,
       urls: Object.fromEntries(providers.map((provider) => [provider.id, `${http.url}${routePath(provider, providerSecret(secrets, provider))}`])),
       reconcile: reconcilePolicy(options),

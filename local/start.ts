@@ -12,7 +12,8 @@ import { SecretsFileError } from './secrets-file.ts';
 const USAGE = `usage: npm start -- [--port N] [--secrets FILE [--simulators]] [--fresh] [--data-dir DIR] [--log-format pretty|json]
 
   Runs the whole callback pipeline on this machine: the HTTP routes, an SQS-API server with the
-  queue and its DLQ, DynamoDB Local, the worker, and (with the development secrets) simulated
+  queue and its DLQ, DynamoDB Local, the worker, the table's stream published to a local event bus
+  (<data-dir>/events.jsonl, shown by npm run events), and (with the development secrets) simulated
   status endpoints for the providers the worker asks. Ctrl-C stops everything.
 
   The log lines are the output (stdout: pipe them with --log-format json); the banner and the
@@ -177,9 +178,10 @@ const banner = [
   ...statusEndpointLines(),
   `  Secrets file     ${shown(info.secretsFile)}${info.devSecrets ? '  (development values, fake)' : values.simulators ? `  (${shown(values.secrets!)} with the simulated endpoints)` : ''}`,
   `  Re-checks        ${scheduleText(info.reconcile.intervalsSeconds)}, swept every ${sweepPeriod({ reconcile: info.reconcile })} s${reconcile ? "  (--reconcile-schedule; the providers' own first delays are skipped)" : ''}`,
+  `  Events           ${shown(info.eventsFile)}  (the table's stream, published to a local bus: npm run events -- --follow)`,
   `  Data             ${shown(dataDirFrom(values['data-dir']))}  (--fresh to start empty)`,
   '',
-  '  Try:  npm run send -- telesign        then  npm run inspect -- --recent 5',
+  '  Try:  npm run send -- telesign        then  npm run inspect -- --recent 5   or  npm run events',
   '  Ctrl-C to stop.',
   '',
 ].join('\n');
@@ -190,7 +192,7 @@ let stopping = false;
 const shutdown = async (signal: string) => {
   if (stopping) return;
   stopping = true;
-  say(`\n${signal}: stopping (HTTP, worker${sqsEndpoint ? '' : ', queues'}${dynamodbEndpoint ? '' : ', DynamoDB Local'})…`);
+  say(`\n${signal}: stopping (HTTP, worker, events${sqsEndpoint ? '' : ', queues'}${dynamodbEndpoint ? '' : ', DynamoDB Local'})…`);
   const force = setTimeout(() => process.exit(1), 15_000);
   await pipeline.stop();
   clearTimeout(force);

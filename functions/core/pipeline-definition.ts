@@ -133,6 +133,8 @@ export function createTableInput(tableName: string) {
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST' as const,
+    // The change stream the publisher reads (on AWS, lib/callback-table.ts; locally, DynamoDB Local's Streams API).
+    StreamSpecification: { StreamEnabled: true, StreamViewType: STREAM.viewType },
     AttributeDefinitions: [partitionKey, sortKey, outcomeIndex.partitionKey, outcomeIndex.sortKey, recheckIndex.partitionKey, recheckIndex.sortKey].map((name) => ({
       AttributeName: name,
       AttributeType: 'S' as const,
@@ -141,8 +143,6 @@ export function createTableInput(tableName: string) {
       { AttributeName: partitionKey, KeyType: 'HASH' as const },
       { AttributeName: sortKey, KeyType: 'RANGE' as const },
     ],
-    // The change stream the publisher reads (on AWS, lib/callback-table.ts; locally, DynamoDB Local's Streams API).
-    StreamSpecification: { StreamEnabled: true, StreamViewType: STREAM.viewType },
     GlobalSecondaryIndexes: [
       {
         IndexName: outcomeIndex.name,

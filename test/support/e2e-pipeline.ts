@@ -37,7 +37,7 @@ export interface StartedPipeline {
 }
 
 /** The npm scripts a user runs against a running pipeline. */
-export type CommandScript = 'send' | 'inspect' | 'redrive' | 'reprocess' | 'expect';
+export type CommandScript = 'send' | 'inspect' | 'redrive' | 'reprocess' | 'expect' | 'events';
 
 export interface RunOptions {
   /** Pass npm's -s (no "> package@version script" header on stdout). @default true */

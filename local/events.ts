@@ -1,0 +1,149 @@
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { relative } from 'node:path';
+import type { InstructionDetail, StatusChangedDetail } from '../functions/core/publish.ts';
+import { DETAIL_TYPES } from '../functions/core/publish.ts';
+import { providers } from '../functions/providers/index.ts';
+import { maskPhoneNumbers } from '../functions/shared/log.ts';
+import { dataDirFrom, parseCli, USAGE_EXIT_CODE } from './cli-args.ts';
+import { npmPrintedHeader, printJson, say } from './cli-output.ts';
+import type { BusEvent } from './event-bus.ts';
+import { eventsFilePath } from './events-outlet.ts';
+import { readRuntimeInfo } from './pipeline.ts';
+
+const USAGE = `usage: npm run events -- [--follow] [--provider P] [--json]
+
+  What the local pipeline published on its event bus (npm start reads the table's stream and
+  publishes every status change and every Identomat instruction, as the stack does to EventBridge).
+
+  --follow       keep printing events as they are published (Ctrl-C to stop)
+  --provider P   only this provider's events (${providers.map((provider) => provider.id).join(', ')})
+  --json         without --follow: one JSON array of {source, detail-type, time, detail}, oldest
+                 first; with --follow: one such object per line as they come
+  --data-dir DIR the local pipeline's data folder (default: .local-data)
+
+  The events are the output (stdout), one readable line each without --json (an instruction's
+  destination is masked and its text and link left out: --json has them); hints go to stderr.`;
+
+const { values } = parseCli(
+  {
+    follow: { type: 'boolean', short: 'f', default: false },
+    provider: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    'data-dir': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+  USAGE,
+);
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const provider = values.provider;
+if (provider !== undefined && !providers.some((candidate) => candidate.id === provider)) {
+  console.error(`--provider must be one of ${providers.map((candidate) => candidate.id).join(', ')}, got "${provider}"`);
+  process.exit(USAGE_EXIT_CODE);
+}
+
+const dataDir = dataDirFrom(values['data-dir']);
+// The running pipeline says where its bus is; after it stopped, what it published is still there.
+const file = readRuntimeInfo(dataDir)?.eventsFile ?? eventsFilePath(dataDir);
+const shown = relative(process.cwd(), file).startsWith('..') ? file : relative(process.cwd(), file);
+
+/** A column of fixed width. */
+const col = (text: string, width: number) => text.padEnd(width);
+
+function statusText(status: string | null, outcome: string): string {
+  return status === null ? outcome : `${status} (${outcome})`;
+}
+
+/** One readable line: when, what kind, whose, and what changed (instructions: masked, without their content). */
+function textLine(event: BusEvent): string {
+  const detail = event.detail;
+  const who = `${col(detail.provider, 10)} ${detail.subjectId}`;
+  if (event['detail-type'] === DETAIL_TYPES.instruction) {
+    const instruction = detail as InstructionDetail;
+    // The destination is someone's phone number or e-mail address: masked, as in a log line.
+    const to = instruction.channel === 'sms' ? maskPhoneNumbers(instruction.destination) : instruction.destination.replace(/^(.).*(@.*)$/, '$1***$2');
+    return `${event.time}  ${col('instruction', 11)}  ${who}  ${instruction.kind} by ${instruction.channel} to ${to}  ${instruction.eventId}`;
+  }
+  const change = detail as StatusChangedDetail;
+  const part = change.part === undefined ? '' : ` part ${maskPhoneNumbers(change.part)}`;
+  const before = change.previous ? statusText(change.previous.status, change.previous.outcome) : 'new';
+  const flags = [change.terminal ? 'final' : '', change.confirmation ?? '', change.stale ? 'stale' : ''].filter(Boolean);
+  return `${event.time}  ${col('status', 11)}  ${who}${part}  ${before} → ${statusText(change.status, change.outcome)}${flags.length ? ` [${flags.join(', ')}]` : ''}  v${change.version}  ${change.eventId}`;
+}
+
+const wanted = (event: BusEvent) => provider === undefined || event.detail?.provider === provider;
+
+/** Reads the bus's file from an offset: whole lines only (a line being written waits for its end). */
+class EventsFile {
+  private offset = 0;
+  private rest = '';
+  private inode: number | undefined;
+
+  /** The events appended since the last call. */
+  next(): BusEvent[] {
+    if (!existsSync(file)) return [];
+    const stat = statSync(file);
+    if (stat.size < this.offset || (this.inode !== undefined && stat.ino !== this.inode)) {
+      // Started anew (npm start -- --fresh): read it from its beginning.
+      say(`${shown} was started anew; reading it from its beginning`);
+      this.offset = 0;
+      this.rest = '';
+    }
+    this.inode = stat.ino;
+    if (stat.size === this.offset) return [];
+    const buffer = Buffer.alloc(stat.size - this.offset);
+    const fd = openSync(file, 'r');
+    try {
+      readSync(fd, buffer, 0, buffer.length, this.offset);
+    } finally {
+      closeSync(fd);
+    }
+    this.offset = stat.size;
+    const lines = (this.rest + buffer.toString('utf8')).split('\n');
+    this.rest = lines.pop() ?? '';
+    const events: BusEvent[] = [];
+    for (const line of lines) {
+      if (!line) continue;
+      try {
+        events.push(JSON.parse(line) as BusEvent);
+      } catch {
+        say(`skipped a line of ${shown} that is not JSON`);
+      }
+    }
+    return events;
+  }
+}
+
+// A closed stdout (`| head`) ends the command quietly.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => process.exit(error.code === 'EPIPE' ? 0 : 1));
+
+const source = new EventsFile();
+if (!values.follow) {
+  const events = source.next().filter(wanted);
+  if (values.json) printJson(events);
+  else {
+    for (const event of events) console.log(textLine(event));
+    if (events.length === 0) say(existsSync(file) ? `no events${provider ? ` of ${provider}` : ''} in ${shown}` : `no events yet: ${shown} does not exist (npm start publishes there)`);
+  }
+} else {
+  if (values.json && npmPrintedHeader()) {
+    say(`note: npm printed its "> ${process.env.npm_package_name ?? ''}@… ${process.env.npm_lifecycle_event}" header on stdout before these lines; pipe \`npm run -s ${process.env.npm_lifecycle_event} -- …\` instead`);
+  }
+  say(`following ${shown} (Ctrl-C to stop)`);
+  const print = () => {
+    for (const event of source.next()) {
+      if (!wanted(event)) continue;
+      process.stdout.write(`${values.json ? JSON.stringify(event) : textLine(event)}\n`);
+    }
+  };
+  print();
+  const timer = setInterval(print, 200);
+  const stop = () => {
+    clearInterval(timer);
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
