@@ -1,4 +1,5 @@
 import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import type { Construct } from 'constructs';
 import { secretEnvName } from '../functions/core/secrets.ts';
 import { providers } from '../functions/providers/index.ts';
@@ -16,6 +17,7 @@ import { Reconciliation } from './reconciliation.ts';
 import { ProviderIngress, secretDescription } from './provider-ingress.ts';
 import {
   type ApplicationLogLevelSetting,
+  checkChoice,
   checkEmail,
   checkSchedule,
   checkSetting,
@@ -23,9 +25,13 @@ import {
   NUMERIC_SETTINGS,
   type NumericSetting,
   SETTING_DEFAULTS,
+  SMS_RELAYS,
+  type SmsRelaySetting,
   type SystemLogLevelSetting,
 } from './validate.ts';
 import { pascal } from './names.ts';
+import type { FunctionLogging } from './gateway-function.ts';
+import { SmsRelay } from './sms-relay.ts';
 
 export interface CallbackGatewayStackProps extends StackProps {
   /**
@@ -150,6 +156,17 @@ export interface CallbackGatewayStackProps extends StackProps {
    * @default WARN
    */
   readonly systemLogLevel?: SystemLogLevelSetting;
+  /**
+   * Who sends Identomat's SMS instructions: `off` (they are only published as events), or `telesign`
+   * (its SMS API, with the credentials the TeleSign secret holds).
+   * @default 'off'
+   */
+  readonly smsRelay?: SmsRelaySetting;
+  /**
+   * Seconds after receipt past which the SMS relay does not send a one-time code (recorded expired).
+   * @default 300
+   */
+  readonly relayMaxAgeSeconds?: number;
 }
 
 /**
@@ -169,6 +186,9 @@ export class CallbackGatewayStack extends Stack {
   public readonly events: EventOutlet;
   /** The stage (undefined: the default stage). */
   public readonly stage?: string;
+  /** The SMS relay, when smsRelay names a sender and it was added on the bus (`addSmsRelay`). */
+  public smsRelay?: SmsRelay;
+  private readonly relaySettings: Pick<CallbackGatewayStackProps, 'smsRelay' | 'relayMaxAgeSeconds' | 'eventRetentionDays' | 'secretCacheSeconds'> & { readonly logging: FunctionLogging };
 
   constructor(scope: Construct, id: string, props: CallbackGatewayStackProps = {}) {
     super(scope, id, props);
@@ -177,6 +197,7 @@ export class CallbackGatewayStack extends Stack {
     validateStackProps(props);
 
     const logging = { applicationLogLevel: props.applicationLogLevel, systemLogLevel: props.systemLogLevel };
+    this.relaySettings = { smsRelay: props.smsRelay, relayMaxAgeSeconds: props.relayMaxAgeSeconds, eventRetentionDays: props.eventRetentionDays, secretCacheSeconds: props.secretCacheSeconds, logging };
     this.table = new CallbackTable(this, 'Table');
     this.pipeline = new CallbackQueue(this, 'Pipeline', {
       table: this.table.table,
@@ -287,6 +308,45 @@ export class CallbackGatewayStack extends Stack {
 
     this.addOutputs();
     acknowledgeNagFindings(this);
+    // A relay asked for and never added would deploy a gateway that sends no code: synth fails instead.
+    this.node.addValidation({
+      validate: () =>
+        props.smsRelay !== undefined && props.smsRelay !== 'off' && !this.smsRelay
+          ? [`smsRelay is "${props.smsRelay}" but the SMS relay was not added on the event bus (CallbackGatewayStack.addSmsRelay)`]
+          : [],
+    });
+  }
+
+  /**
+   * The SMS relay on the gateway's event bus, when `smsRelay` names a sender (`off`: nothing is
+   * added): a rule taking Identomat's SMS instructions to the relay queue and function, which sends
+   * them with the sender's secret; its alarms go to the gateway's alarm topic; its queues are stack
+   * outputs. Called once, with the bus the gateway publishes to (EventOutlet's).
+   */
+  public addSmsRelay(eventBus: IEventBus): SmsRelay | undefined {
+    const { smsRelay, ...settings } = this.relaySettings;
+    if (smsRelay === undefined || smsRelay === 'off') return undefined;
+    if (this.smsRelay) throw new Error('the SMS relay is already added');
+    const sender = this.ingresses.find((ingress) => ingress.provider.id === smsRelay);
+    if (!sender?.provider.sendMessage) throw new Error(`smsRelay names "${smsRelay}", which is not a provider that sends messages`);
+    this.smsRelay = new SmsRelay(this, 'SmsRelay', {
+      eventBus,
+      table: this.table.table,
+      sender: sender.provider,
+      senderSecret: sender.secret,
+      relayMaxAgeSeconds: settings.relayMaxAgeSeconds,
+      eventRetentionDays: settings.eventRetentionDays,
+      secretCacheSeconds: settings.secretCacheSeconds,
+      alarmTopic: this.alarms.topic,
+      namespace: this.stackName,
+      logging: settings.logging,
+    });
+    new CfnOutput(this, 'RelayQueueUrl', { description: `Identomat SMS instructions waiting for the relay (sent through ${sender.provider.displayName})`, value: this.smsRelay.queue.queueUrl });
+    new CfnOutput(this, 'RelayDeadLetterQueueUrl', {
+      description: 'Identomat SMS instructions the relay gave up on (redrive after fixing the cause: old codes are then recorded expired, not sent)',
+      value: this.smsRelay.deadLetterQueue.queueUrl,
+    });
+    return this.smsRelay;
   }
 
   private addOutputs() {
@@ -330,6 +390,7 @@ export const NUMERIC_STACK_SETTINGS = Object.keys(NUMERIC_SETTINGS) as NumericSe
 
 function validateStackProps(props: CallbackGatewayStackProps) {
   if (props.alarmEmail !== undefined) checkEmail('alarmEmail', props.alarmEmail);
+  if (props.smsRelay !== undefined) checkChoice('smsRelay', props.smsRelay, SMS_RELAYS);
   if (props.reconcileSchedule !== undefined) checkSchedule('reconcileSchedule', props.reconcileSchedule);
   for (const name of NUMERIC_STACK_SETTINGS) {
     const value = props[name];

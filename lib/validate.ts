@@ -5,6 +5,8 @@
  */
 import { QUEUE, RETENTION, MAX_BODY_BYTES } from '../functions/core/pipeline-definition.ts';
 import { DEFAULT_RECONCILE, parseSchedule } from '../functions/core/reconcile.ts';
+import { RELAY } from '../functions/core/relay.ts';
+import { providers } from '../functions/providers/index.ts';
 
 /**
  * Receives on which the worker fails a record on purpose, to ask a provider's status endpoint again
@@ -79,6 +81,16 @@ export const NUMERIC_SETTINGS = {
   reconcileHorizonHours: { min: 1, max: 24 * 30, integer: true },
   /** Subjects gone stale per provider in 5 minutes at which the stale alarm fires. */
   staleAlarmThreshold: { min: 1, max: 100_000, integer: true },
+  /**
+   * Seconds after the gateway received a one-time code past which the SMS relay no longer sends it
+   * (recorded `expired`): a code the person has given up on, or that no longer works, is not sent.
+   */
+  relayMaxAgeSeconds: {
+    min: 30,
+    max: 3600,
+    integer: true,
+    why: 'a one-time code is useless minutes after it was issued; an hour is the most any code is sent late',
+  },
 } as const satisfies Record<string, NumericRange>;
 
 export type NumericSetting = keyof typeof NUMERIC_SETTINGS;
@@ -86,6 +98,13 @@ export type NumericSetting = keyof typeof NUMERIC_SETTINGS;
 /** Levels our logger writes; WARN and above would drop the INFO lines the metrics and alarms count. */
 export const APPLICATION_LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO'] as const;
 export type ApplicationLogLevelSetting = (typeof APPLICATION_LOG_LEVELS)[number];
+/**
+ * The SMS relay: `off`, or the provider that sends Identomat's SMS instructions (one with
+ * `sendMessage`: TeleSign, with the credentials its secret already holds).
+ */
+export const SMS_RELAYS = ['off', ...providers.filter((provider) => provider.sendMessage).map((provider) => provider.id)] as const;
+export type SmsRelaySetting = 'off' | 'telesign';
+
 /** Lambda's own (platform) log levels: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html */
 export const SYSTEM_LOG_LEVELS = ['DEBUG', 'INFO', 'WARN'] as const;
 export type SystemLogLevelSetting = (typeof SYSTEM_LOG_LEVELS)[number];
@@ -119,6 +138,9 @@ export const SETTING_DEFAULTS = {
   reconcileSchedule: '1m,5m,30m,2h,12h,1d,2d',
   applicationLogLevel: 'INFO' as ApplicationLogLevelSetting,
   systemLogLevel: 'WARN' as SystemLogLevelSetting,
+  /** Off: Identomat's SMS instructions are published as events, and sent by nobody unless a rule of yours does. */
+  smsRelay: 'off' as SmsRelaySetting,
+  relayMaxAgeSeconds: RELAY.codeMaxAgeSeconds,
 } as const satisfies Record<NumericSetting, number> & Record<string, unknown>;
 
 /**

@@ -9,6 +9,7 @@ import { COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './cli-args.ts';
 import { printJson } from './cli-output.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { readRuntimeInfo } from './pipeline.ts';
+import { relayedLine, relayedLink, relayLine, relayViews } from './relay-view.ts';
 
 const USAGE = `usage: npm run inspect -- <provider> <subjectId> [--json]
        npm run inspect -- --recent N [--provider P] [--outcome pending|succeeded|failed|unknown|quarantined] [--json]
@@ -23,7 +24,11 @@ const USAGE = `usage: npm run inspect -- <provider> <subjectId> [--json]
   stack's table (credentials from the usual AWS chain).
 
   --recent N   the N newest (1 to 1000)
-  --json       print one JSON document on stdout and nothing else ({state, parts, events}, or {items})`;
+  --json       print one JSON document on stdout and nothing else ({state, parts, events, relays, relayed}, or {items})
+
+  With the SMS relay on, an Identomat session lists each code or link sent for it and what the
+  sender's delivery reports say ("code sent via TeleSign, reference …: Delivered to handset"); the
+  sender's reference names the session it was sent for.`;
 
 const OUTCOMES = ['pending', 'succeeded', 'failed', 'unknown', 'quarantined'] as const;
 /** Attributes that exist for keys and bookkeeping, not for readers. */
@@ -131,7 +136,6 @@ async function showSubject(providerId: string, subjectId: string) {
     ExpressionAttributeValues: { ':pk': { S: keys.subject(provider.id, subjectId) } },
     ConsistentRead: true,
   });
-  client.destroy();
   const stateItem = items.find((item) => item.sk === 'STATE');
   const state = stateItem ? clean(stateItem) : null;
   const parts = items
@@ -142,14 +146,34 @@ async function showSubject(providerId: string, subjectId: string) {
     .filter((item) => String(item.sk).startsWith('EVENT#'))
     .sort((a, b) => String(a.receivedAt).localeCompare(String(b.receivedAt)))
     .map(clean);
+  // The relay: instructions of this subject sent through an SMS provider, joined with that
+  // provider's delivery reports; or, on the sender's subject, the instruction it carried.
+  const relays = await relayViews(items, (pk) =>
+    queryAll(client, {
+      TableName: tableName,
+      KeyConditionExpression: '#pk = :pk',
+      ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+      ExpressionAttributeValues: { ':pk': { S: pk } },
+      ConsistentRead: true,
+    }),
+  );
+  const relayed = relayedLink(items);
+  client.destroy();
+  const found = state !== null || parts.length > 0 || relays.length > 0 || relayed !== null;
   if (values.json) {
-    printJson({ state, parts, events });
-  } else if (!state && parts.length === 0) {
+    printJson({ state, parts, events, relays, relayed });
+  } else if (!found) {
     console.log(`nothing stored for ${provider.id} ${subjectId}`);
   } else {
     console.log(`${provider.displayName} ${subjectId}`);
     if (state) console.log(stateLines(provider, state, '  ').join('\n'));
-    else console.log('  (no status of its own: every callback named a part)');
+    else if (parts.length > 0) console.log('  (no status of its own: every callback named a part)');
+    else console.log('  (no status yet)');
+    if (relayed) console.log(`  ${relayedLine(relayed)}`);
+    if (relays.length) {
+      console.log(`  relayed (${relays.length}):`);
+      for (const view of relays) console.log(`    ${relayLine(view)}`);
+    }
     if (parts.length) {
       console.log(`  parts (${parts.length}):`);
       for (const part of parts) console.log([`    ${String(part.part)}`, ...stateLines(provider, part, '      ')].join('\n'));
@@ -166,7 +190,7 @@ async function showSubject(providerId: string, subjectId: string) {
       console.log(`    ${event.receivedAt}  ${String(event.status).padEnd(12)} outcome=${event.outcome ?? '-'}  statusAt=${event.statusAt ?? '-'}${part}  ${event.requestId ? `request=${event.requestId}` : ''}${confirmation}${source}`);
     }
   }
-  if (!state && parts.length === 0) process.exitCode = 1;
+  if (!found) process.exitCode = 1;
 }
 
 /** The whole stored item behind an index entry (quarantined items keep their message there). */

@@ -16,6 +16,15 @@ import { secureEquals } from '../functions/shared/secure-compare.ts';
  *
  * The control routes take `Authorization: Bearer <controlToken>`. Runtime dependencies only
  * (node:http and the project's own modules): `npm start` runs it.
+ *
+ * A simulation may also play the provider's messaging API (`messages`: TeleSign's POST /v1/messaging),
+ * on the same base URL as its status endpoint (one `baseUrl` in the secret serves both): a send is
+ * checked and answered as the provider does, logged in `sent`, made known to the status endpoint,
+ * and its delivery reports are POSTed, signed as the provider signs them, to the delivery report URL
+ * (the gateway's own callback route), each retried twice on failure (after 1 s, then 3 s). Send
+ * faults (`setSendFault`, `PUT /__simulator/send-fault`): `status` answers it and sends nothing;
+ * `delayMs` and `hang` take the message (it goes out, its reports come) and answer late or never:
+ * what a client that times out cannot tell from a message that was never taken.
  */
 
 /** A request as the simulation sees it. */
@@ -53,6 +62,49 @@ export interface StatusSimulation {
   subjectOfAnswer(answer: unknown): string;
   /** The token the control routes accept (the provider's credential, so only its holder controls it). */
   readonly controlToken: string;
+  /** The provider's messaging API, when it has one the gateway sends through. */
+  readonly messages?: MessageSimulation;
+}
+
+/** A provider's messaging API, as its kit describes it: what a send is, how it is refused, what taking one means. */
+export interface MessageSimulation {
+  /** Whether the request is a send request (and not a status request). */
+  isSend(request: SimulatedRequest): boolean;
+  /** The provider's own refusal of a send (credentials, a missing or invalid parameter), if any: nothing is sent. */
+  refuseSend(request: SimulatedRequest): SimulatedAnswer | undefined;
+  /** Take the message: the answer, the provider's reference, what the status endpoint says of it now, and its delivery reports. */
+  accept(request: SimulatedRequest, now: Date): AcceptedMessage;
+}
+
+export interface AcceptedMessage {
+  readonly answer: SimulatedAnswer;
+  readonly referenceId: string;
+  /** The parameters as sent (kept in `sent`, in memory only: they hold a phone number and a text). */
+  readonly parameters: Readonly<Record<string, string>>;
+  /** What the status endpoint answers about the message until its first report. */
+  readonly statusAnswer?: unknown;
+  readonly reports: readonly DeliveryReport[];
+}
+
+/** A delivery report, POSTed to the delivery report URL `afterMs` after the send. */
+export interface DeliveryReport {
+  readonly afterMs: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+  /** What the status endpoint answers about the message once this report is sent. */
+  readonly statusAnswer?: unknown;
+}
+
+/** One message the simulation took (or refused), as `sent` lists it. */
+export interface SimulatedMessage {
+  /** The provider's reference; absent when the send was refused or failed by a fault. */
+  referenceId?: string;
+  readonly authorized: boolean;
+  readonly parameters: Readonly<Record<string, string>>;
+  /** The status answered; absent while unanswered (a hang fault, or a delay still running). */
+  status?: number;
+  /** Each delivery report's fate: the status the receiver answered, or the error. */
+  readonly reports: { status?: number; error?: string }[];
 }
 
 /**
@@ -93,6 +145,14 @@ export interface StatusSimulator {
   setFault(fault: StatusFault | undefined): void;
   /** Every status request received, oldest first. */
   readonly requests: SimulatorRequest[];
+  /** Play a fault on the messaging API's sends; `undefined` clears it. */
+  setSendFault(fault: StatusFault | undefined): void;
+  /** Where delivery reports go (the gateway's callback route for the provider); without one, none are sent. */
+  setDeliveryReportUrl(url: string | undefined): void;
+  /** Every send request received, oldest first (in memory only). */
+  readonly sent: SimulatedMessage[];
+  /** Resolves once no delivery report is waiting to be sent (or being sent). */
+  reportsSettled(): Promise<void>;
   /** Close the server, dropping delayed and hung connections. */
   stop(): Promise<void>;
 }
@@ -157,13 +217,21 @@ function decodeSegment(segment: string): string {
   }
 }
 
+/** Retries of a delivery report the receiver did not take, after the first try (TeleSign: "a total of three tries"). */
+const REPORT_RETRY_DELAYS_MS = [1_000, 3_000];
+
 /** Start a simulated status endpoint on 127.0.0.1. */
-export async function startStatusSimulator(simulation: StatusSimulation, options: { port?: number } = {}): Promise<StatusSimulator> {
+export async function startStatusSimulator(simulation: StatusSimulation, options: { port?: number; deliveryReportUrl?: string } = {}): Promise<StatusSimulator> {
   if (!simulation.controlToken) throw new Error(`${simulation.name} simulator: the control token must not be empty`);
   const answers = new Map<string, unknown>();
   const requests: SimulatorRequest[] = [];
   const timers = new Set<NodeJS.Timeout>();
   let fault: { fault: StatusFault; remaining: number } | undefined;
+  let sendFault: { fault: StatusFault; remaining: number } | undefined;
+  let deliveryReportUrl = options.deliveryReportUrl;
+  const sent: SimulatedMessage[] = [];
+  /** Reports waiting or in progress; `reportsSettled` waits for them. */
+  const pendingReports = new Set<Promise<void>>();
 
   const report = (answer: unknown) => {
     let subjectId: string;
@@ -186,6 +254,16 @@ export async function startStatusSimulator(simulation: StatusSimulation, options
     if (fault.remaining <= 0) fault = undefined;
     return current;
   };
+  const takeSendFault = (): StatusFault | undefined => {
+    if (!sendFault) return undefined;
+    const current = sendFault.fault;
+    sendFault.remaining -= 1;
+    if (sendFault.remaining <= 0) sendFault = undefined;
+    return current;
+  };
+  let stopped = false;
+  /** Waits of delivery reports: ended (resolved) by stop, so no report outlives the simulator. */
+  const reportWaits = new Set<() => void>();
   const wait = (ms: number) =>
     new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -193,6 +271,16 @@ export async function startStatusSimulator(simulation: StatusSimulation, options
         resolve();
       }, ms);
       timers.add(timer);
+    });
+  const reportWait = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        reportWaits.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      reportWaits.add(done);
     });
 
   async function statusRequest(request: SimulatedRequest, response: ServerResponse, subjectId: string) {
@@ -214,6 +302,70 @@ export async function startStatusSimulator(simulation: StatusSimulation, options
     const refusal = simulation.refuse(request);
     if (refusal) return answer(refusal);
     return answer(answers.has(subjectId) ? simulation.found(answers.get(subjectId)) : simulation.notFound(subjectId));
+  }
+
+  /** POST one report to the delivery report URL, retrying as the provider does; the outcome goes into `fate`. */
+  async function deliver(report: DeliveryReport, fate: { status?: number; error?: string }) {
+    await reportWait(report.afterMs);
+    for (let attempt = 0; ; attempt++) {
+      if (stopped) return;
+      const url = deliveryReportUrl;
+      if (!url) {
+        fate.error = 'no delivery report URL';
+        return;
+      }
+      try {
+        const answer = await fetch(url, { method: 'POST', headers: { ...report.headers }, body: report.body, signal: AbortSignal.timeout(5_000) });
+        await answer.body?.cancel();
+        fate.status = answer.status;
+        delete fate.error;
+        if (answer.ok) {
+          if (report.statusAnswer !== undefined) report_(report.statusAnswer);
+          return;
+        }
+      } catch (error) {
+        fate.error = error instanceof Error ? error.message : String(error);
+      }
+      if (attempt >= REPORT_RETRY_DELAYS_MS.length) return;
+      await reportWait(REPORT_RETRY_DELAYS_MS[attempt]);
+    }
+  }
+  const report_ = (answer: unknown) => {
+    try {
+      report(answer);
+    } catch {
+      // the kit's own answer: a bad one is the kit's bug, and the status endpoint just does not know it
+    }
+  };
+
+  async function sendRequest(messages: MessageSimulation, request: SimulatedRequest, response: ServerResponse) {
+    const seen: SimulatedMessage = { authorized: simulation.authorized(request), parameters: {}, reports: [] };
+    sent.push(seen);
+    const answer = ({ status, body }: SimulatedAnswer) => {
+      seen.status = status;
+      send(response, status, body);
+    };
+    const playing = takeSendFault();
+    if (playing?.status) {
+      if (playing.delayMs) await wait(playing.delayMs);
+      const error = playing.status === 429 ? 'too_many_requests' : 'simulated_fault';
+      return answer({ status: playing.status, body: { error, details: [`simulated fault: status ${playing.status}`] } });
+    }
+    const refusal = messages.refuseSend(request);
+    if (refusal) return answer(refusal);
+    const accepted = messages.accept(request, new Date());
+    Object.assign(seen, { referenceId: accepted.referenceId, parameters: accepted.parameters });
+    if (accepted.statusAnswer !== undefined) report_(accepted.statusAnswer);
+    for (const each of accepted.reports) {
+      const fate: { status?: number; error?: string } = {};
+      seen.reports.push(fate);
+      const pending: Promise<void> = deliver(each, fate).finally(() => pendingReports.delete(pending));
+      pendingReports.add(pending);
+    }
+    // Taken: a delay or a hang now only keeps the answer from the client.
+    if (playing?.delayMs) await wait(playing.delayMs);
+    if (playing?.hang) return;
+    return answer(accepted.answer);
   }
 
   async function route(incoming: IncomingMessage, response: ServerResponse) {
@@ -239,9 +391,15 @@ export async function startStatusSimulator(simulation: StatusSimulation, options
         setFault(next);
         return send(response, 200, { fault: next ?? null });
       }
+      if (request.path === '/__simulator/send-fault' && request.method === 'PUT') {
+        const next = validFault(parseJson(request.body));
+        sendFault = next ? { fault: next, remaining: next.times ?? Number.POSITIVE_INFINITY } : undefined;
+        return send(response, 200, { sendFault: next ?? null });
+      }
       throw new HttpError(404, 'not_found', [`no route ${request.method} ${request.path}`]);
     }
 
+    if (simulation.messages?.isSend(request)) return sendRequest(simulation.messages, request, response);
     const subjectId = simulation.subjectOf(request);
     if (subjectId !== undefined) return statusRequest(request, response, subjectId);
     throw new HttpError(404, 'not_found', [`no route ${request.method} ${request.path}`]);
@@ -270,7 +428,15 @@ export async function startStatusSimulator(simulation: StatusSimulation, options
     forget: (subjectId) => void answers.delete(subjectId),
     setFault,
     requests,
+    setSendFault: (next) => void (sendFault = next ? { fault: next, remaining: next.times ?? Number.POSITIVE_INFINITY } : undefined),
+    setDeliveryReportUrl: (url) => void (deliveryReportUrl = url),
+    sent,
+    reportsSettled: async () => {
+      while (pendingReports.size > 0) await Promise.allSettled([...pendingReports]);
+    },
     stop: async () => {
+      stopped = true;
+      for (const done of [...reportWaits]) done();
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

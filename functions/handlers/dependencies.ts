@@ -10,9 +10,15 @@ import { MAX_BODY_BYTES, QUEUE, RETENTION } from '../core/pipeline-definition.ts
 import type { ReconcilePolicy } from '../core/reconcile.ts';
 import { createSecretCache, type SecretSource } from '../core/secrets.ts';
 import type { SweepDependencies } from '../core/sweep.ts';
-import type { AnyProvider } from '../providers/provider.ts';
+import { createRelayStore } from '../adapters/relay-store.ts';
+import { postOnceContext } from '../adapters/post-once.ts';
+import { RELAY } from '../core/relay.ts';
+import { findProvider } from '../providers/index.ts';
+import type { AnyProvider, SendContext } from '../providers/provider.ts';
+import { ConfigurationError } from '../shared/errors.ts';
 import { createLogger, type LogLevel } from '../shared/log.ts';
 import type { PublisherHandlerOptions } from './publisher.ts';
+import type { RelayHandlerOptions } from './relay.ts';
 import type { WorkerHandlerOptions } from './worker.ts';
 
 /**
@@ -132,5 +138,53 @@ export function publisherHandlerOptions(setup: PublisherSetup): PublisherHandler
     },
     ...(setup.maxRetryPauseSeconds === undefined ? {} : { maxRetryPauseMs: setup.maxRetryPauseSeconds * 1000 }),
     ...(setup.now ? { now: setup.now } : {}),
+  };
+}
+
+export interface RelaySetup {
+  readonly dynamo: DynamoDBClient;
+  readonly tableName: string;
+  readonly sqs: SQSClient;
+  /** The relay queue (for ChangeMessageVisibility: the relay backs off a failed record itself). */
+  readonly queueUrl: string;
+  /** The provider that sends the messages (the `smsRelay` setting): one with `sendMessage`. */
+  readonly sender: string;
+  readonly secretSource: SecretSource;
+  /** @default DEFAULT_SECRET_CACHE_SECONDS */
+  readonly secretCacheSeconds?: number;
+  /** Age past which a one-time code is not sent. @default RELAY.codeMaxAgeSeconds */
+  readonly codeMaxAgeSeconds?: number;
+  /** Days relay items are kept. @default RETENTION.eventDays */
+  readonly retentionDays?: number;
+  /** How long a send can be in flight (the function's timeout). @default RELAY.timeoutSeconds */
+  readonly inFlightSeconds?: number;
+  /** @default RELAY.retryBaseSeconds */
+  readonly retryBaseSeconds?: number;
+  /** How a message is POSTed. @default postOnceContext() */
+  readonly send?: SendContext;
+  readonly write?: LogWrite;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
+}
+
+/** The relay handler's options (the Lambda entry point and the local runtime's relay rule build it here). */
+export function relayHandlerOptions(setup: RelaySetup): RelayHandlerOptions {
+  const sender = findProvider(setup.sender);
+  if (!sender?.sendMessage) throw new ConfigurationError(`the SMS relay names "${setup.sender}", which is not a provider that sends messages`);
+  return {
+    deps: {
+      store: createRelayStore(setup.dynamo, setup.tableName),
+      secrets: createSecretCache(setup.secretSource, { ttlMs: (setup.secretCacheSeconds ?? DEFAULT_SECRET_CACHE_SECONDS) * 1000 }),
+      sender,
+      send: setup.send ?? postOnceContext(),
+      now: setup.now ?? (() => new Date()),
+      log: createLogger({ service: 'relay', write: setup.write }),
+      newAttempt: randomUUID,
+      codeMaxAgeSeconds: setup.codeMaxAgeSeconds ?? RELAY.codeMaxAgeSeconds,
+      inFlightSeconds: setup.inFlightSeconds ?? RELAY.timeoutSeconds,
+      retentionDays: setup.retentionDays ?? RETENTION.eventDays,
+    },
+    retryBaseSeconds: setup.retryBaseSeconds ?? RELAY.retryBaseSeconds,
+    delayRetry: visibilityDelayer(setup.sqs, setup.queueUrl),
   };
 }

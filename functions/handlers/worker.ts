@@ -10,7 +10,10 @@ import { ConfigurationError, errorMessage } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import { DEFAULT_LOOKUP_TIMEOUT_MS, DEFAULT_SECRET_CACHE_SECONDS, workerHandlerOptions } from './dependencies.ts';
 import { numberEnv, reconcileEnv, requireEnv } from './environment.ts';
+import { retryDelaySeconds } from './back-off.ts';
 import { withInvocationLogFields } from './invocation-log.ts';
+
+export { retryDelaySeconds };
 
 export type WorkerHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
 
@@ -24,15 +27,6 @@ export interface WorkerHandlerOptions {
   readonly retryBaseSeconds?: number;
   /** Jitter of the back-off, from 0 to 1 (tests pass a fixed one). @default Math.random */
   readonly random?: () => number;
-}
-
-/**
- * Back-off for the n-th receive: base × 2^(n-1), at most 15 minutes, plus up to a quarter more
- * (jitter), so records that failed together (a status endpoint's outage) do not return together.
- */
-export function retryDelaySeconds(receiveCount: number, baseSeconds: number, random: () => number = () => 0): number {
-  const backoff = baseSeconds * 2 ** Math.max(0, receiveCount - 1);
-  return Math.min(900, Math.round(backoff * (1 + random() * 0.25)));
 }
 
 async function processRecord(record: SQSRecord, deps: WorkerDependencies) {

@@ -196,6 +196,17 @@ export interface Provider<TSecret = unknown, TPayload = unknown, TId extends str
    */
   instruction?(payload: unknown): Instruction | undefined;
   /**
+   * Send a message on the gateway's behalf through the provider's own messaging API (TeleSign's SMS
+   * API), for the relay that delivers other providers' instructions. Sends once, never retried here:
+   * resolves with the provider's reference for the message (its later delivery reports name it);
+   * throws DependencyError when nothing was sent and a later try may work (unreachable, 429, 5xx
+   * "not attempted"), UncertainDeliveryError when the request left and no answer says what happened
+   * (it may have been sent: never resend), MessageRefusedError when the provider refused this message
+   * for good, and ConfigurationError when only a person can fix it (a refused credential). No error
+   * message carries the destination or the text. Cite the messaging API's page in the module.
+   */
+  sendMessage?(secret: TSecret, message: OutgoingMessage, context: SendContext): Promise<SentMessage>;
+  /**
    * What the user must know about the secret beyond its fields (which status endpoint a default
    * points at, what leaving a field out means): shown in the stack output naming the secret.
    */
@@ -240,6 +251,40 @@ export interface Instruction {
   readonly link?: string;
   /** Whether it carries a one-time code, which is useless (and must not be sent) after a few minutes. */
   readonly oneTimeCode: boolean;
+}
+
+/** A message the gateway sends itself (`Provider.sendMessage`). */
+export interface OutgoingMessage {
+  /** The phone number, E.164 (`+` and the country code). */
+  readonly to: string;
+  readonly text: string;
+  /** What the message is, in the terms carriers route by: a one-time code, or an alert/notification (a link). */
+  readonly kind: 'OTP' | 'ARN';
+  /** Our own id for it, echoed back by the provider (the instruction's eventId): support can find it by this. */
+  readonly externalId: string;
+}
+
+/** What the provider said when it took the message. */
+export interface SentMessage {
+  /** The provider's id for the message: its delivery reports and status answers name it. */
+  readonly referenceId: string;
+}
+
+/** An answer to a POST, as `SendContext.post` reads it. */
+export interface PostAnswer {
+  readonly status: number;
+  /** The body (bounded), or undefined when it could not be read after the status came. */
+  readonly body: string | undefined;
+}
+
+/**
+ * How a message is sent: one POST, never retried, that knows whether the request left. Throws
+ * DependencyError (named `dependency`) when the request did not leave whole (DNS, refused, the
+ * connection not made in time: nothing can have been acted on), UncertainDeliveryError when it did
+ * and no answer came in time or the connection was lost (the other side may have acted on it).
+ */
+export interface SendContext {
+  post(url: string, request: { readonly headers: Readonly<Record<string, string>>; readonly body: string; readonly dependency: string }): Promise<PostAnswer>;
 }
 
 /** What a status request is about: a subject, or one part of it (an eSMS recipient). */

@@ -1,9 +1,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from '../shared/zod.ts';
 import { secureEquals } from '../shared/secure-compare.ts';
-import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
+import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeliveryError, errorMessage } from '../shared/errors.ts';
 import { configuredString, describeIssues, parseJsonWith, shortHash, toIsoTime } from './common.ts';
-import { secretVersions, type EventFacts, type LookupContext, type Outcome, type Provider, type StatusAnswer, type StatusDetail } from './provider.ts';
+import { secretVersions, type EventFacts, type LookupContext, type OutgoingMessage, type Outcome, type Provider, type SendContext, type SentMessage, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
 /**
@@ -455,13 +455,23 @@ async function readBounded(response: Response, maxBytes: number): Promise<string
  */
 async function errorCodes(response: Response): Promise<number[]> {
   try {
-    const body = JSON.parse(await readBounded(response, MAX_ANSWER_BYTES)) as unknown;
-    const errors = fieldOf(body, 'errors');
-    const listed = Array.isArray(errors) ? errors : [fieldOf(body, 'error')];
-    return listed.map((error) => fieldOf(error, 'code')).filter((code): code is number => Number.isInteger(code));
+    return errorCodesOf(await readBounded(response, MAX_ANSWER_BYTES));
   } catch {
     return [];
   }
+}
+
+/** `errors[].code` (or `error.code`) of an error answer's text; none when it is not JSON. */
+function errorCodesOf(text: string | undefined): number[] {
+  let body: unknown;
+  try {
+    body = JSON.parse(text ?? '');
+  } catch {
+    return [];
+  }
+  const errors = fieldOf(body, 'errors');
+  const listed = Array.isArray(errors) ? errors : [fieldOf(body, 'error')];
+  return listed.map((error) => fieldOf(error, 'code')).filter((code): code is number => Number.isInteger(code));
 }
 
 /**
@@ -549,6 +559,127 @@ function claimedStatus(payload: TeleSignCallback): string {
   return payload.status ? String(payload.status.code) : (payload.state ?? `event ${payload.event ?? ''}`);
 }
 
+// --- Send SMS -----------------------------------------------------------------------------------
+//
+// POST {baseUrl}/v1/messaging, form-encoded (UTF-8), Basic authentication with the customer id and
+// API key, as Get Status uses it:
+// - https://developer.telesign.com/enterprise/reference/sms ("Send an SMS message": `phone_number`
+//   "with country code included. Avoid use of special characters and spaces", `message` "limited to
+//   1600 characters", `message_type` OTP | ARN | MKT, optional `external_id`; "Authentication: Basic
+//   (easiest to implement) or Digest", "Accepts: application/x-www-form-urlencoded"; 200 "Success …
+//   290 Message in progress"; the 400 codes 11000–12017 listed below)
+// - https://enterprise.telesign.com/api-reference/apis/sms-api/send-an-sms/post-messaging (the same
+//   request, for `rest-ww.telesign.com`)
+// - https://developer.telesign.com/enterprise/docs/authentication ("'Basic '+ b64encoded(customer_id:api_key)")
+// - https://developer.telesign.com/enterprise/docs/understand-telesign-status-and-error-codes (HTTP
+//   500 "Transaction not attempted", 503 "Service unavailable … try again", 429 "Rate limit exceeded")
+// - the 200 answer `{"reference_id", "external_id", "status": {"code": 290, "description": "Message
+//   in progress"}}` of TeleSign's own SDK test (TeleSign/python_telesign tests/test_messaging.py,
+//   test_messaging_message); error bodies (`errors[].code` with `status.code` 500/501) as the examples
+//   of TeleSign's SMS Verify OpenAPI definition show them for the same platform's POST /v1/verify/sms.
+// TeleSign documents no idempotency key: a request sent twice is two messages to a person. So a
+// request that left and got no answer is never sent again (UncertainDeliveryError, see
+// adapters/post-once.ts); only what proves nothing was sent is retried.
+
+/** "You are limited to 1600 characters." */
+export const MAX_SMS_CHARACTERS = 1600;
+
+/** The 400 codes of the send page: which parameter TeleSign refused (never its value). */
+const SEND_REFUSALS: Readonly<Record<number, string>> = {
+  11000: 'invalid value for phone_number',
+  11001: 'invalid country code for phone_number',
+  11009: 'invalid value for message',
+  11016: 'invalid value for external_id',
+  11017: 'invalid value for message_type',
+  12000: 'missing phone_number',
+  12009: 'missing message',
+  12017: 'missing message_type',
+};
+
+/** Codes a refusal names: `errors[].code`, and `status.code` unless it is a 2xx (in progress). */
+function sendCodesOf(text: string | undefined): number[] {
+  const codes = errorCodesOf(text);
+  try {
+    const statusCode = fieldOf(fieldOf(JSON.parse(text ?? ''), 'status'), 'code');
+    if (Number.isInteger(statusCode) && !((statusCode as number) >= 200 && (statusCode as number) < 300)) codes.push(statusCode as number);
+  } catch {
+    // not JSON: no codes
+  }
+  return codes;
+}
+
+const codesText = (codes: readonly number[]) => (codes.length > 0 ? ` (code ${codes.join(', ')}${codes.map((code) => (SEND_REFUSALS[code] ? `: ${SEND_REFUSALS[code]}` : '')).join('')})` : '');
+
+/** What TeleSign's 200 answer must hold: the reference its delivery reports will name. */
+const SendAnswerSchema = z.looseObject({
+  reference_id: z.string().check(z.minLength(1), z.maxLength(128)),
+  status: z.optional(z.looseObject({ code: z.optional(code) })),
+});
+
+/** E.164 (`+` and 7 to 15 digits) as TeleSign wants it: the digits, country code first, nothing else. */
+function phoneDigits(to: string): string | undefined {
+  return /^\+[1-9]\d{6,14}$/.test(to) ? to.slice(1) : undefined;
+}
+
+/**
+ * Send one SMS. See the Provider interface for what each error means; none carries the number or
+ * the text, nor TeleSign's descriptions (which may echo them: "-10033 {phone_number} has not been
+ * verified for this trial account").
+ */
+async function sendSms(secret: TeleSignSecret, message: OutgoingMessage, context: SendContext): Promise<SentMessage> {
+  const digits = phoneDigits(message.to);
+  if (digits === undefined) throw new MessageRefusedError('telesign', 'not sent: the destination is not an E.164 phone number (+, country code, 7 to 15 digits)');
+  if (message.text.length === 0 || message.text.length > MAX_SMS_CHARACTERS) {
+    throw new MessageRefusedError('telesign', `not sent: TeleSign takes a message of 1 to ${MAX_SMS_CHARACTERS} characters, this one has ${message.text.length}`);
+  }
+  const form = new URLSearchParams({ phone_number: digits, message: message.text, message_type: message.kind, external_id: message.externalId });
+  const answer = await context.post(`${secret.baseUrl.replace(/\/+$/, '')}/v1/messaging`, {
+    headers: {
+      authorization: basicAuthorization(secret.customerId, secret.apiKey),
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: 'application/json',
+    },
+    body: form.toString(),
+    dependency: 'telesign',
+  });
+  const { status } = answer;
+  if (status === 200) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(answer.body ?? '');
+    } catch {
+      parsed = undefined;
+    }
+    const read = SendAnswerSchema.safeParse(parsed);
+    if (!read.success) {
+      throw new UncertainDeliveryError('telesign', 'TeleSign answered 200 (the message was taken) without a readable reference_id: it may be on its way, and its delivery report cannot be joined');
+    }
+    const statusCode = read.data.status?.code;
+    // The send page lists 290 for a 200; a code TeleSign lists as a failure says it will not go out (inferred).
+    if (statusCode !== undefined && classifyCode(statusCode).outcome === 'failed') {
+      throw new MessageRefusedError('telesign', `TeleSign took the request but reports status ${statusCode}: not sent`, [statusCode]);
+    }
+    return { referenceId: read.data.reference_id };
+  }
+  const codes = sendCodesOf(answer.body);
+  // 504: a gateway gave up waiting for TeleSign, which may have taken the message (inferred: as for our own timeout).
+  if (status === 504) throw new UncertainDeliveryError('telesign', 'TeleSign answered 504 (a gateway timed out waiting): the message may have been sent');
+  // 429 "Rate limit exceeded", 500 "Transaction not attempted", 503 "try again": nothing was sent.
+  if (status === 429 || status >= 500) throw new DependencyError('telesign', `send answered ${status}${codesText(codes)}`);
+  if (status >= 300 && status < 400) {
+    throw new ConfigurationError(`TeleSign send answered a redirect (${status}): set baseUrl in the telesign secret to the API's own https URL`);
+  }
+  if (status === 401 || status === 403) {
+    // A trial account sends only to numbers verified in its portal: this number, not the credentials.
+    if (codes.includes(-10033)) throw new MessageRefusedError('telesign', `TeleSign refused the number: a trial account sends only to verified numbers${codesText(codes)}`, codes);
+    if (codes.includes(-20002)) throw new ConfigurationError(`TeleSign send answered ${status}${codesText(codes)}: the SMS API is not enabled for the customer id in the telesign secret`);
+    throw new ConfigurationError(`TeleSign send answered ${status}${codesText(codes)}: ${refusalAdvice(codes)}`);
+  }
+  if (status === 404) throw new ConfigurationError(`TeleSign send answered 404: baseUrl in the telesign secret is not TeleSign's REST API`);
+  // 400 and the rest of 4xx: this message, as it is, will never be taken.
+  throw new MessageRefusedError('telesign', `TeleSign refused the message (HTTP ${status}${codesText(codes)}): not sent`, codes);
+}
+
 export const telesign: Provider<TeleSignSecret, TeleSignCallback, 'telesign'> = {
   id: 'telesign',
   displayName: 'TeleSign',
@@ -586,6 +717,8 @@ export const telesign: Provider<TeleSignSecret, TeleSignCallback, 'telesign'> = 
     headers: { 'content-type': 'application/json', authorization: `TSA ${secret.customerId}:${teleSignSignature(secret.apiKey, body)}` },
     body,
   }),
+
+  sendMessage: sendSms,
 
   describe(payload) {
     const referenceId = payload.reference_id;

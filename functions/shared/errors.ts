@@ -25,6 +25,39 @@ export class ConfigurationError extends Error {
   }
 }
 
+/**
+ * A request that left whole and got no answer (a response timeout, a connection lost after the
+ * request was sent): the other side may have acted on it. For a send that has no idempotency key
+ * (TeleSign's SMS API) it is never retried, so a person is never sent the same message twice; the
+ * relay records it as `uncertain` and raises an alarm instead.
+ */
+export class UncertainDeliveryError extends Error {
+  override readonly name = 'UncertainDeliveryError';
+  constructor(
+    readonly dependency: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * The provider refused this one message for good (an invalid phone number, a text it will not
+ * send): sending it again cannot help, and nothing was sent. `codes` are the provider's own error
+ * codes; the message names them, never the values the provider may echo (a phone number).
+ */
+export class MessageRefusedError extends Error {
+  override readonly name = 'MessageRefusedError';
+  constructor(
+    readonly dependency: string,
+    message: string,
+    readonly codes: readonly number[] = [],
+  ) {
+    super(message);
+  }
+}
+
 /** The message of an unknown thrown value, for logs. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

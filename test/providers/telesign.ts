@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import type { Arbitrary } from 'fast-check';
 import { describeIssues } from '../../functions/providers/common.ts';
 import type { CallbackRequest } from '../../functions/providers/provider.ts';
-import { getStatusApiOf, servedByGetStatus, telesign, TeleSignCallbackSchema, teleSignSignature, type GetStatusApi } from '../../functions/providers/telesign.ts';
+import { getStatusApiOf, servedByGetStatus, telesign, TeleSignCallbackSchema, TeleSignSecretSchema, teleSignSignature, type GetStatusApi } from '../../functions/providers/telesign.ts';
 import { secureEquals } from '../../functions/shared/secure-compare.ts';
-import type { SimulatedAnswer, SimulatedRequest, StatusSimulation } from '../../local/status-simulator.ts';
+import type { MessageSimulation, SimulatedAnswer, SimulatedRequest, StatusSimulation } from '../../local/status-simulator.ts';
 import { SimulatedHttpError } from '../../local/status-simulator.ts';
 import {
   editJson,
@@ -83,6 +84,16 @@ function decodedSegment(segment: string): string | undefined {
 export interface TeleSignSimulationOptions {
   /** The simulation's clock (ms), so a test can let 12 hours pass. */
   readonly now?: () => number;
+  /** The delivery reports each sent SMS gets, in order (`status.code`s). @default [200] ("Delivered to handset") */
+  readonly deliveryCodes?: readonly number[];
+  /** Between a send and its first report, and between reports. @default 50 */
+  readonly reportDelayMs?: number;
+  /**
+   * A trial account: it sends only to these numbers (digits, as sent), and answers any other with
+   * 401, -10033 "{phone_number} has not been verified for this trial account".
+   * @default - a full account: any number
+   */
+  readonly verifiedNumbers?: readonly string[];
 }
 
 /**
@@ -114,8 +125,19 @@ export function telesignStatusSimulation(credentials: { customerId: string; apiK
     return given !== undefined && customerOk && keyOk;
   };
   const unauthorized = (code: number, description: string) => errorAnswer(401, { code, description }, NOT_AUTHORIZED, null, now());
+  /** TeleSign's refusal of a request's credentials, by its documented codes; undefined when they are right. */
+  const refuseCredentials = (request: SimulatedRequest): SimulatedAnswer | undefined => {
+    const header = request.headers.authorization;
+    if (!header) return unauthorized(-30004, "Missing required 'Authorization' header");
+    const given = basicCredentials(header);
+    if (!given) return unauthorized(-30005, "Required 'Authorization' header is not in the correct format");
+    if (!secureEquals(given.customerId, credentials.customerId)) return unauthorized(-30000, 'Invalid Customer ID.');
+    if (!secureEquals(given.apiKey, credentials.apiKey)) return unauthorized(-30015, 'Invalid API Key.');
+    return undefined;
+  };
   return {
     name: 'TeleSign',
+    messages: telesignMessagingSimulation(credentials, refuseCredentials, options),
     controlToken: credentials.apiKey,
     subjectOf(request) {
       const match = STATUS_PATH.exec(request.path);
@@ -126,12 +148,8 @@ export function telesignStatusSimulation(credentials: { customerId: string; apiK
     },
     authorized,
     refuse(request) {
-      const header = request.headers.authorization;
-      if (!header) return unauthorized(-30004, "Missing required 'Authorization' header");
-      const given = basicCredentials(header);
-      if (!given) return unauthorized(-30005, "Required 'Authorization' header is not in the correct format");
-      if (!secureEquals(given.customerId, credentials.customerId)) return unauthorized(-30000, 'Invalid Customer ID.');
-      if (!secureEquals(given.apiKey, credentials.apiKey)) return unauthorized(-30015, 'Invalid API Key.');
+      const refused = refuseCredentials(request);
+      if (refused) return refused;
       const [, api, segment] = STATUS_PATH.exec(request.path)!;
       const referenceId = decodedSegment(segment);
       if (referenceId === undefined) {
@@ -151,6 +169,85 @@ export function telesignStatusSimulation(credentials: { customerId: string; apiK
       if (!result.success) throw new Error(`not a TeleSign answer: ${describeIssues(result.error).join('; ')}`);
       served.set(result.data.reference_id, { api: servedByGetStatus(result.data) ? getStatusApiOf(result.data) : 'none', reportedAt: now() });
       return result.data.reference_id;
+    },
+  };
+}
+
+/** TeleSign's 400 answer to a send: the parameter's status code (reference/sms), no reference id (none was made). */
+function sendRefusal(statusCode: number, description: string, externalId: string | null): SimulatedAnswer {
+  return { status: 400, body: { external_id: externalId, status: { code: statusCode, description } } };
+}
+
+/**
+ * TeleSign's SMS API (POST {baseUrl}/v1/messaging), SIMULATED, as https://developer.telesign.com/enterprise/reference/sms
+ * describes it: form-encoded `phone_number` (digits, country code first), `message` (at most 1600
+ * characters), `message_type` (OTP, ARN, MKT), optional `external_id`; Basic authentication (401 with
+ * the Get Status codes); 400 with the parameter's status code (12000/12009/12017 missing, 11000
+ * phone_number, 11009 message, 11017 message_type, 11016 external_id); a trial account's unverified
+ * number 401 -10033. Taken: 200 `{reference_id, external_id, status: {code: 290, "Message in
+ * progress"}}` (TeleSign's SDK fixture), then each of `deliveryCodes` as a delivery report signed as
+ * TeleSign signs callbacks (`Authorization: TSA <customerId>:<signature>`), in the SMS delivery
+ * report's shape (test/fixtures/telesign/sms-dlr-success-engage.json), and known to Get Status.
+ * Inferred: that `+` or spaces in phone_number are refused (the page only says "avoid"), and the
+ * 400 body's shape (`status.code` without `errors`, as third-party clients show it).
+ */
+function telesignMessagingSimulation(
+  credentials: { customerId: string; apiKey: string },
+  refuseCredentials: (request: SimulatedRequest) => SimulatedAnswer | undefined,
+  options: TeleSignSimulationOptions,
+): MessageSimulation {
+  const now = options.now ?? Date.now;
+  const reportDelayMs = options.reportDelayMs ?? 50;
+  const deliveryCodes = options.deliveryCodes ?? [200];
+  const form = (request: SimulatedRequest) => new URLSearchParams(request.body.toString('utf8'));
+  // Delivery reports are signed with the account's key, as TeleSign signs every callback.
+  const signing = TeleSignSecretSchema.parse({ customerId: credentials.customerId, apiKey: credentials.apiKey });
+  return {
+    isSend: (request) => request.path === '/v1/messaging' && request.method === 'POST',
+    refuseSend(request) {
+      const refused = refuseCredentials(request);
+      if (refused) return refused;
+      const params = form(request);
+      const externalId = params.get('external_id');
+      const phone = params.get('phone_number');
+      const message = params.get('message');
+      const type = params.get('message_type');
+      if (!phone) return sendRefusal(12000, 'Missing Required Parameter phone_number', externalId);
+      if (!message) return sendRefusal(12009, 'Missing Required Parameter message', externalId);
+      if (!type) return sendRefusal(12017, 'Missing Required Parameter message_type', externalId);
+      if (!/^\d{7,15}$/.test(phone)) return sendRefusal(11000, 'Invalid value for parameter phone_number.', externalId);
+      if ([...message].length > 1600) return sendRefusal(11009, 'Invalid value for parameter message.', externalId);
+      if (!['OTP', 'ARN', 'MKT'].includes(type)) return sendRefusal(11017, 'Invalid value for parameter message_type.', externalId);
+      if (externalId !== null && (externalId.length > 100 || /[^\x20-\x7e]/.test(externalId))) return sendRefusal(11016, 'Invalid value for parameter external_id', externalId);
+      if (options.verifiedNumbers && !options.verifiedNumbers.includes(phone)) {
+        return errorAnswer(401, { code: -10033, description: `${phone} has not been verified for this trial account.` }, { code: 500, description: 'Transaction not attempted' }, null, now());
+      }
+      return undefined;
+    },
+    accept(request, at) {
+      const params = form(request);
+      const referenceId = randomBytes(16).toString('hex').toUpperCase();
+      const externalId = params.get('external_id');
+      const sentAt = new Date(now());
+      const report = (statusCode: number, index: number) => {
+        const json = {
+          reference_id: referenceId,
+          status: { code: statusCode, description: DESCRIPTIONS[statusCode] ?? `status ${statusCode}`, updated_on: new Date(sentAt.getTime() + (index + 1) * reportDelayMs).toISOString() },
+          errors: [],
+          sub_resource: 'sms',
+          submit_timestamp: sentAt.toISOString(),
+          ...(externalId === null ? {} : { external_id: externalId }),
+        };
+        const dressed = telesign.asSent!(Buffer.from(JSON.stringify(json)), signing);
+        return { afterMs: (index + 1) * reportDelayMs, headers: dressed.headers, body: dressed.body, statusAnswer: { ...json } };
+      };
+      return {
+        answer: { status: 200, body: { reference_id: referenceId, external_id: externalId, status: { code: 290, description: 'Message in progress' } } },
+        referenceId,
+        parameters: Object.fromEntries(params),
+        statusAnswer: { reference_id: referenceId, sub_resource: 'sms', errors: [], status: { code: 290, description: 'Message in progress', updated_on: at.toISOString() } },
+        reports: deliveryCodes.map(report),
+      };
     },
   };
 }

@@ -1,0 +1,119 @@
+import {
+  ConditionalCheckFailedException,
+  PutItemCommand,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { TABLE } from '../core/pipeline-definition.ts';
+import type { RelayStore } from '../core/relay.ts';
+import type { Item } from '../core/store.ts';
+import { DependencyError, errorMessage } from '../shared/errors.ts';
+
+const MARSHALL = { removeUndefinedValues: true, convertClassInstanceToMap: false } as const;
+
+/**
+ * The relay's writes, with PutItem and UpdateItem only (the relay function is granted nothing else):
+ * a failed condition hands back the item as it is (`ReturnValuesOnConditionCheckFailure: ALL_OLD`),
+ * so the relay never needs GetItem. TransactWriteItems needs no permission of its own: "Permissions
+ * for Put, Update, Delete, and Get actions are governed by the permissions used for the underlying
+ * PutItem, UpdateItem, DeleteItem, and GetItem operations"
+ * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
+ */
+export function createRelayStore(client: DynamoDBClient, tableName: string): RelayStore {
+  const fault = (action: string, error: unknown) => new DependencyError('dynamodb', `${action} failed: ${errorMessage(error)}`, { cause: error });
+  const oldItem = (error: unknown): Item | undefined => {
+    const item = (error as { Item?: Record<string, AttributeValue> }).Item;
+    return item ? unmarshall(item) : undefined;
+  };
+  const isConditionFailure = (error: unknown) => error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException';
+
+  /** An UpdateItem setting `fields` (and counting an attempt), under an optional condition. */
+  const updateInput = (key: Item, fields: Item, countAttempt: boolean, expected?: { status?: string; attempt?: string }) => {
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    const sets = Object.entries(fields)
+      .filter(([, value]) => value !== undefined)
+      .map(([name, value], index) => {
+        names[`#f${index}`] = name;
+        values[`:f${index}`] = value;
+        return `#f${index} = :f${index}`;
+      });
+    const conditions: string[] = [];
+    if (expected?.status !== undefined) {
+      names['#status'] = 'status';
+      values[':expectedStatus'] = expected.status;
+      conditions.push('#status = :expectedStatus');
+    }
+    if (expected?.attempt !== undefined) {
+      names['#attempt'] = 'attempt';
+      values[':expectedAttempt'] = expected.attempt;
+      conditions.push('#attempt = :expectedAttempt');
+    }
+    if (countAttempt) {
+      names['#attempts'] = 'attempts';
+      values[':one'] = 1;
+    }
+    return {
+      TableName: tableName,
+      Key: marshall({ pk: key.pk, sk: key.sk }),
+      UpdateExpression: `SET ${sets.join(', ')}${countAttempt ? ' ADD #attempts :one' : ''}`,
+      ...(conditions.length ? { ConditionExpression: conditions.join(' AND ') } : {}),
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: marshall(values, MARSHALL),
+    };
+  };
+
+  return {
+    async create(item) {
+      try {
+        await client.send(
+          new PutItemCommand({
+            TableName: tableName,
+            Item: marshall(item, MARSHALL),
+            ConditionExpression: 'attribute_not_exists(#pk)',
+            ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        );
+        return { created: true };
+      } catch (error) {
+        if (!isConditionFailure(error)) throw fault('PutItem (relay)', error);
+        const existing = oldItem(error);
+        if (!existing) throw fault('PutItem (relay)', new Error('the condition failed and the item was not returned'));
+        return { created: false, existing };
+      }
+    },
+
+    async update(key, expected, fields, countAttempt = false) {
+      try {
+        await client.send(new UpdateItemCommand({ ...updateInput(key, fields, countAttempt, expected), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }));
+        return { ok: true };
+      } catch (error) {
+        if (isConditionFailure(error)) return { ok: false, current: oldItem(error) };
+        throw fault('UpdateItem (relay)', error);
+      }
+    },
+
+    async recordSent(key, attempt, fields, link) {
+      const put = { Put: { TableName: tableName, Item: marshall(link, MARSHALL) } };
+      try {
+        await client.send(new TransactWriteItemsCommand({ TransactItems: [{ Update: updateInput(key, fields, false, { attempt }) }, put] }));
+        return;
+      } catch (error) {
+        const conditionFailed =
+          error instanceof TransactionCanceledException && (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed');
+        if (!conditionFailed) throw fault('TransactWriteItems (relay sent)', error);
+      }
+      // Another attempt's token is on the item: the send happened all the same, and says so.
+      try {
+        await client.send(new TransactWriteItemsCommand({ TransactItems: [{ Update: updateInput(key, fields, false) }, put] }));
+      } catch (error) {
+        throw fault('TransactWriteItems (relay sent)', error);
+      }
+    },
+  };
+}

@@ -1,0 +1,297 @@
+import * as z from '../shared/zod.ts';
+import type { AnyProvider, OutgoingMessage, SendContext } from '../providers/provider.ts';
+import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeliveryError, errorMessage } from '../shared/errors.ts';
+import type { Logger } from '../shared/log.ts';
+import { maskPhoneNumbers } from '../shared/log.ts';
+import { keys, TABLE } from './pipeline-definition.ts';
+import type { InstructionDetail } from './publish.ts';
+import type { SecretCache } from './secrets.ts';
+import type { Item, ItemKey } from './store.ts';
+
+/**
+ * The relay: a "Callback Instruction" (Identomat's code or session link, by SMS) delivered through
+ * the gateway's own SMS provider (TeleSign), at most once per instruction however often the event
+ * comes, and never once it is too old to be of use.
+ *
+ * Each instruction has a relay item beside the subject it belongs to (`<provider>#<subject>`,
+ * `RELAY#<eventId>`), written by a conditional put before anything is sent:
+ *
+ *   sending ──sent──────────▶ sent       (the provider's reference kept; a link item under
+ *      │                                   `<sender>#<reference>` / `RELAYED` joins its delivery reports)
+ *      ├──no answer─────────▶ uncertain  (the request left, no answer: it may have gone out; never resent)
+ *      ├──refused for good──▶ refused    (an invalid number, a trial account's unverified number…)
+ *      └──nothing sent──────▶ retry ──(next delivery)──▶ sending again, or expired
+ *   (none) ──too old────────▶ expired    (never sent)
+ *
+ * A delivery that finds `sent`, `expired`, `uncertain` or `refused` does nothing. One that finds
+ * `sending` older than a send can take was left by a crash mid-send: it may have gone out, so it
+ * becomes `uncertain`, never resent; a younger `sending` is another delivery at work, left to it.
+ *
+ * No destination, text, link or code is written to the relay item or to a log line: only ids,
+ * kinds and outcomes.
+ */
+
+export const RELAY = {
+  /** Default age past which a one-time code is not sent (the `relayMaxAgeSeconds` setting). */
+  codeMaxAgeSeconds: 300,
+  /**
+   * Age past which a link is not sent. Identomat publishes no lifetime for its session links; a day
+   * is ours (inferred): long enough for an outage to be fixed and the DLQ redriven.
+   */
+  linkMaxAgeSeconds: 86_400,
+  /** Receives before the relay queue's DLQ: with the back-off below, a code's receives outlast its 300 s. */
+  maxReceiveCount: 8,
+  /** First retry delay; doubles per receive (capped at 15 minutes): 10, 20, 40, 80, 160, 320 s… */
+  retryBaseSeconds: 10,
+  /** The relay function's timeout: no send outlives it, so a `sending` item older than this was left by a crash. */
+  timeoutSeconds: 30,
+  /** ≥ 6 × the function timeout, as AWS recommends for SQS event sources. */
+  visibilityTimeoutSeconds: 180,
+  batchSize: 10,
+} as const;
+
+export const RELAY_SK_PREFIX = 'RELAY#';
+/** The sort key of the link item in the sender's subject (`telesign#<reference>`). */
+export const RELAYED_SK = 'RELAYED';
+
+export type RelayStatus = 'sending' | 'retry' | 'sent' | 'expired' | 'uncertain' | 'refused';
+const FINAL: readonly RelayStatus[] = ['sent', 'expired', 'uncertain', 'refused'];
+
+/** What one delivery of an instruction came to. Faults that leave it to a later delivery are thrown. */
+export type RelayResult =
+  | { readonly outcome: 'sent'; readonly referenceId: string }
+  | { readonly outcome: 'expired' | 'uncertain' | 'refused' }
+  /** Already done (or given up) by an earlier delivery: nothing sent now. */
+  | { readonly outcome: 'duplicate'; readonly status: string }
+  /** Another delivery of the same instruction is sending it right now (logged; the delivery is then failed, to look again later). */
+  | { readonly outcome: 'in-flight' }
+  /** Not something this relay delivers (an e-mail instruction, an event it cannot read). */
+  | { readonly outcome: 'skipped'; readonly reason: string };
+
+/** The relay's view of the table: conditional writes only (the relay function may not read). */
+export interface RelayStore {
+  /** Write the item if none has its key; otherwise the item that is there. */
+  create(item: Item): Promise<{ readonly created: true } | { readonly created: false; readonly existing: Item }>;
+  /**
+   * Set `fields` (and add 1 to `attempts` when `countAttempt`) if the item's `status` and `attempt`
+   * are still `expected`; otherwise the item as it is now.
+   */
+  update(key: ItemKey, expected: { readonly status: string; readonly attempt?: string }, fields: Item, countAttempt?: boolean): Promise<{ readonly ok: true } | { readonly ok: false; readonly current: Item | undefined }>;
+  /**
+   * Record a send: `fields` on the relay item if its `attempt` is still `attempt` (else on it
+   * anyway: the send happened) and the link item, together.
+   */
+  recordSent(key: ItemKey, attempt: string, fields: Item, link: Item): Promise<void>;
+}
+
+export interface RelayDependencies {
+  readonly store: RelayStore;
+  readonly secrets: SecretCache;
+  /** The provider that sends (its `sendMessage`): TeleSign. */
+  readonly sender: AnyProvider;
+  readonly send: SendContext;
+  readonly now: () => Date;
+  readonly log: Logger;
+  /** A fresh token per send attempt. */
+  readonly newAttempt: () => string;
+  /** @default RELAY.codeMaxAgeSeconds */
+  readonly codeMaxAgeSeconds?: number;
+  /** @default RELAY.linkMaxAgeSeconds */
+  readonly linkMaxAgeSeconds?: number;
+  /** How long a send can be in flight (the function's timeout). @default RELAY.timeoutSeconds */
+  readonly inFlightSeconds?: number;
+  /** Days the relay and link items are kept (DynamoDB TTL), like event items. */
+  readonly retentionDays: number;
+}
+
+/**
+ * The `detail` of a "Callback Instruction" event (functions/core/publish.ts), checked: the relay
+ * reads it from a queue, and what it reads must never be sent half-understood.
+ */
+export const InstructionDetailSchema = z.looseObject({
+  eventId: z.string().check(z.regex(/^[A-Za-z0-9_-]{1,128}$/)),
+  provider: z.string().check(z.minLength(1), z.maxLength(64)),
+  subjectId: z.string().check(z.minLength(1), z.maxLength(512)),
+  kind: z.string().check(z.minLength(1), z.maxLength(64)),
+  channel: z.enum(['sms', 'email']),
+  destination: z.string().check(z.minLength(1), z.maxLength(2048)),
+  text: z.optional(z.string().check(z.maxLength(2048))),
+  link: z.optional(z.string().check(z.maxLength(2048))),
+  oneTimeCode: z.boolean(),
+  receivedAt: z.iso.datetime({ offset: true }),
+});
+
+/** An instruction's text as one SMS: the text, and the link after it unless the text holds it. */
+export function smsText(detail: Pick<InstructionDetail, 'text' | 'link'>): string {
+  const text = detail.text?.trim() ?? '';
+  const link = detail.link?.trim() ?? '';
+  if (text && link && !text.includes(link)) return `${text}\n${link}`;
+  return text || link;
+}
+
+/** A phone number as the provider gave it, written as E.164 (`+` and digits); spaces, dots, dashes and brackets dropped. */
+export function e164(destination: string): string {
+  return destination.replace(/[\s().-]/g, '');
+}
+
+export const relayKey = (detail: Pick<InstructionDetail, 'provider' | 'subjectId' | 'eventId'>): ItemKey => ({
+  pk: keys.subject(detail.provider, detail.subjectId),
+  sk: `${RELAY_SK_PREFIX}${detail.eventId}`,
+});
+
+/** What may be logged of an instruction: ids and kinds, never its destination, text or link. */
+function logFields(detail: InstructionDetail, ageSeconds: number) {
+  return { eventId: detail.eventId, provider: detail.provider, subjectId: maskPhoneNumbers(detail.subjectId), kind: detail.kind, ageSeconds };
+}
+
+/**
+ * Deliver one instruction (an event's `detail`). Returns what happened; throws when nothing was
+ * sent and a later delivery may succeed (the provider unreachable, 5xx, 429; a refused credential;
+ * the table failing), after recording `retry` where it could.
+ */
+export async function relayInstruction(raw: unknown, deps: RelayDependencies): Promise<RelayResult> {
+  const parsed = InstructionDetailSchema.safeParse(raw);
+  if (!parsed.success) {
+    // The issues name paths, never values (a destination).
+    const paths = parsed.error.issues.map((issue) => issue.path.join('.') || '(detail)');
+    deps.log.warn('relay', { outcome: 'skipped', reason: 'unreadable', fields: paths });
+    return { outcome: 'skipped', reason: `not an instruction this relay can read (${paths.join(', ')})` };
+  }
+  const detail = parsed.data as InstructionDetail;
+  const now = deps.now();
+  const ageSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(detail.receivedAt)) / 1000));
+  const fields = logFields(detail, ageSeconds);
+  if (detail.channel !== 'sms') {
+    deps.log.info('relay', { ...fields, outcome: 'skipped', reason: `channel ${detail.channel}` });
+    return { outcome: 'skipped', reason: `the relay sends SMS; this instruction is ${detail.channel}` };
+  }
+
+  const maxAgeSeconds = detail.oneTimeCode ? (deps.codeMaxAgeSeconds ?? RELAY.codeMaxAgeSeconds) : (deps.linkMaxAgeSeconds ?? RELAY.linkMaxAgeSeconds);
+  const expired = ageSeconds > maxAgeSeconds;
+  const key = relayKey(detail);
+  const at = now.toISOString();
+  const base: Item = {
+    ...key,
+    eventId: detail.eventId,
+    provider: detail.provider,
+    subjectId: detail.subjectId,
+    kind: detail.kind,
+    channel: detail.channel,
+    oneTimeCode: detail.oneTimeCode,
+    via: deps.sender.id,
+    receivedAt: detail.receivedAt,
+    createdAt: at,
+    updatedAt: at,
+    [TABLE.ttlAttribute]: Math.floor(now.getTime() / 1000) + deps.retentionDays * 86_400,
+  };
+  const expiredFields: Item = { status: 'expired', updatedAt: at, ageSeconds, maxAgeSeconds, reason: `${ageSeconds} s old when it came to be sent; ${detail.oneTimeCode ? 'a code' : 'a link'} is sent only within ${maxAgeSeconds} s` };
+  const done = (result: RelayResult, more: Record<string, unknown> = {}) => {
+    const level = result.outcome === 'uncertain' || result.outcome === 'refused' || result.outcome === 'expired' ? 'warn' : 'info';
+    deps.log[level]('relay', { ...fields, outcome: result.outcome, ...(result.outcome === 'sent' ? { referenceId: result.referenceId } : {}), ...(result.outcome === 'duplicate' ? { status: result.status } : {}), ...more });
+    return result;
+  };
+
+  // The secret first: without it nothing is claimed, and the delivery is simply tried again.
+  const secret = expired ? undefined : await deps.secrets.get(deps.sender);
+  const attempt = deps.newAttempt();
+  const claim: Item = expired ? { ...base, ...expiredFields } : { ...base, status: 'sending', attempt, attempts: 1, sendingSince: at };
+  const created = await deps.store.create(claim);
+  if (created.created) {
+    if (expired) return done({ outcome: 'expired' }, { maxAgeSeconds });
+    return send(detail, secret, key, attempt, 1, deps, done);
+  }
+
+  // An earlier delivery wrote it: carry on from where that one stopped, never sending twice.
+  let current: Item | undefined = created.existing;
+  for (let step = 0; step < 3 && current; step++) {
+    const status = String(current.status);
+    if ((FINAL as readonly string[]).includes(status)) return done({ outcome: 'duplicate', status });
+    if (status === 'sending') {
+      const since = Date.parse(String(current.sendingSince ?? current.updatedAt));
+      const inFlightMs = (deps.inFlightSeconds ?? RELAY.timeoutSeconds) * 1000;
+      if (Number.isFinite(since) && now.getTime() - since < inFlightMs) {
+        // Another delivery is sending it (or stopped mid-send a moment ago): look again once a send
+        // can no longer be in flight, rather than let this message go and the item stay `sending`.
+        done({ outcome: 'in-flight' });
+        throw new DependencyError('relay', `another delivery of this instruction started sending it ${Math.round((now.getTime() - since) / 1000)} s ago; looking again later`);
+      }
+      const marked = await deps.store.update(key, { status: 'sending', attempt: String(current.attempt) }, {
+        status: 'uncertain',
+        updatedAt: at,
+        reason: 'a send was started and its answer never recorded (the relay stopped mid-send): it may have gone out, so it is not sent again',
+      });
+      if (marked.ok) return done({ outcome: 'uncertain' }, { reason: 'crash mid-send' });
+      current = marked.current;
+      continue;
+    }
+    if (status === 'retry') {
+      const expected = { status: 'retry', attempt: String(current.attempt) };
+      if (expired) {
+        const marked = await deps.store.update(key, expected, expiredFields);
+        if (marked.ok) return done({ outcome: 'expired' }, { maxAgeSeconds });
+        current = marked.current;
+        continue;
+      }
+      const claimed = await deps.store.update(key, expected, { status: 'sending', attempt, sendingSince: at, updatedAt: at }, true);
+      if (claimed.ok) return send(detail, secret, key, attempt, Number(current.attempts ?? 0) + 1, deps, done);
+      current = claimed.current;
+      continue;
+    }
+    // A status this code does not know: never send on a guess.
+    return done({ outcome: 'duplicate', status });
+  }
+  return done({ outcome: 'duplicate', status: String(current?.status ?? 'gone') });
+}
+
+type Done = (result: RelayResult, more?: Record<string, unknown>) => RelayResult;
+
+/** Send, then record what happened; a fault that sent nothing is recorded as `retry` and thrown. */
+async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, attempt: string, attempts: number, deps: RelayDependencies, done: Done): Promise<RelayResult> {
+  const message: OutgoingMessage = { to: e164(detail.destination), text: smsText(detail), kind: detail.oneTimeCode ? 'OTP' : 'ARN', externalId: detail.eventId };
+  const record = async (fields: Item) => {
+    await deps.store.update(key, { status: 'sending', attempt }, { ...fields, updatedAt: deps.now().toISOString() });
+  };
+  let referenceId: string;
+  try {
+    ({ referenceId } = await deps.sender.sendMessage!(secret, message, deps.send));
+  } catch (error) {
+    if (error instanceof MessageRefusedError) {
+      await record({ status: 'refused', reason: error.message, ...(error.codes.length ? { codes: [...error.codes] } : {}) });
+      return done({ outcome: 'refused' }, { reason: error.message, attempts });
+    }
+    if (error instanceof UncertainDeliveryError || !isNothingSent(error)) {
+      await record({ status: 'uncertain', reason: errorMessage(error) });
+      return done({ outcome: 'uncertain' }, { reason: errorMessage(error), attempts });
+    }
+    // Nothing was sent: the next delivery may try again (until the instruction is too old).
+    await record({ status: 'retry', lastFault: errorMessage(error) });
+    throw error;
+  }
+  // Sent. Should this record fail, the item stays `sending`: a later delivery finds it and marks it
+  // `uncertain`, never sending again (the reference is in this line of the log).
+  const at = deps.now();
+  try {
+    await deps.store.recordSent(key, attempt, { status: 'sent', referenceId, sentAt: at.toISOString(), updatedAt: at.toISOString() }, {
+      pk: keys.subject(deps.sender.id, referenceId),
+      sk: RELAYED_SK,
+      provider: deps.sender.id,
+      subjectId: referenceId,
+      forProvider: detail.provider,
+      forSubjectId: detail.subjectId,
+      eventId: detail.eventId,
+      kind: detail.kind,
+      oneTimeCode: detail.oneTimeCode,
+      sentAt: at.toISOString(),
+      [TABLE.ttlAttribute]: Math.floor(at.getTime() / 1000) + deps.retentionDays * 86_400,
+    });
+  } catch (error) {
+    deps.log.error('relay: sent, not recorded', { eventId: detail.eventId, referenceId, error: errorMessage(error) });
+    throw error;
+  }
+  return done({ outcome: 'sent', referenceId }, { attempts });
+}
+
+/** Errors that prove nothing was sent: the provider's faults and refusals of our credentials. Anything else may have sent. */
+function isNothingSent(error: unknown): boolean {
+  return error instanceof DependencyError || error instanceof ConfigurationError;
+}

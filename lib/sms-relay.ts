@@ -1,0 +1,233 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, type IMetric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { type IEventBus, Rule } from 'aws-cdk-lib/aws-events';
+import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { FilterPattern, type ILogGroup, MetricFilter } from 'aws-cdk-lib/aws-logs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { RETENTION } from '../functions/core/pipeline-definition.ts';
+import { DETAIL_TYPES, EVENT_SOURCE } from '../functions/core/publish.ts';
+import { RELAY } from '../functions/core/relay.ts';
+import { secretEnvName } from '../functions/core/secrets.ts';
+import type { AnyProvider } from '../functions/providers/provider.ts';
+import { DEFAULT_SECRET_CACHE_SECONDS, type FunctionLogging, GatewayFunction, handlerEntry } from './gateway-function.ts';
+import { DEFAULT_METRIC_NAMESPACE } from './log-metrics.ts';
+import { checkSetting, SETTING_DEFAULTS } from './validate.ts';
+
+export interface SmsRelayProps {
+  /** The bus the gateway publishes its events to: the relay's rule listens there. */
+  readonly eventBus: IEventBus;
+  /** The gateway's table: the relay writes its relay and link items there (PutItem, UpdateItem). */
+  readonly table: ITable;
+  /** The provider that sends (its `sendMessage`): TeleSign. */
+  readonly sender: AnyProvider;
+  /** The sender's secret (its credentials send the SMS): read access is granted, nothing else. */
+  readonly senderSecret: ISecret;
+  /**
+   * Seconds after receipt past which a one-time code is not sent.
+   * @default RELAY.codeMaxAgeSeconds (300)
+   */
+  readonly relayMaxAgeSeconds?: number;
+  /**
+   * Days the relay's items are kept (DynamoDB TTL), like event items.
+   * @default RETENTION.eventDays (90)
+   */
+  readonly eventRetentionDays?: number;
+  /**
+   * Seconds the relay keeps using the sender's secret.
+   * @default 300
+   */
+  readonly secretCacheSeconds?: number;
+  /** Where the relay's alarms go (the gateway's alarm topic). @default - no alarm actions */
+  readonly alarmTopic?: ITopic;
+  /** Namespace of the relay's log metrics (the stack's name). @default DEFAULT_METRIC_NAMESPACE */
+  readonly namespace?: string;
+  readonly logging?: FunctionLogging;
+}
+
+const PERIOD = Duration.minutes(5);
+/** Days the relay's DLQ keeps an instruction it gave up on. */
+export const RELAY_DLQ_RETENTION_DAYS = 4;
+const relayLine = (outcome: string) => FilterPattern.all(FilterPattern.stringValue('$.message', '=', 'relay'), FilterPattern.stringValue('$.outcome', '=', outcome));
+
+/**
+ * The relay's log lines that become metrics (functions/core/relay.ts writes one "relay" line per
+ * delivery, with its outcome; functions/handlers/relay.ts the failure lines).
+ */
+export const RELAY_LOG_PATTERNS = {
+  /** A request left and no answer came: the message may have gone out, and is never sent again. */
+  uncertain: relayLine('uncertain'),
+  /** Not sent, for good: too old (expired), refused by the provider, or an event the relay cannot read. */
+  notSent: FilterPattern.any(relayLine('expired'), relayLine('refused'), FilterPattern.all(relayLine('skipped'), FilterPattern.stringValue('$.reason', '=', 'unreadable'))),
+  /** A delivery that cannot go on until a person fixes the sender's secret (a refused key). */
+  configurationError: FilterPattern.all(FilterPattern.stringValue('$.level', '=', 'ERROR'), FilterPattern.stringValue('$.message', '=', 'record failed: configuration')),
+  /** Sent. */
+  sent: relayLine('sent'),
+} as const;
+
+/**
+ * Identomat's SMS instructions delivered through the gateway's own SMS provider (the `smsRelay`
+ * setting): an EventBridge rule on the gateway's bus takes each "Callback Instruction" whose channel
+ * is `sms` to the relay queue (SSE, TLS only, DLQ after RELAY.maxReceiveCount receives; the rule
+ * sends what it cannot deliver to the same DLQ), and the relay function sends each once
+ * (functions/handlers/relay.ts). Least privilege: the function reads the sender's secret and writes
+ * the table with PutItem and UpdateItem; it reads nothing else, and no one but the rule may send to
+ * its queue. Alarms: the DLQ not empty, a message that may have been sent without an answer
+ * (uncertain), an instruction not sent (expired, refused), the function failing or refused its
+ * credentials.
+ */
+export class SmsRelay extends Construct {
+  public readonly queue: Queue;
+  public readonly deadLetterQueue: Queue;
+  public readonly function: NodejsFunction;
+  public readonly logGroup: ILogGroup;
+  public readonly rule: Rule;
+  public readonly alarms: readonly Alarm[];
+
+  constructor(scope: Construct, id: string, props: SmsRelayProps) {
+    super(scope, id);
+    if (!props.sender.sendMessage) throw new Error(`smsRelay names "${props.sender.id}", which cannot send messages`);
+    const maxAge = checkSetting('relayMaxAgeSeconds', props.relayMaxAgeSeconds ?? SETTING_DEFAULTS.relayMaxAgeSeconds);
+    const retentionDays = checkSetting('eventRetentionDays', props.eventRetentionDays ?? RETENTION.eventDays);
+    const secretCacheSeconds = checkSetting('secretCacheSeconds', props.secretCacheSeconds ?? DEFAULT_SECRET_CACHE_SECONDS);
+    const namespace = props.namespace ?? DEFAULT_METRIC_NAMESPACE;
+
+    // Both queues hold instructions (live codes, phone numbers) that are worthless within a day: they
+    // go with the stack rather than linger (the callback queues are kept: they hold callbacks answered
+    // 200 and not yet stored), and the DLQ keeps them 4 days, time to find the cause over a long
+    // weekend; a redrive then records an old code expired rather than sending it.
+    this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
+      removalPolicy: RemovalPolicy.DESTROY,
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(RELAY_DLQ_RETENTION_DAYS),
+    });
+    this.queue = new Queue(this, 'Queue', {
+      removalPolicy: RemovalPolicy.DESTROY,
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // A code is useless after relayMaxAgeSeconds and a link after a day: nothing is worth keeping longer.
+      retentionPeriod: Duration.days(1),
+      visibilityTimeout: Duration.seconds(RELAY.visibilityTimeoutSeconds),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: RELAY.maxReceiveCount },
+    });
+
+    const relay = new GatewayFunction(this, 'Relay', {
+      entry: handlerEntry('relay'),
+      description: `Callback gateway SMS relay: sends Identomat's SMS instructions once through ${props.sender.displayName}`,
+      memorySize: 256,
+      timeout: Duration.seconds(RELAY.timeoutSeconds),
+      ...props.logging,
+      environment: {
+        TABLE_NAME: props.table.tableName,
+        QUEUE_URL: this.queue.queueUrl,
+        SMS_RELAY: props.sender.id,
+        [secretEnvName(props.sender)]: props.senderSecret.secretArn,
+        RELAY_MAX_AGE_SECONDS: String(maxAge),
+        // No send outlives the function: a `sending` item older than its timeout was left by a crash.
+        RELAY_IN_FLIGHT_SECONDS: String(RELAY.timeoutSeconds),
+        EVENT_RETENTION_DAYS: String(retentionDays),
+        SECRET_CACHE_SECONDS: String(secretCacheSeconds),
+      },
+    });
+    this.function = relay.function;
+    this.logGroup = relay.logGroup;
+    props.senderSecret.grantRead(this.function);
+    // Conditional puts and updates of its own items, in one table; no read, no delete, no index.
+    relay.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], resources: [props.table.tableArn] }));
+
+    this.function.addEventSource(
+      new SqsEventSource(this.queue, {
+        batchSize: RELAY.batchSize,
+        reportBatchItemFailures: true,
+        // Instructions are few; two relays at once keep TeleSign's rate limit far away.
+        maxConcurrency: 2,
+      }),
+    );
+
+    this.rule = new Rule(this, 'Rule', {
+      eventBus: props.eventBus,
+      description: `Identomat's SMS instructions to the relay, which sends them through ${props.sender.displayName}`,
+      eventPattern: { source: [EVENT_SOURCE], detailType: [DETAIL_TYPES.instruction], detail: { channel: ['sms'] } },
+      // EventBridge retries a target that refuses an event, then hands it to the DLQ; past a day a link is stale too.
+      targets: [new SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue, maxEventAge: Duration.hours(24), retryAttempts: 185 })],
+    });
+
+    const metric = (metricName: string, pattern: ReturnType<typeof relayLine>) =>
+      new MetricFilter(this, `${metricName}Filter`, { logGroup: this.logGroup, metricNamespace: namespace, metricName, filterPattern: pattern, metricValue: '1', defaultValue: 0 }).metric({
+        statistic: 'Sum',
+        period: PERIOD,
+      });
+    const uncertain = metric('RelayUncertain', RELAY_LOG_PATTERNS.uncertain);
+    const notSent = metric('RelayNotSent', RELAY_LOG_PATTERNS.notSent);
+    const configuration = metric('RelayConfigurationErrors', RELAY_LOG_PATTERNS.configurationError);
+    metric('RelaySent', RELAY_LOG_PATTERNS.sent);
+
+    const stackName = Stack.of(this).stackName;
+    const via = props.sender.displayName;
+    const alarms: Alarm[] = [];
+    const alarm = (alarmId: string, source: IMetric, description: string) => {
+      alarms.push(
+        new Alarm(this, alarmId, {
+          alarmName: `${stackName}-${alarmId}`,
+          metric: source,
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+          alarmDescription: description,
+        }),
+      );
+    };
+    alarm(
+      'RelayDeadLetterQueueNotEmpty',
+      this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum' }),
+      `Identomat SMS instructions the relay gave up on (${RELAY.maxReceiveCount} receives, or the rule could not deliver them) are in the relay's dead-letter queue. ` +
+        `The relay logs say why ("record failed"): ${via} down, its secret refused, the table failing. Fix it, then move them back: ` +
+        `npm run redrive -- --dlq-url <RelayDeadLetterQueueUrl> --region <region> (try --dry-run first). Nothing is sent twice; ` +
+        `a code older than ${maxAge} s is recorded expired instead of sent, a link is sent within a day.`,
+    );
+    alarm(
+      'RelayUncertain',
+      uncertain,
+      `A message to a person may have been sent by ${via} without the relay knowing: the request left and no answer came (a timeout, ` +
+        `a connection lost, a 504). ${via} has no idempotency key, so it is never sent again. Find the eventId in the relay's "relay" ` +
+        `lines (outcome uncertain) or with npm run inspect -- identomat <sessionId>, and look it up in ${via}'s portal by external_id; ` +
+        'if it was not sent, the person asks Identomat for a new code.',
+    );
+    alarm(
+      'RelayNotSent',
+      notSent,
+      `An Identomat SMS instruction was not sent: too old (a code older than relayMaxAgeSeconds, ${maxAge} s, when the relay got to it: ` +
+        `check EventsDelayed and the relay queue's age), refused by ${via} (an invalid number, a trial account's unverified number: the ` +
+        `"relay" line's reason names ${via}'s code), or unreadable. Nothing is retried; the person asks Identomat for a new code.`,
+    );
+    alarm(
+      'RelayErrors',
+      this.function.metricErrors({ period: PERIOD, statistic: 'Sum' }),
+      'The relay crashed or timed out on a whole batch: read its logs. A crash mid-send leaves that instruction uncertain (never resent); the others are redelivered.',
+    );
+    alarm(
+      'RelayConfigurationErrors',
+      configuration,
+      `${via} refused the relay's credentials (or the SMS API is not enabled for the account): "record failed: configuration" in the relay ` +
+        `logs names the field. Fix the ${props.sender.id} secret (put-secret-value; the relay reloads it within the secret cache time); ` +
+        `instructions are retried meanwhile, codes until they are older than ${maxAge} s.`,
+    );
+    this.alarms = alarms;
+    if (props.alarmTopic) {
+      const action = new SnsAction(props.alarmTopic);
+      for (const each of alarms) {
+        each.addAlarmAction(action);
+        each.addOkAction(action);
+      }
+    }
+  }
+}

@@ -1,0 +1,385 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { CfnElement } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { EventBus } from 'aws-cdk-lib/aws-events';
+import type { SQSEvent } from 'aws-lambda';
+import type { IConstruct } from 'constructs';
+import type { Item } from '../../functions/core/store.ts';
+import { DETAIL_TYPES, EVENT_SOURCE } from '../../functions/core/publish.ts';
+import { RELAY, relayInstruction, type RelayStore } from '../../functions/core/relay.ts';
+import { createSecretCache } from '../../functions/core/secrets.ts';
+import { withInvocationLogFields } from '../../functions/handlers/invocation-log.ts';
+import { createRelayHandler } from '../../functions/handlers/relay.ts';
+import type { PostAnswer, SendContext } from '../../functions/providers/provider.ts';
+import { getProvider } from '../../functions/providers/index.ts';
+import { UncertainDeliveryError } from '../../functions/shared/errors.ts';
+import { createLogger } from '../../functions/shared/log.ts';
+import type { CallbackGatewayStack } from '../../lib/callback-gateway-stack.ts';
+import { createGatewayApp } from '../../lib/gateway-app.ts';
+import { REPO_ROOT } from '../../lib/gateway-function.ts';
+import { RELAY_DLQ_RETENTION_DAYS } from '../../lib/sms-relay.ts';
+import { matchesFilterPattern } from '../support/filter-pattern.ts';
+import { telesignKit } from '../providers/telesign.ts';
+
+/**
+ * The SMS relay in the template (smsRelay = "telesign"): the rule on the gateway's bus, the relay
+ * queue and its DLQ, the relay function and what it may do, its alarms and the log lines they count,
+ * cdk-nag. The bus is the one "Events out" adds to the stack (EventOutlet); this suite adds a bus of
+ * its own to the real stack and wires the relay onto it with `addSmsRelay`, as the stack does.
+ */
+
+type Json = Record<string, any>;
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Principal?: unknown;
+  Condition?: unknown;
+}
+
+const CDK_CONTEXT = (JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Json }).context;
+const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
+const RELAY_ON = { settings: { ...CDK_CONTEXT.settings, smsRelay: 'telesign' } };
+const outdirs: string[] = [];
+
+/** The app as cdk.json builds it, with `committed` settings, the relay added on a bus of the suite's own. */
+function synthesize(committed: Json = RELAY_ON, addRelay = true) {
+  const outdir = mkdtempSync(join(tmpdir(), 'callback-gateway-relay-'));
+  outdirs.push(outdir);
+  const { app, stack } = createGatewayApp({ outdir, context: { ...CDK_CONTEXT, ...committed, ...NO_BUNDLING } });
+  const bus = new EventBus(stack, 'TestBus');
+  if (addRelay) stack.addSmsRelay(bus);
+  const assembly = app.synth();
+  return { stack, bus, template: Template.fromStack(stack).toJSON() as Json, assemblyDir: assembly.directory };
+}
+
+let stack: CallbackGatewayStack;
+let bus: EventBus;
+let resources: Record<string, Json>;
+let outputs: Record<string, Json>;
+let assemblyDir: string;
+
+before(() => {
+  let template: Json;
+  ({ stack, bus, template, assemblyDir } = synthesize());
+  resources = template.Resources as Record<string, Json>;
+  outputs = template.Outputs as Record<string, Json>;
+});
+after(() => {
+  for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
+});
+
+const logicalId = (construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as CfnElement);
+const ofType = (type: string) => Object.entries(resources).filter(([, resource]) => resource.Type === type);
+const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
+const relay = () => stack.smsRelay!;
+
+function roleStatements(roleId: string): Statement[] {
+  const role = resources[roleId];
+  assert.equal(role.Properties.ManagedPolicyArns, undefined, `${roleId} has managed policies`);
+  assert.equal(role.Properties.Policies, undefined, `${roleId} has inline policies`);
+  return ofType('AWS::IAM::Policy')
+    .filter(([, policy]) => (policy.Properties.Roles as Json[]).some((ref) => ref.Ref === roleId))
+    .flatMap(([, policy]) => policy.Properties.PolicyDocument.Statement as Statement[]);
+}
+const actionsOf = (statement: Statement) => ([] as string[]).concat(statement.Action);
+
+describe('the rule', () => {
+  test("on the gateway's bus, Callback Instruction events of the sms channel only, to the relay queue; what it cannot deliver goes to the relay DLQ", () => {
+    // act
+    const rule = resources[logicalId(relay().rule)].Properties;
+    // assess
+    assert.deepEqual(rule.EventBusName, { Ref: stack.getLogicalId(bus.node.defaultChild as CfnElement) });
+    assert.deepEqual(rule.EventPattern, { source: [EVENT_SOURCE], 'detail-type': [DETAIL_TYPES.instruction], detail: { channel: ['sms'] } });
+    assert.equal(rule.Targets.length, 1);
+    const [target] = rule.Targets;
+    assert.deepEqual(target.Arn, arnOf(logicalId(relay().queue)));
+    assert.deepEqual(target.DeadLetterConfig, { Arn: arnOf(logicalId(relay().deadLetterQueue)) });
+    assert.deepEqual(target.RetryPolicy, { MaximumEventAgeInSeconds: 86_400, MaximumRetryAttempts: 185 });
+    assert.equal(rule.State, 'ENABLED');
+  });
+
+  test('an e-mail instruction and a status change do not match the pattern; an SMS instruction does', () => {
+    // prepare
+    const pattern = resources[logicalId(relay().rule)].Properties.EventPattern as Json;
+    const matches = (event: Json) =>
+      pattern.source.includes(event.source) && pattern['detail-type'].includes(event['detail-type']) && pattern.detail.channel.includes(event.detail.channel);
+    // act + assess
+    assert.equal(matches({ source: EVENT_SOURCE, 'detail-type': DETAIL_TYPES.instruction, detail: { channel: 'sms' } }), true);
+    assert.equal(matches({ source: EVENT_SOURCE, 'detail-type': DETAIL_TYPES.instruction, detail: { channel: 'email' } }), false);
+    assert.equal(matches({ source: EVENT_SOURCE, 'detail-type': DETAIL_TYPES.statusChanged, detail: {} }), false);
+  });
+});
+
+describe('the relay queue and its DLQ', () => {
+  test('encrypted, TLS only, gone with the stack; the DLQ after the relay\'s receives, kept 4 days', () => {
+    // act
+    const queue = resources[logicalId(relay().queue)];
+    const dlq = resources[logicalId(relay().deadLetterQueue)];
+    // assess
+    for (const each of [queue, dlq]) {
+      assert.equal(each.Properties.SqsManagedSseEnabled, true);
+      assert.equal(each.DeletionPolicy, 'Delete', 'instructions (codes, numbers) do not outlive the stack');
+    }
+    assert.deepEqual(queue.Properties.RedrivePolicy, { deadLetterTargetArn: arnOf(logicalId(relay().deadLetterQueue)), maxReceiveCount: RELAY.maxReceiveCount });
+    assert.equal(queue.Properties.VisibilityTimeout, RELAY.visibilityTimeoutSeconds);
+    assert.ok(RELAY.visibilityTimeoutSeconds >= 6 * RELAY.timeoutSeconds, 'six times the function timeout, as AWS recommends');
+    assert.equal(queue.Properties.MessageRetentionPeriod, 86_400);
+    assert.equal(dlq.Properties.MessageRetentionPeriod, RELAY_DLQ_RETENTION_DAYS * 86_400);
+  });
+
+  test('only the rule may send to them (events.amazonaws.com, from this rule), and nothing without TLS', () => {
+    for (const queue of [relay().queue, relay().deadLetterQueue]) {
+      // act
+      const policies = ofType('AWS::SQS::QueuePolicy').filter(([, policy]) => (policy.Properties.Queues as Json[]).some((ref) => ref.Ref === logicalId(queue)));
+      const statements = policies.flatMap(([, policy]) => policy.Properties.PolicyDocument.Statement as Statement[]);
+      // assess
+      const allows = statements.filter((statement) => statement.Effect === 'Allow');
+      assert.equal(allows.length, 1, queue.node.path);
+      assert.deepEqual(allows[0].Principal, { Service: 'events.amazonaws.com' });
+      // The target queue (as CDK's SqsQueue target grants it): also its URL and attributes; the DLQ: SendMessage.
+      const expected = queue === relay().queue ? ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'] : ['sqs:SendMessage'];
+      assert.deepEqual(actionsOf(allows[0]).sort(), expected);
+      assert.deepEqual(allows[0].Condition, { ArnEquals: { 'aws:SourceArn': arnOf(logicalId(relay().rule)) } });
+      assert.ok(
+        statements.some((statement) => statement.Effect === 'Deny' && JSON.stringify(statement.Condition) === JSON.stringify({ Bool: { 'aws:SecureTransport': 'false' } })),
+        'TLS enforced',
+      );
+    }
+  });
+});
+
+describe('the relay function', () => {
+  test('Node 24, its timeout the in-flight limit, the SQS event source with partial batch failures and at most two at once', () => {
+    // act
+    const fn = resources[logicalId(relay().function)].Properties;
+    const mapping = ofType('AWS::Lambda::EventSourceMapping').map(([, each]) => each.Properties).find((each) => each.FunctionName.Ref === logicalId(relay().function));
+    // assess
+    assert.equal(fn.Runtime, 'nodejs24.x');
+    assert.equal(fn.Timeout, RELAY.timeoutSeconds);
+    assert.equal(fn.Environment.Variables.RELAY_IN_FLIGHT_SECONDS, String(RELAY.timeoutSeconds));
+    assert.deepEqual(mapping?.EventSourceArn, arnOf(logicalId(relay().queue)));
+    assert.deepEqual(mapping?.FunctionResponseTypes, ['ReportBatchItemFailures']);
+    assert.equal(mapping?.BatchSize, RELAY.batchSize);
+    assert.deepEqual(mapping?.ScalingConfig, { MaximumConcurrency: 2 });
+  });
+
+  test('its environment names the table, its queue, the sender and its secret, and the max age from cdk.json', () => {
+    // act
+    const variables = resources[logicalId(relay().function)].Properties.Environment.Variables as Json;
+    const telesignSecret = stack.ingresses.find((ingress) => ingress.provider.id === 'telesign')!.secret;
+    // assess
+    assert.deepEqual(variables.TABLE_NAME, { Ref: logicalId(stack.table.table) });
+    assert.deepEqual(variables.QUEUE_URL, { Ref: logicalId(relay().queue) });
+    assert.equal(variables.SMS_RELAY, 'telesign');
+    assert.deepEqual(variables.TELESIGN_SECRET_ID, { Ref: logicalId(telesignSecret) });
+    assert.equal(variables.RELAY_MAX_AGE_SECONDS, '300');
+    assert.equal(variables.EVENT_RETENTION_DAYS, String(CDK_CONTEXT.settings.eventRetentionDays));
+    assert.equal(Object.keys(variables).filter((name) => name.endsWith('_SECRET_ID')).length, 1, 'one secret: the sender\'s');
+  });
+
+  test("least privilege: the TeleSign secret (read), PutItem and UpdateItem on the table (no read, no index), its own queue, its own log group; nothing else", () => {
+    // act
+    const statements = roleStatements(resources[logicalId(relay().function)].Properties.Role['Fn::GetAtt'][0]);
+    const telesignSecret = logicalId(stack.ingresses.find((ingress) => ingress.provider.id === 'telesign')!.secret);
+    // assess
+    const byResource = new Map<string, string[]>();
+    for (const statement of statements) {
+      assert.equal(statement.Effect, 'Allow');
+      for (const resource of ([] as unknown[]).concat(statement.Resource)) {
+        const key = JSON.stringify(resource);
+        byResource.set(key, [...(byResource.get(key) ?? []), ...actionsOf(statement)].sort());
+      }
+    }
+    const tableArn = JSON.stringify(arnOf(logicalId(stack.table.table)));
+    assert.deepEqual(byResource.get(tableArn), ['dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    assert.deepEqual(byResource.get(JSON.stringify({ Ref: telesignSecret })), ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+    assert.deepEqual(byResource.get(JSON.stringify(arnOf(logicalId(relay().queue)))), [
+      'sqs:ChangeMessageVisibility',
+      'sqs:DeleteMessage',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+      'sqs:ReceiveMessage',
+    ]);
+    const logGroupArn = JSON.stringify(arnOf(logicalId(relay().logGroup)));
+    assert.deepEqual(byResource.get(logGroupArn), ['logs:CreateLogStream', 'logs:PutLogEvents']);
+    assert.equal(byResource.size, 4, `nothing else: ${[...byResource.keys()].join(', ')}`);
+  });
+
+  test('no other role gains anything on the relay queues, and no other function reads the TeleSign secret because of the relay', () => {
+    // prepare: the same stack without the relay
+    const without = synthesize({}, false).template.Resources as Record<string, Json>;
+    const secretReaders = (all: Record<string, Json>) =>
+      Object.values(all)
+        .filter((resource) => resource.Type === 'AWS::IAM::Policy')
+        .filter((policy) => JSON.stringify(policy.Properties.PolicyDocument).includes('secretsmanager:GetSecretValue') && JSON.stringify(policy.Properties.PolicyDocument).includes(logicalId(stack.ingresses.find((ingress) => ingress.provider.id === 'telesign')!.secret)))
+        .length;
+    // act + assess
+    assert.equal(secretReaders(resources), secretReaders(without) + 1, 'the relay is the one new reader');
+    const mentionsQueue = ofType('AWS::IAM::Policy').filter(([, policy]) => JSON.stringify(policy.Properties.PolicyDocument).includes(logicalId(relay().queue)));
+    assert.equal(mentionsQueue.length, 1, 'only the relay\'s own policy');
+  });
+});
+
+describe('alarms', () => {
+  test("five, on the gateway's alarm topic, each saying what to do", () => {
+    // act
+    const alarms = ofType('AWS::CloudWatch::Alarm')
+      .map(([, alarm]) => alarm.Properties)
+      .filter((alarm) => String(alarm.AlarmName).startsWith(`${stack.stackName}-Relay`));
+    // assess
+    assert.deepEqual(alarms.map((alarm) => String(alarm.AlarmName).slice(stack.stackName.length + 1)).sort(), [
+      'RelayConfigurationErrors',
+      'RelayDeadLetterQueueNotEmpty',
+      'RelayErrors',
+      'RelayNotSent',
+      'RelayUncertain',
+    ]);
+    const topic = { Ref: logicalId(stack.alarms.topic) };
+    for (const alarm of alarms) {
+      assert.deepEqual(alarm.AlarmActions, [topic], alarm.AlarmName);
+      assert.deepEqual(alarm.OKActions, [topic], alarm.AlarmName);
+      assert.equal(alarm.Threshold, 1);
+      assert.ok(String(alarm.AlarmDescription).length > 120, `${alarm.AlarmName} has a runbook`);
+    }
+    const dlq = alarms.find((alarm) => String(alarm.AlarmName).endsWith('RelayDeadLetterQueueNotEmpty'))!;
+    assert.deepEqual(dlq.Dimensions, [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(relay().deadLetterQueue), 'QueueName'] } }]);
+    assert.match(String(dlq.AlarmDescription), /npm run redrive -- --dlq-url <RelayDeadLetterQueueUrl>/);
+    assert.match(String(alarms.find((alarm) => String(alarm.AlarmName).endsWith('RelayUncertain'))!.AlarmDescription), /never sent again/);
+  });
+
+  test('the metric filters count the lines the relay really writes: uncertain, not sent, configuration, sent', async () => {
+    // prepare: the filters on the relay's log group
+    const filters = new Map(
+      ofType('AWS::Logs::MetricFilter')
+        .map(([, filter]) => filter.Properties)
+        .filter((filter) => filter.LogGroupName.Ref === logicalId(relay().logGroup))
+        .map((filter) => [filter.MetricTransformations[0].MetricName as string, filter.FilterPattern as string]),
+    );
+    const matched = (line: string) => [...filters].filter(([, pattern]) => matchesFilterPattern(pattern, line)).map(([name]) => name);
+    // The real relay core and handler, on an in-memory table, TeleSign answering through `answer`.
+    const lines: string[] = [];
+    const items = new Map<string, Item>();
+    const store: RelayStore = {
+      create: async (item) => {
+        const key = `${String(item.pk)}|${String(item.sk)}`;
+        const existing = items.get(key);
+        if (existing) return { created: false, existing };
+        items.set(key, item);
+        return { created: true };
+      },
+      update: async (key, expected, fields) => {
+        const current = items.get(`${key.pk}|${key.sk}`);
+        if (!current || current.status !== expected.status || (expected.attempt !== undefined && current.attempt !== expected.attempt)) return { ok: false, current };
+        items.set(`${key.pk}|${key.sk}`, { ...current, ...fields });
+        return { ok: true };
+      },
+      recordSent: async (key, _attempt, fields) => void items.set(`${key.pk}|${key.sk}`, { ...items.get(`${key.pk}|${key.sk}`), ...fields }),
+    };
+    const answering = (post: SendContext['post']): SendContext => ({ post });
+    const ok: SendContext = answering(async (): Promise<PostAnswer> => ({ status: 200, body: '{"reference_id":"0123456789ABCDEF0123456789ABCDEF","status":{"code":290}}' }));
+    const lost: SendContext = answering(async () => {
+      throw new UncertainDeliveryError('telesign', 'no answer');
+    });
+    const refusedKey: SendContext = answering(async () => ({ status: 401, body: '{"errors":[{"code":-30015}]}' }));
+    const secret = telesignKit.secret('infra');
+    const deps = (send: SendContext, now = new Date()) => ({
+      store,
+      secrets: createSecretCache(async () => JSON.stringify(secret)),
+      sender: getProvider('telesign'),
+      send,
+      now: () => now,
+      log: createLogger({ service: 'relay', write: (line: string) => lines.push(line) }),
+      newAttempt: () => `attempt-${lines.length}`,
+      retentionDays: 90,
+    });
+    const detail = (eventId: string, receivedAt = new Date().toISOString()) => ({
+      eventId,
+      provider: 'identomat',
+      subjectId: 'session-infra',
+      kind: 'one-time-password',
+      channel: 'sms',
+      destination: '+995512345678',
+      text: 'Your code is 6867',
+      oneTimeCode: true,
+      receivedAt,
+    });
+    const lineOf = async (run: () => Promise<unknown>) => {
+      const from = lines.length;
+      await run().catch(() => undefined);
+      return lines.slice(from);
+    };
+
+    // act
+    const sent = await lineOf(() => relayInstruction(detail('e-sent'), deps(ok)));
+    const uncertain = await lineOf(() => relayInstruction(detail('e-uncertain'), deps(lost)));
+    const expired = await lineOf(() => relayInstruction(detail('e-expired', new Date(Date.now() - 3_600_000).toISOString()), deps(ok)));
+    const refused = await lineOf(() => relayInstruction({ ...detail('e-refused'), destination: '12345' }, deps(ok)));
+    const unreadable = await lineOf(() => relayInstruction({ ...detail('e-unreadable'), channel: 'pigeon' }, deps(ok)));
+    const configuration = await lineOf(() =>
+      withInvocationLogFields(createRelayHandler({ deps: deps(refusedKey) }))(
+        { Records: [{ messageId: 'm-1', body: JSON.stringify({ source: EVENT_SOURCE, 'detail-type': DETAIL_TYPES.instruction, detail: detail('e-config') }), attributes: { ApproximateReceiveCount: '1' } }] } as unknown as SQSEvent,
+        { awsRequestId: 'lambda-request' },
+      ),
+    );
+
+    // assess
+    assert.deepEqual(sent.map(matched), [['RelaySent']]);
+    assert.deepEqual(uncertain.map(matched), [['RelayUncertain']]);
+    assert.deepEqual(expired.map(matched), [['RelayNotSent']]);
+    assert.deepEqual(refused.map(matched), [['RelayNotSent']]);
+    assert.deepEqual(unreadable.map(matched), [['RelayNotSent']]);
+    assert.deepEqual(configuration.map(matched), [['RelayConfigurationErrors']], configuration.join('\n'));
+    for (const line of lines) assert.ok(!/995512345678|6867|Your code/.test(line), `a line carries the number or the code: ${line}`);
+  });
+});
+
+describe('outputs, cdk-nag, and the setting', () => {
+  test('the relay queue and its DLQ are stack outputs', () => {
+    assert.deepEqual(outputs.RelayQueueUrl.Value, { Ref: logicalId(relay().queue) });
+    assert.deepEqual(outputs.RelayDeadLetterQueueUrl.Value, { Ref: logicalId(relay().deadLetterQueue) });
+  });
+
+  test('cdk-nag AwsSolutions: no unacknowledged finding with the relay on', () => {
+    // act
+    const report = JSON.parse(readFileSync(join(assemblyDir, 'validation-report.json'), 'utf8')) as { pluginReports: Json[] };
+    const nag = report.pluginReports.find((plugin) => plugin.pluginName === 'AwsSolutions');
+    // assess
+    assert.ok(nag, 'the AwsSolutions plugin ran');
+    assert.deepEqual(nag.violations, []);
+    const relayFindings = (nag.suppressedViolations as Json[]).filter((finding) => (finding.violatingConstructs as Json[]).some((construct) => String(construct.constructPath).includes('/SmsRelay/')));
+    assert.deepEqual(relayFindings, [], 'nothing acknowledged for the relay');
+  });
+
+  test('off by default: the committed cdk.json deploys no relay', () => {
+    // act
+    const { stack: plain, template } = synthesize({}, false);
+    // assess
+    assert.equal(CDK_CONTEXT.settings.smsRelay, 'off');
+    assert.equal(plain.smsRelay, undefined);
+    assert.equal(plain.addSmsRelay(new EventBus(plain, 'OtherBus')), undefined, 'off: nothing to add');
+    assert.equal(Object.keys(template.Resources).filter((id) => id.startsWith('SmsRelay')).length, 0);
+  });
+
+  test('on but never added to a bus: the synth fails, naming the setting', () => {
+    assert.throws(() => synthesize(RELAY_ON, false), /smsRelay is "telesign" but the SMS relay was not added on the event bus/);
+  });
+
+  test('a sender that cannot send, or a max age out of range, fails the synth naming the setting', () => {
+    assert.throws(() => synthesize({ settings: { ...CDK_CONTEXT.settings, smsRelay: 'esms' } }), /settings\.smsRelay must be one of off, telesign/);
+    assert.throws(() => synthesize({ settings: { ...RELAY_ON.settings, relayMaxAgeSeconds: 10 } }), /settings\.relayMaxAgeSeconds must be an integer from 30 to 3600/);
+    assert.throws(() => synthesize({ ...RELAY_ON, relayMaxAgeSeconds: '7200', oneOff: 'true' }), /relayMaxAgeSeconds must be an integer from 30 to 3600/);
+  });
+
+  test('relayMaxAgeSeconds from cdk.json reaches the relay', () => {
+    // act
+    const { stack: tuned, template } = synthesize({ settings: { ...RELAY_ON.settings, relayMaxAgeSeconds: 120 } });
+    // assess
+    const fn = template.Resources[tuned.getLogicalId(tuned.smsRelay!.function.node.defaultChild as CfnElement)];
+    assert.equal(fn.Properties.Environment.Variables.RELAY_MAX_AGE_SECONDS, '120');
+  });
+});

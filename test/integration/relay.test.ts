@@ -1,0 +1,372 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { SQSRecord } from 'aws-lambda';
+import { postOnceContext } from '../../functions/adapters/post-once.ts';
+import { createRelayStore } from '../../functions/adapters/relay-store.ts';
+import { MAX_BODY_BYTES } from '../../functions/core/pipeline-definition.ts';
+import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, type InstructionDetail } from '../../functions/core/publish.ts';
+import { QueueMessageSchema } from '../../functions/core/queue-message.ts';
+import { RELAY, relayInstruction, type RelayDependencies } from '../../functions/core/relay.ts';
+import { createSecretCache } from '../../functions/core/secrets.ts';
+import { processMessage } from '../../functions/core/worker.ts';
+import { createIngestHandler } from '../../functions/handlers/ingest.ts';
+import { createRelayHandler } from '../../functions/handlers/relay.ts';
+import { telesign } from '../../functions/providers/telesign.ts';
+import { REPO_ROOT } from '../../lib/gateway-function.ts';
+import { startHttpApi } from '../../local/http-api.ts';
+import { relayedLink, relayLine, relayViews } from '../../local/relay-view.ts';
+import type { StatusSimulator } from '../../local/status-simulator.ts';
+import {
+  captureLogger,
+  queueMessageFor,
+  sampleJson,
+  startWorkerEnvironment,
+  storedEvents,
+  storedPartition,
+  storedState,
+  uniqueId,
+  type CapturedLogger,
+  type WorkerEnvironment,
+} from '../support/integration-worker.ts';
+
+/**
+ * The relay on DynamoDB Local, against the kit's simulated TeleSign SMS API: Identomat instructions
+ * made by the real ingest and worker from Identomat's own samples, turned into "Callback
+ * Instruction" events by the publish core, delivered (and redelivered) through the relay's SQS
+ * handler as EventBridge hands them to its queue. TeleSign's delivery report comes back, signed,
+ * through the real ingest and worker to the TeleSign subject, and shows on the Identomat session.
+ */
+
+let env: WorkerEnvironment;
+let simulator: StatusSimulator;
+/** Every log line any part wrote during the suite: none may carry a number, a text, a code or a link. */
+const logs: CapturedLogger[] = [];
+
+before(async () => {
+  env = await startWorkerEnvironment();
+  simulator = env.simulators.telesign;
+});
+after(async () => {
+  await env?.stop();
+});
+
+const OTP_SAMPLE = sampleJson('identomat', 'one-time-password');
+const LINK_SAMPLE = sampleJson('identomat', 'share-session-link-via-sms');
+/** What the samples carry that must never be logged. */
+const NEVER_LOGGED = [String(OTP_SAMPLE.phoneNumber), String(OTP_SAMPLE.phoneNumber).slice(1), 'Your code is', '6867', String(LINK_SAMPLE.sessionLink), 'session_token', 'Hello John'];
+
+function logger(): CapturedLogger {
+  const log = captureLogger();
+  logs.push(log);
+  return log;
+}
+
+/** An Identomat instruction as the gateway stores it and the stream publishes it: the real ingest, worker and publish core. */
+async function instruction(sample: Record<string, unknown>, session = uniqueId('sess')): Promise<InstructionDetail> {
+  const message = await queueMessageFor(env.secrets, 'identomat', { ...sample, sessionId: session });
+  await processMessage(message, env.deps({ log: logger() }));
+  const [stored] = await storedEvents(env, 'identomat', session);
+  const [event] = eventsFromChange({ eventName: 'INSERT', newImage: stored });
+  assert.equal(event?.detailType, DETAIL_TYPES.instruction);
+  return event.detail as InstructionDetail;
+}
+
+function relayDeps(overrides: Partial<RelayDependencies> = {}): RelayDependencies {
+  return {
+    store: createRelayStore(env.client, env.tableName),
+    secrets: createSecretCache(async (provider) => JSON.stringify(env.secrets[provider.id])),
+    sender: telesign,
+    send: postOnceContext({ answerTimeoutMs: 1_000 }),
+    now: () => new Date(),
+    log: logger(),
+    newAttempt: randomUUID,
+    retentionDays: 90,
+    ...overrides,
+  };
+}
+
+/** The event as an EventBridge rule hands it to an SQS target, in an SQS record. */
+function delivery(detail: InstructionDetail, receiveCount = 1): SQSRecord {
+  const messageId = randomUUID();
+  const event = { version: '0', id: randomUUID(), 'detail-type': DETAIL_TYPES.instruction, source: EVENT_SOURCE, account: '000000000000', time: detail.receivedAt, region: 'us-east-1', resources: [], detail };
+  return {
+    messageId,
+    receiptHandle: `receipt-${messageId}`,
+    body: JSON.stringify(event),
+    attributes: { ApproximateReceiveCount: String(receiveCount), SentTimestamp: String(Date.now()), SenderId: 'events.amazonaws.com', ApproximateFirstReceiveTimestamp: String(Date.now()) },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:relay',
+    awsRegion: 'us-east-1',
+  };
+}
+
+/** Messages the simulated TeleSign took for this instruction (its eventId is our external_id). */
+const taken = (detail: InstructionDetail) => simulator.sent.filter((message) => message.parameters.external_id === detail.eventId && message.referenceId);
+/** Send requests of any kind TeleSign saw for it (taken, refused or failed). */
+const requested = (detail: InstructionDetail) => simulator.sent.filter((message) => message.parameters.external_id === detail.eventId || message.referenceId === undefined);
+
+async function relayItem(detail: InstructionDetail) {
+  const items = await storedPartition(env, `identomat#${detail.subjectId}`);
+  return items.find((item) => item.sk === `RELAY#${detail.eventId}`);
+}
+
+describe('sent once, however often the event comes', () => {
+  test('two deliveries at once and two later: one SMS; the second in flight is given back, the later ones do nothing', async () => {
+    // prepare
+    const detail = await instruction(OTP_SAMPLE);
+    const delays: number[] = [];
+    const handler = createRelayHandler({ deps: relayDeps(), delayRetry: async (_record, seconds) => void delays.push(seconds), random: () => 0 });
+
+    // act
+    const together = await handler({ Records: [delivery(detail), delivery(detail)] });
+    const again = await handler({ Records: [delivery(detail, 2)] });
+    const once_more = await handler({ Records: [delivery(detail, 3)] });
+
+    // assess
+    assert.equal(taken(detail).length, 1, 'TeleSign took one message');
+    assert.equal(together.batchItemFailures.length, 1, 'the delivery that found it in flight is given back, to look again');
+    assert.deepEqual(delays, [RELAY.retryBaseSeconds]);
+    assert.deepEqual(again.batchItemFailures, []);
+    assert.deepEqual(once_more.batchItemFailures, []);
+    const item = await relayItem(detail);
+    assert.equal(item?.status, 'sent');
+    assert.equal(item?.referenceId, taken(detail)[0].referenceId);
+    assert.equal(item?.attempts, 1);
+    const form = taken(detail)[0].parameters;
+    assert.deepEqual(
+      { phone_number: form.phone_number, message: form.message, message_type: form.message_type },
+      { phone_number: String(OTP_SAMPLE.phoneNumber).slice(1), message: OTP_SAMPLE.text, message_type: 'OTP' },
+      'the code as Identomat wrote it, to the number without its +',
+    );
+    assert.equal(item?.destination, undefined, 'the relay item keeps no destination');
+    assert.ok(!JSON.stringify(item).includes('6867'), 'nor the text');
+  });
+
+  test('a link goes out as one SMS with the text and the link (ARN)', async () => {
+    // prepare
+    const detail = await instruction(LINK_SAMPLE);
+    // act
+    const result = await relayInstruction(detail, relayDeps());
+    // assess
+    assert.equal(result.outcome, 'sent');
+    const [message] = taken(detail);
+    assert.equal(message.parameters.message_type, 'ARN');
+    assert.equal(message.parameters.message, `${String(LINK_SAMPLE.text)}\n${String(LINK_SAMPLE.sessionLink)}`);
+  });
+});
+
+describe('too old to be of use', () => {
+  test(`a code ${RELAY.codeMaxAgeSeconds + 1} s old is recorded expired and not sent; one of ${RELAY.codeMaxAgeSeconds - 1} s is sent`, async () => {
+    // prepare
+    const late = await instruction(OTP_SAMPLE);
+    const inTime = await instruction(OTP_SAMPLE);
+    const at = (detail: InstructionDetail, seconds: number) => () => new Date(Date.parse(detail.receivedAt) + seconds * 1000);
+
+    // act
+    const expired = await relayInstruction(late, relayDeps({ now: at(late, RELAY.codeMaxAgeSeconds + 1) }));
+    const again = await relayInstruction(late, relayDeps({ now: at(late, RELAY.codeMaxAgeSeconds + 2) }));
+    const sent = await relayInstruction(inTime, relayDeps({ now: at(inTime, RELAY.codeMaxAgeSeconds - 1) }));
+
+    // assess
+    assert.equal(expired.outcome, 'expired');
+    assert.deepEqual(again, { outcome: 'duplicate', status: 'expired' });
+    assert.equal(requested(late).filter((message) => message.parameters.external_id === late.eventId).length, 0, 'TeleSign was never asked');
+    const item = await relayItem(late);
+    assert.equal(item?.status, 'expired');
+    assert.equal(item?.maxAgeSeconds, RELAY.codeMaxAgeSeconds);
+    assert.match(relayLine((await relayViews([item!], async () => []))[0]), /^code not sent: expired \(301 s old when it came to be sent; a code is sent only within 300 s\)$/);
+    assert.equal(sent.outcome, 'sent');
+  });
+
+  test('the setting moves the limit (relayMaxAgeSeconds); a link keeps a day', async () => {
+    // prepare
+    const code = await instruction(OTP_SAMPLE);
+    const link = await instruction(LINK_SAMPLE);
+    const oldLink = await instruction(LINK_SAMPLE);
+    const at = (detail: InstructionDetail, seconds: number) => () => new Date(Date.parse(detail.receivedAt) + seconds * 1000);
+
+    // act
+    const codeResult = await relayInstruction(code, relayDeps({ codeMaxAgeSeconds: 60, now: at(code, 61) }));
+    const linkResult = await relayInstruction(link, relayDeps({ now: at(link, 23 * 3600) }));
+    const oldLinkResult = await relayInstruction(oldLink, relayDeps({ now: at(oldLink, 24 * 3600 + 1) }));
+
+    // assess
+    assert.equal(codeResult.outcome, 'expired');
+    assert.equal(linkResult.outcome, 'sent');
+    assert.equal(oldLinkResult.outcome, 'expired');
+  });
+});
+
+describe('a crash mid-send', () => {
+  test('the relay killed after TeleSign took the message: the next delivery marks it uncertain once no send can still be in flight, and never sends again', async () => {
+    // prepare: TeleSign takes the message and never answers; the relay waits, and is killed
+    const detail = await instruction(OTP_SAMPLE);
+    simulator.setSendFault({ hang: true, times: 1 });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test', 'support', 'relay-once.ts'), JSON.stringify({ endpoint: env.dynamo.endpoint, tableName: env.tableName, secret: env.secrets.telesign, detail })], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const deadline = Date.now() + 20_000;
+    while (taken(detail).length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(taken(detail).length, 1, 'TeleSign took the message');
+    child.kill('SIGKILL');
+    await exited;
+    assert.equal((await relayItem(detail))?.status, 'sending', 'left as the crash left it');
+    const handler = (now?: () => Date) => createRelayHandler({ deps: relayDeps(now ? { now } : {}), random: () => 0 });
+    const later = () => new Date(Date.now() + (RELAY.timeoutSeconds + 1) * 1000);
+
+    // act
+    const soon = await handler()({ Records: [delivery(detail, 2)] });
+    const afterLease = await handler(later)({ Records: [delivery(detail, 3)] });
+    const afterThat = await handler(later)({ Records: [delivery(detail, 4)] });
+
+    // assess
+    assert.equal(soon.batchItemFailures.length, 1, 'within a send time it may still be in flight: looked at again later');
+    assert.deepEqual(afterLease.batchItemFailures, []);
+    assert.deepEqual(afterThat.batchItemFailures, []);
+    assert.equal(taken(detail).length, 1, 'never sent again');
+    const item = await relayItem(detail);
+    assert.equal(item?.status, 'uncertain');
+    assert.match(String(item?.reason), /stopped mid-send/);
+    const [view] = await relayViews([item!], async () => []);
+    assert.match(relayLine(view), new RegExp(`^code may have been sent via TeleSign: .*check with TeleSign \\(external_id ${detail.eventId}\\)$`));
+  });
+
+  test('TeleSign takes the message and does not answer in time: uncertain at once, not retried', async () => {
+    // prepare
+    const detail = await instruction(OTP_SAMPLE);
+    simulator.setSendFault({ hang: true, times: 1 });
+    const handler = createRelayHandler({ deps: relayDeps({ send: postOnceContext({ answerTimeoutMs: 300 }) }) });
+    // act
+    const first = await handler({ Records: [delivery(detail)] });
+    const second = await handler({ Records: [delivery(detail, 2)] });
+    // assess
+    assert.deepEqual(first.batchItemFailures, [], 'not given back for a retry');
+    assert.deepEqual(second.batchItemFailures, []);
+    assert.equal(taken(detail).length, 1);
+    assert.equal((await relayItem(detail))?.status, 'uncertain');
+  });
+});
+
+describe('faults that sent nothing are retried', () => {
+  test('TeleSign answers 503 twice: the delivery is given back with back-off, recorded retry, and the third sends once', async () => {
+    // prepare
+    const detail = await instruction(OTP_SAMPLE);
+    simulator.setSendFault({ status: 503, times: 2 });
+    const delays: number[] = [];
+    const handler = createRelayHandler({ deps: relayDeps(), delayRetry: async (_record, seconds) => void delays.push(seconds), random: () => 0 });
+    const before = simulator.sent.length;
+
+    // act
+    const first = await handler({ Records: [delivery(detail, 1)] });
+    const afterFirst = await relayItem(detail);
+    const second = await handler({ Records: [delivery(detail, 2)] });
+    const third = await handler({ Records: [delivery(detail, 3)] });
+
+    // assess
+    assert.equal(first.batchItemFailures.length, 1);
+    assert.equal(second.batchItemFailures.length, 1);
+    assert.deepEqual(third.batchItemFailures, []);
+    assert.deepEqual(delays, [10, 20], 'back-off through the visibility timeout');
+    assert.equal(afterFirst?.status, 'retry');
+    assert.match(String(afterFirst?.lastFault), /answered 503/);
+    assert.equal(simulator.sent.length - before, 3, 'three requests');
+    assert.equal(taken(detail).length, 1, 'one message');
+    const item = await relayItem(detail);
+    assert.equal(item?.status, 'sent');
+    assert.equal(item?.attempts, 3);
+  });
+
+  test('a refused API key is a configuration fault: nothing sent, logged as an error, and sent once the secret is fixed', async () => {
+    // prepare
+    const detail = await instruction(OTP_SAMPLE);
+    const wrong: Record<string, Record<string, unknown>> = { ...env.secrets, telesign: { ...env.secrets.telesign, apiKey: Buffer.from('not-the-telesign-api-key-0123456789').toString('base64') } };
+    const log = logger();
+    const broken = createRelayHandler({ deps: relayDeps({ secrets: createSecretCache(async (provider) => JSON.stringify(wrong[provider.id])), log }) });
+    // act
+    const failed = await broken({ Records: [delivery(detail)] });
+    const fixed = await relayInstruction(detail, relayDeps());
+    // assess
+    assert.equal(failed.batchItemFailures.length, 1);
+    const line = log.lines.find((each) => each.message === 'record failed: configuration');
+    assert.equal(line?.level, 'ERROR');
+    assert.match(String(line?.fields?.error), /refused the API key: check apiKey in the telesign secret/);
+    assert.equal(fixed.outcome, 'sent');
+    assert.equal(taken(detail).length, 1);
+  });
+
+  test('a number TeleSign cannot take is recorded refused, once, and not retried', async () => {
+    // prepare
+    const detail = await instruction({ ...OTP_SAMPLE, phoneNumber: '12345' });
+    // act
+    const result = await relayInstruction(detail, relayDeps());
+    const again = await relayInstruction(detail, relayDeps());
+    // assess
+    assert.equal(result.outcome, 'refused');
+    assert.deepEqual(again, { outcome: 'duplicate', status: 'refused' });
+    assert.match(String((await relayItem(detail))?.reason), /not an E\.164 phone number/);
+  });
+});
+
+describe("TeleSign's delivery report, on the Identomat session", () => {
+  test('the signed report comes back through ingest and the worker to the TeleSign reference; the session reads "code sent via TeleSign, reference …: Delivered to handset"', async () => {
+    // prepare: the gateway's TeleSign route (the real ingest, queueing straight into the real worker)
+    const workerDeps = env.deps({ log: logger() });
+    const ingestLog = logger();
+    const api = await startHttpApi(
+      [
+        {
+          provider: telesign,
+          handler: createIngestHandler(telesign, {
+            secrets: createSecretCache(async (provider) => JSON.stringify(env.secrets[provider.id])),
+            send: async (body) => void (await processMessage(QueueMessageSchema.parse(JSON.parse(body)), workerDeps)),
+            log: ingestLog,
+            maxBodyBytes: MAX_BODY_BYTES,
+          }),
+        },
+      ],
+      0,
+    );
+    simulator.setDeliveryReportUrl(`${api.url}/callbacks/telesign`);
+    const detail = await instruction(OTP_SAMPLE);
+    try {
+      // act
+      const result = await relayInstruction(detail, relayDeps());
+      await simulator.reportsSettled();
+
+      // assess
+      assert.equal(result.outcome, 'sent');
+      const referenceId = result.outcome === 'sent' ? result.referenceId : '';
+      assert.deepEqual(taken(detail)[0].reports, [{ status: 200 }], 'the gateway answered the report 200');
+      const state = await storedState(env, 'telesign', referenceId);
+      assert.equal(state?.status, '200');
+      assert.equal(state?.outcome, 'succeeded');
+      const session = await storedPartition(env, `identomat#${detail.subjectId}`);
+      const [view] = await relayViews(session, (pk) => storedPartition(env, pk));
+      assert.equal(view.delivery?.status, '200');
+      assert.match(relayLine(view), new RegExp(`^code sent via TeleSign at \\S+, reference ${referenceId}: Delivered to handset \\(200, succeeded\\)$`));
+      const link = relayedLink(await storedPartition(env, `telesign#${referenceId}`));
+      assert.deepEqual({ forProvider: link?.forProvider, forSubjectId: link?.forSubjectId, eventId: link?.eventId }, { forProvider: 'identomat', forSubjectId: detail.subjectId, eventId: detail.eventId });
+    } finally {
+      simulator.setDeliveryReportUrl(undefined);
+      await api.stop();
+    }
+  });
+});
+
+describe('logs', () => {
+  test('no log line of the suite carries the number, the text, the code or the link', () => {
+    // act
+    const lines = logs.flatMap((log) => log.lines.map((line) => JSON.stringify(line)));
+    // assess
+    assert.ok(lines.some((line) => line.includes('"relay"')), 'the relay logged');
+    assert.ok(lines.length > 20);
+    for (const line of lines) for (const value of NEVER_LOGGED) assert.ok(!line.includes(value), `a log line carries "${value}": ${line}`);
+  });
+});

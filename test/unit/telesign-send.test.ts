@@ -1,0 +1,316 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { postOnceContext } from '../../functions/adapters/post-once.ts';
+import type { OutgoingMessage } from '../../functions/providers/provider.ts';
+import { basicAuthorization, telesign, TeleSignSecretSchema, type TeleSignSecret } from '../../functions/providers/telesign.ts';
+import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeliveryError } from '../../functions/shared/errors.ts';
+import { REPO_ROOT } from '../../lib/gateway-function.ts';
+import { startStatusSimulator, type StatusSimulator } from '../../local/status-simulator.ts';
+import { telesignKit, telesignStatusSimulation } from '../providers/telesign.ts';
+
+/**
+ * TeleSign's send capability (`telesign.sendMessage`: POST /v1/messaging) against TeleSign's own
+ * documented answers (test/fixtures/telesign/send/, served as they are), against the kit's
+ * messaging simulation, and the transport underneath (adapters/post-once.ts): what left and what
+ * did not decides between "retry" and "uncertain, never resend".
+ */
+
+const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'telesign', 'send');
+const fixture = (name: string) => readFileSync(join(FIXTURES, name), 'utf8');
+
+const secretFields = telesignKit.secret('unit');
+const MESSAGE: OutgoingMessage = { to: '+15555550123', text: 'Your code is 6867', kind: 'OTP', externalId: '0123456789abcdef0123456789abcdef' };
+/** What may never appear in an error message: the number, its digits, the text, the code. */
+const SECRETS_OF_MESSAGE = ['15555550123', '5555550123', 'Your code is', '6867'];
+
+function secretAt(baseUrl: string): TeleSignSecret {
+  return TeleSignSecretSchema.parse({ ...secretFields, baseUrl });
+}
+
+function assertNoContent(error: unknown) {
+  const text = `${(error as Error).message} ${JSON.stringify(error)}`;
+  for (const value of [...SECRETS_OF_MESSAGE, '15555550100']) assert.ok(!text.includes(value), `the error message carries "${value}": ${text}`);
+}
+
+interface Seen {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: string;
+}
+
+/** A stand-in answering every request with the next status and body given; it records what it saw. */
+async function answering(): Promise<{ url: string; seen: Seen[]; next(status: number, body: string, headers?: Record<string, string>): void; stop(): Promise<void> }> {
+  const seen: Seen[] = [];
+  let answer = { status: 200, body: '', headers: {} as Record<string, string> };
+  const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      seen.push({ method: request.method ?? '', path: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString('utf8') });
+      response.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
+      response.end(answer.body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    next: (status, body, headers = {}) => void (answer = { status, body, headers }),
+    stop: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+const context = postOnceContext({ sendTimeoutMs: 2_000, answerTimeoutMs: 1_000 });
+
+describe('TeleSign send: the request', () => {
+  let server: Awaited<ReturnType<typeof answering>>;
+  before(async () => {
+    server = await answering();
+  });
+  after(async () => server?.stop());
+
+  test('POST /v1/messaging, form-encoded, Basic customerId:apiKey, the number as digits, the type and our id', async () => {
+    // prepare
+    server.next(200, fixture('200-message-in-progress.json'));
+    const secret = secretAt(`${server.url}/`);
+    // act
+    const sent = await telesign.sendMessage!(secret, MESSAGE, context);
+    // assess
+    assert.deepEqual(sent, { referenceId: '0123456789ABCDEF0123456789ABCDEF' });
+    const request = server.seen.at(-1)!;
+    assert.equal(request.method, 'POST');
+    assert.equal(request.path, '/v1/messaging', 'the base URL with its trailing slash, then the path');
+    assert.equal(request.headers['content-type'], 'application/x-www-form-urlencoded');
+    assert.equal(request.headers.authorization, basicAuthorization(String(secretFields.customerId), String(secretFields.apiKey)));
+    const form = new URLSearchParams(request.body);
+    assert.deepEqual(Object.fromEntries(form), { phone_number: '15555550123', message: 'Your code is 6867', message_type: 'OTP', external_id: MESSAGE.externalId });
+    assert.equal(request.headers['content-length'], String(Buffer.byteLength(request.body)));
+  });
+
+  test('a link goes as ARN (alerts, reminders and notifications), UTF-8 text as it is', async () => {
+    // prepare
+    server.next(200, fixture('200-message-in-progress.json'));
+    // act
+    await telesign.sendMessage!(secretAt(server.url), { ...MESSAGE, kind: 'ARN', text: 'Გამარჯობა, open https://widget.identomat.com/?session_token=abc&x=1' }, context);
+    // assess
+    const form = new URLSearchParams(server.seen.at(-1)!.body);
+    assert.equal(form.get('message_type'), 'ARN');
+    assert.equal(form.get('message'), 'Გამარჯობა, open https://widget.identomat.com/?session_token=abc&x=1');
+  });
+
+  test('what TeleSign would refuse is not sent at all: a number that is not E.164, an empty or over-long text', async () => {
+    // prepare
+    const before = server.seen.length;
+    const cases: OutgoingMessage[] = [
+      { ...MESSAGE, to: '15555550123' },
+      { ...MESSAGE, to: '+1 555 555 0123' },
+      { ...MESSAGE, to: '+0155555501' },
+      { ...MESSAGE, text: '' },
+      { ...MESSAGE, text: 'x'.repeat(1601) },
+    ];
+    for (const message of cases) {
+      // act
+      const error = await telesign.sendMessage!(secretAt(server.url), message, context).catch((caught: unknown) => caught);
+      // assess
+      assert.ok(error instanceof MessageRefusedError, `${JSON.stringify(message.to)}/${message.text.length}: ${String(error)}`);
+      assertNoContent(error);
+    }
+    assert.equal(server.seen.length, before, 'no request left');
+  });
+});
+
+describe("TeleSign send: TeleSign's documented answers", () => {
+  let server: Awaited<ReturnType<typeof answering>>;
+  before(async () => {
+    server = await answering();
+  });
+  after(async () => server?.stop());
+
+  const cases: { name: string; status: number; body: string; error: new (...args: never[]) => Error; says: RegExp; codes?: number[] }[] = [
+    { name: '400 11000 (invalid phone_number): refused for good, the parameter named', status: 400, body: fixture('400-invalid-phone-number.json'), error: MessageRefusedError, says: /HTTP 400 \(code 11000: invalid value for phone_number\)/, codes: [11000] },
+    { name: '401 -10033 (a trial account, an unverified number): refused for good, not a credential fault', status: 401, body: fixture('401-trial-unverified-number.json'), error: MessageRefusedError, says: /trial account sends only to verified numbers/, codes: [-10033, 500] },
+    { name: '401 -30000 (customer id): configuration', status: 401, body: fixture('401-invalid-customer-id.json'), error: ConfigurationError, says: /customerId in the telesign secret/ },
+    { name: "401 -10009 (source IP): configuration, the allow-list", status: 401, body: fixture('401-invalid-source-ip.json'), error: ConfigurationError, says: /allow-list/ },
+    { name: '401 -20002 (SMS not enabled): configuration', status: 401, body: fixture('401-product-not-enabled.json'), error: ConfigurationError, says: /SMS API is not enabled/ },
+    { name: '429: nothing sent, try later', status: 429, body: fixture('429-hard-cap.json'), error: DependencyError, says: /send answered 429/ },
+    { name: '500 (Transaction not attempted): try later', status: 500, body: '{}', error: DependencyError, says: /send answered 500/ },
+    { name: '503 -90001: try later', status: 503, body: fixture('503-unavailable.json'), error: DependencyError, says: /send answered 503 \(code -90001, 500\)/ },
+    { name: '502 from a gateway: try later', status: 502, body: '<html>bad gateway</html>', error: DependencyError, says: /send answered 502/ },
+    { name: '504 (a gateway gave up waiting for TeleSign): uncertain', status: 504, body: '', error: UncertainDeliveryError, says: /may have been sent/ },
+    { name: '200 without a reference_id: taken, but cannot be joined: uncertain', status: 200, body: '{"status":{"code":290}}', error: UncertainDeliveryError, says: /without a readable reference_id/ },
+    { name: '200 that is not JSON: uncertain', status: 200, body: 'OK', error: UncertainDeliveryError, says: /reference_id/ },
+    { name: '200 reporting a TeleSign failure code (500 not attempted): refused', status: 200, body: '{"reference_id":"0123456789ABCDEF0123456789ABCDEF","status":{"code":500,"description":"Transaction not attempted"}}', error: MessageRefusedError, says: /reports status 500/ },
+    { name: '302: configuration (baseUrl)', status: 302, body: '', error: ConfigurationError, says: /redirect \(302\)/ },
+    { name: '404: configuration (baseUrl)', status: 404, body: '', error: ConfigurationError, says: /not TeleSign's REST API/ },
+  ];
+  for (const each of cases) {
+    test(each.name, async () => {
+      // prepare
+      server.next(each.status, each.body, each.status === 302 ? { location: 'https://elsewhere.invalid/' } : {});
+      // act
+      const error = await telesign.sendMessage!(secretAt(server.url), MESSAGE, context).catch((caught: unknown) => caught);
+      // assess
+      assert.ok(error instanceof each.error, `${each.error.name} expected, got ${String(error)}`);
+      assert.match((error as Error).message, each.says);
+      if (each.codes) assert.deepEqual([...(error as MessageRefusedError).codes].sort(), [...each.codes].sort());
+      assertNoContent(error);
+    });
+  }
+});
+
+describe('TeleSign send: what left, and what did not (adapters/post-once.ts)', () => {
+  test('connection refused: nothing left, so it may be tried again (DependencyError)', async () => {
+    // prepare: a port nobody listens on
+    const server = await answering();
+    const url = server.url;
+    await server.stop();
+    // act
+    const error = await telesign.sendMessage!(secretAt(url), MESSAGE, context).catch((caught: unknown) => caught);
+    // assess
+    assert.ok(error instanceof DependencyError && !(error instanceof UncertainDeliveryError), String(error));
+    assert.match((error as Error).message, /not sent/);
+  });
+
+  test('a host that does not resolve: nothing left (DependencyError)', async () => {
+    // act
+    const error = await telesign.sendMessage!(secretAt('https://rest.telesign.invalid'), MESSAGE, context).catch((caught: unknown) => caught);
+    // assess
+    assert.ok(error instanceof DependencyError, String(error));
+  });
+
+  test('a request that left and got no answer in time: uncertain, the message may be on its way', async () => {
+    // prepare: TeleSign reads the whole request, then says nothing
+    const requests: string[] = [];
+    const silent = createServer((request) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => requests.push(Buffer.concat(chunks).toString('utf8')));
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const started = Date.now();
+    // act
+    const error = await telesign
+      .sendMessage!(secretAt(`http://127.0.0.1:${(silent.address() as AddressInfo).port}`), MESSAGE, postOnceContext({ answerTimeoutMs: 300 }))
+      .catch((caught: unknown) => caught);
+    silent.closeAllConnections();
+    silent.close();
+    // assess
+    assert.ok(error instanceof UncertainDeliveryError, String(error));
+    assert.match((error as Error).message, /no answer within 300 ms/);
+    assert.equal(requests.length, 1, 'the whole request arrived');
+    assert.ok(Date.now() - started < 2_000, 'bounded by the answer timeout');
+    assertNoContent(error);
+  });
+
+  test('a connection dropped after the request left: uncertain', async () => {
+    // prepare
+    const dropping = createServer((request) => {
+      request.resume();
+      request.on('end', () => request.socket.destroy());
+    });
+    await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve));
+    // act
+    const error = await telesign.sendMessage!(secretAt(`http://127.0.0.1:${(dropping.address() as AddressInfo).port}`), MESSAGE, context).catch((caught: unknown) => caught);
+    dropping.close();
+    // assess
+    assert.ok(error instanceof UncertainDeliveryError, String(error));
+  });
+});
+
+describe("TeleSign send: the kit's messaging simulation", () => {
+  let simulator: StatusSimulator;
+  let receiver: Awaited<ReturnType<typeof answering>>;
+  const secret = () => secretAt(simulator.baseUrl);
+  before(async () => {
+    receiver = await answering();
+    simulator = await startStatusSimulator(
+      telesignStatusSimulation({ customerId: String(secretFields.customerId), apiKey: String(secretFields.apiKey) }, { deliveryCodes: [203, 200], reportDelayMs: 20, verifiedNumbers: undefined }),
+      { deliveryReportUrl: `${receiver.url}/callbacks/telesign` },
+    );
+  });
+  after(async () => {
+    await simulator?.stop();
+    await receiver?.stop();
+  });
+
+  test('a send is taken (290), then its delivery reports come, signed as TeleSign signs callbacks, and Get Status knows it', async () => {
+    // prepare
+    receiver.next(200, '{}');
+    const seenBefore = receiver.seen.length;
+    // act
+    const { referenceId } = await telesign.sendMessage!(secret(), MESSAGE, context);
+    await simulator.reportsSettled();
+    // assess
+    assert.match(referenceId, /^[0-9A-F]{32}$/);
+    const taken = simulator.sent.at(-1)!;
+    assert.equal(taken.referenceId, referenceId);
+    assert.equal(taken.status, 200);
+    assert.equal(taken.authorized, true);
+    assert.deepEqual(taken.parameters, { phone_number: '15555550123', message: 'Your code is 6867', message_type: 'OTP', external_id: MESSAGE.externalId });
+    const reports = receiver.seen.slice(seenBefore);
+    assert.deepEqual(reports.map((report) => JSON.parse(report.body).status.code), [203, 200]);
+    for (const report of reports) {
+      const verdict = telesign.authenticate(
+        { method: 'POST', headers: report.headers as Record<string, string>, body: Buffer.from(report.body), rawQuery: '', sourceIp: '127.0.0.1', requestId: 'r', receivedAt: new Date().toISOString() },
+        secret(),
+      );
+      assert.deepEqual(verdict, { ok: true }, 'signed with the account key');
+      assert.equal(JSON.parse(report.body).reference_id, referenceId);
+      assert.equal(JSON.parse(report.body).external_id, MESSAGE.externalId, 'our id echoed back');
+    }
+    const answer = await telesign.lookup!({ subjectId: referenceId }, secret(), { fetch, timeoutMs: 2_000, newRequestId: () => 'x' });
+    assert.equal(answer.kind === 'found' ? answer.payload.status?.code : answer.kind, 200, 'Get Status answers the last report');
+  });
+
+  test('wrong credentials: 401 -30015, a configuration fault, nothing sent', async () => {
+    // act
+    const error = await telesign.sendMessage!({ ...secret(), apiKey: Buffer.from('another-telesign-api-key-0123456789').toString('base64') }, MESSAGE, context).catch((caught: unknown) => caught);
+    // assess
+    assert.ok(error instanceof ConfigurationError, String(error));
+    assert.match((error as Error).message, /refused the API key/);
+    assert.equal(simulator.sent.at(-1)!.referenceId, undefined);
+  });
+
+  test('a fault that answers 503 sends nothing (DependencyError); a hang takes the message and never answers (uncertain)', async () => {
+    // prepare
+    receiver.next(200, '{}');
+    simulator.setSendFault({ status: 503, times: 1 });
+    // act
+    const refused = await telesign.sendMessage!(secret(), MESSAGE, context).catch((caught: unknown) => caught);
+    simulator.setSendFault({ hang: true, times: 1 });
+    const hung = await telesign.sendMessage!(secret(), MESSAGE, postOnceContext({ answerTimeoutMs: 300 })).catch((caught: unknown) => caught);
+    await simulator.reportsSettled();
+    // assess
+    assert.ok(refused instanceof DependencyError, String(refused));
+    assert.equal(simulator.sent.at(-2)!.referenceId, undefined, 'the 503 took nothing');
+    assert.ok(hung instanceof UncertainDeliveryError, String(hung));
+    const taken = simulator.sent.at(-1)!;
+    assert.ok(taken.referenceId, 'the hung send was taken all the same');
+    assert.deepEqual(taken.reports.map((report) => report.status), [200, 200], 'and its reports came: it did go out');
+  });
+
+  test('a trial account refuses a number it has not verified: 401 -10033, refused for good, the number not in the error', async () => {
+    // prepare
+    const trial = await startStatusSimulator(telesignStatusSimulation({ customerId: String(secretFields.customerId), apiKey: String(secretFields.apiKey) }, { verifiedNumbers: ['15555550100'] }));
+    try {
+      // act
+      const error = await telesign.sendMessage!(secretAt(trial.baseUrl), MESSAGE, context).catch((caught: unknown) => caught);
+      const allowed = await telesign.sendMessage!(secretAt(trial.baseUrl), { ...MESSAGE, to: '+15555550100' }, context);
+      // assess
+      assert.ok(error instanceof MessageRefusedError, String(error));
+      assert.deepEqual([...error.codes].sort(), [-10033, 500]);
+      assertNoContent(error);
+      assert.match(allowed.referenceId, /^[0-9A-F]{32}$/);
+    } finally {
+      await trial.stop();
+    }
+  });
+});
