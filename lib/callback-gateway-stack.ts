@@ -56,7 +56,7 @@ export interface CallbackGatewayStackProps extends StackProps {
    */
   readonly eventRetentionDays?: number;
   /**
-   * Hours events carrying live codes or links (Identomat OTP/link instructions) are kept.
+   * Hours events carrying live codes or links (instructions: one-time codes, links) are kept.
    * @default 24 (RETENTION.sensitiveHours)
    */
   readonly sensitiveRetentionHours?: number;
@@ -157,8 +157,9 @@ export interface CallbackGatewayStackProps extends StackProps {
    */
   readonly systemLogLevel?: SystemLogLevelSetting;
   /**
-   * Who sends Identomat's SMS instructions: `off` (they are only published as events), or `telesign`
-   * (its SMS API, with the credentials the TeleSign secret holds).
+   * Who sends the SMS instructions providers give (a verification code to text): `off` (they are
+   * only published as events), or the id of a provider that sends messages, with its secret's
+   * credentials.
    * @default 'off'
    */
   readonly smsRelay?: SmsRelaySetting;
@@ -186,9 +187,8 @@ export class CallbackGatewayStack extends Stack {
   public readonly events: EventOutlet;
   /** The stage (undefined: the default stage). */
   public readonly stage?: string;
-  /** The SMS relay, when smsRelay names a sender and it was added on the bus (`addSmsRelay`). */
-  public smsRelay?: SmsRelay;
-  private readonly relaySettings: Pick<CallbackGatewayStackProps, 'smsRelay' | 'relayMaxAgeSeconds' | 'eventRetentionDays' | 'secretCacheSeconds'> & { readonly logging: FunctionLogging };
+  /** The SMS relay, when `smsRelay` names a sender (undefined with `off`). */
+  public readonly smsRelay?: SmsRelay;
 
   constructor(scope: Construct, id: string, props: CallbackGatewayStackProps = {}) {
     super(scope, id, props);
@@ -197,7 +197,6 @@ export class CallbackGatewayStack extends Stack {
     validateStackProps(props);
 
     const logging = { applicationLogLevel: props.applicationLogLevel, systemLogLevel: props.systemLogLevel };
-    this.relaySettings = { smsRelay: props.smsRelay, relayMaxAgeSeconds: props.relayMaxAgeSeconds, eventRetentionDays: props.eventRetentionDays, secretCacheSeconds: props.secretCacheSeconds, logging };
     this.table = new CallbackTable(this, 'Table');
     this.pipeline = new CallbackQueue(this, 'Pipeline', {
       table: this.table.table,
@@ -306,30 +305,25 @@ export class CallbackGatewayStack extends Stack {
       alarms: this.alarms.alarms,
     });
 
+    // SMS instructions sent by the provider `smsRelay` names (nothing with `off`).
+    this.smsRelay = this.addSmsRelay(props, this.events.bus, logging);
+
     this.addOutputs();
     acknowledgeNagFindings(this);
-    // A relay asked for and never added would deploy a gateway that sends no code: synth fails instead.
-    this.node.addValidation({
-      validate: () =>
-        props.smsRelay !== undefined && props.smsRelay !== 'off' && !this.smsRelay
-          ? [`smsRelay is "${props.smsRelay}" but the SMS relay was not added on the event bus (CallbackGatewayStack.addSmsRelay)`]
-          : [],
-    });
   }
 
   /**
    * The SMS relay on the gateway's event bus, when `smsRelay` names a sender (`off`: nothing is
-   * added): a rule taking Identomat's SMS instructions to the relay queue and function, which sends
+   * added): a rule taking SMS instructions to the relay queue and function, which sends
    * them with the sender's secret; its alarms go to the gateway's alarm topic; its queues are stack
-   * outputs. Called once, with the bus the gateway publishes to (EventOutlet's).
+   * outputs.
    */
-  public addSmsRelay(eventBus: IEventBus): SmsRelay | undefined {
-    const { smsRelay, ...settings } = this.relaySettings;
+  private addSmsRelay(settings: CallbackGatewayStackProps, eventBus: IEventBus, logging: FunctionLogging): SmsRelay | undefined {
+    const { smsRelay } = settings;
     if (smsRelay === undefined || smsRelay === 'off') return undefined;
-    if (this.smsRelay) throw new Error('the SMS relay is already added');
     const sender = this.ingresses.find((ingress) => ingress.provider.id === smsRelay);
     if (!sender?.provider.sendMessage) throw new Error(`smsRelay names "${smsRelay}", which is not a provider that sends messages`);
-    this.smsRelay = new SmsRelay(this, 'SmsRelay', {
+    const relay = new SmsRelay(this, 'SmsRelay', {
       eventBus,
       table: this.table.table,
       sender: sender.provider,
@@ -339,14 +333,14 @@ export class CallbackGatewayStack extends Stack {
       secretCacheSeconds: settings.secretCacheSeconds,
       alarmTopic: this.alarms.topic,
       namespace: this.stackName,
-      logging: settings.logging,
+      logging,
     });
-    new CfnOutput(this, 'RelayQueueUrl', { description: `Identomat SMS instructions waiting for the relay (sent through ${sender.provider.displayName})`, value: this.smsRelay.queue.queueUrl });
+    new CfnOutput(this, 'RelayQueueUrl', { description: `SMS instructions waiting for the relay (sent through ${sender.provider.displayName})`, value: relay.queue.queueUrl });
     new CfnOutput(this, 'RelayDeadLetterQueueUrl', {
-      description: 'Identomat SMS instructions the relay gave up on (redrive after fixing the cause: old codes are then recorded expired, not sent)',
-      value: this.smsRelay.deadLetterQueue.queueUrl,
+      description: 'SMS instructions the relay gave up on (redrive after fixing the cause: old codes are then recorded expired, not sent)',
+      value: relay.deadLetterQueue.queueUrl,
     });
-    return this.smsRelay;
+    return relay;
   }
 
   private addOutputs() {

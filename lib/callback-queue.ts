@@ -23,7 +23,7 @@ export interface CallbackQueueProps {
    */
   readonly eventRetentionDays?: number;
   /**
-   * Hours an event item carrying live codes or links (Identomat OTP/link instructions) is kept.
+   * Hours an event item carrying live codes or links (instructions: one-time codes, links) is kept.
    * @default RETENTION.sensitiveHours (24)
    */
   readonly sensitiveRetentionHours?: number;

@@ -27,7 +27,7 @@ export interface EventOutletProps {
  * so the other writes (a counter, a chunk, a quarantined callback, a TTL expiry) cost no invocation.
  * Patterns in a list are ORed:
  * - a state item (sk `STATE` or `STATE#<part>`) written or changed;
- * - an event item (sk `EVENT#…`) first written, of a provider that has instructions (Identomat).
+ * - an event item (sk `EVENT#…`) first written, of a provider that gives instructions (one-time codes, links).
  * A pattern that let fewer records through would silently drop events: the infrastructure tests
  * check that every change the core publishes passes them.
  */

@@ -319,7 +319,7 @@ export class PipelineAlarms extends Construct {
         events.publisher.metric('IteratorAge', { period: PERIOD, statistic: 'Maximum' }),
         STREAM.iteratorAgeAlarmSeconds * 1000,
         `The oldest change not yet published as an event is over ${STREAM.iteratorAgeAlarmSeconds} s old (the publisher's ` +
-          'IteratorAge): subscribers get events late, and an Identomat code can expire before it is sent. Usually the ' +
+          'IteratorAge): subscribers get events late, and a one-time code can expire before it is sent. Usually the ' +
           'publisher failing (see PublisherErrors) or throttled (the account\'s Lambda concurrency). Nothing is lost before ' +
           `${hours} hours; then the changes go to the events dead-letter queue (EventsDeadLetterQueueNotEmpty).`,
       );

@@ -47,7 +47,7 @@ export interface GatewaySettings extends Record<NumericSetting, number> {
   readonly systemLogLevel: SystemLogLevelSetting;
   /** Delays before each re-check of a subject that is not settled, e.g. `1m,5m,30m,2h,12h,1d,2d`. */
   readonly reconcileSchedule: string;
-  /** Who sends Identomat's SMS instructions: `off` (nobody: they are only published), or `telesign`. */
+  /** Who sends SMS instructions: `off` (nobody: they are only published), or a provider that sends messages. */
   readonly smsRelay: SmsRelaySetting;
 }
 
@@ -132,7 +132,7 @@ function checked(name: SettingName, value: unknown, where: string): unknown {
     return checkChoice(label, value, APPLICATION_LOG_LEVELS, 'the metrics and alarms count INFO lines; WARN or above would silence them');
   }
   if (name === 'systemLogLevel') return checkChoice(label, value, SYSTEM_LOG_LEVELS);
-  if (name === 'smsRelay') return checkChoice(label, value, SMS_RELAYS, 'the provider that sends Identomat\'s SMS instructions, with the credentials of its secret');
+  if (name === 'smsRelay') return checkChoice(label, value, SMS_RELAYS, 'the provider that sends SMS instructions, with the credentials of its secret');
   if (name === 'reconcileSchedule') return checkSchedule(label, value);
   if (typeof value !== 'number') throw new Error(`${label} must be a number, got ${JSON.stringify(value)}`);
   return checkSetting(name, value, label);

@@ -26,7 +26,7 @@ export interface SmsRelayProps {
   readonly eventBus: IEventBus;
   /** The gateway's table: the relay writes its relay and link items there (PutItem, UpdateItem). */
   readonly table: ITable;
-  /** The provider that sends (its `sendMessage`): TeleSign. */
+  /** The provider that sends (one with `sendMessage`). */
   readonly sender: AnyProvider;
   /** The sender's secret (its credentials send the SMS): read access is granted, nothing else. */
   readonly senderSecret: ISecret;
@@ -73,7 +73,7 @@ export const RELAY_LOG_PATTERNS = {
 } as const;
 
 /**
- * Identomat's SMS instructions delivered through the gateway's own SMS provider (the `smsRelay`
+ * SMS instructions (a provider's one-time code to text) delivered through the gateway's own SMS provider (the `smsRelay`
  * setting): an EventBridge rule on the gateway's bus takes each "Callback Instruction" whose channel
  * is `sms` to the relay queue (SSE, TLS only, DLQ after RELAY.maxReceiveCount receives; the rule
  * sends what it cannot deliver to the same DLQ), and the relay function sends each once
@@ -121,7 +121,7 @@ export class SmsRelay extends Construct {
 
     const relay = new GatewayFunction(this, 'Relay', {
       entry: handlerEntry('relay'),
-      description: `Callback gateway SMS relay: sends Identomat's SMS instructions once through ${props.sender.displayName}`,
+      description: `Callback gateway SMS relay: sends SMS instructions once through ${props.sender.displayName}`,
       memorySize: 256,
       timeout: Duration.seconds(RELAY.timeoutSeconds),
       ...props.logging,
@@ -147,14 +147,14 @@ export class SmsRelay extends Construct {
       new SqsEventSource(this.queue, {
         batchSize: RELAY.batchSize,
         reportBatchItemFailures: true,
-        // Instructions are few; two relays at once keep TeleSign's rate limit far away.
+        // Instructions are few; two relays at once keep the sender's rate limit far away.
         maxConcurrency: 2,
       }),
     );
 
     this.rule = new Rule(this, 'Rule', {
       eventBus: props.eventBus,
-      description: `Identomat's SMS instructions to the relay, which sends them through ${props.sender.displayName}`,
+      description: `SMS instructions to the relay, which sends them through ${props.sender.displayName}`,
       eventPattern: { source: [EVENT_SOURCE], detailType: [DETAIL_TYPES.instruction], detail: { channel: ['sms'] } },
       // EventBridge retries a target that refuses an event, then hands it to the DLQ; past a day a link is stale too.
       targets: [new SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue, maxEventAge: Duration.hours(24), retryAttempts: 185 })],
@@ -189,7 +189,7 @@ export class SmsRelay extends Construct {
     alarm(
       'RelayDeadLetterQueueNotEmpty',
       this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum' }),
-      `Identomat SMS instructions the relay gave up on (${RELAY.maxReceiveCount} receives, or the rule could not deliver them) are in the relay's dead-letter queue. ` +
+      `SMS instructions the relay gave up on (${RELAY.maxReceiveCount} receives, or the rule could not deliver them) are in the relay's dead-letter queue. ` +
         `The relay logs say why ("record failed"): ${via} down, its secret refused, the table failing. Fix it, then move them back: ` +
         `npm run redrive -- --dlq-url <RelayDeadLetterQueueUrl> --region <region> (try --dry-run first). Nothing is sent twice; ` +
         `a code older than ${maxAge} s is recorded expired instead of sent, a link is sent within a day.`,
@@ -200,14 +200,14 @@ export class SmsRelay extends Construct {
       `A message to a person may have been sent by ${via} without the relay knowing: the request left and no answer came (a timeout, ` +
         `a connection lost, a 504). ${via} has no idempotency key, so it is never sent again. Find the eventId in the relay's "relay" ` +
         `lines (outcome uncertain) or with npm run inspect -- identomat <sessionId>, and look it up in ${via}'s portal by external_id; ` +
-        'if it was not sent, the person asks Identomat for a new code.',
+        'if it was not sent, the person asks for a new code.',
     );
     alarm(
       'RelayNotSent',
       notSent,
-      `An Identomat SMS instruction was not sent: too old (a code older than relayMaxAgeSeconds, ${maxAge} s, when the relay got to it: ` +
+      `An SMS instruction was not sent: too old (a code older than relayMaxAgeSeconds, ${maxAge} s, when the relay got to it: ` +
         `check EventsDelayed and the relay queue's age), refused by ${via} (an invalid number, a trial account's unverified number: the ` +
-        `"relay" line's reason names ${via}'s code), or unreadable. Nothing is retried; the person asks Identomat for a new code.`,
+        `"relay" line's reason names ${via}'s code), or unreadable. Nothing is retried; the person asks for a new code.`,
     );
     alarm(
       'RelayErrors',

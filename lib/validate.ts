@@ -99,11 +99,11 @@ export type NumericSetting = keyof typeof NUMERIC_SETTINGS;
 export const APPLICATION_LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO'] as const;
 export type ApplicationLogLevelSetting = (typeof APPLICATION_LOG_LEVELS)[number];
 /**
- * The SMS relay: `off`, or the provider that sends Identomat's SMS instructions (one with
- * `sendMessage`: TeleSign, with the credentials its secret already holds).
+ * The SMS relay: `off`, or the provider that sends SMS instructions (one with `sendMessage`, with
+ * the credentials its secret already holds).
  */
 export const SMS_RELAYS = ['off', ...providers.filter((provider) => provider.sendMessage).map((provider) => provider.id)] as const;
-export type SmsRelaySetting = 'off' | 'telesign';
+export type SmsRelaySetting = string;
 
 /** Lambda's own (platform) log levels: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html */
 export const SYSTEM_LOG_LEVELS = ['DEBUG', 'INFO', 'WARN'] as const;
@@ -138,7 +138,7 @@ export const SETTING_DEFAULTS = {
   reconcileSchedule: '1m,5m,30m,2h,12h,1d,2d',
   applicationLogLevel: 'INFO' as ApplicationLogLevelSetting,
   systemLogLevel: 'WARN' as SystemLogLevelSetting,
-  /** Off: Identomat's SMS instructions are published as events, and sent by nobody unless a rule of yours does. */
+  /** Off: SMS instructions are published as events, and sent by nobody unless a rule of yours does. */
   smsRelay: 'off' as SmsRelaySetting,
   relayMaxAgeSeconds: RELAY.codeMaxAgeSeconds,
 } as const satisfies Record<NumericSetting, number> & Record<string, unknown>;

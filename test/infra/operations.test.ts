@@ -241,7 +241,7 @@ describe('alarms', () => {
       }],
       ['EventsDelayed', {
         namespace: 'AWS/Lambda', metricName: 'IteratorAge', dimensions: [{ Name: 'FunctionName', Value: ref(logicalId(stack.events.publisher)) }],
-        statistic: 'Maximum', threshold: 120_000, comparison: atLeast, tells: /over 120 s old.*Identomat code can expire.*dead-letter queue/,
+        statistic: 'Maximum', threshold: 120_000, comparison: atLeast, tells: /over 120 s old.*one-time code can expire.*dead-letter queue/,
       }],
       ['TableThrottles', {
         dimensions: [], threshold: 1, comparison: atLeast, tells: /DynamoDB throttled reads or writes of the table or an index \(byOutcome, byRecheck;.*retries them with back-off/,

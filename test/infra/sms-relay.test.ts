@@ -28,8 +28,7 @@ import { telesignKit } from '../providers/telesign.ts';
 /**
  * The SMS relay in the template (smsRelay = "telesign"): the rule on the gateway's bus, the relay
  * queue and its DLQ, the relay function and what it may do, its alarms and the log lines they count,
- * cdk-nag. The bus is the one "Events out" adds to the stack (EventOutlet); this suite adds a bus of
- * its own to the real stack and wires the relay onto it with `addSmsRelay`, as the stack does.
+ * cdk-nag. The bus is the one "Events out" adds to the stack (EventOutlet).
  */
 
 type Json = Record<string, any>;
@@ -46,13 +45,12 @@ const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
 const RELAY_ON = { settings: { ...CDK_CONTEXT.settings, smsRelay: 'telesign' } };
 const outdirs: string[] = [];
 
-/** The app as cdk.json builds it, with `committed` settings, the relay added on a bus of the suite's own. */
-function synthesize(committed: Json = RELAY_ON, addRelay = true) {
+/** The app as cdk.json builds it, with `committed` settings. */
+function synthesize(committed: Json = RELAY_ON) {
   const outdir = mkdtempSync(join(tmpdir(), 'callback-gateway-relay-'));
   outdirs.push(outdir);
   const { app, stack } = createGatewayApp({ outdir, context: { ...CDK_CONTEXT, ...committed, ...NO_BUNDLING } });
-  const bus = new EventBus(stack, 'TestBus');
-  if (addRelay) stack.addSmsRelay(bus);
+  const bus = stack.events.bus;
   const assembly = app.synth();
   return { stack, bus, template: Template.fromStack(stack).toJSON() as Json, assemblyDir: assembly.directory };
 }
@@ -212,7 +210,7 @@ describe('the relay function', () => {
 
   test('no other role gains anything on the relay queues, and no other function reads the TeleSign secret because of the relay', () => {
     // prepare: the same stack without the relay
-    const without = synthesize({}, false).template.Resources as Record<string, Json>;
+    const without = synthesize({}).template.Resources as Record<string, Json>;
     const secretReaders = (all: Record<string, Json>) =>
       Object.values(all)
         .filter((resource) => resource.Type === 'AWS::IAM::Policy')
@@ -357,16 +355,11 @@ describe('outputs, cdk-nag, and the setting', () => {
 
   test('off by default: the committed cdk.json deploys no relay', () => {
     // act
-    const { stack: plain, template } = synthesize({}, false);
+    const { stack: plain, template } = synthesize({});
     // assess
     assert.equal(CDK_CONTEXT.settings.smsRelay, 'off');
     assert.equal(plain.smsRelay, undefined);
-    assert.equal(plain.addSmsRelay(new EventBus(plain, 'OtherBus')), undefined, 'off: nothing to add');
     assert.equal(Object.keys(template.Resources).filter((id) => id.startsWith('SmsRelay')).length, 0);
-  });
-
-  test('on but never added to a bus: the synth fails, naming the setting', () => {
-    assert.throws(() => synthesize(RELAY_ON, false), /smsRelay is "telesign" but the SMS relay was not added on the event bus/);
   });
 
   test('a sender that cannot send, or a max age out of range, fails the synth naming the setting', () => {
