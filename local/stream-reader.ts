@@ -75,7 +75,7 @@ const MAX_RECORDS_PER_CALL = 1000;
 /** A Streams API record as the publisher takes it: its sequence number and the change, images unmarshalled. */
 export function toStreamRecord(record: _Record): StreamRecord {
   const data = record.dynamodb ?? {};
-  const image = (value: Record<string, unknown> | undefined) => (value ? unmarshall(value as Record<string, AttributeValue>) : undefined);
+  const image = (value: Record<string, unknown> | undefined) => (value ? unmarshall(withEmptyMaps(value) as Record<string, AttributeValue>) : undefined);
   const oldImage = image(data.OldImage);
   const newImage = image(data.NewImage);
   const change: TableChange = {
@@ -84,6 +84,24 @@ export function toStreamRecord(record: _Record): StreamRecord {
     ...(newImage ? { newImage } : {}),
   };
   return { sequenceNumber: data.SequenceNumber ?? '', change };
+}
+
+/**
+ * DynamoDB Local's GetRecords writes an empty map attribute as `{}` (no `M`), where DynamoDB and
+ * Lambda write `{"M":{}}`; unmarshall refuses `{}` ("No value defined"), and one such record (a
+ * callback stored with no headers) would stop the reader for good. No AttributeValue is empty
+ * otherwise, so `{}` is taken as the empty map it was written as, at any depth.
+ */
+function withEmptyMaps(image: Record<string, unknown>): Record<string, unknown> {
+  const repair = (value: unknown): unknown => {
+    if (!value || typeof value !== 'object') return value;
+    const attribute = value as { M?: Record<string, unknown>; L?: unknown[] };
+    if (Object.keys(attribute).length === 0) return { M: {} };
+    if (attribute.M) return { M: withEmptyMaps(attribute.M) };
+    if (Array.isArray(attribute.L)) return { L: attribute.L.map(repair) };
+    return value;
+  };
+  return Object.fromEntries(Object.entries(image).map(([name, value]) => [name, repair(value)]));
 }
 
 export function startStreamReader(options: StreamReaderOptions): StreamReader {

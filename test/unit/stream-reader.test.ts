@@ -227,4 +227,15 @@ describe('stream reader', () => {
       change: { eventName: 'MODIFY', oldImage: { pk: 'p', sk: 'STATE', version: 1 }, newImage: { pk: 'p', sk: 'STATE', version: 2, terminal: true } },
     });
   });
+
+  test("an empty map as DynamoDB Local's GetRecords writes it ({}, no M) is read as an empty map, at any depth", () => {
+    const change = toStreamRecord({
+      eventName: 'INSERT',
+      dynamodb: {
+        SequenceNumber: '8',
+        NewImage: { pk: { S: 'p' }, sk: { S: 'EVENT#1' }, headers: {}, payload: { M: { meta: {}, list: { L: [{}, { S: 'x' }] } } }, empty: { S: '' } },
+      },
+    } as never);
+    assert.deepEqual(change.change.newImage, { pk: 'p', sk: 'EVENT#1', headers: {}, payload: { meta: {}, list: [{}, 'x'] }, empty: '' });
+  });
 });
