@@ -101,7 +101,7 @@ function summarize(results: readonly LoadResult[], concurrency: number): LoadSum
 }
 
 /** The pipeline child and what its log lines tell: stored callbacks (by subject tag) and log bytes. */
-interface PipelineChild {
+export interface PipelineChild {
   readonly child: ChildProcess;
   readonly info: RuntimeInfo;
   readonly stored: Map<string, number>;
@@ -387,7 +387,7 @@ export interface PipelineBenchOptions {
  * removed afterwards. DynamoDB Local keeps its data in SQLite files; on this VM's disk every write
  * waits for an fsync (about 4x slower). A tmpfs data folder measures the engine, not the disk.
  */
-async function withPipeline<T>(measure: (pipeline: PipelineChild, secrets: BenchSecrets, dynamo: DynamoDBClient) => Promise<T>): Promise<T> {
+export async function withPipeline<T>(measure: (pipeline: PipelineChild, secrets: BenchSecrets, dynamo: DynamoDBClient) => Promise<T>): Promise<T> {
   const dataDir = mkdtempSync(join(DATA_PARENT, 'callback-gateway-bench-'));
   const secretsFile = join(dataDir, 'secrets.json');
   writeFileSync(secretsFile, JSON.stringify(benchSecrets()));

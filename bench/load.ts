@@ -50,7 +50,14 @@ function send(agent: Agent, base: URL, callback: SampleRequest): Promise<{ statu
  * start + i / rate (an open-loop arrival rate, the same for every receiver compared) and its latency
  * counts from when it was due, so a receiver that falls behind is charged for the wait.
  */
-export async function runLoad(baseUrl: string, callbacks: readonly SampleRequest[], concurrency: number, ratePerSecond?: number): Promise<LoadResult> {
+export async function runLoad(
+  baseUrl: string,
+  callbacks: readonly SampleRequest[],
+  concurrency: number,
+  ratePerSecond?: number,
+  /** Called as each callback is acknowledged: its index, and when its 200 was read (epoch ms, sub-millisecond). */
+  onAcknowledged?: (index: number, atMs: number) => void,
+): Promise<LoadResult> {
   const base = new URL(baseUrl);
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const latenciesMs: number[] = [];
@@ -72,8 +79,10 @@ export async function runLoad(baseUrl: string, callbacks: readonly SampleRequest
       try {
         const { status, body } = await send(agent, base, callback);
         if (status === 200 && body.includes('"received":true')) {
-          latenciesMs.push(performance.now() - started);
+          const answered = performance.now();
+          latenciesMs.push(answered - started);
           acknowledged++;
+          onAcknowledged?.(index, performance.timeOrigin + answered);
         } else {
           failed++;
           if (failures.length < 5) failures.push(`${status} ${body.slice(0, 200)}`);

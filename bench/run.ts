@@ -3,6 +3,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { measureColdStart, type ColdStartResult } from './cold-start.ts';
 import { ASSUMPTIONS, costModel, reconciliationCostModel, type CostModel, type ReconciliationCostModel } from './cost.ts';
+import { measureEvents, type EventsBenchResult } from './events.ts';
 import { DATA_PARENT, measureAlternative, measurePipeline, type AlternativeResult, type PipelineBenchResult } from './end-to-end.ts';
 import { providers } from '../functions/providers/index.ts';
 import { measureIngestCompute, type IngestComputeResult } from './ingest-compute.ts';
@@ -23,8 +24,11 @@ import { envInt, markdownTable, progress, round } from './stats.ts';
  *   BENCH_ALT_CALLBACKS      callbacks per receiver in the comparison (default 1500), of the first
  *                            provider whose status endpoint the worker asks
  *   BENCH_ALT_RATE           their arrival rate, callbacks/s (default 100)
- *   BENCH_SECTIONS           comma list of compute,cold,pipeline (default all; cost needs compute+pipeline);
- *                            sync runs section 4 alone, on a pipeline of its own
+ *   BENCH_EVENTS_CALLBACKS   callbacks of section 7, events out (default 1000)
+ *   BENCH_EVENTS_RATE        their arrival rate, callbacks/s (default 50)
+ *   BENCH_SECTIONS           comma list of compute,cold,pipeline,recheck,events (default all; cost needs
+ *                            compute+pipeline, its events-on rows events too); sync runs section 4 alone,
+ *                            on a pipeline of its own
  */
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -42,9 +46,11 @@ const settings = {
   alternativeCallbacks: envInt('BENCH_ALT_CALLBACKS', 1500),
   alternativeRate: envInt('BENCH_ALT_RATE', 100),
   alternativeRounds: 3,
+  eventsCallbacks: envInt('BENCH_EVENTS_CALLBACKS', 1000),
+  eventsRate: envInt('BENCH_EVENTS_RATE', 50),
   delayMs: 200,
 };
-const sections = new Set((process.env.BENCH_SECTIONS ?? 'compute,cold,pipeline,recheck').split(',').map((s) => s.trim()));
+const sections = new Set((process.env.BENCH_SECTIONS ?? 'compute,cold,pipeline,recheck,events').split(',').map((s) => s.trim()));
 
 interface Target {
   readonly section: string;
@@ -212,6 +218,39 @@ function alternativeRows(alt: AlternativeResult): Target[] {
   ];
 }
 
+function eventsRows(result: EventsBenchResult): Target[] {
+  const e = result.toEvent;
+  const r = result.toRelay;
+  const p = result.publisher;
+  return [
+    {
+      section: '7 events out',
+      measure: `callback accepted -> its event in events.jsonl (${fmt(result.callbacks)} callbacks at ${result.ratePerSecond}/s; outlet polls ${result.outlet.pollMs} ms, batches of up to ${result.outlet.batchSize})`,
+      ours: `p99 ${fmt(e.p99Ms, 0)} ms`,
+      reference: `p50 ${fmt(e.p50Ms, 0)} ms, n ${fmt(e.n)}`,
+      ratio: `max ${fmt(e.maxMs, 0)} ms; ${fmt(e.missing)} without an event`,
+      target: 'p99 <= 2 s',
+      met: e.missing === 0 && e.p99Ms <= 2000,
+    },
+    {
+      section: '7 events out',
+      measure: 'SMS instruction accepted -> the relay\'s request at TeleSign\'s SMS API (simulated; relay run by the bench)',
+      ours: `p99 ${fmt(r.p99Ms, 0)} ms`,
+      reference: `p50 ${fmt(r.p50Ms, 0)} ms, n ${fmt(r.n)}`,
+      ratio: `max ${fmt(r.maxMs, 0)} ms; ${fmt(r.missing)} not sent; ${fmt(r.deliveryReportsAccepted)} delivery reports taken`,
+      target: '(info)',
+    },
+    {
+      section: '7 events out',
+      measure: 'publisher per batch of filtered stream records (real handler, EventBridge network stubbed)',
+      ours: `${fmt(p.cpuNsPerBatch / 1e6, 2)} ms CPU`,
+      reference: `${fmt(p.eventsPerBatch, 1)} events, ${fmt(p.putEventsPerBatch, 1)} PutEvents`,
+      ratio: `${fmt(p.eventsPerCallback, 3)} events and ${fmt(p.streamRecordsPerCallback, 2)} stream records (${fmt(p.filteredRecordsPerCallback, 2)} filtered in) per callback`,
+      target: '(info)',
+    },
+  ];
+}
+
 function costRows(model: CostModel): Target[] {
   return [
     {
@@ -341,6 +380,12 @@ async function main() {
       results.alternative = alternative;
       rows.push(...alternativeRows(alternative));
     }
+  }
+  let events: EventsBenchResult | undefined;
+  if (sections.has('events')) {
+    events = await measureEvents({ callbacks: settings.eventsCallbacks, rate: settings.eventsRate, concurrency: settings.concurrency, blocks: Math.min(settings.blocks, 7) });
+    results.events = events;
+    rows.push(...eventsRows(events));
   }
   let cost: CostModel | undefined;
   if (compute && pipeline) {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
 import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
 
 /**
@@ -34,6 +35,10 @@ function cannedHandler(dynamo?: DynamoAnswer) {
       } else if (operation === 'SendMessageBatch') {
         const input = JSON.parse(bodyText(request.body)) as { Entries: { Id: string; MessageBody: string }[] };
         answer = { Successful: input.Entries.map((entry) => ({ Id: entry.Id, MessageId: `m-${entry.Id}`, MD5OfMessageBody: md5(entry.MessageBody) })), Failed: [] };
+      } else if (operation === 'PutEvents') {
+        // Every entry taken, as EventBridge answers a PutEvents it accepts whole.
+        const input = JSON.parse(bodyText(request.body)) as { Entries: unknown[] };
+        answer = { FailedEntryCount: 0, Entries: input.Entries.map((_, i) => ({ EventId: `6f1bd1c1-0000-4000-8000-${String(i).padStart(12, '0')}` })) };
       } else if (dynamo && target.startsWith('DynamoDB_')) {
         answer = dynamo(operation, JSON.parse(bodyText(request.body)) as Record<string, unknown>) ?? {};
         if ((answer as { __type?: unknown }).__type !== undefined) statusCode = 400;
@@ -52,6 +57,11 @@ const config = (dynamo?: DynamoAnswer) => ({
 
 export function stubSqsClient(): SQSClient {
   return new SQSClient(config() as SQSClientConfig);
+}
+
+/** An EventBridge client whose PutEvents takes every entry. */
+export function stubEventBridgeClient(): EventBridgeClient {
+  return new EventBridgeClient(config() as EventBridgeClientConfig);
 }
 
 /** A DynamoDB client answering `{}` to everything (a write that succeeds, a read that finds nothing), or as `answer` says. */

@@ -1,0 +1,333 @@
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { boundedSqsClient } from '../functions/adapters/sqs.ts';
+import { DETAIL_TYPES } from '../functions/core/publish.ts';
+import { RELAY } from '../functions/core/relay.ts';
+import { STREAM } from '../functions/core/pipeline-definition.ts';
+import { publisherHandlerOptions, relayHandlerOptions } from '../functions/handlers/dependencies.ts';
+import { createPublisherHandler } from '../functions/handlers/publisher.ts';
+import { createRelayHandler } from '../functions/handlers/relay.ts';
+import { providers } from '../functions/providers/index.ts';
+import { streamFilterPatterns } from '../lib/event-outlet.ts';
+import { ensureQueues, LOCAL_AWS } from '../local/engines.ts';
+import { startEventsOutlet } from '../local/events-outlet.ts';
+import { startPoller } from '../local/sqs-poller.ts';
+import { startStatusSimulator, type StatusSimulation } from '../local/status-simulator.ts';
+import { kitOf } from '../test/providers/index.ts';
+import { readTableStream } from '../test/support/dynamodb-local-stream.ts';
+import { passesFilters } from '../test/support/lambda-filter.ts';
+import { RUN_ID } from './callbacks.ts';
+import { DATA_PARENT, mixedCallbacks, withPipeline } from './end-to-end.ts';
+import { runLoad } from './load.ts';
+import { reportAnswers } from './status-endpoints.ts';
+import { percentile, progress, round, sleep } from './stats.ts';
+import { stubEventBridgeClient } from './stub-aws.ts';
+
+/**
+ * Section 7, events out: on `npm start`'s pipeline (a child process, as in section 3), how long
+ * from a callback's 200 until its event is in the local bus's file (`events.jsonl`), with the
+ * default batching of the local outlet (the stream polled every 200 ms, up to 100 records a batch,
+ * as Lambda's event source reads it); and with the SMS relay on, until the relay's request reaches
+ * TeleSign's (simulated) SMS API. Then the inputs of the cost model's events rows: the stream
+ * records the run made, filtered as the stack's Lambda filter does, timed through the real
+ * publisher handler (the EventBridge client's network answered by a stub, as the worker's).
+ *
+ * The relay: `npm start` does not run it yet, so this process runs the relay's handler
+ * (functions/handlers/relay.ts through relayHandlerOptions, as the Lambda does) on a queue of the
+ * pipeline's SQS server, fed by the local bus's relay rule (local/events-outlet.ts given the
+ * queue: the stack's rule, detail-type "Callback Instruction", channel "sms"). That outlet is a
+ * second reader of the same table stream, with the same code and batching as the pipeline's; its
+ * own events file is not the one measured above. TeleSign's SMS API is the kit's simulation, which
+ * answers and then sends its signed delivery report to the pipeline's TeleSign route.
+ */
+
+export interface LatencySummary {
+  /** Callbacks measured (their event, or their relay request, was seen). */
+  readonly n: number;
+  /** Acknowledged callbacks whose event (or request) never came within the wait. */
+  readonly missing: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
+
+export interface PublisherBatchCost {
+  /** Stream records the run's table writes made, and those Lambda's filter lets through. */
+  readonly streamRecords: number;
+  readonly filteredRecords: number;
+  /** Events the filtered records made, per callback acknowledged. */
+  readonly eventsPerCallback: number;
+  readonly streamRecordsPerCallback: number;
+  readonly filteredRecordsPerCallback: number;
+  /** Events per batch of STREAM.batchSize filtered records, and PutEvents calls (at most 10 entries each). */
+  readonly eventsPerBatch: number;
+  readonly putEventsPerBatch: number;
+  /** CPU time of the real publisher handler per batch of STREAM.batchSize filtered records (median of blocks). */
+  readonly cpuNsPerBatch: number;
+  /** Bytes of the handler's log line per batch. */
+  readonly logBytesPerBatch: number;
+  /** Mean size of an event's PutEvents entry (EventBridge bills each 64 KB). */
+  readonly meanEntryBytes: number;
+}
+
+export interface EventsBenchResult {
+  readonly callbacks: number;
+  readonly ratePerSecond: number;
+  readonly acknowledged: number;
+  readonly outlet: { readonly pollMs: number; readonly batchSize: number };
+  /** Callback accepted → its first event appended to events.jsonl. */
+  readonly toEvent: LatencySummary;
+  /** Identomat SMS instructions (one-time codes, links) accepted → the relay's request at TeleSign's SMS API. */
+  readonly toRelay: LatencySummary & { readonly deliveryReportsAccepted: number };
+  readonly publisher: PublisherBatchCost;
+  /** The relay's log bytes per SMS instruction, and its DynamoDB requests per instruction (counted from the table's stream). */
+  readonly relay: { readonly logBytesPerInstruction: number; readonly streamRecordsPerInstruction: number };
+}
+
+function summary(latencies: readonly number[], missing: number): LatencySummary {
+  return {
+    n: latencies.length,
+    missing,
+    p50Ms: latencies.length ? round(percentile(latencies, 50), 1) : Number.NaN,
+    p99Ms: latencies.length ? round(percentile(latencies, 99), 1) : Number.NaN,
+    maxMs: latencies.length ? round(Math.max(...latencies), 1) : Number.NaN,
+  };
+}
+
+/** The run's key of a subject: provider and the `bench-<run>-<tag>-<n>` part of its id. */
+const subjectKey = (provider: string, subjectId: string, tag: string) => {
+  const match = new RegExp(`bench-${RUN_ID}-${tag}-\\d+`).exec(subjectId);
+  return match ? `${provider}/${match[0]}` : undefined;
+};
+
+/** Lines appended to a file, each stamped when read (polled every `everyMs`). */
+function tailFile(path: string, onLine: (line: string, atMs: number) => void, everyMs = 5): { stop(): void } {
+  let stopped = false;
+  let fd: number | undefined;
+  let position = 0;
+  let partial = '';
+  const chunk = Buffer.alloc(1 << 20);
+  const poll = () => {
+    if (fd === undefined) {
+      try {
+        fd = openSync(path, 'r');
+      } catch {
+        return; // not made yet
+      }
+    }
+    for (;;) {
+      const read = readSync(fd, chunk, 0, chunk.length, position);
+      if (read === 0) return;
+      const at = performance.timeOrigin + performance.now();
+      position += read;
+      const lines = (partial + chunk.subarray(0, read).toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (line) onLine(line, at);
+    }
+  };
+  const timer = setInterval(poll, everyMs);
+  return {
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(timer);
+      poll();
+      if (fd !== undefined) closeSync(fd);
+    },
+  };
+}
+
+/** CPU time of `run`, per call, median of `blocks` blocks of `per` calls after a warm-up block. */
+async function cpuNsPer(run: () => Promise<unknown>, blocks: number, per: number): Promise<number> {
+  for (let i = 0; i < per; i++) await run();
+  const samples: number[] = [];
+  for (let b = 0; b < blocks; b++) {
+    const before = process.cpuUsage();
+    for (let i = 0; i < per; i++) await run();
+    const used = process.cpuUsage(before);
+    samples.push(((used.user + used.system) * 1000) / per);
+  }
+  samples.sort((x, y) => x - y);
+  return samples[Math.floor(samples.length / 2)];
+}
+
+/** The publisher's cost inputs from the records the run wrote: filtered as Lambda filters, timed in batches as Lambda hands them over. */
+async function measurePublisher(records: readonly DynamoDBRecord[], acknowledged: number, blocks: number): Promise<PublisherBatchCost> {
+  const patterns = streamFilterPatterns(providers);
+  const passed = records.filter((record) => passesFilters(patterns, record));
+  let events = 0;
+  let entryBytes = 0;
+  let logBytes = 0;
+  let lines = 0;
+  const counting = createPublisherHandler(
+    publisherHandlerOptions({
+      eventBridge: {
+        send: async (command: { input: { Entries: unknown[] } }) => {
+          events += command.input.Entries.length;
+          for (const entry of command.input.Entries) entryBytes += Buffer.byteLength(JSON.stringify(entry));
+          return { FailedEntryCount: 0, Entries: command.input.Entries.map(() => ({ EventId: 'e' })) };
+        },
+      } as never,
+      eventBusName: 'callback-gateway',
+      write: (line) => {
+        logBytes += Buffer.byteLength(line) + 1;
+        lines++;
+      },
+    }),
+  );
+  const batches: DynamoDBStreamEvent[] = [];
+  for (let i = 0; i < passed.length; i += STREAM.batchSize) batches.push({ Records: passed.slice(i, i + STREAM.batchSize) });
+  for (const batch of batches) await counting(batch);
+  const puts = batches.reduce((sum, batch) => sum + Math.ceil(batch.Records.length / 10), 0);
+  // Timed: full batches only, through the real handler with a real EventBridge client (network stubbed).
+  const full = batches.filter((batch) => batch.Records.length === STREAM.batchSize);
+  const timed = full.length > 0 ? full : batches;
+  const handler = createPublisherHandler(publisherHandlerOptions({ eventBridge: stubEventBridgeClient(), eventBusName: 'callback-gateway', write: () => undefined }));
+  let next = 0;
+  const cpuNs = await cpuNsPer(() => handler(timed[next++ % timed.length]), blocks, Math.max(5, timed.length));
+  const perBatch = (value: number) => (value / Math.max(1, passed.length)) * STREAM.batchSize;
+  return {
+    streamRecords: records.length,
+    filteredRecords: passed.length,
+    eventsPerCallback: round(events / acknowledged, 3),
+    streamRecordsPerCallback: round(records.length / acknowledged, 2),
+    filteredRecordsPerCallback: round(passed.length / acknowledged, 3),
+    eventsPerBatch: round(perBatch(events), 1),
+    putEventsPerBatch: round(perBatch(puts), 1),
+    cpuNsPerBatch: round((cpuNs / (timed[0]?.Records.length ?? 1)) * STREAM.batchSize, 0),
+    logBytesPerBatch: round(logBytes / Math.max(1, lines), 0),
+    meanEntryBytes: round(entryBytes / Math.max(1, events), 0),
+  };
+}
+
+export interface EventsBenchOptions {
+  /** Callbacks sent (BENCH_EVENTS_CALLBACKS). */
+  readonly callbacks: number;
+  /** Their arrival rate, callbacks/s (BENCH_EVENTS_RATE). */
+  readonly rate: number;
+  readonly concurrency: number;
+  readonly blocks: number;
+}
+
+export async function measureEvents(options: EventsBenchOptions): Promise<EventsBenchResult> {
+  return withPipeline(async (pipeline, secrets, dynamo) => {
+    const { info } = pipeline;
+    // The relay: its queue on the pipeline's SQS server, TeleSign's SMS API simulated here.
+    const sqs = boundedSqsClient({ ...LOCAL_AWS, endpoint: info.sqsEndpoint });
+    const { queueUrl } = await ensureQueues(sqs, { queue: 'bench-sms-relay', dlq: 'bench-sms-relay-dlq' }, { maxReceiveCount: RELAY.maxReceiveCount, visibilityTimeoutSeconds: RELAY.visibilityTimeoutSeconds });
+    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+    const telesignKit = kitOf('telesign');
+    const telesignSecret = telesignKit.provider.secretSchema.parse(secrets.telesign) as Record<string, unknown>;
+    const simulation = telesignKit.statusSimulation!(telesignSecret);
+    const sentAt = new Map<string, number>();
+    const timed: StatusSimulation = {
+      ...simulation,
+      messages: {
+        ...simulation.messages!,
+        accept(request, at) {
+          const accepted = simulation.messages!.accept(request, at);
+          const eventId = accepted.parameters.external_id;
+          if (eventId && !sentAt.has(eventId)) sentAt.set(eventId, performance.timeOrigin + performance.now());
+          return accepted;
+        },
+      },
+    };
+    const telesignApi = await startStatusSimulator(timed, { deliveryReportUrl: info.urls.telesign });
+    const relayData = mkdtempSync(join(DATA_PARENT, 'callback-gateway-bench-relay-'));
+    const { Table } = await dynamo.send(new DescribeTableCommand({ TableName: info.tableName }));
+    let relayLogBytes = 0;
+    const relayOutlet = startEventsOutlet(
+      { dynamodbEndpoint: info.dynamodbEndpoint, streamArn: Table!.LatestStreamArn!, dataDir: relayData, smsRelayQueue: { sqsEndpoint: info.sqsEndpoint, queueUrl } },
+      () => undefined,
+    );
+    const relay = createRelayHandler(
+      relayHandlerOptions({
+        dynamo,
+        tableName: info.tableName,
+        sqs,
+        queueUrl,
+        sender: 'telesign',
+        secretSource: async (provider) => JSON.stringify({ ...secrets[provider.id], baseUrl: telesignApi.baseUrl }),
+        write: (line) => void (relayLogBytes += Buffer.byteLength(line) + 1),
+      }),
+    );
+    const poller = startPoller({ sqs, queueUrl, queueArn: Attributes!.QueueArn!, handler: relay, batchSize: RELAY.batchSize });
+
+    const acceptedAt = new Map<string, number>();
+    const eventAt = new Map<string, number>();
+    const instructionOf = new Map<string, string>(); // eventId → subject key
+    const tail = tailFile(info.eventsFile, (line, at) => {
+      const event = JSON.parse(line) as { 'detail-type': string; detail: { provider: string; subjectId: string; eventId: string; channel?: string } };
+      const key = subjectKey(event.detail.provider, event.detail.subjectId, 'n');
+      if (!key) return;
+      if (!eventAt.has(key)) eventAt.set(key, at);
+      if (event['detail-type'] === DETAIL_TYPES.instruction && event.detail.channel === 'sms') instructionOf.set(event.detail.eventId, key);
+    });
+    try {
+      const callbacks = mixedCallbacks(secrets, options.callbacks, 'n');
+      const keys = callbacks.map((callback) => subjectKey(callback.provider.id, callback.subjectId, 'n')!);
+      await reportAnswers(info, secrets, callbacks);
+      progress(`events: ${options.callbacks} callbacks at ${options.rate}/s; accepted → event in events.jsonl, and → the relay's request to TeleSign`);
+      const load = await runLoad(info.baseUrl, callbacks.map((callback) => callback.request), options.concurrency, options.rate, (index, at) => acceptedAt.set(keys[index], at));
+      // Wait until every acknowledged callback's event is in the file, or 30 s pass without a new one.
+      let seen = -1;
+      let deadline = Date.now() + 30_000;
+      while (Date.now() < deadline && [...acceptedAt.keys()].some((key) => !eventAt.has(key))) {
+        await sleep(100);
+        if (eventAt.size > seen) (seen = eventAt.size), (deadline = Date.now() + 30_000);
+      }
+      const smsInstructions = () => [...instructionOf.keys()];
+      deadline = Date.now() + 30_000;
+      let relayed = -1;
+      while (Date.now() < deadline && smsInstructions().some((eventId) => !sentAt.has(eventId))) {
+        await sleep(100);
+        if (sentAt.size > relayed) (relayed = sentAt.size), (deadline = Date.now() + 30_000);
+      }
+      await telesignApi.reportsSettled();
+      tail.stop();
+
+      const toEvent: number[] = [];
+      for (const [key, at] of acceptedAt) {
+        const published = eventAt.get(key);
+        if (published !== undefined) toEvent.push(published - at);
+      }
+      const toRelay: number[] = [];
+      for (const [eventId, key] of instructionOf) {
+        const accepted = acceptedAt.get(key);
+        const sent = sentAt.get(eventId);
+        if (accepted !== undefined && sent !== undefined) toRelay.push(sent - accepted);
+      }
+      const deliveryReportsAccepted = telesignApi.sent.reduce((sum, message) => sum + message.reports.filter((report) => report.status === 200).length, 0);
+
+      progress('events: the publisher per batch, over the stream records this run wrote');
+      // Settle: the worker's last writes (and the relay's) are in the stream.
+      await sleep(1000);
+      const records = await readTableStream(info.dynamodbEndpoint, info.tableName);
+      const publisher = await measurePublisher(records, load.acknowledged, options.blocks);
+      const relayRecords = records.filter((record) => String(record.dynamodb?.Keys?.sk?.S ?? '').startsWith('RELAY') || String(record.dynamodb?.Keys?.sk?.S ?? '') === 'RELAYED').length;
+      return {
+        callbacks: options.callbacks,
+        ratePerSecond: options.rate,
+        acknowledged: load.acknowledged,
+        outlet: { pollMs: 200, batchSize: STREAM.batchSize },
+        toEvent: summary(toEvent, acceptedAt.size - toEvent.length),
+        toRelay: { ...summary(toRelay, instructionOf.size - toRelay.length), deliveryReportsAccepted },
+        publisher,
+        relay: {
+          logBytesPerInstruction: round(relayLogBytes / Math.max(1, instructionOf.size), 0),
+          streamRecordsPerInstruction: round(relayRecords / Math.max(1, instructionOf.size), 2),
+        },
+      };
+    } finally {
+      tail.stop();
+      await poller.stop();
+      await relayOutlet.stop();
+      await telesignApi.stop();
+      sqs.destroy();
+      rmSync(relayData, { recursive: true, force: true });
+    }
+  });
+}
