@@ -2,6 +2,7 @@ import { providers } from '../functions/providers/index.ts';
 import { canAsk } from '../functions/providers/provider.ts';
 import { benchSecrets } from './callbacks.ts';
 import type { IndexName, ProviderWrites, RequestUnits } from './dynamo.ts';
+import type { EventsBenchResult } from './events.ts';
 import type { IngestComputeResult } from './ingest-compute.ts';
 import type { ProviderReconciliation, ReconciliationBenchResult } from './recheck.ts';
 import { round } from './stats.ts';
@@ -26,6 +27,21 @@ export const PRICES = {
   dynamoProvisionedPerWcuHour: 0.00065,
   dynamoProvisionedPerRcuHour: 0.00013,
   cloudWatchLogsIngestionPerGb: 0.5,
+  /**
+   * EventBridge custom events: $1.00 per million, each 64 KB of an entry one event
+   * (https://aws.amazon.com/eventbridge/pricing/). Delivery to an SQS target on the same bus is not
+   * charged again.
+   */
+  eventBridgePerMillionEvents: 1.0,
+  eventBridgeChunkBytes: 64 * 1024,
+  /**
+   * DynamoDB Streams: GetRecords calls made by Lambda's event source are free ("Read requests made by
+   * AWS Lambda-based consumers of DynamoDB Streams are free",
+   * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CostOptimization_StreamsUsage.html;
+   * the on-demand pricing page, https://aws.amazon.com/dynamodb/pricing/on-demand/, says the same of
+   * "GetRecords API calls invoked by AWS Lambda as part of DynamoDB triggers"). An idle stream costs nothing.
+   */
+  streamsReadByLambdaPerMillion: 0,
 } as const;
 
 /** What the model assumes beyond what the run measures. */
@@ -54,6 +70,20 @@ export const ASSUMPTIONS = {
    * JSON, per invocation when systemLogLevel is set to INFO or DEBUG.
    */
   lambdaPlatformLogBytesPerInvocation: 0,
+  /** The publisher's memory (lib/event-outlet.ts) and one PutEvents call's latency in-region (not measurable offline). */
+  publisherMemoryMb: 256,
+  putEventsMs: 20,
+  /**
+   * Stream records per publisher invocation: full batches (STREAM.batchSize 100, 1 s window), which
+   * sustained traffic of 100 or more filtered changes a second gives; fewer a second make smaller
+   * batches (more invocations: at 10 a batch, +$0.02 per million callbacks).
+   */
+  publisherRecordsPerBatch: 100,
+  /** The SMS relay (per instruction, opt-in): its memory (lib/sms-relay.ts), TeleSign's answer to a send. */
+  relayMemoryMb: 256,
+  telesignSendMs: 200,
+  /** Issue 12's cap on the on-demand total per million callbacks with events on. */
+  eventsOnCapPerMillion: 4.81,
   /** DynamoDB provisioned capacity used on average (the auto-scaling target). */
   provisionedUtilisation: 0.7,
   gbBytes: 1e9,
@@ -109,6 +139,63 @@ export interface CostModel {
   readonly floor: { onDemand: number; provisioned: number; basis: string };
   readonly ratioOnDemand: number;
   readonly ratioProvisioned: number;
+  /** Events out (section 7's measurements): the lines it adds per million callbacks, the on-demand total with them, and the relay per million SMS instructions. */
+  readonly eventsOn?: {
+    readonly lines: CostLine[];
+    readonly added: number;
+    readonly total: number;
+    readonly cap: number;
+    readonly relay: { readonly lines: CostLine[]; readonly total: number };
+  };
+}
+
+/** What events out adds per million callbacks (on-demand and provisioned alike), and the relay per million SMS instructions. */
+export function eventsCostLines(events: EventsBenchResult): { lines: CostLine[]; relay: CostLine[] } {
+  const a = ASSUMPTIONS;
+  const p = PRICES;
+  const pub = events.publisher;
+  const batches = (pub.filteredRecordsPerCallback * 1e6) / a.publisherRecordsPerBatch;
+  const cpuMs = (pub.cpuNsPerBatch / 1e6) * (a.fullVcpuMemoryMb / a.publisherMemoryMb) * a.armSpeedFactor * (a.publisherRecordsPerBatch / 100);
+  const putEvents = pub.putEventsPerBatch * (a.publisherRecordsPerBatch / 100);
+  const batchMs = Math.ceil(cpuMs + putEvents * a.putEventsMs);
+  const gbSeconds = (memoryMb: number, ms: number) => (memoryMb / 1024) * (ms / 1000);
+  const chunks = Math.max(1, Math.ceil(pub.meanEntryBytes / p.eventBridgeChunkBytes));
+  const logBytes = pub.logBytesPerBatch * batches;
+  const lines: CostLine[] = [
+    { item: 'Events: DynamoDB Streams reads', perMillion: p.streamsReadByLambdaPerMillion, basis: `${round(pub.streamRecordsPerCallback, 2)} stream records per callback, read by Lambda's event source: free` },
+    {
+      item: 'Events: Lambda publisher',
+      perMillion: (batches * p.lambdaPerMillionRequests) / 1e6 + batches * gbSeconds(a.publisherMemoryMb, batchMs) * p.lambdaArmPerGbSecond,
+      basis: `${round(pub.filteredRecordsPerCallback, 2)} filtered records per callback in batches of ${a.publisherRecordsPerBatch}; ${a.publisherMemoryMb} MB x ${batchMs} ms a batch (CPU ${round(cpuMs, 1)} ms + ${round(putEvents, 1)} PutEvents x ${a.putEventsMs} ms)`,
+    },
+    {
+      item: 'Events: EventBridge',
+      perMillion: pub.eventsPerCallback * chunks * p.eventBridgePerMillionEvents,
+      basis: `${round(pub.eventsPerCallback, 3)} events per callback (${pub.meanEntryBytes} B each: ${chunks} chunk of 64 KB) at $1.00 per million`,
+    },
+    {
+      item: 'Events: CloudWatch Logs',
+      perMillion: (logBytes / a.gbBytes) * p.cloudWatchLogsIngestionPerGb,
+      basis: `the publisher's line, ${pub.logBytesPerBatch} B a batch (${round(logBytes / 1e6, 1)} B per callback)`,
+    },
+  ];
+  // The relay, per million SMS instructions: EventBridge's delivery to its queue (one SendMessage),
+  // a receive and a delete (alone: the relay's traffic is a trickle), the function waiting for
+  // TeleSign and DynamoDB, its item writes (each at least 1 WRU: small items), its log lines.
+  const r = events.relay;
+  const relayMs = Math.ceil(a.telesignSendMs + r.streamRecordsPerInstruction * a.dynamoRequestMs + 2 * a.dynamoRequestMs);
+  const relay: CostLine[] = [
+    { item: 'Relay: SQS', perMillion: 3 * p.sqsStandardPerMillionRequests, basis: 'the rule\'s SendMessage, a receive and a delete' },
+    {
+      item: 'Relay: Lambda',
+      perMillion: p.lambdaPerMillionRequests + gbSeconds(a.relayMemoryMb, relayMs) * p.lambdaArmPerGbSecond * 1e6,
+      basis: `1 invocation, ${a.relayMemoryMb} MB x ${relayMs} ms (TeleSign ${a.telesignSendMs} ms + DynamoDB; CPU not measured)`,
+    },
+    { item: 'Relay: DynamoDB writes', perMillion: r.streamRecordsPerInstruction * p.dynamoOnDemandPerMillionWru, basis: `${r.streamRecordsPerInstruction} item writes (counted in the stream), 1 WRU each` },
+    { item: 'Relay: CloudWatch Logs', perMillion: (r.logBytesPerInstruction / a.gbBytes) * 1e6 * p.cloudWatchLogsIngestionPerGb, basis: `${r.logBytesPerInstruction} B of the relay's lines` },
+  ];
+  const rounded = (list: CostLine[]) => list.map((line) => ({ ...line, perMillion: round(line.perMillion, 3) }));
+  return { lines: rounded(lines), relay: rounded(relay) };
 }
 
 const mean = (values: readonly number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
@@ -135,6 +222,8 @@ export function costModel(input: {
   writes: Record<string, ProviderWrites>;
   /** Our own log lines per callback in the end-to-end run. */
   logBytesPerCallback: { ingest: number; worker: number };
+  /** Section 7: with it, the events-on lines and total. */
+  events?: EventsBenchResult;
 }): CostModel {
   const a = ASSUMPTIONS;
   const p = PRICES;
@@ -263,6 +352,19 @@ export function costModel(input: {
     floor,
     ratioOnDemand: round(total(onDemandLines) / floor.onDemand, 2),
     ratioProvisioned: round(total(provisionedLines) / floor.provisioned, 2),
+    ...(input.events ? { eventsOn: eventsOn(input.events, total(onDemandLines)) } : {}),
+  };
+}
+
+function eventsOn(events: EventsBenchResult, withoutEvents: number): NonNullable<CostModel['eventsOn']> {
+  const { lines, relay } = eventsCostLines(events);
+  const added = round(lines.reduce((sum, line) => sum + line.perMillion, 0), 3);
+  return {
+    lines,
+    added,
+    total: round(withoutEvents + added, 3),
+    cap: ASSUMPTIONS.eventsOnCapPerMillion,
+    relay: { lines: relay, total: round(relay.reduce((sum, line) => sum + line.perMillion, 0), 3) },
   };
 }
 

@@ -387,12 +387,12 @@ export interface PipelineBenchOptions {
  * removed afterwards. DynamoDB Local keeps its data in SQLite files; on this VM's disk every write
  * waits for an fsync (about 4x slower). A tmpfs data folder measures the engine, not the disk.
  */
-export async function withPipeline<T>(measure: (pipeline: PipelineChild, secrets: BenchSecrets, dynamo: DynamoDBClient) => Promise<T>): Promise<T> {
+export async function withPipeline<T>(measure: (pipeline: PipelineChild, secrets: BenchSecrets, dynamo: DynamoDBClient) => Promise<T>, onLine?: (line: string) => void): Promise<T> {
   const dataDir = mkdtempSync(join(DATA_PARENT, 'callback-gateway-bench-'));
   const secretsFile = join(dataDir, 'secrets.json');
   writeFileSync(secretsFile, JSON.stringify(benchSecrets()));
   progress('starting the local pipeline (DynamoDB Local, SQS server, simulated status endpoints, HTTP API, worker thread)');
-  const pipeline = await startPipelineChild(dataDir, secretsFile);
+  const pipeline = await startPipelineChild(dataDir, secretsFile, onLine);
   // What the pipeline runs with: ours, the asked providers pointed at its simulators.
   const secrets: BenchSecrets = loadSecretsFile(pipeline.info.secretsFile);
   const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: pipeline.info.dynamodbEndpoint });

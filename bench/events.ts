@@ -78,8 +78,15 @@ export interface EventsBenchResult {
   readonly ratePerSecond: number;
   readonly acknowledged: number;
   readonly outlet: { readonly pollMs: number; readonly batchSize: number };
-  /** Callback accepted → its first event appended to events.jsonl. */
+  /** Callback accepted → its first event appended to events.jsonl (callbacks that changed a state or made an instruction). */
   readonly toEvent: LatencySummary;
+  /** The two parts of it: accepted → the worker's "stored" line, and that line → the event in the file. */
+  readonly toStored: LatencySummary;
+  readonly storedToEvent: LatencySummary;
+  /** Callbacks stored without a change of state (a status the subject had already): no event is due. */
+  readonly unchanged: number;
+  /** Callbacks owed an event that never came, by provider and sample. */
+  readonly missingBySample: Record<string, number>;
   /** Identomat SMS instructions (one-time codes, links) accepted → the relay's request at TeleSign's SMS API. */
   readonly toRelay: LatencySummary & { readonly deliveryReportsAccepted: number };
   readonly publisher: PublisherBatchCost;
@@ -213,6 +220,14 @@ export interface EventsBenchOptions {
 }
 
 export async function measureEvents(options: EventsBenchOptions): Promise<EventsBenchResult> {
+  // The worker's "stored" line of each callback: when it was written, and whether the state changed.
+  const storedAt = new Map<string, { at: number; changed: boolean }>();
+  const onLine = (line: string) => {
+    if (!line.includes('"message":"stored"')) return;
+    const entry = JSON.parse(line) as { timestamp: string; provider: string; subjectId: string; stateChanged?: boolean };
+    const key = subjectKey(entry.provider, entry.subjectId, 'n');
+    if (key && !storedAt.has(key)) storedAt.set(key, { at: Date.parse(entry.timestamp), changed: entry.stateChanged === true });
+  };
   return withPipeline(async (pipeline, secrets, dynamo) => {
     const { info } = pipeline;
     // The relay: its queue on the pipeline's SQS server, TeleSign's SMS API simulated here.
@@ -277,22 +292,48 @@ export async function measureEvents(options: EventsBenchOptions): Promise<Events
       let deadline = Date.now() + 30_000;
       while (Date.now() < deadline && [...acceptedAt.keys()].some((key) => !eventAt.has(key))) {
         await sleep(100);
-        if (eventAt.size > seen) (seen = eventAt.size), (deadline = Date.now() + 30_000);
+        if (eventAt.size > seen) {
+          seen = eventAt.size;
+          deadline = Date.now() + 30_000;
+        }
       }
       const smsInstructions = () => [...instructionOf.keys()];
       deadline = Date.now() + 30_000;
       let relayed = -1;
       while (Date.now() < deadline && smsInstructions().some((eventId) => !sentAt.has(eventId))) {
         await sleep(100);
-        if (sentAt.size > relayed) (relayed = sentAt.size), (deadline = Date.now() + 30_000);
+        if (sentAt.size > relayed) {
+          relayed = sentAt.size;
+          deadline = Date.now() + 30_000;
+        }
       }
       await telesignApi.reportsSettled();
       tail.stop();
 
       const toEvent: number[] = [];
+      const toStored: number[] = [];
+      const storedToEvent: number[] = [];
+      let unchanged = 0;
+      let due = 0;
+      const missingBySample: Record<string, number> = {};
+      const samples = new Map(callbacks.map((callback, i) => [keys[i], `${callback.provider.id}/${callback.sample.name}`]));
       for (const [key, at] of acceptedAt) {
         const published = eventAt.get(key);
-        if (published !== undefined) toEvent.push(published - at);
+        const stored = storedAt.get(key);
+        if (stored) toStored.push(stored.at - at);
+        // A callback that changed nothing (and made no instruction) is owed no event.
+        if (published === undefined && stored && !stored.changed) {
+          unchanged++;
+          continue;
+        }
+        due++;
+        if (published === undefined) {
+          const sample = samples.get(key) ?? '?';
+          missingBySample[sample] = (missingBySample[sample] ?? 0) + 1;
+          continue;
+        }
+        toEvent.push(published - at);
+        if (stored) storedToEvent.push(published - stored.at);
       }
       const toRelay: number[] = [];
       for (const [eventId, key] of instructionOf) {
@@ -313,7 +354,11 @@ export async function measureEvents(options: EventsBenchOptions): Promise<Events
         ratePerSecond: options.rate,
         acknowledged: load.acknowledged,
         outlet: { pollMs: 200, batchSize: STREAM.batchSize },
-        toEvent: summary(toEvent, acceptedAt.size - toEvent.length),
+        toEvent: summary(toEvent, due - toEvent.length),
+        toStored: summary(toStored, acceptedAt.size - toStored.length),
+        storedToEvent: summary(storedToEvent, 0),
+        unchanged,
+        missingBySample,
         toRelay: { ...summary(toRelay, instructionOf.size - toRelay.length), deliveryReportsAccepted },
         publisher,
         relay: {
@@ -329,5 +374,5 @@ export async function measureEvents(options: EventsBenchOptions): Promise<Events
       sqs.destroy();
       rmSync(relayData, { recursive: true, force: true });
     }
-  });
+  }, onLine);
 }
