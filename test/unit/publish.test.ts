@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, type InstructionDetail, type StatusChangedDetail } from '../../functions/core/publish.ts';
 import { publishRecords } from '../../functions/core/publisher.ts';
+import { MAX_BODY_BYTES } from '../../functions/core/pipeline-definition.ts';
+import { entrySize, PUT_EVENTS_LIMITS, putEventsEntry } from '../../functions/adapters/eventbridge.ts';
 import type { Item } from '../../functions/core/store.ts';
 import { listSamples } from '../../local/samples.ts';
 
@@ -122,6 +124,24 @@ describe('Callback Instruction', () => {
     assert.deepEqual([email.channel, email.destination, email.oneTimeCode], ['email', 'applicant@example.com', true]);
     const item = eventItem(samplePayload('share-session-link-via-sms'));
     assert.deepEqual(eventsFromChange({ eventName: 'MODIFY', oldImage: item, newImage: { ...item, asks: 1 } }), []);
+  });
+
+  test('no instruction makes an event the bus refuses for its size: a code whose text fills a whole callback would hold its shard of the stream for hours', () => {
+    // prepare: the largest callback the gateway takes, its text as long as it can be
+    const payload = { ...samplePayload('one-time-password'), type: 'one-time-password', text: '' };
+    const body = (text: string) => JSON.stringify({ callbackApiKey: 'callback-api-key-123', ...payload, text });
+    const filling = 'x'.repeat(MAX_BODY_BYTES - Buffer.byteLength(body('')));
+    assert.equal(Buffer.byteLength(body(filling)), MAX_BODY_BYTES);
+    // the longest text that is published, written in the characters JSON spells longest
+    const longest = '\u0001'.repeat(16_384);
+    // act
+    const huge = eventsFromChange({ eventName: 'INSERT', newImage: eventItem({ ...payload, text: filling }) });
+    const bounded = eventsFromChange({ eventName: 'INSERT', newImage: eventItem({ ...payload, text: longest, sessionLink: `https://example.com/${'\u00e9'.repeat(2000)}`, phoneNumber: '\u0002'.repeat(2048) }) });
+    // assess
+    assert.deepEqual(huge, [], 'a text no sender takes is not published');
+    assert.equal(bounded.length, 1);
+    assert.equal((bounded[0].detail as InstructionDetail).text, longest);
+    assert.ok(entrySize(putEventsEntry(bounded[0], 'bus')) <= PUT_EVENTS_LIMITS.bytes);
   });
 
   test('not an instruction: a session change, a payload that is not one, an answer of the status endpoint', () => {
