@@ -124,6 +124,8 @@ const INSTRUCTION_TYPES = new Set([
  */
 const MAX_INSTRUCTION_FIELD = 2048;
 const MAX_INSTRUCTION_TEXT = 16_384;
+/** An absolute http(s) link written in the characters RFC 3986 allows (no space, no control character). */
+const WEB_LINK = /^https?:\/\/[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/i;
 const SESSION_CHANGE = 'session-change';
 const VIDEO_UPDATE = 'video-call-status-update';
 
@@ -564,7 +566,9 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'
     // A text no sender takes is no instruction; published, it would be an event over PutEvents' 256 KB,
     // which the stream would retry for hours while every later change of its shard waited.
     if (typeof data.text === 'string' && data.text.length > MAX_INSTRUCTION_TEXT) return undefined;
-    const link = text('sessionLink');
+    // The schema promises a URI: a link that is not an http(s) one is left out (the text still goes).
+    const sessionLink = text('sessionLink');
+    const link = sessionLink !== undefined && WEB_LINK.test(sessionLink) && URL.canParse(sessionLink) ? sessionLink : undefined;
     return {
       kind: data.type,
       channel,
