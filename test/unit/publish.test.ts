@@ -67,6 +67,8 @@ describe('Callback Status Changed', () => {
     ]) {
       assert.deepEqual(eventsFromChange({ eventName: 'MODIFY', oldImage: before, newImage: after }), []);
     }
+    // the same detail, its map read back in another order
+    assert.deepEqual(eventsFromChange({ eventName: 'MODIFY', oldImage: state({ detail: { a: 1, b: 'x' } }), newImage: state({ detail: { b: 'x', a: 1 }, version: 2 }) }), []);
   });
 
   test('a confirmation that changes publishes, even with the status unchanged; so does going stale', () => {
@@ -76,6 +78,23 @@ describe('Callback Status Changed', () => {
     assert.equal(statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: before, newImage: confirmed }))[0].confirmation, 'confirmed');
     const [staleDetail] = statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: state(), newImage: stale }));
     assert.equal(staleDetail.stale, true);
+  });
+
+  test('a change written in the same millisecond as the one before it (two workers, two clocks) still publishes', () => {
+    // prepare: changedAt is the writer's clock, to the millisecond; a second writer's can read the same
+    const before = state({ changedAt: T(3), version: 1 });
+    const changes = [
+      state({ status: 'COMPLETED', outcome: 'succeeded', terminal: true, changedAt: T(3), version: 2 }),
+      state({ confirmation: 'mismatch', confirmedStatus: 'FAILED', differences: ['status'], changedAt: T(3), version: 2 }),
+    ];
+    for (const after of changes) {
+      // act
+      const events = statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: before, newImage: after }));
+      // assess
+      assert.equal(events.length, 1, JSON.stringify(after));
+      assert.deepEqual(events[0].previous, { status: 'SUBMITTED', outcome: 'pending' });
+      assert.equal(events[0].version, 2);
+    }
   });
 
   test('an expectation with nothing known publishes nothing; its first status has previous null', () => {
