@@ -170,7 +170,11 @@ export async function startSqsServer(options: { port?: number; dataDir?: string 
   const sqsStore = new SqsStore();
   const snsStore = new SnsStore();
   const s3Store = new S3Store();
-  sqsStore.host = '127.0.0.1';
+  // No host of its own: queue URLs are then built from the address the client called,
+  // http://127.0.0.1:<port>/000000000000/<name>, which resolves and works with any SQS client
+  // (`aws sqs … --endpoint-url`); with a host set they read http://sqs.<region>.127.0.0.1:<port>/…,
+  // a name no resolver knows. Queues are found by name either way, so URLs saved by a run that
+  // used the other form still work.
   let persistence: FauxqsPersistence | undefined;
   if (options.dataDir) {
     const { PersistenceManager } = await load<{ PersistenceManager: new (dir: string) => FauxqsPersistence }>('./persistence.js');
