@@ -283,14 +283,17 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
   return { streamArn: table.LatestStreamArn, streamEnabledNow };
 }
 
-/** Create the main queue and its DLQ with the stack's redrive policy and timeouts. */
+/**
+ * Create a queue and its DLQ with the stack's redrive policy and timeouts: by default the callback
+ * queue's (QUEUE), or another queue's (the SMS relay's) where `settings` says so.
+ */
 export async function ensureQueues(
   client: SQSClient,
   names: { queue: string; dlq: string },
-  settings: { maxReceiveCount?: number; visibilityTimeoutSeconds?: number } = {},
+  settings: { maxReceiveCount?: number; visibilityTimeoutSeconds?: number; retentionSeconds?: number; dlqRetentionSeconds?: number } = {},
 ): Promise<{ queueUrl: string; dlqUrl: string }> {
   const dlq = await client.send(
-    new CreateQueueCommand({ QueueName: names.dlq, Attributes: { MessageRetentionPeriod: String(QUEUE.dlqRetentionDays * 86_400) } }),
+    new CreateQueueCommand({ QueueName: names.dlq, Attributes: { MessageRetentionPeriod: String(settings.dlqRetentionSeconds ?? QUEUE.dlqRetentionDays * 86_400) } }),
   );
   const dlqUrl = dlq.QueueUrl!;
   const { Attributes } = await client.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }));
@@ -299,7 +302,7 @@ export async function ensureQueues(
       QueueName: names.queue,
       Attributes: {
         VisibilityTimeout: String(settings.visibilityTimeoutSeconds ?? QUEUE.visibilityTimeoutSeconds),
-        MessageRetentionPeriod: String(QUEUE.retentionDays * 86_400),
+        MessageRetentionPeriod: String(settings.retentionSeconds ?? QUEUE.retentionDays * 86_400),
         RedrivePolicy: JSON.stringify({
           deadLetterTargetArn: Attributes!.QueueArn,
           maxReceiveCount: settings.maxReceiveCount ?? QUEUE.maxReceiveCount,
