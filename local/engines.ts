@@ -170,11 +170,12 @@ export async function startSqsServer(options: { port?: number; dataDir?: string 
   const sqsStore = new SqsStore();
   const snsStore = new SnsStore();
   const s3Store = new S3Store();
-  // No host of its own: queue URLs are then built from the address the client called,
-  // http://127.0.0.1:<port>/000000000000/<name>, which resolves and works with any SQS client
-  // (`aws sqs … --endpoint-url`); with a host set they read http://sqs.<region>.127.0.0.1:<port>/…,
-  // a name no resolver knows. Queues are found by name either way, so URLs saved by a run that
-  // used the other form still work.
+  // No host of its own (fauxqs's default is "localhost"): queue URLs are then built from the
+  // address the client called, http://127.0.0.1:<port>/000000000000/<name>, which resolves and works
+  // with any SQS client (`aws sqs … --endpoint-url`). With a host they read
+  // http://sqs.<region>.<host>:<port>/…, a name no resolver knows. Queues are found by name either
+  // way, so URLs saved by a run that used the other form still work.
+  sqsStore.host = '';
   let persistence: FauxqsPersistence | undefined;
   if (options.dataDir) {
     const { PersistenceManager } = await load<{ PersistenceManager: new (dir: string) => FauxqsPersistence }>('./persistence.js');
@@ -186,7 +187,7 @@ export async function startSqsServer(options: { port?: number; dataDir?: string 
     s3Store.persistence = persistence;
     for (const queue of sqsStore.allQueues()) queue.persistence = persistence;
   }
-  const app = buildApp({ logger: false, host: '127.0.0.1', stores: { sqsStore, snsStore, s3Store } });
+  const app = buildApp({ logger: false, stores: { sqsStore, snsStore, s3Store } });
   const address = await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
   const port = Number(new URL(address).port);
   return {
