@@ -54,7 +54,7 @@ export interface SmsRelayProps {
 
 const PERIOD = Duration.minutes(5);
 /** Days the relay's DLQ keeps an instruction it gave up on. */
-export const RELAY_DLQ_RETENTION_DAYS = 4;
+export const RELAY_DLQ_RETENTION_DAYS = RELAY.dlqRetentionDays;
 const relayLine = (outcome: string) => FilterPattern.all(FilterPattern.stringValue('$.message', '=', 'relay'), FilterPattern.stringValue('$.outcome', '=', outcome));
 
 /**
@@ -114,7 +114,7 @@ export class SmsRelay extends Construct {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       // A code is useless after relayMaxAgeSeconds and a link after a day: nothing is worth keeping longer.
-      retentionPeriod: Duration.days(1),
+      retentionPeriod: Duration.days(RELAY.retentionDays),
       visibilityTimeout: Duration.seconds(RELAY.visibilityTimeoutSeconds),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: RELAY.maxReceiveCount },
     });

@@ -170,7 +170,12 @@ export async function startSqsServer(options: { port?: number; dataDir?: string 
   const sqsStore = new SqsStore();
   const snsStore = new SnsStore();
   const s3Store = new S3Store();
-  sqsStore.host = '127.0.0.1';
+  // No host of its own (fauxqs's default is "localhost"): queue URLs are then built from the
+  // address the client called, http://127.0.0.1:<port>/000000000000/<name>, which resolves and works
+  // with any SQS client (`aws sqs … --endpoint-url`). With a host they read
+  // http://sqs.<region>.<host>:<port>/…, a name no resolver knows. Queues are found by name either
+  // way, so URLs saved by a run that used the other form still work.
+  sqsStore.host = '';
   let persistence: FauxqsPersistence | undefined;
   if (options.dataDir) {
     const { PersistenceManager } = await load<{ PersistenceManager: new (dir: string) => FauxqsPersistence }>('./persistence.js');
@@ -182,7 +187,7 @@ export async function startSqsServer(options: { port?: number; dataDir?: string 
     s3Store.persistence = persistence;
     for (const queue of sqsStore.allQueues()) queue.persistence = persistence;
   }
-  const app = buildApp({ logger: false, host: '127.0.0.1', stores: { sqsStore, snsStore, s3Store } });
+  const app = buildApp({ logger: false, stores: { sqsStore, snsStore, s3Store } });
   const address = await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
   const port = Number(new URL(address).port);
   return {
@@ -279,14 +284,17 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
   return { streamArn: table.LatestStreamArn, streamEnabledNow };
 }
 
-/** Create the main queue and its DLQ with the stack's redrive policy and timeouts. */
+/**
+ * Create a queue and its DLQ with the stack's redrive policy and timeouts: by default the callback
+ * queue's (QUEUE), or another queue's (the SMS relay's) where `settings` says so.
+ */
 export async function ensureQueues(
   client: SQSClient,
   names: { queue: string; dlq: string },
-  settings: { maxReceiveCount?: number; visibilityTimeoutSeconds?: number } = {},
+  settings: { maxReceiveCount?: number; visibilityTimeoutSeconds?: number; retentionSeconds?: number; dlqRetentionSeconds?: number } = {},
 ): Promise<{ queueUrl: string; dlqUrl: string }> {
   const dlq = await client.send(
-    new CreateQueueCommand({ QueueName: names.dlq, Attributes: { MessageRetentionPeriod: String(QUEUE.dlqRetentionDays * 86_400) } }),
+    new CreateQueueCommand({ QueueName: names.dlq, Attributes: { MessageRetentionPeriod: String(settings.dlqRetentionSeconds ?? QUEUE.dlqRetentionDays * 86_400) } }),
   );
   const dlqUrl = dlq.QueueUrl!;
   const { Attributes } = await client.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }));
@@ -295,7 +303,7 @@ export async function ensureQueues(
       QueueName: names.queue,
       Attributes: {
         VisibilityTimeout: String(settings.visibilityTimeoutSeconds ?? QUEUE.visibilityTimeoutSeconds),
-        MessageRetentionPeriod: String(QUEUE.retentionDays * 86_400),
+        MessageRetentionPeriod: String(settings.retentionSeconds ?? QUEUE.retentionDays * 86_400),
         RedrivePolicy: JSON.stringify({
           deadLetterTargetArn: Attributes!.QueueArn,
           maxReceiveCount: settings.maxReceiveCount ?? QUEUE.maxReceiveCount,

@@ -5,11 +5,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { boundedSqsClient } from '../functions/adapters/sqs.ts';
 import { DEFAULT_RECONCILE, type ReconcilePolicy } from '../functions/core/reconcile.ts';
+import { RELAY } from '../functions/core/relay.ts';
 import { ingestDependencies, type LogWrite } from '../functions/handlers/dependencies.ts';
 import { createIngestHandler } from '../functions/handlers/ingest.ts';
 import { providers } from '../functions/providers/index.ts';
 import { createLogger, type LogLevel } from '../functions/shared/log.ts';
-import { allKits, secretsFor } from '../test/providers/index.ts';
+import { allKits, kitOf, secretsFor } from '../test/providers/index.ts';
 import { ensureQueues, ensureTable, LOCAL_AWS, startDynamoDbLocal, type DynamoDbLocal } from './engines.ts';
 import { startHttpApi } from './http-api.ts';
 import { routePath } from './samples.ts';
@@ -17,6 +18,7 @@ import { fileSecretSource, loadSecretsFile, providerSecret, type SecretsFile } f
 import type { EventsOutletSettings } from './events-outlet.ts';
 import type { ServicesThreadInfo, ServicesThreadSettings } from './services-thread.ts';
 import { startThreadPart } from './threads.ts';
+import type { RelayThreadSettings } from './relay-thread.ts';
 import type { WorkerThreadSettings } from './worker-thread.ts';
 
 /** What `npm start` runs: the whole pipeline on this machine, with real engines and the real handlers. */
@@ -57,6 +59,25 @@ export interface PipelineOptions {
   readonly reconcile?: ReconcilePolicy;
   /** Seconds between sweeps for due re-checks. @default the schedule's first delay, within 1–60 s */
   readonly sweepPeriodSeconds?: number;
+  /**
+   * The SMS relay, as the stack's `smsRelay` setting: `off`, or the provider that sends SMS
+   * instructions (TeleSign). On, the bus's SMS rule fills the relay queue and the relay sends from it
+   * with the secrets the pipeline runs with: the simulated messaging API with the development secrets
+   * or --simulators, which never lets fake secrets reach a real provider. @default 'off'
+   */
+  readonly smsRelay?: string;
+  /** Seconds after receipt past which the relay does not send a one-time code. @default RELAY.codeMaxAgeSeconds */
+  readonly relayMaxAgeSeconds?: number;
+}
+
+/** The SMS relay of a running pipeline. */
+export interface RelayInfo {
+  /** The provider that sends. */
+  readonly sender: string;
+  readonly queueUrl: string;
+  readonly dlqUrl: string;
+  /** The simulated send route it talks to (`POST http://127.0.0.1:…/v1/messaging`); absent: the sender's endpoint in your secrets file. */
+  readonly simulated?: string;
 }
 
 /** Written to `<dataDir>/runtime.json` so `send` and `inspect` find the running pipeline. */
@@ -80,6 +101,8 @@ export interface RuntimeInfo {
   readonly urls: Record<string, string>;
   /** The reconcile policy the worker and the sweep run with (`--reconcile-schedule`). */
   readonly reconcile: ReconcilePolicy;
+  /** The SMS relay; null when off. */
+  readonly smsRelay: RelayInfo | null;
 }
 
 export interface RunningPipeline {
@@ -88,6 +111,7 @@ export interface RunningPipeline {
 }
 
 const QUEUE_NAMES = { queue: 'callbacks', dlq: 'callbacks-dlq' } as const;
+const RELAY_QUEUE_NAMES = { queue: 'sms-relay', dlq: 'sms-relay-dlq' } as const;
 /** The local secret cache: short, so an edited secrets file applies within seconds. */
 const LOCAL_SECRET_CACHE_SECONDS = 5;
 
@@ -141,8 +165,15 @@ function simulatedProviders(options: PipelineOptions) {
   const simulate = options.secretsFile === undefined || options.simulators === true;
   // Development secrets ask every simulated endpoint, opt-in ones (TeleSign's statusLookup) too.
   const base: SecretsFile = options.secretsFile === undefined ? secretsFor('fake-local-dev', { asks: simulate }) : loadSecretsFile(options.secretsFile);
-  const asked = simulate ? allKits().filter((kit) => kit.provider.lookup && kit.statusSimulation) : [];
+  // The relay's sender too: its messaging API is what the relay talks to.
+  const sender = relaySender(options);
+  const asked = simulate ? allKits().filter((kit) => kit.statusSimulation && (kit.provider.lookup || kit.provider.id === sender)) : [];
   return { base, simulate: asked.map((kit) => ({ provider: kit.provider.id, secret: base[kit.provider.id] })) };
+}
+
+/** The provider the SMS relay sends through, or undefined when it is off. */
+function relaySender(options: PipelineOptions): string | undefined {
+  return options.smsRelay === undefined || options.smsRelay === 'off' ? undefined : options.smsRelay;
 }
 
 /**
@@ -167,6 +198,7 @@ async function startEngines(options: PipelineOptions, simulate: ServicesThreadSe
     dynamodbEndpoint: options.dynamodbEndpoint ?? dynamo!.endpoint,
     sqsEndpoint: options.sqsEndpoint ?? started!.sqsEndpoint!,
     simulators: started?.simulators ?? {},
+    messaging: started?.messaging ?? {},
   };
 }
 
@@ -189,7 +221,24 @@ async function prepareResources(options: PipelineOptions, engines: Awaited<Retur
     new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn', 'ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
   );
   const waiting = Number(Attributes?.ApproximateNumberOfMessages ?? 0) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
-  return { dynamo, sqs, tableName, queueUrl, dlqUrl, queueArn: Attributes!.QueueArn!, waiting, ...table };
+  const relay = relaySender(options) === undefined ? undefined : await prepareRelayQueues(options, sqs);
+  return { dynamo, sqs, tableName, queueUrl, dlqUrl, queueArn: Attributes!.QueueArn!, waiting, relay, ...table };
+}
+
+/**
+ * The relay queue and its DLQ, as lib/sms-relay.ts makes them: RELAY's receive count, visibility
+ * timeout and retention. What a last run left there is still there, and is sent (or recorded
+ * expired) now.
+ */
+async function prepareRelayQueues(options: PipelineOptions, sqs: ReturnType<typeof boundedSqsClient>) {
+  const { queueUrl, dlqUrl } = await ensureQueues(sqs, RELAY_QUEUE_NAMES, {
+    maxReceiveCount: RELAY.maxReceiveCount,
+    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? RELAY.visibilityTimeoutSeconds,
+    retentionSeconds: RELAY.retentionDays * 86_400,
+    dlqRetentionSeconds: RELAY.dlqRetentionDays * 86_400,
+  });
+  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+  return { queueUrl, dlqUrl, queueArn: Attributes!.QueueArn! };
 }
 
 /** Step 4: the secrets the pipeline runs with: the asked providers pointed at their simulators, if any. */
@@ -255,10 +304,73 @@ function startEvents(options: PipelineOptions, engines: Awaited<ReturnType<typeo
   if (resources.streamEnabledNow) {
     createLogger({ service: 'publisher', write: options.write }).info('the table had no stream (made by an earlier version): enabled now; changes from before are not published');
   }
-  const settings: EventsOutletSettings = { dynamodbEndpoint: engines.dynamodbEndpoint, streamArn: resources.streamArn, dataDir: options.dataDir };
+  const settings: EventsOutletSettings = {
+    dynamodbEndpoint: engines.dynamodbEndpoint,
+    streamArn: resources.streamArn,
+    dataDir: options.dataDir,
+    // With the relay on, the bus gets the stack's SMS rule, targeting the relay queue.
+    ...(resources.relay ? { smsRelayQueue: { sqsEndpoint: engines.sqsEndpoint, queueUrl: resources.relay.queueUrl } } : {}),
+  };
   const thread = startThreadPart<{ eventsFile: string }>(new URL('./events-thread.ts', import.meta.url), settings, { name: 'events', write: logWrite(options), restart: true });
   stops.add(() => thread.stop());
   return thread;
+}
+
+/**
+ * What the relay sends through: the sender's simulated messaging API wherever it is simulated (the
+ * secrets point it there), else the endpoint in the user's secrets file. Development secrets are
+ * fake, and never reach a real provider: without a simulation the pipeline does not start.
+ */
+function relayTarget(options: PipelineOptions, engines: Awaited<ReturnType<typeof startEngines>>, secretsFile: string, devSecrets: boolean): { sender: string; simulated?: string } | undefined {
+  const sender = relaySender(options);
+  if (sender === undefined) return undefined;
+  const simulated = engines.messaging[sender];
+  const baseUrl = loadSecretsFile(secretsFile)[sender]?.baseUrl;
+  if (simulated === undefined ? devSecrets : baseUrl !== engines.simulators[sender]) {
+    throw new Error(`the SMS relay would send through ${sender} at ${String(baseUrl)}, not its simulation: development secrets only ever talk to simulated providers`);
+  }
+  return { sender, ...(simulated === undefined ? {} : { simulated }) };
+}
+
+/**
+ * Step 6b: the SMS relay, in a thread of its own (local/relay-thread.ts), as it is a function of its
+ * own on AWS: the relay handler fed by a poller of the relay queue, sending with the secrets the
+ * pipeline runs with. Registered after the events thread, so it stops before it (what the bus
+ * queues then waits in the persisted relay queue for the next start).
+ */
+function startRelay(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, engines: Awaited<ReturnType<typeof startEngines>>, sender: string, secretsFile: string, stops: Stops) {
+  const settings: RelayThreadSettings = {
+    dynamodbEndpoint: engines.dynamodbEndpoint,
+    sqsEndpoint: engines.sqsEndpoint,
+    tableName: resources.tableName,
+    queueUrl: resources.relay!.queueUrl,
+    queueArn: resources.relay!.queueArn,
+    sender,
+    secretsFile,
+    secretCacheSeconds: LOCAL_SECRET_CACHE_SECONDS,
+    codeMaxAgeSeconds: options.relayMaxAgeSeconds ?? RELAY.codeMaxAgeSeconds,
+    // As the worker's locally: a failed send is retried within seconds, not RELAY's 10 s doubling.
+    retryBaseSeconds: options.retryBaseSeconds ?? 1,
+  };
+  const thread = startThreadPart<null>(new URL('./relay-thread.ts', import.meta.url), settings, { name: 'SMS relay', write: logWrite(options), restart: true });
+  stops.add(() => thread.stop());
+  return thread;
+}
+
+/**
+ * The simulated messaging APIs send their delivery reports to the pipeline's own route for their
+ * provider (the TeleSign route), as the provider sends them to the URL its account is set up with.
+ */
+async function pointDeliveryReports(engines: Awaited<ReturnType<typeof startEngines>>, base: SecretsFile, urls: Record<string, string>): Promise<void> {
+  for (const provider of Object.keys(engines.messaging)) {
+    const { controlToken } = kitOf(provider).statusSimulation!(base[provider]);
+    const response = await fetch(`${engines.simulators[provider]}/__simulator/delivery-report-url`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${controlToken}` },
+      body: JSON.stringify({ url: urls[provider] }),
+    });
+    if (!response.ok) throw new Error(`the simulated ${provider} messaging API refused its delivery report URL: ${response.status} ${await response.text()}`);
+  }
 }
 
 /** Step 7: the HTTP routes of every provider, in front of the real ingest handlers. */
@@ -284,9 +396,10 @@ async function startIngress(options: PipelineOptions, resources: Awaited<ReturnT
 
 /**
  * Start DynamoDB Local, the SQS-API server and the simulated status endpoints (with the development
- * secrets) in a thread, events out (the table's stream to the local bus) in another, the worker and
- * the sweep in a third, and the HTTP API with the ingest handlers on this one. On any failure
- * everything already started is stopped again.
+ * secrets) in a thread, events out (the table's stream to the local bus) in another, the SMS relay
+ * (when on) in a third, the worker and the sweep in a fourth, and the HTTP API with the ingest
+ * handlers on this one; then point the simulated messaging APIs' delivery reports at their routes.
+ * On any failure everything already started is stopped again.
  */
 export async function startPipeline(options: PipelineOptions): Promise<RunningPipeline> {
   if (options.secretsFile !== undefined) loadSecretsFile(options.secretsFile); // fail fast, naming the problem
@@ -298,13 +411,17 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
     const resources = await prepareResources(options, engines, stops);
     const { simulators } = engines;
     const { secretsFile, devSecrets } = prepareSecrets(options, base, simulators);
+    const relay = relayTarget(options, engines, secretsFile, devSecrets);
     // The threads load their modules while the HTTP side starts.
     const events = startEvents(options, engines, resources, stops);
+    const relayThread = relay ? startRelay(options, resources, engines, relay.sender, secretsFile, stops) : undefined;
     const worker = startWorker(options, resources, engines, secretsFile, stops);
     const http = await startIngress(options, resources, secretsFile, stops);
-    const [{ eventsFile }] = await Promise.all([events.ready, worker.ready]);
+    const [{ eventsFile }] = await Promise.all([events.ready, worker.ready, relayThread?.ready]);
 
     const secrets = loadSecretsFile(secretsFile);
+    const urls = Object.fromEntries(providers.map((provider) => [provider.id, `${http.url}${routePath(provider, providerSecret(secrets, provider))}`]));
+    await pointDeliveryReports(engines, base, urls);
     const info: RuntimeInfo = {
       pid: process.pid,
       baseUrl: http.url,
@@ -318,8 +435,9 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
       simulators,
       eventsFile,
       region: LOCAL_AWS.region,
-      urls: Object.fromEntries(providers.map((provider) => [provider.id, `${http.url}${routePath(provider, providerSecret(secrets, provider))}`])),
+      urls,
       reconcile: reconcilePolicy(options),
+      smsRelay: relay && resources.relay ? { sender: relay.sender, queueUrl: resources.relay.queueUrl, dlqUrl: resources.relay.dlqUrl, ...(relay.simulated ? { simulated: relay.simulated } : {}) } : null,
     };
     writeFileSync(runtimeInfoPath(options.dataDir), `${JSON.stringify(info, null, 2)}\n`);
     stops.addFirst(async () => rmSync(runtimeInfoPath(options.dataDir), { force: true }));

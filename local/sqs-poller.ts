@@ -1,18 +1,18 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
-import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import type { WorkerHandler } from '../functions/handlers/worker.ts';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 
 /**
- * Plays the Lambda SQS event source: long-polls the queue, hands the worker real SQS event batches,
- * deletes the records it did not report in `batchItemFailures`, and leaves the failed ones for SQS
- * to redeliver (and, past the receive limit, move to the DLQ). A handler that throws fails the
- * whole batch, as in Lambda.
+ * Plays the Lambda SQS event source: long-polls the queue, hands its function (the worker, the SMS
+ * relay) real SQS event batches, deletes the records it did not report in `batchItemFailures`, and
+ * leaves the failed ones for SQS to redeliver (and, past the receive limit, move to the DLQ). A
+ * handler that throws fails the whole batch, as in Lambda.
  */
 export interface PollerOptions {
   readonly sqs: SQSClient;
   readonly queueUrl: string;
   readonly queueArn: string;
-  readonly handler: WorkerHandler;
+  /** The function's handler, with partial batch failures. */
+  readonly handler: (event: SQSEvent) => Promise<SQSBatchResponse>;
   /** Concurrent receive loops (Lambda scales pollers the same way). */
   readonly concurrency?: number;
   readonly batchSize?: number;

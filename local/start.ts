@@ -8,13 +8,26 @@ import { startPipeline, sweepPeriod } from './pipeline.ts';
 import { DEFAULT_RECONCILE, parseSchedule, type ReconcilePolicy } from '../functions/core/reconcile.ts';
 import { QUEUE } from '../functions/core/pipeline-definition.ts';
 import { SecretsFileError } from './secrets-file.ts';
+import { committedSettings, smsRelayChoice } from './stack-settings.ts';
+import { SMS_RELAYS } from '../lib/validate.ts';
 
-const USAGE = `usage: npm start -- [--port N] [--secrets FILE [--simulators]] [--fresh] [--data-dir DIR] [--log-format pretty|json]
+/** The stack's committed settings (cdk.json), which --sms-relay overrides for this run. */
+const committed = (() => {
+  try {
+    return committedSettings();
+  } catch (error) {
+    console.error(`cannot start the local pipeline: ${(error as Error).message}`);
+    process.exit(1);
+  }
+})();
+
+const USAGE = `usage: npm start -- [--port N] [--secrets FILE [--simulators]] [--sms-relay off|telesign] [--fresh] [--data-dir DIR] [--log-format pretty|json]
 
   Runs the whole callback pipeline on this machine: the HTTP routes, an SQS-API server with the
   queue and its DLQ, DynamoDB Local, the worker, the table's stream published to a local event bus
-  (<data-dir>/events.jsonl, shown by npm run events), and (with the development secrets) simulated
-  status endpoints for the providers the worker asks. Ctrl-C stops everything.
+  (<data-dir>/events.jsonl, shown by npm run events), the SMS relay when it is on, and (with the
+  development secrets) simulated status endpoints for the providers the worker asks and TeleSign's
+  simulated SMS API. Ctrl-C stops everything.
 
   The log lines are the output (stdout: pipe them with --log-format json); the banner and the
   shutdown lines go to stderr. NO_COLOR=1, or a stdout that is not a terminal, turns colour off.
@@ -22,8 +35,13 @@ const USAGE = `usage: npm start -- [--port N] [--secrets FILE [--simulators]] [-
   --port N          HTTP port on 127.0.0.1, 0 to 65535 (default: $PORT or 3000; 0: any free port)
   --secrets FILE    your provider secrets, {"<provider>": {...}, ...}, used as they are (default:
                     fake development secrets, written to <data-dir>/dev-secrets.json)
-  --simulators      with --secrets: also simulate the asked providers' status endpoints and point
-                    those providers at them (your file is not changed)
+  --simulators      with --secrets: also simulate the asked providers' status endpoints (and
+                    TeleSign's SMS API) and point those providers at them (your file is not changed)
+  --sms-relay R     ${SMS_RELAYS.join(' or ')}: send SMS instructions (Identomat's codes and links) through
+                    that provider, as the stack's smsRelay setting does (default: cdk.json's, now
+                    "${committed.smsRelay}"). With the development secrets or --simulators it sends to the
+                    simulated SMS API, which sends signed delivery reports back; with --secrets alone,
+                    to the real one in your file
   --fresh           start with an empty table and queues
   --data-dir DIR    where data persists between runs (default: .local-data)
   --log-format F    pretty (default in a terminal) or json (one JSON object per line, as in Lambda)
@@ -56,6 +74,7 @@ const { values } = parseCli(
     'sqs-endpoint': { type: 'string' },
     'reconcile-schedule': { type: 'string' },
     simulators: { type: 'boolean', default: false },
+    'sms-relay': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
   USAGE,
@@ -120,6 +139,12 @@ function reconcileFlag(value: string | undefined): ReconcilePolicy | undefined {
   }
 }
 const reconcile = reconcileFlag(values['reconcile-schedule']);
+const relayChoice = smsRelayChoice(values['sms-relay'], committed);
+if (!relayChoice.ok) {
+  console.error(relayChoice.message);
+  process.exit(2);
+}
+const smsRelay = relayChoice.value;
 
 let pipeline: Awaited<ReturnType<typeof startPipeline>>;
 try {
@@ -137,6 +162,8 @@ try {
     sqsEndpoint,
     write,
     ...(reconcile ? { reconcile } : {}),
+    smsRelay,
+    relayMaxAgeSeconds: committed.relayMaxAgeSeconds,
   });
 } catch (error) {
   const message = error instanceof SecretsFileError ? error.message : `cannot start the local pipeline: ${(error as Error).message}`;
@@ -157,6 +184,16 @@ function statusEndpointLines(): string[] {
         ? `  ${label} ${simulated}  (SIMULATED: answers what \`npm run send -- ${provider.id}\` reports)`
         : `  ${label} the endpoint in your secrets file`;
     });
+}
+/** The relay's line: off, or who sends SMS instructions and where (SIMULATED, or the real provider in your file). */
+function relayLine(): string {
+  const from = values['sms-relay'] === undefined ? 'cdk.json smsRelay' : '--sms-relay';
+  const relay = info.smsRelay;
+  if (!relay) return `  SMS relay        off  (${from}; --sms-relay telesign sends Identomat's SMS codes and links)`;
+  const via = providers.find((provider) => provider.id === relay.sender)?.displayName ?? relay.sender;
+  return relay.simulated
+    ? `  SMS relay        ${via} ${relay.simulated}  (SIMULATED: takes each SMS, sends none, posts a signed delivery report to the ${via} route; ${from})`
+    : `  SMS relay        ${via} at the endpoint in your secrets file  (REAL: SMS go to real phones; ${from})`;
 }
 /** 60 → 1m, 7200 → 2h, 2 → 2s. */
 function scheduleText(seconds: readonly number[]): string {
@@ -179,9 +216,12 @@ const banner = [
   `  Secrets file     ${shown(info.secretsFile)}${info.devSecrets ? '  (development values, fake)' : values.simulators ? `  (${shown(values.secrets!)} with the simulated endpoints)` : ''}`,
   `  Re-checks        ${scheduleText(info.reconcile.intervalsSeconds)}, swept every ${sweepPeriod({ reconcile: info.reconcile })} s${reconcile ? "  (--reconcile-schedule; the providers' own first delays are skipped)" : ''}`,
   `  Events           ${shown(info.eventsFile)}  (the table's stream, published to a local bus: npm run events -- --follow)`,
+  relayLine(),
+  ...(info.smsRelay ? [`                   queue ${info.smsRelay.queueUrl}   DLQ ${info.smsRelay.dlqUrl}`] : []),
   `  Data             ${shown(dataDirFrom(values['data-dir']))}  (--fresh to start empty)`,
   '',
   '  Try:  npm run send -- telesign        then  npm run inspect -- --recent 5   or  npm run events',
+  ...(info.smsRelay ? ['        npm run send -- identomat one-time-password   then  npm run inspect -- identomat <sessionId>'] : []),
   '  Ctrl-C to stop.',
   '',
 ].join('\n');
@@ -192,7 +232,7 @@ let stopping = false;
 const shutdown = async (signal: string) => {
   if (stopping) return;
   stopping = true;
-  say(`\n${signal}: stopping (HTTP, worker, events${sqsEndpoint ? '' : ', queues'}${dynamodbEndpoint ? '' : ', DynamoDB Local'})…`);
+  say(`\n${signal}: stopping (HTTP, worker, ${info.smsRelay ? 'SMS relay, ' : ''}events${sqsEndpoint ? '' : ', queues'}${dynamodbEndpoint ? '' : ', DynamoDB Local'})…`);
   const force = setTimeout(() => process.exit(1), 15_000);
   await pipeline.stop();
   clearTimeout(force);

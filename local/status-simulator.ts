@@ -21,10 +21,13 @@ import { secureEquals } from '../functions/shared/secure-compare.ts';
  * on the same base URL as its status endpoint (one `baseUrl` in the secret serves both): a send is
  * checked and answered as the provider does, logged in `sent`, made known to the status endpoint,
  * and its delivery reports are POSTed, signed as the provider signs them, to the delivery report URL
- * (the gateway's own callback route), each retried twice on failure (after 1 s, then 3 s). Send
+ * (the gateway's own callback route: `setDeliveryReportUrl`, `PUT /__simulator/delivery-report-url`,
+ * body `{"url": …}` or `{"url": null}`), each retried twice on failure (after 1 s, then 3 s). Send
  * faults (`setSendFault`, `PUT /__simulator/send-fault`): `status` answers it and sends nothing;
  * `delayMs` and `hang` take the message (it goes out, its reports come) and answer late or never:
- * what a client that times out cannot tell from a message that was never taken.
+ * what a client that times out cannot tell from a message that was never taken. What was sent is
+ * listed by `sent` (`GET /__simulator/sent`: `{"sent": [...]}`, each with the parameters as sent,
+ * as the provider's own portal shows them; it is never logged).
  */
 
 /** A request as the simulation sees it. */
@@ -68,6 +71,8 @@ export interface StatusSimulation {
 
 /** A provider's messaging API, as its kit describes it: what a send is, how it is refused, what taking one means. */
 export interface MessageSimulation {
+  /** The send route (TeleSign: POST /v1/messaging), for banners. */
+  readonly route: { readonly method: string; readonly path: string };
   /** Whether the request is a send request (and not a status request). */
   isSend(request: SimulatedRequest): boolean;
   /** The provider's own refusal of a send (credentials, a missing or invalid parameter), if any: nothing is sent. */
@@ -181,6 +186,16 @@ function validFault(body: unknown): StatusFault | undefined {
   if (times !== undefined && !(Number.isInteger(times) && (times as number) > 0)) details.push('times: an integer > 0');
   if (details.length) throw new HttpError(400, 'invalid_fault', details);
   return body as StatusFault;
+}
+
+/** `{"url": "http(s)://…"}`, or `{"url": null}` for none. */
+function validReportUrl(body: unknown): string | undefined {
+  const url = (body as { url?: unknown } | null)?.url;
+  if (url === null) return undefined;
+  if (typeof url !== 'string' || !URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
+    throw new HttpError(400, 'invalid_url', ['expected {"url": "http(s)://…"} or {"url": null}']);
+  }
+  return url;
 }
 
 function send(response: ServerResponse, status: number, body: unknown): void {
@@ -391,6 +406,11 @@ export async function startStatusSimulator(simulation: StatusSimulation, options
         setFault(next);
         return send(response, 200, { fault: next ?? null });
       }
+      if (request.path === '/__simulator/delivery-report-url' && request.method === 'PUT') {
+        deliveryReportUrl = validReportUrl(parseJson(request.body));
+        return send(response, 200, { deliveryReportUrl: deliveryReportUrl ?? null });
+      }
+      if (request.path === '/__simulator/sent' && request.method === 'GET') return send(response, 200, { sent });
       if (request.path === '/__simulator/send-fault' && request.method === 'PUT') {
         const next = validFault(parseJson(request.body));
         sendFault = next ? { fault: next, remaining: next.times ?? Number.POSITIVE_INFINITY } : undefined;

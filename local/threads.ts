@@ -6,7 +6,8 @@ import { createLogger, type LogLevel } from '../functions/shared/log.ts';
  * `npm start` runs its parts in worker threads of one process, as AWS runs them apart: the HTTP API
  * and the ingest handlers on the main thread, the worker and the sweep in a thread
  * (local/worker-thread.ts), the SQS-API server and the simulated status endpoints in another
- * (local/services-thread.ts). A worker batch or a queue request then never waits for an
+ * (local/services-thread.ts), events out (local/events-thread.ts) and the SMS relay
+ * (local/relay-thread.ts) in theirs. A worker batch or a queue request then never waits for an
  * acknowledgement's turn on the event loop, nor an acknowledgement for theirs.
  *
  * Threads rather than child processes:

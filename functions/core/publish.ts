@@ -80,12 +80,23 @@ const isState = (item: Item | undefined) => typeof item?.sk === 'string' && (ite
 const isEvent = (item: Item | undefined) => typeof item?.sk === 'string' && item.sk.startsWith('EVENT#');
 const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
 
+/** What a state says: the members whose change `changedAt` marks (functions/core/state.ts). */
+const SAID = ['status', 'outcome', 'terminal', 'detail', 'confirmation', 'confirmedStatus', 'differences'] as const;
+/** Those members as one text; a map's entries sorted (DynamoDB does not keep a map's order). */
+const said = (item: Item) =>
+  JSON.stringify(SAID.map((name) => {
+    const value = item[name] ?? null;
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1)) : value;
+  }));
+
 /** Whether the state says something new: what `changedAt` marks (status, outcome, confirmation), or newly stale. */
 function saysSomethingNew(before: Item | undefined, after: Item): boolean {
   // An expectation (or a claim not believed, before any verdict) says nothing yet.
   if (after.status === undefined && after.confirmation === undefined && after.stale !== true) return false;
   if (!before) return true;
-  if (after.changedAt !== before.changedAt) return true;
+  // `changedAt` is the writer's clock to the millisecond: a change written by another worker in the
+  // same millisecond as the one before it keeps it, so what the state says is compared as well.
+  if (after.changedAt !== before.changedAt || said(after) !== said(before)) return true;
   return after.stale === true && before.stale !== true;
 }
 

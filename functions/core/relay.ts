@@ -48,6 +48,10 @@ export const RELAY = {
   /** ≥ 6 × the function timeout, as AWS recommends for SQS event sources. */
   visibilityTimeoutSeconds: 180,
   batchSize: 10,
+  /** Days the relay queue keeps an instruction: a code is useless after minutes and a link after a day. */
+  retentionDays: 1,
+  /** Days the relay's DLQ keeps an instruction it gave up on: time to find the cause over a long weekend. */
+  dlqRetentionDays: 4,
 } as const;
 
 export const RELAY_SK_PREFIX = 'RELAY#';

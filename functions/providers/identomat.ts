@@ -117,6 +117,15 @@ const INSTRUCTION_TYPES = new Set([
   'share-session-link-via-sms',
   'share-session-link-via-email',
 ]);
+/**
+ * Longest destination or link, and longest text, of an instruction that is published (characters).
+ * Even written in the characters JSON spells longest (`\u0001`, six bytes), an instruction's event
+ * stays well within the 256 KB of one PutEvents entry; SMS and e-mail texts are far shorter.
+ */
+const MAX_INSTRUCTION_FIELD = 2048;
+const MAX_INSTRUCTION_TEXT = 16_384;
+/** An absolute http(s) link written in the characters RFC 3986 allows (no space, no control character). */
+const WEB_LINK = /^https?:\/\/[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/i;
 const SESSION_CHANGE = 'session-change';
 const VIDEO_UPDATE = 'video-call-status-update';
 
@@ -548,13 +557,18 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'
     const data = parsed.data;
     const channel = data.type.includes('email') ? 'email' : 'sms';
     // The e-mail events' bodies are unpublished: `email` is the field name inferred for their destination.
-    const text = (name: string) => {
+    const text = (name: string, max = MAX_INSTRUCTION_FIELD) => {
       const value = field(data, name);
-      return typeof value === 'string' && value.length > 0 && value.length <= 2048 ? value : undefined;
+      return typeof value === 'string' && value.length > 0 && value.length <= max ? value : undefined;
     };
     const destination = text(channel === 'email' ? 'email' : 'phoneNumber');
     if (!destination) return undefined;
-    const link = text('sessionLink');
+    // A text no sender takes is no instruction; published, it would be an event over PutEvents' 256 KB,
+    // which the stream would retry for hours while every later change of its shard waited.
+    if (typeof data.text === 'string' && data.text.length > MAX_INSTRUCTION_TEXT) return undefined;
+    // The schema promises a URI: a link that is not an http(s) one is left out (the text still goes).
+    const sessionLink = text('sessionLink');
+    const link = sessionLink !== undefined && WEB_LINK.test(sessionLink) && URL.canParse(sessionLink) ? sessionLink : undefined;
     return {
       kind: data.type,
       channel,

@@ -643,7 +643,8 @@ async function sendSms(secret: TeleSignSecret, message: OutgoingMessage, context
     dependency: 'telesign',
   });
   const { status } = answer;
-  if (status === 200) {
+  // The send page documents 200; any 2xx says the request was taken, never that it was refused.
+  if (status >= 200 && status < 300) {
     let parsed: unknown;
     try {
       parsed = JSON.parse(answer.body ?? '');
@@ -652,7 +653,7 @@ async function sendSms(secret: TeleSignSecret, message: OutgoingMessage, context
     }
     const read = SendAnswerSchema.safeParse(parsed);
     if (!read.success) {
-      throw new UncertainDeliveryError('telesign', 'TeleSign answered 200 (the message was taken) without a readable reference_id: it may be on its way, and its delivery report cannot be joined');
+      throw new UncertainDeliveryError('telesign', `TeleSign answered ${status} (the message was taken) without a readable reference_id: it may be on its way, and its delivery report cannot be joined`);
     }
     const statusCode = read.data.status?.code;
     // The send page lists 290 for a 200; a code TeleSign lists as a failure says it will not go out (inferred).

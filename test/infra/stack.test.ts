@@ -630,7 +630,7 @@ describe('function bundles', () => {
   test('each function carries the AWS SDK the tests ran with: its asset loads with no node_modules to resolve from', () => {
     // prepare
     const functions = ofType('AWS::Lambda::Function');
-    assert.ok(functions.length >= providers.length + 2, 'ingest functions, worker and sweep');
+    assert.ok(functions.length >= providers.length + 3, 'ingest functions, worker, sweep and publisher');
 
     for (const [id, fn] of functions) {
       // act
@@ -644,7 +644,7 @@ describe('function bundles', () => {
       assert.equal(loaded.status, 0, `${id}: ${loaded.stderr}`);
       // Only the optional CRT signer (SigV4a, in a try) stays a require: the runtime has none either.
       assert.deepEqual([...new Set(code.match(/require\("@aws-sdk\/[^"]+"\)/g) ?? [])], ['require("@aws-sdk/signature-v4-crt")'], id);
-      assert.match(code, /DynamoDB|SQS/, `${id} holds an SDK client`);
+      assert.match(code, /DynamoDB|SQS|EventBridge/, `${id} holds an SDK client`);
     }
   });
 });

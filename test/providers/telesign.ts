@@ -203,6 +203,7 @@ function telesignMessagingSimulation(
   // Delivery reports are signed with the account's key, as TeleSign signs every callback.
   const signing = TeleSignSecretSchema.parse({ customerId: credentials.customerId, apiKey: credentials.apiKey });
   return {
+    route: { method: 'POST', path: '/v1/messaging' },
     isSend: (request) => request.path === '/v1/messaging' && request.method === 'POST',
     refuseSend(request) {
       const refused = refuseCredentials(request);

@@ -73,6 +73,29 @@ describe('the JSON Schemas', () => {
     }
   });
 
+  test('crafted instructions still make events their schema accepts: a session link that is not a URI is left out, the text kept', () => {
+    // prepare: what anyone holding the callback key can send
+    const crafted = [
+      { sessionLink: 'not a link at all', text: 'Open the link' },
+      { sessionLink: 'widget.identomat.com/?session_token=abc', text: 'Open\u0000 the\u001f link \u2028' },
+      { sessionLink: 'https://widget.identomat.com/?session_token=abc def', text: 'Open the link' },
+      { sessionLink: 42, text: 'Open the link' },
+    ];
+    for (const [n, fields] of crafted.entries()) {
+      const item: Item = {
+        pk: 'identomat#S-1', sk: `EVENT#share|${n}`, provider: 'identomat', subjectId: 'S-1', source: 'callback', receivedAt: T(n),
+        payload: { type: 'share-session-link-via-sms', sessionId: 'S-1', phoneNumber: '+995 512\t345-678', ...fields },
+      };
+      // act
+      const events = eventsFromChange({ eventName: 'INSERT', newImage: item });
+      // assess
+      assert.equal(events.length, 1, JSON.stringify(fields));
+      const json = delivered(events[0]);
+      assert.deepEqual(schemaErrors(json), [], JSON.stringify(json.detail));
+      assert.equal(json.detail.text, fields.text);
+    }
+  });
+
   test('each schema\'s own example validates (the README shows them)', () => {
     for (const detailType of Object.values(DETAIL_TYPES)) {
       const examples = readSchema(detailType).examples as Json[];

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, type InstructionDetail, type StatusChangedDetail } from '../../functions/core/publish.ts';
 import { publishRecords } from '../../functions/core/publisher.ts';
+import { MAX_BODY_BYTES } from '../../functions/core/pipeline-definition.ts';
+import { entrySize, PUT_EVENTS_LIMITS, putEventsEntry } from '../../functions/adapters/eventbridge.ts';
 import type { Item } from '../../functions/core/store.ts';
 import { listSamples } from '../../local/samples.ts';
 
@@ -65,6 +67,8 @@ describe('Callback Status Changed', () => {
     ]) {
       assert.deepEqual(eventsFromChange({ eventName: 'MODIFY', oldImage: before, newImage: after }), []);
     }
+    // the same detail, its map read back in another order
+    assert.deepEqual(eventsFromChange({ eventName: 'MODIFY', oldImage: state({ detail: { a: 1, b: 'x' } }), newImage: state({ detail: { b: 'x', a: 1 }, version: 2 }) }), []);
   });
 
   test('a confirmation that changes publishes, even with the status unchanged; so does going stale', () => {
@@ -74,6 +78,23 @@ describe('Callback Status Changed', () => {
     assert.equal(statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: before, newImage: confirmed }))[0].confirmation, 'confirmed');
     const [staleDetail] = statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: state(), newImage: stale }));
     assert.equal(staleDetail.stale, true);
+  });
+
+  test('a change written in the same millisecond as the one before it (two workers, two clocks) still publishes', () => {
+    // prepare: changedAt is the writer's clock, to the millisecond; a second writer's can read the same
+    const before = state({ changedAt: T(3), version: 1 });
+    const changes = [
+      state({ status: 'COMPLETED', outcome: 'succeeded', terminal: true, changedAt: T(3), version: 2 }),
+      state({ confirmation: 'mismatch', confirmedStatus: 'FAILED', differences: ['status'], changedAt: T(3), version: 2 }),
+    ];
+    for (const after of changes) {
+      // act
+      const events = statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: before, newImage: after }));
+      // assess
+      assert.equal(events.length, 1, JSON.stringify(after));
+      assert.deepEqual(events[0].previous, { status: 'SUBMITTED', outcome: 'pending' });
+      assert.equal(events[0].version, 2);
+    }
   });
 
   test('an expectation with nothing known publishes nothing; its first status has previous null', () => {
@@ -122,6 +143,24 @@ describe('Callback Instruction', () => {
     assert.deepEqual([email.channel, email.destination, email.oneTimeCode], ['email', 'applicant@example.com', true]);
     const item = eventItem(samplePayload('share-session-link-via-sms'));
     assert.deepEqual(eventsFromChange({ eventName: 'MODIFY', oldImage: item, newImage: { ...item, asks: 1 } }), []);
+  });
+
+  test('no instruction makes an event the bus refuses for its size: a code whose text fills a whole callback would hold its shard of the stream for hours', () => {
+    // prepare: the largest callback the gateway takes, its text as long as it can be
+    const payload = { ...samplePayload('one-time-password'), type: 'one-time-password', text: '' };
+    const body = (text: string) => JSON.stringify({ callbackApiKey: 'callback-api-key-123', ...payload, text });
+    const filling = 'x'.repeat(MAX_BODY_BYTES - Buffer.byteLength(body('')));
+    assert.equal(Buffer.byteLength(body(filling)), MAX_BODY_BYTES);
+    // the longest text that is published, written in the characters JSON spells longest
+    const longest = '\u0001'.repeat(16_384);
+    // act
+    const huge = eventsFromChange({ eventName: 'INSERT', newImage: eventItem({ ...payload, text: filling }) });
+    const bounded = eventsFromChange({ eventName: 'INSERT', newImage: eventItem({ ...payload, text: longest, sessionLink: `https://example.com/${'\u00e9'.repeat(2000)}`, phoneNumber: '\u0002'.repeat(2048) }) });
+    // assess
+    assert.deepEqual(huge, [], 'a text no sender takes is not published');
+    assert.equal(bounded.length, 1);
+    assert.equal((bounded[0].detail as InstructionDetail).text, longest);
+    assert.ok(entrySize(putEventsEntry(bounded[0], 'bus')) <= PUT_EVENTS_LIMITS.bytes);
   });
 
   test('not an instruction: a session change, a payload that is not one, an answer of the status endpoint', () => {

@@ -166,6 +166,29 @@ describe("TeleSign send: TeleSign's documented answers", () => {
   }
 });
 
+describe('TeleSign send: a 2xx other than 200 took the message', () => {
+  let server: Awaited<ReturnType<typeof answering>>;
+  before(async () => {
+    server = await answering();
+  });
+  after(async () => server?.stop());
+
+  test('201 or 202 with a reference: sent, under that reference; 204 (no body): uncertain, never "refused, not sent"', async () => {
+    for (const status of [201, 202]) {
+      // prepare
+      server.next(status, fixture('200-message-in-progress.json'));
+      // act
+      const sent = await telesign.sendMessage!(secretAt(server.url), MESSAGE, context);
+      // assess
+      assert.deepEqual(sent, { referenceId: '0123456789ABCDEF0123456789ABCDEF' }, `HTTP ${status}`);
+    }
+    server.next(204, '');
+    const error = await telesign.sendMessage!(secretAt(server.url), MESSAGE, context).catch((caught: unknown) => caught);
+    assert.ok(error instanceof UncertainDeliveryError, String(error));
+    assertNoContent(error);
+  });
+});
+
 describe('TeleSign send: what left, and what did not (adapters/post-once.ts)', () => {
   test('connection refused: nothing left, so it may be tried again (DependencyError)', async () => {
     // prepare: a port nobody listens on

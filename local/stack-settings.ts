@@ -1,0 +1,42 @@
+import { readFileSync } from 'node:fs';
+import { checkChoice, checkSetting, SETTING_DEFAULTS, SMS_RELAYS } from '../lib/validate.ts';
+
+/**
+ * The stack's settings that `npm start` mirrors, read from where the stack reads them: cdk.json's
+ * `context.settings` (the default stage), checked with the stack's own rules, so the local runtime
+ * runs as a plain deploy would until a flag says otherwise.
+ */
+
+/** The committed cdk.json, at the repository root. */
+export const CDK_JSON = new URL('../cdk.json', import.meta.url);
+
+export interface LocalStackSettings {
+  /** `off`, or the provider that sends SMS instructions (`smsRelay`). */
+  readonly smsRelay: string;
+  /** Seconds after receipt past which a one-time code is not sent (`relayMaxAgeSeconds`). */
+  readonly relayMaxAgeSeconds: number;
+}
+
+/** The committed values (the defaults where cdk.json has none); throws naming the setting and the bad value. */
+export function committedSettings(file: URL | string = CDK_JSON): LocalStackSettings {
+  const cdk = JSON.parse(readFileSync(file, 'utf8')) as { context?: { settings?: Record<string, unknown> } };
+  const settings = cdk.context?.settings ?? {};
+  const where = 'cdk.json context.settings';
+  const smsRelay = settings.smsRelay ?? SETTING_DEFAULTS.smsRelay;
+  const maxAge = settings.relayMaxAgeSeconds ?? SETTING_DEFAULTS.relayMaxAgeSeconds;
+  if (typeof maxAge !== 'number') throw new Error(`${where}.relayMaxAgeSeconds must be a number, got ${JSON.stringify(maxAge)}`);
+  return {
+    smsRelay: checkChoice(`${where}.smsRelay`, smsRelay, SMS_RELAYS, 'the provider that sends SMS instructions, with the credentials of its secret'),
+    relayMaxAgeSeconds: checkSetting('relayMaxAgeSeconds', maxAge, `${where}.relayMaxAgeSeconds`),
+  };
+}
+
+/**
+ * `--sms-relay`: the flag's value checked against the stack's choices (an error naming the flag),
+ * else the committed setting.
+ */
+export function smsRelayChoice(flag: string | undefined, committed: LocalStackSettings): { ok: true; value: string } | { ok: false; message: string } {
+  if (flag === undefined) return { ok: true, value: committed.smsRelay };
+  if ((SMS_RELAYS as readonly string[]).includes(flag)) return { ok: true, value: flag };
+  return { ok: false, message: `--sms-relay must be one of ${SMS_RELAYS.join(', ')} (as the smsRelay setting in cdk.json), got "${flag}"` };
+}

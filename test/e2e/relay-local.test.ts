@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { DETAIL_TYPES } from '../../functions/core/publish.ts';
+import { getProvider } from '../../functions/providers/index.ts';
+import { freePort, waitFor } from '../../local/engines.ts';
+import type { BusEvent } from '../../local/event-bus.ts';
+import { authenticRequest, findSample } from '../../local/samples.ts';
+import type { SimulatedMessage } from '../../local/status-simulator.ts';
+import { commandEnv, javaProcessesFor, ROOT, startLocalPipeline, type StartedPipeline } from '../support/e2e-pipeline.ts';
+import { secretsFor } from '../providers/index.ts';
+
+/**
+ * The SMS relay on the local runtime (`npm start -- --sms-relay telesign`), offline end to end:
+ * Identomat's one-time-password callback → the gateway → a "Callback Instruction" on the local bus
+ * → the relay queue → the relay → TeleSign's simulated SMS API → its signed delivery report → the
+ * gateway's TeleSign route → the Identomat session, as `npm run inspect` shows it. What TeleSign
+ * took is read from the simulation's own list (`GET /__simulator/sent`), as TeleSign's portal lists it.
+ */
+
+const SAMPLE = findSample('identomat', 'one-time-password');
+const SAMPLE_JSON = JSON.parse(SAMPLE.body!.toString()) as { sessionId: string; text: string; phoneNumber: string };
+/** What the sample carries that no log line may: the text, the code, the number (with and without its +). */
+const NEVER_LOGGED = [SAMPLE_JSON.text, '6867', SAMPLE_JSON.phoneNumber, SAMPLE_JSON.phoneNumber.slice(1)];
+
+let pipeline: StartedPipeline;
+
+async function post(providerId: string, body: Buffer) {
+  const request = authenticRequest(getProvider(providerId), pipeline.secrets[providerId], { body });
+  const response = await fetch(`${pipeline.info.baseUrl}${request.path}`, { method: request.method, headers: request.headers, body: request.body });
+  assert.equal(response.status, 200, `${providerId}: ${await response.text()}`);
+}
+
+/** The same code, for another session (Identomat's callback as it sends it). */
+const otpFor = (sessionId: string) => Buffer.from(JSON.stringify({ ...SAMPLE_JSON, sessionId }));
+
+/** The simulated TeleSign's control routes (the account's key is their token). */
+async function simulator(method: 'GET' | 'PUT', path: string, body?: unknown): Promise<unknown> {
+  const response = await fetch(`${pipeline.info.simulators.telesign}/__simulator/${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${String(pipeline.secrets.telesign.apiKey)}` },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  assert.equal(response.status, 200, await response.clone().text());
+  return response.json();
+}
+
+/** Every send request the simulated TeleSign SMS API received, oldest first. */
+const sent = async () => ((await simulator('GET', 'sent')) as { sent: SimulatedMessage[] }).sent;
+/** The messages it took (a reference made) for an instruction: its eventId is our external_id. */
+const taken = async (eventId: string) => (await sent()).filter((message) => message.parameters.external_id === eventId && message.referenceId !== undefined);
+
+function published(): BusEvent[] {
+  const file = pipeline.info.eventsFile;
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as BusEvent);
+}
+const instructionsAbout = (sessionId: string) => published().filter((event) => event['detail-type'] === DETAIL_TYPES.instruction && event.detail.subjectId === sessionId);
+
+async function instructionEvent(sessionId: string): Promise<BusEvent> {
+  await waitFor(`the instruction event of ${sessionId}`, async () => instructionsAbout(sessionId).length > 0, 20_000, 100);
+  return instructionsAbout(sessionId)[0];
+}
+
+/** Wait for the delivery report TeleSign sent for `referenceId` to be stored (its status event on the bus). */
+async function deliveryStored(referenceId: string): Promise<void> {
+  await waitFor(`the delivery report of ${referenceId}`, async () => published().some((event) => event.detail.provider === 'telesign' && event.detail.subjectId === referenceId && 'status' in event.detail && event.detail.status === '200'), 20_000, 100);
+}
+
+/** The pipeline's JSON log lines (stdout), parsed. */
+const logLines = () => pipeline.output.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+
+describe('the SMS relay on the local runtime (npm start -- --sms-relay telesign)', { timeout: 120_000 }, () => {
+  before(async () => {
+    // TeleSign's Get Status off (opt-in): the delivery report alone sets the message's status.
+    const secrets = secretsFor('test', { statusEndpoint: `http://127.0.0.1:${await freePort()}`, asks: false });
+    pipeline = await startLocalPipeline({ secrets, extraArgs: ['--sms-relay', 'telesign'] });
+  });
+
+  after(async () => {
+    const dataDir = pipeline?.dataDir;
+    await pipeline?.stop();
+    if (dataDir) assert.deepEqual(javaProcessesFor(dataDir), [], 'DynamoDB Local left running');
+  });
+
+  test('--sms-relay takes only the stack\'s choices: anything else exits 2 naming the flag, before anything starts', () => {
+    const result = spawnSync('npm', ['start', '-s', '--', '--sms-relay', 'twilio', '--port', new URL(pipeline.info.baseUrl).port], { cwd: ROOT, encoding: 'utf8', env: commandEnv(), timeout: 30_000 });
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(result.stderr, /--sms-relay must be one of off, telesign \(as the smsRelay setting in cdk\.json\), got "twilio"/);
+    assert.equal(result.stdout, '');
+  });
+
+  test('the banner names the relay SIMULATED, at the simulated TeleSign SMS API the secrets point to', () => {
+    const messaging = `POST ${pipeline.info.simulators.telesign}/v1/messaging`;
+    assert.equal(pipeline.info.smsRelay?.sender, 'telesign');
+    assert.equal(pipeline.info.smsRelay?.simulated, messaging);
+    const banner = pipeline.output.find((line) => line.includes('SMS relay')) ?? '';
+    assert.ok(banner.includes(`TeleSign ${messaging}  (SIMULATED`), banner);
+  });
+
+  test('an Identomat code: one instruction event, one SMS through TeleSign, its delivery report on the session; sent again, no second SMS', async () => {
+    // prepare
+    const session = SAMPLE_JSON.sessionId;
+
+    // act: as a user sends it
+    const sendRun = pipeline.run('send', ['identomat', 'one-time-password']);
+    assert.equal(sendRun.status, 0, sendRun.stderr);
+    const event = await instructionEvent(session);
+    const eventId = String(event.detail.eventId);
+    let messages: SimulatedMessage[] = [];
+    await waitFor('the SMS taken by TeleSign', async () => (messages = await taken(eventId)).length > 0, 20_000, 100);
+    const referenceId = messages[0].referenceId!;
+    await deliveryStored(referenceId);
+    messages = await taken(eventId); // as the simulation saw its delivery report answered
+    const inspect = pipeline.run('inspect', ['identomat', session]);
+
+    // assess: one request, the code to the number as a one-time password, reported delivered
+    assert.equal((await sent()).length, 1, JSON.stringify(await sent()));
+    assert.deepEqual(
+      { phone_number: messages[0].parameters.phone_number, message: messages[0].parameters.message, message_type: messages[0].parameters.message_type, authorized: messages[0].authorized },
+      { phone_number: SAMPLE_JSON.phoneNumber.slice(1), message: SAMPLE_JSON.text, message_type: 'OTP', authorized: true },
+    );
+    assert.deepEqual(messages[0].reports, [{ status: 200 }], 'the signed delivery report taken by the TeleSign route');
+    assert.equal(inspect.status, 0, inspect.stderr);
+    assert.match(inspect.stdout, new RegExp(`relayed \\(1\\):\\n +code sent via TeleSign at \\S+, reference ${referenceId}: Delivered to handset \\(200, succeeded\\)\\n`), inspect.stdout);
+
+    // act: Identomat sends the same callback again
+    await post('identomat', SAMPLE.body!);
+    await waitFor('the second delivery handled', async () => logLines().filter((line) => line.service === 'worker' && line.subjectId === session).length >= 2, 20_000);
+    // A barrier: a later change out on the bus means the stream was read past the resent callback.
+    const barrier = 'E2ERELAYBARRIER00000000000000000';
+    await post('telesign', Buffer.from(JSON.stringify({ reference_id: barrier, status: { code: 200, description: 'x', updated_on: '2026-01-01T00:00:00Z' }, errors: [], sub_resource: 'sms' })));
+    await deliveryStored(barrier);
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // a relay delivery already queued would be sent by now
+
+    // assess
+    assert.equal(instructionsAbout(session).length, 1);
+    assert.equal((await sent()).length, 1, 'no second SMS');
+  });
+
+  test('a TeleSign outage (503) loses nothing: the code goes out once, after it recovers, and is reported delivered', async () => {
+    // prepare
+    const session = 'e2erelayoutage0000000000000000000000001';
+    const before = (await sent()).length;
+    await simulator('PUT', 'send-fault', { status: 503 });
+
+    // act: the code comes in while TeleSign answers 503
+    await post('identomat', otpFor(session));
+    const eventId = String((await instructionEvent(session)).detail.eventId);
+    await waitFor('two sends refused with 503', async () => (await sent()).slice(before).filter((message) => message.status === 503).length >= 2, 20_000, 100);
+    await simulator('PUT', 'send-fault', null);
+    let messages: SimulatedMessage[] = [];
+    await waitFor('the SMS taken once TeleSign is back', async () => (messages = await taken(eventId)).length > 0, 20_000, 100);
+    await deliveryStored(messages[0].referenceId!);
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // a second send would have come by now
+    const inspect = pipeline.run('inspect', ['identomat', session]);
+
+    // assess
+    assert.equal((await taken(eventId)).length, 1, 'sent once');
+    const retries = logLines().filter((line) => line.service === 'relay' && line.message === 'record failed, will retry');
+    assert.ok(retries.length >= 2 && retries.every((line) => /503/.test(String(line.error))), JSON.stringify(retries));
+    assert.match(inspect.stdout, new RegExp(`code sent via TeleSign at \\S+, reference ${messages[0].referenceId}: Delivered to handset \\(200, succeeded\\)`), inspect.stdout);
+  });
+
+  test('no code, text or phone number in any line the pipeline printed, though the bus carries them', () => {
+    // The control: the instruction event (the one place they belong) holds them.
+    const instruction = JSON.stringify(instructionsAbout(SAMPLE_JSON.sessionId)[0]);
+    for (const secret of NEVER_LOGGED) assert.ok(instruction.includes(secret), `the control: ${secret} on the bus`);
+    assert.ok(logLines().some((line) => line.service === 'relay' && line.outcome === 'sent'), 'the relay logged its sends');
+    for (const line of pipeline.output) {
+      for (const secret of NEVER_LOGGED) assert.ok(!line.includes(secret), `"${secret}" in: ${line}`);
+    }
+  });
+});

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { SETTING_DEFAULTS } from '../../lib/validate.ts';
+import { CDK_JSON, committedSettings, smsRelayChoice } from '../../local/stack-settings.ts';
+
+/** npm start mirrors the stack's committed smsRelay and relayMaxAgeSeconds; --sms-relay overrides the first. */
+
+function withCdkJson(settings: Record<string, unknown>, run: (file: string) => void) {
+  const dir = mkdtempSync(join(tmpdir(), 'stack-settings-'));
+  try {
+    const file = join(dir, 'cdk.json');
+    writeFileSync(file, JSON.stringify({ context: { settings } }));
+    run(file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('committedSettings', () => {
+  test('reads the repository cdk.json as committed', () => {
+    const committed = JSON.parse(readFileSync(CDK_JSON, 'utf8')).context.settings;
+    assert.deepEqual(committedSettings(), { smsRelay: committed.smsRelay, relayMaxAgeSeconds: committed.relayMaxAgeSeconds });
+  });
+
+  test('a cdk.json without them gives the stack defaults', () => {
+    withCdkJson({}, (file) => assert.deepEqual(committedSettings(file), { smsRelay: SETTING_DEFAULTS.smsRelay, relayMaxAgeSeconds: SETTING_DEFAULTS.relayMaxAgeSeconds }));
+  });
+
+  test('a committed sender is taken; a value the stack refuses is refused naming where it is written', () => {
+    withCdkJson({ smsRelay: 'telesign', relayMaxAgeSeconds: 120 }, (file) => assert.deepEqual(committedSettings(file), { smsRelay: 'telesign', relayMaxAgeSeconds: 120 }));
+    withCdkJson({ smsRelay: 'twilio' }, (file) => assert.throws(() => committedSettings(file), /cdk\.json context\.settings\.smsRelay must be one of off, telesign .*got "twilio"/));
+    withCdkJson({ relayMaxAgeSeconds: 5 }, (file) => assert.throws(() => committedSettings(file), /cdk\.json context\.settings\.relayMaxAgeSeconds must be an integer from 30 to 3600/));
+  });
+});
+
+describe('smsRelayChoice', () => {
+  const committed = { smsRelay: 'telesign', relayMaxAgeSeconds: 300 };
+  test('without the flag, the committed setting; with it, the flag', () => {
+    assert.deepEqual(smsRelayChoice(undefined, committed), { ok: true, value: 'telesign' });
+    assert.deepEqual(smsRelayChoice('off', committed), { ok: true, value: 'off' });
+    assert.deepEqual(smsRelayChoice('telesign', { ...committed, smsRelay: 'off' }), { ok: true, value: 'telesign' });
+  });
+
+  test('a value the stack does not take: the message names the flag, the choices and the value', () => {
+    assert.deepEqual(smsRelayChoice('TeleSign', committed), { ok: false, message: '--sms-relay must be one of off, telesign (as the smsRelay setting in cdk.json), got "TeleSign"' });
+  });
+});
