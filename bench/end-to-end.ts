@@ -113,7 +113,7 @@ export interface PipelineChild {
   stop(): Promise<void>;
 }
 
-export async function startPipelineChild(dataDir: string, secretsFile: string, onLine?: (line: string) => void): Promise<PipelineChild> {
+export async function startPipelineChild(dataDir: string, secretsFile: string, onLine?: (line: string) => void, extraArgs: readonly string[] = []): Promise<PipelineChild> {
   const port = await freePort();
   // The log goes to a file, not a pipe: Node writes stdout to a pipe synchronously, so whenever this
   // (busy) process fell behind reading, the pipeline blocked in write() mid-request — seconds of
@@ -123,7 +123,7 @@ export async function startPipelineChild(dataDir: string, secretsFile: string, o
   const child = spawn(
     process.execPath,
     // BENCH_PIPELINE_NODE_ARGS: extra node flags for the pipeline process (e.g. --cpu-prof).
-    [...(process.env.BENCH_PIPELINE_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', 'local/start.ts', '--port', String(port), '--data-dir', join(dataDir, 'data'), '--secrets', secretsFile, '--simulators', '--fresh', '--log-format', 'json'],
+    [...(process.env.BENCH_PIPELINE_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', 'local/start.ts', '--port', String(port), '--data-dir', join(dataDir, 'data'), '--secrets', secretsFile, '--simulators', '--fresh', '--log-format', 'json', ...extraArgs],
     { cwd: ROOT, stdio: ['ignore', logFd, 'pipe'], env: { ...process.env, NODE_NO_WARNINGS: '1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
   );
   closeSync(logFd);
@@ -387,12 +387,12 @@ export interface PipelineBenchOptions {
  * removed afterwards. DynamoDB Local keeps its data in SQLite files; on this VM's disk every write
  * waits for an fsync (about 4x slower). A tmpfs data folder measures the engine, not the disk.
  */
-export async function withPipeline<T>(measure: (pipeline: PipelineChild, secrets: BenchSecrets, dynamo: DynamoDBClient) => Promise<T>, onLine?: (line: string) => void): Promise<T> {
+export async function withPipeline<T>(measure: (pipeline: PipelineChild, secrets: BenchSecrets, dynamo: DynamoDBClient) => Promise<T>, onLine?: (line: string) => void, extraArgs: readonly string[] = []): Promise<T> {
   const dataDir = mkdtempSync(join(DATA_PARENT, 'callback-gateway-bench-'));
   const secretsFile = join(dataDir, 'secrets.json');
   writeFileSync(secretsFile, JSON.stringify(benchSecrets()));
   progress('starting the local pipeline (DynamoDB Local, SQS server, simulated status endpoints, HTTP API, worker thread)');
-  const pipeline = await startPipelineChild(dataDir, secretsFile, onLine);
+  const pipeline = await startPipelineChild(dataDir, secretsFile, onLine, extraArgs);
   // What the pipeline runs with: ours, the asked providers pointed at its simulators.
   const secrets: BenchSecrets = loadSecretsFile(pipeline.info.secretsFile);
   const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: pipeline.info.dynamodbEndpoint });

@@ -1,26 +1,15 @@
-import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { boundedSqsClient } from '../functions/adapters/sqs.ts';
 import { DETAIL_TYPES } from '../functions/core/publish.ts';
-import { RELAY } from '../functions/core/relay.ts';
 import { STREAM } from '../functions/core/pipeline-definition.ts';
-import { publisherHandlerOptions, relayHandlerOptions } from '../functions/handlers/dependencies.ts';
+import { publisherHandlerOptions } from '../functions/handlers/dependencies.ts';
 import { createPublisherHandler } from '../functions/handlers/publisher.ts';
-import { createRelayHandler } from '../functions/handlers/relay.ts';
 import { providers } from '../functions/providers/index.ts';
 import { streamFilterPatterns } from '../lib/event-outlet.ts';
-import { ensureQueues, LOCAL_AWS } from '../local/engines.ts';
-import { startEventsOutlet } from '../local/events-outlet.ts';
-import { startPoller } from '../local/sqs-poller.ts';
-import { startStatusSimulator, type StatusSimulation } from '../local/status-simulator.ts';
-import { kitOf } from '../test/providers/index.ts';
 import { readTableStream } from '../test/support/dynamodb-local-stream.ts';
 import { passesFilters } from '../test/support/lambda-filter.ts';
 import { RUN_ID } from './callbacks.ts';
-import { DATA_PARENT, mixedCallbacks, withPipeline } from './end-to-end.ts';
+import { mixedCallbacks, withPipeline } from './end-to-end.ts';
 import { runLoad } from './load.ts';
 import { reportAnswers } from './status-endpoints.ts';
 import { percentile, progress, round, sleep } from './stats.ts';
@@ -35,13 +24,11 @@ import { stubEventBridgeClient } from './stub-aws.ts';
  * records the run made, filtered as the stack's Lambda filter does, timed through the real
  * publisher handler (the EventBridge client's network answered by a stub, as the worker's).
  *
- * The relay: `npm start` does not run it yet, so this process runs the relay's handler
- * (functions/handlers/relay.ts through relayHandlerOptions, as the Lambda does) on a queue of the
- * pipeline's SQS server, fed by the local bus's relay rule (local/events-outlet.ts given the
- * queue: the stack's rule, detail-type "Callback Instruction", channel "sms"). That outlet is a
- * second reader of the same table stream, with the same code and batching as the pipeline's; its
- * own events file is not the one measured above. TeleSign's SMS API is the kit's simulation, which
- * answers and then sends its signed delivery report to the pipeline's TeleSign route.
+ * The relay: the pipeline runs with `--sms-relay telesign`, so the local bus's SMS rule fills the
+ * relay queue and the relay (functions/handlers/relay.ts, in a thread of npm start) sends to
+ * TeleSign's simulated SMS API (`--simulators`), which answers and then sends its signed delivery
+ * report to the pipeline's TeleSign route. A send is timed by the relay's own "sent" line (written
+ * once the simulated API answered), matched to its instruction event by eventId.
  */
 
 export interface LatencySummary {
@@ -87,7 +74,7 @@ export interface EventsBenchResult {
   readonly unchanged: number;
   /** Callbacks owed an event that never came, by provider and sample. */
   readonly missingBySample: Record<string, number>;
-  /** Identomat SMS instructions (one-time codes, links) accepted → the relay's request at TeleSign's SMS API. */
+  /** Identomat SMS instructions (one-time codes, links) accepted → the relay's "sent" line (TeleSign's simulated SMS API answered). */
   readonly toRelay: LatencySummary & { readonly deliveryReportsAccepted: number };
   readonly publisher: PublisherBatchCost;
   /** The relay's log bytes per SMS instruction, and its DynamoDB requests per instruction (counted from the table's stream). */
@@ -222,55 +209,27 @@ export interface EventsBenchOptions {
 export async function measureEvents(options: EventsBenchOptions): Promise<EventsBenchResult> {
   // The worker's "stored" line of each callback: when it was written, and whether the state changed.
   const storedAt = new Map<string, { at: number; changed: boolean }>();
+  const relaySentAt = new Map<string, number>();
+  let relayLogBytes = 0;
+  let deliveryReports = 0;
   const onLine = (line: string) => {
+    if (line.includes('"service":"relay"')) {
+      relayLogBytes += Buffer.byteLength(line) + 1;
+      if (line.includes('"outcome":"sent"')) {
+        const entry = JSON.parse(line) as { timestamp: string; eventId?: string };
+        if (entry.eventId && !relaySentAt.has(entry.eventId)) relaySentAt.set(entry.eventId, Date.parse(entry.timestamp));
+      }
+      return;
+    }
     if (!line.includes('"message":"stored"')) return;
+    // TeleSign's delivery reports of the relay's sends: TeleSign subjects that are not the bench's.
+    if (line.includes('"provider":"telesign"') && !line.includes(`bench-${RUN_ID}-`)) deliveryReports++;
     const entry = JSON.parse(line) as { timestamp: string; provider: string; subjectId: string; stateChanged?: boolean };
     const key = subjectKey(entry.provider, entry.subjectId, 'n');
     if (key && !storedAt.has(key)) storedAt.set(key, { at: Date.parse(entry.timestamp), changed: entry.stateChanged === true });
   };
-  return withPipeline(async (pipeline, secrets, dynamo) => {
+  return withPipeline(async (pipeline, secrets) => {
     const { info } = pipeline;
-    // The relay: its queue on the pipeline's SQS server, TeleSign's SMS API simulated here.
-    const sqs = boundedSqsClient({ ...LOCAL_AWS, endpoint: info.sqsEndpoint });
-    const { queueUrl } = await ensureQueues(sqs, { queue: 'bench-sms-relay', dlq: 'bench-sms-relay-dlq' }, { maxReceiveCount: RELAY.maxReceiveCount, visibilityTimeoutSeconds: RELAY.visibilityTimeoutSeconds });
-    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
-    const telesignKit = kitOf('telesign');
-    const telesignSecret = telesignKit.provider.secretSchema.parse(secrets.telesign) as Record<string, unknown>;
-    const simulation = telesignKit.statusSimulation!(telesignSecret);
-    const sentAt = new Map<string, number>();
-    const timed: StatusSimulation = {
-      ...simulation,
-      messages: {
-        ...simulation.messages!,
-        accept(request, at) {
-          const accepted = simulation.messages!.accept(request, at);
-          const eventId = accepted.parameters.external_id;
-          if (eventId && !sentAt.has(eventId)) sentAt.set(eventId, performance.timeOrigin + performance.now());
-          return accepted;
-        },
-      },
-    };
-    const telesignApi = await startStatusSimulator(timed, { deliveryReportUrl: info.urls.telesign });
-    const relayData = mkdtempSync(join(DATA_PARENT, 'callback-gateway-bench-relay-'));
-    const { Table } = await dynamo.send(new DescribeTableCommand({ TableName: info.tableName }));
-    let relayLogBytes = 0;
-    const relayOutlet = startEventsOutlet(
-      { dynamodbEndpoint: info.dynamodbEndpoint, streamArn: Table!.LatestStreamArn!, dataDir: relayData, smsRelayQueue: { sqsEndpoint: info.sqsEndpoint, queueUrl } },
-      () => undefined,
-    );
-    const relay = createRelayHandler(
-      relayHandlerOptions({
-        dynamo,
-        tableName: info.tableName,
-        sqs,
-        queueUrl,
-        sender: 'telesign',
-        secretSource: async (provider) => JSON.stringify({ ...secrets[provider.id], baseUrl: telesignApi.baseUrl }),
-        write: (line) => void (relayLogBytes += Buffer.byteLength(line) + 1),
-      }),
-    );
-    const poller = startPoller({ sqs, queueUrl, queueArn: Attributes!.QueueArn!, handler: relay, batchSize: RELAY.batchSize });
-
     const acceptedAt = new Map<string, number>();
     const eventAt = new Map<string, number>();
     const instructionOf = new Map<string, string>(); // eventId → subject key
@@ -300,14 +259,14 @@ export async function measureEvents(options: EventsBenchOptions): Promise<Events
       const smsInstructions = () => [...instructionOf.keys()];
       deadline = Date.now() + 30_000;
       let relayed = -1;
-      while (Date.now() < deadline && smsInstructions().some((eventId) => !sentAt.has(eventId))) {
+      while (Date.now() < deadline && smsInstructions().some((eventId) => !relaySentAt.has(eventId))) {
         await sleep(100);
-        if (sentAt.size > relayed) {
-          relayed = sentAt.size;
+        if (relaySentAt.size > relayed) {
+          relayed = relaySentAt.size;
           deadline = Date.now() + 30_000;
         }
       }
-      await telesignApi.reportsSettled();
+      await sleep(1000); // the delivery reports of the last sends
       tail.stop();
 
       const toEvent: number[] = [];
@@ -338,10 +297,10 @@ export async function measureEvents(options: EventsBenchOptions): Promise<Events
       const toRelay: number[] = [];
       for (const [eventId, key] of instructionOf) {
         const accepted = acceptedAt.get(key);
-        const sent = sentAt.get(eventId);
+        const sent = relaySentAt.get(eventId);
         if (accepted !== undefined && sent !== undefined) toRelay.push(sent - accepted);
       }
-      const deliveryReportsAccepted = telesignApi.sent.reduce((sum, message) => sum + message.reports.filter((report) => report.status === 200).length, 0);
+      const deliveryReportsAccepted = deliveryReports;
 
       progress('events: the publisher per batch, over the stream records this run wrote');
       // Settle: the worker's last writes (and the relay's) are in the stream.
@@ -368,11 +327,6 @@ export async function measureEvents(options: EventsBenchOptions): Promise<Events
       };
     } finally {
       tail.stop();
-      await poller.stop();
-      await relayOutlet.stop();
-      await telesignApi.stop();
-      sqs.destroy();
-      rmSync(relayData, { recursive: true, force: true });
     }
-  }, onLine);
+  }, onLine, ['--sms-relay', 'telesign']);
 }

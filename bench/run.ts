@@ -242,7 +242,7 @@ function eventsRows(result: EventsBenchResult): Target[] {
     },
     {
       section: '7 events out',
-      measure: 'SMS instruction accepted -> the relay\'s request at TeleSign\'s SMS API (simulated; relay run by the bench)',
+      measure: 'SMS instruction accepted -> the relay\'s send answered (npm start --sms-relay telesign, TeleSign simulated)',
       ours: `p99 ${fmt(r.p99Ms, 0)} ms`,
       reference: `p50 ${fmt(r.p50Ms, 0)} ms, n ${fmt(r.n)}`,
       ratio: `max ${fmt(r.maxMs, 0)} ms; ${fmt(r.missing)} not sent; ${fmt(r.deliveryReportsAccepted)} delivery reports taken`,
