@@ -5,23 +5,15 @@ import { secretsManagerSource } from '../adapters/secrets-manager.ts';
 import { RETENTION } from '../core/pipeline-definition.ts';
 import { DETAIL_TYPES, EVENT_SOURCE } from '../core/publish.ts';
 import { RELAY, relayInstruction, type RelayDependencies, type RelayResult } from '../core/relay.ts';
-import { ConfigurationError, errorMessage } from '../shared/errors.ts';
-import type { Logger } from '../shared/log.ts';
-import { retryDelaySeconds } from './back-off.ts';
 import { DEFAULT_SECRET_CACHE_SECONDS, relayHandlerOptions } from './dependencies.ts';
 import { numberEnv, requireEnv } from './environment.ts';
 import { withInvocationLogFields } from './invocation-log.ts';
+import { sqsBatchHandler, type RetryOptions, type SqsBatchHandler } from './sqs-batch.ts';
 
-export type RelayHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
+export type RelayHandler = SqsBatchHandler;
 
-export interface RelayHandlerOptions {
+export interface RelayHandlerOptions extends RetryOptions {
   readonly deps: RelayDependencies;
-  /** Delays a failed record's next delivery (back-off through the visibility timeout); best effort. */
-  readonly delayRetry?: (record: SQSRecord, seconds: number) => Promise<void>;
-  /** @default RELAY.retryBaseSeconds */
-  readonly retryBaseSeconds?: number;
-  /** Jitter of the back-off, from 0 to 1. @default Math.random */
-  readonly random?: () => number;
 }
 
 /**
@@ -50,13 +42,6 @@ function processRecord(record: SQSRecord, deps: RelayDependencies): Promise<Rela
   return relayInstruction(detail, deps);
 }
 
-/** The failure line: the error's own message (ours: ids, codes and statuses, never a destination or text). */
-function logFailure(log: Logger, record: SQSRecord, error: unknown) {
-  const fields = { messageId: record.messageId, receiveCount: Number(record.attributes.ApproximateReceiveCount), error: errorMessage(error) };
-  if (error instanceof ConfigurationError) log.error('record failed: configuration', fields);
-  else log.warn('record failed, will retry', fields);
-}
-
 /**
  * SQS batch handler for the relay queue (the EventBridge rule's target), with partial batch
  * failures: a record that sent nothing and may succeed later is given back, with back-off, until
@@ -64,22 +49,7 @@ function logFailure(log: Logger, record: SQSRecord, error: unknown) {
  */
 export function createRelayHandler(options: RelayHandlerOptions): RelayHandler {
   const { deps } = options;
-  const base = options.retryBaseSeconds ?? RELAY.retryBaseSeconds;
-  return async (event) => {
-    const outcomes = await Promise.allSettled(event.Records.map((record) => processRecord(record, deps)));
-    const failures: SQSBatchResponse['batchItemFailures'] = [];
-    await Promise.all(
-      outcomes.map(async (outcome, index) => {
-        if (outcome.status === 'fulfilled') return;
-        const record = event.Records[index];
-        logFailure(deps.log, record, outcome.reason);
-        failures.push({ itemIdentifier: record.messageId });
-        const receiveCount = Number(record.attributes.ApproximateReceiveCount) || 1;
-        await options.delayRetry?.(record, retryDelaySeconds(receiveCount, base, options.random ?? Math.random)).catch(() => undefined);
-      }),
-    );
-    return { batchItemFailures: failures };
-  };
+  return sqsBatchHandler((record) => processRecord(record, deps), deps.log, { ...options, retryBaseSeconds: options.retryBaseSeconds ?? RELAY.retryBaseSeconds });
 }
 
 function fromEnvironment(): RelayHandler {

@@ -1,0 +1,49 @@
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { ConfigurationError, errorMessage } from '../shared/errors.ts';
+import type { Logger } from '../shared/log.ts';
+import { retryDelaySeconds } from './back-off.ts';
+
+export type SqsBatchHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
+
+/** How a failed record comes back: the queue consumers' (worker, relay) shared retry options. */
+export interface RetryOptions {
+  /**
+   * Delays a failed record's next delivery (exponential back-off through the visibility timeout).
+   * Best effort: if it fails, SQS still redelivers after the queue's visibility timeout.
+   */
+  readonly delayRetry?: (record: SQSRecord, seconds: number) => Promise<void>;
+  readonly retryBaseSeconds?: number;
+  /** Jitter of the back-off, from 0 to 1 (tests pass a fixed one). @default Math.random */
+  readonly random?: () => number;
+}
+
+/** The failure line: the error's own message (ours: ids, codes and statuses, never a destination or text). */
+function logFailure(log: Logger, record: SQSRecord, error: unknown) {
+  const fields = { messageId: record.messageId, receiveCount: Number(record.attributes.ApproximateReceiveCount), error: errorMessage(error) };
+  // A configuration fault needs a person; a dependency fault usually clears by itself.
+  if (error instanceof ConfigurationError) log.error('record failed: configuration', fields);
+  else log.warn('record failed, will retry', fields);
+}
+
+/**
+ * SQS batch handler with partial batch failures: records are processed concurrently, and only the
+ * failed ones are returned for redelivery, each delayed by its own back-off (and, past the receive
+ * limit, moved to the DLQ by SQS).
+ */
+export function sqsBatchHandler(processRecord: (record: SQSRecord) => Promise<unknown>, log: Logger, options: RetryOptions & { readonly retryBaseSeconds: number }): SqsBatchHandler {
+  return async (event) => {
+    const outcomes = await Promise.allSettled(event.Records.map((record) => processRecord(record)));
+    const failures: SQSBatchResponse['batchItemFailures'] = [];
+    await Promise.all(
+      outcomes.map(async (outcome, index) => {
+        if (outcome.status === 'fulfilled') return;
+        const record = event.Records[index];
+        logFailure(log, record, outcome.reason);
+        failures.push({ itemIdentifier: record.messageId });
+        const receiveCount = Number(record.attributes.ApproximateReceiveCount) || 1;
+        await options.delayRetry?.(record, retryDelaySeconds(receiveCount, options.retryBaseSeconds, options.random ?? Math.random)).catch(() => undefined);
+      }),
+    );
+    return { batchItemFailures: failures };
+  };
+}
