@@ -456,7 +456,14 @@ export async function runWorker(pipeline: FuzzPipeline, body: string, log: Logge
   const message = QueueMessageSchema.parse(JSON.parse(body));
   const simulator = pipeline.simulators.get(message.provider);
   const answer = simulator && !message.quarantine ? statusAnswerOf(message) : undefined;
-  if (answer !== undefined) simulator!.report(answer);
+  if (answer !== undefined) {
+    try {
+      simulator!.report(answer);
+    } catch {
+      // An answer the provider could never give (an authentic callback's field out of the status
+      // API's shape, e.g. a 68 KB TotalSent): the endpoint then does not know the subject.
+    }
+  }
   try {
     return { kind: 'result', result: await processMessage(message, pipeline.workerDeps(log)) };
   } catch (error) {
