@@ -48,8 +48,12 @@ const detailOf = (event: BusEvent) => event.detail as unknown as Record<string, 
 
 const about = (subjectId: string) => (event: BusEvent) => event.detail.subjectId === subjectId;
 
-/** Wait until the bus holds `count` events about a subject. */
-async function waitForEvents(pipeline: StartedPipeline, subjectId: string, count: number, timeoutMs = 20_000): Promise<BusEvent[]> {
+/**
+ * Wait until the bus holds `count` events about a subject. The pipeline asks TeleSign's simulated
+ * endpoint, which does not know these references: each callback is stored after its not-found
+ * receives and their back-off, which a busy machine stretches, hence the generous bound.
+ */
+async function waitForEvents(pipeline: StartedPipeline, subjectId: string, count: number, timeoutMs = 60_000): Promise<BusEvent[]> {
   let found: BusEvent[] = [];
   await waitFor(`${count} events about ${subjectId} (have ${found.length})`, async () => (found = published(pipeline).filter(about(subjectId))).length >= count, timeoutMs, 100);
   return found;
@@ -197,7 +201,7 @@ describe('events out on the local runtime (npm start)', { timeout: 240_000 }, ()
       await send(pipeline, 'telesign', { body: teleSignBody(ref, 290, '2026-01-01T11:00:00Z') });
       await send(pipeline, 'telesign', { body: teleSignBody(ref, 200, '2026-01-01T11:00:02Z') });
       await waitForEvents(pipeline, ref, 2);
-      await waitFor('the follower printed them', async () => followed.split('\n').filter((line) => line.includes(ref)).length === 2, 10_000);
+      await waitFor('the follower printed them', async () => followed.split('\n').filter((line) => line.includes(ref)).length === 2, 30_000);
     } finally {
       follower.kill('SIGINT');
     }
