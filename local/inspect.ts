@@ -118,7 +118,10 @@ function confirmationText(provider: AnyProvider, s: Record<string, unknown>): st
   }
   if (!provider.lookup) return `confirmation none: unconfirmed (${provider.displayName} offers no status endpoint; the status is as its callbacks report it)`;
   if (s.recheckAt && !s.stale) return 'confirmation none yet: the provider is asked at the next re-check';
-  return `confirmation none: unconfirmed (${provider.displayName}'s status endpoint was not asked: its secret has no credentials for it)`;
+  // Not asked: the secret holds no credentials for the endpoint (or, as TeleSign's statusLookup, did
+  // not opt in), or the endpoint does not serve this kind of callback (TeleSign's Get Status knows
+  // only some delivery codes; bulk and inbound SMS not at all).
+  return `confirmation none: unconfirmed (${provider.displayName}'s status endpoint was not asked: its secret holds no credentials for it, or it does not serve this kind of callback)`;
 }
 
 /**
