@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { startAwsJsonServer } from './aws-json-stand-in.ts';
 
 /**
  * A STAND-IN for Amazon EventBridge's PutEvents, for the test that runs the deployed bundles
@@ -46,44 +45,18 @@ export async function startEventBridgeStandIn(): Promise<EventBridgeStandIn> {
     fault: undefined as EventBridgeStandIn['fault'],
     stop: (): Promise<void> => Promise.resolve(),
   };
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const answer = (status: number, body: unknown) => {
-        response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': randomUUID() });
-        response.end(JSON.stringify(body));
-      };
-      const target = request.headers['x-amz-target'];
-      if (request.method !== 'POST' || target !== 'AWSEvents.PutEvents') {
-        return answer(400, { __type: 'UnknownOperationException', message: `the stand-in serves PutEvents only, not ${String(target)}` });
-      }
-      calls += 1;
-      let entries: PutEventsEntryReceived[];
-      try {
-        entries = ((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { Entries?: PutEventsEntryReceived[] }).Entries ?? []);
-      } catch {
-        return answer(400, { __type: 'SerializationException', message: 'body is not JSON' });
-      }
-      if (entries.length === 0 || entries.length > 10) return answer(400, { __type: 'ValidationException', message: 'Entries must hold 1 to 10 entries' });
-      if (standIn.fault === 'unavailable') return answer(503, { __type: 'ServiceUnavailableException', message: 'unavailable' });
-      if (standIn.fault === 'refuse') {
-        return answer(200, { FailedEntryCount: entries.length, Entries: entries.map(() => ({ ErrorCode: 'InternalFailure', ErrorMessage: 'Internal service error' })) });
-      }
-      accepted.push(...entries);
-      answer(200, { FailedEntryCount: 0, Entries: entries.map(() => ({ EventId: randomUUID() })) });
-    });
+  const server = await startAwsJsonServer('AWSEvents.PutEvents', (input) => {
+    calls += 1;
+    const entries = (input.Entries ?? []) as PutEventsEntryReceived[];
+    if (!Array.isArray(entries) || entries.length === 0 || entries.length > 10) return { status: 400, body: { __type: 'ValidationException', message: 'Entries must hold 1 to 10 entries' } };
+    if (standIn.fault === 'unavailable') return { status: 503, body: { __type: 'ServiceUnavailableException', message: 'unavailable' } };
+    if (standIn.fault === 'refuse') {
+      return { status: 200, body: { FailedEntryCount: entries.length, Entries: entries.map(() => ({ ErrorCode: 'InternalFailure', ErrorMessage: 'Internal service error' })) } };
+    }
+    accepted.push(...entries);
+    return { status: 200, body: { FailedEntryCount: 0, Entries: entries.map(() => ({ EventId: randomUUID() })) } };
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  standIn.endpoint = `http://127.0.0.1:${port}`;
-  standIn.stop = () =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+  standIn.endpoint = server.endpoint;
+  standIn.stop = () => server.stop();
   return standIn;
 }
