@@ -67,3 +67,25 @@ export function toIsoTime(value: unknown): string | undefined {
 
 /** Short stable digest, for event keys that must not hold the text they are derived from. */
 export { shortHash } from '../shared/hash.ts';
+
+/**
+ * A status answer's body, read no further than `limit` bytes: a longer one is cancelled (the rest
+ * is never downloaded) and gives undefined, for the caller to refuse in its own terms. Bounded in
+ * time by the request's own timeout signal.
+ */
+export async function readBoundedBody(response: Response, limit: number): Promise<Buffer | undefined> {
+  const reader = response.body?.getReader();
+  if (!reader) return Buffer.alloc(0);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return Buffer.concat(chunks);
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(value);
+  }
+}

@@ -1,7 +1,7 @@
 import { ConfigurationError, DependencyError } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import * as z from '../shared/zod.ts';
-import { authenticatePathToken, configuredString, describeIssues, schemaMismatch } from './common.ts';
+import { authenticatePathToken, configuredString, describeIssues, readBoundedBody, schemaMismatch } from './common.ts';
 import {
   secretVersions,
   type EventFacts,
@@ -428,23 +428,9 @@ function httpFault(endpoint: EsmsEndpoint, status: number): Error {
   return new DependencyError('esms', said);
 }
 
-/** The body, read up to `maxBytes` (the rest is not downloaded). */
+/** The body as text, read up to `maxBytes` (the rest is not downloaded); undefined when longer. */
 async function readBounded(response: Response, maxBytes: number): Promise<string | undefined> {
-  const reader = response.body?.getReader();
-  if (!reader) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  return (await readBoundedBody(response, maxBytes))?.toString('utf8');
 }
 
 /**

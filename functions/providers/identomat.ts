@@ -3,7 +3,7 @@ import * as z from '../shared/zod.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { secureEqualsAny } from '../shared/secure-compare.ts';
 import { shortHash } from '../shared/hash.ts';
-import { configuredString, parseJsonBody, schemaMismatch } from './common.ts';
+import { configuredString, parseJsonBody, readBoundedBody, schemaMismatch } from './common.ts';
 import { secretVersions, type EventFacts, type LookupLimits, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -444,20 +444,9 @@ function answerSignatureVerifies(header: string, expected: Buffer): boolean {
 
 /** The answer's bytes, up to `limit` (a longer one is refused, not cut). Bounded by the request's timeout too. */
 async function readBounded(response: Response, limit: number): Promise<Buffer> {
-  if (!response.body) return Buffer.alloc(0);
-  const reader = response.body.getReader();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return Buffer.concat(chunks);
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw new Error(`answer larger than ${limit} bytes`);
-    }
-    chunks.push(Buffer.from(value));
-  }
+  const body = await readBoundedBody(response, limit);
+  if (body === undefined) throw new Error(`answer larger than ${limit} bytes`);
+  return body;
 }
 
 type VideoCallEntry = Partial<Record<(typeof VIDEO_FIELDS)[number], string | null>>;

@@ -2,7 +2,7 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import * as z from '../shared/zod.ts';
-import { authenticatePathToken, configuredString, describeIssues, parseJsonWith, toIsoTime } from './common.ts';
+import { authenticatePathToken, configuredString, describeIssues, parseJsonWith, readBoundedBody, toIsoTime } from './common.ts';
 import { secretVersions, type LookupContext, type Outcome, type Provider, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -346,26 +346,14 @@ function usableFor(lifetimeMs: number): number {
 
 /** An answer's body as text, read no further than MAX_ANSWER_BYTES. */
 async function readAnswer(response: Response, what: string): Promise<string> {
-  const reader = response.body?.getReader();
-  if (!reader) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
+  let body: Buffer | undefined;
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > MAX_ANSWER_BYTES) {
-        await reader.cancel().catch(() => undefined);
-        throw new DependencyError('relid', `${what} answered more than ${MAX_ANSWER_BYTES} bytes`);
-      }
-      chunks.push(value);
-    }
+    body = await readBoundedBody(response, MAX_ANSWER_BYTES);
   } catch (error) {
-    if (error instanceof DependencyError) throw error;
     throw new DependencyError('relid', `${what}: the answer could not be read: ${errorMessage(error)}`, { cause: error });
   }
-  return Buffer.concat(chunks).toString('utf8');
+  if (body === undefined) throw new DependencyError('relid', `${what} answered more than ${MAX_ANSWER_BYTES} bytes`);
+  return body.toString('utf8');
 }
 
 function jsonOf(text: string): unknown {

@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from '../shared/zod.ts';
 import { secureEquals } from '../shared/secure-compare.ts';
 import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeliveryError, errorMessage } from '../shared/errors.ts';
-import { configuredString, describeIssues, parseJsonWith, shortHash, toIsoTime } from './common.ts';
+import { configuredString, describeIssues, parseJsonWith, readBoundedBody, shortHash, toIsoTime } from './common.ts';
 import { secretVersions, type EventFacts, type LookupContext, type OutgoingMessage, type Outcome, type Provider, type SendContext, type SentMessage, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -428,23 +428,11 @@ type EndpointAnswer =
   /** 404 -10004 "Reference ID expired.": older than 12 hours; no endpoint will answer again. */
   | { readonly kind: 'expired' };
 
-/** The body, read up to `maxBytes` (the rest is never downloaded). */
+/** The body, read up to `maxBytes` (the rest is never downloaded); a longer one throws. */
 async function readBounded(response: Response, maxBytes: number): Promise<string> {
-  const reader = response.body?.getReader();
-  if (!reader) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw new Error(`answer larger than ${maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const body = await readBoundedBody(response, maxBytes);
+  if (body === undefined) throw new Error(`answer larger than ${maxBytes} bytes`);
+  return body.toString('utf8');
 }
 
 /**
