@@ -468,3 +468,19 @@ export async function startStatusSimulator(simulation: StatusSimulation, options
 
 /** Raised by a simulation for a request its provider refuses. */
 export { HttpError as SimulatedHttpError };
+
+/**
+ * The subject of a `GET <path>/<id>` status request, for a simulation's `subjectOf`: the path's
+ * first capture, percent-decoded; undefined when `path` does not match; 405 for another method and
+ * 400 for a broken percent-encoding, as the providers' own endpoints refuse them.
+ */
+export function subjectOfGetPath(request: SimulatedRequest, path: RegExp): string | undefined {
+  const match = path.exec(request.path);
+  if (!match) return undefined;
+  if (request.method !== 'GET') throw new HttpError(405, 'method_not_allowed', ['use GET']);
+  try {
+    return decodeURIComponent(match[1]);
+  } catch {
+    throw new HttpError(400, 'validation_error', ['the path is not valid percent-encoding']);
+  }
+}

@@ -3,7 +3,7 @@ import type { Arbitrary } from 'fast-check';
 import { describeIssues } from '../../functions/providers/common.ts';
 import { relid, RelIdCallbackSchema } from '../../functions/providers/relid.ts';
 import { secureEquals } from '../../functions/shared/secure-compare.ts';
-import { SimulatedHttpError, type SimulatedAnswer, type SimulatedRequest, type StatusSimulation } from '../../local/status-simulator.ts';
+import { SimulatedHttpError, subjectOfGetPath, type SimulatedAnswer, type SimulatedRequest, type StatusSimulation } from '../../local/status-simulator.ts';
 import {
   editJson, fieldValues, flatCredentials, hexOf, jsonContent, lifeDice, pathToken, pathTokenAuth, sampleBody, withJsonField,
   type Content, type Forgery, type FuzzRegression, type FuzzTools, type Json, type ProviderKit, type SecretOptions,
@@ -123,14 +123,7 @@ export function relidStatusSimulation(secret: Record<string, unknown>, options: 
         if (request.method !== 'POST') throw new SimulatedHttpError(405, 'method_not_allowed', ['use POST']);
         return RELID_TOKEN_REQUEST;
       }
-      const match = STATUS_PATH.exec(request.path);
-      if (!match) return undefined;
-      if (request.method !== 'GET') throw new SimulatedHttpError(405, 'method_not_allowed', ['use GET']);
-      try {
-        return decodeURIComponent(match[1]);
-      } catch {
-        throw new SimulatedHttpError(400, 'validation_error', ['the path is not valid percent-encoding']);
-      }
+      return subjectOfGetPath(request, STATUS_PATH);
     },
     authorized,
     // The token endpoint is served here: its "refusal" is its whole answer, a token included.

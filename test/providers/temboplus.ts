@@ -2,7 +2,7 @@ import { describeIssues } from '../../functions/providers/common.ts';
 import { TemboPlusCallbackSchema, temboplus } from '../../functions/providers/temboplus.ts';
 import { secureEquals } from '../../functions/shared/secure-compare.ts';
 import { findSample } from '../../local/samples.ts';
-import { SimulatedHttpError, type SimulatedRequest, type StatusSimulation } from '../../local/status-simulator.ts';
+import { subjectOfGetPath, type SimulatedRequest, type StatusSimulation } from '../../local/status-simulator.ts';
 import { editJson, fieldValues, flatCredentials, hexOf, jsonContent, lifeDice, pathToken, pathTokenAuth, sampleBody, withJsonField, type FuzzRegression, type ProviderKit } from './kit.ts';
 
 const STATUS_PATH = /^\/remittance\/([^/]+)\/status$/;
@@ -37,14 +37,7 @@ export function temboplusStatusSimulation(apiToken: string): StatusSimulation {
     name: 'TemboPlus',
     controlToken: apiToken,
     subjectOf(request) {
-      const match = STATUS_PATH.exec(request.path);
-      if (!match) return undefined;
-      if (request.method !== 'GET') throw new SimulatedHttpError(405, 'method_not_allowed', ['use GET']);
-      try {
-        return decodeURIComponent(match[1]);
-      } catch {
-        throw new SimulatedHttpError(400, 'validation_error', ['the path is not valid percent-encoding']);
-      }
+      return subjectOfGetPath(request, STATUS_PATH);
     },
     authorized,
     requestIdOf,
