@@ -179,19 +179,27 @@ async function applyToState(
   asked: Asked | undefined,
   stored: Item | undefined,
   deps: WorkerDependencies,
+  /** The state read before asking (and, when it could hold the claim, the claim read with it). */
+  looked?: { readonly state: StateItem | undefined },
 ): Promise<{ eventKey: string; before?: StateItem; after?: StateItem }> {
   const { facts } = read;
   const subject = { provider: provider.id, subjectId: facts.subjectId, ...(facts.part === undefined ? {} : { part: facts.part }) };
   const believed = believesCallbacks(provider, read.askable) && facts.placesStatus !== false;
   const recheck = { askable: read.askable, limits: lookupLimitsOf(provider, read.secret), policy: deps.reconcile ?? DEFAULT_RECONCILE, now: deps.now() };
   for (let attempt = 1; ; attempt++) {
-    const state = await deps.store.getState(provider.id, facts.subjectId, facts.part);
+    // The first attempt uses the state read before asking, if any: a write since then fails the
+    // conditional put below, and the next attempt reads it again.
+    const state = attempt === 1 && looked ? looked.state : await deps.store.getState(provider.id, facts.subjectId, facts.part);
     const { eventKey, isChange } = resolveEventKey(facts, state, message.receivedAt);
     const hash = shortHash(eventKey);
-    // Recent observations are remembered by hash; an older one is known by its stored event item.
+    // Recent observations are remembered by hash; an older one is known by its stored event item
+    // (already looked up, consistently, when the claim was read before asking).
     let known = remembers(state, hash);
     if (!known && !remembersAll(state)) {
-      known = (stored?.eventKey === eventKey) || (await deps.store.getItem(keys.event(provider.id, facts.subjectId, eventKey), { consistent: false })) !== undefined;
+      known = stored?.eventKey === eventKey;
+      if (!known && !(attempt === 1 && looked)) {
+        known = (await deps.store.getItem(keys.event(provider.id, facts.subjectId, eventKey), { consistent: false })) !== undefined;
+      }
     }
     const observations: Observation[] = [];
     if (!known) observations.push({ hash, counts: true, source: 'callback', ...(believed ? { placed: read.placed } : {}), ...(isChange ? { isChange, change: { eventKey, receivedAt: message.receivedAt } } : {}) });
@@ -270,6 +278,18 @@ async function storeEvents(
   return created;
 }
 
+/**
+ * Whether a claim's event item may already be stored, by the state of its subject: the state is
+ * written before the event items and remembers the hashes of the claims it applied, so a claim it
+ * does not remember, while it still remembers every observation, was never stored. An absent
+ * state means no claim of the subject was stored (or its state was deleted: the claim is then
+ * asked about again and put once more, which its condition turns into "exists").
+ */
+export function mayHoldClaim(state: StateItem | undefined, eventKey: string): boolean {
+  if (!state) return false;
+  return remembers(state, shortHash(eventKey)) || !remembersAll(state);
+}
+
 function statusChanged(before: StateItem | undefined, after: StateItem | undefined): boolean {
   if (!after || before === after) return false;
   return (
@@ -294,13 +314,19 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
   const { facts } = read;
 
   // The claim as stored before (confirmable providers only): whether to ask again, and how often.
+  // The state is read first: it is written before the event items and remembers the claims it
+  // applied, so the claim's item is read only when the state says it may exist (a redelivery),
+  // not for every new callback.
   const storedKey: ItemKey | undefined = provider.lookup && !facts.reportsCurrent ? keys.event(provider.id, facts.subjectId, facts.eventKey) : undefined;
-  const stored = storedKey ? await deps.store.getItem(storedKey) : undefined;
+  const firstState = storedKey ? await deps.store.getState(provider.id, facts.subjectId, facts.part) : undefined;
+  const claimMayExist = storedKey !== undefined && mayHoldClaim(firstState, facts.eventKey);
+  const stored = storedKey && claimMayExist ? await deps.store.getItem(storedKey) : undefined;
   const attempt = await askProvider(provider, read, stored, deps, receiveCount);
   const asked = attempt && 'verdict' in attempt ? attempt : undefined;
   const askFault = attempt && 'fault' in attempt ? attempt : undefined;
 
-  const { eventKey, before, after } = await applyToState(provider, message, read, asked, stored, deps);
+  const looked = storedKey ? { state: firstState } : undefined;
+  const { eventKey, before, after } = await applyToState(provider, message, read, asked, stored, deps, looked);
   const created = await storeEvents(provider, message, read, eventKey, asked, askFault, deps);
 
   const changed = statusChanged(before, after);

@@ -398,6 +398,39 @@ describe('crash between the state write and the event write', () => {
     assert.equal(state?.eventCount, 1, 'counted once');
   });
 
+  test("a new claim costs one read (the state); the claim's item is read only once the state may hold it", async () => {
+    // prepare: a TemboPlus transfer, whose claim decides whether to ask again (TemboPlus is asked)
+    const ref = uniqueId('TP-READS');
+    env.simulator.report(transfer(ref, 'COMPLETED'));
+    const queued = await message('temboplus', transfer(ref, 'COMPLETED'));
+    const reads: string[] = [];
+    const counting: CallbackStore = {
+      ...env.store,
+      getState: (...args) => (reads.push('state'), env.store.getState(...args)),
+      getItem: (key, options) => (reads.push(`item ${key.sk.startsWith('EVENT#') ? 'claim' : key.sk}`), env.store.getItem(key, options)),
+    };
+    const store = crashingBeforeEventWrite(counting);
+    const deps = env.deps({ store });
+    // act: the first delivery dies after its state write; the redelivery finds the state remembering the claim
+    await assert.rejects(processMessage(queued, deps), DependencyError);
+    const firstDelivery = reads.splice(0);
+    const redelivered = await processMessage(queued, deps);
+    const secondDelivery = reads.splice(0);
+    const again = await processMessage(queued, deps);
+    const thirdDelivery = reads.splice(0);
+    // assess
+    assert.deepEqual(firstDelivery, ['state'], 'no claim can be stored without a state: not read');
+    assert.deepEqual(secondDelivery, ['state', 'item claim'], 'the state remembers the claim: its item is read (not there yet)');
+    assert.deepEqual(thirdDelivery, ['state', 'item claim'], 'read again: it holds the verdict, so no second ask');
+    assert.equal(redelivered.kind, 'stored');
+    assert.equal(again.kind, 'duplicate');
+    assert.equal(simulatorCalls(ref).length, 2, 'asked on the first two deliveries (no claim item yet), not on the third');
+    assert.equal((await storedEvents(env, 'temboplus', ref)).length, 1);
+    const state = await storedState(env, 'temboplus', ref);
+    assert.equal(state?.confirmation, 'confirmed');
+    assert.equal(state?.eventCount, 1);
+  });
+
   test('TemboPlus: a confirmed claim is not asked again on redelivery', async () => {
     // prepare
     const ref = uniqueId('TP-CRASH');
