@@ -1,5 +1,6 @@
 import { providers } from '../functions/providers/index.ts';
 import { canAsk } from '../functions/providers/provider.ts';
+import { QUEUE } from '../functions/core/pipeline-definition.ts';
 import { benchSecrets } from './callbacks.ts';
 import type { IndexName, ProviderWrites, RequestUnits } from './dynamo.ts';
 import type { EventsBenchResult } from './events.ts';
@@ -47,7 +48,7 @@ export const PRICES = {
 /** What the model assumes beyond what the run measures. */
 export const ASSUMPTIONS = {
   ingestMemoryMb: 256,
-  workerMemoryMb: 512,
+  workerMemoryMb: QUEUE.workerMemoryMb,
   sweepMemoryMb: 256,
   /** Lambda gives a full vCPU at 1,769 MB and CPU in proportion to memory below that. */
   fullVcpuMemoryMb: 1769,
@@ -521,7 +522,7 @@ export function reconciliationCostModel(input: ReconciliationBenchResult): Recon
       wru: round(c.wru + c.gsiWru, 2),
       alone: round(confirmAlone * 1e6, 3),
       batched: round((dynamo + gbSeconds(a.workerMemoryMb, waitMs / a.workerBatchSize) * p.lambdaArmPerGbSecond) * 1e6, 3),
-      basis: `${r.arrival.statusRequests} request${r.arrival.statusRequests === 1 ? '' : 's'} x ${a.statusEndpointMs} ms at ${a.workerMemoryMb} MB; ${c.rru} RRU (was the claim confirmed before?) + ${round(c.wru + c.gsiWru, 2)} WRU (the answer's event item where it is not the claim's body)`,
+      basis: `${r.arrival.statusRequests} request${r.arrival.statusRequests === 1 ? '' : 's'} x ${a.statusEndpointMs} ms at ${a.workerMemoryMb} MB; ${c.rru} RRU (the claim read on a redelivery: was it confirmed before?) + ${round(c.wru + c.gsiWru, 2)} WRU (the answer's event item where it is not the claim's body)`,
     });
 
     const asked = r.askKinds.filter((k) => k.requests > 0);

@@ -142,7 +142,9 @@ export async function startPipelineChild(dataDir: string, secretsFile: string, o
   const onLogLine = (line: string) => {
     onLine?.(line);
     if (!line.startsWith('{')) return keep(line);
-    const bytes = Buffer.byteLength(line) + 1;
+    // What Lambda writes at the stack's default applicationLogLevel (INFO): `npm start` writes
+    // DEBUG lines too (an accepted callback's ingest line), which a deployed function drops.
+    const bytes = line.startsWith('{"level":"DEBUG"') ? 0 : Buffer.byteLength(line) + 1;
     if (line.includes('"service":"worker"')) state.logBytes.worker += bytes;
     else if (line.includes('"service":"ingest-')) state.logBytes.ingest += bytes;
     if (line.includes('"message":"stored"')) {

@@ -68,7 +68,7 @@ export interface ProviderReconciliation {
   readonly arrival: {
     readonly samples: number;
     readonly statusRequests: number;
-    /** The claim read (whether it was confirmed before), the answer's event item, a verdict on a redelivered claim. */
+    /** The claim read (whether it was confirmed before; only for a redelivery), the answer's event item, a verdict on a redelivered claim. */
     readonly confirmation: RequestUnits;
     /** Everything the callback's arrival cost, for comparison. */
     readonly all: RequestUnits;
@@ -254,9 +254,11 @@ async function measureProvider(kit: ProviderKit, secrets: Record<string, Record<
   for (const message of arrivalMessages) {
     ops.length = 0;
     await unpaced(provider, () => processMessage(QueueMessageSchema.parse(JSON.parse(message)), deps));
-    const firstState = ops.findIndex((op) => op.kind === 'get-state');
-    // Asking's own requests: the claim read before the state (was it confirmed already?), the answer's event item, a verdict update.
-    const asking = ops.filter((op, i) => (op.kind === 'get-event' && i < firstState) || (op.kind === 'put-event' && op.sk?.startsWith('EVENT#answer|')) || op.kind === 'update-event');
+    const stateWrite = ops.findIndex((op) => op.kind === 'put-state');
+    // Asking's own requests: the claim read before the state write (was it confirmed already? read
+    // only when the state may hold the claim: a redelivery, so none for these new claims), the
+    // answer's event item, a verdict update.
+    const asking = ops.filter((op, i) => (op.kind === 'get-event' && (stateWrite < 0 || i < stateWrite)) || (op.kind === 'put-event' && op.sk?.startsWith('EVENT#answer|')) || op.kind === 'update-event');
     confirmation.push(units(asking));
     all.push(units(ops));
   }

@@ -93,9 +93,9 @@ export class CallbackQueue extends Construct {
     const worker = new GatewayFunction(this, 'Worker', {
       entry: handlerEntry('worker'),
       description: 'Callback gateway worker: stores queued callbacks once, moves state forward, confirms with providers that offer it',
-      // Up to a batch of records run concurrently (DynamoDB writes, TemboPlus HTTPS calls); Lambda
-      // scales CPU with memory, so 512 MB keeps a batch well inside the timeout for little cost.
-      memorySize: 512,
+      // Up to a batch of records run concurrently, mostly waiting (DynamoDB, status endpoints):
+      // QUEUE.workerMemoryMb says why 256 MB.
+      memorySize: QUEUE.workerMemoryMb,
       timeout: Duration.seconds(QUEUE.workerTimeoutSeconds),
       ...props.logging,
       environment: {

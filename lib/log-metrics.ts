@@ -16,7 +16,8 @@ const message = (text: string) => FilterPattern.stringValue('$.message', '=', te
 /**
  * The log lines that become metrics. Both functions write one JSON object per line straight to
  * stdout, so CloudWatch Logs reads the fields as they are:
- * - functions/core/ingest.ts: "callback" with provider, statusCode, result (accepted | quarantined | rejected | failed);
+ * - functions/core/ingest.ts: "callback" with provider, statusCode, result (quarantined | rejected | failed; an accepted
+ *   callback's line is DEBUG, not written at the default level);
  * - functions/core/worker.ts: "stored" with provider, outcome, result (stored | duplicate), lagMs, confirmation
  *   (confirmed | mismatch | not_found);
  * - functions/handlers/worker.ts: "record failed: configuration" (ERROR), "record failed, will retry" (WARN), with receiveCount;
@@ -36,8 +37,12 @@ export const LOG_PATTERNS = {
   ),
   /** A record left for redelivery after a passing fault (table throttled, status endpoint down). */
   retry: message('record failed, will retry'),
-  /** An authentic callback read and queued (the provider is alive). */
-  accepted: FilterPattern.all(message('callback'), FilterPattern.stringValue('$.result', '=', 'accepted')),
+  /**
+   * An authentic callback of the provider that reached the table (stored, or recognised as a
+   * repeat): the provider is alive and its callbacks get through. Counted from the worker's line,
+   * since ingest writes an accepted callback's line at DEBUG only.
+   */
+  accepted: message('stored'),
   /** A callback stored for the first time (with its outcome and its lag from receipt). */
   stored: FilterPattern.all(message('stored'), FilterPattern.stringValue('$.result', '=', 'stored')),
   /** A redelivered or repeated callback the worker recognised and did not count again. */
@@ -144,8 +149,8 @@ export class LogMetrics extends Construct {
       const name = pascal(providerId);
       this.filter(`${name}Unauthorized`, logGroup, LOG_PATTERNS.unauthorized, 'Unauthorized', perProvider);
       this.filter(`${name}Quarantined`, logGroup, LOG_PATTERNS.quarantined, 'Quarantined', perProvider);
-      this.filter(`${name}Accepted`, logGroup, LOG_PATTERNS.accepted, 'Accepted', perProvider);
     }
+    this.filter('Accepted', props.workerLogs, LOG_PATTERNS.accepted, 'Accepted', perProvider);
     // The business side of the worker's "stored" line: what each provider's callbacks said, how
     // many were repeats, and how long from API Gateway's receipt to the stored state.
     this.filter('Stored', props.workerLogs, LOG_PATTERNS.stored, 'Stored', { ...perProvider, Outcome: '$.outcome' });
@@ -176,7 +181,7 @@ export class LogMetrics extends Construct {
     this.apiThrottled = this.metric('ApiThrottled');
   }
 
-  /** Callbacks of one provider accepted at ingest (authentic and readable; sum per period, 5 minutes unless given). */
+  /** Callbacks of one provider that reached the table, new or repeated (sum per period, 5 minutes unless given). */
   public accepted(providerId: string, period: Duration = PERIOD): Metric {
     return this.metric('Accepted', { Provider: providerId }).with({ period });
   }

@@ -92,8 +92,8 @@ export function savedQueries(manyReceivesAlarmCount: number = SETTING_DEFAULTS.m
     },
     lastAccepted: {
       title: 'Last accepted callback per provider',
-      logs: 'ingest',
-      query: ['filter message = "callback" and result = "accepted"', 'stats max(@timestamp) as lastAccepted, count(*) as accepted by provider'].join('\n| '),
+      logs: 'worker',
+      query: ['filter message = "stored"', 'stats max(@timestamp) as lastAccepted, count(*) as accepted by provider'].join('\n| '),
     },
     lag: {
       title: 'Lag from receipt to stored state, per provider',

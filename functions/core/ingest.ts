@@ -148,7 +148,10 @@ function keptPathParameters(provider: AnyProvider, request: CallbackRequest): Re
 export async function ingest(provider: AnyProvider, request: CallbackRequest, deps: IngestDependencies): Promise<IngestResponse> {
   const started = performance.now();
   const finish = (response: IngestResponse, fields: Record<string, unknown> = {}) => {
-    const level = response.statusCode >= 500 ? 'error' : response.statusCode >= 400 ? 'warn' : 'info';
+    // An accepted callback is a DEBUG line: its access log line (the 200) and the worker's "stored"
+    // line already say it arrived and what it said, so at the default level (INFO) it is neither
+    // built nor paid for. Refusals, faults and quarantines are written as before.
+    const level = response.statusCode >= 500 ? 'error' : response.statusCode >= 400 ? 'warn' : fields.result === 'accepted' ? 'debug' : 'info';
     // Object.assign rather than spreads: on this path, a spread after other properties took V8's
     // slow path (~3 us per callback, a tenth of the ingest's CPU).
     const entry: Record<string, unknown> = Object.assign({ provider: provider.id, requestId: request.requestId, statusCode: response.statusCode }, fields);

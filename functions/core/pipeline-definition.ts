@@ -63,6 +63,12 @@ export const QUEUE = {
   /** ≥ 6 × the worker timeout, as AWS recommends for SQS event sources. */
   visibilityTimeoutSeconds: 180,
   workerTimeoutSeconds: 30,
+  /**
+   * The worker's memory. A batch mostly waits (DynamoDB, providers' status endpoints at 100 ms or
+   * more); its own CPU is about 1 ms a record at a full vCPU, so at 256 MB (a seventh of a vCPU) a
+   * batch of 10 spends well under 100 ms computing, and 512 MB would pay twice for the waits.
+   */
+  workerMemoryMb: 256,
   retentionDays: 4,
   dlqRetentionDays: 14,
   batchSize: 10,

@@ -3,6 +3,7 @@ export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 export type LogFields = Record<string, unknown>;
 
 export interface Logger {
+  debug(message: string, fields?: LogFields): void;
   info(message: string, fields?: LogFields): void;
   warn(message: string, fields?: LogFields): void;
   error(message: string, fields?: LogFields): void;
@@ -69,6 +70,7 @@ export function createLogger(options: LoggerOptions): Logger {
     write(JSON.stringify(Object.assign({ level, timestamp: now().toISOString(), service: options.service, message }, invocationFields, fields)), level);
   };
   return {
+    debug: (message, fields) => emit('DEBUG', message, fields),
     info: (message, fields) => emit('INFO', message, fields),
     warn: (message, fields) => emit('WARN', message, fields),
     error: (message, fields) => emit('ERROR', message, fields),

@@ -25,6 +25,7 @@ import { createPublisherHandler } from '../../functions/handlers/publisher.ts';
 import { createWorkerHandler } from '../../functions/handlers/worker.ts';
 import { getProvider, providers } from '../../functions/providers/index.ts';
 import { ACCESS_LOG_FIELDS, CallbackApi } from '../../lib/callback-api.ts';
+import { SETTING_DEFAULTS } from '../../lib/validate.ts';
 import type { CallbackGatewayStack } from '../../lib/callback-gateway-stack.ts';
 import { createGatewayApp, STACK_ID } from '../../lib/gateway-app.ts';
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
@@ -63,7 +64,7 @@ const PATTERNS = {
   RecheckFaults: '{ ($.message = "recheck: status endpoint fault, asking again later") || ($.message = "recheck: configuration") }',
   Stale: '{ $.message = "recheck: stale" }',
   WorkerRetries: '{ $.message = "record failed, will retry" }',
-  Accepted: '{ ($.message = "callback") && ($.result = "accepted") }',
+  Accepted: '{ $.message = "stored" }',
   Stored: '{ ($.message = "stored") && ($.result = "stored") }',
   StoreLag: '{ ($.message = "stored") && ($.result = "stored") }',
   Duplicates: '{ ($.message = "stored") && ($.result = "duplicate") }',
@@ -368,13 +369,13 @@ describe('metric filters', () => {
   ];
   const perProvider = { Provider: '$.provider' };
 
-  test('each ingest log group counts its 401s, quarantines and accepted callbacks per provider', () => {
+  test('each ingest log group counts its 401s and quarantines per provider', () => {
     for (const ingress of stack.ingresses) {
       // act
       const filters = filtersOn(logicalId(ingress.logGroup));
 
       // assess
-      assert.deepEqual([...filters.keys()].sort(), ['Accepted', 'Quarantined', 'Unauthorized'], ingress.provider.id);
+      assert.deepEqual([...filters.keys()].sort(), ['Quarantined', 'Unauthorized'], ingress.provider.id);
       for (const [metricName, filter] of filters) {
         assert.equal(filter.FilterPattern, PATTERNS[metricName as FilteredMetric]);
         assert.deepEqual(filter.MetricTransformations, transformation(metricName, perProvider));
@@ -382,12 +383,13 @@ describe('metric filters', () => {
     }
   });
 
-  test('the worker log group counts configuration errors, retries, confirmation verdicts, stored callbacks by outcome, repeats, lag and many receives', () => {
+  test('the worker log group counts accepted callbacks, configuration errors, retries, confirmation verdicts, stored callbacks by outcome, repeats, lag and many receives', () => {
     // act
     const filters = filtersOn(logicalId(stack.pipeline.workerLogs));
 
     // assess
     const expected: Record<string, Json[]> = {
+      Accepted: transformation('Accepted', perProvider),
       ConfirmationConfirmed: transformation('ConfirmationConfirmed', perProvider),
       ConfirmationMismatch: transformation('ConfirmationMismatch', perProvider),
       ConfirmationNotFound: transformation('ConfirmationNotFound', perProvider),
@@ -484,7 +486,7 @@ function memoryStore(): CallbackStore {
 describe('the filters match the lines the functions write', () => {
   const temboplus = getProvider('temboplus');
 
-  test('ingest: a 401 counts as Unauthorized, a quarantine as Quarantined, an accepted callback as Accepted', async () => {
+  test('ingest: a 401 counts as Unauthorized, a quarantine as Quarantined; an accepted callback writes nothing at the default level', async () => {
     // prepare
     const filters = filtersOn(logicalId(stack.ingresses.find((ingress) => ingress.provider.id === 'temboplus')!.logGroup));
     const sample = contentOf(listSamples('temboplus')[0]);
@@ -504,7 +506,11 @@ describe('the filters match the lines the functions write', () => {
     assert.equal(accepted.response.statusCode, 200);
     assert.deepEqual(unauthorized.lines.map((line) => matchedBy(filters, line)), [['Unauthorized']]);
     assert.deepEqual(quarantined.lines.map((line) => matchedBy(filters, line)), [['Quarantined']]);
-    assert.deepEqual(accepted.lines.map((line) => matchedBy(filters, line)), [['Accepted']]);
+    assert.deepEqual(accepted.lines.map((line) => JSON.parse(line).level), ['DEBUG'], 'an accepted callback is a DEBUG line');
+    assert.deepEqual(accepted.lines.map((line) => matchedBy(filters, line)), [[]]);
+    const asDeployed = await runIngest(temboplus, authentic(temboplus, sample), { logLevel: SETTING_DEFAULTS.applicationLogLevel });
+    assert.equal(asDeployed.response.statusCode, 200);
+    assert.deepEqual(asDeployed.lines, [], 'at the stack\'s default level (INFO) it writes nothing: the access log and the worker say it');
   });
 
   /** One TemboPlus callback through the real worker handler, TemboPlus's status endpoint answering `answer`. */
@@ -589,8 +595,8 @@ describe('the filters match the lines the functions write', () => {
       assert.deepEqual(lines.flatMap((line) => matchedBy(filters, line)).sort(), [...metrics].sort(), lines.join('\n'));
     });
   }
-  // A stored callback also counts as Stored (by outcome) and gives its lag.
-  const STORED = ['Stored', 'StoreLag'];
+  // A stored callback also counts as Accepted and Stored (by outcome), and gives its lag.
+  const STORED = ['Accepted', 'Stored', 'StoreLag'];
   for (const [verdict, answer, receiveCount, metrics, faults] of [
     ['agrees', (callback: Json) => json(callback), 1, ['ConfirmationConfirmed', ...STORED], {}],
     ['reports another status', (callback: Json) => json({ ...callback, status: callback.status === 'FAILED' ? 'COMPLETED' : 'FAILED' }), 1, ['ConfirmationMismatch', ...STORED], {}],
@@ -624,13 +630,13 @@ describe('the filters match the lines the functions write', () => {
     assert.equal(typeof stored.lagMs, 'number');
   });
 
-  test('a repeated callback counts as Duplicates, not as Stored again', async () => {
+  test('a repeated callback counts as Duplicates and Accepted, not as Stored again', async () => {
     // prepare
     const filters = filtersOn(logicalId(stack.pipeline.workerLogs));
     const line = JSON.stringify({ level: 'INFO', message: 'stored', provider: 'esms', outcome: 'pending', result: 'duplicate', lagMs: 5 });
 
-    // act + assess
-    assert.deepEqual(matchedBy(filters, line), ['Duplicates']);
+    // act + assess: it still shows the provider's callbacks get through
+    assert.deepEqual(matchedBy(filters, line).sort(), ['Accepted', 'Duplicates']);
   });
 
   test('every field a saved query reads is on the lines of the log group it reads', async () => {

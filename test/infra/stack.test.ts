@@ -340,14 +340,14 @@ describe('queue and worker', () => {
     assert.deepEqual(mapping.ScalingConfig, { MaximumConcurrency: 5 });
   });
 
-  test('the worker: Node 24 arm64, 512 MB, the worker timeout, and the environment contract', () => {
+  test('the worker: Node 24 arm64, 256 MB, the worker timeout, and the environment contract', () => {
     // act
     const worker = resources[logicalId(stack.pipeline.worker)].Properties;
 
     // assess
     assert.equal(worker.Runtime, 'nodejs24.x');
     assert.deepEqual(worker.Architectures, ['arm64']);
-    assert.equal(worker.MemorySize, 512);
+    assert.equal(worker.MemorySize, 256);
     assert.equal(worker.Timeout, QUEUE.workerTimeoutSeconds);
     assert.deepEqual(worker.LoggingConfig, { LogGroup: ref(logicalId(stack.pipeline.workerLogs)), LogFormat: 'JSON', ApplicationLogLevel: 'INFO', SystemLogLevel: 'WARN' });
     const secretIds = Object.fromEntries(

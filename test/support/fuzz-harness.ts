@@ -200,7 +200,7 @@ export interface CapturedLogger extends Logger {
 export function capturedLogger(): CapturedLogger {
   const lines: string[] = [];
   const push = (level: string) => (message: string, fields?: LogFields) => void lines.push(JSON.stringify({ level, message, ...fields }));
-  return { lines, info: push('INFO'), warn: push('WARN'), error: push('ERROR') };
+  return { lines, debug: push('DEBUG'), info: push('INFO'), warn: push('WARN'), error: push('ERROR') };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ export interface CapturedLogger extends Logger {
 export function captureLogger(): CapturedLogger {
   const lines: CapturedLogger['lines'] = [];
   const push = (level: string) => (message: string, fields?: LogFields) => void lines.push({ level, message, fields });
-  return { lines, info: push('INFO'), warn: push('WARN'), error: push('ERROR') };
+  return { lines, debug: push('DEBUG'), info: push('INFO'), warn: push('WARN'), error: push('ERROR') };
 }
 
 export interface WorkerEnvironment {

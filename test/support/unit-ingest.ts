@@ -121,6 +121,8 @@ export interface IngestOptions {
   readonly source?: SecretSource;
   /** The queue: defaults to one that accepts everything. */
   readonly send?: (body: string) => Promise<void>;
+  /** The level below which lines are dropped, as Lambda's applicationLogLevel sets it (default: none dropped). */
+  readonly logLevel?: string;
 }
 
 /** Run the real ingest core once, with a recording queue and a capturing logger. */
@@ -134,7 +136,7 @@ export async function runIngest(provider: AnyProvider, request: CallbackRequest,
       if (options.send) await options.send(body);
       sent.push(body);
     },
-    log: createLogger({ service: 'unit', write: (line) => lines.push(line) }),
+    log: createLogger({ service: 'unit', write: (line) => lines.push(line), minLevel: options.logLevel ?? 'TRACE' }),
   });
   return { response, sent, messages: sent.map((body) => QueueMessageSchema.parse(JSON.parse(body))), lines };
 }

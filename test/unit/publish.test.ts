@@ -176,7 +176,7 @@ describe('publishRecords', () => {
     sequenceNumber: String(100 + n),
     change: { eventName: 'MODIFY' as const, oldImage: state({ version: n }), newImage: state({ version: n + 1, changedAt: T(n + 1), status: `S${n}` }) },
   });
-  const log = { info() {}, warn() {}, error() {} };
+  const log = { debug() {}, info() {}, warn() {}, error() {} };
 
   test('in stream order, at most 10 events a call; bookkeeping records publish nothing', async () => {
     // prepare
