@@ -651,10 +651,13 @@ async function sendSms(secret: TeleSignSecret, message: OutgoingMessage, context
     return { referenceId: read.data.reference_id };
   }
   const codes = sendCodesOf(answer.body);
-  // 504: a gateway gave up waiting for TeleSign, which may have taken the message (inferred: as for our own timeout).
-  if (status === 504) throw new UncertainDeliveryError('telesign', 'TeleSign answered 504 (a gateway timed out waiting): the message may have been sent');
-  // 429 "Rate limit exceeded", 500 "Transaction not attempted", 503 "try again": nothing was sent.
-  if (status === 429 || status >= 500) throw new DependencyError('telesign', `send answered ${status}${codesText(codes)}`);
+  // 429 "Rate limit exceeded", 500 "Transaction not attempted", 503 "try again": the status codes
+  // TeleSign documents for a request it did not act on: nothing was sent, so it is tried again.
+  if (status === 429 || status === 500 || status === 503) throw new DependencyError('telesign', `send answered ${status}${codesText(codes)}`);
+  // Any other 5xx is not TeleSign's own answer (502 and 504 come from a gateway in between, which
+  // may have passed the request on and lost the answer): the message may have gone out, and the
+  // send API has no idempotency key, so it is never resent (inferred: as for our own timeout).
+  if (status >= 500) throw new UncertainDeliveryError('telesign', `TeleSign answered ${status} (not a status TeleSign documents for a request it did not take): the message may have been sent`);
   if (status >= 300 && status < 400) {
     throw new ConfigurationError(`TeleSign send answered a redirect (${status}): set baseUrl in the telesign secret to the API's own https URL`);
   }
