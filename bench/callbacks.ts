@@ -42,6 +42,19 @@ export function callbackFor(provider: AnyProvider, secret: Record<string, unknow
   return { provider, subjectId, sample, request: authenticRequest(provider, secret, sample) };
 }
 
+/**
+ * One subject's life as the provider's kit (test/providers) plays it: its callbacks oldest first,
+ * signed as the provider sends them. `name` picks the subject and its course.
+ */
+export function lifeCallbacks(provider: AnyProvider, secret: Record<string, unknown>, name: string): BenchCallback[] {
+  return kitOf(provider)
+    .life(name, secret)
+    .map((content, index) => {
+      const sample: Sample = { provider: provider.id, name: `life ${name} #${index}`, ...content };
+      return { provider, subjectId: name, sample, request: authenticRequest(provider, secret, sample) };
+    });
+}
+
 /** The i-th distinct callback of a provider: its own subject, `bench-<run>-<tag>-<i>`. */
 export function distinctCallback(provider: AnyProvider, secret: Record<string, unknown>, index: number, tag = 'b'): BenchCallback {
   return callbackFor(provider, secret, index, `bench-${RUN_ID}-${tag}-${index}`);

@@ -114,10 +114,20 @@ export interface RequestUnits {
 }
 
 export interface ProviderWrites {
-  /** A callback about a subject seen for the first time (the benchmark's load: every subject new). */
-  readonly newSubject: RequestUnits;
-  /** A later callback about a subject that already has a state item. */
+  /**
+   * One callback of a subject's life, over every callback of the kit's lives (test/providers: a
+   * subject's callbacks oldest first, as the provider sends them): what the cost model uses.
+   */
+  readonly perCallback: RequestUnits;
+  /** The first callback of a life (its subject new). */
+  readonly firstOfLife: RequestUnits;
+  /** A later callback of a life, about a subject that already has a state item. */
   readonly laterCallback: RequestUnits;
+  /** Callbacks per life (the mean over the lives). */
+  readonly callbacksPerSubject: number;
+  readonly lives: number;
+  /** Each of the provider's samples as a callback about a new subject (every kind of callback it sends; for information). */
+  readonly newSubject: RequestUnits;
   readonly samples: number;
 }
 
@@ -238,8 +248,8 @@ export const average = (list: readonly RequestUnits[]): RequestUnits => {
 
 /**
  * Run the real worker core over each provider's queue messages against the real engine, recording
- * every read and write. Each message once with a new subject, then each again as a later callback
- * of an existing subject (a different sample with the same subject id).
+ * every read and write: each sample once, about a new subject; then the kit's lives, each life's
+ * callbacks in order about one subject.
  */
 export async function recordWorkerWrites(options: {
   endpoint: string;
@@ -248,13 +258,13 @@ export async function recordWorkerWrites(options: {
   secret: unknown;
   /** Queue messages (JSON) of the provider's samples, each with a distinct subject. */
   messages: readonly string[];
-  /** The same samples, all about one subject, in order. */
-  sameSubjectMessages: readonly string[];
+  /** Queue messages of the kit's lives: each life's callbacks, oldest first, about one subject. */
+  lives: readonly (readonly string[])[];
   /**
-   * Called before each of them: a status endpoint the worker asks must know what each later
+   * Called before each callback of a life: a status endpoint the worker asks must know what the
    * callback claims (the provider's state moved on too), or the worker would wait for it to catch up.
    */
-  beforeSameSubject?: (index: number) => Promise<void>;
+  beforeLifeCallback?: (life: number, index: number) => Promise<void>;
 }): Promise<{ writes: ProviderWrites; templates: { event: Record<string, AttributeValue>; state: Record<string, AttributeValue> } }> {
   const client = new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, endpoint: options.endpoint });
   const ops: Op[] = [];
@@ -280,16 +290,27 @@ export async function recordWorkerWrites(options: {
   };
   const fresh: RequestUnits[] = [];
   for (const message of options.messages) fresh.push(await run(message));
+  const first: RequestUnits[] = [];
   const later: RequestUnits[] = [];
-  for (const [index, message] of options.sameSubjectMessages.entries()) {
-    await options.beforeSameSubject?.(index);
-    const result = await run(message);
-    if (index > 0) later.push(result);
+  for (const [life, messages] of options.lives.entries()) {
+    for (const [index, message] of messages.entries()) {
+      await options.beforeLifeCallback?.(life, index);
+      (index === 0 ? first : later).push(await run(message));
+    }
   }
   client.destroy();
   template = { event: template.event, state: template.state };
+  const callbacks = first.length + later.length;
   return {
-    writes: { newSubject: average(fresh), laterCallback: later.length ? average(later) : average(fresh), samples: options.messages.length },
+    writes: {
+      perCallback: average([...first, ...later]),
+      firstOfLife: average(first),
+      laterCallback: later.length ? average(later) : average(first),
+      callbacksPerSubject: round(callbacks / Math.max(1, options.lives.length), 2),
+      lives: options.lives.length,
+      newSubject: average(fresh),
+      samples: options.messages.length,
+    },
     templates: { event: marshall(template.event!, MARSHALL), state: marshall(template.state!, MARSHALL) },
   };
 }

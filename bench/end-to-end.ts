@@ -13,10 +13,9 @@ import { providers } from '../functions/providers/index.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
 import { ensureTable, freePort, LOCAL_AWS, waitFor } from '../local/engines.ts';
 import { readRuntimeInfo, type RuntimeInfo } from '../local/pipeline.ts';
-import { listSamples } from '../local/samples.ts';
 import { loadSecretsFile } from '../local/secrets-file.ts';
 import type { ProviderKit } from '../test/providers/index.ts';
-import { apiGatewayEvent, benchSecrets, callbackFor, distinctCallback, RUN_ID, type BenchCallback, type BenchSecrets } from './callbacks.ts';
+import { apiGatewayEvent, benchSecrets, distinctCallback, lifeCallbacks, RUN_ID, type BenchCallback, type BenchSecrets } from './callbacks.ts';
 import { measureEngineRate, recordWorkerWrites, type EngineRate, type ProviderWrites } from './dynamo.ts';
 import { runLoad, type LoadResult } from './load.ts';
 import { askedKits, delayAnswers, reportAnswers } from './status-endpoints.ts';
@@ -382,6 +381,8 @@ export interface PipelineBenchOptions {
   /** Arrival rate of the alternative comparison, callbacks/s (both receivers get the same). */
   alternativeRate: number;
   delayMs: number;
+  /** Lives per provider for the reads and writes per callback (the kits' lives, each a subject's callbacks in order). */
+  lives: number;
 }
 
 /**
@@ -428,17 +429,16 @@ export async function measurePipeline(options: PipelineBenchOptions): Promise<Pi
     const { info } = pipeline;
     for (const table of ['bench-record', 'bench-engine', 'bench-sync']) await ensureTable(dynamo, table);
 
-    // The worker's real reads and writes per callback, and real item shapes for the engine run.
-    progress('end to end: recording the worker\'s reads and writes per provider (real items)');
+    // The worker's real reads and writes per callback, and real item shapes for the engine run:
+    // each sample about a new subject, then the kit's lives (each subject's callbacks in the order
+    // the provider sends them), which the cost model uses.
+    progress('end to end: recording the worker\'s reads and writes per provider (real items, the kits\' lives)');
     const writes: Record<string, ProviderWrites> = {};
     const templates = [];
     for (const provider of providers) {
       const secret = secrets[provider.id];
       const distinct = mixedCallbacks(secrets, 10, 'w', provider);
-      // Later callbacks about one subject: the provider's samples in turn, all with the same subject id.
-      const sameSubject = Array.from({ length: Math.min(6, listSamples(provider.id).length) }, (_, i) =>
-        callbackFor(provider, secret, i, `bench-${RUN_ID}-s-${provider.id}`),
-      );
+      const lives = Array.from({ length: options.lives }, (_, n) => lifeCallbacks(provider, secret, `bench-${RUN_ID}-life-${provider.id}-${n}`));
       await reportAnswers(info, secrets, distinct);
       const recorded = await recordWorkerWrites({
         endpoint: info.dynamodbEndpoint,
@@ -446,8 +446,8 @@ export async function measurePipeline(options: PipelineBenchOptions): Promise<Pi
         provider,
         secret,
         messages: await queueMessages(provider, secrets, distinct),
-        sameSubjectMessages: await queueMessages(provider, secrets, sameSubject),
-        beforeSameSubject: (index) => reportAnswers(info, secrets, [sameSubject[index]]),
+        lives: await Promise.all(lives.map((life) => queueMessages(provider, secrets, life))),
+        beforeLifeCallback: (life, index) => reportAnswers(info, secrets, [lives[life][index]]),
       });
       writes[provider.id] = recorded.writes;
       templates.push(recorded.templates);

@@ -21,6 +21,8 @@ import { envInt, markdownTable, progress, round } from './stats.ts';
  *   BENCH_COLD_RUNS          fresh processes per bundle kind (default 15)
  *                            (section 6, recheck, is one of the default sections: it needs Java too)
  *   BENCH_ENGINE_SEQUENCES   callbacks' worth of DynamoDB requests per engine run (default 2000)
+ *   BENCH_LIVES              subjects' lives per provider whose reads and writes the cost model uses
+ *                            (default 12; the kits' lives, test/providers)
  *   BENCH_ALT_CALLBACKS      callbacks per receiver in the comparison (default 1500), of the first
  *                            provider whose status endpoint the worker asks
  *   BENCH_ALT_RATE           their arrival rate, callbacks/s (default 100)
@@ -43,6 +45,7 @@ const settings = {
   iterations: envInt('BENCH_ITERATIONS', 2000),
   coldRuns: envInt('BENCH_COLD_RUNS', 15),
   engineSequences: envInt('BENCH_ENGINE_SEQUENCES', 2000),
+  lives: envInt('BENCH_LIVES', 12),
   alternativeCallbacks: envInt('BENCH_ALT_CALLBACKS', 1500),
   alternativeRate: envInt('BENCH_ALT_RATE', 100),
   alternativeRounds: 3,
@@ -480,7 +483,7 @@ async function main() {
     if (cost.eventsOn) {
       lines.push('', markdownTable(['per million SMS instructions (relay on)', 'dollars', 'basis'], [...cost.eventsOn.relay.lines.map((line) => [line.item, `$${fmt(line.perMillion, 3)}`, line.basis]), ['total', `$${fmt(cost.eventsOn.relay.total, 3)}`, 'the SMS itself (TeleSign\'s price) not included']]));
     }
-    lines.push(`Assumptions: ${cost.assumptions.ingestMemoryMb} MB ingest / ${cost.assumptions.workerMemoryMb} MB worker (arm64), CPU scaled by ${cost.assumptions.fullVcpuMemoryMb} MB per vCPU; in-region latency SQS ${cost.assumptions.sqsSendMessageMs} ms, DynamoDB ${cost.assumptions.dynamoRequestMs} ms, status endpoints ${cost.assumptions.statusEndpointMs} ms; batches of ${cost.assumptions.workerBatchSize}; ${cost.assumptions.callbacksPerSubject} callbacks per subject; ${cost.assumptions.providerMix}. See results.json for the rest.`);
+    lines.push(`Assumptions: ${cost.assumptions.ingestMemoryMb} MB ingest / ${cost.assumptions.workerMemoryMb} MB worker (arm64), CPU scaled by ${cost.assumptions.fullVcpuMemoryMb} MB per vCPU; in-region latency SQS ${cost.assumptions.sqsSendMessageMs} ms, DynamoDB ${cost.assumptions.dynamoRequestMs} ms, status endpoints ${cost.assumptions.statusEndpointMs} ms; batches of ${cost.assumptions.workerBatchSize}; DynamoDB per callback over ${settings.lives} subjects' lives per provider (the kits' lives, each subject's callbacks in the order the provider sends them); ${cost.assumptions.providerMix}. See results.json for the rest.`);
   }
   if (reconciliation) {
     lines.push('', ...recheckTables(reconciliation).flatMap((table) => [table, '']));
