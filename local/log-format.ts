@@ -5,7 +5,7 @@ const RESET = '\x1b[0m';
 
 /**
  * The same structured line as in Lambda, laid out for a terminal:
- * `12:00:01 INFO  ingest-telesign  callback  provider=telesign statusCode=200 …`.
+ * `12:00:01 INFO  worker  stored  provider=telesign status=200 …`.
  */
 export function prettyLine(line: string, level: LogLevel, color: boolean): string {
   let record: Record<string, unknown>;
