@@ -59,7 +59,11 @@ describe('npm start keeps what it answered 200 for, even through kill -9', () =>
     const samples = subjects.map((subjectId) => kit.withSubject(listSamples(asked.id).find((candidate) => candidate.name === kit.sample)!, subjectId));
     for (const sample of samples) stand.report(kit.statusAnswer!(sample));
     stand.setFault({ status: 500 });
-    const first = await startLocalPipeline({ secrets, simulators: false, extraArgs: ['--max-receives', '100'] });
+    // A record the worker holds when the kill lands stays hidden for the queue's visibility timeout
+    // (180 s by default, as deployed) before it is delivered again: 10 s here, so the wait below
+    // does not depend on whether the kill caught a record in flight or already given back with its back-off.
+    const queueArgs = ['--max-receives', '100', '--visibility-timeout', '10'];
+    const first = await startLocalPipeline({ secrets, simulators: false, extraArgs: queueArgs });
     started.push(first);
     const answers = [];
     for (const subjectId of subjects) answers.push(await send(first, asked.id, subjectId));
@@ -68,7 +72,7 @@ describe('npm start keeps what it answered 200 for, even through kill -9', () =>
     // act: SIGKILL the whole process group (no shutdown code runs), then start again on the same data
     await first.kill();
     stand.setFault(undefined);
-    const second = await startLocalPipeline({ dataDir: first.dataDir, secrets, simulators: false, extraArgs: ['--max-receives', '100'] });
+    const second = await startLocalPipeline({ dataDir: first.dataDir, secrets, simulators: false, extraArgs: queueArgs });
     started.push(second);
 
     // assess
