@@ -11,6 +11,7 @@ import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeli
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
 import { startStatusSimulator, type StatusSimulator } from '../../local/status-simulator.ts';
 import { telesignKit, telesignStatusSimulation } from '../providers/telesign.ts';
+import { leaks } from '../support/log-leaks.ts';
 
 /**
  * TeleSign's send capability (`telesign.sendMessage`: POST /v1/messaging) against TeleSign's own
@@ -33,7 +34,7 @@ function secretAt(baseUrl: string): TeleSignSecret {
 
 function assertNoContent(error: unknown) {
   const text = `${(error as Error).message} ${JSON.stringify(error)}`;
-  for (const value of [...SECRETS_OF_MESSAGE, '15555550100']) assert.ok(!text.includes(value), `the error message carries "${value}": ${text}`);
+  for (const value of [...SECRETS_OF_MESSAGE, '15555550100']) assert.ok(!leaks(text, value), `the error message carries "${value}": ${text}`);
 }
 
 interface Seen {
