@@ -285,7 +285,7 @@ async function storeEvents(
  * state means no claim of the subject was stored (or its state was deleted: the claim is then
  * asked about again and put once more, which its condition turns into "exists").
  */
-export function mayHoldClaim(state: StateItem | undefined, eventKey: string): boolean {
+function mayHoldClaim(state: StateItem | undefined, eventKey: string): boolean {
   if (!state) return false;
   return remembers(state, shortHash(eventKey)) || !remembersAll(state);
 }
@@ -319,8 +319,7 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
   // not for every new callback.
   const storedKey: ItemKey | undefined = provider.lookup && !facts.reportsCurrent ? keys.event(provider.id, facts.subjectId, facts.eventKey) : undefined;
   const firstState = storedKey ? await deps.store.getState(provider.id, facts.subjectId, facts.part) : undefined;
-  const claimMayExist = storedKey !== undefined && mayHoldClaim(firstState, facts.eventKey);
-  const stored = storedKey && claimMayExist ? await deps.store.getItem(storedKey) : undefined;
+  const stored = storedKey && mayHoldClaim(firstState, facts.eventKey) ? await deps.store.getItem(storedKey) : undefined;
   const attempt = await askProvider(provider, read, stored, deps, receiveCount);
   const asked = attempt && 'verdict' in attempt ? attempt : undefined;
   const askFault = attempt && 'fault' in attempt ? attempt : undefined;
