@@ -130,6 +130,8 @@ export function relayLine(view: RelayView): string {
     }
     case 'expired':
       return `${what} not sent: expired (${view.reason ?? 'too old'})`;
+    case 'superseded':
+      return `${what} not sent: superseded (a later ${what} for this session went first)`;
     case 'uncertain':
       return `${what} may have been sent via ${via}: ${view.reason ?? 'no answer'}; check with ${via} (external_id ${view.eventId})`;
     case 'refused':

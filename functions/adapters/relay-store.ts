@@ -98,6 +98,26 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
       }
     },
 
+    async advance(key, position, fields) {
+      const { ExpressionAttributeNames, ExpressionAttributeValues, UpdateExpression, ...input } = updateInput(key, { ...fields, latest: position }, false);
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            ...input,
+            UpdateExpression,
+            // `<=`: the same instruction delivered again keeps its place.
+            ConditionExpression: 'attribute_not_exists(#latestNow) OR #latestNow <= :position',
+            ExpressionAttributeNames: { ...ExpressionAttributeNames, '#latestNow': 'latest' },
+            ExpressionAttributeValues: { ...ExpressionAttributeValues, ...marshall({ ':position': position }) },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionFailure(error)) return false;
+        throw fault('UpdateItem (relay marker)', error);
+      }
+    },
+
     async recordSent(key, attempt, fields, link) {
       const put = { Put: { TableName: tableName, Item: marshall(link, MARSHALL) } };
       try {

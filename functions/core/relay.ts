@@ -20,10 +20,17 @@ import type { Item, ItemKey } from './store.ts';
  *      │                                   `<sender>#<reference>` / `RELAYED` joins its delivery reports)
  *      ├──no answer─────────▶ uncertain  (the request left, no answer: it may have gone out; never resent)
  *      ├──refused for good──▶ refused    (an invalid number, a trial account's unverified number…)
- *      └──nothing sent──────▶ retry ──(next delivery)──▶ sending again, or expired
+ *      └──nothing sent──────▶ retry ──(next delivery)──▶ sending again, expired or superseded
  *   (none) ──too old────────▶ expired    (never sent)
+ *   (none) ──a later one────▶ superseded (never sent: a later code, or link, of the same subject went first)
  *
- * A delivery that finds `sent`, `expired`, `uncertain` or `refused` does nothing. One that finds
+ * Never an older code after a newer one: before an instruction is claimed for sending, it moves the
+ * subject's marker of its family (`RELAY-LATEST#code` or `#link`) to its own place (receipt time,
+ * then eventId) by a conditional write; a marker already past it means a later instruction of the
+ * family was claimed first (the person asked again, and the provider issued a new code), so this one
+ * is `superseded`. A code held back by a fault and delivered again after its successor is never sent.
+ *
+ * A delivery that finds `sent`, `expired`, `superseded`, `uncertain` or `refused` does nothing. One that finds
  * `sending` older than a send can take was left by a crash mid-send: it may have gone out, so it
  * becomes `uncertain`, never resent; a younger `sending` is another delivery at work, left to it.
  *
@@ -55,16 +62,18 @@ export const RELAY = {
 } as const;
 
 export const RELAY_SK_PREFIX = 'RELAY#';
+/** The sort key prefix of the subject's markers of the latest instruction claimed, per family (`code`, `link`). */
+export const RELAY_LATEST_SK_PREFIX = 'RELAY-LATEST#';
 /** The sort key of the link item in the sender's subject (`telesign#<reference>`). */
 export const RELAYED_SK = 'RELAYED';
 
-export type RelayStatus = 'sending' | 'retry' | 'sent' | 'expired' | 'uncertain' | 'refused';
-const FINAL: readonly RelayStatus[] = ['sent', 'expired', 'uncertain', 'refused'];
+export type RelayStatus = 'sending' | 'retry' | 'sent' | 'expired' | 'superseded' | 'uncertain' | 'refused';
+const FINAL: readonly RelayStatus[] = ['sent', 'expired', 'superseded', 'uncertain', 'refused'];
 
 /** What one delivery of an instruction came to. Faults that leave it to a later delivery are thrown. */
 export type RelayResult =
   | { readonly outcome: 'sent'; readonly referenceId: string }
-  | { readonly outcome: 'expired' | 'uncertain' | 'refused' }
+  | { readonly outcome: 'expired' | 'superseded' | 'uncertain' | 'refused' }
   /** Already done (or given up) by an earlier delivery: nothing sent now. */
   | { readonly outcome: 'duplicate'; readonly status: string }
   /** Another delivery of the same instruction is sending it right now (logged; the delivery is then failed, to look again later). */
@@ -86,6 +95,11 @@ export interface RelayStore {
    * anyway: the send happened) and the link item, together.
    */
   recordSent(key: ItemKey, attempt: string, fields: Item, link: Item): Promise<void>;
+  /**
+   * Move the marker at `key` to `position` (with `fields`) unless it is already past it: true when
+   * it is now at `position`, false when a later position holds it.
+   */
+  advance(key: ItemKey, position: string, fields: Item): Promise<boolean>;
 }
 
 export interface RelayDependencies {
@@ -143,6 +157,18 @@ export const relayKey = (detail: Pick<InstructionDetail, 'provider' | 'subjectId
   sk: `${RELAY_SK_PREFIX}${detail.eventId}`,
 });
 
+/** The subject's marker of the latest instruction of this one's family claimed for sending: codes and links apart. */
+export const latestKey = (detail: Pick<InstructionDetail, 'provider' | 'subjectId' | 'oneTimeCode'>): ItemKey => ({
+  pk: keys.subject(detail.provider, detail.subjectId),
+  sk: `${RELAY_LATEST_SK_PREFIX}${detail.oneTimeCode ? 'code' : 'link'}`,
+});
+
+/**
+ * An instruction's place among its subject's: when the gateway received it (UTC, to the
+ * millisecond, so that text order is time order), then its eventId to break a tie.
+ */
+export const positionOf = (detail: Pick<InstructionDetail, 'receivedAt' | 'eventId'>): string => `${new Date(detail.receivedAt).toISOString()}|${detail.eventId}`;
+
 /** What may be logged of an instruction: ids and kinds, never its destination, text or link. */
 function logFields(detail: InstructionDetail, ageSeconds: number) {
   return { eventId: detail.eventId, provider: detail.provider, subjectId: maskPhoneNumbers(detail.subjectId), kind: detail.kind, ageSeconds };
@@ -197,11 +223,25 @@ export async function relayInstruction(raw: unknown, deps: RelayDependencies): P
 
   // The secret first: without it nothing is claimed, and the delivery is simply tried again.
   const secret = expired ? undefined : await deps.secrets.get(deps.sender);
+  // Then the family's marker: a later instruction already there supersedes this one. A fault here
+  // has claimed nothing either.
+  const superseded =
+    !expired &&
+    !(await deps.store.advance(latestKey(detail), positionOf(detail), {
+      eventId: detail.eventId,
+      provider: detail.provider,
+      subjectId: detail.subjectId,
+      updatedAt: at,
+      [TABLE.ttlAttribute]: base[TABLE.ttlAttribute],
+    }));
+  const supersededFields: Item = { status: 'superseded', updatedAt: at, reason: `a later ${detail.oneTimeCode ? 'code' : 'link'} for this ${detail.provider} subject was sent (or is being sent) first; an older one is never sent after it` };
+  // What to record instead of sending, if anything.
+  const notToSend = expired ? { outcome: 'expired' as const, fields: expiredFields, more: { maxAgeSeconds } } : superseded ? { outcome: 'superseded' as const, fields: supersededFields, more: {} } : undefined;
   const attempt = deps.newAttempt();
-  const claim: Item = expired ? { ...base, ...expiredFields } : { ...base, status: 'sending', attempt, attempts: 1, sendingSince: at };
+  const claim: Item = notToSend ? { ...base, ...notToSend.fields } : { ...base, status: 'sending', attempt, attempts: 1, sendingSince: at };
   const created = await deps.store.create(claim);
   if (created.created) {
-    if (expired) return done({ outcome: 'expired' }, { maxAgeSeconds });
+    if (notToSend) return done({ outcome: notToSend.outcome }, notToSend.more);
     return send(detail, secret, key, attempt, 1, deps, done);
   }
 
@@ -230,9 +270,9 @@ export async function relayInstruction(raw: unknown, deps: RelayDependencies): P
     }
     if (status === 'retry') {
       const expected = { status: 'retry', attempt: String(current.attempt) };
-      if (expired) {
-        const marked = await deps.store.update(key, expected, expiredFields);
-        if (marked.ok) return done({ outcome: 'expired' }, { maxAgeSeconds });
+      if (notToSend) {
+        const marked = await deps.store.update(key, expected, notToSend.fields);
+        if (marked.ok) return done({ outcome: notToSend.outcome }, notToSend.more);
         current = marked.current;
         continue;
       }

@@ -278,6 +278,12 @@ describe('alarms', () => {
         return { ok: true };
       },
       recordSent: async (key, _attempt, fields) => void items.set(`${key.pk}|${key.sk}`, { ...items.get(`${key.pk}|${key.sk}`), ...fields }),
+      advance: async (key, position, fields) => {
+        const current = items.get(`${key.pk}|${key.sk}`);
+        if (current && String(current.latest) > position) return false;
+        items.set(`${key.pk}|${key.sk}`, { ...current, ...key, ...fields, latest: position });
+        return true;
+      },
     };
     const answering = (post: SendContext['post']): SendContext => ({ post });
     const ok: SendContext = answering(async (): Promise<PostAnswer> => ({ status: 200, body: '{"reference_id":"0123456789ABCDEF0123456789ABCDEF","status":{"code":290}}' }));
@@ -299,7 +305,7 @@ describe('alarms', () => {
     const detail = (eventId: string, receivedAt = new Date().toISOString()) => ({
       eventId,
       provider: 'identomat',
-      subjectId: 'session-infra',
+      subjectId: `session-${eventId}`, // a session each: one instruction cannot supersede another
       kind: 'one-time-password',
       channel: 'sms',
       destination: '+995512345678',

@@ -69,7 +69,7 @@ function logger(): CapturedLogger {
 async function instruction(sample: Record<string, unknown>, session = uniqueId('sess')): Promise<InstructionDetail> {
   const message = await queueMessageFor(env.secrets, 'identomat', { ...sample, sessionId: session });
   await processMessage(message, env.deps({ log: logger() }));
-  const [stored] = await storedEvents(env, 'identomat', session);
+  const stored = (await storedEvents(env, 'identomat', session)).find((event) => event.requestId === message.requestId);
   const [event] = eventsFromChange({ eventName: 'INSERT', newImage: stored });
   assert.equal(event?.detailType, DETAIL_TYPES.instruction);
   return event.detail as InstructionDetail;
@@ -158,6 +158,67 @@ describe('sent once, however often the event comes', () => {
     const [message] = taken(detail);
     assert.equal(message.parameters.message_type, 'ARN');
     assert.equal(message.parameters.message, `${String(LINK_SAMPLE.text)}\n${String(LINK_SAMPLE.sessionLink)}`);
+  });
+});
+
+describe('never an older code after a newer one', () => {
+  /** The instruction as if the gateway had received it `secondsAgo` ago. */
+  const receivedAgo = (detail: InstructionDetail, secondsAgo: number): InstructionDetail => ({ ...detail, receivedAt: new Date(Date.now() - secondsAgo * 1000).toISOString() });
+  const sessionLines = async (session: string) => (await relayViews(await storedPartition(env, `identomat#${session}`), (pk) => storedPartition(env, pk))).map(relayLine);
+
+  test('a code held back by a TeleSign 503 and delivered again after its successor went out is superseded, never sent', async () => {
+    // prepare: the person asked twice; Identomat issued 1111, then 2222
+    const session = uniqueId('sess');
+    const older = receivedAgo(await instruction({ ...OTP_SAMPLE, text: 'Your code is 1111' }, session), 20);
+    const newer = receivedAgo(await instruction({ ...OTP_SAMPLE, text: 'Your code is 2222' }, session), 10);
+    const handler = createRelayHandler({ deps: relayDeps(), delayRetry: async () => undefined, random: () => 0 });
+
+    // act
+    simulator.setSendFault({ status: 503, times: 1 });
+    const first = await handler({ Records: [delivery(older, 1)] });
+    const second = await handler({ Records: [delivery(newer, 1)] });
+    const again = await handler({ Records: [delivery(older, 2)] });
+
+    // assess
+    assert.equal(first.batchItemFailures.length, 1, 'the 503 sent nothing: given back');
+    assert.deepEqual([second.batchItemFailures, again.batchItemFailures], [[], []]);
+    assert.equal(taken(newer).length, 1, 'the newer code went out');
+    assert.equal(taken(older).length, 0, 'the older one never did');
+    assert.equal((await relayItem(older))?.status, 'superseded');
+    assert.equal((await relayItem(newer))?.status, 'sent');
+    const lines = await sessionLines(session);
+    assert.ok(lines.includes('code not sent: superseded (a later code for this session went first)'), lines.join('\n'));
+  });
+
+  test('an older code that reaches the relay only after its successor was sent is superseded on its first delivery; its redeliveries change nothing', async () => {
+    // prepare
+    const session = uniqueId('sess');
+    const older = receivedAgo(await instruction({ ...OTP_SAMPLE, text: 'Your code is 3333' }, session), 20);
+    const newer = receivedAgo(await instruction({ ...OTP_SAMPLE, text: 'Your code is 4444' }, session), 10);
+
+    // act
+    const results = [await relayInstruction(newer, relayDeps()), await relayInstruction(older, relayDeps()), await relayInstruction(older, relayDeps()), await relayInstruction(newer, relayDeps())];
+
+    // assess
+    assert.deepEqual(results.map((result) => result.outcome), ['sent', 'superseded', 'duplicate', 'duplicate']);
+    assert.deepEqual([taken(newer).length, taken(older).length], [1, 0]);
+  });
+
+  test('codes and links are apart: a link older than a code already sent still goes out; only a later code supersedes a code', async () => {
+    // prepare
+    const session = uniqueId('sess');
+    const link = receivedAgo(await instruction(LINK_SAMPLE, session), 20);
+    const code = receivedAgo(await instruction({ ...OTP_SAMPLE, text: 'Your code is 5555' }, session), 10);
+    const laterLink = receivedAgo(await instruction({ ...LINK_SAMPLE, text: 'Hello John, continue here' }, session), 5);
+    const olderCode = receivedAgo(await instruction({ ...OTP_SAMPLE, text: 'Your code is 5554' }, session), 15);
+
+    // act
+    const results = [code, link, laterLink, olderCode];
+    const outcomes = [];
+    for (const detail of results) outcomes.push((await relayInstruction(detail, relayDeps())).outcome);
+
+    // assess: the code and the older link go out (different families), the later link too; the code older than the one sent is superseded
+    assert.deepEqual(outcomes, ['sent', 'sent', 'sent', 'superseded']);
   });
 });
 
