@@ -172,10 +172,14 @@ describe('Callback Instruction', () => {
 });
 
 describe('publishRecords', () => {
-  const change = (n: number) => ({
-    sequenceNumber: String(100 + n),
-    change: { eventName: 'MODIFY' as const, oldImage: state({ version: n }), newImage: state({ version: n + 1, changedAt: T(n + 1), status: `S${n}` }) },
-  });
+  /** A change of subject `REF-<subject>` (by default a subject of its own). */
+  const change = (n: number, subject = n) => {
+    const of = { pk: `temboplus#REF-${subject}`, subjectId: `REF-${subject}` };
+    return {
+      sequenceNumber: String(100 + n),
+      change: { eventName: 'MODIFY' as const, oldImage: state({ ...of, version: n }), newImage: state({ ...of, version: n + 1, changedAt: T(n + 1), status: `S${n}` }) },
+    };
+  };
   const log = { debug() {}, info() {}, warn() {}, error() {} };
 
   test('in stream order, at most 10 events a call; bookkeeping records publish nothing', async () => {
@@ -187,6 +191,17 @@ describe('publishRecords', () => {
     // assess
     assert.deepEqual(result, { published: 12, failed: [] });
     assert.deepEqual(calls, [Array.from({ length: 10 }, (_, n) => `S${n}`), ['S10', 'S11']]);
+  });
+
+  test('one event per subject a call: a subject\'s next change waits for the call after, made once this one is accepted whole', async () => {
+    // prepare: REF-1 changes three times, REF-2 twice, among others
+    const calls: string[][] = [];
+    const records = [change(0, 1), change(1, 2), change(2, 1), change(3, 3), change(4, 1), change(5, 2), change(6, 4)];
+    // act
+    const result = await publishRecords(records, { publish: async (events) => void calls.push(events.map((event) => `${(event.detail as StatusChangedDetail).subjectId}:${String((event.detail as StatusChangedDetail).status)}`)), log });
+    // assess: a call ends where a subject would appear twice in it, in stream order
+    assert.deepEqual(result, { published: 7, failed: [] });
+    assert.deepEqual(calls, [['REF-1:S0', 'REF-2:S1'], ['REF-1:S2', 'REF-3:S3'], ['REF-1:S4', 'REF-2:S5', 'REF-4:S6']]);
   });
 
   test('a failed call gives back its first record and every later one, so nothing overtakes it', async () => {

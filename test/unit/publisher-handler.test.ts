@@ -238,15 +238,33 @@ describe('the publisher handler', () => {
   });
 
   test('a failure after the first call: the records already published are not given back', async () => {
-    // prepare: 12 changes (two calls of at most 10 events); the second call fails
+    // prepare: 12 changes of 12 subjects (two calls of at most 10 events); the second call fails
     const { handler } = handlerWith((entries, call) => (call === 2 ? new Error('down') : entries.map(() => ({ EventId: 'ok' }))));
-    const records = Array.from({ length: 12 }, (_, n) => record(String(200 + n), 'MODIFY', { oldImage: state({ version: n + 1 }), newImage: state({ version: n + 2, changedAt: T(n + 1), status: `S${n}` }) }));
+    const of = (n: number) => ({ pk: `temboplus#REF-${n}`, subjectId: `REF-${n}` });
+    const records = Array.from({ length: 12 }, (_, n) => record(String(200 + n), 'MODIFY', { oldImage: state({ ...of(n), version: n + 1 }), newImage: state({ ...of(n), version: n + 2, changedAt: T(n + 1), status: `S${n}` }) }));
 
     // act
     const response = await handler({ Records: records });
 
     // assess
     assert.deepEqual(response.batchItemFailures.map((failure) => failure.itemIdentifier), ['210', '211']);
+  });
+
+  test('the bus refuses a subject\'s earlier change and takes its later one: impossible, they are never in one call; the later one waits until the earlier is accepted', async () => {
+    // prepare: versions 2 and 3 of REF-1 in one batch; the bus refuses the first entry of the first call once
+    const { handler, bus } = handlerWith((entries, call) => entries.map((_, n) => (call === 1 && n === 0 ? { ErrorCode: 'ThrottlingException' } : { EventId: `id-${call}-${n}` })));
+    const records = [
+      record('300', 'MODIFY', { oldImage: state(), newImage: state({ status: 'PROCESSING', version: 2 }) }),
+      record('301', 'MODIFY', { oldImage: state({ status: 'PROCESSING', version: 2 }), newImage: state({ status: 'COMPLETED', outcome: 'succeeded', terminal: true, version: 3 }) }),
+    ];
+
+    // act
+    const response = await handler({ Records: records });
+
+    // assess: the bus saw version 2 before version 3
+    assert.deepEqual(response, { batchItemFailures: [] });
+    const versions = bus.calls.map((entries) => entries.map((entry) => (JSON.parse(entry.Detail!) as StatusChangedDetail).version));
+    assert.deepEqual(versions, [[2], [2], [3]], 'v2 refused, v2 again, then v3');
   });
 
   test('retryPauseMs: a second at least, a twentieth of the age, at most the maximum', () => {
