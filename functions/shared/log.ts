@@ -46,8 +46,12 @@ export function setLogContext(fields: LogFields | undefined): void {
   invocationFields = fields;
 }
 
-/** A run of 7+ digits (spaces, dashes, brackets allowed) standing on its own, not inside a hex id. */
-const PHONE_LIKE = /(?<![A-Za-z0-9])\+?\d[\d ()-]{5,}\d(?![A-Za-z0-9])/g;
+/**
+ * A run of 7+ digits standing on its own, not inside a hex id, written with any of the separators
+ * the relay's `e164` drops (any white space, dots, dashes, brackets): a number that can be sent can
+ * be masked.
+ */
+const PHONE_LIKE = /(?<![A-Za-z0-9])\+?\d[\d\s().-]{5,}\d(?![A-Za-z0-9])/g;
 
 /**
  * Mask anything that looks like a phone number (7+ digits), keeping the last three digits.
@@ -58,6 +62,12 @@ export function maskPhoneNumbers(value: string): string {
     const digits = match.replace(/\D/g, '');
     return digits.length < 7 ? match : `${'*'.repeat(digits.length - 3)}${digits.slice(-3)}`;
   });
+}
+
+/** A destination known to be a phone number (an SMS instruction's), masked whatever its form: only its last three digits. */
+export function maskPhoneNumber(destination: string): string {
+  const digits = destination.replace(/\D/g, '');
+  return `${'*'.repeat(Math.max(0, digits.length - 3))}${digits.slice(-3)}`;
 }
 
 export function createLogger(options: LoggerOptions): Logger {
