@@ -654,6 +654,10 @@ async function sendSms(secret: TeleSignSecret, message: OutgoingMessage, context
   // 429 "Rate limit exceeded", 500 "Transaction not attempted", 503 "try again": the status codes
   // TeleSign documents for a request it did not act on: nothing was sent, so it is tried again.
   if (status === 429 || status === 500 || status === 503) throw new DependencyError('telesign', `send answered ${status}${codesText(codes)}`);
+  // 408 (the server did not receive the whole request: https://www.rfc-editor.org/rfc/rfc9110#name-408-request-timeout) and
+  // 425 (it would not process a request that might be replayed: https://www.rfc-editor.org/rfc/rfc8470#section-5.2) say by
+  // HTTP's own definition that the request was not acted on: nothing sent, tried again (TeleSign documents neither).
+  if (status === 408 || status === 425) throw new DependencyError('telesign', `send answered ${status}: the request was not taken, so nothing was sent`);
   // Any other 5xx is not TeleSign's own answer (502 and 504 come from a gateway in between, which
   // may have passed the request on and lost the answer): the message may have gone out, and the
   // send API has no idempotency key, so it is never resent (inferred: as for our own timeout).

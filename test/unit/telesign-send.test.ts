@@ -144,6 +144,8 @@ describe("TeleSign send: TeleSign's documented answers", () => {
     { name: '429: nothing sent, try later', status: 429, body: fixture('429-hard-cap.json'), error: DependencyError, says: /send answered 429/ },
     { name: '500 (Transaction not attempted): try later', status: 500, body: '{}', error: DependencyError, says: /send answered 500/ },
     { name: '503 -90001: try later', status: 503, body: fixture('503-unavailable.json'), error: DependencyError, says: /send answered 503 \(code -90001, 500\)/ },
+    { name: '408 (the request never arrived whole): nothing sent, try later', status: 408, body: '', error: DependencyError, says: /send answered 408: the request was not taken/ },
+    { name: '425 (too early, not processed): nothing sent, try later', status: 425, body: '', error: DependencyError, says: /send answered 425/ },
     { name: '502 from a gateway (it may have passed the request on): uncertain, never resent', status: 502, body: '<html>bad gateway</html>', error: UncertainDeliveryError, says: /answered 502 .*may have been sent/ },
     { name: '504 (a gateway gave up waiting for TeleSign): uncertain', status: 504, body: '', error: UncertainDeliveryError, says: /answered 504 .*may have been sent/ },
     { name: '501 (not a status TeleSign documents): uncertain', status: 501, body: '', error: UncertainDeliveryError, says: /answered 501/ },
