@@ -1,5 +1,5 @@
 import * as z from '../shared/zod.ts';
-import type { AnyProvider, OutgoingMessage, SendContext } from '../providers/provider.ts';
+import { type AnyProvider, INSTRUCTION_LIMITS, type OutgoingMessage, type SendContext } from '../providers/provider.ts';
 import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeliveryError, errorMessage } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
@@ -132,9 +132,11 @@ export const InstructionDetailSchema = z.looseObject({
   subjectId: z.string().check(z.minLength(1), z.maxLength(512)),
   kind: z.string().check(z.minLength(1), z.maxLength(64)),
   channel: z.enum(['sms', 'email']),
-  destination: z.string().check(z.minLength(1), z.maxLength(2048)),
-  text: z.optional(z.string().check(z.maxLength(2048))),
-  link: z.optional(z.string().check(z.maxLength(2048))),
+  // The limits the event is published with: a text too long for one SMS is then recorded refused
+  // on the session (TeleSign takes 1,600 characters), not skipped as unreadable.
+  destination: z.string().check(z.minLength(1), z.maxLength(INSTRUCTION_LIMITS.field)),
+  text: z.optional(z.string().check(z.maxLength(INSTRUCTION_LIMITS.text))),
+  link: z.optional(z.string().check(z.maxLength(INSTRUCTION_LIMITS.field))),
   oneTimeCode: z.boolean(),
   receivedAt: z.iso.datetime({ offset: true }),
 });

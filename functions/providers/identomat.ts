@@ -4,7 +4,7 @@ import { ConfigurationError, DependencyError, errorMessage } from '../shared/err
 import { secureEqualsAny } from '../shared/secure-compare.ts';
 import { shortHash } from '../shared/hash.ts';
 import { configuredString, parseJsonBody, readBoundedBody, schemaMismatch } from './common.ts';
-import { secretVersions, type EventFacts, type LookupLimits, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
+import { INSTRUCTION_LIMITS, secretVersions, type EventFacts, type LookupLimits, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
 /**
@@ -117,13 +117,7 @@ const INSTRUCTION_TYPES = new Set([
   'share-session-link-via-sms',
   'share-session-link-via-email',
 ]);
-/**
- * Longest destination or link, and longest text, of an instruction that is published (characters).
- * Even written in the characters JSON spells longest (`\u0001`, six bytes), an instruction's event
- * stays well within the 256 KB of one PutEvents entry; SMS and e-mail texts are far shorter.
- */
-const MAX_INSTRUCTION_FIELD = 2048;
-const MAX_INSTRUCTION_TEXT = 16_384;
+const { field: MAX_INSTRUCTION_FIELD, text: MAX_INSTRUCTION_TEXT } = INSTRUCTION_LIMITS;
 /** An absolute http(s) link written in the characters RFC 3986 allows (no space, no control character). */
 const WEB_LINK = /^https?:\/\/[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/i;
 const SESSION_CHANGE = 'session-change';

@@ -239,6 +239,14 @@ export interface Provider<TSecret = unknown, TPayload = unknown, TId extends str
 }
 
 /** A message to deliver to a person on the provider's behalf (see `Provider.instruction`). */
+/**
+ * Longest destination or link, and longest text, of an instruction that is published (characters);
+ * `schemas/callback-instruction.json` says the same. Even written in the characters JSON spells
+ * longest (`\u0001`, six bytes), an instruction's event stays well within the 256 KB of one
+ * PutEvents entry; SMS and e-mail texts are far shorter.
+ */
+export const INSTRUCTION_LIMITS = { field: 2048, text: 16_384 } as const;
+
 export interface Instruction {
   /** The provider's own name for it (`one-time-password`, `share-session-link-via-sms`…). */
   readonly kind: string;

@@ -374,6 +374,20 @@ describe('faults that sent nothing are retried', () => {
     assert.deepEqual(again, { outcome: 'duplicate', status: 'refused' });
     assert.match(String((await relayItem(detail))?.reason), /not an E\.164 phone number/);
   });
+
+  test('a text longer than one TeleSign message (published, since it is within the event\'s limits) is recorded refused on the session, not skipped unseen', async () => {
+    // prepare: 1,601 and 5,000 characters; TeleSign takes 1,600
+    const details = [await instruction({ ...OTP_SAMPLE, text: `Your code is 6867 ${'x'.repeat(1_583)}` }), await instruction({ ...OTP_SAMPLE, text: `Your code is 6867 ${'x'.repeat(4_982)}` })];
+    const before = simulator.sent.length;
+    // act
+    const results = [];
+    for (const detail of details) results.push(await relayInstruction(detail, relayDeps()));
+    // assess
+    assert.deepEqual(details.map((detail) => detail.text?.length), [1_601, 5_000]);
+    assert.deepEqual(results.map((result) => result.outcome), ['refused', 'refused']);
+    assert.equal(simulator.sent.length, before, 'nothing went to TeleSign');
+    for (const detail of details) assert.match(String((await relayItem(detail))?.reason), /TeleSign takes a message of 1 to 1600 characters/);
+  });
 });
 
 describe("TeleSign's delivery report, on the Identomat session", () => {
