@@ -19,6 +19,7 @@ import {
   type ApplicationLogLevelSetting,
   checkChoice,
   checkEmail,
+  checkCountryCodes,
   checkSchedule,
   checkSetting,
   checkSettingPairs,
@@ -168,6 +169,12 @@ export interface CallbackGatewayStackProps extends StackProps {
    * @default 300
    */
   readonly relayMaxAgeSeconds?: number;
+  /**
+   * The countries the SMS relay sends to: `any`, or country calling codes separated by commas
+   * (`995,255`); a number elsewhere is recorded refused and not sent.
+   * @default 'any'
+   */
+  readonly relayAllowedCountryCodes?: string;
 }
 
 /**
@@ -329,6 +336,7 @@ export class CallbackGatewayStack extends Stack {
       sender: sender.provider,
       senderSecret: sender.secret,
       relayMaxAgeSeconds: settings.relayMaxAgeSeconds,
+      relayAllowedCountryCodes: settings.relayAllowedCountryCodes,
       eventRetentionDays: settings.eventRetentionDays,
       secretCacheSeconds: settings.secretCacheSeconds,
       alarmTopic: this.alarms.topic,
@@ -386,6 +394,7 @@ function validateStackProps(props: CallbackGatewayStackProps) {
   if (props.alarmEmail !== undefined) checkEmail('alarmEmail', props.alarmEmail);
   if (props.smsRelay !== undefined) checkChoice('smsRelay', props.smsRelay, SMS_RELAYS);
   if (props.reconcileSchedule !== undefined) checkSchedule('reconcileSchedule', props.reconcileSchedule);
+  if (props.relayAllowedCountryCodes !== undefined) checkCountryCodes('relayAllowedCountryCodes', props.relayAllowedCountryCodes);
   for (const name of NUMERIC_STACK_SETTINGS) {
     const value = props[name];
     if (value !== undefined) checkSetting(name, value);

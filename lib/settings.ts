@@ -19,6 +19,7 @@ import {
   APPLICATION_LOG_LEVELS,
   type ApplicationLogLevelSetting,
   checkChoice,
+  checkCountryCodes,
   checkEmail,
   checkSchedule,
   checkSetting,
@@ -49,6 +50,8 @@ export interface GatewaySettings extends Record<NumericSetting, number> {
   readonly reconcileSchedule: string;
   /** Who sends SMS instructions: `off` (nobody: they are only published), or a provider that sends messages. */
   readonly smsRelay: SmsRelaySetting;
+  /** The countries the SMS relay sends to: `any`, or calling codes (`995,255`). */
+  readonly relayAllowedCountryCodes: string;
 }
 
 export type SettingName = keyof GatewaySettings;
@@ -62,6 +65,7 @@ export const SETTING_NAMES: readonly SettingName[] = [
   'applicationLogLevel',
   'systemLogLevel',
   'smsRelay',
+  'relayAllowedCountryCodes',
 ];
 
 export interface OneOff {
@@ -134,6 +138,7 @@ function checked(name: SettingName, value: unknown, where: string): unknown {
   if (name === 'systemLogLevel') return checkChoice(label, value, SYSTEM_LOG_LEVELS);
   if (name === 'smsRelay') return checkChoice(label, value, SMS_RELAYS, 'the provider that sends SMS instructions, with the credentials of its secret');
   if (name === 'reconcileSchedule') return checkSchedule(label, value);
+  if (name === 'relayAllowedCountryCodes') return checkCountryCodes(label, value);
   if (typeof value !== 'number') throw new Error(`${label} must be a number, got ${JSON.stringify(value)}`);
   return checkSetting(name, value, label);
 }

@@ -19,7 +19,7 @@ import { secretEnvName } from '../functions/core/secrets.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
 import { DEFAULT_SECRET_CACHE_SECONDS, type FunctionLogging, GatewayFunction, handlerEntry } from './gateway-function.ts';
 import { DEFAULT_METRIC_NAMESPACE } from './log-metrics.ts';
-import { checkSetting, SETTING_DEFAULTS } from './validate.ts';
+import { checkCountryCodes, checkSetting, SETTING_DEFAULTS } from './validate.ts';
 
 export interface SmsRelayProps {
   /** The bus the gateway publishes its events to: the relay's rule listens there. */
@@ -35,6 +35,11 @@ export interface SmsRelayProps {
    * @default RELAY.codeMaxAgeSeconds (300)
    */
   readonly relayMaxAgeSeconds?: number;
+  /**
+   * The countries it sends to: `any`, or country calling codes separated by commas (`995,255`).
+   * @default 'any'
+   */
+  readonly relayAllowedCountryCodes?: string;
   /**
    * Days the relay's items are kept (DynamoDB TTL), like event items.
    * @default RETENTION.eventDays (90)
@@ -95,6 +100,7 @@ export class SmsRelay extends Construct {
     super(scope, id);
     if (!props.sender.sendMessage) throw new Error(`smsRelay names "${props.sender.id}", which cannot send messages`);
     const maxAge = checkSetting('relayMaxAgeSeconds', props.relayMaxAgeSeconds ?? SETTING_DEFAULTS.relayMaxAgeSeconds);
+    const countries = checkCountryCodes('relayAllowedCountryCodes', props.relayAllowedCountryCodes ?? SETTING_DEFAULTS.relayAllowedCountryCodes);
     const retentionDays = checkSetting('eventRetentionDays', props.eventRetentionDays ?? RETENTION.eventDays);
     const secretCacheSeconds = checkSetting('secretCacheSeconds', props.secretCacheSeconds ?? DEFAULT_SECRET_CACHE_SECONDS);
     const namespace = props.namespace ?? DEFAULT_METRIC_NAMESPACE;
@@ -131,6 +137,7 @@ export class SmsRelay extends Construct {
         SMS_RELAY: props.sender.id,
         [secretEnvName(props.sender)]: props.senderSecret.secretArn,
         RELAY_MAX_AGE_SECONDS: String(maxAge),
+        RELAY_ALLOWED_COUNTRY_CODES: countries,
         // No send outlives the function: a `sending` item older than its timeout was left by a crash.
         RELAY_IN_FLIGHT_SECONDS: String(RELAY.timeoutSeconds),
         EVENT_RETENTION_DAYS: String(retentionDays),
@@ -207,7 +214,8 @@ export class SmsRelay extends Construct {
       notSent,
       `An SMS instruction was not sent: too old (a code older than relayMaxAgeSeconds, ${maxAge} s, when the relay got to it: ` +
         `check EventsDelayed and the relay queue's age), refused by ${via} (an invalid number, a trial account's unverified number: the ` +
-        `"relay" line's reason names ${via}'s code), or unreadable. Nothing is retried; the person asks for a new code.`,
+        `"relay" line's reason names ${via}'s code), to a number outside relayAllowedCountryCodes (${countries}: many at once may be ` +
+        'someone with the callbackApiKey pumping SMS; rotate it), or unreadable. Nothing is retried; the person asks for a new code.',
     );
     alarm(
       'RelayErrors',

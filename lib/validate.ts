@@ -5,7 +5,7 @@
  */
 import { QUEUE, RETENTION, MAX_BODY_BYTES } from '../functions/core/pipeline-definition.ts';
 import { DEFAULT_RECONCILE, parseSchedule } from '../functions/core/reconcile.ts';
-import { RELAY } from '../functions/core/relay.ts';
+import { parseCountryCodes, RELAY } from '../functions/core/relay.ts';
 import { providers } from '../functions/providers/index.ts';
 
 /**
@@ -141,6 +141,8 @@ export const SETTING_DEFAULTS = {
   /** Off: SMS instructions are published as events, and sent by nobody unless a rule of yours does. */
   smsRelay: 'off' as SmsRelaySetting,
   relayMaxAgeSeconds: RELAY.codeMaxAgeSeconds,
+  /** Any country: set the calling codes of the countries your people are in (e.g. "995,255"). */
+  relayAllowedCountryCodes: 'any',
 } as const satisfies Record<NumericSetting, number> & Record<string, unknown>;
 
 /**
@@ -153,6 +155,20 @@ export function checkSetting(name: NumericSetting, value: number, label: string 
   if (!ok || value < min || value > max) {
     const why = rest.why ? ` (${rest.why})` : '';
     throw new Error(`${label} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}${why}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/**
+ * `relayAllowedCountryCodes`: `any`, or country calling codes separated by commas (`995,255,+1`);
+ * the value as written, once it parses.
+ */
+export function checkCountryCodes(name: string, value: unknown): string {
+  if (typeof value !== 'string') throw new Error(`${name} must be "any" or country calling codes separated by commas (e.g. "995,255"), got ${JSON.stringify(value)}`);
+  try {
+    parseCountryCodes(value);
+  } catch (error) {
+    throw new Error(`${name}: ${(error as Error).message}, got ${JSON.stringify(value)}`, { cause: error });
   }
   return value;
 }

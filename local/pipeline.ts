@@ -68,6 +68,8 @@ export interface PipelineOptions {
   readonly smsRelay?: string;
   /** Seconds after receipt past which the relay does not send a one-time code. @default RELAY.codeMaxAgeSeconds */
   readonly relayMaxAgeSeconds?: number;
+  /** The countries the relay sends to, as `relayAllowedCountryCodes`: `any`, or calling codes. @default 'any' */
+  readonly relayAllowedCountryCodes?: string;
 }
 
 /** The SMS relay of a running pipeline. */
@@ -349,6 +351,7 @@ function startRelay(options: PipelineOptions, resources: Awaited<ReturnType<type
     secretsFile,
     secretCacheSeconds: LOCAL_SECRET_CACHE_SECONDS,
     codeMaxAgeSeconds: options.relayMaxAgeSeconds ?? RELAY.codeMaxAgeSeconds,
+    allowedCountryCodes: options.relayAllowedCountryCodes ?? 'any',
     // As the worker's locally: a failed send is retried within seconds, not RELAY's 10 s doubling.
     retryBaseSeconds: options.retryBaseSeconds ?? 1,
   };

@@ -30,6 +30,8 @@ export interface RelayThreadSettings {
   readonly secretCacheSeconds: number;
   /** Seconds after receipt past which a one-time code is not sent (`relayMaxAgeSeconds`). */
   readonly codeMaxAgeSeconds: number;
+  /** The countries it sends to (`relayAllowedCountryCodes`). */
+  readonly allowedCountryCodes: string;
   /** First retry delay of a failed send; doubles per receive. */
   readonly retryBaseSeconds: number;
 }
@@ -47,6 +49,7 @@ runPart<RelayThreadSettings, null>(async (settings, write) => {
       secretSource: fileSecretSource(settings.secretsFile),
       secretCacheSeconds: settings.secretCacheSeconds,
       codeMaxAgeSeconds: settings.codeMaxAgeSeconds,
+      allowedCountryCodes: settings.allowedCountryCodes,
       retryBaseSeconds: settings.retryBaseSeconds,
       write,
     }),

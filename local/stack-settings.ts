@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { checkChoice, checkSetting, SETTING_DEFAULTS, SMS_RELAYS } from '../lib/validate.ts';
+import { checkChoice, checkCountryCodes, checkSetting, SETTING_DEFAULTS, SMS_RELAYS } from '../lib/validate.ts';
 
 /**
  * The stack's settings that `npm start` mirrors, read from where the stack reads them: cdk.json's
@@ -15,6 +15,8 @@ export interface LocalStackSettings {
   readonly smsRelay: string;
   /** Seconds after receipt past which a one-time code is not sent (`relayMaxAgeSeconds`). */
   readonly relayMaxAgeSeconds: number;
+  /** The countries the relay sends to (`relayAllowedCountryCodes`): `any`, or calling codes. */
+  readonly relayAllowedCountryCodes: string;
 }
 
 /** The committed values (the defaults where cdk.json has none); throws naming the setting and the bad value. */
@@ -28,6 +30,7 @@ export function committedSettings(file: URL | string = CDK_JSON): LocalStackSett
   return {
     smsRelay: checkChoice(`${where}.smsRelay`, smsRelay, SMS_RELAYS, 'the provider that sends SMS instructions, with the credentials of its secret'),
     relayMaxAgeSeconds: checkSetting('relayMaxAgeSeconds', maxAge, `${where}.relayMaxAgeSeconds`),
+    relayAllowedCountryCodes: checkCountryCodes(`${where}.relayAllowedCountryCodes`, settings.relayAllowedCountryCodes ?? SETTING_DEFAULTS.relayAllowedCountryCodes),
   };
 }
 

@@ -164,6 +164,7 @@ try {
     ...(reconcile ? { reconcile } : {}),
     smsRelay,
     relayMaxAgeSeconds: committed.relayMaxAgeSeconds,
+    relayAllowedCountryCodes: committed.relayAllowedCountryCodes,
   });
 } catch (error) {
   const message = error instanceof SecretsFileError ? error.message : `cannot start the local pipeline: ${(error as Error).message}`;

@@ -120,6 +120,11 @@ export interface RelayDependencies {
   readonly inFlightSeconds?: number;
   /** Days the relay and link items are kept (DynamoDB TTL), like event items. */
   readonly retentionDays: number;
+  /**
+   * The country calling codes the relay sends to (`relayAllowedCountryCodes`): a number elsewhere is
+   * recorded refused and not sent. @default undefined: any country
+   */
+  readonly allowedCountryCodes?: readonly string[];
 }
 
 /**
@@ -147,6 +152,28 @@ export function smsText(detail: Pick<InstructionDetail, 'text' | 'link'>): strin
   const link = detail.link?.trim() ?? '';
   if (text && link && !text.includes(link)) return `${text}\n${link}`;
   return text || link;
+}
+
+/**
+ * `relayAllowedCountryCodes`: `any`, or ITU-T E.164 country calling codes separated by commas
+ * (`995, +255, 1`). Returns the codes (digits only), or undefined for any country.
+ */
+export function parseCountryCodes(text: string): readonly string[] | undefined {
+  if (text.trim().toLowerCase() === 'any') return undefined;
+  const codes = text.split(',').map((part) => part.trim().replace(/^\+/, ''));
+  const bad = codes.find((code) => !/^[1-9]\d{0,2}$/.test(code));
+  if (bad !== undefined) throw new Error(`"${bad}" is not a country calling code (1 to 3 digits, e.g. 995 or +1); write "any" to send anywhere`);
+  return [...new Set(codes)];
+}
+
+/**
+ * Whether the number is in one of the countries: its digits begin with one of the calling codes.
+ * Calling codes are a prefix code (none begins another: ITU-T E.164), so this is exact for a
+ * number written with its country code, as instructions carry it.
+ */
+export function sendsTo(countryCodes: readonly string[], destination: string): boolean {
+  const digits = e164(destination).replace(/^\+/, '');
+  return /^\d+$/.test(digits) && countryCodes.some((code) => digits.startsWith(code));
 }
 
 /** A phone number as the provider gave it, written as E.164 (`+` and digits); spaces, dots, dashes and brackets dropped. */
@@ -200,6 +227,8 @@ export async function relayInstruction(raw: unknown, deps: RelayDependencies): P
 
   const maxAgeSeconds = detail.oneTimeCode ? (deps.codeMaxAgeSeconds ?? RELAY.codeMaxAgeSeconds) : (deps.linkMaxAgeSeconds ?? RELAY.linkMaxAgeSeconds);
   const expired = ageSeconds > maxAgeSeconds;
+  const countries = deps.allowedCountryCodes;
+  const elsewhere = countries !== undefined && !sendsTo(countries, detail.destination);
   const key = relayKey(detail);
   const at = now.toISOString();
   const base: Item = {
@@ -223,12 +252,16 @@ export async function relayInstruction(raw: unknown, deps: RelayDependencies): P
     return result;
   };
 
+  // Not to a country the relay sends to: refused, never sent (the number itself is not recorded).
+  const elsewhereFields: Item = { status: 'refused', updatedAt: at, reason: `the number is not in a country relayAllowedCountryCodes allows (${(countries ?? []).map((code) => `+${code}`).join(', ')})` };
+
   // The secret first: without it nothing is claimed, and the delivery is simply tried again.
-  const secret = expired ? undefined : await deps.secrets.get(deps.sender);
+  const secret = expired || elsewhere ? undefined : await deps.secrets.get(deps.sender);
   // Then the family's marker: a later instruction already there supersedes this one. A fault here
   // has claimed nothing either.
   const superseded =
     !expired &&
+    !elsewhere &&
     !(await deps.store.advance(latestKey(detail), positionOf(detail), {
       eventId: detail.eventId,
       provider: detail.provider,
@@ -238,7 +271,13 @@ export async function relayInstruction(raw: unknown, deps: RelayDependencies): P
     }));
   const supersededFields: Item = { status: 'superseded', updatedAt: at, reason: `a later ${detail.oneTimeCode ? 'code' : 'link'} for this ${detail.provider} subject was sent (or is being sent) first; an older one is never sent after it` };
   // What to record instead of sending, if anything.
-  const notToSend = expired ? { outcome: 'expired' as const, fields: expiredFields, more: { maxAgeSeconds } } : superseded ? { outcome: 'superseded' as const, fields: supersededFields, more: {} } : undefined;
+  const notToSend = elsewhere
+    ? { outcome: 'refused' as const, fields: elsewhereFields, more: { reason: 'country not allowed' } }
+    : expired
+      ? { outcome: 'expired' as const, fields: expiredFields, more: { maxAgeSeconds } }
+      : superseded
+        ? { outcome: 'superseded' as const, fields: supersededFields, more: {} }
+        : undefined;
   const attempt = deps.newAttempt();
   const claim: Item = notToSend ? { ...base, ...notToSend.fields } : { ...base, status: 'sending', attempt, attempts: 1, sendingSince: at };
   const created = await deps.store.create(claim);

@@ -12,7 +12,7 @@ import { createSecretCache, type SecretSource } from '../core/secrets.ts';
 import type { SweepDependencies } from '../core/sweep.ts';
 import { createRelayStore } from '../adapters/relay-store.ts';
 import { postOnceContext } from '../adapters/post-once.ts';
-import { RELAY } from '../core/relay.ts';
+import { parseCountryCodes, RELAY } from '../core/relay.ts';
 import { findProvider } from '../providers/index.ts';
 import type { AnyProvider, SendContext } from '../providers/provider.ts';
 import { ConfigurationError } from '../shared/errors.ts';
@@ -154,6 +154,8 @@ export interface RelaySetup {
   readonly secretCacheSeconds?: number;
   /** Age past which a one-time code is not sent. @default RELAY.codeMaxAgeSeconds */
   readonly codeMaxAgeSeconds?: number;
+  /** The countries it sends to (`relayAllowedCountryCodes`): `any`, or calling codes. @default 'any' */
+  readonly allowedCountryCodes?: string;
   /** Days relay items are kept. @default RETENTION.eventDays */
   readonly retentionDays?: number;
   /** How long a send can be in flight (the function's timeout). @default RELAY.timeoutSeconds */
@@ -181,6 +183,8 @@ export function relayHandlerOptions(setup: RelaySetup): RelayHandlerOptions {
       log: createLogger({ service: 'relay', write: setup.write }),
       newAttempt: randomUUID,
       codeMaxAgeSeconds: setup.codeMaxAgeSeconds ?? RELAY.codeMaxAgeSeconds,
+      // A malformed value (the stack checks it at synth) fails the function's start, not a send.
+      allowedCountryCodes: parseCountryCodes(setup.allowedCountryCodes ?? 'any'),
       inFlightSeconds: setup.inFlightSeconds ?? RELAY.timeoutSeconds,
       retentionDays: setup.retentionDays ?? RETENTION.eventDays,
     },

@@ -63,6 +63,7 @@ function fromEnvironment(): RelayHandler {
       secretSource: secretsManagerSource(),
       secretCacheSeconds: numberEnv('SECRET_CACHE_SECONDS', DEFAULT_SECRET_CACHE_SECONDS),
       codeMaxAgeSeconds: numberEnv('RELAY_MAX_AGE_SECONDS', RELAY.codeMaxAgeSeconds),
+      allowedCountryCodes: process.env.RELAY_ALLOWED_COUNTRY_CODES ?? 'any',
       retentionDays: numberEnv('EVENT_RETENTION_DAYS', RETENTION.eventDays),
       inFlightSeconds: numberEnv('RELAY_IN_FLIGHT_SECONDS', RELAY.timeoutSeconds),
     }),

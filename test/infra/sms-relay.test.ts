@@ -177,6 +177,7 @@ describe('the relay function', () => {
     assert.equal(variables.SMS_RELAY, 'telesign');
     assert.deepEqual(variables.TELESIGN_SECRET_ID, { Ref: logicalId(telesignSecret) });
     assert.equal(variables.RELAY_MAX_AGE_SECONDS, '300');
+    assert.equal(variables.RELAY_ALLOWED_COUNTRY_CODES, 'any');
     assert.equal(variables.EVENT_RETENTION_DAYS, String(CDK_CONTEXT.settings.eventRetentionDays));
     assert.equal(Object.keys(variables).filter((name) => name.endsWith('_SECRET_ID')).length, 1, 'one secret: the sender\'s');
   });
@@ -373,6 +374,16 @@ describe('outputs, cdk-nag, and the setting', () => {
     assert.throws(() => synthesize({ settings: { ...CDK_CONTEXT.settings, smsRelay: 'esms' } }), /settings\.smsRelay must be one of off, telesign/);
     assert.throws(() => synthesize({ settings: { ...RELAY_ON.settings, relayMaxAgeSeconds: 10 } }), /settings\.relayMaxAgeSeconds must be an integer from 30 to 3600/);
     assert.throws(() => synthesize({ ...RELAY_ON, relayMaxAgeSeconds: '7200', oneOff: 'true' }), /relayMaxAgeSeconds must be an integer from 30 to 3600/);
+    assert.throws(() => synthesize({ settings: { ...RELAY_ON.settings, relayAllowedCountryCodes: '995;255' } }), /settings\.relayAllowedCountryCodes: "995;255" is not a country calling code/);
+    assert.throws(() => synthesize({ settings: { ...RELAY_ON.settings, relayAllowedCountryCodes: '' } }), /relayAllowedCountryCodes: "" is not a country calling code .*write "any"/);
+  });
+
+  test('relayAllowedCountryCodes from cdk.json reaches the relay', () => {
+    // act
+    const { stack: tuned, template } = synthesize({ settings: { ...RELAY_ON.settings, relayAllowedCountryCodes: '995,+255' } });
+    // assess
+    const fn = template.Resources[tuned.getLogicalId(tuned.smsRelay!.function.node.defaultChild as CfnElement)];
+    assert.equal(fn.Properties.Environment.Variables.RELAY_ALLOWED_COUNTRY_CODES, '995,+255');
   });
 
   test('relayMaxAgeSeconds from cdk.json reaches the relay', () => {

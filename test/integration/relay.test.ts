@@ -9,7 +9,7 @@ import { createRelayStore } from '../../functions/adapters/relay-store.ts';
 import { MAX_BODY_BYTES } from '../../functions/core/pipeline-definition.ts';
 import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, type InstructionDetail } from '../../functions/core/publish.ts';
 import { QueueMessageSchema } from '../../functions/core/queue-message.ts';
-import { RELAY, relayInstruction, type RelayDependencies } from '../../functions/core/relay.ts';
+import { parseCountryCodes, RELAY, relayInstruction, type RelayDependencies } from '../../functions/core/relay.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import { processMessage } from '../../functions/core/worker.ts';
 import { createIngestHandler } from '../../functions/handlers/ingest.ts';
@@ -373,6 +373,26 @@ describe('faults that sent nothing are retried', () => {
     assert.equal(result.outcome, 'refused');
     assert.deepEqual(again, { outcome: 'duplicate', status: 'refused' });
     assert.match(String((await relayItem(detail))?.reason), /not an E\.164 phone number/);
+  });
+
+  test('relayAllowedCountryCodes: a number in no allowed country is recorded refused, nothing goes to TeleSign, the line names no number; one in an allowed country is sent', async () => {
+    // prepare: the sample's number is Georgian (+995)
+    assert.match(String(OTP_SAMPLE.phoneNumber), /^\+995/);
+    const [abroad, home, written] = [await instruction(OTP_SAMPLE), await instruction(OTP_SAMPLE), await instruction({ ...OTP_SAMPLE, phoneNumber: '+995 (512) 34.56.78' })];
+    const log = logger();
+    const before = simulator.sent.length;
+    // act
+    const refused = await relayInstruction(abroad, relayDeps({ allowedCountryCodes: parseCountryCodes('1, +44'), log }));
+    const again = await relayInstruction(abroad, relayDeps({ allowedCountryCodes: parseCountryCodes('1, +44') }));
+    const sent = await relayInstruction(home, relayDeps({ allowedCountryCodes: parseCountryCodes('255,995') }));
+    const sentToo = await relayInstruction(written, relayDeps({ allowedCountryCodes: parseCountryCodes('995') }));
+    // assess
+    assert.deepEqual([refused.outcome, again, sent.outcome, sentToo.outcome], ['refused', { outcome: 'duplicate', status: 'refused' }, 'sent', 'sent']);
+    assert.equal(simulator.sent.length - before, 2, 'only the two allowed ones reached TeleSign');
+    assert.match(String((await relayItem(abroad))?.reason), /not in a country relayAllowedCountryCodes allows \(\+1, \+44\)/);
+    const line = log.lines.find((each) => each.message === 'relay');
+    assert.equal(line?.level, 'WARN');
+    assert.equal(line?.fields?.outcome, 'refused', 'counted by RelayNotSent');
   });
 
   test('a text longer than one TeleSign message (published, since it is within the event\'s limits) is recorded refused on the session, not skipped unseen', async () => {

@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parseCountryCodes, positionOf, sendsTo } from '../../functions/core/relay.ts';
+
+/** The relay's pure rules: which countries it sends to, and how instructions of one subject are ordered. */
+
+describe('relayAllowedCountryCodes', () => {
+  test('"any" (in any case) is every country; codes are read with or without +, spaces, repeats dropped', () => {
+    assert.equal(parseCountryCodes('any'), undefined);
+    assert.equal(parseCountryCodes(' ANY '), undefined);
+    assert.deepEqual(parseCountryCodes('995, +255,1,995'), ['995', '255', '1']);
+  });
+
+  test('anything else is refused, naming the bad part', () => {
+    for (const [text, bad] of [['', ''], ['995;255', '995;255'], ['995,georgia', 'georgia'], ['0', '0'], ['1234', '1234'], ['995,', '']] as const) {
+      assert.throws(() => parseCountryCodes(text), new RegExp(`^Error: "${bad}" is not a country calling code`), text);
+    }
+  });
+
+  test('a number is in a country when its digits begin with the calling code, however it is written', () => {
+    const georgia = ['995'];
+    for (const number of ['+995512345678', '995512345678', '+995 (512) 34.56.78', '+995\u00a0512\u00a0345\u00a0678']) assert.ok(sendsTo(georgia, number), number);
+    for (const number of ['+1 415 555 0100', '+99551', '+9', 'not a number 995512345678', '+995-512-345-678x12']) assert.equal(sendsTo(georgia, number), number === '+99551', number);
+    assert.ok(sendsTo(['1', '44'], '+1 (415) 555-0100'));
+    assert.ok(!sendsTo(['1', '44'], '+4915112345678'), 'Germany is not the UK');
+  });
+});
+
+describe('positionOf', () => {
+  test('text order is receipt order, whatever offset the time was written with; the eventId breaks a tie', () => {
+    const a = positionOf({ receivedAt: '2026-12-01T10:00:00.000+04:00', eventId: 'b' }); // 06:00Z
+    const b = positionOf({ receivedAt: '2026-12-01T09:00:00.000Z', eventId: 'a' });
+    const c = positionOf({ receivedAt: '2026-12-01T09:00:00.000Z', eventId: 'b' });
+    assert.deepEqual([c, b, a].sort(), [a, b, c]);
+  });
+});
