@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, openSync, readSync, statSync, truncateSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, readSync, statSync, truncateSync } from 'node:fs';
 import { appendFile, stat } from 'node:fs/promises';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { queueSender } from '../functions/adapters/sqs.ts';
@@ -109,6 +109,8 @@ export function openEventBus(options: EventBusOptions): LocalEventBus {
   const { file } = options;
   const rules = options.rules ?? [];
   let length = dropCutLine(file);
+  // A file an older version wrote readable by all: owner-only from now on.
+  if (length > 0) chmodSync(file, 0o600);
   const committedBytes = Math.min(options.committedBytes ?? 0, length);
   // Where the events of the last successful publish end: every record before them is done.
   let succeeded = committedBytes;
@@ -124,7 +126,8 @@ export function openEventBus(options: EventBusOptions): LocalEventBus {
         const text = fresh.map((event) => `${JSON.stringify(toBusEvent(event))}\n`).join('');
         try {
           // One write in append mode: a reader sees whole lines or nothing of them.
-          await appendFile(file, text);
+          // Owner-only, like the secrets file: instructions carry live codes, numbers and links.
+          await appendFile(file, text, { mode: 0o600 });
           // The file's own length (not a count kept here), right even if it was away while the bus opened.
           length = (await stat(file)).size;
         } catch (error) {
@@ -156,6 +159,8 @@ function envelope(event: GatewayEvent, options: EventBusOptions): EventBridgeEnv
     version: '0',
     id: randomUUID(),
     ...toBusEvent(event),
+    // As EventBridge delivers it: to the second (the detail keeps the milliseconds).
+    time: `${new Date(event.time).toISOString().slice(0, 19)}Z`,
     account: options.account ?? '000000000000',
     region: options.region,
     resources: [],

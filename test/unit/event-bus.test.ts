@@ -73,6 +73,7 @@ describe('local event bus', () => {
     // assess
     assert.deepEqual(lines(file), [statusEvent(1), instructionEvent(2), statusEvent(3)].map((event) => JSON.parse(JSON.stringify(toBusEvent(event)))));
     assert.deepEqual(Object.keys(lines(file)[0]), ['source', 'detail-type', 'time', 'detail']);
+    assert.equal(statSync(file).mode & 0o777, 0o600, 'owner-only: instructions carry live codes and numbers');
     assert.equal(bus.bytes(), statSync(file).size);
   });
 
@@ -156,6 +157,7 @@ describe('local event bus', () => {
     assert.equal(envelope.region, 'eu-west-1');
     assert.deepEqual(envelope.resources, []);
     assert.match(envelope.id, /^[0-9a-f-]{36}$/);
+    assert.equal(envelope.time, '2026-12-01T10:00:02Z', 'to the second, as EventBridge delivers it');
     assert.deepEqual(envelope.detail, instructionEvent(2).detail);
   });
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { putEventsEntry } from '../../functions/adapters/eventbridge.ts';
@@ -102,6 +103,15 @@ describe('the JSON Schemas', () => {
       assert.ok(examples.length > 0, SCHEMA_FILES[detailType]);
       for (const example of examples) assert.deepEqual(schemaErrors(example), [], SCHEMA_FILES[detailType]);
     }
+  });
+
+  test('the README\'s example events validate', () => {
+    // prepare: the JSON blocks of the README that are events
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const events = [...readme.matchAll(/```json\n(\{[\s\S]*?\})\n```/g)].map((match) => JSON.parse(match[1]) as Json).filter((json) => json['detail-type'] !== undefined);
+    // assess
+    assert.ok(events.length >= 1, 'the README shows an event');
+    for (const event of events) assert.deepEqual(schemaErrors(event), [], JSON.stringify(event).slice(0, 120));
   });
 
   test('a wrong event is refused: a missing eventId, an outcome not documented, a bad previous, a bad time, another detail-type\'s detail', () => {
