@@ -107,6 +107,28 @@ function settingsObject(where: string, value: unknown): Record<string, unknown> 
   return value;
 }
 
+/** Context keys of ours that are not settings: what `settings` and `stages` hold, and the selectors. */
+const OWN_KEYS = ['settings', 'stages', STAGE_KEY, ONE_OFF_KEY];
+
+/**
+ * A context key that is not ours and not the CDK's is a mistyped setting (`-c identomatSmsRelay=…`
+ * for `smsRelay`): refused, naming it and the settings, rather than synthesized without it. The
+ * CDK's own keys are feature flags (`@aws-cdk/…`) and `aws:cdk:…`; lookups cached in
+ * cdk.context.json (`availability-zones:account=…`) have a colon too.
+ */
+function refuseUnknownKeys(node: Node): void {
+  const names = SETTING_NAMES as readonly string[];
+  for (const key of Object.keys(node.getAllContext())) {
+    if (key.startsWith('@') || key.includes(':') || OWN_KEYS.includes(key) || names.includes(key)) continue;
+    const lower = key.toLowerCase();
+    const like = names.filter((name) => lower.includes(name.toLowerCase()) || name.toLowerCase().includes(lower));
+    throw new Error(
+      `-c ${key} is not a setting${like.length ? ` (did you mean ${like.join(' or ')}?)` : ''}; settings are ${SETTING_NAMES.join(', ')}, ` +
+        `and ${STAGE_KEY}, ${ONE_OFF_KEY} select`,
+    );
+  }
+}
+
 /** `-c` values arrive as strings: numbers and objects are parsed, naming the setting when they cannot be. */
 function fromCommandLine(name: SettingName, raw: unknown): unknown {
   if (typeof raw !== 'string') return raw;
@@ -171,6 +193,7 @@ export function resolveSettings(node: Node): ResolvedSettings {
     stage = rawStage;
   }
 
+  refuseUnknownKeys(node);
   const base = settingsObject('cdk.json context "settings"', node.tryGetContext('settings'));
   const staged = stage === undefined ? {} : settingsObject(`cdk.json context "stages".${stage}`, (stages as Record<string, unknown>)[stage]);
 

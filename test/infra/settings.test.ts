@@ -39,6 +39,15 @@ function resourceOf(stack: CallbackGatewayStack, json: Json, construct: { node: 
   return json.Resources[stack.getLogicalId(construct.node.defaultChild as CfnElement)];
 }
 
+describe('a mistyped -c', () => {
+  test('a context key that is no setting is refused, naming the setting it looks like; the CDK\'s own keys pass', () => {
+    assert.throws(() => synth({ identomatSmsRelay: 'telesign' }), /-c identomatSmsRelay is not a setting \(did you mean smsRelay\?\); settings are alarmEmail, .*smsRelay/);
+    assert.throws(() => synth({ maxRecieveCount: '7' }), /-c maxRecieveCount is not a setting; settings are/);
+    const { stack } = synth({ '@aws-cdk/core:newStyleStackSynthesis': true, 'aws:cdk:version-reporting': false, 'availability-zones:account=123456789012:region=eu-west-1': ['eu-west-1a'] });
+    assert.equal(stack.stackName, 'CallbackGateway');
+  });
+});
+
 describe('the committed place: cdk.json', () => {
   test('cdk.json commits every setting that has a default, at its default, and nothing unknown', () => {
     // act
