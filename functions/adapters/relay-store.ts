@@ -67,6 +67,25 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
     };
   };
 
+  /** A conditional UpdateItem of a relay marker: false when its condition on `latestAt`/`latestEventId` fails. */
+  const markerUpdate = async (key: Item, fields: Item, condition: string, position: { at: string; eventId: string }): Promise<boolean> => {
+    const { ExpressionAttributeNames, ExpressionAttributeValues, ...input } = updateInput(key, fields, false);
+    try {
+      await client.send(
+        new UpdateItemCommand({
+          ...input,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: { ...ExpressionAttributeNames, '#at': 'latestAt', '#id': 'latestEventId' },
+          ExpressionAttributeValues: { ...ExpressionAttributeValues, ...marshall({ ':at': position.at, ':id': position.eventId }) },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw fault('UpdateItem (relay marker)', error);
+    }
+  };
+
   return {
     async create(item) {
       try {
@@ -99,23 +118,12 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
     },
 
     async advance(key, position, fields) {
-      const { ExpressionAttributeNames, ExpressionAttributeValues, UpdateExpression, ...input } = updateInput(key, { ...fields, latest: position }, false);
-      try {
-        await client.send(
-          new UpdateItemCommand({
-            ...input,
-            UpdateExpression,
-            // `<=`: the same instruction delivered again keeps its place.
-            ConditionExpression: 'attribute_not_exists(#latestNow) OR #latestNow <= :position',
-            ExpressionAttributeNames: { ...ExpressionAttributeNames, '#latestNow': 'latest' },
-            ExpressionAttributeValues: { ...ExpressionAttributeValues, ...marshall({ ':position': position }) },
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionFailure(error)) return false;
-        throw fault('UpdateItem (relay marker)', error);
-      }
+      // Later, or the same instruction again (a redelivery keeps its place); a tie goes to the first.
+      return markerUpdate(key, { ...fields, latestAt: position.at, latestEventId: position.eventId }, 'attribute_not_exists(#at) OR #at < :at OR (#at = :at AND #id = :id)', position);
+    },
+
+    async holds(key, position) {
+      return markerUpdate(key, { checkedAt: new Date().toISOString() }, '#at = :at AND #id = :id', position);
     },
 
     async recordSent(key, attempt, fields, link) {

@@ -25,10 +25,13 @@ import type { Item, ItemKey } from './store.ts';
  *   (none) ──a later one────▶ superseded (never sent: a later code, or link, of the same subject went first)
  *
  * Never an older code after a newer one: before an instruction is claimed for sending, it moves the
- * subject's marker of its family (`RELAY-LATEST#code` or `#link`) to its own place (receipt time,
- * then eventId) by a conditional write; a marker already past it means a later instruction of the
- * family was claimed first (the person asked again, and the provider issued a new code), so this one
- * is `superseded`. A code held back by a fault and delivered again after its successor is never sent.
+ * subject's marker of its family (`RELAY-LATEST#code` or `#link`) to its receipt time, by a
+ * conditional write; a marker already later (or at the same millisecond, taken by another
+ * instruction) means a later instruction of the family came first (the person asked again, and the
+ * provider issued a new code), so this one is `superseded`. Just before the request goes to the
+ * sender, the marker is checked again by a conditional write: an instruction overtaken between its
+ * claim and its send is `superseded` too. A code held back by a fault and delivered again after its
+ * successor is never sent; only two sends already on their way at the same moment are not ordered.
  *
  * A delivery that finds `sent`, `expired`, `superseded`, `uncertain` or `refused` does nothing. One that finds
  * `sending` older than a send can take was left by a crash mid-send: it may have gone out, so it
@@ -96,10 +99,19 @@ export interface RelayStore {
    */
   recordSent(key: ItemKey, attempt: string, fields: Item, link: Item): Promise<void>;
   /**
-   * Move the marker at `key` to `position` (with `fields`) unless it is already past it: true when
-   * it is now at `position`, false when a later position holds it.
+   * Move the marker at `key` to `position` (with `fields`) unless a later time holds it, or the same
+   * time for another instruction: true when it is now at `position`, false otherwise.
    */
-  advance(key: ItemKey, position: string, fields: Item): Promise<boolean>;
+  advance(key: ItemKey, position: MarkerPosition, fields: Item): Promise<boolean>;
+  /** Whether the marker at `key` is still at `position` (a conditional write: the relay may not read). */
+  holds(key: ItemKey, position: MarkerPosition): Promise<boolean>;
+}
+
+/** Where an instruction stands among its subject's: when the gateway received it, and which it is. */
+export interface MarkerPosition {
+  /** Receipt time, UTC to the millisecond, so that text order is time order. */
+  readonly at: string;
+  readonly eventId: string;
 }
 
 export interface RelayDependencies {
@@ -193,10 +205,11 @@ export const latestKey = (detail: Pick<InstructionDetail, 'provider' | 'subjectI
 });
 
 /**
- * An instruction's place among its subject's: when the gateway received it (UTC, to the
- * millisecond, so that text order is time order), then its eventId to break a tie.
+ * An instruction's place among its subject's: when the gateway received it (UTC, to the millisecond,
+ * so that text order is time order). Two of one millisecond are not ordered by anything they carry
+ * (the eventId is a hash): the first to take the marker is sent, the other superseded.
  */
-export const positionOf = (detail: Pick<InstructionDetail, 'receivedAt' | 'eventId'>): string => `${new Date(detail.receivedAt).toISOString()}|${detail.eventId}`;
+export const positionOf = (detail: Pick<InstructionDetail, 'receivedAt' | 'eventId'>): MarkerPosition => ({ at: new Date(detail.receivedAt).toISOString(), eventId: detail.eventId });
 
 /** What may be logged of an instruction: ids and kinds, never its destination, text or link. */
 function logFields(detail: InstructionDetail, ageSeconds: number) {
@@ -269,7 +282,7 @@ export async function relayInstruction(raw: unknown, deps: RelayDependencies): P
       updatedAt: at,
       [TABLE.ttlAttribute]: base[TABLE.ttlAttribute],
     }));
-  const supersededFields: Item = { status: 'superseded', updatedAt: at, reason: `a later ${detail.oneTimeCode ? 'code' : 'link'} for this ${detail.provider} subject was sent (or is being sent) first; an older one is never sent after it` };
+  const supersededFields: Item = { status: 'superseded', updatedAt: at, reason: supersededReason(detail) };
   // What to record instead of sending, if anything.
   const notToSend = elsewhere
     ? { outcome: 'refused' as const, fields: elsewhereFields, more: { reason: 'country not allowed' } }
@@ -330,12 +343,28 @@ export async function relayInstruction(raw: unknown, deps: RelayDependencies): P
 
 type Done = (result: RelayResult, more?: Record<string, unknown>) => RelayResult;
 
+const supersededReason = (detail: InstructionDetail) =>
+  `a later ${detail.oneTimeCode ? 'code' : 'link'} for this ${detail.provider} subject was sent (or is being sent) first; an older one is never sent after it`;
+
 /** Send, then record what happened; a fault that sent nothing is recorded as `retry` and thrown. */
 async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, attempt: string, attempts: number, deps: RelayDependencies, done: Done): Promise<RelayResult> {
   const message: OutgoingMessage = { to: e164(detail.destination), text: smsText(detail), kind: detail.oneTimeCode ? 'OTP' : 'ARN', externalId: detail.eventId };
   const record = async (fields: Item) => {
     await deps.store.update(key, { status: 'sending', attempt }, { ...fields, updatedAt: deps.now().toISOString() });
   };
+  // The marker once more, the moment before the request leaves: a later instruction of the family
+  // that came while this one was being claimed supersedes it. A fault here has sent nothing.
+  let latest: boolean;
+  try {
+    latest = await deps.store.holds(latestKey(detail), positionOf(detail));
+  } catch (error) {
+    await record({ status: 'retry', lastFault: errorMessage(error) });
+    throw error;
+  }
+  if (!latest) {
+    await record({ status: 'superseded', reason: supersededReason(detail) });
+    return done({ outcome: 'superseded' }, { attempts });
+  }
   let referenceId: string;
   try {
     ({ referenceId } = await deps.sender.sendMessage!(secret, message, deps.send));

@@ -238,7 +238,6 @@ export interface Provider<TSecret = unknown, TPayload = unknown, TId extends str
   readonly callbackTrust: 'signed' | 'token';
 }
 
-/** A message to deliver to a person on the provider's behalf (see `Provider.instruction`). */
 /**
  * Longest destination or link, and longest text, of an instruction that is published (characters);
  * `schemas/callback-instruction.json` says the same. Even written in the characters JSON spells
@@ -247,6 +246,7 @@ export interface Provider<TSecret = unknown, TPayload = unknown, TId extends str
  */
 export const INSTRUCTION_LIMITS = { field: 2048, text: 16_384 } as const;
 
+/** A message to deliver to a person on the provider's behalf (see `Provider.instruction`). */
 export interface Instruction {
   /** The provider's own name for it (`one-time-password`, `share-session-link-via-sms`…). */
   readonly kind: string;

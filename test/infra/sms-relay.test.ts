@@ -281,9 +281,13 @@ describe('alarms', () => {
       recordSent: async (key, _attempt, fields) => void items.set(`${key.pk}|${key.sk}`, { ...items.get(`${key.pk}|${key.sk}`), ...fields }),
       advance: async (key, position, fields) => {
         const current = items.get(`${key.pk}|${key.sk}`);
-        if (current && String(current.latest) > position) return false;
-        items.set(`${key.pk}|${key.sk}`, { ...current, ...key, ...fields, latest: position });
+        if (current && (String(current.latestAt) > position.at || (current.latestAt === position.at && current.latestEventId !== position.eventId))) return false;
+        items.set(`${key.pk}|${key.sk}`, { ...current, ...key, ...fields, latestAt: position.at, latestEventId: position.eventId });
         return true;
+      },
+      holds: async (key, position) => {
+        const current = items.get(`${key.pk}|${key.sk}`);
+        return current?.latestAt === position.at && current?.latestEventId === position.eventId;
       },
     };
     const answering = (post: SendContext['post']): SendContext => ({ post });

@@ -204,6 +204,41 @@ describe('never an older code after a newer one', () => {
     assert.deepEqual([taken(newer).length, taken(older).length], [1, 0]);
   });
 
+  test('an older code overtaken between its claim and its send (a slow write, a frozen function) is superseded at the last moment, never sent after the newer one', async () => {
+    // prepare: the older code's claim is held up until the newer one has gone out
+    const session = uniqueId('sess');
+    const older = receivedAgo(await instruction({ ...OTP_SAMPLE, text: 'Your code is 6161' }, session), 20);
+    const newer = receivedAgo(await instruction({ ...OTP_SAMPLE, text: 'Your code is 6262' }, session), 10);
+    const real = createRelayStore(env.client, env.tableName);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow = { ...real, create: async (item: Parameters<typeof real.create>[0]) => (item.eventId === older.eventId ? gate.then(() => real.create(item)) : real.create(item)) };
+
+    // act
+    const first = relayInstruction(older, relayDeps({ store: slow }));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const second = await relayInstruction(newer, relayDeps());
+    release();
+    const late = await first;
+
+    // assess
+    assert.deepEqual([late.outcome, second.outcome], ['superseded', 'sent']);
+    assert.deepEqual([taken(older).length, taken(newer).length], [0, 1]);
+    assert.equal((await relayItem(older))?.status, 'superseded');
+  });
+
+  test('two codes received in the same millisecond: the first to be claimed goes out, the other is superseded (nothing they carry says which is newer)', async () => {
+    // prepare
+    const session = uniqueId('sess');
+    const at = new Date(Date.now() - 5_000).toISOString();
+    const [one, two] = [await instruction({ ...OTP_SAMPLE, text: 'Your code is 7171' }, session), await instruction({ ...OTP_SAMPLE, text: 'Your code is 7272' }, session)].map((detail) => ({ ...detail, receivedAt: at }));
+    // act
+    const outcomes = [(await relayInstruction(two, relayDeps())).outcome, (await relayInstruction(one, relayDeps())).outcome, (await relayInstruction(two, relayDeps())).outcome];
+    // assess
+    assert.deepEqual(outcomes, ['sent', 'superseded', 'duplicate']);
+    assert.deepEqual([taken(one).length, taken(two).length], [0, 1]);
+  });
+
   test('codes and links are apart: a link older than a code already sent still goes out; only a later code supersedes a code', async () => {
     // prepare
     const session = uniqueId('sess');

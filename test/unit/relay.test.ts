@@ -27,10 +27,10 @@ describe('relayAllowedCountryCodes', () => {
 });
 
 describe('positionOf', () => {
-  test('text order is receipt order, whatever offset the time was written with; the eventId breaks a tie', () => {
+  test('the receipt time in UTC to the millisecond, whatever offset it was written with, so that text order is time order', () => {
     const a = positionOf({ receivedAt: '2026-12-01T10:00:00.000+04:00', eventId: 'b' }); // 06:00Z
     const b = positionOf({ receivedAt: '2026-12-01T09:00:00.000Z', eventId: 'a' });
-    const c = positionOf({ receivedAt: '2026-12-01T09:00:00.000Z', eventId: 'b' });
-    assert.deepEqual([c, b, a].sort(), [a, b, c]);
+    assert.deepEqual(a, { at: '2026-12-01T06:00:00.000Z', eventId: 'b' });
+    assert.ok(a.at < b.at);
   });
 });
