@@ -173,9 +173,36 @@ export function smsText(detail: Pick<InstructionDetail, 'text' | 'link'>): strin
 export function parseCountryCodes(text: string): readonly string[] | undefined {
   if (text.trim().toLowerCase() === 'any') return undefined;
   const codes = text.split(',').map((part) => part.trim().replace(/^\+/, ''));
-  const bad = codes.find((code) => !/^[1-9]\d{0,2}$/.test(code));
-  if (bad !== undefined) throw new Error(`"${bad}" is not a country calling code (1 to 3 digits, e.g. 995 or +1); write "any" to send anywhere`);
+  for (const code of codes) {
+    const why = notACountryCode(code);
+    if (why) throw new Error(`"${code}" is not a country calling code (${why}); write "any" to send anywhere`);
+  }
   return [...new Set(codes)];
+}
+
+/**
+ * How ITU-T E.164 lays out country calling codes (https://www.itu.int/pub/T-SP-E.164D, the list of
+ * assigned codes; summarised by world zone in https://en.wikipedia.org/wiki/Telephone_country_code):
+ * 1 and 7 are whole countries' codes; these two-digit codes are assigned; and under these two-digit
+ * prefixes every code has three digits. A code is exact only if it is one of these: `4` or `35`
+ * would let through several countries, `441` is a part of one.
+ */
+const TWO_DIGIT_CODES = new Set(['20', '27', '30', '31', '32', '33', '34', '36', '39', '40', '41', '43', '44', '45', '46', '47', '48', '49', '51', '52', '53', '54', '55', '56', '57', '58', '60', '61', '62', '63', '64', '65', '66', '81', '82', '84', '86', '90', '91', '92', '93', '94', '95', '98']);
+const THREE_DIGIT_PREFIXES = new Set(['21', '22', '23', '24', '25', '26', '29', '35', '37', '38', '42', '50', '59', '67', '68', '69', '80', '85', '87', '88', '96', '97', '99']);
+
+/** Why `code` is not one country's calling code, or undefined when it is. */
+function notACountryCode(code: string): string | undefined {
+  if (!/^\d{1,3}$/.test(code)) return '1 to 3 digits, e.g. 995 or +1';
+  const within = (parent: string) => `a part of +${parent}: write ${parent}`;
+  if (code.length === 1) return code === '1' || code === '7' ? undefined : 'a world zone of several countries: write the whole code, e.g. 44 or 995';
+  if (code[0] === '1' || code[0] === '7') return within(code[0]);
+  const first = code.slice(0, 2);
+  if (code.length === 2) {
+    if (TWO_DIGIT_CODES.has(code)) return undefined;
+    return THREE_DIGIT_PREFIXES.has(code) ? `shared by the ${code}x countries: write all three digits, e.g. ${code}0` : 'not assigned';
+  }
+  if (THREE_DIGIT_PREFIXES.has(first)) return undefined;
+  return TWO_DIGIT_CODES.has(first) ? within(first) : 'not assigned';
 }
 
 /**

@@ -17,6 +17,23 @@ describe('relayAllowedCountryCodes', () => {
     }
   });
 
+  test('a prefix of several countries, or a part of one, is refused with what to write instead: every code passed is exact', () => {
+    const refused: [string, RegExp][] = [
+      ['4', /world zone of several countries/],
+      ['35', /shared by the 35x countries: write all three digits, e\.g\. 350/],
+      ['99', /shared by the 99x countries/],
+      ['441', /a part of \+44: write 44/],
+      ['1415', /1 to 3 digits/],
+      ['12', /a part of \+1: write 1/],
+      ['76', /a part of \+7: write 7/],
+      ['28', /not assigned/],
+      ['830', /not assigned/],
+    ];
+    for (const [code, why] of refused) assert.throws(() => parseCountryCodes(code), why, code);
+    // Georgia, Tanzania, the UK, the NANP, Russia/Kazakhstan, Egypt, Brazil, Hong Kong, Uzbekistan
+    assert.deepEqual(parseCountryCodes('995,255,44,1,7,20,55,852,998'), ['995', '255', '44', '1', '7', '20', '55', '852', '998']);
+  });
+
   test('a number is in a country when its digits begin with the calling code, however it is written', () => {
     const georgia = ['995'];
     for (const number of ['+995512345678', '995512345678', '+995 (512) 34.56.78', '+995\u00a0512\u00a0345\u00a0678']) assert.ok(sendsTo(georgia, number), number);
