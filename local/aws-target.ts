@@ -21,6 +21,8 @@ export interface TargetFlags {
   readonly 'dlq-url'?: string;
   readonly table?: string;
   readonly 'data-dir'?: string;
+  /** Locally: the SMS relay's queue and DLQ instead of the callbacks'. */
+  readonly relay?: boolean;
 }
 
 /**
@@ -47,14 +49,19 @@ export function resolveTarget(flags: TargetFlags): Target {
     console.error('no local pipeline is running (start it with `npm start`); for a deployed stack pass --queue-url/--dlq-url/--table and --region');
     process.exit(1);
   }
+  if (flags.relay && !runtime.smsRelay) {
+    console.error('the local pipeline runs no SMS relay (start it with `npm start -- --sms-relay telesign`)');
+    process.exit(1);
+  }
+  const queues = flags.relay && runtime.smsRelay ? runtime.smsRelay : runtime;
   const sqs = new SQSClient({ ...LOCAL_AWS, endpoint: runtime.sqsEndpoint });
   const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: runtime.dynamodbEndpoint });
   return {
     kind: 'local',
     sqs,
     dynamo,
-    queueUrl: runtime.queueUrl,
-    dlqUrl: runtime.dlqUrl,
+    queueUrl: queues.queueUrl,
+    dlqUrl: queues.dlqUrl,
     tableName: runtime.tableName,
     close: () => (sqs.destroy(), dynamo.destroy()),
   };

@@ -10,8 +10,9 @@ import {
 import { intFlag, parseCli } from './cli-args.ts';
 import { printJson, say } from './cli-output.ts';
 import { resolveTarget, TARGET_OPTIONS, type Target } from './aws-target.ts';
+import { DETAIL_TYPES } from '../functions/core/publish.ts';
 
-const USAGE = `usage: npm run redrive -- [--dry-run] [--max N] [--json]
+const USAGE = `usage: npm run redrive -- [--relay] [--dry-run] [--max N] [--json]
        npm run redrive -- --dlq-url URL --region R [--dry-run] [--max-per-second N] [--json]
 
   Moves messages from the dead-letter queue back to the main queue, where the worker processes them
@@ -19,6 +20,8 @@ const USAGE = `usage: npm run redrive -- [--dry-run] [--max N] [--json]
   the worker's error logs). On AWS this starts SQS's own message-move task and follows its progress;
   locally it moves the messages itself.
 
+  --relay              locally: the SMS relay's DLQ back to the relay queue (on AWS, pass the stack
+                       output RelayDeadLetterQueueUrl as --dlq-url)
   --dry-run            show what would move, move nothing
   --max N              move at most N messages, 1 or more (local)
   --max-per-second N   rate of SQS's move task, 1 to 500 (AWS; default: SQS's own)
@@ -28,6 +31,7 @@ const USAGE = `usage: npm run redrive -- [--dry-run] [--max N] [--json]
 const { values } = parseCli(
   {
     ...TARGET_OPTIONS,
+    relay: { type: 'boolean', default: false },
     'dry-run': { type: 'boolean', default: false },
     max: { type: 'string' },
     'max-per-second': { type: 'string' },
@@ -59,6 +63,8 @@ interface MessageSummary {
   readonly receivedAt?: string;
   readonly receives?: number;
   readonly quarantined?: boolean;
+  /** An SMS instruction (the relay's DLQ): its eventId. */
+  readonly eventId?: string;
   /** Not a message the ingest wrote. */
   readonly unknown?: true;
 }
@@ -93,7 +99,18 @@ async function depth(url: string): Promise<{ visible: number; inFlight: number; 
 function summarize(message: Message): MessageSummary {
   const receives = message.Attributes?.ApproximateReceiveCount;
   try {
-    const body = JSON.parse(message.Body ?? '') as { provider?: string; receivedAt?: string; requestId?: string; quarantine?: unknown };
+    const body = JSON.parse(message.Body ?? '') as { provider?: string; receivedAt?: string; requestId?: string; quarantine?: unknown; 'detail-type'?: string; detail?: Record<string, unknown> };
+    if (body['detail-type'] === DETAIL_TYPES.instruction && body.detail) {
+      // The event as the bus hands it to the relay queue: named by ids, never its destination or text.
+      const { provider, receivedAt, eventId } = body.detail;
+      return {
+        dlqMessageId: message.MessageId ?? '',
+        ...(typeof provider === 'string' ? { provider } : {}),
+        ...(typeof receivedAt === 'string' ? { receivedAt } : {}),
+        ...(typeof eventId === 'string' ? { eventId } : {}),
+        ...(receives === undefined ? {} : { receives: Number(receives) }),
+      };
+    }
     return {
       dlqMessageId: message.MessageId ?? '',
       provider: body.provider,
@@ -110,6 +127,7 @@ function summarize(message: Message): MessageSummary {
 /** One line per message. */
 function describe(summary: MessageSummary): string {
   if (summary.unknown) return `(not a callback message: ${summary.dlqMessageId})`;
+  if (summary.eventId !== undefined) return `${summary.receivedAt ?? '?'}  ${String(summary.provider ?? '?').padEnd(10)} instruction ${summary.eventId}  receives ${summary.receives ?? '?'}`;
   return `${summary.receivedAt ?? '?'}  ${String(summary.provider ?? '?').padEnd(10)} request ${summary.requestId ?? '?'}${summary.quarantined ? '  (quarantined)' : ''}  receives ${summary.receives ?? '?'}`;
 }
 

@@ -34,6 +34,8 @@ export interface RelayView {
   readonly attempts?: number;
   readonly reason?: string;
   readonly lastFault?: string;
+  /** The last delivery failed too: the instruction is in the relay's DLQ. */
+  readonly deadLettered?: boolean;
   /** Null while no delivery report came. Absent when nothing was sent. */
   readonly delivery?: RelayDelivery | null;
 }
@@ -96,6 +98,7 @@ export async function relayViews(items: readonly Item[], readPartition: (pk: str
         ...(typeof item.attempts === 'number' ? { attempts: item.attempts } : {}),
         ...(text(item.reason) ? { reason: text(item.reason) } : {}),
         ...(text(item.lastFault) ? { lastFault: text(item.lastFault) } : {}),
+        ...(item.deadLettered === true && item.status === 'retry' ? { deadLettered: true } : {}),
         ...(delivery === undefined ? {} : { delivery }),
       };
     }),
@@ -137,7 +140,9 @@ export function relayLine(view: RelayView): string {
     case 'refused':
       return `${what} not sent: ${via} refused it (${view.reason ?? 'refused'})`;
     case 'retry':
-      return `${what} not sent yet: ${view.lastFault ?? 'a fault'}; tried ${view.attempts ?? 0} time(s), retrying with back-off`;
+      return view.deadLettered
+        ? `${what} not sent: gave up after ${view.attempts ?? 0} attempt(s) (${view.lastFault ?? 'a fault'}); it is in the relay's dead-letter queue: redrive it once ${via} is fixed (a code then too old is recorded expired)`
+        : `${what} not sent yet: ${view.lastFault ?? 'a fault'}; tried ${view.attempts ?? 0} time(s), retrying with back-off`;
     case 'sending':
       return `${what} being sent via ${via} (attempt ${view.attempts ?? 1})`;
     default:

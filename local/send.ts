@@ -154,11 +154,12 @@ function bodyOf(text: string): unknown {
 /** Tell the simulated endpoint to answer `status` (default: the sample's own) for the sample's subject. */
 async function simulatorReports(status?: string): Promise<void> {
   if (!simulatorUrl || !parsed || !kit.statusAnswer || !kit.statusSimulation) return;
-  // A sample that carries no status (an instruction such as Identomat's one-time password) has
-  // nothing for the status endpoint to report.
-  if (status === undefined && (parsed.status === undefined || parsed.status === null)) return;
-  const answer = kit.statusAnswer(sample, status);
-  const said = provider.describe(answer, secret);
+  // A sample that carries no status (an instruction such as Identomat's one-time password) is about a
+  // subject the provider knows all the same: its endpoint reports it under way.
+  const reported = status ?? (parsed.status === undefined || parsed.status === null ? kit.pendingStatus : undefined);
+  if (parsed.status == null && reported === undefined) return;
+  const answer = kit.statusAnswer(sample, reported);
+  const said = provider.describe((kit.answerAsPayload?.(answer) ?? answer) as never, secret);
   if (said.status === undefined || said.status === null) return;
   const response = await fetch(`${simulatorUrl}/__simulator/answers`, {
     method: 'POST',

@@ -248,7 +248,14 @@ function logFields(detail: InstructionDetail, ageSeconds: number) {
  * sent and a later delivery may succeed (the provider unreachable, 5xx, 429; a refused credential;
  * the table failing), after recording `retry` where it could.
  */
-export async function relayInstruction(raw: unknown, deps: RelayDependencies): Promise<RelayResult> {
+/** Which delivery of the instruction this is, when it comes from a queue: its last gives up to the DLQ. */
+export interface RelayDelivery {
+  readonly receiveCount: number;
+  /** The queue's receive limit (RELAY.maxReceiveCount): a failure on this receive sends the message to the DLQ. */
+  readonly maxReceiveCount: number;
+}
+
+export async function relayInstruction(raw: unknown, deps: RelayDependencies, delivery?: RelayDelivery): Promise<RelayResult> {
   const parsed = InstructionDetailSchema.safeParse(raw);
   if (!parsed.success) {
     // The issues name paths, never values (a destination).
@@ -323,7 +330,7 @@ export async function relayInstruction(raw: unknown, deps: RelayDependencies): P
   const created = await deps.store.create(claim);
   if (created.created) {
     if (notToSend) return done({ outcome: notToSend.outcome }, notToSend.more);
-    return send(detail, secret, key, attempt, 1, deps, done);
+    return send(detail, secret, key, attempt, 1, deps, done, delivery);
   }
 
   // An earlier delivery wrote it: carry on from where that one stopped, never sending twice.
@@ -357,8 +364,8 @@ export async function relayInstruction(raw: unknown, deps: RelayDependencies): P
         current = marked.current;
         continue;
       }
-      const claimed = await deps.store.update(key, expected, { status: 'sending', attempt, sendingSince: at, updatedAt: at }, true);
-      if (claimed.ok) return send(detail, secret, key, attempt, Number(current.attempts ?? 0) + 1, deps, done);
+      const claimed = await deps.store.update(key, expected, { status: 'sending', attempt, sendingSince: at, updatedAt: at, deadLettered: false }, true);
+      if (claimed.ok) return send(detail, secret, key, attempt, Number(current.attempts ?? 0) + 1, deps, done, delivery);
       current = claimed.current;
       continue;
     }
@@ -374,7 +381,7 @@ const supersededReason = (detail: InstructionDetail) =>
   `a later ${detail.oneTimeCode ? 'code' : 'link'} for this ${detail.provider} subject was sent (or is being sent) first; an older one is never sent after it`;
 
 /** Send, then record what happened; a fault that sent nothing is recorded as `retry` and thrown. */
-async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, attempt: string, attempts: number, deps: RelayDependencies, done: Done): Promise<RelayResult> {
+async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, attempt: string, attempts: number, deps: RelayDependencies, done: Done, delivery?: RelayDelivery): Promise<RelayResult> {
   const message: OutgoingMessage = { to: e164(detail.destination), text: smsText(detail), kind: detail.oneTimeCode ? 'OTP' : 'ARN', externalId: detail.eventId };
   const record = async (fields: Item) => {
     await deps.store.update(key, { status: 'sending', attempt }, { ...fields, updatedAt: deps.now().toISOString() });
@@ -404,8 +411,11 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
       await record({ status: 'uncertain', reason: errorMessage(error) });
       return done({ outcome: 'uncertain' }, { reason: errorMessage(error), attempts });
     }
-    // Nothing was sent: the next delivery may try again (until the instruction is too old).
-    await record({ status: 'retry', lastFault: errorMessage(error) });
+    // Nothing was sent: the next delivery may try again (until the instruction is too old). On the
+    // queue's last receive the message goes to the DLQ: the item says so, for inspect and a redrive.
+    const last = delivery !== undefined && delivery.receiveCount >= delivery.maxReceiveCount;
+    await record({ status: 'retry', lastFault: errorMessage(error), ...(last ? { deadLettered: true } : {}) });
+    if (last) deps.log.warn('relay: gave up, to the DLQ', { eventId: detail.eventId, provider: detail.provider, kind: detail.kind, receiveCount: delivery.receiveCount, attempts });
     throw error;
   }
   // Sent. Should this record fail, the item stays `sending`: a later delivery finds it and marks it

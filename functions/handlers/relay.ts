@@ -39,7 +39,7 @@ function processRecord(record: SQSRecord, deps: RelayDependencies): Promise<Rela
     deps.log.warn('relay', { outcome: 'skipped', reason: 'not a Callback Instruction event', messageId: record.messageId });
     return Promise.resolve({ outcome: 'skipped', reason: 'not a Callback Instruction event' });
   }
-  return relayInstruction(detail, deps);
+  return relayInstruction(detail, deps, { receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1, maxReceiveCount: RELAY.maxReceiveCount });
 }
 
 /**

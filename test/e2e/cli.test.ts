@@ -166,6 +166,29 @@ describe('command lines people can pipe', { timeout: 300_000 }, () => {
     await waitFor('the sent callback to be stored', async () => (await stateOf('telesign', report.subject.subjectId)) !== undefined, 20_000, 200);
   });
 
+  test('send tells the simulated Identomat endpoint about the session: a session change is confirmed on arrival, a session that only got a code is reported under way', async () => {
+    // act
+    type Report = { subject: { subjectId: string }; statusEndpoint: { status: string; outcome: string; terminal: boolean; statusCode: number }[] };
+    const approved = pipeline.run('send', ['identomat', 'session-change-approved', '--json']);
+    const code = pipeline.run('send', ['identomat', 'one-time-password', '--json']);
+
+    // assess
+    assert.equal(approved.status, 0, approved.stderr);
+    assert.equal(code.status, 0, code.stderr);
+    const [sessionChange, otp] = [wholeJson<Report>(approved), wholeJson<Report>(code)];
+    assert.deepEqual(sessionChange.statusEndpoint.map((e) => [e.status, e.outcome, e.terminal]), [['APPROVED', 'succeeded', true]]);
+    assert.deepEqual(otp.statusEndpoint.map((e) => [e.status, e.outcome, e.terminal]), [['IN_PROGRESS', 'pending', false]]);
+    await waitFor(
+      'the session change to be confirmed by the (simulated) result/ endpoint',
+      async () => {
+        const state = await stateOf('identomat', sessionChange.subject.subjectId);
+        return state?.status?.S === 'APPROVED' && state?.confirmation?.S === 'confirmed';
+      },
+      30_000,
+      200,
+    );
+  });
+
   test('send without --json: the responses on stdout, the request lines on stderr', () => {
     const result = pipeline.run('send', ['relid']);
     assert.equal(result.status, 0, result.stderr);

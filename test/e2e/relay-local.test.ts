@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { DETAIL_TYPES } from '../../functions/core/publish.ts';
 import { getProvider } from '../../functions/providers/index.ts';
-import { freePort, waitFor } from '../../local/engines.ts';
+import { freePort, LOCAL_AWS, waitFor } from '../../local/engines.ts';
 import type { BusEvent } from '../../local/event-bus.ts';
 import { authenticRequest, findSample } from '../../local/samples.ts';
 import type { SimulatedMessage } from '../../local/status-simulator.ts';
@@ -162,6 +164,33 @@ describe('the SMS relay on the local runtime (npm start -- --sms-relay telesign)
     const retries = logLines().filter((line) => line.service === 'relay' && line.message === 'record failed, will retry');
     assert.ok(retries.length >= 2 && retries.every((line) => /503/.test(String(line.error))), JSON.stringify(retries));
     assert.match(inspect.stdout, new RegExp(`code sent via TeleSign at \\S+, reference ${messages[0].referenceId}: Delivered to handset \\(200, succeeded\\)`), inspect.stdout);
+  });
+
+  test('an instruction in the relay\'s dead-letter queue: redrive --relay names it by eventId, moves it back, and it goes out once', async () => {
+    // prepare: an instruction as the bus hands it to the relay queue, dead-lettered (as after 8 failed receives)
+    const [model] = instructionsAbout(SAMPLE_JSON.sessionId);
+    const eventId = randomBytes(16).toString('hex');
+    const detail = { ...model.detail, eventId, subjectId: 'e2erelaydlq00000000000000000000000000001', receivedAt: new Date().toISOString() };
+    const sqs = new SQSClient({ ...LOCAL_AWS, endpoint: pipeline.info.sqsEndpoint });
+    try {
+      await sqs.send(new SendMessageCommand({ QueueUrl: pipeline.info.smsRelay!.dlqUrl, MessageBody: JSON.stringify({ ...model, detail }) }));
+
+      // act
+      const dry = pipeline.run('redrive', ['--relay', '--dry-run']);
+      const moved = pipeline.run('redrive', ['--relay', '--json']);
+      let messages: SimulatedMessage[] = [];
+      await waitFor('the redriven SMS taken by TeleSign', async () => (messages = await taken(eventId)).length > 0, 20_000, 100);
+
+      // assess
+      assert.equal(dry.status, 0, dry.stderr);
+      assert.match(dry.stdout + dry.stderr, new RegExp(`identomat +instruction ${eventId}`));
+      assert.equal(moved.status, 0, moved.stderr);
+      assert.equal((JSON.parse(moved.stdout) as { moved: number }).moved, 1);
+      assert.equal(messages.length, 1);
+      assert.ok(!(dry.stdout + dry.stderr + moved.stdout).includes(SAMPLE_JSON.phoneNumber.slice(4)), 'the redrive names ids, never the number');
+    } finally {
+      sqs.destroy();
+    }
   });
 
   test('no code, text or phone number in any line the pipeline printed, though the bus carries them', () => {

@@ -380,6 +380,29 @@ describe('faults that sent nothing are retried', () => {
     assert.equal(item?.attempts, 3);
   });
 
+  test('a 503 on the queue\'s last receive: the session says the instruction is in the DLQ; redriven once TeleSign is back, it goes out once', async () => {
+    // prepare
+    const detail = await instruction(LINK_SAMPLE);
+    simulator.setSendFault({ status: 503, times: 1 });
+    const log = logger();
+    const handler = createRelayHandler({ deps: relayDeps({ log }), delayRetry: async () => undefined, random: () => 0 });
+    const lineOf = async () => (await relayViews(await storedPartition(env, `identomat#${detail.subjectId}`), (pk) => storedPartition(env, pk))).map(relayLine)[0];
+
+    // act
+    const last = await handler({ Records: [delivery(detail, RELAY.maxReceiveCount)] });
+    const gaveUp = await lineOf();
+    const redriven = await handler({ Records: [delivery(detail, 1)] });
+
+    // assess
+    assert.equal(last.batchItemFailures.length, 1, 'given back: the queue moves it to the DLQ');
+    assert.equal(gaveUp, `link not sent: gave up after 1 attempt(s) (send answered 503); it is in the relay's dead-letter queue: redrive it once TeleSign is fixed (a code then too old is recorded expired)`);
+    assert.ok(log.lines.some((line) => line.message === 'relay: gave up, to the DLQ' && line.fields?.eventId === detail.eventId));
+    assert.deepEqual(redriven.batchItemFailures, []);
+    assert.equal(taken(detail).length, 1);
+    assert.match(String(await lineOf()), /^link sent via TeleSign/);
+    assert.equal((await relayItem(detail))?.deadLettered, false);
+  });
+
   test('a refused API key is a configuration fault: nothing sent, logged as an error, and sent once the secret is fixed', async () => {
     // prepare
     const detail = await instruction(OTP_SAMPLE);

@@ -306,6 +306,11 @@ export const identomatKit: ProviderKit = {
   },
   statusSimulation: identomatStatusSimulation,
   statusAnswer: identomatStatusAnswer,
+  // As `lookup` reads a result/ answer (functions/providers/identomat.ts).
+  answerAsPayload: (answer) => {
+    const { [ANSWER_SUBJECT]: sessionId, result } = answer as Record<string, unknown>;
+    return { type: 'session-change', sessionId, result };
+  },
   pendingStatus: 'in_progress',
 
   // --- hostile-input suite (test/fuzz) ---

@@ -82,6 +82,12 @@ export interface ProviderKit {
    */
   statusAnswer?(content: Content, status?: string): unknown;
   /**
+   * The callback payload the provider's `lookup` makes of such an answer, when the answer is not
+   * itself shaped like a callback (Identomat's `result/` answer is read as a `session-change`): what
+   * `provider.describe` reads to say what the answer means. @default the answer as it is
+   */
+  answerAsPayload?(answer: unknown): unknown;
+  /**
    * A status that is not final, as `statusAnswer` takes it (TemboPlus `SUBMITTED`): what a status
    * endpoint answers about a transaction still under way. Required with `statusSimulation`.
    */

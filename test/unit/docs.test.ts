@@ -30,7 +30,8 @@ const GENERATED = ['bench/results.json'];
 
 /** Repository paths a text names: `functions/…`, `test/…` and so on, without placeholders or globs. */
 function namedPaths(text: string): string[] {
-  const paths = text.match(/\b(?:functions|lib|bin|local|test|bench)\/[A-Za-z0-9_./*<>{}-]*[A-Za-z0-9_*>}-](?:\.[a-z]{1,5})?/g) ?? [];
+  // Not inside a package name (`aws-cdk-lib/aws-events`) or a longer path.
+  const paths = text.match(/(?<![\w/.-])(?:functions|lib|bin|local|test|bench)\/[A-Za-z0-9_./*<>{}-]*[A-Za-z0-9_*>}-](?:\.[a-z]{1,5})?/g) ?? [];
   return [...new Set(paths)].filter((path) => !/[<>*{}]/.test(path) && !GENERATED.includes(path));
 }
 
