@@ -80,6 +80,8 @@ export interface RelayInfo {
   readonly dlqUrl: string;
   /** The simulated send route it talks to (`POST http://127.0.0.1:…/v1/messaging`); absent: the sender's endpoint in your secrets file. */
   readonly simulated?: string;
+  /** Not simulated: the base URL the secrets file gives the sender (or the sender's default when it gives none). */
+  readonly endpoint?: string;
 }
 
 /** Written to `<dataDir>/runtime.json` so `send` and `inspect` find the running pipeline. */
@@ -323,7 +325,7 @@ function startEvents(options: PipelineOptions, engines: Awaited<ReturnType<typeo
  * secrets point it there), else the endpoint in the user's secrets file. Development secrets are
  * fake, and never reach a real provider: without a simulation the pipeline does not start.
  */
-function relayTarget(options: PipelineOptions, engines: Awaited<ReturnType<typeof startEngines>>, secretsFile: string, devSecrets: boolean): { sender: string; simulated?: string } | undefined {
+function relayTarget(options: PipelineOptions, engines: Awaited<ReturnType<typeof startEngines>>, secretsFile: string, devSecrets: boolean): { sender: string; simulated?: string; endpoint?: string } | undefined {
   const sender = relaySender(options);
   if (sender === undefined) return undefined;
   const simulated = engines.messaging[sender];
@@ -331,7 +333,11 @@ function relayTarget(options: PipelineOptions, engines: Awaited<ReturnType<typeo
   if (simulated === undefined ? devSecrets : baseUrl !== engines.simulators[sender]) {
     throw new Error(`the SMS relay would send through ${sender} at ${String(baseUrl)}, not its simulation: development secrets only ever talk to simulated providers`);
   }
-  return { sender, ...(simulated === undefined ? {} : { simulated }) };
+  if (simulated !== undefined) return { sender, simulated };
+  // The URL the relay will really call: the secret's baseUrl, or the sender's default when it has none.
+  const read = providers.find((provider) => provider.id === sender)?.secretSchema.safeParse(loadSecretsFile(secretsFile)[sender]);
+  const endpoint = read?.success ? (read.data as { baseUrl?: unknown }).baseUrl : undefined;
+  return { sender, ...(typeof endpoint === 'string' ? { endpoint } : {}) };
 }
 
 /**
@@ -440,7 +446,7 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
       region: LOCAL_AWS.region,
       urls,
       reconcile: reconcilePolicy(options),
-      smsRelay: relay && resources.relay ? { sender: relay.sender, queueUrl: resources.relay.queueUrl, dlqUrl: resources.relay.dlqUrl, ...(relay.simulated ? { simulated: relay.simulated } : {}) } : null,
+      smsRelay: relay && resources.relay ? { sender: relay.sender, queueUrl: resources.relay.queueUrl, dlqUrl: resources.relay.dlqUrl, ...(relay.simulated ? { simulated: relay.simulated } : {}), ...(relay.endpoint ? { endpoint: relay.endpoint } : {}) } : null,
     };
     writeFileSync(runtimeInfoPath(options.dataDir), `${JSON.stringify(info, null, 2)}\n`);
     stops.addFirst(async () => rmSync(runtimeInfoPath(options.dataDir), { force: true }));

@@ -194,7 +194,7 @@ function relayLine(): string {
   const via = providers.find((provider) => provider.id === relay.sender)?.displayName ?? relay.sender;
   return relay.simulated
     ? `  SMS relay        ${via} ${relay.simulated}  (SIMULATED: takes each SMS, sends none, posts a signed delivery report to the ${via} route; ${from})`
-    : `  SMS relay        ${via} at the endpoint in your secrets file  (REAL: SMS go to real phones; ${from})`;
+    : `  SMS relay        ${via} ${relay.endpoint ? `at ${relay.endpoint} (your secrets file's baseUrl, or ${via}'s default)` : 'at the endpoint in your secrets file'}  (REAL: SMS go to real phones; ${from})`;
 }
 /** 60 → 1m, 7200 → 2h, 2 → 2s. */
 function scheduleText(seconds: readonly number[]): string {

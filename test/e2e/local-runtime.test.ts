@@ -128,4 +128,20 @@ describe("a provider endpoint in the user's secrets is used as it is", () => {
     assert.ok(seen.every((line) => line.startsWith('GET ')), seen.join(', '));
     assert.ok(kit.statusSimulation, 'the asked provider has a simulation the pipeline did not start');
   });
+
+  test('the SMS relay at a real endpoint: the banner names the URL it will call, the secrets file\'s or the sender\'s default', async () => {
+    // prepare: TeleSign's secret without a baseUrl (the relay then calls TeleSign's default URL); nothing is sent in this test
+    const secrets = testSecrets(0);
+    const { baseUrl: _dropped, ...telesign } = secrets.telesign as Record<string, unknown>;
+    secrets.telesign = telesign;
+
+    // act
+    const pipeline = await startLocalPipeline({ secrets, simulators: false, extraArgs: ['--sms-relay', 'telesign'] });
+    started.push(pipeline);
+
+    // assess
+    const line = pipeline.output.find((each) => each.includes('SMS relay')) ?? '';
+    assert.equal(pipeline.info.smsRelay?.endpoint, getProvider('telesign').secretSchema.parse(telesign).baseUrl);
+    assert.ok(line.includes(`TeleSign at ${pipeline.info.smsRelay?.endpoint} (your secrets file's baseUrl, or TeleSign's default)  (REAL`), line);
+  });
 });
