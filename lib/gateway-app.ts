@@ -14,7 +14,7 @@ const DESCRIPTION = 'Callback gateway: provider callbacks through API Gateway, S
  */
 export function createGatewayApp(props: AppProps = {}): { app: App; stack: CallbackGatewayStack } {
   const app = new App(props);
-  const { stage, stackName, settings, oneOffs } = resolveSettings(app.node);
+  const { stage, stackName, settings, oneOffs, ignoredKeys } = resolveSettings(app.node);
   const stack = new CallbackGatewayStack(app, stackName, {
     description: stage === undefined ? DESCRIPTION : `${DESCRIPTION} (stage ${stage})`,
     // No env: the stack is account- and region-agnostic, so synth never looks anything up.
@@ -22,6 +22,9 @@ export function createGatewayApp(props: AppProps = {}): { app: App; stack: Callb
     ...settings,
   });
   reportOneOffs(stack, oneOffs);
+  if (ignoredKeys.length > 0) {
+    Annotations.of(stack).addWarningV2('callback-gateway:unknown-context', `Context keys that are not settings, ignored: ${ignoredKeys.join(', ')}`);
+  }
   // cdk-nag 3 runs as a policy validation plugin; unacknowledged errors fail the synth.
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack };

@@ -82,6 +82,8 @@ export interface ResolvedSettings {
   readonly stackName: string;
   readonly settings: GatewaySettings;
   readonly oneOffs: readonly OneOff[];
+  /** Context keys that are neither settings nor the CDK's, and look like no setting: ignored, with a warning. */
+  readonly ignoredKeys: readonly string[];
 }
 
 const STAGE_NAME = /^[a-z][a-z0-9-]{0,19}$/;
@@ -107,26 +109,51 @@ function settingsObject(where: string, value: unknown): Record<string, unknown> 
   return value;
 }
 
-/** Context keys of ours that are not settings: what `settings` and `stages` hold, and the selectors. */
-const OWN_KEYS = ['settings', 'stages', STAGE_KEY, ONE_OFF_KEY];
+/**
+ * Context keys that are not settings and are fine: ours (what `settings` and `stages` hold, and the
+ * selectors), and the CDK CLI's own that have no colon (`cdk acknowledge` writes
+ * `acknowledged-issue-numbers` to cdk.context.json). The CDK's other keys are feature flags
+ * (`@aws-cdk/…`), `aws:cdk:…`, and lookups cached in cdk.context.json (`availability-zones:account=…`).
+ */
+const KNOWN_KEYS = ['settings', 'stages', STAGE_KEY, ONE_OFF_KEY, 'acknowledged-issue-numbers'];
+
+/** Edit distance between two short strings (a mistyped setting is within 2 of it). */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
+}
 
 /**
- * A context key that is not ours and not the CDK's is a mistyped setting (`-c identomatSmsRelay=…`
- * for `smsRelay`): refused, naming it and the settings, rather than synthesized without it. The
- * CDK's own keys are feature flags (`@aws-cdk/…`) and `aws:cdk:…`; lookups cached in
- * cdk.context.json (`availability-zones:account=…`) have a colon too.
+ * Context keys that are not settings. One that looks like a setting (`-c identomatSmsRelay=…` for
+ * `smsRelay`, `maxRecieveCount`) is a mistake the stack would otherwise be synthesized without: it
+ * is refused, naming the setting. Any other is someone else's (a key in ~/.cdk.json, a tool's) and
+ * is returned, for the synth to warn about.
  */
-function refuseUnknownKeys(node: Node): void {
+function unknownKeys(node: Node): string[] {
   const names = SETTING_NAMES as readonly string[];
+  const ignored: string[] = [];
   for (const key of Object.keys(node.getAllContext())) {
-    if (key.startsWith('@') || key.includes(':') || OWN_KEYS.includes(key) || names.includes(key)) continue;
+    if (key.startsWith('@') || key.includes(':') || KNOWN_KEYS.includes(key) || names.includes(key)) continue;
     const lower = key.toLowerCase();
-    const like = names.filter((name) => lower.includes(name.toLowerCase()) || name.toLowerCase().includes(lower));
+    const like = names.filter((name) => {
+      const setting = name.toLowerCase();
+      return lower.includes(setting) || setting.includes(lower) || distance(lower, setting) <= 2;
+    });
+    if (like.length === 0) {
+      ignored.push(key);
+      continue;
+    }
     throw new Error(
-      `-c ${key} is not a setting${like.length ? ` (did you mean ${like.join(' or ')}?)` : ''}; settings are ${SETTING_NAMES.join(', ')}, ` +
-        `and ${STAGE_KEY}, ${ONE_OFF_KEY} select`,
+      `context key ${key} (from -c, cdk.json, cdk.context.json or ~/.cdk.json) is not a setting: did you mean ${like.join(' or ')}? ` +
+        `Settings are ${SETTING_NAMES.join(', ')}; ${STAGE_KEY} and ${ONE_OFF_KEY} select`,
     );
   }
+  return ignored;
 }
 
 /** `-c` values arrive as strings: numbers and objects are parsed, naming the setting when they cannot be. */
@@ -193,7 +220,7 @@ export function resolveSettings(node: Node): ResolvedSettings {
     stage = rawStage;
   }
 
-  refuseUnknownKeys(node);
+  const ignoredKeys = unknownKeys(node);
   const base = settingsObject('cdk.json context "settings"', node.tryGetContext('settings'));
   const staged = stage === undefined ? {} : settingsObject(`cdk.json context "stages".${stage}`, (stages as Record<string, unknown>)[stage]);
 
@@ -220,5 +247,5 @@ export function resolveSettings(node: Node): ResolvedSettings {
         `${place} instead, or add -c ${ONE_OFF_KEY}=true to deploy it once on purpose (the stack then reports it in its OneOffSettings output).`,
     );
   }
-  return { stage, stackName: stackNameOf(stage), settings: values as unknown as GatewaySettings, oneOffs };
+  return { stage, stackName: stackNameOf(stage), settings: values as unknown as GatewaySettings, oneOffs, ignoredKeys };
 }

@@ -40,11 +40,22 @@ function resourceOf(stack: CallbackGatewayStack, json: Json, construct: { node: 
 }
 
 describe('a mistyped -c', () => {
-  test('a context key that is no setting is refused, naming the setting it looks like; the CDK\'s own keys pass', () => {
-    assert.throws(() => synth({ identomatSmsRelay: 'telesign' }), /-c identomatSmsRelay is not a setting \(did you mean smsRelay\?\); settings are alarmEmail, .*smsRelay/);
-    assert.throws(() => synth({ maxRecieveCount: '7' }), /-c maxRecieveCount is not a setting; settings are/);
-    const { stack } = synth({ '@aws-cdk/core:newStyleStackSynthesis': true, 'aws:cdk:version-reporting': false, 'availability-zones:account=123456789012:region=eu-west-1': ['eu-west-1a'] });
+  test('a context key that looks like a setting is refused, naming the setting; the CDK\'s own keys pass; any other is ignored with a warning', () => {
+    assert.throws(() => synth({ identomatSmsRelay: 'telesign' }), /context key identomatSmsRelay \(from -c, cdk\.json, cdk\.context\.json or ~\/\.cdk\.json\) is not a setting: did you mean smsRelay\? Settings are alarmEmail, .*smsRelay/);
+    assert.throws(() => synth({ maxRecieveCount: '7' }), /context key maxRecieveCount .*did you mean maxReceiveCount\?/);
+    assert.throws(() => synth({ relaymaxageseconds: '60' }), /did you mean relayMaxAgeSeconds\?/);
+    // cdk acknowledge writes this one to cdk.context.json; the others are feature flags and cached lookups
+    const { stack, json } = synth({
+      'acknowledged-issue-numbers': [34892],
+      '@aws-cdk/core:newStyleStackSynthesis': true,
+      'aws:cdk:version-reporting': false,
+      'availability-zones:account=123456789012:region=eu-west-1': ['eu-west-1a'],
+      myTeamOwner: 'payments',
+    });
     assert.equal(stack.stackName, 'CallbackGateway');
+    assert.ok(json.Resources, 'synthesized');
+    const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('Context keys that are not settings, ignored: myTeamOwner'));
+    assert.equal(warnings.length, 1);
   });
 });
 
