@@ -256,6 +256,57 @@ export interface RelayDelivery {
 }
 
 export async function relayInstruction(raw: unknown, deps: RelayDependencies, delivery?: RelayDelivery): Promise<RelayResult> {
+  try {
+    return await relayOnce(raw, deps);
+  } catch (error) {
+    // The queue's last receive failed, whatever failed (the secret, the table, the sender): the
+    // message goes to the DLQ, and the session says so.
+    if (delivery !== undefined && delivery.receiveCount >= delivery.maxReceiveCount) await recordGaveUp(raw, deps, delivery, error);
+    throw error;
+  }
+}
+
+/** The relay item as it starts: what the instruction is, never its destination or text. */
+function baseItem(detail: InstructionDetail, deps: RelayDependencies, now: Date): Item {
+  const at = now.toISOString();
+  return {
+    ...relayKey(detail),
+    eventId: detail.eventId,
+    provider: detail.provider,
+    subjectId: detail.subjectId,
+    kind: detail.kind,
+    channel: detail.channel,
+    oneTimeCode: detail.oneTimeCode,
+    via: deps.sender.id,
+    receivedAt: detail.receivedAt,
+    createdAt: at,
+    updatedAt: at,
+    [TABLE.ttlAttribute]: Math.floor(now.getTime() / 1000) + deps.retentionDays * 86_400,
+  };
+}
+
+/**
+ * Mark the instruction given up on (`deadLettered` on a `retry` item, made if no delivery got as far
+ * as writing one) and log it. Best effort: the DLQ and its alarm hold the instruction either way.
+ */
+async function recordGaveUp(raw: unknown, deps: RelayDependencies, delivery: RelayDelivery, error: unknown): Promise<void> {
+  const parsed = InstructionDetailSchema.safeParse(raw);
+  if (!parsed.success) return;
+  const detail = parsed.data as InstructionDetail;
+  const fault = errorMessage(error).slice(0, 300);
+  try {
+    const created = await deps.store.create({ ...baseItem(detail, deps, deps.now()), status: 'retry', attempts: 0, lastFault: fault, deadLettered: true });
+    if (!created.created && created.existing.status === 'retry') {
+      const attempt = created.existing.attempt;
+      await deps.store.update(relayKey(detail), { status: 'retry', ...(attempt === undefined ? {} : { attempt: String(attempt) }) }, { deadLettered: true, lastFault: fault, updatedAt: deps.now().toISOString() });
+    }
+  } catch {
+    // The table failing is likely why the delivery failed: the log line below still says it.
+  }
+  deps.log.warn('relay: gave up, to the DLQ', { eventId: detail.eventId, provider: detail.provider, kind: detail.kind, receiveCount: delivery.receiveCount, error: fault });
+}
+
+async function relayOnce(raw: unknown, deps: RelayDependencies): Promise<RelayResult> {
   const parsed = InstructionDetailSchema.safeParse(raw);
   if (!parsed.success) {
     // The issues name paths, never values (a destination).
@@ -278,20 +329,7 @@ export async function relayInstruction(raw: unknown, deps: RelayDependencies, de
   const elsewhere = countries !== undefined && !sendsTo(countries, detail.destination);
   const key = relayKey(detail);
   const at = now.toISOString();
-  const base: Item = {
-    ...key,
-    eventId: detail.eventId,
-    provider: detail.provider,
-    subjectId: detail.subjectId,
-    kind: detail.kind,
-    channel: detail.channel,
-    oneTimeCode: detail.oneTimeCode,
-    via: deps.sender.id,
-    receivedAt: detail.receivedAt,
-    createdAt: at,
-    updatedAt: at,
-    [TABLE.ttlAttribute]: Math.floor(now.getTime() / 1000) + deps.retentionDays * 86_400,
-  };
+  const base = baseItem(detail, deps, now);
   const expiredFields: Item = { status: 'expired', updatedAt: at, ageSeconds, maxAgeSeconds, reason: `${ageSeconds} s old when it came to be sent; ${detail.oneTimeCode ? 'a code' : 'a link'} is sent only within ${maxAgeSeconds} s` };
   const done = (result: RelayResult, more: Record<string, unknown> = {}) => {
     const level = result.outcome === 'uncertain' || result.outcome === 'refused' || result.outcome === 'expired' ? 'warn' : 'info';
@@ -330,7 +368,7 @@ export async function relayInstruction(raw: unknown, deps: RelayDependencies, de
   const created = await deps.store.create(claim);
   if (created.created) {
     if (notToSend) return done({ outcome: notToSend.outcome }, notToSend.more);
-    return send(detail, secret, key, attempt, 1, deps, done, delivery);
+    return send(detail, secret, key, attempt, 1, deps, done);
   }
 
   // An earlier delivery wrote it: carry on from where that one stopped, never sending twice.
@@ -357,7 +395,8 @@ export async function relayInstruction(raw: unknown, deps: RelayDependencies, de
       continue;
     }
     if (status === 'retry') {
-      const expected = { status: 'retry', attempt: String(current.attempt) };
+      // A `retry` item written when a delivery gave up before any claim has no attempt token.
+      const expected = current.attempt === undefined ? { status: 'retry' } : { status: 'retry', attempt: String(current.attempt) };
       if (notToSend) {
         const marked = await deps.store.update(key, expected, notToSend.fields);
         if (marked.ok) return done({ outcome: notToSend.outcome }, notToSend.more);
@@ -365,7 +404,7 @@ export async function relayInstruction(raw: unknown, deps: RelayDependencies, de
         continue;
       }
       const claimed = await deps.store.update(key, expected, { status: 'sending', attempt, sendingSince: at, updatedAt: at, deadLettered: false }, true);
-      if (claimed.ok) return send(detail, secret, key, attempt, Number(current.attempts ?? 0) + 1, deps, done, delivery);
+      if (claimed.ok) return send(detail, secret, key, attempt, Number(current.attempts ?? 0) + 1, deps, done);
       current = claimed.current;
       continue;
     }
@@ -381,7 +420,7 @@ const supersededReason = (detail: InstructionDetail) =>
   `a later ${detail.oneTimeCode ? 'code' : 'link'} for this ${detail.provider} subject was sent (or is being sent) first; an older one is never sent after it`;
 
 /** Send, then record what happened; a fault that sent nothing is recorded as `retry` and thrown. */
-async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, attempt: string, attempts: number, deps: RelayDependencies, done: Done, delivery?: RelayDelivery): Promise<RelayResult> {
+async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, attempt: string, attempts: number, deps: RelayDependencies, done: Done): Promise<RelayResult> {
   const message: OutgoingMessage = { to: e164(detail.destination), text: smsText(detail), kind: detail.oneTimeCode ? 'OTP' : 'ARN', externalId: detail.eventId };
   const record = async (fields: Item) => {
     await deps.store.update(key, { status: 'sending', attempt }, { ...fields, updatedAt: deps.now().toISOString() });
@@ -411,11 +450,8 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
       await record({ status: 'uncertain', reason: errorMessage(error) });
       return done({ outcome: 'uncertain' }, { reason: errorMessage(error), attempts });
     }
-    // Nothing was sent: the next delivery may try again (until the instruction is too old). On the
-    // queue's last receive the message goes to the DLQ: the item says so, for inspect and a redrive.
-    const last = delivery !== undefined && delivery.receiveCount >= delivery.maxReceiveCount;
-    await record({ status: 'retry', lastFault: errorMessage(error), ...(last ? { deadLettered: true } : {}) });
-    if (last) deps.log.warn('relay: gave up, to the DLQ', { eventId: detail.eventId, provider: detail.provider, kind: detail.kind, receiveCount: delivery.receiveCount, attempts });
+    // Nothing was sent: the next delivery may try again (until the instruction is too old).
+    await record({ status: 'retry', lastFault: errorMessage(error) });
     throw error;
   }
   // Sent. Should this record fail, the item stays `sending`: a later delivery finds it and marks it

@@ -49,7 +49,11 @@ function processRecord(record: SQSRecord, deps: RelayDependencies): Promise<Rela
  */
 export function createRelayHandler(options: RelayHandlerOptions): RelayHandler {
   const { deps } = options;
-  return sqsBatchHandler((record) => processRecord(record, deps), deps.log, { ...options, retryBaseSeconds: options.retryBaseSeconds ?? RELAY.retryBaseSeconds });
+  return sqsBatchHandler((record) => processRecord(record, deps), deps.log, {
+    ...options,
+    retryBaseSeconds: options.retryBaseSeconds ?? RELAY.retryBaseSeconds,
+    maxReceiveCount: options.maxReceiveCount ?? RELAY.maxReceiveCount,
+  });
 }
 
 function fromEnvironment(): RelayHandler {

@@ -15,6 +15,12 @@ export interface RetryOptions {
   readonly retryBaseSeconds?: number;
   /** Jitter of the back-off, from 0 to 1 (tests pass a fixed one). @default Math.random */
   readonly random?: () => number;
+  /**
+   * The queue's receive limit: a record that fails on it is given back at once, not after a
+   * back-off, so SQS moves it to the DLQ on the next receive rather than up to 15 minutes later.
+   * @default none: every failed record backs off
+   */
+  readonly maxReceiveCount?: number;
 }
 
 /** The failure line: the error's own message (ours: ids, codes and statuses, never a destination or text). */
@@ -41,7 +47,8 @@ export function sqsBatchHandler(processRecord: (record: SQSRecord) => Promise<un
         logFailure(log, record, outcome.reason);
         failures.push({ itemIdentifier: record.messageId });
         const receiveCount = Number(record.attributes.ApproximateReceiveCount) || 1;
-        await options.delayRetry?.(record, retryDelaySeconds(receiveCount, options.retryBaseSeconds, options.random ?? Math.random)).catch(() => undefined);
+        const last = options.maxReceiveCount !== undefined && receiveCount >= options.maxReceiveCount;
+        await options.delayRetry?.(record, last ? 0 : retryDelaySeconds(receiveCount, options.retryBaseSeconds, options.random ?? Math.random)).catch(() => undefined);
       }),
     );
     return { batchItemFailures: failures };

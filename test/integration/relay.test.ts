@@ -403,6 +403,33 @@ describe('faults that sent nothing are retried', () => {
     assert.equal((await relayItem(detail))?.deadLettered, false);
   });
 
+  test('a fault before any claim (the TeleSign secret still a placeholder) on the last receive: a retry item says it is in the DLQ; redriven once fixed, sent once', async () => {
+    // prepare
+    const detail = await instruction({ ...OTP_SAMPLE, text: 'Your code is 4321' });
+    const placeholder = createSecretCache(async () => JSON.stringify({ customerId: 'REPLACE_ME', apiKey: 'REPLACE_ME' }));
+    const log = logger();
+    const delays: number[] = [];
+    const broken = createRelayHandler({ deps: relayDeps({ secrets: placeholder, log }), delayRetry: async (_record, seconds) => void delays.push(seconds), random: () => 0 });
+    const fixed = createRelayHandler({ deps: relayDeps(), delayRetry: async () => undefined, random: () => 0 });
+
+    // act
+    const first = await broken({ Records: [delivery(detail, 1)] });
+    const afterFirst = await relayItem(detail);
+    const last = await broken({ Records: [delivery(detail, RELAY.maxReceiveCount)] });
+    const gaveUp = await relayItem(detail);
+    const redriven = await fixed({ Records: [delivery(detail, 1)] });
+
+    // assess
+    assert.deepEqual([first.batchItemFailures.length, last.batchItemFailures.length], [1, 1]);
+    assert.equal(afterFirst, undefined, 'nothing claimed before the secret could be read');
+    assert.deepEqual(delays, [RELAY.retryBaseSeconds, 0], 'the last failure is given back at once, so SQS moves it to the DLQ now');
+    assert.deepEqual([gaveUp?.status, gaveUp?.deadLettered], ['retry', true]);
+    assert.ok(log.lines.some((line) => line.message === 'relay: gave up, to the DLQ' && line.fields?.eventId === detail.eventId));
+    assert.deepEqual(redriven.batchItemFailures, []);
+    assert.equal(taken(detail).length, 1, 'sent once after the redrive');
+    assert.deepEqual([(await relayItem(detail))?.status, (await relayItem(detail))?.deadLettered], ['sent', false]);
+  });
+
   test('a refused API key is a configuration fault: nothing sent, logged as an error, and sent once the secret is fixed', async () => {
     // prepare
     const detail = await instruction(OTP_SAMPLE);
