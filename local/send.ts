@@ -156,16 +156,23 @@ async function simulatorReports(status?: string): Promise<void> {
   if (!simulatorUrl || !parsed || !kit.statusAnswer || !kit.statusSimulation) return;
   // A sample that carries no status (an instruction such as Identomat's one-time password) is about a
   // subject the provider knows all the same: its endpoint reports it under way.
-  const reported = status ?? (parsed.status === undefined || parsed.status === null ? kit.pendingStatus : undefined);
-  if (parsed.status == null && reported === undefined) return;
+  // Only as a first answer, though: a session the endpoint already reports as approved stays so.
+  const underWay = status === undefined && (parsed.status === undefined || parsed.status === null || parsed.placesStatus === false);
+  const reported = underWay ? kit.pendingStatus : status;
+  if (underWay && reported === undefined) return;
   const answer = kit.statusAnswer(sample, reported);
   const said = provider.describe((kit.answerAsPayload?.(answer) ?? answer) as never, secret);
   if (said.status === undefined || said.status === null) return;
-  const response = await fetch(`${simulatorUrl}/__simulator/answers`, {
+  const response = await fetch(`${simulatorUrl}/__simulator/answers${underWay ? '?ifAbsent=true' : ''}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${kit.statusSimulation(secret).controlToken}` },
     body: JSON.stringify(answer),
   });
+  const kept = response.ok && ((await response.json().catch(() => ({}))) as { kept?: boolean }).kept === true;
+  if (kept) {
+    say(`(simulated ${provider.displayName} status endpoint keeps what it already reports about ${parsed.subjectId})`);
+    return;
+  }
   report.statusEndpoint.push({ status: said.status, outcome: said.outcome, terminal: said.terminal, statusCode: response.status });
   const meaning = `${said.outcome}${said.terminal ? ', final' : ''}`;
   say(`(simulated ${provider.displayName} status endpoint now reports ${parsed.subjectId} as ${said.status}, ${meaning}: ${response.status})`);

@@ -9,7 +9,7 @@ import { secureEquals } from '../functions/shared/secure-compare.ts';
  * this engine adds what every simulation needs:
  *
  * - answers reported with `report()` (or `POST /__simulator/answers`, body: the answer as the
- *   provider would give it) and forgotten with `forget()` (`DELETE /__simulator/answers/{subject}`);
+ *   provider would give it; `?ifAbsent=true` keeps an answer the subject already has) and forgotten with `forget()` (`DELETE /__simulator/answers/{subject}`);
  * - faults played instead of (status, hang) or before (delayMs) the normal answer, for the next
  *   `times` requests or until cleared: `setFault()` (`PUT /__simulator/fault`, body: a fault or null);
  * - a log of every status request.
@@ -248,15 +248,17 @@ export async function startStatusSimulator(simulation: StatusSimulation, options
   /** Reports waiting or in progress; `reportsSettled` waits for them. */
   const pendingReports = new Set<Promise<void>>();
 
-  const report = (answer: unknown) => {
+  /** Remember the answer for its subject; with `ifAbsent`, only when the subject has none yet. */
+  const report = (answer: unknown, ifAbsent = false) => {
     let subjectId: string;
     try {
       subjectId = simulation.subjectOfAnswer(answer);
     } catch (error) {
       throw new HttpError(400, 'invalid_answer', [(error as Error).message]);
     }
+    if (ifAbsent && answers.has(subjectId)) return { subjectId, kept: true };
     answers.set(subjectId, answer);
-    return subjectId;
+    return { subjectId, kept: false };
   };
   const setFault = (next: StatusFault | undefined) => {
     fault = next ? { fault: next, remaining: next.times ?? Number.POSITIVE_INFINITY } : undefined;
@@ -393,8 +395,9 @@ export async function startStatusSimulator(simulation: StatusSimulation, options
       const bearer = /^Bearer (.+)$/.exec(headers.authorization ?? '')?.[1];
       if (!secureEquals(bearer, simulation.controlToken)) throw new HttpError(403, 'forbidden', ['missing or invalid bearer token']);
       if (request.path === '/__simulator/answers' && request.method === 'POST') {
-        const subjectId = report(parseJson(request.body));
-        return send(response, 200, { reported: subjectId });
+        // `?ifAbsent=true`: a subject the endpoint already answers about keeps its answer.
+        const { subjectId, kept } = report(parseJson(request.body), request.query.get('ifAbsent') === 'true');
+        return send(response, 200, { reported: subjectId, ...(kept ? { kept: true } : {}) });
       }
       const one = ANSWER_PATH.exec(request.path);
       if (one && request.method === 'DELETE') {

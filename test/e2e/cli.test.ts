@@ -166,18 +166,21 @@ describe('command lines people can pipe', { timeout: 300_000 }, () => {
     await waitFor('the sent callback to be stored', async () => (await stateOf('telesign', report.subject.subjectId)) !== undefined, 20_000, 200);
   });
 
-  test('send tells the simulated Identomat endpoint about the session: a session change is confirmed on arrival, a session that only got a code is reported under way', async () => {
+  test('send tells the simulated Identomat endpoint about the session: a session change is confirmed on arrival; a session that only got a link is reported under way; a code for an approved session changes nothing', async () => {
     // act
     type Report = { subject: { subjectId: string }; statusEndpoint: { status: string; outcome: string; terminal: boolean; statusCode: number }[] };
     const approved = pipeline.run('send', ['identomat', 'session-change-approved', '--json']);
-    const code = pipeline.run('send', ['identomat', 'one-time-password', '--json']);
+    const code = pipeline.run('send', ['identomat', 'one-time-password', '--json']); // the same session
+    const link = pipeline.run('send', ['identomat', 'share-session-link-via-sms', '--json']); // a session of its own
 
     // assess
-    assert.equal(approved.status, 0, approved.stderr);
-    assert.equal(code.status, 0, code.stderr);
-    const [sessionChange, otp] = [wholeJson<Report>(approved), wholeJson<Report>(code)];
+    for (const run of [approved, code, link]) assert.equal(run.status, 0, run.stderr);
+    const [sessionChange, otp, linked] = [wholeJson<Report>(approved), wholeJson<Report>(code), wholeJson<Report>(link)];
+    assert.equal(otp.subject.subjectId, sessionChange.subject.subjectId);
     assert.deepEqual(sessionChange.statusEndpoint.map((e) => [e.status, e.outcome, e.terminal]), [['APPROVED', 'succeeded', true]]);
-    assert.deepEqual(otp.statusEndpoint.map((e) => [e.status, e.outcome, e.terminal]), [['IN_PROGRESS', 'pending', false]]);
+    assert.deepEqual(otp.statusEndpoint, [], 'the endpoint keeps reporting the session approved');
+    assert.match(code.stderr, /status endpoint keeps what it already reports about/);
+    assert.deepEqual(linked.statusEndpoint.map((e) => [e.status, e.outcome, e.terminal]), [['IN_PROGRESS', 'pending', false]]);
     await waitFor(
       'the session change to be confirmed by the (simulated) result/ endpoint',
       async () => {
