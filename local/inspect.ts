@@ -24,7 +24,10 @@ const USAGE = `usage: npm run inspect -- <provider> <subjectId> [--json]
   stack's table (credentials from the usual AWS chain).
 
   --recent N   the N newest (1 to 1000)
-  --json       print one JSON document on stdout and nothing else ({state, parts, events, relays, relayed}, or {items})
+  --json       print one JSON document on stdout and nothing else ({state, parts, events, relays, relayed}, or {items});
+               an item that may carry a live code or a contact (an Identomat instruction) has its payload
+               and raw bytes replaced by a note
+  --show-sensitive  print those as stored
 
   With the SMS relay on, an Identomat session lists each code or link sent for it and what the
   sender's delivery reports say ("code sent via TeleSign, reference …: Delivered to handset"); the
@@ -41,6 +44,7 @@ const { values, positionals } = parseCli(
     provider: { type: 'string' },
     outcome: { type: 'string' },
     json: { type: 'boolean', default: false },
+    'show-sensitive': { type: 'boolean', default: false },
     table: { type: 'string' },
     region: { type: 'string' },
     'data-dir': { type: 'string' },
@@ -68,8 +72,16 @@ function connect(): { client: DynamoDBClient; tableName: string } {
   return { client: new DynamoDBClient({ ...LOCAL_AWS, endpoint: runtime.dynamodbEndpoint }), tableName: runtime.tableName };
 }
 
+/** What an item flagged `sensitive` keeps out of `--json` unless --show-sensitive: where its content is. */
+const SENSITIVE_CONTENT = ['payload', 'rawGzip', 'rawGzipChunks', 'message', 'messageGzip', 'headers'];
+
 function clean(item: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(item).filter(([key]) => !INTERNAL.includes(key)));
+  const kept = Object.entries(item).filter(([key]) => !INTERNAL.includes(key));
+  // A live code, a phone number or an e-mail address in a terminal, a pipe or a ticket: only when asked.
+  // (An instruction stored before event items carried `sensitive` is known by its provider's reading.)
+  const sensitive = item.sensitive === true || (item.payload !== undefined && findProvider(String(item.provider))?.instruction?.(item.payload) !== undefined);
+  if (!sensitive || values['show-sensitive']) return Object.fromEntries(kept);
+  return Object.fromEntries(kept.map(([key, value]) => [key, SENSITIVE_CONTENT.includes(key) ? '(may carry a live code or a contact: --show-sensitive prints it)' : value]));
 }
 
 async function queryAll(client: DynamoDBClient, input: QueryCommandInput, limit = Infinity) {

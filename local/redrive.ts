@@ -87,6 +87,8 @@ interface RedriveReport {
   task?: { handle?: string; status?: string; moved?: number; toMove?: number; failureReason?: string };
   error?: string;
 }
+/** Where the messages go back to, as the output names it. */
+const mainQueue = values.relay ? "the relay's queue" : 'the main queue';
 const report: RedriveReport = { target: target.kind, dryRun: values['dry-run'], moved: 0, messages: [], notAccepted: 0 };
 
 async function depth(url: string): Promise<{ visible: number; inFlight: number; arn: string }> {
@@ -223,13 +225,13 @@ const out = (line: string) => {
 try {
   const before = await depth(target.dlqUrl);
   report.dlq = { visible: before.visible, inFlight: before.inFlight };
-  out(`DLQ holds ${before.visible} message(s)${before.inFlight ? ` (+${before.inFlight} in flight)` : ''}${target.kind === 'local' ? ' [local pipeline]' : ''}`);
+  out(`${values.relay ? "the SMS relay's DLQ" : 'DLQ'} holds ${before.visible} message(s)${before.inFlight ? ` (+${before.inFlight} in flight)` : ''}${target.kind === 'local' ? ' [local pipeline]' : ''}`);
   const held = before.visible + before.inFlight;
   if (values['dry-run']) {
     report.wouldMove = held;
     report.peeked = before.visible > 0 ? await peek(target) : [];
     for (const summary of report.peeked) out(`  ${describe(summary)}`);
-    out(held > 0 ? `dry run: would move ${held} message(s) to the main queue` : 'dry run: nothing to move');
+    out(held > 0 ? `dry run: would move ${held} message(s) to ${mainQueue}` : 'dry run: nothing to move');
   } else if (held > 0) {
     if (target.kind === 'aws') {
       await moveOnAws(target, before.arn);
@@ -237,7 +239,7 @@ try {
     } else {
       if (!target.queueUrl) throw new Error('main queue URL unknown');
       await moveLocally(target, max);
-      out(`moved ${report.moved} message(s) back to the main queue`);
+      out(`moved ${report.moved} message(s) back to ${mainQueue}`);
     }
   }
 } catch (error) {

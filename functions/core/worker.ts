@@ -267,6 +267,8 @@ async function storeEvents(
     headers: message.headers,
     payload,
     storedAt: now.toISOString(),
+    // It carries a live code or a contact: kept briefly, and `inspect --json` does not print it unasked.
+    ...(facts.sensitive ? { sensitive: true } : {}),
     ...verdictFields,
     // Asked and not answered: no verdict yet, re-checks keep asking (`inspect` shows why).
     ...(askFault ? { askFault: askFault.fault, askedAt: askFault.askedAt } : {}),

@@ -142,6 +142,19 @@ describe('the SMS relay on the local runtime (npm start -- --sms-relay telesign)
     assert.equal((await sent()).length, 1, 'no second SMS');
   });
 
+  test('inspect --json keeps the code and the number out of a terminal unless --show-sensitive', () => {
+    // act
+    const plain = pipeline.run('inspect', ['identomat', SAMPLE_JSON.sessionId, '--json']);
+    const shown = pipeline.run('inspect', ['identomat', SAMPLE_JSON.sessionId, '--json', '--show-sensitive']);
+    // assess
+    assert.equal(plain.status, 0, plain.stderr);
+    const events = (JSON.parse(plain.stdout) as { events: Record<string, unknown>[] }).events;
+    assert.ok(events.length > 0);
+    for (const secret of NEVER_LOGGED) assert.ok(!plain.stdout.includes(secret), `inspect --json printed ${secret}: ${plain.stdout.slice(Math.max(0, plain.stdout.indexOf(secret) - 300), plain.stdout.indexOf(secret) + 50)}`);
+    assert.ok(events.every((event) => event.sensitive !== true || /--show-sensitive prints it/.test(String(event.payload))));
+    assert.ok(shown.stdout.includes(SAMPLE_JSON.text) && shown.stdout.includes(SAMPLE_JSON.phoneNumber), 'as stored when asked');
+  });
+
   test('a TeleSign outage (503) loses nothing: the code goes out once, after it recovers, and is reported delivered', async () => {
     // prepare
     const session = 'e2erelayoutage0000000000000000000000001';
