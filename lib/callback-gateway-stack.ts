@@ -133,6 +133,12 @@ export interface CallbackGatewayStackProps extends StackProps {
    */
   readonly silenceAlarmHours?: Readonly<Record<string, number>>;
   /**
+   * Per provider id, the stale subjects in 5 minutes that raise its Stale alarm, where
+   * `staleAlarmThreshold` does not suit it (Identomat: sessions people abandon go stale too).
+   * @default - every provider: staleAlarmThreshold
+   */
+  readonly staleAlarmThresholds?: Readonly<Record<string, number>>;
+  /**
    * Delays before each re-check of a subject that is not settled (each at least 1m).
    * @default '1m,5m,30m,2h,12h,1d,2d'
    */
@@ -294,6 +300,7 @@ export class CallbackGatewayStack extends Stack {
       lambdaThrottleAlarmThreshold: props.lambdaThrottleAlarmThreshold,
       tableThrottleAlarmThreshold: props.tableThrottleAlarmThreshold,
       silenceAlarmHours: props.silenceAlarmHours,
+      staleAlarmThresholds: props.staleAlarmThresholds,
       staleAlarmThreshold: props.staleAlarmThreshold,
       events: { deadLetterQueue: this.events.deadLetterQueue, publisher: this.events.publisher, publishFailures: this.logMetrics.publishFailures! },
     });

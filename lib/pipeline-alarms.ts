@@ -13,7 +13,7 @@ import { keys, QUEUE, STREAM, TABLE } from '../functions/core/pipeline-definitio
 import type { AnyProvider } from '../functions/providers/index.ts';
 import type { LogMetrics } from './log-metrics.ts';
 import { type SavedQueryId, savedQueries, savedQueryName } from './log-queries.ts';
-import { checkEmail, checkSetting, checkSilenceHours, SETTING_DEFAULTS } from './validate.ts';
+import { checkEmail, checkSetting, checkSilenceHours, checkStaleThresholds, SETTING_DEFAULTS } from './validate.ts';
 import { pascal } from './names.ts';
 
 export interface PipelineAlarmsProps {
@@ -90,6 +90,12 @@ export interface PipelineAlarmsProps {
    */
   readonly silenceAlarmHours?: Readonly<Record<string, number>>;
   /**
+   * Per provider id, the stale subjects in 5 minutes that raise its Stale alarm instead of
+   * `staleAlarmThreshold`.
+   * @default - every provider: staleAlarmThreshold
+   */
+  readonly staleAlarmThresholds?: Readonly<Record<string, number>>;
+  /**
    * The event outlet (lib/event-outlet.ts): its dead-letter queue, its publisher, and the batches
    * the publisher gave back (LogMetrics.publishFailures).
    * @default - no event alarms
@@ -147,6 +153,7 @@ export class PipelineAlarms extends Construct {
     const tableThrottleThreshold = checkSetting('tableThrottleAlarmThreshold', props.tableThrottleAlarmThreshold ?? SETTING_DEFAULTS.tableThrottleAlarmThreshold);
     const staleThreshold = checkSetting('staleAlarmThreshold', props.staleAlarmThreshold ?? SETTING_DEFAULTS.staleAlarmThreshold);
     const silenceHours = checkSilenceHours('silenceAlarmHours', props.silenceAlarmHours ?? {}, props.providers.map((provider) => provider.id));
+    const staleThresholds = checkStaleThresholds('staleAlarmThresholds', props.staleAlarmThresholds ?? {}, props.providers.map((provider) => provider.id));
     const { logMetrics } = props;
 
     this.topic = new Topic(this, 'Topic', { displayName: 'Callback gateway alarms', enforceSSL: true });
@@ -363,7 +370,7 @@ export class PipelineAlarms extends Construct {
       alarm(
         `${name}Stale`,
         logMetrics.stale(provider.id),
-        staleThreshold,
+        staleThresholds[provider.id] ?? staleThreshold,
         `A ${provider.displayName} subject is stale: still not final${provider.lookup ? ' or not confirmed' : ''} when its re-checks ran out ` +
           `(the reconcile schedule, or ${provider.displayName}'s own horizon)${provider.lookup ? '' : `, or expected and no callback ever came (${provider.displayName} has no status endpoint)`}. ` +
           `List them with npm run inspect -- --stale --provider ${provider.id} --table <TableName> --region <region> (${query('stale')}), and check each ` +

@@ -24,6 +24,7 @@ import {
   checkSchedule,
   checkSetting,
   checkSilenceHours,
+  checkStaleThresholds,
   NUMERIC_SETTINGS,
   type NumericSetting,
   SETTING_DEFAULTS,
@@ -44,6 +45,8 @@ export interface GatewaySettings extends Record<NumericSetting, number> {
   readonly alarmEmail?: string;
   /** Hours without a callback after which each named provider's silence alarm fires (none: no alarm). */
   readonly silenceAlarmHours: Readonly<Record<string, number>>;
+  /** Per provider, the stale subjects in 5 minutes that raise its Stale alarm (others: staleAlarmThreshold). */
+  readonly staleAlarmThresholds: Readonly<Record<string, number>>;
   readonly applicationLogLevel: ApplicationLogLevelSetting;
   readonly systemLogLevel: SystemLogLevelSetting;
   /** Delays before each re-check of a subject that is not settled, e.g. `1m,5m,30m,2h,12h,1d,2d`. */
@@ -61,6 +64,7 @@ export const SETTING_NAMES: readonly SettingName[] = [
   'alarmEmail',
   ...(Object.keys(NUMERIC_SETTINGS) as NumericSetting[]),
   'silenceAlarmHours',
+  'staleAlarmThresholds',
   'reconcileSchedule',
   'applicationLogLevel',
   'systemLogLevel',
@@ -163,11 +167,12 @@ function fromCommandLine(name: SettingName, raw: unknown): unknown {
     if (!/^\s*-?\d+(\.\d+)?\s*$/.test(raw)) throw new Error(`${name} must be a number, got ${JSON.stringify(raw)}`);
     return Number(raw);
   }
-  if (name === 'silenceAlarmHours') {
+  if (name === 'silenceAlarmHours' || name === 'staleAlarmThresholds') {
     try {
       return JSON.parse(raw) as unknown;
     } catch {
-      throw new Error(`${name} must be a JSON object of hours per provider, e.g. {"temboplus":6}, got ${JSON.stringify(raw)}`);
+      const example = name === 'silenceAlarmHours' ? 'of hours per provider, e.g. {"temboplus":6}' : 'of thresholds per provider, e.g. {"identomat":25}';
+      throw new Error(`${name} must be a JSON object ${example}, got ${JSON.stringify(raw)}`);
     }
   }
   return raw;
@@ -181,6 +186,7 @@ function checked(name: SettingName, value: unknown, where: string): unknown {
     return checkEmail(label, value);
   }
   if (name === 'silenceAlarmHours') return checkSilenceHours(label, value, providers.map((provider) => provider.id));
+  if (name === 'staleAlarmThresholds') return checkStaleThresholds(label, value, providers.map((provider) => provider.id));
   if (name === 'applicationLogLevel') {
     return checkChoice(label, value, APPLICATION_LOG_LEVELS, 'the metrics and alarms count INFO lines; WARN or above would silence them');
   }

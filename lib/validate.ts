@@ -212,6 +212,25 @@ export function checkSilenceHours(name: string, value: unknown, providerIds: rea
   return hours;
 }
 
+/**
+ * `staleAlarmThresholds`: per provider id, the stale subjects in 5 minutes that raise its Stale
+ * alarm, in `staleAlarmThreshold`'s range; a provider not named keeps `staleAlarmThreshold`.
+ */
+export function checkStaleThresholds(name: string, value: unknown, providerIds: readonly string[]): Readonly<Record<string, number>> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new Error(`${name} must be an object of thresholds per provider, e.g. {"identomat": 25}, got ${JSON.stringify(value)}`);
+  }
+  const thresholds: Record<string, number> = {};
+  for (const [provider, raw] of Object.entries(value)) {
+    if (!providerIds.includes(provider)) {
+      throw new Error(`${name} names an unknown provider ${JSON.stringify(provider)}; providers are ${providerIds.join(', ')}`);
+    }
+    if (typeof raw !== 'number') throw new Error(`${name}.${provider} must be a number, got ${JSON.stringify(raw)}`);
+    thresholds[provider] = checkSetting('staleAlarmThreshold', raw, `${name}.${provider}`);
+  }
+  return thresholds;
+}
+
 /** The checks that involve two settings (each value already in its own range). */
 export function checkSettingPairs(values: {
   readonly maxReceiveCount: number;

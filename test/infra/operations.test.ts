@@ -790,6 +790,34 @@ describe('silence alarms', () => {
   });
 });
 
+describe('stale alarms', () => {
+  const staleThresholds = (settings: Json) => {
+    const { stack: changed } = createGatewayApp({ context: { ...CDK_CONTEXT, ...NO_BUNDLING, settings: { ...CDK_CONTEXT.settings, ...settings } } });
+    return Object.fromEntries(
+      Object.values(Template.fromStack(changed).toJSON().Resources as Record<string, Json>)
+        .filter((resource) => resource.Type === 'AWS::CloudWatch::Alarm' && String(resource.Properties.AlarmName).endsWith('Stale'))
+        .map((resource) => [String(resource.Properties.AlarmName).replace(`${STACK_ID}-`, ''), resource.Properties.Threshold]),
+    );
+  };
+
+  test('staleAlarmThresholds {identomat: 25} raises only IdentomatStale\'s threshold; the others keep staleAlarmThreshold', () => {
+    // act
+    const plain = staleThresholds({});
+    const tuned = staleThresholds({ staleAlarmThreshold: 2, staleAlarmThresholds: { identomat: 25 } });
+    // assess
+    assert.ok(Object.keys(plain).length >= 6, JSON.stringify(plain));
+    assert.ok(Object.values(plain).every((threshold) => threshold === 1), JSON.stringify(plain));
+    assert.equal(tuned.IdentomatStale, 25);
+    for (const [name, threshold] of Object.entries(tuned)) if (name !== 'IdentomatStale') assert.equal(threshold, 2, name);
+  });
+
+  test('an unknown provider or a threshold out of range fails the synth, naming it', () => {
+    assert.throws(() => staleThresholds({ staleAlarmThresholds: { twilio: 5 } }), /staleAlarmThresholds names an unknown provider "twilio"/);
+    assert.throws(() => staleThresholds({ staleAlarmThresholds: { identomat: 0 } }), /staleAlarmThresholds\.identomat must be an integer from 1 to 100000/);
+    assert.throws(() => staleThresholds({ staleAlarmThresholds: [25] }), /staleAlarmThresholds must be an object of thresholds per provider/);
+  });
+});
+
 /** The dashboard body with each CloudFormation reference written as `@LogicalId` / `@LogicalId.Attribute`. */
 function dashboardBody(): { widgets: Json[] } {
   const [, dashboard] = ofType('AWS::CloudWatch::Dashboard')[0];

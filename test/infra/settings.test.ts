@@ -68,6 +68,7 @@ describe('the committed place: cdk.json', () => {
     for (const [name, value] of Object.entries(SETTING_DEFAULTS)) assert.deepEqual(committed[name], value, name);
     for (const name of Object.keys(committed)) assert.ok((SETTING_NAMES as readonly string[]).includes(name), `unknown setting ${name}`);
     assert.deepEqual(committed.silenceAlarmHours, {}, 'silence alarms are off unless set');
+    assert.deepEqual(committed.staleAlarmThresholds, {}, 'every provider at staleAlarmThreshold unless set');
     assert.deepEqual(Object.keys(CDK_CONTEXT.stages).sort(), ['dev', 'prod', 'staging']);
   });
 
