@@ -190,26 +190,36 @@ export function checkChoice<T extends string>(name: string, value: unknown, allo
 }
 
 /**
+ * An object of values per provider id (`{"temboplus": 6}`): each key a known provider, each value
+ * checked by `checkOne`. `what` names the values in the error (`hours`, `thresholds`).
+ */
+function perProvider(name: string, value: unknown, providerIds: readonly string[], what: string, example: string, checkOne: (raw: unknown, label: string) => number): Readonly<Record<string, number>> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new Error(`${name} must be an object of ${what} per provider, e.g. ${example}, got ${JSON.stringify(value)}`);
+  }
+  const values: Record<string, number> = {};
+  for (const [provider, raw] of Object.entries(value)) {
+    if (!providerIds.includes(provider)) {
+      throw new Error(`${name} names an unknown provider ${JSON.stringify(provider)}; providers are ${providerIds.join(', ')}`);
+    }
+    values[provider] = checkOne(raw, `${name}.${provider}`);
+  }
+  return values;
+}
+
+/**
  * Hours without a callback after which a provider's silence alarm fires, per provider id. Each
  * value is whole hours from 1 to 168: the alarm looks at one-hour periods, and CloudWatch accepts
  * at most seven days of them (Period × EvaluationPeriods ≤ 604,800 s,
  * https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html).
  */
 export function checkSilenceHours(name: string, value: unknown, providerIds: readonly string[]): Readonly<Record<string, number>> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new Error(`${name} must be an object of hours per provider, e.g. {"temboplus": 6}, got ${JSON.stringify(value)}`);
-  }
-  const hours: Record<string, number> = {};
-  for (const [provider, raw] of Object.entries(value)) {
-    if (!providerIds.includes(provider)) {
-      throw new Error(`${name} names an unknown provider ${JSON.stringify(provider)}; providers are ${providerIds.join(', ')}`);
-    }
+  return perProvider(name, value, providerIds, 'hours', '{"temboplus": 6}', (raw, label) => {
     if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 1 || raw > MAX_ALARM_RANGE_HOURS) {
-      throw new Error(`${name}.${provider} must be an integer from 1 to ${MAX_ALARM_RANGE_HOURS} (hours; CloudWatch evaluates at most 7 days), got ${JSON.stringify(raw)}`);
+      throw new Error(`${label} must be an integer from 1 to ${MAX_ALARM_RANGE_HOURS} (hours; CloudWatch evaluates at most 7 days), got ${JSON.stringify(raw)}`);
     }
-    hours[provider] = raw;
-  }
-  return hours;
+    return raw;
+  });
 }
 
 /**
@@ -217,18 +227,10 @@ export function checkSilenceHours(name: string, value: unknown, providerIds: rea
  * alarm, in `staleAlarmThreshold`'s range; a provider not named keeps `staleAlarmThreshold`.
  */
 export function checkStaleThresholds(name: string, value: unknown, providerIds: readonly string[]): Readonly<Record<string, number>> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new Error(`${name} must be an object of thresholds per provider, e.g. {"identomat": 25}, got ${JSON.stringify(value)}`);
-  }
-  const thresholds: Record<string, number> = {};
-  for (const [provider, raw] of Object.entries(value)) {
-    if (!providerIds.includes(provider)) {
-      throw new Error(`${name} names an unknown provider ${JSON.stringify(provider)}; providers are ${providerIds.join(', ')}`);
-    }
-    if (typeof raw !== 'number') throw new Error(`${name}.${provider} must be a number, got ${JSON.stringify(raw)}`);
-    thresholds[provider] = checkSetting('staleAlarmThreshold', raw, `${name}.${provider}`);
-  }
-  return thresholds;
+  return perProvider(name, value, providerIds, 'thresholds', '{"identomat": 25}', (raw, label) => {
+    if (typeof raw !== 'number') throw new Error(`${label} must be a number, got ${JSON.stringify(raw)}`);
+    return checkSetting('staleAlarmThreshold', raw, label);
+  });
 }
 
 /** The checks that involve two settings (each value already in its own range). */

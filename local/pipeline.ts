@@ -8,7 +8,7 @@ import { DEFAULT_RECONCILE, type ReconcilePolicy } from '../functions/core/recon
 import { RELAY } from '../functions/core/relay.ts';
 import { ingestDependencies, type LogWrite } from '../functions/handlers/dependencies.ts';
 import { createIngestHandler } from '../functions/handlers/ingest.ts';
-import { providers } from '../functions/providers/index.ts';
+import { findProvider, providers } from '../functions/providers/index.ts';
 import { createLogger, type LogLevel } from '../functions/shared/log.ts';
 import { allKits, kitOf, secretsFor } from '../test/providers/index.ts';
 import { ensureQueues, ensureTable, LOCAL_AWS, startDynamoDbLocal, type DynamoDbLocal } from './engines.ts';
@@ -335,7 +335,7 @@ function relayTarget(options: PipelineOptions, engines: Awaited<ReturnType<typeo
   }
   if (simulated !== undefined) return { sender, simulated };
   // The URL the relay will really call: the secret's baseUrl, or the sender's default when it has none.
-  const read = providers.find((provider) => provider.id === sender)?.secretSchema.safeParse(loadSecretsFile(secretsFile)[sender]);
+  const read = findProvider(sender)?.secretSchema.safeParse(loadSecretsFile(secretsFile)[sender]);
   const endpoint = read?.success ? (read.data as { baseUrl?: unknown }).baseUrl : undefined;
   return { sender, ...(typeof endpoint === 'string' ? { endpoint } : {}) };
 }

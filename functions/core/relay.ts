@@ -243,11 +243,6 @@ function logFields(detail: InstructionDetail, ageSeconds: number) {
   return { eventId: detail.eventId, provider: detail.provider, subjectId: maskPhoneNumbers(detail.subjectId), kind: detail.kind, ageSeconds };
 }
 
-/**
- * Deliver one instruction (an event's `detail`). Returns what happened; throws when nothing was
- * sent and a later delivery may succeed (the provider unreachable, 5xx, 429; a refused credential;
- * the table failing), after recording `retry` where it could.
- */
 /** Which delivery of the instruction this is, when it comes from a queue: its last gives up to the DLQ. */
 export interface RelayDelivery {
   readonly receiveCount: number;
@@ -255,6 +250,11 @@ export interface RelayDelivery {
   readonly maxReceiveCount: number;
 }
 
+/**
+ * Deliver one instruction (an event's `detail`). Returns what happened; throws when nothing was
+ * sent and a later delivery may succeed (the provider unreachable, 5xx, 429; a refused credential;
+ * the table failing), after recording `retry` where it could.
+ */
 export async function relayInstruction(raw: unknown, deps: RelayDependencies, delivery?: RelayDelivery): Promise<RelayResult> {
   try {
     return await relayOnce(raw, deps);
@@ -347,13 +347,7 @@ async function relayOnce(raw: unknown, deps: RelayDependencies): Promise<RelayRe
   const superseded =
     !expired &&
     !elsewhere &&
-    !(await deps.store.advance(latestKey(detail), positionOf(detail), {
-      eventId: detail.eventId,
-      provider: detail.provider,
-      subjectId: detail.subjectId,
-      updatedAt: at,
-      [TABLE.ttlAttribute]: base[TABLE.ttlAttribute],
-    }));
+    !(await deps.store.advance(latestKey(detail), positionOf(detail), { updatedAt: at, [TABLE.ttlAttribute]: base[TABLE.ttlAttribute] }));
   const supersededFields: Item = { status: 'superseded', updatedAt: at, reason: supersededReason(detail) };
   // What to record instead of sending, if anything.
   const notToSend = elsewhere
