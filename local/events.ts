@@ -8,6 +8,7 @@ import { dataDirFrom, parseCli, USAGE_EXIT_CODE } from './cli-args.ts';
 import { npmPrintedHeader, printJson, say } from './cli-output.ts';
 import type { BusEvent } from './event-bus.ts';
 import { eventsFilePath } from './events-outlet.ts';
+import { onLauncherGone } from './launcher.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 
 const USAGE = `usage: npm run events -- [--follow] [--provider P] [--json]
@@ -146,4 +147,5 @@ if (!values.follow) {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  onLauncherGone(stop);
 }

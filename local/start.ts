@@ -3,6 +3,7 @@ import type { LogLevel } from '../functions/shared/log.ts';
 import { providers } from '../functions/providers/index.ts';
 import { dataDirFrom, intFlag, intValue, parseCli, type IntRange } from './cli-args.ts';
 import { colorWanted, say } from './cli-output.ts';
+import { onLauncherGone } from './launcher.ts';
 import { prettyLine } from './log-format.ts';
 import { startPipeline, sweepPeriod } from './pipeline.ts';
 import { DEFAULT_RECONCILE, parseSchedule, type ReconcilePolicy } from '../functions/core/reconcile.ts';
@@ -242,3 +243,4 @@ const shutdown = async (signal: string) => {
 };
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
+onLauncherGone((why) => void shutdown(why));

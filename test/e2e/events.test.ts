@@ -58,8 +58,8 @@ async function waitForEvents(pipeline: StartedPipeline, subjectId: string, count
   try {
     await waitFor(`${count} events about ${subjectId}`, async () => (found = published(pipeline).filter(about(subjectId))).length >= count, timeoutMs, 100);
   } catch (error) {
-    const had = found.map((event) => `${event['detail-type']} ${String(event.detail.status ?? '')}`).join(', ');
-    throw new Error(`${(error as Error).message}; the bus had ${found.length}: [${had}]`);
+    const had = found.map((event) => `${event['detail-type']} ${String(detailOf(event).status ?? '')}`).join(', ');
+    throw new Error(`${(error as Error).message}; the bus had ${found.length}: [${had}]`, { cause: error });
   }
   return found;
 }

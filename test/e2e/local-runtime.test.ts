@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
@@ -17,7 +18,7 @@ import type { AnyProvider } from '../../functions/providers/provider.ts';
  */
 const promptlyAsked = (provider: AnyProvider) =>
   provider.lookup !== undefined && provider.lookupLimits?.onArrival !== false && !provider.lookupLimits?.firstAfterSeconds && kitOf(provider).statusSimulation !== undefined;
-import { startLocalPipeline, testSecrets, type StartedPipeline } from '../support/e2e-pipeline.ts';
+import { javaProcessesFor, startLocalPipeline, testSecrets, type StartedPipeline } from '../support/e2e-pipeline.ts';
 
 /**
  * The local runtime behaves like AWS where it matters: what it answered 200 for survives a kill -9
@@ -143,5 +144,28 @@ describe("a provider endpoint in the user's secrets is used as it is", () => {
     const line = pipeline.output.find((each) => each.includes('SMS relay')) ?? '';
     assert.equal(pipeline.info.smsRelay?.endpoint, getProvider('telesign').secretSchema.parse(telesign).baseUrl);
     assert.ok(line.includes(`TeleSign at ${pipeline.info.smsRelay?.endpoint} (your secrets file's baseUrl, or TeleSign's default)  (REAL`), line);
+  });
+});
+
+describe('npm start stops when npm is told to stop', () => {
+  test('a SIGTERM to npm alone (a process manager, docker stop) stops the pipeline, DynamoDB Local with it', async () => {
+    // prepare
+    const pipeline = await startLocalPipeline();
+    started.push(pipeline);
+    const running = () => spawnSync('pgrep', ['-f', `^[^ ]*node .*local/start\\.ts.*${pipeline.dataDir}`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+    assert.equal(running().length, 1, 'the command runs under npm (through a shell, which is not counted)');
+
+    // act: npm's own pid, not its process group
+    process.kill(pipeline.child.pid!, 'SIGTERM');
+
+    // assess: the command noticed, stopped cleanly, and left nothing behind (if it did not, it is
+    // stopped here, or it would hold this test run open)
+    try {
+      await waitFor('the command stopped', async () => pipeline.output.includes('stopped.') && running().length === 0, 30_000);
+    } finally {
+      for (const pid of running()) process.kill(Number(pid), 'SIGTERM');
+    }
+    assert.ok(pipeline.output.some((line) => /launching process \(pid \d+\) ended: stopping/.test(line)), pipeline.output.slice(-5).join('\n'));
+    await waitFor('DynamoDB Local stopped', async () => javaProcessesFor(pipeline.dataDir).length === 0, 15_000);
   });
 });
