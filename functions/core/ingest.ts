@@ -29,7 +29,7 @@ export interface IngestDependencies {
  * Largest message we hand to SQS. Bodies up to MAX_BODY_BYTES plus their parsed copy can exceed
  * it; the parsed copy is then left out and the worker re-parses the raw body.
  */
-const MAX_MESSAGE_BYTES = 900 * 1024;
+export const MAX_MESSAGE_BYTES = 900 * 1024;
 
 const ACCEPTED = { received: true } as const;
 
@@ -64,13 +64,14 @@ function serializeForQueue(message: QueueMessage): string {
   let text = '';
   for (const candidate of candidates) {
     try {
-      text = JSON.stringify(candidate());
+      // Escaped before it is measured: each U+FFFE/U+FFFF grows from 3 bytes to 6.
+      text = JSON.stringify(candidate()).replace(SQS_REFUSED, (char) => `\\u${char.charCodeAt(0).toString(16)}`);
     } catch {
       continue;
     }
     if (Buffer.byteLength(text) <= MAX_MESSAGE_BYTES) break;
   }
-  return text.replace(SQS_REFUSED, (char) => `\\u${char.charCodeAt(0).toString(16)}`);
+  return text;
 }
 
 function refuse(statusCode: number, error: string, message: string): IngestResponse {

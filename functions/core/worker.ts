@@ -81,9 +81,22 @@ function rawOf(message: QueueMessage): Buffer {
   return body.length > 0 ? body : Buffer.from(message.raw.query, 'utf8');
 }
 
+/**
+ * What tells one quarantined callback from another: its bytes, and what else differs between two
+ * deliveries of the same bytes (the route's `{source}`, Standard Webhooks' `webhook-id`), never what
+ * changes on a retry. Without such parts, the key is the bytes' alone, as it always was.
+ */
+export function quarantineIdentity(provider: AnyProvider | undefined, message: QueueMessage): string {
+  const bytes = `${message.raw.body ?? message.raw.bodyBase64 ?? ''}?${message.raw.query}`;
+  const parameters = Object.entries(message.pathParameters ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const delivery = (provider?.deliveryIdHeaders ?? []).map((name) => [name, message.headers[name] ?? ''] as const);
+  const parts = [...parameters, ...delivery];
+  return parts.length === 0 ? bytes : `${bytes}#${JSON.stringify(parts)}`;
+}
+
 async function storeQuarantined(provider: AnyProvider | undefined, message: QueueMessage, reason: string, issues: readonly string[], deps: WorkerDependencies) {
   const now = deps.now();
-  const contentHash = shortHash(`${message.raw.body ?? message.raw.bodyBase64 ?? ''}?${message.raw.query}`);
+  const contentHash = shortHash(quarantineIdentity(provider, message));
   // Kept only briefly when it may carry a live code or contact (an instruction we could not read).
   const sensitive = provider?.mayBeSensitive?.(rawOf(message)) ?? false;
   const text = JSON.stringify(message);

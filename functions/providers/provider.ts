@@ -153,6 +153,12 @@ export interface Provider<TSecret = unknown, TPayload = unknown, TId extends str
    */
   readonly keptHeaders?: readonly string[];
   /**
+   * Kept headers that name one delivery and stay the same on each of its retries (Standard Webhooks'
+   * `webhook-id`): quarantined callbacks with the same bytes but different values are different
+   * callbacks, each kept. Never one that changes per attempt (`webhook-timestamp`).
+   */
+  readonly deliveryIdHeaders?: readonly string[];
+  /**
    * Values for the route's parameters other than the token (`{source}`), for sending sample
    * callbacks (`send`, tests, the benchmark) with the given secret.
    */

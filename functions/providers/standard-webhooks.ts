@@ -17,6 +17,8 @@ import { secretWithRotation } from './secret-schema.ts';
  * - Replays: the timestamp must be within 5 minutes of our receive time, either way (the spec says
  *   "some allowable tolerance"; 5 minutes is what every reference library uses).
  * - Payload (recommended, not required): `{ "type", "timestamp", "data" }`.
+ * - Subjects are per source, `<source>/<id>` (the `subjectField`'s value, or the `webhook-id`): each
+ *   sender names its own objects, so the same id from two senders never shares a state.
  * @see https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md
  */
 
@@ -81,14 +83,15 @@ export const StandardWebhooksCallbackSchema = z.object({
 });
 export type StandardWebhooksCallback = z.infer<typeof StandardWebhooksCallbackSchema>;
 
-/** A value at a dot path, when it is short text or a number (anything else names nothing). */
+/** A value at a dot path, when it is short text or an integer JSON keeps exactly (anything else names nothing). */
 function textAt(value: unknown, path: string): string | undefined {
   let node: unknown = value;
   for (const key of path.split('.')) {
     if (node === null || typeof node !== 'object' || Array.isArray(node) || !Object.hasOwn(node, key)) return undefined;
     node = (node as Record<string, unknown>)[key];
   }
-  if (typeof node === 'number' && Number.isFinite(node)) return String(node);
+  // Past 2^53 JSON.parse has already rounded the number: two ids would read as one.
+  if (typeof node === 'number' && Number.isSafeInteger(node)) return String(node);
   return typeof node === 'string' && node.length > 0 && node.length <= 256 ? node : undefined;
 }
 
@@ -128,6 +131,7 @@ export const standardWebhooks: Provider<StandardWebhooksSecret, StandardWebhooks
   secretPlaceholder: { sources: 'REPLACE_ME' },
   describeReadsSecret: true,
   keptHeaders: ['webhook-id', 'webhook-timestamp'],
+  deliveryIdHeaders: ['webhook-id'],
   routeParameterHelp: { source: 'the name you gave this sender under "sources" in the secret (one URL per sender)' },
   routeParameters: (secret) => ({ source: typeof secret.sources === 'object' ? (Object.keys(secret.sources)[0] ?? 'none') : 'none' }),
 
@@ -171,16 +175,18 @@ export const standardWebhooks: Provider<StandardWebhooksSecret, StandardWebhooks
 
   describe(payload, secret) {
     const settings = secret?.sources?.[payload.source];
-    const subjectId = settings?.subjectField ? textAt(payload.event, settings.subjectField) : payload.webhookId;
+    const id = settings?.subjectField ? textAt(payload.event, settings.subjectField) : payload.webhookId;
     // A declared subject field that is missing is the sender's mistake or ours: quarantined, never guessed.
-    if (subjectId === undefined) throw new Error(`the subject field "${settings?.subjectField}" is missing or not short text`);
+    if (id === undefined) throw new Error(`the subject field "${settings?.subjectField}" is missing or not short text or a safe integer`);
+    // Each sender names its own objects and events: the same id from two sources is two subjects.
+    const subjectId = `${payload.source}/${id}`;
     const status = textAt(payload.event, settings?.statusField ?? 'type')?.slice(0, 64) ?? 'received';
     const declared: Outcome | undefined = settings?.outcomes && Object.hasOwn(settings.outcomes, status) ? settings.outcomes[status] : undefined;
     const outcome = declared ?? 'pending';
     const terminal = settings?.terminal ? settings.terminal.includes(status) : outcome !== 'pending';
     return {
       subjectId,
-      // The spec's idempotency key: one event, however often it is retried.
+      // The spec's idempotency key: one event, however often it is retried (within the source's subject).
       eventKey: payload.webhookId,
       status,
       outcome,

@@ -60,6 +60,11 @@ export interface ProviderKit {
   otherStatus(content: Content): Content;
   /** A copy of a sample about another subject, every other byte as the sample has it. */
   withSubject(sample: Sample, subjectId: string): Sample;
+  /**
+   * The subject id such a copy is stored under with `secret`, where the provider qualifies the id it
+   * reads (Standard Webhooks: `<source>/<id>`). @default the id as given
+   */
+  storedSubject?(subjectId: string, secret: Record<string, unknown>): string;
   /** The request without its credential, as a sender without the secret would send it. */
   withoutCredential(request: CallbackRequest): CallbackRequest;
   /** The request changed after it left the sender (a body byte, the key, the token): it must be refused. */
@@ -415,4 +420,9 @@ export function sampleJson(providerId: string, name: string): Json {
   const found = findSample(providerId, name);
   if (!found.body) throw new Error(`sample ${providerId}/${name} has no body`);
   return JSON.parse(found.body.toString('utf8')) as Json;
+}
+
+/** The subject id a kit's `withSubject(…, subjectId)` copy is stored under with `secret`. */
+export function storedSubjectOf(kit: ProviderKit, subjectId: string, secret: Record<string, unknown>): string {
+  return kit.storedSubject ? kit.storedSubject(subjectId, secret) : subjectId;
 }

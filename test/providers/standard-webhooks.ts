@@ -214,6 +214,7 @@ export const standardWebhooksKit: ProviderKit = {
   requiredFields: ['data'],
   sample: 'invoice-paid',
   otherStatus: (content) => editJson(content, (json) => void (json.type = 'invoice.payment_failed')),
+  storedSubject: (subjectId, secret) => `${onlySource(secret)[0]}/${subjectId}`,
   withSubject(sample, subjectId) {
     const json = JSON.parse(sample.body!.toString('utf8')) as { data?: Record<string, unknown> };
     return { ...sample, body: Buffer.from(JSON.stringify({ ...json, data: { ...json.data, id: subjectId } })) };

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { keys } from '../../functions/core/pipeline-definition.ts';
+import type { QueueMessage } from '../../functions/core/queue-message.ts';
+import { quarantineIdentity } from '../../functions/core/worker.ts';
+import { getProvider } from '../../functions/providers/index.ts';
+import { standardWebhooks, StandardWebhooksSecretSchema, type StandardWebhooksCallback } from '../../functions/providers/standard-webhooks.ts';
+
+/**
+ * Standard Webhooks serves any number of senders on one route (`/callbacks/standard-webhooks/{source}`),
+ * each naming its own objects and events: what one sender says must never land on another's subject,
+ * and two of its objects must never read as one.
+ */
+
+const KEY_A = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
+const KEY_B = `whsec_${Buffer.alloc(32, 2).toString('base64')}`;
+const OUTCOMES = { 'invoice.paid': 'succeeded', 'invoice.payment_failed': 'failed', 'order.paid': 'succeeded', 'order.failed': 'failed' } as const;
+const secret = StandardWebhooksSecretSchema.parse({
+  sources: {
+    alpha: { secret: KEY_A, subjectField: 'data.id', outcomes: OUTCOMES },
+    beta: { secret: KEY_B, subjectField: 'data.id', outcomes: OUTCOMES },
+    gamma: { secret: KEY_A },
+    delta: { secret: KEY_B },
+  },
+});
+
+function callback(source: string, webhookId: string, event: Record<string, unknown>): StandardWebhooksCallback {
+  return { webhookId, attemptedAt: '1767225600', source, event };
+}
+
+const subjectKey = (payload: StandardWebhooksCallback) => keys.subject('standard-webhooks', standardWebhooks.describe(payload, secret).subjectId);
+
+describe('Standard Webhooks: subjects are per source', () => {
+  test('the same data.id from two sources is two subjects: one cannot overwrite the other', () => {
+    // act
+    const alpha = standardWebhooks.describe(callback('alpha', 'msg_1', { type: 'invoice.payment_failed', data: { id: 'inv_X' } }), secret);
+    const beta = standardWebhooks.describe(callback('beta', 'msg_2', { type: 'invoice.paid', data: { id: 'inv_X' } }), secret);
+
+    // assess
+    assert.equal(alpha.subjectId, 'alpha/inv_X');
+    assert.equal(beta.subjectId, 'beta/inv_X');
+    assert.equal(alpha.outcome, 'failed');
+  });
+
+  test('the same webhook-id from two sources (no subject field) is two subjects, so neither is taken for a retry of the other', () => {
+    // act
+    const gamma = callback('gamma', 'msg_1', { type: 'ping' });
+    const delta = callback('delta', 'msg_1', { type: 'ping' });
+
+    // assess
+    assert.notEqual(subjectKey(gamma), subjectKey(delta));
+    assert.equal(standardWebhooks.describe(gamma, secret).subjectId, 'gamma/msg_1');
+  });
+
+  test('an id JSON cannot keep exactly (past 2^53) names no subject: quarantined, never merged with its neighbour', () => {
+    // prepare: JSON.parse reads both as 9007199255340720
+    const [first, second] = ['{"id":9007199255340720}', '{"id":9007199255340721}'].map((text) => JSON.parse(text) as Record<string, unknown>);
+    assert.equal(first.id, second.id, 'the premise: JSON.parse already rounded them');
+
+    // act / assess
+    for (const data of [first, second]) {
+      assert.throws(() => standardWebhooks.describe(callback('alpha', 'msg_3', { type: 'order.paid', data }), secret), /subject field "data.id"/);
+    }
+    assert.equal(standardWebhooks.describe(callback('alpha', 'msg_4', { type: 'order.paid', data: { id: Number.MAX_SAFE_INTEGER } }), secret).subjectId, `alpha/${Number.MAX_SAFE_INTEGER}`);
+    assert.equal(standardWebhooks.describe(callback('alpha', 'msg_5', { type: 'order.paid', data: { id: 42 } }), secret).subjectId, 'alpha/42');
+  });
+});
+
+describe('quarantine: one item per delivery, however often it is retried', () => {
+  const message = (changes: { source?: string; webhookId?: string; timestamp?: string; body?: string } = {}): QueueMessage => ({
+    v: 1,
+    provider: 'standard-webhooks',
+    receivedAt: '2026-01-01T00:00:00.000Z',
+    requestId: 'r',
+    sourceIp: '203.0.113.1',
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'webhook-id': changes.webhookId ?? 'msg_1', 'webhook-timestamp': changes.timestamp ?? '1767225600' },
+    pathParameters: { source: changes.source ?? 'alpha' },
+    raw: { body: changes.body ?? '{"type":"ping","data":{}}', query: '' },
+  });
+  const identity = (value: QueueMessage) => quarantineIdentity(getProvider('standard-webhooks'), value);
+
+  test('the same bytes under another webhook-id, or from another source, are other callbacks: each kept', () => {
+    assert.notEqual(identity(message()), identity(message({ webhookId: 'msg_2' })));
+    assert.notEqual(identity(message()), identity(message({ source: 'beta' })));
+    assert.notEqual(identity(message()), identity(message({ body: '{"type":"ping","data":{"x":1}}' })));
+  });
+
+  test('a retry (a new webhook-timestamp, the same id) is the same callback: kept once', () => {
+    assert.equal(identity(message()), identity(message({ timestamp: '1767225660' })));
+  });
+
+  test('a provider with neither route parameters nor delivery ids keys by the bytes alone, as before', () => {
+    const telesign: QueueMessage = { ...message(), provider: 'telesign', headers: { 'content-type': 'application/json' }, pathParameters: undefined };
+    assert.equal(quarantineIdentity(getProvider('telesign'), telesign), '{"type":"ping","data":{}}?');
+  });
+});
