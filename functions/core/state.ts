@@ -120,19 +120,19 @@ export interface SubjectRef {
 
 /**
  * Sortable key: terminal before anything else, then the provider's rank, then provider time, then
- * the status text and outcome (so equal-time ties resolve the same way whatever the arrival order,
- * and against success).
+ * the outcome, then the status text: equal-time ties resolve the same way whatever the arrival
+ * order, and against success (TemboPlus COMPLETED and CANCELED stamped alike read as failed).
  * Reports of the current status order by time alone: the latest report is the current status.
  */
 export function orderKey(placed: PlacedStatus): string {
   const tier = placed.latestWins ? 0 : placed.terminal ? 1 : 0;
   const rank = String((placed.latestWins ? 0 : placed.rank) + 100).padStart(3, '0');
-  return `${tier}|${rank}|${placed.statusAt}|${placed.status}|${OUTCOME_TIE_BREAK[placed.outcome]}`;
+  return `${tier}|${rank}|${placed.statusAt}|${OUTCOME_TIE_BREAK[placed.outcome]}|${placed.status}`;
 }
 
 /**
- * Two reports of the same status at the same time that disagree on the outcome (two REL-ID
- * results stamped alike): the one that is not success wins, failing closed.
+ * Two reports at the same time that disagree on the outcome (TemboPlus COMPLETED and CANCELED, two
+ * REL-ID results stamped alike): the one that is not success wins, failing closed.
  */
 const OUTCOME_TIE_BREAK: Record<PlacedStatus['outcome'], string> = { pending: '0', succeeded: '1', unknown: '2', failed: '3' };
 

@@ -296,7 +296,7 @@ describe('applyEvent: arrival order does not matter', () => {
       expected: { status: 'REVERSED', outcome: 'failed', terminal: true },
     },
     {
-      name: 'TemboPlus verdicts: two terminal statuses with one timestamp (tie broken by status text) and a not_found',
+      name: 'TemboPlus verdicts: two failed terminal statuses with one timestamp (tie broken by status text) and a not_found',
       events: [
         change('x', placed('FAILED', { terminal: true, outcome: 'failed', statusAt: '2025-01-01T10:00:00.000Z' }), 'confirmed'),
         change('y', placed('CANCELED', { terminal: true, outcome: 'failed', statusAt: '2025-01-01T10:00:00.000Z' }), 'mismatch'),
@@ -378,6 +378,20 @@ describe('orderKey ties', () => {
     assert.equal(ab?.orderKey, ba?.orderKey);
     assert.equal(ab?.outcome, 'failed', 'a tie is never resolved as success');
   });
+
+  for (const [success, failure] of [['COMPLETED', 'CANCELED'], ['UPDATED', 'EXPIRED'], ['APPROVED', 'REJECTED']]) {
+    test(`two final statuses at the same time, ${success} (succeeded) and ${failure} (failed): failed, in either arrival order (was: the status text decided)`, () => {
+      // prepare
+      const at = '2026-01-01T00:00:00.000Z';
+      const good: StateChange = { eventHash: 'good', placed: { status: success, outcome: 'succeeded', terminal: true, statusAt: at, rank: 0 } };
+      const bad: StateChange = { eventHash: 'bad', placed: { status: failure, outcome: 'failed', terminal: true, statusAt: at, rank: 0 } };
+      // act
+      const goodFirst = applyEvent(applyEvent(undefined, good, at), bad, at);
+      const badFirst = applyEvent(applyEvent(undefined, bad, at), good, at);
+      // assess
+      for (const state of [goodFirst, badFirst]) assert.deepEqual([state?.status, state?.outcome], [failure, 'failed']);
+    });
+  }
 });
 
 describe('bounded state', () => {
