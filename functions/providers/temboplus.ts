@@ -1,6 +1,6 @@
 import * as z from '../shared/zod.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
-import { authenticatePathToken, configuredString, describeIssues, parseJsonWith, toIsoTime } from './common.ts';
+import { authenticatePathToken, configuredString, describeIssues, parseJsonWith, readBoundedBody, toIsoTime } from './common.ts';
 import { shortHash } from '../shared/hash.ts';
 import { secretVersions, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
@@ -188,9 +188,11 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'
     }
     let body: unknown;
     try {
-      const text = await response.text();
-      if (Buffer.byteLength(text) > MAX_ANSWER_BYTES) throw new Error(`answer larger than ${MAX_ANSWER_BYTES} bytes`);
-      body = JSON.parse(text);
+      // Read no further than the limit: a huge answer must not take the worker's memory (and with
+      // it the whole batch) before it is refused.
+      const bytes = await readBoundedBody(response, MAX_ANSWER_BYTES);
+      if (bytes === undefined) throw new Error(`answer larger than ${MAX_ANSWER_BYTES} bytes`);
+      body = JSON.parse(bytes.toString('utf8'));
     } catch (error) {
       throw new DependencyError('temboplus', `status endpoint answered 200 with a body that is not usable JSON: ${errorMessage(error)}`, { cause: error });
     }

@@ -245,3 +245,41 @@ function scrubbed(provider: AnyProvider, text: string): string {
   for (const value of provider.bodySecrets?.(parsed) ?? []) text = text.split(value).join('[REDACTED]');
   return text;
 }
+
+describe('status endpoints: an answer is read no further than its limit', () => {
+  /** A 200 whose body goes on and on (32 MB, 64 KB a pull): what a broken or hostile endpoint can send. */
+  function endless() {
+    let pulled = 0;
+    const chunk = new Uint8Array(64 * 1024).fill(0x20);
+    const fetchEndless: typeof fetch = async () => {
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (pulled >= 32 * 1024 * 1024) return controller.close();
+          pulled += chunk.byteLength;
+          controller.enqueue(chunk);
+        },
+      });
+      return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
+    };
+    return { fetch: fetchEndless, pulled: () => pulled };
+  }
+
+  for (const provider of providers.filter((candidate) => candidate.lookup !== undefined)) {
+    test(`${provider.id}: an endless 200 is refused once past the limit, not read whole into memory (TemboPlus read it whole)`, async () => {
+      // prepare
+      const kit = kitOf(provider);
+      const secret = provider.secretSchema.parse(kit.secret('unit', { statusEndpoint: 'http://127.0.0.1:9', asks: true }));
+      const endpoint = endless();
+      const context = { fetch: endpoint.fetch, timeoutMs: 10_000, newRequestId: () => 'r' };
+      // act
+      const outcome = await provider.lookup!({ subjectId: 'SUBJECT-1' }, secret, context).then(
+        (answer) => ({ answer }),
+        (error: unknown) => ({ error }),
+      );
+      // assess
+      assert.ok('error' in outcome, `answered ${JSON.stringify('answer' in outcome ? outcome.answer : undefined)?.slice(0, 80)}`);
+      assert.ok(endpoint.pulled() > 256 * 1024, `the answer was read (${endpoint.pulled()} bytes): ${String(outcome.error)}`);
+      assert.ok(endpoint.pulled() <= 2 * 1024 * 1024, `${endpoint.pulled()} bytes read`);
+    });
+  }
+});
