@@ -302,6 +302,7 @@ export class CallbackGatewayStack extends Stack {
       silenceAlarmHours: props.silenceAlarmHours,
       staleAlarmThresholds: props.staleAlarmThresholds,
       staleAlarmThreshold: props.staleAlarmThreshold,
+      sweep: this.reconciliation.sweep,
       events: { deadLetterQueue: this.events.deadLetterQueue, publisher: this.events.publisher, publishFailures: this.logMetrics.publishFailures! },
     });
     this.dashboard = new PipelineDashboard(this, 'Dashboard', {

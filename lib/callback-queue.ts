@@ -1,5 +1,6 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { ILogGroup } from 'aws-cdk-lib/aws-logs';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -109,7 +110,12 @@ export class CallbackQueue extends Construct {
     });
     this.worker = worker.function;
     this.workerLogs = worker.logGroup;
-    props.table.grantReadWriteData(this.worker);
+    // Least privilege: the worker reads a state or an event item, puts them (conditionally) and
+    // records a verdict; it never queries, scans, deletes or reads the stream. It parses untrusted
+    // payloads and calls providers' endpoints, so it is the last function to grant the whole table.
+    worker.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], resources: [props.table.tableArn] }),
+    );
 
     this.worker.addEventSource(
       new SqsEventSource(this.queue, {

@@ -36,6 +36,9 @@ export class CallbackTable extends Construct {
       // deployed table is an in-place update.
       stream: StreamViewType[STREAM.viewType],
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      // Retain only covers CloudFormation: a console or CLI delete (a teardown step copied too
+      // early) would still take the system of record. Turned off by hand before a deliberate delete.
+      deletionProtection: (props.removalPolicy ?? RemovalPolicy.RETAIN) !== RemovalPolicy.DESTROY,
     });
     this.table.addGlobalSecondaryIndex({
       indexName: outcomeIndex.name,

@@ -1,5 +1,4 @@
 import { Validations } from 'aws-cdk-lib';
-import type { CfnTable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IConstruct } from 'constructs';
 import type { CallbackGatewayStack } from './callback-gateway-stack.ts';
 
@@ -26,18 +25,6 @@ export function acknowledgeNagFindings(stack: CallbackGatewayStack): void {
       'The values are issued by the provider (API keys, customer ids) or must equal what is set in the provider console ' +
         '(path tokens), so an automatic rotation could not update the other side and would break callbacks. Rotation is ' +
         'done by the user: the secret accepts a "previous" value, valid alongside the new one until removed (README).',
-    );
-  }
-
-  // grantReadWriteData covers the table and its indexes (`<table ARN>/index/*`): the wildcard
-  // reaches only this table's own indexes.
-  const workerPolicy = stack.pipeline.worker.role?.node.tryFindChild('DefaultPolicy');
-  if (workerPolicy) {
-    const tableLogicalId = stack.getLogicalId(stack.table.table.node.defaultChild as CfnTable);
-    acknowledge(
-      workerPolicy,
-      `IAM5[Resource::<${tableLogicalId}.Arn>/index/*]`,
-      'Granted by table.grantReadWriteData, which adds the index ARNs of this one table; no other table or account resource is covered.',
     );
   }
 

@@ -100,6 +100,11 @@ export interface PipelineAlarmsProps {
    * the publisher gave back (LogMetrics.publishFailures).
    * @default - no event alarms
    */
+  /**
+   * The reconciliation sweep, run every minute: alarmed when no sweep succeeded for a while.
+   * @default - no sweep alarm
+   */
+  readonly sweep?: IFunction;
   readonly events?: {
     readonly deadLetterQueue: IQueue;
     readonly publisher: IFunction;
@@ -108,6 +113,8 @@ export interface PipelineAlarmsProps {
 }
 
 const PERIOD = Duration.minutes(5);
+/** The sweep runs every minute: this long without a successful one is an outage, not a blip. */
+const SWEEP_ALARM_PERIOD = Duration.minutes(10);
 
 /** The table's global secondary indexes: each is throttled apart from the table. */
 const TABLE_INDEXES = [TABLE.outcomeIndex.name, TABLE.recheckIndex.name];
@@ -293,6 +300,27 @@ export class PipelineAlarms extends Construct {
           "table's or account's throughput limit). The worker gives those records back and retries them with back-off " +
           `(${query('failuresByError')}: errors naming dynamodb); nothing is lost unless it lasts past the receive limit, ` +
           'then see DeadLetterQueueNotEmpty. Sustained: lower workerMaxConcurrency, or raise the limit.',
+      );
+    }
+
+    if (props.sweep) {
+      // Runs every minute: no successful run in 10 minutes (none invoked, throttled, or every one
+      // failing) breaches, missing data included. One failed sweep among many does not.
+      const sweepMetric = (metricName: 'Invocations' | 'Errors') => props.sweep!.metric(metricName, { period: SWEEP_ALARM_PERIOD, statistic: 'Sum' });
+      alarm(
+        'SweepNotRunning',
+        new MathExpression({
+          label: 'successful sweeps',
+          expression: 'FILL(invocations, 0) - FILL(errors, 0)',
+          usingMetrics: { invocations: sweepMetric('Invocations'), errors: sweepMetric('Errors') },
+          period: SWEEP_ALARM_PERIOD,
+        }),
+        1,
+        `No reconciliation sweep succeeded in ${SWEEP_ALARM_PERIOD.toMinutes()} minutes (it runs every minute). Until it does, no ` +
+          're-check is queued: a lost callback is not found, and no subject is marked stale (the Stale alarms stay quiet). ' +
+          `Read the sweep's log group (errors name the table, its byRecheck index or the queue), check its rule is enabled and ` +
+          "the function is not throttled (the account's concurrency). Due re-checks stay due: the next sweep that runs catches up.",
+        { comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD, treatMissingData: TreatMissingData.BREACHING },
       );
     }
 

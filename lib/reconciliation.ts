@@ -73,6 +73,9 @@ export class Reconciliation extends Construct {
     });
     this.sweep = sweep.function;
     this.sweepLogs = sweep.logGroup;
+    // A sweep that could not run (throttled, failed) is not replayed later: Lambda's own async
+    // retries (2, over up to 6 hours) would run stale sweeps; the next minute's sweep makes it up.
+    this.sweep.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.seconds(60) });
     // Least privilege: query the re-check index, and lease a due subject (one conditional UpdateItem).
     sweep.role.addToPrincipalPolicy(
       new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${props.table.tableArn}/index/${TABLE.recheckIndex.name}`] }),

@@ -288,8 +288,8 @@ describe('alarms', () => {
     // act
     const alarms = new Map(ofType('AWS::CloudWatch::Alarm').map(([, alarm]) => [alarm.Properties.AlarmName as string, alarm.Properties]));
 
-    // assess
-    assert.deepEqual([...alarms.keys()].sort(), [...expected.keys()].map((name) => `${STACK_ID}-${name}`).sort());
+    // assess (SweepNotRunning, which breaches on silence, has a test of its own below)
+    assert.deepEqual([...alarms.keys()].filter((name) => name !== `${STACK_ID}-SweepNotRunning`).sort(), [...expected.keys()].map((name) => `${STACK_ID}-${name}`).sort());
     assert.ok(expected.has('TemboplusConfirmationMismatch') && expected.has('TemboplusConfirmationNotFound'), 'TemboPlus confirms');
     for (const [name, want] of expected) {
       const alarm = alarms.get(`${STACK_ID}-${name}`)!;
@@ -312,6 +312,27 @@ describe('alarms', () => {
       assert.match(alarm.AlarmDescription, want.tells, name);
       assert.ok(alarm.AlarmDescription.length <= 1024, `${name}: CloudWatch's description limit`);
     }
+  });
+
+  test('SweepNotRunning: no successful sweep in 10 minutes (none run, throttled, or all failing) alarms, silence included; a sweep is never replayed late', () => {
+    // prepare
+    const sweep = logicalId(stack.reconciliation.sweep);
+
+    // act
+    const alarm = ofType('AWS::CloudWatch::Alarm').map(([, each]) => each.Properties).find((each) => each.AlarmName === `${STACK_ID}-SweepNotRunning`)!;
+    const config = ofType('AWS::Lambda::EventInvokeConfig').map(([, each]) => each.Properties).find((each) => JSON.stringify(each.FunctionName).includes(sweep));
+
+    // assess
+    assert.ok(alarm, 'the alarm exists');
+    const entries = alarm.Metrics as Json[];
+    const expression = entries.find((entry) => entry.Expression)!;
+    assert.equal(expression.Expression, 'FILL(invocations, 0) - FILL(errors, 0)');
+    const stats = entries.filter((entry) => entry.MetricStat).map((entry) => [entry.Id, entry.MetricStat.Metric.MetricName, entry.MetricStat.Metric.Dimensions[0].Value.Ref, entry.MetricStat.Stat, entry.MetricStat.Period]);
+    assert.deepEqual(stats.sort(), [['errors', 'Errors', sweep, 'Sum', 600], ['invocations', 'Invocations', sweep, 'Sum', 600]]);
+    assert.deepEqual([alarm.Threshold, alarm.ComparisonOperator, alarm.EvaluationPeriods, alarm.TreatMissingData], [1, 'LessThanThreshold', 1, 'breaching']);
+    assert.match(alarm.AlarmDescription, /no re-check is queued.*Stale alarms stay quiet.*throttled/);
+    assert.deepEqual(alarm.AlarmActions, [ref(logicalId(stack.alarms.topic))]);
+    assert.deepEqual([config?.MaximumRetryAttempts, config?.MaximumEventAgeInSeconds], [0, 60], 'a missed sweep is made up by the next one, not replayed');
   });
 
   test('every alarm on a custom metric has a metric filter producing it, with the dimension it alarms on', () => {
