@@ -7,7 +7,7 @@ import { isEndpointFault, lookupAnswer, type LookupResult } from './ask.ts';
 import { answerEventKey, storeAnswer } from './event-items.ts';
 import { DEFAULT_RECONCILE, settled, withRecheck, withRecheckFault, type RecheckContext } from './reconcile.ts';
 import type { RecheckMessage } from './queue-message.ts';
-import { applyObservations, overruled, type Observation, type StateItem, type Verdict } from './state.ts';
+import { applyObservations, orderKey, overruled, type Observation, type StateItem, type Verdict } from './state.ts';
 import type { WorkerDependencies } from './worker.ts';
 
 /**
@@ -84,10 +84,16 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
     const observations: Observation[] =
       answer?.kind === 'found' ? [{ hash: shortHash(answerEventKey(answer.answer)), counts: false, source: 'status-endpoint', placed: answer.answer.placed }] : [];
     let applied = applyObservations(state, subject, observations, undefined, now) ?? state;
-    const verdict = answer ? verdictOn(applied, answer) : undefined;
+    // The question was about `first`. A status written since (a callback that overtook it) and newer
+    // than the answer makes the answer old news: it may only move the state forward (above), never
+    // judge or overrule what is in place now (a late COMPLETED must not undo a REVERSED).
+    const overtaken = answer?.kind === 'found' && state.orderKey !== first.orderKey && state.orderKey !== undefined && orderKey(answer.answer.placed) < state.orderKey;
+    const verdict = answer && !overtaken ? verdictOn(applied, answer) : undefined;
     // Two final statuses that contradict each other: the provider's answer is the truth, the claim is flagged.
     if (verdict?.kind === 'mismatch' && answer?.kind === 'found' && applied.terminal && answer.answer.placed.terminal) applied = overruled(applied, answer.answer.placed, now);
-    const judged = (verdict && applyObservations(applied, subject, [], verdict, now)) ?? applied;
+    const verdictApplied = (verdict && applyObservations(applied, subject, [], verdict, now)) ?? applied;
+    // The provider answered (found or not): a claim it could not judge before has been put to it now.
+    const judged = answer && verdictApplied.unansweredClaimAt !== undefined ? withoutUnansweredClaim(verdictApplied) : verdictApplied;
     const scheduled = fault ? withRecheckFault(judged, context, fault) : settled(judged, askable) ? withRecheck(judged, context, 'event') : withRecheck(judged, context, 'recheck');
     const next: StateItem = { ...scheduled, updatedAt: now, version: state.version + 1 };
     if ((await deps.store.putState(next, state.version)) === 'conflict') {
@@ -105,6 +111,11 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
     log(deps, provider, message, next, result, fault, needsPerson);
     return result;
   }
+}
+
+function withoutUnansweredClaim(state: StateItem): StateItem {
+  const { unansweredClaimAt: _answered, ...rest } = state;
+  return rest;
 }
 
 function skipped(deps: WorkerDependencies, message: RecheckMessage, reason: string): RecheckResult {

@@ -69,9 +69,12 @@ export interface RecheckContext {
   readonly now: Date;
 }
 
-/** Whether nothing is left to learn about a subject: a terminal status, confirmed where the provider can be asked. */
+/**
+ * Whether nothing is left to learn about a subject: a terminal status, confirmed where the provider
+ * can be asked, and no claim since that the provider could not be asked about.
+ */
 export function settled(state: StateItem, askable: boolean): boolean {
-  return state.terminal && (!askable || state.confirmation === 'confirmed');
+  return state.terminal && (!askable || (state.confirmation === 'confirmed' && state.unansweredClaimAt === undefined));
 }
 
 /** How long a subject is reconciled: the provider's horizon, within the policy's. */
@@ -79,9 +82,12 @@ function horizonMs(context: RecheckContext): number {
   return Math.min(context.limits?.horizonHours ?? Number.POSITIVE_INFINITY, context.policy.horizonHours) * 3_600_000;
 }
 
-/** When a subject's reconciliation started: its expectation, else its first write. */
+/**
+ * When a subject's reconciliation started: a claim nobody could judge on a subject that was settled
+ * (a reversal days later gets a horizon of its own), else its expectation, else its first write.
+ */
 function since(state: StateItem): number {
-  return Date.parse(state.expectedAt ?? state.createdAt ?? state.updatedAt);
+  return Date.parse(state.unansweredClaimAt ?? state.expectedAt ?? state.createdAt ?? state.updatedAt);
 }
 
 function without(state: StateItem, ...names: (keyof StateItem)[]): StateItem {

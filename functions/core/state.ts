@@ -55,6 +55,12 @@ export interface StateItem {
   readonly confirmedAt?: string;
   /** With `mismatch`: the fields in which the claim differed from the provider's answer. */
   readonly differences?: readonly string[];
+  /**
+   * When a claim was received that the status endpoint could not judge (it failed on every receive
+   * allowed): until the provider answers a re-check, the subject is not settled, even if its status
+   * in place is final and confirmed (a REVERSED after a confirmed COMPLETED).
+   */
+  readonly unansweredClaimAt?: string;
   /** First write of the item. */
   readonly createdAt?: string;
   /** Set when an application said to expect this subject (`npm run expect`) before any callback. */

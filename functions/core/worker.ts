@@ -194,6 +194,8 @@ async function applyToState(
   deps: WorkerDependencies,
   /** The state read before asking (and, when it could hold the claim, the claim read with it). */
   looked?: { readonly state: StateItem | undefined },
+  /** The endpoint could not judge this claim: the subject stays unsettled until a re-check is answered. */
+  askFault?: AskFault,
 ): Promise<{ eventKey: string; before?: StateItem; after?: StateItem }> {
   const { facts } = read;
   const subject = { provider: provider.id, subjectId: facts.subjectId, ...(facts.part === undefined ? {} : { part: facts.part }) };
@@ -218,7 +220,11 @@ async function applyToState(
     if (!known) observations.push({ hash, counts: true, source: 'callback', ...(believed ? { placed: read.placed } : {}), ...(isChange ? { isChange, change: { eventKey, receivedAt: message.receivedAt } } : {}) });
     if (asked?.answer) observations.push({ hash: shortHash(answerEventKey(asked.answer)), counts: false, source: 'status-endpoint', placed: asked.answer.placed });
     const now = deps.now().toISOString();
-    const next = scheduled(applyObservations(state, subject, observations, asked?.verdict, now), state, (item) => withRecheck(item, recheck, 'event'), now);
+    const applied = applyObservations(state, subject, observations, asked?.verdict, now);
+    // A new claim nobody could judge (not a redelivery of one the state already holds): asked about
+    // again from the schedule's start when the subject was settled, not where its old one ended.
+    const unanswered = askFault && !known ? (item: StateItem): StateItem => ({ ...item, unansweredClaimAt: message.receivedAt, ...(item.recheckAt === undefined ? { rechecks: 0 } : {}) }) : (item: StateItem) => item;
+    const next = scheduled(applied, state, (item) => withRecheck(unanswered(item), recheck, 'event'), now);
     if (!next) return { eventKey, before: state, after: state };
     if ((await deps.store.putState(next, state?.version)) === 'written') return { eventKey, before: state, after: next };
     if (attempt >= MAX_STATE_ATTEMPTS) throw new DependencyError('dynamodb', `state of ${provider.id} subject kept changing under us; will retry`);
@@ -340,7 +346,7 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
   const askFault = attempt && 'fault' in attempt ? attempt : undefined;
 
   const looked = storedKey ? { state: firstState } : undefined;
-  const { eventKey, before, after } = await applyToState(provider, message, read, asked, stored, deps, looked);
+  const { eventKey, before, after } = await applyToState(provider, message, read, asked, stored, deps, looked, askFault);
   const created = await storeEvents(provider, message, read, eventKey, asked, askFault, deps);
 
   const changed = statusChanged(before, after);

@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { QUEUE } from '../../functions/core/pipeline-definition.ts';
+import { processRecheck } from '../../functions/core/recheck.ts';
+import { sweep } from '../../functions/core/sweep.ts';
+import { processMessage } from '../../functions/core/worker.ts';
+import { findProvider } from '../../functions/providers/index.ts';
+import { identomatKit } from '../providers/identomat.ts';
+import { queueMessageFor, sampleJson, startWorkerEnvironment, storedState, uniqueId, type WorkerEnvironment } from '../support/integration-worker.ts';
+
+/**
+ * Re-checks and callbacks about one subject, in the orders a real deployment can give them: a
+ * status endpoint's answer that lands after a newer callback, and a new claim on a settled subject
+ * while the endpoint is down. Run on DynamoDB Local with the simulated status endpoints.
+ */
+
+let env: WorkerEnvironment;
+before(async () => {
+  env = await startWorkerEnvironment();
+});
+after(async () => {
+  await env?.stop();
+});
+
+const CODES: Record<string, string> = { COMPLETED: 'PAYMENT_SUCCESS', SUBMITTED: 'SUBMITTED', REVERSED: 'PAYMENT_REVERSED' };
+function transfer(ref: string, status: string, updatedAt: string) {
+  return { ...sampleJson('temboplus', 'remittance-completed'), partnerReference: ref, status, statusCode: CODES[status], updatedAt, completedAt: status === 'SUBMITTED' ? null : updatedAt };
+}
+
+/** A re-check of a TemboPlus transfer whose answer is read at once and handed over a second later, and a promise that resolves once it was read. */
+function slowRecheck(ref: string) {
+  let answered!: () => void;
+  const read = new Promise<void>((resolve) => (answered = resolve));
+  const slow: typeof fetch = async (input, init) => {
+    const response = await fetch(input, init);
+    const text = await response.text();
+    answered();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    return new Response(text, { status: response.status, headers: response.headers });
+  };
+  const done = processRecheck(
+    { v: 1, kind: 'recheck', provider: 'temboplus', subjectId: ref, at: new Date().toISOString() },
+    env.deps({ lookup: { fetch: slow, timeoutMs: 5000, newRequestId: () => randomUUID() } }),
+  );
+  return { read, done };
+}
+
+async function deliver(providerId: string, body: Record<string, unknown>) {
+  return processMessage(await queueMessageFor(env.secrets, providerId, body), env.deps());
+}
+
+describe('a re-check answer that lands after a newer callback is old news', () => {
+  test('TemboPlus: asked while SUBMITTED; COMPLETED is called back and confirmed meanwhile; the late SUBMITTED answer leaves it confirmed', async () => {
+    // prepare
+    const ref = uniqueId('tp-overlap');
+    env.simulator.report(transfer(ref, 'SUBMITTED', '2025-01-01T10:00:00Z'));
+    await deliver('temboplus', transfer(ref, 'SUBMITTED', '2025-01-01T10:00:00Z'));
+
+    // act
+    const recheck = slowRecheck(ref);
+    await recheck.read;
+    env.simulator.report(transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z'));
+    await deliver('temboplus', transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z'));
+    const confirmed = await storedState(env, 'temboplus', ref);
+    const result = await recheck.done;
+
+    // assess
+    const state = await storedState(env, 'temboplus', ref);
+    assert.deepEqual([confirmed?.status, confirmed?.confirmation], ['COMPLETED', 'confirmed']);
+    assert.deepEqual([state?.status, state?.outcome, state?.confirmation, state?.confirmedStatus], ['COMPLETED', 'succeeded', 'confirmed', 'COMPLETED']);
+    assert.equal(state?.changedAt, confirmed?.changedAt, 'no change, so no event');
+    assert.equal(result.kind === 'rechecked' && result.stateChanged, false);
+  });
+
+  test('TemboPlus: asked while COMPLETED; REVERSED is called back and confirmed meanwhile; the late COMPLETED answer never moves it back', async () => {
+    // prepare
+    const ref = uniqueId('tp-overrule');
+    env.simulator.report(transfer(ref, 'SUBMITTED', '2025-01-01T10:00:00Z'));
+    await deliver('temboplus', transfer(ref, 'SUBMITTED', '2025-01-01T10:00:00Z'));
+    env.simulator.report(transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z'));
+
+    // act
+    const recheck = slowRecheck(ref);
+    await recheck.read;
+    env.simulator.report(transfer(ref, 'REVERSED', '2025-01-01T10:06:00Z'));
+    await deliver('temboplus', transfer(ref, 'REVERSED', '2025-01-01T10:06:00Z'));
+    const reversed = await storedState(env, 'temboplus', ref);
+    await recheck.done;
+
+    // assess
+    const state = await storedState(env, 'temboplus', ref);
+    assert.deepEqual([reversed?.status, reversed?.outcome], ['REVERSED', 'failed']);
+    assert.deepEqual([state?.status, state?.outcome, state?.confirmation], ['REVERSED', 'failed', 'confirmed']);
+  });
+});
+
+describe('a new claim on a settled subject, the status endpoint down on every receive', () => {
+  /** Deliver until stored, as SQS redelivers a failing record. */
+  async function deliverUntilStored(providerId: string, body: Record<string, unknown>) {
+    const message = await queueMessageFor(env.secrets, providerId, body);
+    for (let receive = 1; ; receive++) {
+      try {
+        return await processMessage(message, env.deps(), receive);
+      } catch (error) {
+        if (receive >= QUEUE.maxReceiveCount) throw error;
+      }
+    }
+  }
+
+  /** What a sweep a day later queues about a subject. */
+  async function sweptLater(providerId: string, subjectId: string): Promise<number> {
+    const queued: string[] = [];
+    await sweep([findProvider(providerId)!], {
+      store: env.store,
+      enqueue: async (messages) => void queued.push(...messages.map((message) => message.body)),
+      now: () => new Date(Date.now() + 86_400_000),
+      log: env.deps().log,
+    });
+    return queued.filter((body) => body.includes(subjectId)).length;
+  }
+
+  test('TemboPlus: COMPLETED (confirmed), then a REVERSED claim no answer could judge: it stays succeeded, but is asked about again, and the re-check believes REVERSED', async () => {
+    // prepare
+    const ref = uniqueId('tp-reversed');
+    env.simulator.report(transfer(ref, 'COMPLETED', '2025-01-01T10:00:05Z'));
+    await deliver('temboplus', transfer(ref, 'COMPLETED', '2025-01-01T10:00:05Z'));
+    env.simulator.report(transfer(ref, 'REVERSED', '2025-01-02T08:00:00Z'));
+
+    // act
+    env.simulator.setFault({ status: 503 });
+    try {
+      await deliverUntilStored('temboplus', transfer(ref, 'REVERSED', '2025-01-02T08:00:00Z'));
+    } finally {
+      env.simulator.setFault(undefined);
+    }
+    const waiting = await storedState(env, 'temboplus', ref);
+    const queued = await sweptLater('temboplus', ref);
+    await processRecheck({ v: 1, kind: 'recheck', provider: 'temboplus', subjectId: ref, at: new Date().toISOString() }, env.deps());
+
+    // assess
+    assert.deepEqual([waiting?.status, waiting?.confirmation], ['COMPLETED', 'confirmed'], 'an unjudged claim is not believed');
+    assert.ok(waiting?.recheckAt !== undefined && waiting?.unansweredClaimAt !== undefined, 'but it is due to be asked about');
+    assert.equal(queued, 1, 'the sweep queues a re-check');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.deepEqual([state?.status, state?.outcome, state?.confirmation], ['REVERSED', 'failed', 'confirmed']);
+    assert.equal(state?.unansweredClaimAt, undefined, 'answered');
+    assert.equal(state?.recheckAt, undefined, 'settled again');
+  });
+
+  test('Identomat: APPROVED (confirmed), then a REJECTED claim while result/ is down: asked about again', async () => {
+    // prepare
+    const sessionId = uniqueId('idm-settled');
+    const change = (result: string) => ({ ...sampleJson('identomat', 'session-change-approved'), sessionId, result });
+    const says = (result: string) => env.simulators.identomat.report(identomatKit.statusAnswer!({ body: Buffer.from(JSON.stringify(change('APPROVED'))) }, result));
+    says('approved');
+    await deliver('identomat', change('APPROVED'));
+    says('rejected');
+
+    // act
+    env.simulators.identomat.setFault({ status: 503 });
+    try {
+      await deliverUntilStored('identomat', change('REJECTED'));
+    } finally {
+      env.simulators.identomat.setFault(undefined);
+    }
+    const waiting = await storedState(env, 'identomat', sessionId);
+    await processRecheck({ v: 1, kind: 'recheck', provider: 'identomat', subjectId: sessionId, at: new Date().toISOString() }, env.deps());
+
+    // assess
+    assert.ok(waiting?.recheckAt !== undefined, 'the REJECTED claim is asked about again');
+    const state = await storedState(env, 'identomat', sessionId);
+    assert.deepEqual([state?.outcome, state?.confirmation], ['failed', 'confirmed']);
+  });
+});
