@@ -101,6 +101,22 @@ const MAX_ANSWER_BYTES = 256 * 1024;
 /** A status TemboPlus may add later: kept, but never allowed to overrule a known one. */
 const UNKNOWN_STATUS = { outcome: 'pending', terminal: false, rank: -1 } as const;
 
+/** The one statusCode the docs pair with COMPLETED ("COMPLETED / PAYMENT_SUCCESS"). */
+const SUCCESS_CODE = 'PAYMENT_SUCCESS';
+
+/**
+ * What a status means once its statusCode is read too. COMPLETED is success only with the code the
+ * docs pair it with, or with none: a COMPLETED that carries another code (PAYMENT_FAILED,
+ * PAYMENT_REVERSED, a code the docs do not list) contradicts itself, so it is final but `unknown`,
+ * never success.
+ * @see https://tembo.gitbook.io/tembo/reference/remittance/transaction-status
+ */
+function meaningOf(status: string, statusCode: string | null | undefined): { outcome: Outcome; terminal: boolean; rank: number; detail?: { statusCode: string; contradicts: 'status' } } {
+  const meaning = STATUSES[status] ?? UNKNOWN_STATUS;
+  if (meaning.outcome !== 'succeeded' || statusCode === undefined || statusCode === null || statusCode.toUpperCase() === SUCCESS_CODE) return meaning;
+  return { ...meaning, outcome: 'unknown', detail: { statusCode: statusCode.slice(0, 64), contradicts: 'status' } };
+}
+
 export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'> = {
   id: 'temboplus',
   displayName: 'TemboPlus',
@@ -139,7 +155,7 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'
       eventKey: `${status}|${payload.statusCode ?? ''}|${contentDigest(payload)}`,
       status,
       statusAt: toIsoTime(payload.updatedAt ?? payload.completedAt),
-      ...(STATUSES[status] ?? UNKNOWN_STATUS),
+      ...meaningOf(status, payload.statusCode),
     };
   },
 

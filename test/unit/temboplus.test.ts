@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { temboplus, type TemboPlusCallback } from '../../functions/providers/temboplus.ts';
+
+/**
+ * What a TemboPlus status means, its statusCode read too: the docs pair each status with its codes
+ * (COMPLETED / PAYMENT_SUCCESS; FAILED / PAYMENT_FAILED | INSUFFICIENT_BALANCE | PROVIDER_FAILURE |
+ * INVALID_ACCOUNT; REVERSED; CANCELED / PAYMENT_CANCELED). A pair that contradicts itself is never
+ * success.
+ */
+
+function meaning(status: string, statusCode: string | null | undefined) {
+  const payload = { partnerReference: 'PR-1', status, statusCode, updatedAt: '2026-01-01T10:00:00Z' } as TemboPlusCallback;
+  const facts = temboplus.describe(payload);
+  return { outcome: facts.outcome, terminal: facts.terminal, detail: facts.detail };
+}
+
+describe('TemboPlus: status and statusCode', () => {
+  test('COMPLETED with PAYMENT_SUCCESS (any case), or with no code, is success', () => {
+    for (const code of ['PAYMENT_SUCCESS', 'payment_success', null, undefined]) {
+      assert.deepEqual(meaning('COMPLETED', code), { outcome: 'succeeded', terminal: true, detail: undefined }, String(code));
+    }
+  });
+
+  test('COMPLETED with any other code (a failure code, an undocumented one) contradicts itself: final, unknown, never success', () => {
+    for (const code of ['PAYMENT_FAILED', 'INSUFFICIENT_BALANCE', 'PROVIDER_FAILURE', 'INVALID_ACCOUNT', 'PAYMENT_CANCELED', 'REVERSED', 'PAYMENT_REVERSED', 'SOMETHING_NEW', '']) {
+      assert.deepEqual(meaning('COMPLETED', code), { outcome: 'unknown', terminal: true, detail: { statusCode: code, contradicts: 'status' } }, code);
+    }
+  });
+
+  test('a failure stays a failure whatever its code says: a code never turns a status into success', () => {
+    for (const status of ['FAILED', 'CANCELED', 'REVERSED']) {
+      for (const code of ['PAYMENT_SUCCESS', 'PAYMENT_FAILED', null]) assert.equal(meaning(status, code).outcome, 'failed', `${status}/${code}`);
+    }
+    assert.equal(meaning('SUBMITTED', 'PAYMENT_SUCCESS').outcome, 'pending');
+  });
+});
