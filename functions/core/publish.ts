@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
 import { findProvider } from '../providers/index.ts';
 import type { ConfirmationKind, Instruction, Outcome } from '../providers/provider.ts';
+import { MAX_BODY_BYTES } from './pipeline-definition.ts';
 import type { Item } from './store.ts';
 
 /**
@@ -125,10 +127,25 @@ function statusChanged(before: Item | undefined, after: Item): GatewayEvent | un
   return { source: EVENT_SOURCE, detailType: DETAIL_TYPES.statusChanged, time: changedAt, detail };
 }
 
+/**
+ * The payload an event item holds: as attributes, or, for a callback too large for them, its body
+ * kept gzip-compressed inline (`rawGzip`; a body within the route's limit always fits inline).
+ */
+function payloadOf(item: Item): unknown {
+  if (item.payload !== undefined || !(item.rawGzip instanceof Uint8Array)) return item.payload;
+  try {
+    return JSON.parse(gunzipSync(item.rawGzip, { maxOutputLength: 4 * MAX_BODY_BYTES }).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 function instruction(item: Item): GatewayEvent | undefined {
   const provider = findProvider(String(item.provider));
   if (!provider?.instruction || item.source === 'status-endpoint') return undefined;
-  const found = provider.instruction(item.payload);
+  // An instruction whose item had to be compressed (a large unknown field beside the code) is
+  // published all the same: the person is waiting for the code whatever else the body carried.
+  const found = provider.instruction(payloadOf(item));
   if (!found) return undefined;
   const receivedAt = text(item.receivedAt) ?? new Date(0).toISOString();
   const detail: InstructionDetail = {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { FUTURE_TOLERANCE_MS } from '../../functions/core/events.ts';
+import { DETAIL_TYPES, eventsFromChange } from '../../functions/core/publish.ts';
 import { DYNAMODB_ITEM_LIMIT, itemSize } from '../../functions/core/item-size.ts';
 import { keys, MAX_BODY_BYTES } from '../../functions/core/pipeline-definition.ts';
 import { rawBodyOf } from '../../functions/core/queue-message.ts';
@@ -85,6 +86,23 @@ describe('no authentic callback answered 200 ends in the DLQ for its size or sha
     assert.equal(event.payload, undefined);
     assert.equal((event.omitted as { reason: string }).reason, 'too large for one DynamoDB item');
     assert.ok(gunzipSync(event.rawGzip as Uint8Array).equals(rawBodyOf(message)), 'the exact bytes are kept');
+  });
+
+  test('an Identomat code whose item had to be compressed (a large unknown field beside it) is still published as an instruction', async () => {
+    // prepare: 130,900 small numbers: a body within the limit, an item over it as attributes
+    const sessionId = uniqueId('idm-otp-huge');
+    const body: Record<string, unknown> = { ...sampleJson('identomat', 'one-time-password'), sessionId, metadata: Array(130_900).fill(1) };
+    const message = await queueMessageFor(env.secrets, 'identomat', body);
+    // act
+    const result = await processMessage(message, env.deps());
+    const [item] = await storedEvents(env, 'identomat', sessionId);
+    const events = eventsFromChange({ eventName: 'INSERT', newImage: item });
+    // assess
+    assert.equal(result.kind, 'stored');
+    assert.equal(item.payload, undefined, 'the premise: the payload did not fit as attributes');
+    assert.deepEqual(events.map((event) => event.detailType), [DETAIL_TYPES.instruction]);
+    const detail = events[0].detail as { kind: string; destination: string; text?: string; subjectId: string };
+    assert.deepEqual([detail.kind, detail.destination, detail.text, detail.subjectId], ['one-time-password', body.phoneNumber as string, body.text as string, sessionId]);
   });
 });
 
