@@ -57,8 +57,13 @@ export async function lookupAnswer(
   deps: { readonly lookup: LookupContext; readonly now: () => Date },
 ): Promise<LookupResult> {
   const ask = { subjectId: subject.subjectId, ...(subject.part === undefined ? {} : { part: subject.part }) };
-  const response = await gated(provider, () => provider.lookup!(ask, secret, deps.lookup));
-  const askedAt = deps.now().toISOString();
+  // When the question left (after any pacing wait), not when the answer came back: a slow answer
+  // describes the provider's view as of the question, and a quicker one asked later is newer.
+  let askedAt = deps.now().toISOString();
+  const response = await gated(provider, () => {
+    askedAt = deps.now().toISOString();
+    return provider.lookup!(ask, secret, deps.lookup);
+  });
   if (response.kind === 'not_found') return { kind: 'not_found', askedAt };
   const facts = provider.describe(response.payload, secret);
   if (facts.subjectId !== subject.subjectId || facts.part !== subject.part || unstorableKeyReason(facts)) return { kind: 'other-subject', askedAt };

@@ -73,6 +73,8 @@ interface Asked {
   readonly answer?: { readonly payload: unknown; readonly facts: EventFacts; readonly placed: PlacedStatus };
   /** Worth asking again soon: not known yet, or an answer behind the claim (the endpoint lagging). */
   readonly unsettled: boolean;
+  /** The newest report of the current status, contradicted: the verdict stands, and a re-check asks again. */
+  readonly lagging?: boolean;
 }
 
 /** The exact bytes a message carries (body, or the query string of a GET provider). */
@@ -165,7 +167,15 @@ interface AskFault {
  * that is down for hours delays confirmation (re-checks keep asking) but never sends a callback to
  * the DLQ.
  */
-async function askProvider(provider: AnyProvider, read: ReadCallback, stored: Item | undefined, deps: WorkerDependencies, receiveCount: number): Promise<Asked | AskFault | undefined> {
+async function askProvider(
+  provider: AnyProvider,
+  read: ReadCallback,
+  stored: Item | undefined,
+  deps: WorkerDependencies,
+  receiveCount: number,
+  /** A report of the current status received after every change the state holds (Identomat's newest session-change). */
+  newestReport = false,
+): Promise<Asked | AskFault | undefined> {
   if (!read.askable || lookupLimitsOf(provider, read.secret)?.onArrival === false) return undefined;
   // A callback that reports no status (an OTP or link instruction, a video-call update) is not a claim to judge.
   if (read.facts.placesStatus === false) return undefined;
@@ -181,7 +191,23 @@ async function askProvider(provider: AnyProvider, read: ReadCallback, stored: It
   if (answer.kind === 'not_found') return { verdict: { kind: 'not_found' }, askedAt: answer.askedAt, unsettled: true };
   if (answer.kind === 'other-subject') return { verdict: { kind: 'mismatch', differences: ['subject'] }, askedAt: answer.askedAt, unsettled: false };
   const { verdict, unsettled } = judgeClaim(provider, read, answer.answer);
+  // The newest report of the current status, contradicted: we always ask after we receive, so by
+  // time the answer always looks newer, yet the endpoint may simply not have caught up (result/
+  // still "approved" a moment after the REJECTED callback). The mismatch is recorded, never taken
+  // for a stale claim the status in place already answers, and a re-check asks again. (Not by a
+  // redelivery: a report of the current status is told from a retry only against the latest change.)
+  if (newestReport && verdict.kind === 'mismatch') {
+    const { behind: _lagging, ...current } = verdict;
+    return { verdict: current, askedAt: answer.askedAt, answer: answer.answer, unsettled: false, lagging: true };
+  }
   return { verdict, askedAt: answer.askedAt, answer: answer.answer, unsettled };
+}
+
+/** Whether a report of the current status was received after every change the state already holds. */
+function isNewestReport(facts: EventFacts, state: StateItem | undefined, receivedAt: string): boolean {
+  if (!facts.reportsCurrent) return false;
+  const latest = state?.lastChange?.receivedAt;
+  return latest === undefined || receivedAt >= latest;
 }
 
 /** Step 3: move the state forward (written first, so a crash before the event items repeats nothing). */
@@ -194,8 +220,8 @@ async function applyToState(
   deps: WorkerDependencies,
   /** The state read before asking (and, when it could hold the claim, the claim read with it). */
   looked?: { readonly state: StateItem | undefined },
-  /** The endpoint could not judge this claim: the subject stays unsettled until a re-check is answered. */
-  askFault?: AskFault,
+  /** The endpoint could not judge this claim, or had not caught up with it: the subject stays unsettled until a re-check is answered. */
+  unansweredClaim = false,
 ): Promise<{ eventKey: string; before?: StateItem; after?: StateItem }> {
   const { facts } = read;
   const subject = { provider: provider.id, subjectId: facts.subjectId, ...(facts.part === undefined ? {} : { part: facts.part }) };
@@ -221,9 +247,9 @@ async function applyToState(
     if (asked?.answer) observations.push({ hash: shortHash(answerEventKey(asked.answer)), counts: false, source: 'status-endpoint', placed: asked.answer.placed });
     const now = deps.now().toISOString();
     const applied = applyObservations(state, subject, observations, asked?.verdict, now);
-    // A new claim nobody could judge (not a redelivery of one the state already holds): asked about
-    // again from the schedule's start when the subject was settled, not where its old one ended.
-    const unanswered = askFault && !known ? (item: StateItem): StateItem => ({ ...item, unansweredClaimAt: message.receivedAt, ...(item.recheckAt === undefined ? { rechecks: 0 } : {}) }) : (item: StateItem) => item;
+    // A claim the provider could not judge or had not caught up with: asked about again, from the
+    // schedule's start when the subject was settled, not where its old schedule ended.
+    const unanswered = unansweredClaim ? (item: StateItem): StateItem => ({ ...item, unansweredClaimAt: message.receivedAt, ...(item.recheckAt === undefined ? { rechecks: 0 } : {}) }) : (item: StateItem) => item;
     const next = scheduled(applied, state, (item) => withRecheck(unanswered(item), recheck, 'event'), now);
     if (!next) return { eventKey, before: state, after: state };
     if ((await deps.store.putState(next, state?.version)) === 'written') return { eventKey, before: state, after: next };
@@ -339,14 +365,19 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
   // applied, so the claim's item is read only when the state says it may exist (a redelivery),
   // not for every new callback.
   const storedKey: ItemKey | undefined = provider.lookup && !facts.reportsCurrent ? keys.event(provider.id, facts.subjectId, facts.eventKey) : undefined;
-  const firstState = storedKey ? await deps.store.getState(provider.id, facts.subjectId, facts.part) : undefined;
+  // Reports of the current status (Identomat) read it too, only to tell the newest report from a late one.
+  const readsState = storedKey !== undefined || (provider.lookup !== undefined && read.askable && facts.reportsCurrent === true);
+  const firstState = readsState ? await deps.store.getState(provider.id, facts.subjectId, facts.part) : undefined;
   const stored = storedKey && mayHoldClaim(firstState, facts.eventKey) ? await deps.store.getItem(storedKey) : undefined;
-  const attempt = await askProvider(provider, read, stored, deps, receiveCount);
+  const attempt = await askProvider(provider, read, stored, deps, receiveCount, isNewestReport(facts, firstState, message.receivedAt));
   const asked = attempt && 'verdict' in attempt ? attempt : undefined;
   const askFault = attempt && 'fault' in attempt ? attempt : undefined;
+  const attempts = deps.settleAttempts ?? QUEUE.settleAttempts;
+  // Still not caught up on this delivery's last try: the verdict stands, and re-checks keep asking.
+  const unanswered = askFault !== undefined || asked?.lagging === true || (asked?.unsettled === true && asked.verdict.kind === 'mismatch' && receiveCount >= attempts);
 
   const looked = storedKey ? { state: firstState } : undefined;
-  const { eventKey, before, after } = await applyToState(provider, message, read, asked, stored, deps, looked, askFault);
+  const { eventKey, before, after } = await applyToState(provider, message, read, asked, stored, deps, looked, unanswered);
   const created = await storeEvents(provider, message, read, eventKey, asked, askFault, deps);
 
   const changed = statusChanged(before, after);
@@ -366,7 +397,6 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
     ...(askFault ? { askFault: askFault.fault } : {}),
   });
 
-  const attempts = deps.settleAttempts ?? QUEUE.settleAttempts;
   if (asked?.unsettled && receiveCount < attempts) {
     // A callback can overtake the status endpoint's own view of a transaction: recorded as it
     // stands, then asked again with back-off before this delivery's verdict stands.

@@ -173,3 +173,102 @@ describe('a new claim on a settled subject, the status endpoint down on every re
     assert.deepEqual([state?.outcome, state?.confirmation], ['failed', 'confirmed']);
   });
 });
+
+describe('Identomat: answers are as of the question, and a lagging result/ is asked again', () => {
+  const change = (sessionId: string, result: string) => ({ ...sampleJson('identomat', 'session-change-approved'), sessionId, result });
+  const endpointSays = (sessionId: string, result: string) =>
+    env.simulators.identomat.report(identomatKit.statusAnswer!({ body: Buffer.from(JSON.stringify(change(sessionId, 'APPROVED'))) }, result));
+
+  /** A lookup whose first answer is read at once and handed over 1.5 s later, and a promise that resolves once it was read. */
+  function slowFirstAnswer() {
+    let calls = 0;
+    let answered!: () => void;
+    const read = new Promise<void>((resolve) => (answered = resolve));
+    const fetchSlow: typeof fetch = async (input, init) => {
+      const first = ++calls === 1;
+      const response = await fetch(input, init);
+      const text = await response.text();
+      if (first) {
+        answered();
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+      }
+      return new Response(text, { status: response.status, headers: response.headers });
+    };
+    return { read, deps: env.deps({ lookup: { fetch: fetchSlow, timeoutMs: 5000, newRequestId: () => randomUUID() } }) };
+  }
+
+  test('a slow "approved" asked before the session was rejected does not outrank the quicker "rejected" asked after it', async () => {
+    // prepare
+    const sessionId = uniqueId('idm-slow');
+    endpointSays(sessionId, 'approved');
+    const slow = slowFirstAnswer();
+
+    // act
+    const approving = processMessage(await queueMessageFor(env.secrets, 'identomat', change(sessionId, 'APPROVED')), slow.deps);
+    await slow.read;
+    endpointSays(sessionId, 'rejected');
+    await processMessage(await queueMessageFor(env.secrets, 'identomat', change(sessionId, 'REJECTED')), slow.deps);
+    await approving;
+
+    // assess
+    const state = await storedState(env, 'identomat', sessionId);
+    assert.deepEqual([state?.status, state?.outcome], ['REJECTED', 'failed']);
+  });
+
+  test('a slow re-check answer asked before a rejection does not outrank it', async () => {
+    // prepare
+    const sessionId = uniqueId('idm-slow-recheck');
+    endpointSays(sessionId, 'manual_check');
+    await deliver('identomat', change(sessionId, 'MANUAL_CHECK'));
+    endpointSays(sessionId, 'approved');
+    const slow = slowFirstAnswer();
+
+    // act
+    const recheck = processRecheck({ v: 1, kind: 'recheck', provider: 'identomat', subjectId: sessionId, at: new Date().toISOString() }, slow.deps);
+    await slow.read;
+    endpointSays(sessionId, 'rejected');
+    await deliver('identomat', change(sessionId, 'REJECTED'));
+    await recheck;
+
+    // assess
+    const state = await storedState(env, 'identomat', sessionId);
+    assert.deepEqual([state?.status, state?.outcome], ['REJECTED', 'failed']);
+  });
+
+  test('APPROVED (confirmed), then a REJECTED callback result/ has not caught up with: recorded as a mismatch, re-checked, then believed', async () => {
+    // prepare
+    const sessionId = uniqueId('idm-lag');
+    endpointSays(sessionId, 'approved');
+    await deliver('identomat', change(sessionId, 'APPROVED'));
+
+    // act: result/ still says approved when the callback comes, then catches up before the re-check
+    const result = await deliver('identomat', change(sessionId, 'REJECTED'));
+    const waiting = await storedState(env, 'identomat', sessionId);
+    endpointSays(sessionId, 'rejected');
+    await processRecheck({ v: 1, kind: 'recheck', provider: 'identomat', subjectId: sessionId, at: new Date().toISOString() }, env.deps());
+
+    // assess
+    assert.equal('confirmation' in result && result.confirmation, 'mismatch');
+    assert.equal(waiting?.confirmation, 'mismatch', 'approved is no longer confirmed');
+    assert.ok(waiting?.recheckAt !== undefined && waiting.unansweredClaimAt !== undefined, 'a re-check is due');
+    const state = await storedState(env, 'identomat', sessionId);
+    assert.deepEqual([state?.status, state?.outcome, state?.confirmation], ['REJECTED', 'failed', 'confirmed']);
+    assert.equal(state?.recheckAt, undefined, 'settled');
+  });
+
+  test('a REJECTED callback result/ keeps contradicting (a late or forged one): the re-check believes result/, and the subject settles', async () => {
+    // prepare
+    const sessionId = uniqueId('idm-lag-never');
+    endpointSays(sessionId, 'approved');
+    await deliver('identomat', change(sessionId, 'APPROVED'));
+
+    // act
+    await deliver('identomat', change(sessionId, 'REJECTED'));
+    await processRecheck({ v: 1, kind: 'recheck', provider: 'identomat', subjectId: sessionId, at: new Date().toISOString() }, env.deps());
+
+    // assess
+    const state = await storedState(env, 'identomat', sessionId);
+    assert.deepEqual([state?.status, state?.outcome, state?.confirmation], ['APPROVED', 'succeeded', 'confirmed']);
+    assert.deepEqual([state?.recheckAt, state?.unansweredClaimAt], [undefined, undefined]);
+  });
+});
