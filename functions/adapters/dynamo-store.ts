@@ -112,10 +112,12 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
           new UpdateItemCommand({
             TableName: tableName,
             Key: marshall(key),
-            UpdateExpression: 'SET #at = :lease',
+            // A new version too: a worker that read the state before the lease then fails its
+            // conditional put and reads it again, instead of writing the old recheckAt back.
+            UpdateExpression: 'SET #at = :lease, #version = #version + :one',
             ConditionExpression: '#at = :seen',
-            ExpressionAttributeNames: { '#at': TABLE.recheckIndex.sortKey },
-            ExpressionAttributeValues: marshall({ ':lease': leaseUntil, ':seen': seen }),
+            ExpressionAttributeNames: { '#at': TABLE.recheckIndex.sortKey, '#version': 'version' },
+            ExpressionAttributeValues: marshall({ ':lease': leaseUntil, ':seen': seen, ':one': 1 }),
           }),
         );
         return true;

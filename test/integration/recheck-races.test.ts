@@ -5,6 +5,7 @@ import { QUEUE } from '../../functions/core/pipeline-definition.ts';
 import { processRecheck } from '../../functions/core/recheck.ts';
 import { sweep } from '../../functions/core/sweep.ts';
 import { processMessage } from '../../functions/core/worker.ts';
+import type { CallbackStore } from '../../functions/core/store.ts';
 import { findProvider } from '../../functions/providers/index.ts';
 import { identomatKit } from '../providers/identomat.ts';
 import { queueMessageFor, sampleJson, startWorkerEnvironment, storedState, uniqueId, type WorkerEnvironment } from '../support/integration-worker.ts';
@@ -270,5 +271,48 @@ describe('Identomat: answers are as of the question, and a lagging result/ is as
     const state = await storedState(env, 'identomat', sessionId);
     assert.deepEqual([state?.status, state?.outcome, state?.confirmation], ['APPROVED', 'succeeded', 'confirmed']);
     assert.deepEqual([state?.recheckAt, state?.unansweredClaimAt], [undefined, undefined]);
+  });
+});
+
+describe("the sweep's lease holds against a callback written at the same moment", () => {
+  test('a callback whose worker read the state before the lease does not write the old re-check time back: the subject is queued once', async () => {
+    // prepare: a transfer under way, due for a re-check
+    const ref = uniqueId('tp-lease');
+    const t0 = Date.now();
+    const pending = (status: string, ago: number) => transfer(ref, status, new Date(t0 - ago).toISOString());
+    env.simulator.report(pending('SUBMITTED', 10_000));
+    await deliver('temboplus', pending('SUBMITTED', 10_000));
+    const due = new Date(Date.parse(String((await storedState(env, 'temboplus', ref))?.recheckAt)) + 1000);
+    const queued: string[] = [];
+    const runSweep = (at: Date) =>
+      sweep([findProvider('temboplus')!], {
+        store: env.store,
+        enqueue: async (messages) => void queued.push(...messages.map((message) => message.body).filter((body) => body.includes(ref))),
+        now: () => at,
+        log: env.deps().log,
+      });
+    // The sweep leases the subject after the worker read the state and before it writes it.
+    let swept = false;
+    const racing: CallbackStore = {
+      ...env.store,
+      async putState(state, expected) {
+        if (!swept) {
+          swept = true;
+          await runSweep(due);
+        }
+        return env.store.putState(state, expected);
+      },
+    };
+    env.simulator.report(pending('WAITING_ACK', 5_000));
+
+    // act: the racing callback, then the next sweep a minute later, inside the lease
+    await processMessage(await queueMessageFor(env.secrets, 'temboplus', pending('WAITING_ACK', 5_000)), { ...env.deps(), store: racing });
+    const leased = await storedState(env, 'temboplus', ref);
+    await runSweep(new Date(due.getTime() + 60_000));
+
+    // assess
+    assert.equal(leased?.status, 'WAITING_ACK', 'the callback is applied');
+    assert.ok(Date.parse(String(leased?.recheckAt)) > due.getTime() + 60_000, `the lease stands: recheckAt ${String(leased?.recheckAt)}`);
+    assert.equal(queued.length, 1, 'queued once for one due time');
   });
 });
