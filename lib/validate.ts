@@ -6,6 +6,7 @@
 import { QUEUE, RETENTION, MAX_BODY_BYTES } from '../functions/core/pipeline-definition.ts';
 import { DEFAULT_RECONCILE, parseSchedule } from '../functions/core/reconcile.ts';
 import { parseCountryCodes, RELAY } from '../functions/core/relay.ts';
+import { retryDelaySeconds } from '../functions/handlers/back-off.ts';
 import { providers } from '../functions/providers/index.ts';
 
 /**
@@ -13,6 +14,20 @@ import { providers } from '../functions/providers/index.ts';
  * (a verdict not settled yet, or the endpoint failing); past them it stores the callback.
  */
 const PLANNED_RETRIES = Math.max(QUEUE.settleAttempts, QUEUE.askFaultAttempts);
+
+/**
+ * The most receives a failing callback can go through and still reach the DLQ before the queue's
+ * retention deletes it, a day to spare: each failed receive waits the worker's back-off (with its
+ * jitter, at most 15 minutes) plus, at worst, the worker's whole timeout. About 278 with the defaults.
+ */
+export function maxReceivesWithinRetention(): number {
+  const budgetSeconds = QUEUE.retentionDays * 86_400 - 86_400;
+  let spent = 0;
+  for (let receive = 1; ; receive++) {
+    spent += retryDelaySeconds(receive, QUEUE.retryBaseSeconds, () => 1) + QUEUE.workerTimeoutSeconds;
+    if (spent > budgetSeconds) return receive;
+  }
+}
 
 /** Hours in the longest evaluation range a CloudWatch alarm accepts (Period × EvaluationPeriods). */
 const MAX_ALARM_RANGE_HOURS = 7 * 24;
@@ -29,12 +44,13 @@ interface NumericRange {
 export const NUMERIC_SETTINGS = {
   maxReceiveCount: {
     min: PLANNED_RETRIES + 1,
-    max: 1000,
+    max: maxReceivesWithinRetention(),
     integer: true,
     why:
       `more than the worker's ${QUEUE.settleAttempts} settle attempts and ${QUEUE.askFaultAttempts} attempts on a failing status endpoint ` +
       "(functions/core/pipeline-definition.ts), so a callback the provider's endpoint does not know yet, or cannot answer, is " +
-      'retried and then stored, never sent to the DLQ; SQS allows up to 1000',
+      `retried and then stored, never sent to the DLQ; and few enough that a callback failing every receive reaches the DLQ ` +
+      `within the queue's ${QUEUE.retentionDays}-day retention, a day to spare (with the worker's back-off), instead of being deleted`,
   },
   eventRetentionDays: { min: 1, max: 36_500, integer: true },
   sensitiveRetentionHours: { min: 1, max: 24 * 365, integer: true },

@@ -152,7 +152,9 @@ describe('each setting is checked at synth, naming the setting and the allowed r
   // name, -c value, the same value as committed in cdk.json (undefined: not expressible there), message
   const cases: [string, string, unknown, RegExp][] = [
     ['maxReceiveCount', 'abc', undefined, /maxReceiveCount must be a number, got "abc"/],
-    ['maxReceiveCount', '4', 4, new RegExp(`maxReceiveCount must be an integer from 5 to 1000 \\(more than the worker's ${QUEUE.settleAttempts} settle attempts and ${QUEUE.askFaultAttempts} attempts on a failing status endpoint.*never sent to the DLQ.*\\), got 4`)],
+    ['maxReceiveCount', '4', 4, new RegExp(`maxReceiveCount must be an integer from 5 to 284 \\(more than the worker's ${QUEUE.settleAttempts} settle attempts and ${QUEUE.askFaultAttempts} attempts on a failing status endpoint.*never sent to the DLQ.*\\), got 4`)],
+    // Past it, a callback failing every receive would outlive the queue's retention: deleted, never in the DLQ.
+    ['maxReceiveCount', '285', 285, /maxReceiveCount must be an integer from 5 to 284 \(.*reaches the DLQ within the queue's 4-day retention.*\), got 285/],
     ['throttleBurstLimit', '2.5', 2.5, /throttleBurstLimit must be an integer from 1 to 100000, got 2\.5/],
     ['eventRetentionDays', '-1', -1, /eventRetentionDays must be an integer from 1 to 36500, got -1/],
     ['sensitiveRetentionHours', '', '', /sensitiveRetentionHours must be a number, got ""/],
