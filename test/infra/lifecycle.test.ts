@@ -122,6 +122,41 @@ describe('a secret keeps its value whatever the template change', () => {
   });
 });
 
+describe('what holds data keeps its logical id', () => {
+  /**
+   * CloudFormation knows a resource by its logical id: a construct renamed or moved gets a new one,
+   * and a deploy then creates a new, empty table, queue or secret (a secret with a new path token,
+   * so every provider that calls with the old one is refused) while Retain orphans the old one. These
+   * ids are what deployed stacks hold. This list never changes; a new provider adds its secret's line.
+   */
+  const DEPLOYED: Readonly<Record<string, string>> = {
+    Table710B521B: 'AWS::DynamoDB::Table',
+    PipelineQueueC13966F5: 'AWS::SQS::Queue',
+    PipelineDeadLetterQueueF08023D6: 'AWS::SQS::Queue',
+    EventsDeadLetterQueueC3DB07E1: 'AWS::SQS::Queue',
+    TelesignIngressSecretE6680ABC: 'AWS::SecretsManager::Secret',
+    EsmsIngressSecretFECBC19D: 'AWS::SecretsManager::Secret',
+    TemboplusIngressSecret2955A6C7: 'AWS::SecretsManager::Secret',
+    RelidIngressSecretC71251C5: 'AWS::SecretsManager::Secret',
+    IdentomatIngressSecret941A6D37: 'AWS::SecretsManager::Secret',
+    StandardWebhooksIngressSecret7C580881: 'AWS::SecretsManager::Secret',
+  };
+
+  test('the table, the retained queues and every provider secret have the logical ids deployed stacks know', () => {
+    // act
+    const retained = Object.fromEntries(
+      Object.entries(resources)
+        .filter(([, resource]) => resource.DeletionPolicy === 'Retain' && resource.Type !== 'AWS::Logs::LogGroup')
+        .map(([id, resource]) => [id, resource.Type as string]),
+    );
+
+    // assess
+    assert.deepEqual(retained, DEPLOYED);
+    assert.equal(logicalId(stack.table.table), 'Table710B521B');
+    assert.equal(logicalId(stack.pipeline.queue), 'PipelineQueueC13966F5');
+  });
+});
+
 describe('cdk destroy', () => {
   test('the secrets, the queue, the dead-letter queues and the table are retained (deletion and replacement)', () => {
     // prepare
