@@ -20,6 +20,21 @@ export const DEFAULT_LOOKUP_CONCURRENCY = 4;
 /** Status requests started per second to one provider from one function instance, unless its module says otherwise. */
 export const DEFAULT_LOOKUP_RATE = 10;
 
+/**
+ * When the running invocation must be done asking (epoch ms), set by the worker's entry point from
+ * Lambda's remaining time: a question that could not be answered before it is not asked. Otherwise a
+ * batch of records queued behind a hanging endpoint would outlast the function's timeout, and a
+ * timed-out invocation fails the whole batch, on every receive, into the DLQ, never reaching the
+ * path that stores a callback unconfirmed. A Node.js execution environment runs one invocation at
+ * a time, so one value serves. Undefined: no deadline (the local runtime, tests).
+ */
+let invocationDeadline: number | undefined;
+export function setLookupDeadline(epochMs: number | undefined): void {
+  invocationDeadline = epochMs;
+}
+/** Requests a lookup may make, each up to the context's timeout (eSMS asks twice). */
+const REQUESTS_PER_LOOKUP = 2;
+
 /** Per provider: requests in flight, callers waiting for a slot, and when the last one started. */
 const gates = new Map<string, { active: number; waiting: (() => void)[]; nextStart: number }>();
 
@@ -61,6 +76,10 @@ export async function lookupAnswer(
   // describes the provider's view as of the question, and a quicker one asked later is newer.
   let askedAt = deps.now().toISOString();
   const response = await gated(provider, () => {
+    // Checked once a slot is free: the wait for one is what a hanging endpoint makes long.
+    if (invocationDeadline !== undefined && Date.now() + REQUESTS_PER_LOOKUP * deps.lookup.timeoutMs > invocationDeadline) {
+      throw new DependencyError(provider.id, 'no time left in this invocation to ask the status endpoint; asked on the next receive');
+    }
     askedAt = deps.now().toISOString();
     return provider.lookup!(ask, secret, deps.lookup);
   });

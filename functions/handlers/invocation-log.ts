@@ -1,6 +1,9 @@
 import type { Context } from 'aws-lambda';
 import { setLogContext } from '../shared/log.ts';
 
+/** What an entry point reads of Lambda's context (tests and the local runtime pass less, or none). */
+export type InvocationContext = Pick<Context, 'awsRequestId'> & Partial<Pick<Context, 'getRemainingTimeInMillis'>>;
+
 /**
  * A Lambda entry point whose log lines name their invocation: `function_request_id` (Lambda's
  * request id, the one in its own START/REPORT lines and metrics) and `cold_start` (the first
@@ -9,15 +12,15 @@ import { setLogContext } from '../shared/log.ts';
  * time, so the fields hold for every line until the invocation ends.
  */
 export function withInvocationLogFields<TEvent, TResult>(
-  handler: (event: TEvent) => Promise<TResult>,
-): (event: TEvent, context?: Pick<Context, 'awsRequestId'>) => Promise<TResult> {
+  handler: (event: TEvent, context?: InvocationContext) => Promise<TResult>,
+): (event: TEvent, context?: InvocationContext) => Promise<TResult> {
   // One entry point per function bundle: true until this execution environment's first invocation.
   let coldStart = true;
   return async (event, context) => {
     setLogContext({ function_request_id: context?.awsRequestId, cold_start: coldStart });
     coldStart = false;
     try {
-      return await handler(event);
+      return await handler(event, context);
     } finally {
       setLogContext(undefined);
     }

@@ -4,6 +4,7 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { secretsManagerSource } from '../adapters/secrets-manager.ts';
 import { QUEUE, RETENTION } from '../core/pipeline-definition.ts';
 import { QueueMessageSchema, RecheckMessageSchema } from '../core/queue-message.ts';
+import { setLookupDeadline } from '../core/ask.ts';
 import { processRecheck } from '../core/recheck.ts';
 import { processMessage, type WorkerDependencies } from '../core/worker.ts';
 import { DEFAULT_LOOKUP_TIMEOUT_MS, DEFAULT_SECRET_CACHE_SECONDS, workerHandlerOptions } from './dependencies.ts';
@@ -63,8 +64,20 @@ function fromEnvironment(): WorkerHandler {
 
 let configured: WorkerHandler | undefined;
 
-/** Lambda entry point for the SQS event source; its lines name the invocation. */
-export const handler = withInvocationLogFields<SQSEvent, SQSBatchResponse>((event) => {
+/** Time kept back from Lambda's timeout for what follows the last answer: the state and event writes, the batch's answer. */
+const DEADLINE_MARGIN_MS = 3_000;
+
+/**
+ * Lambda entry point for the SQS event source; its lines name the invocation. No status request
+ * starts that could not end before the function's timeout (see setLookupDeadline).
+ */
+export const handler = withInvocationLogFields<SQSEvent, SQSBatchResponse>(async (event, context) => {
   configured ??= fromEnvironment();
-  return configured(event);
+  const remaining = context?.getRemainingTimeInMillis?.();
+  setLookupDeadline(remaining === undefined ? undefined : Date.now() + remaining - DEADLINE_MARGIN_MS);
+  try {
+    return await configured(event);
+  } finally {
+    setLookupDeadline(undefined);
+  }
 });
