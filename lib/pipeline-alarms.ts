@@ -113,6 +113,8 @@ export interface PipelineAlarmsProps {
 }
 
 const PERIOD = Duration.minutes(5);
+/** Days before the dead-letter queue's retention deletes a callback that DeadLetterQueueExpiring warns. */
+const DLQ_EXPIRY_WARNING_DAYS = 2;
 /** The sweep runs every minute: this long without a successful one is an outage, not a blip. */
 const SWEEP_ALARM_PERIOD = Duration.minutes(10);
 
@@ -203,6 +205,16 @@ export class PipelineAlarms extends Construct {
       `Callbacks the worker gave up on are in the dead-letter queue (kept ${QUEUE.dlqRetentionDays} days; nothing is lost yet). ` +
         `Find the cause in the worker logs (${query('failuresByError')}), fix it, then move them back: ` +
         `${REDRIVE}. The worker stores each callback once, so a redrive never duplicates.`,
+    );
+    // The alarm above fires once, when the first callback lands; this one before SQS deletes any.
+    const expiringDays = QUEUE.dlqRetentionDays - DLQ_EXPIRY_WARNING_DAYS;
+    alarm(
+      'DeadLetterQueueExpiring',
+      props.deadLetterQueue.metricApproximateAgeOfOldestMessage({ period: PERIOD, statistic: 'Maximum' }),
+      expiringDays * 86_400,
+      `A callback has been in the dead-letter queue for ${expiringDays} days: SQS deletes it ${DLQ_EXPIRY_WARNING_DAYS} days from now ` +
+        `(${QUEUE.dlqRetentionDays}-day retention, counted from when it was first queued), and with it a callback that was answered 200. ` +
+        `Fix the cause (${query('failuresByError')}) and ${REDRIVE}, or copy the messages out before then.`,
     );
     alarm(
       'OldestMessageTooOld',
@@ -340,9 +352,13 @@ export class PipelineAlarms extends Construct {
       );
       alarm(
         'PublisherErrors',
-        sumOf('publisher errors', [events.publisher.metricErrors({ period: PERIOD, statistic: 'Sum' }), events.publishFailures]),
+        sumOf('publisher errors', [
+          events.publisher.metricErrors({ period: PERIOD, statistic: 'Sum' }),
+          events.publisher.metricThrottles({ period: PERIOD, statistic: 'Sum' }),
+          events.publishFailures,
+        ]),
         1,
-        'The event publisher could not put changes on the bus, or crashed. Nothing is lost yet: the stream keeps them and ' +
+        'The event publisher could not put changes on the bus, crashed, or was throttled (the account\'s Lambda concurrency). Nothing is lost yet: the stream keeps them and ' +
           `Lambda retries, pausing longer as they age, for up to ${hours} hours; later changes of the same shard wait behind ` +
           '(EventsDelayed). The publisher log line "publish failed" names the events and the bus error code: ' +
           'AccessDeniedException or ResourceNotFoundException, the bus or its permission was changed (deploy the stack again); ' +

@@ -200,6 +200,10 @@ describe('alarms', () => {
         namespace: 'AWS/SQS', metricName: 'ApproximateNumberOfMessagesVisible', dimensions: queueName(stack.pipeline.deadLetterQueue),
         statistic: 'Maximum', threshold: 1, comparison: atLeast, tells: /fix it, then .*npm run redrive/,
       }],
+      ['DeadLetterQueueExpiring', {
+        namespace: 'AWS/SQS', metricName: 'ApproximateAgeOfOldestMessage', dimensions: queueName(stack.pipeline.deadLetterQueue),
+        statistic: 'Maximum', threshold: 12 * 86_400, comparison: atLeast, tells: /for 12 days: SQS deletes it 2 days from now.*answered 200.*npm run redrive/,
+      }],
       ['OldestMessageTooOld', {
         namespace: 'AWS/SQS', metricName: 'ApproximateAgeOfOldestMessage', dimensions: queueName(stack.pipeline.queue),
         statistic: 'Maximum', threshold: 900, comparison: atLeast, tells: /worker is failing or falling behind/,
@@ -238,7 +242,7 @@ describe('alarms', () => {
       }],
       ['PublisherErrors', {
         dimensions: [], threshold: 1, comparison: atLeast, tells: /Nothing is lost yet.*"publish failed" names the events.*AccessDeniedException.*ThrottlingException/,
-        sums: [`AWS/Lambda Errors FunctionName @${logicalId(stack.events.publisher)}`, `${NAMESPACE} PublishFailures`],
+        sums: [`AWS/Lambda Errors FunctionName @${logicalId(stack.events.publisher)}`, `AWS/Lambda Throttles FunctionName @${logicalId(stack.events.publisher)}`, `${NAMESPACE} PublishFailures`],
       }],
       ['EventsDelayed', {
         namespace: 'AWS/Lambda', metricName: 'IteratorAge', dimensions: [{ Name: 'FunctionName', Value: ref(logicalId(stack.events.publisher)) }],

@@ -592,14 +592,14 @@ describe('API stage', () => {
 
 describe('alarms and outputs', () => {
   // Each alarm, its metric filter and the dashboard: operations.test.ts.
-  test('the pipeline alarms (DLQ, oldest message, 5xx, worker errors and throttles) notify the topic; no e-mail unless asked', () => {
+  test('the pipeline alarms (DLQ, DLQ expiring, oldest message, 5xx, worker errors and throttles) notify the topic; no e-mail unless asked', () => {
     // act
     const alarms = ofType('AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties);
     const topicId = logicalId(stack.alarms.topic);
 
     // assess
     const awsMetrics = alarms.filter((alarm) => String(alarm.Namespace).startsWith('AWS/')).map((alarm) => alarm.MetricName);
-    assert.deepEqual(awsMetrics.sort(), ['5xx', 'ApproximateAgeOfOldestMessage', 'ApproximateNumberOfMessagesVisible', 'ApproximateNumberOfMessagesVisible', 'Errors', 'IteratorAge', 'Throttles']);
+    assert.deepEqual(awsMetrics.sort(), ['5xx', 'ApproximateAgeOfOldestMessage', 'ApproximateAgeOfOldestMessage', 'ApproximateNumberOfMessagesVisible', 'ApproximateNumberOfMessagesVisible', 'Errors', 'IteratorAge', 'Throttles']);
     for (const alarm of alarms) assert.deepEqual(alarm.AlarmActions, [ref(topicId)]);
     const dlqAlarms = alarms.filter((alarm) => alarm.MetricName === 'ApproximateNumberOfMessagesVisible').map((alarm) => alarm.Dimensions[0].Value);
     assert.deepEqual(dlqAlarms, [logicalId(stack.pipeline.deadLetterQueue), logicalId(stack.events.deadLetterQueue)].map((id) => ({ 'Fn::GetAtt': [id, 'QueueName'] })));
