@@ -114,10 +114,11 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
             Key: marshall(key),
             // A new version too: a worker that read the state before the lease then fails its
             // conditional put and reads it again, instead of writing the old recheckAt back.
-            UpdateExpression: 'SET #at = :lease, #version = #version + :one',
+            // (An expectation written by hand, as the README shows, may have no version yet.)
+            UpdateExpression: 'SET #at = :lease, #version = if_not_exists(#version, :zero) + :one',
             ConditionExpression: '#at = :seen',
             ExpressionAttributeNames: { '#at': TABLE.recheckIndex.sortKey, '#version': 'version' },
-            ExpressionAttributeValues: marshall({ ':lease': leaseUntil, ':seen': seen, ':one': 1 }),
+            ExpressionAttributeValues: marshall({ ':lease': leaseUntil, ':seen': seen, ':one': 1, ':zero': 0 }),
           }),
         );
         return true;

@@ -28,7 +28,25 @@ export class MalformedStreamRecordError extends Error {
   override readonly name = 'MalformedStreamRecordError';
 }
 
-const image = (value: Record<string, unknown> | undefined) => (value === undefined ? undefined : unmarshall(value as Record<string, AttributeValue>));
+/**
+ * Binary attributes as bytes. Lambda's event is JSON, so it carries `B` (and each of `BS`) as base64
+ * text, which unmarshall passes through as a string; the Streams API's SDK client gives bytes.
+ * Either way the core gets a Uint8Array (a compressed body, `rawGzip`, is one).
+ * @see https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html
+ */
+function withBytes(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(withBytes);
+  const attribute = value as Record<string, unknown>;
+  if (typeof attribute.B === 'string') return { B: Buffer.from(attribute.B, 'base64') };
+  if (Array.isArray(attribute.BS)) return { BS: attribute.BS.map((each) => (typeof each === 'string' ? Buffer.from(each, 'base64') : each)) };
+  if (attribute.M !== undefined && typeof attribute.M === 'object' && attribute.M !== null) return { M: Object.fromEntries(Object.entries(attribute.M).map(([key, each]) => [key, withBytes(each)])) };
+  if (Array.isArray(attribute.L)) return { L: attribute.L.map(withBytes) };
+  return value;
+}
+
+const image = (value: Record<string, unknown> | undefined) =>
+  value === undefined ? undefined : unmarshall(Object.fromEntries(Object.entries(value).map(([key, each]) => [key, withBytes(each)])) as Record<string, AttributeValue>);
 
 /** One record's change, its images unmarshalled. */
 export function toTableChange(record: DynamoStreamRecordLike): TableChange {

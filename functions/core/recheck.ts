@@ -92,8 +92,10 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
     // Two final statuses that contradict each other: the provider's answer is the truth, the claim is flagged.
     if (verdict?.kind === 'mismatch' && answer?.kind === 'found' && applied.terminal && answer.answer.placed.terminal) applied = overruled(applied, answer.answer.placed, now);
     const verdictApplied = (verdict && applyObservations(applied, subject, [], verdict, now)) ?? applied;
-    // The provider answered (found or not): a claim it could not judge before has been put to it now.
-    const judged = answer && verdictApplied.unansweredClaimAt !== undefined ? withoutUnansweredClaim(verdictApplied) : verdictApplied;
+    // The provider answered about the subject, asked after the claim it could not judge came in: that
+    // claim has been put to it now. (Not a not_found: the provider's glitch about a subject it knew.)
+    const answeredClaim = answer?.kind === 'found' && verdictApplied.unansweredClaimAt !== undefined && answer.askedAt >= verdictApplied.unansweredClaimAt;
+    const judged = answeredClaim ? withoutUnansweredClaim(verdictApplied) : verdictApplied;
     const scheduled = fault ? withRecheckFault(judged, context, fault) : settled(judged, askable) ? withRecheck(judged, context, 'event') : withRecheck(judged, context, 'recheck');
     const next: StateItem = { ...scheduled, updatedAt: now, version: state.version + 1 };
     if ((await deps.store.putState(next, state.version)) === 'conflict') {

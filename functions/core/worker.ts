@@ -203,11 +203,15 @@ async function askProvider(
   return { verdict, askedAt: answer.askedAt, answer: answer.answer, unsettled };
 }
 
-/** Whether a report of the current status was received after every change the state already holds. */
+/**
+ * Whether a report of the current status is a new change received after every change the state
+ * already holds (not a retry of the latest one, which was judged when it came).
+ */
 function isNewestReport(facts: EventFacts, state: StateItem | undefined, receivedAt: string): boolean {
   if (!facts.reportsCurrent) return false;
-  const latest = state?.lastChange?.receivedAt;
-  return latest === undefined || receivedAt >= latest;
+  const latest = state?.lastChange;
+  if (latest === undefined) return true;
+  return receivedAt >= latest.receivedAt && latest.eventKey !== `${facts.eventKey}|#${state?.changes ?? 0}`;
 }
 
 /** Step 3: move the state forward (written first, so a crash before the event items repeats nothing). */
@@ -219,7 +223,7 @@ async function applyToState(
   stored: Item | undefined,
   deps: WorkerDependencies,
   /** The state read before asking (and, when it could hold the claim, the claim read with it). */
-  looked?: { readonly state: StateItem | undefined },
+  looked?: { readonly state: StateItem | undefined; readonly claimRead: boolean },
   /** The endpoint could not judge this claim, or had not caught up with it: the subject stays unsettled until a re-check is answered. */
   unansweredClaim = false,
 ): Promise<{ eventKey: string; before?: StateItem; after?: StateItem }> {
@@ -238,7 +242,7 @@ async function applyToState(
     let known = remembers(state, hash);
     if (!known && !remembersAll(state)) {
       known = stored?.eventKey === eventKey;
-      if (!known && !(attempt === 1 && looked)) {
+      if (!known && !(attempt === 1 && looked?.claimRead)) {
         known = (await deps.store.getItem(keys.event(provider.id, facts.subjectId, eventKey), { consistent: false })) !== undefined;
       }
     }
@@ -373,10 +377,12 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
   const asked = attempt && 'verdict' in attempt ? attempt : undefined;
   const askFault = attempt && 'fault' in attempt ? attempt : undefined;
   const attempts = deps.settleAttempts ?? QUEUE.settleAttempts;
-  // Still not caught up on this delivery's last try: the verdict stands, and re-checks keep asking.
-  const unanswered = askFault !== undefined || asked?.lagging === true || (asked?.unsettled === true && asked.verdict.kind === 'mismatch' && receiveCount >= attempts);
+  // Still not caught up on this delivery's last try (behind the claim, or not knowing the subject
+  // yet): the verdict stands, and re-checks keep asking.
+  const unanswered = askFault !== undefined || asked?.lagging === true || (asked?.unsettled === true && receiveCount >= attempts);
 
-  const looked = storedKey ? { state: firstState } : undefined;
+  // The state read before asking serves the first write attempt (a write since fails its condition).
+  const looked = readsState ? { state: firstState, claimRead: storedKey !== undefined } : undefined;
   const { eventKey, before, after } = await applyToState(provider, message, read, asked, stored, deps, looked, unanswered);
   const created = await storeEvents(provider, message, read, eventKey, asked, askFault, deps);
 

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { QUEUE } from '../../functions/core/pipeline-definition.ts';
 import { processRecheck } from '../../functions/core/recheck.ts';
 import { sweep } from '../../functions/core/sweep.ts';
@@ -314,5 +316,143 @@ describe("the sweep's lease holds against a callback written at the same moment"
     assert.equal(leased?.status, 'WAITING_ACK', 'the callback is applied');
     assert.ok(Date.parse(String(leased?.recheckAt)) > due.getTime() + 60_000, `the lease stands: recheckAt ${String(leased?.recheckAt)}`);
     assert.equal(queued.length, 1, 'queued once for one due time');
+  });
+});
+
+describe('a subject the sweep leases, written by hand as the README shows', () => {
+  test('an expectation put with the SDK (no version attribute) is leased and queued', async () => {
+    // prepare
+    const ref = uniqueId('tp-sdk-expect');
+    const now = new Date();
+    await env.client.send(
+      new PutItemCommand({
+        TableName: env.tableName,
+        Item: marshall({
+          pk: `temboplus#${ref}`,
+          sk: 'STATE',
+          provider: 'temboplus',
+          subjectId: ref,
+          expectedAt: new Date(now.getTime() - 120_000).toISOString(),
+          recheckShard: 'temboplus#0',
+          recheckAt: new Date(now.getTime() - 60_000).toISOString(),
+        }),
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+    const queued: string[] = [];
+
+    // act
+    await sweep([findProvider('temboplus')!], { store: env.store, enqueue: async (messages) => void queued.push(...messages.map((message) => message.body)), now: () => now, log: env.deps().log });
+
+    // assess
+    assert.equal(queued.filter((body) => body.includes(ref)).length, 1);
+    assert.equal((await storedState(env, 'temboplus', ref))?.version, 1);
+  });
+});
+
+describe('a claim nobody could judge stays due until an answer asked after it', () => {
+  const recheckNow = (ref: string) => processRecheck({ v: 1, kind: 'recheck', provider: 'temboplus', subjectId: ref, at: new Date().toISOString() }, env.deps());
+
+  /** COMPLETED, confirmed by a re-check's answer (the state's source is the status endpoint). */
+  async function settledByRecheck(ref: string) {
+    env.simulator.report(transfer(ref, 'SUBMITTED', '2025-01-01T10:00:00Z'));
+    await deliver('temboplus', transfer(ref, 'SUBMITTED', '2025-01-01T10:00:00Z'));
+    env.simulator.report(transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z'));
+    await recheckNow(ref);
+    const state = await storedState(env, 'temboplus', ref);
+    assert.deepEqual([state?.status, state?.source, state?.confirmation, state?.recheckAt], ['COMPLETED', 'status-endpoint', 'confirmed', undefined], 'the premise');
+  }
+
+  async function deliverUntilStored(body: Record<string, unknown>) {
+    const message = await queueMessageFor(env.secrets, 'temboplus', body);
+    for (let receive = 1; ; receive++) {
+      try {
+        return await processMessage(message, env.deps(), receive);
+      } catch (error) {
+        if (receive >= QUEUE.maxReceiveCount) throw error;
+      }
+    }
+  }
+
+  test('a re-check whose question left before the claim came does not count as its answer', async () => {
+    // prepare
+    const ref = uniqueId('tp-clear-race');
+    env.simulator.report(transfer(ref, 'SUBMITTED', '2025-01-01T10:00:00Z'));
+    await deliver('temboplus', transfer(ref, 'SUBMITTED', '2025-01-01T10:00:00Z'));
+    env.simulator.report(transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z'));
+
+    // act: the re-check's question leaves; COMPLETED is called back; REVERSED comes while the endpoint is down
+    const slow = slowRecheck(ref);
+    await slow.read;
+    await deliver('temboplus', transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z'));
+    env.simulator.report(transfer(ref, 'REVERSED', '2025-01-01T10:06:00Z'));
+    env.simulator.setFault({ status: 503 });
+    try {
+      await processMessage(await queueMessageFor(env.secrets, 'temboplus', transfer(ref, 'REVERSED', '2025-01-01T10:06:00Z')), env.deps(), QUEUE.askFaultAttempts);
+    } finally {
+      env.simulator.setFault(undefined);
+    }
+    await slow.done;
+
+    // assess
+    const state = await storedState(env, 'temboplus', ref);
+    assert.ok(state?.unansweredClaimAt !== undefined && state.recheckAt !== undefined, `REVERSED is still to be asked about: ${JSON.stringify([state?.status, state?.recheckAt])}`);
+  });
+
+  test('a 404 at the re-check (the endpoint glitching about a subject it knew) does not count as an answer', async () => {
+    // prepare
+    const ref = uniqueId('tp-404-clear');
+    await settledByRecheck(ref);
+    env.simulator.setFault({ status: 503 });
+    try {
+      await deliverUntilStored(transfer(ref, 'REVERSED', '2025-01-02T08:00:00Z'));
+    } finally {
+      env.simulator.setFault(undefined);
+    }
+
+    // act
+    env.simulator.forget(ref);
+    await recheckNow(ref);
+
+    // assess
+    const state = await storedState(env, 'temboplus', ref);
+    assert.ok(state?.recheckAt !== undefined && state.unansweredClaimAt !== undefined, `still due: ${JSON.stringify([state?.status, state?.confirmation])}`);
+  });
+
+  test('a REVERSED claim the endpoint does not know on any settle attempt leaves the settled subject due for a re-check', async () => {
+    // prepare
+    const ref = uniqueId('tp-404-arrival');
+    await settledByRecheck(ref);
+    env.simulator.forget(ref);
+
+    // act
+    await deliverUntilStored(transfer(ref, 'REVERSED', '2025-01-02T08:00:00Z'));
+
+    // assess
+    const state = await storedState(env, 'temboplus', ref);
+    assert.deepEqual([state?.status, state?.outcome], ['COMPLETED', 'succeeded'], 'not believed');
+    assert.ok(state?.recheckAt !== undefined, 'but asked about again');
+  });
+});
+
+describe('Identomat: a retry of a session-change already judged changes nothing', () => {
+  test('REJECTED contradicted, then settled APPROVED by a re-check; Identomat sends the same REJECTED again: a duplicate, no event, no re-check', async () => {
+    // prepare
+    const sessionId = uniqueId('idm-replay');
+    const change = (result: string) => ({ ...sampleJson('identomat', 'session-change-approved'), sessionId, result });
+    env.simulators.identomat.report(identomatKit.statusAnswer!({ body: Buffer.from(JSON.stringify(change('APPROVED'))) }, 'approved'));
+    await deliver('identomat', change('APPROVED'));
+    await deliver('identomat', change('REJECTED'));
+    await processRecheck({ v: 1, kind: 'recheck', provider: 'identomat', subjectId: sessionId, at: new Date().toISOString() }, env.deps());
+    const settled = await storedState(env, 'identomat', sessionId);
+    assert.deepEqual([settled?.status, settled?.confirmation, settled?.recheckAt], ['APPROVED', 'confirmed', undefined], 'the premise');
+
+    // act
+    const result = await deliver('identomat', change('REJECTED'));
+
+    // assess
+    const state = await storedState(env, 'identomat', sessionId);
+    assert.equal(result.kind, 'duplicate');
+    assert.deepEqual([state?.confirmation, state?.changedAt, state?.unansweredClaimAt, state?.recheckAt], [settled?.confirmation, settled?.changedAt, undefined, undefined]);
   });
 });

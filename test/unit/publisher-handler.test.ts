@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
 import { describe, test } from 'node:test';
 import type { EventBridgeClient, PutEventsCommand, PutEventsRequestEntry, PutEventsResultEntry } from '@aws-sdk/client-eventbridge';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { MalformedStreamRecordError, toStreamRecord } from '../../functions/adapters/dynamo-stream.ts';
 import { entrySize, eventBridgePublisher, PUT_EVENTS_LIMITS } from '../../functions/adapters/eventbridge.ts';
-import { DETAIL_TYPES, EVENT_SOURCE, type GatewayEvent, type StatusChangedDetail } from '../../functions/core/publish.ts';
+import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, type GatewayEvent, type StatusChangedDetail } from '../../functions/core/publish.ts';
 import type { Item } from '../../functions/core/store.ts';
 import { publisherHandlerOptions } from '../../functions/handlers/dependencies.ts';
 import { createPublisherHandler, retryPauseMs } from '../../functions/handlers/publisher.ts';
@@ -169,6 +170,26 @@ describe('toStreamRecord', () => {
     const after = state({ status: 'COMPLETED', version: 2 });
     assert.deepEqual(toStreamRecord(record('400', 'MODIFY', { oldImage: before, newImage: after })), { sequenceNumber: '400', change: { eventName: 'MODIFY', oldImage: before, newImage: after } });
     assert.deepEqual(toStreamRecord(record('401', 'REMOVE', { oldImage: before })).change, { eventName: 'REMOVE', oldImage: before });
+  });
+
+  test("binary attributes arrive as base64 text in Lambda's event: they reach the core as bytes, so a compressed instruction is still published", () => {
+    // prepare: an Identomat code whose item had to be compressed, as Lambda's JSON event spells it
+    const body = Buffer.from(JSON.stringify({ type: 'one-time-password', sessionId: 'S-1', text: 'Your code is 6867', phoneNumber: '+995512345678' }));
+    const gzip = gzipSync(body);
+    const item = { pk: 'identomat#S-1', sk: 'EVENT#one-time-password|x', provider: 'identomat', subjectId: 'S-1', source: 'callback', receivedAt: '2026-01-01T00:00:00.000Z', omitted: { reason: 'too large for one DynamoDB item' } };
+    const newImage = { ...marshall(item), rawGzip: { B: gzip.toString('base64') }, parts: { L: [{ B: Buffer.from('x').toString('base64') }] }, set: { BS: [Buffer.from('y').toString('base64')] } };
+    const lambdaRecord = { eventName: 'INSERT', dynamodb: { SequenceNumber: '500', NewImage: newImage } } as unknown as DynamoDBRecord;
+
+    // act
+    const { change } = toStreamRecord(lambdaRecord);
+    const events = eventsFromChange(change);
+
+    // assess
+    assert.ok(change.newImage?.rawGzip instanceof Uint8Array && Buffer.from(change.newImage.rawGzip).equals(gzip), 'B as bytes');
+    assert.ok(Buffer.from((change.newImage?.parts as Uint8Array[])[0]).equals(Buffer.from('x')), 'B inside a list');
+    assert.ok([...(change.newImage?.set as Set<Uint8Array>)].every((each) => Buffer.from(each).equals(Buffer.from('y'))), 'BS');
+    assert.deepEqual(events.map((event) => event.detailType), [DETAIL_TYPES.instruction]);
+    assert.equal((events[0].detail as { destination: string }).destination, '+995512345678');
   });
 
   test('a record without a sequence number or with an unknown event name is malformed', () => {
