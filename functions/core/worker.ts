@@ -252,13 +252,21 @@ async function applyToState(
     const now = deps.now().toISOString();
     const applied = applyObservations(state, subject, observations, asked?.verdict, now);
     // A claim the provider could not judge or had not caught up with: asked about again, from the
-    // schedule's start when the subject was settled, not where its old schedule ended.
-    const unanswered = unansweredClaim ? (item: StateItem): StateItem => ({ ...item, unansweredClaimAt: message.receivedAt, ...(item.recheckAt === undefined ? { rechecks: 0 } : {}) }) : (item: StateItem) => item;
+    // schedule's start when the subject was settled or had gone stale, not where its old schedule ended.
+    const unanswered = unansweredClaim ? (item: StateItem) => withUnansweredClaim(item, message.receivedAt) : (item: StateItem) => item;
     const next = scheduled(applied, state, (item) => withRecheck(unanswered(item), recheck, 'event'), now);
     if (!next) return { eventKey, before: state, after: state };
     if ((await deps.store.putState(next, state?.version)) === 'written') return { eventKey, before: state, after: next };
     if (attempt >= MAX_STATE_ATTEMPTS) throw new DependencyError('dynamodb', `state of ${provider.id} subject kept changing under us; will retry`);
   }
+}
+
+function withUnansweredClaim(state: StateItem, receivedAt: string): StateItem {
+  if (state.stale) {
+    const { stale: _stale, staleAt: _staleAt, recheckAt: _recheckAt, recheckShard: _recheckShard, ...rest } = state;
+    return { ...rest, unansweredClaimAt: receivedAt, rechecks: 0 };
+  }
+  return { ...state, unansweredClaimAt: receivedAt, ...(state.recheckAt === undefined ? { rechecks: 0 } : {}) };
 }
 
 /**

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { QUEUE } from '../../functions/core/pipeline-definition.ts';
 import { processRecheck } from '../../functions/core/recheck.ts';
+import { staleShard } from '../../functions/core/reconcile.ts';
 import { sweep } from '../../functions/core/sweep.ts';
 import { processMessage } from '../../functions/core/worker.ts';
 import type { CallbackStore } from '../../functions/core/store.ts';
@@ -417,6 +418,36 @@ describe('a claim nobody could judge stays due until an answer asked after it', 
     // assess
     const state = await storedState(env, 'temboplus', ref);
     assert.ok(state?.recheckAt !== undefined && state.unansweredClaimAt !== undefined, `still due: ${JSON.stringify([state?.status, state?.confirmation])}`);
+  });
+
+  test('an unjudged claim on a subject that had gone stale starts a schedule of its own: no longer stale, due for a re-check', async () => {
+    // prepare: a transfer whose re-checks ran out while it was SUBMITTED
+    const ref = uniqueId('tp-stale-claim');
+    env.simulator.report(transfer(ref, 'SUBMITTED', '2025-01-01T10:00:00Z'));
+    await deliver('temboplus', transfer(ref, 'SUBMITTED', '2025-01-01T10:00:00Z'));
+    await env.client.send(
+      new UpdateItemCommand({
+        TableName: env.tableName,
+        Key: marshall({ pk: `temboplus#${ref}`, sk: 'STATE' }),
+        UpdateExpression: 'SET stale = :yes, staleAt = :at, recheckShard = :shard, recheckAt = :at, rechecks = :n',
+        ExpressionAttributeValues: marshall({ ':yes': true, ':at': new Date().toISOString(), ':shard': staleShard('temboplus'), ':n': 7 }),
+      }),
+    );
+    env.simulator.report(transfer(ref, 'COMPLETED', '2025-01-09T10:00:00Z'));
+
+    // act: the COMPLETED callback comes while the endpoint is down
+    env.simulator.setFault({ status: 503 });
+    try {
+      await deliverUntilStored(transfer(ref, 'COMPLETED', '2025-01-09T10:00:00Z'));
+    } finally {
+      env.simulator.setFault(undefined);
+    }
+
+    // assess
+    const state = await storedState(env, 'temboplus', ref);
+    assert.equal(state?.stale, undefined, 'no longer stale');
+    assert.ok(state?.unansweredClaimAt !== undefined && state.recheckAt !== undefined && state.recheckShard !== staleShard('temboplus'), JSON.stringify([state?.recheckShard, state?.recheckAt]));
+    assert.equal(state?.rechecks, 0);
   });
 
   test('a REVERSED claim the endpoint does not know on any settle attempt leaves the settled subject due for a re-check', async () => {
