@@ -32,22 +32,32 @@ function transfer(ref: string, status: string, updatedAt: string) {
   return { ...sampleJson('temboplus', 'remittance-completed'), partnerReference: ref, status, statusCode: CODES[status], updatedAt, completedAt: status === 'SUBMITTED' ? null : updatedAt };
 }
 
-/** A re-check of a TemboPlus transfer whose answer is read at once and handed over a second later, and a promise that resolves once it was read. */
-function slowRecheck(ref: string) {
+/**
+ * Worker dependencies whose first status answer is read at once and handed over `delayMs` later
+ * (later ones at once), and a promise that resolves once that first answer was read.
+ */
+function slowFirstAnswer(delayMs = 1000) {
+  let calls = 0;
   let answered!: () => void;
   const read = new Promise<void>((resolve) => (answered = resolve));
-  const slow: typeof fetch = async (input, init) => {
+  const fetchSlow: typeof fetch = async (input, init) => {
+    const first = ++calls === 1;
     const response = await fetch(input, init);
     const text = await response.text();
-    answered();
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    if (first) {
+      answered();
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
     return new Response(text, { status: response.status, headers: response.headers });
   };
-  const done = processRecheck(
-    { v: 1, kind: 'recheck', provider: 'temboplus', subjectId: ref, at: new Date().toISOString() },
-    env.deps({ lookup: { fetch: slow, timeoutMs: 5000, newRequestId: () => randomUUID() } }),
-  );
-  return { read, done };
+  return { read, deps: env.deps({ lookup: { fetch: fetchSlow, timeoutMs: 5000, newRequestId: () => randomUUID() } }) };
+}
+
+/** A re-check of a TemboPlus transfer whose answer is handed over a second after it was read. */
+function slowRecheck(ref: string) {
+  const slow = slowFirstAnswer();
+  const done = processRecheck({ v: 1, kind: 'recheck', provider: 'temboplus', subjectId: ref, at: new Date().toISOString() }, slow.deps);
+  return { read: slow.read, done };
 }
 
 async function deliver(providerId: string, body: Record<string, unknown>) {
@@ -183,29 +193,11 @@ describe('Identomat: answers are as of the question, and a lagging result/ is as
   const endpointSays = (sessionId: string, result: string) =>
     env.simulators.identomat.report(identomatKit.statusAnswer!({ body: Buffer.from(JSON.stringify(change(sessionId, 'APPROVED'))) }, result));
 
-  /** A lookup whose first answer is read at once and handed over 1.5 s later, and a promise that resolves once it was read. */
-  function slowFirstAnswer() {
-    let calls = 0;
-    let answered!: () => void;
-    const read = new Promise<void>((resolve) => (answered = resolve));
-    const fetchSlow: typeof fetch = async (input, init) => {
-      const first = ++calls === 1;
-      const response = await fetch(input, init);
-      const text = await response.text();
-      if (first) {
-        answered();
-        await new Promise((resolve) => setTimeout(resolve, 1500));
-      }
-      return new Response(text, { status: response.status, headers: response.headers });
-    };
-    return { read, deps: env.deps({ lookup: { fetch: fetchSlow, timeoutMs: 5000, newRequestId: () => randomUUID() } }) };
-  }
-
   test('a slow "approved" asked before the session was rejected does not outrank the quicker "rejected" asked after it', async () => {
     // prepare
     const sessionId = uniqueId('idm-slow');
     endpointSays(sessionId, 'approved');
-    const slow = slowFirstAnswer();
+    const slow = slowFirstAnswer(1500);
 
     // act
     const approving = processMessage(await queueMessageFor(env.secrets, 'identomat', change(sessionId, 'APPROVED')), slow.deps);
@@ -225,7 +217,7 @@ describe('Identomat: answers are as of the question, and a lagging result/ is as
     endpointSays(sessionId, 'manual_check');
     await deliver('identomat', change(sessionId, 'MANUAL_CHECK'));
     endpointSays(sessionId, 'approved');
-    const slow = slowFirstAnswer();
+    const slow = slowFirstAnswer(1500);
 
     // act
     const recheck = processRecheck({ v: 1, kind: 'recheck', provider: 'identomat', subjectId: sessionId, at: new Date().toISOString() }, slow.deps);
