@@ -43,10 +43,11 @@ function verdictOn(state: StateItem, answer: LookupResult): Verdict | undefined 
   if (answer.kind === 'not_found') return { kind: 'not_found' };
   if (answer.kind === 'other-subject') return { kind: 'mismatch', differences: ['subject'] };
   const { facts } = answer.answer;
-  // Agreeing on the status confirms it, whichever of the two carries the later time.
-  if (state.status === facts.status) return { kind: 'confirmed', answerStatus: facts.status };
+  // Agreeing on the status, and on what it means (REL-ID's UPDATED is approved or rejected by its
+  // label), confirms it, whichever of the two carries the later time.
+  if (state.status === facts.status && state.outcome === facts.outcome) return { kind: 'confirmed', answerStatus: facts.status };
   if (!state.terminal) return undefined;
-  return { kind: 'mismatch', answerStatus: facts.status, differences: ['status'] };
+  return { kind: 'mismatch', answerStatus: facts.status, differences: [state.status === facts.status ? 'outcome' : 'status'] };
 }
 
 export async function processRecheck(message: RecheckMessage, deps: WorkerDependencies): Promise<RecheckResult> {

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { QUEUE, TABLE } from '../../functions/core/pipeline-definition.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
+import { processRecheck } from '../../functions/core/recheck.ts';
 import { processMessage } from '../../functions/core/worker.ts';
 import { ConfigurationError, DependencyError } from '../../functions/shared/errors.ts';
 import { startStatusSimulator, type StatusSimulator } from '../../local/status-simulator.ts';
@@ -110,6 +111,31 @@ describe('REL-ID callbacks judged by getRVNStatus', () => {
     assert.deepEqual([state?.status, state?.outcome], ['EXPIRED', 'failed']);
     assert.deepEqual(state?.differences, ['status', 'action_response']);
     assert.ok(!(await byOutcome(env, 'relid', 'succeeded')).some((item) => item.subjectId === id));
+  });
+
+  test('a re-check that finds UPDATED with a rejection where the state holds UPDATED approved: not confirmed by the status text, REL-ID believed', async () => {
+    // prepare: approved and confirmed; then a rejection claim nobody could judge (getRVNStatus down)
+    const callback = approval();
+    const id = String(callback.notification_uuid);
+    relId.report(answerFor(callback));
+    await processMessage(await message(callback), env.deps());
+    const rejection = { ...callback, action_response: 'Rejected', update_ts: '2024-10-11T13:00:20Z' };
+    relId.setFault({ status: 503 });
+    try {
+      await processMessage(await message(rejection), env.deps(), QUEUE.askFaultAttempts);
+    } finally {
+      relId.setFault(undefined);
+    }
+    // getRVNStatus now says UPDATED with the rejection, stamped earlier than the approval in place
+    relId.report(answerFor(callback, undefined, { action_response: 'Rejected', update_ts: '2024-10-11T13:00:10Z' }));
+
+    // act
+    const result = await processRecheck({ v: 1, kind: 'recheck', provider: 'relid', subjectId: id, at: new Date().toISOString() }, env.deps());
+
+    // assess
+    assert.equal(result.kind === 'rechecked' && result.verdict, 'mismatch');
+    const state = await storedState(env, 'relid', id);
+    assert.deepEqual([state?.status, state?.outcome, state?.confirmation, state?.differences], ['UPDATED', 'failed', 'mismatch', ['outcome']]);
   });
 
   test('a callback that overtook getRVNStatus (still ACTIVE there) ends confirmed once REL-ID catches up', async () => {
