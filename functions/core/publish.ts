@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { gunzipSync } from 'node:zlib';
 import { findProvider } from '../providers/index.ts';
 import type { ConfirmationKind, Instruction, Outcome } from '../providers/provider.ts';
 import { MAX_BODY_BYTES } from './pipeline-definition.ts';
 import type { Item } from './store.ts';
+import { inlineStoredBytes } from './stored-bytes.ts';
 
 /**
  * Events out: what the table's own change stream becomes on the event bus. Driven by the table
@@ -132,9 +132,10 @@ function statusChanged(before: Item | undefined, after: Item): GatewayEvent | un
  * kept gzip-compressed inline (`rawGzip`; a body within the route's limit always fits inline).
  */
 function payloadOf(item: Item): unknown {
-  if (item.payload !== undefined || !(item.rawGzip instanceof Uint8Array)) return item.payload;
+  if (item.payload !== undefined) return item.payload;
   try {
-    return JSON.parse(gunzipSync(item.rawGzip, { maxOutputLength: 4 * MAX_BODY_BYTES }).toString('utf8'));
+    const body = inlineStoredBytes(item, 'rawGzip', 4 * MAX_BODY_BYTES);
+    return body === undefined ? undefined : JSON.parse(body.toString('utf8'));
   } catch {
     return undefined;
   }

@@ -11,8 +11,8 @@ export async function readStoredBytes(
   name: 'rawGzip' | 'messageGzip',
   chunk: (key: { pk: string; sk: string }) => Promise<Item | undefined>,
 ): Promise<Buffer | undefined> {
-  const inline = item[name];
-  if (inline instanceof Uint8Array) return gunzipSync(inline);
+  const inline = inlineStoredBytes(item, name);
+  if (inline) return inline;
   const count = Number(item[`${name}Chunks`] ?? 0);
   if (!count) return undefined;
   const parts: Buffer[] = [];
@@ -23,6 +23,15 @@ export async function readStoredBytes(
     parts.push(Buffer.from(bytes));
   }
   return gunzipSync(Buffer.concat(parts));
+}
+
+/**
+ * The bytes kept inline (`rawGzip`, `messageGzip`), undefined when they are in chunk items or absent.
+ * Decompressed to at most `maxBytes` (gunzip refuses more).
+ */
+export function inlineStoredBytes(item: Item, name: 'rawGzip' | 'messageGzip', maxBytes?: number): Buffer | undefined {
+  const inline = item[name];
+  return inline instanceof Uint8Array ? gunzipSync(inline, maxBytes === undefined ? {} : { maxOutputLength: maxBytes }) : undefined;
 }
 
 /** The queue message a quarantine item keeps, as JSON text, wherever it was kept. */

@@ -203,17 +203,6 @@ async function askProvider(
   return { verdict, askedAt: answer.askedAt, answer: answer.answer, unsettled };
 }
 
-/**
- * Whether a report of the current status is a new change received after every change the state
- * already holds (not a retry of the latest one, which was judged when it came).
- */
-function isNewestReport(facts: EventFacts, state: StateItem | undefined, receivedAt: string): boolean {
-  if (!facts.reportsCurrent) return false;
-  const latest = state?.lastChange;
-  if (latest === undefined) return true;
-  return receivedAt >= latest.receivedAt && latest.eventKey !== `${facts.eventKey}|#${state?.changes ?? 0}`;
-}
-
 /** Step 3: move the state forward (written first, so a crash before the event items repeats nothing). */
 async function applyToState(
   provider: AnyProvider,
@@ -381,7 +370,10 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
   const readsState = storedKey !== undefined || (provider.lookup !== undefined && read.askable && facts.reportsCurrent === true);
   const firstState = readsState ? await deps.store.getState(provider.id, facts.subjectId, facts.part) : undefined;
   const stored = storedKey && mayHoldClaim(firstState, facts.eventKey) ? await deps.store.getItem(storedKey) : undefined;
-  const attempt = await askProvider(provider, read, stored, deps, receiveCount, isNewestReport(facts, firstState, message.receivedAt));
+  // A new change of a provider that reports the current status, received after every one the state
+  // holds (not a retry of the latest, judged when it came): how the state will key it, too.
+  const newestReport = resolveEventKey(facts, firstState, message.receivedAt).isChange;
+  const attempt = await askProvider(provider, read, stored, deps, receiveCount, newestReport);
   const asked = attempt && 'verdict' in attempt ? attempt : undefined;
   const askFault = attempt && 'fault' in attempt ? attempt : undefined;
   const attempts = deps.settleAttempts ?? QUEUE.settleAttempts;
