@@ -1,5 +1,6 @@
 import * as z from '../shared/zod.ts';
 import { secureEqualsAny } from '../shared/secure-compare.ts';
+import { shortHash } from '../shared/hash.ts';
 import type { AuthResult, CallbackRequest, ParseResult } from './provider.ts';
 
 /** A secret field that must hold a real value, not the stack's placeholder. */
@@ -67,6 +68,55 @@ export function toIsoTime(value: unknown): string | undefined {
 
 /** Short stable digest, for event keys that must not hold the text they are derived from. */
 export { shortHash } from '../shared/hash.ts';
+
+/**
+ * Canonical JSON of a parsed JSON value (object keys sorted), built without recursion: `data` may
+ * nest thousands of levels deep, past what JSON.stringify or a recursive walk survives.
+ */
+export function canonicalJson(value: unknown): string {
+  const out: string[] = [];
+  const tasks: ({ text: string } | { value: unknown })[] = [{ value }];
+  while (tasks.length > 0) {
+    const task = tasks.pop()!;
+    if ('text' in task) {
+      out.push(task.text);
+      continue;
+    }
+    const current = task.value;
+    if (Array.isArray(current)) {
+      out.push('[');
+      tasks.push({ text: ']' });
+      for (let index = current.length - 1; index >= 0; index -= 1) {
+        tasks.push({ value: current[index] });
+        if (index > 0) tasks.push({ text: ',' });
+      }
+    } else if (current !== null && typeof current === 'object') {
+      const keys = Object.keys(current).sort();
+      out.push('{');
+      tasks.push({ text: '}' });
+      for (let index = keys.length - 1; index >= 0; index -= 1) {
+        tasks.push({ value: (current as Record<string, unknown>)[keys[index]] });
+        tasks.push({ text: `${index > 0 ? ',' : ''}${JSON.stringify(keys[index])}:` });
+      }
+    } else {
+      // Primitives as JSON writes them (Infinity and undefined as null), so a queue round trip keeps the digest.
+      out.push(JSON.stringify(current) ?? 'null');
+    }
+  }
+  return out.join('');
+}
+
+/**
+ * A provider's value as one segment of an event key joined with `|`. As it is when it holds no `|`
+ * and does not start with `#` (every value the providers document: keys stay what they were);
+ * otherwise `#` and a hash of its exact text. No segment holds a `|` and no plain one starts with
+ * `#`, so two different tuples never join into one key: without this, TeleSign's code state `A|B`
+ * at time `T` and `A` at `B|T` were one key, and the second callback was taken for a retry of the
+ * first and never stored.
+ */
+export function keySegment(value: string): string {
+  return value.includes('|') || value.startsWith('#') ? `#${shortHash(Buffer.from(`s:${value}`, 'utf16le'))}` : value;
+}
 
 /**
  * A status answer's body, read no further than `limit` bytes: a longer one is cancelled (the rest

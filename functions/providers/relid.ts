@@ -2,7 +2,7 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import * as z from '../shared/zod.ts';
-import { authenticatePathToken, configuredString, describeIssues, parseJsonWith, readBoundedBody, toIsoTime } from './common.ts';
+import { authenticatePathToken, canonicalJson, configuredString, describeIssues, keySegment, parseJsonWith, readBoundedBody, toIsoTime } from './common.ts';
 import { secretVersions, type LookupContext, type Outcome, type Provider, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -202,12 +202,22 @@ function scalar(value: unknown): string | number | boolean {
   return Array.isArray(value) ? '(an array)' : '(an object)';
 }
 
-/** A loose field as part of the event key: scalars whole; containers by kind (never serialised: they can nest thousands deep). */
+/** A loose field as compared between a claim and an answer: scalars whole; containers by kind. */
 function keyPart(value: unknown): string | number | boolean | null {
   if (value === undefined || value === null) return null;
   if (typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
   return Array.isArray(value) ? '(an array)' : '(an object)';
+}
+
+/**
+ * A loose field as part of the event key: scalars as `keyPart` gives them (the keys of every
+ * documented callback stay what they were), containers by a digest of their content, as an object no
+ * scalar serialises to. By kind alone, two reports differing only in an object's content (or an
+ * object and the text "(an object)") had one key, and the second was never stored.
+ */
+function eventKeyPart(value: unknown): string | number | boolean | null | { readonly content: string } {
+  return value !== null && typeof value === 'object' ? { content: shortHash(canonicalJson(value)) } : keyPart(value);
 }
 
 interface Verdict {
@@ -586,11 +596,11 @@ export const relid: Provider<RelIdSecret, RelIdCallback, 'relid'> = {
     // delivery are different reports, not retries of one: both are kept. Never the secret's labels
     // (the key must not change when the labels do).
     const said = shortHash(
-      JSON.stringify([payload.action_response, payload.is_ds_verified, payload.response_code, payload.error_code, payload.delivery_status].map(keyPart)),
+      JSON.stringify([payload.action_response, payload.is_ds_verified, payload.response_code, payload.error_code, payload.delivery_status].map(eventKeyPart)),
     );
     return {
       subjectId: payload.notification_uuid,
-      eventKey: `${status}|${payload.update_ts ?? ''}|${said}`,
+      eventKey: `${keySegment(status)}|${keySegment(payload.update_ts ?? '')}|${said}`,
       status,
       statusAt: toIsoTime(payload.update_ts),
       outcome: verdict.outcome,

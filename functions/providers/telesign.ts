@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from '../shared/zod.ts';
 import { secureEquals } from '../shared/secure-compare.ts';
 import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeliveryError, errorMessage } from '../shared/errors.ts';
-import { configuredString, describeIssues, parseJsonWith, readBoundedBody, shortHash, toIsoTime } from './common.ts';
+import { canonicalJson, configuredString, describeIssues, keySegment, parseJsonWith, readBoundedBody, shortHash, toIsoTime } from './common.ts';
 import { secretVersions, type EventFacts, type LookupContext, type OutgoingMessage, type Outcome, type Provider, type SendContext, type SentMessage, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -252,43 +252,6 @@ function utcTime(value: unknown): string | undefined {
   const text = shortString(value);
   if (text === undefined) return undefined;
   return toIsoTime(/T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text) ? `${text}Z` : text);
-}
-
-/**
- * Canonical JSON of a parsed JSON value (object keys sorted), built without recursion: `data` may
- * nest thousands of levels deep, past what JSON.stringify or a recursive walk survives.
- */
-function canonicalJson(value: unknown): string {
-  const out: string[] = [];
-  const tasks: ({ text: string } | { value: unknown })[] = [{ value }];
-  while (tasks.length > 0) {
-    const task = tasks.pop()!;
-    if ('text' in task) {
-      out.push(task.text);
-      continue;
-    }
-    const current = task.value;
-    if (Array.isArray(current)) {
-      out.push('[');
-      tasks.push({ text: ']' });
-      for (let index = current.length - 1; index >= 0; index -= 1) {
-        tasks.push({ value: current[index] });
-        if (index > 0) tasks.push({ text: ',' });
-      }
-    } else if (current !== null && typeof current === 'object') {
-      const keys = Object.keys(current).sort();
-      out.push('{');
-      tasks.push({ text: '}' });
-      for (let index = keys.length - 1; index >= 0; index -= 1) {
-        tasks.push({ value: (current as Record<string, unknown>)[keys[index]] });
-        tasks.push({ text: `${index > 0 ? ',' : ''}${JSON.stringify(keys[index])}:` });
-      }
-    } else {
-      // Primitives as JSON writes them (Infinity and undefined as null), so a queue round trip keeps the digest.
-      out.push(JSON.stringify(current) ?? 'null');
-    }
-  }
-  return out.join('');
 }
 
 /**
@@ -726,7 +689,7 @@ export const telesign: Provider<TeleSignSecret, TeleSignCallback, 'telesign'> = 
       const status = `${statusCode}${shown}`;
       return {
         subjectId: referenceId,
-        eventKey: `${status}|${updatedOn}`,
+        eventKey: `${keySegment(status)}|${keySegment(updatedOn)}`,
         status,
         statusAt: toIsoTime(updatedOn),
         ...withCodeState(classifyCode(statusCode), codeState),
@@ -737,7 +700,7 @@ export const telesign: Provider<TeleSignSecret, TeleSignCallback, 'telesign'> = 
       const state = payload.state.toUpperCase();
       return {
         subjectId: referenceId,
-        eventKey: `${state}|${payload.updated_on ?? ''}`,
+        eventKey: `${keySegment(state)}|${keySegment(payload.updated_on ?? '')}`,
         status: state,
         statusAt: toIsoTime(payload.updated_on),
         rank: 0,

@@ -5,6 +5,7 @@ import { placeStatus } from '../../functions/core/events.ts';
 import { workerReadsSecret, type EventFacts } from '../../functions/providers/provider.ts';
 import { ERROR_STATUS, normalLabel, relid, RelIdCallbackSchema, RelIdSecretSchema, type RelIdCallback, type RelIdSecret } from '../../functions/providers/relid.ts';
 import { listSamples } from '../../local/samples.ts';
+import { shortHash } from '../../functions/shared/hash.ts';
 import { relidOutcomeFields, RELID_APPROVE_LABELS, RELID_FUZZ_REJECT_LABELS } from '../providers/relid.ts';
 import { fuzzTools } from '../support/fuzz-arbitraries.ts';
 import { authentic, runIngest, UNIT_SECRETS } from '../support/unit-ingest.ts';
@@ -284,6 +285,39 @@ describe('REL-ID: event keys', () => {
     // assess
     assert.equal(retry.eventKey, first.eventKey);
     assert.equal(new Set([first.eventKey, ...others]).size, others.length + 1);
+  });
+
+  test('a `|` in a status or time cannot make two notifications one key (the second was taken for a retry)', () => {
+    // act
+    const key = (status: string, update_ts: string) => describeWith({ status, update_ts }).eventKey;
+    const keys = [key('A|B', 'T'), key('A', 'B|T'), key('#A', 'T'), key('A', 'T')];
+    // assess
+    assert.equal(new Set(keys).size, keys.length, keys.join('  '));
+    assert.equal(key('A|B', 'T'), keys[0], 'a retry is still the same key');
+  });
+
+  test('two notifications whose loose fields differ only inside an object or array are two keys', () => {
+    // act
+    const keys = [
+      { is_ds_verified: { checked: true } },
+      { is_ds_verified: { checked: false } },
+      { is_ds_verified: '(an object)' },
+      { is_ds_verified: [1] },
+      { is_ds_verified: [2] },
+      { delivery_status: { channel: 'push' } },
+      { delivery_status: { channel: 'sms' } },
+    ].map((changes) => describeWith(changes).eventKey);
+    // assess
+    assert.equal(new Set(keys).size, keys.length);
+    assert.equal(describeWith({ is_ds_verified: { checked: true } }).eventKey, keys[0], 'a retry is still the same key');
+  });
+
+  test('the documented notification keeps its key', () => {
+    // act
+    const facts = describeWith({});
+    // assess: the key stored before `|` was guarded (a redelivery after an upgrade stays a retry)
+    assert.match(facts.eventKey, /^UPDATED\|[^|#]+\|[0-9a-f]{16}$/);
+    assert.equal(facts.eventKey.split('|')[2], shortHash(JSON.stringify(['Approved', true, 0, null, 'NOTIFIED'])));
   });
 
   test('the key does not depend on the declared labels', () => {

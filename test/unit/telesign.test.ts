@@ -3,6 +3,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
+import fc from 'fast-check';
 import { createLogger } from '../../functions/shared/log.ts';
 import { ingest } from '../../functions/core/ingest.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
@@ -508,6 +509,31 @@ describe('TeleSign SMS Verify code_state (status "<code> <CODE_STATE>")', () => 
     assert.notEqual(valid.outcome, invalid.outcome);
   });
 
+  test('a `|` in a code state or time cannot make two reports one key (the second was taken for a retry)', () => {
+    // act
+    const split = (codeState: string, updatedOn: string) => factsOf(verifyReport(200, codeState, updatedOn)).eventKey;
+    const keys = [split('A|B', 'T'), split('A', 'B|T'), split('A|B|T', ''), split('#A', 'T'), split('A', 'T')];
+    // assess
+    assert.equal(new Set(keys).size, keys.length, keys.join('  '));
+    assert.equal(split('A|B', 'T'), keys[0], 'a retry is still the same key');
+    assert.equal(split('VALID', '2016-10-21T14:05:36.181346Z'), '200 VALID|2016-10-21T14:05:36.181346Z', 'documented values keep their keys');
+  });
+
+  test('property: reports that differ in code state or time never share a key', () => {
+    const text = fc.string({ unit: fc.constantFrom('A', 'B', '|', '#', ' '), maxLength: 5 });
+    fc.assert(
+      // Half the pairs are one text split at two different `|`s: the collision the guard prevents.
+      fc.property(text, text, text, text, fc.boolean(), (x, y, z, w, split) => {
+        const [stateA, timeA, stateB, timeB] = split ? [`${x}|${y}`, z, x, `${y}|${z}`] : [x, y, z, w];
+        const a = factsOf(verifyReport(200, stateA, timeA));
+        const b = factsOf(verifyReport(200, stateB, timeB));
+        const same = a.status === b.status && timeA === timeB;
+        assert.equal(a.eventKey === b.eventKey, same, `${JSON.stringify([stateA, timeA])} and ${JSON.stringify([stateB, timeB])}: ${a.eventKey} / ${b.eventKey}`);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   test('the general callback page example (code_state VALID) is "200 VALID", succeeded', () => {
     // prepare
     const body = listSamples('telesign').find((sample) => sample.name === 'sms-verify-dlr-valid')!.body!;
@@ -602,6 +628,15 @@ describe('TeleSign Verify API state', () => {
       assert.deepEqual({ status: facts.status, outcome: facts.outcome, terminal: facts.terminal }, { status: state, outcome, terminal });
     });
   }
+
+  test('a `|` in a state or time cannot make two callbacks one key', () => {
+    // act
+    const key = (state: string, updated_on: string) => factsOf({ reference_id: '0123456789ABCDEF0123456789ABCDEF', state, updated_on }).eventKey;
+    const keys = [key('A|B', 'T'), key('A', 'B|T'), key('A', 'T')];
+    // assess
+    assert.equal(new Set(keys).size, keys.length, keys.join('  '));
+    assert.equal(key('VERIFIED', '2022-03-31T14:51:28Z'), 'VERIFIED|2022-03-31T14:51:28Z', 'documented values keep their keys');
+  });
 });
 
 describe('TeleSign Voice events', () => {
