@@ -9,12 +9,17 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { TABLE, keys } from '../core/pipeline-definition.ts';
 import { stateItem, stateOf, type CallbackStore } from '../core/store.ts';
-import { DependencyError, errorMessage } from '../shared/errors.ts';
+import { DependencyError, errorMessage, ItemTooLargeError } from '../shared/errors.ts';
 
 const MARSHALL = { removeUndefinedValues: true, convertClassInstanceToMap: false } as const;
 
 function isConditionFailure(error: unknown): boolean {
   return error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException';
+}
+
+/** DynamoDB's answer to an item over 400 KB: "Item size has exceeded the maximum allowed size". */
+function isItemTooLarge(error: unknown): boolean {
+  return (error as Error).name === 'ValidationException' && /item size has exceeded/i.test(errorMessage(error));
 }
 
 export function createDynamoStore(client: DynamoDBClient, tableName: string): CallbackStore {
@@ -35,6 +40,7 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
         return 'created';
       } catch (error) {
         if (isConditionFailure(error)) return 'exists';
+        if (isItemTooLarge(error)) throw new ItemTooLargeError(`PutItem failed: ${errorMessage(error)}`, { cause: error });
         throw fault('PutItem', error);
       }
     },

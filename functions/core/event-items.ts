@@ -3,6 +3,7 @@ import type { EventFacts } from '../providers/provider.ts';
 import { ITEM_BUDGET, itemSize } from './item-size.ts';
 import { TABLE, keys } from './pipeline-definition.ts';
 import type { PlacedStatus } from './state.ts';
+import { ItemTooLargeError } from '../shared/errors.ts';
 import { storable } from './storable.ts';
 import type { CallbackStore, Item } from './store.ts';
 
@@ -30,12 +31,12 @@ export function retentionSeconds(sensitive: boolean | undefined, retention: Rete
  * kept gzip-compressed in `gzipName`, or in chunk items `CHUNK#<sk>#n` when even that does not fit
  * (`readStoredBytes` puts them back together). Nothing authentic is dropped for its size.
  */
-function fitted(item: Item, raw: () => Buffer, gzipName: 'rawGzip' | 'messageGzip'): { item: Item; chunks: Item[] } {
+function fitted(item: Item, raw: () => Buffer, gzipName: 'rawGzip' | 'messageGzip', refused = false): { item: Item; chunks: Item[] } {
   const size = itemSize(item);
-  if (size <= ITEM_BUDGET) return { item, chunks: [] };
+  if (size <= ITEM_BUDGET && !refused) return { item, chunks: [] };
   const { payload: _payload, headers: _headers, message: _message, ...rest } = item;
   const gzip = gzipSync(raw());
-  const note = { reason: 'too large for one DynamoDB item', itemBytes: size, bytesIn: gzipName };
+  const note = { reason: 'too large for one DynamoDB item', itemBytes: size, bytesIn: gzipName, ...(refused ? { refusedByDynamoDb: true } : {}) };
   if (itemSize(rest) + gzip.length + 64 <= ITEM_BUDGET) return { item: { ...rest, omitted: note, [gzipName]: gzip }, chunks: [] };
   const chunks: Item[] = [];
   for (let offset = 0, n = 0; offset < gzip.length; offset += CHUNK_BYTES, n++) {
@@ -44,11 +45,34 @@ function fitted(item: Item, raw: () => Buffer, gzipName: 'rawGzip' | 'messageGzi
   return { item: { ...rest, omitted: note, [`${gzipName}Chunks`]: chunks.length }, chunks };
 }
 
-/** Store an item once, fitted to DynamoDB's item limit (chunks first, so the item never points at missing ones). */
+/**
+ * Store an item once, fitted to DynamoDB's item limit (chunks first, so the item never points at
+ * missing ones). An item sized within the budget that DynamoDB still refuses as too large (its count
+ * is "approximately" ours) is stored compressed: retrying the same write would fail every receive.
+ */
 export async function putFitted(store: CallbackStore, item: Item, raw: () => Buffer, gzipName: 'rawGzip' | 'messageGzip' = 'rawGzip'): Promise<'created' | 'exists'> {
-  const { item: fit, chunks } = fitted(item, raw, gzipName);
+  const first = fitted(item, raw, gzipName);
+  try {
+    return await putAll(store, first);
+  } catch (error) {
+    if (!(error instanceof ItemTooLargeError) || first.item !== item) throw error;
+    return putAll(store, fitted(item, raw, gzipName, true));
+  }
+}
+
+async function putAll(store: CallbackStore, { item, chunks }: { item: Item; chunks: Item[] }): Promise<'created' | 'exists'> {
   for (const chunk of chunks) await store.putOnce(chunk);
-  return store.putOnce(fit);
+  return store.putOnce(item);
+}
+
+/** Put an item sized within the budget, or undefined when DynamoDB still refuses it as too large. */
+export async function putUnlessRefused(store: CallbackStore, item: Item): Promise<'created' | 'exists' | undefined> {
+  try {
+    return await store.putOnce(item);
+  } catch (error) {
+    if (error instanceof ItemTooLargeError) return undefined;
+    throw error;
+  }
 }
 
 /** An answer of a provider's status endpoint, as `lookupAnswer` reads it. */

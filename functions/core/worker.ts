@@ -4,7 +4,7 @@ import { DependencyError, errorMessage } from '../shared/errors.ts';
 import { judgeClaim, placeStatus, resolveEventKey, unstorableKeyReason } from './events.ts';
 import { shortHash } from '../shared/hash.ts';
 import { ITEM_BUDGET, itemSize } from './item-size.ts';
-import { answerEventKey, expiresAt, putFitted, retentionSeconds, storeAnswer, type Retention } from './event-items.ts';
+import { answerEventKey, expiresAt, putFitted, putUnlessRefused, retentionSeconds, storeAnswer, type Retention } from './event-items.ts';
 import { isEndpointFault, lookupAnswer, type LookupResult } from './ask.ts';
 import type { Logger } from '../shared/log.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
@@ -117,14 +117,14 @@ async function storeQuarantined(provider: AnyProvider | undefined, message: Queu
     message: text,
     [TABLE.ttlAttribute]: expiresAt(now, retentionSeconds(sensitive, deps.retention)),
   };
-  let created: 'created' | 'exists';
-  if (itemSize(item) <= ITEM_BUDGET) created = await deps.store.putOnce(item);
-  else {
-    // Heavily escaped text (NUL runs) is smaller as base64; failing that, compressed.
-    const base64 = JSON.stringify(withBase64Body(message));
-    const smaller = { ...item, message: base64 };
-    created = itemSize(smaller) <= ITEM_BUDGET ? await deps.store.putOnce(smaller) : await putFitted(deps.store, item, () => Buffer.from(text), 'messageGzip');
+  // As it is; heavily escaped text (NUL runs) is smaller as base64; failing that, compressed. A form
+  // DynamoDB refuses as too large though sized within the budget moves on to the next.
+  let created = itemSize(item) <= ITEM_BUDGET ? await putUnlessRefused(deps.store, item) : undefined;
+  if (created === undefined) {
+    const smaller = { ...item, message: JSON.stringify(withBase64Body(message)) };
+    if (itemSize(smaller) <= ITEM_BUDGET) created = await putUnlessRefused(deps.store, smaller);
   }
+  created ??= await putFitted(deps.store, item, () => Buffer.from(text), 'messageGzip');
   deps.log.warn('quarantined', { provider: message.provider, requestId: message.requestId, reason, duplicate: created === 'exists' });
   return { kind: created === 'created' ? ('quarantined' as const) : ('quarantine_duplicate' as const), reason };
 }

@@ -62,3 +62,15 @@ export class MessageRefusedError extends Error {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * DynamoDB refused an item as larger than its 400 KB limit. The gateway sizes items before writing
+ * them (functions/core/item-size.ts) but DynamoDB documents its count only as "approximately": a
+ * refusal is answered by storing the item's content compressed, never by retrying the same write.
+ */
+export class ItemTooLargeError extends Error {
+  override readonly name = 'ItemTooLargeError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

@@ -9,6 +9,7 @@ import { rawBodyOf } from '../../functions/core/queue-message.ts';
 import { RECENT_OBSERVATIONS } from '../../functions/core/state.ts';
 import { storable } from '../../functions/core/storable.ts';
 import { processMessage } from '../../functions/core/worker.ts';
+import { ItemTooLargeError } from '../../functions/shared/errors.ts';
 import {
   queueMessageFor,
   sampleJson,
@@ -86,6 +87,81 @@ describe('no authentic callback answered 200 ends in the DLQ for its size or sha
     assert.equal(event.payload, undefined);
     assert.equal((event.omitted as { reason: string }).reason, 'too large for one DynamoDB item');
     assert.ok(gunzipSync(event.rawGzip as Uint8Array).equals(rawBodyOf(message)), 'the exact bytes are kept');
+  });
+
+  test('a signed TeleSign body of negative numbers, which DynamoDB counts a byte larger than positive ones, is stored, its exact bytes kept', async () => {
+    // prepare: `[-1]` is 5 JSON bytes and 8 DynamoDB bytes in its list; counted as 7 it sized the
+    // item under the gateway's budget, DynamoDB refused it as over 400 KB, and every receive failed.
+    const ref = uniqueId('TS-NEGATIVE');
+    const skeleton = JSON.stringify({ ...teleSignReport(ref, 200, '2025-03-01T10:00:00Z'), x: [] });
+    const count = Math.floor((MAX_BODY_BYTES - 30 - skeleton.length) / 5);
+    const body = Buffer.from(skeleton.replace('"x":[]', `"x":[${Array(count).fill('[-1]').join(',')}]`));
+    const asPositive = itemSize({ payload: storable(JSON.parse(body.toString().replaceAll('-1', '1'))) });
+    assert.ok(asPositive < 380 * 1024 && asPositive + count > DYNAMODB_ITEM_LIMIT, `the premise: ${asPositive} B counted as positive, ${count} negatives`);
+    const message = await queueMessageFor(env.secrets, 'telesign', body);
+    // act
+    const result = await processMessage(message, env.deps());
+    // assess
+    assert.equal(result.kind, 'stored');
+    const [event] = await storedEvents(env, 'telesign', ref);
+    assert.equal(event.payload, undefined);
+    assert.ok(gunzipSync(event.rawGzip as Uint8Array).equals(rawBodyOf(message)), 'the exact bytes are kept');
+    assert.equal((await storedState(env, 'telesign', ref))?.status, '200');
+  });
+
+  test('an item DynamoDB refuses as too large though it was sized within the budget is stored compressed, not retried into the DLQ', async () => {
+    // prepare: the store refuses the first, uncompressed put as DynamoDB does (fault injection: the
+    // size estimate is DynamoDB's "approximately", so a miscount must not lose a callback)
+    const ref = uniqueId('TS-REFUSED');
+    const message = await queueMessageFor(env.secrets, 'telesign', teleSignReport(ref, 200, '2025-03-01T10:00:00Z'));
+    const deps = env.deps();
+    let refused = 0;
+    const store = {
+      ...deps.store,
+      async putOnce(item: Record<string, unknown>) {
+        if (item.payload !== undefined && String(item.sk).startsWith('EVENT#')) {
+          refused += 1;
+          throw new ItemTooLargeError('PutItem failed: Item size has exceeded the maximum allowed size');
+        }
+        return deps.store.putOnce(item);
+      },
+    };
+    // act
+    const result = await processMessage(message, { ...deps, store });
+    // assess
+    assert.equal(refused, 1);
+    assert.equal(result.kind, 'stored');
+    const [event] = await storedEvents(env, 'telesign', ref);
+    assert.equal((event.omitted as { reason: string }).reason, 'too large for one DynamoDB item');
+    assert.ok(gunzipSync(event.rawGzip as Uint8Array).equals(rawBodyOf(message)), 'the exact bytes are kept');
+    assert.equal((await storedState(env, 'telesign', ref))?.status, '200');
+  });
+
+  test('a quarantined callback DynamoDB refuses as too large though it was sized within the budget is kept compressed', async () => {
+    // prepare: an authentic but invalid TeleSign body (no reference_id); the store refuses every
+    // uncompressed form of its quarantine item, as DynamoDB would (fault injection)
+    const body = Buffer.from(JSON.stringify({ status: { code: 200, updated_on: '2025-03-01T10:00:00Z' }, note: uniqueId('refused') }));
+    const message = await queueMessageFor(env.secrets, 'telesign', body);
+    const deps = env.deps();
+    const refusedForms: string[] = [];
+    const store = {
+      ...deps.store,
+      async putOnce(item: Record<string, unknown>) {
+        if (String(item.sk).startsWith('QUARANTINE#') && typeof item.message === 'string') {
+          refusedForms.push(item.message === JSON.stringify(message) ? 'text' : 'base64');
+          throw new ItemTooLargeError('PutItem failed: Item size has exceeded the maximum allowed size');
+        }
+        return deps.store.putOnce(item);
+      },
+    };
+    // act
+    const result = await processMessage(message, { ...deps, store });
+    // assess
+    assert.equal(result.kind, 'quarantined');
+    assert.deepEqual(refusedForms, ['text', 'base64', 'text'], 'as it is, as base64, as it is within putFitted; then compressed');
+    const kept = (await storedPartition(env, keys.quarantinePartition('telesign'))).find((item) => item.requestId === message.requestId);
+    assert.equal(kept?.message, undefined);
+    assert.equal(JSON.parse(gunzipSync(kept?.messageGzip as Uint8Array).toString()).requestId, message.requestId, 'the whole queue message is kept');
   });
 
   test('an Identomat code whose item had to be compressed (a large unknown field beside it) is still published as an instruction', async () => {
