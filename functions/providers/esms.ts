@@ -207,8 +207,9 @@ export type EsmsInference =
  * and counts TotalReceiver 2, SendFailed 2). A recipient's own result, where the payload carries
  * it, comes first: eSMS's receiver-status answer (`lookup` writes it as `IsSent`, and `SentResult`
  * 1 success / 0 failure, the voice results' spelling) says `SentResult` true "success", false
- * "failed", `IsSent` false "not sent" (`recipient-not-sent`: `unknown`, never success; eSMS's
- * callbacks carry neither for a message). Otherwise, all (inferred) from the counters:
+ * "failed", `IsSent` false "not yet sent" (`recipient-not-sent`: pending and not final, so the
+ * recipient is asked about again until it has a result; eSMS's callbacks carry neither for a
+ * message). Otherwise, all (inferred) from the counters:
  * - a recipient (the callback names a `phonenumber`): a Zalo `error_info` with a non-zero `error`
  *   is that recipient's failure (`zalo-error`); else every counted recipient succeeded
  *   (SendSuccess > 0, SendFailed 0: `all-succeeded`) or failed (SendSuccess 0, SendFailed > 0:
@@ -220,12 +221,14 @@ export type EsmsInference =
  * - nothing counted (both 0 or absent, as in the promo sample with TotalReceiver 169): `unknown`.
  * Voice call results are documented: SentResult 1 succeeded, 0 failed; anything else `unknown`.
  */
-function sentOutcome(query: EsmsCallback, recipient: string | undefined, zaloError: string | undefined): { outcome: Outcome; rank: number; inference?: EsmsInference } {
+function sentOutcome(query: EsmsCallback, recipient: string | undefined, zaloError: string | undefined): { outcome: Outcome; rank: number; terminal?: false; inference?: EsmsInference } {
   if (isVoice(query)) return { outcome: query.SentResult === '1' ? 'succeeded' : query.SentResult === '0' ? 'failed' : 'unknown', rank: 0 };
   const success = count(query.SendSuccess);
   const failed = count(query.SendFailed);
   const rank = Math.min(success + failed, MAX_RANK);
-  if (recipient !== undefined && query.IsSent === 'false') return { outcome: 'unknown', rank, inference: 'recipient-not-sent' };
+  // "IsSent: false = not yet sent" (GetSmsReceiverStatus_get): this recipient has no result yet.
+  // https://developers.esms.vn/en/esms-api/retrive-and-register-functions/get-message-details
+  if (recipient !== undefined && query.IsSent === 'false') return { outcome: 'pending', terminal: false, rank, inference: 'recipient-not-sent' };
   if (recipient !== undefined && (query.SentResult === '1' || query.SentResult === '0')) {
     return { outcome: query.SentResult === '1' ? 'succeeded' : 'failed', rank, inference: 'recipient-result' };
   }
@@ -305,7 +308,7 @@ function describeEsms(query: EsmsCallback): EventFacts {
  * The fields a claim must share with eSMS's answer to be `confirmed`: the status, and every counter
  * and result the claim carries (compared as numbers). Besides, a claim that reads as succeeded or
  * failed must read the same from the answer (`outcome`): a Zalo error, say, where eSMS's receiver
- * list says the recipient's message succeeded. A claim whose counters cannot say (mixed, none
+ * list says the recipient's message succeeded, or a delivery it says is not yet sent. A claim whose counters cannot say (mixed, none
  * counted) claims no outcome: the answer's recipient result is then news, not a disagreement.
  */
 const COMPARED_FIELDS = ['SendStatus', 'SendSuccess', 'SendFailed', 'TotalReceiver', 'SentResult'] as const;
@@ -319,7 +322,8 @@ function esmsDifferences(claim: EsmsCallback, answer: EsmsCallback): string[] {
   });
   const definite = (outcome: Outcome) => outcome === 'succeeded' || outcome === 'failed';
   const [claimed, answered] = [describeEsms(claim).outcome, describeEsms(answer).outcome];
-  if (definite(claimed) && definite(answered) && claimed !== answered) differences.push('outcome');
+  // Not yet sent (the receiver list's IsSent false) is no answer to a claimed result either.
+  if (definite(claimed) && (definite(answered) || answered === 'pending') && claimed !== answered) differences.push('outcome');
   return differences;
 }
 

@@ -164,6 +164,29 @@ describe('eSMS says otherwise: the claim is never believed over the answer', () 
   });
 });
 
+describe('eSMS has not sent to the recipient yet (IsSent false)', () => {
+  test('a recipient claimed delivered that eSMS has not sent yet: pending and asked again, then its result', async () => {
+    // prepare
+    const smsId = uniqueId('esms-not-yet');
+    esmsEndpoint().report(message(smsId, { success: 1, failed: 0, total: 1 }, [{ Phone: '0901000001', IsSent: false, SentResult: false }]));
+    const query = `SMSID=${smsId}&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&phonenumber=0901000001`;
+    // act: eSMS looks behind the claim, so the first receives retry (SQS back-off); the last stores it
+    for (let receive = 1; receive < QUEUE.settleAttempts; receive++) await assert.rejects(deliver(query, receive), DependencyError);
+    const claimed = await deliver(query, QUEUE.settleAttempts);
+    const before = (await storedSubject(env, 'esms', smsId)).parts.get('0901000001');
+    esmsEndpoint().report(message(smsId, { success: 1, failed: 0, total: 1 }, [{ Phone: '0901000001', IsSent: true, SentResult: true }]));
+    const recheck = await processRecheck({ v: 1, kind: 'recheck', provider: 'esms', subjectId: smsId, part: '0901000001', at: new Date().toISOString() }, env.deps());
+    const after = (await storedSubject(env, 'esms', smsId)).parts.get('0901000001');
+    // assess: "IsSent: false = not yet sent" is no result, so never final and never success
+    assert.equal('confirmation' in claimed && claimed.confirmation, 'mismatch', JSON.stringify(claimed));
+    assert.deepEqual([before?.outcome, before?.terminal, before?.confirmation], ['pending', false, 'mismatch']);
+    assert.ok(before?.recheckAt, 'the recipient is asked about again');
+    assert.equal(recheck.kind === 'rechecked' && recheck.settled, true);
+    assert.deepEqual([after?.status, after?.outcome, after?.terminal], ['5', 'succeeded', true]);
+    assert.equal(after?.recheckAt, undefined, 'settled once eSMS has its result');
+  });
+});
+
 describe('eSMS does not know the message (105)', () => {
   test('retried as "not known yet", then recorded as not_found and never believed', async () => {
     // prepare

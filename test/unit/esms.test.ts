@@ -642,7 +642,7 @@ describe('eSMS status lookup: answers, read as callbacks', () => {
     assert.ok(calls.every((call) => call.authorized && call.status === 200));
   });
 
-  test('a recipient eSMS lists as not sent in a sent message is unknown, never success', async () => {
+  test('a recipient eSMS lists as not yet sent in a sent message is pending and not final (asked again), never success', async () => {
     // prepare
     const smsId = 'not-sent-5c1d';
     simulator.report({ ...statusFixture('get-send-status-100'), SMSID: smsId, ReceiverList: [{ IsSent: false, Phone: '0901888484', Retry: 0, SentResult: false }] });
@@ -652,7 +652,7 @@ describe('eSMS status lookup: answers, read as callbacks', () => {
     // assess
     assert.equal(payload.IsSent, 'false');
     assert.equal(payload.SentResult, undefined, 'a result is read only once sent');
-    assert.equal(facts.outcome, 'unknown');
+    assert.deepEqual([facts.outcome, facts.terminal], ['pending', false], '"IsSent: false = not yet sent"');
     assert.deepEqual(facts.detail, { inference: 'recipient-not-sent', SendSuccess: '1', SendFailed: '0', TotalReceiver: '1', IsSent: 'false' });
   });
 
@@ -980,6 +980,7 @@ describe('eSMS claims judged against answers (differences)', () => {
     { name: 'a count the answer lacks', claim: 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1', answer: 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=0', differences: ['TotalReceiver'] },
     { name: "mixed counters claim no recipient's outcome: the receiver list's result is news", claim: 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=1&TotalReceiver=2&phonenumber=0901888484', answer: 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=1&TotalReceiver=2&phonenumber=0901888484&IsSent=true&SentResult=1', differences: [] },
     { name: 'a recipient claimed failed that succeeded', claim: `${sampleQuery('zalo-error').replace(/SMSID=[^&]+/, 'SMSID=m')}`, answer: 'SMSID=m&SendStatus=5&SendSuccess=0&SendFailed=1&TotalReceiver=1&phonenumber=0901888484&IsSent=true&SentResult=1', differences: ['outcome'] },
+    { name: 'a recipient claimed delivered that eSMS has not sent yet', claim: 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&phonenumber=0901888484', answer: 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&phonenumber=0901888484&IsSent=false', differences: ['outcome'] },
     { name: 'a call claimed answered that was not', claim: 'ReferenceId=c&SendStatus=5&SentResult=1', answer: 'ReferenceId=c&SendStatus=5&SentResult=0', differences: ['SentResult', 'outcome'] },
   ];
   for (const { name, claim, answer, differences } of cases) {
