@@ -142,6 +142,19 @@ export function orderKey(placed: PlacedStatus): string {
  */
 const OUTCOME_TIE_BREAK: Record<PlacedStatus['outcome'], string> = { pending: '0', succeeded: '1', unknown: '2', failed: '3' };
 
+/**
+ * A state's order key in today's form. Keys written before the outcome joined them
+ * (`tier|rank|statusAt|status`) sort the status text right after the time, so at an exact tie a
+ * failure compared against a stored success by text, and COMPLETED beat CANCELED. Such a key, told
+ * by ending in the state's own time and status, gets its outcome put back in; any other is as it is.
+ */
+export function upgradedOrderKey(state: { readonly orderKey?: string; readonly status?: string; readonly statusAt?: string; readonly outcome: PlacedStatus['outcome'] }): string | undefined {
+  const { orderKey: key, status, statusAt, outcome } = state;
+  if (key === undefined || status === undefined || statusAt === undefined || OUTCOME_TIE_BREAK[outcome] === undefined) return key;
+  const old = `|${statusAt}|${status}`;
+  return key.endsWith(old) ? `${key.slice(0, key.length - status.length)}${OUTCOME_TIE_BREAK[outcome]}|${status}` : key;
+}
+
 /** Whether the state already holds this observation (by its hash) among the recent ones. */
 export function remembers(state: StateItem | undefined, hash: string): boolean {
   return state?.recent.includes(hash) ?? false;

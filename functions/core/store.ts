@@ -1,5 +1,5 @@
 import { TABLE, keys } from './pipeline-definition.ts';
-import type { StateItem, Verdict } from './state.ts';
+import { upgradedOrderKey, type StateItem, type Verdict } from './state.ts';
 
 /** An item as stored: plain JS values, keys included. */
 export type Item = Record<string, unknown>;
@@ -47,5 +47,7 @@ export function stateItem(state: StateItem): Item {
 export function stateOf(item: Item): StateItem {
   const { pk: _pk, sk: _sk, providerOutcome: _po, ...state } = item;
   // An item an application wrote to expect a subject may hold only the documented fields.
-  return { outcome: 'pending', terminal: false, eventCount: 0, recent: [], seen: 0, version: 0, ...state } as unknown as StateItem;
+  const read = { outcome: 'pending', terminal: false, eventCount: 0, recent: [], seen: 0, version: 0, ...state } as unknown as StateItem;
+  const orderKey = upgradedOrderKey(read);
+  return orderKey === read.orderKey ? read : { ...read, orderKey };
 }

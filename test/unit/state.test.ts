@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { applyObservations, orderKey, RECENT_OBSERVATIONS, type ConfirmationKind, type PlacedStatus, type StateItem } from '../../functions/core/state.ts';
+import { stateItem, stateOf } from '../../functions/core/store.ts';
 import { temboplus } from '../../functions/providers/temboplus.ts';
 
 const NOW = '2025-01-01T12:00:00.000Z';
@@ -392,6 +393,45 @@ describe('orderKey ties', () => {
       for (const state of [goodFirst, badFirst]) assert.deepEqual([state?.status, state?.outcome], [failure, 'failed']);
     });
   }
+});
+
+describe('order keys stored by an earlier version (tier|rank|statusAt|status)', () => {
+  const at = '2026-01-01T00:00:00.000Z';
+  const good: PlacedStatus = { status: 'COMPLETED', outcome: 'succeeded', terminal: true, statusAt: at, rank: 0 };
+  const bad: PlacedStatus = { status: 'CANCELED', outcome: 'failed', terminal: true, statusAt: at, rank: 0 };
+  /** A state as the earlier version stored it: the outcome not in its order key. */
+  const storedEarlier = (placed: PlacedStatus) => {
+    const state = applyEvent(undefined, { eventHash: 'first', placed }, at)!;
+    return stateItem({ ...state, orderKey: `1|100|${at}|${placed.status}` });
+  };
+
+  test('a success stored under the old key still loses an exact tie to a failure (was: COMPLETED beat CANCELED by its text)', () => {
+    // act
+    const read = stateOf(storedEarlier(good));
+    const next = applyEvent(read, { eventHash: 'second', placed: bad }, at);
+    // assess
+    assert.equal(read.orderKey, orderKey(good), 'read in today\'s form');
+    assert.deepEqual([next?.status, next?.outcome, next?.orderKey], ['CANCELED', 'failed', orderKey(bad)]);
+  });
+
+  test('a failure stored under the old key is not overturned by a success at the same time', () => {
+    // act
+    const next = applyEvent(stateOf(storedEarlier(bad)), { eventHash: 'second', placed: good }, at);
+    // assess: no change to apply
+    assert.equal(next?.status ?? 'CANCELED', 'CANCELED');
+    assert.equal(next?.outcome ?? 'failed', 'failed');
+  });
+
+  test("today's keys, and keys of statuses holding '|', are read as they are", () => {
+    // prepare
+    const piped: PlacedStatus = { ...bad, status: `x|${at}|y` };
+    const current = stateItem(applyEvent(undefined, { eventHash: 'a', placed: piped }, at)!);
+    // act
+    const read = stateOf(current);
+    // assess
+    assert.equal(read.orderKey, orderKey(piped));
+    assert.equal(stateOf(storedEarlier(piped)).orderKey, orderKey(piped), 'an old key of such a status is upgraded too');
+  });
 });
 
 describe('bounded state', () => {
