@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { findProvider } from '../providers/index.ts';
 import type { ConfirmationKind, Instruction, Outcome } from '../providers/provider.ts';
+import { canonicalJson } from '../shared/canonical-json.ts';
 import { MAX_BODY_BYTES } from './pipeline-definition.ts';
 import type { Item } from './store.ts';
 import { inlineStoredBytes } from './stored-bytes.ts';
@@ -84,21 +85,19 @@ const text = (value: unknown) => (typeof value === 'string' ? value : undefined)
 
 /** What a state says: the members whose change `changedAt` marks (functions/core/state.ts). */
 const SAID = ['status', 'outcome', 'terminal', 'detail', 'confirmation', 'confirmedStatus', 'differences'] as const;
-/** Those members as one text; a map's entries sorted (DynamoDB does not keep a map's order). */
-const said = (item: Item) =>
-  JSON.stringify(SAID.map((name) => {
-    const value = item[name] ?? null;
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1)) : value;
-  }));
+/** Those members as one text, maps' members sorted at every depth (DynamoDB does not keep a map's order). */
+const said = (item: Item) => canonicalJson(SAID.map((name) => item[name] ?? null));
 
-/** Whether the state says something new: what `changedAt` marks (status, outcome, confirmation), or newly stale. */
+/**
+ * Whether the state says something new (status, outcome, confirmation), or is newly stale. Told by
+ * what it says, not by `changedAt`: a write that moved `changedAt` with nothing new to say (a
+ * detail read back with its members in another order) publishes nothing.
+ */
 function saysSomethingNew(before: Item | undefined, after: Item): boolean {
   // An expectation (or a claim not believed, before any verdict) says nothing yet.
   if (after.status === undefined && after.confirmation === undefined && after.stale !== true) return false;
   if (!before) return true;
-  // `changedAt` is the writer's clock to the millisecond: a change written by another worker in the
-  // same millisecond as the one before it keeps it, so what the state says is compared as well.
-  if (after.changedAt !== before.changedAt || said(after) !== said(before)) return true;
+  if (said(after) !== said(before)) return true;
   return after.stale === true && before.stale !== true;
 }
 

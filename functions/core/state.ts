@@ -1,4 +1,5 @@
 import type { ConfirmationKind, Outcome, StatusDetail } from '../providers/provider.ts';
+import { canonicalJson } from '../shared/canonical-json.ts';
 
 export type { ConfirmationKind };
 
@@ -182,8 +183,15 @@ function emptyState(subject: SubjectRef, now: string): StateItem {
   };
 }
 
+/** A state without what was said of its confirmation. */
+function withoutConfirmation(state: StateItem): StateItem {
+  const { confirmation: _kind, confirmedStatus: _status, confirmedAt: _at, differences: _differences, ...rest } = state;
+  return rest;
+}
+
+/** Equal details, whatever their members' order: DynamoDB does not keep a map's order. */
 function sameDetail(a: StatusDetail | undefined, b: StatusDetail | undefined): boolean {
-  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  return canonicalJson(a ?? null) === canonicalJson(b ?? null);
 }
 
 /**
@@ -219,9 +227,11 @@ export function applyObservations(
     if (!placed) continue;
     const key = orderKey(placed);
     if (next.orderKey !== undefined && key <= next.orderKey) continue;
-    statusChanged ||=
-      next.status !== placed.status || next.outcome !== placed.outcome || next.terminal !== placed.terminal || !sameDetail(next.detail, placed.detail);
-    const { detail: _previousDetail, ...withoutDetail } = next;
+    const newStatus = next.status !== placed.status || next.outcome !== placed.outcome;
+    statusChanged ||= newStatus || next.terminal !== placed.terminal || !sameDetail(next.detail, placed.detail);
+    // A confirmation is of the status it was given for: a new status has none until a verdict on it
+    // (below). Kept, a 203 confirmed before read as a confirmed 200 no one had asked about.
+    const { detail: _previousDetail, ...withoutDetail } = newStatus ? withoutConfirmation(next) : next;
     next = {
       ...withoutDetail,
       status: placed.status,
@@ -235,7 +245,8 @@ export function applyObservations(
   }
 
   if (verdict && recordsVerdict(next, verdict)) {
-    const { differences: _previous, ...withoutDifferences } = next;
+    // A verdict without a status (not_found, or an answer about another subject) confirms none.
+    const { differences: _previous, confirmedStatus: _confirmed, ...withoutDifferences } = next;
     next = {
       ...withoutDifferences,
       confirmation: verdict.kind,

@@ -9,6 +9,8 @@ import { rawBodyOf } from '../../functions/core/queue-message.ts';
 import { RECENT_OBSERVATIONS } from '../../functions/core/state.ts';
 import { storable } from '../../functions/core/storable.ts';
 import { processMessage } from '../../functions/core/worker.ts';
+import { toStreamRecord } from '../../functions/adapters/dynamo-stream.ts';
+import { readTableStream } from '../support/dynamodb-local-stream.ts';
 import { ItemTooLargeError } from '../../functions/shared/errors.ts';
 import {
   queueMessageFor,
@@ -179,6 +181,25 @@ describe('no authentic callback answered 200 ends in the DLQ for its size or sha
     assert.deepEqual(events.map((event) => event.detailType), [DETAIL_TYPES.instruction]);
     const detail = events[0].detail as { kind: string; destination: string; text?: string; subjectId: string };
     assert.deepEqual([detail.kind, detail.destination, detail.text, detail.subjectId], ['one-time-password', body.phoneNumber as string, body.text as string, sessionId]);
+  });
+});
+
+describe('a write that says nothing new moves nothing and publishes nothing', () => {
+  test('a second Standard Webhooks "invoice.updated" (undeclared: a detail of two members, which DynamoDB reads back in another order) publishes one event, not two', async () => {
+    // prepare
+    const invoice = uniqueId('in');
+    const source = Object.keys((env.secrets['standard-webhooks'] as { sources: object }).sources)[0];
+    const body = (minute: number) => ({ type: 'invoice.updated', timestamp: `2022-11-03T20:3${minute}:00.000000Z`, data: { id: invoice, amount: 4200 + minute, currency: 'USD' } });
+    // act
+    for (const minute of [0, 1]) assert.equal((await processMessage(await queueMessageFor(env.secrets, 'standard-webhooks', body(minute)), env.deps())).kind, 'stored');
+    const state = await storedState(env, 'standard-webhooks', `${source}/${invoice}`);
+    const records = (await readTableStream(env.dynamo.endpoint, env.tableName)).filter((record) => record.dynamodb?.Keys?.pk?.S === state?.pk).map(toStreamRecord);
+    const events = records.flatMap((record) => eventsFromChange(record.change));
+    // assess
+    assert.equal(state?.status, 'invoice.updated');
+    assert.equal(state?.eventCount, 2, 'both callbacks kept');
+    assert.equal(state?.changedAt, state?.createdAt, 'nothing a reader sees changed, so changedAt (the byOutcome sort key) did not move');
+    assert.equal(events.length, 1, JSON.stringify(events.map((event) => event.detail)));
   });
 });
 

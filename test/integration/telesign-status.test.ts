@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { QUEUE } from '../../functions/core/pipeline-definition.ts';
+import { eventsFromChange, type StatusChangedDetail } from '../../functions/core/publish.ts';
 import { processRecheck } from '../../functions/core/recheck.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import { processMessage, type WorkerDependencies, type WorkerResult } from '../../functions/core/worker.ts';
@@ -271,5 +272,31 @@ describe('TeleSign Get Status faults', () => {
     // assess
     assert.equal(result.kind === 'stored' && result.confirmation, 'confirmed');
     assert.equal((await storedState(env, 'telesign', ref))?.confirmation, 'confirmed');
+  });
+
+  test("a 203 confirmed, then the 200 while Get Status is down: neither the state nor its event calls the 200 confirmed", async () => {
+    // prepare: the 203 confirmed on arrival
+    const ref = uniqueId('TS-CONF-DOWN');
+    const sent = callback('sms-dlr-success', ref, '2026-03-01T10:00:00Z');
+    const sentJson = JSON.parse(sent.body!.toString('utf8')) as Record<string, any>;
+    sentJson.status = { ...sentJson.status, code: 203, description: 'Delivered to gateway' };
+    const first = { body: Buffer.from(JSON.stringify(sentJson)) };
+    simulator.report(answer(first));
+    const deps = askingDeps();
+    assert.equal((await processMessage(await queued(first), deps)).kind, 'stored');
+    const before = await storedState(env, 'telesign', ref);
+    assert.deepEqual([before?.status, before?.confirmation], ['203', 'confirmed'], 'the premise');
+    // act: the delivery report; Get Status fails on every receive allowed for it
+    simulator.setFault({ status: 503, times: 100 });
+    await processMessage(await queued(callback('sms-dlr-success', ref, '2026-03-01T10:00:30Z')), deps, QUEUE.askFaultAttempts);
+    simulator.setFault(undefined);
+    const after = await storedState(env, 'telesign', ref);
+    const [event] = eventsFromChange({ eventName: 'MODIFY', oldImage: before, newImage: after });
+    // assess
+    assert.equal(after?.status, '200');
+    assert.deepEqual([after?.confirmation, after?.confirmedStatus, after?.differences], [undefined, undefined, undefined], 'the 200 is unconfirmed');
+    assert.ok(after?.unansweredClaimAt, 're-checks will ask about it');
+    const detail = event.detail as StatusChangedDetail;
+    assert.deepEqual([detail.status, detail.confirmation, detail.confirmedStatus], ['200', undefined, undefined]);
   });
 });

@@ -69,6 +69,12 @@ describe('Callback Status Changed', () => {
     }
     // the same detail, its map read back in another order
     assert.deepEqual(eventsFromChange({ eventName: 'MODIFY', oldImage: state({ detail: { a: 1, b: 'x' } }), newImage: state({ detail: { b: 'x', a: 1 }, version: 2 }) }), []);
+    // ... at any depth, and by a writer that took it for a change and moved changedAt
+    const nested = (inner: Record<string, unknown>) => ({ source: 'it', counters: inner });
+    assert.deepEqual(
+      eventsFromChange({ eventName: 'MODIFY', oldImage: state({ detail: nested({ a: 1, b: 2 }) }), newImage: state({ detail: { counters: { b: 2, a: 1 }, source: 'it' }, changedAt: T(7), version: 2 }) }),
+      [],
+    );
   });
 
   test('a confirmation that changes publishes, even with the status unchanged; so does going stale', () => {

@@ -395,6 +395,38 @@ describe('orderKey ties', () => {
   }
 });
 
+describe('a confirmation belongs to the status it was given for', () => {
+  const T = (minute: number) => `2026-12-01T10:${String(minute).padStart(2, '0')}:00.000Z`;
+  const subject = { provider: 'telesign', subjectId: 'REF-1' };
+  const sent: PlacedStatus = { status: '203', outcome: 'pending', terminal: false, statusAt: T(0), rank: 0 };
+  const delivered: PlacedStatus = { status: '200', outcome: 'succeeded', terminal: true, statusAt: T(5), rank: 0 };
+  const confirmed = applyObservations(undefined, subject, [{ hash: 'a', counts: true, source: 'callback', placed: sent }], { kind: 'confirmed', answerStatus: '203' }, T(0))!;
+
+  test('a new status with no verdict on it is unconfirmed (was: the 203\'s confirmation read as the 200\'s)', () => {
+    // act
+    const next = applyObservations(confirmed, subject, [{ hash: 'b', counts: true, source: 'callback', placed: delivered }], undefined, T(5))!;
+    // assess
+    assert.deepEqual([confirmed.confirmation, confirmed.confirmedStatus], ['confirmed', '203'], 'the premise');
+    assert.deepEqual([next.status, next.confirmation, next.confirmedStatus, next.confirmedAt], ['200', undefined, undefined, undefined]);
+  });
+
+  for (const verdict of [{ kind: 'not_found' as const }, { kind: 'mismatch' as const, differences: ['subject'] }]) {
+    test(`a ${verdict.kind} verdict names no status the endpoint did not answer`, () => {
+      // act
+      const next = applyObservations(confirmed, subject, [{ hash: 'b', counts: true, source: 'callback', placed: delivered }], verdict, T(5))!;
+      // assess
+      assert.deepEqual([next.confirmation, next.confirmedStatus], [verdict.kind, undefined]);
+    });
+  }
+
+  test('the same status reported again later keeps its confirmation', () => {
+    // act
+    const next = applyObservations(confirmed, subject, [{ hash: 'b', counts: true, source: 'callback', placed: { ...sent, statusAt: T(1) } }], undefined, T(1))!;
+    // assess
+    assert.deepEqual([next.status, next.statusAt, next.confirmation, next.confirmedStatus], ['203', T(1), 'confirmed', '203']);
+  });
+});
+
 describe('order keys stored by an earlier version (tier|rank|statusAt|status)', () => {
   const at = '2026-01-01T00:00:00.000Z';
   const good: PlacedStatus = { status: 'COMPLETED', outcome: 'succeeded', terminal: true, statusAt: at, rank: 0 };
