@@ -123,8 +123,10 @@ export function withRecheck(state: StateItem, context: RecheckContext, reason: '
   return { ...cleared, rechecks, recheckAt: new Date(next).toISOString(), recheckShard: recheckShard(state.provider, state.subjectId, state.part, policy.shards) };
 }
 
+/** Gone stale: a change of what the state says, so `changedAt` (its event's time) moves with it. */
 function markedStale(state: StateItem, now: Date): StateItem {
-  return { ...state, stale: true, staleAt: now.toISOString(), recheckShard: staleShard(state.provider), recheckAt: now.toISOString() };
+  const at = now.toISOString();
+  return { ...state, stale: true, staleAt: at, changedAt: at, recheckShard: staleShard(state.provider), recheckAt: at };
 }
 
 /**

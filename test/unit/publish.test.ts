@@ -84,6 +84,9 @@ describe('Callback Status Changed', () => {
     assert.equal(statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: before, newImage: confirmed }))[0].confirmation, 'confirmed');
     const [staleDetail] = statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: state(), newImage: stale }));
     assert.equal(staleDetail.stale, true);
+    // as the re-check that gave up writes it (functions/core/reconcile.ts): dated when it went stale
+    const [event] = eventsFromChange({ eventName: 'MODIFY', oldImage: state(), newImage: state({ stale: true, staleAt: T(9), changedAt: T(9), version: 3 }) });
+    assert.deepEqual([(event.detail as StatusChangedDetail).changedAt, event.time], [T(9), T(9)]);
   });
 
   test('a change written in the same millisecond as the one before it (two workers, two clocks) still publishes', () => {

@@ -86,6 +86,7 @@ describe('withRecheck', () => {
     assert.equal(next.stale, true);
     assert.equal(next.staleAt, at(200).toISOString());
     assert.equal(next.recheckShard, staleShard('temboplus'));
+    assert.equal(next.changedAt, at(200).toISOString(), 'going stale is a change: its event is dated when it was written');
   });
 
   test("the provider's horizon ends the schedule sooner (TeleSign answers for 12 hours)", () => {
