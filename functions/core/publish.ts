@@ -166,14 +166,22 @@ function instruction(item: Item): GatewayEvent | undefined {
 export function eventsFromChange(change: TableChange): GatewayEvent[] {
   const after = change.newImage;
   if (change.eventName === 'REMOVE' || !after) return [];
-  if (isState(after)) {
-    const event = statusChanged(change.oldImage, after);
-    return event ? [event] : [];
-  }
-  if (isEvent(after) && change.eventName === 'INSERT') {
-    const event = instruction(after);
-    return event ? [event] : [];
-  }
-  return [];
+  const event = isState(after) ? statusChanged(change.oldImage, after) : isEvent(after) && change.eventName === 'INSERT' ? instruction(after) : undefined;
+  return event ? [deliverable(event)] : [];
+}
+
+/** U+FFFE and U+FFFF: JSON leaves them as they are, and SQS refuses a message holding one. */
+const SQS_REFUSED = /[\ufffe\uffff]/g;
+
+/**
+ * The event with no U+FFFE or U+FFFF in its text (each becomes U+FFFD): such an event reached an
+ * SQS target (the relay's queue, a consumer's, a rule's DLQ) as a message SQS refuses, so it was
+ * never delivered, and locally the outlet retried it forever, holding back every later change. A
+ * provider can put them in any text it sends (an instruction's text, a status); they mean nothing.
+ */
+function deliverable(event: GatewayEvent): GatewayEvent {
+  const text = JSON.stringify(event.detail);
+  const replaced = text.replace(SQS_REFUSED, '\ufffd');
+  return replaced === text ? event : ({ ...event, detail: JSON.parse(replaced) } as GatewayEvent);
 }
 

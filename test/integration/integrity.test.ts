@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { publishRecords } from '../../functions/core/publisher.ts';
+import { ensureQueues, LOCAL_AWS, startSqsServer } from '../../local/engines.ts';
+import { openEventBus, sqsTargetRule } from '../../local/event-bus.ts';
+import { SMS_RELAY_PATTERN } from '../../local/events-outlet.ts';
 import { after, before, describe, test } from 'node:test';
 import { FUTURE_TOLERANCE_MS } from '../../functions/core/events.ts';
 import { DETAIL_TYPES, eventsFromChange } from '../../functions/core/publish.ts';
@@ -13,6 +21,7 @@ import { toStreamRecord } from '../../functions/adapters/dynamo-stream.ts';
 import { readTableStream } from '../support/dynamodb-local-stream.ts';
 import { ItemTooLargeError } from '../../functions/shared/errors.ts';
 import {
+  captureLogger,
   queueMessageFor,
   sampleJson,
   startWorkerEnvironment,
@@ -200,6 +209,35 @@ describe('a write that says nothing new moves nothing and publishes nothing', ()
     assert.equal(state?.eventCount, 2, 'both callbacks kept');
     assert.equal(state?.changedAt, state?.createdAt, 'nothing a reader sees changed, so changedAt (the byOutcome sort key) did not move');
     assert.equal(events.length, 1, JSON.stringify(events.map((event) => event.detail)));
+  });
+});
+
+describe('events out: no text a provider sends can stop events reaching an SQS target', () => {
+  test('an SMS instruction whose text holds U+FFFF reaches the relay queue (as U+FFFD), and a later change of another subject is published', async () => {
+    // prepare: the stack's relay rule on the local bus, its target a real SQS API
+    const sqs = await startSqsServer();
+    try {
+      const client = new SQSClient({ ...LOCAL_AWS, endpoint: sqs.endpoint });
+      const { queueUrl } = await ensureQueues(client, { queue: 'relay', dlq: 'relay-dlq' });
+      const bus = openEventBus({ file: join(mkdtempSync(join(tmpdir(), 'bus-')), 'events.jsonl'), rules: [sqsTargetRule('sms-relay', SMS_RELAY_PATTERN, client, queueUrl)], region: 'us-east-1' });
+      const sessionId = uniqueId('idm-ffff');
+      const reference = uniqueId('TS-AFTER');
+      const otp = await queueMessageFor(env.secrets, 'identomat', { ...sampleJson('identomat', 'one-time-password'), sessionId, text: 'Your code is 6867 \uffff\ufffe' });
+      const report = await queueMessageFor(env.secrets, 'telesign', { ...sampleJson('telesign', 'sms-dlr-success'), reference_id: reference });
+      assert.equal((await processMessage(otp, env.deps())).kind, 'stored');
+      assert.equal((await processMessage(report, env.deps())).kind, 'stored');
+      const ours = new Set([`identomat#${sessionId}`, `telesign#${reference}`]);
+      const records = (await readTableStream(env.dynamo.endpoint, env.tableName)).filter((record) => ours.has(record.dynamodb?.Keys?.pk?.S ?? '')).map(toStreamRecord);
+      // act
+      const result = await publishRecords(records, { publish: (events) => bus.publish(events), log: captureLogger() });
+      const received = await client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+      // assess
+      assert.deepEqual(result, { published: 2, failed: [] }, 'the instruction and the TeleSign status change both published');
+      const delivered = (received.Messages ?? []).map((message) => JSON.parse(message.Body!) as { detail: { text?: string } });
+      assert.deepEqual(delivered.map((event) => event.detail.text), ['Your code is 6867 \ufffd\ufffd']);
+    } finally {
+      await sqs.stop();
+    }
   });
 });
 
