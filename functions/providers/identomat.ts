@@ -118,8 +118,19 @@ const INSTRUCTION_TYPES = new Set([
   'share-session-link-via-email',
 ]);
 const { field: MAX_INSTRUCTION_FIELD, text: MAX_INSTRUCTION_TEXT } = INSTRUCTION_LIMITS;
-/** An absolute http(s) link written in the characters RFC 3986 allows (no space, no control character). */
-const WEB_LINK = /^https?:\/\/[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/i;
+/**
+ * An absolute http(s) link in RFC 3986's grammar (the schema's `format: uri`): a host name, an
+ * optional port, a path, query and fragment of its characters, `%` only before two hex digits, one
+ * `#` at most. No user information and no IP literal: a session link to a web page has neither.
+ * The characters alone let `…/%zz`, `…/a#b#c` and `…/[x]` through, and the published event then
+ * failed the schema consumers validate it against.
+ * @see https://www.rfc-editor.org/rfc/rfc3986#appendix-A
+ */
+const PCHAR = "(?:[A-Za-z0-9\\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})";
+const WEB_LINK = new RegExp(
+  `^https?://(?:[A-Za-z0-9\\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+(?::[0-9]*)?(?:/${PCHAR}*)*(?:\\?(?:${PCHAR}|[/?])*)?(?:#(?:${PCHAR}|[/?])*)?$`,
+  'i',
+);
 const SESSION_CHANGE = 'session-change';
 const VIDEO_UPDATE = 'video-call-status-update';
 

@@ -81,6 +81,11 @@ describe('the JSON Schemas', () => {
       { sessionLink: 'widget.identomat.com/?session_token=abc', text: 'Open\u0000 the\u001f link \u2028' },
       { sessionLink: 'https://widget.identomat.com/?session_token=abc def', text: 'Open the link' },
       { sessionLink: 42, text: 'Open the link' },
+      // within RFC 3986's characters but not its grammar: '%' without two hex digits, a second '#', brackets in a path
+      { sessionLink: 'https://widget.identomat.com/%zz', text: 'Open the link' },
+      { sessionLink: 'https://widget.identomat.com/a#b#c', text: 'Open the link' },
+      { sessionLink: 'https://widget.identomat.com/[x]', text: 'Open the link' },
+      { sessionLink: 'https://user@widget.identomat.com/', text: 'Open the link' },
     ];
     for (const [n, fields] of crafted.entries()) {
       const item: Item = {
@@ -94,6 +99,24 @@ describe('the JSON Schemas', () => {
       const json = delivered(events[0]);
       assert.deepEqual(schemaErrors(json), [], JSON.stringify(json.detail));
       assert.equal(json.detail.text, fields.text);
+      assert.equal(json.detail.link, undefined, 'left out');
+    }
+  });
+
+  test('genuine links, percent-encoded ones, ports, queries and fragments included, are kept as they came', () => {
+    const links = [
+      'https://widget.identomat.com/?session_token=ku2a5e4e-51a1-4c3c-9d5e-2f3b6b0a6b11',
+      'https://widget.identomat.com/path/to%20it?x=1&y=%C3%A9#frag/ment?ok',
+      'http://localhost:8080/s?a=b',
+    ];
+    for (const [n, sessionLink] of links.entries()) {
+      const item: Item = {
+        pk: 'identomat#S-1', sk: `EVENT#share|ok${n}`, provider: 'identomat', subjectId: 'S-1', source: 'callback', receivedAt: T(n),
+        payload: { type: 'share-session-link-via-sms', sessionId: 'S-1', phoneNumber: '+995512345678', text: 'Open the link', sessionLink },
+      };
+      const json = delivered(eventsFromChange({ eventName: 'INSERT', newImage: item })[0]);
+      assert.equal(json.detail.link, sessionLink);
+      assert.deepEqual(schemaErrors(json), []);
     }
   });
 
