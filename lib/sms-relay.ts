@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, type IMetric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -14,7 +14,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { RETENTION } from '../functions/core/pipeline-definition.ts';
 import { DETAIL_TYPES, EVENT_SOURCE } from '../functions/core/publish.ts';
-import { RELAY } from '../functions/core/relay.ts';
+import { parseCountryCodes, RELAY, sharedCodeWarnings } from '../functions/core/relay.ts';
 import { secretEnvName } from '../functions/core/secrets.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
 import { DEFAULT_SECRET_CACHE_SECONDS, type FunctionLogging, GatewayFunction, handlerEntry } from './gateway-function.ts';
@@ -101,6 +101,7 @@ export class SmsRelay extends Construct {
     if (!props.sender.sendMessage) throw new Error(`smsRelay names "${props.sender.id}", which cannot send messages`);
     const maxAge = checkSetting('relayMaxAgeSeconds', props.relayMaxAgeSeconds ?? SETTING_DEFAULTS.relayMaxAgeSeconds);
     const countries = checkCountryCodes('relayAllowedCountryCodes', props.relayAllowedCountryCodes ?? SETTING_DEFAULTS.relayAllowedCountryCodes);
+    for (const warning of sharedCodeWarnings(parseCountryCodes(countries))) Annotations.of(this).addWarningV2('callback-gateway:relay-shared-country-code', `relayAllowedCountryCodes: ${warning}`);
     const retentionDays = checkSetting('eventRetentionDays', props.eventRetentionDays ?? RETENTION.eventDays);
     const secretCacheSeconds = checkSetting('secretCacheSeconds', props.secretCacheSeconds ?? DEFAULT_SECRET_CACHE_SECONDS);
     const namespace = props.namespace ?? DEFAULT_METRIC_NAMESPACE;

@@ -168,11 +168,12 @@ export function smsText(detail: Pick<InstructionDetail, 'text' | 'link'>): strin
 
 /**
  * `relayAllowedCountryCodes`: `any`, or ITU-T E.164 country calling codes separated by commas
- * (`995, +255, 1`). Returns the codes (digits only), or undefined for any country.
+ * (`995, +255`), or, inside the two codes several countries share, a numbering-plan area (`1876`,
+ * `+1 201`, `77`). Returns the codes (digits only), or undefined for any country.
  */
 export function parseCountryCodes(text: string): readonly string[] | undefined {
   if (text.trim().toLowerCase() === 'any') return undefined;
-  const codes = text.split(',').map((part) => part.trim().replace(/^\+/, ''));
+  const codes = text.split(',').map((part) => part.trim().replace(/^\+/, '').replace(/\s+/g, ''));
   for (const code of codes) {
     const why = notACountryCode(code);
     if (why) throw new Error(`"${code}" is not a country calling code (${why}); write "any" to send anywhere`);
@@ -183,19 +184,26 @@ export function parseCountryCodes(text: string): readonly string[] | undefined {
 /**
  * How ITU-T E.164 lays out country calling codes (https://www.itu.int/pub/T-SP-E.164D, the list of
  * assigned codes; summarised by world zone in https://en.wikipedia.org/wiki/Telephone_country_code):
- * 1 and 7 are whole countries' codes; these two-digit codes are assigned; and under these two-digit
- * prefixes every code has three digits. A code is exact only if it is one of these: `4` or `35`
- * would let through several countries, `441` is a part of one.
+ * 1 and 7 are the only one-digit codes; these two-digit codes are assigned; and under these
+ * two-digit prefixes every code has three digits. A code is exact only if it is one of these: `4`
+ * or `35` would let through several countries, `441` is a part of one.
+ *
+ * +1 and +7 are each shared by several countries: +1 is the North American Numbering Plan (the
+ * United States, Canada, and Caribbean and Pacific countries and territories, each by its own area
+ * codes: Jamaica +1 876, the Dominican Republic +1 809…, https://nationalnanpa.com/area_codes/),
+ * +7 Russia and Kazakhstan (+7 6, +7 7). So a country there is allowed by its areas: `1` and a
+ * three-digit area code (2 to 9 first, as NANP area codes are), or `7` and one to three digits.
  */
 const TWO_DIGIT_CODES = new Set(['20', '27', '30', '31', '32', '33', '34', '36', '39', '40', '41', '43', '44', '45', '46', '47', '48', '49', '51', '52', '53', '54', '55', '56', '57', '58', '60', '61', '62', '63', '64', '65', '66', '81', '82', '84', '86', '90', '91', '92', '93', '94', '95', '98']);
 const THREE_DIGIT_PREFIXES = new Set(['21', '22', '23', '24', '25', '26', '29', '35', '37', '38', '42', '50', '59', '67', '68', '69', '80', '85', '87', '88', '96', '97', '99']);
 
 /** Why `code` is not one country's calling code, or undefined when it is. */
 function notACountryCode(code: string): string | undefined {
-  if (!/^\d{1,3}$/.test(code)) return '1 to 3 digits, e.g. 995 or +1';
+  if (code[0] === '1') return /^1(?:[2-9]\d{2})?$/.test(code) ? undefined : '+1 and a whole area code: 1 and three digits, e.g. 1876 or 1201';
+  if (code[0] === '7') return /^7\d{0,3}$/.test(code) ? undefined : '+7 and at most three more digits, e.g. 77';
+  if (!/^\d{1,3}$/.test(code)) return '1 to 3 digits, e.g. 995 or +1 876';
   const within = (parent: string) => `a part of +${parent}: write ${parent}`;
-  if (code.length === 1) return code === '1' || code === '7' ? undefined : 'a world zone of several countries: write the whole code, e.g. 44 or 995';
-  if (code[0] === '1' || code[0] === '7') return within(code[0]);
+  if (code.length === 1) return 'a world zone of several countries: write the whole code, e.g. 44 or 995';
   const first = code.slice(0, 2);
   if (code.length === 2) {
     if (TWO_DIGIT_CODES.has(code)) return undefined;
@@ -203,6 +211,19 @@ function notACountryCode(code: string): string | undefined {
   }
   if (THREE_DIGIT_PREFIXES.has(first)) return undefined;
   return TWO_DIGIT_CODES.has(first) ? within(first) : 'not assigned';
+}
+
+/** What allowing these codes lets through beyond what a reader may think: +1 and +7 whole. */
+export function sharedCodeWarnings(codes: readonly string[] | undefined): string[] {
+  const warnings: string[] = [];
+  if (codes?.includes('1')) {
+    warnings.push(
+      '+1 is the whole North American Numbering Plan: the United States and Canada, and Caribbean and Pacific countries and territories ' +
+        '(Jamaica +1 876, the Dominican Republic +1 809…), destinations SMS pumping favours. To allow some only, list their area codes (e.g. 1201,1212).',
+    );
+  }
+  if (codes?.includes('7')) warnings.push('+7 is both Russia and Kazakhstan (+7 6, +7 7). To allow one only, list its areas (e.g. 77).');
+  return warnings;
 }
 
 /**

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { CfnElement } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { EventBus } from 'aws-cdk-lib/aws-events';
 import type { SQSEvent } from 'aws-lambda';
 import type { IConstruct } from 'constructs';
@@ -388,6 +388,15 @@ describe('outputs, cdk-nag, and the setting', () => {
     // assess
     const fn = template.Resources[tuned.getLogicalId(tuned.smsRelay!.function.node.defaultChild as CfnElement)];
     assert.equal(fn.Properties.Environment.Variables.RELAY_ALLOWED_COUNTRY_CODES, '995,+255');
+  });
+
+  test('relayAllowedCountryCodes "1" (the whole North American Numbering Plan) synthesizes with a warning naming what it lets through; area codes do not', () => {
+    // act
+    const { stack: whole } = synthesize({ settings: { ...RELAY_ON.settings, relayAllowedCountryCodes: '44,1' } });
+    const { stack: areas } = synthesize({ settings: { ...RELAY_ON.settings, relayAllowedCountryCodes: '44,1201,1212' } });
+    // assess
+    Annotations.fromStack(whole).hasWarning('*', Match.stringLikeRegexp('relayAllowedCountryCodes: \\+1 is the whole North American Numbering Plan.*Jamaica'));
+    assert.deepEqual(Annotations.fromStack(areas).findWarning('*', Match.stringLikeRegexp('relayAllowedCountryCodes')), []);
   });
 
   test('relayMaxAgeSeconds from cdk.json reaches the relay', () => {
