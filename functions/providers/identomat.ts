@@ -159,8 +159,29 @@ export const IdentomatCallbackSchema = z.looseObject({
   roomStatus: z.nullish(z.string().check(z.maxLength(64))),
   videoFileStatus: z.nullish(z.string().check(z.maxLength(64))),
   text: z.nullish(z.string()),
-});
+}).check(
+  // An instruction that names no one to send it to, or a text no sender takes, is no instruction: it
+  // is quarantined (kept whole, alarmed), not stored as one no event or relay ever carries.
+  z.refine((body) => !INSTRUCTION_TYPES.has(body.type) || destinationOf(body) !== undefined, {
+    message: `an instruction needs its destination (phoneNumber; email for an e-mail one) as a text of 1 to ${MAX_INSTRUCTION_FIELD} characters`,
+  }),
+  z.refine((body) => !INSTRUCTION_TYPES.has(body.type) || typeof body.text !== 'string' || body.text.length <= MAX_INSTRUCTION_TEXT, {
+    message: `an instruction's text is at most ${MAX_INSTRUCTION_TEXT} characters`,
+    path: ['text'],
+  }),
+);
 export type IdentomatCallback = z.infer<typeof IdentomatCallbackSchema>;
+
+/** Where an instruction goes: `phoneNumber` for SMS, `email` (inferred: those bodies are unpublished) for e-mail; undefined when unusable. */
+function destinationOf(body: { readonly type: string } & Record<string, unknown>): string | undefined {
+  const name = channelOf(body.type) === 'email' ? 'email' : 'phoneNumber';
+  const value = Object.prototype.hasOwnProperty.call(body, name) ? body[name] : undefined;
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_INSTRUCTION_FIELD ? value : undefined;
+}
+
+function channelOf(type: string): 'sms' | 'email' {
+  return type.includes('email') ? 'email' : 'sms';
+}
 
 const KEY_FIELD = 'callbackApiKey';
 /**
@@ -549,16 +570,16 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'
     const parsed = IdentomatCallbackSchema.safeParse(payload);
     if (!parsed.success || !INSTRUCTION_TYPES.has(parsed.data.type)) return undefined;
     const data = parsed.data;
-    const channel = data.type.includes('email') ? 'email' : 'sms';
-    // The e-mail events' bodies are unpublished: `email` is the field name inferred for their destination.
+    const channel = channelOf(data.type);
     const text = (name: string, max = MAX_INSTRUCTION_FIELD) => {
       const value = field(data, name);
       return typeof value === 'string' && value.length > 0 && value.length <= max ? value : undefined;
     };
-    const destination = text(channel === 'email' ? 'email' : 'phoneNumber');
+    // The schema has checked both (an instruction without them is quarantined): a destination, and
+    // no text over PutEvents' 256 KB, which the stream would retry for hours while every later change
+    // of its shard waited. Payloads stored before that check may still lack them.
+    const destination = destinationOf(data);
     if (!destination) return undefined;
-    // A text no sender takes is no instruction; published, it would be an event over PutEvents' 256 KB,
-    // which the stream would retry for hours while every later change of its shard waited.
     if (typeof data.text === 'string' && data.text.length > MAX_INSTRUCTION_TEXT) return undefined;
     // The schema promises a URI: a link that is not an http(s) one is left out (the text still goes).
     const sessionLink = text('sessionLink');

@@ -131,12 +131,14 @@ export function identomatCallbackJson(fc: typeof FastCheck.default, sessionId: F
     .record({
       sessionId,
       type: fc.constantFrom(...INSTRUCTIONS),
-      destination: fc.constantFrom({ phoneNumber: '+995512345678' }, { phoneNumber: '+995599000111' }, { email: 'a@example.com' }, { email: 'b@example.com' }),
+      phoneNumber: fc.constantFrom('+995512345678', '+995599000111'),
+      email: fc.constantFrom('a@example.com', 'b@example.com'),
       text: fc.constantFrom('Your code is 6867', 'Your code is 1234'),
       link: fc.constantFrom(undefined, 'https://widget.identomat.com/?session_token=fuzz'),
     })
-    .map(({ sessionId: id, type, destination, text: message, link }) => ({
-      json: { type, sessionId: id, text: message, ...destination, ...(link ? { sessionLink: link } : {}) },
+    // Each to the destination its channel needs (one without is quarantined, not an instruction).
+    .map(({ sessionId: id, type, phoneNumber, email, text: message, link }) => ({
+      json: { type, sessionId: id, text: message, ...(type.includes('email') ? { email } : { phoneNumber }), ...(link ? { sessionLink: link } : {}) },
       kind: 'instruction',
     }));
   const prototypeNamed = fc.record({ sessionId, type: fc.constantFrom(...PROTOTYPE_NAMES) }).map(({ sessionId: id, type }) => ({ json: { type, sessionId: id }, kind: 'prototype-type' }));

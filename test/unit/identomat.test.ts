@@ -5,7 +5,7 @@ import { placeStatus, resolveEventKey, unstorableKeyReason } from '../../functio
 import { shortHash } from '../../functions/shared/hash.ts';
 import { applyObservations, type StateItem } from '../../functions/core/state.ts';
 import { identomat, IdentomatSecretSchema, type IdentomatCallback } from '../../functions/providers/identomat.ts';
-import type { CallbackRequest, EventFacts } from '../../functions/providers/provider.ts';
+import { INSTRUCTION_LIMITS, type CallbackRequest, type EventFacts } from '../../functions/providers/provider.ts';
 import { listSamples } from '../../local/samples.ts';
 import { identomatCallbackJson } from '../providers/identomat.ts';
 import { UNIT_SECRETS } from '../support/unit-ingest.ts';
@@ -276,7 +276,7 @@ describe('identomat type values are the strings they are', () => {
   for (const type of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf', 'one-time-password-request']) {
     test(`type ${JSON.stringify(type)}`, () => {
       // prepare
-      const body = `{"callbackApiKey":${JSON.stringify(KEY)},"type":${JSON.stringify(type)},"sessionId":"sess-proto"}`;
+      const body = `{"callbackApiKey":${JSON.stringify(KEY)},"type":${JSON.stringify(type)},"sessionId":"sess-proto","phoneNumber":"+995512345678"}`;
       // act
       const result = identomat.parse(request(body));
       // assess
@@ -314,6 +314,36 @@ describe('identomat strings that name stored items', () => {
       assert.match(result.ok ? '' : result.issues.join('\n'), new RegExp(`${field}: lone UTF-16 surrogate`));
     });
   }
+});
+
+describe('identomat instructions nobody could send are quarantined, not stored where no event or relay carries them', () => {
+  const cases: [string, string, Record<string, unknown>, RegExp][] = [
+    ['a phone number written as a number', 'one-time-password', { phoneNumber: 995555123457 }, /destination/],
+    ['no phone number', 'one-time-password', { phoneNumber: undefined }, /destination/],
+    ['an empty phone number', 'share-session-link-via-sms', { phoneNumber: '' }, /destination/],
+    ['a phone number too long to be one', 'one-time-password', { phoneNumber: '+'.padEnd(INSTRUCTION_LIMITS.field + 1, '9') }, /destination/],
+    ['a text no SMS sender takes', 'one-time-password', { text: 'x'.repeat(INSTRUCTION_LIMITS.text + 1) }, /text is at most/],
+    ['an e-mail code with no address', 'email-one-time-password-request', { email: undefined }, /destination/],
+  ];
+  for (const [name, type, changes, why] of cases) {
+    test(`${type}: ${name}`, () => {
+      // prepare
+      const json: Record<string, unknown> = { ...sample(type), ...changes };
+      for (const [key, value] of Object.entries(changes)) if (value === undefined) delete json[key];
+      // act
+      const result = identomat.parse(request(JSON.stringify({ callbackApiKey: KEY, ...json })));
+      // assess: refused by the schema (so quarantined, kept whole and alarmed); was answered and stored, and no one told
+      assert.equal(result.ok, false);
+      assert.match(result.ok ? '' : result.issues.join('\n'), why);
+    });
+  }
+
+  test('the samples, as Identomat sends them, are instructions', () => {
+    for (const type of ['one-time-password', 'share-session-link-via-sms', 'email-one-time-password-request']) {
+      const result = identomat.parse(request(JSON.stringify({ callbackApiKey: KEY, ...sample(type) })));
+      assert.ok(result.ok && identomat.instruction!(result.payload), type);
+    }
+  });
 });
 
 describe('identomat authenticate: the key is checked before the body is parsed', () => {
