@@ -33,6 +33,8 @@ export interface RelayView {
   readonly sentAt?: string;
   readonly attempts?: number;
   readonly reason?: string;
+  /** Who refused it: `gateway` (its own checks, the provider never asked) or the provider. */
+  readonly refusedBy?: string;
   readonly lastFault?: string;
   /** The last delivery failed too: the instruction is in the relay's DLQ. */
   readonly deadLettered?: boolean;
@@ -97,6 +99,7 @@ export async function relayViews(items: readonly Item[], readPartition: (pk: str
         ...(text(item.sentAt) ? { sentAt: text(item.sentAt) } : {}),
         ...(typeof item.attempts === 'number' ? { attempts: item.attempts } : {}),
         ...(text(item.reason) ? { reason: text(item.reason) } : {}),
+        ...(text(item.refusedBy) ? { refusedBy: text(item.refusedBy) } : {}),
         ...(text(item.lastFault) ? { lastFault: text(item.lastFault) } : {}),
         ...(item.deadLettered === true && item.status === 'retry' ? { deadLettered: true } : {}),
         ...(delivery === undefined ? {} : { delivery }),
@@ -138,13 +141,17 @@ export function relayLine(view: RelayView): string {
     case 'uncertain':
       return `${what} may have been sent via ${via}: ${view.reason ?? 'no answer'}; check with ${via} (external_id ${view.eventId})`;
     case 'refused':
-      return `${what} not sent: ${via} refused it (${view.reason ?? 'refused'})`;
+      return view.refusedBy === 'gateway'
+        ? `${what} not sent: the gateway refused it before asking ${via} (${view.reason ?? 'refused'})`
+        : `${what} not sent: ${via} refused it (${view.reason ?? 'refused'})`;
     case 'retry':
       return view.deadLettered
         ? `${what} not sent: gave up after ${view.attempts ?? 0} attempt(s) (${view.lastFault ?? 'a fault'}); it is in the relay's dead-letter queue: redrive it once ${via} is fixed (a code then too old is recorded expired)`
         : `${what} not sent yet: ${view.lastFault ?? 'a fault'}; tried ${view.attempts ?? 0} time(s), retrying with back-off`;
     case 'sending':
       return `${what} being sent via ${via} (attempt ${view.attempts ?? 1})`;
+    case 'claimed':
+      return `${what} about to be sent via ${via} (attempt ${view.attempts ?? 1}; nothing has left yet)`;
     default:
       return `${what} ${view.status}`;
   }

@@ -122,8 +122,26 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
       return markerUpdate(key, { ...fields, latestAt: position.at, latestEventId: position.eventId }, 'attribute_not_exists(#at) OR #at < :at OR (#at = :at AND #id = :id)', position);
     },
 
-    async holds(key, position) {
-      return markerUpdate(key, { checkedAt: new Date().toISOString() }, '#at = :at AND #id = :id', position);
+    async beginSend(key, attempt, marker, position, fields) {
+      // Both as UpdateItems (a ConditionCheck would need a permission of its own): the marker's
+      // `checkedAt` written only if it is still at `position`, the item moved only if still ours.
+      const markerInput = updateInput(marker, { checkedAt: String(fields.updatedAt ?? new Date().toISOString()) }, false);
+      const markerUpdate = {
+        ...markerInput,
+        ConditionExpression: '#at = :at AND #id = :id',
+        ExpressionAttributeNames: { ...markerInput.ExpressionAttributeNames, '#at': 'latestAt', '#id': 'latestEventId' },
+        ExpressionAttributeValues: { ...markerInput.ExpressionAttributeValues, ...marshall({ ':at': position.at, ':id': position.eventId }) },
+      };
+      const itemUpdate = { ...updateInput(key, fields, false, { status: 'claimed', attempt }), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const };
+      try {
+        await client.send(new TransactWriteItemsCommand({ TransactItems: [{ Update: markerUpdate }, { Update: itemUpdate }] }));
+        return { started: true };
+      } catch (error) {
+        const reasons = error instanceof TransactionCanceledException || (error as Error).name === 'TransactionCanceledException' ? ((error as TransactionCanceledException).CancellationReasons ?? []) : [];
+        if (reasons[0]?.Code === 'ConditionalCheckFailed') return { started: false, superseded: true };
+        if (reasons[1]?.Code === 'ConditionalCheckFailed') return { started: false, superseded: false, current: reasons[1].Item ? unmarshall(reasons[1].Item) : undefined };
+        throw fault('TransactWriteItems (relay send)', error);
+      }
     },
 
     async recordSent(key, attempt, fields, link) {

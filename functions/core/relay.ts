@@ -16,11 +16,14 @@ import type { Item, ItemKey } from './store.ts';
  * Each instruction has a relay item beside the subject it belongs to (`<provider>#<subject>`,
  * `RELAY#<eventId>`), written by a conditional put before anything is sent:
  *
+ *   claimed ──marker still ours──▶ sending   (in one transaction, just before the request leaves)
+ *      ├──a later one came first──▶ superseded (never sent)
+ *      └──a fault──────────────────▶ retry     (nothing left)
  *   sending ──sent──────────▶ sent       (the provider's reference kept; a link item under
  *      │                                   `<sender>#<reference>` / `RELAYED` joins its delivery reports)
  *      ├──no answer─────────▶ uncertain  (the request left, no answer: it may have gone out; never resent)
  *      ├──refused for good──▶ refused    (an invalid number, a trial account's unverified number…)
- *      └──nothing sent──────▶ retry ──(next delivery)──▶ sending again, expired or superseded
+ *      └──nothing sent──────▶ retry ──(next delivery)──▶ claimed again, expired or superseded
  *   (none) ──too old────────▶ expired    (never sent)
  *   (none) ──a later one────▶ superseded (never sent: a later code, or link, of the same subject went first)
  *
@@ -29,13 +32,16 @@ import type { Item, ItemKey } from './store.ts';
  * conditional write; a marker already later (or at the same millisecond, taken by another
  * instruction) means a later instruction of the family came first (the person asked again, and the
  * provider issued a new code), so this one is `superseded`. Just before the request goes to the
- * sender, the marker is checked again by a conditional write: an instruction overtaken between its
- * claim and its send is `superseded` too. A code held back by a fault and delivered again after its
- * successor is never sent; only two sends already on their way at the same moment are not ordered.
+ * sender, the marker is checked again, in the same transaction that moves the item from `claimed`
+ * to `sending`: an instruction overtaken between its claim and its send is `superseded` too. A
+ * code held back by a fault and delivered again after its successor is never sent; only two sends
+ * already on their way at the same moment are not ordered.
  *
  * A delivery that finds `sent`, `expired`, `superseded`, `uncertain` or `refused` does nothing. One that finds
  * `sending` older than a send can take was left by a crash mid-send: it may have gone out, so it
- * becomes `uncertain`, never resent; a younger `sending` is another delivery at work, left to it.
+ * becomes `uncertain`, never resent. One that finds `claimed` as old was left before any request
+ * (a fault, or a crash, between the claim and the send): nothing went out, so it is claimed again.
+ * A younger `claimed` or `sending` is another delivery at work, left to it.
  *
  * No destination, text, link or code is written to the relay item or to a log line: only ids,
  * kinds and outcomes.
@@ -70,7 +76,7 @@ export const RELAY_LATEST_SK_PREFIX = 'RELAY-LATEST#';
 /** The sort key of the link item in the sender's subject (`telesign#<reference>`). */
 export const RELAYED_SK = 'RELAYED';
 
-export type RelayStatus = 'sending' | 'retry' | 'sent' | 'expired' | 'superseded' | 'uncertain' | 'refused';
+export type RelayStatus = 'claimed' | 'sending' | 'retry' | 'sent' | 'expired' | 'superseded' | 'uncertain' | 'refused';
 const FINAL: readonly RelayStatus[] = ['sent', 'expired', 'superseded', 'uncertain', 'refused'];
 
 /** What one delivery of an instruction came to. Faults that leave it to a later delivery are thrown. */
@@ -103,8 +109,19 @@ export interface RelayStore {
    * time for another instruction: true when it is now at `position`, false otherwise.
    */
   advance(key: ItemKey, position: MarkerPosition, fields: Item): Promise<boolean>;
-  /** Whether the marker at `key` is still at `position` (a conditional write: the relay may not read). */
-  holds(key: ItemKey, position: MarkerPosition): Promise<boolean>;
+  /**
+   * Start the send, in one transaction: the item from `claimed` (with `attempt`) to `fields`
+   * (`sending`), if the family's marker at `marker` is still at `position`. Nothing leaves unless
+   * both hold, so an item still `claimed` never had a request leave. `superseded` when the marker
+   * has moved on; otherwise, when the item has, the item as it is now.
+   */
+  beginSend(
+    key: ItemKey,
+    attempt: string,
+    marker: ItemKey,
+    position: MarkerPosition,
+    fields: Item,
+  ): Promise<{ readonly started: true } | { readonly started: false; readonly superseded: true } | { readonly started: false; readonly superseded: false; readonly current: Item | undefined }>;
 }
 
 /** Where an instruction stands among its subject's: when the gateway received it, and which it is. */
@@ -359,7 +376,7 @@ async function relayOnce(raw: unknown, deps: RelayDependencies): Promise<RelayRe
   };
 
   // Not to a country the relay sends to: refused, never sent (the number itself is not recorded).
-  const elsewhereFields: Item = { status: 'refused', updatedAt: at, reason: `the number is not in a country relayAllowedCountryCodes allows (${(countries ?? []).map((code) => `+${code}`).join(', ')})` };
+  const elsewhereFields: Item = { status: 'refused', refusedBy: 'gateway', updatedAt: at, reason: `the number is not in a country relayAllowedCountryCodes allows (${(countries ?? []).map((code) => `+${code}`).join(', ')})` };
 
   // The secret first: without it nothing is claimed, and the delivery is simply tried again.
   const secret = expired || elsewhere ? undefined : await deps.secrets.get(deps.sender);
@@ -379,7 +396,7 @@ async function relayOnce(raw: unknown, deps: RelayDependencies): Promise<RelayRe
         ? { outcome: 'superseded' as const, fields: supersededFields, more: {} }
         : undefined;
   const attempt = deps.newAttempt();
-  const claim: Item = notToSend ? { ...base, ...notToSend.fields } : { ...base, status: 'sending', attempt, attempts: 1, sendingSince: at };
+  const claim: Item = notToSend ? { ...base, ...notToSend.fields } : { ...base, status: 'claimed', attempt, attempts: 1, claimedAt: at };
   const created = await deps.store.create(claim);
   if (created.created) {
     if (notToSend) return done({ outcome: notToSend.outcome }, notToSend.more);
@@ -391,15 +408,17 @@ async function relayOnce(raw: unknown, deps: RelayDependencies): Promise<RelayRe
   for (let step = 0; step < 3 && current; step++) {
     const status = String(current.status);
     if ((FINAL as readonly string[]).includes(status)) return done({ outcome: 'duplicate', status });
-    if (status === 'sending') {
-      const since = Date.parse(String(current.sendingSince ?? current.updatedAt));
+    if (status === 'sending' || status === 'claimed') {
+      const since = Date.parse(String((status === 'sending' ? current.sendingSince : current.claimedAt) ?? current.updatedAt));
       const inFlightMs = (deps.inFlightSeconds ?? RELAY.timeoutSeconds) * 1000;
       if (Number.isFinite(since) && now.getTime() - since < inFlightMs) {
         // Another delivery is sending it (or stopped mid-send a moment ago): look again once a send
-        // can no longer be in flight, rather than let this message go and the item stay `sending`.
+        // can no longer be in flight, rather than let this message go and the item stay as it is.
         done({ outcome: 'in-flight' });
-        throw new DependencyError('relay', `another delivery of this instruction started sending it ${Math.round((now.getTime() - since) / 1000)} s ago; looking again later`);
+        throw new DependencyError('relay', `another delivery of this instruction ${status === 'sending' ? 'started sending' : 'claimed'} it ${Math.round((now.getTime() - since) / 1000)} s ago; looking again later`);
       }
+    }
+    if (status === 'sending') {
       const marked = await deps.store.update(key, { status: 'sending', attempt: String(current.attempt) }, {
         status: 'uncertain',
         updatedAt: at,
@@ -409,16 +428,17 @@ async function relayOnce(raw: unknown, deps: RelayDependencies): Promise<RelayRe
       current = marked.current;
       continue;
     }
-    if (status === 'retry') {
-      // A `retry` item written when a delivery gave up before any claim has no attempt token.
-      const expected = current.attempt === undefined ? { status: 'retry' } : { status: 'retry', attempt: String(current.attempt) };
+    if (status === 'retry' || status === 'claimed') {
+      // A `retry` item written when a delivery gave up before any claim has no attempt token. A
+      // `claimed` one this old was left before its request could leave: nothing was sent.
+      const expected = current.attempt === undefined ? { status } : { status, attempt: String(current.attempt) };
       if (notToSend) {
         const marked = await deps.store.update(key, expected, notToSend.fields);
         if (marked.ok) return done({ outcome: notToSend.outcome }, notToSend.more);
         current = marked.current;
         continue;
       }
-      const claimed = await deps.store.update(key, expected, { status: 'sending', attempt, sendingSince: at, updatedAt: at, deadLettered: false }, true);
+      const claimed = await deps.store.update(key, expected, { status: 'claimed', attempt, claimedAt: at, updatedAt: at, deadLettered: false }, true);
       if (claimed.ok) return send(detail, secret, key, attempt, Number(current.attempts ?? 0) + 1, deps, done);
       current = claimed.current;
       continue;
@@ -437,28 +457,33 @@ const supersededReason = (detail: InstructionDetail) =>
 /** Send, then record what happened; a fault that sent nothing is recorded as `retry` and thrown. */
 async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, attempt: string, attempts: number, deps: RelayDependencies, done: Done): Promise<RelayResult> {
   const message: OutgoingMessage = { to: e164(detail.destination), text: smsText(detail), kind: detail.oneTimeCode ? 'OTP' : 'ARN', externalId: detail.eventId };
-  const record = async (fields: Item) => {
-    await deps.store.update(key, { status: 'sending', attempt }, { ...fields, updatedAt: deps.now().toISOString() });
+  const recordAs = (from: 'claimed' | 'sending') => async (fields: Item) => {
+    await deps.store.update(key, { status: from, attempt }, { ...fields, updatedAt: deps.now().toISOString() });
   };
-  // The marker once more, the moment before the request leaves: a later instruction of the family
-  // that came while this one was being claimed supersedes it. A fault here has sent nothing.
-  let latest: boolean;
+  // The marker once more, the moment before the request leaves, together with the move to
+  // `sending`: a later instruction of the family that came while this one was being claimed
+  // supersedes it. A fault here has sent nothing, and the item stays `claimed` if even `retry`
+  // cannot be written: a later delivery claims it again, never taking it for a send that may have left.
+  const startedAt = deps.now().toISOString();
+  let started: Awaited<ReturnType<RelayStore['beginSend']>>;
   try {
-    latest = await deps.store.holds(latestKey(detail), positionOf(detail));
+    started = await deps.store.beginSend(key, attempt, latestKey(detail), positionOf(detail), { status: 'sending', sendingSince: startedAt, updatedAt: startedAt });
   } catch (error) {
-    await record({ status: 'retry', lastFault: errorMessage(error) });
+    await recordAs('claimed')({ status: 'retry', lastFault: errorMessage(error) });
     throw error;
   }
-  if (!latest) {
-    await record({ status: 'superseded', reason: supersededReason(detail) });
+  if (!started.started && started.superseded) {
+    await recordAs('claimed')({ status: 'superseded', reason: supersededReason(detail) });
     return done({ outcome: 'superseded' }, { attempts });
   }
+  if (!started.started) return done({ outcome: 'duplicate', status: String(started.current?.status ?? 'gone') });
+  const record = recordAs('sending');
   let referenceId: string;
   try {
     ({ referenceId } = await deps.sender.sendMessage!(secret, message, deps.send));
   } catch (error) {
     if (error instanceof MessageRefusedError) {
-      await record({ status: 'refused', reason: error.message, ...(error.codes.length ? { codes: [...error.codes] } : {}) });
+      await record({ status: 'refused', refusedBy: error.byProvider ? deps.sender.id : 'gateway', reason: error.message, ...(error.codes.length ? { codes: [...error.codes] } : {}) });
       return done({ outcome: 'refused' }, { reason: error.message, attempts });
     }
     if (error instanceof UncertainDeliveryError || !isNothingSent(error)) {

@@ -579,9 +579,9 @@ function phoneDigits(to: string): string | undefined {
  */
 async function sendSms(secret: TeleSignSecret, message: OutgoingMessage, context: SendContext): Promise<SentMessage> {
   const digits = phoneDigits(message.to);
-  if (digits === undefined) throw new MessageRefusedError('telesign', 'not sent: the destination is not an E.164 phone number (+, country code, 7 to 15 digits)');
+  if (digits === undefined) throw new MessageRefusedError('telesign', 'not sent: the destination is not an E.164 phone number (+, country code, 7 to 15 digits)', [], false);
   if (message.text.length === 0 || message.text.length > MAX_SMS_CHARACTERS) {
-    throw new MessageRefusedError('telesign', `not sent: TeleSign takes a message of 1 to ${MAX_SMS_CHARACTERS} characters, this one has ${message.text.length}`);
+    throw new MessageRefusedError('telesign', `not sent: TeleSign takes a message of 1 to ${MAX_SMS_CHARACTERS} characters, this one has ${message.text.length}`, [], false);
   }
   const form = new URLSearchParams({ phone_number: digits, message: message.text, message_type: message.kind, external_id: message.externalId });
   const answer = await context.post(`${secret.baseUrl.replace(/\/+$/, '')}/v1/messaging`, {

@@ -53,6 +53,8 @@ export class MessageRefusedError extends Error {
     readonly dependency: string,
     message: string,
     readonly codes: readonly number[] = [],
+    /** False when our own check refused it before anything was asked of the provider. */
+    readonly byProvider = true,
   ) {
     super(message);
   }

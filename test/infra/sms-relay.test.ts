@@ -285,9 +285,13 @@ describe('alarms', () => {
         items.set(`${key.pk}|${key.sk}`, { ...current, ...key, ...fields, latestAt: position.at, latestEventId: position.eventId });
         return true;
       },
-      holds: async (key, position) => {
+      beginSend: async (key, attempt, marker, position, fields) => {
+        const latest = items.get(`${marker.pk}|${marker.sk}`);
+        if (latest?.latestAt !== position.at || latest?.latestEventId !== position.eventId) return { started: false, superseded: true };
         const current = items.get(`${key.pk}|${key.sk}`);
-        return current?.latestAt === position.at && current?.latestEventId === position.eventId;
+        if (current?.status !== 'claimed' || current.attempt !== attempt) return { started: false, superseded: false, current };
+        items.set(`${key.pk}|${key.sk}`, { ...current, ...fields });
+        return { started: true };
       },
     };
     const answering = (post: SendContext['post']): SendContext => ({ post });

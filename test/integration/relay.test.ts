@@ -15,6 +15,7 @@ import { processMessage } from '../../functions/core/worker.ts';
 import { createIngestHandler } from '../../functions/handlers/ingest.ts';
 import { createRelayHandler } from '../../functions/handlers/relay.ts';
 import { telesign } from '../../functions/providers/telesign.ts';
+import { DependencyError } from '../../functions/shared/errors.ts';
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
 import { startHttpApi } from '../../local/http-api.ts';
 import { relayedLink, relayLine, relayViews } from '../../local/relay-view.ts';
@@ -335,6 +336,42 @@ describe('a crash mid-send', () => {
     assert.match(relayLine(view), new RegExp(`^code may have been sent via TeleSign: .*check with TeleSign \\(external_id ${detail.eventId}\\)$`));
   });
 
+  test('the table failing between the claim and the send (and again for the retry record): nothing left, so a later delivery sends it, never calling it uncertain', async () => {
+    // prepare: the move to `sending` and the `retry` write fail once each (fault injection: a table blip)
+    const detail = await instruction({ ...OTP_SAMPLE, text: 'Your code is 8282' });
+    const real = createRelayStore(env.client, env.tableName);
+    let faults = 2;
+    const blip = () => {
+      if (faults <= 0) return false;
+      faults -= 1;
+      return true;
+    };
+    const store: RelayDependencies['store'] = {
+      ...real,
+      async beginSend(...args) {
+        if (blip()) throw new DependencyError('dynamodb', 'TransactWriteItems (relay send) failed: ProvisionedThroughputExceededException');
+        return real.beginSend(...args);
+      },
+      async update(key, expected, fields, countAttempt) {
+        if (fields.status === 'retry' && blip()) throw new DependencyError('dynamodb', 'UpdateItem (relay) failed: ProvisionedThroughputExceededException');
+        return real.update(key, expected, fields, countAttempt);
+      },
+    };
+    const handler = (now?: () => Date) => createRelayHandler({ deps: relayDeps({ store, ...(now ? { now } : {}) }), delayRetry: async () => undefined, random: () => 0 });
+    // act
+    const first = await handler()({ Records: [delivery(detail, 1)] });
+    const left = await relayItem(detail);
+    const soon = await handler()({ Records: [delivery(detail, 2)] });
+    const later = await handler(() => new Date(Date.now() + (RELAY.timeoutSeconds + 1) * 1000))({ Records: [delivery(detail, 3)] });
+    // assess
+    assert.equal(first.batchItemFailures.length, 1, 'failed, for SQS to deliver again');
+    assert.equal(left?.status, 'claimed', 'claimed, and no request left');
+    assert.equal(soon.batchItemFailures.length, 1, 'a claim this young may be another delivery at work: looked at again later');
+    assert.deepEqual(later.batchItemFailures, []);
+    assert.equal(taken(detail).length, 1, 'sent once');
+    assert.equal((await relayItem(detail))?.status, 'sent', 'was: uncertain, "it may have gone out", for a code that never left');
+  });
+
   test('TeleSign takes the message and does not answer in time: uncertain at once, not retried', async () => {
     // prepare
     const detail = await instruction(OTP_SAMPLE);
@@ -458,6 +495,22 @@ describe('faults that sent nothing are retried', () => {
     assert.equal(result.outcome, 'refused');
     assert.deepEqual(again, { outcome: 'duplicate', status: 'refused' });
     assert.match(String((await relayItem(detail))?.reason), /not an E\.164 phone number/);
+    const [view] = await relayViews([(await relayItem(detail))!], async () => []);
+    assert.match(relayLine(view), /^code not sent: the gateway refused it before asking TeleSign \(not sent: the destination is not an E\.164/, 'not "TeleSign refused it": TeleSign was never asked');
+  });
+
+  test('a refusal TeleSign itself gives reads as TeleSign\'s on the session', async () => {
+    // prepare
+    const detail = await instruction(OTP_SAMPLE);
+    simulator.setSendFault({ status: 400, times: 1 });
+    // act
+    const result = await relayInstruction(detail, relayDeps());
+    // assess
+    assert.equal(result.outcome, 'refused');
+    const item = (await relayItem(detail))!;
+    assert.equal(item.refusedBy, 'telesign');
+    const [view] = await relayViews([item], async () => []);
+    assert.match(relayLine(view), /^code not sent: TeleSign refused it \(TeleSign refused the message \(HTTP 400/);
   });
 
   test('relayAllowedCountryCodes: a number in no allowed country is recorded refused, nothing goes to TeleSign, the line names no number; one in an allowed country is sent', async () => {
@@ -478,6 +531,8 @@ describe('faults that sent nothing are retried', () => {
     const line = log.lines.find((each) => each.message === 'relay');
     assert.equal(line?.level, 'WARN');
     assert.equal(line?.fields?.outcome, 'refused', 'counted by RelayNotSent');
+    const [view] = await relayViews([(await relayItem(abroad))!], async () => []);
+    assert.match(relayLine(view), /^code not sent: the gateway refused it before asking TeleSign \(the number is not in a country/);
   });
 
   test('a text longer than one TeleSign message (published, since it is within the event\'s limits) is recorded refused on the session, not skipped unseen', async () => {
