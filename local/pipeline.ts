@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -346,7 +347,15 @@ function relayTarget(options: PipelineOptions, engines: Awaited<ReturnType<typeo
  * pipeline runs with. Registered after the events thread, so it stops before it (what the bus
  * queues then waits in the persisted relay queue for the next start).
  */
-function startRelay(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, engines: Awaited<ReturnType<typeof startEngines>>, sender: string, secretsFile: string, stops: Stops) {
+function startRelay(
+  options: PipelineOptions,
+  resources: Awaited<ReturnType<typeof prepareResources>>,
+  engines: Awaited<ReturnType<typeof startEngines>>,
+  relay: { readonly sender: string; readonly simulated?: string; readonly endpoint?: string },
+  secretsFile: string,
+  stops: Stops,
+) {
+  const { sender } = relay;
   const settings: RelayThreadSettings = {
     dynamodbEndpoint: engines.dynamodbEndpoint,
     sqsEndpoint: engines.sqsEndpoint,
@@ -360,10 +369,35 @@ function startRelay(options: PipelineOptions, resources: Awaited<ReturnType<type
     allowedCountryCodes: options.relayAllowedCountryCodes ?? 'any',
     // As the worker's locally: a failed send is retried within seconds, not RELAY's 10 s doubling.
     retryBaseSeconds: options.retryBaseSeconds ?? 1,
+    sendsOnlyReceivedFrom: relayTargetSince(options.dataDir, relay, secretsFile),
   };
   const thread = startThreadPart<null>(new URL('./relay-thread.ts', import.meta.url), settings, { name: 'SMS relay', write: logWrite(options), restart: true });
   stops.add(() => thread.stop());
   return thread;
+}
+
+/**
+ * Since when the relay has sent where it sends now (`<data-dir>/relay-target.json`). The relay
+ * queue, its DLQ and the table's stream outlive a run: without this, a sample code queued in a
+ * simulated run (a sample phone number, someone's session link) went to the real provider, and a
+ * real phone, on the next start with real secrets. Instructions received before are not sent.
+ */
+function relayTargetSince(dataDir: string, relay: { readonly sender: string; readonly simulated?: string; readonly endpoint?: string }, secretsFile: string): string {
+  const secret = loadSecretsFile(secretsFile)[relay.sender] as Record<string, unknown> | undefined;
+  // Which account, not its id: the file is beside the data, readable by its owner only.
+  const account = createHash('sha256').update(String(secret?.customerId ?? secret?.apiKey ?? '')).digest('hex').slice(0, 16);
+  const target = relay.simulated !== undefined ? `${relay.sender} simulated` : `${relay.sender} real ${relay.endpoint ?? 'default endpoint'} account ${account}`;
+  const file = join(dataDir, 'relay-target.json');
+  let stamp: { target?: string; since?: string } = {};
+  try {
+    stamp = JSON.parse(readFileSync(file, 'utf8')) as typeof stamp;
+  } catch {
+    // none yet
+  }
+  if (stamp.target === target && typeof stamp.since === 'string') return stamp.since;
+  const since = new Date().toISOString();
+  writeFileSync(file, `${JSON.stringify({ target, since })}\n`, { mode: 0o600 });
+  return since;
 }
 
 /**
@@ -423,7 +457,7 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
     const relay = relayTarget(options, engines, secretsFile, devSecrets);
     // The threads load their modules while the HTTP side starts.
     const events = startEvents(options, engines, resources, stops);
-    const relayThread = relay ? startRelay(options, resources, engines, relay.sender, secretsFile, stops) : undefined;
+    const relayThread = relay ? startRelay(options, resources, engines, relay, secretsFile, stops) : undefined;
     const worker = startWorker(options, resources, engines, secretsFile, stops);
     const http = await startIngress(options, resources, secretsFile, stops);
     const [{ eventsFile }] = await Promise.all([events.ready, worker.ready, relayThread?.ready]);

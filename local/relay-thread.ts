@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { boundedSqsClient } from '../functions/adapters/sqs.ts';
 import { RELAY } from '../functions/core/relay.ts';
 import { relayHandlerOptions } from '../functions/handlers/dependencies.ts';
@@ -34,6 +35,21 @@ export interface RelayThreadSettings {
   readonly allowedCountryCodes: string;
   /** First retry delay of a failed send; doubles per receive. */
   readonly retryBaseSeconds: number;
+  /**
+   * When the relay began sending where it sends now (local/pipeline.ts): an instruction received
+   * before was queued for another sender (a simulated one, say) and is not sent (ISO-8601).
+   */
+  readonly sendsOnlyReceivedFrom: string;
+}
+
+/** When the instruction a relay queue message carries was received, if it can be read. */
+function receivedAtOf(record: SQSRecord): string | undefined {
+  try {
+    const receivedAt = (JSON.parse(record.body) as { detail?: { receivedAt?: unknown } }).detail?.receivedAt;
+    return typeof receivedAt === 'string' && Number.isFinite(Date.parse(receivedAt)) ? new Date(receivedAt).toISOString() : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 runPart<RelayThreadSettings, null>(async (settings, write) => {
@@ -55,11 +71,23 @@ runPart<RelayThreadSettings, null>(async (settings, write) => {
     }),
   );
   const log = createLogger({ service: 'relay', write });
+  // Instructions queued for another target are let go unsent (the handler never sees them).
+  const from = new Date(settings.sendsOnlyReceivedFrom).toISOString();
+  const handler = async (event: SQSEvent) => {
+    const earlier = event.Records.filter((record) => {
+      const receivedAt = receivedAtOf(record);
+      return receivedAt !== undefined && receivedAt < from;
+    });
+    for (const record of earlier) {
+      log.warn('relay', { outcome: 'skipped', reason: `received before the relay sent where it sends now (since ${from}): queued for another sender, not sent`, messageId: record.messageId });
+    }
+    return relay({ Records: event.Records.filter((record) => !earlier.includes(record)) });
+  };
   const poller = startPoller({
     sqs,
     queueUrl: settings.queueUrl,
     queueArn: settings.queueArn,
-    handler: relay,
+    handler,
     batchSize: RELAY.batchSize,
     // As the stack's event source: two at once keep the sender's rate limit far away.
     concurrency: 2,

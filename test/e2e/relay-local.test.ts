@@ -3,6 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { DETAIL_TYPES } from '../../functions/core/publish.ts';
 import { getProvider } from '../../functions/providers/index.ts';
@@ -213,6 +215,53 @@ describe('the SMS relay on the local runtime (npm start -- --sms-relay telesign)
     assert.ok(logLines().some((line) => line.service === 'relay' && line.outcome === 'sent'), 'the relay logged its sends');
     for (const line of pipeline.output) {
       for (const secret of NEVER_LOGGED) assert.ok(!leaks(line, secret), `"${secret}" in: ${line}`);
+    }
+  });
+});
+
+describe('switching the local relay from simulated to real', { timeout: 180_000 }, () => {
+  test('an instruction queued in a simulated run is not sent by the next run with real secrets (a sample code to a stranger\'s phone)', async () => {
+    // prepare: a stand-in for the real TeleSign, recording every request it gets
+    const asked: string[] = [];
+    const real = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        asked.push(body);
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ reference_id: `R${asked.length}`.padEnd(32, '0'), status: { code: 290 } }));
+      });
+    });
+    await new Promise<void>((resolve) => real.listen(0, '127.0.0.1', resolve));
+    const secrets = secretsFor('test', { statusEndpoint: `http://127.0.0.1:${await freePort()}`, asks: false });
+    let simulated: StartedPipeline | undefined = await startLocalPipeline({ secrets, extraArgs: ['--sms-relay', 'telesign'] });
+    let switched: StartedPipeline | undefined;
+    try {
+      // a simulated run: TeleSign "down", so the code waits in the relay queue when the run stops
+      pipeline = simulated;
+      await simulator('PUT', 'send-fault', { status: 503 });
+      await post('identomat', otpFor('e2erelayswitch00000000000000000000000001'));
+      await waitFor('a send refused with 503', async () => (await sent()).some((message) => message.status === 503), 20_000, 100);
+      await simulated.stop({ keepData: true });
+      const dataDir = simulated.dataDir;
+      simulated = undefined;
+      // act: the same data, with secrets that send to the "real" TeleSign
+      const address = real.address() as AddressInfo;
+      switched = await startLocalPipeline({ dataDir, simulators: false, secrets: { ...secrets, telesign: { ...secrets.telesign, baseUrl: `http://127.0.0.1:${address.port}` } }, extraArgs: ['--sms-relay', 'telesign'] });
+      const running = switched;
+      await waitFor(
+        'the queued code let go unsent',
+        async () => running.output.some((line) => line.includes('"outcome":"skipped"') && line.includes('queued for another sender')),
+        60_000,
+        200,
+      );
+      // assess
+      assert.ok((running.output.find((line) => line.includes('SMS relay')) ?? '').includes('REAL'), 'the premise: the second run sends for real');
+      assert.deepEqual(asked, [], 'nothing reached the real TeleSign');
+    } finally {
+      await simulated?.stop();
+      await switched?.stop();
+      real.close();
     }
   });
 });
