@@ -12,6 +12,13 @@ import { SecretsFileError } from './secrets-file.ts';
 import { committedSettings, smsRelayChoice } from './stack-settings.ts';
 import { SMS_RELAYS } from '../lib/validate.ts';
 
+// The pipeline's threads load TypeScript through tsx's hooks, which Node.js 20 does not pass on to
+// worker threads: said plainly here rather than as an "Unknown file extension" from inside one.
+if (Number(process.versions.node.split('.')[0]) < 22) {
+  console.error(`npm start needs Node.js 22 or later (24 recommended, as Lambda's nodejs24.x); this is ${process.version}`);
+  process.exit(2);
+}
+
 /** The stack's committed settings (cdk.json), which --sms-relay overrides for this run. */
 const committed = (() => {
   try {
