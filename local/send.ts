@@ -99,6 +99,8 @@ function describeSample() {
     headers: request.headers,
     body: request.body ?? Buffer.alloc(0),
     rawQuery: query,
+    // As API Gateway fills them from the route (Standard Webhooks: the source the subject is under).
+    pathParameters: provider.routeParameters?.(secret) ?? {},
     sourceIp: '127.0.0.1',
     requestId: 'send',
     receivedAt: new Date().toISOString(),

@@ -166,6 +166,17 @@ describe('command lines people can pipe', { timeout: 300_000 }, () => {
     await waitFor('the sent callback to be stored', async () => (await stateOf('telesign', report.subject.subjectId)) !== undefined, 20_000, 200);
   });
 
+  test('send --json names a Standard Webhooks subject as stored, under its source (was: null), and the hint finds it', async () => {
+    // act
+    const result = pipeline.run('send', ['standard-webhooks', 'invoice-paid', '--json']);
+    // assess
+    assert.equal(result.status, 0, result.stderr);
+    const report = wholeJson<{ subject: { subjectId: string } | null }>(result);
+    assert.match(String(report.subject?.subjectId), /^[^/]+\/\S+$/, 'source/id');
+    assert.match(result.stderr, /see it with: npm run inspect -- standard-webhooks /);
+    await waitFor('the subject stored under that id', async () => (await stateOf('standard-webhooks', report.subject!.subjectId)) !== undefined, 20_000, 200);
+  });
+
   test('send tells the simulated Identomat endpoint about the session: a session change is confirmed on arrival; a session that only got a link is reported under way; a code for an approved session changes nothing', async () => {
     // act
     type Report = { subject: { subjectId: string }; statusEndpoint: { status: string; outcome: string; terminal: boolean; statusCode: number }[] };
