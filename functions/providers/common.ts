@@ -54,6 +54,21 @@ export function parseJsonWith<T>(request: CallbackRequest, schema: z.ZodMiniType
   return { ok: true, payload: result.data };
 }
 
+/** Hosts a plain-http URL may name: this machine only (a stand-in, a simulation). */
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/**
+ * Where a provider's API is, for requests that carry our credentials (API keys, tokens, the
+ * account's secret key in eSMS's query string): https, or http to this machine only (a local
+ * stand-in). A plain-http URL elsewhere, a slip in a secret, would send them unencrypted.
+ */
+export const credentialUrl = z.url({ protocol: /^https?$/ }).check(
+  z.refine((value) => {
+    const url = new URL(value);
+    return url.protocol === 'https:' || LOOPBACK_HOSTS.has(url.hostname);
+  }, 'expected an https URL (plain http only to 127.0.0.1, [::1] or localhost): the requests to it carry credentials'),
+);
+
 /**
  * Normalise a provider timestamp (RFC 3339 or HTTP date) to ISO-8601 UTC, or undefined when it is
  * not a real date (TeleSign's Verify API sample has "2022-31-03", month 31).

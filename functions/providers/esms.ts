@@ -1,7 +1,7 @@
 import { ConfigurationError, DependencyError } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import * as z from '../shared/zod.ts';
-import { authenticatePathToken, configuredString, describeIssues, readBoundedBody, schemaMismatch } from './common.ts';
+import { authenticatePathToken, configuredString, credentialUrl, describeIssues, readBoundedBody, schemaMismatch } from './common.ts';
 import {
   secretVersions,
   type EventFacts,
@@ -19,7 +19,7 @@ export const ESMS_BASE_URL = 'https://rest.esms.vn';
 /** eSMS's voice API host: the call status (its own GetSendStatus). */
 export const ESMS_VOICE_BASE_URL = 'https://voiceapi.esms.vn';
 
-const httpUrl = z.url({ protocol: /^https?$/ });
+const httpUrl = credentialUrl;
 
 /**
  * `{ token, apiKey?, secretKey?, baseUrl?, voiceBaseUrl? }`. `token` is the random secret in our

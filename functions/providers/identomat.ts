@@ -3,7 +3,7 @@ import * as z from '../shared/zod.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { secureEqualsAny } from '../shared/secure-compare.ts';
 import { shortHash } from '../shared/hash.ts';
-import { configuredString, parseJsonBody, readBoundedBody, schemaMismatch } from './common.ts';
+import { configuredString, credentialUrl, parseJsonBody, readBoundedBody, schemaMismatch } from './common.ts';
 import { INSTRUCTION_LIMITS, secretVersions, type EventFacts, type LookupLimits, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -83,7 +83,7 @@ export const IdentomatSecretSchema = secretWithRotation({
   /** How the text of `hmacKey` becomes the key's bytes (inferred: unpublished). @default 'utf8' */
   hmacKeyEncoding: z.optional(z.enum(['utf8', 'base64', 'hex'])),
   /** Where `result/` is asked; any http(s) URL (a stand-in on http://127.0.0.1:PORT). @default IDENTOMAT_BASE_URL */
-  baseUrl: z.optional(z.url({ protocol: /^https?$/ })),
+  baseUrl: z.optional(credentialUrl),
   /**
    * How long result/ is asked about a session, in hours. Unpublished: the developer guide says only
    * that "the session_token is valid for 15 minutes by default" (the time to start the flow with

@@ -2,7 +2,7 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import * as z from '../shared/zod.ts';
-import { authenticatePathToken, canonicalJson, configuredString, describeIssues, keySegment, parseJsonWith, readBoundedBody, toIsoTime } from './common.ts';
+import { authenticatePathToken, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, toIsoTime } from './common.ts';
 import { secretVersions, type LookupContext, type Outcome, type Provider, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -52,7 +52,7 @@ const actionLabels = z.optional(z.array(actionLabel).check(z.maxLength(32)));
  * An http(s) URL with no user, password, query or fragment: credentials have fields of their own
  * (and fetch refuses a URL that carries them), and nothing is appended after a query.
  */
-const serviceUrl = z.url({ protocol: /^https?$/ }).check(
+const serviceUrl = credentialUrl.check(
   z.refine((value) => {
     const url = new URL(value);
     return url.username === '' && url.password === '' && url.search === '' && url.hash === '';

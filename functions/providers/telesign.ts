@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from '../shared/zod.ts';
 import { secureEquals } from '../shared/secure-compare.ts';
 import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeliveryError, errorMessage } from '../shared/errors.ts';
-import { canonicalJson, configuredString, describeIssues, keySegment, parseJsonWith, readBoundedBody, shortHash, toIsoTime } from './common.ts';
+import { canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, shortHash, toIsoTime } from './common.ts';
 import { secretVersions, type EventFacts, type LookupContext, type OutgoingMessage, type Outcome, type Provider, type SendContext, type SentMessage, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -84,7 +84,7 @@ export type GetStatusApi = (typeof GET_STATUS_APIS)[number];
  */
 export const TeleSignSecretSchema = z.extend(secretWithRotation({ customerId: configuredString, apiKey: apiKeyString }), {
   statusLookup: z._default(z.boolean(), false),
-  baseUrl: z._default(z.url({ protocol: /^https?$/ }), TELESIGN_REST_URL),
+  baseUrl: z._default(credentialUrl, TELESIGN_REST_URL),
   statusApis: z._default(
     z.array(z.enum(GET_STATUS_APIS)).check(
       z.minLength(1),

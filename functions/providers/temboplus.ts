@@ -1,6 +1,6 @@
 import * as z from '../shared/zod.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
-import { authenticatePathToken, configuredString, describeIssues, parseJsonWith, readBoundedBody, toIsoTime } from './common.ts';
+import { authenticatePathToken, configuredString, credentialUrl, describeIssues, parseJsonWith, readBoundedBody, toIsoTime } from './common.ts';
 import { shortHash } from '../shared/hash.ts';
 import { secretVersions, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
@@ -18,7 +18,7 @@ export const TEMBOPLUS_SANDBOX_URL = 'https://sandbox.temboplus.com';
 export const TemboPlusSecretSchema = secretWithRotation({
   token: configuredString,
   apiToken: z.optional(configuredString),
-  baseUrl: z.optional(z.url({ protocol: /^https?$/ })),
+  baseUrl: z.optional(credentialUrl),
 }).check(
   z.refine((secret) => secret.apiToken === undefined || secret.baseUrl !== undefined, {
     message: `baseUrl is required with apiToken: ${TEMBOPLUS_SANDBOX_URL} for the sandbox, or the production URL from TemboPlus`,

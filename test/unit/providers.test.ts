@@ -283,3 +283,22 @@ describe('status endpoints: an answer is read no further than its limit', () => 
     });
   }
 });
+
+describe('a status or send API URL in a secret: https, or plain http to this machine only', () => {
+  // The fields that say where requests carrying our credentials go.
+  const URL_FIELDS: Record<string, string[]> = { telesign: ['baseUrl'], esms: ['baseUrl', 'voiceBaseUrl'], temboplus: ['baseUrl'], relid: ['baseUrl', 'tokenUrl'], identomat: ['baseUrl'] };
+  for (const [id, fields] of Object.entries(URL_FIELDS)) {
+    const provider = providers.find((candidate) => candidate.id === id)!;
+    for (const field of fields) {
+      test(`${id} ${field}: http elsewhere is refused naming https; https and http to 127.0.0.1, [::1] or localhost are taken`, () => {
+        const base = kitOf(provider).secret('urls');
+        const issues = (value: string) => JSON.stringify(provider.secretSchema.safeParse({ ...base, [field]: value }).error?.issues ?? []);
+        assert.match(issues('http://api.example.com'), /expected an https URL \(plain http only to 127\.0\.0\.1, \[::1\] or localhost\)/);
+        // (taken by this check: a secret may still want other fields with it, as REL-ID's tokenUrl wants client credentials)
+        for (const value of ['https://api.example.com', 'http://127.0.0.1:8080', 'http://[::1]:8080', 'http://localhost:8080']) {
+          assert.doesNotMatch(issues(value), /expected an https URL/, value);
+        }
+      });
+    }
+  }
+});
