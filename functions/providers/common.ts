@@ -64,6 +64,8 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
  */
 export const credentialUrl = z.url({ protocol: /^https?$/ }).check(
   z.refine((value) => {
+    // Not a URL at all: the check above says so.
+    if (!URL.canParse(value)) return true;
     const url = new URL(value);
     return url.protocol === 'https:' || LOOPBACK_HOSTS.has(url.hostname);
   }, 'expected an https URL (plain http only to 127.0.0.1, [::1] or localhost): the requests to it carry credentials'),

@@ -54,6 +54,7 @@ const actionLabels = z.optional(z.array(actionLabel).check(z.maxLength(32)));
  */
 const serviceUrl = credentialUrl.check(
   z.refine((value) => {
+    if (!URL.canParse(value)) return true;
     const url = new URL(value);
     return url.username === '' && url.password === '' && url.search === '' && url.hash === '';
   }, 'expected an http(s) URL without user, password, query or fragment'),
