@@ -1,4 +1,5 @@
 import { ConfigurationError, DependencyError } from '../shared/errors.ts';
+import { credentialsMayGoTo, PLAIN_HTTP_REFUSED } from '../providers/common.ts';
 import type { AnyProvider, LookupContext, LookupSubject } from '../providers/provider.ts';
 import { placeStatus, unstorableKeyReason } from './events.ts';
 import type { ProviderAnswer } from './event-items.ts';
@@ -62,6 +63,29 @@ async function gated<T>(provider: AnyProvider, call: () => Promise<T>): Promise<
 }
 
 /**
+ * Ask through a context whose requests are refused when they would carry credentials over plain
+ * http to another machine: nothing is sent, and the lookup fails with a ConfigurationError (however
+ * the provider's module words a failed request), so callbacks are still stored, unconfirmed.
+ */
+async function guardedLookup(provider: AnyProvider, ask: LookupSubject, secret: unknown, context: LookupContext) {
+  let refused = false;
+  const guarded: LookupContext = {
+    ...context,
+    fetch: (input, init) => {
+      if (credentialsMayGoTo(input instanceof Request ? input.url : input)) return context.fetch(input, init);
+      refused = true;
+      return Promise.reject(new TypeError('refused: plain http'));
+    },
+  };
+  try {
+    return await provider.lookup!(ask, secret, guarded);
+  } catch (error) {
+    if (refused) throw new ConfigurationError(`${provider.displayName}: ${PLAIN_HTTP_REFUSED}`);
+    throw error;
+  }
+}
+
+/**
  * The provider's answer about a subject, read as a callback would be. Throws what `lookup` throws:
  * DependencyError on a fault of the endpoint, ConfigurationError when a person must fix something.
  */
@@ -81,7 +105,7 @@ export async function lookupAnswer(
       throw new DependencyError(provider.id, 'no time left in this invocation to ask the status endpoint; asked on the next receive');
     }
     askedAt = deps.now().toISOString();
-    return provider.lookup!(ask, secret, deps.lookup);
+    return guardedLookup(provider, ask, secret, deps.lookup);
   });
   if (response.kind === 'not_found') return { kind: 'not_found', askedAt };
   const facts = provider.describe(response.payload, secret);

@@ -1,4 +1,5 @@
 import * as z from '../shared/zod.ts';
+import { credentialsMayGoTo, PLAIN_HTTP_REFUSED } from '../providers/common.ts';
 import { type AnyProvider, INSTRUCTION_LIMITS, type OutgoingMessage, type SendContext } from '../providers/provider.ts';
 import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeliveryError, errorMessage } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
@@ -480,7 +481,7 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
   const record = recordAs('sending');
   let referenceId: string;
   try {
-    ({ referenceId } = await deps.sender.sendMessage!(secret, message, deps.send));
+    ({ referenceId } = await guardedSend(deps, secret, message));
   } catch (error) {
     if (error instanceof MessageRefusedError) {
       await record({ status: 'refused', refusedBy: error.byProvider ? deps.sender.id : 'gateway', reason: error.message, ...(error.codes.length ? { codes: [...error.codes] } : {}) });
@@ -516,6 +517,27 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
     throw error;
   }
   return done({ outcome: 'sent', referenceId }, { attempts });
+}
+
+/**
+ * Send through a context whose requests are refused when they would carry credentials over plain
+ * http to another machine: nothing is sent, and the send fails with a ConfigurationError.
+ */
+async function guardedSend(deps: RelayDependencies, secret: unknown, message: OutgoingMessage) {
+  let refused = false;
+  const guarded: SendContext = {
+    post: (url, request) => {
+      if (credentialsMayGoTo(url)) return deps.send.post(url, request);
+      refused = true;
+      return Promise.reject(new DependencyError(deps.sender.id, 'refused: plain http'));
+    },
+  };
+  try {
+    return await deps.sender.sendMessage!(secret, message, guarded);
+  } catch (error) {
+    if (refused) throw new ConfigurationError(`${deps.sender.displayName}: ${PLAIN_HTTP_REFUSED}`);
+    throw error;
+  }
 }
 
 /** Errors that prove nothing was sent: the provider's faults and refusals of our credentials. Anything else may have sent. */

@@ -58,18 +58,26 @@ export function parseJsonWith<T>(request: CallbackRequest, schema: z.ZodMiniType
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /**
- * Where a provider's API is, for requests that carry our credentials (API keys, tokens, the
- * account's secret key in eSMS's query string): https, or http to this machine only (a local
- * stand-in). A plain-http URL elsewhere, a slip in a secret, would send them unencrypted.
+ * Where a provider's API is (a secret's `baseUrl`): an http(s) URL. Whether it may carry our
+ * credentials is checked when a request is made (`credentialsMayGoTo`), not here: the secret is
+ * parsed to authenticate every callback, and an API URL only lookups and sends use must not stop
+ * callbacks from being taken.
  */
-export const credentialUrl = z.url({ protocol: /^https?$/ }).check(
-  z.refine((value) => {
-    // Not a URL at all: the check above says so.
-    if (!URL.canParse(value)) return true;
-    const url = new URL(value);
-    return url.protocol === 'https:' || LOOPBACK_HOSTS.has(url.hostname);
-  }, 'expected an https URL (plain http only to 127.0.0.1, [::1] or localhost): the requests to it carry credentials'),
-);
+export const credentialUrl = z.url({ protocol: /^https?$/ });
+
+/**
+ * Whether a request carrying our credentials (API keys, tokens, eSMS's secret key in its query
+ * string) may go to `url`: https, or plain http to this machine only (a local stand-in, a
+ * simulation). A plain-http URL elsewhere, a slip in a secret, would send them unencrypted.
+ */
+export function credentialsMayGoTo(url: string | URL): boolean {
+  if (!URL.canParse(String(url))) return true; // not sent anywhere: fetch refuses it, as a fault of its own
+  const target = new URL(url);
+  return target.protocol === 'https:' || LOOPBACK_HOSTS.has(target.hostname);
+}
+
+/** The refusal of such a request: names the rule and the secret, never the URL (eSMS's carries keys). */
+export const PLAIN_HTTP_REFUSED = 'its secret points a request that carries credentials at a plain-http URL: use https (plain http only to 127.0.0.1, [::1] or localhost); nothing was sent';
 
 /**
  * Normalise a provider timestamp (RFC 3339 or HTTP date) to ISO-8601 UTC, or undefined when it is

@@ -485,6 +485,24 @@ describe('faults that sent nothing are retried', () => {
     assert.equal(taken(detail).length, 1);
   });
 
+  test('a TeleSign secret pointing at plain http elsewhere: a configuration fault, nothing sent (the key would travel unencrypted); sent once fixed', async () => {
+    // prepare
+    const detail = await instruction(OTP_SAMPLE);
+    const plain: Record<string, Record<string, unknown>> = { ...env.secrets, telesign: { ...env.secrets.telesign, baseUrl: 'http://rest-api.telesign.com' } };
+    const log = logger();
+    const broken = createRelayHandler({ deps: relayDeps({ secrets: createSecretCache(async (provider) => JSON.stringify(plain[provider.id])), log }) });
+    const before = simulator.sent.length;
+    // act
+    const failed = await broken({ Records: [delivery(detail)] });
+    const fixed = await relayInstruction(detail, relayDeps());
+    // assess
+    assert.equal(failed.batchItemFailures.length, 1);
+    const line = log.lines.find((each) => each.message === 'record failed: configuration');
+    assert.match(String(line?.fields?.error), /TeleSign: its secret points a request that carries credentials at a plain-http URL: use https/);
+    assert.equal(fixed.outcome, 'sent');
+    assert.equal(simulator.sent.length - before, 1, 'only the fixed send reached TeleSign');
+  });
+
   test('a number TeleSign cannot take is recorded refused, once, and not retried', async () => {
     // prepare
     const detail = await instruction({ ...OTP_SAMPLE, phoneNumber: '12345' });

@@ -14,6 +14,8 @@ import {
   type IngestRun,
 } from '../support/unit-ingest.ts';
 import { kitOf } from '../providers/index.ts';
+import { lookupAnswer } from '../../functions/core/ask.ts';
+import { ConfigurationError } from '../../functions/shared/errors.ts';
 import type { Content } from '../providers/kit.ts';
 
 /**
@@ -284,21 +286,33 @@ describe('status endpoints: an answer is read no further than its limit', () => 
   }
 });
 
-describe('a status or send API URL in a secret: https, or plain http to this machine only', () => {
-  // The fields that say where requests carrying our credentials go.
-  const URL_FIELDS: Record<string, string[]> = { telesign: ['baseUrl'], esms: ['baseUrl', 'voiceBaseUrl'], temboplus: ['baseUrl'], relid: ['baseUrl', 'tokenUrl'], identomat: ['baseUrl'] };
-  for (const [id, fields] of Object.entries(URL_FIELDS)) {
-    const provider = providers.find((candidate) => candidate.id === id)!;
-    for (const field of fields) {
-      test(`${id} ${field}: http elsewhere is refused naming https; https and http to 127.0.0.1, [::1] or localhost are taken`, () => {
-        const base = kitOf(provider).secret('urls');
-        const issues = (value: string) => JSON.stringify(provider.secretSchema.safeParse({ ...base, [field]: value }).error?.issues ?? []);
-        assert.match(issues('http://api.example.com'), /expected an https URL \(plain http only to 127\.0\.0\.1, \[::1\] or localhost\)/);
-        // (taken by this check: a secret may still want other fields with it, as REL-ID's tokenUrl wants client credentials)
-        for (const value of ['https://api.example.com', 'http://127.0.0.1:8080', 'http://[::1]:8080', 'http://localhost:8080']) {
-          assert.doesNotMatch(issues(value), /expected an https URL/, value);
-        }
-      });
-    }
+describe('a status request never carries credentials over plain http to another machine', () => {
+  for (const provider of providers.filter((candidate) => candidate.lookup)) {
+    test(`${provider.id}: the secret still parses (callbacks are taken), and the request is refused with a ConfigurationError before anything is sent; to 127.0.0.1 it goes`, async () => {
+      // prepare
+      const kit = kitOf(provider);
+      const seen: string[] = [];
+      const fetch = (async (input: string | URL | Request) => {
+        seen.push(String(input instanceof Request ? input.url : input));
+        throw new TypeError('fetch failed (stand-in)');
+      }) as typeof globalThis.fetch;
+      const ask = async (statusEndpoint: string) => {
+        const secret = provider.secretSchema.parse(kit.secret('urls', { statusEndpoint, asks: true }));
+        const subject = { subjectId: 'S-1', ...(provider.id === 'esms' ? { part: '0901888484' } : {}) };
+        return lookupAnswer(provider, subject, secret, { lookup: { fetch, timeoutMs: 1_000, newRequestId: () => 'r-1' }, now: () => new Date() }).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      };
+      // act
+      const refused = await ask('http://api.example.com');
+      const local = await ask('http://127.0.0.1:9');
+      // assess
+      assert.ok(refused instanceof ConfigurationError, String(refused));
+      assert.match((refused as Error).message, /plain-http URL: use https \(plain http only to 127\.0\.0\.1, \[::1\] or localhost\); nothing was sent/);
+      assert.ok(!(refused as Error).message.includes('api.example.com'), 'the URL is not named: it may carry keys');
+      assert.ok(!(local instanceof ConfigurationError), String(local));
+      assert.ok(seen.length > 0 && seen.every((url) => url.startsWith('http://127.0.0.1:9')), JSON.stringify(seen));
+    });
   }
 });
