@@ -242,6 +242,23 @@ describe('events out: no text a provider sends can stop events reaching an SQS t
 });
 
 describe('keys are exact: two subjects never share a state', () => {
+  test('subject ids with U+FFFE or U+FFFF are quarantined whole: an event could name them only altered, as one another (was: two sessions shared one relay marker)', async () => {
+    // prepare: two Identomat sessions that differ only in U+FFFE / U+FFFF, each with a code
+    const base = uniqueId('idm-nonchar');
+    const messages = await Promise.all(
+      ['\ufffe', '\uffff'].map((char) => queueMessageFor(env.secrets, 'identomat', Buffer.from(JSON.stringify({ ...sampleJson('identomat', 'one-time-password'), sessionId: `${base}${char}` })))),
+    );
+    // act
+    const results = [];
+    for (const message of messages) results.push(await processMessage(message, env.deps()));
+    // assess
+    assert.ok(messages.every((message) => message.quarantine), 'ingest answered them as quarantined');
+    assert.deepEqual(results.map((result) => result.kind), ['quarantined', 'quarantined']);
+    const kept = (await storedPartition(env, keys.quarantinePartition('identomat'))).filter((item) => messages.some((message) => message.requestId === item.requestId));
+    assert.equal(kept.length, 2, 'both kept');
+    assert.ok(kept.every((item) => /U\+FFFE or U\+FFFF/.test(String(item.reason))), JSON.stringify(kept.map((item) => item.reason)));
+  });
+
   test('a subject id with a lone surrogate is quarantined whole, and never overwrites the subject it would be written as', async () => {
     // prepare: DynamoDB writes \udfff as "?", so "X-\udfff" would land on "X-?"
     const ref = uniqueId('TS-SUR');
