@@ -419,6 +419,16 @@ describe('a confirmation belongs to the status it was given for', () => {
     });
   }
 
+  test('a claim the answer contradicts (not behind) still marks the state a mismatch', () => {
+    // prepare: a not-believed claim of COMPLETED; the provider answers PENDING
+    const tembo = { provider: 'temboplus', subjectId: 'REF-2' };
+    const pending: PlacedStatus = { status: 'PENDING', outcome: 'pending', terminal: false, statusAt: T(1), rank: 0 };
+    // act
+    const next = applyObservations(undefined, tembo, [{ hash: 'c1', counts: true, source: 'callback' }, { hash: 'a1', counts: false, source: 'status-endpoint', placed: pending }], { kind: 'mismatch', answerStatus: 'PENDING', differences: ['status'] }, T(2))!;
+    // assess
+    assert.deepEqual([next.status, next.confirmation, next.differences], ['PENDING', 'mismatch', ['status']]);
+  });
+
   test('the same status reported again later keeps its confirmation', () => {
     // act
     const next = applyObservations(confirmed, subject, [{ hash: 'b', counts: true, source: 'callback', placed: { ...sent, statusAt: T(1) } }], undefined, T(1))!;
