@@ -86,6 +86,12 @@ export const ASSUMPTIONS = {
   /** The SMS relay (per instruction, opt-in): its memory (lib/sms-relay.ts), TeleSign's answer to a send. */
   relayMemoryMb: 256,
   telesignSendMs: 200,
+  /**
+   * Relay item writes made in TransactWriteItems, which DynamoDB bills at 2 WRU per item (of 1 KB):
+   * the move to `sending` with the marker's check, and the record of the send with its link item
+   * (functions/adapters/relay-store.ts `beginSend`, `recordSent`).
+   */
+  relayTransactionalItemsPerInstruction: 4,
   /** Issue 12's cap on the on-demand total per million callbacks with events on. */
   eventsOnCapPerMillion: 4.81,
   /** DynamoDB provisioned capacity used on average (the auto-scaling target). */
@@ -195,7 +201,11 @@ export function eventsCostLines(events: EventsBenchResult): { lines: CostLine[];
       perMillion: p.lambdaPerMillionRequests + gbSeconds(a.relayMemoryMb, relayMs) * p.lambdaArmPerGbSecond * 1e6,
       basis: `1 invocation, ${a.relayMemoryMb} MB x ${relayMs} ms (TeleSign ${a.telesignSendMs} ms + DynamoDB; CPU not measured)`,
     },
-    { item: 'Relay: DynamoDB writes', perMillion: r.streamRecordsPerInstruction * p.dynamoOnDemandPerMillionWru, basis: `${r.streamRecordsPerInstruction} item writes (counted in the stream), 1 WRU each` },
+    {
+      item: 'Relay: DynamoDB writes',
+      perMillion: (r.streamRecordsPerInstruction + a.relayTransactionalItemsPerInstruction) * p.dynamoOnDemandPerMillionWru,
+      basis: `${r.streamRecordsPerInstruction} item writes (counted in the stream): ${r.streamRecordsPerInstruction - a.relayTransactionalItemsPerInstruction} at 1 WRU, ${a.relayTransactionalItemsPerInstruction} in transactions at 2 WRU`,
+    },
     { item: 'Relay: CloudWatch Logs', perMillion: (r.logBytesPerInstruction / a.gbBytes) * 1e6 * p.cloudWatchLogsIngestionPerGb, basis: `${r.logBytesPerInstruction} B of the relay's lines` },
   ];
   const rounded = (list: CostLine[]) => list.map((line) => ({ ...line, perMillion: round(line.perMillion, 3) }));
