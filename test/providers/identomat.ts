@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as FastCheck from 'fast-check';
 import { identomat } from '../../functions/providers/identomat.ts';
+import { INSTRUCTION_LIMITS } from '../../functions/providers/provider.ts';
 import { secureEquals } from '../../functions/shared/secure-compare.ts';
 import { FIXTURES_DIR } from '../../local/samples.ts';
 import { SimulatedHttpError, type SimulatedRequest, type StatusSimulation } from '../../local/status-simulator.ts';
@@ -331,6 +332,12 @@ export const identomatKit: ProviderKit = {
       ],
       // Parts of video and instruction event keys, read whatever their type.
       looseUsed: [['sessionLink'], ['phoneNumber'], ['email'], ['roomId'], ['compositionStatus'], ['videoFileId']],
+      // An instruction's destination must be text (1 to 2,048 characters), or it is quarantined.
+      looseRefused(json, path, value) {
+        const type = typeof json.type === 'string' ? json.type : '';
+        if (!INSTRUCTIONS.includes(type) || path.length !== 1 || path[0] !== (type.includes('email') ? 'email' : 'phoneNumber')) return undefined;
+        return typeof value === 'string' && value.length > 0 && value.length <= INSTRUCTION_LIMITS.field ? undefined : 'invalid';
+      },
       more: (tools) => ({ valid: (samples) => tools.fc.oneof(samples, sessionTraffic(tools)) }),
     },
     authenticatesBody: true,

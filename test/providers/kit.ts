@@ -325,6 +325,11 @@ export interface JsonContentRules {
   /** Fields the code reads without the schema checking them: any value must be survivable. */
   readonly looseUsed: readonly (readonly string[])[];
   /**
+   * Of those, a value the schema refuses in some bodies after all (Identomat: an instruction's
+   * destination must be text): `invalid` for such a body and value, undefined when it is taken.
+   */
+  looseRefused?(json: Json, path: readonly string[], value: unknown): 'invalid' | undefined;
+  /**
    * Valid values for the fields that decide the outcome, laid over a sample (`undefined`: the field
    * is left out). Always a valid body: the field rules still say what is refused.
    */

@@ -89,6 +89,7 @@ const LONE_SURROGATES = ['\ud800', '\udbff', '\udc00', '\udfff'];
 
 const oddCharacter = fc.constantFrom(...ODD_CHARACTERS, ...LONE_SURROGATES);
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const NOT_DELIVERABLE = /[\ufffe\uffff]/;
 
 /** Short text mixing ASCII with odd characters. */
 const oddText = (maxLength: number) =>
@@ -163,6 +164,15 @@ const deepText = (kind: 'array' | 'object', depth: number) =>
 
 /** Markers replaced by raw JSON text after JSON.stringify (deep values, odd numbers, raw escapes). */
 const RAW_MARK = (index: number) => `@@FUZZRAW${index}@@`;
+
+/** What a raw JSON text parses to (JSON.parse reads any depth), or undefined when it is not JSON. */
+function parsedRaw(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+}
 
 function stringifyWithRaw(value: unknown, raws: readonly string[]): string {
   let text = JSON.stringify(value);
@@ -327,10 +337,11 @@ function jsonFamilies(provider: AnyProvider, rules: JsonContentRules): Families 
       )
     : sampleVariant;
 
-  // A subject id that cannot be stored exactly (a lone surrogate) is quarantined, whatever the provider.
+  // A subject id that cannot be stored exactly (a lone surrogate), or that no event could name
+  // exactly (U+FFFE, U+FFFF: SQS refuses them), is quarantined, whatever the provider.
   const subjectIntent = (json: Json): Intent => {
     const subject = String(getPath(json, rules.subject.path));
-    return LONE_SURROGATE.test(subject) || rules.subject.refuses?.(subject) ? 'invalid' : 'valid';
+    return LONE_SURROGATE.test(subject) || NOT_DELIVERABLE.test(subject) || rules.subject.refuses?.(subject) ? 'invalid' : 'valid';
   };
   const valid = validJson.map(({ json, raws }) => ({ body: text(stringifyWithRaw(json, raws)), query: '', intent: subjectIntent(json), variant: 'sample-variant' }));
 
@@ -406,8 +417,9 @@ function jsonFamilies(provider: AnyProvider, rules: JsonContentRules): Families 
       ? [
           fc.record({ v: validJson, path: fc.constantFrom(...rules.looseUsed), raw: hostileJsonText }).map(({ v, path, raw }) => {
             const json = clone(v.json);
+            const refused = rules.looseRefused?.(json, path, parsedRaw(raw));
             setPath(json, path, RAW_MARK(v.raws.length));
-            return { body: text(stringifyWithRaw(json, [...v.raws, raw])), query: '', intent: subjectIntent(json), variant: `loose:${path.join('.')}` };
+            return { body: text(stringifyWithRaw(json, [...v.raws, raw])), query: '', intent: refused ?? subjectIntent(json), variant: `loose:${path.join('.')}` };
           }),
         ]
       : []),
@@ -590,7 +602,7 @@ function queryFamilies(provider: AnyProvider, rules: QueryContentRules): Familie
   const validPairs: fc.Arbitrary<Pairs> = fc
     .record({
       pairs: sample,
-      subject: fc.oneof({ arbitrary: id, weight: 4 }, { arbitrary: oddText(subject.max).filter((s) => wellFormed(s) && !subject.refuses?.(s)), weight: 1 }),
+      subject: fc.oneof({ arbitrary: id, weight: 4 }, { arbitrary: oddText(subject.max).filter((s) => wellFormed(s) && !NOT_DELIVERABLE.test(s) && !subject.refuses?.(s)), weight: 1 }),
       caseFold: fc.constantFrom(...spellings),
       shuffle: fc.nat(),
       extras: fc.array(fc.tuple(fc.stringMatching(/^x_fuzz_[a-z0-9]{1,6}$/), fc.string({ maxLength: 20 })), { maxLength: 3 }),
@@ -687,7 +699,7 @@ function queryFamilies(provider: AnyProvider, rules: QueryContentRules): Familie
 
   const unicode: fc.Arbitrary<Content> = fc.oneof(
     fc.record({ pairs: validPairs, odd: fc.array(fc.constantFrom(...ODD_CHARACTERS), { minLength: 1, maxLength: 8 }) }).map(({ pairs, odd }) =>
-      content(enc(withValue(pairs, subjectName(pairs), `s-${odd.join('')}`)), 'valid', 'odd-subject'),
+      content(enc(withValue(pairs, subjectName(pairs), `s-${odd.join('')}`)), NOT_DELIVERABLE.test(odd.join('')) ? 'invalid' : 'valid', 'odd-subject'),
     ),
     fc.record({ pairs: validPairs, bytes: fc.constantFrom(...INVALID_UTF8), field: fc.constantFrom(subject.names[0], ...rules.fields.map((rule) => rule.name)) }).map(({ pairs, bytes, field }) => {
       const escaped = bytes.map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
