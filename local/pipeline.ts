@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -21,6 +20,7 @@ import type { ServicesThreadInfo, ServicesThreadSettings } from './services-thre
 import { startThreadPart } from './threads.ts';
 import type { RelayThreadSettings } from './relay-thread.ts';
 import type { WorkerThreadSettings } from './worker-thread.ts';
+import { shortHash } from '../functions/shared/hash.ts';
 
 /** What `npm start` runs: the whole pipeline on this machine, with real engines and the real handlers. */
 export interface PipelineOptions {
@@ -321,12 +321,19 @@ function startEvents(options: PipelineOptions, engines: Awaited<ReturnType<typeo
   return thread;
 }
 
+/** Who the relay sends through, and where: its simulation, or the endpoint of the secrets file. */
+interface RelayTarget {
+  readonly sender: string;
+  readonly simulated?: string;
+  readonly endpoint?: string;
+}
+
 /**
  * What the relay sends through: the sender's simulated messaging API wherever it is simulated (the
  * secrets point it there), else the endpoint in the user's secrets file. Development secrets are
  * fake, and never reach a real provider: without a simulation the pipeline does not start.
  */
-function relayTarget(options: PipelineOptions, engines: Awaited<ReturnType<typeof startEngines>>, secretsFile: string, devSecrets: boolean): { sender: string; simulated?: string; endpoint?: string } | undefined {
+function relayTarget(options: PipelineOptions, engines: Awaited<ReturnType<typeof startEngines>>, secretsFile: string, devSecrets: boolean): RelayTarget | undefined {
   const sender = relaySender(options);
   if (sender === undefined) return undefined;
   const simulated = engines.messaging[sender];
@@ -351,7 +358,7 @@ function startRelay(
   options: PipelineOptions,
   resources: Awaited<ReturnType<typeof prepareResources>>,
   engines: Awaited<ReturnType<typeof startEngines>>,
-  relay: { readonly sender: string; readonly simulated?: string; readonly endpoint?: string },
+  relay: RelayTarget,
   secretsFile: string,
   stops: Stops,
 ) {
@@ -382,10 +389,10 @@ function startRelay(
  * simulated run (a sample phone number, someone's session link) went to the real provider, and a
  * real phone, on the next start with real secrets. Instructions received before are not sent.
  */
-function relayTargetSince(dataDir: string, relay: { readonly sender: string; readonly simulated?: string; readonly endpoint?: string }, secretsFile: string): string {
+function relayTargetSince(dataDir: string, relay: RelayTarget, secretsFile: string): string {
   const secret = loadSecretsFile(secretsFile)[relay.sender] as Record<string, unknown> | undefined;
   // Which account, not its id: the file is beside the data, readable by its owner only.
-  const account = createHash('sha256').update(String(secret?.customerId ?? secret?.apiKey ?? '')).digest('hex').slice(0, 16);
+  const account = shortHash(String(secret?.customerId ?? secret?.apiKey ?? ''));
   const target = relay.simulated !== undefined ? `${relay.sender} simulated` : `${relay.sender} real ${relay.endpoint ?? 'default endpoint'} account ${account}`;
   const file = join(dataDir, 'relay-target.json');
   let stamp: { target?: string; since?: string } = {};

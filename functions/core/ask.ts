@@ -1,5 +1,5 @@
 import { ConfigurationError, DependencyError } from '../shared/errors.ts';
-import { credentialsMayGoTo, PLAIN_HTTP_REFUSED } from '../providers/common.ts';
+import { refusingPlainHttp } from '../providers/common.ts';
 import type { AnyProvider, LookupContext, LookupSubject } from '../providers/provider.ts';
 import { placeStatus, unstorableKeyReason } from './events.ts';
 import type { ProviderAnswer } from './event-items.ts';
@@ -62,27 +62,14 @@ async function gated<T>(provider: AnyProvider, call: () => Promise<T>): Promise<
   }
 }
 
-/**
- * Ask through a context whose requests are refused when they would carry credentials over plain
- * http to another machine: nothing is sent, and the lookup fails with a ConfigurationError (however
- * the provider's module words a failed request), so callbacks are still stored, unconfirmed.
- */
-async function guardedLookup(provider: AnyProvider, ask: LookupSubject, secret: unknown, context: LookupContext) {
-  let refused = false;
-  const guarded: LookupContext = {
-    ...context,
-    fetch: (input, init) => {
-      if (credentialsMayGoTo(input instanceof Request ? input.url : input)) return context.fetch(input, init);
-      refused = true;
-      return Promise.reject(new TypeError('refused: plain http'));
-    },
-  };
-  try {
-    return await provider.lookup!(ask, secret, guarded);
-  } catch (error) {
-    if (refused) throw new ConfigurationError(`${provider.displayName}: ${PLAIN_HTTP_REFUSED}`);
-    throw error;
-  }
+/** Ask, refusing any request that would carry credentials over plain http to another machine (the claim is then stored unconfirmed). */
+function guardedLookup(provider: AnyProvider, ask: LookupSubject, secret: unknown, context: LookupContext) {
+  return refusingPlainHttp(provider.displayName, (allowed) =>
+    provider.lookup!(ask, secret, {
+      ...context,
+      fetch: (input, init) => (allowed(input instanceof Request ? input.url : input) ? context.fetch(input, init) : Promise.reject(new TypeError('refused: plain http'))),
+    }),
+  );
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { AnyProvider, EventFacts, StatusDetail } from '../providers/provider.ts';
 import { orderKey, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
+import { holdsSqsRefused } from '../shared/sqs-characters.ts';
 
 /**
  * How far ahead of our receive time a provider's status time may be and still be believed.
@@ -20,9 +21,6 @@ const MAX_EVENT_KEY_BYTES = 900;
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-/** U+FFFE and U+FFFF: stored exactly, but refused by SQS, so never in an event's subject. */
-const NOT_DELIVERABLE = /[\ufffe\uffff]/;
-
 /**
  * Why these facts cannot name a stored item, or undefined when they can. Keys must be exact: a
  * string DynamoDB cannot store as it is (a lone UTF-16 surrogate is written as `?`, so `X-\udfff`
@@ -40,7 +38,7 @@ export function unstorableKeyReason(facts: Pick<EventFacts, 'subjectId' | 'part'
     if (LONE_SURROGATE.test(value)) return `${name} is not well-formed Unicode (a lone UTF-16 surrogate): it cannot be stored exactly`;
     // A subject events name: SQS (the relay's queue, a consumer's target) refuses these two, so an
     // event could carry the subject only altered, under another subject's name (functions/core/publish.ts).
-    if (name !== 'event key' && NOT_DELIVERABLE.test(value)) return `${name} holds U+FFFE or U+FFFF, which no event can carry to an SQS target exactly`;
+    if (name !== 'event key' && holdsSqsRefused(value)) return `${name} holds U+FFFE or U+FFFF, which no event can carry to an SQS target exactly`;
     if (Buffer.byteLength(value) > maxBytes) return `${name} is longer than ${maxBytes} bytes`;
   }
   return undefined;

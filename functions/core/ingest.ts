@@ -6,6 +6,7 @@ import { maskPhoneNumbers } from '../shared/log.ts';
 import { MAX_BODY_BYTES } from './pipeline-definition.ts';
 import { KEPT_HEADERS, withBase64Body, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';
+import { SQS_REFUSED } from '../shared/sqs-characters.ts';
 
 /** What ingest answers: a status code and a JSON body. */
 export interface IngestResponse {
@@ -44,8 +45,6 @@ export const UNDEFINED_ROUTE_ANSWER: IngestResponse = { statusCode: 404, body: {
 /** The one message every 401 carries. */
 export const UNAUTHORIZED_MESSAGE = 'the request could not be authenticated';
 
-/** Characters JSON.stringify leaves as they are but SQS refuses (outside the XML Char set); escaped, JSON.parse restores them. */
-const SQS_REFUSED = /[\ufffe\uffff]/g;
 
 /**
  * The message as SQS will take it: at most MAX_MESSAGE_BYTES and only characters SQS accepts, so
@@ -64,7 +63,7 @@ function serializeForQueue(message: QueueMessage): string {
   let text = '';
   for (const candidate of candidates) {
     try {
-      // Escaped before it is measured: each U+FFFE/U+FFFF grows from 3 bytes to 6.
+      // Escaped before it is measured (JSON.parse restores them): each U+FFFE/U+FFFF grows from 3 bytes to 6.
       text = JSON.stringify(candidate()).replace(SQS_REFUSED, (char) => `\\u${char.charCodeAt(0).toString(16)}`);
     } catch {
       continue;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { findProvider } from '../providers/index.ts';
 import type { ConfirmationKind, Instruction, Outcome } from '../providers/provider.ts';
 import { canonicalJson } from '../shared/canonical-json.ts';
+import { SQS_REFUSED } from '../shared/sqs-characters.ts';
 import { MAX_BODY_BYTES } from './pipeline-definition.ts';
 import type { Item } from './store.ts';
 import { inlineStoredBytes } from './stored-bytes.ts';
@@ -169,9 +170,6 @@ export function eventsFromChange(change: TableChange): GatewayEvent[] {
   const event = isState(after) ? statusChanged(change.oldImage, after) : isEvent(after) && change.eventName === 'INSERT' ? instruction(after) : undefined;
   return event ? [deliverable(event)] : [];
 }
-
-/** U+FFFE and U+FFFF: JSON leaves them as they are, and SQS refuses a message holding one. */
-const SQS_REFUSED = /[\ufffe\uffff]/g;
 
 /**
  * The event with no U+FFFE or U+FFFF in its text (each becomes U+FFFD): such an event reached an

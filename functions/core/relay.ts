@@ -1,5 +1,5 @@
 import * as z from '../shared/zod.ts';
-import { credentialsMayGoTo, PLAIN_HTTP_REFUSED } from '../providers/common.ts';
+import { refusingPlainHttp } from '../providers/common.ts';
 import { type AnyProvider, INSTRUCTION_LIMITS, type OutgoingMessage, type SendContext } from '../providers/provider.ts';
 import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeliveryError, errorMessage } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
@@ -519,25 +519,13 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
   return done({ outcome: 'sent', referenceId }, { attempts });
 }
 
-/**
- * Send through a context whose requests are refused when they would carry credentials over plain
- * http to another machine: nothing is sent, and the send fails with a ConfigurationError.
- */
-async function guardedSend(deps: RelayDependencies, secret: unknown, message: OutgoingMessage) {
-  let refused = false;
-  const guarded: SendContext = {
-    post: (url, request) => {
-      if (credentialsMayGoTo(url)) return deps.send.post(url, request);
-      refused = true;
-      return Promise.reject(new DependencyError(deps.sender.id, 'refused: plain http'));
-    },
-  };
-  try {
-    return await deps.sender.sendMessage!(secret, message, guarded);
-  } catch (error) {
-    if (refused) throw new ConfigurationError(`${deps.sender.displayName}: ${PLAIN_HTTP_REFUSED}`);
-    throw error;
-  }
+/** Send, refusing any request that would carry credentials over plain http to another machine (nothing is sent). */
+function guardedSend(deps: RelayDependencies, secret: unknown, message: OutgoingMessage) {
+  return refusingPlainHttp(deps.sender.displayName, (allowed) =>
+    deps.sender.sendMessage!(secret, message, {
+      post: (url, request) => (allowed(url) ? deps.send.post(url, request) : Promise.reject(new DependencyError(deps.sender.id, 'refused: plain http'))),
+    }),
+  );
 }
 
 /** Errors that prove nothing was sent: the provider's faults and refusals of our credentials. Anything else may have sent. */

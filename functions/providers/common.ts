@@ -1,6 +1,7 @@
 import * as z from '../shared/zod.ts';
 import { secureEqualsAny } from '../shared/secure-compare.ts';
 import { shortHash } from '../shared/hash.ts';
+import { ConfigurationError } from '../shared/errors.ts';
 import type { AuthResult, CallbackRequest, ParseResult } from './provider.ts';
 
 /** A secret field that must hold a real value, not the stack's placeholder. */
@@ -76,8 +77,25 @@ export function credentialsMayGoTo(url: string | URL): boolean {
   return target.protocol === 'https:' || LOOPBACK_HOSTS.has(target.hostname);
 }
 
-/** The refusal of such a request: names the rule and the secret, never the URL (eSMS's carries keys). */
-export const PLAIN_HTTP_REFUSED = 'its secret points a request that carries credentials at a plain-http URL: use https (plain http only to 127.0.0.1, [::1] or localhost); nothing was sent';
+/**
+ * Run requests that carry credentials (a status lookup, a send) through `allowed`, which refuses any
+ * to plain http on another machine before it leaves: the run then fails with a ConfigurationError
+ * naming the rule and `who`'s secret, never the URL (eSMS's carries keys), however the provider's
+ * module words a failed request. Callbacks are still taken meanwhile; only these requests wait.
+ */
+export async function refusingPlainHttp<T>(who: string, run: (allowed: (url: string | URL) => boolean) => Promise<T>): Promise<T> {
+  let refused = false;
+  try {
+    return await run((url) => {
+      const ok = credentialsMayGoTo(url);
+      refused ||= !ok;
+      return ok;
+    });
+  } catch (error) {
+    if (refused) throw new ConfigurationError(`${who}: its secret points a request that carries credentials at a plain-http URL: use https (plain http only to 127.0.0.1, [::1] or localhost); nothing was sent`);
+    throw error;
+  }
+}
 
 /**
  * Normalise a provider timestamp (RFC 3339 or HTTP date) to ISO-8601 UTC, or undefined when it is

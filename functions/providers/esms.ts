@@ -19,8 +19,6 @@ export const ESMS_BASE_URL = 'https://rest.esms.vn';
 /** eSMS's voice API host: the call status (its own GetSendStatus). */
 export const ESMS_VOICE_BASE_URL = 'https://voiceapi.esms.vn';
 
-const httpUrl = credentialUrl;
-
 /**
  * `{ token, apiKey?, secretKey?, baseUrl?, voiceBaseUrl? }`. `token` is the random secret in our
  * callback URL (eSMS authenticates nothing itself). `apiKey` and `secretKey` are the account's
@@ -35,8 +33,8 @@ export const EsmsSecretSchema = secretWithRotation({
   apiKey: z.optional(configuredString),
   secretKey: z.optional(configuredString),
   // Optional, its default applied where it is used: a secret with the token alone reads as before.
-  baseUrl: z.optional(httpUrl),
-  voiceBaseUrl: z.optional(httpUrl),
+  baseUrl: z.optional(credentialUrl),
+  voiceBaseUrl: z.optional(credentialUrl),
 });
 export type EsmsSecret = z.infer<typeof EsmsSecretSchema>;
 

@@ -575,12 +575,11 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'
       const value = field(data, name);
       return typeof value === 'string' && value.length > 0 && value.length <= max ? value : undefined;
     };
-    // The schema has checked both (an instruction without them is quarantined): a destination, and
-    // no text over PutEvents' 256 KB, which the stream would retry for hours while every later change
-    // of its shard waited. Payloads stored before that check may still lack them.
+    // The schema has checked its destination and its text (no text over PutEvents' 256 KB, which the
+    // stream would retry for hours while every later change of its shard waited); a payload stored
+    // before those checks that fails them is no instruction, above.
     const destination = destinationOf(data);
     if (!destination) return undefined;
-    if (typeof data.text === 'string' && data.text.length > MAX_INSTRUCTION_TEXT) return undefined;
     // The schema promises a URI: a link that is not an http(s) one is left out (the text still goes).
     const sessionLink = text('sessionLink');
     const link = sessionLink !== undefined && WEB_LINK.test(sessionLink) && URL.canParse(sessionLink) ? sessionLink : undefined;
