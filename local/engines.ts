@@ -92,7 +92,20 @@ export async function stopProcess(child: ChildProcess, graceMs = 3000): Promise<
  * all interfaces of this machine.)
  */
 export async function startDynamoDbLocal(options: { port?: number; dbPath?: string } = {}): Promise<DynamoDbLocal> {
-  const port = options.port ?? (await freePort());
+  if (options.port !== undefined) return startDynamoDbLocalOn(options.port, options.dbPath);
+  // A free port can be taken by another process before Java binds it (test files run side by
+  // side): then another port, rather than a failed start.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDynamoDbLocalOn(await freePort(), options.dbPath);
+    } catch (error) {
+      if (attempt >= 3 || !/Failed to bind/.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+async function startDynamoDbLocalOn(port: number, dbPath: string | undefined): Promise<DynamoDbLocal> {
+  const options = { dbPath };
   const jarDir = dynamoDbLocalJarDir();
   const args = [`-Djava.library.path=${join(jarDir, 'DynamoDBLocal_lib')}`, '-Xms64m', '-jar', join(jarDir, 'DynamoDBLocal.jar')];
   args.push('-port', String(port), '-sharedDb', '-disableTelemetry');
