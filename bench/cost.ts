@@ -92,6 +92,11 @@ export const ASSUMPTIONS = {
    * (functions/adapters/relay-store.ts `beginSend`, `recordSent`).
    */
   relayTransactionalItemsPerInstruction: 4,
+  /**
+   * Consistent reads per instruction: the stored instruction the relay sends, read before anything
+   * else (functions/core/relay.ts `fromTable`); an Identomat instruction's item is well within 4 KB.
+   */
+  relayReadsPerInstruction: 1,
   /** Issue 12's cap on the on-demand total per million callbacks with events on. */
   eventsOnCapPerMillion: 4.81,
   /** DynamoDB provisioned capacity used on average (the auto-scaling target). */
@@ -191,9 +196,10 @@ export function eventsCostLines(events: EventsBenchResult): { lines: CostLine[];
   ];
   // The relay, per million SMS instructions: EventBridge's delivery to its queue (one SendMessage),
   // a receive and a delete (alone: the relay's traffic is a trickle), the function waiting for
-  // TeleSign and DynamoDB, its item writes (each at least 1 WRU: small items), its log lines.
+  // TeleSign and DynamoDB, the read of the stored instruction, its item writes (each at least 1
+  // WRU: small items), its log lines.
   const r = events.relay;
-  const relayMs = Math.ceil(a.telesignSendMs + r.streamRecordsPerInstruction * a.dynamoRequestMs + 2 * a.dynamoRequestMs);
+  const relayMs = Math.ceil(a.telesignSendMs + (r.streamRecordsPerInstruction + a.relayReadsPerInstruction) * a.dynamoRequestMs + 2 * a.dynamoRequestMs);
   const relay: CostLine[] = [
     { item: 'Relay: SQS', perMillion: 3 * p.sqsStandardPerMillionRequests, basis: 'the rule\'s SendMessage, a receive and a delete' },
     {
@@ -205,6 +211,11 @@ export function eventsCostLines(events: EventsBenchResult): { lines: CostLine[];
       item: 'Relay: DynamoDB writes',
       perMillion: (r.streamRecordsPerInstruction + a.relayTransactionalItemsPerInstruction) * p.dynamoOnDemandPerMillionWru,
       basis: `${r.streamRecordsPerInstruction} item writes (counted in the stream): ${r.streamRecordsPerInstruction - a.relayTransactionalItemsPerInstruction} at 1 WRU, ${a.relayTransactionalItemsPerInstruction} in transactions at 2 WRU`,
+    },
+    {
+      item: 'Relay: DynamoDB reads',
+      perMillion: a.relayReadsPerInstruction * p.dynamoOnDemandPerMillionRru,
+      basis: `${a.relayReadsPerInstruction} consistent GetItem of the stored instruction (it sends what the table holds, not what an event says)`,
     },
     { item: 'Relay: CloudWatch Logs', perMillion: (r.logBytesPerInstruction / a.gbBytes) * 1e6 * p.cloudWatchLogsIngestionPerGb, basis: `${r.logBytesPerInstruction} B of the relay's lines` },
   ];

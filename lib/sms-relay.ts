@@ -12,11 +12,11 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { RETENTION } from '../functions/core/pipeline-definition.ts';
+import { keys, RETENTION } from '../functions/core/pipeline-definition.ts';
 import { DETAIL_TYPES, EVENT_SOURCE } from '../functions/core/publish.ts';
 import { parseCountryCodes, RELAY, sharedCodeWarnings } from '../functions/core/relay.ts';
 import { secretEnvName } from '../functions/core/secrets.ts';
-import type { AnyProvider } from '../functions/providers/provider.ts';
+import { type AnyProvider, providers } from '../functions/providers/index.ts';
 import { DEFAULT_SECRET_CACHE_SECONDS, type FunctionLogging, GatewayFunction, handlerEntry } from './gateway-function.ts';
 import { DEFAULT_METRIC_NAMESPACE } from './log-metrics.ts';
 import { checkCountryCodes, checkSetting, SETTING_DEFAULTS } from './validate.ts';
@@ -69,8 +69,15 @@ const relayLine = (outcome: string) => FilterPattern.all(FilterPattern.stringVal
 export const RELAY_LOG_PATTERNS = {
   /** A request left and no answer came: the message may have gone out, and is never sent again. */
   uncertain: relayLine('uncertain'),
-  /** Not sent, for good: too old (expired), refused by the provider, or an event the relay cannot read. */
-  notSent: FilterPattern.any(relayLine('expired'), relayLine('refused'), FilterPattern.all(relayLine('skipped'), FilterPattern.stringValue('$.reason', '=', 'unreadable'))),
+  /**
+   * Not sent, for good: too old (expired), refused by the provider, an event the relay cannot read,
+   * or one that names no instruction the gateway stored (someone else put it on the bus).
+   */
+  notSent: FilterPattern.any(
+    relayLine('expired'),
+    relayLine('refused'),
+    FilterPattern.all(relayLine('skipped'), FilterPattern.any(FilterPattern.stringValue('$.reason', '=', 'unreadable'), FilterPattern.stringValue('$.reason', '=', 'not stored'))),
+  ),
   /** A delivery that cannot go on until a person fixes the sender's secret (a refused key). */
   configurationError: FilterPattern.all(FilterPattern.stringValue('$.level', '=', 'ERROR'), FilterPattern.stringValue('$.message', '=', 'record failed: configuration')),
   /** Sent. */
@@ -148,8 +155,17 @@ export class SmsRelay extends Construct {
     this.function = relay.function;
     this.logGroup = relay.logGroup;
     props.senderSecret.grantRead(this.function);
-    // Conditional puts and updates of its own items, in one table; no read, no delete, no index.
+    // Conditional puts and updates of its own items, in one table; no delete, no index.
     relay.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], resources: [props.table.tableArn] }));
+    // It sends what the gateway stored, never what an event says: it reads the stored instruction,
+    // in the partitions of the providers that send instructions only.
+    relay.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem'],
+        resources: [props.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': providers.filter((provider) => provider.instruction).map((provider) => keys.subject(provider.id, '*')) } },
+      }),
+    );
 
     this.function.addEventSource(
       new SqsEventSource(this.queue, {
@@ -216,7 +232,9 @@ export class SmsRelay extends Construct {
       `An SMS instruction was not sent: too old (a code older than relayMaxAgeSeconds, ${maxAge} s, when the relay got to it: ` +
         `check EventsDelayed and the relay queue's age), refused by ${via} (an invalid number, a trial account's unverified number: the ` +
         `"relay" line's reason names ${via}'s code), to a number outside relayAllowedCountryCodes (${countries}: many at once may be ` +
-        'someone with the callbackApiKey pumping SMS; rotate it), or unreadable. Nothing is retried; the person asks for a new code.',
+        'someone with the callbackApiKey pumping SMS; rotate it), unreadable, or not stored by the gateway (reason "not stored": an ' +
+        'instruction event someone else put on the bus, sent nowhere; find who may call events:PutEvents on it in CloudTrail). ' +
+        'Nothing is retried; the person asks for a new code.',
     );
     alarm(
       'RelayErrors',

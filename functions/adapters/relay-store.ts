@@ -1,5 +1,6 @@
 import {
   ConditionalCheckFailedException,
+  GetItemCommand,
   PutItemCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
@@ -16,9 +17,10 @@ import { DependencyError, errorMessage } from '../shared/errors.ts';
 const MARSHALL = { removeUndefinedValues: true, convertClassInstanceToMap: false } as const;
 
 /**
- * The relay's writes, with PutItem and UpdateItem only (the relay function is granted nothing else):
- * a failed condition hands back the item as it is (`ReturnValuesOnConditionCheckFailure: ALL_OLD`),
- * so the relay never needs GetItem. TransactWriteItems needs no permission of its own: "Permissions
+ * The relay's reads and writes. It reads one kind of item, the stored instruction it is about to
+ * send (GetItem, granted on the instruction providers' partitions only). It writes its own with
+ * PutItem and UpdateItem: a failed condition hands back the item as it is
+ * (`ReturnValuesOnConditionCheckFailure: ALL_OLD`), so it never reads those. TransactWriteItems needs no permission of its own: "Permissions
  * for Put, Update, Delete, and Get actions are governed by the permissions used for the underlying
  * PutItem, UpdateItem, DeleteItem, and GetItem operations"
  * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
@@ -87,6 +89,15 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
   };
 
   return {
+    async read(key) {
+      try {
+        const { Item } = await client.send(new GetItemCommand({ TableName: tableName, Key: marshall({ pk: key.pk, sk: key.sk }), ConsistentRead: true }));
+        return Item ? unmarshall(Item) : undefined;
+      } catch (error) {
+        throw fault('GetItem (instruction)', error);
+      }
+    },
+
     async create(item) {
       try {
         await client.send(

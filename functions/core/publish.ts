@@ -60,6 +60,12 @@ export interface InstructionDetail extends Instruction {
   readonly provider: string;
   /** The provider's subject the instruction belongs to (Identomat: the session). */
   readonly subjectId: string;
+  /**
+   * The key of the stored callback it came from (`EVENT#<eventKey>` under `<provider>#<subjectId>`):
+   * the relay sends what that item holds, never what an event says (anyone allowed to put events
+   * on the bus could write one).
+   */
+  readonly eventKey: string;
   /** When the gateway received the callback (ISO-8601): a code is useless a few minutes later. */
   readonly receivedAt: string;
 }
@@ -80,8 +86,14 @@ function eventIdOf(...parts: readonly string[]): string {
   return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32);
 }
 
+/** The eventId of the instruction stored at `key` (an event item's key): one id per stored callback. */
+export const instructionEventId = (key: { readonly pk: string; readonly sk: string }): string => eventIdOf('instruction', key.pk, key.sk);
+
+/** The sort key prefix of event items (functions/core/pipeline-definition.ts `keys.event`). */
+const EVENT_SK_PREFIX = 'EVENT#';
+
 const isState = (item: Item | undefined) => typeof item?.sk === 'string' && (item.sk === 'STATE' || item.sk.startsWith('STATE#'));
-const isEvent = (item: Item | undefined) => typeof item?.sk === 'string' && item.sk.startsWith('EVENT#');
+const isEvent = (item: Item | undefined) => typeof item?.sk === 'string' && item.sk.startsWith(EVENT_SK_PREFIX);
 const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
 
 /** What a state says: the members whose change `changedAt` marks (functions/core/state.ts). */
@@ -141,22 +153,34 @@ function payloadOf(item: Item): unknown {
   }
 }
 
-function instruction(item: Item): GatewayEvent | undefined {
+/**
+ * The instruction a stored event item holds, as published: undefined when it holds none (a status
+ * callback, a provider's answer, an instruction's body unreadable). The publisher publishes it; the
+ * relay reads the item again and sends this, whatever the event it was handed said.
+ */
+export function storedInstruction(item: Item): InstructionDetail | undefined {
+  if (!isEvent(item) || typeof item.pk !== 'string') return undefined;
   const provider = findProvider(String(item.provider));
   if (!provider?.instruction || item.source === 'status-endpoint') return undefined;
   // An instruction whose item had to be compressed (a large unknown field beside the code) is
   // published all the same: the person is waiting for the code whatever else the body carried.
   const found = provider.instruction(payloadOf(item));
   if (!found) return undefined;
-  const receivedAt = text(item.receivedAt) ?? new Date(0).toISOString();
+  const sk = String(item.sk);
   const detail: InstructionDetail = {
     ...found,
-    eventId: eventIdOf('instruction', String(item.pk), String(item.sk)),
+    eventId: instructionEventId({ pk: item.pk, sk }),
     provider: provider.id,
     subjectId: String(item.subjectId),
-    receivedAt,
+    eventKey: sk.slice(EVENT_SK_PREFIX.length),
+    receivedAt: text(item.receivedAt) ?? new Date(0).toISOString(),
   };
-  return { source: EVENT_SOURCE, detailType: DETAIL_TYPES.instruction, time: receivedAt, detail };
+  return deliverableText(detail);
+}
+
+function instruction(item: Item): GatewayEvent | undefined {
+  const detail = storedInstruction(item);
+  return detail && { source: EVENT_SOURCE, detailType: DETAIL_TYPES.instruction, time: detail.receivedAt, detail };
 }
 
 /**
@@ -172,14 +196,18 @@ export function eventsFromChange(change: TableChange): GatewayEvent[] {
 }
 
 /**
- * The event with no U+FFFE or U+FFFF in its text (each becomes U+FFFD): such an event reached an
+ * The detail with no U+FFFE or U+FFFF in its text (each becomes U+FFFD): such an event reached an
  * SQS target (the relay's queue, a consumer's, a rule's DLQ) as a message SQS refuses, so it was
  * never delivered, and locally the outlet retried it forever, holding back every later change. A
  * provider can put them in any text it sends (an instruction's text, a status); they mean nothing.
  */
-function deliverable(event: GatewayEvent): GatewayEvent {
-  const text = JSON.stringify(event.detail);
+function deliverableText<T extends object>(detail: T): T {
+  const text = JSON.stringify(detail);
   const replaced = text.replace(SQS_REFUSED, '\ufffd');
-  return replaced === text ? event : ({ ...event, detail: JSON.parse(replaced) } as GatewayEvent);
+  return replaced === text ? detail : (JSON.parse(replaced) as T);
 }
 
+function deliverable(event: GatewayEvent): GatewayEvent {
+  const detail = deliverableText(event.detail);
+  return detail === event.detail ? event : ({ ...event, detail } as GatewayEvent);
+}

@@ -1,11 +1,12 @@
 import * as z from '../shared/zod.ts';
 import { refusingPlainHttp } from '../providers/common.ts';
+import { findProvider } from '../providers/index.ts';
 import { type AnyProvider, INSTRUCTION_LIMITS, type OutgoingMessage, type SendContext } from '../providers/provider.ts';
 import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeliveryError, errorMessage } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
 import { keys, TABLE } from './pipeline-definition.ts';
-import type { InstructionDetail } from './publish.ts';
+import { instructionEventId, type InstructionDetail, storedInstruction } from './publish.ts';
 import type { SecretCache } from './secrets.ts';
 import type { Item, ItemKey } from './store.ts';
 
@@ -43,6 +44,13 @@ import type { Item, ItemKey } from './store.ts';
  * becomes `uncertain`, never resent. One that finds `claimed` as old was left before any request
  * (a fault, or a crash, between the claim and the send): nothing went out, so it is claimed again.
  * A younger `claimed` or `sending` is another delivery at work, left to it.
+ *
+ * What is sent is what the gateway stored, never what the event says: the event names the stored
+ * callback (`eventKey`, and `eventId`, which is derived from that key), and the relay reads that item
+ * and sends the instruction in it. EventBridge reserves no custom source, so anyone allowed to put
+ * events on the bus can write a "Callback Instruction"; one that names no stored instruction is
+ * sent nowhere (`skipped`, reason `not stored`, counted by the RelayNotSent alarm), and one whose
+ * destination or text differs from the stored instruction's sends the stored one.
  *
  * No destination, text, link or code is written to the relay item or to a log line: only ids,
  * kinds and outcomes.
@@ -91,8 +99,10 @@ export type RelayResult =
   /** Not something this relay delivers (an e-mail instruction, an event it cannot read). */
   | { readonly outcome: 'skipped'; readonly reason: string };
 
-/** The relay's view of the table: conditional writes only (the relay function may not read). */
+/** The relay's view of the table: the stored instruction, read; its own items, conditional writes only. */
 export interface RelayStore {
+  /** The event item at `key` (a consistent read), or undefined when there is none. */
+  read(key: ItemKey): Promise<Item | undefined>;
   /** Write the item if none has its key; otherwise the item that is there. */
   create(item: Item): Promise<{ readonly created: true } | { readonly created: false; readonly existing: Item }>;
   /**
@@ -165,6 +175,7 @@ export const InstructionDetailSchema = z.looseObject({
   eventId: z.string().check(z.regex(/^[A-Za-z0-9_-]{1,128}$/)),
   provider: z.string().check(z.minLength(1), z.maxLength(64)),
   subjectId: z.string().check(z.minLength(1), z.maxLength(512)),
+  eventKey: z.string().check(z.minLength(1), z.maxLength(1024)),
   kind: z.string().check(z.minLength(1), z.maxLength(64)),
   channel: z.enum(['sms', 'email']),
   // The limits the event is published with: a text too long for one SMS is then recorded refused
@@ -330,7 +341,8 @@ function baseItem(detail: InstructionDetail, deps: RelayDependencies, now: Date)
  */
 async function recordGaveUp(raw: unknown, deps: RelayDependencies, delivery: RelayDelivery, error: unknown): Promise<void> {
   const parsed = InstructionDetailSchema.safeParse(raw);
-  if (!parsed.success) return;
+  // Only where the event names a stored callback by its own key: no item for an event made up.
+  if (!parsed.success || parsed.data.eventId !== instructionEventId(storedKey(parsed.data as InstructionDetail))) return;
   const detail = parsed.data as InstructionDetail;
   const fault = errorMessage(error).slice(0, 300);
   try {
@@ -345,6 +357,31 @@ async function recordGaveUp(raw: unknown, deps: RelayDependencies, delivery: Rel
   deps.log.warn('relay: gave up, to the DLQ', { eventId: detail.eventId, provider: detail.provider, kind: detail.kind, receiveCount: delivery.receiveCount, error: fault });
 }
 
+/** The key of the stored callback an instruction event names. */
+const storedKey = (detail: Pick<InstructionDetail, 'provider' | 'subjectId' | 'eventKey'>): ItemKey => keys.event(detail.provider, detail.subjectId, detail.eventKey);
+
+/** The members of an instruction a person receives, and where it goes: what an event may not change. */
+const DELIVERED = ['kind', 'channel', 'destination', 'text', 'link', 'oneTimeCode', 'receivedAt'] as const;
+
+/**
+ * The instruction as the gateway stored it, read from the table, or why there is none: an event
+ * whose eventId is not its stored callback's, or that names no stored instruction, was not
+ * published by the gateway. Throws (a fault: tried again) when the table cannot be read.
+ */
+async function fromTable(claimed: InstructionDetail, deps: RelayDependencies): Promise<InstructionDetail | { readonly notStored: string }> {
+  // Only the partitions of providers that send instructions may be read (the relay's grant).
+  if (!findProvider(claimed.provider)?.instruction) return { notStored: `${claimed.provider} sends no instructions` };
+  const key = storedKey(claimed);
+  if (instructionEventId(key) !== claimed.eventId) return { notStored: 'its eventId is not that of the stored callback it names' };
+  const stored = await deps.store.read(key);
+  const instruction = stored && storedInstruction(stored);
+  if (!instruction) return { notStored: 'no instruction is stored under the key it names' };
+  const differ = DELIVERED.filter((name) => claimed[name] !== instruction[name]);
+  // The names only, never the values (a destination, a code).
+  if (differ.length) deps.log.warn('relay: the event differs from the stored instruction; sending the stored one', { eventId: claimed.eventId, provider: claimed.provider, fields: differ });
+  return instruction;
+}
+
 async function relayOnce(raw: unknown, deps: RelayDependencies): Promise<RelayResult> {
   const parsed = InstructionDetailSchema.safeParse(raw);
   if (!parsed.success) {
@@ -353,7 +390,12 @@ async function relayOnce(raw: unknown, deps: RelayDependencies): Promise<RelayRe
     deps.log.warn('relay', { outcome: 'skipped', reason: 'unreadable', fields: paths });
     return { outcome: 'skipped', reason: `not an instruction this relay can read (${paths.join(', ')})` };
   }
-  const detail = parsed.data as InstructionDetail;
+  const found = await fromTable(parsed.data as InstructionDetail, deps);
+  if ('notStored' in found) {
+    deps.log.warn('relay', { outcome: 'skipped', reason: 'not stored', eventId: parsed.data.eventId, provider: parsed.data.provider, why: found.notStored });
+    return { outcome: 'skipped', reason: `not an instruction the gateway stored (${found.notStored}): nothing sent` };
+  }
+  const detail = found;
   const now = deps.now();
   const ageSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(detail.receivedAt)) / 1000));
   const fields = logFields(detail, ageSeconds);

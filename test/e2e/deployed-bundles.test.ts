@@ -743,10 +743,12 @@ describe('the deployed bundles (cdk.out) against the local engines', { timeout: 
     // The code: one instruction event with what a sender needs; no log line carries it.
     const instructions = events.filter((event) => event['detail-type'] === DETAIL_TYPES.instruction).map((event) => event.detail as Json);
     assert.equal(instructions.length, 1);
-    assert.deepEqual({ ...instructions[0], eventId: 'x', receivedAt: 'x' }, {
-      eventId: 'x', receivedAt: 'x', provider: 'identomat', subjectId: OTP_SESSION, kind: 'one-time-password', channel: 'sms',
+    assert.deepEqual({ ...instructions[0], eventId: 'x', receivedAt: 'x', eventKey: 'x' }, {
+      eventId: 'x', receivedAt: 'x', eventKey: 'x', provider: 'identomat', subjectId: OTP_SESSION, kind: 'one-time-password', channel: 'sms',
       destination: '+995512345678', text: 'Your code is 6867', oneTimeCode: true,
     });
+    // The stored callback it came from, by hashes only (the relay reads it there).
+    assert.match(String(instructions[0].eventKey), /^one-time-password\|to:[0-9a-f]{16}\|[0-9a-f]{16}$/);
     assert.ok(!leaks(run.stdout, '995512345678') && !leaks(run.stdout, '6867'), `a log line carries the code or the number:\n${run.stdout}`);
     const batchLines = run.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Json).filter((line) => line.message === 'stream batch');
     assert.deepEqual(batchLines.map((line) => line.failed), streamBatches(passed).map(() => 0));

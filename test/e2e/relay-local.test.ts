@@ -6,7 +6,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { DETAIL_TYPES } from '../../functions/core/publish.ts';
+import { DynamoDBClient, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { keys } from '../../functions/core/pipeline-definition.ts';
+import { DETAIL_TYPES, storedInstruction } from '../../functions/core/publish.ts';
 import { getProvider } from '../../functions/providers/index.ts';
 import { freePort, LOCAL_AWS, waitFor } from '../../local/engines.ts';
 import type { BusEvent } from '../../local/event-bus.ts';
@@ -182,10 +185,27 @@ describe('the SMS relay on the local runtime (npm start -- --sms-relay telesign)
   });
 
   test('an instruction in the relay\'s dead-letter queue: redrive --relay names it by eventId, moves it back, and it goes out once', async () => {
-    // prepare: an instruction as the bus hands it to the relay queue, dead-lettered (as after 8 failed receives)
+    // prepare: an instruction the gateway stored whose event the relay gave up on (as after 8 failed
+    // receives), dead-lettered. The relay sends only what is stored, so the item is in the table; it is
+    // written without its body first and given it after (a rewrite publishes nothing), so that the
+    // stream does not publish it again and only the redrive can bring it to the relay.
     const [model] = instructionsAbout(SAMPLE_JSON.sessionId);
-    const eventId = randomBytes(16).toString('hex');
-    const detail = { ...model.detail, eventId, subjectId: 'e2erelaydlq00000000000000000000000000001', receivedAt: new Date().toISOString() };
+    const subjectId = 'e2erelaydlq00000000000000000000000000001';
+    const item = {
+      ...keys.event('identomat', subjectId, `one-time-password|dlq-${randomBytes(4).toString('hex')}`),
+      provider: 'identomat',
+      subjectId,
+      source: 'callback',
+      receivedAt: new Date().toISOString(),
+      payload: { ...SAMPLE_JSON, sessionId: subjectId },
+    };
+    const detail = storedInstruction(item)!;
+    const eventId = detail.eventId;
+    const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: pipeline.info.dynamodbEndpoint });
+    const { payload, ...withoutBody } = item;
+    await dynamo.send(new PutItemCommand({ TableName: pipeline.info.tableName, Item: marshall(withoutBody) }));
+    await dynamo.send(new UpdateItemCommand({ TableName: pipeline.info.tableName, Key: marshall({ pk: item.pk, sk: item.sk }), UpdateExpression: 'SET payload = :p', ExpressionAttributeValues: marshall({ ':p': payload }) }));
+    dynamo.destroy();
     const sqs = new SQSClient({ ...LOCAL_AWS, endpoint: pipeline.info.sqsEndpoint });
     try {
       await sqs.send(new SendMessageCommand({ QueueUrl: pipeline.info.smsRelay!.dlqUrl, MessageBody: JSON.stringify({ ...model, detail }) }));

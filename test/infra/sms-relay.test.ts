@@ -9,7 +9,8 @@ import { EventBus } from 'aws-cdk-lib/aws-events';
 import type { SQSEvent } from 'aws-lambda';
 import type { IConstruct } from 'constructs';
 import type { Item } from '../../functions/core/store.ts';
-import { DETAIL_TYPES, EVENT_SOURCE } from '../../functions/core/publish.ts';
+import { keys } from '../../functions/core/pipeline-definition.ts';
+import { DETAIL_TYPES, EVENT_SOURCE, storedInstruction } from '../../functions/core/publish.ts';
 import { RELAY, relayInstruction, type RelayStore } from '../../functions/core/relay.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import { withInvocationLogFields } from '../../functions/handlers/invocation-log.ts';
@@ -182,7 +183,7 @@ describe('the relay function', () => {
     assert.equal(Object.keys(variables).filter((name) => name.endsWith('_SECRET_ID')).length, 1, 'one secret: the sender\'s');
   });
 
-  test("least privilege: the TeleSign secret (read), PutItem and UpdateItem on the table (no read, no index), its own queue, its own log group; nothing else", () => {
+  test("least privilege: the TeleSign secret (read), PutItem and UpdateItem on the table, GetItem in Identomat's partitions only (no index), its own queue, its own log group; nothing else", () => {
     // act
     const statements = roleStatements(resources[logicalId(relay().function)].Properties.Role['Fn::GetAtt'][0]);
     const telesignSecret = logicalId(stack.ingresses.find((ingress) => ingress.provider.id === 'telesign')!.secret);
@@ -190,13 +191,18 @@ describe('the relay function', () => {
     const byResource = new Map<string, string[]>();
     for (const statement of statements) {
       assert.equal(statement.Effect, 'Allow');
+      // The one read: the stored instruction, in the partitions of the providers that send instructions.
+      if (actionsOf(statement).includes('dynamodb:GetItem')) {
+        assert.deepEqual(actionsOf(statement), ['dynamodb:GetItem']);
+        assert.deepEqual(statement.Condition, { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['identomat#*'] } });
+      }
       for (const resource of ([] as unknown[]).concat(statement.Resource)) {
         const key = JSON.stringify(resource);
         byResource.set(key, [...(byResource.get(key) ?? []), ...actionsOf(statement)].sort());
       }
     }
     const tableArn = JSON.stringify(arnOf(logicalId(stack.table.table)));
-    assert.deepEqual(byResource.get(tableArn), ['dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    assert.deepEqual(byResource.get(tableArn), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
     assert.deepEqual(byResource.get(JSON.stringify({ Ref: telesignSecret })), ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
     assert.deepEqual(byResource.get(JSON.stringify(arnOf(logicalId(relay().queue)))), [
       'sqs:ChangeMessageVisibility',
@@ -252,7 +258,7 @@ describe('alarms', () => {
     assert.match(String(alarms.find((alarm) => String(alarm.AlarmName).endsWith('RelayUncertain'))!.AlarmDescription), /never sent again/);
   });
 
-  test('the metric filters count the lines the relay really writes: uncertain, not sent, configuration, sent', async () => {
+  test('the metric filters count the lines the relay really writes: uncertain, not sent (an event the gateway did not store too), configuration, sent', async () => {
     // prepare: the filters on the relay's log group
     const filters = new Map(
       ofType('AWS::Logs::MetricFilter')
@@ -265,6 +271,7 @@ describe('alarms', () => {
     const lines: string[] = [];
     const items = new Map<string, Item>();
     const store: RelayStore = {
+      read: async (key) => items.get(`${key.pk}|${key.sk}`),
       create: async (item) => {
         const key = `${String(item.pk)}|${String(item.sk)}`;
         const existing = items.get(key);
@@ -311,17 +318,20 @@ describe('alarms', () => {
       newAttempt: () => `attempt-${lines.length}`,
       retentionDays: 90,
     });
-    const detail = (eventId: string, receivedAt = new Date().toISOString()) => ({
-      eventId,
-      provider: 'identomat',
-      subjectId: `session-${eventId}`, // a session each: one instruction cannot supersede another
-      kind: 'one-time-password',
-      channel: 'sms',
-      destination: '+995512345678',
-      text: 'Your code is 6867',
-      oneTimeCode: true,
-      receivedAt,
-    });
+    /** An OTP instruction stored as the worker stores it (a session each: one cannot supersede another), and its event's detail. */
+    const detail = (name: string, receivedAt = new Date().toISOString(), phoneNumber = '+995512345678') => {
+      const subjectId = `session-${name}`;
+      const item: Item = {
+        ...keys.event('identomat', subjectId, `one-time-password|${name}`),
+        provider: 'identomat',
+        subjectId,
+        source: 'callback',
+        receivedAt,
+        payload: { type: 'one-time-password', sessionId: subjectId, phoneNumber, text: 'Your code is 6867' },
+      };
+      items.set(`${String(item.pk)}|${String(item.sk)}`, item);
+      return storedInstruction(item)!;
+    };
     const lineOf = async (run: () => Promise<unknown>) => {
       const from = lines.length;
       await run().catch(() => undefined);
@@ -332,8 +342,9 @@ describe('alarms', () => {
     const sent = await lineOf(() => relayInstruction(detail('e-sent'), deps(ok)));
     const uncertain = await lineOf(() => relayInstruction(detail('e-uncertain'), deps(lost)));
     const expired = await lineOf(() => relayInstruction(detail('e-expired', new Date(Date.now() - 3_600_000).toISOString()), deps(ok)));
-    const refused = await lineOf(() => relayInstruction({ ...detail('e-refused'), destination: '12345' }, deps(ok)));
+    const refused = await lineOf(() => relayInstruction(detail('e-refused', undefined, '12345'), deps(ok)));
     const unreadable = await lineOf(() => relayInstruction({ ...detail('e-unreadable'), channel: 'pigeon' }, deps(ok)));
+    const notStored = await lineOf(() => relayInstruction({ ...detail('e-forged'), subjectId: 'session-nobody' }, deps(ok)));
     const configuration = await lineOf(() =>
       withInvocationLogFields(createRelayHandler({ deps: deps(refusedKey) }))(
         { Records: [{ messageId: 'm-1', body: JSON.stringify({ source: EVENT_SOURCE, 'detail-type': DETAIL_TYPES.instruction, detail: detail('e-config') }), attributes: { ApproximateReceiveCount: '1' } }] } as unknown as SQSEvent,
@@ -347,6 +358,7 @@ describe('alarms', () => {
     assert.deepEqual(expired.map(matched), [['RelayNotSent']]);
     assert.deepEqual(refused.map(matched), [['RelayNotSent']]);
     assert.deepEqual(unreadable.map(matched), [['RelayNotSent']]);
+    assert.deepEqual(notStored.map(matched), [['RelayNotSent']], 'an instruction someone else put on the bus');
     assert.deepEqual(configuration.map(matched), [['RelayConfigurationErrors']], configuration.join('\n'));
     for (const line of lines) assert.ok(!['995512345678', '6867', 'Your code'].some((value) => leaks(line, value)), `a line carries the number or the code: ${line}`);
   });

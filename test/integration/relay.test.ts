@@ -6,8 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import type { SQSRecord } from 'aws-lambda';
 import { postOnceContext } from '../../functions/adapters/post-once.ts';
 import { createRelayStore } from '../../functions/adapters/relay-store.ts';
-import { MAX_BODY_BYTES } from '../../functions/core/pipeline-definition.ts';
-import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, type InstructionDetail } from '../../functions/core/publish.ts';
+import { keys, MAX_BODY_BYTES } from '../../functions/core/pipeline-definition.ts';
+import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, instructionEventId, type InstructionDetail } from '../../functions/core/publish.ts';
 import { QueueMessageSchema } from '../../functions/core/queue-message.ts';
 import { parseCountryCodes, RELAY, relayInstruction, type RelayDependencies } from '../../functions/core/relay.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
@@ -67,8 +67,8 @@ function logger(): CapturedLogger {
 }
 
 /** An Identomat instruction as the gateway stores it and the stream publishes it: the real ingest, worker and publish core. */
-async function instruction(sample: Record<string, unknown>, session = uniqueId('sess')): Promise<InstructionDetail> {
-  const message = await queueMessageFor(env.secrets, 'identomat', { ...sample, sessionId: session });
+async function instruction(sample: Record<string, unknown>, session = uniqueId('sess'), receivedAt?: string): Promise<InstructionDetail> {
+  const message = await queueMessageFor(env.secrets, 'identomat', { ...sample, sessionId: session }, { receivedAt });
   await processMessage(message, env.deps({ log: logger() }));
   const stored = (await storedEvents(env, 'identomat', session)).find((event) => event.requestId === message.requestId);
   const [event] = eventsFromChange({ eventName: 'INSERT', newImage: stored });
@@ -163,15 +163,15 @@ describe('sent once, however often the event comes', () => {
 });
 
 describe('never an older code after a newer one', () => {
-  /** The instruction as if the gateway had received it `secondsAgo` ago. */
-  const receivedAgo = (detail: InstructionDetail, secondsAgo: number): InstructionDetail => ({ ...detail, receivedAt: new Date(Date.now() - secondsAgo * 1000).toISOString() });
+  /** A receipt time `secondsAgo` ago. */
+  const ago = (secondsAgo: number) => new Date(Date.now() - secondsAgo * 1000).toISOString();
   const sessionLines = async (session: string) => (await relayViews(await storedPartition(env, `identomat#${session}`), (pk) => storedPartition(env, pk))).map(relayLine);
 
   test('a code held back by a TeleSign 503 and delivered again after its successor went out is superseded, never sent', async () => {
     // prepare: the person asked twice; Identomat issued 1111, then 2222
     const session = uniqueId('sess');
-    const older = receivedAgo(await instruction({ ...OTP_SAMPLE, text: 'Your code is 1111' }, session), 20);
-    const newer = receivedAgo(await instruction({ ...OTP_SAMPLE, text: 'Your code is 2222' }, session), 10);
+    const older = await instruction({ ...OTP_SAMPLE, text: 'Your code is 1111' }, session, ago(20));
+    const newer = await instruction({ ...OTP_SAMPLE, text: 'Your code is 2222' }, session, ago(10));
     const handler = createRelayHandler({ deps: relayDeps(), delayRetry: async () => undefined, random: () => 0 });
 
     // act
@@ -194,8 +194,8 @@ describe('never an older code after a newer one', () => {
   test('an older code that reaches the relay only after its successor was sent is superseded on its first delivery; its redeliveries change nothing', async () => {
     // prepare
     const session = uniqueId('sess');
-    const older = receivedAgo(await instruction({ ...OTP_SAMPLE, text: 'Your code is 3333' }, session), 20);
-    const newer = receivedAgo(await instruction({ ...OTP_SAMPLE, text: 'Your code is 4444' }, session), 10);
+    const older = await instruction({ ...OTP_SAMPLE, text: 'Your code is 3333' }, session, ago(20));
+    const newer = await instruction({ ...OTP_SAMPLE, text: 'Your code is 4444' }, session, ago(10));
 
     // act
     const results = [await relayInstruction(newer, relayDeps()), await relayInstruction(older, relayDeps()), await relayInstruction(older, relayDeps()), await relayInstruction(newer, relayDeps())];
@@ -208,8 +208,8 @@ describe('never an older code after a newer one', () => {
   test('an older code overtaken between its claim and its send (a slow write, a frozen function) is superseded at the last moment, never sent after the newer one', async () => {
     // prepare: the older code's claim is held up until the newer one has gone out
     const session = uniqueId('sess');
-    const older = receivedAgo(await instruction({ ...OTP_SAMPLE, text: 'Your code is 6161' }, session), 20);
-    const newer = receivedAgo(await instruction({ ...OTP_SAMPLE, text: 'Your code is 6262' }, session), 10);
+    const older = await instruction({ ...OTP_SAMPLE, text: 'Your code is 6161' }, session, ago(20));
+    const newer = await instruction({ ...OTP_SAMPLE, text: 'Your code is 6262' }, session, ago(10));
     const real = createRelayStore(env.client, env.tableName);
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
@@ -232,7 +232,7 @@ describe('never an older code after a newer one', () => {
     // prepare
     const session = uniqueId('sess');
     const at = new Date(Date.now() - 5_000).toISOString();
-    const [one, two] = [await instruction({ ...OTP_SAMPLE, text: 'Your code is 7171' }, session), await instruction({ ...OTP_SAMPLE, text: 'Your code is 7272' }, session)].map((detail) => ({ ...detail, receivedAt: at }));
+    const [one, two] = [await instruction({ ...OTP_SAMPLE, text: 'Your code is 7171' }, session, at), await instruction({ ...OTP_SAMPLE, text: 'Your code is 7272' }, session, at)];
     // act
     const outcomes = [(await relayInstruction(two, relayDeps())).outcome, (await relayInstruction(one, relayDeps())).outcome, (await relayInstruction(two, relayDeps())).outcome];
     // assess
@@ -243,10 +243,10 @@ describe('never an older code after a newer one', () => {
   test('codes and links are apart: a link older than a code already sent still goes out; only a later code supersedes a code', async () => {
     // prepare
     const session = uniqueId('sess');
-    const link = receivedAgo(await instruction(LINK_SAMPLE, session), 20);
-    const code = receivedAgo(await instruction({ ...OTP_SAMPLE, text: 'Your code is 5555' }, session), 10);
-    const laterLink = receivedAgo(await instruction({ ...LINK_SAMPLE, text: 'Hello John, continue here' }, session), 5);
-    const olderCode = receivedAgo(await instruction({ ...OTP_SAMPLE, text: 'Your code is 5554' }, session), 15);
+    const link = await instruction(LINK_SAMPLE, session, ago(20));
+    const code = await instruction({ ...OTP_SAMPLE, text: 'Your code is 5555' }, session, ago(10));
+    const laterLink = await instruction({ ...LINK_SAMPLE, text: 'Hello John, continue here' }, session, ago(5));
+    const olderCode = await instruction({ ...OTP_SAMPLE, text: 'Your code is 5554' }, session, ago(15));
 
     // act
     const results = [code, link, laterLink, olderCode];
@@ -611,6 +611,84 @@ describe("TeleSign's delivery report, on the Identomat session", () => {
       simulator.setDeliveryReportUrl(undefined);
       await api.stop();
     }
+  });
+});
+
+describe('only what the gateway stored is sent: anyone allowed to put events on the bus can write one', () => {
+  /** What the relay logged of its outcome for `eventId`. */
+  const outcomeLines = (log: CapturedLogger, eventId: string) => log.lines.filter((line) => line.fields?.eventId === eventId);
+  const ATTACKER = '+15550001234';
+  /** Every request TeleSign saw for this eventId (its external_id), whatever came of it. */
+  const askedFor = (eventId: string) => simulator.sent.filter((message) => message.parameters.external_id === eventId);
+
+  test('an instruction the gateway never stored (its own eventId, session and key) is sent nowhere and leaves no item', async () => {
+    // prepare: an event made up whole, shaped exactly as the gateway's, eventId consistent with its key
+    const model = await instruction(OTP_SAMPLE);
+    const subjectId = uniqueId('forged');
+    const eventKey = 'one-time-password|to:0000000000000000|0000000000000000';
+    const forged: InstructionDetail = { ...model, subjectId, eventKey, destination: ATTACKER, text: 'Your code is 1234', eventId: instructionEventId(keys.event('identomat', subjectId, eventKey)) };
+    const log = logger();
+    const handler = createRelayHandler({ deps: relayDeps({ log }), delayRetry: async () => undefined, random: () => 0 });
+
+    // act
+    const answer = await handler({ Records: [delivery(forged)] });
+
+    // assess
+    assert.deepEqual(answer.batchItemFailures, [], 'nothing to retry');
+    assert.equal(askedFor(forged.eventId).length, 0, 'no request to TeleSign');
+    assert.ok(!simulator.sent.some((message) => message.parameters.phone_number === ATTACKER.slice(1)), 'nothing to the number the event named');
+    assert.deepEqual(await storedPartition(env, `identomat#${subjectId}`), [], 'no relay item, no marker');
+    assert.deepEqual(outcomeLines(log, forged.eventId).map((line) => [line.fields?.outcome, line.fields?.reason]), [['skipped', 'not stored']]);
+  });
+
+  test("a real instruction's event with another number and text: the stored code goes to the stored number, once, and the line names the fields, never their values", async () => {
+    // prepare
+    const stored = await instruction({ ...OTP_SAMPLE, text: 'Your code is 9191' });
+    const tampered: InstructionDetail = { ...stored, destination: ATTACKER, text: 'Call +15550001234 now', receivedAt: new Date().toISOString() };
+    const log = logger();
+
+    // act
+    const results = [await relayInstruction(tampered, relayDeps({ log })), await relayInstruction(stored, relayDeps({ log }))];
+
+    // assess
+    assert.deepEqual(results.map((result) => result.outcome), ['sent', 'duplicate']);
+    assert.equal(taken(stored).length, 1);
+    const form = taken(stored)[0].parameters;
+    assert.deepEqual({ to: form.phone_number, message: form.message }, { to: String(OTP_SAMPLE.phoneNumber).slice(1), message: 'Your code is 9191' });
+    assert.ok(!simulator.sent.some((message) => message.parameters.phone_number === ATTACKER.slice(1)), 'nothing to the number the event named');
+    const warning = outcomeLines(log, stored.eventId).find((line) => line.message === 'relay: the event differs from the stored instruction; sending the stored one');
+    assert.deepEqual(warning?.fields?.fields, ['destination', 'text', 'receivedAt']);
+    assert.ok(!leaks(JSON.stringify(warning), ATTACKER.slice(1)), 'the number the event named is not logged');
+  });
+
+  test("a stored instruction's key under another session, a key that is not an instruction, a provider that sends none: each sent nowhere", async () => {
+    // prepare
+    const stored = await instruction(OTP_SAMPLE);
+    const otherSession = uniqueId('sess');
+    const statusMessage = await queueMessageFor(env.secrets, 'identomat', { ...sampleJson('identomat', 'video-call-status-update'), sessionId: otherSession });
+    await processMessage(statusMessage, env.deps({ log: logger() }));
+    const statusItem = (await storedEvents(env, 'identomat', otherSession)).find((event) => event.requestId === statusMessage.requestId)!;
+    const statusKey = { pk: String(statusItem.pk), sk: String(statusItem.sk) };
+    const cases: InstructionDetail[] = [
+      // the eventId and key of a real instruction, moved to another session: the id no longer matches the key
+      { ...stored, subjectId: otherSession },
+      // a stored callback that holds no instruction (a video call's update), named with its own consistent eventId
+      { ...stored, subjectId: otherSession, eventKey: statusKey.sk.slice('EVENT#'.length), eventId: instructionEventId(statusKey) },
+      // a provider that sends no instructions: not even read
+      { ...stored, provider: 'telesign', eventId: instructionEventId(keys.event('telesign', stored.subjectId, stored.eventKey)) },
+    ];
+    const log = logger();
+
+    // act
+    const results = [];
+    for (const detail of cases) results.push(await relayInstruction(detail, relayDeps({ log })));
+
+    // assess
+    assert.deepEqual(results.map((result) => result.outcome), ['skipped', 'skipped', 'skipped']);
+    for (const detail of cases) assert.equal(askedFor(detail.eventId).length, 0);
+    assert.ok(!(await storedPartition(env, `identomat#${otherSession}`)).some((item) => String(item.sk).startsWith('RELAY')), 'no relay item in the other session');
+    assert.equal(log.lines.filter((line) => line.fields?.outcome === 'skipped' && line.fields?.reason === 'not stored').length, 3);
+    assert.equal((await relayInstruction(stored, relayDeps())).outcome, 'sent', 'the real one still goes out');
   });
 });
 

@@ -36,7 +36,7 @@ function instructionEvent(n: number): GatewayEvent {
     detailType: DETAIL_TYPES.instruction,
     time,
     detail: {
-      eventId: `instruction-${n}`, provider: 'identomat', subjectId: 'SESSION', kind: 'one-time-password', channel: 'sms',
+      eventId: `instruction-${n}`, provider: 'identomat', subjectId: 'SESSION', eventKey: `one-time-password|${n}`, kind: 'one-time-password', channel: 'sms',
       destination: '+995512345678', text: 'Your code is 6867', oneTimeCode: true, receivedAt: time,
     },
   };

@@ -138,7 +138,7 @@ describe('Callback Instruction', () => {
     assert.equal(events[0].detailType, DETAIL_TYPES.instruction);
     const detail = events[0].detail as InstructionDetail;
     assert.deepEqual({ ...detail, eventId: typeof detail.eventId }, {
-      eventId: 'string', provider: 'identomat', subjectId: 'S-1', kind: 'one-time-password', channel: 'sms',
+      eventId: 'string', provider: 'identomat', subjectId: 'S-1', eventKey: 'one-time-password|to:x|y', kind: 'one-time-password', channel: 'sms',
       destination: '+995512345678', text: 'Your code is 6867', oneTimeCode: true, receivedAt: T(1),
     });
   });

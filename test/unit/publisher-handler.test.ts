@@ -93,7 +93,7 @@ describe('eventBridgePublisher', () => {
     // prepare: an instruction among them, refused each time
     const instruction: GatewayEvent = {
       source: EVENT_SOURCE, detailType: DETAIL_TYPES.instruction, time: T(2),
-      detail: { eventId: 'f'.repeat(32), provider: 'identomat', subjectId: 'S-1', receivedAt: T(2), kind: 'one-time-password', channel: 'sms', destination: PHONE, text: CODE_TEXT, oneTimeCode: true },
+      detail: { eventId: 'f'.repeat(32), provider: 'identomat', subjectId: 'S-1', eventKey: 'one-time-password|k', receivedAt: T(2), kind: 'one-time-password', channel: 'sms', destination: PHONE, text: CODE_TEXT, oneTimeCode: true },
     };
     const bus = busStandIn((entries) => entries.map((entry) => (entry.DetailType === DETAIL_TYPES.instruction ? { ErrorCode: 'InternalFailure', ErrorMessage: `could not take ${entry.Detail}` } : { EventId: 'ok' })));
 
