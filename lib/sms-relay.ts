@@ -24,7 +24,7 @@ import { checkCountryCodes, checkSetting, SETTING_DEFAULTS } from './validate.ts
 export interface SmsRelayProps {
   /** The bus the gateway publishes its events to: the relay's rule listens there. */
   readonly eventBus: IEventBus;
-  /** The gateway's table: the relay writes its relay and link items there (PutItem, UpdateItem). */
+  /** The gateway's table: the relay reads the stored instructions (GetItem) and writes its relay and link items there (PutItem, UpdateItem). */
   readonly table: ITable;
   /** The provider that sends (one with `sendMessage`). */
   readonly sender: AnyProvider;
@@ -89,9 +89,9 @@ export const RELAY_LOG_PATTERNS = {
  * setting): an EventBridge rule on the gateway's bus takes each "Callback Instruction" whose channel
  * is `sms` to the relay queue (SSE, TLS only, DLQ after RELAY.maxReceiveCount receives; the rule
  * sends what it cannot deliver to the same DLQ), and the relay function sends each once
- * (functions/handlers/relay.ts). Least privilege: the function reads the sender's secret and writes
- * the table with PutItem and UpdateItem; it reads nothing else, and no one but the rule may send to
- * its queue. Alarms: the DLQ not empty, a message that may have been sent without an answer
+ * (functions/handlers/relay.ts). Least privilege: the function reads the sender's secret, reads the
+ * stored instructions (GetItem in the instruction providers' partitions) and writes the table with
+ * PutItem and UpdateItem; it reads nothing else, and no one but the rule may send to its queue. Alarms: the DLQ not empty, a message that may have been sent without an answer
  * (uncertain), an instruction not sent (expired, refused), the function failing or refused its
  * credentials.
  */
