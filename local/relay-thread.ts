@@ -1,5 +1,4 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { boundedSqsClient } from '../functions/adapters/sqs.ts';
 import { RELAY } from '../functions/core/relay.ts';
 import { relayHandlerOptions } from '../functions/handlers/dependencies.ts';
@@ -42,16 +41,6 @@ export interface RelayThreadSettings {
   readonly sendsOnlyReceivedFrom: string;
 }
 
-/** When the instruction a relay queue message carries was received, if it can be read. */
-function receivedAtOf(record: SQSRecord): string | undefined {
-  try {
-    const receivedAt = (JSON.parse(record.body) as { detail?: { receivedAt?: unknown } }).detail?.receivedAt;
-    return typeof receivedAt === 'string' && Number.isFinite(Date.parse(receivedAt)) ? new Date(receivedAt).toISOString() : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 runPart<RelayThreadSettings, null>(async (settings, write) => {
   const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: settings.dynamodbEndpoint });
   const sqs = boundedSqsClient({ ...LOCAL_AWS, endpoint: settings.sqsEndpoint });
@@ -67,27 +56,18 @@ runPart<RelayThreadSettings, null>(async (settings, write) => {
       codeMaxAgeSeconds: settings.codeMaxAgeSeconds,
       allowedCountryCodes: settings.allowedCountryCodes,
       retryBaseSeconds: settings.retryBaseSeconds,
+      // Instructions queued for another target are let go unsent, by the receipt time stored with
+      // them (an event's own word could be any time).
+      sendsOnlyReceivedFrom: settings.sendsOnlyReceivedFrom,
       write,
     }),
   );
   const log = createLogger({ service: 'relay', write });
-  // Instructions queued for another target are let go unsent (the handler never sees them).
-  const from = new Date(settings.sendsOnlyReceivedFrom).toISOString();
-  const handler = async (event: SQSEvent) => {
-    const earlier = event.Records.filter((record) => {
-      const receivedAt = receivedAtOf(record);
-      return receivedAt !== undefined && receivedAt < from;
-    });
-    for (const record of earlier) {
-      log.warn('relay', { outcome: 'skipped', reason: `received before the relay sent where it sends now (since ${from}): queued for another sender, not sent`, messageId: record.messageId });
-    }
-    return relay({ Records: event.Records.filter((record) => !earlier.includes(record)) });
-  };
   const poller = startPoller({
     sqs,
     queueUrl: settings.queueUrl,
     queueArn: settings.queueArn,
-    handler,
+    handler: relay,
     batchSize: RELAY.batchSize,
     // As the stack's event source: two at once keep the sender's rate limit far away.
     concurrency: 2,

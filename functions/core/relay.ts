@@ -165,6 +165,12 @@ export interface RelayDependencies {
    * recorded refused and not sent. @default undefined: any country
    */
   readonly allowedCountryCodes?: readonly string[];
+  /**
+   * The local runtime, after its sender changed (a simulated one, then a real one): instructions
+   * received before this time (ISO-8601) were queued for the other sender and are not sent. Read
+   * from the stored instruction, never from the event. @default undefined: every instruction
+   */
+  readonly sendsOnlyReceivedFrom?: string;
 }
 
 /**
@@ -306,12 +312,14 @@ export interface RelayDelivery {
  * the table failing), after recording `retry` where it could.
  */
 export async function relayInstruction(raw: unknown, deps: RelayDependencies, delivery?: RelayDelivery): Promise<RelayResult> {
+  const read: { stored?: InstructionDetail } = {};
   try {
-    return await relayOnce(raw, deps);
+    return await relayOnce(raw, deps, read);
   } catch (error) {
     // The queue's last receive failed, whatever failed (the secret, the table, the sender): the
-    // message goes to the DLQ, and the session says so.
-    if (delivery !== undefined && delivery.receiveCount >= delivery.maxReceiveCount) await recordGaveUp(raw, deps, delivery, error);
+    // message goes to the DLQ, and the session says so, if the stored instruction could be read
+    // (an event that names nothing stored leaves no item anywhere).
+    if (delivery !== undefined && delivery.receiveCount >= delivery.maxReceiveCount) await recordGaveUp(read.stored, deps, delivery, error);
     throw error;
   }
 }
@@ -339,22 +347,20 @@ function baseItem(detail: InstructionDetail, deps: RelayDependencies, now: Date)
  * Mark the instruction given up on (`deadLettered` on a `retry` item, made if no delivery got as far
  * as writing one) and log it. Best effort: the DLQ and its alarm hold the instruction either way.
  */
-async function recordGaveUp(raw: unknown, deps: RelayDependencies, delivery: RelayDelivery, error: unknown): Promise<void> {
-  const parsed = InstructionDetailSchema.safeParse(raw);
-  // Only where the event names a stored callback by its own key: no item for an event made up.
-  if (!parsed.success || parsed.data.eventId !== instructionEventId(storedKey(parsed.data as InstructionDetail))) return;
-  const detail = parsed.data as InstructionDetail;
+async function recordGaveUp(detail: InstructionDetail | undefined, deps: RelayDependencies, delivery: RelayDelivery, error: unknown): Promise<void> {
   const fault = errorMessage(error).slice(0, 300);
-  try {
-    const created = await deps.store.create({ ...baseItem(detail, deps, deps.now()), status: 'retry', attempts: 0, lastFault: fault, deadLettered: true });
-    if (!created.created && created.existing.status === 'retry') {
-      const attempt = created.existing.attempt;
-      await deps.store.update(relayKey(detail), { status: 'retry', ...(attempt === undefined ? {} : { attempt: String(attempt) }) }, { deadLettered: true, lastFault: fault, updatedAt: deps.now().toISOString() });
+  if (detail) {
+    try {
+      const created = await deps.store.create({ ...baseItem(detail, deps, deps.now()), status: 'retry', attempts: 0, lastFault: fault, deadLettered: true });
+      if (!created.created && created.existing.status === 'retry') {
+        const attempt = created.existing.attempt;
+        await deps.store.update(relayKey(detail), { status: 'retry', ...(attempt === undefined ? {} : { attempt: String(attempt) }) }, { deadLettered: true, lastFault: fault, updatedAt: deps.now().toISOString() });
+      }
+    } catch {
+      // The table failing is likely why the delivery failed: the log line below still says it.
     }
-  } catch {
-    // The table failing is likely why the delivery failed: the log line below still says it.
   }
-  deps.log.warn('relay: gave up, to the DLQ', { eventId: detail.eventId, provider: detail.provider, kind: detail.kind, receiveCount: delivery.receiveCount, error: fault });
+  deps.log.warn('relay: gave up, to the DLQ', { ...(detail ? { eventId: detail.eventId, provider: detail.provider, kind: detail.kind } : {}), receiveCount: delivery.receiveCount, error: fault });
 }
 
 /** The key of the stored callback an instruction event names. */
@@ -363,26 +369,57 @@ const storedKey = (detail: Pick<InstructionDetail, 'provider' | 'subjectId' | 'e
 /** The members of an instruction a person receives, and where it goes: what an event may not change. */
 const DELIVERED = ['kind', 'channel', 'destination', 'text', 'link', 'oneTimeCode', 'receivedAt'] as const;
 
+/** DynamoDB's limits on a key (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html): a longer one fails the read. */
+const MAX_PARTITION_KEY_BYTES = 2048;
+const MAX_SORT_KEY_BYTES = 1024;
+
+/** Why an event names no instruction the gateway stored; `gone` when it names one whose item is no longer kept. */
+type NotStored = { readonly notStored: string; readonly gone?: true };
+
 /**
  * The instruction as the gateway stored it, read from the table, or why there is none: an event
  * whose eventId is not its stored callback's, or that names no stored instruction, was not
  * published by the gateway. Throws (a fault: tried again) when the table cannot be read.
  */
-async function fromTable(claimed: InstructionDetail, deps: RelayDependencies): Promise<InstructionDetail | { readonly notStored: string }> {
+async function fromTable(claimed: InstructionDetail, deps: RelayDependencies): Promise<InstructionDetail | NotStored> {
   // Only the partitions of providers that send instructions may be read (the relay's grant).
-  if (!findProvider(claimed.provider)?.instruction) return { notStored: `${claimed.provider} sends no instructions` };
+  if (!findProvider(claimed.provider)?.instruction) return { notStored: 'its provider sends no instructions' };
   const key = storedKey(claimed);
+  // A key no item can have: reading it would fail, and be retried, as a fault of the table.
+  if (Buffer.byteLength(key.pk) > MAX_PARTITION_KEY_BYTES || Buffer.byteLength(key.sk) > MAX_SORT_KEY_BYTES) return { notStored: 'its key is longer than any key DynamoDB keeps' };
   if (instructionEventId(key) !== claimed.eventId) return { notStored: 'its eventId is not that of the stored callback it names' };
   const stored = await deps.store.read(key);
-  const instruction = stored && storedInstruction(stored);
-  if (!instruction) return { notStored: 'no instruction is stored under the key it names' };
+  // Instruction items are kept a day (sensitiveRetentionHours): a redrive from the DLQ may come later.
+  if (!stored) return { notStored: 'no item is stored under the key it names (none was, or it is past its retention)', gone: true };
+  const instruction = storedInstruction(stored);
+  if (!instruction) return { notStored: 'the item it names holds no instruction' };
   const differ = DELIVERED.filter((name) => claimed[name] !== instruction[name]);
   // The names only, never the values (a destination, a code).
   if (differ.length) deps.log.warn('relay: the event differs from the stored instruction; sending the stored one', { eventId: claimed.eventId, provider: claimed.provider, fields: differ });
   return instruction;
 }
 
-async function relayOnce(raw: unknown, deps: RelayDependencies): Promise<RelayResult> {
+/**
+ * An event that names no stored instruction: nothing sent, and no item written, except that an
+ * instruction the relay gave up on (`retry`, in the DLQ) whose item has since expired is recorded
+ * `expired` on a redrive (it is older than any code or link is sent), not left "in the DLQ".
+ */
+async function notStored(claimed: InstructionDetail, found: NotStored, deps: RelayDependencies): Promise<RelayResult> {
+  // Ids and names only when they are the gateway's own: what an event made up says is not logged.
+  const known = found.gone === true;
+  if (known) {
+    const at = deps.now().toISOString();
+    const marked = await deps.store.update(relayKey(claimed), { status: 'retry' }, { status: 'expired', updatedAt: at, reason: 'its stored instruction is no longer kept (instructions are kept a day): too old to send' });
+    if (marked.ok) {
+      deps.log.warn('relay', { eventId: claimed.eventId, provider: claimed.provider, outcome: 'expired', reason: 'stored instruction no longer kept' });
+      return { outcome: 'expired' };
+    }
+  }
+  deps.log.warn('relay', { outcome: 'skipped', reason: 'not stored', ...(known ? { eventId: claimed.eventId, provider: claimed.provider } : {}), why: found.notStored });
+  return { outcome: 'skipped', reason: `not an instruction the gateway stored (${found.notStored}): nothing sent` };
+}
+
+async function relayOnce(raw: unknown, deps: RelayDependencies, read: { stored?: InstructionDetail }): Promise<RelayResult> {
   const parsed = InstructionDetailSchema.safeParse(raw);
   if (!parsed.success) {
     // The issues name paths, never values (a destination).
@@ -391,14 +428,18 @@ async function relayOnce(raw: unknown, deps: RelayDependencies): Promise<RelayRe
     return { outcome: 'skipped', reason: `not an instruction this relay can read (${paths.join(', ')})` };
   }
   const found = await fromTable(parsed.data as InstructionDetail, deps);
-  if ('notStored' in found) {
-    deps.log.warn('relay', { outcome: 'skipped', reason: 'not stored', eventId: parsed.data.eventId, provider: parsed.data.provider, why: found.notStored });
-    return { outcome: 'skipped', reason: `not an instruction the gateway stored (${found.notStored}): nothing sent` };
-  }
+  if ('notStored' in found) return notStored(parsed.data as InstructionDetail, found, deps);
   const detail = found;
+  read.stored = detail;
   const now = deps.now();
   const ageSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(detail.receivedAt)) / 1000));
   const fields = logFields(detail, ageSeconds);
+  const from = deps.sendsOnlyReceivedFrom === undefined ? undefined : new Date(deps.sendsOnlyReceivedFrom);
+  if (from && Date.parse(detail.receivedAt) < from.getTime()) {
+    const reason = `received before the relay sent where it sends now (since ${from.toISOString()}): queued for another sender, not sent`;
+    deps.log.warn('relay', { ...fields, outcome: 'skipped', reason });
+    return { outcome: 'skipped', reason };
+  }
   if (detail.channel !== 'sms') {
     deps.log.info('relay', { ...fields, outcome: 'skipped', reason: `channel ${detail.channel}` });
     return { outcome: 'skipped', reason: `the relay sends SMS; this instruction is ${detail.channel}` };

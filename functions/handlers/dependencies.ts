@@ -162,6 +162,8 @@ export interface RelaySetup {
   readonly inFlightSeconds?: number;
   /** @default RELAY.retryBaseSeconds */
   readonly retryBaseSeconds?: number;
+  /** The local runtime: instructions received before this time were queued for another sender (RelayDependencies). */
+  readonly sendsOnlyReceivedFrom?: string;
   /** How a message is POSTed. @default postOnceContext() */
   readonly send?: SendContext;
   readonly write?: LogWrite;
@@ -187,6 +189,7 @@ export function relayHandlerOptions(setup: RelaySetup): RelayHandlerOptions {
       allowedCountryCodes: parseCountryCodes(setup.allowedCountryCodes ?? 'any'),
       inFlightSeconds: setup.inFlightSeconds ?? RELAY.timeoutSeconds,
       retentionDays: setup.retentionDays ?? RETENTION.eventDays,
+      ...(setup.sendsOnlyReceivedFrom === undefined ? {} : { sendsOnlyReceivedFrom: setup.sendsOnlyReceivedFrom }),
     },
     retryBaseSeconds: setup.retryBaseSeconds ?? RELAY.retryBaseSeconds,
     delayRetry: visibilityDelayer(setup.sqs, setup.queueUrl),

@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import type { SQSRecord } from 'aws-lambda';
 import { postOnceContext } from '../../functions/adapters/post-once.ts';
 import { createRelayStore } from '../../functions/adapters/relay-store.ts';
@@ -689,6 +691,73 @@ describe('only what the gateway stored is sent: anyone allowed to put events on 
     assert.ok(!(await storedPartition(env, `identomat#${otherSession}`)).some((item) => String(item.sk).startsWith('RELAY')), 'no relay item in the other session');
     assert.equal(log.lines.filter((line) => line.fields?.outcome === 'skipped' && line.fields?.reason === 'not stored').length, 3);
     assert.equal((await relayInstruction(stored, relayDeps())).outcome, 'sent', 'the real one still goes out');
+  });
+});
+
+describe('made-up events that still look like work: no retries, no items, nothing of theirs logged', () => {
+  test('a key longer than DynamoDB keeps, on the queue\'s last receive: skipped at once, never retried into the DLQ, no item in the session it names', async () => {
+    // prepare: a real session; a key of 1,020 characters (EVENT# and it pass the 1,024-byte sort-key limit), its eventId consistent
+    const real = await instruction(OTP_SAMPLE);
+    const eventKey = `one-time-password|${'k'.repeat(1_002)}`;
+    const forged: InstructionDetail = { ...real, eventKey, eventId: instructionEventId(keys.event('identomat', real.subjectId, eventKey)) };
+    const log = logger();
+    const handler = createRelayHandler({ deps: relayDeps({ log }), delayRetry: async () => undefined, random: () => 0 });
+
+    // act
+    const answer = await handler({ Records: [delivery(forged, RELAY.maxReceiveCount)] });
+
+    // assess
+    assert.deepEqual(answer.batchItemFailures, [], 'not a fault of the table: nothing to retry');
+    assert.ok(!(await storedPartition(env, `identomat#${real.subjectId}`)).some((item) => item.sk === `RELAY#${forged.eventId}`), 'no relay item for it');
+    assert.ok(log.lines.some((line) => line.fields?.reason === 'not stored'));
+    assert.equal((await relayInstruction(real, relayDeps())).outcome, 'sent', 'the real code still goes out');
+  });
+
+  test('a provider the gateway does not know, written as a phone number: not read, and not logged', async () => {
+    // prepare
+    const real = await instruction(OTP_SAMPLE);
+    const log = logger();
+    // act
+    const result = await relayInstruction({ ...real, provider: '+995599123456' }, relayDeps({ log }));
+    // assess
+    assert.equal(result.outcome, 'skipped');
+    assert.ok(log.lines.length > 0);
+    for (const line of log.lines) assert.ok(!leaks(JSON.stringify(line), '995599123456'), JSON.stringify(line));
+  });
+
+  test('the local runtime\'s sender switch goes by the stored receipt time: an event claiming a later one is still not sent', async () => {
+    // prepare: an instruction stored before the switch, its event claiming it came after
+    const stored = await instruction(OTP_SAMPLE, uniqueId('sess'), new Date(Date.now() - 60_000).toISOString());
+    const switchedAt = new Date(Date.now() - 30_000).toISOString();
+    // act
+    const result = await relayInstruction({ ...stored, receivedAt: new Date().toISOString() }, relayDeps({ sendsOnlyReceivedFrom: switchedAt }));
+    // assess
+    assert.equal(result.outcome, 'skipped');
+    assert.match(result.outcome === 'skipped' ? result.reason : '', /queued for another sender, not sent/);
+    assert.equal(taken(stored).length, 0);
+  });
+});
+
+describe('the DLQ redriven after the instruction is no longer kept', () => {
+  test('a code the relay gave up on, redriven once its stored item expired (kept a day): recorded expired, not left "in the DLQ"', async () => {
+    // prepare: TeleSign down on the queue's last receive; then the item expires (TTL), as a redrive days later finds it
+    const detail = await instruction(OTP_SAMPLE);
+    const handler = createRelayHandler({ deps: relayDeps(), delayRetry: async () => undefined, random: () => 0 });
+    simulator.setSendFault({ status: 503, times: 1 });
+    const last = await handler({ Records: [delivery(detail, RELAY.maxReceiveCount)] });
+    assert.equal(last.batchItemFailures.length, 1);
+    assert.deepEqual([(await relayItem(detail))?.status, (await relayItem(detail))?.deadLettered], ['retry', true]);
+    await env.client.send(new DeleteItemCommand({ TableName: env.tableName, Key: marshall(keys.event('identomat', detail.subjectId, detail.eventKey)) }));
+
+    // act
+    const redriven = await handler({ Records: [delivery(detail, 1)] });
+
+    // assess
+    assert.deepEqual(redriven.batchItemFailures, []);
+    const item = await relayItem(detail);
+    assert.equal(item?.status, 'expired');
+    assert.match(String(item?.reason), /no longer kept/);
+    assert.equal(taken(detail).length, 0);
   });
 });
 
