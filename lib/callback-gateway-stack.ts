@@ -340,6 +340,9 @@ export class CallbackGatewayStack extends Stack {
     if (!sender?.provider.sendMessage) throw new Error(`smsRelay names "${smsRelay}", which is not a provider that sends messages`);
     const relay = new SmsRelay(this, 'SmsRelay', {
       eventBus,
+      // The relay reads what the publisher's events name (an instruction's eventKey): on an upgrade it
+      // takes its new code only once the publisher has, so fewer events without it reach it.
+      publisher: this.events.publisher,
       table: this.table.table,
       sender: sender.provider,
       senderSecret: sender.secret,

@@ -124,6 +124,15 @@ export class GatewayFunction extends Construct {
     // already there through Fn::GetAtt Role.Arn (cfn-lint W3005: redundant), so only the policy's
     // stays: the grants must exist before Lambda checks them (SQS event source, log group).
     const policy = this.role.node.findChild('DefaultPolicy').node.defaultChild as CfnElement;
-    (this.function.node.defaultChild as CfnFunction).addOverride('DependsOn', [Stack.of(this).getLogicalId(policy)]);
+    this.dependsOn = [Stack.of(this).getLogicalId(policy)];
+    (this.function.node.defaultChild as CfnFunction).addOverride('DependsOn', this.dependsOn);
+  }
+
+  /** The function's DependsOn (written whole above, so CDK's own dependencies do not reach it). */
+  private readonly dependsOn: string[];
+
+  /** Create or update the function only after `other` (another function's resource, say). */
+  public dependOn(other: CfnElement): void {
+    this.dependsOn.push(Stack.of(this).getLogicalId(other));
   }
 }

@@ -1,4 +1,4 @@
-import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, type CfnElement, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, type IMetric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -28,6 +28,12 @@ export interface SmsRelayProps {
   readonly table: ITable;
   /** The provider that sends (one with `sendMessage`). */
   readonly sender: AnyProvider;
+  /**
+   * The function that publishes the instructions (the events outlet's publisher): on an upgrade the
+   * relay's function is updated after it, since it reads what the publisher's events name.
+   * @default - no order
+   */
+  readonly publisher?: NodejsFunction;
   /** The sender's secret (its credentials send the SMS): read access is granted, nothing else. */
   readonly senderSecret: ISecret;
   /**
@@ -89,9 +95,10 @@ export const RELAY_LOG_PATTERNS = {
  * setting): an EventBridge rule on the gateway's bus takes each "Callback Instruction" whose channel
  * is `sms` to the relay queue (SSE, TLS only, DLQ after RELAY.maxReceiveCount receives; the rule
  * sends what it cannot deliver to the same DLQ), and the relay function sends each once
- * (functions/handlers/relay.ts). Least privilege: the function reads the sender's secret, reads the
- * stored instructions (GetItem in the instruction providers' partitions) and writes the table with
- * PutItem and UpdateItem; it reads nothing else, and no one but the rule may send to its queue. Alarms: the DLQ not empty, a message that may have been sent without an answer
+ * (functions/handlers/relay.ts). Least privilege: the function reads the sender's secret, reads
+ * items in the instruction providers' partitions only (GetItem: the stored instruction it sends,
+ * its own relay items) and writes the table with PutItem and UpdateItem; no one but the rule may
+ * send to its queue. Alarms: the DLQ not empty, a message that may have been sent without an answer
  * (uncertain), an instruction not sent (expired, refused), the function failing or refused its
  * credentials.
  */
@@ -154,6 +161,7 @@ export class SmsRelay extends Construct {
     });
     this.function = relay.function;
     this.logGroup = relay.logGroup;
+    if (props.publisher) relay.dependOn(props.publisher.node.defaultChild as CfnElement);
     props.senderSecret.grantRead(this.function);
     // Conditional puts and updates of its own items, in one table; no delete, no index.
     relay.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], resources: [props.table.tableArn] }));
@@ -233,7 +241,8 @@ export class SmsRelay extends Construct {
         `check EventsDelayed and the relay queue's age), refused by ${via} (an invalid number, a trial account's unverified number: the ` +
         `"relay" line's reason names ${via}'s code), to a number outside relayAllowedCountryCodes (${countries}: many at once may be ` +
         'someone with the callbackApiKey pumping SMS; rotate it), unreadable, or not stored by the gateway (reason "not stored": an ' +
-        'instruction event someone else put on the bus, sent nowhere; find who may call events:PutEvents on it in CloudTrail). ' +
+        'instruction event that names nothing the gateway stored, sent nowhere: someone else put it on the bus (find who called ' +
+        'events:PutEvents in CloudTrail), or a DLQ message redriven after its instruction\'s retention that the relay never began). ' +
         'Nothing is retried; the person asks for a new code.',
     );
     alarm(

@@ -17,8 +17,9 @@ import { DependencyError, errorMessage } from '../shared/errors.ts';
 const MARSHALL = { removeUndefinedValues: true, convertClassInstanceToMap: false } as const;
 
 /**
- * The relay's reads and writes. It reads one kind of item, the stored instruction it is about to
- * send (GetItem, granted on the instruction providers' partitions only). It writes its own with
+ * The relay's reads and writes. It reads the stored instruction it is about to send, and the relay
+ * item of one no longer stored (GetItem, granted on the instruction providers' partitions only).
+ * It writes its own with
  * PutItem and UpdateItem: a failed condition hands back the item as it is
  * (`ReturnValuesOnConditionCheckFailure: ALL_OLD`), so it never reads those. TransactWriteItems needs no permission of its own: "Permissions
  * for Put, Update, Delete, and Get actions are governed by the permissions used for the underlying
@@ -94,7 +95,7 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
         const { Item } = await client.send(new GetItemCommand({ TableName: tableName, Key: marshall({ pk: key.pk, sk: key.sk }), ConsistentRead: true }));
         return Item ? unmarshall(Item) : undefined;
       } catch (error) {
-        throw fault('GetItem (instruction)', error);
+        throw fault('GetItem', error);
       }
     },
 

@@ -32,6 +32,9 @@ export const TABLE = {
   },
 } as const;
 
+/** The sort key prefix of event items: `EVENT#<event key>`. */
+export const EVENT_SK_PREFIX = 'EVENT#';
+
 /**
  * Key builders: `<provider>#<subjectId>` holds the subject's state item (`STATE`), the state of each
  * of its parts (`STATE#<part>`: an eSMS recipient) and its events (`EVENT#…`).
@@ -44,7 +47,7 @@ export const keys = {
   }),
   event: (provider: string, subjectId: string, eventKey: string) => ({
     pk: keys.subject(provider, subjectId),
-    sk: `EVENT#${eventKey}`,
+    sk: `${EVENT_SK_PREFIX}${eventKey}`,
   }),
   /**
    * Quarantined callbacks have no trusted subject: one partition per provider, keyed by content.

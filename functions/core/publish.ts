@@ -3,7 +3,7 @@ import { findProvider } from '../providers/index.ts';
 import type { ConfirmationKind, Instruction, Outcome } from '../providers/provider.ts';
 import { canonicalJson } from '../shared/canonical-json.ts';
 import { SQS_REFUSED } from '../shared/sqs-characters.ts';
-import { MAX_BODY_BYTES } from './pipeline-definition.ts';
+import { EVENT_SK_PREFIX, MAX_BODY_BYTES } from './pipeline-definition.ts';
 import type { Item } from './store.ts';
 import { inlineStoredBytes } from './stored-bytes.ts';
 
@@ -88,9 +88,6 @@ function eventIdOf(...parts: readonly string[]): string {
 
 /** The eventId of the instruction stored at `key` (an event item's key): one id per stored callback. */
 export const instructionEventId = (key: { readonly pk: string; readonly sk: string }): string => eventIdOf('instruction', key.pk, key.sk);
-
-/** The sort key prefix of event items (functions/core/pipeline-definition.ts `keys.event`). */
-const EVENT_SK_PREFIX = 'EVENT#';
 
 const isState = (item: Item | undefined) => typeof item?.sk === 'string' && (item.sk === 'STATE' || item.sk.startsWith('STATE#'));
 const isEvent = (item: Item | undefined) => typeof item?.sk === 'string' && item.sk.startsWith(EVENT_SK_PREFIX);

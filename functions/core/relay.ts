@@ -101,7 +101,10 @@ export type RelayResult =
 
 /** The relay's view of the table: the stored instruction, read; its own items, conditional writes only. */
 export interface RelayStore {
-  /** The event item at `key` (a consistent read), or undefined when there is none. */
+  /**
+   * The item at `key` (a consistent read), or undefined when there is none: the stored instruction
+   * an event names; the relay item of one no longer stored.
+   */
   read(key: ItemKey): Promise<Item | undefined>;
   /** Write the item if none has its key; otherwise the item that is there. */
   create(item: Item): Promise<{ readonly created: true } | { readonly created: false; readonly existing: Item }>;
@@ -307,19 +310,45 @@ export interface RelayDelivery {
 }
 
 /**
- * Deliver one instruction (an event's `detail`). Returns what happened; throws when nothing was
- * sent and a later delivery may succeed (the provider unreachable, 5xx, 429; a refused credential;
- * the table failing), after recording `retry` where it could.
+ * Deliver one instruction (an event's `detail`): the instruction stored where the event says, never
+ * the event's own word. Returns what happened; throws when nothing was sent and a later delivery
+ * may succeed (the provider unreachable, 5xx, 429; a refused credential; the table failing), after
+ * recording `retry` where it could.
  */
 export async function relayInstruction(raw: unknown, deps: RelayDependencies, delivery?: RelayDelivery): Promise<RelayResult> {
-  const read: { stored?: InstructionDetail } = {};
+  const parsed = InstructionDetailSchema.safeParse(raw);
+  if (!parsed.success) {
+    // The issues name paths, never values (a destination).
+    const paths = parsed.error.issues.map((issue) => issue.path.join('.') || '(detail)');
+    deps.log.warn('relay', { outcome: 'skipped', reason: 'unreadable', fields: paths });
+    return { outcome: 'skipped', reason: `not an instruction this relay can read (${paths.join(', ')})` };
+  }
+  const claimed = parsed.data as InstructionDetail;
+  const named = storedKeyOf(claimed);
+  if ('notStored' in named) {
+    // Nothing the event says is logged: it holds no id of the gateway's.
+    deps.log.warn('relay', { outcome: 'skipped', reason: 'not stored', why: named.notStored });
+    return notStoredResult(named.notStored);
+  }
+  // From here the event's eventId and provider are the gateway's own kind of id: they may be logged.
+  let stored: InstructionDetail | undefined;
   try {
-    return await relayOnce(raw, deps, read);
+    const item = await deps.store.read(named.key);
+    if (!item) return await storedNoLonger(claimed, deps);
+    const instruction = storedInstruction(item);
+    if (!instruction) {
+      deps.log.warn('relay', { outcome: 'skipped', reason: 'not stored', eventId: claimed.eventId, provider: claimed.provider, why: 'the item it names holds no instruction' });
+      return notStoredResult('the item it names holds no instruction');
+    }
+    stored = instruction;
+    const differ = DELIVERED.filter((name) => claimed[name] !== instruction[name]);
+    // The names only, never the values (a destination, a code).
+    if (differ.length) deps.log.warn('relay: the event differs from the stored instruction; sending the stored one', { eventId: claimed.eventId, provider: claimed.provider, fields: differ });
+    return await relayStored(instruction, deps);
   } catch (error) {
     // The queue's last receive failed, whatever failed (the secret, the table, the sender): the
-    // message goes to the DLQ, and the session says so, if the stored instruction could be read
-    // (an event that names nothing stored leaves no item anywhere).
-    if (delivery !== undefined && delivery.receiveCount >= delivery.maxReceiveCount) await recordGaveUp(read.stored, deps, delivery, error);
+    // message goes to the DLQ, and the session says so when the stored instruction was read.
+    if (delivery !== undefined && delivery.receiveCount >= delivery.maxReceiveCount) await recordGaveUp(claimed, stored, deps, delivery, error);
     throw error;
   }
 }
@@ -345,26 +374,25 @@ function baseItem(detail: InstructionDetail, deps: RelayDependencies, now: Date)
 
 /**
  * Mark the instruction given up on (`deadLettered` on a `retry` item, made if no delivery got as far
- * as writing one) and log it. Best effort: the DLQ and its alarm hold the instruction either way.
+ * as writing one) and log it. Only from the stored instruction: when the read itself failed, the
+ * line alone says so (with the event's ids, which name a stored callback). Best effort: the DLQ and
+ * its alarm hold the instruction either way.
  */
-async function recordGaveUp(detail: InstructionDetail | undefined, deps: RelayDependencies, delivery: RelayDelivery, error: unknown): Promise<void> {
+async function recordGaveUp(claimed: InstructionDetail, stored: InstructionDetail | undefined, deps: RelayDependencies, delivery: RelayDelivery, error: unknown): Promise<void> {
   const fault = errorMessage(error).slice(0, 300);
-  if (detail) {
+  if (stored) {
     try {
-      const created = await deps.store.create({ ...baseItem(detail, deps, deps.now()), status: 'retry', attempts: 0, lastFault: fault, deadLettered: true });
+      const created = await deps.store.create({ ...baseItem(stored, deps, deps.now()), status: 'retry', attempts: 0, lastFault: fault, deadLettered: true });
       if (!created.created && created.existing.status === 'retry') {
         const attempt = created.existing.attempt;
-        await deps.store.update(relayKey(detail), { status: 'retry', ...(attempt === undefined ? {} : { attempt: String(attempt) }) }, { deadLettered: true, lastFault: fault, updatedAt: deps.now().toISOString() });
+        await deps.store.update(relayKey(stored), { status: 'retry', ...(attempt === undefined ? {} : { attempt: String(attempt) }) }, { deadLettered: true, lastFault: fault, updatedAt: deps.now().toISOString() });
       }
     } catch {
       // The table failing is likely why the delivery failed: the log line below still says it.
     }
   }
-  deps.log.warn('relay: gave up, to the DLQ', { ...(detail ? { eventId: detail.eventId, provider: detail.provider, kind: detail.kind } : {}), receiveCount: delivery.receiveCount, error: fault });
+  deps.log.warn('relay: gave up, to the DLQ', { eventId: claimed.eventId, provider: claimed.provider, ...(stored ? { kind: stored.kind } : {}), receiveCount: delivery.receiveCount, error: fault });
 }
-
-/** The key of the stored callback an instruction event names. */
-const storedKey = (detail: Pick<InstructionDetail, 'provider' | 'subjectId' | 'eventKey'>): ItemKey => keys.event(detail.provider, detail.subjectId, detail.eventKey);
 
 /** The members of an instruction a person receives, and where it goes: what an event may not change. */
 const DELIVERED = ['kind', 'channel', 'destination', 'text', 'link', 'oneTimeCode', 'receivedAt'] as const;
@@ -373,64 +401,63 @@ const DELIVERED = ['kind', 'channel', 'destination', 'text', 'link', 'oneTimeCod
 const MAX_PARTITION_KEY_BYTES = 2048;
 const MAX_SORT_KEY_BYTES = 1024;
 
-/** Why an event names no instruction the gateway stored; `gone` when it names one whose item is no longer kept. */
-type NotStored = { readonly notStored: string; readonly gone?: true };
-
 /**
- * The instruction as the gateway stored it, read from the table, or why there is none: an event
- * whose eventId is not its stored callback's, or that names no stored instruction, was not
- * published by the gateway. Throws (a fault: tried again) when the table cannot be read.
+ * The key of the stored callback the event names, if it names one as the gateway does: a provider
+ * that sends instructions (the relay may read nothing else), a key DynamoDB can hold, and the
+ * eventId derived from that key. Otherwise why not: the gateway published no such event.
  */
-async function fromTable(claimed: InstructionDetail, deps: RelayDependencies): Promise<InstructionDetail | NotStored> {
-  // Only the partitions of providers that send instructions may be read (the relay's grant).
+function storedKeyOf(claimed: InstructionDetail): { readonly key: ItemKey } | { readonly notStored: string } {
   if (!findProvider(claimed.provider)?.instruction) return { notStored: 'its provider sends no instructions' };
-  const key = storedKey(claimed);
+  const key = keys.event(claimed.provider, claimed.subjectId, claimed.eventKey);
   // A key no item can have: reading it would fail, and be retried, as a fault of the table.
   if (Buffer.byteLength(key.pk) > MAX_PARTITION_KEY_BYTES || Buffer.byteLength(key.sk) > MAX_SORT_KEY_BYTES) return { notStored: 'its key is longer than any key DynamoDB keeps' };
   if (instructionEventId(key) !== claimed.eventId) return { notStored: 'its eventId is not that of the stored callback it names' };
-  const stored = await deps.store.read(key);
-  // Instruction items are kept a day (sensitiveRetentionHours): a redrive from the DLQ may come later.
-  if (!stored) return { notStored: 'no item is stored under the key it names (none was, or it is past its retention)', gone: true };
-  const instruction = storedInstruction(stored);
-  if (!instruction) return { notStored: 'the item it names holds no instruction' };
-  const differ = DELIVERED.filter((name) => claimed[name] !== instruction[name]);
-  // The names only, never the values (a destination, a code).
-  if (differ.length) deps.log.warn('relay: the event differs from the stored instruction; sending the stored one', { eventId: claimed.eventId, provider: claimed.provider, fields: differ });
-  return instruction;
+  return { key };
 }
+
+const notStoredResult = (why: string): RelayResult => ({ outcome: 'skipped', reason: `not an instruction the gateway stored (${why}): nothing sent` });
 
 /**
- * An event that names no stored instruction: nothing sent, and no item written, except that an
- * instruction the relay gave up on (`retry`, in the DLQ) whose item has since expired is recorded
- * `expired` on a redrive (it is older than any code or link is sent), not left "in the DLQ".
+ * The event names a stored callback that is not (or no longer) there. Instruction items are kept
+ * `sensitiveRetentionHours` (a day by default) and the relay's DLQ longer, so a redrive may come
+ * after: an instruction the relay began (its relay item) is carried on as too old to send (`retry`
+ * or an old `claimed`: expired; an old `sending`: uncertain). Without a relay item, nothing is
+ * written: made up, or never begun.
  */
-async function notStored(claimed: InstructionDetail, found: NotStored, deps: RelayDependencies): Promise<RelayResult> {
-  // Ids and names only when they are the gateway's own: what an event made up says is not logged.
-  const known = found.gone === true;
-  if (known) {
-    const at = deps.now().toISOString();
-    const marked = await deps.store.update(relayKey(claimed), { status: 'retry' }, { status: 'expired', updatedAt: at, reason: 'its stored instruction is no longer kept (instructions are kept a day): too old to send' });
-    if (marked.ok) {
-      deps.log.warn('relay', { eventId: claimed.eventId, provider: claimed.provider, outcome: 'expired', reason: 'stored instruction no longer kept' });
-      return { outcome: 'expired' };
-    }
+async function storedNoLonger(claimed: InstructionDetail, deps: RelayDependencies): Promise<RelayResult> {
+  const why = 'no item is stored under the key it names (none was, or it is past its retention)';
+  const current = await deps.store.read(relayKey(claimed));
+  if (!current) {
+    deps.log.warn('relay', { outcome: 'skipped', reason: 'not stored', eventId: claimed.eventId, provider: claimed.provider, why });
+    return notStoredResult(why);
   }
-  deps.log.warn('relay', { outcome: 'skipped', reason: 'not stored', ...(known ? { eventId: claimed.eventId, provider: claimed.provider } : {}), why: found.notStored });
-  return { outcome: 'skipped', reason: `not an instruction the gateway stored (${found.notStored}): nothing sent` };
+  const now = deps.now();
+  const at = now.toISOString();
+  // Logged from the relay item (the gateway wrote it from the stored instruction), not the event.
+  const fields = { eventId: claimed.eventId, provider: claimed.provider, subjectId: maskPhoneNumbers(claimed.subjectId), kind: String(current.kind) };
+  const reason = 'its stored instruction is no longer kept (past sensitiveRetentionHours): too old to send';
+  const next = { notToSend: { outcome: 'expired' as const, fields: { status: 'expired', updatedAt: at, reason }, more: { reason: 'stored instruction no longer kept' } } };
+  return carryOn(current, { key: relayKey(claimed), now, at, next, done: logged(fields, deps) }, deps);
 }
 
-async function relayOnce(raw: unknown, deps: RelayDependencies, read: { stored?: InstructionDetail }): Promise<RelayResult> {
-  const parsed = InstructionDetailSchema.safeParse(raw);
-  if (!parsed.success) {
-    // The issues name paths, never values (a destination).
-    const paths = parsed.error.issues.map((issue) => issue.path.join('.') || '(detail)');
-    deps.log.warn('relay', { outcome: 'skipped', reason: 'unreadable', fields: paths });
-    return { outcome: 'skipped', reason: `not an instruction this relay can read (${paths.join(', ')})` };
-  }
-  const found = await fromTable(parsed.data as InstructionDetail, deps);
-  if ('notStored' in found) return notStored(parsed.data as InstructionDetail, found, deps);
-  const detail = found;
-  read.stored = detail;
+/** A result, logged with the instruction's ids (warnings for what a person should look at). */
+const logged =
+  (fields: Record<string, unknown>, deps: RelayDependencies): Done =>
+  (result, more = {}) => {
+    const level = result.outcome === 'uncertain' || result.outcome === 'refused' || result.outcome === 'expired' ? 'warn' : 'info';
+    deps.log[level]('relay', { ...fields, outcome: result.outcome, ...(result.outcome === 'sent' ? { referenceId: result.referenceId } : {}), ...(result.outcome === 'duplicate' ? { status: result.status } : {}), ...more });
+    return result;
+  };
+
+/** What to record instead of sending: its outcome, the relay item's fields, and what the line adds. */
+interface NotToSend {
+  readonly outcome: 'refused' | 'expired' | 'superseded';
+  readonly fields: Item;
+  readonly more: Record<string, unknown>;
+}
+
+/** Send the stored instruction once: claimed, checked against its family's marker, then sent and recorded. */
+async function relayStored(detail: InstructionDetail, deps: RelayDependencies): Promise<RelayResult> {
   const now = deps.now();
   const ageSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(detail.receivedAt)) / 1000));
   const fields = logFields(detail, ageSeconds);
@@ -453,11 +480,7 @@ async function relayOnce(raw: unknown, deps: RelayDependencies, read: { stored?:
   const at = now.toISOString();
   const base = baseItem(detail, deps, now);
   const expiredFields: Item = { status: 'expired', updatedAt: at, ageSeconds, maxAgeSeconds, reason: `${ageSeconds} s old when it came to be sent; ${detail.oneTimeCode ? 'a code' : 'a link'} is sent only within ${maxAgeSeconds} s` };
-  const done = (result: RelayResult, more: Record<string, unknown> = {}) => {
-    const level = result.outcome === 'uncertain' || result.outcome === 'refused' || result.outcome === 'expired' ? 'warn' : 'info';
-    deps.log[level]('relay', { ...fields, outcome: result.outcome, ...(result.outcome === 'sent' ? { referenceId: result.referenceId } : {}), ...(result.outcome === 'duplicate' ? { status: result.status } : {}), ...more });
-    return result;
-  };
+  const done = logged(fields, deps);
 
   // Not to a country the relay sends to: refused, never sent (the number itself is not recorded).
   const elsewhereFields: Item = { status: 'refused', refusedBy: 'gateway', updatedAt: at, reason: `the number is not in a country relayAllowedCountryCodes allows (${(countries ?? []).map((code) => `+${code}`).join(', ')})` };
@@ -471,13 +494,12 @@ async function relayOnce(raw: unknown, deps: RelayDependencies, read: { stored?:
     !elsewhere &&
     !(await deps.store.advance(latestKey(detail), positionOf(detail), { updatedAt: at, [TABLE.ttlAttribute]: base[TABLE.ttlAttribute] }));
   const supersededFields: Item = { status: 'superseded', updatedAt: at, reason: supersededReason(detail) };
-  // What to record instead of sending, if anything.
-  const notToSend = elsewhere
-    ? { outcome: 'refused' as const, fields: elsewhereFields, more: { reason: 'country not allowed' } }
+  const notToSend: NotToSend | undefined = elsewhere
+    ? { outcome: 'refused', fields: elsewhereFields, more: { reason: 'country not allowed' } }
     : expired
-      ? { outcome: 'expired' as const, fields: expiredFields, more: { maxAgeSeconds } }
+      ? { outcome: 'expired', fields: expiredFields, more: { maxAgeSeconds } }
       : superseded
-        ? { outcome: 'superseded' as const, fields: supersededFields, more: {} }
+        ? { outcome: 'superseded', fields: supersededFields, more: {} }
         : undefined;
   const attempt = deps.newAttempt();
   const claim: Item = notToSend ? { ...base, ...notToSend.fields } : { ...base, status: 'claimed', attempt, attempts: 1, claimedAt: at };
@@ -486,9 +508,24 @@ async function relayOnce(raw: unknown, deps: RelayDependencies, read: { stored?:
     if (notToSend) return done({ outcome: notToSend.outcome }, notToSend.more);
     return send(detail, secret, key, attempt, 1, deps, done);
   }
-
   // An earlier delivery wrote it: carry on from where that one stopped, never sending twice.
-  let current: Item | undefined = created.existing;
+  return carryOn(created.existing, { key, now, at, next: notToSend ? { notToSend } : { send: { detail, secret, attempt } }, done }, deps);
+}
+
+/** Where a delivery that found the relay item already there stands. */
+interface Resume {
+  readonly key: ItemKey;
+  readonly now: Date;
+  readonly at: string;
+  /** What to record instead of sending; or how to send it (the stored instruction in hand). */
+  readonly next: { readonly notToSend: NotToSend } | { readonly send: { readonly detail: InstructionDetail; readonly secret: unknown; readonly attempt: string } };
+  readonly done: Done;
+}
+
+/** Carry on from the relay item an earlier delivery left, never sending twice. */
+async function carryOn(found: Item, resume: Resume, deps: RelayDependencies): Promise<RelayResult> {
+  const { key, now, at, next, done } = resume;
+  let current: Item | undefined = found;
   for (let step = 0; step < 3 && current; step++) {
     const status = String(current.status);
     if ((FINAL as readonly string[]).includes(status)) return done({ outcome: 'duplicate', status });
@@ -516,12 +553,13 @@ async function relayOnce(raw: unknown, deps: RelayDependencies, read: { stored?:
       // A `retry` item written when a delivery gave up before any claim has no attempt token. A
       // `claimed` one this old was left before its request could leave: nothing was sent.
       const expected = current.attempt === undefined ? { status } : { status, attempt: String(current.attempt) };
-      if (notToSend) {
-        const marked = await deps.store.update(key, expected, notToSend.fields);
-        if (marked.ok) return done({ outcome: notToSend.outcome }, notToSend.more);
+      if ('notToSend' in next) {
+        const marked = await deps.store.update(key, expected, next.notToSend.fields);
+        if (marked.ok) return done({ outcome: next.notToSend.outcome }, next.notToSend.more);
         current = marked.current;
         continue;
       }
+      const { detail, secret, attempt } = next.send;
       const claimed = await deps.store.update(key, expected, { status: 'claimed', attempt, claimedAt: at, updatedAt: at, deadLettered: false }, true);
       if (claimed.ok) return send(detail, secret, key, attempt, Number(current.attempts ?? 0) + 1, deps, done);
       current = claimed.current;

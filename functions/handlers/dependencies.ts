@@ -175,6 +175,10 @@ export interface RelaySetup {
 export function relayHandlerOptions(setup: RelaySetup): RelayHandlerOptions {
   const sender = findProvider(setup.sender);
   if (!sender?.sendMessage) throw new ConfigurationError(`the SMS relay names "${setup.sender}", which is not a provider that sends messages`);
+  // Not a time: every instruction would pass the check, queued for another sender or not.
+  if (setup.sendsOnlyReceivedFrom !== undefined && !Number.isFinite(Date.parse(setup.sendsOnlyReceivedFrom))) {
+    throw new ConfigurationError(`the relay's sendsOnlyReceivedFrom is not a time: "${setup.sendsOnlyReceivedFrom}"`);
+  }
   return {
     deps: {
       store: createRelayStore(setup.dynamo, setup.tableName),

@@ -216,6 +216,13 @@ describe('the relay function', () => {
     assert.equal(byResource.size, 4, `nothing else: ${[...byResource.keys()].join(', ')}`);
   });
 
+  test('on an upgrade the relay takes its new code after the publisher: it reads the stored instruction an event names by its eventKey, which the publisher adds', () => {
+    // act
+    const dependsOn = ([] as string[]).concat(resources[logicalId(relay().function)].DependsOn ?? []);
+    // assess
+    assert.ok(dependsOn.includes(logicalId(stack.events.publisher)), dependsOn.join(', '));
+  });
+
   test('no other role gains anything on the relay queues, and no other function reads the TeleSign secret because of the relay', () => {
     // prepare: the same stack without the relay
     const without = synthesize({}).template.Resources as Record<string, Json>;

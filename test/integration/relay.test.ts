@@ -761,6 +761,71 @@ describe('the DLQ redriven after the instruction is no longer kept', () => {
   });
 });
 
+describe('the DLQ redriven after the instruction is no longer kept: what a crash left', () => {
+  const eventItemKey = (detail: InstructionDetail) => keys.event('identomat', detail.subjectId, detail.eventKey);
+  const forget = (detail: InstructionDetail) => env.client.send(new DeleteItemCommand({ TableName: env.tableName, Key: marshall(eventItemKey(detail)) }));
+  const later = (seconds: number) => () => new Date(Date.now() + seconds * 1000);
+
+  test('left sending (sent, the record lost): uncertain, never sent again; left claimed (nothing left): expired', async () => {
+    // prepare: one code sent whose record failed (the item stays `sending`), one whose send could not
+    // begin and whose retry record failed too (the item stays `claimed`); both items then expire
+    const real = createRelayStore(env.client, env.tableName);
+    const down = async () => {
+      throw new DependencyError('dynamodb', 'down');
+    };
+    const sending = await instruction({ ...OTP_SAMPLE, text: 'Your code is 8181' });
+    const claimed = await instruction({ ...OTP_SAMPLE, text: 'Your code is 8282' });
+    await assert.rejects(relayInstruction(sending, relayDeps({ store: { ...real, recordSent: down } })));
+    await assert.rejects(relayInstruction(claimed, relayDeps({ store: { ...real, beginSend: down, update: down } })));
+    assert.deepEqual([(await relayItem(sending))?.status, (await relayItem(claimed))?.status], ['sending', 'claimed']);
+    await forget(sending);
+    await forget(claimed);
+
+    // act: redriven once no send can be in flight
+    const results = [await relayInstruction(sending, relayDeps({ now: later(60) })), await relayInstruction(claimed, relayDeps({ now: later(60) }))];
+
+    // assess
+    assert.deepEqual(results.map((result) => result.outcome), ['uncertain', 'expired']);
+    assert.deepEqual([(await relayItem(sending))?.status, (await relayItem(claimed))?.status], ['uncertain', 'expired']);
+    assert.deepEqual([taken(sending).length, taken(claimed).length], [1, 0]);
+  });
+
+  test("an event carrying a real instruction's eventId and a key of its own does not touch that instruction's relay item", async () => {
+    // prepare: a real code in the DLQ (TeleSign down on the last receive)
+    const detail = await instruction({ ...OTP_SAMPLE, text: 'Your code is 8383' });
+    simulator.setSendFault({ status: 503, times: 1 });
+    await assert.rejects(relayInstruction(detail, relayDeps(), { receiveCount: RELAY.maxReceiveCount, maxReceiveCount: RELAY.maxReceiveCount }));
+    assert.equal((await relayItem(detail))?.status, 'retry');
+
+    // act
+    const result = await relayInstruction({ ...detail, eventKey: 'one-time-password|to:0000000000000000|0000000000000000' }, relayDeps());
+
+    // assess
+    assert.equal(result.outcome, 'skipped');
+    assert.deepEqual([(await relayItem(detail))?.status, (await relayItem(detail))?.deadLettered], ['retry', true], 'still in the DLQ, to be redriven');
+  });
+
+  test('the read failing on the last receive: the line that says it went to the DLQ names the instruction', async () => {
+    // prepare
+    const detail = await instruction(OTP_SAMPLE);
+    const real = createRelayStore(env.client, env.tableName);
+    const log = logger();
+    const handler = createRelayHandler({
+      deps: relayDeps({ log, store: { ...real, read: async () => Promise.reject(new DependencyError('dynamodb', 'GetItem failed: throttled')) } }),
+      delayRetry: async () => undefined,
+      random: () => 0,
+    });
+
+    // act
+    const answer = await handler({ Records: [delivery(detail, RELAY.maxReceiveCount)] });
+
+    // assess
+    assert.equal(answer.batchItemFailures.length, 1);
+    const line = log.lines.find((each) => each.message === 'relay: gave up, to the DLQ');
+    assert.deepEqual([line?.fields?.eventId, line?.fields?.provider], [detail.eventId, 'identomat']);
+  });
+});
+
 describe('logs', () => {
   test('no log line of the suite carries the number, the text, the code or the link', () => {
     // act
