@@ -134,5 +134,6 @@ export class GatewayFunction extends Construct {
   /** Create or update the function only after `other` (another function's resource, say). */
   public dependOn(other: CfnElement): void {
     this.dependsOn.push(Stack.of(this).getLogicalId(other));
+    (this.function.node.defaultChild as CfnFunction).addOverride('DependsOn', this.dependsOn);
   }
 }

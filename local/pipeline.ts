@@ -322,7 +322,7 @@ function startEvents(options: PipelineOptions, engines: Awaited<ReturnType<typeo
 }
 
 /** Who the relay sends through, and where: its simulation, or the endpoint of the secrets file. */
-interface RelayTarget {
+export interface RelayTarget {
   readonly sender: string;
   readonly simulated?: string;
   readonly endpoint?: string;
@@ -389,7 +389,7 @@ function startRelay(
  * simulated run (a sample phone number, someone's session link) went to the real provider, and a
  * real phone, on the next start with real secrets. Instructions received before are not sent.
  */
-function relayTargetSince(dataDir: string, relay: RelayTarget, secretsFile: string): string {
+export function relayTargetSince(dataDir: string, relay: RelayTarget, secretsFile: string): string {
   const secret = loadSecretsFile(secretsFile)[relay.sender] as Record<string, unknown> | undefined;
   // Which account, not its id: the file is beside the data, readable by its owner only.
   const account = shortHash(String(secret?.customerId ?? secret?.apiKey ?? ''));
@@ -401,7 +401,8 @@ function relayTargetSince(dataDir: string, relay: RelayTarget, secretsFile: stri
   } catch {
     // none yet
   }
-  if (stamp.target === target && typeof stamp.since === 'string') return stamp.since;
+  // A stamp that does not hold a time is no stamp: a new one starts now (nothing older is sent).
+  if (stamp.target === target && typeof stamp.since === 'string' && Number.isFinite(Date.parse(stamp.since))) return stamp.since;
   const since = new Date().toISOString();
   writeFileSync(file, `${JSON.stringify({ target, since })}\n`, { mode: 0o600 });
   return since;

@@ -330,7 +330,8 @@ export async function relayInstruction(raw: unknown, deps: RelayDependencies, de
     deps.log.warn('relay', { outcome: 'skipped', reason: 'not stored', why: named.notStored });
     return notStoredResult(named.notStored);
   }
-  // From here the event's eventId and provider are the gateway's own kind of id: they may be logged.
+  // From here the event's eventId is the hash of the key it names and its provider is one of ours:
+  // ids of the gateway's kind (anyone can compute such a pair), never free text, so they may be logged.
   let stored: InstructionDetail | undefined;
   try {
     const item = await deps.store.read(named.key);
@@ -375,8 +376,8 @@ function baseItem(detail: InstructionDetail, deps: RelayDependencies, now: Date)
 /**
  * Mark the instruction given up on (`deadLettered` on a `retry` item, made if no delivery got as far
  * as writing one) and log it. Only from the stored instruction: when the read itself failed, the
- * line alone says so (with the event's ids, which name a stored callback). Best effort: the DLQ and
- * its alarm hold the instruction either way.
+ * line alone says so (with the event's eventId, which matches the key it names). Best effort: the
+ * DLQ and its alarm hold the instruction either way.
  */
 async function recordGaveUp(claimed: InstructionDetail, stored: InstructionDetail | undefined, deps: RelayDependencies, delivery: RelayDelivery, error: unknown): Promise<void> {
   const fault = errorMessage(error).slice(0, 300);
@@ -433,7 +434,8 @@ async function storedNoLonger(claimed: InstructionDetail, deps: RelayDependencie
   }
   const now = deps.now();
   const at = now.toISOString();
-  // Logged from the relay item (the gateway wrote it from the stored instruction), not the event.
+  // The ids the key was checked against, and the kind from the relay item (written from the stored
+  // instruction): nothing the event says on its own.
   const fields = { eventId: claimed.eventId, provider: claimed.provider, subjectId: maskPhoneNumbers(claimed.subjectId), kind: String(current.kind) };
   const reason = 'its stored instruction is no longer kept (past sensitiveRetentionHours): too old to send';
   const next = { notToSend: { outcome: 'expired' as const, fields: { status: 'expired', updatedAt: at, reason }, more: { reason: 'stored instruction no longer kept' } } };
