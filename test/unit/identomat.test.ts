@@ -215,6 +215,21 @@ describe('identomat OTP and link instructions: distinct per destination and text
     assert.notEqual(otherNumber.eventKey, first.eventKey);
   });
 
+  test('the key shows no number, address, code, text or link: instruction events publish it (eventKey), and consumers may log it', () => {
+    // prepare: every instruction sample, and one with an e-mail address
+    const bodies = ['one-time-password', 'share-session-link-via-sms', 'email-one-time-password-request'].map(sample);
+    bodies.push({ ...sample('email-one-time-password-request'), email: 'person@example.com', text: 'Your code is 4242' });
+    for (const body of bodies) {
+      // act
+      const { eventKey } = describeJson(body);
+      // assess
+      const shown = [body.phoneNumber, body.email, body.text, body.sessionLink, String(body.text ?? '').match(/\d{4,}/)?.[0]].filter((value): value is string => typeof value === 'string' && value.length > 0);
+      assert.ok(shown.length > 0, 'the control: the body carries something to hide');
+      for (const value of shown) assert.ok(!eventKey.includes(value) && !eventKey.includes(value.replace(/^\+/, '')), `${eventKey} shows ${value}`);
+      assert.match(eventKey, /^[a-z-]+\|to:[0-9a-f]{16}\|[0-9a-f]{16}$/);
+    }
+  });
+
   test('another text or link to the same destination is another event', () => {
     // prepare
     const link = sample('share-session-link-via-sms');
