@@ -76,13 +76,21 @@ export const RELAY_LOG_PATTERNS = {
   /** A request left and no answer came: the message may have gone out, and is never sent again. */
   uncertain: relayLine('uncertain'),
   /**
-   * Not sent, for good: too old (expired), refused by the provider, an event the relay cannot read,
-   * or one that names no instruction the gateway stored (someone else put it on the bus).
+   * Not sent, for good: too old (expired), refused by the provider, an event the relay cannot read
+   * (or a message that is no Callback Instruction at all), or one that names no instruction the
+   * gateway stored (someone else put it on the bus).
    */
   notSent: FilterPattern.any(
     relayLine('expired'),
     relayLine('refused'),
-    FilterPattern.all(relayLine('skipped'), FilterPattern.any(FilterPattern.stringValue('$.reason', '=', 'unreadable'), FilterPattern.stringValue('$.reason', '=', 'not stored'))),
+    FilterPattern.all(
+      relayLine('skipped'),
+      FilterPattern.any(
+        FilterPattern.stringValue('$.reason', '=', 'unreadable'),
+        FilterPattern.stringValue('$.reason', '=', 'not stored'),
+        FilterPattern.stringValue('$.reason', '=', 'not a Callback Instruction event'),
+      ),
+    ),
   ),
   /** A delivery that cannot go on until a person fixes the sender's secret (a refused key). */
   configurationError: FilterPattern.all(FilterPattern.stringValue('$.level', '=', 'ERROR'), FilterPattern.stringValue('$.message', '=', 'record failed: configuration')),

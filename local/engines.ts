@@ -193,6 +193,13 @@ export async function startSqsServer(options: { port?: number; dataDir?: string 
   if (options.dataDir) {
     const { PersistenceManager } = await load<{ PersistenceManager: new (dir: string) => FauxqsPersistence }>('./persistence.js');
     persistence = new PersistenceManager(options.dataDir);
+    // fauxqs 2.4.1 writes NULL into the NOT NULL approximate_receive_count when a message is made
+    // visible at once (ChangeMessageVisibility 0, what the worker and the relay do on a queue's last
+    // receive so that SQS moves it to the DLQ). The write throws after the message has left the
+    // in-flight list and before it is back in the queue: it was in neither until a restart, and
+    // never reached the DLQ. Made ready here as fauxqs means to, its receive count kept.
+    const makeReady = persistence.db.prepare('UPDATE sqs_messages SET receipt_handle = NULL, visibility_deadline = NULL WHERE message_id = ?');
+    persistence.updateMessageReady = (messageId) => void makeReady.run(messageId);
     // Loaded before the stores write through to it, as fauxqs does.
     persistence.load(sqsStore, snsStore, s3Store);
     sqsStore.persistence = persistence;
@@ -225,6 +232,9 @@ interface FauxqsStore {
 interface FauxqsPersistence {
   load(sqs: unknown, sns: unknown, s3: unknown): void;
   close(): void;
+  /** Its SQLite database (node:sqlite). */
+  readonly db: { prepare(sql: string): { run(...values: unknown[]): unknown } };
+  updateMessageReady(messageId: string): void;
 }
 
 interface FauxqsSqsStore extends FauxqsStore {

@@ -352,6 +352,9 @@ describe('alarms', () => {
     const refused = await lineOf(() => relayInstruction(detail('e-refused', undefined, '12345'), deps(ok)));
     const unreadable = await lineOf(() => relayInstruction({ ...detail('e-unreadable'), channel: 'pigeon' }, deps(ok)));
     const notStored = await lineOf(() => relayInstruction({ ...detail('e-forged'), subjectId: 'session-nobody' }, deps(ok)));
+    const notAnInstruction = await lineOf(() =>
+      createRelayHandler({ deps: deps(ok) })({ Records: [{ messageId: 'm-0', body: JSON.stringify({ source: 'someone', 'detail-type': 'Other' }), attributes: { ApproximateReceiveCount: '1' } }] } as unknown as SQSEvent),
+    );
     const configuration = await lineOf(() =>
       withInvocationLogFields(createRelayHandler({ deps: deps(refusedKey) }))(
         { Records: [{ messageId: 'm-1', body: JSON.stringify({ source: EVENT_SOURCE, 'detail-type': DETAIL_TYPES.instruction, detail: detail('e-config') }), attributes: { ApproximateReceiveCount: '1' } }] } as unknown as SQSEvent,
@@ -366,6 +369,7 @@ describe('alarms', () => {
     assert.deepEqual(refused.map(matched), [['RelayNotSent']]);
     assert.deepEqual(unreadable.map(matched), [['RelayNotSent']]);
     assert.deepEqual(notStored.map(matched), [['RelayNotSent']], 'an instruction someone else put on the bus');
+    assert.deepEqual(notAnInstruction.map(matched), [['RelayNotSent']], 'a message that is no Callback Instruction at all');
     assert.deepEqual(configuration.map(matched), [['RelayConfigurationErrors']], configuration.join('\n'));
     for (const line of lines) assert.ok(!['995512345678', '6867', 'Your code'].some((value) => leaks(line, value)), `a line carries the number or the code: ${line}`);
   });

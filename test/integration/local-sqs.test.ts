@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ChangeMessageVisibilityCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ensureQueues, LOCAL_AWS, startSqsServer, type SqsServer } from '../../local/engines.ts';
+
+/**
+ * The local SQS API with its messages kept on disk (`npm start`'s), as the worker and the relay use
+ * it when a record fails: the back-off, and on the queue's last receive the message made visible at
+ * once (ChangeMessageVisibility 0) so that the next receive moves it to the DLQ, as on AWS.
+ */
+
+let dataDir: string;
+let sqs: SqsServer;
+let client: SQSClient;
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'local-sqs-'));
+  sqs = await startSqsServer({ dataDir });
+  client = new SQSClient({ ...LOCAL_AWS, endpoint: sqs.endpoint });
+});
+after(async () => {
+  client?.destroy();
+  await sqs?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const receive = async (queueUrl: string) =>
+  (await client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 1, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }))).Messages ?? [];
+
+test('a message given back at once on its last receive goes to the DLQ; it is not lost from the queue until a restart', async () => {
+  // prepare: two receives allowed, as the relay's queue allows eight
+  const { queueUrl, dlqUrl } = await ensureQueues(client, { queue: 'given-back', dlq: 'given-back-dlq' }, { maxReceiveCount: 2 });
+  await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: 'code' }));
+
+  // act: each receive fails and gives the message back at once (the last receive's hand-back)
+  const receives: string[] = [];
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const [message] = await receive(queueUrl);
+    receives.push(message?.Attributes?.ApproximateReceiveCount ?? 'none');
+    if (message) await client.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: 0 }));
+  }
+  const third = await receive(queueUrl);
+  const [dead] = await receive(dlqUrl);
+
+  // assess
+  assert.deepEqual(receives, ['1', '2'], 'received again at once after each hand-back');
+  assert.deepEqual(third, [], 'past its receive limit: not delivered again');
+  assert.equal(dead?.Body, 'code', 'in the DLQ, for `npm run redrive`');
+});
