@@ -62,6 +62,8 @@ export class GatewayFunction extends Construct {
   public readonly function: NodejsFunction;
   public readonly role: Role;
   public readonly logGroup: LogGroup;
+  /** The function's DependsOn, written whole (so CDK's own dependencies do not reach it). */
+  private readonly dependsOn: string[];
 
   constructor(scope: Construct, id: string, props: GatewayFunctionProps) {
     super(scope, id);
@@ -127,9 +129,6 @@ export class GatewayFunction extends Construct {
     this.dependsOn = [Stack.of(this).getLogicalId(policy)];
     (this.function.node.defaultChild as CfnFunction).addOverride('DependsOn', this.dependsOn);
   }
-
-  /** The function's DependsOn (written whole above, so CDK's own dependencies do not reach it). */
-  private readonly dependsOn: string[];
 
   /** Create or update the function only after `other` (another function's resource, say). */
   public dependOn(other: CfnElement): void {

@@ -14,7 +14,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { keys, RETENTION } from '../functions/core/pipeline-definition.ts';
 import { DETAIL_TYPES, EVENT_SOURCE } from '../functions/core/publish.ts';
-import { parseCountryCodes, RELAY, sharedCodeWarnings } from '../functions/core/relay.ts';
+import { parseCountryCodes, RELAY, sharedCodeWarnings, SKIPPED } from '../functions/core/relay.ts';
 import { secretEnvName } from '../functions/core/secrets.ts';
 import { type AnyProvider, providers } from '../functions/providers/index.ts';
 import { DEFAULT_SECRET_CACHE_SECONDS, type FunctionLogging, GatewayFunction, handlerEntry } from './gateway-function.ts';
@@ -85,11 +85,7 @@ export const RELAY_LOG_PATTERNS = {
     relayLine('refused'),
     FilterPattern.all(
       relayLine('skipped'),
-      FilterPattern.any(
-        FilterPattern.stringValue('$.reason', '=', 'unreadable'),
-        FilterPattern.stringValue('$.reason', '=', 'not stored'),
-        FilterPattern.stringValue('$.reason', '=', 'not a Callback Instruction event'),
-      ),
+      FilterPattern.any(...Object.values(SKIPPED).map((reason) => FilterPattern.stringValue('$.reason', '=', reason))),
     ),
   ),
   /** A delivery that cannot go on until a person fixes the sender's secret (a refused key). */

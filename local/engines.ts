@@ -105,13 +105,12 @@ export async function startDynamoDbLocal(options: { port?: number; dbPath?: stri
 }
 
 async function startDynamoDbLocalOn(port: number, dbPath: string | undefined): Promise<DynamoDbLocal> {
-  const options = { dbPath };
   const jarDir = dynamoDbLocalJarDir();
   const args = [`-Djava.library.path=${join(jarDir, 'DynamoDBLocal_lib')}`, '-Xms64m', '-jar', join(jarDir, 'DynamoDBLocal.jar')];
   args.push('-port', String(port), '-sharedDb', '-disableTelemetry');
-  if (options.dbPath) {
-    mkdirSync(options.dbPath, { recursive: true });
-    args.push('-dbPath', options.dbPath);
+  if (dbPath) {
+    mkdirSync(dbPath, { recursive: true });
+    args.push('-dbPath', dbPath);
   } else {
     args.push('-inMemory');
   }

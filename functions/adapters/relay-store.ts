@@ -19,9 +19,9 @@ const MARSHALL = { removeUndefinedValues: true, convertClassInstanceToMap: false
 /**
  * The relay's reads and writes. It reads the stored instruction it is about to send, and the relay
  * item of one no longer stored (GetItem, granted on the instruction providers' partitions only).
- * It writes its own with
- * PutItem and UpdateItem: a failed condition hands back the item as it is
- * (`ReturnValuesOnConditionCheckFailure: ALL_OLD`), so it never reads those. TransactWriteItems needs no permission of its own: "Permissions
+ * It writes its own with PutItem and UpdateItem: a failed condition hands back the item as it is
+ * (`ReturnValuesOnConditionCheckFailure: ALL_OLD`), so it never reads those. TransactWriteItems
+ * needs no permission of its own: "Permissions
  * for Put, Update, Delete, and Get actions are governed by the permissions used for the underlying
  * PutItem, UpdateItem, DeleteItem, and GetItem operations"
  * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).

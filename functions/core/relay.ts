@@ -79,6 +79,13 @@ export const RELAY = {
   dlqRetentionDays: 4,
 } as const;
 
+/** The reasons of the `skipped` lines the RelayNotSent alarm counts (lib/sms-relay.ts `RELAY_LOG_PATTERNS`). */
+export const SKIPPED = {
+  unreadable: 'unreadable',
+  notStored: 'not stored',
+  notAnInstruction: 'not a Callback Instruction event',
+} as const;
+
 export const RELAY_SK_PREFIX = 'RELAY#';
 /** The sort key prefix of the subject's markers of the latest instruction claimed, per family (`code`, `link`). */
 export const RELAY_LATEST_SK_PREFIX = 'RELAY-LATEST#';
@@ -320,16 +327,13 @@ export async function relayInstruction(raw: unknown, deps: RelayDependencies, de
   if (!parsed.success) {
     // The issues name paths, never values (a destination).
     const paths = parsed.error.issues.map((issue) => issue.path.join('.') || '(detail)');
-    deps.log.warn('relay', { outcome: 'skipped', reason: 'unreadable', fields: paths });
+    deps.log.warn('relay', { outcome: 'skipped', reason: SKIPPED.unreadable, fields: paths });
     return { outcome: 'skipped', reason: `not an instruction this relay can read (${paths.join(', ')})` };
   }
   const claimed = parsed.data as InstructionDetail;
   const named = storedKeyOf(claimed);
-  if ('notStored' in named) {
-    // Nothing the event says is logged: it holds no id of the gateway's.
-    deps.log.warn('relay', { outcome: 'skipped', reason: 'not stored', why: named.notStored });
-    return notStoredResult(named.notStored);
-  }
+  // Nothing the event says is logged: it holds no id of the gateway's.
+  if ('notStored' in named) return notStored(named.notStored, {}, deps);
   // From here the event's eventId is the hash of the key it names and its provider is one of ours:
   // ids of the gateway's kind (anyone can compute such a pair), never free text, so they may be logged.
   let stored: InstructionDetail | undefined;
@@ -337,10 +341,7 @@ export async function relayInstruction(raw: unknown, deps: RelayDependencies, de
     const item = await deps.store.read(named.key);
     if (!item) return await storedNoLonger(claimed, deps);
     const instruction = storedInstruction(item);
-    if (!instruction) {
-      deps.log.warn('relay', { outcome: 'skipped', reason: 'not stored', eventId: claimed.eventId, provider: claimed.provider, why: 'the item it names holds no instruction' });
-      return notStoredResult('the item it names holds no instruction');
-    }
+    if (!instruction) return notStored('the item it names holds no instruction', { eventId: claimed.eventId, provider: claimed.provider }, deps);
     stored = instruction;
     const differ = DELIVERED.filter((name) => claimed[name] !== instruction[name]);
     // The names only, never the values (a destination, a code).
@@ -416,7 +417,11 @@ function storedKeyOf(claimed: InstructionDetail): { readonly key: ItemKey } | { 
   return { key };
 }
 
-const notStoredResult = (why: string): RelayResult => ({ outcome: 'skipped', reason: `not an instruction the gateway stored (${why}): nothing sent` });
+/** An event that names no instruction the gateway stored: logged (with `ids` only where they are the gateway's kind), nothing sent. */
+function notStored(why: string, ids: { readonly eventId?: string; readonly provider?: string }, deps: RelayDependencies): RelayResult {
+  deps.log.warn('relay', { outcome: 'skipped', reason: SKIPPED.notStored, ...ids, why });
+  return { outcome: 'skipped', reason: `not an instruction the gateway stored (${why}): nothing sent` };
+}
 
 /**
  * The event names a stored callback that is not (or no longer) there. Instruction items are kept
@@ -428,10 +433,7 @@ const notStoredResult = (why: string): RelayResult => ({ outcome: 'skipped', rea
 async function storedNoLonger(claimed: InstructionDetail, deps: RelayDependencies): Promise<RelayResult> {
   const why = 'no item is stored under the key it names (none was, or it is past its retention)';
   const current = await deps.store.read(relayKey(claimed));
-  if (!current) {
-    deps.log.warn('relay', { outcome: 'skipped', reason: 'not stored', eventId: claimed.eventId, provider: claimed.provider, why });
-    return notStoredResult(why);
-  }
+  if (!current) return notStored(why, { eventId: claimed.eventId, provider: claimed.provider }, deps);
   const now = deps.now();
   const at = now.toISOString();
   // The ids the key was checked against, and the kind from the relay item (written from the stored

@@ -4,7 +4,7 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { secretsManagerSource } from '../adapters/secrets-manager.ts';
 import { RETENTION } from '../core/pipeline-definition.ts';
 import { DETAIL_TYPES, EVENT_SOURCE } from '../core/publish.ts';
-import { RELAY, relayInstruction, type RelayDependencies, type RelayResult } from '../core/relay.ts';
+import { RELAY, relayInstruction, type RelayDependencies, type RelayResult, SKIPPED } from '../core/relay.ts';
 import { DEFAULT_SECRET_CACHE_SECONDS, relayHandlerOptions } from './dependencies.ts';
 import { numberEnv, requireEnv } from './environment.ts';
 import { withInvocationLogFields } from './invocation-log.ts';
@@ -36,8 +36,8 @@ export function instructionOf(body: string): unknown {
 function processRecord(record: SQSRecord, deps: RelayDependencies): Promise<RelayResult> {
   const detail = instructionOf(record.body);
   if (detail === undefined) {
-    deps.log.warn('relay', { outcome: 'skipped', reason: 'not a Callback Instruction event', messageId: record.messageId });
-    return Promise.resolve({ outcome: 'skipped', reason: 'not a Callback Instruction event' });
+    deps.log.warn('relay', { outcome: 'skipped', reason: SKIPPED.notAnInstruction, messageId: record.messageId });
+    return Promise.resolve({ outcome: 'skipped', reason: SKIPPED.notAnInstruction });
   }
   return relayInstruction(detail, deps, { receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1, maxReceiveCount: RELAY.maxReceiveCount });
 }
