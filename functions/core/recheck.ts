@@ -7,7 +7,7 @@ import { isEndpointFault, lookupAnswer, type LookupResult } from './ask.ts';
 import { answerEventKey, storeAnswer } from './event-items.ts';
 import { DEFAULT_RECONCILE, settled, withRecheck, withRecheckFault, type RecheckContext } from './reconcile.ts';
 import type { RecheckMessage } from './queue-message.ts';
-import { applyObservations, orderKey, overruled, type Observation, type StateItem, type Verdict } from './state.ts';
+import { applyObservations, orderKey, overruled, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
 import type { WorkerDependencies } from './worker.ts';
 
 /**
@@ -90,8 +90,13 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
     // judge or overrule what is in place now (a late COMPLETED must not undo a REVERSED).
     const overtaken = answer?.kind === 'found' && state.orderKey !== first.orderKey && state.orderKey !== undefined && orderKey(answer.answer.placed) < state.orderKey;
     const verdict = answer && !overtaken ? verdictOn(applied, answer) : undefined;
-    // Two final statuses that contradict each other: the provider's answer is the truth, the claim is flagged.
-    if (verdict?.kind === 'mismatch' && answer?.kind === 'found' && applied.terminal && answer.answer.placed.terminal) applied = overruled(applied, answer.answer.placed, now);
+    // Two final statuses that contradict each other: the provider's answer is the truth, the claim is
+    // flagged. An answer older than the status in place (an endpoint lagging behind a signed callback)
+    // overrules it only to fail closed, taking a success away: it never moves the state back in time
+    // otherwise, least of all into a success (a lagging 200 must not undo a newer signed 207).
+    if (verdict?.kind === 'mismatch' && answer?.kind === 'found' && applied.terminal && answer.answer.placed.terminal && overrules(applied, answer.answer.placed)) {
+      applied = overruled(applied, answer.answer.placed, now);
+    }
     const verdictApplied = (verdict && applyObservations(applied, subject, [], verdict, now)) ?? applied;
     // The provider answered about the subject, asked after the claim it could not judge came in: that
     // claim has been put to it now. (Not a not_found: the provider's glitch about a subject it knew.)
@@ -114,6 +119,12 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
     log(deps, provider, message, next, result, fault, needsPerson);
     return result;
   }
+}
+
+/** Whether a final answer contradicting the final status in place replaces it: when it is not older, or when it takes a success away. */
+function overrules(state: StateItem, answer: PlacedStatus): boolean {
+  const notOlder = state.orderKey === undefined || orderKey(answer) >= state.orderKey;
+  return notOlder || (state.outcome === 'succeeded' && answer.outcome !== 'succeeded');
 }
 
 function withoutUnansweredClaim(state: StateItem): StateItem {

@@ -227,6 +227,43 @@ describe('TeleSign Get Status on re-check', () => {
     assert.equal(state?.confirmation, 'confirmed');
     assert.equal(state?.recheckAt, undefined, 'settled: off the schedule');
   });
+
+  /** A signed callback with `code` at `callbackAt`, Get Status answering `answered` at `answeredAt`: the state after arrival and after one re-check. */
+  async function contradicted(prefix: string, code: number, callbackAt: string, answered: string, answeredAt: string) {
+    const ref = uniqueId(prefix);
+    const content = callback('sms-dlr-success', ref, callbackAt);
+    const json = JSON.parse(content.body!.toString('utf8')) as Record<string, any>;
+    json.status.code = code;
+    const signed: Content = { body: Buffer.from(JSON.stringify(json)) };
+    simulator.report(answer(signed, answered, answeredAt));
+    const deps = askingDeps();
+    await processMessage(await queued(signed), deps, QUEUE.settleAttempts);
+    const arrived = await storedState(env, 'telesign', ref);
+    const result = await processRecheck({ v: 1, kind: 'recheck', provider: 'telesign', subjectId: ref, at: new Date().toISOString() }, deps);
+    return { arrived, result, state: await storedState(env, 'telesign', ref) };
+  }
+
+  for (const [code, outcome] of [[207, 'failed'], [250, 'unknown']] as const) {
+    test(`a lagging Get Status never turns a newer signed ${code} into a success: its older 200 is flagged, not applied`, async () => {
+      // act: signed at 10:05; Get Status still says delivered, as of 10:00
+      const { arrived, result, state } = await contradicted('TS-LAG', code, '2026-03-01T10:05:00.000Z', '200', '2026-03-01T10:00:00.000Z');
+      // assess
+      assert.deepEqual([arrived?.status, arrived?.outcome], [String(code), outcome]);
+      assert.equal(result.kind === 'rechecked' && result.verdict, 'mismatch');
+      assert.deepEqual([state?.status, state?.outcome, state?.statusAt], [String(code), outcome, '2026-03-01T10:05:00.000Z'], 'the newer status stays');
+      assert.deepEqual([state?.confirmation, state?.confirmedStatus], ['mismatch', '200'], 'the disagreement is flagged for a person');
+      assert.ok(state?.recheckAt, 'asked again');
+    });
+  }
+
+  test('an older final answer still takes a success away: a signed 200, Get Status says 207 as of before it', async () => {
+    // act: signed delivered at 10:05; Get Status says failed, as of 10:00
+    const { arrived, state } = await contradicted('TS-FAILS', 200, '2026-03-01T10:05:00.000Z', '207', '2026-03-01T10:00:00.000Z');
+    // assess: fail closed, as the README's "the answer wins" says
+    assert.deepEqual([arrived?.status, arrived?.outcome], ['200', 'succeeded']);
+    assert.deepEqual([state?.status, state?.outcome, state?.source], ['207', 'failed', 'status-endpoint']);
+    assert.equal(state?.confirmation, 'mismatch');
+  });
 });
 
 describe('TeleSign Get Status faults', () => {
