@@ -209,10 +209,11 @@ export type EsmsInference =
  * recipient is asked about again until it has a result; eSMS's callbacks carry neither for a
  * message). Otherwise, all (inferred) from the counters:
  * - a recipient (the callback names a `phonenumber`): a Zalo `error_info` with a non-zero `error`
- *   is that recipient's failure (`zalo-error`); else every counted recipient succeeded
- *   (SendSuccess > 0, SendFailed 0: `all-succeeded`) or failed (SendSuccess 0, SendFailed > 0:
- *   `all-failed`), which covers a one-recipient message (TotalReceiver 1) too. Some of each
- *   (`mixed`) cannot say which recipient this was: `unknown`, never success.
+ *   is that recipient's failure (`zalo-error`); else every recipient succeeded (SendSuccess > 0,
+ *   SendFailed 0: `all-succeeded`) or failed (SendSuccess 0, SendFailed > 0: `all-failed`), which
+ *   covers a one-recipient message (TotalReceiver 1) too. Some of each (`mixed`), or receivers not
+ *   counted yet (`not-all-counted`: SendSuccess 1 of TotalReceiver 2 may be another recipient),
+ *   cannot say which recipient this was: `unknown`, never success.
  * - the message as a whole (no `phonenumber`): succeeded or failed only when every recipient is
  *   counted the same way (TotalReceiver, when sent, is reached); `mixed` and `not-all-counted`
  *   are `unknown` (there is no "partial" outcome).
@@ -233,7 +234,9 @@ function sentOutcome(query: EsmsCallback, recipient: string | undefined, zaloErr
   if (recipient !== undefined && zaloError !== undefined) return { outcome: 'failed', rank, inference: 'zalo-error' };
   if (success > 0 && failed > 0) return { outcome: 'unknown', rank, inference: 'mixed' };
   if (success === 0 && failed === 0) return { outcome: 'unknown', rank, inference: 'none-counted' };
-  if (recipient === undefined && success + failed < count(query.TotalReceiver)) return { outcome: 'unknown', rank, inference: 'not-all-counted' };
+  // The counters are the message's: with a receiver not counted yet, a recipient's callback cannot say
+  // whether this recipient is one of those counted, so it is no more a success than the message is.
+  if (success + failed < count(query.TotalReceiver)) return { outcome: 'unknown', rank, inference: 'not-all-counted' };
   return success > 0 ? { outcome: 'succeeded', rank, inference: 'all-succeeded' } : { outcome: 'failed', rank, inference: 'all-failed' };
 }
 

@@ -366,6 +366,21 @@ describe('eSMS outcomes: only what the counters can say', () => {
       detail: { inference: 'all-succeeded', SendSuccess: '3', SendFailed: '0', TotalReceiver: '3' },
     },
     {
+      name: 'counters that have not counted every receiver yet say nothing of this recipient: 1 of 2 succeeded, or failed',
+      queries: [
+        'SMSID=b6&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=2&phonenumber=0901000001',
+        'SMSID=b6&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=2&phonenumber=0901000002',
+      ],
+      outcome: 'unknown',
+      detail: { inference: 'not-all-counted', SendSuccess: '1', SendFailed: '0', TotalReceiver: '2' },
+    },
+    {
+      name: 'one failure counted of three receivers: not this recipient\'s failure for sure',
+      queries: ['SMSID=b7&SendStatus=5&SendSuccess=0&SendFailed=1&TotalReceiver=3&phonenumber=0901000001'],
+      outcome: 'unknown',
+      detail: { inference: 'not-all-counted', SendSuccess: '0', SendFailed: '1', TotalReceiver: '3' },
+    },
+    {
       name: 'a one-recipient message that failed (viber-like)',
       queries: ['SMSID=b4&SendStatus=5&SendSuccess=0&SendFailed=1&TotalReceiver=1&phonenumber=0901000001'],
       outcome: 'failed',
