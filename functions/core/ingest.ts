@@ -125,6 +125,13 @@ function rawBody(body: Buffer, scrub: readonly string[], query: string): QueueMe
   return { body: text, query };
 }
 
+/** Whether a parsed payload still spells one of the provider's body secrets anywhere, in any JSON spelling. */
+function holdsSecret(payload: unknown, secrets: readonly string[]): boolean {
+  if (!secrets.some(Boolean)) return false;
+  const text = JSON.stringify(payload) ?? '';
+  return secrets.some((secret) => secret !== '' && text.search(jsonSpellings(secret)) !== -1);
+}
+
 function keptHeaders(provider: AnyProvider, request: CallbackRequest): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const name of provider.keptHeaders ? [...KEPT_HEADERS, ...provider.keptHeaders] : KEPT_HEADERS) {
@@ -188,11 +195,16 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
   }
 
   const parsed = provider.parse(request);
+  const bodySecrets = provider.bodySecrets?.(secret) ?? [];
   // What the callback says, read now so that one the worker could not store as it is (a key with
   // a lone surrogate, over DynamoDB's key limits) is answered and kept as quarantined, not as taken.
   let facts: EventFacts | undefined;
   let quarantine = parsed.ok ? undefined : { reason: parsed.reason, issues: [...parsed.issues] };
-  if (parsed.ok) {
+  if (parsed.ok && holdsSecret(parsed.payload, bodySecrets)) {
+    // `parse` drops the member the secret is checked in; a copy anywhere else (nested, in an SMS
+    // text) would be queued, stored and published as it is. The raw body below is scrubbed.
+    quarantine = { reason: 'the body holds its secret outside the member it is checked in', issues: [] };
+  } else if (parsed.ok) {
     try {
       facts = provider.describe(parsed.payload, secret);
       const reason = unstorableKeyReason(facts);
@@ -209,7 +221,7 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
     sourceIp: request.sourceIp,
     method: request.method,
     headers: keptHeaders(provider, request),
-    raw: rawBody(request.body, provider.bodySecrets?.(secret) ?? [], request.rawQuery),
+    raw: rawBody(request.body, bodySecrets, request.rawQuery),
   };
   const pathParameters = keptPathParameters(provider, request);
   if (pathParameters) message.pathParameters = pathParameters;

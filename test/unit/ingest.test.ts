@@ -260,6 +260,27 @@ describe('what the queued message carries', () => {
     assert.ok(!run.sent[0].includes(String(UNIT_SECRETS.identomat.callbackApiKey)));
   });
 
+  const copies = [
+    { name: 'nested', copy: (key: string) => ({ meta: { callbackApiKey: key } }) },
+    { name: 'under another spelling of the name', copy: (key: string) => ({ CallbackApiKey: key }) },
+    { name: "in an SMS instruction's text", copy: (key: string) => ({ type: 'one-time-password', phoneNumber: '+15551234567', text: `code 123456 ${key}` }) },
+  ];
+  for (const { name, copy } of copies) {
+    test(`identomat: a second copy of the key, ${name}, is quarantined, and no copy reaches the queue`, async () => {
+      // prepare
+      const key = String(UNIT_SECRETS.identomat.callbackApiKey);
+      const body = Buffer.from(JSON.stringify({ callbackApiKey: key, type: 'session-change', sessionId: 's1', result: 'APPROVED', ...copy(key) }));
+      const request = authentic(identomat, { body });
+      // act
+      const run = await runIngest(identomat, request);
+      // assess
+      assert.deepEqual(run.response.body, { received: true, quarantined: true });
+      assert.match(String(run.messages[0].quarantine?.reason), /secret outside the member/);
+      assert.equal(run.messages[0].payload, undefined);
+      assert.ok(!run.sent[0].includes(key), `the key is in the queued message: ${run.sent[0]}`);
+    });
+  }
+
   const escapedKey = 'unit/identomat+key/Jf5n0c';
   const spellings = [
     { name: 'with escaped slashes (PHP json_encode)', json: escapedKey.replaceAll('/', '\\/') },
