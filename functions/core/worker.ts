@@ -84,16 +84,15 @@ function rawOf(message: QueueMessage): Buffer {
 }
 
 /**
- * What tells one quarantined callback from another: its bytes, and what else differs between two
- * deliveries of the same bytes (the route's `{source}`, Standard Webhooks' `webhook-id`), never what
- * changes on a retry. Without such parts, the key is the bytes' alone, as it always was.
+ * What tells one quarantined callback from another: its bytes (text or base64, and the query), and
+ * what else differs between two deliveries of the same bytes (the route's `{source}`, Standard
+ * Webhooks' `webhook-id`), never what changes on a retry. A JSON array keeps the parts apart: a `?`
+ * in a body, or a text body that spells another body's base64, cannot make two callbacks one.
  */
 export function quarantineIdentity(provider: AnyProvider | undefined, message: QueueMessage): string {
-  const bytes = `${message.raw.body ?? message.raw.bodyBase64 ?? ''}?${message.raw.query}`;
   const parameters = Object.entries(message.pathParameters ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const delivery = (provider?.deliveryIdHeaders ?? []).map((name) => [name, message.headers[name] ?? ''] as const);
-  const parts = [...parameters, ...delivery];
-  return parts.length === 0 ? bytes : `${bytes}#${JSON.stringify(parts)}`;
+  return JSON.stringify([message.raw.body ?? null, message.raw.bodyBase64 ?? null, message.raw.query, parameters, delivery]);
 }
 
 async function storeQuarantined(provider: AnyProvider | undefined, message: QueueMessage, reason: string, issues: readonly string[], deps: WorkerDependencies) {

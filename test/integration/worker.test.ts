@@ -800,6 +800,30 @@ describe('quarantine', () => {
     assert.equal(listed.filter((entry) => entry.sk === item.sk).length, 1);
     assert.equal(simulatorCalls(String(body.transactionRef)).length, 0, 'nothing to confirm');
   });
+
+  test("two different quarantined callbacks are both kept, whatever their bytes spell: a '?' in one body, another's base64 in the other", async () => {
+    // prepare: pairs the quarantine key once wrote as the same string (`<body>?<query>`)
+    const marker = uniqueId('q');
+    const quarantined = (raw: QueueMessage['raw'], n: number): QueueMessage => ({
+      v: 1, provider: 'temboplus', receivedAt: new Date().toISOString(), requestId: `${marker}-${n}`, sourceIp: '203.0.113.9', method: 'POST',
+      headers: { 'content-type': 'application/json' }, raw, quarantine: { reason: 'not valid JSON', issues: [] },
+    });
+    const bytes = Buffer.from([0xff, 0xfe, 0x00, 0x41]);
+    const messages = [
+      quarantined({ body: `${marker}?x`, query: '' }, 1),
+      quarantined({ body: marker, query: 'x?' }, 2),
+      quarantined({ bodyBase64: bytes.toString('base64'), query: marker }, 3),
+      quarantined({ body: bytes.toString('base64'), query: marker }, 4),
+    ];
+    const deps = env.deps();
+    // act
+    const results = [];
+    for (const queued of messages) results.push(await processMessage(queued, deps));
+    // assess
+    assert.deepEqual(results.map((result) => result.kind), ['quarantined', 'quarantined', 'quarantined', 'quarantined']);
+    const mine = (await storedPartition(env, 'temboplus!quarantine')).filter((item) => String(item.requestId).startsWith(`${marker}-`));
+    assert.deepEqual(mine.map((item) => item.requestId).sort(), messages.map((queued) => queued.requestId).sort(), 'each kept');
+  });
 });
 
 describe('byOutcome index', () => {

@@ -90,8 +90,15 @@ describe('quarantine: one item per delivery, however often it is retried', () =>
     assert.equal(identity(message()), identity(message({ timestamp: '1767225660' })));
   });
 
-  test('a provider with neither route parameters nor delivery ids keys by the bytes alone, as before', () => {
-    const telesign: QueueMessage = { ...message(), provider: 'telesign', headers: { 'content-type': 'application/json' }, pathParameters: undefined };
-    assert.equal(quarantineIdentity(getProvider('telesign'), telesign), '{"type":"ping","data":{}}?');
+  test('a provider with neither route parameters nor delivery ids keys by the bytes alone', () => {
+    const telesign: QueueMessage = { ...message(), provider: 'telesign', headers: { 'content-type': 'application/json', 'webhook-id': 'msg_1' }, pathParameters: undefined };
+    const other: QueueMessage = { ...telesign, headers: { 'content-type': 'application/json', 'webhook-id': 'msg_2' } };
+    assert.equal(quarantineIdentity(getProvider('telesign'), telesign), quarantineIdentity(getProvider('telesign'), other));
+  });
+
+  test('two different bytes never share an identity: a ? in the body, or text spelling another body in base64', () => {
+    const telesign = (raw: QueueMessage['raw']): string => quarantineIdentity(getProvider('telesign'), { ...message(), provider: 'telesign', pathParameters: undefined, raw });
+    assert.notEqual(telesign({ body: 'X?Y', query: '' }), telesign({ body: 'X', query: 'Y?' }));
+    assert.notEqual(telesign({ body: '/w==', query: '' }), telesign({ bodyBase64: '/w==', query: '' }));
   });
 });
