@@ -99,13 +99,14 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
         );
         return (result.Items ?? []).map((raw) => {
           const item = unmarshall(raw);
-          return {
-            key: { pk: String(item.pk), sk: String(item.sk) },
+          const key = { pk: String(item.pk), sk: String(item.sk) };
+          // The key names the subject (an expectation written by hand may leave `part` out).
+          const subject = keys.stateSubject(key.pk, key.sk) ?? {
             provider: String(item.provider),
             subjectId: String(item.subjectId),
             ...(item.part === undefined ? {} : { part: String(item.part) }),
-            recheckAt: String(item.recheckAt),
           };
+          return { key, ...subject, recheckAt: String(item.recheckAt) };
         });
       } catch (error) {
         throw fault('Query (byRecheck)', error);

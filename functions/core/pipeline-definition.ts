@@ -54,6 +54,16 @@ export const keys = {
    * `!` never follows a provider id in a subject's key (`<provider>#…`), so no subject id, not even
    * `quarantine`, can land here.
    */
+  /**
+   * The subject a state item's key names (the inverse of `state`): provider ids hold no `#`, so the
+   * partition key splits at its first. Undefined for a key that is not a state item's.
+   */
+  stateSubject: (pk: string, sk: string): { provider: string; subjectId: string; part?: string } | undefined => {
+    const at = pk.indexOf('#');
+    if (at <= 0 || (sk !== 'STATE' && !sk.startsWith('STATE#'))) return undefined;
+    const subject = { provider: pk.slice(0, at), subjectId: pk.slice(at + 1) };
+    return sk === 'STATE' ? subject : { ...subject, part: sk.slice('STATE#'.length) };
+  },
   quarantine: (provider: string, contentHash: string) => ({ pk: keys.quarantinePartition(provider), sk: `QUARANTINE#${contentHash}` }),
   quarantinePartition: (provider: string) => `${provider}!quarantine`,
   outcome: (provider: string, outcome: string) => `${provider}#${outcome}`,

@@ -42,6 +42,12 @@ export const RecheckMessageSchema = z.object({
   part: z.optional(z.string()),
   /** When the sweep picked it (ISO-8601). */
   at: z.string(),
+  /**
+   * The lease the sweep took (the `recheckAt` it wrote). A copy whose lease is no longer the state's
+   * was queued again after its lease ended (a worker backlog): it is skipped, so one due re-check is
+   * asked and counted once. Absent in messages queued before this field existed.
+   */
+  lease: z.optional(z.string()),
 });
 export type RecheckMessage = z.infer<typeof RecheckMessageSchema>;
 

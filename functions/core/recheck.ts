@@ -56,6 +56,12 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
   const subject = { provider: provider.id, subjectId: message.subjectId, ...(message.part === undefined ? {} : { part: message.part }) };
   const first = await deps.store.getState(provider.id, message.subjectId, message.part);
   if (!first) return skipped(deps, message, 'no state for this subject');
+  if (message.lease !== undefined && first.recheckAt !== message.lease) {
+    // Re-queued since (its lease ran out behind a backlog), or already rescheduled by a callback or an
+    // earlier copy: asking now would spend a step of the schedule twice.
+    deps.log.info('recheck skipped', { provider: provider.id, subjectId: maskPhoneNumbers(message.subjectId), reason: 'lease taken over' });
+    return { kind: 'skipped', reason: 'lease taken over' };
+  }
 
   const secret = workerReadsSecret(provider) ? await deps.secrets.get(provider) : undefined;
   const askable = canAsk(provider, secret);

@@ -45,9 +45,14 @@ export function stateItem(state: StateItem): Item {
 
 /** The state's own fields of a stored state item. */
 export function stateOf(item: Item): StateItem {
-  const { pk: _pk, sk: _sk, providerOutcome: _po, ...state } = item;
-  // An item an application wrote to expect a subject may hold only the documented fields.
-  const read = { outcome: 'pending', terminal: false, eventCount: 0, recent: [], seen: 0, version: 0, ...state } as unknown as StateItem;
+  const { pk, sk, providerOutcome: _po, ...state } = item;
+  // An item an application wrote to expect a subject may hold only the documented fields, and its
+  // key is what says which subject it is: a `part` or `subjectId` left out or mistyped must not make
+  // the next write land on another item.
+  const { part: _part, ...attributes } = state;
+  const subject = keys.stateSubject(String(pk), String(sk));
+  const named = subject ? { ...attributes, ...subject } : state;
+  const read = { outcome: 'pending', terminal: false, eventCount: 0, recent: [], seen: 0, version: 0, ...named } as unknown as StateItem;
   const orderKey = upgradedOrderKey(read);
   return orderKey === read.orderKey ? read : { ...read, orderKey };
 }

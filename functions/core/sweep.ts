@@ -37,6 +37,19 @@ export interface SweepResult {
   readonly queued: number;
 }
 
+/**
+ * At most `limit` of the shards' due subjects, taken from each in turn (oldest first within each):
+ * subject ids are the sender's to choose, so a flood hashed to one shard gets that shard's share and
+ * never keeps the others' subjects from being asked.
+ */
+function fairShare(shards: readonly (readonly DueRecheck[])[], limit: number): DueRecheck[] {
+  const taken: DueRecheck[] = [];
+  for (let n = 0; taken.length < limit && shards.some((shard) => n < shard.length); n++) {
+    for (const shard of shards) if (n < shard.length && taken.length < limit) taken.push(shard[n]);
+  }
+  return taken;
+}
+
 export async function sweep(providers: readonly AnyProvider[], deps: SweepDependencies): Promise<SweepResult> {
   const policy = deps.reconcile ?? DEFAULT_RECONCILE;
   const limit = deps.limitPerProvider ?? DEFAULT_SWEEP_LIMIT;
@@ -47,10 +60,10 @@ export async function sweep(providers: readonly AnyProvider[], deps: SweepDepend
   const messages: { body: string; delaySeconds: number }[] = [];
 
   for (const provider of providers) {
-    const due: DueRecheck[] = [];
-    for (let shard = 0; shard < policy.shards && due.length < limit; shard++) {
-      due.push(...(await deps.store.dueRechecks(`${provider.id}#${shard}`, now.toISOString(), limit - due.length)));
-    }
+    const due = fairShare(
+      await Promise.all(Array.from({ length: policy.shards }, (_, shard) => deps.store.dueRechecks(`${provider.id}#${shard}`, now.toISOString(), limit))),
+      limit,
+    );
     const claimed: DueRecheck[] = [];
     // Leases in small parallel groups: one conditional write each.
     for (let i = 0; i < due.length; i += 10) {
@@ -67,6 +80,7 @@ export async function sweep(providers: readonly AnyProvider[], deps: SweepDepend
         subjectId: item.subjectId,
         ...(item.part === undefined ? {} : { part: item.part }),
         at: now.toISOString(),
+        lease: leaseUntil,
       };
       messages.push({ body: JSON.stringify(message), delaySeconds: Math.floor((n * period) / Math.max(1, claimed.length)) });
     });

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { after, before, describe, test } from 'node:test';
+import { expectSubject } from '../../functions/core/expect.ts';
+import { keys } from '../../functions/core/pipeline-definition.ts';
+import { RecheckMessageSchema, type RecheckMessage } from '../../functions/core/queue-message.ts';
+import { processRecheck, type RecheckResult } from '../../functions/core/recheck.ts';
+import { DEFAULT_RECONCILE, recheckShard } from '../../functions/core/reconcile.ts';
+import { sweep } from '../../functions/core/sweep.ts';
+import { getProvider } from '../../functions/providers/index.ts';
+import { captureLogger, startWorkerEnvironment, uniqueId, type WorkerEnvironment } from '../support/integration-worker.ts';
+
+/**
+ * The sweep on DynamoDB Local, with its own table (nothing else due in it), on a simulated clock:
+ * what it leases and queues, and what the worker makes of the re-checks it queued.
+ */
+
+let env: WorkerEnvironment;
+let clock = Date.parse('2026-06-01T10:00:00.000Z');
+const now = () => new Date(clock);
+
+before(async () => {
+  env = await startWorkerEnvironment();
+});
+after(async () => {
+  await env?.stop();
+});
+
+/** One sweep of `providerId` at the clock's time: the re-check messages it queued. */
+async function sweepOnce(providerId: string, limitPerProvider?: number): Promise<RecheckMessage[]> {
+  const queued: string[] = [];
+  await sweep([getProvider(providerId)], {
+    store: env.store,
+    enqueue: async (messages) => void queued.push(...messages.map((message) => message.body)),
+    now,
+    log: captureLogger(),
+    reconcile: DEFAULT_RECONCILE,
+    ...(limitPerProvider === undefined ? {} : { limitPerProvider }),
+  });
+  return queued.map((body) => RecheckMessageSchema.parse(JSON.parse(body)));
+}
+
+const recheck = (message: RecheckMessage): Promise<RecheckResult> => processRecheck(message, env.deps({ now, asking: true }));
+
+describe('the sweep', () => {
+  test('copies of one re-check queued again behind a worker backlog are asked and counted once, and the subject stays on the schedule', async () => {
+    // prepare: an expected TemboPlus transfer the endpoint has never heard of
+    const subjectId = uniqueId('SWEEP-BACKLOG');
+    await expectSubject(env.store, getProvider('temboplus'), { subjectId }, { now: now(), policy: DEFAULT_RECONCILE });
+    // act: 40 one-minute sweeps while the worker is held back, then the worker catches up
+    const queued: RecheckMessage[] = [];
+    for (let minute = 0; minute < 40; minute++) {
+      clock += 60_000;
+      queued.push(...(await sweepOnce('temboplus')).filter((message) => message.subjectId === subjectId));
+    }
+    const results = [];
+    for (const message of queued) results.push(await recheck(message));
+    // assess
+    assert.ok(queued.length >= 5, `the lease ran out and the sweep queued it again: ${queued.length} copies`);
+    assert.equal(results.filter((result) => result.kind === 'rechecked').length, 1, JSON.stringify(results));
+    assert.ok(results.slice(0, -1).every((result) => result.kind === 'skipped' && result.reason === 'lease taken over'));
+    const state = await env.store.getState('temboplus', subjectId);
+    assert.equal(state?.rechecks, 1, 'one step of the schedule spent');
+    assert.notEqual(state?.stale, true);
+    assert.ok(state?.recheckAt, 'still on the schedule');
+  });
+
+  test("a flood of due subjects in one shard never keeps the other shards' subjects from being leased", async () => {
+    // prepare: 40 REL-ID subjects due in shard 0, and 2 in each other shard
+    const inShard = (shard: number, count: number) => {
+      const found: string[] = [];
+      for (let n = 0; found.length < count; n++) {
+        const subjectId = uniqueId(`SWEEP-SHARD-${n}`);
+        if (recheckShard('relid', subjectId, undefined, DEFAULT_RECONCILE.shards) === `relid#${shard}`) found.push(subjectId);
+      }
+      return found;
+    };
+    const flood = inShard(0, 40);
+    const others = [1, 2, 3].flatMap((shard) => inShard(shard, 2));
+    for (const subjectId of [...flood, ...others]) await expectSubject(env.store, getProvider('relid'), { subjectId }, { now: now(), policy: DEFAULT_RECONCILE });
+    clock += 3_600_000;
+    // act: one sweep with room for 12
+    const leased = (await sweepOnce('relid', 12)).map((message) => message.subjectId);
+    // assess
+    assert.equal(leased.length, 12);
+    assert.deepEqual(others.filter((subjectId) => !leased.includes(subjectId)), [], 'every other shard had its share');
+  });
+
+  test('an expectation written by hand as the README shows, for one part and without a part attribute, is asked about at its own key', async () => {
+    // prepare: the README's item for one eSMS recipient; the key names the part, no attribute does
+    const subjectId = uniqueId('SWEEP-HAND');
+    const part = '84901234567';
+    const due = new Date(clock + 60_000).toISOString();
+    await env.client.send(
+      new PutItemCommand({
+        TableName: env.tableName,
+        Item: marshall({ ...keys.state('esms', subjectId, part), provider: 'esms', subjectId, expectedAt: now().toISOString(), recheckShard: 'esms#0', recheckAt: due }),
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+    clock += 120_000;
+    // act
+    const mine = (await sweepOnce('esms')).filter((message) => message.subjectId === subjectId);
+    const results = await Promise.all(mine.map(recheck));
+    // assess
+    assert.deepEqual(mine.map((message) => message.part), [part], 'the part read from the key');
+    assert.equal(results[0]?.kind, 'rechecked');
+    const state = await env.store.getState('esms', subjectId, part);
+    assert.equal(state?.rechecks, 1);
+    assert.equal(state?.part, part);
+    assert.equal(await env.store.getState('esms', subjectId), undefined, "no message-level state written beside it");
+  });
+});
