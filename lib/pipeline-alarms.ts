@@ -206,15 +206,20 @@ export class PipelineAlarms extends Construct {
         `Find the cause in the worker logs (${query('failuresByError')}), fix it, then move them back: ` +
         `${REDRIVE}. The worker stores each callback once, so a redrive never duplicates.`,
     );
-    // The alarm above fires once, when the first callback lands; this one before SQS deletes any.
-    const expiringDays = QUEUE.dlqRetentionDays - DLQ_EXPIRY_WARNING_DAYS;
+    // The alarm above fires once, when the first callback lands; this one before SQS deletes any. A
+    // standard queue's retention counts from when the message was first queued, while the DLQ's age
+    // counts from when it moved there: a callback that waited the queue's whole retention first is
+    // deleted that much sooner, so the warning allows for it.
+    // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/setting-up-dead-letter-queue-retention.html)
+    const expiringDays = QUEUE.dlqRetentionDays - QUEUE.retentionDays - DLQ_EXPIRY_WARNING_DAYS;
     alarm(
       'DeadLetterQueueExpiring',
       props.deadLetterQueue.metricApproximateAgeOfOldestMessage({ period: PERIOD, statistic: 'Maximum' }),
       expiringDays * 86_400,
-      `A callback has been in the dead-letter queue for ${expiringDays} days: SQS deletes it ${DLQ_EXPIRY_WARNING_DAYS} days from now ` +
-        `(${QUEUE.dlqRetentionDays}-day retention, counted from when it was first queued), and with it a callback that was answered 200. ` +
-        `Fix the cause (${query('failuresByError')}) and ${REDRIVE}, or copy the messages out before then.`,
+      `A callback has been in the dead-letter queue for ${expiringDays} days: SQS may delete it ${DLQ_EXPIRY_WARNING_DAYS} days from now ` +
+        `(${QUEUE.dlqRetentionDays}-day retention, counted from when it was first queued, and it may have waited up to ${QUEUE.retentionDays} days ` +
+        `in the queue before), and with it a callback that was answered 200. Fix the cause (${query('failuresByError')}) and ${REDRIVE}, ` +
+        'or copy the messages out before then.',
     );
     alarm(
       'OldestMessageTooOld',

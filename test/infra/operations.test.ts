@@ -202,7 +202,7 @@ describe('alarms', () => {
       }],
       ['DeadLetterQueueExpiring', {
         namespace: 'AWS/SQS', metricName: 'ApproximateAgeOfOldestMessage', dimensions: queueName(stack.pipeline.deadLetterQueue),
-        statistic: 'Maximum', threshold: 12 * 86_400, comparison: atLeast, tells: /for 12 days: SQS deletes it 2 days from now.*answered 200.*npm run redrive/,
+        statistic: 'Maximum', threshold: 8 * 86_400, comparison: atLeast, tells: /for 8 days: SQS may delete it 2 days from now.*up to 4 days in the queue before.*answered 200.*npm run redrive/,
       }],
       ['OldestMessageTooOld', {
         namespace: 'AWS/SQS', metricName: 'ApproximateAgeOfOldestMessage', dimensions: queueName(stack.pipeline.queue),
