@@ -318,6 +318,7 @@ export class CallbackGatewayStack extends Stack {
       logMetrics: this.logMetrics,
       logQueries: this.logQueries,
       alarms: this.alarms.alarms,
+      events: { publisher: this.events.publisher, deadLetterQueue: this.events.deadLetterQueue },
     });
 
     // SMS instructions sent by the provider `smsRelay` names (nothing with `off`).

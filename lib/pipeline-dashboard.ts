@@ -42,6 +42,8 @@ export interface PipelineDashboardProps {
   readonly logQueries: LogQueries;
   /** Shown at the top, so the dashboard opens on what is wrong. */
   readonly alarms: readonly Alarm[];
+  /** Events out: the stream's publisher and its dead-letter queue. */
+  readonly events?: { readonly publisher: IFunction; readonly deadLetterQueue: IQueue };
 }
 
 const PERIOD = Duration.minutes(5);
@@ -208,6 +210,30 @@ export class PipelineDashboard extends Construct {
       ),
       new Row(this.query(props.logQueries, 'failuresByError', 12), this.query(props.logQueries, 'lag', 12)),
     );
+
+    // Reconciliation, per provider asked: what the sweep queued, what the endpoints did not answer,
+    // and what ran out of re-checks (the <Provider>Stale alarms' metric); then events out.
+    const asked = (metricOf: (provider: AnyProvider) => IMetric) => confirming.map(({ provider }) => withLabel(metricOf(provider), provider.displayName));
+    const widgets: IWidget[] = [
+      wide('Re-checks', asked((provider) => logMetrics.rechecks(provider.id))),
+      wide('Re-checks not answered', asked((provider) => logMetrics.recheckFaults(provider.id))),
+      wide('Gone stale (re-checks ran out)', asked((provider) => logMetrics.stale(provider.id))),
+    ];
+    if (props.events) {
+      const { publisher, deadLetterQueue: eventsDlq } = props.events;
+      widgets.push(
+        wide('Events out: publisher', [
+          publisher.metricInvocations({ ...sum, label: 'invocations' }),
+          publisher.metricErrors({ ...sum, label: 'errors' }),
+          publisher.metricThrottles({ ...sum, label: 'throttles' }),
+          ...(logMetrics.publishFailures ? [withLabel(logMetrics.publishFailures, 'changes not published (to its DLQ)')] : []),
+          eventsDlq.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum', label: 'DLQ visible' }),
+        ]),
+        wide('Events out: oldest stream record (ms)', [publisher.metric('IteratorAge', { period: PERIOD, statistic: 'Maximum', label: 'iterator age' })]),
+      );
+    }
+    // Four of these widths to a row.
+    for (let i = 0; i < widgets.length; i += 4) this.dashboard.addWidgets(new Row(...widgets.slice(i, i + 4)));
   }
 
   /**

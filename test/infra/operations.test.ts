@@ -907,7 +907,7 @@ describe('dashboard', () => {
       has(`AWS/DynamoDB ${metric} TableName @${logicalId(stack.table.table)}`);
     }
   });
-  test('under the pipeline, per provider: accepted, stored by outcome, repeats, lag, throttles, and Logs Insights queries', () => {
+  test('under the pipeline, per provider: accepted, stored by outcome, repeats, lag, throttles, re-checks, events out, and Logs Insights queries', () => {
     // act
     const { widgets } = dashboardBody();
     const graphs = widgets.filter((widget) => widget.type === 'metric');
@@ -929,6 +929,13 @@ describe('dashboard', () => {
     const pipelineBottom = Math.max(...graphs.filter((widget) => /^(API|Ingest|Queue|Dead-letter|Worker|TemboPlus|Table)/.test(widget.properties.title)).map((widget) => widget.y + widget.height));
     assert.ok(business.every((widget) => widget.y >= pipelineBottom), 'the business view is under the pipeline');
 
+    for (const provider of providers.filter((each) => each.lookup)) {
+      for (const metric of ['Rechecks', 'RecheckFaults', 'Stale']) has(`${NAMESPACE} ${metric} Provider ${provider.id}`);
+    }
+    const publisher = `@${logicalId(stack.events.publisher)}`;
+    for (const metric of ['Invocations', 'Errors', 'Throttles', 'IteratorAge']) has(`AWS/Lambda ${metric} FunctionName ${publisher}`);
+    has(`${NAMESPACE} PublishFailures`);
+    has(`AWS/SQS ApproximateNumberOfMessagesVisible QueueName @${logicalId(stack.events.deadLetterQueue)}.QueueName`);
     assert.deepEqual(logs.map((widget) => widget.properties.title).sort(), [
       'Callbacks not accepted, by provider, status and reason',
       'Lag from receipt to stored state, per provider',
