@@ -1,5 +1,6 @@
 import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { secretEnvName } from '../functions/core/secrets.ts';
 import { providers } from '../functions/providers/index.ts';
@@ -82,6 +83,11 @@ export interface CallbackGatewayStackProps extends StackProps {
    * @default 300
    */
   readonly secretCacheSeconds?: number;
+  /**
+   * Days every log group of the stack keeps its lines (one of CloudWatch Logs' periods).
+   * @default 30
+   */
+  readonly logRetentionDays?: number;
   /**
    * Age in seconds of the oldest queued callback that raises the OldestMessageTooOld alarm.
    * @default 900
@@ -209,7 +215,8 @@ export class CallbackGatewayStack extends Stack {
     // Checked before anything is built (bundling takes seconds): a bad value fails at once.
     validateStackProps(props);
 
-    const logging = { applicationLogLevel: props.applicationLogLevel, systemLogLevel: props.systemLogLevel };
+    const logRetention = (props.logRetentionDays ?? SETTING_DEFAULTS.logRetentionDays) as RetentionDays;
+    const logging = { applicationLogLevel: props.applicationLogLevel, systemLogLevel: props.systemLogLevel, logRetention };
     this.table = new CallbackTable(this, 'Table');
     this.pipeline = new CallbackQueue(this, 'Pipeline', {
       table: this.table.table,
@@ -221,6 +228,7 @@ export class CallbackGatewayStack extends Stack {
       logging,
     });
     this.api = new CallbackApi(this, 'Api', {
+      accessLogRetention: logRetention,
       throttleRateLimit: props.throttleRateLimit,
       throttleBurstLimit: props.throttleBurstLimit,
     });

@@ -36,6 +36,11 @@ export interface FunctionLogging {
    * @default WARN
    */
   readonly systemLogLevel?: SystemLogLevelSetting;
+  /**
+   * How long the function's log lines are kept.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
 }
 
 export interface GatewayFunctionProps extends FunctionLogging {
@@ -46,11 +51,6 @@ export interface GatewayFunctionProps extends FunctionLogging {
   readonly timeout: Duration;
   /** What the handler reads from its environment (functions/handlers/ names each variable it needs). */
   readonly environment: Readonly<Record<string, string>>;
-  /**
-   * How long the function's log lines are kept.
-   * @default RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: RetentionDays;
 }
 
 /**

@@ -38,7 +38,12 @@ interface NumericRange {
   readonly integer: boolean;
   /** Why the range is what it is, when that is not obvious (appended to the error). */
   readonly why?: string;
+  /** The only values within the range that are accepted, when not all are. */
+  readonly allowed?: readonly number[];
 }
+
+/** The retention periods CloudWatch Logs accepts, in days (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html). */
+export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 
 /** Allowed range of every numeric setting, and whether it must be whole. */
 export const NUMERIC_SETTINGS = {
@@ -101,6 +106,8 @@ export const NUMERIC_SETTINGS = {
    * Seconds after the gateway received a one-time code past which the SMS relay no longer sends it
    * (recorded `expired`): a code the person has given up on, or that no longer works, is not sent.
    */
+  /** How long every log group of the stack (the functions' and the API's access log) keeps its lines. */
+  logRetentionDays: { min: 1, max: 3653, integer: true, allowed: LOG_RETENTION_DAYS, why: `one of CloudWatch Logs' periods: ${LOG_RETENTION_DAYS.join(', ')}` },
   relayMaxAgeSeconds: {
     min: 30,
     max: 3600,
@@ -135,6 +142,7 @@ export const SETTING_DEFAULTS = {
   maxMessageAgeSeconds: 900,
   maxBodyBytes: MAX_BODY_BYTES,
   secretCacheSeconds: 300,
+  logRetentionDays: 30,
   unauthorizedAlarmThreshold: 20,
   mismatchAlarmThreshold: 1,
   notFoundAlarmThreshold: 1,
@@ -166,12 +174,13 @@ export const SETTING_DEFAULTS = {
  * where it was written), the range and the value.
  */
 export function checkSetting(name: NumericSetting, value: number, label: string = name): number {
-  const { min, max, integer, ...rest } = NUMERIC_SETTINGS[name] as NumericRange;
+  const { min, max, integer, allowed, ...rest } = NUMERIC_SETTINGS[name] as NumericRange;
   const ok = integer ? Number.isInteger(value) : Number.isFinite(value);
+  const why = rest.why ? ` (${rest.why})` : '';
   if (!ok || value < min || value > max) {
-    const why = rest.why ? ` (${rest.why})` : '';
     throw new Error(`${label} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}${why}, got ${JSON.stringify(value)}`);
   }
+  if (allowed && !allowed.includes(value)) throw new Error(`${label} must be${why}, got ${JSON.stringify(value)}`);
   return value;
 }
 

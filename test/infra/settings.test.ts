@@ -148,6 +148,19 @@ describe('one-off -c settings', () => {
   });
 });
 
+describe('log retention', () => {
+  test('every log group of the stack keeps its lines logRetentionDays (30 unless committed)', () => {
+    for (const [committed, days] of [[{}, 30], [{ logRetentionDays: 365 }, 365]] as const) {
+      // act
+      const { json } = synth({}, committing(committed));
+      const groups = Object.values(json.Resources as Record<string, Json>).filter((resource) => resource.Type === 'AWS::Logs::LogGroup');
+      // assess
+      assert.ok(groups.length >= 8, `${groups.length} log groups`);
+      assert.deepEqual([...new Set(groups.map((group) => group.Properties.RetentionInDays))], [days]);
+    }
+  });
+});
+
 describe('each setting is checked at synth, naming the setting and the allowed range', () => {
   // name, -c value, the same value as committed in cdk.json (undefined: not expressible there), message
   const cases: [string, string, unknown, RegExp][] = [
@@ -168,6 +181,9 @@ describe('each setting is checked at synth, naming the setting and the allowed r
     ['silenceAlarmHours', '6', 6, /silenceAlarmHours must be an object of hours per provider/],
     ['applicationLogLevel', 'WARN', 'WARN', /applicationLogLevel must be one of TRACE, DEBUG, INFO \(the metrics and alarms count INFO lines; WARN or above would silence them\), got "WARN"/],
     ['systemLogLevel', 'ERROR', 'ERROR', /systemLogLevel must be one of DEBUG, INFO, WARN, got "ERROR"/],
+    // CloudWatch Logs accepts only its own periods: 10 would fail the deploy, not the synth.
+    ['logRetentionDays', '10', 10, /logRetentionDays must be \(one of CloudWatch Logs' periods: 1, 3, 5, 7, 14, 30, .*3653\), got 10/],
+    ['logRetentionDays', '0', 0, /logRetentionDays must be an integer from 1 to 3653/],
   ];
   for (const [name, value, committed, message] of cases) {
     test(`-c ${name}=${value} fails the synth, and so does the same value in cdk.json`, () => {
