@@ -3,7 +3,7 @@ import { relative } from 'node:path';
 import type { InstructionDetail, StatusChangedDetail } from '../functions/core/publish.ts';
 import { DETAIL_TYPES } from '../functions/core/publish.ts';
 import { providers } from '../functions/providers/index.ts';
-import { maskPhoneNumber, maskPhoneNumbers } from '../functions/shared/log.ts';
+import { maskEmail, maskPhoneNumber, maskPhoneNumbers } from '../functions/shared/log.ts';
 import { dataDirFrom, parseCli, USAGE_EXIT_CODE } from './cli-args.ts';
 import { npmPrintedHeader, printJson, say } from './cli-output.ts';
 import type { BusEvent } from './event-bus.ts';
@@ -64,7 +64,7 @@ function textLine(event: BusEvent): string {
   if (event['detail-type'] === DETAIL_TYPES.instruction) {
     const instruction = detail as InstructionDetail;
     // The destination is someone's phone number or e-mail address: masked, as in a log line.
-    const to = instruction.channel === 'sms' ? maskPhoneNumber(instruction.destination) : instruction.destination.replace(/^(.).*(@.*)$/, '$1***$2');
+    const to = instruction.channel === 'sms' ? maskPhoneNumber(instruction.destination) : maskEmail(instruction.destination);
     return `${event.time}  ${col('instruction', 11)}  ${who}  ${instruction.kind} by ${instruction.channel} to ${to}  ${instruction.eventId}`;
   }
   const change = detail as StatusChangedDetail;

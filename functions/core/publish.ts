@@ -99,16 +99,22 @@ const SAID = ['status', 'outcome', 'terminal', 'detail', 'confirmation', 'confir
 const said = (item: Item) => canonicalJson(SAID.map((name) => item[name] ?? null));
 
 /**
- * Whether the state says something new (status, outcome, confirmation), or is newly stale. Told by
- * what it says, not by `changedAt`: a write that moved `changedAt` with nothing new to say (a
- * detail read back with its members in another order) publishes nothing.
+ * Whether a state says anything: an expectation (or a claim not believed, before any verdict) says
+ * nothing yet. A state that says something has been published.
+ */
+const saysSomething = (item: Item | undefined): item is Item => item !== undefined && (item.status !== undefined || item.confirmation !== undefined || item.stale === true);
+
+/**
+ * Whether the state says something new (status, outcome, confirmation), or went stale or stopped
+ * being stale. Told by what it says, not by `changedAt`: a write that moved `changedAt` with nothing
+ * new to say (a detail read back with its members in another order) publishes nothing.
  */
 function saysSomethingNew(before: Item | undefined, after: Item): boolean {
-  // An expectation (or a claim not believed, before any verdict) says nothing yet.
-  if (after.status === undefined && after.confirmation === undefined && after.stale !== true) return false;
+  if (!saysSomething(after) && !saysSomething(before)) return false;
   if (!before) return true;
   if (said(after) !== said(before)) return true;
-  return after.stale === true && before.stale !== true;
+  // The bus's last word on a subject must not stay "stale" once re-checks resume.
+  return (after.stale === true) !== (before.stale === true);
 }
 
 function statusChanged(before: Item | undefined, after: Item): GatewayEvent | undefined {
@@ -124,7 +130,9 @@ function statusChanged(before: Item | undefined, after: Item): GatewayEvent | un
     outcome: (text(after.outcome) ?? 'pending') as Outcome,
     terminal: after.terminal === true,
     statusAt: text(after.statusAt) ?? null,
-    previous: before?.status === undefined ? null : { status: text(before.status) ?? null, outcome: (text(before.outcome) ?? 'pending') as Outcome },
+    // Null only for a subject's first event: a state published before with no status yet (a
+    // not_found, an expectation gone stale) is the previous one too.
+    previous: saysSomething(before) ? { status: text(before.status) ?? null, outcome: (text(before.outcome) ?? 'pending') as Outcome } : null,
     ...(after.source === 'callback' || after.source === 'status-endpoint' ? { source: after.source } : {}),
     ...(after.confirmation === undefined ? {} : { confirmation: after.confirmation as ConfirmationKind }),
     ...(text(after.confirmedStatus) === undefined ? {} : { confirmedStatus: text(after.confirmedStatus)! }),

@@ -108,7 +108,10 @@ export function withRecheck(state: StateItem, context: RecheckContext, reason: '
   const { askable, policy, now } = context;
   const waitingForFirst = state.expectedAt !== undefined && state.status === undefined;
   if (settled(state, askable) || (!askable && !waitingForFirst)) {
-    return state.recheckAt === undefined && !state.stale ? state : without(state, 'recheckAt', 'recheckShard', 'stale', 'staleAt', 'recheckFaults', 'recheckFault');
+    if (state.recheckAt === undefined && !state.stale) return state;
+    const cleared = without(state, 'recheckAt', 'recheckShard', 'stale', 'staleAt', 'recheckFaults', 'recheckFault');
+    // No longer stale is a change of what the state says, dated like going stale.
+    return state.stale ? { ...cleared, changedAt: now.toISOString() } : cleared;
   }
   if (state.stale) return state;
   if (reason === 'event' && state.recheckAt !== undefined) return state;

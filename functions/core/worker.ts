@@ -252,7 +252,8 @@ async function applyToState(
 function withUnansweredClaim(state: StateItem, receivedAt: string): StateItem {
   if (state.stale) {
     const { stale: _stale, staleAt: _staleAt, recheckAt: _recheckAt, recheckShard: _recheckShard, ...rest } = state;
-    return { ...rest, unansweredClaimAt: receivedAt, rechecks: 0 };
+    // No longer stale (published as such), dated like going stale.
+    return { ...rest, unansweredClaimAt: receivedAt, rechecks: 0, changedAt: receivedAt };
   }
   return { ...state, unansweredClaimAt: receivedAt, ...(state.recheckAt === undefined ? { rechecks: 0 } : {}) };
 }

@@ -70,6 +70,12 @@ export function maskPhoneNumber(destination: string): string {
   return `${'*'.repeat(Math.max(0, digits.length - 3))}${digits.slice(-3)}`;
 }
 
+/** `j***@example.com`; an address without an `@` (as a provider may send it) is not shown at all. */
+export function maskEmail(address: string): string {
+  const at = /^(.).*(@.*)$/.exec(address);
+  return at ? `${at[1]}***${at[2]}` : '***';
+}
+
 export function createLogger(options: LoggerOptions): Logger {
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
   const now = options.now ?? (() => new Date());

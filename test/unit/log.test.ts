@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { e164 } from '../../functions/core/relay.ts';
-import { maskPhoneNumber, maskPhoneNumbers } from '../../functions/shared/log.ts';
+import { maskEmail, maskPhoneNumber, maskPhoneNumbers } from '../../functions/shared/log.ts';
 
 /**
  * Phone numbers in log fields: whatever form a provider writes a number in, if the relay could send
@@ -43,5 +43,12 @@ describe('maskPhoneNumber', () => {
   test('a destination known to be a number keeps only its last three digits, whatever its form', () => {
     for (const form of FORMS) assert.equal(maskPhoneNumber(form), `${'*'.repeat(9)}678`);
     assert.equal(maskPhoneNumber('+1 (55) 12'), '**512', 'short ones too');
+  });
+});
+
+describe('maskEmail', () => {
+  test('an address keeps its first character and its domain; one without an @ is not shown at all', () => {
+    assert.equal(maskEmail('john.doe@example.com'), 'j***@example.com');
+    assert.equal(maskEmail('john.doe.example.com'), '***');
   });
 });

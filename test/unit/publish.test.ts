@@ -113,6 +113,29 @@ describe('Callback Status Changed', () => {
     assert.equal(detail.previous, null);
   });
 
+  test('no longer stale is published, so the bus does not keep saying stale once re-checks resume', () => {
+    // prepare: a stale subject a new claim puts back on the schedule, nothing else said changing
+    const stale = state({ stale: true, staleAt: T(9), changedAt: T(9), version: 3 });
+    const resumed = state({ unansweredClaimAt: T(12), rechecks: 0, changedAt: T(12), version: 4 });
+    // act
+    const events = statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: stale, newImage: resumed }));
+    // assess
+    assert.equal(events.length, 1);
+    assert.equal(events[0].stale, undefined);
+    assert.deepEqual([events[0].changedAt, events[0].version], [T(12), 4]);
+  });
+
+  test('previous is null only for the first event: a state published with no status yet (a not_found) is the previous one', () => {
+    // prepare: an expected subject the provider did not know, then its first status
+    const notFound = state({ status: undefined, source: undefined, statusAt: undefined, confirmation: 'not_found', changedAt: T(2), version: 2 });
+    const first = statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: state({ status: undefined, source: undefined, statusAt: undefined, expectedAt: T(0) }), newImage: notFound }));
+    // act
+    const [next] = statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: notFound, newImage: state({ confirmation: 'confirmed', confirmedStatus: 'SUBMITTED', changedAt: T(5), version: 3 }) }));
+    // assess
+    assert.deepEqual([first.length, first[0].previous], [1, null]);
+    assert.deepEqual(next.previous, { status: null, outcome: 'pending' });
+  });
+
   test('a part (an eSMS recipient) is named; removals (TTL) publish nothing; event items other than instructions publish nothing', () => {
     const part = state({ pk: 'esms#S1', sk: 'STATE#84901234567', provider: 'esms', subjectId: 'S1', part: '84901234567' });
     assert.equal(statusDetail(eventsFromChange({ eventName: 'INSERT', newImage: part }))[0].part, '84901234567');
