@@ -16,6 +16,12 @@ export function say(line: string): void {
  * header is out of the command's reach.
  */
 export function printJson(value: unknown): void {
+  // A reader that stops early (jq refusing npm's header, `| head`) closes the pipe: that ends the
+  // command quietly, as it does any Unix tool, rather than with an EPIPE stack trace.
+  process.stdout.once('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(process.exitCode ?? 0);
+  });
   if (npmPrintedHeader()) {
     say(`note: npm printed its "> ${process.env.npm_package_name ?? ''}@… ${process.env.npm_lifecycle_event}" header on stdout before this JSON; pipe \`npm run -s ${process.env.npm_lifecycle_event} -- …\` instead`);
   }

@@ -60,6 +60,8 @@ const recent = intFlag('recent', values.recent, COUNT_RANGE, 20);
 
 function fail(message: string, code = 2): never {
   console.error(message);
+  // A failure (not a wrong command line) still prints its document, as every --json command does.
+  if (code === 1 && values.json) printJson({ error: message });
   process.exit(code);
 }
 
@@ -259,9 +261,9 @@ async function showRecent(limit: number) {
     printJson({ items });
     return;
   }
-  if (items.length === 0) console.log('nothing stored yet');
+  if (items.length === 0) console.log(values.provider || values.outcome ? 'no subjects match' : 'nothing stored yet');
   for (const item of items) {
-    const subject = item.subjectId ?? `(quarantined: ${item.reason})`;
+    const subject = item.subjectId === undefined ? `(quarantined: ${item.reason})` : `${item.subjectId}${item.part === undefined ? '' : ` part ${String(item.part)}`}`;
     console.log(`${String(item.changedAt)}  ${String(item.provider).padEnd(10)} ${String(item.outcome).padEnd(11)} ${String(item.status ?? '').padEnd(14)} ${subject}`);
   }
 }

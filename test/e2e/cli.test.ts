@@ -234,6 +234,28 @@ describe('command lines people can pipe', { timeout: 300_000 }, () => {
     assert.match(withHeader.stderr, /npm run -s inspect -- …/);
   });
 
+  test('inspect --json that fails (no pipeline where it looks) still prints one document, with the error, and exits 1', () => {
+    // act
+    const result = npmRun(['inspect', '--', '--recent', '3', '--json', '--data-dir', mkdtempSync(join(tmpdir(), 'callback-gateway-none-'))]);
+    // assess
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(String(wholeJson<{ error: string }>(result).error), /no local pipeline is running/);
+  });
+
+  test('inspect --recent names an eSMS recipient, and says "no subjects match" when filters leave nothing', async () => {
+    // prepare: one recipient's report
+    const sent = wholeJson<{ subject: { subjectId: string; part?: string } }>(pipeline.run('send', ['esms', 'zalo-transaction', '--json']));
+    assert.ok(sent.subject.part, 'the sample names a recipient');
+    const line = new RegExp(`${sent.subject.subjectId} part ${sent.subject.part}`);
+    // act
+    let listed = pipeline.run('inspect', ['--recent', '50', '--provider', 'esms']);
+    await waitFor('the recipient to be listed', async () => line.test((listed = pipeline.run('inspect', ['--recent', '50', '--provider', 'esms'])).stdout), 20_000, 200);
+    const none = pipeline.run('inspect', ['--recent', '5', '--provider', 'standard-webhooks', '--outcome', 'failed']);
+    // assess
+    assert.match(listed.stdout, line);
+    assert.equal(none.stdout.trim(), 'no subjects match');
+  });
+
   test('expect --json: one JSON document', () => {
     const result = pipeline.run('expect', ['telesign', 'CLIEXPECT000000000000000000000001', '--json']);
     assert.equal(result.status, 0, result.stderr);
