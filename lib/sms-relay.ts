@@ -167,16 +167,22 @@ export class SmsRelay extends Construct {
     this.logGroup = relay.logGroup;
     if (props.publisher) relay.dependOn(props.publisher.node.defaultChild as CfnElement);
     props.senderSecret.grantRead(this.function);
-    // Conditional puts and updates of its own items, in one table; no delete, no index.
-    relay.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], resources: [props.table.tableArn] }));
+    // The partitions of the providers that send instructions (a session's relay items and markers).
+    const instructing = providers.filter((provider) => provider.instruction).map((provider) => keys.subject(provider.id, '*'));
+    // Conditional puts and updates of its own items, in one table (no delete, no index): beside the
+    // instructions, and the sender's `<reference>` / RELAYED items that join its delivery reports.
+    // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html
+    relay.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        resources: [props.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...instructing, keys.subject(props.sender.id, '*')] } },
+      }),
+    );
     // It sends what the gateway stored, never what an event says: it reads the stored instruction,
     // in the partitions of the providers that send instructions only.
     relay.role.addToPrincipalPolicy(
-      new PolicyStatement({
-        actions: ['dynamodb:GetItem'],
-        resources: [props.table.tableArn],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': providers.filter((provider) => provider.instruction).map((provider) => keys.subject(provider.id, '*')) } },
-      }),
+      new PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [props.table.tableArn], conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': instructing } } }),
     );
 
     this.function.addEventSource(

@@ -460,6 +460,18 @@ interface NotToSend {
   readonly more: Record<string, unknown>;
 }
 
+/**
+ * What to record for an instruction too old to send at `now` (a code past `relayMaxAgeSeconds`, a
+ * link past a day), or undefined while it may still go.
+ */
+function expiry(detail: InstructionDetail, deps: RelayDependencies, now: Date): NotToSend | undefined {
+  const ageSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(detail.receivedAt)) / 1000));
+  const maxAgeSeconds = detail.oneTimeCode ? (deps.codeMaxAgeSeconds ?? RELAY.codeMaxAgeSeconds) : (deps.linkMaxAgeSeconds ?? RELAY.linkMaxAgeSeconds);
+  if (ageSeconds <= maxAgeSeconds) return undefined;
+  const reason = `${ageSeconds} s old when it came to be sent; ${detail.oneTimeCode ? 'a code' : 'a link'} is sent only within ${maxAgeSeconds} s`;
+  return { outcome: 'expired', fields: { status: 'expired', updatedAt: now.toISOString(), ageSeconds, maxAgeSeconds, reason }, more: { maxAgeSeconds } };
+}
+
 /** Send the stored instruction once: claimed, checked against its family's marker, then sent and recorded. */
 async function relayStored(detail: InstructionDetail, deps: RelayDependencies): Promise<RelayResult> {
   const now = deps.now();
@@ -476,14 +488,13 @@ async function relayStored(detail: InstructionDetail, deps: RelayDependencies): 
     return { outcome: 'skipped', reason: `the relay sends SMS; this instruction is ${detail.channel}` };
   }
 
-  const maxAgeSeconds = detail.oneTimeCode ? (deps.codeMaxAgeSeconds ?? RELAY.codeMaxAgeSeconds) : (deps.linkMaxAgeSeconds ?? RELAY.linkMaxAgeSeconds);
-  const expired = ageSeconds > maxAgeSeconds;
+  const tooOld = expiry(detail, deps, now);
   const countries = deps.allowedCountryCodes;
   const elsewhere = countries !== undefined && !sendsTo(countries, detail.destination);
+  const expired = tooOld !== undefined;
   const key = relayKey(detail);
   const at = now.toISOString();
   const base = baseItem(detail, deps, now);
-  const expiredFields: Item = { status: 'expired', updatedAt: at, ageSeconds, maxAgeSeconds, reason: `${ageSeconds} s old when it came to be sent; ${detail.oneTimeCode ? 'a code' : 'a link'} is sent only within ${maxAgeSeconds} s` };
   const done = logged(fields, deps);
 
   // Not to a country the relay sends to: refused, never sent (the number itself is not recorded).
@@ -500,8 +511,8 @@ async function relayStored(detail: InstructionDetail, deps: RelayDependencies): 
   const supersededFields: Item = { status: 'superseded', updatedAt: at, reason: supersededReason(detail) };
   const notToSend: NotToSend | undefined = elsewhere
     ? { outcome: 'refused', fields: elsewhereFields, more: { reason: 'country not allowed' } }
-    : expired
-      ? { outcome: 'expired', fields: expiredFields, more: { maxAgeSeconds } }
+    : tooOld
+      ? tooOld
       : superseded
         ? { outcome: 'superseded', fields: supersededFields, more: {} }
         : undefined;
@@ -590,7 +601,15 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
   // `sending`: a later instruction of the family that came while this one was being claimed
   // supersedes it. A fault here has sent nothing, and the item stays `claimed` if even `retry`
   // cannot be written: a later delivery claims it again, never taking it for a send that may have left.
-  const startedAt = deps.now().toISOString();
+  const starting = deps.now();
+  // Its age once more too: the secret, the marker and the claim took their time (a slow table), and
+  // a code must not leave past its limit however little past.
+  const expired = expiry(detail, deps, starting);
+  if (expired) {
+    await recordAs('claimed')(expired.fields);
+    return done({ outcome: 'expired' }, { ...expired.more, attempts });
+  }
+  const startedAt = starting.toISOString();
   let started: Awaited<ReturnType<RelayStore['beginSend']>>;
   try {
     started = await deps.store.beginSend(key, attempt, latestKey(detail), positionOf(detail), { status: 'sending', sendingSince: startedAt, updatedAt: startedAt });

@@ -183,7 +183,7 @@ describe('the relay function', () => {
     assert.equal(Object.keys(variables).filter((name) => name.endsWith('_SECRET_ID')).length, 1, 'one secret: the sender\'s');
   });
 
-  test("least privilege: the TeleSign secret (read), PutItem and UpdateItem on the table, GetItem in Identomat's partitions only (no index), its own queue, its own log group; nothing else", () => {
+  test("least privilege: the TeleSign secret (read), PutItem and UpdateItem in Identomat's and TeleSign's partitions, GetItem in Identomat's only (no index), its own queue, its own log group; nothing else", () => {
     // act
     const statements = roleStatements(resources[logicalId(relay().function)].Properties.Role['Fn::GetAtt'][0]);
     const telesignSecret = logicalId(stack.ingresses.find((ingress) => ingress.provider.id === 'telesign')!.secret);
@@ -195,6 +195,11 @@ describe('the relay function', () => {
       if (actionsOf(statement).includes('dynamodb:GetItem')) {
         assert.deepEqual(actionsOf(statement), ['dynamodb:GetItem']);
         assert.deepEqual(statement.Condition, { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['identomat#*'] } });
+      }
+      // Its writes: its own items beside the instructions, and the sender's RELAYED items.
+      if (actionsOf(statement).includes('dynamodb:PutItem')) {
+        assert.deepEqual(actionsOf(statement), ['dynamodb:PutItem', 'dynamodb:UpdateItem']);
+        assert.deepEqual(statement.Condition, { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['identomat#*', 'telesign#*'] } });
       }
       for (const resource of ([] as unknown[]).concat(statement.Resource)) {
         const key = JSON.stringify(resource);

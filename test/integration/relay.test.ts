@@ -300,6 +300,20 @@ describe('too old to be of use', () => {
     assert.equal(linkResult.outcome, 'sent');
     assert.equal(oldLinkResult.outcome, 'expired');
   });
+
+  test('a code that crosses its limit while it is being claimed (a slow table) is recorded expired the moment before the request would leave', async () => {
+    // prepare: in time when the relay reads it; past the limit by the time the claim is written
+    const code = await instruction(OTP_SAMPLE);
+    const times = [RELAY.codeMaxAgeSeconds - 1, RELAY.codeMaxAgeSeconds + 1];
+    let calls = 0;
+    const now = () => new Date(Date.parse(code.receivedAt) + times[Math.min(calls++, times.length - 1)] * 1000);
+    // act
+    const result = await relayInstruction(code, relayDeps({ now }));
+    // assess
+    assert.equal(result.outcome, 'expired');
+    assert.equal(requested(code).filter((message) => message.parameters.external_id === code.eventId).length, 0, 'TeleSign was never asked');
+    assert.equal((await relayItem(code))?.status, 'expired');
+  });
 });
 
 describe('a crash mid-send', () => {
