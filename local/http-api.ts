@@ -98,7 +98,8 @@ export async function startHttpApi(routes: readonly LocalRoute[], port: number):
       const path = new URL(request.url ?? '/', 'http://localhost').pathname;
       const method = (request.method ?? 'GET').toUpperCase();
       const match = compiled.map((route) => ({ route, found: route.pattern.exec(path) })).find((m) => m.found);
-      if (!match) return json(response, 404, { error: 'not_found', message: `no callback route at ${path}` });
+      // API Gateway answers a path it has no route for as it answers a method it has none for.
+      if (!match) return json(response, UNDEFINED_ROUTE_ANSWER.statusCode, UNDEFINED_ROUTE_ANSWER.body);
       const { route } = match;
       const groups = match.found?.groups ?? {};
       // API Gateway has no route for another method and answers as for any route it lacks.

@@ -85,4 +85,15 @@ describe(`wrong methods over HTTP (${replayHint(config)})`, () => {
     assert.ok(sent > 0);
     assert.equal(queue.bodies.length, 0, 'nothing queued');
   });
+
+  test('a path with no route answers 404 {"message":"Not Found"} too, as API Gateway does', async () => {
+    for (const path of ['/callbacks/nosuch', '/', '/callbacks/telesign/extra']) {
+      // act
+      const response = await send('POST', path, Buffer.from('{}'), 'application/json');
+      // assess
+      assert.equal(response.status, 404, path);
+      assert.deepEqual(JSON.parse(response.text), { message: 'Not Found' }, path);
+    }
+    assert.equal(queue.bodies.length, 0, 'nothing queued');
+  });
 });
