@@ -23,9 +23,13 @@ export interface RetryOptions {
   readonly maxReceiveCount?: number;
 }
 
-/** The failure line: the error's own message (ours: ids, codes and statuses, never a destination or text). */
-function logFailure(log: Logger, record: SQSRecord, error: unknown) {
-  const fields = { messageId: record.messageId, receiveCount: Number(record.attributes.ApproximateReceiveCount), error: errorMessage(error) };
+/**
+ * The failure line: the error's own message (ours: ids, codes and statuses, never a destination or
+ * text). Its text is what the retry metrics and alarms match, so on the last receive it stays the
+ * same and `next` says where the record goes: SQS moves it to the dead-letter queue.
+ */
+function logFailure(log: Logger, record: SQSRecord, error: unknown, last: boolean) {
+  const fields = { messageId: record.messageId, receiveCount: Number(record.attributes.ApproximateReceiveCount), next: last ? 'dead-letter queue' : 'retry', error: errorMessage(error) };
   // A configuration fault needs a person; a dependency fault usually clears by itself.
   if (error instanceof ConfigurationError) log.error('record failed: configuration', fields);
   else log.warn('record failed, will retry', fields);
@@ -44,10 +48,10 @@ export function sqsBatchHandler(processRecord: (record: SQSRecord) => Promise<un
       outcomes.map(async (outcome, index) => {
         if (outcome.status === 'fulfilled') return;
         const record = event.Records[index];
-        logFailure(log, record, outcome.reason);
-        failures.push({ itemIdentifier: record.messageId });
         const receiveCount = Number(record.attributes.ApproximateReceiveCount) || 1;
         const last = options.maxReceiveCount !== undefined && receiveCount >= options.maxReceiveCount;
+        logFailure(log, record, outcome.reason, last);
+        failures.push({ itemIdentifier: record.messageId });
         await options.delayRetry?.(record, last ? 0 : retryDelaySeconds(receiveCount, options.retryBaseSeconds, options.random ?? Math.random)).catch(() => undefined);
       }),
     );

@@ -751,7 +751,27 @@ describe('worker handler: partial batch failures', () => {
     assert.equal(retryDelaySeconds(20, 10), 900, 'back-off capped at 15 minutes');
     assert.deepEqual(recovered, { batchItemFailures: [] });
     assert.equal((await storedState(env, 'temboplus', temboRef))?.confirmation, 'confirmed');
-    assert.equal(deps.log.lines.filter((line) => line.message === 'record failed, will retry').length, 3);
+    const failed = deps.log.lines.filter((line) => line.message === 'record failed, will retry');
+    assert.equal(failed.length, 3);
+    assert.deepEqual(failed.map((line) => line.fields?.next), ['retry', 'retry', 'retry']);
+  });
+
+  test("the last receive's failure line says the record goes to the dead-letter queue, not that it will be retried", async () => {
+    // prepare
+    const ref = uniqueId('TP-LAST');
+    const record = sqsRecord(await message('temboplus', transfer(ref, 'COMPLETED')));
+    // the table failing on every receive (a status endpoint's fault is stored unconfirmed on the last one)
+    const healthy = unaskedIdentomat();
+    const deps = { ...healthy, store: { ...healthy.store, getState: async () => Promise.reject(new DependencyError('dynamodb', 'GetItem (state): unreachable')) } };
+    const delays: number[] = [];
+    const handler = createWorkerHandler({ deps, retryBaseSeconds: 10, maxReceiveCount: QUEUE.maxReceiveCount, delayRetry: async (_, seconds) => void delays.push(seconds) });
+    // act
+    const result = await handler(sqsEvent([{ ...record, attributes: { ...record.attributes, ApproximateReceiveCount: String(QUEUE.maxReceiveCount) } }]));
+    // assess
+    assert.deepEqual(result, { batchItemFailures: [{ itemIdentifier: record.messageId }] });
+    const [line] = deps.log.lines.filter((each) => each.message === 'record failed, will retry');
+    assert.equal(line?.fields?.next, 'dead-letter queue');
+    assert.deepEqual(delays, [0], 'given back at once, for SQS to move');
   });
 
   test('a configuration fault (403) fails the record and is logged as an error', async () => {
