@@ -121,15 +121,46 @@ function rawBody(body: Buffer, scrub: readonly string[], query: string): QueueMe
   } catch {
     return { bodyBase64: body.toString('base64'), query };
   }
-  for (const secret of scrub) if (secret) text = text.replace(jsonSpellings(secret), '[REDACTED]');
+  for (const secret of scrub) if (secret) text = text.replace(jsonSpellings(secret), REDACTED);
   return { body: text, query };
 }
 
-/** Whether a parsed payload still spells one of the provider's body secrets anywhere, in any JSON spelling. */
-function holdsSecret(payload: unknown, secrets: readonly string[]): boolean {
-  if (!secrets.some(Boolean)) return false;
-  const text = JSON.stringify(payload) ?? '';
-  return secrets.some((secret) => secret !== '' && text.search(jsonSpellings(secret)) !== -1);
+const REDACTED = '[REDACTED]';
+
+/** The shortest body secret looked for outside its member (the README asks for 32 random characters). */
+const MIN_HUNTED_SECRET_LENGTH = 12;
+
+/** Whether text spells one of the secrets, literally or as JSON escapes it. */
+const spellsSecret = (text: string, secrets: readonly string[]) => secrets.some((secret) => secret !== '' && text.search(jsonSpellings(secret)) !== -1);
+
+/** The query string with its %XX escapes decoded, or as it is when they are not UTF-8. */
+function decodedQuery(query: string): string {
+  try {
+    return decodeURIComponent(query.replaceAll('+', ' '));
+  } catch {
+    return query;
+  }
+}
+
+/**
+ * Where a request carries one of the provider's body secrets outside the member it is checked in:
+ * the parsed payload (which no longer holds that member), the query string, or a header the message
+ * keeps. Undefined when nowhere.
+ */
+function secretOutside(payload: unknown, query: string, headers: Readonly<Record<string, string>>, allSecrets: readonly string[]): string | undefined {
+  // A short key would match ordinary text (a key "identomat" and every link to widget.identomat.com):
+  // only keys long enough to be secrets are hunted down; the raw body is scrubbed of any.
+  const secrets = allSecrets.filter((secret) => secret.length >= MIN_HUNTED_SECRET_LENGTH);
+  if (secrets.length === 0) return undefined;
+  if (payload !== undefined && spellsSecret(JSON.stringify(payload) ?? '', secrets)) return 'the body';
+  if (spellsSecret(query, secrets) || spellsSecret(decodedQuery(query), secrets)) return 'the query string';
+  if (Object.values(headers).some((value) => spellsSecret(value, secrets))) return 'a header';
+  return undefined;
+}
+
+/** The kept headers with a value that spells a secret replaced. */
+function scrubbedHeaders(headers: Readonly<Record<string, string>>, secrets: readonly string[]): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, spellsSecret(value, secrets) ? REDACTED : value]));
 }
 
 function keptHeaders(provider: AnyProvider, request: CallbackRequest): Record<string, string> {
@@ -196,14 +227,17 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
 
   const parsed = provider.parse(request);
   const bodySecrets = provider.bodySecrets?.(secret) ?? [];
+  const headers = keptHeaders(provider, request);
+  // `parse` drops the member the secret is checked in, and the raw body is scrubbed below; a copy
+  // anywhere else (nested, in an SMS text, the query string, a kept header) would be queued, stored
+  // and published as it is.
+  const exposed = secretOutside(parsed.ok ? parsed.payload : undefined, request.rawQuery, headers, bodySecrets);
   // What the callback says, read now so that one the worker could not store as it is (a key with
   // a lone surrogate, over DynamoDB's key limits) is answered and kept as quarantined, not as taken.
   let facts: EventFacts | undefined;
   let quarantine = parsed.ok ? undefined : { reason: parsed.reason, issues: [...parsed.issues] };
-  if (parsed.ok && holdsSecret(parsed.payload, bodySecrets)) {
-    // `parse` drops the member the secret is checked in; a copy anywhere else (nested, in an SMS
-    // text) would be queued, stored and published as it is. The raw body below is scrubbed.
-    quarantine = { reason: 'the body holds its secret outside the member it is checked in', issues: [] };
+  if (exposed) {
+    quarantine = { reason: `${exposed} holds the secret outside the member it is checked in`, issues: [] };
   } else if (parsed.ok) {
     try {
       facts = provider.describe(parsed.payload, secret);
@@ -220,8 +254,8 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
     requestId: request.requestId,
     sourceIp: request.sourceIp,
     method: request.method,
-    headers: keptHeaders(provider, request),
-    raw: rawBody(request.body, bodySecrets, request.rawQuery),
+    headers: exposed === 'a header' ? scrubbedHeaders(headers, bodySecrets) : headers,
+    raw: rawBody(request.body, bodySecrets, exposed === 'the query string' ? REDACTED : request.rawQuery),
   };
   const pathParameters = keptPathParameters(provider, request);
   if (pathParameters) message.pathParameters = pathParameters;

@@ -281,6 +281,37 @@ describe('what the queued message carries', () => {
     });
   }
 
+  const outside = [
+    { name: 'in the query string', change: (request: CallbackRequest, key: string) => ({ ...request, rawQuery: `debug=${encodeURIComponent(key)}` }) },
+    { name: 'in a header the message keeps (user-agent)', change: (request: CallbackRequest, key: string) => ({ ...request, headers: { ...request.headers, 'user-agent': `sender ${key}` } }) },
+  ];
+  for (const { name, change } of outside) {
+    test(`identomat: the key ${name} is quarantined, and no copy reaches the queue`, async () => {
+      // prepare
+      const key = String(UNIT_SECRETS.identomat.callbackApiKey);
+      const body = Buffer.from(JSON.stringify({ callbackApiKey: key, type: 'session-change', sessionId: 's1', result: 'APPROVED' }));
+      const request = change(authentic(identomat, { body }), key);
+      // act
+      const run = await runIngest(identomat, request);
+      // assess
+      assert.deepEqual(run.response.body, { received: true, quarantined: true });
+      assert.match(String(run.messages[0].quarantine?.reason), /holds the secret outside the member/);
+      assert.ok(!run.sent[0].includes(key) && !run.sent[0].includes(encodeURIComponent(key)), `the key is in the queued message: ${run.sent[0]}`);
+    });
+  }
+
+  test('identomat: a key too short to be looked for elsewhere (it would match ordinary text) does not quarantine a link that contains it', async () => {
+    // prepare: the key "identomat", and a session link on widget.identomat.com
+    const sample = listSamples('identomat').find((each) => each.name === 'share-session-link-via-sms')!;
+    const body = Buffer.from(JSON.stringify({ ...(JSON.parse(sample.body!.toString('utf8')) as Record<string, unknown>), callbackApiKey: 'identomat' }));
+    const request = authentic(identomat, { body }, { callbackApiKey: 'identomat' });
+    // act
+    const run = await runIngest(identomat, request, { secret: { callbackApiKey: 'identomat' } });
+    // assess
+    assert.deepEqual(run.response, { statusCode: 200, body: { received: true } });
+    assert.equal(run.messages[0].quarantine, undefined);
+  });
+
   const escapedKey = 'unit/identomat+key/Jf5n0c';
   const spellings = [
     { name: 'with escaped slashes (PHP json_encode)', json: escapedKey.replaceAll('/', '\\/') },
