@@ -202,7 +202,8 @@ export class PipelineAlarms extends Construct {
       'DeadLetterQueueNotEmpty',
       props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum' }),
       1,
-      `Callbacks the worker gave up on are in the dead-letter queue (kept ${QUEUE.dlqRetentionDays} days; nothing is lost yet). ` +
+      `Callbacks the worker gave up on are in the dead-letter queue (kept ${QUEUE.dlqRetentionDays} days from when each was first queued, ` +
+        `so at least ${QUEUE.dlqRetentionDays - QUEUE.retentionDays} days there; nothing is lost yet). ` +
         `Find the cause in the worker logs (${query('failuresByError')}), fix it, then move them back: ` +
         `${REDRIVE}. The worker stores each callback once, so a redrive never duplicates.`,
     );

@@ -211,13 +211,14 @@ export class PipelineDashboard extends Construct {
       new Row(this.query(props.logQueries, 'failuresByError', 12), this.query(props.logQueries, 'lag', 12)),
     );
 
-    // Reconciliation, per provider asked: what the sweep queued, what the endpoints did not answer,
-    // and what ran out of re-checks (the <Provider>Stale alarms' metric); then events out.
+    // Reconciliation: per provider asked, what the sweep queued and what the endpoints did not
+    // answer; per provider, what ran out of re-checks (the <Provider>Stale alarms' metric: an
+    // expectation of a provider that cannot be asked goes stale too); then events out.
     const asked = (metricOf: (provider: AnyProvider) => IMetric) => confirming.map(({ provider }) => withLabel(metricOf(provider), provider.displayName));
     const widgets: IWidget[] = [
       wide('Re-checks', asked((provider) => logMetrics.rechecks(provider.id))),
       wide('Re-checks not answered', asked((provider) => logMetrics.recheckFaults(provider.id))),
-      wide('Gone stale (re-checks ran out)', asked((provider) => logMetrics.stale(provider.id))),
+      wide('Gone stale (re-checks ran out)', perProvider((provider) => logMetrics.stale(provider.id))),
     ];
     if (props.events) {
       const { publisher, deadLetterQueue: eventsDlq } = props.events;

@@ -102,12 +102,12 @@ export const NUMERIC_SETTINGS = {
   reconcileHorizonHours: { min: 1, max: 24 * 30, integer: true },
   /** Subjects gone stale per provider in 5 minutes at which the stale alarm fires. */
   staleAlarmThreshold: { min: 1, max: 100_000, integer: true },
+  /** How long every log group of the stack (the functions' and the API's access log) keeps its lines. */
+  logRetentionDays: { min: 1, max: 3653, integer: true, allowed: LOG_RETENTION_DAYS, why: `one of CloudWatch Logs' periods: ${LOG_RETENTION_DAYS.join(', ')}` },
   /**
    * Seconds after the gateway received a one-time code past which the SMS relay no longer sends it
    * (recorded `expired`): a code the person has given up on, or that no longer works, is not sent.
    */
-  /** How long every log group of the stack (the functions' and the API's access log) keeps its lines. */
-  logRetentionDays: { min: 1, max: 3653, integer: true, allowed: LOG_RETENTION_DAYS, why: `one of CloudWatch Logs' periods: ${LOG_RETENTION_DAYS.join(', ')}` },
   relayMaxAgeSeconds: {
     min: 30,
     max: 3600,

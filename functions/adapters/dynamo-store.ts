@@ -106,7 +106,7 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
             subjectId: String(item.subjectId),
             ...(item.part === undefined ? {} : { part: String(item.part) }),
           };
-          return { key, ...subject, recheckAt: String(item.recheckAt) };
+          return { key, ...subject, recheckAt: String(item.recheckAt), rechecks: Number(item.rechecks ?? 0) };
         });
       } catch (error) {
         throw fault('Query (byRecheck)', error);

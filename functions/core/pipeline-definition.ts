@@ -50,11 +50,6 @@ export const keys = {
     sk: `${EVENT_SK_PREFIX}${eventKey}`,
   }),
   /**
-   * Quarantined callbacks have no trusted subject: one partition per provider, keyed by content.
-   * `!` never follows a provider id in a subject's key (`<provider>#…`), so no subject id, not even
-   * `quarantine`, can land here.
-   */
-  /**
    * The subject a state item's key names (the inverse of `state`): provider ids hold no `#`, so the
    * partition key splits at its first. Undefined for a key that is not a state item's.
    */
@@ -64,6 +59,11 @@ export const keys = {
     const subject = { provider: pk.slice(0, at), subjectId: pk.slice(at + 1) };
     return sk === 'STATE' ? subject : { ...subject, part: sk.slice('STATE#'.length) };
   },
+  /**
+   * Quarantined callbacks have no trusted subject: one partition per provider, keyed by content.
+   * `!` never follows a provider id in a subject's key (`<provider>#…`), so no subject id, not even
+   * `quarantine`, can land here.
+   */
   quarantine: (provider: string, contentHash: string) => ({ pk: keys.quarantinePartition(provider), sk: `QUARANTINE#${contentHash}` }),
   quarantinePartition: (provider: string) => `${provider}!quarantine`,
   outcome: (provider: string, outcome: string) => `${provider}#${outcome}`,

@@ -48,6 +48,8 @@ export const RecheckMessageSchema = z.object({
    * asked and counted once. Absent in messages queued before this field existed.
    */
   lease: z.optional(z.string()),
+  /** The re-checks the subject had when leased: with the lease, what tells this copy's step from a later one. */
+  rechecks: z.optional(z.number()),
 });
 export type RecheckMessage = z.infer<typeof RecheckMessageSchema>;
 

@@ -56,12 +56,12 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
   const subject = { provider: provider.id, subjectId: message.subjectId, ...(message.part === undefined ? {} : { part: message.part }) };
   const first = await deps.store.getState(provider.id, message.subjectId, message.part);
   if (!first) return skipped(deps, message, 'no state for this subject');
-  if (message.lease !== undefined && first.recheckAt !== message.lease) {
-    // Re-queued since (its lease ran out behind a backlog), or already rescheduled by a callback or an
-    // earlier copy: asking now would spend a step of the schedule twice.
-    deps.log.info('recheck skipped', { provider: provider.id, subjectId: maskPhoneNumbers(message.subjectId), reason: 'lease taken over' });
-    return { kind: 'skipped', reason: 'lease taken over' };
-  }
+  // Re-queued since (its lease ran out behind a backlog), or already rescheduled by a callback or
+  // another copy of this message: going on would spend a step of the schedule twice.
+  // (A step's new time can equal the lease to the millisecond; its count cannot stay the same.)
+  const leaseTakenOver = (state: StateItem) =>
+    message.lease !== undefined && (state.recheckAt !== message.lease || (message.rechecks !== undefined && (state.rechecks ?? 0) !== message.rechecks));
+  if (leaseTakenOver(first)) return leaseSkipped(deps, provider, message);
 
   const secret = workerReadsSecret(provider) ? await deps.secrets.get(provider) : undefined;
   const askable = canAsk(provider, secret);
@@ -87,6 +87,9 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
   for (let attempt = 1; ; attempt++) {
     const state = attempt === 1 ? first : await deps.store.getState(provider.id, message.subjectId, message.part);
     if (!state) return skipped(deps, message, 'no state for this subject');
+    // A write raced this one: a copy of this message that got there first has moved the lease on
+    // (its answer is stored; this one's too, idempotently).
+    if (attempt > 1 && leaseTakenOver(state)) return leaseSkipped(deps, provider, message);
     const now = deps.now().toISOString();
     const observations: Observation[] =
       answer?.kind === 'found' ? [{ hash: shortHash(answerEventKey(answer.answer)), counts: false, source: 'status-endpoint', placed: answer.answer.placed }] : [];
@@ -136,6 +139,11 @@ function overrules(state: StateItem, answer: PlacedStatus): boolean {
 function withoutUnansweredClaim(state: StateItem): StateItem {
   const { unansweredClaimAt: _answered, ...rest } = state;
   return rest;
+}
+
+function leaseSkipped(deps: WorkerDependencies, provider: AnyProvider, message: RecheckMessage): RecheckResult {
+  deps.log.info('recheck skipped', { provider: provider.id, subjectId: maskPhoneNumbers(message.subjectId), reason: 'lease taken over' });
+  return { kind: 'skipped', reason: 'lease taken over' };
 }
 
 function skipped(deps: WorkerDependencies, message: RecheckMessage, reason: string): RecheckResult {

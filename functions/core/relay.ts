@@ -465,9 +465,11 @@ interface NotToSend {
  * link past a day), or undefined while it may still go.
  */
 function expiry(detail: InstructionDetail, deps: RelayDependencies, now: Date): NotToSend | undefined {
-  const ageSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(detail.receivedAt)) / 1000));
+  const ageMs = now.getTime() - Date.parse(detail.receivedAt);
   const maxAgeSeconds = detail.oneTimeCode ? (deps.codeMaxAgeSeconds ?? RELAY.codeMaxAgeSeconds) : (deps.linkMaxAgeSeconds ?? RELAY.linkMaxAgeSeconds);
-  if (ageSeconds <= maxAgeSeconds) return undefined;
+  // To the millisecond: a code 300.4 s old is past a 300 s limit (and one of no readable age is too).
+  if (ageMs <= maxAgeSeconds * 1000) return undefined;
+  const ageSeconds = Math.ceil(ageMs / 1000);
   const reason = `${ageSeconds} s old when it came to be sent; ${detail.oneTimeCode ? 'a code' : 'a link'} is sent only within ${maxAgeSeconds} s`;
   return { outcome: 'expired', fields: { status: 'expired', updatedAt: now.toISOString(), ageSeconds, maxAgeSeconds, reason }, more: { maxAgeSeconds } };
 }

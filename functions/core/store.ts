@@ -32,6 +32,8 @@ export interface DueRecheck {
   readonly subjectId: string;
   readonly part?: string;
   readonly recheckAt: string;
+  /** Re-checks done so far (the index projects it). */
+  readonly rechecks: number;
 }
 
 /** Attributes that exist for keys and the index, derived from the state's own fields. */

@@ -81,6 +81,7 @@ export async function sweep(providers: readonly AnyProvider[], deps: SweepDepend
         ...(item.part === undefined ? {} : { part: item.part }),
         at: now.toISOString(),
         lease: leaseUntil,
+        rechecks: item.rechecks,
       };
       messages.push({ body: JSON.stringify(message), delaySeconds: Math.floor((n * period) / Math.max(1, claimed.length)) });
     });

@@ -241,7 +241,7 @@ async function applyToState(
     const applied = applyObservations(state, subject, observations, asked?.verdict, now);
     // A claim the provider could not judge or had not caught up with: asked about again, from the
     // schedule's start when the subject was settled or had gone stale, not where its old schedule ended.
-    const unanswered = unansweredClaim ? (item: StateItem) => withUnansweredClaim(item, message.receivedAt) : (item: StateItem) => item;
+    const unanswered = unansweredClaim ? (item: StateItem) => withUnansweredClaim(item, message.receivedAt, now) : (item: StateItem) => item;
     const next = scheduled(applied, state, (item) => withRecheck(unanswered(item), recheck, 'event'), now);
     if (!next) return { eventKey, before: state, after: state };
     if ((await deps.store.putState(next, state?.version)) === 'written') return { eventKey, before: state, after: next };
@@ -249,11 +249,11 @@ async function applyToState(
   }
 }
 
-function withUnansweredClaim(state: StateItem, receivedAt: string): StateItem {
+function withUnansweredClaim(state: StateItem, receivedAt: string, now: string): StateItem {
   if (state.stale) {
     const { stale: _stale, staleAt: _staleAt, recheckAt: _recheckAt, recheckShard: _recheckShard, ...rest } = state;
-    // No longer stale (published as such), dated like going stale.
-    return { ...rest, unansweredClaimAt: receivedAt, rechecks: 0, changedAt: receivedAt };
+    // No longer stale (published as such), dated when written, like going stale.
+    return { ...rest, unansweredClaimAt: receivedAt, rechecks: 0, changedAt: now };
   }
   return { ...state, unansweredClaimAt: receivedAt, ...(state.recheckAt === undefined ? { rechecks: 0 } : {}) };
 }

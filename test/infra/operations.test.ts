@@ -930,8 +930,9 @@ describe('dashboard', () => {
     assert.ok(business.every((widget) => widget.y >= pipelineBottom), 'the business view is under the pipeline');
 
     for (const provider of providers.filter((each) => each.lookup)) {
-      for (const metric of ['Rechecks', 'RecheckFaults', 'Stale']) has(`${NAMESPACE} ${metric} Provider ${provider.id}`);
+      for (const metric of ['Rechecks', 'RecheckFaults']) has(`${NAMESPACE} ${metric} Provider ${provider.id}`);
     }
+    for (const provider of providers) has(`${NAMESPACE} Stale Provider ${provider.id}`);
     const publisher = `@${logicalId(stack.events.publisher)}`;
     for (const metric of ['Invocations', 'Errors', 'Throttles', 'IteratorAge']) has(`AWS/Lambda ${metric} FunctionName ${publisher}`);
     has(`${NAMESPACE} PublishFailures`);

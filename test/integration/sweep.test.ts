@@ -1,15 +1,17 @@
 import assert from 'node:assert/strict';
-import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { after, before, describe, test } from 'node:test';
 import { expectSubject } from '../../functions/core/expect.ts';
-import { keys } from '../../functions/core/pipeline-definition.ts';
+import { keys, QUEUE } from '../../functions/core/pipeline-definition.ts';
+import { eventsFromChange } from '../../functions/core/publish.ts';
 import { RecheckMessageSchema, type RecheckMessage } from '../../functions/core/queue-message.ts';
 import { processRecheck, type RecheckResult } from '../../functions/core/recheck.ts';
-import { DEFAULT_RECONCILE, recheckShard } from '../../functions/core/reconcile.ts';
+import { DEFAULT_RECONCILE, recheckShard, staleShard } from '../../functions/core/reconcile.ts';
 import { sweep } from '../../functions/core/sweep.ts';
+import { processMessage } from '../../functions/core/worker.ts';
 import { getProvider } from '../../functions/providers/index.ts';
-import { captureLogger, startWorkerEnvironment, uniqueId, type WorkerEnvironment } from '../support/integration-worker.ts';
+import { captureLogger, queueMessageFor, sampleJson, startWorkerEnvironment, storedState, uniqueId, type WorkerEnvironment } from '../support/integration-worker.ts';
 
 /**
  * The sweep on DynamoDB Local, with its own table (nothing else due in it), on a simulated clock:
@@ -110,5 +112,74 @@ describe('the sweep', () => {
     assert.equal(state?.rechecks, 1);
     assert.equal(state?.part, part);
     assert.equal(await env.store.getState('esms', subjectId), undefined, "no message-level state written beside it");
+  });
+
+  test('two deliveries of one re-check message at once (SQS delivers at least once) count one step of the schedule', async () => {
+    // prepare: one leased re-check, delivered twice; each ask held until both have read the state
+    const subjectId = uniqueId('SWEEP-TWICE');
+    await expectSubject(env.store, getProvider('temboplus'), { subjectId }, { now: now(), policy: DEFAULT_RECONCILE });
+    clock += 120_000;
+    const [message] = (await sweepOnce('temboplus')).filter((queued) => queued.subjectId === subjectId);
+    let started = 0;
+    let release!: () => void;
+    const bothStarted = new Promise<void>((resolve) => (release = resolve));
+    const held: typeof fetch = async (input, init) => {
+      if (++started === 2) release();
+      await bothStarted;
+      return fetch(input, init);
+    };
+    const deps = () => {
+      const base = env.deps({ now, asking: true });
+      return { ...base, lookup: { ...base.lookup, fetch: held } };
+    };
+    // act
+    const results = await Promise.all([processRecheck(message, deps()), processRecheck(message, deps())]);
+    // assess
+    assert.deepEqual(results.map((result) => result.kind).sort(), ['rechecked', 'skipped']);
+    assert.equal((await env.store.getState('temboplus', subjectId))?.rechecks, 1);
+  });
+});
+
+describe('no longer stale', () => {
+  const transfer = (ref: string, status: 'SUBMITTED' | 'COMPLETED', updatedAt: string) => ({
+    ...sampleJson('temboplus', 'remittance-completed'),
+    partnerReference: ref,
+    status,
+    statusCode: status === 'COMPLETED' ? 'PAYMENT_SUCCESS' : 'SUBMITTED',
+    updatedAt,
+    completedAt: status === 'SUBMITTED' ? null : updatedAt,
+  });
+
+  test('a claim received before the subject went stale, stored after it (a redrive), dates "no longer stale" when it is written', async () => {
+    // prepare: a stale transfer
+    const ref = uniqueId('SWEEP-STALE');
+    env.simulator.report(transfer(ref, 'SUBMITTED', '2025-01-01T10:00:00Z'));
+    await processMessage(await queueMessageFor(env.secrets, 'temboplus', transfer(ref, 'SUBMITTED', '2025-01-01T10:00:00Z')), env.deps());
+    const staleAt = new Date().toISOString();
+    await env.client.send(
+      new UpdateItemCommand({
+        TableName: env.tableName,
+        Key: marshall(keys.state('temboplus', ref)),
+        UpdateExpression: 'SET stale = :yes, staleAt = :at, changedAt = :at, recheckShard = :shard, recheckAt = :at, rechecks = :n',
+        ExpressionAttributeValues: marshall({ ':yes': true, ':at': staleAt, ':shard': staleShard('temboplus'), ':n': 7 }),
+      }),
+    );
+    const stale = await storedState(env, 'temboplus', ref);
+    // act: a COMPLETED claim received a day before, redriven now, the endpoint down on every receive
+    const message = await queueMessageFor(env.secrets, 'temboplus', transfer(ref, 'COMPLETED', '2025-01-09T10:00:00Z'), { receivedAt: new Date(Date.now() - 86_400_000).toISOString() });
+    env.simulator.setFault({ status: 503 });
+    try {
+      for (let receive = 1; receive <= QUEUE.maxReceiveCount; receive++) {
+        const stored = await processMessage(message, env.deps(), receive).then(() => true, () => false);
+        if (stored) break;
+      }
+    } finally {
+      env.simulator.setFault(undefined);
+    }
+    // assess
+    const resumed = await storedState(env, 'temboplus', ref);
+    assert.equal(resumed?.stale, undefined, 'no longer stale');
+    assert.equal(eventsFromChange({ eventName: 'MODIFY', oldImage: stale, newImage: resumed }).length, 1, 'published');
+    assert.ok(String(resumed?.changedAt) >= staleAt, `changedAt ${String(resumed?.changedAt)} before the stale event's ${staleAt}`);
   });
 });
