@@ -5,7 +5,7 @@ import { shortHash } from '../shared/hash.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
 import { isEndpointFault, lookupAnswer, type LookupResult } from './ask.ts';
 import { answerEventKey, storeAnswer } from './event-items.ts';
-import { DEFAULT_RECONCILE, settled, withRecheck, withRecheckFault, type RecheckContext } from './reconcile.ts';
+import { DEFAULT_RECONCILE, settled, withRecheck, withRecheckFault, type ReconcilePolicy, type RecheckContext } from './reconcile.ts';
 import type { RecheckMessage } from './queue-message.ts';
 import { applyObservations, orderKey, overruled, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
 import type { WorkerDependencies } from './worker.ts';
@@ -109,7 +109,15 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
     const verdictApplied = (verdict && applyObservations(applied, subject, [], verdict, now)) ?? applied;
     // The provider answered about the subject, asked after the claim it could not judge came in: that
     // claim has been put to it now. (Not a not_found: the provider's glitch about a subject it knew.)
-    const answeredClaim = answer?.kind === 'found' && verdictApplied.unansweredClaimAt !== undefined && answer.askedAt >= verdictApplied.unansweredClaimAt;
+    // An answer whose outcome contradicts the claim's may be an endpoint lagging behind its own
+    // callback (a REVERSED, a REJECTED not in the status API yet): the claim is taken for false only
+    // once the provider still says so the schedule's first steps after it (about 36 minutes).
+    const { unansweredClaimAt: claimAt, unansweredClaimOutcome: claimOutcome } = verdictApplied;
+    const answeredClaim =
+      answer?.kind === 'found' &&
+      claimAt !== undefined &&
+      answer.askedAt >= claimAt &&
+      (claimOutcome === undefined || answer.answer.facts.outcome === claimOutcome || Date.parse(answer.askedAt) - Date.parse(claimAt) >= claimJudgedAfterMs(context.policy));
     const judged = answeredClaim ? withoutUnansweredClaim(verdictApplied) : verdictApplied;
     const scheduled = fault ? withRecheckFault(judged, context, fault) : settled(judged, askable) ? withRecheck(judged, context, 'event') : withRecheck(judged, context, 'recheck');
     const next: StateItem = { ...scheduled, updatedAt: now, version: state.version + 1 };
@@ -136,8 +144,13 @@ function overrules(state: StateItem, answer: PlacedStatus): boolean {
   return notOlder || (state.outcome === 'succeeded' && answer.outcome !== 'succeeded');
 }
 
+/** How long after a claim the provider must still contradict it before it is taken for false: the schedule's first three steps. */
+export function claimJudgedAfterMs(policy: ReconcilePolicy): number {
+  return policy.intervalsSeconds.slice(0, 3).reduce((sum, seconds) => sum + seconds, 0) * 1000;
+}
+
 function withoutUnansweredClaim(state: StateItem): StateItem {
-  const { unansweredClaimAt: _answered, ...rest } = state;
+  const { unansweredClaimAt: _answered, unansweredClaimStatus: _status, unansweredClaimOutcome: _outcome, ...rest } = state;
   return rest;
 }
 

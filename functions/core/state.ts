@@ -62,6 +62,13 @@ export interface StateItem {
    * in place is final and confirmed (a REVERSED after a confirmed COMPLETED).
    */
   readonly unansweredClaimAt?: string;
+  /**
+   * What that claim said: an answer with the same outcome judges it at once; one contradicting it,
+   * only once the schedule's first steps have passed (the endpoint may lag behind its callback).
+   * Absent on claims recorded before it was kept: the first answer after them judges them.
+   */
+  readonly unansweredClaimStatus?: string;
+  readonly unansweredClaimOutcome?: Outcome;
   /** First write of the item. */
   readonly createdAt?: string;
   /** Set when an application said to expect this subject (`npm run expect`) before any callback. */

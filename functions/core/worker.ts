@@ -1,5 +1,5 @@
 import { findProvider } from '../providers/index.ts';
-import { believesCallbacks, canAsk, lookupLimitsOf, workerReadsSecret, type AnyProvider, type EventFacts, type LookupContext } from '../providers/provider.ts';
+import { believesCallbacks, canAsk, lookupLimitsOf, workerReadsSecret, type AnyProvider, type EventFacts, type LookupContext, type Outcome } from '../providers/provider.ts';
 import { DependencyError, errorMessage } from '../shared/errors.ts';
 import { judgeClaim, placeStatus, resolveEventKey, unstorableKeyReason } from './events.ts';
 import { shortHash } from '../shared/hash.ts';
@@ -241,7 +241,8 @@ async function applyToState(
     const applied = applyObservations(state, subject, observations, asked?.verdict, now);
     // A claim the provider could not judge or had not caught up with: asked about again, from the
     // schedule's start when the subject was settled or had gone stale, not where its old schedule ended.
-    const unanswered = unansweredClaim ? (item: StateItem) => withUnansweredClaim(item, message.receivedAt, now) : (item: StateItem) => item;
+    const claim = { at: message.receivedAt, status: facts.status, outcome: facts.outcome };
+    const unanswered = unansweredClaim ? (item: StateItem) => withUnansweredClaim(item, claim, now) : (item: StateItem) => item;
     const next = scheduled(applied, state, (item) => withRecheck(unanswered(item), recheck, 'event'), now);
     if (!next) return { eventKey, before: state, after: state };
     if ((await deps.store.putState(next, state?.version)) === 'written') return { eventKey, before: state, after: next };
@@ -249,13 +250,14 @@ async function applyToState(
   }
 }
 
-function withUnansweredClaim(state: StateItem, receivedAt: string, now: string): StateItem {
+function withUnansweredClaim(state: StateItem, claim: { readonly at: string; readonly status: string; readonly outcome: Outcome }, now: string): StateItem {
+  const unanswered = { unansweredClaimAt: claim.at, unansweredClaimStatus: claim.status, unansweredClaimOutcome: claim.outcome };
   if (state.stale) {
     const { stale: _stale, staleAt: _staleAt, recheckAt: _recheckAt, recheckShard: _recheckShard, ...rest } = state;
     // No longer stale (published as such), dated when written, like going stale.
-    return { ...rest, unansweredClaimAt: receivedAt, rechecks: 0, changedAt: now };
+    return { ...rest, ...unanswered, rechecks: 0, changedAt: now };
   }
-  return { ...state, unansweredClaimAt: receivedAt, ...(state.recheckAt === undefined ? { rechecks: 0 } : {}) };
+  return { ...state, ...unanswered, ...(state.recheckAt === undefined ? { rechecks: 0 } : {}) };
 }
 
 /**

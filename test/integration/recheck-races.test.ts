@@ -4,8 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import { PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { QUEUE } from '../../functions/core/pipeline-definition.ts';
-import { processRecheck } from '../../functions/core/recheck.ts';
-import { staleShard } from '../../functions/core/reconcile.ts';
+import { claimJudgedAfterMs, processRecheck } from '../../functions/core/recheck.ts';
+import { DEFAULT_RECONCILE, staleShard } from '../../functions/core/reconcile.ts';
 import { sweep } from '../../functions/core/sweep.ts';
 import { processMessage } from '../../functions/core/worker.ts';
 import type { CallbackStore } from '../../functions/core/store.ts';
@@ -252,21 +252,27 @@ describe('Identomat: answers are as of the question, and a lagging result/ is as
     assert.equal(state?.recheckAt, undefined, 'settled');
   });
 
-  test('a REJECTED callback result/ keeps contradicting (a late or forged one): the re-check believes result/, and the subject settles', async () => {
+  test('a REJECTED callback result/ keeps contradicting (a late or forged one): still due while result/ may lag, then the re-check believes result/, and the subject settles', async () => {
     // prepare
     const sessionId = uniqueId('idm-lag-never');
     endpointSays(sessionId, 'approved');
     await deliver('identomat', change(sessionId, 'APPROVED'));
 
-    // act
+    // act: re-checks a minute after the claim, then past the schedule's first three steps
     await deliver('identomat', change(sessionId, 'REJECTED'));
     await processRecheck({ v: 1, kind: 'recheck', provider: 'identomat', subjectId: sessionId, at: new Date().toISOString() }, env.deps());
+    const soon = await storedState(env, 'identomat', sessionId);
+    const later = () => new Date(Date.now() + claimJudgedAfterMs(DEFAULT_RECONCILE) + 60_000);
+    await processRecheck({ v: 1, kind: 'recheck', provider: 'identomat', subjectId: sessionId, at: later().toISOString() }, env.deps({ now: later }));
 
     // assess
+    assert.ok(soon?.unansweredClaimAt !== undefined && soon.recheckAt !== undefined, 'a minute on, result/ may still be behind its callback: asked again');
+    assert.equal(soon?.unansweredClaimStatus, 'REJECTED');
     const state = await storedState(env, 'identomat', sessionId);
     assert.deepEqual([state?.status, state?.outcome, state?.confirmation], ['APPROVED', 'succeeded', 'confirmed']);
-    assert.deepEqual([state?.recheckAt, state?.unansweredClaimAt], [undefined, undefined]);
+    assert.deepEqual([state?.recheckAt, state?.unansweredClaimAt, state?.unansweredClaimStatus], [undefined, undefined, undefined]);
   });
+
 });
 
 describe("the sweep's lease holds against a callback written at the same moment", () => {
@@ -466,7 +472,8 @@ describe('Identomat: a retry of a session-change already judged changes nothing'
     env.simulators.identomat.report(identomatKit.statusAnswer!({ body: Buffer.from(JSON.stringify(change('APPROVED'))) }, 'approved'));
     await deliver('identomat', change('APPROVED'));
     await deliver('identomat', change('REJECTED'));
-    await processRecheck({ v: 1, kind: 'recheck', provider: 'identomat', subjectId: sessionId, at: new Date().toISOString() }, env.deps());
+    const later = () => new Date(Date.now() + claimJudgedAfterMs(DEFAULT_RECONCILE) + 60_000);
+    await processRecheck({ v: 1, kind: 'recheck', provider: 'identomat', subjectId: sessionId, at: later().toISOString() }, env.deps({ now: later }));
     const settled = await storedState(env, 'identomat', sessionId);
     assert.deepEqual([settled?.status, settled?.confirmation, settled?.recheckAt], ['APPROVED', 'confirmed', undefined], 'the premise');
 
@@ -477,5 +484,28 @@ describe('Identomat: a retry of a session-change already judged changes nothing'
     const state = await storedState(env, 'identomat', sessionId);
     assert.equal(result.kind, 'duplicate');
     assert.deepEqual([state?.confirmation, state?.changedAt, state?.unansweredClaimAt, state?.recheckAt], [settled?.confirmation, settled?.changedAt, undefined, undefined]);
+  });
+});
+
+describe('a status endpoint lagging behind its own callback', () => {
+  test('a REVERSED claim TemboPlus\'s endpoint catches up with twenty minutes later is believed, not settled away by the first re-check', async () => {
+    // prepare: a confirmed COMPLETED transfer; a REVERSED claim the endpoint does not show yet
+    const ref = uniqueId('tp-reversal-lag');
+    env.simulator.report(transfer(ref, 'COMPLETED', '2025-01-01T10:00:05Z'));
+    await processMessage(await queueMessageFor(env.secrets, 'temboplus', transfer(ref, 'COMPLETED', '2025-01-01T10:00:05Z')), env.deps(), QUEUE.settleAttempts);
+    // (the endpoint behind on every settling receive: stored as a claim not judged yet)
+    await processMessage(await queueMessageFor(env.secrets, 'temboplus', transfer(ref, 'REVERSED', '2025-01-01T11:00:00Z')), env.deps(), QUEUE.settleAttempts);
+    // act: a re-check a minute on (still COMPLETED), then twenty minutes on (REVERSED)
+    await processRecheck({ v: 1, kind: 'recheck', provider: 'temboplus', subjectId: ref, at: new Date().toISOString() }, env.deps());
+    const minuteOn = await storedState(env, 'temboplus', ref);
+    env.simulator.report(transfer(ref, 'REVERSED', '2025-01-01T11:00:00Z'));
+    const twentyOn = () => new Date(Date.now() + 20 * 60_000);
+    await processRecheck({ v: 1, kind: 'recheck', provider: 'temboplus', subjectId: ref, at: twentyOn().toISOString() }, env.deps({ now: twentyOn }));
+    // assess
+    assert.deepEqual([minuteOn?.status, minuteOn?.outcome], ['COMPLETED', 'succeeded'], 'a claim alone is not believed');
+    assert.ok(minuteOn?.unansweredClaimAt !== undefined && minuteOn.recheckAt !== undefined, 'still due');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.deepEqual([state?.status, state?.outcome, state?.confirmation], ['REVERSED', 'failed', 'confirmed']);
+    assert.equal(state?.unansweredClaimAt, undefined);
   });
 });
