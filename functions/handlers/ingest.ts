@@ -3,7 +3,7 @@ import { secretsManagerSource } from '../adapters/secrets-manager.ts';
 import { boundedSqsClient } from '../adapters/sqs.ts';
 import { ingest, type IngestDependencies } from '../core/ingest.ts';
 import { MAX_BODY_BYTES } from '../core/pipeline-definition.ts';
-import { getProvider } from '../providers/index.ts';
+import { providerOfThisFunction } from '../providers/index.ts';
 import type { AnyProvider } from '../providers/provider.ts';
 import { toCallbackRequest, toResult } from './api-gateway.ts';
 import { DEFAULT_SECRET_CACHE_SECONDS, ingestDependencies } from './dependencies.ts';
@@ -19,7 +19,7 @@ export function createIngestHandler(provider: AnyProvider, deps: IngestDependenc
 
 /** Builds the AWS dependencies from the environment, once per execution environment. */
 function fromEnvironment(): IngestHandler {
-  const provider = getProvider(requireEnv('PROVIDER_ID'));
+  const provider = providerOfThisFunction();
   return createIngestHandler(
     provider,
     ingestDependencies({

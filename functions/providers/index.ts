@@ -30,4 +30,28 @@ export function getProvider(id: string): AnyProvider {
   return provider;
 }
 
+/**
+ * The provider of a per-provider function, named by its `PROVIDER_ID`. The stack also writes that id
+ * into each ingest bundle at build time (esbuild `define`, lib/provider-ingress.ts): this chain then
+ * folds to one provider, and, the modules having no side effects (package.json `sideEffects`),
+ * esbuild leaves the other providers' modules out of the bundle, halving it. An id missing from the
+ * chain is still found, through the registry, in a bundle that carries every provider.
+ */
+export function providerOfThisFunction(): AnyProvider {
+  // Each comparison must read `process.env.PROVIDER_ID` itself: the bundler replaces that expression, not a copy of it.
+  return process.env.PROVIDER_ID === 'telesign'
+    ? telesign
+    : process.env.PROVIDER_ID === 'esms'
+      ? esms
+      : process.env.PROVIDER_ID === 'temboplus'
+        ? temboplus
+        : process.env.PROVIDER_ID === 'relid'
+          ? relid
+          : process.env.PROVIDER_ID === 'identomat'
+            ? identomat
+            : process.env.PROVIDER_ID === 'standard-webhooks'
+              ? standardWebhooks
+              : getProvider(process.env.PROVIDER_ID ?? '');
+}
+
 export type { AnyProvider };

@@ -7,6 +7,11 @@ import en from 'zod/v4/locales/en.js';
  * ~450 KB minified whatever is used (95 % of a Lambda bundle, ~40 ms of its cold start); the
  * schemas and what they accept are the same. English issue messages, as the classic build sets
  * them up: quarantined callbacks list them.
+ *
+ * The one module under functions/ that does something when imported: package.json's `sideEffects`
+ * names it alone, so esbuild keeps it in every bundle that uses zod and may leave any other module
+ * out of a bundle that uses none of its exports (each ingest bundle drops the providers it does not
+ * serve). A new module that must run on import belongs in that list too.
  */
 config(en());
 

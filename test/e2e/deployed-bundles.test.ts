@@ -18,6 +18,7 @@ import { keys, TABLE } from '../../functions/core/pipeline-definition.ts';
 import { RecheckMessageSchema } from '../../functions/core/queue-message.ts';
 import type { SweepResult } from '../../functions/core/sweep.ts';
 import { providers } from '../../functions/providers/index.ts';
+import { telesign } from '../../functions/providers/telesign.ts';
 import type { AnyProvider } from '../../functions/providers/provider.ts';
 import type { CallbackGatewayStack } from '../../lib/callback-gateway-stack.ts';
 import { createGatewayApp } from '../../lib/gateway-app.ts';
@@ -798,6 +799,32 @@ describe('the deployed bundles (cdk.out) against the local engines', { timeout: 
       deliveredSince(before).map((event) => event.detail.eventId),
       first.Records.flatMap((record) => eventsFromChange(toTableChange(record))).map((event) => event.detail.eventId),
     );
+  });
+
+  test("each provider's ingest bundle holds its own provider's module and no other's, and zod's English messages", async () => {
+    // The stack writes the provider's id into its ingest bundle (esbuild define): the registry then
+    // folds to one provider, and esbuild leaves the other modules out (package.json sideEffects).
+    for (const provider of providers) {
+      const code = readFileSync(join(routeFunction(provider).assetDir, 'index.js'), 'utf8');
+      for (const other of providers) {
+        assert.equal(code.includes(JSON.stringify(other.docsUrl)), other === provider, `${provider.id}'s ingest bundle ${other === provider ? 'lacks its own' : `holds ${other.id}'s`} module`);
+      }
+    }
+    // functions/shared/zod.ts is kept for its side effect: quarantined callbacks carry readable issues.
+    const secret = telesign.secretSchema.parse(engines.askingSecrets.telesign) as Record<string, unknown>;
+    const body = Buffer.from(JSON.stringify({ reference_id: 5, status: { code: 200, description: 'Delivered to handset', updated_on: '2026-12-02T10:00:00Z' } }));
+    const request = authenticRequest(telesign, secret, { body });
+    const api = await startHttpApi([{ provider: telesign, handler: async (event: unknown) => valueOf(routeFunction(telesign), await invoke(routeFunction(telesign), [event])) }], 0);
+    try {
+      const response = await fetch(`${api.url}${request.path}`, { method: request.method, headers: request.headers, body });
+      assert.equal(response.status, 200, await response.text());
+      // Earlier tests' messages may be queued too: the message is the one holding this body.
+      const queued = sqs.messageBodies(queues.queueName).map((message) => JSON.parse(message) as Json).filter((message) => message.raw?.body === body.toString());
+      assert.equal(queued.length, 1);
+      assert.deepEqual(queued[0].quarantine?.issues, ['reference_id: Invalid input: expected string, received number']);
+    } finally {
+      await api.stop();
+    }
   });
 
   test('a function whose environment lacks a variable fails with a ConfigurationError naming it', async () => {
