@@ -110,11 +110,13 @@ export class CallbackQueue extends Construct {
     });
     this.worker = worker.function;
     this.workerLogs = worker.logGroup;
-    // Least privilege: the worker reads a state or an event item, puts them (conditionally) and
-    // records a verdict; it never queries, scans, deletes or reads the stream. It parses untrusted
-    // payloads and calls providers' endpoints, so it is the last function to grant the whole table.
+    // Least privilege: the worker reads a state or an event item, puts them (conditionally),
+    // records a verdict, and queries a subject's event items for the one a redelivered Identomat
+    // report was first stored under; it never scans, deletes, reads an index or the stream. It
+    // parses untrusted payloads and calls providers' endpoints, so it is the last function to grant
+    // the whole table.
     worker.role.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], resources: [props.table.tableArn] }),
+      new PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'], resources: [props.table.tableArn] }),
     );
 
     this.worker.addEventSource(

@@ -4,6 +4,7 @@ import {
   PutItemCommand,
   QueryCommand,
   UpdateItemCommand,
+  type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
@@ -110,6 +111,32 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
         });
       } catch (error) {
         throw fault('Query (byRecheck)', error);
+      }
+    },
+
+    async eventStoredBy(prefix, requestId) {
+      let start: Record<string, AttributeValue> | undefined;
+      try {
+        do {
+          const page = await client.send(
+            new QueryCommand({
+              TableName: tableName,
+              KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+              FilterExpression: '#requestId = :requestId',
+              ProjectionExpression: '#pk, #sk',
+              ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#sk': TABLE.sortKey, '#requestId': 'requestId' },
+              ExpressionAttributeValues: marshall({ ':pk': prefix.pk, ':prefix': prefix.sk, ':requestId': requestId }),
+              ConsistentRead: true,
+              ...(start ? { ExclusiveStartKey: start } : {}),
+            }),
+          );
+          const [found] = page.Items ?? [];
+          if (found) return { pk: String(unmarshall(found).pk), sk: String(unmarshall(found).sk) };
+          start = page.LastEvaluatedKey;
+        } while (start);
+        return undefined;
+      } catch (error) {
+        throw fault('Query (event items)', error);
       }
     },
 

@@ -91,20 +91,22 @@ export function placeStatus(facts: EventFacts, receivedAt: string): PlacedStatus
  * - a report that differs but was received before the current status is an older report arriving
  *   late: kept as `…|before#n`, never applied.
  * A retry that arrives after a later change is indistinguishable from a real change back; the
- * provider's status endpoint, where it has one, is the referee.
+ * provider's status endpoint, where it has one, is the referee. Our own redelivery of a report
+ * stored before a later change came is `late` too: the worker then looks for the key its request
+ * stored it under (`CallbackStore.eventStoredBy`).
  */
 export function resolveEventKey(
   facts: EventFacts,
   state: StateItem | undefined,
   receivedAt: string,
-): { eventKey: string; isChange: boolean } {
+): { eventKey: string; isChange: boolean; late?: true } {
   if (!facts.reportsCurrent) return { eventKey: facts.eventKey, isChange: false };
   const changes = state?.changes ?? 0;
   // Against the latest reported change (states written before it was kept: the status in place).
   const latest = state?.lastChange ?? (state?.statusAt === undefined ? undefined : { eventKey: state.status === facts.status ? `${facts.eventKey}|#${changes}` : '', receivedAt: state.statusAt });
   if (changes > 0 && latest?.eventKey === `${facts.eventKey}|#${changes}`) return { eventKey: `${facts.eventKey}|#${changes}`, isChange: false };
   if (latest !== undefined && changes > 0 && receivedAt < latest.receivedAt) {
-    return { eventKey: `${facts.eventKey}|before#${changes}`, isChange: false };
+    return { eventKey: `${facts.eventKey}|before#${changes}`, isChange: false, late: true };
   }
   return { eventKey: `${facts.eventKey}|#${changes + 1}`, isChange: true };
 }

@@ -23,6 +23,12 @@ export interface CallbackStore {
    * never both enqueue it, and a lost message is picked again when the lease ends).
    */
   claimRecheck(key: ItemKey, seen: string, leaseUntil: string): Promise<boolean>;
+  /**
+   * The key of the event item that the request `requestId` stored under `key`'s sort key prefix
+   * (a consistent query of the subject's items), if any: how a redelivered report of the current
+   * status (Identomat) finds the key it was first stored under, once a later change has moved on.
+   */
+  eventStoredBy(prefix: ItemKey, requestId: string): Promise<ItemKey | undefined>;
 }
 
 /** A state due for a re-check, as the `byRecheck` index lists it. */

@@ -8,7 +8,7 @@ import { answerEventKey, expiresAt, putFitted, putUnlessRefused, retentionSecond
 import { isEndpointFault, lookupAnswer, type LookupResult } from './ask.ts';
 import type { Logger } from '../shared/log.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
-import { QUEUE, TABLE, keys } from './pipeline-definition.ts';
+import { EVENT_SK_PREFIX, QUEUE, TABLE, keys } from './pipeline-definition.ts';
 import { DEFAULT_RECONCILE, withRecheck, type ReconcilePolicy } from './reconcile.ts';
 import { rawBodyOf, requestOf, withBase64Body, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';
@@ -219,11 +219,18 @@ async function applyToState(
   const subject = { provider: provider.id, subjectId: facts.subjectId, ...(facts.part === undefined ? {} : { part: facts.part }) };
   const believed = believesCallbacks(provider, read.askable) && facts.placesStatus !== false;
   const recheck = { askable: read.askable, limits: lookupLimitsOf(provider, read.secret), policy: deps.reconcile ?? DEFAULT_RECONCILE, now: deps.now() };
+  // A report keyed as late may be this very message again (a redelivery after a later change was
+  // applied): then it keeps the key it was first stored under, and is not counted twice.
+  let storedBefore: ItemKey | undefined | null = null;
   for (let attempt = 1; ; attempt++) {
     // The first attempt uses the state read before asking, if any: a write since then fails the
     // conditional put below, and the next attempt reads it again.
     const state = attempt === 1 && looked ? looked.state : await deps.store.getState(provider.id, facts.subjectId, facts.part);
-    const { eventKey, isChange } = resolveEventKey(facts, state, message.receivedAt);
+    const resolved = resolveEventKey(facts, state, message.receivedAt);
+    if (resolved.late && storedBefore === null) {
+      storedBefore = await deps.store.eventStoredBy(keys.event(provider.id, facts.subjectId, `${facts.eventKey}|`), message.requestId);
+    }
+    const { eventKey, isChange } = resolved.late && storedBefore ? { eventKey: storedBefore.sk.slice(EVENT_SK_PREFIX.length), isChange: false } : resolved;
     const hash = shortHash(eventKey);
     // Recent observations are remembered by hash; an older one is known by its stored event item
     // (already looked up, consistently, when the claim was read before asking).

@@ -489,6 +489,10 @@ function memoryStore(): CallbackStore {
     async getItem(key) {
       return items.get(keyOf(key));
     },
+    async eventStoredBy(prefix, requestId) {
+      const found = [...items.values()].find((item) => item.pk === prefix.pk && String(item.sk).startsWith(prefix.sk) && item.requestId === requestId);
+      return found ? { pk: String(found.pk), sk: String(found.sk) } : undefined;
+    },
     async getState(provider, subjectId, part) {
       return items.get(keyOf(keys.state(provider, subjectId, part))) as StateItem | undefined;
     },

@@ -385,10 +385,10 @@ describe('queue and worker', () => {
       .map((resource) => JSON.stringify(resource))
       .sort();
     assert.deepEqual(secretResources, confirming.map((ingress) => JSON.stringify(ref(logicalId(ingress.secret)))).sort());
-    // The table: read, put and update items, nothing else (no Query, Scan, DeleteItem, batch or
-    // stream actions), on the table alone (not its indexes).
+    // The table: read, put and update items and query a subject's items, nothing else (no Scan,
+    // DeleteItem, batch or stream actions), on the table alone (not its indexes).
     const dynamo = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
-    assert.deepEqual(dynamo.flatMap(actionsOf).sort(), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    assert.deepEqual(dynamo.flatMap(actionsOf).sort(), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     assert.deepEqual(dynamo.flatMap((s) => ([] as unknown[]).concat(s.Resource)), [arnOf(logicalId(stack.table.table))]);
     const sqs = statements.find((s) => actionsOf(s).includes('sqs:ChangeMessageVisibility'));
     assert.deepEqual(sqs?.Resource, arnOf(logicalId(stack.pipeline.queue)), 'the worker backs off failed records');

@@ -168,6 +168,28 @@ describe('Identomat callbacks judged by result/', () => {
     assert.deepEqual(answers.map((answer) => answer.status).sort(), ['APPROVED', 'APPROVED', 'MANUAL_CHECK']);
   });
 
+  test('a report our queue delivers again after a later change of its session is stored once, under its first key, and counted once', async () => {
+    const session = uniqueId('idm-redeliver');
+    const a = await queueMessageFor(env.secrets, 'identomat', sessionChange(session, 'MANUAL_CHECK'), { receivedAt: new Date(Date.now() - 10_000).toISOString() });
+    const b = await queueMessageFor(env.secrets, 'identomat', sessionChange(session, 'APPROVED'), { receivedAt: new Date(Date.now() - 5_000).toISOString() });
+    const deps = env.deps({ asking: true });
+
+    // A: result/ does not know the session yet, so A is stored and handed back for a retry.
+    await assert.rejects(processMessage(a, deps, 1), /does not know this subject/);
+    // B, a later change, is stored while A waits; result/ now knows the session.
+    endpoint.report(identomatKit.statusAnswer!({ body: Buffer.from(JSON.stringify(sessionChange(session, 'APPROVED'))) }, 'approved'));
+    await processMessage(b, deps, 1);
+    // A again: the same queue message, received a second time.
+    const again = await processMessage(a, deps, 2);
+
+    assert.equal(again.kind, 'duplicate');
+    const events = await storedEvents(env, 'identomat', session);
+    assert.deepEqual(events.filter((event) => event.requestId === a.requestId).map((event) => event.eventKey), ['session-change|MANUAL_CHECK|#1']);
+    const state = await storedState(env, 'identomat', session);
+    assert.equal(state?.eventCount, 2, 'two callbacks, each counted once');
+    assert.equal(state?.status, 'APPROVED');
+  });
+
   test('re-checks ask again and apply the answer forward; an answer seen before is not taken for a repeat', async () => {
     // prepare: a session in manual check, asked for more information, back in manual check, then approved, with one callback only
     const sessionId = uniqueId('idm-recheck');
