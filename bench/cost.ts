@@ -29,6 +29,14 @@ export const PRICES = {
   dynamoProvisionedPerRcuHour: 0.00013,
   cloudWatchLogsIngestionPerGb: 0.5,
   /**
+   * DynamoDB Standard table class: data storage $0.25 per GB-month (the first 25 GB a month free,
+   * not counted here, like every other free tier) and continuous backups (point-in-time recovery,
+   * which the stack turns on) $0.20 per GB-month of the table's size
+   * (https://aws.amazon.com/dynamodb/pricing/on-demand/).
+   */
+  dynamoStoragePerGbMonth: 0.25,
+  dynamoPitrPerGbMonth: 0.2,
+  /**
    * EventBridge custom events: $1.00 per million, each 64 KB of an entry one event
    * (https://aws.amazon.com/eventbridge/pricing/). Delivery to an SQS target on the same bus is not
    * charged again.
@@ -152,6 +160,11 @@ export interface CostModel {
   readonly onDemand: { lines: CostLine[]; total: number };
   readonly provisioned: { lines: CostLine[]; total: number };
   readonly floor: { onDemand: number; provisioned: number; basis: string };
+  /**
+   * Storage and backups of what a million callbacks leave in the table, for as long as it is kept:
+   * outside the totals above (and the cap's basis), which price requests, compute and logs.
+   */
+  readonly retained: { lines: CostLine[]; total: number };
   readonly ratioOnDemand: number;
   readonly ratioProvisioned: number;
   /** Events out (section 7's measurements): the lines it adds per million callbacks, the on-demand total with them, and the relay per million SMS instructions. */
@@ -273,6 +286,7 @@ export function costModel(input: {
     gsiWruByIndex: Object.fromEntries((['byOutcome', 'byRecheck'] as const).map((name) => [name, round(mean(perProvider.map((u) => u.gsiWruByIndex[name])), 2)])) as Record<IndexName, number>,
     eventItemBytes: round(mean(perProvider.map((u) => u.eventItemBytes)), 0),
     stateItemBytes: round(mean(perProvider.map((u) => u.stateItemBytes)), 0),
+    storedByteDays: round(mean(perProvider.map((u) => u.storedByteDays)), 0),
   };
   // A record whose provider's status endpoint is asked waits for it (a request after another when
   // one ask takes two): a batch lasts as long as its longest chain. Which records ask, and how many
@@ -337,6 +351,14 @@ export function costModel(input: {
       basis: `${round(dynamo.rru, 2)} RCU-s, provisioned at ${a.provisionedUtilisation * 100} % use`,
     },
   ];
+  // What a million callbacks' items take while they are kept (a month being 30.4375 days): billed
+  // in on-demand and provisioned mode alike, and outside the cap's basis (issue 12's $4.81 was
+  // requests, compute and logs), so listed apart.
+  const gbMonthsPerMillion = (dynamo.storedByteDays / 30.4375 / a.gbBytes) * 1e6;
+  const retained: CostLine[] = [
+    { item: 'DynamoDB storage (items kept)', perMillion: round(gbMonthsPerMillion * p.dynamoStoragePerGbMonth, 3), basis: `${round(dynamo.storedByteDays, 0)} byte-days per callback: its event and answer items (+100 B each) until their TTL` },
+    { item: 'DynamoDB point-in-time recovery', perMillion: round(gbMonthsPerMillion * p.dynamoPitrPerGbMonth, 3), basis: `the same GB-months at $${p.dynamoPitrPerGbMonth} (PITR is on)` },
+  ];
   const total = (lines: readonly CostLine[]) => round(lines.reduce((sum, line) => sum + line.perMillion, 0), 3);
   const rounded = (lines: readonly CostLine[]) => lines.map((line) => ({ ...line, perMillion: round(line.perMillion, 3) }));
   const onDemandLines = rounded([...common, ...onDemandDynamo]);
@@ -364,6 +386,7 @@ export function costModel(input: {
     floor,
     ratioOnDemand: round(total(onDemandLines) / floor.onDemand, 2),
     ratioProvisioned: round(total(provisionedLines) / floor.provisioned, 2),
+    retained: { lines: retained, total: total(retained) },
     ...(input.events ? { eventsOn: eventsOn(input.events, total(onDemandLines)) } : {}),
   };
 }

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,12 @@ import { measureEngineRate, recordWorkerWrites, type EngineRate, type ProviderWr
 import { runLoad, type LoadResult } from './load.ts';
 import { askedKits, delayAnswers, reportAnswers } from './status-endpoints.ts';
 import { percentile, progress, round, sleep } from './stats.ts';
+
+/**
+ * What a deployed handler adds to each of its lines and `npm start`'s do not carry
+ * (functions/handlers/invocation-log.ts): `,"function_request_id":"<uuid>","cold_start":false`.
+ */
+const INVOCATION_FIELD_BYTES = Buffer.byteLength(JSON.stringify({ function_request_id: randomUUID(), cold_start: false })) - 1;
 
 /**
  * Sections 3 and 4, and the measured inputs of section 5, against one local pipeline: `npm start`'s
@@ -143,7 +150,7 @@ export async function startPipelineChild(dataDir: string, secretsFile: string, o
     if (!line.startsWith('{')) return keep(line);
     // What Lambda writes at the stack's default applicationLogLevel (INFO): `npm start` writes
     // DEBUG lines too (an accepted callback's ingest line), which a deployed function drops.
-    const bytes = line.startsWith('{"level":"DEBUG"') ? 0 : Buffer.byteLength(line) + 1;
+    const bytes = line.startsWith('{"level":"DEBUG"') ? 0 : Buffer.byteLength(line) + 1 + INVOCATION_FIELD_BYTES;
     if (line.includes('"service":"worker"')) state.logBytes.worker += bytes;
     else if (line.includes('"service":"ingest-')) state.logBytes.ingest += bytes;
     if (line.includes('"message":"stored"')) {

@@ -305,6 +305,14 @@ function costRows(model: CostModel): Target[] {
           },
           {
             section: '5 cost',
+            measure: '$ per million callbacks with events on, storage and backups included',
+            ours: `$${fmt(model.eventsOn.total + model.retained.total, 2)}`,
+            reference: `kept items: storage and PITR $${fmt(model.retained.total, 2)}`,
+            ratio: 'the cap was set without them',
+            target: '(info)',
+          },
+          {
+            section: '5 cost',
             measure: '$ per million SMS instructions relayed (opt-in; the SMS price itself excluded)',
             ours: `$${fmt(model.eventsOn.relay.total, 2)}`,
             reference: 'TeleSign bills each SMS on top',
@@ -330,6 +338,9 @@ function costTable(model: CostModel): string {
     rows.push(['total with events on', `$${fmt(model.eventsOn.total, 3)}`, `$${fmt(model.provisioned.total + model.eventsOn.added, 3)}`, `cap $${fmt(model.eventsOn.cap, 2)} on-demand (issue 12)`]);
   }
   rows.push(['floor (any design on API Gateway)', `$${fmt(model.floor.onDemand, 3)}`, `$${fmt(model.floor.provisioned, 3)}`, model.floor.basis]);
+  // Outside the totals: what the items left behind cost while they are kept.
+  for (const line of model.retained.lines) rows.push([`kept: ${line.item}`, `$${fmt(line.perMillion, 3)}`, `$${fmt(line.perMillion, 3)}`, line.basis]);
+  rows.push(['kept: total (not in the totals above)', `$${fmt(model.retained.total, 3)}`, `$${fmt(model.retained.total, 3)}`, 'storage and backups of what a million callbacks leave, over their TTL']);
   return markdownTable(['per million callbacks', 'on-demand', 'provisioned', 'basis'], rows);
 }
 
