@@ -86,6 +86,9 @@ export const SKIPPED = {
   notAnInstruction: 'not a Callback Instruction event',
 } as const;
 
+/** Writes of `retry` tried (each with the SDK's own retries) before a fault that sent nothing is given up on. */
+const RETRY_RECORD_TRIES = 3;
+
 export const RELAY_SK_PREFIX = 'RELAY#';
 /** The sort key prefix of the subject's markers of the latest instruction claimed, per family (`code`, `link`). */
 export const RELAY_LATEST_SK_PREFIX = 'RELAY-LATEST#';
@@ -599,10 +602,31 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
   const recordAs = (from: 'claimed' | 'sending') => async (fields: Item) => {
     await deps.store.update(key, { status: from, attempt }, { ...fields, updatedAt: deps.now().toISOString() });
   };
+  /**
+   * Record `retry` when this attempt sent nothing, from the first of `from` that still holds with
+   * this attempt's token (no other delivery's item is touched), trying the write a few times: an
+   * item left `sending` by a table blip would become `uncertain`, a code that never left never sent.
+   * Should every try fail, the original fault is thrown all the same.
+   */
+  const recordRetry = async (from: readonly ('claimed' | 'sending')[], error: unknown) => {
+    const fields: Item = { status: 'retry', lastFault: errorMessage(error) };
+    for (let tries = 1; ; tries++) {
+      try {
+        for (const status of from) if ((await deps.store.update(key, { status, attempt }, { ...fields, updatedAt: deps.now().toISOString() })).ok) return;
+        return;
+      } catch (fault) {
+        if (tries >= RETRY_RECORD_TRIES) {
+          deps.log.warn('relay: retry not recorded', { eventId: detail.eventId, provider: detail.provider, error: errorMessage(fault) });
+          return;
+        }
+      }
+    }
+  };
   // The marker once more, the moment before the request leaves, together with the move to
   // `sending`: a later instruction of the family that came while this one was being claimed
   // supersedes it. A fault here has sent nothing, and the item stays `claimed` if even `retry`
-  // cannot be written: a later delivery claims it again, never taking it for a send that may have left.
+  // cannot be written (and the move did not land): a later delivery claims it again, never taking it
+  // for a send that may have left.
   const starting = deps.now();
   // Its age once more too: the secret, the marker and the claim took their time (a slow table), and
   // a code must not leave past its limit however little past.
@@ -616,7 +640,9 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
   try {
     started = await deps.store.beginSend(key, attempt, latestKey(detail), positionOf(detail), { status: 'sending', sendingSince: startedAt, updatedAt: startedAt });
   } catch (error) {
-    await recordAs('claimed')({ status: 'retry', lastFault: errorMessage(error) });
+    // Nothing has left. The move to `sending` may have been carried out all the same (its answer
+    // lost, a timeout): then the item is `sending` with this attempt's token, and is put back too.
+    await recordRetry(['claimed', 'sending'], error);
     throw error;
   }
   if (!started.started && started.superseded) {
@@ -638,7 +664,7 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
       return done({ outcome: 'uncertain' }, { reason: errorMessage(error), attempts });
     }
     // Nothing was sent: the next delivery may try again (until the instruction is too old).
-    await record({ status: 'retry', lastFault: errorMessage(error) });
+    await recordRetry(['sending'], error);
     throw error;
   }
   // Sent. Should this record fail, the item stays `sending`: a later delivery finds it and marks it

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, type DynamoDBClient, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { SQSRecord } from 'aws-lambda';
 import { postOnceContext } from '../../functions/adapters/post-once.ts';
@@ -353,29 +353,29 @@ describe('a crash mid-send', () => {
   });
 
   test('the table failing between the claim and the send (and again for the retry record): nothing left, so a later delivery sends it, never calling it uncertain', async () => {
-    // prepare: the move to `sending` and the `retry` write fail once each (fault injection: a table blip)
+    // prepare: the move to `sending` fails, and every try of the `retry` write during that delivery (fault injection: a table blip)
     const detail = await instruction({ ...OTP_SAMPLE, text: 'Your code is 8282' });
     const real = createRelayStore(env.client, env.tableName);
-    let faults = 2;
-    const blip = () => {
-      if (faults <= 0) return false;
-      faults -= 1;
-      return true;
-    };
+    let down = true;
+    let beginFaults = 1;
     const store: RelayDependencies['store'] = {
       ...real,
       async beginSend(...args) {
-        if (blip()) throw new DependencyError('dynamodb', 'TransactWriteItems (relay send) failed: ProvisionedThroughputExceededException');
+        if (beginFaults > 0) {
+          beginFaults -= 1;
+          throw new DependencyError('dynamodb', 'TransactWriteItems (relay send) failed: ProvisionedThroughputExceededException');
+        }
         return real.beginSend(...args);
       },
       async update(key, expected, fields, countAttempt) {
-        if (fields.status === 'retry' && blip()) throw new DependencyError('dynamodb', 'UpdateItem (relay) failed: ProvisionedThroughputExceededException');
+        if (fields.status === 'retry' && down) throw new DependencyError('dynamodb', 'UpdateItem (relay) failed: ProvisionedThroughputExceededException');
         return real.update(key, expected, fields, countAttempt);
       },
     };
     const handler = (now?: () => Date) => createRelayHandler({ deps: relayDeps({ store, ...(now ? { now } : {}) }), delayRetry: async () => undefined, random: () => 0 });
     // act
     const first = await handler()({ Records: [delivery(detail, 1)] });
+    down = false;
     const left = await relayItem(detail);
     const soon = await handler()({ Records: [delivery(detail, 2)] });
     const later = await handler(() => new Date(Date.now() + (RELAY.timeoutSeconds + 1) * 1000))({ Records: [delivery(detail, 3)] });
@@ -386,6 +386,69 @@ describe('a crash mid-send', () => {
     assert.deepEqual(later.batchItemFailures, []);
     assert.equal(taken(detail).length, 1, 'sent once');
     assert.equal((await relayItem(detail))?.status, 'sent', 'was: uncertain, "it may have gone out", for a code that never left');
+  });
+
+  test('the move to sending lands but its answer is lost (a timeout): nothing left, so it is recorded retry and sent once, never called uncertain', async () => {
+    // prepare: the first TransactWriteItems (claimed -> sending) is carried out, then answered with a timeout
+    const detail = await instruction({ ...OTP_SAMPLE, text: 'Your code is 8484' });
+    let lost = 1;
+    const client = {
+      async send(command: Parameters<DynamoDBClient['send']>[0]) {
+        const answer = await env.client.send(command);
+        if (command instanceof TransactWriteItemsCommand && lost > 0) {
+          lost -= 1;
+          throw Object.assign(new Error('socket timed out, the answer never came'), { name: 'TimeoutError' });
+        }
+        return answer;
+      },
+    } as unknown as DynamoDBClient;
+    const handler = (now?: () => Date) => createRelayHandler({ deps: relayDeps({ store: createRelayStore(client, env.tableName), ...(now ? { now } : {}) }), delayRetry: async () => undefined, random: () => 0 });
+
+    // act
+    const first = await handler()({ Records: [delivery(detail, 1)] });
+    const left = await relayItem(detail);
+    const later = await handler(() => new Date(Date.now() + (RELAY.timeoutSeconds + 1) * 1000))({ Records: [delivery(detail, 2)] });
+
+    // assess
+    assert.equal(lost, 0, 'the answer was lost once');
+    assert.equal(first.batchItemFailures.length, 1, 'failed, for SQS to deliver again');
+    assert.equal(left?.status, 'retry', 'was: left sending, for a request that never left');
+    assert.deepEqual(later.batchItemFailures, []);
+    assert.equal(taken(detail).length, 1, 'sent once');
+    assert.equal((await relayItem(detail))?.status, 'sent', 'was: uncertain, "it may have gone out", for a code that never left');
+  });
+
+  test('TeleSign answers 503 and the retry record meets a table blip: the record is tried again, and the next delivery sends it once', async () => {
+    // prepare: nothing sent (503); the first write of `retry` fails (fault injection: a table blip)
+    const detail = await instruction({ ...OTP_SAMPLE, text: 'Your code is 8585' });
+    const real = createRelayStore(env.client, env.tableName);
+    let blips = 1;
+    const store: RelayDependencies['store'] = {
+      ...real,
+      async update(key, expected, fields, countAttempt) {
+        if (fields.status === 'retry' && blips > 0) {
+          blips -= 1;
+          throw new DependencyError('dynamodb', 'UpdateItem (relay) failed: ProvisionedThroughputExceededException');
+        }
+        return real.update(key, expected, fields, countAttempt);
+      },
+    };
+    simulator.setSendFault({ status: 503, times: 1 });
+    const handler = (now?: () => Date) => createRelayHandler({ deps: relayDeps({ store, ...(now ? { now } : {}) }), delayRetry: async () => undefined, random: () => 0 });
+
+    // act
+    const first = await handler()({ Records: [delivery(detail, 1)] });
+    const left = await relayItem(detail);
+    const later = await handler(() => new Date(Date.now() + (RELAY.timeoutSeconds + 1) * 1000))({ Records: [delivery(detail, 2)] });
+
+    // assess
+    assert.equal(blips, 0, 'the table blipped once');
+    assert.equal(first.batchItemFailures.length, 1, 'the 503 sent nothing: given back');
+    assert.equal(left?.status, 'retry', 'was: left sending');
+    assert.match(String(left?.lastFault), /answered 503/);
+    assert.deepEqual(later.batchItemFailures, []);
+    assert.equal(taken(detail).length, 1, 'sent once');
+    assert.equal((await relayItem(detail))?.status, 'sent', 'was: uncertain, for a code TeleSign never took');
   });
 
   test('TeleSign takes the message and does not answer in time: uncertain at once, not retried', async () => {
