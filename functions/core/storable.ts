@@ -1,8 +1,8 @@
 /**
  * A provider's JSON in a form DynamoDB always accepts. Payloads keep the provider's unknown fields,
  * and authentic callbacks can carry JSON that DynamoDB (or the SDK's marshall) refuses: integers
- * past 2^53, numbers outside DynamoDB's range, empty or malformed map keys, `constructor` and
- * `__proto__` keys (marshall mishandles both), nesting deeper than DynamoDB's 32 levels. One
+ * past 2^53, numbers outside DynamoDB's range, empty, malformed or very long map keys,
+ * `constructor` and `__proto__` keys (marshall mishandles both), nesting deeper than DynamoDB's 32 levels. One
  * such field would make the item unstorable, and the callback, answered 200, would retry into the
  * DLQ. Here each such part is kept as its JSON text instead; everything else is stored as is.
  */
@@ -13,6 +13,13 @@ const MAX_NESTING = 30;
 const MIN_MAGNITUDE = 1e-130;
 /** Where an object's entries under keys DynamoDB refuses are kept, as JSON text. */
 export const UNSTORABLE_KEYS = '~unstorableKeys';
+/**
+ * Longest map key kept as a key, in UTF-8 bytes. DynamoDB takes attribute names of less than 64 KB
+ * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html,
+ * "Naming rules"), and DynamoDB Local already fails a put with a map key of about 50 KB; no
+ * provider's field name comes anywhere near this bound.
+ */
+const MAX_KEY_BYTES = 1_024;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function jsonText(value: unknown): string {
@@ -33,7 +40,7 @@ function storableNumber(value: number): number | string {
 function storableKey(key: string): boolean {
   // marshall takes an object with a `constructor` key for a class instance, and builds maps by
   // assignment, where `__proto__` sets the prototype instead of a key.
-  return key !== '' && key !== 'constructor' && key !== '__proto__' && !LONE_SURROGATE.test(key);
+  return key !== '' && key !== 'constructor' && key !== '__proto__' && !LONE_SURROGATE.test(key) && Buffer.byteLength(key) <= MAX_KEY_BYTES;
 }
 
 /** `value` with every part DynamoDB cannot hold replaced by its JSON text. Pure; never throws. */

@@ -253,6 +253,24 @@ describe('worker: JSON DynamoDB cannot hold is stored as text, not retried into 
       assert.equal(Object.getPrototypeOf(payload), Object.prototype, 'no prototype taken from the payload');
     });
   }
+  for (const kit of jsonKits) {
+    test(`${kit.provider.id}: a member name of 60,000 characters: kept as text, the callback stored once (was 200, then the event item refused on every receive, into the DLQ)`, async () => {
+      // prepare
+      const longName = `x_${'n'.repeat(60_000)}`;
+      // act
+      const delivered = await deliver(kit.provider, { body: jsonSampleAbout(kit, 'long-member-name', `"x_short":1,"${longName}":"kept"`) });
+      const verdict = await store(delivered);
+      // assess
+      assert.equal(delivered.status, 200, JSON.stringify(delivered.answer));
+      assertStored(verdict, 'stored');
+      const items = await pipeline.itemsOf(delivered.requestId);
+      assert.equal(items.length, 1, 'one event item');
+      const payload = holderOf(items[0].payload, 'x_short');
+      assert.ok(payload, 'the body is stored as a map');
+      assert.equal(Object.hasOwn(payload, longName), false, 'not as a map key');
+      assert.deepEqual(JSON.parse(String(payload[UNSTORABLE_KEYS])), { [longName]: 'kept' }, 'the member kept whole, as text');
+    });
+  }
   regressionTests('worker');
 });
 
