@@ -18,8 +18,9 @@ const message = (text: string) => FilterPattern.stringValue('$.message', '=', te
  * stdout, so CloudWatch Logs reads the fields as they are:
  * - functions/core/ingest.ts: "callback" with provider, statusCode, result (quarantined | rejected | failed; an accepted
  *   callback's line is DEBUG, not written at the default level);
- * - functions/core/worker.ts: "stored" with provider, outcome, result (stored | duplicate), lagMs, confirmation
- *   (confirmed | mismatch | not_found);
+ * - functions/core/worker.ts: "stored" with provider, outcome, result (stored | duplicate | redelivered: this same
+ *   message again, e.g. retried until the status endpoint catches up), lagMs, confirmation (confirmed | mismatch |
+ *   not_found; `pendingVerdict` instead while the message is retried for the endpoint to catch up);
  * - functions/handlers/worker.ts: "record failed: configuration" (ERROR), "record failed, will retry" (WARN), with receiveCount;
  * - functions/handlers/publisher.ts: "stream batch" with records, events and failed (records given back to the stream);
  * - the API's access log (lib/callback-api.ts): status, as a string.
@@ -40,12 +41,13 @@ export const LOG_PATTERNS = {
   /**
    * An authentic callback of the provider that reached the table (stored, or recognised as a
    * repeat): the provider is alive and its callbacks get through. Counted from the worker's line,
-   * since ingest writes an accepted callback's line at DEBUG only.
+   * since ingest writes an accepted callback's line at DEBUG only. A message of ours received
+   * again (result redelivered) is not another callback.
    */
-  accepted: message('stored'),
+  accepted: FilterPattern.all(message('stored'), FilterPattern.stringValue('$.result', '!=', 'redelivered')),
   /** A callback stored for the first time (with its outcome and its lag from receipt). */
   stored: FilterPattern.all(message('stored'), FilterPattern.stringValue('$.result', '=', 'stored')),
-  /** A redelivered or repeated callback the worker recognised and did not count again. */
+  /** A callback the provider sent again, which the worker recognised and did not count again (not our own redelivery). */
   duplicate: FilterPattern.all(message('stored'), FilterPattern.stringValue('$.result', '=', 'duplicate')),
   /**
    * A record that failed again on its `count`-th receive or later. SQS's age-of-oldest-message

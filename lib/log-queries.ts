@@ -93,7 +93,7 @@ export function savedQueries(manyReceivesAlarmCount: number = SETTING_DEFAULTS.m
     lastAccepted: {
       title: 'Last accepted callback per provider',
       logs: 'worker',
-      query: ['filter message = "stored"', 'stats max(@timestamp) as lastAccepted, count(*) as accepted by provider'].join('\n| '),
+      query: ['filter message = "stored" and result != "redelivered"', 'stats max(@timestamp) as lastAccepted, count(*) as accepted by provider'].join('\n| '),
     },
     lag: {
       title: 'Lag from receipt to stored state, per provider',

@@ -397,6 +397,13 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
 
   const changed = statusChanged(before, after);
   const confirmation = asked?.verdict.kind ?? (stored?.confirmation as ConfirmationKind | undefined);
+  // Asked again with back-off below: this answer is not yet the delivery's verdict, and is logged
+  // apart from it (the confirmation metrics and alarms count only a verdict that stands).
+  const settling = asked?.unsettled === true && receiveCount < attempts;
+  // Stored before by this very message (our own retry, a redelivery after a fault): neither a new
+  // callback nor a provider's repeat. Only a message received before can be one.
+  const original = created === 'exists' && receiveCount > 1 ? (stored?.eventKey === eventKey ? stored : await deps.store.getItem(keys.event(provider.id, facts.subjectId, eventKey))) : undefined;
+  const redelivered = original !== undefined && original.requestId === message.requestId;
   deps.log.info('stored', {
     provider: provider.id,
     requestId: message.requestId,
@@ -404,15 +411,15 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
     ...(facts.part === undefined ? {} : { part: maskPhoneNumbers(facts.part) }),
     status: facts.status,
     outcome: facts.outcome,
-    result: created === 'created' ? 'stored' : 'duplicate',
+    result: created === 'created' ? 'stored' : redelivered ? 'redelivered' : 'duplicate',
     stateChanged: changed,
     // From API Gateway's receipt to now, the state written: the pipeline's lag (a metric).
     lagMs: deps.now().getTime() - Date.parse(message.receivedAt),
-    ...(asked ? { confirmation: asked.verdict.kind, confirmedStatus: asked.verdict.answerStatus, differences: asked.verdict.differences } : {}),
+    ...(asked ? { [settling ? 'pendingVerdict' : 'confirmation']: asked.verdict.kind, confirmedStatus: asked.verdict.answerStatus, differences: asked.verdict.differences } : {}),
     ...(askFault ? { askFault: askFault.fault } : {}),
   });
 
-  if (asked?.unsettled && receiveCount < attempts) {
+  if (settling) {
     // A callback can overtake the status endpoint's own view of a transaction: recorded as it
     // stands, then asked again with back-off before this delivery's verdict stands.
     throw new DependencyError(provider.id, `status endpoint ${asked.verdict.kind === 'not_found' ? 'does not know this subject' : 'is behind the callback'} yet (attempt ${receiveCount} of ${attempts})`);

@@ -14,7 +14,7 @@ import type { IConstruct } from 'constructs';
 import { ingest } from '../../functions/core/ingest.ts';
 import { createLogger } from '../../functions/shared/log.ts';
 import { DependencyError } from '../../functions/shared/errors.ts';
-import { MAX_BODY_BYTES, keys } from '../../functions/core/pipeline-definition.ts';
+import { MAX_BODY_BYTES, QUEUE, keys } from '../../functions/core/pipeline-definition.ts';
 import { processRecheck } from '../../functions/core/recheck.ts';
 import { DEFAULT_RECONCILE } from '../../functions/core/reconcile.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
@@ -64,7 +64,7 @@ const PATTERNS = {
   RecheckFaults: '{ ($.message = "recheck: status endpoint fault, asking again later") || ($.message = "recheck: configuration") }',
   Stale: '{ $.message = "recheck: stale" }',
   WorkerRetries: '{ $.message = "record failed, will retry" }',
-  Accepted: '{ $.message = "stored" }',
+  Accepted: '{ ($.message = "stored") && ($.result != "redelivered") }',
   Stored: '{ ($.message = "stored") && ($.result = "stored") }',
   StoreLag: '{ ($.message = "stored") && ($.result = "stored") }',
   Duplicates: '{ ($.message = "stored") && ($.result = "duplicate") }',
@@ -560,7 +560,6 @@ describe('the filters match the lines the functions write', () => {
         now: () => new Date('2025-01-01T10:00:01.000Z'),
         log: createLogger({ service: 'worker', write: (line) => lines.push(line) }),
         retention: { eventDays: 90, sensitiveHours: 24 },
-        settleAttempts: 1,
       },
     });
     const record = { messageId: 'm-1', receiptHandle: 'r-1', body: queued.sent[0], attributes: { ApproximateReceiveCount: String(receiveCount) } };
@@ -570,6 +569,33 @@ describe('the filters match the lines the functions write', () => {
   }
 
   const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+
+  /**
+   * One TemboPlus callback received `answers.length` times by the real worker handler, as deployed
+   * (QUEUE.settleAttempts), its status endpoint answering the n-th receive with `answers[n]`.
+   */
+  async function runReceives(answers: readonly ((callback: Json) => Response)[]): Promise<string[]> {
+    const sample = listSamples('temboplus')[0];
+    const queued = await runIngest(temboplus, authentic(temboplus, contentOf(sample)));
+    const callback = JSON.parse(sample.body!.toString('utf8')) as Json;
+    const lines: string[] = [];
+    let receive = 0;
+    const handler = createWorkerHandler({
+      deps: {
+        store: memoryStore(),
+        secrets: createSecretCache(fixedSecretSource({ temboplus: UNIT_SECRETS.temboplus })),
+        lookup: { fetch: async () => answers[receive - 1](callback), timeoutMs: 1000, newRequestId: () => 'request-id' },
+        now: () => new Date('2025-01-01T10:00:01.000Z'),
+        log: createLogger({ service: 'worker', write: (line) => lines.push(line) }),
+        retention: { eventDays: 90, sensitiveHours: 24 },
+      },
+    });
+    for (receive = 1; receive <= answers.length; receive++) {
+      const record = { messageId: 'm-1', receiptHandle: 'r-1', body: queued.sent[0], attributes: { ApproximateReceiveCount: String(receive) } };
+      await withInvocationLogFields(handler)({ Records: [record as unknown as SQSRecord] } as SQSEvent, { awsRequestId: 'lambda-request' });
+    }
+    return lines;
+  }
 
   /**
    * A re-check of a TemboPlus subject a callback reported (the sample's status, claimed), with the
@@ -629,7 +655,8 @@ describe('the filters match the lines the functions write', () => {
   for (const [verdict, answer, receiveCount, metrics, faults] of [
     ['agrees', (callback: Json) => json(callback), 1, ['ConfirmationConfirmed', ...STORED], {}],
     ['reports another status', (callback: Json) => json({ ...callback, status: callback.status === 'FAILED' ? 'COMPLETED' : 'FAILED' }), 1, ['ConfirmationMismatch', ...STORED], {}],
-    ['answers 404', () => json({ message: 'not found' }, 404), 1, ['ConfirmationNotFound', ...STORED], {}],
+    ['answers 404 on the first receive (asked again later)', () => json({ message: 'not found' }, 404), 1, ['WorkerRetries', ...STORED], {}],
+    [`answers 404 on the last settle attempt (receive ${QUEUE.settleAttempts})`, () => json({ message: 'not found' }, 404), QUEUE.settleAttempts, ['ConfirmationNotFound', ...STORED], {}],
     ['answers 403 (wrong apiToken)', () => json({ message: 'forbidden' }, 403), 1, ['WorkerConfigurationErrors'], {}],
     ['answers 500', () => json({ message: 'oops' }, 500), 1, ['WorkerRetries'], {}],
     ['agrees but the table throttles, on the 3rd receive', (callback: Json) => json(callback), 3, ['WorkerRetries'], { table: true }],
@@ -647,6 +674,37 @@ describe('the filters match the lines the functions write', () => {
       assert.deepEqual(lines.flatMap((line) => matchedBy(filters, line)).sort(), [...metrics].sort(), lines.join('\n'));
     });
   }
+
+  for (const [what, first] of [
+    ['does not know the subject yet (404)', () => json({ message: 'not found' }, 404)],
+    ['is still behind the callback (SUBMITTED)', (callback: Json) => json({ ...callback, status: 'SUBMITTED' })],
+  ] as const) {
+    test(`worker: when TemboPlus ${what} on the first receive and agrees on the second, one callback counts once: Accepted, Stored, confirmed`, async () => {
+      // prepare
+      const filters = filtersOn(logicalId(stack.pipeline.workerLogs));
+
+      // act
+      const lines = await runReceives([first, (callback) => json(callback)]);
+
+      // assess: the retry is our own, not a verdict to alarm on nor a provider's repeat
+      const counted = lines.flatMap((line) => matchedBy(filters, line)).sort();
+      assert.deepEqual(counted, ['Accepted', 'ConfirmationConfirmed', 'StoreLag', 'Stored', 'WorkerRetries'], lines.join('\n'));
+    });
+  }
+
+  test('worker: when TemboPlus still does not know the subject on the last settle attempt, that attempt alone counts as ConfirmationNotFound', async () => {
+    // prepare
+    const filters = filtersOn(logicalId(stack.pipeline.workerLogs));
+    const notFound = () => json({ message: 'not found' }, 404);
+
+    // act
+    const lines = await runReceives(Array(QUEUE.settleAttempts).fill(notFound));
+
+    // assess
+    const counted = lines.flatMap((line) => matchedBy(filters, line)).sort();
+    const retries = Array(QUEUE.settleAttempts - 1).fill('WorkerRetries');
+    assert.deepEqual(counted, ['Accepted', 'ConfirmationNotFound', 'StoreLag', 'Stored', ...retries].sort(), lines.join('\n'));
+  });
 
   test('worker: the "stored" line carries the outcome the callback reported and its lag from receipt, in ms', async () => {
     // act
