@@ -79,8 +79,9 @@ export function savedQueries(manyReceivesAlarmCount: number = SETTING_DEFAULTS.m
       title: 'Callbacks the status endpoint contradicts or does not know',
       logs: 'worker',
       query: [
-        'fields @timestamp, provider, subjectId, status, confirmation, confirmedStatus, differences, requestId',
-        'filter message = "stored" and (confirmation = "mismatch" or confirmation = "not_found")',
+        // The lines the confirmation alarms count: on arrival ("stored") and at re-checks ("rechecked", with verdict and rechecks).
+        'fields @timestamp, message, provider, subjectId, part, status, confirmation, confirmedStatus, differences, verdict, rechecks, requestId',
+        'filter (message = "stored" or message = "rechecked") and (confirmation = "mismatch" or confirmation = "not_found")',
         'sort @timestamp desc',
         'limit 200',
       ].join('\n| '),

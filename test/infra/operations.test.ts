@@ -35,6 +35,7 @@ import { ProviderIngress } from '../../lib/provider-ingress.ts';
 import { listSamples } from '../../local/samples.ts';
 import { authentic, contentOf, fixedSecretSource, runIngest, UNIT_SECRETS } from '../support/unit-ingest.ts';
 import { matchesFilterPattern as matches } from '../support/filter-pattern.ts';
+import { passesInsightsFilters } from '../support/insights-filter.ts';
 import { pascal } from '../../lib/names.ts';
 
 /**
@@ -764,6 +765,29 @@ describe('the filters match the lines the functions write', () => {
       // assess
       for (const name of names) assert.ok(available[query.logs].has(name), `"${query.title}" reads ${name}, which ${query.logs} lines do not carry`);
     }
+  });
+
+  test('the query the confirmation alarms point to finds every line they count, re-checks included, and no confirmed one', async () => {
+    // prepare: real lines the ConfirmationMismatch / ConfirmationNotFound filters count, on arrival and at re-checks
+    const filters = filtersOn(logicalId(stack.pipeline.workerLogs));
+    const other = (callback: Json) => json({ ...callback, status: callback.status === 'FAILED' ? 'COMPLETED' : 'FAILED' });
+    const notFound = () => json({ message: 'not found' }, 404);
+    const lines = [
+      ...(await runReceives(Array(QUEUE.settleAttempts).fill(notFound))),
+      ...(await runWorker(other)).lines,
+      ...(await runRecheck(notFound)),
+      ...(await runRecheck((callback) => json(callback))),
+    ];
+    const { query } = stack.logQueries.queries.confirmations;
+
+    // act
+    const alarmed = lines.filter((line) => matchedBy(filters, line).some((metric) => metric === 'ConfirmationMismatch' || metric === 'ConfirmationNotFound'));
+    const found = lines.filter((line) => passesInsightsFilters(query, line));
+
+    // assess
+    const messages = alarmed.map((line) => (JSON.parse(line) as Json).message as string);
+    assert.deepEqual(messages.sort(), ['rechecked', 'stored', 'stored'], lines.join('\n'));
+    assert.deepEqual(found, alarmed);
   });
 
   test('publisher: a batch the bus refused counts as PublishFailures once; a published batch counts nothing', async () => {
