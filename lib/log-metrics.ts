@@ -18,7 +18,7 @@ const message = (text: string) => FilterPattern.stringValue('$.message', '=', te
  * stdout, so CloudWatch Logs reads the fields as they are:
  * - functions/core/ingest.ts: "callback" with provider, statusCode, result (quarantined | rejected | failed; an accepted
  *   callback's line is DEBUG, not written at the default level);
- * - functions/core/worker.ts: "stored" with provider, outcome, result (stored | duplicate | redelivered: this same
+ * - functions/core/worker.ts: "quarantined" (WARN) with provider, duplicate and atIngest (booleans); "stored" with provider, outcome, result (stored | duplicate | redelivered: this same
  *   message again, e.g. retried until the status endpoint catches up), lagMs, confirmation (confirmed | mismatch |
  *   not_found; `pendingVerdict` instead while the message is retried for the endpoint to catch up);
  * - functions/handlers/worker.ts: "record failed: configuration" (ERROR), "record failed, will retry" (WARN), with receiveCount;
@@ -31,6 +31,12 @@ export const LOG_PATTERNS = {
   unauthorized: FilterPattern.all(message('callback'), FilterPattern.numberValue('$.statusCode', '=', 401)),
   /** Authentic but not what our schema expects: queued, answered 200, and set aside for `npm run reprocess`. */
   quarantined: FilterPattern.all(message('callback'), FilterPattern.stringValue('$.result', '=', 'quarantined')),
+  /**
+   * A callback the worker quarantined itself (it read what ingest took: e.g. a Standard Webhooks
+   * subject field changed in the secret, a reprocessed callback that still does not fit), counted
+   * once: not one ingest flagged (and counted), nor one already quarantined.
+   */
+  workerQuarantined: FilterPattern.all(message('quarantined'), FilterPattern.booleanValue('$.duplicate', false), FilterPattern.booleanValue('$.atIngest', false)),
   /** A record the worker cannot process until a person fixes configuration (e.g. TemboPlus answered 403 to our apiToken). */
   configurationError: FilterPattern.all(
     FilterPattern.stringValue('$.level', '=', 'ERROR'),
@@ -118,7 +124,7 @@ export interface LogMetricsProps {
 }
 
 /**
- * Metric filters that count what the functions log: 401s and quarantines per provider at ingest,
+ * Metric filters that count what the functions log: 401s and quarantines per provider at ingest (and the worker's own quarantines),
  * and the worker's configuration errors, retries and confirmation verdicts. A metric only exists
  * once a line matched, so "no data" means "none happened".
  *
@@ -152,6 +158,8 @@ export class LogMetrics extends Construct {
       this.filter(`${name}Unauthorized`, logGroup, LOG_PATTERNS.unauthorized, 'Unauthorized', perProvider);
       this.filter(`${name}Quarantined`, logGroup, LOG_PATTERNS.quarantined, 'Quarantined', perProvider);
     }
+    // The same Quarantined metric (and <Provider>Quarantined alarm) for callbacks the worker quarantines.
+    this.filter('WorkerQuarantined', props.workerLogs, LOG_PATTERNS.workerQuarantined, 'Quarantined', perProvider);
     this.filter('Accepted', props.workerLogs, LOG_PATTERNS.accepted, 'Accepted', perProvider);
     // The business side of the worker's "stored" line: what each provider's callbacks said, how
     // many were repeats, and how long from API Gateway's receipt to the stored state.
@@ -228,7 +236,7 @@ export class LogMetrics extends Construct {
     return this.metric('Stale', { Provider: providerId }).with({ period });
   }
 
-  /** Callbacks of one provider quarantined at ingest (sum per 5 minutes). */
+  /** Callbacks of one provider quarantined, at ingest or by the worker (sum per 5 minutes). */
   public quarantined(providerId: string): Metric {
     return this.metric('Quarantined', { Provider: providerId });
   }

@@ -103,7 +103,7 @@ export class PipelineDashboard extends Construct {
       graph('Ingest errors', perProvider((_, fn) => fn.metricErrors(sum))),
       graph('Ingest duration p99 (ms)', perProvider((_, fn) => fn.metricDuration({ period: PERIOD, statistic: 'p99' }))),
       graph('Ingest 401s', perProvider((provider) => logMetrics.unauthorized(provider.id))),
-      graph('Ingest quarantined', perProvider((provider) => logMetrics.quarantined(provider.id))),
+      graph('Quarantined (at ingest or by the worker)', perProvider((provider) => logMetrics.quarantined(provider.id))),
     );
 
     const queueColumn = column(

@@ -124,7 +124,8 @@ async function storeQuarantined(provider: AnyProvider | undefined, message: Queu
     if (itemSize(smaller) <= ITEM_BUDGET) created = await putUnlessRefused(deps.store, smaller);
   }
   created ??= await putFitted(deps.store, item, () => Buffer.from(text), 'messageGzip');
-  deps.log.warn('quarantined', { provider: message.provider, requestId: message.requestId, reason, duplicate: created === 'exists' });
+  // atIngest: ingest flagged it and counted it in its own line (the Quarantined metric counts the others here).
+  deps.log.warn('quarantined', { provider: message.provider, requestId: message.requestId, reason, duplicate: created === 'exists', atIngest: message.quarantine !== undefined });
   return { kind: created === 'created' ? ('quarantined' as const) : ('quarantine_duplicate' as const), reason };
 }
 

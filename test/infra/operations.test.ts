@@ -56,6 +56,8 @@ const NAMESPACE = 'CallbackGateway';
 const PATTERNS = {
   Unauthorized: '{ ($.message = "callback") && ($.statusCode = 401) }',
   Quarantined: '{ ($.message = "callback") && ($.result = "quarantined") }',
+  /** The worker's own quarantines, into the same Quarantined metric (on the worker's log group). */
+  WorkerQuarantined: '{ ($.message = "quarantined") && ($.duplicate IS FALSE) && ($.atIngest IS FALSE) }',
   ConfirmationConfirmed: '{ (($.message = "stored") || ($.message = "rechecked")) && ($.confirmation = "confirmed") }',
   ConfirmationMismatch: '{ (($.message = "stored") || ($.message = "rechecked")) && ($.confirmation = "mismatch") }',
   ConfirmationNotFound: '{ (($.message = "stored") || ($.message = "rechecked")) && ($.confirmation = "not_found") }',
@@ -409,13 +411,14 @@ describe('metric filters', () => {
     }
   });
 
-  test('the worker log group counts accepted callbacks, configuration errors, retries, confirmation verdicts, stored callbacks by outcome, repeats, lag and many receives', () => {
+  test('the worker log group counts accepted callbacks, its own quarantines, configuration errors, retries, confirmation verdicts, stored callbacks by outcome, repeats, lag and many receives', () => {
     // act
     const filters = filtersOn(logicalId(stack.pipeline.workerLogs));
 
     // assess
     const expected: Record<string, Json[]> = {
       Accepted: transformation('Accepted', perProvider),
+      Quarantined: transformation('Quarantined', perProvider),
       ConfirmationConfirmed: transformation('ConfirmationConfirmed', perProvider),
       ConfirmationMismatch: transformation('ConfirmationMismatch', perProvider),
       ConfirmationNotFound: transformation('ConfirmationNotFound', perProvider),
@@ -431,7 +434,7 @@ describe('metric filters', () => {
     };
     assert.deepEqual([...filters.keys()].sort(), Object.keys(expected).sort());
     for (const [metricName, filter] of filters) {
-      assert.equal(filter.FilterPattern, PATTERNS[metricName as FilteredMetric], metricName);
+      assert.equal(filter.FilterPattern, PATTERNS[metricName === 'Quarantined' ? 'WorkerQuarantined' : (metricName as FilteredMetric)], metricName);
       assert.deepEqual(filter.MetricTransformations, expected[metricName], metricName);
     }
   });
@@ -705,6 +708,42 @@ describe('the filters match the lines the functions write', () => {
     const counted = lines.flatMap((line) => matchedBy(filters, line)).sort();
     const retries = Array(QUEUE.settleAttempts - 1).fill('WorkerRetries');
     assert.deepEqual(counted, ['Accepted', 'ConfirmationNotFound', 'StoreLag', 'Stored', ...retries].sort(), lines.join('\n'));
+  });
+
+  test('worker: a callback the worker quarantines counts as that provider\'s Quarantined once; one ingest quarantined (and counted) already does not', async () => {
+    // prepare: the ingest's quarantined message, and the same callback as `npm run reprocess` queues it
+    // (no quarantine flag, no parse), which the worker reads and quarantines itself
+    const filters = filtersOn(logicalId(stack.pipeline.workerLogs));
+    const queued = await runIngest(temboplus, authentic(temboplus, contentOf(listSamples('temboplus', 'invalid')[0])));
+    const { quarantine, payload: _payload, ...reprocessed } = JSON.parse(queued.sent[0]) as Json;
+    assert.ok(quarantine, 'ingest quarantined it');
+    const lines: string[] = [];
+    /** The worker over a table of its own: reprocess removes the quarantine item before it queues the callback again. */
+    const workerOverTable = (store: CallbackStore) => async (body: string) => {
+      const handler = createWorkerHandler({
+        deps: {
+          store,
+          secrets: createSecretCache(fixedSecretSource({ temboplus: UNIT_SECRETS.temboplus })),
+          lookup: { fetch: async () => json({}, 500), timeoutMs: 1000, newRequestId: () => 'request-id' },
+          now: () => new Date('2025-01-01T10:00:01.000Z'),
+          log: createLogger({ service: 'worker', write: (line) => lines.push(line) }),
+          retention: { eventDays: 90, sensitiveHours: 24 },
+        },
+      });
+      lines.length = 0;
+      const record = { messageId: 'm-1', receiptHandle: 'r-1', body, attributes: { ApproximateReceiveCount: '1' } };
+      await withInvocationLogFields(handler)({ Records: [record as unknown as SQSRecord] } as SQSEvent, { awsRequestId: 'lambda-request' });
+      assert.deepEqual(lines.map((line) => (JSON.parse(line) as Json).message), ['quarantined']);
+      return lines.flatMap((line) => matchedBy(filters, line));
+    };
+    const first = workerOverTable(memoryStore());
+    const afterReprocess = workerOverTable(memoryStore());
+
+    // act + assess: each time the worker writes its "quarantined" line
+    assert.deepEqual(await first(queued.sent[0]), [], 'flagged at ingest: counted there');
+    assert.deepEqual(await afterReprocess(JSON.stringify(reprocessed)), ['Quarantined'], lines.join('\n'));
+    assert.deepEqual(await afterReprocess(JSON.stringify({ ...reprocessed, requestId: 'again' })), [], 'the same callback again is a duplicate');
+    assert.deepEqual(filters.get('Quarantined')!.MetricTransformations[0].Dimensions, [{ Key: 'Provider', Value: '$.provider' }], 'the metric the <Provider>Quarantined alarms watch');
   });
 
   test('worker: the "stored" line carries the outcome the callback reported and its lag from receipt, in ms', async () => {
