@@ -313,6 +313,9 @@ export class CallbackGatewayStack extends Stack {
       sweep: this.reconciliation.sweep,
       events: { deadLetterQueue: this.events.deadLetterQueue, publisher: this.events.publisher, publishFailures: this.logMetrics.publishFailures! },
     });
+    // SMS instructions sent by the provider `smsRelay` names (nothing with `off`); built before the
+    // dashboard, which shows its alarms with the others.
+    this.smsRelay = this.addSmsRelay(props, this.events.bus, logging);
     this.dashboard = new PipelineDashboard(this, 'Dashboard', {
       // Dashboards are global to the account, not regional: the region is part of the name, so the
       // same stage deployed in a second region gets its own dashboard instead of failing.
@@ -325,12 +328,9 @@ export class CallbackGatewayStack extends Stack {
       table: this.table.table,
       logMetrics: this.logMetrics,
       logQueries: this.logQueries,
-      alarms: this.alarms.alarms,
+      alarms: [...this.alarms.alarms, ...(this.smsRelay?.alarms ?? [])],
       events: { publisher: this.events.publisher, deadLetterQueue: this.events.deadLetterQueue },
     });
-
-    // SMS instructions sent by the provider `smsRelay` names (nothing with `off`).
-    this.smsRelay = this.addSmsRelay(props, this.events.bus, logging);
 
     this.addOutputs();
     acknowledgeNagFindings(this);

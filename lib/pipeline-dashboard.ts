@@ -179,8 +179,8 @@ export class PipelineDashboard extends Construct {
       new TextWidget({
         markdown:
           '## Callbacks, per provider\n' +
-          'Accepted at ingest; stored for the first time, by the outcome the callback reported; repeats the worker ' +
-          'recognised; and the lag from API Gateway\'s receipt to the stored state.',
+          'Accepted (reached the table, new or repeated: counted from the worker\'s lines); stored for the first time, by ' +
+          'the outcome the callback reported; repeats the worker recognised; and the lag from API Gateway\'s receipt to the stored state.',
         width: 24,
         height: 2,
       }),
@@ -227,7 +227,8 @@ export class PipelineDashboard extends Construct {
           publisher.metricInvocations({ ...sum, label: 'invocations' }),
           publisher.metricErrors({ ...sum, label: 'errors' }),
           publisher.metricThrottles({ ...sum, label: 'throttles' }),
-          ...(logMetrics.publishFailures ? [withLabel(logMetrics.publishFailures, 'changes not published (to its DLQ)')] : []),
+          // Batches that gave records back to the stream to be retried; what is given up on is the DLQ line.
+          ...(logMetrics.publishFailures ? [withLabel(logMetrics.publishFailures, 'batches given back to retry')] : []),
           eventsDlq.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum', label: 'DLQ visible' }),
         ]),
         wide('Events out: oldest stream record (ms)', [publisher.metric('IteratorAge', { period: PERIOD, statistic: 'Maximum', label: 'iterator age' })]),

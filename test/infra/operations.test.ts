@@ -1076,6 +1076,25 @@ describe('dashboard', () => {
   });
 });
 
+describe('dashboard words', () => {
+  test('PublishFailures is labelled as batches given back to retry, and Accepted as counted from the worker, not at ingest', () => {
+    // act
+    const { widgets } = dashboardBody();
+    const labels = widgets
+      .filter((widget) => widget.type === 'metric')
+      .flatMap((widget) => widget.properties.metrics as unknown[][])
+      .filter((metric) => metric.includes('PublishFailures'))
+      .map((metric) => (metric.at(-1) as Json).label);
+    const texts = widgets.filter((widget) => widget.type === 'text').map((widget) => widget.properties.markdown as string);
+
+    // assess
+    assert.deepEqual(labels, ['batches given back to retry']);
+    const callbacks = texts.find((text) => text.startsWith('## Callbacks, per provider'))!;
+    assert.doesNotMatch(callbacks, /at ingest/);
+    assert.match(callbacks, /Accepted \(reached the table, new or repeated: counted from the worker's lines\)/);
+  });
+});
+
 describe('queue message size', () => {
   test('the queue and the DLQ take 1 MiB messages (a 256 KiB body plus its parsed copy fits, and a redrive can move it back)', () => {
     for (const queue of [stack.pipeline.queue, stack.pipeline.deadLetterQueue]) {

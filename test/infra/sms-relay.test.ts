@@ -270,6 +270,21 @@ describe('alarms', () => {
     assert.match(String(alarms.find((alarm) => String(alarm.AlarmName).endsWith('RelayUncertain'))!.AlarmDescription), /never sent again/);
   });
 
+  test("the dashboard's Alarms widget shows every alarm of the stack, the relay's included", () => {
+    // prepare: the dashboard body, each alarm reference written as `@LogicalId`
+    const [, dashboard] = ofType('AWS::CloudWatch::Dashboard')[0];
+    const parts = dashboard.Properties.DashboardBody['Fn::Join'][1] as unknown[];
+    const text = parts.map((part) => (typeof part === 'string' ? part : `@${((part as Json).Ref ?? (part as Json)['Fn::GetAtt'][0]) as string}`)).join('');
+
+    // act
+    const widget = (JSON.parse(text) as { widgets: Json[] }).widgets.find((each) => each.type === 'alarm' && each.properties.title === 'Alarms')!;
+
+    // assess
+    const shown = (widget.properties.alarms as string[]).map((arn) => arn.replace(/^@/, '')).sort();
+    assert.deepEqual(shown, ofType('AWS::CloudWatch::Alarm').map(([id]) => id).sort());
+    for (const alarm of relay().alarms) assert.ok(shown.includes(logicalId(alarm)), alarm.node.id);
+  });
+
   test('the metric filters count the lines the relay really writes: uncertain, not sent (an event the gateway did not store too), configuration, sent', async () => {
     // prepare: the filters on the relay's log group
     const filters = new Map(
