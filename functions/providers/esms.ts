@@ -1,7 +1,7 @@
 import { ConfigurationError, DependencyError } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import * as z from '../shared/zod.ts';
-import { authenticatePathToken, configuredString, credentialUrl, describeIssues, readBoundedBody, schemaMismatch } from './common.ts';
+import { authenticatePathToken, configuredString, credentialUrl, describeIssues, keySegment, readBoundedBody, schemaMismatch } from './common.ts';
 import {
   secretVersions,
   type EventFacts,
@@ -79,6 +79,8 @@ export const EsmsCallbackSchema = z
     SendFailed: z.optional(digits),
     TotalReceiver: z.optional(digits),
     SentResult: z.optional(digits),
+    // A call's result (ANSWERED, NO ANSWER; NOANSWERED in the call status answer): short text, in the event key.
+    CallStatus: z.optional(z.string().check(z.maxLength(64))),
     // A recipient's "sent or not yet" (eSMS's receiver-status answer, as `lookup` writes it).
     IsSent: z.optional(z.enum(['true', 'false'])),
     // The recipient's state is kept under it (sort key): a phone number or a Zalo user id, not a document.
@@ -92,7 +94,7 @@ export type EsmsCallback = z.infer<typeof EsmsCallbackSchema> & { errorInfo?: un
  * The fields the gateway reads (subject, recipient, event, outcome). One of them given twice with
  * different values (`SMSID=A&smsid=B`) does not say which is true: the callback is quarantined.
  */
-const READ_FIELDS = new Set(['SMSID', 'ReferenceId', 'SendStatus', 'SendSuccess', 'SendFailed', 'TotalReceiver', 'SentResult', 'IsSent', 'phonenumber', 'error_info']);
+const READ_FIELDS = new Set(['SMSID', 'ReferenceId', 'SendStatus', 'SendSuccess', 'SendFailed', 'TotalReceiver', 'SentResult', 'CallStatus', 'IsSent', 'phonenumber', 'error_info']);
 
 /** Query parameters with eSMS's inconsistent name case folded to the canonical spelling. */
 export function canonicalQuery(rawQuery: string): Record<string, string> {
@@ -218,10 +220,10 @@ export type EsmsInference =
  *   counted the same way (TotalReceiver, when sent, is reached); `mixed` and `not-all-counted`
  *   are `unknown` (there is no "partial" outcome).
  * - nothing counted (both 0 or absent, as in the promo sample with TotalReceiver 169): `unknown`.
- * Voice call results are documented: SentResult 1 succeeded, 0 failed; anything else `unknown`.
+ * Voice call results: see `callOutcome`.
  */
 function sentOutcome(query: EsmsCallback, recipient: string | undefined, zaloError: string | undefined): { outcome: Outcome; rank: number; terminal?: false; inference?: EsmsInference } {
-  if (isVoice(query)) return { outcome: query.SentResult === '1' ? 'succeeded' : query.SentResult === '0' ? 'failed' : 'unknown', rank: 0 };
+  if (isVoice(query)) return { outcome: callOutcome(query), rank: 0 };
   const success = count(query.SendSuccess);
   const failed = count(query.SendFailed);
   const rank = Math.min(success + failed, MAX_RANK);
@@ -240,6 +242,30 @@ function sentOutcome(query: EsmsCallback, recipient: string | undefined, zaloErr
   return success > 0 ? { outcome: 'succeeded', rank, inference: 'all-succeeded' } : { outcome: 'failed', rank, inference: 'all-failed' };
 }
 
+/**
+ * What a call's callback (or the call status answer) says of the call. `SentResult` is only "the
+ * send result via the carrier" (0 failed, 1 succeeded); the call's own result is `CallStatus`:
+ * ANSWERED or NO ANSWER in the callback, and in the call status answer ANSWERED ("the call was
+ * answered") or NOANSWERED ("the call failed or nobody picked up"). So a call succeeded only when
+ * it was sent (SentResult 1) and answered; it failed when it was not sent (SentResult 0) or not
+ * answered; anything else (the sample's empty CallStatus, an undocumented value, no SentResult) is
+ * `unknown`, never success.
+ * @see https://github.com/devesms/gitbook_esms_for_develop_v2 `esms-api/ham-goi-voice/ham-tao-cuoc-goi-tu-dong-tu-file-ghi-am.md` (CallbackUrl: "CallStatus: kết quả cuộc gọi (ANSWERED, NO ANSWER)", "SentResult: Kết quả gửi tin qua nhà mạng")
+ * @see https://github.com/devesms/gitbook_esms_for_develop_v2 `esms-api/ham-goi-voice/ham-lay-trang-thai-cuoc-goi.md` ("NOANSWERED: cuộc gọi thất bại hoặc không ai bắt máy")
+ */
+function callOutcome(query: EsmsCallback): Outcome {
+  const answered = callAnswered(query.CallStatus);
+  if (query.SentResult === '0' || answered === false) return 'failed';
+  return query.SentResult === '1' && answered === true ? 'succeeded' : 'unknown';
+}
+
+/** CallStatus as a fact: true answered, false not answered (both documented spellings), undefined when it says neither. */
+function callAnswered(callStatus: string | undefined): boolean | undefined {
+  if (callStatus === 'ANSWERED') return true;
+  if (callStatus === 'NO ANSWER' || callStatus === 'NOANSWERED') return false;
+  return undefined;
+}
+
 /** The counters as sent (strings, exactly), and what was made of them. */
 function detailOf(query: EsmsCallback, zaloError: string | undefined, inference: EsmsInference | undefined): StatusDetail | undefined {
   const detail: Record<string, string> = {};
@@ -248,6 +274,7 @@ function detailOf(query: EsmsCallback, zaloError: string | undefined, inference:
   if (query.SendFailed !== undefined) detail.SendFailed = query.SendFailed;
   if (query.TotalReceiver !== undefined) detail.TotalReceiver = query.TotalReceiver;
   if (query.SentResult !== undefined) detail.SentResult = query.SentResult;
+  if (isVoice(query) && query.CallStatus) detail.CallStatus = query.CallStatus;
   // Only the reading it changes: a sent recipient is told by SentResult.
   if (query.IsSent === 'false') detail.IsSent = query.IsSent;
   if (zaloError !== undefined) detail.zaloError = zaloError;
@@ -281,7 +308,10 @@ function classify(query: EsmsCallback, recipient: string | undefined, zaloError:
 function eventKeyOf(query: EsmsCallback, zaloError: string | undefined, recipient: string | undefined): string {
   const zalo = zaloError === undefined ? '' : INTEGER.test(zaloError) ? zaloError : `#${shortHash(zaloError)}`;
   // IsSent is only ever "false" when read (a sent recipient is told by SentResult); absent, the key is as before.
-  const sent = `${query.SentResult ?? ''}${query.IsSent === 'false' ? '~unsent' : ''}`;
+  // A call's CallStatus (its result) follows, only when it says something: a call result without
+  // one keys as before. keySegment keeps a `|` out; `~call=` cannot be taken for `~unsent`.
+  const call = isVoice(query) && query.CallStatus ? `~call=${keySegment(query.CallStatus)}` : '';
+  const sent = `${query.SentResult ?? ''}${query.IsSent === 'false' ? '~unsent' : ''}${call}`;
   return `${query.SendStatus}|${query.SendSuccess ?? ''}|${query.SendFailed ?? ''}|${query.TotalReceiver ?? ''}|${sent}|${zalo}|${recipient ?? ''}`;
 }
 
@@ -312,14 +342,25 @@ function describeEsms(query: EsmsCallback): EventFacts {
  * list says the recipient's message succeeded, or a delivery it says is not yet sent. A claim whose counters cannot say (mixed, none
  * counted) claims no outcome: the answer's recipient result is then news, not a disagreement.
  */
-const COMPARED_FIELDS = ['SendStatus', 'SendSuccess', 'SendFailed', 'TotalReceiver', 'SentResult'] as const;
+const COMPARED_FIELDS = ['SendStatus', 'SendSuccess', 'SendFailed', 'TotalReceiver', 'SentResult', 'CallStatus'] as const;
+
+/**
+ * A field as compared: counters as numbers; a call's CallStatus by what it says (the callback's
+ * NO ANSWER and the call status answer's NOANSWERED are one fact), else as its text.
+ */
+function comparable(field: (typeof COMPARED_FIELDS)[number], value: string): unknown {
+  if (field !== 'CallStatus') return Number(value);
+  const answered = callAnswered(value);
+  return answered === undefined ? value : answered;
+}
 
 function esmsDifferences(claim: EsmsCallback, answer: EsmsCallback): string[] {
   const differences: string[] = COMPARED_FIELDS.filter((field) => {
     const claimed = claim[field];
-    if (claimed === undefined) return false;
+    // An empty CallStatus (the docs' own sample) claims nothing.
+    if (claimed === undefined || (field === 'CallStatus' && claimed === '')) return false;
     const answered = answer[field];
-    return answered === undefined || Number(claimed) !== Number(answered);
+    return answered === undefined || comparable(field, claimed) !== comparable(field, answered);
   });
   const definite = (outcome: Outcome) => outcome === 'succeeded' || outcome === 'failed';
   const [claimed, answered] = [describeEsms(claim).outcome, describeEsms(answer).outcome];

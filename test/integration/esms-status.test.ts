@@ -143,6 +143,33 @@ describe('eSMS says otherwise: the claim is never believed over the answer', () 
     assert.deepEqual(claim?.differences, ['SendSuccess', 'SendFailed', 'outcome']);
   });
 
+  test('a call claimed answered that nobody picked up (NOANSWERED): a mismatch naming CallStatus, and the state says failed', async () => {
+    // prepare: SentResult 1 on both sides; only the call's result differs
+    const referenceId = uniqueId('call-unanswered');
+    esmsEndpoint().report({ ReferenceId: referenceId, SendStatus: '5', SentResult: '1', CallDuration: '0', CallStatus: 'NOANSWERED', Ivr: '' });
+    // act
+    const result = await deliver(`ReferenceId=${referenceId}&CallDuration=13&CallStatus=ANSWERED&Ivr=&Price=0.0000&SentResult=1&CID=02871002454&SendStatus=5`);
+    const stored = await storedSubject(env, 'esms', `voice:${referenceId}`);
+    // assess
+    assert.equal(result.kind === 'stored' && result.confirmation, 'mismatch');
+    assert.deepEqual([stored.state?.outcome, stored.state?.confirmation], ['failed', 'mismatch']);
+    assert.deepEqual(stored.events.find((event) => event.source !== 'status-endpoint')?.differences, ['CallStatus', 'outcome']);
+  });
+
+  test('a call result callback that nobody picked up, after an answered one: stored, not taken for its retry', async () => {
+    // prepare: eSMS says the call was answered
+    const referenceId = uniqueId('call-two');
+    const call = `ReferenceId=${referenceId}&SendStatus=5&SentResult=1`;
+    esmsEndpoint().report(esmsKit.statusAnswer!({ query: `${call}&CallStatus=ANSWERED&CallDuration=13` }));
+    // act
+    await deliver(`${call}&CallStatus=ANSWERED&CallDuration=13`);
+    const second = await deliver(`${call}&CallStatus=NO%20ANSWER&CallDuration=0`);
+    const stored = await storedSubject(env, 'esms', `voice:${referenceId}`);
+    // assess
+    assert.notEqual(second.kind, 'duplicate');
+    assert.equal(stored.events.filter((event) => event.source !== 'status-endpoint').length, 2, 'both callbacks are kept');
+  });
+
   test('a recipient claimed delivered that eSMS lists as failed: the receiver list decides', async () => {
     // prepare: one recipient of two succeeded
     const smsId = uniqueId('esms-forged-rcpt');

@@ -170,7 +170,12 @@ describe('eSMS SendStatus', () => {
     { name: '5 (zalo-by-uid sample: error 0, SendSuccess 1)', query: sampleQuery('zalo-by-uid'), outcome: 'succeeded', terminal: true },
     { name: '5 (viber sample: SendSuccess 1)', query: sampleQuery('viber'), outcome: 'succeeded', terminal: true },
     { name: '5, voice call with SentResult 0', query: sampleQuery('voice-call-result'), outcome: 'failed', terminal: true },
-    { name: '5, voice call with SentResult 1', query: sampleQuery('voice-call-result').replace('SentResult=0', 'SentResult=1'), outcome: 'succeeded', terminal: true },
+    { name: '5, voice call with SentResult 1 and an empty CallStatus', query: sampleQuery('voice-call-result').replace('SentResult=0', 'SentResult=1'), outcome: 'unknown', terminal: true },
+    { name: '5, voice call answered (SentResult 1, CallStatus ANSWERED)', query: 'ReferenceId=c1&SendStatus=5&SentResult=1&CallStatus=ANSWERED&CallDuration=13', outcome: 'succeeded', terminal: true },
+    { name: '5, voice call not answered (SentResult 1, CallStatus NO ANSWER)', query: 'ReferenceId=c1&SendStatus=5&SentResult=1&CallStatus=NO%20ANSWER&CallDuration=0', outcome: 'failed', terminal: true },
+    { name: "5, voice call not answered (the call status answer's NOANSWERED)", query: 'ReferenceId=c1&SendStatus=5&SentResult=1&CallStatus=NOANSWERED', outcome: 'failed', terminal: true },
+    { name: '5, voice call with SentResult 1 and an undocumented CallStatus', query: 'ReferenceId=c1&SendStatus=5&SentResult=1&CallStatus=BUSY', outcome: 'unknown', terminal: true },
+    { name: '5, voice call answered without SentResult', query: 'ReferenceId=c1&SendStatus=5&CallStatus=ANSWERED', outcome: 'unknown', terminal: true },
     { name: '5, voice call with SentResult 2 (undocumented)', query: sampleQuery('voice-call-result').replace('SentResult=0', 'SentResult=2'), outcome: 'unknown', terminal: true },
     { name: '5, voice call without SentResult', query: sampleQuery('voice-call-result').replace('&SentResult=0', ''), outcome: 'unknown', terminal: true },
     { name: '3 (unlisted)', query: 'SMSID=m1&SendStatus=3', outcome: 'pending', terminal: false },
@@ -308,6 +313,14 @@ describe('eSMS subjects: the message by its SMSID, each recipient a part of it',
       assert.equal(run.messages[0].raw.query, query);
     });
   }
+
+  test('CallStatus given twice with different values is quarantined whole', async () => {
+    // act
+    const run = await runIngest(esms, authentic(esms, { query: 'ReferenceId=c1&SendStatus=5&SentResult=1&CallStatus=ANSWERED&callstatus=NO%20ANSWER' }));
+    // assess
+    assert.deepEqual(run.response.body, { received: true, quarantined: true });
+    assert.match(run.messages[0].quarantine!.reason, /^CallStatus given more than once/);
+  });
 
   test('a field repeated with the same value, or an unread field repeated, is not a conflict', () => {
     assert.equal(described('SMSID=A&smsid=A&SendStatus=2').subjectId, 'A');
@@ -460,6 +473,11 @@ describe('eSMS outcomes: only what the counters can say', () => {
     const facts = described(sampleQuery('voice-call-result'));
     assert.deepEqual(facts.detail, { SentResult: '0' });
   });
+
+  test("a voice result's detail holds the call's result (CallStatus) beside SentResult", () => {
+    const facts = described('ReferenceId=c1&SendStatus=5&SentResult=1&CallStatus=NO%20ANSWER&CallDuration=0');
+    assert.deepEqual(facts.detail, { SentResult: '1', CallStatus: 'NO ANSWER' });
+  });
 });
 
 describe('eSMS event keys', () => {
@@ -485,6 +503,22 @@ describe('eSMS event keys', () => {
       assert.notEqual(key(base), key(changed));
     });
   }
+
+  test("a voice call result's key holds its CallStatus: an unanswered call is not a retry of an answered one", () => {
+    // prepare
+    const call = 'ReferenceId=c1&SendStatus=5&SentResult=1';
+    // act
+    const [none, empty, answered, notAnswered, noAnswered] = [call, `${call}&CallStatus=`, `${call}&CallStatus=ANSWERED&CallDuration=13`, `${call}&CallStatus=NO%20ANSWER&CallDuration=0`, `${call}&CallStatus=NOANSWERED`].map(key);
+    // assess
+    assert.equal(none, '5||||1||', 'a call result without CallStatus keeps its key');
+    assert.equal(empty, none, 'an empty CallStatus says nothing more');
+    assert.equal(new Set([none, answered, notAnswered, noAnswered]).size, 4);
+    assert.equal(key(`${call}&CallStatus=A%7CB`).split('|').length, none.split('|').length, 'a CallStatus holding a | adds no segment to the key');
+  });
+
+  test('a CallStatus on an SMS callback does not change its key (eSMS sends it only on call results)', () => {
+    assert.equal(key(`${base}&CallStatus=ANSWERED`), key(base));
+  });
 
   test('a recipient that looks like the fields before it cannot forge another key', () => {
     // The recipient comes last, and nothing before it holds a "|".
@@ -719,6 +753,27 @@ describe('eSMS status lookup: answers, read as callbacks', () => {
     assert.equal(facts.outcome, 'succeeded');
     assert.deepEqual(withPart, { kind: 'not_found' }, 'a call answer names no callee to check a part against');
     assert.equal(simulator.requests.filter((seen) => seen.subjectId === subjectId).length, 1, 'the part was not asked about');
+  });
+
+  test("a call status answer of NOANSWERED (the call failed or nobody picked up) reads as failed, though SentResult is 1", async () => {
+    // prepare: the answer as eSMS's docs shape it, for a call nobody answered
+    const referenceId = 'unanswered-call-1';
+    simulator.report({ ...statusFixture('voice-status-100'), ReferenceId: referenceId, CallStatus: 'NOANSWERED', CallDuration: 0, SentResult: 1 });
+    // act
+    const facts = esms.describe(foundPayload(await lookup({ subjectId: `voice:${referenceId}` }, secret)));
+    // assess
+    assert.deepEqual([facts.outcome, facts.terminal], ['failed', true]);
+  });
+
+  test("an answered call's claim differs from an answer that nobody picked up; NO ANSWER and NOANSWERED agree", () => {
+    // prepare
+    const claim = (callStatus: string) => parsed(`ReferenceId=c1&SendStatus=5&SentResult=1&CallStatus=${encodeURIComponent(callStatus)}`);
+    const answer = { ReferenceId: 'c1', SendStatus: '5', SentResult: '1', CallDuration: '0', CallStatus: 'NOANSWERED' } as EsmsCallback;
+    // act / assess
+    assert.deepEqual(esms.differences!(claim('ANSWERED'), answer), ['CallStatus', 'outcome']);
+    assert.deepEqual(esms.differences!(claim('NO ANSWER'), answer), []);
+    assert.deepEqual(esms.differences!(claim('ANSWERED'), { ...answer, CallStatus: 'ANSWERED' } as EsmsCallback), []);
+    assert.deepEqual(esms.differences!(parsed('ReferenceId=c1&SendStatus=5&SentResult=1&CallStatus='), answer), [], 'an empty CallStatus claims nothing');
   });
 
   test('an SMSID with characters a query string must encode reaches eSMS exactly', async () => {
@@ -1011,7 +1066,8 @@ describe('eSMS claims judged against answers (differences)', () => {
     { name: "mixed counters claim no recipient's outcome: the receiver list's result is news", claim: 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=1&TotalReceiver=2&phonenumber=0901888484', answer: 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=1&TotalReceiver=2&phonenumber=0901888484&IsSent=true&SentResult=1', differences: [] },
     { name: 'a recipient claimed failed that succeeded', claim: `${sampleQuery('zalo-error').replace(/SMSID=[^&]+/, 'SMSID=m')}`, answer: 'SMSID=m&SendStatus=5&SendSuccess=0&SendFailed=1&TotalReceiver=1&phonenumber=0901888484&IsSent=true&SentResult=1', differences: ['outcome'] },
     { name: 'a recipient claimed delivered that eSMS has not sent yet', claim: 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&phonenumber=0901888484', answer: 'SMSID=m&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&phonenumber=0901888484&IsSent=false', differences: ['outcome'] },
-    { name: 'a call claimed answered that was not', claim: 'ReferenceId=c&SendStatus=5&SentResult=1', answer: 'ReferenceId=c&SendStatus=5&SentResult=0', differences: ['SentResult', 'outcome'] },
+    { name: 'a call claimed answered that was not', claim: 'ReferenceId=c&SendStatus=5&SentResult=1&CallStatus=ANSWERED', answer: 'ReferenceId=c&SendStatus=5&SentResult=0&CallStatus=NOANSWERED', differences: ['SentResult', 'CallStatus', 'outcome'] },
+    { name: 'a call claimed sent, without its result, that was not sent', claim: 'ReferenceId=c&SendStatus=5&SentResult=1', answer: 'ReferenceId=c&SendStatus=5&SentResult=0', differences: ['SentResult'] },
   ];
   for (const { name, claim, answer, differences } of cases) {
     test(name, () => {
