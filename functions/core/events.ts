@@ -80,6 +80,7 @@ export function placeStatus(facts: EventFacts, receivedAt: string): PlacedStatus
     rank: facts.rank,
     ...(detail ? { detail } : {}),
     ...(facts.reportsCurrent ? { latestWins: true } : {}),
+    ...(facts.ranksAsTerminal && !facts.terminal ? { ranksAsTerminal: true } : {}),
   };
 }
 

@@ -98,6 +98,8 @@ export interface PlacedStatus {
   readonly detail?: StatusDetail;
   /** Reports of the current status (Identomat): the latest wins, whatever the tier. */
   readonly latestWins?: boolean;
+  /** Not final, yet ordered in the terminal tier (TeleSign's INVALID): see EventFacts.ranksAsTerminal. */
+  readonly ranksAsTerminal?: boolean;
 }
 
 /** One thing learned about a subject: a callback, or an answer of the provider's status endpoint. */
@@ -139,7 +141,7 @@ export interface SubjectRef {
  * Reports of the current status order by time alone: the latest report is the current status.
  */
 export function orderKey(placed: PlacedStatus): string {
-  const tier = placed.latestWins ? 0 : placed.terminal ? 1 : 0;
+  const tier = placed.latestWins ? 0 : placed.terminal || placed.ranksAsTerminal ? 1 : 0;
   const rank = String((placed.latestWins ? 0 : placed.rank) + 100).padStart(3, '0');
   return `${tier}|${rank}|${placed.statusAt}|${OUTCOME_TIE_BREAK[placed.outcome]}|${placed.status}`;
 }

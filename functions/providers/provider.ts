@@ -66,6 +66,13 @@ export interface EventFacts {
    * Terminal beats non-terminal regardless of this value.
    */
   readonly rank: number;
+  /**
+   * A status that is not final (the subject stays on the re-check schedule) yet orders among the
+   * terminal ones by its rank, above those it must not be replaced by: TeleSign's INVALID (one
+   * wrong code, the user may try again) outranks the bare delivery report, and a later VALID,
+   * EXPIRED or MAX_ATTEMPTS_EXCEEDED outranks it.
+   */
+  readonly ranksAsTerminal?: boolean;
   /** What else the status means, kept on the state beside it (bounded: short values only). */
   readonly detail?: StatusDetail;
   /**

@@ -194,11 +194,20 @@ function classifyCode(statusCode: number): Meaning {
  *
  * The status is `<code> <CODE_STATE>` (`200 VALID`, `200 INVALID`); UNKNOWN or no code state leaves
  * the delivery code alone (`200`). Rank orders code states within a tier, whatever the arrival
- * order: an INVALID attempt (terminal: the verification failed, unless the user tries again) is
- * replaced by a later VALID; EXPIRED and MAX_ATTEMPTS_EXCEEDED end it; a VALID stays, since the
- * user did verify. Any other value is terminal `unknown` (inferred: fail closed).
+ * order: an INVALID attempt is replaced by a later VALID; EXPIRED and MAX_ATTEMPTS_EXCEEDED end it;
+ * a VALID stays, since the user did verify. Any other value is terminal `unknown` (inferred: fail
+ * closed).
+ *
+ * INVALID is failed but not terminal: it is one attempt whose code did not match, and the user may
+ * submit again up to the account's max attempts ("The number of times an end user can submit
+ * potential matches for a specific verification code"; MAX_ATTEMPTS_EXCEEDED after). The subject
+ * stays on the re-check schedule until VALID, EXPIRED or MAX_ATTEMPTS_EXCEEDED (only Get Status
+ * tells them: callbacks carry UNKNOWN) or the horizon. It still orders with the terminal statuses
+ * (`ranksAsTerminal`), above the bare delivery report and below the other three, so neither a late
+ * delivery report nor an older INVALID ever replaces what came after it.
+ * @see https://developer.telesign.com/enterprise/docs/sms-verify-api-verify-with-telesign-code
  */
-function withCodeState(delivery: Meaning, codeState: string | undefined): Meaning & { rank: number } {
+function withCodeState(delivery: Meaning, codeState: string | undefined): Meaning & { rank: number; ranksAsTerminal?: true } {
   switch (codeState) {
     case undefined:
     case 'UNKNOWN':
@@ -209,7 +218,7 @@ function withCodeState(delivery: Meaning, codeState: string | undefined): Meanin
     case 'MAX_ATTEMPTS_EXCEEDED':
       return { ...FAILED, rank: 2 };
     case 'INVALID':
-      return { ...FAILED, rank: 1 };
+      return { outcome: 'failed', terminal: false, ranksAsTerminal: true, rank: 1 };
     default:
       return { ...UNKNOWN, rank: 1 };
   }

@@ -58,6 +58,9 @@ function answer(content: Content, status?: string, updatedOn?: string): Record<s
   return json;
 }
 
+/** What a re-check asked and whether it settled the subject. */
+const result = (recheck: Awaited<ReturnType<typeof processRecheck>>) => (recheck.kind === 'rechecked' ? { asked: recheck.asked, settled: recheck.settled } : { kind: recheck.kind });
+
 /** The verdict a stored (or duplicate) result carries. */
 const confirmationOf = (result: WorkerResult) => (result.kind === 'stored' || result.kind === 'duplicate' ? result.confirmation : undefined);
 
@@ -226,6 +229,33 @@ describe('TeleSign Get Status on re-check', () => {
     assert.equal(state?.status, '200 VALID', 'the answer adds the code state, forward only');
     assert.equal(state?.confirmation, 'confirmed');
     assert.equal(state?.recheckAt, undefined, 'settled: off the schedule');
+  });
+
+  test('a wrong code (INVALID) is failed but stays on the schedule; the VALID Get Status later says replaces it, and an older INVALID never takes it back', async () => {
+    // prepare: delivered; by the time TeleSign is asked, the user has typed a wrong code
+    const ref = uniqueId('TS-RETRY');
+    const content = callback('sms-verify-dlr', ref, '2026-03-01T10:00:00.000Z');
+    simulator.report(answer(content, '200 INVALID', '2026-03-01T10:01:00.000Z'));
+    const deps = askingDeps();
+    // act: arrival, then the user tries again and gets it right; the re-check asks Get Status
+    await processMessage(await queued(content), deps, QUEUE.settleAttempts);
+    const invalid = await storedState(env, 'telesign', ref);
+    simulator.report(answer(content, '200 VALID', '2026-03-01T10:02:00.000Z'));
+    const recheck = await processRecheck({ v: 1, kind: 'recheck', provider: 'telesign', subjectId: ref, at: new Date().toISOString() }, deps);
+    const valid = await storedState(env, 'telesign', ref);
+    // then a signed callback carrying the earlier INVALID arrives late
+    const lateJson = JSON.parse(content.body!.toString('utf8')) as Record<string, any>;
+    lateJson.status.updated_on = '2026-03-01T10:01:00.000Z';
+    lateJson.verify = { ...lateJson.verify, code_state: 'INVALID' };
+    await processMessage(await queued({ body: Buffer.from(JSON.stringify(lateJson)) }), deps, QUEUE.settleAttempts);
+    const after = await storedState(env, 'telesign', ref);
+    // assess
+    assert.deepEqual([invalid?.status, invalid?.outcome, invalid?.terminal], ['200 INVALID', 'failed', false]);
+    assert.ok(invalid?.recheckAt, 'a wrong code is not the end: TeleSign is asked again');
+    assert.deepEqual(result(recheck), { asked: 'found', settled: true });
+    assert.deepEqual([valid?.status, valid?.outcome, valid?.terminal, valid?.confirmation], ['200 VALID', 'succeeded', true, 'confirmed']);
+    assert.equal(valid?.recheckAt, undefined, 'settled once VALID');
+    assert.deepEqual([after?.status, after?.outcome, after?.terminal], ['200 VALID', 'succeeded', true], 'an older INVALID never moves it back');
   });
 
   /** A signed callback with `code` at `callbackAt`, Get Status answering `answered` at `answeredAt`: the state after arrival and after one re-check. */

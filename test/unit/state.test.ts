@@ -78,6 +78,16 @@ describe('orderKey', () => {
       higher: placed('CREATED', { rank: 0 }),
     },
     {
+      name: 'a status that ranks as terminal (TeleSign INVALID) orders above a lower-ranked terminal one, though not final',
+      lower: placed('200', { terminal: true, outcome: 'succeeded', statusAt: '2025-01-02T00:00:00.000Z' }),
+      higher: placed('200 INVALID', { outcome: 'failed', rank: 1, ranksAsTerminal: true }),
+    },
+    {
+      name: 'and below a higher-ranked terminal one, whatever the times',
+      lower: placed('200 INVALID', { outcome: 'failed', rank: 1, ranksAsTerminal: true, statusAt: '2025-01-02T00:00:00.000Z' }),
+      higher: placed('200 VALID', { terminal: true, outcome: 'succeeded', rank: 3 }),
+    },
+    {
       name: 'rank 10 is above rank 9 (not compared as text)',
       lower: placed('a', { rank: 9 }),
       higher: placed('b', { rank: 10 }),

@@ -468,7 +468,8 @@ describe('TeleSign SMS Verify code_state (status "<code> <CODE_STATE>")', () => 
 
   const cases = [
     { code: 200, codeState: 'VALID', status: '200 VALID', outcome: 'succeeded', terminal: true, detail: { codeState: 'VALID' } },
-    { code: 200, codeState: 'INVALID', status: '200 INVALID', outcome: 'failed', terminal: true, detail: { codeState: 'INVALID' } },
+    // INVALID: this attempt's code did not match; the user may try again (until max attempts): not final.
+    { code: 200, codeState: 'INVALID', status: '200 INVALID', outcome: 'failed', terminal: false, detail: { codeState: 'INVALID' } },
     { code: 200, codeState: 'EXPIRED', status: '200 EXPIRED', outcome: 'failed', terminal: true, detail: { codeState: 'EXPIRED' } },
     { code: 200, codeState: 'MAX_ATTEMPTS_EXCEEDED', status: '200 MAX_ATTEMPTS_EXCEEDED', outcome: 'failed', terminal: true, detail: { codeState: 'MAX_ATTEMPTS_EXCEEDED' } },
     // UNKNOWN ("any other state"), absent or empty: the delivery code alone, as before.
@@ -479,7 +480,7 @@ describe('TeleSign SMS Verify code_state (status "<code> <CODE_STATE>")', () => 
     // VALID follows the delivery code; the failing states fail whatever the delivery code says.
     { code: 203, codeState: 'VALID', status: '203 VALID', outcome: 'pending', terminal: false, detail: { codeState: 'VALID' } },
     { code: 250, codeState: 'VALID', status: '250 VALID', outcome: 'unknown', terminal: true, detail: { codeState: 'VALID' } },
-    { code: 203, codeState: 'INVALID', status: '203 INVALID', outcome: 'failed', terminal: true, detail: { codeState: 'INVALID' } },
+    { code: 203, codeState: 'INVALID', status: '203 INVALID', outcome: 'failed', terminal: false, detail: { codeState: 'INVALID' } },
     // Spelled in lower case: the same state.
     { code: 200, codeState: 'valid', status: '200 VALID', outcome: 'succeeded', terminal: true, detail: { codeState: 'VALID' } },
     // Not a documented state: never success (fail closed).
@@ -547,23 +548,25 @@ describe('TeleSign SMS Verify code_state (status "<code> <CODE_STATE>")', () => 
   });
 
   const sequences = [
-    { name: 'delivered, a wrong code, then the right one', order: ['UNKNOWN', 'INVALID', 'VALID'], status: '200 VALID', outcome: 'succeeded' },
-    { name: 'the same, received in reverse', order: ['VALID', 'INVALID', 'UNKNOWN'], status: '200 VALID', outcome: 'succeeded' },
-    { name: 'delivered, then a wrong code', order: ['UNKNOWN', 'INVALID'], status: '200 INVALID', outcome: 'failed' },
-    { name: 'delivered (received last), after a wrong code', order: ['INVALID', 'UNKNOWN'], status: '200 INVALID', outcome: 'failed' },
-    { name: 'wrong codes until the attempts run out', order: ['INVALID', 'MAX_ATTEMPTS_EXCEEDED', 'INVALID'], status: '200 MAX_ATTEMPTS_EXCEEDED', outcome: 'failed' },
-    { name: 'a code entered too late', order: ['EXPIRED', 'UNKNOWN'], status: '200 EXPIRED', outcome: 'failed' },
-    { name: 'a check after the verification succeeded', order: ['VALID', 'EXPIRED'], status: '200 VALID', outcome: 'succeeded' },
+    { name: 'delivered, a wrong code, then the right one', order: ['UNKNOWN', 'INVALID', 'VALID'], status: '200 VALID', outcome: 'succeeded', terminal: true },
+    { name: 'the same, received in reverse', order: ['VALID', 'INVALID', 'UNKNOWN'], status: '200 VALID', outcome: 'succeeded', terminal: true },
+    { name: 'delivered, then a wrong code', order: ['UNKNOWN', 'INVALID'], status: '200 INVALID', outcome: 'failed', terminal: false },
+    { name: 'delivered (received last), after a wrong code', order: ['INVALID', 'UNKNOWN'], status: '200 INVALID', outcome: 'failed', terminal: false },
+    { name: 'wrong codes until the attempts run out', order: ['INVALID', 'MAX_ATTEMPTS_EXCEEDED', 'INVALID'], status: '200 MAX_ATTEMPTS_EXCEEDED', outcome: 'failed', terminal: true },
+    { name: 'a code entered too late', order: ['EXPIRED', 'UNKNOWN'], status: '200 EXPIRED', outcome: 'failed', terminal: true },
+    { name: 'a check after the verification succeeded', order: ['VALID', 'EXPIRED'], status: '200 VALID', outcome: 'succeeded', terminal: true },
+    { name: 'in progress, then a wrong code', order: ['UNKNOWN', 'INVALID'], code: 203, status: '203 INVALID', outcome: 'failed', terminal: false },
   ];
-  for (const { name, order, status, outcome } of sequences) {
+  for (const { name, order, status, outcome, terminal, code = 200 } of sequences) {
     test(`${name} (${order.join(' → ')}) ends at "${status}", ${outcome}`, () => {
       // prepare: one message, the same delivery time on every report
-      const reports = order.map((codeState) => factsOf(verifyReport(200, codeState)));
+      const reports = order.map((codeState) => factsOf(verifyReport(code, codeState)));
       // act
       const state = stateAfter(reports);
       // assess
       assert.equal(state?.status, status);
       assert.equal(state?.outcome, outcome);
+      assert.equal(state?.terminal, terminal);
       // Each code state is its own event; a second INVALID at the same time is a retry of the first.
       assert.equal(state?.eventCount, new Set(order).size);
     });
