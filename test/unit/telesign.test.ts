@@ -638,7 +638,44 @@ describe('TeleSign Verify API state', () => {
     const keys = [key('A|B', 'T'), key('A', 'B|T'), key('A', 'T')];
     // assess
     assert.equal(new Set(keys).size, keys.length, keys.join('  '));
-    assert.equal(key('VERIFIED', '2022-03-31T14:51:28Z'), 'VERIFIED|2022-03-31T14:51:28Z', 'documented values keep their keys');
+    assert.equal(key('VERIFIED', '2022-03-31T14:51:28Z'), 'verify|VERIFIED|2022-03-31T14:51:28Z', 'documented values keep their form, marked as the Verify API\'s');
+  });
+});
+
+describe('TeleSign event keys: delivery reports, Verify API states and Voice events never share one', () => {
+  const reference_id = '0123456789ABCDEF0123456789ABCDEF';
+  const at = '2022-03-31T14:51:28Z';
+
+  test('a Verify API state spelled like a delivery code, at the same time, is its own event', () => {
+    // act
+    const delivery = factsOf({ reference_id, status: { code: 200, updated_on: at } });
+    const verify = factsOf({ reference_id, state: '200', updated_on: at });
+    // assess
+    assert.equal(delivery.eventKey, `200|${at}`, 'delivery-report keys are unchanged');
+    assert.notEqual(verify.eventKey, delivery.eventKey);
+  });
+
+  test('a Voice event spelled like a delivery code is its own event, whatever the delivery report\'s time reads', () => {
+    // prepare: a delivery report whose updated_on spells the voice event's digest
+    const voice = factsOf({ reference_id, event: '200', data: {} });
+    const digest = voice.eventKey.slice(voice.eventKey.lastIndexOf('|') + 1);
+    // act
+    const delivery = factsOf({ reference_id, status: { code: 200, updated_on: digest } });
+    // assess
+    assert.notEqual(voice.eventKey, delivery.eventKey);
+  });
+
+  test('a Voice event spelled like the Verify API marker, or holding a |, cannot make another key', () => {
+    // act
+    const keys = [
+      factsOf({ reference_id, event: 'verify', data: {} }).eventKey,
+      factsOf({ reference_id, event: 'a|b', data: {} }).eventKey,
+      factsOf({ reference_id, event: 'a', data: {} }).eventKey,
+      factsOf({ reference_id, state: 'a', updated_on: '' }).eventKey,
+    ];
+    // assess
+    assert.equal(new Set(keys).size, keys.length, keys.join('  '));
+    assert.ok(keys.every((key) => key.split('|').length === 3), keys.join('  '));
   });
 });
 
@@ -738,7 +775,7 @@ describe('TeleSign Voice events', () => {
     assert.equal(a.subjectId, b.subjectId);
     assert.notEqual(a.eventKey, b.eventKey);
     assert.equal(retry.eventKey, a.eventKey);
-    assert.match(a.eventKey, /^dial_completed\|[0-9a-f]{16}$/, 'no phone number in the key');
+    assert.match(a.eventKey, /^voice\|dial_completed\|[0-9a-f]{16}$/, 'no phone number in the key');
   });
 
   test('the key does not depend on the order of data\'s fields', () => {
@@ -800,7 +837,7 @@ describe('TeleSign Voice events', () => {
         // assess
         assert.notEqual(facts.outcome, 'succeeded');
         assert.equal(unstorableKeyReason(facts), undefined);
-        assert.match(facts.eventKey, new RegExp(`^${event}\\|[0-9a-f]{16}$`));
+        assert.match(facts.eventKey, new RegExp(`^voice\\|${event}\\|[0-9a-f]{16}$`));
       });
     }
   }
