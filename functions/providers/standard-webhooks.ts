@@ -95,6 +95,23 @@ function textAt(value: unknown, path: string): string | undefined {
   return typeof node === 'string' && node.length > 0 && node.length <= 256 ? node : undefined;
 }
 
+/** The longest status kept as sent: the longest a declared one may be (`outcomes`, `terminal`). */
+const MAX_STATUS = 64;
+/** How much of a longer status is kept before its hash. */
+const LONG_STATUS_PREFIX = 56;
+
+/**
+ * A status as stored: as sent up to 64 characters; a longer one (up to 256) as its first 56 UTF-16
+ * units (55 when the 56th would split a surrogate pair), `#` and a hash of the whole text: 72 or 73
+ * characters, longer than any declared status so it never reads as one, and two statuses that
+ * differ only past the cut stay two.
+ */
+function boundedStatus(status: string): string {
+  if (status.length <= MAX_STATUS) return status;
+  const splitsPair = /[\uD800-\uDBFF]/.test(status[LONG_STATUS_PREFIX - 1]);
+  return `${status.slice(0, splitsPair ? LONG_STATUS_PREFIX - 1 : LONG_STATUS_PREFIX)}#${shortHash(Buffer.from(status, 'utf16le'))}`;
+}
+
 /**
  * The signatures a `webhook-signature` header carries for scheme `v1`, as bytes: only those spelled
  * exactly as the sender's base64 encoder spells 32 bytes. Node's decoder would also take missing
@@ -180,15 +197,17 @@ export const standardWebhooks: Provider<StandardWebhooksSecret, StandardWebhooks
     if (id === undefined) throw new Error(`the subject field "${settings?.subjectField}" is missing or not short text or a safe integer`);
     // Each sender names its own objects and events: the same id from two sources is two subjects.
     const subjectId = `${payload.source}/${id}`;
-    const status = textAt(payload.event, settings?.statusField ?? 'type')?.slice(0, 64) ?? 'received';
-    const declared: Outcome | undefined = settings?.outcomes && Object.hasOwn(settings.outcomes, status) ? settings.outcomes[status] : undefined;
+    // Declared outcomes and terminal statuses match the full text only: a longer status that starts
+    // with a declared one is another status.
+    const said = textAt(payload.event, settings?.statusField ?? 'type') ?? 'received';
+    const declared: Outcome | undefined = settings?.outcomes && Object.hasOwn(settings.outcomes, said) ? settings.outcomes[said] : undefined;
     const outcome = declared ?? 'pending';
-    const terminal = settings?.terminal ? settings.terminal.includes(status) : outcome !== 'pending';
+    const terminal = settings?.terminal ? settings.terminal.includes(said) : outcome !== 'pending';
     return {
       subjectId,
       // The spec's idempotency key: one event, however often it is retried (within the source's subject).
       eventKey: payload.webhookId,
-      status,
+      status: boundedStatus(said),
       outcome,
       terminal,
       statusAt: toIsoTime(payload.event.timestamp),

@@ -102,3 +102,49 @@ describe('quarantine: one item per delivery, however often it is retried', () =>
     assert.notEqual(telesign({ body: '/w==', query: '' }), telesign({ bodyBase64: '/w==', query: '' }));
   });
 });
+
+describe('Standard Webhooks: statuses longer than a declared one', () => {
+  const declared = `order.${'x'.repeat(58)}`; // 64 characters, the longest a declared status may be
+  const longSecret = StandardWebhooksSecretSchema.parse({
+    sources: { alpha: { secret: KEY_A, subjectField: 'data.id', outcomes: { [declared]: 'succeeded' }, terminal: [declared] } },
+  });
+  const describeType = (type: string) => standardWebhooks.describe(callback('alpha', 'msg_long', { type, data: { id: 'o_1' } }), longSecret);
+  const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+  test('the declared status itself (64 characters) reads as declared', () => {
+    // act
+    const facts = describeType(declared);
+    // assess
+    assert.deepEqual([facts.status, facts.outcome, facts.terminal], [declared, 'succeeded', true]);
+  });
+
+  test('an undeclared status that starts with a declared one is not that one: pending, and stored so it cannot read as it', () => {
+    // act
+    const facts = describeType(`${declared}.reversed`); // 73 characters
+    // assess
+    assert.deepEqual([facts.outcome, facts.terminal], ['pending', false]);
+    assert.equal(facts.detail?.outcomeDeclared, false);
+    assert.notEqual(facts.status, declared);
+    assert.ok(facts.status.length > 64 && facts.status.length <= 73, `bounded, and longer than any declared status: ${facts.status.length}`);
+    assert.ok(facts.status.startsWith('order.'), 'readable: it starts as the sender wrote it');
+  });
+
+  test('two long statuses that differ only past the cut are two statuses; the same one is always stored alike', () => {
+    // act
+    const [a, b, again] = [`${declared}.reversed`, `${declared}.refunded`, `${declared}.reversed`].map((type) => describeType(type).status);
+    // assess
+    assert.notEqual(a, b);
+    assert.equal(a, again);
+  });
+
+  test('a long status is never cut inside a surrogate pair', () => {
+    // prepare: an emoji (two UTF-16 units) straddling every possible cut position
+    for (let before = 40; before < 70; before++) {
+      const type = `${'a'.repeat(before)}😀${'b'.repeat(30)}`;
+      // act
+      const { status } = describeType(type);
+      // assess
+      assert.ok(!LONE_SURROGATE.test(status), `a lone surrogate at ${before}: ${JSON.stringify(status)}`);
+    }
+  });
+});
