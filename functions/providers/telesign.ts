@@ -150,8 +150,13 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
  */
 const PENDING_CODES = new Set([203, 290, 291, 292, 295, 103, 105, 3001, 3901, 3850, 3854]);
 /**
- * 200 "Delivered to handset" (Final); 201 "Transaction successfully completed, suspicious activity
- * detected"; 100 "Call answered"; 1500 inbound message delivered to you; 3851 template approved.
+ * 200 "Delivered to handset" (Final); 201, "Message is read: Message read by end user. Final"
+ * (Messaging) on the all-status page, and "Transaction successfully completed, suspicious activity
+ * detected" in the delivery-report code list gathered from TeleSign's callback OpenAPI files
+ * (engage-callbacks, sms-verify-api-callbacks): a success either way; 100 "Call answered"; 1500
+ * inbound message delivered to you; 3851 template approved.
+ * @see https://developer.telesign.com/enterprise/docs/all-status-and-error-codes
+ * @see https://developer.telesign.com/enterprise/openapi/*.json
  */
 const SUCCESS_CODES = new Set([100, 200, 201, 1500, 3851]);
 /**
