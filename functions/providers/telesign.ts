@@ -164,11 +164,15 @@ const SUCCESS_CODES = new Set([100, 200, 201, 1500, 3851]);
  * 222, 229, 230, 231, 233, 237, 238 (not supported / blocked; 232 and 234–236 are in no table),
  * 286 not attempted, 500–515 and 517–521 (not attempted, rejected, carrier or gateway errors; 516
  * is in no table), the Engage SMS table's 10000/10030–10032/11000,
- * Voice Verify 101 not answered, 106 failed, 107 busy, 108 canceled, 129/130 blocked, and the
+ * Voice Verify 101 not answered, 104 "Wrong/invalid phone" ("The phone number is not correctly
+ * formatted in some way, so a call cannot be placed", Voice, in the standard all-status table,
+ * which labels no Voice code Final or Intermediate, as for 101, 106 and 107:
+ * https://standard.telesign.com/api-reference/codes-languages-and-time-zones/all-status-and-error-codes),
+ * 106 failed, 107 busy, 108 canceled, 129/130 blocked, and the
  * template outcomes 3852 rejected, 3853 removed, 3855 disabled, 3857 removal unsuccessful.
  */
 const FAILURE_CODES = new Set([
-  101, 106, 107, 108, 129, 130,
+  101, 104, 106, 107, 108, 129, 130,
   207, 210, 211, 220, 221, 222, 229, 230, 231, 233, 237, 238, 286,
   ...range(500, 515), ...range(517, 521),
   3852, 3853, 3855, 3857,

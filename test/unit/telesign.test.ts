@@ -336,6 +336,8 @@ describe('TeleSign payload variants', () => {
     { code: 503, outcome: 'failed', terminal: true },
     { code: 521, outcome: 'failed', terminal: true },
     { code: 107, outcome: 'failed', terminal: true },
+    // "Wrong/invalid phone: … so a call cannot be placed" (standard all-status table).
+    { code: 104, outcome: 'failed', terminal: true },
     { code: 10031, outcome: 'failed', terminal: true },
     // "Final status unknown", "no handset DLR within 12 hours", "status not available": never a failure we made up.
     { code: 250, outcome: 'unknown', terminal: true },
