@@ -171,7 +171,11 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'
 
   /**
    * GET {baseUrl}/remittance/{partnerReference}/status with a fresh x-request-id (a reused one is
-   * answered 429). 404: not known (yet); 403: the apiToken is refused.
+   * answered 429). 404: not known (yet); 403: the apiToken is refused. 400 is "Validation error -
+   * The request payload contains invalid data or required headers are missing" (api-overview): a GET
+   * has no payload and its headers are always sent, so the invalid data can be the partnerReference
+   * asked, one subject's matter: a DependencyError (this subject unconfirmed, asked again with
+   * back-off), not a configuration fault that raises the alarm for every subject.
    * @see https://tembo.gitbook.io/tembo/reference/remittance/transaction-status
    * @see https://tembo.gitbook.io/tembo/reference/remittance/api-overview
    */
@@ -192,7 +196,7 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'
       await response.body?.cancel();
       return { kind: 'not_found' };
     }
-    if (response.status === 403 || response.status === 401 || response.status === 400) {
+    if (response.status === 403 || response.status === 401) {
       await response.body?.cancel();
       throw new ConfigurationError(
         `TemboPlus status endpoint answered ${response.status}: check apiToken and baseUrl in the temboplus secret`,

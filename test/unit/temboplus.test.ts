@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { temboplus, type TemboPlusCallback } from '../../functions/providers/temboplus.ts';
+import { ConfigurationError, DependencyError } from '../../functions/shared/errors.ts';
 
 /**
  * What a TemboPlus status means, its statusCode read too: the docs pair each status with its codes
@@ -33,5 +34,25 @@ describe('TemboPlus: status and statusCode', () => {
       for (const code of ['PAYMENT_SUCCESS', 'PAYMENT_FAILED', null]) assert.equal(meaning(status, code).outcome, 'failed', `${status}/${code}`);
     }
     assert.equal(meaning('SUBMITTED', 'PAYMENT_SUCCESS').outcome, 'pending');
+  });
+});
+
+describe('TemboPlus status lookup: HTTP answers', () => {
+  const secret = { apiToken: 'token-1', baseUrl: 'https://sandbox.temboplus.example' } as Parameters<NonNullable<typeof temboplus.lookup>>[1];
+  const answering = (status: number, body = '{}') =>
+    ({ fetch: (async () => new Response(body, { status, headers: { 'content-type': 'application/json' } })) as typeof fetch, timeoutMs: 1000, newRequestId: () => '6f1c2b9e-0000-4000-8000-000000000000' });
+
+  test('400 (a validation error, which may be about the partnerReference asked) is a fault a retry may clear, not a configuration fault', async () => {
+    // act / assess
+    await assert.rejects(temboplus.lookup!({ subjectId: 'PR 400/x' }, secret, answering(400, '{"message":"Validation error","details":[]}')), (error: Error) => {
+      assert.ok(error instanceof DependencyError, `${error.name}: ${error.message}`);
+      assert.ok(!(error instanceof ConfigurationError));
+      assert.match(error.message, /400/);
+      return true;
+    });
+  });
+
+  test('403 (the token refused) stays a configuration fault naming apiToken', async () => {
+    await assert.rejects(temboplus.lookup!({ subjectId: 'PR-1' }, secret, answering(403)), (error: Error) => error instanceof ConfigurationError && /apiToken/.test(error.message));
   });
 });
