@@ -21,11 +21,7 @@ export function matchesFilterPattern(pattern: string, line: string): boolean {
     const bool = /^\$\.(\w+)\s+IS\s+(TRUE|FALSE)$/.exec(token);
     if (bool) return event[bool[1]] === (bool[2] === 'TRUE');
     const [, field, op, literal] = /^\$\.(\w+)\s*(>=|<=|!=|=|>|<)\s*(.*)$/.exec(token)!;
-    const value = event[field];
-    if (literal.startsWith('"')) return op === '=' ? value === JSON.parse(literal) : op === '!=' ? value !== JSON.parse(literal) : assert.fail(`${op} on text`);
-    if (typeof value !== 'number') return false;
-    const n = Number(literal);
-    return { '=': value === n, '!=': value !== n, '>=': value >= n, '<=': value <= n, '>': value > n, '<': value < n }[op]!;
+    return compareToLiteral(event[field], op, literal);
   };
   const term = (): boolean => {
     const token = tokens[at++];
@@ -50,3 +46,10 @@ export function matchesFilterPattern(pattern: string, line: string): boolean {
   return result;
 }
 
+/** A field's value against a filter's literal (quoted text, or a number), as CloudWatch compares them. */
+export function compareToLiteral(value: unknown, op: string, literal: string): boolean {
+  if (literal.startsWith('"')) return op === '=' ? value === JSON.parse(literal) : op === '!=' ? value !== JSON.parse(literal) : assert.fail(`${op} on text`);
+  if (typeof value !== 'number') return false;
+  const n = Number(literal);
+  return { '=': value === n, '!=': value !== n, '>=': value >= n, '<=': value <= n, '>': value > n, '<': value < n }[op]!;
+}

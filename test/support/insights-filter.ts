@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { compareToLiteral } from './filter-pattern.ts';
 
 type Json = Record<string, any>;
 
@@ -30,10 +31,8 @@ function evaluate(filter: string, event: Json): boolean {
     if (like) return typeof event[like[1]] === 'string' && new RegExp(like[2]).test(event[like[1]]);
     const [, field, op, literal] = /^(\w+)\s*(>=|<=|!=|=|>|<)\s*(.*)$/.exec(token)!;
     const value = event[field];
-    if (literal.startsWith('"')) return op === '=' ? value === JSON.parse(literal) : op === '!=' ? value !== undefined && value !== JSON.parse(literal) : assert.fail(`${op} on text`);
-    if (typeof value !== 'number') return false;
-    const n = Number(literal);
-    return { '=': value === n, '!=': value !== n, '>=': value >= n, '<=': value <= n, '>': value > n, '<': value < n }[op]!;
+    // Logs Insights: a line without the field matches no comparison, `!=` included.
+    return value !== undefined && compareToLiteral(value, op, literal);
   };
   const term = (): boolean => {
     const token = tokens[at++];
