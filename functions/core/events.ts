@@ -24,8 +24,7 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 /**
  * Why these facts cannot name a stored item, or undefined when they can. Keys must be exact: a
  * string DynamoDB cannot store as it is (a lone UTF-16 surrogate is written as `?`, so `X-\udfff`
- * would overwrite `X-?`), one over the key limits, or a subject id or part with a NUL (which
- * published eventIds use as their separator) is quarantined, kept whole, never merged.
+ * would overwrite `X-?`) or one over the key limits is quarantined, kept whole, never merged.
  */
 export function unstorableKeyReason(facts: Pick<EventFacts, 'subjectId' | 'part' | 'eventKey'>): string | undefined {
   const checks: [string, string | undefined, number][] = [
@@ -37,9 +36,6 @@ export function unstorableKeyReason(facts: Pick<EventFacts, 'subjectId' | 'part'
     if (value === undefined) continue;
     if (typeof value !== 'string' || value.length === 0) return `${name} is empty`;
     if (LONE_SURROGATE.test(value)) return `${name} is not well-formed Unicode (a lone UTF-16 surrogate): it cannot be stored exactly`;
-    // Published eventIds hash a state's keys joined by NUL (functions/core/publish.ts): with a NUL
-    // in a subject id or a part, two subjects' keys could join to the same text, and one eventId.
-    if (name !== 'event key' && value.includes('\u0000')) return `${name} holds a NUL character, which would let two subjects' events share an eventId`;
     // A subject events name: SQS (the relay's queue, a consumer's target) refuses these two, so an
     // event could carry the subject only altered, under another subject's name (functions/core/publish.ts).
     if (name !== 'event key' && holdsSqsRefused(value)) return `${name} holds U+FFFE or U+FFFF, which no event can carry to an SQS target exactly`;

@@ -83,7 +83,12 @@ export interface TableChange {
 
 /** A stable id: the same inputs give the same id on every redelivery. */
 function eventIdOf(...parts: readonly string[]): string {
-  return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32);
+  // Joined by NUL, the text is unambiguous while no part holds one (every id published so far).
+  // A subject id or part is the sender's to choose and may hold a NUL ("X\0STATE#P" and "X" with
+  // recipient "P\0STATE" would join alike): those parts are hashed as a JSON array instead, a text
+  // no joined one can equal (it starts with `[`; a joined one with `status` or `instruction`).
+  const text = parts.some((part) => part.includes('\u0000')) ? JSON.stringify(parts) : parts.join('\u0000');
+  return createHash('sha256').update(text).digest('hex').slice(0, 32);
 }
 
 /** The eventId of the instruction stored at `key` (an event item's key): one id per stored callback. */

@@ -258,21 +258,6 @@ describe('eSMS subjects: the message by its SMSID, each recipient a part of it',
     assert.notEqual(storedAt(colon).event, storedAt(recipient).event);
   });
 
-  test('a NUL in the SMSID or the recipient is quarantined whole: SMSID=X\\0STATE#P and SMSID=X&phonenumber=P\\0STATE never publish under one eventId', async () => {
-    // prepare: the whole message's state of the one and the recipient's state of the other join to the same text with NULs
-    const queries = ['SMSID=X%00STATE%23P&SendStatus=5&SendSuccess=1&SendFailed=0', 'SMSID=X&SendStatus=5&SendSuccess=1&SendFailed=0&phonenumber=P%00STATE'];
-    // act
-    const runs = [];
-    for (const query of queries) runs.push(await runIngest(esms, authentic(esms, { query })));
-    // assess
-    for (const [index, run] of runs.entries()) {
-      assert.deepEqual(run.response.body, { received: true, quarantined: true }, queries[index]);
-      assert.match(String(run.messages[0].quarantine?.reason), /^(subject id|part) holds a NUL character/, queries[index]);
-      assert.equal(run.messages[0].raw.query, queries[index], 'kept as received');
-    }
-    assert.equal(described('SMSID=X&SendStatus=5&phonenumber=P').subjectId, 'X', 'one without a NUL is its own subject');
-  });
-
   test('a voice call result is kept under voice:<ReferenceId>', () => {
     // act
     const facts = described(sampleQuery('voice-call-result'));

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, type InstructionDetail, type StatusChangedDetail } from '../../functions/core/publish.ts';
 import { publishRecords } from '../../functions/core/publisher.ts';
@@ -38,6 +39,20 @@ describe('Callback Status Changed', () => {
         previous: null, source: 'status-endpoint', confirmation: 'confirmed', confirmedStatus: 'SUBMITTED', version: 1, changedAt: T(0),
       },
     );
+  });
+
+  test("two subjects whose keys join alike with a NUL never share an eventId; a NUL-free subject's id is as before", () => {
+    // prepare: eSMS's SMSID "X\0STATE#P" (the whole message) and SMSID "X" with recipient "P\0STATE"
+    const whole = state({ pk: 'esms#X\u0000STATE#P', sk: 'STATE', provider: 'esms', subjectId: 'X\u0000STATE#P' });
+    const recipient = state({ pk: 'esms#X', sk: 'STATE#P\u0000STATE', provider: 'esms', subjectId: 'X', part: 'P\u0000STATE' });
+    // act
+    const [a] = statusDetail(eventsFromChange({ eventName: 'INSERT', newImage: whole }));
+    const [b] = statusDetail(eventsFromChange({ eventName: 'INSERT', newImage: recipient }));
+    const [plain] = statusDetail(eventsFromChange({ eventName: 'INSERT', newImage: state() }));
+    // assess
+    assert.notEqual(a.eventId, b.eventId);
+    // The id every published change of temboplus#REF-1 STATE version 1 has carried: consumers' dedupe keys stay valid.
+    assert.equal(plain.eventId, createHash('sha256').update(['status', 'temboplus#REF-1', 'STATE', '1'].join('\u0000')).digest('hex').slice(0, 32));
   });
 
   test('a change: previous is what the state said before; the event id is stable per change and differs between changes', () => {
