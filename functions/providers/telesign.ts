@@ -204,8 +204,9 @@ function classifyCode(statusCode: number): Meaning {
  * The status is `<code> <CODE_STATE>` (`200 VALID`, `200 INVALID`); UNKNOWN or no code state leaves
  * the delivery code alone (`200`). Rank orders code states within a tier, whatever the arrival
  * order: an INVALID attempt is replaced by a later VALID; EXPIRED and MAX_ATTEMPTS_EXCEEDED end it;
- * a VALID stays, since the user did verify. Any other value is terminal `unknown` (inferred: fail
- * closed).
+ * a VALID stays, since the user did verify (with a delivery code still in progress, 203 VALID, it is
+ * succeeded and final: the code reached the user). Any other value is terminal `unknown` (inferred:
+ * fail closed).
  *
  * INVALID is failed but not terminal: it is one attempt whose code did not match, and the user may
  * submit again up to the account's max attempts ("The number of times an end user can submit
@@ -222,7 +223,10 @@ function withCodeState(delivery: Meaning, codeState: string | undefined): Meanin
     case 'UNKNOWN':
       return { ...delivery, rank: 0 };
     case 'VALID':
-      return { ...delivery, rank: 3 };
+      // The end user entered the code sent: it reached them, whatever the delivery code says so far
+      // (203 "sent to carrier" is not yet final). A delivery code that says it failed, or that no
+      // table lists, contradicts that: its own meaning stands (fail closed).
+      return delivery.outcome === 'pending' ? { ...SUCCEEDED, rank: 3 } : { ...delivery, rank: 3 };
     case 'EXPIRED':
     case 'MAX_ATTEMPTS_EXCEEDED':
       return { ...FAILED, rank: 2 };

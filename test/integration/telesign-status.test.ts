@@ -258,6 +258,27 @@ describe('TeleSign Get Status on re-check', () => {
     assert.deepEqual([after?.status, after?.outcome, after?.terminal], ['200 VALID', 'succeeded', true], 'an older INVALID never moves it back');
   });
 
+  test('still in progress (203), a wrong code, then the right one: 203 VALID replaces 203 INVALID, succeeded and settled', async () => {
+    // prepare: sent to the carrier, no final delivery code yet; the user typed a wrong code first
+    const ref = uniqueId('TS-203');
+    const json = JSON.parse(callback('sms-verify-dlr', ref, '2026-03-01T10:00:00.000Z').body!.toString('utf8')) as Record<string, any>;
+    json.status.code = 203;
+    const content = { body: Buffer.from(JSON.stringify(json)) };
+    simulator.report(answer(content, '203 INVALID', '2026-03-01T10:01:00.000Z'));
+    const deps = askingDeps();
+    // act
+    await processMessage(await queued(content), deps, QUEUE.settleAttempts);
+    const invalid = await storedState(env, 'telesign', ref);
+    simulator.report(answer(content, '203 VALID', '2026-03-01T10:02:00.000Z'));
+    const recheck = await processRecheck({ v: 1, kind: 'recheck', provider: 'telesign', subjectId: ref, at: new Date().toISOString() }, deps);
+    const valid = await storedState(env, 'telesign', ref);
+    // assess
+    assert.deepEqual([invalid?.status, invalid?.outcome, invalid?.terminal], ['203 INVALID', 'failed', false]);
+    assert.deepEqual(result(recheck), { asked: 'found', settled: true });
+    assert.deepEqual([valid?.status, valid?.outcome, valid?.terminal], ['203 VALID', 'succeeded', true]);
+    assert.equal(valid?.recheckAt, undefined, 'settled once VALID');
+  });
+
   /** A signed callback with `code` at `callbackAt`, Get Status answering `answered` at `answeredAt`: the state after arrival and after one re-check. */
   async function contradicted(prefix: string, code: number, callbackAt: string, answered: string, answeredAt: string) {
     const ref = uniqueId(prefix);

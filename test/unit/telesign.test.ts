@@ -479,8 +479,9 @@ describe('TeleSign SMS Verify code_state (status "<code> <CODE_STATE>")', () => 
     { code: 200, codeState: null, status: '200', outcome: 'succeeded', terminal: true, detail: undefined },
     { code: 200, codeState: '', status: '200', outcome: 'succeeded', terminal: true, detail: undefined },
     { code: 230, codeState: 'UNKNOWN', status: '230', outcome: 'failed', terminal: true, detail: { codeState: 'UNKNOWN' } },
-    // VALID follows the delivery code; the failing states fail whatever the delivery code says.
-    { code: 203, codeState: 'VALID', status: '203 VALID', outcome: 'pending', terminal: false, detail: { codeState: 'VALID' } },
+    // VALID: the code reached the user, so a delivery still in progress is done (succeeded, final); a
+    // delivery code that says otherwise stands. The failing states fail whatever the delivery code says.
+    { code: 203, codeState: 'VALID', status: '203 VALID', outcome: 'succeeded', terminal: true, detail: { codeState: 'VALID' } },
     { code: 250, codeState: 'VALID', status: '250 VALID', outcome: 'unknown', terminal: true, detail: { codeState: 'VALID' } },
     { code: 203, codeState: 'INVALID', status: '203 INVALID', outcome: 'failed', terminal: false, detail: { codeState: 'INVALID' } },
     // Spelled in lower case: the same state.
@@ -558,6 +559,8 @@ describe('TeleSign SMS Verify code_state (status "<code> <CODE_STATE>")', () => 
     { name: 'a code entered too late', order: ['EXPIRED', 'UNKNOWN'], status: '200 EXPIRED', outcome: 'failed', terminal: true },
     { name: 'a check after the verification succeeded', order: ['VALID', 'EXPIRED'], status: '200 VALID', outcome: 'succeeded', terminal: true },
     { name: 'in progress, then a wrong code', order: ['UNKNOWN', 'INVALID'], code: 203, status: '203 INVALID', outcome: 'failed', terminal: false },
+    { name: 'in progress, a wrong code, then the right one', order: ['UNKNOWN', 'INVALID', 'VALID'], code: 203, status: '203 VALID', outcome: 'succeeded', terminal: true },
+    { name: 'the same in progress, received in reverse', order: ['VALID', 'INVALID', 'UNKNOWN'], code: 203, status: '203 VALID', outcome: 'succeeded', terminal: true },
   ];
   for (const { name, order, status, outcome, terminal, code = 200 } of sequences) {
     test(`${name} (${order.join(' → ')}) ends at "${status}", ${outcome}`, () => {
