@@ -289,6 +289,8 @@ async function storeEvents(
   asked: Asked | undefined,
   askFault: AskFault | undefined,
   deps: WorkerDependencies,
+  /** This delivery logs its line, then is handed back to ask again: marked on the claim it creates. */
+  settling = false,
 ): Promise<'created' | 'exists'> {
   const { facts, placed } = read;
   const now = deps.now();
@@ -328,6 +330,9 @@ async function storeEvents(
     ...verdictFields,
     // Asked and not answered: no verdict yet, re-checks keep asking (`inspect` shows why).
     ...(askFault ? { askFault: askFault.fault, askedAt: askFault.askedAt } : {}),
+    // Its `stored` line is written, then the message is handed back to ask again: a later receive
+    // of the same message is ours, already counted (logged as `redelivered`).
+    ...(settling ? { settleRetry: true } : {}),
     [TABLE.ttlAttribute]: expiresAt(now, retentionSeconds(facts.sensitive, deps.retention)),
   };
   const created = await putFitted(deps.store, claim, () => rawOf(message));
@@ -394,17 +399,19 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
   // The state read before asking serves the first write attempt (a write since fails its condition).
   const looked = readsState ? { state: firstState, claimRead: storedKey !== undefined } : undefined;
   const { eventKey, before, after } = await applyToState(provider, message, read, asked, stored, deps, looked, unanswered);
-  const created = await storeEvents(provider, message, read, eventKey, asked, askFault, deps);
-
-  const changed = statusChanged(before, after);
-  const confirmation = asked?.verdict.kind ?? (stored?.confirmation as ConfirmationKind | undefined);
   // Asked again with back-off below: this answer is not yet the delivery's verdict, and is logged
   // apart from it (the confirmation metrics and alarms count only a verdict that stands).
   const settling = asked?.unsettled === true && receiveCount < attempts;
-  // Stored before by this very message (our own retry, a redelivery after a fault): neither a new
-  // callback nor a provider's repeat. Only a message received before can be one.
+  const created = await storeEvents(provider, message, read, eventKey, asked, askFault, deps, settling);
+
+  const changed = statusChanged(before, after);
+  const confirmation = asked?.verdict.kind ?? (stored?.confirmation as ConfirmationKind | undefined);
+  // Stored and logged before by this very message, handed back to ask again (marked `settleRetry`
+  // on the claim): neither a new callback nor a provider's repeat. A message whose earlier receive
+  // stopped before its line (a fault after the put) is logged `stored`: its first count.
   const original = created === 'exists' && receiveCount > 1 ? (stored?.eventKey === eventKey ? stored : await deps.store.getItem(keys.event(provider.id, facts.subjectId, eventKey))) : undefined;
   const redelivered = original !== undefined && original.requestId === message.requestId;
+  const counted = redelivered && original.settleRetry === true;
   deps.log.info('stored', {
     provider: provider.id,
     requestId: message.requestId,
@@ -412,7 +419,7 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
     ...(facts.part === undefined ? {} : { part: maskPhoneNumbers(facts.part) }),
     status: facts.status,
     outcome: facts.outcome,
-    result: created === 'created' ? 'stored' : redelivered ? 'redelivered' : 'duplicate',
+    result: created === 'created' || (redelivered && !counted) ? 'stored' : counted ? 'redelivered' : 'duplicate',
     stateChanged: changed,
     // From API Gateway's receipt to now, the state written: the pipeline's lag (a metric).
     lagMs: deps.now().getTime() - Date.parse(message.receivedAt),

@@ -479,6 +479,22 @@ function throttledStore(): CallbackStore {
   return { ...store, putOnce: throttled, putState: throttled };
 }
 
+/** `store` whose first event item put is carried out, then answered with a fault (a timeout after the write). */
+function landedThenFaulted(store: CallbackStore): CallbackStore {
+  let faulted = false;
+  return {
+    ...store,
+    async putOnce(item) {
+      const result = await store.putOnce(item);
+      if (!faulted && String(item.sk).startsWith('EVENT#')) {
+        faulted = true;
+        throw new DependencyError('dynamodb', 'TimeoutError: the put was carried out, its answer lost');
+      }
+      return result;
+    },
+  };
+}
+
 /** An in-memory CallbackStore with the DynamoDB store's conditional semantics. */
 function memoryStore(): CallbackStore {
   const items = new Map<string, Item>();
@@ -578,7 +594,7 @@ describe('the filters match the lines the functions write', () => {
    * One TemboPlus callback received `answers.length` times by the real worker handler, as deployed
    * (QUEUE.settleAttempts), its status endpoint answering the n-th receive with `answers[n]`.
    */
-  async function runReceives(answers: readonly ((callback: Json) => Response)[]): Promise<string[]> {
+  async function runReceives(answers: readonly ((callback: Json) => Response)[], store: CallbackStore = memoryStore()): Promise<string[]> {
     const sample = listSamples('temboplus')[0];
     const queued = await runIngest(temboplus, authentic(temboplus, contentOf(sample)));
     const callback = JSON.parse(sample.body!.toString('utf8')) as Json;
@@ -586,7 +602,7 @@ describe('the filters match the lines the functions write', () => {
     let receive = 0;
     const handler = createWorkerHandler({
       deps: {
-        store: memoryStore(),
+        store,
         secrets: createSecretCache(fixedSecretSource({ temboplus: UNIT_SECRETS.temboplus })),
         lookup: { fetch: async () => answers[receive - 1](callback), timeoutMs: 1000, newRequestId: () => 'request-id' },
         now: () => new Date('2025-01-01T10:00:01.000Z'),
@@ -695,6 +711,20 @@ describe('the filters match the lines the functions write', () => {
       assert.deepEqual(counted, ['Accepted', 'ConfirmationConfirmed', 'StoreLag', 'Stored', 'WorkerRetries'], lines.join('\n'));
     });
   }
+
+  test('worker: a callback whose event put lands but answers with a fault is counted once when the message comes again: Accepted, Stored', async () => {
+    // prepare: the first receive stops before its line (the put landed, its answer was lost)
+    const filters = filtersOn(logicalId(stack.pipeline.workerLogs));
+    const agree = (callback: Json) => json(callback);
+
+    // act
+    const lines = await runReceives([agree, agree], landedThenFaulted(memoryStore()));
+
+    // assess: the second receive is the first to log it, so it counts it (the claim, confirmed on the
+    // first receive, is not asked about again)
+    const counted = lines.flatMap((line) => matchedBy(filters, line)).sort();
+    assert.deepEqual(counted, ['Accepted', 'StoreLag', 'Stored', 'WorkerRetries'], lines.join('\n'));
+  });
 
   test('worker: when TemboPlus still does not know the subject on the last settle attempt, that attempt alone counts as ConfirmationNotFound', async () => {
     // prepare
