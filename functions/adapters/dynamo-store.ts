@@ -130,8 +130,8 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
               ...(start ? { ExclusiveStartKey: start } : {}),
             }),
           );
-          const [found] = page.Items ?? [];
-          if (found) return { pk: String(unmarshall(found).pk), sk: String(unmarshall(found).sk) };
+          const [found] = (page.Items ?? []).map((raw) => unmarshall(raw));
+          if (found) return { pk: String(found.pk), sk: String(found.sk) };
           start = page.LastEvaluatedKey;
         } while (start);
         return undefined;

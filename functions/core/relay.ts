@@ -599,9 +599,9 @@ const supersededReason = (detail: InstructionDetail) =>
 /** Send, then record what happened; a fault that sent nothing is recorded as `retry` and thrown. */
 async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, attempt: string, attempts: number, deps: RelayDependencies, done: Done): Promise<RelayResult> {
   const message: OutgoingMessage = { to: e164(detail.destination), text: smsText(detail), kind: detail.oneTimeCode ? 'OTP' : 'ARN', externalId: detail.eventId };
-  const recordAs = (from: 'claimed' | 'sending') => async (fields: Item) => {
-    await deps.store.update(key, { status: from, attempt }, { ...fields, updatedAt: deps.now().toISOString() });
-  };
+  /** Write `fields` if the item is still `from` with this attempt's token; whether it was. */
+  const recordAs = (from: 'claimed' | 'sending') => async (fields: Item): Promise<boolean> =>
+    (await deps.store.update(key, { status: from, attempt }, { ...fields, updatedAt: deps.now().toISOString() })).ok;
   /**
    * Record `retry` when this attempt sent nothing, from the first of `from` that still holds with
    * this attempt's token (no other delivery's item is touched), trying the write a few times: an
@@ -612,7 +612,7 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
     const fields: Item = { status: 'retry', lastFault: errorMessage(error) };
     for (let tries = 1; ; tries++) {
       try {
-        for (const status of from) if ((await deps.store.update(key, { status, attempt }, { ...fields, updatedAt: deps.now().toISOString() })).ok) return;
+        for (const status of from) if (await recordAs(status)(fields)) return;
         return;
       } catch (fault) {
         if (tries >= RETRY_RECORD_TRIES) {
