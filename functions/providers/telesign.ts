@@ -101,8 +101,11 @@ export type TeleSignSecret = z.infer<typeof TeleSignSecretSchema>;
  */
 const SHORT = 64;
 
-/** TeleSign sends `message_parts_count` and codes both as numbers and as strings. */
-const code = z.union([z.int(), z.pipe(z.string().check(z.regex(/^-?\d+$/)), z.transform(Number))]);
+/**
+ * TeleSign sends `message_parts_count` and codes both as numbers and as strings. An integer is checked
+ * with a refine, not `z.int()`, whose number formats cost this provider's ingest bundle 1.4 KB.
+ */
+const code = z.union([z.number().check(z.refine(Number.isSafeInteger, 'expected an integer')), z.pipe(z.string().check(z.regex(/^-?\d+$/)), z.transform(Number))]);
 
 /**
  * A TeleSign callback. Three shapes reach the same URL: delivery reports (SMS, Verify, bulk, MO,

@@ -295,6 +295,18 @@ describe('TeleSign payload variants', () => {
     assert.match(run.messages[0].quarantine!.issues.join('\n'), /status\.code/);
   });
 
+  test('a status code that is a fraction or beyond a safe integer is quarantined', async () => {
+    for (const code of [200.5, 2 ** 53]) {
+      // prepare
+      const body = Buffer.from(JSON.stringify({ ...base, status: { code } }));
+      // act
+      const run = await runIngest(telesign, authentic(telesign, { body }));
+      // assess
+      assert.deepEqual(run.response.body, { received: true, quarantined: true }, String(code));
+      assert.match(run.messages[0].quarantine!.issues.join('\n'), /status\.code/);
+    }
+  });
+
   test('message_parts_count as a string or a number is kept as sent', () => {
     const asString = describeBody({ ...base, status: { code: 200 }, additional_info: { message_parts_count: '2' } });
     const asNumber = describeBody({ ...base, status: { code: 200 }, additional_info: { message_parts_count: 2 } });
