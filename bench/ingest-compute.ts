@@ -8,6 +8,7 @@ import { createDynamoStore } from '../functions/adapters/dynamo-store.ts';
 import { createIngestHandler, type IngestHandler } from '../functions/handlers/ingest.ts';
 import { createWorkerHandler } from '../functions/handlers/worker.ts';
 import { providers } from '../functions/providers/index.ts';
+import { SETTING_DEFAULTS } from '../lib/validate.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
 import { authenticRequest, listSamples, type Sample } from '../local/samples.ts';
 import { apiGatewayEvent, benchSecrets } from './callbacks.ts';
@@ -66,6 +67,13 @@ export interface IngestComputeResult {
 let sink = 0;
 
 /**
+ * The timed handlers log at the level a deployed function does (Lambda's application log level,
+ * INFO by default), so the lines it drops, such as an accepted callback's DEBUG line, are neither
+ * built nor timed. The capturing handler keeps every line.
+ */
+const DEPLOYED_LEVEL = SETTING_DEFAULTS.applicationLogLevel;
+
+/**
  * The inherent work's HMAC key. HMAC-SHA256 costs the same for any key up to its 64-byte block, so
  * one key serves every provider (signed or not: the reference is the same for all).
  */
@@ -117,13 +125,13 @@ async function measureProvider(provider: AnyProvider, blocks: number, iterations
   const ours = createIngestHandler(provider, {
     secrets,
     send: async () => undefined,
-    log: createLogger({ service: `ingest-${provider.id}`, write: (line) => void (sink += line.length) }),
+    log: createLogger({ service: `ingest-${provider.id}`, minLevel: DEPLOYED_LEVEL, write: (line) => void (sink += line.length) }),
   });
   const sqs = stubSqsClient();
   const withSdk = createIngestHandler(provider, {
     secrets,
     send: async (body) => void (await sqs.send(new SendMessageCommand({ QueueUrl: STUB_QUEUE_URL, MessageBody: body }))),
-    log: createLogger({ service: `ingest-${provider.id}`, write: (line) => void (sink += line.length) }),
+    log: createLogger({ service: `ingest-${provider.id}`, minLevel: DEPLOYED_LEVEL, write: (line) => void (sink += line.length) }),
   });
 
   const samples = listSamples(provider.id);
@@ -206,6 +214,7 @@ async function measureWorker(provider: AnyProvider, secret: Record<string, unkno
       now: () => new Date(),
       log: createLogger({
         service: 'worker',
+        minLevel: DEPLOYED_LEVEL,
         write: (line) => {
           if (!counting.on) return;
           logBytes += Buffer.byteLength(line) + 1;
