@@ -18,7 +18,8 @@ const message = (text: string) => FilterPattern.stringValue('$.message', '=', te
  * stdout, so CloudWatch Logs reads the fields as they are:
  * - functions/core/ingest.ts: "callback" with provider, statusCode, result (quarantined | rejected | failed; an accepted
  *   callback's line is DEBUG, not written at the default level);
- * - functions/core/worker.ts: "quarantined" (WARN) with provider, duplicate and atIngest (booleans); "stored" with provider, outcome, result (stored | duplicate | redelivered: this same
+ * - functions/core/worker.ts: "quarantined" (WARN) with provider, reason, duplicate and atIngest (booleans), and result (quarantined | duplicate |
+ *   quarantinedAtIngest: the same as text, for the saved query); "stored" with provider, outcome, result (stored | duplicate | redelivered: this same
  *   message again, e.g. retried until the status endpoint catches up), lagMs, confirmation (confirmed | mismatch |
  *   not_found; `pendingVerdict` instead while the message is retried for the endpoint to catch up);
  * - functions/handlers/worker.ts: "record failed: configuration" (ERROR), "record failed, will retry" (WARN), with receiveCount;

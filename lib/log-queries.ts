@@ -3,8 +3,8 @@ import { CfnQueryDefinition, type ILogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { checkSetting, SETTING_DEFAULTS } from './validate.ts';
 
-/** Which log groups a query reads. */
-export type QueryLogs = 'ingest' | 'worker' | 'access';
+/** Which log groups a query reads: `ingestAndWorker` is every ingest function's and the worker's. */
+export type QueryLogs = 'ingest' | 'worker' | 'access' | 'ingestAndWorker';
 
 export interface SavedQuery {
   /** The question it answers: its name in the console, under the stack's folder. */
@@ -58,8 +58,14 @@ export function savedQueries(manyReceivesAlarmCount: number = SETTING_DEFAULTS.m
     },
     quarantined: {
       title: 'Quarantined callbacks by provider and reason',
-      logs: 'ingest',
-      query: ['filter message = "callback" and result = "quarantined"', 'stats count(*) as callbacks by provider, reason', 'sort callbacks desc'].join('\n| '),
+      // Ingest's lines, and the worker's for the callbacks it quarantines itself (a reprocessed one
+      // that still does not parse): each counted once, as the Quarantined metric counts them.
+      logs: 'ingestAndWorker',
+      query: [
+        'filter (message = "callback" or message = "quarantined") and result = "quarantined"',
+        'stats count(*) as callbacks by provider, reason',
+        'sort callbacks desc',
+      ].join('\n| '),
     },
     serverErrors: {
       title: '5xx answers by provider and reason',
@@ -158,7 +164,7 @@ export class LogQueries extends Construct {
   constructor(scope: Construct, id: string, props: LogQueriesProps) {
     super(scope, id);
     this.queries = savedQueries(props.manyReceivesAlarmCount);
-    this.logGroups = { ingest: props.ingestLogs, worker: [props.workerLogs], access: [props.accessLogs] };
+    this.logGroups = { ingest: props.ingestLogs, worker: [props.workerLogs], access: [props.accessLogs], ingestAndWorker: [...props.ingestLogs, props.workerLogs] };
     for (const [queryId, query] of Object.entries(this.queries)) {
       new CfnQueryDefinition(this, queryId, {
         name: this.nameOf(queryId as SavedQueryId),

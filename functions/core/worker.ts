@@ -125,7 +125,11 @@ async function storeQuarantined(provider: AnyProvider | undefined, message: Queu
   }
   created ??= await putFitted(deps.store, item, () => Buffer.from(text), 'messageGzip');
   // atIngest: ingest flagged it and counted it in its own line (the Quarantined metric counts the others here).
-  deps.log.warn('quarantined', { provider: message.provider, requestId: message.requestId, reason, duplicate: created === 'exists', atIngest: message.quarantine !== undefined });
+  // result says the same as text, for the saved query (Logs Insights compares text, not JSON booleans):
+  // "quarantined" only where this line is the callback's one count.
+  const atIngest = message.quarantine !== undefined;
+  const result = created === 'exists' ? 'duplicate' : atIngest ? 'quarantinedAtIngest' : 'quarantined';
+  deps.log.warn('quarantined', { provider: message.provider, requestId: message.requestId, reason, result, duplicate: created === 'exists', atIngest });
   return { kind: created === 'created' ? ('quarantined' as const) : ('quarantine_duplicate' as const), reason };
 }
 

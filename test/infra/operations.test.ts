@@ -532,6 +532,44 @@ function memoryStore(): CallbackStore {
   };
 }
 
+/**
+ * The lines of one invalid TemboPlus callback: ingest quarantines it (and counts it), the worker
+ * stores that quarantine; then the same callback as `npm run reprocess` queues it (no quarantine
+ * flag, no parse), which the worker reads and quarantines itself, and that again.
+ */
+async function quarantineRuns() {
+  const temboplus = getProvider('temboplus');
+  const queued = await runIngest(temboplus, authentic(temboplus, contentOf(listSamples('temboplus', 'invalid')[0])));
+  const { quarantine, payload: _payload, ...reprocessed } = JSON.parse(queued.sent[0]) as Json;
+  assert.ok(quarantine, 'ingest quarantined it');
+  /** The worker over a table of its own: reprocess removes the quarantine item before it queues the callback again. */
+  const workerOverTable = (store: CallbackStore) => async (body: string) => {
+    const lines: string[] = [];
+    const handler = createWorkerHandler({
+      deps: {
+        store,
+        secrets: createSecretCache(fixedSecretSource({ temboplus: UNIT_SECRETS.temboplus })),
+        // Never asked: a callback that does not parse names no subject to ask about.
+        lookup: { fetch: async () => new Response('{}', { status: 500 }), timeoutMs: 1000, newRequestId: () => 'request-id' },
+        now: () => new Date('2025-01-01T10:00:01.000Z'),
+        log: createLogger({ service: 'worker', write: (line) => lines.push(line) }),
+        retention: { eventDays: 90, sensitiveHours: 24 },
+      },
+    });
+    const record = { messageId: 'm-1', receiptHandle: 'r-1', body, attributes: { ApproximateReceiveCount: '1' } };
+    await withInvocationLogFields(handler)({ Records: [record as unknown as SQSRecord] } as SQSEvent, { awsRequestId: 'lambda-request' });
+    assert.deepEqual(lines.map((line) => (JSON.parse(line) as Json).message), ['quarantined']);
+    return lines;
+  };
+  const afterReprocess = workerOverTable(memoryStore());
+  return {
+    ingest: queued.lines,
+    flaggedAtIngest: await workerOverTable(memoryStore())(queued.sent[0]),
+    reprocessed: await afterReprocess(JSON.stringify(reprocessed)),
+    again: await afterReprocess(JSON.stringify({ ...reprocessed, requestId: 'again' })),
+  };
+}
+
 describe('the filters match the lines the functions write', () => {
   const temboplus = getProvider('temboplus');
 
@@ -741,38 +779,17 @@ describe('the filters match the lines the functions write', () => {
   });
 
   test('worker: a callback the worker quarantines counts as that provider\'s Quarantined once; one ingest quarantined (and counted) already does not', async () => {
-    // prepare: the ingest's quarantined message, and the same callback as `npm run reprocess` queues it
-    // (no quarantine flag, no parse), which the worker reads and quarantines itself
+    // prepare
     const filters = filtersOn(logicalId(stack.pipeline.workerLogs));
-    const queued = await runIngest(temboplus, authentic(temboplus, contentOf(listSamples('temboplus', 'invalid')[0])));
-    const { quarantine, payload: _payload, ...reprocessed } = JSON.parse(queued.sent[0]) as Json;
-    assert.ok(quarantine, 'ingest quarantined it');
-    const lines: string[] = [];
-    /** The worker over a table of its own: reprocess removes the quarantine item before it queues the callback again. */
-    const workerOverTable = (store: CallbackStore) => async (body: string) => {
-      const handler = createWorkerHandler({
-        deps: {
-          store,
-          secrets: createSecretCache(fixedSecretSource({ temboplus: UNIT_SECRETS.temboplus })),
-          lookup: { fetch: async () => json({}, 500), timeoutMs: 1000, newRequestId: () => 'request-id' },
-          now: () => new Date('2025-01-01T10:00:01.000Z'),
-          log: createLogger({ service: 'worker', write: (line) => lines.push(line) }),
-          retention: { eventDays: 90, sensitiveHours: 24 },
-        },
-      });
-      lines.length = 0;
-      const record = { messageId: 'm-1', receiptHandle: 'r-1', body, attributes: { ApproximateReceiveCount: '1' } };
-      await withInvocationLogFields(handler)({ Records: [record as unknown as SQSRecord] } as SQSEvent, { awsRequestId: 'lambda-request' });
-      assert.deepEqual(lines.map((line) => (JSON.parse(line) as Json).message), ['quarantined']);
-      return lines.flatMap((line) => matchedBy(filters, line));
-    };
-    const first = workerOverTable(memoryStore());
-    const afterReprocess = workerOverTable(memoryStore());
 
-    // act + assess: each time the worker writes its "quarantined" line
-    assert.deepEqual(await first(queued.sent[0]), [], 'flagged at ingest: counted there');
-    assert.deepEqual(await afterReprocess(JSON.stringify(reprocessed)), ['Quarantined'], lines.join('\n'));
-    assert.deepEqual(await afterReprocess(JSON.stringify({ ...reprocessed, requestId: 'again' })), [], 'the same callback again is a duplicate');
+    // act: each time the worker writes its "quarantined" line
+    const runs = await quarantineRuns();
+
+    // assess
+    const counted = (lines: string[]) => lines.flatMap((line) => matchedBy(filters, line));
+    assert.deepEqual(counted(runs.flaggedAtIngest), [], 'flagged at ingest: counted there');
+    assert.deepEqual(counted(runs.reprocessed), ['Quarantined'], runs.reprocessed.join('\n'));
+    assert.deepEqual(counted(runs.again), [], 'the same callback again is a duplicate');
     assert.deepEqual(filters.get('Quarantined')!.MetricTransformations[0].Dimensions, [{ Key: 'Provider', Value: '$.provider' }], 'the metric the <Provider>Quarantined alarms watch');
   });
 
@@ -820,7 +837,11 @@ describe('the filters match the lines the functions write', () => {
       ingest: fieldsOf(ingestRuns.flatMap((run) => run.lines)),
       worker: fieldsOf([...workerRuns.flatMap((run) => run.lines), ...recheckRuns.flat()]),
       access: new Set(Object.keys(ACCESS_LOG_FIELDS)),
+      ingestAndWorker: new Set<string>(),
     };
+    // A query reading both reads fields that one of them carries (workerQuarantine: the worker's own quarantine line).
+    const quarantines = await quarantineRuns();
+    available.ingestAndWorker = new Set([...available.ingest, ...available.worker, ...fieldsOf([...quarantines.reprocessed, ...quarantines.again])]);
     const KEYWORDS = new Set(['fields', 'filter', 'stats', 'sort', 'limit', 'by', 'as', 'and', 'or', 'not', 'like', 'desc', 'asc', 'in']);
 
     for (const query of Object.values(stack.logQueries.queries)) {
@@ -907,6 +928,7 @@ describe('saved Logs Insights queries', () => {
       ingest: stack.ingresses.map((ingress) => ref(logicalId(ingress.logGroup))),
       worker: [ref(logicalId(stack.pipeline.workerLogs))],
       access: [ref(logicalId(stack.api.accessLogs))],
+      ingestAndWorker: [...stack.ingresses.map((ingress) => ref(logicalId(ingress.logGroup))), ref(logicalId(stack.pipeline.workerLogs))],
     };
 
     // act
@@ -923,6 +945,23 @@ describe('saved Logs Insights queries', () => {
     for (const title of ['Records that failed, and why', '401s by provider and reason', 'Quarantined callbacks by provider and reason']) {
       assert.ok(definitions.has(`${STACK_ID}/${title}`), title);
     }
+  });
+
+  test('the query the Quarantined alarms point to finds each quarantined callback once, the worker\'s own included', async () => {
+    // prepare: ingest quarantines one callback (its line counts it); the worker stores that one, then
+    // quarantines the same callback reprocessed, then meets it again
+    const runs = await quarantineRuns();
+    const { query, logs } = stack.logQueries.queries.quarantined;
+
+    // act
+    const found = (lines: string[]) => lines.filter((line) => passesInsightsFilters(query, line)).length;
+
+    // assess
+    assert.equal(found(runs.ingest), 1, runs.ingest.join('\n'));
+    assert.equal(found(runs.flaggedAtIngest), 0, 'counted in the ingest line already');
+    assert.equal(found(runs.reprocessed), 1, runs.reprocessed.join('\n'));
+    assert.equal(found(runs.again), 0, 'a duplicate');
+    assert.equal(logs, 'ingestAndWorker');
   });
 
   test('every saved query an alarm text names exists', () => {
