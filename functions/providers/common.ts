@@ -98,6 +98,22 @@ export async function refusingPlainHttp<T>(who: string, run: (allowed: (url: str
 }
 
 /**
+ * What went wrong with a request that got no answer, from the error's name and code only, never
+ * its message: fetch's messages can quote the URL, and with it what the URL carries (a user and
+ * password in a secret's base URL, eSMS's keys in its query string, the subject asked about).
+ */
+export function requestFault(error: unknown, timeoutMs: number): string {
+  const name = error instanceof Error ? error.name : typeof error;
+  if (name === 'TimeoutError') return `no answer within ${timeoutMs} ms`;
+  if (name === 'AbortError') return 'the request was aborted';
+  // fetch refuses such a URL before sending anything; its message would quote the URL whole.
+  if (error instanceof TypeError && /URL that includes credentials/.test(error.message)) return "the base URL holds a user name or password, which fetch refuses: remove it from the secret's URL";
+  const codes = [(error as { cause?: { code?: unknown } } | undefined)?.cause?.code, (error as { code?: unknown } | undefined)?.code];
+  const code = codes.find((value): value is string => typeof value === 'string' && /^[A-Z][A-Z0-9_]{1,39}$/.test(value));
+  return `network error (${code ?? (/^\w{1,40}$/.test(name) ? name : 'unknown')})`;
+}
+
+/**
  * Normalise a provider timestamp (RFC 3339 or HTTP date) to ISO-8601 UTC, or undefined when it is
  * not a real date (TeleSign's Verify API sample has "2022-31-03", month 31).
  */

@@ -1,7 +1,7 @@
 import { ConfigurationError, DependencyError } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import * as z from '../shared/zod.ts';
-import { authenticatePathToken, configuredString, credentialUrl, describeIssues, keySegment, readBoundedBody, schemaMismatch } from './common.ts';
+import { authenticatePathToken, configuredString, credentialUrl, describeIssues, keySegment, readBoundedBody, requestFault, schemaMismatch } from './common.ts';
 import {
   secretVersions,
   type EventFacts,
@@ -449,19 +449,6 @@ function statusUrl(endpoint: EsmsEndpoint, id: string, keys: { apiKey: string; s
   return url;
 }
 
-/**
- * What went wrong with a request, from the error's name and code only: fetch's own messages can
- * hold the URL, hence the keys.
- */
-function faultOf(error: unknown, timeoutMs: number): string {
-  const name = error instanceof Error ? error.name : typeof error;
-  if (name === 'TimeoutError') return `no answer within ${timeoutMs} ms`;
-  if (name === 'AbortError') return 'the request was aborted';
-  const codes = [(error as { cause?: { code?: unknown } } | undefined)?.cause?.code, (error as { code?: unknown } | undefined)?.code];
-  const code = codes.find((value): value is string => typeof value === 'string' && /^[A-Z][A-Z0-9_]{1,39}$/.test(value));
-  return `network error (${code ?? (/^\w{1,40}$/.test(name) ? name : 'unknown')})`;
-}
-
 /** An HTTP status other than 200 (eSMS documents none: its answers are body codes). */
 function httpFault(endpoint: EsmsEndpoint, status: number): Error {
   const said = `eSMS ${endpoint.name} answered HTTP ${status}`;
@@ -501,7 +488,7 @@ async function askEsms(endpoint: EsmsEndpoint, id: string, keys: { apiKey: strin
     text = await readBounded(response, endpoint.maxBytes);
   } catch (error) {
     if (error instanceof DependencyError || error instanceof ConfigurationError) throw error;
-    throw new DependencyError('esms', `eSMS ${endpoint.name} unreachable: ${faultOf(error, context.timeoutMs)}`);
+    throw new DependencyError('esms', `eSMS ${endpoint.name} unreachable: ${requestFault(error, context.timeoutMs)}`);
   }
   if (text === undefined) throw new DependencyError('esms', `eSMS ${endpoint.name} answered more than ${endpoint.maxBytes} bytes`);
   let body: unknown;

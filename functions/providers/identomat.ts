@@ -3,7 +3,7 @@ import * as z from '../shared/zod.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { secureEqualsAny } from '../shared/secure-compare.ts';
 import { shortHash } from '../shared/hash.ts';
-import { configuredString, credentialUrl, parseJsonBody, readBoundedBody, schemaMismatch } from './common.ts';
+import { configuredString, credentialUrl, parseJsonBody, readBoundedBody, requestFault, schemaMismatch } from './common.ts';
 import { INSTRUCTION_LIMITS, secretVersions, type EventFacts, type LookupLimits, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -628,7 +628,7 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'
     try {
       response = await context.fetch(`${identomatBaseUrl(secret)}/external-api/result/`, { method: 'POST', headers, body, signal: AbortSignal.timeout(context.timeoutMs) });
     } catch (error) {
-      throw new DependencyError('identomat', `result/ unreachable: ${errorMessage(error)}`, { cause: error });
+      throw new DependencyError('identomat', `result/ unreachable: ${requestFault(error, context.timeoutMs)}`, { cause: error });
     }
     // Inferred (unpublished): the request carries no identity but the company's credentials.
     if (response.status === 401 || response.status === 403) {

@@ -2,7 +2,7 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import * as z from '../shared/zod.ts';
-import { authenticatePathToken, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, toIsoTime } from './common.ts';
+import { authenticatePathToken, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, requestFault, toIsoTime } from './common.ts';
 import { secretVersions, type LookupContext, type Outcome, type Provider, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -396,7 +396,7 @@ async function send(context: LookupContext, what: string, url: string, init: Req
     return await context.fetch(url, { ...init, redirect: 'manual' });
   } catch (error) {
     // The message names the endpoint, never its URL (a user may have put anything in it).
-    throw new DependencyError('relid', `${what} unreachable: ${errorMessage(error)}`, { cause: error });
+    throw new DependencyError('relid', `${what} unreachable: ${requestFault(error, context.timeoutMs)}`, { cause: error });
   }
 }
 

@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from '../shared/zod.ts';
 import { secureEquals } from '../shared/secure-compare.ts';
 import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeliveryError, errorMessage } from '../shared/errors.ts';
-import { canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, shortHash, toIsoTime } from './common.ts';
+import { canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, requestFault, shortHash, toIsoTime } from './common.ts';
 import { secretVersions, type EventFacts, type LookupContext, type OutgoingMessage, type Outcome, type Provider, type SendContext, type SentMessage, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -487,7 +487,7 @@ async function askGetStatus(api: GetStatusApi, referenceId: string, secret: Tele
       signal: AbortSignal.timeout(context.timeoutMs),
     });
   } catch (error) {
-    throw new DependencyError('telesign', `Get Status (${api}) unreachable: ${errorMessage(error)}`, { cause: error });
+    throw new DependencyError('telesign', `Get Status (${api}) unreachable: ${requestFault(error, context.timeoutMs)}`, { cause: error });
   }
   const status = response.status;
   if (status === 200) return { kind: 'found', payload: await readAnswer(api, referenceId, response) };

@@ -1,6 +1,6 @@
 import * as z from '../shared/zod.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
-import { authenticatePathToken, configuredString, credentialUrl, describeIssues, parseJsonWith, readBoundedBody, toIsoTime } from './common.ts';
+import { authenticatePathToken, configuredString, credentialUrl, describeIssues, parseJsonWith, readBoundedBody, requestFault, toIsoTime } from './common.ts';
 import { shortHash } from '../shared/hash.ts';
 import { secretVersions, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
@@ -190,7 +190,7 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'
         signal: AbortSignal.timeout(context.timeoutMs),
       });
     } catch (error) {
-      throw new DependencyError('temboplus', `status endpoint unreachable: ${errorMessage(error)}`, { cause: error });
+      throw new DependencyError('temboplus', `status endpoint unreachable: ${requestFault(error, context.timeoutMs)}`, { cause: error });
     }
     if (response.status === 404) {
       await response.body?.cancel();

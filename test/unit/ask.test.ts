@@ -2,8 +2,12 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { isEndpointFault, lookupAnswer, setLookupDeadline } from '../../functions/core/ask.ts';
 import { getProvider } from '../../functions/providers/index.ts';
+import type { SQSRecord } from 'aws-lambda';
+import { sqsBatchHandler } from '../../functions/handlers/sqs-batch.ts';
 import { DependencyError } from '../../functions/shared/errors.ts';
+import { createLogger } from '../../functions/shared/log.ts';
 import { kitOf } from '../providers/index.ts';
+import { leaks } from '../support/log-leaks.ts';
 
 /**
  * A status request starts only if it can end before the invocation must: a batch queued behind a
@@ -54,4 +58,38 @@ describe('status requests and the invocation deadline', () => {
     assert.deepEqual([withTime.kind, without.kind], ['not_found', 'not_found']);
     assert.equal(endpoint.calls(), 2);
   });
+});
+
+describe('a failed status request names no credential and no answer content in its error (the worker logs and stores it)', () => {
+  /** A user and password in a base URL (a proxy or a stand-in behind Basic authentication): fetch refuses such URLs, quoting them whole. */
+  const PASSWORD = 'Unit-Pa55word-7f3k';
+  const WITH_CREDENTIALS = `https://gateway-user:${PASSWORD}@status.example`;
+
+  /** The error the worker's batch handler writes into its failure line. */
+  async function failureLines(error: unknown): Promise<string[]> {
+    const lines: string[] = [];
+    const handler = sqsBatchHandler(() => Promise.reject(error), createLogger({ service: 'unit', write: (line) => lines.push(line) }), { retryBaseSeconds: 1 });
+    await handler({ Records: [{ messageId: 'm-1', body: '{}', attributes: { ApproximateReceiveCount: '1' } } as unknown as SQSRecord] });
+    return lines;
+  }
+
+  // The providers whose baseUrl may carry a user and password (REL-ID's schema refuses one; eSMS names only an error's code).
+  for (const id of ['telesign', 'temboplus', 'identomat'] as const) {
+    test(`${id}: a base URL with a user and password fails the request without the password in the error or the line`, async () => {
+      // prepare
+      const provider = getProvider(id);
+      const secret = provider.secretSchema.parse(kitOf(provider).secret('unit', { statusEndpoint: WITH_CREDENTIALS, asks: true }));
+      // act
+      const error = await lookupAnswer(provider, { subjectId: 'SUBJECT-1' }, secret, { lookup: { fetch, timeoutMs: 1_000, newRequestId: () => 'r' }, now: () => new Date() }).then(
+        () => assert.fail('answered'),
+        (caught: unknown) => caught,
+      );
+      const lines = await failureLines(error);
+      // assess
+      assert.ok(isEndpointFault(provider, error), `still a fault of the endpoint: ${String(error)}`);
+      assert.ok(!leaks(String((error as Error).message), PASSWORD), (error as Error).message);
+      assert.equal(lines.length, 1);
+      assert.ok(!leaks(lines[0], PASSWORD), lines[0]);
+    });
+  }
 });
