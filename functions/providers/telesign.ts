@@ -513,11 +513,18 @@ async function askGetStatus(api: GetStatusApi, referenceId: string, secret: Tele
 
 /** A 200 answer, read as a callback would be: the same schema, so `describe` names the same subject. */
 async function readAnswer(api: GetStatusApi, referenceId: string, response: Response): Promise<TeleSignCallback> {
+  let text: string;
+  try {
+    text = await readBounded(response, MAX_ANSWER_BYTES);
+  } catch (error) {
+    throw new DependencyError('telesign', `Get Status (${api}) answered 200 with a body that could not be read: ${errorMessage(error)}`, { cause: error });
+  }
   let body: unknown;
   try {
-    body = JSON.parse(await readBounded(response, MAX_ANSWER_BYTES));
-  } catch (error) {
-    throw new DependencyError('telesign', `Get Status (${api}) answered 200 with a body that is not usable JSON: ${errorMessage(error)}`, { cause: error });
+    body = JSON.parse(text);
+  } catch {
+    // Not JSON.parse's message: it quotes a short text whole, and the text may echo a number or a code.
+    throw new DependencyError('telesign', `Get Status (${api}) answered 200 with a body that is not JSON`);
   }
   // getStatusResponse declares reference_id as string or null: the URL names the transaction.
   if (body !== null && typeof body === 'object' && !Array.isArray(body) && fieldOf(body, 'reference_id') == null) {

@@ -206,15 +206,21 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'
       await response.body?.cancel();
       throw new DependencyError('temboplus', `status endpoint answered ${response.status}`);
     }
-    let body: unknown;
+    let bytes: Buffer | undefined;
     try {
       // Read no further than the limit: a huge answer must not take the worker's memory (and with
       // it the whole batch) before it is refused.
-      const bytes = await readBoundedBody(response, MAX_ANSWER_BYTES);
-      if (bytes === undefined) throw new Error(`answer larger than ${MAX_ANSWER_BYTES} bytes`);
-      body = JSON.parse(bytes.toString('utf8'));
+      bytes = await readBoundedBody(response, MAX_ANSWER_BYTES);
     } catch (error) {
-      throw new DependencyError('temboplus', `status endpoint answered 200 with a body that is not usable JSON: ${errorMessage(error)}`, { cause: error });
+      throw new DependencyError('temboplus', `status endpoint answered 200 with a body that could not be read: ${errorMessage(error)}`, { cause: error });
+    }
+    if (bytes === undefined) throw new DependencyError('temboplus', `status endpoint answered 200 with a body larger than ${MAX_ANSWER_BYTES} bytes`);
+    let body: unknown;
+    try {
+      body = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      // Not JSON.parse's message: it quotes a short text whole, and the answer may echo the receiver's account (a phone number).
+      throw new DependencyError('temboplus', 'status endpoint answered 200 with a body that is not JSON');
     }
     const answer = TemboPlusCallbackSchema.safeParse(body);
     if (!answer.success) {

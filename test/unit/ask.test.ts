@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { isEndpointFault, lookupAnswer, setLookupDeadline } from '../../functions/core/ask.ts';
-import { getProvider } from '../../functions/providers/index.ts';
+import { getProvider, providers } from '../../functions/providers/index.ts';
 import type { SQSRecord } from 'aws-lambda';
 import { sqsBatchHandler } from '../../functions/handlers/sqs-batch.ts';
 import { DependencyError } from '../../functions/shared/errors.ts';
@@ -90,6 +90,27 @@ describe('a failed status request names no credential and no answer content in i
       assert.ok(!leaks(String((error as Error).message), PASSWORD), (error as Error).message);
       assert.equal(lines.length, 1);
       assert.ok(!leaks(lines[0], PASSWORD), lines[0]);
+    });
+  }
+
+  // An answer that is not JSON can be anything a server in between writes (a plain-text error that
+  // quotes the number asked about): JSON.parse's message quotes short texts whole.
+  for (const provider of providers.filter((candidate) => candidate.lookup)) {
+    test(`${provider.id}: a 200 answer that is not JSON is a fault whose error and line do not quote it`, async () => {
+      // prepare
+      const secret = provider.secretSchema.parse(kitOf(provider).secret('unit', { statusEndpoint: 'https://status.example', asks: true }));
+      const answer: typeof fetch = async () => new Response('To +255712345678', { status: 200, headers: { 'content-type': 'text/plain' } });
+      // act
+      const error = await lookupAnswer(provider, { subjectId: 'SUBJECT-1' }, secret, { lookup: { fetch: answer, timeoutMs: 1_000, newRequestId: () => 'r' }, now: () => new Date() }).then(
+        () => assert.fail('answered'),
+        (caught: unknown) => caught,
+      );
+      const lines = await failureLines(error);
+      // assess
+      assert.ok(isEndpointFault(provider, error), `still a fault of the endpoint: ${String(error)}`);
+      assert.ok(!leaks(String((error as Error).message), '255712345678'), (error as Error).message);
+      assert.equal(lines.length, 1);
+      assert.ok(!leaks(lines[0], '255712345678'), lines[0]);
     });
   }
 });
