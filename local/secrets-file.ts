@@ -14,6 +14,16 @@ export class SecretsFileError extends Error {
 }
 
 /**
+ * JSON.parse's message without the text it quotes: V8 writes a short text whole, and some ten
+ * characters either side of the fault in a longer one, which in a secrets file are a secret's
+ * (`"apiKey": 'dW5p…`, single-quoted). The message also reaches ingest's log line when the file is
+ * edited while `npm start` runs (each secret is read from it again).
+ */
+function withoutQuotedText(message: string): string {
+  return message.replace(/, (?:\.\.\.)?"[\s\S]*"(?:\.\.\.)? is not valid JSON$/, ' (the text around it is not shown: it may be a secret)');
+}
+
+/**
  * Read and validate a secrets file: `{"telesign": {...}, "esms": {...}, ...}`, each entry checked
  * against its provider's secret schema. Errors name the field, never the value.
  */
@@ -29,7 +39,7 @@ export function loadSecretsFile(path: string): SecretsFile {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new SecretsFileError(`secrets file ${path} is not valid JSON: ${(error as Error).message}`);
+    throw new SecretsFileError(`secrets file ${path} is not valid JSON: ${withoutQuotedText((error as Error).message)}`);
   }
   if (!json || typeof json !== 'object' || Array.isArray(json)) {
     throw new SecretsFileError(`secrets file ${path} must hold a JSON object keyed by provider (${providers.map((p) => p.id).join(', ')})`);

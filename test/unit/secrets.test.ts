@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigurationError, DependencyError } from '../../functions/shared/errors.ts';
 import { SECRET_FAILURE_TTL_MS, createSecretCache, secretEnvName, type SecretSource } from '../../functions/core/secrets.ts';
 import { getProvider, providers } from '../../functions/providers/index.ts';
 import { canAsk, type AnyProvider } from '../../functions/providers/provider.ts';
-import { fixedSecretSource, UNIT_SECRETS } from '../support/unit-ingest.ts';
+import { fileSecretSource, loadSecretsFile, SecretsFileError } from '../../local/secrets-file.ts';
+import { authentic, fixedSecretSource, runIngest, UNIT_SECRETS } from '../support/unit-ingest.ts';
 
 const telesign = getProvider('telesign');
 const esms = getProvider('esms');
@@ -255,4 +259,30 @@ describe('secretEnvName', () => {
       assert.match(secretEnvName(provider), /^[A-Z][A-Z0-9_]*$/);
     });
   }
+});
+
+describe("the local runtime's secrets file", () => {
+  /** The secrets file as a person edits it while `npm start` runs: every provider's secret, one value written with single quotes. */
+  function editedFile(): { path: string; apiKey: string } {
+    const apiKey = String(UNIT_SECRETS.telesign.apiKey);
+    const text = JSON.stringify(UNIT_SECRETS, null, 2).replace(`"apiKey": "${apiKey}"`, `"apiKey": '${apiKey}'`);
+    assert.ok(text.includes(`'${apiKey}'`), 'the control: the value is single-quoted');
+    const path = join(mkdtempSync(join(tmpdir(), 'secrets-file-')), 'secrets.json');
+    writeFileSync(path, text);
+    return { path, apiKey };
+  }
+
+  test('a secrets file that stopped being JSON is refused (503) with a log line that quotes none of its text', async () => {
+    // prepare
+    const { path, apiKey } = editedFile();
+    const telesign = getProvider('telesign');
+    // act
+    const run = await runIngest(telesign, authentic(telesign, { body: Buffer.from('{"reference_id":"R","status":{"code":200}}') }), { source: fileSecretSource(path) });
+    // assess
+    assert.equal(run.response.statusCode, 503);
+    assert.equal(run.lines.length, 1);
+    assert.match(run.lines[0], /is not valid JSON/);
+    assert.ok(!run.lines[0].includes(apiKey.slice(0, 8)), `the line quotes the secret: ${run.lines[0]}`);
+    assert.throws(() => loadSecretsFile(path), (error: Error) => error instanceof SecretsFileError && !error.message.includes(apiKey.slice(0, 8)));
+  });
 });
