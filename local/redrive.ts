@@ -1,6 +1,7 @@
 import {
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
+  ListDeadLetterSourceQueuesCommand,
   ListMessageMoveTasksCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
@@ -13,7 +14,7 @@ import { resolveTarget, TARGET_OPTIONS, type Target } from './aws-target.ts';
 import { DETAIL_TYPES } from '../functions/core/publish.ts';
 
 const USAGE = `usage: npm run redrive -- [--relay] [--dry-run] [--max N] [--json]
-       npm run redrive -- --dlq-url URL --region R [--dry-run] [--max-per-second N] [--json]
+       npm run redrive -- --dlq-url URL --region R [--queue-url URL] [--dry-run] [--max-per-second N] [--json]
 
   Moves messages from the dead-letter queue back to the main queue, where the worker processes them
   again (it is idempotent: anything already stored is not stored twice). Fix the cause first (see
@@ -24,6 +25,7 @@ const USAGE = `usage: npm run redrive -- [--relay] [--dry-run] [--max N] [--json
                        output RelayDeadLetterQueueUrl as --dlq-url)
   --dry-run            show what would move, move nothing
   --max N              move at most N messages, 1 or more (local)
+  --queue-url URL      where the messages go back to (AWS; default: the one queue whose DLQ it is)
   --max-per-second N   rate of SQS's move task, 1 to 500 (AWS; default: SQS's own)
   --json               print one JSON document on stdout: {target, dryRun, dlq, moved, messages, …};
                        progress goes to stderr`;
@@ -186,9 +188,36 @@ async function moveLocally(t: Target, limit: number): Promise<void> {
   endProgress();
 }
 
+/**
+ * Where the move task sends the messages: the queue whose DLQ this is (`--queue-url`, or the one
+ * queue whose redrive policy names it). Left to SQS, a message goes back only to the queue whose
+ * redrive policy moved it; one sent to the DLQ directly has no such source and fails the task
+ * (CouldNotDetermineMessageSource), and the relay's DLQ is sent to directly by its EventBridge
+ * rule, with each SMS instruction the rule could not deliver to the relay queue
+ * (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/troubleshooting-dlq-redrive.html).
+ * A DLQ of several queues, or of none, is left to SQS.
+ */
+async function destinationArn(t: Target): Promise<string | undefined> {
+  if (t.queueUrl) return (await depth(t.queueUrl)).arn;
+  let queueUrls: string[];
+  try {
+    ({ queueUrls = [] } = await t.sqs.send(new ListDeadLetterSourceQueuesCommand({ QueueUrl: t.dlqUrl })));
+  } catch (error) {
+    // Credentials without sqs:ListDeadLetterSourceQueues can still move what a redrive policy moved.
+    say(`the DLQ's queue is unknown (${(error as Error).name}): each message goes back to the queue it came from; pass --queue-url to name it`);
+    return undefined;
+  }
+  return queueUrls.length === 1 ? (await depth(queueUrls[0])).arn : undefined;
+}
+
 async function moveOnAws(t: Target, dlqArn: string): Promise<void> {
+  const destination = await destinationArn(t);
   const { TaskHandle } = await t.sqs.send(
-    new StartMessageMoveTaskCommand({ SourceArn: dlqArn, ...(maxPerSecond === undefined ? {} : { MaxNumberOfMessagesPerSecond: maxPerSecond }) }),
+    new StartMessageMoveTaskCommand({
+      SourceArn: dlqArn,
+      ...(destination === undefined ? {} : { DestinationArn: destination }),
+      ...(maxPerSecond === undefined ? {} : { MaxNumberOfMessagesPerSecond: maxPerSecond }),
+    }),
   );
   say(`started SQS message-move task ${TaskHandle}`);
   report.task = { handle: TaskHandle };

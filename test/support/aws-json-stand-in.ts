@@ -20,19 +20,27 @@ export interface AwsJsonServer {
  * engine (Secrets Manager, EventBridge). Another operation, or a body that is not JSON, gets the
  * protocol's own 400; `handle` answers the parsed body.
  */
-export async function startAwsJsonServer(target: string, handle: (input: Record<string, unknown>) => AwsJsonAnswer): Promise<AwsJsonServer> {
-  const operation = target.split('.').at(-1);
+export function startAwsJsonServer(target: string, handle: (input: Record<string, unknown>) => AwsJsonAnswer): Promise<AwsJsonServer> {
+  return startAwsJsonService({ [target]: handle });
+}
+
+/** The same, serving several operations (`X-Amz-Target` → its handler), in JSON 1.0 or 1.1. */
+export async function startAwsJsonService(handlers: Readonly<Record<string, (input: Record<string, unknown>) => AwsJsonAnswer>>, protocol: '1.0' | '1.1' = '1.1'): Promise<AwsJsonServer> {
+  const served = Object.keys(handlers)
+    .map((target) => target.split('.').at(-1))
+    .join(', ');
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       const answer = ({ status, body }: AwsJsonAnswer) => {
-        response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': randomUUID() });
+        response.writeHead(status, { 'content-type': `application/x-amz-json-${protocol}`, 'x-amzn-requestid': randomUUID() });
         response.end(JSON.stringify(body));
       };
       const asked = request.headers['x-amz-target'];
-      if (request.method !== 'POST' || asked !== target) {
-        return answer({ status: 400, body: { __type: 'UnknownOperationException', message: `the stand-in serves ${operation} only, not ${String(asked)}` } });
+      const handle = typeof asked === 'string' && Object.hasOwn(handlers, asked) ? handlers[asked] : undefined;
+      if (request.method !== 'POST' || !handle) {
+        return answer({ status: 400, body: { __type: 'UnknownOperationException', message: `the stand-in serves ${served} only, not ${String(asked)}` } });
       }
       let input: Record<string, unknown>;
       try {
