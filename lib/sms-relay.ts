@@ -215,12 +215,12 @@ export class SmsRelay extends Construct {
     const stackName = Stack.of(this).stackName;
     const via = props.sender.displayName;
     const alarms: Alarm[] = [];
-    const alarm = (alarmId: string, source: IMetric, description: string) => {
+    const alarm = (alarmId: string, source: IMetric, description: string, threshold = 1) => {
       alarms.push(
         new Alarm(this, alarmId, {
           alarmName: `${stackName}-${alarmId}`,
           metric: source,
-          threshold: 1,
+          threshold,
           evaluationPeriods: 1,
           comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
           treatMissingData: TreatMissingData.NOT_BREACHING,
@@ -235,6 +235,21 @@ export class SmsRelay extends Construct {
         `The relay logs say why ("record failed"): ${via} down, its secret refused, the table failing. Fix it, then move them back: ` +
         `npm run redrive -- --dlq-url <RelayDeadLetterQueueUrl> --region <region> (try --dry-run first). Nothing is sent twice; ` +
         `a code older than ${maxAge} s is recorded expired instead of sent, a link is sent within a day.`,
+    );
+    // A relay that takes nothing from its queue (its event source disabled or failing to poll) fails
+    // no invocation and moves nothing to the DLQ: the instructions wait until SQS deletes them a day
+    // later. The oldest one's age says so once a code has waited longer than it is of use. (SQS
+    // leaves a message received three times or more out of this age, so retries back off unseen:
+    // the DLQ alarm watches those.)
+    alarm(
+      'RelayQueueDelayed',
+      this.queue.metricApproximateAgeOfOldestMessage({ period: PERIOD, statistic: 'Maximum' }),
+      `An SMS instruction has waited in the relay queue over ${maxAge} s (relayMaxAgeSeconds) without being taken: a code that ` +
+        'old is recorded expired, not sent. Usually the relay is not receiving: check that its SQS event source is enabled and ' +
+        "healthy (aws lambda list-event-source-mappings on the relay function: State, LastProcessingResult), the function's " +
+        "throttles (the account's Lambda concurrency) and RelayErrors. Instructions are deleted a day after they were queued, " +
+        'without reaching the DLQ.',
+      maxAge,
     );
     alarm(
       'RelayUncertain',

@@ -244,7 +244,7 @@ describe('the relay function', () => {
 });
 
 describe('alarms', () => {
-  test("five, on the gateway's alarm topic, each saying what to do", () => {
+  test("six, on the gateway's alarm topic, each saying what to do", () => {
     // act
     const alarms = ofType('AWS::CloudWatch::Alarm')
       .map(([, alarm]) => alarm.Properties)
@@ -255,19 +255,37 @@ describe('alarms', () => {
       'RelayDeadLetterQueueNotEmpty',
       'RelayErrors',
       'RelayNotSent',
+      'RelayQueueDelayed',
       'RelayUncertain',
     ]);
     const topic = { Ref: logicalId(stack.alarms.topic) };
     for (const alarm of alarms) {
       assert.deepEqual(alarm.AlarmActions, [topic], alarm.AlarmName);
       assert.deepEqual(alarm.OKActions, [topic], alarm.AlarmName);
-      assert.equal(alarm.Threshold, 1);
+      if (!String(alarm.AlarmName).endsWith('RelayQueueDelayed')) assert.equal(alarm.Threshold, 1);
       assert.ok(String(alarm.AlarmDescription).length > 120, `${alarm.AlarmName} has a runbook`);
     }
     const dlq = alarms.find((alarm) => String(alarm.AlarmName).endsWith('RelayDeadLetterQueueNotEmpty'))!;
     assert.deepEqual(dlq.Dimensions, [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(relay().deadLetterQueue), 'QueueName'] } }]);
     assert.match(String(dlq.AlarmDescription), /npm run redrive -- --dlq-url <RelayDeadLetterQueueUrl>/);
     assert.match(String(alarms.find((alarm) => String(alarm.AlarmName).endsWith('RelayUncertain'))!.AlarmDescription), /never sent again/);
+  });
+
+  test('a relay that stops taking instructions from its queue (its event source stopped, the function unable to poll) is alarmed once a code waits longer than it is of use, not a day later when SQS deletes it', () => {
+    // act
+    const delayed = ofType('AWS::CloudWatch::Alarm')
+      .map(([, alarm]) => alarm.Properties)
+      .find((alarm) => alarm.AlarmName === `${stack.stackName}-RelayQueueDelayed`);
+    const maxAge = Number(resources[logicalId(relay().function)].Properties.Environment.Variables.RELAY_MAX_AGE_SECONDS);
+    // assess
+    assert.ok(delayed, 'an alarm on the relay queue');
+    assert.equal(delayed.MetricName, 'ApproximateAgeOfOldestMessage');
+    assert.deepEqual(delayed.Dimensions, [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(relay().queue), 'QueueName'] } }]);
+    assert.equal(delayed.Statistic, 'Maximum');
+    assert.equal(delayed.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
+    assert.equal(delayed.Threshold, maxAge);
+    assert.ok(maxAge < RELAY.retentionDays * 86_400);
+    assert.match(String(delayed.AlarmDescription), /event source/);
   });
 
   test("the dashboard's Alarms widget shows every alarm of the stack, the relay's included", () => {
