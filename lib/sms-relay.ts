@@ -189,7 +189,8 @@ export class SmsRelay extends Construct {
       new SqsEventSource(this.queue, {
         batchSize: RELAY.batchSize,
         reportBatchItemFailures: true,
-        // Instructions are few; two relays at once keep the sender's rate limit far away.
+        // Instructions are few; two relays at once (each sending its batch of up to ten together: at most
+        // twenty requests in flight) keep the sender's rate limit far away.
         maxConcurrency: 2,
       }),
     );
