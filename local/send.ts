@@ -105,7 +105,14 @@ function describeSample() {
     requestId: 'send',
     receivedAt: new Date().toISOString(),
   });
-  return result.ok ? provider.describe(result.payload, secret) : undefined;
+  if (!result.ok) return undefined;
+  // A payload that parses but names no subject (a Standard Webhooks body without its subjectField)
+  // is one the ingest quarantines: it is sent all the same, about no subject.
+  try {
+    return provider.describe(result.payload, secret);
+  } catch {
+    return undefined;
+  }
 }
 
 // Offline: tell the provider's simulated status endpoint about the subject, as the provider would know it.

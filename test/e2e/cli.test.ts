@@ -177,6 +177,18 @@ describe('command lines people can pipe', { timeout: 300_000 }, () => {
     await waitFor('the subject stored under that id', async () => (await stateOf('standard-webhooks', report.subject!.subjectId)) !== undefined, 20_000, 200);
   });
 
+  test('send of a listed invalid sample that parses but names no subject (Standard Webhooks without its subjectField) sends it: answered quarantined, subject null', () => {
+    // act
+    const result = pipeline.run('send', ['standard-webhooks', 'invalid/no-subject-field', '--json']);
+
+    // assess: as the ingest reads it (its describe fails: quarantined), not a crash before sending
+    assert.equal(result.status, 0, result.stderr);
+    const report = wholeJson<{ subject: unknown; requests: { statusCode: number; body: unknown }[] }>(result);
+    assert.equal(report.subject, null);
+    assert.deepEqual(report.requests.map((r) => [r.statusCode, r.body]), [[200, { received: true, quarantined: true }]]);
+    assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+  });
+
   test('send tells the simulated Identomat endpoint about the session: a session change is confirmed on arrival; a session that only got a link is reported under way; a code for an approved session changes nothing', async () => {
     // act
     type Report = { subject: { subjectId: string }; statusEndpoint: { status: string; outcome: string; terminal: boolean; statusCode: number }[] };
