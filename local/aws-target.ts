@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { dataDirFrom } from './cli-args.ts';
+import { printJson } from './cli-output.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 
@@ -23,6 +24,15 @@ export interface TargetFlags {
   readonly 'data-dir'?: string;
   /** Locally: the SMS relay's queue and DLQ instead of the callbacks'. */
   readonly relay?: boolean;
+  /** The command prints one JSON document: a target it cannot find is that document's `error`. */
+  readonly json?: boolean;
+}
+
+/** No target: said on stderr and, with --json, as the document's `error` (every --json command prints one); exit 1. */
+function noTarget(flags: TargetFlags, message: string): never {
+  console.error(message);
+  if (flags.json) printJson({ error: message });
+  process.exit(1);
 }
 
 /**
@@ -46,12 +56,10 @@ export function resolveTarget(flags: TargetFlags): Target {
   }
   const runtime = readRuntimeInfo(dataDirFrom(flags['data-dir']));
   if (!runtime) {
-    console.error('no local pipeline is running (start it with `npm start`); for a deployed stack pass --queue-url/--dlq-url/--table and --region');
-    process.exit(1);
+    noTarget(flags, 'no local pipeline is running (start it with `npm start`); for a deployed stack pass --queue-url/--dlq-url/--table and --region');
   }
   if (flags.relay && !runtime.smsRelay) {
-    console.error('the local pipeline runs no SMS relay (start it with `npm start -- --sms-relay telesign`)');
-    process.exit(1);
+    noTarget(flags, 'the local pipeline runs no SMS relay (start it with `npm start -- --sms-relay telesign`)');
   }
   const queues = flags.relay && runtime.smsRelay ? runtime.smsRelay : runtime;
   const sqs = new SQSClient({ ...LOCAL_AWS, endpoint: runtime.sqsEndpoint });

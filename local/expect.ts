@@ -41,6 +41,8 @@ if (values.help) {
 
 function fail(message: string, code = 2): never {
   console.error(message);
+  // A failure (not a wrong command line) still prints its document, as every --json command does.
+  if (code === 1 && values.json) printJson({ error: message });
   process.exit(code);
 }
 

@@ -254,6 +254,31 @@ describe('command lines people can pipe', { timeout: 300_000 }, () => {
     assert.match(String(wholeJson<{ error: string }>(result).error), /no local pipeline is running/);
   });
 
+  test('redrive, reprocess and expect --json that fail before they start (no pipeline where they look, no relay) still print one document, with the error, and exit 1', () => {
+    // prepare
+    const empty = mkdtempSync(join(tmpdir(), 'callback-gateway-none-'));
+    const dataDir = join(pipeline.dataDir, 'data');
+    try {
+      // act
+      const runs = [
+        { run: npmRun(['redrive', '--', '--dry-run', '--json', '--data-dir', empty]), says: /no local pipeline is running/ },
+        { run: npmRun(['reprocess', '--', '--dry-run', '--json', '--data-dir', empty]), says: /no local pipeline is running/ },
+        { run: npmRun(['expect', '--', 'temboplus', 'CLI-NO-PIPELINE-1', '--json', '--data-dir', empty]), says: /no local pipeline is running/ },
+        // the running pipeline has no SMS relay
+        { run: npmRun(['redrive', '--', '--relay', '--dry-run', '--json', '--data-dir', dataDir]), says: /runs no SMS relay/ },
+      ];
+
+      // assess
+      for (const { run, says } of runs) {
+        assert.equal(run.status, 1, run.stderr);
+        assert.match(String(wholeJson<{ error: string }>(run).error), says);
+        assert.match(run.stderr, says, 'said on stderr too');
+      }
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
   test('inspect --recent names an eSMS recipient, and says "no subjects match" when filters leave nothing', async () => {
     // prepare: one recipient's report
     const sent = wholeJson<{ subject: { subjectId: string; part?: string } }>(pipeline.run('send', ['esms', 'zalo-transaction', '--json']));
