@@ -26,6 +26,24 @@ export function parseCli<T extends ParseArgsConfig['options']>(options: T, usage
   }
 }
 
+/**
+ * What is wrong with a command's arguments, or undefined: the first one missing (`missing
+ * <subjectId>`) or the first one too many. `required` and `optional` name them as the usage does.
+ */
+export function argumentsProblem(positionals: readonly string[], required: readonly string[], optional: readonly string[] = []): string | undefined {
+  if (positionals.length < required.length) return `missing ${required[positionals.length]}`;
+  const extra = positionals[required.length + optional.length];
+  return extra === undefined ? undefined : `unexpected argument ${JSON.stringify(extra)}`;
+}
+
+/** Exit 2 with what is wrong with the arguments above the usage, as parseCli does for a bad flag; nothing when they are right. */
+export function checkArguments(positionals: readonly string[], usage: string, required: readonly string[], optional: readonly string[] = []): void {
+  const problem = argumentsProblem(positionals, required, optional);
+  if (problem === undefined) return;
+  console.error(`${problem}\n\n${usage}`);
+  process.exit(USAGE_EXIT_CODE);
+}
+
 /** The whole numbers a numeric flag accepts, and what its smallest value means when that is special. */
 export interface IntRange {
   readonly min: number;

@@ -2,7 +2,7 @@ import { createDynamoStore } from '../functions/adapters/dynamo-store.ts';
 import { ExpectationError, expectSubject } from '../functions/core/expect.ts';
 import { DEFAULT_RECONCILE, parseSchedule, type ReconcilePolicy } from '../functions/core/reconcile.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
-import { parseCli } from './cli-args.ts';
+import { checkArguments, parseCli } from './cli-args.ts';
 import { printJson } from './cli-output.ts';
 import { resolveTarget, TARGET_OPTIONS } from './aws-target.ts';
 import { readRuntimeInfo } from './pipeline.ts';
@@ -46,7 +46,7 @@ function fail(message: string, code = 2): never {
   process.exit(code);
 }
 
-if (positionals.length !== 2) fail(USAGE);
+checkArguments(positionals, USAGE, ['<provider>', '<subjectId>']);
 const [providerId, subjectId] = positionals;
 const provider = findProvider(providerId) ?? fail(`unknown provider "${providerId}"; known: ${providers.map((p) => p.id).join(', ')}`);
 

@@ -5,7 +5,7 @@ import { quarantinedMessageText } from '../functions/core/stored-bytes.ts';
 import { staleShard } from '../functions/core/reconcile.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
-import { COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './cli-args.ts';
+import { checkArguments, COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './cli-args.ts';
 import { printJson } from './cli-output.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { readRuntimeInfo } from './pipeline.ts';
@@ -57,6 +57,14 @@ if (values.help) {
   process.exit(0);
 }
 const recent = intFlag('recent', values.recent, COUNT_RANGE, 20);
+// A subject, or a listing (--recent, --stale), which names none.
+if (values.stale || values.recent !== undefined) checkArguments(positionals, USAGE, []);
+else checkArguments(positionals, USAGE, ['<provider>', '<subjectId>']);
+
+/** The refusal of a provider id the registry does not have, naming those it has. */
+function unknownProvider(id: string): string {
+  return `unknown provider "${id}"; known: ${providers.map((p) => p.id).join(', ')}`;
+}
 
 function fail(message: string, code = 2): never {
   console.error(message);
@@ -144,7 +152,7 @@ function confirmationText(provider: AnyProvider, s: Record<string, unknown>): st
  * values as they are (the table is the user's own); `--json` prints them exactly.
  */
 async function showSubject(providerId: string, subjectId: string) {
-  const provider = findProvider(providerId) ?? fail(`unknown provider "${providerId}"; known: ${providers.map((p) => p.id).join(', ')}`);
+  const provider = findProvider(providerId) ?? fail(unknownProvider(providerId));
   const { client, tableName } = connect();
   const items = await queryAll(client, {
     TableName: tableName,
@@ -225,7 +233,7 @@ async function wholeItem(client: DynamoDBClient, tableName: string, entry: Recor
 }
 
 async function showRecent(limit: number) {
-  const wanted = values.provider ? [findProvider(values.provider) ?? fail(`unknown provider "${values.provider}"`)] : providers;
+  const wanted = values.provider ? [findProvider(values.provider) ?? fail(unknownProvider(values.provider))] : providers;
   const outcome = values.outcome;
   if (outcome && !(OUTCOMES as readonly string[]).includes(outcome)) fail(`--outcome must be one of ${OUTCOMES.join(', ')}`);
   const outcomes = outcome ? [outcome] : OUTCOMES;
@@ -270,7 +278,7 @@ async function showRecent(limit: number) {
 
 /** Subjects re-checks gave up on: the stale partition of the byRecheck index, per provider. */
 async function showStale() {
-  const wanted = values.provider ? [findProvider(values.provider) ?? fail(`unknown provider "${values.provider}"`)] : providers;
+  const wanted = values.provider ? [findProvider(values.provider) ?? fail(unknownProvider(values.provider))] : providers;
   const { client, tableName } = connect();
   const { name, partitionKey } = TABLE.recheckIndex;
   const lists = await Promise.all(
@@ -303,8 +311,7 @@ async function showStale() {
 try {
   if (values.stale) await showStale();
   else if (values.recent !== undefined) await showRecent(recent);
-  else if (positionals.length === 2) await showSubject(positionals[0], positionals[1]);
-  else fail(USAGE);
+  else await showSubject(positionals[0], positionals[1]);
 } catch (error) {
   fail(`cannot read the table: ${(error as Error).message}`, 1);
 }

@@ -3,7 +3,7 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import { keys } from '../functions/core/pipeline-definition.ts';
 import { getProvider, providers } from '../functions/providers/index.ts';
 import { LOCAL_AWS } from './engines.ts';
-import { COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './cli-args.ts';
+import { checkArguments, COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './cli-args.ts';
 import { printJson, say } from './cli-output.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
@@ -63,10 +63,7 @@ if (values.list) {
   else for (const [id, names] of Object.entries(samples)) console.log(`${id.padEnd(10)} ${names.join(', ')}`);
   process.exit(0);
 }
-if (positionals.length === 0) {
-  console.error(USAGE);
-  process.exit(2);
-}
+checkArguments(positionals, USAGE, ['<provider>'], ['[sample]']);
 
 const [providerId, sampleName] = positionals;
 let provider: AnyProvider;

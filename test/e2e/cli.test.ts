@@ -8,6 +8,7 @@ import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { keys } from '../../functions/core/pipeline-definition.ts';
 import type { QueueMessage } from '../../functions/core/queue-message.ts';
+import { providers } from '../../functions/providers/index.ts';
 import { LOCAL_AWS, waitFor } from '../../local/engines.ts';
 import { readRuntimeInfo } from '../../local/pipeline.ts';
 import { commandEnv, ROOT, startLocalPipeline, type StartedPipeline } from '../support/e2e-pipeline.ts';
@@ -371,6 +372,33 @@ describe('command lines people can pipe', { timeout: 300_000 }, () => {
     // npm start shows every level: an accepted callback's ingest line is DEBUG.
     assert.match(plain, /DEBUG +ingest-telesign +callback/);
     assert.ok(!plain.includes(ESC), `an ANSI escape with NO_COLOR=1:\n${JSON.stringify(plain)}`);
+  });
+
+  test('a command line missing its provider or subject, or with an argument too many, exits 2 saying which, above the usage, before anything is done', async () => {
+    const dataDir = join(pipeline.dataDir, 'data');
+    const cases: { args: string[]; says: string }[] = [
+      { args: ['send', '--', '--data-dir', dataDir], says: 'missing <provider>' },
+      { args: ['send', '--', 'telesign', 'sms-dlr-success', 'extra', '--data-dir', dataDir], says: 'unexpected argument "extra"' },
+      { args: ['inspect', '--', '--data-dir', dataDir], says: 'missing <provider>' },
+      { args: ['inspect', '--', 'telesign', '--data-dir', dataDir], says: 'missing <subjectId>' },
+      { args: ['inspect', '--', 'telesign', 'A', 'B', '--data-dir', dataDir], says: 'unexpected argument "B"' },
+      { args: ['inspect', '--', '--recent', '5', 'telesign', '--data-dir', dataDir], says: 'unexpected argument "telesign"' },
+      { args: ['expect', '--', 'temboplus', '--data-dir', dataDir], says: 'missing <subjectId>' },
+      { args: ['expect', '--', 'temboplus', 'CLI-EXTRA-1', 'extra', '--data-dir', dataDir], says: 'unexpected argument "extra"' },
+    ];
+    for (const { args, says } of cases) {
+      const result = npmRun(args);
+      assert.equal(result.status, 2, `${args.join(' ')}: exit ${result.status}\n${result.stderr}`);
+      assert.ok(result.stderr.startsWith(`${says}\n\nusage: `), `${args.join(' ')}: ${result.stderr}`);
+      assert.equal(result.stdout, '', `${args.join(' ')}: nothing on stdout`);
+    }
+    assert.equal(await stateOf('temboplus', 'CLI-EXTRA-1'), undefined, 'nothing expected');
+  });
+
+  test('inspect --provider names the known providers when it does not know the one given, as the other commands do', () => {
+    const result = npmRun(['inspect', '--', '--recent', '5', '--provider', 'nosuch', '--data-dir', join(pipeline.dataDir, 'data')]);
+    assert.equal(result.status, 2, result.stderr);
+    assert.equal(result.stderr.trim(), `unknown provider "nosuch"; known: ${providers.map((p) => p.id).join(', ')}`);
   });
 
   test('a numeric flag out of its range (0 where at least 1 is needed) exits 2 naming the flag and the range, before anything is done', async () => {
