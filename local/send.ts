@@ -27,7 +27,7 @@ const USAGE = `usage: npm run send -- <provider> [sample] [--url BASE] [--secret
   --endpoint-only  tell the simulated status endpoint only and send no callback (a callback the
                    provider lost: pair it with npm run expect)
   --json           print one JSON document on stdout: {provider, sample, url, subject, requests:
-                   [{attempt, statusCode, body}], statusEndpoint}; progress goes to stderr
+                   [{attempt, method, path, statusCode, body}], statusEndpoint}; progress goes to stderr
   --data-dir DIR   the local pipeline's data folder (default: .local-data)
 
   The responses are the output (stdout); the request lines and hints go to stderr.`;
