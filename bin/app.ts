@@ -7,6 +7,14 @@
  * The app (stack + cdk-nag AwsSolutionsChecks via Validations.of(app).addPlugins) is built in
  * lib/gateway-app.ts so the infrastructure tests synthesize exactly the same thing.
  */
-import { createGatewayApp } from '../lib/gateway-app.ts';
+import { createGatewayApp, SettingsError } from '../lib/gateway-app.ts';
 
-createGatewayApp();
+try {
+  createGatewayApp();
+} catch (error) {
+  if (!(error instanceof SettingsError)) throw error;
+  // A wrong setting is fixed in cdk.json or on the command line: its message says which and how,
+  // and a stack trace through lib/ would only bury it.
+  console.error(`Error: ${error.message}`);
+  process.exit(1);
+}

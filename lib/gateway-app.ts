@@ -1,9 +1,9 @@
 import { Annotations, App, type AppProps, CfnOutput, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { CallbackGatewayStack } from './callback-gateway-stack.ts';
-import { type OneOff, resolveSettings, STACK_ID } from './settings.ts';
+import { type OneOff, type ResolvedSettings, resolveSettings, SettingsError, STACK_ID } from './settings.ts';
 
-export { STACK_ID };
+export { SettingsError, STACK_ID };
 
 const DESCRIPTION = 'Callback gateway: provider callbacks through API Gateway, SQS and a worker into DynamoDB';
 
@@ -14,7 +14,13 @@ const DESCRIPTION = 'Callback gateway: provider callbacks through API Gateway, S
  */
 export function createGatewayApp(props: AppProps = {}): { app: App; stack: CallbackGatewayStack } {
   const app = new App(props);
-  const { stage, stackName, settings, oneOffs, ignoredKeys } = resolveSettings(app.node);
+  let resolved: ResolvedSettings;
+  try {
+    resolved = resolveSettings(app.node);
+  } catch (error) {
+    throw new SettingsError((error as Error).message, { cause: error });
+  }
+  const { stage, stackName, settings, oneOffs, ignoredKeys } = resolved;
   const stack = new CallbackGatewayStack(app, stackName, {
     description: stage === undefined ? DESCRIPTION : `${DESCRIPTION} (stage ${stage})`,
     // No env: the stack is account- and region-agnostic, so synth never looks anything up.

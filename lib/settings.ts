@@ -34,6 +34,14 @@ import {
   type SystemLogLevelSetting,
 } from './validate.ts';
 
+/**
+ * A setting, stage or context key that cannot be deployed: the user's to fix in cdk.json or on the
+ * command line. Its message names the setting, what is allowed and what was given.
+ */
+export class SettingsError extends Error {
+  override readonly name = 'SettingsError';
+}
+
 /** The default stage's stack name; a stage's stack is `CallbackGateway-<stage>`. */
 export const STACK_ID = 'CallbackGateway';
 

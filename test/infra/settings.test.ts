@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { CfnElement } from 'aws-cdk-lib';
@@ -194,6 +196,27 @@ describe('each setting is checked at synth, naming the setting and the allowed r
       }
     });
   }
+
+  test('cdk synth with a wrong setting prints what is wrong, without a stack trace, and exits 1', () => {
+    // prepare: the app as the CDK CLI runs it, with the context it passes (-c maxReceiveCount=4 -c oneOff=true)
+    const outdir = mkdtempSync(join(tmpdir(), 'callback-gateway-synth-'));
+    try {
+      // act
+      const run = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bin/app.ts')], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify({ ...CDK_CONTEXT, maxReceiveCount: '4', oneOff: 'true' }), CDK_OUTDIR: outdir },
+        timeout: 120_000,
+      });
+
+      // assess
+      assert.equal(run.status, 1, run.stderr);
+      assert.match(run.stderr, /^Error: maxReceiveCount must be an integer from 5 to 284 \(.*\), got 4\n$/);
+      assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  });
 
   test('settings that depend on each other are checked together', () => {
     assert.throws(
