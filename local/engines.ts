@@ -128,7 +128,10 @@ async function startDynamoDbLocalOn(port: number, dbPath: string | undefined): P
   child.stderr?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000)));
   const spawnError = new Promise<never>((_, reject) => {
     child.once('error', (error) => reject(new Error(`cannot start DynamoDB Local (is Java 17+ installed?): ${error.message}`)));
-    child.once('exit', (code) => reject(new Error(`DynamoDB Local exited with code ${code}:\n${output}`)));
+    child.once('exit', (code) =>
+      // 127: the shell found no `java` to run.
+      reject(new Error(code === 127 ? 'no java on the PATH: DynamoDB Local needs Java 17 or later' : `DynamoDB Local exited with code ${code}:\n${output}`)),
+    );
   });
   spawnError.catch(() => undefined);
   const endpoint = `http://127.0.0.1:${port}`;
