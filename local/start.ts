@@ -56,7 +56,7 @@ const USAGE = `usage: npm start -- [--port N] [--secrets FILE [--simulators]] [-
   --max-receives N  receives before a message moves to the DLQ, 1 to 1000 (default 5)
   --reconcile-schedule S
                     when subjects not final are asked about again, e.g. 2s,4s,8s for a demo
-                    (default 1m,5m,30m,2h,12h,24h,48h, as deployed); a shortened schedule also
+                    (default 1m,5m,30m,2h,12h,1d,2d, as deployed); a shortened schedule also
                     skips the providers' own first delays (eSMS 1 min, TeleSign 5 min)
 
   Tuning and engines started elsewhere (fault-injection tests; a plain npm start needs none):
