@@ -18,7 +18,8 @@ const USAGE = `usage: npm run expect -- <provider> <subjectId> [--part P] [--jso
 
   <subjectId>   the provider's id of the transaction (TeleSign reference_id, TemboPlus
                 partnerReference, eSMS SMSID, REL-ID notification uuid, Identomat session token)
-  --part P      one part of it (eSMS: the recipient's phone number)
+  --part P      one part of it (eSMS: the recipient's phone number); refused for a provider whose
+                subjects have no parts
   --json        print the stored state as JSON (stdout), nothing else
   --table NAME  a deployed stack's table (its output TableName), with --region
   --schedule S  the deployed stack's reconcile schedule, when not the default (the first re-check

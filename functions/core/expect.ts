@@ -32,6 +32,10 @@ export async function expectSubject(
   subject: Omit<SubjectRef, 'provider'>,
   options: { readonly now: Date; readonly policy?: ReconcilePolicy },
 ): Promise<ExpectResult> {
+  if (subject.part !== undefined && provider.partName === undefined) {
+    // No callback or answer of this provider ever writes a part's state: it could only go stale.
+    throw new ExpectationError(`${provider.displayName} reports no parts of a subject: expect the subject itself`);
+  }
   const problem = unstorableKeyReason({ subjectId: subject.subjectId, part: subject.part, eventKey: 'expected' });
   if (problem) throw new ExpectationError(problem);
   const existing = await store.getState(provider.id, subject.subjectId, subject.part);

@@ -700,6 +700,8 @@ export const esms: Provider<EsmsSecret, EsmsCallback, 'esms'> = {
   authSummary: 'secret token in the URL path (eSMS signs nothing); statuses confirmed with GetSendStatus when apiKey and secretKey are set',
   // A URL token only (eSMS signs nothing): with the API keys, only eSMS's answers move the state.
   callbackTrust: 'token',
+  // A callback with `phonenumber` is about that recipient, a state of its own (describe's `part`).
+  partName: "the recipient's phone number",
   secretSchema: EsmsSecretSchema,
   generatedSecretField: 'token',
   secretPlaceholder: { token: 'REPLACE_ME' },

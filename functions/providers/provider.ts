@@ -154,6 +154,12 @@ export interface Provider<TSecret = unknown, TPayload = unknown, TId extends str
   /** The secret holds settings `describe` reads: the worker loads it (and needs read access to it). */
   readonly describeReadsSecret?: boolean;
   /**
+   * What a part of a subject is, for a provider whose callbacks name parts with states of their own
+   * (`EventFacts.part`; eSMS: a recipient's phone number). Absent: its subjects have no parts, and an
+   * expected part would never be answered.
+   */
+  readonly partName?: string;
+  /**
    * Request headers (lower-case) the callback's meaning depends on, kept in the queued message beside
    * the common ones so the worker (and a later reprocess) can read the callback again: Standard
    * Webhooks' `webhook-id` and `webhook-timestamp`. Never a credential.
