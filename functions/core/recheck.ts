@@ -4,7 +4,8 @@ import { ConfigurationError, DependencyError, errorMessage } from '../shared/err
 import { shortHash } from '../shared/hash.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
 import { isEndpointFault, lookupAnswer, type LookupResult } from './ask.ts';
-import { answerEventKey, storeAnswer } from './event-items.ts';
+import { answerEventKey, storeAnswer, type ProviderAnswer } from './event-items.ts';
+import { keys } from './pipeline-definition.ts';
 import { DEFAULT_RECONCILE, settled, withRecheck, withRecheckFault, type ReconcilePolicy, type RecheckContext } from './reconcile.ts';
 import type { RecheckMessage } from './queue-message.ts';
 import { applyObservations, orderKey, overruled, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
@@ -84,6 +85,26 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
   // The answer's event item first: storing it is idempotent, and the state remembers it by hash.
   if (answer?.kind === 'found') await storeAnswer(deps.store, provider.id, answer.answer, answer.askedAt, deps.now(), deps.retention);
 
+  /** The verdict on a stored claim, by its payload, against the answer; undefined when the claim's payload cannot be read back. */
+  const judgedClaims = new Map<string, Verdict | undefined>();
+  const claimJudged = async (eventKey: string, found: ProviderAnswer): Promise<Verdict | undefined> => {
+    if (!judgedClaims.has(eventKey)) {
+      const claim = await deps.store.getItem(keys.event(provider.id, message.subjectId, eventKey));
+      // Kept compressed (a payload too large for the item): not read back here; judged by its outcome alone.
+      const payload = claim?.source === 'callback' ? claim.payload : undefined;
+      const differences = payload === undefined ? undefined : provider.differences?.(payload, found.payload);
+      judgedClaims.set(
+        eventKey,
+        differences === undefined
+          ? undefined
+          : differences.length === 0
+            ? { kind: 'confirmed', answerStatus: found.facts.status }
+            : { kind: 'mismatch', answerStatus: found.facts.status, differences },
+      );
+    }
+    return judgedClaims.get(eventKey);
+  };
+
   for (let attempt = 1; ; attempt++) {
     const state = attempt === 1 ? first : await deps.store.getState(provider.id, message.subjectId, message.part);
     if (!state) return skipped(deps, message, 'no state for this subject');
@@ -118,17 +139,31 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
       claimAt !== undefined &&
       answer.askedAt >= claimAt &&
       (claimOutcome === undefined || answer.answer.facts.outcome === claimOutcome || Date.parse(answer.askedAt) - Date.parse(claimAt) >= claimJudgedAfterMs(context.policy));
-    const judged = answeredClaim ? withoutUnansweredClaim(verdictApplied) : verdictApplied;
+    // The claim itself, where it is known, is compared with the answer on every material field, as on
+    // arrival: an answer agreeing on the outcome does not vouch for the amount or account a claim names
+    // (one that came while the endpoint was down, or before it knew the transfer, was never compared).
+    const claimKey = verdictApplied.unansweredClaimKey;
+    const found = answer?.kind === 'found' ? answer.answer : undefined;
+    const claimVerdict = answeredClaim && found && claimKey !== undefined ? await claimJudged(claimKey, found) : undefined;
+    // A claim of the very status the provider answers, differing in what else it says (the amount, the
+    // account): flagged on the state, as on arrival. A claim of another status is older news the
+    // transaction has moved on from, or one the provider kept contradicting, taken for false as before.
+    const sameStatus = claimVerdict?.kind === 'mismatch' && verdictApplied.unansweredClaimStatus === found?.facts.status && claimOutcome === found?.facts.outcome;
+    const flagged = sameStatus ? (applyObservations(verdictApplied, subject, [], claimVerdict, now) ?? verdictApplied) : verdictApplied;
+    const judged = answeredClaim ? withoutUnansweredClaim(flagged) : flagged;
     const scheduled = fault ? withRecheckFault(judged, context, fault) : settled(judged, askable) ? withRecheck(judged, context, 'event') : withRecheck(judged, context, 'recheck');
     const next: StateItem = { ...scheduled, updatedAt: now, version: state.version + 1 };
     if ((await deps.store.putState(next, state.version)) === 'conflict') {
       if (attempt >= MAX_STATE_ATTEMPTS) throw new DependencyError('dynamodb', `state of ${provider.id} subject kept changing under us; will retry`);
       continue;
     }
+    // On the claim's own item too, where `inspect` and the timeline show a claim's verdict.
+    if (claimVerdict && claimKey !== undefined && answer) await deps.store.recordVerdict(keys.event(provider.id, message.subjectId, claimKey), { ...claimVerdict, askedAt: answer.askedAt });
+    const stateVerdict = flagged === verdictApplied ? verdict : claimVerdict;
     const result: RecheckResult = {
       kind: 'rechecked',
       asked: fault ? 'fault' : (answer?.kind ?? 'not-asked'),
-      ...(verdict ? { verdict: verdict.kind } : {}),
+      ...(stateVerdict ? { verdict: stateVerdict.kind } : {}),
       stateChanged: state.status !== next.status || state.outcome !== next.outcome || state.confirmation !== next.confirmation,
       settled: settled(next, askable),
       stale: next.stale === true,
@@ -150,7 +185,7 @@ export function claimJudgedAfterMs(policy: ReconcilePolicy): number {
 }
 
 function withoutUnansweredClaim(state: StateItem): StateItem {
-  const { unansweredClaimAt: _answered, unansweredClaimStatus: _status, unansweredClaimOutcome: _outcome, ...rest } = state;
+  const { unansweredClaimAt: _answered, unansweredClaimStatus: _status, unansweredClaimOutcome: _outcome, unansweredClaimKey: _key, ...rest } = state;
   return rest;
 }
 

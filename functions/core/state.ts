@@ -69,6 +69,12 @@ export interface StateItem {
    */
   readonly unansweredClaimStatus?: string;
   readonly unansweredClaimOutcome?: Outcome;
+  /**
+   * That claim's event key: the answer that judges it is compared with the claim's own payload on
+   * every material field (amount, account…), as on arrival. Absent on claims recorded before it was
+   * kept: those are judged by their outcome alone.
+   */
+  readonly unansweredClaimKey?: string;
   /** First write of the item. */
   readonly createdAt?: string;
   /** Set when an application said to expect this subject (`npm run expect`) before any callback. */

@@ -253,7 +253,7 @@ async function applyToState(
     const applied = applyObservations(state, subject, observations, asked?.verdict, now);
     // A claim the provider could not judge or had not caught up with: asked about again, from the
     // schedule's start when the subject was settled or had gone stale, not where its old schedule ended.
-    const claim = { at: message.receivedAt, status: facts.status, outcome: facts.outcome };
+    const claim = { at: message.receivedAt, status: facts.status, outcome: facts.outcome, key: eventKey };
     const unanswered = unansweredClaim ? (item: StateItem) => withUnansweredClaim(item, claim, now) : (item: StateItem) => item;
     const next = scheduled(applied, state, (item) => withRecheck(unanswered(item), recheck, 'event'), now);
     if (!next) return { eventKey, before: state, after: state };
@@ -262,8 +262,8 @@ async function applyToState(
   }
 }
 
-function withUnansweredClaim(state: StateItem, claim: { readonly at: string; readonly status: string; readonly outcome: Outcome }, now: string): StateItem {
-  const unanswered = { unansweredClaimAt: claim.at, unansweredClaimStatus: claim.status, unansweredClaimOutcome: claim.outcome };
+function withUnansweredClaim(state: StateItem, claim: { readonly at: string; readonly status: string; readonly outcome: Outcome; readonly key: string }, now: string): StateItem {
+  const unanswered = { unansweredClaimAt: claim.at, unansweredClaimStatus: claim.status, unansweredClaimOutcome: claim.outcome, unansweredClaimKey: claim.key };
   if (state.stale) {
     const { stale: _stale, staleAt: _staleAt, recheckAt: _recheckAt, recheckShard: _recheckShard, ...rest } = state;
     // No longer stale (published as such), dated when written, like going stale.

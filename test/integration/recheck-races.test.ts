@@ -11,7 +11,7 @@ import { processMessage } from '../../functions/core/worker.ts';
 import type { CallbackStore } from '../../functions/core/store.ts';
 import { findProvider } from '../../functions/providers/index.ts';
 import { identomatKit } from '../providers/identomat.ts';
-import { queueMessageFor, sampleJson, startWorkerEnvironment, storedState, uniqueId, type WorkerEnvironment } from '../support/integration-worker.ts';
+import { queueMessageFor, sampleJson, startWorkerEnvironment, storedEvents, storedState, uniqueId, type WorkerEnvironment } from '../support/integration-worker.ts';
 
 /**
  * Re-checks and callbacks about one subject, in the orders a real deployment can give them: a
@@ -446,6 +446,73 @@ describe('a claim nobody could judge stays due until an answer asked after it', 
     assert.equal(state?.stale, undefined, 'no longer stale');
     assert.ok(state?.unansweredClaimAt !== undefined && state.recheckAt !== undefined && state.recheckShard !== staleShard('temboplus'), JSON.stringify([state?.recheckShard, state?.recheckAt]));
     assert.equal(state?.rechecks, 0);
+  });
+
+  test('a claim the endpoint could not judge on arrival is judged on every material field by the re-check: a wrong account is flagged, not confirmed', async () => {
+    // prepare: a COMPLETED claim naming another account comes while the endpoint is down
+    const ref = uniqueId('tp-unjudged-account');
+    const truth = transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z');
+    env.simulator.setFault({ status: 503 });
+    try {
+      await deliverUntilStored({ ...truth, receiverAccount: '255799999999' });
+    } finally {
+      env.simulator.setFault(undefined);
+    }
+    env.simulator.report(truth);
+
+    // act
+    const result = await recheckNow(ref);
+
+    // assess
+    assert.equal(result.kind === 'rechecked' && result.verdict, 'mismatch');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.deepEqual([state?.status, state?.source], ['COMPLETED', 'status-endpoint'], "TemboPlus's answer is the status");
+    assert.deepEqual([state?.confirmation, state?.differences], ['mismatch', ['receiverAccount']]);
+    const [claim] = await storedEvents(env, 'temboplus', ref);
+    assert.deepEqual([claim.confirmation, claim.differences], ['mismatch', ['receiverAccount']], 'the claim is flagged');
+  });
+
+  test('a claim the endpoint could not judge on arrival, of a status the transfer has since moved on from: not flagged on the state', async () => {
+    // prepare: SUBMITTED is called back while the endpoint is down; by the re-check the transfer awaits acknowledgment
+    const ref = uniqueId('tp-unjudged-moved-on');
+    env.simulator.setFault({ status: 503 });
+    try {
+      await deliverUntilStored(transfer(ref, 'SUBMITTED', '2025-01-01T10:00:00Z'));
+    } finally {
+      env.simulator.setFault(undefined);
+    }
+    env.simulator.report({ ...transfer(ref, 'WAITING_ACK', '2025-01-01T10:01:00Z'), statusCode: 'WAITING_ACK', completedAt: null });
+
+    // act
+    const result = await recheckNow(ref);
+
+    // assess
+    assert.equal(result.kind === 'rechecked' && result.verdict, 'confirmed', 'the status in place is what TemboPlus says');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.deepEqual([state?.status, state?.confirmation, state?.differences], ['WAITING_ACK', 'confirmed', undefined]);
+  });
+
+  test('a claim the endpoint could not judge on arrival, and the re-check finds every material field agreeing: the claim is confirmed', async () => {
+    // prepare
+    const ref = uniqueId('tp-unjudged-agrees');
+    const truth = transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z');
+    env.simulator.setFault({ status: 503 });
+    try {
+      await deliverUntilStored(truth);
+    } finally {
+      env.simulator.setFault(undefined);
+    }
+    env.simulator.report(truth);
+
+    // act
+    const result = await recheckNow(ref);
+
+    // assess
+    assert.equal(result.kind === 'rechecked' && result.verdict, 'confirmed');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.deepEqual([state?.status, state?.confirmation, state?.recheckAt, state?.unansweredClaimAt], ['COMPLETED', 'confirmed', undefined, undefined]);
+    const [claim] = await storedEvents(env, 'temboplus', ref);
+    assert.equal(claim.confirmation, 'confirmed');
   });
 
   test('a REVERSED claim the endpoint does not know on any settle attempt leaves the settled subject due for a re-check', async () => {
