@@ -222,7 +222,7 @@ export type EsmsInference =
  * - nothing counted (both 0 or absent, as in the promo sample with TotalReceiver 169): `unknown`.
  * Voice call results: see `callOutcome`.
  */
-function sentOutcome(query: EsmsCallback, recipient: string | undefined, zaloError: string | undefined): { outcome: Outcome; rank: number; terminal?: false; inference?: EsmsInference } {
+function sentOutcome(query: EsmsCallback, recipient: string | undefined, zaloError: string | undefined): { outcome: Outcome; rank: number; terminal?: false; ranksAsTerminal?: true; inference?: EsmsInference } {
   if (isVoice(query)) return { outcome: callOutcome(query), rank: 0 };
   const success = count(query.SendSuccess);
   const failed = count(query.SendFailed);
@@ -234,11 +234,16 @@ function sentOutcome(query: EsmsCallback, recipient: string | undefined, zaloErr
     return { outcome: query.SentResult === '1' ? 'succeeded' : 'failed', rank, inference: 'recipient-result' };
   }
   if (recipient !== undefined && zaloError !== undefined) return { outcome: 'failed', rank, inference: 'zalo-error' };
-  if (success > 0 && failed > 0) return { outcome: 'unknown', rank, inference: 'mixed' };
-  if (success === 0 && failed === 0) return { outcome: 'unknown', rank, inference: 'none-counted' };
+  // The message as a whole, with receivers eSMS has not counted yet (none, as in the promo sample's 0
+  // of 169, or some): its counters are still to move, so it is not final. Ordered with SendStatus 5
+  // all the same (a late 7 never replaces it), and asked about again until every receiver is counted,
+  // or the horizon. (A recipient's own result comes from eSMS's receiver list, above.)
+  const uncounted = recipient === undefined && success + failed < count(query.TotalReceiver) ? ({ terminal: false, ranksAsTerminal: true } as const) : {};
+  if (success > 0 && failed > 0) return { outcome: 'unknown', rank, ...uncounted, inference: 'mixed' };
+  if (success === 0 && failed === 0) return { outcome: 'unknown', rank, ...uncounted, inference: 'none-counted' };
   // The counters are the message's: with a receiver not counted yet, a recipient's callback cannot say
   // whether this recipient is one of those counted, so it is no more a success than the message is.
-  if (success + failed < count(query.TotalReceiver)) return { outcome: 'unknown', rank, inference: 'not-all-counted' };
+  if (success + failed < count(query.TotalReceiver)) return { outcome: 'unknown', rank, ...uncounted, inference: 'not-all-counted' };
   return success > 0 ? { outcome: 'succeeded', rank, inference: 'all-succeeded' } : { outcome: 'failed', rank, inference: 'all-failed' };
 }
 
@@ -281,8 +286,8 @@ function detailOf(query: EsmsCallback, zaloError: string | undefined, inference:
   return Object.keys(detail).length ? detail : undefined;
 }
 
-function classify(query: EsmsCallback, recipient: string | undefined, zaloError: string | undefined): Pick<EventFacts, 'outcome' | 'terminal' | 'rank' | 'detail'> {
-  let reading: { outcome: Outcome; terminal: boolean; rank: number; inference?: EsmsInference };
+function classify(query: EsmsCallback, recipient: string | undefined, zaloError: string | undefined): Pick<EventFacts, 'outcome' | 'terminal' | 'rank' | 'detail' | 'ranksAsTerminal'> {
+  let reading: { outcome: Outcome; terminal: boolean; rank: number; ranksAsTerminal?: true; inference?: EsmsInference };
   switch (query.SendStatus) {
     case '4': // rejected
       reading = { outcome: 'failed', terminal: true, rank: 0 };
@@ -297,7 +302,7 @@ function classify(query: EsmsCallback, recipient: string | undefined, zaloError:
       reading = { outcome: 'pending', terminal: false, rank: 0 };
   }
   const detail = detailOf(query, zaloError, reading.inference);
-  return { outcome: reading.outcome, terminal: reading.terminal, rank: reading.rank, ...(detail ? { detail } : {}) };
+  return { outcome: reading.outcome, terminal: reading.terminal, rank: reading.rank, ...(reading.ranksAsTerminal ? { ranksAsTerminal: true } : {}), ...(detail ? { detail } : {}) };
 }
 
 /**

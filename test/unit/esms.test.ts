@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { keys } from '../../functions/core/pipeline-definition.ts';
-import { orderKey } from '../../functions/core/state.ts';
+import { applyObservations, orderKey } from '../../functions/core/state.ts';
+import { DEFAULT_RECONCILE, settled, withRecheck } from '../../functions/core/reconcile.ts';
 import { placeStatus } from '../../functions/core/events.ts';
 import {
   canonicalQuery,
@@ -165,7 +166,7 @@ describe('eSMS SendStatus', () => {
     { name: '5 with nothing counted', query: 'SMSID=m1&SendStatus=5&SendSuccess=0&SendFailed=0', outcome: 'unknown', terminal: true },
     { name: '5 without counters', query: 'SMSID=m1&SendStatus=5', outcome: 'unknown', terminal: true },
     { name: '5 (customer-care sample: SendFailed 2, SendSuccess 0)', query: sampleQuery('customer-care'), outcome: 'failed', terminal: true },
-    { name: '5 (promo sample: nothing counted of 169 receivers)', query: sampleQuery('promotion'), outcome: 'unknown', terminal: true },
+    { name: '5 (promo sample: nothing counted of 169 receivers) is unknown and not final: its counters are still to come', query: sampleQuery('promotion'), outcome: 'unknown', terminal: false },
     { name: '5 (zalo-error sample: error -114)', query: sampleQuery('zalo-error'), outcome: 'failed', terminal: true },
     { name: '5 (zalo-by-uid sample: error 0, SendSuccess 1)', query: sampleQuery('zalo-by-uid'), outcome: 'succeeded', terminal: true },
     { name: '5 (viber sample: SendSuccess 1)', query: sampleQuery('viber'), outcome: 'succeeded', terminal: true },
@@ -452,6 +453,30 @@ describe('eSMS outcomes: only what the counters can say', () => {
     const earlier = placeStatus(described('SMSID=m&SendStatus=5&SendSuccess=0&SendFailed=0&TotalReceiver=3'), '2025-01-01T10:01:00.000Z');
     // act / assess
     assert.ok(orderKey(fuller) > orderKey(earlier), `${orderKey(fuller)} should outrank ${orderKey(earlier)}`);
+  });
+
+  test('a message eSMS has not counted every receiver of yet is asked again, even once an answer confirms it; one fully counted settles', () => {
+    // prepare: GetSendStatus answers what the callback said, the state confirmed with that answer
+    const settledAfter = (query: string) => {
+      const facts = described(query);
+      const placed = placeStatus(facts, '2025-01-01T10:00:00.000Z');
+      const subject = { provider: 'esms', subjectId: facts.subjectId };
+      const answered = applyObservations(undefined, subject, [{ hash: 'answer', counts: false, source: 'status-endpoint', placed }], { kind: 'confirmed', answerStatus: facts.status }, '2025-01-01T10:00:01.000Z')!;
+      // act
+      const next = withRecheck(answered, { askable: true, limits: esms.lookupLimits, policy: DEFAULT_RECONCILE, now: new Date('2025-01-01T10:00:01.000Z') }, 'event');
+      return { settled: settled(next, true), due: next.recheckAt !== undefined, outcome: next.outcome, orderKey: next.orderKey };
+    };
+    // assess
+    for (const counters of ['SendSuccess=100&SendFailed=0&TotalReceiver=169', 'SendSuccess=0&SendFailed=0&TotalReceiver=169']) {
+      const partial = settledAfter(`SMSID=m&SendStatus=5&${counters}`);
+      assert.deepEqual([partial.settled, partial.due, partial.outcome], [false, true, 'unknown'], `${counters}: counters still to come`);
+      const late = placeStatus(described('SMSID=m&SendStatus=7'), '2025-01-01T10:05:00.000Z');
+      assert.ok(orderKey(late) < partial.orderKey!, `${counters}: a late 7 (awaiting the report) still never replaces it`);
+    }
+    for (const counters of ['SendSuccess=169&SendFailed=0&TotalReceiver=169', 'SendSuccess=100&SendFailed=69&TotalReceiver=169']) {
+      const full = settledAfter(`SMSID=m&SendStatus=5&${counters}`);
+      assert.deepEqual([full.settled, full.due], [true, false], `${counters}: every receiver counted`);
+    }
   });
 
   test('a voice result says nothing of SMS counters: its detail holds SentResult', () => {
