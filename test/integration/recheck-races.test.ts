@@ -373,6 +373,16 @@ describe('a claim nobody could judge stays due until an answer asked after it', 
     }
   }
 
+  /** Delivers a TemboPlus callback while TemboPlus's status endpoint answers 503, so the claim is stored unjudged. */
+  async function deliverWhileEndpointDown(body: Record<string, unknown>) {
+    env.simulator.setFault({ status: 503 });
+    try {
+      await deliverUntilStored(body);
+    } finally {
+      env.simulator.setFault(undefined);
+    }
+  }
+
   test('a re-check whose question left before the claim came does not count as its answer', async () => {
     // prepare
     const ref = uniqueId('tp-clear-race');
@@ -402,12 +412,7 @@ describe('a claim nobody could judge stays due until an answer asked after it', 
     // prepare
     const ref = uniqueId('tp-404-clear');
     await settledByRecheck(ref);
-    env.simulator.setFault({ status: 503 });
-    try {
-      await deliverUntilStored(transfer(ref, 'REVERSED', '2025-01-02T08:00:00Z'));
-    } finally {
-      env.simulator.setFault(undefined);
-    }
+    await deliverWhileEndpointDown(transfer(ref, 'REVERSED', '2025-01-02T08:00:00Z'));
 
     // act
     env.simulator.forget(ref);
@@ -434,12 +439,7 @@ describe('a claim nobody could judge stays due until an answer asked after it', 
     env.simulator.report(transfer(ref, 'COMPLETED', '2025-01-09T10:00:00Z'));
 
     // act: the COMPLETED callback comes while the endpoint is down
-    env.simulator.setFault({ status: 503 });
-    try {
-      await deliverUntilStored(transfer(ref, 'COMPLETED', '2025-01-09T10:00:00Z'));
-    } finally {
-      env.simulator.setFault(undefined);
-    }
+    await deliverWhileEndpointDown(transfer(ref, 'COMPLETED', '2025-01-09T10:00:00Z'));
 
     // assess
     const state = await storedState(env, 'temboplus', ref);
@@ -452,12 +452,7 @@ describe('a claim nobody could judge stays due until an answer asked after it', 
     // prepare: a COMPLETED claim naming another account comes while the endpoint is down
     const ref = uniqueId('tp-unjudged-account');
     const truth = transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z');
-    env.simulator.setFault({ status: 503 });
-    try {
-      await deliverUntilStored({ ...truth, receiverAccount: '255799999999' });
-    } finally {
-      env.simulator.setFault(undefined);
-    }
+    await deliverWhileEndpointDown({ ...truth, receiverAccount: '255799999999' });
     env.simulator.report(truth);
 
     // act
@@ -475,12 +470,7 @@ describe('a claim nobody could judge stays due until an answer asked after it', 
   test('a claim the endpoint could not judge on arrival, of a status the transfer has since moved on from: not flagged on the state', async () => {
     // prepare: SUBMITTED is called back while the endpoint is down; by the re-check the transfer awaits acknowledgment
     const ref = uniqueId('tp-unjudged-moved-on');
-    env.simulator.setFault({ status: 503 });
-    try {
-      await deliverUntilStored(transfer(ref, 'SUBMITTED', '2025-01-01T10:00:00Z'));
-    } finally {
-      env.simulator.setFault(undefined);
-    }
+    await deliverWhileEndpointDown(transfer(ref, 'SUBMITTED', '2025-01-01T10:00:00Z'));
     env.simulator.report({ ...transfer(ref, 'WAITING_ACK', '2025-01-01T10:01:00Z'), statusCode: 'WAITING_ACK', completedAt: null });
 
     // act
@@ -496,12 +486,7 @@ describe('a claim nobody could judge stays due until an answer asked after it', 
     // prepare
     const ref = uniqueId('tp-unjudged-agrees');
     const truth = transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z');
-    env.simulator.setFault({ status: 503 });
-    try {
-      await deliverUntilStored(truth);
-    } finally {
-      env.simulator.setFault(undefined);
-    }
+    await deliverWhileEndpointDown(truth);
     env.simulator.report(truth);
 
     // act
