@@ -101,7 +101,8 @@ function without(state: StateItem, ...names: (keyof StateItem)[]): StateItem {
  * - `event`: a callback (or an expectation) just moved it. A pending re-check keeps its time (a
  *   burst of callbacks does not push it back); a settled subject needs none.
  * - `recheck`: it was just asked about: the next delay of the schedule, or stale once the schedule
- *   or the provider's horizon is over.
+ *   or the provider's horizon is over. A step that would pass the horizon is shortened to a last ask
+ *   just before it (`LAST_ASK_WITHIN_HORIZON`), not skipped.
  * A provider that cannot be asked is re-checked only for an expected subject nothing has arrived for.
  */
 export function withRecheck(state: StateItem, context: RecheckContext, reason: 'event' | 'recheck'): StateItem {
@@ -119,12 +120,28 @@ export function withRecheck(state: StateItem, context: RecheckContext, reason: '
   const rechecks = reason === 'recheck' ? (state.rechecks ?? 0) + 1 : (state.rechecks ?? 0);
   const providerFirst = rechecks === 0 && policy.providerFirstDelays !== false ? (context.limits?.firstAfterSeconds ?? 0) : 0;
   const delaySeconds = Math.max(policy.intervalsSeconds[rechecks] ?? Number.NaN, providerFirst);
-  const next = now.getTime() + delaySeconds * 1000;
   const cleared = without(state, 'recheckFaults', 'recheckFault');
-  // The schedule is over (or the provider stops answering before the next one): stale, listed for a person.
-  if (!Number.isFinite(delaySeconds) || next - since(state) > horizonMs(context)) return markedStale({ ...cleared, rechecks }, now);
+  // The schedule is over: stale, listed for a person.
+  if (!Number.isFinite(delaySeconds)) return markedStale({ ...cleared, rechecks }, now);
+  let next = now.getTime() + delaySeconds * 1000;
+  if (next - since(state) > horizonMs(context)) {
+    // The next step would ask after the provider stops answering (TeleSign: 12 h, its 12 h step comes
+    // at 2 h 40 min): asked once more before the horizon instead, then stale.
+    const lastAsk = since(state) + horizonMs(context) * LAST_ASK_WITHIN_HORIZON;
+    if (lastAsk <= now.getTime()) return markedStale({ ...cleared, rechecks }, now);
+    next = lastAsk;
+  }
   return { ...cleared, rechecks, recheckAt: new Date(next).toISOString(), recheckShard: recheckShard(state.provider, state.subjectId, state.part, policy.shards) };
 }
+
+/**
+ * When, within the horizon, a subject is asked for the last time, as a fraction of it: a provider's
+ * horizon counts from its transaction (TeleSign: "you have 12 hours to obtain status results"), ours
+ * from the first callback or expectation, which come later. A tenth of the horizon (72 min for
+ * TeleSign) for that lag, so the last question is one the provider still answers. (Inferred: no
+ * provider publishes how long after a transaction its callback comes.)
+ */
+export const LAST_ASK_WITHIN_HORIZON = 0.9;
 
 /** Gone stale: a change of what the state says, so `changedAt` (its event's time) moves with it. */
 function markedStale(state: StateItem, now: Date): StateItem {

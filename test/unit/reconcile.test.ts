@@ -91,7 +91,25 @@ describe('withRecheck', () => {
 
   test("the provider's horizon ends the schedule sooner (TeleSign answers for 12 hours)", () => {
     const next = withRecheck(state({ rechecks: 3 }), context(11 * 3600, { limits: { horizonHours: 12 } }), 'recheck');
-    assert.equal(next.stale, true, 'the next delay (12 h) would ask after the horizon');
+    assert.equal(next.stale, true, 'the next delay (12 h) would ask after the horizon, and the last ask (10.8 h) is past');
+  });
+
+  test('a step that would pass the horizon is a last ask just before it, not the end of asking (TeleSign: asked until 10.8 h, not 2 h 40 min)', () => {
+    // prepare: TeleSign's schedule, 5 min first; the 4th re-check comes at 2 h 40 min
+    const telesign = { limits: { firstAfterSeconds: 300, horizonHours: 12 } };
+    let current = withRecheck(state({ provider: 'telesign' }), context(0, telesign), 'event');
+    const asked: number[] = [];
+
+    // act: every re-check, at its time, until the subject goes stale
+    while (!current.stale) {
+      const clock = (Date.parse(current.recheckAt!) - T0) / 1000;
+      asked.push(clock);
+      current = withRecheck(current, context(clock, telesign), 'recheck');
+    }
+
+    // assess
+    assert.deepEqual(asked, [300, 600, 2400, 9600, 0.9 * 12 * 3600], 'the 12 h step shortened to the last ask within the horizon');
+    assert.equal(current.staleAt, at(0.9 * 12 * 3600).toISOString(), 'stale after the last ask');
   });
 
   test('a final, confirmed status needs no re-check: the schedule is cleared', () => {
