@@ -60,6 +60,9 @@ const recent = intFlag('recent', values.recent, COUNT_RANGE, 20);
 // A subject, or a listing (--recent, --stale), which names none.
 if (values.stale || values.recent !== undefined) checkArguments(positionals, USAGE, []);
 else checkArguments(positionals, USAGE, ['<provider>', '<subjectId>']);
+// A mistyped filter is said before any table is looked for, with what was typed.
+if (values.outcome !== undefined && !(OUTCOMES as readonly string[]).includes(values.outcome)) fail(`--outcome must be one of ${OUTCOMES.join(', ')}, got ${JSON.stringify(values.outcome)}`);
+if (values.provider !== undefined && !findProvider(values.provider)) fail(unknownProvider(values.provider));
 
 /** The refusal of a provider id the registry does not have, naming those it has. */
 function unknownProvider(id: string): string {
@@ -235,7 +238,6 @@ async function wholeItem(client: DynamoDBClient, tableName: string, entry: Recor
 async function showRecent(limit: number) {
   const wanted = values.provider ? [findProvider(values.provider) ?? fail(unknownProvider(values.provider))] : providers;
   const outcome = values.outcome;
-  if (outcome && !(OUTCOMES as readonly string[]).includes(outcome)) fail(`--outcome must be one of ${OUTCOMES.join(', ')}`);
   const outcomes = outcome ? [outcome] : OUTCOMES;
   const { client, tableName } = connect();
   const { name, partitionKey } = TABLE.outcomeIndex;

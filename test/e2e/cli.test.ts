@@ -395,6 +395,12 @@ describe('command lines people can pipe', { timeout: 300_000 }, () => {
     assert.equal(await stateOf('temboplus', 'CLI-EXTRA-1'), undefined, 'nothing expected');
   });
 
+  test('inspect --outcome says what it was given when it is not an outcome, before looking for any table', () => {
+    const result = npmRun(['inspect', '--', '--recent', '5', '--outcome', 'weird', '--data-dir', join(pipeline.dataDir, 'no-such-runtime')]);
+    assert.equal(result.status, 2, result.stderr);
+    assert.equal(result.stderr.trim(), '--outcome must be one of pending, succeeded, failed, unknown, quarantined, got "weird"');
+  });
+
   test('inspect --provider names the known providers when it does not know the one given, as the other commands do', () => {
     const result = npmRun(['inspect', '--', '--recent', '5', '--provider', 'nosuch', '--data-dir', join(pipeline.dataDir, 'data')]);
     assert.equal(result.status, 2, result.stderr);
