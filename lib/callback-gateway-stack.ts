@@ -225,6 +225,7 @@ export class CallbackGatewayStack extends Stack {
       sensitiveRetentionHours: props.sensitiveRetentionHours,
       secretCacheSeconds: props.secretCacheSeconds,
       workerMaxConcurrency: props.workerMaxConcurrency,
+      smsRelay: props.smsRelay,
       logging,
     });
     this.api = new CallbackApi(this, 'Api', {

@@ -39,6 +39,12 @@ export interface CallbackQueueProps {
    */
   readonly workerMaxConcurrency?: number;
   /**
+   * The SMS relay's sender (the `smsRelay` setting): with it, the worker joins that provider's delivery
+   * reports to relayed instructions whose send got no answer (`SMS_RELAY` in its environment).
+   * @default 'off': nothing is joined, and no report costs a read for it
+   */
+  readonly smsRelay?: string;
+  /**
    * What Lambda keeps of the worker's log lines.
    * @default INFO application lines, WARN system lines
    */
@@ -106,13 +112,16 @@ export class CallbackQueue extends Construct {
         EVENT_RETENTION_DAYS: String(eventRetentionDays),
         SENSITIVE_RETENTION_HOURS: String(sensitiveRetentionHours),
         SECRET_CACHE_SECONDS: String(secretCacheSeconds),
+        ...(props.smsRelay === undefined || props.smsRelay === 'off' ? {} : { SMS_RELAY: props.smsRelay }),
       },
     });
     this.worker = worker.function;
     this.workerLogs = worker.logGroup;
     // Least privilege: the worker reads a state or an event item, puts them (conditionally),
     // records a verdict, and queries a subject's event items for the one a redelivered Identomat
-    // report was first stored under; it never scans, deletes, reads an index or the stream. It
+    // report was first stored under; with the SMS relay on, it also updates the relay's meeting and
+    // relay items and puts a link item (functions/core/relay.ts), with the same three actions. It
+    // never scans, deletes, reads an index or the stream. It
     // parses untrusted payloads and calls providers' endpoints, so it is the last function to grant
     // the whole table.
     worker.role.addToPrincipalPolicy(

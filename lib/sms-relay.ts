@@ -170,13 +170,14 @@ export class SmsRelay extends Construct {
     // The partitions of the providers that send instructions (a session's relay items and markers).
     const instructing = providers.filter((provider) => provider.instruction).map((provider) => keys.subject(provider.id, '*'));
     // Conditional puts and updates of its own items, in one table (no delete, no index): beside the
-    // instructions, and the sender's `<reference>` / RELAYED items that join its delivery reports.
+    // instructions, the sender's `<reference>` / RELAYED items that join its delivery reports, and
+    // the meeting items where a send that got no answer waits for its report (`<sender>!external#<eventId>`).
     // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html
     relay.role.addToPrincipalPolicy(
       new PolicyStatement({
         actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
         resources: [props.table.tableArn],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...instructing, keys.subject(props.sender.id, '*')] } },
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...instructing, keys.subject(props.sender.id, '*'), keys.external(props.sender.id, '*').pk] } },
       }),
     );
     // It sends what the gateway stored, never what an event says: it reads the stored instruction,

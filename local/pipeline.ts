@@ -276,6 +276,7 @@ function startWorker(options: PipelineOptions, resources: Awaited<ReturnType<typ
     ...(options.confirmTimeoutMs === undefined ? {} : { confirmTimeoutMs: options.confirmTimeoutMs }),
     reconcile: reconcilePolicy(options),
     sweepPeriodSeconds: sweepPeriod(options),
+    ...(relaySender(options) === undefined ? {} : { smsRelay: relaySender(options) }),
   };
   const thread = startThreadPart<null>(new URL('./worker-thread.ts', import.meta.url), settings, { name: 'worker', write: logWrite(options), restart: true });
   // Stop order (reverse of registration): HTTP first, then the thread finishes its batches.

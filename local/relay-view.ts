@@ -30,6 +30,11 @@ export interface RelayView {
   readonly via: string;
   readonly receivedAt?: string;
   readonly referenceId?: string;
+  /**
+   * `delivery report`: the send got no answer (the item stays `uncertain`), and the reference is the
+   * one the sender's delivery report gave, joined by the external id the send carried.
+   */
+  readonly referenceFrom?: string;
   readonly sentAt?: string;
   readonly attempts?: number;
   readonly reason?: string;
@@ -96,6 +101,7 @@ export async function relayViews(items: readonly Item[], readPartition: (pk: str
         via,
         ...(text(item.receivedAt) ? { receivedAt: text(item.receivedAt) } : {}),
         ...(referenceId ? { referenceId } : {}),
+        ...(text(item.referenceFrom) ? { referenceFrom: text(item.referenceFrom) } : {}),
         ...(text(item.sentAt) ? { sentAt: text(item.sentAt) } : {}),
         ...(typeof item.attempts === 'number' ? { attempts: item.attempts } : {}),
         ...(text(item.reason) ? { reason: text(item.reason) } : {}),
@@ -127,18 +133,19 @@ const nameOf = (id: string) => findProvider(id)?.displayName ?? id;
 export function relayLine(view: RelayView): string {
   const what = view.oneTimeCode ? 'code' : 'link';
   const via = nameOf(view.via);
+  const delivery = view.delivery
+    ? `${view.delivery.description ?? view.delivery.status} (${view.delivery.status}, ${view.delivery.outcome}${view.delivery.terminal ? '' : ', not final yet'})`
+    : 'no delivery report yet';
   switch (view.status) {
-    case 'sent': {
-      const delivery = view.delivery
-        ? `${view.delivery.description ?? view.delivery.status} (${view.delivery.status}, ${view.delivery.outcome}${view.delivery.terminal ? '' : ', not final yet'})`
-        : 'no delivery report yet';
+    case 'sent':
       return `${what} sent via ${via}${view.sentAt ? ` at ${view.sentAt}` : ''}, reference ${view.referenceId}: ${delivery}`;
-    }
     case 'expired':
       return `${what} not sent: expired (${view.reason ?? 'too old'})`;
     case 'superseded':
       return `${what} not sent: superseded (a later ${what} for this session went first)`;
     case 'uncertain':
+      // No answer to the send, but the sender's delivery report named it (by its external id).
+      if (view.referenceId) return `${what} may have been sent via ${via} (no answer to the send); ${via}'s delivery report, reference ${view.referenceId}: ${delivery}`;
       return `${what} may have been sent via ${via}: ${view.reason ?? 'no answer'}; check with ${via} (external_id ${view.eventId})`;
     case 'refused':
       return view.refusedBy === 'gateway'

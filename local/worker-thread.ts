@@ -33,6 +33,8 @@ export interface WorkerThreadSettings {
   readonly reconcile: ReconcilePolicy;
   /** Seconds between sweeps for due re-checks. */
   readonly sweepPeriodSeconds: number;
+  /** The SMS relay's sender, when it is on (`--sms-relay`): its delivery reports are joined to sends that got no answer. */
+  readonly smsRelay?: string;
 }
 
 runPart<WorkerThreadSettings, null>(async (settings, write) => {
@@ -51,6 +53,7 @@ runPart<WorkerThreadSettings, null>(async (settings, write) => {
       retryBaseSeconds: settings.retryBaseSeconds,
       write,
       reconcile: settings.reconcile,
+      ...(settings.smsRelay === undefined ? {} : { smsRelay: settings.smsRelay }),
     }),
   );
   const log = createLogger({ service: 'worker', write });

@@ -34,8 +34,11 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
   };
   const isConditionFailure = (error: unknown) => error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException';
 
-  /** An UpdateItem setting `fields` (and counting an attempt), under an optional condition. */
-  const updateInput = (key: Item, fields: Item, countAttempt: boolean, expected?: { status?: string; attempt?: string }) => {
+  /**
+   * An UpdateItem setting `fields` (and counting an attempt), under an optional condition; with
+   * `whereAbsent`, each only where the item has none yet (a repeat leaves it as the first write did).
+   */
+  const updateInput = (key: Item, fields: Item, countAttempt: boolean, expected?: { status?: string; attempt?: string }, whereAbsent = false) => {
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = {};
     const sets = Object.entries(fields)
@@ -43,7 +46,7 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
       .map(([name, value], index) => {
         names[`#f${index}`] = name;
         values[`:f${index}`] = value;
-        return `#f${index} = :f${index}`;
+        return whereAbsent ? `#f${index} = if_not_exists(#f${index}, :f${index})` : `#f${index} = :f${index}`;
       });
     const conditions: string[] = [];
     if (expected?.status !== undefined) {
@@ -153,6 +156,37 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
         if (reasons[0]?.Code === 'ConditionalCheckFailed') return { started: false, superseded: true };
         if (reasons[1]?.Code === 'ConditionalCheckFailed') return { started: false, superseded: false, current: reasons[1].Item ? unmarshall(reasons[1].Item) : undefined };
         throw fault('TransactWriteItems (relay send)', error);
+      }
+    },
+
+    async meet(key, fields) {
+      // One UpdateItem either side makes: each field set only where the item has none, the item as it
+      // is then read back (ALL_NEW), so the second side to come always sees the first's.
+      try {
+        const { Attributes } = await client.send(new UpdateItemCommand({ ...updateInput(key, fields, false, undefined, true), ReturnValues: 'ALL_NEW' }));
+        return Attributes ? unmarshall(Attributes) : {};
+      } catch (error) {
+        throw fault('UpdateItem (relay meeting)', error);
+      }
+    },
+
+    async joinReference(key, referenceId, fields) {
+      const { ExpressionAttributeNames, ExpressionAttributeValues, ...input } = updateInput(key, { ...fields, referenceId }, false, { status: 'uncertain' }, true);
+      try {
+        const { Attributes } = await client.send(
+          new UpdateItemCommand({
+            ...input,
+            // Still uncertain, and no other reference (this one again: a redelivery, joined already).
+            ConditionExpression: `${input.ConditionExpression} AND (attribute_not_exists(#reference) OR #reference = :reference)`,
+            ExpressionAttributeNames: { ...ExpressionAttributeNames, '#reference': 'referenceId' },
+            ExpressionAttributeValues: { ...ExpressionAttributeValues, ...marshall({ ':reference': referenceId }) },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return Attributes ? unmarshall(Attributes) : undefined;
+      } catch (error) {
+        if (isConditionFailure(error)) return undefined;
+        throw fault('UpdateItem (relay reference)', error);
       }
     },
 

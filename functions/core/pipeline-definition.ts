@@ -67,6 +67,12 @@ export const keys = {
   quarantine: (provider: string, contentHash: string) => ({ pk: keys.quarantinePartition(provider), sk: `QUARANTINE#${contentHash}` }),
   quarantinePartition: (provider: string) => `${provider}!quarantine`,
   outcome: (provider: string, outcome: string) => `${provider}#${outcome}`,
+  /**
+   * Where a relayed send that got no answer meets its sender's delivery report, by the external id
+   * the send carried (the instruction's eventId): `<sender>!external#<id>`. As for quarantine, `!`
+   * never follows a provider id in a subject's key, so no subject's partition is this one.
+   */
+  external: (sender: string, externalId: string) => ({ pk: `${sender}!external#${externalId}`, sk: 'RELAY' }),
 } as const;
 
 /** Queue and worker settings. */

@@ -23,7 +23,8 @@ import type { Item, ItemKey } from './store.ts';
  *      └──a fault──────────────────▶ retry     (nothing left)
  *   sending ──sent──────────▶ sent       (the provider's reference kept; a link item under
  *      │                                   `<sender>#<reference>` / `RELAYED` joins its delivery reports)
- *      ├──no answer─────────▶ uncertain  (the request left, no answer: it may have gone out; never resent)
+ *      ├──no answer─────────▶ uncertain  (the request left, no answer: it may have gone out; never resent;
+ *      │                                   its delivery report, if one comes, is joined by external id: below)
  *      ├──refused for good──▶ refused    (an invalid number, a trial account's unverified number…)
  *      └──nothing sent──────▶ retry ──(next delivery)──▶ claimed again, expired or superseded
  *   (none) ──too old────────▶ expired    (never sent)
@@ -51,6 +52,16 @@ import type { Item, ItemKey } from './store.ts';
  * events on the bus can write a "Callback Instruction"; one that names no stored instruction is
  * sent nowhere (`skipped`, reason `not stored`, counted by the RelayNotSent alarm), and one whose
  * destination or text differs from the stored instruction's sends the stored one.
+ *
+ * An `uncertain` send knows no reference, but the request carried the instruction's eventId as its
+ * external id, and the sender's delivery reports echo it. The relay and the worker meet at one item
+ * keyed by that id (`keys.external`, outside every subject's partition): the relay, once it records
+ * `uncertain`, writes which relay item the id names; the worker, storing a report that carries such
+ * an id (only with the relay on), writes the report's reference. Each writes only the fields the item
+ * does not have yet and reads back what is there, so whichever comes second, in either order, finds
+ * both and joins them: the relay item gets the reference (`referenceFrom: 'delivery report'`, still
+ * `uncertain`: nothing answered the send) and the sender's subject its `RELAYED` link, as a send
+ * that was answered. A report that names no uncertain instruction joins nothing.
  *
  * No destination, text, link or code is written to the relay item or to a log line: only ids,
  * kinds and outcomes.
@@ -94,6 +105,9 @@ export const RELAY_SK_PREFIX = 'RELAY#';
 export const RELAY_LATEST_SK_PREFIX = 'RELAY-LATEST#';
 /** The sort key of the link item in the sender's subject (`telesign#<reference>`). */
 export const RELAYED_SK = 'RELAYED';
+
+/** Where a relay item's reference came from when no answer to the send gave it: the sender's delivery report. */
+export const REFERENCE_FROM_REPORT = 'delivery report';
 
 export type RelayStatus = 'claimed' | 'sending' | 'retry' | 'sent' | 'expired' | 'superseded' | 'uncertain' | 'refused';
 const FINAL: readonly RelayStatus[] = ['sent', 'expired', 'superseded', 'uncertain', 'refused'];
@@ -146,6 +160,105 @@ export interface RelayStore {
     position: MarkerPosition,
     fields: Item,
   ): Promise<{ readonly started: true } | { readonly started: false; readonly superseded: true } | { readonly started: false; readonly superseded: false; readonly current: Item | undefined }>;
+  /**
+   * Set each of `fields` the item at `key` does not have yet (making the item if there is none), and
+   * return the item as it is then: where an uncertain send and its delivery report meet.
+   */
+  meet(key: ItemKey, fields: Item): Promise<Item>;
+  /**
+   * Give the relay item at `key` the reference `referenceId` (and `fields`) if it is still `uncertain`
+   * and has no other: the item as it is then, or undefined when it is not (sent, another reference, gone).
+   */
+  joinReference(key: ItemKey, referenceId: string, fields: Item): Promise<Item | undefined>;
+}
+
+/** What the relay and the worker need to join an uncertain send and its delivery report. */
+export interface ReportJoinDependencies {
+  readonly store: Pick<RelayStore, 'meet' | 'joinReference' | 'create'>;
+  /** The provider that sends (TeleSign): its delivery reports are the ones joined. */
+  readonly sender: AnyProvider;
+  readonly now: () => Date;
+  /** Days the meeting and link items are kept (DynamoDB TTL), as the relay's own items. */
+  readonly retentionDays: number;
+  readonly log?: Logger;
+}
+
+/** A stored delivery report, as the worker hands it over: who sent it, its payload, its subject (the reference). */
+export interface StoredReport {
+  readonly provider: AnyProvider;
+  readonly payload: unknown;
+  readonly subjectId: string;
+}
+
+/** The worker's part of the join (`WorkerDependencies.relayJoin`): present only with the relay on. */
+export type DeliveryReportJoin = (report: StoredReport) => Promise<JoinOutcome>;
+
+/**
+ * What came of a meeting: `joined` (now, or already by an earlier delivery), `waiting` for the other
+ * side, `not joined` (the relay item is not uncertain, or has another reference), or `not ours` (no
+ * external id, or not one the relay gives).
+ */
+export type JoinOutcome = 'joined' | 'waiting' | 'not joined' | 'not ours';
+
+/** An instruction's eventId (functions/core/publish.ts `instructionEventId`): the only external id the relay gives a send. */
+const EVENT_ID = /^[0-9a-f]{32}$/;
+
+/**
+ * Meet at the eventId's item with `fields` (the relay item it names, or the report's reference), and
+ * join the two if the other side has come: the relay item's reference, then the sender's link item.
+ * Every write is conditional and repeatable, so a redelivery, or both sides at once, joins once.
+ */
+async function meetAndJoin(eventId: string, fields: Item, deps: ReportJoinDependencies): Promise<JoinOutcome> {
+  const now = deps.now();
+  const at = now.toISOString();
+  const expiresAt = Math.floor(now.getTime() / 1000) + deps.retentionDays * 86_400;
+  const met = await deps.store.meet(keys.external(deps.sender.id, eventId), { eventId, ...fields, createdAt: at, [TABLE.ttlAttribute]: expiresAt });
+  const referenceId = typeof met.referenceId === 'string' ? met.referenceId : undefined;
+  const forProvider = typeof met.forProvider === 'string' ? met.forProvider : undefined;
+  const forSubjectId = typeof met.forSubjectId === 'string' ? met.forSubjectId : undefined;
+  if (!referenceId || !forProvider || !forSubjectId) return 'waiting';
+  const joined = await deps.store.joinReference(relayKey({ provider: forProvider, subjectId: forSubjectId, eventId }), referenceId, { referenceFrom: REFERENCE_FROM_REPORT, referenceAt: at });
+  if (!joined) return 'not joined';
+  // As the link of a send that was answered (the same key: one reference, one link), dated when joined.
+  await deps.store.create({
+    pk: keys.subject(deps.sender.id, referenceId),
+    sk: RELAYED_SK,
+    provider: deps.sender.id,
+    subjectId: referenceId,
+    forProvider,
+    forSubjectId,
+    eventId,
+    ...(typeof joined.kind === 'string' ? { kind: joined.kind } : {}),
+    ...(typeof joined.oneTimeCode === 'boolean' ? { oneTimeCode: joined.oneTimeCode } : {}),
+    referenceFrom: REFERENCE_FROM_REPORT,
+    joinedAt: at,
+    [TABLE.ttlAttribute]: expiresAt,
+  });
+  deps.log?.info('relay: delivery report joined', { eventId, provider: forProvider, referenceId });
+  return 'joined';
+}
+
+/**
+ * The worker's side of the join, for the relay's sender: a stored delivery report that carries an
+ * external id of the relay's kind meets the instruction it names (if the relay recorded it
+ * uncertain). Anything else is left alone, unread. A fault is thrown: the report is stored, and its
+ * redelivery joins it.
+ */
+export function deliveryReportJoin(deps: ReportJoinDependencies): DeliveryReportJoin {
+  return async (report) => {
+    if (report.provider.id !== deps.sender.id) return 'not ours';
+    const externalId = deps.sender.externalIdOf?.(report.payload);
+    if (externalId === undefined || !EVENT_ID.test(externalId)) return 'not ours';
+    return meetAndJoin(externalId, { referenceId: report.subjectId }, deps);
+  };
+}
+
+/**
+ * The relay's side: the instruction whose send got no answer is named at its eventId's meeting item,
+ * so a delivery report that comes (or came) with that external id joins it.
+ */
+function awaitReport(relayItem: Pick<InstructionDetail, 'provider' | 'subjectId' | 'eventId'>, deps: RelayDependencies): Promise<JoinOutcome> {
+  return meetAndJoin(relayItem.eventId, { forProvider: relayItem.provider, forSubjectId: relayItem.subjectId }, deps);
 }
 
 /** Where an instruction stands among its subject's: when the gateway received it, and which it is. */
@@ -548,7 +661,12 @@ async function carryOn(found: Item, resume: Resume, deps: RelayDependencies): Pr
   let current: Item | undefined = found;
   for (let step = 0; step < 3 && current; step++) {
     const status = String(current.status);
-    if ((FINAL as readonly string[]).includes(status)) return done({ outcome: 'duplicate', status });
+    if ((FINAL as readonly string[]).includes(status)) {
+      const result = done({ outcome: 'duplicate', status });
+      // Its meeting item may not have been written (a fault just after `uncertain` was): written now.
+      if (status === 'uncertain') await awaitReport(relayItemIds(current), deps);
+      return result;
+    }
     if (status === 'sending' || status === 'claimed') {
       const since = Date.parse(String((status === 'sending' ? current.sendingSince : current.claimedAt) ?? current.updatedAt));
       const inFlightMs = (deps.inFlightSeconds ?? RELAY.timeoutSeconds) * 1000;
@@ -565,7 +683,12 @@ async function carryOn(found: Item, resume: Resume, deps: RelayDependencies): Pr
         updatedAt: at,
         reason: 'a send was started and its answer never recorded (the relay stopped mid-send): it may have gone out, so it is not sent again',
       });
-      if (marked.ok) return done({ outcome: 'uncertain' }, { reason: 'crash mid-send' });
+      if (marked.ok) {
+        const result = done({ outcome: 'uncertain' }, { reason: 'crash mid-send' });
+        // Its delivery report most likely came while the relay lay dead: the meeting finds it.
+        await awaitReport(relayItemIds(current), deps);
+        return result;
+      }
       current = marked.current;
       continue;
     }
@@ -592,6 +715,9 @@ async function carryOn(found: Item, resume: Resume, deps: RelayDependencies): Pr
 }
 
 type Done = (result: RelayResult, more?: Record<string, unknown>) => RelayResult;
+
+/** The ids a relay item was written with (baseItem): the instruction it is for. */
+const relayItemIds = (item: Item) => ({ provider: String(item.provider), subjectId: String(item.subjectId), eventId: String(item.eventId) });
 
 const supersededReason = (detail: InstructionDetail) =>
   `a later ${detail.oneTimeCode ? 'code' : 'link'} for this ${detail.provider} subject was sent (or is being sent) first; an older one is never sent after it`;
@@ -661,7 +787,11 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
     }
     if (error instanceof UncertainDeliveryError || !isNothingSent(error)) {
       await record({ status: 'uncertain', reason: errorMessage(error) });
-      return done({ outcome: 'uncertain' }, { reason: errorMessage(error), attempts });
+      const result = done({ outcome: 'uncertain' }, { reason: errorMessage(error), attempts });
+      // After the line (the alarm counts it): a fault here is thrown, and the next delivery, finding
+      // `uncertain`, writes the meeting item again.
+      await awaitReport(detail, deps);
+      return result;
     }
     // Nothing was sent: the next delivery may try again (until the instruction is too old).
     await recordRetry(['sending'], error);

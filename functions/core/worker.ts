@@ -15,6 +15,7 @@ import type { SecretCache } from './secrets.ts';
 import { applyObservations, remembers, remembersAll, type ConfirmationKind, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
 import { storable } from './storable.ts';
 import type { CallbackStore, Item, ItemKey } from './store.ts';
+import type { DeliveryReportJoin } from './relay.ts';
 
 export interface WorkerDependencies {
   readonly store: CallbackStore;
@@ -36,6 +37,11 @@ export interface WorkerDependencies {
   readonly askFaultAttempts?: number;
   /** When subjects are asked about again. @default DEFAULT_RECONCILE */
   readonly reconcile?: ReconcilePolicy;
+  /**
+   * With the SMS relay on: joins a stored delivery report of its sender to the relayed instruction
+   * whose send got no answer (functions/core/relay.ts). Absent with the relay off: nothing is read.
+   */
+  readonly relayJoin?: DeliveryReportJoin;
 }
 
 /** What happened to one queued callback. Faults are thrown instead (the record is retried). */
@@ -407,6 +413,8 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
   // apart from it (the confirmation metrics and alarms count only a verdict that stands).
   const settling = asked?.unsettled === true && receiveCount < attempts;
   const created = await storeEvents(provider, message, read, eventKey, asked, askFault, deps, settling);
+  // Stored first: a fault joining is thrown, and the redelivery (a duplicate by then) joins it.
+  if (deps.relayJoin) await deps.relayJoin({ provider, payload: read.payload, subjectId: facts.subjectId });
 
   const changed = statusChanged(before, after);
   const confirmation = asked?.verdict.kind ?? (stored?.confirmation as ConfirmationKind | undefined);

@@ -12,7 +12,7 @@ import { createSecretCache, type SecretSource } from '../core/secrets.ts';
 import type { SweepDependencies } from '../core/sweep.ts';
 import { createRelayStore } from '../adapters/relay-store.ts';
 import { postOnceContext } from '../adapters/post-once.ts';
-import { parseCountryCodes, RELAY } from '../core/relay.ts';
+import { deliveryReportJoin, parseCountryCodes, RELAY } from '../core/relay.ts';
 import { findProvider } from '../providers/index.ts';
 import type { AnyProvider, SendContext } from '../providers/provider.ts';
 import { ConfigurationError } from '../shared/errors.ts';
@@ -76,18 +76,32 @@ export interface WorkerSetup {
   readonly reconcile?: ReconcilePolicy;
   /** @default () => new Date() */
   readonly now?: () => Date;
+  /**
+   * The SMS relay's sender (the `smsRelay` setting), when the relay is on: its delivery reports are
+   * joined to instructions whose send got no answer. @default undefined: off, nothing is joined
+   */
+  readonly smsRelay?: string;
 }
 
 export function workerHandlerOptions(setup: WorkerSetup): WorkerHandlerOptions {
+  const now = setup.now ?? (() => new Date());
+  const log = createLogger({ service: 'worker', write: setup.write });
+  const retention = setup.retention ?? RETENTION;
+  const relaySender = setup.smsRelay === undefined || setup.smsRelay === 'off' ? undefined : findProvider(setup.smsRelay);
+  if (setup.smsRelay !== undefined && setup.smsRelay !== 'off' && !relaySender?.sendMessage) {
+    throw new ConfigurationError(`the SMS relay names "${setup.smsRelay}", which is not a provider that sends messages`);
+  }
   return {
     deps: {
       store: createDynamoStore(setup.dynamo, setup.tableName),
       secrets: createSecretCache(setup.secretSource, { ttlMs: (setup.secretCacheSeconds ?? DEFAULT_SECRET_CACHE_SECONDS) * 1000 }),
       lookup: { fetch: setup.fetch ?? fetch, timeoutMs: setup.lookupTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS, newRequestId: randomUUID },
-      now: setup.now ?? (() => new Date()),
-      log: createLogger({ service: 'worker', write: setup.write }),
-      retention: setup.retention ?? RETENTION,
+      now,
+      log,
+      retention,
       ...(setup.reconcile ? { reconcile: setup.reconcile } : {}),
+      // The relay's items are kept as long as event items (both EVENT_RETENTION_DAYS).
+      ...(relaySender ? { relayJoin: deliveryReportJoin({ sender: relaySender, store: createRelayStore(setup.dynamo, setup.tableName), now, retentionDays: retention.eventDays, log }) } : {}),
     },
     retryBaseSeconds: setup.retryBaseSeconds ?? QUEUE.retryBaseSeconds,
     delayRetry: visibilityDelayer(setup.sqs, setup.queueUrl),

@@ -58,6 +58,8 @@ function fromEnvironment(): WorkerHandler {
       },
       retryBaseSeconds: numberEnv('RETRY_BASE_SECONDS', QUEUE.retryBaseSeconds),
       reconcile: reconcileEnv(),
+      // Set only with the SMS relay on (lib/callback-queue.ts).
+      ...(process.env.SMS_RELAY ? { smsRelay: process.env.SMS_RELAY } : {}),
     }),
   );
 }

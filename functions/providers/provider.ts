@@ -226,6 +226,12 @@ export interface Provider<TSecret = unknown, TPayload = unknown, TId extends str
    */
   sendMessage?(secret: TSecret, message: OutgoingMessage, context: SendContext): Promise<SentMessage>;
   /**
+   * The `externalId` a sent message was given, as the provider's delivery report for it echoes it
+   * back (undefined when the report carries none): how the relay joins a report to an instruction
+   * whose send got no answer, and so no reference. Providers with `sendMessage` only.
+   */
+  externalIdOf?(payload: TPayload): string | undefined;
+  /**
    * What the user must know about the secret beyond its fields (which status endpoint a default
    * points at, what leaving a field out means): shown in the stack output naming the secret.
    */

@@ -712,6 +712,12 @@ export const telesign: Provider<TeleSignSecret, TeleSignCallback, 'telesign'> = 
 
   sendMessage: sendSms,
 
+  // The SMS delivery report echoes the request's `external_id` ("The customer-generated ID for this
+  // transaction that was provided in the original request … null" when none was given):
+  // https://developer.telesign.com/enterprise/reference/smsdeliveryreports (TeleSign's engage-callbacks
+  // OpenAPI, `SMSDeliveryReports`; its example is test/fixtures/telesign/sms-dlr-success-engage.json).
+  externalIdOf: (payload) => (typeof payload.external_id === 'string' ? payload.external_id : undefined),
+
   describe(payload) {
     const referenceId = payload.reference_id;
     if (payload.status) {

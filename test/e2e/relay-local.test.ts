@@ -184,6 +184,31 @@ describe('the SMS relay on the local runtime (npm start -- --sms-relay telesign)
     assert.match(inspect.stdout, new RegExp(`code sent via TeleSign at \\S+, reference ${messages[0].referenceId}: Delivered to handset \\(200, succeeded\\)`), inspect.stdout);
   });
 
+  test("TeleSign takes the code and never answers the send: uncertain, never resent, and its delivery report (by external_id) shows on the session", async () => {
+    // prepare
+    const session = 'e2erelayhang00000000000000000000000000001';
+    await simulator('PUT', 'send-fault', { hang: true, times: 1 });
+
+    // act: the code comes in; TeleSign takes it, reports it delivered, and never answers the send
+    await post('identomat', otpFor(session));
+    const eventId = String((await instructionEvent(session)).detail.eventId);
+    let messages: SimulatedMessage[] = [];
+    await waitFor('the SMS taken', async () => (messages = await taken(eventId)).length > 0, 20_000, 100);
+    await deliveryStored(messages[0].referenceId!);
+    const reference = messages[0].referenceId!;
+    let inspect = pipeline.run('inspect', ['identomat', session]);
+    await waitFor('the session joined to the report', async () => (inspect = pipeline.run('inspect', ['identomat', session])).stdout.includes(`reference ${reference}`), 40_000, 500);
+    const json = JSON.parse(pipeline.run('inspect', ['identomat', session, '--json']).stdout) as { relays: { status: string; referenceId?: string; referenceFrom?: string; delivery?: { status: string } }[] };
+
+    // assess
+    assert.equal((await taken(eventId)).length, 1, 'sent once, never again');
+    assert.match(inspect.stdout, new RegExp(`code may have been sent via TeleSign \\(no answer to the send\\); TeleSign's delivery report, reference ${reference}: Delivered to handset \\(200, succeeded\\)`), inspect.stdout);
+    assert.deepEqual(
+      json.relays.map((relay) => ({ status: relay.status, referenceId: relay.referenceId, referenceFrom: relay.referenceFrom, delivery: relay.delivery?.status })),
+      [{ status: 'uncertain', referenceId: reference, referenceFrom: 'delivery report', delivery: '200' }],
+    );
+  });
+
   test('an instruction in the relay\'s dead-letter queue: redrive --relay names it by eventId, moves it back, and it goes out once', async () => {
     // prepare: an instruction the gateway stored whose event the relay gave up on (as after 8 failed
     // receives), dead-lettered. The relay sends only what is stored, so the item is in the table; it is

@@ -168,6 +168,13 @@ describe('the relay function', () => {
     assert.deepEqual(mapping?.ScalingConfig, { MaximumConcurrency: 2 });
   });
 
+  test("the worker is told the relay's sender (SMS_RELAY), to join its delivery reports to sends that got no answer; relay off, it is not (test/infra/stack.test.ts: its whole environment)", () => {
+    // act
+    const worker = resources[logicalId(stack.pipeline.worker)].Properties.Environment.Variables as Json;
+    // assess
+    assert.equal(worker.SMS_RELAY, 'telesign');
+  });
+
   test('its environment names the table, its queue, the sender and its secret, and the max age from cdk.json', () => {
     // act
     const variables = resources[logicalId(relay().function)].Properties.Environment.Variables as Json;
@@ -199,7 +206,7 @@ describe('the relay function', () => {
       // Its writes: its own items beside the instructions, and the sender's RELAYED items.
       if (actionsOf(statement).includes('dynamodb:PutItem')) {
         assert.deepEqual(actionsOf(statement), ['dynamodb:PutItem', 'dynamodb:UpdateItem']);
-        assert.deepEqual(statement.Condition, { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['identomat#*', 'telesign#*'] } });
+        assert.deepEqual(statement.Condition, { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['identomat#*', 'telesign#*', 'telesign!external#*'] } });
       }
       for (const resource of ([] as unknown[]).concat(statement.Resource)) {
         const key = JSON.stringify(resource);
@@ -345,6 +352,13 @@ describe('alarms', () => {
         items.set(`${key.pk}|${key.sk}`, { ...current, ...fields });
         return { started: true };
       },
+      meet: async (key, fields) => {
+        const current = items.get(`${key.pk}|${key.sk}`) ?? { ...key };
+        const met = { ...fields, ...current };
+        items.set(`${key.pk}|${key.sk}`, met);
+        return met;
+      },
+      joinReference: async () => undefined,
     };
     const answering = (post: SendContext['post']): SendContext => ({ post });
     const ok: SendContext = answering(async (): Promise<PostAnswer> => ({ status: 200, body: '{"reference_id":"0123456789ABCDEF0123456789ABCDEF","status":{"code":290}}' }));

@@ -8,10 +8,10 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { SQSRecord } from 'aws-lambda';
 import { postOnceContext } from '../../functions/adapters/post-once.ts';
 import { createRelayStore } from '../../functions/adapters/relay-store.ts';
-import { keys, MAX_BODY_BYTES } from '../../functions/core/pipeline-definition.ts';
+import { keys, MAX_BODY_BYTES, TABLE } from '../../functions/core/pipeline-definition.ts';
 import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, instructionEventId, type InstructionDetail } from '../../functions/core/publish.ts';
 import { QueueMessageSchema } from '../../functions/core/queue-message.ts';
-import { parseCountryCodes, RELAY, relayInstruction, type RelayDependencies } from '../../functions/core/relay.ts';
+import { deliveryReportJoin, parseCountryCodes, RELAY, relayInstruction, type RelayDependencies } from '../../functions/core/relay.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import { processMessage } from '../../functions/core/worker.ts';
 import { createIngestHandler } from '../../functions/handlers/ingest.ts';
@@ -689,6 +689,150 @@ describe("TeleSign's delivery report, on the Identomat session", () => {
     } finally {
       simulator.setDeliveryReportUrl(undefined);
       await api.stop();
+    }
+  });
+});
+
+describe("TeleSign's delivery report joins an instruction whose send got no answer (by its external_id)", () => {
+  /**
+   * The gateway's TeleSign route: the real ingest, queueing straight into the real worker, with the
+   * relay on (`relayJoin`). `gate`, when given, holds each report until it resolves (a report that
+   * comes after the relay recorded its send uncertain).
+   */
+  async function reportRoute(gate?: Promise<void>) {
+    const workerDeps = env.deps({ log: logger(), relayJoin: deliveryReportJoin({ sender: telesign, store: createRelayStore(env.client, env.tableName), retentionDays: 90, now: () => new Date() }) });
+    const api = await startHttpApi(
+      [
+        {
+          provider: telesign,
+          handler: createIngestHandler(telesign, {
+            secrets: createSecretCache(async (provider) => JSON.stringify(env.secrets[provider.id])),
+            send: async (body) => {
+              await gate;
+              await processMessage(QueueMessageSchema.parse(JSON.parse(body)), workerDeps);
+            },
+            log: logger(),
+            maxBodyBytes: MAX_BODY_BYTES,
+          }),
+        },
+      ],
+      0,
+    );
+    simulator.setDeliveryReportUrl(`${api.url}/callbacks/telesign`);
+    return {
+      async stop() {
+        simulator.setDeliveryReportUrl(undefined);
+        await api.stop();
+      },
+    };
+  }
+
+  /** The session's view of the instruction, once the reports are in. */
+  async function sessionView(detail: InstructionDetail) {
+    const session = await storedPartition(env, `identomat#${detail.subjectId}`);
+    return (await relayViews(session, (pk) => storedPartition(env, pk))).find((view) => view.eventId === detail.eventId);
+  }
+
+  for (const order of ['before', 'after'] as const) {
+    test(`the send times out, TeleSign's report (with our external_id) comes ${order} the relay records it uncertain: the session shows the reference and "Delivered to handset"`, async () => {
+      // prepare
+      const detail = await instruction(OTP_SAMPLE);
+      let open: () => void = () => {};
+      const gate = order === 'after' ? new Promise<void>((resolve) => (open = resolve)) : undefined;
+      const route = await reportRoute(gate);
+      simulator.setSendFault({ hang: true, times: 1 });
+      try {
+        // act
+        const result = await relayInstruction(detail, relayDeps({ send: postOnceContext({ answerTimeoutMs: 300 }) }));
+        open();
+        await simulator.reportsSettled();
+
+        // assess
+        assert.equal(result.outcome, 'uncertain');
+        const [message] = taken(detail);
+        assert.deepEqual(message.reports, [{ status: 200 }], 'the gateway answered the report 200');
+        const item = await relayItem(detail);
+        assert.equal(item?.status, 'uncertain', 'still uncertain: nothing answered the send');
+        assert.equal(item?.referenceId, message.referenceId);
+        assert.equal(item?.referenceFrom, 'delivery report');
+        const view = await sessionView(detail);
+        assert.equal(view?.referenceId, message.referenceId);
+        assert.equal(view?.delivery?.status, '200');
+        assert.equal(view?.delivery?.outcome, 'succeeded');
+        assert.equal(
+          relayLine(view!),
+          `code may have been sent via TeleSign (no answer to the send); TeleSign's delivery report, reference ${message.referenceId}: Delivered to handset (200, succeeded)`,
+        );
+        const link = relayedLink(await storedPartition(env, `telesign#${message.referenceId}`));
+        assert.deepEqual({ forProvider: link?.forProvider, forSubjectId: link?.forSubjectId, eventId: link?.eventId }, { forProvider: 'identomat', forSubjectId: detail.subjectId, eventId: detail.eventId });
+        // The lookup names the relay item, never the number, the text or the code.
+        const [lookup] = await storedPartition(env, `telesign!external#${detail.eventId}`);
+        assert.deepEqual(Object.keys(lookup).sort(), ['createdAt', 'eventId', TABLE.ttlAttribute, 'forProvider', 'forSubjectId', 'pk', 'referenceId', 'sk'].sort());
+      } finally {
+        open();
+        await route.stop();
+      }
+    });
+  }
+
+  test('the relay crashed mid-send, and the report came while it lay dead: once the item is marked uncertain, the session shows the report', async () => {
+    // prepare: TeleSign takes the message and never answers; the relay is killed; the report is stored meanwhile
+    const detail = await instruction(OTP_SAMPLE);
+    const route = await reportRoute();
+    simulator.setSendFault({ hang: true, times: 1 });
+    try {
+      const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test', 'support', 'relay-once.ts'), JSON.stringify({ endpoint: env.dynamo.endpoint, tableName: env.tableName, secret: env.secrets.telesign, detail })], {
+        cwd: REPO_ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      const deadline = Date.now() + 20_000;
+      while (taken(detail).length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      await simulator.reportsSettled();
+      child.kill('SIGKILL');
+      await exited;
+      assert.equal((await relayItem(detail))?.status, 'sending');
+
+      // act
+      const later = () => new Date(Date.now() + (RELAY.timeoutSeconds + 1) * 1000);
+      const result = await createRelayHandler({ deps: relayDeps({ now: later }) })({ Records: [delivery(detail, 2)] });
+
+      // assess
+      assert.deepEqual(result.batchItemFailures, []);
+      const [message] = taken(detail);
+      const view = await sessionView(detail);
+      assert.equal(view?.status, 'uncertain');
+      assert.equal(view?.referenceId, message.referenceId);
+      assert.equal(view?.delivery?.status, '200');
+    } finally {
+      await route.stop();
+    }
+  });
+
+  test('a signed TeleSign report whose external_id names no uncertain instruction changes nothing but its own subject', async () => {
+    // prepare: a sent instruction (its relay item already has its reference) and a report of some other message
+    const route = await reportRoute();
+    const detail = await instruction(OTP_SAMPLE);
+    try {
+      const sent = await relayInstruction(detail, relayDeps());
+      await simulator.reportsSettled();
+      const before = await storedPartition(env, `identomat#${detail.subjectId}`);
+      const workerDeps = env.deps({ log: logger(), relayJoin: deliveryReportJoin({ sender: telesign, store: createRelayStore(env.client, env.tableName), retentionDays: 90, now: () => new Date() }) });
+      const strangers = [detail.eventId, 'f'.repeat(32), 'not-one-of-ours'];
+      // act
+      for (const [index, externalId] of strangers.entries()) {
+        const reference = `${'ABCDEF0123456789'.repeat(2).slice(0, 30)}${index}0`;
+        const message = await queueMessageFor(env.secrets, 'telesign', { reference_id: reference, status: { code: 200, description: 'Delivered to handset', updated_on: new Date().toISOString() }, external_id: externalId });
+        await processMessage(message, workerDeps);
+        // assess: stored as any report, joined to nothing
+        assert.equal((await storedState(env, 'telesign', reference))?.status, '200');
+        assert.equal(relayedLink(await storedPartition(env, `telesign#${reference}`)), null, `no link for ${externalId}`);
+      }
+      assert.equal(sent.outcome, 'sent');
+      assert.deepEqual(await storedPartition(env, `identomat#${detail.subjectId}`), before, 'the session is as it was');
+      assert.deepEqual(await storedPartition(env, `telesign!external#not-one-of-ours`), [], 'an external_id that is not an eventId is not looked up');
+    } finally {
+      await route.stop();
     }
   });
 });

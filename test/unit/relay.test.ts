@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { parseCountryCodes, positionOf, sendsTo, sharedCodeWarnings } from '../../functions/core/relay.ts';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { deliveryReportJoin, parseCountryCodes, positionOf, REFERENCE_FROM_REPORT, type ReportJoinDependencies, sendsTo, sharedCodeWarnings } from '../../functions/core/relay.ts';
+import type { Item } from '../../functions/core/store.ts';
+import { workerHandlerOptions } from '../../functions/handlers/dependencies.ts';
+import { identomat } from '../../functions/providers/identomat.ts';
+import type { AnyProvider } from '../../functions/providers/provider.ts';
+import { telesign } from '../../functions/providers/telesign.ts';
+import { relayLine } from '../../local/relay-view.ts';
 
 /** The relay's pure rules: which countries it sends to, and how instructions of one subject are ordered. */
 
@@ -65,5 +74,142 @@ describe('positionOf', () => {
     const b = positionOf({ receivedAt: '2026-12-01T09:00:00.000Z', eventId: 'a' });
     assert.deepEqual(a, { at: '2026-12-01T06:00:00.000Z', eventId: 'b' });
     assert.ok(a.at < b.at);
+  });
+});
+
+/** An in-memory stand-in for the relay's meeting and join writes, counting every call. */
+function joinStore(items = new Map<string, Item>()) {
+  const calls: string[] = [];
+  const at = (key: { readonly pk?: unknown; readonly sk?: unknown }) => `${String(key.pk)}|${String(key.sk)}`;
+  const store: ReportJoinDependencies['store'] = {
+    async meet(key, fields) {
+      calls.push(`meet ${key.pk}`);
+      const met = { ...fields, ...(items.get(at(key)) ?? key) };
+      items.set(at(key), met);
+      return met;
+    },
+    async joinReference(key, referenceId, fields) {
+      calls.push(`join ${key.pk}`);
+      const current = items.get(at(key));
+      if (current?.status !== 'uncertain' || (current.referenceId !== undefined && current.referenceId !== referenceId)) return undefined;
+      const joined = { ...current, ...fields, referenceId };
+      items.set(at(key), joined);
+      return joined;
+    },
+    async create(item) {
+      calls.push(`create ${String(item.pk)}`);
+      const existing = items.get(at(item));
+      if (existing) return { created: false, existing };
+      items.set(at(item), item);
+      return { created: true };
+    },
+  };
+  return { store, calls, items };
+}
+
+describe('joining a delivery report to a send that got no answer', () => {
+  const EVENT_ID = '0123456789abcdef0123456789abcdef';
+  const REFERENCE = 'B56259E45884010488343BAA15FB0002';
+  const relayItemAt = `identomat#sess-1|RELAY#${EVENT_ID}`;
+  const report = (externalId: unknown, provider = telesign as AnyProvider) => ({ provider, payload: { reference_id: REFERENCE, status: { code: 200 }, external_id: externalId }, subjectId: REFERENCE });
+  const deps = (store: ReportJoinDependencies['store']): ReportJoinDependencies => ({ store, sender: telesign, now: () => new Date('2026-01-01T00:00:00Z'), retentionDays: 90 });
+  /** The relay's side of the meeting, as it writes it when it records the send uncertain. */
+  const relaySide = (items: Map<string, Item>) => {
+    items.set(relayItemAt, { pk: 'identomat#sess-1', sk: `RELAY#${EVENT_ID}`, status: 'uncertain', kind: 'one-time-password', oneTimeCode: true });
+    items.set(`telesign!external#${EVENT_ID}|RELAY`, { pk: `telesign!external#${EVENT_ID}`, sk: 'RELAY', eventId: EVENT_ID, forProvider: 'identomat', forSubjectId: 'sess-1' });
+  };
+
+  test("TeleSign's report echoes the request's external_id (its SMS delivery report example); one without it has none", () => {
+    // prepare
+    const engage = JSON.parse(readFileSync(new URL('../fixtures/telesign/sms-dlr-success-engage.json', import.meta.url), 'utf8'));
+    const plain = JSON.parse(readFileSync(new URL('../fixtures/telesign/sms-dlr-success.json', import.meta.url), 'utf8'));
+    // act, assess
+    assert.equal(telesign.externalIdOf!(engage), 'CustomExternalID7349');
+    assert.equal(telesign.externalIdOf!(plain), undefined);
+    assert.equal(telesign.externalIdOf!({ ...engage, external_id: null }), undefined);
+  });
+
+  test('a report of no external id, of one the relay never gives, or of another provider: nothing read, nothing written', async () => {
+    // prepare
+    const { store, calls } = joinStore();
+    const join = deliveryReportJoin(deps(store));
+    // act
+    const outcomes = [await join(report(undefined)), await join(report(null)), await join(report('CustomExternalID7349')), await join(report(EVENT_ID.toUpperCase())), await join(report(EVENT_ID, identomat as AnyProvider))];
+    // assess
+    assert.deepEqual(outcomes, ['not ours', 'not ours', 'not ours', 'not ours', 'not ours']);
+    assert.deepEqual(calls, []);
+  });
+
+  test('the relay there first: the report joins the uncertain item (still uncertain) and links its reference; redelivered, nothing changes', async () => {
+    // prepare
+    const { store, items } = joinStore();
+    relaySide(items);
+    const join = deliveryReportJoin(deps(store));
+    // act
+    const first = await join(report(EVENT_ID));
+    const snapshot = structuredClone([...items]);
+    const again = await join(report(EVENT_ID));
+    // assess
+    assert.deepEqual([first, again], ['joined', 'joined']);
+    assert.deepEqual([...items], snapshot, 'a redelivery writes nothing new');
+    const item = items.get(relayItemAt)!;
+    assert.deepEqual({ status: item.status, referenceId: item.referenceId, referenceFrom: item.referenceFrom }, { status: 'uncertain', referenceId: REFERENCE, referenceFrom: REFERENCE_FROM_REPORT });
+    const link = items.get(`telesign#${REFERENCE}|RELAYED`)!;
+    assert.deepEqual(
+      { forProvider: link.forProvider, forSubjectId: link.forSubjectId, eventId: link.eventId, kind: link.kind, oneTimeCode: link.oneTimeCode },
+      { forProvider: 'identomat', forSubjectId: 'sess-1', eventId: EVENT_ID, kind: 'one-time-password', oneTimeCode: true },
+    );
+  });
+
+  test('the report there first: it waits, keeping only its reference; a second report of another reference does not replace it', async () => {
+    // prepare
+    const { store, items } = joinStore();
+    const join = deliveryReportJoin(deps(store));
+    // act
+    const first = await join(report(EVENT_ID));
+    const other = await join({ ...report(EVENT_ID), subjectId: 'FFFF' });
+    // assess
+    assert.deepEqual([first, other], ['waiting', 'waiting']);
+    const met = items.get(`telesign!external#${EVENT_ID}|RELAY`)!;
+    assert.equal(met.referenceId, REFERENCE);
+    assert.equal(met.forProvider, undefined);
+    assert.equal(items.get(relayItemAt), undefined, 'no relay item is made');
+  });
+
+  test('a relay item already sent, or joined to another reference: not joined, no link', async () => {
+    for (const relayItem of [{ status: 'sent', referenceId: 'AAAA' }, { status: 'uncertain', referenceId: 'AAAA' }]) {
+      // prepare
+      const { store, items } = joinStore();
+      relaySide(items);
+      items.set(relayItemAt, { ...items.get(relayItemAt), ...relayItem });
+      // act
+      const outcome = await deliveryReportJoin(deps(store))(report(EVENT_ID));
+      // assess
+      assert.equal(outcome, 'not joined');
+      assert.equal(items.get(relayItemAt)?.referenceId, 'AAAA');
+      assert.equal(items.get(`telesign#${REFERENCE}|RELAYED`), undefined);
+    }
+  });
+});
+
+describe("the worker joins reports only with the relay on", () => {
+  const setup = { dynamo: new DynamoDBClient({ region: 'us-east-1' }), tableName: 't', sqs: new SQSClient({ region: 'us-east-1' }), queueUrl: 'https://sqs.invalid/q', secretSource: async () => '{}' };
+  test('off (no smsRelay, or "off"): no join at all, so a TeleSign report costs no read; on: its sender\'s reports are joined', () => {
+    assert.equal(workerHandlerOptions(setup).deps.relayJoin, undefined);
+    assert.equal(workerHandlerOptions({ ...setup, smsRelay: 'off' }).deps.relayJoin, undefined);
+    assert.equal(typeof workerHandlerOptions({ ...setup, smsRelay: 'telesign' }).deps.relayJoin, 'function');
+    assert.throws(() => workerHandlerOptions({ ...setup, smsRelay: 'identomat' }), /not a provider that sends messages/);
+  });
+});
+
+describe('inspect: an uncertain send', () => {
+  const view = { eventId: 'e1', kind: 'one-time-password', oneTimeCode: true, status: 'uncertain', via: 'telesign', reason: 'no answer within 10000 ms' };
+  test('with no report joined: may have been sent, look it up by external_id', () => {
+    assert.equal(relayLine(view), 'code may have been sent via TeleSign: no answer within 10000 ms; check with TeleSign (external_id e1)');
+  });
+  test("joined to TeleSign's delivery report: the reference and what the report says", () => {
+    const joined = { ...view, referenceId: 'REF1', referenceFrom: 'delivery report', delivery: { status: '200', outcome: 'succeeded', terminal: true, description: 'Delivered to handset' } };
+    assert.equal(relayLine(joined), "code may have been sent via TeleSign (no answer to the send); TeleSign's delivery report, reference REF1: Delivered to handset (200, succeeded)");
+    assert.equal(relayLine({ ...joined, delivery: { ...joined.delivery, status: '203', outcome: 'pending', terminal: false, description: 'Delivered to gateway' } }), "code may have been sent via TeleSign (no answer to the send); TeleSign's delivery report, reference REF1: Delivered to gateway (203, pending, not final yet)");
   });
 });
