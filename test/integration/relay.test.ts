@@ -809,6 +809,58 @@ describe("TeleSign's delivery report joins an instruction whose send got no answ
     }
   });
 
+  test('the table failing while the worker joins: the report is stored, the delivery fails (SQS retries it), and the retry joins it once', async () => {
+    // prepare: an uncertain send (no report route: the report is delivered below, by hand)
+    const detail = await instruction(OTP_SAMPLE);
+    simulator.setSendFault({ hang: true, times: 1 });
+    const result = await relayInstruction(detail, relayDeps({ send: postOnceContext({ answerTimeoutMs: 300 }) }));
+    await simulator.reportsSettled();
+    const [sent] = taken(detail);
+    const real = createRelayStore(env.client, env.tableName);
+    let faults = 1;
+    const store: typeof real = { ...real, meet: async (key, fields) => (faults-- > 0 ? Promise.reject(new DependencyError('dynamodb', 'UpdateItem (relay meeting) failed: throttled')) : real.meet(key, fields)) };
+    const workerDeps = env.deps({ log: logger(), relayJoin: deliveryReportJoin({ sender: telesign, store, retentionDays: 90, now: () => new Date() }) });
+    const report = await queueMessageFor(env.secrets, 'telesign', { reference_id: sent.referenceId, status: { code: 200, description: 'Delivered to handset', updated_on: new Date().toISOString() }, external_id: detail.eventId });
+
+    // act
+    const first = await processMessage(report, workerDeps).then(
+      () => 'stored',
+      (error: unknown) => (error as Error).message,
+    );
+    const stored = await storedState(env, 'telesign', sent.referenceId!);
+    const again = await processMessage(report, workerDeps, 2);
+
+    // assess
+    assert.equal(result.outcome, 'uncertain');
+    assert.match(first, /throttled/, 'the record fails, for SQS to deliver it again');
+    assert.equal(stored?.status, '200', 'the report was stored before the join was tried');
+    assert.equal(again.kind, 'duplicate');
+    assert.equal((await relayItem(detail))?.referenceId, sent.referenceId);
+    assert.equal(relayedLink(await storedPartition(env, `telesign#${sent.referenceId}`))?.eventId, detail.eventId);
+  });
+
+  test('the table failing as the relay names an uncertain send for its report: the delivery is given back, never resent, and the next one names it', async () => {
+    // prepare
+    const detail = await instruction(OTP_SAMPLE);
+    simulator.setSendFault({ hang: true, times: 1 });
+    const real = createRelayStore(env.client, env.tableName);
+    let faults = 1;
+    const store: typeof real = { ...real, meet: async (key, fields) => (faults-- > 0 ? Promise.reject(new DependencyError('dynamodb', 'UpdateItem (relay meeting) failed: throttled')) : real.meet(key, fields)) };
+    const handler = createRelayHandler({ deps: relayDeps({ store, send: postOnceContext({ answerTimeoutMs: 300 }) }), random: () => 0 });
+    // act
+    const first = await handler({ Records: [delivery(detail)] });
+    const named = await storedPartition(env, `telesign!external#${detail.eventId}`);
+    const second = await handler({ Records: [delivery(detail, 2)] });
+    // assess
+    assert.equal(first.batchItemFailures.length, 1, 'given back');
+    assert.deepEqual(named, [], 'not named yet');
+    assert.deepEqual(second.batchItemFailures, []);
+    assert.equal(taken(detail).length, 1, 'never sent again');
+    assert.equal((await relayItem(detail))?.status, 'uncertain');
+    const [meeting] = await storedPartition(env, `telesign!external#${detail.eventId}`);
+    assert.deepEqual({ forProvider: meeting?.forProvider, forSubjectId: meeting?.forSubjectId }, { forProvider: 'identomat', forSubjectId: detail.subjectId });
+  });
+
   test('a signed TeleSign report whose external_id names no uncertain instruction changes nothing but its own subject', async () => {
     // prepare: a sent instruction (its relay item already has its reference) and a report of some other message
     const route = await reportRoute();
