@@ -1,5 +1,5 @@
 import { findProvider } from '../providers/index.ts';
-import { canAsk, lookupLimitsOf, workerReadsSecret, type AnyProvider } from '../providers/provider.ts';
+import { canAsk, lookupLimitsOf, workerReadsSecret, type AnyProvider, type Outcome } from '../providers/provider.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
@@ -9,6 +9,7 @@ import { keys } from './pipeline-definition.ts';
 import { DEFAULT_RECONCILE, settled, withRecheck, withRecheckFault, type ReconcilePolicy, type RecheckContext } from './reconcile.ts';
 import type { RecheckMessage } from './queue-message.ts';
 import { applyObservations, orderKey, overruled, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
+import type { Item } from './store.ts';
 import type { WorkerDependencies } from './worker.ts';
 
 /**
@@ -85,24 +86,39 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
   // The answer's event item first: storing it is idempotent, and the state remembers it by hash.
   if (answer?.kind === 'found') await storeAnswer(deps.store, provider.id, answer.answer, answer.askedAt, deps.now(), deps.retention);
 
+  /** The stored claims, read once (their items do not change with the state write's retries). */
+  const claimItems = new Map<string, Item | undefined>();
+  const claimItem = async (eventKey: string): Promise<Item | undefined> => {
+    if (!claimItems.has(eventKey)) claimItems.set(eventKey, await deps.store.getItem(keys.event(provider.id, message.subjectId, eventKey)));
+    return claimItems.get(eventKey);
+  };
   /** The verdict on a stored claim, by its payload, against the answer; undefined when the claim's payload cannot be read back. */
-  const judgedClaims = new Map<string, Verdict | undefined>();
-  const claimJudged = async (eventKey: string, found: ProviderAnswer): Promise<Verdict | undefined> => {
-    if (!judgedClaims.has(eventKey)) {
-      const claim = await deps.store.getItem(keys.event(provider.id, message.subjectId, eventKey));
-      // Kept compressed (a payload too large for the item): not read back here; judged by its outcome alone.
-      const payload = claim?.source === 'callback' ? claim.payload : undefined;
-      const differences = payload === undefined ? undefined : provider.differences?.(payload, found.payload);
-      judgedClaims.set(
-        eventKey,
-        differences === undefined
-          ? undefined
-          : differences.length === 0
-            ? { kind: 'confirmed', answerStatus: found.facts.status }
-            : { kind: 'mismatch', answerStatus: found.facts.status, differences },
-      );
+  const claimJudged = (claim: Item | undefined, found: ProviderAnswer): Verdict | undefined => {
+    // Kept compressed (a payload too large for the item): not read back here; judged by its outcome alone.
+    const payload = claim?.source === 'callback' ? claim.payload : undefined;
+    const differences = payload === undefined ? undefined : provider.differences?.(payload, found.payload);
+    if (differences === undefined) return undefined;
+    return differences.length === 0 ? { kind: 'confirmed', answerStatus: found.facts.status } : { kind: 'mismatch', answerStatus: found.facts.status, differences };
+  };
+  /**
+   * The claims no answer has judged yet: the latest (as the state says it), and those it took the
+   * place of (as their items say them; one no longer stored is gone, with nothing to judge).
+   */
+  const unansweredClaims = async (state: StateItem): Promise<UnansweredClaim[]> => {
+    if (state.unansweredClaimAt === undefined) return [];
+    const earlier: UnansweredClaim[] = [];
+    for (const key of state.earlierUnansweredClaimKeys ?? []) {
+      const item = await claimItem(key);
+      if (typeof item?.receivedAt !== 'string') continue;
+      earlier.push({ key, at: item.receivedAt, ...(typeof item.status === 'string' ? { status: item.status } : {}), ...(typeof item.outcome === 'string' ? { outcome: item.outcome as Outcome } : {}) });
     }
-    return judgedClaims.get(eventKey);
+    const latest: UnansweredClaim = {
+      at: state.unansweredClaimAt,
+      ...(state.unansweredClaimKey === undefined ? {} : { key: state.unansweredClaimKey }),
+      ...(state.unansweredClaimStatus === undefined ? {} : { status: state.unansweredClaimStatus }),
+      ...(state.unansweredClaimOutcome === undefined ? {} : { outcome: state.unansweredClaimOutcome }),
+    };
+    return [...earlier, latest];
   };
 
   for (let attempt = 1; ; attempt++) {
@@ -128,38 +144,48 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
       applied = overruled(applied, answer.answer.placed, now);
     }
     const verdictApplied = (verdict && applyObservations(applied, subject, [], verdict, now)) ?? applied;
-    // The provider answered about the subject, asked after the claim it could not judge came in: that
+    // The provider answered about the subject, asked after a claim it could not judge came in: that
     // claim has been put to it now. (Not a not_found: the provider's glitch about a subject it knew.)
     // An answer whose outcome contradicts the claim's may be an endpoint lagging behind its own
     // callback (a REVERSED, a REJECTED not in the status API yet): the claim is taken for false only
     // once the provider still says so the schedule's first steps after it (about 36 minutes).
-    const { unansweredClaimAt: claimAt, unansweredClaimOutcome: claimOutcome } = verdictApplied;
-    const answeredClaim =
-      answer?.kind === 'found' &&
-      claimAt !== undefined &&
-      answer.askedAt >= claimAt &&
-      (claimOutcome === undefined || answer.answer.facts.outcome === claimOutcome || Date.parse(answer.askedAt) - Date.parse(claimAt) >= claimJudgedAfterMs(context.policy));
-    // The claim itself, where it is known, is compared with the answer on every material field, as on
+    const found = answer?.kind === 'found' ? answer.answer : undefined;
+    const answers = (claim: UnansweredClaim) =>
+      found !== undefined &&
+      answer !== undefined &&
+      answer.askedAt >= claim.at &&
+      (claim.outcome === undefined || found.facts.outcome === claim.outcome || Date.parse(answer.askedAt) - Date.parse(claim.at) >= claimJudgedAfterMs(context.policy));
+    const claims = await unansweredClaims(verdictApplied);
+    const answeredClaims = claims.filter(answers);
+    // Each claim, where it is known, is compared with the answer on every material field, as on
     // arrival: an answer agreeing on the outcome does not vouch for the amount or account a claim names
     // (one that came while the endpoint was down, or before it knew the transfer, was never compared).
-    const claimKey = verdictApplied.unansweredClaimKey;
-    const found = answer?.kind === 'found' ? answer.answer : undefined;
-    const claimVerdict = answeredClaim && found && claimKey !== undefined ? await claimJudged(claimKey, found) : undefined;
+    const claimVerdicts: { key: string; verdict: Verdict }[] = [];
+    for (const claim of answeredClaims) {
+      const verdictOnClaim = found && claim.key !== undefined ? claimJudged(await claimItem(claim.key), found) : undefined;
+      if (verdictOnClaim && claim.key !== undefined) claimVerdicts.push({ key: claim.key, verdict: verdictOnClaim });
+    }
     // A claim of the very status the provider answers, differing in what else it says (the amount, the
     // account): flagged on the state, as on arrival. A claim of another status is older news the
     // transaction has moved on from, or one the provider kept contradicting, taken for false as before.
-    const sameStatus = claimVerdict?.kind === 'mismatch' && verdictApplied.unansweredClaimStatus === found?.facts.status && claimOutcome === found?.facts.outcome;
-    const flagged = sameStatus ? (applyObservations(verdictApplied, subject, [], claimVerdict, now) ?? verdictApplied) : verdictApplied;
-    const judged = answeredClaim ? withoutUnansweredClaim(flagged) : flagged;
+    const sameStatus = claimVerdicts.filter(({ key, verdict: { kind } }) => {
+      const claim = claims.find((each) => each.key === key);
+      return kind === 'mismatch' && claim?.status === found?.facts.status && claim?.outcome === found?.facts.outcome;
+    });
+    const flagVerdict: Verdict | undefined = sameStatus.length
+      ? { kind: 'mismatch', answerStatus: found?.facts.status, differences: [...new Set(sameStatus.flatMap(({ verdict: { differences } }) => differences ?? []))] }
+      : undefined;
+    const flagged = flagVerdict ? (applyObservations(verdictApplied, subject, [], flagVerdict, now) ?? verdictApplied) : verdictApplied;
+    const judged = answeredClaims.length ? withUnansweredClaims(flagged, claims.filter((claim) => !answeredClaims.includes(claim))) : flagged;
     const scheduled = fault ? withRecheckFault(judged, context, fault) : settled(judged, askable) ? withRecheck(judged, context, 'event') : withRecheck(judged, context, 'recheck');
     const next: StateItem = { ...scheduled, updatedAt: now, version: state.version + 1 };
     if ((await deps.store.putState(next, state.version)) === 'conflict') {
       if (attempt >= MAX_STATE_ATTEMPTS) throw new DependencyError('dynamodb', `state of ${provider.id} subject kept changing under us; will retry`);
       continue;
     }
-    // On the claim's own item too, where `inspect` and the timeline show a claim's verdict.
-    if (claimVerdict && claimKey !== undefined && answer) await deps.store.recordVerdict(keys.event(provider.id, message.subjectId, claimKey), { ...claimVerdict, askedAt: answer.askedAt });
-    const stateVerdict = flagged === verdictApplied ? verdict : claimVerdict;
+    // On the claims' own items too, where `inspect` and the timeline show a claim's verdict.
+    for (const claim of claimVerdicts) if (answer) await deps.store.recordVerdict(keys.event(provider.id, message.subjectId, claim.key), { ...claim.verdict, askedAt: answer.askedAt });
+    const stateVerdict = flagged === verdictApplied ? verdict : flagVerdict;
     const result: RecheckResult = {
       kind: 'rechecked',
       asked: fault ? 'fault' : (answer?.kind ?? 'not-asked'),
@@ -184,9 +210,36 @@ export function claimJudgedAfterMs(policy: ReconcilePolicy): number {
   return policy.intervalsSeconds.slice(0, 3).reduce((sum, seconds) => sum + seconds, 0) * 1000;
 }
 
-function withoutUnansweredClaim(state: StateItem): StateItem {
-  const { unansweredClaimAt: _answered, unansweredClaimStatus: _status, unansweredClaimOutcome: _outcome, unansweredClaimKey: _key, ...rest } = state;
-  return rest;
+/** A claim no answer has judged yet. */
+interface UnansweredClaim {
+  /** Its event key; absent on a claim recorded before it was kept. */
+  readonly key?: string;
+  readonly at: string;
+  readonly status?: string;
+  readonly outcome?: Outcome;
+}
+
+/** The state with these claims (oldest first) still to be judged: the latest of them in the state's own fields, the others by key. */
+function withUnansweredClaims(state: StateItem, remaining: readonly UnansweredClaim[]): StateItem {
+  const {
+    unansweredClaimAt: _answered,
+    unansweredClaimStatus: _status,
+    unansweredClaimOutcome: _outcome,
+    unansweredClaimKey: _key,
+    earlierUnansweredClaimKeys: _earlier,
+    ...rest
+  } = state;
+  const latest = remaining.at(-1);
+  if (!latest) return rest;
+  const earlier = remaining.slice(0, -1).flatMap((claim) => (claim.key === undefined ? [] : [claim.key]));
+  return {
+    ...rest,
+    unansweredClaimAt: latest.at,
+    ...(latest.status === undefined ? {} : { unansweredClaimStatus: latest.status }),
+    ...(latest.outcome === undefined ? {} : { unansweredClaimOutcome: latest.outcome }),
+    ...(latest.key === undefined ? {} : { unansweredClaimKey: latest.key }),
+    ...(earlier.length ? { earlierUnansweredClaimKeys: earlier } : {}),
+  };
 }
 
 function leaseSkipped(deps: WorkerDependencies, provider: AnyProvider, message: RecheckMessage): RecheckResult {

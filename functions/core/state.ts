@@ -9,6 +9,13 @@ export type { ConfirmationKind };
  */
 export const RECENT_OBSERVATIONS = 32;
 
+/**
+ * How many earlier claims no answer has judged yet a state keeps (`earlierUnansweredClaimKeys`), the
+ * latest ones: bounded, so the state item stays small however many claims an outage of the status
+ * endpoint lets in.
+ */
+export const UNANSWERED_CLAIMS_KEPT = 16;
+
 /** Where the status in place came from. */
 export type StatusSource = 'callback' | 'status-endpoint';
 
@@ -75,6 +82,12 @@ export interface StateItem {
    * kept: those are judged by their outcome alone.
    */
   readonly unansweredClaimKey?: string;
+  /**
+   * The event keys of earlier claims no answer has judged yet, oldest first (at most
+   * UNANSWERED_CLAIMS_KEPT): a newer one took their place above, and each is still judged on its own,
+   * from its event item, so a forged claim is not hidden by the one that came after it.
+   */
+  readonly earlierUnansweredClaimKeys?: readonly string[];
   /** First write of the item. */
   readonly createdAt?: string;
   /** Set when an application said to expect this subject (`npm run expect`) before any callback. */

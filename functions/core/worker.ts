@@ -12,7 +12,7 @@ import { EVENT_SK_PREFIX, QUEUE, TABLE, keys } from './pipeline-definition.ts';
 import { DEFAULT_RECONCILE, withRecheck, type ReconcilePolicy } from './reconcile.ts';
 import { rawBodyOf, requestOf, withBase64Body, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';
-import { applyObservations, remembers, remembersAll, type ConfirmationKind, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
+import { applyObservations, remembers, remembersAll, UNANSWERED_CLAIMS_KEPT, type ConfirmationKind, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
 import { storable } from './storable.ts';
 import type { CallbackStore, Item, ItemKey } from './store.ts';
 import type { DeliveryReportJoin } from './relay.ts';
@@ -259,7 +259,7 @@ async function applyToState(
     const applied = applyObservations(state, subject, observations, asked?.verdict, now);
     // A claim the provider could not judge or had not caught up with: asked about again, from the
     // schedule's start when the subject was settled or had gone stale, not where its old schedule ended.
-    const claim = { at: message.receivedAt, status: facts.status, outcome: facts.outcome, key: eventKey };
+    const claim = { at: message.receivedAt, status: facts.status, outcome: facts.outcome, key: eventKey, supersedes: facts.reportsCurrent === true };
     const unanswered = unansweredClaim ? (item: StateItem) => withUnansweredClaim(item, claim, now) : (item: StateItem) => item;
     const next = scheduled(applied, state, (item) => withRecheck(unanswered(item), recheck, 'event'), now);
     if (!next) return { eventKey, before: state, after: state };
@@ -268,14 +268,30 @@ async function applyToState(
   }
 }
 
-function withUnansweredClaim(state: StateItem, claim: { readonly at: string; readonly status: string; readonly outcome: Outcome; readonly key: string }, now: string): StateItem {
-  const unanswered = { unansweredClaimAt: claim.at, unansweredClaimStatus: claim.status, unansweredClaimOutcome: claim.outcome, unansweredClaimKey: claim.key };
-  if (state.stale) {
-    const { stale: _stale, staleAt: _staleAt, recheckAt: _recheckAt, recheckShard: _recheckShard, ...rest } = state;
+function withUnansweredClaim(
+  state: StateItem,
+  claim: { readonly at: string; readonly status: string; readonly outcome: Outcome; readonly key: string; readonly supersedes: boolean },
+  now: string,
+): StateItem {
+  // A claim no answer has judged yet, which this one takes the place of, is still judged on its own
+  // (a forged COMPLETED must not be hidden by the genuine one after it in the same outage). Not a
+  // report of the current status (Identomat): the newer report is the current status, the older one history.
+  const previous = claim.supersedes ? [] : [...(state.earlierUnansweredClaimKeys ?? []), ...(state.unansweredClaimKey === undefined ? [] : [state.unansweredClaimKey])];
+  const earlier = [...new Set(previous)].filter((key) => key !== claim.key).slice(-UNANSWERED_CLAIMS_KEPT);
+  const { earlierUnansweredClaimKeys: _earlier, ...current } = state;
+  const unanswered = {
+    unansweredClaimAt: claim.at,
+    unansweredClaimStatus: claim.status,
+    unansweredClaimOutcome: claim.outcome,
+    unansweredClaimKey: claim.key,
+    ...(earlier.length ? { earlierUnansweredClaimKeys: earlier } : {}),
+  };
+  if (current.stale) {
+    const { stale: _stale, staleAt: _staleAt, recheckAt: _recheckAt, recheckShard: _recheckShard, ...rest } = current;
     // No longer stale (published as such), dated when written, like going stale.
     return { ...rest, ...unanswered, rechecks: 0, changedAt: now };
   }
-  return { ...state, ...unanswered, ...(state.recheckAt === undefined ? { rechecks: 0 } : {}) };
+  return { ...current, ...unanswered, ...(current.recheckAt === undefined ? { rechecks: 0 } : {}) };
 }
 
 /**

@@ -467,6 +467,42 @@ describe('a claim nobody could judge stays due until an answer asked after it', 
     assert.deepEqual([claim.confirmation, claim.differences], ['mismatch', ['receiverAccount']], 'the claim is flagged');
   });
 
+  test('two claims no answer could judge in one outage: the first, naming another account, is judged too, not hidden by the second', async () => {
+    // prepare: a COMPLETED naming another account, then the genuine COMPLETED, both while the endpoint is down
+    const ref = uniqueId('tp-unjudged-two');
+    const truth = transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z');
+    await deliverWhileEndpointDown({ ...truth, receiverAccount: '255799999999' });
+    await deliverWhileEndpointDown(truth);
+    env.simulator.report(truth);
+
+    // act
+    const result = await recheckNow(ref);
+
+    // assess
+    assert.equal(result.kind === 'rechecked' && result.verdict, 'mismatch');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.deepEqual([state?.status, state?.confirmation, state?.differences], ['COMPLETED', 'mismatch', ['receiverAccount']]);
+    const claims = await storedEvents(env, 'temboplus', ref);
+    const verdicts = claims.map((claim) => [(claim.payload as Record<string, unknown>).receiverAccount === '255799999999' ? 'other account' : 'genuine', claim.confirmation, claim.differences]).sort();
+    assert.deepEqual(verdicts, [['genuine', 'confirmed', undefined], ['other account', 'mismatch', ['receiverAccount']]], 'each claim carries its verdict');
+  });
+
+  test('a REVERSED claim, then a late COMPLETED, both in one outage: the endpoint lagging behind REVERSED does not settle the subject by answering COMPLETED', async () => {
+    // prepare
+    const ref = uniqueId('tp-unjudged-reversed-then-late');
+    await settledByRecheck(ref);
+    await deliverWhileEndpointDown(transfer(ref, 'REVERSED', '2025-01-02T08:00:00Z'));
+    await deliverWhileEndpointDown(transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z'));
+
+    // act: TemboPlus still answers COMPLETED
+    await recheckNow(ref);
+
+    // assess
+    const state = await storedState(env, 'temboplus', ref);
+    assert.deepEqual([state?.status, state?.unansweredClaimStatus], ['COMPLETED', 'REVERSED'], 'REVERSED is still to be asked about');
+    assert.ok(state?.recheckAt !== undefined, 'due');
+  });
+
   test('a claim the endpoint could not judge on arrival, of a status the transfer has since moved on from: not flagged on the state', async () => {
     // prepare: SUBMITTED is called back while the endpoint is down; by the re-check the transfer awaits acknowledgment
     const ref = uniqueId('tp-unjudged-moved-on');
