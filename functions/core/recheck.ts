@@ -1,10 +1,11 @@
 import { findProvider } from '../providers/index.ts';
-import { canAsk, lookupLimitsOf, workerReadsSecret, type AnyProvider, type Outcome } from '../providers/provider.ts';
+import { canAsk, lookupLimitsOf, workerReadsSecret, type AnyProvider, type EventFacts, type Outcome } from '../providers/provider.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
 import { isEndpointFault, lookupAnswer, type LookupResult } from './ask.ts';
 import { answerEventKey, storeAnswer, type ProviderAnswer } from './event-items.ts';
+import { judgeClaim, placeStatus } from './events.ts';
 import { keys } from './pipeline-definition.ts';
 import { DEFAULT_RECONCILE, settled, withRecheck, withRecheckFault, type ReconcilePolicy, type RecheckContext } from './reconcile.ts';
 import type { RecheckMessage } from './queue-message.ts';
@@ -92,13 +93,28 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
     if (!claimItems.has(eventKey)) claimItems.set(eventKey, await deps.store.getItem(keys.event(provider.id, message.subjectId, eventKey)));
     return claimItems.get(eventKey);
   };
-  /** The verdict on a stored claim, by its payload, against the answer; undefined when the claim's payload cannot be read back. */
+  /**
+   * The verdict on a stored claim, by its payload, against the answer, as on arrival (`behind` when
+   * the claim is older news than the answer: a message eSMS has counted further since); undefined
+   * when the claim's payload cannot be read back.
+   */
   const claimJudged = (claim: Item | undefined, found: ProviderAnswer): Verdict | undefined => {
     // Kept compressed (a payload too large for the item): not read back here; judged by its outcome alone.
     const payload = claim?.source === 'callback' ? claim.payload : undefined;
-    const differences = payload === undefined ? undefined : provider.differences?.(payload, found.payload);
-    if (differences === undefined) return undefined;
-    return differences.length === 0 ? { kind: 'confirmed', answerStatus: found.facts.status } : { kind: 'mismatch', answerStatus: found.facts.status, differences };
+    if (payload === undefined || !provider.differences || typeof claim?.receivedAt !== 'string') return undefined;
+    let facts: EventFacts;
+    try {
+      facts = provider.describe(payload, secret);
+    } catch {
+      return undefined;
+    }
+    const placed = placeStatus(facts, claim.receivedAt);
+    const { verdict } = judgeClaim(provider, { payload, facts, placed }, found);
+    // Only a status still to move on is older news for being older: a final one that differs from
+    // the answer of that very status (another account, dated a minute before) is not a step behind it.
+    if (!verdict.behind || !placed.terminal) return verdict;
+    const { behind: _final, ...differing } = verdict;
+    return differing;
   };
   /**
    * The claims no answer has judged yet: the latest (as the state says it), and those it took the
@@ -166,11 +182,12 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
       if (verdictOnClaim && claim.key !== undefined) claimVerdicts.push({ key: claim.key, verdict: verdictOnClaim });
     }
     // A claim of the very status the provider answers, differing in what else it says (the amount, the
-    // account): flagged on the state, as on arrival. A claim of another status is older news the
-    // transaction has moved on from, or one the provider kept contradicting, taken for false as before.
-    const sameStatus = claimVerdicts.filter(({ key, verdict: { kind } }) => {
+    // account): flagged on the state, as on arrival. A claim of another status, or one the answer is
+    // newer than (eSMS's counters, counted further since), is older news the transaction has moved on
+    // from, or one the provider kept contradicting, taken for false as before.
+    const sameStatus = claimVerdicts.filter(({ key, verdict }) => {
       const claim = claims.find((each) => each.key === key);
-      return kind === 'mismatch' && claim?.status === found?.facts.status && claim?.outcome === found?.facts.outcome;
+      return verdict.kind === 'mismatch' && !verdict.behind && claim?.status === found?.facts.status && claim?.outcome === found?.facts.outcome;
     });
     const flagVerdict: Verdict | undefined = sameStatus.length
       ? { kind: 'mismatch', answerStatus: found?.facts.status, differences: [...new Set(sameStatus.flatMap(({ verdict: { differences } }) => differences ?? []))] }

@@ -292,6 +292,31 @@ describe('eSMS refuses or fails', () => {
     assert.ok(callsAbout(smsId).every((call) => !call.authorized));
   });
 
+  test('a message callback stored while eSMS was down, whose counters eSMS has counted further by the re-check: older news, not a mismatch on the state', async () => {
+    // prepare: 20 of 169 counted when called back, while GetSendStatus answers 500
+    const smsId = uniqueId('esms-unjudged-counting');
+    const query = `SMSID=${smsId}&SendStatus=5&SendSuccess=20&SendFailed=0&TotalReceiver=169`;
+    esmsEndpoint().setFault({ status: 500 });
+    try {
+      await deliver(query, QUEUE.askFaultAttempts);
+    } finally {
+      esmsEndpoint().setFault(undefined);
+    }
+    esmsEndpoint().report(message(smsId, { success: 100, failed: 0, total: 169 }));
+
+    // act: the re-check, eSMS having counted 100 by now
+    const recheck = await processRecheck({ v: 1, kind: 'recheck', provider: 'esms', subjectId: smsId, at: new Date().toISOString() }, env.deps());
+
+    // assess
+    const stored = await storedSubject(env, 'esms', smsId);
+    assert.equal(recheck.kind === 'rechecked' && recheck.verdict, 'confirmed');
+    const detail = stored.state?.detail as Record<string, unknown> | undefined;
+    assert.deepEqual([detail?.SendSuccess, stored.state?.confirmation, stored.state?.differences], ['100', 'confirmed', undefined], "eSMS's count, confirmed");
+    assert.equal(stored.state?.unansweredClaimAt, undefined, 'the claim was answered');
+    const claim = stored.events.find((event) => event.source === 'callback');
+    assert.deepEqual([claim?.confirmation, claim?.differences], ['mismatch', ['SendSuccess']], 'the claim itself keeps what eSMS says differently, as on arrival');
+  });
+
   test('eSMS down (500): the record fails with nothing stored, and is confirmed once eSMS is back', async () => {
     // prepare
     const smsId = uniqueId('esms-500');

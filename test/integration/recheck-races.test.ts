@@ -467,6 +467,22 @@ describe('a claim nobody could judge stays due until an answer asked after it', 
     assert.deepEqual([claim.confirmation, claim.differences], ['mismatch', ['receiverAccount']], 'the claim is flagged');
   });
 
+  test('a COMPLETED naming another account, dated before the genuine one, that no answer could judge on arrival: flagged all the same, a final claim is no older news', async () => {
+    // prepare
+    const ref = uniqueId('tp-unjudged-account-older');
+    const truth = transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z');
+    await deliverWhileEndpointDown({ ...truth, receiverAccount: '255799999999', updatedAt: '2025-01-01T10:04:00Z', completedAt: '2025-01-01T10:04:00Z' });
+    env.simulator.report(truth);
+
+    // act
+    const result = await recheckNow(ref);
+
+    // assess
+    assert.equal(result.kind === 'rechecked' && result.verdict, 'mismatch');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.deepEqual([state?.confirmation, state?.differences], ['mismatch', ['receiverAccount']]);
+  });
+
   test('two claims no answer could judge in one outage: the first, naming another account, is judged too, not hidden by the second', async () => {
     // prepare: a COMPLETED naming another account, then the genuine COMPLETED, both while the endpoint is down
     const ref = uniqueId('tp-unjudged-two');
