@@ -276,16 +276,21 @@ function withUnansweredClaim(
   // A claim no answer has judged yet, which this one takes the place of, is still judged on its own
   // (a forged COMPLETED must not be hidden by the genuine one after it in the same outage). Not a
   // report of the current status (Identomat): the newer report is the current status, the older one history.
+  // A report received before the one still to be judged (out of the queue late, its receives having
+  // failed longer) is older than it: the newer report stays the one to ask about.
+  const supersededBy = claim.supersedes && state.unansweredClaimAt !== undefined && claim.at < state.unansweredClaimAt;
   const previous = claim.supersedes ? [] : [...(state.earlierUnansweredClaimKeys ?? []), ...(state.unansweredClaimKey === undefined ? [] : [state.unansweredClaimKey])];
   const earlier = [...new Set(previous)].filter((key) => key !== claim.key).slice(-UNANSWERED_CLAIMS_KEPT);
   const { earlierUnansweredClaimKeys: _earlier, ...current } = state;
-  const unanswered = {
-    unansweredClaimAt: claim.at,
-    unansweredClaimStatus: claim.status,
-    unansweredClaimOutcome: claim.outcome,
-    unansweredClaimKey: claim.key,
-    ...(earlier.length ? { earlierUnansweredClaimKeys: earlier } : {}),
-  };
+  const unanswered = supersededBy
+    ? { ...(state.earlierUnansweredClaimKeys ? { earlierUnansweredClaimKeys: state.earlierUnansweredClaimKeys } : {}) }
+    : {
+        unansweredClaimAt: claim.at,
+        unansweredClaimStatus: claim.status,
+        unansweredClaimOutcome: claim.outcome,
+        unansweredClaimKey: claim.key,
+        ...(earlier.length ? { earlierUnansweredClaimKeys: earlier } : {}),
+      };
   if (current.stale) {
     const { stale: _stale, staleAt: _staleAt, recheckAt: _recheckAt, recheckShard: _recheckShard, ...rest } = current;
     // No longer stale (published as such), dated when written, like going stale.

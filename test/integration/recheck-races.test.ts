@@ -8,6 +8,7 @@ import { claimJudgedAfterMs, processRecheck } from '../../functions/core/recheck
 import { DEFAULT_RECONCILE, staleShard } from '../../functions/core/reconcile.ts';
 import { sweep } from '../../functions/core/sweep.ts';
 import { processMessage } from '../../functions/core/worker.ts';
+import type { QueueMessage } from '../../functions/core/queue-message.ts';
 import type { CallbackStore } from '../../functions/core/store.ts';
 import { findProvider } from '../../functions/providers/index.ts';
 import { identomatKit } from '../providers/identomat.ts';
@@ -111,8 +112,8 @@ describe('a re-check answer that lands after a newer callback is old news', () =
 
 describe('a new claim on a settled subject, the status endpoint down on every receive', () => {
   /** Deliver until stored, as SQS redelivers a failing record. */
-  async function deliverUntilStored(providerId: string, body: Record<string, unknown>) {
-    const message = await queueMessageFor(env.secrets, providerId, body);
+  async function deliverUntilStored(providerId: string, body: Record<string, unknown> | QueueMessage) {
+    const message = 'receivedAt' in body ? (body as QueueMessage) : await queueMessageFor(env.secrets, providerId, body);
     for (let receive = 1; ; receive++) {
       try {
         return await processMessage(message, env.deps(), receive);
@@ -185,6 +186,33 @@ describe('a new claim on a settled subject, the status endpoint down on every re
     assert.ok(waiting?.recheckAt !== undefined, 'the REJECTED claim is asked about again');
     const state = await storedState(env, 'identomat', sessionId);
     assert.deepEqual([state?.outcome, state?.confirmation], ['failed', 'confirmed']);
+  });
+
+  test('Identomat: REJECTED claimed while result/ is down, then an APPROVED report received before it comes out of the queue late: REJECTED is still asked about', async () => {
+    // prepare: APPROVED, confirmed; another APPROVED report is received, then REJECTED, while result/ is down
+    const sessionId = uniqueId('idm-late-report');
+    const change = (result: string) => ({ ...sampleJson('identomat', 'session-change-approved'), sessionId, result });
+    const says = (result: string) => env.simulators.identomat.report(identomatKit.statusAnswer!({ body: Buffer.from(JSON.stringify(change('APPROVED'))) }, result));
+    says('approved');
+    await deliver('identomat', change('APPROVED'));
+    const approvedAgain = await queueMessageFor(env.secrets, 'identomat', change('APPROVED'));
+    const rejected = { ...(await queueMessageFor(env.secrets, 'identomat', change('REJECTED'))), receivedAt: new Date(Date.parse(approvedAgain.receivedAt) + 1000).toISOString() };
+
+    // act: REJECTED is stored first, the earlier APPROVED report after it (its receives failed longer)
+    env.simulators.identomat.setFault({ status: 503 });
+    try {
+      await deliverUntilStored('identomat', rejected);
+      await deliverUntilStored('identomat', approvedAgain);
+    } finally {
+      env.simulators.identomat.setFault(undefined);
+    }
+    // result/ has not caught up with REJECTED yet
+    await processRecheck({ v: 1, kind: 'recheck', provider: 'identomat', subjectId: sessionId, at: new Date().toISOString() }, env.deps());
+
+    // assess
+    const state = await storedState(env, 'identomat', sessionId);
+    assert.equal(state?.unansweredClaimStatus, 'REJECTED', 'REJECTED is still to be asked about');
+    assert.ok(state?.recheckAt !== undefined, 'due');
   });
 });
 
