@@ -128,8 +128,11 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
       if (typeof item?.receivedAt !== 'string') continue;
       earlier.push({ key, at: item.receivedAt, ...(typeof item.status === 'string' ? { status: item.status } : {}), ...(typeof item.outcome === 'string' ? { outcome: item.outcome as Outcome } : {}) });
     }
+    // The state is written before the claim's event item: one not there yet may be moments away.
+    const unstored = state.unansweredClaimKey !== undefined && (await claimItem(state.unansweredClaimKey)) === undefined;
     const latest: UnansweredClaim = {
       at: state.unansweredClaimAt,
+      ...(unstored ? { unstored } : {}),
       ...(state.unansweredClaimKey === undefined ? {} : { key: state.unansweredClaimKey }),
       ...(state.unansweredClaimStatus === undefined ? {} : { status: state.unansweredClaimStatus }),
       ...(state.unansweredClaimOutcome === undefined ? {} : { outcome: state.unansweredClaimOutcome }),
@@ -166,11 +169,13 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
     // callback (a REVERSED, a REJECTED not in the status API yet): the claim is taken for false only
     // once the provider still says so the schedule's first steps after it (about 36 minutes).
     const found = answer?.kind === 'found' ? answer.answer : undefined;
-    const answers = (claim: UnansweredClaim) =>
-      found !== undefined &&
-      answer !== undefined &&
-      answer.askedAt >= claim.at &&
-      (claim.outcome === undefined || found.facts.outcome === claim.outcome || Date.parse(answer.askedAt) - Date.parse(claim.at) >= claimJudgedAfterMs(context.policy));
+    // A claim whose event item is not stored yet (the worker writes the state first) waits for it as
+    // long: judged without its payload, it would be taken for judged on its outcome alone.
+    const answers = (claim: UnansweredClaim) => {
+      if (found === undefined || answer === undefined || answer.askedAt < claim.at) return false;
+      const judgedAfter = Date.parse(answer.askedAt) - Date.parse(claim.at) >= claimJudgedAfterMs(context.policy);
+      return (claim.outcome === undefined || found.facts.outcome === claim.outcome || judgedAfter) && (!claim.unstored || judgedAfter);
+    };
     const claims = await unansweredClaims(verdictApplied);
     const answeredClaims = claims.filter(answers);
     // Each claim, where it is known, is compared with the answer on every material field, as on
@@ -234,6 +239,8 @@ interface UnansweredClaim {
   readonly at: string;
   readonly status?: string;
   readonly outcome?: Outcome;
+  /** Its event item is not stored (yet): the state is written first. */
+  readonly unstored?: true;
 }
 
 /** The state with these claims (oldest first) still to be judged: the latest of them in the state's own fields, the others by key. */

@@ -511,6 +511,42 @@ describe('a claim nobody could judge stays due until an answer asked after it', 
     assert.deepEqual([state?.confirmation, state?.differences], ['mismatch', ['receiverAccount']]);
   });
 
+  test('a re-check that runs between the unjudged claim\'s state write and its event item does not take it as judged: a later re-check flags it', async () => {
+    // prepare: a COMPLETED naming another account comes while the endpoint is down; the endpoint is
+    // back, and a re-check runs, just before the worker puts the claim's event item
+    const ref = uniqueId('tp-unjudged-item-late');
+    const truth = transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z');
+    const message = await queueMessageFor(env.secrets, 'temboplus', { ...truth, receiverAccount: '255799999999' });
+    let between: Promise<unknown> | undefined;
+    const store: CallbackStore = {
+      ...env.store,
+      async putOnce(item) {
+        if (item.source === 'callback' && between === undefined) {
+          env.simulator.setFault(undefined);
+          env.simulator.report(truth);
+          between = recheckNow(ref);
+          await between;
+        }
+        return env.store.putOnce(item);
+      },
+    };
+    env.simulator.setFault({ status: 503 });
+    try {
+      await processMessage(message, env.deps({ store }), QUEUE.askFaultAttempts);
+    } finally {
+      env.simulator.setFault(undefined);
+    }
+
+    // act
+    await recheckNow(ref);
+
+    // assess
+    const state = await storedState(env, 'temboplus', ref);
+    assert.deepEqual([state?.confirmation, state?.differences], ['mismatch', ['receiverAccount']]);
+    const [claim] = await storedEvents(env, 'temboplus', ref);
+    assert.deepEqual([claim.confirmation, claim.differences], ['mismatch', ['receiverAccount']], 'the claim is flagged');
+  });
+
   test('two claims no answer could judge in one outage: the first, naming another account, is judged too, not hidden by the second', async () => {
     // prepare: a COMPLETED naming another account, then the genuine COMPLETED, both while the endpoint is down
     const ref = uniqueId('tp-unjudged-two');
