@@ -140,6 +140,8 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
     return [...earlier, latest];
   };
 
+  /** Claims whose verdict is on their item: once, however often the state write is retried. */
+  const recorded = new Set<string>();
   for (let attempt = 1; ; attempt++) {
     const state = attempt === 1 ? first : await deps.store.getState(provider.id, message.subjectId, message.part);
     if (!state) return skipped(deps, message, 'no state for this subject');
@@ -201,12 +203,18 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
     const judged = answeredClaims.length ? withUnansweredClaims(flagged, claims.filter((claim) => !answeredClaims.includes(claim))) : flagged;
     const scheduled = fault ? withRecheckFault(judged, context, fault) : settled(judged, askable) ? withRecheck(judged, context, 'event') : withRecheck(judged, context, 'recheck');
     const next: StateItem = { ...scheduled, updatedAt: now, version: state.version + 1 };
+    // On the claims' own items too, where `inspect` and the timeline show a claim's verdict: before
+    // the state, which no longer names them once written (a fault after it would lose the verdict
+    // and its log line, the copy of this message that comes again finding its lease taken over).
+    for (const claim of claimVerdicts) {
+      if (!answer || recorded.has(claim.key)) continue;
+      await deps.store.recordVerdict(keys.event(provider.id, message.subjectId, claim.key), { ...claim.verdict, askedAt: answer.askedAt });
+      recorded.add(claim.key);
+    }
     if ((await deps.store.putState(next, state.version)) === 'conflict') {
       if (attempt >= MAX_STATE_ATTEMPTS) throw new DependencyError('dynamodb', `state of ${provider.id} subject kept changing under us; will retry`);
       continue;
     }
-    // On the claims' own items too, where `inspect` and the timeline show a claim's verdict.
-    for (const claim of claimVerdicts) if (answer) await deps.store.recordVerdict(keys.event(provider.id, message.subjectId, claim.key), { ...claim.verdict, askedAt: answer.askedAt });
     const stateVerdict = flagged === verdictApplied ? verdict : flagVerdict;
     const result: RecheckResult = {
       kind: 'rechecked',

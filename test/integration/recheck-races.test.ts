@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { QUEUE } from '../../functions/core/pipeline-definition.ts';
+import { DependencyError } from '../../functions/shared/errors.ts';
 import { claimJudgedAfterMs, processRecheck } from '../../functions/core/recheck.ts';
 import { DEFAULT_RECONCILE, staleShard } from '../../functions/core/reconcile.ts';
 import { sweep } from '../../functions/core/sweep.ts';
@@ -541,6 +542,41 @@ describe('a claim nobody could judge stays due until an answer asked after it', 
     await recheckNow(ref);
 
     // assess
+    const state = await storedState(env, 'temboplus', ref);
+    assert.deepEqual([state?.confirmation, state?.differences], ['mismatch', ['receiverAccount']]);
+    const [claim] = await storedEvents(env, 'temboplus', ref);
+    assert.deepEqual([claim.confirmation, claim.differences], ['mismatch', ['receiverAccount']], 'the claim is flagged');
+  });
+
+  test('a re-check whose verdict on the claim\'s item fails is retried whole: the claim is flagged and the mismatch logged, not lost with the fault', async () => {
+    // prepare: a COMPLETED naming another account comes while the endpoint is down
+    const ref = uniqueId('tp-unjudged-verdict-fault');
+    const truth = transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z');
+    await deliverWhileEndpointDown({ ...truth, receiverAccount: '255799999999' });
+    env.simulator.report(truth);
+    let failed = false;
+    const store: CallbackStore = {
+      ...env.store,
+      async recordVerdict(key, verdict) {
+        if (!failed) {
+          failed = true;
+          throw new DependencyError('dynamodb', 'UpdateItem (verdict) failed');
+        }
+        return env.store.recordVerdict(key, verdict);
+      },
+    };
+    const sweptAt = String((await storedState(env, 'temboplus', ref))?.recheckAt);
+    const message = { v: 1 as const, kind: 'recheck' as const, provider: 'temboplus', subjectId: ref, at: new Date().toISOString(), lease: sweptAt, rechecks: 0 };
+
+    // act: the re-check fails on the claim's item; SQS delivers the same message again
+    const first = await processRecheck(message, env.deps({ store })).then(() => undefined, (error: unknown) => error);
+    const deps = env.deps();
+    const again = await processRecheck(message, deps);
+
+    // assess
+    assert.ok(first instanceof DependencyError, String(first));
+    assert.equal(again.kind === 'rechecked' && again.verdict, 'mismatch');
+    assert.ok(deps.log.lines.some((line) => line.message === 'rechecked' && line.fields?.confirmation === 'mismatch'), 'the mismatch is logged (its alarm counts these lines)');
     const state = await storedState(env, 'temboplus', ref);
     assert.deepEqual([state?.confirmation, state?.differences], ['mismatch', ['receiverAccount']]);
     const [claim] = await storedEvents(env, 'temboplus', ref);
