@@ -196,9 +196,16 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
       const claim = claims.find((each) => each.key === key);
       return verdict.kind === 'mismatch' && !verdict.behind && claim?.status === found?.facts.status && claim?.outcome === found?.facts.outcome;
     });
-    const flagVerdict: Verdict | undefined = sameStatus.length
-      ? { kind: 'mismatch', answerStatus: found?.facts.status, differences: [...new Set(sameStatus.flatMap(({ verdict: { differences } }) => differences ?? []))] }
-      : undefined;
+    // (Not on a status newer than the answer, one that overtook it: that answer is no news about it.)
+    const flagVerdict: Verdict | undefined =
+      sameStatus.length && found
+        ? {
+            kind: 'mismatch',
+            answerStatus: found.facts.status,
+            answerOrderKey: orderKey(found.placed),
+            differences: [...new Set(sameStatus.flatMap(({ verdict: { differences } }) => differences ?? []))],
+          }
+        : undefined;
     const flagged = flagVerdict ? (applyObservations(verdictApplied, subject, [], flagVerdict, now) ?? verdictApplied) : verdictApplied;
     const judged = answeredClaims.length ? withUnansweredClaims(flagged, claims.filter((claim) => !answeredClaims.includes(claim))) : flagged;
     const scheduled = fault ? withRecheckFault(judged, context, fault) : settled(judged, askable) ? withRecheck(judged, context, 'event') : withRecheck(judged, context, 'recheck');
@@ -215,7 +222,9 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
       if (attempt >= MAX_STATE_ATTEMPTS) throw new DependencyError('dynamodb', `state of ${provider.id} subject kept changing under us; will retry`);
       continue;
     }
-    const stateVerdict = flagged === verdictApplied ? verdict : flagVerdict;
+    // A claim flagged is logged as a mismatch (its alarm counts these lines), even where the state had
+    // moved on past the answer and records nothing of it.
+    const stateVerdict = flagVerdict ?? verdict;
     const result: RecheckResult = {
       kind: 'rechecked',
       asked: fault ? 'fault' : (answer?.kind ?? 'not-asked'),

@@ -583,6 +583,28 @@ describe('a claim nobody could judge stays due until an answer asked after it', 
     assert.deepEqual([claim.confirmation, claim.differences], ['mismatch', ['receiverAccount']], 'the claim is flagged');
   });
 
+  test('an unjudged COMPLETED naming another account, answered by a COMPLETED a confirmed REVERSED has overtaken meanwhile: the claim is flagged, the REVERSED stays confirmed', async () => {
+    // prepare
+    const ref = uniqueId('tp-unjudged-overtaken');
+    const truth = transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z');
+    await deliverWhileEndpointDown({ ...truth, receiverAccount: '255799999999' });
+    env.simulator.report(truth);
+
+    // act: the re-check's COMPLETED is read; REVERSED is called back and confirmed before it lands
+    const recheck = slowRecheck(ref);
+    await recheck.read;
+    env.simulator.report(transfer(ref, 'REVERSED', '2025-01-01T10:06:00Z'));
+    await deliver('temboplus', transfer(ref, 'REVERSED', '2025-01-01T10:06:00Z'));
+    const result = await recheck.done;
+
+    // assess
+    const state = await storedState(env, 'temboplus', ref);
+    assert.deepEqual([state?.status, state?.confirmation, state?.confirmedStatus, state?.differences], ['REVERSED', 'confirmed', 'REVERSED', undefined], 'an older answer is no news about REVERSED');
+    assert.equal(result.kind === 'rechecked' && result.verdict, 'mismatch', 'the forged claim is logged as a mismatch all the same');
+    const claim = (await storedEvents(env, 'temboplus', ref)).find((event) => (event.payload as Record<string, unknown>).receiverAccount === '255799999999');
+    assert.deepEqual([claim?.confirmation, claim?.differences], ['mismatch', ['receiverAccount']], 'the claim is flagged');
+  });
+
   test('two claims no answer could judge in one outage: the first, naming another account, is judged too, not hidden by the second', async () => {
     // prepare: a COMPLETED naming another account, then the genuine COMPLETED, both while the endpoint is down
     const ref = uniqueId('tp-unjudged-two');
