@@ -111,6 +111,18 @@ function delivery(detail: InstructionDetail, receiveCount = 1): SQSRecord {
 
 /** Messages the simulated TeleSign took for this instruction (its eventId is our external_id). */
 const taken = (detail: InstructionDetail) => simulator.sent.filter((message) => message.parameters.external_id === detail.eventId && message.referenceId);
+
+/** A relay in a process of its own, delivering `detail` once, returned when TeleSign has taken the message (or after 20 s): to be killed mid-send. */
+async function relayUntilTaken(detail: InstructionDetail) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test', 'support', 'relay-once.ts'), JSON.stringify({ endpoint: env.dynamo.endpoint, tableName: env.tableName, secret: env.secrets.telesign, detail })], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 20_000;
+  while (taken(detail).length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  return { child, exited };
+}
 /** Send requests of any kind TeleSign saw for it (taken, refused or failed). */
 const requested = (detail: InstructionDetail) => simulator.sent.filter((message) => message.parameters.external_id === detail.eventId || message.referenceId === undefined);
 
@@ -321,13 +333,7 @@ describe('a crash mid-send', () => {
     // prepare: TeleSign takes the message and never answers; the relay waits, and is killed
     const detail = await instruction(OTP_SAMPLE);
     simulator.setSendFault({ hang: true, times: 1 });
-    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test', 'support', 'relay-once.ts'), JSON.stringify({ endpoint: env.dynamo.endpoint, tableName: env.tableName, secret: env.secrets.telesign, detail })], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const deadline = Date.now() + 20_000;
-    while (taken(detail).length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const { child, exited } = await relayUntilTaken(detail);
     assert.equal(taken(detail).length, 1, 'TeleSign took the message');
     child.kill('SIGKILL');
     await exited;
@@ -781,13 +787,7 @@ describe("TeleSign's delivery report joins an instruction whose send got no answ
     const route = await reportRoute();
     simulator.setSendFault({ hang: true, times: 1 });
     try {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test', 'support', 'relay-once.ts'), JSON.stringify({ endpoint: env.dynamo.endpoint, tableName: env.tableName, secret: env.secrets.telesign, detail })], {
-        cwd: REPO_ROOT,
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      const deadline = Date.now() + 20_000;
-      while (taken(detail).length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      const { child, exited } = await relayUntilTaken(detail);
       await simulator.reportsSettled();
       child.kill('SIGKILL');
       await exited;
