@@ -161,8 +161,18 @@ export interface SubjectRef {
  */
 export function orderKey(placed: PlacedStatus): string {
   const tier = placed.latestWins ? 0 : placed.terminal || placed.ranksAsTerminal ? 1 : 0;
-  const rank = String((placed.latestWins ? 0 : placed.rank) + 100).padStart(3, '0');
-  return `${tier}|${rank}|${placed.statusAt}|${OUTCOME_TIE_BREAK[placed.outcome]}|${placed.status}`;
+  return `${tier}|${rankText(placed.latestWins ? 0 : placed.rank)}|${placed.statusAt}|${OUTCOME_TIE_BREAK[placed.outcome]}|${placed.status}`;
+}
+
+/**
+ * A rank as text that sorts as the number: three digits (rank + 100) for -100 to 899, as every key
+ * has been written; a higher one (eSMS ranks a message by the receivers its counters account for,
+ * thousands for a campaign) as `~` and 16 digits, which sort above every three-digit text (`~` comes
+ * after the digits) and among themselves by value. Below -100 (no provider ranks so low), -100.
+ */
+export function rankText(rank: number): string {
+  const shifted = Number.isFinite(rank) ? Math.max(0, Math.floor(rank) + 100) : 0;
+  return shifted <= 999 ? String(shifted).padStart(3, '0') : `~${String(Math.min(shifted, Number.MAX_SAFE_INTEGER)).padStart(16, '0')}`;
 }
 
 /**

@@ -170,13 +170,12 @@ const count = (value: string | undefined) => (value === undefined ? 0 : Number(v
 /** Voice call results name the call by ReferenceId and carry no SMSID. */
 const isVoice = (query: EsmsCallback) => query.SMSID === undefined;
 
-/**
+/*
  * The state orders a terminal status by rank first: a SendStatus 5 ranks by how many recipients its
  * counters account for (SendSuccess + SendFailed), so a late retry of an earlier report never
- * replaces a fuller one (inferred: eSMS's counters for a message only grow). Capped, as the state
- * compares ranks as three digits.
+ * replaces a fuller one (inferred: eSMS's counters for a message only grow). However many: the
+ * state's order key writes any rank so that it sorts as the number (functions/core/state.ts `rankText`).
  */
-const MAX_RANK = 899;
 
 /**
  * A recipient's Zalo error (`error_info.error`, e.g. -114 "User is inactive…"), or undefined when
@@ -226,7 +225,7 @@ function sentOutcome(query: EsmsCallback, recipient: string | undefined, zaloErr
   if (isVoice(query)) return { outcome: callOutcome(query), rank: 0 };
   const success = count(query.SendSuccess);
   const failed = count(query.SendFailed);
-  const rank = Math.min(success + failed, MAX_RANK);
+  const rank = success + failed;
   // "IsSent: false = not yet sent" (GetSmsReceiverStatus_get): this recipient has no result yet.
   // https://developers.esms.vn/en/esms-api/retrive-and-register-functions/get-message-details
   if (recipient !== undefined && query.IsSent === 'false') return { outcome: 'pending', terminal: false, rank, inference: 'recipient-not-sent' };

@@ -455,6 +455,14 @@ describe('eSMS outcomes: only what the counters can say', () => {
     assert.ok(orderKey(fuller) > orderKey(earlier), `${orderKey(fuller)} should outrank ${orderKey(earlier)}`);
   });
 
+  test('a campaign of thousands: the fully counted report outranks a late one that counted fewer, past any three-digit rank', () => {
+    // prepare: 5000 of 5000 counted arrived first; 1000 of 5000 arrives a minute later
+    const fuller = placeStatus(described('SMSID=m&SendStatus=5&SendSuccess=5000&SendFailed=0&TotalReceiver=5000'), '2025-01-01T10:00:00.000Z');
+    const earlier = placeStatus(described('SMSID=m&SendStatus=5&SendSuccess=1000&SendFailed=0&TotalReceiver=5000'), '2025-01-01T10:01:00.000Z');
+    // act / assess
+    assert.ok(orderKey(fuller) > orderKey(earlier), `${orderKey(fuller)} should outrank ${orderKey(earlier)}`);
+  });
+
   test('a message eSMS has not counted every receiver of yet is asked again, even once an answer confirms it; one fully counted settles', () => {
     // prepare: GetSendStatus answers what the callback said, the state confirmed with that answer
     const settledAfter = (query: string) => {

@@ -92,6 +92,16 @@ describe('orderKey', () => {
       lower: placed('a', { rank: 9 }),
       higher: placed('b', { rank: 10 }),
     },
+    {
+      name: 'a rank past 899 (an eSMS campaign counting thousands) is above 899, not capped to it',
+      lower: placed('5', { terminal: true, rank: 899, statusAt: '2025-01-02T00:00:00.000Z' }),
+      higher: placed('5', { terminal: true, rank: 900 }),
+    },
+    {
+      name: 'and ranks past 899 order among themselves as numbers, whatever the times',
+      lower: placed('5', { terminal: true, rank: 1000, statusAt: '2025-01-02T00:00:00.000Z' }),
+      higher: placed('5', { terminal: true, rank: 5000 }),
+    },
   ];
   for (const { name, lower, higher } of pairs) {
     test(name, () => {
