@@ -14,13 +14,16 @@ export class SecretsFileError extends Error {
 }
 
 /**
- * JSON.parse's message without the text it quotes: V8 writes a short text whole, and some ten
+ * JSON.parse's message without the text it quotes: V8 writes the unexpected token, a short text whole, and some ten
  * characters either side of the fault in a longer one, which in a secrets file are a secret's
  * (`"apiKey": 'dW5p…`, single-quoted). The message also reaches ingest's log line when the file is
  * edited while `npm start` runs (each secret is read from it again).
  */
 function withoutQuotedText(message: string): string {
-  return message.replace(/, (?:\.\.\.)?"[\s\S]*"(?:\.\.\.)? is not valid JSON$/, ' (the text around it is not shown: it may be a secret)');
+  return message
+    .replace(/, (?:\.\.\.)?"[\s\S]*"(?:\.\.\.)? is not valid JSON$/, ' (the text around it is not shown: it may be a secret)')
+    // The token itself too: in an unquoted value (`"apiKey": dW5p…`) it is the secret's first character.
+    .replace(/^Unexpected token '[\s\S]'/u, 'Unexpected token');
 }
 
 /**

@@ -285,4 +285,16 @@ describe("the local runtime's secrets file", () => {
     assert.ok(!run.lines[0].includes(apiKey.slice(0, 8)), `the line quotes the secret: ${run.lines[0]}`);
     assert.throws(() => loadSecretsFile(path), (error: Error) => error instanceof SecretsFileError && !error.message.includes(apiKey.slice(0, 8)));
   });
+
+  test('a value written without quotes is refused without its first character either (V8 names the unexpected token)', () => {
+    // prepare: a secret that starts with a character found nowhere else in the message
+    const path = join(mkdtempSync(join(tmpdir(), 'secrets-file-')), 'secrets.json');
+    writeFileSync(path, '{\n  "telesign": { "customerId": "C", "apiKey": Qz9secret }\n}\n');
+
+    // act / assess
+    assert.throws(
+      () => loadSecretsFile(path),
+      (error: Error) => error instanceof SecretsFileError && /is not valid JSON: Unexpected token/.test(error.message) && !error.message.replace(path, '').includes('Q'),
+    );
+  });
 });
