@@ -1,5 +1,5 @@
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { marshall } from '@aws-sdk/util-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { keys } from '../functions/core/pipeline-definition.ts';
 import { getProvider, providers } from '../functions/providers/index.ts';
 import { LOCAL_AWS } from './engines.ts';
@@ -136,6 +136,8 @@ interface SendReport {
   readonly requests: { attempt: number; method: string; path: string; statusCode?: number; body?: unknown; error?: string }[];
   /** What the simulated status endpoint was told to answer for the subject, and its status code. */
   readonly statusEndpoint: { status: string; outcome: string; terminal: boolean; statusCode: number }[];
+  /** With --repeat on the local runtime: deliveries made, and the callbacks the subject's state counted new meanwhile (1: stored once). */
+  dedupe?: { deliveries: number; newCallbacks: number };
 }
 const report: SendReport = {
   provider: provider.id,
@@ -191,6 +193,23 @@ if (values['endpoint-only']) {
   process.exit(0);
 }
 
+/** The subject's count of distinct callbacks (its state's `eventCount`), on the local runtime; undefined without one. */
+async function storedCallbacks(): Promise<number | undefined> {
+  // Only the table behind the URL the callbacks went to (not a local one beside a --url elsewhere).
+  if (!runtime || !parsed || baseUrl !== runtime.baseUrl.replace(/\/+$/, '')) return undefined;
+  const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: runtime.dynamodbEndpoint });
+  try {
+    const { Item } = await dynamo.send(new GetItemCommand({ TableName: runtime.tableName, Key: marshall(keys.state(provider.id, parsed.subjectId, parsed.part)), ConsistentRead: true }));
+    return Item ? Number(unmarshall(Item).eventCount ?? 0) : 0;
+  } catch {
+    return undefined;
+  } finally {
+    dynamo.destroy();
+  }
+}
+// Before a repeat: what the subject counted already, so what the repeats add can be told.
+const countedBefore = repeat > 1 ? await storedCallbacks() : undefined;
+
 /** The path with its secret token shortened, so the output can be shared. */
 const shownPath = request.path.replace(/(\/callbacks\/[^/]+\/)([^/?]+)/, (_, prefix: string, token: string) => `${prefix}${token.slice(0, 4)}…`);
 for (let attempt = 1; attempt <= repeat; attempt++) {
@@ -220,20 +239,34 @@ for (let attempt = 1; attempt <= repeat; attempt++) {
   if (!json) console.log(`← ${response.status} ${text}`);
   if (!response.ok) process.exitCode = 1;
 }
-/** Wait (up to 15 s) until the worker has stored the subject's state, so a later answer is news to a re-check, not to the first ask. */
-async function waitForState(): Promise<void> {
+/**
+ * Wait (up to 15 s) until the worker has stored the subject's state, so a later answer is news to a
+ * re-check, not to the first ask; with `countedAbove`, until the state counts more callbacks than that.
+ */
+async function waitForState(countedAbove?: number): Promise<void> {
   if (!runtime || !parsed) return;
   const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: runtime.dynamodbEndpoint });
   const key = marshall(keys.state(provider.id, parsed.subjectId, parsed.part));
   try {
     for (const deadline = Date.now() + 15_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 200))) {
-      if ((await dynamo.send(new GetItemCommand({ TableName: runtime.tableName, Key: key, ConsistentRead: true }))).Item) return;
+      const { Item } = await dynamo.send(new GetItemCommand({ TableName: runtime.tableName, Key: key, ConsistentRead: true }));
+      if (Item && (countedAbove === undefined || Number(unmarshall(Item).eventCount ?? 0) > countedAbove)) return;
     }
   } finally {
     dynamo.destroy();
   }
 }
 
+if (countedBefore !== undefined && process.exitCode !== 1) {
+  // Distinct callbacks only raise the count: once the first delivery is stored, the repeats change nothing.
+  await waitForState(countedBefore);
+  const countedAfter = await storedCallbacks();
+  if (countedAfter !== undefined) {
+    const newCallbacks = countedAfter - countedBefore;
+    report.dedupe = { deliveries: repeat, newCallbacks };
+    say(`  ${repeat} deliveries of one callback: ${newCallbacks === 0 ? 'none stored anew (it was stored before, or is not yet)' : `stored ${newCallbacks === 1 ? 'once' : `${newCallbacks} times`}`}; the others were duplicates`);
+  }
+}
 if (statusLater !== undefined && process.exitCode !== 1) {
   await waitForState();
   await simulatorReports(statusLater);

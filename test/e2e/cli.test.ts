@@ -155,11 +155,14 @@ describe('command lines people can pipe', { timeout: 300_000 }, () => {
       url: string;
       subject: { subjectId: string; outcome: string };
       requests: { attempt: number; statusCode: number; body: unknown }[];
+      dedupe?: { deliveries: number; newCallbacks: number };
     }>(result);
     assert.equal(report.provider, 'telesign');
     assert.equal(report.url, pipeline.info.baseUrl);
     assert.match(report.subject.subjectId, /\S/);
     assert.deepEqual(report.requests.map((r) => [r.attempt, r.statusCode]), [[1, 200], [2, 200]]);
+    assert.equal(report.dedupe?.deliveries, 2, 'what the repeat came to, read from the table');
+    assert.ok(report.dedupe.newCallbacks === 0 || report.dedupe.newCallbacks === 1, JSON.stringify(report.dedupe));
     assert.equal(typeof report.requests[0].body, 'object', 'the JSON body, parsed');
     assert.match(result.stderr, /→ POST /);
     assert.match(result.stderr, new RegExp(`see it with: npm run inspect -- telesign '${report.subject.subjectId}'`));

@@ -146,6 +146,7 @@ describe('local pipeline (npm start)', { timeout: 240_000 }, () => {
     const sent = pipeline.run('send', ['esms', 'viber', '--repeat', '3']);
     assert.equal(sent.status, 0, sent.stderr);
     assert.equal((sent.stdout.match(/← 200/g) ?? []).length, 3, sent.stdout);
+    assert.match(sent.stderr, /3 deliveries of one callback: (stored once|none stored anew \(it was stored before, or is not yet\)); the others were duplicates/, 'send says what the repeats came to (an earlier test of this file sent every sample once)');
     // Found by the SMSID the send API returned; the recipient is a part of the message.
     const subjectId = '849fe08c19294b02857cf91687021a50250';
     await waitForState('esms', subjectId, 1, '0901888484');
