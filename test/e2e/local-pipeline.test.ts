@@ -6,7 +6,7 @@ import { OUTCOMES, type Outcome } from '../../functions/providers/provider.ts';
 import { keys } from '../../functions/core/pipeline-definition.ts';
 import { LOCAL_AWS, waitFor } from '../../local/engines.ts';
 import { authenticRequest, listSamples } from '../../local/samples.ts';
-import { javaProcessesFor, startLocalPipeline, type StartedPipeline } from '../support/e2e-pipeline.ts';
+import { controlFetch, javaProcessesFor, startLocalPipeline, type StartedPipeline } from '../support/e2e-pipeline.ts';
 import { kitOf } from '../providers/index.ts';
 import { toRequest } from '../support/unit-ingest.ts';
 import { leaks } from '../support/log-leaks.ts';
@@ -35,7 +35,7 @@ async function sendAuthentic(providerId: string, content: { body?: Buffer; query
 /** Tell a provider's simulated status endpoint about a subject. */
 async function reportAnswer(providerId: string, answer: unknown) {
   const simulation = kitOf(providerId).statusSimulation!(pipeline.secrets[providerId]);
-  const response = await fetch(`${pipeline.info.simulators[providerId]}/__simulator/answers`, {
+  const response = await controlFetch(`${pipeline.info.simulators[providerId]}/__simulator/answers`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${simulation.controlToken}` },
     body: JSON.stringify(answer),

@@ -6,7 +6,7 @@ import { keys } from '../../functions/core/pipeline-definition.ts';
 import type { QueueMessage } from '../../functions/core/queue-message.ts';
 import { LOCAL_AWS, waitFor } from '../../local/engines.ts';
 import { listSamples } from '../../local/samples.ts';
-import { startLocalPipeline, type StartedPipeline } from '../support/e2e-pipeline.ts';
+import { controlFetch, startLocalPipeline, type StartedPipeline } from '../support/e2e-pipeline.ts';
 
 /** `npm run redrive` and `npm run reprocess` against a running local pipeline, as an operator uses them. */
 
@@ -15,7 +15,7 @@ let sqs: SQSClient;
 let dynamo: DynamoDBClient;
 
 async function simulator(method: string, path: string, body?: unknown) {
-  const response = await fetch(`${pipeline.info.simulators.temboplus}${path}`, {
+  const response = await controlFetch(`${pipeline.info.simulators.temboplus}${path}`, {
     method,
     headers: { 'content-type': 'application/json', authorization: `Bearer ${pipeline.secrets.temboplus.apiToken}` },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),

@@ -15,7 +15,7 @@ import { freePort, LOCAL_AWS, waitFor } from '../../local/engines.ts';
 import type { BusEvent } from '../../local/event-bus.ts';
 import { authenticRequest, findSample } from '../../local/samples.ts';
 import type { SimulatedMessage } from '../../local/status-simulator.ts';
-import { commandEnv, javaProcessesFor, ROOT, startLocalPipeline, type StartedPipeline } from '../support/e2e-pipeline.ts';
+import { commandEnv, controlFetch, javaProcessesFor, ROOT, startLocalPipeline, type StartedPipeline } from '../support/e2e-pipeline.ts';
 import { secretsFor } from '../providers/index.ts';
 import { leaks } from '../support/log-leaks.ts';
 
@@ -45,7 +45,7 @@ const otpFor = (sessionId: string) => Buffer.from(JSON.stringify({ ...SAMPLE_JSO
 
 /** The simulated TeleSign's control routes (the account's key is their token). */
 async function simulator(method: 'GET' | 'PUT', path: string, body?: unknown): Promise<unknown> {
-  const response = await fetch(`${pipeline.info.simulators.telesign}/__simulator/${path}`, {
+  const response = await controlFetch(`${pipeline.info.simulators.telesign}/__simulator/${path}`, {
     method,
     headers: { 'content-type': 'application/json', authorization: `Bearer ${String(pipeline.secrets.telesign.apiKey)}` },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),

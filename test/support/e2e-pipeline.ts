@@ -10,6 +10,24 @@ import { secretsFor } from '../providers/index.ts';
 /** The repository root: commands run from here as a user would. */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
+/**
+ * fetch for a control request to one of the local runtime's servers (a simulator's routes), sent
+ * once more if the kept-alive connection it went out on was closed under it. A test's spawnSync
+ * (pipeline.run) blocks this process's timers past the server's keep-alive timeout (5 s), so undici
+ * can hand the next request a socket the server has already closed: "other side closed". The
+ * request never reached the server then, and the control routes are idempotent (GET, PUT, and POSTs
+ * that set an answer), so sending it again is what the test meant.
+ */
+export async function controlFetch(url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (error) {
+    const code = (error as { cause?: { code?: string } }).cause?.code;
+    if (code !== 'UND_ERR_SOCKET' && code !== 'ECONNRESET') throw error;
+    return fetch(url, init);
+  }
+}
+
 /** Secrets for tests (test kits, tagged 'test'): distinct from the development ones, status endpoints on loopback. */
 export function testSecrets(simulatorPort: number) {
   return secretsFor('test', { statusEndpoint: `http://127.0.0.1:${simulatorPort}`, asks: true });
