@@ -47,18 +47,37 @@ export function setLogContext(fields: LogFields | undefined): void {
 }
 
 /**
- * A run of 7+ digits standing on its own, not inside a hex id, written with any of the separators
- * the relay's `e164` drops (any white space, dots, dashes, brackets): a number that can be sent can
- * be masked.
+ * A UUID, or a run of 24+ hex characters with a letter among them (TeleSign's 32-hex reference ids,
+ * digests, object ids), standing apart: left as it is. About one random 32-hex id in ten, and one
+ * UUID in a hundred, holds a run of 9+ digits by chance; masking it would make the id useless.
+ * (A number hidden inside such a run, behind nothing but hex letters and digits, goes unseen.)
  */
-const PHONE_LIKE = /(?<![A-Za-z0-9])\+?\d[\d\s().-]{5,}\d(?![A-Za-z0-9])/g;
+const HEX_ID = String.raw`(?<![A-Za-z0-9])(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|(?=[0-9a-f]*[a-f])[0-9a-f]{24,})(?![A-Za-z0-9])`;
 
 /**
- * Mask anything that looks like a phone number (7+ digits), keeping the last three digits.
- * Subject ids can embed one (eSMS per-recipient ids); log lines must never carry it in full.
+ * A run of 7+ digits standing on its own, written with any of the separators the relay's `e164`
+ * drops (any white space, dots, dashes, brackets): a number that can be sent can be masked.
+ */
+const STANDING_NUMBER = String.raw`(?<![A-Za-z0-9])\+?\d[\d\s().-]{5,}\d(?![A-Za-z0-9])`;
+
+/**
+ * A run of 9+ digits glued to letters (`REF255712345678`, `ID-255712345678x`): the length of a
+ * number with its country code. Shorter runs inside ids (`SMS12345678ID`) are left as they are.
+ */
+const GLUED_NUMBER = String.raw`(?<!\d)\d{9,}`;
+
+/** Hex ids first: at a position where one starts, it is taken whole and left as it is. */
+const PHONE_LIKE = new RegExp(`(${HEX_ID})|${STANDING_NUMBER}|${GLUED_NUMBER}`, 'gi');
+
+/**
+ * Mask anything that looks like a phone number, keeping the last three digits: 7+ digits standing
+ * on their own, or 9+ digits glued into an id; UUIDs and hex ids are left readable (see above).
+ * Subject ids can embed one (eSMS per-recipient ids, a partner's own reference); log lines must
+ * never carry it in full.
  */
 export function maskPhoneNumbers(value: string): string {
-  return value.replace(PHONE_LIKE, (match) => {
+  return value.replace(PHONE_LIKE, (match, hexId: string | undefined) => {
+    if (hexId !== undefined) return match;
     const digits = match.replace(/\D/g, '');
     return digits.length < 7 ? match : `${'*'.repeat(digits.length - 3)}${digits.slice(-3)}`;
   });

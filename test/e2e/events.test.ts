@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync } from 'node
 import { after, before, describe, test } from 'node:test';
 import { DETAIL_TYPES } from '../../functions/core/publish.ts';
 import { getProvider } from '../../functions/providers/index.ts';
+import { maskPhoneNumbers } from '../../functions/shared/log.ts';
 import { freePort, waitFor } from '../../local/engines.ts';
 import type { BusEvent } from '../../local/event-bus.ts';
 import { authenticRequest, findSample } from '../../local/samples.ts';
@@ -64,12 +65,13 @@ async function waitForEvents(pipeline: StartedPipeline, subjectId: string, count
   return found;
 }
 
-/** Worker lines saying a callback about this subject was handled (stored or found a duplicate). */
+/** Worker lines saying a callback about this subject was handled (stored or found a duplicate); lines name it masked. */
 function workerLinesAbout(pipeline: StartedPipeline, subjectId: string): Record<string, unknown>[] {
+  const named = maskPhoneNumbers(subjectId);
   return pipeline.output
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as Record<string, unknown>)
-    .filter((line) => line.service === 'worker' && line.message === 'stored' && line.subjectId === subjectId);
+    .filter((line) => line.service === 'worker' && line.message === 'stored' && line.subjectId === named);
 }
 
 /**

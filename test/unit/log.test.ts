@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { e164 } from '../../functions/core/relay.ts';
 import { maskEmail, maskPhoneNumber, maskPhoneNumbers } from '../../functions/shared/log.ts';
@@ -29,6 +30,43 @@ describe('maskPhoneNumbers', () => {
       const masked = maskPhoneNumbers(`session S-1 to ${form}.`);
       assert.ok(!masked.replace(/\D/g, '').includes('512345'), `${JSON.stringify(form)} came out as ${JSON.stringify(masked)}`);
       assert.match(masked, /\*{9}678/, JSON.stringify(masked));
+    }
+  });
+
+  test('a phone number glued into an id is masked all the same', () => {
+    const cases: Array<[string, string]> = [
+      ['REF255712345678', 'REF*********678'],
+      ['ID-255712345678x', 'ID-*********678x'],
+      ['a:255712345678b', 'a:*********678b'],
+      ['msg255712345678_2', 'msg*********678_2'],
+      ['sess#255712345678ok', 'sess#*********678ok'],
+      ['SMS995512345678ID', 'SMS*********678ID'],
+      ['ABCDEF255712345678', 'ABCDEF*********678'],
+      ['x7c1a2b3c4d5e6fa255712345678b0a1b2c3d', 'x7c1a2b3c4d5e6fa*********678b0a1b2c3d'],
+    ];
+    for (const [id, masked] of cases) assert.equal(maskPhoneNumbers(id), masked, id);
+  });
+
+  test('UUIDs and hex ids stay readable, even when they hold a long run of digits', () => {
+    const ids = [
+      'e4b1c2d0-55aa-4f3b-9c1e-213686786746',
+      'E4B1C2D0-55AA-4F3B-9C1E-213686786746',
+      '7c1a2b3c4d5e6f70819203123456789a',
+      'a2557123456789012345678901234567',
+      '5f1d7c2e9a4b3c0d12345678',
+      '2fd4e1c67a2d28fced849ee1bb76e7391b93eb12',
+    ];
+    for (const id of ids) {
+      assert.equal(maskPhoneNumbers(id), id);
+      assert.equal(maskPhoneNumbers(`acme/${id}`), `acme/${id}`, 'after a source');
+      assert.equal(maskPhoneNumbers(`voice:${id}`), `voice:${id}`, 'after a prefix');
+    }
+    // Random ones: about one 32-hex id in ten has a run of 9 or more digits.
+    for (let i = 0; i < 2000; i += 1) {
+      const uuid = randomUUID();
+      const hex = randomBytes(16).toString('hex').toUpperCase();
+      assert.equal(maskPhoneNumbers(uuid), uuid);
+      assert.equal(maskPhoneNumbers(hex), hex);
     }
   });
 
