@@ -278,7 +278,8 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
       { result: 'quarantined', reason: quarantine?.reason, issues: quarantine?.issues.slice(0, 5) ?? [] },
     );
   }
-  const fields: Record<string, unknown> = { result: 'accepted', subjectId: maskPhoneNumbers(facts.subjectId), status: facts.status };
+  // A status is the provider's text (a Standard Webhooks `type` is whatever the sender names it): masked as a subject is.
+  const fields: Record<string, unknown> = { result: 'accepted', subjectId: maskPhoneNumbers(facts.subjectId), status: maskPhoneNumbers(facts.status) };
   if (facts.part !== undefined) fields.part = maskPhoneNumbers(facts.part);
   return finish({ statusCode: 200, body: ACCEPTED }, fields);
 }

@@ -312,7 +312,7 @@ function log(
     // A verdict on what callbacks claimed (counted with the arrival verdicts); an expected subject
     // the provider does not know yet is not a contradiction.
     ...(result.verdict && state.eventCount > 0 ? { confirmation: result.verdict } : {}),
-    status: state.status,
+    status: state.status === undefined ? undefined : maskPhoneNumbers(state.status),
     outcome: state.outcome,
     rechecks: state.rechecks ?? 0,
     ...(state.recheckAt && !state.stale ? { nextRecheckAt: state.recheckAt } : {}),

@@ -450,13 +450,14 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
     requestId: message.requestId,
     subjectId: maskPhoneNumbers(facts.subjectId),
     ...(facts.part === undefined ? {} : { part: maskPhoneNumbers(facts.part) }),
-    status: facts.status,
+    // The provider's text, as free as a subject id: masked the same way.
+    status: maskPhoneNumbers(facts.status),
     outcome: facts.outcome,
     result: created === 'created' || (redelivered && !counted) ? 'stored' : counted ? 'redelivered' : 'duplicate',
     stateChanged: changed,
     // From API Gateway's receipt to now, the state written: the pipeline's lag (a metric).
     lagMs: deps.now().getTime() - Date.parse(message.receivedAt),
-    ...(asked ? { [settling ? 'pendingVerdict' : 'confirmation']: asked.verdict.kind, confirmedStatus: asked.verdict.answerStatus, differences: asked.verdict.differences } : {}),
+    ...(asked ? { [settling ? 'pendingVerdict' : 'confirmation']: asked.verdict.kind, confirmedStatus: asked.verdict.answerStatus === undefined ? undefined : maskPhoneNumbers(asked.verdict.answerStatus), differences: asked.verdict.differences } : {}),
     ...(askFault ? { askFault: askFault.fault } : {}),
   });
 

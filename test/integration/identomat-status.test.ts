@@ -218,6 +218,25 @@ describe('Identomat callbacks judged by result/', () => {
     assert.equal((await answersOf(sessionId)).length, 4);
   });
 
+  test("a result that spells a phone number is masked in the re-check's line", async () => {
+    // prepare: result/ answers a result no document lists, written as a number
+    const sessionId = uniqueId('idm-phone-result');
+    const deps = env.deps();
+    endpointSays(sessionId, 'manual_check');
+    await processMessage(await message(sessionChange(sessionId, 'MANUAL_CHECK')), deps);
+    endpointSays(sessionId, 'sms_995512345678');
+    // act
+    const rechecked = await processRecheck({ v: 1, kind: 'recheck', provider: 'identomat', subjectId: sessionId, at: new Date().toISOString() }, deps);
+    // assess
+    assert.equal(rechecked.kind === 'rechecked' && rechecked.asked, 'found');
+    assert.equal((await storedState(env, 'identomat', sessionId))?.status, 'SMS_995512345678', 'the table keeps the status whole');
+    const line = deps.log.lines.find((each) => each.message === 'rechecked');
+    assert.ok(line, JSON.stringify(deps.log.lines));
+    assert.equal(line.fields?.status, 'SMS_*********678');
+    const logged = JSON.stringify(deps.log.lines);
+    assert.ok(!logged.includes('995512345678'), logged);
+  });
+
   test('without companyKey the endpoint is not asked: callbacks are believed as they come, unconfirmed', async () => {
     // prepare
     const sessionId = uniqueId('idm-unasked');

@@ -905,6 +905,28 @@ describe('retention (TTL)', () => {
   });
 });
 
+describe('log lines', () => {
+  test('a status that spells a phone number is stored as it is and masked in the stored line', async () => {
+    // prepare: a Standard Webhooks sender names its status (`type`) freely
+    const invoice = sampleJson('standard-webhooks', 'invoice-paid');
+    const id = uniqueId('in');
+    const body = { ...invoice, type: 'sms.to.995512345678', data: { ...(invoice.data as Record<string, unknown>), id } };
+    const deps = env.deps();
+    // act
+    const result = await processMessage(await message('standard-webhooks', body), deps);
+    // assess
+    assert.equal(result.kind, 'stored');
+    const subjectId = (result as { subjectId: string }).subjectId;
+    assert.equal((await storedState(env, 'standard-webhooks', subjectId))?.status, 'sms.to.995512345678', 'the table keeps the status whole');
+    assert.deepEqual((await storedEvents(env, 'standard-webhooks', subjectId)).map((event) => event.status), ['sms.to.995512345678'], 'in the event too');
+    const stored = deps.log.lines.find((line) => line.message === 'stored');
+    assert.ok(stored, JSON.stringify(deps.log.lines));
+    assert.equal(stored.fields?.status, 'sms.to.*********678');
+    const logged = JSON.stringify(deps.log.lines);
+    assert.ok(!leaks(logged, '995512345678'), logged);
+  });
+});
+
 describe('REL-ID: only a declared approve label with a verified signature is an approval', () => {
   /** The docs' TWO-WAY sample for a fresh notification, with fields changed (`undefined` removes one). */
   function notification(changes: Record<string, unknown>): Record<string, unknown> {

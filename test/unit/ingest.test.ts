@@ -441,6 +441,21 @@ describe('log lines never carry secrets, codes or phone numbers', () => {
     assert.equal(line.subjectId, 'dc712784-9c5f-4c69-b9a8-ea69d56adc9a87');
     assert.equal(line.part, '*******484');
   });
+
+  test('a status that spells a phone number is masked in the accepted line, as a subject would be', async () => {
+    // prepare: a Standard Webhooks sender names its status (`type`) freely
+    const webhooks = getProvider('standard-webhooks');
+    const event = JSON.parse(listSamples('standard-webhooks').find((s) => s.name === 'invoice-paid')!.body!.toString()) as Record<string, unknown>;
+    for (const status of ['+995512345678', 'sms.to.995512345678', 'REF995512345678']) {
+      // act
+      const run = await runIngest(webhooks, authentic(webhooks, { body: Buffer.from(JSON.stringify({ ...event, type: status })) }));
+      // assess
+      const line = JSON.parse(run.lines[0]) as Record<string, unknown>;
+      assert.equal(line.result, 'accepted');
+      assert.ok(!leaks(run.lines[0], '995512345678'), run.lines[0]);
+      assert.match(String(line.status), /\*{9}678/);
+    }
+  });
 });
 
 describe('API Gateway adapter', () => {
