@@ -560,12 +560,15 @@ async function storedNoLonger(claimed: InstructionDetail, deps: RelayDependencie
   return carryOn(current, { key: relayKey(claimed), now, at, next, done: logged(fields, deps) }, deps);
 }
 
-/** A result, logged with the instruction's ids (warnings for what a person should look at). */
+/**
+ * A result, logged with the instruction's ids (warnings for what a person should look at). The
+ * sender's reference is its answer's text, the subject its delivery reports name: masked as one.
+ */
 const logged =
   (fields: Record<string, unknown>, deps: RelayDependencies): Done =>
   (result, more = {}) => {
     const level = result.outcome === 'uncertain' || result.outcome === 'refused' || result.outcome === 'expired' ? 'warn' : 'info';
-    deps.log[level]('relay', { ...fields, outcome: result.outcome, ...(result.outcome === 'sent' ? { referenceId: result.referenceId } : {}), ...(result.outcome === 'duplicate' ? { status: result.status } : {}), ...more });
+    deps.log[level]('relay', { ...fields, outcome: result.outcome, ...(result.outcome === 'sent' ? { referenceId: maskPhoneNumbers(result.referenceId) } : {}), ...(result.outcome === 'duplicate' ? { status: result.status } : {}), ...more });
     return result;
   };
 
@@ -815,7 +818,7 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
       [TABLE.ttlAttribute]: Math.floor(at.getTime() / 1000) + deps.retentionDays * 86_400,
     });
   } catch (error) {
-    deps.log.error('relay: sent, not recorded', { eventId: detail.eventId, referenceId, error: errorMessage(error) });
+    deps.log.error('relay: sent, not recorded', { eventId: detail.eventId, referenceId: maskPhoneNumbers(referenceId), error: errorMessage(error) });
     throw error;
   }
   return done({ outcome: 'sent', referenceId }, { attempts });

@@ -1100,6 +1100,21 @@ describe('the DLQ redriven after the instruction is no longer kept: what a crash
 });
 
 describe('logs', () => {
+  test("a reference the sender answers with that echoes the number is masked in the relay's line", async () => {
+    // prepare: a sender (a stand-in, a misconfigured baseUrl) whose reference is the number it was given
+    const detail = await instruction(OTP_SAMPLE);
+    const log = logger();
+    const echoing: typeof telesign = { ...telesign, sendMessage: async (_secret, message) => ({ referenceId: `SM${message.to.replace(/\D/g, '')}` }) };
+    // act
+    const result = await relayInstruction(detail, relayDeps({ log, sender: echoing }));
+    // assess
+    assert.equal(result.outcome, 'sent');
+    const line = log.lines.find((each) => each.message === 'relay' && each.fields?.outcome === 'sent');
+    assert.ok(line, JSON.stringify(log.lines));
+    assert.match(String(line.fields?.referenceId), /^SM\*+\d{3}$/);
+    for (const each of log.lines) assert.ok(!leaks(JSON.stringify(each), String(OTP_SAMPLE.phoneNumber).slice(1)), JSON.stringify(each));
+  });
+
   test('no log line of the suite carries the number, the text, the code or the link', () => {
     // act
     const lines = logs.flatMap((log) => log.lines.map((line) => JSON.stringify(line)));
