@@ -27,7 +27,8 @@ import { secureEquals } from '../functions/shared/secure-compare.ts';
  * `delayMs` and `hang` take the message (it goes out, its reports come) and answer late or never:
  * what a client that times out cannot tell from a message that was never taken. What was sent is
  * listed by `sent` (`GET /__simulator/sent`: `{"sent": [...]}`, each with the parameters as sent,
- * as the provider's own portal shows them; it is never logged).
+ * as the provider's own portal shows them, and a send that took nothing with the answer that said
+ * why in `refusal`; it is never logged).
  */
 
 /** A request as the simulation sees it. */
@@ -75,6 +76,8 @@ export interface MessageSimulation {
   readonly route: { readonly method: string; readonly path: string };
   /** Whether the request is a send request (and not a status request). */
   isSend(request: SimulatedRequest): boolean;
+  /** The parameters of a send as the client sent them, taken or not (listed in `sent`, in memory only: they hold a phone number and a text). */
+  parametersOf(request: SimulatedRequest): Record<string, string>;
   /** The provider's own refusal of a send (credentials, a missing or invalid parameter), if any: nothing is sent. */
   refuseSend(request: SimulatedRequest): SimulatedAnswer | undefined;
   /** Take the message: the answer, the provider's reference, what the status endpoint says of it now, and its delivery reports. */
@@ -84,8 +87,6 @@ export interface MessageSimulation {
 export interface AcceptedMessage {
   readonly answer: SimulatedAnswer;
   readonly referenceId: string;
-  /** The parameters as sent (kept in `sent`, in memory only: they hold a phone number and a text). */
-  readonly parameters: Readonly<Record<string, string>>;
   /** What the status endpoint answers about the message until its first report. */
   readonly statusAnswer?: unknown;
   readonly reports: readonly DeliveryReport[];
@@ -105,9 +106,12 @@ export interface SimulatedMessage {
   /** The provider's reference; absent when the send was refused or failed by a fault. */
   referenceId?: string;
   readonly authorized: boolean;
+  /** What the client asked to send, whether or not it was taken. */
   readonly parameters: Readonly<Record<string, string>>;
   /** The status answered; absent while unanswered (a hang fault, or a delay still running). */
   status?: number;
+  /** A send that took nothing: the body answered (the provider's refusal names the parameter that was wrong, or the fault). */
+  refusal?: unknown;
   /** Each delivery report's fate: the status the receiver answered, or the error. */
   readonly reports: { status?: number; error?: string }[];
 }
@@ -356,22 +360,26 @@ export async function startStatusSimulator(simulation: StatusSimulation, options
   };
 
   async function sendRequest(messages: MessageSimulation, request: SimulatedRequest, response: ServerResponse) {
-    const seen: SimulatedMessage = { authorized: simulation.authorized(request), parameters: {}, reports: [] };
+    const seen: SimulatedMessage = { authorized: simulation.authorized(request), parameters: messages.parametersOf(request), reports: [] };
     sent.push(seen);
     const answer = ({ status, body }: SimulatedAnswer) => {
       seen.status = status;
       send(response, status, body);
     };
+    const refuse = (refusal: SimulatedAnswer) => {
+      seen.refusal = refusal.body;
+      answer(refusal);
+    };
     const playing = takeSendFault();
     if (playing?.status) {
       if (playing.delayMs) await wait(playing.delayMs);
       const error = playing.status === 429 ? 'too_many_requests' : 'simulated_fault';
-      return answer({ status: playing.status, body: { error, details: [`simulated fault: status ${playing.status}`] } });
+      return refuse({ status: playing.status, body: { error, details: [`simulated fault: status ${playing.status}`] } });
     }
     const refusal = messages.refuseSend(request);
-    if (refusal) return answer(refusal);
+    if (refusal) return refuse(refusal);
     const accepted = messages.accept(request, new Date());
-    Object.assign(seen, { referenceId: accepted.referenceId, parameters: accepted.parameters });
+    seen.referenceId = accepted.referenceId;
     if (accepted.statusAnswer !== undefined) report_(accepted.statusAnswer);
     for (const each of accepted.reports) {
       const fate: { status?: number; error?: string } = {};

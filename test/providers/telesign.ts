@@ -205,6 +205,7 @@ function telesignMessagingSimulation(
   return {
     route: { method: 'POST', path: '/v1/messaging' },
     isSend: (request) => request.path === '/v1/messaging' && request.method === 'POST',
+    parametersOf: (request) => Object.fromEntries(form(request)),
     refuseSend(request) {
       const refused = refuseCredentials(request);
       if (refused) return refused;
@@ -245,7 +246,6 @@ function telesignMessagingSimulation(
       return {
         answer: { status: 200, body: { reference_id: referenceId, external_id: externalId, status: { code: 290, description: 'Message in progress' } } },
         referenceId,
-        parameters: Object.fromEntries(params),
         statusAnswer: { reference_id: referenceId, sub_resource: 'sms', errors: [], status: { code: 290, description: 'Message in progress', updated_on: at.toISOString() } },
         reports: deliveryCodes.map(report),
       };

@@ -306,6 +306,28 @@ describe("TeleSign send: the kit's messaging simulation", () => {
     assert.equal(simulator.sent.at(-1)!.referenceId, undefined);
   });
 
+  test('a refused send is listed with the parameters it was asked to send and the answer naming the wrong one', async () => {
+    // prepare: what the gateway itself never sends (it checks the number first), so straight to the API
+    const post = (body: string, authorization = basicAuthorization(String(secretFields.customerId), String(secretFields.apiKey))) =>
+      fetch(`${simulator.baseUrl}/v1/messaging`, { method: 'POST', headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' }, body });
+    simulator.setSendFault({ status: 503, times: 1 });
+    // act
+    const faulted = await post('phone_number=15555550123&message=hi&message_type=OTP&external_id=faulted');
+    const invalid = await post('phone_number=%2B1%20555&message=hi&message_type=OTP&external_id=invalid');
+    const missing = await post('message=hi&message_type=OTP');
+    // assess
+    assert.deepEqual([faulted.status, invalid.status, missing.status], [503, 400, 400]);
+    const [listedFault, listedInvalid, listedMissing] = simulator.sent.slice(-3);
+    assert.deepEqual(listedFault.parameters, { phone_number: '15555550123', message: 'hi', message_type: 'OTP', external_id: 'faulted' });
+    assert.equal(listedFault.referenceId, undefined);
+    assert.deepEqual(listedFault.refusal, await faulted.json());
+    assert.deepEqual(listedInvalid.parameters, { phone_number: '+1 555', message: 'hi', message_type: 'OTP', external_id: 'invalid' });
+    assert.deepEqual(listedInvalid.refusal, await invalid.json(), 'the answer TeleSign gives, naming the parameter');
+    assert.equal((listedInvalid.refusal as { status: { description: string } }).status.description, 'Invalid value for parameter phone_number.');
+    assert.deepEqual(listedMissing.parameters, { message: 'hi', message_type: 'OTP' });
+    assert.equal((listedMissing.refusal as { status: { code: number } }).status.code, 12000, 'phone_number missing');
+  });
+
   test('a fault that answers 503 sends nothing (DependencyError); a hang takes the message and never answers (uncertain)', async () => {
     // prepare
     receiver.next(200, '{}');
