@@ -13,7 +13,7 @@ import { printJson, say } from './cli-output.ts';
 import { resolveTarget, TARGET_OPTIONS, type Target } from './aws-target.ts';
 import { DETAIL_TYPES } from '../functions/core/publish.ts';
 
-const USAGE = `usage: npm run redrive -- [--relay] [--dry-run] [--max N] [--json]
+const USAGE = `usage: npm run redrive -- [--relay] [--dry-run] [--max N] [--max-per-second N] [--json]
        npm run redrive -- --dlq-url URL --region R [--queue-url URL] [--dry-run] [--max-per-second N] [--json]
 
   Moves messages from the dead-letter queue back to the main queue, where the worker processes them
@@ -24,9 +24,11 @@ const USAGE = `usage: npm run redrive -- [--relay] [--dry-run] [--max N] [--json
   --relay              locally: the SMS relay's DLQ back to the relay queue (on AWS, pass the stack
                        output RelayDeadLetterQueueUrl as --dlq-url)
   --dry-run            show what would move, move nothing
-  --max N              move at most N messages, 1 or more (local)
+  --max N              move at most N messages, 1 or more (local only: SQS's move task moves the
+                       whole DLQ)
   --queue-url URL      where the messages go back to (AWS; default: the one queue whose DLQ it is)
-  --max-per-second N   rate of SQS's move task, 1 to 500 (AWS; default: SQS's own)
+  --max-per-second N   move at most N messages a second, 1 to 500 (on AWS the rate of SQS's move
+                       task; default: as fast as it goes, on AWS SQS's own rate)
   --json               print one JSON document on stdout: {target, dryRun, dlq, moved, messages, …};
                        progress goes to stderr`;
 
@@ -51,6 +53,13 @@ const max = intFlag('max', values.max, { min: 1 }, Number.MAX_SAFE_INTEGER);
 // StartMessageMoveTask: "The maximum value for messages per second is 500."
 const maxPerSecond = intFlag('max-per-second', values['max-per-second'], { min: 1, max: 500, note: "SQS's limit for a message-move task" });
 const target = resolveTarget(values);
+if (target.kind === 'aws' && values.max !== undefined) {
+  // StartMessageMoveTask takes a source, a destination and a rate, no count: it moves every message
+  // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_StartMessageMoveTask.html).
+  console.error("--max applies to the local pipeline only: SQS's message-move task moves every message in the DLQ; pace it with --max-per-second");
+  target.close();
+  process.exit(2);
+}
 if (!target.dlqUrl) {
   console.error('--dlq-url is required for a deployed stack (the stack output DeadLetterQueueUrl)');
   process.exit(2);
@@ -151,14 +160,20 @@ async function peek(t: Target): Promise<MessageSummary[]> {
   return Messages.map(summarize);
 }
 
-async function moveLocally(t: Target, limit: number): Promise<void> {
+async function moveLocally(t: Target, limit: number, perSecond: number | undefined): Promise<void> {
   const { visible, inFlight } = await depth(t.dlqUrl!);
   const total = visible + inFlight;
+  const start = Date.now();
   while (report.moved < limit) {
+    if (perSecond !== undefined) {
+      // As SQS's move task paces itself: the n-th message no sooner than n / rate seconds in.
+      const due = start + (report.moved / perSecond) * 1000;
+      if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
+    }
     const { Messages = [] } = await t.sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: t.dlqUrl,
-        MaxNumberOfMessages: Math.min(10, limit - report.moved),
+        MaxNumberOfMessages: Math.min(10, limit - report.moved, perSecond ?? 10),
         VisibilityTimeout: 60,
         WaitTimeSeconds: 1,
         MessageSystemAttributeNames: ['ApproximateReceiveCount'],
@@ -257,17 +272,18 @@ try {
   out(`${values.relay ? "the SMS relay's DLQ" : 'DLQ'} holds ${before.visible} message(s)${before.inFlight ? ` (+${before.inFlight} in flight)` : ''}${target.kind === 'local' ? ' [local pipeline]' : ''}`);
   const held = before.visible + before.inFlight;
   if (values['dry-run']) {
-    report.wouldMove = held;
+    report.wouldMove = Math.min(held, max);
     report.peeked = before.visible > 0 ? await peek(target) : [];
     for (const summary of report.peeked) out(`  ${describe(summary)}`);
-    out(held > 0 ? `dry run: would move ${held} message(s) to ${mainQueue}` : 'dry run: nothing to move');
+    const some = held > max ? `${max} of the ${held}` : `${held}`;
+    out(held > 0 ? `dry run: would move ${some} message(s) to ${mainQueue}${held > max ? ` (--max ${max})` : ''}` : 'dry run: nothing to move');
   } else if (held > 0) {
     if (target.kind === 'aws') {
       await moveOnAws(target, before.arn);
       out(`move task ${report.task?.status ?? '?'}: moved ${report.moved} message(s) back to the main queue`);
     } else {
       if (!target.queueUrl) throw new Error('main queue URL unknown');
-      await moveLocally(target, max);
+      await moveLocally(target, max, maxPerSecond);
       out(`moved ${report.moved} message(s) back to ${mainQueue}`);
     }
   }

@@ -59,6 +59,22 @@ describe('redrive on a deployed stack', () => {
     assert.equal(sqs.moveRequests.at(-1)?.DestinationArn, relayQueue.arn);
   });
 
+  test("--max is refused (exit 2, naming it): SQS's move task moves the whole DLQ and cannot stop at a count", async () => {
+    // prepare
+    const dlq = sqs.queue('max-dlq');
+    const queue = sqs.queue('max', dlq);
+    dlq.messages.push({ body: '{"provider":"telesign","requestId":"r-1"}', movedFrom: queue.arn }, { body: '{"provider":"telesign","requestId":"r-2"}', movedFrom: queue.arn });
+    const requests = sqs.moveRequests.length;
+    // act
+    const run = await redrive(['--dlq-url', dlq.url, '--region', 'us-east-1', '--max', '1']);
+    // assess
+    assert.equal(run.status, 2, run.stderr);
+    assert.match(run.stderr, /--max applies to the local pipeline only: SQS's message-move task moves every message in the DLQ; pace it with --max-per-second/);
+    assert.equal(sqs.moveRequests.length, requests, 'no move task started');
+    assert.equal(dlq.messages.length, 2, 'nothing moved');
+    assert.equal(queue.messages.length, 0);
+  });
+
   test('credentials that may not list the DLQ\'s source queues: what a redrive policy moved still goes back, and the line says how to name the queue', async () => {
     const dlq = sqs.queue('callbacks-dlq');
     const queue = sqs.queue('callbacks', dlq);

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { PurgeQueueCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { REPO_ROOT } from '../../lib/gateway-function.ts';
+import { ensureQueues, LOCAL_AWS, startSqsServer, type SqsServer } from '../../local/engines.ts';
+import { runtimeInfoPath } from '../../local/pipeline.ts';
+
+/**
+ * `npm run redrive` on the local pipeline: its limits (`--max`, `--max-per-second`) on the messages
+ * it moves itself, against the in-process SQS-API server the pipeline runs (no Java needed).
+ */
+
+let server: SqsServer;
+let sqs: SQSClient;
+let queues: { queueUrl: string; dlqUrl: string };
+let dataDir: string;
+before(async () => {
+  server = await startSqsServer();
+  sqs = new SQSClient({ ...LOCAL_AWS, endpoint: server.endpoint });
+  queues = await ensureQueues(sqs, { queue: 'callbacks', dlq: 'callbacks-dlq' });
+  dataDir = mkdtempSync(join(tmpdir(), 'redrive-local-'));
+  // What a running `npm start` leaves for the operations commands: only the queues are read here.
+  writeFileSync(runtimeInfoPath(dataDir), JSON.stringify({ pid: process.pid, sqsEndpoint: server.endpoint, dynamodbEndpoint: 'http://127.0.0.1:1', tableName: 'unused', smsRelay: null, ...queues }));
+});
+after(async () => {
+  sqs?.destroy();
+  await server?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+beforeEach(async () => {
+  for (const url of [queues.queueUrl, queues.dlqUrl]) await sqs.send(new PurgeQueueCommand({ QueueUrl: url }));
+});
+
+/** Six callbacks that gave up in the DLQ. */
+async function deadLetters(count = 6): Promise<void> {
+  await sqs.send(
+    new SendMessageBatchCommand({
+      QueueUrl: queues.dlqUrl,
+      Entries: Array.from({ length: count }, (_, i) => ({ Id: String(i), MessageBody: JSON.stringify({ provider: 'telesign', requestId: `r-${i}`, receivedAt: '2026-12-01T10:00:00.000Z' }) })),
+    }),
+  );
+}
+
+/** What the main queue now holds, with when each message was sent to it. */
+async function mainQueue(): Promise<{ requestId: string; sentAt: number }[]> {
+  const { Messages = [] } = await sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: queues.queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 30, MessageSystemAttributeNames: ['SentTimestamp'] }),
+  );
+  return Messages.map((message) => ({ requestId: (JSON.parse(message.Body!) as { requestId: string }).requestId, sentAt: Number(message.Attributes?.SentTimestamp) }));
+}
+
+/** The command line in a process of its own (the SQS server answers from this one, so it must not block). */
+function redrive(args: readonly string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', join(REPO_ROOT, 'local/redrive.ts'), '--data-dir', dataDir, ...args],
+      { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 },
+      (error, stdout, stderr) => resolve({ status: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('redrive on the local pipeline: its limits', () => {
+  test('--max N moves N, and a dry run with --max says it would move N, not the whole DLQ', async () => {
+    // prepare
+    await deadLetters();
+    // act
+    const dry = await redrive(['--dry-run', '--max', '2', '--json']);
+    const dryText = await redrive(['--dry-run', '--max', '2']);
+    const moved = await redrive(['--max', '2', '--json']);
+    // assess
+    assert.equal(dry.status, 0, dry.stderr);
+    assert.equal(JSON.parse(dry.stdout).wouldMove, 2);
+    assert.match(dryText.stdout, /dry run: would move 2 of the 6 message\(s\) to the main queue \(--max 2\)/);
+    assert.equal(moved.status, 0, moved.stderr);
+    assert.equal(JSON.parse(moved.stdout).moved, 2);
+    assert.equal((await mainQueue()).length, 2);
+  });
+
+  test('--max-per-second N paces the move: six messages at 2 a second take over two seconds', async () => {
+    // prepare
+    await deadLetters();
+    // act
+    const run = await redrive(['--max-per-second', '2', '--json']);
+    // assess
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(JSON.parse(run.stdout).moved, 6);
+    const arrived = await mainQueue();
+    assert.equal(arrived.length, 6);
+    const times = arrived.map((message) => message.sentAt).sort((a, b) => a - b);
+    // Two at 0 s, two at 1 s, two at 2 s: the last pair no sooner than 2 s after the first.
+    assert.ok(times[5] - times[0] >= 1_900, `moved within ${times[5] - times[0]} ms`);
+  });
+});
