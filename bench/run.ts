@@ -9,6 +9,7 @@ import { providers } from '../functions/providers/index.ts';
 import { measureIngestCompute, type IngestComputeResult } from './ingest-compute.ts';
 import { measureReconciliation } from './recheck.ts';
 import { envInt, markdownTable, progress, round } from './stats.ts';
+import { checkArguments, parseCli } from '../local/cli-args.ts';
 
 /**
  * `npm run bench`: every comparison of issue 5 side by side in one run. Prints a Markdown table
@@ -34,6 +35,37 @@ import { envInt, markdownTable, progress, round } from './stats.ts';
  */
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+const USAGE = `usage: npm run bench
+       BENCH_SECTIONS=compute,cold npm run bench      (settings are environment variables)
+
+  Measures how fast the gateway answers a provider and what a million callbacks cost on AWS, in
+  seven sections (about 12 minutes on a 2-core machine; Java 17+ for DynamoDB Local). Prints the
+  tables on stdout, progress on stderr, and writes bench/results.json. Settings are environment
+  variables (bench/README.md):
+
+  BENCH_SECTIONS           comma list of compute,cold,pipeline,recheck,events (default all);
+                           compute,cold needs no Java; sync runs section 4 alone
+  BENCH_CALLBACKS          end-to-end callbacks (default 10000)
+  BENCH_CONCURRENCY        concurrent senders (default 50)
+  BENCH_BLOCKS             timed blocks per ingest comparison (default 15)
+  BENCH_ITERATIONS         callbacks per block (default 2000)
+  BENCH_COLD_RUNS          fresh processes per bundle kind (default 15)
+  BENCH_ENGINE_SEQUENCES   callbacks' worth of DynamoDB requests per engine run (default 2000)
+  BENCH_LIVES              subjects' lives per provider the cost model uses (default 12)
+  BENCH_ALT_CALLBACKS      callbacks per receiver in the synchronous comparison (default 1500)
+  BENCH_ALT_RATE           their arrival rate, callbacks/s (default 100)
+  BENCH_EVENTS_CALLBACKS   callbacks of section 7, events out (default 1000)
+  BENCH_EVENTS_RATE        their arrival rate, callbacks/s (default 20)
+  BENCH_PIPELINE_NODE_ARGS extra node flags for the pipeline process (e.g. --cpu-prof)`;
+
+// Its settings are environment variables: a flag or an argument is a mistake, said before minutes of measuring.
+const cli = parseCli({ help: { type: 'boolean', short: 'h' } }, USAGE);
+if (cli.values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+checkArguments(cli.positionals, USAGE, []);
 
 const KB = 1000;
 const RESULTS_FILE = fileURLToPath(new URL('./results.json', import.meta.url));

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { REPO_ROOT } from '../../lib/gateway-function.ts';
 import { checkInt, COUNT_RANGE, rangeText } from '../../local/cli-args.ts';
 import { colorWanted, npmPrintedHeader } from '../../local/cli-output.ts';
 import { prettyLine } from '../../local/log-format.ts';
@@ -7,7 +10,7 @@ import { prettyLine } from '../../local/log-format.ts';
 /** Every ANSI colour sequence starts with it. */
 const ESC = '\u001b[';
 
-/** The command lines' pure rules: numeric flag ranges, when to colour, when npm's header is on stdout. */
+/** The command lines' pure rules: numeric flag ranges, when to colour, when npm's header is on stdout; and the bench's command line. */
 
 describe('checkInt: a numeric flag within its range', () => {
   const cases: [string, { min: number; max?: number }, number | undefined][] = [
@@ -74,4 +77,34 @@ describe("npmPrintedHeader: npm's '> package@version script' line went to stdout
   test('npm run -s does not (npm exports its silent log level)', () =>
     assert.equal(npmPrintedHeader({ npm_lifecycle_event: 'inspect', npm_config_loglevel: 'silent' }), false));
   test('run without npm, there is no header', () => assert.equal(npmPrintedHeader({}), false));
+});
+
+describe('npm run bench: its command line', () => {
+  /** The command in a process of its own; a run that starts measuring is stopped after 20 s. */
+  const bench = (args: readonly string[]) =>
+    new Promise<{ status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench/run.ts'), ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' }, (error, stdout, stderr) =>
+        resolve({ status: error ? ((error as { code?: number }).code ?? null) : 0, signal: (error as { signal?: NodeJS.Signals } | null)?.signal ?? null, stdout, stderr }),
+      );
+    });
+
+  test('--help prints how to run it and its settings, and measures nothing', async () => {
+    const run = await bench(['--help']);
+    assert.equal(run.signal, null, `it started measuring: ${run.stderr.slice(0, 300)}`);
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /^usage: npm run bench/);
+    for (const setting of ['BENCH_SECTIONS', 'BENCH_CALLBACKS', 'BENCH_PIPELINE_NODE_ARGS']) assert.match(run.stdout, new RegExp(setting));
+    assert.doesNotMatch(run.stderr, /\[bench/, 'no section ran');
+  });
+
+  test('a flag or an argument it does not take exits 2, naming it, and measures nothing', async () => {
+    const flag = await bench(['--sections', 'sync']);
+    const argument = await bench(['sync']);
+    assert.equal(flag.signal, null, `it started measuring: ${flag.stderr.slice(0, 300)}`);
+    assert.equal(flag.status, 2);
+    assert.match(flag.stderr, /--sections/);
+    assert.equal(argument.signal, null, `it started measuring: ${argument.stderr.slice(0, 300)}`);
+    assert.equal(argument.status, 2);
+    assert.match(argument.stderr, /unexpected argument "sync"/);
+  });
 });
