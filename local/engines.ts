@@ -321,7 +321,7 @@ export async function ensureQueues(
   const dlq = await client.send(
     new CreateQueueCommand({ QueueName: names.dlq, Attributes: { MessageRetentionPeriod: String(settings.dlqRetentionSeconds ?? QUEUE.dlqRetentionDays * 86_400) } }),
   );
-  const dlqUrl = dlq.QueueUrl!;
+  const dlqUrl = await onEndpoint(client, dlq.QueueUrl!);
   const { Attributes } = await client.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }));
   const queue = await client.send(
     new CreateQueueCommand({
@@ -336,5 +336,18 @@ export async function ensureQueues(
       },
     }),
   );
-  return { queueUrl: queue.QueueUrl!, dlqUrl };
+  return { queueUrl: await onEndpoint(client, queue.QueueUrl!), dlqUrl };
+}
+
+/**
+ * A queue's URL on the endpoint the client calls. The SQS-API server keeps each queue's URL as it
+ * was made, so a queue persisted by a run on another port came back with that run's port: a URL
+ * where nothing listens, printed in the banner and runtime.json. The server finds a queue by its
+ * path, whatever the host.
+ */
+async function onEndpoint(client: SQSClient, url: string): Promise<string> {
+  const endpoint = await client.config.endpoint?.();
+  if (!endpoint) return url;
+  const origin = `${endpoint.protocol}//${endpoint.hostname}${endpoint.port === undefined ? '' : `:${endpoint.port}`}`;
+  return new URL(new URL(url).pathname, origin).href;
 }

@@ -50,3 +50,28 @@ test('a message given back at once on its last receive goes to the DLQ; it is no
   assert.deepEqual(third, [], 'past its receive limit: not delivered again');
   assert.equal(dead?.Body, 'code', 'in the DLQ, for `npm run redrive`');
 });
+
+test("after a restart on another port, the queues' URLs are on the new port, as `npm start`'s banner and runtime.json show them", async () => {
+  // prepare: a queue made, and a message left in it, by a run on another port
+  const first = await startSqsServer({ dataDir: join(dataDir, 'restart') });
+  const firstClient = new SQSClient({ ...LOCAL_AWS, endpoint: first.endpoint });
+  const made = await ensureQueues(firstClient, { queue: 'kept', dlq: 'kept-dlq' });
+  await firstClient.send(new SendMessageCommand({ QueueUrl: made.queueUrl, MessageBody: 'left queued' }));
+  firstClient.destroy();
+  await first.stop();
+  const second = await startSqsServer({ dataDir: join(dataDir, 'restart') });
+  const secondClient = new SQSClient({ ...LOCAL_AWS, endpoint: second.endpoint });
+  try {
+    assert.notEqual(second.endpoint, first.endpoint, 'another port');
+    // act
+    const restarted = await ensureQueues(secondClient, { queue: 'kept', dlq: 'kept-dlq' });
+    // assess
+    assert.equal(restarted.queueUrl, `${second.endpoint}/000000000000/kept`);
+    assert.equal(restarted.dlqUrl, `${second.endpoint}/000000000000/kept-dlq`);
+    const { Messages = [] } = await secondClient.send(new ReceiveMessageCommand({ QueueUrl: restarted.queueUrl, WaitTimeSeconds: 1 }));
+    assert.deepEqual(Messages.map((message) => message.Body), ['left queued'], 'the same queue, its message kept');
+  } finally {
+    secondClient.destroy();
+    await second.stop();
+  }
+});
