@@ -17,6 +17,7 @@ const USAGE = `usage: npm run send -- <provider> [sample] [--url BASE] [--secret
 
   Sends a correctly authenticated sample callback (TeleSign signed, tokens and keys from the secrets
   file) to the local pipeline, or to a deployed API with --url https://xxxx.execute-api.REGION.amazonaws.com.
+  [sample] is one of the provider's samples in --list; without it, the first one listed.
 
   --list           list every provider's samples
   --url BASE       API base URL (default: the running local pipeline)

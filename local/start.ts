@@ -44,7 +44,8 @@ const USAGE = `usage: npm start -- [--port N] [--secrets FILE [--simulators]] [-
   --secrets FILE    your provider secrets, {"<provider>": {...}, ...}, used as they are (default:
                     fake development secrets, written to <data-dir>/dev-secrets.json)
   --simulators      with --secrets: also simulate the asked providers' status endpoints (and
-                    TeleSign's SMS API) and point those providers at them (your file is not changed)
+                    TeleSign's SMS API) and point those providers at them (your file is not changed);
+                    the development secrets always use the simulations
   --sms-relay R     ${SMS_RELAYS.join(' or ')}: send SMS instructions (Identomat's codes and links) through
                     that provider, as the stack's smsRelay setting does (default: cdk.json's, now
                     "${committed.smsRelay}"). With the development secrets or --simulators it sends to the
