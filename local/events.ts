@@ -25,7 +25,7 @@ const USAGE = `usage: npm run events -- [--follow] [--provider P] [--json]
   The events are the output (stdout), one readable line each without --json (an instruction's
   destination is masked and its text and link left out: --json has them); hints go to stderr.`;
 
-const { values } = parseCli(
+const { values, positionals } = parseCli(
   {
     follow: { type: 'boolean', short: 'f', default: false },
     provider: { type: 'string' },
@@ -38,6 +38,12 @@ const { values } = parseCli(
 if (values.help) {
   console.log(USAGE);
   process.exit(0);
+}
+// Nothing is read from a bare word (`npm run events identomat` meant --provider): refused, not
+// answered with every provider's events as if it had not been given.
+if (positionals.length > 0) {
+  console.error(`unexpected argument "${positionals[0]}"\n\n${USAGE}`);
+  process.exit(USAGE_EXIT_CODE);
 }
 const provider = values.provider;
 if (provider !== undefined && !providers.some((candidate) => candidate.id === provider)) {
