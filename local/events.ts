@@ -82,10 +82,13 @@ function textLine(event: BusEvent): string {
 
 const wanted = (event: BusEvent) => provider === undefined || event.detail?.provider === provider;
 
-/** Reads the bus's file from an offset: whole lines only (a line being written waits for its end). */
+/**
+ * Reads the bus's file from the end of the last whole line it read: a line being written (or cut
+ * short by a crash, which the bus removes when it opens again) is read once it is whole.
+ */
 class EventsFile {
+  /** Where the lines read so far end. */
   private offset = 0;
-  private rest = '';
   private inode: number | undefined;
 
   /** The events appended since the last call. */
@@ -96,7 +99,6 @@ class EventsFile {
       // Started anew (npm start -- --fresh): read it from its beginning.
       say(`${shown} was started anew; reading it from its beginning`);
       this.offset = 0;
-      this.rest = '';
     }
     this.inode = stat.ino;
     if (stat.size === this.offset) return [];
@@ -107,11 +109,10 @@ class EventsFile {
     } finally {
       closeSync(fd);
     }
-    this.offset = stat.size;
-    const lines = (this.rest + buffer.toString('utf8')).split('\n');
-    this.rest = lines.pop() ?? '';
+    const whole = buffer.lastIndexOf(0x0a) + 1;
+    this.offset += whole;
     const events: BusEvent[] = [];
-    for (const line of lines) {
+    for (const line of buffer.subarray(0, whole).toString('utf8').split('\n')) {
       if (!line) continue;
       try {
         events.push(JSON.parse(line) as BusEvent);

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { BusEvent } from '../../local/event-bus.ts';
+import { waitFor } from '../../local/engines.ts';
 import { REPO_ROOT as ROOT } from '../../lib/gateway-function.ts';
 
 /**
@@ -59,4 +60,55 @@ describe('npm run events', { timeout: 120_000 }, () => {
     assert.match(result.stderr, /unexpected argument "identomat"/);
     assert.match(result.stderr, /--provider P/);
   });
+
+  /** A follower (`--follow --json`) of the file: what it printed, and how to stop it (Ctrl-C). */
+  function follow(dir: string) {
+    const env = { ...process.env };
+    delete env.CALLBACK_GATEWAY_DATA_DIR;
+    const follower = spawn(process.execPath, ['--import', 'tsx', 'local/events.ts', '--follow', '--json', '--data-dir', dir], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const seen = { out: '', err: '' };
+    follower.stdout.on('data', (chunk: Buffer) => (seen.out += chunk.toString()));
+    follower.stderr.on('data', (chunk: Buffer) => (seen.err += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => follower.once('exit', resolve));
+    return {
+      seen,
+      printed: () => seen.out.split('\n').filter(Boolean).map((each) => (JSON.parse(each) as BusEvent).detail.eventId),
+      async stop() {
+        follower.kill('SIGINT');
+        return exited;
+      },
+    };
+  }
+
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  // The bus opens again after a crash cut its last line short: it removes that unfinished line
+  // (local/event-bus.ts), then appends what it publishes next. A follower may look in between, or
+  // only once the next event is written.
+  for (const [when, betweenMs] of [['seen before the next event is written', 600], ['the next event already written', 0]] as const) {
+    test(`--follow --json: an unfinished last line removed (npm start does so after a crash), ${when}: each event printed once`, async () => {
+      // prepare: two events, and the start of a third whose write a crash cut short
+      const dir = dataDir();
+      const file = join(dir, 'events.jsonl');
+      writeFileSync(file, line(1) + line(2) + line(3).slice(0, 40));
+      const follower = follow(dir);
+      try {
+        await waitFor('the follower printed the two whole events', async () => follower.printed().length === 2, 30_000, 50);
+
+        // act
+        truncateSync(file, Buffer.byteLength(line(1) + line(2)));
+        if (betweenMs > 0) await pause(betweenMs);
+        appendFileSync(file, line(3));
+        await waitFor('the follower printed the third event', async () => follower.seen.out.includes(event(3).detail.eventId) || follower.seen.err.includes('not JSON'), 30_000, 50);
+        await pause(600);
+      } finally {
+        assert.equal(await follower.stop(), 0, follower.seen.err);
+      }
+
+      // assess: each event once, in the order published
+      assert.deepEqual(follower.printed(), [1, 2, 3].map((n) => event(n).detail.eventId), `stdout:\n${follower.seen.out}\nstderr:\n${follower.seen.err}`);
+      assert.doesNotMatch(follower.seen.err, /not JSON|started anew/);
+      assert.equal(readFileSync(file, 'utf8'), line(1) + line(2) + line(3));
+    });
+  }
 });
