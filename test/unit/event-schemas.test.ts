@@ -4,7 +4,8 @@ import { describe, test } from 'node:test';
 import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { putEventsEntry } from '../../functions/adapters/eventbridge.ts';
 import { DETAIL_TYPES, type DetailType, eventsFromChange, type GatewayEvent } from '../../functions/core/publish.ts';
-import type { Item } from '../../functions/core/store.ts';
+import { applyObservations, type StateItem } from '../../functions/core/state.ts';
+import { stateItem, type Item } from '../../functions/core/store.ts';
 import { providers } from '../../functions/providers/index.ts';
 import { OUTCOMES } from '../../functions/providers/provider.ts';
 import { listSamples } from '../../local/samples.ts';
@@ -135,6 +136,34 @@ describe('the JSON Schemas', () => {
     // assess
     assert.ok(events.length >= 1, 'the README shows an event');
     for (const event of events) assert.deepEqual(schemaErrors(event), [], JSON.stringify(event).slice(0, 120));
+  });
+
+  test("the examples' confirmed status changes have the members the publisher gives one (confirmedStatus: the status the endpoint answered)", () => {
+    // prepare: the status changes with a confirmation the README and the schema show
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const shown = [
+      ...[...readme.matchAll(/```json\n(\{[\s\S]*?\})\n```/g)].map((match) => JSON.parse(match[1]) as Json),
+      ...(readSchema(DETAIL_TYPES.statusChanged).examples as Json[]),
+    ].filter((json) => json['detail-type'] === DETAIL_TYPES.statusChanged && json.detail.confirmation !== undefined);
+    assert.ok(shown.length >= 2, 'the README and the schema each show one');
+
+    for (const example of shown) {
+      const detail = example.detail as Json;
+      // act: the same change as the gateway writes it (functions/core/state.ts): the state the example
+      // says was before, the status it moved to, and the endpoint's verdict on it
+      const subject = { provider: detail.provider as string, subjectId: detail.subjectId as string };
+      const before: StateItem = {
+        ...subject, status: detail.previous.status, outcome: detail.previous.outcome, terminal: false, statusAt: detail.statusAt, source: 'callback',
+        createdAt: detail.statusAt, updatedAt: detail.statusAt, changedAt: detail.statusAt, eventCount: 1, recent: ['a'], seen: 1, version: detail.version - 1,
+      };
+      const moved: StateItem = { ...before, status: detail.status, outcome: detail.outcome, terminal: detail.terminal, source: detail.source };
+      const after = applyObservations(moved, subject, [], { kind: detail.confirmation, answerStatus: detail.status }, detail.changedAt)!;
+      const [event] = eventsFromChange({ eventName: 'MODIFY', oldImage: stateItem(before), newImage: stateItem(after) });
+
+      // assess
+      assert.deepEqual(Object.keys(detail).sort(), Object.keys(event.detail).sort(), `${detail.subjectId}: the example's members`);
+      assert.equal(detail.confirmedStatus, (event.detail as Json).confirmedStatus);
+    }
   });
 
   test('a wrong event is refused: a missing eventId, an outcome not documented, a bad previous, a bad time, another detail-type\'s detail', () => {
