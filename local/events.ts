@@ -4,7 +4,7 @@ import type { InstructionDetail, StatusChangedDetail } from '../functions/core/p
 import { DETAIL_TYPES } from '../functions/core/publish.ts';
 import { providers } from '../functions/providers/index.ts';
 import { maskEmail, maskPhoneNumber, maskPhoneNumbers } from '../functions/shared/log.ts';
-import { dataDirFrom, parseCli, USAGE_EXIT_CODE } from './cli-args.ts';
+import { checkArguments, dataDirFrom, parseCli, USAGE_EXIT_CODE } from './cli-args.ts';
 import { npmPrintedHeader, printJson, say } from './cli-output.ts';
 import type { BusEvent } from './event-bus.ts';
 import { eventsFilePath } from './events-outlet.ts';
@@ -41,10 +41,7 @@ if (values.help) {
 }
 // Nothing is read from a bare word (`npm run events identomat` meant --provider): refused, not
 // answered with every provider's events as if it had not been given.
-if (positionals.length > 0) {
-  console.error(`unexpected argument "${positionals[0]}"\n\n${USAGE}`);
-  process.exit(USAGE_EXIT_CODE);
-}
+checkArguments(positionals, USAGE, []);
 const provider = values.provider;
 if (provider !== undefined && !providers.some((candidate) => candidate.id === provider)) {
   console.error(`--provider must be one of ${providers.map((candidate) => candidate.id).join(', ')}, got "${provider}"`);
