@@ -245,7 +245,6 @@ export const accessLogExample = (routeKey: string) => JSON.stringify({
   routeKey,
   status: '200',
   ip: '203.0.113.7',
-  userAgent: 'Apache-HttpClient/4.5.13 (Java/17.0.8)',
   protocol: 'HTTP/1.1',
   responseLength: '17',
   responseLatency: '23',

@@ -34,7 +34,10 @@ export interface CallbackApiProps {
 
 /**
  * One access log line per request. It names the route by its key (`GET /callbacks/esms/{token}`),
- * never by `$context.path`: the path carries the providers' secret tokens.
+ * never by `$context.path`: the path carries the providers' secret tokens. Every value is one API
+ * Gateway sets or measures itself; none is text the caller chose. The User-Agent is left out for
+ * that reason: it is whatever the caller sends (a phone number, a fake field), and the source IP
+ * already tells a provider from a forger.
  * @see https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-logging-variables.html
  */
 export const ACCESS_LOG_FIELDS = {
@@ -43,7 +46,6 @@ export const ACCESS_LOG_FIELDS = {
   routeKey: '$context.routeKey',
   status: '$context.status',
   ip: '$context.identity.sourceIp',
-  userAgent: '$context.identity.userAgent',
   protocol: '$context.protocol',
   responseLength: '$context.responseLength',
   responseLatency: '$context.responseLatency',

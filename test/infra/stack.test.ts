@@ -23,6 +23,7 @@ import { ingest, UNDEFINED_ROUTE_ANSWER } from '../../functions/core/ingest.ts';
 import { createLogger } from '../../functions/shared/log.ts';
 import type { CallbackRequest } from '../../functions/providers/provider.ts';
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
+import { accessLogExample } from '../../bench/cost.ts';
 
 /**
  * Assertions on the template `cdk synth` produces: the app is built once (bundling takes seconds),
@@ -575,6 +576,28 @@ describe('API stage', () => {
       assert.ok(Object.values(fields).includes(`$context.${variable}`), `$context.${variable} is logged`);
     }
     assert.deepEqual(stage.AccessLogSettings.DestinationArn, arnOf(logicalId(stack.api.accessLogs)));
+  });
+
+  test('access logs carry no text the caller chose: each variable is one API Gateway sets itself', () => {
+    // prepare: a User-Agent is whatever the caller sends (a phone number, a forged "status" field),
+    // and the path carries secret tokens; what API Gateway measures or assigns is safe to log.
+    const safe = new Set(['requestId', 'requestTime', 'routeKey', 'status', 'identity.sourceIp', 'protocol', 'responseLength', 'responseLatency', 'integrationStatus', 'integrationLatency', 'integrationErrorMessage', 'error.message']);
+
+    // act
+    const [stage] = ofType('AWS::ApiGatewayV2::Stage').map(([, s]) => s.Properties);
+    const variables = [...(stage.AccessLogSettings.Format as string).matchAll(/\$context\.([\w.]+)/g)].map((match) => match[1]);
+
+    // assess
+    assert.ok(variables.length > 0);
+    assert.deepEqual(variables.filter((variable) => !safe.has(variable)), []);
+  });
+
+  test('the cost model sizes the access log line the stage writes: the same fields', () => {
+    // act
+    const [stage] = ofType('AWS::ApiGatewayV2::Stage').map(([, s]) => s.Properties);
+
+    // assess
+    assert.deepEqual(Object.keys(JSON.parse(accessLogExample('POST /callbacks/telesign')) as object), Object.keys(JSON.parse(stage.AccessLogSettings.Format as string) as object));
   });
 
   test('every route is throttled (stage default and per route)', () => {
