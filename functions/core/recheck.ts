@@ -284,12 +284,12 @@ function withUnansweredClaims(state: StateItem, remaining: readonly UnansweredCl
 }
 
 function leaseSkipped(deps: WorkerDependencies, provider: AnyProvider, message: RecheckMessage): RecheckResult {
-  deps.log.info('recheck skipped', { provider: provider.id, subjectId: maskPhoneNumbers(message.subjectId), reason: 'lease taken over' });
+  deps.log.info('recheck skipped', { provider: provider.id, subjectId: maskPhoneNumbers(message.subjectId, { mintedId: provider.mintsSubjectIds }), reason: 'lease taken over' });
   return { kind: 'skipped', reason: 'lease taken over' };
 }
 
 function skipped(deps: WorkerDependencies, message: RecheckMessage, reason: string): RecheckResult {
-  deps.log.warn('recheck skipped', { provider: message.provider, subjectId: maskPhoneNumbers(message.subjectId), reason });
+  deps.log.warn('recheck skipped', { provider: message.provider, subjectId: maskPhoneNumbers(message.subjectId, { mintedId: findProvider(message.provider)?.mintsSubjectIds }), reason });
   return { kind: 'skipped', reason };
 }
 
@@ -305,7 +305,7 @@ function log(
 ) {
   const fields = {
     provider: provider.id,
-    subjectId: maskPhoneNumbers(message.subjectId),
+    subjectId: maskPhoneNumbers(message.subjectId, { mintedId: provider.mintsSubjectIds }),
     ...(message.part === undefined ? {} : { part: maskPhoneNumbers(message.part) }),
     asked: result.asked,
     ...(result.verdict ? { verdict: result.verdict } : {}),

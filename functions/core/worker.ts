@@ -448,7 +448,7 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
   deps.log.info('stored', {
     provider: provider.id,
     requestId: message.requestId,
-    subjectId: maskPhoneNumbers(facts.subjectId),
+    subjectId: maskPhoneNumbers(facts.subjectId, { mintedId: provider.mintsSubjectIds }),
     ...(facts.part === undefined ? {} : { part: maskPhoneNumbers(facts.part) }),
     // The provider's text, as free as a subject id: masked the same way.
     status: maskPhoneNumbers(facts.status),

@@ -704,6 +704,10 @@ export const esms: Provider<EsmsSecret, EsmsCallback, 'esms'> = {
   authSummary: 'secret token in the URL path (eSMS signs nothing); statuses confirmed with GetSendStatus when apiKey and secretKey are set',
   // A URL token only (eSMS signs nothing): with the API keys, only eSMS's answers move the state.
   callbackTrust: 'token',
+  // An SMSID is the id eSMS's send answer gives ("ID tin nhắn do esms trả về"), and a voice result's
+  // ReferenceId the one its call answer gives (inferred: a GUID as that answer's, never the partner's
+  // RequestId); see the send and MakeCallRecord_V2 pages of developers.esms.vn.
+  mintsSubjectIds: true,
   // A callback with `phonenumber` is about that recipient, a state of its own (describe's `part`).
   partName: "the recipient's phone number",
   secretSchema: EsmsSecretSchema,

@@ -513,6 +513,8 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'
   // A key in the body: anyone who saw one callback can send another. With companyKey, only the
   // answers of result/ move a session's status.
   callbackTrust: 'token',
+  // The session token Identomat's begin/ answers.
+  mintsSubjectIds: true,
   secretSchema: IdentomatSecretSchema,
   secretPlaceholder: { callbackApiKey: 'REPLACE_ME' },
 

@@ -261,6 +261,14 @@ export interface Provider<TSecret = unknown, TPayload = unknown, TId extends str
    * state; when it cannot (no credentials), the claim is believed and marked unconfirmed.
    */
   readonly callbackTrust: 'signed' | 'token';
+  /**
+   * Whether the provider makes up every subject id itself, from random bits or a hash (TeleSign's
+   * reference_id, eSMS's SMSID, REL-ID's notification_uuid, Identomat's session token), never from
+   * what a person gave. Log lines then leave its UUIDs and hex ids readable (`maskPhoneNumbers`'
+   * `mintedId`). False where the sender chooses the id (TemboPlus's partnerReference, a Standard
+   * Webhooks id): it may embed a phone number in any shape, and is masked whatever its shape.
+   */
+  readonly mintsSubjectIds: boolean;
 }
 
 /**

@@ -566,6 +566,8 @@ export const relid: Provider<RelIdSecret, RelIdCallback, 'relid'> = {
   // A URL token (and an optional IP allow-list): nothing signs the content. When getRVNStatus can be
   // asked, a callback is only a claim and REL-ID's answers move the state.
   callbackTrust: 'token',
+  // The notification_uuid REL-ID's server gives a notification it sends.
+  mintsSubjectIds: true,
   secretSchema: RelIdSecretSchema,
   generatedSecretField: 'token',
   secretPlaceholder: { token: 'REPLACE_ME' },

@@ -144,6 +144,8 @@ export const standardWebhooks: Provider<StandardWebhooksSecret, StandardWebhooks
   authSummary: '`webhook-signature: v1,<HMAC-SHA256 of id.timestamp.body>` with the source\'s whsec_ secret; timestamp within 5 minutes',
   // An HMAC over id, timestamp and body.
   callbackTrust: 'signed',
+  // The sender's own ids, chosen by its own system.
+  mintsSubjectIds: false,
   secretSchema: StandardWebhooksSecretSchema,
   secretPlaceholder: { sources: 'REPLACE_ME' },
   describeReadsSecret: true,

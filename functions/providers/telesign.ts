@@ -680,6 +680,8 @@ export const telesign: Provider<TeleSignSecret, TeleSignCallback, 'telesign'> = 
   authSummary: 'Authorization: TSA <customerId>:<base64 HMAC-SHA256 of the raw body>',
   // An HMAC over the raw body: a callback is as good as an answer.
   callbackTrust: 'signed',
+  // The reference_id TeleSign gives each transaction.
+  mintsSubjectIds: true,
   secretSchema: TeleSignSecretSchema,
   secretPlaceholder: { customerId: 'REPLACE_ME', apiKey: 'REPLACE_ME' },
 

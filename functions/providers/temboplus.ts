@@ -141,6 +141,8 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'
   // Callbacks prove nothing (a URL token; the docs say to validate every status with the Transaction
   // Status endpoint): with apiToken and baseUrl, only its answers move the state.
   callbackTrust: 'token',
+  // partnerReference is the partner's own, given when the remittance was created.
+  mintsSubjectIds: false,
   secretHelp:
     `baseUrl starts as TemboPlus's SANDBOX (${TEMBOPLUS_SANDBOX_URL}): for production transfers set the production URL TemboPlus gives at onboarding, or every ` +
     'status request answers 404 (the TemboplusConfirmationNotFound alarm). Without apiToken and baseUrl, TemboPlus is not asked and its callbacks are stored unconfirmed.',

@@ -48,9 +48,13 @@ export function setLogContext(fields: LogFields | undefined): void {
 
 /**
  * A UUID, or a run of 24+ hex characters with a letter among them (TeleSign's 32-hex reference ids,
- * digests, object ids), standing apart: left as it is. About one random 32-hex id in ten, and one
- * UUID in a hundred, holds a run of 9+ digits by chance; masking it would make the id useless.
- * (A number hidden inside such a run, behind nothing but hex letters and digits, goes unseen.)
+ * eSMS's dashless SMSIDs), standing apart: the shapes of ids a provider makes up from random bits or
+ * a hash. More than one random UUID or 32-hex id in ten holds a run of digits the rules below
+ * would mask; in an id the provider made up that run is chance, not a number, and masking it
+ * would make the id useless. Only ids a provider made up are read this way (`mintedId`): an id a
+ * sender chose (a TemboPlus partnerReference, a Standard Webhooks id or type) can be a number glued
+ * to hex digits (`995512345678abcdef012345`) or written as a UUID (`99551234-5678-…`), and is masked
+ * by the rules below whatever its shape.
  */
 const HEX_ID = String.raw`(?<![A-Za-z0-9])(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|(?=[0-9a-f]*[a-f])[0-9a-f]{24,})(?![A-Za-z0-9])`;
 
@@ -67,20 +71,33 @@ const STANDING_NUMBER = String.raw`(?<![A-Za-z0-9])\+?\d[\d\s().-]{5,}\d(?![A-Za
 const GLUED_NUMBER = String.raw`(?<!\d)\d{9,}`;
 
 /** Hex ids first: at a position where one starts, it is taken whole and left as it is. */
-const PHONE_LIKE = new RegExp(`(${HEX_ID})|${STANDING_NUMBER}|${GLUED_NUMBER}`, 'gi');
+const PHONE_LIKE_IN_MINTED_ID = new RegExp(`(${HEX_ID})|${STANDING_NUMBER}|${GLUED_NUMBER}`, 'gi');
+const PHONE_LIKE = new RegExp(`${STANDING_NUMBER}|${GLUED_NUMBER}`, 'gi');
+
+export interface MaskOptions {
+  /**
+   * The value is an id the provider made up (`Provider.mintsSubjectIds`: TeleSign's reference ids,
+   * eSMS's SMSIDs), never one a sender chose: its UUIDs and hex runs are left readable (see HEX_ID).
+   * @default false: every shape is masked
+   */
+  readonly mintedId?: boolean;
+}
 
 /**
  * Mask anything that looks like a phone number, keeping the last three digits: 7+ digits standing
- * on their own, or 9+ digits glued into an id; UUIDs and hex ids are left readable (see above).
- * Subject ids can embed one (eSMS per-recipient ids, a partner's own reference); log lines must
- * never carry it in full.
+ * on their own, or 9+ digits glued into an id; in an id a provider made up, UUIDs and hex ids are
+ * left readable (see above). Subject ids can embed one (eSMS per-recipient ids, a partner's own
+ * reference); log lines must never carry it in full.
  */
-export function maskPhoneNumbers(value: string): string {
-  return value.replace(PHONE_LIKE, (match, hexId: string | undefined) => {
-    if (hexId !== undefined) return match;
-    const digits = match.replace(/\D/g, '');
-    return digits.length < 7 ? match : `${'*'.repeat(digits.length - 3)}${digits.slice(-3)}`;
-  });
+export function maskPhoneNumbers(value: string, options: MaskOptions = {}): string {
+  if (!options.mintedId) return value.replace(PHONE_LIKE, masked);
+  return value.replace(PHONE_LIKE_IN_MINTED_ID, (match, hexId: string | undefined) => (hexId === undefined ? masked(match) : match));
+}
+
+/** A phone-like match as logged: its last three digits (fewer than 7 digits is no number: as it is). */
+function masked(match: string): string {
+  const digits = match.replace(/\D/g, '');
+  return digits.length < 7 ? match : `${'*'.repeat(digits.length - 3)}${digits.slice(-3)}`;
 }
 
 /** A destination known to be a phone number (an SMS instruction's), masked whatever its form: only its last three digits. */

@@ -65,9 +65,12 @@ async function waitForEvents(pipeline: StartedPipeline, subjectId: string, count
   return found;
 }
 
-/** Worker lines saying a callback about this subject was handled (stored or found a duplicate); lines name it masked. */
+/**
+ * Worker lines saying a callback about this subject was handled (stored or found a duplicate); lines
+ * name it masked, as an id its provider made up (every subject here is TeleSign's, eSMS's or Identomat's).
+ */
 function workerLinesAbout(pipeline: StartedPipeline, subjectId: string): Record<string, unknown>[] {
-  const named = maskPhoneNumbers(subjectId);
+  const named = maskPhoneNumbers(subjectId, { mintedId: true });
   return pipeline.output
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as Record<string, unknown>)

@@ -456,6 +456,29 @@ describe('log lines never carry secrets, codes or phone numbers', () => {
       assert.match(String(line.status), /\*{9}678/);
     }
   });
+
+  test('an id or status the sender chose is masked whatever its shape: a hex run or a UUID can carry a number', async () => {
+    // prepare: a TemboPlus partnerReference is the partner's own reference, a Standard Webhooks
+    // subject and type the sender's own words; either may be a number glued to hex digits
+    const temboplus = getProvider('temboplus');
+    const webhooks = getProvider('standard-webhooks');
+    const remittance = JSON.parse(listSamples('temboplus').find((s) => s.name === 'remittance-completed')!.body!.toString()) as Record<string, unknown>;
+    const event = JSON.parse(listSamples('standard-webhooks').find((s) => s.name === 'invoice-paid')!.body!.toString()) as Record<string, unknown>;
+    for (const id of ['995512345678abcdef012345', 'abcdef995512345678abcdef', '99551234-5678-4abc-8def-0123456789ab', '9955-1234-5678-4abc-8def01234567']) {
+      // act
+      const runs: Array<[IngestRun, string]> = [
+        [await runIngest(temboplus, authentic(temboplus, { body: Buffer.from(JSON.stringify({ ...remittance, partnerReference: id })) })), 'subjectId'],
+        [await runIngest(webhooks, authentic(webhooks, { body: Buffer.from(JSON.stringify({ ...event, type: id })) })), 'status'],
+      ];
+      // assess
+      for (const [run, field] of runs) {
+        const line = JSON.parse(run.lines[0]) as Record<string, unknown>;
+        assert.equal(line.result, 'accepted', run.lines[0]);
+        assert.ok(!String(line[field]).replace(/\D/g, '').includes('995512345678'), `${id}: ${run.lines[0]}`);
+        assert.match(String(line[field]), /\*{5}/, `${id}: ${run.lines[0]}`);
+      }
+    }
+  });
 });
 
 describe('API Gateway adapter', () => {

@@ -47,7 +47,7 @@ describe('maskPhoneNumbers', () => {
     for (const [id, masked] of cases) assert.equal(maskPhoneNumbers(id), masked, id);
   });
 
-  test('UUIDs and hex ids stay readable, even when they hold a long run of digits', () => {
+  test('in an id a provider made up, UUIDs and hex ids stay readable, even when they hold a long run of digits', () => {
     const ids = [
       'e4b1c2d0-55aa-4f3b-9c1e-213686786746',
       'E4B1C2D0-55AA-4F3B-9C1E-213686786746',
@@ -56,17 +56,31 @@ describe('maskPhoneNumbers', () => {
       '5f1d7c2e9a4b3c0d12345678',
       '2fd4e1c67a2d28fced849ee1bb76e7391b93eb12',
     ];
+    const minted = { mintedId: true };
     for (const id of ids) {
-      assert.equal(maskPhoneNumbers(id), id);
-      assert.equal(maskPhoneNumbers(`acme/${id}`), `acme/${id}`, 'after a source');
-      assert.equal(maskPhoneNumbers(`voice:${id}`), `voice:${id}`, 'after a prefix');
+      assert.equal(maskPhoneNumbers(id, minted), id);
+      assert.equal(maskPhoneNumbers(`acme/${id}`, minted), `acme/${id}`, 'after a source');
+      assert.equal(maskPhoneNumbers(`voice:${id}`, minted), `voice:${id}`, 'after a prefix');
     }
     // Random ones: about one 32-hex id in ten has a run of 9 or more digits.
     for (let i = 0; i < 2000; i += 1) {
       const uuid = randomUUID();
       const hex = randomBytes(16).toString('hex').toUpperCase();
-      assert.equal(maskPhoneNumbers(uuid), uuid);
-      assert.equal(maskPhoneNumbers(hex), hex);
+      assert.equal(maskPhoneNumbers(uuid, minted), uuid);
+      assert.equal(maskPhoneNumbers(hex, minted), hex);
+    }
+  });
+
+  test('an id a sender chose is masked whatever its shape: glued to hex digits or written as a UUID, a number is still a number', () => {
+    const cases: Array<[string, string]> = [
+      ['995512345678abcdef012345', '*********678abcdef012345'],
+      ['abcdef995512345678abcdef', 'abcdef*********678abcdef'],
+      ['99551234-5678-4abc-8def-abcdefabcdef', '*********678-4abc-8def-abcdefabcdef'],
+      ['acme/7c1a2b3c4d5e6f70819203123456789a', 'acme/7c1a2b3c4d5e6f**************789a'],
+    ];
+    for (const [id, masked] of cases) {
+      assert.equal(maskPhoneNumbers(id), masked, id);
+      assert.equal(maskPhoneNumbers(id, { mintedId: false }), masked, id);
     }
   });
 
