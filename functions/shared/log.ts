@@ -47,16 +47,17 @@ export function setLogContext(fields: LogFields | undefined): void {
 }
 
 /**
- * A UUID, or a run of 24+ hex characters with a letter among them (TeleSign's 32-hex reference ids,
- * eSMS's dashless SMSIDs), standing apart: the shapes of ids a provider makes up from random bits or
- * a hash. More than one random UUID or 32-hex id in ten holds a run of digits the rules below
- * would mask; in an id the provider made up that run is chance, not a number, and masking it
- * would make the id useless. Only ids a provider made up are read this way (`mintedId`): an id a
+ * A UUID (with the one to three digits eSMS puts after the GUID of an SMSID,
+ * `dc712784-9c5f-4c69-b9a8-ea69d56adc9a87`), or a run of 24+ hex characters with a letter among
+ * them (TeleSign's 32-hex reference ids, eSMS's dashless SMSIDs), standing apart: the shapes of ids
+ * a provider makes up from random bits or a hash. More than one random UUID, 32-hex id or SMSID in
+ * ten holds a run of digits the rules below would mask; in an id the provider made up that run is
+ * chance, not a number, and masking it would make the id useless. Only ids a provider made up are read this way (`mintedId`): an id a
  * sender chose (a TemboPlus partnerReference, a Standard Webhooks id or type) can be a number glued
  * to hex digits (`995512345678abcdef012345`) or written as a UUID (`99551234-5678-…`), and is masked
  * by the rules below whatever its shape.
  */
-const HEX_ID = String.raw`(?<![A-Za-z0-9])(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|(?=[0-9a-f]*[a-f])[0-9a-f]{24,})(?![A-Za-z0-9])`;
+const HEX_ID = String.raw`(?<![A-Za-z0-9])(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\d{0,3}|(?=[0-9a-f]*[a-f])[0-9a-f]{24,})(?![A-Za-z0-9])`;
 
 /**
  * A run of 7+ digits standing on its own, written with any of the separators the relay's `e164`
