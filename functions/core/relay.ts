@@ -234,7 +234,8 @@ async function meetAndJoin(eventId: string, fields: Item, deps: ReportJoinDepend
     joinedAt: at,
     [TABLE.ttlAttribute]: expiresAt,
   });
-  deps.log?.info('relay: delivery report joined', { eventId, provider: forProvider, referenceId });
+  // The reference is the sender's subject, masked as its own lines mask it.
+  deps.log?.info('relay: delivery report joined', { eventId, provider: forProvider, referenceId: maskPhoneNumbers(referenceId, { mintedId: deps.sender.mintsSubjectIds }) });
   return 'joined';
 }
 

@@ -10,6 +10,7 @@ import { identomat } from '../../functions/providers/identomat.ts';
 import type { AnyProvider } from '../../functions/providers/provider.ts';
 import { telesign } from '../../functions/providers/telesign.ts';
 import { relayLine } from '../../local/relay-view.ts';
+import { createLogger } from '../../functions/shared/log.ts';
 
 /** The relay's pure rules: which countries it sends to, and how instructions of one subject are ordered. */
 
@@ -174,6 +175,21 @@ describe('joining a delivery report to a send that got no answer', () => {
     assert.equal(met.referenceId, REFERENCE);
     assert.equal(met.forProvider, undefined);
     assert.equal(items.get(relayItemAt), undefined, 'no relay item is made');
+  });
+
+  test("the join's line masks the report's reference as the stored line masks that subject", async () => {
+    // prepare: TeleSign's schema takes any reference_id of 1 to 128 characters
+    const { store, items } = joinStore();
+    relaySide(items);
+    const lines: string[] = [];
+    const log = createLogger({ service: 'unit', write: (line) => lines.push(line) });
+    const glued = 'REF995512345678';
+    // act
+    const outcome = await deliveryReportJoin({ ...deps(store), log })({ ...report(EVENT_ID), subjectId: glued });
+    // assess
+    assert.equal(outcome, 'joined');
+    assert.equal(lines.length, 1, lines.join('\n'));
+    assert.equal((JSON.parse(lines[0]) as Record<string, unknown>).referenceId, 'REF*********678', lines[0]);
   });
 
   test('a relay item already sent, or joined to another reference: not joined, no link', async () => {
