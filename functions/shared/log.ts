@@ -52,10 +52,10 @@ export function setLogContext(fields: LogFields | undefined): void {
  * them (TeleSign's 32-hex reference ids, eSMS's dashless SMSIDs), standing apart: the shapes of ids
  * a provider makes up from random bits or a hash. More than one random UUID, 32-hex id or SMSID in
  * ten holds a run of digits the rules below would mask; in an id the provider made up that run is
- * chance, not a number, and masking it would make the id useless. Only ids a provider made up are read this way (`mintedId`): an id a
- * sender chose (a TemboPlus partnerReference, a Standard Webhooks id or type) can be a number glued
- * to hex digits (`995512345678abcdef012345`) or written as a UUID (`99551234-5678-…`), and is masked
- * by the rules below whatever its shape.
+ * chance, not a number, and masking it would make the id useless. Only ids a provider made up are
+ * read this way (`mintedId`): an id a sender chose (a TemboPlus partnerReference, a Standard
+ * Webhooks id or type) can be a number glued to hex digits (`995512345678abcdef012345`) or written
+ * as a UUID (`99551234-5678-…`), and is masked by the rules below whatever its shape.
  */
 const HEX_ID = String.raw`(?<![A-Za-z0-9])(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\d{0,3}|(?=[0-9a-f]*[a-f])[0-9a-f]{24,})(?![A-Za-z0-9])`;
 
@@ -67,7 +67,16 @@ const STANDING_NUMBER = String.raw`(?<![A-Za-z0-9])\+?\d[\d\s().-]{5,}\d(?![A-Za
 
 /**
  * A run of 9+ digits glued to letters (`REF255712345678`, `ID-255712345678x`): the length of a
- * number with its country code. Shorter runs inside ids (`SMS12345678ID`) are left as they are.
+ * number with its country code, or with its trunk prefix, in every form the five providers send
+ * one (TeleSign `11234567890`, Identomat `+995512345678`, TemboPlus `255712345678`, eSMS
+ * `0901888484` and `02871002454`), and of a mobile number with neither in their countries
+ * (Vietnam, Tanzania, Georgia: 9 digits). Shorter runs inside ids (`SMS12345678ID`) are left as
+ * they are: an 8-digit one could only be a national number stripped of both (Singapore's,
+ * Norway's) or the whole number of a territory as small as the Falklands (+500 and five digits),
+ * none of which a provider's docs or samples show, and masking it would cut into many more ids
+ * (about 1 random 16-hex id in 20 is masked as it is; a 16-hex run can hold a whole number,
+ * `255712345678abcd`, so it is never exempt). Runs under 7 digits, such as a short code (`4442`),
+ * are never masked: a short code is a service's number, not a person's.
  */
 const GLUED_NUMBER = String.raw`(?<!\d)\d{9,}`;
 

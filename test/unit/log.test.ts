@@ -102,8 +102,18 @@ describe('maskPhoneNumbers', () => {
     }
   });
 
+  test("every number the providers' samples carry, glued into an id, is masked", () => {
+    // TeleSign (phone_number, sender_id), Identomat, TemboPlus (receiverAccount), eSMS (phonenumber, voice CID)
+    for (const number of ['11234567890', '15558675310', '995512345678', '255712345678', '0901888484', '02871002454']) {
+      for (const options of [{}, { mintedId: true }]) {
+        const masked = maskPhoneNumbers(`REF${number}x`, options);
+        assert.equal(masked, `REF${'*'.repeat(number.length - 3)}${number.slice(-3)}x`, number);
+      }
+    }
+  });
+
   test('ids that merely contain digits are left as they are', () => {
-    for (const id of ['a1b2c3d4e5f60718', 'e4b1c2d0-55aa-4f3b-9c1e-2a9136867c46', 'REF-123456', 'SMS12345678ID']) {
+    for (const id of ['a1b2c3d4e5f60718', 'e4b1c2d0-55aa-4f3b-9c1e-2a9136867c46', 'REF-123456', 'SMS12345678ID', 'MO4442x', 'sc-4442']) {
       assert.equal(maskPhoneNumbers(id), id);
     }
   });
