@@ -279,7 +279,10 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
     );
   }
   // A status is the provider's text (a Standard Webhooks `type` is whatever the sender names it): masked as a subject is.
-  const fields: Record<string, unknown> = { result: 'accepted', subjectId: maskPhoneNumbers(facts.subjectId, { mintedId: provider.mintsSubjectIds }), status: maskPhoneNumbers(facts.status) };
-  if (facts.part !== undefined) fields.part = maskPhoneNumbers(facts.part);
-  return finish({ statusCode: 200, body: ACCEPTED }, fields);
+  return finish({ statusCode: 200, body: ACCEPTED }, {
+    result: 'accepted',
+    subjectId: maskPhoneNumbers(facts.subjectId, { mintedId: provider.mintsSubjectIds }),
+    status: maskPhoneNumbers(facts.status),
+    part: maskPhoneNumbers(facts.part),
+  });
 }

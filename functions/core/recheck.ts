@@ -306,13 +306,13 @@ function log(
   const fields = {
     provider: provider.id,
     subjectId: maskPhoneNumbers(message.subjectId, { mintedId: provider.mintsSubjectIds }),
-    ...(message.part === undefined ? {} : { part: maskPhoneNumbers(message.part) }),
+    part: maskPhoneNumbers(message.part),
     asked: result.asked,
     ...(result.verdict ? { verdict: result.verdict } : {}),
     // A verdict on what callbacks claimed (counted with the arrival verdicts); an expected subject
     // the provider does not know yet is not a contradiction.
     ...(result.verdict && state.eventCount > 0 ? { confirmation: result.verdict } : {}),
-    status: state.status === undefined ? undefined : maskPhoneNumbers(state.status),
+    status: maskPhoneNumbers(state.status),
     outcome: state.outcome,
     rechecks: state.rechecks ?? 0,
     ...(state.recheckAt && !state.stale ? { nextRecheckAt: state.recheckAt } : {}),

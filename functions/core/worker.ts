@@ -449,7 +449,7 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
     provider: provider.id,
     requestId: message.requestId,
     subjectId: maskPhoneNumbers(facts.subjectId, { mintedId: provider.mintsSubjectIds }),
-    ...(facts.part === undefined ? {} : { part: maskPhoneNumbers(facts.part) }),
+    part: maskPhoneNumbers(facts.part),
     // The provider's text, as free as a subject id: masked the same way.
     status: maskPhoneNumbers(facts.status),
     outcome: facts.outcome,
@@ -457,7 +457,7 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
     stateChanged: changed,
     // From API Gateway's receipt to now, the state written: the pipeline's lag (a metric).
     lagMs: deps.now().getTime() - Date.parse(message.receivedAt),
-    ...(asked ? { [settling ? 'pendingVerdict' : 'confirmation']: asked.verdict.kind, confirmedStatus: asked.verdict.answerStatus === undefined ? undefined : maskPhoneNumbers(asked.verdict.answerStatus), differences: asked.verdict.differences } : {}),
+    ...(asked ? { [settling ? 'pendingVerdict' : 'confirmation']: asked.verdict.kind, confirmedStatus: maskPhoneNumbers(asked.verdict.answerStatus), differences: asked.verdict.differences } : {}),
     ...(askFault ? { askFault: askFault.fault } : {}),
   });
 

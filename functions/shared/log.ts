@@ -99,7 +99,11 @@ export interface MaskOptions {
  * left readable (see above). Subject ids can embed one (eSMS per-recipient ids, a partner's own
  * reference); log lines must never carry it in full.
  */
-export function maskPhoneNumbers(value: string, options: MaskOptions = {}): string {
+export function maskPhoneNumbers(value: string, options?: MaskOptions): string;
+/** An absent value stays absent (a log line then leaves its field out). */
+export function maskPhoneNumbers(value: string | undefined, options?: MaskOptions): string | undefined;
+export function maskPhoneNumbers(value: string | undefined, options: MaskOptions = {}): string | undefined {
+  if (value === undefined) return undefined;
   if (!options.mintedId) return value.replace(PHONE_LIKE, masked);
   return value.replace(PHONE_LIKE_IN_MINTED_ID, (match, hexId: string | undefined) => (hexId === undefined ? masked(match) : match));
 }

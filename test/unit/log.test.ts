@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { e164 } from '../../functions/core/relay.ts';
-import { maskEmail, maskPhoneNumber, maskPhoneNumbers } from '../../functions/shared/log.ts';
+import { createLogger, maskEmail, maskPhoneNumber, maskPhoneNumbers } from '../../functions/shared/log.ts';
 
 /**
  * Phone numbers in log fields: whatever form a provider writes a number in, if the relay could send
@@ -116,6 +116,20 @@ describe('maskPhoneNumbers', () => {
     for (const id of ['a1b2c3d4e5f60718', 'e4b1c2d0-55aa-4f3b-9c1e-2a9136867c46', 'REF-123456', 'SMS12345678ID', 'MO4442x', 'sc-4442']) {
       assert.equal(maskPhoneNumbers(id), id);
     }
+  });
+
+  test('an absent value stays absent, so a log line leaves its field out', () => {
+    // prepare
+    const lines: string[] = [];
+    const log = createLogger({ service: 'test', write: (line) => void lines.push(line) });
+
+    // act
+    log.info('stored', { part: maskPhoneNumbers(undefined), status: maskPhoneNumbers('255712345678') });
+
+    // assess
+    const line = JSON.parse(lines[0]) as Record<string, unknown>;
+    assert.equal('part' in line, false);
+    assert.equal(line.status, '*********678');
   });
 });
 
