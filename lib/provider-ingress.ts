@@ -114,7 +114,9 @@ export function secretDescription(provider: AnyProvider): string {
   const toFill = fields.filter((field) => field !== generated && provider.secretPlaceholder[field] === 'REPLACE_ME');
   return [
     `${provider.displayName} callback secret, JSON {${fields.join(', ')}}.`,
-    toFill.length > 0 ? `Fill ${toFill.join(', ')} from the provider console.` : '',
+    // The route fails closed on a placeholder (503), so a user who fills only part of the secret
+    // (TemboPlus's apiToken left as it came) must learn it here, not from the provider's retries.
+    toFill.length > 0 ? `Replace REPLACE_ME in ${toFill.join(', ')}: until then the route answers 503.` : '',
     generated ? `${generated} is generated: it replaces {${generated}} in the callback URL.` : '',
     provider.secretHelp ?? '',
     // Rotation without downtime: functions/providers/secret-schema.ts accepts the old values here.

@@ -649,6 +649,22 @@ describe('alarms and outputs', () => {
     }
     for (const name of ['TableName', 'QueueUrl', 'DeadLetterQueueUrl', 'EventBusName', 'EventBusArn', 'EventsDeadLetterQueueUrl', 'AlarmTopicArn', 'DashboardUrl']) assert.ok(outputs[name], name);
   });
+
+  test('outputs: a secret that starts with placeholders names them and says the route answers 503 until they are filled in', () => {
+    // act
+    const outputs = template.toJSON().Outputs as Record<string, Json>;
+
+    for (const provider of providers) {
+      const toFill = Object.keys(provider.secretPlaceholder).filter(
+        (field) => field !== provider.generatedSecretField && provider.secretPlaceholder[field] === 'REPLACE_ME',
+      );
+      if (toFill.length === 0) continue;
+      const description = outputs[`${pascal(provider.id)}SecretName`].Description as string;
+
+      // assess: a user who fills only some of it (TemboPlus's token alone) learns why callbacks get 503
+      assert.match(description, new RegExp(`Replace REPLACE_ME in ${toFill.join(', ')}: until then the route answers 503`), provider.id);
+    }
+  });
 });
 
 describe('function bundles', () => {
