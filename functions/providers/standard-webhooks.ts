@@ -152,6 +152,10 @@ export const standardWebhooks: Provider<StandardWebhooksSecret, StandardWebhooks
   keptHeaders: ['webhook-id', 'webhook-timestamp'],
   deliveryIdHeaders: ['webhook-id'],
   routeParameterHelp: { source: 'the name you gave this sender under "sources" in the secret (one URL per sender)' },
+  // "sources" is a map the user writes, not a value any console issues: the output says its shape.
+  secretHelp:
+    'Write {"sources": {"<source>": {"secret": "whsec_…"}}}: one entry per sender, its name the {source} in the callback URL, its secret the ' +
+    'whsec_ key that sender signs with; optional per source: subjectField, statusField, outcomes, terminal (see the README).',
   routeParameters: (secret) => ({ source: typeof secret.sources === 'object' ? (Object.keys(secret.sources)[0] ?? 'none') : 'none' }),
 
   authenticate(request, secret) {

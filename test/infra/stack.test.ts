@@ -665,6 +665,16 @@ describe('alarms and outputs', () => {
       assert.match(description, new RegExp(`Replace REPLACE_ME in ${toFill.join(', ')}: until then the route answers 503`), provider.id);
     }
   });
+
+  test('outputs: the Standard Webhooks secret says how to write its sources map, which no provider console shows', () => {
+    // act
+    const outputs = template.toJSON().Outputs as Record<string, Json>;
+    const description = outputs.StandardWebhooksSecretName.Description as string;
+
+    // assess: the shape of one sender's entry, and that its name is the URL's {source}
+    assert.match(description, /\{"sources": \{"<source>": \{"secret": "whsec_…"\}\}\}/);
+    assert.match(description, /\{source\} in the callback URL/);
+  });
 });
 
 describe('function bundles', () => {
