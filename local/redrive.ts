@@ -8,7 +8,7 @@ import {
   StartMessageMoveTaskCommand,
   type Message,
 } from '@aws-sdk/client-sqs';
-import { intFlag, parseCli } from './cli-args.ts';
+import { checkArguments, intFlag, parseCli } from './cli-args.ts';
 import { printJson, say } from './cli-output.ts';
 import { resolveTarget, TARGET_OPTIONS, type Target } from './aws-target.ts';
 import { DETAIL_TYPES } from '../functions/core/publish.ts';
@@ -32,7 +32,7 @@ const USAGE = `usage: npm run redrive -- [--relay] [--dry-run] [--max N] [--max-
   --json               print one JSON document on stdout: {target, dryRun, dlq, moved, messages, …};
                        progress goes to stderr`;
 
-const { values } = parseCli(
+const { values, positionals } = parseCli(
   {
     ...TARGET_OPTIONS,
     relay: { type: 'boolean', default: false },
@@ -48,6 +48,8 @@ if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
+// A word is not a flag (`npm run redrive dry-run`): refused, not a redrive as if it had not been given.
+checkArguments(positionals, USAGE, []);
 const json = values.json;
 const max = intFlag('max', values.max, { min: 1 }, Number.MAX_SAFE_INTEGER);
 // StartMessageMoveTask: "The maximum value for messages per second is 500."

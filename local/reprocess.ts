@@ -5,7 +5,7 @@ import { TABLE, keys } from '../functions/core/pipeline-definition.ts';
 import { quarantinedMessageText } from '../functions/core/stored-bytes.ts';
 import { QueueMessageSchema, requestOf, type QueueMessage } from '../functions/core/queue-message.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
-import { parseCli } from './cli-args.ts';
+import { checkArguments, parseCli } from './cli-args.ts';
 import { printJson, say } from './cli-output.ts';
 import { resolveTarget, TARGET_OPTIONS } from './aws-target.ts';
 
@@ -20,7 +20,7 @@ const USAGE = `usage: npm run reprocess -- [--provider P] [--dry-run] [--json]
   --json   print one JSON document on stdout: {target, dryRun, requeued, stillInvalid, items:
            [{provider, requestId, receivedAt, action, reason?, issues?}]}`;
 
-const { values } = parseCli(
+const { values, positionals } = parseCli(
   {
     ...TARGET_OPTIONS,
     provider: { type: 'string' },
@@ -34,6 +34,8 @@ if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
+// A word is not a flag (`npm run reprocess telesign` meant --provider): refused, not every provider's.
+checkArguments(positionals, USAGE, []);
 const wanted = values.provider ? [findProvider(values.provider)] : providers;
 if (wanted.some((provider) => !provider)) {
   console.error(`unknown provider "${values.provider}"; known: ${providers.map((p) => p.id).join(', ')}`);

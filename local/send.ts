@@ -54,6 +54,8 @@ if (values.help) {
 const json = values.json;
 const repeat = intFlag('repeat', values.repeat, COUNT_RANGE, 1);
 if (values.list) {
+  // --list names no provider or sample: a word beside it is refused, not a listing as if it were not there.
+  checkArguments(positionals, USAGE, []);
   const samples = Object.fromEntries(
     providers.map((provider) => [
       provider.id,

@@ -1,7 +1,7 @@
 import { relative } from 'node:path';
 import type { LogLevel } from '../functions/shared/log.ts';
 import { providers } from '../functions/providers/index.ts';
-import { dataDirFrom, intFlag, intValue, parseCli, type IntRange } from './cli-args.ts';
+import { checkArguments, dataDirFrom, intFlag, intValue, parseCli, type IntRange } from './cli-args.ts';
 import { colorWanted, say } from './cli-output.ts';
 import { onLauncherGone } from './launcher.ts';
 import { prettyLine } from './log-format.ts';
@@ -68,7 +68,7 @@ const USAGE = `usage: npm start -- [--port N] [--secrets FILE [--simulators]] [-
   --sqs-endpoint URL       use this SQS-API endpoint instead of the in-process one; the queues then
                            outlive this process (the in-process queues persist under the data folder)`;
 
-const { values } = parseCli(
+const { values, positionals } = parseCli(
   {
     port: { type: 'string' },
     secrets: { type: 'string' },
@@ -92,6 +92,8 @@ if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
+// A word is not a flag (`npm start fresh` meant --fresh): refused before anything starts.
+checkArguments(positionals, USAGE, []);
 
 const started = performance.now();
 

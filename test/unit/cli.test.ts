@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
 import { checkInt, COUNT_RANGE, rangeText } from '../../local/cli-args.ts';
 import { colorWanted, npmPrintedHeader } from '../../local/cli-output.ts';
@@ -107,4 +109,59 @@ describe('npm run bench: its command line', () => {
     assert.equal(argument.status, 2);
     assert.match(argument.stderr, /unexpected argument "sync"/);
   });
+});
+
+/** The command lines of package.json's scripts that run one of ours: `send` → local/send.ts. */
+const COMMANDS: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries((JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts).flatMap(([name, script]) => {
+    const file = /^node --import tsx ((?:local|bench)\/[\w-]+\.ts)$/.exec(script)?.[1];
+    return file ? [[name, file]] : [];
+  }),
+);
+
+/** A command in a process of its own, without a running pipeline; one that starts work anyway is stopped after 20 s. */
+function command(name: string, args: readonly string[]) {
+  return new Promise<{ status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
+    const env = { ...process.env };
+    delete env.CALLBACK_GATEWAY_DATA_DIR;
+    execFile(process.execPath, ['--import', 'tsx', join(REPO_ROOT, COMMANDS[name]), ...args], { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' }, (error, stdout, stderr) =>
+      resolve({ status: error ? ((error as { code?: number }).code ?? null) : 0, signal: (error as { signal?: NodeJS.Signals } | null)?.signal ?? null, stdout, stderr }),
+    );
+  });
+}
+
+describe('every command: a word it does not take', { timeout: 300_000 }, () => {
+  const empty = mkdtempSync(join(tmpdir(), 'cli-stray-'));
+  after(() => rmSync(empty, { recursive: true, force: true }));
+  /** A command line of each that is right but for the word "stray"; npm start's engines are ones that are not there, so a start that slipped through fails rather than runs. */
+  const cases: { name: string; args: string[] }[] = [
+    { name: 'start', args: ['stray', '--port', '0', '--data-dir', empty, '--dynamodb-endpoint', 'http://127.0.0.1:9', '--sqs-endpoint', 'http://127.0.0.1:9'] },
+    { name: 'send', args: ['telesign', 'sms-dlr-success', 'stray', '--data-dir', empty] },
+    { name: 'send', args: ['--list', 'stray'] },
+    { name: 'inspect', args: ['telesign', 'A', 'stray', '--data-dir', empty] },
+    { name: 'inspect', args: ['--recent', '5', 'stray', '--data-dir', empty] },
+    { name: 'inspect', args: ['--stale', 'stray', '--data-dir', empty] },
+    { name: 'expect', args: ['temboplus', 'REF-1', 'stray', '--data-dir', empty] },
+    { name: 'events', args: ['stray', '--data-dir', empty] },
+    { name: 'redrive', args: ['stray', '--dry-run', '--data-dir', empty] },
+    { name: 'reprocess', args: ['stray', '--dry-run', '--data-dir', empty] },
+    { name: 'bench', args: ['stray'] },
+  ];
+
+  test('the cases cover every command of package.json', () => {
+    assert.deepEqual([...new Set(cases.map((each) => each.name))].sort(), Object.keys(COMMANDS).sort());
+  });
+
+  for (const { name, args } of cases) {
+    const shown = args.join(' ').replace(` --data-dir ${empty}`, '').replace(/ --port .*/, '');
+    test(`${name} ${shown}: exit 2, "unexpected argument", the usage, nothing on stdout, nothing done`, async () => {
+      // act
+      const run = await command(name, args);
+      // assess
+      assert.equal(run.signal, null, `it went on: ${run.stderr.slice(0, 300)}`);
+      assert.equal(run.status, 2, `exit ${run.status}: ${run.stderr.slice(0, 300)}`);
+      assert.ok(run.stderr.startsWith('unexpected argument "stray"\n\nusage: '), run.stderr.slice(0, 300));
+      assert.equal(run.stdout, '');
+    });
+  }
 });
