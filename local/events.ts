@@ -79,6 +79,13 @@ function textLine(event: BusEvent): string {
 
 const wanted = (event: BusEvent) => provider === undefined || event.detail?.provider === provider;
 
+/** The bus's file cannot be read: said in one line (with --json, as the document's `error`, as every --json command does); exit 1. */
+function unreadable(message: string): never {
+  console.error(message);
+  if (values.json && !values.follow) printJson({ error: message });
+  process.exit(1);
+}
+
 /**
  * Reads the bus's file from the end of the last whole line it read: a line being written (or cut
  * short by a crash, which the bus removes when it opens again) is read once it is whole.
@@ -88,10 +95,20 @@ class EventsFile {
   private offset = 0;
   private inode: number | undefined;
 
-  /** The events appended since the last call. */
+  /** The events appended since the last call; exit 1 saying why when the file cannot be read. */
   next(): BusEvent[] {
+    try {
+      return this.read();
+    } catch (error) {
+      unreadable(`cannot read ${shown}: ${(error as Error).message}`);
+    }
+  }
+
+  private read(): BusEvent[] {
     if (!existsSync(file)) return [];
     const stat = statSync(file);
+    // A folder (or a device) where the bus writes its file: read, it would fail with EISDIR or never end.
+    if (!stat.isFile()) unreadable(`${shown} is not a file: npm start's event bus writes its events there, one per line`);
     if (stat.size < this.offset || (this.inode !== undefined && stat.ino !== this.inode)) {
       // Started anew (npm start -- --fresh): read it from its beginning.
       say(`${shown} was started anew; reading it from its beginning`);
@@ -136,14 +153,16 @@ if (!values.follow) {
   if (values.json && npmPrintedHeader()) {
     say(`note: npm printed its "> ${process.env.npm_package_name ?? ''}@… ${process.env.npm_lifecycle_event}" header on stdout before these lines; pipe \`npm run -s ${process.env.npm_lifecycle_event} -- …\` instead`);
   }
+  // What is there already is read before following it, so an unreadable file is said alone.
+  const published = source.next();
   say(`following ${shown} (Ctrl-C to stop)`);
-  const print = () => {
-    for (const event of source.next()) {
+  const print = (events = source.next()) => {
+    for (const event of events) {
       if (!wanted(event)) continue;
       process.stdout.write(`${values.json ? JSON.stringify(event) : textLine(event)}\n`);
     }
   };
-  print();
+  print(published);
   const timer = setInterval(print, 200);
   const stop = () => {
     clearInterval(timer);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -60,6 +60,25 @@ describe('npm run events', { timeout: 120_000 }, () => {
     assert.match(result.stderr, /unexpected argument "identomat"/);
     assert.match(result.stderr, /--provider P/);
   });
+
+  for (const args of [[], ['--json'], ['--follow']]) {
+    test(`events.jsonl that is a folder${args.length ? ` (${args.join(' ')})` : ''}: one line saying so, exit 1, no stack trace`, () => {
+      // prepare
+      const dir = dataDir();
+      mkdirSync(join(dir, 'events.jsonl'));
+
+      // act
+      const result = run(dir, args);
+
+      // assess
+      assert.equal(result.status, 1, result.stderr);
+      assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+      assert.match(result.stderr, /events\.jsonl is not a file/);
+      assert.doesNotMatch(result.stderr, /EISDIR|\n\s+at /);
+      // With --json the failure is the document, as every --json command prints one.
+      assert.deepEqual(args.includes('--json') ? JSON.parse(result.stdout) : result.stdout, args.includes('--json') ? { error: result.stderr.trim() } : '');
+    });
+  }
 
   /** A follower (`--follow --json`) of the file: what it printed, and how to stop it (Ctrl-C). */
   function follow(dir: string) {
