@@ -75,11 +75,19 @@ export function resolveTarget(flags: TargetFlags): Target {
   };
 }
 
-/** Operations flags shared by redrive and reprocess. */
-export const TARGET_OPTIONS = {
-  region: { type: 'string' },
+/** The stack outputs an operations command may be pointed at, each a flag. */
+const DEPLOYED_OPTIONS = {
   'queue-url': { type: 'string' },
   'dlq-url': { type: 'string' },
   table: { type: 'string' },
-  'data-dir': { type: 'string' },
 } as const;
+
+/**
+ * The target flags of an operations command: --data-dir and --region, and the stack outputs it
+ * uses (`deployed`). Only those: a flag the command would not read (redrive's --table) is refused as
+ * unknown rather than accepted and left out of its --help.
+ */
+export function targetOptions<K extends keyof typeof DEPLOYED_OPTIONS>(...deployed: K[]) {
+  const picked = Object.fromEntries(deployed.map((name) => [name, DEPLOYED_OPTIONS[name]])) as Pick<typeof DEPLOYED_OPTIONS, K>;
+  return { region: { type: 'string' }, 'data-dir': { type: 'string' }, ...picked } as const;
+}

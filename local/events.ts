@@ -16,7 +16,7 @@ const USAGE = `usage: npm run events -- [--follow] [--provider P] [--json]
   What the local pipeline published on its event bus (npm start reads the table's stream and
   publishes every status change and every Identomat instruction, as the stack does to EventBridge).
 
-  --follow       keep printing events as they are published (Ctrl-C to stop)
+  --follow, -f   keep printing events as they are published (Ctrl-C to stop)
   --provider P   only this provider's events (${providers.map((provider) => provider.id).join(', ')})
   --json         without --follow: one JSON array of {source, detail-type, time, detail}, oldest
                  first; with --follow: one such object per line as they come

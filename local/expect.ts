@@ -4,7 +4,7 @@ import { DEFAULT_RECONCILE, parseSchedule, type ReconcilePolicy } from '../funct
 import { findProvider, providers } from '../functions/providers/index.ts';
 import { checkArguments, parseCli } from './cli-args.ts';
 import { printJson } from './cli-output.ts';
-import { resolveTarget, TARGET_OPTIONS } from './aws-target.ts';
+import { resolveTarget, targetOptions } from './aws-target.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 import { dataDirFrom } from './cli-args.ts';
 
@@ -23,7 +23,8 @@ const USAGE = `usage: npm run expect -- <provider> <subjectId> [--part P] [--jso
   --json        print the stored state as JSON (stdout), nothing else
   --table NAME  a deployed stack's table (its output TableName), with --region
   --schedule S  the deployed stack's reconcile schedule, when not the default (the first re-check
-                is due after its first delay)`;
+                is due after its first delay)
+  --data-dir DIR  locally: the pipeline's data folder (default: .local-data)`;
 
 const { values, positionals } = parseCli(
   {
@@ -31,7 +32,7 @@ const { values, positionals } = parseCli(
     json: { type: 'boolean', default: false },
     schedule: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
-    ...TARGET_OPTIONS,
+    ...targetOptions('table'),
   },
   USAGE,
 );

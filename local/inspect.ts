@@ -28,6 +28,8 @@ const USAGE = `usage: npm run inspect -- <provider> <subjectId> [--json]
                an item that may carry a live code or a contact (an Identomat instruction) has its payload
                and raw bytes replaced by a note
   --show-sensitive  print those as stored
+  --table NAME --region R  a deployed stack's table (its output TableName)
+  --data-dir DIR    locally: the pipeline's data folder (default: .local-data)
 
   With the SMS relay on, an Identomat session lists each code or link sent for it and what the
   sender's delivery reports say ("code sent via TeleSign, reference …: Delivered to handset"); the

@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { checkArguments, intFlag, parseCli } from './cli-args.ts';
 import { printJson, say } from './cli-output.ts';
-import { resolveTarget, TARGET_OPTIONS, type Target } from './aws-target.ts';
+import { resolveTarget, targetOptions, type Target } from './aws-target.ts';
 import { DETAIL_TYPES } from '../functions/core/publish.ts';
 
 const USAGE = `usage: npm run redrive -- [--relay] [--dry-run] [--max N] [--max-per-second N] [--json]
@@ -30,11 +30,13 @@ const USAGE = `usage: npm run redrive -- [--relay] [--dry-run] [--max N] [--max-
   --max-per-second N   move at most N messages a second, 1 to 500 (on AWS the rate of SQS's move
                        task; default: as fast as it goes, on AWS SQS's own rate)
   --json               print one JSON document on stdout: {target, dryRun, dlq, moved, messages, …};
-                       progress goes to stderr`;
+                       progress goes to stderr
+  --dlq-url URL        a deployed stack's DLQ (its output DeadLetterQueueUrl), with --region R
+  --data-dir DIR       locally: the pipeline's data folder (default: .local-data)`;
 
 const { values, positionals } = parseCli(
   {
-    ...TARGET_OPTIONS,
+    ...targetOptions('dlq-url', 'queue-url'),
     relay: { type: 'boolean', default: false },
     'dry-run': { type: 'boolean', default: false },
     max: { type: 'string' },

@@ -7,7 +7,7 @@ import { QueueMessageSchema, requestOf, type QueueMessage } from '../functions/c
 import { findProvider, providers } from '../functions/providers/index.ts';
 import { checkArguments, parseCli } from './cli-args.ts';
 import { printJson, say } from './cli-output.ts';
-import { resolveTarget, TARGET_OPTIONS } from './aws-target.ts';
+import { resolveTarget, targetOptions } from './aws-target.ts';
 
 const USAGE = `usage: npm run reprocess -- [--provider P] [--dry-run] [--json]
        npm run reprocess -- --table NAME --queue-url URL --region R [--provider P] [--dry-run] [--json]
@@ -17,12 +17,18 @@ const USAGE = `usage: npm run reprocess -- [--provider P] [--dry-run] [--json]
   body), and its quarantine item is removed once the queue accepted it. Ones that still do not parse
   stay quarantined and are listed with the reason.
 
-  --json   print one JSON document on stdout: {target, dryRun, requeued, stillInvalid, items:
-           [{provider, requestId, receivedAt, action, reason?, issues?}]}`;
+  --provider P     only this provider's quarantined callbacks
+                   (${providers.map((provider) => provider.id).join(', ')})
+  --dry-run        say what would be requeued, requeue nothing
+  --json           print one JSON document on stdout: {target, dryRun, requeued, stillInvalid, items:
+                   [{provider, requestId, receivedAt, action, reason?, issues?}]}
+  --table NAME     a deployed stack's table (its output TableName), with --queue-url (its output
+                   QueueUrl) and --region R
+  --data-dir DIR   locally: the pipeline's data folder (default: .local-data)`;
 
 const { values, positionals } = parseCli(
   {
-    ...TARGET_OPTIONS,
+    ...targetOptions('table', 'queue-url'),
     provider: { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },

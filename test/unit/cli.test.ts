@@ -8,6 +8,7 @@ import { REPO_ROOT } from '../../lib/gateway-function.ts';
 import { checkInt, COUNT_RANGE, rangeText } from '../../local/cli-args.ts';
 import { colorWanted, npmPrintedHeader } from '../../local/cli-output.ts';
 import { prettyLine } from '../../local/log-format.ts';
+import { OPTIONS_PROBE_MARKER } from '../support/cli-options-probe.ts';
 
 /** Every ANSI colour sequence starts with it. */
 const ESC = '\u001b[';
@@ -120,11 +121,11 @@ const COMMANDS: Readonly<Record<string, string>> = Object.fromEntries(
 );
 
 /** A command in a process of its own, without a running pipeline; one that starts work anyway is stopped after 20 s. */
-function command(name: string, args: readonly string[]) {
+function command(name: string, args: readonly string[], nodeOptions: readonly string[] = []) {
   return new Promise<{ status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
     const env = { ...process.env };
     delete env.CALLBACK_GATEWAY_DATA_DIR;
-    execFile(process.execPath, ['--import', 'tsx', join(REPO_ROOT, COMMANDS[name]), ...args], { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' }, (error, stdout, stderr) =>
+    execFile(process.execPath, ['--import', 'tsx', ...nodeOptions, join(REPO_ROOT, COMMANDS[name]), ...args], { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' }, (error, stdout, stderr) =>
       resolve({ status: error ? ((error as { code?: number }).code ?? null) : 0, signal: (error as { signal?: NodeJS.Signals } | null)?.signal ?? null, stdout, stderr }),
     );
   });
@@ -162,6 +163,26 @@ describe('every command: a word it does not take', { timeout: 300_000 }, () => {
       assert.equal(run.status, 2, `exit ${run.status}: ${run.stderr.slice(0, 300)}`);
       assert.ok(run.stderr.startsWith('unexpected argument "stray"\n\nusage: '), run.stderr.slice(0, 300));
       assert.equal(run.stdout, '');
+    });
+  }
+});
+
+describe('every command: its --help names every option it takes', { timeout: 300_000 }, () => {
+  for (const name of Object.keys(COMMANDS)) {
+    test(`npm run ${name} -- --help`, async () => {
+      // act: the command's --help, with the options it gave parseArgs (what it accepts)
+      const run = await command(name, ['--help'], ['--import', join(REPO_ROOT, 'test/support/cli-options-probe.ts')]);
+      // assess
+      assert.equal(run.status, 0, run.stderr);
+      const probed = run.stderr.split('\n').filter((line) => line.startsWith(OPTIONS_PROBE_MARKER));
+      assert.equal(probed.length, 1, run.stderr);
+      const options = JSON.parse(probed[0].slice(OPTIONS_PROBE_MARKER.length)) as Record<string, { short?: string }>;
+      // --help itself is how the text was printed.
+      const missing = Object.entries(options)
+        .filter(([option]) => option !== 'help')
+        .flatMap(([option, { short }]) => [`--${option}`, ...(short ? [`-${short}`] : [])])
+        .filter((flag) => !new RegExp(`(?<![\\w-])${flag}(?![\\w-])`).test(run.stdout));
+      assert.deepEqual(missing, [], `accepted, not in --help:\n${run.stdout}`);
     });
   }
 });
