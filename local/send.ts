@@ -2,6 +2,7 @@ import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { keys } from '../functions/core/pipeline-definition.ts';
 import { getProvider, providers } from '../functions/providers/index.ts';
+import { maskPhoneNumbers } from '../functions/shared/log.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { checkArguments, COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './cli-args.ts';
 import { printJson, say } from './cli-output.ts';
@@ -213,8 +214,11 @@ async function storedCallbacks(): Promise<number | undefined> {
 // Before a repeat: what the subject counted already, so what the repeats add can be told.
 const countedBefore = repeat > 1 ? await storedCallbacks() : undefined;
 
-/** The path with its secret token shortened, so the output can be shared. */
-const shownPath = request.path.replace(/(\/callbacks\/[^/]+\/)([^/?]+)/, (_, prefix: string, token: string) => `${prefix}${token.slice(0, 4)}…`);
+/**
+ * The path with its secret token shortened and any phone number masked (an eSMS callback names its
+ * recipient in the query, `phonenumber=…`), as a log line masks them: the output can be shared.
+ */
+const shownPath = maskPhoneNumbers(request.path.replace(/(\/callbacks\/[^/]+\/)([^/?]+)/, (_, prefix: string, token: string) => `${prefix}${token.slice(0, 4)}…`));
 for (let attempt = 1; attempt <= repeat; attempt++) {
   say(`→ ${request.method} ${baseUrl}${shownPath}${repeat > 1 ? `   (${attempt}/${repeat})` : ''}`);
   if (attempt === 1) {

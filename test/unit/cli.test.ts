@@ -8,6 +8,8 @@ import { REPO_ROOT } from '../../lib/gateway-function.ts';
 import { checkInt, COUNT_RANGE, rangeText } from '../../local/cli-args.ts';
 import { colorWanted, npmPrintedHeader } from '../../local/cli-output.ts';
 import { prettyLine } from '../../local/log-format.ts';
+import { listSamples } from '../../local/samples.ts';
+import { leaks } from '../support/log-leaks.ts';
 import { OPTIONS_PROBE_MARKER } from '../support/cli-options-probe.ts';
 
 /** Every ANSI colour sequence starts with it. */
@@ -183,6 +185,29 @@ describe('every command: its --help names every option it takes', { timeout: 300
         .flatMap(([option, { short }]) => [`--${option}`, ...(short ? [`-${short}`] : [])])
         .filter((flag) => !new RegExp(`(?<![\\w-])${flag}(?![\\w-])`).test(run.stdout));
       assert.deepEqual(missing, [], `accepted, not in --help:\n${run.stdout}`);
+    });
+  }
+});
+
+describe('npm run send: no phone number in full in what it prints', { timeout: 300_000 }, () => {
+  // eSMS callbacks name their recipient in the query (`phonenumber`), which send shows as the request line.
+  const withRecipient = listSamples('esms').filter((sample) => new URLSearchParams(sample.query).get('phonenumber'));
+
+  test('there are eSMS samples naming a recipient', () => assert.ok(withRecipient.length > 0));
+
+  for (const sample of withRecipient) {
+    test(`esms ${sample.name}: the request line (stderr) and the --json path show the recipient masked, its last three digits`, async () => {
+      // prepare
+      const recipient = new URLSearchParams(sample.query).get('phonenumber')!;
+      // act: an API that is not there (the request line is printed before it is sent)
+      const run = await command('send', ['esms', sample.name, '--url', 'http://127.0.0.1:9', '--json']);
+      // assess
+      assert.equal(run.status, 1, run.stderr);
+      assert.match(run.stderr, /^→ GET http:\/\/127\.0\.0\.1:9\/callbacks\/esms\//m);
+      assert.ok(!leaks(run.stderr, recipient), `stderr:\n${run.stderr}`);
+      assert.ok(run.stderr.includes(`phonenumber=${'*'.repeat(recipient.length - 3)}${recipient.slice(-3)}`), run.stderr);
+      const report = JSON.parse(run.stdout) as { requests: { path: string }[] };
+      assert.ok(!leaks(report.requests[0].path, recipient), report.requests[0].path);
     });
   }
 });
