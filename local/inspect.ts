@@ -5,6 +5,7 @@ import { quarantinedMessageText } from '../functions/core/stored-bytes.ts';
 import { staleShard } from '../functions/core/reconcile.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
+import { maskPhoneNumbers } from '../functions/shared/log.ts';
 import { checkArguments, COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './cli-args.ts';
 import { printJson } from './cli-output.ts';
 import { LOCAL_AWS } from './engines.ts';
@@ -27,7 +28,8 @@ const USAGE = `usage: npm run inspect -- <provider> <subjectId> [--json]
   --json       print one JSON document on stdout and nothing else ({state, parts, events, relays, relayed}, or {items});
                an item that may carry a live code or a contact (an Identomat instruction) has its payload
                and raw bytes replaced by a note
-  --show-sensitive  print those as stored
+  --show-sensitive  print those as stored, and each eSMS recipient's phone number in full (without it,
+               masked as in a log line, its last three digits shown, in every view and in --json)
   --table NAME --region R  a deployed stack's table (its output TableName)
   --data-dir DIR    locally: the pipeline's data folder (default: .local-data)
 
@@ -89,14 +91,41 @@ function connect(): { client: DynamoDBClient; tableName: string } {
 
 /** What an item flagged `sensitive` keeps out of `--json` unless --show-sensitive: where its content is. */
 const SENSITIVE_CONTENT = ['payload', 'rawGzip', 'rawGzipChunks', 'message', 'messageGzip', 'headers'];
+const SENSITIVE_NOTE = '(may carry a live code or a contact: --show-sensitive prints it)';
+
+/**
+ * Where an item of a provider whose parts are recipients (eSMS) spells a recipient's number: its
+ * part, its payload, its event key, a quarantined callback's message; and the bytes of those,
+ * which cannot be read to mask (replaced by the note).
+ */
+const RECIPIENT_TEXT = ['part', 'payload', 'eventKey', 'message'];
+const RECIPIENT_BYTES = ['rawGzip', 'messageGzip'];
+
+/** Every string in `value` with its phone numbers masked, as a log line masks them. */
+function maskedNumbers(value: unknown): unknown {
+  if (typeof value === 'string') return maskPhoneNumbers(value);
+  if (Array.isArray(value)) return value.map(maskedNumbers);
+  if (value instanceof Set) return new Set([...value].map(maskedNumbers));
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, each]) => [key, maskedNumbers(each)]));
+  return value;
+}
 
 function clean(item: Record<string, unknown>): Record<string, unknown> {
   const kept = Object.entries(item).filter(([key]) => !INTERNAL.includes(key));
+  if (values['show-sensitive']) return Object.fromEntries(kept);
   // A live code, a phone number or an e-mail address in a terminal, a pipe or a ticket: only when asked.
   // (An instruction stored before event items carried `sensitive` is known by its provider's reading.)
   const sensitive = item.sensitive === true || (item.payload !== undefined && findProvider(String(item.provider))?.instruction?.(item.payload) !== undefined);
-  if (!sensitive || values['show-sensitive']) return Object.fromEntries(kept);
-  return Object.fromEntries(kept.map(([key, value]) => [key, SENSITIVE_CONTENT.includes(key) ? '(may carry a live code or a contact: --show-sensitive prints it)' : value]));
+  // A part is a recipient (eSMS: a phone number, or a Zalo user id): masked wherever the provider's
+  // items spell it, as in a log line, so recipients stay told apart by their last digits.
+  const recipients = item.part !== undefined || findProvider(String(item.provider))?.partName !== undefined;
+  const shown = (key: string, value: unknown): unknown => {
+    if (sensitive && SENSITIVE_CONTENT.includes(key)) return SENSITIVE_NOTE;
+    if (!recipients) return value;
+    if (RECIPIENT_BYTES.includes(key)) return SENSITIVE_NOTE;
+    return RECIPIENT_TEXT.includes(key) ? maskedNumbers(value) : value;
+  };
+  return Object.fromEntries(kept.map(([key, value]) => [key, shown(key, value)]));
 }
 
 async function queryAll(client: DynamoDBClient, input: QueryCommandInput, limit = Infinity) {
@@ -154,7 +183,8 @@ function confirmationText(provider: AnyProvider, s: Record<string, unknown>): st
 /**
  * One Query on the subject's partition: the subject's own state (`STATE`), the state of each of
  * its parts (`STATE#<part>`: an eSMS recipient) and every event. The text view prints stored
- * values as they are (the table is the user's own); `--json` prints them exactly.
+ * values as they are (the table is the user's own); `--json` prints them exactly; both but for what
+ * `clean` keeps back without --show-sensitive (live codes, contacts, recipients' numbers).
  */
 async function showSubject(providerId: string, subjectId: string) {
   const provider = findProvider(providerId) ?? fail(unknownProvider(providerId));

@@ -70,8 +70,9 @@ interface InspectView {
   readonly events: Record<string, unknown>[];
 }
 
+/** The subject as stored (--show-sensitive: an eSMS recipient's number in full, to be found by it). */
 function inspect(provider: string, subjectId: string): InspectView {
-  const result = pipeline.run('inspect', [provider, subjectId, '--json']);
+  const result = pipeline.run('inspect', [provider, subjectId, '--json', '--show-sensitive']);
   return JSON.parse(result.stdout) as InspectView;
 }
 

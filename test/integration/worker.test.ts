@@ -1256,14 +1256,15 @@ describe('eSMS: a message and its recipients, found by the SMSID', () => {
       spawnSync(process.execPath, ['--import', 'tsx', 'local/inspect.ts', ...args, '--data-dir', dataDir], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
     try {
       // act
-      const json = inspect('esms', smsId, '--json');
-      const text = inspect('esms', smsId);
+      // As stored (the recipients' numbers are masked without --show-sensitive: the next test)
+      const json = inspect('esms', smsId, '--json', '--show-sensitive');
+      const text = inspect('esms', smsId, '--show-sensitive');
       const missing = inspect('esms', `${smsId}-missing`);
       // assess
       assert.equal(json.status, 0, json.stderr);
       const view = JSON.parse(json.stdout) as { state: Record<string, unknown> | null; parts: Record<string, unknown>[]; events: Record<string, unknown>[] };
       assert.equal(view.state?.subjectId, smsId);
-      assert.deepEqual(view.parts.map((part) => part.part), ['0901000001', '0901000002'], 'what is stored, unmasked');
+      assert.deepEqual(view.parts.map((part) => part.part), ['0901000001', '0901000002'], 'what is stored');
       assert.deepEqual(view.parts.map((part) => part.outcome), ['unknown', 'unknown']);
       assert.equal(view.events.length, 8, 'four callbacks and the four answers eSMS gave to them');
       assert.equal(text.status, 0, text.stderr);
@@ -1273,6 +1274,52 @@ describe('eSMS: a message and its recipients, found by the SMSID', () => {
       assert.equal((text.stdout.match(/request=/g) ?? []).length, 4, 'every callback on the timeline');
       assert.equal(missing.status, 1);
       assert.match(missing.stdout, /nothing stored/);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test("npm run inspect masks each eSMS recipient's phone number, in every view and in --json, unless --show-sensitive", async () => {
+    // prepare
+    const smsId = uniqueId('esms-masked');
+    await batchOfTwo(smsId);
+    // and one the worker quarantines (SMSID and smsid both, as test/fixtures/esms/invalid/smsid-twice.query), its query kept whole
+    const invalid = `SMSID=${smsId}-q&SendStatus=5&phonenumber=0901000003&smsid=82b0bb8aed914a0aab8deba567c9b8c2`;
+    assert.equal((await processMessage(await queueMessageForQuery(env.secrets, 'esms', invalid), env.deps())).kind, 'quarantined');
+    const dataDir = mkdtempSync(join(tmpdir(), 'inspect-esms-'));
+    writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify({ pid: process.pid, dynamodbEndpoint: env.dynamo.endpoint, tableName: env.tableName, region: 'us-east-1' }));
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const inspect = (...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'local/inspect.ts', ...args, '--data-dir', dataDir], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+    const recipients = ['0901000001', '0901000002', '0901000003'];
+    try {
+      // act
+      const views = {
+        text: inspect('esms', smsId),
+        json: inspect('esms', smsId, '--json'),
+        recent: inspect('--recent', '50', '--provider', 'esms'),
+        recentJson: inspect('--recent', '50', '--provider', 'esms', '--json'),
+        quarantined: inspect('--recent', '50', '--provider', 'esms', '--outcome', 'quarantined', '--json'),
+      };
+      const shown = inspect('esms', smsId, '--json', '--show-sensitive');
+      const shownText = inspect('esms', smsId, '--show-sensitive');
+
+      // assess: the recipients as a log line shows them, their last three digits
+      for (const [view, result] of Object.entries(views)) {
+        assert.equal(result.status, 0, `${view}: ${result.stderr}`);
+        for (const recipient of recipients) assert.ok(!leaks(result.stdout, recipient), `${view} prints ${recipient}:\n${result.stdout}`);
+      }
+      assert.match(views.text.stdout, /parts \(2\):\n {4}\*{7}001\n[\s\S]*\n {4}\*{7}002\n/);
+      assert.match(views.text.stdout, /part=\*{7}001/);
+      assert.match(views.recent.stdout, new RegExp(`${smsId} part \\*{7}002`));
+      const view = JSON.parse(views.json.stdout) as { parts: Record<string, unknown>[]; events: { part?: string; payload?: Record<string, unknown>; status?: string }[] };
+      assert.deepEqual(view.parts.map((part) => part.part), ['*******001', '*******002']);
+      assert.ok(view.events.some((event) => event.payload?.phonenumber === '*******001' && event.payload.SMSID === smsId), 'the payload is kept, its number masked');
+      const quarantined = (JSON.parse(views.quarantined.stdout) as { items: { requestId?: string; message?: string }[] }).items.find((item) => item.message?.includes(`${smsId}-q`));
+      assert.ok(quarantined?.message?.includes('phonenumber=*******003'), JSON.stringify(quarantined));
+      // --show-sensitive: as stored
+      assert.deepEqual((JSON.parse(shown.stdout) as { parts: Record<string, unknown>[] }).parts.map((part) => part.part), recipients.slice(0, 2));
+      assert.match(shownText.stdout, /parts \(2\):\n {4}0901000001\n/);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
