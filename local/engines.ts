@@ -179,7 +179,8 @@ export async function startSqsServer(options: { port?: number; dataDir?: string 
   const entry = import.meta.resolve('fauxqs');
   const load = async <T>(path: string) => (await import(new URL(path, entry).href)) as T;
   const { buildApp } = (await import(entry)) as { buildApp: (options: unknown) => FastifyLike };
-  const { SqsStore } = await load<{ SqsStore: new () => FauxqsSqsStore }>('./sqs/sqsStore.js');
+  const { SqsStore, SqsQueue } = await load<{ SqsStore: new () => FauxqsSqsStore; SqsQueue: { prototype: FauxqsQueue } }>('./sqs/sqsStore.js');
+  countExpiredAsVisible(SqsQueue.prototype);
   const { SnsStore } = await load<{ SnsStore: new () => FauxqsStore }>('./sns/snsStore.js');
   const { S3Store } = await load<{ S3Store: new () => FauxqsStore }>('./s3/s3Store.js');
   const sqsStore = new SqsStore();
@@ -229,6 +230,33 @@ export async function startSqsServer(options: { port?: number; dataDir?: string 
 
 interface FauxqsStore {
   persistence?: FauxqsPersistence;
+}
+
+/** What fauxqs's queue class has that is patched here. */
+interface FauxqsQueue {
+  getAllAttributes(requested: string[]): Record<string, string>;
+  /** Returns what is due to the queue: in-flight messages whose visibility ended, delayed ones now ready. */
+  processTimers(): void;
+  [countsExpiredAsVisible]?: true;
+}
+const countsExpiredAsVisible = Symbol('countsExpiredAsVisible');
+
+/**
+ * fauxqs 2.4.1 counts a message in flight (ApproximateNumberOfMessagesNotVisible) until the next
+ * receive on its queue returns it, however long ago its visibility ended. A receive with
+ * VisibilityTimeout 0, as redrive's dry run looks at the DLQ, left every message it looked at
+ * counted in flight and none waiting: the next dry run listed nothing and the redrive said
+ * "holds 0 message(s) (+3 in flight)". SQS makes such a message visible at once. Here the counts
+ * are read after fauxqs has returned what is due, as a receive does first.
+ */
+function countExpiredAsVisible(queue: FauxqsQueue): void {
+  if (queue[countsExpiredAsVisible]) return;
+  const getAllAttributes = queue.getAllAttributes;
+  queue.getAllAttributes = function (this: FauxqsQueue, requested) {
+    this.processTimers();
+    return getAllAttributes.call(this, requested);
+  };
+  queue[countsExpiredAsVisible] = true;
 }
 
 interface FauxqsPersistence {

@@ -82,6 +82,26 @@ describe('redrive on the local pipeline: its limits', () => {
     assert.equal((await mainQueue()).length, 2);
   });
 
+  test("after a dry run, the DLQ's messages are counted as waiting, not in flight: a second dry run lists them, and the redrive counts what it moves", async () => {
+    // prepare
+    await deadLetters(3);
+    // act: the dry run looks at them (a receive that leaves them visible at once)
+    const dry = await redrive(['--dry-run', '--json']);
+    const again = await redrive(['--dry-run', '--json']);
+    const againText = await redrive(['--dry-run']);
+    const moved = await redrive(['--json']);
+    // assess
+    assert.deepEqual(JSON.parse(dry.stdout).dlq, { visible: 3, inFlight: 0 });
+    const second = JSON.parse(again.stdout) as { dlq: unknown; wouldMove: number; peeked: unknown[] };
+    assert.deepEqual(second.dlq, { visible: 3, inFlight: 0 });
+    assert.equal(second.peeked.length, 3, 'the messages the first dry run looked at are listed again');
+    assert.match(againText.stdout, /^DLQ holds 3 message\(s\) \[local pipeline\]$/m);
+    const report = JSON.parse(moved.stdout) as { dlq: unknown; moved: number };
+    assert.deepEqual(report.dlq, { visible: 3, inFlight: 0 });
+    assert.equal(report.moved, 3);
+    assert.equal((await mainQueue()).length, 3);
+  });
+
   test('--max-per-second N paces the move: six messages at 2 a second take over two seconds', async () => {
     // prepare
     await deadLetters();
