@@ -3,7 +3,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { TABLE, keys } from '../functions/core/pipeline-definition.ts';
 import { quarantinedMessageText } from '../functions/core/stored-bytes.ts';
-import { QueueMessageSchema, requestOf, type QueueMessage } from '../functions/core/queue-message.ts';
+import { QueueMessageSchema, requestOf, requeuedFromQuarantine } from '../functions/core/queue-message.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
 import { checkArguments, parseCli } from './cli-args.ts';
 import { printJson, say } from './cli-output.ts';
@@ -15,7 +15,9 @@ const USAGE = `usage: npm run reprocess -- [--provider P] [--dry-run] [--json]
   Re-runs quarantined callbacks through the worker after a schema fix: each one the current code now
   parses is put back on the main queue exactly as it was received (the worker re-parses the raw
   body), and its quarantine item is removed once the queue accepted it. Ones that still do not parse
-  stay quarantined and are listed with the reason.
+  stay quarantined and are listed with the reason. The worker also checks what needs the provider's
+  secret (a Standard Webhooks subjectField): one it still cannot store is quarantined again, as a
+  new item, never lost.
 
   --provider P     only this provider's quarantined callbacks
                    (${providers.map((provider) => provider.id).join(', ')})
@@ -51,12 +53,6 @@ const target = resolveTarget(values);
 if (!target.tableName || !target.queueUrl) {
   console.error('--table and --queue-url are required for a deployed stack (stack outputs TableName and QueueUrl)');
   process.exit(2);
-}
-
-/** The message as the worker should see it now: no quarantine flag, no stale parse, raw bytes as received. */
-function forReprocessing(message: QueueMessage): QueueMessage {
-  const { quarantine: _quarantine, payload: _payload, ...rest } = message;
-  return rest;
 }
 
 /** What `--json` prints: the counts, and each quarantined callback looked at with what became of it. */
@@ -120,7 +116,7 @@ try {
           out(`  would requeue  ${label}`);
           continue;
         }
-        const sent = await target.sqs.send(new SendMessageCommand({ QueueUrl: target.queueUrl, MessageBody: JSON.stringify(forReprocessing(message)) }));
+        const sent = await target.sqs.send(new SendMessageCommand({ QueueUrl: target.queueUrl, MessageBody: JSON.stringify(requeuedFromQuarantine(message, String(item.sk))) }));
         await target.dynamo.send(
           new DeleteItemCommand({ TableName: target.tableName, Key: { pk: { S: String(item.pk) }, sk: { S: String(item.sk) } } }),
         );
@@ -136,7 +132,7 @@ try {
   out(
     values['dry-run']
       ? `dry run: ${report.requeued} would be requeued, ${report.stillInvalid} still invalid`
-      : `${report.requeued} requeued for the worker, ${report.stillInvalid} still invalid (left quarantined)`,
+      : `${report.requeued} requeued for the worker (one it still cannot store is quarantined again), ${report.stillInvalid} still invalid (left quarantined)`,
   );
 } catch (error) {
   report.error = `reprocess failed: ${(error as Error).message}`;

@@ -27,8 +27,24 @@ export const QueueMessageSchema = z.object({
   payload: z.optional(z.unknown()),
   /** Set when the sender was authentic but the body did not parse: kept, flagged, never dropped. */
   quarantine: z.optional(z.object({ reason: z.string(), issues: z.array(z.string()) })),
+  /**
+   * Set by `reprocess`: the sort key of the quarantine item the message was put back from. Quarantined
+   * again, it is kept under a key of its own (the worker's quarantineIdentity reads this), so
+   * reprocess removing the old item once the queue accepted the message never removes the one copy.
+   */
+  reprocessOf: z.optional(z.string()),
 });
 export type QueueMessage = z.infer<typeof QueueMessageSchema>;
+
+/**
+ * A quarantined callback as `reprocess` puts it back on the queue: as it was received (no quarantine
+ * flag, no stale parse: the worker re-parses the raw bytes with today's code), naming the item it
+ * came from (`quarantineKey`, its sort key) so that a second quarantine does not land on that item.
+ */
+export function requeuedFromQuarantine(message: QueueMessage, quarantineKey: string): QueueMessage {
+  const { quarantine: _quarantine, payload: _payload, reprocessOf: _earlier, ...rest } = message;
+  return { ...rest, reprocessOf: quarantineKey };
+}
 
 /**
  * A re-check on the queue (`kind: recheck`): the subject the sweep found due, for the worker to ask

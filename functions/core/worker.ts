@@ -94,11 +94,15 @@ function rawOf(message: QueueMessage): Buffer {
  * what else differs between two deliveries of the same bytes (the route's `{source}`, Standard
  * Webhooks' `webhook-id`), never what changes on a retry. A JSON array keeps the parts apart: a `?`
  * in a body, or a text body that spells another body's base64, cannot make two callbacks one.
+ * A message `reprocess` put back names the item it came from: quarantined again, it gets an item of
+ * its own, since reprocess deletes the old one once the queue has the message (a redelivery of the
+ * requeued message still finds its own item).
  */
 export function quarantineIdentity(provider: AnyProvider | undefined, message: QueueMessage): string {
   const parameters = Object.entries(message.pathParameters ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const delivery = (provider?.deliveryIdHeaders ?? []).map((name) => [name, message.headers[name] ?? ''] as const);
-  return JSON.stringify([message.raw.body ?? null, message.raw.bodyBase64 ?? null, message.raw.query, parameters, delivery]);
+  const parts = [message.raw.body ?? null, message.raw.bodyBase64 ?? null, message.raw.query, parameters, delivery];
+  return JSON.stringify(message.reprocessOf === undefined ? parts : [...parts, message.reprocessOf]);
 }
 
 async function storeQuarantined(provider: AnyProvider | undefined, message: QueueMessage, reason: string, issues: readonly string[], deps: WorkerDependencies) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { keys } from '../../functions/core/pipeline-definition.ts';
 import type { QueueMessage } from '../../functions/core/queue-message.ts';
@@ -105,5 +105,36 @@ describe('operations: redrive and reprocess', { timeout: 180_000 }, () => {
     assert.match(real.stdout, /1 requeued for the worker/);
     await waitFor('the reprocessed callback to be stored', async () => (await state('telesign', 'OPSREPROCESS000000000000000000001'))?.status?.S === '200', 20_000, 250);
     assert.deepEqual(listQuarantined(), []);
+  });
+
+  test('a callback reprocess puts back that the worker quarantines again is still kept, however soon the worker takes it', async () => {
+    // prepare: a body that parses but names no subject (the secret's subjectField is not in it), so the
+    // worker quarantines it whenever it reads it
+    const sent = pipeline.run('send', ['standard-webhooks', 'invalid/no-subject-field']);
+    assert.equal(sent.status, 0, sent.stderr);
+    const kept = async () => {
+      const { Items = [] } = await dynamo.send(new QueryCommand({
+        TableName: pipeline.info.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :q)',
+        ExpressionAttributeValues: { ':pk': { S: keys.quarantinePartition('standard-webhooks') }, ':q': { S: 'QUARANTINE#' } },
+        ConsistentRead: true,
+      }));
+      return Items.map((item) => item.sk.S!);
+    };
+    await waitFor('the quarantine item', async () => (await kept()).length === 1, 20_000, 250);
+    const [before] = await kept();
+
+    // act
+    const reprocessed = pipeline.run('reprocess', ['--provider', 'standard-webhooks']);
+
+    // assess: reprocess removed its item, and the worker's second quarantine is an item of its own
+    assert.equal(reprocessed.status, 0, reprocessed.stderr);
+    assert.match(reprocessed.stdout, /1 requeued for the worker/);
+    await waitFor('the callback quarantined again, under a key of its own', async () => {
+      const now = await kept();
+      return now.length === 1 && now[0] !== before;
+    }, 20_000, 250);
+    await waitFor('the queue to be empty', async () => (await queueDepth(pipeline.info.queueUrl)) === 0, 20_000, 250);
+    assert.equal((await kept()).length, 1);
   });
 });

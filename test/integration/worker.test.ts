@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ConfigurationError, DependencyError } from '../../functions/shared/errors.ts';
 import { QUEUE, RETENTION, TABLE } from '../../functions/core/pipeline-definition.ts';
-import type { QueueMessage } from '../../functions/core/queue-message.ts';
+import { requeuedFromQuarantine, type QueueMessage } from '../../functions/core/queue-message.ts';
 import type { CallbackStore } from '../../functions/core/store.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import { processMessage, type WorkerDependencies } from '../../functions/core/worker.ts';
@@ -843,6 +845,31 @@ describe('quarantine', () => {
     assert.deepEqual(results.map((result) => result.kind), ['quarantined', 'quarantined', 'quarantined', 'quarantined']);
     const mine = (await storedPartition(env, 'temboplus!quarantine')).filter((item) => String(item.requestId).startsWith(`${marker}-`));
     assert.deepEqual(mine.map((item) => item.requestId).sort(), messages.map((queued) => queued.requestId).sort(), 'each kept');
+  });
+});
+
+describe('reprocess', () => {
+  test('a callback reprocess puts back that the worker quarantines again stays quarantined once reprocess removes the old item', async () => {
+    // prepare: a quarantined callback, and the message reprocess requeues from its item
+    const [invalid] = listSamples('temboplus', 'invalid');
+    const body = { ...(JSON.parse(invalid.body!.toString('utf8')) as Record<string, unknown>), transactionRef: uniqueId('REPRO') };
+    const queued = await message('temboplus', body, { requestId: uniqueId('req-repro') });
+    const deps = env.deps();
+    await processMessage(queued, deps);
+    const [old] = (await storedPartition(env, 'temboplus!quarantine')).filter((item) => item.requestId === queued.requestId);
+    const requeued = requeuedFromQuarantine(JSON.parse(String(old.message)) as QueueMessage, String(old.sk));
+
+    // act: the worker takes the requeued message before reprocess deletes the old item (as it does
+    // once the queue accepted the message), and the queue delivers it a second time
+    const results = [await processMessage(requeued, deps), await processMessage(requeued, deps)];
+    await env.client.send(new DeleteItemCommand({ TableName: env.tableName, Key: marshall({ pk: old.pk, sk: old.sk }) }));
+
+    // assess: the callback is still kept, once
+    assert.deepEqual(results.map((result) => result.kind), ['quarantined', 'quarantine_duplicate']);
+    const kept = (await storedPartition(env, 'temboplus!quarantine')).filter((item) => item.requestId === queued.requestId);
+    assert.equal(kept.length, 1);
+    assert.deepEqual(JSON.parse(String(kept[0].message)), requeued, 'the message as requeued, to reprocess again');
+    assert.equal((await byOutcome(env, 'temboplus', 'quarantined')).filter((entry) => entry.sk === kept[0].sk).length, 1);
   });
 });
 
