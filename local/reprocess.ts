@@ -3,7 +3,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { TABLE, keys } from '../functions/core/pipeline-definition.ts';
 import { quarantinedMessageText } from '../functions/core/stored-bytes.ts';
-import { QueueMessageSchema, requestOf, requeuedFromQuarantine } from '../functions/core/queue-message.ts';
+import { QueueMessageSchema, queueText, requestOf, requeuedFromQuarantine } from '../functions/core/queue-message.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
 import { checkArguments, parseCli } from './cli-args.ts';
 import { printJson, say } from './cli-output.ts';
@@ -116,7 +116,7 @@ try {
           out(`  would requeue  ${label}`);
           continue;
         }
-        const sent = await target.sqs.send(new SendMessageCommand({ QueueUrl: target.queueUrl, MessageBody: JSON.stringify(requeuedFromQuarantine(message, String(item.sk))) }));
+        const sent = await target.sqs.send(new SendMessageCommand({ QueueUrl: target.queueUrl, MessageBody: queueText(requeuedFromQuarantine(message, String(item.sk))) }));
         await target.dynamo.send(
           new DeleteItemCommand({ TableName: target.tableName, Key: { pk: { S: String(item.pk) }, sk: { S: String(item.sk) } } }),
         );

@@ -4,9 +4,8 @@ import { unstorableKeyReason } from './events.ts';
 import type { Logger } from '../shared/log.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
 import { MAX_BODY_BYTES } from './pipeline-definition.ts';
-import { KEPT_HEADERS, withBase64Body, type QueueMessage } from './queue-message.ts';
+import { KEPT_HEADERS, queueText, withBase64Body, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';
-import { SQS_REFUSED } from '../shared/sqs-characters.ts';
 
 /** What ingest answers: a status code and a JSON body. */
 export interface IngestResponse {
@@ -64,7 +63,7 @@ function serializeForQueue(message: QueueMessage): string {
   for (const candidate of candidates) {
     try {
       // Escaped before it is measured (JSON.parse restores them): each U+FFFE/U+FFFF grows from 3 bytes to 6.
-      text = JSON.stringify(candidate()).replace(SQS_REFUSED, (char) => `\\u${char.charCodeAt(0).toString(16)}`);
+      text = queueText(candidate());
     } catch {
       continue;
     }

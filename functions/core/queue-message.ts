@@ -1,4 +1,5 @@
 import type { CallbackRequest } from '../providers/provider.ts';
+import { SQS_REFUSED } from '../shared/sqs-characters.ts';
 import * as z from '../shared/zod.ts';
 
 /**
@@ -44,6 +45,15 @@ export type QueueMessage = z.infer<typeof QueueMessageSchema>;
 export function requeuedFromQuarantine(message: QueueMessage, quarantineKey: string): QueueMessage {
   const { quarantine: _quarantine, payload: _payload, reprocessOf: _earlier, ...rest } = message;
   return { ...rest, reprocessOf: quarantineKey };
+}
+
+/**
+ * A message as SQS takes it: JSON, with U+FFFE and U+FFFF escaped (JSON.stringify leaves them as
+ * they are, and SQS refuses a message holding one; JSON.parse restores them). A body received with
+ * one is queued by ingest and kept by the worker as it came, so whatever queues it again does so here.
+ */
+export function queueText(message: QueueMessage): string {
+  return JSON.stringify(message).replace(SQS_REFUSED, (char) => `\\u${char.charCodeAt(0).toString(16)}`);
 }
 
 /**

@@ -107,6 +107,39 @@ describe('operations: redrive and reprocess', { timeout: 180_000 }, () => {
     assert.deepEqual(listQuarantined(), []);
   });
 
+  test('reprocess puts back a quarantined callback whose text holds U+FFFF, as ingest queued it, and goes on to the next', async () => {
+    // prepare: two callbacks an older schema quarantined, valid for today's: one's text holds U+FFFF
+    // (SQS refuses the character as it is; ingest queues it escaped), the other's does not
+    const quarantined = (id: string, note: string): QueueMessage => ({
+      v: 1,
+      provider: 'telesign',
+      receivedAt: new Date().toISOString(),
+      requestId: `ops-reprocess-${id}`,
+      sourceIp: '127.0.0.1',
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      raw: { body: JSON.stringify({ reference_id: id, status: { code: 200, description: `Delivered ${note}`, updated_on: '2026-02-01T00:00:00Z' } }), query: '' },
+      quarantine: { reason: 'payload does not match the schema', issues: ['status.code: (an older rule)'] },
+    });
+    const ids = ['OPSREPROCESSFFFF00000000000000001', 'OPSREPROCESSFFFF00000000000000002'];
+    for (const [n, id] of ids.entries()) {
+      const text = JSON.stringify(quarantined(id, n === 0 ? 'ok\uffff' : 'ok')).replace(/\uffff/g, '\\uffff');
+      await sqs.send(new SendMessageCommand({ QueueUrl: pipeline.info.queueUrl, MessageBody: text }));
+    }
+    const listQuarantined = () =>
+      JSON.parse(pipeline.run('inspect', ['--recent', '10', '--provider', 'telesign', '--outcome', 'quarantined', '--json']).stdout).items as unknown[];
+    await waitFor('the quarantine items', async () => listQuarantined().length === 2, 20_000, 300);
+
+    // act
+    const real = pipeline.run('reprocess', ['--provider', 'telesign']);
+
+    // assess: both put back and stored, the character as received
+    assert.equal(real.status, 0, real.stderr);
+    assert.match(real.stdout, /2 requeued for the worker/);
+    for (const id of ids) await waitFor(`${id} to be stored`, async () => (await state('telesign', id))?.status?.S === '200', 20_000, 250);
+    assert.deepEqual(listQuarantined(), []);
+  });
+
   test('a callback reprocess puts back that the worker quarantines again is still kept, however soon the worker takes it', async () => {
     // prepare: a body that parses but names no subject (the secret's subjectField is not in it), so the
     // worker quarantines it whenever it reads it
