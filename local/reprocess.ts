@@ -116,7 +116,10 @@ try {
           out(`  would requeue  ${label}`);
           continue;
         }
-        const sent = await target.sqs.send(new SendMessageCommand({ QueueUrl: target.queueUrl, MessageBody: queueText(requeuedFromQuarantine(message, String(item.sk))) }));
+        // Its TTL goes with it: quarantined again, the callback is kept no longer than it would have been.
+        const expiresAt = typeof item[TABLE.ttlAttribute] === 'number' ? item[TABLE.ttlAttribute] : undefined;
+        const requeued = requeuedFromQuarantine(message, String(item.sk), expiresAt);
+        const sent = await target.sqs.send(new SendMessageCommand({ QueueUrl: target.queueUrl, MessageBody: queueText(requeued) }));
         await target.dynamo.send(
           new DeleteItemCommand({ TableName: target.tableName, Key: { pk: { S: String(item.pk) }, sk: { S: String(item.sk) } } }),
         );

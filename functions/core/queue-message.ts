@@ -34,17 +34,24 @@ export const QueueMessageSchema = z.object({
    * reprocess removing the old item once the queue accepted the message never removes the one copy.
    */
   reprocessOf: z.optional(z.string()),
+  /**
+   * Set by `reprocess` with reprocessOf: when the item it was put back from expires (epoch seconds,
+   * its TTL). Quarantined again, the new item expires no later: putting a callback back never keeps
+   * it longer than its retention (a live code's 24 h above all), however often reprocess runs.
+   */
+  reprocessExpiresAt: z.optional(z.number()),
 });
 export type QueueMessage = z.infer<typeof QueueMessageSchema>;
 
 /**
  * A quarantined callback as `reprocess` puts it back on the queue: as it was received (no quarantine
  * flag, no stale parse: the worker re-parses the raw bytes with today's code), naming the item it
- * came from (`quarantineKey`, its sort key) so that a second quarantine does not land on that item.
+ * came from (`quarantineKey`, its sort key) so that a second quarantine does not land on that item,
+ * and when that item expires (`expiresAt`, its TTL) so that a second quarantine expires no later.
  */
-export function requeuedFromQuarantine(message: QueueMessage, quarantineKey: string): QueueMessage {
-  const { quarantine: _quarantine, payload: _payload, reprocessOf: _earlier, ...rest } = message;
-  return { ...rest, reprocessOf: quarantineKey };
+export function requeuedFromQuarantine(message: QueueMessage, quarantineKey: string, expiresAt?: number): QueueMessage {
+  const { quarantine: _quarantine, payload: _payload, reprocessOf: _earlier, reprocessExpiresAt: _earlierExpiry, ...rest } = message;
+  return { ...rest, reprocessOf: quarantineKey, ...(expiresAt === undefined ? {} : { reprocessExpiresAt: expiresAt }) };
 }
 
 /**

@@ -124,7 +124,9 @@ async function storeQuarantined(provider: AnyProvider | undefined, message: Queu
     ...(sensitive ? { sensitive: true } : {}),
     /** The whole queue message, so `reprocess` can run it through the worker after a schema fix. */
     message: text,
-    [TABLE.ttlAttribute]: expiresAt(now, retentionSeconds(sensitive, deps.retention)),
+    // A copy reprocess put back expires no later than the item it came from: reprocessing never
+    // renews a retention (a live code's 24 h), nor brings back an item DynamoDB has yet to remove.
+    [TABLE.ttlAttribute]: Math.min(expiresAt(now, retentionSeconds(sensitive, deps.retention)), message.reprocessExpiresAt ?? Infinity),
   };
   // As it is; heavily escaped text (NUL runs) is smaller as base64; failing that, compressed. A form
   // DynamoDB refuses as too large though sized within the budget moves on to the next.

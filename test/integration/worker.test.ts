@@ -871,6 +871,27 @@ describe('reprocess', () => {
     assert.deepEqual(JSON.parse(String(kept[0].message)), requeued, 'the message as requeued, to reprocess again');
     assert.equal((await byOutcome(env, 'temboplus', 'quarantined')).filter((entry) => entry.sk === kept[0].sk).length, 1);
   });
+
+  test('a quarantined callback reprocess puts back and the worker quarantines again is kept no longer than the item it came from', async () => {
+    // prepare: an OTP instruction (a live code: kept 24 h) whose session id holds U+FFFF: it parses,
+    // so reprocess puts it back, and the worker can never store it under that id
+    const otp = { ...sampleJson('identomat', 'one-time-password'), sessionId: `${uniqueId('idm-repro')}\uffff`, text: `Your code is 6867 (${uniqueId('q')})` };
+    const deps = unaskedIdentomat();
+    const queued = await message('identomat', otp);
+    assert.equal((await processMessage(queued, deps)).kind, 'quarantined');
+    const [old] = (await storedPartition(env, 'identomat!quarantine')).filter((item) => item.requestId === queued.requestId);
+    assert.equal(old.sensitive, true);
+    const requeued = requeuedFromQuarantine(JSON.parse(String(old.message)) as QueueMessage, String(old.sk), Number(old[TABLE.ttlAttribute]));
+
+    // act: reprocess runs 20 hours later
+    const result = await processMessage(requeued, { ...deps, now: () => new Date(Date.now() + 20 * 3600_000) });
+
+    // assess: the copy is kept, and expires when the original did, not 24 h after the reprocess
+    assert.equal(result.kind, 'quarantined');
+    const [copy] = (await storedPartition(env, 'identomat!quarantine')).filter((item) => item.requestId === queued.requestId && item.sk !== old.sk);
+    assert.equal(copy?.sensitive, true);
+    assert.equal(copy?.[TABLE.ttlAttribute], old[TABLE.ttlAttribute]);
+  });
 });
 
 describe('byOutcome index', () => {
