@@ -42,6 +42,8 @@ const line = (n: number) => `${JSON.stringify(event(n))}\n`;
 function run(dir: string, args: string[]) {
   const env = { ...process.env };
   delete env.CALLBACK_GATEWAY_DATA_DIR;
+  // Run as a user runs it, not as a child of `npm test`: npm's variables would add its header note.
+  delete env.npm_lifecycle_event;
   return spawnSync(process.execPath, ['--import', 'tsx', 'local/events.ts', '--data-dir', dir, ...args], { cwd: ROOT, env, encoding: 'utf8', timeout: 60_000 });
 }
 
