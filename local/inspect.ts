@@ -5,7 +5,7 @@ import { quarantinedMessageText } from '../functions/core/stored-bytes.ts';
 import { staleShard } from '../functions/core/reconcile.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
-import { maskPhoneNumbers } from '../functions/shared/log.ts';
+import { maskPhoneNumbers, type MaskOptions } from '../functions/shared/log.ts';
 import { checkArguments, COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './cli-args.ts';
 import { printJson } from './cli-output.ts';
 import { LOCAL_AWS } from './engines.ts';
@@ -28,8 +28,10 @@ const USAGE = `usage: npm run inspect -- <provider> <subjectId> [--json]
   --json       print one JSON document on stdout and nothing else ({state, parts, events, relays, relayed}, or {items});
                an item that may carry a live code or a contact (an Identomat instruction) has its payload
                and raw bytes replaced by a note
-  --show-sensitive  print those as stored, and each eSMS recipient's phone number in full (without it,
-               masked as in a log line, its last three digits shown, in every view and in --json)
+  --show-sensitive  print those as stored, and every phone number a callback carried in full (without it,
+               masked as in a log line, its last three digits shown, in every view and in --json: an
+               eSMS recipient, a TeleSign inbound SMS's sender, a number in any provider's payload;
+               ids the provider made up stay readable, and raw bytes are replaced by the note)
   --table NAME --region R  a deployed stack's table (its output TableName)
   --data-dir DIR    locally: the pipeline's data folder (default: .local-data)
 
@@ -94,36 +96,40 @@ const SENSITIVE_CONTENT = ['payload', 'rawGzip', 'rawGzipChunks', 'message', 'me
 const SENSITIVE_NOTE = '(may carry a live code or a contact: --show-sensitive prints it)';
 
 /**
- * Where an item of a provider whose parts are recipients (eSMS) spells a recipient's number: its
- * part, its payload, its event key, a quarantined callback's message; and the bytes of those,
- * which cannot be read to mask (replaced by the note).
+ * Where an item spells what a callback carried, so a phone number in it (an eSMS recipient, the
+ * sender of a TeleSign inbound SMS, a TemboPlus receiverAccount, a Standard Webhooks payload's
+ * own fields) is: its subject and part, its payload, its event key, a quarantined callback's
+ * message; and the bytes of those, which cannot be read to mask (replaced by the note).
  */
-const RECIPIENT_TEXT = ['part', 'payload', 'eventKey', 'message'];
-const RECIPIENT_BYTES = ['rawGzip', 'messageGzip'];
+const CALLBACK_TEXT = ['subjectId', 'part', 'payload', 'eventKey', 'message'];
+const CALLBACK_BYTES = ['rawGzip', 'messageGzip'];
 
-/** Every string in `value` with its phone numbers masked, as a log line masks them. */
-function maskedNumbers(value: unknown): unknown {
-  if (typeof value === 'string') return maskPhoneNumbers(value);
-  if (Array.isArray(value)) return value.map(maskedNumbers);
-  if (value instanceof Set) return new Set([...value].map(maskedNumbers));
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, each]) => [key, maskedNumbers(each)]));
+/**
+ * Every string in `value` with its phone numbers masked, as a log line masks them: ids the
+ * provider made up (`mintsSubjectIds`: TeleSign's reference ids, eSMS's SMSIDs) stay readable.
+ */
+function maskedNumbers(value: unknown, options: MaskOptions): unknown {
+  if (typeof value === 'string') return maskPhoneNumbers(value, options);
+  if (Array.isArray(value)) return value.map((each) => maskedNumbers(each, options));
+  if (value instanceof Set) return new Set([...value].map((each) => maskedNumbers(each, options)));
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, each]) => [key, maskedNumbers(each, options)]));
   return value;
 }
 
 function clean(item: Record<string, unknown>): Record<string, unknown> {
   const kept = Object.entries(item).filter(([key]) => !INTERNAL.includes(key));
   if (values['show-sensitive']) return Object.fromEntries(kept);
+  const provider = findProvider(String(item.provider));
   // A live code, a phone number or an e-mail address in a terminal, a pipe or a ticket: only when asked.
   // (An instruction stored before event items carried `sensitive` is known by its provider's reading.)
-  const sensitive = item.sensitive === true || (item.payload !== undefined && findProvider(String(item.provider))?.instruction?.(item.payload) !== undefined);
-  // A part is a recipient (eSMS: a phone number, or a Zalo user id): masked wherever the provider's
-  // items spell it, as in a log line, so recipients stay told apart by their last digits.
-  const recipients = item.part !== undefined || findProvider(String(item.provider))?.partName !== undefined;
+  const sensitive = item.sensitive === true || (item.payload !== undefined && provider?.instruction?.(item.payload) !== undefined);
+  // A phone number, whichever provider's callback carried it, is masked as in a log line (its last
+  // three digits: eSMS recipients stay told apart); a part is a recipient, never an id the provider made up.
   const shown = (key: string, value: unknown): unknown => {
     if (sensitive && SENSITIVE_CONTENT.includes(key)) return SENSITIVE_NOTE;
-    if (!recipients) return value;
-    if (RECIPIENT_BYTES.includes(key)) return SENSITIVE_NOTE;
-    return RECIPIENT_TEXT.includes(key) ? maskedNumbers(value) : value;
+    if (CALLBACK_BYTES.includes(key)) return SENSITIVE_NOTE;
+    if (!CALLBACK_TEXT.includes(key)) return value;
+    return maskedNumbers(value, { mintedId: key !== 'part' && provider?.mintsSubjectIds === true });
   };
   return Object.fromEntries(kept.map(([key, value]) => [key, shown(key, value)]));
 }
@@ -184,7 +190,7 @@ function confirmationText(provider: AnyProvider, s: Record<string, unknown>): st
  * One Query on the subject's partition: the subject's own state (`STATE`), the state of each of
  * its parts (`STATE#<part>`: an eSMS recipient) and every event. The text view prints stored
  * values as they are (the table is the user's own); `--json` prints them exactly; both but for what
- * `clean` keeps back without --show-sensitive (live codes, contacts, recipients' numbers).
+ * `clean` keeps back without --show-sensitive (live codes, contacts, phone numbers).
  */
 async function showSubject(providerId: string, subjectId: string) {
   const provider = findProvider(providerId) ?? fail(unknownProvider(providerId));

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -1368,6 +1369,55 @@ describe('eSMS: a message and its recipients, found by the SMSID', () => {
       // --show-sensitive: as stored
       assert.deepEqual((JSON.parse(shown.stdout) as { parts: Record<string, unknown>[] }).parts.map((part) => part.part), recipients.slice(0, 2));
       assert.match(shownText.stdout, /parts \(2\):\n {4}0901000001\n/);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('npm run inspect: phone numbers in any provider\'s callbacks', () => {
+  test('are masked in every view and in --json unless --show-sensitive, while ids the provider made up stay readable', async () => {
+    // prepare: a TeleSign inbound SMS (its sender in user_response.phone_number) whose reference id
+    // holds a run of digits, and a TemboPlus transfer paid to a mobile number (receiverAccount)
+    const referenceId = `0123456789ABCDEF${randomUUID().replaceAll('-', '').slice(0, 16).toUpperCase()}`;
+    const inbound = sampleJson('telesign', 'inbound-mo-sms');
+    const sender = '11234567890';
+    await processMessage(await message('telesign', { ...inbound, reference_id: referenceId, user_response: { ...(inbound.user_response as object), phone_number: sender } }), env.deps());
+    const ref = uniqueId('TP-MASKED');
+    const account = '255712345678';
+    env.simulator.report({ ...transfer(ref, 'COMPLETED'), receiverAccount: account });
+    await processMessage(await message('temboplus', { ...transfer(ref, 'COMPLETED'), receiverAccount: account }), env.deps());
+    const dataDir = mkdtempSync(join(tmpdir(), 'inspect-masked-'));
+    writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify({ pid: process.pid, dynamodbEndpoint: env.dynamo.endpoint, tableName: env.tableName, region: 'us-east-1' }));
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const inspect = (...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'local/inspect.ts', ...args, '--data-dir', dataDir], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+    try {
+      // act
+      const views = {
+        text: inspect('telesign', referenceId),
+        json: inspect('telesign', referenceId, '--json'),
+        temboplus: inspect('temboplus', ref, '--json'),
+        recent: inspect('--recent', '50'),
+        recentJson: inspect('--recent', '50', '--json'),
+      };
+      const shown = inspect('telesign', referenceId, '--json', '--show-sensitive');
+
+      // assess
+      for (const [view, result] of Object.entries(views)) {
+        assert.equal(result.status, 0, `${view}: ${result.stderr}`);
+        for (const number of [sender, account]) assert.ok(!leaks(result.stdout, number), `${view} prints ${number}:\n${result.stdout}`);
+      }
+      type View = { state: Record<string, unknown> | null; events: { payload?: Record<string, Record<string, unknown>>; rawGzip?: unknown }[] };
+      const view = JSON.parse(views.json.stdout) as View;
+      assert.equal(view.state?.subjectId, referenceId, 'the reference id, made up by TeleSign, stays readable');
+      assert.equal(view.events[0].payload?.user_response.phone_number, '********890', 'the sender as in a log line');
+      assert.equal(String(view.events[0].payload?.reference_id), referenceId);
+      const tembo = JSON.parse(views.temboplus.stdout) as View;
+      assert.equal(tembo.state?.subjectId, ref);
+      assert.equal(String(tembo.events[0].payload?.receiverAccount), '*********678');
+      assert.match(views.recent.stdout, new RegExp(`telesign .* ${referenceId}\\n`));
+      assert.equal((JSON.parse(shown.stdout) as View).events[0].payload?.user_response.phone_number, sender, '--show-sensitive: as stored');
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
