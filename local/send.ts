@@ -30,6 +30,8 @@ const USAGE = `usage: npm run send -- <provider> [sample] [--url BASE] [--secret
                    provider lost: pair it with npm run expect)
   --json           print one JSON document on stdout: {provider, sample, url, subject, requests:
                    [{attempt, method, path, statusCode, body}], statusEndpoint}; progress goes to stderr
+  --show-sensitive print a recipient's phone number in full (subject.part, the request line); without it,
+                   masked as in a log line and in npm run inspect, its last three digits shown
   --data-dir DIR   the local pipeline's data folder (default: .local-data)
 
   The responses are the output (stdout); the request lines and hints go to stderr.`;
@@ -44,6 +46,7 @@ const { values, positionals } = parseCli(
     'endpoint-only': { type: 'boolean', default: false },
     'data-dir': { type: 'string' },
     json: { type: 'boolean', default: false },
+    'show-sensitive': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
   USAGE,
@@ -53,6 +56,8 @@ if (values.help) {
   process.exit(0);
 }
 const json = values.json;
+/** A phone number as this command prints it: masked as a log line and `npm run inspect` mask it, unless --show-sensitive. */
+const shownNumbers = (text: string): string => (values['show-sensitive'] ? text : maskPhoneNumbers(text));
 const repeat = intFlag('repeat', values.repeat, COUNT_RANGE, 1);
 if (values.list) {
   // --list names no provider or sample: a word beside it is refused, not a listing as if it were not there.
@@ -148,7 +153,7 @@ const report: SendReport = {
   sample: `${sample.provider}/${sample.name}`,
   url: baseUrl,
   subject: parsed
-    ? { subjectId: parsed.subjectId, ...(parsed.part === undefined ? {} : { part: parsed.part }), status: parsed.status, outcome: parsed.outcome, terminal: parsed.terminal }
+    ? { subjectId: parsed.subjectId, ...(parsed.part === undefined ? {} : { part: shownNumbers(parsed.part) }), status: parsed.status, outcome: parsed.outcome, terminal: parsed.terminal }
     : null,
   requests: [],
   statusEndpoint: [],
@@ -215,10 +220,11 @@ async function storedCallbacks(): Promise<number | undefined> {
 const countedBefore = repeat > 1 ? await storedCallbacks() : undefined;
 
 /**
- * The path with its secret token shortened and any phone number masked (an eSMS callback names its
- * recipient in the query, `phonenumber=…`), as a log line masks them: the output can be shared.
+ * The path with its secret token shortened and any phone number masked unless --show-sensitive (an
+ * eSMS callback names its recipient in the query, `phonenumber=…`), as a log line masks them: the
+ * output can be shared.
  */
-const shownPath = maskPhoneNumbers(request.path.replace(/(\/callbacks\/[^/]+\/)([^/?]+)/, (_, prefix: string, token: string) => `${prefix}${token.slice(0, 4)}…`));
+const shownPath = shownNumbers(request.path.replace(/(\/callbacks\/[^/]+\/)([^/?]+)/, (_, prefix: string, token: string) => `${prefix}${token.slice(0, 4)}…`));
 for (let attempt = 1; attempt <= repeat; attempt++) {
   say(`→ ${request.method} ${baseUrl}${shownPath}${repeat > 1 ? `   (${attempt}/${repeat})` : ''}`);
   if (attempt === 1) {

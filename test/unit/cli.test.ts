@@ -210,4 +210,19 @@ describe('npm run send: no phone number in full in what it prints', { timeout: 3
       assert.ok(!leaks(report.requests[0].path, recipient), report.requests[0].path);
     });
   }
+
+  test('--json names the recipient (subject.part) masked, as inspect does; --show-sensitive prints it in full', async () => {
+    // prepare
+    const [sample] = withRecipient;
+    const recipient = new URLSearchParams(sample.query).get('phonenumber')!;
+    // act
+    const masked = await command('send', ['esms', sample.name, '--url', 'http://127.0.0.1:9', '--json']);
+    const shown = await command('send', ['esms', sample.name, '--url', 'http://127.0.0.1:9', '--json', '--show-sensitive']);
+    // assess
+    assert.ok(!leaks(masked.stdout, recipient), `stdout:\n${masked.stdout}`);
+    assert.equal((JSON.parse(masked.stdout) as { subject: { part?: string } }).subject.part, `${'*'.repeat(recipient.length - 3)}${recipient.slice(-3)}`);
+    const report = JSON.parse(shown.stdout) as { subject: { part?: string }; requests: { path: string }[] };
+    assert.equal(report.subject.part, recipient);
+    assert.ok(report.requests[0].path.includes(`phonenumber=${recipient}`), report.requests[0].path);
+  });
 });
