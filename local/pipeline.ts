@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -491,7 +491,10 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
       reconcile: reconcilePolicy(options),
       smsRelay: relay && resources.relay ? { sender: relay.sender, queueUrl: resources.relay.queueUrl, dlqUrl: resources.relay.dlqUrl, ...(relay.simulated ? { simulated: relay.simulated } : {}), ...(relay.endpoint ? { endpoint: relay.endpoint } : {}) } : null,
     };
-    writeFileSync(runtimeInfoPath(options.dataDir), `${JSON.stringify(info, null, 2)}\n`);
+    // The owner's alone: it holds the callback URLs, tokens from the secrets file in their paths
+    // (the banner shortens them and points here). chmod too: a mode only applies to a new file.
+    writeFileSync(runtimeInfoPath(options.dataDir), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
+    chmodSync(runtimeInfoPath(options.dataDir), 0o600);
     stops.addFirst(async () => rmSync(runtimeInfoPath(options.dataDir), { force: true }));
     if (resources.waiting > 0) {
       createLogger({ service: 'worker', write: options.write }).info('callbacks queued before this start are being processed', { count: resources.waiting });

@@ -47,6 +47,28 @@ export function findSample(providerId: string, name: string | undefined): Sample
   return sample;
 }
 
+/**
+ * A route token as this project's commands print one from a user's secrets file: its first four
+ * characters, enough to tell which secret it is, never enough to call the route with.
+ */
+export function shortToken(token: string): string {
+  return `${token.slice(0, 4)}…`;
+}
+
+/** `url` (a provider's route, filled in by routePath) with the token in its path shortened (shortToken). */
+export function withShortToken(provider: AnyProvider, url: string): string {
+  const { tokenParameter } = provider.route;
+  if (!tokenParameter) return url;
+  // The route's path ends where the URL's does: its segments counted from the end.
+  const fromEnd = provider.route.path.split('/').reverse().indexOf(`{${tokenParameter}}`);
+  const [path, query] = url.split('?', 2);
+  const segments = path.split('/');
+  const at = segments.length - 1 - fromEnd;
+  if (fromEnd < 0 || at < 0) return url;
+  segments[at] = shortToken(decodeURIComponent(segments[at]));
+  return `${segments.join('/')}${query === undefined ? '' : `?${query}`}`;
+}
+
 /** The path of a provider's route with its parameters filled in: the token from the secret, the others from the provider. */
 export function routePath(provider: AnyProvider, secret: Record<string, unknown>): string {
   const values: Record<string, string> = { ...provider.routeParameters?.(secret) };

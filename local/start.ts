@@ -5,7 +5,8 @@ import { checkArguments, dataDirFrom, intFlag, intValue, parseCli, type IntRange
 import { colorWanted, say } from './cli-output.ts';
 import { onLauncherGone } from './launcher.ts';
 import { prettyLine } from './log-format.ts';
-import { startPipeline, sweepPeriod } from './pipeline.ts';
+import { runtimeInfoPath, startPipeline, sweepPeriod } from './pipeline.ts';
+import { withShortToken } from './samples.ts';
 import { DEFAULT_RECONCILE, parseSchedule, type ReconcilePolicy } from '../functions/core/reconcile.ts';
 import { QUEUE } from '../functions/core/pipeline-definition.ts';
 import { SecretsFileError } from './secrets-file.ts';
@@ -218,8 +219,10 @@ const banner = [
   '',
   `Callback gateway running locally (ready in ${((performance.now() - started) / 1000).toFixed(1)} s)`,
   '',
-  '  Callback URLs:',
-  ...providers.map((provider) => `    ${provider.displayName.padEnd(Math.max(...providers.map((p) => p.displayName.length)))} ${provider.route.method.padEnd(4)} ${info.urls[provider.id]}`),
+  // The development secrets are fake: their URLs are printed whole, to paste. A user's file holds real
+  // tokens: shortened as send shortens them, the whole URLs left in runtime.json (the owner's alone).
+  `  Callback URLs:${info.devSecrets || !providers.some((provider) => provider.route.tokenParameter) ? '' : `  (tokens of your secrets file shortened; the full URLs: jq .urls ${shown(runtimeInfoPath(dataDirFrom(values['data-dir'])))})`}`,
+  ...providers.map((provider) => `    ${provider.displayName.padEnd(Math.max(...providers.map((p) => p.displayName.length)))} ${provider.route.method.padEnd(4)} ${info.devSecrets ? info.urls[provider.id] : withShortToken(provider, info.urls[provider.id])}`),
   '',
   `  DynamoDB${dynamodbEndpoint ? '        ' : ' Local  '} ${info.dynamodbEndpoint}   table ${info.tableName}${dynamodbEndpoint ? '  (--dynamodb-endpoint)' : ''}`,
   `  SQS              ${info.sqsEndpoint}   queue ${info.queueUrl}${sqsEndpoint ? '  (--sqs-endpoint)' : ''}`,

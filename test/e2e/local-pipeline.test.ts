@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { providers } from '../../functions/providers/index.ts';
@@ -100,12 +102,31 @@ describe('local pipeline (npm start)', { timeout: 240_000 }, () => {
 
   test('the banner names every provider URL, the engines, the table and the secrets file', () => {
     const banner = pipeline.output.join('\n');
-    for (const provider of providers) assert.ok(banner.includes(pipeline.info.urls[provider.id]), `banner lacks the ${provider.id} URL`);
+    for (const provider of providers) assert.ok(banner.includes(pipeline.info.urls[provider.id].split('/callbacks/')[0]), `banner lacks the ${provider.id} URL`);
     assert.ok(banner.includes(pipeline.info.dynamodbEndpoint));
     assert.ok(banner.includes(pipeline.info.sqsEndpoint));
     assert.ok(banner.includes(pipeline.info.tableName));
     assert.match(banner, /SIMULATED/);
     assert.ok(banner.includes('secrets.json'));
+  });
+
+  test("the banner shortens the path tokens of the user's secrets file, as send does, and says where the full URLs are; runtime.json is the owner's alone", () => {
+    // prepare: the URLs with a token from the secrets file in their path (eSMS, TemboPlus, REL-ID)
+    const banner = pipeline.output.join('\n');
+    const tokened = providers.filter((provider) => provider.route.tokenParameter !== undefined);
+    assert.ok(tokened.length > 0);
+    // act
+    const mode = statSync(join(pipeline.dataDir, 'data', 'runtime.json')).mode & 0o777;
+    // assess
+    for (const provider of tokened) {
+      const url = pipeline.info.urls[provider.id];
+      const token = decodeURIComponent(url.slice(url.lastIndexOf('/') + 1));
+      assert.ok(token.length > 8, `${provider.id}: ${url}`);
+      assert.ok(!banner.includes(token), `the banner prints ${provider.id}'s token:\n${banner}`);
+      assert.ok(banner.includes(`${url.slice(0, url.lastIndexOf('/') + 1)}${token.slice(0, 4)}…`), `${provider.id}'s URL, shortened:\n${banner}`);
+    }
+    assert.match(banner, /tokens of your secrets file shortened; the full URLs: jq \.urls \S+runtime\.json/);
+    assert.equal(mode.toString(8), '600');
   });
 
   test('every provider sample is stored and readable through inspect --json', async () => {
