@@ -43,3 +43,12 @@ export function colorWanted(stream: { readonly isTTY?: boolean }, env: NodeJS.Pr
   if (!stream.isTTY) return false;
   return env.TERM !== 'dumb';
 }
+
+/**
+ * Each column of `rows` but the last padded to its longest cell, so a listing's columns line up
+ * whatever its data holds (a provider id as long as `standard-webhooks`, a sender's own status).
+ */
+export function alignColumns(rows: readonly (readonly string[])[]): string[][] {
+  const widths = rows.reduce<number[]>((most, row) => row.map((cell, at) => Math.max(most[at] ?? 0, cell.length)), []);
+  return rows.map((row) => row.map((cell, at) => (at === row.length - 1 ? cell : cell.padEnd(widths[at]))));
+}

@@ -7,7 +7,7 @@ import { findProvider, providers } from '../functions/providers/index.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
 import { maskPhoneNumbers, type MaskOptions } from '../functions/shared/log.ts';
 import { checkArguments, COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './cli-args.ts';
-import { printJson } from './cli-output.ts';
+import { alignColumns, printJson } from './cli-output.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 import { relayedLine, relayedLink, relayLine, relayViews } from './relay-view.ts';
@@ -245,6 +245,7 @@ async function showSubject(providerId: string, subjectId: string) {
       for (const part of parts) console.log([`    ${String(part.part)}`, ...stateLines(provider, part, '      ')].join('\n'));
     }
     console.log('  timeline:');
+    const statusWidth = Math.max(0, ...events.map((event) => String(event.status).length));
     for (const event of events) {
       const confirmation = event.confirmation
         ? `  confirmation=${event.confirmation}${event.confirmedStatus ? `→${event.confirmedStatus}` : ''}`
@@ -253,7 +254,7 @@ async function showSubject(providerId: string, subjectId: string) {
           : '';
       const source = event.source === 'status-endpoint' ? '  (answer of the status endpoint)' : '';
       const part = event.part === undefined ? '' : `  part=${String(event.part)}`;
-      console.log(`    ${event.receivedAt}  ${String(event.status).padEnd(12)} outcome=${event.outcome ?? '-'}  statusAt=${event.statusAt ?? '-'}${part}  ${event.requestId ? `request=${event.requestId}` : ''}${confirmation}${source}`);
+      console.log(`    ${event.receivedAt}  ${String(event.status).padEnd(statusWidth)} outcome=${event.outcome ?? '-'}  statusAt=${event.statusAt ?? '-'}${part}  ${event.requestId ? `request=${event.requestId}` : ''}${confirmation}${source}`);
     }
   }
   if (!found) process.exitCode = 1;
@@ -310,10 +311,11 @@ async function showRecent(limit: number) {
     return;
   }
   if (items.length === 0) console.log(values.provider || values.outcome ? 'no subjects match' : 'nothing stored yet');
-  for (const item of items) {
+  const rows = items.map((item) => {
     const subject = item.subjectId === undefined ? `(quarantined: ${item.reason})` : `${item.subjectId}${item.part === undefined ? '' : ` part ${String(item.part)}`}`;
-    console.log(`${String(item.changedAt)}  ${String(item.provider).padEnd(10)} ${String(item.outcome).padEnd(11)} ${String(item.status ?? '').padEnd(14)} ${subject}`);
-  }
+    return [`${String(item.changedAt)} `, String(item.provider), String(item.outcome), String(item.status ?? ''), subject];
+  });
+  for (const row of alignColumns(rows)) console.log(row.join(' '));
 }
 
 /** Subjects re-checks gave up on: the stale partition of the byRecheck index, per provider. */
@@ -341,11 +343,12 @@ async function showStale() {
     return;
   }
   if (items.length === 0) console.log('no stale subjects');
-  for (const item of items) {
+  const rows = items.map((item) => {
     const part = item.part === undefined ? '' : ` part ${String(item.part)}`;
     const why = item.expectedAt && item.status === undefined ? 'expected, nothing ever arrived' : `${String(item.status ?? '-')} (${String(item.outcome)}), confirmation ${String(item.confirmation ?? 'none')}`;
-    console.log(`${String(item.recheckAt)}  ${String(item.provider).padEnd(10)} ${String(item.subjectId)}${part}  ${why}  after ${String(item.rechecks ?? 0)} re-checks`);
-  }
+    return [`${String(item.recheckAt)} `, String(item.provider), `${String(item.subjectId)}${part}  ${why}  after ${String(item.rechecks ?? 0)} re-checks`];
+  });
+  for (const row of alignColumns(rows)) console.log(row.join(' '));
 }
 
 try {

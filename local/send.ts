@@ -5,7 +5,7 @@ import { getProvider, providers } from '../functions/providers/index.ts';
 import { maskPhoneNumbers } from '../functions/shared/log.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { checkArguments, COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './cli-args.ts';
-import { printJson, say } from './cli-output.ts';
+import { alignColumns, printJson, say } from './cli-output.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
 import { authenticRequest, findSample, listSamples, shortToken, type Sample } from './samples.ts';
@@ -69,7 +69,7 @@ if (values.list) {
     ]),
   );
   if (json) printJson(samples);
-  else for (const [id, names] of Object.entries(samples)) console.log(`${id.padEnd(10)} ${names.join(', ')}`);
+  else for (const row of alignColumns(Object.entries(samples).map(([id, names]) => [id, names.join(', ')]))) console.log(row.join(' '));
   process.exit(0);
 }
 checkArguments(positionals, USAGE, ['<provider>'], ['[sample]']);

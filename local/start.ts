@@ -186,27 +186,35 @@ try {
 
 const { info } = pipeline;
 
-/** One line per provider the worker asks: simulated here, or its endpoint from the secrets. */
-function statusEndpointLines(): string[] {
+/** A banner row: its label (empty: a value continuing the row above) and its value. */
+type Row = readonly [label: string, value: string];
+
+/** One row per provider the worker asks: simulated here, or its endpoint from the secrets. */
+function statusEndpointRows(): Row[] {
   return providers
     .filter((provider) => provider.lookup)
     .map((provider) => {
       const simulated = info.simulators[provider.id];
-      const label = `${provider.displayName} status`.padEnd(16);
+      const label = `${provider.displayName} status`;
       return simulated
-        ? `  ${label} ${simulated}  (SIMULATED: answers what \`npm run send -- ${provider.id}\` reports)`
-        : `  ${label} the endpoint in your secrets file`;
+        ? [label, `${simulated}  (SIMULATED: answers what \`npm run send -- ${provider.id}\` reports)`]
+        : [label, 'the endpoint in your secrets file'];
     });
 }
-/** The relay's line: off, or who sends SMS instructions and where (SIMULATED, or the real provider in your file). */
-function relayLine(): string {
+/** The relay's row: off, or who sends SMS instructions and where (SIMULATED, or the real provider in your file). */
+function relayValue(): string {
   const from = values['sms-relay'] === undefined ? 'cdk.json smsRelay' : '--sms-relay';
   const relay = info.smsRelay;
-  if (!relay) return `  SMS relay        off  (${from}; --sms-relay telesign sends Identomat's SMS codes and links)`;
+  if (!relay) return `off  (${from}; --sms-relay telesign sends Identomat's SMS codes and links)`;
   const via = providers.find((provider) => provider.id === relay.sender)?.displayName ?? relay.sender;
   return relay.simulated
-    ? `  SMS relay        ${via} ${relay.simulated}  (SIMULATED: takes each SMS, sends none, posts a signed delivery report to the ${via} route; ${from})`
-    : `  SMS relay        ${via} ${relay.endpoint ? `at ${relay.endpoint} (your secrets file's baseUrl, or ${via}'s default)` : 'at the endpoint in your secrets file'}  (REAL: SMS go to real phones; ${from})`;
+    ? `${via} ${relay.simulated}  (SIMULATED: takes each SMS, sends none, posts a signed delivery report to the ${via} route; ${from})`
+    : `${via} ${relay.endpoint ? `at ${relay.endpoint} (your secrets file's baseUrl, or ${via}'s default)` : 'at the endpoint in your secrets file'}  (REAL: SMS go to real phones; ${from})`;
+}
+/** The rows as lines, every value starting in one column: after the longest label (a provider's name is in some). */
+function alignedRows(rows: readonly Row[]): string[] {
+  const width = Math.max(...rows.map(([label]) => label.length));
+  return rows.map(([label, value]) => `  ${label.padEnd(width)} ${value}`);
 }
 /** 60 → 1m, 7200 → 2h, 2 → 2s. */
 function scheduleText(seconds: readonly number[]): string {
@@ -224,16 +232,18 @@ const banner = [
   `  Callback URLs:${info.devSecrets || !providers.some((provider) => provider.route.tokenParameter) ? '' : `  (tokens of your secrets file shortened; the full URLs: jq .urls ${shown(runtimeInfoPath(dataDirFrom(values['data-dir'])))})`}`,
   ...providers.map((provider) => `    ${provider.displayName.padEnd(Math.max(...providers.map((p) => p.displayName.length)))} ${provider.route.method.padEnd(4)} ${info.devSecrets ? info.urls[provider.id] : withShortToken(provider, info.urls[provider.id])}`),
   '',
-  `  DynamoDB${dynamodbEndpoint ? '        ' : ' Local  '} ${info.dynamodbEndpoint}   table ${info.tableName}${dynamodbEndpoint ? '  (--dynamodb-endpoint)' : ''}`,
-  `  SQS              ${info.sqsEndpoint}   queue ${info.queueUrl}${sqsEndpoint ? '  (--sqs-endpoint)' : ''}`,
-  `                   DLQ ${info.dlqUrl}`,
-  ...statusEndpointLines(),
-  `  Secrets file     ${shown(info.secretsFile)}${info.devSecrets ? '  (development values, fake)' : values.simulators ? `  (${shown(values.secrets!)} with the simulated endpoints)` : ''}`,
-  `  Re-checks        ${scheduleText(info.reconcile.intervalsSeconds)}, swept every ${sweepPeriod({ reconcile: info.reconcile })} s${reconcile ? "  (--reconcile-schedule; the providers' own first delays are skipped)" : ''}`,
-  `  Events           ${shown(info.eventsFile)}  (the table's stream, published to a local bus: npm run events -- --follow)`,
-  relayLine(),
-  ...(info.smsRelay ? [`                   queue ${info.smsRelay.queueUrl}   DLQ ${info.smsRelay.dlqUrl}`] : []),
-  `  Data             ${shown(dataDirFrom(values['data-dir']))}  (--fresh to start empty)`,
+  ...alignedRows([
+    [dynamodbEndpoint ? 'DynamoDB' : 'DynamoDB Local', `${info.dynamodbEndpoint}   table ${info.tableName}${dynamodbEndpoint ? '  (--dynamodb-endpoint)' : ''}`],
+    ['SQS', `${info.sqsEndpoint}   queue ${info.queueUrl}${sqsEndpoint ? '  (--sqs-endpoint)' : ''}`],
+    ['', `DLQ ${info.dlqUrl}`],
+    ...statusEndpointRows(),
+    ['Secrets file', `${shown(info.secretsFile)}${info.devSecrets ? '  (development values, fake)' : values.simulators ? `  (${shown(values.secrets!)} with the simulated endpoints)` : ''}`],
+    ['Re-checks', `${scheduleText(info.reconcile.intervalsSeconds)}, swept every ${sweepPeriod({ reconcile: info.reconcile })} s${reconcile ? "  (--reconcile-schedule; the providers' own first delays are skipped)" : ''}`],
+    ['Events', `${shown(info.eventsFile)}  (the table's stream, published to a local bus: npm run events -- --follow)`],
+    ['SMS relay', relayValue()],
+    ...(info.smsRelay ? [['', `queue ${info.smsRelay.queueUrl}   DLQ ${info.smsRelay.dlqUrl}`] as const] : []),
+    ['Data', `${shown(dataDirFrom(values['data-dir']))}  (--fresh to start empty)`],
+  ]),
   '',
   '  Try:  npm run send -- telesign        then  npm run inspect -- --recent 5   or  npm run events',
   ...(info.smsRelay ? ['        npm run send -- identomat one-time-password   then  npm run inspect -- identomat <sessionId>'] : []),

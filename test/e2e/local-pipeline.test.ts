@@ -129,6 +129,22 @@ describe('local pipeline (npm start)', { timeout: 240_000 }, () => {
     assert.equal(mode.toString(8), '600');
   });
 
+  test("the banner's values start in one column, after its longest label", () => {
+    // prepare
+    const lines = pipeline.output;
+    const labels = ['DynamoDB Local', 'SQS', ...providers.filter((provider) => provider.lookup).map((provider) => `${provider.displayName} status`), 'Secrets file', 'Re-checks', 'Events', 'SMS relay', 'Data'];
+    // act: where each labelled line's value starts, and where the DLQ line (a value of SQS's) does
+    const columns = labels.map((label) => {
+      const line = lines.find((each) => each.startsWith(`  ${label} `));
+      assert.ok(line, `no "${label}" line in the banner:\n${lines.join('\n')}`);
+      return line.length - line.slice(2 + label.length).trimStart().length;
+    });
+    const dlq = lines.find((line) => line.trimStart().startsWith('DLQ '))!;
+    // assess
+    assert.deepEqual(new Set(columns), new Set([2 + Math.max(...labels.map((label) => label.length)) + 1]), lines.join('\n'));
+    assert.equal(dlq.length - dlq.trimStart().length, columns[0], dlq);
+  });
+
   test('every provider sample is stored and readable through inspect --json', async () => {
     const expected = new Map<string, { provider: string; subjectId: string; part?: string; events: Set<string> }>();
     for (const provider of providers) {

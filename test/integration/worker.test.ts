@@ -1375,6 +1375,36 @@ describe('eSMS: a message and its recipients, found by the SMSID', () => {
   });
 });
 
+describe('npm run inspect --recent', () => {
+  test('line their columns up after the longest value in each, "standard-webhooks" among them', async () => {
+    // prepare: a Standard Webhooks invoice (the longest provider id) and a TeleSign report
+    const invoice = sampleJson('standard-webhooks', 'invoice-paid');
+    const invoiceId = uniqueId('in');
+    await processMessage(await message('standard-webhooks', { ...invoice, type: 'invoice.payment_failed', data: { ...(invoice.data as Record<string, unknown>), id: invoiceId } }), env.deps());
+    const referenceId = randomUUID().replaceAll('-', '').toUpperCase();
+    await processMessage(await message('telesign', teleSignReport(referenceId, 200, '2025-01-01T10:00:00Z')), env.deps());
+    const dataDir = mkdtempSync(join(tmpdir(), 'inspect-columns-'));
+    writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify({ pid: process.pid, dynamodbEndpoint: env.dynamo.endpoint, tableName: env.tableName, region: 'us-east-1' }));
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    try {
+      // act
+      const run = spawnSync(process.execPath, ['--import', 'tsx', 'local/inspect.ts', '--recent', '50', '--data-dir', dataDir], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+      // assess: changedAt, provider, outcome, status, subject: each column starts where it does on every line
+      assert.equal(run.status, 0, run.stderr);
+      const lines = run.stdout.trimEnd().split('\n');
+      const invoiceLine = lines.find((line) => line.endsWith(invoiceId)) ?? assert.fail(run.stdout);
+      const reportLine = lines.find((line) => line.endsWith(referenceId)) ?? assert.fail(run.stdout);
+      const starts = (line: string, cells: readonly string[]) => cells.map((cell) => line.indexOf(` ${cell}`) + 1);
+      const columns = [starts(invoiceLine, ['standard-webhooks', 'failed', 'invoice.payment_failed']), starts(reportLine, ['telesign', 'succeeded', '200'])];
+      assert.deepEqual(columns[0], columns[1], `columns out of line:\n${run.stdout}`);
+      // (the subject: the last word of each line)
+      assert.equal(invoiceLine.lastIndexOf(' '), reportLine.lastIndexOf(' '), `subjects out of line:\n${run.stdout}`);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('npm run inspect: phone numbers in any provider\'s callbacks', () => {
   test('are masked in every view and in --json unless --show-sensitive, while ids the provider made up stay readable', async () => {
     // prepare: a TeleSign inbound SMS (its sender in user_response.phone_number) whose reference id
