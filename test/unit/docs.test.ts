@@ -59,3 +59,12 @@ test("every repository path a code comment names exists (comments name no file t
   }
   assert.deepEqual(missing, []);
 });
+
+test("package.json's description names every provider of the registry", () => {
+  // prepare
+  const { description } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { description: string };
+  // act
+  const missing = providers.filter((provider) => !description.includes(provider.displayName)).map((provider) => provider.displayName);
+  // assess
+  assert.deepEqual(missing, [], description);
+});
