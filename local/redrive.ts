@@ -23,7 +23,8 @@ const USAGE = `usage: npm run redrive -- [--relay] [--dry-run] [--max N] [--max-
 
   --relay              locally: the SMS relay's DLQ back to the relay queue (on AWS, pass the stack
                        output RelayDeadLetterQueueUrl as --dlq-url)
-  --dry-run            show what would move, move nothing
+  --dry-run            show what would move, move nothing (each message's receives: the worker's or
+                       the relay's before it went to the DLQ)
   --max N              move at most N messages, 1 or more (local only: SQS's move task moves the
                        whole DLQ)
   --queue-url URL      where the messages go back to (AWS; default: the one queue whose DLQ it is)
@@ -76,7 +77,10 @@ interface MessageSummary {
   readonly provider?: string;
   readonly requestId?: string;
   readonly receivedAt?: string;
+  /** The consumer's receives (the worker's, the relay's) before it went to the DLQ: see receivesOf. */
   readonly receives?: number;
+  /** Receives since it is in the DLQ that were not this command's own: earlier dry runs' looks. */
+  readonly looks?: number;
   readonly quarantined?: boolean;
   /** An SMS instruction (the relay's DLQ): its eventId. */
   readonly eventId?: string;
@@ -113,8 +117,51 @@ async function depth(url: string): Promise<{ visible: number; inFlight: number; 
   return { visible: Number(Attributes.ApproximateNumberOfMessages ?? 0), inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0), arn: Attributes.QueueArn ?? '' };
 }
 
+/** The maxReceiveCount of the redrive policy that moves messages into the DLQ (undefined: none known). */
+let maxReceives: number | undefined;
+
+/**
+ * The DLQ's source queue's maxReceiveCount, when its redrive policy names this DLQ: locally the
+ * queue it belongs to; on AWS --queue-url, or the one queue whose DLQ it is. A DLQ of several
+ * queues, or credentials that cannot list them, leave it unknown.
+ */
+async function sourceMaxReceives(t: Target, dlqArn: string): Promise<number | undefined> {
+  try {
+    let url = t.queueUrl;
+    if (!url) {
+      const { queueUrls = [] } = await t.sqs.send(new ListDeadLetterSourceQueuesCommand({ QueueUrl: t.dlqUrl }));
+      if (queueUrls.length !== 1) return undefined;
+      url = queueUrls[0];
+    }
+    const { Attributes = {} } = await t.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['RedrivePolicy'] }));
+    const policy = JSON.parse(Attributes.RedrivePolicy ?? '{}') as { deadLetterTargetArn?: string; maxReceiveCount?: unknown };
+    const max = Number(policy.maxReceiveCount);
+    return policy.deadLetterTargetArn === dlqArn && Number.isInteger(max) && max > 0 ? max : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The consumer's receives of a message in the DLQ, from SQS's ApproximateReceiveCount as this
+ * command reads it. That count goes with the message into the DLQ and counts more than the
+ * consumer's receives: this command's own receive (a dry run's look, the move's), the receive on
+ * which the redrive policy moved it (the first past maxReceiveCount), and every earlier look. A
+ * message the relay gave up on after 8 read 10 on the first dry run, 11 on the next. So: a count
+ * past maxReceiveCount is a message the policy moved after maxReceiveCount receives, the rest
+ * looks; one that is not was sent to the DLQ directly (no receive of the consumer's), its count
+ * all looks. Without a known policy, the count before this command's own receive is all it says.
+ */
+function receivesOf(read: number): { receives: number; looks?: number } {
+  const before = Math.max(0, read - 1);
+  if (maxReceives === undefined) return { receives: before };
+  const [receives, looks] = before > maxReceives ? [maxReceives, before - maxReceives - 1] : [0, before];
+  return looks > 0 ? { receives, looks } : { receives };
+}
+
 function summarize(message: Message): MessageSummary {
-  const receives = message.Attributes?.ApproximateReceiveCount;
+  const read = message.Attributes?.ApproximateReceiveCount;
+  const receives = read === undefined ? {} : receivesOf(Number(read));
   try {
     const body = JSON.parse(message.Body ?? '') as { provider?: string; receivedAt?: string; requestId?: string; quarantine?: unknown; 'detail-type'?: string; detail?: Record<string, unknown> };
     if (body['detail-type'] === DETAIL_TYPES.instruction && body.detail) {
@@ -125,7 +172,7 @@ function summarize(message: Message): MessageSummary {
         ...(typeof provider === 'string' ? { provider } : {}),
         ...(typeof receivedAt === 'string' ? { receivedAt } : {}),
         ...(typeof eventId === 'string' ? { eventId } : {}),
-        ...(receives === undefined ? {} : { receives: Number(receives) }),
+        ...receives,
       };
     }
     return {
@@ -133,7 +180,7 @@ function summarize(message: Message): MessageSummary {
       provider: body.provider,
       requestId: body.requestId,
       receivedAt: body.receivedAt,
-      ...(receives === undefined ? {} : { receives: Number(receives) }),
+      ...receives,
       quarantined: Boolean(body.quarantine),
     };
   } catch {
@@ -275,6 +322,7 @@ try {
   report.dlq = { visible: before.visible, inFlight: before.inFlight };
   out(`${values.relay ? "the SMS relay's DLQ" : 'DLQ'} holds ${before.visible} message(s)${before.inFlight ? ` (+${before.inFlight} in flight)` : ''}${target.kind === 'local' ? ' [local pipeline]' : ''}`);
   const held = before.visible + before.inFlight;
+  if (held > 0 && (values['dry-run'] || target.kind === 'local')) maxReceives = await sourceMaxReceives(target, before.arn);
   if (values['dry-run']) {
     report.wouldMove = Math.min(held, max);
     report.peeked = before.visible > 0 ? await peek(target) : [];

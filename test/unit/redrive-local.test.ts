@@ -8,6 +8,7 @@ import { PurgeQueueCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSC
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
 import { ensureQueues, LOCAL_AWS, startSqsServer, type SqsServer } from '../../local/engines.ts';
 import { runtimeInfoPath } from '../../local/pipeline.ts';
+import { QUEUE } from '../../functions/core/pipeline-definition.ts';
 
 /**
  * `npm run redrive` on the local pipeline: its limits (`--max`, `--max-per-second`) on the messages
@@ -100,6 +101,35 @@ describe('redrive on the local pipeline: its limits', () => {
     assert.deepEqual(report.dlq, { visible: 3, inFlight: 0 });
     assert.equal(report.moved, 3);
     assert.equal((await mainQueue()).length, 3);
+  });
+
+  test("each message's receives are the consumer's, as many as the queue's maxReceiveCount: not the receive that moved it, nor a dry run's look", async () => {
+    // prepare: a callback the worker received maxReceiveCount times, each failed (made visible at
+    // once, as the worker and the relay do on a last receive); the next receive moves it to the DLQ
+    await sqs.send(new SendMessageBatchCommand({ QueueUrl: queues.queueUrl, Entries: [{ Id: '0', MessageBody: JSON.stringify({ provider: 'telesign', requestId: 'r-tried', receivedAt: '2026-12-01T10:00:00.000Z' }) }] }));
+    for (let receive = 1; receive <= QUEUE.maxReceiveCount + 1; receive++) {
+      const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queues.queueUrl, MaxNumberOfMessages: 1, VisibilityTimeout: 0 }));
+      assert.equal(Messages.length, receive <= QUEUE.maxReceiveCount ? 1 : 0, `receive ${receive}`);
+    }
+    // act: two dry runs (each looks: a receive), then the move
+    const dry = await redrive(['--dry-run', '--json']);
+    const dryText = await redrive(['--dry-run']);
+    const moved = await redrive(['--json']);
+    // assess
+    assert.deepEqual((JSON.parse(dry.stdout) as { peeked: { receives?: number }[] }).peeked.map((each) => each.receives), [QUEUE.maxReceiveCount]);
+    assert.match(dryText.stdout, new RegExp(`request r-tried  receives ${QUEUE.maxReceiveCount}\\n`));
+    assert.deepEqual((JSON.parse(moved.stdout) as { messages: { receives?: number }[] }).messages.map((each) => each.receives), [QUEUE.maxReceiveCount]);
+  });
+
+  test("a message sent to the DLQ, not moved there, shows the receives before this look: none", async () => {
+    // prepare
+    await deadLetters(1);
+    // act
+    const dry = await redrive(['--dry-run', '--json']);
+    const again = await redrive(['--dry-run', '--json']);
+    // assess
+    assert.deepEqual((JSON.parse(dry.stdout) as { peeked: { receives?: number }[] }).peeked.map((each) => each.receives), [0]);
+    assert.deepEqual((JSON.parse(again.stdout) as { peeked: { receives?: number; looks?: number }[] }).peeked.map((each) => [each.receives, each.looks]), [[0, 1]], 'the first dry run looked once');
   });
 
   test('--max-per-second N paces the move: six messages at 2 a second take over two seconds', async () => {
