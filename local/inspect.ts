@@ -98,10 +98,11 @@ const SENSITIVE_NOTE = '(may carry a live code or a contact: --show-sensitive pr
 /**
  * Where an item spells what a callback carried, so a phone number in it (an eSMS recipient, the
  * sender of a TeleSign inbound SMS, a TemboPlus receiverAccount, a Standard Webhooks payload's
- * own fields) is: its subject and part, its payload, its event key, a quarantined callback's
- * message; and the bytes of those, which cannot be read to mask (replaced by the note).
+ * own fields) is: its subject and part, its payload, its event key, its status (a Standard Webhooks
+ * sender names its `type` freely: `sms.to.995512345678`), a quarantined callback's message; and the
+ * bytes of those, which cannot be read to mask (replaced by the note).
  */
-const CALLBACK_TEXT = ['subjectId', 'part', 'payload', 'eventKey', 'message'];
+const CALLBACK_TEXT = ['subjectId', 'part', 'payload', 'eventKey', 'status', 'confirmedStatus', 'message'];
 const CALLBACK_BYTES = ['rawGzip', 'messageGzip'];
 
 /**

@@ -1406,6 +1406,31 @@ describe('npm run inspect --recent', () => {
 });
 
 describe('npm run inspect: phone numbers in any provider\'s callbacks', () => {
+  test('a status that spells a phone number (a Standard Webhooks type) is masked in the listing, the timeline and --json', async () => {
+    // prepare: a sender names its status (`type`) freely, as in 'log lines' above
+    const invoice = sampleJson('standard-webhooks', 'invoice-paid');
+    const number = '995512345678';
+    const result = await processMessage(await message('standard-webhooks', { ...invoice, type: `sms.to.${number}`, data: { ...(invoice.data as Record<string, unknown>), id: uniqueId('in') } }), env.deps());
+    const subjectId = (result as { subjectId: string }).subjectId;
+    const dataDir = mkdtempSync(join(tmpdir(), 'inspect-status-'));
+    writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify({ pid: process.pid, dynamodbEndpoint: env.dynamo.endpoint, tableName: env.tableName, region: 'us-east-1' }));
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const inspect = (...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'local/inspect.ts', ...args, '--data-dir', dataDir], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+    try {
+      // act
+      const views = { text: inspect('standard-webhooks', subjectId), json: inspect('standard-webhooks', subjectId, '--json'), recent: inspect('--recent', '50', '--provider', 'standard-webhooks') };
+      // assess
+      for (const [view, run] of Object.entries(views)) {
+        assert.equal(run.status, 0, `${view}: ${run.stderr}`);
+        assert.ok(!leaks(run.stdout, number), `${view} prints ${number}:\n${run.stdout}`);
+        assert.ok(run.stdout.includes('sms.to.*********678'), `${view}:\n${run.stdout}`);
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   test('are masked in every view and in --json unless --show-sensitive, while ids the provider made up stay readable', async () => {
     // prepare: a TeleSign inbound SMS (its sender in user_response.phone_number) whose reference id
     // holds a run of digits, and a TemboPlus transfer paid to a mobile number (receiverAccount)
