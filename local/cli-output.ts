@@ -49,6 +49,7 @@ export function colorWanted(stream: { readonly isTTY?: boolean }, env: NodeJS.Pr
  * whatever its data holds (a provider id as long as `standard-webhooks`, a sender's own status).
  */
 export function alignColumns(rows: readonly (readonly string[])[]): string[][] {
-  const widths = rows.reduce<number[]>((most, row) => row.map((cell, at) => Math.max(most[at] ?? 0, cell.length)), []);
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, at) => (at < row.length - 1 ? (widths[at] = Math.max(widths[at] ?? 0, cell.length)) : undefined));
   return rows.map((row) => row.map((cell, at) => (at === row.length - 1 ? cell : cell.padEnd(widths[at]))));
 }

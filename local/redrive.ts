@@ -9,7 +9,7 @@ import {
   type Message,
 } from '@aws-sdk/client-sqs';
 import { checkArguments, intFlag, parseCli } from './cli-args.ts';
-import { printJson, say } from './cli-output.ts';
+import { alignColumns, printJson, say } from './cli-output.ts';
 import { resolveTarget, targetOptions, type Target } from './aws-target.ts';
 import { DETAIL_TYPES } from '../functions/core/publish.ts';
 
@@ -188,11 +188,12 @@ function summarize(message: Message): MessageSummary {
   }
 }
 
-/** One line per message. */
-function describe(summary: MessageSummary): string {
-  if (summary.unknown) return `(not a callback message: ${summary.dlqMessageId})`;
-  if (summary.eventId !== undefined) return `${summary.receivedAt ?? '?'}  ${String(summary.provider ?? '?').padEnd(10)} instruction ${summary.eventId}  receives ${summary.receives ?? '?'}`;
-  return `${summary.receivedAt ?? '?'}  ${String(summary.provider ?? '?').padEnd(10)} request ${summary.requestId ?? '?'}${summary.quarantined ? '  (quarantined)' : ''}  receives ${summary.receives ?? '?'}`;
+/** One line per message, in columns: when it came, its provider, what it is. */
+function describe(summary: MessageSummary): string[] {
+  if (summary.unknown) return [`(not a callback message: ${summary.dlqMessageId})`];
+  const receives = `receives ${summary.receives ?? '?'}`;
+  if (summary.eventId !== undefined) return [`${summary.receivedAt ?? '?'} `, String(summary.provider ?? '?'), `instruction ${summary.eventId}  ${receives}`];
+  return [`${summary.receivedAt ?? '?'} `, String(summary.provider ?? '?'), `request ${summary.requestId ?? '?'}${summary.quarantined ? '  (quarantined)' : ''}  ${receives}`];
 }
 
 /** A progress counter that rewrites its line: only on a terminal, where `\r` means something. */
@@ -326,7 +327,7 @@ try {
   if (values['dry-run']) {
     report.wouldMove = Math.min(held, max);
     report.peeked = before.visible > 0 ? await peek(target) : [];
-    for (const summary of report.peeked) out(`  ${describe(summary)}`);
+    for (const row of alignColumns(report.peeked.map(describe))) out(`  ${row.join(' ')}`);
     const some = held > max ? `${max} of the ${held}` : `${held}`;
     out(held > 0 ? `dry run: would move ${some} message(s) to ${mainQueue}${held > max ? ` (--max ${max})` : ''}` : 'dry run: nothing to move');
   } else if (held > 0) {

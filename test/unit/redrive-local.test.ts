@@ -132,6 +132,22 @@ describe('redrive on the local pipeline: its limits', () => {
     assert.deepEqual((JSON.parse(again.stdout) as { peeked: { receives?: number; looks?: number }[] }).peeked.map((each) => [each.receives, each.looks]), [[0, 1]], 'the first dry run looked once');
   });
 
+  test("a dry run's listing lines its columns up after the longest provider id, standard-webhooks among them", async () => {
+    // prepare
+    await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queues.dlqUrl,
+        Entries: ['standard-webhooks', 'telesign'].map((provider, i) => ({ Id: String(i), MessageBody: JSON.stringify({ provider, requestId: `r-${provider}`, receivedAt: '2026-12-01T10:00:00.000Z' }) })),
+      }),
+    );
+    // act
+    const dry = await redrive(['--dry-run']);
+    // assess
+    const lines = dry.stdout.split('\n').filter((line) => line.includes(' request r-'));
+    assert.equal(lines.length, 2, dry.stdout);
+    assert.equal(new Set(lines.map((line) => line.indexOf(' request '))).size, 1, `out of line:\n${dry.stdout}`);
+  });
+
   test('--max-per-second N paces the move: six messages at 2 a second take over two seconds', async () => {
     // prepare
     await deadLetters();
