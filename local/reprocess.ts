@@ -55,6 +55,9 @@ if (!target.tableName || !target.queueUrl) {
   process.exit(2);
 }
 
+/** Lines are printed as items are read: the provider column is as wide as the longest id listed. */
+const ID_WIDTH = Math.max(...wanted.map((provider) => provider?.id.length ?? 0));
+
 /** What `--json` prints: the counts, and each quarantined callback looked at with what became of it. */
 interface ReprocessReport {
   readonly target: 'local' | 'aws';
@@ -102,7 +105,7 @@ try {
         });
         const message = QueueMessageSchema.parse(JSON.parse(text));
         const again = provider.parse(requestOf(message));
-        const label = `${message.receivedAt}  ${provider.id.padEnd(10)} request ${message.requestId}`;
+        const label = `${message.receivedAt}  ${provider.id.padEnd(ID_WIDTH)} request ${message.requestId}`;
         const ids = { provider: provider.id, requestId: message.requestId, receivedAt: message.receivedAt };
         if (!again.ok) {
           report.stillInvalid++;
