@@ -155,7 +155,9 @@ async function sourceMaxReceives(t: Target, dlqArn: string): Promise<number | un
 function receivesOf(read: number): { receives: number; looks?: number } {
   const before = Math.max(0, read - 1);
   if (maxReceives === undefined) return { receives: before };
-  const [receives, looks] = before > maxReceives ? [maxReceives, before - maxReceives - 1] : [0, before];
+  // At maxReceiveCount itself, read it as moved by the policy: whether SQS counts the receive that
+  // moved it is not documented, and a message sent directly only gets there by as many looks.
+  const [receives, looks] = before >= maxReceives ? [maxReceives, Math.max(0, before - maxReceives - 1)] : [0, before];
   return looks > 0 ? { receives, looks } : { receives };
 }
 
