@@ -8,7 +8,7 @@ import { checkArguments, COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './c
 import { alignColumns, printJson, say } from './cli-output.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
-import { authenticRequest, findSample, listSamples, shortToken, type Sample } from './samples.ts';
+import { authenticRequest, findSample, listSamples, withShortToken, type Sample } from './samples.ts';
 import { loadSecretsFile, providerSecret, SecretsFileError } from './secrets-file.ts';
 import { kitOf, secretsFor } from '../test/providers/index.ts';
 
@@ -224,7 +224,7 @@ const countedBefore = repeat > 1 ? await storedCallbacks() : undefined;
  * eSMS callback names its recipient in the query, `phonenumber=…`), as a log line masks them: the
  * output can be shared.
  */
-const shownPath = shownNumbers(request.path.replace(/(\/callbacks\/[^/]+\/)([^/?]+)/, (_, prefix: string, token: string) => `${prefix}${shortToken(token)}`));
+const shownPath = shownNumbers(withShortToken(provider, request.path));
 for (let attempt = 1; attempt <= repeat; attempt++) {
   say(`→ ${request.method} ${baseUrl}${shownPath}${repeat > 1 ? `   (${attempt}/${repeat})` : ''}`);
   if (attempt === 1) {
