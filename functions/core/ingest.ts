@@ -184,16 +184,20 @@ function keptPathParameters(provider: AnyProvider, request: CallbackRequest): Re
  */
 export async function ingest(provider: AnyProvider, request: CallbackRequest, deps: IngestDependencies): Promise<IngestResponse> {
   const started = performance.now();
-  const finish = (response: IngestResponse, fields: Record<string, unknown> = {}) => {
-    // An accepted callback is a DEBUG line: its access log line (the 200) and the worker's "stored"
-    // line already say it arrived and what it said, so at the default level (INFO) it is neither
-    // built nor paid for. Refusals, faults and quarantines are written as before.
-    const level = response.statusCode >= 500 ? 'error' : response.statusCode >= 400 ? 'warn' : fields.result === 'accepted' ? 'debug' : 'info';
+  /**
+   * Answer, and log the answer. An accepted callback is a DEBUG line, its fields given as a function:
+   * its access log line (the 200) and the worker's "stored" line already say it arrived and what it
+   * said, so at the default level (INFO) the line, its masking included, is neither built nor paid
+   * for. Refusals, faults and quarantines are written as before.
+   */
+  const finish = (response: IngestResponse, fields: Record<string, unknown> | (() => Record<string, unknown>) = {}) => {
+    const level = response.statusCode >= 500 ? 'error' : response.statusCode >= 400 ? 'warn' : typeof fields === 'function' ? 'debug' : 'info';
+    const durationMs = Math.round((performance.now() - started) * 100) / 100;
     // Object.assign rather than spreads: on this path, a spread after other properties took V8's
     // slow path (~3 us per callback, a tenth of the ingest's CPU).
-    const entry: Record<string, unknown> = Object.assign({ provider: provider.id, requestId: request.requestId, statusCode: response.statusCode }, fields);
-    entry.durationMs = Math.round((performance.now() - started) * 100) / 100;
-    deps.log[level]('callback', entry);
+    deps.log[level]('callback', () =>
+      Object.assign({ provider: provider.id, requestId: request.requestId, statusCode: response.statusCode }, typeof fields === 'function' ? fields() : fields, { durationMs }),
+    );
     return response;
   };
 
@@ -278,10 +282,10 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
     );
   }
   // A status is the provider's text (a Standard Webhooks `type` is whatever the sender names it): masked as a subject is.
-  return finish({ statusCode: 200, body: ACCEPTED }, {
+  return finish({ statusCode: 200, body: ACCEPTED }, () => ({
     result: 'accepted',
     subjectId: maskPhoneNumbers(facts.subjectId, { mintedId: provider.mintsSubjectIds }),
     status: maskPhoneNumbers(facts.status),
     part: maskPhoneNumbers(facts.part),
-  });
+  }));
 }
