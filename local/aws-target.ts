@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { dataDirFrom } from './cli-args.ts';
-import { printJson } from './cli-output.ts';
+import { failed } from './cli-output.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 
@@ -28,13 +28,6 @@ export interface TargetFlags {
   readonly json?: boolean;
 }
 
-/** No target: said on stderr and, with --json, as the document's `error` (every --json command prints one); exit 1. */
-function noTarget(flags: TargetFlags, message: string): never {
-  console.error(message);
-  if (flags.json) printJson({ error: message });
-  process.exit(1);
-}
-
 /**
  * Deployed when any of --queue-url/--dlq-url/--table is given (credentials from the usual AWS chain;
  * the values are the stack's outputs), otherwise the local pipeline found through runtime.json.
@@ -56,10 +49,10 @@ export function resolveTarget(flags: TargetFlags): Target {
   }
   const runtime = readRuntimeInfo(dataDirFrom(flags['data-dir']));
   if (!runtime) {
-    noTarget(flags, 'no local pipeline is running (start it with `npm start`); for a deployed stack pass --queue-url/--dlq-url/--table and --region');
+    failed('no local pipeline is running (start it with `npm start`); for a deployed stack pass --queue-url/--dlq-url/--table and --region', flags.json);
   }
   if (flags.relay && !runtime.smsRelay) {
-    noTarget(flags, 'the local pipeline runs no SMS relay (start it with `npm start -- --sms-relay telesign`)');
+    failed('the local pipeline runs no SMS relay (start it with `npm start -- --sms-relay telesign`)', flags.json);
   }
   const queues = flags.relay && runtime.smsRelay ? runtime.smsRelay : runtime;
   const sqs = new SQSClient({ ...LOCAL_AWS, endpoint: runtime.sqsEndpoint });

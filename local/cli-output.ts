@@ -28,6 +28,16 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
+/**
+ * A command that cannot do its work: the reason on stderr and, with --json, as the document's
+ * `error` (every --json command prints one document, a failure's too); exit 1.
+ */
+export function failed(message: string, json: boolean | undefined): never {
+  console.error(message);
+  if (json) printJson({ error: message });
+  process.exit(1);
+}
+
 /** Whether npm ran this command without --silent (it exports its log level only when one was chosen). */
 export function npmPrintedHeader(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.npm_lifecycle_event !== undefined && env.npm_config_loglevel !== 'silent';

@@ -5,7 +5,7 @@ import { DETAIL_TYPES } from '../functions/core/publish.ts';
 import { providers } from '../functions/providers/index.ts';
 import { maskEmail, maskPhoneNumber, maskPhoneNumbers } from '../functions/shared/log.ts';
 import { checkArguments, dataDirFrom, parseCli, USAGE_EXIT_CODE } from './cli-args.ts';
-import { npmPrintedHeader, printJson, say } from './cli-output.ts';
+import { failed, npmPrintedHeader, printJson, say } from './cli-output.ts';
 import type { BusEvent } from './event-bus.ts';
 import { eventsFilePath } from './events-outlet.ts';
 import { onLauncherGone } from './launcher.ts';
@@ -81,9 +81,7 @@ const wanted = (event: BusEvent) => provider === undefined || event.detail?.prov
 
 /** The bus's file cannot be read: said in one line (with --json, as the document's `error`, as every --json command does); exit 1. */
 function unreadable(message: string): never {
-  console.error(message);
-  if (values.json && !values.follow) printJson({ error: message });
-  process.exit(1);
+  failed(message, values.json && !values.follow);
 }
 
 /**

@@ -3,7 +3,7 @@ import { ExpectationError, expectSubject } from '../functions/core/expect.ts';
 import { DEFAULT_RECONCILE, parseSchedule, type ReconcilePolicy } from '../functions/core/reconcile.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
 import { checkArguments, parseCli } from './cli-args.ts';
-import { printJson } from './cli-output.ts';
+import { failed, printJson } from './cli-output.ts';
 import { resolveTarget, targetOptions } from './aws-target.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 import { dataDirFrom } from './cli-args.ts';
@@ -42,9 +42,9 @@ if (values.help) {
 }
 
 function fail(message: string, code = 2): never {
-  console.error(message);
   // A failure (not a wrong command line) still prints its document, as every --json command does.
-  if (code === 1 && values.json) printJson({ error: message });
+  if (code === 1) failed(message, values.json);
+  console.error(message);
   process.exit(code);
 }
 

@@ -7,7 +7,7 @@ import { findProvider, providers } from '../functions/providers/index.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
 import { maskPhoneNumbers, type MaskOptions } from '../functions/shared/log.ts';
 import { checkArguments, COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './cli-args.ts';
-import { alignColumns, printJson } from './cli-output.ts';
+import { alignColumns, failed, printJson } from './cli-output.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 import { relayedLine, relayedLink, relayLine, relayViews } from './relay-view.ts';
@@ -76,9 +76,9 @@ function unknownProvider(id: string): string {
 }
 
 function fail(message: string, code = 2): never {
-  console.error(message);
   // A failure (not a wrong command line) still prints its document, as every --json command does.
-  if (code === 1 && values.json) printJson({ error: message });
+  if (code === 1) failed(message, values.json);
+  console.error(message);
   process.exit(code);
 }
 
