@@ -251,9 +251,12 @@ describe('command lines people can pipe', { timeout: 300_000 }, () => {
     assert.match(withHeader.stderr, /npm run -s inspect -- …/);
   });
 
-  test('inspect --json that fails (no pipeline where it looks) still prints one document, with the error, and exits 1', () => {
+  test('inspect --json that fails (no pipeline where it looks) still prints one document, with the error, and exits 1', (t) => {
+    // prepare
+    const empty = mkdtempSync(join(tmpdir(), 'callback-gateway-none-'));
+    t.after(() => rmSync(empty, { recursive: true, force: true }));
     // act
-    const result = npmRun(['inspect', '--', '--recent', '3', '--json', '--data-dir', mkdtempSync(join(tmpdir(), 'callback-gateway-none-'))]);
+    const result = npmRun(['inspect', '--', '--recent', '3', '--json', '--data-dir', empty]);
     // assess
     assert.equal(result.status, 1, result.stderr);
     assert.match(String(wholeJson<{ error: string }>(result).error), /no local pipeline is running/);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -216,10 +216,11 @@ describe('events out: no text a provider sends can stop events reaching an SQS t
   test('an SMS instruction whose text holds U+FFFF reaches the relay queue (as U+FFFD), and a later change of another subject is published', async () => {
     // prepare: the stack's relay rule on the local bus, its target a real SQS API
     const sqs = await startSqsServer();
+    const busFolder = mkdtempSync(join(tmpdir(), 'bus-'));
     try {
       const client = new SQSClient({ ...LOCAL_AWS, endpoint: sqs.endpoint });
       const { queueUrl } = await ensureQueues(client, { queue: 'relay', dlq: 'relay-dlq' });
-      const bus = openEventBus({ file: join(mkdtempSync(join(tmpdir(), 'bus-')), 'events.jsonl'), rules: [sqsTargetRule('sms-relay', SMS_RELAY_PATTERN, client, queueUrl)], region: 'us-east-1' });
+      const bus = openEventBus({ file: join(busFolder, 'events.jsonl'), rules: [sqsTargetRule('sms-relay', SMS_RELAY_PATTERN, client, queueUrl)], region: 'us-east-1' });
       const sessionId = uniqueId('idm-ffff');
       const reference = uniqueId('TS-AFTER');
       const otp = await queueMessageFor(env.secrets, 'identomat', { ...sampleJson('identomat', 'one-time-password'), sessionId, text: 'Your code is 6867 \uffff\ufffe' });
@@ -237,6 +238,7 @@ describe('events out: no text a provider sends can stop events reaching an SQS t
       assert.deepEqual(delivered.map((event) => event.detail.text), ['Your code is 6867 \ufffd\ufffd']);
     } finally {
       await sqs.stop();
+      rmSync(busFolder, { recursive: true, force: true });
     }
   });
 });

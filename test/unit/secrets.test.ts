@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { ConfigurationError, DependencyError } from '../../functions/shared/errors.ts';
 import { SECRET_FAILURE_TTL_MS, createSecretCache, secretEnvName, type SecretSource } from '../../functions/core/secrets.ts';
 import { getProvider, providers } from '../../functions/providers/index.ts';
@@ -262,12 +262,23 @@ describe('secretEnvName', () => {
 });
 
 describe("the local runtime's secrets file", () => {
+  const folders: string[] = [];
+  after(() => {
+    for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+  });
+  /** A folder of its own for one secrets file, removed when the tests are done. */
+  function secretsPath(): string {
+    const folder = mkdtempSync(join(tmpdir(), 'secrets-file-'));
+    folders.push(folder);
+    return join(folder, 'secrets.json');
+  }
+
   /** The secrets file as a person edits it while `npm start` runs: every provider's secret, one value written with single quotes. */
   function editedFile(): { path: string; apiKey: string } {
     const apiKey = String(UNIT_SECRETS.telesign.apiKey);
     const text = JSON.stringify(UNIT_SECRETS, null, 2).replace(`"apiKey": "${apiKey}"`, `"apiKey": '${apiKey}'`);
     assert.ok(text.includes(`'${apiKey}'`), 'the control: the value is single-quoted');
-    const path = join(mkdtempSync(join(tmpdir(), 'secrets-file-')), 'secrets.json');
+    const path = secretsPath();
     writeFileSync(path, text);
     return { path, apiKey };
   }
@@ -288,7 +299,7 @@ describe("the local runtime's secrets file", () => {
 
   test('a value written without quotes is refused without its first character either (V8 names the unexpected token)', () => {
     // prepare: a secret that starts with a character found nowhere else in the message
-    const path = join(mkdtempSync(join(tmpdir(), 'secrets-file-')), 'secrets.json');
+    const path = secretsPath();
     writeFileSync(path, '{\n  "telesign": { "customerId": "C", "apiKey": Qz9secret }\n}\n');
 
     // act / assess
