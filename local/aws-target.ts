@@ -13,6 +13,8 @@ export interface Target {
   readonly queueUrl?: string;
   readonly dlqUrl?: string;
   readonly tableName?: string;
+  /** Locally: the secrets file the pipeline's functions read (the user's, or the development one it wrote). */
+  readonly secretsFile?: string;
   close(): void;
 }
 
@@ -64,6 +66,7 @@ export function resolveTarget(flags: TargetFlags): Target {
     queueUrl: queues.queueUrl,
     dlqUrl: queues.dlqUrl,
     tableName: runtime.tableName,
+    secretsFile: runtime.secretsFile,
     close: () => (sqs.destroy(), dynamo.destroy()),
   };
 }

@@ -152,19 +152,35 @@ function payloadOf(provider: AnyProvider, message: QueueMessage) {
   return provider.parse(requestOf(message));
 }
 
+/**
+ * What a parsed callback says, read with the provider's secret (the settings `describe` reads: a
+ * Standard Webhooks `subjectField`, REL-ID's labels), and whether the keys it names can be stored
+ * exactly; otherwise why it is quarantined. `reprocess` checks a quarantined callback with it too,
+ * so that what it says it would put back is what the worker then stores.
+ */
+export function describedCallback(
+  provider: AnyProvider,
+  payload: unknown,
+  secret: unknown,
+): { readonly ok: true; readonly facts: EventFacts } | { readonly ok: false; readonly reason: string; readonly issues: readonly string[] } {
+  let facts: EventFacts;
+  try {
+    facts = provider.describe(payload, secret);
+  } catch (error) {
+    return { ok: false, reason: `cannot read the status: ${(error as Error).message}`, issues: [] };
+  }
+  const reason = unstorableKeyReason(facts);
+  return reason ? { ok: false, reason, issues: [] } : { ok: true, facts };
+}
+
 /** Step 1: parse (or take ingest's parse), describe, and check the keys it names can be stored exactly. */
 async function readCallback(provider: AnyProvider, message: QueueMessage, deps: WorkerDependencies): Promise<ReadResult> {
   const parsed = payloadOf(provider, message);
   if (!parsed.ok) return parsed;
   const secret = workerReadsSecret(provider) ? await deps.secrets.get(provider) : undefined;
-  let facts: EventFacts;
-  try {
-    facts = provider.describe(parsed.payload, secret);
-  } catch (error) {
-    return { ok: false, reason: `cannot read the status: ${(error as Error).message}`, issues: [] };
-  }
-  const reason = unstorableKeyReason(facts);
-  if (reason) return { ok: false, reason, issues: [] };
+  const described = describedCallback(provider, parsed.payload, secret);
+  if (!described.ok) return described;
+  const { facts } = described;
   const askable = canAsk(provider, secret) && (provider.asksAbout?.(parsed.payload) ?? true);
   return { ok: true, payload: parsed.payload, facts, placed: placeStatus(facts, message.receivedAt), secret, askable };
 }

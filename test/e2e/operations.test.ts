@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -6,6 +9,8 @@ import { keys } from '../../functions/core/pipeline-definition.ts';
 import type { QueueMessage } from '../../functions/core/queue-message.ts';
 import { LOCAL_AWS, waitFor } from '../../local/engines.ts';
 import { listSamples } from '../../local/samples.ts';
+import { REPO_ROOT } from '../../lib/gateway-function.ts';
+import { startSecretsManagerStandIn } from '../support/secrets-manager-stand-in.ts';
 import { controlFetch, startLocalPipeline, type StartedPipeline } from '../support/e2e-pipeline.ts';
 
 /** `npm run redrive` and `npm run reprocess` against a running local pipeline, as an operator uses them. */
@@ -35,6 +40,22 @@ async function state(provider: string, subjectId: string) {
     new GetItemCommand({ TableName: pipeline.info.tableName, Key: { pk: { S: keys.subject(provider, subjectId) }, sk: { S: 'STATE' } }, ConsistentRead: true }),
   );
   return Item;
+}
+
+/** The keys of a provider's quarantine items of one request, read consistently. */
+async function quarantineKeys(provider: string, requestId: string): Promise<string[]> {
+  const { Items = [] } = await dynamo.send(new QueryCommand({
+    TableName: pipeline.info.tableName,
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :q)',
+    ExpressionAttributeValues: { ':pk': { S: keys.quarantinePartition(provider) }, ':q': { S: 'QUARANTINE#' } },
+    ConsistentRead: true,
+  }));
+  return Items.filter((item) => item.requestId?.S === requestId).map((item) => item.sk.S!);
+}
+
+/** A callback ingest quarantined, as it queued it: the worker keeps it under `<provider>!quarantine`. */
+function quarantinedMessage(provider: string, requestId: string, request: Pick<QueueMessage, 'headers' | 'raw'> & Partial<QueueMessage>, reason: string): QueueMessage {
+  return { v: 1, provider, receivedAt: new Date().toISOString(), requestId, sourceIp: '127.0.0.1', method: 'POST', ...request, quarantine: { reason, issues: [] } };
 }
 
 describe('operations: redrive and reprocess', { timeout: 180_000 }, () => {
@@ -140,29 +161,151 @@ describe('operations: redrive and reprocess', { timeout: 180_000 }, () => {
     assert.deepEqual(listQuarantined(), []);
   });
 
-  test('a callback reprocess puts back that the worker quarantines again is still kept, however soon the worker takes it', async () => {
-    // prepare: a body that parses but names no subject (the secret's subjectField is not in it), so the
-    // worker quarantines it whenever it reads it
-    const sent = pipeline.run('send', ['standard-webhooks', 'invalid/no-subject-field']);
-    assert.equal(sent.status, 0, sent.stderr);
-    const kept = async () => {
-      const { Items = [] } = await dynamo.send(new QueryCommand({
-        TableName: pipeline.info.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :q)',
-        ExpressionAttributeValues: { ':pk': { S: keys.quarantinePartition('standard-webhooks') }, ':q': { S: 'QUARANTINE#' } },
-        ConsistentRead: true,
-      }));
-      return Items.map((item) => item.sk.S!);
-    };
-    await waitFor('the quarantine item', async () => (await kept()).length === 1, 20_000, 250);
-    const [before] = await kept();
+  test('reprocess checks a Standard Webhooks callback with the secret the worker reads: one lacking its subjectField stays quarantined, dry run and real run alike', async () => {
+    // prepare: a signed event whose body lacks the source's subjectField (data.id): the worker, reading
+    // the secret, can name no subject for it, today as when it came
+    const source = Object.keys(pipeline.secrets['standard-webhooks'].sources as Record<string, unknown>)[0];
+    const message = quarantinedMessage('standard-webhooks', 'ops-reprocess-no-subject', {
+      headers: { 'content-type': 'application/json', 'webhook-id': 'msg_ops_reprocess_no_subject', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)) },
+      pathParameters: { source },
+      raw: { body: JSON.stringify({ type: 'invoice.paid', timestamp: '2026-02-01T00:00:00Z', data: { amount: 4200 } }), query: '' },
+    }, 'cannot read the status: the subject field "data.id" is missing or not short text or a safe integer');
+    await sqs.send(new SendMessageCommand({ QueueUrl: pipeline.info.queueUrl, MessageBody: JSON.stringify(message) }));
+    await waitFor('the quarantine item', async () => (await quarantineKeys('standard-webhooks', message.requestId)).length === 1, 20_000, 250);
+    const before = await quarantineKeys('standard-webhooks', message.requestId);
 
     // act
-    const reprocessed = pipeline.run('reprocess', ['--provider', 'standard-webhooks']);
+    const dry = pipeline.run('reprocess', ['--provider', 'standard-webhooks', '--dry-run', '--json']);
+    const real = pipeline.run('reprocess', ['--provider', 'standard-webhooks', '--json']);
 
-    // assess: reprocess removed its item, and the worker's second quarantine is an item of its own
+    // assess: both say what the worker would do, and nothing was put back
+    for (const run of [dry, real]) {
+      assert.equal(run.status, 0, run.stderr);
+      const report = JSON.parse(run.stdout);
+      assert.equal(report.requeued, 0, run.stdout);
+      assert.equal(report.stillInvalid, 1, run.stdout);
+      assert.equal(report.items[0].action, 'still-invalid');
+      assert.match(report.items[0].reason, /subject field "data\.id" is missing/);
+      assert.deepEqual(report.withoutSecret, [], 'checked with the secret');
+    }
+    assert.deepEqual(await quarantineKeys('standard-webhooks', message.requestId), before, 'the item left as it was');
+    assert.equal(await queueDepth(pipeline.info.queueUrl), 0);
+  });
+
+  test('on a deployed stack, reprocess reads the secret --secret names, as the worker does; one it is not given or cannot read, it says so and reads without its settings', async () => {
+    // prepare: a callback lacking the subjectField, quarantined; a Secrets Manager stand-in holding the
+    // secret under one name; the deployed commands reach the pipeline's engines as they would AWS's
+    const sourceSecret = pipeline.secrets['standard-webhooks'];
+    const source = Object.keys(sourceSecret.sources as Record<string, unknown>)[0];
+    const message = quarantinedMessage('standard-webhooks', 'ops-reprocess-deployed', {
+      headers: { 'content-type': 'application/json', 'webhook-id': 'msg_ops_reprocess_deployed', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)) },
+      pathParameters: { source },
+      raw: { body: JSON.stringify({ type: 'invoice.paid', timestamp: '2026-02-01T00:00:00Z', data: { amount: 4400 } }), query: '' },
+    }, 'cannot read the status: the subject field "data.id" is missing or not short text or a safe integer');
+    await sqs.send(new SendMessageCommand({ QueueUrl: pipeline.info.queueUrl, MessageBody: JSON.stringify(message) }));
+    await waitFor('the quarantine item', async () => (await quarantineKeys('standard-webhooks', message.requestId)).length === 1, 20_000, 250);
+    const before = await quarantineKeys('standard-webhooks', message.requestId);
+    const secretsManager = await startSecretsManagerStandIn(new Map([['sw-secret', JSON.stringify(sourceSecret)]]));
+    const env = {
+      PATH: process.env.PATH ?? '',
+      AWS_ENDPOINT_URL_DYNAMODB: pipeline.info.dynamodbEndpoint,
+      AWS_ENDPOINT_URL_SQS: pipeline.info.sqsEndpoint,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManager.endpoint,
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
+    /** The command in a process of its own, not blocking this one (the stand-in answers from here). */
+    const deployed = (...extra: string[]) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const args = ['--table', pipeline.info.tableName, '--queue-url', pipeline.info.queueUrl, '--region', 'us-east-1', '--provider', 'standard-webhooks', '--dry-run', '--json', ...extra];
+        execFile(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'local/reprocess.ts'), ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000, env }, (error, stdout, stderr) =>
+          resolve({ status: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr }),
+        );
+      });
+
+    try {
+      // act
+      const withSecret = await deployed('--secret', 'standard-webhooks=sw-secret');
+      const notFound = await deployed('--secret', 'standard-webhooks=another-secret');
+      const notGiven = await deployed();
+
+      // assess: with the secret, what the worker would do; without it, without its settings, and why
+      const mine = (run: { stdout: string }) => (JSON.parse(run.stdout).items as { requestId: string; action: string; reason?: string }[]).find((item) => item.requestId === message.requestId);
+      for (const run of [withSecret, notFound, notGiven]) assert.equal(run.status, 0, run.stderr);
+      assert.equal(mine(withSecret)?.action, 'still-invalid');
+      assert.match(String(mine(withSecret)?.reason), /subject field "data\.id" is missing/);
+      assert.deepEqual(JSON.parse(withSecret.stdout).withoutSecret, []);
+      assert.equal(mine(notFound)?.action, 'would-requeue');
+      assert.deepEqual(JSON.parse(notFound.stdout).withoutSecret, [{ provider: 'standard-webhooks', reason: "cannot read the standard-webhooks secret: Secrets Manager can't find the specified secret." }]);
+      assert.match(notFound.stderr, /standard-webhooks: checked without its secret \(cannot read the standard-webhooks secret: Secrets Manager can't find the specified secret\.\)/);
+      assert.equal(mine(notGiven)?.action, 'would-requeue');
+      assert.deepEqual(JSON.parse(notGiven.stdout).withoutSecret, [{ provider: 'standard-webhooks', reason: 'no --secret standard-webhooks=<StandardWebhooksSecretName> given' }]);
+      assert.deepEqual(secretsManager.requests, ['sw-secret', 'another-secret'], 'each named secret read once, none unnamed');
+      const signingSecret = String(Object.values(sourceSecret.sources as Record<string, { secret: string }>)[0].secret);
+      for (const run of [withSecret, notFound, notGiven]) assert.ok(!`${run.stdout}${run.stderr}`.includes(signingSecret.slice('whsec_'.length)), 'nothing of the secret printed');
+      assert.deepEqual(await quarantineKeys('standard-webhooks', message.requestId), before, 'a dry run changes nothing');
+    } finally {
+      await secretsManager.stop();
+    }
+  });
+
+  test('reprocess leaves quarantined a callback whose subject id cannot be stored exactly, as the worker would', async () => {
+    // prepare: a REL-ID callback whose notification_uuid holds a lone UTF-16 surrogate: it parses, but no
+    // key can hold it as it is (ingest quarantined it; so would the worker)
+    const body = readFileSync(new URL('../fixtures/relid/callback-rejected.json', import.meta.url), 'utf8').replace('9a4f1c3e-2b8d-4e6f-a1c7-5d3e8f0b2a64', 'ops-\\ud800-reprocess');
+    const message = quarantinedMessage('relid', 'ops-reprocess-surrogate', { headers: { 'content-type': 'application/json' }, raw: { body, query: '' } },
+      'subject id is not well-formed Unicode (a lone UTF-16 surrogate): it cannot be stored exactly');
+    await sqs.send(new SendMessageCommand({ QueueUrl: pipeline.info.queueUrl, MessageBody: JSON.stringify(message) }));
+    await waitFor('the quarantine item', async () => (await quarantineKeys('relid', message.requestId)).length === 1, 20_000, 250);
+    const before = await quarantineKeys('relid', message.requestId);
+
+    // act
+    const dry = pipeline.run('reprocess', ['--provider', 'relid', '--dry-run']);
+    const real = pipeline.run('reprocess', ['--provider', 'relid']);
+
+    // assess
+    assert.equal(dry.status, 0, dry.stderr);
+    assert.match(dry.stdout, /still invalid .*subject id is not well-formed Unicode/);
+    assert.match(dry.stdout, /dry run: 0 would be requeued, 1 still invalid/);
+    assert.equal(real.status, 0, real.stderr);
+    assert.match(real.stdout, /0 requeued for the worker.*1 still invalid/);
+    assert.deepEqual(await quarantineKeys('relid', message.requestId), before, 'the item left as it was');
+    assert.equal(await queueDepth(pipeline.info.queueUrl), 0);
+  });
+
+  test('reprocess that cannot read the secret says so and puts the callback back; the worker quarantines it again, as an item of its own, however soon it takes it', async () => {
+    // prepare: a body that parses but names no subject (the secret's subjectField is not in it), so the
+    // worker quarantines it whenever it reads it; reprocess is pointed at a copy of the pipeline's
+    // runtime.json naming a secrets file it cannot read (the worker's own stays as it is)
+    const source = Object.keys(pipeline.secrets['standard-webhooks'].sources as Record<string, unknown>)[0];
+    const message = quarantinedMessage('standard-webhooks', 'ops-reprocess-without-secret', {
+      headers: { 'content-type': 'application/json', 'webhook-id': 'msg_ops_reprocess_without_secret', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)) },
+      pathParameters: { source },
+      raw: { body: JSON.stringify({ type: 'invoice.paid', timestamp: '2026-02-01T00:00:00Z', data: { amount: 4300 } }), query: '' },
+    }, 'cannot read the status: the subject field "data.id" is missing or not short text or a safe integer');
+    await sqs.send(new SendMessageCommand({ QueueUrl: pipeline.info.queueUrl, MessageBody: JSON.stringify(message) }));
+    const kept = () => quarantineKeys('standard-webhooks', message.requestId);
+    await waitFor('the quarantine item', async () => (await kept()).length === 1, 20_000, 250);
+    const [before] = await kept();
+    const elsewhere = join(pipeline.dataDir, 'no-secrets');
+    mkdirSync(elsewhere);
+    const missing = join(elsewhere, 'secrets.json');
+    writeFileSync(join(elsewhere, 'runtime.json'), JSON.stringify({ ...pipeline.info, secretsFile: missing }));
+
+    // act
+    const json = pipeline.run('reprocess', ['--provider', 'standard-webhooks', '--dry-run', '--json'], { dataDir: elsewhere });
+    const reprocessed = pipeline.run('reprocess', ['--provider', 'standard-webhooks'], { dataDir: elsewhere });
+
+    // assess: it says it checked without the secret (where the secret should have been, not what it
+    // holds), and requeued anyway; reprocess removed its item, and the worker's second quarantine is an
+    // item of its own
     assert.equal(reprocessed.status, 0, reprocessed.stderr);
-    assert.match(reprocessed.stdout, /1 requeued for the worker/);
+    assert.match(reprocessed.stderr, /standard-webhooks: checked without its secret \(cannot read the standard-webhooks secret: secrets file .*secrets\.json does not exist\)/);
+    assert.match(reprocessed.stdout, /requeued +.*request ops-reprocess-without-secret/);
+    assert.match(reprocessed.stdout, /checked without the secret of standard-webhooks: the worker checks with it and quarantines again what it still cannot store/);
+    const report = JSON.parse(json.stdout);
+    assert.deepEqual(report.withoutSecret, [{ provider: 'standard-webhooks', reason: `cannot read the standard-webhooks secret: secrets file ${missing} does not exist` }]);
     await waitFor('the callback quarantined again, under a key of its own', async () => {
       const now = await kept();
       return now.length === 1 && now[0] !== before;

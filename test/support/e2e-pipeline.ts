@@ -44,7 +44,7 @@ export interface StartedPipeline {
   /** What the pipeline printed on stdout alone so far, as it came. */
   stdoutText(): string;
   /**
-   * Run `npm run -s <script> -- <args> --data-dir <dataDir>` and return its exit code and output;
+   * Run `npm run -s <script> -- <args> --data-dir <dataDir>` (or `options.dataDir`) and return its exit code and output;
    * `silent: false` runs it without -s, as a user who forgot it would.
    */
   run(script: CommandScript, args: string[], options?: RunOptions): { status: number | null; stdout: string; stderr: string };
@@ -62,6 +62,8 @@ export interface RunOptions {
   readonly silent?: boolean;
   /** Environment variables added to (or, when undefined, removed from) the test's own. */
   readonly env?: Record<string, string | undefined>;
+  /** The --data-dir passed (a folder holding a runtime.json of its own). @default the pipeline's */
+  readonly dataDir?: string;
 }
 
 /** The test's environment with `changes` applied; NODE_NO_WARNINGS keeps Node's own warnings out of the output. */
@@ -131,7 +133,7 @@ export async function startLocalPipeline(extraArgsOrOptions: string[] | StartOpt
     stdoutText: () => stdoutText,
     run(script, args, runOptions = {}) {
       const silent = runOptions.silent === false ? [] : ['--silent'];
-      const result = spawnSync('npm', ['run', ...silent, script, '--', ...args, '--data-dir', join(dataDir, 'data')], {
+      const result = spawnSync('npm', ['run', ...silent, script, '--', ...args, '--data-dir', runOptions.dataDir ?? join(dataDir, 'data')], {
         cwd: ROOT,
         encoding: 'utf8',
         env: commandEnv(runOptions.env),

@@ -189,6 +189,32 @@ describe('every command: its --help names every option it takes', { timeout: 300
   }
 });
 
+describe('npm run reprocess --secret: only a secret it reads, only on AWS', { timeout: 300_000 }, () => {
+  const empty = mkdtempSync(join(tmpdir(), 'cli-reprocess-secret-'));
+  after(() => rmSync(empty, { recursive: true, force: true }));
+  const deployed = ['--table', 'callbacks', '--queue-url', 'http://127.0.0.1:9/000000000000/callbacks', '--region', 'us-east-1', '--dry-run'];
+  const cases: { args: string[]; refusal: RegExp }[] = [
+    // Locally the worker reads the pipeline's secrets file: another secret would make the check say what the worker will not do.
+    { args: ['--secret', 'standard-webhooks=other', '--dry-run', '--data-dir', empty], refusal: /^--secret is for a deployed stack: locally the pipeline's own secrets file is read\n/ },
+    // TeleSign's callbacks read the same with or without its secret: reading it would only ask for a permission.
+    { args: ['--secret', 'telesign=TelesignSecret', ...deployed], refusal: /^--secret telesign: only the secrets of relid, standard-webhooks change how a callback reads\n/ },
+    { args: ['--secret', 'relid', ...deployed], refusal: /^--secret takes P=NAME \(the stack output <P>SecretName\), got "relid"\n/ },
+    { args: ['--secret', 'relid=', ...deployed], refusal: /^--secret takes P=NAME/ },
+  ];
+  for (const { args, refusal } of cases) {
+    test(`${args.slice(0, 2).join(' ')}${args.includes('--table') ? ' (deployed)' : ' (local)'}: exit 2, the reason and the usage, nothing read or printed on stdout`, async () => {
+      // act
+      const run = await command('reprocess', args);
+      // assess
+      assert.equal(run.signal, null, `it went on: ${run.stderr.slice(0, 300)}`);
+      assert.equal(run.status, 2, run.stderr.slice(0, 300));
+      assert.match(run.stderr, refusal);
+      assert.match(run.stderr, /\n\nusage: npm run reprocess/);
+      assert.equal(run.stdout, '');
+    });
+  }
+});
+
 describe('npm run send: no phone number in full in what it prints', { timeout: 300_000 }, () => {
   // eSMS callbacks name their recipient in the query (`phonenumber`), which send shows as the request line.
   const withRecipient = listSamples('esms').filter((sample) => new URLSearchParams(sample.query).get('phonenumber'));
