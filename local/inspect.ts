@@ -5,9 +5,9 @@ import { quarantinedMessageText } from '../functions/core/stored-bytes.ts';
 import { staleShard } from '../functions/core/reconcile.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
-import { maskPhoneNumbers, type MaskOptions } from '../functions/shared/log.ts';
 import { checkArguments, COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './cli-args.ts';
 import { alignColumns, failed, printJson } from './cli-output.ts';
+import { shownItem } from './inspect-view.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 import { relayedLine, relayedLink, relayLine, relayViews } from './relay-view.ts';
@@ -40,9 +40,6 @@ const USAGE = `usage: npm run inspect -- <provider> <subjectId> [--json]
   sender's reference names the session it was sent for.`;
 
 const OUTCOMES = ['pending', 'succeeded', 'failed', 'unknown', 'quarantined'] as const;
-/** Attributes that exist for keys and bookkeeping, not for readers. */
-const INTERNAL = ['pk', 'sk', TABLE.outcomeIndex.partitionKey, TABLE.recheckIndex.partitionKey, 'recent', 'seen', 'changes', 'orderKey', 'version'];
-
 const { values, positionals } = parseCli(
   {
     recent: { type: 'string' },
@@ -91,48 +88,9 @@ function connect(): { client: DynamoDBClient; tableName: string } {
   return { client: new DynamoDBClient({ ...LOCAL_AWS, endpoint: runtime.dynamodbEndpoint }), tableName: runtime.tableName };
 }
 
-/** What an item flagged `sensitive` keeps out of `--json` unless --show-sensitive: where its content is. */
-const SENSITIVE_CONTENT = ['payload', 'rawGzip', 'rawGzipChunks', 'message', 'messageGzip', 'headers'];
-const SENSITIVE_NOTE = '(may carry a live code or a contact: --show-sensitive prints it)';
-
-/**
- * Where an item spells what a callback carried, so a phone number in it (an eSMS recipient, the
- * sender of a TeleSign inbound SMS, a TemboPlus receiverAccount, a Standard Webhooks payload's
- * own fields) is: its subject and part, its payload, its event key, its status (a Standard Webhooks
- * sender names its `type` freely: `sms.to.995512345678`), a quarantined callback's message; and the
- * bytes of those, which cannot be read to mask (replaced by the note).
- */
-const CALLBACK_TEXT = ['subjectId', 'part', 'payload', 'eventKey', 'status', 'confirmedStatus', 'message'];
-const CALLBACK_BYTES = ['rawGzip', 'messageGzip'];
-
-/**
- * Every string in `value` with its phone numbers masked, as a log line masks them: ids the
- * provider made up (`mintsSubjectIds`: TeleSign's reference ids, eSMS's SMSIDs) stay readable.
- */
-function maskedNumbers(value: unknown, options: MaskOptions): unknown {
-  if (typeof value === 'string') return maskPhoneNumbers(value, options);
-  if (Array.isArray(value)) return value.map((each) => maskedNumbers(each, options));
-  if (value instanceof Set) return new Set([...value].map((each) => maskedNumbers(each, options)));
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, each]) => [key, maskedNumbers(each, options)]));
-  return value;
-}
-
+/** An item as this command shows it (bookkeeping left out; phone numbers masked unless --show-sensitive). */
 function clean(item: Record<string, unknown>): Record<string, unknown> {
-  const kept = Object.entries(item).filter(([key]) => !INTERNAL.includes(key));
-  if (values['show-sensitive']) return Object.fromEntries(kept);
-  const provider = findProvider(String(item.provider));
-  // A live code, a phone number or an e-mail address in a terminal, a pipe or a ticket: only when asked.
-  // (An instruction stored before event items carried `sensitive` is known by its provider's reading.)
-  const sensitive = item.sensitive === true || (item.payload !== undefined && provider?.instruction?.(item.payload) !== undefined);
-  // A phone number, whichever provider's callback carried it, is masked as in a log line (its last
-  // three digits: eSMS recipients stay told apart); a part is a recipient, never an id the provider made up.
-  const shown = (key: string, value: unknown): unknown => {
-    if (sensitive && SENSITIVE_CONTENT.includes(key)) return SENSITIVE_NOTE;
-    if (CALLBACK_BYTES.includes(key)) return SENSITIVE_NOTE;
-    if (!CALLBACK_TEXT.includes(key)) return value;
-    return maskedNumbers(value, { mintedId: key !== 'part' && provider?.mintsSubjectIds === true });
-  };
-  return Object.fromEntries(kept.map(([key, value]) => [key, shown(key, value)]));
+  return shownItem(item, values['show-sensitive']);
 }
 
 async function queryAll(client: DynamoDBClient, input: QueryCommandInput, limit = Infinity) {

@@ -110,6 +110,18 @@ export function maskPhoneNumbers(value: string | undefined, options: MaskOptions
   return value.replace(PHONE_LIKE_IN_MINTED_ID, (match, hexId: string | undefined) => (hexId === undefined ? masked(match) : match));
 }
 
+/**
+ * Every string in `value` (an object, an array, a Set, as a stored item holds them) with its phone
+ * numbers masked as `maskPhoneNumbers` masks them: what `npm run inspect` shows of a callback.
+ */
+export function maskPhoneNumbersIn(value: unknown, options: MaskOptions = {}): unknown {
+  if (typeof value === 'string') return maskPhoneNumbers(value, options);
+  if (Array.isArray(value)) return value.map((each) => maskPhoneNumbersIn(each, options));
+  if (value instanceof Set) return new Set([...value].map((each) => maskPhoneNumbersIn(each, options)));
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, each]) => [key, maskPhoneNumbersIn(each, options)]));
+  return value;
+}
+
 /** A phone-like match as logged: its last three digits (fewer than 7 digits is no number: as it is). */
 function masked(match: string): string {
   const digits = match.replace(/\D/g, '');

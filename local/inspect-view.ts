@@ -1,0 +1,42 @@
+import { TABLE } from '../functions/core/pipeline-definition.ts';
+import { findProvider } from '../functions/providers/index.ts';
+import { maskPhoneNumbersIn } from '../functions/shared/log.ts';
+
+/** Attributes that exist for keys and bookkeeping, not for readers. */
+const INTERNAL = ['pk', 'sk', TABLE.outcomeIndex.partitionKey, TABLE.recheckIndex.partitionKey, 'recent', 'seen', 'changes', 'orderKey', 'version'];
+
+/** What an item flagged `sensitive` keeps out of `--json` unless --show-sensitive: where its content is. */
+const SENSITIVE_CONTENT = ['payload', 'rawGzip', 'rawGzipChunks', 'message', 'messageGzip', 'headers'];
+export const SENSITIVE_NOTE = '(may carry a live code or a contact: --show-sensitive prints it)';
+
+/**
+ * Where an item spells what a callback carried, so a phone number in it (an eSMS recipient, the
+ * sender of a TeleSign inbound SMS, a TemboPlus receiverAccount, a Standard Webhooks payload's
+ * own fields) is: its subject and part, its payload, its event key, its status (a Standard Webhooks
+ * sender names its `type` freely: `sms.to.995512345678`), a quarantined callback's message; and the
+ * bytes of those, which cannot be read to mask (replaced by the note).
+ */
+const CALLBACK_TEXT = ['subjectId', 'part', 'payload', 'eventKey', 'status', 'confirmedStatus', 'message'];
+const CALLBACK_BYTES = ['rawGzip', 'messageGzip'];
+
+/**
+ * A stored item as `npm run inspect` shows it: without its bookkeeping attributes and, unless
+ * `showSensitive`, without what it keeps back (live codes, contacts, phone numbers).
+ */
+export function shownItem(item: Record<string, unknown>, showSensitive: boolean): Record<string, unknown> {
+  const kept = Object.entries(item).filter(([key]) => !INTERNAL.includes(key));
+  if (showSensitive) return Object.fromEntries(kept);
+  const provider = findProvider(String(item.provider));
+  // A live code, a phone number or an e-mail address in a terminal, a pipe or a ticket: only when asked.
+  // (An instruction stored before event items carried `sensitive` is known by its provider's reading.)
+  const sensitive = item.sensitive === true || (item.payload !== undefined && provider?.instruction?.(item.payload) !== undefined);
+  // A phone number, whichever provider's callback carried it, is masked as in a log line (its last
+  // three digits: eSMS recipients stay told apart); a part is a recipient, never an id the provider made up.
+  const shown = (key: string, value: unknown): unknown => {
+    if (sensitive && SENSITIVE_CONTENT.includes(key)) return SENSITIVE_NOTE;
+    if (CALLBACK_BYTES.includes(key)) return SENSITIVE_NOTE;
+    if (!CALLBACK_TEXT.includes(key)) return value;
+    return maskPhoneNumbersIn(value, { mintedId: key !== 'part' && provider?.mintsSubjectIds === true });
+  };
+  return Object.fromEntries(kept.map(([key, value]) => [key, shown(key, value)]));
+}
