@@ -82,6 +82,17 @@ const STANDING_NUMBER = String.raw`(?<![A-Za-z0-9])\+?\d[\d\s().-]{5,}\d(?![A-Za
  */
 const GLUED_NUMBER = String.raw`(?<!\d)\d{9,}`;
 
+/**
+ * The smallest JSON number that can be a phone number: 9 digits, as GLUED_NUMBER. Every documented
+ * phone field is text (TemboPlus's receiverAccount, TeleSign's `phone_number`, Identomat's
+ * `phoneNumber`, eSMS's query), but nothing holds a sender to it, and a number loses the `+` and
+ * the trunk `0` text keeps: eSMS's `0901888484` is `901888484`, Tanzania's `255712345678` or,
+ * without its country code, `712345678`. Fractions and negatives are amounts, never numbers to
+ * call; a whole amount of 9+ digits (100 000 000 TZS and up) is masked as well, the price of
+ * masking a number whatever field it is in.
+ */
+const PHONE_LIKE_NUMBER = 100_000_000;
+
 /** Hex ids first: at a position where one starts, it is taken whole and left as it is. */
 const PHONE_LIKE_IN_MINTED_ID = new RegExp(`(${HEX_ID})|${STANDING_NUMBER}|${GLUED_NUMBER}`, 'gi');
 const PHONE_LIKE = new RegExp(`${STANDING_NUMBER}|${GLUED_NUMBER}`, 'gi');
@@ -112,10 +123,13 @@ export function maskPhoneNumbers(value: string | undefined, options: MaskOptions
 
 /**
  * Every string in `value` (an object, an array, a Set, as a stored item holds them) with its phone
- * numbers masked as `maskPhoneNumbers` masks them: what `npm run inspect` shows of a callback.
+ * numbers masked as `maskPhoneNumbers` masks them, and every number that can be a phone number
+ * (`PHONE_LIKE_NUMBER`) masked as that number in text: what `npm run inspect` shows of a callback.
  */
 export function maskPhoneNumbersIn(value: unknown, options: MaskOptions = {}): unknown {
   if (typeof value === 'string') return maskPhoneNumbers(value, options);
+  // Up to 1e21, a whole number's String() is its digits (beyond, an exponent: no number to call).
+  if (typeof value === 'number') return Number.isInteger(value) && value >= PHONE_LIKE_NUMBER && value < 1e21 ? masked(String(value)) : value;
   if (Array.isArray(value)) return value.map((each) => maskPhoneNumbersIn(each, options));
   if (value instanceof Set) return new Set([...value].map((each) => maskPhoneNumbersIn(each, options)));
   if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, each]) => [key, maskPhoneNumbersIn(each, options)]));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { e164 } from '../../functions/core/relay.ts';
-import { createLogger, maskEmail, maskPhoneNumber, maskPhoneNumbers } from '../../functions/shared/log.ts';
+import { createLogger, maskEmail, maskPhoneNumber, maskPhoneNumbers, maskPhoneNumbersIn } from '../../functions/shared/log.ts';
 
 /**
  * Phone numbers in log fields: whatever form a provider writes a number in, if the relay could send
@@ -130,6 +130,29 @@ describe('maskPhoneNumbers', () => {
     const line = JSON.parse(lines[0]) as Record<string, unknown>;
     assert.equal('part' in line, false);
     assert.equal(line.status, '*********678');
+  });
+});
+
+describe('maskPhoneNumbersIn', () => {
+  test('a whole number of 9+ digits is masked as the same digits in text: a number sent as a JSON number', () => {
+    // eSMS's 0901888484 and Tanzania's national 712345678 lose their trunk 0 as numbers: 9 digits.
+    const cases: Array<[number, string]> = [
+      [995512345678, '*********678'],
+      [11234567890, '********890'],
+      [901888484, '******484'],
+      // A Zalo user id as eSMS writes one (5308693166941955879): past 2^53 only its first digits survive JSON.parse.
+      [JSON.parse('5308693166941955879') as number, '****************000'],
+    ];
+    for (const [number, masked] of cases) {
+      assert.equal(maskPhoneNumbersIn(number), masked, String(number));
+      assert.deepEqual(maskPhoneNumbersIn({ a: [number], b: new Set([number]) }, { mintedId: true }), { a: [masked], b: new Set([masked]) });
+    }
+  });
+
+  test('amounts, codes and counts stay numbers: fewer digits, a fraction, a sign, or past the digits String() writes', () => {
+    for (const number of [0, 1500, 250000, 99999999, 1234567.5, 123456789.01, -995512345678, 1e21, 1e300, Number.NaN]) {
+      assert.equal(maskPhoneNumbersIn(number), number, String(number));
+    }
   });
 });
 
