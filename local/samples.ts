@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { AnyProvider } from '../functions/providers/provider.ts';
+import { maskPhoneNumbersInUrl } from '../functions/shared/log.ts';
 
 /** The provider samples (test/fixtures/<provider>/), shared by the tests, `send`, the fuzzer and the benchmark. */
 export const FIXTURES_DIR = fileURLToPath(new URL('../test/fixtures/', import.meta.url));
@@ -67,6 +68,16 @@ export function withShortToken(provider: AnyProvider, url: string): string {
   if (fromEnd < 0 || at < 0) return url;
   segments[at] = shortToken(decodeURIComponent(segments[at]));
   return `${segments.join('/')}${query === undefined ? '' : `?${query}`}`;
+}
+
+/**
+ * A request's path as `npm run send` prints it: its token shortened, and unless `showSensitive` any
+ * phone number masked (an eSMS callback names its recipient in the query, `phonenumber=…`), as a
+ * log line masks them, however the query encodes it: the output can be shared.
+ */
+export function shownRequestPath(provider: AnyProvider, path: string, showSensitive: boolean): string {
+  const shortened = withShortToken(provider, path);
+  return showSensitive ? shortened : maskPhoneNumbersInUrl(shortened);
 }
 
 /** The path of a provider's route with its parameters filled in: the token from the secret, the others from the provider. */

@@ -8,7 +8,7 @@ import { checkArguments, COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './c
 import { alignColumns, printJson, say } from './cli-output.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
-import { authenticRequest, findSample, listSamples, withShortToken, type Sample } from './samples.ts';
+import { authenticRequest, findSample, listSamples, shownRequestPath, type Sample } from './samples.ts';
 import { loadSecretsFile, providerSecret, SecretsFileError } from './secrets-file.ts';
 import { kitOf, secretsFor } from '../test/providers/index.ts';
 
@@ -219,12 +219,8 @@ async function storedCallbacks(): Promise<number | undefined> {
 // Before a repeat: what the subject counted already, so what the repeats add can be told.
 const countedBefore = repeat > 1 ? await storedCallbacks() : undefined;
 
-/**
- * The path with its secret token shortened and any phone number masked unless --show-sensitive (an
- * eSMS callback names its recipient in the query, `phonenumber=…`), as a log line masks them: the
- * output can be shared.
- */
-const shownPath = shownNumbers(withShortToken(provider, request.path));
+/** The path with its secret token shortened and any phone number masked unless --show-sensitive. */
+const shownPath = shownRequestPath(provider, request.path, values['show-sensitive']);
 for (let attempt = 1; attempt <= repeat; attempt++) {
   say(`→ ${request.method} ${baseUrl}${shownPath}${repeat > 1 ? `   (${attempt}/${repeat})` : ''}`);
   if (attempt === 1) {

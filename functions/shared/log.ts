@@ -122,6 +122,64 @@ export function maskPhoneNumbers(value: string | undefined, options: MaskOptions
 }
 
 /**
+ * Percent-encodings peeled off at most: eSMS encodes some values twice (`error_info`: `%2522`);
+ * a number hidden under more is no provider's, and each level costs a pass over a short line.
+ */
+const MAX_DECODINGS = 4;
+
+/** One character's UTF-8 bytes, percent-escaped (`%20`, `%C2%A0`: a no-break space is a separator too). */
+const ESCAPED_CHARACTER = /^(?:%[0-7][0-9a-f]|%[c-d][0-9a-f]%[89ab][0-9a-f]|%e[0-9a-f](?:%[89ab][0-9a-f]){2}|%f[0-4](?:%[89ab][0-9a-f]){3})/i;
+
+/** The character `text` spells at `at` as an escape, and the escape's length; undefined where none starts. */
+function escapedAt(text: string, at: number): { char: string; length: number } | undefined {
+  if (text[at] !== '%') return undefined;
+  const escape = ESCAPED_CHARACTER.exec(text.slice(at, at + 12));
+  if (!escape) return undefined;
+  try {
+    return { char: decodeURIComponent(escape[0]), length: escape[0].length };
+  } catch {
+    return undefined; // an overlong or surrogate encoding: no character, left as it is
+  }
+}
+
+/**
+ * A URL (or a path, or a query string) with its phone numbers masked where a reader would find
+ * them: in the text its percent-escapes spell (`0901%20888%20484`, `%30%39…`, `%2520` one level
+ * down) and with a query's `+` read as the space form encoding makes it (`0901+888+484`). Each
+ * number is masked in place of the characters that spell it; the rest is printed as it is.
+ */
+export function maskPhoneNumbersInUrl(url: string, options: MaskOptions = {}): string {
+  // The text as decoded, and for each of its UTF-16 units where in `url` it starts and ends.
+  let text = url.replace(/\+/g, ' ');
+  let starts = Array.from({ length: text.length }, (_, at) => at);
+  let ends = starts.map((at) => at + 1);
+  for (let level = 0; level < MAX_DECODINGS && text.includes('%'); level++) {
+    const [next, nextStarts, nextEnds]: [string[], number[], number[]] = [[], [], []];
+    for (let at = 0; at < text.length; ) {
+      const escaped = escapedAt(text, at);
+      const [char, length] = escaped ? [escaped.char, escaped.length] : [text[at], 1];
+      for (const unit of char.split('')) {
+        next.push(unit);
+        nextStarts.push(starts[at]);
+        nextEnds.push(ends[at + length - 1]);
+      }
+      at += length;
+    }
+    if (next.length === text.length) break; // nothing was decoded
+    [text, starts, ends] = [next.join(''), nextStarts, nextEnds];
+  }
+  let shown = '';
+  let from = 0;
+  for (const match of text.matchAll(options.mintedId ? PHONE_LIKE_IN_MINTED_ID : PHONE_LIKE)) {
+    if (match[1] !== undefined || masked(match[0]) === match[0]) continue; // a hex id, or too few digits
+    const [start, end] = [starts[match.index], ends[match.index + match[0].length - 1]];
+    shown += `${url.slice(from, start)}${masked(match[0])}`;
+    from = end;
+  }
+  return shown + url.slice(from);
+}
+
+/**
  * Every string in `value` (an object, an array, a Set, as a stored item holds them) with its phone
  * numbers masked as `maskPhoneNumbers` masks them, and every number that can be a phone number
  * (`PHONE_LIKE_NUMBER`) masked as that number in text: what `npm run inspect` shows of a callback.

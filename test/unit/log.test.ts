@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { e164 } from '../../functions/core/relay.ts';
-import { createLogger, maskEmail, maskPhoneNumber, maskPhoneNumbers, maskPhoneNumbersIn } from '../../functions/shared/log.ts';
+import { createLogger, maskEmail, maskPhoneNumber, maskPhoneNumbers, maskPhoneNumbersIn, maskPhoneNumbersInUrl } from '../../functions/shared/log.ts';
 
 /**
  * Phone numbers in log fields: whatever form a provider writes a number in, if the relay could send
@@ -153,6 +153,30 @@ describe('maskPhoneNumbersIn', () => {
     for (const number of [0, 1500, 250000, 99999999, 1234567.5, 123456789.01, -995512345678, 1e21, 1e300, Number.NaN]) {
       assert.equal(maskPhoneNumbersIn(number), number, String(number));
     }
+  });
+});
+
+describe('maskPhoneNumbersInUrl', () => {
+  test('every form the relay would send to is masked in a query however it is encoded: percent-escapes, form encoding, twice', () => {
+    for (const form of FORMS) {
+      const encodings = [
+        encodeURIComponent(form),
+        new URLSearchParams({ to: form }).toString().slice('to='.length),
+        encodeURIComponent(encodeURIComponent(form)),
+        [...Buffer.from(form, 'utf8')].map((byte) => `%${byte.toString(16).padStart(2, '0')}`).join(''), // every byte escaped
+      ];
+      for (const encoded of encodings) {
+        // act
+        const shown = maskPhoneNumbersInUrl(`/callbacks/x?id=S-1&to=${encoded}&n=2`);
+        // assess
+        assert.match(shown, /^\/callbacks\/x\?id=S-1&to=(?:\+|%2B|%252B|%2b)?\*{9}678&n=2$/, `${JSON.stringify(form)} as ${encoded}`);
+      }
+    }
+  });
+
+  test('what spells no number is printed as it is, its escapes included', () => {
+    const urls = ['/callbacks/esms/abcd…?SMSID=dc712784-9c5f-4c69-b9a8-ea69d56adc9a87&TotalPrice=0.0000&phonenumber=', '/p?text=Your%20code%20is%206867&x=%E1%BA%A1&bad=%zz%', '/p?a=1+2&b=%2520'];
+    for (const url of urls) assert.equal(maskPhoneNumbersInUrl(url), url);
   });
 });
 
