@@ -63,9 +63,11 @@ const HEX_ID = String.raw`(?<![A-Za-z0-9])(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}
 
 /**
  * A run of 7+ digits standing on its own, written with any of the separators the relay's `e164`
- * drops (any white space, dots, dashes, brackets): a number that can be sent can be masked.
+ * drops (any white space, dots, dashes, brackets): a number that can be sent can be masked. And
+ * with a `+` between its groups: form encoding's space, which eSMS's query decoding keeps as a `+`
+ * (`phonenumber=0901+888+484` is stored and logged as `0901+888+484`).
  */
-const STANDING_NUMBER = String.raw`(?<![A-Za-z0-9])\+?\d[\d\s().-]{5,}\d(?![A-Za-z0-9])`;
+const STANDING_NUMBER = String.raw`(?<![A-Za-z0-9])\+?\d[\d\s().+-]{5,}\d(?![A-Za-z0-9])`;
 
 /**
  * A run of 9+ digits glued to letters (`REF255712345678`, `ID-255712345678x`): the length of a

@@ -442,6 +442,19 @@ describe('log lines never carry secrets, codes or phone numbers', () => {
     assert.equal(line.part, '*******484');
   });
 
+  test("an eSMS recipient written with + between its groups (form encoding's space; eSMS keeps a + as sent) is masked in the accepted line", async () => {
+    // prepare
+    const query = listSamples('esms').find((s) => s.name === 'customer-care')!.query!;
+    for (const spelled of ['0901+888+484', '0901%2B888%2B484', '%2B84+901+888+484']) {
+      // act
+      const run = await runIngest(esms, authentic(esms, { query: query.replace('phonenumber=0901888484', `phonenumber=${spelled}`) }));
+      // assess
+      const line = JSON.parse(run.lines[0]) as Record<string, unknown>;
+      assert.equal(line.result, 'accepted', spelled);
+      assert.match(String(line.part), /^\*+484$/, spelled);
+    }
+  });
+
   test('a status that spells a phone number is masked in the accepted line, as a subject would be', async () => {
     // prepare: a Standard Webhooks sender names its status (`type`) freely
     const webhooks = getProvider('standard-webhooks');

@@ -112,6 +112,12 @@ describe('maskPhoneNumbers', () => {
     }
   });
 
+  test("a number with + between its groups is masked: form encoding's space, kept as a + by a provider that decodes no form (eSMS)", () => {
+    assert.equal(maskPhoneNumbers('0901+888+484'), '*******484');
+    assert.equal(maskPhoneNumbers('+84+901+888+484'), '********484');
+    assert.equal(maskPhoneNumbers('to 995+512+345+678.', { mintedId: true }), 'to *********678.');
+  });
+
   test('ids that merely contain digits are left as they are', () => {
     for (const id of ['a1b2c3d4e5f60718', 'e4b1c2d0-55aa-4f3b-9c1e-2a9136867c46', 'REF-123456', 'SMS12345678ID', 'MO4442x', 'sc-4442']) {
       assert.equal(maskPhoneNumbers(id), id);
