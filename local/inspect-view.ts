@@ -1,6 +1,6 @@
 import { TABLE } from '../functions/core/pipeline-definition.ts';
 import { findProvider } from '../functions/providers/index.ts';
-import { maskPhoneNumbersIn } from '../functions/shared/log.ts';
+import { maskPhoneNumbers, maskPhoneNumbersIn, maskPhoneNumbersInUrl, type MaskOptions } from '../functions/shared/log.ts';
 
 /** Attributes that exist for keys and bookkeeping, not for readers. */
 const INTERNAL = ['pk', 'sk', TABLE.outcomeIndex.partitionKey, TABLE.recheckIndex.partitionKey, 'recent', 'seen', 'changes', 'orderKey', 'version'];
@@ -20,6 +20,35 @@ const CALLBACK_TEXT = ['subjectId', 'part', 'payload', 'eventKey', 'status', 'co
 const CALLBACK_BYTES = ['rawGzip', 'messageGzip'];
 
 /**
+ * What a queue message says of itself, not of the callback: the gateway's own fields, shown whole on
+ * the quarantine item beside it (`sourceIp`, `requestId`, `receivedAt`), which masking would only
+ * garble (`203.113.152.10` read as a number).
+ */
+const ENVELOPE = ['v', 'provider', 'receivedAt', 'requestId', 'sourceIp', 'method', 'reprocessOf', 'reprocessExpiresAt'];
+
+/**
+ * A quarantined callback's queue message (JSON text) with the phone numbers of what the callback
+ * carried masked: its raw query as a URL's is (the text its escapes spell; eSMS's ids readable
+ * behind an escape such as `voice%3A`), its raw body, headers and any payload as text and values are.
+ */
+function shownMessage(text: string, options: MaskOptions): string {
+  let message: unknown;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    return maskPhoneNumbers(text, options);
+  }
+  if (message === null || typeof message !== 'object' || Array.isArray(message)) return maskPhoneNumbers(text, options);
+  const shown = Object.entries(message).map(([key, value]): [string, unknown] => {
+    if (ENVELOPE.includes(key)) return [key, value];
+    if (key !== 'raw' || value === null || typeof value !== 'object') return [key, maskPhoneNumbersIn(value, options)];
+    const raw = Object.entries(value).map(([part, bytes]) => [part, part === 'query' && typeof bytes === 'string' ? maskPhoneNumbersInUrl(bytes, options) : maskPhoneNumbersIn(bytes, options)]);
+    return [key, Object.fromEntries(raw)];
+  });
+  return JSON.stringify(Object.fromEntries(shown));
+}
+
+/**
  * A stored item as `npm run inspect` shows it: without its bookkeeping attributes and, unless
  * `showSensitive`, without what it keeps back (live codes, contacts, phone numbers).
  */
@@ -36,7 +65,8 @@ export function shownItem(item: Record<string, unknown>, showSensitive: boolean)
     if (sensitive && SENSITIVE_CONTENT.includes(key)) return SENSITIVE_NOTE;
     if (CALLBACK_BYTES.includes(key)) return SENSITIVE_NOTE;
     if (!CALLBACK_TEXT.includes(key)) return value;
-    return maskPhoneNumbersIn(value, { mintedId: key !== 'part' && provider?.mintsSubjectIds === true });
+    const options = { mintedId: key !== 'part' && provider?.mintsSubjectIds === true };
+    return key === 'message' && typeof value === 'string' ? shownMessage(value, options) : maskPhoneNumbersIn(value, options);
   };
   return Object.fromEntries(kept.map(([key, value]) => [key, shown(key, value)]));
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import type { QueueMessage } from '../../functions/core/queue-message.ts';
 import { shownItem } from '../../local/inspect-view.ts';
 import { FIXTURES_DIR } from '../../local/samples.ts';
 import { leaks } from '../support/log-leaks.ts';
@@ -61,5 +62,62 @@ describe('shownItem: a phone number a provider sends as a JSON number', () => {
     const shown = shownItem(eventItem('temboplus', 'PR-1', cases[0].payload), false).payload as Record<string, unknown>;
     // assess
     assert.deepEqual([shown.senderAmount, shown.receiverAmount, shown.exchangeRate, shown.transactionFee], [100, 250000, 2500, 0]);
+  });
+});
+
+describe("shownItem: a quarantined callback's message", () => {
+  /** A quarantine item as the worker stores it: the gateway's fields beside the whole queue message. */
+  function quarantineItem(query: string, reason: string): { item: Record<string, unknown>; message: QueueMessage } {
+    const message: QueueMessage = {
+      v: 1,
+      provider: 'esms',
+      receivedAt: '2026-01-01T12:00:00.000Z',
+      requestId: 'Kq3Z8x1234567890aBcD',
+      sourceIp: '203.113.152.10',
+      method: 'GET',
+      headers: { 'user-agent': 'eSMS-callback/1.0' },
+      raw: { query },
+      quarantine: { reason, issues: [reason] },
+    };
+    const { receivedAt, requestId, sourceIp } = message;
+    const item = { pk: 'QUARANTINE#esms', sk: 'QUARANTINE#1a2b3c', provider: 'esms', reason, issues: [reason], receivedAt, requestId, sourceIp, message: JSON.stringify(message) };
+    return { item, message };
+  }
+  const sample = readFileSync(join(FIXTURES_DIR, 'esms', 'invalid', 'smsid-voice-prefix.query'), 'utf8').trim();
+  // A ReferenceId under eSMS's "voice:" prefix, escaped in the query: a GUID eSMS made up, whose groups
+  // 4000-8307 the rules would read as a number were it not read as the id it is.
+  const query = sample.replace(/SMSID=voice%3A[0-9a-f-]+/, 'SMSID=voice%3A333edd22-5cf7-4000-8307-0d908a5f9d25');
+  const reason = 'payload does not match the schema (SMSID: an SMSID cannot start with "voice:")';
+
+  test("the gateway's own fields are shown as the item shows them: the source IP, the request id, the time", () => {
+    // prepare
+    const { item, message } = quarantineItem(query, reason);
+    // act
+    const shown = shownItem(item, false);
+    // assess
+    const inMessage = JSON.parse(String(shown.message)) as QueueMessage;
+    assert.equal(shown.sourceIp, message.sourceIp);
+    assert.deepEqual([inMessage.sourceIp, inMessage.requestId, inMessage.receivedAt, inMessage.method], [message.sourceIp, message.requestId, message.receivedAt, 'GET']);
+  });
+
+  test('the query keeps the ids eSMS made up readable, even behind an escape, and masks the recipient however it is encoded', () => {
+    for (const spelled of ['0901888484', '0901%20888%20484', '0901+888+484']) {
+      // prepare
+      assert.ok(query.includes('phonenumber=0901888484'));
+      const { item } = quarantineItem(query.replace('phonenumber=0901888484', `phonenumber=${spelled}`), reason);
+      // act
+      const inMessage = JSON.parse(String(shownItem(item, false).message)) as QueueMessage;
+      // assess
+      assert.ok(inMessage.raw.query.includes('SMSID=voice%3A333edd22-5cf7-4000-8307-0d908a5f9d25&'), inMessage.raw.query);
+      assert.ok(inMessage.raw.query.endsWith('&phonenumber=*******484'), `${spelled}: ${inMessage.raw.query}`);
+      assert.ok(inMessage.raw.query.includes('&TotalReceiver=1&TotalSent=1&RequestId=&TypeId=23&telcoid=2&'), inMessage.raw.query);
+    }
+  });
+
+  test('--show-sensitive shows the message as stored', () => {
+    // prepare
+    const { item } = quarantineItem(query, reason);
+    // act / assess
+    assert.equal(shownItem(item, true).message, item.message);
   });
 });
