@@ -13,10 +13,11 @@ export const SENSITIVE_NOTE = '(may carry a live code or a contact: --show-sensi
  * Where an item spells what a callback carried, so a phone number in it (an eSMS recipient, the
  * sender of a TeleSign inbound SMS, a TemboPlus receiverAccount, a Standard Webhooks payload's
  * own fields) is: its subject and part, its payload, its event key, its status (a Standard Webhooks
- * sender names its `type` freely: `sms.to.995512345678`), a quarantined callback's message; and the
- * bytes of those, which cannot be read to mask (replaced by the note).
+ * sender names its `type` freely: `sms.to.995512345678`), the provider's text kept beside a status
+ * (`detail`: a TemboPlus statusCode that contradicts its status, an Identomat sessionType), a
+ * quarantined callback's message; and the bytes of those, which cannot be read to mask (replaced by the note).
  */
-const CALLBACK_TEXT = ['subjectId', 'part', 'payload', 'eventKey', 'status', 'confirmedStatus', 'message'];
+const CALLBACK_TEXT = ['subjectId', 'part', 'payload', 'eventKey', 'status', 'confirmedStatus', 'detail', 'message'];
 const CALLBACK_BYTES = ['rawGzip', 'messageGzip'];
 
 /**

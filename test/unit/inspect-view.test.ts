@@ -121,3 +121,23 @@ describe("shownItem: a quarantined callback's message", () => {
     assert.equal(shownItem(item, true).message, item.message);
   });
 });
+
+describe("shownItem: a state's detail", () => {
+  test("the provider's text kept beside a status (a TemboPlus statusCode that contradicts COMPLETED) is masked as the status is", () => {
+    // prepare: statusCode is TemboPlus's free text (up to 64 characters), kept in detail when it contradicts the status
+    const state = { pk: 'SUBJECT#temboplus#PR-1', sk: 'STATE', provider: 'temboplus', subjectId: 'PR-1', status: 'COMPLETED', outcome: 'unknown', detail: { statusCode: 'PAID_TO_255712345678', contradicts: 'status' } };
+    // act
+    const shown = shownItem(state, false);
+    // assess
+    assert.ok(!leaks(JSON.stringify(shown), '255712345678'), JSON.stringify(shown));
+    assert.deepEqual(shown.detail, { statusCode: 'PAID_TO_*********678', contradicts: 'status' });
+    assert.deepEqual(shownItem(state, true).detail, state.detail);
+  });
+
+  test('counts and labels stay as they are', () => {
+    // prepare: an eSMS state's detail (its SendSuccess, SendFailed and TotalReceiver, how SendStatus 5 was read)
+    const detail = { inference: 'per-recipient', SendSuccess: '1', SendFailed: '0', TotalReceiver: '169' };
+    // act / assess
+    assert.deepEqual(shownItem({ sk: 'STATE', provider: 'esms', subjectId: 'dc712784-9c5f-4c69-b9a8-ea69d56adc9a87', detail }, false).detail, detail);
+  });
+});
