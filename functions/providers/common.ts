@@ -19,6 +19,13 @@ export function authenticatePathToken(request: CallbackRequest, tokens: readonly
 /** Readable one-line descriptions of zod issues (path: message). */
 export function describeIssues(error: z.core.$ZodError): string[] {
   return error.issues.slice(0, 20).map((issue) => {
+    // A record's key that fails its schema is text the sender wrote, not a name the schema gives:
+    // in a secret it can be the secret itself (a whsec_ value written where a source's name goes).
+    // Its problem is said, the key is not.
+    if (issue.code === 'invalid_key') {
+      const parent = issue.path.slice(0, -1);
+      return `${parent.length ? parent.join('.') : '(root)'}: a key that is not valid (${issue.issues.map((each) => each.message).join('; ')})`;
+    }
     const path = issue.path.length ? issue.path.join('.') : '(root)';
     return `${path}: ${issue.message}`;
   });

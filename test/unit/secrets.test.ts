@@ -230,6 +230,13 @@ describe('createSecretCache failures', () => {
     { provider: 'temboplus', name: 'baseUrl not a URL', text: JSON.stringify({ token: secretValue, apiToken: secretValue, baseUrl: `ftp-${secretValue}` }), names: [/baseUrl/] },
     { provider: 'relid', name: 'allowedIps with a bad entry', text: JSON.stringify({ token: secretValue, allowedIps: [`10.0.0.0/${secretValue}`] }), names: [/allowedIps/] },
     { provider: 'identomat', name: 'an array', text: JSON.stringify([secretValue]), names: [/identomat/] },
+    // A key is text the sender wrote, and can be the secret itself: a signing secret written where its source's name goes.
+    {
+      provider: 'standard-webhooks',
+      name: 'a signing secret written as a source name',
+      text: JSON.stringify({ sources: { [`whsec_${secretValue}`]: { subjectField: 'data.id' } } }),
+      names: [/sources: a key that is not valid \(source names are lower-case letters, digits and dashes\)/],
+    },
   ];
   for (const { provider: id, name, text, names } of invalid) {
     test(`${id} secret ${name}: ConfigurationError naming the problem, never the value`, async () => {
@@ -306,6 +313,20 @@ describe("the local runtime's secrets file", () => {
     assert.throws(
       () => loadSecretsFile(path),
       (error: Error) => error instanceof SecretsFileError && /is not valid JSON: Unexpected token/.test(error.message) && !error.message.replace(path, '').includes('Q'),
+    );
+  });
+
+  test("a signing secret written where a source's name goes is refused without the secret (the file names the key's problem, not the key)", () => {
+    // prepare: the Standard Webhooks entry with its whsec_ secret as the source's name
+    const signingSecret = 'whsec_Qz9sEcReTkEyBase64ValueXyZ0123456789ab';
+    const path = secretsPath();
+    writeFileSync(path, JSON.stringify({ ...UNIT_SECRETS, 'standard-webhooks': { sources: { [signingSecret]: { subjectField: 'data.id' } } } }));
+
+    // act / assess
+    assert.throws(
+      () => loadSecretsFile(path),
+      (error: Error) =>
+        error instanceof SecretsFileError && /standard-webhooks\.sources: a key that is not valid/.test(error.message) && !error.message.includes('Qz9sEcReT'),
     );
   });
 });
