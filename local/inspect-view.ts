@@ -28,9 +28,27 @@ const CALLBACK_BYTES = ['rawGzip', 'messageGzip'];
 const ENVELOPE = ['v', 'provider', 'receivedAt', 'requestId', 'sourceIp', 'method', 'reprocessOf', 'reprocessExpiresAt'];
 
 /**
+ * A body kept in base64 (one that is not UTF-8, or one that is smaller so) with its phone numbers
+ * masked in the bytes it spells, as it would be as text: base64 hides nothing from a reader who
+ * decodes it. Bytes that are not UTF-8 are read a byte a character (Latin-1), so that every other
+ * byte comes back as it was.
+ */
+function maskedBase64(base64: string, options: MaskOptions): string {
+  const bytes = Buffer.from(base64, 'base64');
+  let encoding: 'utf8' | 'latin1' = 'utf8';
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    encoding = 'latin1';
+  }
+  return Buffer.from(maskPhoneNumbers(bytes.toString(encoding), options), encoding).toString('base64');
+}
+
+/**
  * A quarantined callback's queue message (JSON text) with the phone numbers of what the callback
  * carried masked: its raw query as a URL's is (the text its escapes spell; eSMS's ids readable
- * behind an escape such as `voice%3A`), its raw body, headers and any payload as text and values are.
+ * behind an escape such as `voice%3A`), its raw body (text, or the bytes base64 spells), headers and
+ * any payload as text and values are.
  */
 function shownMessage(text: string, options: MaskOptions): string {
   let message: unknown;
@@ -43,7 +61,7 @@ function shownMessage(text: string, options: MaskOptions): string {
   const shown = Object.entries(message).map(([key, value]): [string, unknown] => {
     if (ENVELOPE.includes(key)) return [key, value];
     if (key !== 'raw' || value === null || typeof value !== 'object') return [key, maskPhoneNumbersIn(value, options)];
-    const raw = Object.entries(value).map(([part, bytes]) => [part, part === 'query' && typeof bytes === 'string' ? maskPhoneNumbersInUrl(bytes, options) : maskPhoneNumbersIn(bytes, options)]);
+    const raw = Object.entries(value).map(([part, bytes]) => [part, part === 'query' && typeof bytes === 'string' ? maskPhoneNumbersInUrl(bytes, options) : part === 'bodyBase64' && typeof bytes === 'string' ? maskedBase64(bytes, options) : maskPhoneNumbersIn(bytes, options)]);
     return [key, Object.fromEntries(raw)];
   });
   return JSON.stringify(Object.fromEntries(shown));

@@ -114,6 +114,32 @@ describe("shownItem: a quarantined callback's message", () => {
     }
   });
 
+  test('a body kept in base64 (not UTF-8, as a Latin-1 "café" is) is masked in the bytes it spells, the rest of them as received', () => {
+    // prepare: ingest keeps a body that is not UTF-8 as bodyBase64; base64 decodes to the number in full
+    const body = Buffer.concat([Buffer.from('{"to":"+84901888484","text":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]);
+    const { item } = quarantineItem(query, reason);
+    const message = { ...(JSON.parse(String(item.message)) as QueueMessage), raw: { bodyBase64: body.toString('base64') } };
+    // act
+    const shown = JSON.parse(String(shownItem({ ...item, message: JSON.stringify(message) }, false).message)) as QueueMessage;
+    const asStored = JSON.parse(String(shownItem({ ...item, message: JSON.stringify(message) }, true).message)) as QueueMessage;
+    // assess
+    const bytes = Buffer.from(String(shown.raw.bodyBase64), 'base64');
+    assert.ok(!leaks(bytes.toString('latin1'), '84901888484'), bytes.toString('latin1'));
+    assert.deepEqual(bytes, Buffer.concat([Buffer.from('{"to":"********484","text":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]));
+    assert.equal(asStored.raw.bodyBase64, body.toString('base64'));
+  });
+
+  test('a UTF-8 body kept in base64 (the smaller form of one heavy with escapes) is masked as its text is: a no-break space is a separator', () => {
+    // prepare
+    const body = Buffer.from('{"to":"0901\u00a0888\u00a0484","pad":"\u0000\u0000"}', 'utf8');
+    const { item } = quarantineItem(query, reason);
+    const message = { ...(JSON.parse(String(item.message)) as QueueMessage), raw: { bodyBase64: body.toString('base64') } };
+    // act
+    const shown = JSON.parse(String(shownItem({ ...item, message: JSON.stringify(message) }, false).message)) as QueueMessage;
+    // assess
+    assert.equal(Buffer.from(String(shown.raw.bodyBase64), 'base64').toString('utf8'), '{"to":"*******484","pad":"\u0000\u0000"}');
+  });
+
   test('--show-sensitive shows the message as stored', () => {
     // prepare
     const { item } = quarantineItem(query, reason);
