@@ -185,6 +185,7 @@ export function maskPhoneNumbersInUrl(url: string, options: MaskOptions = {}): s
  * Every string in `value` (an object, an array, a Set, as a stored item holds them) with its phone
  * numbers masked as `maskPhoneNumbers` masks them, and every number that can be a phone number
  * (`PHONE_LIKE_NUMBER`) masked as that number in text: what `npm run inspect` shows of a callback.
+ * An object's keys too: a payload's fields are its sender's, who may key a map by recipient.
  */
 export function maskPhoneNumbersIn(value: unknown, options: MaskOptions = {}): unknown {
   if (typeof value === 'string') return maskPhoneNumbers(value, options);
@@ -192,7 +193,18 @@ export function maskPhoneNumbersIn(value: unknown, options: MaskOptions = {}): u
   if (typeof value === 'number') return Number.isInteger(value) && value >= PHONE_LIKE_NUMBER && value < 1e21 ? masked(String(value)) : value;
   if (Array.isArray(value)) return value.map((each) => maskPhoneNumbersIn(each, options));
   if (value instanceof Set) return new Set([...value].map((each) => maskPhoneNumbersIn(each, options)));
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, each]) => [key, maskPhoneNumbersIn(each, options)]));
+  if (value !== null && typeof value === 'object') {
+    // Entries, not assignments: a key `__proto__` (JSON.parse makes it an own field) stays a field.
+    const shown = new Map<string, unknown>();
+    for (const [key, each] of Object.entries(value)) {
+      // Two keys that mask alike (the same length, the same last digits) are both kept, told apart.
+      const masked = maskPhoneNumbers(key, options);
+      let name = masked;
+      for (let n = 2; shown.has(name); n++) name = `${masked} (${n})`;
+      shown.set(name, maskPhoneNumbersIn(each, options));
+    }
+    return Object.fromEntries(shown);
+  }
   return value;
 }
 

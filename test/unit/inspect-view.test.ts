@@ -65,6 +65,29 @@ describe('shownItem: a phone number a provider sends as a JSON number', () => {
   });
 });
 
+describe("shownItem: a payload's keys", () => {
+  test('a number a payload names as a key (a sender\'s per-recipient map) is masked as the same number as a value is', () => {
+    // prepare: a Standard Webhooks sender's own fields are its own; one keys its statuses by recipient
+    const recipients = { '+84901888484': 'delivered', '0901 888 485': 'failed', 'c-1': 'queued' };
+    const item = eventItem('standard-webhooks', 'acme/c-1', { type: 'sms.sent', data: { id: 'c-1', recipients } });
+    // act
+    const shown = shownItem(item, false).payload as { data: { recipients: Record<string, unknown> } };
+    // assess
+    assert.ok(!leaks(JSON.stringify(shown), '84901888484') && !leaks(JSON.stringify(shown), '0901 888 485'), JSON.stringify(shown));
+    assert.deepEqual(shown.data.recipients, { '********484': 'delivered', '*******485': 'failed', 'c-1': 'queued' });
+    assert.deepEqual((shownItem(item, true).payload as typeof shown).data.recipients, recipients);
+  });
+
+  test('two keys that mask alike are both shown, the second told apart', () => {
+    // prepare: two recipients whose numbers end alike
+    const item = eventItem('standard-webhooks', 'acme/c-1', { data: { recipients: { '+84901888484': 'delivered', '+84902777484': 'failed' } } });
+    // act
+    const shown = shownItem(item, false).payload as { data: { recipients: Record<string, unknown> } };
+    // assess
+    assert.deepEqual(shown.data.recipients, { '********484': 'delivered', '********484 (2)': 'failed' });
+  });
+});
+
 describe("shownItem: a quarantined callback's message", () => {
   /** A quarantine item as the worker stores it: the gateway's fields beside the whole queue message. */
   function quarantineItem(query: string, reason: string): { item: Record<string, unknown>; message: QueueMessage } {
