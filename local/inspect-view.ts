@@ -1,6 +1,6 @@
 import { TABLE } from '../functions/core/pipeline-definition.ts';
 import { findProvider } from '../functions/providers/index.ts';
-import { maskPhoneNumbers, maskPhoneNumbersIn, maskPhoneNumbersInUrl, type MaskOptions } from '../functions/shared/log.ts';
+import { maskPhoneNumbers, maskPhoneNumbersIn, maskPhoneNumbersInJsonText, maskPhoneNumbersInUrl, type MaskOptions } from '../functions/shared/log.ts';
 
 /** Attributes that exist for keys and bookkeeping, not for readers. */
 const INTERNAL = ['pk', 'sk', TABLE.outcomeIndex.partitionKey, TABLE.recheckIndex.partitionKey, 'recent', 'seen', 'changes', 'orderKey', 'version'];
@@ -41,14 +41,14 @@ function maskedBase64(base64: string, options: MaskOptions): string {
   } catch {
     encoding = 'latin1';
   }
-  return Buffer.from(maskPhoneNumbers(bytes.toString(encoding), options), encoding).toString('base64');
+  return Buffer.from(maskPhoneNumbersInJsonText(bytes.toString(encoding), options), encoding).toString('base64');
 }
 
 /**
  * A quarantined callback's queue message (JSON text) with the phone numbers of what the callback
  * carried masked: its raw query as a URL's is (the text its escapes spell; eSMS's ids readable
- * behind an escape such as `voice%3A`), its raw body (text, or the bytes base64 spells), headers and
- * any payload as text and values are.
+ * behind an escape such as `voice%3A`), its raw body in the text its JSON escapes spell (text, or the
+ * bytes base64 spells), its headers and any payload as text and values are.
  */
 function shownMessage(text: string, options: MaskOptions): string {
   let message: unknown;
@@ -61,7 +61,7 @@ function shownMessage(text: string, options: MaskOptions): string {
   const shown = Object.entries(message).map(([key, value]): [string, unknown] => {
     if (ENVELOPE.includes(key)) return [key, value];
     if (key !== 'raw' || value === null || typeof value !== 'object') return [key, maskPhoneNumbersIn(value, options)];
-    const raw = Object.entries(value).map(([part, bytes]) => [part, part === 'query' && typeof bytes === 'string' ? maskPhoneNumbersInUrl(bytes, options) : part === 'bodyBase64' && typeof bytes === 'string' ? maskedBase64(bytes, options) : maskPhoneNumbersIn(bytes, options)]);
+    const raw = Object.entries(value).map(([part, bytes]) => [part, part === 'query' && typeof bytes === 'string' ? maskPhoneNumbersInUrl(bytes, options) : part === 'body' && typeof bytes === 'string' ? maskPhoneNumbersInJsonText(bytes, options) : part === 'bodyBase64' && typeof bytes === 'string' ? maskedBase64(bytes, options) : maskPhoneNumbersIn(bytes, options)]);
     return [key, Object.fromEntries(raw)];
   });
   return JSON.stringify(Object.fromEntries(shown));

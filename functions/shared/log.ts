@@ -151,14 +151,51 @@ function escapedAt(text: string, at: number): { char: string; length: number } |
  * number is masked in place of the characters that spell it; the rest is printed as it is.
  */
 export function maskPhoneNumbersInUrl(url: string, options: MaskOptions = {}): string {
-  // The text as decoded, and for each of its UTF-16 units where in `url` it starts and ends.
-  let text = url.replace(/\+/g, ' ');
+  return maskSpelled(url, url.replace(/\+/g, ' '), escapedAt, MAX_DECODINGS, options);
+}
+
+/** What a JSON string escape after `\` spells (RFC 8259 section 7). */
+const JSON_ESCAPES: Readonly<Record<string, string>> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+
+/** The character a JSON escape spells at `at` (`\u00a0`, `\t`), and the escape's length; undefined where none starts. */
+function jsonEscapedAt(text: string, at: number): { char: string; length: number } | undefined {
+  if (text[at] !== '\\') return undefined;
+  const unicode = /^u[0-9a-f]{4}/i.exec(text.slice(at + 1, at + 6));
+  if (unicode) return { char: String.fromCharCode(parseInt(unicode[0].slice(1), 16)), length: 6 };
+  const char = Object.hasOwn(JSON_ESCAPES, text[at + 1] ?? '') ? JSON_ESCAPES[text[at + 1]] : undefined;
+  return char === undefined ? undefined : { char, length: 2 };
+}
+
+/**
+ * JSON text (a callback's body as received) with its phone numbers masked in the text its escapes
+ * spell: a serializer that writes every character past ASCII as an escape (Python's json.dumps by
+ * default) writes a no-break space between a number's groups as `\u00a0`, and a tab as `\t`. Each
+ * number is masked in place of the characters that spell it; the rest, escapes included, is as it was.
+ */
+export function maskPhoneNumbersInJsonText(text: string, options: MaskOptions = {}): string {
+  return maskSpelled(text, text, jsonEscapedAt, 1, options);
+}
+
+/**
+ * `source` with the phone numbers masked that `spelled` (as long as `source`: the same text, a
+ * character or more read otherwise, such as a query's `+` as a space) spells once up to `levels`
+ * levels of the escapes `decodeAt` reads are decoded; each number in place of the characters that spell it.
+ */
+function maskSpelled(
+  source: string,
+  spelled: string,
+  decodeAt: (text: string, at: number) => { char: string; length: number } | undefined,
+  levels: number,
+  options: MaskOptions,
+): string {
+  // The text as decoded, and for each of its UTF-16 units where in `source` it starts and ends.
+  let text = spelled;
   let starts = Array.from({ length: text.length }, (_, at) => at);
   let ends = starts.map((at) => at + 1);
-  for (let level = 0; level < MAX_DECODINGS && text.includes('%'); level++) {
+  for (let level = 0; level < levels; level++) {
     const [next, nextStarts, nextEnds]: [string[], number[], number[]] = [[], [], []];
     for (let at = 0; at < text.length; ) {
-      const escaped = escapedAt(text, at);
+      const escaped = decodeAt(text, at);
       const [char, length] = escaped ? [escaped.char, escaped.length] : [text[at], 1];
       for (const unit of char.split('')) {
         next.push(unit);
@@ -175,10 +212,10 @@ export function maskPhoneNumbersInUrl(url: string, options: MaskOptions = {}): s
   for (const match of text.matchAll(options.mintedId ? PHONE_LIKE_IN_MINTED_ID : PHONE_LIKE)) {
     if (match[1] !== undefined || masked(match[0]) === match[0]) continue; // a hex id, or too few digits
     const [start, end] = [starts[match.index], ends[match.index + match[0].length - 1]];
-    shown += `${url.slice(from, start)}${masked(match[0])}`;
+    shown += `${source.slice(from, start)}${masked(match[0])}`;
     from = end;
   }
-  return shown + url.slice(from);
+  return shown + source.slice(from);
 }
 
 /**

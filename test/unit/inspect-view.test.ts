@@ -163,6 +163,17 @@ describe("shownItem: a quarantined callback's message", () => {
     assert.equal(Buffer.from(String(shown.raw.bodyBase64), 'base64').toString('utf8'), '{"to":"*******484","pad":"\u0000\u0000"}');
   });
 
+  test("a body's JSON escapes are read as the characters they spell: a no-break space a serializer wrote as \\u00a0 still separates a number's groups", () => {
+    // prepare: Python's json.dumps escapes every character past ASCII by default (ensure_ascii)
+    const body = '{"to": "+995\\u00a0512\\u00a0345\\u00a0678", "tab": "0901\\t888\\t484", "note": "caf\\u00e9 \\\\u0030"}';
+    const { item } = quarantineItem(query, reason);
+    const message = { ...(JSON.parse(String(item.message)) as QueueMessage), raw: { body } };
+    // act
+    const shown = JSON.parse(String(shownItem({ ...item, message: JSON.stringify(message) }, false).message)) as QueueMessage;
+    // assess
+    assert.equal(shown.raw.body, '{"to": "*********678", "tab": "*******484", "note": "caf\\u00e9 \\\\u0030"}');
+  });
+
   test('--show-sensitive shows the message as stored', () => {
     // prepare
     const { item } = quarantineItem(query, reason);
