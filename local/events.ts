@@ -2,7 +2,7 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { relative } from 'node:path';
 import type { InstructionDetail, StatusChangedDetail } from '../functions/core/publish.ts';
 import { DETAIL_TYPES } from '../functions/core/publish.ts';
-import { providers } from '../functions/providers/index.ts';
+import { findProvider, providers } from '../functions/providers/index.ts';
 import { maskEmail, maskPhoneNumber, maskPhoneNumbers } from '../functions/shared/log.ts';
 import { checkArguments, dataDirFrom, parseCli, USAGE_EXIT_CODE } from './cli-args.ts';
 import { failed, npmPrintedHeader, printJson, say } from './cli-output.ts';
@@ -22,8 +22,9 @@ const USAGE = `usage: npm run events -- [--follow] [--provider P] [--json]
                  first; with --follow: one such object per line as they come
   --data-dir DIR the local pipeline's data folder (default: .local-data)
 
-  The events are the output (stdout), one readable line each without --json (an instruction's
-  destination is masked and its text and link left out: --json has them); hints go to stderr.`;
+  The events are the output (stdout), one readable line each without --json (phone numbers masked
+  as in a log line, in an instruction's destination, a subject id the sender chose or a status; an
+  instruction's text and link left out: --json prints each event as published); hints go to stderr.`;
 
 const { values, positionals } = parseCli(
   {
@@ -56,14 +57,18 @@ const shown = relative(process.cwd(), file).startsWith('..') ? file : relative(p
 /** A column of fixed width. */
 const col = (text: string, width: number) => text.padEnd(width);
 
+/** A provider's status, masked as in a log line: some are the sender's own text (a Standard Webhooks type, a TemboPlus statusCode). */
 function statusText(status: string | null, outcome: string): string {
-  return status === null ? outcome : `${status} (${outcome})`;
+  return status === null ? outcome : `${maskPhoneNumbers(status)} (${outcome})`;
 }
 
 /** One readable line: when, what kind, whose, and what changed (instructions: masked, without their content). */
 function textLine(event: BusEvent): string {
   const detail = event.detail;
-  const who = `${col(detail.provider, 10)} ${detail.subjectId}`;
+  // A subject id the sender chose (a TemboPlus partnerReference) can hold a phone number: masked as
+  // inspect and the log lines mask it; ids the provider makes up stay readable.
+  const subjectId = maskPhoneNumbers(detail.subjectId, { mintedId: findProvider(detail.provider)?.mintsSubjectIds === true });
+  const who = `${col(detail.provider, 10)} ${subjectId}`;
   if (event['detail-type'] === DETAIL_TYPES.instruction) {
     const instruction = detail as InstructionDetail;
     // The destination is someone's phone number or e-mail address: masked, as in a log line.

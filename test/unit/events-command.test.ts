@@ -63,6 +63,29 @@ describe('npm run events', { timeout: 120_000 }, () => {
     assert.match(result.stderr, /--provider P/);
   });
 
+  test('a readable line masks a phone number in a sender-chosen subject id and status, as inspect and the log lines do; --json prints the event as published', () => {
+    // prepare: a TemboPlus partnerReference (the partner chooses it) and a free-text status that carry a number
+    const dir = dataDir();
+    const published = event(1);
+    Object.assign(published.detail, { subjectId: 'PR-255712345678', status: 'PAID_TO_255712345678' });
+    // A TeleSign reference id is TeleSign's own hex id: left readable, as in a log line.
+    const telesign = event(2);
+    Object.assign(telesign.detail, { provider: 'telesign', subjectId: '0B592236867653F629C09E3B8237D4C4', status: '200' });
+    writeFileSync(join(dir, 'events.jsonl'), `${JSON.stringify(published)}\n${JSON.stringify(telesign)}\n`);
+
+    // act
+    const text = run(dir, []);
+    const json = run(dir, ['--json']);
+
+    // assess
+    assert.equal(text.status, 0, text.stderr);
+    assert.ok(!text.stdout.includes('255712345678') && !text.stdout.includes('5712345678'), text.stdout);
+    assert.match(text.stdout, /PR-\*+678 /);
+    assert.match(text.stdout, /PAID_TO_\*+678 \(pending\)/);
+    assert.match(text.stdout, / 0B592236867653F629C09E3B8237D4C4 /);
+    assert.deepEqual((JSON.parse(json.stdout) as BusEvent[]).map((each) => each.detail.subjectId), ['PR-255712345678', '0B592236867653F629C09E3B8237D4C4']);
+  });
+
   for (const args of [[], ['--json'], ['--follow']]) {
     test(`events.jsonl that is a folder${args.length ? ` (${args.join(' ')})` : ''}: one line saying so, exit 1, no stack trace`, () => {
       // prepare
