@@ -11,6 +11,16 @@ describe("the suites' leak check (test/support/log-leaks.ts)", () => {
     for (const line of ['{"requestId":"e222fce1-3877-4563-bc9d-2a9136867c46"}', 'eventId 9f86867ab01', 'x68670']) assert.equal(leaks(line, '6867'), false, line);
   });
 
+  test("a UUID's second group, four digits between dashes, is chance too (one random UUID in 65,536 has 6867 there)", () => {
+    for (const line of ['{"requestId":"e222fce1-6867-4563-bc9d-2a9136c0ffee"}', '{"messageId":"E222FCE1-6867-4563-BC9D-2A9136C0FFEE"}', 'esms 0c81a5e5-6867-4d23-9c10-2b41443a7e1b87']) {
+      assert.equal(leaks(line, '6867'), false, line);
+    }
+    // A code next to a UUID, or in a line that holds one, is still a leak.
+    for (const line of ['{"requestId":"e222fce1-3877-4563-bc9d-2a9136c0ffee","text":"Your code is 6867"}', 'e222fce1-3877-4563-bc9d-2a9136c0ffee 6867', '6867-e222fce1-3877-4563-bc9d-2a9136c0ffee']) {
+      assert.equal(leaks(line, '6867'), true, line);
+    }
+  });
+
   test('any other value counts wherever it appears', () => {
     assert.equal(leaks('to 995512345678', '995512345678'), true);
     assert.equal(leaks('id a995512345678b', 'a995512345678'), true);
