@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { leaks } from '../support/log-leaks.ts';
+import { leaks, standingNumber } from '../support/log-leaks.ts';
 
 describe("the suites' leak check (test/support/log-leaks.ts)", () => {
   test('a one-time code written into a line is a leak, wherever it stands apart', () => {
@@ -26,5 +26,14 @@ describe("the suites' leak check (test/support/log-leaks.ts)", () => {
     assert.equal(leaks('id a995512345678b', 'a995512345678'), true);
     assert.equal(leaks('{"text":"Your code is"}', 'Your code is'), true);
     assert.equal(leaks('nothing here', 'Your code is'), false);
+  });
+
+  test('a run of 7+ digits standing alone is a number in the clear; inside an id or masked it is not', () => {
+    for (const [line, number] of [['{"to":"+995512345678"}', '+995512345678'], ['sent to 0901888484.', '0901888484'], ['{"requestId":"ab_1234567-xyzAB","to":"1234567"}', '1234567']]) {
+      assert.equal(standingNumber(line), number, line);
+    }
+    for (const line of ['{"requestId":"ab_1234567-xyzAB"}', '{"requestId":"1234567_abcdefgh"}', '{"id":"e222fce1-3877-4563-bc9d-213686786746"}', '{"id":"REF255712345678"}', '{"to":"*********678"}']) {
+      assert.equal(standingNumber(line), undefined, line);
+    }
   });
 });
