@@ -15,9 +15,10 @@ export const SENSITIVE_NOTE = '(may carry a live code or a contact: --show-sensi
  * own fields) is: its subject and part, its payload, its event key, its status (a Standard Webhooks
  * sender names its `type` freely: `sms.to.995512345678`), the provider's text kept beside a status
  * (`detail`: a TemboPlus statusCode that contradicts its status, an Identomat sessionType), a
- * quarantined callback's message; and the bytes of those, which cannot be read to mask (replaced by the note).
+ * quarantined callback's message, the headers kept with it (a sender's `webhook-id` or request id);
+ * and the bytes of those, which cannot be read to mask (replaced by the note).
  */
-const CALLBACK_TEXT = ['subjectId', 'part', 'payload', 'eventKey', 'status', 'confirmedStatus', 'detail', 'message'];
+const CALLBACK_TEXT = ['subjectId', 'part', 'payload', 'eventKey', 'status', 'confirmedStatus', 'detail', 'message', 'headers'];
 const CALLBACK_BYTES = ['rawGzip', 'messageGzip'];
 
 /**
@@ -84,7 +85,8 @@ export function shownItem(item: Record<string, unknown>, showSensitive: boolean)
     if (sensitive && SENSITIVE_CONTENT.includes(key)) return SENSITIVE_NOTE;
     if (CALLBACK_BYTES.includes(key)) return SENSITIVE_NOTE;
     if (!CALLBACK_TEXT.includes(key)) return value;
-    const options = { mintedId: key !== 'part' && provider?.mintsSubjectIds === true };
+    // Ids the provider makes up stay readable; a part (a recipient) and a header (the sender's) are never those.
+    const options = { mintedId: key !== 'part' && key !== 'headers' && provider?.mintsSubjectIds === true };
     return key === 'message' && typeof value === 'string' ? shownMessage(value, options) : maskPhoneNumbersIn(value, options);
   };
   return Object.fromEntries(kept.map(([key, value]) => [key, shown(key, value)]));

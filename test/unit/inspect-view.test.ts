@@ -201,3 +201,18 @@ describe("shownItem: a state's detail", () => {
     assert.deepEqual(shownItem({ sk: 'STATE', provider: 'esms', subjectId: 'dc712784-9c5f-4c69-b9a8-ea69d56adc9a87', detail }, false).detail, detail);
   });
 });
+
+describe('shownItem: the headers an event item keeps', () => {
+  test('a phone number in a header the sender chose (a webhook-id, a request id) is masked; --show-sensitive shows it as stored', () => {
+    // prepare: the kept headers as ingest keeps them (content type, user agent, the sender's ids)
+    const headers = { 'content-type': 'application/json', 'user-agent': 'Svix-Webhooks/1.0', 'webhook-id': 'msg_+255712345678' };
+    const item = { ...eventItem('standard-webhooks', 'acme/c-1', { type: 'contact.created', data: { id: 'c-1' } }), headers };
+    // act
+    const shown = shownItem(item, false);
+    const asStored = shownItem(item, true);
+    // assess
+    assert.ok(!leaks(JSON.stringify(shown), '255712345678'), JSON.stringify(shown));
+    assert.deepEqual(shown.headers, { ...headers, 'webhook-id': 'msg_*********678' });
+    assert.deepEqual(asStored.headers, headers);
+  });
+});
