@@ -203,7 +203,8 @@ describe('events out on the local runtime (npm start)', { timeout: 240_000 }, ()
     follower.stdout.on('data', (chunk: Buffer) => (followed += chunk.toString()));
     follower.stderr.on('data', (chunk: Buffer) => (followErr += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => follower.once('exit', resolve));
-    const ref = 'E2EFOLLOW000000000000000000000AA';
+    // Hex, as TeleSign's reference ids are: the readable lines show an id the provider made up as it is.
+    const ref = 'E2EFABCD0000000000000000000000AA';
 
     try {
       // act
@@ -242,7 +243,7 @@ describe('events out on the local runtime (npm start)', { timeout: 240_000 }, ()
     assert.equal(text.stderr, '');
     const follow = textLines.filter((line) => line.includes(ref));
     assert.equal(follow.length, 2);
-    assert.match(follow[1], /status\s+telesign\s+E2EFOLLOW0+AA {2}290 \(pending\) → 200 \(succeeded\) \[final\] {2}v\d+ {2}[0-9a-f]{32}$/);
+    assert.match(follow[1], /status\s+telesign\s+E2EFABCD0+AA {2}290 \(pending\) → 200 \(succeeded\) \[final\] {2}v\d+ {2}[0-9a-f]{32}$/);
     const otp = textLines.find((line) => line.includes('instruction'));
     assert.match(otp ?? '', /one-time-password by sms to \*+678/);
     for (const value of ['6867', '995512345678']) assert.ok(!leaks(text.stdout, value), `"${value}" in npm run events' text`);
