@@ -57,6 +57,13 @@ const shown = relative(process.cwd(), file).startsWith('..') ? file : relative(p
 /** A column of fixed width. */
 const col = (text: string, width: number) => text.padEnd(width);
 
+/**
+ * The provider column's width: the longest id that can be listed (lines are printed as they come,
+ * so it cannot be measured on the events), so a subject id starts where the others do whichever
+ * provider it is, `standard-webhooks` included.
+ */
+const PROVIDER_WIDTH = Math.max(...(provider === undefined ? providers.map((each) => each.id) : [provider]).map((id) => id.length));
+
 /** A provider's status, masked as in a log line: some are the sender's own text (a Standard Webhooks type, a TemboPlus statusCode). */
 function statusText(status: string | null, outcome: string): string {
   return status === null ? outcome : `${maskPhoneNumbers(status)} (${outcome})`;
@@ -68,7 +75,7 @@ function textLine(event: BusEvent): string {
   // A subject id the sender chose (a TemboPlus partnerReference) can hold a phone number: masked as
   // inspect and the log lines mask it; ids the provider makes up stay readable.
   const subjectId = maskPhoneNumbers(detail.subjectId, { mintedId: findProvider(detail.provider)?.mintsSubjectIds === true });
-  const who = `${col(detail.provider, 10)} ${subjectId}`;
+  const who = `${col(detail.provider, PROVIDER_WIDTH)} ${subjectId}`;
   if (event['detail-type'] === DETAIL_TYPES.instruction) {
     const instruction = detail as InstructionDetail;
     // The destination is someone's phone number or e-mail address: masked, as in a log line.

@@ -86,6 +86,25 @@ describe('npm run events', { timeout: 120_000 }, () => {
     assert.deepEqual((JSON.parse(json.stdout) as BusEvent[]).map((each) => each.detail.subjectId), ['PR-255712345678', '0B592236867653F629C09E3B8237D4C4']);
   });
 
+  test('readable lines put the subject in one column whatever the provider, standard-webhooks (the longest id) included', () => {
+    // prepare: a provider id longer than the others (standard-webhooks) between two shorter ones
+    const dir = dataDir();
+    const events = [event(1), event(2), event(3)];
+    Object.assign(events[1].detail, { provider: 'standard-webhooks', subjectId: 'billing/in_1', status: 'invoice.paid' });
+    Object.assign(events[2].detail, { provider: 'esms', subjectId: 'SMS-3' });
+    writeFileSync(join(dir, 'events.jsonl'), events.map((each) => `${JSON.stringify(each)}\n`).join(''));
+
+    // act
+    const result = run(dir, []);
+
+    // assess: each subject id starts where the others do
+    assert.equal(result.status, 0, result.stderr);
+    const lines = result.stdout.trim().split('\n');
+    const starts = lines.map((each, at) => each.indexOf(` ${['REF-1', 'billing/in_1', 'SMS-3'][at]} `));
+    assert.ok(starts.every((start) => start > 0), result.stdout);
+    assert.deepEqual(starts, [starts[0], starts[0], starts[0]], result.stdout);
+  });
+
   for (const args of [[], ['--json'], ['--follow']]) {
     test(`events.jsonl that is a folder${args.length ? ` (${args.join(' ')})` : ''}: one line saying so, exit 1, no stack trace`, () => {
       // prepare
