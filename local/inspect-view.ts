@@ -29,6 +29,19 @@ const CALLBACK_BYTES = ['rawGzip', 'messageGzip'];
 const ENVELOPE = ['v', 'provider', 'receivedAt', 'requestId', 'sourceIp', 'method', 'reprocessOf', 'reprocessExpiresAt'];
 
 /**
+ * Headers whose value the gateway checked is a time, not text a sender chose: Standard Webhooks'
+ * `webhook-timestamp` (seconds since 1970, within 5 minutes of receipt, or the callback was
+ * refused), which the phone rule would garble (`*******218`).
+ */
+const TIME_HEADERS = ['webhook-timestamp'];
+
+/** Kept headers with their phone numbers masked, times shown as stored. */
+function shownHeaders(headers: unknown, options: MaskOptions): unknown {
+  if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) return maskPhoneNumbersIn(headers, options);
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, TIME_HEADERS.includes(name) && typeof value === 'string' && /^\d{1,12}$/.test(value) ? value : maskPhoneNumbersIn(value, options)]));
+}
+
+/**
  * A body kept in base64 (one that is not UTF-8, or one that is smaller so) with its phone numbers
  * masked in the bytes it spells, as it would be as text: base64 hides nothing from a reader who
  * decodes it. Bytes that are not UTF-8 are read a byte a character (Latin-1), so that every other
@@ -61,6 +74,7 @@ function shownMessage(text: string, options: MaskOptions): string {
   if (message === null || typeof message !== 'object' || Array.isArray(message)) return maskPhoneNumbers(text, options);
   const shown = Object.entries(message).map(([key, value]): [string, unknown] => {
     if (ENVELOPE.includes(key)) return [key, value];
+    if (key === 'headers') return [key, shownHeaders(value, options)];
     if (key !== 'raw' || value === null || typeof value !== 'object') return [key, maskPhoneNumbersIn(value, options)];
     const raw = Object.entries(value).map(([part, bytes]) => [part, part === 'query' && typeof bytes === 'string' ? maskPhoneNumbersInUrl(bytes, options) : part === 'body' && typeof bytes === 'string' ? maskPhoneNumbersInJsonText(bytes, options) : part === 'bodyBase64' && typeof bytes === 'string' ? maskedBase64(bytes, options) : maskPhoneNumbersIn(bytes, options)]);
     return [key, Object.fromEntries(raw)];
@@ -87,6 +101,7 @@ export function shownItem(item: Record<string, unknown>, showSensitive: boolean)
     if (!CALLBACK_TEXT.includes(key)) return value;
     // Ids the provider makes up stay readable; a part (a recipient) and a header (the sender's) are never those.
     const options = { mintedId: key !== 'part' && key !== 'headers' && provider?.mintsSubjectIds === true };
+    if (key === 'headers') return shownHeaders(value, options);
     return key === 'message' && typeof value === 'string' ? shownMessage(value, options) : maskPhoneNumbersIn(value, options);
   };
   return Object.fromEntries(kept.map(([key, value]) => [key, shown(key, value)]));

@@ -215,4 +215,20 @@ describe('shownItem: the headers an event item keeps', () => {
     assert.deepEqual(shown.headers, { ...headers, 'webhook-id': 'msg_*********678' });
     assert.deepEqual(asStored.headers, headers);
   });
+
+  test("Standard Webhooks' webhook-timestamp, a time ingest checked, is shown as stored, on an event item and in a quarantined message", () => {
+    // prepare: the seconds since 1970 the signature covers, ten digits that the phone rule would mask
+    const headers = { 'content-type': 'application/json', 'webhook-id': 'msg_+255712345678', 'webhook-timestamp': '1764758218' };
+    const event = { ...eventItem('standard-webhooks', 'acme/c-1', { type: 'contact.created', data: { id: 'c-1' } }), headers };
+    const message = { v: 1, provider: 'standard-webhooks', receivedAt: '2026-01-01T12:00:00.000Z', requestId: 'r-1', sourceIp: '203.0.113.10', method: 'POST', headers, raw: { body: '{}' } };
+    const quarantined = { pk: 'QUARANTINE#standard-webhooks', sk: 'Q#1', provider: 'standard-webhooks', reason: 'no subject', message: JSON.stringify(message) };
+    // act
+    const shownEvent = shownItem(event, false).headers as Record<string, string>;
+    const shownMessage = (JSON.parse(String(shownItem(quarantined, false).message)) as { headers: Record<string, string> }).headers;
+    // assess
+    for (const shown of [shownEvent, shownMessage]) {
+      assert.equal(shown['webhook-timestamp'], '1764758218');
+      assert.equal(shown['webhook-id'], 'msg_*********678');
+    }
+  });
 });
