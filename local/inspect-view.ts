@@ -58,6 +58,13 @@ function maskedBase64(base64: string, options: MaskOptions): string {
   return Buffer.from(maskPhoneNumbersInJsonText(bytes.toString(encoding), options), encoding).toString('base64');
 }
 
+/** How each part of a received request is read to mask it: the query as a URL, the body as JSON text or the bytes base64 spells. */
+const RAW_PART_MASKS: Readonly<Record<string, (text: string, options: MaskOptions) => string>> = {
+  query: maskPhoneNumbersInUrl,
+  body: maskPhoneNumbersInJsonText,
+  bodyBase64: maskedBase64,
+};
+
 /**
  * A quarantined callback's queue message (JSON text) with the phone numbers of what the callback
  * carried masked: its raw query as a URL's is (the text its escapes spell; eSMS's ids readable
@@ -76,7 +83,10 @@ function shownMessage(text: string, options: MaskOptions): string {
     if (ENVELOPE.includes(key)) return [key, value];
     if (key === 'headers') return [key, shownHeaders(value, options)];
     if (key !== 'raw' || value === null || typeof value !== 'object') return [key, maskPhoneNumbersIn(value, options)];
-    const raw = Object.entries(value).map(([part, bytes]) => [part, part === 'query' && typeof bytes === 'string' ? maskPhoneNumbersInUrl(bytes, options) : part === 'body' && typeof bytes === 'string' ? maskPhoneNumbersInJsonText(bytes, options) : part === 'bodyBase64' && typeof bytes === 'string' ? maskedBase64(bytes, options) : maskPhoneNumbersIn(bytes, options)]);
+    const raw = Object.entries(value).map(([part, bytes]) => {
+      const mask = Object.hasOwn(RAW_PART_MASKS, part) ? RAW_PART_MASKS[part] : undefined;
+      return [part, mask && typeof bytes === 'string' ? mask(bytes, options) : maskPhoneNumbersIn(bytes, options)];
+    });
     return [key, Object.fromEntries(raw)];
   });
   return JSON.stringify(Object.fromEntries(shown));

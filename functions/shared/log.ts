@@ -235,9 +235,9 @@ export function maskPhoneNumbersIn(value: unknown, options: MaskOptions = {}): u
     const shown = new Map<string, unknown>();
     for (const [key, each] of Object.entries(value)) {
       // Two keys that mask alike (the same length, the same last digits) are both kept, told apart.
-      const masked = maskPhoneNumbers(key, options);
-      let name = masked;
-      for (let n = 2; shown.has(name); n++) name = `${masked} (${n})`;
+      const maskedKey = maskPhoneNumbers(key, options);
+      let name = maskedKey;
+      for (let n = 2; shown.has(name); n++) name = `${maskedKey} (${n})`;
       shown.set(name, maskPhoneNumbersIn(each, options));
     }
     return Object.fromEntries(shown);
