@@ -188,8 +188,9 @@ describe('operations: redrive and reprocess', { timeout: 180_000 }, () => {
       assert.match(report.items[0].reason, /subject field "data\.id" is missing/);
       assert.deepEqual(report.withoutSecret, [], 'checked with the secret');
     }
+    // The item kept (a requeue deletes it once sent). Not the queue's depth: the pipeline's own
+    // re-checks share the queue, and one can be there at any moment (seen: 2).
     assert.deepEqual(await quarantineKeys('standard-webhooks', message.requestId), before, 'the item left as it was');
-    assert.equal(await queueDepth(pipeline.info.queueUrl), 0);
   });
 
   test('on a deployed stack, reprocess reads the secret --secret names, as the worker does; one it is not given or cannot read, it says so and reads without its settings', async () => {
