@@ -95,6 +95,9 @@ function textAt(value: unknown, path: string): string | undefined {
   return typeof node === 'string' && node.length > 0 && node.length <= 256 ? node : undefined;
 }
 
+/** The status stored when the payload has none that can be read: never read as a declared one. */
+const NO_STATUS = 'received';
+
 /** The longest status kept as sent: the longest a declared one may be (`outcomes`, `terminal`). */
 const MAX_STATUS = 64;
 /** How much of a longer status is kept before its hash. */
@@ -205,10 +208,13 @@ export const standardWebhooks: Provider<StandardWebhooksSecret, StandardWebhooks
     const subjectId = `${payload.source}/${id}`;
     // Declared outcomes and terminal statuses match the full text only: a longer status that starts
     // with a declared one is another status.
-    const said = textAt(payload.event, settings?.statusField ?? 'type') ?? 'received';
-    const declared: Outcome | undefined = settings?.outcomes && Object.hasOwn(settings.outcomes, said) ? settings.outcomes[said] : undefined;
+    const read = textAt(payload.event, settings?.statusField ?? 'type');
+    // No status could be read (absent, empty, not short text or an integer): it is stored as
+    // `received`, and is none of the declared statuses, `received` among them, since nothing said it.
+    const said = read ?? NO_STATUS;
+    const declared: Outcome | undefined = read !== undefined && settings?.outcomes && Object.hasOwn(settings.outcomes, read) ? settings.outcomes[read] : undefined;
     const outcome = declared ?? 'pending';
-    const terminal = settings?.terminal ? settings.terminal.includes(said) : outcome !== 'pending';
+    const terminal = read === undefined ? false : settings?.terminal ? settings.terminal.includes(read) : outcome !== 'pending';
     return {
       subjectId,
       // The spec's idempotency key: one event, however often it is retried (within the source's subject).
@@ -218,7 +224,7 @@ export const standardWebhooks: Provider<StandardWebhooksSecret, StandardWebhooks
       terminal,
       statusAt: toIsoTime(payload.event.timestamp),
       rank: 0,
-      detail: { source: payload.source, ...(declared === undefined ? { outcomeDeclared: false } : {}) },
+      detail: { source: payload.source, ...(declared === undefined ? { outcomeDeclared: false } : {}), ...(read === undefined ? { statusRead: false } : {}) },
     };
   },
 

@@ -148,3 +148,31 @@ describe('Standard Webhooks: statuses longer than a declared one', () => {
     }
   });
 });
+
+describe('Standard Webhooks: a status that cannot be read is no declared status', () => {
+  // A sender whose own statuses include `received`, declared as a success and final.
+  const declaring = StandardWebhooksSecretSchema.parse({
+    sources: { sigma: { secret: KEY_A, subjectField: 'data.id', statusField: 'data.status', outcomes: { received: 'succeeded', failed: 'failed' }, terminal: ['received', 'failed'] } },
+  });
+  const describeStatus = (status: unknown) =>
+    standardWebhooks.describe(callback('sigma', 'msg_s', { type: 'order.updated', data: { id: 'o_1', ...(status === undefined ? {} : { status }) } }), declaring);
+
+  test('the declared status itself reads as declared', () => {
+    // act
+    const facts = describeStatus('received');
+    // assess
+    assert.deepEqual([facts.status, facts.outcome, facts.terminal], ['received', 'succeeded', true]);
+    assert.equal(facts.detail?.statusRead, undefined);
+  });
+
+  test('a missing, empty, null, non-text or over-long status is pending and not final, whatever is declared', () => {
+    for (const status of [undefined, null, '', 2.5, true, { code: 'received' }, ['received'], 'r'.repeat(257)]) {
+      // act
+      const facts = describeStatus(status);
+      // assess
+      assert.deepEqual([facts.outcome, facts.terminal], ['pending', false], `data.status ${JSON.stringify(status)?.slice(0, 40)}`);
+      assert.equal(facts.detail?.outcomeDeclared, false);
+      assert.equal(facts.detail?.statusRead, false, 'the state says no status was read');
+    }
+  });
+});
