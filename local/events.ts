@@ -3,6 +3,7 @@ import { relative } from 'node:path';
 import type { InstructionDetail, StatusChangedDetail } from '../functions/core/publish.ts';
 import { DETAIL_TYPES } from '../functions/core/publish.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
+import { maskSubjectId } from '../functions/providers/provider.ts';
 import { maskEmail, maskPhoneNumber, maskPhoneNumbers } from '../functions/shared/log.ts';
 import { checkArguments, dataDirFrom, parseCli, USAGE_EXIT_CODE } from './cli-args.ts';
 import { failed, npmPrintedHeader, printJson, say } from './cli-output.ts';
@@ -74,7 +75,7 @@ function textLine(event: BusEvent): string {
   const detail = event.detail;
   // A subject id the sender chose (a TemboPlus partnerReference) can hold a phone number: masked as
   // inspect and the log lines mask it; ids the provider makes up stay readable.
-  const subjectId = maskPhoneNumbers(detail.subjectId, { mintedId: findProvider(detail.provider)?.mintsSubjectIds === true });
+  const subjectId = maskSubjectId(detail.subjectId, findProvider(detail.provider));
   const who = `${col(detail.provider, PROVIDER_WIDTH)} ${subjectId}`;
   if (event['detail-type'] === DETAIL_TYPES.instruction) {
     const instruction = detail as InstructionDetail;

@@ -1,5 +1,6 @@
 import { TABLE } from '../functions/core/pipeline-definition.ts';
 import { findProvider } from '../functions/providers/index.ts';
+import { subjectIdMasking } from '../functions/providers/provider.ts';
 import { maskPhoneNumbers, maskPhoneNumbersIn, maskPhoneNumbersInJsonText, maskPhoneNumbersInUrl, type MaskOptions } from '../functions/shared/log.ts';
 
 /** Attributes that exist for keys and bookkeeping, not for readers. */
@@ -110,7 +111,7 @@ export function shownItem(item: Record<string, unknown>, showSensitive: boolean)
     if (CALLBACK_BYTES.includes(key)) return SENSITIVE_NOTE;
     if (!CALLBACK_TEXT.includes(key)) return value;
     // Ids the provider makes up stay readable; a part (a recipient) and a header (the sender's) are never those.
-    const options = { mintedId: key !== 'part' && key !== 'headers' && provider?.mintsSubjectIds === true };
+    const options = key === 'part' || key === 'headers' ? {} : subjectIdMasking(provider);
     if (key === 'headers') return shownHeaders(value, options);
     return key === 'message' && typeof value === 'string' ? shownMessage(value, options) : maskPhoneNumbersIn(value, options);
   };

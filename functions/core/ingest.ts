@@ -1,4 +1,4 @@
-import type { AnyProvider, CallbackRequest, EventFacts } from '../providers/provider.ts';
+import { maskSubjectId, type AnyProvider, type CallbackRequest, type EventFacts } from '../providers/provider.ts';
 import { ConfigurationError, errorMessage } from '../shared/errors.ts';
 import { unstorableKeyReason } from './events.ts';
 import type { Logger } from '../shared/log.ts';
@@ -284,7 +284,7 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
   // A status is the provider's text (a Standard Webhooks `type` is whatever the sender names it): masked as a subject is.
   return finish({ statusCode: 200, body: ACCEPTED }, () => ({
     result: 'accepted',
-    subjectId: maskPhoneNumbers(facts.subjectId, { mintedId: provider.mintsSubjectIds }),
+    subjectId: maskSubjectId(facts.subjectId, provider),
     status: maskPhoneNumbers(facts.status),
     part: maskPhoneNumbers(facts.part),
   }));

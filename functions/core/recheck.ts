@@ -1,5 +1,5 @@
 import { findProvider } from '../providers/index.ts';
-import { canAsk, lookupLimitsOf, workerReadsSecret, type AnyProvider, type EventFacts, type Outcome } from '../providers/provider.ts';
+import { canAsk, lookupLimitsOf, maskSubjectId, workerReadsSecret, type AnyProvider, type EventFacts, type Outcome } from '../providers/provider.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
@@ -284,12 +284,12 @@ function withUnansweredClaims(state: StateItem, remaining: readonly UnansweredCl
 }
 
 function leaseSkipped(deps: WorkerDependencies, provider: AnyProvider, message: RecheckMessage): RecheckResult {
-  deps.log.info('recheck skipped', { provider: provider.id, subjectId: maskPhoneNumbers(message.subjectId, { mintedId: provider.mintsSubjectIds }), reason: 'lease taken over' });
+  deps.log.info('recheck skipped', { provider: provider.id, subjectId: maskSubjectId(message.subjectId, provider), reason: 'lease taken over' });
   return { kind: 'skipped', reason: 'lease taken over' };
 }
 
 function skipped(deps: WorkerDependencies, message: RecheckMessage, reason: string): RecheckResult {
-  deps.log.warn('recheck skipped', { provider: message.provider, subjectId: maskPhoneNumbers(message.subjectId, { mintedId: findProvider(message.provider)?.mintsSubjectIds }), reason });
+  deps.log.warn('recheck skipped', { provider: message.provider, subjectId: maskSubjectId(message.subjectId, findProvider(message.provider)), reason });
   return { kind: 'skipped', reason };
 }
 
@@ -305,7 +305,7 @@ function log(
 ) {
   const fields = {
     provider: provider.id,
-    subjectId: maskPhoneNumbers(message.subjectId, { mintedId: provider.mintsSubjectIds }),
+    subjectId: maskSubjectId(message.subjectId, provider),
     part: maskPhoneNumbers(message.part),
     asked: result.asked,
     ...(result.verdict ? { verdict: result.verdict } : {}),

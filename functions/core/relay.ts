@@ -1,10 +1,9 @@
 import * as z from '../shared/zod.ts';
 import { refusingPlainHttp } from '../providers/common.ts';
 import { findProvider } from '../providers/index.ts';
-import { type AnyProvider, INSTRUCTION_LIMITS, type OutgoingMessage, type SendContext } from '../providers/provider.ts';
+import { type AnyProvider, INSTRUCTION_LIMITS, maskSubjectId, type OutgoingMessage, type SendContext } from '../providers/provider.ts';
 import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeliveryError, errorMessage } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
-import { maskPhoneNumbers } from '../shared/log.ts';
 import { keys, TABLE } from './pipeline-definition.ts';
 import { instructionEventId, type InstructionDetail, storedInstruction } from './publish.ts';
 import type { SecretCache } from './secrets.ts';
@@ -235,7 +234,7 @@ async function meetAndJoin(eventId: string, fields: Item, deps: ReportJoinDepend
     [TABLE.ttlAttribute]: expiresAt,
   });
   // The reference is the sender's subject, masked as its own lines mask it.
-  deps.log?.info('relay: delivery report joined', { eventId, provider: forProvider, referenceId: maskPhoneNumbers(referenceId, { mintedId: deps.sender.mintsSubjectIds }) });
+  deps.log?.info('relay: delivery report joined', { eventId, provider: forProvider, referenceId: maskSubjectId(referenceId, deps.sender) });
   return 'joined';
 }
 
@@ -423,7 +422,7 @@ export const positionOf = (detail: Pick<InstructionDetail, 'receivedAt' | 'event
 
 /** What may be logged of an instruction: ids and kinds, never its destination, text or link. */
 function logFields(detail: InstructionDetail, ageSeconds: number) {
-  return { eventId: detail.eventId, provider: detail.provider, subjectId: maskPhoneNumbers(detail.subjectId, { mintedId: findProvider(detail.provider)?.mintsSubjectIds }), kind: detail.kind, ageSeconds };
+  return { eventId: detail.eventId, provider: detail.provider, subjectId: maskSubjectId(detail.subjectId, findProvider(detail.provider)), kind: detail.kind, ageSeconds };
 }
 
 /** Which delivery of the instruction this is, when it comes from a queue: its last gives up to the DLQ. */
@@ -555,7 +554,7 @@ async function storedNoLonger(claimed: InstructionDetail, deps: RelayDependencie
   const at = now.toISOString();
   // The ids the key was checked against, and the kind from the relay item (written from the stored
   // instruction): nothing the event says on its own.
-  const fields = { eventId: claimed.eventId, provider: claimed.provider, subjectId: maskPhoneNumbers(claimed.subjectId, { mintedId: findProvider(claimed.provider)?.mintsSubjectIds }), kind: String(current.kind) };
+  const fields = { eventId: claimed.eventId, provider: claimed.provider, subjectId: maskSubjectId(claimed.subjectId, findProvider(claimed.provider)), kind: String(current.kind) };
   const reason = 'its stored instruction is no longer kept (past sensitiveRetentionHours): too old to send';
   const next = { notToSend: { outcome: 'expired' as const, fields: { status: 'expired', updatedAt: at, reason }, more: { reason: 'stored instruction no longer kept' } } };
   return carryOn(current, { key: relayKey(claimed), now, at, next, done: logged(fields, deps) }, deps);
@@ -569,7 +568,7 @@ const logged =
   (fields: Record<string, unknown>, deps: RelayDependencies): Done =>
   (result, more = {}) => {
     const level = result.outcome === 'uncertain' || result.outcome === 'refused' || result.outcome === 'expired' ? 'warn' : 'info';
-    deps.log[level]('relay', { ...fields, outcome: result.outcome, ...(result.outcome === 'sent' ? { referenceId: maskPhoneNumbers(result.referenceId, { mintedId: deps.sender.mintsSubjectIds }) } : {}), ...(result.outcome === 'duplicate' ? { status: result.status } : {}), ...more });
+    deps.log[level]('relay', { ...fields, outcome: result.outcome, ...(result.outcome === 'sent' ? { referenceId: maskSubjectId(result.referenceId, deps.sender) } : {}), ...(result.outcome === 'duplicate' ? { status: result.status } : {}), ...more });
     return result;
   };
 
@@ -819,7 +818,7 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
       [TABLE.ttlAttribute]: Math.floor(at.getTime() / 1000) + deps.retentionDays * 86_400,
     });
   } catch (error) {
-    deps.log.error('relay: sent, not recorded', { eventId: detail.eventId, referenceId: maskPhoneNumbers(referenceId, { mintedId: deps.sender.mintsSubjectIds }), error: errorMessage(error) });
+    deps.log.error('relay: sent, not recorded', { eventId: detail.eventId, referenceId: maskSubjectId(referenceId, deps.sender), error: errorMessage(error) });
     throw error;
   }
   return done({ outcome: 'sent', referenceId }, { attempts });

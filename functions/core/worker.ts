@@ -1,5 +1,5 @@
 import { findProvider } from '../providers/index.ts';
-import { believesCallbacks, canAsk, lookupLimitsOf, workerReadsSecret, type AnyProvider, type EventFacts, type LookupContext, type Outcome } from '../providers/provider.ts';
+import { believesCallbacks, canAsk, lookupLimitsOf, maskSubjectId, workerReadsSecret, type AnyProvider, type EventFacts, type LookupContext, type Outcome } from '../providers/provider.ts';
 import { DependencyError, errorMessage } from '../shared/errors.ts';
 import { judgeClaim, placeStatus, resolveEventKey, unstorableKeyReason } from './events.ts';
 import { shortHash } from '../shared/hash.ts';
@@ -470,7 +470,7 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
   deps.log.info('stored', {
     provider: provider.id,
     requestId: message.requestId,
-    subjectId: maskPhoneNumbers(facts.subjectId, { mintedId: provider.mintsSubjectIds }),
+    subjectId: maskSubjectId(facts.subjectId, provider),
     part: maskPhoneNumbers(facts.part),
     // The provider's text, as free as a subject id: masked the same way.
     status: maskPhoneNumbers(facts.status),

@@ -1,3 +1,4 @@
+import { maskPhoneNumbers, type MaskOptions } from '../shared/log.ts';
 import type * as z from '../shared/zod.ts';
 
 /**
@@ -264,9 +265,9 @@ export interface Provider<TSecret = unknown, TPayload = unknown, TId extends str
   /**
    * Whether the provider makes up every subject id itself, from random bits or a hash (TeleSign's
    * reference_id, eSMS's SMSID, REL-ID's notification_uuid, Identomat's session token), never from
-   * what a person gave. Log lines then leave its UUIDs and hex ids readable (`maskPhoneNumbers`'
-   * `mintedId`). False where the sender chooses the id (TemboPlus's partnerReference, a Standard
-   * Webhooks id): it may embed a phone number in any shape, and is masked whatever its shape.
+   * what a person gave. Log lines and the CLI then leave its UUIDs and hex ids readable
+   * (`subjectIdMasking`). False where the sender chooses the id (TemboPlus's partnerReference, a
+   * Standard Webhooks id): it may embed a phone number in any shape, and is masked whatever its shape.
    */
   readonly mintsSubjectIds: boolean;
 }
@@ -360,6 +361,27 @@ export function lookupLimitsOf(provider: Pick<AnyProvider, 'lookupLimits' | 'loo
 /** Whether the provider can be asked with this secret. */
 export function canAsk(provider: Pick<AnyProvider, 'lookup' | 'canLookup'>, secret: unknown): boolean {
   return provider.lookup !== undefined && (provider.canLookup?.(secret) ?? true);
+}
+
+/**
+ * How to mask what may hold the ids this provider (absent: one no longer known) gives its subjects:
+ * their UUIDs and hex ids left readable (`mintedId`) only when the provider makes up every one
+ * itself (`mintsSubjectIds`). Such an id holds no one's number, since no person chose it, and its
+ * digit runs are chance: masked, it could no longer be looked up in the provider's console or in
+ * `npm run inspect`. An id a sender chooses, or any id of a provider not known, may embed a phone
+ * number in any shape, and is masked whatever its shape. The one place that decides it, so that no
+ * log line or CLI view can show a sender's id unmasked or garble a provider's.
+ */
+export function subjectIdMasking(provider: Pick<AnyProvider, 'mintsSubjectIds'> | undefined): MaskOptions {
+  return { mintedId: provider?.mintsSubjectIds === true };
+}
+
+/**
+ * A subject id of this provider as a log line or the CLI shows it (`subjectIdMasking`); also the
+ * id a provider gave a message the relay sent, which its delivery reports carry as their subject.
+ */
+export function maskSubjectId(subjectId: string, provider: Pick<AnyProvider, 'mintsSubjectIds'> | undefined): string {
+  return maskPhoneNumbers(subjectId, subjectIdMasking(provider));
 }
 
 /** A provider with its types erased, as held by the registry. */

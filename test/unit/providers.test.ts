@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { providers } from '../../functions/providers/index.ts';
-import { OUTCOMES, providerDefinitionProblem, type AnyProvider } from '../../functions/providers/provider.ts';
+import { maskSubjectId, OUTCOMES, providerDefinitionProblem, type AnyProvider } from '../../functions/providers/provider.ts';
 import { FIXTURES_DIR, listSamples } from '../../local/samples.ts';
 import {
   authentic,
@@ -16,6 +16,7 @@ import {
 import { kitOf } from '../providers/index.ts';
 import { lookupAnswer } from '../../functions/core/ask.ts';
 import { ConfigurationError } from '../../functions/shared/errors.ts';
+import { maskPhoneNumbers } from '../../functions/shared/log.ts';
 import type { Content } from '../providers/kit.ts';
 
 /**
@@ -62,6 +63,18 @@ test("every kit's secret is valid for its provider, whatever the suite's tag (a 
       assert.ok(result.success, `${provider.id} secret tagged ${tag}: ${result.success ? '' : JSON.stringify(result.error.issues)}`);
     }
   }
+});
+
+test("a subject id is shown as its provider's: readable where the provider made it up, masked where a sender chose it or the provider is not known", () => {
+  // prepare: a UUID whose digits spell a phone number (+995 512 345 678)
+  const id = '99551234-5678-4abc-8def-0123456789ab';
+  assert.notEqual(maskPhoneNumbers(id), id, 'the id holds a number to mask');
+  // act
+  const shown = providers.map((provider) => [provider.id, maskSubjectId(id, provider)]);
+  const unknown = maskSubjectId(id, undefined);
+  // assess
+  assert.deepEqual(shown, providers.map((provider) => [provider.id, provider.mintsSubjectIds ? id : maskPhoneNumbers(id)]));
+  assert.equal(unknown, maskPhoneNumbers(id), 'a provider no longer in the registry: masked');
 });
 
 for (const provider of providers) {
