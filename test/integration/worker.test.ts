@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ConfigurationError, DependencyError } from '../../functions/shared/errors.ts';
 import { maskPhoneNumbers } from '../../functions/shared/log.ts';
@@ -48,6 +48,19 @@ before(async () => {
 after(async () => {
   await env?.stop();
 });
+
+/**
+ * `npm run inspect` as a user on this machine runs it: against this environment's table, named in a
+ * local runtime file of its own (a temporary folder, removed when the test ends).
+ */
+function inspectCommand(t: TestContext, folderPrefix: string): (...args: string[]) => SpawnSyncReturns<string> {
+  const dataDir = mkdtempSync(join(tmpdir(), folderPrefix));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify({ pid: process.pid, dynamodbEndpoint: env.dynamo.endpoint, tableName: env.tableName, region: 'us-east-1' }));
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  return (...args) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'local/inspect.ts', ...args, '--data-dir', dataDir], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -1298,145 +1311,115 @@ describe('eSMS: a message and its recipients, found by the SMSID', () => {
     assert.equal(recipient.parts.get('B')?.outcome, 'failed');
   });
 
-  test('npm run inspect -- esms <SMSID> shows the message, each recipient and the timeline', async () => {
+  test('npm run inspect -- esms <SMSID> shows the message, each recipient and the timeline', async (t) => {
     // prepare: inspect reads the table named in a local runtime file
     const smsId = uniqueId('esms-inspect');
     await batchOfTwo(smsId);
-    const dataDir = mkdtempSync(join(tmpdir(), 'inspect-esms-'));
-    writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify({ pid: process.pid, dynamodbEndpoint: env.dynamo.endpoint, tableName: env.tableName, region: 'us-east-1' }));
-    const root = fileURLToPath(new URL('../../', import.meta.url));
-    const inspect = (...args: string[]) =>
-      spawnSync(process.execPath, ['--import', 'tsx', 'local/inspect.ts', ...args, '--data-dir', dataDir], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
-    try {
-      // act
-      // As stored (the recipients' numbers are masked without --show-sensitive: the next test)
-      const json = inspect('esms', smsId, '--json', '--show-sensitive');
-      const text = inspect('esms', smsId, '--show-sensitive');
-      const missing = inspect('esms', `${smsId}-missing`);
-      // assess
-      assert.equal(json.status, 0, json.stderr);
-      const view = JSON.parse(json.stdout) as { state: Record<string, unknown> | null; parts: Record<string, unknown>[]; events: Record<string, unknown>[] };
-      assert.equal(view.state?.subjectId, smsId);
-      assert.deepEqual(view.parts.map((part) => part.part), ['0901000001', '0901000002'], 'what is stored');
-      assert.deepEqual(view.parts.map((part) => part.outcome), ['unknown', 'unknown']);
-      assert.equal(view.events.length, 8, 'four callbacks and the four answers eSMS gave to them');
-      assert.equal(text.status, 0, text.stderr);
-      assert.match(text.stdout, /parts \(2\):/);
-      assert.match(text.stdout, /0901000001[\s\S]*outcome unknown, terminal[\s\S]*inference=mixed/);
-      assert.match(text.stdout, /0901000002/);
-      assert.equal((text.stdout.match(/request=/g) ?? []).length, 4, 'every callback on the timeline');
-      assert.equal(missing.status, 1);
-      assert.match(missing.stdout, /nothing stored/);
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-    }
+    const inspect = inspectCommand(t, 'inspect-esms-');
+    // act
+    // As stored (the recipients' numbers are masked without --show-sensitive: the next test)
+    const json = inspect('esms', smsId, '--json', '--show-sensitive');
+    const text = inspect('esms', smsId, '--show-sensitive');
+    const missing = inspect('esms', `${smsId}-missing`);
+    // assess
+    assert.equal(json.status, 0, json.stderr);
+    const view = JSON.parse(json.stdout) as { state: Record<string, unknown> | null; parts: Record<string, unknown>[]; events: Record<string, unknown>[] };
+    assert.equal(view.state?.subjectId, smsId);
+    assert.deepEqual(view.parts.map((part) => part.part), ['0901000001', '0901000002'], 'what is stored');
+    assert.deepEqual(view.parts.map((part) => part.outcome), ['unknown', 'unknown']);
+    assert.equal(view.events.length, 8, 'four callbacks and the four answers eSMS gave to them');
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, /parts \(2\):/);
+    assert.match(text.stdout, /0901000001[\s\S]*outcome unknown, terminal[\s\S]*inference=mixed/);
+    assert.match(text.stdout, /0901000002/);
+    assert.equal((text.stdout.match(/request=/g) ?? []).length, 4, 'every callback on the timeline');
+    assert.equal(missing.status, 1);
+    assert.match(missing.stdout, /nothing stored/);
   });
 
-  test("npm run inspect masks each eSMS recipient's phone number, in every view and in --json, unless --show-sensitive", async () => {
+  test("npm run inspect masks each eSMS recipient's phone number, in every view and in --json, unless --show-sensitive", async (t) => {
     // prepare
     const smsId = uniqueId('esms-masked');
     await batchOfTwo(smsId);
     // and one the worker quarantines (SMSID and smsid both, as test/fixtures/esms/invalid/smsid-twice.query), its query kept whole
     const invalid = `SMSID=${smsId}-q&SendStatus=5&phonenumber=0901000003&smsid=82b0bb8aed914a0aab8deba567c9b8c2`;
     assert.equal((await processMessage(await queueMessageForQuery(env.secrets, 'esms', invalid), env.deps())).kind, 'quarantined');
-    const dataDir = mkdtempSync(join(tmpdir(), 'inspect-esms-'));
-    writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify({ pid: process.pid, dynamodbEndpoint: env.dynamo.endpoint, tableName: env.tableName, region: 'us-east-1' }));
-    const root = fileURLToPath(new URL('../../', import.meta.url));
-    const inspect = (...args: string[]) =>
-      spawnSync(process.execPath, ['--import', 'tsx', 'local/inspect.ts', ...args, '--data-dir', dataDir], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+    const inspect = inspectCommand(t, 'inspect-esms-');
     const recipients = ['0901000001', '0901000002', '0901000003'];
-    try {
-      // act
-      const views = {
-        text: inspect('esms', smsId),
-        json: inspect('esms', smsId, '--json'),
-        recent: inspect('--recent', '50', '--provider', 'esms'),
-        recentJson: inspect('--recent', '50', '--provider', 'esms', '--json'),
-        quarantined: inspect('--recent', '50', '--provider', 'esms', '--outcome', 'quarantined', '--json'),
-      };
-      const shown = inspect('esms', smsId, '--json', '--show-sensitive');
-      const shownText = inspect('esms', smsId, '--show-sensitive');
+    // act
+    const views = {
+      text: inspect('esms', smsId),
+      json: inspect('esms', smsId, '--json'),
+      recent: inspect('--recent', '50', '--provider', 'esms'),
+      recentJson: inspect('--recent', '50', '--provider', 'esms', '--json'),
+      quarantined: inspect('--recent', '50', '--provider', 'esms', '--outcome', 'quarantined', '--json'),
+    };
+    const shown = inspect('esms', smsId, '--json', '--show-sensitive');
+    const shownText = inspect('esms', smsId, '--show-sensitive');
 
-      // assess: the recipients as a log line shows them, their last three digits
-      for (const [view, result] of Object.entries(views)) {
-        assert.equal(result.status, 0, `${view}: ${result.stderr}`);
-        for (const recipient of recipients) assert.ok(!leaks(result.stdout, recipient), `${view} prints ${recipient}:\n${result.stdout}`);
-      }
-      assert.match(views.text.stdout, /parts \(2\):\n {4}\*{7}001\n[\s\S]*\n {4}\*{7}002\n/);
-      assert.match(views.text.stdout, /part=\*{7}001/);
-      assert.match(views.recent.stdout, new RegExp(`${smsId} part \\*{7}002`));
-      const view = JSON.parse(views.json.stdout) as { parts: Record<string, unknown>[]; events: { part?: string; payload?: Record<string, unknown>; status?: string }[] };
-      assert.deepEqual(view.parts.map((part) => part.part), ['*******001', '*******002']);
-      assert.ok(view.events.some((event) => event.payload?.phonenumber === '*******001' && event.payload.SMSID === smsId), 'the payload is kept, its number masked');
-      const quarantined = (JSON.parse(views.quarantined.stdout) as { items: { requestId?: string; message?: string }[] }).items.find((item) => item.message?.includes(`${smsId}-q`));
-      assert.ok(quarantined?.message?.includes('phonenumber=*******003'), JSON.stringify(quarantined));
-      // --show-sensitive: as stored
-      assert.deepEqual((JSON.parse(shown.stdout) as { parts: Record<string, unknown>[] }).parts.map((part) => part.part), recipients.slice(0, 2));
-      assert.match(shownText.stdout, /parts \(2\):\n {4}0901000001\n/);
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
+    // assess: the recipients as a log line shows them, their last three digits
+    for (const [view, result] of Object.entries(views)) {
+      assert.equal(result.status, 0, `${view}: ${result.stderr}`);
+      for (const recipient of recipients) assert.ok(!leaks(result.stdout, recipient), `${view} prints ${recipient}:\n${result.stdout}`);
     }
+    assert.match(views.text.stdout, /parts \(2\):\n {4}\*{7}001\n[\s\S]*\n {4}\*{7}002\n/);
+    assert.match(views.text.stdout, /part=\*{7}001/);
+    assert.match(views.recent.stdout, new RegExp(`${smsId} part \\*{7}002`));
+    const view = JSON.parse(views.json.stdout) as { parts: Record<string, unknown>[]; events: { part?: string; payload?: Record<string, unknown>; status?: string }[] };
+    assert.deepEqual(view.parts.map((part) => part.part), ['*******001', '*******002']);
+    assert.ok(view.events.some((event) => event.payload?.phonenumber === '*******001' && event.payload.SMSID === smsId), 'the payload is kept, its number masked');
+    const quarantined = (JSON.parse(views.quarantined.stdout) as { items: { requestId?: string; message?: string }[] }).items.find((item) => item.message?.includes(`${smsId}-q`));
+    assert.ok(quarantined?.message?.includes('phonenumber=*******003'), JSON.stringify(quarantined));
+    // --show-sensitive: as stored
+    assert.deepEqual((JSON.parse(shown.stdout) as { parts: Record<string, unknown>[] }).parts.map((part) => part.part), recipients.slice(0, 2));
+    assert.match(shownText.stdout, /parts \(2\):\n {4}0901000001\n/);
   });
 });
 
 describe('npm run inspect --recent', () => {
-  test('line their columns up after the longest value in each, "standard-webhooks" among them', async () => {
+  test('line their columns up after the longest value in each, "standard-webhooks" among them', async (t) => {
     // prepare: a Standard Webhooks invoice (the longest provider id) and a TeleSign report
     const invoice = sampleJson('standard-webhooks', 'invoice-paid');
     const invoiceId = uniqueId('in');
     await processMessage(await message('standard-webhooks', { ...invoice, type: 'invoice.payment_failed', data: { ...(invoice.data as Record<string, unknown>), id: invoiceId } }), env.deps());
     const referenceId = randomUUID().replaceAll('-', '').toUpperCase();
     await processMessage(await message('telesign', teleSignReport(referenceId, 200, '2025-01-01T10:00:00Z')), env.deps());
-    const dataDir = mkdtempSync(join(tmpdir(), 'inspect-columns-'));
-    writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify({ pid: process.pid, dynamodbEndpoint: env.dynamo.endpoint, tableName: env.tableName, region: 'us-east-1' }));
-    const root = fileURLToPath(new URL('../../', import.meta.url));
-    try {
-      // act
-      const run = spawnSync(process.execPath, ['--import', 'tsx', 'local/inspect.ts', '--recent', '50', '--data-dir', dataDir], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
-      // assess: changedAt, provider, outcome, status, subject: each column starts where it does on every line
-      assert.equal(run.status, 0, run.stderr);
-      const lines = run.stdout.trimEnd().split('\n');
-      // The invoice id is the sender's own: listed masked as a log line masks it (in-12345630 is in-*****630).
-      const invoiceLine = lines.find((line) => line.endsWith(maskPhoneNumbers(invoiceId))) ?? assert.fail(run.stdout);
-      const reportLine = lines.find((line) => line.endsWith(referenceId)) ?? assert.fail(run.stdout);
-      const starts = (line: string, cells: readonly string[]) => cells.map((cell) => line.indexOf(` ${cell}`) + 1);
-      const columns = [starts(invoiceLine, ['standard-webhooks', 'failed', 'invoice.payment_failed']), starts(reportLine, ['telesign', 'succeeded', '200'])];
-      assert.deepEqual(columns[0], columns[1], `columns out of line:\n${run.stdout}`);
-      // (the subject: the last word of each line)
-      assert.equal(invoiceLine.lastIndexOf(' '), reportLine.lastIndexOf(' '), `subjects out of line:\n${run.stdout}`);
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-    }
+    const inspect = inspectCommand(t, 'inspect-columns-');
+    // act
+    const run = inspect('--recent', '50');
+    // assess: changedAt, provider, outcome, status, subject: each column starts where it does on every line
+    assert.equal(run.status, 0, run.stderr);
+    const lines = run.stdout.trimEnd().split('\n');
+    // The invoice id is the sender's own: listed masked as a log line masks it (in-12345630 is in-*****630).
+    const invoiceLine = lines.find((line) => line.endsWith(maskPhoneNumbers(invoiceId))) ?? assert.fail(run.stdout);
+    const reportLine = lines.find((line) => line.endsWith(referenceId)) ?? assert.fail(run.stdout);
+    const starts = (line: string, cells: readonly string[]) => cells.map((cell) => line.indexOf(` ${cell}`) + 1);
+    const columns = [starts(invoiceLine, ['standard-webhooks', 'failed', 'invoice.payment_failed']), starts(reportLine, ['telesign', 'succeeded', '200'])];
+    assert.deepEqual(columns[0], columns[1], `columns out of line:\n${run.stdout}`);
+    // (the subject: the last word of each line)
+    assert.equal(invoiceLine.lastIndexOf(' '), reportLine.lastIndexOf(' '), `subjects out of line:\n${run.stdout}`);
   });
 });
 
 describe('npm run inspect: phone numbers in any provider\'s callbacks', () => {
-  test('a status that spells a phone number (a Standard Webhooks type) is masked in the listing, the timeline and --json', async () => {
+  test('a status that spells a phone number (a Standard Webhooks type) is masked in the listing, the timeline and --json', async (t) => {
     // prepare: a sender names its status (`type`) freely, as in 'log lines' above
     const invoice = sampleJson('standard-webhooks', 'invoice-paid');
     const number = '995512345678';
     const result = await processMessage(await message('standard-webhooks', { ...invoice, type: `sms.to.${number}`, data: { ...(invoice.data as Record<string, unknown>), id: uniqueId('in') } }), env.deps());
     const subjectId = (result as { subjectId: string }).subjectId;
-    const dataDir = mkdtempSync(join(tmpdir(), 'inspect-status-'));
-    writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify({ pid: process.pid, dynamodbEndpoint: env.dynamo.endpoint, tableName: env.tableName, region: 'us-east-1' }));
-    const root = fileURLToPath(new URL('../../', import.meta.url));
-    const inspect = (...args: string[]) =>
-      spawnSync(process.execPath, ['--import', 'tsx', 'local/inspect.ts', ...args, '--data-dir', dataDir], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
-    try {
-      // act
-      const views = { text: inspect('standard-webhooks', subjectId), json: inspect('standard-webhooks', subjectId, '--json'), recent: inspect('--recent', '50', '--provider', 'standard-webhooks') };
-      // assess
-      for (const [view, run] of Object.entries(views)) {
-        assert.equal(run.status, 0, `${view}: ${run.stderr}`);
-        assert.ok(!leaks(run.stdout, number), `${view} prints ${number}:\n${run.stdout}`);
-        assert.ok(run.stdout.includes('sms.to.*********678'), `${view}:\n${run.stdout}`);
-      }
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
+    const inspect = inspectCommand(t, 'inspect-status-');
+    // act
+    const views = { text: inspect('standard-webhooks', subjectId), json: inspect('standard-webhooks', subjectId, '--json'), recent: inspect('--recent', '50', '--provider', 'standard-webhooks') };
+    // assess
+    for (const [view, run] of Object.entries(views)) {
+      assert.equal(run.status, 0, `${view}: ${run.stderr}`);
+      assert.ok(!leaks(run.stdout, number), `${view} prints ${number}:\n${run.stdout}`);
+      assert.ok(run.stdout.includes('sms.to.*********678'), `${view}:\n${run.stdout}`);
     }
   });
 
-  test('are masked in every view and in --json unless --show-sensitive, while ids the provider made up stay readable', async () => {
+  test('are masked in every view and in --json unless --show-sensitive, while ids the provider made up stay readable', async (t) => {
     // prepare: a TeleSign inbound SMS (its sender in user_response.phone_number) whose reference id
     // holds a run of digits, and a TemboPlus transfer paid to a mobile number (receiverAccount)
     const referenceId = `0123456789ABCDEF${randomUUID().replaceAll('-', '').slice(0, 16).toUpperCase()}`;
@@ -1447,39 +1430,31 @@ describe('npm run inspect: phone numbers in any provider\'s callbacks', () => {
     const account = '255712345678';
     env.simulator.report({ ...transfer(ref, 'COMPLETED'), receiverAccount: account });
     await processMessage(await message('temboplus', { ...transfer(ref, 'COMPLETED'), receiverAccount: account }), env.deps());
-    const dataDir = mkdtempSync(join(tmpdir(), 'inspect-masked-'));
-    writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify({ pid: process.pid, dynamodbEndpoint: env.dynamo.endpoint, tableName: env.tableName, region: 'us-east-1' }));
-    const root = fileURLToPath(new URL('../../', import.meta.url));
-    const inspect = (...args: string[]) =>
-      spawnSync(process.execPath, ['--import', 'tsx', 'local/inspect.ts', ...args, '--data-dir', dataDir], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
-    try {
-      // act
-      const views = {
-        text: inspect('telesign', referenceId),
-        json: inspect('telesign', referenceId, '--json'),
-        temboplus: inspect('temboplus', ref, '--json'),
-        recent: inspect('--recent', '50'),
-        recentJson: inspect('--recent', '50', '--json'),
-      };
-      const shown = inspect('telesign', referenceId, '--json', '--show-sensitive');
+    const inspect = inspectCommand(t, 'inspect-masked-');
+    // act
+    const views = {
+      text: inspect('telesign', referenceId),
+      json: inspect('telesign', referenceId, '--json'),
+      temboplus: inspect('temboplus', ref, '--json'),
+      recent: inspect('--recent', '50'),
+      recentJson: inspect('--recent', '50', '--json'),
+    };
+    const shown = inspect('telesign', referenceId, '--json', '--show-sensitive');
 
-      // assess
-      for (const [view, result] of Object.entries(views)) {
-        assert.equal(result.status, 0, `${view}: ${result.stderr}`);
-        for (const number of [sender, account]) assert.ok(!leaks(result.stdout, number), `${view} prints ${number}:\n${result.stdout}`);
-      }
-      type View = { state: Record<string, unknown> | null; events: { payload?: Record<string, Record<string, unknown>>; rawGzip?: unknown }[] };
-      const view = JSON.parse(views.json.stdout) as View;
-      assert.equal(view.state?.subjectId, referenceId, 'the reference id, made up by TeleSign, stays readable');
-      assert.equal(view.events[0].payload?.user_response.phone_number, '********890', 'the sender as in a log line');
-      assert.equal(String(view.events[0].payload?.reference_id), referenceId);
-      const tembo = JSON.parse(views.temboplus.stdout) as View;
-      assert.equal(tembo.state?.subjectId, ref);
-      assert.equal(String(tembo.events[0].payload?.receiverAccount), '*********678');
-      assert.match(views.recent.stdout, new RegExp(`telesign .* ${referenceId}\\n`));
-      assert.equal((JSON.parse(shown.stdout) as View).events[0].payload?.user_response.phone_number, sender, '--show-sensitive: as stored');
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
+    // assess
+    for (const [view, result] of Object.entries(views)) {
+      assert.equal(result.status, 0, `${view}: ${result.stderr}`);
+      for (const number of [sender, account]) assert.ok(!leaks(result.stdout, number), `${view} prints ${number}:\n${result.stdout}`);
     }
+    type View = { state: Record<string, unknown> | null; events: { payload?: Record<string, Record<string, unknown>>; rawGzip?: unknown }[] };
+    const view = JSON.parse(views.json.stdout) as View;
+    assert.equal(view.state?.subjectId, referenceId, 'the reference id, made up by TeleSign, stays readable');
+    assert.equal(view.events[0].payload?.user_response.phone_number, '********890', 'the sender as in a log line');
+    assert.equal(String(view.events[0].payload?.reference_id), referenceId);
+    const tembo = JSON.parse(views.temboplus.stdout) as View;
+    assert.equal(tembo.state?.subjectId, ref);
+    assert.equal(String(tembo.events[0].payload?.receiverAccount), '*********678');
+    assert.match(views.recent.stdout, new RegExp(`telesign .* ${referenceId}\\n`));
+    assert.equal((JSON.parse(shown.stdout) as View).events[0].payload?.user_response.phone_number, sender, '--show-sensitive: as stored');
   });
 });
