@@ -61,10 +61,6 @@ const USAGE = `usage: npm run bench
 
 // Its settings are environment variables: a flag or an argument is a mistake, said before minutes of measuring.
 const cli = parseCli({ help: { type: 'boolean', short: 'h' } }, USAGE);
-if (cli.values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
 checkArguments(cli.positionals, USAGE, []);
 
 const KB = 1000;

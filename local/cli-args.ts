@@ -16,14 +16,29 @@ export function dataDirFrom(value: string | undefined): string {
 /** Exit code of a command line that was used wrongly (a bad flag or value), as parseArgs errors are. */
 export const USAGE_EXIT_CODE = 2;
 
-/** parseArgs that prints a usage line and exits 2 on a bad flag instead of throwing a stack trace. */
-export function parseCli<T extends ParseArgsConfig['options']>(options: T, usage: string, args = process.argv.slice(2)) {
+/** The flag every command takes: it prints the usage on stdout and exits 0, doing nothing else. */
+export interface HelpOption {
+  readonly help: { readonly type: 'boolean'; readonly short: 'h' };
+}
+
+/**
+ * parseArgs that prints a usage line and exits 2 on a bad flag instead of throwing a stack trace,
+ * and answers --help (`-h`) with the usage, so that every command does both the same way.
+ */
+export function parseCli<T extends ParseArgsConfig['options'] & HelpOption>(options: T, usage: string, args = process.argv.slice(2)) {
+  let parsed;
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {
     console.error(`${(error as Error).message}\n\n${usage}`);
     process.exit(USAGE_EXIT_CODE);
   }
+  // `HelpOption` holds every command to declaring it; the parsed values' type is too generic to say so.
+  if ((parsed.values as { readonly help?: boolean }).help) {
+    console.log(usage);
+    process.exit(0);
+  }
+  return parsed;
 }
 
 /**

@@ -37,10 +37,6 @@ const { values, positionals } = parseCli(
   },
   USAGE,
 );
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
 // Nothing is read from a bare word (`npm run events identomat` meant --provider): refused, not
 // answered with every provider's events as if it had not been given.
 checkArguments(positionals, USAGE, []);

@@ -36,10 +36,6 @@ const { values, positionals } = parseCli(
   },
   USAGE,
 );
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
 
 function fail(message: string, code = 2): never {
   // A failure (not a wrong command line) still prints its document, as every --json command does.

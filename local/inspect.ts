@@ -55,10 +55,6 @@ const { values, positionals } = parseCli(
   },
   USAGE,
 );
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
 const recent = intFlag('recent', values.recent, COUNT_RANGE, 20);
 // A subject, or a listing (--recent, --stale), which names none.
 if (values.stale || values.recent !== undefined) checkArguments(positionals, USAGE, []);

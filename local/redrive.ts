@@ -47,10 +47,6 @@ const { values, positionals } = parseCli(
   },
   USAGE,
 );
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
 // A word is not a flag (`npm run redrive dry-run`): refused, not a redrive as if it had not been given.
 checkArguments(positionals, USAGE, []);
 const json = values.json;

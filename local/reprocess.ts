@@ -56,10 +56,6 @@ const { values, positionals } = parseCli(
   },
   USAGE,
 );
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
 // A word is not a flag (`npm run reprocess telesign` meant --provider): refused, not every provider's.
 checkArguments(positionals, USAGE, []);
 const wanted = values.provider ? [findProvider(values.provider)] : providers;

@@ -51,10 +51,6 @@ const { values, positionals } = parseCli(
   },
   USAGE,
 );
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
 const json = values.json;
 /** A phone number as this command prints it: masked as a log line and `npm run inspect` mask it, unless --show-sensitive. */
 const shownNumbers = (text: string): string => (values['show-sensitive'] ? text : maskPhoneNumbers(text));

@@ -89,10 +89,6 @@ const { values, positionals } = parseCli(
   },
   USAGE,
 );
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
 // A word is not a flag (`npm start fresh` meant --fresh): refused before anything starts.
 checkArguments(positionals, USAGE, []);
 
