@@ -141,20 +141,25 @@ function decodedQuery(query: string): string {
   }
 }
 
+/** Where, outside the member it is checked in, a request can carry a body secret. */
+type SecretPlace = 'the body' | 'the query string' | 'a header';
+
 /**
- * Where a request carries one of the provider's body secrets outside the member it is checked in:
- * the parsed payload (which no longer holds that member), the query string, or a header the message
- * keeps. Undefined when nowhere.
+ * Every place a request carries one of the provider's body secrets outside the member it is checked
+ * in: the parsed payload (which no longer holds that member), the query string, or a header the
+ * message keeps. Each is looked at, not only the first: a copy left in another would be queued and
+ * stored with the quarantined callback. Empty when nowhere.
  */
-function secretOutside(payload: unknown, query: string, headers: Readonly<Record<string, string>>, allSecrets: readonly string[]): string | undefined {
+function secretOutside(payload: unknown, query: string, headers: Readonly<Record<string, string>>, allSecrets: readonly string[]): SecretPlace[] {
   // A short key would match ordinary text (a key "identomat" and every link to widget.identomat.com):
   // only keys long enough to be secrets are hunted down; the raw body is scrubbed of any.
   const secrets = allSecrets.filter((secret) => secret.length >= MIN_HUNTED_SECRET_LENGTH);
-  if (secrets.length === 0) return undefined;
-  if (payload !== undefined && spellsSecret(JSON.stringify(payload) ?? '', secrets)) return 'the body';
-  if (spellsSecret(query, secrets) || spellsSecret(decodedQuery(query), secrets)) return 'the query string';
-  if (Object.values(headers).some((value) => spellsSecret(value, secrets))) return 'a header';
-  return undefined;
+  if (secrets.length === 0) return [];
+  const places: SecretPlace[] = [];
+  if (payload !== undefined && spellsSecret(JSON.stringify(payload) ?? '', secrets)) places.push('the body');
+  if (spellsSecret(query, secrets) || spellsSecret(decodedQuery(query), secrets)) places.push('the query string');
+  if (Object.values(headers).some((value) => spellsSecret(value, secrets))) places.push('a header');
+  return places;
 }
 
 /** The kept headers with a value that spells a secret replaced. */
@@ -239,8 +244,8 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
   // a lone surrogate, over DynamoDB's key limits) is answered and kept as quarantined, not as taken.
   let facts: EventFacts | undefined;
   let quarantine = parsed.ok ? undefined : { reason: parsed.reason, issues: [...parsed.issues] };
-  if (exposed) {
-    quarantine = { reason: `${exposed} holds the secret outside the member it is checked in`, issues: [] };
+  if (exposed.length > 0) {
+    quarantine = { reason: `${exposed.join(' and ')} ${exposed.length > 1 ? 'hold' : 'holds'} the secret outside the member it is checked in`, issues: [] };
   } else if (parsed.ok) {
     try {
       facts = provider.describe(parsed.payload, secret);
@@ -257,8 +262,8 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
     requestId: request.requestId,
     sourceIp: request.sourceIp,
     method: request.method,
-    headers: exposed === 'a header' ? scrubbedHeaders(headers, bodySecrets) : headers,
-    raw: rawBody(request.body, bodySecrets, exposed === 'the query string' ? REDACTED : request.rawQuery),
+    headers: exposed.includes('a header') ? scrubbedHeaders(headers, bodySecrets) : headers,
+    raw: rawBody(request.body, bodySecrets, exposed.includes('the query string') ? REDACTED : request.rawQuery),
   };
   const pathParameters = keptPathParameters(provider, request);
   if (pathParameters) message.pathParameters = pathParameters;

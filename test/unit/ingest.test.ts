@@ -300,6 +300,31 @@ describe('what the queued message carries', () => {
     });
   }
 
+  const together = [
+    { name: 'nested in the body and in the query string', body: (key: string) => ({ meta: { copy: key } }), query: true, header: false, reason: 'the body and the query string hold' },
+    { name: 'nested in the body and in a kept header', body: (key: string) => ({ meta: { copy: key } }), query: false, header: true, reason: 'the body and a header hold' },
+    { name: 'in the query string and in a kept header', body: () => ({}), query: true, header: true, reason: 'the query string and a header hold' },
+  ];
+  for (const { name, body: extra, query, header, reason } of together) {
+    test(`identomat: the key ${name} at once is quarantined, and no copy in either place reaches the queue`, async () => {
+      // prepare
+      const key = String(UNIT_SECRETS.identomat.callbackApiKey);
+      const body = Buffer.from(JSON.stringify({ callbackApiKey: key, type: 'session-change', sessionId: 's1', result: 'APPROVED', ...extra(key) }));
+      const sent = authentic(identomat, { body });
+      const request = {
+        ...sent,
+        ...(query ? { rawQuery: `debug=${encodeURIComponent(key)}` } : {}),
+        ...(header ? { headers: { ...sent.headers, 'user-agent': `sender ${key}` } } : {}),
+      };
+      // act
+      const run = await runIngest(identomat, request);
+      // assess
+      assert.deepEqual(run.response.body, { received: true, quarantined: true });
+      assert.equal(run.messages[0].quarantine?.reason, `${reason} the secret outside the member it is checked in`);
+      assert.ok(!run.sent[0].includes(key) && !run.sent[0].includes(encodeURIComponent(key)), `the key is in the queued message: ${run.sent[0]}`);
+    });
+  }
+
   test('identomat: a key too short to be looked for elsewhere (it would match ordinary text) does not quarantine a link that contains it', async () => {
     // prepare: the key "identomat", and a session link on widget.identomat.com
     const sample = listSamples('identomat').find((each) => each.name === 'share-session-link-via-sms')!;
