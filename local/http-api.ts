@@ -43,6 +43,16 @@ async function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
   return Buffer.concat(chunks);
 }
 
+/**
+ * The request's path, or undefined when its target is no URL (`//[`, `//:99999/…`): Node's parser
+ * lets such a target through, and `new URL` throws on it. It matches no route, and is answered as
+ * any path without one, not with a 500 the sender would retry.
+ */
+function pathOf(request: IncomingMessage): string | undefined {
+  const target = request.url ?? '/';
+  return URL.canParse(target, 'http://localhost') ? new URL(target, 'http://localhost').pathname : undefined;
+}
+
 /** Build the payload v2.0 event API Gateway would hand the integration. */
 export function toApiGatewayEvent(
   request: IncomingMessage,
@@ -95,9 +105,9 @@ export async function startHttpApi(routes: readonly LocalRoute[], port: number):
   const compiled = routes.map((route) => ({ ...route, pattern: compile(route.provider.route.path) }));
   const server = createServer((request, response) => {
     void (async () => {
-      const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+      const path = pathOf(request);
       const method = (request.method ?? 'GET').toUpperCase();
-      const match = compiled.map((route) => ({ route, found: route.pattern.exec(path) })).find((m) => m.found);
+      const match = path === undefined ? undefined : compiled.map((route) => ({ route, found: route.pattern.exec(path) })).find((m) => m.found);
       // API Gateway answers a path it has no route for as it answers a method it has none for.
       if (!match) return json(response, UNDEFINED_ROUTE_ANSWER.statusCode, UNDEFINED_ROUTE_ANSWER.body);
       const { route } = match;

@@ -96,4 +96,25 @@ describe(`wrong methods over HTTP (${replayHint(config)})`, () => {
     }
     assert.equal(queue.bodies.length, 0, 'nothing queued');
   });
+
+  test('a request target that is no URL (//[, a port past 65535) answers 404 {"message":"Not Found"}, never a 500 a sender would retry', async () => {
+    for (const target of ['//[', '//:99999/callbacks/telesign', '//user@/callbacks/telesign']) {
+      // act: node:http sends the target as it is (fetch and `send` would parse it first)
+      const response = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const url = new URL(api.url);
+        const req = httpRequest({ host: url.hostname, port: url.port, path: target, method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end('{}');
+      });
+      // assess
+      assert.equal(response.status, 404, `${target}: ${response.text}`);
+      assert.deepEqual(JSON.parse(response.text), { message: 'Not Found' }, target);
+    }
+    assert.equal(queue.bodies.length, 0, 'nothing queued');
+  });
 });
