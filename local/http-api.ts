@@ -61,9 +61,14 @@ export function toApiGatewayEvent(
   pathParameters: Record<string, string>,
 ): APIGatewayProxyEventV2 {
   const url = new URL(request.url ?? '/', 'http://localhost');
+  // Every value of a header sent more than once, joined with a comma, as API Gateway joins them
+  // ("Duplicate headers are combined with commas", its example `"header2": "value1,value2"`):
+  // `request.headers` keeps only the first Authorization, Content-Type or User-Agent and joins the
+  // rest with ", ", so a request AWS would refuse (two Authorization headers) was taken here.
+  // https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(request.headers)) {
-    if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
+  for (const [name, values] of Object.entries(request.headersDistinct)) {
+    if (values !== undefined) headers[name.toLowerCase()] = values.join(',');
   }
   const rawQueryString = (request.url ?? '').includes('?') ? (request.url ?? '').slice((request.url ?? '').indexOf('?') + 1) : '';
   const isText = TEXT_TYPES.test(headers['content-type'] ?? '');

@@ -128,6 +128,8 @@ export function toEvent(provider: AnyProvider, request: FuzzRequest): APIGateway
     url,
     method: request.method,
     headers: request.headers,
+    // What the converter reads: each header as Node gives one sent once (lower-cased, one value).
+    headersDistinct: Object.fromEntries(Object.entries(request.headers).map(([name, value]) => [name.toLowerCase(), [value]])),
     httpVersion: '1.1',
     socket: { remoteAddress: request.sourceIp },
   } as unknown as IncomingMessage;

@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { createIngestHandler } from '../../functions/handlers/ingest.ts';
+import { getProvider } from '../../functions/providers/index.ts';
+import { startHttpApi } from '../../local/http-api.ts';
+import { authenticRequest, findSample } from '../../local/samples.ts';
+import { createSecretCache } from '../../functions/core/secrets.ts';
+import { createLogger } from '../../functions/shared/log.ts';
+import { UNIT_SECRETS } from '../support/unit-ingest.ts';
+
+/**
+ * The local HTTP API hands its functions the payload v2.0 event API Gateway would. API Gateway
+ * combines a header sent more than once into one value, joined with commas ("Duplicate headers are
+ * combined with commas and included in the headers field",
+ * https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html;
+ * its example event: `"header2": "value1,value2"`).
+ */
+
+const telesign = getProvider('telesign');
+const events: APIGatewayProxyEventV2[] = [];
+const queued: string[] = [];
+let api: Awaited<ReturnType<typeof startHttpApi>>;
+
+before(async () => {
+  const ingest = createIngestHandler(telesign, {
+    secrets: createSecretCache(async () => JSON.stringify(UNIT_SECRETS.telesign)),
+    send: async (body) => void queued.push(body),
+    log: createLogger({ service: 'unit', write: () => undefined }),
+  });
+  api = await startHttpApi([{ provider: telesign, handler: (event) => (events.push(event), ingest(event)) }], 0);
+});
+after(async () => {
+  await api?.stop();
+});
+
+/** One request written byte for byte (node:http's client and fetch would merge or refuse repeated headers). */
+function rawRequest(head: string[], body: Buffer): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const { hostname, port } = new URL(api.url);
+    const socket = connect(Number(port), hostname, () => {
+      socket.write(`${[...head, `content-length: ${body.length}`, 'connection: close'].join('\r\n')}\r\n\r\n`);
+      socket.end(body);
+    });
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => {
+      const [top, rest = ''] = Buffer.concat(chunks).toString('utf8').split('\r\n\r\n');
+      // A chunked answer: each chunk's text after its size line.
+      const text = /transfer-encoding: chunked/i.test(top) ? rest.split('\r\n').filter((_, n) => n % 2 === 1).join('') : rest;
+      resolve({ status: Number(top.split(' ')[1]), text });
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('local HTTP API: headers as API Gateway hands them on', () => {
+  test('a header sent twice reaches the function as one value joined with a comma, Authorization and User-Agent included', async () => {
+    // prepare
+    const sent = authenticRequest(telesign, UNIT_SECRETS.telesign, { body: findSample('telesign', 'sms-dlr-success').body });
+    const signed = sent.headers.authorization;
+    const before = queued.length;
+    // act: the signed header first, a second one after it (a proxy adding its own)
+    const response = await rawRequest(
+      [`POST ${sent.path} HTTP/1.1`, 'host: localhost', 'content-type: application/json', `authorization: ${signed}`, 'authorization: Bearer proxy', 'user-agent: one', 'user-agent: two', 'x-extra: a', 'x-extra: b'],
+      sent.body!,
+    );
+    // assess: what API Gateway would hand the function, and so what it answers on AWS
+    const event = events.at(-1)!;
+    assert.equal(event.headers.authorization, `${signed},Bearer proxy`);
+    assert.equal(event.headers['user-agent'], 'one,two');
+    assert.equal(event.headers['x-extra'], 'a,b');
+    assert.equal(response.status, 401, response.text);
+    assert.equal(queued.length, before, 'nothing queued');
+  });
+
+  test('a header sent once reaches the function as sent', async () => {
+    // prepare
+    const sent = authenticRequest(telesign, UNIT_SECRETS.telesign, { body: findSample('telesign', 'sms-dlr-success').body });
+    const before = queued.length;
+    // act
+    const response = await rawRequest([`POST ${sent.path} HTTP/1.1`, 'host: localhost', 'content-type: application/json', `authorization: ${sent.headers.authorization}`], sent.body!);
+    // assess
+    assert.equal(events.at(-1)!.headers.authorization, sent.headers.authorization);
+    assert.deepEqual(JSON.parse(response.text), { received: true });
+    assert.equal(queued.length, before + 1);
+  });
+});
