@@ -132,13 +132,19 @@ const MIN_HUNTED_SECRET_LENGTH = 12;
 /** Whether text spells one of the secrets, literally or as JSON escapes it. */
 const spellsSecret = (text: string, secrets: readonly string[]) => secrets.some((secret) => secret !== '' && text.search(jsonSpellings(secret)) !== -1);
 
-/** The query string with its %XX escapes decoded, or as it is when they are not UTF-8. */
+/**
+ * The query string with its %XX escapes decoded and form encoding's `+` read as a space. Each run of
+ * escapes is decoded on its own: one `%` that is no escape (`discount=100%`) must not leave a key
+ * spelled in escapes elsewhere undecoded. A run that is not UTF-8 has its ASCII escapes decoded.
+ */
 function decodedQuery(query: string): string {
-  try {
-    return decodeURIComponent(query.replaceAll('+', ' '));
-  } catch {
-    return query;
-  }
+  return query.replaceAll('+', ' ').replace(/(?:%[0-9A-Fa-f]{2})+/g, (escapes) => {
+    try {
+      return decodeURIComponent(escapes);
+    } catch {
+      return escapes.replace(/%[0-7][0-9A-Fa-f]/g, (escape) => String.fromCharCode(parseInt(escape.slice(1), 16)));
+    }
+  });
 }
 
 /** Where, outside the member it is checked in, a request can carry a body secret. */

@@ -284,6 +284,10 @@ describe('what the queued message carries', () => {
   const outside = [
     { name: 'in the query string', change: (request: CallbackRequest, key: string) => ({ ...request, rawQuery: `debug=${encodeURIComponent(key)}` }) },
     { name: 'in a header the message keeps (user-agent)', change: (request: CallbackRequest, key: string) => ({ ...request, headers: { ...request.headers, 'user-agent': `sender ${key}` } }) },
+    {
+      name: 'in the query string, each character percent-encoded, beside a % that is no escape',
+      change: (request: CallbackRequest, key: string) => ({ ...request, rawQuery: `debug=${[...Buffer.from(key)].map((byte) => `%${byte.toString(16)}`).join('')}&discount=100%` }),
+    },
   ];
   for (const { name, change } of outside) {
     test(`identomat: the key ${name} is quarantined, and no copy reaches the queue`, async () => {
