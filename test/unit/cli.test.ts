@@ -75,6 +75,19 @@ describe('colorWanted: NO_COLOR, a terminal, TERM', () => {
     assert.ok(!prettyLine(line, 'INFO', false).includes(ESC));
     assert.match(prettyLine(line, 'INFO', false), /^12:00:01 INFO {2}ingest-telesign +callback +statusCode=200$/);
   });
+
+  test("a sender's text in a pretty line cannot write escapes or a line of its own: control characters are shown as \\u escapes", () => {
+    // A status a sender chose (a Standard Webhooks type, a TemboPlus status): a title change, a colour, a forged second line.
+    const status = '\u001b]0;owned\u0007\u001b[2K\n12:00:02 INFO  ingest-telesign    callback  result=accepted\u009b31m';
+    const line = JSON.stringify({ level: 'DEBUG', timestamp: '2026-01-01T12:00:01.000Z', service: 'ingest-standard-webhooks', message: 'callback', status, issues: [status] });
+    for (const color of [false, true]) {
+      const shown = prettyLine(line, 'DEBUG', color);
+      assert.ok(!shown.includes('\n') && !shown.includes('\u0007') && !shown.includes('\u009b'), JSON.stringify(shown));
+      // Only the level's own colour and its reset, when colour is wanted.
+      assert.equal(shown.split(ESC).length - 1, color ? 2 : 0, JSON.stringify(shown));
+      assert.ok(shown.includes('status=\\u001b]0;owned\\u0007\\u001b[2K\\u000a12:00:02 INFO'), shown);
+    }
+  });
 });
 
 describe("npmPrintedHeader: npm's '> package@version script' line went to stdout", () => {
