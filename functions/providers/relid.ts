@@ -1,6 +1,7 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
+import { secureEquals } from '../shared/secure-compare.ts';
 import * as z from '../shared/zod.ts';
 import { authenticatePathToken, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, requestFault, toIsoTime } from './common.ts';
 import { secretVersions, type LookupContext, type Outcome, type Provider, type StatusAnswer, type StatusDetail } from './provider.ts';
@@ -575,15 +576,18 @@ export const relid: Provider<RelIdSecret, RelIdCallback, 'relid'> = {
   describeReadsSecret: true,
 
   authenticate(request, secret) {
-    const tokenCheck = authenticatePathToken(request, secretVersions(secret).map((version) => version.token));
+    const versions = secretVersions(secret);
+    const tokenCheck = authenticatePathToken(request, versions.map((version) => version.token));
     if (!tokenCheck.ok) return tokenCheck;
-    const allowed = secret.allowedIps;
-    if (allowed && allowed.length > 0) {
-      const ip = request.sourceIp;
-      const family = isIPv4(ip) ? 'ipv4' : isIPv6(ip) ? 'ipv6' : undefined;
-      if (!family || !allowList(allowed).check(ip, family)) return { ok: false, reason: 'source IP not in allowedIps' };
-    }
-    return { ok: true };
+    // Each version's addresses go with its token, as its other values do: during a rotation
+    // (`previous`, "both values are accepted in between") the REL-ID server may still call from the
+    // old addresses, with the old token or the new one.
+    const ip = request.sourceIp;
+    const family = isIPv4(ip) ? 'ipv4' : isIPv6(ip) ? 'ipv6' : undefined;
+    const fromAllowed = (allowed: readonly string[] | undefined) => !allowed?.length || (family !== undefined && allowList(allowed).check(ip, family));
+    let accepted = false;
+    for (const version of versions) accepted = (secureEquals(request.pathToken, version.token) && fromAllowed(version.allowedIps)) || accepted;
+    return accepted ? { ok: true } : { ok: false, reason: 'source IP not in allowedIps' };
   },
 
   parse: (request) => parseJsonWith(request, RelIdCallbackSchema),

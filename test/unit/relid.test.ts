@@ -443,4 +443,29 @@ describe('REL-ID source-IP allow-list', () => {
       assert.equal(run.sent.length, status === 200 ? 1 : 0);
     });
   }
+
+  // A rotation (README: "Put the new values in the secret with the old ones under previous … Both
+  // values are accepted in between"): the REL-ID server moving to new addresses, with or without a
+  // new token. Each version's addresses go with its token.
+  const oldToken = 'old-relid-token-Vq81xLm30d';
+  const rotations = [
+    { name: 'new addresses, same token', previous: { allowedIps: ['203.0.113.0/24'] }, token: undefined, sourceIp: '203.0.113.77', status: 200 },
+    { name: 'new addresses, same token', previous: { allowedIps: ['203.0.113.0/24'] }, token: undefined, sourceIp: '198.51.100.9', status: 200 },
+    { name: 'new addresses, same token', previous: { allowedIps: ['203.0.113.0/24'] }, token: undefined, sourceIp: '192.0.2.1', status: 401 },
+    { name: 'new addresses and a new token', previous: { token: oldToken, allowedIps: ['203.0.113.0/24'] }, token: oldToken, sourceIp: '203.0.113.77', status: 200 },
+    { name: 'new addresses and a new token', previous: { token: oldToken, allowedIps: ['203.0.113.0/24'] }, token: undefined, sourceIp: '198.51.100.9', status: 200 },
+    { name: 'new addresses and a new token', previous: { token: oldToken, allowedIps: ['203.0.113.0/24'] }, token: oldToken, sourceIp: '192.0.2.1', status: 401 },
+  ];
+  for (const { name, previous, token, sourceIp, status } of rotations) {
+    test(`rotation to ${name}: the ${token ? 'old' : 'current'} token from ${sourceIp} is ${status === 200 ? 'accepted' : 'refused'}`, async () => {
+      // prepare: the current addresses are 198.51.100.0/24, the old ones (previous) 203.0.113.0/24
+      const secret = { ...UNIT_SECRETS.relid, allowedIps: ['198.51.100.0/24'], previous };
+      const request = authentic(relid, { body }, token ? { ...UNIT_SECRETS.relid, token } : UNIT_SECRETS.relid, { sourceIp });
+      // act
+      const run = await runIngest(relid, request, { secret });
+      // assess
+      assert.equal(run.response.statusCode, status, JSON.stringify(run.response.body));
+      assert.equal(run.sent.length, status === 200 ? 1 : 0);
+    });
+  }
 });
