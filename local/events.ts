@@ -10,6 +10,7 @@ import { failed, npmPrintedHeader, printJson, say } from './cli-output.ts';
 import type { BusEvent } from './event-bus.ts';
 import { eventsFilePath } from './events-outlet.ts';
 import { onLauncherGone } from './launcher.ts';
+import { printable } from './log-format.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 
 const USAGE = `usage: npm run events -- [--follow] [--provider P] [--json]
@@ -66,7 +67,10 @@ function statusText(status: string | null, outcome: string): string {
   return status === null ? outcome : `${maskPhoneNumbers(status)} (${outcome})`;
 }
 
-/** One readable line: when, what kind, whose, and what changed (instructions: masked, without their content). */
+/**
+ * One readable line: when, what kind, whose, and what changed (instructions: masked, without their
+ * content). Its control characters, all the sender's (a status, a subject id), are shown as escapes.
+ */
 function textLine(event: BusEvent): string {
   const detail = event.detail;
   // A subject id the sender chose (a TemboPlus partnerReference) can hold a phone number: masked as
@@ -77,13 +81,13 @@ function textLine(event: BusEvent): string {
     const instruction = detail as InstructionDetail;
     // The destination is someone's phone number or e-mail address: masked, as in a log line.
     const to = instruction.channel === 'sms' ? maskPhoneNumber(instruction.destination) : maskEmail(instruction.destination);
-    return `${event.time}  ${col('instruction', 11)}  ${who}  ${instruction.kind} by ${instruction.channel} to ${to}  ${instruction.eventId}`;
+    return printable(`${event.time}  ${col('instruction', 11)}  ${who}  ${instruction.kind} by ${instruction.channel} to ${to}  ${instruction.eventId}`);
   }
   const change = detail as StatusChangedDetail;
   const part = change.part === undefined ? '' : ` part ${maskPhoneNumbers(change.part)}`;
   const before = change.previous ? statusText(change.previous.status, change.previous.outcome) : 'new';
   const flags = [change.terminal ? 'final' : '', change.confirmation ?? '', change.stale ? 'stale' : ''].filter(Boolean);
-  return `${event.time}  ${col('status', 11)}  ${who}${part}  ${before} → ${statusText(change.status, change.outcome)}${flags.length ? ` [${flags.join(', ')}]` : ''}  v${change.version}  ${change.eventId}`;
+  return printable(`${event.time}  ${col('status', 11)}  ${who}${part}  ${before} → ${statusText(change.status, change.outcome)}${flags.length ? ` [${flags.join(', ')}]` : ''}  v${change.version}  ${change.eventId}`);
 }
 
 const wanted = (event: BusEvent) => provider === undefined || event.detail?.provider === provider;

@@ -7,9 +7,10 @@ const RESET = '\x1b[0m';
  * Text as a terminal may be given it: control characters (C0, DEL, C1) written as `\u` escapes, as
  * JSON writes them. A field can hold a sender's text (a Standard Webhooks type, a TemboPlus status,
  * a subject id), and written raw its escapes would recolour, retitle or clear the terminal, or its
- * line break start a line that reads as the pipeline's own. JSON.stringify escapes C0 alone.
+ * line break start a line that reads as the pipeline's own. JSON.stringify escapes C0 alone. For
+ * `npm start`'s pretty lines and `npm run events`' readable ones.
  */
-function printable(text: string): string {
+export function printable(text: string): string {
   let shown = '';
   for (const char of text) {
     const code = char.charCodeAt(0);

@@ -86,6 +86,25 @@ describe('npm run events', { timeout: 120_000 }, () => {
     assert.deepEqual((JSON.parse(json.stdout) as BusEvent[]).map((each) => each.detail.subjectId), ['PR-255712345678', '0B592236867653F629C09E3B8237D4C4']);
   });
 
+  test("a readable line shows a sender's control characters as \\u escapes: no escape of its own reaches the terminal, no line break", () => {
+    // prepare: a Standard Webhooks type (the sender's text) that retitles the terminal, clears a line and starts a forged one
+    const dir = dataDir();
+    const published = event(1);
+    Object.assign(published.detail, { provider: 'standard-webhooks', subjectId: 'alpha/msg_\u001b[2Kx', status: '\u001b]0;owned\u0007\u009b2J\n2026-12-01T10:00:09.000Z  status  telesign' });
+    writeFileSync(join(dir, 'events.jsonl'), `${JSON.stringify(published)}\n`);
+
+    // act
+    const text = run(dir, []);
+
+    // assess: one line, every control character written as an escape
+    assert.equal(text.status, 0, text.stderr);
+    assert.equal(text.stdout.trimEnd().split('\n').length, 1, JSON.stringify(text.stdout));
+    const controls = [...text.stdout.trimEnd()].filter((char) => char.charCodeAt(0) < 0x20 || (char.charCodeAt(0) >= 0x7f && char.charCodeAt(0) <= 0x9f));
+    assert.deepEqual(controls, [], JSON.stringify(text.stdout));
+    assert.ok(text.stdout.includes('alpha/msg_\\u001b[2Kx'), text.stdout);
+    assert.ok(text.stdout.includes('\\u001b]0;owned\\u0007\\u009b2J\\u000a2026-12-01T10:00:09.000Z'), text.stdout);
+  });
+
   test('readable lines put the subject in one column whatever the provider, standard-webhooks (the longest id) included', () => {
     // prepare: a provider id longer than the others (standard-webhooks) between two shorter ones
     const dir = dataDir();
