@@ -173,13 +173,26 @@ function scrubbedHeaders(headers: Readonly<Record<string, string>>, secrets: rea
   return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, spellsSecret(value, secrets) ? REDACTED : value]));
 }
 
+/**
+ * The headers the message keeps, whole: they are looked through for a secret as they came, and
+ * bounded only then (`bounded`). Cut first, a key where the bound falls inside it was no longer
+ * found, and all of it but its last characters was queued.
+ */
 function keptHeaders(provider: AnyProvider, request: CallbackRequest): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const name of provider.keptHeaders ? [...KEPT_HEADERS, ...provider.keptHeaders] : KEPT_HEADERS) {
     const value = request.headers[name];
-    if (value !== undefined) headers[name] = value.slice(0, 256);
+    if (value !== undefined) headers[name] = value;
   }
   return headers;
+}
+
+/** Longest header value a message keeps. */
+const MAX_KEPT_HEADER = 256;
+
+/** Each kept header cut to MAX_KEPT_HEADER characters. */
+function bounded(headers: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, value.slice(0, MAX_KEPT_HEADER)]));
 }
 
 /** The path parameters worth keeping: every one but a secret token, bounded. */
@@ -268,7 +281,7 @@ export async function ingest(provider: AnyProvider, request: CallbackRequest, de
     requestId: request.requestId,
     sourceIp: request.sourceIp,
     method: request.method,
-    headers: exposed.includes('a header') ? scrubbedHeaders(headers, bodySecrets) : headers,
+    headers: bounded(exposed.includes('a header') ? scrubbedHeaders(headers, bodySecrets) : headers),
     raw: rawBody(request.body, bodySecrets, exposed.includes('the query string') ? REDACTED : request.rawQuery),
   };
   const pathParameters = keptPathParameters(provider, request);

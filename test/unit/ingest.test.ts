@@ -226,6 +226,9 @@ describe('every refusal is a JSON body with error and message', () => {
   }
 });
 
+/** The shortest run of a key's characters that counts as part of it in a queued message. */
+const MIN_KEY_PART = 8;
+
 describe('what the queued message carries', () => {
   const identomatKeys = ['unit-identomat-key-Jf5n0c', 'old-identomat-key-Pq2w'];
   const rotating = { callbackApiKey: identomatKeys[0], previous: { callbackApiKey: identomatKeys[1] } };
@@ -303,6 +306,20 @@ describe('what the queued message carries', () => {
       assert.ok(!run.sent[0].includes(key) && !run.sent[0].includes(encodeURIComponent(key)), `the key is in the queued message: ${run.sent[0]}`);
     });
   }
+
+  test('identomat: the key in a kept header where the message\'s 256-character bound cuts it is quarantined, and no part of it reaches the queue', async () => {
+    // prepare: a user-agent whose last characters are the key, so that the kept 256 end inside it
+    const key = String(UNIT_SECRETS.identomat.callbackApiKey);
+    const body = Buffer.from(JSON.stringify({ callbackApiKey: key, type: 'session-change', sessionId: 's1', result: 'APPROVED' }));
+    const sent = authentic(identomat, { body });
+    const request = { ...sent, headers: { ...sent.headers, 'user-agent': `${'x'.repeat(256 - key.length + 1)}${key}` } };
+    // act
+    const run = await runIngest(identomat, request);
+    // assess
+    assert.deepEqual(run.response.body, { received: true, quarantined: true });
+    assert.equal(run.messages[0].quarantine?.reason, 'a header holds the secret outside the member it is checked in');
+    assert.ok(!run.sent[0].includes(key.slice(0, MIN_KEY_PART)), `part of the key is in the queued message: ${run.sent[0]}`);
+  });
 
   const together = [
     { name: 'nested in the body and in the query string', body: (key: string) => ({ meta: { copy: key } }), query: true, header: false, reason: 'the body and the query string hold' },
