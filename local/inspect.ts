@@ -9,8 +9,18 @@ import { checkArguments, COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './c
 import { alignColumns, failed, printJson } from './cli-output.ts';
 import { shownItem } from './inspect-view.ts';
 import { LOCAL_AWS } from './engines.ts';
+import { printable } from './log-format.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 import { relayedLine, relayedLink, relayLine, relayViews } from './relay-view.ts';
+
+/**
+ * The text view's lines, each with its control characters shown as `\u` escapes: a status, a
+ * detail or a subject id can be a sender's own text, and written raw its escapes would reach the
+ * terminal, or its line break start a line that reads as one of inspect's.
+ */
+function show(...lines: string[]): void {
+  for (const line of lines) console.log(printable(line));
+}
 
 const USAGE = `usage: npm run inspect -- <provider> <subjectId> [--json]
        npm run inspect -- --recent N [--provider P] [--outcome pending|succeeded|failed|unknown|quarantined] [--json]
@@ -184,23 +194,23 @@ async function showSubject(providerId: string, subjectId: string) {
   if (values.json) {
     printJson({ state, parts, events, relays, relayed });
   } else if (!found) {
-    console.log(`nothing stored for ${provider.id} ${subjectId}`);
+    show(`nothing stored for ${provider.id} ${subjectId}`);
   } else {
-    console.log(`${provider.displayName} ${subjectId}`);
-    if (state) console.log(stateLines(provider, state, '  ').join('\n'));
+    show(`${provider.displayName} ${subjectId}`);
+    if (state) show(...stateLines(provider, state, '  '));
     else if (parts.length > 0) console.log('  (no status of its own: every callback named a part)');
     else console.log('  (no status yet)');
-    if (relayed) console.log(`  ${relayedLine(relayed)}`);
+    if (relayed) show(`  ${relayedLine(relayed)}`);
     if (relays.length) {
       console.log(`  relayed (${relays.length}):`);
-      for (const view of relays) console.log(`    ${relayLine(view)}`);
+      for (const view of relays) show(`    ${relayLine(view)}`);
     }
     if (parts.length) {
       console.log(`  parts (${parts.length}):`);
-      for (const part of parts) console.log([`    ${String(part.part)}`, ...stateLines(provider, part, '      ')].join('\n'));
+      for (const part of parts) show(`    ${String(part.part)}`, ...stateLines(provider, part, '      '));
     }
     console.log('  timeline:');
-    const statusWidth = Math.max(0, ...events.map((event) => String(event.status).length));
+    const statusWidth = Math.max(0, ...events.map((event) => printable(String(event.status)).length));
     for (const event of events) {
       const confirmation = event.confirmation
         ? `  confirmation=${event.confirmation}${event.confirmedStatus ? `→${event.confirmedStatus}` : ''}`
@@ -209,7 +219,7 @@ async function showSubject(providerId: string, subjectId: string) {
           : '';
       const source = event.source === 'status-endpoint' ? '  (answer of the status endpoint)' : '';
       const part = event.part === undefined ? '' : `  part=${String(event.part)}`;
-      console.log(`    ${event.receivedAt}  ${String(event.status).padEnd(statusWidth)} outcome=${event.outcome ?? '-'}  statusAt=${event.statusAt ?? '-'}${part}  ${event.requestId ? `request=${event.requestId}` : ''}${confirmation}${source}`);
+      show(`    ${event.receivedAt}  ${printable(String(event.status)).padEnd(statusWidth)} outcome=${event.outcome ?? '-'}  statusAt=${event.statusAt ?? '-'}${part}  ${event.requestId ? `request=${event.requestId}` : ''}${confirmation}${source}`);
     }
   }
   if (!found) process.exitCode = 1;
@@ -270,7 +280,7 @@ async function showRecent(limit: number) {
     const subject = item.subjectId === undefined ? `(quarantined: ${item.reason})` : `${item.subjectId}${item.part === undefined ? '' : ` part ${String(item.part)}`}`;
     return [`${String(item.changedAt)} `, String(item.provider), String(item.outcome), String(item.status ?? ''), subject];
   });
-  for (const row of alignColumns(rows)) console.log(row.join(' '));
+  for (const row of alignColumns(rows.map((row) => row.map(printable)))) console.log(row.join(' '));
 }
 
 /** Subjects re-checks gave up on: the stale partition of the byRecheck index, per provider. */
@@ -303,7 +313,7 @@ async function showStale() {
     const why = item.expectedAt && item.status === undefined ? 'expected, nothing ever arrived' : `${String(item.status ?? '-')} (${String(item.outcome)}), confirmation ${String(item.confirmation ?? 'none')}`;
     return [`${String(item.recheckAt)} `, String(item.provider), `${String(item.subjectId)}${part}  ${why}  after ${String(item.rechecks ?? 0)} re-checks`];
   });
-  for (const row of alignColumns(rows)) console.log(row.join(' '));
+  for (const row of alignColumns(rows.map((row) => row.map(printable)))) console.log(row.join(' '));
 }
 
 try {

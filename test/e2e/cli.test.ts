@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -302,6 +302,37 @@ describe('command lines people can pipe', { timeout: 300_000 }, () => {
     // assess
     assert.match(listed.stdout, line);
     assert.equal(none.stdout.trim(), 'no subjects match');
+  });
+
+  test("inspect's text shows a sender's control characters as \\u escapes: no escape of its own reaches the terminal, no line break", async () => {
+    // prepare: a Standard Webhooks type (the sender's own text) that retitles the terminal, clears it and starts a forged line
+    const secrets = JSON.parse(readFileSync(pipeline.info.secretsFile, 'utf8')) as { 'standard-webhooks': { sources: Record<string, unknown> } };
+    const [source] = Object.keys(secrets['standard-webhooks'].sources);
+    const id = `ctl_${Date.now()}`;
+    const type = 'paid\u001b]0;owned\u0007\u009b2J\nforged 2026-12-01T10:00:00.000Z';
+    const message: QueueMessage = {
+      v: 1,
+      provider: 'standard-webhooks',
+      receivedAt: new Date().toISOString(),
+      requestId: `req-${id}`,
+      sourceIp: '127.0.0.1',
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'webhook-id': `msg_${id}`, 'webhook-timestamp': String(Math.floor(Date.now() / 1000)) },
+      pathParameters: { source },
+      raw: { body: JSON.stringify({ type, timestamp: new Date().toISOString(), data: { id } }), query: '' },
+    };
+    await sqs.send(new SendMessageCommand({ QueueUrl: pipeline.info.queueUrl, MessageBody: JSON.stringify(message) }));
+    await waitFor('the subject stored', async () => (await stateOf('standard-webhooks', `${source}/${id}`)) !== undefined, 20_000, 200);
+
+    // act
+    const result = pipeline.run('inspect', ['standard-webhooks', `${source}/${id}`]);
+
+    // assess: the status shown (state and timeline), every control character written as an escape
+    assert.equal(result.status, 0, result.stderr);
+    const controls = [...result.stdout].filter((char) => char !== '\n' && (char.charCodeAt(0) < 0x20 || (char.charCodeAt(0) >= 0x7f && char.charCodeAt(0) <= 0x9f)));
+    assert.deepEqual(controls, [], JSON.stringify(result.stdout));
+    assert.ok(!/^forged/m.test(result.stdout), result.stdout);
+    assert.ok(result.stdout.includes('paid\\u001b]0;owned\\u0007\\u009b2J\\u000aforged'), result.stdout);
   });
 
   test('expect --json: one JSON document', () => {
