@@ -118,7 +118,8 @@ function boundedStatus(status: string): string {
 /**
  * The signatures a `webhook-signature` header carries for scheme `v1`, as bytes: only those spelled
  * exactly as the sender's base64 encoder spells 32 bytes. Node's decoder would also take missing
- * padding or trailing junk; the reference libraries compare the text, and so do we.
+ * padding, trailing junk, or other values in the last character's two unused bits (`…1OF=` for
+ * `…1OE=`); the reference libraries compare the text, and so do we: the bytes must spell it back.
  */
 function v1Signatures(header: string): Buffer[] {
   return header
@@ -126,8 +127,9 @@ function v1Signatures(header: string): Buffer[] {
     .filter((entry) => entry.startsWith('v1,'))
     .map((entry) => entry.slice(3))
     .filter((text) => /^[A-Za-z0-9+/]{43}=$/.test(text))
-    .map((text) => Buffer.from(text, 'base64'))
-    .filter((bytes) => bytes.length === 32);
+    .map((text) => ({ text, bytes: Buffer.from(text, 'base64') }))
+    .filter(({ text, bytes }) => bytes.length === 32 && bytes.toString('base64') === text)
+    .map(({ bytes }) => bytes);
 }
 
 /** base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` with the secret's key, as the spec signs. */
