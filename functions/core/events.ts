@@ -113,6 +113,25 @@ export function resolveEventKey(
 }
 
 /**
+ * The latest change as the state remembers it once this report is applied, when that moves: a report
+ * equal to the latest change (a retry of it, or a change back to it; they cannot be told apart)
+ * received after it was. A differing report received before this one and processed after it (its
+ * own receive failed, or the queue reordered them) is then older than the current status, as in
+ * the order received: kept as `…|before#n`, never applied. Remembering only when the change was
+ * first received, the REJECTED → APPROVED → REJECTED of a session processed as REJECTED, REJECTED,
+ * APPROVED ended APPROVED.
+ */
+export function reportedAgain(
+  state: StateItem | undefined,
+  resolved: { readonly eventKey: string; readonly isChange: boolean; readonly late?: true },
+  receivedAt: string,
+): { eventKey: string; receivedAt: string } | undefined {
+  const latest = state?.lastChange;
+  if (!latest || resolved.isChange || resolved.late || resolved.eventKey !== latest.eventKey || receivedAt <= latest.receivedAt) return undefined;
+  return { eventKey: latest.eventKey, receivedAt };
+}
+
+/**
  * The verdict on a callback's claim against the provider's answer about the same subject:
  * `confirmed` when status and every material field agree, else `mismatch` naming the fields.
  * `unsettled`: the claim is ahead of the answer, so the endpoint may not have caught up yet.

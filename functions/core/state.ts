@@ -49,9 +49,10 @@ export interface StateItem {
   /** Status changes reported so far by providers that report the current status (Identomat). */
   readonly changes?: number;
   /**
-   * The latest of those changes: its event key (`…|#n`) and when it was received. Retries are told
-   * from changes against it, not against the status in place, which an answer of the provider's
-   * status endpoint may have set.
+   * The latest of those changes: its event key (`…|#n`) and when it was last received (a report
+   * equal to it received later moves the time on: `reportedAgain`). Retries are told from changes
+   * against it, not against the status in place, which an answer of the provider's status endpoint
+   * may have set.
    */
   readonly lastChange?: { readonly eventKey: string; readonly receivedAt: string };
   /** Optimistic-locking version; +1 on every write. */

@@ -1,7 +1,7 @@
 import { findProvider } from '../providers/index.ts';
 import { believesCallbacks, canAsk, lookupLimitsOf, maskSubjectId, workerReadsSecret, type AnyProvider, type EventFacts, type LookupContext, type Outcome } from '../providers/provider.ts';
 import { DependencyError, errorMessage } from '../shared/errors.ts';
-import { judgeClaim, placeStatus, resolveEventKey, unstorableKeyReason } from './events.ts';
+import { judgeClaim, placeStatus, reportedAgain, resolveEventKey, unstorableKeyReason } from './events.ts';
 import { shortHash } from '../shared/hash.ts';
 import { ITEM_BUDGET, itemSize } from './item-size.ts';
 import { answerEventKey, expiresAt, putFitted, putUnlessRefused, retentionSeconds, storeAnswer, type Retention } from './event-items.ts';
@@ -275,10 +275,14 @@ async function applyToState(
       }
     }
     const observations: Observation[] = [];
-    if (!known) observations.push({ hash, counts: true, source: 'callback', ...(believed ? { placed: read.placed } : {}), ...(isChange ? { isChange, change: { eventKey, receivedAt: message.receivedAt } } : {}) });
+    // A report received before the latest change (`…|before#n`) is history, never the current status.
+    if (!known) observations.push({ hash, counts: true, source: 'callback', ...(believed && !resolved.late ? { placed: read.placed } : {}), ...(isChange ? { isChange, change: { eventKey, receivedAt: message.receivedAt } } : {}) });
     if (asked?.answer) observations.push({ hash: shortHash(answerEventKey(asked.answer)), counts: false, source: 'status-endpoint', placed: asked.answer.placed });
     const now = deps.now().toISOString();
-    const applied = applyObservations(state, subject, observations, asked?.verdict, now);
+    const observed = applyObservations(state, subject, observations, asked?.verdict, now);
+    // The latest change reported again, later: a report received before this one is older news.
+    const again = reportedAgain(state, resolved, message.receivedAt);
+    const applied = again && state ? { ...(observed ?? { ...state, updatedAt: now, version: state.version + 1 }), lastChange: again } : observed;
     // A claim the provider could not judge or had not caught up with: asked about again, from the
     // schedule's start when the subject was settled or had gone stale, not where its old schedule ended.
     const claim = { at: message.receivedAt, status: facts.status, outcome: facts.outcome, key: eventKey, supersedes: facts.reportsCurrent === true };

@@ -1152,6 +1152,27 @@ describe('Identomat sessions follow the docs: the result is the current status',
     assert.equal(events.find((event) => event.status === 'MANUAL_CHECK')?.requestId, manual.requestId, 'the change is stored as first received');
   });
 
+  test('REJECTED → APPROVED → REJECTED processed in any order (a receive failed, the queue reordered them) ends REJECTED, as received', async () => {
+    // prepare: the session sent back to REJECTED; the APPROVED between may come out of the queue
+    // last (its first receive failed), after the REJECTED received after it
+    const at = clock();
+    const results = ['REJECTED', 'APPROVED', 'REJECTED'];
+    const orders = permutations([0, 1, 2]);
+    const sessions = orders.map(() => uniqueId('idm-order'));
+    const queued = await Promise.all(sessions.map(async (sessionId) => {
+      const times = results.map(() => at());
+      return Promise.all(results.map((result, index) => message('identomat', sessionChange(sessionId, result), { receivedAt: times[index] })));
+    }));
+    const deps = unaskedIdentomat();
+    // act
+    for (const [index, order] of orders.entries()) for (const position of order) await processMessage(queued[index][position], deps);
+    // assess: the latest report received is the status, whatever order they were processed in
+    for (const [index, order] of orders.entries()) {
+      const state = await storedState(env, 'identomat', sessions[index]);
+      assert.deepEqual({ status: state?.status, outcome: state?.outcome }, { status: 'REJECTED', outcome: 'failed' }, `processed in the order ${order.join(', ')}`);
+    }
+  });
+
   test('two video updates with different videoFileId are two events, each file id kept', async () => {
     // prepare
     const sessionId = uniqueId('idm-video');
