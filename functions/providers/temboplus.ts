@@ -1,6 +1,6 @@
 import * as z from '../shared/zod.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
-import { authenticatePathToken, configuredString, credentialUrl, describeIssues, parseJsonWith, readBoundedBody, requestFault, toIsoTime } from './common.ts';
+import { authenticatePathToken, canonicalJson, configuredString, credentialUrl, describeIssues, parseJsonWith, readBoundedBody, requestFault, toIsoTime } from './common.ts';
 import { shortHash } from '../shared/hash.ts';
 import { secretVersions, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
@@ -83,16 +83,20 @@ function sameValue(a: unknown, b: unknown): boolean {
 }
 
 /**
- * A digest of the transfer's own fields (TemboPlus sends a flat object): every top-level text,
- * number, boolean or null, by name. Nested values an unknown field may carry are left out, so a
- * hostile body nested thousands deep cannot overflow the stack here.
+ * A digest of the transfer's fields (TemboPlus sends a flat object): every top-level text, number,
+ * boolean or null, by name, as the keys of every documented callback have always been made; a
+ * member holding an object or an array adds a digest of its canonical JSON (`canonicalJson` walks
+ * without recursion, so a hostile body nested thousands deep cannot overflow the stack). Left out,
+ * two callbacks differing only in such a member had one key, and the second was never stored.
  */
 function contentDigest(payload: Record<string, unknown>): string {
-  const fields = Object.keys(payload)
-    .sort()
+  const names = Object.keys(payload).sort();
+  const fields: [string, unknown][] = names
     .filter((name) => payload[name] === null || ['string', 'number', 'boolean'].includes(typeof payload[name]))
     .map((name) => [name, payload[name]]);
-  return shortHash(JSON.stringify(fields));
+  const nested = names.filter((name) => payload[name] !== null && typeof payload[name] === 'object');
+  if (nested.length === 0) return shortHash(JSON.stringify(fields));
+  return shortHash(JSON.stringify([...fields, ['~nested', shortHash(canonicalJson(Object.fromEntries(nested.map((name) => [name, payload[name]]))))]]));
 }
 
 /** Largest status answer read; a real one is about 1 KB. */

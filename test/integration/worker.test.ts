@@ -547,6 +547,22 @@ describe('TemboPlus verdicts are never frozen', () => {
     assert.equal(state?.confirmation, 'confirmed');
     assert.equal((await storedEvents(env, 'temboplus', ref)).length, 2);
   });
+
+  test('two callbacks that differ only in a nested field are two events, each kept', async () => {
+    // prepare: the same transfer's fields, and a member holding an object (no documented field
+    // does; a field TemboPlus adds, or a forger's) that differs between the two
+    const ref = uniqueId('TP-NESTED');
+    env.simulator.report(transfer(ref, 'COMPLETED'));
+    const first = { ...transfer(ref, 'COMPLETED'), fees: { charged: '100' } };
+    const second = { ...transfer(ref, 'COMPLETED'), fees: { charged: '200' } };
+    const deps = env.deps();
+    // act
+    const results = [await processMessage(await message('temboplus', first), deps), await processMessage(await message('temboplus', second), deps)];
+    // assess
+    assert.deepEqual(results.map((result) => result.kind), ['stored', 'stored']);
+    const kept = (await storedEvents(env, 'temboplus', ref)).map((event) => (event.payload as { fees?: { charged?: string } }).fees?.charged).sort();
+    assert.deepEqual(kept, ['100', '200']);
+  });
 });
 
 describe('TemboPlus confirmation through the simulated status endpoint', () => {
