@@ -88,6 +88,21 @@ describe('colorWanted: NO_COLOR, a terminal, TERM', () => {
       assert.ok(shown.includes('status=\\u001b]0;owned\\u0007\\u001b[2K\\u000a12:00:02 INFO'), shown);
     }
   });
+
+  test("a sender's text in a pretty line cannot reorder, hide or break it: bidi controls, separators, zero-width characters and lone surrogates are shown as \\u escapes", () => {
+    // A status that a terminal showing bidi text would draw reversed ("failed" for "deliaf", and the
+    // rest of the line with it), an isolate, a line and a paragraph separator, characters that draw
+    // nothing (two ids that look alike), a tag character and a lone surrogate.
+    const status = 'ok\u202edeliaf\u2066x\u2069\u2028forged\u2029\u200b\u200d\ufeff\u00ad\u{e0041}\ud800';
+    const line = JSON.stringify({ level: 'DEBUG', timestamp: '2026-01-01T12:00:01.000Z', service: 'ingest-standard-webhooks', message: 'callback', status });
+    // act
+    const shown = prettyLine(line, 'DEBUG', false);
+    // assess: nothing of it reaches the terminal as it was, each is spelled as JSON would escape it
+    for (const char of ['\u202e', '\u2066', '\u2069', '\u2028', '\u2029', '\u200b', '\u200d', '\ufeff', '\u00ad', '\u{e0041}', '\ud800']) {
+      assert.ok(!shown.includes(char), `${JSON.stringify(char)} in ${JSON.stringify(shown)}`);
+    }
+    assert.ok(shown.endsWith('status=ok\\u202edeliaf\\u2066x\\u2069\\u2028forged\\u2029\\u200b\\u200d\\ufeff\\u00ad\\udb40\\udc41\\ud800'), shown);
+  });
 });
 
 describe("npmPrintedHeader: npm's '> package@version script' line went to stdout", () => {
