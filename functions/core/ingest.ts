@@ -80,14 +80,17 @@ const JSON_SHORT_ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 /**
- * A secret as a JSON string may spell it: each character literally or escaped (`\/`, `\u0041`).
- * JSON encoders differ (PHP escapes `/` by default), and the key must not survive in any spelling.
+ * A secret as a JSON string or a URL may spell it: each character literally, JSON-escaped (`\/`,
+ * `\u0041`), or as the %XX escapes of its UTF-8 bytes, once or twice encoded (`%41`, `%2541`; the %
+ * JSON-escaped too, `\u002541`), hex digits in either case. JSON encoders differ (PHP escapes `/`
+ * by default), a link in a text or a header holds its query encoded, and the key must not survive
+ * in any spelling.
  */
-function jsonSpellings(secret: string): RegExp {
+function spellingsOf(secret: string): RegExp {
   let spellings = spellingsBySecret.get(secret);
   if (!spellings) {
     if (spellingsBySecret.size >= 16) spellingsBySecret.clear();
-    spellings = buildJsonSpellings(secret);
+    spellings = buildSpellings(secret);
     spellingsBySecret.set(secret, spellings);
   }
   return spellings;
@@ -96,13 +99,20 @@ function jsonSpellings(secret: string): RegExp {
 /** Built once per secret (the same few on every request); a global RegExp in String#replace keeps no state. */
 const spellingsBySecret = new Map<string, RegExp>();
 
-function buildJsonSpellings(secret: string): RegExp {
+/** Hex digits as a pattern that takes either case. */
+const anyCaseHex = (hex: string) => [...hex].map((digit) => `[${digit}${digit.toUpperCase()}]`).join('');
+
+function buildSpellings(secret: string): RegExp {
   let pattern = '';
   for (let i = 0; i < secret.length; i += 1) {
     const char = secret[i];
-    const hex = [...secret.charCodeAt(i).toString(16).padStart(4, '0')].map((digit) => `[${digit}${digit.toUpperCase()}]`).join('');
-    const spellings = [escapeRegExp(char), `\\\\u${hex}`];
+    const code = secret.charCodeAt(i);
+    const spellings = [escapeRegExp(char), `\\\\u${anyCaseHex(code.toString(16).padStart(4, '0'))}`];
     if (JSON_SHORT_ESCAPES[char]) spellings.push(escapeRegExp(JSON_SHORT_ESCAPES[char]));
+    // Half of a surrogate pair has no UTF-8 bytes of its own: spelled literally or JSON-escaped only.
+    if (code < 0xd800 || code > 0xdfff) {
+      spellings.push([...Buffer.from(char)].map((byte) => `(?:%|%25|\\\\u0025)${anyCaseHex(byte.toString(16).padStart(2, '0'))}`).join(''));
+    }
     pattern += `(?:${spellings.join('|')})`;
   }
   return new RegExp(pattern, 'g');
@@ -120,7 +130,7 @@ function rawBody(body: Buffer, scrub: readonly string[], query: string): QueueMe
   } catch {
     return { bodyBase64: body.toString('base64'), query };
   }
-  for (const secret of scrub) if (secret) text = text.replace(jsonSpellings(secret), REDACTED);
+  for (const secret of scrub) if (secret) text = text.replace(spellingsOf(secret), REDACTED);
   return { body: text, query };
 }
 
@@ -129,8 +139,8 @@ const REDACTED = '[REDACTED]';
 /** The shortest body secret looked for outside its member (the README asks for 32 random characters). */
 const MIN_HUNTED_SECRET_LENGTH = 12;
 
-/** Whether text spells one of the secrets, literally or as JSON escapes it. */
-const spellsSecret = (text: string, secrets: readonly string[]) => secrets.some((secret) => secret !== '' && text.search(jsonSpellings(secret)) !== -1);
+/** Whether text spells one of the secrets, literally or in escapes (`spellingsOf`). */
+const spellsSecret = (text: string, secrets: readonly string[]) => secrets.some((secret) => secret !== '' && text.search(spellingsOf(secret)) !== -1);
 
 /**
  * The query string with its %XX escapes decoded and form encoding's `+` read as a space. Each run of

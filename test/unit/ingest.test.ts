@@ -321,6 +321,42 @@ describe('what the queued message carries', () => {
     assert.ok(!run.sent[0].includes(key.slice(0, MIN_KEY_PART)), `part of the key is in the queued message: ${run.sent[0]}`);
   });
 
+  // Every character as a %XX escape: what an encoder that escapes every byte writes (and, %25 for the
+  // % of each, what encoding it again writes). Read back, it is the key.
+  const everyByte = (key: string) => [...Buffer.from(key)].map((byte) => `%${byte.toString(16).toUpperCase()}`).join('');
+  /** Text with up to two rounds of %XX escapes read: whatever spells the key in escapes spells it plainly then. */
+  const unescaped = (text: string) => {
+    let read = text;
+    for (let round = 0; round < 2; round++) read = read.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+    return read;
+  };
+  const escaped = [
+    { name: 'in a kept header, each character percent-encoded', place: 'a header', change: (request: CallbackRequest, key: string) => ({ ...request, headers: { ...request.headers, 'user-agent': `sender ${everyByte(key)}` } }) },
+    { name: 'in the query string, percent-encoded twice', place: 'the query string', change: (request: CallbackRequest, key: string) => ({ ...request, rawQuery: `debug=${encodeURIComponent(everyByte(key))}` }) },
+    {
+      name: 'in a text of the body, each character percent-encoded (a link holding it)',
+      place: 'the body',
+      change: (request: CallbackRequest, key: string) => {
+        const body = JSON.parse(request.body.toString('utf8')) as Record<string, unknown>;
+        return { ...request, body: Buffer.from(JSON.stringify({ ...body, link: `https://example.com/next?k=${everyByte(key)}` })) };
+      },
+    },
+  ];
+  for (const { name, place, change } of escaped) {
+    test(`identomat: the key ${name} is quarantined, and no spelling of it reaches the queue`, async () => {
+      // prepare
+      const key = String(UNIT_SECRETS.identomat.callbackApiKey);
+      const body = Buffer.from(JSON.stringify({ callbackApiKey: key, type: 'session-change', sessionId: 's1', result: 'APPROVED' }));
+      const request = change(authentic(identomat, { body }), key);
+      // act
+      const run = await runIngest(identomat, request);
+      // assess
+      assert.deepEqual(run.response.body, { received: true, quarantined: true });
+      assert.equal(run.messages[0].quarantine?.reason, `${place} holds the secret outside the member it is checked in`);
+      assert.ok(!unescaped(run.sent[0]).includes(key), `the key is in the queued message: ${run.sent[0]}`);
+    });
+  }
+
   const together = [
     { name: 'nested in the body and in the query string', body: (key: string) => ({ meta: { copy: key } }), query: true, header: false, reason: 'the body and the query string hold' },
     { name: 'nested in the body and in a kept header', body: (key: string) => ({ meta: { copy: key } }), query: false, header: true, reason: 'the body and a header hold' },
