@@ -581,12 +581,15 @@ export const relid: Provider<RelIdSecret, RelIdCallback, 'relid'> = {
     if (!tokenCheck.ok) return tokenCheck;
     // Each version's addresses go with its token, as its other values do: during a rotation
     // (`previous`, "both values are accepted in between") the REL-ID server may still call from the
-    // old addresses, with the old token or the new one.
+    // old addresses, with the old token or the new one. An empty list under `previous` adds no
+    // addresses (the current ones apply): it must never open a token to every address, as an empty
+    // top-level list (no allow-list at all) does.
     const ip = request.sourceIp;
     const family = isIPv4(ip) ? 'ipv4' : isIPv6(ip) ? 'ipv6' : undefined;
     const fromAllowed = (allowed: readonly string[] | undefined) => !allowed?.length || (family !== undefined && allowList(allowed).check(ip, family));
+    const addressesOf = (version: RelIdSecret) => (version.allowedIps?.length ? version.allowedIps : secret.allowedIps);
     let accepted = false;
-    for (const version of versions) accepted = (secureEquals(request.pathToken, version.token) && fromAllowed(version.allowedIps)) || accepted;
+    for (const version of versions) accepted = (secureEquals(request.pathToken, version.token) && fromAllowed(addressesOf(version))) || accepted;
     return accepted ? { ok: true } : { ok: false, reason: 'source IP not in allowedIps' };
   },
 

@@ -455,6 +455,11 @@ describe('REL-ID source-IP allow-list', () => {
     { name: 'new addresses and a new token', previous: { token: oldToken, allowedIps: ['203.0.113.0/24'] }, token: oldToken, sourceIp: '203.0.113.77', status: 200 },
     { name: 'new addresses and a new token', previous: { token: oldToken, allowedIps: ['203.0.113.0/24'] }, token: undefined, sourceIp: '198.51.100.9', status: 200 },
     { name: 'new addresses and a new token', previous: { token: oldToken, allowedIps: ['203.0.113.0/24'] }, token: oldToken, sourceIp: '192.0.2.1', status: 401 },
+    // An empty list under previous adds no addresses: it never opens a token to every address.
+    { name: 'no old addresses ([])', previous: { allowedIps: [] }, token: undefined, sourceIp: '192.0.2.1', status: 401 },
+    { name: 'no old addresses ([])', previous: { allowedIps: [] }, token: undefined, sourceIp: '198.51.100.9', status: 200 },
+    { name: 'a new token, no old addresses ([])', previous: { token: oldToken, allowedIps: [] }, token: oldToken, sourceIp: '192.0.2.1', status: 401 },
+    { name: 'a new token, no old addresses ([])', previous: { token: oldToken, allowedIps: [] }, token: oldToken, sourceIp: '198.51.100.9', status: 200 },
   ];
   for (const { name, previous, token, sourceIp, status } of rotations) {
     test(`rotation to ${name}: the ${token ? 'old' : 'current'} token from ${sourceIp} is ${status === 200 ? 'accepted' : 'refused'}`, async () => {
