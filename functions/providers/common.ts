@@ -53,10 +53,39 @@ export function parseJsonBody(body: Buffer): { ok: true; value: unknown } | { ok
   }
 }
 
+/**
+ * Why a callback holding a member named `__proto__` is not read: JSON.parse keeps it as an ordinary
+ * member (and eSMS's query may name one), but zod's object schemas leave it out of what they
+ * return. Read, the callback would be stored without it, and two callbacks that differ only in it
+ * would read as one. No provider documents such a member: the callback is quarantined, its bytes
+ * kept as they came.
+ */
+export function protoMemberRefused(): ParseResult<never> {
+  return { ok: false, reason: 'a member named __proto__ cannot be read', issues: ['__proto__: a member no provider sends; kept as received, not read'] };
+}
+
+/**
+ * Whether a parsed JSON body holds a member named `__proto__` at any depth. The walk (without
+ * recursion: a body may nest thousands deep) runs only when the bytes could spell the name: as it
+ * is, or with a JSON escape.
+ */
+export function holdsProtoMember(body: Buffer, value: unknown): boolean {
+  if (!body.includes('proto') && !body.includes('\\u')) return false;
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const node = pending.pop();
+    if (node === null || typeof node !== 'object') continue;
+    if (!Array.isArray(node) && Object.hasOwn(node, '__proto__')) return true;
+    for (const child of Object.values(node)) if (child !== null && typeof child === 'object') pending.push(child);
+  }
+  return false;
+}
+
 /** Validate a JSON body against a schema, as a ParseResult. */
 export function parseJsonWith<T>(request: CallbackRequest, schema: z.ZodMiniType<T>): ParseResult<T> {
   const json = parseJsonBody(request.body);
   if (!json.ok) return { ok: false, reason: json.reason, issues: [] };
+  if (holdsProtoMember(request.body, json.value)) return protoMemberRefused();
   const result = schema.safeParse(json.value);
   if (!result.success) return schemaMismatch(result.error);
   return { ok: true, payload: result.data };

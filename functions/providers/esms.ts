@@ -1,7 +1,7 @@
 import { ConfigurationError, DependencyError } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import * as z from '../shared/zod.ts';
-import { authenticatePathToken, configuredString, credentialUrl, describeIssues, keySegment, readBoundedBody, requestFault, schemaMismatch } from './common.ts';
+import { authenticatePathToken, configuredString, credentialUrl, describeIssues, keySegment, protoMemberRefused, readBoundedBody, requestFault, schemaMismatch } from './common.ts';
 import {
   secretVersions,
   type EventFacts,
@@ -101,21 +101,27 @@ export function canonicalQuery(rawQuery: string): Record<string, string> {
   return readQuery(rawQuery).query;
 }
 
-/** The canonical query, and the read fields that were given more than once with different values. */
-function readQuery(rawQuery: string): { query: Record<string, string>; conflicts: string[] } {
+/** The canonical query, the read fields given more than once with different values, and whether a parameter is named __proto__. */
+function readQuery(rawQuery: string): { query: Record<string, string>; conflicts: string[]; protoMember: boolean } {
   const query: Record<string, string> = {};
   const conflicts: string[] = [];
+  let protoMember = false;
   for (const pair of rawQuery.split('&')) {
     if (!pair) continue;
     const split = pair.indexOf('=');
     const name = decodeComponent(split < 0 ? pair : pair.slice(0, split));
+    // Assigned, it would be no parameter at all (protoMemberRefused says why it is not read).
+    if (name === '__proto__') {
+      protoMember = true;
+      continue;
+    }
     const value = split < 0 ? '' : decodeComponent(pair.slice(split + 1));
     const canonical = CANONICAL_BY_LOWER.get(name.toLowerCase()) ?? name;
     const previous = query[canonical];
     if (previous !== undefined && previous !== value && READ_FIELDS.has(canonical) && !conflicts.includes(canonical)) conflicts.push(canonical);
     query[canonical] = value;
   }
-  return { query, conflicts };
+  return { query, conflicts, protoMember };
 }
 
 /**
@@ -719,7 +725,8 @@ export const esms: Provider<EsmsSecret, EsmsCallback, 'esms'> = {
 
   parse(request) {
     if (request.rawQuery.length === 0) return { ok: false, reason: 'empty query string', issues: [] };
-    const { query, conflicts } = readQuery(request.rawQuery);
+    const { query, conflicts, protoMember } = readQuery(request.rawQuery);
+    if (protoMember) return protoMemberRefused();
     if (conflicts.length) {
       return {
         ok: false,

@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { shortHash } from '../shared/hash.ts';
 import * as z from '../shared/zod.ts';
-import { parseJsonBody, schemaMismatch, toIsoTime } from './common.ts';
+import { holdsProtoMember, parseJsonBody, protoMemberRefused, schemaMismatch, toIsoTime } from './common.ts';
 import { secretVersions, type Outcome, type Provider } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -191,6 +191,7 @@ export const standardWebhooks: Provider<StandardWebhooksSecret, StandardWebhooks
   parse(request) {
     const json = parseJsonBody(request.body);
     if (!json.ok) return { ok: false, reason: json.reason, issues: [] };
+    if (holdsProtoMember(request.body, json.value)) return protoMemberRefused();
     const result = StandardWebhooksCallbackSchema.safeParse({
       webhookId: request.headers['webhook-id'],
       attemptedAt: request.headers['webhook-timestamp'],

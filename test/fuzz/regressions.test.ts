@@ -220,7 +220,7 @@ describe('describe: fields the schema does not check cannot break it (was 500 at
 
 describe('worker: JSON DynamoDB cannot hold is stored as text, not retried into the DLQ', () => {
   for (const kit of jsonKits) {
-    test(`${kit.provider.id}: numbers past 2^53 or out of DynamoDB range, empty/constructor/__proto__/lone-surrogate keys, 33 levels`, async () => {
+    test(`${kit.provider.id}: numbers past 2^53 or out of DynamoDB range, empty/constructor/lone-surrogate keys, 33 levels`, async () => {
       // prepare
       const hostile = [
         '"x_big":1e300',
@@ -228,7 +228,6 @@ describe('worker: JSON DynamoDB cannot hold is stored as text, not retried into 
         '"x_tiny":1e-200',
         '"":1',
         '"constructor":{"prototype":1}',
-        '"__proto__":{"polluted":true}',
         '"\\ud800":1',
         `"x_33":${'['.repeat(33)}${']'.repeat(33)}`,
       ].join(',');
@@ -247,7 +246,7 @@ describe('worker: JSON DynamoDB cannot hold is stored as text, not retried into 
       assert.equal(payload.x_long_int, '12345678901234567000');
       assert.equal(payload.x_tiny, '1e-200');
       assert.equal(typeof payload.x_33, 'object');
-      // (`__proto__` never reaches the worker: zod's copy of the object drops it at ingest; the raw body keeps it.)
+      // (A `__proto__` member is never read: the callback is quarantined as it came, test/unit/ingest.test.ts.)
       const refused = JSON.parse(String(payload[UNSTORABLE_KEYS])) as Json;
       assert.deepEqual(Object.keys(refused).sort(), ['', 'constructor', '\ud800']);
       assert.equal(Object.getPrototypeOf(payload), Object.prototype, 'no prototype taken from the payload');

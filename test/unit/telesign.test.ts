@@ -837,18 +837,28 @@ describe('TeleSign Voice events', () => {
     { name: 'a string', data: '"hangup"' },
     { name: 'an object whose toString is not a function', data: '{"toString":1,"valueOf":{}}' },
     { name: 'status and times whose toString is not a function', data: '{"status":{"toString":1},"answered_on_utc":{"toString":1},"ended_on_utc":{"toString":1}}' },
-    { name: 'a __proto__ key', data: '{"__proto__":{"status":"hangup"},"constructor":{"prototype":1}}' },
-    { name: 'status inherited through an own __proto__ object', data: '{"__proto__":{"status":"hangup","answered_on_utc":"2019-03-15T06:48:24"}}' },
+    // A __proto__ member is never read (zod would drop it): the callback is quarantined as it came.
+    { name: 'a __proto__ key', data: '{"__proto__":{"status":"hangup"},"constructor":{"prototype":1}}', refused: true },
+    { name: 'status inherited through an own __proto__ object', data: '{"__proto__":{"status":"hangup","answered_on_utc":"2019-03-15T06:48:24"}}', refused: true },
+    { name: 'a constructor key', data: '{"constructor":{"prototype":{"status":"hangup"}},"status":"no-answer"}' },
     { name: 'nested 20,000 levels deep', data: `${'['.repeat(20_000)}${']'.repeat(20_000)}` },
     { name: 'an object nested 5,000 levels deep', data: `${'{"a":'.repeat(5_000)}0${'}'.repeat(5_000)}` },
     { name: 'a lone surrogate key', data: '{"\\ud800":"x","status":"\\udfff"}' },
     { name: '5,000 keys', data: `{${Array.from({ length: 5_000 }, (_, i) => `"k${i}":${i}`).join(',')}}` },
   ];
   for (const event of ['call_completed', 'dial_completed', 'incoming_call', 'x_new_event']) {
-    for (const { name, data } of hostileData) {
-      test(`${event} with data ${name}: described, a storable key, never succeeded`, () => {
+    for (const { name, data, refused } of hostileData) {
+      test(`${event} with data ${name}: ${refused ? 'not read (quarantined as it came)' : 'described, a storable key, never succeeded'}`, () => {
         // prepare
         const body = `{"event":"${event}","reference_id":"hostile-voice","data":${data}}`;
+        if (refused) {
+          // act
+          const parsed = telesign.parse(request(body, undefined));
+          // assess
+          assert.equal(parsed.ok, false);
+          assert.match(parsed.ok ? '' : parsed.reason, /__proto__/);
+          return;
+        }
         // act
         const facts = factsOf(body);
         // assess
