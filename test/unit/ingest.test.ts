@@ -780,3 +780,19 @@ describe('a member named __proto__ is kept as it came, never read away', () => {
     assert.match(run.messages[0].quarantine?.reason ?? '', /__proto__/);
   });
 });
+
+describe('a payload too deep for JSON.stringify', () => {
+  test('identomat: an authentic callback with a 20,000-deep array in an extra member is taken (was a thrown RangeError: no answer, retried until the provider gave up)', async () => {
+    // prepare: the key is hunted outside its member in the parsed payload's text
+    const depth = 20_000;
+    const keyed = authentic(identomat, contentOf(firstSample(identomat)));
+    const request = { ...keyed, body: Buffer.from(keyed.body.toString('utf8').replace('{', `{"x_deep":${'['.repeat(depth)}${']'.repeat(depth)},`)) };
+    // act
+    const run = await runIngest(identomat, request);
+    // assess
+    assert.equal(run.response.statusCode, 200, JSON.stringify(run.response.body));
+    assert.equal(run.messages.length, 1);
+    assert.equal(run.messages[0].quarantine, undefined, 'read, not quarantined');
+    assert.ok(rawBodyOf(run.messages[0]).length > 2 * depth, 'the raw body is queued');
+  });
+});
