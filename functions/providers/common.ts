@@ -60,7 +60,7 @@ export function parseJsonBody(body: Buffer): { ok: true; value: unknown } | { ok
  * would read as one. No provider documents such a member: the callback is quarantined, its bytes
  * kept as they came.
  */
-export function protoMemberRefused(): ParseResult<never> {
+export function protoMemberRefused(): Extract<ParseResult<never>, { ok: false }> {
   return { ok: false, reason: 'a member named __proto__ cannot be read', issues: ['__proto__: a member no provider sends; kept as received, not read'] };
 }
 
@@ -81,11 +81,21 @@ export function holdsProtoMember(body: Buffer, value: unknown): boolean {
   return false;
 }
 
+/**
+ * A JSON body as a parse step reads it (authentication reads it with parseJsonBody): valid UTF-8 and
+ * JSON, with no member named `__proto__` (protoMemberRefused), or why not, as a ParseResult's failure.
+ */
+export function readJsonBody(body: Buffer): { readonly ok: true; readonly value: unknown } | Extract<ParseResult<never>, { ok: false }> {
+  const json = parseJsonBody(body);
+  if (!json.ok) return { ok: false, reason: json.reason, issues: [] };
+  if (holdsProtoMember(body, json.value)) return protoMemberRefused();
+  return json;
+}
+
 /** Validate a JSON body against a schema, as a ParseResult. */
 export function parseJsonWith<T>(request: CallbackRequest, schema: z.ZodMiniType<T>): ParseResult<T> {
-  const json = parseJsonBody(request.body);
-  if (!json.ok) return { ok: false, reason: json.reason, issues: [] };
-  if (holdsProtoMember(request.body, json.value)) return protoMemberRefused();
+  const json = readJsonBody(request.body);
+  if (!json.ok) return json;
   const result = schema.safeParse(json.value);
   if (!result.success) return schemaMismatch(result.error);
   return { ok: true, payload: result.data };

@@ -3,7 +3,7 @@ import * as z from '../shared/zod.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { secureEqualsAny } from '../shared/secure-compare.ts';
 import { shortHash } from '../shared/hash.ts';
-import { configuredString, credentialUrl, holdsProtoMember, parseJsonBody, protoMemberRefused, readBoundedBody, requestFault, schemaMismatch } from './common.ts';
+import { configuredString, credentialUrl, parseJsonBody, readBoundedBody, readJsonBody, requestFault, schemaMismatch } from './common.ts';
 import { INSTRUCTION_LIMITS, secretVersions, type EventFacts, type LookupLimits, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -542,12 +542,11 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'
   },
 
   parse(request) {
-    const json = parseJsonBody(request.body);
-    if (!json.ok) return { ok: false, reason: json.reason, issues: [] };
+    const json = readJsonBody(request.body);
+    if (!json.ok) return json;
     if (!json.value || typeof json.value !== 'object' || Array.isArray(json.value)) {
       return { ok: false, reason: 'body is not a JSON object', issues: [] };
     }
-    if (holdsProtoMember(request.body, json.value)) return protoMemberRefused();
     const { [KEY_FIELD]: _key, ...rest } = json.value as Record<string, unknown>;
     if (Object.prototype.hasOwnProperty.call(rest, LOOKUP_FIELD)) {
       return { ok: false, reason: `${LOOKUP_FIELD} is reserved for answers of the result/ endpoint`, issues: [`${LOOKUP_FIELD}: not sent by Identomat`] };

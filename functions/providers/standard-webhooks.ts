@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { shortHash } from '../shared/hash.ts';
 import * as z from '../shared/zod.ts';
-import { holdsProtoMember, parseJsonBody, protoMemberRefused, schemaMismatch, toIsoTime } from './common.ts';
+import { readJsonBody, schemaMismatch, toIsoTime } from './common.ts';
 import { secretVersions, type Outcome, type Provider } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -189,9 +189,8 @@ export const standardWebhooks: Provider<StandardWebhooksSecret, StandardWebhooks
   },
 
   parse(request) {
-    const json = parseJsonBody(request.body);
-    if (!json.ok) return { ok: false, reason: json.reason, issues: [] };
-    if (holdsProtoMember(request.body, json.value)) return protoMemberRefused();
+    const json = readJsonBody(request.body);
+    if (!json.ok) return json;
     const result = StandardWebhooksCallbackSchema.safeParse({
       webhookId: request.headers['webhook-id'],
       attemptedAt: request.headers['webhook-timestamp'],
