@@ -5,7 +5,6 @@ import fc from 'fast-check';
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import { createIngestHandler } from '../../functions/handlers/ingest.ts';
 import { providers } from '../../functions/providers/index.ts';
-import { freePort } from '../../local/engines.ts';
 import { startHttpApi } from '../../local/http-api.ts';
 import { capturedLogger, fuzzConfig, fuzzSecrets, pathTokenOf, recordingQueue, replayHint } from '../support/fuzz-harness.ts';
 
@@ -28,7 +27,7 @@ before(async () => {
     const handler = createIngestHandler(provider, { secrets: secretCache, send: queue.send, log: capturedLogger() });
     return { provider, handler: (event: Parameters<typeof handler>[0]) => ((handlerCalls += 1), handler(event)) };
   });
-  api = await startHttpApi(routes, await freePort());
+  api = await startHttpApi(routes, 0);
 });
 after(async () => {
   await api?.stop();

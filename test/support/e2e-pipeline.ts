@@ -94,11 +94,13 @@ export async function startLocalPipeline(extraArgsOrOptions: string[] | StartOpt
   const secrets = options.secrets ?? testSecrets(await freePort());
   const secretsFile = join(dataDir, 'secrets.json');
   writeFileSync(secretsFile, JSON.stringify(secrets));
-  const port = await freePort();
+  // Port 0: the pipeline binds a free port itself and names it in runtime.json. A port picked here
+  // and handed over could be taken (by any outbound connection on this machine) before the
+  // pipeline, seconds later, binds it.
   const child = spawn(
     'npm',
     [
-      'start', '--silent', '--', '--port', String(port), '--data-dir', join(dataDir, 'data'), '--secrets', secretsFile,
+      'start', '--silent', '--', '--port', '0', '--data-dir', join(dataDir, 'data'), '--secrets', secretsFile,
       ...(options.simulators === false ? [] : ['--simulators']), ...(reused ? [] : ['--fresh']), '--log-format', 'json', ...(options.extraArgs ?? []),
     ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, NODE_NO_WARNINGS: '1' } },

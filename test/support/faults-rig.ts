@@ -7,7 +7,7 @@ import { DynamoDBClient, QueryCommand, ScanCommand } from '@aws-sdk/client-dynam
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { keys } from '../../functions/core/pipeline-definition.ts';
-import { LOCAL_AWS, freePort, startDynamoDbLocal, startSqsServer, waitFor, type DynamoDbLocal, type SqsServer } from '../../local/engines.ts';
+import { LOCAL_AWS, startDynamoDbLocal, startSqsServer, waitFor, type DynamoDbLocal, type SqsServer } from '../../local/engines.ts';
 import { isAlive, readRuntimeInfo, type RuntimeInfo } from '../../local/pipeline.ts';
 import { startStatusSimulator, type StatusSimulator } from '../../local/status-simulator.ts';
 import { allKits } from '../providers/index.ts';
@@ -119,12 +119,12 @@ async function spawnPipeline(
   args: readonly string[],
 ): Promise<PipelineProcess> {
   const dataDir = join(rig.dir, 'data');
-  const port = await freePort();
+  // Port 0: the pipeline binds a free port itself (see test/support/e2e-pipeline.ts).
   const child = spawn(
     'npm',
     [
       'start', '--silent', '--',
-      '--port', String(port),
+      '--port', '0',
       '--data-dir', dataDir,
       '--secrets', rig.secretsFile,
       '--log-format', 'json',
