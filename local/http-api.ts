@@ -105,11 +105,31 @@ export function toApiGatewayEvent(
   };
 }
 
-/** Start the local HTTP API on 127.0.0.1. Unknown paths get 404; so do known paths with another method, as on API Gateway. */
-export async function startHttpApi(routes: readonly LocalRoute[], port: number): Promise<{ server: Server; url: string; stop(): Promise<void> }> {
-  const compiled = routes.map((route) => ({ ...route, pattern: compile(route.provider.route.path) }));
+/** The local HTTP API: bound from the start, serving its routes once they are given. */
+export interface LocalHttpApi {
+  readonly server: Server;
+  readonly url: string;
+  /** Serve these routes from now on (until then every request is answered 503, retry shortly). */
+  serve(routes: readonly LocalRoute[]): void;
+  stop(): Promise<void>;
+}
+
+/** What a request is answered before the routes are served: a 503 the sender retries, as a 5xx is. */
+const STARTING_ANSWER = { error: 'starting', message: 'the local gateway is starting; retry shortly' };
+
+/**
+ * Bind the local HTTP API on 127.0.0.1 now, before anything else starts: the port is held from the
+ * first moment (a port only probed could be taken while the engines start) and a port in use fails
+ * the start at once. Requests are answered 503 until `serve` is called.
+ */
+export async function openHttpApi(port: number): Promise<LocalHttpApi> {
+  let compiled: (LocalRoute & { pattern: RegExp })[] | undefined;
   const server = createServer((request, response) => {
     void (async () => {
+      if (!compiled) {
+        response.setHeader('retry-after', '1');
+        return json(response, 503, STARTING_ANSWER);
+      }
       const path = pathOf(request);
       const method = (request.method ?? 'GET').toUpperCase();
       const match = path === undefined ? undefined : compiled.map((route) => ({ route, found: route.pattern.exec(path) })).find((m) => m.found);
@@ -134,17 +154,30 @@ export async function startHttpApi(routes: readonly LocalRoute[], port: number):
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const address = server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
   return {
     server,
     url: `http://127.0.0.1:${actualPort}`,
+    serve(routes) {
+      compiled = routes.map((route) => ({ ...route, pattern: compile(route.provider.route.path) }));
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       }),
   };
+}
+
+/** Start the local HTTP API on 127.0.0.1. Unknown paths get 404; so do known paths with another method, as on API Gateway. */
+export async function startHttpApi(routes: readonly LocalRoute[], port: number): Promise<LocalHttpApi> {
+  const api = await openHttpApi(port);
+  api.serve(routes);
+  return api;
 }

@@ -1,5 +1,4 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
@@ -12,7 +11,7 @@ import { findProvider, providers } from '../functions/providers/index.ts';
 import { createLogger, type LogLevel } from '../functions/shared/log.ts';
 import { allKits, kitOf, secretsFor } from '../test/providers/index.ts';
 import { ensureQueues, ensureTable, LOCAL_AWS, startDynamoDbLocal, type DynamoDbLocal } from './engines.ts';
-import { startHttpApi } from './http-api.ts';
+import { openHttpApi, type LocalHttpApi } from './http-api.ts';
 import { routePath } from './samples.ts';
 import { fileSecretSource, loadSecretsFile, providerSecret, type SecretsFile } from './secrets-file.ts';
 import type { EventsOutletSettings } from './events-outlet.ts';
@@ -135,29 +134,39 @@ export function readRuntimeInfo(dataDir: string): RuntimeInfo | undefined {
 
 /** Undo list: each started part registers how to stop it; stopped in reverse order. */
 class Stops {
+  private readonly first: (() => Promise<unknown>)[] = [];
   private readonly list: (() => Promise<unknown>)[] = [];
+  /** Runs at stop time in the reverse order of starting. */
   add(stop: () => Promise<unknown>): void {
     this.list.push(stop);
   }
-  /** Runs first at stop time (e.g. removing runtime.json before anything else goes). */
+  /** Runs before those added with `add`, in the order given (closing the HTTP port, removing runtime.json). */
   addFirst(stop: () => Promise<unknown>): void {
-    this.list.unshift(stop);
+    this.first.push(stop);
   }
   async all(): Promise<void> {
-    for (const stop of this.list.reverse()) await stop().catch(() => undefined);
+    const stops = [...this.first, ...this.list.reverse()];
+    this.first.length = 0;
     this.list.length = 0;
+    for (const stop of stops) await stop().catch(() => undefined);
   }
 }
 
-/** Step 1: the data folder, checked free of another running pipeline, emptied with --fresh. */
-async function prepareDataDir(options: PipelineOptions): Promise<void> {
+/**
+ * Step 1: the data folder, checked free of another running pipeline, emptied with --fresh; and the
+ * HTTP port, bound now and held (answering 503 until the routes are served in step 7).
+ */
+async function prepareDataDir(options: PipelineOptions, stops: Stops): Promise<LocalHttpApi> {
   const existing = readRuntimeInfo(options.dataDir);
   if (existing && isAlive(existing.pid) && existing.pid !== process.pid) {
     throw new Error(`a local pipeline (pid ${existing.pid}) already uses ${options.dataDir}; stop it first`);
   }
-  if (options.port !== 0) await assertPortFree(options.port);
+  const http = await bindHttpPort(options.port);
+  // Closed first at stop time: no callback is taken while the worker and the engines stop.
+  stops.addFirst(() => http.stop());
   if (options.fresh) rmSync(options.dataDir, { recursive: true, force: true });
   mkdirSync(options.dataDir, { recursive: true });
+  return http;
 }
 
 /**
@@ -425,8 +434,8 @@ async function pointDeliveryReports(engines: Awaited<ReturnType<typeof startEngi
   }
 }
 
-/** Step 7: the HTTP routes of every provider, in front of the real ingest handlers. */
-async function startIngress(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, secretsFile: string, stops: Stops) {
+/** Step 7: the HTTP routes of every provider, in front of the real ingest handlers, served on the port bound in step 1. */
+function startIngress(options: PipelineOptions, resources: Awaited<ReturnType<typeof prepareResources>>, secretsFile: string, http: LocalHttpApi) {
   const routes = providers.map((provider) => ({
     provider,
     handler: createIngestHandler(
@@ -441,9 +450,7 @@ async function startIngress(options: PipelineOptions, resources: Awaited<ReturnT
       }),
     ),
   }));
-  const http = await startHttpApi(routes, options.port);
-  stops.add(() => http.stop());
-  return http;
+  http.serve(routes);
 }
 
 /**
@@ -457,7 +464,7 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
   if (options.secretsFile !== undefined) loadSecretsFile(options.secretsFile); // fail fast, naming the problem
   const stops = new Stops();
   try {
-    await prepareDataDir(options);
+    const http = await prepareDataDir(options, stops);
     const { base, simulate } = simulatedProviders(options);
     const engines = await startEngines(options, simulate, stops);
     const resources = await prepareResources(options, engines, stops);
@@ -468,7 +475,7 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
     const events = startEvents(options, engines, resources, stops);
     const relayThread = relay ? startRelay(options, resources, engines, relay, secretsFile, stops) : undefined;
     const worker = startWorker(options, resources, engines, secretsFile, stops);
-    const http = await startIngress(options, resources, secretsFile, stops);
+    startIngress(options, resources, secretsFile, http);
     const [{ eventsFile }] = await Promise.all([events.ready, worker.ready, relayThread?.ready]);
 
     const secrets = loadSecretsFile(secretsFile);
@@ -506,13 +513,14 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
   }
 }
 
-/** Fail before starting anything when the HTTP port is taken, naming the way out. */
-async function assertPortFree(port: number): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', () => reject(new Error(`port ${port} on 127.0.0.1 is in use (another npm start?); choose one with --port N or PORT=N`)));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
-  });
+/** The HTTP port, bound before anything starts; one that is taken fails the start, naming the way out. */
+async function bindHttpPort(port: number): Promise<LocalHttpApi> {
+  try {
+    return await openHttpApi(port);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    throw new Error(`port ${port} on 127.0.0.1 is in use (another npm start?); choose one with --port N or PORT=N`, { cause: error });
+  }
 }
 
 /** Whether a process with this pid is running (signal 0 checks without signalling). */

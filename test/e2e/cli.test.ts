@@ -12,7 +12,7 @@ import { providers } from '../../functions/providers/index.ts';
 import { maskPhoneNumbers } from '../../functions/shared/log.ts';
 import { LOCAL_AWS, waitFor } from '../../local/engines.ts';
 import { readRuntimeInfo } from '../../local/pipeline.ts';
-import { commandEnv, ROOT, startLocalPipeline, type StartedPipeline } from '../support/e2e-pipeline.ts';
+import { commandEnv, javaProcessesFor, ROOT, startLocalPipeline, type StartedPipeline } from '../support/e2e-pipeline.ts';
 
 /**
  * The command lines as a user pipes them, through npm, against a running `npm start`: with --json,
@@ -446,6 +446,24 @@ describe('command lines people can pipe', { timeout: 300_000 }, () => {
     const result = npmRun(['inspect', '--', '--recent', '5', '--provider', 'nosuch', '--data-dir', join(pipeline.dataDir, 'data')]);
     assert.equal(result.status, 2, result.stderr);
     assert.equal(result.stderr.trim(), `unknown provider "nosuch"; known: ${providers.map((p) => p.id).join(', ')}`);
+  });
+
+  test('npm start on a port in use exits 1 with one line naming the port and the way out, and starts nothing', () => {
+    // prepare: the running pipeline's port, and a data folder of its own
+    const port = new URL(pipeline.info.baseUrl).port;
+    const dataDir = mkdtempSync(join(tmpdir(), 'callback-gateway-port-'));
+    try {
+      // act
+      const result = npmRun(['start', '--', '--port', port, '--data-dir', dataDir]);
+      // assess: the port is bound before any engine starts, so nothing was started for this folder
+      assert.equal(result.status, 1, result.stderr);
+      assert.equal(result.stderr.trim(), `cannot start the local pipeline: port ${port} on 127.0.0.1 is in use (another npm start?); choose one with --port N or PORT=N`);
+      assert.equal(result.stdout, '');
+      assert.deepEqual(javaProcessesFor(dataDir), [], 'no DynamoDB Local started');
+      assert.equal(readRuntimeInfo(dataDir), undefined, 'no runtime.json');
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   test('a numeric flag out of its range (0 where at least 1 is needed) exits 2 naming the flag and the range, before anything is done', async () => {

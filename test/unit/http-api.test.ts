@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { createIngestHandler } from '../../functions/handlers/ingest.ts';
 import { getProvider } from '../../functions/providers/index.ts';
-import { startHttpApi } from '../../local/http-api.ts';
+import { openHttpApi, startHttpApi } from '../../local/http-api.ts';
 import { authenticRequest, findSample } from '../../local/samples.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import { createLogger } from '../../functions/shared/log.ts';
@@ -85,5 +85,39 @@ describe('local HTTP API: headers as API Gateway hands them on', () => {
     assert.equal(events.at(-1)!.headers.authorization, sent.headers.authorization);
     assert.deepEqual(JSON.parse(response.text), { received: true });
     assert.equal(queued.length, before + 1);
+  });
+});
+
+describe('local HTTP API: the port held from the start', () => {
+  test('bound before its routes are served, it answers 503 with Retry-After (a sender retries), then serves them', async () => {
+    // prepare
+    const held = await openHttpApi(0);
+    const queuedBefore = queued.length;
+    const sent = authenticRequest(telesign, UNIT_SECRETS.telesign, { body: findSample('telesign', 'sms-dlr-success').body });
+    const ingest = createIngestHandler(telesign, {
+      secrets: createSecretCache(async () => JSON.stringify(UNIT_SECRETS.telesign)),
+      send: async (body) => void queued.push(body),
+      log: createLogger({ service: 'unit', write: () => undefined }),
+    });
+    const post = () => fetch(`${held.url}${sent.path}`, { method: 'POST', headers: sent.headers, body: sent.body });
+    try {
+      // act: a callback while the pipeline is still starting
+      const early = await post();
+      // assess: a retryable refusal naming why, nothing queued
+      assert.equal(early.status, 503);
+      assert.equal(early.headers.get('retry-after'), '1');
+      assert.deepEqual(await early.json(), { error: 'starting', message: 'the local gateway is starting; retry shortly' });
+      assert.equal(queued.length, queuedBefore);
+
+      // act: the routes served on the same port
+      held.serve([{ provider: telesign, handler: ingest }]);
+      const later = await post();
+      // assess
+      assert.equal(later.status, 200, await later.clone().text());
+      assert.deepEqual(await later.json(), { received: true });
+      assert.equal(queued.length, queuedBefore + 1);
+    } finally {
+      await held.stop();
+    }
   });
 });
