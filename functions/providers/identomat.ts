@@ -3,7 +3,7 @@ import * as z from '../shared/zod.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { secureEqualsAny } from '../shared/secure-compare.ts';
 import { shortHash } from '../shared/hash.ts';
-import { configuredString, credentialUrl, parseJsonBody, readBoundedBody, readJsonBody, requestFault, schemaMismatch } from './common.ts';
+import { canonicalJson, configuredString, credentialUrl, parseJsonBody, readBoundedBody, readJsonBody, requestFault, schemaMismatch } from './common.ts';
 import { INSTRUCTION_LIMITS, secretVersions, type EventFacts, type LookupLimits, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -288,8 +288,9 @@ function fingerprint(value: unknown): string {
   try {
     text = `${typeof value}:${JSON.stringify(value) ?? ''}`;
   } catch {
-    // Nested deeper than JSON.stringify goes: such a value only comes from a hostile body.
-    text = `${typeof value}:unserialisable`;
+    // Nested deeper than JSON.stringify goes: written without recursion instead. One text for every
+    // such value made two callbacks of an unlisted type one event, the second taken for a retry.
+    text = `${typeof value}:${canonicalJson(value)}`;
   }
   return shortHash(Buffer.from(text, 'utf16le'));
 }

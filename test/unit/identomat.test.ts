@@ -315,6 +315,21 @@ describe('identomat type values are the strings they are', () => {
     assert.equal(a.sensitive, undefined);
     assert.equal(describeJson({ type: 'sms-request', sessionId: 'sess-x', text: 'code 1234', phoneNumber: '+995512345678' }).sensitive, true);
   });
+
+  test('an unlisted type nested deeper than JSON.stringify goes is distinct per content too (was one key: the second callback was taken for a retry of the first and never stored)', () => {
+    // prepare: two callbacks that differ only 20,000 levels down
+    const deep = (value: string) => `{"callbackApiKey":${JSON.stringify(KEY)},"type":"session-archived","sessionId":"sess-deep","note":${'['.repeat(20_000)}"${value}"${']'.repeat(20_000)}}`;
+    const facts = ['a', 'b'].map((value) => {
+      const result = identomat.parse(request(deep(value)));
+      assert.ok(result.ok, result.ok ? '' : result.reason);
+      return identomat.describe(result.payload);
+    });
+    // act
+    const stored = facts.map((each) => resolveEventKey(each, undefined, '2025-01-01T10:00:00.000Z').eventKey);
+    // assess
+    assert.notEqual(stored[0], stored[1], 'two callbacks, two events');
+    assert.equal(facts[0].eventKey, identomat.describe((identomat.parse(request(deep('a'))) as { payload: IdentomatCallback }).payload).eventKey, 'a retry is the same event');
+  });
 });
 
 describe('identomat strings that name stored items', () => {
