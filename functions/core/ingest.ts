@@ -83,9 +83,10 @@ const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$
 /**
  * A secret as a JSON string or a URL may spell it: each character literally, JSON-escaped (`\/`,
  * `\u0041`), or as the %XX escapes of its UTF-8 bytes, once or twice encoded (`%41`, `%2541`; the %
- * JSON-escaped too, `\u002541`), hex digits in either case. JSON encoders differ (PHP escapes `/`
- * by default), a link in a text or a header holds its query encoded, and the key must not survive
- * in any spelling.
+ * JSON-escaped too, `\u002541`), hex digits in either case. A JSON escape may sit in JSON written
+ * inside a JSON string, its backslash escaped again, at any depth. JSON encoders
+ * differ (PHP escapes `/` by default), a text may hold JSON, a link in a text or a header holds its
+ * query encoded, and the key must not survive in any spelling.
  */
 function spellingsOf(secret: string): RegExp {
   let spellings = spellingsBySecret.get(secret);
@@ -103,16 +104,28 @@ const spellingsBySecret = new Map<string, RegExp>();
 /** Hex digits as a pattern that takes either case. */
 const anyCaseHex = (hex: string) => [...hex].map((digit) => `[${digit}${digit.toUpperCase()}]`).join('');
 
+/**
+ * The backslash of a JSON escape, however many times JSON written inside a JSON string escaped it
+ * again (one, or more: `\/`, `\\/`, `\\\/`, `\\u0041`). Where the secret starts, not after a
+ * backslash: a run of backslashes is then entered once, at its start, and a body of backslashes
+ * costs a linear scan, not one per position.
+ */
+const escapeBackslashes = (first: boolean) => `${first ? '(?<!\\\\)' : ''}\\\\+`;
+
 function buildSpellings(secret: string): RegExp {
   let pattern = '';
   for (let i = 0; i < secret.length; i += 1) {
     const char = secret[i];
     const code = secret.charCodeAt(i);
-    const spellings = [escapeRegExp(char), `\\\\u${anyCaseHex(code.toString(16).padStart(4, '0'))}`];
-    if (JSON_SHORT_ESCAPES[char]) spellings.push(escapeRegExp(JSON_SHORT_ESCAPES[char]));
+    // Each JSON escape without its backslash: `u0041`, and the short one (`/` of `\/`) if any.
+    const escapes = [`u${anyCaseHex(code.toString(16).padStart(4, '0'))}`];
+    if (JSON_SHORT_ESCAPES[char]) escapes.push(escapeRegExp(JSON_SHORT_ESCAPES[char].slice(1)));
+    const spellings = [escapeRegExp(char), `${escapeBackslashes(i === 0)}(?:${escapes.join('|')})`];
     // Half of a surrogate pair has no UTF-8 bytes of its own: spelled literally or JSON-escaped only.
     if (code < 0xd800 || code > 0xdfff) {
-      spellings.push([...Buffer.from(char)].map((byte) => `(?:%|%25|\\\\u0025)${anyCaseHex(byte.toString(16).padStart(2, '0'))}`).join(''));
+      spellings.push(
+        [...Buffer.from(char)].map((byte, at) => `(?:%|%25|${escapeBackslashes(i === 0 && at === 0)}u0025)${anyCaseHex(byte.toString(16).padStart(2, '0'))}`).join(''),
+      );
     }
     pattern += `(?:${spellings.join('|')})`;
   }

@@ -416,6 +416,22 @@ describe('what the queued message carries', () => {
     });
   }
 
+  test('identomat: the key in JSON written inside a text of the body (its escapes escaped again) is quarantined, and no spelling of it reaches the queue', async () => {
+    // prepare: a text member holding JSON as PHP json_encode writes it, encoded once more with the body
+    const inner = JSON.stringify({ k: escapedKey }).replaceAll('/', '\\/');
+    const outer = JSON.stringify(inner).replaceAll('/', '\\/');
+    const body = Buffer.from(`{"callbackApiKey":"${escapedKey}","type":"session-change","sessionId":"s1","result":"APPROVED","note":${outer}}`);
+    assert.equal(JSON.parse(JSON.parse(body.toString('utf8')).note).k, escapedKey, 'the note spells the key');
+    const request = { ...authentic(identomat, { body }, { callbackApiKey: escapedKey }), body };
+    // act
+    const run = await runIngest(identomat, request, { secret: { callbackApiKey: escapedKey } });
+    // assess
+    assert.deepEqual(run.response.body, { received: true, quarantined: true });
+    assert.equal(run.messages[0].quarantine?.reason, 'the body holds the secret outside the member it is checked in');
+    const note = JSON.parse(run.messages[0].raw.body!).note as string;
+    assert.ok(!note.includes(escapedKey) && !JSON.stringify(JSON.parse(note)).includes(escapedKey), `the key is in the queued message: ${note}`);
+  });
+
   for (const provider of providers) {
     test(`${provider.id}: no Authorization header (or any header not listed) is queued`, async () => {
       // prepare
