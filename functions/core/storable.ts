@@ -7,6 +7,8 @@
  * DLQ. Here each such part is kept as its JSON text instead; everything else is stored as is.
  */
 
+import { canonicalJson } from '../shared/canonical-json.ts';
+
 /** Containers deeper than this (the payload itself at level 1) are kept as JSON text; DynamoDB allows 32 levels per item. */
 const MAX_NESTING = 30;
 /** DynamoDB numbers: magnitude 1E-130 to 9.9999999999999999999999999999999999999E+125. */
@@ -26,8 +28,10 @@ function jsonText(value: unknown): string {
   try {
     return JSON.stringify(value) ?? 'null';
   } catch {
-    // Deeper than JSON.stringify's own recursion allows (thousands of levels).
-    return '"[not storable: nested too deeply to serialise]"';
+    // Deeper than JSON.stringify's own recursion allows (thousands of levels): written without
+    // recursion (keys sorted). A note in its place lost what an authentic callback said there, since
+    // an item that fits keeps no raw bytes.
+    return canonicalJson(value);
   }
 }
 

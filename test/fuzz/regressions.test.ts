@@ -192,6 +192,29 @@ describe('ingest: every authentic callback is queued, whatever its characters, s
       assert.ok(level <= 32, `text at level ${level}`);
     });
   }
+  for (const kit of jsonKits.filter((candidate) => !candidate.statusSimulation)) {
+    test(`${kit.provider.id}: a field nested 20,000 deep: what lies below DynamoDB's nesting limit is stored as its JSON text, not replaced by a note (was lost: too deep for JSON.stringify)`, async () => {
+      // prepare
+      const deep = `"x_deep":${'['.repeat(20_000)}"kept-at-the-bottom"${']'.repeat(20_000)}`;
+      // act
+      const delivered = await deliver(kit.provider, { body: jsonSampleAbout(kit, 'deep-20000', deep) });
+      const verdict = await store(delivered);
+      // assess
+      assert.equal(delivered.status, 200);
+      assert.deepEqual(delivered.answer, { received: true });
+      assertStored(verdict, 'stored');
+      const [item] = await pipeline.itemsOf(delivered.requestId);
+      let node: unknown = holderOf(item.payload, 'x_deep')?.x_deep;
+      let level = 1;
+      while (Array.isArray(node)) [node, level] = [node[0], level + 1];
+      assert.equal(typeof node, 'string', 'the part DynamoDB cannot nest is kept as text');
+      // The text is the rest of the field, every level and the value at the bottom.
+      let rest: unknown = JSON.parse(String(node));
+      while (Array.isArray(rest)) [rest, level] = [rest[0], level + 1];
+      assert.equal(rest, 'kept-at-the-bottom');
+      assert.equal(level, 20_001, 'every level is kept');
+    });
+  }
 });
 
 /** A kit's pinned regression: sent authentic, answered 200, and stored as it expects. */
