@@ -149,6 +149,9 @@ function statusChanged(before: Item | undefined, after: Item): GatewayEvent | un
   return { source: EVENT_SOURCE, detailType: DETAIL_TYPES.statusChanged, time: changedAt, detail };
 }
 
+/** UTF-8 as ingest decodes a JSON body: a leading byte-order mark is left out. */
+const UTF8 = new TextDecoder('utf-8');
+
 /**
  * The payload an event item holds: as attributes, or, for a callback too large for them, its body
  * kept gzip-compressed inline (`rawGzip`; a body within the route's limit always fits inline).
@@ -157,7 +160,9 @@ function payloadOf(item: Item): unknown {
   if (item.payload !== undefined) return item.payload;
   try {
     const body = inlineStoredBytes(item, 'rawGzip', 4 * MAX_BODY_BYTES);
-    return body === undefined ? undefined : JSON.parse(body.toString('utf8'));
+    // Read as ingest read it: a byte-order mark the bytes were kept with is no part of the JSON
+    // (JSON.parse refused it, and such a code was never published).
+    return body === undefined ? undefined : JSON.parse(UTF8.decode(body));
   } catch {
     return undefined;
   }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { describe, test } from 'node:test';
 import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, type InstructionDetail, type StatusChangedDetail } from '../../functions/core/publish.ts';
 import { publishRecords } from '../../functions/core/publisher.ts';
@@ -208,6 +209,22 @@ describe('Callback Instruction', () => {
     assert.equal(bounded.length, 1);
     assert.equal((bounded[0].detail as InstructionDetail).text, longest);
     assert.ok(entrySize(putEventsEntry(bounded[0], 'bus')) <= PUT_EVENTS_LIMITS.bytes);
+  });
+
+  test('an Identomat code whose item had to be compressed is published, also when its body began with a byte-order mark (was never published)', () => {
+    // prepare: the body as kept, its key scrubbed, exactly as received (a leading U+FEFF included)
+    const json = JSON.stringify({ callbackApiKey: '[REDACTED]', ...samplePayload('one-time-password'), type: 'one-time-password' });
+    const compressed = (body: string): Item => {
+      const { payload: _payload, ...item } = eventItem(undefined);
+      return { ...item, omitted: { reason: 'too large for one DynamoDB item', bytesIn: 'rawGzip' }, rawGzip: gzipSync(Buffer.from(body)) };
+    };
+    // act
+    const plain = eventsFromChange({ eventName: 'INSERT', newImage: compressed(json) });
+    const marked = eventsFromChange({ eventName: 'INSERT', newImage: compressed(`\ufeff${json}`) });
+    // assess
+    assert.equal(plain.length, 1);
+    assert.deepEqual(marked.map((event) => event.detail), plain.map((event) => event.detail));
+    assert.equal((marked[0]?.detail as InstructionDetail | undefined)?.text, 'Your code is 6867');
   });
 
   test('not an instruction: a session change, a payload that is not one, an answer of the status endpoint', () => {
