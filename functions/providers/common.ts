@@ -39,6 +39,11 @@ export function schemaMismatch(error: z.core.$ZodError): { ok: false; reason: st
 
 /** Decode the body as strict UTF-8 and parse it as JSON, or say why not. */
 export function parseJsonBody(body: Buffer): { ok: true; value: unknown } | { ok: false; reason: string } {
+  const json = decodeJson(body);
+  return json.ok ? { ok: true, value: json.value } : json;
+}
+
+function decodeJson(body: Buffer): { ok: true; text: string; value: unknown } | { ok: false; reason: string } {
   if (body.length === 0) return { ok: false, reason: 'empty body' };
   let text: string;
   try {
@@ -47,10 +52,67 @@ export function parseJsonBody(body: Buffer): { ok: true; value: unknown } | { ok
     return { ok: false, reason: 'body is not valid UTF-8' };
   }
   try {
-    return { ok: true, value: JSON.parse(text) };
+    return { ok: true, text, value: JSON.parse(text) };
   } catch {
     return { ok: false, reason: 'body is not valid JSON' };
   }
+}
+
+/**
+ * The first member name an object of this JSON text gives more than once (at any depth), or
+ * undefined. JSON.parse keeps the last value silently: `{"status":"FAILED","status":"COMPLETED"}`
+ * would read as COMPLETED, though which value the sender meant is not said. No provider documents
+ * such a body (RFC 8259 §4: names "SHOULD be unique"; with duplicates "the behavior of software …
+ * is unpredictable"), so it is quarantined as eSMS's repeated query parameters are, never read.
+ * `text` must be valid JSON (it was parsed): one pass, strings skipped whole, names compared as
+ * decoded (`"a"` and `"\u0061"` are one name).
+ */
+export function repeatedMember(text: string): string | undefined {
+  const open: (Set<string> | undefined)[] = []; // a name set per object, undefined per array
+  let nameNext = false;
+  for (let at = 0; at < text.length; at++) {
+    const code = text.charCodeAt(at);
+    if (code === 0x22) {
+      let end = at + 1;
+      let escaped = false;
+      for (let c = text.charCodeAt(end); c !== 0x22; c = text.charCodeAt(end)) {
+        if (c === 0x5c) {
+          escaped = true;
+          end += 2;
+        } else {
+          end += 1;
+        }
+      }
+      const names = open.at(-1);
+      if (nameNext && names) {
+        const name = escaped ? (JSON.parse(text.slice(at, end + 1)) as string) : text.slice(at + 1, end);
+        if (names.has(name)) return name;
+        names.add(name);
+        nameNext = false;
+      }
+      at = end;
+    } else if (code === 0x7b) {
+      open.push(new Set());
+      nameNext = true;
+    } else if (code === 0x5b) {
+      open.push(undefined);
+    } else if (code === 0x7d || code === 0x5d) {
+      open.pop();
+    } else if (code === 0x2c) {
+      nameNext = open.at(-1) !== undefined;
+    }
+  }
+  return undefined;
+}
+
+/** Why a body naming a member twice is not read (see repeatedMember). */
+function repeatedMemberRefused(name: string): Extract<ParseResult<never>, { ok: false }> {
+  const shown = name.length > 64 ? `${name.slice(0, 64)}…` : name;
+  return {
+    ok: false,
+    reason: 'a member is given more than once; which value is true is not said',
+    issues: [`${JSON.stringify(shown)}: given more than once in one object; kept as received, not read`],
+  };
 }
 
 /**
@@ -83,13 +145,16 @@ export function holdsProtoMember(body: Buffer, value: unknown): boolean {
 
 /**
  * A JSON body as a parse step reads it (authentication reads it with parseJsonBody): valid UTF-8 and
- * JSON, with no member named `__proto__` (protoMemberRefused), or why not, as a ParseResult's failure.
+ * JSON, with no member named `__proto__` (protoMemberRefused) and no member named twice in one
+ * object (repeatedMember), or why not, as a ParseResult's failure.
  */
 export function readJsonBody(body: Buffer): { readonly ok: true; readonly value: unknown } | Extract<ParseResult<never>, { ok: false }> {
-  const json = parseJsonBody(body);
+  const json = decodeJson(body);
   if (!json.ok) return { ok: false, reason: json.reason, issues: [] };
   if (holdsProtoMember(body, json.value)) return protoMemberRefused();
-  return json;
+  const repeated = repeatedMember(json.text);
+  if (repeated !== undefined) return repeatedMemberRefused(repeated);
+  return { ok: true, value: json.value };
 }
 
 /** Validate a JSON body against a schema, as a ParseResult. */

@@ -179,7 +179,8 @@ function dressWithKey(content: FuzzContent, secret: Record<string, unknown>): { 
 
 /**
  * Forgeries of the key in the body: left out, misspelled, not a string, in an array, nested, in
- * the query or a header, duplicated (the last one wins), spelled with JSON escapes.
+ * the query or a header, duplicated (the last one wins: the right one last is authentic, and
+ * quarantined as any body naming a member twice), spelled with JSON escapes.
  */
 function keyForgeries({ fc, wrongSpellings }: FuzzTools, secret: Record<string, unknown>): FastCheck.Arbitrary<Forgery>[] {
   const key = String(secret[KEY]);
@@ -252,8 +253,9 @@ function keyForgeries({ fc, wrongSpellings }: FuzzTools, secret: Record<string, 
           authentic = true;
           break;
       }
-      // A body forged around no content (not a JSON object, or too deep to copy) carries only the key.
-      const carriesContent = inner !== undefined || body === content.body;
+      // A body forged around no content (not a JSON object, or too deep to copy) carries only the key;
+      // one naming the key twice is kept, not read (which of the two is meant is not said).
+      const carriesContent = (inner !== undefined || body === content.body) && a.kind !== 'wrong-then-right';
       return { dressed: { ...request, body, query, headers, authentic, variant }, content: carriesContent ? content : { ...content, intent: 'invalid' } };
     };
   return [
