@@ -1,6 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient, QueryCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
@@ -14,6 +13,7 @@ import { allKits } from '../providers/index.ts';
 import { ROOT } from './e2e-pipeline.ts';
 import { startTcpProxy, type TcpProxy } from './faults-proxy.ts';
 import type { Answer, Secrets } from './faults-traffic.ts';
+import { portHeldBy, processGroupOf } from './listeners.ts';
 
 /**
  * The fault suite's test bench. The engines live in the test process (DynamoDB Local and the
@@ -93,12 +93,13 @@ function javaPidOf(dynamo: DynamoDbLocal): number {
 }
 
 
-async function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.once('error', () => resolve(false));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-  });
+/**
+ * Whether a port we let go is still held by one of ours: this process, a pid we started, or a
+ * process of a pipeline's group. Not "is it free": another process on the machine may have taken
+ * it since (see test/support/listeners.ts).
+ */
+function stillOurs(port: number, pids: readonly number[], groups: readonly number[]): Promise<boolean> {
+  return portHeldBy(port, (pid) => pid === process.pid || pids.includes(pid) || groups.includes(processGroupOf(pid) ?? -1));
 }
 
 function parseLogLines(output: readonly string[]): LogLine[] {
@@ -228,13 +229,15 @@ export async function startFaultRig(): Promise<FaultRig> {
     cleanups.length = 0;
     rmSync(dir, { recursive: true, force: true });
     const left: string[] = [];
+    // Each pipeline runs in a process group of its own, led by npm (spawned detached).
+    const groups = pipelines.map(({ child }) => child.pid!);
     for (const { child, info } of pipelines) {
       if (isAlive(child.pid!) || isAlive(info.pid)) left.push(`pipeline pid ${child.pid}/${info.pid}`);
       const port = Number(new URL(info.baseUrl).port);
-      if (!(await portIsFree(port))) left.push(`pipeline HTTP port ${port}`);
+      if (await stillOurs(port, pids, groups)) left.push(`pipeline HTTP port ${port}`);
     }
     for (const pid of pids) if (isAlive(pid)) left.push(`pid ${pid}`);
-    for (const port of ports) if (!(await portIsFree(port))) left.push(`port ${port}`);
+    for (const port of ports) if (await stillOurs(port, pids, groups)) left.push(`port ${port}`);
     return left;
   };
 
