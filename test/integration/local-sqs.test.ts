@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -59,7 +60,12 @@ test("after a restart on another port, the queues' URLs are on the new port, as 
   await firstClient.send(new SendMessageCommand({ QueueUrl: made.queueUrl, MessageBody: 'left queued' }));
   firstClient.destroy();
   await first.stop();
-  const second = await startSqsServer({ dataDir: join(dataDir, 'restart') });
+  // Held while the second starts: bind(0) hands out the port just let go like any other free one
+  // (here about one start in 7,000), and the test is about a restart on another port. (If another
+  // process took it meanwhile, the holder cannot bind it, and the second cannot have it either.)
+  const holder = createServer().on('error', () => undefined);
+  await new Promise<void>((resolve) => holder.once('error', () => resolve()).listen(first.port, '127.0.0.1', () => resolve()));
+  const second = await startSqsServer({ dataDir: join(dataDir, 'restart') }).finally(() => holder.close());
   const secondClient = new SQSClient({ ...LOCAL_AWS, endpoint: second.endpoint });
   try {
     assert.notEqual(second.endpoint, first.endpoint, 'another port');
