@@ -12,7 +12,7 @@ import { createSecretCache } from '../functions/core/secrets.ts';
 import { createIngestHandler } from '../functions/handlers/ingest.ts';
 import { providers } from '../functions/providers/index.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
-import { ensureTable, freePort, LOCAL_AWS, waitFor } from '../local/engines.ts';
+import { ensureTable, LOCAL_AWS, waitFor } from '../local/engines.ts';
 import { readRuntimeInfo, type RuntimeInfo } from '../local/pipeline.ts';
 import { loadSecretsFile } from '../local/secrets-file.ts';
 import type { ProviderKit } from '../test/providers/index.ts';
@@ -120,7 +120,8 @@ export interface PipelineChild {
 }
 
 export async function startPipelineChild(dataDir: string, secretsFile: string, onLine?: (line: string) => void, extraArgs: readonly string[] = []): Promise<PipelineChild> {
-  const port = await freePort();
+  // Port 0: the pipeline binds a free port itself and names it in runtime.json (a port picked here
+  // could be taken before the pipeline binds it).
   // The log goes to a file, not a pipe: Node writes stdout to a pipe synchronously, so whenever this
   // (busy) process fell behind reading, the pipeline blocked in write() mid-request — seconds of
   // ack latency that were the benchmark's, not the pipeline's. The file is read as it grows.
@@ -129,7 +130,7 @@ export async function startPipelineChild(dataDir: string, secretsFile: string, o
   const child = spawn(
     process.execPath,
     // BENCH_PIPELINE_NODE_ARGS: extra node flags for the pipeline process (e.g. --cpu-prof).
-    [...(process.env.BENCH_PIPELINE_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', 'local/start.ts', '--port', String(port), '--data-dir', join(dataDir, 'data'), '--secrets', secretsFile, '--simulators', '--fresh', '--log-format', 'json', ...extraArgs],
+    [...(process.env.BENCH_PIPELINE_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', 'local/start.ts', '--port', '0', '--data-dir', join(dataDir, 'data'), '--secrets', secretsFile, '--simulators', '--fresh', '--log-format', 'json', ...extraArgs],
     { cwd: ROOT, stdio: ['ignore', logFd, 'pipe'], env: { ...process.env, NODE_NO_WARNINGS: '1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
   );
   closeSync(logFd);

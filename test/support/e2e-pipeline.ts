@@ -95,8 +95,8 @@ export async function startLocalPipeline(extraArgsOrOptions: string[] | StartOpt
   const secretsFile = join(dataDir, 'secrets.json');
   writeFileSync(secretsFile, JSON.stringify(secrets));
   // Port 0: the pipeline binds a free port itself and names it in runtime.json. A port picked here
-  // and handed over could be taken (by any outbound connection on this machine) before the
-  // pipeline, seconds later, binds it.
+  // and handed over could be taken before the pipeline binds it (by another listener: a restarted
+  // pipeline's own engines bind ports in those same seconds).
   const child = spawn(
     'npm',
     [
