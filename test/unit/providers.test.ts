@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { repeatedMember } from '../../functions/providers/common.ts';
 import { providers } from '../../functions/providers/index.ts';
 import { maskSubjectId, OUTCOMES, providerDefinitionProblem, type AnyProvider } from '../../functions/providers/provider.ts';
 import { FIXTURES_DIR, listSamples } from '../../local/samples.ts';
@@ -328,4 +330,57 @@ describe('a status request never carries credentials over plain http to another 
       assert.ok(seen.length > 0 && seen.every((url) => url.startsWith('http://127.0.0.1:9')), JSON.stringify(seen));
     });
   }
+});
+
+describe('repeatedMember: a member named twice in one object, found in the text', () => {
+  // A JSON value as a tree whose objects are lists of members, so that a name can repeat; written
+  // with random whitespace and names sometimes spelled with \u escapes.
+  type Tree = { kind: 'object'; members: [string, Tree][] } | { kind: 'array'; items: Tree[] } | { kind: 'text'; value: string } | { kind: 'number'; value: number };
+  const name = fc.constantFrom('a', 'b', 'status', 'x"y', 'back\\slash', 'é', '', '\u2028');
+  const { tree } = fc.letrec<{ tree: Tree }>((tie) => ({
+    tree: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      fc.record({ kind: fc.constant('text' as const), value: fc.oneof(name, fc.string({ maxLength: 6 })) }),
+      fc.record({ kind: fc.constant('number' as const), value: fc.integer() }),
+      fc.record({ kind: fc.constant('array' as const), items: fc.array(tie('tree'), { maxLength: 3 }) }),
+      fc.record({ kind: fc.constant('object' as const), members: fc.array(fc.tuple(name, tie('tree')), { maxLength: 4 }) }),
+    ),
+  }));
+  const escapeAll = (text: string) => `"${[...text].map((ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}"`;
+  function write(node: Tree, spaces: boolean, escapes: boolean): string {
+    const gap = spaces ? ' \n' : '';
+    switch (node.kind) {
+      case 'text':
+        return JSON.stringify(node.value);
+      case 'number':
+        return String(node.value);
+      case 'array':
+        return `[${gap}${node.items.map((item) => write(item, spaces, escapes)).join(`,${gap}`)}]`;
+      case 'object':
+        return `{${gap}${node.members.map(([key, value], n) => `${escapes && n % 2 === 1 ? escapeAll(key) : JSON.stringify(key)}${gap}:${gap}${write(value, spaces, escapes)}`).join(`,${gap}`)}}`;
+    }
+  }
+  function repeats(node: Tree): boolean {
+    if (node.kind === 'array') return node.items.some(repeats);
+    if (node.kind !== 'object') return false;
+    const names = node.members.map(([key]) => key);
+    return new Set(names).size < names.length || node.members.some(([, value]) => repeats(value));
+  }
+
+  test('says so exactly when some object of the value names a member twice, however it is spelled', () => {
+    fc.assert(
+      fc.property(tree, fc.boolean(), fc.boolean(), (value, spaces, escapes) => {
+        const text = write(value, spaces, escapes);
+        JSON.parse(text); // it is JSON
+        assert.equal(repeatedMember(text) !== undefined, repeats(value), text);
+      }),
+      { seed: 20261203, numRuns: 2000 },
+    );
+  });
+
+  test('names the member: decoded, as the object gives it the second time', () => {
+    assert.equal(repeatedMember('{"s":1,"t":{"u":2,"\\u0075":3}}'), 'u');
+    assert.equal(repeatedMember('[{"a":1},{"a":2}]'), undefined);
+    assert.equal(repeatedMember('{"a":"\\"a\\":1","b":["a","a"]}'), undefined);
+  });
 });
