@@ -68,7 +68,8 @@ function decodeJson(body: Buffer): { ok: true; text: string; value: unknown } | 
  * decoded (`"a"` and `"\u0061"` are one name).
  */
 export function repeatedMember(text: string): string | undefined {
-  const open: (Set<string> | undefined)[] = []; // a name set per object, undefined per array
+  // Per open object its names so far (none: null, one: the name, more: a set), per array undefined.
+  const open: (Set<string> | string | null | undefined)[] = [];
   let nameNext = false;
   for (let at = 0; at < text.length; at++) {
     const code = text.charCodeAt(at);
@@ -84,15 +85,21 @@ export function repeatedMember(text: string): string | undefined {
         }
       }
       const names = open.at(-1);
-      if (nameNext && names) {
+      if (nameNext && names !== undefined) {
         const name = escaped ? (JSON.parse(text.slice(at, end + 1)) as string) : text.slice(at + 1, end);
-        if (names.has(name)) return name;
-        names.add(name);
+        if (names === null) open[open.length - 1] = name;
+        else if (typeof names === 'string') {
+          if (names === name) return name;
+          open[open.length - 1] = new Set([names, name]);
+        } else {
+          if (names.has(name)) return name;
+          names.add(name);
+        }
         nameNext = false;
       }
       at = end;
     } else if (code === 0x7b) {
-      open.push(new Set());
+      open.push(null);
       nameNext = true;
     } else if (code === 0x5b) {
       open.push(undefined);
