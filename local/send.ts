@@ -139,8 +139,8 @@ interface SendReport {
   readonly subject: { subjectId: string; part?: string; status: string; outcome: string; terminal: boolean } | null;
   /** Each callback sent: the response's status code and body (its JSON, or its text), or why none came. */
   readonly requests: { attempt: number; method: string; path: string; statusCode?: number; body?: unknown; error?: string }[];
-  /** What the simulated status endpoint was told to answer for the subject, and its status code. */
-  readonly statusEndpoint: { status: string; outcome: string; terminal: boolean; statusCode: number }[];
+  /** What the simulated status endpoint was told to answer for the subject, and its status code (or why it could not be told). */
+  readonly statusEndpoint: { status: string; outcome: string; terminal: boolean; statusCode?: number; error?: string }[];
   /** With --repeat on the local runtime: deliveries made, and the callbacks the subject's state counted new meanwhile (1: stored once). */
   dedupe?: { deliveries: number; newCallbacks: number };
 }
@@ -176,11 +176,22 @@ async function simulatorReports(status?: string): Promise<void> {
   const answer = kit.statusAnswer(sample, reported);
   const said = provider.describe((kit.answerAsPayload?.(answer) ?? answer) as never, secret);
   if (said.status === undefined || said.status === null) return;
-  const response = await fetch(`${simulatorUrl}/__simulator/answers${underWay ? '?ifAbsent=true' : ''}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${kit.statusSimulation(secret).controlToken}` },
-    body: JSON.stringify(answer),
-  });
+  let response: Response;
+  try {
+    response = await fetch(`${simulatorUrl}/__simulator/answers${underWay ? '?ifAbsent=true' : ''}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${kit.statusSimulation(secret).controlToken}` },
+      body: JSON.stringify(answer),
+    });
+  } catch (error) {
+    // runtime.json outlives a pipeline stopped without its Ctrl-C (kill -9, a closed terminal): the
+    // endpoint it names is gone. Said as the API's own absence is, not as a stack trace.
+    const reason = `cannot reach the simulated ${provider.displayName} status endpoint at ${simulatorUrl}: ${String((error as Error).cause ?? (error as Error).message)}`;
+    say(`✗ ${reason}. Is \`npm start\` running?`);
+    report.statusEndpoint.push({ status: said.status, outcome: said.outcome, terminal: said.terminal, error: reason });
+    if (json) printJson(report);
+    process.exit(1);
+  }
   const kept = response.ok && ((await response.json().catch(() => ({}))) as { kept?: boolean }).kept === true;
   if (kept) {
     say(`(simulated ${provider.displayName} status endpoint keeps what it already reports about ${parsed.subjectId})`);

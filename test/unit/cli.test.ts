@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -278,5 +278,45 @@ describe('npm run send: no phone number in full in what it prints', { timeout: 3
     const report = JSON.parse(shown.stdout) as { subject: { part?: string }; requests: { path: string }[] };
     assert.equal(report.subject.part, recipient);
     assert.ok(report.requests[0].path.includes(`phonenumber=${recipient}`), report.requests[0].path);
+  });
+});
+
+describe('npm run send: a pipeline that stopped without saying so (kill -9, a closed terminal)', { timeout: 300_000 }, () => {
+  // Its runtime.json is left behind, naming a simulated status endpoint and an API nobody answers any more.
+  const dataDir = mkdtempSync(join(tmpdir(), 'cli-send-gone-'));
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const gone = 'http://127.0.0.1:9';
+
+  test('one line saying what it could not reach and that npm start may not be running; exit 1; --json still prints its document', async () => {
+    // prepare
+    const runtime = {
+      pid: 2_147_483_646,
+      baseUrl: gone,
+      dynamodbEndpoint: gone,
+      sqsEndpoint: gone,
+      tableName: 'callback-gateway',
+      simulators: { telesign: gone },
+      devSecrets: true,
+      reconcile: { intervalsSeconds: [60] },
+      smsRelay: null,
+    };
+    writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify(runtime));
+    // act
+    const text = await command('send', ['telesign', 'sms-dlr-success', '--data-dir', dataDir]);
+    const json = await command('send', ['telesign', 'sms-dlr-success', '--data-dir', dataDir, '--json']);
+    // assess
+    for (const run of [text, json]) {
+      assert.equal(run.signal, null, run.stderr);
+      assert.equal(run.status, 1, run.stderr);
+      assert.doesNotMatch(run.stderr, /^\s+at |node:internal|triggerUncaughtException|TypeError/m, `a stack trace:\n${run.stderr}`);
+      const reached = run.stderr.split('\n').filter((line) => line.startsWith('✗ '));
+      assert.equal(reached.length, 1, run.stderr);
+      assert.match(reached[0], /^✗ cannot reach the simulated TeleSign status endpoint at http:\/\/127\.0\.0\.1:9: .+\. Is `npm start` running\?$/);
+    }
+    assert.equal(text.stdout, '');
+    const report = JSON.parse(json.stdout) as { requests: unknown[]; statusEndpoint: { error?: string }[] };
+    assert.deepEqual(report.requests, []);
+    assert.equal(report.statusEndpoint.length, 1);
+    assert.match(report.statusEndpoint[0].error ?? '', /^cannot reach the simulated TeleSign status endpoint at http:\/\/127\.0\.0\.1:9: /);
   });
 });
