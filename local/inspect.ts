@@ -69,6 +69,11 @@ const recent = intFlag('recent', values.recent, COUNT_RANGE, 20);
 // A subject, or a listing (--recent, --stale), which names none.
 if (values.stale || values.recent !== undefined) checkArguments(positionals, USAGE, []);
 else checkArguments(positionals, USAGE, ['<provider>', '<subjectId>']);
+// A filter the chosen view does not read is refused: answered with the unfiltered view, it would
+// read as a filtered one (every stale subject taken for the failed ones).
+if (values.stale && values.recent !== undefined) fail('--stale and --recent are two listings: give one');
+if (values.outcome !== undefined && values.recent === undefined) fail(values.stale ? '--outcome filters --recent N; --stale lists subjects of every outcome' : '--outcome filters --recent N, not a subject');
+if (values.provider !== undefined && !values.stale && values.recent === undefined) fail('--provider filters --recent N and --stale; a subject is named by <provider> <subjectId>');
 // A mistyped filter is said before any table is looked for, with what was typed.
 if (values.outcome !== undefined && !(OUTCOMES as readonly string[]).includes(values.outcome)) fail(`--outcome must be one of ${OUTCOMES.join(', ')}, got ${JSON.stringify(values.outcome)}`);
 if (values.provider !== undefined && !findProvider(values.provider)) fail(unknownProvider(values.provider));

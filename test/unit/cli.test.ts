@@ -320,3 +320,26 @@ describe('npm run send: a pipeline that stopped without saying so (kill -9, a cl
     assert.match(report.statusEndpoint[0].error ?? '', /^cannot reach the simulated TeleSign status endpoint at http:\/\/127\.0\.0\.1:9: /);
   });
 });
+
+describe('npm run inspect: a filter its view does not read is refused, not ignored', { timeout: 300_000 }, () => {
+  const empty = mkdtempSync(join(tmpdir(), 'cli-inspect-filter-'));
+  after(() => rmSync(empty, { recursive: true, force: true }));
+  // Each was answered with the whole listing (or the subject) as if the filter had been applied.
+  const cases: { args: string[]; says: string }[] = [
+    { args: ['--stale', '--recent', '5'], says: '--stale and --recent are two listings: give one' },
+    { args: ['--stale', '--outcome', 'failed'], says: '--outcome filters --recent N; --stale lists subjects of every outcome' },
+    { args: ['telesign', 'A', '--outcome', 'failed'], says: '--outcome filters --recent N, not a subject' },
+    { args: ['telesign', 'A', '--provider', 'esms'], says: '--provider filters --recent N and --stale; a subject is named by <provider> <subjectId>' },
+  ];
+  for (const { args, says } of cases) {
+    test(`inspect ${args.join(' ')}: exit 2, "${says}", nothing on stdout, no table looked for`, async () => {
+      // act
+      const run = await command('inspect', [...args, '--data-dir', empty]);
+      // assess
+      assert.equal(run.signal, null, run.stderr);
+      assert.equal(run.status, 2, `exit ${run.status}: ${run.stderr}`);
+      assert.equal(run.stderr.trim(), says);
+      assert.equal(run.stdout, '');
+    });
+  }
+});
