@@ -7,8 +7,9 @@ import { failed, printJson } from './cli-output.ts';
 import { resolveTarget, targetOptions } from './aws-target.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 import { dataDirFrom } from './cli-args.ts';
+import { shownItem } from './inspect-view.ts';
 
-const USAGE = `usage: npm run expect -- <provider> <subjectId> [--part P] [--json]
+const USAGE = `usage: npm run expect -- <provider> <subjectId> [--part P] [--json] [--show-sensitive]
        npm run expect -- <provider> <subjectId> --table NAME --region R [--schedule 1m,5m,…]
 
   Tells the gateway to expect a transaction you started (a transfer, a message), so that if its
@@ -21,6 +22,8 @@ const USAGE = `usage: npm run expect -- <provider> <subjectId> [--part P] [--jso
   --part P      one part of it (eSMS: the recipient's phone number); refused for a provider whose
                 subjects have no parts
   --json        print the stored state as JSON (stdout), nothing else
+  --show-sensitive  print a recipient's phone number (--part) in full; without it, masked as
+                npm run inspect masks it, its last three digits shown (the table gets it whole)
   --table NAME  a deployed stack's table (its output TableName), with --region
   --schedule S  the deployed stack's reconcile schedule, when not the default (the first re-check
                 is due after its first delay)
@@ -30,6 +33,7 @@ const { values, positionals } = parseCli(
   {
     part: { type: 'string' },
     json: { type: 'boolean', default: false },
+    'show-sensitive': { type: 'boolean', default: false },
     schedule: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
     ...targetOptions('table'),
@@ -67,14 +71,17 @@ if (!target.tableName) fail('--table NAME is needed for a deployed stack');
 try {
   const store = createDynamoStore(target.dynamo, target.tableName);
   const result = await expectSubject(store, provider, { subjectId, ...(values.part === undefined ? {} : { part: values.part }) }, { now: new Date(), policy: policyFor(target.kind) });
+  // The state as npm run inspect shows it: a recipient's number (and one in a sender's id or a
+  // status) masked, so a terminal or a ticket does not keep it, unless --show-sensitive.
+  const state = shownItem(result.state as unknown as Record<string, unknown>, values['show-sensitive']);
   if (values.json) {
-    printJson({ result: result.kind, state: result.state });
+    printJson({ result: result.kind, state });
   } else if (result.kind === 'expected') {
     const asked = provider.lookup ? `asked about from ${result.state.recheckAt} on the reconcile schedule` : `not askable (${provider.displayName} has no status endpoint): listed as stale if no callback arrives by the end of the schedule`;
-    console.log(`expecting ${provider.id} ${subjectId}${values.part ? ` part ${values.part}` : ''}: ${asked}`);
+    console.log(`expecting ${provider.id} ${String(state.subjectId)}${state.part === undefined ? '' : ` part ${String(state.part)}`}: ${asked}`);
   } else {
-    const state = result.state;
-    console.log(`already known: ${provider.id} ${subjectId} is ${state.status ?? (state.expectedAt ? 'expected, no status yet' : 'without a status yet')} (${state.outcome}); left as it is`);
+    const said = state.status ?? (result.state.expectedAt ? 'expected, no status yet' : 'without a status yet');
+    console.log(`already known: ${provider.id} ${String(state.subjectId)}${state.part === undefined ? '' : ` part ${String(state.part)}`} is ${String(said)} (${result.state.outcome}); left as it is`);
   }
 } catch (error) {
   if (error instanceof ExpectationError) fail(`cannot expect this subject: ${error.message}`);

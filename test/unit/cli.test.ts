@@ -11,6 +11,8 @@ import { prettyLine } from '../../local/log-format.ts';
 import { listSamples } from '../../local/samples.ts';
 import { leaks } from '../support/log-leaks.ts';
 import { OPTIONS_PROBE_MARKER } from '../support/cli-options-probe.ts';
+import { startAwsJsonService } from '../support/aws-json-stand-in.ts';
+import { DEFAULT_RECONCILE } from '../../functions/core/reconcile.ts';
 
 /** Every ANSI colour sequence starts with it. */
 const ESC = '\u001b[';
@@ -342,4 +344,63 @@ describe('npm run inspect: a filter its view does not read is refused, not ignor
       assert.equal(run.stdout, '');
     });
   }
+});
+
+describe('npm run expect: an eSMS recipient (--part) is masked in what it prints, as inspect shows it', { timeout: 300_000 }, () => {
+  const recipient = '84901234567';
+  const masked = `${'*'.repeat(recipient.length - 3)}${recipient.slice(-3)}`;
+
+  /** A table that holds nothing and takes what is put (DynamoDB's JSON 1.0), behind the data folder's runtime.json; it keeps the items put. */
+  async function emptyTable() {
+    const put: Record<string, unknown>[] = [];
+    const table = await startAwsJsonService(
+      {
+        'DynamoDB_20120810.GetItem': () => ({ status: 200, body: {} }),
+        'DynamoDB_20120810.PutItem': (input) => (put.push(input.Item as Record<string, unknown>), { status: 200, body: {} }),
+      },
+      '1.0',
+    );
+    const dataDir = mkdtempSync(join(tmpdir(), 'cli-expect-part-'));
+    writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify({ pid: process.pid, dynamodbEndpoint: table.endpoint, tableName: 'callback-gateway', reconcile: DEFAULT_RECONCILE }));
+    return { put, dataDir, stop: async () => (await table.stop(), rmSync(dataDir, { recursive: true, force: true })) };
+  }
+
+  test('the line it prints, and --json state.part: the last three digits; the table gets the number whole', async () => {
+    // prepare
+    const table = await emptyTable();
+    try {
+      // act
+      const text = await command('expect', ['esms', 'SMS-EXPECT-1', '--part', recipient, '--data-dir', table.dataDir]);
+      const json = await command('expect', ['esms', 'SMS-EXPECT-2', '--part', recipient, '--json', '--data-dir', table.dataDir]);
+      // assess
+      assert.equal(text.status, 0, text.stderr);
+      assert.ok(!leaks(text.stdout, recipient), text.stdout);
+      assert.match(text.stdout, new RegExp(`^expecting esms SMS-EXPECT-1 part ${masked.replaceAll('*', '\\*')}: `));
+      assert.equal(json.status, 0, json.stderr);
+      assert.ok(!leaks(json.stdout, recipient), json.stdout);
+      assert.equal((JSON.parse(json.stdout) as { state: { part: string } }).state.part, masked);
+      assert.deepEqual(
+        table.put.map((item) => (item.part as { S: string }).S),
+        [recipient, recipient],
+      );
+    } finally {
+      await table.stop();
+    }
+  });
+
+  test('--show-sensitive prints it whole', async () => {
+    // prepare
+    const table = await emptyTable();
+    try {
+      // act
+      const text = await command('expect', ['esms', 'SMS-EXPECT-3', '--part', recipient, '--show-sensitive', '--data-dir', table.dataDir]);
+      const json = await command('expect', ['esms', 'SMS-EXPECT-4', '--part', recipient, '--json', '--show-sensitive', '--data-dir', table.dataDir]);
+      // assess
+      assert.equal(text.status, 0, text.stderr);
+      assert.match(text.stdout, new RegExp(`^expecting esms SMS-EXPECT-3 part ${recipient}: `));
+      assert.equal((JSON.parse(json.stdout) as { state: { part: string } }).state.part, recipient);
+    } finally {
+      await table.stop();
+    }
+  });
 });
