@@ -180,7 +180,9 @@ try {
         if (!again.ok) {
           report.stillInvalid++;
           report.items.push({ ...ids, action: 'still-invalid', reason: again.reason, issues: again.issues });
-          out(`  still invalid  ${label}: ${again.reason}${again.issues.length ? ` (${again.issues.slice(0, 3).join('; ')})` : ''}`);
+          // A schema's reason already holds its first issue: each is said once.
+          const more = again.issues.filter((issue) => !again.reason.includes(issue)).slice(0, 3);
+          out(`  still invalid  ${label}: ${again.reason}${more.length ? ` (${more.join('; ')})` : ''}`);
           continue;
         }
         if (values['dry-run']) {

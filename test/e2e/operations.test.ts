@@ -275,6 +275,24 @@ describe('operations: redrive and reprocess', { timeout: 180_000 }, () => {
     assert.equal(await queueDepth(pipeline.info.queueUrl), 0);
   });
 
+  test("reprocess names each reason a callback is still invalid once: the first issue is not said again after the reason that holds it", async () => {
+    // prepare: a TemboPlus body with neither partnerReference nor status (two issues; the reason holds the first)
+    const body = readFileSync(new URL('../fixtures/temboplus/invalid/momo-payout-webhook.json', import.meta.url), 'utf8');
+    const message = quarantinedMessage('temboplus', 'ops-reprocess-two-issues', { headers: { 'content-type': 'application/json' }, raw: { body, query: '' } }, 'payload does not match the schema');
+    await sqs.send(new SendMessageCommand({ QueueUrl: pipeline.info.queueUrl, MessageBody: JSON.stringify(message) }));
+    await waitFor('the quarantine item', async () => (await quarantineKeys('temboplus', message.requestId)).length === 1, 20_000, 250);
+
+    // act
+    const dry = pipeline.run('reprocess', ['--provider', 'temboplus', '--dry-run']);
+
+    // assess
+    assert.equal(dry.status, 0, dry.stderr);
+    const line = dry.stdout.split('\n').find((each) => each.includes('request ops-reprocess-two-issues')) ?? '';
+    assert.match(line, /^ {2}still invalid .*: payload does not match the schema \(partnerReference: [^)]*\)/);
+    assert.equal(line.split('partnerReference:').length - 1, 1, line);
+    assert.equal(line.split('status:').length - 1, 1, line);
+  });
+
   test('reprocess that cannot read the secret says so and puts the callback back; the worker quarantines it again, as an item of its own, however soon it takes it', async () => {
     // prepare: a body that parses but names no subject (the secret's subjectField is not in it), so the
     // worker quarantines it whenever it reads it; reprocess is pointed at a copy of the pipeline's
