@@ -262,4 +262,7 @@ const shutdown = async (signal: string) => {
 };
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
+// A closed terminal window hangs up its foreground group: stopped as Ctrl-C stops it, not killed
+// where it stands (the batch cut short, runtime.json left naming engines that are gone).
+process.on('SIGHUP', () => void shutdown('SIGHUP'));
 onLauncherGone((why) => void shutdown(why));

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
@@ -166,6 +168,25 @@ describe('npm start stops when npm is told to stop', () => {
       for (const pid of running()) process.kill(Number(pid), 'SIGTERM');
     }
     assert.ok(pipeline.output.some((line) => /launching process \(pid \d+\) ended: stopping/.test(line)), pipeline.output.slice(-5).join('\n'));
+    await waitFor('DynamoDB Local stopped', async () => javaProcessesFor(pipeline.dataDir).length === 0, 15_000);
+  });
+
+  test('a closed terminal (SIGHUP to the foreground group) stops it as Ctrl-C does: the batch finished, runtime.json gone', async () => {
+    // prepare
+    const pipeline = await startLocalPipeline();
+    started.push(pipeline);
+    const runtimeFile = join(pipeline.dataDir, 'data', 'runtime.json');
+    assert.ok(existsSync(runtimeFile));
+
+    // act: what a terminal sends its foreground process group when its window is closed
+    process.kill(-pipeline.child.pid!, 'SIGHUP');
+
+    // assess: stopped through its own shutdown, which removes runtime.json (left behind, it names
+    // engines that are gone to every command run next)
+    await waitFor('the command stopped', async () => pipeline.output.includes('stopped.'), 30_000).catch(() => undefined);
+    assert.ok(pipeline.output.some((line) => /^SIGHUP: stopping/.test(line)), pipeline.output.slice(-5).join('\n'));
+    assert.ok(pipeline.output.includes('stopped.'), pipeline.output.slice(-5).join('\n'));
+    assert.equal(existsSync(runtimeFile), false, 'runtime.json left behind');
     await waitFor('DynamoDB Local stopped', async () => javaProcessesFor(pipeline.dataDir).length === 0, 15_000);
   });
 });
