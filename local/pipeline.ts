@@ -123,13 +123,19 @@ export function runtimeInfoPath(dataDir: string): string {
   return join(dataDir, 'runtime.json');
 }
 
-/** The running pipeline's details, if one is running with this data folder. */
+/**
+ * The running pipeline's details, if one is running with this data folder. A pipeline stopped
+ * without its shutdown (kill -9, a crash) leaves its runtime.json naming engines that are gone:
+ * its process not running, it is none.
+ */
 export function readRuntimeInfo(dataDir: string): RuntimeInfo | undefined {
+  let info: RuntimeInfo;
   try {
-    return JSON.parse(readFileSync(runtimeInfoPath(dataDir), 'utf8')) as RuntimeInfo;
+    info = JSON.parse(readFileSync(runtimeInfoPath(dataDir), 'utf8')) as RuntimeInfo;
   } catch {
     return undefined;
   }
+  return typeof info.pid === 'number' && isAlive(info.pid) ? info : undefined;
 }
 
 /** Undo list: each started part registers how to stop it; stopped in reverse order. */

@@ -184,8 +184,8 @@ async function simulatorReports(status?: string): Promise<void> {
       body: JSON.stringify(answer),
     });
   } catch (error) {
-    // runtime.json outlives a pipeline stopped without its Ctrl-C (kill -9, a closed terminal): the
-    // endpoint it names is gone. Said as the API's own absence is, not as a stack trace.
+    // The endpoint runtime.json names does not answer (its pipeline going, or gone a moment ago):
+    // said as the API's own absence is, not as a stack trace.
     const reason = `cannot reach the simulated ${provider.displayName} status endpoint at ${simulatorUrl}: ${String((error as Error).cause ?? (error as Error).message)}`;
     say(`✗ ${reason}. Is \`npm start\` running?`);
     report.statusEndpoint.push({ status: said.status, outcome: said.outcome, terminal: said.terminal, error: reason });

@@ -283,8 +283,9 @@ describe('npm run send: no phone number in full in what it prints', { timeout: 3
   });
 });
 
-describe('npm run send: a pipeline that stopped without saying so (kill -9, a closed terminal)', { timeout: 300_000 }, () => {
-  // Its runtime.json is left behind, naming a simulated status endpoint and an API nobody answers any more.
+describe('npm run send: a simulated status endpoint that does not answer', { timeout: 300_000 }, () => {
+  // A runtime.json of a running pipeline (this process stands in for it) naming a simulated status
+  // endpoint and an API nobody answers on.
   const dataDir = mkdtempSync(join(tmpdir(), 'cli-send-gone-'));
   after(() => rmSync(dataDir, { recursive: true, force: true }));
   const gone = 'http://127.0.0.1:9';
@@ -292,7 +293,7 @@ describe('npm run send: a pipeline that stopped without saying so (kill -9, a cl
   test('one line saying what it could not reach and that npm start may not be running; exit 1; --json still prints its document', async () => {
     // prepare
     const runtime = {
-      pid: 2_147_483_646,
+      pid: process.pid,
       baseUrl: gone,
       dynamodbEndpoint: gone,
       sqsEndpoint: gone,
@@ -403,4 +404,32 @@ describe('npm run expect: an eSMS recipient (--part) is masked in what it prints
       await table.stop();
     }
   });
+});
+
+describe('a runtime.json whose pipeline is gone (kill -9, a crash) is no running pipeline', { timeout: 300_000 }, () => {
+  // npm start removes it when it stops; a kill -9 leaves it behind, naming engines nobody answers on.
+  const dataDir = mkdtempSync(join(tmpdir(), 'cli-runtime-gone-'));
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const gone = 'http://127.0.0.1:9';
+  const cases: { name: string; args: string[] }[] = [
+    { name: 'inspect', args: ['--recent', '5'] },
+    { name: 'inspect', args: ['telesign', 'A'] },
+    { name: 'expect', args: ['temboplus', 'REF-GONE-1'] },
+    { name: 'redrive', args: ['--dry-run'] },
+    { name: 'reprocess', args: ['--dry-run'] },
+  ];
+  for (const { name, args } of cases) {
+    test(`${name} ${args.join(' ')}: exit 1, "no local pipeline is running", not a connection error to what runtime.json names`, async () => {
+      // prepare: the pid of no process
+      const runtime = { pid: 2_147_483_646, baseUrl: gone, dynamodbEndpoint: gone, sqsEndpoint: gone, tableName: 'callback-gateway', queueUrl: `${gone}/000000000000/callbacks`, dlqUrl: `${gone}/000000000000/callbacks-dlq`, simulators: {}, smsRelay: null };
+      writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify(runtime));
+      // act
+      const run = await command(name, [...args, '--data-dir', dataDir]);
+      // assess
+      assert.equal(run.signal, null, run.stderr);
+      assert.equal(run.status, 1, run.stderr);
+      assert.match(run.stderr, /^no local pipeline is running \(start it with `npm start`\)/);
+      assert.doesNotMatch(run.stderr, /127\.0\.0\.1:9|fetch failed|ECONNREFUSED|bad port/);
+    });
+  }
 });
