@@ -112,13 +112,13 @@ export function repeatedMember(text: string): string | undefined {
   return undefined;
 }
 
-/** Why a body naming a member twice is not read (see repeatedMember). */
-function repeatedMemberRefused(name: string): Extract<ParseResult<never>, { ok: false }> {
+/** Why a body (or JSON within it, at `within`) naming a member twice is not read (see repeatedMember). */
+export function repeatedMemberRefused(name: string, within?: string): Extract<ParseResult<never>, { ok: false }> {
   const shown = name.length > 64 ? `${name.slice(0, 64)}…` : name;
   return {
     ok: false,
     reason: 'a member is given more than once; which value is true is not said',
-    issues: [`${JSON.stringify(shown)}: given more than once in one object; kept as received, not read`],
+    issues: [`${within === undefined ? '' : `${within}: `}${JSON.stringify(shown)}${within === undefined ? ':' : ''} given more than once in one object; kept as received, not read`],
   };
 }
 

@@ -1,7 +1,7 @@
 import { ConfigurationError, DependencyError } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import * as z from '../shared/zod.ts';
-import { authenticatePathToken, configuredString, credentialUrl, describeIssues, keySegment, protoMemberRefused, readBoundedBody, requestFault, schemaMismatch } from './common.ts';
+import { authenticatePathToken, configuredString, credentialUrl, describeIssues, keySegment, protoMemberRefused, readBoundedBody, repeatedMember, repeatedMemberRefused, requestFault, schemaMismatch } from './common.ts';
 import {
   secretVersions,
   type EventFacts,
@@ -142,13 +142,22 @@ function decodeComponent(value: string): string {
  * double URL-encoded JSON with a `____dd/MM/yyyy HH:mm:ss` suffix, and plain JSON.
  */
 export function decodeErrorInfo(value: string): unknown {
+  return readErrorInfo(value).value;
+}
+
+/**
+ * `error_info` decoded (decodeErrorInfo), or the member its JSON names twice in one object
+ * (repeatedMember): JSON.parse keeps the last, and `{"error":-114,"error":0}` would read as no
+ * Zalo error, the recipient's failure as a success. Such a callback is quarantined, as a JSON body is.
+ */
+function readErrorInfo(value: string): { value?: object; repeated?: string } {
   const plain = parseObject(value);
-  if (plain) return plain;
+  if (plain.value !== undefined || plain.repeated !== undefined) return plain;
   let decoded: string;
   try {
     decoded = decodeURIComponent(value);
   } catch {
-    return undefined; // not URL-encoded
+    return {}; // not URL-encoded
   }
   return parseObject(decoded.replace(/____\d{2}\/\d{2}\/\d{4} \d{2}:\d{2}:\d{2}$/, ''));
 }
@@ -157,17 +166,25 @@ export function decodeErrorInfo(value: string): unknown {
 const MAY_HOLD_OBJECT = /^\s*[{["]/;
 
 /**
- * The object a JSON text (or a JSON string of JSON) holds, else undefined. Text that cannot be one
- * is told apart before JSON.parse: a thrown SyntaxError cost ~3 us per encoded error_info.
+ * The object a JSON text (or a JSON string of JSON) holds, or the member it names twice, else
+ * neither. Text that cannot be one is told apart before JSON.parse: a thrown SyntaxError cost ~3 us
+ * per encoded error_info.
  */
-function parseObject(text: string): object | undefined {
-  if (!MAY_HOLD_OBJECT.test(text)) return undefined;
+function parseObject(text: string): { value?: object; repeated?: string } {
+  if (!MAY_HOLD_OBJECT.test(text)) return {};
   try {
-    let parsed: unknown = JSON.parse(text);
-    if (typeof parsed === 'string') parsed = MAY_HOLD_OBJECT.test(parsed) ? JSON.parse(parsed) : undefined;
-    return parsed && typeof parsed === 'object' ? parsed : undefined;
+    let json = text;
+    let parsed: unknown = JSON.parse(json);
+    if (typeof parsed === 'string') {
+      if (!MAY_HOLD_OBJECT.test(parsed)) return {};
+      json = parsed;
+      parsed = JSON.parse(json);
+    }
+    if (!parsed || typeof parsed !== 'object') return {};
+    const repeated = repeatedMember(json);
+    return repeated === undefined ? { value: parsed } : { repeated };
   } catch {
-    return undefined;
+    return {};
   }
 }
 
@@ -738,8 +755,9 @@ export const esms: Provider<EsmsSecret, EsmsCallback, 'esms'> = {
     if (!result.success) return schemaMismatch(result.error);
     const payload: EsmsCallback = result.data;
     if (payload.error_info) {
-      const errorInfo = decodeErrorInfo(payload.error_info);
-      if (errorInfo !== undefined) return { ok: true, payload: { ...payload, errorInfo } };
+      const errorInfo = readErrorInfo(payload.error_info);
+      if (errorInfo.repeated !== undefined) return repeatedMemberRefused(errorInfo.repeated, 'error_info');
+      if (errorInfo.value !== undefined) return { ok: true, payload: { ...payload, errorInfo: errorInfo.value } };
     }
     return { ok: true, payload };
   },

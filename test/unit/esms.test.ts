@@ -308,6 +308,23 @@ describe('eSMS subjects: the message by its SMSID, each recipient a part of it',
     assert.match(run.messages[0].quarantine!.reason, /^CallStatus given more than once/);
   });
 
+  test('an error_info whose JSON names a member twice is quarantined whole, in each of its encodings, not read as its last value', async () => {
+    // `{"error":-114,"error":0}` read as its last member would be no Zalo error: the recipient's failure read as a success.
+    const json = '{"error":-114,"message":"User is inactive","error":0}';
+    const encodings = [encodeURIComponent(json), encodeURIComponent(JSON.stringify(json)), encodeURIComponent(`${encodeURIComponent(json)}____01/01/2025 10:00:00`)];
+    for (const encoded of encodings) {
+      // prepare
+      const query = `SMSID=z1&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&phonenumber=0901000001&error_info=${encoded}`;
+      // act
+      const run = await runIngest(esms, authentic(esms, { query }));
+      // assess
+      assert.deepEqual(run.response.body, { received: true, quarantined: true }, encoded);
+      assert.equal(run.messages[0].quarantine!.reason, 'a member is given more than once; which value is true is not said');
+      assert.deepEqual(run.messages[0].quarantine!.issues, ['error_info: "error" given more than once in one object; kept as received, not read']);
+      assert.equal(run.messages[0].raw.query, query);
+    }
+  });
+
   test('a field repeated with the same value, or an unread field repeated, is not a conflict', () => {
     assert.equal(described('SMSID=A&smsid=A&SendStatus=2').subjectId, 'A');
     assert.equal(described('SMSID=A&SendStatus=2&TotalPrice=1&TotalPrice=2').subjectId, 'A');
