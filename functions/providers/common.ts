@@ -2,6 +2,7 @@ import * as z from '../shared/zod.ts';
 import { secureEqualsAny } from '../shared/secure-compare.ts';
 import { shortHash } from '../shared/hash.ts';
 import { ConfigurationError } from '../shared/errors.ts';
+import { maskPhoneNumbers } from '../shared/log.ts';
 import type { AuthResult, CallbackRequest, ParseResult } from './provider.ts';
 
 /** A secret field that must hold a real value, not the stack's placeholder. */
@@ -112,9 +113,14 @@ export function repeatedMember(text: string): string | undefined {
   return undefined;
 }
 
-/** Why a body (or JSON within it, at `within`) naming a member twice is not read (see repeatedMember). */
+/**
+ * Why a body (or JSON within it, at `within`) naming a member twice is not read (see repeatedMember).
+ * The name is the sender's text, said in the log line too: a map keyed by recipient names phone
+ * numbers, masked as a log line masks them.
+ */
 export function repeatedMemberRefused(name: string, within?: string): Extract<ParseResult<never>, { ok: false }> {
-  const shown = name.length > 64 ? `${name.slice(0, 64)}…` : name;
+  const masked = maskPhoneNumbers(name);
+  const shown = masked.length > 64 ? `${masked.slice(0, 64)}…` : masked;
   return {
     ok: false,
     reason: 'a member is given more than once; which value is true is not said',

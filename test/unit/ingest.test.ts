@@ -839,6 +839,20 @@ describe('a member named twice in one object is kept as it came, never read as i
     });
   }
 
+  test('a name given twice that is a phone number (a map keyed by recipient) is masked in the issue and the log line', async () => {
+    // prepare: a Standard Webhooks sender keys its event's data as it likes, by recipient say
+    const webhooks = getProvider('standard-webhooks');
+    const event = listSamples('standard-webhooks').find((s) => s.name === 'invoice-paid')!.body!.toString();
+    const body = Buffer.from(event.replace('{', '{"x_recipients":{"+995512345678":"delivered","+995512345678":"failed"},'));
+    // act
+    const run = await runIngest(webhooks, authentic(webhooks, { body }));
+    // assess: quarantined, the name said with its last three digits only
+    assert.deepEqual(run.response.body, { received: true, quarantined: true });
+    assert.deepEqual(run.messages[0].quarantine?.issues, ['"*********678": given more than once in one object; kept as received, not read']);
+    assert.ok(!leaks(run.lines[0], '995512345678'), run.lines[0]);
+    assert.ok(rawBodyOf(run.messages[0]).equals(body), 'the raw body is byte for byte what was received');
+  });
+
   test('the same name in two objects, in a string or in an array is no repetition', async () => {
     // prepare: a TeleSign sample with the same names in other objects and texts
     const base = firstSample(telesign).body!.toString('utf8');
