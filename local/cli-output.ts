@@ -11,6 +11,20 @@ export function say(line: string): void {
 }
 
 /**
+ * Keep going when the terminal is gone. A closed window hangs up `npm start` (SIGHUP), and from then
+ * on every write to the terminal fails (EIO; to a pipe whose reader has ended, EPIPE): unhandled,
+ * the first one (the stop's own "stopping…" line) ended the process there, the worker's batch cut
+ * short and runtime.json left behind. A line nobody can read is dropped; any other error is thrown.
+ */
+export function keepOnWhenTheTerminalIsGone(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EIO' && error.code !== 'EPIPE') throw error;
+    });
+  }
+}
+
+/**
  * The one JSON document of `--json`, on stdout. Run through `npm run` without `-s`, npm has already
  * printed its own `> callback-gateway@… script` header on stdout; say so on stderr, since the
  * header is out of the command's reach.

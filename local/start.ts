@@ -2,7 +2,7 @@ import { relative } from 'node:path';
 import type { LogLevel } from '../functions/shared/log.ts';
 import { providers } from '../functions/providers/index.ts';
 import { checkArguments, dataDirFrom, intFlag, intValue, parseCli, type IntRange } from './cli-args.ts';
-import { colorWanted, say } from './cli-output.ts';
+import { colorWanted, keepOnWhenTheTerminalIsGone, say } from './cli-output.ts';
 import { onLauncherGone } from './launcher.ts';
 import { prettyLine } from './log-format.ts';
 import { runtimeInfoPath, startPipeline, sweepPeriod } from './pipeline.ts';
@@ -260,6 +260,8 @@ const shutdown = async (signal: string) => {
   say('stopped.');
   process.exit(0);
 };
+// The stop says a line first: to a closed terminal that write fails, and must not end the stop.
+keepOnWhenTheTerminalIsGone();
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 // A closed terminal window hangs up its foreground group: stopped as Ctrl-C stops it, not killed

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
 import { checkInt, COUNT_RANGE, rangeText } from '../../local/cli-args.ts';
@@ -432,4 +434,47 @@ describe('a runtime.json whose pipeline is gone (kill -9, a crash) is no running
       assert.doesNotMatch(run.stderr, /127\.0\.0\.1:9|fetch failed|ECONNREFUSED|bad port/);
     });
   }
+});
+
+describe('npm start: a terminal that is gone does not cut its stop short', { timeout: 60_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cli-hangup-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('lines said once the terminal is gone are dropped: the stop runs to its end', async () => {
+    // prepare: a process that stops as npm start does on SIGHUP (a line said, a log line while the
+    // batch finishes, "stopped."), whose stdout and stderr lose their reader as a closed window's
+    // terminal does (a terminal answers EIO, a pipe EPIPE)
+    const stopped = join(dir, 'stopped');
+    const script = join(dir, 'stops-on-hangup.mts');
+    writeFileSync(
+      script,
+      [
+        `import { writeFileSync } from 'node:fs';`,
+        `import { keepOnWhenTheTerminalIsGone, say } from ${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'local/cli-output.ts')).href)};`,
+        `keepOnWhenTheTerminalIsGone();`,
+        `process.on('SIGHUP', async () => {`,
+        `  say('SIGHUP: stopping (HTTP, worker, events, queues, DynamoDB Local)…');`,
+        `  await new Promise((resolve) => setTimeout(resolve, 200));`,
+        `  process.stdout.write('{"level":"INFO","message":"batch stored"}\\n');`,
+        `  await new Promise((resolve) => setTimeout(resolve, 200));`,
+        `  say('stopped.');`,
+        `  writeFileSync(${JSON.stringify(stopped)}, 'stopped');`,
+        `  process.exit(0);`,
+        `});`,
+        `say('ready');`,
+        `setInterval(() => undefined, 1000);`,
+      ].join('\n'),
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = once(child, 'exit');
+    await once(child.stderr, 'data');
+    child.stdout.destroy();
+    child.stderr.destroy();
+    // act
+    child.kill('SIGHUP');
+    const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
+    // assess
+    assert.deepEqual({ code, signal }, { code: 0, signal: null });
+    assert.equal(readFileSync(stopped, 'utf8'), 'stopped');
+  });
 });
