@@ -87,6 +87,11 @@ export interface RelayInfo {
 /** Written to `<dataDir>/runtime.json` so `send` and `inspect` find the running pipeline. */
 export interface RuntimeInfo {
   readonly pid: number;
+  /**
+   * When that process started (`processStartTime`), where the system says: a pid is handed to
+   * another process once its own has ended, and that one is not the pipeline.
+   */
+  readonly pidStartTime?: string;
   readonly baseUrl: string;
   readonly dynamodbEndpoint: string;
   readonly sqsEndpoint: string;
@@ -126,7 +131,8 @@ export function runtimeInfoPath(dataDir: string): string {
 /**
  * The running pipeline's details, if one is running with this data folder. A pipeline stopped
  * without its shutdown (kill -9, a crash) leaves its runtime.json naming engines that are gone:
- * its process not running, it is none.
+ * its process not running, it is none; nor is another process that has since been given its pid
+ * (one that started at another time).
  */
 export function readRuntimeInfo(dataDir: string): RuntimeInfo | undefined {
   let info: RuntimeInfo;
@@ -135,7 +141,24 @@ export function readRuntimeInfo(dataDir: string): RuntimeInfo | undefined {
   } catch {
     return undefined;
   }
-  return typeof info.pid === 'number' && isAlive(info.pid) ? info : undefined;
+  if (typeof info.pid !== 'number' || !isAlive(info.pid)) return undefined;
+  const started = info.pidStartTime === undefined ? undefined : processStartTime(info.pid);
+  return started === undefined || started === info.pidStartTime ? info : undefined;
+}
+
+/**
+ * When a process started, as /proc/<pid>/stat's 22nd field says (clock ticks since boot), or
+ * undefined where there is no /proc (macOS). Two processes given one pid in turn started at
+ * different times.
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2, in parentheses) may hold spaces and parentheses: count after its last `)`.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
 }
 
 /** Undo list: each started part registers how to stop it; stopped in reverse order. */
@@ -487,8 +510,10 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
     const secrets = loadSecretsFile(secretsFile);
     const urls = Object.fromEntries(providers.map((provider) => [provider.id, `${http.url}${routePath(provider, providerSecret(secrets, provider))}`]));
     await pointDeliveryReports(engines, base, urls);
+    const pidStartTime = processStartTime(process.pid);
     const info: RuntimeInfo = {
       pid: process.pid,
+      ...(pidStartTime === undefined ? {} : { pidStartTime }),
       baseUrl: http.url,
       dynamodbEndpoint: engines.dynamodbEndpoint,
       sqsEndpoint: engines.sqsEndpoint,

@@ -436,6 +436,38 @@ describe('a runtime.json whose pipeline is gone (kill -9, a crash) is no running
   }
 });
 
+describe('a runtime.json whose pid another process has since been given is no running pipeline', { timeout: 300_000 }, () => {
+  // A pipeline killed outright leaves its runtime.json; its pid is handed to the next process that
+  // asks (a container restarted runs the same few pids). npm start refused to start ("a local
+  // pipeline (pid N) already uses …; stop it first") and inspect said ECONNREFUSED.
+  const dataDir = mkdtempSync(join(tmpdir(), 'cli-runtime-reused-'));
+  const other = spawn('sleep', ['120'], { stdio: 'ignore' });
+  after(() => {
+    other.kill();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  const gone = 'http://127.0.0.1:9';
+  const cases: { name: string; args: string[]; said: RegExp }[] = [
+    { name: 'inspect', args: ['--recent', '5'], said: /^no local pipeline is running \(start it with `npm start`\)/ },
+    // Its engines are ones that are not there: past the runtime.json check, the start fails on them.
+    { name: 'start', args: ['--port', '0', '--dynamodb-endpoint', gone, '--sqs-endpoint', gone], said: /^cannot start the local pipeline: (?!a local pipeline)/ },
+  ];
+  for (const { name, args, said } of cases) {
+    test(`${name}: the process holding the pid started at another time than the pipeline did`, async () => {
+      // prepare: the pid of a running process that is not the pipeline, and when the pipeline's started
+      const runtime = { pid: other.pid, pidStartTime: '1', baseUrl: gone, dynamodbEndpoint: gone, sqsEndpoint: gone, tableName: 'callback-gateway', queueUrl: `${gone}/000000000000/callbacks`, dlqUrl: `${gone}/000000000000/callbacks-dlq`, simulators: {}, smsRelay: null };
+      writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify(runtime));
+      // act
+      const run = await command(name, [...args, '--data-dir', dataDir]);
+      // assess
+      assert.equal(run.signal, null, run.stderr);
+      assert.equal(run.status, 1, run.stderr);
+      assert.match(run.stderr, said);
+      assert.doesNotMatch(run.stderr, /already uses/);
+    });
+  }
+});
+
 describe('npm start: a terminal that is gone does not cut its stop short', { timeout: 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'cli-hangup-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
