@@ -7,6 +7,7 @@ import { quarantinedMessageText } from '../functions/core/stored-bytes.ts';
 import { QueueMessageSchema, queueText, requestOf, requeuedFromQuarantine } from '../functions/core/queue-message.ts';
 import { createSecretCache, type SecretSource } from '../functions/core/secrets.ts';
 import { describedCallback } from '../functions/core/worker.ts';
+import { issuesBeyondReason } from '../functions/providers/common.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
 import { errorMessage } from '../functions/shared/errors.ts';
@@ -181,7 +182,7 @@ try {
           report.stillInvalid++;
           report.items.push({ ...ids, action: 'still-invalid', reason: again.reason, issues: again.issues });
           // A schema's reason already holds its first issue: each is said once.
-          const more = again.issues.filter((issue) => !again.reason.includes(issue)).slice(0, 3);
+          const more = issuesBeyondReason(again.reason, again.issues).slice(0, 3);
           out(`  still invalid  ${label}: ${again.reason}${more.length ? ` (${more.join('; ')})` : ''}`);
           continue;
         }

@@ -38,6 +38,15 @@ export function schemaMismatch(error: z.core.$ZodError): { ok: false; reason: st
   return { ok: false, reason: `payload does not match the schema (${issues[0] ?? 'invalid'})`, issues };
 }
 
+/**
+ * The issues a failure says besides its reason: schemaMismatch's reason ends with its first issue in
+ * parentheses, which is left out. Only that one: an issue's text can lie inside another's
+ * (`updated_on: …` inside `status.updated_on: …`) and still be an issue of its own.
+ */
+export function issuesBeyondReason(reason: string, issues: readonly string[]): string[] {
+  return issues.filter((issue, at) => !(at === 0 && reason.endsWith(`(${issue})`)));
+}
+
 /** Decode the body as strict UTF-8 and parse it as JSON, or say why not. */
 export function parseJsonBody(body: Buffer): { ok: true; value: unknown } | { ok: false; reason: string } {
   const json = decodeJson(body);

@@ -3,8 +3,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { repeatedMember } from '../../functions/providers/common.ts';
+import { issuesBeyondReason, repeatedMember } from '../../functions/providers/common.ts';
 import { providers } from '../../functions/providers/index.ts';
+import { telesign } from '../../functions/providers/telesign.ts';
 import { maskSubjectId, OUTCOMES, providerDefinitionProblem, type AnyProvider } from '../../functions/providers/provider.ts';
 import { FIXTURES_DIR, listSamples } from '../../local/samples.ts';
 import {
@@ -382,5 +383,27 @@ describe('repeatedMember: a member named twice in one object, found in the text'
     assert.equal(repeatedMember('{"s":1,"t":{"u":2,"\\u0075":3}}'), 'u');
     assert.equal(repeatedMember('[{"a":1},{"a":2}]'), undefined);
     assert.equal(repeatedMember('{"a":"\\"a\\":1","b":["a","a"]}'), undefined);
+  });
+});
+
+describe('issuesBeyondReason: what a failure says besides its reason, each issue once', () => {
+  test("a schema failure's first issue, which its reason holds, is left out; another whose text lies inside it is kept", () => {
+    // prepare: TeleSign's status.updated_on and top-level updated_on, both too long: the second
+    // issue's text is the end of the first's
+    const long = 'x'.repeat(65);
+    const body = Buffer.from(JSON.stringify({ reference_id: 'R', status: { code: 200, updated_on: long }, updated_on: long }));
+    const parsed = telesign.parse({ method: 'POST', headers: {}, body, rawQuery: '', requestId: 'unit', sourceIp: '203.0.113.10', receivedAt: '2025-01-01T10:00:00.000Z' });
+    assert.ok(!parsed.ok);
+    // act
+    const beyond = issuesBeyondReason(parsed.reason, parsed.issues);
+    // assess
+    assert.deepEqual(beyond, ['updated_on: Too big: expected string to have <=64 characters']);
+  });
+
+  test("a failure whose reason holds none of its issues keeps them all", () => {
+    const body = Buffer.from('{"reference_id":"R","status":{"code":200},"status":{"code":210}}');
+    const parsed = telesign.parse({ method: 'POST', headers: {}, body, rawQuery: '', requestId: 'unit', sourceIp: '203.0.113.10', receivedAt: '2025-01-01T10:00:00.000Z' });
+    assert.ok(!parsed.ok);
+    assert.deepEqual(issuesBeyondReason(parsed.reason, parsed.issues), parsed.issues);
   });
 });
