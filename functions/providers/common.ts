@@ -1,7 +1,7 @@
 import * as z from '../shared/zod.ts';
 import { secureEqualsAny } from '../shared/secure-compare.ts';
 import { shortHash } from '../shared/hash.ts';
-import { ConfigurationError } from '../shared/errors.ts';
+import { ConfigurationError, DependencyError } from '../shared/errors.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
 import type { AuthResult, CallbackRequest, ParseResult } from './provider.ts';
 
@@ -120,6 +120,15 @@ export function repeatedMember(text: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * A status endpoint's answer is read as a callback is: one that names a member twice in an object
+ * (`{"result":"REJECTED","result":"APPROVED"}`) does not say which value it means, and is not read
+ * as its last. A DependencyError: asked again with back-off, the state meanwhile unconfirmed.
+ */
+export function refuseRepeatedMember(dependency: string, what: string, text: string): void {
+  if (repeatedMember(text) !== undefined) throw new DependencyError(dependency, `${what} answered a body that names a member twice; which value it means is not said`);
 }
 
 /**

@@ -3,7 +3,7 @@ import * as z from '../shared/zod.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { secureEqualsAny } from '../shared/secure-compare.ts';
 import { shortHash } from '../shared/hash.ts';
-import { canonicalJson, configuredString, credentialUrl, parseJsonBody, readBoundedBody, readJsonBody, requestFault, schemaMismatch } from './common.ts';
+import { canonicalJson, configuredString, credentialUrl, parseJsonBody, readBoundedBody, readJsonBody, refuseRepeatedMember, requestFault, schemaMismatch } from './common.ts';
 import { INSTRUCTION_LIMITS, secretVersions, type EventFacts, type LookupLimits, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -654,6 +654,7 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'
     }
     const json = parseJsonBody(raw);
     if (!json.ok) throw new DependencyError('identomat', `result/ answer is unusable: ${json.reason}`);
+    refuseRepeatedMember('identomat', 'result/', raw.toString('utf8'));
     const answer = json.value;
     if (!answer || typeof answer !== 'object' || Array.isArray(answer)) throw new DependencyError('identomat', 'result/ answer is not a JSON object');
     const result = member(answer, 'result');

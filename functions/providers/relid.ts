@@ -3,7 +3,7 @@ import { ConfigurationError, DependencyError, errorMessage } from '../shared/err
 import { shortHash } from '../shared/hash.ts';
 import { secureEquals } from '../shared/secure-compare.ts';
 import * as z from '../shared/zod.ts';
-import { authenticatePathToken, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, requestFault, toIsoTime } from './common.ts';
+import { authenticatePathToken, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, refuseRepeatedMember, requestFault, toIsoTime } from './common.ts';
 import { secretVersions, type LookupContext, type Outcome, type Provider, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -494,7 +494,9 @@ type Asked = StatusAnswer<RelIdCallback> | { readonly kind: 'refused'; readonly 
 async function askStatus(url: string, authorization: string, context: LookupContext, signal: AbortSignal): Promise<Asked> {
   const what = 'REL-ID getRVNStatus';
   const response = await send(context, what, url, { method: 'GET', headers: { authorization, accept: 'application/json' }, signal });
-  const body = jsonOf(await readAnswer(response, what));
+  const text = await readAnswer(response, what);
+  const body = jsonOf(text);
+  if (body !== undefined) refuseRepeatedMember('relid', what, text);
   const ok = response.status >= 200 && response.status < 300;
   const answer = ok && body !== undefined ? RelIdCallbackSchema.safeParse(body) : undefined;
   if (answer?.success) {

@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from '../shared/zod.ts';
 import { secureEquals } from '../shared/secure-compare.ts';
 import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeliveryError, errorMessage } from '../shared/errors.ts';
-import { canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, requestFault, shortHash, toIsoTime } from './common.ts';
+import { canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, refuseRepeatedMember, requestFault, shortHash, toIsoTime } from './common.ts';
 import { secretVersions, type EventFacts, type LookupContext, type OutgoingMessage, type Outcome, type Provider, type SendContext, type SentMessage, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -526,6 +526,7 @@ async function readAnswer(api: GetStatusApi, referenceId: string, response: Resp
     // Not JSON.parse's message: it quotes a short text whole, and the text may echo a number or a code.
     throw new DependencyError('telesign', `Get Status (${api}) answered 200 with a body that is not JSON`);
   }
+  refuseRepeatedMember('telesign', `Get Status (${api})`, text);
   // getStatusResponse declares reference_id as string or null: the URL names the transaction.
   if (body !== null && typeof body === 'object' && !Array.isArray(body) && fieldOf(body, 'reference_id') == null) {
     body = { ...body, reference_id: referenceId };

@@ -18,7 +18,7 @@ import {
 } from '../support/unit-ingest.ts';
 import { kitOf } from '../providers/index.ts';
 import { lookupAnswer } from '../../functions/core/ask.ts';
-import { ConfigurationError } from '../../functions/shared/errors.ts';
+import { ConfigurationError, DependencyError } from '../../functions/shared/errors.ts';
 import { maskPhoneNumbers } from '../../functions/shared/log.ts';
 import type { Content } from '../providers/kit.ts';
 
@@ -406,4 +406,26 @@ describe('issuesBeyondReason: what a failure says besides its reason, each issue
     assert.ok(!parsed.ok);
     assert.deepEqual(issuesBeyondReason(parsed.reason, parsed.issues), parsed.issues);
   });
+});
+
+describe('a status answer that names a member twice is not read as its last value', () => {
+  for (const provider of providers.filter((candidate) => candidate.lookup !== undefined)) {
+    test(`${provider.id}: a 200 naming a member twice is a DependencyError (asked again later), never an answer`, async () => {
+      // prepare: every request answered 200 with a body that says two things of one member
+      const kit = kitOf(provider);
+      const secret = provider.secretSchema.parse(kit.secret('unit', { statusEndpoint: 'http://127.0.0.1:9', asks: true }));
+      const body = '{"status":"FAILED","result":"REJECTED","status":"COMPLETED","result":"APPROVED"}';
+      const fetchTwice = (async () => new Response(body, { status: 200, headers: { 'content-type': 'application/json' } })) as typeof fetch;
+      const subject = { subjectId: 'SUBJECT-1', ...(provider.id === 'esms' ? { part: '0901888484' } : {}) };
+      // act
+      const outcome = await provider.lookup!(subject, secret, { fetch: fetchTwice, timeoutMs: 2_000, newRequestId: () => 'r' }).then(
+        (answer) => ({ answer }),
+        (error: unknown) => ({ error }),
+      );
+      // assess
+      assert.ok('error' in outcome, `answered ${JSON.stringify('answer' in outcome ? outcome.answer : undefined)}`);
+      assert.ok(outcome.error instanceof DependencyError, String(outcome.error));
+      assert.match(outcome.error.message, /answered a body that names a member twice; which value it means is not said/);
+    });
+  }
 });
