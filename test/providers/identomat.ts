@@ -158,9 +158,10 @@ function sessionTraffic({ fc }: FuzzTools): FastCheck.Arbitrary<FuzzContent> {
 
 /**
  * The key put in the body as Identomat does. `asSent` re-serialises the JSON, which JSON.stringify
- * cannot do for nesting this deep: then the key is added as the object's last member (the last
- * duplicate wins), as a sender's own code would. Content that is not a JSON object cannot carry
- * the key: it is not authentic, whoever sent it.
+ * cannot do for nesting this deep: then the key takes the place of the key member the body already
+ * names (a sample's own), or is added as the object's last member, as a sender's own code would.
+ * Never a second key member: a body naming one twice is kept, not read. Content that is not a JSON
+ * object cannot carry the key: it is not authentic, whoever sent it.
  */
 function dressWithKey(content: FuzzContent, secret: Record<string, unknown>): { headers: Record<string, string>; body: Buffer; authentic: boolean } {
   let sent: { headers: Record<string, string>; body: Buffer };
@@ -171,7 +172,12 @@ function dressWithKey(content: FuzzContent, secret: Record<string, unknown>): { 
     const close = body.lastIndexOf('}');
     const empty = /^\s*\{\s*$/.test(body.slice(0, close));
     const key = JSON.stringify(secret[KEY]);
-    const spliced = body.trimStart().startsWith('{') && close > 0 ? Buffer.from(`${body.slice(0, close)}${empty ? '' : ','}"${KEY}":${key}${body.slice(close)}`) : content.body;
+    const named = /"callbackApiKey"\s*:\s*"(?:[^"\\]|\\.)*"/;
+    const spliced = !body.trimStart().startsWith('{') || close <= 0
+      ? content.body
+      : named.test(body)
+        ? Buffer.from(body.replace(named, () => `"${KEY}":${key}`))
+        : Buffer.from(`${body.slice(0, close)}${empty ? '' : ','}"${KEY}":${key}${body.slice(close)}`);
     sent = { headers: { 'content-type': 'application/json' }, body: spliced };
   }
   return { ...sent, authentic: !sent.body.equals(content.body) };
