@@ -1,6 +1,6 @@
 import { maskSubjectId, type AnyProvider, type CallbackRequest, type EventFacts } from '../providers/provider.ts';
 import { ConfigurationError, errorMessage } from '../shared/errors.ts';
-import { canonicalJson } from '../shared/canonical-json.ts';
+import { jsonTextAnyDepth } from '../shared/canonical-json.ts';
 import { unstorableKeyReason } from './events.ts';
 import type { Logger } from '../shared/log.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
@@ -186,24 +186,10 @@ function secretOutside(payload: unknown, query: string, headers: Readonly<Record
   const secrets = allSecrets.filter((secret) => secret.length >= MIN_HUNTED_SECRET_LENGTH);
   if (secrets.length === 0) return [];
   const places: SecretPlace[] = [];
-  if (payload !== undefined && spellsSecret(jsonTextOf(payload), secrets)) places.push('the body');
+  if (payload !== undefined && spellsSecret(jsonTextAnyDepth(payload) ?? '', secrets)) places.push('the body');
   if (spellsSecret(query, secrets) || spellsSecret(decodedQuery(query), secrets)) places.push('the query string');
   if (Object.values(headers).some((value) => spellsSecret(value, secrets))) places.push('a header');
   return places;
-}
-
-/**
- * A parsed payload as JSON text, with the escapes JSON.stringify writes. A payload nested deeper
- * than JSON.stringify survives (a body of 256 KiB can nest 130,000 levels) is written without
- * recursion instead: thrown, the RangeError left the provider without an answer, retrying a
- * callback that could never be taken.
- */
-function jsonTextOf(payload: unknown): string {
-  try {
-    return JSON.stringify(payload) ?? '';
-  } catch {
-    return canonicalJson(payload);
-  }
 }
 
 /** The kept headers with a value that spells a secret replaced. */

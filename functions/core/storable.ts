@@ -7,7 +7,7 @@
  * DLQ. Here each such part is kept as its JSON text instead; everything else is stored as is.
  */
 
-import { canonicalJson } from '../shared/canonical-json.ts';
+import { jsonTextAnyDepth } from '../shared/canonical-json.ts';
 
 /** Containers deeper than this (the payload itself at level 1) are kept as JSON text; DynamoDB allows 32 levels per item. */
 const MAX_NESTING = 30;
@@ -24,15 +24,9 @@ export const UNSTORABLE_KEYS = '~unstorableKeys';
 const MAX_KEY_BYTES = 1_024;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
+/** A part as its JSON text, at any depth: an item that fits keeps no raw bytes, so a note in its place would lose it. */
 function jsonText(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? 'null';
-  } catch {
-    // Deeper than JSON.stringify's own recursion allows (thousands of levels): written without
-    // recursion (keys sorted). A note in its place lost what an authentic callback said there, since
-    // an item that fits keeps no raw bytes.
-    return canonicalJson(value);
-  }
+  return jsonTextAnyDepth(value) ?? 'null';
 }
 
 function storableNumber(value: number): number | string {

@@ -3,7 +3,8 @@ import * as z from '../shared/zod.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import { secureEqualsAny } from '../shared/secure-compare.ts';
 import { shortHash } from '../shared/hash.ts';
-import { canonicalJson, configuredString, credentialUrl, parseJsonBody, readBoundedBody, readJsonBody, refuseRepeatedMember, requestFault, schemaMismatch } from './common.ts';
+import { jsonTextAnyDepth } from '../shared/canonical-json.ts';
+import { configuredString, credentialUrl, parseJsonBody, readBoundedBody, readJsonBody, refuseRepeatedMember, requestFault, schemaMismatch } from './common.ts';
 import { INSTRUCTION_LIMITS, secretVersions, type EventFacts, type LookupLimits, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -284,15 +285,9 @@ function keySegment(value: unknown): string {
 /** A short hash of any value, exact for strings (lone surrogates included), never throwing. */
 function fingerprint(value: unknown): string {
   if (typeof value === 'string') return shortHash(Buffer.from(`s:${value}`, 'utf16le'));
-  let text: string;
-  try {
-    text = `${typeof value}:${JSON.stringify(value) ?? ''}`;
-  } catch {
-    // Nested deeper than JSON.stringify goes: written without recursion instead. One text for every
-    // such value made two callbacks of an unlisted type one event, the second taken for a retry.
-    text = `${typeof value}:${canonicalJson(value)}`;
-  }
-  return shortHash(Buffer.from(text, 'utf16le'));
+  // At any depth: one text for every value too deep for JSON.stringify made two callbacks of an
+  // unlisted type one event, the second taken for a retry.
+  return shortHash(Buffer.from(`${typeof value}:${jsonTextAnyDepth(value) ?? ''}`, 'utf16le'));
 }
 
 /** A field of the payload, own members only (the payload is a parsed JSON object). */

@@ -34,3 +34,16 @@ export function canonicalJson(value: unknown): string {
   }
   return out.join('');
 }
+
+/**
+ * JSON.stringify's text of a value (undefined where it gives none), or canonicalJson's for a value
+ * nested deeper than JSON.stringify's recursion allows (a 256 KiB body can nest 130,000 levels):
+ * a RangeError there must never leave a callback unanswered, unstored or taken for another.
+ */
+export function jsonTextAnyDepth(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return canonicalJson(value);
+  }
+}
