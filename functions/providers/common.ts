@@ -47,6 +47,9 @@ export function issuesBeyondReason(reason: string, issues: readonly string[]): s
   return issues.filter((issue, at) => !(at === 0 && reason.endsWith(`(${issue})`)));
 }
 
+/** UTF-8 as the providers' JSON must be: a byte sequence that is not is refused, not replaced. */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /** Decode the body as strict UTF-8 and parse it as JSON, or say why not. */
 export function parseJsonBody(body: Buffer): { ok: true; value: unknown } | { ok: false; reason: string } {
   const json = decodeJson(body);
@@ -57,7 +60,7 @@ function decodeJson(body: Buffer): { ok: true; text: string; value: unknown } | 
   if (body.length === 0) return { ok: false, reason: 'empty body' };
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+    text = STRICT_UTF8.decode(body);
   } catch {
     return { ok: false, reason: 'body is not valid UTF-8' };
   }
@@ -123,12 +126,23 @@ export function repeatedMember(text: string): string | undefined {
 }
 
 /**
- * A status endpoint's answer is read as a callback is: one that names a member twice in an object
- * (`{"result":"REJECTED","result":"APPROVED"}`) does not say which value it means, and is not read
- * as its last. A DependencyError: asked again with back-off, the state meanwhile unconfirmed.
+ * A dependency's answer (a status endpoint's, a token endpoint's) as JSON: its value, or undefined
+ * when it is not JSON (a Buffer must also be UTF-8). It is read as a callback is: one that names a
+ * member twice in an object (`{"result":"REJECTED","result":"APPROVED"}`) does not say which value
+ * it means, and is not read as its last: a DependencyError, asked again with back-off, the state
+ * meanwhile unconfirmed.
  */
-export function refuseRepeatedMember(dependency: string, what: string, text: string): void {
+export function answerJson(dependency: string, what: string, answer: string | Buffer): unknown {
+  let text: string;
+  let value: unknown;
+  try {
+    text = typeof answer === 'string' ? answer : STRICT_UTF8.decode(answer);
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
   if (repeatedMember(text) !== undefined) throw new DependencyError(dependency, `${what} answered a body that names a member twice; which value it means is not said`);
+  return value;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { ConfigurationError, DependencyError } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import * as z from '../shared/zod.ts';
-import { authenticatePathToken, configuredString, credentialUrl, describeIssues, keySegment, protoMemberRefused, readBoundedBody, refuseRepeatedMember, repeatedMember, repeatedMemberRefused, requestFault, schemaMismatch } from './common.ts';
+import { answerJson, authenticatePathToken, configuredString, credentialUrl, describeIssues, keySegment, protoMemberRefused, readBoundedBody, repeatedMember, repeatedMemberRefused, requestFault, schemaMismatch } from './common.ts';
 import {
   secretVersions,
   type EventFacts,
@@ -518,13 +518,8 @@ async function askEsms(endpoint: EsmsEndpoint, id: string, keys: { apiKey: strin
     throw new DependencyError('esms', `eSMS ${endpoint.name} unreachable: ${requestFault(error, context.timeoutMs)}`);
   }
   if (text === undefined) throw new DependencyError('esms', `eSMS ${endpoint.name} answered more than ${endpoint.maxBytes} bytes`);
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new DependencyError('esms', `eSMS ${endpoint.name} answered 200 with a body that is not JSON`);
-  }
-  refuseRepeatedMember('esms', `eSMS ${endpoint.name}`, text);
+  const body = answerJson('esms', `eSMS ${endpoint.name}`, text);
+  if (body === undefined) throw new DependencyError('esms', `eSMS ${endpoint.name} answered 200 with a body that is not JSON`);
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new DependencyError('esms', `eSMS ${endpoint.name} answered 200 with a body that is not a JSON object`);
   const answer = body as Record<string, unknown>;
   // `CodeResponse` on GetSendStatus, `CodeResult` on the receiver list and on the voice refusal.

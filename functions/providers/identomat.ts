@@ -4,7 +4,7 @@ import { ConfigurationError, DependencyError, errorMessage } from '../shared/err
 import { secureEqualsAny } from '../shared/secure-compare.ts';
 import { shortHash } from '../shared/hash.ts';
 import { jsonTextAnyDepth } from '../shared/canonical-json.ts';
-import { configuredString, credentialUrl, parseJsonBody, readBoundedBody, readJsonBody, refuseRepeatedMember, requestFault, schemaMismatch } from './common.ts';
+import { answerJson, configuredString, credentialUrl, parseJsonBody, readBoundedBody, readJsonBody, requestFault, schemaMismatch } from './common.ts';
 import { INSTRUCTION_LIMITS, secretVersions, type EventFacts, type LookupLimits, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -647,10 +647,8 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'
     if (secret.hmacKey !== undefined && signature !== null && !answerSignatureVerifies(signature, hmacOf(secret, raw))) {
       throw new ConfigurationError('Identomat result/ answered with a signature that does not verify: check hmacKey, hmacKeyEncoding and baseUrl in the identomat secret');
     }
-    const json = parseJsonBody(raw);
-    if (!json.ok) throw new DependencyError('identomat', `result/ answer is unusable: ${json.reason}`);
-    refuseRepeatedMember('identomat', 'result/', raw.toString('utf8'));
-    const answer = json.value;
+    const answer = answerJson('identomat', 'result/', raw);
+    if (answer === undefined) throw new DependencyError('identomat', 'result/ answered 200 with a body that is not JSON');
     if (!answer || typeof answer !== 'object' || Array.isArray(answer)) throw new DependencyError('identomat', 'result/ answer is not a JSON object');
     const result = member(answer, 'result');
     if (result === undefined || result === null || result === '') return { kind: 'not_found' };

@@ -3,7 +3,7 @@ import { ConfigurationError, DependencyError, errorMessage } from '../shared/err
 import { shortHash } from '../shared/hash.ts';
 import { secureEquals } from '../shared/secure-compare.ts';
 import * as z from '../shared/zod.ts';
-import { authenticatePathToken, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, refuseRepeatedMember, requestFault, toIsoTime } from './common.ts';
+import { answerJson, authenticatePathToken, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, requestFault, toIsoTime } from './common.ts';
 import { secretVersions, type LookupContext, type Outcome, type Provider, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -368,14 +368,6 @@ async function readAnswer(response: Response, what: string): Promise<string> {
   return body.toString('utf8');
 }
 
-function jsonOf(text: string): unknown {
-  try {
-    return text.length === 0 ? undefined : JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
 /** A REL-IDverify error answer (`response_code` 1 with an `error_code`), or undefined. */
 function errorCodeOf(body: unknown): number | undefined {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
@@ -420,7 +412,7 @@ async function requestToken(credentials: Extract<Credentials, { kind: 'oauth' }>
     body: new URLSearchParams({ grant_type: 'client_credentials', scope: credentials.scope }).toString(),
     signal,
   });
-  const body = jsonOf(await readAnswer(response, what));
+  const body = answerJson('relid', what, await readAnswer(response, what));
   const code = errorCodeOf(body);
   if (code !== undefined && AUTH_REFUSED.has(code)) {
     throw new ConfigurationError(`${what} refused the client credentials (error_code ${code}): check clientId and clientSecret in the relid secret`);
@@ -494,9 +486,7 @@ type Asked = StatusAnswer<RelIdCallback> | { readonly kind: 'refused'; readonly 
 async function askStatus(url: string, authorization: string, context: LookupContext, signal: AbortSignal): Promise<Asked> {
   const what = 'REL-ID getRVNStatus';
   const response = await send(context, what, url, { method: 'GET', headers: { authorization, accept: 'application/json' }, signal });
-  const text = await readAnswer(response, what);
-  const body = jsonOf(text);
-  if (body !== undefined) refuseRepeatedMember('relid', what, text);
+  const body = answerJson('relid', what, await readAnswer(response, what));
   const ok = response.status >= 200 && response.status < 300;
   const answer = ok && body !== undefined ? RelIdCallbackSchema.safeParse(body) : undefined;
   if (answer?.success) {

@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from '../shared/zod.ts';
 import { secureEquals } from '../shared/secure-compare.ts';
 import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeliveryError, errorMessage } from '../shared/errors.ts';
-import { canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, refuseRepeatedMember, requestFault, shortHash, toIsoTime } from './common.ts';
+import { answerJson, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, repeatedMember, requestFault, shortHash, toIsoTime } from './common.ts';
 import { secretVersions, type EventFacts, type LookupContext, type OutgoingMessage, type Outcome, type Provider, type SendContext, type SentMessage, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -519,14 +519,9 @@ async function readAnswer(api: GetStatusApi, referenceId: string, response: Resp
   } catch (error) {
     throw new DependencyError('telesign', `Get Status (${api}) answered 200 with a body that could not be read: ${errorMessage(error)}`, { cause: error });
   }
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // Not JSON.parse's message: it quotes a short text whole, and the text may echo a number or a code.
-    throw new DependencyError('telesign', `Get Status (${api}) answered 200 with a body that is not JSON`);
-  }
-  refuseRepeatedMember('telesign', `Get Status (${api})`, text);
+  let body = answerJson('telesign', `Get Status (${api})`, text);
+  // Not JSON.parse's message: it quotes a short text whole, and the text may echo a number or a code.
+  if (body === undefined) throw new DependencyError('telesign', `Get Status (${api}) answered 200 with a body that is not JSON`);
   // getStatusResponse declares reference_id as string or null: the URL names the transaction.
   if (body !== null && typeof body === 'object' && !Array.isArray(body) && fieldOf(body, 'reference_id') == null) {
     body = { ...body, reference_id: referenceId };
@@ -633,6 +628,10 @@ async function sendSms(secret: TeleSignSecret, message: OutgoingMessage, context
     let parsed: unknown;
     try {
       parsed = JSON.parse(answer.body ?? '');
+      // An answer naming a member twice (two reference_ids) does not say which it means: it is read
+      // as no reference at all. Never a DependencyError here: the message was taken, and a retry
+      // would send it twice.
+      if (repeatedMember(answer.body ?? '') !== undefined) parsed = undefined;
     } catch {
       parsed = undefined;
     }

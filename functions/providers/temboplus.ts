@@ -1,6 +1,6 @@
 import * as z from '../shared/zod.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
-import { authenticatePathToken, canonicalJson, configuredString, credentialUrl, describeIssues, parseJsonWith, readBoundedBody, refuseRepeatedMember, requestFault, toIsoTime } from './common.ts';
+import { answerJson, authenticatePathToken, canonicalJson, configuredString, credentialUrl, describeIssues, parseJsonWith, readBoundedBody, requestFault, toIsoTime } from './common.ts';
 import { shortHash } from '../shared/hash.ts';
 import { secretVersions, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
@@ -221,14 +221,9 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'
       throw new DependencyError('temboplus', `status endpoint answered 200 with a body that could not be read: ${errorMessage(error)}`, { cause: error });
     }
     if (bytes === undefined) throw new DependencyError('temboplus', `status endpoint answered 200 with a body larger than ${MAX_ANSWER_BYTES} bytes`);
-    let body: unknown;
-    try {
-      body = JSON.parse(bytes.toString('utf8'));
-    } catch {
-      // Not JSON.parse's message: it quotes a short text whole, and the answer may echo the receiver's account (a phone number).
-      throw new DependencyError('temboplus', 'status endpoint answered 200 with a body that is not JSON');
-    }
-    refuseRepeatedMember('temboplus', 'status endpoint', bytes.toString('utf8'));
+    const body = answerJson('temboplus', 'status endpoint', bytes);
+    // Not JSON.parse's message: it quotes a short text whole, and the answer may echo the receiver's account (a phone number).
+    if (body === undefined) throw new DependencyError('temboplus', 'status endpoint answered 200 with a body that is not JSON');
     const answer = TemboPlusCallbackSchema.safeParse(body);
     if (!answer.success) {
       throw new DependencyError('temboplus', `status endpoint answer does not match the schema: ${describeIssues(answer.error).join('; ')}`);

@@ -511,6 +511,30 @@ describe('REL-ID access tokens (client credentials)', () => {
     }
   });
 
+  test('a token answer that names access_token twice is a DependencyError: neither token is sent', async () => {
+    // prepare: a 200 that says two tokens, the last one the simulator's own (which would work)
+    const { simulator } = await startRelId();
+    const secret = secretFor(simulator.baseUrl, 'oauth');
+    const id = randomUUID();
+    simulator.report(notification(id));
+    const twoTokens: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      if (!String(input).endsWith('/oauth/token')) return response;
+      const text = await response.text();
+      return new Response(`{"access_token":"unit-not-a-token",${text.slice(1)}`, { status: 200, headers: { 'content-type': 'application/json' } });
+    };
+    try {
+      // act
+      const error = await lookupError(secret, id, context({ fetch: twoTokens }));
+      // assess
+      assert.ok(error instanceof DependencyError, `${error.name}: ${error.message}`);
+      assert.match(error.message, /token endpoint answered a body that names a member twice/);
+      assert.equal(simulator.requests.length - tokenRequests(simulator).length, 0, 'no status request was sent with either token');
+    } finally {
+      await simulator.stop();
+    }
+  });
+
   test('token endpoint refusals: client credentials (401) and a refused request (400) are ConfigurationErrors naming the fields', async () => {
     const { simulator } = await startRelId();
     const scopeRefused: typeof fetch = async (input, init) =>

@@ -151,6 +151,8 @@ describe("TeleSign send: TeleSign's documented answers", () => {
     { name: '501 (not a status TeleSign documents): uncertain', status: 501, body: '', error: UncertainDeliveryError, says: /answered 501/ },
     { name: '200 without a reference_id: taken, but cannot be joined: uncertain', status: 200, body: '{"status":{"code":290}}', error: UncertainDeliveryError, says: /without a readable reference_id/ },
     { name: '200 that is not JSON: uncertain', status: 200, body: 'OK', error: UncertainDeliveryError, says: /reference_id/ },
+    { name: '200 naming reference_id twice (which one its reports will name is not said): uncertain, never resent', status: 200, body: '{"reference_id":"0123456789ABCDEF0123456789ABCDEF","reference_id":"FEDCBA9876543210FEDCBA9876543210","status":{"code":290}}', error: UncertainDeliveryError, says: /without a readable reference_id/ },
+    { name: '200 naming its status code twice (500 not attempted, then 290): uncertain, not read as taken', status: 200, body: '{"reference_id":"0123456789ABCDEF0123456789ABCDEF","status":{"code":500,"code":290}}', error: UncertainDeliveryError, says: /without a readable reference_id/ },
     { name: '200 reporting a TeleSign failure code (500 not attempted): refused', status: 200, body: '{"reference_id":"0123456789ABCDEF0123456789ABCDEF","status":{"code":500,"description":"Transaction not attempted"}}', error: MessageRefusedError, says: /reports status 500/ },
     { name: '302: configuration (baseUrl)', status: 302, body: '', error: ConfigurationError, says: /redirect \(302\)/ },
     { name: '404: configuration (baseUrl)', status: 404, body: '', error: ConfigurationError, says: /not TeleSign's REST API/ },
