@@ -4,13 +4,12 @@ import type { InstructionDetail, StatusChangedDetail } from '../functions/core/p
 import { DETAIL_TYPES } from '../functions/core/publish.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
 import { maskSubjectId } from '../functions/providers/provider.ts';
-import { maskEmail, maskPhoneNumber, maskPhoneNumbers } from '../functions/shared/log.ts';
+import { maskEmail, maskPhoneNumber, maskPhoneNumbers, printable } from '../functions/shared/log.ts';
 import { checkArguments, dataDirFrom, parseCli, USAGE_EXIT_CODE } from './cli-args.ts';
 import { failed, npmPrintedHeader, printJson, say } from './cli-output.ts';
 import type { BusEvent } from './event-bus.ts';
 import { eventsFilePath } from './events-outlet.ts';
 import { onLauncherGone } from './launcher.ts';
-import { printable } from './log-format.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 
 const USAGE = `usage: npm run events -- [--follow] [--provider P] [--json]

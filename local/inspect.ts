@@ -9,7 +9,7 @@ import { checkArguments, COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './c
 import { alignColumns, failed, printJson } from './cli-output.ts';
 import { shownItem } from './inspect-view.ts';
 import { LOCAL_AWS } from './engines.ts';
-import { printable } from './log-format.ts';
+import { printable } from '../functions/shared/log.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 import { relayedLine, relayedLink, relayLine, relayViews } from './relay-view.ts';
 

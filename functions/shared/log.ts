@@ -62,12 +62,21 @@ export function setLogContext(fields: LogFields | undefined): void {
 const HEX_ID = String.raw`(?<![A-Za-z0-9])(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\d{0,3}|(?=[0-9a-f]*[a-f])[0-9a-f]{24,})(?![A-Za-z0-9])`;
 
 /**
+ * Unicode's format characters (general category Cf) of the Basic Multilingual Plane, as a character
+ * class's content: soft hyphen, Arabic and Syriac marks, zero-width spaces and joiners, bidi marks,
+ * overrides and isolates, invisible operators, the BOM, interlinear annotation marks.
+ */
+const FORMAT_CHARACTERS = String.raw`\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb`;
+
+/**
  * A run of 7+ digits standing on its own, written with any of the separators the relay's `e164`
  * drops (any white space, dots, dashes, brackets): a number that can be sent can be masked. And
  * with a `+` between its groups: form encoding's space, which eSMS's query decoding keeps as a `+`
- * (`phonenumber=0901+888+484` is stored and logged as `0901+888+484`).
+ * (`phonenumber=0901+888+484` is stored and logged as `0901+888+484`). And with format characters
+ * between its digits (FORMAT_CHARACTERS): they draw nothing, so `0901\u2060234567` reads as the
+ * whole number wherever the line is shown, though each part alone is too short to be masked.
  */
-const STANDING_NUMBER = String.raw`(?<![A-Za-z0-9])\+?\d[\d\s().+-]{5,}\d(?![A-Za-z0-9])`;
+const STANDING_NUMBER = String.raw`(?<![A-Za-z0-9])\+?\d[\d\s().+${FORMAT_CHARACTERS}-]{5,}\d(?![A-Za-z0-9])`;
 
 /**
  * A run of 9+ digits glued to letters (`REF255712345678`, `ID-255712345678x`): the length of a
@@ -80,9 +89,10 @@ const STANDING_NUMBER = String.raw`(?<![A-Za-z0-9])\+?\d[\d\s().+-]{5,}\d(?![A-Z
  * none of which a provider's docs or samples show, and masking it would cut into many more ids
  * (about 1 random 16-hex id in 20 is masked as it is; a 16-hex run can hold a whole number,
  * `255712345678abcd`, so it is never exempt). Runs under 7 digits, such as a short code (`4442`),
- * are never masked: a short code is a service's number, not a person's.
+ * are never masked: a short code is a service's number, not a person's. Format characters between
+ * the digits are read through, as in STANDING_NUMBER.
  */
-const GLUED_NUMBER = String.raw`(?<!\d)\d{9,}`;
+const GLUED_NUMBER = String.raw`(?<!\d)\d(?:[${FORMAT_CHARACTERS}]*\d){8,}`;
 
 /**
  * The smallest JSON number that can be a phone number: 9 digits, as GLUED_NUMBER. Every documented
@@ -263,6 +273,32 @@ export function maskEmail(address: string): string {
   return at ? `${at[1]}***${at[2]}` : '***';
 }
 
+/**
+ * What a reader must not be given as it is: control characters (C0, DEL, C1); format characters
+ * (bidi overrides and isolates, U+202A-202E and U+2066-2069, which a terminal or a log console that
+ * draws bidi text uses to show the rest of the line reversed; zero-width characters and the BOM,
+ * which draw nothing, so two different ids look alike); the line and paragraph separators (a line
+ * break to some log viewers); and lone surrogates (printed as U+FFFD, hiding what was stored).
+ */
+const NOT_SHOWN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+
+/**
+ * Text as a reader may be given it: the characters of NOT_SHOWN written as `\u` escapes, as JSON
+ * writes a control character (one beyond U+FFFF as its two UTF-16 units). A field can hold a
+ * sender's text (a Standard Webhooks type, a TemboPlus status, a subject id), and written raw its
+ * escapes would recolour, retitle or clear a terminal, or its line break start a line that reads
+ * as the pipeline's own. JSON.stringify escapes C0 alone. Every log line goes through it (inside a
+ * JSON line such characters stand only in strings, where the escape reads back as the same text),
+ * and so do `npm start`'s pretty lines, `npm run events`' readable ones and `npm run inspect`'s text.
+ */
+export function printable(text: string): string {
+  return text.replace(NOT_SHOWN, (char) => {
+    let escaped = '';
+    for (let i = 0; i < char.length; i += 1) escaped += `\\u${char.charCodeAt(i).toString(16).padStart(4, '0')}`;
+    return escaped;
+  });
+}
+
 export function createLogger(options: LoggerOptions): Logger {
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
   const now = options.now ?? (() => new Date());
@@ -270,7 +306,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const emit = (level: LogLevel, message: string, fields?: LazyLogFields) => {
     if (SEVERITY[level] < min) return;
     // Object.assign, not a spread after the fixed fields: that took V8's slow path (~2 us a line).
-    write(JSON.stringify(Object.assign({ level, timestamp: now().toISOString(), service: options.service, message }, invocationFields, typeof fields === 'function' ? fields() : fields)), level);
+    write(printable(JSON.stringify(Object.assign({ level, timestamp: now().toISOString(), service: options.service, message }, invocationFields, typeof fields === 'function' ? fields() : fields))), level);
   };
   return {
     debug: (message, fields) => emit('DEBUG', message, fields),

@@ -123,6 +123,18 @@ describe('maskPhoneNumbers', () => {
     assert.equal(maskPhoneNumbers('to 995+512+345+678.', { mintedId: true }), 'to *********678.');
   });
 
+  test('a number with format characters between its digits (zero-width, bidi, soft hyphen: they draw nothing) is masked, standing or glued', () => {
+    // prepare: every format character of the Basic Multilingual Plane, as Unicode classes them today
+    const formats = Array.from({ length: 0x10000 }, (_, code) => String.fromCharCode(code)).filter((char) => /\p{Cf}/u.test(char));
+    assert.ok(formats.length > 40, `${formats.length} format characters`);
+    for (const char of formats) {
+      const name = `U+${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
+      // act + assess: 4 and 6 digits apart (each too short to be a number), 4 and 8 glued into an id
+      assert.equal(maskPhoneNumbers(`to 0901${char}234567.`), 'to *******567.', name);
+      assert.equal(maskPhoneNumbers(`REF0901${char}23456789`), 'REF*********789', name);
+    }
+  });
+
   test('ids that merely contain digits are left as they are', () => {
     for (const id of ['a1b2c3d4e5f60718', 'e4b1c2d0-55aa-4f3b-9c1e-2a9136867c46', 'REF-123456', 'SMS12345678ID', 'MO4442x', 'sc-4442']) {
       assert.equal(maskPhoneNumbers(id), id);
@@ -202,5 +214,23 @@ describe('maskEmail', () => {
   test('an address keeps its first character and its domain; one without an @ is not shown at all', () => {
     assert.equal(maskEmail('john.doe@example.com'), 'j***@example.com');
     assert.equal(maskEmail('john.doe.example.com'), '***');
+  });
+});
+
+describe('createLogger', () => {
+  test('a line writes control, format and separator characters as \\u escapes, and reads back as the same text', () => {
+    // prepare: what a sender could put in a subject id to reverse, hide or break a line where it is shown
+    const lines: string[] = [];
+    const log = createLogger({ service: 'test', write: (line) => void lines.push(line) });
+    const subjectId = 'ab\u202ecd\u2066ef\u200bgh\u0085ij\u2028kl\u2029mn\u007fop\u009bqr\ufeffst\u{e0041}uv\ud800wx é 😀';
+
+    // act
+    log.info('stored', { subjectId });
+
+    // assess
+    const [line] = lines;
+    assert.doesNotMatch(line, /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u, JSON.stringify(line));
+    assert.match(line, /ab\\u202ecd\\u2066ef\\u200bgh\\u0085ij\\u2028kl\\u2029mn\\u007fop\\u009bqr\\ufeffst\\udb40\\udc41uv\\ud800wx é 😀/);
+    assert.equal((JSON.parse(line) as { subjectId: string }).subjectId, subjectId);
   });
 });
