@@ -103,9 +103,14 @@ const SHORT = 64;
 
 /**
  * TeleSign sends `message_parts_count` and codes both as numbers and as strings. An integer is checked
- * with a refine, not `z.int()`, whose number formats cost this provider's ingest bundle 1.4 KB.
+ * with a refine, not `z.int()`, whose number formats cost this provider's ingest bundle 1.4 KB. A
+ * string must name a safe integer too: past 2^53 Number rounds, and two codes (`…993`, `…992`) read
+ * as one status and one event key, the second taken for a retry of the first and never stored.
  */
-const code = z.union([z.number().check(z.refine(Number.isSafeInteger, 'expected an integer')), z.pipe(z.string().check(z.regex(/^-?\d+$/)), z.transform(Number))]);
+const code = z.union([
+  z.number().check(z.refine(Number.isSafeInteger, 'expected an integer')),
+  z.pipe(z.string().check(z.regex(/^-?\d+$/), z.refine((text) => Number.isSafeInteger(Number(text)), 'expected an integer')), z.transform(Number)),
+]);
 
 /**
  * A TeleSign callback. Three shapes reach the same URL: delivery reports (SMS, Verify, bulk, MO,

@@ -307,6 +307,22 @@ describe('TeleSign payload variants', () => {
     }
   });
 
+  test('a status code sent as a string beyond a safe integer is quarantined, as the number is (two codes read as one rounded number were one event)', async () => {
+    // prepare: both round to 2^53; read, they were one status and one event key, and the second never stored
+    const updated_on = '2016-10-21T14:05:36.181346Z';
+    const runs = [];
+    for (const code of ['9007199254740993', '9007199254740992']) {
+      const body = Buffer.from(JSON.stringify({ ...base, status: { code, updated_on } }));
+      // act
+      runs.push(await runIngest(telesign, authentic(telesign, { body })));
+    }
+    // assess
+    for (const run of runs) {
+      assert.deepEqual(run.response.body, { received: true, quarantined: true });
+      assert.match(run.messages[0].quarantine!.issues.join('\n'), /status\.code/);
+    }
+  });
+
   test('message_parts_count as a string or a number is kept as sent', () => {
     const asString = describeBody({ ...base, status: { code: 200 }, additional_info: { message_parts_count: '2' } });
     const asNumber = describeBody({ ...base, status: { code: 200 }, additional_info: { message_parts_count: 2 } });
