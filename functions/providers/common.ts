@@ -281,6 +281,17 @@ export function toIsoTime(value: unknown): string | undefined {
   return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
 }
 
+/**
+ * A provider's status word with its ASCII letters in upper case, and only those: how a status is
+ * matched case-insensitively against the documented values, which are ASCII. String#toUpperCase
+ * also maps other letters onto ASCII ones (the dotless `ı` U+0131 to I, the long `ſ` U+017F to S,
+ * the ligature `ﬁ` to FI), so `valıd` read as VALID and `notıfıed` as NOTIFIED: a spelling no
+ * provider documents read as success. Such a word now stays what it is, an unlisted status.
+ */
+export function asciiUpperCase(text: string): string {
+  return text.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
+}
+
 /** Short stable digest, for event keys that must not hold the text they are derived from. */
 export { shortHash } from '../shared/hash.ts';
 

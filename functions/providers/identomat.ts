@@ -4,7 +4,7 @@ import { ConfigurationError, DependencyError, errorMessage } from '../shared/err
 import { secureEqualsAny } from '../shared/secure-compare.ts';
 import { shortHash } from '../shared/hash.ts';
 import { jsonTextAnyDepth } from '../shared/canonical-json.ts';
-import { answerJson, configuredString, credentialUrl, parseJsonBody, readBoundedBody, readJsonBody, requestFault, schemaMismatch } from './common.ts';
+import { answerJson, asciiUpperCase, configuredString, credentialUrl, parseJsonBody, readBoundedBody, readJsonBody, requestFault, schemaMismatch } from './common.ts';
 import { INSTRUCTION_LIMITS, secretVersions, type EventFacts, type LookupLimits, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -308,7 +308,7 @@ function describeSessionChange(payload: IdentomatCallback): Described {
   // Match case-insensitively (Identomat's `result/` API spells results in lower case, `"approved"`:
   // https://identomat.gitbook.io/identomat-documentation/developer-tools/api-reference). An unlisted
   // or missing result is a step we cannot read: pending, never success.
-  const status = payload.result ? payload.result.toUpperCase() : 'UNKNOWN';
+  const status = payload.result ? asciiUpperCase(payload.result) : 'UNKNOWN';
   const meaning = SESSION_RESULTS.get(status) ?? { outcome: 'pending' as const, terminal: false };
   // An answer of `result/` is its own observation, one per request (see the module's comment).
   const lookupId = field(payload, LOOKUP_FIELD);
@@ -671,6 +671,6 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'
     // Only a session-change claims a status; an instruction or a video update claims nothing the
     // answer could contradict (its own status is read from the answer all the same).
     if (claim.type !== SESSION_CHANGE) return [];
-    return (claim.result ?? '').toUpperCase() === (answer.result ?? '').toUpperCase() ? [] : ['result'];
+    return asciiUpperCase(claim.result ?? '') === asciiUpperCase(answer.result ?? '') ? [] : ['result'];
   },
 };

@@ -3,7 +3,7 @@ import { ConfigurationError, DependencyError, errorMessage } from '../shared/err
 import { shortHash } from '../shared/hash.ts';
 import { secureEquals } from '../shared/secure-compare.ts';
 import * as z from '../shared/zod.ts';
-import { answerJson, authenticatePathToken, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, requestFault, toIsoTime } from './common.ts';
+import { answerJson, asciiUpperCase, authenticatePathToken, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, requestFault, toIsoTime } from './common.ts';
 import { secretVersions, type LookupContext, type Outcome, type Provider, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -260,7 +260,7 @@ function judge(payload: RelIdCallback, status: string, meaning: LabelMeaning): V
     if (payload.is_ds_verified !== true) return { outcome: 'unknown', terminal: true, reason: 'is_ds_verified is not a boolean' };
   }
   const delivery = payload.delivery_status;
-  if (delivery !== undefined && !(typeof delivery === 'string' && DELIVERY_ALLOWS_APPROVAL.has(delivery.toUpperCase()))) {
+  if (delivery !== undefined && !(typeof delivery === 'string' && DELIVERY_ALLOWS_APPROVAL.has(asciiUpperCase(delivery)))) {
     return { outcome: 'unknown', terminal: true, reason: 'delivery_status does not allow an approval (FAILED_TO_NOTIFY, or a value not in the docs)' };
   }
   return { outcome: 'succeeded', terminal: true };
@@ -526,7 +526,7 @@ function relIdDifferences(claim: RelIdCallback, answer: RelIdCallback): string[]
   const c = claim as Record<string, unknown>;
   const a = answer as Record<string, unknown>;
   const differences: string[] = [];
-  const statusOf = (payload: RelIdCallback) => (payload.status === undefined ? ERROR_STATUS : payload.status.toUpperCase());
+  const statusOf = (payload: RelIdCallback) => (payload.status === undefined ? ERROR_STATUS : asciiUpperCase(payload.status));
   const claimStatus = statusOf(claim);
   if (claimStatus !== statusOf(answer)) differences.push('status');
   // Who acted and how: NONE, null and absent all say nobody acted (the callback sends NONE, the
@@ -540,7 +540,7 @@ function relIdDifferences(claim: RelIdCallback, answer: RelIdCallback): string[]
   // The signature check matters only to an action; there it must agree, present or not.
   if (claimStatus === 'UPDATED' && statusOf(answer) === 'UPDATED' && keyPart(c.is_ds_verified) !== keyPart(a.is_ds_verified)) differences.push('is_ds_verified');
   // Anything else the callback says must be what REL-ID says; what it leaves out claims nothing.
-  const upper = (value: unknown) => (typeof value === 'string' ? value.toUpperCase() : keyPart(value));
+  const upper = (value: unknown) => (typeof value === 'string' ? asciiUpperCase(value) : keyPart(value));
   if (c.response_code !== undefined && responseCodeOf(c.response_code) !== responseCodeOf(a.response_code)) differences.push('response_code');
   if (c.error_code !== undefined && String(keyPart(c.error_code)) !== String(keyPart(a.error_code))) differences.push('error_code');
   if (c.delivery_status !== undefined && upper(c.delivery_status) !== upper(a.delivery_status)) differences.push('delivery_status');
@@ -591,7 +591,7 @@ export const relid: Provider<RelIdSecret, RelIdCallback, 'relid'> = {
 
   /** Without the secret (ingest's log line, `send`), no label is declared: nothing reads as approved. */
   describe(payload, secret) {
-    const status = payload.status === undefined ? ERROR_STATUS : payload.status.toUpperCase();
+    const status = payload.status === undefined ? ERROR_STATUS : asciiUpperCase(payload.status);
     const meaning = meaningOf(payload.action_response, labelsOf(secret));
     const verdict = judge(payload, status, meaning);
     // Two callbacks with the same status and time but a different label, signature check, code or

@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from '../shared/zod.ts';
 import { secureEquals } from '../shared/secure-compare.ts';
 import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeliveryError, errorMessage } from '../shared/errors.ts';
-import { answerJson, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, repeatedMember, requestFault, shortHash, toIsoTime } from './common.ts';
+import { answerJson, asciiUpperCase, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, repeatedMember, requestFault, shortHash, toIsoTime } from './common.ts';
 import { secretVersions, type EventFacts, type LookupContext, type OutgoingMessage, type Outcome, type Provider, type SendContext, type SentMessage, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -730,7 +730,7 @@ export const telesign: Provider<TeleSignSecret, TeleSignCallback, 'telesign'> = 
     if (payload.status) {
       const statusCode = payload.status.code;
       const updatedOn = payload.status.updated_on ?? '';
-      const codeState = payload.verify?.code_state ? payload.verify.code_state.toUpperCase() : undefined;
+      const codeState = payload.verify?.code_state ? asciiUpperCase(payload.verify.code_state) : undefined;
       const shown = codeState === undefined || codeState === 'UNKNOWN' ? '' : ` ${codeState}`;
       const status = `${statusCode}${shown}`;
       // The three shapes share one reference id's events: a delivery report's key starts with its
@@ -747,7 +747,7 @@ export const telesign: Provider<TeleSignSecret, TeleSignCallback, 'telesign'> = 
       };
     }
     if (payload.state) {
-      const state = payload.state.toUpperCase();
+      const state = asciiUpperCase(payload.state);
       return {
         subjectId: referenceId,
         eventKey: `verify|${keySegment(state)}|${keySegment(payload.updated_on ?? '')}`,
@@ -788,8 +788,8 @@ export const telesign: Provider<TeleSignSecret, TeleSignCallback, 'telesign'> = 
     const differences: string[] = [];
     if (claim.reference_id !== answer.reference_id) differences.push('reference_id');
     if (claimedStatus(claim) !== claimedStatus(answer)) differences.push('status');
-    const claimedState = claim.verify?.code_state?.toUpperCase();
-    if (claimedState && claimedState !== 'UNKNOWN' && claimedState !== answer.verify?.code_state?.toUpperCase()) differences.push('verify.code_state');
+    const claimedState = claim.verify?.code_state == null ? undefined : asciiUpperCase(claim.verify.code_state);
+    if (claimedState && claimedState !== 'UNKNOWN' && claimedState !== (answer.verify?.code_state == null ? undefined : asciiUpperCase(answer.verify.code_state))) differences.push('verify.code_state');
     return differences;
   },
 

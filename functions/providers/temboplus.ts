@@ -1,6 +1,6 @@
 import * as z from '../shared/zod.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
-import { answerJson, authenticatePathToken, canonicalJson, configuredString, credentialUrl, describeIssues, parseJsonWith, readBoundedBody, requestFault, toIsoTime } from './common.ts';
+import { answerJson, asciiUpperCase, authenticatePathToken, canonicalJson, configuredString, credentialUrl, describeIssues, parseJsonWith, readBoundedBody, requestFault, toIsoTime } from './common.ts';
 import { shortHash } from '../shared/hash.ts';
 import { secretVersions, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
@@ -117,7 +117,7 @@ const SUCCESS_CODE = 'PAYMENT_SUCCESS';
  */
 function meaningOf(status: string, statusCode: string | null | undefined): { outcome: Outcome; terminal: boolean; rank: number; detail?: { statusCode: string; contradicts: 'status' } } {
   const meaning = STATUSES[status] ?? UNKNOWN_STATUS;
-  if (meaning.outcome !== 'succeeded' || statusCode === undefined || statusCode === null || statusCode.toUpperCase() === SUCCESS_CODE) return meaning;
+  if (meaning.outcome !== 'succeeded' || statusCode === undefined || statusCode === null || asciiUpperCase(statusCode) === SUCCESS_CODE) return meaning;
   return { ...meaning, outcome: 'unknown', detail: { statusCode: statusCode.slice(0, 64), contradicts: 'status' } };
 }
 
@@ -153,7 +153,7 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'
   canLookup: (secret) => secret.apiToken !== undefined && secret.baseUrl !== undefined,
 
   describe(payload) {
-    const status = payload.status.toUpperCase();
+    const status = asciiUpperCase(payload.status);
     return {
       subjectId: payload.partnerReference,
       // The content is part of the key: a forged early callback with the same status is another
@@ -171,7 +171,7 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'
       // A field the callback does not carry claims nothing; one it carries must match.
       if (claimed === undefined || claimed === null) return false;
       const answered = (answer as Record<string, unknown>)[field];
-      return field === 'status' ? String(claimed).toUpperCase() !== String(answered ?? '').toUpperCase() : !sameValue(claimed, answered);
+      return field === 'status' ? asciiUpperCase(String(claimed)) !== asciiUpperCase(String(answered ?? '')) : !sameValue(claimed, answered);
     });
   },
 

@@ -502,7 +502,7 @@ describe('identomat sessions over time (property)', () => {
         const others = new Set<string>();
         for (const { json, kind } of callbacks) {
           if (kind === 'session-change') {
-            const result = String(json.result).toUpperCase();
+            const result = String(json.result).replace(/[a-z]/g, (letter) => letter.toUpperCase());
             if (result !== current) changes += 1;
             current = result;
           } else {

@@ -517,6 +517,9 @@ describe('TeleSign SMS Verify code_state (status "<code> <CODE_STATE>")', () => 
     // Not a documented state: never success (fail closed).
     { code: 200, codeState: 'VERIFIED', status: '200 VERIFIED', outcome: 'unknown', terminal: true, detail: { codeState: 'VERIFIED' } },
     { code: 200, codeState: 'VALID ', status: '200 VALID ', outcome: 'unknown', terminal: true, detail: { codeState: 'VALID ' } },
+    // Only ASCII letters change case: String#toUpperCase reads the dotless ı (U+0131) as I, and
+    // `valıd` was taken for VALID, success, though no TeleSign page spells a state so.
+    { code: 203, codeState: 'val\u0131d', status: '203 VAL\u0131D', outcome: 'unknown', terminal: true, detail: { codeState: 'VAL\u0131D' } },
   ];
   for (const { code, codeState, status, outcome, terminal, detail } of cases) {
     test(`${code} with code_state ${JSON.stringify(codeState)} is "${status}", ${terminal ? 'terminal' : 'non-terminal'} ${outcome}`, () => {
@@ -664,6 +667,17 @@ describe('TeleSign Verify API state', () => {
       assert.deepEqual({ status: facts.status, outcome: facts.outcome, terminal: facts.terminal }, { status: state, outcome, terminal });
     });
   }
+
+  test('a state spelled with letters that only Unicode case mapping makes VERIFIED (ı, ﬁ) is not VERIFIED: unknown, never success', () => {
+    for (const state of ['ver\u0131f\u0131ed', 'VERI\ufb01ED', 'veri\ufb01ed']) {
+      // act
+      const facts = factsOf({ reference_id: '0123456789ABCDEF0123456789ABCDEF', state, updated_on: '2022-03-31T14:51:28Z' });
+      // assess
+      assert.notEqual(facts.status, 'VERIFIED', JSON.stringify(state));
+      assert.deepEqual({ outcome: facts.outcome, terminal: facts.terminal }, { outcome: 'unknown', terminal: true }, JSON.stringify(state));
+    }
+    assert.equal(factsOf({ reference_id: '0123456789ABCDEF0123456789ABCDEF', state: 'verified' }).outcome, 'succeeded', 'ASCII lower case is still the same state');
+  });
 
   test('a `|` in a state or time cannot make two callbacks one key', () => {
     // act

@@ -24,7 +24,8 @@ describe('TemboPlus: status and statusCode', () => {
   });
 
   test('COMPLETED with any other code (a failure code, an undocumented one) contradicts itself: final, unknown, never success', () => {
-    for (const code of ['PAYMENT_FAILED', 'INSUFFICIENT_BALANCE', 'PROVIDER_FAILURE', 'INVALID_ACCOUNT', 'PAYMENT_CANCELED', 'REVERSED', 'PAYMENT_REVERSED', 'SOMETHING_NEW', '']) {
+    // `PAYMENT_ſUCCESS` (U+017F, which String#toUpperCase maps to S) is no code the docs list: it was read as PAYMENT_SUCCESS.
+    for (const code of ['PAYMENT_FAILED', 'INSUFFICIENT_BALANCE', 'PROVIDER_FAILURE', 'INVALID_ACCOUNT', 'PAYMENT_CANCELED', 'REVERSED', 'PAYMENT_REVERSED', 'SOMETHING_NEW', '', 'PAYMENT_\u017fUCCESS', 'payment_\u017fuccess']) {
       assert.deepEqual(meaning('COMPLETED', code), { outcome: 'unknown', terminal: true, detail: { statusCode: code, contradicts: 'status' } }, code);
     }
   });
