@@ -62,21 +62,24 @@ export function setLogContext(fields: LogFields | undefined): void {
 const HEX_ID = String.raw`(?<![A-Za-z0-9])(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\d{0,3}|(?=[0-9a-f]*[a-f])[0-9a-f]{24,})(?![A-Za-z0-9])`;
 
 /**
- * Unicode's format characters (general category Cf) of the Basic Multilingual Plane, as a character
- * class's content: soft hyphen, Arabic and Syriac marks, zero-width spaces and joiners, bidi marks,
- * overrides and isolates, invisible operators, the BOM, interlinear annotation marks.
+ * A digit in any script (`\p{Nd}`): a number typed in full-width digits (`０９０１８８８４８４`) is
+ * read as the same number, and was logged whole.
  */
-const FORMAT_CHARACTERS = String.raw`\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb`;
+const DIGIT = String.raw`\p{Nd}`;
 
 /**
- * A run of 7+ digits standing on its own, written with any of the separators the relay's `e164`
- * drops (any white space, dots, dashes, brackets): a number that can be sent can be masked. And
- * with a `+` between its groups: form encoding's space, which eSMS's query decoding keeps as a `+`
- * (`phonenumber=0901+888+484` is stored and logged as `0901+888+484`). And with format characters
- * between its digits (FORMAT_CHARACTERS): they draw nothing, so `0901\u2060234567` reads as the
- * whole number wherever the line is shown, though each part alone is too short to be masked.
+ * What may join the groups of a number: any of the separators the relay's `e164` drops (any white
+ * space, dots, dashes, brackets), so a number that can be sent can be masked; a `+`, form encoding's
+ * space, which eSMS's query decoding keeps as a `+` (`phonenumber=0901+888+484` is stored and logged
+ * as `0901+888+484`); what else joins groups in an id a sender writes, for a reader the same
+ * number: `_`, `/`, the middle dot and the typographic dashes and minus (U+2010 to U+2015, U+2212);
+ * and format characters (`\p{Cf}`: zero-width spaces and joiners, bidi marks, the soft hyphen),
+ * which draw nothing, so `0901\u2060234567` reads as the whole number wherever the line is shown.
  */
-const STANDING_NUMBER = String.raw`(?<![A-Za-z0-9])\+?\d[\d\s().+${FORMAT_CHARACTERS}-]{5,}\d(?![A-Za-z0-9])`;
+const GROUP_SEPARATOR = String.raw`\s().+\-_/\u00b7\u2010-\u2015\u2212\p{Cf}`;
+
+/** A run of 7+ digits standing on its own, its groups joined by GROUP_SEPARATOR. */
+const STANDING_NUMBER = String.raw`(?<![A-Za-z0-9${DIGIT}])\+?${DIGIT}[${DIGIT}${GROUP_SEPARATOR}]{5,}${DIGIT}(?![A-Za-z0-9${DIGIT}])`;
 
 /**
  * A run of 9+ digits glued to letters (`REF255712345678`, `ID-255712345678x`): the length of a
@@ -92,7 +95,7 @@ const STANDING_NUMBER = String.raw`(?<![A-Za-z0-9])\+?\d[\d\s().+${FORMAT_CHARAC
  * are never masked: a short code is a service's number, not a person's. Format characters between
  * the digits are read through, as in STANDING_NUMBER.
  */
-const GLUED_NUMBER = String.raw`(?<!\d)\d(?:[${FORMAT_CHARACTERS}]*\d){8,}`;
+const GLUED_NUMBER = String.raw`(?<!${DIGIT})${DIGIT}(?:\p{Cf}*${DIGIT}){8,}`;
 
 /**
  * The smallest JSON number that can be a phone number: 9 digits, as GLUED_NUMBER. Every documented
@@ -106,8 +109,11 @@ const GLUED_NUMBER = String.raw`(?<!\d)\d(?:[${FORMAT_CHARACTERS}]*\d){8,}`;
 const PHONE_LIKE_NUMBER = 100_000_000;
 
 /** Hex ids first: at a position where one starts, it is taken whole and left as it is. */
-const PHONE_LIKE_IN_MINTED_ID = new RegExp(`(${HEX_ID})|${STANDING_NUMBER}|${GLUED_NUMBER}`, 'gi');
-const PHONE_LIKE = new RegExp(`${STANDING_NUMBER}|${GLUED_NUMBER}`, 'gi');
+const PHONE_LIKE_IN_MINTED_ID = new RegExp(`(${HEX_ID})|${STANDING_NUMBER}|${GLUED_NUMBER}`, 'giu');
+const PHONE_LIKE = new RegExp(`${STANDING_NUMBER}|${GLUED_NUMBER}`, 'giu');
+
+/** Everything in a match that is not a digit, in any script (DIGIT). */
+const NOT_A_DIGIT = /\P{Nd}/gu;
 
 export interface MaskOptions {
   /**
@@ -257,13 +263,13 @@ export function maskPhoneNumbersIn(value: unknown, options: MaskOptions = {}): u
 
 /** A phone-like match as logged: its last three digits (fewer than 7 digits is no number: as it is). */
 function masked(match: string): string {
-  const digits = match.replace(/\D/g, '');
+  const digits = match.replace(NOT_A_DIGIT, '');
   return digits.length < 7 ? match : `${'*'.repeat(digits.length - 3)}${digits.slice(-3)}`;
 }
 
 /** A destination known to be a phone number (an SMS instruction's), masked whatever its form: only its last three digits. */
 export function maskPhoneNumber(destination: string): string {
-  const digits = destination.replace(/\D/g, '');
+  const digits = destination.replace(NOT_A_DIGIT, '');
   return `${'*'.repeat(Math.max(0, digits.length - 3))}${digits.slice(-3)}`;
 }
 

@@ -135,6 +135,25 @@ describe('maskPhoneNumbers', () => {
     }
   });
 
+  test('a number whose groups are joined by underscores, slashes, typographic dashes or middle dots, or written in full-width digits, is masked too', () => {
+    // An id a sender chose (a TemboPlus partnerReference, a Standard Webhooks id or type) is masked
+    // whatever its shape: these spellings were logged whole, every digit of the number readable.
+    const cases: Array<[string, string]> = [
+      ['PAY_255_712_345_678', 'PAY_*********678'],
+      ['ref/0901/888/484', 'ref/*******484'],
+      ['0901\u2011888\u2011484', '*******484'],
+      ['+84\u2013901\u2013888\u2013484', '********484'],
+      ['+995\u2212512\u2212345\u2212678', '*********678'],
+      ['0901\u00b7888\u00b7484', '*******484'],
+      ['\uff10\uff19\uff10\uff11\uff18\uff18\uff18\uff14\uff18\uff14', '*******\uff14\uff18\uff14'],
+      ['REF\uff12\uff15\uff15\uff17\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18', 'REF*********\uff16\uff17\uff18'],
+    ];
+    for (const [id, masked] of cases) {
+      assert.equal(maskPhoneNumbers(id), masked, id);
+      assert.equal(maskPhoneNumbers(id, { mintedId: true }), masked, id);
+    }
+  });
+
   test('ids that merely contain digits are left as they are', () => {
     for (const id of ['a1b2c3d4e5f60718', 'e4b1c2d0-55aa-4f3b-9c1e-2a9136867c46', 'REF-123456', 'SMS12345678ID', 'MO4442x', 'sc-4442']) {
       assert.equal(maskPhoneNumbers(id), id);
