@@ -135,7 +135,37 @@ function buildSpellings(secret: string): RegExp {
 /** Strict UTF-8 that keeps a leading byte-order mark: the text must re-encode to the exact bytes received. */
 const EXACT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** Text when the bytes are valid UTF-8, otherwise base64: the message keeps the exact bytes either way. */
+/** The shortest body secret looked for outside its member (the README asks for 32 random characters). */
+const MIN_HUNTED_SECRET_LENGTH = 12;
+
+const REDACTED = '[REDACTED]';
+
+/**
+ * A JSON string literal, quotes included, then what makes it a member's name (white space and `:`)
+ * if it is one. Names are matched too, never skipped: a scan that skipped one would start again
+ * at its closing quote, and read the text between two strings as a string.
+ */
+const JSON_STRING = /("(?:[^"\\]|\\.)*")([ \t\n\r]*:)?/g;
+
+/** The text a JSON string literal spells, or undefined when it spells none. */
+function stringOf(literal: string): string | undefined {
+  try {
+    return JSON.parse(literal) as string;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Text when the bytes are valid UTF-8, otherwise base64: the message keeps the exact bytes either
+ * way, but for the secrets. A secret long enough to be hunted is replaced in every spelling,
+ * wherever it is (a copy outside its member also quarantines the callback: `secretOutside`). A
+ * shorter one would match ordinary text (a key "identomat" in every link to widget.identomat.com,
+ * a few characters of a session id; Identomat's own sample key is nine characters): replaced only
+ * where a JSON string spells it whole, as its member's value does. Replaced everywhere, the body
+ * read again (by `reprocess`, or by the worker when the message had no room for the parsed copy)
+ * named another session, or sent a link that leads nowhere.
+ */
 function rawBody(body: Buffer, scrub: readonly string[], query: string): QueueMessage['raw'] {
   if (body.length === 0) return { query };
   let text: string;
@@ -144,14 +174,16 @@ function rawBody(body: Buffer, scrub: readonly string[], query: string): QueueMe
   } catch {
     return { bodyBase64: body.toString('base64'), query };
   }
-  for (const secret of scrub) if (secret) text = text.replace(spellingsOf(secret), REDACTED);
+  const short: string[] = [];
+  for (const secret of scrub) {
+    if (secret.length >= MIN_HUNTED_SECRET_LENGTH) text = text.replace(spellingsOf(secret), REDACTED);
+    else if (secret) short.push(secret);
+  }
+  if (short.length > 0) {
+    text = text.replace(JSON_STRING, (match, literal: string, name: string | undefined) => (name === undefined && short.includes(stringOf(literal) ?? '') ? `"${REDACTED}"` : match));
+  }
   return { body: text, query };
 }
-
-const REDACTED = '[REDACTED]';
-
-/** The shortest body secret looked for outside its member (the README asks for 32 random characters). */
-const MIN_HUNTED_SECRET_LENGTH = 12;
 
 /** Whether text spells one of the secrets, literally or in escapes (`spellingsOf`). */
 const spellsSecret = (text: string, secrets: readonly string[]) => secrets.some((secret) => secret !== '' && text.search(spellingsOf(secret)) !== -1);
