@@ -188,10 +188,57 @@ export function holdsProtoMember(body: Buffer, value: unknown): boolean {
   return false;
 }
 
+/** In JSON text, a string (matched whole, so that nothing in it is read as a number) or a number. */
+const JSON_STRING_OR_NUMBER = /"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
+
+/** Whether a JSON number literal's value, as written, is a whole number (`2e2`, `200.000`, `12300e-2`). */
+function writtenWhole(literal: string): boolean {
+  const [, whole, fraction = '', exponent = '0'] = /^-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(literal) ?? [];
+  const digits = `${whole ?? ''}${fraction}`.replace(/^0+/, '');
+  if (digits === '') return true;
+  const trailingZeros = digits.length - digits.replace(/0+$/, '').length;
+  // The value is digits × 10^(exponent − fraction digits): whole when that power, its trailing zeros counted, is not negative.
+  return Number(exponent) - fraction.length + trailingZeros >= 0;
+}
+
+/**
+ * The first number of this JSON text (valid JSON: it was parsed) that is written with a fraction
+ * but that JSON.parse reads as a whole number, or undefined. A double holds about 17 digits:
+ * `199.99999999999999` and `200.00000000000001` are 200 once parsed, `1e-400` is 0. Read, such a
+ * number is a value the sender did not write, and where it is a code it reads as a documented one:
+ * TeleSign's status code 200 (delivered), REL-ID's response_code 0 (an approval). No provider
+ * documents such a number. Integers past 2^53, which round too, are left to the fields that read
+ * them (an id as text or refused as not a safe integer, a code refused as not one).
+ */
+export function roundedToWhole(text: string): string | undefined {
+  // Most bodies hold no number with a fraction or an exponent: one search, no walk.
+  if (!/\d[.eE]/.test(text)) return undefined;
+  for (const [token] of text.matchAll(JSON_STRING_OR_NUMBER)) {
+    if (token.charCodeAt(0) === 0x22 || !/[.eE]/.test(token)) continue;
+    if (Number.isInteger(Number(token)) && !writtenWhole(token)) return token;
+  }
+  return undefined;
+}
+
+/**
+ * Why a body (or JSON within it, at `within`) holding a number JSON reads as another (roundedToWhole)
+ * is not read. The number is the sender's text, said in the log line too: masked as a phone number would be.
+ */
+export function roundedNumberRefused(literal: string, within?: string): Extract<ParseResult<never>, { ok: false }> {
+  const masked = maskPhoneNumbers(literal);
+  const shown = masked.length > 64 ? `${masked.slice(0, 64)}…` : masked;
+  return {
+    ok: false,
+    reason: 'a number is written with a fraction that JSON reads as a whole number; which value is meant is not said',
+    issues: [`${within === undefined ? '' : `${within}: `}${shown}: read as ${Number(literal)} once parsed; kept as received, not read`],
+  };
+}
+
 /**
  * A JSON body as a parse step reads it (authentication reads it with parseJsonBody): valid UTF-8 and
- * JSON, with no member named `__proto__` (protoMemberRefused) and no member named twice in one
- * object (repeatedMember), or why not, as a ParseResult's failure.
+ * JSON, with no member named `__proto__` (protoMemberRefused), no member named twice in one object
+ * (repeatedMember) and no number JSON reads as a whole number it is not (roundedToWhole), or why
+ * not, as a ParseResult's failure.
  */
 export function readJsonBody(body: Buffer): { readonly ok: true; readonly value: unknown } | Extract<ParseResult<never>, { ok: false }> {
   const json = decodeJson(body);
@@ -199,6 +246,8 @@ export function readJsonBody(body: Buffer): { readonly ok: true; readonly value:
   if (holdsProtoMember(body, json.value)) return protoMemberRefused();
   const repeated = repeatedMember(json.text);
   if (repeated !== undefined) return repeatedMemberRefused(repeated);
+  const rounded = roundedToWhole(json.text);
+  if (rounded !== undefined) return roundedNumberRefused(rounded);
   return { ok: true, value: json.value };
 }
 

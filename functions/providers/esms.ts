@@ -1,7 +1,7 @@
 import { ConfigurationError, DependencyError } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import * as z from '../shared/zod.ts';
-import { answerJson, authenticatePathToken, configuredString, credentialUrl, describeIssues, keySegment, protoMemberRefused, readBoundedBody, repeatedMember, repeatedMemberRefused, requestFault, schemaMismatch } from './common.ts';
+import { answerJson, authenticatePathToken, configuredString, credentialUrl, describeIssues, keySegment, protoMemberRefused, readBoundedBody, repeatedMember, repeatedMemberRefused, requestFault, roundedNumberRefused, roundedToWhole, schemaMismatch } from './common.ts';
 import {
   secretVersions,
   type EventFacts,
@@ -148,11 +148,13 @@ export function decodeErrorInfo(value: string): unknown {
 /**
  * `error_info` decoded (decodeErrorInfo), or the member its JSON names twice in one object
  * (repeatedMember): JSON.parse keeps the last, and `{"error":-114,"error":0}` would read as no
- * Zalo error, the recipient's failure as a success. Such a callback is quarantined, as a JSON body is.
+ * Zalo error, the recipient's failure as a success; or a number its JSON reads as a whole number it
+ * is not (roundedToWhole: `{"error":1e-400}` is error 0, no error). Such a callback is quarantined,
+ * as a JSON body is.
  */
-function readErrorInfo(value: string): { value?: object; repeated?: string } {
+function readErrorInfo(value: string): { value?: object; repeated?: string; rounded?: string } {
   const plain = parseObject(value);
-  if (plain.value !== undefined || plain.repeated !== undefined) return plain;
+  if (plain.value !== undefined || plain.repeated !== undefined || plain.rounded !== undefined) return plain;
   let decoded: string;
   try {
     decoded = decodeURIComponent(value);
@@ -170,7 +172,7 @@ const MAY_HOLD_OBJECT = /^\s*[{["]/;
  * neither. Text that cannot be one is told apart before JSON.parse: a thrown SyntaxError cost ~3 us
  * per encoded error_info.
  */
-function parseObject(text: string): { value?: object; repeated?: string } {
+function parseObject(text: string): { value?: object; repeated?: string; rounded?: string } {
   if (!MAY_HOLD_OBJECT.test(text)) return {};
   try {
     let json = text;
@@ -182,7 +184,9 @@ function parseObject(text: string): { value?: object; repeated?: string } {
     }
     if (!parsed || typeof parsed !== 'object') return {};
     const repeated = repeatedMember(json);
-    return repeated === undefined ? { value: parsed } : { repeated };
+    if (repeated !== undefined) return { repeated };
+    const rounded = roundedToWhole(json);
+    return rounded === undefined ? { value: parsed } : { rounded };
   } catch {
     return {};
   }
@@ -753,6 +757,7 @@ export const esms: Provider<EsmsSecret, EsmsCallback, 'esms'> = {
     if (payload.error_info) {
       const errorInfo = readErrorInfo(payload.error_info);
       if (errorInfo.repeated !== undefined) return repeatedMemberRefused(errorInfo.repeated, 'error_info');
+      if (errorInfo.rounded !== undefined) return roundedNumberRefused(errorInfo.rounded, 'error_info');
       if (errorInfo.value !== undefined) return { ok: true, payload: { ...payload, errorInfo: errorInfo.value } };
     }
     return { ok: true, payload };

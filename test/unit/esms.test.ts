@@ -325,6 +325,21 @@ describe('eSMS subjects: the message by its SMSID, each recipient a part of it',
     }
   });
 
+  test('an error_info whose error JSON reads as 0 though written otherwise (1e-400) is quarantined, in each of its encodings, not read as no Zalo error', async () => {
+    const json = '{"error":1e-400,"message":"User is inactive"}';
+    const encodings = [encodeURIComponent(json), encodeURIComponent(JSON.stringify(json)), encodeURIComponent(`${encodeURIComponent(json)}____01/01/2025 10:00:00`)];
+    for (const encoded of encodings) {
+      // prepare
+      const query = `SMSID=z1&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&phonenumber=0901000001&error_info=${encoded}`;
+      // act
+      const run = await runIngest(esms, authentic(esms, { query }));
+      // assess: read as error 0, the recipient's failure was a success
+      assert.deepEqual(run.response.body, { received: true, quarantined: true }, encoded);
+      assert.match(run.messages[0].quarantine!.reason, /number/);
+      assert.deepEqual(run.messages[0].quarantine!.issues, ['error_info: 1e-400: read as 0 once parsed; kept as received, not read']);
+    }
+  });
+
   test('a field repeated with the same value, or an unread field repeated, is not a conflict', () => {
     assert.equal(described('SMSID=A&smsid=A&SendStatus=2').subjectId, 'A');
     assert.equal(described('SMSID=A&SendStatus=2&TotalPrice=1&TotalPrice=2').subjectId, 'A');

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { issuesBeyondReason, repeatedMember } from '../../functions/providers/common.ts';
+import { issuesBeyondReason, repeatedMember, roundedToWhole } from '../../functions/providers/common.ts';
 import { providers } from '../../functions/providers/index.ts';
 import { telesign } from '../../functions/providers/telesign.ts';
 import { maskSubjectId, OUTCOMES, providerDefinitionProblem, type AnyProvider } from '../../functions/providers/provider.ts';
@@ -383,6 +383,40 @@ describe('repeatedMember: a member named twice in one object, found in the text'
     assert.equal(repeatedMember('{"s":1,"t":{"u":2,"\\u0075":3}}'), 'u');
     assert.equal(repeatedMember('[{"a":1},{"a":2}]'), undefined);
     assert.equal(repeatedMember('{"a":"\\"a\\":1","b":["a","a"]}'), undefined);
+  });
+});
+
+describe('roundedToWhole: a number written with a fraction that JSON reads as a whole number', () => {
+  test('found where it is a number, not inside a string; numbers written whole however spelled, and fractions JSON keeps, are not', () => {
+    assert.equal(roundedToWhole('{"code":199.99999999999999}'), '199.99999999999999');
+    assert.equal(roundedToWhole('[1.5, {"a": [1e-400]}]'), '1e-400');
+    assert.equal(roundedToWhole('{"n":-2.0000000000000000001E+2}'), '-2.0000000000000000001E+2');
+    for (const text of ['{"code":200}', '{"a":2e2,"b":200.000,"c":12300e-2,"d":1E+2,"e":100.5e1,"f":0e-5,"g":-0.0}', '{"a":0.1,"b":1.25e1,"c":123.45}', '{"t":"199.99999999999999"}', '{"t":"x\\"1e-400"}', '[]']) {
+      assert.equal(roundedToWhole(text), undefined, text);
+    }
+  });
+
+  test('property: says so exactly when the number as written is not whole and JSON.parse reads it as whole', () => {
+    // The value of digits × 10^(exponent − fraction digits), whole or not, computed exactly.
+    const whole = (digits: string, fractionDigits: number, exponent: number) => {
+      const power = exponent - fractionDigits;
+      return power >= 0 || BigInt(digits) % 10n ** BigInt(-power) === 0n;
+    };
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^(0|[1-9]\d{0,19})$/),
+        fc.option(fc.stringMatching(/^\d{1,22}$/), { nil: undefined }),
+        fc.option(fc.integer({ min: -420, max: 30 }), { nil: undefined }),
+        fc.boolean(),
+        (integer, fraction, exponent, negative) => {
+          const literal = `${negative ? '-' : ''}${integer}${fraction === undefined ? '' : `.${fraction}`}${exponent === undefined ? '' : `e${exponent}`}`;
+          const text = `{"s":"${literal}","n":[${literal}]}`;
+          const expected = Number.isInteger(Number(literal)) && !whole(`${integer}${fraction ?? ''}`, fraction?.length ?? 0, exponent ?? 0) ? literal : undefined;
+          assert.equal(roundedToWhole(text), expected, literal);
+        },
+      ),
+      { seed: 20261203, numRuns: 3000 },
+    );
   });
 });
 

@@ -255,6 +255,21 @@ describe('REL-ID: an error report without status', () => {
   });
 });
 
+describe('REL-ID: a number JSON reads as another', () => {
+  for (const responseCode of ['1e-400', '-1e-400', '0.00000000000000000001e-400']) {
+    test(`an approval whose response_code ${responseCode} JSON reads as 0 is quarantined, never read as response_code 0 (it was an approval)`, async () => {
+      // prepare
+      const text = JSON.stringify(sample('callback-two-way')).replace(/"response_code":\s*0/, `"response_code":${responseCode}`);
+      assert.ok(text.includes(responseCode), 'the sample has a response_code 0');
+      // act
+      const run = await runIngest(relid, authentic(relid, { body: Buffer.from(text) }));
+      // assess
+      assert.deepEqual(run.response.body, { received: true, quarantined: true });
+      assert.match(String(run.messages[0].quarantine?.reason), /number/);
+    });
+  }
+});
+
 describe('REL-ID: without the secret, no label is declared', () => {
   test('the docs sample is unknown, never succeeded', () => {
     // act

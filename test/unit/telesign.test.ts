@@ -307,6 +307,19 @@ describe('TeleSign payload variants', () => {
     }
   });
 
+  test('a status code written with a fraction that JSON reads as a whole number (199.99999999999999 is 200 once parsed) is quarantined, never read as 200', async () => {
+    for (const code of ['199.99999999999999', '200.00000000000001', '2.000000000000000001e2', '1e-400']) {
+      // prepare: the bytes as TeleSign would have signed them
+      const body = Buffer.from(`{"reference_id":"0123456789ABCDEF0123456789ABCDEF","status":{"code":${code},"updated_on":"2016-10-21T14:05:36.181346Z"}}`);
+      // act
+      const run = await runIngest(telesign, authentic(telesign, { body }));
+      // assess
+      assert.deepEqual(run.response.body, { received: true, quarantined: true }, code);
+      assert.match(run.messages[0].quarantine!.reason, /number/, code);
+      assert.equal(run.messages[0].payload, undefined, code);
+    }
+  });
+
   test('a status code sent as a string beyond a safe integer is quarantined, as the number is (two codes read as one rounded number were one event)', async () => {
     // prepare: both round to 2^53; read, they were one status and one event key, and the second never stored
     const updated_on = '2016-10-21T14:05:36.181346Z';
