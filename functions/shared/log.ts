@@ -263,14 +263,15 @@ export function maskPhoneNumbersIn(value: unknown, options: MaskOptions = {}): u
 
 /** A phone-like match as logged: its last three digits (fewer than 7 digits is no number: as it is). */
 function masked(match: string): string {
-  const digits = match.replace(NOT_A_DIGIT, '');
-  return digits.length < 7 ? match : `${'*'.repeat(digits.length - 3)}${digits.slice(-3)}`;
+  // By code point: a digit past the BMP (𝟎, U+1D7CE) is two UTF-16 units, and a cut between them a lone surrogate.
+  const digits = Array.from(match.replace(NOT_A_DIGIT, ''));
+  return digits.length < 7 ? match : `${'*'.repeat(digits.length - 3)}${digits.slice(-3).join('')}`;
 }
 
 /** A destination known to be a phone number (an SMS instruction's), masked whatever its form: only its last three digits. */
 export function maskPhoneNumber(destination: string): string {
-  const digits = destination.replace(NOT_A_DIGIT, '');
-  return `${'*'.repeat(Math.max(0, digits.length - 3))}${digits.slice(-3)}`;
+  const digits = Array.from(destination.replace(NOT_A_DIGIT, ''));
+  return `${'*'.repeat(Math.max(0, digits.length - 3))}${digits.slice(-3).join('')}`;
 }
 
 /** `j***@example.com`; an address without an `@` (as a provider may send it) is not shown at all. */

@@ -147,6 +147,8 @@ describe('maskPhoneNumbers', () => {
       ['0901\u00b7888\u00b7484', '*******484'],
       ['\uff10\uff19\uff10\uff11\uff18\uff18\uff18\uff14\uff18\uff14', '*******\uff14\uff18\uff14'],
       ['REF\uff12\uff15\uff15\uff17\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18', 'REF*********\uff16\uff17\uff18'],
+      // Digits past the BMP (mathematical digits, two UTF-16 units each): counted and kept whole, never cut in two.
+      [[...'0901888484'].map((digit) => String.fromCodePoint(0x1d7ce + Number(digit))).join(''), `*******${String.fromCodePoint(0x1d7d2, 0x1d7d6, 0x1d7d2)}`],
     ];
     for (const [id, masked] of cases) {
       assert.equal(maskPhoneNumbers(id), masked, id);
