@@ -128,8 +128,9 @@ export function repeatedMember(text: string): string | undefined {
 /**
  * A dependency's answer (a status endpoint's, a token endpoint's) as JSON: its value, or undefined
  * when it is not JSON (a Buffer must also be UTF-8). It is read as a callback is: one that names a
- * member twice in an object (`{"result":"REJECTED","result":"APPROVED"}`) does not say which value
- * it means, and is not read as its last: a DependencyError, asked again with back-off, the state
+ * member twice in an object (`{"result":"REJECTED","result":"APPROVED"}`), or holds a number JSON
+ * reads as a whole number it is not (roundedToWhole: `"response_code":1e-400` is 0), does not say
+ * which value it means, and is not read: a DependencyError, asked again with back-off, the state
  * meanwhile unconfirmed.
  */
 export function answerJson(dependency: string, what: string, answer: string | Buffer): unknown {
@@ -142,6 +143,7 @@ export function answerJson(dependency: string, what: string, answer: string | Bu
     return undefined;
   }
   if (repeatedMember(text) !== undefined) throw new DependencyError(dependency, `${what} answered a body that names a member twice; which value it means is not said`);
+  if (roundedToWhole(text) !== undefined) throw new DependencyError(dependency, `${what} answered a number written with a fraction that JSON reads as a whole number; which value it means is not said`);
   return value;
 }
 

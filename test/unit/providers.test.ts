@@ -461,5 +461,23 @@ describe('a status answer that names a member twice is not read as its last valu
       assert.ok(outcome.error instanceof DependencyError, String(outcome.error));
       assert.match(outcome.error.message, /answered a body that names a member twice; which value it means is not said/);
     });
+
+    test(`${provider.id}: a 200 holding a number JSON reads as a whole number it is not is a DependencyError, never an answer`, async () => {
+      // prepare: 1e-400 is 0 and 199.99999999999999 is 200 once parsed: a documented code the sender did not write
+      const kit = kitOf(provider);
+      const secret = provider.secretSchema.parse(kit.secret('unit', { statusEndpoint: 'http://127.0.0.1:9', asks: true }));
+      const body = '{"status":"COMPLETED","result":"approved","response_code":1e-400,"code":199.99999999999999}';
+      const fetchRounded = (async () => new Response(body, { status: 200, headers: { 'content-type': 'application/json' } })) as typeof fetch;
+      const subject = { subjectId: 'SUBJECT-1', ...(provider.id === 'esms' ? { part: '0901888484' } : {}) };
+      // act
+      const outcome = await provider.lookup!(subject, secret, { fetch: fetchRounded, timeoutMs: 2_000, newRequestId: () => 'r' }).then(
+        (answer) => ({ answer }),
+        (error: unknown) => ({ error }),
+      );
+      // assess
+      assert.ok('error' in outcome, `answered ${JSON.stringify('answer' in outcome ? outcome.answer : undefined)}`);
+      assert.ok(outcome.error instanceof DependencyError, String(outcome.error));
+      assert.match(outcome.error.message, /answered a number written with a fraction that JSON reads as a whole number/);
+    });
   }
 });
