@@ -191,9 +191,15 @@ interface AskFault {
   readonly askedAt: string;
 }
 
+/** The claim was put to the endpoint `maxAsksPerClaim` times, never confirmed: not asked again, left to re-checks. */
+interface AsksSpent {
+  readonly capped: true;
+}
+
 /**
  * Step 2: put the claim to the provider's status endpoint, for providers that have one. Not again
- * once it was confirmed, nor more than `maxAsksPerClaim` times however often it is redelivered.
+ * once it was confirmed, nor more than `maxAsksPerClaim` times however often it is redelivered (then
+ * the claim is left to re-checks, as a claim that stayed unsettled is).
  * A fault of the endpoint is retried (the record fails and comes back with back-off) for
  * `askFaultAttempts` receives; after that the callback is stored without a verdict, so an endpoint
  * that is down for hours delays confirmation (re-checks keep asking) but never sends a callback to
@@ -207,12 +213,16 @@ async function askProvider(
   receiveCount: number,
   /** A report of the current status received after every change the state holds (Identomat's newest session-change). */
   newestReport = false,
-): Promise<Asked | AskFault | undefined> {
+): Promise<Asked | AskFault | AsksSpent | undefined> {
   if (!read.askable || lookupLimitsOf(provider, read.secret)?.onArrival === false) return undefined;
   // A callback that reports no status (an OTP or link instruction, a video-call update) is not a claim to judge.
   if (read.facts.placesStatus === false) return undefined;
   if (stored?.confirmation === 'confirmed') return undefined;
-  if (Number(stored?.asks ?? 0) >= (deps.maxAsksPerClaim ?? QUEUE.maxAsksPerClaim)) return undefined;
+  // Asked as often as a claim may be, never confirmed: its deliveries (the provider resending it,
+  // each retried while the endpoint lagged) may have spent every ask before any got to its last
+  // settle attempt, the one that leaves an unsettled claim to re-checks. Left to them here, or a
+  // reversal the endpoint had not caught up with was dropped once a re-check confirmed the old status.
+  if (Number(stored?.asks ?? 0) >= (deps.maxAsksPerClaim ?? QUEUE.maxAsksPerClaim)) return { capped: true };
   let answer: LookupResult;
   try {
     answer = await lookupAnswer(provider, { subjectId: read.facts.subjectId, ...(read.facts.part === undefined ? {} : { part: read.facts.part }) }, read.secret, deps);
@@ -451,7 +461,7 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
   const attempts = deps.settleAttempts ?? QUEUE.settleAttempts;
   // Still not caught up on this delivery's last try (behind the claim, or not knowing the subject
   // yet): the verdict stands, and re-checks keep asking.
-  const unanswered = askFault !== undefined || asked?.lagging === true || (asked?.unsettled === true && receiveCount >= attempts);
+  const unanswered = askFault !== undefined || (attempt !== undefined && 'capped' in attempt) || asked?.lagging === true || (asked?.unsettled === true && receiveCount >= attempts);
 
   // The state read before asking serves the first write attempt (a write since fails its condition).
   const looked = readsState ? { state: firstState, claimRead: storedKey !== undefined } : undefined;
