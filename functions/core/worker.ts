@@ -12,7 +12,7 @@ import { EVENT_SK_PREFIX, QUEUE, TABLE, keys } from './pipeline-definition.ts';
 import { DEFAULT_RECONCILE, withRecheck, type ReconcilePolicy } from './reconcile.ts';
 import { rawBodyOf, requestOf, withBase64Body, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';
-import { applyObservations, remembers, remembersAll, UNANSWERED_CLAIMS_KEPT, type ConfirmationKind, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
+import { applyObservations, orderKey, remembers, remembersAll, UNANSWERED_CLAIMS_KEPT, type ConfirmationKind, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
 import { storable } from './storable.ts';
 import type { CallbackStore, Item, ItemKey } from './store.ts';
 import type { DeliveryReportJoin } from './relay.ts';
@@ -459,9 +459,12 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
   const asked = attempt && 'verdict' in attempt ? attempt : undefined;
   const askFault = attempt && 'fault' in attempt ? attempt : undefined;
   const attempts = deps.settleAttempts ?? QUEUE.settleAttempts;
+  // Its asks spent and never confirmed: left to re-checks while it is ahead of the status in place
+  // (the endpoint had not caught up with it); one the status in place is past is old news.
+  const asksSpent = attempt !== undefined && 'capped' in attempt && (firstState?.orderKey === undefined || orderKey(read.placed) > firstState.orderKey);
   // Still not caught up on this delivery's last try (behind the claim, or not knowing the subject
   // yet): the verdict stands, and re-checks keep asking.
-  const unanswered = askFault !== undefined || (attempt !== undefined && 'capped' in attempt) || asked?.lagging === true || (asked?.unsettled === true && receiveCount >= attempts);
+  const unanswered = askFault !== undefined || asksSpent || asked?.lagging === true || (asked?.unsettled === true && receiveCount >= attempts);
 
   // The state read before asking serves the first write attempt (a write since fails its condition).
   const looked = readsState ? { state: firstState, claimRead: storedKey !== undefined } : undefined;

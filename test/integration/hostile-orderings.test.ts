@@ -143,3 +143,22 @@ describe('a claim the endpoint has not caught up with, delivered several times',
     assert.deepEqual({ status: state?.status, outcome: state?.outcome }, { status: 'REVERSED', outcome: 'failed' });
   });
 });
+
+describe('a claim the status in place is already past, delivered more often than it may be asked about', () => {
+  test('a late SUBMITTED resent past the bound leaves a settled COMPLETED settled', async () => {
+    // prepare
+    const ref = uniqueId('tp-late');
+    const transfer = (status: string, updatedAt: string) => ({ ...sampleJson('temboplus', 'remittance-completed'), partnerReference: ref, status, statusCode: status === 'COMPLETED' ? 'PAYMENT_SUCCESS' : status, updatedAt, completedAt: status === 'COMPLETED' ? updatedAt : null });
+    env.simulator.report(transfer('COMPLETED', '2025-01-01T10:00:05Z'));
+    await processMessage(await queueMessageFor(env.secrets, 'temboplus', transfer('COMPLETED', '2025-01-01T10:00:05Z')), env.deps());
+    const late = await queueMessageFor(env.secrets, 'temboplus', transfer('SUBMITTED', '2025-01-01T10:00:01Z'));
+    // act: delivered past the bound, each on its last settle attempt
+    for (let i = 0; i < QUEUE.maxAsksPerClaim + 2; i++) await processMessage(late, env.deps(), QUEUE.settleAttempts);
+    // assess
+    const state = await storedState(env, 'temboplus', ref);
+    assert.deepEqual(
+      { status: state?.status, confirmation: state?.confirmation, recheckAt: state?.recheckAt, unansweredClaimAt: state?.unansweredClaimAt },
+      { status: 'COMPLETED', confirmation: 'confirmed', recheckAt: undefined, unansweredClaimAt: undefined },
+    );
+  });
+});
