@@ -12,7 +12,7 @@ import { EVENT_SK_PREFIX, QUEUE, TABLE, keys } from './pipeline-definition.ts';
 import { DEFAULT_RECONCILE, withRecheck, type ReconcilePolicy } from './reconcile.ts';
 import { rawBodyOf, requestOf, withBase64Body, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';
-import { applyObservations, orderKey, remembers, remembersAll, UNANSWERED_CLAIMS_KEPT, type ConfirmationKind, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
+import { applyObservations, orderKey, RECENT_OBSERVATIONS, remembers, remembersAll, UNANSWERED_CLAIMS_KEPT, type ConfirmationKind, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
 import { storable } from './storable.ts';
 import type { CallbackStore, Item, ItemKey } from './store.ts';
 import type { DeliveryReportJoin } from './relay.ts';
@@ -271,7 +271,9 @@ async function applyToState(
     const state = attempt === 1 && looked ? looked.state : await deps.store.getState(provider.id, facts.subjectId, facts.part);
     const resolved = resolveEventKey(facts, state, message.receivedAt);
     if (resolved.late && storedBefore === null) {
-      storedBefore = await deps.store.eventStoredBy(keys.event(provider.id, facts.subjectId, `${facts.eventKey}|`), message.requestId);
+      storedBefore =
+        (await deps.store.eventStoredBy(keys.event(provider.id, facts.subjectId, `${facts.eventKey}|`), message.requestId)) ??
+        (await appliedButUnstored(state, provider, facts, deps));
     }
     const { eventKey, isChange } = resolved.late && storedBefore ? { eventKey: storedBefore.sk.slice(EVENT_SK_PREFIX.length), isChange: false } : resolved;
     const hash = shortHash(eventKey);
@@ -302,6 +304,23 @@ async function applyToState(
     if ((await deps.store.putState(next, state?.version)) === 'written') return { eventKey, before: state, after: next };
     if (attempt >= MAX_STATE_ATTEMPTS) throw new DependencyError('dynamodb', `state of ${provider.id} subject kept changing under us; will retry`);
   }
+}
+
+/**
+ * A change of this report that the state applied and whose event item was never stored: the state
+ * is written first, so a fault before the item left it so, and a later change has since made this
+ * message's redelivery look late. It is stored under that change, counted once, not again as a late
+ * report (`…|before#n`) beside a change no item names. (A recent one: the state remembers only those.)
+ */
+async function appliedButUnstored(state: StateItem | undefined, provider: AnyProvider, facts: EventFacts, deps: WorkerDependencies): Promise<ItemKey | undefined> {
+  const changes = state?.changes ?? 0;
+  for (let n = changes; n >= 1 && n > changes - RECENT_OBSERVATIONS; n--) {
+    const eventKey = `${facts.eventKey}|#${n}`;
+    if (!remembers(state, shortHash(eventKey))) continue;
+    const key = keys.event(provider.id, facts.subjectId, eventKey);
+    if ((await deps.store.getItem(key)) === undefined) return key;
+  }
+  return undefined;
 }
 
 function withUnansweredClaim(

@@ -162,3 +162,29 @@ describe('a claim the status in place is already past, delivered more often than
     );
   });
 });
+
+describe('a crash between the state write and the event item, then a later change, then the redelivery', () => {
+  test('Identomat REJECTED applied as change #1, its item lost to a crash; APPROVED #2; REJECTED redelivered: stored under its change, counted once', async () => {
+    // prepare
+    const { companyKey: _companyKey, ...identomat } = env.secrets.identomat;
+    const secrets: Record<string, Record<string, unknown>> = { ...env.secrets, identomat };
+    const cache = createSecretCache(async (provider) => JSON.stringify(secrets[provider.id]));
+    const sessionId = uniqueId('idm-crash');
+    const start = Date.now() - 60_000;
+    const body = (result: string) => ({ ...sampleJson('identomat', 'session-change-approved'), sessionId, result });
+    const rejected = await queueMessageFor(env.secrets, 'identomat', body('REJECTED'), { receivedAt: new Date(start).toISOString() });
+    const approved = await queueMessageFor(env.secrets, 'identomat', body('APPROVED'), { receivedAt: new Date(start + 1000).toISOString() });
+    const crashing = { ...env.store, putOnce: async () => Promise.reject(new Error('crash after the state write')) };
+    // act
+    await assert.rejects(processMessage(rejected, env.deps({ secrets: cache, store: crashing }), 1), /crash/);
+    await processMessage(approved, env.deps({ secrets: cache }), 1);
+    await processMessage(rejected, env.deps({ secrets: cache }), 2);
+    // assess
+    const state = await storedState(env, 'identomat', sessionId);
+    const events = await storedEvents(env, 'identomat', sessionId);
+    assert.deepEqual(
+      { status: state?.status, eventCount: state?.eventCount, keys: events.map((event) => event.eventKey).sort() },
+      { status: 'APPROVED', eventCount: 2, keys: ['session-change|APPROVED|#2', 'session-change|REJECTED|#1'] },
+    );
+  });
+});
