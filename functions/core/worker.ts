@@ -220,8 +220,9 @@ async function askProvider(
   if (stored?.confirmation === 'confirmed') return undefined;
   // Asked as often as a claim may be, never confirmed: its deliveries (the provider resending it,
   // each retried while the endpoint lagged) may have spent every ask before any got to its last
-  // settle attempt, the one that leaves an unsettled claim to re-checks. Left to them here, or a
-  // reversal the endpoint had not caught up with was dropped once a re-check confirmed the old status.
+  // settle attempt, the one that leaves an unsettled claim to re-checks. Said so, for the caller to
+  // leave it to them while it is ahead of the status in place; otherwise a reversal the endpoint had
+  // not caught up with was dropped once a re-check confirmed the old status.
   if (Number(stored?.asks ?? 0) >= (deps.maxAsksPerClaim ?? QUEUE.maxAsksPerClaim)) return { capped: true };
   let answer: LookupResult;
   try {
