@@ -147,18 +147,22 @@ export function answerJson(dependency: string, what: string, answer: string | Bu
   return value;
 }
 
+/** A sender's text as an issue (and so a log line) shows it: phone numbers masked, at most 64 characters. */
+function shownSenderText(text: string): string {
+  const masked = maskPhoneNumbers(text);
+  return masked.length > 64 ? `${masked.slice(0, 64)}…` : masked;
+}
+
 /**
  * Why a body (or JSON within it, at `within`) naming a member twice is not read (see repeatedMember).
  * The name is the sender's text, said in the log line too: a map keyed by recipient names phone
  * numbers, masked as a log line masks them.
  */
 export function repeatedMemberRefused(name: string, within?: string): Extract<ParseResult<never>, { ok: false }> {
-  const masked = maskPhoneNumbers(name);
-  const shown = masked.length > 64 ? `${masked.slice(0, 64)}…` : masked;
   return {
     ok: false,
     reason: 'a member is given more than once; which value is true is not said',
-    issues: [`${within === undefined ? '' : `${within}: `}${JSON.stringify(shown)}${within === undefined ? ':' : ''} given more than once in one object; kept as received, not read`],
+    issues: [`${within === undefined ? '' : `${within}: `}${JSON.stringify(shownSenderText(name))}${within === undefined ? ':' : ''} given more than once in one object; kept as received, not read`],
   };
 }
 
@@ -227,12 +231,10 @@ export function roundedToWhole(text: string): string | undefined {
  * is not read. The number is the sender's text, said in the log line too: masked as a phone number would be.
  */
 export function roundedNumberRefused(literal: string, within?: string): Extract<ParseResult<never>, { ok: false }> {
-  const masked = maskPhoneNumbers(literal);
-  const shown = masked.length > 64 ? `${masked.slice(0, 64)}…` : masked;
   return {
     ok: false,
     reason: 'a number is written with a fraction that JSON reads as a whole number; which value is meant is not said',
-    issues: [`${within === undefined ? '' : `${within}: `}${shown}: read as ${Number(literal)} once parsed; kept as received, not read`],
+    issues: [`${within === undefined ? '' : `${within}: `}${shownSenderText(literal)}: read as ${Number(literal)} once parsed; kept as received, not read`],
   };
 }
 
