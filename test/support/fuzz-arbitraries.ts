@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { MAX_BODY_BYTES } from '../../functions/core/pipeline-definition.ts';
-import { holdsProtoMember } from '../../functions/providers/common.ts';
+import { holdsProtoMember, roundedToWhole } from '../../functions/providers/common.ts';
 import { providers } from '../../functions/providers/index.ts';
 import type { AnyProvider } from '../../functions/providers/provider.ts';
 import { listSamples } from '../../local/samples.ts';
@@ -815,10 +815,11 @@ function forged(ctx: DressContext, contentArb: fc.Arbitrary<Content>, otherConte
 
 /** Arbitrary hostile requests for one provider, across every family. */
 /**
- * Whether the content names a member `__proto__` (fc's strings favour it), which the gateway never
- * reads (`holdsProtoMember`): quarantined as it came, whatever else the content is.
+ * Whether the content is one the gateway never reads, quarantined as it came whatever else it is:
+ * it names a member `__proto__` (fc's strings favour it; `holdsProtoMember`), or its JSON holds a
+ * number JSON reads as a whole number it is not (`-1e-999` is 0; `roundedToWhole`).
  */
-function namesProto(content: Content, method: string): boolean {
+function neverRead(content: Content, method: string): boolean {
   if (method === 'GET') {
     return content.query.split('&').some((pair) => {
       const name = pair.split('=')[0];
@@ -830,7 +831,8 @@ function namesProto(content: Content, method: string): boolean {
     });
   }
   try {
-    return holdsProtoMember(content.body, JSON.parse(content.body.toString('utf8')));
+    const text = content.body.toString('utf8');
+    return holdsProtoMember(content.body, JSON.parse(text)) || roundedToWhole(text) !== undefined;
   } catch {
     return false;
   }
@@ -864,7 +866,7 @@ export function fuzzRequests(ctx: DressContext): fc.Arbitrary<FuzzRequest> {
       family,
       variant: dressed.variant ?? content.variant,
       authentic: dressed.authentic,
-      intent: namesProto(content, provider.route.method) ? 'invalid' : content.intent,
+      intent: neverRead(content, provider.route.method) ? 'invalid' : content.intent,
       method: dressed.method,
       pathToken: dressed.pathToken,
       pathParameters: dressed.pathParameters,
