@@ -202,7 +202,11 @@ function writtenWhole(literal: string): boolean {
   const [, whole, fraction = '', exponent = '0'] = /^-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(literal) ?? [];
   const digits = `${whole ?? ''}${fraction}`.replace(/^0+/, '');
   if (digits === '') return true;
-  const trailingZeros = digits.length - digits.replace(/0+$/, '').length;
+  // Counted from the end, not with /0+$/: that tries again at every zero and fails at a last digit
+  // that is not one, a pass per zero (32 s for a 256 KB body of `200.000…001`, past the ingest's time).
+  let significant = digits.length;
+  while (digits.charCodeAt(significant - 1) === 0x30) significant -= 1;
+  const trailingZeros = digits.length - significant;
   // The value is digits × 10^(exponent − fraction digits): whole when that power, its trailing zeros counted, is not negative.
   return Number(exponent) - fraction.length + trailingZeros >= 0;
 }

@@ -166,6 +166,23 @@ describe('ingest limits', () => {
     assert.ok(Buffer.byteLength(run.sent[0]) <= 1024 * 1024, 'the message fits the SQS limit (1 MiB)');
   });
 
+  test(`a status code written as 200.000…001, its zeros filling ${MAX_BODY_BYTES} bytes, is answered at once and kept as quarantined`, async () => {
+    // prepare: JSON.parse reads it as 200; telling that it is not written whole must take one pass
+    // over its digits, not one per digit (the ingest function stops at 10 s: the provider would be
+    // answered 5xx on every retry and the callback never stored)
+    const head = '{"reference_id":"0123456789ABCDEF0123456789ABCDEF","status":{"code":200.';
+    const tail = '1}}';
+    const body = Buffer.from(head + '0'.repeat(MAX_BODY_BYTES - head.length - tail.length) + tail);
+    // act
+    const started = performance.now();
+    const run = await runIngest(telesign, authentic(telesign, { body }));
+    const elapsedMs = performance.now() - started;
+    // assess
+    assert.deepEqual(run.response, { statusCode: 200, body: { received: true, quarantined: true } });
+    assert.match(QueueMessageSchema.parse(JSON.parse(run.sent[0])).quarantine?.reason ?? '', /a number is written with a fraction that JSON reads as a whole number/);
+    assert.ok(elapsedMs < 2_000, `answered in ${Math.round(elapsedMs)} ms`);
+  });
+
   test('a body one byte over 256 KiB is answered 413 with a JSON error, before authentication', async () => {
     // prepare: unsigned, so a 413 can only come from the size check
     const request: CallbackRequest = { ...authentic(telesign, { body: Buffer.from('{}') }), body: paddedTeleSignBody(MAX_BODY_BYTES + 1) };
