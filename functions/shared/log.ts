@@ -68,15 +68,22 @@ const HEX_ID = String.raw`(?<![A-Za-z0-9])(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}
 const DIGIT = String.raw`\p{Nd}`;
 
 /**
+ * What draws nothing: format characters (`\p{Cf}`: zero-width spaces and joiners, bidi marks, the
+ * soft hyphen) and the other default-ignorable code points, which are not all format characters
+ * (the combining grapheme joiner U+034F, the variation selectors, the Hangul fillers): between two
+ * digits any of them leaves the number reading whole wherever the line is shown.
+ */
+const DRAWS_NOTHING = String.raw`\p{Cf}\p{Default_Ignorable_Code_Point}`;
+
+/**
  * What may join the groups of a number: any of the separators the relay's `e164` drops (any white
  * space, dots, dashes, brackets), so a number that can be sent can be masked; a `+`, form encoding's
  * space, which eSMS's query decoding keeps as a `+` (`phonenumber=0901+888+484` is stored and logged
  * as `0901+888+484`); what else joins groups in an id a sender writes, for a reader the same
  * number: `_`, `/`, the middle dot and the typographic dashes and minus (U+2010 to U+2015, U+2212);
- * and format characters (`\p{Cf}`: zero-width spaces and joiners, bidi marks, the soft hyphen),
- * which draw nothing, so `0901\u2060234567` reads as the whole number wherever the line is shown.
+ * and what draws nothing (DRAWS_NOTHING), so `0901\u2060234567` reads as the whole number.
  */
-const GROUP_SEPARATOR = String.raw`\s().+\-_/\u00b7\u2010-\u2015\u2212\p{Cf}`;
+const GROUP_SEPARATOR = String.raw`\s().+\-_/\u00b7\u2010-\u2015\u2212${DRAWS_NOTHING}`;
 
 /** A run of 7+ digits standing on its own, its groups joined by GROUP_SEPARATOR. */
 const STANDING_NUMBER = String.raw`(?<![A-Za-z0-9${DIGIT}])\+?${DIGIT}[${DIGIT}${GROUP_SEPARATOR}]{5,}${DIGIT}(?![A-Za-z0-9${DIGIT}])`;
@@ -92,10 +99,10 @@ const STANDING_NUMBER = String.raw`(?<![A-Za-z0-9${DIGIT}])\+?${DIGIT}[${DIGIT}$
  * none of which a provider's docs or samples show, and masking it would cut into many more ids
  * (about 1 random 16-hex id in 20 is masked as it is; a 16-hex run can hold a whole number,
  * `255712345678abcd`, so it is never exempt). Runs under 7 digits, such as a short code (`4442`),
- * are never masked: a short code is a service's number, not a person's. Format characters between
- * the digits are read through, as in STANDING_NUMBER.
+ * are never masked: a short code is a service's number, not a person's. What draws nothing between
+ * the digits (DRAWS_NOTHING) is read through, as in STANDING_NUMBER.
  */
-const GLUED_NUMBER = String.raw`(?<!${DIGIT})${DIGIT}(?:\p{Cf}*${DIGIT}){8,}`;
+const GLUED_NUMBER = String.raw`(?<!${DIGIT})${DIGIT}(?:[${DRAWS_NOTHING}]*${DIGIT}){8,}`;
 
 /**
  * The smallest JSON number that can be a phone number: 9 digits, as GLUED_NUMBER. Every documented

@@ -123,10 +123,12 @@ describe('maskPhoneNumbers', () => {
     assert.equal(maskPhoneNumbers('to 995+512+345+678.', { mintedId: true }), 'to *********678.');
   });
 
-  test('a number with format characters between its digits (zero-width, bidi, soft hyphen: they draw nothing) is masked, standing or glued', () => {
-    // prepare: every format character of the Basic Multilingual Plane, as Unicode classes them today
-    const formats = Array.from({ length: 0x10000 }, (_, code) => String.fromCharCode(code)).filter((char) => /\p{Cf}/u.test(char));
+  test('a number with characters that draw nothing between its digits (format characters: zero-width, bidi, soft hyphen; the grapheme joiner, variation selectors, Hangul fillers) is masked, standing or glued', () => {
+    // prepare: every format character and every other default-ignorable code point of the Basic
+    // Multilingual Plane, as Unicode classes them today (U+034F, U+FE0F, U+3164 are no format characters)
+    const formats = Array.from({ length: 0x10000 }, (_, code) => String.fromCharCode(code)).filter((char) => /[\p{Cf}\p{Default_Ignorable_Code_Point}]/u.test(char));
     assert.ok(formats.length > 40, `${formats.length} format characters`);
+    for (const char of ['\u034f', '\ufe0f', '\u3164', '\u115f', '\u180b']) assert.ok(formats.includes(char));
     for (const char of formats) {
       const name = `U+${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
       // act + assess: 4 and 6 digits apart (each too short to be a number), 4 and 8 glued into an id
