@@ -3,7 +3,7 @@ import { secureEqualsAny } from '../shared/secure-compare.ts';
 import { shortHash } from '../shared/hash.ts';
 import { ConfigurationError, DependencyError } from '../shared/errors.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
-import type { AuthResult, CallbackRequest, ParseResult } from './provider.ts';
+import type { AuthResult, CallbackRequest, ParseFailure, ParseResult } from './provider.ts';
 
 /** A secret field that must hold a real value, not the stack's placeholder. */
 export const configuredString = z.string().check(
@@ -142,8 +142,8 @@ export function answerJson(dependency: string, what: string, answer: string | Bu
   } catch {
     return undefined;
   }
-  if (repeatedMember(text) !== undefined) throw new DependencyError(dependency, `${what} answered a body that names a member twice; which value it means is not said`);
-  if (roundedToWhole(text) !== undefined) throw new DependencyError(dependency, `${what} answered a number written with a fraction that JSON reads as a whole number; which value it means is not said`);
+  const unclear = unclearJson(text);
+  if (unclear !== undefined) throw new DependencyError(dependency, `${what} answered a body that does not say which value it means: ${unclear.reason}`);
   return value;
 }
 
@@ -158,7 +158,7 @@ function shownSenderText(text: string): string {
  * The name is the sender's text, said in the log line too: a map keyed by recipient names phone
  * numbers, masked as a log line masks them.
  */
-export function repeatedMemberRefused(name: string, within?: string): Extract<ParseResult<never>, { ok: false }> {
+export function repeatedMemberRefused(name: string, within?: string): ParseFailure {
   return {
     ok: false,
     reason: 'a member is given more than once; which value is true is not said',
@@ -173,7 +173,7 @@ export function repeatedMemberRefused(name: string, within?: string): Extract<Pa
  * would read as one. No provider documents such a member: the callback is quarantined, its bytes
  * kept as they came.
  */
-export function protoMemberRefused(): Extract<ParseResult<never>, { ok: false }> {
+export function protoMemberRefused(): ParseFailure {
   return { ok: false, reason: 'a member named __proto__ cannot be read', issues: ['__proto__: a member no provider sends; kept as received, not read'] };
 }
 
@@ -234,7 +234,7 @@ export function roundedToWhole(text: string): string | undefined {
  * Why a body (or JSON within it, at `within`) holding a number JSON reads as another (roundedToWhole)
  * is not read. The number is the sender's text, said in the log line too: masked as a phone number would be.
  */
-export function roundedNumberRefused(literal: string, within?: string): Extract<ParseResult<never>, { ok: false }> {
+export function roundedNumberRefused(literal: string, within?: string): ParseFailure {
   return {
     ok: false,
     reason: 'a number is written with a fraction that JSON reads as a whole number; which value is meant is not said',
@@ -243,20 +243,30 @@ export function roundedNumberRefused(literal: string, within?: string): Extract<
 }
 
 /**
+ * Why JSON text (valid: it was parsed) does not say which value it means, as a ParseResult's
+ * failure, or undefined: an object names a member twice (repeatedMember), or a number is written
+ * with a fraction JSON reads as a whole number (roundedToWhole). Callbacks, the JSON inside eSMS's
+ * `error_info` (`within`), status and token answers and TeleSign's send answer are all read with it.
+ */
+export function unclearJson(text: string, within?: string): ParseFailure | undefined {
+  const repeated = repeatedMember(text);
+  if (repeated !== undefined) return repeatedMemberRefused(repeated, within);
+  const rounded = roundedToWhole(text);
+  if (rounded !== undefined) return roundedNumberRefused(rounded, within);
+  return undefined;
+}
+
+/**
  * A JSON body as a parse step reads it (authentication reads it with parseJsonBody): valid UTF-8 and
  * JSON, with no member named `__proto__` (protoMemberRefused), no member named twice in one object
  * (repeatedMember) and no number JSON reads as a whole number it is not (roundedToWhole), or why
  * not, as a ParseResult's failure.
  */
-export function readJsonBody(body: Buffer): { readonly ok: true; readonly value: unknown } | Extract<ParseResult<never>, { ok: false }> {
+export function readJsonBody(body: Buffer): { readonly ok: true; readonly value: unknown } | ParseFailure {
   const json = decodeJson(body);
   if (!json.ok) return { ok: false, reason: json.reason, issues: [] };
   if (holdsProtoMember(body, json.value)) return protoMemberRefused();
-  const repeated = repeatedMember(json.text);
-  if (repeated !== undefined) return repeatedMemberRefused(repeated);
-  const rounded = roundedToWhole(json.text);
-  if (rounded !== undefined) return roundedNumberRefused(rounded);
-  return { ok: true, value: json.value };
+  return unclearJson(json.text) ?? { ok: true, value: json.value };
 }
 
 /** Validate a JSON body against a schema, as a ParseResult. */

@@ -1,12 +1,13 @@
 import { ConfigurationError, DependencyError } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import * as z from '../shared/zod.ts';
-import { answerJson, authenticatePathToken, configuredString, credentialUrl, describeIssues, keySegment, protoMemberRefused, readBoundedBody, repeatedMember, repeatedMemberRefused, requestFault, roundedNumberRefused, roundedToWhole, schemaMismatch } from './common.ts';
+import { answerJson, authenticatePathToken, configuredString, credentialUrl, describeIssues, keySegment, protoMemberRefused, readBoundedBody, requestFault, schemaMismatch, unclearJson } from './common.ts';
 import {
   secretVersions,
   type EventFacts,
   type LookupContext,
   type LookupSubject,
+  type ParseFailure,
   type Outcome,
   type Provider,
   type StatusAnswer,
@@ -152,9 +153,9 @@ export function decodeErrorInfo(value: string): unknown {
  * is not (roundedToWhole: `{"error":1e-400}` is error 0, no error). Such a callback is quarantined,
  * as a JSON body is.
  */
-function readErrorInfo(value: string): { value?: object; repeated?: string; rounded?: string } {
+function readErrorInfo(value: string): { value?: object; unclear?: ParseFailure } {
   const plain = parseObject(value);
-  if (plain.value !== undefined || plain.repeated !== undefined || plain.rounded !== undefined) return plain;
+  if (plain.value !== undefined || plain.unclear !== undefined) return plain;
   let decoded: string;
   try {
     decoded = decodeURIComponent(value);
@@ -168,11 +169,11 @@ function readErrorInfo(value: string): { value?: object; repeated?: string; roun
 const MAY_HOLD_OBJECT = /^\s*[{["]/;
 
 /**
- * The object a JSON text (or a JSON string of JSON) holds, or the member it names twice, else
- * neither. Text that cannot be one is told apart before JSON.parse: a thrown SyntaxError cost ~3 us
+ * The object a JSON text (or a JSON string of JSON) holds, or why it does not say which value it
+ * means (unclearJson), else neither. Text that cannot be one is told apart before JSON.parse: a thrown SyntaxError cost ~3 us
  * per encoded error_info.
  */
-function parseObject(text: string): { value?: object; repeated?: string; rounded?: string } {
+function parseObject(text: string): { value?: object; unclear?: ParseFailure } {
   if (!MAY_HOLD_OBJECT.test(text)) return {};
   try {
     let json = text;
@@ -183,10 +184,8 @@ function parseObject(text: string): { value?: object; repeated?: string; rounded
       parsed = JSON.parse(json);
     }
     if (!parsed || typeof parsed !== 'object') return {};
-    const repeated = repeatedMember(json);
-    if (repeated !== undefined) return { repeated };
-    const rounded = roundedToWhole(json);
-    return rounded === undefined ? { value: parsed } : { rounded };
+    const unclear = unclearJson(json, 'error_info');
+    return unclear === undefined ? { value: parsed } : { unclear };
   } catch {
     return {};
   }
@@ -756,8 +755,7 @@ export const esms: Provider<EsmsSecret, EsmsCallback, 'esms'> = {
     const payload: EsmsCallback = result.data;
     if (payload.error_info) {
       const errorInfo = readErrorInfo(payload.error_info);
-      if (errorInfo.repeated !== undefined) return repeatedMemberRefused(errorInfo.repeated, 'error_info');
-      if (errorInfo.rounded !== undefined) return roundedNumberRefused(errorInfo.rounded, 'error_info');
+      if (errorInfo.unclear !== undefined) return errorInfo.unclear;
       if (errorInfo.value !== undefined) return { ok: true, payload: { ...payload, errorInfo: errorInfo.value } };
     }
     return { ok: true, payload };

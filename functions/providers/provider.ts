@@ -39,6 +39,9 @@ export type ParseResult<TPayload> =
   | { readonly ok: true; readonly payload: TPayload }
   | { readonly ok: false; readonly reason: string; readonly issues: readonly string[] };
 
+/** Why a callback is not read (quarantined): a ParseResult's failure. */
+export type ParseFailure = Extract<ParseResult<never>, { ok: false }>;
+
 /** Small facts read beside a status (REL-ID's action label, TeleSign's code state, eSMS counters). */
 export type StatusDetail = Readonly<Record<string, string | number | boolean>>;
 

@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from '../shared/zod.ts';
 import { secureEquals } from '../shared/secure-compare.ts';
 import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeliveryError, errorMessage } from '../shared/errors.ts';
-import { answerJson, asciiUpperCase, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, repeatedMember, requestFault, roundedToWhole, shortHash, toIsoTime } from './common.ts';
+import { answerJson, asciiUpperCase, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, requestFault, shortHash, toIsoTime, unclearJson } from './common.ts';
 import { secretVersions, type EventFacts, type LookupContext, type OutgoingMessage, type Outcome, type Provider, type SendContext, type SentMessage, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -636,7 +636,7 @@ async function sendSms(secret: TeleSignSecret, message: OutgoingMessage, context
       // An answer naming a member twice (two reference_ids), or with a code JSON rounds to another
       // (290.00000000000001), does not say what it means: it is read as no reference at all. Never a
       // DependencyError here: the message was taken, and a retry would send it twice.
-      if (repeatedMember(answer.body ?? '') !== undefined || roundedToWhole(answer.body ?? '') !== undefined) parsed = undefined;
+      if (unclearJson(answer.body ?? '') !== undefined) parsed = undefined;
     } catch {
       parsed = undefined;
     }

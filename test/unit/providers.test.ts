@@ -444,9 +444,9 @@ describe('issuesBeyondReason: what a failure says besides its reason, each issue
 
 describe('a status answer that does not say which value it means is not read', () => {
   const unclear = [
-    { what: 'naming a member twice', body: '{"status":"FAILED","result":"REJECTED","status":"COMPLETED","result":"APPROVED"}', says: /answered a body that names a member twice; which value it means is not said/ },
+    { what: 'naming a member twice', body: '{"status":"FAILED","result":"REJECTED","status":"COMPLETED","result":"APPROVED"}', says: /answered a body that does not say which value it means: a member is given more than once; which value is true is not said/ },
     // 1e-400 is 0 and 199.99999999999999 is 200 once parsed: a documented code the sender did not write
-    { what: 'holding a number JSON reads as a whole number it is not', body: '{"status":"COMPLETED","result":"approved","response_code":1e-400,"code":199.99999999999999}', says: /answered a number written with a fraction that JSON reads as a whole number/ },
+    { what: 'holding a number JSON reads as a whole number it is not', body: '{"status":"COMPLETED","result":"approved","response_code":1e-400,"code":199.99999999999999}', says: /answered a body that does not say which value it means: a number is written with a fraction that JSON reads as a whole number/ },
   ];
   for (const provider of providers.filter((candidate) => candidate.lookup !== undefined)) {
     for (const { what, body, says } of unclear) {

@@ -528,7 +528,7 @@ describe('REL-ID access tokens (client credentials)', () => {
       const error = await lookupError(secret, id, context({ fetch: twoTokens }));
       // assess
       assert.ok(error instanceof DependencyError, `${error.name}: ${error.message}`);
-      assert.match(error.message, /token endpoint answered a body that names a member twice/);
+      assert.match(error.message, /token endpoint answered a body that does not say which value it means: a member is given more than once/);
       assert.equal(simulator.requests.length - tokenRequests(simulator).length, 0, 'no status request was sent with either token');
     } finally {
       await simulator.stop();
