@@ -89,6 +89,23 @@ const GROUP_SEPARATOR = String.raw`\s().+\-_/\u00b7\u2010-\u2015\u2212${DRAWS_NO
 const STANDING_NUMBER = String.raw`(?<![A-Za-z0-9${DIGIT}])\+?${DIGIT}[${DIGIT}${GROUP_SEPARATOR}]{5,}${DIGIT}(?![A-Za-z0-9${DIGIT}])`;
 
 /**
+ * A calendar date, `yyyy-mm-dd` or `dd-mm-yyyy` (`mm-dd-yyyy` too), with one separator (`-`, `/` or
+ * `.`) used twice, a year 1900-2099, a month 01-12 and a day 01-31, standing on its own: kept as it
+ * is, where STANDING_NUMBER would read 8 digits and their separators as a number. eSMS writes the
+ * time of a Zalo error into `error_info` as `24/04/2024 16:58:01`, and `npm run inspect` showed it as
+ * `*******416:58:01`. A letter may follow (`2024-04-24T16:58:01Z`), or a space and a time; never
+ * more digits joined by the same kind of separator (`2001.12.12.345` is read as a number). No number
+ * in the forms the providers send is written so: a whole one is 9+ digits, grouped otherwise.
+ */
+const CALENDAR_DATE = (() => {
+  const year = String.raw`(?:19|20)\d{2}`;
+  const month = String.raw`(?:0[1-9]|1[0-2])`;
+  const day = String.raw`(?:0[1-9]|[12]\d|3[01])`;
+  const forms = ['-', '/', String.raw`\.`].flatMap((separator) => [[year, month, day], [day, day, year]].map((parts) => parts.join(separator)));
+  return String.raw`(?<![A-Za-z0-9${DIGIT}]|${DIGIT}[-/.])(?:${forms.join('|')})(?![0-9${DIGIT}]|[-/.]${DIGIT})`;
+})();
+
+/**
  * A run of 9+ digits glued to letters (`REF255712345678`, `ID-255712345678x`): the length of a
  * number with its country code, or with its trunk prefix, in every form the five providers send
  * one (TeleSign `11234567890`, Identomat `+995512345678`, TemboPlus `255712345678`, eSMS
@@ -115,9 +132,12 @@ const GLUED_NUMBER = String.raw`(?<!${DIGIT})${DIGIT}(?:[${DRAWS_NOTHING}]*${DIG
  */
 const PHONE_LIKE_NUMBER = 100_000_000;
 
-/** Hex ids first: at a position where one starts, it is taken whole and left as it is. */
-const PHONE_LIKE_IN_MINTED_ID = new RegExp(`(${HEX_ID})|${STANDING_NUMBER}|${GLUED_NUMBER}`, 'giu');
-const PHONE_LIKE = new RegExp(`${STANDING_NUMBER}|${GLUED_NUMBER}`, 'giu');
+/** What is kept first (group 1): at a position where a date (or, in a minted id, a hex id) starts, it is taken whole and left as it is. */
+const PHONE_LIKE_IN_MINTED_ID = new RegExp(`(${HEX_ID}|${CALENDAR_DATE})|${STANDING_NUMBER}|${GLUED_NUMBER}`, 'giu');
+const PHONE_LIKE = new RegExp(`(${CALENDAR_DATE})|${STANDING_NUMBER}|${GLUED_NUMBER}`, 'giu');
+
+/** A match of PHONE_LIKE as shown: what is kept as it is, the rest masked. */
+const shownMatch = (match: string, kept: string | undefined) => (kept === undefined ? masked(match) : match);
 
 /** Everything in a match that is not a digit, in any script (DIGIT). */
 const NOT_A_DIGIT = /\P{Nd}/gu;
@@ -142,8 +162,7 @@ export function maskPhoneNumbers(value: string, options?: MaskOptions): string;
 export function maskPhoneNumbers(value: string | undefined, options?: MaskOptions): string | undefined;
 export function maskPhoneNumbers(value: string | undefined, options: MaskOptions = {}): string | undefined {
   if (value === undefined) return undefined;
-  if (!options.mintedId) return value.replace(PHONE_LIKE, masked);
-  return value.replace(PHONE_LIKE_IN_MINTED_ID, (match, hexId: string | undefined) => (hexId === undefined ? masked(match) : match));
+  return value.replace(options.mintedId ? PHONE_LIKE_IN_MINTED_ID : PHONE_LIKE, shownMatch);
 }
 
 /**
@@ -233,7 +252,7 @@ function maskSpelled(
   let shown = '';
   let from = 0;
   for (const match of text.matchAll(options.mintedId ? PHONE_LIKE_IN_MINTED_ID : PHONE_LIKE)) {
-    if (match[1] !== undefined || masked(match[0]) === match[0]) continue; // a hex id, or too few digits
+    if (match[1] !== undefined || masked(match[0]) === match[0]) continue; // a hex id or a date, or too few digits
     const [start, end] = [starts[match.index], ends[match.index + match[0].length - 1]];
     shown += `${source.slice(from, start)}${masked(match[0])}`;
     from = end;

@@ -158,6 +158,20 @@ describe('maskPhoneNumbers', () => {
     }
   });
 
+  test('a calendar date stays readable, a number beside it or grown from it does not', () => {
+    // eSMS writes the time of a Zalo error into error_info: `…____24/04/2024 16:58:01`
+    for (const date of ['24/04/2024 16:58:01', '2024-04-24', '2024/04/24T10:00:00Z', '31.12.1999', '12/31/2024', 'at ____24%2F04%2F2024 16:58:01']) {
+      assert.equal(maskPhoneNumbers(date), date, date);
+      assert.equal(maskPhoneNumbers(date, { mintedId: true }), date, date);
+    }
+    assert.equal(maskPhoneNumbers('2024-04-24 0901888484'), '2024-04-24 *******484');
+    // Not dates: more digits joined by the same kind of separator, a month past 12, digits around it
+    assert.equal(maskPhoneNumbers('2001.12.12.345'), '********345');
+    assert.equal(maskPhoneNumbers('84.2024.04.24'), '*******424');
+    assert.equal(maskPhoneNumbers('24/04/2024/0901888484'), '***************484');
+    assert.equal(maskPhoneNumbers('2024-13-24'), '*****324');
+  });
+
   test('ids that merely contain digits are left as they are', () => {
     for (const id of ['a1b2c3d4e5f60718', 'e4b1c2d0-55aa-4f3b-9c1e-2a9136867c46', 'REF-123456', 'SMS12345678ID', 'MO4442x', 'sc-4442']) {
       assert.equal(maskPhoneNumbers(id), id);
