@@ -129,7 +129,7 @@ export function repeatedMember(text: string): string | undefined {
  * A dependency's answer (a status endpoint's, a token endpoint's) as JSON: its value, or undefined
  * when it is not JSON (a Buffer must also be UTF-8). It is read as a callback is: one that names a
  * member twice in an object (`{"result":"REJECTED","result":"APPROVED"}`), or holds a number JSON
- * reads as a whole number it is not (roundedToWhole: `"response_code":1e-400` is 0), does not say
+ * reads as another than written (misreadNumber: `"response_code":1e-400` is 0), does not say
  * which value it means, and is not read: a DependencyError, asked again with back-off, the state
  * meanwhile unconfirmed.
  */
@@ -197,76 +197,96 @@ export function holdsProtoMember(body: Buffer, value: unknown): boolean {
 /** In JSON text, a string (matched whole, so that nothing in it is read as a number) or a number. */
 const JSON_STRING_OR_NUMBER = /"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
 
-/** Whether a JSON number literal's value, as written, is a whole number (`2e2`, `200.000`, `12300e-2`). */
-function writtenWhole(literal: string): boolean {
-  const [, whole, fraction = '', exponent = '0'] = /^-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(literal) ?? [];
-  const digits = `${whole ?? ''}${fraction}`.replace(/^0+/, '');
-  if (digits === '') return true;
+/**
+ * A JSON number literal's decimal value in one spelling (its significant `digits`, without leading or
+ * trailing zeros, then `e` and the power of ten: `200.00` and `2e2` are both `2e2`), with how many
+ * significant digits it has; zero is `0`. Also reads what toPrecision() writes (`1.0e+21`).
+ */
+function decimalValue(literal: string): { readonly value: string; readonly digits: number } | undefined {
+  const [, sign, whole, fraction = '', exponent = '0'] = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(literal) ?? [];
+  if (whole === undefined) return undefined;
+  const digits = `${whole}${fraction}`;
+  let first = 0;
+  while (first < digits.length && digits.charCodeAt(first) === 0x30) first += 1;
+  if (first === digits.length) return { value: '0', digits: 1 };
   // Counted from the end, not with /0+$/: that tries again at every zero and fails at a last digit
   // that is not one, a pass per zero (32 s for a 256 KB body of `200.000…001`, past the ingest's time).
-  let significant = digits.length;
-  while (digits.charCodeAt(significant - 1) === 0x30) significant -= 1;
-  const trailingZeros = digits.length - significant;
-  // The value is digits × 10^(exponent − fraction digits): whole when that power, its trailing zeros counted, is not negative.
-  return Number(exponent) - fraction.length + trailingZeros >= 0;
+  let end = digits.length;
+  while (digits.charCodeAt(end - 1) === 0x30) end -= 1;
+  const power = BigInt(exponent) - BigInt(fraction.length) + BigInt(digits.length - end);
+  return { value: `${sign}${digits.slice(first, end)}e${power}`, digits: end - first };
 }
 
 /**
- * The first number of this JSON text (valid JSON: it was parsed) that is written with a fraction
- * but that JSON.parse reads as a whole number, or undefined. A double holds about 17 digits:
- * `199.99999999999999` and `200.00000000000001` are 200 once parsed, `1e-400` is 0. Read, such a
- * number is a value the sender did not write, and where it is a code it reads as a documented one:
- * TeleSign's status code 200 (delivered), REL-ID's response_code 0 (an approval). No provider
- * documents such a number. Integers past 2^53, which round too, are left to the fields that read
- * them (an id as text or refused as not a safe integer, a code refused as not one).
+ * The first number of this JSON text (valid JSON: it was parsed) that JSON.parse reads as another
+ * number than the one written, or undefined. A double holds about 17 significant digits and
+ * magnitudes up to ~1.8e308: `199.99999999999999` and `200.00000000000001` are read as 200,
+ * `1e-400` as 0, `9007199254740993` as …992, `1.000000000000000001` as 1, `1e400` as Infinity
+ * (written back as null). Read, such a number is a value the sender did not write: where it is a
+ * code it reads as a documented one (TeleSign's status code 200, delivered; REL-ID's response_code
+ * 0, an approval), and where the gateway keys a callback by its content (TemboPlus's digest, a
+ * TeleSign voice `data`, Identomat's unlisted types) two callbacks that differ only in it read as
+ * one, the second taken for a retry: answered 200, never stored. No provider documents such a
+ * number.
+ * What a serializer writes of a double is never refused, however many digits it uses: a number
+ * is read as written when it is the double read, correctly rounded to as many significant digits
+ * as it has. So the shortest text (`0.1`, `1.5e300`, what JavaScript and Python write), `%.17g`'s
+ * 17 digits (`0.10000000000000001`, the same double), a whole number a double holds exactly (`2^60`
+ * written whole), and any spelling of them (`2e2`, `200.000`) pass.
  */
-export function roundedToWhole(text: string): string | undefined {
-  // Most bodies hold no number with a fraction or an exponent: one search, no walk.
-  if (!/\d[.eE]/.test(text)) return undefined;
+export function misreadNumber(text: string): string | undefined {
+  // A double holds any number of 15 significant digits or fewer without an exponent: such bodies
+  // (most) are passed by one search, no walk.
+  if (!/[\d.]{16}|\d[eE]/.test(text)) return undefined;
   for (const [token] of text.matchAll(JSON_STRING_OR_NUMBER)) {
-    if (token.charCodeAt(0) === 0x22 || !/[.eE]/.test(token)) continue;
-    if (Number.isInteger(Number(token)) && !writtenWhole(token)) return token;
+    if (token.charCodeAt(0) === 0x22 || (token.length <= 15 && !/[eE]/.test(token))) continue;
+    const value = Number(token);
+    if (!Number.isFinite(value)) return token;
+    const written = decimalValue(token)!;
+    // toPrecision takes 1 to 100 digits: a number written with more is surely not the double read.
+    if (written.digits > 100 || decimalValue(value === 0 ? '0' : value.toPrecision(written.digits))!.value !== written.value) return token;
   }
   return undefined;
 }
 
 /**
- * Why a body (or JSON within it, at `within`) holding a number JSON reads as another (roundedToWhole)
+ * Why a body (or JSON within it, at `within`) holding a number JSON reads as another (misreadNumber)
  * is not read. The number is the sender's text, said in the log line too: masked as a phone number would be.
  */
-export function roundedNumberRefused(literal: string, within?: string): ParseFailure {
+export function misreadNumberRefused(literal: string, within?: string): ParseFailure {
   return {
     ok: false,
-    reason: 'a number is written with a fraction that JSON reads as a whole number; which value is meant is not said',
-    issues: [`${within === undefined ? '' : `${within}: `}${shownSenderText(literal)}: read as ${Number(literal)} once parsed; kept as received, not read`],
+    reason: 'a number is read as another than the one written (a double cannot hold it); which value is meant is not said',
+    issues: [`${within === undefined ? '' : `${within}: `}${shownSenderText(literal)}: read as ${shownSenderText(String(Number(literal)))} once parsed; kept as received, not read`],
   };
 }
 
 /**
  * Why JSON text (valid: it was parsed) does not say which value it means, as a ParseResult's
- * failure, or undefined: an object names a member twice (repeatedMember), or a number is written
- * with a fraction JSON reads as a whole number (roundedToWhole). Callbacks, the JSON inside eSMS's
- * `error_info` (`within`), status and token answers and TeleSign's send answer are all read with it.
+ * failure, or undefined: an object names a member twice (repeatedMember), or, unless `numbers` is
+ * 'as parsed', a number is read as another than written (misreadNumber). Callbacks, the JSON inside
+ * eSMS's `error_info` (`within`), status and token answers and TeleSign's send answer are all read
+ * with it.
  */
-export function unclearJson(text: string, within?: string): ParseFailure | undefined {
+export function unclearJson(text: string, within?: string, numbers: 'as written' | 'as parsed' = 'as written'): ParseFailure | undefined {
   const repeated = repeatedMember(text);
   if (repeated !== undefined) return repeatedMemberRefused(repeated, within);
-  const rounded = roundedToWhole(text);
-  if (rounded !== undefined) return roundedNumberRefused(rounded, within);
+  const misread = numbers === 'as written' ? misreadNumber(text) : undefined;
+  if (misread !== undefined) return misreadNumberRefused(misread, within);
   return undefined;
 }
 
 /**
  * A JSON body as a parse step reads it (authentication reads it with parseJsonBody): valid UTF-8 and
  * JSON, with no member named `__proto__` (protoMemberRefused), no member named twice in one object
- * (repeatedMember) and no number JSON reads as a whole number it is not (roundedToWhole), or why
- * not, as a ParseResult's failure.
+ * (repeatedMember) and, unless `numbers` is 'as parsed', no number JSON reads as another than
+ * written (misreadNumber), or why not, as a ParseResult's failure.
  */
-export function readJsonBody(body: Buffer): { readonly ok: true; readonly value: unknown } | ParseFailure {
+export function readJsonBody(body: Buffer, numbers: 'as written' | 'as parsed' = 'as written'): { readonly ok: true; readonly value: unknown } | ParseFailure {
   const json = decodeJson(body);
   if (!json.ok) return { ok: false, reason: json.reason, issues: [] };
   if (holdsProtoMember(body, json.value)) return protoMemberRefused();
-  return unclearJson(json.text) ?? { ok: true, value: json.value };
+  return unclearJson(json.text, undefined, numbers) ?? { ok: true, value: json.value };
 }
 
 /** Validate a JSON body against a schema, as a ParseResult. */

@@ -150,7 +150,7 @@ export function decodeErrorInfo(value: string): unknown {
  * `error_info` decoded (decodeErrorInfo), or the member its JSON names twice in one object
  * (repeatedMember): JSON.parse keeps the last, and `{"error":-114,"error":0}` would read as no
  * Zalo error, the recipient's failure as a success; or a number its JSON reads as a whole number it
- * is not (roundedToWhole: `{"error":1e-400}` is error 0, no error). Such a callback is quarantined,
+ * is not (misreadNumber: `{"error":1e-400}` is error 0, no error). Such a callback is quarantined,
  * as a JSON body is.
  */
 function readErrorInfo(value: string): { value?: object; unclear?: ParseFailure } {

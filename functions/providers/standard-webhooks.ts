@@ -189,7 +189,10 @@ export const standardWebhooks: Provider<StandardWebhooksSecret, StandardWebhooks
   },
 
   parse(request) {
-    const json = readJsonBody(request.body);
+    // A source's `data` is its own, and may hold numbers a double cannot (64-bit ids, 18-decimal
+    // amounts): read as JSON reads them, never refused (misreadNumber). The gateway keys by
+    // webhook-id, and reads a numeric subject only as a safe integer (textAt).
+    const json = readJsonBody(request.body, 'as parsed');
     if (!json.ok) return json;
     const result = StandardWebhooksCallbackSchema.safeParse({
       webhookId: request.headers['webhook-id'],

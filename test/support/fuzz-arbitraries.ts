@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { MAX_BODY_BYTES } from '../../functions/core/pipeline-definition.ts';
-import { holdsProtoMember, roundedToWhole } from '../../functions/providers/common.ts';
+import { holdsProtoMember, misreadNumber } from '../../functions/providers/common.ts';
 import { providers } from '../../functions/providers/index.ts';
 import type { AnyProvider } from '../../functions/providers/provider.ts';
 import { listSamples } from '../../local/samples.ts';
@@ -817,10 +817,11 @@ function forged(ctx: DressContext, contentArb: fc.Arbitrary<Content>, otherConte
 /**
  * Whether the content is one the gateway never reads, quarantined as it came whatever else it is:
  * it names a member `__proto__` (fc's strings favour it; `holdsProtoMember`), or its JSON holds a
- * number JSON reads as a whole number it is not (`-1e-999` is 0; `roundedToWhole`).
+ * number JSON reads as another than written (`-1e-999` is 0, `1e999` Infinity; `misreadNumber`),
+ * except in a Standard Webhooks body, the source's own data, read as JSON reads it.
  */
-function neverRead(content: Content, method: string): boolean {
-  if (method === 'GET') {
+function neverRead(content: Content, provider: AnyProvider): boolean {
+  if (provider.route.method === 'GET') {
     return content.query.split('&').some((pair) => {
       const name = pair.split('=')[0];
       try {
@@ -832,7 +833,7 @@ function neverRead(content: Content, method: string): boolean {
   }
   try {
     const text = content.body.toString('utf8');
-    return holdsProtoMember(content.body, JSON.parse(text)) || roundedToWhole(text) !== undefined;
+    return holdsProtoMember(content.body, JSON.parse(text)) || (provider.id !== 'standard-webhooks' && misreadNumber(text) !== undefined);
   } catch {
     return false;
   }
@@ -866,7 +867,7 @@ export function fuzzRequests(ctx: DressContext): fc.Arbitrary<FuzzRequest> {
       family,
       variant: dressed.variant ?? content.variant,
       authentic: dressed.authentic,
-      intent: neverRead(content, provider.route.method) ? 'invalid' : content.intent,
+      intent: neverRead(content, provider) ? 'invalid' : content.intent,
       method: dressed.method,
       pathToken: dressed.pathToken,
       pathParameters: dressed.pathParameters,

@@ -876,13 +876,15 @@ describe('TeleSign Voice events', () => {
   const hostileData = [
     { name: 'null', data: 'null' },
     { name: 'an array', data: '[1,2]' },
-    { name: 'a number', data: '1e999' },
+    // Infinity once parsed (and null written back): the callback is quarantined as it came (misreadNumber).
+    { name: 'a number past a double', data: '1e999', refused: /a number is read as another than the one written/ },
+    { name: 'a number', data: '12.5' },
     { name: 'a string', data: '"hangup"' },
     { name: 'an object whose toString is not a function', data: '{"toString":1,"valueOf":{}}' },
     { name: 'status and times whose toString is not a function', data: '{"status":{"toString":1},"answered_on_utc":{"toString":1},"ended_on_utc":{"toString":1}}' },
     // A __proto__ member is never read (zod would drop it): the callback is quarantined as it came.
-    { name: 'a __proto__ key', data: '{"__proto__":{"status":"hangup"},"constructor":{"prototype":1}}', refused: true },
-    { name: 'status inherited through an own __proto__ object', data: '{"__proto__":{"status":"hangup","answered_on_utc":"2019-03-15T06:48:24"}}', refused: true },
+    { name: 'a __proto__ key', data: '{"__proto__":{"status":"hangup"},"constructor":{"prototype":1}}', refused: /__proto__/ },
+    { name: 'status inherited through an own __proto__ object', data: '{"__proto__":{"status":"hangup","answered_on_utc":"2019-03-15T06:48:24"}}', refused: /__proto__/ },
     { name: 'a constructor key', data: '{"constructor":{"prototype":{"status":"hangup"}},"status":"no-answer"}' },
     { name: 'nested 20,000 levels deep', data: `${'['.repeat(20_000)}${']'.repeat(20_000)}` },
     { name: 'an object nested 5,000 levels deep', data: `${'{"a":'.repeat(5_000)}0${'}'.repeat(5_000)}` },
@@ -899,7 +901,7 @@ describe('TeleSign Voice events', () => {
           const parsed = telesign.parse(request(body, undefined));
           // assess
           assert.equal(parsed.ok, false);
-          assert.match(parsed.ok ? '' : parsed.reason, /__proto__/);
+          assert.match(parsed.ok ? '' : parsed.reason, refused);
           return;
         }
         // act
