@@ -235,9 +235,10 @@ function decimalValue(literal: string): { readonly value: string; readonly digit
  * written whole), and any spelling of them (`2e2`, `200.000`) pass.
  */
 export function misreadNumber(text: string): string | undefined {
-  // A double holds any number of 15 significant digits or fewer without an exponent: such bodies
-  // (most) are passed by one search, no walk.
-  if (!/[\d.]{16}|\d[eE]/.test(text)) return undefined;
+  // A double holds any number of 15 significant digits or fewer without an exponent. A body with no
+  // longer one, nor one with an exponent, where a value starts (first, or after `:`, `,` or `[`) is
+  // passed by one search, no walk (hex ids, `…49E3E…`, would send most bodies to the walk).
+  if (!/(?:^|[:,[])\s*-?\d(?:[\d.]{15}|[\d.]*[eE])/.test(text)) return undefined;
   for (const [token] of text.matchAll(JSON_STRING_OR_NUMBER)) {
     if (token.charCodeAt(0) === 0x22 || (token.length <= 15 && !/[eE]/.test(token))) continue;
     const value = Number(token);
