@@ -164,6 +164,17 @@ export type RelIdCallback = z.infer<typeof RelIdCallbackSchema>;
 export const ERROR_STATUS = 'ERROR';
 
 /**
+ * Where an error report without a `status` of its own sits among the final reports: below REL-ID's
+ * result for the notification (UPDATED, EXPIRED, CANCELLED: rank 0), whatever their times. Such a
+ * report says the notification did not work out (`error_code`, often `delivery_status`), not how
+ * it ended, and usually carries no `update_ts`, so it is placed at the time we received it. Ranked
+ * with the results by time, one received after a result stamped earlier (the user approved in the
+ * app after the push failed, and REL-ID's result came late) kept the notification failed for good.
+ * Alone, it is still final and failed: nothing reads it as success.
+ */
+const ERROR_REPORT_RANK = -1;
+
+/**
  * `delivery_status` values that do not stand in the way of an approval. FAILED_TO_NOTIFY does: a
  * notification REL-ID says it could not deliver cannot have been seen and approved, so an
  * "approval" of one contradicts itself and is `unknown` for a person to review (the user may have
@@ -607,7 +618,7 @@ export const relid: Provider<RelIdSecret, RelIdCallback, 'relid'> = {
       statusAt: toIsoTime(payload.update_ts),
       outcome: verdict.outcome,
       terminal: verdict.terminal,
-      rank: 0,
+      rank: payload.status === undefined ? ERROR_REPORT_RANK : 0,
       detail: detailOf(payload, status, meaning, verdict),
     };
   },

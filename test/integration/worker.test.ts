@@ -1100,6 +1100,43 @@ describe('REL-ID: only a declared approve label with a verified signature is an 
       { deliveryStatus: 'FAILED_TO_NOTIFY', errorCode: 3558 },
     );
   });
+
+  test('a result stamped before an error report still decides the notification, in either order', async () => {
+    // prepare: the push failed (an error report, no update_ts: placed when received), then the
+    // user approved in the app; REL-ID's result is stamped before the error report was received.
+    const receivedAt = new Date().toISOString();
+    const approvedAt = new Date(Date.parse(receivedAt) - 60_000).toISOString();
+    const outcomes: Record<string, unknown>[] = [];
+    for (const errorFirst of [true, false]) {
+      const result = notification({ action_response: 'Approved', update_ts: approvedAt });
+      const id = String(result.notification_uuid);
+      const error = { notification_uuid: id, response_code: 1, error_code: 3558, delivery_status: 'FAILED_TO_NOTIFY' };
+      const sent = errorFirst ? [error, result] : [result, error];
+      // act
+      for (const body of sent) await processMessage(await message('relid', body, { receivedAt }), unaskedRelId());
+      const state = await storedState(env, 'relid', id);
+      const events = await storedEvents(env, 'relid', id);
+      outcomes.push({ errorFirst, status: state?.status, outcome: state?.outcome, terminal: state?.terminal, events: events.length });
+    }
+    // assess: the result decides; the error report is kept as an event either way
+    assert.deepEqual(outcomes, [
+      { errorFirst: true, status: 'UPDATED', outcome: 'succeeded', terminal: true, events: 2 },
+      { errorFirst: false, status: 'UPDATED', outcome: 'succeeded', terminal: true, events: 2 },
+    ]);
+  });
+
+  test('an error report still decides a notification that has no result: failed, above ACTIVE', async () => {
+    // prepare
+    const active = notification({ status: 'ACTIVE', action_response: undefined, update_ts: new Date().toISOString() });
+    const id = String(active.notification_uuid);
+    const error = { notification_uuid: id, response_code: 1, error_code: 3558 };
+    // act
+    await processMessage(await message('relid', error), unaskedRelId());
+    await processMessage(await message('relid', active), unaskedRelId());
+    const state = await storedState(env, 'relid', id);
+    // assess
+    assert.deepEqual([state?.status, state?.outcome, state?.terminal], ['ERROR', 'failed', true]);
+  });
 });
 
 describe('Identomat sessions follow the docs: the result is the current status', () => {
