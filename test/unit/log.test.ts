@@ -270,4 +270,21 @@ describe('createLogger', () => {
     assert.match(line, /ab\\u202ecd\\u2066ef\\u200bgh\\u0085ij\\u2028kl\\u2029mn\\u007fop\\u009bqr\\ufeffst\\udb40\\udc41uv\\ud800wx é 😀/);
     assert.equal((JSON.parse(line) as { subjectId: string }).subjectId, subjectId);
   });
+
+  test('characters that draw nothing without being format characters are escaped too: two ids that differ by one never look alike', () => {
+    // prepare: a Hangul filler, a combining grapheme joiner, a variation selector, a Mongolian free
+    // variation selector, a halfwidth Hangul filler: default-ignorable, none of them Cf
+    const lines: string[] = [];
+    const log = createLogger({ service: 'test', write: (line) => void lines.push(line) });
+    const subjectId = 'REF\u3164-1\u034f-2\ufe0f-3\u180b-4\uffa0-5';
+
+    // act
+    log.info('stored', { subjectId });
+
+    // assess
+    const [line] = lines;
+    assert.doesNotMatch(line, /\p{Default_Ignorable_Code_Point}/u, JSON.stringify(line));
+    assert.match(line, /REF\\u3164-1\\u034f-2\\ufe0f-3\\u180b-4\\uffa0-5/);
+    assert.equal((JSON.parse(line) as { subjectId: string }).subjectId, subjectId);
+  });
 });
