@@ -50,9 +50,10 @@ export const TemboPlusCallbackSchema = z.looseObject({
 export type TemboPlusCallback = z.infer<typeof TemboPlusCallbackSchema>;
 
 /**
- * The statuses of TemboPlus's Transaction Status page. REVERSED follows COMPLETED ("processed but
- * later reversed").
- * @see https://tembo.gitbook.io/tembo/reference/remittance/transaction-status
+ * The statuses of the remittance API's "Transaction Status Codes" table (on its API Overview page;
+ * the Transaction Status page itself names only "e.g., COMPLETED, FAILED"). REVERSED follows
+ * COMPLETED ("Transaction was processed but later reversed").
+ * @see https://tembo.gitbook.io/tembo/reference/remittance/api-overview
  */
 const STATUSES: Record<string, { outcome: Outcome; terminal: boolean; rank: number }> = {
   CREATED: { outcome: 'pending', terminal: false, rank: 0 },
@@ -113,7 +114,7 @@ const SUCCESS_CODE = 'PAYMENT_SUCCESS';
  * docs pair it with, or with none: a COMPLETED that carries another code (PAYMENT_FAILED,
  * PAYMENT_REVERSED, a code the docs do not list) contradicts itself, so it is final but `unknown`,
  * never success.
- * @see https://tembo.gitbook.io/tembo/reference/remittance/transaction-status
+ * @see https://tembo.gitbook.io/tembo/reference/remittance/api-overview ("Transaction Status Codes": COMPLETED / PAYMENT_SUCCESS)
  */
 function meaningOf(status: string, statusCode: string | null | undefined): { outcome: Outcome; terminal: boolean; rank: number; detail?: { statusCode: string; contradicts: 'status' } } {
   const meaning = STATUSES[status] ?? UNKNOWN_STATUS;
