@@ -16,8 +16,10 @@ import { secretWithRotation } from './secret-schema.ts';
  * - SMS / SMS Verify / bulk SMS delivery report codes:
  *   https://developer.telesign.com/enterprise/reference/smsdeliveryreports and the callback tables of
  *   TeleSign's OpenAPI files (https://developer.telesign.com/enterprise/openapi/*.json)
- * - SMS Verify `verify.code_state`: https://developer.telesign.com/enterprise/docs/sms-verify-callback-service
- *   (callbacks say "always UNKNOWN") and https://developer.telesign.com/enterprise/docs/additional-features-transaction-callback-service
+ * - SMS Verify `verify.code_state`: https://developer.telesign.com/enterprise/docs/sms-verify-api-callback-service
+ *   (callbacks: "At this point in the verification process, the status is always UNKNOWN"; the newer
+ *   https://developer.telesign.com/enterprise/docs/sms-verify-callback-service shows UNKNOWN in its examples)
+ *   and https://developer.telesign.com/enterprise/docs/additional-features-transaction-callback-service
  *   (an example with VALID); meanings from the SMS Verify API's Get Status schema (GET /v1/verify/{reference_id}),
  *   max attempts from https://developer.telesign.com/enterprise/docs/sms-verify-api-verify-with-telesign-code
  * - Unified Verify API `state`: https://developer.telesign.com/enterprise/openapi/verify-api-callbacks.json
