@@ -12,7 +12,9 @@ import { secretWithRotation } from './secret-schema.ts';
  * @see https://developer.uniken.com/docs/notification-callback (the callback's fields)
  * @see https://developer.uniken.com/docs/check-notification-status (ACTIVE/CANCELLED, which fields are optional)
  * @see https://developer.uniken.com/docs/generate-notification-request (actions are labels each
- *   deployment chooses: "Approve/Reject or Accept/Decline/Fraud"; digital signing is on by default)
+ *   deployment chooses: "Approve/Reject or Accept/Decline/Fraud")
+ * @see https://developer.uniken.com/docs/generate-notification-request-1 (the request's parameters:
+ *   `ds_required` "Enable/disable digital signing of user response (default: true)", `expires_in` "≥ 15")
  *
  * What the gateway cannot know by itself is what a label *means*: `action_response` is whichever
  * label the notification offered (or NONE). So the deployment declares its labels in the secret,
