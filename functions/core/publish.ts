@@ -127,7 +127,11 @@ function statusChanged(before: Item | undefined, after: Item): GatewayEvent | un
   const version = Number(after.version ?? 0);
   const changedAt = text(after.changedAt) ?? text(after.updatedAt) ?? new Date(0).toISOString();
   const detail: StatusChangedDetail = {
-    eventId: eventIdOf('status', String(after.pk), String(after.sk), String(version)),
+    // The state's creation time tells apart two lives of one key: a table created anew (a destroy and
+    // a deploy, `npm start --fresh`) or a state deleted and written again count versions from 1 again,
+    // and by key and version alone a new change took an old one's id, which a consumer deduping on it
+    // dropped. A restored table keeps its items' createdAt, so its next changes follow on.
+    eventId: eventIdOf('status', String(after.pk), String(after.sk), String(version), text(after.createdAt) ?? ''),
     provider: String(after.provider),
     subjectId: String(after.subjectId),
     ...(after.part === undefined ? {} : { part: String(after.part) }),

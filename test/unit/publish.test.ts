@@ -42,7 +42,7 @@ describe('Callback Status Changed', () => {
     );
   });
 
-  test("two subjects whose keys join alike with a NUL never share an eventId; a NUL-free subject's id is as before", () => {
+  test("two subjects whose keys join alike with a NUL never share an eventId; a NUL-free subject's id is its key, version and creation time", () => {
     // prepare: eSMS's SMSID "X\0STATE#P" (the whole message) and SMSID "X" with recipient "P\0STATE"
     const whole = state({ pk: 'esms#X\u0000STATE#P', sk: 'STATE', provider: 'esms', subjectId: 'X\u0000STATE#P' });
     const recipient = state({ pk: 'esms#X', sk: 'STATE#P\u0000STATE', provider: 'esms', subjectId: 'X', part: 'P\u0000STATE' });
@@ -52,8 +52,21 @@ describe('Callback Status Changed', () => {
     const [plain] = statusDetail(eventsFromChange({ eventName: 'INSERT', newImage: state() }));
     // assess
     assert.notEqual(a.eventId, b.eventId);
-    // The id every published change of temboplus#REF-1 STATE version 1 has carried: consumers' dedupe keys stay valid.
-    assert.equal(plain.eventId, createHash('sha256').update(['status', 'temboplus#REF-1', 'STATE', '1'].join('\u0000')).digest('hex').slice(0, 32));
+    assert.equal(plain.eventId, createHash('sha256').update(['status', 'temboplus#REF-1', 'STATE', '1', T(0)].join('\u0000')).digest('hex').slice(0, 32));
+  });
+
+  test('the same key and version in a new life of the state (a table created anew, a state written again) is another eventId', () => {
+    // prepare: version 1 of REF-1 said SUBMITTED; the table was created anew, and version 1 now says FAILED
+    const first = state();
+    const again = state({ status: 'FAILED', outcome: 'failed', terminal: true, createdAt: T(30), updatedAt: T(30), changedAt: T(30) });
+    // act
+    const [a] = statusDetail(eventsFromChange({ eventName: 'INSERT', newImage: first }));
+    const [b] = statusDetail(eventsFromChange({ eventName: 'INSERT', newImage: again }));
+    const [replayed] = statusDetail(eventsFromChange({ eventName: 'INSERT', newImage: again }));
+    // assess
+    assert.deepEqual([a.version, b.version], [1, 1]);
+    assert.notEqual(a.eventId, b.eventId, 'a consumer deduping on eventId would drop the FAILED change');
+    assert.equal(replayed.eventId, b.eventId, 'a replay of the new change keeps its id');
   });
 
   test('a change: previous is what the state said before; the event id is stable per change and differs between changes', () => {
