@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { dataDirFrom } from './cli-args.ts';
+import { dataDirFrom, USAGE_EXIT_CODE } from './cli-args.ts';
 import { failed } from './cli-output.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { readRuntimeInfo } from './pipeline.ts';
@@ -34,11 +34,12 @@ export interface TargetFlags {
  * Deployed when any of --queue-url/--dlq-url/--table is given (credentials from the usual AWS chain;
  * the values are the stack's outputs), otherwise the local pipeline found through runtime.json.
  */
-export function resolveTarget(flags: TargetFlags): Target {
+export async function resolveTarget(flags: TargetFlags): Promise<Target> {
   if (flags['queue-url'] || flags['dlq-url'] || flags.table) {
     const config = flags.region ? { region: flags.region } : {};
     const sqs = new SQSClient(config);
     const dynamo = new DynamoDBClient(config);
+    await requireRegion(dynamo);
     return {
       kind: 'aws',
       sqs,
@@ -69,6 +70,18 @@ export function resolveTarget(flags: TargetFlags): Target {
     secretsFile: runtime.secretsFile,
     close: () => (sqs.destroy(), dynamo.destroy()),
   };
+}
+
+/**
+ * A deployed stack is reached in one region: --region, or the usual chain (AWS_REGION, the profile's).
+ * Without one the SDK fails only at the first call, with a bare "Region is missing" that names no
+ * flag: say what to pass instead, before anything is done.
+ */
+export async function requireRegion(client: { config: { region: () => Promise<string> } }): Promise<void> {
+  const region = await client.config.region().catch(() => undefined);
+  if (region) return;
+  console.error('no AWS region for the deployed stack: pass --region R (or set AWS_REGION, or a region in your AWS profile)');
+  process.exit(USAGE_EXIT_CODE);
 }
 
 /** The stack outputs an operations command may be pointed at, each a flag. */

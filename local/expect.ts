@@ -66,7 +66,7 @@ function policyFor(kind: 'local' | 'aws'): ReconcilePolicy {
   return policy;
 }
 
-const target = resolveTarget(values);
+const target = await resolveTarget(values);
 if (!target.tableName) fail('--table NAME is needed for a deployed stack');
 try {
   const store = createDynamoStore(target.dynamo, target.tableName);

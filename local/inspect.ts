@@ -11,6 +11,7 @@ import { shownItem } from './inspect-view.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { printable } from '../functions/shared/log.ts';
 import { readRuntimeInfo } from './pipeline.ts';
+import { requireRegion } from './aws-target.ts';
 import { relayedLine, relayedLink, relayLine, relayViews } from './relay-view.ts';
 
 /**
@@ -90,9 +91,11 @@ function fail(message: string, code = 2): never {
   process.exit(code);
 }
 
-function connect(): { client: DynamoDBClient; tableName: string } {
+async function connect(): Promise<{ client: DynamoDBClient; tableName: string }> {
   if (values.table) {
-    return { client: new DynamoDBClient(values.region ? { region: values.region } : {}), tableName: values.table };
+    const client = new DynamoDBClient(values.region ? { region: values.region } : {});
+    await requireRegion(client);
+    return { client, tableName: values.table };
   }
   const runtime = readRuntimeInfo(dataDirFrom(values['data-dir']));
   if (!runtime) fail('no local pipeline is running (start it with `npm start`), or pass --table NAME --region R for a deployed stack', 1);
@@ -164,7 +167,7 @@ function confirmationText(provider: AnyProvider, s: Record<string, unknown>): st
  */
 async function showSubject(providerId: string, subjectId: string) {
   const provider = findProvider(providerId) ?? fail(unknownProvider(providerId));
-  const { client, tableName } = connect();
+  const { client, tableName } = await connect();
   const items = await queryAll(client, {
     TableName: tableName,
     KeyConditionExpression: '#pk = :pk',
@@ -248,7 +251,7 @@ async function showRecent(limit: number) {
   const wanted = values.provider ? [findProvider(values.provider) ?? fail(unknownProvider(values.provider))] : providers;
   const outcome = values.outcome;
   const outcomes = outcome ? [outcome] : OUTCOMES;
-  const { client, tableName } = connect();
+  const { client, tableName } = await connect();
   const { name, partitionKey } = TABLE.outcomeIndex;
   const lists = await Promise.all(
     wanted.flatMap((provider) =>
@@ -291,7 +294,7 @@ async function showRecent(limit: number) {
 /** Subjects re-checks gave up on: the stale partition of the byRecheck index, per provider. */
 async function showStale() {
   const wanted = values.provider ? [findProvider(values.provider) ?? fail(unknownProvider(values.provider))] : providers;
-  const { client, tableName } = connect();
+  const { client, tableName } = await connect();
   const { name, partitionKey } = TABLE.recheckIndex;
   const lists = await Promise.all(
     wanted.map((provider) =>
