@@ -33,8 +33,10 @@ export interface TargetFlags {
 /**
  * Deployed when any of --queue-url/--dlq-url/--table is given (credentials from the usual AWS chain;
  * the values are the stack's outputs), otherwise the local pipeline found through runtime.json.
+ * `deployedFlags` are the flags this command takes for a deployed stack, as its usage writes them:
+ * the hint when no local pipeline runs names those, not another command's.
  */
-export async function resolveTarget(flags: TargetFlags): Promise<Target> {
+export async function resolveTarget(flags: TargetFlags, deployedFlags: string): Promise<Target> {
   if (flags['queue-url'] || flags['dlq-url'] || flags.table) {
     const config = flags.region ? { region: flags.region } : {};
     const sqs = new SQSClient(config);
@@ -52,7 +54,7 @@ export async function resolveTarget(flags: TargetFlags): Promise<Target> {
   }
   const runtime = readRuntimeInfo(dataDirFrom(flags['data-dir']));
   if (!runtime) {
-    failed('no local pipeline is running (start it with `npm start`); for a deployed stack pass --queue-url/--dlq-url/--table and --region', flags.json);
+    failed(`no local pipeline is running (start it with \`npm start\`); for a deployed stack pass ${deployedFlags}`, flags.json);
   }
   if (flags.relay && !runtime.smsRelay) {
     failed('the local pipeline runs no SMS relay (start it with `npm start -- --sms-relay telesign`)', flags.json);

@@ -66,7 +66,7 @@ function policyFor(kind: 'local' | 'aws'): ReconcilePolicy {
   return policy;
 }
 
-const target = await resolveTarget(values);
+const target = await resolveTarget(values, '--table NAME --region R');
 if (!target.tableName) fail('--table NAME is needed for a deployed stack');
 try {
   const store = createDynamoStore(target.dynamo, target.tableName);

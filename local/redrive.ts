@@ -53,7 +53,7 @@ const json = values.json;
 const max = intFlag('max', values.max, { min: 1 }, Number.MAX_SAFE_INTEGER);
 // StartMessageMoveTask: "The maximum value for messages per second is 500."
 const maxPerSecond = intFlag('max-per-second', values['max-per-second'], { min: 1, max: 500, note: "SQS's limit for a message-move task" });
-const target = await resolveTarget(values);
+const target = await resolveTarget(values, '--dlq-url URL --region R');
 if (target.kind === 'aws' && values.max !== undefined) {
   // StartMessageMoveTask takes a source, a destination and a rate, no count: it moves every message
   // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_StartMessageMoveTask.html).

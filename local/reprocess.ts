@@ -83,7 +83,7 @@ if (secretNames.size > 0 && !values.table && !values['queue-url']) {
   console.error(`--secret is for a deployed stack: locally the pipeline's own secrets file is read\n\n${USAGE}`);
   process.exit(USAGE_EXIT_CODE);
 }
-const target = await resolveTarget(values);
+const target = await resolveTarget(values, '--table NAME --queue-url URL --region R');
 if (!target.tableName || !target.queueUrl) {
   console.error('--table and --queue-url are required for a deployed stack (stack outputs TableName and QueueUrl)');
   process.exit(2);
