@@ -22,6 +22,16 @@ export interface HelpOption {
 }
 
 /**
+ * parseArgs' refusal as a user of `npm run` can act on. Its unknown-flag message goes on to advise
+ * `-- "--flag"` for a positional starting with '-' (an unbalanced quote, and under `npm run … --`
+ * a second `--` the user never needs): only its first sentence, naming the flag, is said.
+ */
+export function parseErrorText(error: Error & { code?: string }): string {
+  if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return error.message.replace(/\. To specify a positional argument[\s\S]*$/, '');
+  return error.message;
+}
+
+/**
  * parseArgs that prints a usage line and exits 2 on a bad flag instead of throwing a stack trace,
  * and answers --help (`-h`) with the usage, so that every command does both the same way.
  */
@@ -30,7 +40,7 @@ export function parseCli<T extends ParseArgsConfig['options'] & HelpOption>(opti
   try {
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {
-    console.error(`${(error as Error).message}\n\n${usage}`);
+    console.error(`${parseErrorText(error as Error & { code?: string })}\n\n${usage}`);
     process.exit(USAGE_EXIT_CODE);
   }
   // `HelpOption` holds every command to declaring it; the parsed values' type is too generic to say so.

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
-import { checkInt, COUNT_RANGE, rangeText } from '../../local/cli-args.ts';
+import { checkInt, COUNT_RANGE, parseErrorText, rangeText } from '../../local/cli-args.ts';
+import { parseArgs } from 'node:util';
 import { colorWanted, npmPrintedHeader } from '../../local/cli-output.ts';
 import { prettyLine } from '../../local/log-format.ts';
 import { listSamples } from '../../local/samples.ts';
@@ -20,6 +21,24 @@ import { DEFAULT_RECONCILE } from '../../functions/core/reconcile.ts';
 const ESC = '\u001b[';
 
 /** The command lines' pure rules: numeric flag ranges, when to colour, when npm's header is on stdout; and the bench's command line. */
+
+describe('parseErrorText: a refused flag said as npm run users can act on it', () => {
+  const refusal = (args: string[]) => {
+    try {
+      parseArgs({ args, options: { max: { type: 'string' } }, allowPositionals: true, strict: true });
+    } catch (error) {
+      return parseErrorText(error as Error & { code?: string });
+    }
+    assert.fail('parseArgs took it');
+  };
+  test("an unknown flag is named, without parseArgs' advice to add another `--`", () => {
+    assert.equal(refusal(['--bogus']), "Unknown option '--bogus'");
+    assert.equal(refusal(['-x']), "Unknown option '-x'");
+  });
+  test('other refusals are said as parseArgs says them', () => {
+    assert.match(refusal(['--max']), /^Option '--max <value>' argument missing/);
+  });
+});
 
 describe('checkInt: a numeric flag within its range', () => {
   const cases: [string, { min: number; max?: number }, number | undefined][] = [
