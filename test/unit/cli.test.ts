@@ -174,10 +174,14 @@ const COMMANDS: Readonly<Record<string, string>> = Object.fromEntries(
 );
 
 /** A command in a process of its own, without a running pipeline; one that starts work anyway is stopped after 20 s. */
-function command(name: string, args: readonly string[], nodeOptions: readonly string[] = []) {
+function command(name: string, args: readonly string[], nodeOptions: readonly string[] = [], envChanges: Record<string, string | undefined> = {}) {
   return new Promise<{ status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
     const env = { ...process.env };
     delete env.CALLBACK_GATEWAY_DATA_DIR;
+    for (const [name, value] of Object.entries(envChanges)) {
+      if (value === undefined) delete env[name];
+      else env[name] = value;
+    }
     execFile(process.execPath, ['--import', 'tsx', ...nodeOptions, join(REPO_ROOT, COMMANDS[name]), ...args], { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' }, (error, stdout, stderr) =>
       resolve({ status: error ? ((error as { code?: number }).code ?? null) : 0, signal: (error as { signal?: NodeJS.Signals } | null)?.signal ?? null, stdout, stderr }),
     );
@@ -261,6 +265,38 @@ describe('npm run reprocess --secret: only a secret it reads, only on AWS', { ti
       assert.equal(run.status, 2, run.stderr.slice(0, 300));
       assert.match(run.stderr, refusal);
       assert.match(run.stderr, /\n\nusage: npm run reprocess/);
+      assert.equal(run.stdout, '');
+    });
+  }
+});
+
+describe('a deployed stack with no region known: the command says how to give one, before doing anything', { timeout: 300_000 }, () => {
+  const noConfig = mkdtempSync(join(tmpdir(), 'cli-no-region-'));
+  after(() => rmSync(noConfig, { recursive: true, force: true }));
+  // No region anywhere the SDK looks: neither variable, nor a profile in a config file.
+  const noRegion = {
+    AWS_REGION: undefined,
+    AWS_DEFAULT_REGION: undefined,
+    AWS_PROFILE: undefined,
+    AWS_CONFIG_FILE: join(noConfig, 'config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(noConfig, 'credentials'),
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+  const cases: { name: string; args: string[] }[] = [
+    { name: 'inspect', args: ['--stale', '--table', 'callbacks'] },
+    { name: 'inspect', args: ['temboplus', 'REF-1', '--table', 'callbacks'] },
+    { name: 'expect', args: ['temboplus', 'REF-1', '--table', 'callbacks'] },
+    { name: 'redrive', args: ['--dlq-url', 'http://127.0.0.1:9/000000000000/dlq', '--queue-url', 'http://127.0.0.1:9/000000000000/q', '--dry-run'] },
+    { name: 'reprocess', args: ['--table', 'callbacks', '--queue-url', 'http://127.0.0.1:9/000000000000/q', '--dry-run'] },
+  ];
+  for (const { name, args } of cases) {
+    test(`${name} ${args.join(' ')}: exit 2, naming --region and AWS_REGION`, async () => {
+      // act
+      const run = await command(name, args, [], noRegion);
+      // assess
+      assert.equal(run.signal, null, run.stderr.slice(0, 300));
+      assert.equal(run.status, 2, run.stderr.slice(0, 300));
+      assert.match(run.stderr, /no AWS region for the deployed stack: pass --region R \(or set AWS_REGION/);
       assert.equal(run.stdout, '');
     });
   }
