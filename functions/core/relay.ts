@@ -737,16 +737,17 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
    * item left `sending` by a table blip would become `uncertain`, a code that never left never sent.
    * Should every try fail, the original fault is thrown all the same.
    */
-  const recordRetry = async (from: readonly ('claimed' | 'sending')[], error: unknown) => {
-    const fields: Item = { status: 'retry', lastFault: errorMessage(error) };
+  const recordRetry = async (from: readonly ('claimed' | 'sending')[], error: unknown) => void (await recordNotSent(from, { status: 'retry', lastFault: errorMessage(error) }));
+  /** Record `fields` for an attempt that sent nothing, as `recordRetry` does (`expired`, too); false when every try failed. */
+  const recordNotSent = async (from: readonly ('claimed' | 'sending')[], fields: Item): Promise<boolean> => {
     for (let tries = 1; ; tries++) {
       try {
-        for (const status of from) if (await recordAs(status)(fields)) return;
-        return;
+        for (const status of from) if (await recordAs(status)(fields)) return true;
+        return true;
       } catch (fault) {
         if (tries >= RETRY_RECORD_TRIES) {
-          deps.log.warn('relay: retry not recorded', { eventId: detail.eventId, provider: detail.provider, error: errorMessage(fault) });
-          return;
+          deps.log.warn(`relay: ${String(fields.status)} not recorded`, { eventId: detail.eventId, provider: detail.provider, error: errorMessage(fault) });
+          return false;
         }
       }
     }
@@ -780,6 +781,14 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
   }
   if (!started.started) return done({ outcome: 'duplicate', status: String(started.current?.status ?? 'gone') });
   const record = recordAs('sending');
+  // And its age once more after that transaction, which the SDK's own retries can stretch over
+  // seconds: the check before it is not "the moment the request leaves". Nothing has left yet.
+  const leaving = expiry(detail, deps, deps.now());
+  if (leaving) {
+    // Tried a few times: left `sending`, a code that never left would later read as uncertain.
+    if (!(await recordNotSent(['sending'], leaving.fields))) throw new DependencyError('dynamodb', 'a code past its age was not sent, and that could not be recorded');
+    return done({ outcome: 'expired' }, { ...leaving.more, attempts });
+  }
   let referenceId: string;
   try {
     ({ referenceId } = await guardedSend(deps, secret, message));

@@ -326,6 +326,31 @@ describe('too old to be of use', () => {
     assert.equal(requested(code).filter((message) => message.parameters.external_id === code.eventId).length, 0, 'TeleSign was never asked');
     assert.equal((await relayItem(code))?.status, 'expired');
   });
+
+  test('a code that crosses its limit while the move to sending is written (a slow transaction) is recorded expired, and no request leaves', async () => {
+    // prepare: in time up to the move to `sending`; the transaction answers once the code is past its limit
+    const code = await instruction({ ...OTP_SAMPLE, text: 'Your code is 7171' });
+    let clock = Date.parse(code.receivedAt) + (RELAY.codeMaxAgeSeconds - 1) * 1000;
+    const real = createRelayStore(env.client, env.tableName);
+    const store: RelayDependencies['store'] = {
+      ...real,
+      async beginSend(...args) {
+        const started = await real.beginSend(...args);
+        clock = Date.parse(code.receivedAt) + (RELAY.codeMaxAgeSeconds + 0.4) * 1000;
+        return started;
+      },
+    };
+
+    // act
+    const result = await relayInstruction(code, relayDeps({ store, now: () => new Date(clock) }));
+    const again = await relayInstruction(code, relayDeps({ now: () => new Date(clock + 60_000) }));
+
+    // assess
+    assert.equal(result.outcome, 'expired');
+    assert.deepEqual(again, { outcome: 'duplicate', status: 'expired' });
+    assert.equal(requested(code).filter((message) => message.parameters.external_id === code.eventId).length, 0, 'TeleSign was never asked (was: the code left 300.4 s old)');
+    assert.equal((await relayItem(code))?.status, 'expired', 'was: sent');
+  });
 });
 
 describe('a crash mid-send', () => {
