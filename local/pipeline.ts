@@ -194,7 +194,11 @@ async function prepareDataDir(options: PipelineOptions, stops: Stops): Promise<L
   // Closed first at stop time: no callback is taken while the worker and the engines stop.
   stops.addFirst(() => http.stop());
   if (options.fresh) rmSync(options.dataDir, { recursive: true, force: true });
-  mkdirSync(options.dataDir, { recursive: true });
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  // The owner's alone, whatever made it before: DynamoDB Local's and the SQS server's files inside
+  // hold every callback whole (Identomat's codes and numbers too) and are written with the process's
+  // umask, readable by every user of the machine.
+  chmodSync(options.dataDir, 0o700);
   return http;
 }
 

@@ -110,13 +110,14 @@ describe('local pipeline (npm start)', { timeout: 240_000 }, () => {
     assert.ok(banner.includes('secrets.json'));
   });
 
-  test("the banner shortens the path tokens of the user's secrets file, as send does, and says where the full URLs are; runtime.json is the owner's alone", () => {
+  test("the banner shortens the path tokens of the user's secrets file, as send does, and says where the full URLs are; runtime.json and the data folder are the owner's alone", () => {
     // prepare: the URLs with a token from the secrets file in their path (eSMS, TemboPlus, REL-ID)
     const banner = pipeline.output.join('\n');
     const tokened = providers.filter((provider) => provider.route.tokenParameter !== undefined);
     assert.ok(tokened.length > 0);
     // act
     const mode = statSync(join(pipeline.dataDir, 'data', 'runtime.json')).mode & 0o777;
+    const folderMode = statSync(join(pipeline.dataDir, 'data')).mode & 0o777;
     // assess
     for (const provider of tokened) {
       const url = pipeline.info.urls[provider.id];
@@ -127,6 +128,8 @@ describe('local pipeline (npm start)', { timeout: 240_000 }, () => {
     }
     assert.match(banner, /tokens of your secrets file shortened; the full URLs: jq \.urls \S+runtime\.json/);
     assert.equal(mode.toString(8), '600');
+    // The engines' files inside hold every callback whole, codes included, with the umask's modes.
+    assert.equal(folderMode.toString(8), '700', 'the data folder is the owner\'s alone');
   });
 
   test("the banner's values start in one column, after its longest label", () => {
