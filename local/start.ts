@@ -121,6 +121,11 @@ if (format !== 'pretty' && format !== 'json') {
   console.error(`--log-format must be pretty or json, got "${format}"`);
   process.exit(2);
 }
+// --simulators points the user's own secrets file at the simulations; accepted without one, it did nothing.
+if (values.simulators && values.secrets === undefined) {
+  console.error('--simulators goes with --secrets FILE: without --secrets, the development secrets always use the simulated endpoints');
+  process.exit(2);
+}
 const color = colorWanted(process.stdout);
 const write = (line: string, level: LogLevel) =>
   process.stdout.write(`${format === 'pretty' ? prettyLine(line, level, color) : line}\n`);

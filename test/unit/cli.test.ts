@@ -270,6 +270,21 @@ describe('npm run reprocess --secret: only a secret it reads, only on AWS', { ti
   }
 });
 
+describe('npm start --simulators without --secrets', { timeout: 300_000 }, () => {
+  const empty = mkdtempSync(join(tmpdir(), 'cli-simulators-'));
+  after(() => rmSync(empty, { recursive: true, force: true }));
+
+  test('exit 2 before anything starts, saying it goes with --secrets', async () => {
+    // act: engines that are not there, so a start that slipped through fails rather than runs
+    const run = await command('start', ['--simulators', '--port', '0', '--data-dir', empty, '--dynamodb-endpoint', 'http://127.0.0.1:9', '--sqs-endpoint', 'http://127.0.0.1:9']);
+    // assess
+    assert.equal(run.signal, null, run.stderr.slice(0, 300));
+    assert.equal(run.status, 2, run.stderr.slice(0, 300));
+    assert.match(run.stderr, /^--simulators goes with --secrets FILE/);
+    assert.equal(run.stdout, '');
+  });
+});
+
 describe('a deployed stack with no region known: the command says how to give one, before doing anything', { timeout: 300_000 }, () => {
   const noConfig = mkdtempSync(join(tmpdir(), 'cli-no-region-'));
   after(() => rmSync(noConfig, { recursive: true, force: true }));
