@@ -60,7 +60,11 @@ export function stateOf(item: Item): StateItem {
   const { part: _part, ...attributes } = state;
   const subject = keys.stateSubject(String(pk), String(sk));
   const named = subject ? { ...attributes, ...subject } : state;
-  const read = { outcome: 'pending', terminal: false, eventCount: 0, recent: [], seen: 0, version: 0, ...named } as unknown as StateItem;
+  // Nor does such an item hold `createdAt`: its `expectedAt` (the application's write) stands for it
+  // from the first write on. A status change's eventId includes it, and without it the first change
+  // of each life of the key (a table created anew, the subject expected again) took one id.
+  const created = named.createdAt === undefined && typeof named.expectedAt === 'string' ? { createdAt: named.expectedAt } : {};
+  const read = { outcome: 'pending', terminal: false, eventCount: 0, recent: [], seen: 0, version: 0, ...created, ...named } as unknown as StateItem;
   const orderKey = upgradedOrderKey(read);
   return orderKey === read.orderKey ? read : { ...read, orderKey };
 }

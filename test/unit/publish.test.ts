@@ -6,7 +6,8 @@ import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, type InstructionDetail, t
 import { publishRecords } from '../../functions/core/publisher.ts';
 import { MAX_BODY_BYTES } from '../../functions/core/pipeline-definition.ts';
 import { entrySize, PUT_EVENTS_LIMITS, putEventsEntry } from '../../functions/adapters/eventbridge.ts';
-import type { Item } from '../../functions/core/store.ts';
+import { stateItem, stateOf, type Item } from '../../functions/core/store.ts';
+import { applyObservations } from '../../functions/core/state.ts';
 import { listSamples } from '../../local/samples.ts';
 
 /** What the table's stream becomes on the bus: one event per change that says something, none for bookkeeping. */
@@ -67,6 +68,29 @@ describe('Callback Status Changed', () => {
     assert.deepEqual([a.version, b.version], [1, 1]);
     assert.notEqual(a.eventId, b.eventId, 'a consumer deduping on eventId would drop the FAILED change');
     assert.equal(replayed.eventId, b.eventId, 'a replay of the new change keeps its id');
+  });
+
+  test("an expectation the application wrote with the documented fields only: each life of the key has its own ids, and every delivery of a change the same one", () => {
+    // prepare: the README's item (no createdAt, no version), written in one table and, after it was
+    // created anew, in the next; the gateway then applies the first status to each
+    const written = (expectedAt: string): Item => ({ pk: 'temboplus#REF-1', sk: 'STATE', provider: 'temboplus', subjectId: 'REF-1', expectedAt, recheckShard: 'temboplus#0', recheckAt: expectedAt });
+    const firstChange = (expectedAt: string, now: string) => {
+      const before = written(expectedAt);
+      const placed = { status: 'SUBMITTED', outcome: 'pending' as const, terminal: false, statusAt: now, rank: 0 };
+      const next = applyObservations(stateOf(before), { provider: 'temboplus', subjectId: 'REF-1' }, [{ hash: 'h', counts: false, source: 'status-endpoint', placed }], undefined, now)!;
+      return { before, after: stateItem(next) };
+    };
+    const oldLife = firstChange(T(0), T(1));
+    const newLife = firstChange(T(30), T(31));
+    // act
+    const [a] = statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: oldLife.before, newImage: oldLife.after }));
+    const [b] = statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: newLife.before, newImage: newLife.after }));
+    const [replayed] = statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: newLife.before, newImage: newLife.after }));
+    // assess
+    assert.deepEqual([a.version, b.version], [1, 1]);
+    assert.notEqual(a.eventId, b.eventId, 'was: one id, the new life\'s first change dropped by a consumer deduping on it');
+    assert.equal(replayed.eventId, b.eventId);
+    assert.equal(stateOf(newLife.after).createdAt, newLife.after.createdAt, 'kept as written on every later read');
   });
 
   test('a change: previous is what the state said before; the event id is stable per change and differs between changes', () => {
