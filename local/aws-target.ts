@@ -80,9 +80,16 @@ export async function resolveTarget(flags: TargetFlags, deployedFlags: string): 
  * flag: say what to pass instead, before anything is done.
  */
 export async function requireRegion(client: { config: { region: () => Promise<string> } }): Promise<void> {
-  const region = await client.config.region().catch(() => undefined);
+  let refusal: string | undefined;
+  const region = await client.config.region().catch((error: unknown) => void (refusal = error instanceof Error ? error.message : String(error)));
   if (region) return;
-  console.error('no AWS region for the deployed stack: pass --region R (or set AWS_REGION, or a region in your AWS profile)');
+  // A region given (by --region, AWS_REGION or the profile) that the SDK refuses ("eu west 1", "eu_west_1")
+  // is not a missing one: told "pass --region R", a user who had passed it could not tell what was wrong.
+  if (refusal !== undefined && !/^Region is missing$/i.test(refusal)) {
+    console.error(`the AWS region is not one the SDK takes (${refusal}): pass --region R with a region's code, such as eu-west-1`);
+  } else {
+    console.error('no AWS region for the deployed stack: pass --region R (or set AWS_REGION, or a region in your AWS profile)');
+  }
   process.exit(USAGE_EXIT_CODE);
 }
 

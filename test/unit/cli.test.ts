@@ -315,6 +315,20 @@ describe('a deployed stack with no region known: the command says how to give on
       assert.equal(run.stdout, '');
     });
   }
+
+  test('a region given that the SDK does not take is named as such, not said to be missing', async () => {
+    // act: a region mistyped with spaces (or underscores), by flag and by AWS_REGION
+    const byFlag = await command('inspect', ['--stale', '--table', 'callbacks', '--region', 'eu west 1'], [], noRegion);
+    const byVariable = await command('inspect', ['--stale', '--table', 'callbacks'], [], { ...noRegion, AWS_REGION: 'eu_west_1' });
+    // assess
+    for (const [run, region] of [[byFlag, 'eu west 1'], [byVariable, 'eu_west_1']] as const) {
+      assert.equal(run.status, 2, run.stderr.slice(0, 300));
+      assert.doesNotMatch(run.stderr, /no AWS region/, 'was: "no AWS region ...: pass --region R" to a user who had passed one');
+      assert.ok(run.stderr.startsWith(`the AWS region is not one the SDK takes (Region not accepted: region="${region}"`), run.stderr.slice(0, 300));
+      assert.match(run.stderr, /\): pass --region R with a region's code, such as eu-west-1\n/);
+      assert.equal(run.stdout, '');
+    }
+  });
 });
 
 describe('npm run send: no phone number in full in what it prints', { timeout: 300_000 }, () => {
