@@ -794,7 +794,10 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
     ({ referenceId } = await guardedSend(deps, secret, message));
   } catch (error) {
     if (error instanceof MessageRefusedError) {
-      await record({ status: 'refused', refusedBy: error.byProvider ? deps.sender.id : 'gateway', reason: error.message, ...(error.codes.length ? { codes: [...error.codes] } : {}) });
+      // Nothing left: tried a few times, as `retry` is. Left `sending` by one failed write, the next
+      // delivery read it as a send that may have left (`uncertain`, RelayUncertain) though none had.
+      const refused = { status: 'refused', refusedBy: error.byProvider ? deps.sender.id : 'gateway', reason: error.message, ...(error.codes.length ? { codes: [...error.codes] } : {}) };
+      if (!(await recordNotSent(['sending'], refused))) throw new DependencyError('dynamodb', 'a message refused (nothing sent) could not be recorded');
       return done({ outcome: 'refused' }, { reason: error.message, attempts });
     }
     if (error instanceof UncertainDeliveryError || !isNothingSent(error)) {

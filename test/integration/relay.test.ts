@@ -641,6 +641,28 @@ describe('faults that sent nothing are retried', () => {
     assert.match(relayLine(view), /^code not sent: TeleSign refused it \(TeleSign refused the message \(HTTP 400/);
   });
 
+  test('a refusal whose record fails once is still recorded refused, never read later as a send that may have left', async () => {
+    // prepare: TeleSign refuses the message; the first write of `refused` meets a table blip
+    const detail = await instruction({ ...OTP_SAMPLE, text: 'Your code is 4242' });
+    simulator.setSendFault({ status: 400, times: 1 });
+    const real = createRelayStore(env.client, env.tableName);
+    let blips = 1;
+    const store: RelayDependencies['store'] = {
+      ...real,
+      async update(key, expected, fields) {
+        if (fields.status === 'refused' && blips-- > 0) throw Object.assign(new Error('ProvisionedThroughputExceededException'), { name: 'ProvisionedThroughputExceededException' });
+        return real.update(key, expected, fields);
+      },
+    };
+    // act
+    const result = await relayInstruction(detail, relayDeps({ store }));
+    const again = await relayInstruction(detail, relayDeps());
+    // assess
+    assert.equal(result.outcome, 'refused');
+    assert.deepEqual(again, { outcome: 'duplicate', status: 'refused' }, 'was: uncertain, and RelayUncertain fired though nothing was sent');
+    assert.equal((await relayItem(detail))?.status, 'refused');
+  });
+
   test('relayAllowedCountryCodes: a number in no allowed country is recorded refused, nothing goes to TeleSign, the line names no number; one in an allowed country is sent', async () => {
     // prepare: the sample's number is Georgian (+995)
     assert.match(String(OTP_SAMPLE.phoneNumber), /^\+995/);
