@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
@@ -186,6 +186,12 @@ class Stops {
  * HTTP port, bound now and held (answering 503 until the routes are served in step 7).
  */
 async function prepareDataDir(options: PipelineOptions, stops: Stops): Promise<LocalHttpApi> {
+  // A folder every user shares by design (the sticky bit: the system's temporary folders) is not made
+  // the owner's alone below, nor emptied by --fresh: as root that took it from every other user. The data
+  // would be written into it readable by them, so the start is refused.
+  if (((statSync(options.dataDir, { throwIfNoEntry: false })?.mode ?? 0) & 0o1000) !== 0) {
+    throw new Error(`${options.dataDir} is a folder every user of the machine shares (its sticky bit is set): give a folder of its own for --data-dir, such as ${join(options.dataDir, 'callback-gateway')}`);
+  }
   const existing = readRuntimeInfo(options.dataDir);
   if (existing && isAlive(existing.pid) && existing.pid !== process.pid) {
     throw new Error(`a local pipeline (pid ${existing.pid}) already uses ${options.dataDir}; stop it first`);

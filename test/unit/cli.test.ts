@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -282,6 +282,26 @@ describe('npm start --simulators without --secrets', { timeout: 300_000 }, () =>
     assert.equal(run.status, 2, run.stderr.slice(0, 300));
     assert.match(run.stderr, /^--simulators goes with --secrets FILE/);
     assert.equal(run.stdout, '');
+  });
+});
+
+describe('npm start with a data folder every user shares', { timeout: 300_000 }, () => {
+  const parent = mkdtempSync(join(tmpdir(), 'cli-shared-'));
+  after(() => rmSync(parent, { recursive: true, force: true }));
+
+  test("a folder with the sticky bit (a system's temporary folder) is refused, left as it was, even with --fresh", async () => {
+    // prepare: a folder shared as a system's temporary folder is (1777), with another's file in it
+    const shared = join(parent, 'tmp');
+    mkdirSync(shared);
+    chmodSync(shared, 0o1777);
+    writeFileSync(join(shared, 'someone-elses'), 'x');
+    // act: engines that are not there, so a start that slipped through fails rather than runs
+    const run = await command('start', ['--fresh', '--port', '0', '--data-dir', shared, '--dynamodb-endpoint', 'http://127.0.0.1:9', '--sqs-endpoint', 'http://127.0.0.1:9']);
+    // assess
+    assert.equal(run.status, 1, run.stderr.slice(0, 300));
+    assert.match(run.stderr, /is a folder every user of the machine shares \(its sticky bit is set\).*give a folder of its own/);
+    assert.equal((statSync(shared).mode & 0o7777).toString(8), '1777', 'was: made 700 (as root, a temporary folder no other user could use)');
+    assert.ok(existsSync(join(shared, 'someone-elses')), '--fresh removed nothing');
   });
 });
 
