@@ -27,8 +27,11 @@ export interface HelpOption {
  * a second `--` the user never needs): only its first sentence, naming the flag, is said.
  */
 export function parseErrorText(error: Error & { code?: string }): string {
-  if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return error.message.replace(/\. To specify a positional argument[\s\S]*$/, '');
-  return error.message;
+  if (error.code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return error.message;
+  const named = error.message.replace(/\. To specify a positional argument[\s\S]*$/, '');
+  // A one-dash "flag" is more often an id that starts with '-' (`-REF-1` is read as -R, -E, …): such
+  // a value is taken as it is after a second `--` (`npm run inspect -- temboplus -- -REF-1`).
+  return /^Unknown option '-[^-]/.test(named) ? `${named} (a value that starts with '-' goes last, after a second --)` : named;
 }
 
 /**

@@ -33,7 +33,10 @@ describe('parseErrorText: a refused flag said as npm run users can act on it', (
   };
   test("an unknown flag is named, without parseArgs' advice to add another `--`", () => {
     assert.equal(refusal(['--bogus']), "Unknown option '--bogus'");
-    assert.equal(refusal(['-x']), "Unknown option '-x'");
+  });
+  test("a one-dash flag, more often an id that starts with '-', says where such a value goes", () => {
+    assert.equal(refusal(['-x']), "Unknown option '-x' (a value that starts with '-' goes last, after a second --)");
+    assert.equal(refusal(['temboplus', '-REF-1']), "Unknown option '-R' (a value that starts with '-' goes last, after a second --)");
   });
   test('other refusals are said as parseArgs says them', () => {
     assert.match(refusal(['--max']), /^Option '--max <value>' argument missing/);
