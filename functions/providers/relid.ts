@@ -166,15 +166,24 @@ export type RelIdCallback = z.infer<typeof RelIdCallbackSchema>;
 export const ERROR_STATUS = 'ERROR';
 
 /**
- * Where an error report without a `status` of its own sits among the final reports: below REL-ID's
- * result for the notification (UPDATED, EXPIRED, CANCELLED: rank 0), whatever their times. Such a
- * report says the notification did not work out (`error_code`, often `delivery_status`), not how
- * it ended, and usually carries no `update_ts`, so it is placed at the time we received it. Ranked
- * with the results by time, one received after a result stamped earlier (the user approved in the
- * app after the push failed, and REL-ID's result came late) kept the notification failed for good.
- * Alone, it is still final and failed: nothing reads it as success.
+ * Where an error report (`response_code` 1) that names no result of its own sits among the final
+ * reports: below REL-ID's result for the notification (UPDATED, EXPIRED, CANCELLED: rank 0),
+ * whatever their times. Such a report, with no `status` or one that is no result (ACTIVE, a value
+ * the docs do not list), says the notification did not work out (`error_code`, often
+ * `delivery_status`), not how it ended, and usually carries no `update_ts`, so it is placed at the
+ * time we received it. Ranked with the results by time, one received after a result stamped earlier
+ * (the user approved in the app after the push failed, and REL-ID's result came late) kept the
+ * notification failed for good. Alone, it is still final and failed: nothing reads it as success.
  */
 const ERROR_REPORT_RANK = -1;
+
+/** REL-ID's results for a notification: how it ended (the docs' terminal statuses). */
+const RESULTS = new Set(['UPDATED', 'EXPIRED', 'CANCELLED']);
+
+/** A callback's rank: an error report naming no result ranks below every result. */
+function rankOf(payload: RelIdCallback, status: string): number {
+  return responseCodeOf(payload.response_code) === 'error' && !RESULTS.has(status) ? ERROR_REPORT_RANK : 0;
+}
 
 /**
  * `delivery_status` values that do not stand in the way of an approval. FAILED_TO_NOTIFY does: a
@@ -620,7 +629,7 @@ export const relid: Provider<RelIdSecret, RelIdCallback, 'relid'> = {
       statusAt: toIsoTime(payload.update_ts),
       outcome: verdict.outcome,
       terminal: verdict.terminal,
-      rank: payload.status === undefined ? ERROR_REPORT_RANK : 0,
+      rank: rankOf(payload, status),
       detail: detailOf(payload, status, meaning, verdict),
     };
   },

@@ -1125,6 +1125,28 @@ describe('REL-ID: only a declared approve label with a verified signature is an 
     ]);
   });
 
+  test('an error report naming a status that is no result (ACTIVE, an unlisted one) ranks below a result stamped before it', async () => {
+    // prepare
+    const receivedAt = new Date().toISOString();
+    const approvedAt = new Date(Date.parse(receivedAt) - 60_000).toISOString();
+    const outcomes: unknown[] = [];
+    for (const status of ['ACTIVE', 'FAILED', 'UPDATED']) {
+      const result = notification({ action_response: 'Approved', update_ts: approvedAt });
+      const id = String(result.notification_uuid);
+      const error = { notification_uuid: id, status, response_code: 1, error_code: 3558 };
+      // act
+      for (const body of [error, result]) await processMessage(await message('relid', body, { receivedAt }), unaskedRelId());
+      const state = await storedState(env, 'relid', id);
+      outcomes.push([status, state?.status, state?.outcome]);
+    }
+    // assess: an UPDATED that is itself an error (response_code 1) is a result, ordered by time: the later one stands
+    assert.deepEqual(outcomes, [
+      ['ACTIVE', 'UPDATED', 'succeeded'],
+      ['FAILED', 'UPDATED', 'succeeded'],
+      ['UPDATED', 'UPDATED', 'failed'],
+    ]);
+  });
+
   test('an error report still decides a notification that has no result: failed, above ACTIVE', async () => {
     // prepare
     const active = notification({ status: 'ACTIVE', action_response: undefined, update_ts: new Date().toISOString() });
