@@ -752,6 +752,10 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
       }
     }
   };
+  /** `recordNotSent` from `sending` for an outcome that ends the attempt: if every try fails, the delivery fails and is tried again. */
+  const recordEnding = async (fields: Item, what: string) => {
+    if (!(await recordNotSent(['sending'], fields))) throw new DependencyError('dynamodb', `${what} (nothing sent) could not be recorded`);
+  };
   // The marker once more, the moment before the request leaves, together with the move to
   // `sending`: a later instruction of the family that came while this one was being claimed
   // supersedes it. A fault here has sent nothing, and the item stays `claimed` if even `retry`
@@ -786,7 +790,7 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
   const leaving = expiry(detail, deps, deps.now());
   if (leaving) {
     // Tried a few times: left `sending`, a code that never left would later read as uncertain.
-    if (!(await recordNotSent(['sending'], leaving.fields))) throw new DependencyError('dynamodb', 'a code past its age was not sent, and that could not be recorded');
+    await recordEnding(leaving.fields, 'a code past its age');
     return done({ outcome: 'expired' }, { ...leaving.more, attempts });
   }
   let referenceId: string;
@@ -797,7 +801,7 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
       // Nothing left: tried a few times, as `retry` is. Left `sending` by one failed write, the next
       // delivery read it as a send that may have left (`uncertain`, RelayUncertain) though none had.
       const refused = { status: 'refused', refusedBy: error.byProvider ? deps.sender.id : 'gateway', reason: error.message, ...(error.codes.length ? { codes: [...error.codes] } : {}) };
-      if (!(await recordNotSent(['sending'], refused))) throw new DependencyError('dynamodb', 'a message refused (nothing sent) could not be recorded');
+      await recordEnding(refused, 'a message refused');
       return done({ outcome: 'refused' }, { reason: error.message, attempts });
     }
     if (error instanceof UncertainDeliveryError || !isNothingSent(error)) {

@@ -311,11 +311,11 @@ export function maskEmail(address: string): string {
  * (bidi overrides and isolates, U+202A-202E and U+2066-2069, which a terminal or a log console that
  * draws bidi text uses to show the rest of the line reversed; zero-width characters and the BOM,
  * which draw nothing, so two different ids look alike); every other character that draws nothing
- * (Default_Ignorable_Code_Point: Hangul fillers, variation selectors, the combining grapheme
- * joiner), for the same reason; the line and paragraph separators (a line break to some log
+ * (DRAWS_NOTHING, which masking reads through: Hangul fillers, variation selectors, the combining
+ * grapheme joiner), for the same reason; the line and paragraph separators (a line break to some log
  * viewers); and lone surrogates (printed as U+FFFD, hiding what was stored).
  */
-const NOT_SHOWN = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\p{Zl}\p{Zp}\p{Cs}]/gu;
+const NOT_SHOWN = new RegExp(String.raw`[\p{Cc}${DRAWS_NOTHING}\p{Zl}\p{Zp}\p{Cs}]`, 'gu');
 
 /**
  * Text as a reader may be given it: the characters of NOT_SHOWN written as `\u` escapes, as JSON
