@@ -23,8 +23,8 @@ export interface HelpOption {
 
 /**
  * parseArgs' refusal as a user of `npm run` can act on. Its unknown-flag message goes on to advise
- * `-- "--flag"` for a positional starting with '-' (an unbalanced quote, and under `npm run … --`
- * a second `--` the user never needs): only its first sentence, naming the flag, is said.
+ * `-- "--flag"` for a positional starting with '-', with an unbalanced quote: only its first
+ * sentence, naming the flag, is said, and for a one-dash flag where such a value goes instead.
  */
 export function parseErrorText(error: Error & { code?: string }): string {
   if (error.code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return error.message;
