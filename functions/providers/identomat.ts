@@ -624,9 +624,21 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'
     const lookupId = context.newRequestId();
     let response: Response;
     try {
-      response = await context.fetch(`${identomatBaseUrl(secret)}/external-api/result/`, { method: 'POST', headers, body, signal: AbortSignal.timeout(context.timeoutMs) });
+      // A redirect is not followed: a 307/308 would send the body, company_key in it, wherever it
+      // points (plain http elsewhere included), and its answer would be taken for Identomat's.
+      response = await context.fetch(`${identomatBaseUrl(secret)}/external-api/result/`, {
+        method: 'POST',
+        headers,
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(context.timeoutMs),
+      });
     } catch (error) {
       throw new DependencyError('identomat', `result/ unreachable: ${requestFault(error, context.timeoutMs)}`, { cause: error });
+    }
+    if (response.status >= 300 && response.status < 400) {
+      await response.body?.cancel();
+      throw new ConfigurationError(`Identomat result/ answered a redirect (${response.status}), not followed: set baseUrl in the identomat secret to the API's own https URL`);
     }
     // Inferred (unpublished): the request carries no identity but the company's credentials.
     if (response.status === 401 || response.status === 403) {
