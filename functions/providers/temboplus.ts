@@ -194,10 +194,17 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'
       response = await context.fetch(url, {
         method: 'GET',
         headers: { authorization: `Bearer ${secret.apiToken}`, 'x-request-id': context.newRequestId(), accept: 'application/json' },
+        // A redirect is not followed: whatever answered where it points (without our token, over
+        // plain http maybe) would be taken for TemboPlus's word on the transfer.
+        redirect: 'manual',
         signal: AbortSignal.timeout(context.timeoutMs),
       });
     } catch (error) {
       throw new DependencyError('temboplus', `status endpoint unreachable: ${requestFault(error, context.timeoutMs)}`, { cause: error });
+    }
+    if (response.status >= 300 && response.status < 400) {
+      await response.body?.cancel();
+      throw new ConfigurationError(`TemboPlus status endpoint answered a redirect (${response.status}), not followed: set baseUrl in the temboplus secret to the API's own https URL`);
     }
     if (response.status === 404) {
       await response.body?.cancel();
