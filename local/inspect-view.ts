@@ -1,6 +1,6 @@
 import { TABLE } from '../functions/core/pipeline-definition.ts';
 import { findProvider } from '../functions/providers/index.ts';
-import { subjectIdMasking } from '../functions/providers/provider.ts';
+import { subjectIdMasking, type AnyProvider } from '../functions/providers/provider.ts';
 import { maskPhoneNumbers, maskPhoneNumbersIn, maskPhoneNumbersInJsonText, maskPhoneNumbersInUrl, type MaskOptions } from '../functions/shared/log.ts';
 
 /** Attributes that exist for keys and bookkeeping, not for readers. */
@@ -116,4 +116,47 @@ export function shownItem(item: Record<string, unknown>, showSensitive: boolean)
     return key === 'message' && typeof value === 'string' ? shownMessage(value, options) : maskPhoneNumbersIn(value, options);
   };
   return Object.fromEntries(kept.map(([key, value]) => [key, shown(key, value)]));
+}
+
+/** `key=value …` of a state's detail (the counters, labels and inferences kept beside a status). */
+function detailText(detail: unknown): string {
+  if (!detail || typeof detail !== 'object') return '';
+  // Sorted: DynamoDB keeps no order among a map's keys.
+  return Object.entries(detail as Record<string, unknown>)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, value]) => `${key}=${String(value)}`)
+    .join(' ');
+}
+
+export function stateLines(provider: AnyProvider, s: Record<string, unknown>, indent: string): string[] {
+  const lines = [
+    `${indent}status      ${s.status ?? '(none applied)'}   outcome ${s.outcome}${s.terminal ? ', terminal' : ''}`,
+    `${indent}status at   ${s.statusAt ?? '-'}   updated ${s.updatedAt}   events ${s.eventCount}`,
+  ];
+  const detail = detailText(s.detail);
+  if (detail) lines.push(`${indent}detail      ${detail}`);
+  lines.push(`${indent}${confirmationText(provider, s)}`);
+  if (s.expectedAt) lines.push(`${indent}expected    since ${s.expectedAt} (npm run expect)`);
+  if (s.stale) lines.push(`${indent}STALE       since ${s.staleAt}: not final when re-checks ran out; check it with the provider`);
+  else if (s.recheckAt) {
+    const faults = s.recheckFaults ? `; the status endpoint failed the last ${s.recheckFaults} time(s): ${s.recheckFault}` : '';
+    lines.push(`${indent}re-check    next at ${s.recheckAt} (${s.rechecks ?? 0} done)${faults}`);
+  }
+  return lines;
+}
+
+/** What is known about the status's confirmation: the verdict, or why there is none. */
+function confirmationText(provider: AnyProvider, s: Record<string, unknown>): string {
+  if (s.confirmation) {
+    const differences = Array.isArray(s.differences) && s.differences.length ? `, differs in ${s.differences.join(', ')}` : '';
+    return `confirmation ${s.confirmation}${s.confirmedStatus ? ` (provider says ${s.confirmedStatus}${differences})` : ''} at ${s.confirmedAt}`;
+  }
+  if (!provider.lookup) return `confirmation none: unconfirmed (${provider.displayName} offers no status endpoint; the status is as its callbacks report it)`;
+  if (s.recheckAt && !s.stale) return 'confirmation none yet: the provider is asked at the next re-check';
+  // Asked, and the endpoint failed each time until re-checks ran out (the horizon): not "not asked".
+  if (s.recheckFaults) return `confirmation none: unconfirmed (${provider.displayName}'s status endpoint failed the last ${s.recheckFaults} time(s): ${s.recheckFault})`;
+  // Not asked: the secret holds no credentials for the endpoint (or, as TeleSign's statusLookup, did
+  // not opt in), or the endpoint does not serve this kind of callback (TeleSign's Get Status knows
+  // only some delivery codes; bulk and inbound SMS not at all).
+  return `confirmation none: unconfirmed (${provider.displayName}'s status endpoint was not asked: its secret holds no credentials for it, or it does not serve this kind of callback)`;
 }

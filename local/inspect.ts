@@ -4,10 +4,9 @@ import { TABLE, keys } from '../functions/core/pipeline-definition.ts';
 import { quarantinedMessageText } from '../functions/core/stored-bytes.ts';
 import { staleShard } from '../functions/core/reconcile.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
-import type { AnyProvider } from '../functions/providers/provider.ts';
 import { checkArguments, COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './cli-args.ts';
 import { alignColumns, failed, printJson } from './cli-output.ts';
-import { shownItem } from './inspect-view.ts';
+import { shownItem, stateLines } from './inspect-view.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { printable } from '../functions/shared/log.ts';
 import { readRuntimeInfo } from './pipeline.ts';
@@ -116,47 +115,6 @@ async function queryAll(client: DynamoDBClient, input: QueryCommandInput, limit 
     start = page.LastEvaluatedKey;
   } while (start && items.length < limit);
   return items;
-}
-
-/** `key=value …` of a state's detail (the counters, labels and inferences kept beside a status). */
-function detailText(detail: unknown): string {
-  if (!detail || typeof detail !== 'object') return '';
-  // Sorted: DynamoDB keeps no order among a map's keys.
-  return Object.entries(detail as Record<string, unknown>)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([key, value]) => `${key}=${String(value)}`)
-    .join(' ');
-}
-
-function stateLines(provider: AnyProvider, s: Record<string, unknown>, indent: string): string[] {
-  const lines = [
-    `${indent}status      ${s.status ?? '(none applied)'}   outcome ${s.outcome}${s.terminal ? ', terminal' : ''}`,
-    `${indent}status at   ${s.statusAt ?? '-'}   updated ${s.updatedAt}   events ${s.eventCount}`,
-  ];
-  const detail = detailText(s.detail);
-  if (detail) lines.push(`${indent}detail      ${detail}`);
-  lines.push(`${indent}${confirmationText(provider, s)}`);
-  if (s.expectedAt) lines.push(`${indent}expected    since ${s.expectedAt} (npm run expect)`);
-  if (s.stale) lines.push(`${indent}STALE       since ${s.staleAt}: not final when re-checks ran out; check it with the provider`);
-  else if (s.recheckAt) {
-    const faults = s.recheckFaults ? `; the status endpoint failed the last ${s.recheckFaults} time(s): ${s.recheckFault}` : '';
-    lines.push(`${indent}re-check    next at ${s.recheckAt} (${s.rechecks ?? 0} done)${faults}`);
-  }
-  return lines;
-}
-
-/** What is known about the status's confirmation: the verdict, or why there is none. */
-function confirmationText(provider: AnyProvider, s: Record<string, unknown>): string {
-  if (s.confirmation) {
-    const differences = Array.isArray(s.differences) && s.differences.length ? `, differs in ${s.differences.join(', ')}` : '';
-    return `confirmation ${s.confirmation}${s.confirmedStatus ? ` (provider says ${s.confirmedStatus}${differences})` : ''} at ${s.confirmedAt}`;
-  }
-  if (!provider.lookup) return `confirmation none: unconfirmed (${provider.displayName} offers no status endpoint; the status is as its callbacks report it)`;
-  if (s.recheckAt && !s.stale) return 'confirmation none yet: the provider is asked at the next re-check';
-  // Not asked: the secret holds no credentials for the endpoint (or, as TeleSign's statusLookup, did
-  // not opt in), or the endpoint does not serve this kind of callback (TeleSign's Get Status knows
-  // only some delivery codes; bulk and inbound SMS not at all).
-  return `confirmation none: unconfirmed (${provider.displayName}'s status endpoint was not asked: its secret holds no credentials for it, or it does not serve this kind of callback)`;
 }
 
 /**
@@ -318,7 +276,7 @@ async function showStale() {
   if (items.length === 0) console.log('no stale subjects');
   const rows = items.map((item) => {
     const part = item.part === undefined ? '' : ` part ${String(item.part)}`;
-    const why = item.expectedAt && item.status === undefined ? 'expected, nothing ever arrived' : `${String(item.status ?? '-')} (${String(item.outcome)}), confirmation ${String(item.confirmation ?? 'none')}`;
+    const why = item.expectedAt && item.status === undefined ? 'expected, nothing ever arrived' : `${String(item.status ?? '-')} (${String(item.outcome)}), confirmation ${String(item.confirmation ?? 'none')}${item.recheckFaults ? ` (the status endpoint failed the last ${String(item.recheckFaults)} time(s))` : ''}`;
     return [`${String(item.recheckAt)} `, String(item.provider), `${String(item.subjectId)}${part}  ${why}  after ${String(item.rechecks ?? 0)} re-checks`];
   });
   for (const row of alignColumns(rows.map((row) => row.map(printable)))) console.log(row.join(' '));

@@ -3,7 +3,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { QueueMessage } from '../../functions/core/queue-message.ts';
-import { shownItem } from '../../local/inspect-view.ts';
+import { shownItem, stateLines } from '../../local/inspect-view.ts';
+import { DEFAULT_RECONCILE, withRecheckFault } from '../../functions/core/reconcile.ts';
+import type { StateItem } from '../../functions/core/state.ts';
+import { getProvider } from '../../functions/providers/index.ts';
 import { FIXTURES_DIR } from '../../local/samples.ts';
 import { leaks } from '../support/log-leaks.ts';
 
@@ -230,5 +233,48 @@ describe('shownItem: the headers an event item keeps', () => {
       assert.equal(shown['webhook-timestamp'], '1764758218');
       assert.equal(shown['webhook-id'], 'msg_*********678');
     }
+  });
+});
+
+describe('stateLines: what inspect says was asked and answered', () => {
+  const temboplus = getProvider('temboplus');
+  const createdAt = '2026-01-01T10:00:00.000Z';
+  const claimed: StateItem = {
+    provider: 'temboplus',
+    subjectId: 'PR-FAULTS-1',
+    status: 'SUBMITTED',
+    outcome: 'pending',
+    terminal: false,
+    createdAt,
+    updatedAt: createdAt,
+    changedAt: createdAt,
+    eventCount: 1,
+    recent: [],
+    seen: 1,
+    version: 1,
+  };
+
+  test('a subject whose status endpoint failed every time until re-checks ran out: said so, never "not asked"', () => {
+    // prepare: the endpoint refuses (403) every re-check, past the horizon
+    let state = claimed;
+    let now = Date.parse(createdAt);
+    for (let n = 0; n < 1_000 && !state.stale; n++) {
+      now += 30 * 60_000;
+      state = withRecheckFault(state, { askable: true, policy: DEFAULT_RECONCILE, now: new Date(now) }, 'TemboPlus status endpoint answered 403: check apiToken and baseUrl in the temboplus secret');
+    }
+    assert.equal(state.stale, true, 'the schedule ended');
+    // act
+    const text = stateLines(temboplus, state as unknown as Record<string, unknown>, '').join('\n');
+    // assess
+    assert.doesNotMatch(text, /was not asked/);
+    assert.match(text, /confirmation none/);
+    assert.match(text, new RegExp(`failed the last ${state.recheckFaults} time\\(s\\): TemboPlus status endpoint answered 403`));
+  });
+
+  test('a subject whose endpoint was never asked (no credentials) still says so', () => {
+    // act
+    const text = stateLines(temboplus, { ...claimed, terminal: true } as unknown as Record<string, unknown>, '').join('\n');
+    // assess
+    assert.match(text, /was not asked/);
   });
 });
