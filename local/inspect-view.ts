@@ -148,8 +148,10 @@ export function stateLines(provider: AnyProvider, s: Record<string, unknown>, in
 /** What is known about the status's confirmation: the verdict, or why there is none. */
 function confirmationText(provider: AnyProvider, s: Record<string, unknown>): string {
   if (s.confirmation) {
-    const differences = Array.isArray(s.differences) && s.differences.length ? `, differs in ${s.differences.join(', ')}` : '';
-    return `confirmation ${s.confirmation}${s.confirmedStatus ? ` (provider says ${s.confirmedStatus}${differences})` : ''} at ${s.confirmedAt}`;
+    const differences = Array.isArray(s.differences) && s.differences.length ? `differs in ${s.differences.join(', ')}` : '';
+    // An answer about another subject names no status for this one: what differs is said all the same.
+    const said = s.confirmedStatus ? ` (provider says ${s.confirmedStatus}${differences ? `, ${differences}` : ''})` : differences ? ` (the provider's answer ${differences})` : '';
+    return `confirmation ${s.confirmation}${said} at ${s.confirmedAt}`;
   }
   if (!provider.lookup) return `confirmation none: unconfirmed (${provider.displayName} offers no status endpoint; the status is as its callbacks report it)`;
   if (s.recheckAt && !s.stale) return 'confirmation none yet: the provider is asked at the next re-check';

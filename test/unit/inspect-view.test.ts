@@ -277,4 +277,22 @@ describe('stateLines: what inspect says was asked and answered', () => {
     // assess
     assert.match(text, /was not asked/);
   });
+
+  test('an answer about another subject: the mismatch says what differs, though the answer named no status for this one', () => {
+    // prepare: as a re-check records an `other-subject` answer
+    const state = { ...claimed, confirmation: 'mismatch', differences: ['subject'], confirmedAt: '2026-01-01T10:05:00.000Z' };
+    // act
+    const text = stateLines(temboplus, state as unknown as Record<string, unknown>, '').join('\n');
+    // assess
+    assert.match(text, /confirmation mismatch \(.*differs in subject\) at 2026-01-01T10:05:00.000Z/);
+  });
+
+  test('an answer of another status: the status said, with what differs', () => {
+    // prepare
+    const state = { ...claimed, confirmation: 'mismatch', confirmedStatus: 'FAILED', differences: ['status', 'senderAmount'], confirmedAt: '2026-01-01T10:05:00.000Z' };
+    // act
+    const text = stateLines(temboplus, state as unknown as Record<string, unknown>, '').join('\n');
+    // assess
+    assert.match(text, /confirmation mismatch \(provider says FAILED, differs in status, senderAmount\) at 2026-01-01T10:05:00.000Z/);
+  });
 });
