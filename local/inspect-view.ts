@@ -137,9 +137,9 @@ export function stateLines(provider: AnyProvider, s: Record<string, unknown>, in
   if (detail) lines.push(`${indent}detail      ${detail}`);
   lines.push(`${indent}${confirmationText(provider, s)}`);
   if (s.expectedAt) lines.push(`${indent}expected    since ${s.expectedAt} (npm run expect)`);
-  if (s.stale) lines.push(`${indent}STALE       since ${s.staleAt}: not final when re-checks ran out; check it with the provider`);
+  const faults = s.recheckFaults ? `; the status endpoint failed the last ${s.recheckFaults} time(s): ${s.recheckFault}` : '';
+  if (s.stale) lines.push(`${indent}STALE       since ${s.staleAt}: not final when re-checks ran out${faults}; check it with the provider`);
   else if (s.recheckAt) {
-    const faults = s.recheckFaults ? `; the status endpoint failed the last ${s.recheckFaults} time(s): ${s.recheckFault}` : '';
     lines.push(`${indent}re-check    next at ${s.recheckAt} (${s.rechecks ?? 0} done)${faults}`);
   }
   return lines;

@@ -295,4 +295,18 @@ describe('stateLines: what inspect says was asked and answered', () => {
     // assess
     assert.match(text, /confirmation mismatch \(provider says FAILED, differs in status, senderAmount\) at 2026-01-01T10:05:00.000Z/);
   });
+
+  test('a subject confirmed pending, whose endpoint then failed until re-checks ran out: the STALE line says why', () => {
+    // prepare: SUBMITTED confirmed by a first answer, every re-check after it refused
+    let state: StateItem = { ...claimed, confirmation: 'confirmed', confirmedStatus: 'SUBMITTED', confirmedAt: createdAt };
+    let now = Date.parse(createdAt);
+    for (let n = 0; n < 1_000 && !state.stale; n++) {
+      now += 30 * 60_000;
+      state = withRecheckFault(state, { askable: true, policy: DEFAULT_RECONCILE, now: new Date(now) }, 'status endpoint answered 503');
+    }
+    // act
+    const text = stateLines(temboplus, state as unknown as Record<string, unknown>, '').join('\n');
+    // assess
+    assert.match(text, /STALE .*the status endpoint failed the last \d+ time\(s\): status endpoint answered 503/);
+  });
 });
