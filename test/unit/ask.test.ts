@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, test } from 'node:test';
 import { isEndpointFault, lookupAnswer, setLookupDeadline } from '../../functions/core/ask.ts';
 import { getProvider, providers } from '../../functions/providers/index.ts';
@@ -112,5 +114,41 @@ describe('a failed status request names no credential and no answer content in i
       assert.equal(lines.length, 1);
       assert.ok(!leaks(lines[0], '255712345678'), lines[0]);
     });
+  }
+});
+
+describe('no status request follows a redirect: what answers where it points is never taken for the provider, nor sent our credentials', () => {
+  for (const provider of providers.filter((candidate) => candidate.lookup)) {
+    for (const status of [302, 307]) {
+      test(`${provider.id}: a ${status} is an endpoint fault, and nothing reaches where it points`, async () => {
+        // prepare: every request (a token request too) is redirected to another server
+        const elsewhere: string[] = [];
+        const target = createServer((request, response) => {
+          elsewhere.push(`${request.method} ${request.url}`);
+          response.writeHead(200, { 'content-type': 'application/json' });
+          response.end('{}');
+        });
+        await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+        const redirecting = createServer((request, response) => {
+          response.writeHead(status, { location: `http://127.0.0.1:${(target.address() as AddressInfo).port}${request.url}` });
+          response.end();
+        });
+        await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+        try {
+          const baseUrl = `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}`;
+          const secret = provider.secretSchema.parse(kitOf(provider).secret('unit', { statusEndpoint: baseUrl, asks: true }));
+          // act
+          const outcome = await lookupAnswer(provider, { subjectId: 'SUBJECT-1' }, secret, { lookup: { fetch, timeoutMs: 2_000, newRequestId: () => 'r' }, now: () => new Date() }).then(
+            (answer) => answer,
+            (caught: unknown) => caught,
+          );
+          // assess
+          assert.ok(isEndpointFault(provider, outcome), `expected an endpoint fault, got ${JSON.stringify(outcome)}`);
+          assert.deepEqual(elsewhere, []);
+        } finally {
+          await Promise.all([new Promise((resolve) => redirecting.close(resolve)), new Promise((resolve) => target.close(resolve))]);
+        }
+      });
+    }
   }
 });
