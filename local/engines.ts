@@ -181,6 +181,7 @@ export async function startSqsServer(options: { port?: number; dataDir?: string 
   const { buildApp } = (await import(entry)) as { buildApp: (options: unknown) => FastifyLike };
   const { SqsStore, SqsQueue } = await load<{ SqsStore: new () => FauxqsSqsStore; SqsQueue: { prototype: FauxqsQueue } }>('./sqs/sqsStore.js');
   countExpiredAsVisible(SqsQueue.prototype);
+  takeCharactersPastBmp((await load<{ INVALID_MESSAGE_BODY_CHAR: RegExp }>('./sqs/sqsTypes.js')).INVALID_MESSAGE_BODY_CHAR);
   const { SnsStore } = await load<{ SnsStore: new () => FauxqsStore }>('./sns/snsStore.js');
   const { S3Store } = await load<{ S3Store: new () => FauxqsStore }>('./s3/s3Store.js');
   const sqsStore = new SqsStore();
@@ -257,6 +258,24 @@ function countExpiredAsVisible(queue: FauxqsQueue): void {
     return getAllAttributes.call(this, requested);
   };
   queue[countsExpiredAsVisible] = true;
+}
+
+/**
+ * The characters SQS takes in a message body: "#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD |
+ * #x10000 to #x10FFFF" (SendMessage's MessageBody,
+ * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html). Read
+ * by code point: a lone surrogate is none of them, a pair is one character past U+FFFF.
+ */
+const NOT_TAKEN_BY_SQS = /[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+
+/**
+ * fauxqs 2.4.1 tests a body against the ranges up to U+FFFD only, one UTF-16 unit at a time, so it
+ * refuses every character past U+FFFF (an emoji in an inbound SMS, in an Identomat text): such a
+ * callback was answered 503 on every retry by the local runtime, never queued. Its one pattern,
+ * shared by SendMessage, SendMessageBatch and its own API, tests as SQS does here.
+ */
+function takeCharactersPastBmp(invalidCharacter: RegExp): void {
+  invalidCharacter.test = (text: string) => NOT_TAKEN_BY_SQS.test(text);
 }
 
 interface FauxqsPersistence {

@@ -6,6 +6,12 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ChangeMessageVisibilityCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { ensureQueues, LOCAL_AWS, startSqsServer, type SqsServer } from '../../local/engines.ts';
+import { ingestDependencies } from '../../functions/handlers/dependencies.ts';
+import { createIngestHandler } from '../../functions/handlers/ingest.ts';
+import { getProvider } from '../../functions/providers/index.ts';
+import { QueueMessageSchema, rawBodyOf } from '../../functions/core/queue-message.ts';
+import { authenticRequest, findSample } from '../../local/samples.ts';
+import { apiGatewayEvent, UNIT_SECRETS } from '../support/unit-ingest.ts';
 
 /**
  * The local SQS API with its messages kept on disk (`npm start`'s), as the worker and the relay use
@@ -80,4 +86,28 @@ test("after a restart on another port, the queues' URLs are on the new port, as 
     secondClient.destroy();
     await second.stop();
   }
+});
+
+test('a callback holding a character past U+FFFF (an emoji in an inbound SMS) is queued and answered 200, as SQS takes it (was 503 on every retry)', async () => {
+  // prepare: TeleSign's inbound SMS sample, its text an emoji, signed as TeleSign signs it
+  const telesign = getProvider('telesign');
+  const { queueUrl } = await ensureQueues(client, { queue: 'astral', dlq: 'astral-dlq' });
+  const handler = createIngestHandler(
+    telesign,
+    ingestDependencies({ provider: telesign, sqs: client, queueUrl, secretSource: async () => JSON.stringify(UNIT_SECRETS.telesign), write: () => undefined }),
+  );
+  const sample = JSON.parse(findSample('telesign', 'inbound-mo-sms').body!.toString('utf8')) as { user_response: Record<string, string> };
+  sample.user_response.mo_message = 'Start \u{1F44D}';
+  const sent = authenticRequest(telesign, UNIT_SECRETS.telesign, { body: Buffer.from(JSON.stringify(sample)) });
+
+  // act
+  const answer = await handler(apiGatewayEvent({ method: 'POST', rawPath: sent.path, headers: sent.headers, body: sent.body!.toString('utf8'), timeEpoch: Date.now() }));
+  const [message] = await receive(queueUrl);
+
+  // assess
+  assert.equal(answer.statusCode, 200, String(answer.body));
+  assert.deepEqual(JSON.parse(String(answer.body)), { received: true });
+  const queued = QueueMessageSchema.parse(JSON.parse(message?.Body ?? 'null'));
+  assert.deepEqual(rawBodyOf(queued), sent.body, 'the exact bytes received');
+  assert.equal((queued.payload as { user_response: { mo_message: string } }).user_response.mo_message, 'Start \u{1F44D}');
 });
