@@ -177,7 +177,10 @@ export const standardWebhooks: Provider<StandardWebhooksSecret, StandardWebhooks
     // The spec: neither the id nor the timestamp may hold a "." (the signed content is dot-delimited).
     if (webhookId.includes('.') || webhookId.length > 256) return { ok: false, reason: 'webhook-id is not an id' };
     if (!/^\d{1,12}$/.test(timestamp)) return { ok: false, reason: 'webhook-timestamp is not Unix seconds' };
-    const drift = Math.abs(Date.parse(request.receivedAt) / 1000 - Number(timestamp));
+    // Whole seconds either side, as the reference libraries count them (`Math.floor(Date.now() / 1000)`):
+    // with the milliseconds of our receive time, an attempt 300 s old was refused past .000.
+    // https://github.com/standard-webhooks/standard-webhooks/blob/main/libraries/javascript/src/index.ts
+    const drift = Math.abs(Math.floor(Date.parse(request.receivedAt) / 1000) - Number(timestamp));
     if (!(drift <= TIMESTAMP_TOLERANCE_SECONDS)) return { ok: false, reason: 'webhook-timestamp outside the 5-minute tolerance (a replay, or a clock far off)' };
     const received = v1Signatures(signature);
     let match = false;

@@ -4,7 +4,8 @@ import { keys } from '../../functions/core/pipeline-definition.ts';
 import type { QueueMessage } from '../../functions/core/queue-message.ts';
 import { quarantineIdentity } from '../../functions/core/worker.ts';
 import { getProvider } from '../../functions/providers/index.ts';
-import { standardWebhooks, StandardWebhooksSecretSchema, type StandardWebhooksCallback } from '../../functions/providers/standard-webhooks.ts';
+import { standardWebhooks, StandardWebhooksSecretSchema, standardWebhooksSignature, type StandardWebhooksCallback } from '../../functions/providers/standard-webhooks.ts';
+import type { CallbackRequest } from '../../functions/providers/provider.ts';
 
 /**
  * Standard Webhooks serves any number of senders on one route (`/callbacks/standard-webhooks/{source}`),
@@ -174,5 +175,51 @@ describe('Standard Webhooks: a status that cannot be read is no declared status'
       assert.equal(facts.detail?.outcomeDeclared, false);
       assert.equal(facts.detail?.statusRead, false, 'the state says no status was read');
     }
+  });
+});
+
+describe('Standard Webhooks: the 5-minute tolerance counts whole seconds, as the reference libraries do', () => {
+  // The reference library compares the attempt's seconds with `Math.floor(Date.now() / 1000)`:
+  // https://github.com/standard-webhooks/standard-webhooks/blob/main/libraries/javascript/src/index.ts (verifyTimestamp)
+  const now = Date.UTC(2026, 0, 1, 10, 0, 0);
+  const body = Buffer.from('{"type":"ping"}');
+  function signedAt(timestamp: number, receivedMs: number): CallbackRequest {
+    const attempt = String(timestamp);
+    return {
+      method: 'POST',
+      headers: { 'webhook-id': 'msg_edge', 'webhook-timestamp': attempt, 'webhook-signature': `v1,${standardWebhooksSignature(KEY_A, 'msg_edge', attempt, body)}` },
+      body,
+      rawQuery: '',
+      pathParameters: { source: 'gamma' },
+      sourceIp: '198.51.100.7',
+      requestId: 'edge',
+      receivedAt: new Date(receivedMs).toISOString(),
+    };
+  }
+
+  test('an attempt exactly 300 s old is taken whenever in that second it arrives (was refused past .000)', () => {
+    for (const ms of [0, 1, 500, 999]) {
+      // act
+      const auth = standardWebhooks.authenticate(signedAt(now / 1000 - 300, now + ms), secret);
+      // assess
+      assert.deepEqual(auth, { ok: true }, `received at +${ms} ms`);
+    }
+  });
+
+  test('an attempt 301 s old, or 301 s ahead, is refused', () => {
+    for (const [timestamp, ms] of [
+      [now / 1000 - 301, 0],
+      [now / 1000 + 301, 999],
+    ]) {
+      // act
+      const auth = standardWebhooks.authenticate(signedAt(timestamp, now + ms), secret);
+      // assess
+      assert.equal(auth.ok, false, `attempt ${timestamp - now / 1000} s, received at +${ms} ms`);
+    }
+  });
+
+  test('an attempt exactly 300 s ahead is taken', () => {
+    // act / assess
+    assert.deepEqual(standardWebhooks.authenticate(signedAt(now / 1000 + 300, now + 999), secret), { ok: true });
   });
 });
