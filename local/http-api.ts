@@ -19,8 +19,15 @@ export interface LocalRoute {
 /** HTTP API's own payload limit; our handlers refuse far smaller bodies with 413 themselves. */
 const API_GATEWAY_MAX_BYTES = 10 * 1024 * 1024;
 
-/** Content types API Gateway passes as text; anything else arrives base64-encoded. */
-const TEXT_TYPES = /^(text\/|application\/(json|xml|javascript|x-www-form-urlencoded)|[^;]*\+(json|xml))/i;
+/**
+ * The media types HTTP API hands on as text: text/*, application/json, application/xml and
+ * application/javascript, whatever their parameters. Any other (form encoding, `+json` types, none)
+ * arrives base64-encoded, its bytes exact: as text, a body that is not UTF-8 was altered here, and a
+ * signed callback refused, though on AWS it arrives as sent. The AWS page says only "If the content
+ * type of the request is binary, the body is base64-encoded"; the list is what AWS was seen to do
+ * (https://github.com/ministackorg/ministack/pull/766).
+ */
+const TEXT_TYPES = /^\s*(?:text\/[^;\s]+|application\/(?:json|xml|javascript))\s*(?:;|$)/i;
 
 function compile(path: string): RegExp {
   const pattern = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, '(?<$1>[^/]+)');

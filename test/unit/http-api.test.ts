@@ -9,6 +9,7 @@ import { authenticRequest, findSample } from '../../local/samples.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import { createLogger } from '../../functions/shared/log.ts';
 import { UNIT_SECRETS } from '../support/unit-ingest.ts';
+import { QueueMessageSchema, rawBodyOf } from '../../functions/core/queue-message.ts';
 
 /**
  * The local HTTP API hands its functions the payload v2.0 event API Gateway would. API Gateway
@@ -86,6 +87,47 @@ describe('local HTTP API: headers as API Gateway hands them on', () => {
     assert.deepEqual(JSON.parse(response.text), { received: true });
     assert.equal(queued.length, before + 1);
   });
+});
+
+describe('local HTTP API: the body as API Gateway hands it on', () => {
+  // HTTP API hands the body on as text (isBase64Encoded false) for text/*, application/json,
+  // application/xml and application/javascript only; any other type, form encoding and `+json`
+  // types included, arrives base64-encoded, its bytes exact (observed on AWS, as recorded by
+  // https://github.com/ministackorg/ministack/pull/766; the AWS page says only "If the content type
+  // of the request is binary, the body is base64-encoded").
+  // A body that is not UTF-8: as text it would have reached the function altered.
+  const latin1 = Buffer.concat([Buffer.from('{"reference_id":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]);
+
+  for (const contentType of ['application/x-www-form-urlencoded', 'application/vnd.telesign+json', 'application/jsonl', 'application/octet-stream']) {
+    test(`${contentType}: the function gets the exact bytes, base64-encoded; an authentic callback is kept, quarantined`, async () => {
+      // prepare: signed over the exact bytes, as TeleSign signs
+      const sent = authenticRequest(telesign, UNIT_SECRETS.telesign, { body: latin1 });
+      const before = queued.length;
+      // act
+      const response = await rawRequest([`POST ${sent.path} HTTP/1.1`, 'host: localhost', `content-type: ${contentType}`, `authorization: ${sent.headers.authorization}`], latin1);
+      // assess
+      const event = events.at(-1)!;
+      assert.equal(event.isBase64Encoded, true);
+      assert.deepEqual(Buffer.from(event.body ?? '', 'base64'), latin1);
+      assert.deepEqual(JSON.parse(response.text), { received: true, quarantined: true });
+      assert.equal(queued.length, before + 1);
+      assert.deepEqual(rawBodyOf(QueueMessageSchema.parse(JSON.parse(queued.at(-1)!))), latin1, 'the bytes received, as they came');
+    });
+  }
+
+  for (const contentType of ['application/json', 'Application/JSON; charset=utf-8', 'text/plain', 'application/xml', 'application/javascript']) {
+    test(`${contentType}: the function gets the body as text`, async () => {
+      // prepare
+      const sent = authenticRequest(telesign, UNIT_SECRETS.telesign, { body: findSample('telesign', 'sms-dlr-success').body });
+      // act
+      const response = await rawRequest([`POST ${sent.path} HTTP/1.1`, 'host: localhost', `content-type: ${contentType}`, `authorization: ${sent.headers.authorization}`], sent.body!);
+      // assess
+      const event = events.at(-1)!;
+      assert.equal(event.isBase64Encoded, false);
+      assert.equal(event.body, sent.body!.toString('utf8'));
+      assert.deepEqual(JSON.parse(response.text), { received: true });
+    });
+  }
 });
 
 describe('local HTTP API: the port held from the start', () => {
