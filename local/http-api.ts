@@ -60,6 +60,28 @@ function pathOf(request: IncomingMessage): string | undefined {
   return URL.canParse(target, 'http://localhost') ? new URL(target, 'http://localhost').pathname : undefined;
 }
 
+/**
+ * The path as HTTP API routes it: the percent escapes of each segment decoded, so that `%74elesign`
+ * is `telesign` and a token spelled with an escape is the token, handed on decoded, as AWS hands on
+ * path parameters ("The path and path parameters should be decoded", AWS's own Lambda test tool:
+ * https://github.com/aws/aws-lambda-dotnet/pull/1901). A segment whose escapes are no UTF-8, or
+ * that would decode to a slash, is kept as sent: it is no route's name and no token.
+ */
+function routedPath(path: string): string {
+  return path
+    .split('/')
+    .map((segment) => {
+      if (!segment.includes('%')) return segment;
+      try {
+        const decoded = decodeURIComponent(segment);
+        return decoded.includes('/') ? segment : decoded;
+      } catch {
+        return segment;
+      }
+    })
+    .join('/');
+}
+
 /** Build the payload v2.0 event API Gateway would hand the integration. */
 export function toApiGatewayEvent(
   request: IncomingMessage,
@@ -137,7 +159,8 @@ export async function openHttpApi(port: number): Promise<LocalHttpApi> {
         response.setHeader('retry-after', '1');
         return json(response, 503, STARTING_ANSWER);
       }
-      const path = pathOf(request);
+      const sentPath = pathOf(request);
+      const path = sentPath === undefined ? undefined : routedPath(sentPath);
       const method = (request.method ?? 'GET').toUpperCase();
       const match = path === undefined ? undefined : compiled.map((route) => ({ route, found: route.pattern.exec(path) })).find((m) => m.found);
       // API Gateway answers a path it has no route for as it answers a method it has none for.

@@ -130,6 +130,67 @@ describe('local HTTP API: the body as API Gateway hands it on', () => {
   }
 });
 
+describe('local HTTP API: the path as API Gateway reads it', () => {
+  // HTTP API decodes the path before it routes and hands on path parameters decoded (AWS's own
+  // Lambda test tool: "The path and path parameters should be decoded",
+  // https://github.com/aws/aws-lambda-dotnet/pull/1901; live captures, https://github.com/middleapi/standard-server/pull/93).
+  // RFC 3986 §6.2.2.2: a percent escape of an unreserved character is that character.
+  const percentEscaped = (text: string) => `%${text.charCodeAt(0).toString(16).toUpperCase()}${text.slice(1)}`;
+  const esms = getProvider('esms');
+  const token = String(UNIT_SECRETS.esms.token);
+  const taken: string[] = [];
+  let esmsApi: Awaited<ReturnType<typeof startHttpApi>>;
+  before(async () => {
+    const ingest = createIngestHandler(esms, {
+      secrets: createSecretCache(async () => JSON.stringify(UNIT_SECRETS.esms)),
+      send: async (body) => void taken.push(body),
+      log: createLogger({ service: 'unit', write: () => undefined }),
+    });
+    esmsApi = await startHttpApi([{ provider: esms, handler: ingest }], 0);
+  });
+  after(async () => {
+    await esmsApi?.stop();
+  });
+
+  test('a route token with an escaped character is the token: the callback is taken (was 401)', async () => {
+    // prepare
+    const before = taken.length;
+    // act
+    const response = await fetch(`${esmsApi.url}/callbacks/esms/${percentEscaped(token)}?${findSample('esms', undefined).query}`);
+    // assess
+    assert.equal(response.status, 200, await response.clone().text());
+    assert.deepEqual(await response.json(), { received: true });
+    assert.equal(taken.length, before + 1);
+  });
+
+  test('a route spelled with an escaped character is that route (was 404)', async () => {
+    // prepare
+    const sent = authenticRequest(telesign, UNIT_SECRETS.telesign, { body: findSample('telesign', 'sms-dlr-success').body });
+    const before = queued.length;
+    // act
+    const response = await rawRequest(['POST /callbacks/%74elesign HTTP/1.1', 'host: localhost', 'content-type: application/json', `authorization: ${sent.headers.authorization}`], sent.body!);
+    // assess
+    assert.deepEqual(JSON.parse(response.text), { received: true });
+    assert.equal(queued.length, before + 1);
+  });
+
+  test('an escape that is no UTF-8, or a slash escaped inside a token, is not the token: a 4xx, nothing queued', async () => {
+    // prepare
+    const before = taken.length;
+    const query = findSample('esms', undefined).query;
+    // act
+    const answers = await Promise.all(
+      [`%FF${token.slice(1)}`, `${token.slice(0, 4)}%2F${token.slice(4)}`, `${token}%`].map((segment) => fetch(`${esmsApi.url}/callbacks/esms/${segment}?${query}`)),
+    );
+    // assess
+    for (const answer of answers) {
+      assert.ok(answer.status === 401 || answer.status === 404, `${answer.url}: ${answer.status}`);
+      assert.equal(typeof ((await answer.json()) as { message?: unknown }).message, 'string');
+    }
+    assert.equal(taken.length, before);
+  });
+});
+
 describe('local HTTP API: the port held from the start', () => {
   test('bound before its routes are served, it answers 503 with Retry-After (a sender retries), then serves them', async () => {
     // prepare
