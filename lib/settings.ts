@@ -148,11 +148,13 @@ function distance(a: string, b: string): number {
  */
 function unknownKeys(node: Node): string[] {
   const names = SETTING_NAMES as readonly string[];
+  // The selectors too: `-c Stage=prod` ignored would deploy the default stage, not prod.
+  const lookalikes = [...names, STAGE_KEY, ONE_OFF_KEY];
   const ignored: string[] = [];
   for (const key of Object.keys(node.getAllContext())) {
     if (key.startsWith('@') || key.includes(':') || KNOWN_KEYS.includes(key) || names.includes(key)) continue;
     const lower = key.toLowerCase();
-    const like = names.filter((name) => {
+    const like = lookalikes.filter((name) => {
       const setting = name.toLowerCase();
       return lower.includes(setting) || setting.includes(lower) || distance(lower, setting) <= 2;
     });
@@ -220,9 +222,13 @@ export function resolveSettings(node: Node): ResolvedSettings {
   const stages: unknown = node.tryGetContext('stages');
   if (stages !== undefined && !isObject(stages)) throw new Error(`cdk.json context "stages" must be an object of stages, got ${JSON.stringify(stages)}`);
   let stage: string | undefined;
-  if (rawStage !== undefined && rawStage !== '') {
+  // An empty stage is refused, not read as the default one: `-c stage=$STAGE` with STAGE unset
+  // would otherwise deploy (or destroy) the stack CallbackGateway instead of the stage meant.
+  if (rawStage !== undefined) {
     if (typeof rawStage !== 'string' || !STAGE_NAME.test(rawStage)) {
-      throw new Error(`stage must be 1 to 20 lower-case letters, digits or hyphens, starting with a letter, got ${JSON.stringify(rawStage)}`);
+      throw new Error(
+        `stage must be 1 to 20 lower-case letters, digits or hyphens, starting with a letter, got ${JSON.stringify(rawStage)}; leave out -c ${STAGE_KEY} for the default stage`,
+      );
     }
     if (!stages || !Object.hasOwn(stages, rawStage)) {
       const known = stages ? Object.keys(stages) : [];

@@ -303,6 +303,16 @@ describe('stages', () => {
     assert.ok(synth({ stage: 'qa' }, { stages: { qa: {} } }).stack.stackName === 'CallbackGateway-qa');
   });
 
+  test('an empty or mistyped stage selector is refused, never read as the default stage', () => {
+    // `-c stage=$STAGE` with STAGE unset reaches the app as "": deploying (or destroying) the stack
+    // CallbackGateway instead of the stage meant.
+    assert.throws(() => synth({ stage: '' }), /stage must be 1 to 20 lower-case letters, digits or hyphens, starting with a letter, got ""; leave out -c stage for the default stage/);
+    // A selector spelled otherwise was ignored with a warning: the default stage again.
+    assert.throws(() => synth({ Stage: 'prod' }), /context key Stage .*is not a setting: did you mean stage\?/);
+    assert.throws(() => synth({ stgae: 'prod' }), /context key stgae .*did you mean stage\?/);
+    assert.throws(() => synth({ oneoff: 'true' }), /context key oneoff .*did you mean oneOff\?/);
+  });
+
   test('stack outputs export nothing, so no two stacks can fight over an export name', () => {
     for (const commandLine of [{}, { stage: 'prod' }]) {
       // act
