@@ -12,7 +12,7 @@ import type { CallbackGatewayStack } from '../../lib/callback-gateway-stack.ts';
 import { createGatewayApp, STACK_ID } from '../../lib/gateway-app.ts';
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
 import { SETTING_NAMES } from '../../lib/settings.ts';
-import { SETTING_DEFAULTS } from '../../lib/validate.ts';
+import { checkSchedule, NUMERIC_SETTINGS, type NumericSetting, SETTING_DEFAULTS } from '../../lib/validate.ts';
 
 /**
  * Settings persist in cdk.json and are what a plain deploy deploys; a one-off `-c` is refused or
@@ -325,5 +325,39 @@ describe('stages', () => {
 
   test('the registry providers each get a secret in every stage', () => {
     assert.equal(synth({ stage: 'dev' }).stack.ingresses.length, providers.length);
+  });
+});
+
+describe("the README's settings table", () => {
+  const README = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  /** Each row of the table under "### Settings": the setting names, default, allowed values. */
+  const rows = README.slice(README.indexOf('### Settings'), README.indexOf('### Stages'))
+    .split('\n')
+    .filter((line) => /^\| `[a-zA-Z]+`/.test(line))
+    .map((line) => {
+      const [names, defaults, allowed] = line.split(' | ').map((cell) => cell.replace(/^\| /, ''));
+      return { names: [...names.matchAll(/`([a-zA-Z]+)`/g)].map((match) => match[1]), defaults, allowed };
+    });
+
+  test('every numeric setting\'s range is the one the synth checks, and its default the one it applies', () => {
+    const numeric = rows.filter((row) => /^\d+–\d+/.test(row.allowed));
+    assert.ok(numeric.length > 10, 'the table was found');
+    for (const row of numeric) {
+      const [min, max] = /^(\d+)–(\d+)/.exec(row.allowed)!.slice(1).map(Number);
+      const defaults = row.defaults.split(' / ').map(Number);
+      row.names.forEach((name, index) => {
+        const range = NUMERIC_SETTINGS[name as NumericSetting];
+        assert.ok(range, `${name} is a numeric setting`);
+        assert.deepEqual([min, max], [range.min, range.max], `${name}'s range`);
+        assert.equal(defaults[index] ?? defaults[0], SETTING_DEFAULTS[name as NumericSetting], `${name}'s default`);
+      });
+    }
+  });
+
+  test('every reconcileSchedule the table gives as an example synthesizes', () => {
+    const row = rows.find((each) => each.names.includes('reconcileSchedule'))!;
+    const examples = [row.defaults, row.allowed].flatMap((cell) => [...cell.matchAll(/`([^`]+)`/g)].map((match) => match[1]));
+    assert.ok(examples.length > 1, 'examples found');
+    for (const example of examples) assert.doesNotThrow(() => checkSchedule('reconcileSchedule', example), example);
   });
 });
