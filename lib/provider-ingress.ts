@@ -1,6 +1,7 @@
 import { Duration, RemovalPolicy, SecretValue } from 'aws-cdk-lib';
 import { HttpMethod, type HttpRoute } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { ILogGroup } from 'aws-cdk-lib/aws-logs';
 import { Secret, type SecretProps } from 'aws-cdk-lib/aws-secretsmanager';
@@ -96,7 +97,10 @@ export class ProviderIngress extends Construct {
     this.function = ingest.function;
     this.logGroup = ingest.logGroup;
     this.secret.grantRead(this.function);
-    props.queue.grantSendMessages(this.function);
+    // SendMessage alone (grantSendMessages adds GetQueueAttributes and GetQueueUrl, which it never
+    // calls); a queue encrypted with a KMS key of its own would need that key as well.
+    ingest.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [props.queue.queueArn] }));
+    props.queue.encryptionMasterKey?.grantEncryptDecrypt(this.function);
 
     this.route = props.api.addRoute(
       this,

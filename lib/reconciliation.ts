@@ -81,7 +81,9 @@ export class Reconciliation extends Construct {
       new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${props.table.tableArn}/index/${TABLE.recheckIndex.name}`] }),
     );
     sweep.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['dynamodb:UpdateItem'], resources: [props.table.tableArn] }));
-    props.queue.grantSendMessages(this.sweep);
+    // It sends re-checks to the worker's queue, nothing else (a KMS key of the queue's own: that too).
+    sweep.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [props.queue.queueArn] }));
+    props.queue.encryptionMasterKey?.grantEncryptDecrypt(this.sweep);
 
     for (const [name, value] of Object.entries(environment)) props.worker.addEnvironment(name, value);
 

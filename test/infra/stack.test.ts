@@ -224,7 +224,9 @@ describe('reconciliation', () => {
     assert.ok(!actions.some((action) => ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Scan', 'dynamodb:BatchWriteItem'].includes(action)));
     const query = statements.find((statement) => [statement.Action].flat().includes('dynamodb:Query'))!;
     assert.match(JSON.stringify(query.Resource), /index\/byRecheck/);
-    assert.ok(actions.includes('sqs:SendMessage'));
+    const sqs = statements.filter((statement) => [statement.Action].flat().some((action: string) => action.startsWith('sqs:')));
+    assert.deepEqual(sqs.flatMap((statement) => [statement.Action].flat()), ['sqs:SendMessage'], 'it sends re-checks, nothing else');
+    assert.deepEqual(sqs.map((statement) => statement.Resource), [arnOf(logicalId(stack.pipeline.queue))]);
   });
 
   test('the reconcile schedule is a setting, checked at synth', () => {
@@ -288,7 +290,8 @@ describe('ingest functions', () => {
       const sqsStatements = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('sqs:')));
       assert.equal(sqsStatements.length, 1);
       assert.deepEqual(sqsStatements[0].Resource, arnOf(logicalId(stack.pipeline.queue)));
-      assert.deepEqual(actionsOf(sqsStatements[0]).sort(), ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage']);
+      // SendMessage alone: it never reads the queue's attributes (message counts) nor looks its URL up.
+      assert.deepEqual(actionsOf(sqsStatements[0]).sort(), ['sqs:SendMessage']);
 
       const other = statements.filter((s) => !actionsOf(s).every((a) => /^(secretsmanager|sqs|logs):/.test(a)));
       assert.deepEqual(other, [], 'nothing beyond secret, queue and own logs');
