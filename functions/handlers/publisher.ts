@@ -6,7 +6,7 @@ import { DETAIL_TYPES, type GatewayEvent } from '../core/publish.ts';
 import { publishRecords, type PublisherDependencies } from '../core/publisher.ts';
 import { publisherHandlerOptions } from './dependencies.ts';
 import { requireEnv } from './environment.ts';
-import { withInvocationLogFields } from './invocation-log.ts';
+import { type InvocationContext, withInvocationLogFields } from './invocation-log.ts';
 
 /**
  * The table's stream → the event bus. Lambda's DynamoDB event source hands over a batch of one
@@ -16,7 +16,14 @@ import { withInvocationLogFields } from './invocation-log.ts';
  * One log line per batch (`stream batch`), with counts only: an instruction's destination, text or
  * link never reaches a log line (the events carry them; the errors name events by eventId).
  */
-export type PublisherHandler = (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>;
+export type PublisherHandler = (event: DynamoDBStreamEvent, context?: Pick<InvocationContext, 'getRemainingTimeInMillis'>) => Promise<DynamoDBBatchResponse>;
+
+/**
+ * Time kept back from Lambda's timeout after a failed batch's pause, to answer. A pause that ran
+ * into the timeout turned the reported failure into a crash: Lambda then splits the batch and
+ * publishes its records before the failed one again, and retries at once, without the pause.
+ */
+const ANSWER_MARGIN_MS = 1_000;
 
 export interface PublisherHandlerOptions {
   readonly deps: PublisherDependencies;
@@ -45,7 +52,7 @@ export function createPublisherHandler(options: PublisherHandlerOptions): Publis
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? sleepFor;
   const maxPauseMs = options.maxRetryPauseMs ?? STREAM.maxRetryPauseSeconds * 1000;
-  return async (event) => {
+  return async (event, context) => {
     const records = event.Records.map(toStreamRecord);
     const published = { statusChanged: 0, instructions: 0 };
     const publish = async (events: readonly GatewayEvent[]) => {
@@ -64,7 +71,8 @@ export function createPublisherHandler(options: PublisherHandlerOptions): Publis
     const firstFailed = event.Records[records.findIndex((record) => record.sequenceNumber === result.failed[0])];
     const createdAt = firstFailed ? recordCreatedAtMs(firstFailed) : undefined;
     const ageMs = createdAt === undefined ? 0 : Math.max(0, now() - createdAt);
-    const pauseMs = retryPauseMs(ageMs, maxPauseMs);
+    const remainingMs = context?.getRemainingTimeInMillis?.();
+    const pauseMs = Math.min(retryPauseMs(ageMs, maxPauseMs), remainingMs === undefined ? Infinity : Math.max(0, remainingMs - ANSWER_MARGIN_MS));
     deps.log.warn('stream batch', { ...fields, retryFrom: result.failed[0], oldestUnpublishedAgeMs: ageMs, pauseMs });
     await sleep(pauseMs);
     return { batchItemFailures: result.failed.map((sequenceNumber) => ({ itemIdentifier: sequenceNumber })) };
@@ -74,7 +82,7 @@ export function createPublisherHandler(options: PublisherHandlerOptions): Publis
 let configured: PublisherHandler | undefined;
 
 /** Lambda entry point for the table's stream; its lines name the invocation. */
-export const handler = withInvocationLogFields<DynamoDBStreamEvent, DynamoDBBatchResponse>((event) => {
+export const handler = withInvocationLogFields<DynamoDBStreamEvent, DynamoDBBatchResponse>((event, context) => {
   configured ??= createPublisherHandler(publisherHandlerOptions({ eventBridge: boundedEventBridgeClient(), eventBusName: requireEnv('EVENT_BUS_NAME') }));
-  return configured(event);
+  return configured(event, context);
 });

@@ -258,6 +258,22 @@ describe('the publisher handler', () => {
     }
   });
 
+  test('the pause never outlasts the invocation: with 8 s left a failed batch is reported after 7 s, not the 20 s its age asks', async () => {
+    // prepare: the record was written 10 minutes before (a 20 s pause), and the calls before the
+    // failure used up most of the function's timeout
+    const { handler, pauses } = handlerWith(() => new Error('down'), Date.parse(T(10)));
+    const event = batch();
+    for (const each of event.Records) each.dynamodb!.ApproximateCreationDateTime = Date.parse(T(0)) / 1000;
+
+    // act
+    const response = await handler(event, { getRemainingTimeInMillis: () => 8_000 });
+
+    // assess: reported as a partial failure (Lambda retries from the failed record, no crash that
+    // would split the batch and publish its first records again)
+    assert.deepEqual(response.batchItemFailures.map((failure) => failure.itemIdentifier), ['100', '101', '102', '103', '104']);
+    assert.deepEqual(pauses, [7_000]);
+  });
+
   test('a failure after the first call: the records already published are not given back', async () => {
     // prepare: 12 changes of 12 subjects (two calls of at most 10 events); the second call fails
     const { handler } = handlerWith((entries, call) => (call === 2 ? new Error('down') : entries.map(() => ({ EventId: 'ok' }))));
