@@ -46,12 +46,35 @@ export function parseCli<T extends ParseArgsConfig['options'] & HelpOption>(opti
     console.error(`${parseErrorText(error as Error & { code?: string })}\n\n${usage}`);
     process.exit(USAGE_EXIT_CODE);
   }
+  const taken = flagsNpmTook(Object.keys(options), process.env);
+  if (taken.length > 0) {
+    console.error(`${npmTookText(taken, process.env)}\n\n${usage}`);
+    process.exit(USAGE_EXIT_CODE);
+  }
   // `HelpOption` holds every command to declaring it; the parsed values' type is too generic to say so.
   if ((parsed.values as { readonly help?: boolean }).help) {
     console.log(usage);
     process.exit(0);
   }
   return parsed;
+}
+
+/**
+ * The command's own flags that npm kept for itself. Written before `--` (`npm run redrive --dry-run`,
+ * `npm start --fresh`), a flag is npm's: npm exports it as `npm_config_<name>=true`, runs the
+ * command without it, and a value after it arrives as a stray word. A dry run would move the
+ * messages, a fresh start keep the old data. Only under npm (`npm_lifecycle_event` set); `--help`
+ * npm answers itself.
+ */
+export function flagsNpmTook(optionNames: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  if (env.npm_lifecycle_event === undefined) return [];
+  return optionNames.filter((name) => name !== 'help' && env[`npm_config_${name.replaceAll('-', '_')}`] === 'true').map((name) => `--${name}`);
+}
+
+/** What to say when npm kept the command's flags: which, and the command line that gives them to it. */
+export function npmTookText(flags: readonly string[], env: NodeJS.ProcessEnv): string {
+  const script = env.npm_lifecycle_event === 'start' ? 'npm start' : `npm run ${env.npm_lifecycle_event ?? '<command>'}`;
+  return `npm took ${flags.join(', ')} for its own setting${flags.length > 1 ? 's' : ''} (written before \`--\`, or set in an .npmrc), so the command never got ${flags.length > 1 ? 'them' : 'it'}: write ${script} -- ${flags.join(' ')} …`;
 }
 
 /**

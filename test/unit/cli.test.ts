@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
-import { checkInt, COUNT_RANGE, parseErrorText, rangeText } from '../../local/cli-args.ts';
+import { checkInt, COUNT_RANGE, flagsNpmTook, parseErrorText, rangeText } from '../../local/cli-args.ts';
 import { parseArgs } from 'node:util';
 import { colorWanted, npmPrintedHeader } from '../../local/cli-output.ts';
 import { prettyLine } from '../../local/log-format.ts';
@@ -225,6 +225,37 @@ describe('every command: a word it does not take', { timeout: 300_000 }, () => {
       assert.equal(run.stdout, '');
     });
   }
+});
+
+describe("a command's flag written before `--`: npm keeps it, and the command refuses to run without it", { timeout: 300_000 }, () => {
+  const empty = mkdtempSync(join(tmpdir(), 'cli-npm-took-'));
+  after(() => rmSync(empty, { recursive: true, force: true }));
+
+  test('flagsNpmTook: the flags npm exported as its own settings, under npm only, --help aside', () => {
+    const options = ['dry-run', 'json', 'help', 'max'];
+    assert.deepEqual(flagsNpmTook(options, { npm_lifecycle_event: 'redrive', npm_config_dry_run: 'true', npm_config_json: 'true', npm_config_help: 'true' }), ['--dry-run', '--json']);
+    assert.deepEqual(flagsNpmTook(options, { npm_config_dry_run: 'true' }), [], 'not run by npm');
+    assert.deepEqual(flagsNpmTook(options, { npm_lifecycle_event: 'redrive', npm_config_max: '' }), [], 'an npm setting left empty is no flag given');
+  });
+
+  test('npm run redrive --dry-run: exit 2 naming the flag and the command line that passes it; nothing moved, nothing on stdout', async () => {
+    // act: as npm runs it: the flag in npm's environment, not in the command's arguments
+    const run = await command('redrive', ['--data-dir', empty], [], { npm_lifecycle_event: 'redrive', npm_config_dry_run: 'true' });
+    // assess: refused before it looks for a pipeline (a real move would have followed)
+    assert.equal(run.status, 2, run.stderr.slice(0, 300));
+    assert.ok(run.stderr.startsWith('npm took --dry-run for its own setting'), run.stderr.slice(0, 300));
+    assert.match(run.stderr, /write npm run redrive -- --dry-run/);
+    assert.equal(run.stdout, '');
+  });
+
+  test('npm start --fresh: exit 2 naming `npm start -- --fresh`, instead of starting on the old data', async () => {
+    // act
+    const run = await command('start', ['--port', '0', '--data-dir', empty, '--dynamodb-endpoint', 'http://127.0.0.1:9', '--sqs-endpoint', 'http://127.0.0.1:9'], [], { npm_lifecycle_event: 'start', npm_config_fresh: 'true' });
+    // assess
+    assert.equal(run.signal, null, `it went on: ${run.stderr.slice(0, 300)}`);
+    assert.equal(run.status, 2, run.stderr.slice(0, 300));
+    assert.match(run.stderr, /^npm took --fresh for its own setting .*write npm start -- --fresh/);
+  });
 });
 
 describe('every command: its --help names every option it takes', { timeout: 300_000 }, () => {
