@@ -162,3 +162,18 @@ function confirmationText(provider: AnyProvider, s: Record<string, unknown>): st
   // only some delivery codes; bulk and inbound SMS not at all).
   return `confirmation none: unconfirmed (${provider.displayName}'s status endpoint was not asked: its secret holds no credentials for it, or it does not serve this kind of callback)`;
 }
+
+/**
+ * The timeline's note on a callback's confirmation. A callback of a provider that does not sign
+ * (`callbackTrust` `token`: anyone holding the URL or key could send it) is a claim once the
+ * provider is asked, and one the provider's answer contradicts (`mismatch`) or does not know
+ * (`not_found`) is never believed: its own reading (`COMPLETED outcome=succeeded`) is not the
+ * subject's status, and the line says so rather than read as a success.
+ */
+export function confirmationNote(callbackTrust: 'signed' | 'token', event: Record<string, unknown>): string {
+  if (event.confirmation) {
+    const notBelieved = callbackTrust === 'token' && event.source !== 'status-endpoint' && (event.confirmation === 'mismatch' || event.confirmation === 'not_found');
+    return `  confirmation=${String(event.confirmation)}${event.confirmedStatus ? `→${String(event.confirmedStatus)}` : ''}${notBelieved ? ' (a claim the provider has not confirmed: not believed)' : ''}`;
+  }
+  return event.askFault ? `  not confirmed on arrival (${String(event.askFault)})` : '';
+}

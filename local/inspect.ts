@@ -6,7 +6,7 @@ import { staleShard } from '../functions/core/reconcile.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
 import { checkArguments, COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './cli-args.ts';
 import { alignColumns, failed, printJson } from './cli-output.ts';
-import { shownItem, stateLines } from './inspect-view.ts';
+import { confirmationNote, shownItem, stateLines } from './inspect-view.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { printable } from '../functions/shared/log.ts';
 import { readRuntimeInfo } from './pipeline.ts';
@@ -178,11 +178,7 @@ async function showSubject(providerId: string, subjectId: string) {
     console.log('  timeline:');
     const statusWidth = Math.max(0, ...events.map((event) => printable(String(event.status)).length));
     for (const event of events) {
-      const confirmation = event.confirmation
-        ? `  confirmation=${event.confirmation}${event.confirmedStatus ? `→${event.confirmedStatus}` : ''}`
-        : event.askFault
-          ? `  not confirmed on arrival (${String(event.askFault)})`
-          : '';
+      const confirmation = confirmationNote(provider.callbackTrust, event);
       const source = event.source === 'status-endpoint' ? '  (answer of the status endpoint)' : '';
       const part = event.part === undefined ? '' : `  part=${String(event.part)}`;
       show(`    ${event.receivedAt}  ${printable(String(event.status)).padEnd(statusWidth)} outcome=${event.outcome ?? '-'}  statusAt=${event.statusAt ?? '-'}${part}  ${event.requestId ? `request=${event.requestId}` : ''}${confirmation}${source}`);

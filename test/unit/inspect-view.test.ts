@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { QueueMessage } from '../../functions/core/queue-message.ts';
-import { shownItem, stateLines } from '../../local/inspect-view.ts';
+import { confirmationNote, shownItem, stateLines } from '../../local/inspect-view.ts';
 import { DEFAULT_RECONCILE, withRecheckFault } from '../../functions/core/reconcile.ts';
 import type { StateItem } from '../../functions/core/state.ts';
 import { getProvider } from '../../functions/providers/index.ts';
@@ -308,5 +308,23 @@ describe('stateLines: what inspect says was asked and answered', () => {
     const text = stateLines(temboplus, state as unknown as Record<string, unknown>, '').join('\n');
     // assess
     assert.match(text, /STALE .*the status endpoint failed the last \d+ time\(s\): status endpoint answered 503/);
+  });
+});
+
+describe("confirmationNote: a timeline line's confirmation, a claim the provider does not confirm said to be not believed", () => {
+  const claim = (confirmation: string, confirmedStatus?: string) => ({ source: 'callback', status: 'COMPLETED', outcome: 'succeeded', confirmation, ...(confirmedStatus ? { confirmedStatus } : {}) });
+
+  test('an unsigned claim the endpoint does not know, or contradicts, is said to be not believed (its outcome=succeeded is not the status)', () => {
+    assert.equal(confirmationNote('token', claim('not_found')), '  confirmation=not_found (a claim the provider has not confirmed: not believed)');
+    assert.equal(confirmationNote('token', claim('mismatch', 'FAILED')), '  confirmation=mismatch→FAILED (a claim the provider has not confirmed: not believed)');
+  });
+  test('a confirmed claim, and a signed callback whatever its verdict (believed as it comes), carry no such note', () => {
+    assert.equal(confirmationNote('token', claim('confirmed', 'COMPLETED')), '  confirmation=confirmed→COMPLETED');
+    assert.equal(confirmationNote('signed', claim('not_found')), '  confirmation=not_found');
+    assert.equal(confirmationNote('signed', claim('mismatch', '203')), '  confirmation=mismatch→203');
+  });
+  test('a callback stored unconfirmed after the endpoint failed says so; one never asked says nothing', () => {
+    assert.equal(confirmationNote('token', { source: 'callback', askFault: 'status 503' }), '  not confirmed on arrival (status 503)');
+    assert.equal(confirmationNote('token', { source: 'callback' }), '');
   });
 });
