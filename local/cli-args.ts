@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 
 // The SDK warns once per process that its 2027 releases need Node 22; Lambda runs Node 22 and the
 // lock file pins today's SDK, so in our own commands it is only noise between the useful lines.
@@ -11,6 +11,19 @@ export const DEFAULT_DATA_DIR = '.local-data';
 /** The data folder: --data-dir, else CALLBACK_GATEWAY_DATA_DIR, else .local-data. */
 export function dataDirFrom(value: string | undefined): string {
   return resolve(value ?? process.env.CALLBACK_GATEWAY_DATA_DIR ?? DEFAULT_DATA_DIR);
+}
+
+/**
+ * ` --data-dir DIR` for a hint naming another command (`npm run send -- telesign`), when this
+ * command's data folder is not the one those commands find by themselves; else nothing. Without it,
+ * a hint followed as printed reads or sends to the pipeline of the default folder, or to none.
+ */
+export function dataDirHint(value: string | undefined, cwd = process.cwd()): string {
+  if (value === undefined || dataDirFrom(value) === dataDirFrom(undefined)) return '';
+  const full = dataDirFrom(value);
+  const inside = relative(cwd, full);
+  const shown = inside === '' || inside.startsWith('..') || isAbsolute(inside) ? full : inside;
+  return ` --data-dir ${/^[\w@%+=:,./-]+$/.test(shown) ? shown : `'${shown.replaceAll("'", `'\\''`)}'`}`;
 }
 
 /** Exit code of a command line that was used wrongly (a bad flag or value), as parseArgs errors are. */

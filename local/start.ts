@@ -1,7 +1,7 @@
 import { relative } from 'node:path';
 import type { LogLevel } from '../functions/shared/log.ts';
 import { providers } from '../functions/providers/index.ts';
-import { checkArguments, dataDirFrom, intFlag, intValue, parseCli, type IntRange } from './cli-args.ts';
+import { checkArguments, dataDirFrom, dataDirHint, intFlag, intValue, parseCli, type IntRange } from './cli-args.ts';
 import { colorWanted, keepOnWhenTheTerminalIsGone, say } from './cli-output.ts';
 import { onLauncherGone } from './launcher.ts';
 import { prettyLine } from './log-format.ts';
@@ -223,6 +223,8 @@ function scheduleText(seconds: readonly number[]): string {
     .map((s) => (s % 86_400 === 0 ? `${s / 86_400}d` : s % 3_600 === 0 ? `${s / 3_600}h` : s % 60 === 0 ? `${s / 60}m` : `${s}s`))
     .join(', ');
 }
+// The commands the banner names find this pipeline by its data folder: one of another name is said in each.
+const dataDirArg = dataDirHint(values['data-dir']);
 const shown = (path: string) => (relative(process.cwd(), path).startsWith('..') ? path : relative(process.cwd(), path));
 const banner = [
   '',
@@ -240,14 +242,14 @@ const banner = [
     ...statusEndpointRows(),
     ['Secrets file', `${shown(info.secretsFile)}${info.devSecrets ? '  (development values, fake)' : values.simulators ? `  (${shown(values.secrets!)} with the simulated endpoints)` : ''}`],
     ['Re-checks', `${scheduleText(info.reconcile.intervalsSeconds)}, swept every ${sweepPeriod({ reconcile: info.reconcile })} s${reconcile ? "  (--reconcile-schedule; the providers' own first delays are skipped)" : ''}`],
-    ['Events', `${shown(info.eventsFile)}  (the table's stream, published to a local bus: npm run events -- --follow)`],
+    ['Events', `${shown(info.eventsFile)}  (the table's stream, published to a local bus: npm run events -- --follow${dataDirArg})`],
     ['SMS relay', relayValue()],
     ...(info.smsRelay ? [['', `queue ${info.smsRelay.queueUrl}   DLQ ${info.smsRelay.dlqUrl}`] as const] : []),
     ['Data', `${shown(dataDirFrom(values['data-dir']))}  (--fresh to start empty)`],
   ]),
   '',
-  '  Try:  npm run send -- telesign        then  npm run inspect -- --recent 5   or  npm run events',
-  ...(info.smsRelay ? ['        npm run send -- identomat one-time-password   then  npm run inspect -- identomat <sessionId>'] : []),
+  `  Try:  npm run send -- telesign${dataDirArg}        then  npm run inspect -- --recent 5${dataDirArg}   or  npm run events${dataDirArg ? ` --${dataDirArg}` : ''}`,
+  ...(info.smsRelay ? [`        npm run send -- identomat one-time-password${dataDirArg}   then  npm run inspect -- identomat <sessionId>${dataDirArg}`] : []),
   '  Ctrl-C to stop.',
   '',
 ].join('\n');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DETAIL_TYPES } from '../../functions/core/publish.ts';
 import { getProvider } from '../../functions/providers/index.ts';
@@ -112,6 +113,15 @@ describe('events out on the local runtime (npm start)', { timeout: 240_000 }, ()
     const banner = pipeline.output.join('\n');
     assert.ok(banner.includes(pipeline.info.eventsFile), banner);
     assert.match(banner, /npm run events -- --follow/);
+  });
+
+  test("the banner's commands name its data folder, so that followed as printed they reach this pipeline", () => {
+    const banner = pipeline.output.join('\n');
+    const dataDir = join(pipeline.dataDir, 'data');
+    assert.ok(banner.includes(`npm run events -- --follow --data-dir ${dataDir})`), banner);
+    assert.ok(banner.includes(`npm run send -- telesign --data-dir ${dataDir} `), banner);
+    assert.ok(banner.includes(`npm run inspect -- --recent 5 --data-dir ${dataDir} `), banner);
+    assert.ok(banner.includes(`npm run events -- --data-dir ${dataDir}`), banner);
   });
 
   test('one event per status change, each with the status before it as previous', async () => {

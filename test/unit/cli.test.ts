@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
-import { checkInt, COUNT_RANGE, flagsNpmTook, parseErrorText, rangeText } from '../../local/cli-args.ts';
+import { checkInt, COUNT_RANGE, dataDirHint, flagsNpmTook, parseErrorText, rangeText } from '../../local/cli-args.ts';
 import { parseArgs } from 'node:util';
 import { colorWanted, npmPrintedHeader } from '../../local/cli-output.ts';
 import { prettyLine } from '../../local/log-format.ts';
@@ -40,6 +40,28 @@ describe('parseErrorText: a refused flag said as npm run users can act on it', (
   });
   test('other refusals are said as parseArgs says them', () => {
     assert.match(refusal(['--max']), /^Option '--max <value>' argument missing/);
+  });
+});
+
+describe("dataDirHint: a hint naming another command names the pipeline's data folder when it is not the default", () => {
+  const saved = process.env.CALLBACK_GATEWAY_DATA_DIR;
+  after(() => {
+    if (saved === undefined) delete process.env.CALLBACK_GATEWAY_DATA_DIR;
+    else process.env.CALLBACK_GATEWAY_DATA_DIR = saved;
+  });
+  test('the folder the commands find by themselves needs nothing', () => {
+    delete process.env.CALLBACK_GATEWAY_DATA_DIR;
+    assert.equal(dataDirHint(undefined), '');
+    assert.equal(dataDirHint('.local-data'), '');
+    process.env.CALLBACK_GATEWAY_DATA_DIR = '/srv/gw data';
+    assert.equal(dataDirHint('/srv/gw data'), '', 'the commands read CALLBACK_GATEWAY_DATA_DIR too');
+    delete process.env.CALLBACK_GATEWAY_DATA_DIR;
+  });
+  test('another folder is named, inside the working folder as a relative path, else whole, quoted for a shell when it must be', () => {
+    delete process.env.CALLBACK_GATEWAY_DATA_DIR;
+    assert.equal(dataDirHint('demo-data'), ' --data-dir demo-data');
+    assert.equal(dataDirHint('/srv/gateway/data'), ' --data-dir /srv/gateway/data');
+    assert.equal(dataDirHint("/srv/it's here"), " --data-dir '/srv/it'\\''s here'");
   });
 });
 
