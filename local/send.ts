@@ -4,7 +4,7 @@ import { keys } from '../functions/core/pipeline-definition.ts';
 import { getProvider, providers } from '../functions/providers/index.ts';
 import { maskPhoneNumbers } from '../functions/shared/log.ts';
 import { LOCAL_AWS } from './engines.ts';
-import { checkArguments, COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './cli-args.ts';
+import { checkArguments, COUNT_RANGE, dataDirFrom, dataDirHint, intFlag, parseCli } from './cli-args.ts';
 import { alignColumns, printJson, say } from './cli-output.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
@@ -204,7 +204,7 @@ async function simulatorReports(status?: string): Promise<void> {
 await simulatorReports();
 if (values['endpoint-only']) {
   if (statusLater !== undefined) await simulatorReports(statusLater);
-  say(`\nno callback sent. subject: ${parsed!.subjectId}   expect it with: npm run expect -- ${provider.id} '${parsed!.subjectId}'`);
+  say(`\nno callback sent. subject: ${parsed!.subjectId}   expect it with: npm run expect -- ${provider.id} '${parsed!.subjectId}'${dataDirHint(values['data-dir'])}`);
   if (json) printJson(report);
   process.exit(0);
 }
@@ -289,6 +289,6 @@ if (statusLater !== undefined && process.exitCode !== 1) {
   say(`  the next re-check (npm start's schedule: ${runtime?.reconcile?.intervalsSeconds.map((s) => `${s}s`).join(', ') ?? 'default'}) applies it`);
 }
 if (parsed && process.exitCode !== 1) {
-  say(`\nsubject: ${parsed.subjectId}   see it with: npm run inspect -- ${provider.id} '${parsed.subjectId}'`);
+  say(`\nsubject: ${parsed.subjectId}   see it with: npm run inspect -- ${provider.id} '${parsed.subjectId}'${dataDirHint(values['data-dir'])}`);
 }
 if (json) printJson(report);

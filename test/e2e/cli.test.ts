@@ -166,7 +166,7 @@ describe('command lines people can pipe', { timeout: 300_000 }, () => {
     assert.ok(report.dedupe.newCallbacks === 0 || report.dedupe.newCallbacks === 1, JSON.stringify(report.dedupe));
     assert.equal(typeof report.requests[0].body, 'object', 'the JSON body, parsed');
     assert.match(result.stderr, /→ POST /);
-    assert.match(result.stderr, new RegExp(`see it with: npm run inspect -- telesign '${report.subject.subjectId}'`));
+    assert.ok(result.stderr.includes(`see it with: npm run inspect -- telesign '${report.subject.subjectId}' --data-dir ${join(pipeline.dataDir, 'data')}\n`), `the hint names the data folder send was given: ${result.stderr}`);
     assert.ok(!result.stderr.includes('"requests"'), 'the document is not on stderr');
     await waitFor('the sent callback to be stored', async () => (await stateOf('telesign', report.subject.subjectId)) !== undefined, 20_000, 200);
   });
