@@ -407,6 +407,35 @@ describe('a deployed stack with no region known: the command says how to give on
   });
 });
 
+describe('npm run send --data-dir DIR with no pipeline running there', { timeout: 300_000 }, () => {
+  const empty = mkdtempSync(join(tmpdir(), 'cli-send-dir-'));
+  after(() => rmSync(empty, { recursive: true, force: true }));
+
+  test('exit 1 naming the folder; nothing sent to the port another pipeline (the default folder\'s) listens on', async () => {
+    // prepare: a listener where send falls back to without a pipeline (PORT), counting what reaches it
+    const { createServer } = await import('node:http');
+    let received = 0;
+    const server = createServer((request, response) => {
+      received += 1;
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{"received":true}');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as { port: number };
+    try {
+      // act
+      const run = await command('send', ['telesign', 'sms-dlr-success', '--data-dir', empty], [], { PORT: String(port) });
+      // assess
+      assert.equal(run.status, 1, run.stderr.slice(0, 300));
+      assert.equal(received, 0, 'sent to another pipeline');
+      assert.ok(run.stderr.startsWith(`no local pipeline is running with the data folder ${empty}`), run.stderr.slice(0, 300));
+      assert.equal(run.stdout, '');
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('npm run send: no phone number in full in what it prints', { timeout: 300_000 }, () => {
   // eSMS callbacks name their recipient in the query (`phonenumber`), which send shows as the request line.
   const withRecipient = listSamples('esms').filter((sample) => new URLSearchParams(sample.query).get('phonenumber'));
