@@ -312,7 +312,12 @@ export class CallbackGatewayStack extends Stack {
       staleAlarmThresholds: props.staleAlarmThresholds,
       staleAlarmThreshold: props.staleAlarmThreshold,
       sweep: this.reconciliation.sweep,
-      events: { deadLetterQueue: this.events.deadLetterQueue, publisher: this.events.publisher, publishFailures: this.logMetrics.publishFailures! },
+      events: {
+        deadLetterQueue: this.events.deadLetterQueue,
+        publisher: this.events.publisher,
+        publishFailures: this.logMetrics.publishFailures!,
+        stateChanges: this.logMetrics.stateChanges!,
+      },
     });
     // SMS instructions sent by the provider `smsRelay` names (nothing with `off`); built before the
     // dashboard, which shows its alarms with the others.

@@ -20,7 +20,8 @@ const message = (text: string) => FilterPattern.stringValue('$.message', '=', te
  *   callback's line is DEBUG, not written at the default level);
  * - functions/core/worker.ts: "quarantined" (WARN) with provider, reason, duplicate and atIngest (booleans), and result (quarantined | duplicate |
  *   quarantinedAtIngest: the same as text, for the saved query); "stored" with provider, outcome, result (stored | duplicate | redelivered: this same
- *   message again, e.g. retried until the status endpoint catches up), lagMs, confirmation (confirmed | mismatch |
+ *   message again, e.g. retried until the status endpoint catches up), stateChanged (the subject's state item was
+ *   written with a new status, outcome or confirmation), lagMs, confirmation (confirmed | mismatch |
  *   not_found; `pendingVerdict` instead while the message is retried for the endpoint to catch up);
  * - functions/handlers/worker.ts: "record failed: configuration" (ERROR), "record failed, will retry" (WARN), with receiveCount;
  * - functions/handlers/publisher.ts: "stream batch" with records, events and failed (records given back to the stream);
@@ -81,6 +82,12 @@ export const LOG_PATTERNS = {
   recheckFault: FilterPattern.any(message('recheck: status endpoint fault, asking again later'), message('recheck: configuration')),
   /** A subject still not final (or not confirmed) when re-checks ran out: listed by `inspect --stale`. */
   stale: message('recheck: stale'),
+  /**
+   * A state item the worker wrote with a new status, outcome or confirmation: an INSERT or MODIFY of
+   * a `STATE` item, which the publisher's stream filter always lets through (lib/event-outlet.ts),
+   * so a working publisher is invoked for it (whether or not it then publishes an event).
+   */
+  stateChanged: FilterPattern.all(message('stored'), FilterPattern.booleanValue('$.stateChanged', true)),
   /** A stream batch the publisher could not put on the bus whole: it gave records back to the stream. */
   publishFailed: FilterPattern.all(message('stream batch'), FilterPattern.numberValue('$.failed', '>', 0)),
 } as const;
@@ -144,6 +151,11 @@ export class LogMetrics extends Construct {
   public readonly apiThrottled: Metric;
   /** Stream batches the publisher gave back, the bus refusing or failing (alarmed); undefined without publisherLogs. */
   public readonly publishFailures?: Metric;
+  /**
+   * State items the worker wrote with a change, each one a stream record the publisher is invoked
+   * for (alarmed with the publisher's invocations: EventsNotPublished); undefined without publisherLogs.
+   */
+  public readonly stateChanges?: Metric;
   /** The receive count from which receivedManyTimes counts. */
   public readonly manyReceivesAlarmCount: number;
 
@@ -184,6 +196,10 @@ export class LogMetrics extends Construct {
     if (props.publisherLogs) {
       this.filter('PublishFailures', props.publisherLogs, LOG_PATTERNS.publishFailed, 'PublishFailures');
       this.publishFailures = this.metric('PublishFailures');
+      // On the worker's log group, only with events out: 0 for its other lines, so the metric has
+      // data whenever the worker logs anything.
+      this.filter('StateChanged', props.workerLogs, LOG_PATTERNS.stateChanged, 'StateChanged', undefined, undefined, 0);
+      this.stateChanges = this.metric('StateChanged');
     }
 
     this.workerConfigurationErrors = this.metric('WorkerConfigurationErrors');
@@ -264,8 +280,10 @@ export class LogMetrics extends Construct {
     metricName: string,
     dimensions?: Record<string, string>,
     measure: { readonly value: string; readonly unit: Unit } = { value: '1', unit: Unit.COUNT },
+    /** The value of a line the pattern does not match; only without dimensions (CloudWatch allows none with them). */
+    defaultValue?: number,
   ) {
-    // No default value: with dimensions CloudWatch allows none, and "no data" reads as zero anyway.
+    // Usually no default value: with dimensions CloudWatch allows none, and "no data" reads as zero anyway.
     new MetricFilter(this, id, {
       logGroup,
       filterPattern,
@@ -274,6 +292,7 @@ export class LogMetrics extends Construct {
       metricValue: measure.value,
       unit: measure.unit,
       ...(dimensions ? { dimensions } : {}),
+      ...(defaultValue === undefined ? {} : { defaultValue }),
     });
   }
 }

@@ -96,25 +96,29 @@ export interface PipelineAlarmsProps {
    */
   readonly staleAlarmThresholds?: Readonly<Record<string, number>>;
   /**
-   * The event outlet (lib/event-outlet.ts): its dead-letter queue, its publisher, and the batches
-   * the publisher gave back (LogMetrics.publishFailures).
-   * @default - no event alarms
-   */
-  /**
    * The reconciliation sweep, run every minute: alarmed when no sweep succeeded for a while.
    * @default - no sweep alarm
    */
   readonly sweep?: IFunction;
+  /**
+   * The event outlet (lib/event-outlet.ts): its dead-letter queue, its publisher, the batches the
+   * publisher gave back (LogMetrics.publishFailures), and the state changes the worker wrote
+   * (LogMetrics.stateChanges), each of which invokes a working publisher.
+   * @default - no event alarms
+   */
   readonly events?: {
     readonly deadLetterQueue: IQueue;
     readonly publisher: IFunction;
     readonly publishFailures: IMetric;
+    readonly stateChanges: IMetric;
   };
 }
 
 const PERIOD = Duration.minutes(5);
 /** Days before the dead-letter queue's retention deletes a callback that DeadLetterQueueExpiring warns. */
 const DLQ_EXPIRY_WARNING_DAYS = 2;
+/** Periods in a row with state changes and no publisher invocation that raise EventsNotPublished. */
+const EVENTS_NOT_PUBLISHED_PERIODS = 2;
 /** The sweep runs every minute: this long without a successful one is an outage, not a blip. */
 const SWEEP_ALARM_PERIOD = Duration.minutes(10);
 
@@ -128,6 +132,8 @@ const REPROCESS = (provider: string) => `npm run reprocess -- --table <TableName
 interface AlarmOptions {
   readonly comparisonOperator?: ComparisonOperator;
   readonly evaluationPeriods?: number;
+  /** @default evaluationPeriods (all of them breaching) */
+  readonly datapointsToAlarm?: number;
   /** @default NOT_BREACHING: no data means no messages, no requests, no matching log line, so nothing is wrong */
   readonly treatMissingData?: TreatMissingData;
 }
@@ -191,6 +197,7 @@ export class PipelineAlarms extends Construct {
           metric,
           threshold,
           evaluationPeriods: options.evaluationPeriods ?? 1,
+          ...(options.datapointsToAlarm === undefined ? {} : { datapointsToAlarm: options.datapointsToAlarm }),
           comparisonOperator: options.comparisonOperator ?? ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
           treatMissingData: options.treatMissingData ?? TreatMissingData.NOT_BREACHING,
           alarmDescription: description,
@@ -379,6 +386,36 @@ export class PipelineAlarms extends Construct {
           'IteratorAge): subscribers get events late, and a one-time code can expire before it is sent. Usually the ' +
           'publisher failing (see PublisherErrors) or throttled (the account\'s Lambda concurrency). Nothing is lost before ' +
           `${hours} hours; then the changes go to the events dead-letter queue (EventsDeadLetterQueueNotEmpty).`,
+      );
+      // The alarms above all need the publisher to run: with its stream trigger disabled (by hand,
+      // or by Lambda when it can no longer read the stream) it is never invoked, IteratorAge has no
+      // data and nothing errs, while the stream drops the changes after 24 hours. Every state change
+      // the worker logs is a record the trigger's filter lets through (lib/event-outlet.ts), and a
+      // working publisher is invoked within seconds of it: a change late in one period is published
+      // early in the next, which then has invocations and does not breach. Two periods in a row
+      // with changes and no invocation at all cannot be that. Periods without a change never breach,
+      // so at low traffic it takes changes in two consecutive periods to fire.
+      alarm(
+        'EventsNotPublished',
+        new MathExpression({
+          label: 'state changes with no publisher invocation',
+          expression: 'IF(FILL(changes, 0) > 0 AND FILL(invocations, 0) == 0, 1, 0)',
+          usingMetrics: {
+            changes: events.stateChanges,
+            invocations: events.publisher.metricInvocations({ period: PERIOD, statistic: 'Sum' }),
+          },
+          period: PERIOD,
+        }),
+        1,
+        `Subjects' states changed in each of the last ${EVENTS_NOT_PUBLISHED_PERIODS} periods of ${PERIOD.toMinutes()} minutes and the event ` +
+          'publisher was not invoked once: no event went out. Usually its stream trigger (event source mapping) is disabled, ' +
+          'by hand or by Lambda when it can no longer read the stream, which EventsDelayed and PublisherErrors cannot see (a ' +
+          'throttled publisher fires PublisherErrors too). Check the trigger: aws lambda list-event-source-mappings ' +
+          `--function-name ${events.publisher.functionName} (State, StateTransitionReason, LastProcessingResult); enable it ` +
+          "(aws lambda update-event-source-mapping --uuid <UUID> --enabled), and check that the publisher's role still allows " +
+          "dynamodb:DescribeStream, GetRecords, GetShardIterator and ListStreams on the table's stream. The stream keeps each " +
+          'change 24 hours; for what they missed, subscribers re-read the states from the table (GetItem: the version says what changed).',
+        { evaluationPeriods: EVENTS_NOT_PUBLISHED_PERIODS, datapointsToAlarm: EVENTS_NOT_PUBLISHED_PERIODS },
       );
     }
 

@@ -224,6 +224,8 @@ export class PipelineDashboard extends Construct {
       const { publisher, deadLetterQueue: eventsDlq } = props.events;
       widgets.push(
         wide('Events out: publisher', [
+          // Each state change invokes a working publisher: changes and no invocations is EventsNotPublished.
+          ...(logMetrics.stateChanges ? [withLabel(logMetrics.stateChanges, 'state changes')] : []),
           publisher.metricInvocations({ ...sum, label: 'invocations' }),
           publisher.metricErrors({ ...sum, label: 'errors' }),
           publisher.metricThrottles({ ...sum, label: 'throttles' }),

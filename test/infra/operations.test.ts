@@ -36,6 +36,7 @@ import { listSamples } from '../../local/samples.ts';
 import { authentic, contentOf, fixedSecretSource, runIngest, UNIT_SECRETS } from '../support/unit-ingest.ts';
 import { matchesFilterPattern as matches } from '../support/filter-pattern.ts';
 import { passesInsightsFilters } from '../support/insights-filter.ts';
+import { passesFilters } from '../support/lambda-filter.ts';
 import { pascal } from '../../lib/names.ts';
 
 /**
@@ -74,6 +75,7 @@ const PATTERNS = {
   ReceivedManyTimes: '{ ($.receiveCount >= 4) && (($.message = "record failed, will retry") || ($.message = "record failed: configuration")) }',
   ApiThrottled: '{ $.status = "429" }',
   PublishFailures: '{ ($.message = "stream batch") && ($.failed > 0) }',
+  StateChanged: '{ ($.message = "stored") && ($.stateChanged IS TRUE) }',
 } as const;
 type FilteredMetric = keyof typeof PATTERNS;
 
@@ -111,8 +113,11 @@ function matchedBy(filters: Map<string, Json>, line: string): string[] {
   return [...filters].filter(([, filter]) => matches(filter.FilterPattern, line)).map(([name]) => name);
 }
 
-/** PipelineAlarms alone in a small stack (one provider, no bundling): for what the props change. */
-function alarmsOnly(props: Partial<PipelineAlarmsProps> = {}): Template {
+/**
+ * PipelineAlarms alone in a small stack (one provider, no bundling): for what the props change
+ * (given as a function of the stack when they hold constructs of their own).
+ */
+function alarmsOnly(props: Partial<PipelineAlarmsProps> | ((small: Stack) => Partial<PipelineAlarmsProps>) = {}): Template {
   const small = new Stack(new App(), 'AlarmsOnly');
   const telesign = getProvider('telesign');
   new PipelineAlarms(small, 'Alarms', {
@@ -131,7 +136,7 @@ function alarmsOnly(props: Partial<PipelineAlarmsProps> = {}): Template {
       confirmingProviderIds: [],
     }),
     providers: [telesign],
-    ...props,
+    ...(typeof props === 'function' ? props(small) : props),
   });
   return Template.fromStack(small);
 }
@@ -295,8 +300,9 @@ describe('alarms', () => {
     // act
     const alarms = new Map(ofType('AWS::CloudWatch::Alarm').map(([, alarm]) => [alarm.Properties.AlarmName as string, alarm.Properties]));
 
-    // assess (SweepNotRunning, which breaches on silence, has a test of its own below)
-    assert.deepEqual([...alarms.keys()].filter((name) => name !== `${STACK_ID}-SweepNotRunning`).sort(), [...expected.keys()].map((name) => `${STACK_ID}-${name}`).sort());
+    // assess (SweepNotRunning, which breaches on silence, and EventsNotPublished, over two periods, have tests of their own below)
+    const ownTests = new Set(['SweepNotRunning', 'EventsNotPublished'].map((name) => `${STACK_ID}-${name}`));
+    assert.deepEqual([...alarms.keys()].filter((name) => !ownTests.has(name)).sort(), [...expected.keys()].map((name) => `${STACK_ID}-${name}`).sort());
     assert.ok(expected.has('TemboplusConfirmationMismatch') && expected.has('TemboplusConfirmationNotFound'), 'TemboPlus confirms');
     for (const [name, want] of expected) {
       const alarm = alarms.get(`${STACK_ID}-${name}`)!;
@@ -340,6 +346,88 @@ describe('alarms', () => {
     assert.match(alarm.AlarmDescription, /no re-check is queued.*Stale alarms stay quiet.*throttled/);
     assert.deepEqual(alarm.AlarmActions, [ref(logicalId(stack.alarms.topic))]);
     assert.deepEqual([config?.MaximumRetryAttempts, config?.MaximumEventAgeInSeconds], [0, 60], 'a missed sweep is made up by the next one, not replayed');
+  });
+
+  test('EventsNotPublished: state changes and not one publisher invocation in each of 2 periods of 5 minutes in a row alarm; a change published in the next period does not', () => {
+    // prepare
+    const publisher = logicalId(stack.events.publisher);
+
+    // act
+    const alarm = ofType('AWS::CloudWatch::Alarm').map(([, each]) => each.Properties).find((each) => each.AlarmName === `${STACK_ID}-EventsNotPublished`)!;
+
+    // assess
+    assert.ok(alarm, 'the alarm exists');
+    const entries = alarm.Metrics as Json[];
+    const expression = entries.find((entry) => entry.Expression)!;
+    // Missing invocations are none (a disabled trigger leaves no data); a period without a change is 0, never breaching.
+    assert.equal(expression.Expression, 'IF(FILL(changes, 0) > 0 AND FILL(invocations, 0) == 0, 1, 0)');
+    assert.equal(expression.ReturnData, true, 'the expression is what is alarmed on');
+    const stats = entries
+      .filter((entry) => entry.MetricStat)
+      .map(({ Id, ReturnData, MetricStat: { Metric: metric, Stat, Period } }) => [Id, ReturnData, metric.Namespace, metric.MetricName, JSON.stringify(metric.Dimensions ?? []), Stat, Period]);
+    assert.deepEqual(stats.sort(), [
+      ['changes', false, NAMESPACE, 'StateChanged', '[]', 'Sum', 300],
+      ['invocations', false, 'AWS/Lambda', 'Invocations', JSON.stringify([{ Name: 'FunctionName', Value: ref(publisher) }]), 'Sum', 300],
+    ]);
+    // Two periods in a row, both breaching: a change late in one period is published early in the
+    // next, which has invocations; only a publisher not invoked across both fires it.
+    assert.deepEqual([alarm.Threshold, alarm.ComparisonOperator, alarm.EvaluationPeriods, alarm.DatapointsToAlarm, alarm.TreatMissingData], [1, 'GreaterThanOrEqualToThreshold', 2, 2, 'notBreaching']);
+    assert.deepEqual([alarm.AlarmActions, alarm.OKActions], [[ref(logicalId(stack.alarms.topic))], [ref(logicalId(stack.alarms.topic))]]);
+
+    // The expression over periods of (changes, invocations), each absent when it has no data, read as
+    // CloudWatch does (IF, AND, FILL); the alarm fires when EvaluationPeriods values in a row reach the threshold.
+    const js = String(expression.Expression).replace(/FILL\((\w+), 0\)/g, '($1 ?? 0)').replace(/ AND /g, ' && ').replace(/^IF\(/, 'when(');
+    assert.match(js, /^when\(\(changes \?\? 0\) > 0 && \(invocations \?\? 0\) == 0, 1, 0\)$/);
+    const value = new Function('when', 'changes', 'invocations', `return ${js};`) as (when: unknown, changes?: number, invocations?: number) => number;
+    type Period = { changes?: number; invocations?: number };
+    const fires = (periods: Period[]) => {
+      const values = periods.map((period) => value((c: boolean, a: number, b: number) => (c ? a : b), period.changes, period.invocations));
+      return values.some((_, n) => n + alarm.EvaluationPeriods <= values.length && values.slice(n, n + alarm.EvaluationPeriods).every((v) => v >= alarm.Threshold));
+    };
+    assert.equal(fires([{ changes: 4, invocations: 3 }, { changes: 2, invocations: 2 }]), false, 'a working publisher');
+    assert.equal(fires([{ changes: 1 }, { invocations: 1 }]), false, 'a change at the end of a period, published early in the next');
+    assert.equal(fires([{ changes: 1 }, { changes: 1, invocations: 1 }, { changes: 1 }]), false, 'each period ending on a change, published in the next');
+    assert.equal(fires([{}, {}, {}]), false, 'no traffic');
+    assert.equal(fires([{ changes: 3 }, { changes: 1 }]), true, 'the trigger disabled (no invocation, so no data)');
+    assert.equal(fires([{ changes: 1 }, {}, { changes: 1 }]), false, 'at low traffic, changes in two periods in a row are needed');
+
+    // The description names the publisher, so the command runs as written.
+    const [separator, parts] = alarm.AlarmDescription['Fn::Join'] as [string, unknown[]];
+    assert.equal(separator, '');
+    assert.ok(parts.some((part) => JSON.stringify(part) === JSON.stringify(ref(publisher))), 'names the publisher function');
+    const text = parts.map((part) => (typeof part === 'string' ? part : '<publisher>')).join('');
+    assert.match(
+      text,
+      /last 2 periods of 5 minutes.*not invoked once.*event source mapping.*disabled.*list-event-source-mappings --function-name <publisher> \(State, StateTransitionReason, LastProcessingResult\).*--enabled.*dynamodb:DescribeStream, GetRecords, GetShardIterator and ListStreams.*24 hours.*re-read the states.*version/,
+    );
+    assert.ok(text.length - '<publisher>'.length + 64 <= 1024, "CloudWatch's description limit, with the longest function name");
+  });
+
+  test('EventsNotPublished and the StateChanged filter exist only with events out', () => {
+    // prepare: the event outlet's parts, as the stack passes them
+    const events = (small: Stack): Partial<PipelineAlarmsProps> => {
+      const logMetrics = new LogMetrics(small, 'EventsLogMetrics', {
+        ingestLogs: [],
+        workerLogs: new LogGroup(small, 'EventsWorkerLogs'),
+        accessLogs: new LogGroup(small, 'EventsAccessLogs'),
+        publisherLogs: new LogGroup(small, 'PublisherLogs'),
+        confirmingProviderIds: [],
+      });
+      const publisher = new LambdaFunction(small, 'Publisher', { runtime: Runtime.NODEJS_24_X, handler: 'index.handler', code: Code.fromInline('exports.handler = async () => ({});') });
+      return { events: { deadLetterQueue: new Queue(small, 'EventsDlq'), publisher, publishFailures: logMetrics.publishFailures!, stateChanges: logMetrics.stateChanges! } };
+    };
+    const alarmNames = (template: Template) => Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((alarm) => String(alarm.Properties.AlarmName));
+    const metricNames = (template: Template) => Object.values(template.findResources('AWS::Logs::MetricFilter')).map((filter) => String(filter.Properties.MetricTransformations[0].MetricName));
+
+    // act
+    const without = alarmsOnly();
+    const withEvents = alarmsOnly(events);
+
+    // assess
+    assert.ok(!alarmNames(without).some((name) => name.endsWith('-EventsNotPublished')));
+    assert.ok(!metricNames(without).includes('StateChanged'), 'no publisher logs, no state change filter');
+    assert.ok(alarmNames(withEvents).some((name) => name.endsWith('-EventsNotPublished')));
+    assert.equal(metricNames(withEvents).filter((name) => name === 'StateChanged').length, 1);
   });
 
   test('every alarm on a custom metric has a metric filter producing it, with the dimension it alarms on', () => {
@@ -411,7 +499,7 @@ describe('metric filters', () => {
     }
   });
 
-  test('the worker log group counts accepted callbacks, its own quarantines, configuration errors, retries, confirmation verdicts, stored callbacks by outcome, repeats, lag and many receives', () => {
+  test('the worker log group counts accepted callbacks, its own quarantines, configuration errors, retries, confirmation verdicts, stored callbacks by outcome, repeats, lag, many receives and state changes', () => {
     // act
     const filters = filtersOn(logicalId(stack.pipeline.workerLogs));
 
@@ -431,6 +519,8 @@ describe('metric filters', () => {
       Rechecks: transformation('Rechecks', perProvider),
       RecheckFaults: transformation('RecheckFaults', perProvider),
       Stale: transformation('Stale', perProvider),
+      // No dimensions, so a default: 0 for the worker's other lines (EventsNotPublished reads it).
+      StateChanged: [{ ...transformation('StateChanged', {})[0], DefaultValue: 0 }],
     };
     assert.deepEqual([...filters.keys()].sort(), Object.keys(expected).sort());
     for (const [metricName, filter] of filters) {
@@ -708,8 +798,9 @@ describe('the filters match the lines the functions write', () => {
       assert.deepEqual(lines.flatMap((line) => matchedBy(filters, line)).sort(), [...metrics].sort(), lines.join('\n'));
     });
   }
-  // A stored callback also counts as Accepted and Stored (by outcome), and gives its lag.
-  const STORED = ['Accepted', 'Stored', 'StoreLag'];
+  // A stored callback also counts as Accepted and Stored (by outcome), and gives its lag; here each is
+  // the subject's first, so its state is written too (StateChanged).
+  const STORED = ['Accepted', 'Stored', 'StoreLag', 'StateChanged'];
   for (const [verdict, answer, receiveCount, metrics, faults] of [
     ['agrees', (callback: Json) => json(callback), 1, ['ConfirmationConfirmed', ...STORED], {}],
     ['reports another status', (callback: Json) => json({ ...callback, status: callback.status === 'FAILED' ? 'COMPLETED' : 'FAILED' }), 1, ['ConfirmationMismatch', ...STORED], {}],
@@ -744,9 +835,10 @@ describe('the filters match the lines the functions write', () => {
       // act
       const lines = await runReceives([first, (callback) => json(callback)]);
 
-      // assess: the retry is our own, not a verdict to alarm on nor a provider's repeat
+      // assess: the retry is our own, not a verdict to alarm on nor a provider's repeat; each receive
+      // wrote the state with a change (the status, then the confirmation)
       const counted = lines.flatMap((line) => matchedBy(filters, line)).sort();
-      assert.deepEqual(counted, ['Accepted', 'ConfirmationConfirmed', 'StoreLag', 'Stored', 'WorkerRetries'], lines.join('\n'));
+      assert.deepEqual(counted, ['Accepted', 'ConfirmationConfirmed', 'StateChanged', 'StateChanged', 'StoreLag', 'Stored', 'WorkerRetries'], lines.join('\n'));
     });
   }
 
@@ -775,7 +867,48 @@ describe('the filters match the lines the functions write', () => {
     // assess
     const counted = lines.flatMap((line) => matchedBy(filters, line)).sort();
     const retries = Array(QUEUE.settleAttempts - 1).fill('WorkerRetries');
-    assert.deepEqual(counted, ['Accepted', 'ConfirmationNotFound', 'StoreLag', 'Stored', ...retries].sort(), lines.join('\n'));
+    assert.deepEqual(counted, ['Accepted', 'ConfirmationNotFound', 'StateChanged', 'StoreLag', 'Stored', ...retries].sort(), lines.join('\n'));
+  });
+
+  test('worker: each line counted as StateChanged wrote a state item with a change, a record the publisher\'s stream filter lets through', async () => {
+    // prepare: the deployed trigger's filter, and a table that notes each state written as its stream record
+    const filters = filtersOn(logicalId(stack.pipeline.workerLogs));
+    const [mapping] = ofType('AWS::Lambda::EventSourceMapping').filter(([, each]) => each.Properties.FunctionName.Ref === logicalId(stack.events.publisher));
+    const patterns = (mapping[1].Properties.FilterCriteria.Filters as Json[]).map((filter) => JSON.parse(filter.Pattern as string) as unknown);
+    const written: { record: Json; changed: boolean }[] = [];
+    const recording = (): CallbackStore => {
+      const store = memoryStore();
+      return {
+        ...store,
+        async putState(state, expectedVersion) {
+          const before = await store.getState(state.provider, state.subjectId, state.part);
+          const result = await store.putState(state, expectedVersion);
+          if (result === 'written') {
+            const key = keys.state(state.provider, state.subjectId, state.part);
+            written.push({
+              record: { eventName: before ? 'MODIFY' : 'INSERT', dynamodb: { Keys: marshall(key), NewImage: marshall({ ...state, ...key }, { removeUndefinedValues: true }) } },
+              changed: (['status', 'outcome', 'confirmation', 'confirmedStatus'] as const).some((field) => before?.[field] !== state[field]),
+            });
+          }
+          return result;
+        },
+      };
+    };
+    const agree = (callback: Json) => json(callback);
+    const notFound = () => json({ message: 'not found' }, 404);
+    const other = (callback: Json) => json({ ...callback, status: callback.status === 'FAILED' ? 'COMPLETED' : 'FAILED' });
+
+    // act: new subjects, a verdict on a later receive, the same callback again
+    const lines: string[] = [];
+    for (const answers of [[agree], [other], [notFound, agree], Array(QUEUE.settleAttempts).fill(notFound)]) lines.push(...(await runReceives(answers, recording())));
+    const store = recording();
+    lines.push(...(await runReceives([agree], store)), ...(await runReceives([agree], store)));
+
+    // assess
+    const counted = lines.filter((line) => matchedBy(filters, line).includes('StateChanged'));
+    assert.ok(counted.length >= 6, lines.join('\n'));
+    assert.equal(counted.length, written.filter((write) => write.changed).length, 'one state written with a change per line counted');
+    assert.deepEqual(written.filter((write) => !passesFilters(patterns, write.record)), [], 'every state write invokes the publisher');
   });
 
   test('worker: a callback the worker quarantines counts as that provider\'s Quarantined once; one ingest quarantined (and counted) already does not', async () => {
@@ -1130,6 +1263,7 @@ describe('dashboard', () => {
     const publisher = `@${logicalId(stack.events.publisher)}`;
     for (const metric of ['Invocations', 'Errors', 'Throttles', 'IteratorAge']) has(`AWS/Lambda ${metric} FunctionName ${publisher}`);
     has(`${NAMESPACE} PublishFailures`);
+    has(`${NAMESPACE} StateChanged`);
     has(`AWS/SQS ApproximateNumberOfMessagesVisible QueueName @${logicalId(stack.events.deadLetterQueue)}.QueueName`);
     assert.deepEqual(logs.map((widget) => widget.properties.title).sort(), [
       'Callbacks not accepted, by provider, status and reason',
