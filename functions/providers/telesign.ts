@@ -299,6 +299,12 @@ function utcTime(value: unknown): string | undefined {
  *   any other value is a failed dial (not terminal: the session's call_completed decides); no
  *   readable status is `unknown`.
  * - Other events (incoming_call, speak_completed, play_completed, call_leg_completed, …): in progress.
+ * - incoming_call opens an inbound session ("When a call comes in to Telesign, the service uses this
+ *   event to pass the call information to you"; the answer to it may `dial`, whose dial_completed
+ *   follows: https://developer.telesign.com/enterprise/reference/voice-events). Nothing of the
+ *   session comes before it, so it ranks below every other event: one delivered late never takes
+ *   the status back to the call's start (`dial_completed busy`, failed, read as in progress again).
+ *   The other events carry no time nor order TeleSign publishes: among them the latest received wins.
  *
  * The status is `<event> <data.status>` (`call_completed hangup`), `<event>` without a status, and
  * `<event> ?` when data.status is not a short string.
@@ -329,7 +335,7 @@ function describeVoice(referenceId: string, event: string, data: unknown): Event
     eventKey: `voice|${keySegment(event)}|${shortHash(canonicalJson(data))}`,
     status: `${event}${statusLabel}`,
     statusAt: utcTime(fieldOf(data, 'ended_on_utc')),
-    rank: 0,
+    rank: event === 'incoming_call' ? -1 : 0,
     ...meaning,
     ...(Object.keys(detail).length > 0 ? { detail } : {}),
   };

@@ -863,6 +863,26 @@ describe('TeleSign Voice events', () => {
     }
   });
 
+  test('an incoming_call delivered after a later event of its session does not take the status back to the call\'s start', () => {
+    // prepare: the inbound call, then the dial its answer asked for; Voice events carry no time, so
+    // each is placed when it was received, a second apart
+    const incoming = factsOf(voice('incoming_call', { to: '15558675309', from: '15555551212' }));
+    const answered = factsOf(voice('dial_completed', { to: '15558675310', from: '15558675309', status: 'answered' }));
+    const busy = factsOf(voice('dial_completed', { to: '15558675310', from: '15558675309', status: 'busy' }));
+    const receivedInTurn = (order: readonly EventFacts[]) =>
+      order.reduce<StateItem | undefined>((state, facts, index) => {
+        const receivedAt = new Date(Date.UTC(2025, 0, 1, 0, 0, index)).toISOString();
+        return applyObservations(state, { provider: 'telesign', subjectId: facts.subjectId }, [{ hash: facts.eventKey, counts: true, source: 'callback', placed: placeStatus(facts, receivedAt) }], undefined, receivedAt) ?? state;
+      }, undefined);
+    // act / assess: both events counted; the dial's reading stands in either order
+    for (const dialed of [answered, busy]) {
+      for (const state of [receivedInTurn([incoming, dialed]), receivedInTurn([dialed, incoming])]) {
+        assert.equal(state?.eventCount, 2);
+        assert.deepEqual({ status: state?.status, outcome: state?.outcome }, { status: dialed.status, outcome: dialed.outcome });
+      }
+    }
+  });
+
   test('a call that completes busy is failed, not succeeded, whatever came before', () => {
     // act
     const state = stateAfter([
