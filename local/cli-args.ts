@@ -59,7 +59,7 @@ export function parseCli<T extends ParseArgsConfig['options'] & HelpOption>(opti
     console.error(`${parseErrorText(error as Error & { code?: string })}\n\n${usage}`);
     process.exit(USAGE_EXIT_CODE);
   }
-  const taken = flagsNpmTook(Object.keys(options), process.env);
+  const taken = flagsNpmTook(options, process.env, parsed.values);
   if (taken.length > 0) {
     console.error(`${npmTookText(taken, process.env)}\n\n${usage}`);
     process.exit(USAGE_EXIT_CODE);
@@ -77,11 +77,15 @@ export function parseCli<T extends ParseArgsConfig['options'] & HelpOption>(opti
  * `npm start --fresh`), a flag is npm's: npm exports it as `npm_config_<name>=true`, runs the
  * command without it, and a value after it arrives as a stray word. A dry run would move the
  * messages, a fresh start keep the old data. Only under npm (`npm_lifecycle_event` set); `--help`
- * npm answers itself.
+ * npm answers itself. A flag the command was given (`given`, after `--`) is not one npm kept, though
+ * npm exports its own setting of that name too (`json=true` in an .npmrc): refused, the command line
+ * the message advises was the one given.
  */
-export function flagsNpmTook(optionNames: readonly string[], env: NodeJS.ProcessEnv): string[] {
+export function flagsNpmTook(options: Readonly<Record<string, { readonly type: 'string' | 'boolean' }>>, env: NodeJS.ProcessEnv, given: Readonly<Record<string, unknown>> = {}): string[] {
   if (env.npm_lifecycle_event === undefined) return [];
-  return optionNames.filter((name) => name !== 'help' && env[`npm_config_${name.replaceAll('-', '_')}`] === 'true').map((name) => `--${name}`);
+  return Object.keys(options)
+    .filter((name) => name !== 'help' && (given[name] === undefined || given[name] === false) && env[`npm_config_${name.replaceAll('-', '_')}`] === 'true')
+    .map((name) => `--${name}`);
 }
 
 /** What to say when npm kept the command's flags: which, and the command line that gives them to it. */

@@ -254,10 +254,25 @@ describe("a command's flag written before `--`: npm keeps it, and the command re
   after(() => rmSync(empty, { recursive: true, force: true }));
 
   test('flagsNpmTook: the flags npm exported as its own settings, under npm only, --help aside', () => {
-    const options = ['dry-run', 'json', 'help', 'max'];
+    const options = { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean' }, max: { type: 'string' } } as const;
     assert.deepEqual(flagsNpmTook(options, { npm_lifecycle_event: 'redrive', npm_config_dry_run: 'true', npm_config_json: 'true', npm_config_help: 'true' }), ['--dry-run', '--json']);
     assert.deepEqual(flagsNpmTook(options, { npm_config_dry_run: 'true' }), [], 'not run by npm');
     assert.deepEqual(flagsNpmTook(options, { npm_lifecycle_event: 'redrive', npm_config_max: '' }), [], 'an npm setting left empty is no flag given');
+  });
+
+  test('flagsNpmTook: a flag the command was given after `--` is not one npm kept, whatever npm exported (json=true in an .npmrc)', () => {
+    const options = { json: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, help: { type: 'boolean' } } as const;
+    const env = { npm_lifecycle_event: 'redrive', npm_config_json: 'true', npm_config_dry_run: 'true' };
+    assert.deepEqual(flagsNpmTook(options, env, { json: true, 'dry-run': false }), ['--dry-run']);
+    assert.deepEqual(flagsNpmTook(options, env, { json: true, 'dry-run': true }), []);
+  });
+
+  test('npm run send -- --list --json, with json=true in an .npmrc: the command got --json and lists as JSON (it was refused, its advice the very command line given)', async () => {
+    // act: npm exports its json setting; the command's own --json arrives after `--`
+    const run = await command('send', ['--list', '--json'], [], { npm_lifecycle_event: 'send', npm_config_json: 'true' });
+    // assess
+    assert.equal(run.status, 0, run.stderr.slice(0, 300));
+    assert.doesNotThrow(() => JSON.parse(run.stdout), `one JSON document on stdout: ${run.stdout.slice(0, 300)}`);
   });
 
   test('npm run redrive --dry-run: exit 2 naming the flag and the command line that passes it; nothing moved, nothing on stdout', async () => {
