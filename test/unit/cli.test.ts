@@ -285,6 +285,21 @@ describe("a command's flag written before `--`: npm keeps it, and the command re
     assert.equal(run.stdout, '');
   });
 
+  test('flagsNpmTook: a value flag written `--name=value` before `--`, which npm exports with its value', () => {
+    const options = { max: { type: 'string' }, 'data-dir': { type: 'string' }, json: { type: 'boolean' } } as const;
+    assert.deepEqual(flagsNpmTook(options, { npm_lifecycle_event: 'redrive', npm_config_max: '5', npm_config_data_dir: 'demo-data' }), ['--max', '--data-dir']);
+    assert.deepEqual(flagsNpmTook(options, { npm_lifecycle_event: 'redrive', npm_config_json: 'yes' }), [], 'a boolean npm setting is taken only as npm writes a flag: true');
+  });
+
+  test('npm run redrive --max=5: exit 2 naming --max, instead of a redrive without its limit', async () => {
+    // act: npm keeps `--max=5` as its setting max, exported with its value
+    const run = await command('redrive', ['--data-dir', empty], [], { npm_lifecycle_event: 'redrive', npm_config_max: '5' });
+    // assess
+    assert.equal(run.status, 2, run.stderr.slice(0, 300));
+    assert.ok(run.stderr.startsWith('npm took --max for its own setting'), run.stderr.slice(0, 300));
+    assert.equal(run.stdout, '');
+  });
+
   test('npm start --fresh: exit 2 naming `npm start -- --fresh`, instead of starting on the old data', async () => {
     // act
     const run = await command('start', ['--port', '0', '--data-dir', empty, '--dynamodb-endpoint', 'http://127.0.0.1:9', '--sqs-endpoint', 'http://127.0.0.1:9'], [], { npm_lifecycle_event: 'start', npm_config_fresh: 'true' });
