@@ -81,10 +81,12 @@ try {
   process.exit(2);
 }
 const runtime = readRuntimeInfo(dataDirFrom(values['data-dir']));
-// A data folder named on the command line is the pipeline to send to: with none running there, the
-// port-3000 fallback would send to another pipeline (the default folder's) and its table.
-if (!runtime && !values.url && values['data-dir'] !== undefined) {
-  console.error(`no local pipeline is running with the data folder ${dataDirFrom(values['data-dir'])} (start it with \`npm start -- --data-dir ${values['data-dir']}\`), or pass --url BASE`);
+// A data folder named (--data-dir, or CALLBACK_GATEWAY_DATA_DIR) is the pipeline to send to: with
+// none running there, the port-3000 fallback would send to another pipeline (the default folder's)
+// and its table.
+if (!runtime && !values.url && (values['data-dir'] !== undefined || process.env.CALLBACK_GATEWAY_DATA_DIR !== undefined)) {
+  const startHint = dataDirHint(values['data-dir']);
+  console.error(`no local pipeline is running with the data folder ${dataDirFrom(values['data-dir'])} (start it with \`npm start${startHint ? ` --${startHint}` : ''}\`), or pass --url BASE`);
   process.exit(1);
 }
 const baseUrl = (values.url ?? runtime?.baseUrl ?? `http://127.0.0.1:${process.env.PORT ?? 3000}`).replace(/\/+$/, '');

@@ -464,6 +464,29 @@ describe('npm run send --data-dir DIR with no pipeline running there', { timeout
       server.close();
     }
   });
+
+  test('CALLBACK_GATEWAY_DATA_DIR=DIR npm run send: the folder named the other way is no more a send to port 3000', async () => {
+    // prepare: a listener where send falls back to without a pipeline (PORT), counting what reaches it
+    const { createServer } = await import('node:http');
+    let received = 0;
+    const server = createServer((request, response) => {
+      received += 1;
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{"received":true}');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as { port: number };
+    try {
+      // act
+      const run = await command('send', ['telesign', 'sms-dlr-success'], [], { PORT: String(port), CALLBACK_GATEWAY_DATA_DIR: empty });
+      // assess
+      assert.equal(run.status, 1, run.stderr.slice(0, 300));
+      assert.equal(received, 0, 'sent to another pipeline');
+      assert.ok(run.stderr.startsWith(`no local pipeline is running with the data folder ${empty}`), run.stderr.slice(0, 300));
+    } finally {
+      server.close();
+    }
+  });
 });
 
 describe('npm run send: no phone number in full in what it prints', { timeout: 300_000 }, () => {
