@@ -140,6 +140,12 @@ function distance(a: string, b: string): number {
   return row[b.length];
 }
 
+/** The same letters, whatever their case, order, `-` or `_`: `Stage`, `stgae`, `one-off` for `oneOff`. */
+function sameLetters(key: string, selector: string): boolean {
+  const letters = (text: string) => [...text.toLowerCase().replace(/[-_]/g, '')].sort().join('');
+  return letters(key) === letters(selector);
+}
+
 /**
  * Context keys that are not settings. One that looks like a setting (`-c identomatSmsRelay=…` for
  * `smsRelay`, `maxRecieveCount`) is a mistake the stack would otherwise be synthesized without: it
@@ -148,16 +154,17 @@ function distance(a: string, b: string): number {
  */
 function unknownKeys(node: Node): string[] {
   const names = SETTING_NAMES as readonly string[];
-  // The selectors too: `-c Stage=prod` ignored would deploy the default stage, not prod.
-  const lookalikes = [...names, STAGE_KEY, ONE_OFF_KEY];
   const ignored: string[] = [];
   for (const key of Object.keys(node.getAllContext())) {
     if (key.startsWith('@') || key.includes(':') || KNOWN_KEYS.includes(key) || names.includes(key)) continue;
     const lower = key.toLowerCase();
-    const like = lookalikes.filter((name) => {
+    const like = names.filter((name) => {
       const setting = name.toLowerCase();
       return lower.includes(setting) || setting.includes(lower) || distance(lower, setting) <= 2;
     });
+    // The selectors too (`-c Stage=prod` ignored would deploy the default stage, not prod), but only
+    // spelt with their own letters: short words such as `state`, `tags` or `page` are others' keys.
+    like.push(...[STAGE_KEY, ONE_OFF_KEY].filter((selector) => sameLetters(key, selector)));
     if (like.length === 0) {
       ignored.push(key);
       continue;

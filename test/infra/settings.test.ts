@@ -311,6 +311,17 @@ describe('stages', () => {
     assert.throws(() => synth({ Stage: 'prod' }), /context key Stage .*is not a setting: did you mean stage\?/);
     assert.throws(() => synth({ stgae: 'prod' }), /context key stgae .*did you mean stage\?/);
     assert.throws(() => synth({ oneoff: 'true' }), /context key oneoff .*did you mean oneOff\?/);
+    assert.throws(() => synth({ 'one-off': 'true' }), /context key one-off .*did you mean oneOff\?/);
+  });
+
+  test("another tool's short context keys that merely resemble a selector are left alone (warned, not refused)", () => {
+    // `state`, `tags`, `page`, `stack` in a shared ~/.cdk.json must not break this app's synth.
+    for (const key of ['state', 'tags', 'page', 'stack', 'tag']) {
+      // act
+      const { stack } = synth({ [key]: 'x' });
+      // assess
+      assert.equal(stack.stackName, 'CallbackGateway', key);
+    }
   });
 
   test('stack outputs export nothing, so no two stacks can fight over an export name', () => {
