@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { redirectingEndpoint } from '../support/redirect-stand-in.ts';
 import { afterEach, describe, test } from 'node:test';
 import { isEndpointFault, lookupAnswer, setLookupDeadline } from '../../functions/core/ask.ts';
 import { getProvider, providers } from '../../functions/providers/index.ts';
@@ -122,21 +121,9 @@ describe('no status request follows a redirect: what answers where it points is 
     for (const status of [302, 307]) {
       test(`${provider.id}: a ${status} is an endpoint fault, and nothing reaches where it points`, async () => {
         // prepare: every request (a token request too) is redirected to another server
-        const elsewhere: string[] = [];
-        const target = createServer((request, response) => {
-          elsewhere.push(`${request.method} ${request.url}`);
-          response.writeHead(200, { 'content-type': 'application/json' });
-          response.end('{}');
-        });
-        await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
-        const redirecting = createServer((request, response) => {
-          response.writeHead(status, { location: `http://127.0.0.1:${(target.address() as AddressInfo).port}${request.url}` });
-          response.end();
-        });
-        await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+        const endpoint = await redirectingEndpoint(status, '{}');
         try {
-          const baseUrl = `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}`;
-          const secret = provider.secretSchema.parse(kitOf(provider).secret('unit', { statusEndpoint: baseUrl, asks: true }));
+          const secret = provider.secretSchema.parse(kitOf(provider).secret('unit', { statusEndpoint: endpoint.baseUrl, asks: true }));
           // act
           const outcome = await lookupAnswer(provider, { subjectId: 'SUBJECT-1' }, secret, { lookup: { fetch, timeoutMs: 2_000, newRequestId: () => 'r' }, now: () => new Date() }).then(
             (answer) => answer,
@@ -144,9 +131,9 @@ describe('no status request follows a redirect: what answers where it points is 
           );
           // assess
           assert.ok(isEndpointFault(provider, outcome), `expected an endpoint fault, got ${JSON.stringify(outcome)}`);
-          assert.deepEqual(elsewhere, []);
+          assert.deepEqual(endpoint.elsewhere, []);
         } finally {
-          await Promise.all([new Promise((resolve) => redirecting.close(resolve)), new Promise((resolve) => target.close(resolve))]);
+          await endpoint.close();
         }
       });
     }

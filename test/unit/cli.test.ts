@@ -441,23 +441,28 @@ describe('npm run send --data-dir DIR with no pipeline running there', { timeout
   const empty = mkdtempSync(join(tmpdir(), 'cli-send-dir-'));
   after(() => rmSync(empty, { recursive: true, force: true }));
 
-  test('exit 1 naming the folder; nothing sent to the port another pipeline (the default folder\'s) listens on', async () => {
-    // prepare: a listener where send falls back to without a pipeline (PORT), counting what reaches it
+  /** An HTTP listener on a free port that answers 200 and counts the requests that reach it. */
+  async function countingListener() {
     const { createServer } = await import('node:http');
-    let received = 0;
+    let count = 0;
     const server = createServer((request, response) => {
-      received += 1;
+      count += 1;
       response.writeHead(200, { 'content-type': 'application/json' }).end('{"received":true}');
     });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    const { port } = server.address() as { port: number };
+    return { server, port: (server.address() as { port: number }).port, received: () => count };
+  }
+
+  test('exit 1 naming the folder; nothing sent to the port another pipeline (the default folder\'s) listens on', async () => {
+    // prepare: a listener where send falls back to without a pipeline (PORT), counting what reaches it
+    const { server, port, received } = await countingListener();
     try {
       // act
       const run = await command('send', ['telesign', 'sms-dlr-success', '--data-dir', empty], [], { PORT: String(port) });
       // assess
       assert.equal(run.status, 1, run.stderr.slice(0, 300));
-      assert.equal(received, 0, 'sent to another pipeline');
+      assert.equal(received(), 0, 'sent to another pipeline');
       assert.ok(run.stderr.startsWith(`no local pipeline is running with the data folder ${empty}`), run.stderr.slice(0, 300));
       assert.equal(run.stdout, '');
     } finally {
@@ -467,21 +472,13 @@ describe('npm run send --data-dir DIR with no pipeline running there', { timeout
 
   test('CALLBACK_GATEWAY_DATA_DIR=DIR npm run send: the folder named the other way is no more a send to port 3000', async () => {
     // prepare: a listener where send falls back to without a pipeline (PORT), counting what reaches it
-    const { createServer } = await import('node:http');
-    let received = 0;
-    const server = createServer((request, response) => {
-      received += 1;
-      response.writeHead(200, { 'content-type': 'application/json' }).end('{"received":true}');
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as { port: number };
+    const { server, port, received } = await countingListener();
     try {
       // act
       const run = await command('send', ['telesign', 'sms-dlr-success'], [], { PORT: String(port), CALLBACK_GATEWAY_DATA_DIR: empty });
       // assess
       assert.equal(run.status, 1, run.stderr.slice(0, 300));
-      assert.equal(received, 0, 'sent to another pipeline');
+      assert.equal(received(), 0, 'sent to another pipeline');
       assert.ok(run.stderr.startsWith(`no local pipeline is running with the data folder ${empty}`), run.stderr.slice(0, 300));
     } finally {
       server.close();

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { redirectingEndpoint } from '../support/redirect-stand-in.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
@@ -298,29 +297,14 @@ describe('identomat lookup: POST result/ against the simulated endpoint', () => 
   for (const status of [302, 307, 308]) {
     test(`a redirect (${status}) is not followed: the company key never reaches where it points, and a person is told`, async () => {
       // prepare: a stand-in that redirects to another server, which would answer "approved"
-      const elsewhere: string[] = [];
-      const target = createServer((request, response) => {
-        let body = '';
-        request.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
-        request.on('end', () => {
-          elsewhere.push(body);
-          response.writeHead(200, { 'content-type': 'application/json' });
-          response.end('{"result":"approved"}');
-        });
-      });
-      await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
-      const redirecting: Server = createServer((request, response) => {
-        response.writeHead(status, { location: `http://127.0.0.1:${(target.address() as AddressInfo).port}${request.url}` });
-        response.end();
-      });
-      await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+      const endpoint = await redirectingEndpoint(status, '{"result":"approved"}');
       try {
-        const redirected = secretFor(`http://127.0.0.1:${(redirecting.address() as AddressInfo).port}`);
+        const redirected = secretFor(endpoint.baseUrl);
         // act + assess
         await assertRejectsWith(identomat.lookup!({ subjectId: SESSION }, redirected, context()), ConfigurationError, redirected, new RegExp(`${status}.*baseUrl`));
-        assert.deepEqual(elsewhere, []);
+        assert.deepEqual(endpoint.elsewhere, []);
       } finally {
-        await Promise.all([new Promise((resolve) => redirecting.close(resolve)), new Promise((resolve) => target.close(resolve))]);
+        await endpoint.close();
       }
     });
   }

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { redirectingEndpoint } from '../support/redirect-stand-in.ts';
 import { describe, test } from 'node:test';
 import { temboplus, type TemboPlusCallback } from '../../functions/providers/temboplus.ts';
 import { ConfigurationError, DependencyError } from '../../functions/shared/errors.ts';
@@ -62,20 +61,9 @@ describe('TemboPlus status lookup: HTTP answers', () => {
   for (const status of [301, 302, 307, 308]) {
     test(`a redirect (${status}) is not followed: what answers elsewhere is never taken for TemboPlus's status`, async () => {
       // prepare: a stand-in that redirects to another server, which answers COMPLETED for the transfer
-      const elsewhere: string[] = [];
-      const target = createServer((request, response) => {
-        elsewhere.push(request.url ?? '');
-        response.writeHead(200, { 'content-type': 'application/json' });
-        response.end(JSON.stringify({ partnerReference: 'PR-1', status: 'COMPLETED', statusCode: 'PAYMENT_SUCCESS', updatedAt: '2026-01-01T10:00:00Z' }));
-      });
-      await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
-      const redirecting: Server = createServer((request, response) => {
-        response.writeHead(status, { location: `http://127.0.0.1:${(target.address() as AddressInfo).port}${request.url}` });
-        response.end();
-      });
-      await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+      const endpoint = await redirectingEndpoint(status, JSON.stringify({ partnerReference: 'PR-1', status: 'COMPLETED', statusCode: 'PAYMENT_SUCCESS', updatedAt: '2026-01-01T10:00:00Z' }));
       try {
-        const redirected = { ...secret, baseUrl: `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}` };
+        const redirected = { ...secret, baseUrl: endpoint.baseUrl };
         // act
         const outcome = await temboplus.lookup!({ subjectId: 'PR-1' }, redirected, { fetch, timeoutMs: 2_000, newRequestId: () => '6f1c2b9e-0000-4000-8000-000000000001' }).then(
           (answer) => answer,
@@ -85,9 +73,9 @@ describe('TemboPlus status lookup: HTTP answers', () => {
         assert.ok(outcome instanceof ConfigurationError, `expected a ConfigurationError, got ${JSON.stringify(outcome)}`);
         assert.match(outcome.message, new RegExp(`${status}.*baseUrl`));
         assert.ok(!outcome.message.includes('token-1'));
-        assert.deepEqual(elsewhere, []);
+        assert.deepEqual(endpoint.elsewhere, []);
       } finally {
-        await Promise.all([new Promise((resolve) => redirecting.close(resolve)), new Promise((resolve) => target.close(resolve))]);
+        await endpoint.close();
       }
     });
   }
