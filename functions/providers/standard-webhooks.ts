@@ -67,7 +67,36 @@ const sourceName = z.string().check(z.regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'source
  */
 export const StandardWebhooksSecretSchema = secretWithRotation({
   sources: z.record(sourceName, SourceSchema).check(z.refine((sources) => Object.keys(sources).length > 0, 'name at least one source')),
-});
+}).check(
+  z.superRefine((secret, context) => {
+    const shared = sourcesSharingAKey(secret);
+    if (shared) {
+      context.addIssue({
+        code: 'custom',
+        path: ['sources', shared[1]],
+        message: `sources ${shared[0]} and ${shared[1]} share a signing key: the signature does not cover the source, so either sender could sign callbacks stored as the other's; give each its own secret`,
+      });
+    }
+  }),
+);
+
+/**
+ * Two sources whose keys (current or `previous`) are the same bytes, or undefined. The signed
+ * content is `id.timestamp.body` (the specification), not the URL: with one key for two sources,
+ * a callback one sender signed is as authentic at the other's URL, and is stored under its subject.
+ */
+function sourcesSharingAKey(secret: { sources: Record<string, { secret: string }>; previous?: { sources?: Record<string, { secret: string }> } }): [string, string] | undefined {
+  const owner = new Map<string, string>();
+  const entries = [...Object.entries(secret.sources), ...Object.entries(secret.previous?.sources ?? {})];
+  for (const [name, { secret: value }] of entries) {
+    const key = signingKey(value)?.toString('hex');
+    if (key === undefined) continue;
+    const first = owner.get(key);
+    if (first !== undefined && first !== name) return [first, name];
+    owner.set(key, name);
+  }
+  return undefined;
+}
 export type StandardWebhooksSecret = z.infer<typeof StandardWebhooksSecretSchema>;
 
 /** The callback as the worker stores it: the webhook's own id and time, its source, and the JSON payload. */

@@ -15,13 +15,15 @@ import type { CallbackRequest } from '../../functions/providers/provider.ts';
 
 const KEY_A = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
 const KEY_B = `whsec_${Buffer.alloc(32, 2).toString('base64')}`;
+const KEY_C = `whsec_${Buffer.alloc(32, 3).toString('base64')}`;
+const KEY_D = `whsec_${Buffer.alloc(32, 4).toString('base64')}`;
 const OUTCOMES = { 'invoice.paid': 'succeeded', 'invoice.payment_failed': 'failed', 'order.paid': 'succeeded', 'order.failed': 'failed' } as const;
 const secret = StandardWebhooksSecretSchema.parse({
   sources: {
     alpha: { secret: KEY_A, subjectField: 'data.id', outcomes: OUTCOMES },
     beta: { secret: KEY_B, subjectField: 'data.id', outcomes: OUTCOMES },
-    gamma: { secret: KEY_A },
-    delta: { secret: KEY_B },
+    gamma: { secret: KEY_C },
+    delta: { secret: KEY_D },
   },
 });
 
@@ -187,7 +189,7 @@ describe('Standard Webhooks: the 5-minute tolerance counts whole seconds, as the
     const attempt = String(timestamp);
     return {
       method: 'POST',
-      headers: { 'webhook-id': 'msg_edge', 'webhook-timestamp': attempt, 'webhook-signature': `v1,${standardWebhooksSignature(KEY_A, 'msg_edge', attempt, body)}` },
+      headers: { 'webhook-id': 'msg_edge', 'webhook-timestamp': attempt, 'webhook-signature': `v1,${standardWebhooksSignature(KEY_C, 'msg_edge', attempt, body)}` },
       body,
       rawQuery: '',
       pathParameters: { source: 'gamma' },
@@ -221,5 +223,29 @@ describe('Standard Webhooks: the 5-minute tolerance counts whole seconds, as the
   test('an attempt exactly 300 s ahead is taken', () => {
     // act / assess
     assert.deepEqual(standardWebhooks.authenticate(signedAt(now / 1000 + 300, now + 999), secret), { ok: true });
+  });
+});
+
+describe('Standard Webhooks secret: each source signs with a key of its own', () => {
+  // The signed content is id.timestamp.body, not the URL: with one key for two sources, what one
+  // sender signs is as authentic at the other's URL, and stored as the other's.
+  const refusals = [
+    { name: 'two sources with one key', value: { sources: { alpha: { secret: KEY_A }, beta: { secret: KEY_A } } } },
+    { name: 'the same bytes written with and without whsec_', value: { sources: { alpha: { secret: KEY_A }, beta: { secret: KEY_A.slice('whsec_'.length) } } } },
+    { name: "one source's previous key, another's current one", value: { sources: { alpha: { secret: KEY_A }, beta: { secret: KEY_B } }, previous: { sources: { alpha: { secret: KEY_B } } } } },
+  ];
+  for (const { name, value } of refusals) {
+    test(`refused: ${name}, naming both sources`, () => {
+      // act
+      const parsed = StandardWebhooksSecretSchema.safeParse(value);
+      // assess
+      assert.equal(parsed.success, false);
+      assert.match(parsed.error!.message, /sources (alpha and beta|beta and alpha) share a signing key/);
+    });
+  }
+
+  test('accepted: keys of their own, and a rotation that keeps a source its key', () => {
+    assert.equal(StandardWebhooksSecretSchema.safeParse({ sources: { alpha: { secret: KEY_A }, beta: { secret: KEY_B } } }).success, true);
+    assert.equal(StandardWebhooksSecretSchema.safeParse({ sources: { alpha: { secret: KEY_A } }, previous: { sources: { alpha: { secret: KEY_A } } } }).success, true);
   });
 });
