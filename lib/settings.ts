@@ -140,10 +140,25 @@ function distance(a: string, b: string): number {
   return row[b.length];
 }
 
-/** The same letters, whatever their case, order, `-` or `_`: `Stage`, `stgae`, `one-off` for `oneOff`. */
-function sameLetters(key: string, selector: string): boolean {
-  const letters = (text: string) => [...text.toLowerCase().replace(/[-_]/g, '')].sort().join('');
-  return letters(key) === letters(selector);
+/**
+ * A selector mistyped: the same letters whatever their case, `-` or `_` (`Stage`, `one-off` for
+ * `oneOff`), or those with one letter left out or added (`stag`, `stagee`) or two neighbours swapped
+ * (`stgae`). A letter replaced is not counted: `state` is another tool's key, one letter from `stage`.
+ */
+function mistypedSelector(key: string, selector: string): boolean {
+  const typed = key.toLowerCase().replace(/[-_]/g, '');
+  const meant = selector.toLowerCase();
+  if (typed === meant) return true;
+  const [shorter, longer] = typed.length < meant.length ? [typed, meant] : [meant, typed];
+  if (longer.length - shorter.length === 1) {
+    for (let i = 0; i < longer.length; i++) if (longer.slice(0, i) + longer.slice(i + 1) === shorter) return true;
+    return false;
+  }
+  if (typed.length !== meant.length) return false;
+  for (let i = 0; i + 1 < typed.length; i++) {
+    if (typed[i] !== meant[i]) return typed[i] === meant[i + 1] && typed[i + 1] === meant[i] && typed.slice(i + 2) === meant.slice(i + 2);
+  }
+  return false;
 }
 
 /**
@@ -163,8 +178,8 @@ function unknownKeys(node: Node): string[] {
       return lower.includes(setting) || setting.includes(lower) || distance(lower, setting) <= 2;
     });
     // The selectors too (`-c Stage=prod` ignored would deploy the default stage, not prod), but only
-    // spelt with their own letters: short words such as `state`, `tags` or `page` are others' keys.
-    like.push(...[STAGE_KEY, ONE_OFF_KEY].filter((selector) => sameLetters(key, selector)));
+    // when mistyped (see mistypedSelector): short words such as `state`, `tags` or `page` are others' keys.
+    like.push(...[STAGE_KEY, ONE_OFF_KEY].filter((selector) => mistypedSelector(key, selector)));
     if (like.length === 0) {
       ignored.push(key);
       continue;

@@ -312,11 +312,14 @@ describe('stages', () => {
     assert.throws(() => synth({ stgae: 'prod' }), /context key stgae .*did you mean stage\?/);
     assert.throws(() => synth({ oneoff: 'true' }), /context key oneoff .*did you mean oneOff\?/);
     assert.throws(() => synth({ 'one-off': 'true' }), /context key one-off .*did you mean oneOff\?/);
+    // A letter left out or doubled, as often as a swap: `-c stag=prod` deployed the default stage.
+    for (const key of ['stag', 'stge', 'stagee']) assert.throws(() => synth({ [key]: 'prod' }), new RegExp(`context key ${key} .*did you mean stage\\?`));
+    assert.throws(() => synth({ oneof: 'true' }), /context key oneof .*did you mean oneOff\?/);
   });
 
   test("another tool's short context keys that merely resemble a selector are left alone (warned, not refused)", () => {
     // `state`, `tags`, `page`, `stack` in a shared ~/.cdk.json must not break this app's synth.
-    for (const key of ['state', 'tags', 'page', 'stack', 'tag']) {
+    for (const key of ['state', 'tags', 'page', 'stack', 'tag', 'gates']) {
       // act
       const { stack } = synth({ [key]: 'x' });
       // assess
