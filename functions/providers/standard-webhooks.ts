@@ -73,26 +73,33 @@ export const StandardWebhooksSecretSchema = secretWithRotation({
     if (shared) {
       context.addIssue({
         code: 'custom',
-        path: ['sources', shared[1]],
-        message: `sources ${shared[0]} and ${shared[1]} share a signing key: the signature does not cover the source, so either sender could sign callbacks stored as the other's; give each its own secret`,
+        path: shared.path,
+        message: `sources ${shared.first} and ${shared.second} share a signing key: the signature does not cover the source, so either sender could sign callbacks stored as the other's; give each its own secret`,
       });
     }
   }),
 );
 
 /**
- * Two sources whose keys (current or `previous`) are the same bytes, or undefined. The signed
+ * Two sources whose keys (current or `previous`) are the same bytes, with where the second one's is
+ * (`previous.sources.<name>` when that is its previous key), or undefined. The signed
  * content is `id.timestamp.body` (the specification), not the URL: with one key for two sources,
  * a callback one sender signed is as authentic at the other's URL, and is stored under its subject.
  */
-function sourcesSharingAKey(secret: { sources: Record<string, { secret: string }>; previous?: { sources?: Record<string, { secret: string }> } }): [string, string] | undefined {
+function sourcesSharingAKey(secret: {
+  sources: Record<string, { secret: string }>;
+  previous?: { sources?: Record<string, { secret: string }> };
+}): { first: string; second: string; path: string[] } | undefined {
   const owner = new Map<string, string>();
-  const entries = [...Object.entries(secret.sources), ...Object.entries(secret.previous?.sources ?? {})];
-  for (const [name, { secret: value }] of entries) {
-    const key = signingKey(value)?.toString('hex');
+  const entries = [
+    ...Object.entries(secret.sources).map(([name, source]) => ({ name, source, path: ['sources', name] })),
+    ...Object.entries(secret.previous?.sources ?? {}).map(([name, source]) => ({ name, source, path: ['previous', 'sources', name] })),
+  ];
+  for (const { name, source, path } of entries) {
+    const key = signingKey(source.secret)?.toString('hex');
     if (key === undefined) continue;
     const first = owner.get(key);
-    if (first !== undefined && first !== name) return [first, name];
+    if (first !== undefined && first !== name) return { first, second: name, path };
     owner.set(key, name);
   }
   return undefined;

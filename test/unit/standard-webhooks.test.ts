@@ -244,6 +244,14 @@ describe('Standard Webhooks secret: each source signs with a key of its own', ()
     });
   }
 
+  test("the refusal names where the shared key is: a source's previous key, not its current one", () => {
+    // act
+    const parsed = StandardWebhooksSecretSchema.safeParse({ sources: { alpha: { secret: KEY_B }, beta: { secret: KEY_A } }, previous: { sources: { alpha: { secret: KEY_A } } } });
+    // assess
+    assert.equal(parsed.success, false);
+    assert.deepEqual(parsed.error!.issues.map((issue) => issue.path), [['previous', 'sources', 'alpha']]);
+  });
+
   test('accepted: keys of their own, and a rotation that keeps a source its key', () => {
     assert.equal(StandardWebhooksSecretSchema.safeParse({ sources: { alpha: { secret: KEY_A }, beta: { secret: KEY_B } } }).success, true);
     assert.equal(StandardWebhooksSecretSchema.safeParse({ sources: { alpha: { secret: KEY_A } }, previous: { sources: { alpha: { secret: KEY_A } } } }).success, true);
