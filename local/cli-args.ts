@@ -76,12 +76,13 @@ export function parseCli<T extends ParseArgsConfig['options'] & HelpOption>(opti
  * The command's own flags that npm kept for itself. Written before `--` (`npm run redrive --dry-run`,
  * `npm start --fresh`), a flag is npm's: npm exports it as `npm_config_<name>=true`, runs the
  * command without it, and a value after it arrives as a stray word; written `--max=5`, npm exports
- * the value (`npm_config_max=5`), and the command ran without its limit. A dry run would move the
- * messages, a fresh start keep the old data. (No value flag of ours is a setting of npm's own, which
- * npm could export by itself: only json and dry-run are, both booleans.) Only under npm (`npm_lifecycle_event` set); `--help`
- * npm answers itself. A flag the command was given (`given`, after `--`) is not one npm kept, though
- * npm exports its own setting of that name too (`json=true` in an .npmrc): refused, the command line
- * the message advises was the one given.
+ * the value (`npm_config_max=5`) and the command runs without its limit. A dry run would move the
+ * messages, a fresh start keep the old data. No value flag of ours is one of npm's own settings
+ * (only json and dry-run are, both booleans), so npm never exports one by itself.
+ *
+ * Only under npm (`npm_lifecycle_event` set); `--help` npm answers itself. A flag the command was
+ * given (`given`, after `--`) is never reported, though npm may export a setting of that name too
+ * (`json=true` in an .npmrc): refusing it would advise the very command line that was typed.
  */
 export function flagsNpmTook(options: Readonly<Record<string, { readonly type: 'string' | 'boolean' }>>, env: NodeJS.ProcessEnv, given: Readonly<Record<string, unknown>> = {}): string[] {
   if (env.npm_lifecycle_event === undefined) return [];
