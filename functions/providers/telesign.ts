@@ -178,11 +178,13 @@ const SUCCESS_CODES = new Set([100, 200, 201, 1500, 3851]);
  * formatted in some way, so a call cannot be placed", Voice, in the standard all-status table,
  * which labels no Voice code Final or Intermediate, as for 101, 106 and 107:
  * https://standard.telesign.com/api-reference/codes-languages-and-time-zones/all-status-and-error-codes),
- * 106 failed, 107 busy, 108 canceled, 129/130 blocked, and the
+ * 106 failed, 107 busy, 108 canceled, 129/130 blocked, 133 "Call blocked due to high risk score"
+ * (Voice Verify with Score: TeleSign blocked the call before placing it, as 233 does for SMS:
+ * https://enterprise.telesign.com/api-reference/apis/voice-verify-api/overview), and the
  * template outcomes 3852 rejected, 3853 removed, 3855 disabled, 3857 removal unsuccessful.
  */
 const FAILURE_CODES = new Set([
-  101, 104, 106, 107, 108, 129, 130,
+  101, 104, 106, 107, 108, 129, 130, 133,
   207, 210, 211, 220, 221, 222, 229, 230, 231, 233, 237, 238, 286,
   ...range(500, 515), ...range(517, 521),
   3852, 3853, 3855, 3857,

@@ -640,6 +640,25 @@ describe('TeleSign SMS Verify code_state (status "<code> <CODE_STATE>")', () => 
   }
 });
 
+describe('TeleSign Voice Verify call blocked by risk score', () => {
+  // TeleSign's Voice Verify overview shows this answer for a call it blocked (Score enabled):
+  // https://enterprise.telesign.com/api-reference/apis/voice-verify-api/overview
+  const blocked = {
+    reference_id: 'ABCDEF0123456789ABCDEF0123456789',
+    sub_resource: 'call',
+    errors: [],
+    status: { updated_on: '2015-04-17T22:26:43.784963Z', code: 133, description: 'Call blocked due to high risk score' },
+    verify: { code_state: 'UNKNOWN', code_entered: '' },
+  };
+
+  test('133 is stored as a final failure, not left for review as unknown', () => {
+    // act
+    const state = stateAfter([factsOf(blocked)]);
+    // assess
+    assert.deepEqual({ status: state?.status, outcome: state?.outcome, terminal: state?.terminal }, { status: '133', outcome: 'failed', terminal: true });
+  });
+});
+
 describe('TeleSign status codes whose final status is unknown', () => {
   const report = (code: number, updated_on: string) => ({ reference_id: 'AB12', status: { code, updated_on } });
 
