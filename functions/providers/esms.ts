@@ -323,7 +323,19 @@ function classify(query: EsmsCallback, recipient: string | undefined, zaloError:
     case '7': // sent to the telco, awaiting its report: later than 1 and 2
       reading = { outcome: 'pending', terminal: false, rank: 1 };
       break;
-    default: // 1 pending approval, 2 waiting to send; unlisted codes are never success either
+    // The steps before sending, in eSMS's own order ("0: đang soạn thảo · 1: chờ duyệt · 2: chờ
+    // gửi", drafting, pending approval, waiting to send, then 7, 4 and 5:
+    // https://developers.esms.vn/esms-api/ham-truy-xuat-va-dang-ky/ham-kiem-tra-trang-thai-tin-nhan-theo-khoang-thoi-gian).
+    // eSMS's callbacks carry no time, so reports are placed by when they arrive: ranked alike, a
+    // late "pending approval" took the status back from "waiting to send". Below 2's rank 0, so a
+    // state stored before keeps its order key and is still passed only forward.
+    case '0': // drafting
+      reading = { outcome: 'pending', terminal: false, rank: -2 };
+      break;
+    case '1': // pending approval
+      reading = { outcome: 'pending', terminal: false, rank: -1 };
+      break;
+    default: // 2 waiting to send; unlisted codes are never success either
       reading = { outcome: 'pending', terminal: false, rank: 0 };
   }
   const detail = detailOf(query, zaloError, reading.inference);

@@ -192,6 +192,26 @@ describe('eSMS SendStatus', () => {
     });
   }
 
+  test('a late "pending approval" (1) or "drafting" (0) never takes the stored status back from "waiting to send" (2)', () => {
+    // prepare: eSMS's callbacks carry no time; each report is placed by when it arrived
+    const subject = { provider: 'esms', subjectId: 'm1' };
+    const observe = (state: ReturnType<typeof applyObservations>, status: string, receivedAt: string) => {
+      const facts = esms.describe(parsed(`SMSID=m1&SendStatus=${status}`));
+      return applyObservations(state, subject, [{ hash: facts.eventKey, counts: true, source: 'callback', placed: placeStatus(facts, receivedAt) }], undefined, receivedAt) ?? state;
+    };
+    // act: 2 arrives first, the 1 and the 0 before it are delivered late
+    const waiting = observe(undefined, '2', '2025-01-01T10:01:00.000Z');
+    const afterLateOne = observe(waiting, '1', '2025-01-01T10:02:00.000Z');
+    const afterLateZero = observe(afterLateOne, '0', '2025-01-01T10:03:00.000Z');
+    // assess
+    assert.equal(afterLateOne?.status, '2');
+    assert.equal(afterLateZero?.status, '2');
+    assert.equal(afterLateZero?.eventCount, 3, 'the late reports are still counted');
+    // and in order, each step still follows the one before
+    const inOrder = ['0', '1', '2'].reduce<ReturnType<typeof applyObservations>>((state, status, index) => observe(state, status, `2025-01-01T10:0${index}:00.000Z`), undefined);
+    assert.equal(inOrder?.status, '2');
+  });
+
   test('7 ranks above 1 and 2, so a late "waiting to send" never replaces "sent to telco"', () => {
     const rank = (status: string) => esms.describe(parsed(`SMSID=m1&SendStatus=${status}`)).rank;
     assert.ok(rank('7') > rank('2'));
