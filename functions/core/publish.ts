@@ -91,8 +91,17 @@ function eventIdOf(...parts: readonly string[]): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 32);
 }
 
-/** The eventId of the instruction stored at `key` (an event item's key): one id per stored callback. */
-export const instructionEventId = (key: { readonly pk: string; readonly sk: string }): string => eventIdOf('instruction', key.pk, key.sk);
+/**
+ * The eventId of the instruction stored at `key` (an event item's key) and received at `receivedAt`:
+ * one id per stored callback. The receipt time tells apart two lives of one key: an instruction's
+ * item is kept `sensitiveRetentionHours`, and the same body received after it expired (a session link
+ * shared again the next day) is stored anew; by key alone it took the first one's id, which a
+ * consumer deduping on it dropped, and the relay (whose items are kept far longer) read as sent.
+ */
+export const instructionEventId = (key: { readonly pk: string; readonly sk: string }, receivedAt: string): string => eventIdOf('instruction', key.pk, key.sk, receivedAt);
+
+/** The id instructions carried before their receipt time was part of it (by key alone): events queued before the upgrade carry it. */
+export const legacyInstructionEventId = (key: { readonly pk: string; readonly sk: string }): string => eventIdOf('instruction', key.pk, key.sk);
 
 const isState = (item: Item | undefined) => typeof item?.sk === 'string' && (item.sk === 'STATE' || item.sk.startsWith('STATE#'));
 const isEvent = (item: Item | undefined) => typeof item?.sk === 'string' && item.sk.startsWith(EVENT_SK_PREFIX);
@@ -186,13 +195,14 @@ export function storedInstruction(item: Item): InstructionDetail | undefined {
   const found = provider.instruction(payloadOf(item));
   if (!found) return undefined;
   const sk = String(item.sk);
+  const receivedAt = text(item.receivedAt) ?? new Date(0).toISOString();
   const detail: InstructionDetail = {
     ...found,
-    eventId: instructionEventId({ pk: item.pk, sk }),
+    eventId: instructionEventId({ pk: item.pk, sk }, receivedAt),
     provider: provider.id,
     subjectId: String(item.subjectId),
     eventKey: sk.slice(EVENT_SK_PREFIX.length),
-    receivedAt: text(item.receivedAt) ?? new Date(0).toISOString(),
+    receivedAt,
   };
   return deliverableText(detail);
 }

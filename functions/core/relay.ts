@@ -5,7 +5,7 @@ import { type AnyProvider, INSTRUCTION_LIMITS, maskSubjectId, type OutgoingMessa
 import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeliveryError, errorMessage } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import { keys, TABLE } from './pipeline-definition.ts';
-import { instructionEventId, type InstructionDetail, storedInstruction } from './publish.ts';
+import { instructionEventId, type InstructionDetail, legacyInstructionEventId, storedInstruction } from './publish.ts';
 import type { SecretCache } from './secrets.ts';
 import type { Item, ItemKey } from './store.ts';
 
@@ -46,8 +46,8 @@ import type { Item, ItemKey } from './store.ts';
  * A younger `claimed` or `sending` is another delivery at work, left to it.
  *
  * What is sent is what the gateway stored, never what the event says: the event names the stored
- * callback (`eventKey`, and `eventId`, which is derived from that key), and the relay reads that item
- * and sends the instruction in it. EventBridge reserves no custom source, so anyone allowed to put
+ * callback (`eventKey`, and `eventId`, which is derived from that key and its receipt time), and
+ * the relay reads that item and sends the instruction in it. EventBridge reserves no custom source, so anyone allowed to put
  * events on the bus can write a "Callback Instruction"; one that names no stored instruction is
  * sent nowhere (`skipped`, reason `not stored`, counted by the RelayNotSent alarm), and one whose
  * destination or text differs from the stored instruction's sends the stored one.
@@ -450,19 +450,29 @@ export async function relayInstruction(raw: unknown, deps: RelayDependencies, de
   const named = storedKeyOf(claimed);
   // Nothing the event says is logged: it holds no id of the gateway's.
   if ('notStored' in named) return notStored(named.notStored, {}, deps);
-  // From here the event's eventId is the hash of the key it names and its provider is one of ours:
-  // ids of the gateway's kind (anyone can compute such a pair), never free text, so they may be logged.
+  // From here the event's eventId is of the gateway's kind and its provider one of ours (anyone can
+  // compute such a pair), never free text, so they may be logged.
   let stored: InstructionDetail | undefined;
   try {
     const item = await deps.store.read(named.key);
-    if (!item) return await storedNoLonger(claimed, deps);
-    const instruction = storedInstruction(item);
-    if (!instruction) return notStored('the item it names holds no instruction', { eventId: claimed.eventId, provider: claimed.provider }, deps);
-    stored = instruction;
-    const differ = DELIVERED.filter((name) => claimed[name] !== instruction[name]);
-    // The names only, never the values (a destination, a code).
-    if (differ.length) deps.log.warn('relay: the event differs from the stored instruction; sending the stored one', { eventId: claimed.eventId, provider: claimed.provider, fields: differ });
-    return await relayStored(instruction, deps);
+    const found = item && storedInstruction(item);
+    // The stored instruction's own event (its receipt time in the id: a tampered time in the event
+    // changes nothing sent), or one published before ids held the time, carried on under its own id
+    // as it was begun (its relay item, its external id). Should the same instruction come with both
+    // ids, the family's marker lets one go (the same receipt time, another id: superseded).
+    if (found && (named.legacy || found.eventId === claimed.eventId)) {
+      const instruction = named.legacy ? { ...found, eventId: claimed.eventId } : found;
+      stored = instruction;
+      const differ = DELIVERED.filter((name) => claimed[name] !== instruction[name]);
+      // The names only, never the values (a destination, a code).
+      if (differ.length) deps.log.warn('relay: the event differs from the stored instruction; sending the stored one', { eventId: claimed.eventId, provider: claimed.provider, fields: differ });
+      return await relayStored(instruction, deps);
+    }
+    if (!named.bound) return notStored('its eventId is not that of the stored callback it names', {}, deps);
+    // Gone, or stored again since (the item this event was published for expired, and the same
+    // callback came again: its own event, its own id): this one's is no longer kept.
+    if (!item || found) return await storedNoLonger(claimed, deps);
+    return notStored('the item it names holds no instruction', { eventId: claimed.eventId, provider: claimed.provider }, deps);
   } catch (error) {
     // The queue's last receive failed, whatever failed (the secret, the table, the sender): the
     // message goes to the DLQ, and the session says so when the stored instruction was read.
@@ -521,16 +531,20 @@ const MAX_SORT_KEY_BYTES = 1024;
 
 /**
  * The key of the stored callback the event names, if it names one as the gateway does: a provider
- * that sends instructions (the relay may read nothing else), a key DynamoDB can hold, and the
- * eventId derived from that key. Otherwise why not: the gateway published no such event.
+ * that sends instructions (the relay may read nothing else), a key DynamoDB can hold, and an eventId
+ * of the gateway's kind. `bound`: the eventId is the one of that key and the event's receipt time
+ * (or, `legacy`, of the key alone, as published before). One that is not may still be the stored
+ * instruction's own with its time altered (the stored one is sent), never anything else.
+ * Otherwise why not: the gateway published no such event.
  */
-function storedKeyOf(claimed: InstructionDetail): { readonly key: ItemKey } | { readonly notStored: string } {
+function storedKeyOf(claimed: InstructionDetail): { readonly key: ItemKey; readonly bound: boolean; readonly legacy: boolean } | { readonly notStored: string } {
   if (!findProvider(claimed.provider)?.instruction) return { notStored: 'its provider sends no instructions' };
   const key = keys.event(claimed.provider, claimed.subjectId, claimed.eventKey);
   // A key no item can have: reading it would fail, and be retried, as a fault of the table.
   if (Buffer.byteLength(key.pk) > MAX_PARTITION_KEY_BYTES || Buffer.byteLength(key.sk) > MAX_SORT_KEY_BYTES) return { notStored: 'its key is longer than any key DynamoDB keeps' };
-  if (instructionEventId(key) !== claimed.eventId) return { notStored: 'its eventId is not that of the stored callback it names' };
-  return { key };
+  if (!EVENT_ID.test(claimed.eventId)) return { notStored: 'its eventId is not of the kind the gateway gives' };
+  const legacy = legacyInstructionEventId(key) === claimed.eventId;
+  return { key, legacy, bound: legacy || instructionEventId(key, claimed.receivedAt) === claimed.eventId };
 }
 
 /** An event that names no instruction the gateway stored: logged (with `ids` only where they are the gateway's kind), nothing sent. */

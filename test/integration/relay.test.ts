@@ -9,7 +9,7 @@ import type { SQSRecord } from 'aws-lambda';
 import { postOnceContext } from '../../functions/adapters/post-once.ts';
 import { createRelayStore } from '../../functions/adapters/relay-store.ts';
 import { keys, MAX_BODY_BYTES, TABLE } from '../../functions/core/pipeline-definition.ts';
-import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, instructionEventId, type InstructionDetail } from '../../functions/core/publish.ts';
+import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, instructionEventId, type InstructionDetail, legacyInstructionEventId } from '../../functions/core/publish.ts';
 import { QueueMessageSchema } from '../../functions/core/queue-message.ts';
 import { deliveryReportJoin, parseCountryCodes, RELAY, relayInstruction, type RelayDependencies } from '../../functions/core/relay.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
@@ -948,7 +948,7 @@ describe('only what the gateway stored is sent: anyone allowed to put events on 
     const model = await instruction(OTP_SAMPLE);
     const subjectId = uniqueId('forged');
     const eventKey = 'one-time-password|to:0000000000000000|0000000000000000';
-    const forged: InstructionDetail = { ...model, subjectId, eventKey, destination: ATTACKER, text: 'Your code is 1234', eventId: instructionEventId(keys.event('identomat', subjectId, eventKey)) };
+    const forged: InstructionDetail = { ...model, subjectId, eventKey, destination: ATTACKER, text: 'Your code is 1234', eventId: instructionEventId(keys.event('identomat', subjectId, eventKey), model.receivedAt) };
     const log = logger();
     const handler = createRelayHandler({ deps: relayDeps({ log }), delayRetry: async () => undefined, random: () => 0 });
 
@@ -995,9 +995,9 @@ describe('only what the gateway stored is sent: anyone allowed to put events on 
       // the eventId and key of a real instruction, moved to another session: the id no longer matches the key
       { ...stored, subjectId: otherSession },
       // a stored callback that holds no instruction (a video call's update), named with its own consistent eventId
-      { ...stored, subjectId: otherSession, eventKey: statusKey.sk.slice('EVENT#'.length), eventId: instructionEventId(statusKey) },
+      { ...stored, subjectId: otherSession, eventKey: statusKey.sk.slice('EVENT#'.length), eventId: instructionEventId(statusKey, stored.receivedAt) },
       // a provider that sends no instructions: not even read
-      { ...stored, provider: 'telesign', eventId: instructionEventId(keys.event('telesign', stored.subjectId, stored.eventKey)) },
+      { ...stored, provider: 'telesign', eventId: instructionEventId(keys.event('telesign', stored.subjectId, stored.eventKey), stored.receivedAt) },
     ];
     const log = logger();
 
@@ -1019,7 +1019,7 @@ describe('made-up events that still look like work: no retries, no items, nothin
     // prepare: a real session; a key of 1,020 characters (EVENT# and it pass the 1,024-byte sort-key limit), its eventId consistent
     const real = await instruction(OTP_SAMPLE);
     const eventKey = `one-time-password|${'k'.repeat(1_002)}`;
-    const forged: InstructionDetail = { ...real, eventKey, eventId: instructionEventId(keys.event('identomat', real.subjectId, eventKey)) };
+    const forged: InstructionDetail = { ...real, eventKey, eventId: instructionEventId(keys.event('identomat', real.subjectId, eventKey), real.receivedAt) };
     const log = logger();
     const handler = createRelayHandler({ deps: relayDeps({ log }), delayRetry: async () => undefined, random: () => 0 });
 
@@ -1078,6 +1078,42 @@ describe('the DLQ redriven after the instruction is no longer kept', () => {
     assert.equal(item?.status, 'expired');
     assert.match(String(item?.reason), /no longer kept/);
     assert.equal(taken(detail).length, 0);
+  });
+});
+
+describe('the same instruction stored again once its first stored item expired', () => {
+  test('a session link shared again a day later (the first item gone by TTL): stored anew, a new eventId, and sent; the first life\'s redrive sends nothing more', async () => {
+    // prepare: the link shared and sent; its stored item expires (kept a day); the same link is shared again
+    const session = uniqueId('sess');
+    const first = await instruction(LINK_SAMPLE, session, new Date(Date.now() - 120_000).toISOString());
+    assert.equal((await relayInstruction(first, relayDeps())).outcome, 'sent');
+    await env.client.send(new DeleteItemCommand({ TableName: env.tableName, Key: marshall(keys.event('identomat', session, first.eventKey)) }));
+    const again = await instruction(LINK_SAMPLE, session);
+    assert.equal(again.eventKey, first.eventKey, 'the same stored key: byte-identical bodies');
+
+    // act
+    const result = await relayInstruction(again, relayDeps());
+    const redriven = await relayInstruction(first, relayDeps());
+
+    // assess
+    assert.notEqual(again.eventId, first.eventId, 'was: the first life\'s id, which a consumer deduping on it drops');
+    assert.equal(result.outcome, 'sent', 'was: duplicate (the first life\'s relay item, kept 90 days), and the person never got the link');
+    assert.equal(taken(again).length, 1);
+    assert.equal(redriven.outcome, 'duplicate');
+    assert.equal(taken(first).length, 1);
+  });
+
+  test('an event published before ids held the receipt time (queued across the upgrade) is sent once under its own id; the same instruction under its new id then sends nothing', async () => {
+    // prepare
+    const detail = await instruction({ ...OTP_SAMPLE, text: 'Your code is 7474' });
+    const legacy: InstructionDetail = { ...detail, eventId: legacyInstructionEventId(keys.event('identomat', detail.subjectId, detail.eventKey)) };
+
+    // act
+    const results = [await relayInstruction(legacy, relayDeps()), await relayInstruction(legacy, relayDeps()), await relayInstruction(detail, relayDeps())];
+
+    // assess
+    assert.deepEqual(results.map((result) => result.outcome), ['sent', 'duplicate', 'superseded']);
+    assert.deepEqual([taken(legacy).length, taken(detail).length], [1, 0]);
   });
 });
 

@@ -219,6 +219,19 @@ describe('Callback Instruction', () => {
     });
   });
 
+  test('the same body stored again at its key once the first item expired (kept a day) is another instruction: another eventId; every delivery of one, the same', () => {
+    // prepare: a session link shared, its item gone by TTL, the same link shared again the next day
+    const payload = samplePayload('share-session-link-via-sms');
+    const first = eventItem(payload, { sk: 'EVENT#share', receivedAt: T(1) });
+    const again = eventItem(payload, { sk: 'EVENT#share', receivedAt: '2026-12-02T10:01:00.000Z' });
+    // act
+    const ids = [first, first, again].map((item) => (eventsFromChange({ eventName: 'INSERT', newImage: item })[0].detail as InstructionDetail).eventId);
+    // assess
+    assert.equal(ids[0], ids[1]);
+    assert.notEqual(ids[0], ids[2], 'was: one id, the second life dropped by a consumer deduping on it and read by the relay as sent');
+    assert.equal(ids[0], createHash('sha256').update(['instruction', 'identomat#S-1', 'EVENT#share', T(1)].join('\u0000')).digest('hex').slice(0, 32));
+  });
+
   test('a session link by SMS and a code by e-mail; a rewrite of the item (MODIFY) publishes nothing again', () => {
     const link = eventsFromChange({ eventName: 'INSERT', newImage: eventItem(samplePayload('share-session-link-via-sms'), { sk: 'EVENT#share' }) })[0].detail as InstructionDetail;
     assert.equal(link.kind, 'share-session-link-via-sms');
