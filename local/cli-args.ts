@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 
 // The SDK warns once per process that its 2027 releases need Node 22; Lambda runs Node 22 and the
 // lock file pins today's SDK, so in our own commands it is only noise between the useful lines.
@@ -78,7 +79,8 @@ export function parseCli<T extends ParseArgsConfig['options'] & HelpOption>(opti
  * command without it, and a value after it arrives as a stray word; written `--max=5`, npm exports
  * the value (`npm_config_max=5`) and the command runs without its limit. A dry run would move the
  * messages, a fresh start keep the old data. No value flag of ours is one of npm's own settings
- * (only json and dry-run are, both booleans), so npm never exports one by itself.
+ * (only json and dry-run are, both booleans), so npm never exports one by itself; one npm reads as
+ * an abbreviation of its own (`--max`: `maxsockets`) is told by its value (NPM_EXPANDS).
  *
  * Only under npm (`npm_lifecycle_event` set); `--help` npm answers itself. A flag the command was
  * given (`given`, after `--`) is never reported, though npm may export a setting of that name too
@@ -90,9 +92,44 @@ export function flagsNpmTook(options: Readonly<Record<string, { readonly type: '
     .filter((name) => {
       if (name === 'help' || (given[name] !== undefined && given[name] !== false)) return false;
       const exported = env[`npm_config_${name.replaceAll('-', '_')}`];
-      return options[name]!.type === 'boolean' ? exported === 'true' : exported !== undefined && exported !== '';
+      if (options[name]!.type === 'boolean' ? exported === 'true' : exported !== undefined && exported !== '') return true;
+      return NPM_EXPANDS[name] !== undefined && expandedByNpm(NPM_EXPANDS[name], env);
     })
     .map((name) => `--${name}`);
+}
+
+/**
+ * Flags of ours that npm reads as an abbreviation of a setting of its own: written before `--`,
+ * `--max=5` (or `--max 5`) is npm's `maxsockets` (npm says "Expanding --max to --maxsockets") and
+ * is exported as `npm_config_maxsockets=5`, never as `npm_config_max`: `npm run redrive --max=5`
+ * moved every message. A value equal to npm's default (15) is not exported, and cannot be told apart.
+ */
+const NPM_EXPANDS: Readonly<Record<string, string>> = { max: 'maxsockets' };
+
+/**
+ * Whether npm exported its setting `key` with a value no npmrc file gave it: the command line's. An
+ * .npmrc that sets maxsockets (a slow network's advice) exports it on every run, and is not a flag.
+ */
+function expandedByNpm(key: string, env: NodeJS.ProcessEnv): boolean {
+  const exported = env[`npm_config_${key}`];
+  if (exported === undefined || exported === '') return false;
+  // npm's own order: the project's .npmrc, then the user's, then the global one.
+  const files = [env.npm_config_local_prefix && join(env.npm_config_local_prefix, '.npmrc'), env.npm_config_userconfig, env.npm_config_globalconfig];
+  for (const file of files) {
+    if (!file) continue;
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    const line = text.split(/\r?\n/).find((each) => new RegExp(`^\\s*${key}\\s*=`).test(each));
+    if (line === undefined) continue;
+    const configured = line.slice(line.indexOf('=') + 1).trim();
+    // npm exports a number setting as a number (`maxsockets = 05` arrives as 5).
+    return exported !== configured && !(configured !== '' && Number(configured) === Number(exported));
+  }
+  return true;
 }
 
 /** What to say when npm kept the command's flags: which, and the command line that gives them to it. */

@@ -300,6 +300,37 @@ describe("a command's flag written before `--`: npm keeps it, and the command re
     assert.equal(run.stdout, '');
   });
 
+  test("npm run redrive --max=5 as npm really runs it: npm expands --max to its own maxsockets, and the command refuses (it moved every message)", async () => {
+    // prepare: a project whose script hands back the environment npm gives a command; an .npmrc
+    // setting maxsockets in the second, as a user with a slow network may have
+    const options = { max: { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean' } } as const;
+    const npmEnv = async (flags: readonly string[], npmrc?: string) => {
+      const project = mkdtempSync(join(empty, 'npm-'));
+      writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'probe', version: '1.0.0', scripts: { redrive: 'node -e "process.stdout.write(JSON.stringify(process.env))"' } }));
+      if (npmrc !== undefined) writeFileSync(join(project, '.npmrc'), npmrc);
+      const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+      const stdout = await new Promise<string>((resolve, reject) =>
+        execFile('npm', ['run', '--silent', 'redrive', ...flags], { cwd: project, env, encoding: 'utf8', timeout: 60_000 }, (error, out) => (error ? reject(error) : resolve(out))),
+      );
+      return JSON.parse(stdout) as NodeJS.ProcessEnv;
+    };
+    // act
+    const [written, writtenApart, none, npmrcOnly, overNpmrc] = await Promise.all([
+      npmEnv(['--max=5']),
+      npmEnv(['--max', '5']),
+      npmEnv([]),
+      npmEnv([], 'maxsockets = 3\n'),
+      npmEnv(['--max=5'], 'maxsockets = 3\n'),
+    ]);
+    // assess
+    assert.deepEqual(flagsNpmTook(options, written), ['--max']);
+    assert.deepEqual(flagsNpmTook(options, writtenApart), ['--max']);
+    assert.deepEqual(flagsNpmTook(options, none), []);
+    assert.deepEqual(flagsNpmTook(options, npmrcOnly), [], "an .npmrc's maxsockets is no --max");
+    assert.deepEqual(flagsNpmTook(options, overNpmrc), ['--max']);
+    assert.deepEqual(flagsNpmTook(options, written, { max: '5' }), [], 'a --max given after -- as well');
+  });
+
   test('npm start --fresh: exit 2 naming `npm start -- --fresh`, instead of starting on the old data', async () => {
     // act
     const run = await command('start', ['--port', '0', '--data-dir', empty, '--dynamodb-endpoint', 'http://127.0.0.1:9', '--sqs-endpoint', 'http://127.0.0.1:9'], [], { npm_lifecycle_event: 'start', npm_config_fresh: 'true' });
