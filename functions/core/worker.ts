@@ -271,12 +271,16 @@ async function applyToState(
     // conditional put below, and the next attempt reads it again.
     const state = attempt === 1 && looked ? looked.state : await deps.store.getState(provider.id, facts.subjectId, facts.part);
     const resolved = resolveEventKey(facts, state, message.receivedAt);
-    if (resolved.late && storedBefore === null) {
+    // A report equal to the latest change but received before it may be this very message again too,
+    // applied as an earlier change of the same status (APPROVED #1, REJECTED #2, APPROVED #3): taken
+    // for a retry of the latest, the earlier change it was counted as never got its item.
+    const earlier = resolved.late || (facts.reportsCurrent === true && !resolved.isChange && state?.lastChange !== undefined && message.receivedAt < state.lastChange.receivedAt);
+    if (earlier && storedBefore === null) {
       storedBefore =
         (await deps.store.eventStoredBy(keys.event(provider.id, facts.subjectId, `${facts.eventKey}|`), message.requestId)) ??
         (await appliedButUnstored(state, provider, facts, deps));
     }
-    const { eventKey, isChange } = resolved.late && storedBefore ? { eventKey: storedBefore.sk.slice(EVENT_SK_PREFIX.length), isChange: false } : resolved;
+    const { eventKey, isChange } = earlier && storedBefore ? { eventKey: storedBefore.sk.slice(EVENT_SK_PREFIX.length), isChange: false } : resolved;
     const hash = shortHash(eventKey);
     // Recent observations are remembered by hash; an older one is known by its stored event item
     // (already looked up, consistently, when the claim was read before asking).

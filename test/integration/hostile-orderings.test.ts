@@ -187,4 +187,32 @@ describe('a crash between the state write and the event item, then a later chang
       { status: 'APPROVED', eventCount: 2, keys: ['session-change|APPROVED|#2', 'session-change|REJECTED|#1'] },
     );
   });
+
+  test('Identomat APPROVED applied as change #1, its item lost to a crash; REJECTED #2; APPROVED #3; the first APPROVED redelivered: stored under change #1, not taken for a retry of #3', async () => {
+    // prepare
+    const { companyKey: _companyKey, ...identomat } = env.secrets.identomat;
+    const secrets: Record<string, Record<string, unknown>> = { ...env.secrets, identomat };
+    const cache = createSecretCache(async (provider) => JSON.stringify(secrets[provider.id]));
+    const sessionId = uniqueId('idm-crash-same');
+    const start = Date.now() - 60_000;
+    const body = (result: string) => ({ ...sampleJson('identomat', 'session-change-approved'), sessionId, result });
+    const [first, rejected, again] = await Promise.all(
+      ['APPROVED', 'REJECTED', 'APPROVED'].map((result, index) => queueMessageFor(env.secrets, 'identomat', body(result), { receivedAt: new Date(start + index * 1000).toISOString() })),
+    );
+    const crashing = { ...env.store, putOnce: async () => Promise.reject(new Error('crash after the state write')) };
+    // act
+    await assert.rejects(processMessage(first, env.deps({ secrets: cache, store: crashing }), 1), /crash/);
+    await processMessage(rejected, env.deps({ secrets: cache }), 1);
+    await processMessage(again, env.deps({ secrets: cache }), 1);
+    const redelivered = await processMessage(first, env.deps({ secrets: cache }), 2);
+    // assess
+    const state = await storedState(env, 'identomat', sessionId);
+    const events = await storedEvents(env, 'identomat', sessionId);
+    assert.equal(redelivered.kind, 'stored');
+    assert.deepEqual(
+      { status: state?.status, eventCount: state?.eventCount, keys: events.map((event) => event.eventKey).sort() },
+      { status: 'APPROVED', eventCount: 3, keys: ['session-change|APPROVED|#1', 'session-change|APPROVED|#3', 'session-change|REJECTED|#2'] },
+    );
+    assert.equal(events.find((event) => event.eventKey === 'session-change|APPROVED|#1')?.requestId, first.requestId);
+  });
 });
