@@ -312,18 +312,20 @@ async function applyToState(
 }
 
 /**
- * A change of this report that the state applied and whose event item was never stored: the state
- * is written first, so a fault before the item left it so, and a later change has since made this
- * message's redelivery look late. It is stored under that change, counted once, not again as a late
- * report (`…|before#n`) beside a change no item names. (A recent one: the state remembers only those.)
+ * A change of this report, or a late report of it (`…|before#n`), that the state applied and whose
+ * event item was never stored: the state is written first, so a fault before the item left it so,
+ * and a later change has since made this message's redelivery look late (or late against another
+ * change). It is stored under that key, counted once, not again under a new one beside a key no
+ * item names. (A recent one: the state remembers only those.)
  */
 async function appliedButUnstored(state: StateItem | undefined, provider: AnyProvider, facts: EventFacts, deps: WorkerDependencies): Promise<ItemKey | undefined> {
   const changes = state?.changes ?? 0;
   for (let n = changes; n >= 1 && n > changes - RECENT_OBSERVATIONS; n--) {
-    const eventKey = `${facts.eventKey}|#${n}`;
-    if (!remembers(state, shortHash(eventKey))) continue;
-    const key = keys.event(provider.id, facts.subjectId, eventKey);
-    if ((await deps.store.getItem(key)) === undefined) return key;
+    for (const eventKey of [`${facts.eventKey}|#${n}`, `${facts.eventKey}|before#${n}`]) {
+      if (!remembers(state, shortHash(eventKey))) continue;
+      const key = keys.event(provider.id, facts.subjectId, eventKey);
+      if ((await deps.store.getItem(key)) === undefined) return key;
+    }
   }
   return undefined;
 }

@@ -215,4 +215,31 @@ describe('a crash between the state write and the event item, then a later chang
     );
     assert.equal(events.find((event) => event.eventKey === 'session-change|APPROVED|#1')?.requestId, first.requestId);
   });
+
+  test('Identomat APPROVED received before REJECTED #1, kept as late, its item lost to a crash; MANUAL_CHECK #2; the APPROVED redelivered: stored under the key it was counted as, counted once', async () => {
+    // prepare
+    const { companyKey: _companyKey, ...identomat } = env.secrets.identomat;
+    const secrets: Record<string, Record<string, unknown>> = { ...env.secrets, identomat };
+    const cache = createSecretCache(async (provider) => JSON.stringify(secrets[provider.id]));
+    const sessionId = uniqueId('idm-crash-late');
+    const start = Date.now() - 60_000;
+    const body = (result: string) => ({ ...sampleJson('identomat', 'session-change-approved'), sessionId, result });
+    const [approved, rejected, manual] = await Promise.all(
+      ['APPROVED', 'REJECTED', 'MANUAL_CHECK'].map((result, index) => queueMessageFor(env.secrets, 'identomat', body(result), { receivedAt: new Date(start + index * 1000).toISOString() })),
+    );
+    const crashing = { ...env.store, putOnce: async () => Promise.reject(new Error('crash after the state write')) };
+    // act: the APPROVED's first receive failed before the state write, so REJECTED went first
+    await processMessage(rejected, env.deps({ secrets: cache }), 1);
+    await assert.rejects(processMessage(approved, env.deps({ secrets: cache, store: crashing }), 2), /crash/);
+    await processMessage(manual, env.deps({ secrets: cache }), 1);
+    const redelivered = await processMessage(approved, env.deps({ secrets: cache }), 3);
+    // assess
+    const state = await storedState(env, 'identomat', sessionId);
+    const events = await storedEvents(env, 'identomat', sessionId);
+    assert.equal(redelivered.kind, 'stored');
+    assert.deepEqual(
+      { status: state?.status, eventCount: state?.eventCount, keys: events.map((event) => event.eventKey).sort() },
+      { status: 'MANUAL_CHECK', eventCount: 3, keys: ['session-change|APPROVED|before#1', 'session-change|MANUAL_CHECK|#2', 'session-change|REJECTED|#1'] },
+    );
+  });
 });
