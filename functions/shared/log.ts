@@ -80,10 +80,14 @@ const DRAWS_NOTHING = String.raw`\p{Cf}\p{Default_Ignorable_Code_Point}`;
  * space, dots, dashes, brackets), so a number that can be sent can be masked; a `+`, form encoding's
  * space, which eSMS's query decoding keeps as a `+` (`phonenumber=0901+888+484` is stored and logged
  * as `0901+888+484`); what else joins groups in an id a sender writes, for a reader the same
- * number: `_`, `/`, the middle dot and the typographic dashes and minus (U+2010 to U+2015, U+2212);
- * and what draws nothing (DRAWS_NOTHING), so `0901\u2060234567` reads as the whole number.
+ * number: `_`, `/`, the middle dot, every dash (`\p{Pd}`: the typographic ones, U+2010 to U+2015, the
+ * wave dash) and the minus U+2212; the full-width and small forms of these (`－`, `．`, `（`, `＿`,
+ * `﹣`), and the katakana prolonged sound mark and middle dot (`ー`, `・`), with which a Japanese input
+ * method in full-width mode writes a number (`０９０－１２３４－５６７８`, whose groups are each too short
+ * to be one, was logged whole); and what draws nothing (DRAWS_NOTHING), so `0901\u2060234567` reads
+ * as the whole number.
  */
-const GROUP_SEPARATOR = String.raw`\s().+\-_/\u00b7\u2010-\u2015\u2212${DRAWS_NOTHING}`;
+const GROUP_SEPARATOR = String.raw`\s().+\-_/\u00b7\p{Pd}\u2212\uff08\uff09\uff0b\uff0e\uff0f\uff3f\ufe59\ufe5a\ufe52\ufe62\u30fb\uff65\u30fc\uff70${DRAWS_NOTHING}`;
 
 /** A run of 7+ digits standing on its own, its groups joined by GROUP_SEPARATOR. */
 const STANDING_NUMBER = String.raw`(?<![A-Za-z0-9${DIGIT}])\+?${DIGIT}[${DIGIT}${GROUP_SEPARATOR}]{5,}${DIGIT}(?![A-Za-z0-9${DIGIT}])`;

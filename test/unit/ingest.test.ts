@@ -608,6 +608,27 @@ describe('log lines never carry secrets, codes or phone numbers', () => {
     }
   });
 
+  test('a reference or status typed in full width, full-width hyphens between its groups, is masked in the accepted line', async () => {
+    // prepare: `０９０－１２３４－５６７８`, as a Japanese input method in full-width mode writes a number
+    const temboplus = getProvider('temboplus');
+    const webhooks = getProvider('standard-webhooks');
+    const remittance = JSON.parse(listSamples('temboplus').find((s) => s.name === 'remittance-completed')!.body!.toString()) as Record<string, unknown>;
+    const event = JSON.parse(listSamples('standard-webhooks').find((s) => s.name === 'invoice-paid')!.body!.toString()) as Record<string, unknown>;
+    const number = '\uff10\uff19\uff10\uff0d\uff11\uff12\uff13\uff14\uff0d\uff15\uff16\uff17\uff18';
+    // act
+    const runs: Array<[IngestRun, string]> = [
+      [await runIngest(temboplus, authentic(temboplus, { body: Buffer.from(JSON.stringify({ ...remittance, partnerReference: `PAY-${number}` })) })), 'subjectId'],
+      [await runIngest(webhooks, authentic(webhooks, { body: Buffer.from(JSON.stringify({ ...event, type: `sms.to.${number}` })) })), 'status'],
+    ];
+    // assess
+    for (const [run, field] of runs) {
+      const line = JSON.parse(run.lines[0]) as Record<string, unknown>;
+      assert.equal(line.result, 'accepted', run.lines[0]);
+      assert.ok(!String(line[field]).normalize('NFKC').includes('1234'), run.lines[0]);
+      assert.match(String(line[field]), /\*{8}/, run.lines[0]);
+    }
+  });
+
   test('an id or status the sender chose is masked whatever its shape: a hex run or a UUID can carry a number', async () => {
     // prepare: a TemboPlus partnerReference is the partner's own reference, a Standard Webhooks
     // subject and type the sender's own words; either may be a number glued to hex digits

@@ -158,6 +158,31 @@ describe('maskPhoneNumbers', () => {
     }
   });
 
+  test('a number typed in full width keeps its full-width separators: its groups are joined as the ASCII ones join them', () => {
+    // A Japanese input method in full-width mode writes a number as `０９０－１２３４－５６７８`: full-width
+    // hyphens (or the prolonged sound mark ー, or the small forms) between groups too short to be a
+    // number each, and every digit of it was logged.
+    const cases: Array<[string, string]> = [
+      ['\uff10\uff19\uff10\uff0d\uff11\uff12\uff13\uff14\uff0d\uff15\uff16\uff17\uff18', '********\uff16\uff17\uff18'],
+      ['\uff10\uff19\uff10\u30fc\uff11\uff12\uff13\uff14\u30fc\uff15\uff16\uff17\uff18', '********\uff16\uff17\uff18'],
+      ['\uff0b\uff18\uff11\uff0d\uff19\uff10\uff0d\uff11\uff12\uff13\uff14\uff0d\uff15\uff16\uff17\uff18', '\uff0b*********\uff16\uff17\uff18'],
+      ['\uff08\uff10\uff13\uff09\uff11\uff12\uff13\uff14\uff0d\uff15\uff16\uff17\uff18', '\uff08*******\uff16\uff17\uff18'],
+      ['090\ufe631234\ufe635678', '********678'],
+      ['090\uff0e1234\uff0e5678', '********678'],
+      ['090\uff0f1234\uff0f5678', '********678'],
+      ['ref_090\uff3f1234\uff3f5678', 'ref_********678'],
+      ['090\u30fb1234\u30fb5678', '********678'],
+      ['090\u301c1234\u301c5678', '********678'],
+    ];
+    for (const [id, masked] of cases) {
+      assert.equal(maskPhoneNumbers(id), masked, id);
+      assert.equal(maskPhoneNumbers(id, { mintedId: true }), masked, id);
+      // Percent-encoded in a URL, as many digits are masked.
+      const stars = (text: string) => text.split('*').length - 1;
+      assert.equal(stars(maskPhoneNumbersInUrl(`/to/${encodeURIComponent(id)}`)), stars(masked), id);
+    }
+  });
+
   test('a calendar date stays readable, a number beside it or grown from it does not', () => {
     // eSMS writes the time of a Zalo error into error_info: `…____24/04/2024 16:58:01`
     for (const date of ['24/04/2024 16:58:01', '2024-04-24', '2024/04/24T10:00:00Z', '31.12.1999', '12/31/2024', 'at ____24%2F04%2F2024 16:58:01']) {
