@@ -126,6 +126,15 @@ const CALENDAR_DATE = (() => {
 const GLUED_NUMBER = String.raw`(?<!${DIGIT})${DIGIT}(?:[${DRAWS_NOTHING}]*${DIGIT}){8,}`;
 
 /**
+ * 9+ digits in groups joined as a standing number's are (GROUP_SEPARATOR), glued to what stands
+ * before them (`INV0712-345-678`, `REF0901 888 484`, `to+995 555 123 456`): each group too short to be
+ * a number and the digits no single run, such a reference was logged whole. Tried last, where
+ * neither a standing nor a glued number starts, so that those keep the span they had
+ * (`msg255712345678_2` keeps its `_2`). Nine digits, as GLUED_NUMBER, not seven: `v2024.01.15` is no number.
+ */
+const GROUPED_GLUED_NUMBER = String.raw`(?<!${DIGIT})${DIGIT}(?:[${GROUP_SEPARATOR}]*${DIGIT}){8,}`;
+
+/**
  * The smallest JSON number that can be a phone number: 9 digits, as GLUED_NUMBER. Every documented
  * phone field is text (TemboPlus's receiverAccount, TeleSign's `phone_number`, Identomat's
  * `phoneNumber`, eSMS's query), but nothing holds a sender to it, and a number loses the `+` and
@@ -137,8 +146,8 @@ const GLUED_NUMBER = String.raw`(?<!${DIGIT})${DIGIT}(?:[${DRAWS_NOTHING}]*${DIG
 const PHONE_LIKE_NUMBER = 100_000_000;
 
 /** What is kept first (group 1): at a position where a date (or, in a minted id, a hex id) starts, it is taken whole and left as it is. */
-const PHONE_LIKE_IN_MINTED_ID = new RegExp(`(${HEX_ID}|${CALENDAR_DATE})|${STANDING_NUMBER}|${GLUED_NUMBER}`, 'giu');
-const PHONE_LIKE = new RegExp(`(${CALENDAR_DATE})|${STANDING_NUMBER}|${GLUED_NUMBER}`, 'giu');
+const PHONE_LIKE_IN_MINTED_ID = new RegExp(`(${HEX_ID}|${CALENDAR_DATE})|${STANDING_NUMBER}|${GLUED_NUMBER}|${GROUPED_GLUED_NUMBER}`, 'giu');
+const PHONE_LIKE = new RegExp(`(${CALENDAR_DATE})|${STANDING_NUMBER}|${GLUED_NUMBER}|${GROUPED_GLUED_NUMBER}`, 'giu');
 
 /** A match of PHONE_LIKE as shown: what is kept as it is, the rest masked. */
 const shownMatch = (match: string, kept: string | undefined) => (kept === undefined ? masked(match) : match);

@@ -629,6 +629,21 @@ describe('log lines never carry secrets, codes or phone numbers', () => {
     }
   });
 
+  test('a reference with a number in groups glued to its letters (INV0712-345-678) is masked in the accepted line', async () => {
+    // prepare
+    const temboplus = getProvider('temboplus');
+    const remittance = JSON.parse(listSamples('temboplus').find((s) => s.name === 'remittance-completed')!.body!.toString()) as Record<string, unknown>;
+    for (const reference of ['INV0712-345-678', 'REF0712 345 678', 'TX0712.345.678']) {
+      // act
+      const run = await runIngest(temboplus, authentic(temboplus, { body: Buffer.from(JSON.stringify({ ...remittance, partnerReference: reference })) }));
+      // assess
+      const line = JSON.parse(run.lines[0]) as Record<string, unknown>;
+      assert.equal(line.result, 'accepted', run.lines[0]);
+      assert.ok(!String(line.subjectId).includes('0712'), run.lines[0]);
+      assert.match(String(line.subjectId), /^[A-Z]+\*{7}678$/, run.lines[0]);
+    }
+  });
+
   test('an id or status the sender chose is masked whatever its shape: a hex run or a UUID can carry a number', async () => {
     // prepare: a TemboPlus partnerReference is the partner's own reference, a Standard Webhooks
     // subject and type the sender's own words; either may be a number glued to hex digits

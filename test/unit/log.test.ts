@@ -183,6 +183,22 @@ describe('maskPhoneNumbers', () => {
     }
   });
 
+  test('a number in groups glued to the letters before it (a reference such as INV0712-345-678) is masked', () => {
+    // Each group is too short to be a number and the digits are not one run: a sender's reference
+    // written so was logged whole, where `REF0712345678` and `REF-0712-345-678` are masked.
+    const cases: Array<[string, string]> = [
+      ['INV0712-345-678', 'INV*******678'],
+      ['REF0901 888 484', 'REF*******484'],
+      ['a0901.888.484', 'a*******484'],
+      ['PAY255-712-345-678', 'PAY*********678'],
+      ['to+995 555 123 456', 'to+*********456'],
+    ];
+    for (const [id, masked] of cases) {
+      assert.equal(maskPhoneNumbers(id), masked, id);
+      assert.equal(maskPhoneNumbers(id, { mintedId: true }), masked, id);
+    }
+  });
+
   test('a calendar date stays readable, a number beside it or grown from it does not', () => {
     // eSMS writes the time of a Zalo error into error_info: `…____24/04/2024 16:58:01`
     for (const date of ['24/04/2024 16:58:01', '2024-04-24', '2024/04/24T10:00:00Z', '31.12.1999', '12/31/2024', 'at ____24%2F04%2F2024 16:58:01']) {
