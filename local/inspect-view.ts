@@ -168,12 +168,14 @@ function confirmationText(provider: AnyProvider, s: Record<string, unknown>): st
  * (`callbackTrust` `token`: anyone holding the URL or key could send it) is a claim once the
  * provider is asked, and one the provider's answer contradicts (`mismatch`) or does not know
  * (`not_found`) is never believed: its own reading (`COMPLETED outcome=succeeded`) is not the
- * subject's status, and the line says so rather than read as a success.
+ * subject's status, and the line says so rather than read as a success. It says no more than that:
+ * such a claim may be forged, or only older news (a `SUBMITTED` the provider has moved past), or
+ * not known to the provider yet (re-checked, and its verdict here updated when one comes).
  */
 export function confirmationNote(callbackTrust: 'signed' | 'token', event: Record<string, unknown>): string {
   if (event.confirmation) {
     const notBelieved = callbackTrust === 'token' && event.source !== 'status-endpoint' && (event.confirmation === 'mismatch' || event.confirmation === 'not_found');
-    return `  confirmation=${String(event.confirmation)}${event.confirmedStatus ? `→${String(event.confirmedStatus)}` : ''}${notBelieved ? ' (a claim the provider has not confirmed: not believed)' : ''}`;
+    return `  confirmation=${String(event.confirmation)}${event.confirmedStatus ? `→${String(event.confirmedStatus)}` : ''}${notBelieved ? ' (not confirmed by the provider: not taken as the status)' : ''}`;
   }
   return event.askFault ? `  not confirmed on arrival (${String(event.askFault)})` : '';
 }

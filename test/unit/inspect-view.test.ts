@@ -315,8 +315,8 @@ describe("confirmationNote: a timeline line's confirmation, a claim the provider
   const claim = (confirmation: string, confirmedStatus?: string) => ({ source: 'callback', status: 'COMPLETED', outcome: 'succeeded', confirmation, ...(confirmedStatus ? { confirmedStatus } : {}) });
 
   test('an unsigned claim the endpoint does not know, or contradicts, is said to be not believed (its outcome=succeeded is not the status)', () => {
-    assert.equal(confirmationNote('token', claim('not_found')), '  confirmation=not_found (a claim the provider has not confirmed: not believed)');
-    assert.equal(confirmationNote('token', claim('mismatch', 'FAILED')), '  confirmation=mismatch→FAILED (a claim the provider has not confirmed: not believed)');
+    assert.equal(confirmationNote('token', claim('not_found')), '  confirmation=not_found (not confirmed by the provider: not taken as the status)');
+    assert.equal(confirmationNote('token', claim('mismatch', 'FAILED')), '  confirmation=mismatch→FAILED (not confirmed by the provider: not taken as the status)');
   });
   test('a confirmed claim, and a signed callback whatever its verdict (believed as it comes), carry no such note', () => {
     assert.equal(confirmationNote('token', claim('confirmed', 'COMPLETED')), '  confirmation=confirmed→COMPLETED');
