@@ -308,7 +308,13 @@ describe("a command's flag written before `--`: npm keeps it, and the command re
       const project = mkdtempSync(join(empty, 'npm-'));
       writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'probe', version: '1.0.0', scripts: { redrive: 'node -e "process.stdout.write(JSON.stringify(process.env))"' } }));
       if (npmrc !== undefined) writeFileSync(join(project, '.npmrc'), npmrc);
-      const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+      // npm's user and global config files are the project's own (absent): a maxsockets in the
+      // machine's ~/.npmrc would otherwise be what npm exports, and each case would read it.
+      const env = {
+        ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name))),
+        npm_config_userconfig: join(project, 'user.npmrc'),
+        npm_config_globalconfig: join(project, 'global.npmrc'),
+      };
       const stdout = await new Promise<string>((resolve, reject) =>
         execFile('npm', ['run', '--silent', 'redrive', ...flags], { cwd: project, env, encoding: 'utf8', timeout: 60_000 }, (error, out) => (error ? reject(error) : resolve(out))),
       );
