@@ -1,4 +1,4 @@
-import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, type CfnElement, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -355,9 +355,6 @@ export class CallbackGatewayStack extends Stack {
     if (!sender?.provider.sendMessage) throw new Error(`smsRelay names "${smsRelay}", which is not a provider that sends messages`);
     const relay = new SmsRelay(this, 'SmsRelay', {
       eventBus,
-      // The relay reads what the publisher's events name (an instruction's eventKey): on an upgrade it
-      // takes its new code only once the publisher has, so fewer events without it reach it.
-      publisher: this.events.publisher,
       table: this.table.table,
       sender: sender.provider,
       senderSecret: sender.secret,
@@ -369,6 +366,10 @@ export class CallbackGatewayStack extends Stack {
       namespace: this.stackName,
       logging,
     });
+    // On an upgrade the relay takes its new code before the publisher: the new relay reads the
+    // instructions of the publisher's last version too (legacy eventIds), while the last relay,
+    // given a new version's event, skipped it as not stored and its code was never sent.
+    this.events.updateAfter(relay.function.node.defaultChild as CfnElement);
     new CfnOutput(this, 'RelayQueueUrl', { description: `SMS instructions waiting for the relay (sent through ${sender.provider.displayName})`, value: relay.queue.queueUrl });
     new CfnOutput(this, 'RelayDeadLetterQueueUrl', {
       description: 'SMS instructions the relay gave up on (redrive after fixing the cause: old codes are then recorded expired, not sent)',

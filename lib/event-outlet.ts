@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { type CfnElement, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { EventBus } from 'aws-cdk-lib/aws-events';
 import { FilterCriteria, StartingPosition } from 'aws-cdk-lib/aws-lambda';
@@ -53,6 +53,7 @@ export class EventOutlet extends Construct {
   public readonly publisherLogs: ILogGroup;
   /** Where the stream event source puts what names a batch it gave up on (shard, sequence numbers). */
   public readonly deadLetterQueue: Queue;
+  private readonly publisherHost: GatewayFunction;
 
   constructor(scope: Construct, id: string, props: EventOutletProps) {
     super(scope, id);
@@ -79,6 +80,7 @@ export class EventOutlet extends Construct {
       ...props.logging,
       environment: { EVENT_BUS_NAME: this.bus.eventBusName },
     });
+    this.publisherHost = publisher;
     this.publisher = publisher.function;
     this.publisherLogs = publisher.logGroup;
     // events:PutEvents on this bus only. Reading the stream is granted by the event source
@@ -103,5 +105,14 @@ export class EventOutlet extends Construct {
         filters: streamFilterPatterns(props.providers).map((pattern) => FilterCriteria.filter(pattern)),
       }),
     );
+  }
+
+  /**
+   * Update the publisher's code only after `reader` (a consumer of its events, the SMS relay's
+   * function): a reader upgraded first reads the events of both versions, while an old reader
+   * given a new version's events may skip them (an instruction's eventId changed form).
+   */
+  public updateAfter(reader: CfnElement): void {
+    this.publisherHost.dependOn(reader);
   }
 }

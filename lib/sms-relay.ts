@@ -1,4 +1,4 @@
-import { Annotations, type CfnElement, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, type IMetric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -28,12 +28,6 @@ export interface SmsRelayProps {
   readonly table: ITable;
   /** The provider that sends (one with `sendMessage`). */
   readonly sender: AnyProvider;
-  /**
-   * The function that publishes the instructions (the events outlet's publisher): on an upgrade the
-   * relay's function is updated after it, since it reads what the publisher's events name.
-   * @default - no order
-   */
-  readonly publisher?: NodejsFunction;
   /** The sender's secret (its credentials send the SMS): read access is granted, nothing else. */
   readonly senderSecret: ISecret;
   /**
@@ -165,7 +159,6 @@ export class SmsRelay extends Construct {
     });
     this.function = relay.function;
     this.logGroup = relay.logGroup;
-    if (props.publisher) relay.dependOn(props.publisher.node.defaultChild as CfnElement);
     props.senderSecret.grantRead(this.function);
     // The partitions of the providers that send instructions (a session's relay items and markers).
     const instructing = providers.filter((provider) => provider.instruction).map((provider) => keys.subject(provider.id, '*'));
