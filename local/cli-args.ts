@@ -80,38 +80,67 @@ export function parseCli<T extends ParseArgsConfig['options'] & HelpOption>(opti
  * the value (`npm_config_max=5`) and the command runs without its limit. A dry run would move the
  * messages, a fresh start keep the old data. No value flag of ours is one of npm's own settings
  * (only json and dry-run are, both booleans), so npm never exports one by itself; one npm reads as
- * an abbreviation of its own (`--max`: `maxsockets`) is told by its value (NPM_EXPANDS).
+ * an abbreviation of its own (`--max`: `maxsockets`) is told by its value (NPM_EXPANDS). A short
+ * alias is npm's own alias of one of its settings (`-f`: `force`), told the same way (NPM_SHORTS).
  *
- * Only under npm (`npm_lifecycle_event` set); `--help` npm answers itself. A flag the command was
- * given (`given`, after `--`) is never reported, though npm may export a setting of that name too
- * (`json=true` in an .npmrc): refusing it would advise the very command line that was typed.
+ * Only under npm (`npm_lifecycle_event` set); `--help` (`-h`) npm answers itself. A flag the command
+ * was given (`given`, after `--`) is never reported, though npm may export a setting of that name
+ * too (`json=true` in an .npmrc): refusing it would advise the very command line that was typed.
  */
-export function flagsNpmTook(options: Readonly<Record<string, { readonly type: 'string' | 'boolean' }>>, env: NodeJS.ProcessEnv, given: Readonly<Record<string, unknown>> = {}): string[] {
+export function flagsNpmTook(options: Readonly<Record<string, { readonly type: 'string' | 'boolean'; readonly short?: string }>>, env: NodeJS.ProcessEnv, given: Readonly<Record<string, unknown>> = {}): string[] {
   if (env.npm_lifecycle_event === undefined) return [];
-  return Object.keys(options)
-    .filter((name) => {
-      if (name === 'help' || (given[name] !== undefined && given[name] !== false)) return false;
-      const exported = env[`npm_config_${name.replaceAll('-', '_')}`];
-      if (options[name]!.type === 'boolean' ? exported === 'true' : exported !== undefined && exported !== '') return true;
-      return NPM_EXPANDS[name] !== undefined && expandedByNpm(NPM_EXPANDS[name], env);
-    })
-    .map((name) => `--${name}`);
+  return Object.entries(options).flatMap(([name, { type, short }]) => {
+    if (name === 'help' || (given[name] !== undefined && given[name] !== false)) return [];
+    const exported = env[`npm_config_${name.replaceAll('-', '_')}`];
+    if (type === 'boolean' ? exported === 'true' : exported !== undefined && exported !== '') return [`--${name}`];
+    if (NPM_EXPANDS[name] !== undefined && setOnCommandLine(NPM_EXPANDS[name], env)) return [`--${name}`];
+    const alias = short === undefined ? undefined : NPM_SHORTS[short];
+    if (alias !== undefined && env[`npm_config_${alias.key.replaceAll('-', '_')}`] === alias.value && setOnCommandLine(alias.key, env)) return [`-${short}`];
+    return [];
+  });
 }
 
 /**
  * Flags of ours that npm reads as an abbreviation of a setting of its own: written before `--`,
  * `--max=5` (or `--max 5`) is npm's `maxsockets` (npm says "Expanding --max to --maxsockets") and
  * is exported as `npm_config_maxsockets=5`, never as `npm_config_max`: `npm run redrive --max=5`
- * moved every message. A value equal to npm's default (15) is not exported, and cannot be told apart.
+ * moved every message. A value equal to npm's default (15), or one npm finds no number, is not
+ * exported, and cannot be told apart.
  */
 const NPM_EXPANDS: Readonly<Record<string, string>> = { max: 'maxsockets' };
 
 /**
- * Whether npm exported its setting `key` with a value no npmrc file gave it: the command line's. An
- * .npmrc that sets maxsockets (a slow network's advice) exports it on every run, and is not a flag.
+ * npm's own one-letter aliases that it exports, as npm 11 does (`npm run events -f`: `force=true`,
+ * the command ran without --follow): the setting and the value it is exported with. Any other
+ * letter npm keeps leaves no trace (`-n`, `-c`, `-S`), or npm answers it without running the command
+ * (`-h`, `-H`, `-v`, `-w`); a letter npm does not know arrives as its own setting (`-x`:
+ * `npm_config_x=true`). Tests hold every command's short aliases to this list.
  */
-function expandedByNpm(key: string, env: NodeJS.ProcessEnv): boolean {
-  const exported = env[`npm_config_${key}`];
+export const NPM_SHORTS: Readonly<Record<string, { readonly key: string; readonly value: string }>> = {
+  a: { key: 'all', value: 'true' },
+  d: { key: 'loglevel', value: 'info' },
+  f: { key: 'force', value: 'true' },
+  g: { key: 'global', value: 'true' },
+  j: { key: 'json', value: 'true' },
+  l: { key: 'long', value: 'true' },
+  p: { key: 'parseable', value: 'true' },
+  q: { key: 'loglevel', value: 'warn' },
+  s: { key: 'loglevel', value: 'silent' },
+  y: { key: 'yes', value: 'true' },
+  B: { key: 'save-bundle', value: 'true' },
+  D: { key: 'save-dev', value: 'true' },
+  E: { key: 'save-exact', value: 'true' },
+  O: { key: 'save-optional', value: 'true' },
+  P: { key: 'save-prod', value: 'true' },
+};
+
+/**
+ * Whether npm exported its setting `key` with a value no npmrc file gave it: the command line's. An
+ * .npmrc that sets maxsockets (a slow network's advice), or force, exports it on every run, and is
+ * not a flag.
+ */
+function setOnCommandLine(key: string, env: NodeJS.ProcessEnv): boolean {
+  const exported = env[`npm_config_${key.replaceAll('-', '_')}`];
   if (exported === undefined || exported === '') return false;
   // npm's own order: the project's .npmrc, then the user's, then the global one.
   const files = [env.npm_config_local_prefix && join(env.npm_config_local_prefix, '.npmrc'), env.npm_config_userconfig, env.npm_config_globalconfig];
@@ -123,9 +152,10 @@ function expandedByNpm(key: string, env: NodeJS.ProcessEnv): boolean {
     } catch {
       continue;
     }
-    const line = text.split(/\r?\n/).find((each) => new RegExp(`^\\s*${key}\\s*=`).test(each));
+    // `key = value`, or the key alone, which an .npmrc reads as true.
+    const line = text.split(/\r?\n/).find((each) => new RegExp(`^\\s*${key}\\s*(=|$)`).test(each));
     if (line === undefined) continue;
-    const configured = line.slice(line.indexOf('=') + 1).trim();
+    const configured = line.includes('=') ? line.slice(line.indexOf('=') + 1).trim() : 'true';
     // npm exports a number setting as a number (`maxsockets = 05` arrives as 5).
     return exported !== configured && !(configured !== '' && Number(configured) === Number(exported));
   }

@@ -345,6 +345,82 @@ describe("a command's flag written before `--`: npm keeps it, and the command re
     assert.equal(run.status, 2, run.stderr.slice(0, 300));
     assert.match(run.stderr, /^npm took --fresh for its own setting .*write npm start -- --fresh/);
   });
+
+  test('flagsNpmTook: a short alias npm reads as one of its own (-f: force), unless an .npmrc set that setting', () => {
+    const options = { follow: { type: 'boolean', short: 'f' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+    const npmrc = (text: string) => {
+      const project = mkdtempSync(join(empty, 'npmrc-'));
+      writeFileSync(join(project, '.npmrc'), text);
+      return project;
+    };
+    const env = { npm_lifecycle_event: 'events', npm_config_force: 'true', npm_config_userconfig: join(empty, 'none'), npm_config_globalconfig: join(empty, 'none') };
+    assert.deepEqual(flagsNpmTook(options, { ...env, npm_config_local_prefix: npmrc('') }), ['-f']);
+    assert.deepEqual(flagsNpmTook(options, { ...env, npm_config_local_prefix: npmrc('') }, { follow: true }), [], '-f given after -- as well');
+    assert.deepEqual(flagsNpmTook(options, { ...env, npm_config_local_prefix: npmrc('force = true\n') }), [], "an .npmrc's force is no -f");
+    assert.deepEqual(flagsNpmTook(options, { ...env, npm_config_local_prefix: npmrc('force\n') }), [], 'an .npmrc key alone is true');
+    assert.deepEqual(flagsNpmTook(options, { ...env, npm_config_local_prefix: npmrc('force=false\n') }), ['-f'], 'npm exported true, not the false of the .npmrc');
+    assert.deepEqual(flagsNpmTook(options, { ...env, npm_config_force: undefined, npm_config_help: 'true' }), []);
+  });
+
+  test('npm run events -f: exit 2 naming -f and `npm run events -- -f`, instead of printing once and stopping', async () => {
+    // act: npm reads -f as its own force, exported; the command gets no -f
+    const run = await command('events', ['--data-dir', empty], [], { npm_lifecycle_event: 'events', npm_config_force: 'true', npm_config_local_prefix: empty, npm_config_userconfig: join(empty, 'none'), npm_config_globalconfig: join(empty, 'none') });
+    // assess
+    assert.equal(run.signal, null, `it went on: ${run.stderr.slice(0, 300)}`);
+    assert.equal(run.status, 2, run.stderr.slice(0, 300));
+    assert.match(run.stderr, /^npm took -f for its own setting .*write npm run events -- -f …/);
+    assert.equal(run.stdout, '');
+  });
+
+  test('every flag and short alias of every command, written before `--` as real npm reads it, is refused; --help and -h npm answers itself', async () => {
+    // prepare: each command's options (as it gives them to parseArgs), and a project whose scripts,
+    // named as ours, hand back the environment and arguments npm gives a command
+    const probed = await Promise.all(
+      Object.keys(COMMANDS).map(async (name) => {
+        const run = await command(name, ['--help'], ['--import', join(REPO_ROOT, 'test/support/cli-options-probe.ts')]);
+        const line = run.stderr.split('\n').find((each) => each.startsWith(OPTIONS_PROBE_MARKER));
+        assert.ok(line, run.stderr);
+        return [name, JSON.parse(line.slice(OPTIONS_PROBE_MARKER.length)) as Record<string, { type: 'string' | 'boolean'; short?: string }>] as const;
+      }),
+    );
+    const project = mkdtempSync(join(empty, 'npm-all-'));
+    const script = 'node -e "process.stdout.write(JSON.stringify({ env: process.env, args: process.argv.slice(1) }))"';
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'probe', version: '1.0.0', scripts: Object.fromEntries(Object.keys(COMMANDS).map((name) => [name, script])) }));
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+    const npmRun = (name: string, flags: readonly string[]) =>
+      new Promise<string>((resolve, reject) =>
+        execFile('npm', ['run', '--silent', name, ...flags], { cwd: project, env, encoding: 'utf8', timeout: 60_000 }, (error, out) => (error ? reject(error) : resolve(out))),
+      );
+    // every way of writing each flag: a value flag `--name=7` and `--name 7`, a boolean `--name`, a short `-x`
+    const cases = probed.flatMap(([name, options]) =>
+      Object.entries(options).flatMap(([option, { type, short }]) => {
+        const long = type === 'string' ? [[`--${option}=7`], [`--${option}`, '7']] : [[`--${option}`]];
+        return [...long, ...(short ? [[`-${short}`]] : [])].map((flags) => ({ name, options, option, flags }));
+      }),
+    );
+    // act: a few npm runs at a time
+    const outcomes: { name: string; flags: string[]; option: string; out: string }[] = [];
+    const queue = [...cases];
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        for (let next = queue.shift(); next; next = queue.shift()) outcomes.push({ ...next, out: await npmRun(next.name, next.flags) });
+      }),
+    );
+    // assess
+    assert.ok(outcomes.some(({ flags }) => flags[0] === '-f'), 'events -f is one of the cases');
+    const missed = outcomes.flatMap(({ name, flags, option, out }) => {
+      const options = probed.find(([each]) => each === name)![1];
+      if (option === 'help') return out.startsWith('{') ? [`npm run ${name} ${flags.join(' ')}: the command ran`] : [];
+      const { env: got } = JSON.parse(out) as { env: NodeJS.ProcessEnv };
+      return flagsNpmTook(options, got).length === 1 ? [] : [`npm run ${name} ${flags.join(' ')}: ${JSON.stringify(flagsNpmTook(options, got))}`];
+    });
+    assert.deepEqual(missed, []);
+    // an .npmrc setting force (or loglevel) is exported on every run, and is no -f
+    writeFileSync(join(project, '.npmrc'), 'force = true\nloglevel = warn\n');
+    const { env: npmrcOnly } = JSON.parse(await npmRun('events', [])) as { env: NodeJS.ProcessEnv };
+    assert.equal(npmrcOnly.npm_config_force, 'true');
+    assert.deepEqual(flagsNpmTook(probed.find(([each]) => each === 'events')![1], npmrcOnly), []);
+  });
 });
 
 describe('every command: its --help names every option it takes', { timeout: 300_000 }, () => {
