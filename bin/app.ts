@@ -8,6 +8,14 @@
  * lib/gateway-app.ts so the infrastructure tests synthesize exactly the same thing.
  */
 import { createGatewayApp, SettingsError } from '../lib/gateway-app.ts';
+import { cdkOptionsNpmTook } from '../lib/settings.ts';
+
+// `npm run deploy --context=stage=prod`: npm kept the option, and cdk would deploy the default stack.
+const npmTook = cdkOptionsNpmTook(process.env);
+if (npmTook !== undefined) {
+  console.error(`Error: ${npmTook}`);
+  process.exit(1);
+}
 
 try {
   createGatewayApp();

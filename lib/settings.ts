@@ -42,6 +42,38 @@ export class SettingsError extends Error {
   override readonly name = 'SettingsError';
 }
 
+/**
+ * cdk's own options of `cdk synth` and `cdk deploy` (`cdk deploy --help`), but for those that are
+ * npm's settings too (force, json, all, color, proxy, yes, version, progress, verbose, quiet, ci).
+ * Written before `--` (`npm run deploy --context=stage=prod`, `npm run deploy --profile=prod`), such
+ * an option is npm's: npm exports it as `npm_config_<name>` and cdk runs without it, so the default
+ * stack was synthesized and deployed instead of the stage meant, with the default profile's account.
+ */
+const CDK_OPTIONS = [
+  'app', 'asset-build-concurrency', 'asset-metadata', 'asset-parallelism', 'asset-prebuild', 'build', 'build-exclude', 'ca-bundle-path',
+  'change-set-name', 'concurrency', 'context', 'debug', 'debug-app', 'debug-cli', 'ec2creds', 'exclusively', 'execute', 'express', 'hotswap',
+  'hotswap-fallback', 'ignore-errors', 'ignore-no-stacks', 'import-existing-resources', 'logs', 'lookups', 'method', 'monitoring-time-minutes',
+  'notices', 'notification-arns', 'output', 'outputs-file', 'parameters', 'path-metadata', 'plugin', 'previous-parameters', 'profile', 'region',
+  'require-approval', 'revert-drift', 'role-arn', 'rollback', 'rollback-trigger-alarm-arns', 'staging', 'strict', 'tags', 'telemetry-file',
+  'toolkit-stack-name', 'trace', 'unstable', 'validation', 'version-reporting', 'watch',
+];
+
+/**
+ * The cdk options npm kept for itself in `npm run synth` or `npm run deploy` (`--context`, with
+ * `--no-rollback` exported empty; `-c stage=prod`, npm's `--call`), or nothing: what the app says
+ * instead of synthesizing a stack the command line did not mean. Only under those two scripts (cdk.json
+ * runs the app with node, not npx, which would name the script `npx`): `npx cdk` gets its options whole.
+ */
+export function cdkOptionsNpmTook(env: NodeJS.ProcessEnv): string | undefined {
+  const script = env.npm_lifecycle_event;
+  if (script !== 'synth' && script !== 'deploy') return undefined;
+  const taken = CDK_OPTIONS.filter((name) => env[`npm_config_${name.replaceAll('-', '_')}`] !== undefined).map((name) => `--${name}`);
+  // `-c stage=prod` is npm's `--call stage=prod`, exported with its value.
+  if (env.npm_config_call) taken.unshift(`-c ${/^[\w@%+=:,./-]+$/.test(env.npm_config_call) ? env.npm_config_call : `'${env.npm_config_call.replaceAll("'", `'\\''`)}'`}`);
+  if (taken.length === 0) return undefined;
+  return `npm took ${taken.join(', ')} for its own setting${taken.length > 1 ? 's' : ''} (written before \`--\`), so cdk never got ${taken.length > 1 ? 'them' : 'it'}: write npm run ${script} -- ${taken.join(' ')} …`;
+}
+
 /** The default stage's stack name; a stage's stack is `CallbackGateway-<stage>`. */
 export const STACK_ID = 'CallbackGateway';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,6 +16,7 @@ import { leaks } from '../support/log-leaks.ts';
 import { OPTIONS_PROBE_MARKER } from '../support/cli-options-probe.ts';
 import { startAwsJsonService } from '../support/aws-json-stand-in.ts';
 import { DEFAULT_RECONCILE } from '../../functions/core/reconcile.ts';
+import { cdkOptionsNpmTook } from '../../lib/settings.ts';
 
 /** Every ANSI colour sequence starts with it. */
 const ESC = '\u001b[';
@@ -420,6 +421,75 @@ describe("a command's flag written before `--`: npm keeps it, and the command re
     const { env: npmrcOnly } = JSON.parse(await npmRun('events', [])) as { env: NodeJS.ProcessEnv };
     assert.equal(npmrcOnly.npm_config_force, 'true');
     assert.deepEqual(flagsNpmTook(probed.find(([each]) => each === 'events')![1], npmrcOnly), []);
+  });
+});
+
+describe('npm run synth / deploy with a cdk option written before `--`: npm keeps it, and the app refuses to synthesize without it', { timeout: 300_000 }, () => {
+  const empty = mkdtempSync(join(tmpdir(), 'cli-cdk-npm-took-'));
+  after(() => rmSync(empty, { recursive: true, force: true }));
+
+  test('cdkOptionsNpmTook, on the environment real npm gives the scripts: --context=stage=prod, --profile=prod, --no-rollback, --hotswap are named; npm run deploy -- … and npm own flags are not', async () => {
+    // prepare: a project whose synth and deploy hand back the environment npm gives a command
+    const project = mkdtempSync(join(empty, 'npm-'));
+    // (its own `--` keeps node from reading the arguments npm passes on as node's options)
+    const script = 'node -e "process.stdout.write(JSON.stringify(process.env))" --';
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'probe', version: '1.0.0', scripts: { synth: script, deploy: script } }));
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+    const npmEnv = (args: readonly string[]) =>
+      new Promise<NodeJS.ProcessEnv>((resolve, reject) =>
+        execFile('npm', ['run', '--silent', ...args], { cwd: project, env, encoding: 'utf8', timeout: 60_000 }, (error, out) => (error ? reject(error) : resolve(JSON.parse(out) as NodeJS.ProcessEnv))),
+      );
+    // act
+    const [call, context, profile, noRollback, hotswap, synthContext, afterDashes, npmOwn] = await Promise.all([
+      npmEnv(['deploy', '-c', 'stage=prod']),
+      npmEnv(['deploy', '--context=stage=prod']),
+      npmEnv(['deploy', '--profile=prod']),
+      npmEnv(['deploy', '--no-rollback']),
+      npmEnv(['deploy', '--hotswap']),
+      npmEnv(['synth', '--context=stage=prod']),
+      npmEnv(['deploy', '--', '--context=stage=prod', '--profile=prod']),
+      npmEnv(['deploy', '--force', '--json']),
+    ]);
+    // assess
+    assert.match(cdkOptionsNpmTook(call) ?? '', /^npm took -c stage=prod for its own setting .*: write npm run deploy -- -c stage=prod …$/);
+    assert.match(cdkOptionsNpmTook(context) ?? '', /^npm took --context for its own setting .*: write npm run deploy -- --context …$/);
+    assert.match(cdkOptionsNpmTook(profile) ?? '', /^npm took --profile /);
+    assert.match(cdkOptionsNpmTook(noRollback) ?? '', /^npm took --rollback /);
+    assert.match(cdkOptionsNpmTook(hotswap) ?? '', /^npm took --hotswap /);
+    assert.match(cdkOptionsNpmTook(synthContext) ?? '', /write npm run synth -- --context …$/);
+    assert.equal(cdkOptionsNpmTook(afterDashes), undefined);
+    assert.equal(cdkOptionsNpmTook(npmOwn), undefined, "npm's own settings (force, json) are cdk's too, and an .npmrc may set them");
+    assert.equal(cdkOptionsNpmTook({ ...context, npm_lifecycle_event: 'npx' }), undefined, 'npx cdk is given its options whole');
+  });
+
+  test('npm run synth --context=stage=prod: the app exits 1 naming --context, and synthesizes nothing (it synthesized the default stack CallbackGateway)', async () => {
+    // act: the app as cdk runs it under `npm run synth`, with the option npm kept in its environment
+    const out = mkdtempSync(join(empty, 'cdk-out-'));
+    const run = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      const env = { ...process.env, npm_lifecycle_event: 'synth', npm_config_context: 'stage=prod', CDK_OUTDIR: out };
+      execFile(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bin/app.ts')], { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: 240_000 }, (error, _stdout, stderr) =>
+        resolve({ status: error ? ((error as { code?: number }).code ?? null) : 0, stderr }),
+      );
+    });
+    // assess
+    assert.equal(run.status, 1, run.stderr.slice(0, 300));
+    assert.match(run.stderr, /^Error: npm took --context for its own setting .*write npm run synth -- --context …/);
+    assert.deepEqual(readdirSync(out), []);
+  });
+
+  test('npm run synth -c stage=prod, as real npm and cdk run it: cdk fails naming -c stage=prod and the line that passes it (npx, running the app, took -c for its own --call and printed its usage)', async () => {
+    // act: the project's own synth script, -c written before `--`
+    const out = mkdtempSync(join(empty, 'cdk-out-'));
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+    const run = await new Promise<{ status: number | null; stderr: string }>((resolve) =>
+      execFile('npm', ['run', '--silent', 'synth', '-c', 'stage=prod', '--', '-q', '-o', out], { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: 240_000 }, (error, _stdout, stderr) =>
+        resolve({ status: error ? ((error as { code?: number }).code ?? null) : 0, stderr }),
+      ),
+    );
+    // assess
+    assert.notEqual(run.status, 0, run.stderr.slice(0, 300));
+    assert.match(run.stderr, /Error: npm took -c stage=prod for its own setting \(written before `--`\), so cdk never got it: write npm run synth -- -c stage=prod …/);
+    assert.deepEqual(readdirSync(out).filter((name) => name.endsWith('.template.json')), []);
   });
 });
 
