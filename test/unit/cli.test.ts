@@ -354,7 +354,7 @@ describe("a command's flag written before `--`: npm keeps it, and the command re
       writeFileSync(join(project, '.npmrc'), text);
       return project;
     };
-    const env = { npm_lifecycle_event: 'events', npm_config_force: 'true', npm_config_userconfig: join(empty, 'none'), npm_config_globalconfig: join(empty, 'none') };
+    const env = { npm_lifecycle_event: 'events', npm_config_force: 'true', npm_config_userconfig: join(empty, 'no-user-npmrc'), npm_config_globalconfig: join(empty, 'no-global-npmrc') };
     assert.deepEqual(flagsNpmTook(options, { ...env, npm_config_local_prefix: npmrc('') }), ['-f']);
     assert.deepEqual(flagsNpmTook(options, { ...env, npm_config_local_prefix: npmrc('') }, { follow: true }), [], '-f given after -- as well');
     assert.deepEqual(flagsNpmTook(options, { ...env, npm_config_local_prefix: npmrc('force = true\n') }), [], "an .npmrc's force is no -f");
@@ -387,7 +387,8 @@ describe("a command's flag written before `--`: npm keeps it, and the command re
     const project = mkdtempSync(join(empty, 'npm-all-'));
     const script = 'node -e "process.stdout.write(JSON.stringify({ env: process.env, args: process.argv.slice(1) }))"';
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'probe', version: '1.0.0', scripts: Object.fromEntries(Object.keys(COMMANDS).map((name) => [name, script])) }));
-    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+    // no user or global .npmrc: one of this machine that set force (or maxsockets) would be read as the flag's source
+    const env = { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name))), npm_config_userconfig: join(empty, 'no-user-npmrc'), npm_config_globalconfig: join(empty, 'no-global-npmrc') };
     const npmRun = (name: string, flags: readonly string[]) =>
       new Promise<string>((resolve, reject) =>
         execFile('npm', ['run', '--silent', name, ...flags], { cwd: project, env, encoding: 'utf8', timeout: 60_000 }, (error, out) => (error ? reject(error) : resolve(out))),
