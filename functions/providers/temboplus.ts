@@ -27,6 +27,12 @@ export const TemboPlusSecretSchema = secretWithRotation({
 );
 export type TemboPlusSecret = z.infer<typeof TemboPlusSecretSchema>;
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/** `.`, `..` (which URLs resolve to another path) or a lone surrogate: not a path segment a status request can carry. */
+function notAPathSegment(value: string): boolean {
+  return value === '.' || value === '..' || LONE_SURROGATE.test(value);
+}
+
 /**
  * A TemboPlus remittance callback; the body is the Transaction Status response.
  * @see https://tembo.gitbook.io/tembo/reference/remittance/callback-notification
@@ -37,7 +43,7 @@ export const TemboPlusCallbackSchema = z.looseObject({
   partnerReference: z.string().check(
     z.minLength(1),
     z.maxLength(256),
-    z.refine((value) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(value), 'lone UTF-16 surrogate'),
+    z.refine((value) => !LONE_SURROGATE.test(value), 'lone UTF-16 surrogate'),
     z.refine((value) => value !== '.' && value !== '..', 'not a path segment'),
   ),
   status: z.string().check(z.minLength(1), z.maxLength(64)),
@@ -188,6 +194,10 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'
    */
   async lookup({ subjectId: partnerReference }, secret, context): Promise<StatusAnswer<TemboPlusCallback>> {
     if (!secret.apiToken || !secret.baseUrl) throw new ConfigurationError('the temboplus secret has no apiToken and baseUrl to ask TemboPlus with');
+    // The callback schema refuses a partnerReference no URL path can carry; an expectation may still
+    // name one: `/remittance/../status` would ask another path (`/status`) with the token, and
+    // encodeURIComponent throws on a lone surrogate. No transfer of ours has such a reference.
+    if (notAPathSegment(partnerReference)) return { kind: 'not_found' };
     const url = `${secret.baseUrl.replace(/\/+$/, '')}/remittance/${encodeURIComponent(partnerReference)}/status`;
     let response: Response;
     try {

@@ -58,6 +58,25 @@ describe('TemboPlus status lookup: HTTP answers', () => {
     await assert.rejects(temboplus.lookup!({ subjectId: 'PR-1' }, secret, answering(403)), (error: Error) => error instanceof ConfigurationError && /apiToken/.test(error.message));
   });
 
+  test('a partnerReference no URL path can carry (".", "..", an expectation can name them) is not_found, without asking another path', async () => {
+    for (const subjectId of ['.', '..', 'PR\ud800']) {
+      // prepare: fetch resolves `/remittance/../status` to `/status`, another endpoint, with the token
+      const asked: string[] = [];
+      const recording = (async (input: string | URL | Request) => {
+        asked.push(new URL(input instanceof Request ? input.url : input).pathname);
+        return new Response('{"message":"Unauthorized"}', { status: 401, headers: { 'content-type': 'application/json' } });
+      }) as typeof fetch;
+      // act
+      const outcome = await temboplus.lookup!({ subjectId }, secret, { fetch: recording, timeoutMs: 1000, newRequestId: () => '6f1c2b9e-0000-4000-8000-000000000002' }).then(
+        (answer) => answer,
+        (error: unknown) => error,
+      );
+      // assess
+      assert.deepEqual(outcome, { kind: 'not_found' }, JSON.stringify(subjectId));
+      assert.deepEqual(asked, [], 'nothing was asked');
+    }
+  });
+
   for (const status of [301, 302, 307, 308]) {
     test(`a redirect (${status}) is not followed: what answers elsewhere is never taken for TemboPlus's status`, async () => {
       // prepare: a stand-in that redirects to another server, which answers COMPLETED for the transfer
