@@ -7,7 +7,7 @@ import { isEndpointFault, lookupAnswer, type LookupResult } from './ask.ts';
 import { answerEventKey, storeAnswer, type ProviderAnswer } from './event-items.ts';
 import { judgeClaim, placeStatus } from './events.ts';
 import { keys } from './pipeline-definition.ts';
-import { DEFAULT_RECONCILE, settled, withRecheck, withRecheckFault, type ReconcilePolicy, type RecheckContext } from './reconcile.ts';
+import { DEFAULT_RECONCILE, isTime, settled, withRecheck, withRecheckFault, type ReconcilePolicy, type RecheckContext } from './reconcile.ts';
 import type { RecheckMessage } from './queue-message.ts';
 import { applyObservations, orderKey, overruled, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
 import type { Item } from './store.ts';
@@ -209,7 +209,11 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
     const flagged = flagVerdict ? (applyObservations(verdictApplied, subject, [], flagVerdict, now) ?? verdictApplied) : verdictApplied;
     const judged = answeredClaims.length ? withUnansweredClaims(flagged, claims.filter((claim) => !answeredClaims.includes(claim))) : flagged;
     const scheduled = fault ? withRecheckFault(judged, context, fault) : settled(judged, askable) ? withRecheck(judged, context, 'event') : withRecheck(judged, context, 'recheck');
-    const next: StateItem = { ...scheduled, updatedAt: now, version: state.version + 1 };
+    // An expectation an application wrote without a time of its own (no `expectedAt`, or epoch
+    // milliseconds) gets one here, once: otherwise the horizon counted from each write, and a
+    // subject whose endpoint never answered was asked every half hour for ever, never stale.
+    const created = isTime(scheduled.expectedAt) || isTime(scheduled.createdAt) ? {} : { createdAt: now };
+    const next: StateItem = { ...scheduled, ...created, updatedAt: now, version: state.version + 1 };
     // On the claims' own items too, where `inspect` and the timeline show a claim's verdict: before
     // the state, which no longer names them once written (a fault after it would lose the verdict
     // and its log line, the copy of this message that comes again finding its lease taken over).

@@ -87,7 +87,17 @@ function horizonMs(context: RecheckContext): number {
  * (a reversal days later gets a horizon of its own), else its expectation, else its first write.
  */
 function since(state: StateItem): number {
-  return Date.parse(state.unansweredClaimAt ?? state.expectedAt ?? state.createdAt ?? state.updatedAt);
+  // The first of them that is a time: an expectation an application wrote may hold `expectedAt` as
+  // epoch milliseconds, or leave it out (then `createdAt` is the first re-check's, see recheck.ts).
+  for (const at of [state.unansweredClaimAt, state.expectedAt, state.createdAt, state.updatedAt]) {
+    if (isTime(at)) return Date.parse(at);
+  }
+  return Number.NaN;
+}
+
+/** Whether a state's field holds a time `since` can count from. */
+export function isTime(value: unknown): value is string {
+  return typeof value === 'string' && Number.isFinite(Date.parse(value));
 }
 
 function without(state: StateItem, ...names: (keyof StateItem)[]): StateItem {

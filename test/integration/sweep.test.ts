@@ -183,3 +183,49 @@ describe('no longer stale', () => {
     assert.ok(String(resumed?.changedAt) >= staleAt, `changedAt ${String(resumed?.changedAt)} before the stale event's ${staleAt}`);
   });
 });
+
+describe('an expectation written by hand, its status endpoint failing on every re-check', () => {
+  // An application may leave `expectedAt` out, or write it as epoch milliseconds (`Date.now()`):
+  // the horizon still counts from when the subject was first asked about, never from its last write.
+  for (const [name, expectedAt] of [
+    ['without expectedAt', undefined],
+    ['with expectedAt in epoch milliseconds', 'epoch'],
+  ] as const) {
+    test(`${name}: stale by the horizon, not asked every half hour for ever`, async () => {
+      // prepare: TemboPlus's endpoint answers 503 to everything
+      const subjectId = uniqueId('SWEEP-HAND-FAULT');
+      const start = clock;
+      await env.client.send(
+        new PutItemCommand({
+          TableName: env.tableName,
+          Item: marshall({
+            ...keys.state('temboplus', subjectId),
+            provider: 'temboplus',
+            subjectId,
+            ...(expectedAt === 'epoch' ? { expectedAt: clock } : {}),
+            recheckShard: 'temboplus#0',
+            recheckAt: new Date(clock + 60_000).toISOString(),
+          }),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      env.simulators.temboplus.setFault({ status: 503 });
+      try {
+        // act: every re-check due over twice the horizon, on the simulated clock
+        let state = await env.store.getState('temboplus', subjectId);
+        while (state?.recheckAt && !state.stale && clock - start < 2 * DEFAULT_RECONCILE.horizonHours * 3_600_000) {
+          clock = Math.max(clock, Date.parse(state.recheckAt)) + 1000;
+          for (const message of (await sweepOnce('temboplus')).filter((each) => each.subjectId === subjectId)) await recheck(message);
+          state = await env.store.getState('temboplus', subjectId);
+        }
+        // assess
+        assert.equal(state?.stale, true, `still asked after ${((clock - start) / 3_600_000).toFixed(0)} h, ${state?.recheckFaults} faults`);
+        const span = (Date.parse(state!.staleAt!) - start) / 3_600_000;
+        assert.ok(span <= DEFAULT_RECONCILE.horizonHours + 1, `stale after ${span.toFixed(1)} h`);
+        assert.match(String(state?.recheckFault), /503/, 'the state says why');
+      } finally {
+        env.simulators.temboplus.setFault(undefined);
+      }
+    });
+  }
+});
