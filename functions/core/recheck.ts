@@ -209,10 +209,11 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
     const flagged = flagVerdict ? (applyObservations(verdictApplied, subject, [], flagVerdict, now) ?? verdictApplied) : verdictApplied;
     const judged = answeredClaims.length ? withUnansweredClaims(flagged, claims.filter((claim) => !answeredClaims.includes(claim))) : flagged;
     const scheduled = fault ? withRecheckFault(judged, context, fault) : settled(judged, askable) ? withRecheck(judged, context, 'event') : withRecheck(judged, context, 'recheck');
-    // An expectation an application wrote without a time of its own (no `expectedAt`, or epoch
-    // milliseconds) gets one here, once: otherwise the horizon counted from each write, and a
-    // subject whose endpoint never answered was asked every half hour for ever, never stale.
-    const created = isTime(scheduled.expectedAt) || isTime(scheduled.createdAt) ? {} : { createdAt: now };
+    // An expectation an application wrote without a time of its own (no `expectedAt`, epoch
+    // milliseconds, or one years ahead) gets one here, once: otherwise the horizon counted from each
+    // write, or from a time to come, and a subject whose endpoint never answered was asked every half
+    // hour for ever, never stale.
+    const created = isTime(scheduled.expectedAt, context.now) || isTime(scheduled.createdAt, context.now) ? {} : { createdAt: now };
     const next: StateItem = { ...scheduled, ...created, updatedAt: now, version: state.version + 1 };
     // On the claims' own items too, where `inspect` and the timeline show a claim's verdict: before
     // the state, which no longer names them once written (a fault after it would lose the verdict

@@ -1,5 +1,6 @@
 import type { LookupLimits } from '../providers/provider.ts';
 import { shortHash } from '../shared/hash.ts';
+import { FUTURE_TOLERANCE_MS } from './events.ts';
 import type { StateItem } from './state.ts';
 
 /**
@@ -86,18 +87,19 @@ function horizonMs(context: RecheckContext): number {
  * When a subject's reconciliation started: a claim nobody could judge on a subject that was settled
  * (a reversal days later gets a horizon of its own), else its expectation, else its first write.
  */
-function since(state: StateItem): number {
-  // The first of them that is a time: an expectation an application wrote may hold `expectedAt` as
-  // epoch milliseconds, or leave it out (then `createdAt` is the first re-check's, see recheck.ts).
+function since(state: StateItem, now: Date): number {
+  // The first of them that is a time, and one that has come: an expectation an application wrote
+  // may hold `expectedAt` as epoch milliseconds, years ahead, or leave it out (then `createdAt` is
+  // the first re-check's, see recheck.ts).
   for (const at of [state.unansweredClaimAt, state.expectedAt, state.createdAt, state.updatedAt]) {
-    if (isTime(at)) return Date.parse(at);
+    if (isTime(at, now)) return Date.parse(at);
   }
   return Number.NaN;
 }
 
-/** Whether a state's field holds a time `since` can count from. */
-export function isTime(value: unknown): value is string {
-  return typeof value === 'string' && Number.isFinite(Date.parse(value));
+/** Whether a state's field holds a time `since` can count from: one not ahead of `now` (beyond a clock's drift). */
+export function isTime(value: unknown, now: Date): value is string {
+  return typeof value === 'string' && Date.parse(value) <= now.getTime() + FUTURE_TOLERANCE_MS;
 }
 
 function without(state: StateItem, ...names: (keyof StateItem)[]): StateItem {
@@ -134,10 +136,10 @@ export function withRecheck(state: StateItem, context: RecheckContext, reason: '
   // The schedule is over: stale, listed for a person.
   if (!Number.isFinite(delaySeconds)) return markedStale({ ...cleared, rechecks }, now);
   let next = now.getTime() + delaySeconds * 1000;
-  if (next - since(state) > horizonMs(context)) {
+  if (next - since(state, now) > horizonMs(context)) {
     // The next step would ask after the provider stops answering (TeleSign: 12 h, its 12 h step comes
     // at 2 h 40 min): asked once more before the horizon instead, then stale.
-    const lastAsk = since(state) + horizonMs(context) * LAST_ASK_WITHIN_HORIZON;
+    const lastAsk = since(state, now) + horizonMs(context) * LAST_ASK_WITHIN_HORIZON;
     if (lastAsk <= now.getTime()) return markedStale({ ...cleared, rechecks }, now);
     next = lastAsk;
   }
@@ -172,6 +174,6 @@ export function withRecheckFault(state: StateItem, context: RecheckContext, faul
   const backoff = Math.min(context.policy.faultBackoffCapSeconds, base * 2 ** (faults - 1));
   const next = context.now.getTime() + backoff * (0.75 + random() * 0.5) * 1000;
   const noted = { ...state, recheckFaults: faults, recheckFault: fault.slice(0, 300) };
-  if (next - since(state) > horizonMs(context)) return markedStale(noted, context.now);
+  if (next - since(state, context.now) > horizonMs(context)) return markedStale(noted, context.now);
   return { ...noted, recheckAt: new Date(next).toISOString(), recheckShard: recheckShard(state.provider, state.subjectId, state.part, context.policy.shards) };
 }

@@ -185,11 +185,13 @@ describe('no longer stale', () => {
 });
 
 describe('an expectation written by hand, its status endpoint failing on every re-check', () => {
-  // An application may leave `expectedAt` out, or write it as epoch milliseconds (`Date.now()`):
-  // the horizon still counts from when the subject was first asked about, never from its last write.
+  // An application may leave `expectedAt` out, write it as epoch milliseconds (`Date.now()`), or
+  // far ahead: the horizon still counts from when the subject was first asked about, never from its
+  // last write nor from a time that has not come.
   for (const [name, expectedAt] of [
     ['without expectedAt', undefined],
     ['with expectedAt in epoch milliseconds', 'epoch'],
+    ['with expectedAt years ahead (a wrong clock, a typo)', 'future'],
   ] as const) {
     test(`${name}: stale by the horizon, not asked every half hour for ever`, async () => {
       // prepare: TemboPlus's endpoint answers 503 to everything
@@ -202,7 +204,7 @@ describe('an expectation written by hand, its status endpoint failing on every r
             ...keys.state('temboplus', subjectId),
             provider: 'temboplus',
             subjectId,
-            ...(expectedAt === 'epoch' ? { expectedAt: clock } : {}),
+            ...(expectedAt === 'epoch' ? { expectedAt: clock } : expectedAt === 'future' ? { expectedAt: '2099-12-01T10:00:00.000Z' } : {}),
             recheckShard: 'temboplus#0',
             recheckAt: new Date(clock + 60_000).toISOString(),
           }),
