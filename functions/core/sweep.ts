@@ -1,4 +1,5 @@
-import type { AnyProvider } from '../providers/provider.ts';
+import { maskSubjectId, type AnyProvider } from '../providers/provider.ts';
+import { errorMessage } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import type { RecheckMessage } from './queue-message.ts';
 import { DEFAULT_RECONCILE, type ReconcilePolicy } from './reconcile.ts';
@@ -58,6 +59,7 @@ export async function sweep(providers: readonly AnyProvider[], deps: SweepDepend
   const leaseUntil = new Date(now.getTime() + policy.leaseSeconds * 1000).toISOString();
   const counts: Record<string, { due: number; claimed: number }> = {};
   const messages: { body: string; delaySeconds: number }[] = [];
+  const failures: unknown[] = [];
 
   for (const provider of providers) {
     const due = fairShare(
@@ -65,11 +67,21 @@ export async function sweep(providers: readonly AnyProvider[], deps: SweepDepend
       limit,
     );
     const claimed: DueRecheck[] = [];
-    // Leases in small parallel groups: one conditional write each.
+    // Leases in small parallel groups: one conditional write each. One that fails (an item an
+    // application wrote that DynamoDB cannot update, `version` as text) is logged and thrown once the
+    // others are queued: due first in its shard on every sweep, it must not keep every subject after it unasked.
     for (let i = 0; i < due.length; i += 10) {
       const group = due.slice(i, i + 10);
-      const won = await Promise.all(group.map((item) => deps.store.claimRecheck(item.key, item.recheckAt, leaseUntil)));
-      group.forEach((item, n) => won[n] && claimed.push(item));
+      const won = await Promise.allSettled(group.map((item) => deps.store.claimRecheck(item.key, item.recheckAt, leaseUntil)));
+      group.forEach((item, n) => {
+        const lease = won[n];
+        if (lease.status === 'fulfilled') {
+          if (lease.value) claimed.push(item);
+          return;
+        }
+        failures.push(lease.reason);
+        deps.log.error('sweep: lease not taken', { provider: provider.id, subjectId: maskSubjectId(item.subjectId, provider), error: errorMessage(lease.reason) });
+      });
     }
     counts[provider.id] = { due: due.length, claimed: claimed.length };
     claimed.forEach((item, n) => {
@@ -90,5 +102,7 @@ export async function sweep(providers: readonly AnyProvider[], deps: SweepDepend
   for (let i = 0; i < messages.length; i += 10) await deps.enqueue(messages.slice(i, i + 10));
   const busy = Object.entries(counts).filter(([, count]) => count.due > 0);
   if (busy.length > 0) deps.log.info('sweep', { queued: messages.length, providers: Object.fromEntries(busy) });
+  // The invocation fails (the sweep's Errors alarm), the rest having been queued.
+  if (failures.length > 0) throw failures[0];
   return { providers: counts, queued: messages.length };
 }

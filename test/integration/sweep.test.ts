@@ -231,3 +231,38 @@ describe('an expectation written by hand, its status endpoint failing on every r
     });
   }
 });
+
+describe('an item the lease cannot be written to', () => {
+  test('an expectation written with a version DynamoDB cannot add to does not keep the sweep from queuing every other subject', async () => {
+    // prepare: an expectation written by hand with `version` as text, due before a well-formed one
+    const bad = uniqueId('SWEEP-BAD-VERSION');
+    const good = uniqueId('SWEEP-GOOD');
+    const due = new Date(clock + 60_000).toISOString();
+    await env.client.send(
+      new PutItemCommand({
+        TableName: env.tableName,
+        Item: marshall({ ...keys.state('telesign', bad), provider: 'telesign', subjectId: bad, expectedAt: now().toISOString(), version: '1', recheckShard: 'telesign#0', recheckAt: due }),
+      }),
+    );
+    await expectSubject(env.store, getProvider('telesign'), { subjectId: good }, { now: now(), policy: { ...DEFAULT_RECONCILE, providerFirstDelays: false } });
+    clock += 10 * 60_000;
+    // act
+    const queued: RecheckMessage[] = [];
+    const log = captureLogger();
+    const outcome = await sweep([getProvider('telesign')], {
+      store: env.store,
+      enqueue: async (messages) => void queued.push(...messages.map((message) => RecheckMessageSchema.parse(JSON.parse(message.body)))),
+      now,
+      log,
+      reconcile: DEFAULT_RECONCILE,
+    }).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    // assess
+    assert.ok(queued.some((message) => message.subjectId === good), `the well-formed subject is queued (${outcome?.message ?? 'no error'})`);
+    assert.ok(!queued.some((message) => message.subjectId === bad));
+    assert.match(String(outcome?.message), /recheck lease/, 'the invocation still fails, for the alarm');
+    assert.equal(log.lines.filter((line) => line.message === 'sweep: lease not taken').length, 1);
+  });
+});
