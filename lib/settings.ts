@@ -13,6 +13,8 @@
  * refused, unless `-c oneOff=true` says it is meant; then the synth warns, and the stack carries an
  * output `OneOffSettings` naming each one-off and the committed value the next deploy restores.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Node } from 'constructs';
 import { providers } from '../functions/providers/index.ts';
 import {
@@ -67,11 +69,39 @@ const CDK_OPTIONS = [
 export function cdkOptionsNpmTook(env: NodeJS.ProcessEnv): string | undefined {
   const script = env.npm_lifecycle_event;
   if (script !== 'synth' && script !== 'deploy') return undefined;
-  const taken = CDK_OPTIONS.filter((name) => env[`npm_config_${name.replaceAll('-', '_')}`] !== undefined).map((name) => `--${name}`);
+  const taken = CDK_OPTIONS.filter((name) => {
+    const exported = env[`npm_config_${name.replaceAll('-', '_')}`];
+    return exported !== undefined && !npmrcGave(name, exported, env);
+  }).map((name) => `--${name}`);
   // `-c stage=prod` is npm's `--call stage=prod`, exported with its value.
   if (env.npm_config_call) taken.unshift(`-c ${/^[\w@%+=:,./-]+$/.test(env.npm_config_call) ? env.npm_config_call : `'${env.npm_config_call.replaceAll("'", `'\\''`)}'`}`);
   if (taken.length === 0) return undefined;
   return `npm took ${taken.join(', ')} for its own setting${taken.length > 1 ? 's' : ''} (written before \`--\`), so cdk never got ${taken.length > 1 ? 'them' : 'it'}: write npm run ${script} -- ${taken.join(' ')} …`;
+}
+
+/**
+ * Whether an .npmrc gave npm's exported setting `name` its value (`debug = true`, which node-gyp
+ * reads): npm exports a setting of an .npmrc on every run, though it does not know it, and that is
+ * no option written before `--`. A different value is the command line's. npm's own order: the
+ * project's .npmrc, then the user's, then the global one.
+ */
+function npmrcGave(name: string, exported: string, env: NodeJS.ProcessEnv): boolean {
+  const files = [env.npm_config_local_prefix && join(env.npm_config_local_prefix, '.npmrc'), env.npm_config_userconfig, env.npm_config_globalconfig];
+  for (const file of files) {
+    if (!file) continue;
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    // `name = value`, or the name alone, which an .npmrc reads as true.
+    const line = text.split(/\r?\n/).find((each) => new RegExp(`^\\s*${name}\\s*(=|$)`).test(each));
+    if (line === undefined) continue;
+    const configured = line.includes('=') ? line.slice(line.indexOf('=') + 1).trim() : 'true';
+    return configured === exported;
+  }
+  return false;
 }
 
 /** The default stage's stack name; a stage's stack is `CallbackGateway-<stage>`. */

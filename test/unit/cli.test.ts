@@ -463,6 +463,26 @@ describe('npm run synth / deploy with a cdk option written before `--`: npm keep
     assert.equal(cdkOptionsNpmTook({ ...context, npm_lifecycle_event: 'npx' }), undefined, 'npx cdk is given its options whole');
   });
 
+  test("cdkOptionsNpmTook: a setting an .npmrc gives a cdk option's name (debug = true, read by node-gyp) is no option npm took: npm run deploy -- --context=stage=prod is not refused", async () => {
+    // prepare: a project whose .npmrc sets debug (npm exports a setting it does not know too)
+    const project = mkdtempSync(join(empty, 'npmrc-'));
+    const script = 'node -e "process.stdout.write(JSON.stringify(process.env))" --';
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'probe', version: '1.0.0', scripts: { deploy: script } }));
+    writeFileSync(join(project, '.npmrc'), 'debug = true\n');
+    // (no user or global .npmrc of the machine it runs on)
+    const env = { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name))), npm_config_userconfig: join(project, 'no-user-npmrc'), npm_config_globalconfig: join(project, 'no-global-npmrc') };
+    const npmEnv = (args: readonly string[]) =>
+      new Promise<NodeJS.ProcessEnv>((resolve, reject) =>
+        execFile('npm', ['run', '--silent', ...args], { cwd: project, env, encoding: 'utf8', timeout: 60_000 }, (error, out) => (error ? reject(error) : resolve(JSON.parse(out) as NodeJS.ProcessEnv))),
+      );
+    // act
+    const [npmrcOnly, onTheCommandLine] = await Promise.all([npmEnv(['deploy', '--', '--context=stage=prod']), npmEnv(['deploy', '--debug=false'])]);
+    // assess
+    assert.equal(npmrcOnly.npm_config_debug, 'true');
+    assert.equal(cdkOptionsNpmTook(npmrcOnly), undefined);
+    assert.match(cdkOptionsNpmTook(onTheCommandLine) ?? '', /^npm took --debug /, 'a value other than the .npmrc\'s is the command line\'s');
+  });
+
   test('npm run synth --context=stage=prod: the app exits 1 naming --context, and synthesizes nothing (it synthesized the default stack CallbackGateway)', async () => {
     // act: the app as cdk runs it under `npm run synth`, with the option npm kept in its environment
     const out = mkdtempSync(join(empty, 'cdk-out-'));
