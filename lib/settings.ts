@@ -76,7 +76,7 @@ export function cdkOptionsNpmTook(env: NodeJS.ProcessEnv): string | undefined {
   // `-c stage=prod` is npm's `--call stage=prod`, exported with its value.
   if (env.npm_config_call) taken.unshift(`-c ${/^[\w@%+=:,./-]+$/.test(env.npm_config_call) ? env.npm_config_call : `'${env.npm_config_call.replaceAll("'", `'\\''`)}'`}`);
   if (taken.length === 0) return undefined;
-  return `npm took ${taken.join(', ')} for its own setting${taken.length > 1 ? 's' : ''} (written before \`--\`), so cdk never got ${taken.length > 1 ? 'them' : 'it'}: write npm run ${script} -- ${taken.join(' ')} …`;
+  return `npm took ${taken.join(', ')} for its own setting${taken.length > 1 ? 's' : ''} (written before \`--\`), so cdk never got ${taken.length > 1 ? 'them' : 'it'}: write npm run ${script} -- ${taken.join(' ')} … (an npm_config_ variable of that name in the environment is read the same way: unset it, or run npx cdk ${script} …)`;
 }
 
 /**

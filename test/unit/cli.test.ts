@@ -452,12 +452,12 @@ describe('npm run synth / deploy with a cdk option written before `--`: npm keep
       npmEnv(['deploy', '--force', '--json']),
     ]);
     // assess
-    assert.match(cdkOptionsNpmTook(call) ?? '', /^npm took -c stage=prod for its own setting .*: write npm run deploy -- -c stage=prod …$/);
-    assert.match(cdkOptionsNpmTook(context) ?? '', /^npm took --context for its own setting .*: write npm run deploy -- --context …$/);
+    assert.match(cdkOptionsNpmTook(call) ?? '', /^npm took -c stage=prod for its own setting .*: write npm run deploy -- -c stage=prod … \(an npm_config_ variable of that name in the environment is read the same way: unset it, or run npx cdk deploy …\)$/);
+    assert.match(cdkOptionsNpmTook(context) ?? '', /^npm took --context for its own setting .*: write npm run deploy -- --context … \(an npm_config_ variable/);
     assert.match(cdkOptionsNpmTook(profile) ?? '', /^npm took --profile /);
     assert.match(cdkOptionsNpmTook(noRollback) ?? '', /^npm took --rollback /);
     assert.match(cdkOptionsNpmTook(hotswap) ?? '', /^npm took --hotswap /);
-    assert.match(cdkOptionsNpmTook(synthContext) ?? '', /write npm run synth -- --context …$/);
+    assert.match(cdkOptionsNpmTook(synthContext) ?? '', /write npm run synth -- --context … \(an npm_config_ variable/);
     assert.equal(cdkOptionsNpmTook(afterDashes), undefined);
     assert.equal(cdkOptionsNpmTook(npmOwn), undefined, "npm's own settings (force, json) are cdk's too, and an .npmrc may set them");
     assert.equal(cdkOptionsNpmTook({ ...context, npm_lifecycle_event: 'npx' }), undefined, 'npx cdk is given its options whole');
