@@ -13,10 +13,9 @@
  * refused, unless `-c oneOff=true` says it is meant; then the synth warns, and the stack carries an
  * output `OneOffSettings` naming each one-off and the committed value the next deploy restores.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Node } from 'constructs';
 import { providers } from '../functions/providers/index.ts';
+import { npmrcSetting } from './npm-config.ts';
 import {
   APPLICATION_LOG_LEVELS,
   type ApplicationLogLevelSetting,
@@ -82,27 +81,12 @@ export function cdkOptionsNpmTook(env: NodeJS.ProcessEnv): string | undefined {
 /**
  * Whether an .npmrc gave npm's exported setting `name` its value (`debug = true`, which node-gyp
  * reads): npm exports a setting of an .npmrc on every run, though it does not know it, and that is
- * no option written before `--`. A different value is the command line's. npm's own order: the
- * project's .npmrc, then the user's, then the global one.
+ * no option written before `--`. A different value is the command line's.
  */
 function npmrcGave(name: string, exported: string, env: NodeJS.ProcessEnv): boolean {
-  const files = [env.npm_config_local_prefix && join(env.npm_config_local_prefix, '.npmrc'), env.npm_config_userconfig, env.npm_config_globalconfig];
-  for (const file of files) {
-    if (!file) continue;
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    // `name = value`, or the name alone, which an .npmrc reads as true.
-    const line = text.split(/\r?\n/).find((each) => new RegExp(`^\\s*${name}\\s*(=|$)`).test(each));
-    if (line === undefined) continue;
-    const configured = line.includes('=') ? line.slice(line.indexOf('=') + 1).trim() : 'true';
-    return configured === exported;
-  }
-  return false;
+  return npmrcSetting(name, env) === exported;
 }
+
 
 /** The default stage's stack name; a stage's stack is `CallbackGateway-<stage>`. */
 export const STACK_ID = 'CallbackGateway';

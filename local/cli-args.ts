@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
+import { npmrcSetting } from '../lib/npm-config.ts';
 
 // The SDK warns once per process that its 2027 releases need Node 22; Lambda runs Node 22 and the
 // lock file pins today's SDK, so in our own commands it is only noise between the useful lines.
@@ -142,24 +142,10 @@ export const NPM_SHORTS: Readonly<Record<string, { readonly key: string; readonl
 function setOnCommandLine(key: string, env: NodeJS.ProcessEnv): boolean {
   const exported = env[`npm_config_${key.replaceAll('-', '_')}`];
   if (exported === undefined || exported === '') return false;
-  // npm's own order: the project's .npmrc, then the user's, then the global one.
-  const files = [env.npm_config_local_prefix && join(env.npm_config_local_prefix, '.npmrc'), env.npm_config_userconfig, env.npm_config_globalconfig];
-  for (const file of files) {
-    if (!file) continue;
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    // `key = value`, or the key alone, which an .npmrc reads as true.
-    const line = text.split(/\r?\n/).find((each) => new RegExp(`^\\s*${key}\\s*(=|$)`).test(each));
-    if (line === undefined) continue;
-    const configured = line.includes('=') ? line.slice(line.indexOf('=') + 1).trim() : 'true';
-    // npm exports a number setting as a number (`maxsockets = 05` arrives as 5).
-    return exported !== configured && !(configured !== '' && Number(configured) === Number(exported));
-  }
-  return true;
+  const configured = npmrcSetting(key, env);
+  if (configured === undefined) return true;
+  // npm exports a number setting as a number (`maxsockets = 05` arrives as 5).
+  return exported !== configured && !(configured !== '' && Number(configured) === Number(exported));
 }
 
 /** What to say when npm kept the command's flags: which, and the command line that gives them to it. */
