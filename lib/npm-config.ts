@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** The value npm exported for its setting `key` to the script it runs (`npm_config_<key>`, dashes as underscores). */
+export function npmExported(key: string, env: NodeJS.ProcessEnv): string | undefined {
+  return env[`npm_config_${key.replaceAll('-', '_')}`];
+}
+
 /**
  * The value an .npmrc gives npm's setting `key` (`key = value`, or the key alone, which an .npmrc
  * reads as true), or undefined when none names it. npm's own order: the project's .npmrc, then the
@@ -21,4 +26,9 @@ export function npmrcSetting(key: string, env: NodeJS.ProcessEnv): string | unde
     if (line !== undefined) return line.includes('=') ? line.slice(line.indexOf('=') + 1).trim() : 'true';
   }
   return undefined;
+}
+
+/** `word` as a POSIX shell reads it back: as it is when it holds nothing the shell treats specially, else single-quoted. */
+export function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }

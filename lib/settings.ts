@@ -15,7 +15,7 @@
  */
 import type { Node } from 'constructs';
 import { providers } from '../functions/providers/index.ts';
-import { npmrcSetting } from './npm-config.ts';
+import { npmExported, npmrcSetting, shellWord } from './npm-config.ts';
 import {
   APPLICATION_LOG_LEVELS,
   type ApplicationLogLevelSetting,
@@ -68,25 +68,17 @@ const CDK_OPTIONS = [
 export function cdkOptionsNpmTook(env: NodeJS.ProcessEnv): string | undefined {
   const script = env.npm_lifecycle_event;
   if (script !== 'synth' && script !== 'deploy') return undefined;
+  // One an .npmrc gives its value (`debug = true`, which node-gyp reads) is exported on every run,
+  // though npm does not know it: no option written before `--`. A different value is the command line's.
   const taken = CDK_OPTIONS.filter((name) => {
-    const exported = env[`npm_config_${name.replaceAll('-', '_')}`];
-    return exported !== undefined && !npmrcGave(name, exported, env);
+    const exported = npmExported(name, env);
+    return exported !== undefined && npmrcSetting(name, env) !== exported;
   }).map((name) => `--${name}`);
   // `-c stage=prod` is npm's `--call stage=prod`, exported with its value.
-  if (env.npm_config_call) taken.unshift(`-c ${/^[\w@%+=:,./-]+$/.test(env.npm_config_call) ? env.npm_config_call : `'${env.npm_config_call.replaceAll("'", `'\\''`)}'`}`);
+  if (env.npm_config_call) taken.unshift(`-c ${shellWord(env.npm_config_call)}`);
   if (taken.length === 0) return undefined;
   return `npm took ${taken.join(', ')} for its own setting${taken.length > 1 ? 's' : ''} (written before \`--\`), so cdk never got ${taken.length > 1 ? 'them' : 'it'}: write npm run ${script} -- ${taken.join(' ')} … (an npm_config_ variable of that name in the environment is read the same way: unset it, or run npx cdk ${script} …)`;
 }
-
-/**
- * Whether an .npmrc gave npm's exported setting `name` its value (`debug = true`, which node-gyp
- * reads): npm exports a setting of an .npmrc on every run, though it does not know it, and that is
- * no option written before `--`. A different value is the command line's.
- */
-function npmrcGave(name: string, exported: string, env: NodeJS.ProcessEnv): boolean {
-  return npmrcSetting(name, env) === exported;
-}
-
 
 /** The default stage's stack name; a stage's stack is `CallbackGateway-<stage>`. */
 export const STACK_ID = 'CallbackGateway';

@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isAbsolute, relative, resolve } from 'node:path';
-import { npmrcSetting } from '../lib/npm-config.ts';
+import { npmExported, npmrcSetting, shellWord } from '../lib/npm-config.ts';
 
 // The SDK warns once per process that its 2027 releases need Node 22; Lambda runs Node 22 and the
 // lock file pins today's SDK, so in our own commands it is only noise between the useful lines.
@@ -24,7 +24,7 @@ export function dataDirHint(value: string | undefined, cwd = process.cwd()): str
   const full = dataDirFrom(value);
   const inside = relative(cwd, full);
   const shown = inside === '' || inside.startsWith('..') || isAbsolute(inside) ? full : inside;
-  return ` --data-dir ${/^[\w@%+=:,./-]+$/.test(shown) ? shown : `'${shown.replaceAll("'", `'\\''`)}'`}`;
+  return ` --data-dir ${shellWord(shown)}`;
 }
 
 /** Exit code of a command line that was used wrongly (a bad flag or value), as parseArgs errors are. */
@@ -91,11 +91,11 @@ export function flagsNpmTook(options: Readonly<Record<string, { readonly type: '
   if (env.npm_lifecycle_event === undefined) return [];
   return Object.entries(options).flatMap(([name, { type, short }]) => {
     if (name === 'help' || (given[name] !== undefined && given[name] !== false)) return [];
-    const exported = env[`npm_config_${name.replaceAll('-', '_')}`];
+    const exported = npmExported(name, env);
     if (type === 'boolean' ? exported === 'true' : exported !== undefined && exported !== '') return [`--${name}`];
     if (NPM_EXPANDS[name] !== undefined && setOnCommandLine(NPM_EXPANDS[name], env)) return [`--${name}`];
     const alias = short === undefined ? undefined : NPM_SHORTS[short];
-    if (alias !== undefined && env[`npm_config_${alias.key.replaceAll('-', '_')}`] === alias.value && setOnCommandLine(alias.key, env)) return [`-${short}`];
+    if (alias !== undefined && npmExported(alias.key, env) === alias.value && setOnCommandLine(alias.key, env)) return [`-${short}`];
     return [];
   });
 }
@@ -140,7 +140,7 @@ export const NPM_SHORTS: Readonly<Record<string, { readonly key: string; readonl
  * not a flag.
  */
 function setOnCommandLine(key: string, env: NodeJS.ProcessEnv): boolean {
-  const exported = env[`npm_config_${key.replaceAll('-', '_')}`];
+  const exported = npmExported(key, env);
   if (exported === undefined || exported === '') return false;
   const configured = npmrcSetting(key, env);
   if (configured === undefined) return true;
