@@ -11,7 +11,8 @@ import { secureEquals } from '../functions/shared/secure-compare.ts';
  * - answers reported with `report()` (or `POST /__simulator/answers`, body: the answer as the
  *   provider would give it; `?ifAbsent=true` keeps an answer the subject already has) and forgotten with `forget()` (`DELETE /__simulator/answers/{subject}`);
  * - faults played instead of (status, hang) or before (delayMs) the normal answer, for the next
- *   `times` requests or until cleared: `setFault()` (`PUT /__simulator/fault`, body: a fault or null);
+ *   `times` requests or until cleared: `setFault()` (`PUT /__simulator/fault`, body: a fault or null;
+ *   `retryAfter` adds that Retry-After header to a `status` answer);
  * - a log of every status request.
  *
  * The control routes take `Authorization: Bearer <controlToken>`. Runtime dependencies only
@@ -123,6 +124,8 @@ export interface SimulatedMessage {
 export interface StatusFault {
   /** Answer this status (e.g. 500, 429, 503) with a JSON error body. */
   readonly status?: number;
+  /** With `status`: the answer's `Retry-After` header, as sent (seconds, or an HTTP date). */
+  readonly retryAfter?: string;
   /** Wait this long before answering (normally, or with `status`). */
   readonly delayMs?: number;
   /** Never answer; the connection stays open until the client gives up or the simulator stops. */
@@ -182,12 +185,13 @@ class HttpError extends Error {
 function validFault(body: unknown): StatusFault | undefined {
   if (body === null) return undefined;
   if (typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'invalid_fault', ['expected an object or null']);
-  const { status, delayMs, hang, times } = body as Record<string, unknown>;
+  const { status, delayMs, hang, times, retryAfter } = body as Record<string, unknown>;
   const details: string[] = [];
   if (status !== undefined && !(Number.isInteger(status) && (status as number) >= 200 && (status as number) <= 599)) details.push('status: an HTTP status code');
   if (delayMs !== undefined && !(typeof delayMs === 'number' && delayMs >= 0)) details.push('delayMs: a number ≥ 0');
   if (hang !== undefined && typeof hang !== 'boolean') details.push('hang: a boolean');
   if (times !== undefined && !(Number.isInteger(times) && (times as number) > 0)) details.push('times: an integer > 0');
+  if (retryAfter !== undefined && !(typeof retryAfter === 'string' && /^[\x20-\x7e]{1,64}$/.test(retryAfter))) details.push('retryAfter: a header value (seconds or an HTTP date)');
   if (details.length) throw new HttpError(400, 'invalid_fault', details);
   return body as StatusFault;
 }
@@ -202,10 +206,10 @@ function validReportUrl(body: unknown): string | undefined {
   return url;
 }
 
-function send(response: ServerResponse, status: number, body: unknown): void {
+function send(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (response.writableEnded || response.destroyed) return;
   const text = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  response.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   response.end(text);
 }
 
@@ -308,9 +312,9 @@ export async function startStatusSimulator(simulation: StatusSimulation, options
     const requestId = simulation.requestIdOf?.(request);
     const seen: SimulatorRequest = { subjectId, ...(requestId ? { requestId } : {}), authorized: simulation.authorized(request) };
     requests.push(seen);
-    const answer = ({ status, body }: SimulatedAnswer) => {
+    const answer = ({ status, body }: SimulatedAnswer, headers?: Record<string, string>) => {
       seen.status = status;
-      send(response, status, body);
+      send(response, status, body, headers);
     };
 
     const playing = takeFault();
@@ -318,7 +322,7 @@ export async function startStatusSimulator(simulation: StatusSimulation, options
     if (playing?.hang) return;
     if (playing?.status) {
       const error = playing.status === 429 ? 'too_many_requests' : 'simulated_fault';
-      return answer({ status: playing.status, body: { error, details: [`simulated fault: status ${playing.status}`] } });
+      return answer({ status: playing.status, body: { error, details: [`simulated fault: status ${playing.status}`] } }, playing.retryAfter === undefined ? undefined : { 'retry-after': playing.retryAfter });
     }
     const refusal = simulation.refuse(request);
     if (refusal) return answer(refusal);

@@ -73,6 +73,8 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
   // Ask once, before the state write (which may be retried against a racing callback).
   let answer: LookupResult | undefined;
   let fault: string | undefined;
+  /** The endpoint said it is busy and when to ask again (its Retry-After, seconds). */
+  let retryAfterSeconds: number | undefined;
   let needsPerson = false;
   if (askable && !settled(first, askable)) {
     try {
@@ -80,6 +82,7 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
     } catch (error) {
       if (!isEndpointFault(provider, error)) throw error;
       fault = errorMessage(error);
+      if (error instanceof DependencyError) retryAfterSeconds = error.retryAfterSeconds;
       // The endpoint refuses our credentials or address: asking again will not help until a person fixes the secret.
       needsPerson = error instanceof ConfigurationError;
     }
@@ -208,7 +211,7 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
         : undefined;
     const flagged = flagVerdict ? (applyObservations(verdictApplied, subject, [], flagVerdict, now) ?? verdictApplied) : verdictApplied;
     const judged = answeredClaims.length ? withUnansweredClaims(flagged, claims.filter((claim) => !answeredClaims.includes(claim))) : flagged;
-    const scheduled = fault ? withRecheckFault(judged, context, fault) : settled(judged, askable) ? withRecheck(judged, context, 'event') : withRecheck(judged, context, 'recheck');
+    const scheduled = fault ? withRecheckFault(judged, context, fault, Math.random, retryAfterSeconds) : settled(judged, askable) ? withRecheck(judged, context, 'event') : withRecheck(judged, context, 'recheck');
     // An expectation an application wrote without a time of its own (no `expectedAt`, epoch
     // milliseconds, or one years ahead) gets one here, once: otherwise the horizon counted from each
     // write, or from a time to come, and a subject whose endpoint never answered was asked every half
@@ -238,7 +241,7 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
       settled: settled(next, askable),
       stale: next.stale === true,
     };
-    log(deps, provider, message, next, result, fault, needsPerson);
+    log(deps, provider, message, next, result, fault, needsPerson, retryAfterSeconds);
     return result;
   }
 }
@@ -307,6 +310,7 @@ function log(
   result: RecheckResult & { kind: 'rechecked' },
   fault: string | undefined,
   needsPerson: boolean,
+  retryAfterSeconds: number | undefined,
 ) {
   const fields = {
     provider: provider.id,
@@ -324,6 +328,8 @@ function log(
     settled: result.settled,
     stale: result.stale,
     ...(fault ? { fault, faultsInARow: state.recheckFaults } : {}),
+    // Busy (429, 503) and said when to ask again: the next re-check is no earlier.
+    ...(fault && retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
   };
   if (result.stale) deps.log.warn('recheck: stale', fields);
   else if (needsPerson) deps.log.error('recheck: configuration', fields);

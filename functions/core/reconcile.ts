@@ -162,17 +162,48 @@ function markedStale(state: StateItem, now: Date): StateItem {
 }
 
 /**
+ * When a provider that said it is busy (429, 503) asked to be asked again (`Retry-After`, in seconds
+ * from now), within the subject's horizon: never past its last ask (`LAST_ASK_WITHIN_HORIZON`), the
+ * cap, so a provider's long wait does not carry the question past the time it stops answering.
+ * Undefined without a Retry-After.
+ */
+function retryAfterAt(state: StateItem, context: RecheckContext, retryAfterSeconds: number | undefined): number | undefined {
+  if (retryAfterSeconds === undefined || !(retryAfterSeconds >= 0)) return undefined;
+  const asked = context.now.getTime() + retryAfterSeconds * 1000;
+  const lastAsk = since(state, context.now) + horizonMs(context) * LAST_ASK_WITHIN_HORIZON;
+  return Number.isFinite(lastAsk) ? Math.min(asked, lastAsk) : asked;
+}
+
+/**
+ * The state with its pending re-check put back to no earlier than the provider's `Retry-After`
+ * (capped as `retryAfterAt` says), for a callback stored while the provider's endpoint was busy: a
+ * re-check already due later, or none at all, is left as it is.
+ */
+export function withRecheckNotBefore(state: StateItem, context: RecheckContext, retryAfterSeconds: number | undefined): StateItem {
+  const at = retryAfterAt(state, context, retryAfterSeconds);
+  if (at === undefined || state.recheckAt === undefined || state.stale || !(Date.parse(state.recheckAt) < at)) return state;
+  return { ...state, recheckAt: new Date(at).toISOString() };
+}
+
+/**
  * The state after a re-check the provider did not answer (5xx, 429, timeout, a refused credential):
  * asked again after a back-off that doubles from the schedule's first delay up to
- * `faultBackoffCapSeconds`, with jitter so re-checks that failed together do not return together.
- * The failed re-check does not count against the schedule: an outage delays confirmation, it does not
- * make a subject stale, until the horizon.
+ * `faultBackoffCapSeconds`, with jitter so re-checks that failed together do not return together,
+ * and never before the provider's `Retry-After` when it sent one (capped at the subject's last ask
+ * within its horizon). The failed re-check does not count against the schedule: an outage delays
+ * confirmation, it does not make a subject stale, until the horizon.
  */
-export function withRecheckFault(state: StateItem, context: RecheckContext, fault: string, random: () => number = Math.random): StateItem {
+export function withRecheckFault(
+  state: StateItem,
+  context: RecheckContext,
+  fault: string,
+  random: () => number = Math.random,
+  retryAfterSeconds?: number,
+): StateItem {
   const faults = (state.recheckFaults ?? 0) + 1;
   const base = Math.min(context.policy.intervalsSeconds[0] ?? 60, context.policy.faultBackoffCapSeconds);
   const backoff = Math.min(context.policy.faultBackoffCapSeconds, base * 2 ** (faults - 1));
-  const next = context.now.getTime() + backoff * (0.75 + random() * 0.5) * 1000;
+  const next = Math.max(context.now.getTime() + backoff * (0.75 + random() * 0.5) * 1000, retryAfterAt(state, context, retryAfterSeconds) ?? 0);
   const noted = { ...state, recheckFaults: faults, recheckFault: fault.slice(0, 300) };
   if (next - since(state, context.now) > horizonMs(context)) return markedStale(noted, context.now);
   return { ...noted, recheckAt: new Date(next).toISOString(), recheckShard: recheckShard(state.provider, state.subjectId, state.part, context.policy.shards) };

@@ -9,7 +9,7 @@ import { isEndpointFault, lookupAnswer, type LookupResult } from './ask.ts';
 import type { Logger } from '../shared/log.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
 import { EVENT_SK_PREFIX, QUEUE, TABLE, keys } from './pipeline-definition.ts';
-import { DEFAULT_RECONCILE, withRecheck, type ReconcilePolicy } from './reconcile.ts';
+import { DEFAULT_RECONCILE, withRecheck, withRecheckNotBefore, type ReconcilePolicy } from './reconcile.ts';
 import { rawBodyOf, requestOf, withBase64Body, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';
 import { applyObservations, orderKey, RECENT_OBSERVATIONS, remembers, remembersAll, UNANSWERED_CLAIMS_KEPT, type ConfirmationKind, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
@@ -189,6 +189,8 @@ async function readCallback(provider: AnyProvider, message: QueueMessage, deps: 
 interface AskFault {
   readonly fault: string;
   readonly askedAt: string;
+  /** The endpoint said it is busy (429, 503) and when to ask again: its Retry-After, in seconds. */
+  readonly retryAfterSeconds?: number;
 }
 
 /** The claim was put to the endpoint `maxAsksPerClaim` times, never confirmed: not asked again, left to re-checks. */
@@ -203,7 +205,9 @@ interface AsksSpent {
  * A fault of the endpoint is retried (the record fails and comes back with back-off) for
  * `askFaultAttempts` receives; after that the callback is stored without a verdict, so an endpoint
  * that is down for hours delays confirmation (re-checks keep asking) but never sends a callback to
- * the DLQ.
+ * the DLQ. An endpoint that says it is busy and when to ask again (429 or 503 with a Retry-After of
+ * a second or more) is not asked again by a redelivery: the callback is stored at once without a
+ * verdict, and its subject's re-check comes no earlier than that (reconcile.ts).
  */
 async function askProvider(
   provider: AnyProvider,
@@ -228,8 +232,10 @@ async function askProvider(
   try {
     answer = await lookupAnswer(provider, { subjectId: read.facts.subjectId, ...(read.facts.part === undefined ? {} : { part: read.facts.part }) }, read.secret, deps);
   } catch (error) {
-    if (!isEndpointFault(provider, error) || receiveCount < (deps.askFaultAttempts ?? QUEUE.askFaultAttempts)) throw error;
-    return { fault: errorMessage(error), askedAt: deps.now().toISOString() };
+    if (!isEndpointFault(provider, error)) throw error;
+    const retryAfterSeconds = error instanceof DependencyError && error.retryAfterSeconds !== undefined && error.retryAfterSeconds > 0 ? error.retryAfterSeconds : undefined;
+    if (retryAfterSeconds === undefined && receiveCount < (deps.askFaultAttempts ?? QUEUE.askFaultAttempts)) throw error;
+    return { fault: errorMessage(error), askedAt: deps.now().toISOString(), ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) };
   }
   if (answer.kind === 'not_found') return { verdict: { kind: 'not_found' }, askedAt: answer.askedAt, unsettled: true };
   if (answer.kind === 'other-subject') return { verdict: { kind: 'mismatch', differences: ['subject'] }, askedAt: answer.askedAt, unsettled: false };
@@ -258,6 +264,8 @@ async function applyToState(
   looked?: { readonly state: StateItem | undefined; readonly claimRead: boolean },
   /** The endpoint could not judge this claim, or had not caught up with it: the subject stays unsettled until a re-check is answered. */
   unansweredClaim = false,
+  /** The endpoint said it is busy and when to ask again (seconds): the subject's next re-check is no earlier. */
+  retryAfterSeconds?: number,
 ): Promise<{ eventKey: string; before?: StateItem; after?: StateItem }> {
   const { facts } = read;
   const subject = { provider: provider.id, subjectId: facts.subjectId, ...(facts.part === undefined ? {} : { part: facts.part }) };
@@ -304,7 +312,7 @@ async function applyToState(
     // schedule's start when the subject was settled or had gone stale, not where its old schedule ended.
     const claim = { at: message.receivedAt, status: facts.status, outcome: facts.outcome, key: eventKey, supersedes: facts.reportsCurrent === true };
     const unanswered = unansweredClaim ? (item: StateItem) => withUnansweredClaim(item, claim, now) : (item: StateItem) => item;
-    const next = scheduled(applied, state, (item) => withRecheck(unanswered(item), recheck, 'event'), now);
+    const next = scheduled(applied, state, (item) => withRecheckNotBefore(withRecheck(unanswered(item), recheck, 'event'), recheck, retryAfterSeconds), now);
     if (!next) return { eventKey, before: state, after: state };
     if ((await deps.store.putState(next, state?.version)) === 'written') return { eventKey, before: state, after: next };
     if (attempt >= MAX_STATE_ATTEMPTS) throw new DependencyError('dynamodb', `state of ${provider.id} subject kept changing under us; will retry`);
@@ -494,7 +502,7 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
 
   // The state read before asking serves the first write attempt (a write since fails its condition).
   const looked = readsState ? { state: firstState, claimRead: storedKey !== undefined } : undefined;
-  const { eventKey, before, after } = await applyToState(provider, message, read, asked, stored, deps, looked, unanswered);
+  const { eventKey, before, after } = await applyToState(provider, message, read, asked, stored, deps, looked, unanswered, askFault?.retryAfterSeconds);
   // Asked again with back-off below: this answer is not yet the delivery's verdict, and is logged
   // apart from it (the confirmation metrics and alarms count only a verdict that stands).
   const settling = asked?.unsettled === true && receiveCount < attempts;
@@ -524,6 +532,7 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
     lagMs: deps.now().getTime() - Date.parse(message.receivedAt),
     ...(asked ? { [settling ? 'pendingVerdict' : 'confirmation']: asked.verdict.kind, confirmedStatus: maskPhoneNumbers(asked.verdict.answerStatus), differences: asked.verdict.differences } : {}),
     ...(askFault ? { askFault: askFault.fault } : {}),
+    ...(askFault?.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: askFault.retryAfterSeconds }),
   });
 
   if (settling) {

@@ -3,6 +3,7 @@ import { secureEqualsAny } from '../shared/secure-compare.ts';
 import { shortHash } from '../shared/hash.ts';
 import { ConfigurationError, DependencyError } from '../shared/errors.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
+import { retryAfterSeconds } from '../shared/retry-after.ts';
 import type { AuthResult, CallbackRequest, ParseFailure, ParseResult } from './provider.ts';
 
 /** A secret field that must hold a real value, not the stack's placeholder. */
@@ -355,6 +356,19 @@ export function requestFault(error: unknown, timeoutMs: number): string {
   const codes = [(error as { cause?: { code?: unknown } } | undefined)?.cause?.code, (error as { code?: unknown } | undefined)?.code];
   const code = codes.find((value): value is string => typeof value === 'string' && /^[A-Z][A-Z0-9_]{1,39}$/.test(value));
   return `network error (${code ?? (/^\w{1,40}$/.test(name) ? name : 'unknown')})`;
+}
+
+/**
+ * The fault of a status endpoint that answered `status`, other than 2xx: a DependencyError whose
+ * message is `said`. A 429 (too many requests) or 503 (unavailable) is the endpoint being busy, never
+ * a credential to fix: its `Retry-After`, where it sends a usable one, is kept on the error
+ * (`retryAfterSeconds`), so the subject is not asked again before it (functions/core/reconcile.ts).
+ */
+export function endpointFault(dependency: string, said: string, response: Pick<Response, 'status' | 'headers'>, nowMs = Date.now()): DependencyError {
+  const busy = response.status === 429 || response.status === 503;
+  const wait = busy ? retryAfterSeconds(response.headers.get('retry-after'), nowMs) : undefined;
+  if (!busy) return new DependencyError(dependency, said);
+  return new DependencyError(dependency, `${said} (busy${wait === undefined ? '' : `, retry after ${wait} s`})`, wait === undefined ? undefined : { retryAfterSeconds: wait });
 }
 
 /**

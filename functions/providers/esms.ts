@@ -1,7 +1,7 @@
 import { ConfigurationError, DependencyError } from '../shared/errors.ts';
 import { shortHash } from '../shared/hash.ts';
 import * as z from '../shared/zod.ts';
-import { answerJson, authenticatePathToken, configuredString, credentialUrl, describeIssues, keySegment, protoMemberRefused, readBoundedBody, requestFault, schemaMismatch, unclearJson } from './common.ts';
+import { answerJson, endpointFault, authenticatePathToken, configuredString, credentialUrl, describeIssues, keySegment, protoMemberRefused, readBoundedBody, requestFault, schemaMismatch, unclearJson } from './common.ts';
 import {
   secretVersions,
   type EventFacts,
@@ -492,9 +492,10 @@ function statusUrl(endpoint: EsmsEndpoint, id: string, keys: { apiKey: string; s
 }
 
 /** An HTTP status other than 200 (eSMS documents none: its answers are body codes). */
-function httpFault(endpoint: EsmsEndpoint, status: number): Error {
+function httpFault(endpoint: EsmsEndpoint, response: Response): Error {
+  const { status } = response;
   const said = `eSMS ${endpoint.name} answered HTTP ${status}`;
-  if (status === 408 || status === 429 || status >= 500) return new DependencyError('esms', said);
+  if (status === 408 || status === 429 || status >= 500) return endpointFault('esms', said, response);
   if (status >= 300 && status < 400) {
     return new ConfigurationError(`${said}, a redirect, not followed (the keys are in the URL): set ${endpoint.baseField} in the esms secret to the endpoint's final address`);
   }
@@ -525,7 +526,7 @@ async function askEsms(endpoint: EsmsEndpoint, id: string, keys: { apiKey: strin
     });
     if (response.status !== 200) {
       await response.body?.cancel().catch(() => undefined);
-      throw httpFault(endpoint, response.status);
+      throw httpFault(endpoint, response);
     }
     text = await readBounded(response, endpoint.maxBytes);
   } catch (error) {

@@ -4,7 +4,7 @@ import { ConfigurationError, DependencyError, errorMessage } from '../shared/err
 import { secureEqualsAny } from '../shared/secure-compare.ts';
 import { shortHash } from '../shared/hash.ts';
 import { jsonTextAnyDepth } from '../shared/canonical-json.ts';
-import { answerJson, asciiUpperCase, configuredString, credentialUrl, parseJsonBody, readBoundedBody, readJsonBody, requestFault, schemaMismatch } from './common.ts';
+import { answerJson, endpointFault, asciiUpperCase, configuredString, credentialUrl, parseJsonBody, readBoundedBody, readJsonBody, requestFault, schemaMismatch } from './common.ts';
 import { INSTRUCTION_LIMITS, secretVersions, type EventFacts, type LookupLimits, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -647,7 +647,7 @@ export const identomat: Provider<IdentomatSecret, IdentomatCallback, 'identomat'
     }
     if (response.status !== 200) {
       await response.body?.cancel();
-      throw new DependencyError('identomat', `result/ answered ${response.status}`);
+      throw endpointFault('identomat', `result/ answered ${response.status}`, response);
     }
     let raw: Buffer;
     try {

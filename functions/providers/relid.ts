@@ -3,7 +3,7 @@ import { ConfigurationError, DependencyError, errorMessage } from '../shared/err
 import { shortHash } from '../shared/hash.ts';
 import { secureEquals } from '../shared/secure-compare.ts';
 import * as z from '../shared/zod.ts';
-import { answerJson, asciiUpperCase, authenticatePathToken, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, requestFault, toIsoTime } from './common.ts';
+import { answerJson, endpointFault, asciiUpperCase, authenticatePathToken, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, requestFault, toIsoTime } from './common.ts';
 import { secretVersions, type LookupContext, type Outcome, type Provider, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -460,7 +460,7 @@ async function requestToken(credentials: Extract<Credentials, { kind: 'oauth' }>
   if ((response.status >= 300 && response.status < 400) || response.status === 404 || response.status === 405) {
     throw new ConfigurationError(`${what} answered ${response.status}: check tokenUrl (or baseUrl, from which it defaults) in the relid secret`);
   }
-  throw new DependencyError('relid', `${what} answered ${response.status}`);
+  throw endpointFault('relid', `${what} answered ${response.status}`, response);
 }
 
 /** An access token for these credentials: the cached one while it is usable, else a new one. */
@@ -527,7 +527,8 @@ async function askStatus(url: string, authorization: string, context: LookupCont
   if ((response.status >= 300 && response.status < 400) || response.status === 404 || response.status === 405) {
     throw new ConfigurationError(`${what} answered ${response.status} without a REL-ID answer: check baseUrl in the relid secret`);
   }
-  throw new DependencyError('relid', ok ? `${what} answered ${response.status} with a body that is not a REL-ID answer` : `${what} answered ${response.status}`);
+  if (ok) throw new DependencyError('relid', `${what} answered ${response.status} with a body that is not a REL-ID answer`);
+  throw endpointFault('relid', `${what} answered ${response.status}`, response);
 }
 
 function refusal(asked: Extract<Asked, { kind: 'refused' }>, credentials: Credentials): ConfigurationError {

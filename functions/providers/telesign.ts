@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from '../shared/zod.ts';
 import { secureEquals } from '../shared/secure-compare.ts';
 import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeliveryError, errorMessage } from '../shared/errors.ts';
-import { answerJson, asciiUpperCase, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, requestFault, shortHash, toIsoTime, unclearJson } from './common.ts';
+import { answerJson, endpointFault, asciiUpperCase, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, requestFault, shortHash, toIsoTime, unclearJson } from './common.ts';
 import { secretVersions, type EventFacts, type LookupContext, type OutgoingMessage, type Outcome, type Provider, type SendContext, type SentMessage, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
 
@@ -508,7 +508,7 @@ async function askGetStatus(api: GetStatusApi, referenceId: string, secret: Tele
   if (status === 200) return { kind: 'found', payload: await readAnswer(api, referenceId, response) };
   if (status === 429 || status >= 500) {
     await response.body?.cancel();
-    throw new DependencyError('telesign', `Get Status (${api}) answered ${status}`);
+    throw endpointFault('telesign', `Get Status (${api}) answered ${status}`, response);
   }
   if (status >= 300 && status < 400) {
     await response.body?.cancel();

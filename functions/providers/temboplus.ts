@@ -1,6 +1,6 @@
 import * as z from '../shared/zod.ts';
 import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
-import { answerJson, asciiUpperCase, authenticatePathToken, canonicalJson, configuredString, credentialUrl, describeIssues, parseJsonWith, readBoundedBody, requestFault, toIsoTime } from './common.ts';
+import { answerJson, endpointFault, asciiUpperCase, authenticatePathToken, canonicalJson, configuredString, credentialUrl, describeIssues, parseJsonWith, readBoundedBody, requestFault, toIsoTime } from './common.ts';
 import { shortHash } from '../shared/hash.ts';
 import { secretVersions, type Outcome, type Provider, type StatusAnswer } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
@@ -228,7 +228,9 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'
     }
     if (response.status !== 200) {
       await response.body?.cancel();
-      throw new DependencyError('temboplus', `status endpoint answered ${response.status}`);
+      // 429 is "Duplicate partnerReference or request ID" (api-overview), which a fresh x-request-id
+      // per call never is: read as the endpoint being busy, whose Retry-After, if any, is kept.
+      throw endpointFault('temboplus', `status endpoint answered ${response.status}`, response);
     }
     let bytes: Buffer | undefined;
     try {

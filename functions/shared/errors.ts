@@ -5,12 +5,18 @@
  */
 export class DependencyError extends Error {
   override readonly name = 'DependencyError';
+  /**
+   * The dependency said it is busy (429, 503) and when to ask again: its `Retry-After`, in seconds
+   * (shared/retry-after.ts). Undefined when it said nothing usable.
+   */
+  readonly retryAfterSeconds?: number;
   constructor(
     readonly dependency: string,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterSeconds?: number },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    if (options?.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

@@ -15,6 +15,7 @@ import { requeuedFromQuarantine, type QueueMessage } from '../../functions/core/
 import type { CallbackStore } from '../../functions/core/store.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import { processMessage, type WorkerDependencies } from '../../functions/core/worker.ts';
+import { processRecheck } from '../../functions/core/recheck.ts';
 import { createWorkerHandler, retryDelaySeconds } from '../../functions/handlers/worker.ts';
 import { listSamples } from '../../local/samples.ts';
 import { kitOf } from '../providers/index.ts';
@@ -707,6 +708,53 @@ describe('TemboPlus confirmation through the simulated status endpoint', () => {
     assert.ok(slowMs < 5_000, `gave up after ${slowMs} ms, before the simulator answered`);
     assert.equal((await storedEvents(env, 'temboplus', ref)).length, 0);
     assert.equal(await storedState(env, 'temboplus', ref), undefined);
+  });
+
+  test('429 with Retry-After: the callback is stored at once, unconfirmed, and the endpoint is not asked again before the Retry-After, on arrival or by a re-check', async () => {
+    // prepare
+    const ref = uniqueId('TP-BUSY');
+    env.simulator.report(transfer(ref, 'COMPLETED'));
+    const queued = await message('temboplus', transfer(ref, 'COMPLETED'));
+    const deps = env.deps();
+    // act: the first receive meets 429 "come back in 15 minutes"
+    env.simulator.setFault({ status: 429, retryAfter: '900', times: 1 });
+    const arrivedAt = Date.now();
+    const result = await processMessage(queued, deps);
+    // assess: stored (not handed back for a redelivery to ask again), with no verdict, re-checked no earlier than asked
+    assert.equal(result.kind, 'stored');
+    assert.equal(result.kind === 'stored' ? result.confirmation : 'none', undefined);
+    const [event] = await storedEvents(env, 'temboplus', ref);
+    assert.equal(event.status, 'COMPLETED');
+    assert.equal(event.confirmation, undefined);
+    assert.match(String(event.askFault), /answered 429 \(busy, retry after 900 s\)/);
+    const state = await storedState(env, 'temboplus', ref);
+    // TemboPlus's unauthenticated claim is not believed unconfirmed: held for the re-check to judge.
+    assert.equal(state?.status, undefined);
+    assert.equal(state?.unansweredClaimStatus, 'COMPLETED');
+    assert.ok(Date.parse(String(state?.recheckAt)) >= arrivedAt + 900_000, `recheckAt ${String(state?.recheckAt)}`);
+    assert.deepEqual(simulatorCalls(ref).map((call) => call.status), [429]);
+    const stored = deps.log.lines.find((line) => line.message === 'stored');
+    assert.equal(stored?.fields?.retryAfterSeconds, 900);
+
+    // act: the re-check, when due, meets 503 with a date an hour ahead
+    const dueAt = new Date(Date.parse(String(state?.recheckAt)) + 1_000);
+    const recheckDeps = env.deps({ now: () => dueAt });
+    env.simulator.setFault({ status: 503, retryAfter: new Date(dueAt.getTime() + 3_600_000).toUTCString(), times: 1 });
+    const rechecked = await processRecheck(
+      { v: 1, kind: 'recheck', provider: 'temboplus', subjectId: ref, at: dueAt.toISOString(), lease: String(state?.recheckAt), rechecks: Number(state?.rechecks ?? 0) },
+      recheckDeps,
+    );
+    // assess: busy, not a configuration fault; asked again no earlier than the date it gave
+    assert.equal(rechecked.kind === 'rechecked' ? rechecked.asked : rechecked.kind, 'fault');
+    const after = await storedState(env, 'temboplus', ref);
+    assert.ok(Date.parse(String(after?.recheckAt)) >= dueAt.getTime() + 3_600_000 - 1_000, `recheckAt ${String(after?.recheckAt)}`);
+    assert.match(String(after?.recheckFault), /answered 503 \(busy, retry after \d+ s\)/);
+    assert.equal(after?.stale, undefined);
+    const line = recheckDeps.log.lines.find((each) => each.message.startsWith('recheck'));
+    assert.equal(line?.message, 'recheck: status endpoint fault, asking again later');
+    assert.equal(line?.level, 'WARN');
+    assert.ok(Number(line?.fields?.retryAfterSeconds) >= 3_599, String(line?.fields?.retryAfterSeconds));
+    assert.deepEqual(simulatorCalls(ref).map((call) => call.status), [429, 503]);
   });
 
   test('403 (wrong apiToken) is a configuration fault, nothing stored', async () => {

@@ -139,3 +139,40 @@ describe('no status request follows a redirect: what answers where it points is 
     }
   }
 });
+
+describe('a busy status endpoint (429, 503) and its Retry-After', () => {
+  const asked = providers.filter((provider) => provider.lookup);
+  const answering = (status: number, retryAfter?: string): typeof fetch =>
+    async () => new Response(JSON.stringify({ error: 'busy' }), { status, headers: { 'content-type': 'application/json', ...(retryAfter === undefined ? {} : { 'retry-after': retryAfter }) } });
+  const askWith = (provider: (typeof asked)[number], fetchImpl: typeof fetch) => {
+    const own = provider.secretSchema.parse(kitOf(provider).secret('unit', { statusEndpoint: 'http://127.0.0.1:9', asks: true }));
+    return lookupAnswer(provider, { subjectId: 'SUBJECT-1' }, own, { lookup: { fetch: fetchImpl, timeoutMs: 1_000, newRequestId: () => crypto.randomUUID() }, now: () => new Date() }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+  };
+
+  test('every provider asked: an endpoint fault saying busy, carrying the Retry-After, never a configuration fault', async () => {
+    assert.deepEqual(asked.map((provider) => provider.id).sort(), ['esms', 'identomat', 'relid', 'telesign', 'temboplus']);
+    for (const provider of asked) {
+      for (const status of [429, 503]) {
+        // act
+        const seconds = await askWith(provider, answering(status, '120'));
+        const date = await askWith(provider, answering(status, new Date(Date.now() + 600_000).toUTCString()));
+        const none = await askWith(provider, answering(status));
+        const malformed = await askWith(provider, answering(status, 'in a while'));
+        // assess
+        for (const error of [seconds, date, none, malformed]) {
+          assert.ok(error instanceof DependencyError, `${provider.id} ${status}: ${String(error)}`);
+          assert.ok(isEndpointFault(provider, error), `${provider.id} ${status}: an endpoint fault`);
+          assert.match(error.message, /busy/, `${provider.id} ${status}`);
+        }
+        assert.equal((seconds as DependencyError).retryAfterSeconds, 120, `${provider.id} ${status}`);
+        const fromDate = (date as DependencyError).retryAfterSeconds;
+        assert.ok(fromDate !== undefined && fromDate >= 595 && fromDate <= 600, `${provider.id} ${status}: ${fromDate}`);
+        assert.equal((none as DependencyError).retryAfterSeconds, undefined);
+        assert.equal((malformed as DependencyError).retryAfterSeconds, undefined);
+      }
+    }
+  });
+});

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DEFAULT_RECONCILE, parseSchedule, recheckShard, settled, staleShard, withRecheck, withRecheckFault, type RecheckContext } from '../../functions/core/reconcile.ts';
+import { DEFAULT_RECONCILE, parseSchedule, recheckShard, settled, staleShard, withRecheck, withRecheckFault, withRecheckNotBefore, type RecheckContext } from '../../functions/core/reconcile.ts';
 import type { StateItem } from '../../functions/core/state.ts';
+import { MAX_RETRY_AFTER_SECONDS, retryAfterSeconds } from '../../functions/shared/retry-after.ts';
 
 /** The re-check schedule, as pure functions of a state and a clock. */
 
@@ -170,5 +171,56 @@ describe('withRecheckFault', () => {
   test('an outage past the horizon leaves the subject stale', () => {
     const next = withRecheckFault(state({ recheckFaults: 20 }), context(DEFAULT_RECONCILE.horizonHours * 3600), 'down', noJitter);
     assert.equal(next.stale, true);
+  });
+  test("a busy endpoint's Retry-After puts the next re-check no earlier than it says", () => {
+    const scheduled = withRecheck(state(), context(0), 'event');
+    // 1 h asked for: later than the 60 s back-off.
+    const busy = withRecheckFault(scheduled, context(60), 'status endpoint answered 429 (busy, retry after 3600 s)', noJitter, 3600);
+    assert.equal(busy.recheckAt, at(60 + 3600).toISOString());
+    assert.equal(busy.recheckFaults, 1);
+    assert.equal(busy.stale, undefined);
+    // 5 s asked for: the back-off is longer, and stands.
+    const brief = withRecheckFault(scheduled, context(60), 'answered 503', noJitter, 5);
+    assert.equal(brief.recheckAt, at(60 + 60).toISOString());
+  });
+
+  test("a Retry-After beyond the horizon is capped at the subject's last ask within it", () => {
+    // TeleSign-like: a 12 h horizon, last asked at 90 % of it (10 h 48 min after the first callback).
+    const limits = { horizonHours: 12 };
+    const busy = withRecheckFault(state(), context(3600, { limits }), 'answered 429', noJitter, 2 * 86_400);
+    assert.equal(busy.recheckAt, at(0.9 * 12 * 3600).toISOString());
+    assert.equal(busy.stale, undefined);
+  });
+});
+
+describe('withRecheckNotBefore (a callback stored while the endpoint was busy)', () => {
+  test("a pending re-check sooner than the Retry-After is put back to it; a later one, or none, is left alone", () => {
+    const scheduled = withRecheck(state(), context(0), 'event');
+    assert.equal(scheduled.recheckAt, at(60).toISOString());
+    assert.equal(withRecheckNotBefore(scheduled, context(0), 900).recheckAt, at(900).toISOString());
+    assert.equal(withRecheckNotBefore(scheduled, context(0), 30), scheduled);
+    assert.equal(withRecheckNotBefore(scheduled, context(0), undefined), scheduled);
+    const none = state({ status: 'COMPLETED', outcome: 'succeeded', terminal: true });
+    assert.equal(withRecheckNotBefore(none, context(0), 900), none);
+  });
+});
+
+describe('retryAfterSeconds (RFC 9110 Retry-After)', () => {
+  const now = Date.parse('2026-12-04T10:00:00.000Z');
+  test('reads delay-seconds and the three HTTP-date forms, a date past as 0', () => {
+    assert.equal(retryAfterSeconds('120', now), 120);
+    assert.equal(retryAfterSeconds(' 0 ', now), 0);
+    assert.equal(retryAfterSeconds('Fri, 04 Dec 2026 10:02:00 GMT', now), 120);
+    assert.equal(retryAfterSeconds('Friday, 04-Dec-26 10:02:00 GMT', now), 120);
+    // asctime carries no zone: it is UTC whatever the machine's time zone.
+    assert.equal(retryAfterSeconds('Fri Dec  4 10:02:00 2026', now), 120);
+    assert.equal(retryAfterSeconds('Fri, 04 Dec 2026 09:00:00 GMT', now), 0);
+  });
+
+  test('ignores what is missing, malformed or absurd', () => {
+    for (const value of [null, undefined, '', '-5', '1.5', '12 s', 'soon', '2026-12-04T10:02:00Z', 'Fri, 04 Dec 2026 10:02:00 PST', '1e3', String(MAX_RETRY_AFTER_SECONDS + 1), 'Sat, 04 Dec 2100 10:00:00 GMT', '9'.repeat(20)]) {
+      assert.equal(retryAfterSeconds(value, now), undefined, String(value));
+    }
+    assert.equal(retryAfterSeconds(String(MAX_RETRY_AFTER_SECONDS), now), MAX_RETRY_AFTER_SECONDS);
   });
 });
