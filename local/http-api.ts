@@ -51,13 +51,18 @@ async function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
 }
 
 /**
- * The request's path, or undefined when its target is no URL (`//[`, `//:99999/…`): Node's parser
- * lets such a target through, and `new URL` throws on it. It matches no route, and is answered as
- * any path without one, not with a 500 the sender would retry.
+ * The request's target as a URL, or undefined when it is none (`*`, or one `new URL` throws on):
+ * it matches no route, and is answered as any path without one, not with a 500 the sender would
+ * retry. A target that starts with `/` is a path on this host, read as such: resolved against a
+ * base URL instead, `//x/callbacks/telesign` named a host `x` and the path `/callbacks/telesign`,
+ * and `/\x/callbacks/telesign` too (a URL parser reads `\` as `/`), so a path API Gateway has no
+ * route for was routed and the callback taken. A backslash is a character of its segment, as any
+ * other: escaped before parsing, decoded again with the segment's other escapes (`routedPath`).
  */
-function pathOf(request: IncomingMessage): string | undefined {
+function targetUrl(request: IncomingMessage): URL | undefined {
   const target = request.url ?? '/';
-  return URL.canParse(target, 'http://localhost') ? new URL(target, 'http://localhost').pathname : undefined;
+  const text = target.startsWith('/') ? `http://localhost${target.replaceAll('\\', '%5C')}` : target;
+  return URL.canParse(text) ? new URL(text) : undefined;
 }
 
 /**
@@ -89,7 +94,7 @@ export function toApiGatewayEvent(
   routeKey: string,
   pathParameters: Record<string, string>,
 ): APIGatewayProxyEventV2 {
-  const url = new URL(request.url ?? '/', 'http://localhost');
+  const url = targetUrl(request) ?? new URL('http://localhost/');
   // Every value of a header sent more than once, joined with a comma, as API Gateway joins them
   // ("Duplicate headers are combined with commas", its example `"header2": "value1,value2"`):
   // `request.headers` keeps only the first Authorization, Content-Type or User-Agent and joins the
@@ -159,7 +164,7 @@ export async function openHttpApi(port: number): Promise<LocalHttpApi> {
         response.setHeader('retry-after', '1');
         return json(response, 503, STARTING_ANSWER);
       }
-      const sentPath = pathOf(request);
+      const sentPath = targetUrl(request)?.pathname;
       const path = sentPath === undefined ? undefined : routedPath(sentPath);
       const method = (request.method ?? 'GET').toUpperCase();
       const match = path === undefined ? undefined : compiled.map((route) => ({ route, found: route.pattern.exec(path) })).find((m) => m.found);

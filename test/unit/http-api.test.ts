@@ -174,6 +174,24 @@ describe('local HTTP API: the path as API Gateway reads it', () => {
     assert.equal(queued.length, before + 1);
   });
 
+  test('a path that starts with // or /\\ is a path, not a host: no route, 404, nothing queued (was routed as the rest of it and taken)', async () => {
+    // prepare: a callback signed as TeleSign signs it, sent to paths API Gateway has no route for
+    const sent = authenticRequest(telesign, UNIT_SECRETS.telesign, { body: findSample('telesign', 'sms-dlr-success').body });
+    const before = queued.length;
+    // act
+    const answers = await Promise.all(
+      ['//x/callbacks/telesign', '/\\x/callbacks/telesign', '/callbacks\\telesign'].map((path) =>
+        rawRequest([`POST ${path} HTTP/1.1`, 'host: localhost', 'content-type: application/json', `authorization: ${sent.headers.authorization}`], sent.body!),
+      ),
+    );
+    // assess
+    for (const answer of answers) {
+      assert.equal(answer.status, 404, answer.text);
+      assert.deepEqual(JSON.parse(answer.text), { message: 'Not Found' });
+    }
+    assert.equal(queued.length, before, 'nothing queued');
+  });
+
   test('an escape that is no UTF-8, or a slash escaped inside a token, is not the token: a 4xx, nothing queued', async () => {
     // prepare
     const before = taken.length;
