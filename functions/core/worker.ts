@@ -13,6 +13,7 @@ import { DEFAULT_RECONCILE, withRecheck, withRecheckNotBefore, type ReconcilePol
 import { rawBodyOf, requestOf, withBase64Body, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';
 import { applyObservations, orderKey, RECENT_OBSERVATIONS, remembers, remembersAll, UNANSWERED_CLAIMS_KEPT, type ConfirmationKind, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
+import { beforeStateWrite, STATE_WRITE_RETRY } from './state-write.ts';
 import { storable } from './storable.ts';
 import type { CallbackStore, Item, ItemKey } from './store.ts';
 import type { DeliveryReportJoin } from './relay.ts';
@@ -54,9 +55,6 @@ export type WorkerResult =
       readonly confirmation?: ConfirmationKind;
     }
   | { readonly kind: 'quarantined' | 'quarantine_duplicate'; readonly reason: string };
-
-/** Retries of the optimistic state write when another record for the same subject wins the race. */
-const MAX_STATE_ATTEMPTS = 10;
 
 /** A callback read from its message: validated payload and what it says. */
 interface ReadCallback {
@@ -275,6 +273,8 @@ async function applyToState(
   // applied): then it keeps the key it was first stored under, and is not counted twice.
   let storedBefore: ItemKey | undefined | null = null;
   for (let attempt = 1; ; attempt++) {
+    // Another record for the subject wrote first: wait a moment at random before reading again.
+    await beforeStateWrite(attempt);
     // The first attempt uses the state read before asking, if any: a write since then fails the
     // conditional put below, and the next attempt reads it again.
     const state = attempt === 1 && looked ? looked.state : await deps.store.getState(provider.id, facts.subjectId, facts.part);
@@ -315,7 +315,7 @@ async function applyToState(
     const next = scheduled(applied, state, (item) => withRecheckNotBefore(withRecheck(unanswered(item), recheck, 'event'), recheck, retryAfterSeconds), now);
     if (!next) return { eventKey, before: state, after: state };
     if ((await deps.store.putState(next, state?.version)) === 'written') return { eventKey, before: state, after: next };
-    if (attempt >= MAX_STATE_ATTEMPTS) throw new DependencyError('dynamodb', `state of ${provider.id} subject kept changing under us; will retry`);
+    if (attempt >= STATE_WRITE_RETRY.attempts) throw new DependencyError('dynamodb', `state of ${provider.id} subject kept changing under us; will retry`);
   }
 }
 
