@@ -9,6 +9,7 @@ import { judgeClaim, placeStatus } from './events.ts';
 import { keys } from './pipeline-definition.ts';
 import { DEFAULT_RECONCILE, isTime, settled, withRecheck, withRecheckFault, type ReconcilePolicy, type RecheckContext } from './reconcile.ts';
 import type { RecheckMessage } from './queue-message.ts';
+import { beforeStateWrite, STATE_WRITE_RETRY } from './state-write.ts';
 import { applyObservations, orderKey, overruled, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
 import type { Item } from './store.ts';
 import type { WorkerDependencies } from './worker.ts';
@@ -33,9 +34,6 @@ export type RecheckResult =
       readonly settled: boolean;
       readonly stale: boolean;
     };
-
-/** Retries of the optimistic state write when a callback for the same subject wins the race. */
-const MAX_STATE_ATTEMPTS = 10;
 
 /**
  * The verdict on the status in place, given the provider's answer (already applied to the state,
@@ -146,6 +144,9 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
   /** Claims whose verdict is on their item: once, however often the state write is retried. */
   const recorded = new Set<string>();
   for (let attempt = 1; ; attempt++) {
+    // A callback or another re-check wrote first: wait a moment at random before reading again, as
+    // the worker does (state-write.ts).
+    await beforeStateWrite(attempt);
     const state = attempt === 1 ? first : await deps.store.getState(provider.id, message.subjectId, message.part);
     if (!state) return skipped(deps, message, 'no state for this subject');
     // A write raced this one: a copy of this message that got there first has moved the lease on
@@ -227,7 +228,7 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
       recorded.add(claim.key);
     }
     if ((await deps.store.putState(next, state.version)) === 'conflict') {
-      if (attempt >= MAX_STATE_ATTEMPTS) throw new DependencyError('dynamodb', `state of ${provider.id} subject kept changing under us; will retry`);
+      if (attempt >= STATE_WRITE_RETRY.attempts) throw new DependencyError('dynamodb', `state of ${provider.id} subject kept changing under us; will retry`);
       continue;
     }
     // A claim flagged is logged as a mismatch (its alarm counts these lines), even where the state had
