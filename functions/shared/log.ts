@@ -100,13 +100,22 @@ const STANDING_NUMBER = String.raw`(?<![A-Za-z0-9${DIGIT}])\+?${DIGIT}[${DIGIT}$
  * `*******416:58:01`. A letter may follow (`2024-04-24T16:58:01Z`), or a space and a time; never
  * more digits joined by the same kind of separator (`2001.12.12.345` is read as a number). No number
  * in the forms the providers send is written so: a whole one is 9+ digits, grouped otherwise.
+ *
+ * TIMESTAMP: such a date with a time after it (`T` or a space, `hh:mm`, seconds, up to six digits of
+ * a fraction, a UTC offset or `Z`), as ISO 8601 writes one, kept whole: the seconds, the fraction and
+ * the offset are digits enough for STANDING_NUMBER, and `2026-12-04T10:11:12.123+07:00` was logged
+ * as `2026-12-04T10:11:****307:00`. A longer fraction is read by the rules below, as it was: nine
+ * digits after a point could be a whole national number.
  */
-const CALENDAR_DATE = (() => {
+const [CALENDAR_DATE, TIMESTAMP] = (() => {
   const year = String.raw`(?:19|20)\d{2}`;
   const month = String.raw`(?:0[1-9]|1[0-2])`;
   const day = String.raw`(?:0[1-9]|[12]\d|3[01])`;
   const forms = ['-', '/', String.raw`\.`].flatMap((separator) => [[year, month, day], [day, day, year]].map((parts) => parts.join(separator)));
-  return String.raw`(?<![A-Za-z0-9${DIGIT}]|${DIGIT}[-/.])(?:${forms.join('|')})(?![0-9${DIGIT}]|[-/.]${DIGIT})`;
+  const date = String.raw`(?<![A-Za-z0-9${DIGIT}]|${DIGIT}[-/.])(?:${forms.join('|')})`;
+  const [hour, minute] = [String.raw`(?:[01]\d|2[0-3])`, String.raw`[0-5]\d`];
+  const time = String.raw`[T ]${hour}:${minute}(?::(?:[0-5]\d|60)(?:[.,]\d{1,6})?)?(?: ?(?:Z|[-+]${hour}(?::?${minute})?))?`;
+  return [String.raw`${date}(?![0-9${DIGIT}]|[-/.]${DIGIT})`, String.raw`${date}${time}(?![0-9${DIGIT}]|[-+:.,/]${DIGIT})`];
 })();
 
 /**
@@ -145,9 +154,9 @@ const GROUPED_GLUED_NUMBER = String.raw`(?<!${DIGIT})${DIGIT}(?:[${GROUP_SEPARAT
  */
 const PHONE_LIKE_NUMBER = 100_000_000;
 
-/** What is kept first (group 1): at a position where a date (or, in a minted id, a hex id) starts, it is taken whole and left as it is. */
-const PHONE_LIKE_IN_MINTED_ID = new RegExp(`(${HEX_ID}|${CALENDAR_DATE})|${STANDING_NUMBER}|${GLUED_NUMBER}|${GROUPED_GLUED_NUMBER}`, 'giu');
-const PHONE_LIKE = new RegExp(`(${CALENDAR_DATE})|${STANDING_NUMBER}|${GLUED_NUMBER}|${GROUPED_GLUED_NUMBER}`, 'giu');
+/** What is kept first (group 1): at a position where a timestamp or a date (or, in a minted id, a hex id) starts, it is taken whole and left as it is. */
+const PHONE_LIKE_IN_MINTED_ID = new RegExp(`(${HEX_ID}|${TIMESTAMP}|${CALENDAR_DATE})|${STANDING_NUMBER}|${GLUED_NUMBER}|${GROUPED_GLUED_NUMBER}`, 'giu');
+const PHONE_LIKE = new RegExp(`(${TIMESTAMP}|${CALENDAR_DATE})|${STANDING_NUMBER}|${GLUED_NUMBER}|${GROUPED_GLUED_NUMBER}`, 'giu');
 
 /** A match of PHONE_LIKE as shown: what is kept as it is, the rest masked. */
 const shownMatch = (match: string, kept: string | undefined) => (kept === undefined ? masked(match) : match);

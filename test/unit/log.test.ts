@@ -213,6 +213,22 @@ describe('maskPhoneNumbers', () => {
     assert.equal(maskPhoneNumbers('2024-13-24'), '*****324');
   });
 
+  test('a timestamp with a fraction and a UTC offset stays readable, a number beside it does not', () => {
+    // 2026-12-04T10:11:12.123+07:00 was logged as 2026-12-04T10:11:****307:00
+    const timestamps = ['2026-12-04T10:11:12.123+07:00', '2026-12-04T10:11:12.123456-05:30', '2026-12-04T10:11:12,5+0700', '2026-12-04 10:11:12.123 +07:00', '2026-12-04T10:11:12.123456Z', '24/04/2024 16:58:01.250+07:00'];
+    for (const timestamp of timestamps) {
+      assert.equal(maskPhoneNumbers(timestamp), timestamp, timestamp);
+      assert.equal(maskPhoneNumbers(timestamp, { mintedId: true }), timestamp, timestamp);
+      assert.equal(maskPhoneNumbersInUrl(`?at=${encodeURIComponent(timestamp)}`), `?at=${encodeURIComponent(timestamp)}`, timestamp);
+      assert.deepEqual(maskPhoneNumbersIn({ at: timestamp }), { at: timestamp }, timestamp);
+    }
+    assert.equal(maskPhoneNumbers('2026-12-04T10:11:12.123+07:00 to 0901888484'), '2026-12-04T10:11:12.123+07:00 to *******484');
+    assert.equal(maskPhoneNumbers('2026-12-04T10:11:12.123+07:00_255712345678'), '2026-12-04T10:11:12.123+07:00_*********678');
+    // Digits that run on past a time are no timestamp's: read as before
+    assert.equal(maskPhoneNumbers('2026-12-04T10:11:12.712345678'), '2026-12-04T10:11:********678');
+    assert.equal(maskPhoneNumbers('2026-12-04 10:11:12+0700255712345678'), '2026-12-04 10:11:***************678');
+  });
+
   test('ids that merely contain digits are left as they are', () => {
     for (const id of ['a1b2c3d4e5f60718', 'e4b1c2d0-55aa-4f3b-9c1e-2a9136867c46', 'REF-123456', 'SMS12345678ID', 'MO4442x', 'sc-4442']) {
       assert.equal(maskPhoneNumbers(id), id);
