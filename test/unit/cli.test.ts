@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
 import { checkInt, COUNT_RANGE, dataDirHint, flagsNpmTook, parseErrorText, rangeText } from '../../local/cli-args.ts';
 import { parseArgs } from 'node:util';
@@ -13,6 +13,7 @@ import { colorWanted, npmPrintedHeader } from '../../local/cli-output.ts';
 import { prettyLine } from '../../local/log-format.ts';
 import { listSamples } from '../../local/samples.ts';
 import { leaks } from '../support/log-leaks.ts';
+import { suiteFolder } from '../support/suite-folder.ts';
 import { OPTIONS_PROBE_MARKER } from '../support/cli-options-probe.ts';
 import { startAwsJsonService } from '../support/aws-json-stand-in.ts';
 import { DEFAULT_RECONCILE } from '../../functions/core/reconcile.ts';
@@ -215,8 +216,7 @@ function command(name: string, args: readonly string[], nodeOptions: readonly st
 }
 
 describe('every command: a word it does not take', { timeout: 300_000 }, () => {
-  const empty = mkdtempSync(join(tmpdir(), 'cli-stray-'));
-  after(() => rmSync(empty, { recursive: true, force: true }));
+  const empty = suiteFolder('cli-stray-');
   /** A command line of each that is right but for the word "stray"; npm start's engines are ones that are not there, so a start that slipped through fails rather than runs. */
   const cases: { name: string; args: string[] }[] = [
     { name: 'start', args: ['stray', '--port', '0', '--data-dir', empty, '--dynamodb-endpoint', 'http://127.0.0.1:9', '--sqs-endpoint', 'http://127.0.0.1:9'] },
@@ -251,8 +251,7 @@ describe('every command: a word it does not take', { timeout: 300_000 }, () => {
 });
 
 describe("a command's flag written before `--`: npm keeps it, and the command refuses to run without it", { timeout: 300_000 }, () => {
-  const empty = mkdtempSync(join(tmpdir(), 'cli-npm-took-'));
-  after(() => rmSync(empty, { recursive: true, force: true }));
+  const empty = suiteFolder('cli-npm-took-');
 
   test('flagsNpmTook: the flags npm exported as its own settings, under npm only, --help aside', () => {
     const options = { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean' }, max: { type: 'string' } } as const;
@@ -426,8 +425,7 @@ describe("a command's flag written before `--`: npm keeps it, and the command re
 });
 
 describe('npm run synth / deploy with a cdk option written before `--`: npm keeps it, and the app refuses to synthesize without it', { timeout: 300_000 }, () => {
-  const empty = mkdtempSync(join(tmpdir(), 'cli-cdk-npm-took-'));
-  after(() => rmSync(empty, { recursive: true, force: true }));
+  const empty = suiteFolder('cli-cdk-npm-took-');
 
   test('cdkOptionsNpmTook, on the environment real npm gives the scripts: --context=stage=prod, --profile=prod, --no-rollback, --hotswap are named; npm run deploy -- … and npm own flags are not', async () => {
     // prepare: a project whose synth and deploy hand back the environment npm gives a command
@@ -535,8 +533,7 @@ describe('every command: its --help names every option it takes', { timeout: 300
 });
 
 describe('npm run reprocess --secret: only a secret it reads, only on AWS', { timeout: 300_000 }, () => {
-  const empty = mkdtempSync(join(tmpdir(), 'cli-reprocess-secret-'));
-  after(() => rmSync(empty, { recursive: true, force: true }));
+  const empty = suiteFolder('cli-reprocess-secret-');
   const deployed = ['--table', 'callbacks', '--queue-url', 'http://127.0.0.1:9/000000000000/callbacks', '--region', 'us-east-1', '--dry-run'];
   const cases: { args: string[]; refusal: RegExp }[] = [
     // Locally the worker reads the pipeline's secrets file: another secret would make the check say what the worker will not do.
@@ -561,8 +558,7 @@ describe('npm run reprocess --secret: only a secret it reads, only on AWS', { ti
 });
 
 describe('npm start --simulators without --secrets', { timeout: 300_000 }, () => {
-  const empty = mkdtempSync(join(tmpdir(), 'cli-simulators-'));
-  after(() => rmSync(empty, { recursive: true, force: true }));
+  const empty = suiteFolder('cli-simulators-');
 
   test('exit 2 before anything starts, saying it goes with --secrets', async () => {
     // act: engines that are not there, so a start that slipped through fails rather than runs
@@ -576,8 +572,7 @@ describe('npm start --simulators without --secrets', { timeout: 300_000 }, () =>
 });
 
 describe('npm start with a data folder every user shares', { timeout: 300_000 }, () => {
-  const parent = mkdtempSync(join(tmpdir(), 'cli-shared-'));
-  after(() => rmSync(parent, { recursive: true, force: true }));
+  const parent = suiteFolder('cli-shared-');
 
   test("a folder with the sticky bit (a system's temporary folder) is refused, left as it was, even with --fresh", async () => {
     // prepare: a folder shared as a system's temporary folder is (1777), with another's file in it
@@ -596,8 +591,7 @@ describe('npm start with a data folder every user shares', { timeout: 300_000 },
 });
 
 describe('a deployed stack with no region known: the command says how to give one, before doing anything', { timeout: 300_000 }, () => {
-  const noConfig = mkdtempSync(join(tmpdir(), 'cli-no-region-'));
-  after(() => rmSync(noConfig, { recursive: true, force: true }));
+  const noConfig = suiteFolder('cli-no-region-');
   // No region anywhere the SDK looks: neither variable, nor a profile in a config file.
   const noRegion = {
     AWS_REGION: undefined,
@@ -642,8 +636,7 @@ describe('a deployed stack with no region known: the command says how to give on
 });
 
 describe('npm run send --data-dir DIR with no pipeline running there', { timeout: 300_000 }, () => {
-  const empty = mkdtempSync(join(tmpdir(), 'cli-send-dir-'));
-  after(() => rmSync(empty, { recursive: true, force: true }));
+  const empty = suiteFolder('cli-send-dir-');
 
   /** An HTTP listener on a free port that answers 200 and counts the requests that reach it. */
   async function countingListener() {
@@ -731,8 +724,7 @@ describe('npm run send: no phone number in full in what it prints', { timeout: 3
 describe('npm run send: a simulated status endpoint that does not answer', { timeout: 300_000 }, () => {
   // A runtime.json of a running pipeline (this process stands in for it) naming a simulated status
   // endpoint and an API nobody answers on.
-  const dataDir = mkdtempSync(join(tmpdir(), 'cli-send-gone-'));
-  after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = suiteFolder('cli-send-gone-');
   const gone = 'http://127.0.0.1:9';
 
   test('one line saying what it could not reach and that npm start may not be running; exit 1; --json still prints its document', async () => {
@@ -770,8 +762,7 @@ describe('npm run send: a simulated status endpoint that does not answer', { tim
 });
 
 describe('npm run inspect: a filter its view does not read is refused, not ignored', { timeout: 300_000 }, () => {
-  const empty = mkdtempSync(join(tmpdir(), 'cli-inspect-filter-'));
-  after(() => rmSync(empty, { recursive: true, force: true }));
+  const empty = suiteFolder('cli-inspect-filter-');
   // Each was answered with the whole listing (or the subject) as if the filter had been applied.
   const cases: { args: string[]; says: string }[] = [
     { args: ['--stale', '--recent', '5'], says: '--stale and --recent are two listings: give one' },
@@ -853,8 +844,7 @@ describe('npm run expect: an eSMS recipient (--part) is masked in what it prints
 
 describe('a runtime.json whose pipeline is gone (kill -9, a crash) is no running pipeline', { timeout: 300_000 }, () => {
   // npm start removes it when it stops; a kill -9 leaves it behind, naming engines nobody answers on.
-  const dataDir = mkdtempSync(join(tmpdir(), 'cli-runtime-gone-'));
-  after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = suiteFolder('cli-runtime-gone-');
   const gone = 'http://127.0.0.1:9';
   const cases: { name: string; args: string[] }[] = [
     { name: 'inspect', args: ['--recent', '5'] },
@@ -883,12 +873,14 @@ describe('a runtime.json whose pid another process has since been given is no ru
   // A pipeline killed outright leaves its runtime.json; its pid is handed to the next process that
   // asks (a container restarted runs the same few pids). npm start refused to start ("a local
   // pipeline (pid N) already uses …; stop it first") and inspect said ECONNREFUSED.
-  const dataDir = mkdtempSync(join(tmpdir(), 'cli-runtime-reused-'));
-  const other = spawn('sleep', ['120'], { stdio: 'ignore' });
-  after(() => {
-    other.kill();
-    rmSync(dataDir, { recursive: true, force: true });
+  const dataDir = suiteFolder('cli-runtime-reused-');
+  // Started in before(): one started as the file loads outlived a run that filtered these tests out,
+  // and held the run open for its two minutes.
+  let other: ReturnType<typeof spawn>;
+  before(() => {
+    other = spawn('sleep', ['120'], { stdio: 'ignore' });
   });
+  after(() => other.kill());
   const gone = 'http://127.0.0.1:9';
   const cases: { name: string; args: string[]; said: RegExp }[] = [
     { name: 'inspect', args: ['--recent', '5'], said: /^no local pipeline is running \(start it with `npm start`\)/ },
@@ -912,8 +904,7 @@ describe('a runtime.json whose pid another process has since been given is no ru
 });
 
 describe('npm start: a terminal that is gone does not cut its stop short', { timeout: 60_000 }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cli-hangup-'));
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = suiteFolder('cli-hangup-');
 
   test('lines said once the terminal is gone are dropped: the stop runs to its end', async () => {
     // prepare: a process that stops as npm start does on SIGHUP (a line said, a log line while the
