@@ -8,7 +8,7 @@ import { RELAY } from '../functions/core/relay.ts';
 import { ingestDependencies, type LogWrite } from '../functions/handlers/dependencies.ts';
 import { createIngestHandler } from '../functions/handlers/ingest.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
-import { createLogger, type LogLevel } from '../functions/shared/log.ts';
+import { createLogger, maskUrlSecrets, type LogLevel } from '../functions/shared/log.ts';
 import { allKits, kitOf, secretsFor } from '../test/providers/index.ts';
 import { ensureQueues, ensureTable, LOCAL_AWS, startDynamoDbLocal, type DynamoDbLocal } from './engines.ts';
 import { openHttpApi, type LocalHttpApi } from './http-api.ts';
@@ -388,7 +388,7 @@ function relayTarget(options: PipelineOptions, engines: Awaited<ReturnType<typeo
   const simulated = engines.messaging[sender];
   const baseUrl = loadSecretsFile(secretsFile)[sender]?.baseUrl;
   if (simulated === undefined ? devSecrets : baseUrl !== engines.simulators[sender]) {
-    throw new Error(`the SMS relay would send through ${sender} at ${String(baseUrl)}, not its simulation: development secrets only ever talk to simulated providers`);
+    throw new Error(`the SMS relay would send through ${sender} at ${maskUrlSecrets(String(baseUrl))}, not its simulation: development secrets only ever talk to simulated providers`);
   }
   if (simulated !== undefined) return { sender, simulated };
   // The URL the relay will really call: the secret's baseUrl, or the sender's default when it has none.

@@ -2,7 +2,7 @@ import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { keys } from '../functions/core/pipeline-definition.ts';
 import { getProvider, providers } from '../functions/providers/index.ts';
-import { maskPhoneNumbers } from '../functions/shared/log.ts';
+import { maskPhoneNumbers, maskUrlSecrets } from '../functions/shared/log.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { checkArguments, COUNT_RANGE, dataDirFrom, dataDirHint, intFlag, parseCli } from './cli-args.ts';
 import { alignColumns, printJson, say } from './cli-output.ts';
@@ -237,7 +237,7 @@ const countedBefore = repeat > 1 ? await storedCallbacks() : undefined;
 /** The path with its secret token shortened and any phone number masked unless --show-sensitive. */
 const shownPath = shownRequestPath(provider, request.path, values['show-sensitive']);
 for (let attempt = 1; attempt <= repeat; attempt++) {
-  say(`→ ${request.method} ${baseUrl}${shownPath}${repeat > 1 ? `   (${attempt}/${repeat})` : ''}`);
+  say(`→ ${request.method} ${maskUrlSecrets(baseUrl)}${shownPath}${repeat > 1 ? `   (${attempt}/${repeat})` : ''}`);
   if (attempt === 1) {
     for (const [name, value] of Object.entries(request.headers)) {
       say(`  ${name}: ${name === 'authorization' ? `${value.slice(0, 12)}…` : value}`);
@@ -252,7 +252,7 @@ for (let attempt = 1; attempt <= repeat; attempt++) {
       ...(request.body ? { body: request.body } : {}),
     });
   } catch (error) {
-    const reason = `cannot reach ${baseUrl}: ${String((error as Error).cause ?? (error as Error).message)}`;
+    const reason = maskUrlSecrets(`cannot reach ${baseUrl}: ${String((error as Error).cause ?? (error as Error).message)}`);
     say(`✗ ${reason}. Is \`npm start\` running?`);
     report.requests.push({ attempt, method: request.method, path: shownPath, error: reason });
     if (json) printJson(report);

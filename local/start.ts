@@ -1,5 +1,5 @@
 import { relative } from 'node:path';
-import type { LogLevel } from '../functions/shared/log.ts';
+import { maskUrlSecrets, type LogLevel } from '../functions/shared/log.ts';
 import { providers } from '../functions/providers/index.ts';
 import { checkArguments, dataDirFrom, dataDirHint, intFlag, intValue, parseCli, type IntRange } from './cli-args.ts';
 import { colorWanted, keepOnWhenTheTerminalIsGone, say } from './cli-output.ts';
@@ -181,7 +181,7 @@ try {
   });
 } catch (error) {
   const message = error instanceof SecretsFileError ? error.message : `cannot start the local pipeline: ${(error as Error).message}`;
-  console.error(message);
+  console.error(maskUrlSecrets(message));
   process.exit(1);
 }
 
@@ -210,7 +210,7 @@ function relayValue(): string {
   const via = providers.find((provider) => provider.id === relay.sender)?.displayName ?? relay.sender;
   return relay.simulated
     ? `${via} ${relay.simulated}  (SIMULATED: takes each SMS, sends none, posts a signed delivery report to the ${via} route; ${from})`
-    : `${via} ${relay.endpoint ? `at ${relay.endpoint} (your secrets file's baseUrl, or ${via}'s default)` : 'at the endpoint in your secrets file'}  (REAL: SMS go to real phones; ${from})`;
+    : `${via} ${relay.endpoint ? `at ${maskUrlSecrets(relay.endpoint)} (your secrets file's baseUrl, or ${via}'s default)` : 'at the endpoint in your secrets file'}  (REAL: SMS go to real phones; ${from})`;
 }
 /** The rows as lines, every value starting in one column: after the longest label (a provider's name is in some). */
 function alignedRows(rows: readonly Row[]): string[] {
@@ -235,16 +235,18 @@ const banner = [
   `  Callback URLs:${info.devSecrets || !providers.some((provider) => provider.route.tokenParameter) ? '' : `  (tokens of your secrets file shortened; the full URLs: jq .urls ${shown(runtimeInfoPath(dataDirFrom(values['data-dir'])))})`}`,
   ...providers.map((provider) => `    ${provider.displayName.padEnd(Math.max(...providers.map((p) => p.displayName.length)))} ${provider.route.method.padEnd(4)} ${info.devSecrets ? info.urls[provider.id] : withShortToken(provider, info.urls[provider.id])}`),
   '',
+  // The engines' URLs are the flags' (and the queues' are on them), the relay's its secret's: each
+  // without a user name, password or query value, which may be credentials.
   ...alignedRows([
-    [dynamodbEndpoint ? 'DynamoDB' : 'DynamoDB Local', `${info.dynamodbEndpoint}   table ${info.tableName}${dynamodbEndpoint ? '  (--dynamodb-endpoint)' : ''}`],
-    ['SQS', `${info.sqsEndpoint}   queue ${info.queueUrl}${sqsEndpoint ? '  (--sqs-endpoint)' : ''}`],
-    ['', `DLQ ${info.dlqUrl}`],
+    [dynamodbEndpoint ? 'DynamoDB' : 'DynamoDB Local', `${maskUrlSecrets(info.dynamodbEndpoint)}   table ${info.tableName}${dynamodbEndpoint ? '  (--dynamodb-endpoint)' : ''}`],
+    ['SQS', `${maskUrlSecrets(info.sqsEndpoint)}   queue ${maskUrlSecrets(info.queueUrl)}${sqsEndpoint ? '  (--sqs-endpoint)' : ''}`],
+    ['', `DLQ ${maskUrlSecrets(info.dlqUrl)}`],
     ...statusEndpointRows(),
     ['Secrets file', `${shown(info.secretsFile)}${info.devSecrets ? '  (development values, fake)' : values.simulators ? `  (${shown(values.secrets!)} with the simulated endpoints)` : ''}`],
     ['Re-checks', `${scheduleText(info.reconcile.intervalsSeconds)}, swept every ${sweepPeriod({ reconcile: info.reconcile })} s${reconcile ? "  (--reconcile-schedule; the providers' own first delays are skipped)" : ''}`],
     ['Events', `${shown(info.eventsFile)}  (the table's stream, published to a local bus: npm run events -- --follow${dataDirArg})`],
     ['SMS relay', relayValue()],
-    ...(info.smsRelay ? [['', `queue ${info.smsRelay.queueUrl}   DLQ ${info.smsRelay.dlqUrl}`] as const] : []),
+    ...(info.smsRelay ? [['', `queue ${maskUrlSecrets(info.smsRelay.queueUrl)}   DLQ ${maskUrlSecrets(info.smsRelay.dlqUrl)}`] as const] : []),
     ['Data', `${shown(dataDirFrom(values['data-dir']))}  (--fresh to start empty)`],
   ]),
   '',

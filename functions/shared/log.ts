@@ -218,6 +218,29 @@ export function maskPhoneNumbersInUrl(url: string, options: MaskOptions = {}): s
   return maskSpelled(url, url.replace(/\+/g, ' '), escapedAt, MAX_DECODINGS, options);
 }
 
+/**
+ * A URL in a text: a scheme, two slashes (or backslashes, which a URL parser reads as slashes) and
+ * what follows up to white space, a quote or an angle bracket.
+ */
+const URL_IN_TEXT = /[A-Za-z][A-Za-z0-9+.-]*:[/\\]{2}[^\s"'<>`]*/g;
+
+/**
+ * `text` with every URL in it shown without what may be a credential: its user name and password
+ * (`https://user:pass@host` as `https://***@host`), each value of its query (`?token=***`, a bare
+ * `?abc123` as `?***`) and its fragment. A base URL in a settings or secrets file (a status endpoint,
+ * TeleSign's messaging API) can carry them, and a banner, a log line or an error quoting it printed
+ * them whole; fetch's own error for such a URL quotes it too. The host, port and path are kept.
+ */
+export function maskUrlSecrets(text: string): string {
+  return text.replace(URL_IN_TEXT, (url) => {
+    const [, start, authority, path, query, fragment] = /^([^:]+:[/\\]+)([^/\\?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/s.exec(url)!;
+    const at = authority.lastIndexOf('@');
+    const host = at === -1 ? authority : `***${authority.slice(at)}`;
+    const values = query?.slice(1).split(/([&;])/).map((part) => (part === '' || part === '&' || part === ';' ? part : part.includes('=') ? `${part.slice(0, part.indexOf('='))}=***` : '***'));
+    return `${start}${host}${path}${values ? `?${values.join('')}` : ''}${fragment ? (fragment === '#' ? '#' : '#***') : ''}`;
+  });
+}
+
 /** What a JSON string escape after `\` spells (RFC 8259 section 7). */
 const JSON_ESCAPES: Readonly<Record<string, string>> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
 

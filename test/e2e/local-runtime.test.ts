@@ -147,6 +147,22 @@ describe("a provider endpoint in the user's secrets is used as it is", () => {
     assert.equal(pipeline.info.smsRelay?.endpoint, getProvider('telesign').secretSchema.parse(telesign).baseUrl);
     assert.ok(line.includes(`TeleSign at ${pipeline.info.smsRelay?.endpoint} (your secrets file's baseUrl, or TeleSign's default)  (REAL`), line);
   });
+
+  test("the SMS relay at a baseUrl with a user name, password and token: the banner shows the URL without them", async () => {
+    // prepare: credentials in TeleSign's baseUrl; nothing is sent in this test
+    const secrets = testSecrets(0);
+    secrets.telesign = { ...(secrets.telesign as Record<string, unknown>), baseUrl: 'https://relay-user:pass-in-url@rest-api.example.test/base?token=token-in-url' };
+
+    // act
+    const pipeline = await startLocalPipeline({ secrets, simulators: false, extraArgs: ['--sms-relay', 'telesign'] });
+    started.push(pipeline);
+
+    // assess
+    const output = pipeline.output.join('\n');
+    const line = pipeline.output.find((each) => each.includes('SMS relay')) ?? '';
+    assert.ok(line.includes('TeleSign at https://***@rest-api.example.test/base?token=*** (your secrets file'), line);
+    for (const secret of ['relay-user', 'pass-in-url', 'token-in-url']) assert.ok(!output.includes(secret), `${secret} printed:\n${output}`);
+  });
 });
 
 describe('npm start stops when npm is told to stop', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { e164 } from '../../functions/core/relay.ts';
-import { createLogger, maskEmail, maskPhoneNumber, maskPhoneNumbers, maskPhoneNumbersIn, maskPhoneNumbersInUrl } from '../../functions/shared/log.ts';
+import { createLogger, maskEmail, maskPhoneNumber, maskPhoneNumbers, maskPhoneNumbersIn, maskPhoneNumbersInUrl, maskUrlSecrets } from '../../functions/shared/log.ts';
 
 /**
  * Phone numbers in log fields: whatever form a provider writes a number in, if the relay could send
@@ -343,5 +343,22 @@ describe('createLogger', () => {
     assert.doesNotMatch(line, /\p{Default_Ignorable_Code_Point}/u, JSON.stringify(line));
     assert.match(line, /REF\\u3164-1\\u034f-2\\ufe0f-3\\u180b-4\\uffa0-5/);
     assert.equal((JSON.parse(line) as { subjectId: string }).subjectId, subjectId);
+  });
+});
+
+describe('maskUrlSecrets', () => {
+  test('a URL is shown without its user name, password, query values or fragment; its host, port and path are kept', () => {
+    const cases: [string, string][] = [
+      ['https://user:pass@rest-api.telesign.com', 'https://***@rest-api.telesign.com'],
+      ['https://us@er:p@ss@api.example.test:8443/v1/messaging', 'https://***@api.example.test:8443/v1/messaging'],
+      ['https://api.example.test/base?token=abc&key=def#frag', 'https://api.example.test/base?token=***&key=***#***'],
+      ['https://api.example.test/?abc123', 'https://api.example.test/?***'],
+      ['http://127.0.0.1:4566/000000000000/callbacks', 'http://127.0.0.1:4566/000000000000/callbacks'],
+      // fetch's own error quotes the URL it refused
+      ['Request cannot be constructed from a URL that includes credentials: https://u:p@h.example/x', 'Request cannot be constructed from a URL that includes credentials: https://***@h.example/x'],
+      ['at https://a:b@one.example (yours) or http://two.example/p@th', 'at https://***@one.example (yours) or http://two.example/p@th'],
+      ['write to ops@example.com', 'write to ops@example.com'],
+    ];
+    for (const [text, shown] of cases) assert.equal(maskUrlSecrets(text), shown, text);
   });
 });
