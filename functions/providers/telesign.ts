@@ -453,7 +453,16 @@ async function errorCodes(response: Response): Promise<number[]> {
   }
 }
 
-/** `errors[].code` (or `error.code`) of an error answer's text; none when it is not JSON. */
+/**
+ * TeleSign error codes kept from one answer, at most, each once: a real answer names one or two
+ * (`errors[].code`, and `status.code`), and the codes go into the error's message, so into a log line
+ * and the relay item's reason, and into its `codes`. An answer of up to MAX_ANSWER_BYTES listing
+ * thousands of codes was written whole into each of them.
+ */
+const MAX_ERROR_CODES = 10;
+const boundedCodes = (codes: readonly number[]): number[] => [...new Set(codes)].slice(0, MAX_ERROR_CODES);
+
+/** `errors[].code` (or `error.code`) of an error answer's text (MAX_ERROR_CODES of them); none when it is not JSON. */
 function errorCodesOf(text: string | undefined): number[] {
   let body: unknown;
   try {
@@ -463,7 +472,7 @@ function errorCodesOf(text: string | undefined): number[] {
   }
   const errors = fieldOf(body, 'errors');
   const listed = Array.isArray(errors) ? errors : [fieldOf(body, 'error')];
-  return listed.map((error) => fieldOf(error, 'code')).filter((code): code is number => Number.isInteger(code));
+  return boundedCodes(listed.map((error) => fieldOf(error, 'code')).filter((code): code is number => Number.isInteger(code)));
 }
 
 /**
@@ -600,7 +609,7 @@ function sendCodesOf(text: string | undefined): number[] {
   } catch {
     // not JSON: no codes
   }
-  return codes;
+  return boundedCodes(codes);
 }
 
 const codesText = (codes: readonly number[]) => (codes.length > 0 ? ` (code ${codes.join(', ')}${codes.map((code) => (SEND_REFUSALS[code] ? `: ${SEND_REFUSALS[code]}` : '')).join('')})` : '');

@@ -173,6 +173,27 @@ describe("TeleSign send: TeleSign's documented answers", () => {
   }
 });
 
+describe('TeleSign send: an error answer naming many codes', () => {
+  let server: Awaited<ReturnType<typeof answering>>;
+  before(async () => {
+    server = await answering();
+  });
+  after(async () => server?.stop());
+
+  test('a 400 listing thousands of codes is refused naming ten of them, each once: the reason goes into log lines and the relay item', async () => {
+    // prepare: errors[] with 3000 codes (45 KB, within what a send answer is read up to), the same one twice first
+    const errors = [{ code: 11000 }, { code: 11000 }, ...Array.from({ length: 3000 }, (_, i) => ({ code: 20_000 + i }))];
+    server.next(400, JSON.stringify({ errors, status: { code: 500 } }));
+    // act
+    const error = await telesign.sendMessage!(secretAt(server.url), MESSAGE, context).catch((caught: unknown) => caught);
+    // assess
+    assert.ok(error instanceof MessageRefusedError, String(error));
+    assert.deepEqual(error.codes, [11000, 20_000, 20_001, 20_002, 20_003, 20_004, 20_005, 20_006, 20_007, 20_008]);
+    assert.ok(error.message.length < 300, `${error.message.length} characters: ${error.message}`);
+    assert.match(error.message, /HTTP 400 \(code 11000, 20000, .*20008: invalid value for phone_number\)/);
+  });
+});
+
 describe('TeleSign send: a 2xx other than 200 took the message', () => {
   let server: Awaited<ReturnType<typeof answering>>;
   before(async () => {

@@ -1393,6 +1393,19 @@ describe('TeleSign lookup reads the answers TeleSign documents', () => {
     }
   });
 
+  test('an error answer listing thousands of codes is said with ten of them, each once: the message goes into log lines', async () => {
+    // prepare: a 401 and a 422 whose errors[] name 5000 codes (a real answer names one or two)
+    const body = JSON.stringify({ errors: Array.from({ length: 5000 }, (_, i) => ({ code: -30004 - (i % 2 ? 0 : 100_000 + i), description: 'x' })) });
+    for (const status of [401, 422]) {
+      // act
+      const error = await rejection(telesign.lookup!({ subjectId: 'R' }, asking, context({ fetch: answering(status, body) })));
+      // assess
+      assert.ok(error instanceof (status === 401 ? ConfigurationError : DependencyError), `${status}: ${String(error)}`);
+      assert.ok(error.message.length < 400, `${status}: ${error.message.length} characters`);
+      assert.equal((error.message.match(/-\d+/g) ?? []).length, 10, error.message);
+    }
+  });
+
   test('the documented 401 body is a ConfigurationError naming the secret', async () => {
     const error = await rejection(telesign.lookup!({ subjectId: 'R' }, asking, context({ fetch: answering(401, getStatusFixture('error-401-missing-authorization')) })));
     assert.ok(error instanceof ConfigurationError, String(error));
