@@ -11,6 +11,7 @@ import { issuesBeyondReason } from '../functions/providers/common.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
 import { errorMessage } from '../functions/shared/errors.ts';
+import { printable } from '../functions/shared/log.ts';
 import { pascal } from '../lib/names.ts';
 import { checkArguments, parseCli, USAGE_EXIT_CODE } from './cli-args.ts';
 import { printJson, say } from './cli-output.ts';
@@ -114,9 +115,13 @@ interface ReprocessReport {
   error?: string;
 }
 const report: ReprocessReport = { target: target.kind, dryRun: values['dry-run'], requeued: 0, stillInvalid: 0, withoutSecret: [], items: [] };
-/** The answer, on stdout: the text lines, or (with --json) the one JSON document at the end. */
+/**
+ * The answer, on stdout: the text lines, or (with --json) the one JSON document at the end. A line
+ * holds a sender's text (a reason names a member the body gave twice), so its control and bidi
+ * characters are shown as `\u` escapes, as inspect shows them, never written raw to the terminal.
+ */
 const out = (line: string) => {
-  if (!values.json) console.log(line);
+  if (!values.json) console.log(printable(line));
 };
 
 const secretsManager = target.kind === 'aws' && secretNames.size > 0 ? new SecretsManagerClient(values.region ? { region: values.region } : {}) : undefined;

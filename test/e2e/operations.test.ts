@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { keys } from '../../functions/core/pipeline-definition.ts';
+import { printable } from '../../functions/shared/log.ts';
 import type { QueueMessage } from '../../functions/core/queue-message.ts';
 import { LOCAL_AWS, waitFor } from '../../local/engines.ts';
 import { listSamples } from '../../local/samples.ts';
@@ -331,5 +332,24 @@ describe('operations: redrive and reprocess', { timeout: 180_000 }, () => {
     }, 20_000, 250);
     await waitFor('the queue to be empty', async () => (await queueDepth(pipeline.info.queueUrl)) === 0, 20_000, 250);
     assert.equal((await kept()).length, 1);
+  });
+
+  test("reprocess shows a sender's control and bidi characters in its lines as escapes, never raw", async () => {
+    // prepare: a TemboPlus body naming one member twice, the name a terminal would obey (a BiDi
+    // override, a zero-width space, an 8-bit CSI and an ESC clearing the screen); the reason names it
+    const name = '\u202eevil\u200b\u009b2J\u001b[2J';
+    const body = `{"partnerReference":"OPS-ESCAPES",${JSON.stringify(name)}:1,${JSON.stringify(name)}:2}`;
+    const message = quarantinedMessage('temboplus', 'ops-reprocess-escapes', { headers: { 'content-type': 'application/json' }, raw: { body, query: '' } }, 'a member is given more than once; which value is true is not said');
+    await sqs.send(new SendMessageCommand({ QueueUrl: pipeline.info.queueUrl, MessageBody: JSON.stringify(message) }));
+    await waitFor('the quarantine item', async () => (await quarantineKeys('temboplus', message.requestId)).length === 1, 20_000, 250);
+
+    // act
+    const dry = pipeline.run('reprocess', ['--provider', 'temboplus', '--dry-run']);
+
+    // assess: the line names the member, each of those characters written as its escape
+    assert.equal(dry.status, 0, dry.stderr);
+    const line = dry.stdout.split('\n').find((each) => each.includes('request ops-reprocess-escapes')) ?? '';
+    assert.ok(line.includes('"\\u202eevil\\u200b\\u009b2J\\u001b[2J"'), line);
+    for (const each of dry.stdout.split('\n')) assert.equal(each, printable(each), 'no line holds a character printable escapes');
   });
 });
