@@ -4,10 +4,10 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { TABLE, keys } from '../functions/core/pipeline-definition.ts';
 import { quarantinedMessageText } from '../functions/core/stored-bytes.ts';
-import { QueueMessageSchema, queueText, requestOf, requeuedFromQuarantine } from '../functions/core/queue-message.ts';
+import { QueueMessageSchema, queueText, requestOf, requeuedFromQuarantine, type QueueMessage } from '../functions/core/queue-message.ts';
 import { createSecretCache, type SecretSource } from '../functions/core/secrets.ts';
 import { describedCallback } from '../functions/core/worker.ts';
-import { issuesBeyondReason } from '../functions/providers/common.ts';
+import { describeIssues, issuesBeyondReason } from '../functions/providers/common.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
 import { errorMessage } from '../functions/shared/errors.ts';
@@ -124,6 +124,40 @@ const out = (line: string) => {
   if (!values.json) console.log(printable(line));
 };
 
+/**
+ * The queue message a quarantine item keeps, or why it cannot be read (an item written or edited by
+ * hand: no message, not JSON, not a queue message). One such item is listed as still invalid and
+ * left as it is; it no longer ends the run before the others are looked at.
+ */
+async function storedMessage(item: Record<string, unknown>): Promise<{ message: QueueMessage } | { unreadable: string }> {
+  // The table failing to answer is not the item's fault: that still ends the run, as before.
+  let tableFault: unknown;
+  let text: string;
+  try {
+    text = await quarantinedMessageText(item, async (key) => {
+      try {
+        const chunk = await target.dynamo.send(new GetItemCommand({ TableName: target.tableName, Key: marshall(key) }));
+        return chunk.Item ? unmarshall(chunk.Item) : undefined;
+      } catch (error) {
+        tableFault = error;
+        throw error;
+      }
+    });
+  } catch (error) {
+    if (tableFault !== undefined) throw tableFault;
+    return { unreadable: errorMessage(error) };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // JSON.parse's own message quotes the text around the fault, which may be a phone number or a code.
+    return { unreadable: 'it is not JSON' };
+  }
+  const parsed = QueueMessageSchema.safeParse(json);
+  return parsed.success ? { message: parsed.data } : { unreadable: `not a queued callback (${describeIssues(parsed.error).slice(0, 3).join('; ')})` };
+}
+
 const secretsManager = target.kind === 'aws' && secretNames.size > 0 ? new SecretsManagerClient(values.region ? { region: values.region } : {}) : undefined;
 /** Each secret as the worker reads it (validated against the provider's schema); the errors name fields, never values. */
 const secretSource: SecretSource = async (provider) => {
@@ -173,11 +207,16 @@ try {
       );
       start = page.LastEvaluatedKey;
       for (const item of (page.Items ?? []).map((raw) => unmarshall(raw))) {
-        const text = await quarantinedMessageText(item, async (key) => {
-          const chunk = await target.dynamo.send(new GetItemCommand({ TableName: target.tableName, Key: marshall(key) }));
-          return chunk.Item ? unmarshall(chunk.Item) : undefined;
-        });
-        const message = QueueMessageSchema.parse(JSON.parse(text));
+        const stored = await storedMessage(item);
+        if ('unreadable' in stored) {
+          const ids = { provider: provider.id, requestId: typeof item.requestId === 'string' ? item.requestId : '?', receivedAt: typeof item.receivedAt === 'string' ? item.receivedAt : '?' };
+          const reason = `its stored message cannot be read: ${stored.unreadable}`;
+          report.stillInvalid++;
+          report.items.push({ ...ids, action: 'still-invalid', reason });
+          out(`  still invalid  ${ids.receivedAt}  ${provider.id.padEnd(ID_WIDTH)} request ${ids.requestId} (${String(item.sk)}): ${reason}`);
+          continue;
+        }
+        const { message } = stored;
         // As the worker reads it: parsed, then described with the secret's settings, its keys storable.
         const parsed = provider.parse(requestOf(message));
         const again = parsed.ok ? describedCallback(provider, parsed.payload, await secretFor(provider)) : parsed;

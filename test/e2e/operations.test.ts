@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { keys } from '../../functions/core/pipeline-definition.ts';
 import { printable } from '../../functions/shared/log.ts';
@@ -351,5 +351,32 @@ describe('operations: redrive and reprocess', { timeout: 180_000 }, () => {
     const line = dry.stdout.split('\n').find((each) => each.includes('request ops-reprocess-escapes')) ?? '';
     assert.ok(line.includes('"\\u202eevil\\u200b\\u009b2J\\u001b[2J"'), line);
     for (const each of dry.stdout.split('\n')) assert.equal(each, printable(each), 'no line holds a character printable escapes');
+  });
+
+  test('reprocess lists a quarantine item whose message cannot be read as still invalid, leaves it, and goes on to the others', async () => {
+    // prepare: an item written by hand in eSMS's quarantine partition, first in key order, whose message
+    // is not JSON; after it, a quarantined callback the current code reads
+    const unreadable = { pk: { S: keys.quarantinePartition('esms') }, sk: { S: 'QUARANTINE#0000-by-hand' }, provider: { S: 'esms' }, requestId: { S: 'ops-by-hand' }, receivedAt: { S: new Date().toISOString() }, reason: { S: 'written by hand' }, message: { S: 'not json' } };
+    await dynamo.send(new PutItemCommand({ TableName: pipeline.info.tableName, Item: unreadable }));
+    const sample = listSamples('esms')[0];
+    const message = quarantinedMessage('esms', 'ops-reprocess-after-unreadable', { method: 'GET', headers: {}, pathParameters: { token: pipeline.secrets.esms.token as string }, raw: { query: sample.query!, body: '' } }, 'an older schema refused it');
+    await sqs.send(new SendMessageCommand({ QueueUrl: pipeline.info.queueUrl, MessageBody: JSON.stringify(message) }));
+    await waitFor('the quarantine item', async () => (await quarantineKeys('esms', message.requestId)).length === 1, 20_000, 250);
+
+    // act
+    const dry = pipeline.run('reprocess', ['--provider', 'esms', '--dry-run', '--json']);
+    const real = pipeline.run('reprocess', ['--provider', 'esms']);
+
+    // assess: the unreadable item is named and kept; the callback after it is requeued and removed
+    assert.equal(dry.status, 0, dry.stderr);
+    const report = JSON.parse(dry.stdout);
+    assert.equal(report.error, undefined);
+    assert.deepEqual(report.items.map((item: { requestId: string; action: string }) => [item.requestId, item.action]), [['ops-by-hand', 'still-invalid'], ['ops-reprocess-after-unreadable', 'would-requeue']]);
+    assert.match(report.items[0].reason, /its stored message cannot be read/);
+    assert.equal(real.status, 0, real.stderr);
+    assert.match(real.stdout, /still invalid .*request ops-by-hand .*its stored message cannot be read/);
+    assert.match(real.stdout, /requeued +.*request ops-reprocess-after-unreadable/);
+    assert.deepEqual(await quarantineKeys('esms', 'ops-by-hand'), ['QUARANTINE#0000-by-hand']);
+    assert.deepEqual(await quarantineKeys('esms', message.requestId), []);
   });
 });
