@@ -12,6 +12,7 @@ import { checkArguments, intFlag, parseCli } from './cli-args.ts';
 import { alignColumns, printJson, say } from './cli-output.ts';
 import { resolveTarget, targetOptions, type Target } from './aws-target.ts';
 import { DETAIL_TYPES } from '../functions/core/publish.ts';
+import { printable } from '../functions/shared/log.ts';
 
 const USAGE = `usage: npm run redrive -- [--relay] [--dry-run] [--max N] [--max-per-second N] [--json]
        npm run redrive -- --dlq-url URL --region R [--queue-url URL] [--dry-run] [--max-per-second N] [--json]
@@ -311,9 +312,13 @@ async function moveOnAws(t: Target, dlqArn: string): Promise<void> {
   }
 }
 
-/** The answer, on stdout: the text lines, or the one JSON document. */
+/**
+ * The answer, on stdout: the text lines, or the one JSON document. A message's ids are whatever was
+ * sent to the queue (an instruction event anyone allowed to put on the bus can make up), so their
+ * control and bidi characters are shown as `\u` escapes, as inspect shows them, never written raw.
+ */
 const out = (line: string) => {
-  if (!json) console.log(line);
+  if (!json) console.log(printable(line));
 };
 
 try {

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
-import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { keys } from '../../functions/core/pipeline-definition.ts';
 import { printable } from '../../functions/shared/log.ts';
 import type { QueueMessage } from '../../functions/core/queue-message.ts';
@@ -378,5 +378,25 @@ describe('operations: redrive and reprocess', { timeout: 180_000 }, () => {
     assert.match(real.stdout, /requeued +.*request ops-reprocess-after-unreadable/);
     assert.deepEqual(await quarantineKeys('esms', 'ops-by-hand'), ['QUARANTINE#0000-by-hand']);
     assert.deepEqual(await quarantineKeys('esms', message.requestId), []);
+  });
+
+  test("redrive --dry-run shows a message's control and bidi characters as escapes, never raw", async () => {
+    // prepare: a message in the DLQ whose ids hold what a terminal obeys (an OSC 52 clipboard write, a
+    // screen clear, a bare carriage return, a BiDi override): anything that may send to the queue can
+    // put it there
+    const hostile = { v: 1, provider: 'telesign\u202e', requestId: 'ops-dlq-\u001b]52;c;cHduZWQ=\u0007\u001b[2J', receivedAt: '2026-01-01T00:00:00Z\rOVERWRITTEN' };
+    await sqs.send(new SendMessageCommand({ QueueUrl: pipeline.info.dlqUrl, MessageBody: JSON.stringify(hostile) }));
+
+    // act
+    const dry = pipeline.run('redrive', ['--dry-run']);
+
+    // assess: each character is written as its escape
+    assert.equal(dry.status, 0, dry.stderr);
+    assert.ok(dry.stdout.includes('request ops-dlq-\\u001b]52;c;cHduZWQ=\\u0007\\u001b[2J'), dry.stdout);
+    assert.ok(dry.stdout.includes('2026-01-01T00:00:00Z\\u000dOVERWRITTEN'), dry.stdout);
+    assert.ok(dry.stdout.includes('telesign\\u202e'), dry.stdout);
+    for (const each of dry.stdout.split('\n')) assert.equal(each, printable(each), 'no line holds a character printable escapes');
+    const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: pipeline.info.dlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    for (const message of Messages) await sqs.send(new DeleteMessageCommand({ QueueUrl: pipeline.info.dlqUrl, ReceiptHandle: message.ReceiptHandle }));
   });
 });
