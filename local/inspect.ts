@@ -1,4 +1,4 @@
-import { DynamoDBClient, GetItemCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, QueryCommand, type AttributeValue, type QueryCommandInput } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { TABLE, keys } from '../functions/core/pipeline-definition.ts';
 import { quarantinedMessageText } from '../functions/core/stored-bytes.ts';
@@ -101,6 +101,22 @@ async function connect(): Promise<{ client: DynamoDBClient; tableName: string }>
   return { client: new DynamoDBClient({ ...LOCAL_AWS, endpoint: runtime.dynamodbEndpoint }), tableName: runtime.tableName };
 }
 
+/**
+ * A stored number as this command reads it: as the SDK reads it when JavaScript holds it exactly,
+ * otherwise as its digits. An item written by hand can hold one past 2^53 (DynamoDB keeps 38 digits):
+ * read as the SDK reads it by default, a fraction there threw (every listing the item was in failed,
+ * `--recent` printed nothing) and an integer became a BigInt, which no JSON document can hold.
+ */
+function storedNumber(digits: string): number | string {
+  const value = Number(digits);
+  return value >= Number.MIN_SAFE_INTEGER && value <= Number.MAX_SAFE_INTEGER ? value : digits;
+}
+
+/** A stored item as plain values (see storedNumber). */
+function read(item: Record<string, AttributeValue>): Record<string, unknown> {
+  return unmarshall(item, { wrapNumbers: storedNumber });
+}
+
 /** An item as this command shows it (bookkeeping left out; phone numbers masked unless --show-sensitive). */
 function clean(item: Record<string, unknown>): Record<string, unknown> {
   return shownItem(item, values['show-sensitive']);
@@ -111,7 +127,7 @@ async function queryAll(client: DynamoDBClient, input: QueryCommandInput, limit 
   let start: QueryCommandInput['ExclusiveStartKey'];
   do {
     const page = await client.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
-    items.push(...(page.Items ?? []).map((item) => unmarshall(item)));
+    items.push(...(page.Items ?? []).map(read));
     start = page.LastEvaluatedKey;
   } while (start && items.length < limit);
   return items;
@@ -191,11 +207,11 @@ async function showSubject(providerId: string, subjectId: string) {
 async function wholeItem(client: DynamoDBClient, tableName: string, entry: Record<string, unknown>): Promise<Record<string, unknown>> {
   const found = await client.send(new GetItemCommand({ TableName: tableName, Key: marshall({ pk: entry.pk, sk: entry.sk }) }));
   if (!found.Item) return entry;
-  const item = unmarshall(found.Item);
+  const item = read(found.Item);
   if (String(item.sk).startsWith('QUARANTINE#') && typeof item.message !== 'string') {
     item.message = await quarantinedMessageText(item, async (key) => {
       const chunk = await client.send(new GetItemCommand({ TableName: tableName, Key: marshall(key) }));
-      return chunk.Item ? unmarshall(chunk.Item) : undefined;
+      return chunk.Item ? read(chunk.Item) : undefined;
     });
   }
   return { ...clean(item), outcome: entry.outcome };

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { keys } from '../../functions/core/pipeline-definition.ts';
 import type { QueueMessage } from '../../functions/core/queue-message.ts';
@@ -333,6 +333,38 @@ describe('command lines people can pipe', { timeout: 300_000 }, () => {
     assert.deepEqual(controls, [], JSON.stringify(result.stdout));
     assert.ok(!/^forged/m.test(result.stdout), result.stdout);
     assert.ok(result.stdout.includes('paid\\u001b]0;owned\\u0007\\u009b2J\\u000aforged'), result.stdout);
+  });
+
+  test('inspect lists every subject when one item was edited by hand with a number JavaScript cannot hold, and shows that number as its digits', async () => {
+    // prepare: a state written by hand whose counter is past 2^53 and whose version is a fraction past it
+    // (DynamoDB keeps 38 digits), beside a subject stored as usual
+    const sent = wholeJson<{ subject: { subjectId: string } }>(pipeline.run('send', ['temboplus', '--json']));
+    await waitFor('the sent subject stored', async () => (await stateOf('temboplus', sent.subject.subjectId)) !== undefined, 20_000, 200);
+    const now = new Date().toISOString();
+    await dynamo.send(new PutItemCommand({
+      TableName: pipeline.info.tableName,
+      Item: {
+        pk: { S: keys.subject('temboplus', 'HAND-EDITED-NUMBERS') }, sk: { S: 'STATE' }, provider: { S: 'temboplus' }, subjectId: { S: 'HAND-EDITED-NUMBERS' },
+        providerOutcome: { S: 'temboplus#failed' }, outcome: { S: 'failed' }, status: { S: 'FAILED' }, changedAt: { S: now }, updatedAt: { S: now },
+        eventCount: { N: '99999999999999999999' }, version: { N: '123456789012345678901.5' },
+      },
+    }));
+
+    // act
+    const text = pipeline.run('inspect', ['--recent', '50', '--provider', 'temboplus']);
+    const json = pipeline.run('inspect', ['--recent', '50', '--provider', 'temboplus', '--json']);
+    const subject = pipeline.run('inspect', ['temboplus', 'HAND-EDITED-NUMBERS', '--json']);
+
+    // assess: both subjects listed, in text and in JSON; the numbers as their digits
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, /HAND-EDITED-NUMBERS/);
+    assert.ok(text.stdout.includes(sent.subject.subjectId), text.stdout);
+    assert.equal(json.status, 0, json.stderr);
+    const items = (JSON.parse(json.stdout) as { items: { subjectId: string; eventCount: unknown }[] }).items;
+    assert.ok(items.some((item) => item.subjectId === sent.subject.subjectId), json.stdout);
+    assert.equal(items.find((item) => item.subjectId === 'HAND-EDITED-NUMBERS')?.eventCount, '99999999999999999999');
+    assert.equal(subject.status, 0, subject.stderr);
+    assert.equal(JSON.parse(subject.stdout).state.eventCount, '99999999999999999999');
   });
 
   test('expect --json: one JSON document', () => {
