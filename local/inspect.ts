@@ -208,13 +208,29 @@ async function wholeItem(client: DynamoDBClient, tableName: string, entry: Recor
   const found = await client.send(new GetItemCommand({ TableName: tableName, Key: marshall({ pk: entry.pk, sk: entry.sk }) }));
   if (!found.Item) return entry;
   const item = read(found.Item);
+  let unreadable: string | undefined;
   if (String(item.sk).startsWith('QUARANTINE#') && typeof item.message !== 'string') {
-    item.message = await quarantinedMessageText(item, async (key) => {
-      const chunk = await client.send(new GetItemCommand({ TableName: tableName, Key: marshall(key) }));
-      return chunk.Item ? read(chunk.Item) : undefined;
-    });
+    // An item written or edited by hand may keep no message, or bytes that are not gzip: it is listed
+    // with a note where its message would be, not made to fail the listing of every other. The table
+    // failing to answer still fails the command.
+    let tableFault: unknown;
+    try {
+      item.message = await quarantinedMessageText(item, async (key) => {
+        try {
+          const chunk = await client.send(new GetItemCommand({ TableName: tableName, Key: marshall(key) }));
+          return chunk.Item ? read(chunk.Item) : undefined;
+        } catch (error) {
+          tableFault = error;
+          throw error;
+        }
+      });
+    } catch (error) {
+      if (tableFault !== undefined) throw tableFault;
+      unreadable = `(its stored message cannot be read: ${(error as Error).message})`;
+    }
   }
-  return { ...clean(item), outcome: entry.outcome };
+  const shown = { ...clean(item), outcome: entry.outcome };
+  return unreadable === undefined ? shown : { ...shown, message: unreadable };
 }
 
 async function showRecent(limit: number) {

@@ -367,6 +367,30 @@ describe('command lines people can pipe', { timeout: 300_000 }, () => {
     assert.equal(JSON.parse(subject.stdout).state.eventCount, '99999999999999999999');
   });
 
+  test('inspect --recent --json lists a quarantine item whose message cannot be read, with a note for it, beside the others', async () => {
+    // prepare: a quarantine item written by hand without its message, beside a callback quarantined as usual
+    const quarantined = pipeline.run('send', ['temboplus', 'invalid/momo-payout-webhook']);
+    assert.equal(quarantined.status, 0, quarantined.stderr);
+    const listed = () => JSON.parse(pipeline.run('inspect', ['--recent', '50', '--provider', 'temboplus', '--outcome', 'quarantined', '--json']).stdout) as { items?: { requestId?: string; message?: string }[]; error?: string };
+    await waitFor('the quarantined callback listed', async () => (listed().items ?? []).some((item) => item.requestId !== 'by-hand'), 20_000, 200);
+    await dynamo.send(new PutItemCommand({
+      TableName: pipeline.info.tableName,
+      Item: {
+        pk: { S: keys.quarantinePartition('temboplus') }, sk: { S: 'QUARANTINE#by-hand' }, provider: { S: 'temboplus' }, providerOutcome: { S: 'temboplus#quarantined' },
+        changedAt: { S: new Date().toISOString() }, receivedAt: { S: new Date().toISOString() }, requestId: { S: 'by-hand' }, reason: { S: 'written by hand' },
+      },
+    }));
+
+    // act
+    const report = listed();
+
+    // assess: both listed; the one without a message says so where its message would be
+    assert.equal(report.error, undefined);
+    const items = report.items ?? [];
+    assert.ok(items.some((item) => item.requestId !== 'by-hand' && typeof item.message === 'string' && item.message.startsWith('{')), JSON.stringify(items));
+    assert.match(items.find((item) => item.requestId === 'by-hand')?.message ?? '', /^\(its stored message cannot be read: .*holds no message\)$/);
+  });
+
   test('expect --json: one JSON document', () => {
     // A reference id as TeleSign makes them (32 hex digits): shown as it is, as inspect shows it.
     const result = pipeline.run('expect', ['telesign', 'C1E0E0000000000000000000000000E1', '--json']);
