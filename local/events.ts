@@ -62,8 +62,8 @@ const col = (text: string, width: number) => text.padEnd(width);
 const PROVIDER_WIDTH = Math.max(...(provider === undefined ? providers.map((each) => each.id) : [provider]).map((id) => id.length));
 
 /** A provider's status, masked as in a log line: some are the sender's own text (a Standard Webhooks type, a TemboPlus statusCode). */
-function statusText(status: string | null, outcome: string): string {
-  return status === null ? outcome : `${maskPhoneNumbers(status)} (${outcome})`;
+function statusText(status: unknown, outcome: unknown): string {
+  return status === null || status === undefined ? String(outcome) : `${maskPhoneNumbers(String(status))} (${String(outcome)})`;
 }
 
 /**
@@ -74,19 +74,26 @@ function textLine(event: BusEvent): string {
   const detail = event.detail;
   // A subject id the sender chose (a TemboPlus partnerReference) can hold a phone number: masked as
   // inspect and the log lines mask it; ids the provider makes up stay readable.
-  const subjectId = maskSubjectId(detail.subjectId, findProvider(detail.provider));
-  const who = `${col(detail.provider, PROVIDER_WIDTH)} ${subjectId}`;
+  // Each field read as text: a line of an edited file can hold anything where the publisher wrote text.
+  const subjectId = maskSubjectId(String(detail.subjectId), findProvider(String(detail.provider)));
+  const who = `${col(String(detail.provider), PROVIDER_WIDTH)} ${subjectId}`;
   if (event['detail-type'] === DETAIL_TYPES.instruction) {
     const instruction = detail as InstructionDetail;
     // The destination is someone's phone number or e-mail address: masked, as in a log line.
-    const to = instruction.channel === 'sms' ? maskPhoneNumber(instruction.destination) : maskEmail(instruction.destination);
+    const to = instruction.channel === 'sms' ? maskPhoneNumber(String(instruction.destination)) : maskEmail(String(instruction.destination));
     return printable(`${event.time}  ${col('instruction', 11)}  ${who}  ${instruction.kind} by ${instruction.channel} to ${to}  ${instruction.eventId}`);
   }
   const change = detail as StatusChangedDetail;
-  const part = change.part === undefined ? '' : ` part ${maskPhoneNumbers(change.part)}`;
+  const part = change.part === undefined ? '' : ` part ${maskPhoneNumbers(String(change.part))}`;
   const before = change.previous ? statusText(change.previous.status, change.previous.outcome) : 'new';
   const flags = [change.terminal ? 'final' : '', change.confirmation ?? '', change.stale ? 'stale' : ''].filter(Boolean);
   return printable(`${event.time}  ${col('status', 11)}  ${who}${part}  ${before} → ${statusText(change.status, change.outcome)}${flags.length ? ` [${flags.join(', ')}]` : ''}  v${change.version}  ${change.eventId}`);
+}
+
+/** Whether a parsed line has an event's shape: an object with an object `detail`. */
+function isEvent(value: unknown): value is BusEvent {
+  const detail = value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as { detail?: unknown }).detail : undefined;
+  return detail !== null && typeof detail === 'object' && !Array.isArray(detail);
 }
 
 const wanted = (event: BusEvent) => provider === undefined || event.detail?.provider === provider;
@@ -138,11 +145,17 @@ class EventsFile {
     const events: BusEvent[] = [];
     for (const line of buffer.subarray(0, whole).toString('utf8').split('\n')) {
       if (!line) continue;
+      let value: unknown;
       try {
-        events.push(JSON.parse(line) as BusEvent);
+        value = JSON.parse(line);
       } catch {
         say(`skipped a line of ${shown} that is not JSON`);
+        continue;
       }
+      // JSON that is not an event (an edited or damaged file: null, a string, an object without a
+      // detail) is said and skipped as a line that is not JSON is, not a TypeError ending the command.
+      if (isEvent(value)) events.push(value);
+      else say(`skipped a line of ${shown} that is not an event`);
     }
     return events;
   }

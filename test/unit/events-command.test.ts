@@ -105,6 +105,28 @@ describe('npm run events', { timeout: 120_000 }, () => {
     assert.ok(text.stdout.includes('\\u001b]0;owned\\u0007\\u009b2J\\u000a2026-12-01T10:00:09.000Z'), text.stdout);
   });
 
+  test('a line that is JSON but not an event (an edited or damaged file) is skipped with a note, as a line that is not JSON is: no stack trace, the events after it printed', () => {
+    // prepare: between two events, JSON lines that are not events, and events whose fields are not text
+    const dir = dataDir();
+    const numbers = event(2);
+    Object.assign(numbers.detail, { subjectId: 7, status: { code: 1 } });
+    const odd = ['null', '{}', '"text"', '[1]', JSON.stringify(numbers)];
+    writeFileSync(join(dir, 'events.jsonl'), `${line(1)}${odd.map((each) => `${each}\n`).join('')}${line(3)}`);
+
+    // act
+    const text = run(dir, []);
+    const json = run(dir, ['--json']);
+
+    // assess: the events printed, each line that is not one said on stderr; --json one array of the events
+    assert.equal(text.status, 0, text.stderr);
+    assert.doesNotMatch(text.stderr, /TypeError|\n +at /);
+    const printed = text.stdout.trim().split('\n');
+    assert.deepEqual(printed.map((each) => /REF-\d|\b7\b/.exec(each)?.[0]), ['REF-1', '7', 'REF-3'], text.stdout);
+    assert.equal(text.stderr.trim().split('\n').filter((each) => each.includes('not an event')).length, 4, text.stderr);
+    assert.equal(json.status, 0, json.stderr);
+    assert.deepEqual((JSON.parse(json.stdout) as BusEvent[]).map((each) => each.detail.eventId), [event(1), numbers, event(3)].map((each) => each.detail.eventId));
+  });
+
   test('readable lines put the subject in one column whatever the provider, standard-webhooks (the longest id) included', () => {
     // prepare: a provider id longer than the others (standard-webhooks) between two shorter ones
     const dir = dataDir();
