@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-dynamodb-streams';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { nearestNumber } from '../functions/adapters/dynamo-stream.ts';
 import type { TableChange } from '../functions/core/publish.ts';
 import type { StreamRecord } from '../functions/core/publisher.ts';
 import { errorMessage } from '../functions/shared/errors.ts';
@@ -75,7 +76,7 @@ const MAX_RECORDS_PER_CALL = 1000;
 /** A Streams API record as the publisher takes it: its sequence number and the change, images unmarshalled. */
 export function toStreamRecord(record: _Record): StreamRecord {
   const data = record.dynamodb ?? {};
-  const image = (value: Record<string, unknown> | undefined) => (value ? unmarshall(withEmptyMaps(value) as Record<string, AttributeValue>) : undefined);
+  const image = (value: Record<string, unknown> | undefined) => (value ? unmarshall(withEmptyMaps(value) as Record<string, AttributeValue>, { wrapNumbers: nearestNumber }) : undefined);
   const oldImage = image(data.OldImage);
   const newImage = image(data.NewImage);
   const change: TableChange = {

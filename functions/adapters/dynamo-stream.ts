@@ -45,8 +45,19 @@ function withBytes(value: unknown): unknown {
   return value;
 }
 
+/**
+ * A number as the core reads it: the nearest one JavaScript holds. The SDK's default read refuses a
+ * fraction past 2^53 (DynamoDB keeps 38 digits; an item written by hand can hold one) and makes a
+ * BigInt of an integer past it: the first failed the whole batch on every attempt, so no later change
+ * was published until the record aged out (locally, never), and the second is no JSON. No number the
+ * gateway writes is that large, and what the core does with one (a version, a count) needs no more.
+ */
+export const nearestNumber = (digits: string): number => Number(digits);
+
 const image = (value: Record<string, unknown> | undefined) =>
-  value === undefined ? undefined : unmarshall(Object.fromEntries(Object.entries(value).map(([key, each]) => [key, withBytes(each)])) as Record<string, AttributeValue>);
+  value === undefined
+    ? undefined
+    : unmarshall(Object.fromEntries(Object.entries(value).map(([key, each]) => [key, withBytes(each)])) as Record<string, AttributeValue>, { wrapNumbers: nearestNumber });
 
 /** One record's change, its images unmarshalled. */
 export function toTableChange(record: DynamoStreamRecordLike): TableChange {

@@ -192,6 +192,21 @@ describe('toStreamRecord', () => {
     assert.equal((events[0].detail as { destination: string }).destination, '+995512345678');
   });
 
+  test('a state written by hand with a number JavaScript cannot hold (past 2^53, a fraction) is published, not refused for ever', () => {
+    // prepare: as Lambda's JSON event spells it; DynamoDB keeps 38 digits
+    const newImage = { ...marshall(state()), eventCount: { N: '99999999999999999999' }, version: { N: '123456789012345678901.5' } };
+    const lambdaRecord = { eventName: 'INSERT', dynamodb: { SequenceNumber: '600', NewImage: newImage } } as unknown as DynamoDBRecord;
+
+    // act
+    const { change } = toStreamRecord(lambdaRecord);
+    const events = eventsFromChange(change);
+
+    // assess: its change is published, the version the nearest number JavaScript holds
+    assert.deepEqual(events.map((event) => event.detailType), [DETAIL_TYPES.statusChanged]);
+    assert.equal((events[0].detail as StatusChangedDetail).version, Number('123456789012345678901.5'));
+    assert.doesNotThrow(() => JSON.stringify(events));
+  });
+
   test('a record without a sequence number or with an unknown event name is malformed', () => {
     const good = record('1', 'INSERT', { newImage: state() });
     assert.throws(() => toStreamRecord({ ...good, dynamodb: { ...good.dynamodb, SequenceNumber: undefined } }), MalformedStreamRecordError);

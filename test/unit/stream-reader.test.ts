@@ -228,6 +228,14 @@ describe('stream reader', () => {
     });
   });
 
+  test('a number JavaScript cannot hold (an item written by hand: past 2^53, a fraction) is read as the nearest one, not refused for ever', () => {
+    const change = toStreamRecord({
+      eventName: 'INSERT',
+      dynamodb: { SequenceNumber: '9', NewImage: { pk: { S: 'p' }, sk: { S: 'STATE' }, eventCount: { N: '99999999999999999999' }, version: { N: '123456789012345678901.5' } } },
+    });
+    assert.deepEqual(change.change.newImage, { pk: 'p', sk: 'STATE', eventCount: Number('99999999999999999999'), version: Number('123456789012345678901.5') });
+  });
+
   test("an empty map as DynamoDB Local's GetRecords writes it ({}, no M) is read as an empty map, at any depth", () => {
     const change = toStreamRecord({
       eventName: 'INSERT',
