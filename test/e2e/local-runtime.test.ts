@@ -166,26 +166,35 @@ describe("a provider endpoint in the user's secrets is used as it is", () => {
 });
 
 describe('npm start stops when npm is told to stop', () => {
-  test('a SIGTERM to npm alone (a process manager, docker stop) stops the pipeline, DynamoDB Local with it', async () => {
-    // prepare
-    const pipeline = await startLocalPipeline();
-    started.push(pipeline);
-    const running = () => spawnSync('pgrep', ['-f', `^[^ ]*node .*local/start\\.ts.*${pipeline.dataDir}`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
-    assert.equal(running().length, 1, 'the command runs under npm (through a shell, which is not counted)');
+  // npm passes SIGINT and SIGTERM on to its script's process: npm start execs the command in place
+  // of the shell, which would catch SIGINT and wait for the command forever (pm2 stops with SIGINT).
+  // A killed npm passes nothing on: the command notices it was handed to another parent.
+  for (const [signal, says] of [
+    ['SIGINT', /^SIGINT: stopping/],
+    ['SIGTERM', /^SIGTERM: stopping/],
+    ['SIGKILL', /launching process \(pid \d+\) ended: stopping/],
+  ] as const) {
+    test(`a ${signal} to npm alone (a process manager, docker stop, an IDE) stops the pipeline, DynamoDB Local with it`, async () => {
+      // prepare
+      const pipeline = await startLocalPipeline();
+      started.push(pipeline);
+      const running = () => spawnSync('pgrep', ['-f', `^[^ ]*node .*local/start\\.ts.*${pipeline.dataDir}`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+      assert.equal(running().length, 1, 'the command runs under npm');
 
-    // act: npm's own pid, not its process group
-    process.kill(pipeline.child.pid!, 'SIGTERM');
+      // act: npm's own pid, not its process group
+      process.kill(pipeline.child.pid!, signal);
 
-    // assess: the command noticed, stopped cleanly, and left nothing behind (if it did not, it is
-    // stopped here, or it would hold this test run open)
-    try {
-      await waitFor('the command stopped', async () => pipeline.output.includes('stopped.') && running().length === 0, 30_000);
-    } finally {
-      for (const pid of running()) process.kill(Number(pid), 'SIGTERM');
-    }
-    assert.ok(pipeline.output.some((line) => /launching process \(pid \d+\) ended: stopping/.test(line)), pipeline.output.slice(-5).join('\n'));
-    await waitFor('DynamoDB Local stopped', async () => javaProcessesFor(pipeline.dataDir).length === 0, 15_000);
-  });
+      // assess: the command noticed, stopped cleanly, and left nothing behind (if it did not, it is
+      // stopped here, or it would hold this test run open)
+      try {
+        await waitFor('the command stopped', async () => pipeline.output.includes('stopped.') && running().length === 0, 30_000);
+      } finally {
+        for (const pid of running()) process.kill(Number(pid), 'SIGTERM');
+      }
+      assert.ok(pipeline.output.some((line) => says.test(line)), pipeline.output.slice(-5).join('\n'));
+      await waitFor('DynamoDB Local stopped', async () => javaProcessesFor(pipeline.dataDir).length === 0, 15_000);
+    });
+  }
 
   test('a closed terminal (SIGHUP to the foreground group) stops it as Ctrl-C does: the batch finished, runtime.json gone', async () => {
     // prepare

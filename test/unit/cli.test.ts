@@ -195,7 +195,7 @@ describe('npm run bench: its command line', () => {
 /** The command lines of package.json's scripts that run one of ours: `send` → local/send.ts. */
 const COMMANDS: Readonly<Record<string, string>> = Object.fromEntries(
   Object.entries((JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts).flatMap(([name, script]) => {
-    const file = /^node --import tsx ((?:local|bench)\/[\w-]+\.ts)$/.exec(script)?.[1];
+    const file = /^(?:exec )?node --import tsx ((?:local|bench)\/[\w-]+\.ts)$/.exec(script)?.[1];
     return file ? [[name, file]] : [];
   }),
 );
