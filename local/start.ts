@@ -1,4 +1,4 @@
-import { relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { maskUrlSecrets, type LogLevel } from '../functions/shared/log.ts';
 import { providers } from '../functions/providers/index.ts';
 import { checkArguments, dataDirFrom, dataDirHint, intFlag, intValue, parseCli, type IntRange } from './cli-args.ts';
@@ -180,7 +180,11 @@ try {
     relayAllowedCountryCodes: committed.relayAllowedCountryCodes,
   });
 } catch (error) {
-  const message = error instanceof SecretsFileError ? error.message : `cannot start the local pipeline: ${(error as Error).message}`;
+  // The fix for a secrets file is its shapes: the development secrets show each one, with fake values.
+  const devSecrets = join(dataDirFrom(values['data-dir']), 'dev-secrets.json');
+  const where = relative(process.cwd(), devSecrets).startsWith('..') ? devSecrets : relative(process.cwd(), devSecrets);
+  const shapes = `each provider's secret is shown, with fake values, in ${where}, which npm start without --secrets writes (README: Providers)`;
+  const message = error instanceof SecretsFileError ? `${error.message}\n${shapes}` : `cannot start the local pipeline: ${(error as Error).message}`;
   console.error(maskUrlSecrets(message));
   process.exit(1);
 }

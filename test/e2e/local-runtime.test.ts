@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,7 +21,7 @@ import type { AnyProvider } from '../../functions/providers/provider.ts';
  */
 const promptlyAsked = (provider: AnyProvider) =>
   provider.lookup !== undefined && provider.lookupLimits?.onArrival !== false && !provider.lookupLimits?.firstAfterSeconds && kitOf(provider).statusSimulation !== undefined;
-import { javaProcessesFor, startLocalPipeline, testSecrets, type StartedPipeline } from '../support/e2e-pipeline.ts';
+import { commandEnv, javaProcessesFor, ROOT, startLocalPipeline, testSecrets, type StartedPipeline } from '../support/e2e-pipeline.ts';
 
 /**
  * The local runtime behaves like AWS where it matters: what it answered 200 for survives a kill -9
@@ -162,6 +163,29 @@ describe("a provider endpoint in the user's secrets is used as it is", () => {
     const line = pipeline.output.find((each) => each.includes('SMS relay')) ?? '';
     assert.ok(line.includes('TeleSign at https://***@rest-api.example.test/base?token=*** (your secrets file'), line);
     for (const secret of ['relay-user', 'pass-in-url', 'token-in-url']) assert.ok(!output.includes(secret), `${secret} printed:\n${output}`);
+  });
+});
+
+describe('npm start with a secrets file it cannot use', () => {
+  test('it exits 1 naming each problem, and where each provider\'s secret is shown with fake values', () => {
+    // prepare: a file with no provider in it
+    const dataDir = mkdtempSync(join(tmpdir(), 'callback-gateway-secrets-'));
+    const secretsFile = join(dataDir, 'mine.json');
+    writeFileSync(secretsFile, '{}');
+
+    try {
+      // act
+      const result = spawnSync('npm', ['start', '-s', '--', '--port', '0', '--data-dir', join(dataDir, 'data'), '--secrets', secretsFile], {
+        cwd: ROOT, encoding: 'utf8', env: commandEnv(), timeout: 60_000,
+      });
+
+      // assess: nothing started, the problems named, and the fix: the shapes to copy
+      assert.equal(result.status, 1, result.stderr);
+      assert.match(result.stderr, /secrets file .*mine\.json is invalid:\n {2}- "telesign" is missing/);
+      assert.ok(result.stderr.includes(`each provider's secret is shown, with fake values, in ${join(dataDir, 'data', 'dev-secrets.json')}`), result.stderr);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
