@@ -42,6 +42,7 @@ export async function resolveTarget(flags: TargetFlags, deployedFlags: string): 
     const sqs = new SQSClient(config);
     const dynamo = new DynamoDBClient(config);
     await requireRegion(dynamo);
+    await requireCredentials(dynamo, flags.json);
     return {
       kind: 'aws',
       sqs,
@@ -91,6 +92,21 @@ export async function requireRegion(client: { config: { region: () => Promise<st
     console.error('no AWS region for the deployed stack: pass --region R (or set AWS_REGION, or a region in your AWS profile)');
   }
   process.exit(USAGE_EXIT_CODE);
+}
+
+/**
+ * A deployed stack is reached with credentials from the usual chain. Without any, every call fails
+ * with the SDK's "Could not load credentials from any providers", which says nothing of how to give
+ * them: say it before anything is done (exit 1, as a failed call would), in the --json document too.
+ */
+export async function requireCredentials(client: { config: { credentials: () => Promise<unknown> } }, json?: boolean): Promise<void> {
+  let refusal: string | undefined;
+  await client.config.credentials().catch((error: unknown) => void (refusal = error instanceof Error ? error.message : String(error)));
+  if (refusal === undefined) return;
+  failed(
+    `no AWS credentials for the deployed stack (${refusal}): set AWS_PROFILE to a profile, or run \`aws configure\` or \`aws configure sso\` (or \`aws sso login\` when a session ended)`,
+    json,
+  );
 }
 
 /** The stack outputs an operations command may be pointed at, each a flag. */

@@ -10,7 +10,7 @@ import { confirmationNote, shownItem, stateLines } from './inspect-view.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { printable } from '../functions/shared/log.ts';
 import { readRuntimeInfo } from './pipeline.ts';
-import { requireRegion } from './aws-target.ts';
+import { requireCredentials, requireRegion } from './aws-target.ts';
 import { relayedLine, relayedLink, relayLine, relayViews } from './relay-view.ts';
 
 /**
@@ -94,6 +94,7 @@ async function connect(): Promise<{ client: DynamoDBClient; tableName: string }>
   if (values.table) {
     const client = new DynamoDBClient(values.region ? { region: values.region } : {});
     await requireRegion(client);
+    await requireCredentials(client, values.json);
     return { client, tableName: values.table };
   }
   const runtime = readRuntimeInfo(dataDirFrom(values['data-dir']));

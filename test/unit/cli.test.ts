@@ -635,6 +635,46 @@ describe('a deployed stack with no region known: the command says how to give on
   });
 });
 
+describe('a deployed stack with no AWS credentials: the command says how to give them, before doing anything', { timeout: 300_000 }, () => {
+  const noConfig = mkdtempSync(join(tmpdir(), 'cli-no-credentials-'));
+  after(() => rmSync(noConfig, { recursive: true, force: true }));
+  // A region, and no credentials anywhere the SDK looks (no variables, no files, no instance metadata).
+  const noCredentials = {
+    AWS_REGION: 'eu-west-1',
+    AWS_DEFAULT_REGION: undefined,
+    AWS_PROFILE: undefined,
+    AWS_ACCESS_KEY_ID: undefined,
+    AWS_SECRET_ACCESS_KEY: undefined,
+    AWS_SESSION_TOKEN: undefined,
+    AWS_WEB_IDENTITY_TOKEN_FILE: undefined,
+    AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: undefined,
+    AWS_CONTAINER_CREDENTIALS_FULL_URI: undefined,
+    AWS_CONFIG_FILE: join(noConfig, 'config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(noConfig, 'credentials'),
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+  const cases: { name: string; args: string[] }[] = [
+    { name: 'inspect', args: ['--stale', '--table', 'callbacks'] },
+    { name: 'inspect', args: ['temboplus', 'REF-1', '--table', 'callbacks', '--json'] },
+    { name: 'expect', args: ['temboplus', 'REF-1', '--table', 'callbacks'] },
+    { name: 'redrive', args: ['--dlq-url', 'http://127.0.0.1:9/000000000000/dlq', '--queue-url', 'http://127.0.0.1:9/000000000000/q', '--dry-run', '--json'] },
+    { name: 'reprocess', args: ['--table', 'callbacks', '--queue-url', 'http://127.0.0.1:9/000000000000/q', '--dry-run'] },
+  ];
+  for (const { name, args } of cases) {
+    test(`${name} ${args.join(' ')}: exit 1, naming AWS_PROFILE and aws configure`, async () => {
+      // act
+      const run = await command(name, args, [], noCredentials);
+
+      // assess: the SDK's words kept, and how to give credentials; with --json, the same as its error
+      assert.equal(run.signal, null, run.stderr.slice(0, 300));
+      assert.equal(run.status, 1, run.stderr.slice(0, 300));
+      assert.match(run.stderr, /^no AWS credentials for the deployed stack \(Could not load credentials from any providers\): set AWS_PROFILE to a profile, or run `aws configure`/);
+      if (args.includes('--json')) assert.match((JSON.parse(run.stdout) as { error: string }).error, /^no AWS credentials for the deployed stack/);
+      else assert.equal(run.stdout, '');
+    });
+  }
+});
+
 describe('npm run send --data-dir DIR with no pipeline running there', { timeout: 300_000 }, () => {
   const empty = suiteFolder('cli-send-dir-');
 
