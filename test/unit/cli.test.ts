@@ -675,6 +675,42 @@ describe('a deployed stack with no AWS credentials: the command says how to give
   }
 });
 
+describe('npm run events -- --follow stops when npm alone is told to stop', { timeout: 300_000 }, () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cli-events-follow-'));
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    test(`a ${signal} to npm's own pid (a process manager, an IDE's stop button) ends the follower`, async () => {
+      // prepare: a follower under npm, as the README runs it
+      const child = spawn('npm', ['run', '-s', 'events', '--', '--follow', '--data-dir', dataDir], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      const followers = () => readdirSync('/proc').filter((pid) => /^\d+$/.test(pid)).filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`local/events.ts\0--follow\0--data-dir\0${dataDir}`);
+        } catch {
+          return false;
+        }
+      });
+      for (let waited = 0; !stderr.includes('following') && waited < 20_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.ok(stderr.includes('following'), stderr);
+
+      // act: npm's own pid, not its process group
+      process.kill(child.pid!, signal);
+      const ended = await Promise.race([exited.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 10_000))]);
+      for (let waited = 0; followers().length > 0 && waited < 5_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+      const left = followers();
+      if (!ended) process.kill(-child.pid!, 'SIGKILL');
+      for (const pid of left) process.kill(Number(pid), 'SIGKILL');
+
+      // assess: npm ended, and no follower was left behind
+      assert.ok(ended, 'npm still running 10 s after the signal');
+      assert.deepEqual(left, [], 'a follower left running');
+    });
+  }
+});
+
 describe('npm run send --data-dir DIR with no pipeline running there', { timeout: 300_000 }, () => {
   const empty = suiteFolder('cli-send-dir-');
 
