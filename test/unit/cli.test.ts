@@ -636,8 +636,7 @@ describe('a deployed stack with no region known: the command says how to give on
 });
 
 describe('a deployed stack with no AWS credentials: the command says how to give them, before doing anything', { timeout: 300_000 }, () => {
-  const noConfig = mkdtempSync(join(tmpdir(), 'cli-no-credentials-'));
-  after(() => rmSync(noConfig, { recursive: true, force: true }));
+  const noConfig = suiteFolder('cli-no-credentials-');
   // A region, and no credentials anywhere the SDK looks (no variables, no files, no instance metadata).
   const noCredentials = {
     AWS_REGION: 'eu-west-1',
@@ -676,8 +675,7 @@ describe('a deployed stack with no AWS credentials: the command says how to give
 });
 
 describe('npm run events -- --follow stops when npm alone is told to stop', { timeout: 300_000 }, () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'cli-events-follow-'));
-  after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = suiteFolder('cli-events-follow-');
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     test(`a ${signal} to npm's own pid (a process manager, an IDE's stop button) ends the follower`, async () => {
