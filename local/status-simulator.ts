@@ -24,7 +24,8 @@ import { secureEquals } from '../functions/shared/secure-compare.ts';
  * and its delivery reports are POSTed, signed as the provider signs them, to the delivery report URL
  * (the gateway's own callback route: `setDeliveryReportUrl`, `PUT /__simulator/delivery-report-url`,
  * body `{"url": …}` or `{"url": null}`), each retried twice on failure (after 1 s, then 3 s). Send
- * faults (`setSendFault`, `PUT /__simulator/send-fault`): `status` answers it and sends nothing;
+ * faults (`setSendFault`, `PUT /__simulator/send-fault`): `status` answers it (with `retryAfter` as
+ * its Retry-After header) and sends nothing;
  * `delayMs` and `hang` take the message (it goes out, its reports come) and answer late or never:
  * what a client that times out cannot tell from a message that was never taken. What was sent is
  * listed by `sent` (`GET /__simulator/sent`: `{"sent": [...]}`, each with the parameters as sent,
@@ -366,19 +367,19 @@ export async function startStatusSimulator(simulation: StatusSimulation, options
   async function sendRequest(messages: MessageSimulation, request: SimulatedRequest, response: ServerResponse) {
     const seen: SimulatedMessage = { authorized: simulation.authorized(request), parameters: messages.parametersOf(request), reports: [] };
     sent.push(seen);
-    const answer = ({ status, body }: SimulatedAnswer) => {
+    const answer = ({ status, body }: SimulatedAnswer, headers?: Record<string, string>) => {
       seen.status = status;
-      send(response, status, body);
+      send(response, status, body, headers);
     };
-    const refuse = (refusal: SimulatedAnswer) => {
+    const refuse = (refusal: SimulatedAnswer, headers?: Record<string, string>) => {
       seen.refusal = refusal.body;
-      answer(refusal);
+      answer(refusal, headers);
     };
     const playing = takeSendFault();
     if (playing?.status) {
       if (playing.delayMs) await wait(playing.delayMs);
       const error = playing.status === 429 ? 'too_many_requests' : 'simulated_fault';
-      return refuse({ status: playing.status, body: { error, details: [`simulated fault: status ${playing.status}`] } });
+      return refuse({ status: playing.status, body: { error, details: [`simulated fault: status ${playing.status}`] } }, playing.retryAfter === undefined ? undefined : { 'retry-after': playing.retryAfter });
     }
     const refusal = messages.refuseSend(request);
     if (refusal) return refuse(refusal);

@@ -111,7 +111,8 @@ export function postOnceContext(options: PostOnceOptions = {}): SendContext {
           clearTimeout(answerTimer);
           const bodyTimer = setTimeout(() => response.destroy(), answerTimeoutMs);
           response.on('close', () => clearTimeout(bodyTimer));
-          void readBody(response, maxAnswerBytes).then((text) => settle(() => resolve({ status: response.statusCode ?? 0, body: text })));
+          const retryAfter = response.headers['retry-after'];
+          void readBody(response, maxAnswerBytes).then((text) => settle(() => resolve({ status: response.statusCode ?? 0, body: text, ...(retryAfter === undefined ? {} : { retryAfter }) })));
         });
         request.end(bytes);
       }),

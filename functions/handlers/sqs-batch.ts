@@ -1,7 +1,7 @@
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { ConfigurationError, errorMessage } from '../shared/errors.ts';
+import { ConfigurationError, DependencyError, errorMessage } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
-import { retryDelaySeconds } from './back-off.ts';
+import { MAX_RETRY_DELAY_SECONDS, retryDelaySeconds } from './back-off.ts';
 
 export type SqsBatchHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
 
@@ -36,6 +36,16 @@ function logFailure(log: Logger, record: SQSRecord, error: unknown, last: boolea
 }
 
 /**
+ * The back-off before a failed record's next receive: never sooner than a busy dependency's
+ * `Retry-After` (a 429 or 503 that said when to try again), up to the back-off's own cap.
+ */
+function retryDelay(reason: unknown, receiveCount: number, options: RetryOptions & { readonly retryBaseSeconds: number }): number {
+  const backoff = retryDelaySeconds(receiveCount, options.retryBaseSeconds, options.random ?? Math.random);
+  const asked = reason instanceof DependencyError ? reason.retryAfterSeconds : undefined;
+  return asked === undefined ? backoff : Math.max(backoff, Math.min(MAX_RETRY_DELAY_SECONDS, Math.ceil(asked)));
+}
+
+/**
  * SQS batch handler with partial batch failures: records are processed concurrently, and only the
  * failed ones are returned for redelivery, each delayed by its own back-off (and, past the receive
  * limit, moved to the DLQ by SQS).
@@ -52,7 +62,7 @@ export function sqsBatchHandler(processRecord: (record: SQSRecord) => Promise<un
         const last = options.maxReceiveCount !== undefined && receiveCount >= options.maxReceiveCount;
         logFailure(log, record, outcome.reason, last);
         failures.push({ itemIdentifier: record.messageId });
-        await options.delayRetry?.(record, last ? 0 : retryDelaySeconds(receiveCount, options.retryBaseSeconds, options.random ?? Math.random)).catch(() => undefined);
+        await options.delayRetry?.(record, last ? 0 : retryDelay(outcome.reason, receiveCount, options)).catch(() => undefined);
       }),
     );
     return { batchItemFailures: failures };

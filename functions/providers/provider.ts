@@ -320,6 +320,8 @@ export interface PostAnswer {
   readonly status: number;
   /** The body (bounded), or undefined when it could not be read after the status came. */
   readonly body: string | undefined;
+  /** The answer's `Retry-After` header as sent, if any (a busy 429 or 503 may say when to try again). */
+  readonly retryAfter?: string;
 }
 
 /**

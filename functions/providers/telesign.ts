@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from '../shared/zod.ts';
 import { secureEquals } from '../shared/secure-compare.ts';
 import { ConfigurationError, DependencyError, MessageRefusedError, UncertainDeliveryError, errorMessage } from '../shared/errors.ts';
+import { retryAfterSeconds } from '../shared/retry-after.ts';
 import { answerJson, endpointFault, asciiUpperCase, canonicalJson, configuredString, credentialUrl, describeIssues, keySegment, parseJsonWith, readBoundedBody, requestFault, shortHash, toIsoTime, unclearJson } from './common.ts';
 import { secretVersions, type EventFacts, type LookupContext, type OutgoingMessage, type Outcome, type Provider, type SendContext, type SentMessage, type StatusAnswer, type StatusDetail } from './provider.ts';
 import { secretWithRotation } from './secret-schema.ts';
@@ -673,7 +674,12 @@ async function sendSms(secret: TeleSignSecret, message: OutgoingMessage, context
   const codes = sendCodesOf(answer.body);
   // 429 "Rate limit exceeded", 500 "Transaction not attempted", 503 "try again": the status codes
   // TeleSign documents for a request it did not act on: nothing was sent, so it is tried again.
-  if (status === 429 || status === 500 || status === 503) throw new DependencyError('telesign', `send answered ${status}${codesText(codes)}`);
+  // A busy 429 or 503 may say when to try again (Retry-After, RFC 9110 §10.2.3; TeleSign documents
+  // none): the relay's next attempt is no earlier (functions/handlers/sqs-batch.ts).
+  if (status === 429 || status === 500 || status === 503) {
+    const wait = status === 500 ? undefined : retryAfterSeconds(answer.retryAfter, Date.now());
+    throw new DependencyError('telesign', `send answered ${status}${codesText(codes)}${wait === undefined ? '' : ` (retry after ${wait} s)`}`, wait === undefined ? undefined : { retryAfterSeconds: wait });
+  }
   // 408 (the server did not receive the whole request: https://www.rfc-editor.org/rfc/rfc9110#name-408-request-timeout) and
   // 425 (it would not process a request that might be replayed: https://www.rfc-editor.org/rfc/rfc8470#section-5.2) say by
   // HTTP's own definition that the request was not acted on: nothing sent, tried again (TeleSign documents neither).

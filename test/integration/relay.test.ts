@@ -176,6 +176,30 @@ describe('sent once, however often the event comes', () => {
   });
 });
 
+describe('TeleSign busy: its Retry-After is honoured', () => {
+  test('a 429 with Retry-After: 120 gives the delivery back for no less than 120 s; one without it, for the usual back-off', async () => {
+    // prepare
+    const busy = await instruction(OTP_SAMPLE);
+    const plain = await instruction(OTP_SAMPLE);
+    const delays: number[] = [];
+    const handler = createRelayHandler({ deps: relayDeps(), delayRetry: async (_record, seconds) => void delays.push(seconds), random: () => 0 });
+
+    // act
+    simulator.setSendFault({ status: 429, times: 1, retryAfter: '120' });
+    const first = await handler({ Records: [delivery(busy, 1)] });
+    simulator.setSendFault({ status: 503, times: 1 });
+    const second = await handler({ Records: [delivery(plain, 1)] });
+    const again = await handler({ Records: [delivery(busy, 2)] });
+
+    // assess
+    assert.deepEqual([first.batchItemFailures.length, second.batchItemFailures.length], [1, 1], 'nothing sent: both given back');
+    assert.deepEqual(delays, [120, RELAY.retryBaseSeconds], 'the first as TeleSign asked, the second as the back-off says');
+    assert.deepEqual(again.batchItemFailures, []);
+    assert.equal(taken(busy).length, 1, 'sent once TeleSign took it');
+    assert.match(String((await relayItem(plain))?.lastFault), /send answered 503/);
+  });
+});
+
 describe('never an older code after a newer one', () => {
   /** A receipt time `secondsAgo` ago. */
   const ago = (secondsAgo: number) => new Date(Date.now() - secondsAgo * 1000).toISOString();

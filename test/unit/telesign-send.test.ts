@@ -173,6 +173,35 @@ describe("TeleSign send: TeleSign's documented answers", () => {
   }
 });
 
+describe('TeleSign send: a busy answer that says when to try again', () => {
+  let server: Awaited<ReturnType<typeof answering>>;
+  before(async () => {
+    server = await answering();
+  });
+  after(async () => server?.stop());
+
+  const cases: { name: string; status: number; headers: Record<string, string>; retryAfterSeconds: number | undefined }[] = [
+    { name: '429 with Retry-After: 120', status: 429, headers: { 'retry-after': '120' }, retryAfterSeconds: 120 },
+    { name: '503 with Retry-After as an HTTP date a minute ahead', status: 503, headers: { 'retry-after': new Date(Date.now() + 60_000).toUTCString() }, retryAfterSeconds: 60 },
+    { name: '429 with a malformed Retry-After: the usual back-off', status: 429, headers: { 'retry-after': 'soon' }, retryAfterSeconds: undefined },
+    { name: '500 with Retry-After (not a busy answer): the usual back-off', status: 500, headers: { 'retry-after': '120' }, retryAfterSeconds: undefined },
+  ];
+  for (const each of cases) {
+    test(each.name, async () => {
+      // prepare
+      server.next(each.status, '{}', each.headers);
+      // act
+      const error = await telesign.sendMessage!(secretAt(server.url), MESSAGE, context).catch((caught: unknown) => caught);
+      // assess
+      assert.ok(error instanceof DependencyError, String(error));
+      const seconds = error.retryAfterSeconds;
+      if (each.retryAfterSeconds === undefined) assert.equal(seconds, undefined);
+      else assert.ok(seconds !== undefined && Math.abs(seconds - each.retryAfterSeconds) <= 2, `${String(seconds)} s`);
+      assertNoContent(error);
+    });
+  }
+});
+
 describe('TeleSign send: an error answer naming many codes', () => {
   let server: Awaited<ReturnType<typeof answering>>;
   before(async () => {
