@@ -8,6 +8,7 @@ import { allKits } from '../providers/index.ts';
 import type { ProviderKit } from '../providers/kit.ts';
 import { envNumber, startFaultRig, waitForDrain, type FaultRig, type LogLine, type StoredSubject } from '../support/faults-rig.ts';
 import { readRequest, sendAll, sendCallback, subjectLife, type Callback } from '../support/faults-traffic.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /**
  * Every status endpoint the worker asks misbehaves in turn (the simulator's setFault): each failure
@@ -60,19 +61,20 @@ const outcomeOf = (status: number | undefined, failed: boolean) =>
 const failuresSince = (since: number): LogLine[] =>
   rig.pipeline!.logs().filter((line) => line.message.startsWith('record failed') && Date.parse(line.timestamp) >= since);
 
-before(async () => {
-  rig = await startFaultRig();
-  await rig.startPipeline([
-    '--retry-base-seconds', String(RETRY_BASE_SECONDS),
-    '--confirm-timeout-ms', String(CONFIRM_TIMEOUT_MS),
-    '--reconcile-schedule', RECONCILE_SCHEDULE,
-  ]);
-});
-
-after(async () => {
-  const left = await rig?.stop();
-  assert.deepEqual(left, [], 'processes or ports left behind');
-});
+suiteResource(
+  async () => {
+    rig = await startFaultRig();
+    await rig.startPipeline([
+      '--retry-base-seconds', String(RETRY_BASE_SECONDS),
+      '--confirm-timeout-ms', String(CONFIRM_TIMEOUT_MS),
+      '--reconcile-schedule', RECONCILE_SCHEDULE,
+    ]);
+  },
+  async () => {
+    const left = await rig?.stop();
+    assert.deepEqual(left, [], 'processes or ports left behind');
+  },
+);
 
 for (const kit of askedKits) {
 describe(`fault: ${kit.provider.displayName} status endpoint`, { timeout: 600_000 }, () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { QueueMessageSchema } from '../../functions/core/queue-message.ts';
 import { providers } from '../../functions/providers/index.ts';
@@ -20,6 +20,7 @@ import {
   toEvent,
   type FuzzPipeline,
 } from '../support/fuzz-harness.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /**
  * Hostile input (issue 4): fuzzed requests per provider through the real ingest handler, as API
@@ -41,25 +42,27 @@ const started = performance.now();
 let scanned = '';
 
 let pipeline: FuzzPipeline;
-before(async () => {
-  pipeline = await startFuzzPipeline();
-});
-after(async () => {
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  const workerTotals = new Map<string, number>();
-  for (const row of tally.worker.values()) for (const [outcome, count] of row) workerTotals.set(outcome, (workerTotals.get(outcome) ?? 0) + count);
-  const lines = [
-    `hostile input: ${config.runs} requests per provider, ${seconds} s${scanned} (replay: ${replayHint(config)})`,
-    ...tally.format('ingest answers, per provider and outcome:', ['accepted', 'quarantined', '401', '404', '413', 'other 4xx', '5xx'], tally.ingest as Map<string, Map<string, number>>),
-    ...(config.runs >= 1_000
-      ? tally.format('worker on DynamoDB Local, per provider:', ['stored', 'duplicate', 'quarantine stored', 'quarantine dup', 'status unavailable', 'poison', 'not processed'], tally.worker as Map<string, Map<string, number>>)
-      : [`worker on DynamoDB Local: ${[...workerTotals].map(([outcome, count]) => `${outcome} ${count}`).join(', ') || 'nothing processed'}`]),
-    'distinct requests sent (family/variant), per provider:',
-    ...tally.variantLines(),
-  ];
-  console.log(lines.join('\n'));
-  await pipeline?.stop();
-});
+suiteResource(
+  async () => {
+    pipeline = await startFuzzPipeline();
+  },
+  async () => {
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    const workerTotals = new Map<string, number>();
+    for (const row of tally.worker.values()) for (const [outcome, count] of row) workerTotals.set(outcome, (workerTotals.get(outcome) ?? 0) + count);
+    const lines = [
+      `hostile input: ${config.runs} requests per provider, ${seconds} s${scanned} (replay: ${replayHint(config)})`,
+      ...tally.format('ingest answers, per provider and outcome:', ['accepted', 'quarantined', '401', '404', '413', 'other 4xx', '5xx'], tally.ingest as Map<string, Map<string, number>>),
+      ...(config.runs >= 1_000
+        ? tally.format('worker on DynamoDB Local, per provider:', ['stored', 'duplicate', 'quarantine stored', 'quarantine dup', 'status unavailable', 'poison', 'not processed'], tally.worker as Map<string, Map<string, number>>)
+        : [`worker on DynamoDB Local: ${[...workerTotals].map(([outcome, count]) => `${outcome} ${count}`).join(', ') || 'nothing processed'}`]),
+      'distinct requests sent (family/variant), per provider:',
+      ...tally.variantLines(),
+    ];
+    console.log(lines.join('\n'));
+    await pipeline?.stop();
+  },
+);
 
 describe(`hostile input (${replayHint(config)})`, () => {
   for (const provider of providers.filter((candidate) => !config.providers || config.providers.includes(candidate.id))) {

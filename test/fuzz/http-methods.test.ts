@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import { createIngestHandler } from '../../functions/handlers/ingest.ts';
 import { providers } from '../../functions/providers/index.ts';
 import { startHttpApi } from '../../local/http-api.ts';
 import { capturedLogger, fuzzConfig, fuzzSecrets, pathTokenOf, recordingQueue, replayHint } from '../support/fuzz-harness.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /**
  * Wrong methods over real HTTP, through the local HTTP API, which answers as API Gateway does when
@@ -21,17 +22,19 @@ const queue = recordingQueue();
 let handlerCalls = 0;
 let api: Awaited<ReturnType<typeof startHttpApi>>;
 
-before(async () => {
-  const secretCache = createSecretCache(async (provider) => JSON.stringify(secrets[provider.id]));
-  const routes = providers.map((provider) => {
-    const handler = createIngestHandler(provider, { secrets: secretCache, send: queue.send, log: capturedLogger() });
-    return { provider, handler: (event: Parameters<typeof handler>[0]) => ((handlerCalls += 1), handler(event)) };
-  });
-  api = await startHttpApi(routes, 0);
-});
-after(async () => {
-  await api?.stop();
-});
+suiteResource(
+  async () => {
+    const secretCache = createSecretCache(async (provider) => JSON.stringify(secrets[provider.id]));
+    const routes = providers.map((provider) => {
+      const handler = createIngestHandler(provider, { secrets: secretCache, send: queue.send, log: capturedLogger() });
+      return { provider, handler: (event: Parameters<typeof handler>[0]) => ((handlerCalls += 1), handler(event)) };
+    });
+    api = await startHttpApi(routes, 0);
+  },
+  async () => {
+    await api?.stop();
+  },
+);
 
 /** One request with node:http (fetch refuses CONNECT and TRACE). */
 function send(method: string, path: string, body: Buffer, contentType?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { QueueMessageSchema, rawBodyOf, type QueueMessage } from '../../functions/core/queue-message.ts';
 import { MAX_MESSAGE_BYTES } from '../../functions/core/ingest.ts';
 import { MAX_BODY_BYTES } from '../../functions/core/pipeline-definition.ts';
@@ -10,6 +10,7 @@ import { allKits, type ProviderKit } from '../providers/index.ts';
 import { storedSubjectOf, type Content, type FuzzRegression, type Json } from '../providers/kit.ts';
 import { authenticFuzzRequest } from '../support/fuzz-arbitraries.ts';
 import { capturedLogger, fuzzSecrets, runWorker, startFuzzPipeline, toEvent, type FuzzPipeline, type WorkerVerdict } from '../support/fuzz-harness.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /**
  * What the hostile-input fuzzer found, pinned one request each: every one of these was answered
@@ -22,12 +23,14 @@ import { capturedLogger, fuzzSecrets, runWorker, startFuzzPipeline, toEvent, typ
  */
 
 let pipeline: FuzzPipeline;
-before(async () => {
-  pipeline = await startFuzzPipeline();
-});
-after(async () => {
-  await pipeline?.stop();
-});
+suiteResource(
+  async () => {
+    pipeline = await startFuzzPipeline();
+  },
+  async () => {
+    await pipeline?.stop();
+  },
+);
 
 interface Delivered {
   readonly status: number;

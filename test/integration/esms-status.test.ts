@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { QUEUE, TABLE } from '../../functions/core/pipeline-definition.ts';
 import { processRecheck } from '../../functions/core/recheck.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
@@ -16,6 +16,7 @@ import {
   type CapturedLogger,
   type WorkerEnvironment,
 } from '../support/integration-worker.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /**
  * eSMS asked through the real worker, on DynamoDB Local, with the kit's simulated status endpoints
@@ -24,12 +25,14 @@ import {
  */
 
 let env: WorkerEnvironment;
-before(async () => {
-  env = await startWorkerEnvironment();
-});
-after(async () => {
-  await env?.stop();
-});
+suiteResource(
+  async () => {
+    env = await startWorkerEnvironment();
+  },
+  async () => {
+    await env?.stop();
+  },
+);
 
 const esmsEndpoint = () => env.simulators.esms;
 

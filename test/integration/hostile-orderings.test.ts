@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { toStreamRecord } from '../../functions/adapters/dynamo-stream.ts';
 import { QUEUE } from '../../functions/core/pipeline-definition.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
@@ -8,6 +8,7 @@ import { processRecheck } from '../../functions/core/recheck.ts';
 import { processMessage } from '../../functions/core/worker.ts';
 import { readTableStream } from '../support/dynamodb-local-stream.ts';
 import { queueMessageFor, sampleJson, startWorkerEnvironment, storedEvents, storedState, uniqueId, type WorkerEnvironment } from '../support/integration-worker.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /**
  * Hostile orderings behind the queue, on the real engines: callbacks of one subject processed
@@ -15,12 +16,14 @@ import { queueMessageFor, sampleJson, startWorkerEnvironment, storedEvents, stor
  */
 
 let env: WorkerEnvironment;
-before(async () => {
-  env = await startWorkerEnvironment();
-});
-after(async () => {
-  await env?.stop();
-});
+suiteResource(
+  async () => {
+    env = await startWorkerEnvironment();
+  },
+  async () => {
+    await env?.stop();
+  },
+);
 
 function teleSignReport(referenceId: string, code: number, updatedOn: string): Record<string, unknown> {
   return { ...sampleJson('telesign', 'sms-dlr-success'), reference_id: referenceId, status: { code, updated_on: updatedOn, description: `code ${code}` } };

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { QUEUE } from '../../functions/core/pipeline-definition.ts';
 import type { QueueMessage } from '../../functions/core/queue-message.ts';
 import { processRecheck } from '../../functions/core/recheck.ts';
@@ -18,6 +18,7 @@ import {
   uniqueId,
   type WorkerEnvironment,
 } from '../support/integration-worker.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /**
  * Identomat sessions confirmed by result/: the real worker on DynamoDB Local, callbacks made by the
@@ -27,14 +28,16 @@ import {
 
 let env: WorkerEnvironment;
 let endpoint: StatusSimulator;
-before(async () => {
-  env = await startWorkerEnvironment();
-  endpoint = env.simulators.identomat;
-  assert.ok(endpoint, 'the environment runs the kit simulation of result/');
-});
-after(async () => {
-  await env?.stop();
-});
+suiteResource(
+  async () => {
+    env = await startWorkerEnvironment();
+    endpoint = env.simulators.identomat;
+    assert.ok(endpoint, 'the environment runs the kit simulation of result/');
+  },
+  async () => {
+    await env?.stop();
+  },
+);
 
 const sessionChange = (sessionId: string, result: string) => ({ ...sampleJson('identomat', 'session-change-approved'), sessionId, result });
 

@@ -8,7 +8,7 @@ import { publishRecords } from '../../functions/core/publisher.ts';
 import { ensureQueues, LOCAL_AWS, startSqsServer } from '../../local/engines.ts';
 import { openEventBus, sqsTargetRule } from '../../local/event-bus.ts';
 import { SMS_RELAY_PATTERN } from '../../local/events-outlet.ts';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { FUTURE_TOLERANCE_MS } from '../../functions/core/events.ts';
 import { DETAIL_TYPES, eventsFromChange } from '../../functions/core/publish.ts';
 import { DYNAMODB_ITEM_LIMIT, itemSize } from '../../functions/core/item-size.ts';
@@ -31,6 +31,7 @@ import {
   uniqueId,
   type WorkerEnvironment,
 } from '../support/integration-worker.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /**
  * Integrity through the real worker on DynamoDB Local: no input, however crafted, can freeze a
@@ -38,12 +39,14 @@ import {
  */
 
 let env: WorkerEnvironment;
-before(async () => {
-  env = await startWorkerEnvironment();
-});
-after(async () => {
-  await env?.stop();
-});
+suiteResource(
+  async () => {
+    env = await startWorkerEnvironment();
+  },
+  async () => {
+    await env?.stop();
+  },
+);
 
 function teleSignReport(referenceId: string, code: number, updatedOn: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { ...sampleJson('telesign', 'sms-dlr-success'), reference_id: referenceId, status: { code, updated_on: updatedOn, description: `code ${code}` }, ...extra };

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { ChangeMessageVisibilityCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { ensureQueues, LOCAL_AWS, startSqsServer, type SqsServer } from '../../local/engines.ts';
 import { ingestDependencies } from '../../functions/handlers/dependencies.ts';
@@ -12,6 +12,7 @@ import { getProvider } from '../../functions/providers/index.ts';
 import { QueueMessageSchema, rawBodyOf } from '../../functions/core/queue-message.ts';
 import { authenticRequest, findSample } from '../../local/samples.ts';
 import { apiGatewayEvent, UNIT_SECRETS } from '../support/unit-ingest.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /**
  * The local SQS API with its messages kept on disk (`npm start`'s), as the worker and the relay use
@@ -23,16 +24,18 @@ let dataDir: string;
 let sqs: SqsServer;
 let client: SQSClient;
 
-before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'local-sqs-'));
-  sqs = await startSqsServer({ dataDir });
-  client = new SQSClient({ ...LOCAL_AWS, endpoint: sqs.endpoint });
-});
-after(async () => {
-  client?.destroy();
-  await sqs?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+suiteResource(
+  async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'local-sqs-'));
+    sqs = await startSqsServer({ dataDir });
+    client = new SQSClient({ ...LOCAL_AWS, endpoint: sqs.endpoint });
+  },
+  async () => {
+    client?.destroy();
+    await sqs?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  },
+);
 
 const receive = async (queueUrl: string) =>
   (await client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 1, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }))).Messages ?? [];

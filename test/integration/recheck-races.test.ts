@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { QUEUE } from '../../functions/core/pipeline-definition.ts';
@@ -14,6 +14,7 @@ import type { CallbackStore } from '../../functions/core/store.ts';
 import { findProvider } from '../../functions/providers/index.ts';
 import { identomatKit } from '../providers/identomat.ts';
 import { queueMessageFor, sampleJson, startWorkerEnvironment, storedEvents, storedState, uniqueId, type WorkerEnvironment } from '../support/integration-worker.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /**
  * Re-checks and callbacks about one subject, in the orders a real deployment can give them: a
@@ -22,12 +23,14 @@ import { queueMessageFor, sampleJson, startWorkerEnvironment, storedEvents, stor
  */
 
 let env: WorkerEnvironment;
-before(async () => {
-  env = await startWorkerEnvironment();
-});
-after(async () => {
-  await env?.stop();
-});
+suiteResource(
+  async () => {
+    env = await startWorkerEnvironment();
+  },
+  async () => {
+    await env?.stop();
+  },
+);
 
 const CODES: Record<string, string> = { COMPLETED: 'PAYMENT_SUCCESS', SUBMITTED: 'SUBMITTED', REVERSED: 'PAYMENT_REVERSED' };
 function transfer(ref: string, status: string, updatedAt: string) {

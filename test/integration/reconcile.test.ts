@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { expectSubject } from '../../functions/core/expect.ts';
 import { QUEUE } from '../../functions/core/pipeline-definition.ts';
 import { RecheckMessageSchema } from '../../functions/core/queue-message.ts';
@@ -14,6 +14,7 @@ import type { Content, ProviderKit } from '../providers/kit.ts';
 import { readRequest, subjectLife } from '../support/faults-traffic.ts';
 import { authenticRequest } from '../../local/samples.ts';
 import { captureLogger, queueMessageForContent, startWorkerEnvironment, storedObservations, type CapturedLogger, type WorkerEnvironment } from '../support/integration-worker.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /**
  * Reconciliation on DynamoDB Local with each asked provider's simulated status endpoint, on a
@@ -26,12 +27,14 @@ let env: WorkerEnvironment;
 let clock = Date.now();
 const now = () => new Date(clock);
 
-before(async () => {
-  env = await startWorkerEnvironment();
-});
-after(async () => {
-  await env?.stop();
-});
+suiteResource(
+  async () => {
+    env = await startWorkerEnvironment();
+  },
+  async () => {
+    await env?.stop();
+  },
+);
 
 const askedKits = allKits().filter((kit) => kit.provider.lookup && kit.statusSimulation);
 

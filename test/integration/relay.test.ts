@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { DeleteItemCommand, type DynamoDBClient, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { SQSRecord } from 'aws-lambda';
@@ -35,6 +35,7 @@ import {
   type WorkerEnvironment,
 } from '../support/integration-worker.ts';
 import { leaks } from '../support/log-leaks.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /**
  * The relay on DynamoDB Local, against the kit's simulated TeleSign SMS API: Identomat instructions
@@ -49,13 +50,15 @@ let simulator: StatusSimulator;
 /** Every log line any part wrote during the suite: none may carry a number, a text, a code or a link. */
 const logs: CapturedLogger[] = [];
 
-before(async () => {
-  env = await startWorkerEnvironment();
-  simulator = env.simulators.telesign;
-});
-after(async () => {
-  await env?.stop();
-});
+suiteResource(
+  async () => {
+    env = await startWorkerEnvironment();
+    simulator = env.simulators.telesign;
+  },
+  async () => {
+    await env?.stop();
+  },
+);
 
 const OTP_SAMPLE = sampleJson('identomat', 'one-time-password');
 const LINK_SAMPLE = sampleJson('identomat', 'share-session-link-via-sms');

@@ -18,6 +18,7 @@ import {
   storedState,
   type WorkerEnvironment,
 } from '../support/integration-worker.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /**
  * REL-IDverify callbacks through the real worker on DynamoDB Local, with getRVNStatus simulated
@@ -27,14 +28,16 @@ import {
 
 let env: WorkerEnvironment;
 let relId: StatusSimulator;
-before(async () => {
-  env = await startWorkerEnvironment();
-  relId = env.simulators.relid;
-  assert.ok(relId, 'the harness runs a simulated getRVNStatus for REL-ID');
-});
-after(async () => {
-  await env?.stop();
-});
+suiteResource(
+  async () => {
+    env = await startWorkerEnvironment();
+    relId = env.simulators.relid;
+    assert.ok(relId, 'the harness runs a simulated getRVNStatus for REL-ID');
+  },
+  async () => {
+    await env?.stop();
+  },
+);
 
 /** The docs' TWO-WAY callback (UPDATED, "Approved", signature verified) for a notification of its own. */
 function approval(changes: Record<string, unknown> = {}): Record<string, unknown> {

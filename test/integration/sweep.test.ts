@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { expectSubject } from '../../functions/core/expect.ts';
 import { keys, QUEUE } from '../../functions/core/pipeline-definition.ts';
 import { eventsFromChange } from '../../functions/core/publish.ts';
@@ -12,6 +12,7 @@ import { sweep } from '../../functions/core/sweep.ts';
 import { processMessage } from '../../functions/core/worker.ts';
 import { getProvider } from '../../functions/providers/index.ts';
 import { captureLogger, queueMessageFor, sampleJson, startWorkerEnvironment, storedState, uniqueId, type WorkerEnvironment } from '../support/integration-worker.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /**
  * The sweep on DynamoDB Local, with its own table (nothing else due in it), on a simulated clock:
@@ -22,12 +23,14 @@ let env: WorkerEnvironment;
 let clock = Date.parse('2026-06-01T10:00:00.000Z');
 const now = () => new Date(clock);
 
-before(async () => {
-  env = await startWorkerEnvironment();
-});
-after(async () => {
-  await env?.stop();
-});
+suiteResource(
+  async () => {
+    env = await startWorkerEnvironment();
+  },
+  async () => {
+    await env?.stop();
+  },
+);
 
 /** One sweep of `providerId` at the clock's time: the re-check messages it queued. */
 async function sweepOnce(providerId: string, limitPerProvider?: number): Promise<RecheckMessage[]> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { QUEUE } from '../../functions/core/pipeline-definition.ts';
 import { eventsFromChange, type StatusChangedDetail } from '../../functions/core/publish.ts';
 import { processRecheck } from '../../functions/core/recheck.ts';
@@ -19,6 +19,7 @@ import {
   uniqueId,
   type WorkerEnvironment,
 } from '../support/integration-worker.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /**
  * TeleSign's Get Status through the real worker, on DynamoDB Local, against the kit's simulated
@@ -29,13 +30,15 @@ import {
 
 let env: WorkerEnvironment;
 let simulator: StatusSimulator;
-before(async () => {
-  env = await startWorkerEnvironment();
-  simulator = env.simulators.telesign;
-});
-after(async () => {
-  await env?.stop();
-});
+suiteResource(
+  async () => {
+    env = await startWorkerEnvironment();
+    simulator = env.simulators.telesign;
+  },
+  async () => {
+    await env?.stop();
+  },
+);
 
 /** Worker dependencies whose TeleSign secret turns Get Status on (it is off by default), with `changes` applied. */
 function askingDeps(changes: Record<string, unknown> = {}, overrides: Partial<WorkerDependencies> = {}) {

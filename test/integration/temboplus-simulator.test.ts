@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { startStatusSimulator, type StatusSimulator } from '../../local/status-simulator.ts';
 import { temboplusStatusSimulation } from '../providers/temboplus.ts';
 
@@ -10,17 +10,20 @@ function startTemboPlusSimulator(options: { apiToken: string }): Promise<TemboPl
   return startStatusSimulator(temboplusStatusSimulation(options.apiToken));
 }
 import { sampleJson, uniqueId } from '../support/integration-worker.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /** The simulated TemboPlus status endpoint answers as the published docs say the real one does. */
 
 const API_TOKEN = 'simulator-test-api-token';
 let simulator: TemboPlusSimulator;
-before(async () => {
-  simulator = await startTemboPlusSimulator({ apiToken: API_TOKEN });
-});
-after(async () => {
-  await simulator?.stop();
-});
+suiteResource(
+  async () => {
+    simulator = await startTemboPlusSimulator({ apiToken: API_TOKEN });
+  },
+  async () => {
+    await simulator?.stop();
+  },
+);
 
 function transfer(partnerReference: string, status = 'COMPLETED'): Record<string, unknown> {
   return { ...sampleJson('temboplus', 'remittance-completed'), partnerReference, status };

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ConfigurationError, DependencyError } from '../../functions/shared/errors.ts';
 import { maskPhoneNumbers } from '../../functions/shared/log.ts';
@@ -36,6 +36,7 @@ import {
   type WorkerEnvironment,
 } from '../support/integration-worker.ts';
 import { leaks } from '../support/log-leaks.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /**
  * The worker against the real DynamoDB engine (DynamoDB Local, in memory) and a simulated
@@ -43,12 +44,14 @@ import { leaks } from '../support/log-leaks.ts';
  */
 
 let env: WorkerEnvironment;
-before(async () => {
-  env = await startWorkerEnvironment();
-});
-after(async () => {
-  await env?.stop();
-});
+suiteResource(
+  async () => {
+    env = await startWorkerEnvironment();
+  },
+  async () => {
+    await env?.stop();
+  },
+);
 
 /**
  * `npm run inspect` as a user on this machine runs it: against this environment's table, named in a

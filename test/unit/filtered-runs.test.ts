@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,3 +41,43 @@ for (const file of FILES) {
     assert.deepEqual(readdirSync(temp).filter((name) => !CACHES.test(name)), []);
   });
 }
+
+/**
+ * A suite that starts a server in its file's before(): with every test filtered out, node:test ran
+ * the file's after() without waiting for before(), which then started the server after the stop
+ * and kept the run alive for ever (test/support/suite-resource.ts).
+ */
+const STARTS_A_SERVER = 'test/integration/local-sqs.test.ts';
+
+test(`${STARTS_A_SERVER}, every test filtered out: the run ends, nothing left behind`, async (t) => {
+  // prepare
+  const temp = mkdtempSync(join(tmpdir(), 'filtered-run-'));
+  t.after(() => rmSync(temp, { recursive: true, force: true }));
+  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+
+  // act: a generous bound, on a busy machine; the run that hung never ended at all. In a process
+  // group of its own, so that a run that does not end is killed with the file's process under it.
+  const run = await new Promise<{ code: number | null; timedOut: boolean; stderr: string }>((resolve) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--test', '--test-reporter=dot', '--test-name-pattern=^no test has this name$', STARTS_A_SERVER],
+      { cwd: REPO_ROOT, env: { ...env, TMPDIR: temp }, stdio: ['ignore', 'ignore', 'pipe'], detached: true },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      process.kill(-child.pid!, 'SIGKILL');
+    }, 120_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, timedOut, stderr });
+    });
+  });
+
+  // assess
+  assert.equal(run.timedOut, false, 'the run did not end within 120 s');
+  assert.equal(run.code, 0, run.stderr);
+  assert.deepEqual(readdirSync(temp).filter((name) => !CACHES.test(name)), []);
+});

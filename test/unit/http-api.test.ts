@@ -10,6 +10,7 @@ import { createSecretCache } from '../../functions/core/secrets.ts';
 import { createLogger } from '../../functions/shared/log.ts';
 import { UNIT_SECRETS } from '../support/unit-ingest.ts';
 import { QueueMessageSchema, rawBodyOf } from '../../functions/core/queue-message.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /**
  * The local HTTP API hands its functions the payload v2.0 event API Gateway would. API Gateway
@@ -24,17 +25,19 @@ const events: APIGatewayProxyEventV2[] = [];
 const queued: string[] = [];
 let api: Awaited<ReturnType<typeof startHttpApi>>;
 
-before(async () => {
-  const ingest = createIngestHandler(telesign, {
-    secrets: createSecretCache(async () => JSON.stringify(UNIT_SECRETS.telesign)),
-    send: async (body) => void queued.push(body),
-    log: createLogger({ service: 'unit', write: () => undefined }),
-  });
-  api = await startHttpApi([{ provider: telesign, handler: (event) => (events.push(event), ingest(event)) }], 0);
-});
-after(async () => {
-  await api?.stop();
-});
+suiteResource(
+  async () => {
+    const ingest = createIngestHandler(telesign, {
+      secrets: createSecretCache(async () => JSON.stringify(UNIT_SECRETS.telesign)),
+      send: async (body) => void queued.push(body),
+      log: createLogger({ service: 'unit', write: () => undefined }),
+    });
+    api = await startHttpApi([{ provider: telesign, handler: (event) => (events.push(event), ingest(event)) }], 0);
+  },
+  async () => {
+    await api?.stop();
+  },
+);
 
 /** One request written byte for byte (node:http's client and fetch would merge or refuse repeated headers). */
 function rawRequest(head: string[], body: Buffer): Promise<{ status: number; text: string }> {

@@ -3,12 +3,13 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { beforeEach, describe, test } from 'node:test';
 import { PurgeQueueCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
 import { ensureQueues, LOCAL_AWS, startSqsServer, type SqsServer } from '../../local/engines.ts';
 import { runtimeInfoPath } from '../../local/pipeline.ts';
 import { QUEUE } from '../../functions/core/pipeline-definition.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /**
  * `npm run redrive` on the local pipeline: its limits (`--max`, `--max-per-second`) on the messages
@@ -19,19 +20,21 @@ let server: SqsServer;
 let sqs: SQSClient;
 let queues: { queueUrl: string; dlqUrl: string };
 let dataDir: string;
-before(async () => {
-  server = await startSqsServer();
-  sqs = new SQSClient({ ...LOCAL_AWS, endpoint: server.endpoint });
-  queues = await ensureQueues(sqs, { queue: 'callbacks', dlq: 'callbacks-dlq' });
-  dataDir = mkdtempSync(join(tmpdir(), 'redrive-local-'));
-  // What a running `npm start` leaves for the operations commands: only the queues are read here.
-  writeFileSync(runtimeInfoPath(dataDir), JSON.stringify({ pid: process.pid, sqsEndpoint: server.endpoint, dynamodbEndpoint: 'http://127.0.0.1:1', tableName: 'unused', smsRelay: null, ...queues }));
-});
-after(async () => {
-  sqs?.destroy();
-  await server?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-});
+suiteResource(
+  async () => {
+    server = await startSqsServer();
+    sqs = new SQSClient({ ...LOCAL_AWS, endpoint: server.endpoint });
+    queues = await ensureQueues(sqs, { queue: 'callbacks', dlq: 'callbacks-dlq' });
+    dataDir = mkdtempSync(join(tmpdir(), 'redrive-local-'));
+    // What a running `npm start` leaves for the operations commands: only the queues are read here.
+    writeFileSync(runtimeInfoPath(dataDir), JSON.stringify({ pid: process.pid, sqsEndpoint: server.endpoint, dynamodbEndpoint: 'http://127.0.0.1:1', tableName: 'unused', smsRelay: null, ...queues }));
+  },
+  async () => {
+    sqs?.destroy();
+    await server?.stop();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  },
+);
 beforeEach(async () => {
   for (const url of [queues.queueUrl, queues.dlqUrl]) await sqs.send(new PurgeQueueCommand({ QueueUrl: url }));
 });

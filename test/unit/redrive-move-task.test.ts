@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { DETAIL_TYPES, EVENT_SOURCE } from '../../functions/core/publish.ts';
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
 import { startSqsMoveStandIn, type SqsMoveStandIn } from '../support/sqs-move-stand-in.ts';
+import { suiteResource } from '../support/suite-resource.ts';
 
 /**
  * `npm run redrive -- --dlq-url … --region …` on a deployed stack: SQS's own message-move task,
@@ -12,12 +13,14 @@ import { startSqsMoveStandIn, type SqsMoveStandIn } from '../support/sqs-move-st
  */
 
 let sqs: SqsMoveStandIn;
-before(async () => {
-  sqs = await startSqsMoveStandIn();
-});
-after(async () => {
-  await sqs?.stop();
-});
+suiteResource(
+  async () => {
+    sqs = await startSqsMoveStandIn();
+  },
+  async () => {
+    await sqs?.stop();
+  },
+);
 
 /** The command line in a process of its own (the stand-in answers from this one, so it must not block). */
 function redrive(args: readonly string[]): Promise<{ status: number | null; report: { moved?: number; task?: { status?: string; failureReason?: string } }; stderr: string }> {
