@@ -792,6 +792,28 @@ describe('TemboPlus confirmation through the simulated status endpoint', () => {
     assert.deepEqual(simulatorCalls(ref).map((call) => call.status), [429, 503]);
   });
 
+  test('429 with Retry-After: 0 asks for no wait: the record fails as without one, and a redelivery confirms it', async () => {
+    // prepare
+    const ref = uniqueId('TP-BUSY-0');
+    env.simulator.report(transfer(ref, 'COMPLETED'));
+    const queued = await message('temboplus', transfer(ref, 'COMPLETED'));
+    const deps = env.deps();
+    env.simulator.setFault({ status: 429, retryAfter: '0', times: 1 });
+    // act
+    const failure = await processMessage(queued, deps).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const afterBusy = { events: (await storedEvents(env, 'temboplus', ref)).length, state: await storedState(env, 'temboplus', ref) };
+    const redelivered = await processMessage(queued, deps);
+    // assess
+    assert.ok(failure instanceof DependencyError, String(failure));
+    assert.equal(failure.retryAfterSeconds, 0);
+    assert.deepEqual(afterBusy, { events: 0, state: undefined });
+    assert.equal(redelivered.kind === 'stored' && redelivered.confirmation, 'confirmed');
+    assert.deepEqual(simulatorCalls(ref).map((call) => call.status), [429, 200]);
+  });
+
   test('403 (wrong apiToken) is a configuration fault, nothing stored', async () => {
     // prepare
     const ref = uniqueId('TP-403');
