@@ -162,14 +162,22 @@ function markedStale(state: StateItem, now: Date): StateItem {
 }
 
 /**
+ * The longest wait a busy endpoint's `Retry-After` is honoured for: an hour. Rate limits ask for
+ * seconds or minutes; one answer asking for days (a misconfigured endpoint, a clock far off) would
+ * otherwise hold a subject's confirmation, and a TemboPlus claim unbelieved, all that time. Past it,
+ * the endpoint is asked again after an hour, and answers busy again if it still is.
+ */
+export const MAX_HONOURED_RETRY_AFTER_SECONDS = 3_600;
+
+/**
  * When a provider that said it is busy (429, 503) asked to be asked again (`Retry-After`, in seconds
- * from now), within the subject's horizon: never past its last ask (`LAST_ASK_WITHIN_HORIZON`), the
- * cap, so a provider's long wait does not carry the question past the time it stops answering.
- * Undefined without a Retry-After.
+ * from now, at most MAX_HONOURED_RETRY_AFTER_SECONDS), within the subject's horizon: never past its
+ * last ask (`LAST_ASK_WITHIN_HORIZON`), so a provider's long wait does not carry the question past
+ * the time it stops answering. Undefined without a Retry-After.
  */
 function retryAfterAt(state: StateItem, context: RecheckContext, retryAfterSeconds: number | undefined): number | undefined {
   if (retryAfterSeconds === undefined || !(retryAfterSeconds >= 0)) return undefined;
-  const asked = context.now.getTime() + retryAfterSeconds * 1000;
+  const asked = context.now.getTime() + Math.min(retryAfterSeconds, MAX_HONOURED_RETRY_AFTER_SECONDS) * 1000;
   const lastAsk = since(state, context.now) + horizonMs(context) * LAST_ASK_WITHIN_HORIZON;
   return Number.isFinite(lastAsk) ? Math.min(asked, lastAsk) : asked;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DEFAULT_RECONCILE, parseSchedule, recheckShard, settled, staleShard, withRecheck, withRecheckFault, withRecheckNotBefore, type RecheckContext } from '../../functions/core/reconcile.ts';
+import { DEFAULT_RECONCILE, MAX_HONOURED_RETRY_AFTER_SECONDS, parseSchedule, recheckShard, settled, staleShard, withRecheck, withRecheckFault, withRecheckNotBefore, type RecheckContext } from '../../functions/core/reconcile.ts';
 import type { StateItem } from '../../functions/core/state.ts';
 import { MAX_RETRY_AFTER_SECONDS, retryAfterSeconds } from '../../functions/shared/retry-after.ts';
 
@@ -187,9 +187,20 @@ describe('withRecheckFault', () => {
   test("a Retry-After beyond the horizon is capped at the subject's last ask within it", () => {
     // TeleSign-like: a 12 h horizon, last asked at 90 % of it (10 h 48 min after the first callback).
     const limits = { horizonHours: 12 };
-    const busy = withRecheckFault(state(), context(3600, { limits }), 'answered 429', noJitter, 2 * 86_400);
+    const busy = withRecheckFault(state(), context(10 * 3600, { limits }), 'answered 429', noJitter, 3600);
     assert.equal(busy.recheckAt, at(0.9 * 12 * 3600).toISOString());
     assert.equal(busy.stale, undefined);
+  });
+
+  test('a Retry-After of days is honoured for an hour at most: one answer does not hold a subject for days', () => {
+    // TeleSign-like: 2 days asked for, 1 h into a 12 h horizon; the default policy: 6 days asked for.
+    const telesign = withRecheckFault(state(), context(3600, { limits: { horizonHours: 12 } }), 'answered 429', noJitter, 2 * 86_400);
+    assert.equal(telesign.recheckAt, at(3600 + MAX_HONOURED_RETRY_AFTER_SECONDS).toISOString());
+    const scheduled = withRecheck(state(), context(0), 'event');
+    const days = withRecheckFault(scheduled, context(60), 'answered 503', noJitter, 6 * 86_400);
+    assert.equal(days.recheckAt, at(60 + MAX_HONOURED_RETRY_AFTER_SECONDS).toISOString());
+    assert.equal(withRecheckNotBefore(scheduled, context(0), 6 * 86_400).recheckAt, at(MAX_HONOURED_RETRY_AFTER_SECONDS).toISOString());
+    assert.equal(MAX_HONOURED_RETRY_AFTER_SECONDS, 3600);
   });
 });
 
