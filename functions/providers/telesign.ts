@@ -461,7 +461,16 @@ async function errorCodes(response: Response): Promise<number[]> {
  * thousands of codes was written whole into each of them.
  */
 const MAX_ERROR_CODES = 10;
-const boundedCodes = (codes: readonly number[]): number[] => [...new Set(codes)].slice(0, MAX_ERROR_CODES);
+/**
+ * The codes kept, those a decision reads first (TeleSign's own negative codes: -10004 expired,
+ * -20002 not enabled, -10033 trial, the credential refusals; and the send refusals we name), so a
+ * deciding code listed after ten others is not cut off.
+ */
+function boundedCodes(codes: readonly number[]): number[] {
+  const distinct = [...new Set(codes)];
+  const decides = (code: number) => code < 0 || Object.hasOwn(SEND_REFUSALS, code);
+  return [...distinct.filter(decides), ...distinct.filter((code) => !decides(code))].slice(0, MAX_ERROR_CODES);
+}
 
 /** `errors[].code` (or `error.code`) of an error answer's text (MAX_ERROR_CODES of them); none when it is not JSON. */
 function errorCodesOf(text: string | undefined): number[] {

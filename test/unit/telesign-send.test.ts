@@ -233,6 +233,26 @@ describe('TeleSign send: an error answer naming many codes', () => {
   });
 });
 
+describe('TeleSign send: a deciding code listed after ten others', () => {
+  let server: Awaited<ReturnType<typeof answering>>;
+  before(async () => {
+    server = await answering();
+  });
+  after(async () => server?.stop());
+
+  test('401 naming twelve other codes, then -10033 (trial, unverified number): refused for good, not a credential fault', async () => {
+    // prepare
+    server.next(401, JSON.stringify({ errors: [...Array.from({ length: 12 }, (_, i) => ({ code: 20_000 + i })), { code: -10033 }] }));
+    // act
+    const error = await telesign.sendMessage!(secretAt(server.url), MESSAGE, context).catch((caught: unknown) => caught);
+    // assess
+    assert.ok(error instanceof MessageRefusedError, String(error));
+    assert.match(error.message, /trial account sends only to verified numbers/);
+    assert.equal(error.codes.length, 10);
+    assert.ok(error.codes.includes(-10033));
+  });
+});
+
 describe('TeleSign send: a 2xx other than 200 took the message', () => {
   let server: Awaited<ReturnType<typeof answering>>;
   before(async () => {

@@ -1406,6 +1406,17 @@ describe('TeleSign lookup reads the answers TeleSign documents', () => {
     }
   });
 
+  test('a deciding code listed after ten others still decides: 404 -10004 reads as expired', async () => {
+    // prepare: twelve positive codes first, then TeleSign's "Reference ID expired"
+    const body = JSON.stringify({ errors: [...Array.from({ length: 12 }, (_, i) => ({ code: 20_000 + i })), { code: -10004 }] });
+    const asked: { url: string }[] = [];
+    // act
+    const answer = await telesign.lookup!({ subjectId: 'R' }, asking, context({ fetch: answering(404, body, asked) }));
+    // assess
+    assert.deepEqual(answer, { kind: 'not_found' });
+    assert.equal(asked.length, 1, 'expired: the other endpoint is not asked');
+  });
+
   test('the documented 401 body is a ConfigurationError naming the secret', async () => {
     const error = await rejection(telesign.lookup!({ subjectId: 'R' }, asking, context({ fetch: answering(401, getStatusFixture('error-401-missing-authorization')) })));
     assert.ok(error instanceof ConfigurationError, String(error));
