@@ -102,7 +102,7 @@ const STANDING_NUMBER = String.raw`(?<![A-Za-z0-9${DIGIT}])\+?${DIGIT}[${DIGIT}$
  * in the forms the providers send is written so: a whole one is 9+ digits, grouped otherwise.
  *
  * TIMESTAMP: such a date with a time after it (`T` or a space, `hh:mm`, seconds, up to six digits of
- * a fraction, a UTC offset or `Z`), as ISO 8601 writes one, kept whole: the seconds, the fraction and
+ * a fraction, a UTC offset or `Z`; after a space, only `+hh:mm` or `Z`), as ISO 8601 writes one, kept whole: the seconds, the fraction and
  * the offset are digits enough for STANDING_NUMBER, and `2026-12-04T10:11:12.123+07:00` was logged
  * as `2026-12-04T10:11:****307:00`. A longer fraction is read by the rules below, as it was: nine
  * digits after a point could be a whole national number.
@@ -114,7 +114,8 @@ const [CALENDAR_DATE, TIMESTAMP] = (() => {
   const forms = ['-', '/', String.raw`\.`].flatMap((separator) => [[year, month, day], [day, day, year]].map((parts) => parts.join(separator)));
   const date = String.raw`(?<![A-Za-z0-9${DIGIT}]|${DIGIT}[-/.])(?:${forms.join('|')})`;
   const [hour, minute] = [String.raw`(?:[01]\d|2[0-3])`, String.raw`[0-5]\d`];
-  const time = String.raw`[T ]${hour}:${minute}(?::(?:[0-5]\d|60)(?:[.,]\d{1,6})?)?(?: ?(?:Z|[-+]${hour}(?::?${minute})?))?`;
+  // An offset after a space only as `+hh:mm`: `10:11 +0901 888 484` is a time and a grouped number.
+  const time = String.raw`[T ]${hour}:${minute}(?::(?:[0-5]\d|60)(?:[.,]\d{1,6})?)?(?:Z|[-+]${hour}(?::?${minute})?| Z| [-+]${hour}:${minute})?`;
   return [String.raw`${date}(?![0-9${DIGIT}]|[-/.]${DIGIT})`, String.raw`${date}${time}(?![0-9${DIGIT}]|[-+:.,/]${DIGIT})`];
 })();
 

@@ -227,6 +227,9 @@ describe('maskPhoneNumbers', () => {
     // Digits that run on past a time are no timestamp's: read as before
     assert.equal(maskPhoneNumbers('2026-12-04T10:11:12.712345678'), '2026-12-04T10:11:********678');
     assert.equal(maskPhoneNumbers('2026-12-04 10:11:12+0700255712345678'), '2026-12-04 10:11:***************678');
+    // After a space an offset is read only as +hh:mm: a grouped number there is a number
+    assert.equal(maskPhoneNumbers('2026-12-04 10:11 +0901 888 484'), '2026-12-04 10:11 *******484');
+    assert.equal(maskPhoneNumbers('2026-12-04 10:11:12 +2010 1234 5678'), '2026-12-04 10:11:12 *********678');
   });
 
   test('ids that merely contain digits are left as they are', () => {
