@@ -214,21 +214,12 @@ async function wholeItem(client: DynamoDBClient, tableName: string, entry: Recor
     // An item written or edited by hand may keep no message, or bytes that are not gzip: it is listed
     // with a note where its message would be, not made to fail the listing of every other. The table
     // failing to answer still fails the command.
-    let tableFault: unknown;
-    try {
-      item.message = await quarantinedMessageText(item, async (key) => {
-        try {
-          const chunk = await client.send(new GetItemCommand({ TableName: tableName, Key: marshall(key) }));
-          return chunk.Item ? read(chunk.Item) : undefined;
-        } catch (error) {
-          tableFault = error;
-          throw error;
-        }
-      });
-    } catch (error) {
-      if (tableFault !== undefined) throw tableFault;
-      unreadable = `(its stored message cannot be read: ${(error as Error).message})`;
-    }
+    const stored = await quarantinedMessageText(item, async (key) => {
+      const chunk = await client.send(new GetItemCommand({ TableName: tableName, Key: marshall(key) }));
+      return chunk.Item ? read(chunk.Item) : undefined;
+    });
+    if ('text' in stored) item.message = stored.text;
+    else unreadable = `(its stored message cannot be read: ${stored.unreadable})`;
   }
   const shown = { ...clean(item), outcome: entry.outcome };
   return unreadable === undefined ? shown : { ...shown, message: unreadable };

@@ -130,26 +130,15 @@ const out = (line: string) => {
  * left as it is; it no longer ends the run before the others are looked at.
  */
 async function storedMessage(item: Record<string, unknown>): Promise<{ message: QueueMessage } | { unreadable: string }> {
-  // The table failing to answer is not the item's fault: that still ends the run, as before.
-  let tableFault: unknown;
-  let text: string;
-  try {
-    text = await quarantinedMessageText(item, async (key) => {
-      try {
-        const chunk = await target.dynamo.send(new GetItemCommand({ TableName: target.tableName, Key: marshall(key) }));
-        return chunk.Item ? unmarshall(chunk.Item) : undefined;
-      } catch (error) {
-        tableFault = error;
-        throw error;
-      }
-    });
-  } catch (error) {
-    if (tableFault !== undefined) throw tableFault;
-    return { unreadable: errorMessage(error) };
-  }
+  // The table failing to answer is not the item's fault: that is thrown, and still ends the run.
+  const stored = await quarantinedMessageText(item, async (key) => {
+    const chunk = await target.dynamo.send(new GetItemCommand({ TableName: target.tableName, Key: marshall(key) }));
+    return chunk.Item ? unmarshall(chunk.Item) : undefined;
+  });
+  if (!('text' in stored)) return stored;
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(stored.text);
   } catch {
     // JSON.parse's own message quotes the text around the fault, which may be a phone number or a code.
     return { unreadable: 'it is not JSON' };

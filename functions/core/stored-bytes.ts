@@ -34,10 +34,28 @@ export function inlineStoredBytes(item: Item, name: 'rawGzip' | 'messageGzip', m
   return inline instanceof Uint8Array ? gunzipSync(inline, maxBytes === undefined ? {} : { maxOutputLength: maxBytes }) : undefined;
 }
 
-/** The queue message a quarantine item keeps, as JSON text, wherever it was kept. */
-export async function quarantinedMessageText(item: Item, chunk: (key: { pk: string; sk: string }) => Promise<Item | undefined>): Promise<string> {
-  if (typeof item.message === 'string') return item.message;
-  const bytes = await readStoredBytes(item, 'messageGzip', chunk);
-  if (!bytes) throw new Error(`quarantine item ${String(item.pk)} ${String(item.sk)} holds no message`);
-  return bytes.toString('utf8');
+/**
+ * The queue message a quarantine item keeps, as JSON text, wherever it was kept; or why the item
+ * holds none that can be read (one written or edited by hand: no message, bytes that are not gzip, a
+ * chunk missing), so a listing or a run shows it and goes on. The table failing to answer is not
+ * the item's fault: that is thrown.
+ */
+export async function quarantinedMessageText(item: Item, chunk: (key: { pk: string; sk: string }) => Promise<Item | undefined>): Promise<{ text: string } | { unreadable: string }> {
+  if (typeof item.message === 'string') return { text: item.message };
+  let tableFault: unknown;
+  const reading = async (key: { pk: string; sk: string }) => {
+    try {
+      return await chunk(key);
+    } catch (error) {
+      tableFault = error;
+      throw error;
+    }
+  };
+  try {
+    const bytes = await readStoredBytes(item, 'messageGzip', reading);
+    return bytes ? { text: bytes.toString('utf8') } : { unreadable: `quarantine item ${String(item.pk)} ${String(item.sk)} holds no message` };
+  } catch (error) {
+    if (tableFault !== undefined) throw tableFault;
+    return { unreadable: error instanceof Error ? error.message : String(error) };
+  }
 }
