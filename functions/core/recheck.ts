@@ -9,7 +9,7 @@ import { judgeClaim, placeStatus } from './events.ts';
 import { keys } from './pipeline-definition.ts';
 import { DEFAULT_RECONCILE, isTime, settled, withRecheck, withRecheckFault, type ReconcilePolicy, type RecheckContext } from './reconcile.ts';
 import type { RecheckMessage } from './queue-message.ts';
-import { beforeStateWrite, STATE_WRITE_RETRY } from './state-write.ts';
+import { beforeStateWrite, STATE_WRITE_RETRY, subjectTurnKey } from './state-write.ts';
 import { applyObservations, orderKey, overruled, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
 import type { Item } from './store.ts';
 import type { WorkerDependencies } from './worker.ts';
@@ -143,107 +143,114 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
 
   /** Claims whose verdict is on their item: once, however often the state write is retried. */
   const recorded = new Set<string>();
-  for (let attempt = 1; ; attempt++) {
-    // A callback or another re-check wrote first: wait a moment at random before reading again, as
-    // the worker does (state-write.ts).
-    await beforeStateWrite(attempt);
-    const state = attempt === 1 ? first : await deps.store.getState(provider.id, message.subjectId, message.part);
-    if (!state) return skipped(deps, message, 'no state for this subject');
-    // A write raced this one: a copy of this message that got there first has moved the lease on
-    // (its answer is stored; this one's too, idempotently).
-    if (attempt > 1 && leaseTakenOver(state)) return leaseSkipped(deps, provider, message);
-    const now = deps.now().toISOString();
-    const observations: Observation[] =
-      answer?.kind === 'found' ? [{ hash: shortHash(answerEventKey(answer.answer)), counts: false, source: 'status-endpoint', placed: answer.answer.placed }] : [];
-    let applied = applyObservations(state, subject, observations, undefined, now) ?? state;
-    // The question was about `first`. A status written since (a callback that overtook it) and newer
-    // than the answer makes the answer old news: it may only move the state forward (above), never
-    // judge or overrule what is in place now (a late COMPLETED must not undo a REVERSED).
-    const overtaken = answer?.kind === 'found' && state.orderKey !== first.orderKey && state.orderKey !== undefined && orderKey(answer.answer.placed) < state.orderKey;
-    const verdict = answer && !overtaken ? verdictOn(applied, answer) : undefined;
-    // Two final statuses that contradict each other: the provider's answer is the truth, the claim is
-    // flagged. An answer older than the status in place (an endpoint lagging behind a signed callback)
-    // overrules it only to fail closed, taking a success away: it never moves the state back in time
-    // otherwise, least of all into a success (a lagging 200 must not undo a newer signed 207).
-    if (verdict?.kind === 'mismatch' && answer?.kind === 'found' && applied.terminal && answer.answer.placed.terminal && overrules(applied, answer.answer.placed)) {
-      applied = overruled(applied, answer.answer.placed, now);
+  // Another record of this batch (a callback, a copy of this re-check) writing the subject's state
+  // waits its turn, and this one after it reads the state again rather than the one it asked about.
+  const turn = await deps.subjectTurn?.(subjectTurnKey(provider.id, message.subjectId, message.part));
+  try {
+    for (let attempt = 1; ; attempt++) {
+      // A callback or another re-check wrote first: wait a moment at random before reading again, as
+      // the worker does (state-write.ts).
+      await beforeStateWrite(attempt);
+      const state = attempt === 1 && !turn?.waited ? first : await deps.store.getState(provider.id, message.subjectId, message.part);
+      if (!state) return skipped(deps, message, 'no state for this subject');
+      // A write raced this one: a copy of this message that got there first has moved the lease on
+      // (its answer is stored; this one's too, idempotently).
+      if ((attempt > 1 || turn?.waited) && leaseTakenOver(state)) return leaseSkipped(deps, provider, message);
+      const now = deps.now().toISOString();
+      const observations: Observation[] =
+        answer?.kind === 'found' ? [{ hash: shortHash(answerEventKey(answer.answer)), counts: false, source: 'status-endpoint', placed: answer.answer.placed }] : [];
+      let applied = applyObservations(state, subject, observations, undefined, now) ?? state;
+      // The question was about `first`. A status written since (a callback that overtook it) and newer
+      // than the answer makes the answer old news: it may only move the state forward (above), never
+      // judge or overrule what is in place now (a late COMPLETED must not undo a REVERSED).
+      const overtaken = answer?.kind === 'found' && state.orderKey !== first.orderKey && state.orderKey !== undefined && orderKey(answer.answer.placed) < state.orderKey;
+      const verdict = answer && !overtaken ? verdictOn(applied, answer) : undefined;
+      // Two final statuses that contradict each other: the provider's answer is the truth, the claim is
+      // flagged. An answer older than the status in place (an endpoint lagging behind a signed callback)
+      // overrules it only to fail closed, taking a success away: it never moves the state back in time
+      // otherwise, least of all into a success (a lagging 200 must not undo a newer signed 207).
+      if (verdict?.kind === 'mismatch' && answer?.kind === 'found' && applied.terminal && answer.answer.placed.terminal && overrules(applied, answer.answer.placed)) {
+        applied = overruled(applied, answer.answer.placed, now);
+      }
+      const verdictApplied = (verdict && applyObservations(applied, subject, [], verdict, now)) ?? applied;
+      // The provider answered about the subject, asked after a claim it could not judge came in: that
+      // claim has been put to it now. (Not a not_found: the provider's glitch about a subject it knew.)
+      // An answer whose outcome contradicts the claim's may be an endpoint lagging behind its own
+      // callback (a REVERSED, a REJECTED not in the status API yet): the claim is taken for false only
+      // once the provider still says so the schedule's first steps after it (about 36 minutes).
+      const found = answer?.kind === 'found' ? answer.answer : undefined;
+      // A claim whose event item is not stored yet (the worker writes the state first) waits for it as
+      // long: judged without its payload, it would be taken for judged on its outcome alone.
+      const answers = (claim: UnansweredClaim) => {
+        if (found === undefined || answer === undefined || answer.askedAt < claim.at) return false;
+        const judgedAfter = Date.parse(answer.askedAt) - Date.parse(claim.at) >= claimJudgedAfterMs(context.policy);
+        return (claim.outcome === undefined || found.facts.outcome === claim.outcome || judgedAfter) && (!claim.unstored || judgedAfter);
+      };
+      const claims = await unansweredClaims(verdictApplied);
+      const answeredClaims = claims.filter(answers);
+      // Each claim, where it is known, is compared with the answer on every material field, as on
+      // arrival: an answer agreeing on the outcome does not vouch for the amount or account a claim names
+      // (one that came while the endpoint was down, or before it knew the transfer, was never compared).
+      const claimVerdicts: { key: string; verdict: Verdict }[] = [];
+      for (const claim of answeredClaims) {
+        const verdictOnClaim = found && claim.key !== undefined ? claimJudged(await claimItem(claim.key), found) : undefined;
+        if (verdictOnClaim && claim.key !== undefined) claimVerdicts.push({ key: claim.key, verdict: verdictOnClaim });
+      }
+      // A claim of the very status the provider answers, differing in what else it says (the amount, the
+      // account): flagged on the state, as on arrival. A claim of another status, or one the answer is
+      // newer than (eSMS's counters, counted further since), is older news the transaction has moved on
+      // from, or one the provider kept contradicting, taken for false as before.
+      const sameStatus = claimVerdicts.filter(({ key, verdict }) => {
+        const claim = claims.find((each) => each.key === key);
+        return verdict.kind === 'mismatch' && !verdict.behind && claim?.status === found?.facts.status && claim?.outcome === found?.facts.outcome;
+      });
+      // (Not on a status newer than the answer, one that overtook it: that answer is no news about it.)
+      const flagVerdict: Verdict | undefined =
+        sameStatus.length && found
+          ? {
+              kind: 'mismatch',
+              answerStatus: found.facts.status,
+              answerOrderKey: orderKey(found.placed),
+              differences: [...new Set(sameStatus.flatMap(({ verdict: { differences } }) => differences ?? []))],
+            }
+          : undefined;
+      const flagged = flagVerdict ? (applyObservations(verdictApplied, subject, [], flagVerdict, now) ?? verdictApplied) : verdictApplied;
+      const judged = answeredClaims.length ? withUnansweredClaims(flagged, claims.filter((claim) => !answeredClaims.includes(claim))) : flagged;
+      const scheduled = fault ? withRecheckFault(judged, context, fault, Math.random, retryAfterSeconds) : settled(judged, askable) ? withRecheck(judged, context, 'event') : withRecheck(judged, context, 'recheck');
+      // An expectation an application wrote without a time of its own (no `expectedAt`, epoch
+      // milliseconds, or one years ahead) gets one here, once: otherwise the horizon counted from each
+      // write, or from a time to come, and a subject whose endpoint never answered was asked every half
+      // hour for ever, never stale.
+      const created = isTime(scheduled.expectedAt, context.now) || isTime(scheduled.createdAt, context.now) ? {} : { createdAt: now };
+      const next: StateItem = { ...scheduled, ...created, updatedAt: now, version: state.version + 1 };
+      // On the claims' own items too, where `inspect` and the timeline show a claim's verdict: before
+      // the state, which no longer names them once written (a fault after it would lose the verdict
+      // and its log line, the copy of this message that comes again finding its lease taken over).
+      for (const claim of claimVerdicts) {
+        if (!answer || recorded.has(claim.key)) continue;
+        await deps.store.recordVerdict(keys.event(provider.id, message.subjectId, claim.key), { ...claim.verdict, askedAt: answer.askedAt });
+        recorded.add(claim.key);
+      }
+      if ((await deps.store.putState(next, state.version)) === 'conflict') {
+        if (attempt >= STATE_WRITE_RETRY.attempts) throw new DependencyError('dynamodb', `state of ${provider.id} subject kept changing under us; will retry`);
+        continue;
+      }
+      // A claim flagged is logged as a mismatch (its alarm counts these lines), even where the state had
+      // moved on past the answer and records nothing of it.
+      const stateVerdict = flagVerdict ?? verdict;
+      const result: RecheckResult = {
+        kind: 'rechecked',
+        asked: fault ? 'fault' : (answer?.kind ?? 'not-asked'),
+        ...(stateVerdict ? { verdict: stateVerdict.kind } : {}),
+        stateChanged: state.status !== next.status || state.outcome !== next.outcome || state.confirmation !== next.confirmation,
+        settled: settled(next, askable),
+        stale: next.stale === true,
+      };
+      log(deps, provider, message, next, result, fault, needsPerson, retryAfterSeconds);
+      return result;
     }
-    const verdictApplied = (verdict && applyObservations(applied, subject, [], verdict, now)) ?? applied;
-    // The provider answered about the subject, asked after a claim it could not judge came in: that
-    // claim has been put to it now. (Not a not_found: the provider's glitch about a subject it knew.)
-    // An answer whose outcome contradicts the claim's may be an endpoint lagging behind its own
-    // callback (a REVERSED, a REJECTED not in the status API yet): the claim is taken for false only
-    // once the provider still says so the schedule's first steps after it (about 36 minutes).
-    const found = answer?.kind === 'found' ? answer.answer : undefined;
-    // A claim whose event item is not stored yet (the worker writes the state first) waits for it as
-    // long: judged without its payload, it would be taken for judged on its outcome alone.
-    const answers = (claim: UnansweredClaim) => {
-      if (found === undefined || answer === undefined || answer.askedAt < claim.at) return false;
-      const judgedAfter = Date.parse(answer.askedAt) - Date.parse(claim.at) >= claimJudgedAfterMs(context.policy);
-      return (claim.outcome === undefined || found.facts.outcome === claim.outcome || judgedAfter) && (!claim.unstored || judgedAfter);
-    };
-    const claims = await unansweredClaims(verdictApplied);
-    const answeredClaims = claims.filter(answers);
-    // Each claim, where it is known, is compared with the answer on every material field, as on
-    // arrival: an answer agreeing on the outcome does not vouch for the amount or account a claim names
-    // (one that came while the endpoint was down, or before it knew the transfer, was never compared).
-    const claimVerdicts: { key: string; verdict: Verdict }[] = [];
-    for (const claim of answeredClaims) {
-      const verdictOnClaim = found && claim.key !== undefined ? claimJudged(await claimItem(claim.key), found) : undefined;
-      if (verdictOnClaim && claim.key !== undefined) claimVerdicts.push({ key: claim.key, verdict: verdictOnClaim });
-    }
-    // A claim of the very status the provider answers, differing in what else it says (the amount, the
-    // account): flagged on the state, as on arrival. A claim of another status, or one the answer is
-    // newer than (eSMS's counters, counted further since), is older news the transaction has moved on
-    // from, or one the provider kept contradicting, taken for false as before.
-    const sameStatus = claimVerdicts.filter(({ key, verdict }) => {
-      const claim = claims.find((each) => each.key === key);
-      return verdict.kind === 'mismatch' && !verdict.behind && claim?.status === found?.facts.status && claim?.outcome === found?.facts.outcome;
-    });
-    // (Not on a status newer than the answer, one that overtook it: that answer is no news about it.)
-    const flagVerdict: Verdict | undefined =
-      sameStatus.length && found
-        ? {
-            kind: 'mismatch',
-            answerStatus: found.facts.status,
-            answerOrderKey: orderKey(found.placed),
-            differences: [...new Set(sameStatus.flatMap(({ verdict: { differences } }) => differences ?? []))],
-          }
-        : undefined;
-    const flagged = flagVerdict ? (applyObservations(verdictApplied, subject, [], flagVerdict, now) ?? verdictApplied) : verdictApplied;
-    const judged = answeredClaims.length ? withUnansweredClaims(flagged, claims.filter((claim) => !answeredClaims.includes(claim))) : flagged;
-    const scheduled = fault ? withRecheckFault(judged, context, fault, Math.random, retryAfterSeconds) : settled(judged, askable) ? withRecheck(judged, context, 'event') : withRecheck(judged, context, 'recheck');
-    // An expectation an application wrote without a time of its own (no `expectedAt`, epoch
-    // milliseconds, or one years ahead) gets one here, once: otherwise the horizon counted from each
-    // write, or from a time to come, and a subject whose endpoint never answered was asked every half
-    // hour for ever, never stale.
-    const created = isTime(scheduled.expectedAt, context.now) || isTime(scheduled.createdAt, context.now) ? {} : { createdAt: now };
-    const next: StateItem = { ...scheduled, ...created, updatedAt: now, version: state.version + 1 };
-    // On the claims' own items too, where `inspect` and the timeline show a claim's verdict: before
-    // the state, which no longer names them once written (a fault after it would lose the verdict
-    // and its log line, the copy of this message that comes again finding its lease taken over).
-    for (const claim of claimVerdicts) {
-      if (!answer || recorded.has(claim.key)) continue;
-      await deps.store.recordVerdict(keys.event(provider.id, message.subjectId, claim.key), { ...claim.verdict, askedAt: answer.askedAt });
-      recorded.add(claim.key);
-    }
-    if ((await deps.store.putState(next, state.version)) === 'conflict') {
-      if (attempt >= STATE_WRITE_RETRY.attempts) throw new DependencyError('dynamodb', `state of ${provider.id} subject kept changing under us; will retry`);
-      continue;
-    }
-    // A claim flagged is logged as a mismatch (its alarm counts these lines), even where the state had
-    // moved on past the answer and records nothing of it.
-    const stateVerdict = flagVerdict ?? verdict;
-    const result: RecheckResult = {
-      kind: 'rechecked',
-      asked: fault ? 'fault' : (answer?.kind ?? 'not-asked'),
-      ...(stateVerdict ? { verdict: stateVerdict.kind } : {}),
-      stateChanged: state.status !== next.status || state.outcome !== next.outcome || state.confirmation !== next.confirmation,
-      settled: settled(next, askable),
-      stale: next.stale === true,
-    };
-    log(deps, provider, message, next, result, fault, needsPerson, retryAfterSeconds);
-    return result;
+  } finally {
+    turn?.release();
   }
 }
 

@@ -38,3 +38,40 @@ export async function beforeStateWrite(attempt: number): Promise<void> {
   const ms = stateWriteDelayMs(attempt);
   if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** A subject's state writes in this process, held one at a time; `waited` when another held it first. */
+export interface SubjectTurn {
+  readonly waited: boolean;
+  readonly release: () => void;
+}
+
+/**
+ * Takes turns at each subject's state write within one worker: records of one batch for the same
+ * subject (a burst, a redrive, a re-check beside a callback) write it one after another, in the
+ * batch's order, instead of racing each other's conditional puts, each lost race a write paid for
+ * and a pause. One holder at a time per subject; other subjects never wait. Across workers the
+ * conditional put and the pauses above still decide.
+ */
+export function subjectTurns(): (subject: string) => Promise<SubjectTurn> {
+  const last = new Map<string, Promise<void>>();
+  return async (subject) => {
+    const before = last.get(subject);
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => (release = resolve));
+    const mine = before ? before.then(() => done) : done;
+    last.set(subject, mine);
+    if (before) await before;
+    return {
+      waited: before !== undefined,
+      release: () => {
+        release();
+        if (last.get(subject) === mine) last.delete(subject);
+      },
+    };
+  };
+}
+
+/** The key a subject's turns are taken under. */
+export function subjectTurnKey(provider: string, subjectId: string, part: string | undefined): string {
+  return JSON.stringify([provider, subjectId, part ?? null]);
+}

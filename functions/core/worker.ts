@@ -13,7 +13,7 @@ import { DEFAULT_RECONCILE, withRecheck, withRecheckNotBefore, type ReconcilePol
 import { rawBodyOf, requestOf, withBase64Body, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';
 import { applyObservations, orderKey, RECENT_OBSERVATIONS, remembers, remembersAll, UNANSWERED_CLAIMS_KEPT, type ConfirmationKind, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
-import { beforeStateWrite, STATE_WRITE_RETRY } from './state-write.ts';
+import { beforeStateWrite, STATE_WRITE_RETRY, subjectTurnKey, type SubjectTurn } from './state-write.ts';
 import { storable } from './storable.ts';
 import type { CallbackStore, Item, ItemKey } from './store.ts';
 import type { DeliveryReportJoin } from './relay.ts';
@@ -43,6 +43,12 @@ export interface WorkerDependencies {
    * whose send got no answer (functions/core/relay.ts). Absent with the relay off: nothing is read.
    */
   readonly relayJoin?: DeliveryReportJoin;
+  /**
+   * Turns at each subject's state write, shared by the records of one worker (subjectTurns in
+   * state-write.ts): records of a batch for one subject write one after another. Absent: each
+   * record races the others' conditional puts, as records of different workers do.
+   */
+  readonly subjectTurn?: (subject: string) => Promise<SubjectTurn>;
 }
 
 /** What happened to one queued callback. Faults are thrown instead (the record is retried). */
@@ -502,7 +508,15 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
 
   // The state read before asking serves the first write attempt (a write since fails its condition).
   const looked = readsState ? { state: firstState, claimRead: storedKey !== undefined } : undefined;
-  const { eventKey, before, after } = await applyToState(provider, message, read, asked, stored, deps, looked, unanswered, askFault?.retryAfterSeconds);
+  // Another record of this batch wrote the subject's state first: that read is stale, read it again.
+  const turn = await deps.subjectTurn?.(subjectTurnKey(provider.id, facts.subjectId, facts.part));
+  let written: Awaited<ReturnType<typeof applyToState>>;
+  try {
+    written = await applyToState(provider, message, read, asked, stored, deps, turn?.waited ? undefined : looked, unanswered, askFault?.retryAfterSeconds);
+  } finally {
+    turn?.release();
+  }
+  const { eventKey, before, after } = written;
   // Asked again with back-off below: this answer is not yet the delivery's verdict, and is logged
   // apart from it (the confirmation metrics and alarms count only a verdict that stands).
   const settling = asked?.unsettled === true && receiveCount < attempts;

@@ -7,6 +7,7 @@ import { QueueMessageSchema, RecheckMessageSchema } from '../core/queue-message.
 import { setLookupDeadline } from '../core/ask.ts';
 import { processRecheck } from '../core/recheck.ts';
 import { processMessage, type WorkerDependencies } from '../core/worker.ts';
+import { subjectTurns } from '../core/state-write.ts';
 import { DEFAULT_LOOKUP_TIMEOUT_MS, DEFAULT_SECRET_CACHE_SECONDS, workerHandlerOptions } from './dependencies.ts';
 import { numberEnv, reconcileEnv, requireEnv } from './environment.ts';
 import { retryDelaySeconds } from './back-off.ts';
@@ -38,7 +39,8 @@ async function processRecord(record: SQSRecord, deps: WorkerDependencies) {
  * failed ones are returned for redelivery (and, past the receive limit, the DLQ).
  */
 export function createWorkerHandler(options: WorkerHandlerOptions): WorkerHandler {
-  const { deps } = options;
+  // One worker's records take turns at each subject's state (a Lambda instance runs one batch at a time).
+  const deps = { ...options.deps, subjectTurn: options.deps.subjectTurn ?? subjectTurns() };
   return sqsBatchHandler((record) => processRecord(record, deps), deps.log, { ...options, retryBaseSeconds: options.retryBaseSeconds ?? QUEUE.retryBaseSeconds });
 }
 

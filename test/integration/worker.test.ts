@@ -358,11 +358,13 @@ describe('forward-only state under reordering', () => {
     const ref = uniqueId('TS-BURST');
     const queued = await Promise.all(Array.from({ length: 40 }, (_, i) => message('telesign', teleSignReport(ref, 200, new Date(Date.UTC(2022, 5, 23, 19, 0, i)).toUTCString()))));
     const deps = env.deps();
-    const handler = createWorkerHandler({ deps, retryBaseSeconds: 10, maxReceiveCount: QUEUE.maxReceiveCount, delayRetry: async () => undefined });
+    // Four workers (Lambda instances), each with its own batch: they race for the subject's state.
+    const workers = [0, 1, 2, 3].map(() => createWorkerHandler({ deps, retryBaseSeconds: 10, maxReceiveCount: QUEUE.maxReceiveCount, delayRetry: async () => undefined }));
+    const handler = workers[0];
     const records = queued.map((one) => sqsRecord(one));
     const failedOn = (responses: { batchItemFailures: { itemIdentifier: string }[] }[]) => new Set(responses.flatMap((response) => response.batchItemFailures.map((failure) => failure.itemIdentifier)));
     // act
-    const failedFirst = failedOn(await Promise.all([0, 10, 20, 30].map((start) => handler(sqsEvent(records.slice(start, start + 10))))));
+    const failedFirst = failedOn(await Promise.all([0, 10, 20, 30].map((start, index) => workers[index](sqsEvent(records.slice(start, start + 10))))));
     // What failed comes back on later receives, as SQS redelivers it.
     let failed = failedFirst;
     for (let receive = 2; failed.size > 0 && receive <= QUEUE.maxReceiveCount; receive++) {
@@ -383,6 +385,36 @@ describe('forward-only state under reordering', () => {
     const state = await storedState(env, 'telesign', ref);
     assert.equal(state?.eventCount, 40);
     assert.equal(state?.version, 40, 'the state written once per callback');
+  });
+
+  test('10 distinct callbacks for one subject in one batch: written one after another, no write lost to a race', async () => {
+    // prepare
+    const ref = uniqueId('TS-BATCH');
+    const queued = await Promise.all(Array.from({ length: 10 }, (_, i) => message('telesign', teleSignReport(ref, i === 9 ? 200 : 203, new Date(Date.UTC(2022, 5, 23, 19, 0, i)).toUTCString()))));
+    const healthy = env.deps();
+    const writes = { written: 0, conflict: 0 };
+    const store: CallbackStore = {
+      ...healthy.store,
+      async putState(state, expectedVersion) {
+        const result = await healthy.store.putState(state, expectedVersion);
+        writes[result]++;
+        return result;
+      },
+    };
+    const deps = { ...healthy, store };
+    const handler = createWorkerHandler({ deps, retryBaseSeconds: 10, maxReceiveCount: QUEUE.maxReceiveCount, delayRetry: async () => undefined });
+    // act
+    const response = await handler(sqsEvent(queued.map((one) => sqsRecord(one))));
+    // assess
+    assert.deepEqual(response.batchItemFailures, [], 'every record stored on its first receive');
+    // Before, the ten raced each other's conditional puts: each lost race a write paid for and a pause.
+    assert.deepEqual(writes, { written: 10, conflict: 0 });
+    const events = await storedEvents(env, 'telesign', ref);
+    assert.equal(new Set(events.map((event) => event.requestId)).size, 10, 'each callback stored once');
+    const state = await storedState(env, 'telesign', ref);
+    assert.equal(state?.eventCount, 10);
+    assert.equal(state?.version, 10);
+    assert.equal(state?.status, '200', 'the latest report is the status');
   });
 
   test('TemboPlus moved on: a late SUBMITTED callback is a mismatch, then the agreeing COMPLETED callback confirms the state', async () => {

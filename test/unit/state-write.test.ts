@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { QUEUE } from '../../functions/core/pipeline-definition.ts';
-import { maxStateWriteBackOffMs, STATE_WRITE_RETRY, stateWriteDelayMs } from '../../functions/core/state-write.ts';
+import { maxStateWriteBackOffMs, STATE_WRITE_RETRY, stateWriteDelayMs, subjectTurnKey, subjectTurns } from '../../functions/core/state-write.ts';
 
 describe('the pause between attempts at a subject state write', () => {
   test('the first attempt goes at once; later ones wait a random share of a doubling ceiling, capped', () => {
@@ -24,5 +24,58 @@ describe('the pause between attempts at a subject state write', () => {
     // The worker keeps 3 s of its timeout back for what follows its last status request.
     assert.ok(total < 2_000, `${total} ms`);
     assert.ok(total < QUEUE.workerTimeoutSeconds * 1000 && total < QUEUE.visibilityTimeoutSeconds * 1000);
+  });
+});
+
+describe('turns at a subject state write within one worker', () => {
+  test('records of one subject write one after another, in the order they asked; the first does not wait', async () => {
+    // prepare
+    const turn = subjectTurns();
+    const key = subjectTurnKey('telesign', 'REF-1', undefined);
+    const order: string[] = [];
+    const write = async (name: string, ms: number) => {
+      const mine = await turn(key);
+      order.push(`${name} in${mine.waited ? ' (waited)' : ''}`);
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      order.push(`${name} out`);
+      mine.release();
+    };
+    // act
+    await Promise.all([write('a', 30), write('b', 0), write('c', 10)]);
+    // assess
+    assert.deepEqual(order, ['a in', 'a out', 'b in (waited)', 'b out', 'c in (waited)', 'c out']);
+  });
+
+  test('another subject, or another part of one, never waits; a released subject is free again', async () => {
+    // prepare
+    const turn = subjectTurns();
+    const held = await turn(subjectTurnKey('telesign', 'REF-1', undefined));
+    // act
+    const other = await turn(subjectTurnKey('telesign', 'REF-2', undefined));
+    const part = await turn(subjectTurnKey('telesign', 'REF-1', 'sms'));
+    const provider = await turn(subjectTurnKey('esms', 'REF-1', undefined));
+    held.release();
+    const again = await turn(subjectTurnKey('telesign', 'REF-1', undefined));
+    // assess
+    assert.deepEqual([held.waited, other.waited, part.waited, provider.waited, again.waited], [false, false, false, false, false]);
+  });
+
+  test('a holder that fails still lets the next one through (released in a finally)', async () => {
+    // prepare
+    const turn = subjectTurns();
+    const key = subjectTurnKey('temboplus', 'T-1', undefined);
+    const failing = (async () => {
+      const mine = await turn(key);
+      try {
+        throw new Error('table fault');
+      } finally {
+        mine.release();
+      }
+    })();
+    // act
+    const next = await turn(key);
+    // assess
+    await assert.rejects(failing, /table fault/);
+    assert.equal(next.waited, true);
   });
 });
