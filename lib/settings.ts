@@ -24,6 +24,7 @@ import {
   checkEmail,
   checkSchedule,
   checkSetting,
+  checkSettingPairs,
   checkSilenceHours,
   checkStaleThresholds,
   NUMERIC_SETTINGS,
@@ -318,6 +319,14 @@ export function resolveSettings(node: Node): ResolvedSettings {
     oneOffs.push({ name, value, committed: committed[name] });
     values[name] = value;
   }
+  // Settings that depend on each other, checked here rather than only by the stack: a SettingsError
+  // is printed as its message alone (bin/app.ts), like any other wrong setting, not under a stack trace.
+  checkSettingPairs({
+    maxReceiveCount: values.maxReceiveCount as number,
+    manyReceivesAlarmCount: values.manyReceivesAlarmCount as number,
+    eventRetentionDays: values.eventRetentionDays as number,
+    sensitiveRetentionHours: values.sensitiveRetentionHours as number,
+  });
   const consent: unknown = node.tryGetContext(ONE_OFF_KEY);
   if (oneOffs.length > 0 && consent !== true && consent !== 'true') {
     const list = oneOffs.map((o) => `${o.name}=${JSON.stringify(o.value)} (committed: ${o.committed === undefined ? 'not set' : JSON.stringify(o.committed)})`).join(', ');

@@ -218,14 +218,25 @@ describe('each setting is checked at synth, naming the setting and the allowed r
     }
   });
 
-  test('settings that depend on each other are checked together', () => {
+  test('settings that depend on each other are checked together, as a setting error (its message, no stack trace)', () => {
+    // A SettingsError is what bin/app.ts prints as its message alone; any other error is thrown on with its stack.
+    const settingsError = (pattern: RegExp) => (error: Error) => error.name === 'SettingsError' && pattern.test(error.message);
     assert.throws(
       () => synth({}, committing({ maxReceiveCount: 6, manyReceivesAlarmCount: 7 })),
-      /manyReceivesAlarmCount \(7\) must not exceed maxReceiveCount \(6\): a record is never received more often than that/,
+      settingsError(/manyReceivesAlarmCount \(7\) must not exceed maxReceiveCount \(6\): a record is never received more often than that/),
     );
     assert.throws(
       () => synth({}, committing({ eventRetentionDays: 1, sensitiveRetentionHours: 48 })),
-      /sensitiveRetentionHours \(48\) must not exceed eventRetentionDays × 24 \(24\)/,
+      settingsError(/sensitiveRetentionHours \(48\) must not exceed eventRetentionDays × 24 \(24\)/),
+    );
+    // A stage's own value, or a one-off, is checked against the others as well.
+    assert.throws(
+      () => synth({ stage: 'prod' }, committing({}, { prod: { eventRetentionDays: 1, sensitiveRetentionHours: 48 } })),
+      settingsError(/sensitiveRetentionHours \(48\) must not exceed eventRetentionDays × 24 \(24\)/),
+    );
+    assert.throws(
+      () => synth({ sensitiveRetentionHours: '48', oneOff: 'true' }, committing({ eventRetentionDays: 1 })),
+      settingsError(/sensitiveRetentionHours \(48\) must not exceed eventRetentionDays × 24 \(24\)/),
     );
   });
 });
