@@ -109,6 +109,9 @@ export class CallbackQueue extends Construct {
         TABLE_NAME: props.table.tableName,
         // For ChangeMessageVisibility: the worker backs off a failed record itself.
         QUEUE_URL: this.queue.queueUrl,
+        // The redrive policy's receive limit: a record failing on its last receive is given back at
+        // once (no back-off: SQS moves it to the DLQ on the next receive) and logged as going there.
+        MAX_RECEIVE_COUNT: String(maxReceiveCount),
         EVENT_RETENTION_DAYS: String(eventRetentionDays),
         SENSITIVE_RETENTION_HOURS: String(sensitiveRetentionHours),
         SECRET_CACHE_SECONDS: String(secretCacheSeconds),

@@ -69,6 +69,11 @@ export interface WorkerSetup {
   readonly retention?: { readonly eventDays: number; readonly sensitiveHours: number };
   /** First retry delay of a failed record; doubles per receive. @default QUEUE.retryBaseSeconds */
   readonly retryBaseSeconds?: number;
+  /**
+   * The queue's receive limit (its redrive policy's maxReceiveCount): a record failing on it is given
+   * back at once, logged `next: "dead-letter queue"`. @default none: every failed record backs off
+   */
+  readonly maxReceiveCount?: number;
   readonly write?: LogWrite;
   /** @default globalThis.fetch */
   readonly fetch?: typeof fetch;
@@ -104,6 +109,7 @@ export function workerHandlerOptions(setup: WorkerSetup): WorkerHandlerOptions {
       ...(relaySender ? { relayJoin: deliveryReportJoin({ sender: relaySender, store: createRelayStore(setup.dynamo, setup.tableName), now, retentionDays: retention.eventDays, log }) } : {}),
     },
     retryBaseSeconds: setup.retryBaseSeconds ?? QUEUE.retryBaseSeconds,
+    ...(setup.maxReceiveCount === undefined ? {} : { maxReceiveCount: setup.maxReceiveCount }),
     delayRetry: visibilityDelayer(setup.sqs, setup.queueUrl),
   };
 }

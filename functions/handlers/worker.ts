@@ -59,6 +59,8 @@ function fromEnvironment(): WorkerHandler {
         sensitiveHours: numberEnv('SENSITIVE_RETENTION_HOURS', RETENTION.sensitiveHours),
       },
       retryBaseSeconds: numberEnv('RETRY_BASE_SECONDS', QUEUE.retryBaseSeconds),
+      // The queue's maxReceiveCount setting (lib/callback-queue.ts sets it from cdk.json).
+      maxReceiveCount: numberEnv('MAX_RECEIVE_COUNT', QUEUE.maxReceiveCount),
       reconcile: reconcileEnv(),
       // Set only with the SMS relay on (lib/callback-queue.ts).
       ...(process.env.SMS_RELAY ? { smsRelay: process.env.SMS_RELAY } : {}),

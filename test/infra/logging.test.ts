@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, test } from 'node:test';
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, SQSRecord } from 'aws-lambda';
 import { withInvocationLogFields } from '../../functions/handlers/invocation-log.ts';
 import { createLogger } from '../../functions/shared/log.ts';
+import { startAwsJsonService } from '../support/aws-json-stand-in.ts';
 
 /**
  * What the deployed functions' log lines carry: the level Lambda's advanced logging controls set
@@ -156,5 +157,69 @@ describe('the deployed ingest entry point', () => {
         { message: 'callback', requestId: 'apigw-1', function_request_id: 'lambda-2', cold_start: false },
       ],
     );
+  });
+});
+
+describe('the deployed worker entry point', () => {
+  const saved = { ...process.env };
+  after(() => {
+    process.env = saved;
+  });
+
+  test('on the receive limit the stack sets (MAX_RECEIVE_COUNT), a failed record is given back at once and its line says it goes to the dead-letter queue', async () => {
+    // prepare: SQS's ChangeMessageVisibility answered by a stand-in, which records the delays asked for
+    const delays: unknown[] = [];
+    const sqs = await startAwsJsonService(
+      {
+        'AmazonSQS.ChangeMessageVisibility': (input) => {
+          delays.push(input.VisibilityTimeout);
+          return { status: 200, body: {} };
+        },
+      },
+      '1.0',
+    );
+    Object.assign(process.env, {
+      TABLE_NAME: 'unused',
+      // The SDK sends SQS requests to the queue URL's host.
+      QUEUE_URL: `${sqs.endpoint}/123456789012/unused`,
+      MAX_RECEIVE_COUNT: '7',
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+    });
+    const written: string[] = [];
+    const write = process.stdout.write;
+    process.stdout.write = ((chunk: unknown, ...rest: unknown[]) =>
+      typeof chunk === 'string' && chunk.startsWith('{"level":')
+        ? (written.push(chunk), true)
+        : (write as (...args: unknown[]) => boolean).call(process.stdout, chunk, ...rest)) as typeof process.stdout.write;
+    const { handler } = await import('../../functions/handlers/worker.ts');
+    // A body that is no queue message fails before the table is touched: only the visibility change leaves the process.
+    const record = (messageId: string, receiveCount: number) =>
+      ({ messageId, receiptHandle: `rh-${messageId}`, body: 'not a queue message', attributes: { ApproximateReceiveCount: String(receiveCount) } }) as unknown as SQSRecord;
+
+    // act
+    let answers: unknown[];
+    try {
+      answers = [await handler({ Records: [record('m-6', 6)] }, { awsRequestId: 'lambda-1' }), await handler({ Records: [record('m-7', 7)] }, { awsRequestId: 'lambda-2' })];
+    } finally {
+      process.stdout.write = write;
+      await sqs.stop();
+    }
+
+    // assess
+    assert.deepEqual(answers, [{ batchItemFailures: [{ itemIdentifier: 'm-6' }] }, { batchItemFailures: [{ itemIdentifier: 'm-7' }] }]);
+    const failures = written.map((line) => JSON.parse(line) as Json).filter((line) => line.message === 'record failed, will retry');
+    assert.deepEqual(
+      failures.map(({ messageId, receiveCount, next }) => ({ messageId, receiveCount, next })),
+      [
+        { messageId: 'm-6', receiveCount: 6, next: 'retry' },
+        { messageId: 'm-7', receiveCount: 7, next: 'dead-letter queue' },
+      ],
+    );
+    assert.equal(delays.length, 2);
+    assert.ok(typeof delays[0] === 'number' && delays[0] > 0, 'receive 6 of 7 backs off');
+    assert.equal(delays[1], 0, 'receive 7 of 7 is given back at once, for SQS to move to the DLQ');
   });
 });

@@ -86,6 +86,9 @@ describe('the committed place: cdk.json', () => {
     // assess
     const receives = ({ stack, json }: ReturnType<typeof synth>) => resourceOf(stack, json, stack.pipeline.queue).Properties.RedrivePolicy.maxReceiveCount;
     assert.deepEqual([receives(plain), receives(prod), receives(dev)], [7, 9, 7]);
+    // The worker is told the same limit: a record failing on its last receive goes straight to the DLQ.
+    const told = ({ stack, json }: ReturnType<typeof synth>) => resourceOf(stack, json, stack.pipeline.worker).Properties.Environment.Variables.MAX_RECEIVE_COUNT;
+    assert.deepEqual([told(plain), told(prod), told(dev)], ['7', '9', '7']);
   });
 
   test('workerMaxConcurrency bounds the SQS event source (ScalingConfig.MaximumConcurrency)', () => {

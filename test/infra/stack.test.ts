@@ -361,6 +361,7 @@ describe('queue and worker', () => {
     assert.deepEqual(worker.Environment.Variables, {
       TABLE_NAME: ref(logicalId(stack.table.table)),
       QUEUE_URL: ref(logicalId(stack.pipeline.queue)),
+      MAX_RECEIVE_COUNT: String(QUEUE.maxReceiveCount),
       ...secretIds,
       EVENT_RETENTION_DAYS: '90',
       SENSITIVE_RETENTION_HOURS: '24',
