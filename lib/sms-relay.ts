@@ -58,6 +58,12 @@ export interface SmsRelayProps {
 }
 
 const PERIOD = Duration.minutes(5);
+/**
+ * Longest relayAllowedCountryCodes text written whole into the RelayNotSent alarm's description,
+ * which CloudWatch limits to 1024 characters
+ * (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html).
+ */
+const MAX_COUNTRIES_IN_DESCRIPTION = 100;
 /** Days the relay's DLQ keeps an instruction it gave up on. */
 export const RELAY_DLQ_RETENTION_DAYS = RELAY.dlqRetentionDays;
 const relayLine = (outcome: string) => FilterPattern.all(FilterPattern.stringValue('$.message', '=', 'relay'), FilterPattern.stringValue('$.outcome', '=', outcome));
@@ -209,6 +215,12 @@ export class SmsRelay extends Construct {
 
     const stackName = Stack.of(this).stackName;
     const via = props.sender.displayName;
+    // The allowed codes are named in RelayNotSent's description, which CloudWatch limits to 1024
+    // characters: a long list (a few dozen +1 area codes) would fail the deploy, so past a short
+    // one the description says how many there are and where the whole list is.
+    const allowed = parseCountryCodes(countries);
+    const allowedText =
+      allowed === undefined || countries.length <= MAX_COUNTRIES_IN_DESCRIPTION ? countries : `${allowed.length} calling codes, listed in the relay function's RELAY_ALLOWED_COUNTRY_CODES`;
     const alarms: Alarm[] = [];
     const alarm = (alarmId: string, source: IMetric, description: string, threshold = 1) => {
       alarms.push(
@@ -259,7 +271,7 @@ export class SmsRelay extends Construct {
       notSent,
       `An SMS instruction was not sent: too old (a code older than relayMaxAgeSeconds, ${maxAge} s, when the relay got to it: ` +
         `check EventsDelayed and the relay queue's age), refused by ${via} (an invalid number, a trial account's unverified number: the ` +
-        `"relay" line's reason names ${via}'s code), to a number outside relayAllowedCountryCodes (${countries}: many at once may be ` +
+        `"relay" line's reason names ${via}'s code), to a number outside relayAllowedCountryCodes (${allowedText}: many at once may be ` +
         'someone with the callbackApiKey pumping SMS; rotate it), unreadable, or not stored by the gateway (reason "not stored": an ' +
         'instruction event that names nothing the gateway stored, sent nowhere: someone else put it on the bus (find who called ' +
         'events:PutEvents in CloudTrail), or a DLQ message redriven after its instruction\'s retention that the relay never began). ' +

@@ -482,6 +482,35 @@ describe('outputs, cdk-nag, and the setting', () => {
     assert.deepEqual(Annotations.fromStack(areas).findWarning('*', Match.stringLikeRegexp('relayAllowedCountryCodes')), []);
   });
 
+  test('a long relayAllowedCountryCodes (60 +1 area codes) still deploys: every alarm description within CloudWatch\'s 1024 characters, RelayNotSent saying how many codes and where they are', () => {
+    // prepare: what CloudFormation is given, a reference (a function's name) at its longest, 64 characters
+    const lengthOf = (description: unknown) =>
+      typeof description === 'string'
+        ? description.length
+        : ((description as Json)['Fn::Join'][1] as unknown[]).reduce<number>((sum, part) => sum + (typeof part === 'string' ? part.length : 64), 0);
+    const areas = Array.from({ length: 60 }, (_, n) => `1${201 + n}`).join(',');
+    const descriptionsOf = (template: Json) =>
+      Object.fromEntries(
+        Object.entries(template.Resources as Record<string, Json>)
+          .filter(([, resource]) => resource.Type === 'AWS::CloudWatch::Alarm')
+          .map(([id, resource]) => [id, resource.Properties.AlarmDescription as unknown]),
+      );
+
+    // act
+    const { stack: long, template } = synthesize({ settings: { ...RELAY_ON.settings, relayAllowedCountryCodes: areas } });
+    const { stack: short, template: shortTemplate } = synthesize({ settings: { ...RELAY_ON.settings, relayAllowedCountryCodes: '995,255' } });
+
+    // assess
+    const descriptions = descriptionsOf(template);
+    const tooLong = Object.entries(descriptions).filter(([, description]) => lengthOf(description) > 1024);
+    assert.deepEqual(tooLong.map(([id]) => id), [], 'AlarmDescription is at most 1024 characters');
+    const notSent = (stack: CallbackGatewayStack, json: Json) => descriptionsOf(json)[stack.getLogicalId(stack.node.findChild('SmsRelay').node.findChild('RelayNotSent').node.defaultChild as CfnElement)] as string;
+    assert.match(notSent(long, template), /outside relayAllowedCountryCodes \(60 calling codes, listed in the relay function's RELAY_ALLOWED_COUNTRY_CODES:/);
+    assert.match(notSent(short, shortTemplate), /outside relayAllowedCountryCodes \(995,255:/, 'a short list is named whole');
+    const fn = template.Resources[long.getLogicalId(long.smsRelay!.function.node.defaultChild as CfnElement)];
+    assert.equal(fn.Properties.Environment.Variables.RELAY_ALLOWED_COUNTRY_CODES, areas);
+  });
+
   test('relayMaxAgeSeconds from cdk.json reaches the relay', () => {
     // act
     const { stack: tuned, template } = synthesize({ settings: { ...RELAY_ON.settings, relayMaxAgeSeconds: 120 } });
