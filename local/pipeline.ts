@@ -5,6 +5,7 @@ import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { boundedSqsClient } from '../functions/adapters/sqs.ts';
 import { DEFAULT_RECONCILE, type ReconcilePolicy } from '../functions/core/reconcile.ts';
 import { RELAY } from '../functions/core/relay.ts';
+import { QUEUE } from '../functions/core/pipeline-definition.ts';
 import { ingestDependencies, type LogWrite } from '../functions/handlers/dependencies.ts';
 import { createIngestHandler } from '../functions/handlers/ingest.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
@@ -321,6 +322,8 @@ function startWorker(options: PipelineOptions, resources: Awaited<ReturnType<typ
     secretsFile,
     secretCacheSeconds: LOCAL_SECRET_CACHE_SECONDS,
     retryBaseSeconds: options.retryBaseSeconds ?? 1,
+    // As the queue's redrive policy (prepareResources): the worker knows which receive is the last.
+    maxReceiveCount: options.maxReceiveCount ?? QUEUE.maxReceiveCount,
     ...(options.confirmTimeoutMs === undefined ? {} : { confirmTimeoutMs: options.confirmTimeoutMs }),
     reconcile: reconcilePolicy(options),
     sweepPeriodSeconds: sweepPeriod(options),

@@ -29,6 +29,8 @@ export interface WorkerThreadSettings {
   readonly secretsFile: string;
   readonly secretCacheSeconds: number;
   readonly retryBaseSeconds: number;
+  /** The queue's receive limit (`--max-receives`): a record failing on it goes to the DLQ at once. */
+  readonly maxReceiveCount: number;
   readonly confirmTimeoutMs?: number;
   readonly reconcile: ReconcilePolicy;
   /** Seconds between sweeps for due re-checks. */
@@ -51,6 +53,7 @@ runPart<WorkerThreadSettings, null>(async (settings, write) => {
       secretCacheSeconds: settings.secretCacheSeconds,
       lookupTimeoutMs: settings.confirmTimeoutMs,
       retryBaseSeconds: settings.retryBaseSeconds,
+      maxReceiveCount: settings.maxReceiveCount,
       write,
       reconcile: settings.reconcile,
       ...(settings.smsRelay === undefined ? {} : { smsRelay: settings.smsRelay }),

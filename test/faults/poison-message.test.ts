@@ -117,6 +117,8 @@ describe('fault: poison message', { timeout: 180_000 }, () => {
         checks.map((check) => `${check.name} event items ${check.events}`).join(', '),
     );
     assert.deepEqual(receivesOf(poisonIds[0]), [1, 2, 3]);
+    // The last receive is given back at once and says where it goes (the worker knows --max-receives).
+    assert.deepEqual(failures.filter((line) => line.messageId === poisonIds[0]).map((line) => line.next), ['retry', 'retry', 'dead-letter queue']);
     assert.equal(dlq.length, poisons.length);
     assert.ok(dlq.includes(malformed), 'the malformed message is in the DLQ, byte for byte');
     for (const check of checks) {
