@@ -1,4 +1,4 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { boundedDynamoClient } from '../functions/adapters/dynamo-store.ts';
 import { boundedSqsClient } from '../functions/adapters/sqs.ts';
 import { RELAY } from '../functions/core/relay.ts';
 import { relayHandlerOptions } from '../functions/handlers/dependencies.ts';
@@ -42,7 +42,7 @@ export interface RelayThreadSettings {
 }
 
 runPart<RelayThreadSettings, null>(async (settings, write) => {
-  const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: settings.dynamodbEndpoint });
+  const dynamo = boundedDynamoClient({ ...LOCAL_AWS, endpoint: settings.dynamodbEndpoint });
   const sqs = boundedSqsClient({ ...LOCAL_AWS, endpoint: settings.sqsEndpoint });
   const relay = createRelayHandler(
     relayHandlerOptions({

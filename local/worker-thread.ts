@@ -1,4 +1,4 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { boundedDynamoClient } from '../functions/adapters/dynamo-store.ts';
 import { boundedSqsClient } from '../functions/adapters/sqs.ts';
 import { QUEUE } from '../functions/core/pipeline-definition.ts';
 import type { ReconcilePolicy } from '../functions/core/reconcile.ts';
@@ -40,7 +40,7 @@ export interface WorkerThreadSettings {
 }
 
 runPart<WorkerThreadSettings, null>(async (settings, write) => {
-  const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: settings.dynamodbEndpoint });
+  const dynamo = boundedDynamoClient({ ...LOCAL_AWS, endpoint: settings.dynamodbEndpoint });
   // The same bounded client as the Lambda ingest: an unreachable queue fails the call, not the thread.
   const sqs = boundedSqsClient({ ...LOCAL_AWS, endpoint: settings.sqsEndpoint });
   const worker = createWorkerHandler(

@@ -4,13 +4,36 @@ import {
   PutItemCommand,
   QueryCommand,
   UpdateItemCommand,
+  DynamoDBClient,
   type AttributeValue,
-  type DynamoDBClient,
+  type DynamoDBClientConfig,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { TABLE, keys } from '../core/pipeline-definition.ts';
 import { stateItem, stateOf, type CallbackStore } from '../core/store.ts';
 import { DependencyError, errorMessage, ItemTooLargeError } from '../shared/errors.ts';
+
+/**
+ * Bounds of each DynamoDB call the functions make. The SDK sets no request timeout of its own: a
+ * connection that stalls (no answer, no reset) held the call, and with it the whole batch, until
+ * the function's timeout. An attempt that takes longer than this is abandoned and retried, and a
+ * call that keeps stalling fails as a dependency fault (the record comes back from its queue).
+ * DynamoDB answers in milliseconds; a sweep's page of 1 MB in well under a second.
+ */
+export const DYNAMO_BOUNDS = { connectionTimeoutMs: 1_000, requestTimeoutMs: 5_000, maxAttempts: 3 } as const;
+
+/** A DynamoDB client whose calls are bounded as above (`config` adds the endpoint or region, for the local runtime). */
+export function boundedDynamoClient(config: DynamoDBClientConfig = {}, bounds: { readonly connectionTimeoutMs: number; readonly requestTimeoutMs: number; readonly maxAttempts: number } = DYNAMO_BOUNDS): DynamoDBClient {
+  return new DynamoDBClient({
+    ...config,
+    maxAttempts: bounds.maxAttempts,
+    requestHandler: {
+      connectionTimeout: bounds.connectionTimeoutMs,
+      requestTimeout: bounds.requestTimeoutMs,
+      throwOnRequestTimeout: true,
+    },
+  });
+}
 
 const MARSHALL = { removeUndefinedValues: true, convertClassInstanceToMap: false } as const;
 

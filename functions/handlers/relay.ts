@@ -1,5 +1,5 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { boundedDynamoClient } from '../adapters/dynamo-store.ts';
+import { boundedSqsClient } from '../adapters/sqs.ts';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { secretsManagerSource } from '../adapters/secrets-manager.ts';
 import { RETENTION } from '../core/pipeline-definition.ts';
@@ -59,9 +59,9 @@ export function createRelayHandler(options: RelayHandlerOptions): RelayHandler {
 function fromEnvironment(): RelayHandler {
   return createRelayHandler(
     relayHandlerOptions({
-      dynamo: new DynamoDBClient({}),
+      dynamo: boundedDynamoClient(),
       tableName: requireEnv('TABLE_NAME'),
-      sqs: new SQSClient({}),
+      sqs: boundedSqsClient(),
       queueUrl: requireEnv('QUEUE_URL'),
       sender: requireEnv('SMS_RELAY'),
       secretSource: secretsManagerSource(),

@@ -1,5 +1,5 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { boundedDynamoClient } from '../adapters/dynamo-store.ts';
+import { boundedSqsClient } from '../adapters/sqs.ts';
 import { sweep, type SweepDependencies, type SweepResult } from '../core/sweep.ts';
 import { providers } from '../providers/index.ts';
 import { sweepDependencies } from './dependencies.ts';
@@ -19,9 +19,9 @@ let configured: SweepHandler | undefined;
 export const handler = withInvocationLogFields<unknown, SweepResult>(() => {
   configured ??= createSweepHandler(
     sweepDependencies({
-      dynamo: new DynamoDBClient({}),
+      dynamo: boundedDynamoClient(),
       tableName: requireEnv('TABLE_NAME'),
-      sqs: new SQSClient({}),
+      sqs: boundedSqsClient(),
       queueUrl: requireEnv('QUEUE_URL'),
       reconcile: reconcileEnv(),
       periodSeconds: numberEnv('SWEEP_PERIOD_SECONDS', 60),

@@ -1,5 +1,5 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { boundedDynamoClient } from '../adapters/dynamo-store.ts';
+import { boundedSqsClient } from '../adapters/sqs.ts';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { secretsManagerSource } from '../adapters/secrets-manager.ts';
 import { QUEUE, RETENTION } from '../core/pipeline-definition.ts';
@@ -47,9 +47,9 @@ export function createWorkerHandler(options: WorkerHandlerOptions): WorkerHandle
 function fromEnvironment(): WorkerHandler {
   return createWorkerHandler(
     workerHandlerOptions({
-      dynamo: new DynamoDBClient({}),
+      dynamo: boundedDynamoClient(),
       tableName: requireEnv('TABLE_NAME'),
-      sqs: new SQSClient({}),
+      sqs: boundedSqsClient(),
       queueUrl: requireEnv('QUEUE_URL'),
       secretSource: secretsManagerSource(),
       secretCacheSeconds: numberEnv('SECRET_CACHE_SECONDS', DEFAULT_SECRET_CACHE_SECONDS),
