@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { TABLE, keys } from '../core/pipeline-definition.ts';
-import { stateItem, stateOf, type CallbackStore } from '../core/store.ts';
+import { recheckCount, stateItem, stateOf, type CallbackStore } from '../core/store.ts';
 import { DependencyError, errorMessage, ItemTooLargeError } from '../shared/errors.ts';
 
 /**
@@ -130,7 +130,7 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
             subjectId: String(item.subjectId),
             ...(item.part === undefined ? {} : { part: String(item.part) }),
           };
-          return { key, ...subject, recheckAt: String(item.recheckAt), rechecks: Number(item.rechecks ?? 0) };
+          return { key, ...subject, recheckAt: String(item.recheckAt), rechecks: recheckCount(item.rechecks) };
         });
       } catch (error) {
         throw fault('Query (byRecheck)', error);

@@ -64,7 +64,22 @@ export function stateOf(item: Item): StateItem {
   // from the first write on. A status change's eventId includes it, and without it the first change
   // of each life of the key (a table created anew, the subject expected again) took one id.
   const created = named.createdAt === undefined && typeof named.expectedAt === 'string' ? { createdAt: named.expectedAt } : {};
-  const read = { outcome: 'pending', terminal: false, eventCount: 0, recent: [], seen: 0, version: 0, ...created, ...named } as unknown as StateItem;
+  // Its count of re-checks as the sweep reads it from the index (`recheckCount`): held as text ("0"),
+  // it never equalled the count the re-check message carries, and every re-check was skipped as one
+  // whose lease was taken over, the subject asked about never again.
+  const counted = named.rechecks === undefined ? {} : { rechecks: recheckCount(named.rechecks) };
+  const read = { outcome: 'pending', terminal: false, eventCount: 0, recent: [], seen: 0, version: 0, ...created, ...named, ...counted } as unknown as StateItem;
   const orderKey = upgradedOrderKey(read);
   return orderKey === read.orderKey ? read : { ...read, orderKey };
+}
+
+/**
+ * A state's `rechecks` as a count: an item written by hand or by another program may hold it as
+ * text or as something that is no count at all (then none done). The sweep's read of the index and
+ * every read of the state go through this one function, so the count a re-check message carries is
+ * the one its state is compared with.
+ */
+export function recheckCount(value: unknown): number {
+  const count = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : typeof value === 'bigint' ? Number(value) : 0;
+  return Number.isFinite(count) && count >= 0 ? Math.floor(count) : 0;
 }

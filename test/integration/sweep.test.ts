@@ -269,3 +269,41 @@ describe('an item the lease cannot be written to', () => {
     assert.equal(log.lines.filter((line) => line.message === 'sweep: lease not taken').length, 1);
   });
 });
+
+describe('an expectation written by another program, its fields not as the gateway writes them', () => {
+  /** A sweep of TeleSign's subjects: what it queued, whether or not it failed (an item above is still unleasable, for good). */
+  async function sweepQueued(): Promise<RecheckMessage[]> {
+    const queued: RecheckMessage[] = [];
+    await sweep([getProvider('telesign')], {
+      store: env.store,
+      enqueue: async (messages) => void queued.push(...messages.map((message) => RecheckMessageSchema.parse(JSON.parse(message.body)))),
+      now,
+      log: captureLogger(),
+      reconcile: DEFAULT_RECONCILE,
+    }).catch((error: unknown) => assert.match((error as Error).message, /recheck lease/, 'only the unleasable item fails the sweep'));
+    return queued;
+  }
+
+  test('a count of re-checks held as text ("0") is asked about and moves on the schedule, not skipped as a lease taken over for ever', async () => {
+    // prepare: an expectation put with the SDK by a program that writes every number as text
+    const subjectId = uniqueId('SWEEP-TEXT-COUNT');
+    await env.client.send(
+      new PutItemCommand({
+        TableName: env.tableName,
+        Item: marshall({ ...keys.state('telesign', subjectId), provider: 'telesign', subjectId, expectedAt: now().toISOString(), rechecks: '0', recheckShard: 'telesign#0', recheckAt: new Date(clock + 60_000).toISOString() }),
+      }),
+    );
+    clock += 10 * 60_000;
+    // act
+    const [message, ...more] = (await sweepQueued()).filter((queued) => queued.subjectId === subjectId);
+    assert.ok(message, 'leased and queued');
+    assert.equal(more.length, 0);
+    const result = await recheck(message);
+    // assess
+    assert.equal(result.kind, 'rechecked', `asked about, not skipped (${result.kind === 'skipped' ? result.reason : ''})`);
+    const state = await storedState(env, 'telesign', subjectId);
+    assert.equal(state?.rechecks, 1, 'one step of the schedule counted, as a number');
+    assert.ok(String(state?.recheckAt) > now().toISOString(), 'a next re-check is scheduled');
+    assert.equal(state?.recheckShard, recheckShard('telesign', subjectId, undefined, DEFAULT_RECONCILE.shards));
+  });
+});
