@@ -122,7 +122,10 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
           }),
         );
         return (result.Items ?? []).map((raw) => {
-          const item = unmarshall(raw);
+          // Numbers kept as their text: another attribute the index projects (`expectedAt`) that a
+          // program wrote with more digits than a JavaScript number holds made unmarshall throw, and
+          // failed the query of the whole shard, and the sweep of every provider after it.
+          const item = unmarshall(raw, { wrapNumbers: true });
           const key = { pk: String(item.pk), sk: String(item.sk) };
           // The key names the subject (an expectation written by hand may leave `part` out).
           const subject = keys.stateSubject(key.pk, key.sk) ?? {
@@ -130,7 +133,7 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
             subjectId: String(item.subjectId),
             ...(item.part === undefined ? {} : { part: String(item.part) }),
           };
-          return { key, ...subject, recheckAt: String(item.recheckAt), rechecks: recheckCount(item.rechecks) };
+          return { key, ...subject, recheckAt: String(item.recheckAt), rechecks: recheckCount(raw.rechecks?.N ?? raw.rechecks?.S) };
         });
       } catch (error) {
         throw fault('Query (byRecheck)', error);

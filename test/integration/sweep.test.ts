@@ -306,4 +306,25 @@ describe('an expectation written by another program, its fields not as the gatew
     assert.ok(String(state?.recheckAt) > now().toISOString(), 'a next re-check is scheduled');
     assert.equal(state?.recheckShard, recheckShard('telesign', subjectId, undefined, DEFAULT_RECONCILE.shards));
   });
+
+  test('a number in a projected field that JavaScript cannot hold (more digits than a double keeps) does not keep the sweep from queuing every other subject', async () => {
+    // prepare: an expectation whose `expectedAt` another program wrote as a huge number, due first in its shard
+    const bad = uniqueId('SWEEP-HUGE-NUMBER');
+    const good = uniqueId('SWEEP-GOOD');
+    await env.client.send(
+      new PutItemCommand({
+        TableName: env.tableName,
+        Item: {
+          ...marshall({ ...keys.state('telesign', bad), provider: 'telesign', subjectId: bad, recheckShard: recheckShard('telesign', good, undefined, DEFAULT_RECONCILE.shards), recheckAt: new Date(clock + 1_000).toISOString() }),
+          expectedAt: { N: '12345678901234567890.5' },
+        },
+      }),
+    );
+    await expectSubject(env.store, getProvider('telesign'), { subjectId: good }, { now: now(), policy: { ...DEFAULT_RECONCILE, providerFirstDelays: false } });
+    clock += 10 * 60_000;
+    // act
+    const queued = await sweepQueued();
+    // assess
+    assert.ok(queued.some((message) => message.subjectId === good), 'the well-formed subject in the same shard is queued');
+  });
 });
