@@ -126,7 +126,10 @@ export function withRecheck(state: StateItem, context: RecheckContext, reason: '
     // No longer stale is a change of what the state says, dated like going stale.
     return state.stale ? { ...cleared, changedAt: now.toISOString() } : cleared;
   }
-  if (state.stale) return state;
+  // Stale is listed for a person, off the schedule: one marked stale but left in a schedule's shard
+  // (by another program that set `stale` alone) was leased by every sweep, asked about and logged
+  // stale again, for ever.
+  if (state.stale) return state.recheckShard === staleShard(state.provider) ? state : { ...state, recheckShard: staleShard(state.provider) };
   if (reason === 'event' && state.recheckAt !== undefined) return state;
 
   const rechecks = reason === 'recheck' ? (state.rechecks ?? 0) + 1 : (state.rechecks ?? 0);

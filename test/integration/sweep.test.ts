@@ -327,4 +327,34 @@ describe('an expectation written by another program, its fields not as the gatew
     // assess
     assert.ok(queued.some((message) => message.subjectId === good), 'the well-formed subject in the same shard is queued');
   });
+  test('a state marked stale but left in a schedule\'s shard is listed as stale after one re-check, not asked about at every sweep for ever', async () => {
+    // prepare: an expectation another program marked stale (to stop it) without moving it to the stale list
+    const subjectId = uniqueId('SWEEP-STALE-IN-SHARD');
+    await env.client.send(
+      new PutItemCommand({
+        TableName: env.tableName,
+        Item: marshall({
+          ...keys.state('temboplus', subjectId),
+          provider: 'temboplus',
+          subjectId,
+          expectedAt: now().toISOString(),
+          stale: true,
+          staleAt: now().toISOString(),
+          recheckShard: recheckShard('temboplus', subjectId, undefined, DEFAULT_RECONCILE.shards),
+          recheckAt: new Date(clock + 60_000).toISOString(),
+        }),
+      }),
+    );
+    // act: a sweep and its re-check, then the sweeps of the next hour
+    const asked: RecheckResult[] = [];
+    for (let sweeps = 0; sweeps < 6; sweeps++) {
+      clock += 10 * 60_000;
+      for (const message of (await sweepOnce('temboplus')).filter((queued) => queued.subjectId === subjectId)) asked.push(await recheck(message));
+    }
+    // assess
+    assert.equal(asked.length, 1, 'asked about once, then no more');
+    const state = await storedState(env, 'temboplus', subjectId);
+    assert.equal(state?.stale, true);
+    assert.equal(state?.recheckShard, staleShard('temboplus'), 'listed with the stale subjects (npm run inspect -- --stale)');
+  });
 });
