@@ -830,11 +830,13 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
     await recordRetry(['sending'], error);
     throw error;
   }
-  // Sent. Should this record fail, the item stays `sending`: a later delivery finds it and marks it
-  // `uncertain`, never sending again (the reference is in this line of the log).
+  // Sent. The record is tried a few times, as `retry` is: left `sending` by one failed write, the
+  // next delivery marked a send TeleSign had answered `uncertain` (RelayUncertain), its reference
+  // only in a log line. Should every try fail, the item stays `sending`: a later delivery finds it and
+  // marks it `uncertain`, never sending again (the reference is in this line of the log).
   const at = deps.now();
-  try {
-    await deps.store.recordSent(key, attempt, { status: 'sent', referenceId, sentAt: at.toISOString(), updatedAt: at.toISOString() }, {
+  const recordSent = () =>
+    deps.store.recordSent(key, attempt, { status: 'sent', referenceId, sentAt: at.toISOString(), updatedAt: at.toISOString() }, {
       pk: keys.subject(deps.sender.id, referenceId),
       sk: RELAYED_SK,
       provider: deps.sender.id,
@@ -847,9 +849,15 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
       sentAt: at.toISOString(),
       [TABLE.ttlAttribute]: Math.floor(at.getTime() / 1000) + deps.retentionDays * 86_400,
     });
-  } catch (error) {
-    deps.log.error('relay: sent, not recorded', { eventId: detail.eventId, referenceId: maskSubjectId(referenceId, deps.sender), error: errorMessage(error) });
-    throw error;
+  for (let tries = 1; ; tries++) {
+    try {
+      await recordSent();
+      break;
+    } catch (error) {
+      if (tries < RETRY_RECORD_TRIES) continue;
+      deps.log.error('relay: sent, not recorded', { eventId: detail.eventId, referenceId: maskSubjectId(referenceId, deps.sender), error: errorMessage(error) });
+      throw error;
+    }
   }
   return done({ outcome: 'sent', referenceId }, { attempts });
 }

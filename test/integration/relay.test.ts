@@ -509,6 +509,39 @@ describe('a crash mid-send', () => {
     assert.equal((await relayItem(detail))?.status, 'sent', 'was: uncertain, for a code TeleSign never took');
   });
 
+  test('TeleSign takes the message and the record of the send meets a table blip: the record is tried again, sent with its reference, never called uncertain', async () => {
+    // prepare: TeleSign answers 200; the first write of `sent` fails (fault injection: a table blip)
+    const detail = await instruction({ ...OTP_SAMPLE, text: 'Your code is 7171' });
+    const real = createRelayStore(env.client, env.tableName);
+    let blips = 1;
+    const store: RelayDependencies['store'] = {
+      ...real,
+      async recordSent(key, attempt, fields, link) {
+        if (blips > 0) {
+          blips -= 1;
+          throw new DependencyError('dynamodb', 'TransactWriteItems (relay sent) failed: ProvisionedThroughputExceededException');
+        }
+        return real.recordSent(key, attempt, fields, link);
+      },
+    };
+    const log = logger();
+    const handler = (now?: () => Date) => createRelayHandler({ deps: relayDeps({ store, log, ...(now ? { now } : {}) }), delayRetry: async () => undefined, random: () => 0 });
+
+    // act: the delivery, and one once no send can still be in flight (as SQS would bring it back)
+    const first = await handler()({ Records: [delivery(detail, 1)] });
+    const later = await handler(() => new Date(Date.now() + (RELAY.timeoutSeconds + 1) * 1000))({ Records: [delivery(detail, 2)] });
+
+    // assess
+    assert.equal(blips, 0, 'the table blipped once');
+    assert.deepEqual(first.batchItemFailures, [], 'sent and recorded: not given back');
+    assert.deepEqual(later.batchItemFailures, []);
+    assert.equal(taken(detail).length, 1, 'sent once');
+    const item = await relayItem(detail);
+    assert.equal(item?.status, 'sent', 'was: uncertain, for a send TeleSign answered');
+    assert.equal(item?.referenceId, taken(detail)[0].referenceId);
+    assert.equal(log.lines.filter((line) => line.message === 'relay: sent, not recorded').length, 0);
+  });
+
   test('TeleSign takes the message and does not answer in time: uncertain at once, not retried', async () => {
     // prepare
     const detail = await instruction(OTP_SAMPLE);
