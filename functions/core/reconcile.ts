@@ -150,6 +150,20 @@ export function withRecheck(state: StateItem, context: RecheckContext, reason: '
 }
 
 /**
+ * A stale subject whose status a callback has just moved on, to a status still not final: the
+ * transaction is alive after all (a TemboPlus transfer that reached WAITING_ACK after its schedule
+ * ended), and its final callback may yet be lost. It is asked about again from the schedule's start,
+ * within its horizon, as after a claim the provider could not judge; past the horizon it stays stale
+ * as it was (not stale again: the stale alarm counted it once). Anything else is returned as it is.
+ */
+export function revivedByChange(before: StateItem | undefined, after: StateItem, context: RecheckContext): StateItem {
+  if (!before?.stale || !after.stale || (after.status === before.status && after.outcome === before.outcome)) return after;
+  const { stale: _stale, staleAt: _staleAt, recheckAt: _recheckAt, recheckShard: _recheckShard, ...alive } = after;
+  const revived = withRecheck({ ...alive, rechecks: 0, changedAt: context.now.toISOString() }, context, 'event');
+  return revived.stale ? after : revived;
+}
+
+/**
  * When, within the horizon, a subject is asked for the last time, as a fraction of it: a provider's
  * horizon counts from its transaction (TeleSign: "you have 12 hours to obtain status results"), ours
  * from the first callback or expectation, which come later. A tenth of the horizon (72 min for

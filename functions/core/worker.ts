@@ -9,7 +9,7 @@ import { isEndpointFault, lookupAnswer, type LookupResult } from './ask.ts';
 import type { Logger } from '../shared/log.ts';
 import { maskPhoneNumbers } from '../shared/log.ts';
 import { EVENT_SK_PREFIX, QUEUE, TABLE, keys } from './pipeline-definition.ts';
-import { DEFAULT_RECONCILE, withRecheck, withRecheckNotBefore, type ReconcilePolicy } from './reconcile.ts';
+import { DEFAULT_RECONCILE, revivedByChange, withRecheck, withRecheckNotBefore, type ReconcilePolicy } from './reconcile.ts';
 import { rawBodyOf, requestOf, withBase64Body, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';
 import { applyObservations, orderKey, RECENT_OBSERVATIONS, remembers, remembersAll, UNANSWERED_CLAIMS_KEPT, type ConfirmationKind, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
@@ -318,7 +318,7 @@ async function applyToState(
     // schedule's start when the subject was settled or had gone stale, not where its old schedule ended.
     const claim = { at: message.receivedAt, status: facts.status, outcome: facts.outcome, key: eventKey, supersedes: facts.reportsCurrent === true };
     const unanswered = unansweredClaim ? (item: StateItem) => withUnansweredClaim(item, claim, now) : (item: StateItem) => item;
-    const next = scheduled(applied, state, (item) => withRecheckNotBefore(withRecheck(unanswered(item), recheck, 'event'), recheck, retryAfterSeconds), now);
+    const next = scheduled(applied, state, (item) => withRecheckNotBefore(revivedByChange(state, withRecheck(unanswered(item), recheck, 'event'), recheck), recheck, retryAfterSeconds), now);
     if (!next) return { eventKey, before: state, after: state };
     if ((await deps.store.putState(next, state?.version)) === 'written') return { eventKey, before: state, after: next };
     if (attempt >= STATE_WRITE_RETRY.attempts) throw new DependencyError('dynamodb', `state of ${provider.id} subject kept changing under us; will retry`);
