@@ -62,10 +62,17 @@ export async function sweep(providers: readonly AnyProvider[], deps: SweepDepend
   const failures: unknown[] = [];
 
   for (const provider of providers) {
-    const due = fairShare(
-      await Promise.all(Array.from({ length: policy.shards }, (_, shard) => deps.store.dueRechecks(`${provider.id}#${shard}`, now.toISOString(), limit))),
-      limit,
-    );
+    // One provider's due subjects that cannot be read (a table fault) are read by the next sweep;
+    // the other providers' are queued now, and the invocation fails once they are.
+    let shards: DueRecheck[][];
+    try {
+      shards = await Promise.all(Array.from({ length: policy.shards }, (_, shard) => deps.store.dueRechecks(`${provider.id}#${shard}`, now.toISOString(), limit)));
+    } catch (error) {
+      failures.push(error);
+      deps.log.error('sweep: due re-checks not read', { provider: provider.id, error: errorMessage(error) });
+      continue;
+    }
+    const due = fairShare(shards, limit);
     const claimed: DueRecheck[] = [];
     // Leases in small parallel groups: one conditional write each. One that fails (an item an
     // application wrote that DynamoDB cannot update, `version` as text) is logged and thrown once the
@@ -99,10 +106,22 @@ export async function sweep(providers: readonly AnyProvider[], deps: SweepDepend
     });
   }
 
-  for (let i = 0; i < messages.length; i += 10) await deps.enqueue(messages.slice(i, i + 10));
+  // A batch the queue refuses leaves its subjects leased: asked once the lease ends. The other
+  // batches are still queued.
+  let queued = 0;
+  for (let i = 0; i < messages.length; i += 10) {
+    const batch = messages.slice(i, i + 10);
+    try {
+      await deps.enqueue(batch);
+      queued += batch.length;
+    } catch (error) {
+      failures.push(error);
+      deps.log.error('sweep: re-checks not queued', { count: batch.length, leaseSeconds: policy.leaseSeconds, error: errorMessage(error) });
+    }
+  }
   const busy = Object.entries(counts).filter(([, count]) => count.due > 0);
-  if (busy.length > 0) deps.log.info('sweep', { queued: messages.length, providers: Object.fromEntries(busy) });
+  if (busy.length > 0) deps.log.info('sweep', { queued, providers: Object.fromEntries(busy) });
   // The invocation fails (the sweep's Errors alarm), the rest having been queued.
   if (failures.length > 0) throw failures[0];
-  return { providers: counts, queued: messages.length };
+  return { providers: counts, queued };
 }

@@ -270,6 +270,66 @@ describe('an item the lease cannot be written to', () => {
   });
 });
 
+describe('the sweep when the table or the queue fails part of the way', () => {
+  test("one provider's due subjects that cannot be read do not keep the others' from being queued", async () => {
+    // prepare: a due subject of TemboPlus, and a table that fails TeleSign's index query
+    const tembo = uniqueId('SWEEP-TEMBO');
+    await expectSubject(env.store, getProvider('temboplus'), { subjectId: tembo }, { now: now(), policy: { ...DEFAULT_RECONCILE, providerFirstDelays: false } });
+    clock += 10 * 60_000;
+    const store = { ...env.store, dueRechecks: async (shard: string, at: string, limit: number) => (shard.startsWith('telesign#') ? Promise.reject(new Error('Query failed: throttled')) : env.store.dueRechecks(shard, at, limit)) };
+    const queued: RecheckMessage[] = [];
+    const log = captureLogger();
+    // act
+    const outcome = await sweep([getProvider('telesign'), getProvider('temboplus')], {
+      store,
+      enqueue: async (messages) => void queued.push(...messages.map((message) => RecheckMessageSchema.parse(JSON.parse(message.body)))),
+      now,
+      log,
+      reconcile: DEFAULT_RECONCILE,
+    }).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    // assess
+    // Before, the first provider's failed query ended the sweep: nothing queued for any provider.
+    assert.ok(queued.some((message) => message.subjectId === tembo), 'the other provider\'s subject is queued');
+    assert.match(String(outcome?.message), /throttled/, 'the invocation still fails, for the alarm');
+    assert.deepEqual(log.lines.filter((line) => line.message === 'sweep: due re-checks not read').map((line) => line.fields?.provider), ['telesign']);
+  });
+
+  test('a batch the queue refuses does not keep the next batches from being queued', async () => {
+    // prepare: 12 due subjects (two batches of messages), and a queue that refuses the first batch
+    const ids = Array.from({ length: 12 }, (_, n) => uniqueId(`SWEEP-BATCH-${n}`));
+    for (const subjectId of ids) await expectSubject(env.store, getProvider('esms'), { subjectId }, { now: now(), policy: { ...DEFAULT_RECONCILE, providerFirstDelays: false } });
+    clock += 10 * 60_000;
+    const queued: RecheckMessage[] = [];
+    let batches = 0;
+    const log = captureLogger();
+    // act
+    const outcome = await sweep([getProvider('esms')], {
+      store: env.store,
+      enqueue: async (messages) => {
+        if (batches++ === 0) throw new Error('SendMessageBatch failed: unreachable');
+        queued.push(...messages.map((message) => RecheckMessageSchema.parse(JSON.parse(message.body))));
+      },
+      now,
+      log,
+      reconcile: DEFAULT_RECONCILE,
+    }).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    // assess
+    const mine = queued.filter((message) => ids.includes(message.subjectId));
+    assert.ok(mine.length >= 2, `${mine.length} of the 12 queued after the refused batch`);
+    assert.match(String(outcome?.message), /unreachable/);
+    const refused = log.lines.filter((line) => line.message === 'sweep: re-checks not queued');
+    assert.equal(refused.length, 1);
+    assert.equal(refused[0].fields?.count, 10);
+    assert.equal(log.lines.find((line) => line.message === 'sweep')?.fields?.queued, queued.length, 'the sweep line counts what was queued');
+  });
+});
+
 describe('an expectation written by another program, its fields not as the gateway writes them', () => {
   /** A sweep of TeleSign's subjects: what it queued, whether or not it failed (an item above is still unleasable, for good). */
   async function sweepQueued(): Promise<RecheckMessage[]> {
