@@ -11,6 +11,7 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { TABLE, keys } from '../core/pipeline-definition.ts';
 import { recheckCount, stateItem, stateOf, type CallbackStore } from '../core/store.ts';
+import { canonicalJson } from '../shared/canonical-json.ts';
 import { DependencyError, errorMessage, ItemTooLargeError } from '../shared/errors.ts';
 
 /**
@@ -41,6 +42,33 @@ function isConditionFailure(error: unknown): boolean {
   return error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException';
 }
 
+/**
+ * Whether the SDK sent the call more than once before this answer: an attempt whose answer was lost
+ * (given up on at its timeout, a connection reset) may have been carried out all the same, and the
+ * retry's failed condition be that very write's doing.
+ */
+export function sentAgain(error: unknown): boolean {
+  return ((error as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1) > 1;
+}
+
+/** An attribute value as it compares: numbers by value, sets in order, bytes as base64. */
+function comparable(value: AttributeValue): unknown {
+  if (value.N !== undefined) return { N: Number(value.N) };
+  if (value.NS !== undefined) return { NS: value.NS.map(Number).sort((a, b) => a - b) };
+  if (value.SS !== undefined) return { SS: [...value.SS].sort() };
+  if (value.B !== undefined) return { B: Buffer.from(value.B).toString('base64') };
+  if (value.BS !== undefined) return { BS: value.BS.map((bytes) => Buffer.from(bytes).toString('base64')).sort() };
+  if (value.M !== undefined) return { M: Object.fromEntries(Object.entries(value.M).map(([name, inner]) => [name, comparable(inner)])) };
+  if (value.L !== undefined) return { L: value.L.map(comparable) };
+  return value;
+}
+
+/** Whether two items, as DynamoDB holds them, are the same to the last attribute. */
+export function sameItem(a: Record<string, AttributeValue>, b: Record<string, AttributeValue>): boolean {
+  const text = (item: Record<string, AttributeValue>) => canonicalJson(Object.fromEntries(Object.entries(item).map(([name, value]) => [name, comparable(value)])));
+  return text(a) === text(b);
+}
+
 /** DynamoDB's answer to an item over 400 KB: "Item size has exceeded the maximum allowed size". */
 function isItemTooLarge(error: unknown): boolean {
   return (error as Error).name === 'ValidationException' && /item size has exceeded/i.test(errorMessage(error));
@@ -49,6 +77,33 @@ function isItemTooLarge(error: unknown): boolean {
 export function createDynamoStore(client: DynamoDBClient, tableName: string): CallbackStore {
   const fault = (action: string, error: unknown) =>
     new DependencyError('dynamodb', `${action} failed: ${errorMessage(error)}`, { cause: error });
+  /**
+   * A conditional write refused on the SDK's retry: whether the item is now exactly `written`, the
+   * write of an earlier attempt whose answer was lost (the bounded client gives up on an attempt
+   * after its timeout). Read only then; a read that fails leaves the refusal as it was.
+   */
+  const landedBefore = async (error: unknown, written: Record<string, unknown>): Promise<boolean> => {
+    if (!sentAgain(error)) return false;
+    try {
+      const item = marshall(written, MARSHALL);
+      const key = { [TABLE.partitionKey]: item[TABLE.partitionKey], [TABLE.sortKey]: item[TABLE.sortKey] };
+      const { Item: found } = await client.send(new GetItemCommand({ TableName: tableName, Key: key, ConsistentRead: true }));
+      return found !== undefined && sameItem(found, item);
+    } catch {
+      return false;
+    }
+  };
+
+  /** A lease refused on the SDK's retry: whether the item holds this very lease, an earlier attempt's (answer lost). */
+  const leasedBefore = async (error: unknown, key: Record<string, unknown>, leaseUntil: string): Promise<boolean> => {
+    if (!sentAgain(error)) return false;
+    try {
+      const { Item: found } = await client.send(new GetItemCommand({ TableName: tableName, Key: marshall(key), ConsistentRead: true }));
+      return found?.[TABLE.recheckIndex.sortKey]?.S === leaseUntil;
+    } catch {
+      return false;
+    }
+  };
 
   return {
     async putOnce(item) {
@@ -63,7 +118,8 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
         );
         return 'created';
       } catch (error) {
-        if (isConditionFailure(error)) return 'exists';
+        // Its own first attempt, answer lost: created by this call, not a duplicate.
+        if (isConditionFailure(error)) return (await landedBefore(error, item)) ? 'created' : 'exists';
         if (isItemTooLarge(error)) throw new ItemTooLargeError(`PutItem failed: ${errorMessage(error)}`, { cause: error });
         throw fault('PutItem', error);
       }
@@ -103,7 +159,9 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
         );
         return 'written';
       } catch (error) {
-        if (isConditionFailure(error)) return 'conflict';
+        // Its own first attempt, answer lost: taken for another's write, a re-check read its own new
+        // schedule as its lease taken over and dropped its line (a verdict, stale) unlogged.
+        if (isConditionFailure(error)) return (await landedBefore(error, stateItem(state))) ? 'written' : 'conflict';
         throw fault('PutItem (state)', error);
       }
     },
@@ -183,7 +241,9 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
         );
         return true;
       } catch (error) {
-        if (isConditionFailure(error)) return false;
+        // Its own first attempt, answer lost: the lease is this sweep's, its re-check to be queued (not
+        // left unasked until the lease runs out).
+        if (isConditionFailure(error)) return leasedBefore(error, key, leaseUntil);
         throw fault('UpdateItem (recheck lease)', error);
       }
     },
