@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { TABLE } from '../core/pipeline-definition.ts';
+import { sameItem, sentAgain } from './dynamo-store.ts';
 import type { RelayStore } from '../core/relay.ts';
 import type { Item } from '../core/store.ts';
 import { DependencyError, errorMessage } from '../shared/errors.ts';
@@ -116,6 +117,10 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
         return { created: true };
       } catch (error) {
         if (!isConditionFailure(error)) throw fault('PutItem (relay)', error);
+        // This very item, written by the SDK's earlier attempt whose answer was lost (a timeout): created
+        // by this delivery, not found `claimed` by another one in flight (given back, the code held up).
+        const raw = (error as { Item?: Record<string, AttributeValue> }).Item;
+        if (raw && sentAgain(error) && sameItem(raw, marshall(item, MARSHALL))) return { created: true };
         const existing = oldItem(error);
         if (!existing) throw fault('PutItem (relay)', new Error('the condition failed and the item was not returned'));
         return { created: false, existing };

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { DeleteItemCommand, type DynamoDBClient, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, DynamoDBClient, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { SQSRecord } from 'aws-lambda';
 import { postOnceContext } from '../../functions/adapters/post-once.ts';
@@ -19,6 +19,7 @@ import { createRelayHandler } from '../../functions/handlers/relay.ts';
 import { telesign } from '../../functions/providers/telesign.ts';
 import { DependencyError } from '../../functions/shared/errors.ts';
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
+import { LOCAL_AWS } from '../../local/engines.ts';
 import { startHttpApi } from '../../local/http-api.ts';
 import { relayedLink, relayLine, relayViews } from '../../local/relay-view.ts';
 import type { StatusSimulator } from '../../local/status-simulator.ts';
@@ -1266,4 +1267,46 @@ describe('logs', () => {
     assert.ok(lines.length > 20);
     for (const line of lines) for (const value of NEVER_LOGGED) assert.ok(!leaks(line, value), `a log line carries "${value}": ${line}`);
   });
+});
+
+describe('a write of the relay that landed, its answer lost and the call retried by the SDK', () => {
+  /** A relay store whose first `command` lands and whose answer is lost (a timeout, which the SDK retries). */
+  function storeLosing(command: string) {
+    const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint: env.dynamo.endpoint });
+    let lost = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (lost === 0 && context.commandName === command) {
+          lost++;
+          throw Object.assign(new Error('the answer never came (test)'), { name: 'TimeoutError', $metadata: {} });
+        }
+        return result;
+      },
+      { step: 'deserialize', name: 'loseOneAnswer' },
+    );
+    return { store: createRelayStore(client, env.tableName), lost: () => lost, client };
+  }
+
+  for (const [what, command] of [
+    ['the relay item\'s creation', 'PutItemCommand'],
+    ['the move to sending', 'TransactWriteItemsCommand'],
+  ] as const) {
+    test(`${what}: the code is sent at once, once, not held back as a send in flight`, async (t) => {
+      // prepare
+      const detail = await instruction({ ...OTP_SAMPLE, text: `Your code is ${command.length}${what.length}` });
+      const lossy = storeLosing(command);
+      t.after(() => lossy.client.destroy());
+      const handler = createRelayHandler({ deps: relayDeps({ store: lossy.store }), delayRetry: async () => undefined, random: () => 0 });
+      // act
+      const result = await handler({ Records: [delivery(detail)] });
+      // assess
+      assert.equal(lossy.lost(), 1, 'one answer lost');
+      assert.deepEqual(result.batchItemFailures, [], 'sent and recorded: not given back');
+      assert.equal(taken(detail).length, 1, 'sent once');
+      const item = await relayItem(detail);
+      assert.equal(item?.status, 'sent');
+      assert.equal(item?.referenceId, taken(detail)[0].referenceId);
+    });
+  }
 });
