@@ -1270,14 +1270,14 @@ describe('logs', () => {
 });
 
 describe('a write of the relay that landed, its answer lost and the call retried by the SDK', () => {
-  /** A relay store whose first `command` lands and whose answer is lost (a timeout, which the SDK retries). */
-  function storeLosing(command: string) {
+  /** A relay store whose first `command` (matching `only`) lands and whose answer is lost (a timeout, which the SDK retries). */
+  function storeLosing(command: string, only: (input: { Key?: Record<string, { S?: string }>; ExpressionAttributeValues?: Record<string, { S?: string }> }) => boolean = () => true) {
     const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint: env.dynamo.endpoint });
     let lost = 0;
     client.middlewareStack.add(
       (next, context) => async (args) => {
         const result = await next(args);
-        if (lost === 0 && context.commandName === command) {
+        if (lost === 0 && context.commandName === command && only(args.input as never)) {
           lost++;
           throw Object.assign(new Error('the answer never came (test)'), { name: 'TimeoutError', $metadata: {} });
         }
@@ -1309,4 +1309,24 @@ describe('a write of the relay that landed, its answer lost and the call retried
       assert.equal(item?.referenceId, taken(detail)[0].referenceId);
     });
   }
+
+  test('the claim of an instruction whose first send failed: the code is sent at once, once, not held back as a send in flight', async (t) => {
+    // prepare: TeleSign answered the first delivery 503 (nothing sent, the item `retry`)
+    const detail = await instruction({ ...OTP_SAMPLE, text: 'Your code is 5151' });
+    simulator.setSendFault({ status: 503, times: 1 });
+    const first = await createRelayHandler({ deps: relayDeps(), delayRetry: async () => undefined, random: () => 0 })({ Records: [delivery(detail, 1)] });
+    assert.equal(first.batchItemFailures.length, 1);
+    assert.equal((await relayItem(detail))?.status, 'retry');
+    const lossy = storeLosing('UpdateItemCommand', (input) => input.Key?.sk?.S === `RELAY#${detail.eventId}` && Object.values(input.ExpressionAttributeValues ?? {}).some((value) => value.S === 'claimed'));
+    t.after(() => lossy.client.destroy());
+    const log = logger();
+    // act
+    const second = await createRelayHandler({ deps: relayDeps({ store: lossy.store, log }), delayRetry: async () => undefined, random: () => 0 })({ Records: [delivery(detail, 2)] });
+    // assess
+    assert.equal(lossy.lost(), 1, 'one answer lost');
+    assert.deepEqual(second.batchItemFailures, [], 'sent and recorded: not given back');
+    assert.equal(taken(detail).length, 1, 'sent once');
+    assert.equal((await relayItem(detail))?.status, 'sent');
+    assert.ok(!log.lines.some((line) => line.fields?.outcome === 'in-flight'));
+  });
 });
