@@ -48,7 +48,8 @@ export interface SubjectTurn {
 /**
  * Takes turns at each subject's state write within one worker: records of one batch for the same
  * subject (a burst, a redrive, a re-check beside a callback) write it one after another, in the
- * batch's order, instead of racing each other's conditional puts, each lost race a write paid for
+ * order they come to it (after their status requests, which run at once), instead of racing each
+ * other's conditional puts, each lost race a write paid for
  * and a pause. One holder at a time per subject; other subjects never wait. Across workers the
  * conditional put and the pauses above still decide.
  */
