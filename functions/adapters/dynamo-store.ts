@@ -8,7 +8,7 @@ import {
   type AttributeValue,
   type DynamoDBClientConfig,
 } from '@aws-sdk/client-dynamodb';
-import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { marshall, NumberValueImpl as NumberValue, unmarshall } from '@aws-sdk/util-dynamodb';
 import { TABLE, keys } from '../core/pipeline-definition.ts';
 import { recheckCount, stateItem, stateOf, type CallbackStore } from '../core/store.ts';
 import { canonicalJson } from '../shared/canonical-json.ts';
@@ -67,6 +67,20 @@ function comparable(value: AttributeValue): unknown {
 export function sameItem(a: Record<string, AttributeValue>, b: Record<string, AttributeValue>): boolean {
   const text = (item: Record<string, AttributeValue>) => canonicalJson(Object.fromEntries(Object.entries(item).map(([name, value]) => [name, comparable(value)])));
   return text(a) === text(b);
+}
+
+/**
+ * A number read from an item, kept exactly when JavaScript cannot hold it: an integer past 2^53 as
+ * a BigInt (as unmarshall reads one by default), any other past it (a fraction, an exponent:
+ * `12345678901234567890.5`, `1.5E+100`) as its text in a NumberValue, which unmarshall cannot make a
+ * BigInt of and so threw on, failing every read of the subject's state (each callback and re-check
+ * to the DLQ). Both are written back as they were read: a field an application added to its
+ * expectation is never rounded. The gateway's own numbers are small integers and times.
+ */
+export function exactNumber(digits: string): number | bigint | NumberValue {
+  const value = Number(digits);
+  if (Number.isFinite(value) && Math.abs(value) <= Number.MAX_SAFE_INTEGER) return value;
+  return /^-?\d+$/.test(digits) ? BigInt(digits) : NumberValue.from(digits);
 }
 
 /** DynamoDB's answer to an item over 400 KB: "Item size has exceeded the maximum allowed size". */
@@ -130,7 +144,7 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
         const result = await client.send(
           new GetItemCommand({ TableName: tableName, Key: marshall(key), ConsistentRead: options.consistent ?? true }),
         );
-        return result.Item ? unmarshall(result.Item) : undefined;
+        return result.Item ? unmarshall(result.Item, { wrapNumbers: exactNumber }) : undefined;
       } catch (error) {
         throw fault('GetItem', error);
       }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -415,6 +415,23 @@ describe('forward-only state under reordering', () => {
     assert.equal(state?.eventCount, 10);
     assert.equal(state?.version, 10);
     assert.equal(state?.status, '200', 'the latest report is the status');
+  });
+
+  test('an expectation an application wrote with numbers JavaScript cannot hold: its callbacks are stored, and those numbers written back exactly', async () => {
+    // prepare: an expectation with fields of its own, one a fraction past 2^53 (which unmarshall threw on)
+    const ref = uniqueId('TS-NUMBERS');
+    const key = { pk: { S: `telesign#${ref}` }, sk: { S: 'STATE' } };
+    const numbers = { fraction: { N: '12345678901234567890.5' }, exponent: { N: '1.5E+100' }, integer: { N: '123456789012345678901234567890' }, small: { N: '0.25' } };
+    await env.client.send(new PutItemCommand({ TableName: env.tableName, Item: { ...key, provider: { S: 'telesign' }, subjectId: { S: ref }, expectedAt: { S: new Date().toISOString() }, ...numbers } }));
+    const before = (await env.client.send(new GetItemCommand({ TableName: env.tableName, Key: key, ConsistentRead: true }))).Item!;
+    // act
+    const result = await processMessage(await message('telesign', teleSignReport(ref, 200, 'Thu, 23 Jun 2022 19:00:00 GMT')), env.deps());
+    // assess
+    // Before, every read of this state threw: the callback failed each receive, into the DLQ.
+    assert.equal(result.kind, 'stored');
+    const after = (await env.client.send(new GetItemCommand({ TableName: env.tableName, Key: key, ConsistentRead: true }))).Item!;
+    assert.equal(after.status?.S, '200');
+    for (const name of Object.keys(numbers)) assert.deepEqual(after[name], before[name], `${name} written back as it was`);
   });
 
   test('TemboPlus moved on: a late SUBMITTED callback is a mismatch, then the agreeing COMPLETED callback confirms the state', async () => {
