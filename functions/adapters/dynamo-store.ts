@@ -281,13 +281,16 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
             TableName: tableName,
             Key: marshall(key),
             UpdateExpression: `SET ${set} ADD asks :one${remove}`,
-            ConditionExpression: 'attribute_exists(#pk)',
-            ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+            // Once per ask: the SDK's retry of an update that landed (its answer lost) finds the
+            // ask's time already there, and does not count the ask a second time.
+            ConditionExpression: 'attribute_exists(#pk) AND (attribute_not_exists(#askedAt) OR #askedAt <> :at)',
+            ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#askedAt': 'askedAt' },
             ExpressionAttributeValues: marshall(values, MARSHALL),
           }),
         );
       } catch (error) {
-        if (isConditionFailure(error)) return; // not stored yet: the put that follows carries the verdict
+        // Not stored yet (the put that follows carries the verdict), or this ask already recorded.
+        if (isConditionFailure(error)) return;
         throw fault('UpdateItem (verdict)', error);
       }
     },

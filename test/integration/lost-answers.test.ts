@@ -8,7 +8,7 @@ import { sweep } from '../../functions/core/sweep.ts';
 import { findProvider } from '../../functions/providers/index.ts';
 import { processMessage } from '../../functions/core/worker.ts';
 import { LOCAL_AWS } from '../../local/engines.ts';
-import { captureLogger, queueMessageFor, sampleJson, storedState, uniqueId, type WorkerEnvironment, startWorkerEnvironment } from '../support/integration-worker.ts';
+import { captureLogger, queueMessageFor, sampleJson, storedEvents, storedState, uniqueId, type WorkerEnvironment, startWorkerEnvironment } from '../support/integration-worker.ts';
 import { suiteResource } from '../support/suite-resource.ts';
 
 /**
@@ -135,5 +135,23 @@ describe('a conditional write that landed, its answer lost and the call retried'
     const mine = queued.map((body) => JSON.parse(body) as { subjectId: string; lease: string }).filter((message) => message.subjectId === ref);
     assert.equal(mine.length, 1, 'its re-check queued');
     assert.equal((await storedState(env, 'temboplus', ref))?.recheckAt, mine[0].lease);
+  });
+
+  test('a claim\'s verdict: one ask counted once', async (t) => {
+    // prepare: a stored claim, asked about once on arrival
+    const ref = uniqueId('lost-verdict');
+    env.simulator.report(transfer(ref, 'COMPLETED', '2025-01-01T10:00:00Z'));
+    await processMessage(await queueMessageFor(env.secrets, 'temboplus', transfer(ref, 'COMPLETED', '2025-01-01T10:00:00Z')), env.deps());
+    const [claim] = (await storedEvents(env, 'temboplus', ref)).filter((item) => item.source === 'callback');
+    const lossy = storeLosing((command, input) => command === 'UpdateItemCommand' && input.Key?.sk?.S === claim.sk);
+    t.after(() => lossy.client.destroy());
+    // act: the verdict of a second ask, its update's answer lost and the call retried
+    await lossy.store.recordVerdict({ pk: String(claim.pk), sk: String(claim.sk) }, { kind: 'confirmed', answerStatus: 'COMPLETED', askedAt: '2025-01-01T10:05:00.000Z' });
+    // assess
+    assert.equal(lossy.lost(), 1, 'one answer lost');
+    const [after] = (await storedEvents(env, 'temboplus', ref)).filter((item) => item.source === 'callback');
+    // Before, the retry added its ask again: 3, and the claim's asks ran out an ask early.
+    assert.equal(after.asks, 2, 'the ask on arrival and this one');
+    assert.equal(after.askedAt, '2025-01-01T10:05:00.000Z');
   });
 });
