@@ -38,7 +38,7 @@ export function visibilityDelayer(sqs: SQSClient, queueUrl: string): (record: SQ
   };
 }
 
-/** Queues up to 10 messages in one call, each with its own delay; throws unless every one was accepted. */
+/** Queues up to 10 messages in one call, each with its own delay; throws unless every one was accepted (saying how many were not). */
 export function batchSender(sqs: SQSClient, queueUrl: string): (messages: readonly { readonly body: string; readonly delaySeconds: number }[]) => Promise<void> {
   return async (messages) => {
     if (messages.length === 0) return;
@@ -49,7 +49,9 @@ export function batchSender(sqs: SQSClient, queueUrl: string): (messages: readon
       }),
     );
     if (result.Failed?.length) {
-      throw new DependencyError('sqs', `${result.Failed.length} of ${messages.length} messages not queued: ${result.Failed.map((failure) => failure.Code).join(', ')}`);
+      throw new DependencyError('sqs', `${result.Failed.length} of ${messages.length} messages not queued: ${result.Failed.map((failure) => failure.Code).join(', ')}`, {
+        notQueued: result.Failed.length,
+      });
     }
   };
 }

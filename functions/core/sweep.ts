@@ -1,5 +1,5 @@
 import { maskSubjectId, type AnyProvider } from '../providers/provider.ts';
-import { errorMessage } from '../shared/errors.ts';
+import { DependencyError, errorMessage } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import type { RecheckMessage } from './queue-message.ts';
 import { DEFAULT_RECONCILE, type ReconcilePolicy } from './reconcile.ts';
@@ -15,7 +15,10 @@ import type { CallbackStore, DueRecheck } from './store.ts';
 
 export interface SweepDependencies {
   readonly store: CallbackStore;
-  /** Queue these messages (a batch of at most 10), each after its delay in seconds. */
+  /**
+   * Queue these messages (a batch of at most 10), each after its delay in seconds; throws unless
+   * every one was accepted (a DependencyError's `notQueued` says how many were not, when the others were).
+   */
   readonly enqueue: (messages: readonly { readonly body: string; readonly delaySeconds: number }[]) => Promise<void>;
   readonly now: () => Date;
   readonly log: Logger;
@@ -49,6 +52,12 @@ function fairShare(shards: readonly (readonly DueRecheck[])[], limit: number): D
     for (const shard of shards) if (n < shard.length && taken.length < limit) taken.push(shard[n]);
   }
   return taken;
+}
+
+/** How many of a batch the queue did not accept: all of it, unless the error says fewer. */
+function notQueuedOf(error: unknown, size: number): number {
+  const notQueued = error instanceof DependencyError ? error.notQueued : undefined;
+  return notQueued !== undefined && Number.isInteger(notQueued) && notQueued >= 0 && notQueued <= size ? notQueued : size;
 }
 
 export async function sweep(providers: readonly AnyProvider[], deps: SweepDependencies): Promise<SweepResult> {
@@ -115,8 +124,11 @@ export async function sweep(providers: readonly AnyProvider[], deps: SweepDepend
       await deps.enqueue(batch);
       queued += batch.length;
     } catch (error) {
+      // A batch the queue took in part (SendMessageBatch's `Failed`): the others are queued, and counted so.
+      const notQueued = notQueuedOf(error, batch.length);
+      queued += batch.length - notQueued;
       failures.push(error);
-      deps.log.error('sweep: re-checks not queued', { count: batch.length, leaseSeconds: policy.leaseSeconds, error: errorMessage(error) });
+      deps.log.error('sweep: re-checks not queued', { count: notQueued, leaseSeconds: policy.leaseSeconds, error: errorMessage(error) });
     }
   }
   const busy = Object.entries(counts).filter(([, count]) => count.due > 0);

@@ -10,13 +10,19 @@ export class DependencyError extends Error {
    * (shared/retry-after.ts). Undefined when it said nothing usable.
    */
   readonly retryAfterSeconds?: number;
+  /**
+   * A batch the queue took in part: how many of its messages it did not accept (the others are
+   * queued). Undefined when the call failed whole.
+   */
+  readonly notQueued?: number;
   constructor(
     readonly dependency: string,
     message: string,
-    options?: { cause?: unknown; retryAfterSeconds?: number },
+    options?: { cause?: unknown; retryAfterSeconds?: number; notQueued?: number },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     if (options?.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
+    if (options?.notQueued !== undefined) this.notQueued = options.notQueued;
   }
 }
 

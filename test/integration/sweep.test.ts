@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { describe, test } from 'node:test';
+import { batchSender } from '../../functions/adapters/sqs.ts';
 import { expectSubject } from '../../functions/core/expect.ts';
 import { keys, QUEUE } from '../../functions/core/pipeline-definition.ts';
 import { eventsFromChange } from '../../functions/core/publish.ts';
@@ -326,6 +328,36 @@ describe('the sweep when the table or the queue fails part of the way', () => {
     const refused = log.lines.filter((line) => line.message === 'sweep: re-checks not queued');
     assert.equal(refused.length, 1);
     assert.equal(refused[0].fields?.count, 10);
+    assert.equal(log.lines.find((line) => line.message === 'sweep')?.fields?.queued, queued.length, 'the sweep line counts what was queued');
+  });
+
+  test('a batch the queue took in part: the lines count what was queued and what was not', async () => {
+    // prepare: 12 due subjects (two batches), and a queue whose first SendMessageBatch accepts all
+    // but three of its entries (the call succeeds; `Failed` names them)
+    const ids = Array.from({ length: 12 }, (_, n) => uniqueId(`SWEEP-PART-${n}`));
+    for (const subjectId of ids) await expectSubject(env.store, getProvider('esms'), { subjectId }, { now: now(), policy: { ...DEFAULT_RECONCILE, providerFirstDelays: false } });
+    clock += 10 * 60_000;
+    const queued: RecheckMessage[] = [];
+    let calls = 0;
+    const sqs = {
+      send: async (command: SendMessageBatchCommand) => {
+        const entries = command.input.Entries ?? [];
+        const failed = calls++ === 0 ? entries.slice(0, 3) : [];
+        for (const entry of entries) if (!failed.includes(entry)) queued.push(RecheckMessageSchema.parse(JSON.parse(entry.MessageBody!)));
+        return { Successful: [], Failed: failed.map((entry) => ({ Id: entry.Id, Code: 'InternalError', SenderFault: false })) };
+      },
+    } as unknown as SQSClient;
+    const log = captureLogger();
+    // act
+    const outcome = await sweep([getProvider('esms')], { store: env.store, enqueue: batchSender(sqs, 'queue-url'), now, log, reconcile: DEFAULT_RECONCILE }).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    // assess
+    assert.match(String(outcome?.message), /3 of 10 messages not queued/, 'the invocation still fails');
+    const refused = log.lines.filter((line) => line.message === 'sweep: re-checks not queued');
+    // Before, the line said all 10 of the batch were not queued, and the sweep line left out the 7 that were.
+    assert.equal(refused[0]?.fields?.count, 3);
     assert.equal(log.lines.find((line) => line.message === 'sweep')?.fields?.queued, queued.length, 'the sweep line counts what was queued');
   });
 });
