@@ -342,11 +342,13 @@ export class PipelineAlarms extends Construct {
         }),
         1,
         `No reconciliation sweep succeeded in ${SWEEP_ALARM_PERIOD.toMinutes()} minutes (it runs every minute). Until it does, no ` +
-          're-check is queued: a lost callback is not found, and no subject is marked stale (the Stale alarms stay quiet). ' +
+          're-check is queued (or only some, below): a lost callback is not found, and no subject is marked stale (the Stale alarms stay quiet). ' +
           `Read the sweep's log group (errors name the table, its byRecheck index or the queue), check its rule is enabled and ` +
           "the function is not throttled (the account's concurrency). Due re-checks stay due: the next sweep that runs catches up. " +
           "A line 'sweep: lease not taken' names one item the sweep cannot update (an expectation written by hand, version as text): " +
-          'the others are queued, that one fails every sweep until it is fixed or deleted.',
+          'the others are queued, that one fails every sweep until it is fixed or deleted. ' +
+          "'sweep: due re-checks not read' (one provider's index query failed) and 'sweep: re-checks not queued' (refused by the queue, " +
+          'asked once their 5-minute lease ends) name a table or queue fault: the rest was queued.',
         { comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD, treatMissingData: TreatMissingData.BREACHING },
       );
     }

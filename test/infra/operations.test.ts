@@ -344,6 +344,9 @@ describe('alarms', () => {
     assert.deepEqual(stats.sort(), [['errors', 'Errors', sweep, 'Sum', 600], ['invocations', 'Invocations', sweep, 'Sum', 600]]);
     assert.deepEqual([alarm.Threshold, alarm.ComparisonOperator, alarm.EvaluationPeriods, alarm.TreatMissingData], [1, 'LessThanThreshold', 1, 'breaching']);
     assert.match(alarm.AlarmDescription, /no re-check is queued.*Stale alarms stay quiet.*throttled/);
+    // A sweep failing part of the way still queues the rest: the lines that say which part failed.
+    assert.match(alarm.AlarmDescription, /sweep: lease not taken.*sweep: due re-checks not read.*sweep: re-checks not queued.*the rest was queued/);
+    assert.ok(alarm.AlarmDescription.length <= 1024, "CloudWatch's description limit");
     assert.deepEqual(alarm.AlarmActions, [ref(logicalId(stack.alarms.topic))]);
     assert.deepEqual([config?.MaximumRetryAttempts, config?.MaximumEventAgeInSeconds], [0, 60], 'a missed sweep is made up by the next one, not replayed');
   });
