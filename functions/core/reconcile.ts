@@ -150,11 +150,13 @@ export function withRecheck(state: StateItem, context: RecheckContext, reason: '
 }
 
 /**
- * A stale subject whose status a callback has just moved on, to a status still not final: the
- * transaction is alive after all (a TemboPlus transfer that reached WAITING_ACK after its schedule
- * ended), and its final callback may yet be lost. It is asked about again from the schedule's start,
- * within its horizon, as after a claim the provider could not judge; past the horizon it stays stale
- * as it was (not stale again: the stale alarm counted it once). Anything else is returned as it is.
+ * A stale subject whose status a callback has just moved on, to one not settled yet (still not
+ * final, or final and not confirmed): the transaction is alive after all (a TemboPlus transfer that
+ * reached WAITING_ACK after its schedule ended), and its final callback may yet be lost. It is asked
+ * about again from the schedule's start, within its horizon, as after a claim the provider could not
+ * judge; past the horizon it stays stale as it was (not stale again: the stale alarm counted it
+ * once). Should the schedule run out again inside the horizon, it goes stale a second time, counted
+ * again: a second time a person should look. A settled status already took it off the stale list.
  */
 export function revivedByChange(before: StateItem | undefined, after: StateItem, context: RecheckContext): StateItem {
   if (!before?.stale || !after.stale || (after.status === before.status && after.outcome === before.outcome)) return after;

@@ -32,6 +32,8 @@ export interface SweepDependencies {
 
 /** At most this many re-checks per provider per minute: with its `perSecond` bound, about 8 a second at the worker. */
 export const DEFAULT_SWEEP_LIMIT = 500;
+/** Batches the queue refused whole, one after another, after which a sweep stops queuing. */
+export const MAX_BATCHES_REFUSED_IN_A_ROW = 2;
 /** SQS's largest delay. */
 const MAX_DELAY_SECONDS = 900;
 
@@ -73,15 +75,17 @@ export async function sweep(providers: readonly AnyProvider[], deps: SweepDepend
   for (const provider of providers) {
     // One provider's due subjects that cannot be read (a table fault) are read by the next sweep;
     // the other providers' are queued now, and the invocation fails once they are.
-    let shards: DueRecheck[][];
-    try {
-      shards = await Promise.all(Array.from({ length: policy.shards }, (_, shard) => deps.store.dueRechecks(`${provider.id}#${shard}`, now.toISOString(), limit)));
-    } catch (error) {
-      failures.push(error);
-      deps.log.error('sweep: due re-checks not read', { provider: provider.id, error: errorMessage(error) });
-      continue;
+    // Each shard on its own: one whose query fails leaves the provider's other shards to be leased.
+    const read = await Promise.allSettled(Array.from({ length: policy.shards }, (_, shard) => deps.store.dueRechecks(`${provider.id}#${shard}`, now.toISOString(), limit)));
+    const unread = read.flatMap((shard) => (shard.status === 'rejected' ? [shard.reason as unknown] : []));
+    if (unread.length > 0) {
+      failures.push(unread[0]);
+      deps.log.error('sweep: due re-checks not read', { provider: provider.id, shards: unread.length, error: errorMessage(unread[0]) });
     }
-    const due = fairShare(shards, limit);
+    const due = fairShare(
+      read.flatMap((shard) => (shard.status === 'fulfilled' ? [shard.value] : [])),
+      limit,
+    );
     const claimed: DueRecheck[] = [];
     // Leases in small parallel groups: one conditional write each. One that fails (an item an
     // application wrote that DynamoDB cannot update, `version` as text) is logged and thrown once the
@@ -118,15 +122,24 @@ export async function sweep(providers: readonly AnyProvider[], deps: SweepDepend
   // A batch the queue refuses leaves its subjects leased: asked once the lease ends. The other
   // batches are still queued.
   let queued = 0;
+  let refusedInARow = 0;
   for (let i = 0; i < messages.length; i += 10) {
+    // A queue that refused whole batches twice in a row is down: the rest wait out their lease
+    // rather than each batch its own bounded retries (a backlog would run the sweep to its timeout).
+    if (refusedInARow >= MAX_BATCHES_REFUSED_IN_A_ROW) {
+      deps.log.error('sweep: re-checks not queued', { count: messages.length - i, leaseSeconds: policy.leaseSeconds, error: `the queue refused ${refusedInARow} batches in a row` });
+      break;
+    }
     const batch = messages.slice(i, i + 10);
     try {
       await deps.enqueue(batch);
       queued += batch.length;
+      refusedInARow = 0;
     } catch (error) {
       // A batch the queue took in part (SendMessageBatch's `Failed`): the others are queued, and counted so.
       const notQueued = notQueuedOf(error, batch.length);
       queued += batch.length - notQueued;
+      refusedInARow = notQueued === batch.length ? refusedInARow + 1 : 0;
       failures.push(error);
       deps.log.error('sweep: re-checks not queued', { count: notQueued, leaseSeconds: policy.leaseSeconds, error: errorMessage(error) });
     }

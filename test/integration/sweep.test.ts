@@ -299,6 +299,64 @@ describe('the sweep when the table or the queue fails part of the way', () => {
     assert.deepEqual(log.lines.filter((line) => line.message === 'sweep: due re-checks not read').map((line) => line.fields?.provider), ['telesign']);
   });
 
+  test("one shard's query failing leaves the provider's other shards to be queued", async () => {
+    // prepare: two due TeleSign subjects in different shards, and a table that fails the first one's shard
+    const first = uniqueId('SWEEP-SHARD-A');
+    let second = uniqueId('SWEEP-SHARD-B');
+    while (recheckShard('telesign', second, undefined, DEFAULT_RECONCILE.shards) === recheckShard('telesign', first, undefined, DEFAULT_RECONCILE.shards)) second = uniqueId('SWEEP-SHARD-B');
+    for (const subjectId of [first, second]) await expectSubject(env.store, getProvider('telesign'), { subjectId }, { now: now(), policy: { ...DEFAULT_RECONCILE, providerFirstDelays: false } });
+    clock += 10 * 60_000;
+    const failing = recheckShard('telesign', first, undefined, DEFAULT_RECONCILE.shards);
+    const store = { ...env.store, dueRechecks: async (shard: string, at: string, limit: number) => (shard === failing ? Promise.reject(new Error('Query failed: throttled')) : env.store.dueRechecks(shard, at, limit)) };
+    const queued: RecheckMessage[] = [];
+    const log = captureLogger();
+    // act
+    const outcome = await sweep([getProvider('telesign')], {
+      store,
+      enqueue: async (messages) => void queued.push(...messages.map((message) => RecheckMessageSchema.parse(JSON.parse(message.body)))),
+      now,
+      log,
+      reconcile: DEFAULT_RECONCILE,
+    }).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    // assess
+    assert.ok(queued.some((message) => message.subjectId === second), 'the other shard\'s subject is queued');
+    assert.ok(!queued.some((message) => message.subjectId === first));
+    assert.match(String(outcome?.message), /throttled/);
+    assert.deepEqual(log.lines.filter((line) => line.message === 'sweep: due re-checks not read').map((line) => line.fields?.shards), [1]);
+  });
+
+  test('a queue that refuses two whole batches in a row is not sent the rest: they wait out their lease', async () => {
+    // prepare: 35 due subjects (four batches), and a queue that refuses everything
+    const ids = Array.from({ length: 35 }, (_, n) => uniqueId(`SWEEP-DOWN-${n}`));
+    for (const subjectId of ids) await expectSubject(env.store, getProvider('identomat'), { subjectId }, { now: now(), policy: { ...DEFAULT_RECONCILE, providerFirstDelays: false } });
+    clock += 10 * 60_000;
+    let calls = 0;
+    const log = captureLogger();
+    // act
+    const outcome = await sweep([getProvider('identomat')], {
+      store: env.store,
+      enqueue: async () => {
+        calls++;
+        throw new Error('SendMessageBatch failed: unreachable');
+      },
+      now,
+      log,
+      reconcile: DEFAULT_RECONCILE,
+    }).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    // assess
+    assert.match(String(outcome?.message), /unreachable/);
+    assert.equal(calls, 2, 'two batches tried, not every one');
+    const counts = log.lines.filter((line) => line.message === 'sweep: re-checks not queued').map((line) => line.fields?.count as number);
+    assert.ok(counts.reduce((sum, count) => sum + count, 0) >= 35, `every leased subject counted as not queued (${counts.join(' + ')})`);
+    assert.equal(log.lines.find((line) => line.message === 'sweep')?.fields?.queued, 0);
+  });
+
   test('a batch the queue refuses does not keep the next batches from being queued', async () => {
     // prepare: 12 due subjects (two batches of messages), and a queue that refuses the first batch
     const ids = Array.from({ length: 12 }, (_, n) => uniqueId(`SWEEP-BATCH-${n}`));
