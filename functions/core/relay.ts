@@ -854,6 +854,9 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
       await recordSent();
       break;
     } catch (error) {
+      // Written at once: should the table stall past the function's timeout, this line still names
+      // the send (the one after the last try would never be written).
+      if (tries === 1) deps.log.warn('relay: sent, recording it again', { eventId: detail.eventId, referenceId: maskSubjectId(referenceId, deps.sender), error: errorMessage(error) });
       if (tries < RETRY_RECORD_TRIES) continue;
       deps.log.error('relay: sent, not recorded', { eventId: detail.eventId, referenceId: maskSubjectId(referenceId, deps.sender), error: errorMessage(error) });
       throw error;

@@ -541,6 +541,10 @@ describe('a crash mid-send', () => {
     assert.equal(item?.status, 'sent', 'was: uncertain, for a send TeleSign answered');
     assert.equal(item?.referenceId, taken(detail)[0].referenceId);
     assert.equal(log.lines.filter((line) => line.message === 'relay: sent, not recorded').length, 0);
+    // Named at the first failure: a table stalling past the function's timeout still leaves this line.
+    const again = log.lines.filter((line) => line.message === 'relay: sent, recording it again');
+    assert.equal(again.length, 1);
+    assert.equal(again[0].fields?.eventId, detail.eventId);
   });
 
   test('TeleSign takes the message and does not answer in time: uncertain at once, not retried', async () => {
