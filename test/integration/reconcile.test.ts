@@ -264,30 +264,43 @@ describe('reconciliation, for every provider the worker asks', { timeout: 240_00
 });
 
 describe('a stale subject that moves on', { timeout: 120_000 }, () => {
-  test('TemboPlus: a transfer stale under way, then a confirmed WAITING_ACK callback, is asked about again and its lost final status found', async () => {
-    // prepare: an expected transfer the endpoint knows only as SUBMITTED until the schedule ends (stale)
-    const kit = askedKits.find((each) => each.provider.id === 'temboplus')!;
-    const subject = finalLife(kit, 'tembo-revived');
-    const last = subject.contents.at(-1)!;
-    env.simulators.temboplus.report(kit.statusAnswer!(last, 'SUBMITTED'));
-    await expectSubject(env.store, kit.provider, subject, { now: now(), policy: DEFAULT_RECONCILE });
-    let rounds = 0;
-    while ((await stateOf(kit, subject))?.stale !== true && rounds++ < 20) await nextRecheck(kit, subject);
-    const stale = await stateOf(kit, subject);
-    assert.equal(stale?.stale, true);
-    assert.ok(Date.parse(stale!.staleAt!) - Date.parse(stale!.expectedAt!) < (DEFAULT_RECONCILE.horizonHours - 1) * 3_600_000, 'stale with time left in the horizon');
-    // The transfer moves on: the partner's WAITING_ACK callback, which the endpoint confirms.
-    clock += 3_600_000;
-    const waiting = kit.statusAnswer!(last, 'WAITING_ACK');
-    env.simulators.temboplus.report(waiting);
+  const kit = () => askedKits.find((each) => each.provider.id === 'temboplus')!;
 
-    // act
-    await deliver(kit, { body: Buffer.from(JSON.stringify(waiting)) });
-    const revived = await stateOf(kit, subject);
-    // Its COMPLETED callback is lost; the endpoint knows it.
-    env.simulators.temboplus.report(kit.statusAnswer!(last));
-    const results = await nextRecheck(kit, subject);
-    const found = await stateOf(kit, subject);
+  /**
+   * An expected TemboPlus transfer the endpoint knows only as SUBMITTED until its schedule ends:
+   * stale. Returns it, its stale state, and what its callbacks and answers are made from.
+   */
+  async function staleTransfer(name: string) {
+    const subject = finalLife(kit(), name);
+    const last = subject.contents.at(-1)!;
+    env.simulators.temboplus.report(kit().statusAnswer!(last, 'SUBMITTED'));
+    await expectSubject(env.store, kit().provider, subject, { now: now(), policy: DEFAULT_RECONCILE });
+    let rounds = 0;
+    while ((await stateOf(kit(), subject))?.stale !== true && rounds++ < 20) await nextRecheck(kit(), subject);
+    const stale = await stateOf(kit(), subject);
+    assert.equal(stale?.stale, true);
+    return { subject, last, stale: stale! };
+  }
+
+  /** The partner's WAITING_ACK callback, which the endpoint confirms, delivered. */
+  async function waitingAck(last: Content): Promise<void> {
+    const waiting = kit().statusAnswer!(last, 'WAITING_ACK');
+    env.simulators.temboplus.report(waiting);
+    await deliver(kit(), { body: Buffer.from(JSON.stringify(waiting)) });
+  }
+
+  test('TemboPlus: a transfer stale under way, then a confirmed WAITING_ACK callback, is asked about again and its lost final status found', async () => {
+    // prepare: stale with time left in the horizon
+    const { subject, last, stale } = await staleTransfer('tembo-revived');
+    assert.ok(Date.parse(stale.staleAt!) - Date.parse(stale.expectedAt!) < (DEFAULT_RECONCILE.horizonHours - 1) * 3_600_000, 'stale with time left in the horizon');
+    clock += 3_600_000;
+
+    // act: the transfer moves on; then its COMPLETED callback is lost, and the endpoint knows it
+    await waitingAck(last);
+    const revived = await stateOf(kit(), subject);
+    env.simulators.temboplus.report(kit().statusAnswer!(last));
+    const results = await nextRecheck(kit(), subject);
+    const found = await stateOf(kit(), subject);
 
     // assess
     assert.equal(revived?.status, 'WAITING_ACK');
@@ -303,27 +316,18 @@ describe('a stale subject that moves on', { timeout: 120_000 }, () => {
   });
 
   test('past the horizon, a stale subject that moves on stays stale, counted once', async () => {
-    // prepare: as above, then the horizon passes before the transfer moves on
-    const kit = askedKits.find((each) => each.provider.id === 'temboplus')!;
-    const subject = finalLife(kit, 'tembo-late');
-    const last = subject.contents.at(-1)!;
-    env.simulators.temboplus.report(kit.statusAnswer!(last, 'SUBMITTED'));
-    await expectSubject(env.store, kit.provider, subject, { now: now(), policy: DEFAULT_RECONCILE });
-    let rounds = 0;
-    while ((await stateOf(kit, subject))?.stale !== true && rounds++ < 20) await nextRecheck(kit, subject);
-    const staleAt = (await stateOf(kit, subject))?.staleAt;
+    // prepare: stale, then the horizon passes before the transfer moves on
+    const { subject, last, stale } = await staleTransfer('tembo-late');
     clock += (DEFAULT_RECONCILE.horizonHours + 1) * 3_600_000;
-    const waiting = kit.statusAnswer!(last, 'WAITING_ACK');
-    env.simulators.temboplus.report(waiting);
 
     // act
-    await deliver(kit, { body: Buffer.from(JSON.stringify(waiting)) });
-    const after = await stateOf(kit, subject);
+    await waitingAck(last);
+    const after = await stateOf(kit(), subject);
 
     // assess
     assert.equal(after?.status, 'WAITING_ACK', 'the new status is kept');
     assert.equal(after?.stale, true);
-    assert.equal(after?.staleAt, staleAt, 'not stale a second time');
+    assert.equal(after?.staleAt, stale.staleAt, 'not stale a second time');
     assert.equal(after?.recheckShard, staleShard('temboplus'));
   });
 });

@@ -10,7 +10,7 @@ import { eventsFromChange } from '../../functions/core/publish.ts';
 import { RecheckMessageSchema, type RecheckMessage } from '../../functions/core/queue-message.ts';
 import { processRecheck, type RecheckResult } from '../../functions/core/recheck.ts';
 import { DEFAULT_RECONCILE, recheckShard, staleShard } from '../../functions/core/reconcile.ts';
-import { sweep } from '../../functions/core/sweep.ts';
+import { sweep, type SweepDependencies } from '../../functions/core/sweep.ts';
 import { processMessage } from '../../functions/core/worker.ts';
 import { getProvider } from '../../functions/providers/index.ts';
 import { captureLogger, queueMessageFor, sampleJson, startWorkerEnvironment, storedState, uniqueId, type WorkerEnvironment } from '../support/integration-worker.ts';
@@ -273,84 +273,74 @@ describe('an item the lease cannot be written to', () => {
 });
 
 describe('the sweep when the table or the queue fails part of the way', () => {
+  /** Subjects of `providerId` expected now, due once the clock moves on 10 minutes (it does). */
+  async function dueSubjects(providerId: string, ids: readonly string[]): Promise<void> {
+    for (const subjectId of ids) await expectSubject(env.store, getProvider(providerId), { subjectId }, { now: now(), policy: { ...DEFAULT_RECONCILE, providerFirstDelays: false } });
+    clock += 10 * 60_000;
+  }
+
+  /** One sweep at the clock's time with these parts changed: its log, and the error it failed with. */
+  async function sweepFailing(providerIds: readonly string[], parts: Partial<Pick<SweepDependencies, 'store' | 'enqueue'>>) {
+    const log = captureLogger();
+    const error = await sweep(providerIds.map(getProvider), { store: env.store, enqueue: async () => undefined, now, log, reconcile: DEFAULT_RECONCILE, ...parts }).then(
+      () => undefined,
+      (failure: unknown) => failure as Error,
+    );
+    return { log, error };
+  }
+
+  /** A queue that takes every message it is sent into `queued`. */
+  const into = (queued: RecheckMessage[]) => async (messages: readonly { readonly body: string }[]) => void queued.push(...messages.map((message) => RecheckMessageSchema.parse(JSON.parse(message.body))));
+
+  /** The table, its index query failing for the shards `fails` names. */
+  const tableFailing = (fails: (shard: string) => boolean) => ({
+    ...env.store,
+    dueRechecks: async (shard: string, at: string, limit: number) => (fails(shard) ? Promise.reject(new Error('Query failed: throttled')) : env.store.dueRechecks(shard, at, limit)),
+  });
+
   test("one provider's due subjects that cannot be read do not keep the others' from being queued", async () => {
     // prepare: a due subject of TemboPlus, and a table that fails TeleSign's index query
     const tembo = uniqueId('SWEEP-TEMBO');
-    await expectSubject(env.store, getProvider('temboplus'), { subjectId: tembo }, { now: now(), policy: { ...DEFAULT_RECONCILE, providerFirstDelays: false } });
-    clock += 10 * 60_000;
-    const store = { ...env.store, dueRechecks: async (shard: string, at: string, limit: number) => (shard.startsWith('telesign#') ? Promise.reject(new Error('Query failed: throttled')) : env.store.dueRechecks(shard, at, limit)) };
+    await dueSubjects('temboplus', [tembo]);
     const queued: RecheckMessage[] = [];
-    const log = captureLogger();
     // act
-    const outcome = await sweep([getProvider('telesign'), getProvider('temboplus')], {
-      store,
-      enqueue: async (messages) => void queued.push(...messages.map((message) => RecheckMessageSchema.parse(JSON.parse(message.body)))),
-      now,
-      log,
-      reconcile: DEFAULT_RECONCILE,
-    }).then(
-      () => undefined,
-      (error: unknown) => error as Error,
-    );
+    const { log, error } = await sweepFailing(['telesign', 'temboplus'], { store: tableFailing((shard) => shard.startsWith('telesign#')), enqueue: into(queued) });
     // assess
     // Before, the first provider's failed query ended the sweep: nothing queued for any provider.
     assert.ok(queued.some((message) => message.subjectId === tembo), 'the other provider\'s subject is queued');
-    assert.match(String(outcome?.message), /throttled/, 'the invocation still fails, for the alarm');
+    assert.match(String(error?.message), /throttled/, 'the invocation still fails, for the alarm');
     assert.deepEqual(log.lines.filter((line) => line.message === 'sweep: due re-checks not read').map((line) => line.fields?.provider), ['telesign']);
   });
 
   test("one shard's query failing leaves the provider's other shards to be queued", async () => {
     // prepare: two due TeleSign subjects in different shards, and a table that fails the first one's shard
+    const shardOf = (subjectId: string) => recheckShard('telesign', subjectId, undefined, DEFAULT_RECONCILE.shards);
     const first = uniqueId('SWEEP-SHARD-A');
     let second = uniqueId('SWEEP-SHARD-B');
-    while (recheckShard('telesign', second, undefined, DEFAULT_RECONCILE.shards) === recheckShard('telesign', first, undefined, DEFAULT_RECONCILE.shards)) second = uniqueId('SWEEP-SHARD-B');
-    for (const subjectId of [first, second]) await expectSubject(env.store, getProvider('telesign'), { subjectId }, { now: now(), policy: { ...DEFAULT_RECONCILE, providerFirstDelays: false } });
-    clock += 10 * 60_000;
-    const failing = recheckShard('telesign', first, undefined, DEFAULT_RECONCILE.shards);
-    const store = { ...env.store, dueRechecks: async (shard: string, at: string, limit: number) => (shard === failing ? Promise.reject(new Error('Query failed: throttled')) : env.store.dueRechecks(shard, at, limit)) };
+    while (shardOf(second) === shardOf(first)) second = uniqueId('SWEEP-SHARD-B');
+    await dueSubjects('telesign', [first, second]);
     const queued: RecheckMessage[] = [];
-    const log = captureLogger();
     // act
-    const outcome = await sweep([getProvider('telesign')], {
-      store,
-      enqueue: async (messages) => void queued.push(...messages.map((message) => RecheckMessageSchema.parse(JSON.parse(message.body)))),
-      now,
-      log,
-      reconcile: DEFAULT_RECONCILE,
-    }).then(
-      () => undefined,
-      (error: unknown) => error as Error,
-    );
+    const { log, error } = await sweepFailing(['telesign'], { store: tableFailing((shard) => shard === shardOf(first)), enqueue: into(queued) });
     // assess
     assert.ok(queued.some((message) => message.subjectId === second), 'the other shard\'s subject is queued');
     assert.ok(!queued.some((message) => message.subjectId === first));
-    assert.match(String(outcome?.message), /throttled/);
+    assert.match(String(error?.message), /throttled/);
     assert.deepEqual(log.lines.filter((line) => line.message === 'sweep: due re-checks not read').map((line) => line.fields?.shards), [1]);
   });
 
   test('a queue that refuses two whole batches in a row is not sent the rest: they wait out their lease', async () => {
     // prepare: 35 due subjects (four batches), and a queue that refuses everything
-    const ids = Array.from({ length: 35 }, (_, n) => uniqueId(`SWEEP-DOWN-${n}`));
-    for (const subjectId of ids) await expectSubject(env.store, getProvider('identomat'), { subjectId }, { now: now(), policy: { ...DEFAULT_RECONCILE, providerFirstDelays: false } });
-    clock += 10 * 60_000;
+    await dueSubjects('identomat', Array.from({ length: 35 }, (_, n) => uniqueId(`SWEEP-DOWN-${n}`)));
     let calls = 0;
-    const log = captureLogger();
+    const refusing = async () => {
+      calls++;
+      throw new Error('SendMessageBatch failed: unreachable');
+    };
     // act
-    const outcome = await sweep([getProvider('identomat')], {
-      store: env.store,
-      enqueue: async () => {
-        calls++;
-        throw new Error('SendMessageBatch failed: unreachable');
-      },
-      now,
-      log,
-      reconcile: DEFAULT_RECONCILE,
-    }).then(
-      () => undefined,
-      (error: unknown) => error as Error,
-    );
+    const { log, error } = await sweepFailing(['identomat'], { enqueue: refusing });
     // assess
-    assert.match(String(outcome?.message), /unreachable/);
+    assert.match(String(error?.message), /unreachable/);
     assert.equal(calls, 2, 'two batches tried, not every one');
     const counts = log.lines.filter((line) => line.message === 'sweep: re-checks not queued').map((line) => line.fields?.count as number);
     assert.ok(counts.reduce((sum, count) => sum + count, 0) >= 35, `every leased subject counted as not queued (${counts.join(' + ')})`);
@@ -360,29 +350,19 @@ describe('the sweep when the table or the queue fails part of the way', () => {
   test('a batch the queue refuses does not keep the next batches from being queued', async () => {
     // prepare: 12 due subjects (two batches of messages), and a queue that refuses the first batch
     const ids = Array.from({ length: 12 }, (_, n) => uniqueId(`SWEEP-BATCH-${n}`));
-    for (const subjectId of ids) await expectSubject(env.store, getProvider('esms'), { subjectId }, { now: now(), policy: { ...DEFAULT_RECONCILE, providerFirstDelays: false } });
-    clock += 10 * 60_000;
+    await dueSubjects('esms', ids);
     const queued: RecheckMessage[] = [];
     let batches = 0;
-    const log = captureLogger();
+    const refusingFirst = async (messages: readonly { readonly body: string }[]) => {
+      if (batches++ === 0) throw new Error('SendMessageBatch failed: unreachable');
+      await into(queued)(messages);
+    };
     // act
-    const outcome = await sweep([getProvider('esms')], {
-      store: env.store,
-      enqueue: async (messages) => {
-        if (batches++ === 0) throw new Error('SendMessageBatch failed: unreachable');
-        queued.push(...messages.map((message) => RecheckMessageSchema.parse(JSON.parse(message.body))));
-      },
-      now,
-      log,
-      reconcile: DEFAULT_RECONCILE,
-    }).then(
-      () => undefined,
-      (error: unknown) => error as Error,
-    );
+    const { log, error } = await sweepFailing(['esms'], { enqueue: refusingFirst });
     // assess
     const mine = queued.filter((message) => ids.includes(message.subjectId));
     assert.ok(mine.length >= 2, `${mine.length} of the 12 queued after the refused batch`);
-    assert.match(String(outcome?.message), /unreachable/);
+    assert.match(String(error?.message), /unreachable/);
     const refused = log.lines.filter((line) => line.message === 'sweep: re-checks not queued');
     assert.equal(refused.length, 1);
     assert.equal(refused[0].fields?.count, 10);
@@ -392,9 +372,7 @@ describe('the sweep when the table or the queue fails part of the way', () => {
   test('a batch the queue took in part: the lines count what was queued and what was not', async () => {
     // prepare: 12 due subjects (two batches), and a queue whose first SendMessageBatch accepts all
     // but three of its entries (the call succeeds; `Failed` names them)
-    const ids = Array.from({ length: 12 }, (_, n) => uniqueId(`SWEEP-PART-${n}`));
-    for (const subjectId of ids) await expectSubject(env.store, getProvider('esms'), { subjectId }, { now: now(), policy: { ...DEFAULT_RECONCILE, providerFirstDelays: false } });
-    clock += 10 * 60_000;
+    await dueSubjects('esms', Array.from({ length: 12 }, (_, n) => uniqueId(`SWEEP-PART-${n}`)));
     const queued: RecheckMessage[] = [];
     let calls = 0;
     const sqs = {
@@ -405,14 +383,10 @@ describe('the sweep when the table or the queue fails part of the way', () => {
         return { Successful: [], Failed: failed.map((entry) => ({ Id: entry.Id, Code: 'InternalError', SenderFault: false })) };
       },
     } as unknown as SQSClient;
-    const log = captureLogger();
     // act
-    const outcome = await sweep([getProvider('esms')], { store: env.store, enqueue: batchSender(sqs, 'queue-url'), now, log, reconcile: DEFAULT_RECONCILE }).then(
-      () => undefined,
-      (error: unknown) => error as Error,
-    );
+    const { log, error } = await sweepFailing(['esms'], { enqueue: batchSender(sqs, 'queue-url') });
     // assess
-    assert.match(String(outcome?.message), /3 of 10 messages not queued/, 'the invocation still fails');
+    assert.match(String(error?.message), /3 of 10 messages not queued/, 'the invocation still fails');
     const refused = log.lines.filter((line) => line.message === 'sweep: re-checks not queued');
     // Before, the line said all 10 of the batch were not queued, and the sweep line left out the 7 that were.
     assert.equal(refused[0]?.fields?.count, 3);
