@@ -391,11 +391,23 @@ export function sharedCodeWarnings(codes: readonly string[] | undefined): string
  * Whether the number is in one of the countries: its digits begin with one of the calling codes.
  * Calling codes are a prefix code (none begins another: ITU-T E.164), so this is exact for a
  * number written with its country code, as instructions carry it.
+ *
+ * In the two shared codes, where an area is allowed rather than a country, it must also be a whole
+ * number there: ten digits after the code (+1: the NANP's area code, office code and line number,
+ * https://glossary.atis.org/glossary/north-american-number-plan-nanp/; +7: a national number of
+ * ten digits, https://en.wikipedia.org/wiki/%2B7). `+1 201 234 567 890` begins as New Jersey but is
+ * no number in it, and what the sender would make of it is not the allowed area's to say.
  */
 export function sendsTo(countryCodes: readonly string[], destination: string): boolean {
   const digits = e164(destination).replace(/^\+/, '');
-  return /^\d+$/.test(digits) && countryCodes.some((code) => digits.startsWith(code));
+  if (!/^\d+$/.test(digits)) return false;
+  if (SHARED_ZONE.test(digits) && digits.length !== SHARED_ZONE_DIGITS) return false;
+  return countryCodes.some((code) => digits.startsWith(code));
 }
+
+/** The shared calling codes (+1, +7), and the length of every number in them with its code: 1 or 7 and ten digits. */
+const SHARED_ZONE = /^[17]/;
+const SHARED_ZONE_DIGITS = 11;
 
 /** A phone number as the provider gave it, written as E.164 (`+` and digits); spaces, dots, dashes and brackets dropped. */
 export function e164(destination: string): string {

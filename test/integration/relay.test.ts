@@ -750,6 +750,19 @@ describe('faults that sent nothing are retried', () => {
     assert.match(relayLine(view), /^code not sent: the gateway refused it before asking TeleSign \(the number is not in a country/);
   });
 
+  test('relayAllowedCountryCodes with an area of +1: a number that begins in the area but is longer than a NANP number is refused, nothing goes to TeleSign', async () => {
+    // prepare: +1 201 (New Jersey) allowed; its digits are those of the area, with three more
+    const [longer, whole] = [await instruction({ ...OTP_SAMPLE, phoneNumber: '+1 201 234 567 890' }), await instruction({ ...OTP_SAMPLE, phoneNumber: '+1 (201) 234-5678' })];
+    const before = simulator.sent.length;
+    // act
+    const refused = await relayInstruction(longer, relayDeps({ allowedCountryCodes: parseCountryCodes('1201') }));
+    const sent = await relayInstruction(whole, relayDeps({ allowedCountryCodes: parseCountryCodes('1201') }));
+    // assess
+    assert.deepEqual([refused.outcome, sent.outcome], ['refused', 'sent'], 'was: the longer one sent as 1201234567890');
+    assert.deepEqual(simulator.sent.slice(before).map((message) => message.parameters.phone_number), ['12012345678']);
+    assert.match(String((await relayItem(longer))?.reason), /not in a country relayAllowedCountryCodes allows \(\+1201\)/);
+  });
+
   test('a text longer than one TeleSign message (published, since it is within the event\'s limits) is recorded refused on the session, not skipped unseen', async () => {
     // prepare: 1,601 and 5,000 characters; TeleSign takes 1,600
     const details = [await instruction({ ...OTP_SAMPLE, text: `Your code is 6867 ${'x'.repeat(1_583)}` }), await instruction({ ...OTP_SAMPLE, text: `Your code is 6867 ${'x'.repeat(4_982)}` })];

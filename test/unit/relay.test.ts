@@ -67,6 +67,18 @@ describe('relayAllowedCountryCodes', () => {
     assert.ok(sendsTo(['1', '44'], '+1 (415) 555-0100'));
     assert.ok(!sendsTo(['1', '44'], '+4915112345678'), 'Germany is not the UK');
   });
+
+  test('in +1 and +7 a number has ten digits after the code: more or fewer after an allowed area is no number there, and is refused', () => {
+    // +1 201 and ten digits is New Jersey; with three more it is no NANP number, though its digits
+    // still begin 1201 (without the leading 1, they read as an Egyptian mobile, +20 1234567890).
+    assert.ok(sendsTo(['1201'], '+1 201 234 5678'));
+    for (const number of ['+1 201 234 567 890', '+1201234567', '1201 234 567 890', '+1201 555 0100 1876']) assert.ok(!sendsTo(['1201'], number), number);
+    assert.ok(!sendsTo(['1'], '+1 201 234 567 890'), 'nor with the whole of +1 allowed');
+    assert.ok(sendsTo(['77'], '+7 701 234 5678'));
+    for (const number of ['+7 701 234 5678 9', '+7701234567', '+7 701 234 567 890 12']) assert.ok(!sendsTo(['77', '7'], number), number);
+    // Other codes are left as they were: their national numbers vary in length.
+    assert.ok(sendsTo(['995'], '+99551'));
+  });
 });
 
 describe('positionOf', () => {
