@@ -119,7 +119,16 @@ export class SmsRelay extends Construct {
     if (!props.sender.sendMessage) throw new Error(`smsRelay names "${props.sender.id}", which cannot send messages`);
     const maxAge = checkSetting('relayMaxAgeSeconds', props.relayMaxAgeSeconds ?? SETTING_DEFAULTS.relayMaxAgeSeconds);
     const countries = checkCountryCodes('relayAllowedCountryCodes', props.relayAllowedCountryCodes ?? SETTING_DEFAULTS.relayAllowedCountryCodes);
-    for (const warning of sharedCodeWarnings(parseCountryCodes(countries))) Annotations.of(this).addWarningV2('callback-gateway:relay-shared-country-code', `relayAllowedCountryCodes: ${warning}`);
+    const allowedCodes = parseCountryCodes(countries);
+    for (const warning of sharedCodeWarnings(allowedCodes)) Annotations.of(this).addWarningV2('callback-gateway:relay-shared-country-code', `relayAllowedCountryCodes: ${warning}`);
+    // Wider than a whole +1, which already warns: every number an instruction names is sent to.
+    if (allowedCodes === undefined) {
+      Annotations.of(this).addWarningV2(
+        'callback-gateway:relay-any-country',
+        'relayAllowedCountryCodes: any, so the relay sends an SMS to whatever number an instruction names, in every country, ' +
+          'the destinations SMS pumping favours included. List the countries you serve (e.g. 995,255, or +1 area codes such as 1201,1212).',
+      );
+    }
     const retentionDays = checkSetting('eventRetentionDays', props.eventRetentionDays ?? RETENTION.eventDays);
     const secretCacheSeconds = checkSetting('secretCacheSeconds', props.secretCacheSeconds ?? DEFAULT_SECRET_CACHE_SECONDS);
     const namespace = props.namespace ?? DEFAULT_METRIC_NAMESPACE;

@@ -482,6 +482,16 @@ describe('outputs, cdk-nag, and the setting', () => {
     assert.deepEqual(Annotations.fromStack(areas).findWarning('*', Match.stringLikeRegexp('relayAllowedCountryCodes')), []);
   });
 
+  test('the relay on with relayAllowedCountryCodes left at "any" synthesizes with a warning to list the countries served', () => {
+    // act
+    const { stack: anywhere } = synthesize({ settings: { ...RELAY_ON.settings, relayAllowedCountryCodes: 'any' } });
+    const { stack: listed } = synthesize({ settings: { ...RELAY_ON.settings, relayAllowedCountryCodes: '995,255' } });
+    // assess
+    // Before, only a whole +1 or +7 warned, though "any" lets every country through.
+    Annotations.fromStack(anywhere).hasWarning('*', Match.stringLikeRegexp('relayAllowedCountryCodes: any, so the relay sends an SMS to whatever number.*List the countries you serve'));
+    assert.deepEqual(Annotations.fromStack(listed).findWarning('*', Match.stringLikeRegexp('relayAllowedCountryCodes')), []);
+  });
+
   test('a long relayAllowedCountryCodes (60 +1 area codes) still deploys: every alarm description within CloudWatch\'s 1024 characters, RelayNotSent saying how many codes and where they are', () => {
     // prepare: what CloudFormation is given, a reference (a function's name) at its longest, 64 characters
     const lengthOf = (description: unknown) =>
