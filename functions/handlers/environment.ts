@@ -18,6 +18,16 @@ export function numberEnv(name: string, fallback: number): number {
 }
 
 /**
+ * A positive whole number from the environment, or the default: a count (shards, receives). A
+ * fraction set by hand on the function (`RECONCILE_SHARDS=2.5`) left some shards never read.
+ */
+export function integerEnv(name: string, fallback: number): number {
+  const value = numberEnv(name, fallback);
+  if (!Number.isInteger(value)) throw new ConfigurationError(`environment variable ${name} must be a whole number, got "${process.env[name]}"`);
+  return value;
+}
+
+/**
  * The reconcile policy from RECONCILE_SCHEDULE (`1m,5m,30m,2h,12h,24h,48h`), RECONCILE_SHARDS and
  * RECONCILE_HORIZON_HOURS, each defaulting to DEFAULT_RECONCILE's value. The worker and the sweep
  * read the same variables, set from the same stack setting.
@@ -35,7 +45,7 @@ export function reconcileEnv(): ReconcilePolicy {
   return {
     ...DEFAULT_RECONCILE,
     intervalsSeconds,
-    shards: numberEnv('RECONCILE_SHARDS', DEFAULT_RECONCILE.shards),
+    shards: integerEnv('RECONCILE_SHARDS', DEFAULT_RECONCILE.shards),
     horizonHours: numberEnv('RECONCILE_HORIZON_HOURS', DEFAULT_RECONCILE.horizonHours),
   };
 }

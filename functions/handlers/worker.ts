@@ -9,7 +9,7 @@ import { processRecheck } from '../core/recheck.ts';
 import { processMessage, type WorkerDependencies } from '../core/worker.ts';
 import { subjectTurns } from '../core/state-write.ts';
 import { DEFAULT_LOOKUP_TIMEOUT_MS, DEFAULT_SECRET_CACHE_SECONDS, workerHandlerOptions } from './dependencies.ts';
-import { numberEnv, reconcileEnv, requireEnv } from './environment.ts';
+import { integerEnv, numberEnv, reconcileEnv, requireEnv } from './environment.ts';
 import { retryDelaySeconds } from './back-off.ts';
 import { withInvocationLogFields } from './invocation-log.ts';
 import { sqsBatchHandler, type RetryOptions, type SqsBatchHandler } from './sqs-batch.ts';
@@ -60,7 +60,7 @@ function fromEnvironment(): WorkerHandler {
       },
       retryBaseSeconds: numberEnv('RETRY_BASE_SECONDS', QUEUE.retryBaseSeconds),
       // The queue's maxReceiveCount setting (lib/callback-queue.ts sets it from cdk.json).
-      maxReceiveCount: numberEnv('MAX_RECEIVE_COUNT', QUEUE.maxReceiveCount),
+      maxReceiveCount: integerEnv('MAX_RECEIVE_COUNT', QUEUE.maxReceiveCount),
       reconcile: reconcileEnv(),
       // Set only with the SMS relay on (lib/callback-queue.ts).
       ...(process.env.SMS_RELAY ? { smsRelay: process.env.SMS_RELAY } : {}),
