@@ -336,6 +336,7 @@ export class CallbackGatewayStack extends Stack {
       logQueries: this.logQueries,
       alarms: [...this.alarms.alarms, ...(this.smsRelay?.alarms ?? [])],
       events: { publisher: this.events.publisher, deadLetterQueue: this.events.deadLetterQueue },
+      ...(this.smsRelay ? { relay: { metrics: this.smsRelay.metrics, function: this.smsRelay.function, deadLetterQueue: this.smsRelay.deadLetterQueue } } : {}),
     });
 
     this.addOutputs();

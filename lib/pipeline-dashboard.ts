@@ -44,6 +44,12 @@ export interface PipelineDashboardProps {
   readonly alarms: readonly Alarm[];
   /** Events out: the stream's publisher and its dead-letter queue. */
   readonly events?: { readonly publisher: IFunction; readonly deadLetterQueue: IQueue };
+  /** The SMS relay, when it is on: what it sent (each SMS paid for), what it did not, its function and DLQ. */
+  readonly relay?: {
+    readonly metrics: { readonly sent: IMetric; readonly notSent: IMetric; readonly uncertain: IMetric };
+    readonly function: IFunction;
+    readonly deadLetterQueue: IQueue;
+  };
 }
 
 const PERIOD = Duration.minutes(5);
@@ -234,6 +240,19 @@ export class PipelineDashboard extends Construct {
           eventsDlq.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum', label: 'DLQ visible' }),
         ]),
         wide('Events out: oldest stream record (ms)', [publisher.metric('IteratorAge', { period: PERIOD, statistic: 'Maximum', label: 'iterator age' })]),
+      );
+    }
+    if (props.relay) {
+      const { metrics, function: relayFunction, deadLetterQueue: relayDlq } = props.relay;
+      widgets.push(
+        // Each SMS sent is paid for: a flood (a leaked key, code after code) shows here first.
+        wide('SMS relay', [
+          withLabel(metrics.sent, 'sent'),
+          withLabel(metrics.notSent, 'not sent'),
+          withLabel(metrics.uncertain, 'uncertain'),
+          relayFunction.metricErrors({ ...sum, label: 'errors' }),
+          relayDlq.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum', label: 'DLQ visible' }),
+        ]),
       );
     }
     // Four of these widths to a row.

@@ -113,6 +113,8 @@ export class SmsRelay extends Construct {
   public readonly logGroup: ILogGroup;
   public readonly rule: Rule;
   public readonly alarms: readonly Alarm[];
+  /** What the dashboard shows of the relay: SMS sent, not sent, uncertain (counted from its lines). */
+  public readonly metrics: { readonly sent: IMetric; readonly notSent: IMetric; readonly uncertain: IMetric };
 
   constructor(scope: Construct, id: string, props: SmsRelayProps) {
     super(scope, id);
@@ -220,7 +222,8 @@ export class SmsRelay extends Construct {
     const uncertain = metric('RelayUncertain', RELAY_LOG_PATTERNS.uncertain);
     const notSent = metric('RelayNotSent', RELAY_LOG_PATTERNS.notSent);
     const configuration = metric('RelayConfigurationErrors', RELAY_LOG_PATTERNS.configurationError);
-    metric('RelaySent', RELAY_LOG_PATTERNS.sent);
+    const sent = metric('RelaySent', RELAY_LOG_PATTERNS.sent);
+    this.metrics = { sent, notSent, uncertain };
 
     const stackName = Stack.of(this).stackName;
     const via = props.sender.displayName;

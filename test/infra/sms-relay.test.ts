@@ -314,6 +314,22 @@ describe('alarms', () => {
     for (const alarm of relay().alarms) assert.ok(shown.includes(logicalId(alarm)), alarm.node.id);
   });
 
+  test('the dashboard shows what the relay sent, did not send and is unsure of, its errors and its DLQ', () => {
+    // prepare: the dashboard body, each reference written as `@LogicalId`
+    const [, dashboard] = ofType('AWS::CloudWatch::Dashboard')[0];
+    const parts = dashboard.Properties.DashboardBody['Fn::Join'][1] as unknown[];
+    const text = parts.map((part) => (typeof part === 'string' ? part : `@${((part as Json).Ref ?? (part as Json)['Fn::GetAtt'][0]) as string}`)).join('');
+
+    // act
+    const widget = (JSON.parse(text) as { widgets: Json[] }).widgets.find((each) => each.type === 'metric' && each.properties.title === 'SMS relay');
+
+    // assess
+    // Before, RelaySent was counted and shown nowhere: a flood of paid SMS was seen on the bill.
+    assert.ok(widget, 'an SMS relay widget');
+    const lines = JSON.stringify(widget.properties.metrics);
+    for (const name of ['RelaySent', 'RelayNotSent', 'RelayUncertain', 'Errors', 'ApproximateNumberOfMessagesVisible']) assert.ok(lines.includes(`"${name}"`), name);
+  });
+
   test('the metric filters count the lines the relay really writes: uncertain, not sent (an event the gateway did not store too), configuration, sent', async () => {
     // prepare: the filters on the relay's log group
     const filters = new Map(
