@@ -107,6 +107,20 @@ describe('the invocation a line belongs to', () => {
   });
 });
 
+/**
+ * The JSON log lines the deployed handlers write to stdout, taken until `restore`; anything else
+ * goes on to stdout (the test runner talks to its parent over it).
+ */
+function captureLogLines(): { readonly written: string[]; readonly restore: () => void } {
+  const written: string[] = [];
+  const write = process.stdout.write;
+  process.stdout.write = ((chunk: unknown, ...rest: unknown[]) =>
+    typeof chunk === 'string' && chunk.startsWith('{"level":')
+      ? (written.push(chunk), true)
+      : (write as (...args: unknown[]) => boolean).call(process.stdout, chunk, ...rest)) as typeof process.stdout.write;
+  return { written, restore: () => void (process.stdout.write = write) };
+}
+
 describe('the deployed ingest entry point', () => {
   const saved = { ...process.env };
   after(() => {
@@ -121,13 +135,7 @@ describe('the deployed ingest entry point', () => {
       TELESIGN_SECRET_ID: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:unused',
       AWS_REGION: 'eu-west-1',
     });
-    const written: string[] = [];
-    const write = process.stdout.write;
-    // Only our JSON lines are taken: the test runner talks to its parent over the same stdout.
-    process.stdout.write = ((chunk: unknown, ...rest: unknown[]) =>
-      typeof chunk === 'string' && chunk.startsWith('{"level":')
-        ? (written.push(chunk), true)
-        : (write as (...args: unknown[]) => boolean).call(process.stdout, chunk, ...rest)) as typeof process.stdout.write;
+    const { written, restore } = captureLogLines();
     const { handler } = await import('../../functions/handlers/ingest.ts');
     // A wrong method is answered before any secret or queue is touched: nothing leaves the process.
     const event = {
@@ -145,7 +153,7 @@ describe('the deployed ingest entry point', () => {
       await handler(event, { awsRequestId: 'lambda-1' });
       await handler(event, { awsRequestId: 'lambda-2' });
     } finally {
-      process.stdout.write = write;
+      restore();
     }
 
     // assess
@@ -188,12 +196,7 @@ describe('the deployed worker entry point', () => {
       AWS_SECRET_ACCESS_KEY: 'test',
       AWS_ENDPOINT_URL_SQS: sqs.endpoint,
     });
-    const written: string[] = [];
-    const write = process.stdout.write;
-    process.stdout.write = ((chunk: unknown, ...rest: unknown[]) =>
-      typeof chunk === 'string' && chunk.startsWith('{"level":')
-        ? (written.push(chunk), true)
-        : (write as (...args: unknown[]) => boolean).call(process.stdout, chunk, ...rest)) as typeof process.stdout.write;
+    const { written, restore } = captureLogLines();
     const { handler } = await import('../../functions/handlers/worker.ts');
     // A body that is no queue message fails before the table is touched: only the visibility change leaves the process.
     const record = (messageId: string, receiveCount: number) =>
@@ -204,7 +207,7 @@ describe('the deployed worker entry point', () => {
     try {
       answers = [await handler({ Records: [record('m-6', 6)] }, { awsRequestId: 'lambda-1' }), await handler({ Records: [record('m-7', 7)] }, { awsRequestId: 'lambda-2' })];
     } finally {
-      process.stdout.write = write;
+      restore();
       await sqs.stop();
     }
 
