@@ -1,5 +1,4 @@
 import {
-  ConditionalCheckFailedException,
   GetItemCommand,
   PutItemCommand,
   TransactionCanceledException,
@@ -10,7 +9,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { TABLE } from '../core/pipeline-definition.ts';
-import { sameItem, sentAgain } from './dynamo-store.ts';
+import { isConditionFailure, sameItem, sentAgain } from './dynamo-store.ts';
 import type { RelayStore } from '../core/relay.ts';
 import type { Item } from '../core/store.ts';
 import { DependencyError, errorMessage } from '../shared/errors.ts';
@@ -40,7 +39,6 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
     const expected = marshall(set, MARSHALL);
     return sameItem(Object.fromEntries(Object.keys(expected).flatMap((name) => (item[name] === undefined ? [] : [[name, item[name]]]))), expected);
   };
-  const isConditionFailure = (error: unknown) => error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException';
 
   /**
    * An UpdateItem setting `fields` (and counting an attempt), under an optional condition; with
