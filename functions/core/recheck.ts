@@ -151,11 +151,11 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
       // A callback or another re-check wrote first: wait a moment at random before reading again, as
       // the worker does (state-write.ts).
       await beforeStateWrite(attempt);
-      const state = attempt === 1 && !turn?.waited ? first : await deps.store.getState(provider.id, message.subjectId, message.part);
+      const state = attempt === 1 && !turn?.afterAnother ? first : await deps.store.getState(provider.id, message.subjectId, message.part);
       if (!state) return skipped(deps, message, 'no state for this subject');
       // A write raced this one: a copy of this message that got there first has moved the lease on
       // (its answer is stored; this one's too, idempotently).
-      if ((attempt > 1 || turn?.waited) && leaseTakenOver(state)) return leaseSkipped(deps, provider, message);
+      if ((attempt > 1 || turn?.afterAnother) && leaseTakenOver(state)) return leaseSkipped(deps, provider, message);
       const now = deps.now().toISOString();
       const observations: Observation[] =
         answer?.kind === 'found' ? [{ hash: shortHash(answerEventKey(answer.answer)), counts: false, source: 'status-endpoint', placed: answer.answer.placed }] : [];

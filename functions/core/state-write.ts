@@ -39,19 +39,28 @@ export async function beforeStateWrite(attempt: number): Promise<void> {
   if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A subject's state writes in this process, held one at a time; `waited` when another held it first. */
+/**
+ * A subject's state writes in one batch, held one at a time. `afterAnother` when another record of
+ * the batch took this subject's turn first (held or done): the state this record read before its
+ * turn may predate that write, and is read again.
+ */
 export interface SubjectTurn {
-  readonly waited: boolean;
+  readonly afterAnother: boolean;
   readonly release: () => void;
 }
 
 /**
- * Takes turns at each subject's state write within one worker: records of one batch for the same
+ * Takes turns at each subject's state write within one batch: records of one batch for the same
  * subject (a burst, a redrive, a re-check beside a callback) write it one after another, in the
  * order they come to it (after their status requests, which run at once), instead of racing each
- * other's conditional puts, each lost race a write paid for
- * and a pause. One holder at a time per subject; other subjects never wait. Across workers the
- * conditional put and the pauses above still decide.
+ * other's conditional puts, each lost race a write paid for and a pause. One holder at a time per
+ * subject; other subjects never wait. Across workers the conditional put and the pauses above still
+ * decide.
+ *
+ * Made once per batch: a record that read the state while another's write was still to come, and
+ * reached its turn after that write was done, must still know it came second (a turn forgotten on
+ * release told it nothing, and its stale read lost the race it was meant to avoid). Kept for the
+ * batch alone, the turns never outgrow it.
  */
 export function subjectTurns(): (subject: string) => Promise<SubjectTurn> {
   const last = new Map<string, Promise<void>>();
@@ -59,16 +68,9 @@ export function subjectTurns(): (subject: string) => Promise<SubjectTurn> {
     const before = last.get(subject);
     let release!: () => void;
     const done = new Promise<void>((resolve) => (release = resolve));
-    const mine = before ? before.then(() => done) : done;
-    last.set(subject, mine);
+    last.set(subject, before ? before.then(() => done) : done);
     if (before) await before;
-    return {
-      waited: before !== undefined,
-      release: () => {
-        release();
-        if (last.get(subject) === mine) last.delete(subject);
-      },
-    };
+    return { afterAnother: before !== undefined, release };
   };
 }
 

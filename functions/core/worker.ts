@@ -44,7 +44,7 @@ export interface WorkerDependencies {
    */
   readonly relayJoin?: DeliveryReportJoin;
   /**
-   * Turns at each subject's state write, shared by the records of one worker (subjectTurns in
+   * Turns at each subject's state write, shared by the records of one batch (subjectTurns in
    * state-write.ts): records of a batch for one subject write one after another. Absent: each
    * record races the others' conditional puts, as records of different workers do.
    */
@@ -512,7 +512,7 @@ export async function processMessage(message: QueueMessage, deps: WorkerDependen
   const turn = await deps.subjectTurn?.(subjectTurnKey(provider.id, facts.subjectId, facts.part));
   let written: Awaited<ReturnType<typeof applyToState>>;
   try {
-    written = await applyToState(provider, message, read, asked, stored, deps, turn?.waited ? undefined : looked, unanswered, askFault?.retryAfterSeconds);
+    written = await applyToState(provider, message, read, asked, stored, deps, turn?.afterAnother ? undefined : looked, unanswered, askFault?.retryAfterSeconds);
   } finally {
     turn?.release();
   }

@@ -39,9 +39,12 @@ async function processRecord(record: SQSRecord, deps: WorkerDependencies) {
  * failed ones are returned for redelivery (and, past the receive limit, the DLQ).
  */
 export function createWorkerHandler(options: WorkerHandlerOptions): WorkerHandler {
-  // One worker's records take turns at each subject's state (a Lambda instance runs one batch at a time).
-  const deps = { ...options.deps, subjectTurn: options.deps.subjectTurn ?? subjectTurns() };
-  return sqsBatchHandler((record) => processRecord(record, deps), deps.log, { ...options, retryBaseSeconds: options.retryBaseSeconds ?? QUEUE.retryBaseSeconds });
+  const retry = { ...options, retryBaseSeconds: options.retryBaseSeconds ?? QUEUE.retryBaseSeconds };
+  return (event) => {
+    // A batch's records take turns at each subject's state, the turns made afresh for each batch.
+    const deps = { ...options.deps, subjectTurn: options.deps.subjectTurn ?? subjectTurns() };
+    return sqsBatchHandler((record) => processRecord(record, deps), deps.log, retry)(event);
+  };
 }
 
 function fromEnvironment(): WorkerHandler {

@@ -417,6 +417,43 @@ describe('forward-only state under reordering', () => {
     assert.equal(state?.status, '200', 'the latest report is the status');
   });
 
+  test('a record that read the state before another of its batch wrote, and reaches its turn after that write is done, reads again: no write lost', async () => {
+    // prepare: two reports of one message; the second record's read of the state answers only once
+    // the first record's write is done (as on a loaded machine), so its turn is free when it comes.
+    const ref = uniqueId('TS-LATE-TURN');
+    const queued = await Promise.all([203, 200].map((code, i) => message('telesign', teleSignReport(ref, code, new Date(Date.UTC(2022, 5, 23, 19, 0, i)).toUTCString()))));
+    const healthy = env.deps();
+    const writes = { written: 0, conflict: 0 };
+    let firstWrite!: () => void;
+    const firstWriteDone = new Promise<void>((resolve) => (firstWrite = resolve));
+    let reads = 0;
+    const store: CallbackStore = {
+      ...healthy.store,
+      async getState(...args) {
+        const read = ++reads;
+        const state = await healthy.store.getState(...args);
+        if (read === 2) await firstWriteDone;
+        return state;
+      },
+      async putState(state, expectedVersion) {
+        const result = await healthy.store.putState(state, expectedVersion);
+        writes[result]++;
+        firstWrite();
+        return result;
+      },
+    };
+    const handler = createWorkerHandler({ deps: { ...healthy, store }, retryBaseSeconds: 10, maxReceiveCount: QUEUE.maxReceiveCount, delayRetry: async () => undefined });
+    // act
+    const response = await handler(sqsEvent(queued.map((one) => sqsRecord(one))));
+    // assess
+    assert.deepEqual(response.batchItemFailures, []);
+    // Before, the turn was forgotten on release: the second record wrote from its stale read and lost.
+    assert.deepEqual(writes, { written: 2, conflict: 0 });
+    const state = await storedState(env, 'telesign', ref);
+    assert.equal(state?.eventCount, 2);
+    assert.equal(state?.version, 2);
+  });
+
   test('an expectation an application wrote with numbers JavaScript cannot hold: its callbacks are stored, and those numbers written back exactly', async () => {
     // prepare: an expectation with fields of its own, one a fraction past 2^53 (which unmarshall threw on)
     const ref = uniqueId('TS-NUMBERS');
