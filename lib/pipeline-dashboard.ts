@@ -173,8 +173,12 @@ export class PipelineDashboard extends Construct {
       graph('Table: throttles', [
         dynamo('WriteThrottleEvents', 'write'),
         dynamo('ReadThrottleEvents', 'read'),
-        // The indexes are written with state changes: their throttling slows the table's writes.
-        ...[TABLE.outcomeIndex.name, TABLE.recheckIndex.name].map((index) => dynamo('WriteThrottleEvents', `${index} write`, { GlobalSecondaryIndexName: index })),
+        // The indexes are written with state changes: their throttling slows the table's writes. They
+        // are read by the sweep (re-checks, stale subjects) and by `inspect`: a throttled read delays both.
+        ...[TABLE.outcomeIndex.name, TABLE.recheckIndex.name].flatMap((index) => [
+          dynamo('WriteThrottleEvents', `${index} write`, { GlobalSecondaryIndexName: index }),
+          dynamo('ReadThrottleEvents', `${index} read`, { GlobalSecondaryIndexName: index }),
+        ]),
       ]),
     );
 

@@ -14,7 +14,7 @@ import type { IConstruct } from 'constructs';
 import { ingest } from '../../functions/core/ingest.ts';
 import { createLogger } from '../../functions/shared/log.ts';
 import { DependencyError } from '../../functions/shared/errors.ts';
-import { MAX_BODY_BYTES, QUEUE, keys } from '../../functions/core/pipeline-definition.ts';
+import { MAX_BODY_BYTES, QUEUE, TABLE, keys } from '../../functions/core/pipeline-definition.ts';
 import { processRecheck } from '../../functions/core/recheck.ts';
 import { DEFAULT_RECONCILE } from '../../functions/core/reconcile.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
@@ -1235,6 +1235,10 @@ describe('dashboard', () => {
     for (const metric of ['NumberOfMessagesSent', 'NumberOfMessagesReceived', 'ApproximateAgeOfOldestMessage']) has(`AWS/SQS ${metric}`);
     for (const metric of ['ConsumedWriteCapacityUnits', 'ConsumedReadCapacityUnits', 'WriteThrottleEvents', 'ReadThrottleEvents']) {
       has(`AWS/DynamoDB ${metric} TableName @${logicalId(stack.table.table)}`);
+    }
+    // Each index's throttles, its reads (the sweep's, inspect's) as well as its writes.
+    for (const index of [TABLE.outcomeIndex.name, TABLE.recheckIndex.name]) {
+      for (const metric of ['WriteThrottleEvents', 'ReadThrottleEvents']) has(`AWS/DynamoDB ${metric} GlobalSecondaryIndexName ${index} TableName @${logicalId(stack.table.table)}`);
     }
   });
   test('under the pipeline, per provider: accepted, stored by outcome, repeats, lag, throttles, re-checks, events out, and Logs Insights queries', () => {
