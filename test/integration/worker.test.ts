@@ -813,20 +813,20 @@ describe('TemboPlus confirmation through the simulated status endpoint', () => {
     const queued = await message('temboplus', transfer(ref, 'COMPLETED'));
     const deps = env.deps({ timeoutMs: 300 });
     // act
+    // The 429 is asked with the usual timeout: it is about reading the answer, and on a busy machine
+    // an answer from the simulator can take longer than 300 ms (then it read as a timeout, not a 429).
     env.simulator.setFault({ status: 429, times: 1 });
-    const tooMany = await processMessage(queued, deps).catch((error: unknown) => error);
-    // Far slower than the 300 ms timeout: on a busy machine the table reads around the ask can take
-    // a few hundred ms more, and must not be taken for a wait on the answer.
+    const tooMany = await processMessage(queued, env.deps()).catch((error: unknown) => error);
+    // Far slower than the 300 ms timeout.
     env.simulator.setFault({ delayMs: 5_000, times: 1 });
-    const slowStarted = Date.now();
     const slow = await processMessage(queued, deps).catch((error: unknown) => error);
-    const slowMs = Date.now() - slowStarted;
     env.simulator.setFault({ hang: true, times: 1 });
     const hung = await processMessage(queued, deps).catch((error: unknown) => error);
     // assess
     for (const failure of [tooMany, slow, hung]) assert.ok(failure instanceof DependencyError, String(failure));
     assert.match((tooMany as Error).message, /429/);
-    assert.ok(slowMs < 5_000, `gave up after ${slowMs} ms, before the simulator answered`);
+    // Given up at the timeout, before the simulator answered: said by the fault, not by a stopwatch.
+    for (const failure of [slow, hung]) assert.match((failure as Error).message, /no answer within 300 ms/);
     assert.equal((await storedEvents(env, 'temboplus', ref)).length, 0);
     assert.equal(await storedState(env, 'temboplus', ref), undefined);
   });
