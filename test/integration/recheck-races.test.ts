@@ -38,31 +38,36 @@ function transfer(ref: string, status: string, updatedAt: string) {
 }
 
 /**
- * Worker dependencies whose first status answer is read at once and handed over `delayMs` later
- * (later ones at once), and a promise that resolves once that first answer was read.
+ * Worker dependencies whose first status answer is read at once and handed over only once the test
+ * calls `release()` (later ones at once), and a promise that resolves once that first answer was
+ * read. Held by the test, not for a fixed time: on a busy machine what the test does meanwhile (a
+ * callback delivered and stored) can take longer than any pause, and the answer would then land
+ * first, the order under test never made.
  */
-function slowFirstAnswer(delayMs = 1000) {
+function slowFirstAnswer() {
   let calls = 0;
   let answered!: () => void;
   const read = new Promise<void>((resolve) => (answered = resolve));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
   const fetchSlow: typeof fetch = async (input, init) => {
     const first = ++calls === 1;
     const response = await fetch(input, init);
     const text = await response.text();
     if (first) {
       answered();
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      await released;
     }
     return new Response(text, { status: response.status, headers: response.headers });
   };
-  return { read, deps: env.deps({ lookup: { fetch: fetchSlow, timeoutMs: 5000, newRequestId: () => randomUUID() } }) };
+  return { read, release, deps: env.deps({ lookup: { fetch: fetchSlow, timeoutMs: 5000, newRequestId: () => randomUUID() } }) };
 }
 
-/** A re-check of a TemboPlus transfer whose answer is handed over a second after it was read. */
+/** A re-check of a TemboPlus transfer whose answer, once read, is handed over when the test releases it. */
 function slowRecheck(ref: string) {
   const slow = slowFirstAnswer();
   const done = processRecheck({ v: 1, kind: 'recheck', provider: 'temboplus', subjectId: ref, at: new Date().toISOString() }, slow.deps);
-  return { read: slow.read, done };
+  return { read: slow.read, release: slow.release, done };
 }
 
 async function deliver(providerId: string, body: Record<string, unknown>) {
@@ -82,6 +87,7 @@ describe('a re-check answer that lands after a newer callback is old news', () =
     env.simulator.report(transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z'));
     await deliver('temboplus', transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z'));
     const confirmed = await storedState(env, 'temboplus', ref);
+    recheck.release();
     const result = await recheck.done;
 
     // assess
@@ -105,6 +111,7 @@ describe('a re-check answer that lands after a newer callback is old news', () =
     env.simulator.report(transfer(ref, 'REVERSED', '2025-01-01T10:06:00Z'));
     await deliver('temboplus', transfer(ref, 'REVERSED', '2025-01-01T10:06:00Z'));
     const reversed = await storedState(env, 'temboplus', ref);
+    recheck.release();
     await recheck.done;
 
     // assess
@@ -229,13 +236,14 @@ describe('Identomat: answers are as of the question, and a lagging result/ is as
     // prepare
     const sessionId = uniqueId('idm-slow');
     endpointSays(sessionId, 'approved');
-    const slow = slowFirstAnswer(1500);
+    const slow = slowFirstAnswer();
 
     // act
     const approving = processMessage(await queueMessageFor(env.secrets, 'identomat', change(sessionId, 'APPROVED')), slow.deps);
     await slow.read;
     endpointSays(sessionId, 'rejected');
     await processMessage(await queueMessageFor(env.secrets, 'identomat', change(sessionId, 'REJECTED')), slow.deps);
+    slow.release();
     await approving;
 
     // assess
@@ -249,13 +257,14 @@ describe('Identomat: answers are as of the question, and a lagging result/ is as
     endpointSays(sessionId, 'manual_check');
     await deliver('identomat', change(sessionId, 'MANUAL_CHECK'));
     endpointSays(sessionId, 'approved');
-    const slow = slowFirstAnswer(1500);
+    const slow = slowFirstAnswer();
 
     // act
     const recheck = processRecheck({ v: 1, kind: 'recheck', provider: 'identomat', subjectId: sessionId, at: new Date().toISOString() }, slow.deps);
     await slow.read;
     endpointSays(sessionId, 'rejected');
     await deliver('identomat', change(sessionId, 'REJECTED'));
+    slow.release();
     await recheck;
 
     // assess
@@ -433,6 +442,7 @@ describe('a claim nobody could judge stays due until an answer asked after it', 
     } finally {
       env.simulator.setFault(undefined);
     }
+    slow.release();
     await slow.done;
 
     // assess
@@ -598,6 +608,7 @@ describe('a claim nobody could judge stays due until an answer asked after it', 
     await recheck.read;
     env.simulator.report(transfer(ref, 'REVERSED', '2025-01-01T10:06:00Z'));
     await deliver('temboplus', transfer(ref, 'REVERSED', '2025-01-01T10:06:00Z'));
+    recheck.release();
     const result = await recheck.done;
 
     // assess
