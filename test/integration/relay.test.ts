@@ -255,11 +255,21 @@ describe('never an older code after a newer one', () => {
     const real = createRelayStore(env.client, env.tableName);
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const slow = { ...real, create: async (item: Parameters<typeof real.create>[0]) => (item.eventId === older.eventId ? gate.then(() => real.create(item)) : real.create(item)) };
+    let claiming!: () => void;
+    const claimWritten = new Promise<void>((resolve) => (claiming = resolve));
+    const slow = {
+      ...real,
+      create: async (item: Parameters<typeof real.create>[0]) => {
+        if (item.eventId !== older.eventId) return real.create(item);
+        claiming();
+        return gate.then(() => real.create(item));
+      },
+    };
 
-    // act
+    // act: the newer code goes out once the older one's claim is being written (not after a pause,
+    // which a busy machine can outlast: the older one would then be superseded before its claim)
     const first = relayInstruction(older, relayDeps({ store: slow }));
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await claimWritten;
     const second = await relayInstruction(newer, relayDeps());
     release();
     const late = await first;
