@@ -8,6 +8,7 @@ import { RETENTION, TABLE, keys } from '../../functions/core/pipeline-definition
 import { QueueMessageSchema, type QueueMessage } from '../../functions/core/queue-message.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import { createDynamoStore } from '../../functions/adapters/dynamo-store.ts';
+import { DEFAULT_LOOKUP_TIMEOUT_MS } from '../../functions/handlers/dependencies.ts';
 import { type CallbackStore, type Item } from '../../functions/core/store.ts';
 import type { WorkerDependencies } from '../../functions/core/worker.ts';
 import { getProvider } from '../../functions/providers/index.ts';
@@ -73,7 +74,9 @@ export async function startWorkerEnvironment(): Promise<WorkerEnvironment> {
       return {
         store,
         secrets: createSecretCache(async (provider) => JSON.stringify(own[provider.id])),
-        lookup: { fetch, timeoutMs: timeoutMs ?? 2000, newRequestId: randomUUID },
+        // The deployed worker's timeout: a simulated answer a busy machine delays past a shorter one
+        // would fail the record as an endpoint fault. Tests about a slow endpoint set their own.
+        lookup: { fetch, timeoutMs: timeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS, newRequestId: randomUUID },
         now: () => new Date(),
         retention: { eventDays: RETENTION.eventDays, sensitiveHours: RETENTION.sensitiveHours },
         ...overrides,
