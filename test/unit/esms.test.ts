@@ -897,16 +897,16 @@ describe('eSMS status lookup: answers, read as callbacks', () => {
     }
   });
 
-  test('no answer within the timeout is a dependency fault', async () => {
+  // The endpoint never answers, so only the lookup's own timeout can end it: the message says that
+  // timeout fired. The test's timeout only stops a lookup that would wait for ever.
+  test('no answer within the timeout is a dependency fault', { timeout: 30_000 }, async () => {
     // prepare
     simulator.setFault({ hang: true, times: 1 });
     // act
-    const started = Date.now();
     const error = await lookup({ subjectId: 'hangs-1' }, secret, context({ timeoutMs: 150 })).then(() => undefined, (thrown: unknown) => thrown);
     // assess
     assert.ok(error instanceof DependencyError, String(error));
     assert.match(error.message, /no answer within 150 ms/);
-    assert.ok(Date.now() - started < 2000);
     assertNoLeak(error);
   });
 });

@@ -128,15 +128,16 @@ for (const auth of ['basic', 'oauth'] as const) {
         }
       });
 
-      test('a server that does not answer in time is a DependencyError after the timeout', async () => {
+      // The server never answers, so only the lookup's own timeout can end it: the message says that
+      // timeout fired. The test's timeout only stops a lookup that would wait for ever.
+      test('a server that does not answer in time is a DependencyError after the timeout', { timeout: 30_000 }, async () => {
         // prepare
         simulator.setFault({ hang: true, times: 1 });
-        const started = performance.now();
         // act
         const error = await lookupError(secret, randomUUID(), context({ timeoutMs: 200 }));
         // assess
         assert.ok(error instanceof DependencyError, `${error.name}: ${error.message}`);
-        assert.ok(performance.now() - started < 1_500, 'gave up at the timeout');
+        assert.match(error.message, /unreachable: no answer within 200 ms/);
       });
 
       test('a subject with characters a URL path must encode is asked about as it is', async () => {
@@ -451,19 +452,19 @@ describe('REL-ID access tokens (client credentials)', () => {
     }
   });
 
-  test('a token endpoint that does not answer in time is a DependencyError within the one timeout of the lookup', async () => {
+  test('a token endpoint that does not answer in time is a DependencyError within the one timeout of the lookup', { timeout: 30_000 }, async () => {
     // prepare
     const { simulator } = await startRelId();
     const secret = secretFor(simulator.baseUrl, 'oauth');
-    // Far slower than the 200 ms timeout, so that a busy machine's delays are not taken for a wait on the answer.
+    // Far slower than the 200 ms timeout: the lookup's own timeout ends it (its message says so),
+    // not the token's answer, however busy the machine.
     simulator.setFault({ delayMs: 5_000, times: 1 });
-    const started = performance.now();
     try {
       // act
       const error = await lookupError(secret, randomUUID(), context({ timeoutMs: 200 }));
       // assess
       assert.ok(error instanceof DependencyError, `${error.name}: ${error.message}`);
-      assert.ok(performance.now() - started < 4_000, 'gave up at the timeout');
+      assert.match(error.message, /unreachable: no answer within 200 ms/);
     } finally {
       await simulator.stop();
     }
