@@ -352,7 +352,11 @@ export async function startFuzzPipeline(): Promise<FuzzPipeline> {
       return {
         store,
         secrets: secretCache,
-        lookup: { fetch, timeoutMs: 2_000, newRequestId: randomUUID },
+        // The simulated endpoints answer at once, but in this process: on a loaded machine a lookup
+        // (REL-ID's: a token request, then the status request) can take longer than a deployed
+        // timeout, and the regression suite would read the lookup's timeout as the callback not
+        // being stored. How a lookup's timeout is handled has tests of its own.
+        lookup: { fetch, timeoutMs: 30_000, newRequestId: randomUUID },
         now: () => new Date(),
         log,
         retention: { eventDays: RETENTION.eventDays, sensitiveHours: RETENTION.sensitiveHours },
