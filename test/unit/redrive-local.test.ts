@@ -162,7 +162,10 @@ describe('redrive on the local pipeline: its limits', () => {
     const arrived = await mainQueue();
     assert.equal(arrived.length, 6);
     const times = arrived.map((message) => message.sentAt).sort((a, b) => a - b);
-    // Two at 0 s, two at 1 s, two at 2 s: the last pair no sooner than 2 s after the first.
-    assert.ok(times[5] - times[0] >= 1_900, `moved within ${times[5] - times[0]} ms`);
+    // Two at 0 s, two at 1 s, two at 2 s, counted from when the move started: the last pair is due
+    // 2 s in, but the first is stamped only once its receive and send are done, which a loaded
+    // machine stretches to hundreds of milliseconds (1.9 s apart failed so). At least one whole
+    // interval parts them; a move that does not pace sends all six in one pass of milliseconds.
+    assert.ok(times[5] - times[0] >= 1_000, `moved within ${times[5] - times[0]} ms`);
   });
 });
