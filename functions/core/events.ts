@@ -146,7 +146,13 @@ export function judgeClaim(
   const answerKey = orderKey(answer.placed);
   if (differences.length === 0) return { verdict: { kind: 'confirmed', answerStatus: answer.facts.status, answerOrderKey: answerKey }, unsettled: false };
   return {
-    verdict: { kind: 'mismatch', answerStatus: answer.facts.status, answerOrderKey: answerKey, differences, ...(claimKey < answerKey ? { behind: true } : {}) },
+    verdict: {
+      kind: 'mismatch',
+      answerStatus: answer.facts.status,
+      answerOrderKey: answerKey,
+      differences,
+      ...(claimKey < answerKey ? { behind: true, ...(claim.placed.terminal || claim.placed.ranksAsTerminal ? {} : { olderStep: true }) } : {}),
+    },
     unsettled: claimKey > answerKey,
   };
 }

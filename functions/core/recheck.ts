@@ -114,7 +114,7 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
     // Only a status still to move on is older news for being older: a final one that differs from
     // the answer of that very status (another account, dated a minute before) is not a step behind it.
     if (!verdict.behind || !placed.terminal) return verdict;
-    const { behind: _final, ...differing } = verdict;
+    const { behind: _final, olderStep: _step, ...differing } = verdict;
     return differing;
   };
   /**

@@ -144,6 +144,12 @@ export interface Verdict {
   readonly differences?: readonly string[];
   /** A mismatch only because the callback is older than the provider's answer (a late or stale claim). */
   readonly behind?: boolean;
+  /**
+   * With `behind`: the claim is a status still to move on (not final), a step the transaction has
+   * since moved on from (an eSMS message counted further, a transfer past SUBMITTED). A final claim
+   * older than the answer is not: a signed "delivered" the provider now calls failed is a mismatch.
+   */
+  readonly olderStep?: boolean;
   /** Where the answer places its status: a verdict about an answer older than the status in place is not recorded on the state. */
   readonly answerOrderKey?: string;
 }
@@ -309,10 +315,21 @@ export function applyObservations(
  */
 function recordsVerdict(state: StateItem, verdict: Verdict): boolean {
   if (verdict.kind === 'not_found' && state.status !== undefined && state.source === 'status-endpoint') return false;
-  // The provider answered with a status older than the one in place: that answer is not news.
-  if (verdict.answerOrderKey !== undefined && state.orderKey !== undefined && verdict.answerOrderKey < state.orderKey) return false;
-  // A stale callback contradicting a status the provider already confirmed changes nothing of it.
+  // Nothing said yet of the status in place, and the provider's answer is that very status.
+  const unjudgedAnswered = state.confirmation === undefined && state.status !== undefined && state.status === verdict.answerStatus;
+  // The provider answered with a status older than the one in place: that answer is not news. Unless
+  // it confirms the status in place that nothing was said of yet: the same answer, asked a moment
+  // earlier (an answer without a time of its own is placed when asked), confirms it all the same.
+  // Two workers' copies of one subject, the later asked writing first, otherwise left it unconfirmed.
+  if (verdict.answerOrderKey !== undefined && state.orderKey !== undefined && verdict.answerOrderKey < state.orderKey && !(verdict.kind === 'confirmed' && unjudgedAnswered)) return false;
+  // A stale callback contradicting a status the provider already confirmed changes nothing of it;
+  // nor does a claim of an earlier step (not final, older than the answer) on the status the
+  // provider's answer just put in place: older news, recorded on its own item, as a re-check records
+  // it. Which of two workers wrote first decided
+  // otherwise: a pending report asked about after the final one, and written first, left the final
+  // status `mismatch` where the other order left it `confirmed`.
   if (verdict.kind === 'mismatch' && verdict.behind && state.confirmation === 'confirmed' && state.confirmedStatus === verdict.answerStatus) return false;
+  if (verdict.kind === 'mismatch' && verdict.olderStep && unjudgedAnswered) return false;
   return (
     state.confirmation !== verdict.kind ||
     (verdict.answerStatus !== undefined && state.confirmedStatus !== verdict.answerStatus) ||

@@ -250,7 +250,7 @@ async function askProvider(
   // for a stale claim the status in place already answers, and a re-check asks again. (Not by a
   // redelivery: a report of the current status is told from a retry only against the latest change.)
   if (newestReport && verdict.kind === 'mismatch') {
-    const { behind: _lagging, ...current } = verdict;
+    const { behind: _lagging, olderStep: _step, ...current } = verdict;
     return { verdict: current, askedAt: answer.askedAt, answer: answer.answer, unsettled: false, lagging: true };
   }
   return { verdict, askedAt: answer.askedAt, answer: answer.answer, unsettled };

@@ -449,6 +449,47 @@ describe('a confirmation belongs to the status it was given for', () => {
     assert.deepEqual([next.status, next.confirmation, next.differences], ['PENDING', 'mismatch', ['status']]);
   });
 
+  test('two workers asking about one message: the final report confirmed, the pending one behind it, the same state in either write order', () => {
+    // prepare: eSMS-like answers carry no time of their own, so each is placed when it was asked: A
+    // (the final report) asked first, B (an earlier pending report, another worker's) a second later.
+    const esms = { provider: 'esms', subjectId: 'SMS-1' };
+    const finalClaim: PlacedStatus = { status: '5', outcome: 'succeeded', terminal: true, statusAt: T(3), rank: 0 };
+    const pendingClaim: PlacedStatus = { status: '7', outcome: 'pending', terminal: false, statusAt: T(1), rank: 0 };
+    const answerA: PlacedStatus = { ...finalClaim, statusAt: T(10) };
+    const answerB: PlacedStatus = { ...finalClaim, statusAt: T(11) };
+    const a = (state: StateItem | undefined) =>
+      applyObservations(state, esms, [{ hash: 'a', counts: true, source: 'callback', placed: finalClaim }, { hash: 'answer-a', counts: false, source: 'status-endpoint', placed: answerA }],
+        { kind: 'confirmed', answerStatus: '5', answerOrderKey: orderKey(answerA) }, T(12)) ?? state;
+    const b = (state: StateItem | undefined) =>
+      applyObservations(state, esms, [{ hash: 'b', counts: true, source: 'callback', placed: pendingClaim }, { hash: 'answer-b', counts: false, source: 'status-endpoint', placed: answerB }],
+        { kind: 'mismatch', answerStatus: '5', differences: ['status'], behind: true, olderStep: true, answerOrderKey: orderKey(answerB) }, T(12)) ?? state;
+    // act
+    const aFirst = b(a(undefined));
+    const bFirst = a(b(undefined));
+    // assess: before, B first left the final status `mismatch` (A's earlier answer was dropped as old news)
+    for (const state of [aFirst, bFirst]) assert.deepEqual([state?.status, state?.confirmation, state?.confirmedStatus, state?.eventCount], ['5', 'confirmed', '5', 2]);
+  });
+
+  test('a stale report whose answer is put in place, with nothing else asked, leaves that status unjudged, not a mismatch', () => {
+    // act: the pending report alone, the provider already at the final status
+    const pendingClaim: PlacedStatus = { status: '7', outcome: 'pending', terminal: false, statusAt: T(1), rank: 0 };
+    const answer: PlacedStatus = { status: '5', outcome: 'succeeded', terminal: true, statusAt: T(10), rank: 0 };
+    const next = applyObservations(undefined, { provider: 'esms', subjectId: 'SMS-2' }, [{ hash: 'b', counts: true, source: 'callback', placed: pendingClaim }, { hash: 'answer', counts: false, source: 'status-endpoint', placed: answer }],
+      { kind: 'mismatch', answerStatus: '5', differences: ['status'], behind: true, olderStep: true, answerOrderKey: orderKey(answer) }, T(12))!;
+    // assess: the provider's own status in place; the report's verdict stays on its own item
+    assert.deepEqual([next.status, next.source, next.confirmation, next.differences], ['5', 'status-endpoint', undefined, undefined]);
+  });
+
+  test('a final report older than the answer is no earlier step: its mismatch is on the state', () => {
+    // act: a signed "delivered" (200) the provider, asked after, calls failed (207)
+    const delivered: PlacedStatus = { status: '200', outcome: 'succeeded', terminal: true, statusAt: T(1), rank: 0 };
+    const answer: PlacedStatus = { status: '207', outcome: 'failed', terminal: true, statusAt: T(10), rank: 0 };
+    const next = applyObservations(undefined, subject, [{ hash: 'c', counts: true, source: 'callback', placed: delivered }, { hash: 'answer', counts: false, source: 'status-endpoint', placed: answer }],
+      { kind: 'mismatch', answerStatus: '207', differences: ['status'], behind: true, answerOrderKey: orderKey(answer) }, T(12))!;
+    // assess
+    assert.deepEqual([next.status, next.confirmation, next.confirmedStatus, next.differences], ['207', 'mismatch', '207', ['status']]);
+  });
+
   test('the same status reported again later keeps its confirmation', () => {
     // act
     const next = applyObservations(confirmed, subject, [{ hash: 'b', counts: true, source: 'callback', placed: { ...sent, statusAt: T(1) } }], undefined, T(1))!;
