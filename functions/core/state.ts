@@ -289,14 +289,15 @@ export function applyObservations(
     };
   }
 
-  if (verdict && recordsVerdict(next, verdict)) {
+  const onState = verdict && verdictOnState(next, verdict);
+  if (onState && recordsVerdict(next, onState)) {
     // A verdict without a status (not_found, or an answer about another subject) confirms none.
     const { differences: _previous, confirmedStatus: _confirmed, ...withoutDifferences } = next;
     next = {
       ...withoutDifferences,
-      confirmation: verdict.kind,
-      ...(verdict.answerStatus === undefined ? {} : { confirmedStatus: verdict.answerStatus }),
-      ...(verdict.kind === 'mismatch' && verdict.differences?.length ? { differences: verdict.differences.slice(0, 10) } : {}),
+      confirmation: onState.kind,
+      ...(onState.answerStatus === undefined ? {} : { confirmedStatus: onState.answerStatus }),
+      ...(onState.kind === 'mismatch' && onState.differences?.length ? { differences: onState.differences.slice(0, 10) } : {}),
       confirmedAt: now,
     };
     changed = true;
@@ -308,6 +309,25 @@ export function applyObservations(
 }
 
 /**
+ * What a verdict on a claim says of the status in place. A claim of an earlier step (not final, and
+ * older than the answer: a message eSMS has counted further since, a transfer past SUBMITTED) on
+ * the very status the provider answers is older news: its own item records how it differs, and of
+ * the status in place it says only what the answer says. Nothing said of it yet (the answer just put
+ * it in place): confirmed, as the next re-check would find. Already judged: that judgement stands.
+ * Recorded as a mismatch instead, the outcome hung on which of two workers wrote first: a pending
+ * report asked about after the final one, and written first, left the final status `mismatch`; the
+ * other order, `confirmed`. A final claim is never an earlier step: a signed "delivered" the
+ * provider now calls failed stays a mismatch.
+ */
+function verdictOnState(state: StateItem, verdict: Verdict): Verdict | undefined {
+  if (verdict.kind !== 'mismatch' || !verdict.olderStep || state.status === undefined || state.status !== verdict.answerStatus) return verdict;
+  if (state.confirmation === undefined) return { kind: 'confirmed', answerStatus: verdict.answerStatus, ...(verdict.answerOrderKey === undefined ? {} : { answerOrderKey: verdict.answerOrderKey }) };
+  // Already judged (confirmed, or flagged for another claim's account or amount): the earlier step
+  // changes nothing of it, nor replaces what the flag names with its own differences.
+  return state.confirmedStatus === verdict.answerStatus ? undefined : verdict;
+}
+
+/**
  * Whether a verdict changes what the state says about confirmation: the latest verdict stands,
  * except that a `not_found` is not recorded once the provider has answered about the subject (its
  * own glitch, kept on the claim's event item), and a stale callback's mismatch does not undo the
@@ -315,21 +335,10 @@ export function applyObservations(
  */
 function recordsVerdict(state: StateItem, verdict: Verdict): boolean {
   if (verdict.kind === 'not_found' && state.status !== undefined && state.source === 'status-endpoint') return false;
-  // Nothing said yet of the status in place, and the provider's answer is that very status.
-  const unjudgedAnswered = state.confirmation === undefined && state.status !== undefined && state.status === verdict.answerStatus;
-  // The provider answered with a status older than the one in place: that answer is not news. Unless
-  // it confirms the status in place that nothing was said of yet: the same answer, asked a moment
-  // earlier (an answer without a time of its own is placed when asked), confirms it all the same.
-  // Two workers' copies of one subject, the later asked writing first, otherwise left it unconfirmed.
-  if (verdict.answerOrderKey !== undefined && state.orderKey !== undefined && verdict.answerOrderKey < state.orderKey && !(verdict.kind === 'confirmed' && unjudgedAnswered)) return false;
-  // A stale callback contradicting a status the provider already confirmed changes nothing of it;
-  // nor does a claim of an earlier step (not final, older than the answer) on the status the
-  // provider's answer just put in place: older news, recorded on its own item, as a re-check records
-  // it. Which of two workers wrote first decided
-  // otherwise: a pending report asked about after the final one, and written first, left the final
-  // status `mismatch` where the other order left it `confirmed`.
+  // The provider answered with a status older than the one in place: that answer is not news.
+  if (verdict.answerOrderKey !== undefined && state.orderKey !== undefined && verdict.answerOrderKey < state.orderKey) return false;
+  // A stale callback contradicting a status the provider already confirmed changes nothing of it.
   if (verdict.kind === 'mismatch' && verdict.behind && state.confirmation === 'confirmed' && state.confirmedStatus === verdict.answerStatus) return false;
-  if (verdict.kind === 'mismatch' && verdict.olderStep && unjudgedAnswered) return false;
   return (
     state.confirmation !== verdict.kind ||
     (verdict.answerStatus !== undefined && state.confirmedStatus !== verdict.answerStatus) ||

@@ -470,14 +470,26 @@ describe('a confirmation belongs to the status it was given for', () => {
     for (const state of [aFirst, bFirst]) assert.deepEqual([state?.status, state?.confirmation, state?.confirmedStatus, state?.eventCount], ['5', 'confirmed', '5', 2]);
   });
 
-  test('a stale report whose answer is put in place, with nothing else asked, leaves that status unjudged, not a mismatch', () => {
+  test("a stale report whose answer is put in place, nothing said of it yet: the provider's own status is confirmed, not a mismatch", () => {
     // act: the pending report alone, the provider already at the final status
     const pendingClaim: PlacedStatus = { status: '7', outcome: 'pending', terminal: false, statusAt: T(1), rank: 0 };
     const answer: PlacedStatus = { status: '5', outcome: 'succeeded', terminal: true, statusAt: T(10), rank: 0 };
     const next = applyObservations(undefined, { provider: 'esms', subjectId: 'SMS-2' }, [{ hash: 'b', counts: true, source: 'callback', placed: pendingClaim }, { hash: 'answer', counts: false, source: 'status-endpoint', placed: answer }],
       { kind: 'mismatch', answerStatus: '5', differences: ['status'], behind: true, olderStep: true, answerOrderKey: orderKey(answer) }, T(12))!;
-    // assess: the provider's own status in place; the report's verdict stays on its own item
-    assert.deepEqual([next.status, next.source, next.confirmation, next.differences], ['5', 'status-endpoint', undefined, undefined]);
+    // assess: the report's own verdict stays on its item (the worker writes it there)
+    assert.deepEqual([next.status, next.source, next.confirmation, next.confirmedStatus, next.differences], ['5', 'status-endpoint', 'confirmed', '5', undefined]);
+  });
+
+  test('a stale report on a status already judged a mismatch changes nothing of that judgement', () => {
+    // prepare: COMPLETED in place, flagged (a claim of it named another account)
+    const completed: PlacedStatus = { status: 'COMPLETED', outcome: 'succeeded', terminal: true, statusAt: T(10), rank: 0 };
+    const flagged = applyObservations(undefined, { provider: 'temboplus', subjectId: 'T-4' }, [{ hash: 'forged', counts: true, source: 'callback' }, { hash: 'answer', counts: false, source: 'status-endpoint', placed: completed }],
+      { kind: 'mismatch', answerStatus: 'COMPLETED', differences: ['receiverAccount'], answerOrderKey: orderKey(completed) }, T(11))!;
+    // act: a late SUBMITTED
+    const next = applyObservations(flagged, { provider: 'temboplus', subjectId: 'T-4' }, [{ hash: 'late', counts: true, source: 'callback' }],
+      { kind: 'mismatch', answerStatus: 'COMPLETED', differences: ['status'], behind: true, olderStep: true, answerOrderKey: orderKey(completed) }, T(12))!;
+    // assess: still flagged for the account (before, the late report's ['status'] replaced it)
+    assert.deepEqual([next.confirmation, next.confirmedStatus, next.differences, next.eventCount], ['mismatch', 'COMPLETED', ['receiverAccount'], 2]);
   });
 
   test('a final report older than the answer is no earlier step: its mismatch is on the state', () => {
