@@ -151,7 +151,10 @@ export function judgeClaim(
       answerStatus: answer.facts.status,
       answerOrderKey: answerKey,
       differences,
-      ...(claimKey < answerKey ? { behind: true, ...(claim.placed.terminal || claim.placed.ranksAsTerminal ? {} : { olderStep: true }) } : {}),
+      claimStatus: claim.facts.status,
+      // Not final is an earlier step, though it ranks with the final statuses (eSMS's SendStatus 5
+      // with receivers still to count, counted further since): as a re-check judges it.
+      ...(claimKey < answerKey ? { behind: true, ...(claim.placed.terminal ? {} : { olderStep: true }) } : {}),
     },
     unsettled: claimKey > answerKey,
   };

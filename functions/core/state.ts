@@ -150,6 +150,8 @@ export interface Verdict {
    * older than the answer is not: a signed "delivered" the provider now calls failed is a mismatch.
    */
   readonly olderStep?: boolean;
+  /** The status the judged claim reported (a mismatch's: beside the status the provider answers). */
+  readonly claimStatus?: string;
   /** Where the answer places its status: a verdict about an answer older than the status in place is not recorded on the state. */
   readonly answerOrderKey?: string;
 }
@@ -335,10 +337,16 @@ function verdictOnState(state: StateItem, verdict: Verdict): Verdict | undefined
  */
 function recordsVerdict(state: StateItem, verdict: Verdict): boolean {
   if (verdict.kind === 'not_found' && state.status !== undefined && state.source === 'status-endpoint') return false;
+  // A final claim of the very status in place that the provider contradicts in what else it says (a
+  // forged "delivered" of a message that failed, another account or amount) is flagged whatever the
+  // answer's age or what was said of the status before: an answer placed when asked is "older" by
+  // moments, and the flag must not hang on which of two workers wrote first.
+  const flagsStatusInPlace =
+    verdict.kind === 'mismatch' && !verdict.olderStep && verdict.claimStatus !== undefined && verdict.claimStatus === verdict.answerStatus && verdict.answerStatus === state.status;
   // The provider answered with a status older than the one in place: that answer is not news.
-  if (verdict.answerOrderKey !== undefined && state.orderKey !== undefined && verdict.answerOrderKey < state.orderKey) return false;
+  if (!flagsStatusInPlace && verdict.answerOrderKey !== undefined && state.orderKey !== undefined && verdict.answerOrderKey < state.orderKey) return false;
   // A stale callback contradicting a status the provider already confirmed changes nothing of it.
-  if (verdict.kind === 'mismatch' && verdict.behind && state.confirmation === 'confirmed' && state.confirmedStatus === verdict.answerStatus) return false;
+  if (!flagsStatusInPlace && verdict.kind === 'mismatch' && verdict.behind && state.confirmation === 'confirmed' && state.confirmedStatus === verdict.answerStatus) return false;
   return (
     state.confirmation !== verdict.kind ||
     (verdict.answerStatus !== undefined && state.confirmedStatus !== verdict.answerStatus) ||

@@ -165,6 +165,78 @@ describe('two workers asking about one message at once', () => {
   });
 });
 
+describe('two workers asking about one message at once: the state the same in either write order', () => {
+  /**
+   * Two reports of one message, each in its own worker: `first` asks eSMS a second before `second`,
+   * and the state write that lands first is forced (`order`). Returns the subject as stored.
+   */
+  async function twoWorkers(smsId: string, first: string, second: string, order: 'first asked writes first' | 'second asked writes first') {
+    // Both received before either worker asks, as they would be.
+    const firstMessage = await queueMessageForQuery(env.secrets, 'esms', first, { receivedAt: '2026-03-01T10:00:00.000Z' });
+    const secondMessage = await queueMessageForQuery(env.secrets, 'esms', second, { receivedAt: '2026-03-01T10:00:01.000Z' });
+    let firstWritten!: () => void;
+    const firstWrite = new Promise<void>((resolve) => (firstWritten = resolve));
+    const worker = (writesSecond: boolean, at: string) => {
+      const deps = env.deps();
+      const store = {
+        ...deps.store,
+        async putState(...args: Parameters<typeof deps.store.putState>) {
+          if (writesSecond) await firstWrite;
+          const result = await deps.store.putState(...args);
+          if (!writesSecond) firstWritten();
+          return result;
+        },
+      };
+      return { ...deps, store, now: () => new Date(at) };
+    };
+    const a = worker(order === 'second asked writes first', '2026-03-01T10:00:05.000Z');
+    const b = worker(order === 'first asked writes first', '2026-03-01T10:00:06.000Z');
+    await Promise.all([processMessage(firstMessage, a), processMessage(secondMessage, b)]);
+    return storedSubject(env, 'esms', smsId);
+  }
+
+  test('a sent report with receivers still to count, and the full one: confirmed, whichever worker writes first', async () => {
+    for (const order of ['first asked writes first', 'second asked writes first'] as const) {
+      // prepare: eSMS has counted both receivers. The full report (A) asks first; the one sent
+      // before it, nothing counted yet (SendStatus 5, 0 of 2: not final), asks a moment later.
+      const smsId = uniqueId('esms-two-counts');
+      esmsEndpoint().report(message(smsId, { success: 2, failed: 0, total: 2 }));
+      // act
+      const stored = await twoWorkers(
+        smsId,
+        `SMSID=${smsId}&SendStatus=5&SendSuccess=2&SendFailed=0&TotalReceiver=2&TypeId=2`,
+        `SMSID=${smsId}&SendStatus=5&SendSuccess=0&SendFailed=0&TotalReceiver=2&TypeId=2`,
+        order,
+      );
+      // assess: before, the earlier count written first left the message `mismatch`
+      assert.deepEqual([stored.state?.status, stored.state?.outcome, stored.state?.confirmation, stored.state?.confirmedStatus], ['5', 'succeeded', 'confirmed', '5'], order);
+    }
+  });
+
+  test('a forged "delivered" and a genuine earlier report: the forgery flagged on the state, whichever worker writes first', async () => {
+    for (const order of ['first asked writes first', 'second asked writes first'] as const) {
+      // prepare: the message failed. A forged final report says it succeeded (asked first); the
+      // genuine report before the final one (7) asks a moment later.
+      const smsId = uniqueId('esms-two-forged');
+      esmsEndpoint().report(message(smsId, { success: 0, failed: 1, total: 1 }));
+      // act
+      const stored = await twoWorkers(
+        smsId,
+        `SMSID=${smsId}&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&TypeId=2`,
+        `SMSID=${smsId}&SendStatus=7&SendSuccess=0&SendFailed=0&TotalReceiver=1&TypeId=2`,
+        order,
+      );
+      // assess: before, the genuine report written first left the failed message with nothing said
+      // of it (the forgery's verdict dropped as an answer older than the one in place)
+      assert.deepEqual(
+        [stored.state?.status, stored.state?.outcome, stored.state?.confirmation, stored.state?.confirmedStatus, stored.state?.differences],
+        ['5', 'failed', 'mismatch', '5', ['SendSuccess', 'SendFailed', 'outcome']],
+        order,
+      );
+    }
+  });
+});
+
 describe('eSMS says otherwise: the claim is never believed over the answer', () => {
   test('a message claimed delivered that failed: a mismatch naming the counters, and the state says failed', async () => {
     // prepare

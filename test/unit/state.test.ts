@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { applyObservations, orderKey, RECENT_OBSERVATIONS, type ConfirmationKind, type PlacedStatus, type StateItem } from '../../functions/core/state.ts';
 import { stateItem, stateOf } from '../../functions/core/store.ts';
+import { judgeClaim, placeStatus } from '../../functions/core/events.ts';
+import { esms } from '../../functions/providers/esms.ts';
 import { temboplus } from '../../functions/providers/temboplus.ts';
 
 const NOW = '2025-01-01T12:00:00.000Z';
@@ -468,6 +470,59 @@ describe('a confirmation belongs to the status it was given for', () => {
     const bFirst = a(b(undefined));
     // assess: before, B first left the final status `mismatch` (A's earlier answer was dropped as old news)
     for (const state of [aFirst, bFirst]) assert.deepEqual([state?.status, state?.confirmation, state?.confirmedStatus, state?.eventCount], ['5', 'confirmed', '5', 2]);
+  });
+
+  test('two workers asking about one message: a forged final report and a genuine pending one, the forgery flagged in either write order', () => {
+    // prepare: the message failed. A (a forged "delivered", asked first) and B (the genuine report
+    // before the final one, another worker's, asked a second later); eSMS-like answers placed when asked.
+    const esms = { provider: 'esms', subjectId: 'SMS-3' };
+    const forged: PlacedStatus = { status: '5', outcome: 'succeeded', terminal: true, statusAt: T(1), rank: 1 };
+    const pendingClaim: PlacedStatus = { status: '7', outcome: 'pending', terminal: false, statusAt: T(2), rank: 1 };
+    const failed: PlacedStatus = { status: '5', outcome: 'failed', terminal: true, statusAt: T(10), rank: 1 };
+    const answerA: PlacedStatus = { ...failed, statusAt: T(10) };
+    const answerB: PlacedStatus = { ...failed, statusAt: T(11) };
+    const a = (state: StateItem | undefined) =>
+      applyObservations(state, esms, [{ hash: 'a', counts: true, source: 'callback', placed: forged }, { hash: 'answer-a', counts: false, source: 'status-endpoint', placed: answerA }],
+        { kind: 'mismatch', answerStatus: '5', claimStatus: '5', differences: ['SendSuccess', 'SendFailed', 'outcome'], behind: true, answerOrderKey: orderKey(answerA) }, T(12)) ?? state;
+    const b = (state: StateItem | undefined) =>
+      applyObservations(state, esms, [{ hash: 'b', counts: true, source: 'callback', placed: pendingClaim }, { hash: 'answer-b', counts: false, source: 'status-endpoint', placed: answerB }],
+        { kind: 'mismatch', answerStatus: '5', differences: ['SendStatus', 'SendFailed'], behind: true, olderStep: true, answerOrderKey: orderKey(answerB) }, T(12)) ?? state;
+    // act
+    const aFirst = b(a(undefined));
+    const bFirst = a(b(undefined));
+    // assess: before, B first left the failed message with nothing said of it (A's verdict dropped as
+    // an older answer's), and A first had B's differences put in place of the forgery's
+    for (const state of [aFirst, bFirst]) {
+      assert.deepEqual([state?.status, state?.outcome, state?.confirmation, state?.confirmedStatus, state?.differences], ['5', 'failed', 'mismatch', '5', ['SendSuccess', 'SendFailed', 'outcome']]);
+    }
+  });
+
+  test('a sent report with receivers still to count, older than an answer counted further: an earlier step, as a re-check judges it', () => {
+    // prepare: SendStatus 5 with none of 2 receivers counted (not final, ranked with the final
+    // statuses), and eSMS's answer a second later with both counted
+    const judge = (query: Record<string, string>, at: string) => {
+      const facts = esms.describe(query as never);
+      return { payload: query, facts, placed: placeStatus(facts, at) };
+    };
+    const claim = judge({ SMSID: 'SMS-4', SendStatus: '5', SendSuccess: '0', SendFailed: '0', TotalReceiver: '2' }, T(1));
+    const answer = judge({ SMSID: 'SMS-4', SendStatus: '5', SendSuccess: '2', SendFailed: '0', TotalReceiver: '2' }, T(2));
+    // act
+    const { verdict } = judgeClaim(esms, claim, answer);
+    // assess: before, it read as a final report contradicted, and flagged the confirmed message's
+    // state when it wrote first
+    assert.deepEqual([claim.placed.terminal, claim.placed.ranksAsTerminal], [false, true]);
+    assert.deepEqual([verdict.kind, verdict.differences, verdict.behind, verdict.olderStep], ['mismatch', ['SendSuccess'], true, true]);
+  });
+
+  test('a signed status in place is not confirmed by an answer older than it: the re-check asks', () => {
+    // act: a signed "delivered" as of 10:05; the provider's answer "delivered" as of 10:00
+    const delivered: PlacedStatus = { status: '200', outcome: 'succeeded', terminal: true, statusAt: T(5), rank: 0 };
+    const answer: PlacedStatus = { ...delivered, statusAt: T(0) };
+    const next = applyObservations(undefined, subject, [{ hash: 'd', counts: true, source: 'callback', placed: delivered }, { hash: 'answer', counts: false, source: 'status-endpoint', placed: answer }],
+      { kind: 'confirmed', answerStatus: '200', answerOrderKey: orderKey(answer) }, T(6))!;
+    // assess: before, confirmed (and settled) on arrival, where an older failure the provider then
+    // reports can no longer take the success away
+    assert.deepEqual([next.status, next.source, next.confirmation], ['200', 'callback', undefined]);
   });
 
   test("a stale report whose answer is put in place, nothing said of it yet: the provider's own status is confirmed, not a mismatch", () => {
