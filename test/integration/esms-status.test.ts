@@ -123,48 +123,6 @@ describe('eSMS callbacks confirmed by eSMS', () => {
   });
 });
 
-describe('two workers asking about one message at once', () => {
-  test('the sent report and an earlier "awaiting report" one: the message ends confirmed, whichever worker writes first', async () => {
-    for (const order of ['final first', 'pending first'] as const) {
-      // prepare: eSMS's answer carries no time of its own, so each is placed when asked. Worker A
-      // holds the final report and asks first; worker B holds the report before it (7, sent to the
-      // telco awaiting its report) and asks a moment later. Which state write lands first is forced.
-      const smsId = uniqueId('esms-two-workers');
-      esmsEndpoint().report(message(smsId, { success: 1, failed: 0, total: 1 }));
-      const final = await queueMessageForQuery(env.secrets, 'esms', `SMSID=${smsId}&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&TypeId=2`);
-      const pending = await queueMessageForQuery(env.secrets, 'esms', `SMSID=${smsId}&SendStatus=7&SendSuccess=0&SendFailed=0&TotalReceiver=1&TypeId=2`);
-      let firstWritten!: () => void;
-      const firstWrite = new Promise<void>((resolve) => (firstWritten = resolve));
-      const worker = (writesSecond: boolean, at: string) => {
-        const deps = env.deps();
-        const store = {
-          ...deps.store,
-          async putState(...args: Parameters<typeof deps.store.putState>) {
-            if (writesSecond) await firstWrite;
-            const result = await deps.store.putState(...args);
-            if (!writesSecond) firstWritten();
-            return result;
-          },
-        };
-        return { ...deps, store, now: () => new Date(at) };
-      };
-      const a = worker(order === 'pending first', '2026-03-01T10:00:05.000Z');
-      const b = worker(order === 'final first', '2026-03-01T10:00:06.000Z');
-
-      // act
-      await Promise.all([processMessage(final, a), processMessage(pending, b)]);
-
-      // assess: before, the pending report written first left the sent message a `mismatch` (the
-      // final report's confirmation dropped as an answer older than the one in place)
-      const stored = await storedSubject(env, 'esms', smsId);
-      assert.deepEqual([stored.state?.status, stored.state?.outcome, stored.state?.confirmation, stored.state?.confirmedStatus, stored.state?.eventCount], ['5', 'succeeded', 'confirmed', '5', 2], order);
-      const claims = stored.events.filter((event) => event.source === 'callback');
-      // Each report's own verdict is on its item: the earlier one differs from eSMS's answer.
-      assert.deepEqual(claims.map((claim) => [claim.status, claim.confirmation]).sort(), [['5', 'confirmed'], ['7', 'mismatch']], order);
-    }
-  });
-});
-
 describe('two workers asking about one message at once: the state the same in either write order', () => {
   /**
    * Two reports of one message, each in its own worker: `first` asks eSMS a second before `second`,
@@ -194,6 +152,28 @@ describe('two workers asking about one message at once: the state the same in ei
     await Promise.all([processMessage(firstMessage, a), processMessage(secondMessage, b)]);
     return storedSubject(env, 'esms', smsId);
   }
+
+  test('the sent report and an earlier "awaiting report" one: the message ends confirmed, whichever worker writes first', async () => {
+    for (const order of ['first asked writes first', 'second asked writes first'] as const) {
+      // prepare: eSMS's answer carries no time of its own, so each is placed when asked. The final
+      // report asks first; the report before it (7, sent to the telco awaiting its report) a moment later.
+      const smsId = uniqueId('esms-two-workers');
+      esmsEndpoint().report(message(smsId, { success: 1, failed: 0, total: 1 }));
+      // act
+      const stored = await twoWorkers(
+        smsId,
+        `SMSID=${smsId}&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&TypeId=2`,
+        `SMSID=${smsId}&SendStatus=7&SendSuccess=0&SendFailed=0&TotalReceiver=1&TypeId=2`,
+        order,
+      );
+      // assess: before, the pending report written first left the sent message a `mismatch` (the
+      // final report's confirmation dropped as an answer older than the one in place)
+      assert.deepEqual([stored.state?.status, stored.state?.outcome, stored.state?.confirmation, stored.state?.confirmedStatus, stored.state?.eventCount], ['5', 'succeeded', 'confirmed', '5', 2], order);
+      const claims = stored.events.filter((event) => event.source === 'callback');
+      // Each report's own verdict is on its item: the earlier one differs from eSMS's answer.
+      assert.deepEqual(claims.map((claim) => [claim.status, claim.confirmation]).sort(), [['5', 'confirmed'], ['7', 'mismatch']], order);
+    }
+  });
 
   test('a sent report with receivers still to count, and the full one: confirmed, whichever worker writes first', async () => {
     for (const order of ['first asked writes first', 'second asked writes first'] as const) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { applyObservations, orderKey, RECENT_OBSERVATIONS, type ConfirmationKind, type PlacedStatus, type StateItem } from '../../functions/core/state.ts';
+import { applyObservations, orderKey, RECENT_OBSERVATIONS, type ConfirmationKind, type PlacedStatus, type StateItem, type SubjectRef, type Verdict } from '../../functions/core/state.ts';
 import { stateItem, stateOf } from '../../functions/core/store.ts';
 import { judgeClaim, placeStatus } from '../../functions/core/events.ts';
 import { esms } from '../../functions/providers/esms.ts';
@@ -451,6 +451,11 @@ describe('a confirmation belongs to the status it was given for', () => {
     assert.deepEqual([next.status, next.confirmation, next.differences], ['PENDING', 'mismatch', ['status']]);
   });
 
+  /** One worker's state write: its report, the answer it was given, and the verdict on the report. */
+  const reported = (subject: SubjectRef, hash: string, claim: PlacedStatus, answer: PlacedStatus, verdict: Verdict) => (state: StateItem | undefined) =>
+    applyObservations(state, subject, [{ hash, counts: true, source: 'callback', placed: claim }, { hash: `answer-${hash}`, counts: false, source: 'status-endpoint', placed: answer }],
+      { ...verdict, answerOrderKey: orderKey(answer) }, T(12)) ?? state;
+
   test('two workers asking about one message: the final report confirmed, the pending one behind it, the same state in either write order', () => {
     // prepare: eSMS-like answers carry no time of their own, so each is placed when it was asked: A
     // (the final report) asked first, B (an earlier pending report, another worker's) a second later.
@@ -459,12 +464,8 @@ describe('a confirmation belongs to the status it was given for', () => {
     const pendingClaim: PlacedStatus = { status: '7', outcome: 'pending', terminal: false, statusAt: T(1), rank: 0 };
     const answerA: PlacedStatus = { ...finalClaim, statusAt: T(10) };
     const answerB: PlacedStatus = { ...finalClaim, statusAt: T(11) };
-    const a = (state: StateItem | undefined) =>
-      applyObservations(state, esms, [{ hash: 'a', counts: true, source: 'callback', placed: finalClaim }, { hash: 'answer-a', counts: false, source: 'status-endpoint', placed: answerA }],
-        { kind: 'confirmed', answerStatus: '5', answerOrderKey: orderKey(answerA) }, T(12)) ?? state;
-    const b = (state: StateItem | undefined) =>
-      applyObservations(state, esms, [{ hash: 'b', counts: true, source: 'callback', placed: pendingClaim }, { hash: 'answer-b', counts: false, source: 'status-endpoint', placed: answerB }],
-        { kind: 'mismatch', answerStatus: '5', differences: ['status'], behind: true, olderStep: true, answerOrderKey: orderKey(answerB) }, T(12)) ?? state;
+    const a = reported(esms, 'a', finalClaim, answerA, { kind: 'confirmed', answerStatus: '5' });
+    const b = reported(esms, 'b', pendingClaim, answerB, { kind: 'mismatch', answerStatus: '5', differences: ['status'], behind: true, olderStep: true });
     // act
     const aFirst = b(a(undefined));
     const bFirst = a(b(undefined));
@@ -481,12 +482,8 @@ describe('a confirmation belongs to the status it was given for', () => {
     const failed: PlacedStatus = { status: '5', outcome: 'failed', terminal: true, statusAt: T(10), rank: 1 };
     const answerA: PlacedStatus = { ...failed, statusAt: T(10) };
     const answerB: PlacedStatus = { ...failed, statusAt: T(11) };
-    const a = (state: StateItem | undefined) =>
-      applyObservations(state, esms, [{ hash: 'a', counts: true, source: 'callback', placed: forged }, { hash: 'answer-a', counts: false, source: 'status-endpoint', placed: answerA }],
-        { kind: 'mismatch', answerStatus: '5', claimStatus: '5', differences: ['SendSuccess', 'SendFailed', 'outcome'], behind: true, answerOrderKey: orderKey(answerA) }, T(12)) ?? state;
-    const b = (state: StateItem | undefined) =>
-      applyObservations(state, esms, [{ hash: 'b', counts: true, source: 'callback', placed: pendingClaim }, { hash: 'answer-b', counts: false, source: 'status-endpoint', placed: answerB }],
-        { kind: 'mismatch', answerStatus: '5', differences: ['SendStatus', 'SendFailed'], behind: true, olderStep: true, answerOrderKey: orderKey(answerB) }, T(12)) ?? state;
+    const a = reported(esms, 'a', forged, answerA, { kind: 'mismatch', answerStatus: '5', claimStatus: '5', differences: ['SendSuccess', 'SendFailed', 'outcome'], behind: true });
+    const b = reported(esms, 'b', pendingClaim, answerB, { kind: 'mismatch', answerStatus: '5', differences: ['SendStatus', 'SendFailed'], behind: true, olderStep: true });
     // act
     const aFirst = b(a(undefined));
     const bFirst = a(b(undefined));
