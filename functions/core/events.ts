@@ -145,13 +145,17 @@ export function judgeClaim(
   const claimKey = orderKey(claim.placed);
   const answerKey = orderKey(answer.placed);
   if (differences.length === 0) return { verdict: { kind: 'confirmed', answerStatus: answer.facts.status, answerOrderKey: answerKey }, unsettled: false };
+  // A claim ahead of an answer that is not final may be news the endpoint has not caught up with
+  // (eSMS not yet sent to the recipient, or still counting): no contradiction to put in place of a
+  // newer answer's verdict (the claim is asked about again). A final answer is behind nothing.
+  const aheadOfPending = claimKey > answerKey && !answer.placed.terminal;
   return {
     verdict: {
       kind: 'mismatch',
       answerStatus: answer.facts.status,
       answerOrderKey: answerKey,
       differences,
-      claimStatus: claim.facts.status,
+      ...(aheadOfPending ? {} : { claimStatus: claim.facts.status }),
       // Not final is an earlier step, though it ranks with the final statuses (eSMS's SendStatus 5
       // with receivers still to count, counted further since): as a re-check judges it.
       ...(claimKey < answerKey ? { behind: true, ...(claim.placed.terminal ? {} : { olderStep: true }) } : {}),

@@ -150,7 +150,10 @@ export interface Verdict {
    * older than the answer is not: a signed "delivered" the provider now calls failed is a mismatch.
    */
   readonly olderStep?: boolean;
-  /** The status the judged claim reported (a mismatch's: beside the status the provider answers). */
+  /**
+   * The status the judged claim reported (a mismatch's: beside the status the provider answers);
+   * absent when the claim is ahead of an answer that is not final (the endpoint may not have caught up).
+   */
   readonly claimStatus?: string;
   /** Where the answer places its status: a verdict about an answer older than the status in place is not recorded on the state. */
   readonly answerOrderKey?: string;

@@ -289,6 +289,59 @@ describe('eSMS says otherwise: the claim is never believed over the answer', () 
 });
 
 describe('eSMS has not sent to the recipient yet (IsSent false)', () => {
+  test('two workers, the one whose answer is older writing last: a recipient eSMS has since sent stays confirmed', async () => {
+    for (const receiveCount of [1, QUEUE.settleAttempts]) {
+      // prepare: eSMS resent one recipient's report (two deliveries of it, each in its own worker). A
+      // asks first, while eSMS has not sent to the recipient yet (its answer is behind the claim); B
+      // asks a moment later, once eSMS lists the recipient sent and delivered, and writes first.
+      const smsId = uniqueId('esms-two-not-yet');
+      const query = `SMSID=${smsId}&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&phonenumber=0901000001`;
+      esmsEndpoint().report(message(smsId, { success: 1, failed: 0, total: 1 }, [{ Phone: '0901000001', IsSent: false, SentResult: false }]));
+      const first = await queueMessageForQuery(env.secrets, 'esms', query, { receivedAt: '2026-03-01T10:00:00.000Z' });
+      const again = await queueMessageForQuery(env.secrets, 'esms', query, { receivedAt: '2026-03-01T10:00:01.000Z' });
+      let asked!: () => void;
+      const aAsked = new Promise<void>((resolve) => (asked = resolve));
+      let written!: () => void;
+      const bWritten = new Promise<void>((resolve) => (written = resolve));
+      const depsA = env.deps();
+      const a = {
+        ...depsA,
+        now: () => new Date('2026-03-01T10:00:05.000Z'),
+        store: {
+          ...depsA.store,
+          async putState(...args: Parameters<typeof depsA.store.putState>) {
+            asked();
+            await bWritten;
+            return depsA.store.putState(...args);
+          },
+        },
+      };
+      const depsB = env.deps();
+      const b = {
+        ...depsB,
+        now: () => new Date('2026-03-01T10:00:06.000Z'),
+        store: {
+          ...depsB.store,
+          async putState(...args: Parameters<typeof depsB.store.putState>) {
+            const result = await depsB.store.putState(...args);
+            written();
+            return result;
+          },
+        },
+      };
+      // act
+      const workerA = processMessage(first, a, receiveCount).catch((error: unknown) => error);
+      await aAsked;
+      esmsEndpoint().report(message(smsId, { success: 1, failed: 0, total: 1 }, [{ Phone: '0901000001', IsSent: true, SentResult: true }]));
+      await processMessage(again, b);
+      await workerA;
+      const part = (await storedSubject(env, 'esms', smsId)).parts.get('0901000001');
+      // assess: eSMS's newer answer, delivered, is in place and confirmed; A's older answer, behind the
+      // claim, is no contradiction of it (before the fix: 'mismatch', ['outcome'], the other write order 'confirmed')
+      assert.deepEqual([part?.status, part?.outcome, part?.confirmation, part?.differences], ['5', 'succeeded', 'confirmed', undefined], `receive ${receiveCount}`);
+    }
+  });
+
   test('a recipient claimed delivered that eSMS has not sent yet: pending and asked again, then its result', async () => {
     // prepare
     const smsId = uniqueId('esms-not-yet');

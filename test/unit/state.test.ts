@@ -511,6 +511,28 @@ describe('a confirmation belongs to the status it was given for', () => {
     assert.deepEqual([verdict.kind, verdict.differences, verdict.behind, verdict.olderStep], ['mismatch', ['SendSuccess'], true, true]);
   });
 
+  test("a delivered report ahead of eSMS's answer, which has not sent to the recipient yet: not flagged past a newer answer", () => {
+    // prepare: the claim (delivered) and eSMS's answer asked a moment after it (not yet sent), then a
+    // newer answer (delivered) already in place and confirmed
+    const judge = (query: Record<string, string>, at: string) => {
+      const facts = esms.describe(query as never);
+      return { payload: query, facts, placed: placeStatus(facts, at) };
+    };
+    const sms = { SMSID: 'SMS-5', SendStatus: '5', SendSuccess: '1', SendFailed: '0', TotalReceiver: '1', phonenumber: '0901000001' };
+    const claim = judge(sms, T(1));
+    const notYet = judge({ ...sms, IsSent: 'false' }, T(2));
+    const delivered = judge({ ...sms, IsSent: 'true', SentResult: '1' }, T(3));
+    const part = { provider: 'esms', subjectId: 'SMS-5', part: '0901000001' };
+    const confirmed = applyObservations(undefined, part, [{ hash: 'answer-b', counts: false, source: 'status-endpoint', placed: delivered.placed }],
+      { kind: 'confirmed', answerStatus: '5', answerOrderKey: orderKey(delivered.placed) }, T(4))!;
+    // act
+    const { verdict, unsettled } = judgeClaim(esms, claim, notYet);
+    const next = applyObservations(confirmed, part, [{ hash: 'answer-a', counts: false, source: 'status-endpoint', placed: notYet.placed }], verdict, T(5)) ?? confirmed;
+    // assess: before, the older answer's mismatch was put in place of the newer confirmation
+    assert.deepEqual([verdict.kind, verdict.differences, unsettled, verdict.claimStatus], ['mismatch', ['outcome'], true, undefined]);
+    assert.deepEqual([next.status, next.outcome, next.confirmation, next.differences], ['5', 'succeeded', 'confirmed', undefined]);
+  });
+
   test('a signed status in place is not confirmed by an answer older than it: the re-check asks', () => {
     // act: a signed "delivered" as of 10:05; the provider's answer "delivered" as of 10:00
     const delivered: PlacedStatus = { status: '200', outcome: 'succeeded', terminal: true, statusAt: T(5), rank: 0 };
