@@ -326,10 +326,13 @@ export function applyObservations(
  */
 function verdictOnState(state: StateItem, verdict: Verdict): Verdict | undefined {
   if (verdict.kind !== 'mismatch' || !verdict.olderStep || state.status === undefined || state.status !== verdict.answerStatus) return verdict;
-  if (state.confirmation === undefined) return { kind: 'confirmed', answerStatus: verdict.answerStatus, ...(verdict.answerOrderKey === undefined ? {} : { answerOrderKey: verdict.answerOrderKey }) };
   // Already judged (confirmed, or flagged for another claim's account or amount): the earlier step
   // changes nothing of it, nor replaces what the flag names with its own differences.
-  return state.confirmedStatus === verdict.answerStatus ? undefined : verdict;
+  if (state.confirmation !== undefined && state.confirmedStatus === verdict.answerStatus) return undefined;
+  // Nothing said of this status yet: nothing at all, or a `not_found` (the endpoint did not know the
+  // subject then), or a verdict naming another status. Kept as a mismatch, a signed 200 whose
+  // `not_found` wrote first was flagged though the provider answers 200; written after, confirmed.
+  return { kind: 'confirmed', answerStatus: verdict.answerStatus, ...(verdict.answerOrderKey === undefined ? {} : { answerOrderKey: verdict.answerOrderKey }) };
 }
 
 /**

@@ -554,6 +554,27 @@ describe('a confirmation belongs to the status it was given for', () => {
     assert.deepEqual([next.status, next.source, next.confirmation, next.confirmedStatus, next.differences], ['5', 'status-endpoint', 'confirmed', '5', undefined]);
   });
 
+  test("a late earlier step answered with the status in place, where the provider had not known the subject: confirmed, in either write order", () => {
+    // prepare: a signed 200 in place, Get Status not knowing the reference yet (not_found on its last
+    // receive); a 203 delivered late is asked about once TeleSign knows it, and answers 200 as of a
+    // minute after the callback's time
+    const notFound = applyObservations(undefined, subject, [{ hash: 'd', counts: true, source: 'callback', placed: delivered }], { kind: 'not_found' }, T(6))!;
+    const answer: PlacedStatus = { ...delivered, statusAt: T(6) };
+    const late = (state: StateItem | undefined) =>
+      applyObservations(state, subject, [{ hash: 's', counts: true, source: 'callback', placed: sent }, { hash: 'answer', counts: false, source: 'status-endpoint', placed: answer }],
+        { kind: 'mismatch', answerStatus: '200', claimStatus: '203', differences: ['status'], behind: true, olderStep: true, answerOrderKey: orderKey(answer) }, T(8)) ?? state;
+    const notKnown = (state: StateItem | undefined) =>
+      applyObservations(state, subject, [{ hash: 'd', counts: true, source: 'callback', placed: delivered }], { kind: 'not_found' }, T(8)) ?? state;
+    // act
+    const notFoundFirst = late(notFound);
+    const lateFirst = notKnown(late(undefined));
+    // assess: before, the not_found written first left the 200 the provider answers 'mismatch' (['status'])
+    assert.equal(notFound.confirmation, 'not_found', 'the premise');
+    for (const state of [notFoundFirst, lateFirst]) {
+      assert.deepEqual([state?.status, state?.confirmation, state?.confirmedStatus, state?.differences], ['200', 'confirmed', '200', undefined]);
+    }
+  });
+
   test('a stale report on a status already judged a mismatch changes nothing of that judgement', () => {
     // prepare: COMPLETED in place, flagged (a claim of it named another account)
     const completed: PlacedStatus = { status: 'COMPLETED', outcome: 'succeeded', terminal: true, statusAt: T(10), rank: 0 };
