@@ -39,6 +39,12 @@ export interface StatusChangedDetail {
   readonly outcome: Outcome;
   readonly terminal: boolean;
   readonly statusAt: string | null;
+  /**
+   * What else the status means, as the state's `detail` keeps it (REL-ID's label, TeleSign's code
+   * state, eSMS's counters, a provider time set aside): short values only. A change of it alone
+   * (eSMS's count of receivers reached) is a change too, so the event shows what moved.
+   */
+  readonly statusDetail?: Readonly<Record<string, string | number | boolean>>;
   /** What the state said before this change; null for the first status. */
   readonly previous: { readonly status: string | null; readonly outcome: Outcome } | null;
   /** Where the status came from: a callback, or the provider's status endpoint. */
@@ -131,6 +137,15 @@ function saysSomethingNew(before: Item | undefined, after: Item): boolean {
   return (after.stale === true) !== (before.stale === true);
 }
 
+/** The state's `detail` as an event carries it: its members of a plain value, none when it has none. */
+function statusDetailOf(detail: unknown): { statusDetail?: Record<string, string | number | boolean> } {
+  if (typeof detail !== 'object' || detail === null || Array.isArray(detail)) return {};
+  const plain = Object.entries(detail).filter(
+    (entry): entry is [string, string | number | boolean] => typeof entry[1] === 'string' || typeof entry[1] === 'boolean' || (typeof entry[1] === 'number' && Number.isFinite(entry[1])),
+  );
+  return plain.length === 0 ? {} : { statusDetail: Object.fromEntries(plain) };
+}
+
 function statusChanged(before: Item | undefined, after: Item): GatewayEvent | undefined {
   if (!saysSomethingNew(before, after)) return undefined;
   const version = Number(after.version ?? 0);
@@ -139,8 +154,10 @@ function statusChanged(before: Item | undefined, after: Item): GatewayEvent | un
     // The state's creation time tells apart two lives of one key: a table created anew (a destroy and
     // a deploy, `npm start --fresh`) or a state deleted and written again count versions from 1 again,
     // and by key and version alone a new change took an old one's id, which a consumer deduping on it
-    // dropped. A restored table keeps its items' createdAt, so its next changes follow on.
-    eventId: eventIdOf('status', String(after.pk), String(after.sk), String(version), text(after.createdAt) ?? ''),
+    // dropped. The time of the change tells apart two changes at one version of one life: a table
+    // restored to an earlier point keeps its items' createdAt, and writes the versions after the
+    // restored one again, with new changes.
+    eventId: eventIdOf('status', String(after.pk), String(after.sk), String(version), text(after.createdAt) ?? '', changedAt),
     provider: String(after.provider),
     subjectId: String(after.subjectId),
     ...(after.part === undefined ? {} : { part: String(after.part) }),
@@ -148,6 +165,7 @@ function statusChanged(before: Item | undefined, after: Item): GatewayEvent | un
     outcome: (text(after.outcome) ?? 'pending') as Outcome,
     terminal: after.terminal === true,
     statusAt: text(after.statusAt) ?? null,
+    ...statusDetailOf(after.detail),
     // Null only for a subject's first event: a state published before with no status yet (a
     // not_found, an expectation gone stale) is the previous one too.
     previous: saysSomething(before) ? { status: text(before.status) ?? null, outcome: (text(before.outcome) ?? 'pending') as Outcome } : null,

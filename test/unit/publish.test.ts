@@ -43,7 +43,7 @@ describe('Callback Status Changed', () => {
     );
   });
 
-  test("two subjects whose keys join alike with a NUL never share an eventId; a NUL-free subject's id is its key, version and creation time", () => {
+  test("two subjects whose keys join alike with a NUL never share an eventId; a NUL-free subject's id is its key, version, creation time and change time", () => {
     // prepare: eSMS's SMSID "X\0STATE#P" (the whole message) and SMSID "X" with recipient "P\0STATE"
     const whole = state({ pk: 'esms#X\u0000STATE#P', sk: 'STATE', provider: 'esms', subjectId: 'X\u0000STATE#P' });
     const recipient = state({ pk: 'esms#X', sk: 'STATE#P\u0000STATE', provider: 'esms', subjectId: 'X', part: 'P\u0000STATE' });
@@ -53,7 +53,7 @@ describe('Callback Status Changed', () => {
     const [plain] = statusDetail(eventsFromChange({ eventName: 'INSERT', newImage: state() }));
     // assess
     assert.notEqual(a.eventId, b.eventId);
-    assert.equal(plain.eventId, createHash('sha256').update(['status', 'temboplus#REF-1', 'STATE', '1', T(0)].join('\u0000')).digest('hex').slice(0, 32));
+    assert.equal(plain.eventId, createHash('sha256').update(['status', 'temboplus#REF-1', 'STATE', '1', T(0), T(0)].join('\u0000')).digest('hex').slice(0, 32));
   });
 
   test('the same key and version in a new life of the state (a table created anew, a state written again) is another eventId', () => {
@@ -68,6 +68,42 @@ describe('Callback Status Changed', () => {
     assert.deepEqual([a.version, b.version], [1, 1]);
     assert.notEqual(a.eventId, b.eventId, 'a consumer deduping on eventId would drop the FAILED change');
     assert.equal(replayed.eventId, b.eventId, 'a replay of the new change keeps its id');
+  });
+
+  test('the same version of one life written again with a new change (a table restored to an earlier point) is another eventId', () => {
+    // prepare: version 2 said COMPLETED; the table was restored to version 1, and version 2 now says FAILED
+    const before = state();
+    const published = state({ status: 'COMPLETED', outcome: 'succeeded', terminal: true, changedAt: T(5), updatedAt: T(5), version: 2 });
+    const afterRestore = state({ status: 'FAILED', outcome: 'failed', terminal: true, changedAt: T(40), updatedAt: T(40), version: 2 });
+    // act
+    const [a] = statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: before, newImage: published }));
+    const [b] = statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: before, newImage: afterRestore }));
+    const [replayed] = statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: before, newImage: afterRestore }));
+    // assess
+    assert.deepEqual([a.version, b.version, a.changedAt, b.changedAt], [2, 2, T(5), T(40)]);
+    assert.notEqual(a.eventId, b.eventId, 'was: one id, the FAILED change dropped by a consumer deduping on it');
+    assert.equal(replayed.eventId, b.eventId, 'a replay of the new change keeps its id');
+  });
+
+  test("a change of the status's detail alone is published with the detail, so a reader sees what moved", () => {
+    // prepare: eSMS's 5 with 1 of 3 receivers reached, then 2 of 3 (same status and outcome)
+    const esms = (sent: string, minute: number, version: number) =>
+      state({
+        pk: 'esms#M-1', provider: 'esms', subjectId: 'M-1', status: '5', outcome: 'unknown', terminal: true, source: 'callback',
+        detail: { SendSuccess: sent, SendFailed: '0', TotalReceiver: '3', inference: 'counting' }, statusAt: T(minute), changedAt: T(minute), updatedAt: T(minute), version,
+      });
+    const one = esms('1', 1, 1);
+    const two = esms('2', 2, 2);
+    // act
+    const [first] = statusDetail(eventsFromChange({ eventName: 'INSERT', newImage: one }));
+    const moved = statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: one, newImage: two }));
+    const reordered = statusDetail(eventsFromChange({ eventName: 'MODIFY', oldImage: two, newImage: { ...two, detail: { TotalReceiver: '3', inference: 'counting', SendFailed: '0', SendSuccess: '2' }, updatedAt: T(3) } }));
+    // assess
+    assert.deepEqual(first.statusDetail, { SendSuccess: '1', SendFailed: '0', TotalReceiver: '3', inference: 'counting' });
+    assert.equal(moved.length, 1);
+    assert.deepEqual([moved[0].previous, moved[0].status, moved[0].statusDetail?.SendSuccess], [{ status: '5', outcome: 'unknown' }, '5', '2'], 'was: an event whose every member a reader sees was as before');
+    assert.deepEqual(reordered, [], 'the same detail with its members in another order says nothing new');
+    assert.equal(statusDetail(eventsFromChange({ eventName: 'INSERT', newImage: state() }))[0].statusDetail, undefined, 'absent when the state keeps no detail');
   });
 
   test("an expectation the application wrote with the documented fields only: each life of the key has its own ids, and every delivery of a change the same one", () => {
