@@ -343,6 +343,70 @@ describe('TeleSign send: what left, and what did not (adapters/post-once.ts)', (
   });
 });
 
+describe('TeleSign send: an answer whose status came and whose body did not come whole', () => {
+  // The status line is in, the body is not: a 2xx may have taken the message (uncertain, never
+  // resent, whatever the body would have said), a 503 did not (tried again). Each is bounded by the
+  // answer timeout, never left to the function's own.
+  const REFERENCE = '{"reference_id":"0123456789ABCDEF0123456789ABCDEF","status":{"code":290,"description":"Message in progress"}}';
+  const cases: { name: string; answer: (response: ServerResponse) => void; error: new (...args: never[]) => Error }[] = [
+    {
+      name: '200 whose body never ends: uncertain',
+      answer: (response) => {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.write(REFERENCE.slice(0, 40));
+      },
+      error: UncertainDeliveryError,
+    },
+    {
+      name: '200 whose connection drops before the body its length announces: uncertain, the reference it began with not taken',
+      answer: (response) => {
+        response.writeHead(200, { 'content-type': 'application/json', 'content-length': String(REFERENCE.length + 10) });
+        response.write(REFERENCE);
+        setTimeout(() => response.socket?.destroy(), 20);
+      },
+      error: UncertainDeliveryError,
+    },
+    {
+      name: '200 with a body past 64 KiB: uncertain, not read whole',
+      answer: (response) => {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(`${REFERENCE.slice(0, -1)},"pad":"${'x'.repeat(100_000)}"}`);
+      },
+      error: UncertainDeliveryError,
+    },
+    {
+      name: '503 whose body never ends: nothing sent, tried again',
+      answer: (response) => {
+        response.writeHead(503, { 'content-type': 'application/json' });
+        response.write('{"errors":[');
+      },
+      error: DependencyError,
+    },
+  ];
+  for (const each of cases) {
+    test(each.name, async () => {
+      // prepare
+      const server = createServer((request, response) => {
+        request.resume();
+        request.on('end', () => each.answer(response));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const started = Date.now();
+      // act
+      const error = await telesign
+        .sendMessage!(secretAt(`http://127.0.0.1:${(server.address() as AddressInfo).port}`), MESSAGE, postOnceContext({ sendTimeoutMs: 2_000, answerTimeoutMs: 300 }))
+        .catch((caught: unknown) => caught);
+      server.closeAllConnections();
+      server.close();
+      // assess
+      assert.ok(error instanceof each.error, `${each.error.name} expected, got ${String(error)}`);
+      if (each.error === DependencyError) assert.ok(!(error instanceof UncertainDeliveryError), String(error));
+      assert.ok(Date.now() - started < 5_000, 'bounded by the answer timeout');
+      assertNoContent(error);
+    });
+  }
+});
+
 describe("TeleSign send: the kit's messaging simulation", () => {
   let simulator: StatusSimulator;
   let receiver: Awaited<ReturnType<typeof answering>>;
