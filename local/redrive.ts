@@ -54,16 +54,24 @@ const json = values.json;
 const max = intFlag('max', values.max, { min: 1 }, Number.MAX_SAFE_INTEGER);
 // StartMessageMoveTask: "The maximum value for messages per second is 500."
 const maxPerSecond = intFlag('max-per-second', values['max-per-second'], { min: 1, max: 500, note: "SQS's limit for a message-move task" });
-const target = await resolveTarget(values, '--dlq-url URL --region R');
-if (target.kind === 'aws' && values.max !== undefined) {
+// A wrong command line for a deployed stack is refused (exit 2) before its region and credentials
+// are looked for: without credentials it would otherwise be exit 1, "no AWS credentials", and the
+// refusal would come only once they were set.
+const deployed = Boolean(values['dlq-url'] || values['queue-url']);
+if (deployed && values.max !== undefined) {
   // StartMessageMoveTask takes a source, a destination and a rate, no count: it moves every message
   // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_StartMessageMoveTask.html).
   console.error("--max applies to the local pipeline only: SQS's message-move task moves every message in the DLQ; pace it with --max-per-second");
-  target.close();
   process.exit(2);
 }
+if (deployed && !values['dlq-url']) {
+  console.error('--dlq-url is required for a deployed stack (the stack output DeadLetterQueueUrl)');
+  process.exit(2);
+}
+const target = await resolveTarget(values, '--dlq-url URL --region R');
 if (!target.dlqUrl) {
   console.error('--dlq-url is required for a deployed stack (the stack output DeadLetterQueueUrl)');
+  target.close();
   process.exit(2);
 }
 

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { DETAIL_TYPES, EVENT_SOURCE } from '../../functions/core/publish.ts';
@@ -24,6 +26,10 @@ suiteResource(
 
 /** The command line in a process of its own (the stand-in answers from this one, so it must not block). */
 function redrive(args: readonly string[]): Promise<{ status: number | null; report: { moved?: number; task?: { status?: string; failureReason?: string } }; stderr: string }> {
+  return runCommand(args, { PATH: process.env.PATH ?? '', AWS_ENDPOINT_URL_SQS: sqs.endpoint, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_EC2_METADATA_DISABLED: 'true' });
+}
+
+function runCommand(args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; report: { moved?: number; task?: { status?: string; failureReason?: string } }; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
@@ -32,7 +38,7 @@ function redrive(args: readonly string[]): Promise<{ status: number | null; repo
         cwd: REPO_ROOT,
         encoding: 'utf8',
         timeout: 60_000,
-        env: { PATH: process.env.PATH ?? '', AWS_ENDPOINT_URL_SQS: sqs.endpoint, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_EC2_METADATA_DISABLED: 'true' },
+        env,
       },
       (error, stdout, stderr) => resolve({ status: error ? ((error as { code?: number }).code ?? null) : 0, report: JSON.parse(stdout || '{}'), stderr }),
     );
@@ -76,6 +82,26 @@ describe('redrive on a deployed stack', () => {
     assert.equal(sqs.moveRequests.length, requests, 'no move task started');
     assert.equal(dlq.messages.length, 2, 'nothing moved');
     assert.equal(queue.messages.length, 0);
+  });
+
+  test('a wrong command line for a deployed stack is refused (exit 2) before credentials are looked for: none set is not the first thing said', async () => {
+    // prepare: no credentials anywhere in the chain (no keys, no profile files, no instance metadata)
+    const home = mkdtempSync(join(tmpdir(), 'redrive-no-credentials-'));
+    const env = { PATH: process.env.PATH ?? '', HOME: home, AWS_CONFIG_FILE: join(home, 'config'), AWS_SHARED_CREDENTIALS_FILE: join(home, 'credentials'), AWS_EC2_METADATA_DISABLED: 'true' };
+    const dlq = sqs.queue('no-credentials-dlq');
+    const run = (args: readonly string[]) => runCommand(args, env);
+    try {
+      // act
+      const withMax = await run(['--dlq-url', dlq.url, '--region', 'us-east-1', '--max', '1']);
+      const withoutDlq = await run(['--queue-url', dlq.url, '--region', 'us-east-1']);
+      // assess
+      assert.equal(withMax.status, 2, withMax.stderr);
+      assert.match(withMax.stderr, /^--max applies to the local pipeline only/);
+      assert.equal(withoutDlq.status, 2, withoutDlq.stderr);
+      assert.match(withoutDlq.stderr, /^--dlq-url is required for a deployed stack/);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 
   test('credentials that may not list the DLQ\'s source queues: what a redrive policy moved still goes back, and the line says how to name the queue', async () => {
