@@ -52,18 +52,25 @@ checkArguments(positionals, USAGE, ['<provider>', '<subjectId>']);
 const [providerId, subjectId] = positionals;
 const provider = findProvider(providerId) ?? fail(`unknown provider "${providerId}"; known: ${providers.map((p) => p.id).join(', ')}`);
 
+// The command line is checked before the target is looked for: a deployed stack's credentials are
+// read there, and without them a wrong --schedule or --part would be said only once they were set.
+let schedule: number[] | undefined;
+if (values.schedule) {
+  try {
+    schedule = parseSchedule(values.schedule);
+  } catch (error) {
+    fail(`--schedule: ${(error as Error).message}`);
+  }
+}
+if (values.part !== undefined && provider.partName === undefined) {
+  fail(`cannot expect this subject: ${provider.displayName} reports no parts of a subject: expect the subject itself`);
+}
+
 /** The policy the target runs with: the local pipeline's (from runtime.json), --schedule, or the default. */
 function policyFor(kind: 'local' | 'aws'): ReconcilePolicy {
   let policy = DEFAULT_RECONCILE;
   if (kind === 'local') policy = readRuntimeInfo(dataDirFrom(values['data-dir']))?.reconcile ?? policy;
-  if (values.schedule) {
-    try {
-      policy = { ...policy, intervalsSeconds: parseSchedule(values.schedule) };
-    } catch (error) {
-      fail(`--schedule: ${(error as Error).message}`);
-    }
-  }
-  return policy;
+  return schedule ? { ...policy, intervalsSeconds: schedule } : policy;
 }
 
 const target = await resolveTarget(values, '--table NAME --region R');

@@ -672,6 +672,21 @@ describe('a deployed stack with no AWS credentials: the command says how to give
       else assert.equal(run.stdout, '');
     });
   }
+
+  const wrongLines: { args: string[]; says: RegExp }[] = [
+    { args: ['telesign', 'REF-1', '--part', '84901234567', '--table', 'callbacks'], says: /^cannot expect this subject: TeleSign reports no parts of a subject/ },
+    { args: ['temboplus', 'REF-1', '--schedule', 'bogus', '--table', 'callbacks'], says: /^--schedule: "bogus" is not a delay/ },
+  ];
+  for (const { args, says } of wrongLines) {
+    test(`expect ${args.join(' ')}: a wrong command line is refused (exit 2) before credentials are looked for`, async () => {
+      // act
+      const run = await command('expect', args, [], noCredentials);
+      // assess: the refusal, not "no AWS credentials" (exit 1), which sent the user to set them up first
+      assert.equal(run.status, 2, run.stderr.slice(0, 300));
+      assert.match(run.stderr, says);
+      assert.equal(run.stdout, '');
+    });
+  }
 });
 
 describe('npm run events -- --follow stops when npm alone is told to stop', { timeout: 300_000 }, () => {
