@@ -84,6 +84,11 @@ if (secretNames.size > 0 && !values.table && !values['queue-url']) {
   console.error(`--secret is for a deployed stack: locally the pipeline's own secrets file is read\n\n${USAGE}`);
   process.exit(USAGE_EXIT_CODE);
 }
+// Refused before the target is looked for: without credentials, it would be said only once they were set.
+if (Boolean(values.table) !== Boolean(values['queue-url'])) {
+  console.error('--table and --queue-url are required for a deployed stack (stack outputs TableName and QueueUrl)');
+  process.exit(2);
+}
 const target = await resolveTarget(values, '--table NAME --queue-url URL --region R');
 if (!target.tableName || !target.queueUrl) {
   console.error('--table and --queue-url are required for a deployed stack (stack outputs TableName and QueueUrl)');

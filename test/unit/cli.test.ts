@@ -673,14 +673,15 @@ describe('a deployed stack with no AWS credentials: the command says how to give
     });
   }
 
-  const wrongLines: { args: string[]; says: RegExp }[] = [
-    { args: ['telesign', 'REF-1', '--part', '84901234567', '--table', 'callbacks'], says: /^cannot expect this subject: TeleSign reports no parts of a subject/ },
-    { args: ['temboplus', 'REF-1', '--schedule', 'bogus', '--table', 'callbacks'], says: /^--schedule: "bogus" is not a delay/ },
+  const wrongLines: { name: string; args: string[]; says: RegExp }[] = [
+    { name: 'expect', args: ['telesign', 'REF-1', '--part', '84901234567', '--table', 'callbacks'], says: /^cannot expect this subject: TeleSign reports no parts of a subject/ },
+    { name: 'expect', args: ['temboplus', 'REF-1', '--schedule', 'bogus', '--table', 'callbacks'], says: /^--schedule: "bogus" is not a delay/ },
+    { name: 'reprocess', args: ['--table', 'callbacks', '--dry-run'], says: /^--table and --queue-url are required for a deployed stack/ },
   ];
-  for (const { args, says } of wrongLines) {
-    test(`expect ${args.join(' ')}: a wrong command line is refused (exit 2) before credentials are looked for`, async () => {
+  for (const { name, args, says } of wrongLines) {
+    test(`${name} ${args.join(' ')}: a wrong command line is refused (exit 2) before credentials are looked for`, async () => {
       // act
-      const run = await command('expect', args, [], noCredentials);
+      const run = await command(name, args, [], noCredentials);
       // assess: the refusal, not "no AWS credentials" (exit 1), which sent the user to set them up first
       assert.equal(run.status, 2, run.stderr.slice(0, 300));
       assert.match(run.stderr, says);
