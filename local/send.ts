@@ -205,6 +205,16 @@ async function simulatorReports(status?: string): Promise<void> {
     say(`(simulated ${provider.displayName} status endpoint keeps what it already reports about ${parsed.subjectId})`);
     return;
   }
+  if (!response.ok) {
+    // Not told: saying it "now reports" the status would send the user to wait for a re-check that
+    // can only see the old answer. A 401 or 403: the secrets given to send are not the pipeline's.
+    const why = response.status === 401 || response.status === 403 ? ': the secrets send used are not the ones the pipeline runs with' : '';
+    const reason = `the simulated ${provider.displayName} status endpoint did not take ${said.status} for ${parsed.subjectId} (${response.status}${why})`;
+    say(`✗ ${reason}`);
+    report.statusEndpoint.push({ status: said.status, outcome: said.outcome, terminal: said.terminal, statusCode: response.status, error: reason });
+    process.exitCode = 1;
+    return;
+  }
   report.statusEndpoint.push({ status: said.status, outcome: said.outcome, terminal: said.terminal, statusCode: response.status });
   const meaning = `${said.outcome}${said.terminal ? ', final' : ''}`;
   say(`(simulated ${provider.displayName} status endpoint now reports ${parsed.subjectId} as ${said.status}, ${meaning}: ${response.status})`);
@@ -214,7 +224,7 @@ if (values['endpoint-only']) {
   if (statusLater !== undefined) await simulatorReports(statusLater);
   say(`\nno callback sent. subject: ${parsed!.subjectId}   expect it with: npm run expect -- ${provider.id} '${parsed!.subjectId}'${dataDirHint(values['data-dir'])}`);
   if (json) printJson(report);
-  process.exit(0);
+  process.exit();
 }
 
 /** The subject's count of distinct callbacks (its state's `eventCount`), on the local runtime; undefined without one. */

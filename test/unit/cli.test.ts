@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -848,6 +850,45 @@ describe('npm run send: a simulated status endpoint that does not answer', { tim
     assert.deepEqual(report.requests, []);
     assert.equal(report.statusEndpoint.length, 1);
     assert.match(report.statusEndpoint[0].error ?? '', /^cannot reach the simulated TeleSign status endpoint at http:\/\/127\.0\.0\.1:9: /);
+  });
+});
+
+describe('npm run send: a simulated status endpoint that refuses to be told', { timeout: 300_000 }, () => {
+  const dataDir = suiteFolder('cli-send-refused-');
+
+  test('--endpoint-only: not "now reports", but what it did not take and why; exit 1; --json has error', async () => {
+    // prepare: a simulated endpoint that answers 403 to the answer it is told (another secret's token)
+    const told: string[] = [];
+    const simulator = createServer((request, response) => {
+      told.push(`${request.method} ${request.url}`);
+      response.writeHead(403, { 'content-type': 'application/json' }).end('{"error":"forbidden"}');
+    });
+    simulator.listen(0, '127.0.0.1');
+    await once(simulator, 'listening');
+    const simulatorUrl = `http://127.0.0.1:${(simulator.address() as AddressInfo).port}`;
+    const gone = 'http://127.0.0.1:9';
+    writeFileSync(
+      join(dataDir, 'runtime.json'),
+      JSON.stringify({ pid: process.pid, baseUrl: gone, dynamodbEndpoint: gone, sqsEndpoint: gone, tableName: 'callback-gateway', simulators: { temboplus: simulatorUrl }, devSecrets: true, reconcile: { intervalsSeconds: [60] }, smsRelay: null }),
+    );
+    try {
+      // act
+      const text = await command('send', ['temboplus', 'remittance-completed', '--endpoint-only', '--data-dir', dataDir]);
+      const json = await command('send', ['temboplus', 'remittance-completed', '--endpoint-only', '--data-dir', dataDir, '--json']);
+      // assess
+      assert.ok(told.length >= 2, told.join('\n'));
+      for (const run of [text, json]) {
+        assert.equal(run.status, 1, run.stderr);
+        assert.doesNotMatch(run.stderr, /now reports/);
+        assert.match(run.stderr, /^✗ the simulated TemboPlus status endpoint did not take COMPLETED for PARTNER-REF-0001 \(403: the secrets send used are not the ones the pipeline runs with\)$/m);
+      }
+      const report = JSON.parse(json.stdout) as { statusEndpoint: { statusCode?: number; error?: string }[] };
+      assert.equal(report.statusEndpoint.length, 1);
+      assert.equal(report.statusEndpoint[0].statusCode, 403);
+      assert.match(report.statusEndpoint[0].error ?? '', /did not take COMPLETED/);
+    } finally {
+      simulator.close();
+    }
   });
 });
 
