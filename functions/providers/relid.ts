@@ -252,8 +252,8 @@ interface Verdict {
 }
 
 /**
- * What the callback means. `succeeded` only for status UPDATED, response_code exactly 0, a label
- * declared in approveLabels, a digital signature that verified wherever `is_ds_verified` is
+ * What the callback means. `succeeded` only for status UPDATED, response_code exactly 0 and no
+ * error_code, a label declared in approveLabels, a digital signature that verified wherever `is_ds_verified` is
  * present, and a delivery status that does not contradict the action.
  */
 function judge(payload: RelIdCallback, status: string, meaning: LabelMeaning): Verdict {
@@ -272,6 +272,12 @@ function judge(payload: RelIdCallback, status: string, meaning: LabelMeaning): V
     return { outcome: 'unknown', terminal: true, reason: 'action label not declared in approveLabels or rejectLabels' };
   }
   if (code !== 'ok') return { outcome: 'unknown', terminal: true, reason: 'response_code is not 0' };
+  // "error_code: Only when response_code is 1" (notification-callback): an approval that also names
+  // an error code says two things, and which is true is not said. Never success; for review.
+  // @see https://developer.uniken.com/docs/notification-callback
+  if (payload.error_code !== undefined && payload.error_code !== null) {
+    return { outcome: 'unknown', terminal: true, reason: 'error_code beside response_code 0 (the docs send one only with 1)' };
+  }
   if ('is_ds_verified' in payload) {
     // The user's digital signature over the approval did not verify: REL-ID's own check says this
     // approval is not the user's. That is a verdict, not an ambiguity: `failed`, because a person

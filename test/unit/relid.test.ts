@@ -137,6 +137,20 @@ describe('REL-ID: response_code', () => {
     });
   }
 
+  test('an approval that also names an error_code (the docs send one only with response_code 1) is unknown, never succeeded', () => {
+    for (const error_code of [3558, '3620', 0, '']) {
+      // act
+      const facts = describeWith({ response_code: 0, error_code });
+      // assess
+      assert.deepEqual([facts.outcome, facts.terminal], ['unknown', true], String(error_code));
+      assert.equal(facts.detail?.errorCode, error_code);
+      assert.match(String(facts.detail?.reason), /error_code/);
+    }
+    // null names no code: the approval stands; a declared rejection stays failed whatever its code.
+    assert.equal(describeWith({ response_code: 0, error_code: null }).outcome, 'succeeded');
+    assert.equal(describeWith({ response_code: 0, error_code: 3558, action_response: 'Rejected' }).outcome, 'failed');
+  });
+
   test('an error keeps its error_code in detail', () => {
     // act
     const facts = describeWith({ response_code: 1, error_code: 3620 });
@@ -405,7 +419,7 @@ describe('REL-ID: property over generated callbacks (the fuzzer\'s outcome field
   const approve = new Set(RELID_APPROVE_LABELS.map(normalLabel));
   const reject = new Set(RELID_FUZZ_REJECT_LABELS.map(normalLabel));
 
-  test('succeeded only for UPDATED, response_code 0, a declared approve label, a verified (or absent) signature and a delivered notification', () => {
+  test('succeeded only for UPDATED, response_code 0 without error_code, a declared approve label, a verified (or absent) signature and a delivered notification', () => {
     fc.assert(
       fc.property(relidOutcomeFields(fuzzTools), (fields) => {
         // prepare
@@ -425,6 +439,7 @@ describe('REL-ID: property over generated callbacks (the fuzzer\'s outcome field
           (json.response_code === 0 || json.response_code === '0') &&
           label !== undefined &&
           approve.has(label) &&
+          json.error_code === undefined &&
           (!('is_ds_verified' in json) || json.is_ds_verified === true) &&
           (json.delivery_status === undefined || ['NOTIFIED', 'PARTIALLY_NOTIFIED', 'NONE'].includes(String(json.delivery_status).replace(/[a-z]/g, (letter) => letter.toUpperCase())));
         assert.equal(facts.outcome === 'succeeded', approves, `${JSON.stringify(json)} → ${facts.outcome}`);
