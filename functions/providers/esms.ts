@@ -215,6 +215,22 @@ function zaloErrorOf(errorInfo: unknown): string | undefined {
 }
 const INTEGER = /^-?\d{1,18}$/;
 
+/**
+ * Whether the callback carries an `error_info` that says nothing readable: not empty, yet in none of
+ * the encodings `readErrorInfo` reads. eSMS keeps a Zalo message's error info as JSON followed by
+ * other text (`{"error":-124,"message":"Access token is invalid"}Object reference not set to an
+ * instance of an object.`, the `ErrorInfo` of its stored callback data, "Mã lỗi và thông tin lỗi
+ * của tin nhắn", the message's error code and error text:
+ * https://developers.esms.vn/esms-api/ham-truy-xuat-va-dang-ky/ham-lay-thong-tin-callback-tin-nhan-zalo).
+ * Such a text may hold an error we cannot see, so it never lets the counters read as success.
+ * A payload read back from storage may have lost the decoded value: it is decoded again here.
+ */
+function errorInfoUnread(query: EsmsCallback): boolean {
+  if (!query.error_info || query.error_info.trim() === '') return false;
+  if (query.errorInfo !== undefined) return false;
+  return readErrorInfo(query.error_info).value === undefined;
+}
+
 /** How a SendStatus 5 was turned into an outcome, kept in the state's `detail.inference`. */
 export type EsmsInference =
   | 'all-succeeded'
@@ -224,7 +240,8 @@ export type EsmsInference =
   | 'not-all-counted'
   | 'zalo-error'
   | 'recipient-result'
-  | 'recipient-not-sent';
+  | 'recipient-not-sent'
+  | 'error-info-unreadable';
 
 /**
  * SendStatus 5 is "sent; the outcome is in the counters" (SendSuccess / SendFailed), and the
@@ -247,7 +264,7 @@ export type EsmsInference =
  * - nothing counted (both 0 or absent, as in the promo sample with TotalReceiver 169): `unknown`.
  * Voice call results: see `callOutcome`.
  */
-function sentOutcome(query: EsmsCallback, recipient: string | undefined, zaloError: string | undefined): { outcome: Outcome; rank: number; terminal?: false; ranksAsTerminal?: true; inference?: EsmsInference } {
+function sentOutcome(query: EsmsCallback, recipient: string | undefined, zaloError: string | undefined, unread: boolean): { outcome: Outcome; rank: number; terminal?: false; ranksAsTerminal?: true; inference?: EsmsInference } {
   if (isVoice(query)) return { outcome: callOutcome(query), rank: 0 };
   const success = count(query.SendSuccess);
   const failed = count(query.SendFailed);
@@ -269,7 +286,10 @@ function sentOutcome(query: EsmsCallback, recipient: string | undefined, zaloErr
   // The counters are the message's: with a receiver not counted yet, a recipient's callback cannot say
   // whether this recipient is one of those counted, so it is no more a success than the message is.
   if (success + failed < count(query.TotalReceiver)) return { outcome: 'unknown', rank, ...uncounted, inference: 'not-all-counted' };
-  return success > 0 ? { outcome: 'succeeded', rank, inference: 'all-succeeded' } : { outcome: 'failed', rank, inference: 'all-failed' };
+  if (success === 0) return { outcome: 'failed', rank, inference: 'all-failed' };
+  // Every receiver counted a success, yet `error_info` cannot be read: it may name an error, so no success.
+  if (unread) return { outcome: 'unknown', rank, inference: 'error-info-unreadable' };
+  return { outcome: 'succeeded', rank, inference: 'all-succeeded' };
 }
 
 /**
@@ -311,14 +331,14 @@ function detailOf(query: EsmsCallback, zaloError: string | undefined, inference:
   return Object.keys(detail).length ? detail : undefined;
 }
 
-function classify(query: EsmsCallback, recipient: string | undefined, zaloError: string | undefined): Pick<EventFacts, 'outcome' | 'terminal' | 'rank' | 'detail' | 'ranksAsTerminal'> {
+function classify(query: EsmsCallback, recipient: string | undefined, zaloError: string | undefined, unread: boolean): Pick<EventFacts, 'outcome' | 'terminal' | 'rank' | 'detail' | 'ranksAsTerminal'> {
   let reading: { outcome: Outcome; terminal: boolean; rank: number; ranksAsTerminal?: true; inference?: EsmsInference };
   switch (query.SendStatus) {
     case '4': // rejected
       reading = { outcome: 'failed', terminal: true, rank: 0 };
       break;
     case '5':
-      reading = { terminal: true, ...sentOutcome(query, recipient, zaloError) };
+      reading = { terminal: true, ...sentOutcome(query, recipient, zaloError, unread) };
       break;
     case '7': // sent to the telco, awaiting its report: later than 1 and 2
       reading = { outcome: 'pending', terminal: false, rank: 1 };
@@ -347,8 +367,9 @@ function classify(query: EsmsCallback, recipient: string | undefined, zaloError:
  * A retry (the same query) has the same key. The recipient comes last and the fields before it hold
  * no `|` (digits; a Zalo error code that is not an integer is hashed), so no two callbacks share a key.
  */
-function eventKeyOf(query: EsmsCallback, zaloError: string | undefined, recipient: string | undefined): string {
-  const zalo = zaloError === undefined ? '' : INTEGER.test(zaloError) ? zaloError : `#${shortHash(zaloError)}`;
+function eventKeyOf(query: EsmsCallback, zaloError: string | undefined, recipient: string | undefined, unread: boolean): string {
+  // An error_info that cannot be read changes the reading (errorInfoUnread): `?`, never an error code or `#`.
+  const zalo = zaloError === undefined ? (unread ? '?' : '') : INTEGER.test(zaloError) ? zaloError : `#${shortHash(zaloError)}`;
   // IsSent is only ever "false" when read (a sent recipient is told by SentResult); absent, the key is as before.
   // A call's CallStatus (its result) follows, only when it says something: a call result without
   // one keys as before. keySegment keeps a `|` out; `~call=` cannot be taken for `~unsent`.
@@ -368,12 +389,13 @@ function eventKeyOf(query: EsmsCallback, zaloError: string | undefined, recipien
 function describeEsms(query: EsmsCallback): EventFacts {
   const recipient = query.phonenumber ? query.phonenumber : undefined;
   const zaloError = zaloErrorOf(query.errorInfo);
+  const unread = errorInfoUnread(query);
   return {
     subjectId: isVoice(query) ? `${VOICE_PREFIX}${query.ReferenceId}` : (query.SMSID as string),
     ...(recipient === undefined ? {} : { part: recipient }),
-    eventKey: eventKeyOf(query, zaloError, recipient),
+    eventKey: eventKeyOf(query, zaloError, recipient, unread),
     status: query.SendStatus,
-    ...classify(query, recipient, zaloError),
+    ...classify(query, recipient, zaloError, unread),
   };
 }
 

@@ -499,6 +499,35 @@ describe('eSMS outcomes: only what the counters can say', () => {
     });
   }
 
+  // eSMS keeps a Zalo message's error info as JSON followed by other text (the ErrorInfo of its stored
+  // callback data, in the sample of its GetCallback page): none of the three encodings reads it.
+  const unreadableErrorInfo = encodeURIComponent('{"error":-124,"message":"Access token is invalid"}Object reference not set to an instance of an object.');
+  test('an error_info that cannot be read never lets counters of success read as succeeded: unknown, final, its own event', () => {
+    for (const [query, part] of [
+      [`SMSID=u1&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&phonenumber=0901000001&error_info=${unreadableErrorInfo}`, '0901000001'],
+      [`SMSID=u1&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&error_info=${unreadableErrorInfo}`, undefined],
+      ['SMSID=u1&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&phonenumber=0901000001&error_info=not%20json', '0901000001'],
+    ] as const) {
+      // act
+      const facts = described(query);
+      const state = applyObservations(undefined, { provider: 'esms', subjectId: facts.subjectId, ...(part ? { part } : {}) }, [{ hash: facts.eventKey, counts: true, source: 'callback', placed: placeStatus(facts, '2025-01-01T10:00:00.000Z') }], undefined, '2025-01-01T10:00:00.000Z');
+      // assess: what is stored
+      assert.equal(state?.outcome, 'unknown', query);
+      assert.equal(state?.terminal, true, query);
+      assert.equal(facts.detail?.inference, 'error-info-unreadable', query);
+      assert.notEqual(facts.eventKey, described(query.replace(/&error_info=[^&]*/, '')).eventKey, 'not a retry of the same report without it');
+    }
+  });
+
+  test('an unreadable error_info changes nothing a failure, mixed or uncounted counters say; an empty one, or one that reads as no error, is no doubt', () => {
+    assert.equal(described(`SMSID=u2&SendStatus=5&SendSuccess=0&SendFailed=1&TotalReceiver=1&phonenumber=0901000001&error_info=${unreadableErrorInfo}`).outcome, 'failed');
+    assert.equal(described(`SMSID=u2&SendStatus=5&SendSuccess=1&SendFailed=1&TotalReceiver=2&error_info=${unreadableErrorInfo}`).detail?.inference, 'mixed');
+    assert.equal(described('SMSID=u2&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&phonenumber=0901000001&error_info=').outcome, 'succeeded');
+    assert.equal(described(sampleQuery('zalo-consulting')).outcome, 'succeeded');
+    const plain = 'SMSID=u2&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&phonenumber=0901000001';
+    assert.equal(described(plain).eventKey, '5|1|0|1|||0901000001', 'a callback without error_info keeps its key');
+  });
+
   test('a report that counts more recipients outranks a late one that counted fewer', () => {
     // prepare: the fuller report arrived first; the earlier one arrives a minute later
     const fuller = placeStatus(described('SMSID=m&SendStatus=5&SendSuccess=2&SendFailed=1&TotalReceiver=3'), '2025-01-01T10:00:00.000Z');
