@@ -223,7 +223,7 @@ const INTEGER = /^-?\d{1,18}$/;
  * của tin nhắn", the message's error code and error text:
  * https://developers.esms.vn/esms-api/ham-truy-xuat-va-dang-ky/ham-lay-thong-tin-callback-tin-nhan-zalo).
  * Such a text may hold an error we cannot see, so it never lets the counters read as success.
- * A payload read back from storage may have lost the decoded value: it is decoded again here.
+ * A payload that holds no decoded value (one not read by `parse`) has its text decoded here.
  */
 function errorInfoUnread(query: EsmsCallback): boolean {
   if (!query.error_info || query.error_info.trim() === '') return false;
@@ -260,7 +260,10 @@ export type EsmsInference =
  *   cannot say which recipient this was: `unknown`, never success.
  * - the message as a whole (no `phonenumber`): succeeded or failed only when every recipient is
  *   counted the same way (TotalReceiver, when sent, is reached); `mixed` and `not-all-counted`
- *   are `unknown` (there is no "partial" outcome).
+ *   are `unknown` (there is no "partial" outcome), and so is a success a Zalo `error_info` error
+ *   contradicts (`zalo-error`: which recipient's error it is, the report does not say).
+ * - either: counters of success beside an `error_info` that cannot be read are `unknown`
+ *   (`error-info-unreadable`, see errorInfoUnread).
  * - nothing counted (both 0 or absent, as in the promo sample with TotalReceiver 169): `unknown`.
  * Voice call results: see `callOutcome`.
  */
@@ -287,7 +290,10 @@ function sentOutcome(query: EsmsCallback, recipient: string | undefined, zaloErr
   // whether this recipient is one of those counted, so it is no more a success than the message is.
   if (success + failed < count(query.TotalReceiver)) return { outcome: 'unknown', rank, ...uncounted, inference: 'not-all-counted' };
   if (success === 0) return { outcome: 'failed', rank, inference: 'all-failed' };
-  // Every receiver counted a success, yet `error_info` cannot be read: it may name an error, so no success.
+  // Every receiver counted a success, yet `error_info` names a Zalo error (the message's, with no
+  // recipient to pin it on: a recipient's is its failure, above) or cannot be read (it may name one):
+  // the report contradicts itself or may, so it is no success.
+  if (zaloError !== undefined) return { outcome: 'unknown', rank, inference: 'zalo-error' };
   if (unread) return { outcome: 'unknown', rank, inference: 'error-info-unreadable' };
   return { outcome: 'succeeded', rank, inference: 'all-succeeded' };
 }

@@ -519,6 +519,21 @@ describe('eSMS outcomes: only what the counters can say', () => {
     }
   });
 
+  test('a Zalo error on a report about the message as a whole (no phonenumber) never reads as succeeded, whatever the counters say', () => {
+    for (const errorInfo of ['{"error":-124,"message":"Access token is invalid"}', '"{\\"error\\":-114}"']) {
+      // act
+      const facts = described(`SMSID=z2&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&error_info=${encodeURIComponent(errorInfo)}`);
+      const state = applyObservations(undefined, { provider: 'esms', subjectId: facts.subjectId }, [{ hash: facts.eventKey, counts: true, source: 'callback', placed: placeStatus(facts, '2025-01-01T10:00:00.000Z') }], undefined, '2025-01-01T10:00:00.000Z');
+      // assess: what is stored
+      assert.equal(facts.part, undefined);
+      assert.equal(state?.outcome, 'unknown', errorInfo);
+      assert.equal(state?.terminal, true);
+      assert.equal(facts.detail?.inference, 'zalo-error');
+    }
+    // Error 0 ("Success") is no error: the counters decide.
+    assert.equal(described(`SMSID=z2&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&error_info=${encodeURIComponent('{"error":0,"message":"Success"}')}`).outcome, 'succeeded');
+  });
+
   test('an unreadable error_info changes nothing a failure, mixed or uncounted counters say; an empty one, or one that reads as no error, is no doubt', () => {
     assert.equal(described(`SMSID=u2&SendStatus=5&SendSuccess=0&SendFailed=1&TotalReceiver=1&phonenumber=0901000001&error_info=${unreadableErrorInfo}`).outcome, 'failed');
     assert.equal(described(`SMSID=u2&SendStatus=5&SendSuccess=1&SendFailed=1&TotalReceiver=2&error_info=${unreadableErrorInfo}`).detail?.inference, 'mixed');
