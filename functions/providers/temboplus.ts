@@ -115,17 +115,24 @@ const UNKNOWN_STATUS = { outcome: 'pending', terminal: false, rank: -1 } as cons
 /** The one statusCode the docs pair with COMPLETED ("COMPLETED / PAYMENT_SUCCESS"). */
 const SUCCESS_CODE = 'PAYMENT_SUCCESS';
 
+/** The failures a payment was never made by: FAILED and CANCELED (REVERSED follows a success). */
+const NOT_PAID = new Set(['FAILED', 'CANCELED']);
+
 /**
  * What a status means once its statusCode is read too. COMPLETED is success only with the code the
  * docs pair it with, or with none: a COMPLETED that carries another code (PAYMENT_FAILED,
  * PAYMENT_REVERSED, a code the docs do not list) contradicts itself, so it is final but `unknown`,
- * never success.
- * @see https://tembo.gitbook.io/tembo/reference/remittance/api-overview ("Transaction Status Codes": COMPLETED / PAYMENT_SUCCESS)
+ * never success. Likewise a FAILED or CANCELED carrying the success code: read as failed, it would
+ * invite sending the money again though the code says it was paid. Any other code beside a failure
+ * (one the docs do not list, a new reason) leaves it failed.
+ * @see https://tembo.gitbook.io/tembo/reference/remittance/api-overview ("Transaction Status Codes": COMPLETED / PAYMENT_SUCCESS, FAILED / PAYMENT_FAILED…, CANCELED / PAYMENT_CANCELED)
  */
 function meaningOf(status: string, statusCode: string | null | undefined): { outcome: Outcome; terminal: boolean; rank: number; detail?: { statusCode: string; contradicts: 'status' } } {
   const meaning = STATUSES[status] ?? UNKNOWN_STATUS;
-  if (meaning.outcome !== 'succeeded' || statusCode === undefined || statusCode === null || asciiUpperCase(statusCode) === SUCCESS_CODE) return meaning;
-  return { ...meaning, outcome: 'unknown', detail: { statusCode: statusCode.slice(0, 64), contradicts: 'status' } };
+  if (statusCode === undefined || statusCode === null) return meaning;
+  const paid = asciiUpperCase(statusCode) === SUCCESS_CODE;
+  const contradicts = meaning.outcome === 'succeeded' ? !paid : paid && NOT_PAID.has(status);
+  return contradicts ? { ...meaning, outcome: 'unknown', detail: { statusCode: statusCode.slice(0, 64), contradicts: 'status' } } : meaning;
 }
 
 export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'> = {
