@@ -257,8 +257,10 @@ export const standardWebhooks: Provider<StandardWebhooksSecret, StandardWebhooks
     // `received`, and is none of the declared statuses, `received` among them, since nothing said it.
     const said = read ?? NO_STATUS;
     const declared: Outcome | undefined = read !== undefined && settings?.outcomes && Object.hasOwn(settings.outcomes, read) ? settings.outcomes[read] : undefined;
-    const outcome = declared ?? 'pending';
-    const terminal = read === undefined ? false : settings?.terminal ? settings.terminal.includes(read) : outcome !== 'pending';
+    const terminal = read === undefined ? false : settings?.terminal ? settings.terminal.includes(read) : declared !== undefined && declared !== 'pending';
+    // A status declared final whose outcome was not declared ends the subject without saying how:
+    // `unknown` (for review), not a `pending` that will never move.
+    const outcome = declared ?? (terminal ? 'unknown' : 'pending');
     return {
       subjectId,
       // The spec's idempotency key: one event, however often it is retried (within the source's subject).

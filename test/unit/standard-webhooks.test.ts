@@ -106,6 +106,27 @@ describe('quarantine: one item per delivery, however often it is retried', () =>
   });
 });
 
+describe('Standard Webhooks: a status declared final', () => {
+  const secret = StandardWebhooksSecretSchema.parse({
+    sources: { alpha: { secret: KEY_A, subjectField: 'data.id', outcomes: { 'invoice.paid': 'succeeded', 'invoice.opened': 'pending' }, terminal: ['invoice.paid', 'invoice.voided', 'invoice.opened'] } },
+  });
+  const describeType = (type: string) => standardWebhooks.describe(callback('alpha', 'msg_final', { type, data: { id: 'in_1' } }), secret);
+
+  test('with no outcome declared is final and unknown (was: a final pending, never re-checked and never listed for review)', () => {
+    // act
+    const facts = describeType('invoice.voided');
+    // assess
+    assert.deepEqual([facts.outcome, facts.terminal, facts.detail?.outcomeDeclared], ['unknown', true, false]);
+  });
+
+  test('with its outcome declared reads as declared, pending included; a status neither final nor declared stays pending', () => {
+    // act / assess
+    assert.deepEqual([describeType('invoice.paid').outcome, describeType('invoice.paid').terminal], ['succeeded', true]);
+    assert.deepEqual([describeType('invoice.opened').outcome, describeType('invoice.opened').terminal], ['pending', true]);
+    assert.deepEqual([describeType('invoice.created').outcome, describeType('invoice.created').terminal], ['pending', false]);
+  });
+});
+
 describe('Standard Webhooks: statuses longer than a declared one', () => {
   const declared = `order.${'x'.repeat(58)}`; // 64 characters, the longest a declared status may be
   const longSecret = StandardWebhooksSecretSchema.parse({
