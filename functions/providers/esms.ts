@@ -223,11 +223,13 @@ const INTEGER = /^-?\d{1,18}$/;
  * của tin nhắn", the message's error code and error text:
  * https://developers.esms.vn/esms-api/ham-truy-xuat-va-dang-ky/ham-lay-thong-tin-callback-tin-nhan-zalo).
  * Such a text may hold an error we cannot see, so it never lets the counters read as success.
- * A payload that holds no decoded value (one not read by `parse`) has its text decoded here.
+ * A payload that holds no decoded value (one not read by `parse`) has its text decoded here. The
+ * decoded value is always an object: a query parameter the sender named `errorInfo` (the schema
+ * keeps unknown ones) is text, and never stands for a reading of `error_info`.
  */
 function errorInfoUnread(query: EsmsCallback): boolean {
   if (!query.error_info || query.error_info.trim() === '') return false;
-  if (query.errorInfo !== undefined) return false;
+  if (query.errorInfo !== null && typeof query.errorInfo === 'object') return false;
   return readErrorInfo(query.error_info).value === undefined;
 }
 

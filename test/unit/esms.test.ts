@@ -534,6 +534,23 @@ describe('eSMS outcomes: only what the counters can say', () => {
     assert.equal(described(`SMSID=z2&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&error_info=${encodeURIComponent('{"error":0,"message":"Success"}')}`).outcome, 'succeeded');
   });
 
+  test('a query parameter named errorInfo is no decoded error_info: an unreadable error_info beside it still reads unknown', () => {
+    // `errorInfo` is where parse keeps the error_info it decoded; eSMS's query may carry any other
+    // parameter as well (the schema keeps unknown ones), and one so named is the sender's text.
+    for (const query of [
+      `SMSID=u3&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&phonenumber=0901000001&error_info=${unreadableErrorInfo}&errorInfo=x`,
+      `SMSID=u3&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&error_info=${unreadableErrorInfo}&errorInfo=%7B%7D`,
+    ]) {
+      // act
+      const facts = described(query);
+      // assess
+      assert.equal(facts.outcome, 'unknown', query);
+      assert.equal(facts.detail?.inference, 'error-info-unreadable', query);
+    }
+    // A readable error_info is read as before whatever such a parameter says.
+    assert.equal(described(`SMSID=u3&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&error_info=${encodeURIComponent('{"error":-124}')}&errorInfo=x`).detail?.inference, 'zalo-error');
+  });
+
   test('an unreadable error_info changes nothing a failure, mixed or uncounted counters say; an empty one, or one that reads as no error, is no doubt', () => {
     assert.equal(described(`SMSID=u2&SendStatus=5&SendSuccess=0&SendFailed=1&TotalReceiver=1&phonenumber=0901000001&error_info=${unreadableErrorInfo}`).outcome, 'failed');
     assert.equal(described(`SMSID=u2&SendStatus=5&SendSuccess=1&SendFailed=1&TotalReceiver=2&error_info=${unreadableErrorInfo}`).detail?.inference, 'mixed');
