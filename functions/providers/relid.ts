@@ -272,12 +272,6 @@ function judge(payload: RelIdCallback, status: string, meaning: LabelMeaning): V
     return { outcome: 'unknown', terminal: true, reason: 'action label not declared in approveLabels or rejectLabels' };
   }
   if (code !== 'ok') return { outcome: 'unknown', terminal: true, reason: 'response_code is not 0' };
-  // "error_code: Only when response_code is 1" (notification-callback): an approval that also names
-  // an error code says two things, and which is true is not said. Never success; for review.
-  // @see https://developer.uniken.com/docs/notification-callback
-  if (payload.error_code !== undefined && payload.error_code !== null) {
-    return { outcome: 'unknown', terminal: true, reason: 'error_code beside response_code 0 (the docs send one only with 1)' };
-  }
   if ('is_ds_verified' in payload) {
     // The user's digital signature over the approval did not verify: REL-ID's own check says this
     // approval is not the user's. That is a verdict, not an ambiguity: `failed`, because a person
@@ -286,6 +280,13 @@ function judge(payload: RelIdCallback, status: string, meaning: LabelMeaning): V
     // cannot be read either way: `unknown`.
     if (payload.is_ds_verified === false) return { outcome: 'failed', terminal: true, reason: 'digital signature not verified' };
     if (payload.is_ds_verified !== true) return { outcome: 'unknown', terminal: true, reason: 'is_ds_verified is not a boolean' };
+  }
+  // "error_code: Only when response_code is 1" (notification-callback): an approval that also names
+  // an error code says two things, and which is true is not said. Never success; for review.
+  // After the signature check: a signature that did not verify is a verdict (failed) whatever else is said.
+  // @see https://developer.uniken.com/docs/notification-callback
+  if (payload.error_code !== undefined && payload.error_code !== null) {
+    return { outcome: 'unknown', terminal: true, reason: 'error_code beside response_code 0 (the docs send one only with 1)' };
   }
   const delivery = payload.delivery_status;
   if (delivery !== undefined && !(typeof delivery === 'string' && DELIVERY_ALLOWS_APPROVAL.has(asciiUpperCase(delivery)))) {

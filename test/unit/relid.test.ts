@@ -151,6 +151,14 @@ describe('REL-ID: response_code', () => {
     assert.equal(describeWith({ response_code: 0, error_code: 3558, action_response: 'Rejected' }).outcome, 'failed');
   });
 
+  test('an approval whose signature did not verify stays failed when it also names an error_code', () => {
+    // act: REL-ID's own check says the approval is not the user's, and an error_code is beside it
+    const facts = describeWith({ response_code: 0, error_code: 3558, is_ds_verified: false });
+    // assess: a verdict, not an ambiguity for a person to override
+    assert.deepEqual([facts.outcome, facts.terminal], ['failed', true]);
+    assert.equal(facts.detail?.reason, 'digital signature not verified');
+  });
+
   test('an error keeps its error_code in detail', () => {
     // act
     const facts = describeWith({ response_code: 1, error_code: 3620 });
