@@ -225,12 +225,14 @@ const INTEGER = /^-?\d{1,18}$/;
  * Such a text may hold an error we cannot see, so it never lets the counters read as success.
  * A payload that holds no decoded value (one not read by `parse`) has its text decoded here. The
  * decoded value is always an object: a query parameter the sender named `errorInfo` (the schema
- * keeps unknown ones) is text, and never stands for a reading of `error_info`.
+ * keeps unknown ones) is text, and never stands for a reading of `error_info`. JSON that holds a
+ * list, not an object, is not read either: it may hold an error, and no `error` member is read from it.
  */
 function errorInfoUnread(query: EsmsCallback): boolean {
   if (!query.error_info || query.error_info.trim() === '') return false;
-  if (query.errorInfo !== null && typeof query.errorInfo === 'object') return false;
-  return readErrorInfo(query.error_info).value === undefined;
+  const value = query.errorInfo !== null && typeof query.errorInfo === 'object' ? query.errorInfo : readErrorInfo(query.error_info).value;
+  // A list is JSON, but no Zalo error is read from it (zaloErrorOf reads an object's `error`).
+  return value === undefined || Array.isArray(value);
 }
 
 /** How a SendStatus 5 was turned into an outcome, kept in the state's `detail.inference`. */

@@ -551,6 +551,21 @@ describe('eSMS outcomes: only what the counters can say', () => {
     assert.equal(described(`SMSID=u3&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1&error_info=${encodeURIComponent('{"error":-124}')}&errorInfo=x`).detail?.inference, 'zalo-error');
   });
 
+  test('an error_info whose JSON is a list is not read as no error: counters of success beside it read unknown', () => {
+    // A Zalo error is the `error` member of an object (zaloErrorOf); a list holds none that is read,
+    // though it may hold one: as an error_info none of the encodings reads, it is no success.
+    for (const errorInfo of ['[{"error":-124,"message":"Access token is invalid"}]', '"[{\\"error\\":-114}]"']) {
+      for (const recipient of ['&phonenumber=0901000001', '']) {
+        const query = `SMSID=u4&SendStatus=5&SendSuccess=1&SendFailed=0&TotalReceiver=1${recipient}&error_info=${encodeURIComponent(errorInfo)}`;
+        // act
+        const facts = described(query);
+        // assess
+        assert.equal(facts.outcome, 'unknown', query);
+        assert.equal(facts.detail?.inference, 'error-info-unreadable', query);
+      }
+    }
+  });
+
   test('an unreadable error_info changes nothing a failure, mixed or uncounted counters say; an empty one, or one that reads as no error, is no doubt', () => {
     assert.equal(described(`SMSID=u2&SendStatus=5&SendSuccess=0&SendFailed=1&TotalReceiver=1&phonenumber=0901000001&error_info=${unreadableErrorInfo}`).outcome, 'failed');
     assert.equal(described(`SMSID=u2&SendStatus=5&SendSuccess=1&SendFailed=1&TotalReceiver=2&error_info=${unreadableErrorInfo}`).detail?.inference, 'mixed');
