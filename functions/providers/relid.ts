@@ -285,7 +285,9 @@ function judge(payload: RelIdCallback, status: string, meaning: LabelMeaning): V
   // an error code says two things, and which is true is not said. Never success; for review.
   // After the signature check: a signature that did not verify is a verdict (failed) whatever else is said.
   // @see https://developer.uniken.com/docs/notification-callback
-  if (payload.error_code !== undefined && payload.error_code !== null) {
+  // A code of 0 or empty names no error (REL-ID's codes are numbers such as 3558): read like null, or
+  // every approval from a server that sends `error_code: 0` with success would read unknown.
+  if (namesErrorCode(payload.error_code)) {
     return { outcome: 'unknown', terminal: true, reason: 'error_code beside response_code 0 (the docs send one only with 1)' };
   }
   const delivery = payload.delivery_status;
@@ -293,6 +295,12 @@ function judge(payload: RelIdCallback, status: string, meaning: LabelMeaning): V
     return { outcome: 'unknown', terminal: true, reason: 'delivery_status does not allow an approval (FAILED_TO_NOTIFY, or a value not in the docs)' };
   }
   return { outcome: 'succeeded', terminal: true };
+}
+
+/** Whether an `error_code` names an error: present, and neither 0 nor empty (as number or text). */
+function namesErrorCode(errorCode: unknown): boolean {
+  if (errorCode === undefined || errorCode === null) return false;
+  return !(errorCode === 0 || (typeof errorCode === 'string' && (errorCode.trim() === '' || /^0+$/.test(errorCode.trim()))));
 }
 
 /** What decided the verdict, as received: short values only (the state item stays small). */
@@ -572,7 +580,9 @@ function relIdDifferences(claim: RelIdCallback, answer: RelIdCallback): string[]
   // Anything else the callback says must be what REL-ID says; what it leaves out claims nothing.
   const upper = (value: unknown) => (typeof value === 'string' ? asciiUpperCase(value) : keyPart(value));
   if (c.response_code !== undefined && responseCodeOf(c.response_code) !== responseCodeOf(a.response_code)) differences.push('response_code');
-  if (c.error_code !== undefined && String(keyPart(c.error_code)) !== String(keyPart(a.error_code))) differences.push('error_code');
+  // An error code of 0 or empty names no error, as null and absent do (namesErrorCode).
+  const errorCode = (value: unknown) => (namesErrorCode(value) ? String(keyPart(value)) : null);
+  if (c.error_code !== undefined && errorCode(c.error_code) !== errorCode(a.error_code)) differences.push('error_code');
   if (c.delivery_status !== undefined && upper(c.delivery_status) !== upper(a.delivery_status)) differences.push('delivery_status');
   for (const field of ['notification_uuid', 'msg_id', 'user_id']) {
     if (c[field] !== undefined && keyPart(c[field]) !== keyPart(a[field])) differences.push(field);

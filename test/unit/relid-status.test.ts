@@ -649,6 +649,9 @@ describe('REL-ID: what makes a callback differ from the answer', () => {
     { name: 'a delivery status REL-ID does not have', claim: { delivery_status: 'NOTIFIED' }, answer: { delivery_status: 'FAILED_TO_NOTIFY' }, differences: ['delivery_status'] },
     { name: 'a callback silent on delivery', claim: { delivery_status: undefined }, answer: {}, differences: [] },
     { name: 'an error report REL-ID does not have', claim: { response_code: 1, error_code: 3620 }, answer: {}, differences: ['response_code', 'error_code'] },
+    { name: 'an approval with error_code 0, answered without one (0 names no error)', claim: { error_code: 0 }, answer: {}, differences: [] },
+    { name: 'an approval with an empty error_code, answered with null', claim: { error_code: '' }, answer: { error_code: null }, differences: [] },
+    { name: 'an approval naming an error code REL-ID does not have', claim: { error_code: 3558 }, answer: { error_code: 0 }, differences: ['error_code'] },
     { name: 'the same update time written otherwise (not material)', claim: { update_ts: '2024-10-11T13:00:15.000Z' }, answer: {}, differences: [] },
   ];
   for (const { name, claim, answer, differences } of cases) {

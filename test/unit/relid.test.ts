@@ -138,7 +138,7 @@ describe('REL-ID: response_code', () => {
   }
 
   test('an approval that also names an error_code (the docs send one only with response_code 1) is unknown, never succeeded', () => {
-    for (const error_code of [3558, '3620', 0, '']) {
+    for (const error_code of [3558, '3620', -1, 'E1']) {
       // act
       const facts = describeWith({ response_code: 0, error_code });
       // assess
@@ -147,7 +147,8 @@ describe('REL-ID: response_code', () => {
       assert.match(String(facts.detail?.reason), /error_code/);
     }
     // null names no code: the approval stands; a declared rejection stays failed whatever its code.
-    assert.equal(describeWith({ response_code: 0, error_code: null }).outcome, 'succeeded');
+    // A code of 0 or empty names no error: read as null is (a server sending error_code 0 with success).
+    for (const error_code of [null, 0, '0', '', ' ']) assert.equal(describeWith({ response_code: 0, error_code }).outcome, 'succeeded', JSON.stringify(error_code));
     assert.equal(describeWith({ response_code: 0, error_code: 3558, action_response: 'Rejected' }).outcome, 'failed');
   });
 
