@@ -87,7 +87,19 @@ function textLine(event: BusEvent): string {
   const part = change.part === undefined ? '' : ` part ${maskPhoneNumbers(String(change.part))}`;
   const before = change.previous ? statusText(change.previous.status, change.previous.outcome) : 'new';
   const flags = [change.terminal ? 'final' : '', change.confirmation ?? '', change.stale ? 'stale' : ''].filter(Boolean);
-  return printable(`${event.time}  ${col('status', 11)}  ${who}${part}  ${before} → ${statusText(change.status, change.outcome)}${flags.length ? ` [${flags.join(', ')}]` : ''}  v${change.version}  ${change.eventId}`);
+  return printable(`${event.time}  ${col('status', 11)}  ${who}${part}  ${before} → ${statusText(change.status, change.outcome)}${flags.length ? ` [${flags.join(', ')}]` : ''}${detailMoved(change)}  v${change.version}  ${change.eventId}`);
+}
+
+/**
+ * For a change of the status's detail alone (eSMS's receivers reached moving on), what the detail
+ * now says, so the line does not read as nothing changed; masked as a log line is.
+ */
+function detailMoved(change: StatusChangedDetail): string {
+  const same = change.previous !== null && change.previous.status === change.status && change.previous.outcome === change.outcome;
+  const detail = change.statusDetail;
+  if (!same || detail === null || typeof detail !== 'object' || Array.isArray(detail)) return '';
+  const members = Object.entries(detail).map(([name, value]) => `${name}=${String(value)}`);
+  return members.length === 0 ? '' : ` {${maskPhoneNumbers(members.join(' '))}}`;
 }
 
 /** Whether a parsed line has an event's shape: an object with an object `detail`. */

@@ -86,6 +86,32 @@ describe('npm run events', { timeout: 120_000 }, () => {
     assert.deepEqual((JSON.parse(json.stdout) as BusEvent[]).map((each) => each.detail.subjectId), ['PR-255712345678', '0B592236867653F629C09E3B8237D4C4']);
   });
 
+  test("a readable line of a change of the status's detail alone shows the detail, masked; a change of status does not", () => {
+    // prepare: eSMS's 5 counting 1, then 2 of 3 receivers (same status and outcome)
+    const dir = dataDir();
+    const esms = (n: number, sent: string, previous: { status: string; outcome: string } | null) => {
+      const published = event(n);
+      Object.assign(published.detail, {
+        provider: 'esms', subjectId: 'SMS-1', status: '5', outcome: 'unknown', terminal: true, previous,
+        statusDetail: { SendSuccess: sent, TotalReceiver: '3', inference: 'not-all-counted', note: 'to 84901888484' }, version: n,
+      });
+      return published;
+    };
+    const first = esms(1, '1', null);
+    const second = esms(2, '2', { status: '5', outcome: 'unknown' });
+    writeFileSync(join(dir, 'events.jsonl'), `${JSON.stringify(first)}\n${JSON.stringify(second)}\n`);
+
+    // act
+    const text = run(dir, []);
+
+    // assess
+    assert.equal(text.status, 0, text.stderr);
+    const [one, two] = text.stdout.trim().split('\n');
+    assert.ok(!one.includes('SendSuccess'), one);
+    assert.match(two, /5 \(unknown\) → 5 \(unknown\) \[final\] \{SendSuccess=2 TotalReceiver=3 inference=not-all-counted note=to \*+484\}/);
+    assert.ok(!two.includes('901888484'), two);
+  });
+
   test("a readable line shows a sender's control characters as \\u escapes: no escape of its own reaches the terminal, no line break", () => {
     // prepare: a Standard Webhooks type (the sender's text) that retitles the terminal, clears a line and starts a forged one
     const dir = dataDir();
