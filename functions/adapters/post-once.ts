@@ -57,7 +57,7 @@ export function postOnceContext(options: PostOnceOptions = {}): SendContext {
   const maxAnswerBytes = options.maxAnswerBytes ?? POST_ONCE_DEFAULTS.maxAnswerBytes;
 
   return {
-    post: (url, { headers, body, dependency }) =>
+    post: (url, { headers, body, dependency, leaveWithinMs }) =>
       new Promise<PostAnswer>((resolve, reject) => {
         let target: URL;
         try {
@@ -69,6 +69,12 @@ export function postOnceContext(options: PostOnceOptions = {}): SendContext {
         const send = target.protocol === 'https:' ? httpsRequest : target.protocol === 'http:' ? httpRequest : undefined;
         if (!send) {
           reject(new ConfigurationError(`${dependency}: the base URL must be http or https, got ${target.protocol}`));
+          return;
+        }
+        // The request must have left by the caller's limit too (a code past its age is not sent).
+        const leaveWithin = leaveWithinMs === undefined ? sendTimeoutMs : Math.min(sendTimeoutMs, Math.floor(leaveWithinMs));
+        if (!(leaveWithin > 0)) {
+          reject(new DependencyError(dependency, `${dependency}: the request was not sent (its time to leave had passed)`));
           return;
         }
         const bytes = Buffer.from(body, 'utf8');
@@ -87,7 +93,7 @@ export function postOnceContext(options: PostOnceOptions = {}): SendContext {
           headers: { ...headers, 'content-length': String(bytes.length) },
           agent: false,
         });
-        const sendTimer = setTimeout(() => request.destroy(new Error(`the request was not sent within ${sendTimeoutMs} ms`)), sendTimeoutMs);
+        const sendTimer = setTimeout(() => request.destroy(new Error(`the request was not sent within ${leaveWithin} ms`)), leaveWithin);
         request.on('finish', () => {
           left = true;
           clearTimeout(sendTimer);

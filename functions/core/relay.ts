@@ -605,13 +605,20 @@ interface NotToSend {
   readonly more: Record<string, unknown>;
 }
 
+/** The age limit of an instruction's family (a code's, a link's), in seconds. */
+const maxAgeSecondsOf = (detail: InstructionDetail, deps: RelayDependencies) =>
+  detail.oneTimeCode ? (deps.codeMaxAgeSeconds ?? RELAY.codeMaxAgeSeconds) : (deps.linkMaxAgeSeconds ?? RELAY.linkMaxAgeSeconds);
+
+/** The last moment (epoch ms) the instruction may leave: its receipt plus its family's age limit (NaN: none). */
+const leaveBy = (detail: InstructionDetail, deps: RelayDependencies) => Date.parse(detail.receivedAt) + maxAgeSecondsOf(detail, deps) * 1000;
+
 /**
  * What to record for an instruction too old to send at `now` (a code past `relayMaxAgeSeconds`, a
  * link past a day), or undefined while it may still go.
  */
 function expiry(detail: InstructionDetail, deps: RelayDependencies, now: Date): NotToSend | undefined {
   const ageMs = now.getTime() - Date.parse(detail.receivedAt);
-  const maxAgeSeconds = detail.oneTimeCode ? (deps.codeMaxAgeSeconds ?? RELAY.codeMaxAgeSeconds) : (deps.linkMaxAgeSeconds ?? RELAY.linkMaxAgeSeconds);
+  const maxAgeSeconds = maxAgeSecondsOf(detail, deps);
   // To the millisecond: a code 300.4 s old is past a 300 s limit (and one of no readable age is too).
   if (ageMs <= maxAgeSeconds * 1000) return undefined;
   const ageSeconds = Math.ceil(ageMs / 1000);
@@ -821,7 +828,9 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
   }
   let referenceId: string;
   try {
-    ({ referenceId } = await guardedSend(deps, secret, message));
+    // Its age bounds the request's leaving too: a connection slow to be made (DNS, TCP, TLS) is given
+    // up when the code's time runs out, rather than letting it leave up to the send timeout late.
+    ({ referenceId } = await guardedSend(deps, secret, message, leaveBy(detail, deps) - deps.now().getTime()));
   } catch (error) {
     if (error instanceof MessageRefusedError) {
       // Nothing left: tried a few times, as `retry` is. Left `sending` by one failed write, the next
@@ -838,7 +847,13 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
       await awaitReport(detail, deps);
       return result;
     }
-    // Nothing was sent: the next delivery may try again (until the instruction is too old).
+    // Nothing was sent. Past its age by now (its time ran out while connecting): expired, not retried.
+    const late = expiry(detail, deps, deps.now());
+    if (late) {
+      await recordEnding(late.fields, 'a code past its age');
+      return done({ outcome: 'expired' }, { ...late.more, attempts, reason: errorMessage(error) });
+    }
+    // The next delivery may try again (until the instruction is too old).
     await recordRetry(['sending'], error);
     throw error;
   }
@@ -878,10 +893,10 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
 }
 
 /** Send, refusing any request that would carry credentials over plain http to another machine (nothing is sent). */
-function guardedSend(deps: RelayDependencies, secret: unknown, message: OutgoingMessage) {
+function guardedSend(deps: RelayDependencies, secret: unknown, message: OutgoingMessage, leaveWithinMs: number) {
   return refusingPlainHttp(deps.sender.displayName, (allowed) =>
     deps.sender.sendMessage!(secret, message, {
-      post: (url, request) => (allowed(url) ? deps.send.post(url, request) : Promise.reject(new DependencyError(deps.sender.id, 'refused: plain http'))),
+      post: (url, request) => (allowed(url) ? deps.send.post(url, { ...request, leaveWithinMs }) : Promise.reject(new DependencyError(deps.sender.id, 'refused: plain http'))),
     }),
   );
 }

@@ -331,7 +331,20 @@ export interface PostAnswer {
  * and no answer came in time or the connection was lost (the other side may have acted on it).
  */
 export interface SendContext {
-  post(url: string, request: { readonly headers: Readonly<Record<string, string>>; readonly body: string; readonly dependency: string }): Promise<PostAnswer>;
+  post(url: string, request: SendRequest): Promise<PostAnswer>;
+}
+
+/** One POST of `SendContext`. */
+export interface SendRequest {
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+  readonly dependency: string;
+  /**
+   * Milliseconds within which the whole request must have left (shorter than the context's own send
+   * timeout, e.g. what is left of a code's useful life): past it, nothing is sent and the POST fails
+   * as not sent (DependencyError). None: the context's own timeout alone.
+   */
+  readonly leaveWithinMs?: number;
 }
 
 /** What a status request is about: a subject, or one part of it (an eSMS recipient). */

@@ -17,6 +17,7 @@ import { processMessage } from '../../functions/core/worker.ts';
 import { createIngestHandler } from '../../functions/handlers/ingest.ts';
 import { createRelayHandler } from '../../functions/handlers/relay.ts';
 import { telesign } from '../../functions/providers/telesign.ts';
+import type { SendContext } from '../../functions/providers/provider.ts';
 import { DependencyError } from '../../functions/shared/errors.ts';
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
 import { LOCAL_AWS } from '../../local/engines.ts';
@@ -391,6 +392,28 @@ describe('too old to be of use', () => {
     assert.deepEqual(again, { outcome: 'duplicate', status: 'expired' });
     assert.equal(requested(code).filter((message) => message.parameters.external_id === code.eventId).length, 0, 'TeleSign was never asked (was: the code left 300.4 s old)');
     assert.equal((await relayItem(code))?.status, 'expired', 'was: sent');
+  });
+});
+
+describe('a code whose time runs out on the way', () => {
+  test('while its connection is being made: given up at its limit, and recorded expired, not retried', async () => {
+    // prepare: 1 s left when the request starts; the connection is not made before the limit
+    const code = await instruction({ ...OTP_SAMPLE, text: 'Your code is 7272' });
+    let clock = Date.parse(code.receivedAt) + (RELAY.codeMaxAgeSeconds - 1) * 1000;
+    const given: (number | undefined)[] = [];
+    const send: SendContext = {
+      async post(_url, request) {
+        given.push(request.leaveWithinMs);
+        clock += 1_500;
+        throw new DependencyError('telesign', `telesign: the request was not sent (the request was not sent within ${request.leaveWithinMs} ms)`);
+      },
+    };
+    // act
+    const result = await relayInstruction(code, relayDeps({ send, now: () => new Date(clock) }));
+    // assess
+    assert.equal(result.outcome, 'expired');
+    assert.deepEqual(given, [1000], "the request's limit is what was left of the code's life (was: none, the send timeout's 3 s)");
+    assert.equal((await relayItem(code))?.status, 'expired', 'was: retry');
   });
 });
 

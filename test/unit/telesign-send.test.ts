@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { postOnceContext } from '../../functions/adapters/post-once.ts';
@@ -287,6 +287,44 @@ describe('TeleSign send: what left, and what did not (adapters/post-once.ts)', (
     // assess
     assert.ok(error instanceof DependencyError && !(error instanceof UncertainDeliveryError), String(error));
     assert.match((error as Error).message, /not sent/);
+  });
+
+  test("no time left to leave (a code at its age limit): not sent, no connection made (DependencyError)", async () => {
+    // prepare
+    let connections = 0;
+    const counting = createNetServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => counting.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(counting.address() as AddressInfo).port}/v1/messaging`;
+    // act
+    const errors = await Promise.all([0, -5, Number.NaN].map((leaveWithinMs) => context.post(url, { headers: {}, body: 'x', dependency: 'telesign', leaveWithinMs }).catch((caught: unknown) => caught)));
+    counting.close();
+    // assess
+    for (const error of errors) {
+      assert.ok(error instanceof DependencyError && !(error instanceof UncertainDeliveryError), String(error));
+      assert.match((error as Error).message, /not sent \(its time to leave had passed\)/);
+    }
+    assert.equal(connections, 0);
+  });
+
+  // A TLS server that never finishes its handshake: the request cannot leave, and only a send limit ends it.
+  test("a connection not made within the caller's limit, shorter than the send timeout: not sent, at that limit (DependencyError)", { timeout: 30_000 }, async () => {
+    // prepare: TCP accepted, TLS never answered
+    const sockets: Socket[] = [];
+    const mute = createNetServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
+    const slow = postOnceContext({ sendTimeoutMs: 60_000, answerTimeoutMs: 1_000 });
+    // act
+    const error = await slow
+      .post(`https://127.0.0.1:${(mute.address() as AddressInfo).port}/v1/messaging`, { headers: {}, body: 'x', dependency: 'telesign', leaveWithinMs: 200 })
+      .catch((caught: unknown) => caught);
+    for (const socket of sockets) socket.destroy();
+    mute.close();
+    // assess: the caller's 200 ms ended it, not the 60 s send timeout
+    assert.ok(error instanceof DependencyError && !(error instanceof UncertainDeliveryError), String(error));
+    assert.match((error as Error).message, /not sent within 200 ms/);
   });
 
   test('a host that does not resolve: nothing left (DependencyError)', async () => {
