@@ -848,7 +848,8 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
       return result;
     }
     // Nothing was sent. Past its age by now (its time ran out while connecting): expired, not retried.
-    const late = expiry(detail, deps, deps.now());
+    // A configuration fault is thrown all the same, for its alarm (RelayConfigurationErrors).
+    const late = error instanceof ConfigurationError ? undefined : expiry(detail, deps, deps.now());
     if (late) {
       await recordEnding(late.fields, 'a code past its age');
       return done({ outcome: 'expired' }, { ...late.more, attempts, reason: errorMessage(error) });

@@ -253,8 +253,8 @@ interface Verdict {
 
 /**
  * What the callback means. `succeeded` only for status UPDATED, response_code exactly 0 and no
- * error_code, a label declared in approveLabels, a digital signature that verified wherever `is_ds_verified` is
- * present, and a delivery status that does not contradict the action.
+ * error_code naming an error, a label declared in approveLabels, a digital signature that verified
+ * wherever `is_ds_verified` is present, and a delivery status that does not contradict the action.
  */
 function judge(payload: RelIdCallback, status: string, meaning: LabelMeaning): Verdict {
   const code = responseCodeOf(payload.response_code);
@@ -281,12 +281,12 @@ function judge(payload: RelIdCallback, status: string, meaning: LabelMeaning): V
     if (payload.is_ds_verified === false) return { outcome: 'failed', terminal: true, reason: 'digital signature not verified' };
     if (payload.is_ds_verified !== true) return { outcome: 'unknown', terminal: true, reason: 'is_ds_verified is not a boolean' };
   }
-  // "error_code: Only when response_code is 1" (notification-callback): an approval that also names
-  // an error code says two things, and which is true is not said. Never success; for review.
-  // After the signature check: a signature that did not verify is a verdict (failed) whatever else is said.
-  // @see https://developer.uniken.com/docs/notification-callback
-  // A code of 0 or empty names no error (REL-ID's codes are numbers such as 3558): read like null, or
-  // every approval from a server that sends `error_code: 0` with success would read unknown.
+  // "error_code: Only when response_code is 1" (https://developer.uniken.com/docs/notification-callback):
+  // an approval that also names an error code says two things, and which is true is not said. Never
+  // success; for review. After the signature check: a signature that did not verify is a verdict
+  // (failed) whatever else is said. A code of 0 or empty names no error (REL-ID's codes are numbers
+  // such as 3558): read like null, or every approval from a server that sends `error_code: 0` with
+  // success would read unknown.
   if (namesErrorCode(payload.error_code)) {
     return { outcome: 'unknown', terminal: true, reason: 'error_code beside response_code 0 (the docs send one only with 1)' };
   }

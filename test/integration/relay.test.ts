@@ -18,7 +18,7 @@ import { createIngestHandler } from '../../functions/handlers/ingest.ts';
 import { createRelayHandler } from '../../functions/handlers/relay.ts';
 import { telesign } from '../../functions/providers/telesign.ts';
 import type { SendContext } from '../../functions/providers/provider.ts';
-import { DependencyError } from '../../functions/shared/errors.ts';
+import { ConfigurationError, DependencyError } from '../../functions/shared/errors.ts';
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
 import { LOCAL_AWS } from '../../local/engines.ts';
 import { startHttpApi } from '../../local/http-api.ts';
@@ -414,6 +414,23 @@ describe('a code whose time runs out on the way', () => {
     assert.equal(result.outcome, 'expired');
     assert.deepEqual(given, [1000], "the request's limit is what was left of the code's life (was: none, the send timeout's 3 s)");
     assert.equal((await relayItem(code))?.status, 'expired', 'was: retry');
+  });
+
+  test('a refusal of our credentials as its time runs out is still thrown, for the configuration alarm', async () => {
+    // prepare
+    const code = await instruction({ ...OTP_SAMPLE, text: 'Your code is 7373' });
+    let clock = Date.parse(code.receivedAt) + (RELAY.codeMaxAgeSeconds - 1) * 1000;
+    const send: SendContext = {
+      async post() {
+        clock += 1_500;
+        throw new ConfigurationError('telesign refused the credentials (401 -30015): check customerId and apiKey in the telesign secret');
+      },
+    };
+    // act
+    const outcome = await relayInstruction(code, relayDeps({ send, now: () => new Date(clock) })).catch((caught: unknown) => caught);
+    // assess
+    assert.ok(outcome instanceof ConfigurationError, String(outcome));
+    assert.equal((await relayItem(code))?.status, 'retry');
   });
 });
 
