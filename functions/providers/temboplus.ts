@@ -185,7 +185,9 @@ export const temboplus: Provider<TemboPlusSecret, TemboPlusCallback, 'temboplus'
       // A field the callback does not carry claims nothing; one it carries must match.
       if (claimed === undefined || claimed === null) return false;
       const answered = (answer as Record<string, unknown>)[field];
-      return field === 'status' ? asciiUpperCase(String(claimed)) !== asciiUpperCase(String(answered ?? '')) : !sameValue(claimed, answered);
+      // The status and its code are read without regard to case (meaningOf): compared so too, or
+      // `payment_success` against `PAYMENT_SUCCESS` was a mismatch of two readings alike.
+      return field === 'status' || field === 'statusCode' ? asciiUpperCase(String(claimed)) !== asciiUpperCase(String(answered ?? '')) : !sameValue(claimed, answered);
     });
   },
 

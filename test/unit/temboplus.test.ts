@@ -48,6 +48,17 @@ describe('TemboPlus: status and statusCode', () => {
   });
 });
 
+describe('TemboPlus: a callback compared with the Transaction Status answer', () => {
+  const base = { partnerReference: 'PR-1', status: 'COMPLETED', statusCode: 'PAYMENT_SUCCESS', receiverAmount: 100 } as TemboPlusCallback;
+  test('the status and its code without regard to case, as they are read; another code or amount differs', () => {
+    // act / assess
+    assert.deepEqual(temboplus.differences!({ ...base, status: 'completed', statusCode: 'payment_success' }, base), [], 'was: statusCode');
+    assert.deepEqual(temboplus.differences!({ ...base, statusCode: 'PAYMENT_FAILED' }, base), ['statusCode']);
+    assert.deepEqual(temboplus.differences!({ ...base, statusCode: 'PAYMENT_SUCCESS' }, { ...base, statusCode: null } as unknown as TemboPlusCallback), ['statusCode']);
+    assert.deepEqual(temboplus.differences!({ ...base, receiverAmount: 101 }, base), ['receiverAmount']);
+  });
+});
+
 describe('TemboPlus status lookup: HTTP answers', () => {
   const secret = { apiToken: 'token-1', baseUrl: 'https://sandbox.temboplus.example' } as Parameters<NonNullable<typeof temboplus.lookup>>[1];
   const answering = (status: number, body = '{}') =>
