@@ -289,7 +289,9 @@ function sentOutcome(query: EsmsCallback, recipient: string | undefined, zaloErr
   // or the horizon. (A recipient's own result comes from eSMS's receiver list, above.)
   const uncounted = recipient === undefined && success + failed < count(query.TotalReceiver) ? ({ terminal: false, ranksAsTerminal: true } as const) : {};
   if (success > 0 && failed > 0) return { outcome: 'unknown', rank, ...uncounted, inference: 'mixed' };
-  if (success === 0 && failed === 0) return { outcome: 'unknown', rank, ...uncounted, inference: 'none-counted' };
+  // Counting no one, it says less than a rejection (4, rank 0) that came before it: ranked below, so
+  // a late 5 of nothing counted never turns a final failure back into a state still to move.
+  if (success === 0 && failed === 0) return { outcome: 'unknown', rank: -1, ...uncounted, inference: 'none-counted' };
   // The counters are the message's: with a receiver not counted yet, a recipient's callback cannot say
   // whether this recipient is one of those counted, so it is no more a success than the message is.
   if (success + failed < count(query.TotalReceiver)) return { outcome: 'unknown', rank, ...uncounted, inference: 'not-all-counted' };

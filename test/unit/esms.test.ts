@@ -591,6 +591,25 @@ describe('eSMS outcomes: only what the counters can say', () => {
     assert.ok(orderKey(fuller) > orderKey(earlier), `${orderKey(fuller)} should outrank ${orderKey(earlier)}`);
   });
 
+  test('a rejection (4) is never replaced by a later 5 that counted no one yet: the final failure stays final', () => {
+    for (const [rejected, uncounted] of [
+      ['SMSID=r&SendStatus=4', 'SMSID=r&SendStatus=5&SendSuccess=0&SendFailed=0&TotalReceiver=3'],
+      ['SMSID=r&SendStatus=4&phonenumber=0901000001', 'SMSID=r&SendStatus=5&SendSuccess=0&SendFailed=0&TotalReceiver=3&phonenumber=0901000001'],
+      ['SMSID=r&SendStatus=4', 'SMSID=r&SendStatus=5&SendSuccess=0&SendFailed=0'],
+    ]) {
+      // prepare: the rejection arrived first; the 5 that counts nobody a minute later
+      const first = described(rejected);
+      const late = described(uncounted);
+      const subject = { provider: 'esms', subjectId: first.subjectId, ...(first.part ? { part: first.part } : {}) };
+      const observe = (facts: EventFacts, at: string) => ({ hash: facts.eventKey, counts: true, source: 'callback' as const, placed: placeStatus(facts, at) });
+      // act
+      const stored = applyObservations(undefined, subject, [observe(first, '2025-01-01T10:00:00.000Z')], undefined, '2025-01-01T10:00:00.000Z');
+      const after = applyObservations(stored, subject, [observe(late, '2025-01-01T10:01:00.000Z')], undefined, '2025-01-01T10:01:00.000Z');
+      // assess: what is stored
+      assert.deepEqual([after?.status, after?.outcome, after?.terminal], [stored?.status, 'failed', true], uncounted);
+    }
+  });
+
   test('a message eSMS has not counted every receiver of yet is asked again, even once an answer confirms it; one fully counted settles', () => {
     // prepare: GetSendStatus answers what the callback said, the state confirmed with that answer
     const settledAfter = (query: string) => {
