@@ -68,18 +68,28 @@ export function stateOf(item: Item): StateItem {
   // it never equalled the count the re-check message carries, and every re-check was skipped as one
   // whose lease was taken over, the subject asked about never again.
   const counted = named.rechecks === undefined ? {} : { rechecks: recheckCount(named.rechecks) };
-  const read = { outcome: 'pending', terminal: false, eventCount: 0, recent: [], seen: 0, version: 0, ...created, ...named, ...counted } as unknown as StateItem;
+  // The gateway's own bookkeeping, as a program that wrote the item may have left it: `recent` not a
+  // list (null), a count as text or past 2^53 (read as a BigInt). Each observation pushed onto it, or
+  // counted with `+ 1`, threw (or spelled "31" for "3"), and every callback and re-check of the
+  // subject failed its receives into the DLQ. Read as none remembered, and as the counts they say
+  // (none, for one that is no count).
+  const recent = Array.isArray(named.recent) ? { recent: named.recent.filter((hash) => typeof hash === 'string') } : { recent: [] };
+  const counts = Object.fromEntries(
+    (['seen', 'eventCount', 'changes', 'recheckFaults'] as const).flatMap((name) => (named[name] === undefined ? [] : [[name, recheckCount(named[name])]])),
+  );
+  const read = { outcome: 'pending', terminal: false, eventCount: 0, seen: 0, version: 0, ...created, ...named, ...counted, ...recent, ...counts } as unknown as StateItem;
   const orderKey = upgradedOrderKey(read);
   return orderKey === read.orderKey ? read : { ...read, orderKey };
 }
 
 /**
- * A state's `rechecks` as a count: an item written by hand or by another program may hold it as
- * text or as something that is no count at all (then none done). The sweep's read of the index and
+ * A state's `rechecks` (or another of its counts) as a count: an item written by hand or by another
+ * program may hold it as text or as something that is no count at all (then none done). The sweep's read of the index and
  * every read of the state go through this one function, so the count a re-check message carries is
  * the one its state is compared with.
  */
 export function recheckCount(value: unknown): number {
   const count = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : typeof value === 'bigint' ? Number(value) : 0;
-  return Number.isFinite(count) && count >= 0 ? Math.floor(count) : 0;
+  // Past 2^53 no count at all either: written back, the SDK's marshall refuses it (every write failed).
+  return Number.isFinite(count) && count >= 0 && count <= Number.MAX_SAFE_INTEGER ? Math.floor(count) : 0;
 }

@@ -388,6 +388,45 @@ describe('a subject the sweep leases, written by hand as the README shows', () =
     assert.equal(queued.filter((body) => body.includes(ref)).length, 1);
     assert.equal((await storedState(env, 'temboplus', ref))?.version, 1);
   });
+
+  test("an expectation written with the gateway's bookkeeping in other forms (recent null, counts as text or past 2^53, rechecks among them) is re-checked, and its callback stored", async () => {
+    // prepare: an application's program wrote every attribute of the state item it knew of
+    const ref = uniqueId('tp-sdk-bookkeeping');
+    const now = Date.now();
+    await env.client.send(
+      new PutItemCommand({
+        TableName: env.tableName,
+        Item: marshall({
+          pk: `temboplus#${ref}`,
+          sk: 'STATE',
+          provider: 'temboplus',
+          subjectId: ref,
+          expectedAt: new Date(now - 120_000).toISOString(),
+          recheckShard: 'temboplus#0',
+          recheckAt: new Date(now - 60_000).toISOString(),
+          recent: null,
+          seen: 2n ** 60n,
+          eventCount: '0',
+          changes: 2n ** 60n,
+          rechecks: 2n ** 60n,
+        }),
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+    env.simulator.report(transfer(ref, 'SUBMITTED', '2025-01-01T10:00:00Z'));
+
+    // act: its re-check, then the transfer's final callback
+    const rechecked = await processRecheck({ v: 1, kind: 'recheck', provider: 'temboplus', subjectId: ref, at: new Date().toISOString() }, env.deps());
+    env.simulator.report(transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z'));
+    const stored = await deliver('temboplus', transfer(ref, 'COMPLETED', '2025-01-01T10:05:00Z'));
+
+    // assess
+    assert.equal(rechecked.kind, 'rechecked');
+    assert.equal(stored.kind, 'stored');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.deepEqual([state?.status, state?.outcome, state?.confirmation, state?.eventCount], ['COMPLETED', 'succeeded', 'confirmed', 1]);
+    assert.equal((await storedEvents(env, 'temboplus', ref)).filter((event) => event.source === 'callback').length, 1);
+  });
 });
 
 describe('a claim nobody could judge stays due until an answer asked after it', () => {
