@@ -72,6 +72,16 @@ export function savedQueries(manyReceivesAlarmCount: number = SETTING_DEFAULTS.m
       logs: 'ingest',
       query: ['filter message = "callback" and statusCode >= 500', 'stats count(*) as answers by provider, reason', 'sort answers desc'].join('\n| '),
     },
+    /**
+     * Every 5xx the API answered, from its access log: those the ingest answered (its reason is in
+     * serverErrors) and those API Gateway answered itself, when the ingest function crashed, timed
+     * out, failed to start or was throttled, which leave no line in the ingest's log group.
+     */
+    apiServerErrors: {
+      title: '5xx answers by route and cause (API access log)',
+      logs: 'access',
+      query: ['filter status like /^5/', 'stats count(*) as answers by routeKey, status, integrationStatus, integrationError, error', 'sort answers desc'].join('\n| '),
+    },
     refusals: {
       title: 'Callbacks not accepted, by provider, status and reason',
       logs: 'ingest',

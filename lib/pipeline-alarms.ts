@@ -242,9 +242,10 @@ export class PipelineAlarms extends Construct {
       'Api5xx',
       props.api.metricServerError({ period: PERIOD, statistic: 'Sum' }),
       1,
-      `The API answered a provider with 5xx. ${query('serverErrors')} gives the reason: ` +
-        'a secret missing or still REPLACE_ME (fill it with put-secret-value), the queue refusing messages, or an ingest ' +
-        'function failing (also see IngestThrottles). Providers retry, but not forever.',
+      `The API answered a provider with 5xx. ${query('serverErrors')} gives the ingest's reason: ` +
+        'a secret missing or still REPLACE_ME (fill it with put-secret-value), or the queue refusing messages. An ingest ' +
+        'function that crashed, timed out, could not start or was throttled (also see IngestThrottles) writes no line: ' +
+        `${query('apiServerErrors')} lists every 5xx by route, integrationError naming the cause. Providers retry, but not forever.`,
     );
     alarm(
       'WorkerErrors',

@@ -1100,6 +1100,31 @@ describe('saved Logs Insights queries', () => {
     assert.equal(logs, 'ingestAndWorker');
   });
 
+  test('Api5xx points at a query of the access log, which finds a 5xx API Gateway answered itself (an ingest that crashed, timed out or was throttled writes no line of its own)', () => {
+    // prepare: the access log line of such an answer, and of answers that are no 5xx
+    const accessLine = (status: string, integrationError = '-') =>
+      JSON.stringify(
+        Object.fromEntries(
+          Object.entries(ACCESS_LOG_FIELDS).map(([field, variable]) => [
+            field,
+            variable === '$context.status' ? status : variable === '$context.routeKey' ? 'POST /callbacks/telesign' : field === 'integrationError' ? integrationError : '-',
+          ]),
+        ),
+      );
+    const alarm = ofType('AWS::CloudWatch::Alarm').find(([, each]) => each.Properties.AlarmName === `${STACK_ID}-Api5xx`)![1];
+
+    // act
+    const named = [...String(alarm.Properties.AlarmDescription).matchAll(/saved query "([^"]+)"/g)].map((m) => m[1]);
+    const onAccessLog = Object.values(stack.logQueries.queries).filter((query) => query.logs === 'access' && named.includes(`${STACK_ID}/${query.title}`));
+
+    // assess
+    assert.equal(onAccessLog.length, 1, `Api5xx names ${named.join(', ')}: none reads the access log, where every 5xx is`);
+    const [{ query }] = onAccessLog;
+    for (const status of ['500', '502', '503', '504']) assert.ok(passesInsightsFilters(query, accessLine(status, 'The Lambda function returned the following error')), status);
+    for (const status of ['200', '401', '413', '429']) assert.ok(!passesInsightsFilters(query, accessLine(status)), status);
+    assert.match(query, /by routeKey, status, integrationStatus, integrationError, error/);
+  });
+
   test('every saved query an alarm text names exists', () => {
     // prepare
     const names = new Set(ofType('AWS::Logs::QueryDefinition').map(([, definition]) => definition.Properties.Name as string));
