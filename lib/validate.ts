@@ -18,7 +18,7 @@ const PLANNED_RETRIES = Math.max(QUEUE.settleAttempts, QUEUE.askFaultAttempts);
 /**
  * The most receives a failing callback can go through and still reach the DLQ before the queue's
  * retention deletes it, a day to spare: each failed receive waits the worker's back-off (with its
- * jitter, at most 15 minutes) plus, at worst, the worker's whole timeout. About 278 with the defaults.
+ * jitter, at most 15 minutes) plus, at worst, the worker's whole timeout. 284 with the defaults.
  */
 export function maxReceivesWithinRetention(): number {
   const budgetSeconds = QUEUE.retentionDays * 86_400 - 86_400;
