@@ -148,9 +148,9 @@ export function relayLine(view: RelayView): string {
       if (view.referenceId) return `${what} may have been sent via ${via} (no answer to the send); ${via}'s delivery report, reference ${view.referenceId}: ${delivery}`;
       return `${what} may have been sent via ${via}: ${view.reason ?? 'no answer'}; check with ${via} (external_id ${view.eventId})`;
     case 'refused':
-      return view.refusedBy === 'gateway'
-        ? `${what} not sent: the gateway refused it before asking ${via} (${view.reason ?? 'refused'})`
-        : `${what} not sent: ${via} refused it (${view.reason ?? 'refused'})`;
+      if (view.refusedBy === 'gateway') return `${what} not sent: the gateway refused it before asking ${via} (${view.reason ?? 'refused'})`;
+      // Refused in an answer that named the transaction (a 2xx with a failure status): its reference, and any report of it.
+      return `${what} not sent: ${via} refused it (${view.reason ?? 'refused'})${view.referenceId ? `, reference ${view.referenceId}: ${delivery}` : ''}`;
     case 'retry':
       return view.deadLettered
         ? `${what} not sent: gave up after ${view.attempts ?? 0} attempt(s) (${view.lastFault ?? 'a fault'}); it is in the relay's dead-letter queue: redrive it once ${via} is fixed (a code then too old is recorded expired)`

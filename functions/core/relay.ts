@@ -835,9 +835,12 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
     if (error instanceof MessageRefusedError) {
       // Nothing left: tried a few times, as `retry` is. Left `sending` by one failed write, the next
       // delivery read it as a send that may have left (`uncertain`, RelayUncertain) though none had.
-      const refused = { status: 'refused', refusedBy: error.byProvider ? deps.sender.id : 'gateway', reason: error.message, ...(error.codes.length ? { codes: [...error.codes] } : {}) };
+      // A refusal that came with the sender's reference (TeleSign's 2xx with a failure status) keeps it:
+      // the operator looks it up with the sender, and the session shows its delivery report, if one comes.
+      const reference = error.referenceId === undefined ? {} : { referenceId: error.referenceId };
+      const refused = { status: 'refused', refusedBy: error.byProvider ? deps.sender.id : 'gateway', reason: error.message, ...(error.codes.length ? { codes: [...error.codes] } : {}), ...reference };
       await recordEnding(refused, 'a message refused');
-      return done({ outcome: 'refused' }, { reason: error.message, attempts });
+      return done({ outcome: 'refused' }, { reason: error.message, attempts, ...(error.referenceId === undefined ? {} : { referenceId: maskSubjectId(error.referenceId, deps.sender) }) });
     }
     if (error instanceof UncertainDeliveryError || !isNothingSent(error)) {
       await record({ status: 'uncertain', reason: errorMessage(error) });

@@ -675,8 +675,10 @@ async function sendSms(secret: TeleSignSecret, message: OutgoingMessage, context
     }
     const statusCode = read.data.status?.code;
     // The send page lists 290 for a 200; a code TeleSign lists as a failure says it will not go out (inferred).
+    // Its reference_id is kept all the same: the transaction TeleSign knows, the one its delivery
+    // reports name (the 200 answer's `reference_id`: /v1/messaging, see above).
     if (statusCode !== undefined && classifyCode(statusCode).outcome === 'failed') {
-      throw new MessageRefusedError('telesign', `TeleSign took the request but reports status ${statusCode}: not sent`, [statusCode]);
+      throw new MessageRefusedError('telesign', `TeleSign took the request but reports status ${statusCode}: not sent`, [statusCode], true, read.data.reference_id);
     }
     return { referenceId: read.data.reference_id };
   }

@@ -67,6 +67,8 @@ export class MessageRefusedError extends Error {
     readonly codes: readonly number[] = [],
     /** False when our own check refused it before anything was asked of the provider. */
     readonly byProvider = true,
+    /** The provider's id for the transaction when its answer gave one (TeleSign's 2xx with a failure status): to look it up, and to find its delivery reports. */
+    readonly referenceId?: string,
   ) {
     super(message);
   }

@@ -759,6 +759,28 @@ describe('faults that sent nothing are retried', () => {
     assert.match(relayLine(view), /^code not sent: TeleSign refused it \(TeleSign refused the message \(HTTP 400/);
   });
 
+  test("TeleSign answers 200 with a failure status: refused, and the session keeps the answer's reference_id, showing its delivery report", async () => {
+    // prepare: TeleSign takes the request (200, a reference) but reports a failure status in the body
+    const detail = await instruction(OTP_SAMPLE);
+    const referenceId = randomUUID().replace(/-/g, '').toUpperCase();
+    const send: SendContext = { post: async () => ({ status: 200, body: JSON.stringify({ reference_id: referenceId, external_id: detail.eventId, status: { code: 500, description: 'Transaction not attempted' } }) }) };
+    const report = { reference_id: referenceId, external_id: detail.eventId, status: { code: 500, description: 'Transaction not attempted', updated_on: new Date().toISOString() } };
+    const log = logger();
+    // act
+    const result = await relayInstruction(detail, relayDeps({ send, log }));
+    await processMessage(await queueMessageFor(env.secrets, 'telesign', report), env.deps({ log: logger() }));
+    // assess
+    assert.equal(result.outcome, 'refused');
+    const item = (await relayItem(detail))!;
+    assert.equal(item.status, 'refused');
+    assert.equal(item.referenceId, referenceId, 'was: no reference_id, nothing to look up with TeleSign');
+    const [view] = await relayViews([item], (pk) => storedPartition(env, pk));
+    assert.equal(view.delivery?.status, '500');
+    assert.match(relayLine(view), new RegExp(`^code not sent: TeleSign refused it \\(TeleSign took the request but reports status 500: not sent\\), reference ${referenceId}: Transaction not attempted \\(500, failed\\)$`));
+    const line = log.lines.find((each) => each.message === 'relay' && each.fields?.outcome === 'refused');
+    assert.ok(line?.fields?.referenceId, 'the line names the reference (masked as the sent line masks it)');
+  });
+
   test('a refusal whose record fails once is still recorded refused, never read later as a send that may have left', async () => {
     // prepare: TeleSign refuses the message; the first write of `refused` meets a table blip
     const detail = await instruction({ ...OTP_SAMPLE, text: 'Your code is 4242' });

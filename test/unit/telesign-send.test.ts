@@ -135,7 +135,7 @@ describe("TeleSign send: TeleSign's documented answers", () => {
   });
   after(async () => server?.stop());
 
-  const cases: { name: string; status: number; body: string; error: new (...args: never[]) => Error; says: RegExp; codes?: number[] }[] = [
+  const cases: { name: string; status: number; body: string; error: new (...args: never[]) => Error; says: RegExp; codes?: number[]; referenceId?: string }[] = [
     { name: '400 11000 (invalid phone_number): refused for good, the parameter named', status: 400, body: fixture('400-invalid-phone-number.json'), error: MessageRefusedError, says: /HTTP 400 \(code 11000: invalid value for phone_number\)/, codes: [11000] },
     { name: '401 -10033 (a trial account, an unverified number): refused for good, not a credential fault', status: 401, body: fixture('401-trial-unverified-number.json'), error: MessageRefusedError, says: /trial account sends only to verified numbers/, codes: [-10033, 500] },
     { name: '401 -30000 (customer id): configuration', status: 401, body: fixture('401-invalid-customer-id.json'), error: ConfigurationError, says: /customerId in the telesign secret/ },
@@ -154,7 +154,7 @@ describe("TeleSign send: TeleSign's documented answers", () => {
     { name: '200 naming reference_id twice (which one its reports will name is not said): uncertain, never resent', status: 200, body: '{"reference_id":"0123456789ABCDEF0123456789ABCDEF","reference_id":"FEDCBA9876543210FEDCBA9876543210","status":{"code":290}}', error: UncertainDeliveryError, says: /without a readable reference_id/ },
     { name: '200 whose status code JSON reads as another (290.00000000000001 is 290): uncertain, not read as taken', status: 200, body: '{"reference_id":"0123456789ABCDEF0123456789ABCDEF","status":{"code":500.00000000000001}}', error: UncertainDeliveryError, says: /without a readable reference_id/ },
     { name: '200 naming its status code twice (500 not attempted, then 290): uncertain, not read as taken', status: 200, body: '{"reference_id":"0123456789ABCDEF0123456789ABCDEF","status":{"code":500,"code":290}}', error: UncertainDeliveryError, says: /without a readable reference_id/ },
-    { name: '200 reporting a TeleSign failure code (500 not attempted): refused', status: 200, body: '{"reference_id":"0123456789ABCDEF0123456789ABCDEF","status":{"code":500,"description":"Transaction not attempted"}}', error: MessageRefusedError, says: /reports status 500/ },
+    { name: '200 reporting a TeleSign failure code (500 not attempted): refused', status: 200, body: '{"reference_id":"0123456789ABCDEF0123456789ABCDEF","status":{"code":500,"description":"Transaction not attempted"}}', error: MessageRefusedError, says: /reports status 500/, referenceId: '0123456789ABCDEF0123456789ABCDEF' },
     { name: '302: configuration (baseUrl)', status: 302, body: '', error: ConfigurationError, says: /redirect \(302\)/ },
     { name: '404: configuration (baseUrl)', status: 404, body: '', error: ConfigurationError, says: /not TeleSign's REST API/ },
   ];
@@ -168,6 +168,7 @@ describe("TeleSign send: TeleSign's documented answers", () => {
       assert.ok(error instanceof each.error, `${each.error.name} expected, got ${String(error)}`);
       assert.match((error as Error).message, each.says);
       if (each.codes) assert.deepEqual([...(error as MessageRefusedError).codes].sort(), [...each.codes].sort());
+      if (error instanceof MessageRefusedError) assert.equal(error.referenceId, each.referenceId, 'the reference a 2xx answer gave, kept on its refusal');
       assertNoContent(error);
     });
   }
