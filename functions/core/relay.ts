@@ -789,6 +789,21 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
   const recordEnding = async (fields: Item, what: string) => {
     if (!(await recordNotSent(['sending'], fields))) throw new DependencyError('dynamodb', `${what} (nothing sent) could not be recorded`);
   };
+  // A retry: an earlier attempt was answered as not sent (429, 500, 503…) or never connected, yet
+  // TeleSign may have taken it all the same. Its delivery report echoes our external id (the
+  // eventId: https://developer.telesign.com/enterprise/reference/smsdeliveryreports), and the worker
+  // leaves its reference where the two meet: one write, on a retry only, tells whether one came.
+  // A fault here has sent nothing.
+  if (attempts > 1) {
+    let reported: string | undefined;
+    try {
+      reported = await earlierAttemptReported(detail, deps);
+    } catch (error) {
+      await recordRetry(['claimed'], error);
+      throw error;
+    }
+    if (reported !== undefined) return recordReportedSend(detail, key, attempt, reported, attempts, deps, done);
+  }
   // The marker once more, the moment before the request leaves, together with the move to
   // `sending`: a later instruction of the family that came while this one was being claimed
   // supersedes it. A fault here has sent nothing, and the item stays `claimed` if even `retry`
@@ -894,6 +909,49 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
     }
   }
   return done({ outcome: 'sent', referenceId }, { attempts });
+}
+
+/**
+ * The reference of a delivery report carrying this instruction's external id, if one came: an earlier
+ * attempt TeleSign took though its answer said otherwise. The meeting item is written (each field
+ * only where absent) naming the relay item, so a report that comes later is joined to it too.
+ */
+async function earlierAttemptReported(detail: InstructionDetail, deps: RelayDependencies): Promise<string | undefined> {
+  const now = deps.now();
+  const met = await deps.store.meet(keys.external(deps.sender.id, detail.eventId), {
+    eventId: detail.eventId,
+    forProvider: detail.provider,
+    forSubjectId: detail.subjectId,
+    createdAt: now.toISOString(),
+    [TABLE.ttlAttribute]: Math.floor(now.getTime() / 1000) + deps.retentionDays * 86_400,
+  });
+  return typeof met.referenceId === 'string' ? met.referenceId : undefined;
+}
+
+/**
+ * Record as `sent` an instruction an earlier attempt of which TeleSign took (its delivery report
+ * came): never sent again. The reference is the report's (`referenceFrom: 'delivery report'`), with
+ * its link item, as a send that was answered. A fault is thrown: the item stays `claimed` (nothing
+ * left now), and the next delivery finds the report again.
+ */
+async function recordReportedSend(detail: InstructionDetail, key: ItemKey, attempt: string, referenceId: string, attempts: number, deps: RelayDependencies, done: Done): Promise<RelayResult> {
+  const at = deps.now();
+  const reason = 'an earlier attempt was answered as not sent, but its delivery report (by external id) shows the sender took it: not sent again';
+  await deps.store.recordSent(key, attempt, { status: 'sent', referenceId, referenceFrom: REFERENCE_FROM_REPORT, referenceAt: at.toISOString(), reason, updatedAt: at.toISOString() }, {
+    pk: keys.subject(deps.sender.id, referenceId),
+    sk: RELAYED_SK,
+    provider: deps.sender.id,
+    subjectId: referenceId,
+    forProvider: detail.provider,
+    forSubjectId: detail.subjectId,
+    eventId: detail.eventId,
+    kind: detail.kind,
+    oneTimeCode: detail.oneTimeCode,
+    referenceFrom: REFERENCE_FROM_REPORT,
+    joinedAt: at.toISOString(),
+    [TABLE.ttlAttribute]: Math.floor(at.getTime() / 1000) + deps.retentionDays * 86_400,
+  });
+  return done({ outcome: 'sent', referenceId }, { attempts, referenceFrom: REFERENCE_FROM_REPORT });
 }
 
 /** Send, refusing any request that would carry credentials over plain http to another machine (nothing is sent). */

@@ -1061,6 +1061,45 @@ describe("TeleSign's delivery report joins an instruction whose send got no answ
     assert.deepEqual({ forProvider: meeting?.forProvider, forSubjectId: meeting?.forSubjectId }, { forProvider: 'identomat', forSubjectId: detail.subjectId });
   });
 
+  test('TeleSign answers 503 yet took the message, and its report (our external_id) is in before the retry: the retry sends nothing, and records it sent with that reference', async () => {
+    // prepare: the first request reaches TeleSign (the message goes out, its report comes) but the relay is answered 503
+    const detail = await instruction(OTP_SAMPLE);
+    const route = await reportRoute();
+    const inner = postOnceContext();
+    let answered503 = 0;
+    const send: SendContext = {
+      post: async (url, request) => {
+        const answer = await inner.post(url, request);
+        return answered503++ === 0 ? { status: 503, body: '{"status":{"code":503,"description":"Service unavailable"}}' } : answer;
+      },
+    };
+    const handler = createRelayHandler({ deps: relayDeps({ send }), delayRetry: async () => undefined, random: () => 0 });
+    try {
+      // act
+      const first = await handler({ Records: [delivery(detail, 1)] });
+      await simulator.reportsSettled();
+      const afterFirst = await relayItem(detail);
+      const second = await handler({ Records: [delivery(detail, 2)] });
+      await simulator.reportsSettled();
+
+      // assess
+      assert.equal(first.batchItemFailures.length, 1, 'the 503 gives the delivery back');
+      assert.equal(afterFirst?.status, 'retry');
+      assert.deepEqual(second.batchItemFailures, []);
+      const messages = taken(detail);
+      assert.equal(messages.length, 1, 'was: sent again, a second code to the person');
+      const item = await relayItem(detail);
+      assert.equal(item?.status, 'sent');
+      assert.equal(item?.referenceId, messages[0].referenceId);
+      assert.equal(item?.referenceFrom, 'delivery report');
+      const view = await sessionView(detail);
+      assert.equal(view?.delivery?.status, '200');
+      assert.equal(relayedLink(await storedPartition(env, `telesign#${messages[0].referenceId}`))?.eventId, detail.eventId);
+    } finally {
+      await route.stop();
+    }
+  });
+
   test('a signed TeleSign report whose external_id names no uncertain instruction changes nothing but its own subject', async () => {
     // prepare: a sent instruction (its relay item already has its reference) and a report of some other message
     const route = await reportRoute();
