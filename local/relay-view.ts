@@ -45,6 +45,11 @@ export interface RelayView {
   readonly deadLettered?: boolean;
   /** Null while no delivery report came. Absent when nothing was sent. */
   readonly delivery?: RelayDelivery | null;
+  /**
+   * Other messages the sender took with this instruction's external id (their references, from
+   * their delivery reports): the person may have received it more than once.
+   */
+  readonly otherReferenceIds?: readonly string[];
 }
 
 /** The link the relay left on the sender's subject: which instruction this message carried. */
@@ -93,6 +98,8 @@ export async function relayViews(items: readonly Item[], readPartition: (pk: str
       const referenceId = text(item.referenceId);
       const via = String(item.via);
       const delivery = referenceId === undefined ? undefined : deliveryOf(await readPartition(keys.subject(via, referenceId)));
+      // A string set as DynamoDB keeps it; never the item's own reference.
+      const others = item.otherReferenceIds instanceof Set || Array.isArray(item.otherReferenceIds) ? [...(item.otherReferenceIds as Iterable<unknown>)].filter((each): each is string => typeof each === 'string' && each !== referenceId).sort() : [];
       return {
         eventId: String(item.eventId),
         kind: String(item.kind),
@@ -109,6 +116,7 @@ export async function relayViews(items: readonly Item[], readPartition: (pk: str
         ...(text(item.lastFault) ? { lastFault: text(item.lastFault) } : {}),
         ...(item.deadLettered === true && item.status === 'retry' ? { deadLettered: true } : {}),
         ...(delivery === undefined ? {} : { delivery }),
+        ...(others.length ? { otherReferenceIds: others } : {}),
       };
     }),
   );
@@ -131,6 +139,13 @@ const nameOf = (id: string) => findProvider(id)?.displayName ?? id;
 
 /** One line per relayed instruction: "code sent via TeleSign at …, reference …: Delivered to handset (200, succeeded)". */
 export function relayLine(view: RelayView): string {
+  const others = view.otherReferenceIds ?? [];
+  if (others.length === 0) return statusLine(view);
+  const via = nameOf(view.via);
+  return `${statusLine(view)}; ${via} also took ${others.length} other message${others.length === 1 ? '' : 's'} with this instruction's external_id (reference ${others.join(', ')}): the person may have received it more than once`;
+}
+
+function statusLine(view: RelayView): string {
   const what = view.oneTimeCode ? 'code' : 'link';
   const via = nameOf(view.via);
   const delivery = view.delivery

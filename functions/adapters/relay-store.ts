@@ -204,6 +204,27 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
       }
     },
 
+    async addOtherReferences(key, referenceIds) {
+      try {
+        const { Attributes } = await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: marshall({ pk: key.pk, sk: key.sk }),
+            // A string set: adding a reference already there changes nothing. Never makes an item.
+            UpdateExpression: 'ADD #others :references',
+            ConditionExpression: 'attribute_exists(#pk)',
+            ExpressionAttributeNames: { '#others': 'otherReferenceIds', '#pk': TABLE.partitionKey },
+            ExpressionAttributeValues: { ':references': { SS: [...new Set(referenceIds)] } },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return Attributes ? unmarshall(Attributes) : undefined;
+      } catch (error) {
+        if (isConditionFailure(error)) return undefined;
+        throw fault('UpdateItem (relay other references)', error);
+      }
+    },
+
     async recordSent(key, attempt, fields, link) {
       const put = { Put: { TableName: tableName, Item: marshall(link, MARSHALL) } };
       try {

@@ -169,11 +169,16 @@ export interface RelayStore {
    * and has no other: the item as it is then, or undefined when it is not (sent, another reference, gone).
    */
   joinReference(key: ItemKey, referenceId: string, fields: Item): Promise<Item | undefined>;
+  /**
+   * Add `referenceIds` to the item's `otherReferenceIds` (a set: a repeat adds nothing) if the item is
+   * there: the item as it is then, or undefined when there is none.
+   */
+  addOtherReferences(key: ItemKey, referenceIds: readonly string[]): Promise<Item | undefined>;
 }
 
 /** What the relay and the worker need to join an uncertain send and its delivery report. */
 export interface ReportJoinDependencies {
-  readonly store: Pick<RelayStore, 'meet' | 'joinReference' | 'create'>;
+  readonly store: Pick<RelayStore, 'meet' | 'joinReference' | 'create' | 'read' | 'addOtherReferences'>;
   /** The provider that sends (TeleSign): its delivery reports are the ones joined. */
   readonly sender: AnyProvider;
   readonly now: () => Date;
@@ -194,10 +199,11 @@ export type DeliveryReportJoin = (report: StoredReport) => Promise<JoinOutcome>;
 
 /**
  * What came of a meeting: `joined` (now, or already by an earlier delivery), `waiting` for the other
- * side, `not joined` (the relay item is not uncertain, or has another reference), or `not ours` (no
- * external id, or not one the relay gives).
+ * side, `not joined` (the relay item is not uncertain, or has another reference), `another reference`
+ * (a report of a second message carrying the same external id: recorded, never joined), or `not
+ * ours` (no external id, or not one the relay gives).
  */
-export type JoinOutcome = 'joined' | 'waiting' | 'not joined' | 'not ours';
+export type JoinOutcome = 'joined' | 'waiting' | 'not joined' | 'another reference' | 'not ours';
 
 /** An instruction's eventId (functions/core/publish.ts `instructionEventId`): the only external id the relay gives a send. */
 const EVENT_ID = /^[0-9a-f]{32}$/;
@@ -215,6 +221,10 @@ async function meetAndJoin(eventId: string, fields: Item, deps: ReportJoinDepend
   const referenceId = typeof met.referenceId === 'string' ? met.referenceId : undefined;
   const forProvider = typeof met.forProvider === 'string' ? met.forProvider : undefined;
   const forSubjectId = typeof met.forSubjectId === 'string' ? met.forSubjectId : undefined;
+  // A report naming another reference than the one already met: a second message went out with
+  // this instruction's external id (a retry after an answer that said "not sent", or someone else's
+  // send with our id). Never joined, never lost: recorded beside the first.
+  if (typeof fields.referenceId === 'string' && referenceId !== undefined && fields.referenceId !== referenceId) return anotherReference(eventId, fields.referenceId, met, deps);
   if (!referenceId || !forProvider || !forSubjectId) return 'waiting';
   const joined = await deps.store.joinReference(relayKey({ provider: forProvider, subjectId: forSubjectId, eventId }), referenceId, { referenceFrom: REFERENCE_FROM_REPORT, referenceAt: at });
   if (!joined) return 'not joined';
@@ -236,6 +246,48 @@ async function meetAndJoin(eventId: string, fields: Item, deps: ReportJoinDepend
   // The reference is the sender's subject, masked as its own lines mask it.
   deps.log?.info('relay: delivery report joined', { eventId, provider: forProvider, referenceId: maskSubjectId(referenceId, deps.sender) });
   return 'joined';
+}
+
+/**
+ * A delivery report whose reference is not the one the meeting item holds: TeleSign took two
+ * messages with one instruction's external id, and the person may have had the code twice (and the
+ * account paid twice). The report's reference goes on the meeting item's `otherReferenceIds`, and on
+ * the relay item's (found by the meeting item, else by the link of the first reference): each
+ * reference TeleSign took for it but the one the relay item holds. Logged as a warning with the ids
+ * (references masked). Repeatable: a set, and a redelivery adds nothing.
+ */
+async function anotherReference(eventId: string, reported: string, met: Item, deps: ReportJoinDependencies): Promise<JoinOutcome> {
+  const meeting = keys.external(deps.sender.id, eventId);
+  const noted = (await deps.store.addOtherReferences(meeting, [reported])) ?? met;
+  const all = [String(met.referenceId), ...referencesIn(noted.otherReferenceIds)];
+  let forProvider = typeof met.forProvider === 'string' ? met.forProvider : undefined;
+  let forSubjectId = typeof met.forSubjectId === 'string' ? met.forSubjectId : undefined;
+  if (!forProvider || !forSubjectId) {
+    // A send that was answered (its relay item never named here): its link, under the first reference.
+    const link = await deps.store.read({ pk: keys.subject(deps.sender.id, String(met.referenceId)), sk: RELAYED_SK });
+    if (link && link.eventId === eventId && typeof link.forProvider === 'string' && typeof link.forSubjectId === 'string') ({ forProvider, forSubjectId } = { forProvider: link.forProvider, forSubjectId: link.forSubjectId });
+  }
+  let recorded = false;
+  if (forProvider && forSubjectId) {
+    const key = relayKey({ provider: forProvider, subjectId: forSubjectId, eventId });
+    const item = await deps.store.read(key);
+    const others = item ? all.filter((reference) => reference !== item.referenceId) : [];
+    recorded = others.length > 0 && (await deps.store.addOtherReferences(key, others)) !== undefined;
+  }
+  deps.log?.warn("relay: another message carried this instruction's external_id", {
+    eventId,
+    ...(forProvider ? { provider: forProvider } : {}),
+    referenceId: maskSubjectId(reported, deps.sender),
+    references: all.length,
+    onSession: recorded,
+  });
+  return 'another reference';
+}
+
+/** The references of an `otherReferenceIds` set (or list), as read back. */
+function referencesIn(value: unknown): string[] {
+  if (value instanceof Set || Array.isArray(value)) return [...(value as Iterable<unknown>)].filter((each): each is string => typeof each === 'string');
+  return [];
 }
 
 /**

@@ -372,6 +372,7 @@ describe('alarms', () => {
         items.set(`${key.pk}|${key.sk}`, { ...current, ...fields });
         return { started: true };
       },
+      addOtherReferences: async (key) => items.get(`${key.pk}|${key.sk}`),
       meet: async (key, fields) => {
         const current = items.get(`${key.pk}|${key.sk}`) ?? { ...key };
         const met = { ...fields, ...current };

@@ -906,7 +906,8 @@ describe("TeleSign's delivery report joins an instruction whose send got no answ
    * comes after the relay recorded its send uncertain).
    */
   async function reportRoute(gate?: Promise<void>) {
-    const workerDeps = env.deps({ log: logger(), relayJoin: deliveryReportJoin({ sender: telesign, store: createRelayStore(env.client, env.tableName), retentionDays: 90, now: () => new Date() }) });
+    const log = logger();
+    const workerDeps = env.deps({ log, relayJoin: deliveryReportJoin({ sender: telesign, store: createRelayStore(env.client, env.tableName), retentionDays: 90, now: () => new Date(), log }) });
     const api = await startHttpApi(
       [
         {
@@ -1100,6 +1101,47 @@ describe("TeleSign's delivery report joins an instruction whose send got no answ
     }
   });
 
+  test('TeleSign took the first attempt despite its 503 and the retry went out before its report: both references are recorded, the session says a second message was taken', async () => {
+    // prepare: as above, but the reports are held until the retry has sent
+    const detail = await instruction(OTP_SAMPLE);
+    let open: () => void = () => {};
+    const route = await reportRoute(new Promise<void>((resolve) => (open = resolve)));
+    const inner = postOnceContext();
+    let answered503 = 0;
+    const send: SendContext = {
+      post: async (url, request) => {
+        const answer = await inner.post(url, request);
+        return answered503++ === 0 ? { status: 503, body: '{}' } : answer;
+      },
+    };
+    const handler = createRelayHandler({ deps: relayDeps({ send }), delayRetry: async () => undefined, random: () => 0 });
+    try {
+      // act
+      await handler({ Records: [delivery(detail, 1)] });
+      await handler({ Records: [delivery(detail, 2)] });
+      open();
+      await simulator.reportsSettled();
+
+      // assess
+      const [first, second] = taken(detail);
+      assert.ok(first && second, 'two messages taken (the report of the first came too late to stop the retry)');
+      const item = await relayItem(detail);
+      assert.equal(item?.status, 'sent');
+      assert.equal(item?.referenceId, second.referenceId);
+      const view = await sessionView(detail);
+      assert.deepEqual(view?.otherReferenceIds, [first.referenceId], 'was: the first message\'s reference recorded nowhere on the session');
+      assert.match(relayLine(view!), new RegExp(`TeleSign also took 1 other message with this instruction's external_id \\(reference ${first.referenceId}\\)`));
+      const [meeting] = await storedPartition(env, `telesign!external#${detail.eventId}`);
+      assert.deepEqual([meeting.referenceId, ...[...(meeting.otherReferenceIds as Set<string>)]].sort(), [first.referenceId, second.referenceId].sort());
+      const warned = logs.flatMap((log) => log.lines).filter((line) => line.level === 'WARN' && line.message === 'relay: another message carried this instruction\'s external_id' && line.fields?.eventId === detail.eventId);
+      assert.ok(warned.length >= 1, 'the worker says so, never "joined"');
+      assert.equal(warned[0].fields?.onSession, true);
+    } finally {
+      open();
+      await route.stop();
+    }
+  });
+
   test('a signed TeleSign report whose external_id names no uncertain instruction changes nothing but its own subject', async () => {
     // prepare: a sent instruction (its relay item already has its reference) and a report of some other message
     const route = await reportRoute();
@@ -1109,7 +1151,8 @@ describe("TeleSign's delivery report joins an instruction whose send got no answ
       await simulator.reportsSettled();
       const before = await storedPartition(env, `identomat#${detail.subjectId}`);
       const workerDeps = env.deps({ log: logger(), relayJoin: deliveryReportJoin({ sender: telesign, store: createRelayStore(env.client, env.tableName), retentionDays: 90, now: () => new Date() }) });
-      const strangers = [detail.eventId, 'f'.repeat(32), 'not-one-of-ours'];
+      // (Our instruction's own eventId with another reference is a second message TeleSign took for it: recorded, see above.)
+      const strangers = ['f'.repeat(32), 'not-one-of-ours'];
       // act
       for (const [index, externalId] of strangers.entries()) {
         const reference = `${'ABCDEF0123456789'.repeat(2).slice(0, 30)}${index}0`;

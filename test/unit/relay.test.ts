@@ -109,6 +109,18 @@ function joinStore(items = new Map<string, Item>()) {
       items.set(at(key), joined);
       return joined;
     },
+    async read(key) {
+      calls.push(`read ${key.pk}`);
+      return items.get(at(key));
+    },
+    async addOtherReferences(key, referenceIds) {
+      calls.push(`others ${key.pk}`);
+      const current = items.get(at(key));
+      if (!current) return undefined;
+      const noted = { ...current, otherReferenceIds: new Set([...((current.otherReferenceIds as Set<string> | undefined) ?? []), ...referenceIds]) };
+      items.set(at(key), noted);
+      return noted;
+    },
     async create(item) {
       calls.push(`create ${String(item.pk)}`);
       const existing = items.get(at(item));
@@ -174,7 +186,7 @@ describe('joining a delivery report to a send that got no answer', () => {
     );
   });
 
-  test('the report there first: it waits, keeping only its reference; a second report of another reference does not replace it', async () => {
+  test('the report there first: it waits, keeping only its reference; a second report of another reference does not replace it, and is kept beside it', async () => {
     // prepare
     const { store, items } = joinStore();
     const join = deliveryReportJoin(deps(store));
@@ -182,9 +194,10 @@ describe('joining a delivery report to a send that got no answer', () => {
     const first = await join(report(EVENT_ID));
     const other = await join({ ...report(EVENT_ID), subjectId: 'FFFF' });
     // assess
-    assert.deepEqual([first, other], ['waiting', 'waiting']);
+    assert.deepEqual([first, other], ['waiting', 'another reference']);
     const met = items.get(`telesign!external#${EVENT_ID}|RELAY`)!;
     assert.equal(met.referenceId, REFERENCE);
+    assert.deepEqual([...(met.otherReferenceIds as Set<string>)], ['FFFF']);
     assert.equal(met.forProvider, undefined);
     assert.equal(items.get(relayItemAt), undefined, 'no relay item is made');
   });
@@ -202,6 +215,28 @@ describe('joining a delivery report to a send that got no answer', () => {
     assert.equal(outcome, 'joined');
     assert.equal(lines.length, 1, lines.join('\n'));
     assert.equal((JSON.parse(lines[0]) as Record<string, unknown>).referenceId, 'REF*********678', lines[0]);
+  });
+
+  test('an uncertain send joined to its report, then a report of another reference with its external_id: recorded on the session as a second message, logged as such, never "joined"', async () => {
+    // prepare
+    const { store, items } = joinStore();
+    relaySide(items);
+    const lines: string[] = [];
+    const log = createLogger({ service: 'unit', write: (line) => lines.push(line) });
+    const join = deliveryReportJoin({ ...deps(store), log });
+    await join(report(EVENT_ID));
+    lines.length = 0;
+    // act
+    const second = await join({ ...report(EVENT_ID), subjectId: 'FFFF0000FFFF0000FFFF0000FFFF0000' });
+    const again = await join({ ...report(EVENT_ID), subjectId: 'FFFF0000FFFF0000FFFF0000FFFF0000' });
+    // assess
+    assert.deepEqual([second, again], ['another reference', 'another reference'], 'was: "joined", the second reference recorded nowhere');
+    const item = items.get(relayItemAt)!;
+    assert.equal(item.referenceId, REFERENCE, 'the joined reference stays');
+    assert.deepEqual([...(item.otherReferenceIds as Set<string>)], ['FFFF0000FFFF0000FFFF0000FFFF0000']);
+    assert.equal(items.get(`telesign#FFFF0000FFFF0000FFFF0000FFFF0000|RELAYED`), undefined, 'no link: it is not the message the session names');
+    const line = JSON.parse(lines[0]) as Record<string, unknown>;
+    assert.deepEqual([line.level, line.message, line.eventId, line.onSession], ['WARN', "relay: another message carried this instruction's external_id", EVENT_ID, true]);
   });
 
   test('a relay item already sent, or joined to another reference: not joined, no link', async () => {
