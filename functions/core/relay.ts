@@ -262,9 +262,11 @@ async function anotherReference(eventId: string, reported: string, met: Item, de
   const all = [String(met.referenceId), ...referencesIn(noted.otherReferenceIds)];
   let forProvider = typeof met.forProvider === 'string' ? met.forProvider : undefined;
   let forSubjectId = typeof met.forSubjectId === 'string' ? met.forSubjectId : undefined;
-  if (!forProvider || !forSubjectId) {
-    // A send that was answered (its relay item never named here): its link, under the first reference.
-    const link = await deps.store.read({ pk: keys.subject(deps.sender.id, String(met.referenceId)), sk: RELAYED_SK });
+  // A send that was answered (its relay item never named here): its link, under the reference the
+  // answer gave, whichever of those met it is (a report of the other message may have come first).
+  for (const reference of all) {
+    if (forProvider && forSubjectId) break;
+    const link = await deps.store.read({ pk: keys.subject(deps.sender.id, reference), sk: RELAYED_SK });
     if (link && link.eventId === eventId && typeof link.forProvider === 'string' && typeof link.forSubjectId === 'string') ({ forProvider, forSubjectId } = { forProvider: link.forProvider, forSubjectId: link.forSubjectId });
   }
   let recorded = false;

@@ -239,6 +239,22 @@ describe('joining a delivery report to a send that got no answer', () => {
     assert.deepEqual([line.level, line.message, line.eventId, line.onSession], ['WARN', "relay: another message carried this instruction's external_id", EVENT_ID, true]);
   });
 
+  test('a sent instruction (never named at the meeting item) whose other message was reported first: the answered reference finds it by its link, and the other is recorded', async () => {
+    // prepare: sent with REFERENCE (its link), a report of another message with its external_id came first
+    const { store, items } = joinStore();
+    items.set(relayItemAt, { pk: 'identomat#sess-1', sk: `RELAY#${EVENT_ID}`, status: 'sent', referenceId: REFERENCE });
+    items.set(`telesign#${REFERENCE}|RELAYED`, { pk: `telesign#${REFERENCE}`, sk: 'RELAYED', eventId: EVENT_ID, forProvider: 'identomat', forSubjectId: 'sess-1' });
+    const join = deliveryReportJoin(deps(store));
+    // act
+    const other = await join({ ...report(EVENT_ID), subjectId: 'FFFF' });
+    const answered = await join(report(EVENT_ID));
+    // assess
+    assert.deepEqual([other, answered], ['waiting', 'another reference']);
+    const item = items.get(relayItemAt)!;
+    assert.equal(item.referenceId, REFERENCE);
+    assert.deepEqual([...(item.otherReferenceIds as Set<string>)], ['FFFF'], 'the other message, never the answered one');
+  });
+
   test('a relay item already sent, or joined to another reference: not joined, no link', async () => {
     for (const relayItem of [{ status: 'sent', referenceId: 'AAAA' }, { status: 'uncertain', referenceId: 'AAAA' }]) {
       // prepare
