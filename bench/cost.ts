@@ -96,10 +96,11 @@ export const ASSUMPTIONS = {
   telesignSendMs: 200,
   /**
    * Relay item writes made in TransactWriteItems, which DynamoDB bills at 2 WRU per item (of 1 KB):
-   * the move to `sending` with the marker's check, and the record of the send with its link item
+   * the move to `sending` with the marker's check and the number's count for the hour
+   * (`relayMaxPerNumberPerHour`, on by default), and the record of the send with its link item
    * (functions/adapters/relay-store.ts `beginSend`, `recordSent`).
    */
-  relayTransactionalItemsPerInstruction: 4,
+  relayTransactionalItemsPerInstruction: 5,
   /**
    * Consistent reads per instruction: the stored instruction the relay sends, read before anything
    * else (functions/core/relay.ts `fromTable`); an Identomat instruction's item is well within 4 KB.

@@ -307,7 +307,8 @@ export async function measureEvents(options: EventsBenchOptions): Promise<Events
       await sleep(1000);
       const records = await readTableStream(info.dynamodbEndpoint, info.tableName);
       const publisher = await measurePublisher(records, load.acknowledged, options.blocks);
-      const relayRecords = records.filter((record) => String(record.dynamodb?.Keys?.sk?.S ?? '').startsWith('RELAY') || String(record.dynamodb?.Keys?.sk?.S ?? '') === 'RELAYED').length;
+      // Its relay items, links and meeting items (sort keys RELAY…), and the counts per number and hour (relayMaxPerNumberPerHour).
+      const relayRecords = records.filter((record) => String(record.dynamodb?.Keys?.sk?.S ?? '').startsWith('RELAY') || String(record.dynamodb?.Keys?.pk?.S ?? '').includes('!relay-count#')).length;
       return {
         callbacks: options.callbacks,
         ratePerSecond: options.rate,

@@ -187,6 +187,12 @@ export interface CallbackGatewayStackProps extends StackProps {
    * @default 'any'
    */
   readonly relayAllowedCountryCodes?: string;
+  /**
+   * SMS the relay sends to one number in one clock hour (UTC); past it an instruction is recorded
+   * refused and not sent. 0: no cap.
+   * @default 5
+   */
+  readonly relayMaxPerNumberPerHour?: number;
 }
 
 /**
@@ -361,6 +367,7 @@ export class CallbackGatewayStack extends Stack {
       senderSecret: sender.secret,
       relayMaxAgeSeconds: settings.relayMaxAgeSeconds,
       relayAllowedCountryCodes: settings.relayAllowedCountryCodes,
+      relayMaxPerNumberPerHour: settings.relayMaxPerNumberPerHour,
       eventRetentionDays: settings.eventRetentionDays,
       secretCacheSeconds: settings.secretCacheSeconds,
       alarmTopic: this.alarms.topic,

@@ -41,6 +41,11 @@ export interface SmsRelayProps {
    */
   readonly relayAllowedCountryCodes?: string;
   /**
+   * SMS to one number in one clock hour (UTC) past which an instruction is refused and not sent; 0: no cap.
+   * @default RELAY.maxPerNumberPerHour (5)
+   */
+  readonly relayMaxPerNumberPerHour?: number;
+  /**
    * Days the relay's items are kept (DynamoDB TTL), like event items.
    * @default RETENTION.eventDays (90)
    */
@@ -131,6 +136,7 @@ export class SmsRelay extends Construct {
           'the destinations SMS pumping favours included. List the countries you serve (e.g. 995,255, or +1 area codes such as 1201,1212).',
       );
     }
+    const perNumber = checkSetting('relayMaxPerNumberPerHour', props.relayMaxPerNumberPerHour ?? SETTING_DEFAULTS.relayMaxPerNumberPerHour);
     const retentionDays = checkSetting('eventRetentionDays', props.eventRetentionDays ?? RETENTION.eventDays);
     const secretCacheSeconds = checkSetting('secretCacheSeconds', props.secretCacheSeconds ?? DEFAULT_SECRET_CACHE_SECONDS);
     const namespace = props.namespace ?? DEFAULT_METRIC_NAMESPACE;
@@ -168,6 +174,7 @@ export class SmsRelay extends Construct {
         [secretEnvName(props.sender)]: props.senderSecret.secretArn,
         RELAY_MAX_AGE_SECONDS: String(maxAge),
         RELAY_ALLOWED_COUNTRY_CODES: countries,
+        RELAY_MAX_PER_NUMBER_PER_HOUR: String(perNumber),
         // No send outlives the function: a `sending` item older than its timeout was left by a crash.
         RELAY_IN_FLIGHT_SECONDS: String(RELAY.timeoutSeconds),
         EVENT_RETENTION_DAYS: String(retentionDays),
@@ -180,14 +187,15 @@ export class SmsRelay extends Construct {
     // The partitions of the providers that send instructions (a session's relay items and markers).
     const instructing = providers.filter((provider) => provider.instruction).map((provider) => keys.subject(provider.id, '*'));
     // Conditional puts and updates of its own items, in one table (no delete, no index): beside the
-    // instructions, the sender's `<reference>` / RELAYED items that join its delivery reports, and
-    // the meeting items where a send that got no answer waits for its report (`<sender>!external#<eventId>`).
+    // instructions, the sender's `<reference>` / RELAYED items that join its delivery reports, the
+    // meeting items where a send that got no answer waits for its report (`<sender>!external#<eventId>`),
+    // and each number's hourly count (`<sender>!relay-count#<number hash>`, relayMaxPerNumberPerHour).
     // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html
     relay.role.addToPrincipalPolicy(
       new PolicyStatement({
         actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
         resources: [props.table.tableArn],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...instructing, keys.subject(props.sender.id, '*'), keys.external(props.sender.id, '*').pk] } },
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...instructing, keys.subject(props.sender.id, '*'), keys.external(props.sender.id, '*').pk, keys.relayCountPartition(props.sender.id, '*')] } },
       }),
     );
     // It sends what the gateway stored, never what an event says: it reads the stored instruction,
@@ -284,7 +292,8 @@ export class SmsRelay extends Construct {
       `An SMS instruction was not sent: too old (a code older than relayMaxAgeSeconds, ${maxAge} s, when the relay got to it: ` +
         `check EventsDelayed and the relay queue's age), refused by ${via} (an invalid number, a trial account's unverified number: the ` +
         `"relay" line's reason names ${via}'s code), to a number outside relayAllowedCountryCodes (${allowedText}: many at once may be ` +
-        'someone with the callbackApiKey pumping SMS; rotate it), unreadable, or not stored by the gateway (reason "not stored": an ' +
+        `someone with the callbackApiKey pumping SMS; rotate it) or past relayMaxPerNumberPerHour (${perNumber || 'no cap'} to one number in an hour), ` +
+        'unreadable, or not stored by the gateway (reason "not stored": an ' +
         'instruction event that names nothing the gateway stored, sent nowhere: someone else put it on the bus (find who called ' +
         'events:PutEvents in CloudTrail), or a DLQ message redriven after its instruction\'s retention that the relay never began). ' +
         'Nothing is retried; the person asks for a new code.',

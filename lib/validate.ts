@@ -114,6 +114,11 @@ export const NUMERIC_SETTINGS = {
     integer: true,
     why: 'a one-time code is useless minutes after it was issued; an hour is the most any code is sent late',
   },
+  /**
+   * SMS the relay sends to one number in one clock hour (UTC); past it, an instruction is recorded
+   * refused and not sent (SMS pumping, floods). 0: no cap.
+   */
+  relayMaxPerNumberPerHour: { min: 0, max: 1000, integer: true, why: '0 for no cap' },
 } as const satisfies Record<string, NumericRange>;
 
 export type NumericSetting = keyof typeof NUMERIC_SETTINGS;
@@ -167,6 +172,7 @@ export const SETTING_DEFAULTS = {
   relayMaxAgeSeconds: RELAY.codeMaxAgeSeconds,
   /** Any country: set the calling codes of the countries your people are in (e.g. "995,255"). */
   relayAllowedCountryCodes: 'any',
+  relayMaxPerNumberPerHour: RELAY.maxPerNumberPerHour,
 } as const satisfies Record<NumericSetting, number> & Record<string, unknown>;
 
 /**

@@ -71,6 +71,8 @@ export interface PipelineOptions {
   readonly relayMaxAgeSeconds?: number;
   /** The countries the relay sends to, as `relayAllowedCountryCodes`: `any`, or calling codes. @default 'any' */
   readonly relayAllowedCountryCodes?: string;
+  /** SMS to one number in one clock hour past which the relay refuses, as `relayMaxPerNumberPerHour`; 0: no cap. @default RELAY.maxPerNumberPerHour */
+  readonly relayMaxPerNumberPerHour?: number;
 }
 
 /** The SMS relay of a running pipeline. */
@@ -426,6 +428,7 @@ function startRelay(
     secretCacheSeconds: LOCAL_SECRET_CACHE_SECONDS,
     codeMaxAgeSeconds: options.relayMaxAgeSeconds ?? RELAY.codeMaxAgeSeconds,
     allowedCountryCodes: options.relayAllowedCountryCodes ?? 'any',
+    maxPerNumberPerHour: options.relayMaxPerNumberPerHour ?? RELAY.maxPerNumberPerHour,
     // As the worker's locally: a failed send is retried within seconds, not RELAY's 10 s doubling.
     retryBaseSeconds: options.retryBaseSeconds ?? 1,
     sendsOnlyReceivedFrom: relayTargetSince(options.dataDir, relay, secretsFile),

@@ -32,6 +32,8 @@ export interface RelayThreadSettings {
   readonly codeMaxAgeSeconds: number;
   /** The countries it sends to (`relayAllowedCountryCodes`). */
   readonly allowedCountryCodes: string;
+  /** SMS to one number in one clock hour past which it refuses (`relayMaxPerNumberPerHour`); 0: no cap. */
+  readonly maxPerNumberPerHour: number;
   /** First retry delay of a failed send; doubles per receive. */
   readonly retryBaseSeconds: number;
   /**
@@ -55,6 +57,7 @@ runPart<RelayThreadSettings, null>(async (settings, write) => {
       secretCacheSeconds: settings.secretCacheSeconds,
       codeMaxAgeSeconds: settings.codeMaxAgeSeconds,
       allowedCountryCodes: settings.allowedCountryCodes,
+      maxPerNumberPerHour: settings.maxPerNumberPerHour,
       retryBaseSeconds: settings.retryBaseSeconds,
       // Instructions queued for another target are let go unsent, by the receipt time stored with
       // them (an event's own word could be any time).

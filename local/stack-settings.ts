@@ -17,6 +17,8 @@ export interface LocalStackSettings {
   readonly relayMaxAgeSeconds: number;
   /** The countries the relay sends to (`relayAllowedCountryCodes`): `any`, or calling codes. */
   readonly relayAllowedCountryCodes: string;
+  /** SMS to one number in one clock hour past which the relay refuses (`relayMaxPerNumberPerHour`); 0: no cap. */
+  readonly relayMaxPerNumberPerHour: number;
 }
 
 /** The committed values (the defaults where cdk.json has none); throws naming the setting and the bad value. */
@@ -27,10 +29,13 @@ export function committedSettings(file: URL | string = CDK_JSON): LocalStackSett
   const smsRelay = settings.smsRelay ?? SETTING_DEFAULTS.smsRelay;
   const maxAge = settings.relayMaxAgeSeconds ?? SETTING_DEFAULTS.relayMaxAgeSeconds;
   if (typeof maxAge !== 'number') throw new Error(`${where}.relayMaxAgeSeconds must be a number, got ${JSON.stringify(maxAge)}`);
+  const perNumber = settings.relayMaxPerNumberPerHour ?? SETTING_DEFAULTS.relayMaxPerNumberPerHour;
+  if (typeof perNumber !== 'number') throw new Error(`${where}.relayMaxPerNumberPerHour must be a number, got ${JSON.stringify(perNumber)}`);
   return {
     smsRelay: checkChoice(`${where}.smsRelay`, smsRelay, SMS_RELAYS, 'the provider that sends SMS instructions, with the credentials of its secret'),
     relayMaxAgeSeconds: checkSetting('relayMaxAgeSeconds', maxAge, `${where}.relayMaxAgeSeconds`),
     relayAllowedCountryCodes: checkCountryCodes(`${where}.relayAllowedCountryCodes`, settings.relayAllowedCountryCodes ?? SETTING_DEFAULTS.relayAllowedCountryCodes),
+    relayMaxPerNumberPerHour: checkSetting('relayMaxPerNumberPerHour', perNumber, `${where}.relayMaxPerNumberPerHour`),
   };
 }
 

@@ -178,6 +178,7 @@ try {
     smsRelay,
     relayMaxAgeSeconds: committed.relayMaxAgeSeconds,
     relayAllowedCountryCodes: committed.relayAllowedCountryCodes,
+    relayMaxPerNumberPerHour: committed.relayMaxPerNumberPerHour,
   });
 } catch (error) {
   // The fix for a secrets file is its shapes: the development secrets show each one, with fake values.

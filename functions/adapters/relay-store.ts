@@ -151,7 +151,7 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
       return markerUpdate(key, { ...fields, latestAt: position.at, latestEventId: position.eventId }, 'attribute_not_exists(#at) OR #at < :at OR (#at = :at AND #id = :id)', position);
     },
 
-    async beginSend(key, attempt, marker, position, fields) {
+    async beginSend(key, attempt, marker, position, fields, count) {
       // Both as UpdateItems (a ConditionCheck would need a permission of its own): the marker's
       // `checkedAt` written only if it is still at `position`, the item moved only if still ours.
       const markerInput = updateInput(marker, { checkedAt: String(fields.updatedAt ?? new Date().toISOString()) }, false);
@@ -162,13 +162,26 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
         ExpressionAttributeValues: { ...markerInput.ExpressionAttributeValues, ...marshall({ ':at': position.at, ':id': position.eventId }) },
       };
       const itemUpdate = { ...updateInput(key, fields, false, { status: 'claimed', attempt }), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const };
+      // The number's count for the hour, one more if below the cap (made at 1 if none): in the same
+      // transaction, so it counts a send that starts, and only that. The SDK's retry of a transaction
+      // whose answer was lost carries the same ClientRequestToken, which DynamoDB answers as done
+      // without writing again (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+      const countUpdate = count && {
+        TableName: tableName,
+        Key: marshall({ pk: count.key.pk, sk: count.key.sk }),
+        UpdateExpression: 'SET #expires = if_not_exists(#expires, :expires) ADD #count :one',
+        ConditionExpression: 'attribute_not_exists(#count) OR #count < :cap',
+        ExpressionAttributeNames: { '#count': 'count', '#expires': TABLE.ttlAttribute },
+        ExpressionAttributeValues: marshall({ ':one': 1, ':cap': count.cap, ':expires': count.expiresAt }),
+      };
       try {
-        await client.send(new TransactWriteItemsCommand({ TransactItems: [{ Update: markerUpdate }, { Update: itemUpdate }] }));
+        await client.send(new TransactWriteItemsCommand({ TransactItems: [{ Update: markerUpdate }, { Update: itemUpdate }, ...(countUpdate ? [{ Update: countUpdate }] : [])] }));
         return { started: true };
       } catch (error) {
         const reasons = error instanceof TransactionCanceledException || (error as Error).name === 'TransactionCanceledException' ? ((error as TransactionCanceledException).CancellationReasons ?? []) : [];
         if (reasons[0]?.Code === 'ConditionalCheckFailed') return { started: false, superseded: true };
         if (reasons[1]?.Code === 'ConditionalCheckFailed') return { started: false, superseded: false, current: reasons[1].Item ? unmarshall(reasons[1].Item) : undefined };
+        if (reasons[2]?.Code === 'ConditionalCheckFailed') return { started: false, superseded: false, overCap: true };
         throw fault('TransactWriteItems (relay send)', error);
       }
     },

@@ -73,6 +73,14 @@ export const keys = {
    * never follows a provider id in a subject's key, so no subject's partition is this one.
    */
   external: (sender: string, externalId: string) => ({ pk: `${sender}!external#${externalId}`, sk: 'RELAY' }),
+  /**
+   * The relay's count of SMS sent to one number in one clock hour (`relayMaxPerNumberPerHour`):
+   * `<sender>!relay-count#<number hash>`, sort key the UTC hour (`HOUR#2026-01-31T14`). The number is
+   * never in the key: only a hash of it (functions/core/relay.ts `numberHash`). As above, `!` keeps it
+   * out of every subject's partition.
+   */
+  relayCount: (sender: string, numberHash: string, hour: string) => ({ pk: keys.relayCountPartition(sender, numberHash), sk: `HOUR#${hour}` }),
+  relayCountPartition: (sender: string, numberHash: string) => `${sender}!relay-count#${numberHash}`,
 } as const;
 
 /** Queue and worker settings. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as z from '../shared/zod.ts';
 import { refusingPlainHttp } from '../providers/common.ts';
 import { findProvider } from '../providers/index.ts';
@@ -62,6 +63,14 @@ import type { Item, ItemKey } from './store.ts';
  * `uncertain`: nothing answered the send) and the sender's subject its `RELAYED` link, as a send
  * that was answered. A report that names no uncertain instruction joins nothing.
  *
+ * Never more than `relayMaxPerNumberPerHour` SMS to one number in one clock hour (UTC), against SMS
+ * pumping and floods: the same transaction that moves an item to `sending` adds 1 to the number's
+ * count for the hour (`keys.relayCount`, keyed by a hash of the number, gone by TTL a few hours
+ * later), on condition that it is below the cap. Over it, nothing leaves: `refused`, the reason
+ * naming the setting. Counted only there, so an instruction expired, superseded or not stored never
+ * uses the cap, and once: the item keeps the hour it was counted in (`countedHour`), and a later
+ * attempt of the same instruction (a redelivery after a fault that sent nothing) is not counted again.
+ *
  * No destination, text, link or code is written to the relay item or to a log line: only ids,
  * kinds and outcomes.
  */
@@ -87,6 +96,13 @@ export const RELAY = {
   retentionDays: 1,
   /** Days the relay's DLQ keeps an instruction it gave up on: time to find the cause over a long weekend. */
   dlqRetentionDays: 4,
+  /**
+   * Default of `relayMaxPerNumberPerHour`: SMS to one number in one clock hour. A person who asks for
+   * a code again rarely needs more than a few in an hour; a pumping run sends hundreds.
+   */
+  maxPerNumberPerHour: 5,
+  /** Hours a number's count for an hour is kept past the hour's end (DynamoDB TTL): long enough for no send to still be counting in it. */
+  countKeepHours: 2,
 } as const;
 
 /** The reasons of the `skipped` lines the RelayNotSent alarm counts (lib/sms-relay.ts `RELAY_LOG_PATTERNS`). */
@@ -148,9 +164,11 @@ export interface RelayStore {
   advance(key: ItemKey, position: MarkerPosition, fields: Item): Promise<boolean>;
   /**
    * Start the send, in one transaction: the item from `claimed` (with `attempt`) to `fields`
-   * (`sending`), if the family's marker at `marker` is still at `position`. Nothing leaves unless
-   * both hold, so an item still `claimed` never had a request leave. `superseded` when the marker
-   * has moved on; otherwise, when the item has, the item as it is now.
+   * (`sending`), if the family's marker at `marker` is still at `position`, and, with `count`, 1
+   * added to the number's count for the hour if it is below `count.cap`. Nothing leaves unless all
+   * hold, so an item still `claimed` never had a request leave. `superseded` when the marker has
+   * moved on; otherwise, when the item has, the item as it is now; otherwise, `overCap` when the
+   * count is at its cap (nothing written).
    */
   beginSend(
     key: ItemKey,
@@ -158,7 +176,13 @@ export interface RelayStore {
     marker: ItemKey,
     position: MarkerPosition,
     fields: Item,
-  ): Promise<{ readonly started: true } | { readonly started: false; readonly superseded: true } | { readonly started: false; readonly superseded: false; readonly current: Item | undefined }>;
+    count?: SendCount,
+  ): Promise<
+    | { readonly started: true }
+    | { readonly started: false; readonly superseded: true }
+    | { readonly started: false; readonly superseded: false; readonly current: Item | undefined }
+    | { readonly started: false; readonly superseded: false; readonly overCap: true }
+  >;
   /**
    * Set each of `fields` the item at `key` does not have yet (making the item if there is none), and
    * return the item as it is then: where an uncertain send and its delivery report meet.
@@ -174,6 +198,16 @@ export interface RelayStore {
    * there: the item as it is then, or undefined when there is none.
    */
   addOtherReferences(key: ItemKey, referenceIds: readonly string[]): Promise<Item | undefined>;
+}
+
+/** A send counted against its number's hour (`relayMaxPerNumberPerHour`). */
+export interface SendCount {
+  /** The number's count for the hour (`keys.relayCount`). */
+  readonly key: ItemKey;
+  /** Sends the count may reach: the one counted now only if fewer are there. */
+  readonly cap: number;
+  /** When the count is deleted (epoch seconds, the TTL attribute). */
+  readonly expiresAt: number;
 }
 
 /** What the relay and the worker need to join an uncertain send and its delivery report. */
@@ -346,6 +380,12 @@ export interface RelayDependencies {
    */
   readonly allowedCountryCodes?: readonly string[];
   /**
+   * SMS sent to one number in one clock hour (UTC) past which an instruction is refused and not sent
+   * (`relayMaxPerNumberPerHour`); 0: no cap. @default undefined: no cap (the handlers' setup gives
+   * RELAY.maxPerNumberPerHour)
+   */
+  readonly maxPerNumberPerHour?: number;
+  /**
    * The local runtime, after its sender changed (a simulated one, then a real one): instructions
    * received before this time (ISO-8601) were queued for the other sender and are not sent. Read
    * from the stored instruction, never from the event. @default undefined: every instruction
@@ -466,6 +506,24 @@ const SHARED_ZONE_DIGITS = 11;
 /** A phone number as the provider gave it, written as E.164 (`+` and digits); spaces, dots, dashes and brackets dropped. */
 export function e164(destination: string): string {
   return destination.replace(/[\s().-]/g, '');
+}
+
+/**
+ * A number as its hourly count is keyed: the SHA-256 of its E.164 form, in hex, cut to 128 bits.
+ * Never the number itself in a key (keys are shown by every tool that lists the table).
+ */
+export const numberHash = (destination: string): string => createHash('sha256').update(e164(destination)).digest('hex').slice(0, 32);
+
+/** The clock hour (UTC) a send at `at` is counted in: `2026-01-31T14`. */
+export const countHour = (at: Date): string => at.toISOString().slice(0, 13);
+
+/** The count a send at `at` adds to, or undefined when there is no cap. */
+function sendCount(detail: InstructionDetail, deps: RelayDependencies, at: Date): (SendCount & { readonly hour: string }) | undefined {
+  const cap = deps.maxPerNumberPerHour ?? 0;
+  if (cap <= 0) return undefined;
+  const hour = countHour(at);
+  const hourEnds = Math.floor(Date.parse(`${hour}:00:00.000Z`) / 1000) + 3600;
+  return { key: keys.relayCount(deps.sender.id, numberHash(detail.destination), hour), cap, expiresAt: hourEnds + RELAY.countKeepHours * 3600, hour };
 }
 
 export const relayKey = (detail: Pick<InstructionDetail, 'provider' | 'subjectId' | 'eventId'>): ItemKey => ({
@@ -729,7 +787,7 @@ async function relayStored(detail: InstructionDetail, deps: RelayDependencies): 
   const created = await deps.store.create(claim);
   if (created.created) {
     if (notToSend) return done({ outcome: notToSend.outcome }, notToSend.more);
-    return send(detail, secret, key, attempt, 1, deps, done);
+    return send(detail, secret, key, attempt, 1, false, deps, done);
   }
   // An earlier delivery wrote it: carry on from where that one stopped, never sending twice.
   return carryOn(created.existing, { key, now, at, next: notToSend ? { notToSend } : { send: { detail, secret, attempt } }, done }, deps);
@@ -794,7 +852,8 @@ async function carryOn(found: Item, resume: Resume, deps: RelayDependencies): Pr
       }
       const { detail, secret, attempt } = next.send;
       const claimed = await deps.store.update(key, expected, { status: 'claimed', attempt, claimedAt: at, updatedAt: at, deadLettered: false }, true);
-      if (claimed.ok) return send(detail, secret, key, attempt, Number(current.attempts ?? 0) + 1, deps, done);
+      // Counted already when an earlier attempt began sending (and sent nothing): not counted again.
+      if (claimed.ok) return send(detail, secret, key, attempt, Number(current.attempts ?? 0) + 1, current.countedHour !== undefined, deps, done);
       current = claimed.current;
       continue;
     }
@@ -812,8 +871,11 @@ const relayItemIds = (item: Item) => ({ provider: String(item.provider), subject
 const supersededReason = (detail: InstructionDetail) =>
   `a later ${detail.oneTimeCode ? 'code' : 'link'} for this ${detail.provider} subject was sent (or is being sent) first; an older one is never sent after it`;
 
-/** Send, then record what happened; a fault that sent nothing is recorded as `retry` and thrown. */
-async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, attempt: string, attempts: number, deps: RelayDependencies, done: Done): Promise<RelayResult> {
+/**
+ * Send, then record what happened; a fault that sent nothing is recorded as `retry` and thrown.
+ * `counted`: an earlier attempt of this instruction was counted against its number's hour.
+ */
+async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, attempt: string, attempts: number, counted: boolean, deps: RelayDependencies, done: Done): Promise<RelayResult> {
   const message: OutgoingMessage = { to: e164(detail.destination), text: smsText(detail), kind: detail.oneTimeCode ? 'OTP' : 'ARN', externalId: detail.eventId };
   /** Write `fields` if the item is still `from` with this attempt's token; whether it was. */
   const recordAs = (from: 'claimed' | 'sending') => async (fields: Item): Promise<boolean> =>
@@ -872,9 +934,18 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
     return done({ outcome: 'expired' }, { ...expired.more, attempts });
   }
   const startedAt = starting.toISOString();
+  // Counted with the move to `sending`, in its transaction: only a send that starts uses the cap.
+  const count = counted ? undefined : sendCount(detail, deps, starting);
   let started: Awaited<ReturnType<RelayStore['beginSend']>>;
   try {
-    started = await deps.store.beginSend(key, attempt, latestKey(detail), positionOf(detail), { status: 'sending', sendingSince: startedAt, updatedAt: startedAt });
+    started = await deps.store.beginSend(
+      key,
+      attempt,
+      latestKey(detail),
+      positionOf(detail),
+      { status: 'sending', sendingSince: startedAt, updatedAt: startedAt, ...(count ? { countedHour: count.hour } : {}) },
+      count,
+    );
   } catch (error) {
     // Nothing has left. The move to `sending` may have been carried out all the same (its answer
     // lost, a timeout): then the item is `sending` with this attempt's token, and is put back too.
@@ -884,6 +955,17 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
   if (!started.started && started.superseded) {
     await recordAs('claimed')({ status: 'superseded', reason: supersededReason(detail) });
     return done({ outcome: 'superseded' }, { attempts });
+  }
+  if (!started.started && 'overCap' in started) {
+    // As many SMS as relayMaxPerNumberPerHour allows went to this number this hour: a flood, or SMS
+    // pumping. Nothing left; the number is not recorded, only that it was over.
+    const cap = deps.maxPerNumberPerHour;
+    await recordAs('claimed')({
+      status: 'refused',
+      refusedBy: 'gateway',
+      reason: `${cap} SMS went to this number in this clock hour (UTC) already, the most relayMaxPerNumberPerHour allows: not sent`,
+    });
+    return done({ outcome: 'refused' }, { reason: 'over relayMaxPerNumberPerHour', maxPerNumberPerHour: cap, attempts });
   }
   if (!started.started) return done({ outcome: 'duplicate', status: String(started.current?.status ?? 'gone') });
   const record = recordAs('sending');

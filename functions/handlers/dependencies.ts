@@ -176,6 +176,8 @@ export interface RelaySetup {
   readonly codeMaxAgeSeconds?: number;
   /** The countries it sends to (`relayAllowedCountryCodes`): `any`, or calling codes. @default 'any' */
   readonly allowedCountryCodes?: string;
+  /** SMS to one number in one clock hour past which it refuses (`relayMaxPerNumberPerHour`); 0: no cap. @default RELAY.maxPerNumberPerHour */
+  readonly maxPerNumberPerHour?: number;
   /** Days relay items are kept. @default RETENTION.eventDays */
   readonly retentionDays?: number;
   /** How long a send can be in flight (the function's timeout). @default RELAY.timeoutSeconds */
@@ -211,6 +213,7 @@ export function relayHandlerOptions(setup: RelaySetup): RelayHandlerOptions {
       codeMaxAgeSeconds: setup.codeMaxAgeSeconds ?? RELAY.codeMaxAgeSeconds,
       // A malformed value (the stack checks it at synth) fails the function's start, not a send.
       allowedCountryCodes: parseCountryCodes(setup.allowedCountryCodes ?? 'any'),
+      maxPerNumberPerHour: setup.maxPerNumberPerHour ?? RELAY.maxPerNumberPerHour,
       inFlightSeconds: setup.inFlightSeconds ?? RELAY.timeoutSeconds,
       retentionDays: setup.retentionDays ?? RETENTION.eventDays,
       ...(setup.sendsOnlyReceivedFrom === undefined ? {} : { sendsOnlyReceivedFrom: setup.sendsOnlyReceivedFrom }),

@@ -28,6 +28,18 @@ export function integerEnv(name: string, fallback: number): number {
 }
 
 /**
+ * A whole number from the environment, 0 or more, or the default: a cap where 0 means none
+ * (RELAY_MAX_PER_NUMBER_PER_HOUR). A value that is not one fails the start, never lifts the cap.
+ */
+export function countEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new ConfigurationError(`environment variable ${name} must be a whole number, 0 or more, got "${raw}"`);
+  return value;
+}
+
+/**
  * The reconcile policy from RECONCILE_SCHEDULE (`1m,5m,30m,2h,12h,24h,48h`), RECONCILE_SHARDS and
  * RECONCILE_HORIZON_HOURS, each defaulting to DEFAULT_RECONCILE's value. The worker and the sweep
  * read the same variables, set from the same stack setting.

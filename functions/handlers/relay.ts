@@ -6,7 +6,7 @@ import { RETENTION } from '../core/pipeline-definition.ts';
 import { DETAIL_TYPES, EVENT_SOURCE } from '../core/publish.ts';
 import { RELAY, relayInstruction, type RelayDependencies, type RelayResult, SKIPPED } from '../core/relay.ts';
 import { DEFAULT_SECRET_CACHE_SECONDS, relayHandlerOptions } from './dependencies.ts';
-import { numberEnv, requireEnv } from './environment.ts';
+import { countEnv, numberEnv, requireEnv } from './environment.ts';
 import { withInvocationLogFields } from './invocation-log.ts';
 import { sqsBatchHandler, type RetryOptions, type SqsBatchHandler } from './sqs-batch.ts';
 
@@ -68,6 +68,7 @@ function fromEnvironment(): RelayHandler {
       secretCacheSeconds: numberEnv('SECRET_CACHE_SECONDS', DEFAULT_SECRET_CACHE_SECONDS),
       codeMaxAgeSeconds: numberEnv('RELAY_MAX_AGE_SECONDS', RELAY.codeMaxAgeSeconds),
       allowedCountryCodes: process.env.RELAY_ALLOWED_COUNTRY_CODES ?? 'any',
+      maxPerNumberPerHour: countEnv('RELAY_MAX_PER_NUMBER_PER_HOUR', RELAY.maxPerNumberPerHour),
       retentionDays: numberEnv('EVENT_RETENTION_DAYS', RETENTION.eventDays),
       inFlightSeconds: numberEnv('RELAY_IN_FLIGHT_SECONDS', RELAY.timeoutSeconds),
     }),

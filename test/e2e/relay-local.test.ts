@@ -253,6 +253,31 @@ describe('the SMS relay on the local runtime (npm start -- --sms-relay telesign)
     }
   });
 
+  test('relayMaxPerNumberPerHour as cdk.json commits it (5): the sixth code to one number within the clock hour is refused, nothing sent, and the session says why', async () => {
+    // prepare: clear of an hour's end, so that the six fall in one clock hour
+    const toHourEnd = 3_600_000 - (Date.now() % 3_600_000);
+    if (toHourEnd < 30_000) await new Promise((resolve) => setTimeout(resolve, toHourEnd + 1_000));
+    const number = '+995599000111';
+    const sessions = Array.from({ length: 6 }, (_, i) => `e2erelaycap${String(i).padStart(28, '0')}`);
+    const before = (await sent()).length;
+
+    // act: six sessions' codes to the number, each handled before the next comes
+    const eventIds: string[] = [];
+    for (const session of sessions) {
+      await post('identomat', Buffer.from(JSON.stringify({ ...SAMPLE_JSON, sessionId: session, phoneNumber: number })));
+      const eventId = String((await instructionEvent(session)).detail.eventId);
+      eventIds.push(eventId);
+      await waitFor(`the relay's line of ${session}`, async () => logLines().some((line) => line.message === 'relay' && line.eventId === eventId && ['sent', 'refused'].includes(String(line.outcome))), 20_000, 100);
+    }
+    const inspect = pipeline.run('inspect', ['identomat', sessions[5]]);
+
+    // assess
+    const toNumber = (await sent()).slice(before).filter((message) => message.parameters.phone_number === number.slice(1) && message.referenceId !== undefined);
+    assert.deepEqual(toNumber.map((message) => message.parameters.external_id), eventIds.slice(0, 5), 'five sent, the sixth never asked TeleSign');
+    assert.equal(inspect.status, 0, inspect.stderr);
+    assert.match(inspect.stdout, /code not sent: the gateway refused it before asking TeleSign \(5 SMS went to this number in this clock hour \(UTC\) already, the most relayMaxPerNumberPerHour allows/, inspect.stdout);
+  });
+
   test('no code, text or phone number in any line the pipeline printed, though the bus carries them', () => {
     // The control: the instruction event (the one place they belong) holds them.
     const instruction = JSON.stringify(instructionsAbout(SAMPLE_JSON.sessionId)[0]);

@@ -189,6 +189,9 @@ describe('each setting is checked at synth, naming the setting and the allowed r
     // CloudWatch Logs accepts only its own periods: 10 would fail the deploy, not the synth.
     ['logRetentionDays', '10', 10, /logRetentionDays must be \(one of CloudWatch Logs' periods: 1, 3, 5, 7, 14, 30, .*3653\), got 10/],
     ['logRetentionDays', '0', 0, /logRetentionDays must be an integer from 1 to 3653/],
+    ['relayMaxPerNumberPerHour', '-1', -1, /relayMaxPerNumberPerHour must be an integer from 0 to 1000 \(0 for no cap\), got -1/],
+    ['relayMaxPerNumberPerHour', '1.5', 1.5, /relayMaxPerNumberPerHour must be an integer from 0 to 1000 \(0 for no cap\), got 1\.5/],
+    ['relayMaxPerNumberPerHour', 'none', undefined, /relayMaxPerNumberPerHour must be a number, got "none"/],
   ];
   for (const [name, value, committed, message] of cases) {
     test(`-c ${name}=${value} fails the synth, and so does the same value in cdk.json`, () => {

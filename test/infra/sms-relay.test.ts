@@ -186,11 +186,12 @@ describe('the relay function', () => {
     assert.deepEqual(variables.TELESIGN_SECRET_ID, { Ref: logicalId(telesignSecret) });
     assert.equal(variables.RELAY_MAX_AGE_SECONDS, '300');
     assert.equal(variables.RELAY_ALLOWED_COUNTRY_CODES, 'any');
+    assert.equal(variables.RELAY_MAX_PER_NUMBER_PER_HOUR, '5', 'the per-number cap, on by default');
     assert.equal(variables.EVENT_RETENTION_DAYS, String(CDK_CONTEXT.settings.eventRetentionDays));
     assert.equal(Object.keys(variables).filter((name) => name.endsWith('_SECRET_ID')).length, 1, 'one secret: the sender\'s');
   });
 
-  test("least privilege: the TeleSign secret (read), PutItem and UpdateItem in Identomat's and TeleSign's partitions, GetItem in Identomat's only (no index), its own queue, its own log group; nothing else", () => {
+  test("least privilege: the TeleSign secret (read), PutItem and UpdateItem in Identomat's and TeleSign's partitions (its hourly counts per number included), GetItem in Identomat's only (no index), its own queue, its own log group; nothing else", () => {
     // act
     const statements = roleStatements(resources[logicalId(relay().function)].Properties.Role['Fn::GetAtt'][0]);
     const telesignSecret = logicalId(stack.ingresses.find((ingress) => ingress.provider.id === 'telesign')!.secret);
@@ -203,10 +204,10 @@ describe('the relay function', () => {
         assert.deepEqual(actionsOf(statement), ['dynamodb:GetItem']);
         assert.deepEqual(statement.Condition, { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['identomat#*'] } });
       }
-      // Its writes: its own items beside the instructions, and the sender's RELAYED items.
+      // Its writes: its own items beside the instructions, the sender's RELAYED items, and the counts per number and hour.
       if (actionsOf(statement).includes('dynamodb:PutItem')) {
         assert.deepEqual(actionsOf(statement), ['dynamodb:PutItem', 'dynamodb:UpdateItem']);
-        assert.deepEqual(statement.Condition, { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['identomat#*', 'telesign#*', 'telesign!external#*'] } });
+        assert.deepEqual(statement.Condition, { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['identomat#*', 'telesign#*', 'telesign!external#*', 'telesign!relay-count#*'] } });
       }
       for (const resource of ([] as unknown[]).concat(statement.Resource)) {
         const key = JSON.stringify(resource);
@@ -536,6 +537,18 @@ describe('outputs, cdk-nag, and the setting', () => {
     assert.match(notSent(short, shortTemplate), /outside relayAllowedCountryCodes \(995,255:/, 'a short list is named whole');
     const fn = template.Resources[long.getLogicalId(long.smsRelay!.function.node.defaultChild as CfnElement)];
     assert.equal(fn.Properties.Environment.Variables.RELAY_ALLOWED_COUNTRY_CODES, areas);
+  });
+
+  test('relayMaxPerNumberPerHour from cdk.json reaches the relay, 0 (no cap) included; out of range fails the synth naming the setting', () => {
+    // act
+    const variable = (value: number) => {
+      const { stack: tuned, template } = synthesize({ settings: { ...RELAY_ON.settings, relayMaxPerNumberPerHour: value } });
+      return template.Resources[tuned.getLogicalId(tuned.smsRelay!.function.node.defaultChild as CfnElement)].Properties.Environment.Variables.RELAY_MAX_PER_NUMBER_PER_HOUR;
+    };
+    // assess
+    assert.deepEqual([variable(2), variable(0)], ['2', '0']);
+    assert.throws(() => synthesize({ settings: { ...RELAY_ON.settings, relayMaxPerNumberPerHour: -1 } }), /settings\.relayMaxPerNumberPerHour must be an integer from 0 to 1000 \(0 for no cap\), got -1/);
+    assert.throws(() => synthesize({ settings: { ...RELAY_ON.settings, relayMaxPerNumberPerHour: 2.5 } }), /relayMaxPerNumberPerHour must be an integer/);
   });
 
   test('relayMaxAgeSeconds from cdk.json reaches the relay', () => {

@@ -11,7 +11,7 @@ import { createRelayStore } from '../../functions/adapters/relay-store.ts';
 import { keys, MAX_BODY_BYTES, TABLE } from '../../functions/core/pipeline-definition.ts';
 import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, instructionEventId, type InstructionDetail, legacyInstructionEventId } from '../../functions/core/publish.ts';
 import { QueueMessageSchema } from '../../functions/core/queue-message.ts';
-import { deliveryReportJoin, parseCountryCodes, RELAY, relayInstruction, type RelayDependencies } from '../../functions/core/relay.ts';
+import { countHour, deliveryReportJoin, numberHash, parseCountryCodes, RELAY, relayInstruction, type RelayDependencies } from '../../functions/core/relay.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import { processMessage } from '../../functions/core/worker.ts';
 import { createIngestHandler } from '../../functions/handlers/ingest.ts';
@@ -1414,6 +1414,146 @@ describe('the DLQ redriven after the instruction is no longer kept: what a crash
     assert.equal(answer.batchItemFailures.length, 1);
     const line = log.lines.find((each) => each.message === 'relay: gave up, to the DLQ');
     assert.deepEqual([line?.fields?.eventId, line?.fields?.provider], [detail.eventId, 'identomat']);
+  });
+});
+
+describe('relayMaxPerNumberPerHour: never more than so many SMS to one number in a clock hour', () => {
+  /** A Georgian mobile number of its own per test: counts are per number, and the suite's other tests use the sample's. */
+  const freshNumber = () => `+9955${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`;
+  /** Half past the previous clock hour, and a clock `seconds` later: every send of a test in one hour, however long it runs. */
+  const halfPast = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 1_800_000;
+  const received = (offsetSeconds = 0) => new Date(halfPast + offsetSeconds * 1000).toISOString();
+  const clock = (offsetSeconds: number) => () => new Date(halfPast + offsetSeconds * 1000);
+  /** The number's count for that hour, as stored. */
+  const countOf = async (number: string) => {
+    const items = await storedPartition(env, keys.relayCountPartition('telesign', numberHash(number)));
+    return items.find((item) => item.sk === `HOUR#${countHour(new Date(halfPast))}`);
+  };
+  const sentTo = (number: string) => simulator.sent.filter((message) => message.referenceId && message.parameters.phone_number === number.slice(1)).length;
+
+  test('the 6th code to one number within the hour is refused and not sent, a link counts too, another number is unaffected; the line and the item name the setting, never the number', async () => {
+    // prepare: five instructions (four codes and a link) of five sessions, to one number; a sixth; one to another number
+    const [number, other] = [freshNumber(), freshNumber()];
+    const five = [];
+    for (let i = 0; i < 4; i++) five.push(await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(i)));
+    five.push(await instruction({ ...LINK_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(4)));
+    const sixth = await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(5));
+    const elsewhere = await instruction({ ...OTP_SAMPLE, phoneNumber: other }, uniqueId('sess'), received(6));
+    const log = logger();
+    // act
+    const results = [];
+    for (const detail of [...five, sixth, elsewhere]) results.push(await relayInstruction(detail, relayDeps({ maxPerNumberPerHour: 5, now: clock(10), log })));
+    // assess
+    assert.deepEqual(results.map((result) => result.outcome), ['sent', 'sent', 'sent', 'sent', 'sent', 'refused', 'sent'], 'was: the sixth sent');
+    assert.equal(sentTo(number), 5, 'five reached TeleSign for the number');
+    assert.equal(requested(sixth).filter((message) => message.parameters.external_id === sixth.eventId).length, 0, 'the sixth never asked TeleSign');
+    assert.equal(sentTo(other), 1);
+    const item = await relayItem(sixth);
+    assert.equal(item?.status, 'refused');
+    assert.equal(item?.refusedBy, 'gateway');
+    assert.match(String(item?.reason), /5 SMS went to this number in this clock hour \(UTC\) already, the most relayMaxPerNumberPerHour allows/);
+    const line = log.lines.find((each) => each.message === 'relay' && each.fields?.eventId === sixth.eventId);
+    assert.deepEqual([line?.level, line?.fields?.outcome, line?.fields?.reason], ['WARN', 'refused', 'over relayMaxPerNumberPerHour'], 'counted by RelayNotSent');
+    const [view] = await relayViews([item!], async () => []);
+    assert.match(relayLine(view), /^code not sent: the gateway refused it before asking TeleSign \(5 SMS went to this number/);
+    // The count is kept under a hash of the number, and goes by TTL a couple of hours after its hour.
+    const count = await countOf(number);
+    assert.equal(count?.count, 5);
+    assert.ok(!String(count?.pk).includes(number.slice(4)), String(count?.pk));
+    const hourEnds = Math.floor(halfPast / 1000) + 1800;
+    assert.equal(count?.[TABLE.ttlAttribute], hourEnds + RELAY.countKeepHours * 3600);
+    for (const each of log.lines) assert.ok(!leaks(JSON.stringify(each), number.slice(1)), JSON.stringify(each));
+  });
+
+  test('a redelivery, and a new attempt after TeleSign answered 503, do not count again; expired, superseded and unstored instructions count nothing', async () => {
+    // prepare: a cap of 3; one session's older code comes after its newer one (superseded); one code too old (expired)
+    const number = freshNumber();
+    const session = uniqueId('sess');
+    const older = await instruction({ ...OTP_SAMPLE, phoneNumber: number, text: 'Your code is 1111' }, session, received(0));
+    const newer = await instruction({ ...OTP_SAMPLE, phoneNumber: number, text: 'Your code is 2222' }, session, received(1));
+    const stale = await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(-RELAY.codeMaxAgeSeconds - 60));
+    const busy = await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(2));
+    const [third, fourth] = [await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(3)), await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(4))];
+    const made = { ...third, eventKey: `${third.eventKey}-made-up` };
+    const handler = createRelayHandler({ deps: relayDeps({ maxPerNumberPerHour: 3, now: clock(10) }), delayRetry: async () => undefined, random: () => 0 });
+    const deliver = async (detail: InstructionDetail, receiveCount = 1) => (await handler({ Records: [delivery(detail, receiveCount)] })).batchItemFailures.length;
+    // act
+    const failures = [await deliver(newer), await deliver(newer, 2), await deliver(newer, 3), await deliver(older), await deliver(stale), await deliver(made)];
+    simulator.setSendFault({ status: 503, times: 1 });
+    failures.push(await deliver(busy), await deliver(busy, 2), await deliver(busy, 3));
+    failures.push(await deliver(third), await deliver(fourth));
+    // assess
+    assert.deepEqual(failures, [0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0], 'only the 503 given back');
+    assert.deepEqual(
+      await Promise.all([newer, older, stale, busy, third, fourth].map(async (detail) => (await relayItem(detail))?.status)),
+      ['sent', 'superseded', 'expired', 'sent', 'sent', 'refused'],
+      'was: the redeliveries or the 503 counted again, and the third refused',
+    );
+    assert.equal(sentTo(number), 3);
+    assert.equal((await countOf(number))?.count, 3);
+    assert.equal((await relayItem(busy))?.attempts, 2, 'two attempts, one count');
+  });
+
+  test('0: no cap, and nothing counted', async () => {
+    // prepare
+    const number = freshNumber();
+    const details = [];
+    for (let i = 0; i < 7; i++) details.push(await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(i)));
+    // act
+    const results = [];
+    for (const detail of details) results.push(await relayInstruction(detail, relayDeps({ maxPerNumberPerHour: 0, now: clock(10) })));
+    // assess
+    assert.deepEqual(results.map((result) => result.outcome), Array(7).fill('sent'));
+    assert.equal(sentTo(number), 7);
+    assert.equal(await countOf(number), undefined);
+  });
+
+  test('the table failing as the send is counted: nothing sent, the instruction kept for a retry, which counts it once and sends it', async () => {
+    // prepare: the transaction that moves the item to sending and counts fails, as DynamoDB throttling it would
+    const number = freshNumber();
+    const detail = await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(0));
+    const real = createRelayStore(env.client, env.tableName);
+    const failing: typeof real = {
+      ...real,
+      beginSend: (key, attempt, marker, position, fields, count) =>
+        count ? Promise.reject(new DependencyError('dynamodb', 'TransactWriteItems (relay send) failed: ProvisionedThroughputExceededException')) : real.beginSend(key, attempt, marker, position, fields, count),
+    };
+    // act
+    const first = await relayInstruction(detail, relayDeps({ store: failing, maxPerNumberPerHour: 2, now: clock(10) })).catch((error: unknown) => error);
+    const status = (await relayItem(detail))?.status;
+    const second = await relayInstruction(detail, relayDeps({ maxPerNumberPerHour: 2, now: clock(11) }));
+    // assess
+    assert.ok(first instanceof DependencyError, String(first));
+    assert.equal(status, 'retry', 'kept for the next delivery');
+    assert.equal(second.outcome, 'sent');
+    assert.equal(sentTo(number), 1);
+    assert.equal((await countOf(number))?.count, 1);
+  });
+
+  test('the move to sending landed, its answer lost and the transaction retried by the SDK: counted once', async (t) => {
+    // prepare
+    const number = freshNumber();
+    const detail = await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(0));
+    const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint: env.dynamo.endpoint });
+    t.after(() => client.destroy());
+    let lost = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (lost === 0 && context.commandName === 'TransactWriteItemsCommand') {
+          lost++;
+          throw Object.assign(new Error('the answer never came (test)'), { name: 'TimeoutError', $metadata: {} });
+        }
+        return result;
+      },
+      { step: 'deserialize', name: 'loseOneAnswer' },
+    );
+    // act
+    const result = await relayInstruction(detail, relayDeps({ store: createRelayStore(client, env.tableName), maxPerNumberPerHour: 2, now: clock(10) }));
+    // assess
+    assert.equal(lost, 1);
+    assert.equal(result.outcome, 'sent');
+    assert.equal((await countOf(number))?.count, 1);
   });
 });
 

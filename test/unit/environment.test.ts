@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { DEFAULT_RECONCILE } from '../../functions/core/reconcile.ts';
-import { integerEnv, reconcileEnv } from '../../functions/handlers/environment.ts';
+import { countEnv, integerEnv, reconcileEnv } from '../../functions/handlers/environment.ts';
 import { ConfigurationError } from '../../functions/shared/errors.ts';
 
-const NAMES = ['RECONCILE_SHARDS', 'RECONCILE_SCHEDULE', 'RECONCILE_HORIZON_HOURS', 'MAX_RECEIVE_COUNT'];
+const NAMES = ['RECONCILE_SHARDS', 'RECONCILE_SCHEDULE', 'RECONCILE_HORIZON_HOURS', 'MAX_RECEIVE_COUNT', 'RELAY_MAX_PER_NUMBER_PER_HOUR'];
 const saved = Object.fromEntries(NAMES.map((name) => [name, process.env[name]]));
 afterEach(() => {
   for (const name of NAMES) {
@@ -40,6 +40,20 @@ describe('counts read from the function environment', () => {
       process.env.MAX_RECEIVE_COUNT = value;
       // act, assess
       assert.throws(() => integerEnv('MAX_RECEIVE_COUNT', 5), ConfigurationError, value);
+    }
+  });
+
+  test('the relay\'s per-number cap: 0 is read as 0 (no cap), absent is the default, anything else that is no whole number fails the start rather than lift the cap', () => {
+    // prepare, act, assess
+    delete process.env.RELAY_MAX_PER_NUMBER_PER_HOUR;
+    assert.equal(countEnv('RELAY_MAX_PER_NUMBER_PER_HOUR', 5), 5);
+    process.env.RELAY_MAX_PER_NUMBER_PER_HOUR = '0';
+    assert.equal(countEnv('RELAY_MAX_PER_NUMBER_PER_HOUR', 5), 0);
+    process.env.RELAY_MAX_PER_NUMBER_PER_HOUR = '12';
+    assert.equal(countEnv('RELAY_MAX_PER_NUMBER_PER_HOUR', 5), 12);
+    for (const value of ['-1', '2.5', 'none']) {
+      process.env.RELAY_MAX_PER_NUMBER_PER_HOUR = value;
+      assert.throws(() => countEnv('RELAY_MAX_PER_NUMBER_PER_HOUR', 5), /RELAY_MAX_PER_NUMBER_PER_HOUR must be a whole number, 0 or more/, value);
     }
   });
 });

@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { SETTING_DEFAULTS } from '../../lib/validate.ts';
 import { CDK_JSON, committedSettings, smsRelayChoice } from '../../local/stack-settings.ts';
 
-/** npm start mirrors the stack's committed smsRelay, relayMaxAgeSeconds and relayAllowedCountryCodes; --sms-relay overrides the first. */
+/** npm start mirrors the stack's committed smsRelay, relayMaxAgeSeconds, relayAllowedCountryCodes and relayMaxPerNumberPerHour; --sms-relay overrides the first. */
 
 function withCdkJson(settings: Record<string, unknown>, run: (file: string) => void) {
   const dir = mkdtempSync(join(tmpdir(), 'stack-settings-'));
@@ -22,27 +22,29 @@ function withCdkJson(settings: Record<string, unknown>, run: (file: string) => v
 describe('committedSettings', () => {
   test('reads the repository cdk.json as committed', () => {
     const committed = JSON.parse(readFileSync(CDK_JSON, 'utf8')).context.settings;
-    assert.deepEqual(committedSettings(), { smsRelay: committed.smsRelay, relayMaxAgeSeconds: committed.relayMaxAgeSeconds, relayAllowedCountryCodes: committed.relayAllowedCountryCodes });
+    assert.deepEqual(committedSettings(), { smsRelay: committed.smsRelay, relayMaxAgeSeconds: committed.relayMaxAgeSeconds, relayAllowedCountryCodes: committed.relayAllowedCountryCodes, relayMaxPerNumberPerHour: committed.relayMaxPerNumberPerHour });
   });
 
   test('a cdk.json without them gives the stack defaults', () => {
-    withCdkJson({}, (file) => assert.deepEqual(committedSettings(file), { smsRelay: SETTING_DEFAULTS.smsRelay, relayMaxAgeSeconds: SETTING_DEFAULTS.relayMaxAgeSeconds, relayAllowedCountryCodes: 'any' }));
+    withCdkJson({}, (file) => assert.deepEqual(committedSettings(file), { smsRelay: SETTING_DEFAULTS.smsRelay, relayMaxAgeSeconds: SETTING_DEFAULTS.relayMaxAgeSeconds, relayAllowedCountryCodes: 'any', relayMaxPerNumberPerHour: 5 }));
   });
 
   test('a committed sender is taken; a value the stack refuses is refused naming where it is written', () => {
-    withCdkJson({ smsRelay: 'telesign', relayMaxAgeSeconds: 120, relayAllowedCountryCodes: '995, +255' }, (file) =>
-      assert.deepEqual(committedSettings(file), { smsRelay: 'telesign', relayMaxAgeSeconds: 120, relayAllowedCountryCodes: '995, +255' }),
+    withCdkJson({ smsRelay: 'telesign', relayMaxAgeSeconds: 120, relayAllowedCountryCodes: '995, +255', relayMaxPerNumberPerHour: 0 }, (file) =>
+      assert.deepEqual(committedSettings(file), { smsRelay: 'telesign', relayMaxAgeSeconds: 120, relayAllowedCountryCodes: '995, +255', relayMaxPerNumberPerHour: 0 }),
     );
     withCdkJson({ relayAllowedCountryCodes: '995,georgia' }, (file) =>
       assert.throws(() => committedSettings(file), /cdk\.json context\.settings\.relayAllowedCountryCodes: "georgia" is not a country calling code .*got "995,georgia"/),
     );
     withCdkJson({ smsRelay: 'twilio' }, (file) => assert.throws(() => committedSettings(file), /cdk\.json context\.settings\.smsRelay must be one of off, telesign .*got "twilio"/));
     withCdkJson({ relayMaxAgeSeconds: 5 }, (file) => assert.throws(() => committedSettings(file), /cdk\.json context\.settings\.relayMaxAgeSeconds must be an integer from 30 to 3600/));
+    withCdkJson({ relayMaxPerNumberPerHour: -1 }, (file) => assert.throws(() => committedSettings(file), /cdk\.json context\.settings\.relayMaxPerNumberPerHour must be an integer from 0 to 1000 \(0 for no cap\), got -1/));
+    withCdkJson({ relayMaxPerNumberPerHour: '5' }, (file) => assert.throws(() => committedSettings(file), /relayMaxPerNumberPerHour must be a number, got "5"/));
   });
 });
 
 describe('smsRelayChoice', () => {
-  const committed = { smsRelay: 'telesign', relayMaxAgeSeconds: 300, relayAllowedCountryCodes: 'any' };
+  const committed = { smsRelay: 'telesign', relayMaxAgeSeconds: 300, relayAllowedCountryCodes: 'any', relayMaxPerNumberPerHour: 5 };
   test('without the flag, the committed setting; with it, the flag', () => {
     assert.deepEqual(smsRelayChoice(undefined, committed), { ok: true, value: 'telesign' });
     assert.deepEqual(smsRelayChoice('off', committed), { ok: true, value: 'off' });
