@@ -193,6 +193,11 @@ export interface CallbackGatewayStackProps extends StackProps {
    * @default 5
    */
   readonly relayMaxPerNumberPerHour?: number;
+  /**
+   * SMS the relay sent in an hour at which its RelaySentVolume alarm fires. 0: no alarm.
+   * @default 0
+   */
+  readonly relaySentAlarmPerHour?: number;
 }
 
 /**
@@ -368,6 +373,7 @@ export class CallbackGatewayStack extends Stack {
       relayMaxAgeSeconds: settings.relayMaxAgeSeconds,
       relayAllowedCountryCodes: settings.relayAllowedCountryCodes,
       relayMaxPerNumberPerHour: settings.relayMaxPerNumberPerHour,
+      relaySentAlarmPerHour: settings.relaySentAlarmPerHour,
       eventRetentionDays: settings.eventRetentionDays,
       secretCacheSeconds: settings.secretCacheSeconds,
       alarmTopic: this.alarms.topic,

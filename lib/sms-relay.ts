@@ -46,6 +46,11 @@ export interface SmsRelayProps {
    */
   readonly relayMaxPerNumberPerHour?: number;
   /**
+   * SMS sent in an hour at which the RelaySentVolume alarm fires; 0: no such alarm.
+   * @default 0
+   */
+  readonly relaySentAlarmPerHour?: number;
+  /**
    * Days the relay's items are kept (DynamoDB TTL), like event items.
    * @default RETENTION.eventDays (90)
    */
@@ -137,6 +142,7 @@ export class SmsRelay extends Construct {
       );
     }
     const perNumber = checkSetting('relayMaxPerNumberPerHour', props.relayMaxPerNumberPerHour ?? SETTING_DEFAULTS.relayMaxPerNumberPerHour);
+    const sentAlarm = checkSetting('relaySentAlarmPerHour', props.relaySentAlarmPerHour ?? SETTING_DEFAULTS.relaySentAlarmPerHour);
     const retentionDays = checkSetting('eventRetentionDays', props.eventRetentionDays ?? RETENTION.eventDays);
     const secretCacheSeconds = checkSetting('secretCacheSeconds', props.secretCacheSeconds ?? DEFAULT_SECRET_CACHE_SECONDS);
     const namespace = props.namespace ?? DEFAULT_METRIC_NAMESPACE;
@@ -310,6 +316,17 @@ export class SmsRelay extends Construct {
         `logs names the field. Fix the ${props.sender.id} secret (put-secret-value; the relay reloads it within the secret cache time); ` +
         `instructions are retried meanwhile, codes until they are older than ${maxAge} s.`,
     );
+    // SMS pumping spread over many numbers passes the per-number cap: the volume says it.
+    if (sentAlarm > 0) {
+      alarm(
+        'RelaySentVolume',
+        sent.with({ period: Duration.hours(1) }),
+        `The relay sent ${sentAlarm} SMS or more through ${via} in an hour (relaySentAlarmPerHour): more than this deployment expects. ` +
+          `Many to one country or number range is SMS pumping: narrow relayAllowedCountryCodes, lower relayMaxPerNumberPerHour, ` +
+          `rotate the callbackApiKey, and check ${via}'s portal for the numbers sent to. Raise the setting if the traffic is real.`,
+        sentAlarm,
+      );
+    }
     this.alarms = alarms;
     if (props.alarmTopic) {
       const action = new SnsAction(props.alarmTopic);

@@ -119,6 +119,8 @@ export const NUMERIC_SETTINGS = {
    * refused and not sent (SMS pumping, floods). 0: no cap.
    */
   relayMaxPerNumberPerHour: { min: 0, max: 1000, integer: true, why: '0 for no cap' },
+  /** SMS the relay sent in an hour at which the RelaySentVolume alarm fires. 0: no alarm. */
+  relaySentAlarmPerHour: { min: 0, max: 1_000_000, integer: true, why: '0 for no alarm' },
 } as const satisfies Record<string, NumericRange>;
 
 export type NumericSetting = keyof typeof NUMERIC_SETTINGS;
@@ -173,6 +175,8 @@ export const SETTING_DEFAULTS = {
   /** Any country: set the calling codes of the countries your people are in (e.g. "995,255"). */
   relayAllowedCountryCodes: 'any',
   relayMaxPerNumberPerHour: RELAY.maxPerNumberPerHour,
+  /** Off: how many SMS an hour is too many depends on the traffic each deployment serves. */
+  relaySentAlarmPerHour: 0,
 } as const satisfies Record<NumericSetting, number> & Record<string, unknown>;
 
 /**

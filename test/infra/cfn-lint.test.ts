@@ -62,4 +62,9 @@ describe(version ?? 'cfn-lint (not installed)', () => {
     const settings = { ...CDK_CONTEXT.settings, alarmEmail: 'oncall@example.com', silenceAlarmHours: { temboplus: 6, esms: 168 } };
     assert.deepEqual(readable(lint('prod', { stage: 'prod', settings }).filter((f) => f.Level !== 'Informational')), []);
   });
+
+  test('the SMS relay on, with its volume alarm and no per-number cap: no error, no warning', { skip }, () => {
+    const settings = { ...CDK_CONTEXT.settings, smsRelay: 'telesign', relaySentAlarmPerHour: 500, relayMaxPerNumberPerHour: 0 };
+    assert.deepEqual(readable(lint('relay', { settings }).filter((f) => f.Level !== 'Informational')), []);
+  });
 });

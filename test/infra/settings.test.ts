@@ -192,6 +192,7 @@ describe('each setting is checked at synth, naming the setting and the allowed r
     ['relayMaxPerNumberPerHour', '-1', -1, /relayMaxPerNumberPerHour must be an integer from 0 to 1000 \(0 for no cap\), got -1/],
     ['relayMaxPerNumberPerHour', '1.5', 1.5, /relayMaxPerNumberPerHour must be an integer from 0 to 1000 \(0 for no cap\), got 1\.5/],
     ['relayMaxPerNumberPerHour', 'none', undefined, /relayMaxPerNumberPerHour must be a number, got "none"/],
+    ['relaySentAlarmPerHour', '1000001', 1_000_001, /relaySentAlarmPerHour must be an integer from 0 to 1000000 \(0 for no alarm\), got 1000001/],
   ];
   for (const [name, value, committed, message] of cases) {
     test(`-c ${name}=${value} fails the synth, and so does the same value in cdk.json`, () => {

@@ -551,6 +551,35 @@ describe('outputs, cdk-nag, and the setting', () => {
     assert.throws(() => synthesize({ settings: { ...RELAY_ON.settings, relayMaxPerNumberPerHour: 2.5 } }), /relayMaxPerNumberPerHour must be an integer/);
   });
 
+  test('relaySentAlarmPerHour: an alarm on the SMS the relay sent in an hour, on the alarm topic; none at 0 (the default), none with the relay off', () => {
+    // act
+    const sentAlarms = (committed: Json) => {
+      const { stack: built, template } = synthesize(committed);
+      const alarms = Object.values(template.Resources as Record<string, Json>)
+        .filter((resource) => resource.Type === 'AWS::CloudWatch::Alarm')
+        .map((resource) => resource.Properties as Json)
+        .filter((alarm) => alarm.AlarmName === `${built.stackName}-RelaySentVolume`);
+      return { built, alarms };
+    };
+    const on = sentAlarms({ settings: { ...RELAY_ON.settings, relaySentAlarmPerHour: 40 } });
+    const off = sentAlarms(RELAY_ON);
+    const relayOff = sentAlarms({ settings: { ...CDK_CONTEXT.settings, relaySentAlarmPerHour: 40 } });
+    // assess
+    assert.equal(CDK_CONTEXT.settings.relaySentAlarmPerHour, 0, 'committed off');
+    assert.equal(on.alarms.length, 1);
+    const [alarm] = on.alarms;
+    assert.deepEqual(
+      { metric: alarm.MetricName, namespace: alarm.Namespace, statistic: alarm.Statistic, period: alarm.Period, periods: alarm.EvaluationPeriods, threshold: alarm.Threshold, operator: alarm.ComparisonOperator },
+      { metric: 'RelaySent', namespace: on.built.stackName, statistic: 'Sum', period: 3600, periods: 1, threshold: 40, operator: 'GreaterThanOrEqualToThreshold' },
+    );
+    const topic = { Ref: on.built.getLogicalId(on.built.alarms.topic.node.defaultChild as CfnElement) };
+    assert.deepEqual([alarm.AlarmActions, alarm.OKActions], [[topic], [topic]]);
+    assert.match(String(alarm.AlarmDescription), /relaySentAlarmPerHour/);
+    assert.ok(String(alarm.AlarmDescription).length <= 1024);
+    assert.deepEqual([off.alarms.length, relayOff.alarms.length], [0, 0]);
+    assert.throws(() => synthesize({ settings: { ...RELAY_ON.settings, relaySentAlarmPerHour: -5 } }), /relaySentAlarmPerHour must be an integer from 0 to 1000000 \(0 for no alarm\), got -5/);
+  });
+
   test('relayMaxAgeSeconds from cdk.json reaches the relay', () => {
     // act
     const { stack: tuned, template } = synthesize({ settings: { ...RELAY_ON.settings, relayMaxAgeSeconds: 120 } });
