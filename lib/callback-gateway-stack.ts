@@ -420,7 +420,7 @@ export class CallbackGatewayStack extends Stack {
     });
     new CfnOutput(this, 'EventBusArn', { description: 'ARN of the event bus (for rules and permissions in other stacks or accounts)', value: this.events.bus.eventBusArn });
     new CfnOutput(this, 'EventsDeadLetterQueueUrl', {
-      description: 'What names the changes the publisher gave up on (stream shard and sequence numbers); see the EventsDeadLetterQueueNotEmpty alarm',
+      description: 'What names the changes the publisher gave up on (stream shard and sequence numbers) and the events the bus refused for what they hold; see the EventsDeadLetterQueueNotEmpty alarm',
       value: this.events.deadLetterQueue.queueUrl,
     });
     new CfnOutput(this, 'AlarmTopicArn', { description: 'SNS topic the alarms publish to', value: this.alarms.topic.topicArn });

@@ -45,13 +45,18 @@ export function streamFilterPatterns(providers: readonly AnyProvider[]): Record<
  * records it published), so a crash between a write and its publish drops nothing. A batch is one
  * shard's records in order; a failed publish gives back its record and every later one, retried
  * (with the publisher's own pause) until published or older than STREAM.maxRecordAgeSeconds, when
- * the dead-letter queue gets what names them. Consumers add their own rules on the bus.
+ * the dead-letter queue gets what names them. An event the bus refuses for what it holds (sent
+ * again, it is refused again) is not retried: the publisher puts what names it in the same queue
+ * and goes on. Consumers add their own rules on the bus.
  */
 export class EventOutlet extends Construct {
   public readonly bus: EventBus;
   public readonly publisher: NodejsFunction;
   public readonly publisherLogs: ILogGroup;
-  /** Where the stream event source puts what names a batch it gave up on (shard, sequence numbers). */
+  /**
+   * Where the stream event source puts what names a batch it gave up on (shard, sequence numbers),
+   * and the publisher what names an event the bus refused for what it holds (SetAsideEvent).
+   */
   public readonly deadLetterQueue: Queue;
   private readonly publisherHost: GatewayFunction;
 
@@ -78,7 +83,9 @@ export class EventOutlet extends Construct {
       memorySize: 256,
       timeout: Duration.seconds(STREAM.publisherTimeoutSeconds),
       ...props.logging,
-      environment: { EVENT_BUS_NAME: this.bus.eventBusName },
+      // EVENTS_DLQ_URL: where an event the bus refuses for what it holds is set aside (named, never
+      // its detail), so it does not hold its shard (functions/core/publisher.ts).
+      environment: { EVENT_BUS_NAME: this.bus.eventBusName, EVENTS_DLQ_URL: this.deadLetterQueue.queueUrl },
     });
     this.publisherHost = publisher;
     this.publisher = publisher.function;
@@ -86,6 +93,9 @@ export class EventOutlet extends Construct {
     // events:PutEvents on this bus only. Reading the stream is granted by the event source
     // (DescribeStream, GetRecords, GetShardIterator on the stream; ListStreams, which has no resource).
     this.bus.grantPutEventsTo(this.publisher);
+    // sqs:SendMessage on the DLQ alone, for the events it sets aside (the on-failure destination
+    // below grants it too, with GetQueueAttributes and GetQueueUrl, which the publisher never calls).
+    this.deadLetterQueue.grant(this.publisher, 'sqs:SendMessage');
 
     this.publisher.addEventSource(
       new DynamoEventSource(props.table, {

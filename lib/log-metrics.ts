@@ -24,7 +24,8 @@ const message = (text: string) => FilterPattern.stringValue('$.message', '=', te
  *   written with a new status, outcome or confirmation), lagMs, confirmation (confirmed | mismatch |
  *   not_found; `pendingVerdict` instead while the message is retried for the endpoint to catch up);
  * - functions/handlers/worker.ts: "record failed: configuration" (ERROR), "record failed, will retry" (WARN), with receiveCount;
- * - functions/handlers/publisher.ts: "stream batch" with records, events and failed (records given back to the stream);
+ * - functions/handlers/publisher.ts: "stream batch" with records, events, setAside (events the bus refused for what they hold,
+ *   recorded in the events DLQ) and failed (records given back to the stream);
  * - the API's access log (lib/callback-api.ts): status, as a string.
  * Filter syntax: https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html
  */

@@ -1,5 +1,6 @@
 import { EventBridgeClient, type EventBridgeClientConfig, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import type { GatewayEvent } from '../core/publish.ts';
+import type { RefusedEvent } from '../core/publisher.ts';
 import { DependencyError } from '../shared/errors.ts';
 
 /**
@@ -13,10 +14,30 @@ import { DependencyError } from '../shared/errors.ts';
  * succeed with some entries refused (`FailedEntryCount`, and `ErrorCode` on each refused entry, in
  * request order): only those are sent again, a few times, before giving up.
  *
+ * An entry refused for what it holds is not sent again: the same entry is refused again however
+ * often it is sent, and the stream retrying it held every later change of its shard for
+ * STREAM.maxRecordAgeSeconds. Those are returned (CONTENT_REFUSALS, and TOO_LARGE for one over the
+ * size limit, found before sending), for the core to set aside. Every other refusal, a permission
+ * or configuration one included (AccessDeniedException, NotAuthorizedFor…, InvalidAccountIdException,
+ * an ErrorCode not documented), is an operator's to fix or passes by itself: it fails the publish,
+ * and the stream retries.
+ *
  * Error messages name an entry by its detail-type and eventId and the bus's ErrorCode, never its
  * detail or the service's message (a validation message can quote the value it refused, and an
  * instruction's detail holds a phone number and a code).
  */
+
+/**
+ * PutEventsResultEntry ErrorCodes that refuse an entry for what it holds: documented as not
+ * retryable, and not about who sends it (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEventsResultEntry.html:
+ * InvalidArgument "A specified parameter is not valid", MalformedDetail "The JSON provided is not
+ * valid", RedactionFailure "Redacting the CloudTrail event failed"). PutEvents refuses an integer
+ * outside 64 bits or JSON nested past 1100 levels (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html).
+ */
+export const CONTENT_REFUSALS: ReadonlySet<string> = new Set(['InvalidArgument', 'MalformedDetail', 'RedactionFailure']);
+
+/** The code given to an entry over PUT_EVENTS_LIMITS.bytes, which is never sent (ours, not the bus's: PutEvents takes no entry that large). */
+export const TOO_LARGE = 'EntryTooLarge';
 
 /** PutEvents limits: entries per call, and bytes of a call's entries. */
 export const PUT_EVENTS_LIMITS = { entries: 10, bytes: 256 * 1024 } as const;
@@ -84,6 +105,7 @@ export interface EventBridgePublisherOptions {
 }
 
 interface Pending {
+  readonly event: GatewayEvent;
   readonly entry: PutEventsRequestEntry;
   /** How the entry is named in errors: `<detail-type> <eventId>`. */
   readonly name: string;
@@ -93,10 +115,11 @@ const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resol
 
 /**
  * `publish(events)` for functions/core/publisher.ts: puts the events on the bus in their order,
- * resolving once every one is accepted; otherwise throws a DependencyError naming the refused ones
- * (the stream then retries them, with the same eventIds, so a consumer that dedupes sees each once).
+ * resolving once every one is accepted or refused for what it holds (those it returns, with their
+ * code); otherwise throws a DependencyError naming the ones refused for another reason (the stream
+ * then retries them, with the same eventIds, so a consumer that dedupes sees each once).
  */
-export function eventBridgePublisher(client: EventBridgeClient, eventBusName: string, options: EventBridgePublisherOptions = {}): (events: readonly GatewayEvent[]) => Promise<void> {
+export function eventBridgePublisher(client: EventBridgeClient, eventBusName: string, options: EventBridgePublisherOptions = {}): (events: readonly GatewayEvent[]) => Promise<RefusedEvent[]> {
   const attempts = options.attempts ?? 3;
   const retryBaseMs = options.retryBaseMs ?? 100;
   const sleep = options.sleep ?? sleepFor;
@@ -117,16 +140,22 @@ export function eventBridgePublisher(client: EventBridgeClient, eventBusName: st
   };
 
   return async (events) => {
-    const named = events.map((event): Pending => ({ entry: putEventsEntry(event, eventBusName), name: `${event.detailType} ${event.detail.eventId}` }));
-    for (const entry of named) {
-      const bytes = entrySize(entry.entry);
-      if (bytes > PUT_EVENTS_LIMITS.bytes) throw new DependencyError('eventbridge', `${entry.name} is ${bytes} bytes, over PutEvents' ${PUT_EVENTS_LIMITS.bytes}`);
-    }
-    const byEntry = new Map(named.map((each) => [each.entry, each]));
-    for (const batch of putEventsBatches(named.map((each) => each.entry))) {
+    const named = events.map((event): Pending => ({ event, entry: putEventsEntry(event, eventBusName), name: `${event.detailType} ${event.detail.eventId}` }));
+    const refusedForGood: RefusedEvent[] = [];
+    const sendable = named.filter((each) => {
+      if (entrySize(each.entry) <= PUT_EVENTS_LIMITS.bytes) return true;
+      refusedForGood.push({ event: each.event, errorCode: TOO_LARGE });
+      return false;
+    });
+    const byEntry = new Map(sendable.map((each) => [each.entry, each]));
+    for (const batch of putEventsBatches(sendable.map((each) => each.entry))) {
       let pending = batch.map((entry) => byEntry.get(entry)!);
       for (let attempt = 1; ; attempt++) {
-        const refused = await put(pending);
+        const refused = (await put(pending)).filter((each) => {
+          if (!CONTENT_REFUSALS.has(each.code)) return true;
+          refusedForGood.push({ event: each.pending.event, errorCode: each.code });
+          return false;
+        });
         if (refused.length === 0) break;
         if (attempt >= attempts) {
           throw new DependencyError(
@@ -138,5 +167,7 @@ export function eventBridgePublisher(client: EventBridgeClient, eventBusName: st
         pending = refused.map((each) => each.pending);
       }
     }
+    // In the order of the events given.
+    return refusedForGood.sort((a, b) => events.indexOf(a.event) - events.indexOf(b.event));
   };
 }

@@ -1,5 +1,7 @@
-import type { Logger } from '../shared/log.ts';
-import { eventsFromChange, type GatewayEvent, type TableChange } from './publish.ts';
+import { findProvider } from '../providers/index.ts';
+import { maskSubjectId } from '../providers/provider.ts';
+import { type Logger, maskPhoneNumbers } from '../shared/log.ts';
+import { DETAIL_TYPES, eventsFromChange, type GatewayEvent, type TableChange } from './publish.ts';
 
 /**
  * Publishing a batch of the table's stream records (in stream order, one shard): the events each
@@ -12,11 +14,57 @@ import { eventsFromChange, type GatewayEvent, type TableChange } from './publish
  * refused entries are sent again after the accepted ones, so two changes of one subject in one call
  * could reach the bus in the wrong order. A subject's next change waits for the next call, which is
  * made only once every entry of this one is accepted.
+ *
+ * An event the bus refuses for what it holds (an invalid argument, malformed JSON, over the size
+ * limit) is refused again however often it is sent: retried, it held its record and every later
+ * one of the shard (other subjects' changes too) until the record was STREAM.maxRecordAgeSeconds
+ * old. Such an event is set aside instead: what names it (never its detail, which can hold a phone
+ * number and a code) is recorded where an operator finds it, an ERROR line names its eventId and
+ * the bus's code, and the batch goes on. Its subject's later changes are still published in order.
+ * A refusal for any other reason (permissions, the bus's configuration, throttling) is retried.
  */
 
+/** An event the bus refused for what it holds, with the bus's ErrorCode (or the adapter's, for one too large to send). */
+export interface RefusedEvent {
+  readonly event: GatewayEvent;
+  readonly errorCode: string;
+}
+
+/**
+ * What names an event set aside, as recorded (the events dead-letter queue): enough to find the
+ * change in the table, none of what it says. Ids are masked as log lines mask them (a subject id or
+ * an eSMS recipient can hold a phone number).
+ */
+export interface SetAsideEvent {
+  /** Tells these apart from what Lambda puts in the same queue (`DDBStreamBatchInfo`). */
+  readonly setAside: 'refused by the event bus';
+  readonly errorCode: string;
+  readonly detailType: string;
+  readonly eventId: string;
+  readonly provider: string;
+  readonly subjectId: string;
+  readonly part?: string;
+  /** A status change's version. */
+  readonly version?: number;
+  /** An instruction's stored callback (`EVENT#<eventKey>` under `<provider>#<subjectId>`): hashes, never the contact or code. */
+  readonly eventKey?: string;
+  /** The event's time: when the change was written, or the instruction received. */
+  readonly time: string;
+  /** The stream record that made it. */
+  readonly sequenceNumber: string;
+}
+
 export interface PublisherDependencies {
-  /** Put these events on the bus, all or throw (a DependencyError naming what failed). */
-  readonly publish: (events: readonly GatewayEvent[]) => Promise<void>;
+  /**
+   * Put these events on the bus: resolves once each is accepted or refused for what it holds
+   * (those it returns); throws (a DependencyError naming what failed) otherwise.
+   */
+  readonly publish: (events: readonly GatewayEvent[]) => Promise<readonly RefusedEvent[] | void>;
+  /**
+   * Record durably what names an event set aside; throws when it could not.
+   * @default - none: a refused event fails its record like any other failure
+   */
+  readonly setAside?: (event: SetAsideEvent) => Promise<void>;
   readonly log: Logger;
 }
 
@@ -28,12 +76,35 @@ export interface StreamRecord {
 
 export interface PublishResult {
   readonly published: number;
+  /** Events the bus refused for what they hold, recorded (SetAsideEvent) and passed over. */
+  readonly setAside: number;
   /** Sequence numbers to retry: the first failed record and every later one. */
   readonly failed: readonly string[];
 }
 
 /** Events per PutEvents call (EventBridge's limit). */
 export const MAX_EVENTS_PER_PUT = 10;
+
+/** Longest subject id a SetAsideEvent carries: a few hundred characters find it; a queue message has a size limit. */
+const SET_ASIDE_ID_CHARS = 512;
+
+/** What names `event`, refused with `errorCode`, made by the record `sequenceNumber`. */
+export function setAsideEvent(event: GatewayEvent, errorCode: string, sequenceNumber: string): SetAsideEvent {
+  const detail = event.detail as { provider: string; subjectId: string; part?: string; version?: number; eventKey?: string };
+  const subjectId = maskSubjectId(detail.subjectId, findProvider(detail.provider));
+  return {
+    setAside: 'refused by the event bus',
+    errorCode,
+    detailType: event.detailType,
+    eventId: event.detail.eventId,
+    provider: detail.provider,
+    subjectId: subjectId.length > SET_ASIDE_ID_CHARS ? `${subjectId.slice(0, SET_ASIDE_ID_CHARS)}…` : subjectId,
+    ...(detail.part === undefined ? {} : { part: maskPhoneNumbers(detail.part).slice(0, SET_ASIDE_ID_CHARS) }),
+    ...(event.detailType === DETAIL_TYPES.statusChanged ? { version: detail.version } : { eventKey: detail.eventKey }),
+    time: event.time,
+    sequenceNumber,
+  };
+}
 
 /** What orders events: their subject (and part). Instructions of a session and its status changes count as one subject. */
 const subjectOf = (event: GatewayEvent) => {
@@ -43,14 +114,25 @@ const subjectOf = (event: GatewayEvent) => {
 
 export async function publishRecords(records: readonly StreamRecord[], deps: PublisherDependencies): Promise<PublishResult> {
   let published = 0;
+  let setAside = 0;
   // Records go out in order, grouped up to the PutEvents limit, one event per subject in a group;
   // a group ends at a record boundary.
-  let group: { events: GatewayEvent[]; first: number; subjects: Set<string> } = { events: [], first: 0, subjects: new Set() };
+  let group: { events: GatewayEvent[]; first: number; subjects: Set<string>; records: Map<GatewayEvent, string> } = { events: [], first: 0, subjects: new Set(), records: new Map() };
   const flush = async (): Promise<number | undefined> => {
     if (group.events.length === 0) return undefined;
     try {
-      await deps.publish(group.events);
-      published += group.events.length;
+      const refused = (await deps.publish(group.events)) ?? [];
+      if (refused.length > 0 && !deps.setAside) {
+        throw new Error(`${refused.length} events refused by the bus (${refused.map((each) => `${each.event.detail.eventId} ${each.errorCode}`).join(', ')}), and nowhere to set them aside`);
+      }
+      // Recorded before the batch moves past them: one not recorded fails its group, sent again.
+      for (const { event, errorCode } of refused) {
+        const named = setAsideEvent(event, errorCode, group.records.get(event)!);
+        await deps.setAside!(named);
+        deps.log.error('event refused by the bus; set aside', { eventId: named.eventId, detailType: named.detailType, provider: named.provider, errorCode, sequenceNumber: named.sequenceNumber });
+      }
+      published += group.events.length - refused.length;
+      setAside += refused.length;
       return undefined;
     } catch (error) {
       deps.log.warn('publish failed; the stream retries from this record', { records: records.length - group.first, error: (error as Error).message });
@@ -63,14 +145,15 @@ export async function publishRecords(records: readonly StreamRecord[], deps: Pub
     const subjects = events.map(subjectOf);
     if (group.events.length + events.length > MAX_EVENTS_PER_PUT || subjects.some((subject) => group.subjects.has(subject))) {
       const failedAt = await flush();
-      if (failedAt !== undefined) return { published, failed: records.slice(failedAt).map((record) => record.sequenceNumber) };
-      group = { events: [], first: index, subjects: new Set() };
+      if (failedAt !== undefined) return { published, setAside, failed: records.slice(failedAt).map((record) => record.sequenceNumber) };
+      group = { events: [], first: index, subjects: new Set(), records: new Map() };
     }
     if (group.events.length === 0) group.first = index;
     group.events.push(...events);
+    for (const event of events) group.records.set(event, records[index].sequenceNumber);
     for (const subject of subjects) group.subjects.add(subject);
   }
   const failedAt = await flush();
-  if (failedAt !== undefined) return { published, failed: records.slice(failedAt).map((record) => record.sequenceNumber) };
-  return { published, failed: [] };
+  if (failedAt !== undefined) return { published, setAside, failed: records.slice(failedAt).map((record) => record.sequenceNumber) };
+  return { published, setAside, failed: [] };
 }

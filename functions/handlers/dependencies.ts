@@ -6,6 +6,7 @@ import { createDynamoStore } from '../adapters/dynamo-store.ts';
 import { eventBridgePublisher } from '../adapters/eventbridge.ts';
 import { batchSender, queueSender, visibilityDelayer } from '../adapters/sqs.ts';
 import type { IngestDependencies } from '../core/ingest.ts';
+import type { SetAsideEvent } from '../core/publisher.ts';
 import { MAX_BODY_BYTES, QUEUE, RETENTION } from '../core/pipeline-definition.ts';
 import type { ReconcilePolicy } from '../core/reconcile.ts';
 import { createSecretCache, type SecretSource } from '../core/secrets.ts';
@@ -15,7 +16,7 @@ import { postOnceContext } from '../adapters/post-once.ts';
 import { deliveryReportJoin, parseCountryCodes, RELAY } from '../core/relay.ts';
 import { findProvider } from '../providers/index.ts';
 import type { AnyProvider, SendContext } from '../providers/provider.ts';
-import { ConfigurationError } from '../shared/errors.ts';
+import { ConfigurationError, DependencyError } from '../shared/errors.ts';
 import { createLogger, type LogLevel } from '../shared/log.ts';
 import type { PublisherHandlerOptions } from './publisher.ts';
 import type { RelayHandlerOptions } from './relay.ts';
@@ -143,6 +144,12 @@ export interface PublisherSetup {
   readonly eventBridge: EventBridgeClient;
   /** The custom bus the stack creates (EVENT_BUS_NAME). */
   readonly eventBusName: string;
+  /**
+   * Where what names an event the bus refused for what it holds is recorded: the events
+   * dead-letter queue (EVENTS_DLQ_URL).
+   * @default - none: such an event fails its record, retried until the stream gives up on it
+   */
+  readonly setAside?: { readonly sqs: SQSClient; readonly queueUrl: string };
   readonly write?: LogWrite;
   /** Longest pause of a failed batch before it is reported. @default STREAM.maxRetryPauseSeconds */
   readonly maxRetryPauseSeconds?: number;
@@ -150,10 +157,23 @@ export interface PublisherSetup {
   readonly now?: () => number;
 }
 
+/** Records what names a set-aside event as one message of the queue; a failure names the SQS error only. */
+function setAsideSender(sqs: SQSClient, queueUrl: string): (event: SetAsideEvent) => Promise<void> {
+  const send = queueSender(sqs, queueUrl);
+  return async (event) => {
+    try {
+      await send(JSON.stringify(event));
+    } catch (error) {
+      throw new DependencyError('sqs', `event ${event.eventId} not set aside (${(error as Error).name})`, { cause: error });
+    }
+  };
+}
+
 export function publisherHandlerOptions(setup: PublisherSetup): PublisherHandlerOptions {
   return {
     deps: {
       publish: eventBridgePublisher(setup.eventBridge, setup.eventBusName),
+      ...(setup.setAside ? { setAside: setAsideSender(setup.setAside.sqs, setup.setAside.queueUrl) } : {}),
       log: createLogger({ service: 'publisher', write: setup.write }),
     },
     ...(setup.maxRetryPauseSeconds === undefined ? {} : { maxRetryPauseMs: setup.maxRetryPauseSeconds * 1000 }),

@@ -1,5 +1,6 @@
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { boundedEventBridgeClient } from '../adapters/eventbridge.ts';
+import { boundedSqsClient } from '../adapters/sqs.ts';
 import { recordCreatedAtMs, toStreamRecord } from '../adapters/dynamo-stream.ts';
 import { STREAM } from '../core/pipeline-definition.ts';
 import { DETAIL_TYPES, type GatewayEvent } from '../core/publish.ts';
@@ -14,7 +15,9 @@ import { type InvocationContext, withInvocationLogFields } from './invocation-lo
  * back its record and every later one (partial batch failure), so nothing of the shard overtakes it.
  *
  * One log line per batch (`stream batch`), with counts only: an instruction's destination, text or
- * link never reaches a log line (the events carry them; the errors name events by eventId).
+ * link never reaches a log line (the events carry them; the errors name events by eventId). An
+ * event the bus refuses for what it holds is set aside in the events dead-letter queue
+ * (EVENTS_DLQ_URL), named, never its detail, and the batch goes on past it.
  */
 export type PublisherHandler = (event: DynamoDBStreamEvent, context?: Pick<InvocationContext, 'getRemainingTimeInMillis'>) => Promise<DynamoDBBatchResponse>;
 
@@ -56,14 +59,16 @@ export function createPublisherHandler(options: PublisherHandlerOptions): Publis
     const records = event.Records.map(toStreamRecord);
     const published = { statusChanged: 0, instructions: 0 };
     const publish = async (events: readonly GatewayEvent[]) => {
-      await deps.publish(events);
+      const refused = (await deps.publish(events)) ?? [];
       for (const each of events) {
+        if (refused.some((one) => one.event === each)) continue;
         if (each.detailType === DETAIL_TYPES.instruction) published.instructions++;
         else published.statusChanged++;
       }
+      return refused;
     };
     const result = await publishRecords(records, { ...deps, publish });
-    const fields = { records: records.length, events: result.published, ...published, failed: result.failed.length };
+    const fields = { records: records.length, events: result.published, ...published, setAside: result.setAside, failed: result.failed.length };
     if (result.failed.length === 0) {
       deps.log.info('stream batch', fields);
       return { batchItemFailures: [] };
@@ -83,6 +88,12 @@ let configured: PublisherHandler | undefined;
 
 /** Lambda entry point for the table's stream; its lines name the invocation. */
 export const handler = withInvocationLogFields<DynamoDBStreamEvent, DynamoDBBatchResponse>((event, context) => {
-  configured ??= createPublisherHandler(publisherHandlerOptions({ eventBridge: boundedEventBridgeClient(), eventBusName: requireEnv('EVENT_BUS_NAME') }));
+  configured ??= createPublisherHandler(
+    publisherHandlerOptions({
+      eventBridge: boundedEventBridgeClient(),
+      eventBusName: requireEnv('EVENT_BUS_NAME'),
+      setAside: { sqs: boundedSqsClient(), queueUrl: requireEnv('EVENTS_DLQ_URL') },
+    }),
+  );
   return configured(event, context);
 });

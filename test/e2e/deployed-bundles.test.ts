@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import { GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { CfnElement } from 'aws-cdk-lib';
@@ -101,7 +101,7 @@ let sqs: SqsServer;
 let secretsManager: SecretsManagerStandIn;
 let eventBridge: EventBridgeStandIn;
 let sqsClient: SQSClient;
-let queues: { queueUrl: string; dlqUrl: string; queueName: string; queueArn: string };
+let queues: { queueUrl: string; dlqUrl: string; queueName: string; queueArn: string; eventsDlqUrl: string; eventsDlqName: string };
 /** Secret logical id → the local ARN its Ref resolves to, and the provider it belongs to. */
 let secretArns: Map<string, { arn: string; provider: string }>;
 /** A callback the ingest test sent, and what the pipeline should make of it. */
@@ -165,7 +165,7 @@ function resolve(value: unknown, where: string): string {
   const local: Record<string, Record<string, () => string | undefined>> = {
     'AWS::DynamoDB::Table': { Ref: () => TABLE_NAME, Arn: () => `arn:aws:dynamodb:${LOCAL_AWS.region}:${ACCOUNT}:table/${TABLE_NAME}` },
     'AWS::SQS::Queue': {
-      Ref: () => (id === queueIds().queue ? queues.queueUrl : id === queueIds().dlq ? queues.dlqUrl : undefined),
+      Ref: () => (id === queueIds().queue ? queues.queueUrl : id === queueIds().dlq ? queues.dlqUrl : id === logicalIdOf(stack.events.deadLetterQueue) ? queues.eventsDlqUrl : undefined),
       Arn: () => (id === queueIds().queue ? queues.queueArn : undefined),
     },
     'AWS::SecretsManager::Secret': { Ref: () => secretArns.get(id!)?.arn },
@@ -522,6 +522,9 @@ describe('the deployed bundles (cdk.out) against the local engines', { timeout: 
     const names = { queue: `${prefix}-${ids.queue}`, dlq: `${prefix}-${ids.dlq}` };
     const created = await ensureQueues(sqsClient, names);
     const { Attributes } = await sqsClient.send(new GetQueueAttributesCommand({ QueueUrl: created.queueUrl, AttributeNames: ['QueueArn'] }));
+    // The events dead-letter queue: where the publisher sets aside an event the bus refuses for what it holds.
+    const eventsDlqName = `${prefix}-${logicalIdOf(stack.events.deadLetterQueue)}`;
+    await sqsClient.send(new CreateQueueCommand({ QueueName: eventsDlqName }));
     // A queue's Ref is its URL on the SQS endpoint (https://sqs.<region>.amazonaws.com/<account>/<name>);
     // here, on the local server's. (The server's own URLs, http://sqs.<region>.127.0.0.1:<port>/…, are
     // no WHATWG URL: a hostname ending in a number must be an IPv4 address. An SQS client without an
@@ -531,6 +534,8 @@ describe('the deployed bundles (cdk.out) against the local engines', { timeout: 
       dlqUrl: `${sqs.endpoint}/${ACCOUNT}/${names.dlq}`,
       queueName: names.queue,
       queueArn: Attributes!.QueueArn!,
+      eventsDlqUrl: `${sqs.endpoint}/${ACCOUNT}/${eventsDlqName}`,
+      eventsDlqName,
     };
 
     // Each provider's secret, as its Ref resolves (an ARN), holding the kit's secret with the asked
@@ -801,6 +806,29 @@ describe('the deployed bundles (cdk.out) against the local engines', { timeout: 
       deliveredSince(before).map((event) => event.detail.eventId),
       first.Records.flatMap((record) => eventsFromChange(toTableChange(record))).map((event) => event.detail.eventId),
     );
+  });
+
+  test('the bus refusing an event for what it holds (MalformedDetail): the publisher bundle sets it aside in the events DLQ, named, never its detail, and gives nothing back', async () => {
+    const { passed } = await filteredStreamRecords();
+    const [first] = streamBatches(passed);
+    const expected = first.Records.flatMap((record) => eventsFromChange(toTableChange(record)).map((event) => [event.detail.eventId, record.dynamodb!.SequenceNumber]));
+    const before = sqs.messageBodies(queues.eventsDlqName).length;
+
+    eventBridge.fault = 'malformed';
+    let run: BundleRun;
+    try {
+      run = await invoke(publisherFunction(), [first]);
+    } finally {
+      eventBridge.fault = undefined;
+    }
+
+    assert.deepEqual(run.results, [{ ok: true, value: { batchItemFailures: [] } }], run.stdout);
+    const recorded = sqs.messageBodies(queues.eventsDlqName).slice(before).map((body) => JSON.parse(body) as Json);
+    assert.deepEqual(recorded.map((body) => [body.eventId, body.sequenceNumber]), expected);
+    assert.ok(recorded.every((body) => body.setAside === 'refused by the event bus' && body.errorCode === 'MalformedDetail'));
+    const lines = run.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Json);
+    assert.equal(lines.filter((line) => line.level === 'ERROR' && line.message === 'event refused by the bus; set aside').length, expected.length);
+    for (const text of [run.stdout, ...sqs.messageBodies(queues.eventsDlqName)]) assert.ok(!leaks(text, '995512345678') && !leaks(text, '6867'), text);
   });
 
   test("each provider's ingest bundle holds its own provider's module and no other's, and zod's English messages", async () => {

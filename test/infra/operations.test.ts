@@ -246,7 +246,7 @@ describe('alarms', () => {
       }],
       ['EventsDeadLetterQueueNotEmpty', {
         namespace: 'AWS/SQS', metricName: 'ApproximateNumberOfMessagesVisible', dimensions: queueName(stack.events.deadLetterQueue),
-        statistic: 'Maximum', threshold: 1, comparison: atLeast, tells: /never published as events.*DDBStreamBatchInfo.*get-shard-iterator.*re-read those states/,
+        statistic: 'Maximum', threshold: 1, comparison: atLeast, tells: /never published as events.*DDBStreamBatchInfo.*get-shard-iterator.*setAside: one event the bus refused for what it holds.*never its detail.*re-read those states/,
       }],
       ['PublisherErrors', {
         dimensions: [], threshold: 1, comparison: atLeast, tells: /Nothing is lost yet.*"publish failed" names the events.*AccessDeniedException.*ThrottlingException/,
@@ -1042,6 +1042,42 @@ describe('the filters match the lines the functions write', () => {
     assert.deepEqual([published.batchItemFailures, refused.batchItemFailures], [[], [{ itemIdentifier: '100' }]]);
     assert.deepEqual(publishedLines.flatMap((line) => matchedBy(filters, line)), []);
     assert.deepEqual(lines.flatMap((line) => matchedBy(filters, line)), ['PublishFailures']);
+  });
+
+  test('publisher: an event the bus refuses for what it holds goes to the queue EventsDeadLetterQueueNotEmpty watches; nothing is given back, no PublishFailures', async () => {
+    // prepare: the real handler; the bus refuses the one event for good
+    const filters = filtersOn(logicalId(stack.events.publisherLogs));
+    const lines: string[] = [];
+    const setAside: string[] = [];
+    const change = {
+      Records: [{
+        eventName: 'INSERT' as const,
+        dynamodb: {
+          SequenceNumber: '100',
+          ApproximateCreationDateTime: Date.now() / 1000,
+          NewImage: marshall({ pk: 'temboplus#REF-1', sk: 'STATE', provider: 'temboplus', subjectId: 'REF-1', status: 'SUBMITTED', outcome: 'pending', terminal: false, statusAt: '2026-12-01T10:00:00.000Z', changedAt: '2026-12-01T10:00:00.000Z', version: 1 }) as never,
+        },
+      }],
+    };
+    const handler = createPublisherHandler({
+      deps: {
+        publish: async (events) => events.map((event) => ({ event, errorCode: 'MalformedDetail' })),
+        setAside: async (event) => void setAside.push(event.sequenceNumber),
+        log: createLogger({ service: 'publisher', write: (line) => void lines.push(line) }),
+      },
+      sleep: async () => undefined,
+    });
+
+    // act
+    const response = await handler(change);
+
+    // assess: set aside, not retried, and the queue it goes to is the one the alarm watches
+    assert.deepEqual([response.batchItemFailures, setAside], [[], ['100']]);
+    assert.deepEqual(lines.flatMap((line) => matchedBy(filters, line)), []);
+    const publisher = resources[logicalId(stack.events.publisher)].Properties;
+    const alarm = ofType('AWS::CloudWatch::Alarm').map(([, each]) => each.Properties).find((each) => each.AlarmName === `${STACK_ID}-EventsDeadLetterQueueNotEmpty`)!;
+    assert.deepEqual(publisher.Environment.Variables.EVENTS_DLQ_URL, ref(logicalId(stack.events.deadLetterQueue)));
+    assert.deepEqual(alarm.Dimensions, [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(stack.events.deadLetterQueue), 'QueueName'] } }]);
   });
 
   test('the access log line of a throttled request counts as ApiThrottled; other statuses do not', () => {

@@ -450,7 +450,7 @@ describe('events out', () => {
     assert.deepEqual(ofType('AWS::Events::EventBusPolicy'), []);
   });
 
-  test('the publisher: Node 24 arm64, the stream timeout, JSON logs, and only EVENT_BUS_NAME in its environment', () => {
+  test('the publisher: Node 24 arm64, the stream timeout, JSON logs, and only EVENT_BUS_NAME and EVENTS_DLQ_URL in its environment', () => {
     // act
     const publisher = resources[logicalId(stack.events.publisher)].Properties;
 
@@ -459,7 +459,7 @@ describe('events out', () => {
     assert.deepEqual(publisher.Architectures, ['arm64']);
     assert.equal(publisher.Timeout, STREAM.publisherTimeoutSeconds);
     assert.ok(STREAM.maxRetryPauseSeconds * 2 < STREAM.publisherTimeoutSeconds, 'a failed batch pauses well inside the timeout');
-    assert.deepEqual(publisher.Environment.Variables, { EVENT_BUS_NAME: ref(logicalId(stack.events.bus)), NODE_OPTIONS: '--enable-source-maps' });
+    assert.deepEqual(publisher.Environment.Variables, { EVENT_BUS_NAME: ref(logicalId(stack.events.bus)), EVENTS_DLQ_URL: ref(logicalId(stack.events.deadLetterQueue)), NODE_OPTIONS: '--enable-source-maps' });
     assert.deepEqual(publisher.LoggingConfig, { LogGroup: ref(logicalId(stack.events.publisherLogs)), LogFormat: 'JSON', ApplicationLogLevel: 'INFO', SystemLogLevel: 'WARN' });
   });
 
@@ -551,6 +551,8 @@ describe('events out', () => {
     assert.deepEqual(byAction('events:').map((s) => [actionsOf(s), s.Resource]), [[['events:PutEvents'], arnOf(logicalId(stack.events.bus))]]);
     assert.deepEqual(byAction('sqs:').map((s) => s.Resource), [arnOf(logicalId(stack.events.deadLetterQueue))]);
     assert.ok(byAction('sqs:').every((s) => actionsOf(s).every((a) => ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'].includes(a))));
+    // It sets aside, in the DLQ, events the bus refuses for what they hold.
+    assert.ok(byAction('sqs:').some((s) => actionsOf(s).includes('sqs:SendMessage')), 'sqs:SendMessage on the events DLQ');
     const dynamo = byAction('dynamodb:').map((s) => [actionsOf(s).sort(), s.Resource]);
     assert.deepEqual(dynamo, [
       [['dynamodb:ListStreams'], '*'],

@@ -8,7 +8,7 @@ import { startAwsJsonServer } from './aws-json-stand-in.ts';
  * `POST /`, `X-Amz-Target: AWSEvents.PutEvents`, `{"Entries": [...]}`), so the bundle's own SDK
  * client reaches it through AWS_ENDPOINT_URL_EVENTBRIDGE unchanged, and records what it was given.
  * It answers as the API documents: an EventId per accepted entry, in request order, with
- * FailedEntryCount; `fault` makes it refuse every entry (ErrorCode InternalFailure) or answer 503.
+ * FailedEntryCount; `fault` makes it refuse every entry (ErrorCode InternalFailure, or MalformedDetail) or answer 503.
  * It stands in for the AWS service only: rules and targets are the user's, not the gateway's.
  * @see https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html
  */
@@ -28,8 +28,8 @@ export interface EventBridgeStandIn {
   readonly accepted: PutEventsEntryReceived[];
   /** PutEvents calls received (accepted or not). */
   readonly calls: number;
-  /** undefined: accept everything; `refuse`: every entry InternalFailure; `unavailable`: HTTP 503. */
-  fault: 'refuse' | 'unavailable' | undefined;
+  /** undefined: accept everything; `refuse`: every entry InternalFailure; `malformed`: every entry MalformedDetail; `unavailable`: HTTP 503. */
+  fault: 'refuse' | 'malformed' | 'unavailable' | undefined;
   stop(): Promise<void>;
 }
 
@@ -52,6 +52,9 @@ export async function startEventBridgeStandIn(): Promise<EventBridgeStandIn> {
     if (standIn.fault === 'unavailable') return { status: 503, body: { __type: 'ServiceUnavailableException', message: 'unavailable' } };
     if (standIn.fault === 'refuse') {
       return { status: 200, body: { FailedEntryCount: entries.length, Entries: entries.map(() => ({ ErrorCode: 'InternalFailure', ErrorMessage: 'Internal service error' })) } };
+    }
+    if (standIn.fault === 'malformed') {
+      return { status: 200, body: { FailedEntryCount: entries.length, Entries: entries.map(() => ({ ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' })) } };
     }
     accepted.push(...entries);
     return { status: 200, body: { FailedEntryCount: 0, Entries: entries.map(() => ({ EventId: randomUUID() })) } };

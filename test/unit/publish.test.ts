@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { describe, test } from 'node:test';
-import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, type InstructionDetail, type StatusChangedDetail } from '../../functions/core/publish.ts';
-import { publishRecords } from '../../functions/core/publisher.ts';
+import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, type GatewayEvent, type InstructionDetail, type StatusChangedDetail } from '../../functions/core/publish.ts';
+import { publishRecords, type SetAsideEvent } from '../../functions/core/publisher.ts';
 import { MAX_BODY_BYTES } from '../../functions/core/pipeline-definition.ts';
 import { entrySize, PUT_EVENTS_LIMITS, putEventsEntry } from '../../functions/adapters/eventbridge.ts';
 import { stateItem, stateOf, type Item } from '../../functions/core/store.ts';
@@ -339,7 +339,7 @@ describe('publishRecords', () => {
     // act
     const result = await publishRecords(records, { publish: async (events) => void calls.push(events.map((event) => String((event.detail as StatusChangedDetail).status))), log });
     // assess
-    assert.deepEqual(result, { published: 12, failed: [] });
+    assert.deepEqual(result, { published: 12, setAside: 0, failed: [] });
     assert.deepEqual(calls, [Array.from({ length: 10 }, (_, n) => `S${n}`), ['S10', 'S11']]);
   });
 
@@ -350,8 +350,24 @@ describe('publishRecords', () => {
     // act
     const result = await publishRecords(records, { publish: async (events) => void calls.push(events.map((event) => `${(event.detail as StatusChangedDetail).subjectId}:${String((event.detail as StatusChangedDetail).status)}`)), log });
     // assess: a call ends where a subject would appear twice in it, in stream order
-    assert.deepEqual(result, { published: 7, failed: [] });
+    assert.deepEqual(result, { published: 7, setAside: 0, failed: [] });
     assert.deepEqual(calls, [['REF-1:S0', 'REF-2:S1'], ['REF-1:S2', 'REF-3:S3'], ['REF-1:S4', 'REF-2:S5', 'REF-4:S6']]);
+  });
+
+  test('an event refused for what it holds is recorded and passed over; with nowhere to record it, its call is given back', async () => {
+    // prepare: the bus refuses REF-1's change for good, takes the others
+    const records = [change(0), change(1), change(2)];
+    const publish = async (events: readonly GatewayEvent[]) => events.filter((event) => event.detail.subjectId === 'REF-1').map((event) => ({ event, errorCode: 'MalformedDetail' }));
+    const recorded: SetAsideEvent[] = [];
+
+    // act
+    const withQueue = await publishRecords(records, { publish, setAside: async (event) => void recorded.push(event), log });
+    const without = await publishRecords(records, { publish, log });
+
+    // assess
+    assert.deepEqual(withQueue, { published: 2, setAside: 1, failed: [] });
+    assert.deepEqual(recorded.map((event) => [event.subjectId, event.errorCode, event.sequenceNumber, event.version]), [['REF-1', 'MalformedDetail', '101', 2]]);
+    assert.deepEqual(without, { published: 0, setAside: 0, failed: ['100', '101', '102'] });
   });
 
   test('a failed call gives back its first record and every later one, so nothing overtakes it', async () => {

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { describe, test } from 'node:test';
 import type { EventBridgeClient, PutEventsCommand, PutEventsRequestEntry, PutEventsResultEntry } from '@aws-sdk/client-eventbridge';
+import type { SendMessageCommand, SendMessageCommandInput, SQSClient } from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { MalformedStreamRecordError, toStreamRecord } from '../../functions/adapters/dynamo-stream.ts';
-import { entrySize, eventBridgePublisher, PUT_EVENTS_LIMITS } from '../../functions/adapters/eventbridge.ts';
+import { entrySize, eventBridgePublisher, PUT_EVENTS_LIMITS, TOO_LARGE } from '../../functions/adapters/eventbridge.ts';
 import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, type GatewayEvent, type StatusChangedDetail } from '../../functions/core/publish.ts';
 import type { Item } from '../../functions/core/store.ts';
 import { publisherHandlerOptions } from '../../functions/handlers/dependencies.ts';
@@ -22,6 +23,7 @@ import { leaks } from '../support/log-leaks.ts';
 
 const T = (minute: number) => `2026-12-01T10:${String(minute).padStart(2, '0')}:00.000Z`;
 const BUS = 'CallbackGateway-test';
+const EVENTS_DLQ = 'https://sqs.eu-west-1.amazonaws.com/123456789012/CallbackGateway-EventsDeadLetterQueue';
 const PHONE = '+995512345678';
 const CODE_TEXT = 'Your code is 6867';
 
@@ -121,11 +123,52 @@ describe('eventBridgePublisher', () => {
     assert.equal(failure.cause, refused);
   });
 
-  test('an event over 256 KB is refused before any call', async () => {
+  test('an event over 256 KB is never sent: it comes back refused (EntryTooLarge), the others go on the bus', async () => {
+    // prepare
     const bus = busStandIn();
-    await assert.rejects(eventBridgePublisher(bus.client, BUS)([statusEvent(1, 'x'.repeat(PUT_EVENTS_LIMITS.bytes))]), /over PutEvents' 262144/);
-    assert.equal(bus.calls.length, 0);
+    const large = statusEvent(1, 'x'.repeat(PUT_EVENTS_LIMITS.bytes));
+
+    // act
+    const refused = await eventBridgePublisher(bus.client, BUS)([statusEvent(0), large, statusEvent(2)]);
+
+    // assess
+    assert.deepEqual(refused, [{ event: large, errorCode: TOO_LARGE }]);
+    assert.deepEqual(bus.calls.map((call) => call.map((entry) => JSON.parse(entry.Detail!).subjectId)), [['REF-0', 'REF-2']]);
   });
+
+  for (const code of ['InvalidArgument', 'MalformedDetail', 'RedactionFailure']) {
+    test(`an entry refused with ${code} (for what it holds) comes back refused, sent once; the others are accepted`, async () => {
+      // prepare: the second entry refused for good; the fourth throttled once
+      const bus = busStandIn((entries, call) => entries.map((entry, n) => {
+        const subject = JSON.parse(entry.Detail!).subjectId as string;
+        if (subject === 'REF-1') return { ErrorCode: code, ErrorMessage: `bad value in ${entry.Detail}` };
+        return call === 1 && n === 3 ? { ErrorCode: 'ThrottlingException' } : { EventId: `id-${call}-${n}` };
+      }));
+      const events = Array.from({ length: 5 }, (_, n) => statusEvent(n));
+
+      // act
+      const refused = await eventBridgePublisher(bus.client, BUS, { sleep: noSleep })(events);
+
+      // assess: REF-1 sent once, never again; REF-3 sent again as before
+      assert.deepEqual(refused, [{ event: events[1], errorCode: code }]);
+      assert.deepEqual(bus.calls.map((call) => call.map((entry) => JSON.parse(entry.Detail!).subjectId)), [['REF-0', 'REF-1', 'REF-2', 'REF-3', 'REF-4'], ['REF-3']]);
+    });
+  }
+
+  for (const code of ['AccessDeniedException', 'NotAuthorizedForSourceException', 'NotAuthorizedForDetailTypeException', 'InvalidAccountIdException', 'ResourceNotFoundException', 'InternalFailure']) {
+    test(`an entry refused with ${code} (an operator's to fix, or passing) fails the publish: nothing is passed over`, async () => {
+      // prepare
+      const bus = busStandIn((entries) => entries.map((_, n) => (n === 0 ? { ErrorCode: code } : { EventId: `id-${n}` })));
+
+      // act
+      const failure = await eventBridgePublisher(bus.client, BUS, { sleep: noSleep })([statusEvent(0), statusEvent(1)]).catch((error: unknown) => error);
+
+      // assess
+      assert.ok(failure instanceof DependencyError, String(failure));
+      assert.match(failure.message, new RegExp(`\\(${code}\\)$`));
+      assert.equal(bus.calls.length, 3);
+    });
+  }
 });
 
 // Records as Lambda hands them over (the shape of the AWS docs' example event,
@@ -216,13 +259,22 @@ describe('toStreamRecord', () => {
 
 describe('the publisher handler', () => {
   /** Log lines, as the handler writes them (JSON, one a line). */
-  function handlerWith(answer?: Parameters<typeof busStandIn>[0], nowMs = Date.parse(T(30))) {
+  function handlerWith(answer?: Parameters<typeof busStandIn>[0], nowMs = Date.parse(T(30)), queue: { down?: boolean } = {}) {
     const bus = busStandIn(answer);
     const lines: string[] = [];
     const pauses: number[] = [];
-    const options = publisherHandlerOptions({ eventBridge: bus.client, eventBusName: BUS, write: (line) => void lines.push(line), now: () => nowMs });
+    // The events dead-letter queue: what the publisher records there.
+    const queued: SendMessageCommandInput[] = [];
+    const sqs = {
+      send: async (command: SendMessageCommand) => {
+        if (queue.down) throw Object.assign(new Error('queue unavailable'), { name: 'ServiceUnavailable' });
+        queued.push(command.input);
+        return { MessageId: `m-${queued.length}` };
+      },
+    } as unknown as SQSClient;
+    const options = publisherHandlerOptions({ eventBridge: bus.client, eventBusName: BUS, setAside: { sqs, queueUrl: EVENTS_DLQ }, write: (line) => void lines.push(line), now: () => nowMs });
     const handler = createPublisherHandler({ ...options, sleep: async (ms) => void pauses.push(ms) });
-    return { handler, bus, lines, pauses };
+    return { handler, bus, lines, pauses, queued };
   }
 
   const batch = (): DynamoDBStreamEvent => ({
@@ -247,7 +299,7 @@ describe('the publisher handler', () => {
     assert.deepEqual(bus.calls.flat().map((entry) => entry.DetailType), ['Callback Status Changed', 'Callback Instruction', 'Callback Status Changed']);
     assert.equal(lines.length, 1);
     const { timestamp: _at, ...line } = JSON.parse(lines[0]) as Record<string, unknown>;
-    assert.deepEqual(line, { level: 'INFO', service: 'publisher', message: 'stream batch', records: 5, events: 3, statusChanged: 2, instructions: 1, failed: 0 });
+    assert.deepEqual(line, { level: 'INFO', service: 'publisher', message: 'stream batch', records: 5, events: 3, statusChanged: 2, instructions: 1, setAside: 0, failed: 0 });
     assert.deepEqual(pauses, []);
   });
 
@@ -317,6 +369,135 @@ describe('the publisher handler', () => {
     assert.deepEqual(response, { batchItemFailures: [] });
     const versions = bus.calls.map((entries) => entries.map((entry) => (JSON.parse(entry.Detail!) as StatusChangedDetail).version));
     assert.deepEqual(versions, [[2], [2], [3]], 'v2 refused, v2 again, then v3');
+  });
+
+  describe('an event the bus refuses for what it holds', () => {
+    /** REF-1 version 2, REF-2, the Identomat code, REF-1 version 3: in stream order. */
+    const records = () => [
+      record('300', 'MODIFY', { oldImage: state(), newImage: state({ status: 'PROCESSING', version: 2 }) }),
+      record('301', 'INSERT', { newImage: state({ pk: 'temboplus#REF-2', subjectId: 'REF-2' }) }),
+      record('302', 'INSERT', { newImage: otpItem() }),
+      record('303', 'MODIFY', { oldImage: state({ status: 'PROCESSING', version: 2 }), newImage: state({ status: 'COMPLETED', outcome: 'succeeded', terminal: true, version: 3, changedAt: T(5) }) }),
+    ];
+    /** The bus refuses REF-1's version 2 (MalformedDetail) and the instruction (InvalidArgument), each time; takes the rest. */
+    const refusing = (entries: readonly PutEventsRequestEntry[]) =>
+      entries.map((entry, n) => {
+        const detail = JSON.parse(entry.Detail!) as { subjectId: string; version?: number };
+        if (entry.DetailType === DETAIL_TYPES.instruction) return { ErrorCode: 'InvalidArgument', ErrorMessage: `bad ${entry.Detail}` };
+        if (detail.subjectId === 'REF-1' && detail.version === 2) return { ErrorCode: 'MalformedDetail' };
+        return { EventId: `id-${n}` };
+      });
+
+    test('is set aside: the batch goes on past it, nothing given back, the subject\'s later change published after it', async () => {
+      // prepare
+      const { handler, bus, pauses } = handlerWith(refusing);
+
+      // act
+      const response = await handler({ Records: records() });
+
+      // assess: nothing held back; every event was sent once, in stream order, REF-1's v3 after its v2
+      assert.deepEqual(response, { batchItemFailures: [] });
+      const sent = bus.calls.map((call) => call.map((entry) => `${entry.DetailType === DETAIL_TYPES.instruction ? 'code' : JSON.parse(entry.Detail!).subjectId}:${JSON.parse(entry.Detail!).version ?? ''}`));
+      assert.deepEqual(sent, [['REF-1:2', 'REF-2:1', 'code:'], ['REF-1:3']]);
+      assert.deepEqual(pauses, []);
+    });
+
+    test('what names it goes to the events dead-letter queue (never its detail: no phone number or code), one message each', async () => {
+      // prepare
+      const { handler, queued } = handlerWith(refusing);
+      const [refusedChange, , instructionItem] = records();
+
+      // act
+      await handler({ Records: records() });
+
+      // assess
+      assert.deepEqual(queued.map((message) => message.QueueUrl), [EVENTS_DLQ, EVENTS_DLQ]);
+      const bodies = queued.map((message) => JSON.parse(message.MessageBody!) as Record<string, unknown>);
+      const [statusEventId] = eventsFromChange(toStreamRecord(refusedChange).change).map((event) => event.detail.eventId);
+      const [codeEventId] = eventsFromChange(toStreamRecord(instructionItem).change).map((event) => event.detail.eventId);
+      assert.deepEqual(bodies, [
+        { setAside: 'refused by the event bus', errorCode: 'MalformedDetail', detailType: 'Callback Status Changed', eventId: statusEventId, provider: 'temboplus', subjectId: 'REF-1', version: 2, time: T(0), sequenceNumber: '300' },
+        { setAside: 'refused by the event bus', errorCode: 'InvalidArgument', detailType: 'Callback Instruction', eventId: codeEventId, provider: 'identomat', subjectId: 'S-1', eventKey: 'one-time-password|to:x|y', time: T(1), sequenceNumber: '302' },
+      ]);
+      for (const message of queued) assert.ok(!leaks(message.MessageBody!, '995512345678') && !leaks(message.MessageBody!, '6867') && !message.MessageBody!.includes('Your code'), message.MessageBody);
+    });
+
+    test('an ERROR line names each (eventId, the bus\'s code, the record), none of its detail; the batch line counts them', async () => {
+      // prepare
+      const { handler, lines } = handlerWith(refusing);
+
+      // act
+      await handler({ Records: records() });
+
+      // assess
+      const parsed = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      const errors = parsed.filter((line) => line.level === 'ERROR');
+      assert.deepEqual(errors.map((line) => [line.message, line.errorCode, line.sequenceNumber, typeof line.eventId]), [
+        ['event refused by the bus; set aside', 'MalformedDetail', '300', 'string'],
+        ['event refused by the bus; set aside', 'InvalidArgument', '302', 'string'],
+      ]);
+      const batchLine = parsed.find((line) => line.message === 'stream batch')!;
+      assert.deepEqual([batchLine.level, batchLine.events, batchLine.statusChanged, batchLine.instructions, batchLine.setAside, batchLine.failed], ['INFO', 2, 2, 0, 2, 0]);
+      for (const line of lines) assert.ok(!leaks(line, '995512345678') && !leaks(line, '6867') && !leaks(line, 'Your code'), `sensitive content in ${line}`);
+    });
+
+    test('an event too large for the bus (over 256 KB) is set aside as EntryTooLarge; its long subject id is cut in what is recorded', async () => {
+      // prepare: a subject id of 300 000 characters
+      const subjectId = `REF-${'x'.repeat(300_000)}`;
+      const { handler, bus, queued } = handlerWith();
+      const large = record('400', 'INSERT', { newImage: state({ pk: `temboplus#${subjectId}`, subjectId }) });
+
+      // act
+      const response = await handler({ Records: [large, record('401', 'INSERT', { newImage: state({ pk: 'temboplus#REF-2', subjectId: 'REF-2' }) })] });
+
+      // assess
+      assert.deepEqual(response, { batchItemFailures: [] });
+      assert.deepEqual(bus.calls.flat().map((entry) => JSON.parse(entry.Detail!).subjectId), ['REF-2']);
+      const body = JSON.parse(queued[0].MessageBody!) as { errorCode: string; subjectId: string; sequenceNumber: string };
+      assert.deepEqual([queued.length, body.errorCode, body.sequenceNumber, body.subjectId.slice(0, 6)], [1, 'EntryTooLarge', '400', 'REF-xx']);
+      assert.ok(body.subjectId.length < 1_000, `${body.subjectId.length} characters`);
+    });
+
+    test('the dead-letter queue down: nothing is passed over unrecorded; the records from its call on are given back', async () => {
+      // prepare
+      const { handler, bus, lines } = handlerWith(refusing, Date.parse(T(30)), { down: true });
+
+      // act
+      const response = await handler({ Records: records() });
+
+      // assess: retried from the first record of the call that held the refused event
+      assert.deepEqual(response.batchItemFailures.map((failure) => failure.itemIdentifier), ['300', '301', '302', '303']);
+      assert.equal(bus.calls.length, 1);
+      assert.ok(lines.some((line) => line.includes('publish failed; the stream retries from this record') && line.includes('not set aside (ServiceUnavailable)')));
+    });
+
+    test('an eSMS recipient (a phone number) and a subject id a sender chose are masked in what is recorded', async () => {
+      // prepare: a TemboPlus reference a sender chose holding a number; an eSMS recipient's state
+      const { handler, queued } = handlerWith((entries) => entries.map(() => ({ ErrorCode: 'InvalidArgument' })));
+      const tembo = state({ pk: 'temboplus#REF-995512345678', subjectId: 'REF-995512345678' });
+      const recipient = state({ pk: 'esms#SMS-1', sk: 'STATE#84901234567', provider: 'esms', subjectId: 'SMS-1', part: '84901234567', status: '1' });
+
+      // act
+      await handler({ Records: [record('500', 'INSERT', { newImage: tembo }), record('501', 'INSERT', { newImage: recipient })] });
+
+      // assess
+      const bodies = queued.map((message) => JSON.parse(message.MessageBody!) as { subjectId: string; part?: string });
+      assert.deepEqual(bodies.map((body) => [body.subjectId, body.part]), [['REF-*********678', undefined], ['SMS-1', '********567']]);
+    });
+
+    for (const code of ['AccessDeniedException', 'NotAuthorizedForSourceException', 'NotAuthorizedForDetailTypeException', 'InvalidAccountIdException']) {
+      test(`refused with ${code}: not set aside; given back and retried (an operator fixes the permission, nothing is lost)`, async () => {
+        // prepare
+        const { handler, queued } = handlerWith((entries) => entries.map(() => ({ ErrorCode: code })));
+
+        // act
+        const response = await handler({ Records: records() });
+
+        // assess
+        assert.deepEqual(response.batchItemFailures.map((failure) => failure.itemIdentifier), ['300', '301', '302', '303']);
+        assert.deepEqual(queued, []);
+      });
+    }
   });
 
   test('retryPauseMs: a second at least, a twentieth of the age, at most the maximum', () => {
