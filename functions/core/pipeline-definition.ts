@@ -76,7 +76,8 @@ export const keys = {
   /**
    * The relay's count of SMS sent to one number in one clock hour (`relayMaxPerNumberPerHour`):
    * `<sender>!relay-count#<number hash>`, sort key the UTC hour (`HOUR#2026-01-31T14`). The number is
-   * never in the key: only a hash of it (functions/core/relay.ts `numberHash`). As above, `!` keeps it
+   * never written out in the key: only an unsalted hash of it (functions/core/relay.ts `numberHash`),
+   * which gives the number back to whoever tries a country's numbers. As above, `!` keeps it
    * out of every subject's partition.
    */
   relayCount: (sender: string, numberHash: string, hour: string) => ({ pk: keys.relayCountPartition(sender, numberHash), sk: `HOUR#${hour}` }),

@@ -510,7 +510,8 @@ export function e164(destination: string): string {
 
 /**
  * A number as its hourly count is keyed: the SHA-256 of its E.164 form, in hex, cut to 128 bits.
- * Never the number itself in a key (keys are shown by every tool that lists the table).
+ * Never the number itself in a key (keys are shown by every tool that lists the table), but no
+ * secret either: unsalted, it is matched to the number by hashing a country's numbers, in minutes.
  */
 export const numberHash = (destination: string): string => createHash('sha256').update(e164(destination)).digest('hex').slice(0, 32);
 
