@@ -260,8 +260,19 @@ async function meetAndJoin(eventId: string, fields: Item, deps: ReportJoinDepend
   // send with our id). Never joined, never lost: recorded beside the first.
   if (typeof fields.referenceId === 'string' && referenceId !== undefined && fields.referenceId !== referenceId) return anotherReference(eventId, fields.referenceId, met, deps);
   if (!referenceId || !forProvider || !forSubjectId) return 'waiting';
-  const joined = await deps.store.joinReference(relayKey({ provider: forProvider, subjectId: forSubjectId, eventId }), referenceId, { referenceFrom: REFERENCE_FROM_REPORT, referenceAt: at });
-  if (!joined) return 'not joined';
+  const relayItemKey = relayKey({ provider: forProvider, subjectId: forSubjectId, eventId });
+  const joined = await deps.store.joinReference(relayItemKey, referenceId, { referenceFrom: REFERENCE_FROM_REPORT, referenceAt: at });
+  if (!joined) {
+    // The relay item holds another reference (a retry TeleSign answered, after an attempt it had
+    // taken despite a 429/5xx): this report's message is a second one, and the only report of it
+    // may be this one. Recorded beside the item's own, as when the meeting item held the other.
+    const item = await deps.store.read(relayItemKey);
+    if (typeof item?.referenceId !== 'string' || item.referenceId === referenceId) return 'not joined';
+    const noted = await deps.store.addOtherReferences(relayItemKey, [referenceId]);
+    const references = 1 + (noted ? referencesIn(noted.otherReferenceIds).filter((each) => each !== item.referenceId).length : 1);
+    deps.log?.warn("relay: another message carried this instruction's external_id", { eventId, provider: forProvider, referenceId: maskSubjectId(referenceId, deps.sender), references, onSession: noted !== undefined });
+    return 'another reference';
+  }
   // As the link of a send that was answered (the same key: one reference, one link), dated when joined.
   await deps.store.create({
     pk: keys.subject(deps.sender.id, referenceId),

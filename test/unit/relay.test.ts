@@ -255,8 +255,31 @@ describe('joining a delivery report to a send that got no answer', () => {
     assert.deepEqual([...(item.otherReferenceIds as Set<string>)], ['FFFF'], 'the other message, never the answered one');
   });
 
-  test('a relay item already sent, or joined to another reference: not joined, no link', async () => {
-    for (const relayItem of [{ status: 'sent', referenceId: 'AAAA' }, { status: 'uncertain', referenceId: 'AAAA' }]) {
+  test('a relay item already sent, refused or joined with another reference: not joined, no link, the report\'s reference recorded beside its own', async () => {
+    for (const relayItem of [{ status: 'sent', referenceId: 'AAAA' }, { status: 'refused', referenceId: 'AAAA' }, { status: 'uncertain', referenceId: 'AAAA' }]) {
+      // prepare: as a retry leaves it (the meeting item names the relay item), TeleSign having
+      // answered the retry with AAAA; the report of the earlier attempt it took comes first
+      const { store, items } = joinStore();
+      relaySide(items);
+      items.set(relayItemAt, { ...items.get(relayItemAt), ...relayItem });
+      const lines: string[] = [];
+      const log = createLogger({ service: 'unit', write: (line) => lines.push(line) });
+      // act
+      const outcome = await deliveryReportJoin({ ...deps(store), log })(report(EVENT_ID));
+      const again = await deliveryReportJoin({ ...deps(store), log })(report(EVENT_ID));
+      // assess
+      assert.deepEqual([outcome, again], ['another reference', 'another reference'], 'was: "not joined", the second message recorded nowhere');
+      const item = items.get(relayItemAt)!;
+      assert.equal(item.referenceId, 'AAAA');
+      assert.deepEqual([...(item.otherReferenceIds as Set<string>)], [REFERENCE]);
+      assert.equal(items.get(`telesign#${REFERENCE}|RELAYED`), undefined);
+      const line = JSON.parse(lines[0]) as Record<string, unknown>;
+      assert.deepEqual([line.level, line.message, line.references, line.onSession], ['WARN', "relay: another message carried this instruction's external_id", 2, true]);
+    }
+  });
+
+  test('a relay item with no reference yet (retry, claimed) or its own again: not joined, nothing recorded beside it', async () => {
+    for (const relayItem of [{ status: 'retry' }, { status: 'claimed' }, { status: 'sent', referenceId: REFERENCE }]) {
       // prepare
       const { store, items } = joinStore();
       relaySide(items);
@@ -265,8 +288,7 @@ describe('joining a delivery report to a send that got no answer', () => {
       const outcome = await deliveryReportJoin(deps(store))(report(EVENT_ID));
       // assess
       assert.equal(outcome, 'not joined');
-      assert.equal(items.get(relayItemAt)?.referenceId, 'AAAA');
-      assert.equal(items.get(`telesign#${REFERENCE}|RELAYED`), undefined);
+      assert.equal(items.get(relayItemAt)?.otherReferenceIds, undefined);
     }
   });
 });
