@@ -205,9 +205,14 @@ export class SmsRelay extends Construct {
       }),
     );
     // It sends what the gateway stored, never what an event says: it reads the stored instruction,
-    // in the partitions of the providers that send instructions only.
+    // in the partitions of the providers that send instructions only; and, on a retry, what the
+    // sender's delivery report said of an earlier attempt (the sender's `<reference>` STATE item).
     relay.role.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [props.table.tableArn], conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': instructing } } }),
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem'],
+        resources: [props.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...instructing, keys.subject(props.sender.id, '*')] } },
+      }),
     );
 
     this.function.addEventSource(

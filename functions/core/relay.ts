@@ -1060,9 +1060,10 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
 }
 
 /**
- * The reference of a delivery report carrying this instruction's external id, if one came: an earlier
- * attempt TeleSign took though its answer said otherwise. The meeting item is written (each field
- * only where absent) naming the relay item, so a report that comes later is joined to it too.
+ * The reference of a delivery report carrying this instruction's external id, if one came and does
+ * not say the message failed: an earlier attempt TeleSign took though its answer said otherwise. The
+ * meeting item is written (each field only where absent) naming the relay item, so a report that
+ * comes later is joined to it too.
  */
 async function earlierAttemptReported(detail: InstructionDetail, deps: RelayDependencies): Promise<string | undefined> {
   const now = deps.now();
@@ -1073,7 +1074,15 @@ async function earlierAttemptReported(detail: InstructionDetail, deps: RelayDepe
     createdAt: now.toISOString(),
     [TABLE.ttlAttribute]: Math.floor(now.getTime() / 1000) + deps.retentionDays * 86_400,
   });
-  return typeof met.referenceId === 'string' ? met.referenceId : undefined;
+  if (typeof met.referenceId !== 'string') return undefined;
+  // What TeleSign reported of that transaction (the worker stores a report before it meets here): a
+  // final failure (500 "Transaction not attempted", 230 blocked, 211 permanent phone error…: the
+  // codes of https://developer.telesign.com/enterprise/docs/all-status-and-error-codes) reached no
+  // one, so the code still has to go. Anything else (in progress, delivered, a final status
+  // TeleSign cannot tell) is a message taken: not sent again.
+  const state = await deps.store.read(keys.state(deps.sender.id, met.referenceId));
+  if (state?.outcome === 'failed' && state.terminal === true) return undefined;
+  return met.referenceId;
 }
 
 /**

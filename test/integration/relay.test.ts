@@ -1101,6 +1101,33 @@ describe("TeleSign's delivery report joins an instruction whose send got no answ
     }
   });
 
+  test('TeleSign answers 503 and its report for the first attempt (our external_id) says it was not attempted: the retry sends the code, never records sent what was not', async () => {
+    // prepare: the first request is answered 503 and reaches no one; a signed report of a transaction
+    // with our external_id says 500 "Transaction not attempted" (a final failure) before the retry
+    const detail = await instruction(OTP_SAMPLE);
+    const inner = postOnceContext();
+    let answered503 = 0;
+    const send: SendContext = { post: async (url, request) => (answered503++ === 0 ? { status: 503, body: '{}' } : inner.post(url, request)) };
+    const handler = createRelayHandler({ deps: relayDeps({ send }), delayRetry: async () => undefined, random: () => 0 });
+    const workerDeps = env.deps({ log: logger(), relayJoin: deliveryReportJoin({ sender: telesign, store: createRelayStore(env.client, env.tableName), retentionDays: 90, now: () => new Date() }) });
+    const failed = `${'0123456789ABCDEF'.repeat(2).slice(0, 30)}F1`;
+    // act
+    await handler({ Records: [delivery(detail, 1)] });
+    await processMessage(await queueMessageFor(env.secrets, 'telesign', { reference_id: failed, status: { code: 500, description: 'Transaction not attempted', updated_on: new Date().toISOString() }, external_id: detail.eventId }), workerDeps);
+    const second = await handler({ Records: [delivery(detail, 2)] });
+    await simulator.reportsSettled();
+
+    // assess
+    assert.deepEqual(second.batchItemFailures, []);
+    assert.equal((await storedState(env, 'telesign', failed))?.outcome, 'failed');
+    const messages = taken(detail);
+    assert.equal(messages.length, 1, 'was: none, the code recorded sent on the strength of a report that says it was not attempted');
+    const item = await relayItem(detail);
+    assert.equal(item?.status, 'sent');
+    assert.equal(item?.referenceId, messages[0].referenceId);
+    assert.equal(item?.referenceFrom, undefined, 'the answer gave it');
+  });
+
   test('TeleSign took the first attempt despite its 503 and the retry went out before its report: both references are recorded, the session says a second message was taken', async () => {
     // prepare: as above, but the reports are held until the retry has sent
     const detail = await instruction(OTP_SAMPLE);
