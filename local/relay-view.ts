@@ -142,6 +142,11 @@ export function relayLine(view: RelayView): string {
   const others = view.otherReferenceIds ?? [];
   if (others.length === 0) return statusLine(view);
   const via = nameOf(view.via);
+  // Recorded not sent (expired, superseded, refused with no reference), yet TeleSign's report says
+  // it took a message with this external id (an attempt answered 429/5xx that it had acted on).
+  if (view.referenceId === undefined) {
+    return `${statusLine(view)}; yet ${via} took ${others.length === 1 ? 'a message' : `${others.length} messages`} with this instruction's external_id (reference ${others.join(', ')}): the person may have received it`;
+  }
   return `${statusLine(view)}; ${via} also took ${others.length} other message${others.length === 1 ? '' : 's'} with this instruction's external_id (reference ${others.join(', ')}): the person may have received it more than once`;
 }
 

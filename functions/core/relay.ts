@@ -126,6 +126,8 @@ export const REFERENCE_FROM_REPORT = 'delivery report';
 
 export type RelayStatus = 'claimed' | 'sending' | 'retry' | 'sent' | 'expired' | 'superseded' | 'uncertain' | 'refused';
 const FINAL: readonly RelayStatus[] = ['sent', 'expired', 'superseded', 'uncertain', 'refused'];
+/** The final statuses that say nothing was sent. */
+const NOT_SENT: readonly RelayStatus[] = ['expired', 'superseded', 'refused'];
 
 /** What one delivery of an instruction came to. Faults that leave it to a later delivery are thrown. */
 export type RelayResult =
@@ -266,10 +268,14 @@ async function meetAndJoin(eventId: string, fields: Item, deps: ReportJoinDepend
     // The relay item holds another reference (a retry TeleSign answered, after an attempt it had
     // taken despite a 429/5xx): this report's message is a second one, and the only report of it
     // may be this one. Recorded beside the item's own, as when the meeting item held the other.
+    // Or it holds none and says not sent (the retry found the code expired, or superseded): the
+    // message TeleSign took all the same is recorded there too, never left out of the story.
     const item = await deps.store.read(relayItemKey);
-    if (typeof item?.referenceId !== 'string' || item.referenceId === referenceId) return 'not joined';
+    const own = typeof item?.referenceId === 'string' ? item.referenceId : undefined;
+    const notSent = own === undefined && NOT_SENT.includes(item?.status as RelayStatus);
+    if (own === referenceId || (own === undefined && !notSent)) return 'not joined';
     const noted = await deps.store.addOtherReferences(relayItemKey, [referenceId]);
-    const references = 1 + (noted ? referencesIn(noted.otherReferenceIds).filter((each) => each !== item.referenceId).length : 1);
+    const references = (own === undefined ? 0 : 1) + (noted ? referencesIn(noted.otherReferenceIds).filter((each) => each !== own).length : 1);
     deps.log?.warn("relay: another message carried this instruction's external_id", { eventId, provider: forProvider, referenceId: maskSubjectId(referenceId, deps.sender), references, onSession: noted !== undefined });
     return 'another reference';
   }

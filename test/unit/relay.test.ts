@@ -278,6 +278,23 @@ describe('joining a delivery report to a send that got no answer', () => {
     }
   });
 
+  test('a retry that found the code expired or superseded after TeleSign had taken an earlier attempt: its late report is recorded on the item, and the session says the message went', async () => {
+    for (const status of ['expired', 'superseded']) {
+      // prepare: the meeting item names the relay item (the retry wrote it), which says not sent
+      const { store, items } = joinStore();
+      relaySide(items);
+      items.set(relayItemAt, { ...items.get(relayItemAt), status, reason: 'too old' });
+      // act
+      const outcome = await deliveryReportJoin(deps(store))(report(EVENT_ID));
+      // assess
+      assert.equal(outcome, 'another reference', 'was: "not joined", the message TeleSign took recorded nowhere on the session');
+      const item = items.get(relayItemAt)!;
+      assert.deepEqual([item.status, item.referenceId, [...(item.otherReferenceIds as Set<string>)]], [status, undefined, [REFERENCE]]);
+      const line = relayLine({ eventId: EVENT_ID, kind: 'one-time-password', oneTimeCode: true, status, via: 'telesign', reason: 'too old', otherReferenceIds: [REFERENCE] });
+      assert.match(line, new RegExp(`; yet TeleSign took a message with this instruction's external_id \\(reference ${REFERENCE}\\): the person may have received it$`));
+    }
+  });
+
   test('a relay item with no reference yet (retry, claimed) or its own again: not joined, nothing recorded beside it', async () => {
     for (const relayItem of [{ status: 'retry' }, { status: 'claimed' }, { status: 'sent', referenceId: REFERENCE }]) {
       // prepare
