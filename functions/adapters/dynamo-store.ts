@@ -262,6 +262,25 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
       }
     },
 
+    async dropRecheck(key, seen) {
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: marshall(key),
+            UpdateExpression: 'REMOVE #at, #shard',
+            ConditionExpression: '#at = :seen',
+            ExpressionAttributeNames: { '#at': TABLE.recheckIndex.sortKey, '#shard': TABLE.recheckIndex.partitionKey },
+            ExpressionAttributeValues: marshall({ ':seen': seen }),
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionFailure(error)) return false;
+        throw fault('UpdateItem (drop recheck)', error);
+      }
+    },
+
     async recordVerdict(key, verdict) {
       const values: Record<string, unknown> = { ':kind': verdict.kind, ':at': verdict.askedAt, ':one': 1 };
       let set = 'confirmation = :kind, askedAt = :at';

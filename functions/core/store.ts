@@ -24,6 +24,11 @@ export interface CallbackStore {
    */
   claimRecheck(key: ItemKey, seen: string, leaseUntil: string): Promise<boolean>;
   /**
+   * Take an item off the schedule: remove its `recheckAt` and `recheckShard` (the `byRecheck`
+   * index) if `recheckAt` still is `seen`, leaving the rest of it as it is; false if it moved since.
+   */
+  dropRecheck(key: ItemKey, seen: string): Promise<boolean>;
+  /**
    * The key of the event item that the request `requestId` stored under `key`'s sort key prefix
    * (a consistent query of the subject's items), if any: how a redelivered report of the current
    * status (Identomat) finds the key it was first stored under, once a later change has moved on.

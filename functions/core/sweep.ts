@@ -1,6 +1,8 @@
+import { findProvider } from '../providers/index.ts';
 import { maskSubjectId, type AnyProvider } from '../providers/provider.ts';
 import { DependencyError, errorMessage } from '../shared/errors.ts';
-import type { Logger } from '../shared/log.ts';
+import { maskPhoneNumbers, type Logger } from '../shared/log.ts';
+import { keys } from './pipeline-definition.ts';
 import type { RecheckMessage } from './queue-message.ts';
 import { DEFAULT_RECONCILE, type ReconcilePolicy } from './reconcile.ts';
 import type { CallbackStore, DueRecheck } from './store.ts';
@@ -56,6 +58,19 @@ function fairShare(shards: readonly (readonly DueRecheck[])[], limit: number): D
   return taken;
 }
 
+/**
+ * Why a due item is no subject a re-check can find, or undefined when it is one: the re-check reads
+ * the state at `<provider>#<subjectId>`, `STATE` (or `STATE#<part>`), of a provider it knows. An
+ * item an application wrote under another key (a mistyped provider, no `<provider>#` before the
+ * subject id) was skipped by every re-check and leased again by every sweep after it, for ever.
+ */
+function notASubject(item: DueRecheck): string | undefined {
+  if (!findProvider(item.provider)) return `its key names no known provider ("${maskPhoneNumbers(item.provider.slice(0, 40))}")`;
+  const key = keys.state(item.provider, item.subjectId, item.part);
+  if (key.pk !== item.key.pk || key.sk !== item.key.sk) return 'its key is not a state\'s ("<provider>#<subjectId>", "STATE" or "STATE#<part>")';
+  return undefined;
+}
+
 /** How many of a batch the queue did not accept: all of it, unless the error says fewer. */
 function notQueuedOf(error: unknown, size: number): number {
   const notQueued = error instanceof DependencyError ? error.notQueued : undefined;
@@ -90,9 +105,19 @@ export async function sweep(providers: readonly AnyProvider[], deps: SweepDepend
     // Leases in small parallel groups: one conditional write each. One that fails (an item an
     // application wrote that DynamoDB cannot update, `version` as text) is logged and thrown once the
     // others are queued: due first in its shard on every sweep, it must not keep every subject after it unasked.
+    // An item no re-check can find is taken off the schedule instead, once, with a line saying why.
     for (let i = 0; i < due.length; i += 10) {
       const group = due.slice(i, i + 10);
-      const won = await Promise.allSettled(group.map((item) => deps.store.claimRecheck(item.key, item.recheckAt, leaseUntil)));
+      const won = await Promise.allSettled(
+        group.map(async (item) => {
+          const reason = notASubject(item);
+          if (reason === undefined) return deps.store.claimRecheck(item.key, item.recheckAt, leaseUntil);
+          if (await deps.store.dropRecheck(item.key, item.recheckAt)) {
+            deps.log.warn('sweep: not a subject, taken off the schedule', { provider: provider.id, subjectId: maskSubjectId(item.subjectId, provider), reason });
+          }
+          return false;
+        }),
+      );
       group.forEach((item, n) => {
         const lease = won[n];
         if (lease.status === 'fulfilled') {

@@ -482,3 +482,50 @@ describe('an expectation written by another program, its fields not as the gatew
     assert.equal(state?.recheckShard, staleShard('temboplus'), 'listed with the stale subjects (npm run inspect -- --stale)');
   });
 });
+
+describe('an item in a schedule\'s shard that is no subject the worker can find', () => {
+  // An application that mistyped its expectation's key: a provider the gateway does not know, or no
+  // `<provider>#` in front of the subject id. The re-check reads the state at the subject's own key,
+  // finds nothing (or no provider), and skips it: left on the schedule, the item was leased and
+  // skipped again every 5 minutes for ever, a warning each time.
+  for (const [name, item] of [
+    ['a key naming no known provider', (id: string) => ({ pk: `tembo#${id}`, sk: 'STATE', provider: 'tembo', subjectId: id })],
+    ['a key without "<provider>#"', (id: string) => ({ pk: id, sk: 'STATE', provider: 'temboplus', subjectId: id })],
+    ['a sort key that is no state\'s', (id: string) => ({ ...keys.state('temboplus', id), sk: 'EXPECTED', provider: 'temboplus', subjectId: id })],
+  ] as const) {
+    test(`${name}: taken off the schedule once, with a line saying why, not leased again every 5 minutes`, async () => {
+      // prepare
+      const subjectId = uniqueId('SWEEP-NO-SUBJECT');
+      const written = item(subjectId);
+      await env.client.send(
+        new PutItemCommand({
+          TableName: env.tableName,
+          Item: marshall({ ...written, expectedAt: now().toISOString(), recheckShard: 'temboplus#0', recheckAt: new Date(clock + 60_000).toISOString() }),
+        }),
+      );
+      // act: the sweeps of an hour, each re-check they queue processed
+      const log = captureLogger();
+      const skipped: RecheckResult[] = [];
+      for (let sweeps = 0; sweeps < 6; sweeps++) {
+        clock += 10 * 60_000;
+        const queued: RecheckMessage[] = [];
+        await sweep([getProvider('temboplus')], {
+          store: env.store,
+          enqueue: async (messages) => void queued.push(...messages.map((message) => RecheckMessageSchema.parse(JSON.parse(message.body)))),
+          now,
+          log,
+          reconcile: DEFAULT_RECONCILE,
+        });
+        for (const message of queued.filter((each) => each.subjectId === subjectId)) skipped.push(await recheck(message));
+      }
+      // assess
+      assert.ok(skipped.length <= 1, `queued ${skipped.length} times in an hour`);
+      const stored = await env.store.getItem({ pk: written.pk, sk: written.sk });
+      assert.equal(stored?.recheckAt, undefined, 'off the byRecheck index');
+      assert.equal(stored?.recheckShard, undefined);
+      assert.equal(stored?.expectedAt !== undefined, true, 'the item itself is left as it was written');
+      const lines = log.lines.filter((line) => line.message === 'sweep: not a subject, taken off the schedule');
+      assert.equal(lines.length, 1, 'one line says so');
+    });
+  }
+});
