@@ -111,7 +111,8 @@ function without(state: StateItem, ...names: (keyof StateItem)[]): StateItem {
 /**
  * The state with its next re-check set, cleared, or marked stale.
  * - `event`: a callback (or an expectation) just moved it. A pending re-check keeps its time (a
- *   burst of callbacks does not push it back); a settled subject needs none.
+ *   burst of callbacks does not push it back), if it is one the gateway could have set
+ *   (`pendingKept`); a settled subject needs none.
  * - `recheck`: it was just asked about: the next delay of the schedule, or stale once the schedule
  *   or the provider's horizon is over. A step that would pass the horizon is shortened to a last ask
  *   just before it (`LAST_ASK_WITHIN_HORIZON`), not skipped.
@@ -130,7 +131,7 @@ export function withRecheck(state: StateItem, context: RecheckContext, reason: '
   // (by another program that set `stale` alone) was leased by every sweep, asked about and logged
   // stale again, for ever.
   if (state.stale) return state.recheckShard === staleShard(state.provider) ? state : { ...state, recheckShard: staleShard(state.provider) };
-  if (reason === 'event' && state.recheckAt !== undefined) return state;
+  if (reason === 'event' && state.recheckAt !== undefined && pendingKept(state.recheckAt, context)) return state;
 
   const rechecks = reason === 'recheck' ? (state.rechecks ?? 0) + 1 : (state.rechecks ?? 0);
   const providerFirst = rechecks === 0 && policy.providerFirstDelays !== false ? (context.limits?.firstAfterSeconds ?? 0) : 0;
@@ -147,6 +148,23 @@ export function withRecheck(state: StateItem, context: RecheckContext, reason: '
     next = lastAsk;
   }
   return { ...cleared, rechecks, recheckAt: new Date(next).toISOString(), recheckShard: recheckShard(state.provider, state.subjectId, state.part, policy.shards) };
+}
+
+/**
+ * Whether a pending re-check time is one the gateway could have set, and so is kept by a callback:
+ * a time as `toISOString()` writes it (the sweep compares it as text), no further ahead than the
+ * longest wait anything here sets (a step of the schedule, a provider's first delay, a fault's
+ * back-off, a Retry-After, a lease). An expectation an application wrote with `recheckAt` years
+ * ahead, or as other text, was kept by every callback: the subject was never asked about (a
+ * TemboPlus claim stayed `not_found`), and never went stale. The schedule's own next time is used.
+ */
+function pendingKept(recheckAt: unknown, context: RecheckContext): boolean {
+  if (typeof recheckAt !== 'string') return false;
+  const at = Date.parse(recheckAt);
+  if (!Number.isFinite(at) || new Date(at).toISOString() !== recheckAt) return false;
+  const { policy, limits } = context;
+  const longestSeconds = Math.max(...policy.intervalsSeconds, limits?.firstAfterSeconds ?? 0, policy.faultBackoffCapSeconds * 1.25, MAX_HONOURED_RETRY_AFTER_SECONDS, policy.leaseSeconds);
+  return at <= context.now.getTime() + longestSeconds * 1000 + FUTURE_TOLERANCE_MS;
 }
 
 /**

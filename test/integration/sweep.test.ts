@@ -529,3 +529,38 @@ describe('an item in a schedule\'s shard that is no subject the worker can find'
     });
   }
 });
+
+describe('an expectation written with its first re-check years ahead', () => {
+  test('a TemboPlus claim the endpoint does not know yet is asked about on the schedule, not at that time', async () => {
+    // prepare: the expectation, due in ten years (a typo, a wrong clock)
+    const ref = uniqueId('SWEEP-FAR-RECHECK');
+    clock = Math.max(clock, Date.now());
+    await env.client.send(
+      new PutItemCommand({
+        TableName: env.tableName,
+        Item: marshall({ ...keys.state('temboplus', ref), provider: 'temboplus', subjectId: ref, expectedAt: now().toISOString(), recheckShard: 'temboplus#0', recheckAt: new Date(clock + 10 * 365 * 86_400_000).toISOString() }),
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+    // act: its callback, which the endpoint does not know yet; then the endpoint knows it, and the sweeps of the next ten minutes run
+    const completed = { ...sampleJson('temboplus', 'remittance-completed'), partnerReference: ref };
+    const message = await queueMessageFor(env.secrets, 'temboplus', completed);
+    // (The endpoint not knowing it, the record is handed back for a few receives before it is stored so.)
+    for (let receive = 1; receive <= QUEUE.maxReceiveCount; receive++) {
+      if (await processMessage(message, env.deps({ now }), receive).then(() => true, () => false)) break;
+    }
+    const claimed = await storedState(env, 'temboplus', ref);
+    env.simulator.report(completed);
+    const results: RecheckResult[] = [];
+    for (let minute = 0; minute < 10; minute++) {
+      clock += 60_000;
+      for (const message of (await sweepOnce('temboplus')).filter((queued) => queued.subjectId === ref)) results.push(await recheck(message));
+    }
+    // assess
+    assert.equal(claimed?.confirmation, 'not_found', 'the endpoint did not know it on arrival');
+    assert.ok(Date.parse(String(claimed?.recheckAt)) <= clock, `next asked at ${String(claimed?.recheckAt)}`);
+    assert.equal(results.length, 1, 'asked once within ten minutes');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.deepEqual([state?.status, state?.outcome, state?.confirmation], ['COMPLETED', 'succeeded', 'confirmed']);
+  });
+});

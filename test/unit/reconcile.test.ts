@@ -67,6 +67,21 @@ describe('withRecheck', () => {
     assert.equal(withRecheck(pending, context(30), 'event'), pending);
   });
 
+  test('a pending re-check no schedule could have set (years ahead, or not a time) gives way to the schedule\'s own next time', () => {
+    // An expectation an application wrote with `recheckAt` years ahead: kept by every callback, the
+    // subject was never asked, never stale.
+    for (const recheckAt of ['2036-12-01T10:01:00.000Z', 'tomorrow', 'Tue, 01 Dec 2026 10:01:00 GMT', at(DEFAULT_RECONCILE.horizonHours * 3_600).toISOString()]) {
+      const next = withRecheck(state({ recheckAt, recheckShard: 'temboplus#0' }), context(30), 'event');
+      assert.equal(next.recheckAt, at(90).toISOString(), recheckAt);
+      assert.equal(next.recheckShard, recheckShard('temboplus', 'REF-1', undefined, DEFAULT_RECONCILE.shards));
+    }
+    // What the gateway sets is kept: the schedule's longest step, a fault's back-off, a lease.
+    for (const seconds of [172_800, DEFAULT_RECONCILE.faultBackoffCapSeconds * 1.25, DEFAULT_RECONCILE.leaseSeconds]) {
+      const pending = state({ rechecks: 3, recheckAt: at(30 + seconds).toISOString(), recheckShard: 'temboplus#1' });
+      assert.equal(withRecheck(pending, context(30), 'event'), pending, String(seconds));
+    }
+  });
+
   test('each re-check moves to the next delay of the schedule', () => {
     let current = withRecheck(state(), context(0), 'event');
     const seen: number[] = [];
