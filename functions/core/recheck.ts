@@ -10,7 +10,7 @@ import { keys } from './pipeline-definition.ts';
 import { DEFAULT_RECONCILE, isTime, settled, withRecheck, withRecheckFault, type ReconcilePolicy, type RecheckContext } from './reconcile.ts';
 import type { RecheckMessage } from './queue-message.ts';
 import { beforeStateWrite, STATE_WRITE_RETRY, subjectTurnKey } from './state-write.ts';
-import { applyObservations, orderKey, overruled, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
+import { applyObservations, nextVersion, orderKey, overruled, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
 import type { Item } from './store.ts';
 import type { WorkerDependencies } from './worker.ts';
 
@@ -222,7 +222,7 @@ export async function processRecheck(message: RecheckMessage, deps: WorkerDepend
       // write, or from a time to come, and a subject whose endpoint never answered was asked every half
       // hour for ever, never stale.
       const created = isTime(scheduled.expectedAt, context.now) || isTime(scheduled.createdAt, context.now) ? {} : { createdAt: now };
-      const next: StateItem = { ...scheduled, ...created, updatedAt: now, version: state.version + 1 };
+      const next: StateItem = { ...scheduled, ...created, updatedAt: now, version: nextVersion(state.version) };
       // On the claims' own items too, where `inspect` and the timeline show a claim's verdict: before
       // the state, which no longer names them once written (a fault after it would lose the verdict
       // and its log line, the copy of this message that comes again finding its lease taken over).

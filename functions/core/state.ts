@@ -55,8 +55,11 @@ export interface StateItem {
    * may have set.
    */
   readonly lastChange?: { readonly eventKey: string; readonly receivedAt: string };
-  /** Optimistic-locking version; +1 on every write. */
-  readonly version: number;
+  /**
+   * Optimistic-locking version; +1 on every write (`nextVersion`). A BigInt when the item holds one
+   * past 2^53 (written by another program): read exactly, so the conditional write still matches it.
+   */
+  readonly version: number | bigint;
   /** The latest verdict on a callback's claim, for providers whose status endpoint is asked. */
   readonly confirmation?: ConfirmationKind;
   /** The status the provider's endpoint gave with that verdict. */
@@ -310,7 +313,17 @@ export function applyObservations(
   }
 
   if (!changed) return undefined;
-  return { ...next, updatedAt: now, changedAt: statusChanged ? now : base.changedAt, version: base.version + 1 };
+  return { ...next, updatedAt: now, changedAt: statusChanged ? now : base.changedAt, version: nextVersion(base.version) };
+}
+
+/**
+ * The version after `version`. One past 2^53 that a program wrote into its expectation is read back
+ * as a BigInt (exactly, so the write conditional on it matches what is stored): `version + 1` threw
+ * on it, and every callback and re-check of the subject failed into the DLQ. DynamoDB holds 38
+ * digits; the sweep's lease adds 1 to it on the table the same way.
+ */
+export function nextVersion(version: number | bigint): number | bigint {
+  return typeof version === 'bigint' ? version + 1n : version + 1;
 }
 
 /**

@@ -13,7 +13,7 @@ export interface CallbackStore {
   getItem(key: ItemKey, options?: { consistent?: boolean }): Promise<Item | undefined>;
   getState(provider: string, subjectId: string, part?: string): Promise<StateItem | undefined>;
   /** Write a state item if nobody else wrote it since `expectedVersion` was read. */
-  putState(state: StateItem, expectedVersion: number | undefined): Promise<'written' | 'conflict'>;
+  putState(state: StateItem, expectedVersion: number | bigint | undefined): Promise<'written' | 'conflict'>;
   /** Record a new verdict on a stored callback's claim (and count the ask). */
   recordVerdict(key: ItemKey, verdict: Verdict & { askedAt: string }): Promise<void>;
   /** States of one `byRecheck` partition whose re-check is due (`recheckAt` ≤ `now`), oldest first. */

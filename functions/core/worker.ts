@@ -12,7 +12,7 @@ import { EVENT_SK_PREFIX, QUEUE, TABLE, keys } from './pipeline-definition.ts';
 import { DEFAULT_RECONCILE, revivedByChange, withRecheck, withRecheckNotBefore, type ReconcilePolicy } from './reconcile.ts';
 import { rawBodyOf, requestOf, withBase64Body, type QueueMessage } from './queue-message.ts';
 import type { SecretCache } from './secrets.ts';
-import { applyObservations, orderKey, RECENT_OBSERVATIONS, remembers, remembersAll, UNANSWERED_CLAIMS_KEPT, type ConfirmationKind, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
+import { applyObservations, nextVersion, orderKey, RECENT_OBSERVATIONS, remembers, remembersAll, UNANSWERED_CLAIMS_KEPT, type ConfirmationKind, type Observation, type PlacedStatus, type StateItem, type Verdict } from './state.ts';
 import { beforeStateWrite, STATE_WRITE_RETRY, subjectTurnKey, type SubjectTurn } from './state-write.ts';
 import { storable } from './storable.ts';
 import type { CallbackStore, Item, ItemKey } from './store.ts';
@@ -313,7 +313,7 @@ async function applyToState(
     const observed = applyObservations(state, subject, observations, asked?.verdict, now);
     // The latest change reported again, later: a report received before this one is older news.
     const again = reportedAgain(state, resolved, message.receivedAt);
-    const applied = again && state ? { ...(observed ?? { ...state, updatedAt: now, version: state.version + 1 }), lastChange: again } : observed;
+    const applied = again && state ? { ...(observed ?? { ...state, updatedAt: now, version: nextVersion(state.version) }), lastChange: again } : observed;
     // A claim the provider could not judge or had not caught up with: asked about again, from the
     // schedule's start when the subject was settled or had gone stale, not where its old schedule ended.
     const claim = { at: message.receivedAt, status: facts.status, outcome: facts.outcome, key: eventKey, supersedes: facts.reportsCurrent === true };
@@ -384,7 +384,7 @@ function scheduled(next: StateItem | undefined, current: StateItem | undefined, 
   if (!base) return undefined;
   const after = schedule(base);
   if (after === base) return next;
-  return next ? after : { ...after, updatedAt: now, version: base.version + 1 };
+  return next ? after : { ...after, updatedAt: now, version: nextVersion(base.version) };
 }
 
 /** Step 4: the event items, each stored once: the callback (the claim) and, when it differs, the provider's answer. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { describe, test } from 'node:test';
@@ -562,5 +562,41 @@ describe('an expectation written with its first re-check years ahead', () => {
     assert.equal(results.length, 1, 'asked once within ten minutes');
     const state = await storedState(env, 'temboplus', ref);
     assert.deepEqual([state?.status, state?.outcome, state?.confirmation], ['COMPLETED', 'succeeded', 'confirmed']);
+  });
+});
+
+describe('an expectation written with a version past 2^53', () => {
+  test('its callbacks and re-checks are stored, each write one version on, as DynamoDB holds it exactly', async () => {
+    // prepare: a program that counts its own writes wrote `version` beyond what a double holds (read back as a BigInt)
+    const ref = uniqueId('SWEEP-HUGE-VERSION');
+    clock = Math.max(clock, Date.now());
+    await env.client.send(
+      new PutItemCommand({
+        TableName: env.tableName,
+        Item: {
+          ...marshall({ ...keys.state('temboplus', ref), provider: 'temboplus', subjectId: ref, expectedAt: now().toISOString(), recheckShard: 'temboplus#0', recheckAt: new Date(clock + 60_000).toISOString() }),
+          version: { N: '9007199254740993' },
+        },
+      }),
+    );
+    const versionStored = async () => (await env.client.send(new GetItemCommand({ TableName: env.tableName, Key: marshall(keys.state('temboplus', ref)) }))).Item?.version?.N;
+    // act: its SUBMITTED callback (the endpoint knows it), then the re-check the sweep queues
+    const submitted = { ...sampleJson('temboplus', 'remittance-completed'), partnerReference: ref, status: 'SUBMITTED', statusCode: 'SUBMITTED', completedAt: null };
+    env.simulator.report(submitted);
+    const stored = await processMessage(await queueMessageFor(env.secrets, 'temboplus', submitted), env.deps({ now })).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    const afterCallback = await versionStored();
+    clock += 2 * 60 * 60_000;
+    const results: RecheckResult[] = [];
+    for (const message of (await sweepOnce('temboplus')).filter((queued) => queued.subjectId === ref)) results.push(await recheck(message));
+    // assess
+    assert.equal(stored, undefined, `the callback is stored (${stored?.message})`);
+    assert.equal(afterCallback, '9007199254740994');
+    assert.deepEqual(results.map((result) => result.kind), ['rechecked']);
+    assert.equal(await versionStored(), '9007199254740996', 'the lease and the re-check each one on');
+    const state = await storedState(env, 'temboplus', ref);
+    assert.deepEqual([state?.status, state?.confirmation, state?.rechecks], ['SUBMITTED', 'confirmed', 1]);
   });
 });

@@ -214,7 +214,7 @@ describe('applyEvent', () => {
     assert.equal(after.orderKey, before.orderKey);
     assert.equal(after.eventCount, 2);
     assert.equal(after.updatedAt, NOW);
-    assert.equal(after.version, before.version + 1);
+    assert.equal(after.version, Number(before.version) + 1);
   });
 
   test('confirmation not_found on a subject with no status records the confirmation without a status', () => {
