@@ -121,6 +121,37 @@ export const RELAY_LATEST_SK_PREFIX = 'RELAY-LATEST#';
 /** The sort key of the link item in the sender's subject (`telesign#<reference>`). */
 export const RELAYED_SK = 'RELAYED';
 
+/**
+ * The sender's subject's `RELAYED` link: which instruction the message `referenceId` carried (one
+ * reference, one link), kept as long as the relay's items. `how`: when it was sent (an answered send)
+ * or joined from a delivery report.
+ */
+function relayedLink(
+  sender: string,
+  referenceId: string,
+  of: { readonly forProvider: string; readonly forSubjectId: string; readonly eventId: string; readonly kind?: unknown; readonly oneTimeCode?: unknown },
+  at: Date,
+  retentionDays: number,
+  how: { readonly sentAt: string } | { readonly referenceFrom: string; readonly joinedAt: string },
+): Item {
+  return {
+    pk: keys.subject(sender, referenceId),
+    sk: RELAYED_SK,
+    provider: sender,
+    subjectId: referenceId,
+    forProvider: of.forProvider,
+    forSubjectId: of.forSubjectId,
+    eventId: of.eventId,
+    ...(typeof of.kind === 'string' ? { kind: of.kind } : {}),
+    ...(typeof of.oneTimeCode === 'boolean' ? { oneTimeCode: of.oneTimeCode } : {}),
+    ...how,
+    [TABLE.ttlAttribute]: Math.floor(at.getTime() / 1000) + retentionDays * 86_400,
+  };
+}
+
+/** What a link names of the instruction it carried. */
+const linkOf = (detail: InstructionDetail) => ({ forProvider: detail.provider, forSubjectId: detail.subjectId, eventId: detail.eventId, kind: detail.kind, oneTimeCode: detail.oneTimeCode });
+
 /** Where a relay item's reference came from when no answer to the send gave it: the sender's delivery report. */
 export const REFERENCE_FROM_REPORT = 'delivery report';
 
@@ -280,20 +311,9 @@ async function meetAndJoin(eventId: string, fields: Item, deps: ReportJoinDepend
     return 'another reference';
   }
   // As the link of a send that was answered (the same key: one reference, one link), dated when joined.
-  await deps.store.create({
-    pk: keys.subject(deps.sender.id, referenceId),
-    sk: RELAYED_SK,
-    provider: deps.sender.id,
-    subjectId: referenceId,
-    forProvider,
-    forSubjectId,
-    eventId,
-    ...(typeof joined.kind === 'string' ? { kind: joined.kind } : {}),
-    ...(typeof joined.oneTimeCode === 'boolean' ? { oneTimeCode: joined.oneTimeCode } : {}),
-    referenceFrom: REFERENCE_FROM_REPORT,
-    joinedAt: at,
-    [TABLE.ttlAttribute]: expiresAt,
-  });
+  await deps.store.create(
+    relayedLink(deps.sender.id, referenceId, { forProvider, forSubjectId, eventId, kind: joined.kind, oneTimeCode: joined.oneTimeCode }, now, deps.retentionDays, { referenceFrom: REFERENCE_FROM_REPORT, joinedAt: at }),
+  );
   // The reference is the sender's subject, masked as its own lines mask it.
   deps.log?.info('relay: delivery report joined', { eventId, provider: forProvider, referenceId: maskSubjectId(referenceId, deps.sender) });
   return 'joined';
@@ -1036,19 +1056,12 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
   // marks it `uncertain`, never sending again (the reference is in this line of the log).
   const at = deps.now();
   const recordSent = () =>
-    deps.store.recordSent(key, attempt, { status: 'sent', referenceId, sentAt: at.toISOString(), updatedAt: at.toISOString() }, {
-      pk: keys.subject(deps.sender.id, referenceId),
-      sk: RELAYED_SK,
-      provider: deps.sender.id,
-      subjectId: referenceId,
-      forProvider: detail.provider,
-      forSubjectId: detail.subjectId,
-      eventId: detail.eventId,
-      kind: detail.kind,
-      oneTimeCode: detail.oneTimeCode,
-      sentAt: at.toISOString(),
-      [TABLE.ttlAttribute]: Math.floor(at.getTime() / 1000) + deps.retentionDays * 86_400,
-    });
+    deps.store.recordSent(
+      key,
+      attempt,
+      { status: 'sent', referenceId, sentAt: at.toISOString(), updatedAt: at.toISOString() },
+      relayedLink(deps.sender.id, referenceId, linkOf(detail), at, deps.retentionDays, { sentAt: at.toISOString() }),
+    );
   for (let tries = 1; ; tries++) {
     try {
       await recordSent();
@@ -1100,20 +1113,12 @@ async function earlierAttemptReported(detail: InstructionDetail, deps: RelayDepe
 async function recordReportedSend(detail: InstructionDetail, key: ItemKey, attempt: string, referenceId: string, attempts: number, deps: RelayDependencies, done: Done): Promise<RelayResult> {
   const at = deps.now();
   const reason = 'an earlier attempt was answered as not sent, but its delivery report (by external id) shows the sender took it: not sent again';
-  await deps.store.recordSent(key, attempt, { status: 'sent', referenceId, referenceFrom: REFERENCE_FROM_REPORT, referenceAt: at.toISOString(), reason, updatedAt: at.toISOString() }, {
-    pk: keys.subject(deps.sender.id, referenceId),
-    sk: RELAYED_SK,
-    provider: deps.sender.id,
-    subjectId: referenceId,
-    forProvider: detail.provider,
-    forSubjectId: detail.subjectId,
-    eventId: detail.eventId,
-    kind: detail.kind,
-    oneTimeCode: detail.oneTimeCode,
-    referenceFrom: REFERENCE_FROM_REPORT,
-    joinedAt: at.toISOString(),
-    [TABLE.ttlAttribute]: Math.floor(at.getTime() / 1000) + deps.retentionDays * 86_400,
-  });
+  await deps.store.recordSent(
+    key,
+    attempt,
+    { status: 'sent', referenceId, referenceFrom: REFERENCE_FROM_REPORT, referenceAt: at.toISOString(), reason, updatedAt: at.toISOString() },
+    relayedLink(deps.sender.id, referenceId, linkOf(detail), at, deps.retentionDays, { referenceFrom: REFERENCE_FROM_REPORT, joinedAt: at.toISOString() }),
+  );
   return done({ outcome: 'sent', referenceId }, { attempts, referenceFrom: REFERENCE_FROM_REPORT });
 }
 
