@@ -1,7 +1,8 @@
-import { Aws, type CfnElement, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, Aws, type CfnElement, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { QUEUE } from '../functions/core/pipeline-definition.ts';
 import { secretEnvName } from '../functions/core/secrets.ts';
 import { providers } from '../functions/providers/index.ts';
 import { workerReadsSecret } from '../functions/providers/provider.ts';
@@ -227,6 +228,15 @@ export class CallbackGatewayStack extends Stack {
     validateStackProps(props);
 
     const logRetention = (props.logRetentionDays ?? SETTING_DEFAULTS.logRetentionDays) as RetentionDays;
+    // A callback the worker gave up on waits in the DLQ up to its retention; the worker's lines that
+    // say why it failed should be there for as long (DeadLetterQueueExpiring sends a person to them).
+    if (logRetention < QUEUE.dlqRetentionDays) {
+      Annotations.of(this).addWarningV2(
+        'callback-gateway:log-retention-short',
+        `logRetentionDays ${logRetention} is shorter than the dead-letter queue's ${QUEUE.dlqRetentionDays} days: a callback still waiting there ` +
+          `may outlive the worker's log lines that say why it failed. ${QUEUE.dlqRetentionDays} or more keeps them as long as the callbacks.`,
+      );
+    }
     const logging = { applicationLogLevel: props.applicationLogLevel, systemLogLevel: props.systemLogLevel, logRetention };
     this.table = new CallbackTable(this, 'Table');
     this.pipeline = new CallbackQueue(this, 'Pipeline', {

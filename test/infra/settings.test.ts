@@ -164,6 +164,15 @@ describe('log retention', () => {
       assert.deepEqual([...new Set(groups.map((group) => group.Properties.RetentionInDays))], [days]);
     }
   });
+
+  test("a retention shorter than the dead-letter queue's is warned about at synth: a failed callback would outlive the lines that say why", () => {
+    // act
+    const short = synth({}, committing({ logRetentionDays: 7 })).stack;
+    const asLong = synth({}, committing({ logRetentionDays: QUEUE.dlqRetentionDays })).stack;
+    // assess
+    Annotations.fromStack(short).hasWarning('*', Match.stringLikeRegexp(`logRetentionDays 7 is shorter than the dead-letter queue's ${QUEUE.dlqRetentionDays} days`));
+    assert.deepEqual(Annotations.fromStack(asLong).findWarning('*', Match.stringLikeRegexp('logRetentionDays')), []);
+  });
 });
 
 describe('each setting is checked at synth, naming the setting and the allowed range', () => {
