@@ -217,6 +217,26 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
       }
     },
 
+    async giveBack(count) {
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: marshall({ pk: count.pk, sk: count.sk }),
+            // Never below 0, never an item made. An SDK retry of a decrement whose answer was lost takes
+            // one more: the count then allows one more send within its hour (rare, and logged nowhere).
+            UpdateExpression: 'ADD #count :minusOne',
+            ConditionExpression: '#count > :zero',
+            ExpressionAttributeNames: { '#count': 'count' },
+            ExpressionAttributeValues: marshall({ ':minusOne': -1, ':zero': 0 }),
+          }),
+        );
+      } catch (error) {
+        if (isConditionFailure(error)) return;
+        throw fault('UpdateItem (relay count given back)', error);
+      }
+    },
+
     async addOtherReferences(key, referenceIds) {
       try {
         const { Attributes } = await client.send(

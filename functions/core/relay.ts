@@ -69,7 +69,9 @@ import type { Item, ItemKey } from './store.ts';
  * later), on condition that it is below the cap. Over it, nothing leaves: `refused`, the reason
  * naming the setting. Counted only there, so an instruction expired, superseded or not stored never
  * uses the cap, and once: the item keeps the hour it was counted in (`countedHour`), and a later
- * attempt of the same instruction (a redelivery after a fault that sent nothing) is not counted again.
+ * attempt of the same instruction (a redelivery after a crash) is not counted again. An attempt that
+ * sends nothing (TeleSign's 429 or 5xx, no connection, a refusal) gives its count back and clears
+ * `countedHour`: the cap is of SMS that may have left, not of tries.
  *
  * No destination, text, link or code is written to the relay item or to a log line: only ids,
  * kinds and outcomes.
@@ -231,6 +233,8 @@ export interface RelayStore {
    * there: the item as it is then, or undefined when there is none.
    */
   addOtherReferences(key: ItemKey, referenceIds: readonly string[]): Promise<Item | undefined>;
+  /** Take 1 from the number's count for an hour (`keys.relayCount`), if it is above 0: a send counted that sent nothing. */
+  giveBack(count: ItemKey): Promise<void>;
 }
 
 /** A send counted against its number's hour (`relayMaxPerNumberPerHour`). */
@@ -891,7 +895,7 @@ async function carryOn(found: Item, resume: Resume, deps: RelayDependencies): Pr
       const { detail, secret, attempt } = next.send;
       const claimed = await deps.store.update(key, expected, { status: 'claimed', attempt, claimedAt: at, updatedAt: at, deadLettered: false }, true);
       // Counted already when an earlier attempt began sending (and sent nothing): not counted again.
-      if (claimed.ok) return send(detail, secret, key, attempt, Number(current.attempts ?? 0) + 1, current.countedHour !== undefined, deps, done);
+      if (claimed.ok) return send(detail, secret, key, attempt, Number(current.attempts ?? 0) + 1, typeof current.countedHour === 'string', deps, done);
       current = claimed.current;
       continue;
     }
@@ -924,7 +928,7 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
    * item left `sending` by a table blip would become `uncertain`, a code that never left never sent.
    * Should every try fail, the original fault is thrown all the same.
    */
-  const recordRetry = async (from: readonly ('claimed' | 'sending')[], error: unknown) => void (await recordNotSent(from, { status: 'retry', lastFault: errorMessage(error) }));
+  const recordRetry = async (from: readonly ('claimed' | 'sending')[], error: unknown, more: Item = {}) => recordNotSent(from, { status: 'retry', lastFault: errorMessage(error), ...more });
   /** Record `fields` for an attempt that sent nothing, as `recordRetry` does (`expired`, too); false when every try failed. */
   const recordNotSent = async (from: readonly ('claimed' | 'sending')[], fields: Item): Promise<boolean> => {
     for (let tries = 1; ; tries++) {
@@ -941,7 +945,8 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
   };
   /** `recordNotSent` from `sending` for an outcome that ends the attempt: if every try fails, the delivery fails and is tried again. */
   const recordEnding = async (fields: Item, what: string) => {
-    if (!(await recordNotSent(['sending'], fields))) throw new DependencyError('dynamodb', `${what} (nothing sent) could not be recorded`);
+    if (!(await recordNotSent(['sending'], { ...fields, ...uncounted }))) throw new DependencyError('dynamodb', `${what} (nothing sent) could not be recorded`);
+    await giveBack();
   };
   // A retry: an earlier attempt was answered as not sent (429, 500, 503…) or never connected, yet
   // TeleSign may have taken it all the same. Its delivery report echoes our external id (the
@@ -974,6 +979,20 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
   const startedAt = starting.toISOString();
   // Counted with the move to `sending`, in its transaction: only a send that starts uses the cap.
   const count = counted ? undefined : sendCount(detail, deps, starting);
+  // An attempt counted here that then sends nothing (expired at the last moment, refused, TeleSign
+  // down: 429, 5xx, no connection) gives its count back, its item no longer saying it was counted:
+  // the cap is of SMS that left, not of tries. Counted for good, a person asking again while TeleSign
+  // was failing got no code for the rest of the hour. Given back after the item is recorded, and a
+  // fault giving it back is only logged: a count too high by one refuses a send, never allows one.
+  const uncounted = count ? { countedHour: null } : {};
+  const giveBack = async () => {
+    if (!count) return;
+    try {
+      await deps.store.giveBack(count.key);
+    } catch (fault) {
+      deps.log.warn('relay: a count not given back', { eventId: detail.eventId, provider: detail.provider, error: errorMessage(fault) });
+    }
+  };
   let started: Awaited<ReturnType<RelayStore['beginSend']>>;
   try {
     started = await deps.store.beginSend(
@@ -1047,7 +1066,7 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
       return done({ outcome: 'expired' }, { ...late.more, attempts, reason: errorMessage(error) });
     }
     // The next delivery may try again (until the instruction is too old).
-    await recordRetry(['sending'], error);
+    if (await recordRetry(['sending'], error, uncounted)) await giveBack();
     throw error;
   }
   // Sent. The record is tried a few times, as `retry` is: left `sending` by one failed write, the

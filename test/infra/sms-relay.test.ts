@@ -347,6 +347,7 @@ describe('alarms', () => {
     const items = new Map<string, Item>();
     const store: RelayStore = {
       read: async (key) => items.get(`${key.pk}|${key.sk}`),
+      giveBack: async () => undefined,
       create: async (item) => {
         const key = `${String(item.pk)}|${String(item.sk)}`;
         const existing = items.get(key);

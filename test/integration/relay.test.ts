@@ -1521,6 +1521,26 @@ describe('relayMaxPerNumberPerHour: never more than so many SMS to one number in
     assert.equal((await relayItem(busy))?.attempts, 2, 'two attempts, one count');
   });
 
+  test('a send TeleSign answers 503 gives its count back: after an outage, the code a person asked for again is sent, not refused', async () => {
+    // prepare: a cap of 3; TeleSign answers the first four sends 503; a person asks four times (four codes, one session)
+    const number = freshNumber();
+    const session = uniqueId('sess');
+    const codes = [];
+    for (let i = 0; i < 4; i++) codes.push(await instruction({ ...OTP_SAMPLE, phoneNumber: number, text: `Your code is ${1111 * (i + 1)}` }, session, received(i)));
+    simulator.setSendFault({ status: 503, times: 4 });
+    // act: each code as it comes, each answered 503; then TeleSign recovers and the last is delivered again
+    const first = [];
+    for (const code of codes) first.push(await relayInstruction(code, relayDeps({ maxPerNumberPerHour: 3, now: clock(10) })).then((result) => result.outcome, (error: unknown) => (error as Error).name));
+    const during = (await countOf(number))?.count;
+    const last = await relayInstruction(codes[3], relayDeps({ maxPerNumberPerHour: 3, now: clock(20) }));
+    // assess
+    assert.deepEqual(first, ['DependencyError', 'DependencyError', 'DependencyError', 'DependencyError'], 'was: the fourth refused, three 503s having used the cap');
+    assert.equal(during, 0, 'nothing sent, nothing counted');
+    assert.equal(last.outcome, 'sent');
+    assert.equal(sentTo(number), 1);
+    assert.equal((await countOf(number))?.count, 1);
+  });
+
   test('0: no cap, and nothing counted', async () => {
     // prepare
     const number = freshNumber();
