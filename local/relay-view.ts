@@ -173,7 +173,7 @@ function statusLine(view: RelayView): string {
       return `${what} not sent: ${via} refused it (${view.reason ?? 'refused'})${view.referenceId ? `, reference ${view.referenceId}: ${delivery}` : ''}`;
     case 'retry':
       return view.deadLettered
-        ? `${what} not sent: gave up after ${view.attempts ?? 0} attempt(s) (${view.lastFault ?? 'a fault'}); it is in the relay's dead-letter queue: redrive it once ${via} is fixed (a code then too old is recorded expired)`
+        ? `${what} not sent: gave up after ${view.attempts ?? 0} attempt(s) (${view.lastFault ?? 'a fault'}); it is in the relay's dead-letter queue: once ${via} is fixed, redrive it (npm run redrive -- --relay locally; on AWS, npm run redrive -- --dlq-url <RelayDeadLetterQueueUrl> --region <region>); a code then too old is recorded expired`
         : `${what} not sent yet: ${view.lastFault ?? 'a fault'}; tried ${view.attempts ?? 0} time(s), retrying with back-off`;
     case 'sending':
       return `${what} being sent via ${via} (attempt ${view.attempts ?? 1})`;

@@ -660,7 +660,7 @@ describe('faults that sent nothing are retried', () => {
 
     // assess
     assert.equal(last.batchItemFailures.length, 1, 'given back: the queue moves it to the DLQ');
-    assert.equal(gaveUp, `link not sent: gave up after 1 attempt(s) (send answered 503); it is in the relay's dead-letter queue: redrive it once TeleSign is fixed (a code then too old is recorded expired)`);
+    assert.equal(gaveUp, `link not sent: gave up after 1 attempt(s) (send answered 503); it is in the relay's dead-letter queue: once TeleSign is fixed, redrive it (npm run redrive -- --relay locally; on AWS, npm run redrive -- --dlq-url <RelayDeadLetterQueueUrl> --region <region>); a code then too old is recorded expired`);
     assert.ok(log.lines.some((line) => line.message === 'relay: gave up, to the DLQ' && line.fields?.eventId === detail.eventId));
     assert.deepEqual(redriven.batchItemFailures, []);
     assert.equal(taken(detail).length, 1);

@@ -331,3 +331,13 @@ describe('inspect: an uncertain send', () => {
     assert.equal(relayLine({ ...joined, delivery: { ...joined.delivery, status: '203', outcome: 'pending', terminal: false, description: 'Delivered to gateway' } }), "code may have been sent via TeleSign (no answer to the send); TeleSign's delivery report, reference REF1: Delivered to gateway (203, pending, not final yet)");
   });
 });
+
+describe('inspect: an instruction in the relay\'s dead-letter queue', () => {
+  test('names the command that moves it back, locally and on AWS, not only "redrive it"', () => {
+    const view = { eventId: 'e1', kind: 'one-time-password', oneTimeCode: true, status: 'retry', via: 'telesign', attempts: 8, lastFault: 'send answered 503', deadLettered: true };
+    assert.equal(
+      relayLine(view),
+      "code not sent: gave up after 8 attempt(s) (send answered 503); it is in the relay's dead-letter queue: once TeleSign is fixed, redrive it (npm run redrive -- --relay locally; on AWS, npm run redrive -- --dlq-url <RelayDeadLetterQueueUrl> --region <region>); a code then too old is recorded expired",
+    );
+  });
+});
