@@ -143,8 +143,23 @@ function statusDetailOf(detail: unknown): { statusDetail?: Record<string, string
   const plain = Object.entries(detail).filter(
     (entry): entry is [string, string | number | boolean] => typeof entry[1] === 'string' || typeof entry[1] === 'boolean' || (typeof entry[1] === 'number' && Number.isFinite(entry[1])),
   );
-  return plain.length === 0 ? {} : { statusDetail: Object.fromEntries(plain) };
+  // A number no double holds exactly (one an application wrote) as its text: as a JSON integer past
+  // 2^63 the bus refused the event, and every later one of the subject that carried it.
+  const carried = plain.map(([name, value]): [string, string | number | boolean] => [name, typeof value === 'number' && Math.abs(value) > Number.MAX_SAFE_INTEGER ? String(value) : value]);
+  return carried.length === 0 ? {} : { statusDetail: Object.fromEntries(carried) };
 }
+
+/**
+ * The largest version an event carries: the largest double whose JSON text is an integer PutEvents
+ * takes ("For the JSON number (integer) data type, the constraints are: a minimum value of
+ * -9,223,372,036,854,775,808 and a maximum value of 9,223,372,036,854,775,807",
+ * https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html). A state whose
+ * version a program wrote past it had every change refused by the bus (set aside, never delivered);
+ * its changes now carry this one, told apart by `changedAt` as a table restored to an earlier point is.
+ */
+export const MAX_EVENT_VERSION = 2 ** 63 - 1024;
+
+const eventVersion = (version: number) => Math.max(-MAX_EVENT_VERSION, Math.min(MAX_EVENT_VERSION, version));
 
 function statusChanged(before: Item | undefined, after: Item): GatewayEvent | undefined {
   if (!saysSomethingNew(before, after)) return undefined;
@@ -174,7 +189,7 @@ function statusChanged(before: Item | undefined, after: Item): GatewayEvent | un
     ...(text(after.confirmedStatus) === undefined ? {} : { confirmedStatus: text(after.confirmedStatus)! }),
     ...(Array.isArray(after.differences) && after.differences.length > 0 ? { differences: after.differences.map(String) } : {}),
     ...(after.stale === true ? { stale: true } : {}),
-    version,
+    version: eventVersion(version),
     changedAt,
   };
   return { source: EVENT_SOURCE, detailType: DETAIL_TYPES.statusChanged, time: changedAt, detail };

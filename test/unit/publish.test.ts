@@ -231,6 +231,24 @@ describe('Callback Status Changed', () => {
     assert.deepEqual(eventsFromChange({ eventName: 'REMOVE', oldImage: part }), []);
     assert.deepEqual(eventsFromChange({ eventName: 'INSERT', newImage: { pk: 'temboplus#REF-1', sk: 'EVENT#X', provider: 'temboplus', subjectId: 'REF-1', payload: {} } }), []);
   });
+
+  test('a version (or a number of the detail) past what PutEvents takes as an integer is published within it, so the bus does not refuse every change of the subject', () => {
+    // prepare: an expectation a program wrote with `version` past 2^63 (DynamoDB keeps 38 digits; the
+    // stream reads the nearest double), moved on by a callback; a detail an application wrote with a count past it
+    const version = Number('18446744073709551616');
+    const before = state({ version, status: 'SUBMITTED' });
+    const after = state({ version: version + 1, status: 'COMPLETED', outcome: 'succeeded', terminal: true, changedAt: T(1), detail: { count: 1e20 } });
+    // act
+    const [event] = eventsFromChange({ eventName: 'MODIFY', oldImage: before, newImage: after });
+    // assess: PutEvents refuses a JSON integer outside -2^63 … 2^63 − 1 (API_PutEvents)
+    const integers = [...(putEventsEntry(event, 'bus').Detail ?? '').matchAll(/(?<=[:,[]\s*)-?\d+(?=\s*[,}\]])/g)].map((match) => BigInt(match[0]));
+    assert.ok(integers.length > 0);
+    for (const integer of integers) assert.ok(integer <= 2n ** 63n - 1n && integer >= -(2n ** 63n), `${integer} is outside what PutEvents takes`);
+    const detail = event.detail as StatusChangedDetail;
+    assert.equal(detail.status, 'COMPLETED');
+    assert.ok(detail.version > 2 ** 62, 'still a version past every one a subject counts to by itself');
+    assert.equal(detail.statusDetail?.count, '100000000000000000000', 'kept as its text');
+  });
 });
 
 describe('Callback Instruction', () => {
