@@ -323,7 +323,17 @@ export function applyObservations(
  * digits; the sweep's lease adds 1 to it on the table the same way.
  */
 export function nextVersion(version: number | bigint): number | bigint {
-  return typeof version === 'bigint' ? version + 1n : version + 1;
+  if (typeof version === 'bigint') return version + 1n;
+  if (typeof version === 'number') return version + 1;
+  // Read as its digits: a fraction past 2^53 (a NumberValue) or a version written as text. `+ 1` put
+  // "1" after its text ("7" became "71"), written back as text, which the sweep's lease (`version + 1`
+  // on the table) cannot add to: the subject was never asked about again. The next integer after it
+  // instead, as a number.
+  const digits = /^\s*(-?\d+)(?:\.\d*)?\s*$/.exec(String(version));
+  // Text that is no number at all: as before (no version to count on from).
+  if (!digits) return (version as unknown as number) + 1;
+  const next = BigInt(digits[1]) + 1n;
+  return next >= BigInt(Number.MIN_SAFE_INTEGER) && next <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(next) : next;
 }
 
 /**

@@ -600,3 +600,40 @@ describe('an expectation written with a version past 2^53', () => {
     assert.deepEqual([state?.status, state?.confirmation, state?.rechecks], ['SUBMITTED', 'confirmed', 1]);
   });
 });
+
+describe('an expectation written with a version no integer a double holds: a fraction past 2^53, or text', () => {
+  for (const [label, written, afterCallback, afterRecheck] of [
+    ['a fraction past 2^53', { N: '123456789012345678901.5' }, '123456789012345678902', '123456789012345678904'],
+    ['text', { S: '7' }, '8', '10'],
+  ] as const) {
+    test(`${label}: its callback writes the next integer as a number, so the sweep can lease it and its re-check is asked`, async () => {
+      // prepare: a program wrote `version` read back as its digits (a NumberValue) or as text
+      const ref = uniqueId('SWEEP-ODD-VERSION');
+      clock = Math.max(clock, Date.now());
+      await env.client.send(
+        new PutItemCommand({
+          TableName: env.tableName,
+          Item: {
+            ...marshall({ ...keys.state('temboplus', ref), provider: 'temboplus', subjectId: ref, expectedAt: now().toISOString(), recheckShard: 'temboplus#0', recheckAt: new Date(clock + 60_000).toISOString() }),
+            version: written,
+          },
+        }),
+      );
+      const versionStored = async () => (await env.client.send(new GetItemCommand({ TableName: env.tableName, Key: marshall(keys.state('temboplus', ref)) }))).Item?.version;
+      // act: its SUBMITTED callback (the endpoint knows it), then the re-check the sweep queues
+      const submitted = { ...sampleJson('temboplus', 'remittance-completed'), partnerReference: ref, status: 'SUBMITTED', statusCode: 'SUBMITTED', completedAt: null };
+      env.simulator.report(submitted);
+      await processMessage(await queueMessageFor(env.secrets, 'temboplus', submitted), env.deps({ now }));
+      const afterTheCallback = await versionStored();
+      clock += 2 * 60 * 60_000;
+      const results: RecheckResult[] = [];
+      for (const message of (await sweepOnce('temboplus')).filter((queued) => queued.subjectId === ref)) results.push(await recheck(message));
+      // assess
+      assert.deepEqual(afterTheCallback, { N: afterCallback }, 'was: the text of the version with "1" put after it');
+      assert.deepEqual(results.map((result) => result.kind), ['rechecked'], 'was: the sweep could not lease it (a number added to text), never asked again');
+      assert.deepEqual(await versionStored(), { N: afterRecheck });
+      const state = await storedState(env, 'temboplus', ref);
+      assert.deepEqual([state?.status, state?.confirmation, state?.rechecks], ['SUBMITTED', 'confirmed', 1]);
+    });
+  }
+});
