@@ -217,18 +217,19 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
       }
     },
 
-    async giveBack(count) {
+    async giveBack(count, attempt) {
       try {
         await client.send(
           new UpdateItemCommand({
             TableName: tableName,
             Key: marshall({ pk: count.pk, sk: count.sk }),
-            // Never below 0, never an item made. An SDK retry of a decrement whose answer was lost takes
-            // one more: the count then allows one more send within its hour (rare, and logged nowhere).
-            UpdateExpression: 'ADD #count :minusOne',
-            ConditionExpression: '#count > :zero',
-            ExpressionAttributeNames: { '#count': 'count' },
-            ExpressionAttributeValues: marshall({ ':minusOne': -1, ':zero': 0 }),
+            // Never below 0, never an item made, and once per attempt: the attempt's token is kept in
+            // `givenBack`, so the SDK's retry of a decrement whose answer was lost (a timeout) takes
+            // nothing more. Taken twice, the count allowed one more SMS than the cap within its hour.
+            UpdateExpression: 'ADD #count :minusOne, #given :attempts',
+            ConditionExpression: '#count > :zero AND NOT contains(#given, :attempt)',
+            ExpressionAttributeNames: { '#count': 'count', '#given': 'givenBack' },
+            ExpressionAttributeValues: marshall({ ':minusOne': -1, ':zero': 0, ':attempts': new Set([attempt]), ':attempt': attempt }),
           }),
         );
       } catch (error) {

@@ -233,8 +233,11 @@ export interface RelayStore {
    * there: the item as it is then, or undefined when there is none.
    */
   addOtherReferences(key: ItemKey, referenceIds: readonly string[]): Promise<Item | undefined>;
-  /** Take 1 from the number's count for an hour (`keys.relayCount`), if it is above 0: a send counted that sent nothing. */
-  giveBack(count: ItemKey): Promise<void>;
+  /**
+   * Take 1 from the number's count for an hour (`keys.relayCount`), if it is above 0: a send counted
+   * that sent nothing. Once per `attempt` (its token), however often the call is repeated.
+   */
+  giveBack(count: ItemKey, attempt: string): Promise<void>;
 }
 
 /** A send counted against its number's hour (`relayMaxPerNumberPerHour`). */
@@ -988,7 +991,7 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
   const giveBack = async () => {
     if (!count) return;
     try {
-      await deps.store.giveBack(count.key);
+      await deps.store.giveBack(count.key, attempt);
     } catch (fault) {
       deps.log.warn('relay: a count not given back', { eventId: detail.eventId, provider: detail.provider, error: errorMessage(fault) });
     }

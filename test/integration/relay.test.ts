@@ -1541,6 +1541,45 @@ describe('relayMaxPerNumberPerHour: never more than so many SMS to one number in
     assert.equal((await countOf(number))?.count, 1);
   });
 
+  test('a give-back that landed, its answer lost and the decrement retried by the SDK: taken back once, the cap still holds', async (t) => {
+    // prepare: a cap of 2; one code sent (count 1); another counted (2) and answered 503, its give-back
+    // landing with its answer lost (a timeout the SDK retries)
+    const number = freshNumber();
+    const [sent, busy, third, fourth] = [
+      await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(0)),
+      await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(1)),
+      await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(2)),
+      await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(3)),
+    ];
+    const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint: env.dynamo.endpoint });
+    t.after(() => client.destroy());
+    let lost = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (lost === 0 && context.commandName === 'UpdateItemCommand' && String((args.input as { UpdateExpression?: string }).UpdateExpression).includes(':minusOne')) {
+          lost++;
+          throw Object.assign(new Error('the answer never came (test)'), { name: 'TimeoutError', $metadata: {} });
+        }
+        return result;
+      },
+      { step: 'deserialize', name: 'loseOneAnswer' },
+    );
+    const deps = () => relayDeps({ maxPerNumberPerHour: 2, now: clock(10) });
+    // act
+    const results: string[] = [(await relayInstruction(sent, deps())).outcome];
+    simulator.setSendFault({ status: 503, times: 1 });
+    results.push(await relayInstruction(busy, relayDeps({ store: createRelayStore(client, env.tableName), maxPerNumberPerHour: 2, now: clock(10) })).then((result) => result.outcome, (error: unknown) => (error as Error).name));
+    const afterGiveBack = (await countOf(number))?.count;
+    for (const detail of [third, fourth]) results.push((await relayInstruction(detail, deps())).outcome);
+    // assess
+    assert.equal(lost, 1, 'one answer lost');
+    assert.equal(afterGiveBack, 1, 'was: 0, the decrement taken twice');
+    assert.deepEqual(results, ['sent', 'DependencyError', 'sent', 'refused'], 'was: the fourth sent, three SMS to the number with a cap of 2');
+    assert.equal(sentTo(number), 2);
+    assert.equal((await countOf(number))?.count, 2);
+  });
+
   test('0: no cap, and nothing counted', async () => {
     // prepare
     const number = freshNumber();
