@@ -259,10 +259,24 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
       }
     },
 
-    async recordSent(key, attempt, fields, link) {
+    async recordSent(key, attempt, fields, link, count) {
       const put = { Put: { TableName: tableName, Item: marshall(link, MARSHALL) } };
+      // One more on the number's count, with no condition: the SMS has left (made at 1 if none).
+      const counted = count
+        ? [
+            {
+              Update: {
+                TableName: tableName,
+                Key: marshall({ pk: count.key.pk, sk: count.key.sk }),
+                UpdateExpression: 'SET #expires = if_not_exists(#expires, :expires) ADD #count :one',
+                ExpressionAttributeNames: { '#count': 'count', '#expires': TABLE.ttlAttribute },
+                ExpressionAttributeValues: marshall({ ':one': 1, ':expires': count.expiresAt }),
+              },
+            },
+          ]
+        : [];
       try {
-        await client.send(new TransactWriteItemsCommand({ TransactItems: [{ Update: updateInput(key, fields, false, { attempt }) }, put] }));
+        await client.send(new TransactWriteItemsCommand({ TransactItems: [{ Update: updateInput(key, fields, false, { attempt }) }, put, ...counted] }));
         return;
       } catch (error) {
         const conditionFailed =
@@ -271,7 +285,7 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
       }
       // Another attempt's token is on the item: the send happened all the same, and says so.
       try {
-        await client.send(new TransactWriteItemsCommand({ TransactItems: [{ Update: updateInput(key, fields, false) }, put] }));
+        await client.send(new TransactWriteItemsCommand({ TransactItems: [{ Update: updateInput(key, fields, false) }, put, ...counted] }));
       } catch (error) {
         throw fault('TransactWriteItems (relay sent)', error);
       }

@@ -189,9 +189,10 @@ export interface RelayStore {
   update(key: ItemKey, expected: { readonly status: string; readonly attempt?: string }, fields: Item, countAttempt?: boolean): Promise<{ readonly ok: true } | { readonly ok: false; readonly current: Item | undefined }>;
   /**
    * Record a send: `fields` on the relay item if its `attempt` is still `attempt` (else on it
-   * anyway: the send happened) and the link item, together.
+   * anyway: the send happened) and the link item, together; with `count`, one more on the number's
+   * count for the hour, whatever its cap (the SMS has left).
    */
-  recordSent(key: ItemKey, attempt: string, fields: Item, link: Item): Promise<void>;
+  recordSent(key: ItemKey, attempt: string, fields: Item, link: Item, count?: SendCount): Promise<void>;
   /**
    * Move the marker at `key` to `position` (with `fields`) unless a later time holds it, or the same
    * time for another instruction: true when it is now at `position`, false otherwise.
@@ -964,7 +965,7 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
       await recordRetry(['claimed'], error);
       throw error;
     }
-    if (reported !== undefined) return recordReportedSend(detail, key, attempt, reported, attempts, deps, done);
+    if (reported !== undefined) return recordReportedSend(detail, key, attempt, reported, attempts, counted, deps, done);
   }
   // The marker once more, the moment before the request leaves, together with the move to
   // `sending`: a later instruction of the family that came while this one was being claimed
@@ -1132,14 +1133,19 @@ async function earlierAttemptReported(detail: InstructionDetail, deps: RelayDepe
  * its link item, as a send that was answered. A fault is thrown: the item stays `claimed` (nothing
  * left now), and the next delivery finds the report again.
  */
-async function recordReportedSend(detail: InstructionDetail, key: ItemKey, attempt: string, referenceId: string, attempts: number, deps: RelayDependencies, done: Done): Promise<RelayResult> {
+async function recordReportedSend(detail: InstructionDetail, key: ItemKey, attempt: string, referenceId: string, attempts: number, counted: boolean, deps: RelayDependencies, done: Done): Promise<RelayResult> {
   const at = deps.now();
   const reason = 'an earlier attempt was answered as not sent, but its delivery report (by external id) shows the sender took it: not sent again';
+  // That attempt gave its count back when it was answered 429/5xx: the SMS left all the same, so it
+  // is counted now (in this hour, past the cap if need be), together with the record. Uncounted, the
+  // number was sent one more SMS than relayMaxPerNumberPerHour allows.
+  const count = counted ? undefined : sendCount(detail, deps, at);
   await deps.store.recordSent(
     key,
     attempt,
-    { status: 'sent', referenceId, referenceFrom: REFERENCE_FROM_REPORT, referenceAt: at.toISOString(), reason, updatedAt: at.toISOString() },
+    { status: 'sent', referenceId, referenceFrom: REFERENCE_FROM_REPORT, referenceAt: at.toISOString(), reason, updatedAt: at.toISOString(), ...(count ? { countedHour: count.hour } : {}) },
     relayedLink(deps.sender.id, referenceId, linkOf(detail), at, deps.retentionDays, { referenceFrom: REFERENCE_FROM_REPORT, joinedAt: at.toISOString() }),
+    count,
   );
   return done({ outcome: 'sent', referenceId }, { attempts, referenceFrom: REFERENCE_FROM_REPORT });
 }

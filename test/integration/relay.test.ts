@@ -1580,6 +1580,35 @@ describe('relayMaxPerNumberPerHour: never more than so many SMS to one number in
     assert.equal((await countOf(number))?.count, 2);
   });
 
+  test('TeleSign answered 503 yet took the message, its report found by the retry: counted after all, the cap still holds', async () => {
+    // prepare: a cap of 1; the first request reaches TeleSign (the message goes out) but the relay is answered 503;
+    // TeleSign's report (our external_id) comes before the retry; then another code to the same number
+    const number = freshNumber();
+    const [first, second] = [await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(0)), await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(1))];
+    const inner = postOnceContext();
+    let answered503 = 0;
+    const send: SendContext = {
+      post: async (url, request) => {
+        const answer = await inner.post(url, request);
+        return answered503++ === 0 ? { status: 503, body: '{"status":{"code":503,"description":"Service unavailable"}}' } : answer;
+      },
+    };
+    const workerDeps = env.deps({ log: logger(), relayJoin: deliveryReportJoin({ sender: telesign, store: createRelayStore(env.client, env.tableName), retentionDays: 90, now: () => new Date() }) });
+    // act
+    const attempt = await relayInstruction(first, relayDeps({ send, maxPerNumberPerHour: 1, now: clock(10) })).then((result) => result.outcome, (error: unknown) => (error as Error).name);
+    const [message] = taken(first);
+    await processMessage(await queueMessageFor(env.secrets, 'telesign', { reference_id: message.referenceId, status: { code: 200, description: 'Delivered to handset', updated_on: new Date().toISOString() }, external_id: first.eventId }), workerDeps);
+    const retried = await relayInstruction(first, relayDeps({ maxPerNumberPerHour: 1, now: clock(20) }));
+    const other = await relayInstruction(second, relayDeps({ maxPerNumberPerHour: 1, now: clock(30) }));
+    // assess
+    assert.equal(attempt, 'DependencyError');
+    assert.equal(retried.outcome, 'sent');
+    assert.equal((await relayItem(first))?.referenceFrom, 'delivery report');
+    assert.equal(other.outcome, 'refused', 'was: sent, a second SMS to the number with a cap of 1');
+    assert.equal(sentTo(number), 1);
+    assert.equal((await countOf(number))?.count, 1);
+  });
+
   test('0: no cap, and nothing counted', async () => {
     // prepare
     const number = freshNumber();
