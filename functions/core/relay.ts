@@ -70,7 +70,7 @@ import type { Item, ItemKey } from './store.ts';
  * naming the setting. Counted only there, so an instruction expired, superseded or not stored never
  * uses the cap, and once: the item keeps the hour it was counted in (`countedHour`), and a later
  * attempt of the same instruction (a redelivery after a crash) is not counted again. An attempt that
- * sends nothing (TeleSign's 429 or 5xx, no connection, a refusal) gives its count back and clears
+ * sends nothing (TeleSign's 429, 500 or 503, no connection, a refusal) gives its count back and clears
  * `countedHour`: the cap is of SMS that may have left, not of tries.
  *
  * No destination, text, link or code is written to the relay item or to a log line: only ids,
