@@ -123,7 +123,8 @@ export class CallbackQueue extends Construct {
     // Least privilege: the worker reads a state or an event item, puts them (conditionally),
     // records a verdict, and queries a subject's event items for the one a redelivered Identomat
     // report was first stored under; with the SMS relay on, it also updates the relay's meeting and
-    // relay items and puts a link item (functions/core/relay.ts), with the same three actions. It
+    // relay items, adds a message the relay's count did not hold to the number's hourly count, and
+    // puts a link item (functions/core/relay.ts), with the same three actions. It
     // never scans, deletes, reads an index or the stream. It
     // parses untrusted payloads and calls providers' endpoints, so it is the last function to grant
     // the whole table.

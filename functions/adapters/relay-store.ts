@@ -10,7 +10,7 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { TABLE } from '../core/pipeline-definition.ts';
 import { isConditionFailure, sameItem, sentAgain } from './dynamo-store.ts';
-import type { RelayStore } from '../core/relay.ts';
+import type { RelayStore, SendCount } from '../core/relay.ts';
 import type { Item } from '../core/store.ts';
 import { DependencyError, errorMessage } from '../shared/errors.ts';
 
@@ -78,6 +78,15 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
       ExpressionAttributeValues: marshall(values, MARSHALL),
     };
   };
+
+  /** One more on a number's count for an hour, with no condition: an SMS that has left (the count made at 1 if none). */
+  const countOne = (count: Pick<SendCount, 'key' | 'expiresAt'>) => ({
+    TableName: tableName,
+    Key: marshall({ pk: count.key.pk, sk: count.key.sk }),
+    UpdateExpression: 'SET #expires = if_not_exists(#expires, :expires) ADD #count :one',
+    ExpressionAttributeNames: { '#count': 'count', '#expires': TABLE.ttlAttribute },
+    ExpressionAttributeValues: marshall({ ':one': 1, ':expires': count.expiresAt }),
+  });
 
   /** A conditional UpdateItem of a relay marker: false when its condition on `latestAt`/`latestEventId` fails. */
   const markerUpdate = async (key: Item, fields: Item, condition: string, position: { at: string; eventId: string }): Promise<boolean> => {
@@ -238,7 +247,28 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
       }
     },
 
-    async addOtherReferences(key, referenceIds) {
+    async addOtherReferences(key, referenceIds, count) {
+      // Counted, each reference the item does not hold yet, in one transaction with its add: a
+      // redelivered report (the reference there already) counts nothing, nor does a gone item. The
+      // SDK's retry of a transaction whose answer was lost carries the same ClientRequestToken, which
+      // DynamoDB answers as done without writing again
+      // (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+      if (count) for (const reference of new Set(referenceIds)) {
+        const add = {
+          TableName: tableName,
+          Key: marshall({ pk: key.pk, sk: key.sk }),
+          UpdateExpression: 'ADD #others :references',
+          ConditionExpression: 'attribute_exists(#pk) AND NOT contains(#others, :reference)',
+          ExpressionAttributeNames: { '#others': 'otherReferenceIds', '#pk': TABLE.partitionKey },
+          ExpressionAttributeValues: { ':references': { SS: [reference] }, ':reference': { S: reference } },
+        };
+        try {
+          await client.send(new TransactWriteItemsCommand({ TransactItems: [{ Update: add }, { Update: countOne(count) }] }));
+        } catch (error) {
+          const reasons = error instanceof TransactionCanceledException || (error as Error).name === 'TransactionCanceledException' ? ((error as TransactionCanceledException).CancellationReasons ?? []) : [];
+          if (reasons[0]?.Code !== 'ConditionalCheckFailed') throw fault('TransactWriteItems (relay other reference counted)', error);
+        }
+      }
       try {
         const { Attributes } = await client.send(
           new UpdateItemCommand({
@@ -262,19 +292,7 @@ export function createRelayStore(client: DynamoDBClient, tableName: string): Rel
     async recordSent(key, attempt, fields, link, count) {
       const put = { Put: { TableName: tableName, Item: marshall(link, MARSHALL) } };
       // One more on the number's count, with no condition: the SMS has left (made at 1 if none).
-      const counted = count
-        ? [
-            {
-              Update: {
-                TableName: tableName,
-                Key: marshall({ pk: count.key.pk, sk: count.key.sk }),
-                UpdateExpression: 'SET #expires = if_not_exists(#expires, :expires) ADD #count :one',
-                ExpressionAttributeNames: { '#count': 'count', '#expires': TABLE.ttlAttribute },
-                ExpressionAttributeValues: marshall({ ':one': 1, ':expires': count.expiresAt }),
-              },
-            },
-          ]
-        : [];
+      const counted = count ? [{ Update: countOne(count) }] : [];
       try {
         await client.send(new TransactWriteItemsCommand({ TransactItems: [{ Update: updateInput(key, fields, false, { attempt }) }, put, ...counted] }));
         return;

@@ -71,7 +71,10 @@ import type { Item, ItemKey } from './store.ts';
  * uses the cap, and once: the item keeps the hour it was counted in (`countedHour`), and a later
  * attempt of the same instruction (a redelivery after a crash) is not counted again. An attempt that
  * sends nothing (TeleSign's 429, 500 or 503, no connection, a refusal) gives its count back and clears
- * `countedHour`: the cap is of SMS that may have left, not of tries.
+ * `countedHour`: the cap is of SMS that may have left, not of tries. The item keeps the count's key
+ * (`countKey`, `countExpiresAt`) all the same: should a delivery report show that TeleSign took such
+ * an attempt after all (another reference, recorded once the retry sent), the worker adds it back,
+ * in the transaction that records the reference.
  *
  * No destination, text, link or code is written to the relay item or to a log line: only ids,
  * kinds and outcomes.
@@ -231,9 +234,11 @@ export interface RelayStore {
   joinReference(key: ItemKey, referenceId: string, fields: Item): Promise<Item | undefined>;
   /**
    * Add `referenceIds` to the item's `otherReferenceIds` (a set: a repeat adds nothing) if the item is
-   * there: the item as it is then, or undefined when there is none.
+   * there: the item as it is then, or undefined when there is none. With `count`, 1 is added to that
+   * count for each reference the set did not hold yet, in one transaction with its add: a message
+   * that left uncounted is counted once, however often its report comes.
    */
-  addOtherReferences(key: ItemKey, referenceIds: readonly string[]): Promise<Item | undefined>;
+  addOtherReferences(key: ItemKey, referenceIds: readonly string[], count?: Pick<SendCount, 'key' | 'expiresAt'>): Promise<Item | undefined>;
   /**
    * Take 1 from the number's count for an hour (`keys.relayCount`), if it is above 0: a send counted
    * that sent nothing. Once per `attempt` (its token), however often the call is repeated.
@@ -250,6 +255,19 @@ export interface SendCount {
   /** When the count is deleted (epoch seconds, the TTL attribute). */
   readonly expiresAt: number;
 }
+
+/**
+ * Where a relay item's instruction was counted (`countKey`, `countExpiresAt`, kept when the count is
+ * given back), or undefined when it never was (no cap, or an item written before they were kept).
+ */
+function countOn(item: Item | undefined): Pick<SendCount, 'key' | 'expiresAt'> | undefined {
+  const key = item?.countKey as Partial<ItemKey> | undefined;
+  if (typeof key?.pk !== 'string' || typeof key.sk !== 'string' || typeof item?.countExpiresAt !== 'number') return undefined;
+  return { key: { pk: key.pk, sk: key.sk }, expiresAt: item.countExpiresAt };
+}
+
+/** The fields a relay item keeps of the count its send was counted in. */
+const countedFields = (count: SendCount & { readonly hour: string }) => ({ countedHour: count.hour, countKey: count.key, countExpiresAt: count.expiresAt });
 
 /** What the relay and the worker need to join an uncertain send and its delivery report. */
 export interface ReportJoinDependencies {
@@ -313,7 +331,9 @@ async function meetAndJoin(eventId: string, fields: Item, deps: ReportJoinDepend
     const own = typeof item?.referenceId === 'string' ? item.referenceId : undefined;
     const notSent = own === undefined && NOT_SENT.includes(item?.status as RelayStatus);
     if (own === referenceId || (own === undefined && !notSent)) return 'not joined';
-    const noted = await deps.store.addOtherReferences(relayItemKey, [referenceId]);
+    // The other message left: when the relay item's instruction was counted, the other is counted
+    // in the same hour (its attempt, answered 429/5xx, gave its count back), once.
+    const noted = await deps.store.addOtherReferences(relayItemKey, [referenceId], countOn(item));
     const references = (own === undefined ? 0 : 1) + (noted ? referencesIn(noted.otherReferenceIds).filter((each) => each !== own).length : 1);
     deps.log?.warn("relay: another message carried this instruction's external_id", { eventId, provider: forProvider, referenceId: maskSubjectId(referenceId, deps.sender), references, onSession: noted !== undefined });
     return 'another reference';
@@ -353,7 +373,7 @@ async function anotherReference(eventId: string, reported: string, met: Item, de
     const key = relayKey({ provider: forProvider, subjectId: forSubjectId, eventId });
     const item = await deps.store.read(key);
     const others = item ? all.filter((reference) => reference !== item.referenceId) : [];
-    recorded = others.length > 0 && (await deps.store.addOtherReferences(key, others)) !== undefined;
+    recorded = others.length > 0 && (await deps.store.addOtherReferences(key, others, countOn(item))) !== undefined;
   }
   deps.log?.warn("relay: another message carried this instruction's external_id", {
     eventId,
@@ -1004,7 +1024,7 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
       attempt,
       latestKey(detail),
       positionOf(detail),
-      { status: 'sending', sendingSince: startedAt, updatedAt: startedAt, ...(count ? { countedHour: count.hour } : {}) },
+      { status: 'sending', sendingSince: startedAt, updatedAt: startedAt, ...(count ? countedFields(count) : {}) },
       count,
     );
   } catch (error) {
@@ -1143,7 +1163,7 @@ async function recordReportedSend(detail: InstructionDetail, key: ItemKey, attem
   await deps.store.recordSent(
     key,
     attempt,
-    { status: 'sent', referenceId, referenceFrom: REFERENCE_FROM_REPORT, referenceAt: at.toISOString(), reason, updatedAt: at.toISOString(), ...(count ? { countedHour: count.hour } : {}) },
+    { status: 'sent', referenceId, referenceFrom: REFERENCE_FROM_REPORT, referenceAt: at.toISOString(), reason, updatedAt: at.toISOString(), ...(count ? countedFields(count) : {}) },
     relayedLink(deps.sender.id, referenceId, linkOf(detail), at, deps.retentionDays, { referenceFrom: REFERENCE_FROM_REPORT, joinedAt: at.toISOString() }),
     count,
   );

@@ -1609,6 +1609,44 @@ describe('relayMaxPerNumberPerHour: never more than so many SMS to one number in
     assert.equal((await countOf(number))?.count, 1);
   });
 
+  test('TeleSign answered 503 yet took the message, and the retry went out before its report: the report, when it comes, counts the second SMS, once', async () => {
+    // prepare: a cap of 2; the first request reaches TeleSign (the message goes out) but the relay is answered 503
+    // (its count given back); the retry sends (200) before the first message's report (our external_id) comes
+    const number = freshNumber();
+    const [first, further] = [await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(0)), await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(1))];
+    const inner = postOnceContext();
+    let answered503 = 0;
+    const send: SendContext = {
+      post: async (url, request) => {
+        const answer = await inner.post(url, request);
+        return answered503++ === 0 ? { status: 503, body: '{"status":{"code":503,"description":"Service unavailable"}}' } : answer;
+      },
+    };
+    const workerDeps = env.deps({ log: logger(), relayJoin: deliveryReportJoin({ sender: telesign, store: createRelayStore(env.client, env.tableName), retentionDays: 90, now: () => new Date() }) });
+    const report = async (referenceId: string | undefined) =>
+      processMessage(await queueMessageFor(env.secrets, 'telesign', { reference_id: referenceId, status: { code: 200, description: 'Delivered to handset', updated_on: new Date().toISOString() }, external_id: first.eventId }), workerDeps);
+    // act
+    const attempt = await relayInstruction(first, relayDeps({ send, maxPerNumberPerHour: 2, now: clock(10) })).then((result) => result.outcome, (error: unknown) => (error as Error).name);
+    const retried = await relayInstruction(first, relayDeps({ send, maxPerNumberPerHour: 2, now: clock(20) }));
+    const beforeReport = (await countOf(number))?.count;
+    const [r1, r2] = taken(first);
+    await report(r1.referenceId);
+    const afterReport = (await countOf(number))?.count;
+    await report(r1.referenceId);
+    await report(r2.referenceId);
+    const other = await relayInstruction(further, relayDeps({ maxPerNumberPerHour: 2, now: clock(30) }));
+    // assess
+    assert.equal(attempt, 'DependencyError');
+    assert.equal(retried.outcome, 'sent');
+    assert.equal((await relayItem(first))?.referenceId, r2.referenceId);
+    assert.deepEqual([...((await relayItem(first))?.otherReferenceIds as Set<string>)], [r1.referenceId]);
+    assert.equal(beforeReport, 1);
+    assert.equal(afterReport, 2, 'was: 1, the first message (given back on its 503) never counted');
+    assert.equal((await countOf(number))?.count, 2, 'the redelivered report, and the second message\'s own, count nothing more');
+    assert.equal(other.outcome, 'refused', 'was: sent, a third SMS to the number with a cap of 2');
+    assert.equal(sentTo(number), 2, 'two SMS left for the one instruction, none for the further code');
+  });
+
   test('0: no cap, and nothing counted', async () => {
     // prepare
     const number = freshNumber();
