@@ -40,6 +40,11 @@ export interface RelayView {
   readonly reason?: string;
   /** Who refused it: `gateway` (its own checks, the provider never asked) or the provider. */
   readonly refusedBy?: string;
+  /**
+   * Refused over `relayMaxPerNumberPerHour`: the next clock hour (UTC) after the refusal, when the
+   * number's count starts again from 0 (`2026-01-31T15:00Z`).
+   */
+  readonly capClearsAt?: string;
   readonly lastFault?: string;
   /** The last delivery failed too: the instruction is in the relay's DLQ. */
   readonly deadLettered?: boolean;
@@ -62,6 +67,13 @@ export interface RelayedLink {
 }
 
 const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+
+/** The clock hour (UTC) after a refusal over relayMaxPerNumberPerHour (the reason names the setting), if the item is one. */
+function capClearsAt(item: Item): string | undefined {
+  const at = Date.parse(String(item.updatedAt));
+  if (item.status !== 'refused' || item.refusedBy !== 'gateway' || !String(item.reason).includes('relayMaxPerNumberPerHour') || Number.isNaN(at)) return undefined;
+  return `${new Date(Math.floor(at / 3_600_000) * 3_600_000 + 3_600_000).toISOString().slice(0, 16)}Z`;
+}
 
 /** The description a stored callback gives its status (`status.description`, or `description`). */
 function descriptionOf(event: Item | undefined): string | undefined {
@@ -113,6 +125,7 @@ export async function relayViews(items: readonly Item[], readPartition: (pk: str
         ...(typeof item.attempts === 'number' ? { attempts: item.attempts } : {}),
         ...(text(item.reason) ? { reason: text(item.reason) } : {}),
         ...(text(item.refusedBy) ? { refusedBy: text(item.refusedBy) } : {}),
+        ...(capClearsAt(item) ? { capClearsAt: capClearsAt(item) } : {}),
         ...(text(item.lastFault) ? { lastFault: text(item.lastFault) } : {}),
         ...(item.deadLettered === true && item.status === 'retry' ? { deadLettered: true } : {}),
         ...(delivery === undefined ? {} : { delivery }),
@@ -168,7 +181,11 @@ function statusLine(view: RelayView): string {
       if (view.referenceId) return `${what} may have been sent via ${via} (no answer to the send); ${via}'s delivery report, reference ${view.referenceId}: ${delivery}`;
       return `${what} may have been sent via ${via}: ${view.reason ?? 'no answer'}; check with ${via} (external_id ${view.eventId})`;
     case 'refused':
-      if (view.refusedBy === 'gateway') return `${what} not sent: the gateway refused it before asking ${via} (${view.reason ?? 'refused'})`;
+      if (view.refusedBy === 'gateway') {
+        // Over the cap: when the number may be sent to again, and the setting that allows more.
+        const clears = view.capClearsAt ? `; the number can be sent to again from ${view.capClearsAt} (the next clock hour, UTC), or sooner with a higher relayMaxPerNumberPerHour` : '';
+        return `${what} not sent: the gateway refused it before asking ${via} (${view.reason ?? 'refused'})${clears}`;
+      }
       // Refused in an answer that named the transaction (a 2xx with a failure status): its reference, and any report of it.
       return `${what} not sent: ${via} refused it (${view.reason ?? 'refused'})${view.referenceId ? `, reference ${view.referenceId}: ${delivery}` : ''}`;
     case 'retry':

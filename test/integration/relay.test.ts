@@ -1483,6 +1483,11 @@ describe('relayMaxPerNumberPerHour: never more than so many SMS to one number in
     assert.deepEqual([line?.level, line?.fields?.outcome, line?.fields?.reason], ['WARN', 'refused', 'over relayMaxPerNumberPerHour'], 'counted by RelayNotSent');
     const [view] = await relayViews([item!], async () => []);
     assert.match(relayLine(view), /^code not sent: the gateway refused it before asking TeleSign \(5 SMS went to this number/);
+    const nextHour = new Date(Math.floor(halfPast / 3_600_000) * 3_600_000 + 3_600_000).toISOString().slice(0, 16);
+    assert.ok(
+      relayLine(view).endsWith(`; the number can be sent to again from ${nextHour}Z (the next clock hour, UTC), or sooner with a higher relayMaxPerNumberPerHour`),
+      `was: not when it clears, nor what to raise: ${relayLine(view)}`,
+    );
     // The count is kept under a hash of the number, and goes by TTL a couple of hours after its hour.
     const count = await countOf(number);
     assert.equal(count?.count, 5);
