@@ -77,7 +77,7 @@ import type { Item, ItemKey } from './store.ts';
  * in the transaction that records the reference.
  *
  * No destination, text, link or code is written to the relay item or to a log line: only ids,
- * kinds and outcomes.
+ * kinds and outcomes (and, on the item, its count's key, which holds the number's unsalted hash).
  */
 
 export const RELAY = {
