@@ -120,6 +120,24 @@ function delivery(detail: InstructionDetail, receiveCount = 1): SQSRecord {
 /** Messages the simulated TeleSign took for this instruction (its eventId is our external_id). */
 const taken = (detail: InstructionDetail) => simulator.sent.filter((message) => message.parameters.external_id === detail.eventId && message.referenceId);
 
+/** TeleSign taking every message, but the relay answered 503 to the first request (the message went out all the same). */
+function takenDespiteFirst503(body = '{"status":{"code":503,"description":"Service unavailable"}}'): SendContext {
+  const inner = postOnceContext();
+  let answered503 = 0;
+  return {
+    post: async (url, request) => {
+      const answer = await inner.post(url, request);
+      return answered503++ === 0 ? { status: 503, body } : answer;
+    },
+  };
+}
+
+/** The worker's dependencies, TeleSign's delivery reports joined to the relay's instructions. */
+const reportJoiningWorker = () => env.deps({ log: logger(), relayJoin: deliveryReportJoin({ sender: telesign, store: createRelayStore(env.client, env.tableName), retentionDays: 90, now: () => new Date() }) });
+
+/** What a relay delivery came to: its outcome, or the name of the error it threw. */
+const outcomeOf = (pending: Promise<{ readonly outcome: string }>) => pending.then((result) => result.outcome, (error: unknown) => (error as Error).name);
+
 /** A relay in a process of its own, delivering `detail` once, returned when TeleSign has taken the message (or after 20 s): to be killed mid-send. */
 async function relayUntilTaken(detail: InstructionDetail) {
   const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test', 'support', 'relay-once.ts'), JSON.stringify({ endpoint: env.dynamo.endpoint, tableName: env.tableName, secret: env.secrets.telesign, detail })], {
@@ -1066,14 +1084,7 @@ describe("TeleSign's delivery report joins an instruction whose send got no answ
     // prepare: the first request reaches TeleSign (the message goes out, its report comes) but the relay is answered 503
     const detail = await instruction(OTP_SAMPLE);
     const route = await reportRoute();
-    const inner = postOnceContext();
-    let answered503 = 0;
-    const send: SendContext = {
-      post: async (url, request) => {
-        const answer = await inner.post(url, request);
-        return answered503++ === 0 ? { status: 503, body: '{"status":{"code":503,"description":"Service unavailable"}}' } : answer;
-      },
-    };
+    const send = takenDespiteFirst503();
     const handler = createRelayHandler({ deps: relayDeps({ send }), delayRetry: async () => undefined, random: () => 0 });
     try {
       // act
@@ -1109,7 +1120,7 @@ describe("TeleSign's delivery report joins an instruction whose send got no answ
     let answered503 = 0;
     const send: SendContext = { post: async (url, request) => (answered503++ === 0 ? { status: 503, body: '{}' } : inner.post(url, request)) };
     const handler = createRelayHandler({ deps: relayDeps({ send }), delayRetry: async () => undefined, random: () => 0 });
-    const workerDeps = env.deps({ log: logger(), relayJoin: deliveryReportJoin({ sender: telesign, store: createRelayStore(env.client, env.tableName), retentionDays: 90, now: () => new Date() }) });
+    const workerDeps = reportJoiningWorker();
     const failed = `${'0123456789ABCDEF'.repeat(2).slice(0, 30)}F1`;
     // act
     await handler({ Records: [delivery(detail, 1)] });
@@ -1133,14 +1144,7 @@ describe("TeleSign's delivery report joins an instruction whose send got no answ
     const detail = await instruction(OTP_SAMPLE);
     let open: () => void = () => {};
     const route = await reportRoute(new Promise<void>((resolve) => (open = resolve)));
-    const inner = postOnceContext();
-    let answered503 = 0;
-    const send: SendContext = {
-      post: async (url, request) => {
-        const answer = await inner.post(url, request);
-        return answered503++ === 0 ? { status: 503, body: '{}' } : answer;
-      },
-    };
+    const send = takenDespiteFirst503('{}');
     const handler = createRelayHandler({ deps: relayDeps({ send }), delayRetry: async () => undefined, random: () => 0 });
     try {
       // act
@@ -1177,7 +1181,7 @@ describe("TeleSign's delivery report joins an instruction whose send got no answ
       const sent = await relayInstruction(detail, relayDeps());
       await simulator.reportsSettled();
       const before = await storedPartition(env, `identomat#${detail.subjectId}`);
-      const workerDeps = env.deps({ log: logger(), relayJoin: deliveryReportJoin({ sender: telesign, store: createRelayStore(env.client, env.tableName), retentionDays: 90, now: () => new Date() }) });
+      const workerDeps = reportJoiningWorker();
       // (Our instruction's own eventId with another reference is a second message TeleSign took for it: recorded, see above.)
       const strangers = ['f'.repeat(32), 'not-one-of-ours'];
       // act
@@ -1535,7 +1539,7 @@ describe('relayMaxPerNumberPerHour: never more than so many SMS to one number in
     simulator.setSendFault({ status: 503, times: 4 });
     // act: each code as it comes, each answered 503; then TeleSign recovers and the last is delivered again
     const first = [];
-    for (const code of codes) first.push(await relayInstruction(code, relayDeps({ maxPerNumberPerHour: 3, now: clock(10) })).then((result) => result.outcome, (error: unknown) => (error as Error).name));
+    for (const code of codes) first.push(await outcomeOf(relayInstruction(code, relayDeps({ maxPerNumberPerHour: 3, now: clock(10) }))));
     const during = (await countOf(number))?.count;
     const last = await relayInstruction(codes[3], relayDeps({ maxPerNumberPerHour: 3, now: clock(20) }));
     // assess
@@ -1574,7 +1578,7 @@ describe('relayMaxPerNumberPerHour: never more than so many SMS to one number in
     // act
     const results: string[] = [(await relayInstruction(sent, deps())).outcome];
     simulator.setSendFault({ status: 503, times: 1 });
-    results.push(await relayInstruction(busy, relayDeps({ store: createRelayStore(client, env.tableName), maxPerNumberPerHour: 2, now: clock(10) })).then((result) => result.outcome, (error: unknown) => (error as Error).name));
+    results.push(await outcomeOf(relayInstruction(busy, relayDeps({ store: createRelayStore(client, env.tableName), maxPerNumberPerHour: 2, now: clock(10) }))));
     const afterGiveBack = (await countOf(number))?.count;
     for (const detail of [third, fourth]) results.push((await relayInstruction(detail, deps())).outcome);
     // assess
@@ -1590,17 +1594,10 @@ describe('relayMaxPerNumberPerHour: never more than so many SMS to one number in
     // TeleSign's report (our external_id) comes before the retry; then another code to the same number
     const number = freshNumber();
     const [first, second] = [await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(0)), await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(1))];
-    const inner = postOnceContext();
-    let answered503 = 0;
-    const send: SendContext = {
-      post: async (url, request) => {
-        const answer = await inner.post(url, request);
-        return answered503++ === 0 ? { status: 503, body: '{"status":{"code":503,"description":"Service unavailable"}}' } : answer;
-      },
-    };
-    const workerDeps = env.deps({ log: logger(), relayJoin: deliveryReportJoin({ sender: telesign, store: createRelayStore(env.client, env.tableName), retentionDays: 90, now: () => new Date() }) });
+    const send = takenDespiteFirst503();
+    const workerDeps = reportJoiningWorker();
     // act
-    const attempt = await relayInstruction(first, relayDeps({ send, maxPerNumberPerHour: 1, now: clock(10) })).then((result) => result.outcome, (error: unknown) => (error as Error).name);
+    const attempt = await outcomeOf(relayInstruction(first, relayDeps({ send, maxPerNumberPerHour: 1, now: clock(10) })));
     const [message] = taken(first);
     await processMessage(await queueMessageFor(env.secrets, 'telesign', { reference_id: message.referenceId, status: { code: 200, description: 'Delivered to handset', updated_on: new Date().toISOString() }, external_id: first.eventId }), workerDeps);
     const retried = await relayInstruction(first, relayDeps({ maxPerNumberPerHour: 1, now: clock(20) }));
@@ -1619,19 +1616,12 @@ describe('relayMaxPerNumberPerHour: never more than so many SMS to one number in
     // (its count given back); the retry sends (200) before the first message's report (our external_id) comes
     const number = freshNumber();
     const [first, further] = [await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(0)), await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(1))];
-    const inner = postOnceContext();
-    let answered503 = 0;
-    const send: SendContext = {
-      post: async (url, request) => {
-        const answer = await inner.post(url, request);
-        return answered503++ === 0 ? { status: 503, body: '{"status":{"code":503,"description":"Service unavailable"}}' } : answer;
-      },
-    };
-    const workerDeps = env.deps({ log: logger(), relayJoin: deliveryReportJoin({ sender: telesign, store: createRelayStore(env.client, env.tableName), retentionDays: 90, now: () => new Date() }) });
+    const send = takenDespiteFirst503();
+    const workerDeps = reportJoiningWorker();
     const report = async (referenceId: string | undefined) =>
       processMessage(await queueMessageFor(env.secrets, 'telesign', { reference_id: referenceId, status: { code: 200, description: 'Delivered to handset', updated_on: new Date().toISOString() }, external_id: first.eventId }), workerDeps);
     // act
-    const attempt = await relayInstruction(first, relayDeps({ send, maxPerNumberPerHour: 2, now: clock(10) })).then((result) => result.outcome, (error: unknown) => (error as Error).name);
+    const attempt = await outcomeOf(relayInstruction(first, relayDeps({ send, maxPerNumberPerHour: 2, now: clock(10) })));
     const retried = await relayInstruction(first, relayDeps({ send, maxPerNumberPerHour: 2, now: clock(20) }));
     const beforeReport = (await countOf(number))?.count;
     const [r1, r2] = taken(first);
