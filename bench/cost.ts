@@ -286,6 +286,8 @@ export function costModel(input: {
     gsiWruByIndex: Object.fromEntries((['byOutcome', 'byRecheck'] as const).map((name) => [name, round(mean(perProvider.map((u) => u.gsiWruByIndex[name])), 2)])) as Record<IndexName, number>,
     eventItemBytes: round(mean(perProvider.map((u) => u.eventItemBytes)), 0),
     stateItemBytes: round(mean(perProvider.map((u) => u.stateItemBytes)), 0),
+    overKbWru: round(mean(perProvider.map((u) => u.overKbWru)), 2),
+    largestWriteBytes: Math.max(...perProvider.map((u) => u.largestWriteBytes)),
     storedByteDays: round(mean(perProvider.map((u) => u.storedByteDays)), 0),
   };
   // A record whose provider's status endpoint is asked waits for it (a request after another when
@@ -335,8 +337,11 @@ export function costModel(input: {
     },
   ];
   const writeUnits = dynamo.wru + dynamo.gsiWru;
+  // Which providers' items cross 1 KB, and by how much: where trimming an item would pay.
+  const overKb = ids.filter((id) => input.writes[id].perCallback.overKbWru > 0).map((id) => `${id} ${input.writes[id].perCallback.overKbWru} (largest ${input.writes[id].perCallback.largestWriteBytes} B)`);
+  const overKbBasis = dynamo.overKbWru > 0 ? `, ${dynamo.overKbWru} of them for items over 1 KB: ${overKb.join(', ')}` : '';
   const onDemandDynamo: CostLine[] = [
-    { item: 'DynamoDB writes', perMillion: writeUnits * p.dynamoOnDemandPerMillionWru, basis: `${round(writeUnits, 2)} WRU (${dynamo.writes} writes: ${dynamo.wru} WRU; GSI byOutcome ${dynamo.gsiWruByIndex.byOutcome}, byRecheck ${dynamo.gsiWruByIndex.byRecheck}), on-demand` },
+    { item: 'DynamoDB writes', perMillion: writeUnits * p.dynamoOnDemandPerMillionWru, basis: `${round(writeUnits, 2)} WRU (${dynamo.writes} writes: ${dynamo.wru} WRU${overKbBasis}; GSI byOutcome ${dynamo.gsiWruByIndex.byOutcome}, byRecheck ${dynamo.gsiWruByIndex.byRecheck}), on-demand` },
     { item: 'DynamoDB reads', perMillion: dynamo.rru * p.dynamoOnDemandPerMillionRru, basis: `${round(dynamo.rru, 2)} RRU (${dynamo.reads} consistent reads), on-demand` },
   ];
   const provisionedDynamo: CostLine[] = [

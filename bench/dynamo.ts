@@ -117,6 +117,13 @@ export interface RequestUnits {
   readonly eventItemBytes: number;
   readonly stateItemBytes: number;
   /**
+   * Base-table WRUs beyond one per write: what items over 1 KB add (a write is billed 1 WRU per KB
+   * started, by the larger of the old and new item).
+   */
+  readonly overKbWru: number;
+  /** The largest item a base-table write wrote or replaced, bytes (over several requests: the largest of all). */
+  readonly largestWriteBytes: number;
+  /**
    * What the items this request created take in the table over their lives, in byte-days: each
    * new item's size plus DynamoDB's 100 B of overhead per item, times the days until its TTL
    * (`expiresAt`) removes it. Items without a TTL (states) are left out: they are kept until
@@ -229,7 +236,7 @@ export function recordingStore(inner: CallbackStore, ops: Op[]): CallbackStore {
  * consistent one (and a query of an index) half; a query by the total size of the page it returns.
  */
 export function units(ops: readonly Op[]): RequestUnits {
-  let reads = 0, writes = 0, rru = 0, wruTotal = 0, eventItemBytes = 0, stateItemBytes = 0, storedByteDays = 0;
+  let reads = 0, writes = 0, rru = 0, wruTotal = 0, overKbWru = 0, largestWriteBytes = 0, eventItemBytes = 0, stateItemBytes = 0, storedByteDays = 0;
   const byIndex = Object.fromEntries(INDEXES.map(({ name }) => [name, 0])) as Record<IndexName, number>;
   for (const op of ops) {
     if (op.kind === 'get-event' || op.kind === 'get-state') {
@@ -241,18 +248,22 @@ export function units(ops: readonly Op[]): RequestUnits {
     } else if (op.kind === 'put-event' || op.kind === 'update-event') {
       writes++;
       wruTotal += wru(Math.max(op.bytes, op.oldBytes ?? 0));
+      overKbWru += wru(Math.max(op.bytes, op.oldBytes ?? 0)) - 1;
+      largestWriteBytes = Math.max(largestWriteBytes, op.bytes, op.oldBytes ?? 0);
       eventItemBytes = op.bytes;
       storedByteDays += (op.bytes + ITEM_OVERHEAD_BYTES) * (op.keptDays ?? 0);
     } else {
       writes++;
       wruTotal += wru(Math.max(op.bytes, op.oldBytes ?? 0));
+      overKbWru += wru(Math.max(op.bytes, op.oldBytes ?? 0)) - 1;
+      largestWriteBytes = Math.max(largestWriteBytes, op.bytes, op.oldBytes ?? 0);
       if (op.kind === 'put-state') stateItemBytes = op.bytes;
       const gsi = indexWrites(op.oldEntries ?? {}, op.entries ?? {});
       for (const { name } of INDEXES) byIndex[name] += gsi[name];
     }
   }
   const gsiWru = Object.values(byIndex).reduce((sum, n) => sum + n, 0);
-  return { reads, writes, rru, wru: wruTotal, gsiWru, gsiWruByIndex: byIndex, eventItemBytes, stateItemBytes, storedByteDays: round(storedByteDays, 0) };
+  return { reads, writes, rru, wru: wruTotal, gsiWru, gsiWruByIndex: byIndex, eventItemBytes, stateItemBytes, overKbWru, largestWriteBytes, storedByteDays: round(storedByteDays, 0) };
 }
 
 /** The mean of several requests' units. */
@@ -267,6 +278,8 @@ export const average = (list: readonly RequestUnits[]): RequestUnits => {
     gsiWruByIndex: Object.fromEntries(INDEXES.map(({ name }) => [name, mean((u) => u.gsiWruByIndex[name])])) as Record<IndexName, number>,
     eventItemBytes: mean((u) => u.eventItemBytes),
     stateItemBytes: mean((u) => u.stateItemBytes),
+    overKbWru: mean((u) => u.overKbWru),
+    largestWriteBytes: list.reduce((most, u) => Math.max(most, u.largestWriteBytes), 0),
     storedByteDays: round(list.reduce((sum, u) => sum + u.storedByteDays, 0) / Math.max(1, list.length), 0),
   };
 };
