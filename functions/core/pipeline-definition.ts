@@ -76,9 +76,9 @@ export const keys = {
   /**
    * The relay's count of SMS sent to one number in one clock hour (`relayMaxPerNumberPerHour`):
    * `<sender>!relay-count#<number hash>`, sort key the UTC hour (`HOUR#2026-01-31T14`). The number is
-   * never written out in the key: only an unsalted hash of it (functions/core/relay.ts `numberHash`),
-   * which gives the number back to whoever tries a country's numbers. As above, `!` keeps it
-   * out of every subject's partition.
+   * never written out in the key: only a keyed hash of it (functions/core/relay.ts `numberHash`, an
+   * HMAC under a key derived from the sender's secret), which whoever reads the table without that
+   * secret cannot match to a number. As above, `!` keeps it out of every subject's partition.
    */
   relayCount: (sender: string, numberHash: string, hour: string) => ({ pk: keys.relayCountPartition(sender, numberHash), sk: `HOUR#${hour}` }),
   relayCountPartition: (sender: string, numberHash: string) => `${sender}!relay-count#${numberHash}`,

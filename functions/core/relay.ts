@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHmac, hkdfSync } from 'node:crypto';
 import * as z from '../shared/zod.ts';
 import { refusingPlainHttp } from '../providers/common.ts';
 import { findProvider } from '../providers/index.ts';
@@ -65,9 +65,9 @@ import type { Item, ItemKey } from './store.ts';
  *
  * Never more than `relayMaxPerNumberPerHour` SMS to one number in one clock hour (UTC), against SMS
  * pumping and floods: the same transaction that moves an item to `sending` adds 1 to the number's
- * count for the hour (`keys.relayCount`, keyed by a hash of the number, gone by TTL a few hours
- * later), on condition that it is below the cap. Over it, nothing leaves: `refused`, the reason
- * naming the setting. Counted only there, so an instruction expired, superseded or not stored never
+ * count for the hour (`keys.relayCount`, under a keyed hash of the number, `numberHash`, gone by TTL
+ * a few hours later), on condition that it is below the cap. Over it, nothing leaves: `refused`, the
+ * reason naming the setting. Counted only there, so an instruction expired, superseded or not stored never
  * uses the cap, and once: the item keeps the hour it was counted in (`countedHour`), and a later
  * attempt of the same instruction (a redelivery after a crash) is not counted again. An attempt that
  * sends nothing (TeleSign's 429, 500 or 503, no connection, a refusal) gives its count back and clears
@@ -77,7 +77,8 @@ import type { Item, ItemKey } from './store.ts';
  * in the transaction that records the reference.
  *
  * No destination, text, link or code is written to the relay item or to a log line: only ids,
- * kinds and outcomes (and, on the item, its count's key, which holds the number's unsalted hash).
+ * kinds and outcomes (and, on the item, its count's key, which holds the number's keyed hash: no
+ * use without the sender's secret).
  */
 
 export const RELAY = {
@@ -574,22 +575,49 @@ export function e164(destination: string): string {
 }
 
 /**
- * A number as its hourly count is keyed: the SHA-256 of its E.164 form, in hex, cut to 128 bits.
- * Never the number itself in a key (keys are shown by every tool that lists the table), but no
- * secret either: unsalted, it is matched to the number by hashing a country's numbers, in minutes.
+ * What the key numbers are hashed with is for (HKDF's `info`, RFC 5869): a key derived for this use
+ * and no other. Another label, or another version of it, is another key: every count starts again.
  */
-export const numberHash = (destination: string): string => createHash('sha256').update(e164(destination)).digest('hex').slice(0, 32);
+export const NUMBER_KEY_LABEL = 'callback-gateway relay number-count key v1';
+
+/**
+ * The key a number's hourly count is keyed with: HKDF-SHA-256 of the sender's secret key material
+ * (`Provider.sendingKey`: TeleSign's API key, which the relay reads to send), under
+ * NUMBER_KEY_LABEL. No secret of its own (a Secrets Manager secret more is a cost more), and none a
+ * reader of the table holds: the table, its backups, exports and stream carry hashes only, which
+ * cannot be matched to numbers without the TeleSign secret. Nothing of the API key can be learnt
+ * from the derived key, nor from the hashes. A new API key (a rotation) is a new key: counts start
+ * again under new keys, and the old ones go by TTL (at most one more hour's cap to a number).
+ * The worker never needs it: it adds to a count through the key the relay item keeps (`countKey`).
+ */
+export function numberKey(sender: AnyProvider, secret: unknown): Buffer {
+  const material = sender.sendingKey?.(secret);
+  // Checked at synth (providerDefinitionProblem) and by the secret's schema: never counted unkeyed.
+  if (!material || material.length < 16) throw new ConfigurationError(`the ${sender.id} secret gives no key material to hash phone numbers with: nothing sent`);
+  return Buffer.from(hkdfSync('sha256', material, Buffer.alloc(0), NUMBER_KEY_LABEL, 32));
+}
+
+/**
+ * A number as its hourly count is keyed: the HMAC-SHA-256 of its E.164 form under `key`
+ * (`numberKey`), in hex, cut to 128 bits. Never the number itself in a key (keys are shown by every
+ * tool that lists the table), and not a plain hash either: a plain SHA-256 is matched to the number
+ * by hashing a country's numbers, in minutes; this one only by whoever holds the key.
+ */
+export const numberHash = (destination: string, key: Uint8Array): string => createHmac('sha256', key).update(e164(destination)).digest('hex').slice(0, 32);
 
 /** The clock hour (UTC) a send at `at` is counted in: `2026-01-31T14`. */
 export const countHour = (at: Date): string => at.toISOString().slice(0, 13);
 
-/** The count a send at `at` adds to, or undefined when there is no cap. */
-function sendCount(detail: InstructionDetail, deps: RelayDependencies, at: Date): (SendCount & { readonly hour: string }) | undefined {
+/**
+ * The count a send at `at` adds to, or undefined when there is no cap. `secret`: the sender's, which
+ * the number's hash is keyed with (`numberKey`).
+ */
+function sendCount(detail: InstructionDetail, secret: unknown, deps: RelayDependencies, at: Date): (SendCount & { readonly hour: string }) | undefined {
   const cap = deps.maxPerNumberPerHour ?? 0;
   if (cap <= 0) return undefined;
   const hour = countHour(at);
   const hourEnds = Math.floor(Date.parse(`${hour}:00:00.000Z`) / 1000) + 3600;
-  return { key: keys.relayCount(deps.sender.id, numberHash(detail.destination), hour), cap, expiresAt: hourEnds + RELAY.countKeepHours * 3600, hour };
+  return { key: keys.relayCount(deps.sender.id, numberHash(detail.destination, numberKey(deps.sender, secret)), hour), cap, expiresAt: hourEnds + RELAY.countKeepHours * 3600, hour };
 }
 
 export const relayKey = (detail: Pick<InstructionDetail, 'provider' | 'subjectId' | 'eventId'>): ItemKey => ({
@@ -985,7 +1013,7 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
       await recordRetry(['claimed'], error);
       throw error;
     }
-    if (reported !== undefined) return recordReportedSend(detail, key, attempt, reported, attempts, counted, deps, done);
+    if (reported !== undefined) return recordReportedSend(detail, secret, key, attempt, reported, attempts, counted, deps, done);
   }
   // The marker once more, the moment before the request leaves, together with the move to
   // `sending`: a later instruction of the family that came while this one was being claimed
@@ -1001,8 +1029,15 @@ async function send(detail: InstructionDetail, secret: unknown, key: ItemKey, at
     return done({ outcome: 'expired' }, { ...expired.more, attempts });
   }
   const startedAt = starting.toISOString();
-  // Counted with the move to `sending`, in its transaction: only a send that starts uses the cap.
-  const count = counted ? undefined : sendCount(detail, deps, starting);
+  // Counted with the move to `sending`, in its transaction: only a send that starts uses the cap. A
+  // fault working out its key (none: the stack refuses such a sender) has sent nothing.
+  let count: ReturnType<typeof sendCount>;
+  try {
+    count = counted ? undefined : sendCount(detail, secret, deps, starting);
+  } catch (error) {
+    await recordRetry(['claimed'], error);
+    throw error;
+  }
   // An attempt counted here that then sends nothing (expired at the last moment, refused, TeleSign
   // down: 429, 5xx, no connection) gives its count back, its item no longer saying it was counted:
   // the cap is of SMS that left, not of tries. Counted for good, a person asking again while TeleSign
@@ -1153,13 +1188,13 @@ async function earlierAttemptReported(detail: InstructionDetail, deps: RelayDepe
  * its link item, as a send that was answered. A fault is thrown: the item stays `claimed` (nothing
  * left now), and the next delivery finds the report again.
  */
-async function recordReportedSend(detail: InstructionDetail, key: ItemKey, attempt: string, referenceId: string, attempts: number, counted: boolean, deps: RelayDependencies, done: Done): Promise<RelayResult> {
+async function recordReportedSend(detail: InstructionDetail, secret: unknown, key: ItemKey, attempt: string, referenceId: string, attempts: number, counted: boolean, deps: RelayDependencies, done: Done): Promise<RelayResult> {
   const at = deps.now();
   const reason = 'an earlier attempt was answered as not sent, but its delivery report (by external id) shows the sender took it: not sent again';
   // That attempt gave its count back when it was answered 429/5xx: the SMS left all the same, so it
   // is counted now (in this hour, past the cap if need be), together with the record. Uncounted, the
   // number was sent one more SMS than relayMaxPerNumberPerHour allows.
-  const count = counted ? undefined : sendCount(detail, deps, at);
+  const count = counted ? undefined : sendCount(detail, secret, deps, at);
   await deps.store.recordSent(
     key,
     attempt,

@@ -236,6 +236,14 @@ export interface Provider<TSecret = unknown, TPayload = unknown, TId extends str
    */
   externalIdOf?(payload: TPayload): string | undefined;
   /**
+   * The secret key material of the credential messages are sent with (TeleSign: its API key,
+   * decoded; the current one, never a `previous` one), which the relay holds to send: it derives
+   * from it the key it hashes phone numbers with (functions/core/relay.ts `numberKey`), so that a
+   * reader of the table, who does not hold the secret, cannot tell a number from its hash. Never
+   * written anywhere. Required with `sendMessage` (providerDefinitionProblem).
+   */
+  sendingKey?(secret: TSecret): Uint8Array;
+  /**
    * What the user must know about the secret beyond its fields (which status endpoint a default
    * points at, what leaving a field out means): shown in the stack output naming the secret.
    */
@@ -423,6 +431,8 @@ export function providerDefinitionProblem(provider: AnyProvider): string | undef
     return `generatedSecretField "${provider.generatedSecretField}" is not a key of secretPlaceholder`;
   }
   if (provider.generatedSecretField !== undefined && token === undefined) return `generatedSecretField "${provider.generatedSecretField}" is generated but no route.tokenParameter carries it`;
+  // The relay keys its per-number counts with it: without one, a number's hash would be unkeyed.
+  if (provider.sendMessage && !provider.sendingKey) return 'sendMessage needs a sendingKey (the secret key material numbers are hashed with)';
   return undefined;
 }
 

@@ -754,6 +754,9 @@ export const telesign: Provider<TeleSignSecret, TeleSignCallback, 'telesign'> = 
   }),
 
   sendMessage: sendSms,
+  // The API key the relay sends with (the current one: the one it signs its requests with), as
+  // bytes: the relay derives the key of its number hashes from it, never the key itself.
+  sendingKey: (secret) => Buffer.from(decodeApiKey(secret.apiKey)),
 
   // The SMS delivery report echoes the request's `external_id` ("The customer-generated ID for this
   // transaction that was provided in the original request … null" when none was given):

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { DeleteItemCommand, DynamoDBClient, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
@@ -11,7 +11,7 @@ import { createRelayStore } from '../../functions/adapters/relay-store.ts';
 import { keys, MAX_BODY_BYTES, TABLE } from '../../functions/core/pipeline-definition.ts';
 import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, instructionEventId, type InstructionDetail, legacyInstructionEventId } from '../../functions/core/publish.ts';
 import { QueueMessageSchema } from '../../functions/core/queue-message.ts';
-import { countHour, deliveryReportJoin, numberHash, parseCountryCodes, RELAY, relayInstruction, type RelayDependencies } from '../../functions/core/relay.ts';
+import { countHour, deliveryReportJoin, numberHash, numberKey, parseCountryCodes, RELAY, relayInstruction, type RelayDependencies } from '../../functions/core/relay.ts';
 import { createSecretCache } from '../../functions/core/secrets.ts';
 import { processMessage } from '../../functions/core/worker.ts';
 import { createIngestHandler } from '../../functions/handlers/ingest.ts';
@@ -1457,7 +1457,7 @@ describe('relayMaxPerNumberPerHour: never more than so many SMS to one number in
   const clock = (offsetSeconds: number) => () => new Date(halfPast + offsetSeconds * 1000);
   /** The number's count for that hour, as stored. */
   const countOf = async (number: string) => {
-    const items = await storedPartition(env, keys.relayCountPartition('telesign', numberHash(number)));
+    const items = await storedPartition(env, keys.relayCountPartition('telesign', numberHash(number, numberKey(telesign, env.secrets.telesign))));
     return items.find((item) => item.sk === `HOUR#${countHour(new Date(halfPast))}`);
   };
   const sentTo = (number: string) => simulator.sent.filter((message) => message.referenceId && message.parameters.phone_number === number.slice(1)).length;
@@ -1499,6 +1499,34 @@ describe('relayMaxPerNumberPerHour: never more than so many SMS to one number in
     const hourEnds = Math.floor(halfPast / 1000) + 1800;
     assert.equal(count?.[TABLE.ttlAttribute], hourEnds + RELAY.countKeepHours * 3600);
     for (const each of log.lines) assert.ok(!leaks(JSON.stringify(each), number.slice(1)), JSON.stringify(each));
+  });
+
+  test("a number's count is keyed by a hash no reader of the table can redo: not its plain SHA-256, and under another TeleSign API key another key", async () => {
+    // prepare: two codes to one number; the second sent by a relay whose TeleSign secret holds another
+    // API key (its sender a stand-in: the simulated TeleSign takes the kit's key only)
+    const number = freshNumber();
+    const first = await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(0));
+    const second = await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(1));
+    const rotated = { ...(env.secrets.telesign as Record<string, unknown>), apiKey: randomBytes(32).toString('base64') };
+    const standIn: typeof telesign = { ...telesign, sendMessage: async () => ({ referenceId: randomUUID().replace(/-/g, '').toUpperCase() }) };
+    // act
+    const sent = await relayInstruction(first, relayDeps({ maxPerNumberPerHour: 5, now: clock(10) }));
+    const sentRotated = await relayInstruction(second, relayDeps({ maxPerNumberPerHour: 5, now: clock(11), sender: standIn, secrets: createSecretCache(async () => JSON.stringify(rotated)) }));
+    // assess
+    assert.deepEqual([sent.outcome, sentRotated.outcome], ['sent', 'sent']);
+    const [item, rotatedItem] = [await relayItem(first), await relayItem(second)];
+    const [key, rotatedKey] = [item?.countKey as { pk: string; sk: string }, rotatedItem?.countKey as { pk: string; sk: string }];
+    const plain = createHash('sha256').update(number).digest('hex');
+    for (const each of [key, rotatedKey]) {
+      assert.match(String(each?.pk), /^telesign!relay-count#[0-9a-f]{32}$/);
+      assert.ok(!plain.startsWith(String(each.pk).split('#')[1]), `was: the number's plain SHA-256, which hashing a country's numbers gives back: ${each.pk}`);
+      assert.ok(!String(each.pk).includes(number.slice(4)));
+    }
+    assert.notEqual(key.pk, rotatedKey.pk, 'was: one key whatever the secret, so anyone can compute it');
+    assert.deepEqual(await storedPartition(env, `telesign!relay-count#${plain.slice(0, 32)}`), [], 'nothing under the plain hash');
+    // Each counted once, where its relay item says (the key the worker adds a second message to).
+    for (const each of [key, rotatedKey]) assert.equal((await storedPartition(env, each.pk)).find((count) => count.sk === each.sk)?.count, 1, each.pk);
+    assert.equal((await countOf(number))?.pk, key.pk, "the deployment's own secret keys the count the cap reads");
   });
 
   test('a redelivery, and a new attempt after TeleSign answered 503, do not count again; expired, superseded and unstored instructions count nothing', async () => {

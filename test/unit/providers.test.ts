@@ -59,6 +59,11 @@ test('every provider in the registry has a test kit, and a definition that can w
   assert.equal(new Set(providers.map((provider) => `${provider.route.method} ${provider.route.path}`)).size, providers.length, 'routes are unique');
 });
 
+test('a provider that sends messages gives the key material the relay hashes numbers with: without it, its definition is refused', () => {
+  assert.match(String(providerDefinitionProblem({ ...telesign, sendingKey: undefined })), /sendMessage needs a sendingKey/);
+  for (const provider of providers.filter((each) => each.sendMessage)) assert.equal(typeof provider.sendingKey, 'function', provider.id);
+});
+
 test("every kit's secret is valid for its provider, whatever the suite's tag (a TeleSign key of real length, declared labels…)", () => {
   for (const provider of providers) {
     for (const tag of ['unit', 'it', 'test', 'fuzz', 'bench', 'fake-local-dev', 'x']) {

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { createHash, createHmac, hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { deliveryReportJoin, parseCountryCodes, positionOf, REFERENCE_FROM_REPORT, type ReportJoinDependencies, sendsTo, sharedCodeWarnings } from '../../functions/core/relay.ts';
+import { deliveryReportJoin, NUMBER_KEY_LABEL, numberHash, numberKey, parseCountryCodes, positionOf, REFERENCE_FROM_REPORT, type ReportJoinDependencies, sendsTo, sharedCodeWarnings } from '../../functions/core/relay.ts';
 import type { Item } from '../../functions/core/store.ts';
 import { workerHandlerOptions } from '../../functions/handlers/dependencies.ts';
 import { identomat } from '../../functions/providers/identomat.ts';
@@ -11,6 +12,7 @@ import type { AnyProvider } from '../../functions/providers/provider.ts';
 import { telesign } from '../../functions/providers/telesign.ts';
 import { relayLine } from '../../local/relay-view.ts';
 import { createLogger } from '../../functions/shared/log.ts';
+import { ConfigurationError } from '../../functions/shared/errors.ts';
 
 /** The relay's pure rules: which countries it sends to, and how instructions of one subject are ordered. */
 
@@ -87,6 +89,42 @@ describe('positionOf', () => {
     const b = positionOf({ receivedAt: '2026-12-01T09:00:00.000Z', eventId: 'a' });
     assert.deepEqual(a, { at: '2026-12-01T06:00:00.000Z', eventId: 'b' });
     assert.ok(a.at < b.at);
+  });
+});
+
+describe("a number's hourly count key (relayMaxPerNumberPerHour)", () => {
+  // Two TeleSign secrets as the schema reads them: API keys of 32 random-looking bytes.
+  const secretA = telesign.secretSchema.parse({ customerId: 'C-1', apiKey: Buffer.alloc(32, 7).toString('base64') });
+  const secretB = telesign.secretSchema.parse({ customerId: 'C-1', apiKey: Buffer.alloc(32, 8).toString('base64') });
+  const number = '+995555123456';
+
+  test('an HMAC-SHA-256 of the E.164 number under a key HKDF derives from the API key the relay sends with: not the plain SHA-256, and another API key gives another hash', () => {
+    // act
+    const hash = numberHash(number, numberKey(telesign, secretA));
+    // assess
+    const derived = Buffer.from(hkdfSync('sha256', Buffer.alloc(32, 7), Buffer.alloc(0), NUMBER_KEY_LABEL, 32));
+    assert.equal(hash, createHmac('sha256', derived).update(number).digest('hex').slice(0, 32));
+    assert.notEqual(hash, createHash('sha256').update(number).digest('hex').slice(0, 32), 'was: the plain SHA-256, which any reader of the table can redo');
+    assert.notEqual(numberHash(number, numberKey(telesign, secretB)), hash, 'another API key (a rotation): another hash');
+    assert.ok(!numberKey(telesign, secretA).equals(Buffer.alloc(32, 7)), 'never the API key itself');
+  });
+
+  test('the same for the number however it is written, and the same under the same key: one count per number', () => {
+    const key = numberKey(telesign, secretA);
+    assert.equal(numberHash('+995 555 12-34-56', key), numberHash(number, key));
+    assert.equal(numberHash('(+995) 555.123.456', numberKey(telesign, telesign.secretSchema.parse({ customerId: 'C-2', apiKey: Buffer.alloc(32, 7).toString('base64') }))), numberHash(number, key), 'the customer id is not part of it');
+    assert.notEqual(numberHash('+995555123457', key), numberHash(number, key));
+  });
+
+  test("during a rotation the current API key keys it, not the previous one: the key the relay sends with", () => {
+    const rotating = telesign.secretSchema.parse({ customerId: 'C-1', apiKey: Buffer.alloc(32, 8).toString('base64'), previous: { apiKey: Buffer.alloc(32, 7).toString('base64') } });
+    assert.equal(numberHash(number, numberKey(telesign, rotating)), numberHash(number, numberKey(telesign, secretB)));
+  });
+
+  test('a sender that gives no key material is a configuration error, never an unkeyed hash', () => {
+    const without: AnyProvider = { ...telesign, sendingKey: undefined };
+    assert.throws(() => numberKey(without, secretA), (error: unknown) => error instanceof ConfigurationError && /no key material to hash phone numbers with/.test(error.message));
+    assert.throws(() => numberKey({ ...telesign, sendingKey: () => new Uint8Array(4) }, secretA), ConfigurationError);
   });
 });
 
