@@ -85,6 +85,17 @@ export interface RelayInfo {
   readonly simulated?: string;
   /** Not simulated: the base URL the secrets file gives the sender (or the sender's default when it gives none). */
   readonly endpoint?: string;
+  /** The settings it runs with, by the stack's names (defaults filled in): what the banner shows. */
+  readonly settings: RelaySettings;
+}
+
+/** The SMS relay's settings in effect, named as the stack's (cdk.json `settings`). */
+export interface RelaySettings {
+  readonly smsRelay: string;
+  readonly relayMaxAgeSeconds: number;
+  readonly relayAllowedCountryCodes: string;
+  /** 0: no cap. */
+  readonly relayMaxPerNumberPerHour: number;
 }
 
 /** Written to `<dataDir>/runtime.json` so `send` and `inspect` find the running pipeline. */
@@ -230,6 +241,16 @@ function simulatedProviders(options: PipelineOptions) {
 /** The provider the SMS relay sends through, or undefined when it is off. */
 function relaySender(options: PipelineOptions): string | undefined {
   return options.smsRelay === undefined || options.smsRelay === 'off' ? undefined : options.smsRelay;
+}
+
+/** The relay's settings as the options give them, each default where they give none: what its thread runs with. */
+function relaySettings(options: PipelineOptions, sender: string): RelaySettings {
+  return {
+    smsRelay: sender,
+    relayMaxAgeSeconds: options.relayMaxAgeSeconds ?? RELAY.codeMaxAgeSeconds,
+    relayAllowedCountryCodes: options.relayAllowedCountryCodes ?? 'any',
+    relayMaxPerNumberPerHour: options.relayMaxPerNumberPerHour ?? RELAY.maxPerNumberPerHour,
+  };
 }
 
 /**
@@ -417,6 +438,7 @@ function startRelay(
   stops: Stops,
 ) {
   const { sender } = relay;
+  const inEffect = relaySettings(options, sender);
   const settings: RelayThreadSettings = {
     dynamodbEndpoint: engines.dynamodbEndpoint,
     sqsEndpoint: engines.sqsEndpoint,
@@ -426,9 +448,9 @@ function startRelay(
     sender,
     secretsFile,
     secretCacheSeconds: LOCAL_SECRET_CACHE_SECONDS,
-    codeMaxAgeSeconds: options.relayMaxAgeSeconds ?? RELAY.codeMaxAgeSeconds,
-    allowedCountryCodes: options.relayAllowedCountryCodes ?? 'any',
-    maxPerNumberPerHour: options.relayMaxPerNumberPerHour ?? RELAY.maxPerNumberPerHour,
+    codeMaxAgeSeconds: inEffect.relayMaxAgeSeconds,
+    allowedCountryCodes: inEffect.relayAllowedCountryCodes,
+    maxPerNumberPerHour: inEffect.relayMaxPerNumberPerHour,
     // As the worker's locally: a failed send is retried within seconds, not RELAY's 10 s doubling.
     retryBaseSeconds: options.retryBaseSeconds ?? 1,
     sendsOnlyReceivedFrom: relayTargetSince(options.dataDir, relay, secretsFile),
@@ -543,7 +565,17 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
       region: LOCAL_AWS.region,
       urls,
       reconcile: reconcilePolicy(options),
-      smsRelay: relay && resources.relay ? { sender: relay.sender, queueUrl: resources.relay.queueUrl, dlqUrl: resources.relay.dlqUrl, ...(relay.simulated ? { simulated: relay.simulated } : {}), ...(relay.endpoint ? { endpoint: relay.endpoint } : {}) } : null,
+      smsRelay:
+        relay && resources.relay
+          ? {
+              sender: relay.sender,
+              queueUrl: resources.relay.queueUrl,
+              dlqUrl: resources.relay.dlqUrl,
+              ...(relay.simulated ? { simulated: relay.simulated } : {}),
+              ...(relay.endpoint ? { endpoint: relay.endpoint } : {}),
+              settings: relaySettings(options, relay.sender),
+            }
+          : null,
     };
     // The owner's alone: it holds the callback URLs, tokens from the secrets file in their paths
     // (the banner shortens them and points here). chmod too: a mode only applies to a new file.

@@ -5,7 +5,7 @@ import { checkArguments, dataDirFrom, dataDirHint, intFlag, intValue, parseCli, 
 import { colorWanted, keepOnWhenTheTerminalIsGone, say } from './cli-output.ts';
 import { onLauncherGone } from './launcher.ts';
 import { prettyLine } from './log-format.ts';
-import { runtimeInfoPath, startPipeline, sweepPeriod } from './pipeline.ts';
+import { runtimeInfoPath, startPipeline, sweepPeriod, type RelaySettings } from './pipeline.ts';
 import { withShortToken } from './samples.ts';
 import { DEFAULT_RECONCILE, parseSchedule, type ReconcilePolicy } from '../functions/core/reconcile.ts';
 import { QUEUE } from '../functions/core/pipeline-definition.ts';
@@ -217,6 +217,15 @@ function relayValue(): string {
     ? `${via} ${relay.simulated}  (SIMULATED: takes each SMS, sends none, posts a signed delivery report to the ${via} route; ${from})`
     : `${via} ${relay.endpoint ? `at ${maskUrlSecrets(relay.endpoint)} (your secrets file's baseUrl, or ${via}'s default)` : 'at the endpoint in your secrets file'}  (REAL: SMS go to real phones; ${from})`;
 }
+/**
+ * The relay's settings in effect, by the names cdk.json gives them: where each comes from (the
+ * committed settings, smsRelay perhaps from --sms-relay), so what the relay refuses is no surprise.
+ */
+function relaySettingsValue(settings: RelaySettings): string {
+  const cap = settings.relayMaxPerNumberPerHour === 0 ? '0 (no cap)' : String(settings.relayMaxPerNumberPerHour);
+  const from = values['sms-relay'] === undefined ? 'cdk.json settings' : 'cdk.json settings; smsRelay from --sms-relay';
+  return `smsRelay ${settings.smsRelay}   relayMaxAgeSeconds ${settings.relayMaxAgeSeconds}   relayAllowedCountryCodes ${settings.relayAllowedCountryCodes}   relayMaxPerNumberPerHour ${cap}  (${from})`;
+}
 /** The rows as lines, every value starting in one column: after the longest label (a provider's name is in some). */
 function alignedRows(rows: readonly Row[]): string[] {
   const width = Math.max(...rows.map(([label]) => label.length));
@@ -251,7 +260,12 @@ const banner = [
     ['Re-checks', `${scheduleText(info.reconcile.intervalsSeconds)}, swept every ${sweepPeriod({ reconcile: info.reconcile })} s${reconcile ? "  (--reconcile-schedule; the providers' own first delays are skipped)" : ''}`],
     ['Events', `${shown(info.eventsFile)}  (the table's stream, published to a local bus: npm run events -- --follow${dataDirArg})`],
     ['SMS relay', relayValue()],
-    ...(info.smsRelay ? [['', `queue ${maskUrlSecrets(info.smsRelay.queueUrl)}   DLQ ${maskUrlSecrets(info.smsRelay.dlqUrl)}`] as const] : []),
+    ...(info.smsRelay
+      ? ([
+          ['', `queue ${maskUrlSecrets(info.smsRelay.queueUrl)}   DLQ ${maskUrlSecrets(info.smsRelay.dlqUrl)}`],
+          ['', relaySettingsValue(info.smsRelay.settings)],
+        ] as const)
+      : []),
     ['Data', `${shown(dataDirFrom(values['data-dir']))}  (--fresh to start empty)`],
   ]),
   '',

@@ -106,6 +106,7 @@ describe('local pipeline (npm start)', { timeout: 240_000 }, () => {
     assert.ok(banner.includes(pipeline.info.dynamodbEndpoint));
     assert.ok(banner.includes(pipeline.info.sqsEndpoint));
     assert.ok(banner.includes(pipeline.info.tableName));
+    assert.ok(!banner.includes('relayMaxPerNumberPerHour'), 'the relay off: no relay settings shown');
     assert.match(banner, /SIMULATED/);
     assert.ok(banner.includes('secrets.json'));
   });

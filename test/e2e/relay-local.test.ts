@@ -107,6 +107,17 @@ describe('the SMS relay on the local runtime (npm start -- --sms-relay telesign)
     assert.ok(banner.includes(`TeleSign ${messaging}  (SIMULATED`), banner);
   });
 
+  test("the banner shows the relay's settings in effect, by cdk.json's names: smsRelay from the flag, the rest as committed", () => {
+    const committed = { smsRelay: 'telesign', relayMaxAgeSeconds: 300, relayAllowedCountryCodes: 'any', relayMaxPerNumberPerHour: 5 };
+    assert.deepEqual(pipeline.info.smsRelay?.settings, committed);
+    const lines = pipeline.output.join('\n').split('\n');
+    const relayRow = lines.findIndex((line) => line.includes('SMS relay'));
+    const row = lines.find((line) => line.includes('relayMaxPerNumberPerHour')) ?? '';
+    assert.match(row, /^ +smsRelay telesign {3}relayMaxAgeSeconds 300 {3}relayAllowedCountryCodes any {3}relayMaxPerNumberPerHour 5 {2}\(cdk\.json settings; smsRelay from --sms-relay\)$/, `was: no settings row: ${lines.join('\n')}`);
+    assert.equal(lines.indexOf(row), relayRow + 2, 'under the relay row and its queues');
+    assert.equal(row.indexOf('smsRelay'), lines[relayRow].indexOf('TeleSign'), "in the banner's value column");
+  });
+
   test('an Identomat code: one instruction event, one SMS through TeleSign, its delivery report on the session; sent again, no second SMS', async () => {
     // prepare
     const session = SAMPLE_JSON.sessionId;
