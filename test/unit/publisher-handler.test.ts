@@ -6,7 +6,7 @@ import type { SendMessageCommand, SendMessageCommandInput, SQSClient } from '@aw
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { MalformedStreamRecordError, toStreamRecord } from '../../functions/adapters/dynamo-stream.ts';
-import { entrySize, eventBridgePublisher, PUT_EVENTS_LIMITS, TOO_LARGE } from '../../functions/adapters/eventbridge.ts';
+import { entrySize, eventBridgePublisher, PUT_EVENTS_LIMITS, REQUEST_TOO_LARGE, TOO_LARGE } from '../../functions/adapters/eventbridge.ts';
 import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, MAX_EVENT_VERSION, type GatewayEvent, type StatusChangedDetail } from '../../functions/core/publish.ts';
 import type { Item } from '../../functions/core/store.ts';
 import { publisherHandlerOptions } from '../../functions/handlers/dependencies.ts';
@@ -110,17 +110,112 @@ describe('eventBridgePublisher', () => {
   });
 
   test('the call itself failing: a DependencyError with the error name and HTTP status, not the service message (it may quote the detail)', async () => {
-    // prepare
-    const refused = Object.assign(new Error(`1 validation error: value '${CODE_TEXT}' at 'entries.1.member.detail'`), { name: 'ValidationException', $metadata: { httpStatusCode: 400 } });
-    const bus = busStandIn(() => refused);
+    // prepare: a refusal about who sends (a 400 too), and one of the whole call for what it holds
+    // whose one entry is the publish's only one (nothing tells it from a bus refusing everything)
+    const denied = Object.assign(new Error(`not allowed to put ${CODE_TEXT}`), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 400 } });
+    const invalid = Object.assign(new Error(`1 validation error: value '${CODE_TEXT}' at 'entries.1.member.detail'`), { name: 'ValidationException', $metadata: { httpStatusCode: 400 } });
 
     // act
-    const failure = await eventBridgePublisher(bus.client, BUS)([statusEvent(7)]).catch((error: unknown) => error as Error);
+    const failures = [];
+    for (const refused of [denied, invalid]) failures.push(await eventBridgePublisher(busStandIn(() => refused).client, BUS)([statusEvent(7)]).catch((error: unknown) => error as Error));
 
     // assess
-    assert.ok(failure instanceof DependencyError);
-    assert.equal(failure.message, `PutEvents failed (ValidationException, HTTP 400) for Callback Status Changed ${'7'.padStart(32, '0')}`);
-    assert.equal(failure.cause, refused);
+    const [deniedFailure, invalidFailure] = failures;
+    assert.ok(deniedFailure instanceof DependencyError && invalidFailure instanceof DependencyError);
+    assert.equal(deniedFailure.message, `PutEvents failed (AccessDeniedException, HTTP 400) for Callback Status Changed ${'7'.padStart(32, '0')}`);
+    assert.equal(deniedFailure.cause, denied);
+    assert.equal(
+      invalidFailure.message,
+      `PutEvents refused the call (ValidationException, HTTP 400) for Callback Status Changed ${'7'.padStart(32, '0')}, sent alone, and took no other entry: not set aside, as the bus may be refusing every entry`,
+    );
+  });
+
+  describe('a call refused whole (HTTP 400 or 413) for what one of its entries holds', () => {
+    /** A PutEvents stand-in that throws `error` for any call holding an entry of a subject `atFault` picks (REF-1), as the SDK throws it; takes the others. */
+    const refusingCallsWith = (error: () => Error, atFault: (subjectId: string) => boolean = (subjectId) => subjectId === 'REF-1') =>
+      busStandIn((entries) => (entries.some((entry) => atFault(JSON.parse(entry.Detail!).subjectId as string)) ? error() : entries.map((_, n) => ({ EventId: `id-${n}` }))));
+    const subjectsOf = (calls: readonly PutEventsRequestEntry[][]) => calls.map((call) => call.map((entry) => JSON.parse(entry.Detail!).subjectId as string));
+    const serviceError = (name: string, status: number) => () => Object.assign(new Error(`${name}: value '${CODE_TEXT}'`), { name, $fault: status < 500 ? 'client' : 'server', $metadata: { httpStatusCode: status } });
+
+    for (const [name, status, code] of [['ValidationException', 400, 'ValidationException'], ['SerializationException', 400, 'SerializationException'], ['ValidationError', 400, 'ValidationError'], ['Unknown', 413, REQUEST_TOO_LARGE]] as const) {
+      test(`${name} (HTTP ${status}): the entries are sent again one a call; the others are published, the one refused alone comes back refused (${code})`, async () => {
+        // prepare
+        const bus = refusingCallsWith(serviceError(name, status));
+        const events = Array.from({ length: 5 }, (_, n) => statusEvent(n));
+
+        // act
+        const refused = await eventBridgePublisher(bus.client, BUS, { sleep: noSleep })(events);
+
+        // assess: one call of five refused, then five of one; REF-1 never sent again after it was refused alone
+        assert.deepEqual(refused, [{ event: events[1], errorCode: code }]);
+        assert.deepEqual(subjectsOf(bus.calls), [['REF-0', 'REF-1', 'REF-2', 'REF-3', 'REF-4'], ['REF-0'], ['REF-1'], ['REF-2'], ['REF-3'], ['REF-4']]);
+      });
+    }
+
+    test('two entries at fault in one call: both come back refused, the three others are published; an entry throttled alone is sent again', async () => {
+      // prepare: calls holding REF-1 or REF-3 are refused whole; REF-4's first call alone is throttled
+      let throttled = false;
+      const bus = busStandIn((entries) => {
+        const subjects = entries.map((entry) => JSON.parse(entry.Detail!).subjectId as string);
+        if (subjects.includes('REF-1') || subjects.includes('REF-3')) return serviceError('ValidationException', 400)();
+        if (subjects.length === 1 && subjects[0] === 'REF-4' && !throttled) {
+          throttled = true;
+          return [{ ErrorCode: 'ThrottlingException' }];
+        }
+        return entries.map((_, n) => ({ EventId: `id-${n}` }));
+      });
+      const events = Array.from({ length: 5 }, (_, n) => statusEvent(n));
+
+      // act
+      const refused = await eventBridgePublisher(bus.client, BUS, { sleep: noSleep })(events);
+
+      // assess
+      assert.deepEqual(refused, [{ event: events[1], errorCode: 'ValidationException' }, { event: events[3], errorCode: 'ValidationException' }]);
+      assert.deepEqual(subjectsOf(bus.calls), [['REF-0', 'REF-1', 'REF-2', 'REF-3', 'REF-4'], ['REF-0'], ['REF-1'], ['REF-2'], ['REF-3'], ['REF-4'], ['REF-4']]);
+    });
+
+    test('a bus refusing every call with a ValidationException: nothing comes back refused (nothing set aside), the publish fails, after one call per entry at most', async () => {
+      // prepare: ten events, refused whole whatever the call holds
+      const bus = busStandIn(serviceError('ValidationException', 400));
+      const events = Array.from({ length: 10 }, (_, n) => statusEvent(n));
+
+      // act
+      const failure = await eventBridgePublisher(bus.client, BUS, { sleep: noSleep })(events).catch((error: unknown) => error as Error);
+
+      // assess
+      assert.ok(failure instanceof DependencyError, String(failure));
+      assert.match(failure.message, /^PutEvents refused each call \(ValidationException, HTTP 400\) for (Callback Status Changed [0-9a-f]{32}(, )?){10}, sent alone, and took no other entry: not set aside/);
+      assert.ok(!failure.message.includes(CODE_TEXT));
+      assert.equal(bus.calls.length, 11, 'the call, then each entry alone once');
+    });
+
+    test('an entry refused alone is set aside on the evidence of an entry taken in another call of the same publish', async () => {
+      // prepare: two calls (large entries), the first taken, the second holding REF-1 alone refused whole
+      const bus = refusingCallsWith(serviceError('ValidationException', 400), (subjectId) => subjectId.startsWith('REF-1'));
+      const events = [statusEvent(0, 'x'.repeat(200_000)), statusEvent(1, 'y'.repeat(200_000))];
+
+      // act
+      const refused = await eventBridgePublisher(bus.client, BUS, { sleep: noSleep })(events);
+
+      // assess
+      assert.deepEqual(refused.map((each) => [each.event.detail.eventId, each.errorCode]), [[events[1].detail.eventId, 'ValidationException']]);
+      assert.equal(bus.calls.length, 2);
+    });
+
+    for (const [name, status] of [['AccessDeniedException', 400], ['ThrottlingException', 400], ['UnrecognizedClientException', 400], ['ExpiredTokenException', 403], ['ResourceNotFoundException', 400], ['InternalException', 500], ['ServiceUnavailableException', 503], ['ValidationException', 500]] as const) {
+      test(`${name} (HTTP ${status}) is about who sends, the bus or the service: not split, nothing set aside, the publish fails after one call`, async () => {
+        // prepare
+        const bus = refusingCallsWith(serviceError(name, status));
+
+        // act
+        const failure = await eventBridgePublisher(bus.client, BUS, { sleep: noSleep })(Array.from({ length: 3 }, (_, n) => statusEvent(n))).catch((error: unknown) => error as Error);
+
+        // assess
+        assert.ok(failure instanceof DependencyError, String(failure));
+        assert.match(failure.message, new RegExp(`^PutEvents failed \\(${name}, HTTP ${status}\\)`));
+        assert.equal(bus.calls.length, 1);
+      });
+    }
   });
 
   test('an event over 256 KB is never sent: it comes back refused (EntryTooLarge), the others go on the bus', async () => {
@@ -499,6 +594,106 @@ describe('the publisher handler', () => {
         assert.deepEqual(queued, []);
       });
     }
+  });
+
+  describe('a PutEvents call the bus refuses whole (HTTP 400) for what one of its events holds', () => {
+    /** REF-1 version 2, REF-2, the Identomat code, REF-1 version 3: in stream order. */
+    const records = () => [
+      record('300', 'MODIFY', { oldImage: state(), newImage: state({ status: 'PROCESSING', version: 2 }) }),
+      record('301', 'INSERT', { newImage: state({ pk: 'temboplus#REF-2', subjectId: 'REF-2' }) }),
+      record('302', 'INSERT', { newImage: otpItem() }),
+      record('303', 'MODIFY', { oldImage: state({ status: 'PROCESSING', version: 2 }), newImage: state({ status: 'COMPLETED', outcome: 'succeeded', terminal: true, version: 3, changedAt: T(5) }) }),
+    ];
+    const named = (entry: PutEventsRequestEntry) => (entry.DetailType === DETAIL_TYPES.instruction ? 'code' : `${JSON.parse(entry.Detail!).subjectId}:${JSON.parse(entry.Detail!).version}`);
+    /**
+     * The bus as the SDK reports it: a call holding an entry `atFault` picks (REF-1's version 2) is
+     * refused whole with a ValidationException (HTTP 400), its message quoting the entry; the others
+     * are taken, and recorded in `accepted`, in the order the bus took them.
+     */
+    function refusingCallsWith(atFault: (entry: PutEventsRequestEntry) => boolean = (entry) => named(entry) === 'REF-1:2') {
+      const accepted: string[] = [];
+      const answer = (entries: readonly PutEventsRequestEntry[]) => {
+        const bad = entries.find(atFault);
+        if (bad) return Object.assign(new Error(`1 validation error detected: Value '${bad.Detail}' at 'entries.1.member.detail' failed to satisfy constraint`), { name: 'ValidationException', $fault: 'client', $metadata: { httpStatusCode: 400 } });
+        accepted.push(...entries.map(named));
+        return entries.map((_, n) => ({ EventId: `id-${n}` }));
+      };
+      return { answer, accepted };
+    }
+
+    test('the others are published in order, the subject\'s later change after it; only it is set aside (the DLQ message and ERROR line as for a refused entry); nothing given back', async () => {
+      // prepare
+      const bus = refusingCallsWith();
+      const { handler, queued, lines, pauses } = handlerWith(bus.answer);
+      const [refusedChange] = records();
+
+      // act
+      const response = await handler({ Records: records() });
+
+      // assess: published, in order; REF-1's version 3 after its version 2 was set aside
+      assert.deepEqual(response, { batchItemFailures: [] });
+      assert.deepEqual(bus.accepted, ['REF-2:1', 'code', 'REF-1:3']);
+      assert.deepEqual(pauses, []);
+      // what names it, in the events DLQ: the same message as for an entry refused with an ErrorCode
+      const [eventId] = eventsFromChange(toStreamRecord(refusedChange).change).map((event) => event.detail.eventId);
+      assert.deepEqual(queued.map((message) => [message.QueueUrl, JSON.parse(message.MessageBody!)]), [
+        [EVENTS_DLQ, { setAside: 'refused by the event bus', errorCode: 'ValidationException', detailType: 'Callback Status Changed', eventId, provider: 'temboplus', subjectId: 'REF-1', version: 2, time: T(0), sequenceNumber: '300' }],
+      ]);
+      const parsed = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      assert.deepEqual(
+        parsed.filter((line) => line.level === 'ERROR').map((line) => [line.message, line.eventId, line.errorCode, line.sequenceNumber, line.provider]),
+        [['event refused by the bus; set aside', eventId, 'ValidationException', '300', 'temboplus']],
+      );
+      const batchLine = parsed.find((line) => line.message === 'stream batch')!;
+      assert.deepEqual([batchLine.level, batchLine.events, batchLine.statusChanged, batchLine.instructions, batchLine.setAside, batchLine.failed], ['INFO', 3, 2, 1, 1, 0]);
+      for (const text of [...lines, ...queued.map((message) => message.MessageBody!)]) assert.ok(!leaks(text, '995512345678') && !leaks(text, '6867') && !text.includes('Your code'), text);
+    });
+
+    test('a bus refusing every call so: nothing set aside, every record from the first with an event given back, after a call per event at most', async () => {
+      // prepare
+      const bus = refusingCallsWith(() => true);
+      const { handler, queued, lines } = handlerWith(bus.answer);
+
+      // act
+      const response = await handler({ Records: records() });
+
+      // assess: as for a bus that is down
+      assert.deepEqual(response.batchItemFailures.map((failure) => failure.itemIdentifier), ['300', '301', '302', '303']);
+      assert.deepEqual([bus.accepted, queued], [[], []]);
+      const parsed = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      assert.deepEqual(parsed.map((line) => [line.level, line.message]), [['WARN', 'publish failed; the stream retries from this record'], ['WARN', 'stream batch']]);
+      assert.match(String(parsed[0].error), /^PutEvents refused each call \(ValidationException, HTTP 400\) for .*sent alone, and took no other entry: not set aside/);
+      for (const line of lines) assert.ok(!leaks(line, '995512345678') && !leaks(line, '6867') && !line.includes('Your code'), line);
+    });
+
+    test('the event alone in its batch is retried, not set aside (nothing tells it from a bus refusing all); once the retry holds another subject\'s change the bus takes, it is set aside', async () => {
+      // prepare
+      const bus = refusingCallsWith();
+      const { handler, queued } = handlerWith(bus.answer);
+      const [bad, other] = records();
+
+      // act: the batch with it alone, then Lambda's retry, which the next change of the shard joined
+      const alone = await handler({ Records: [bad] });
+      const retried = await handler({ Records: [bad, other] });
+
+      // assess
+      assert.deepEqual(alone.batchItemFailures.map((failure) => failure.itemIdentifier), ['300']);
+      assert.deepEqual(retried, { batchItemFailures: [] });
+      assert.deepEqual(bus.accepted, ['REF-2:1']);
+      assert.deepEqual(queued.map((message) => [JSON.parse(message.MessageBody!).errorCode, JSON.parse(message.MessageBody!).sequenceNumber]), [['ValidationException', '300']]);
+    });
+
+    test('refused whole for who sends (AccessDeniedException, HTTP 400): not split, nothing set aside, given back', async () => {
+      // prepare
+      const { handler, bus, queued } = handlerWith(() => Object.assign(new Error('not authorized'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 400 } }));
+
+      // act
+      const response = await handler({ Records: records() });
+
+      // assess
+      assert.deepEqual(response.batchItemFailures.map((failure) => failure.itemIdentifier), ['300', '301', '302', '303']);
+      assert.deepEqual([bus.calls.length, queued.length], [1, 0]);
+    });
   });
 
   test('retryPauseMs: a second at least, a twentieth of the age, at most the maximum', () => {
