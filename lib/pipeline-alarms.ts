@@ -367,7 +367,8 @@ export class PipelineAlarms extends Construct {
           'publisher logs name the events and the bus error). The stream keeps a change 24 hours after it was written: read ' +
           'the named records with aws dynamodbstreams get-shard-iterator (AT_SEQUENCE_NUMBER) and get-records to list the ' +
           'subjects. A message with setAside: one event the bus refused for what it holds (errorCode InvalidArgument, ' +
-          'MalformedDetail, RedactionFailure, EntryTooLarge), not retried, later changes published; it names the event ' +
+          'MalformedDetail, RedactionFailure, EntryTooLarge; ValidationException etc.: its call refused whole), not retried, ' +
+          'later changes published; it names the event ' +
           '(eventId, provider, subjectId, version or eventKey), never its detail. Either way, have subscribers re-read those ' +
           'states from the table (GetItem: the version says what they missed).',
       );

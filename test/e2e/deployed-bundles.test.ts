@@ -831,6 +831,33 @@ describe('the deployed bundles (cdk.out) against the local engines', { timeout: 
     for (const text of [run.stdout, ...sqs.messageBodies(queues.eventsDlqName)]) assert.ok(!leaks(text, '995512345678') && !leaks(text, '6867'), text);
   });
 
+  test('the bus refusing whole (HTTP 400 ValidationException) every call holding one event: the publisher bundle publishes the others in order, sets only that one aside, gives nothing back', async () => {
+    const { passed } = await filteredStreamRecords();
+    const [first] = streamBatches(passed);
+    const expected = first.Records.flatMap((record) => eventsFromChange(toTableChange(record)).map((event) => ({ eventId: event.detail.eventId, sequenceNumber: record.dynamodb!.SequenceNumber })));
+    assert.ok(expected.length > 1, 'the batch has events besides the one refused');
+    const [refused, ...others] = expected;
+    const beforeDlq = sqs.messageBodies(queues.eventsDlqName).length;
+    const before = eventBridge.accepted.length;
+
+    eventBridge.refuseCallsHolding = (entry) => JSON.parse(entry.Detail ?? '{}').eventId === refused.eventId;
+    let run: BundleRun;
+    try {
+      run = await invoke(publisherFunction(), [first]);
+    } finally {
+      eventBridge.refuseCallsHolding = undefined;
+    }
+
+    assert.deepEqual(run.results, [{ ok: true, value: { batchItemFailures: [] } }], run.stdout);
+    assert.deepEqual(deliveredSince(before).map((event) => event.detail.eventId), others.map((each) => each.eventId));
+    const recorded = sqs.messageBodies(queues.eventsDlqName).slice(beforeDlq).map((body) => JSON.parse(body) as Json);
+    assert.deepEqual(recorded.map((body) => [body.setAside, body.errorCode, body.eventId, body.sequenceNumber]), [['refused by the event bus', 'ValidationException', refused.eventId, refused.sequenceNumber]]);
+    const lines = run.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Json);
+    assert.deepEqual(lines.filter((line) => line.level === 'ERROR').map((line) => [line.message, line.eventId, line.errorCode]), [['event refused by the bus; set aside', refused.eventId, 'ValidationException']]);
+    assert.equal(lines.find((line) => line.message === 'stream batch')?.setAside, 1);
+    for (const text of [run.stdout, ...sqs.messageBodies(queues.eventsDlqName)]) assert.ok(!leaks(text, '995512345678') && !leaks(text, '6867'), text);
+  });
+
   test("each provider's ingest bundle holds its own provider's module and no other's, and zod's English messages", async () => {
     // The stack writes the provider's id into its ingest bundle (esbuild define): the registry then
     // folds to one provider, and esbuild leaves the other modules out (package.json sideEffects).

@@ -8,7 +8,9 @@ import { startAwsJsonServer } from './aws-json-stand-in.ts';
  * `POST /`, `X-Amz-Target: AWSEvents.PutEvents`, `{"Entries": [...]}`), so the bundle's own SDK
  * client reaches it through AWS_ENDPOINT_URL_EVENTBRIDGE unchanged, and records what it was given.
  * It answers as the API documents: an EventId per accepted entry, in request order, with
- * FailedEntryCount; `fault` makes it refuse every entry (ErrorCode InternalFailure, or MalformedDetail) or answer 503.
+ * FailedEntryCount; `fault` makes it refuse every entry (ErrorCode InternalFailure, or MalformedDetail) or answer 503;
+ * `refuseCallsHolding` makes it refuse whole, as the service refuses a request it finds invalid (HTTP 400,
+ * `ValidationException`, no entry answered), every call holding an entry it picks.
  * It stands in for the AWS service only: rules and targets are the user's, not the gateway's.
  * @see https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html
  */
@@ -30,6 +32,8 @@ export interface EventBridgeStandIn {
   readonly calls: number;
   /** undefined: accept everything; `refuse`: every entry InternalFailure; `malformed`: every entry MalformedDetail; `unavailable`: HTTP 503. */
   fault: 'refuse' | 'malformed' | 'unavailable' | undefined;
+  /** undefined: no such refusal; else a call holding an entry it picks gets HTTP 400 `ValidationException`. */
+  refuseCallsHolding: ((entry: PutEventsEntryReceived) => boolean) | undefined;
   stop(): Promise<void>;
 }
 
@@ -43,12 +47,16 @@ export async function startEventBridgeStandIn(): Promise<EventBridgeStandIn> {
       return calls;
     },
     fault: undefined as EventBridgeStandIn['fault'],
+    refuseCallsHolding: undefined as EventBridgeStandIn['refuseCallsHolding'],
     stop: (): Promise<void> => Promise.resolve(),
   };
   const server = await startAwsJsonServer('AWSEvents.PutEvents', (input) => {
     calls += 1;
     const entries = (input.Entries ?? []) as PutEventsEntryReceived[];
     if (!Array.isArray(entries) || entries.length === 0 || entries.length > 10) return { status: 400, body: { __type: 'ValidationException', message: 'Entries must hold 1 to 10 entries' } };
+    if (standIn.refuseCallsHolding && entries.some(standIn.refuseCallsHolding)) {
+      return { status: 400, body: { __type: 'ValidationException', message: '1 validation error detected: a value at entries.member.detail failed to satisfy constraint' } };
+    }
     if (standIn.fault === 'unavailable') return { status: 503, body: { __type: 'ServiceUnavailableException', message: 'unavailable' } };
     if (standIn.fault === 'refuse') {
       return { status: 200, body: { FailedEntryCount: entries.length, Entries: entries.map(() => ({ ErrorCode: 'InternalFailure', ErrorMessage: 'Internal service error' })) } };
