@@ -21,6 +21,8 @@ import { DETAIL_TYPES, eventsFromChange, type GatewayEvent, type TableChange } f
  * old. Such an event is set aside instead: what names it (never its detail, which can hold a phone
  * number and a code) is recorded where an operator finds it, an ERROR line names its eventId and
  * the bus's code, and the batch goes on. Its subject's later changes are still published in order.
+ * So is an event whose call the bus refused whole (HTTP 400 or 413, no entry named) and refused
+ * again alone while it took another event of the call (functions/adapters/eventbridge.ts finds it).
  * A refusal for any other reason (permissions, the bus's configuration, throttling) is retried.
  */
 
