@@ -1,6 +1,6 @@
 import { EventBridgeClient, type EventBridgeClientConfig, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import type { GatewayEvent } from '../core/publish.ts';
-import type { RefusedEvent } from '../core/publisher.ts';
+import { type RefusedEvent, UnprovenRefusalError } from '../core/publisher.ts';
 import { DependencyError } from '../shared/errors.ts';
 
 /**
@@ -234,8 +234,8 @@ export function eventBridgePublisher(client: EventBridgeClient, eventBusName: st
     const byEntry = new Map(sendable.map((each) => [each.entry, each]));
     for (const batch of putEventsBatches(sendable.map((each) => each.entry))) await send(batch.map((entry) => byEntry.get(entry)!));
     if (refusedAlone.length > 0 && accepted === 0) {
-      throw new DependencyError(
-        'eventbridge',
+      throw new UnprovenRefusalError(
+        refusedAlone.map((each) => each.pending.event),
         `PutEvents refused ${refusedAlone.length === 1 ? 'the call' : 'each call'} (${refusedAlone.map((each) => `${each.code}${each.status ? `, HTTP ${each.status}` : ''}`).filter((each, index, all) => all.indexOf(each) === index).join('; ')}) for ${refusedAlone.map((each) => each.pending.name).join(', ')}, sent alone, and took no other entry: not set aside, as the bus may be refusing every entry`,
       );
     }

@@ -1,5 +1,6 @@
 import { findProvider } from '../providers/index.ts';
 import { maskSubjectId } from '../providers/provider.ts';
+import { DependencyError } from '../shared/errors.ts';
 import { type Logger, maskPhoneNumbers } from '../shared/log.ts';
 import { DETAIL_TYPES, eventsFromChange, type GatewayEvent, type TableChange } from './publish.ts';
 
@@ -23,6 +24,8 @@ import { DETAIL_TYPES, eventsFromChange, type GatewayEvent, type TableChange } f
  * the bus's code, and the batch goes on. Its subject's later changes are still published in order.
  * So is an event whose call the bus refused whole (HTTP 400 or 413, no entry named) and refused
  * again alone while it took another event of the call (functions/adapters/eventbridge.ts finds it).
+ * When the call held nothing else (UnprovenRefusalError), it is tried once more with the later
+ * changes of other subjects, published then ahead of their records (see `flush`).
  * A refusal for any other reason (permissions, the bus's configuration, throttling) is retried.
  */
 
@@ -54,6 +57,20 @@ export interface SetAsideEvent {
   readonly time: string;
   /** The stream record that made it. */
   readonly sequenceNumber: string;
+}
+
+/**
+ * What `publish` throws when the bus refused its whole call (HTTP 400 or 413) for an event sent alone
+ * and took no other event of the publish: nothing tells an event at fault from a bus refusing every
+ * entry, so none is set aside. `events` are those refused alone.
+ */
+export class UnprovenRefusalError extends DependencyError {
+  constructor(
+    readonly events: readonly GatewayEvent[],
+    message: string,
+  ) {
+    super('eventbridge', message);
+  }
 }
 
 export interface PublisherDependencies {
@@ -117,13 +134,50 @@ const subjectOf = (event: GatewayEvent) => {
 export async function publishRecords(records: readonly StreamRecord[], deps: PublisherDependencies): Promise<PublishResult> {
   let published = 0;
   let setAside = 0;
+  /** eventIds published (or set aside) ahead of their record, to tell a refusal apart: not sent again when their record comes. */
+  const done = new Set<string>();
   // Records go out in order, grouped up to the PutEvents limit, one event per subject in a group;
   // a group ends at a record boundary.
   let group: { events: GatewayEvent[]; first: number; subjects: Set<string>; records: Map<GatewayEvent, string> } = { events: [], first: 0, subjects: new Set(), records: new Map() };
-  const flush = async (): Promise<number | undefined> => {
+  /**
+   * Events of the records from `next` on that may join the group: each subject's first one not yet
+   * published, of subjects the group does not hold, up to the PutEvents limit. Put on the bus before
+   * their subjects' earlier records are done, none overtakes an earlier change of its own subject.
+   */
+  const eventsAhead = (next: number): GatewayEvent[] => {
+    const ahead: GatewayEvent[] = [];
+    const passed = new Set(group.subjects);
+    for (let index = next; index < records.length && group.events.length + ahead.length < MAX_EVENTS_PER_PUT; index++) {
+      for (const event of eventsFromChange(records[index].change)) {
+        if (done.has(event.detail.eventId)) continue;
+        const subject = subjectOf(event);
+        if (!passed.has(subject) && group.events.length + ahead.length < MAX_EVENTS_PER_PUT) {
+          ahead.push(event);
+          group.records.set(event, records[index].sequenceNumber);
+        }
+        passed.add(subject);
+      }
+    }
+    return ahead;
+  };
+  const flush = async (next: number): Promise<number | undefined> => {
     if (group.events.length === 0) return undefined;
     try {
-      const refused = (await deps.publish(group.events)) ?? [];
+      let refused: readonly RefusedEvent[];
+      try {
+        refused = (await deps.publish(group.events)) ?? [];
+      } catch (error) {
+        // An event the bus refused alone, in a call refused whole, when it took nothing else: a bus
+        // refusing every entry, or the group held nothing else to tell. Once more with the later
+        // changes of other subjects (when the shard's next change is the same subject's, no group
+        // holds another event): the bus taking one of them tells that the event is refused for
+        // what it holds, and it is set aside; a bus refusing them all fails the group as before.
+        const ahead = error instanceof UnprovenRefusalError ? eventsAhead(next) : [];
+        if (ahead.length === 0) throw error;
+        group.events = [...group.events, ...ahead];
+        refused = (await deps.publish(group.events)) ?? [];
+        for (const event of ahead) done.add(event.detail.eventId);
+      }
       if (refused.length > 0 && !deps.setAside) {
         throw new Error(`${refused.length} events refused by the bus (${refused.map((each) => `${each.event.detail.eventId} ${each.errorCode}`).join(', ')}), and nowhere to set them aside`);
       }
@@ -142,11 +196,11 @@ export async function publishRecords(records: readonly StreamRecord[], deps: Pub
     }
   };
   for (let index = 0; index < records.length; index++) {
-    const events = eventsFromChange(records[index].change);
+    const events = eventsFromChange(records[index].change).filter((event) => !done.has(event.detail.eventId));
     if (events.length === 0) continue;
     const subjects = events.map(subjectOf);
     if (group.events.length + events.length > MAX_EVENTS_PER_PUT || subjects.some((subject) => group.subjects.has(subject))) {
-      const failedAt = await flush();
+      const failedAt = await flush(index);
       if (failedAt !== undefined) return { published, setAside, failed: records.slice(failedAt).map((record) => record.sequenceNumber) };
       group = { events: [], first: index, subjects: new Set(), records: new Map() };
     }
@@ -155,7 +209,7 @@ export async function publishRecords(records: readonly StreamRecord[], deps: Pub
     for (const event of events) group.records.set(event, records[index].sequenceNumber);
     for (const subject of subjects) group.subjects.add(subject);
   }
-  const failedAt = await flush();
+  const failedAt = await flush(records.length);
   if (failedAt !== undefined) return { published, setAside, failed: records.slice(failedAt).map((record) => record.sequenceNumber) };
   return { published, setAside, failed: [] };
 }

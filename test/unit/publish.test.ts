@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { describe, test } from 'node:test';
 import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, type GatewayEvent, type InstructionDetail, type StatusChangedDetail } from '../../functions/core/publish.ts';
-import { publishRecords, type SetAsideEvent } from '../../functions/core/publisher.ts';
+import { publishRecords, type SetAsideEvent, UnprovenRefusalError } from '../../functions/core/publisher.ts';
 import { MAX_BODY_BYTES } from '../../functions/core/pipeline-definition.ts';
 import { entrySize, PUT_EVENTS_LIMITS, putEventsEntry } from '../../functions/adapters/eventbridge.ts';
 import { stateItem, stateOf, type Item } from '../../functions/core/store.ts';
@@ -386,6 +386,49 @@ describe('publishRecords', () => {
     assert.deepEqual(withQueue, { published: 2, setAside: 1, failed: [] });
     assert.deepEqual(recorded.map((event) => [event.subjectId, event.errorCode, event.sequenceNumber, event.version]), [['REF-1', 'MalformedDetail', '101', 2]]);
     assert.deepEqual(without, { published: 0, setAside: 0, failed: ['100', '101', '102'] });
+  });
+
+  test("an event refused alone with nothing else taken: tried once more with later changes of other subjects, each subject's first; set aside once one is taken; those not sent again", async () => {
+    // prepare: REF-1's S0 is refused: alone, nothing tells it from a bus refusing all (as the
+    // EventBridge adapter throws); with others, it comes back refused. REF-1's S1 follows it at once.
+    const calls: string[][] = [];
+    const recorded: SetAsideEvent[] = [];
+    const records = [change(0, 1), change(1, 1), change(2, 2), change(3, 3), change(4, 2)];
+    const name = (event: GatewayEvent) => `${event.detail.subjectId}:${String((event.detail as StatusChangedDetail).status)}`;
+    const publish = async (events: readonly GatewayEvent[]) => {
+      calls.push(events.map(name));
+      const bad = events.filter((event) => name(event) === 'REF-1:S0');
+      if (bad.length > 0 && events.length === 1) throw new UnprovenRefusalError(bad, 'refused alone, nothing else taken');
+      return bad.map((event) => ({ event, errorCode: 'ValidationException' }));
+    };
+
+    // act
+    const result = await publishRecords(records, { publish, setAside: async (event) => void recorded.push(event), log });
+
+    // assess: REF-2's S2 and REF-3's S3 go ahead of REF-1's S1 (other subjects), REF-2's S4 after its S2, none twice
+    assert.deepEqual(calls, [['REF-1:S0'], ['REF-1:S0', 'REF-2:S2', 'REF-3:S3'], ['REF-1:S1', 'REF-2:S4']]);
+    assert.deepEqual(result, { published: 4, setAside: 1, failed: [] });
+    assert.deepEqual(recorded.map((event) => [event.subjectId, event.errorCode, event.sequenceNumber]), [['REF-1', 'ValidationException', '100']]);
+  });
+
+  test('refused alone again with the later changes: the records from its own on are given back, nothing set aside', async () => {
+    // prepare: a bus refusing every entry, as the adapter reports it
+    const calls: number[] = [];
+    const records = [change(0, 1), change(1, 1), change(2, 2)];
+
+    // act
+    const result = await publishRecords(records, {
+      publish: async (events) => {
+        calls.push(events.length);
+        throw new UnprovenRefusalError(events, 'refused alone, nothing else taken');
+      },
+      setAside: async () => assert.fail('nothing is set aside'),
+      log,
+    });
+
+    // assess
+    assert.deepEqual(calls, [1, 2]);
+    assert.deepEqual(result, { published: 0, setAside: 0, failed: ['100', '101', '102'] });
   });
 
   test('a failed call gives back its first record and every later one, so nothing overtakes it', async () => {

@@ -683,6 +683,37 @@ describe('the publisher handler', () => {
       assert.deepEqual(queued.map((message) => [JSON.parse(message.MessageBody!).errorCode, JSON.parse(message.MessageBody!).sequenceNumber]), [['ValidationException', '300']]);
     });
 
+    test('the subject\'s next change right after it (never in one call with it): the call is tried once more with a later change of another subject; the bus taking that one, it is set aside, and its subject\'s next change published after', async () => {
+      // prepare: REF-1 version 2 (refused), REF-1 version 3, REF-2
+      const bus = refusingCallsWith();
+      const { handler, queued } = handlerWith(bus.answer);
+      const [bad, , , later] = records();
+      const other = record('304', 'INSERT', { newImage: state({ pk: 'temboplus#REF-2', subjectId: 'REF-2' }) });
+
+      // act
+      const response = await handler({ Records: [bad, later, other] });
+
+      // assess: REF-2 went ahead of REF-1's version 3 (another subject: no order between them), and once only
+      assert.deepEqual(response, { batchItemFailures: [] });
+      assert.deepEqual(bus.accepted, ['REF-2:1', 'REF-1:3']);
+      assert.deepEqual(queued.map((message) => [JSON.parse(message.MessageBody!).errorCode, JSON.parse(message.MessageBody!).sequenceNumber]), [['ValidationException', '300']]);
+    });
+
+    test('tried once more with later changes, a bus refusing every call still sets nothing aside: every record given back', async () => {
+      // prepare
+      const bus = refusingCallsWith(() => true);
+      const { handler, queued } = handlerWith(bus.answer);
+      const [bad, , , later] = records();
+      const other = record('304', 'INSERT', { newImage: state({ pk: 'temboplus#REF-2', subjectId: 'REF-2' }) });
+
+      // act
+      const response = await handler({ Records: [bad, later, other] });
+
+      // assess: REF-1's v2 alone, then with REF-2, then each of those two alone
+      assert.deepEqual(response.batchItemFailures.map((failure) => failure.itemIdentifier), ['300', '303', '304']);
+      assert.deepEqual([bus.accepted, queued], [[], []]);
+    });
+
     test('refused whole for who sends (AccessDeniedException, HTTP 400): not split, nothing set aside, given back', async () => {
       // prepare
       const { handler, bus, queued } = handlerWith(() => Object.assign(new Error('not authorized'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 400 } }));
