@@ -161,8 +161,9 @@ const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resol
  * everything then would take every event off the bus. So an entry refused alone is returned (set
  * aside) only when the bus took some other entry of this publish, sent alone or in a call: proof
  * that the bus takes entries now, and that this one is refused for what it holds. With none taken
- * (the entry was the publish's only one, or all were refused), the publish fails as any other and
- * the stream retries it: a retry whose publish also holds another subject's change tells them apart.
+ * (the entry was the publish's only one, or all were refused), the publish fails with an
+ * UnprovenRefusalError: the core tries once more with later changes of other subjects, else the
+ * stream retries it, and a publish that also holds an entry the bus takes tells them apart.
  * The evidence is the publish's own, never remembered from an earlier one: a bus that starts
  * refusing everything is never read as refusing one entry.
  */
