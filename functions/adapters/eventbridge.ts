@@ -93,13 +93,17 @@ export function boundedEventBridgeClient(config: EventBridgeClientConfig = {}): 
 
 /** The PutEvents entry of a gateway event, on the given bus. */
 export function putEventsEntry(event: GatewayEvent, eventBusName: string): PutEventsRequestEntry {
+  // When the change was written (or the instruction received), not when it was published. A time
+  // that is no date (a `changedAt` a program wrote to an expectation as other text) is left out, and
+  // the bus stamps the event when it takes it: the SDK would write it as `"Time":NaN`, which is not
+  // JSON, and the bus refused the whole call.
+  const time = new Date(event.time);
   return {
     EventBusName: eventBusName,
     Source: event.source,
     DetailType: event.detailType,
     Detail: JSON.stringify(event.detail),
-    // When the change was written (or the instruction received), not when it was published.
-    Time: new Date(event.time),
+    ...(Number.isNaN(time.getTime()) ? {} : { Time: time }),
   };
 }
 

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { describe, test } from 'node:test';
+import { Readable } from 'node:stream';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { DETAIL_TYPES, EVENT_SOURCE, eventsFromChange, type GatewayEvent, type InstructionDetail, type StatusChangedDetail } from '../../functions/core/publish.ts';
 import { publishRecords, type SetAsideEvent, UnprovenRefusalError } from '../../functions/core/publisher.ts';
 import { MAX_BODY_BYTES } from '../../functions/core/pipeline-definition.ts';
@@ -248,6 +250,33 @@ describe('Callback Status Changed', () => {
     assert.equal(detail.status, 'COMPLETED');
     assert.ok(detail.version > 2 ** 62, 'still a version past every one a subject counts to by itself');
     assert.equal(detail.statusDetail?.count, '100000000000000000000', 'kept as its text');
+  });
+
+  test('a change whose changedAt is no date is sent as JSON the bus can read, stamped by the bus', async () => {
+    // prepare: an expectation a program wrote with `changedAt` as other text, moved on by a callback
+    // that wrote no time of its own; and an ordinary change beside it
+    const odd = eventsFromChange({ eventName: 'MODIFY', oldImage: state({ status: 'SUBMITTED' }), newImage: state({ version: 2, status: 'COMPLETED', outcome: 'succeeded', terminal: true, changedAt: 'soon' }) });
+    const plain = eventsFromChange({ eventName: 'MODIFY', oldImage: state({ subjectId: 'REF-2', pk: 'temboplus#REF-2', status: 'SUBMITTED' }), newImage: state({ subjectId: 'REF-2', pk: 'temboplus#REF-2', version: 2, status: 'COMPLETED', outcome: 'succeeded', terminal: true, changedAt: T(3) }) });
+    const bodies: string[] = [];
+    const client = new EventBridgeClient({
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'example' },
+      requestHandler: {
+        handle: async (request: { body?: unknown }) => {
+          bodies.push(String(request.body));
+          const answer = JSON.stringify({ FailedEntryCount: 0, Entries: [{ EventId: '1' }, { EventId: '2' }] });
+          return { response: { statusCode: 200, headers: { 'content-type': 'application/x-amz-json-1.1' }, body: Readable.from([Buffer.from(answer)]) } };
+        },
+      },
+    });
+    // act: the request the SDK writes for the two entries
+    await client.send(new PutEventsCommand({ Entries: [...odd, ...plain].map((event) => putEventsEntry(event, 'bus')) }));
+    // assess: valid JSON (the SDK wrote `"Time":NaN` for an invalid date, which the bus refused whole);
+    // the odd event has no Time, the other keeps its change's
+    const sent = JSON.parse(bodies[0]) as { Entries: { Time?: number }[] };
+    assert.equal(sent.Entries.length, 2);
+    assert.equal(sent.Entries[0].Time, undefined);
+    assert.equal(sent.Entries[1].Time, Date.parse(T(3)) / 1000);
   });
 });
 
