@@ -4,7 +4,7 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { QUEUE } from '../functions/core/pipeline-definition.ts';
 import { secretEnvName } from '../functions/core/secrets.ts';
-import { providers } from '../functions/providers/index.ts';
+import { getProvider, providers } from '../functions/providers/index.ts';
 import { workerReadsSecret } from '../functions/providers/provider.ts';
 import { CallbackApi } from './callback-api.ts';
 import { CallbackQueue } from './callback-queue.ts';
@@ -20,13 +20,16 @@ import { ProviderIngress, secretDescription } from './provider-ingress.ts';
 import {
   type ApplicationLogLevelSetting,
   checkChoice,
+  checkDeployedProviders,
   checkEmail,
   checkCountryCodes,
+  checkProviders,
   checkSchedule,
   checkSetting,
   checkSettingPairs,
   NUMERIC_SETTINGS,
   type NumericSetting,
+  providerIdsOf,
   SETTING_DEFAULTS,
   SMS_RELAYS,
   type SmsRelaySetting,
@@ -48,6 +51,12 @@ export interface CallbackGatewayStackProps extends StackProps {
    * @default - no subscription
    */
   readonly alarmEmail?: string;
+  /**
+   * The providers deployed, ids separated by commas (`telesign,identomat`): each gets its route,
+   * ingest function, secret, alarms and dashboard widgets; the others get nothing.
+   * @default - every provider of the registry
+   */
+  readonly providers?: string;
   /**
    * Receives of a queued callback before it moves to the dead-letter queue.
    * @default 5 (QUEUE.maxReceiveCount)
@@ -203,7 +212,8 @@ export interface CallbackGatewayStackProps extends StackProps {
 
 /**
  * The callback gateway: HTTP API → one ingest function per provider → SQS → worker → DynamoDB,
- * whose change stream is published as events on an EventBridge bus, with alarms. Everything provider-specific comes from the registry in functions/providers/.
+ * whose change stream is published as events on an EventBridge bus, with alarms. Everything provider-specific comes from the registry in functions/providers/,
+ * for the providers the `providers` setting deploys (every one by default).
  */
 export class CallbackGatewayStack extends Stack {
   public readonly api: CallbackApi;
@@ -237,6 +247,8 @@ export class CallbackGatewayStack extends Stack {
           `may outlive the worker's log lines that say why it failed. ${QUEUE.dlqRetentionDays} or more keeps them as long as the callbacks.`,
       );
     }
+    // In the registry's order, whatever order the setting names them in.
+    const deployed = providerIdsOf(props.providers ?? SETTING_DEFAULTS.providers).map((id) => getProvider(id));
     const logging = { applicationLogLevel: props.applicationLogLevel, systemLogLevel: props.systemLogLevel, logRetention };
     this.table = new CallbackTable(this, 'Table');
     this.pipeline = new CallbackQueue(this, 'Pipeline', {
@@ -255,7 +267,7 @@ export class CallbackGatewayStack extends Stack {
       throttleBurstLimit: props.throttleBurstLimit,
     });
 
-    this.ingresses = providers.map(
+    this.ingresses = deployed.map(
       (provider) =>
         new ProviderIngress(this, `${pascal(provider.id)}Ingress`, {
           provider,
@@ -285,6 +297,9 @@ export class CallbackGatewayStack extends Stack {
       worker: this.pipeline.worker,
       reconcileSchedule: props.reconcileSchedule,
       reconcileHorizonHours: props.reconcileHorizonHours,
+      // Only with some providers left out: the sweep (and the worker's re-checks) then leave the
+      // others' subjects alone, whose secrets the worker has no access to.
+      ...(deployed.length < providers.length ? { providers: deployed.map((provider) => provider.id) } : {}),
       logging,
     });
 
@@ -292,7 +307,7 @@ export class CallbackGatewayStack extends Stack {
     this.events = new EventOutlet(this, 'Events', {
       table: this.table.table,
       eventBusName: this.stackName,
-      providers,
+      providers: deployed,
       logging,
     });
 
@@ -380,6 +395,7 @@ export class CallbackGatewayStack extends Stack {
       table: this.table.table,
       sender: sender.provider,
       senderSecret: sender.secret,
+      providers: this.ingresses.map((ingress) => ingress.provider),
       relayMaxAgeSeconds: settings.relayMaxAgeSeconds,
       relayAllowedCountryCodes: settings.relayAllowedCountryCodes,
       relayMaxPerNumberPerHour: settings.relayMaxPerNumberPerHour,
@@ -443,6 +459,7 @@ export const NUMERIC_STACK_SETTINGS = Object.keys(NUMERIC_SETTINGS) as NumericSe
 
 function validateStackProps(props: CallbackGatewayStackProps) {
   if (props.alarmEmail !== undefined) checkEmail('alarmEmail', props.alarmEmail);
+  if (props.providers !== undefined) checkProviders('providers', props.providers);
   if (props.smsRelay !== undefined) checkChoice('smsRelay', props.smsRelay, SMS_RELAYS);
   if (props.reconcileSchedule !== undefined) checkSchedule('reconcileSchedule', props.reconcileSchedule);
   if (props.relayAllowedCountryCodes !== undefined) checkCountryCodes('relayAllowedCountryCodes', props.relayAllowedCountryCodes);
@@ -456,5 +473,11 @@ function validateStackProps(props: CallbackGatewayStackProps) {
     manyReceivesAlarmCount: value('manyReceivesAlarmCount'),
     eventRetentionDays: value('eventRetentionDays'),
     sensitiveRetentionHours: value('sensitiveRetentionHours'),
+  });
+  checkDeployedProviders({
+    providers: props.providers ?? SETTING_DEFAULTS.providers,
+    silenceAlarmHours: props.silenceAlarmHours,
+    staleAlarmThresholds: props.staleAlarmThresholds,
+    smsRelay: props.smsRelay,
   });
 }

@@ -29,6 +29,13 @@ export interface ReconciliationProps {
    * @default SETTING_DEFAULTS.reconcileHorizonHours
    */
   readonly reconcileHorizonHours?: number;
+  /**
+   * The ids of the providers deployed, when not every provider is: the sweep queues re-checks of
+   * their subjects only, and the worker skips a re-check of any other (it holds no secret of a
+   * provider not deployed). Given to both as PROVIDERS.
+   * @default - every provider of the registry (no PROVIDERS variable)
+   */
+  readonly providers?: readonly string[];
   readonly logging?: FunctionLogging;
 }
 
@@ -55,6 +62,7 @@ export class Reconciliation extends Construct {
       RECONCILE_SCHEDULE: schedule,
       RECONCILE_SHARDS: String(DEFAULT_RECONCILE.shards),
       RECONCILE_HORIZON_HOURS: String(horizonHours),
+      ...(props.providers === undefined ? {} : { PROVIDERS: props.providers.join(',') }),
     };
 
     const sweep = new GatewayFunction(this, 'Sweep', {

@@ -21,7 +21,9 @@ import {
   type ApplicationLogLevelSetting,
   checkChoice,
   checkCountryCodes,
+  checkDeployedProviders,
   checkEmail,
+  checkProviders,
   checkSchedule,
   checkSetting,
   checkSettingPairs,
@@ -90,6 +92,8 @@ export const ONE_OFF_KEY = 'oneOff';
 
 export interface GatewaySettings extends Record<NumericSetting, number> {
   readonly alarmEmail?: string;
+  /** The providers deployed, ids separated by commas in the registry's order (`telesign,identomat`). */
+  readonly providers: string;
   /** Hours without a callback after which each named provider's silence alarm fires (none: no alarm). */
   readonly silenceAlarmHours: Readonly<Record<string, number>>;
   /** Per provider, the stale subjects in 5 minutes that raise its Stale alarm (others: staleAlarmThreshold). */
@@ -109,6 +113,7 @@ export type SettingName = keyof GatewaySettings;
 /** Every setting's name, in the order the README lists them. */
 export const SETTING_NAMES: readonly SettingName[] = [
   'alarmEmail',
+  'providers',
   ...(Object.keys(NUMERIC_SETTINGS) as NumericSetting[]),
   'silenceAlarmHours',
   'staleAlarmThresholds',
@@ -256,6 +261,7 @@ function checked(name: SettingName, value: unknown, where: string): unknown {
     if (typeof value !== 'string') throw new Error(`${label} must be one e-mail address, got ${JSON.stringify(value)}`);
     return checkEmail(label, value);
   }
+  if (name === 'providers') return checkProviders(label, value);
   if (name === 'silenceAlarmHours') return checkSilenceHours(label, value, providers.map((provider) => provider.id));
   if (name === 'staleAlarmThresholds') return checkStaleThresholds(label, value, providers.map((provider) => provider.id));
   if (name === 'applicationLogLevel') {
@@ -326,6 +332,12 @@ export function resolveSettings(node: Node): ResolvedSettings {
     manyReceivesAlarmCount: values.manyReceivesAlarmCount as number,
     eventRetentionDays: values.eventRetentionDays as number,
     sensitiveRetentionHours: values.sensitiveRetentionHours as number,
+  });
+  checkDeployedProviders({
+    providers: values.providers as string,
+    silenceAlarmHours: values.silenceAlarmHours as Record<string, number>,
+    staleAlarmThresholds: values.staleAlarmThresholds as Record<string, number>,
+    smsRelay: values.smsRelay as string,
   });
   const consent: unknown = node.tryGetContext(ONE_OFF_KEY);
   if (oneOffs.length > 0 && consent !== true && consent !== 'true') {

@@ -31,6 +31,11 @@ export interface SmsRelayProps {
   /** The sender's secret (its credentials send the SMS): read access is granted, nothing else. */
   readonly senderSecret: ISecret;
   /**
+   * The providers deployed: the relay reads and writes the partitions of those among them that send instructions.
+   * @default - every provider of the registry
+   */
+  readonly providers?: readonly AnyProvider[];
+  /**
    * Seconds after receipt past which a one-time code is not sent.
    * @default RELAY.codeMaxAgeSeconds (300)
    */
@@ -191,7 +196,7 @@ export class SmsRelay extends Construct {
     this.logGroup = relay.logGroup;
     props.senderSecret.grantRead(this.function);
     // The partitions of the providers that send instructions (a session's relay items and markers).
-    const instructing = providers.filter((provider) => provider.instruction).map((provider) => keys.subject(provider.id, '*'));
+    const instructing = (props.providers ?? providers).filter((provider) => provider.instruction).map((provider) => keys.subject(provider.id, '*'));
     // Conditional puts and updates of its own items, in one table (no delete, no index): beside the
     // instructions, the sender's `<reference>` / RELAYED items that join its delivery reports, the
     // meeting items where a send that got no answer waits for its report (`<sender>!external#<eventId>`),

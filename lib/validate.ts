@@ -135,12 +135,17 @@ export type ApplicationLogLevelSetting = (typeof APPLICATION_LOG_LEVELS)[number]
 export const SMS_RELAYS = ['off', ...providers.filter((provider) => provider.sendMessage).map((provider) => provider.id)] as const;
 export type SmsRelaySetting = string;
 
+/** Every provider's id, in the registry's order (functions/providers/index.ts): what `providers` deploys by default. */
+export const PROVIDER_IDS: readonly string[] = providers.map((provider) => provider.id);
+
 /** Lambda's own (platform) log levels: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html */
 export const SYSTEM_LOG_LEVELS = ['DEBUG', 'INFO', 'WARN'] as const;
 export type SystemLogLevelSetting = (typeof SYSTEM_LOG_LEVELS)[number];
 
 /** The default of every setting that has one (alarmEmail and silenceAlarmHours are off unless given). */
 export const SETTING_DEFAULTS = {
+  /** Every provider of the registry: a stack deployed before the setting existed keeps them all. */
+  providers: PROVIDER_IDS.join(','),
   maxReceiveCount: QUEUE.maxReceiveCount,
   eventRetentionDays: RETENTION.eventDays,
   sensitiveRetentionHours: RETENTION.sensitiveHours,
@@ -240,6 +245,65 @@ function perProvider(name: string, value: unknown, providerIds: readonly string[
     values[provider] = checkOne(raw, `${name}.${provider}`);
   }
   return values;
+}
+
+/**
+ * `providers`: the providers the stack deploys (a route, an ingest function, a secret, alarms and
+ * widgets each), ids separated by commas (`telesign,identomat`). Returned in the registry's order,
+ * so the same providers written in another order are the same value (not a one-off).
+ */
+export function checkProviders(name: string, value: unknown): string {
+  const allowed = `provider ids separated by commas, e.g. "telesign,identomat"; providers are ${PROVIDER_IDS.join(', ')}`;
+  if (typeof value !== 'string') throw new Error(`${name} must be ${allowed}, got ${JSON.stringify(value)}`);
+  if (value.trim() === '') throw new Error(`${name} must name at least one provider (${allowed}), got ${JSON.stringify(value)}`);
+  const ids = value.split(',').map((id) => id.trim());
+  if (ids.includes('')) throw new Error(`${name} has an empty entry (two commas in a row, or one at an end): ${allowed}, got ${JSON.stringify(value)}`);
+  const unknown = ids.find((id) => !PROVIDER_IDS.includes(id));
+  if (unknown !== undefined) throw new Error(`${name} names an unknown provider ${JSON.stringify(unknown)}; providers are ${PROVIDER_IDS.join(', ')}`);
+  const twice = ids.find((id, index) => ids.indexOf(id) !== index);
+  if (twice !== undefined) throw new Error(`${name} names ${JSON.stringify(twice)} twice, got ${JSON.stringify(value)}`);
+  return PROVIDER_IDS.filter((id) => ids.includes(id)).join(',');
+}
+
+/** The ids a checked `providers` value names, in the registry's order. */
+export function providerIdsOf(value: string): string[] {
+  return checkProviders('providers', value).split(',');
+}
+
+/**
+ * The settings that name providers, against the providers deployed: a silence alarm or a stale
+ * threshold of a provider that is not deployed would be an alarm on nothing (and a typo of intent),
+ * and the SMS relay needs its sender's secret and a provider whose instructions it sends.
+ */
+export function checkDeployedProviders(values: {
+  readonly providers: string;
+  readonly silenceAlarmHours?: Readonly<Record<string, number>>;
+  readonly staleAlarmThresholds?: Readonly<Record<string, number>>;
+  readonly smsRelay?: string;
+}): void {
+  const deployed = providerIdsOf(values.providers);
+  const listed = `providers is ${JSON.stringify(values.providers)}`;
+  for (const [name, why] of [
+    ['silenceAlarmHours', 'a provider not deployed sends no callbacks, so its silence alarm would always fire'],
+    ['staleAlarmThresholds', 'a provider not deployed has no Stale alarm'],
+  ] as const) {
+    const notDeployed = Object.keys(values[name] ?? {}).filter((id) => !deployed.includes(id));
+    if (notDeployed.length > 0) {
+      throw new Error(
+        `${name} names ${notDeployed.map((id) => JSON.stringify(id)).join(', ')}, not deployed (${listed}): ${why}. ` +
+          `Remove ${notDeployed.length > 1 ? 'them' : 'it'} from ${name}, or add ${notDeployed.length > 1 ? 'them' : 'it'} to providers`,
+      );
+    }
+  }
+  const relay = values.smsRelay;
+  if (relay === undefined || relay === 'off') return;
+  const instructing = providers.filter((provider) => provider.instruction).map((provider) => provider.id);
+  const missing: string[] = [];
+  if (!deployed.includes(relay)) missing.push(`${relay} (the relay sends with the credentials of its secret)`);
+  if (!instructing.some((id) => deployed.includes(id))) missing.push(`${instructing.join(' or ')} (the provider whose SMS instructions it sends)`);
+  if (missing.length > 0) {
+    throw new Error(`smsRelay=${relay} needs ${missing.join(' and ')} among the providers, but ${listed}: add ${missing.length > 1 ? 'them' : 'it'} to providers, or set smsRelay to off`);
+  }
 }
 
 /**

@@ -54,6 +54,9 @@ function verdictOn(state: StateItem, answer: LookupResult): Verdict | undefined 
 export async function processRecheck(message: RecheckMessage, deps: WorkerDependencies): Promise<RecheckResult> {
   const provider = findProvider(message.provider);
   if (!provider) return skipped(deps, message, `unknown provider "${message.provider}"`);
+  // Queued before the provider was left out of the stack's providers: its subject keeps its re-check
+  // time, swept again if the provider is deployed again.
+  if (deps.deployedProviders && !deps.deployedProviders.includes(provider.id)) return skipped(deps, message, 'provider not deployed (the providers setting)');
   const subject = { provider: provider.id, subjectId: message.subjectId, ...(message.part === undefined ? {} : { part: message.part }) };
   const first = await deps.store.getState(provider.id, message.subjectId, message.part);
   if (!first) return skipped(deps, message, 'no state for this subject');

@@ -44,6 +44,12 @@ export interface WorkerDependencies {
    */
   readonly relayJoin?: DeliveryReportJoin;
   /**
+   * The ids of the providers deployed (the stack's `providers` setting), when not every one is: a
+   * re-check of another provider's subject is skipped, not asked (its secret is not deployed, and
+   * the worker has no access to one). Absent: every provider is deployed.
+   */
+  readonly deployedProviders?: readonly string[];
+  /**
    * Turns at each subject's state write, shared by the records of one batch (subjectTurns in
    * state-write.ts): records of a batch for one subject write one after another. Absent: each
    * record races the others' conditional puts, as records of different workers do.

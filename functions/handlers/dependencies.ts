@@ -87,6 +87,8 @@ export interface WorkerSetup {
    * joined to instructions whose send got no answer. @default undefined: off, nothing is joined
    */
   readonly smsRelay?: string;
+  /** The ids of the providers deployed, when not all are: other providers' re-checks are skipped. @default every provider */
+  readonly deployedProviders?: readonly string[];
 }
 
 export function workerHandlerOptions(setup: WorkerSetup): WorkerHandlerOptions {
@@ -106,6 +108,7 @@ export function workerHandlerOptions(setup: WorkerSetup): WorkerHandlerOptions {
       log,
       retention,
       ...(setup.reconcile ? { reconcile: setup.reconcile } : {}),
+      ...(setup.deployedProviders ? { deployedProviders: setup.deployedProviders } : {}),
       // The relay's items are kept as long as event items (both EVENT_RETENTION_DAYS).
       ...(relaySender ? { relayJoin: deliveryReportJoin({ sender: relaySender, store: createRelayStore(setup.dynamo, setup.tableName), now, retentionDays: retention.eventDays, log }) } : {}),
     },

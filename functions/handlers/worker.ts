@@ -12,6 +12,7 @@ import { DEFAULT_LOOKUP_TIMEOUT_MS, DEFAULT_SECRET_CACHE_SECONDS, workerHandlerO
 import { integerEnv, numberEnv, reconcileEnv, requireEnv } from './environment.ts';
 import { retryDelaySeconds } from './back-off.ts';
 import { withInvocationLogFields } from './invocation-log.ts';
+import { deployedProvidersEnv } from './deployed-providers.ts';
 import { sqsBatchHandler, type RetryOptions, type SqsBatchHandler } from './sqs-batch.ts';
 
 export { retryDelaySeconds };
@@ -67,6 +68,8 @@ function fromEnvironment(): WorkerHandler {
       reconcile: reconcileEnv(),
       // Set only with the SMS relay on (lib/callback-queue.ts).
       ...(process.env.SMS_RELAY ? { smsRelay: process.env.SMS_RELAY } : {}),
+      // Set only when the stack deploys some providers (lib/reconciliation.ts).
+      ...(process.env.PROVIDERS ? { deployedProviders: deployedProvidersEnv().map((provider) => provider.id) } : {}),
     }),
   );
 }

@@ -117,7 +117,7 @@ describe('the committed place: cdk.json', () => {
   });
 
   test('an unknown setting in cdk.json (a typo) fails the synth, naming where it is', () => {
-    assert.throws(() => synth({}, committing({ maxRecieveCount: 8 })), /cdk\.json context "settings" has an unknown setting "maxRecieveCount"; settings are alarmEmail, maxReceiveCount/);
+    assert.throws(() => synth({}, committing({ maxRecieveCount: 8 })), /cdk\.json context "settings" has an unknown setting "maxRecieveCount"; settings are alarmEmail, providers, maxReceiveCount/);
     assert.throws(() => synth({ stage: 'prod' }, committing({}, { prod: { alarmMail: 'a@b.c' } })), /context "stages"\.prod has an unknown setting "alarmMail"/);
   });
 });

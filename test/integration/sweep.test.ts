@@ -13,6 +13,8 @@ import { DEFAULT_RECONCILE, recheckShard, staleShard } from '../../functions/cor
 import { sweep, type SweepDependencies } from '../../functions/core/sweep.ts';
 import { processMessage } from '../../functions/core/worker.ts';
 import { getProvider } from '../../functions/providers/index.ts';
+import { deployedProvidersEnv } from '../../functions/handlers/deployed-providers.ts';
+import { createSweepHandler } from '../../functions/handlers/sweep.ts';
 import { captureLogger, queueMessageFor, sampleJson, startWorkerEnvironment, storedState, uniqueId, type WorkerEnvironment } from '../support/integration-worker.ts';
 import { suiteResource } from '../support/suite-resource.ts';
 
@@ -636,4 +638,44 @@ describe('an expectation written with a version no integer a double holds: a fra
       assert.deepEqual([state?.status, state?.confirmation, state?.rechecks], ['SUBMITTED', 'confirmed', 1]);
     });
   }
+});
+
+describe('a stack that deploys some providers (the providers setting, PROVIDERS on the sweep and the worker)', () => {
+  test("the sweep queues the deployed providers' re-checks only; a re-check of another provider is skipped unasked, its secret never read, and its subject stays due", async () => {
+    // prepare: due subjects of eSMS (deployed) and of TemboPlus (left out, its secret not deployed).
+    // (TeleSign is left out too: another test leaves an item in its shard no lease can be written to.)
+    const esms = uniqueId('DEPLOYED-ESMS');
+    const tembo = uniqueId('LEFT-OUT-TEMBO');
+    await expectSubject(env.store, getProvider('esms'), { subjectId: esms }, { now: now(), policy: DEFAULT_RECONCILE });
+    await expectSubject(env.store, getProvider('temboplus'), { subjectId: tembo }, { now: now(), policy: DEFAULT_RECONCILE });
+    clock += 3_600_000;
+    const deployed = deployedProvidersEnv({ PROVIDERS: 'esms,identomat' });
+    const queued: string[] = [];
+    const sweepLog = captureLogger();
+    const secretsRead: string[] = [];
+    const base = env.deps({ now, asking: true });
+    const deps = { ...base, deployedProviders: deployed.map((provider) => provider.id), secrets: { get: (provider: { id: string }) => (secretsRead.push(provider.id), base.secrets.get(provider as never)) } };
+    // act: a sweep as the Lambda runs it, then the worker given the sweep's messages and one
+    // TemboPlus re-check queued before the provider was left out
+    const result = await createSweepHandler({ store: env.store, enqueue: async (messages) => void queued.push(...messages.map((m) => m.body)), now, log: sweepLog, reconcile: DEFAULT_RECONCILE }, deployed)();
+    const messages = queued.map((body) => RecheckMessageSchema.parse(JSON.parse(body)));
+    const before = await env.store.getState('temboplus', tembo);
+    const leftOver: RecheckMessage = { v: 1, kind: 'recheck', provider: 'temboplus', subjectId: tembo, at: now().toISOString(), rechecks: 0 };
+    const skippedResult = await processRecheck(leftOver, deps);
+    const asked = await Promise.all(messages.filter((m) => m.subjectId === esms).map((m) => processRecheck(m, deps)));
+    // assess
+    assert.deepEqual(Object.keys(result.providers), ['esms', 'identomat'], 'only the deployed providers are swept');
+    assert.ok(messages.some((m) => m.subjectId === esms), "the deployed provider's subject is queued");
+    assert.ok(!messages.some((m) => m.provider === 'temboplus'), 'no re-check of the provider left out');
+    assert.deepEqual(skippedResult, { kind: 'skipped', reason: 'provider not deployed (the providers setting)' });
+    assert.ok(!secretsRead.includes('temboplus'), 'its secret was never read');
+    assert.deepEqual(await env.store.getState('temboplus', tembo), before, 'its subject is untouched, still due, for when it is deployed again');
+    assert.equal(asked[0]?.kind, 'rechecked');
+    assert.equal((await env.store.getState('esms', esms))?.rechecks, 1);
+  });
+
+  test('PROVIDERS unset means every provider; an id the registry does not know fails the start, naming it', () => {
+    assert.equal(deployedProvidersEnv({}).length, deployedProvidersEnv({ PROVIDERS: 'telesign,esms,temboplus,relid,identomat,standard-webhooks' }).length);
+    assert.throws(() => deployedProvidersEnv({ PROVIDERS: 'telesign,tembo' }), /PROVIDERS names an unknown provider "tembo"; known: telesign, esms/);
+  });
 });
