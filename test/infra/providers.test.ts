@@ -90,6 +90,17 @@ describe('providers: the default deploys every provider, as before the setting',
   });
 });
 
+describe("the README's providers row", () => {
+  test('its default and allowed ids are every provider of the registry', () => {
+    const README = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const row = README.split('\n').find((line) => line.startsWith('| `providers` |'));
+    assert.ok(row, 'the Settings table has a providers row');
+    const [, defaults, allowed] = row.split(' | ');
+    assert.match(defaults, new RegExp(`\`${ALL.join(',')}\``));
+    assert.deepEqual([...allowed.matchAll(/`([a-z-]+)`/g)].map((match) => match[1]), ALL);
+  });
+});
+
 describe('providers=telesign,identomat: only those are deployed', () => {
   const deployed = ['telesign', 'identomat'];
   const leftOut = ALL.filter((id) => !deployed.includes(id));
