@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { checkChoice, checkCountryCodes, checkSetting, SETTING_DEFAULTS, SMS_RELAYS } from '../lib/validate.ts';
+import { checkChoice, checkCountryCodes, checkProviders, checkSetting, SETTING_DEFAULTS, SMS_RELAYS } from '../lib/validate.ts';
 
 /**
  * The stack's settings that `npm start` mirrors, read from where the stack reads them: cdk.json's
@@ -11,6 +11,11 @@ import { checkChoice, checkCountryCodes, checkSetting, SETTING_DEFAULTS, SMS_REL
 export const CDK_JSON = new URL('../cdk.json', import.meta.url);
 
 export interface LocalStackSettings {
+  /**
+   * The providers a plain deploy deploys (`providers`), only said in the banner: `npm start` serves
+   * every provider's route, each with a filled-in development secret.
+   */
+  readonly providers: string;
   /** `off`, or the provider that sends SMS instructions (`smsRelay`). */
   readonly smsRelay: string;
   /** Seconds after receipt past which a one-time code is not sent (`relayMaxAgeSeconds`). */
@@ -32,6 +37,7 @@ export function committedSettings(file: URL | string = CDK_JSON): LocalStackSett
   const perNumber = settings.relayMaxPerNumberPerHour ?? SETTING_DEFAULTS.relayMaxPerNumberPerHour;
   if (typeof perNumber !== 'number') throw new Error(`${where}.relayMaxPerNumberPerHour must be a number, got ${JSON.stringify(perNumber)}`);
   return {
+    providers: checkProviders(`${where}.providers`, settings.providers ?? SETTING_DEFAULTS.providers),
     smsRelay: checkChoice(`${where}.smsRelay`, smsRelay, SMS_RELAYS, 'the provider that sends SMS instructions, with the credentials of its secret'),
     relayMaxAgeSeconds: checkSetting('relayMaxAgeSeconds', maxAge, `${where}.relayMaxAgeSeconds`),
     relayAllowedCountryCodes: checkCountryCodes(`${where}.relayAllowedCountryCodes`, settings.relayAllowedCountryCodes ?? SETTING_DEFAULTS.relayAllowedCountryCodes),

@@ -11,7 +11,7 @@ import { DEFAULT_RECONCILE, parseSchedule, type ReconcilePolicy } from '../funct
 import { QUEUE } from '../functions/core/pipeline-definition.ts';
 import { SecretsFileError } from './secrets-file.ts';
 import { committedSettings, smsRelayChoice } from './stack-settings.ts';
-import { SMS_RELAYS } from '../lib/validate.ts';
+import { SETTING_DEFAULTS, SMS_RELAYS } from '../lib/validate.ts';
 
 // The pipeline's threads load TypeScript through tsx's hooks, which Node.js 20 does not pass on to
 // worker threads: said plainly here rather than as an "Unknown file extension" from inside one.
@@ -247,6 +247,8 @@ const banner = [
   // The development secrets are fake: their URLs are printed whole, to paste. A user's file holds real
   // tokens: shortened as send shortens them, the whole URLs left in runtime.json (the owner's alone).
   `  Callback URLs:${info.devSecrets || !providers.some((provider) => provider.route.tokenParameter) ? '' : `  (tokens of your secrets file shortened; the full URLs: jq .urls ${shown(runtimeInfoPath(dataDirFrom(values['data-dir'])))})`}`,
+  // A cdk.json that deploys some providers: the routes below are more than a plain deploy serves.
+  ...(committed.providers === SETTING_DEFAULTS.providers ? [] : [`    (every provider is served here; cdk.json's providers deploys ${committed.providers.split(',').join(', ')} only)`]),
   ...providers.map((provider) => `    ${provider.displayName.padEnd(Math.max(...providers.map((p) => p.displayName.length)))} ${provider.route.method.padEnd(4)} ${info.devSecrets ? info.urls[provider.id] : withShortToken(provider, info.urls[provider.id])}`),
   '',
   // The engines' URLs are the flags' (and the queues' are on them), the relay's its secret's: each

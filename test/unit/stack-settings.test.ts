@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { SETTING_DEFAULTS } from '../../lib/validate.ts';
 import { CDK_JSON, committedSettings, smsRelayChoice } from '../../local/stack-settings.ts';
 
-/** npm start mirrors the stack's committed smsRelay, relayMaxAgeSeconds, relayAllowedCountryCodes and relayMaxPerNumberPerHour; --sms-relay overrides the first. */
+/** npm start reads the stack's committed providers (for its banner), and mirrors its smsRelay, relayMaxAgeSeconds, relayAllowedCountryCodes and relayMaxPerNumberPerHour; --sms-relay overrides the first. */
 
 function withCdkJson(settings: Record<string, unknown>, run: (file: string) => void) {
   const dir = mkdtempSync(join(tmpdir(), 'stack-settings-'));
@@ -22,20 +22,21 @@ function withCdkJson(settings: Record<string, unknown>, run: (file: string) => v
 describe('committedSettings', () => {
   test('reads the repository cdk.json as committed', () => {
     const committed = JSON.parse(readFileSync(CDK_JSON, 'utf8')).context.settings;
-    assert.deepEqual(committedSettings(), { smsRelay: committed.smsRelay, relayMaxAgeSeconds: committed.relayMaxAgeSeconds, relayAllowedCountryCodes: committed.relayAllowedCountryCodes, relayMaxPerNumberPerHour: committed.relayMaxPerNumberPerHour });
+    assert.deepEqual(committedSettings(), { providers: committed.providers, smsRelay: committed.smsRelay, relayMaxAgeSeconds: committed.relayMaxAgeSeconds, relayAllowedCountryCodes: committed.relayAllowedCountryCodes, relayMaxPerNumberPerHour: committed.relayMaxPerNumberPerHour });
   });
 
   test('a cdk.json without them gives the stack defaults', () => {
-    withCdkJson({}, (file) => assert.deepEqual(committedSettings(file), { smsRelay: SETTING_DEFAULTS.smsRelay, relayMaxAgeSeconds: SETTING_DEFAULTS.relayMaxAgeSeconds, relayAllowedCountryCodes: 'any', relayMaxPerNumberPerHour: 5 }));
+    withCdkJson({}, (file) => assert.deepEqual(committedSettings(file), { providers: SETTING_DEFAULTS.providers, smsRelay: SETTING_DEFAULTS.smsRelay, relayMaxAgeSeconds: SETTING_DEFAULTS.relayMaxAgeSeconds, relayAllowedCountryCodes: 'any', relayMaxPerNumberPerHour: 5 }));
   });
 
   test('a committed sender is taken; a value the stack refuses is refused naming where it is written', () => {
-    withCdkJson({ smsRelay: 'telesign', relayMaxAgeSeconds: 120, relayAllowedCountryCodes: '995, +255', relayMaxPerNumberPerHour: 0 }, (file) =>
-      assert.deepEqual(committedSettings(file), { smsRelay: 'telesign', relayMaxAgeSeconds: 120, relayAllowedCountryCodes: '995, +255', relayMaxPerNumberPerHour: 0 }),
+    withCdkJson({ providers: 'identomat, telesign', smsRelay: 'telesign', relayMaxAgeSeconds: 120, relayAllowedCountryCodes: '995, +255', relayMaxPerNumberPerHour: 0 }, (file) =>
+      assert.deepEqual(committedSettings(file), { providers: 'telesign,identomat', smsRelay: 'telesign', relayMaxAgeSeconds: 120, relayAllowedCountryCodes: '995, +255', relayMaxPerNumberPerHour: 0 }),
     );
     withCdkJson({ relayAllowedCountryCodes: '995,georgia' }, (file) =>
       assert.throws(() => committedSettings(file), /cdk\.json context\.settings\.relayAllowedCountryCodes: "georgia" is not a country calling code .*got "995,georgia"/),
     );
+    withCdkJson({ providers: 'telesign,twilio' }, (file) => assert.throws(() => committedSettings(file), /cdk\.json context\.settings\.providers names an unknown provider "twilio"; providers are telesign, esms/));
     withCdkJson({ smsRelay: 'twilio' }, (file) => assert.throws(() => committedSettings(file), /cdk\.json context\.settings\.smsRelay must be one of off, telesign .*got "twilio"/));
     withCdkJson({ relayMaxAgeSeconds: 5 }, (file) => assert.throws(() => committedSettings(file), /cdk\.json context\.settings\.relayMaxAgeSeconds must be an integer from 30 to 3600/));
     withCdkJson({ relayMaxPerNumberPerHour: -1 }, (file) => assert.throws(() => committedSettings(file), /cdk\.json context\.settings\.relayMaxPerNumberPerHour must be an integer from 0 to 1000 \(0 for no cap\), got -1/));
@@ -44,7 +45,7 @@ describe('committedSettings', () => {
 });
 
 describe('smsRelayChoice', () => {
-  const committed = { smsRelay: 'telesign', relayMaxAgeSeconds: 300, relayAllowedCountryCodes: 'any', relayMaxPerNumberPerHour: 5 };
+  const committed = { providers: SETTING_DEFAULTS.providers, smsRelay: 'telesign', relayMaxAgeSeconds: 300, relayAllowedCountryCodes: 'any', relayMaxPerNumberPerHour: 5 };
   test('without the flag, the committed setting; with it, the flag', () => {
     assert.deepEqual(smsRelayChoice(undefined, committed), { ok: true, value: 'telesign' });
     assert.deepEqual(smsRelayChoice('off', committed), { ok: true, value: 'off' });
