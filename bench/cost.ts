@@ -134,7 +134,7 @@ export const ASSUMPTIONS = {
     `Lambda platform lines: none at systemLogLevel WARN, the stack's default (its START and REPORT lines, and their Duration and Init Duration, are not written); at INFO about 280 B per invocation come back.`,
     'Status endpoints: the worker paces its requests to a provider (lookupLimits.perSecond, 10 a second by default, eSMS 5); the CPU is measured without the pacing waits, which the model counts as waits.',
     'Re-checks: a worker invocation holding one re-check ("alone": re-checks are spread over the minute by SQS delays, so below about one a second per provider each comes alone) or a batch of 10 of one provider, paced at its rate ("in batches"). Neither counts what a provider charges for its status requests (TeleSign may bill Get Status; not published).',
-    'Query pages: a page of the byRecheck index per shard (4) per provider per sweep costs 0.5 RRU even empty; the entries of due subjects add their size (eventually consistent, 4 KB per unit). The EventBridge rule sends 43,800 scheduled events a month: $0.04 at the custom-event price of $1.00 per million, if charged at all.',
+    'Query pages: two pages of the byRecheck index per shard (4) per provider per sweep (the due end, and the far end for re-checks set further ahead than the gateway sets) cost 0.5 RRU each even empty; the entries of due subjects add their size (eventually consistent, 4 KB per unit). The EventBridge rule sends 43,800 scheduled events a month: $0.04 at the custom-event price of $1.00 per million, if charged at all.',
   ],
 } as const;
 
@@ -607,7 +607,7 @@ export function reconciliationCostModel(input: ReconciliationBenchResult): Recon
     {
       item: 'Sweep: empty pages',
       perMonth: round(a.sweepsPerMonth * sweep.queriesPerSweep * rruCost(0.5), 3),
-      basis: `${sweep.queriesPerSweep} queries x 0.5 RRU a sweep (${providers.length} providers x ${input.policy.shards} shards)`,
+      basis: `${sweep.queriesPerSweep} queries x 0.5 RRU a sweep (${providers.length} providers x ${input.policy.shards} shards x 2: the due end and the far end)`,
     },
     { item: 'EventBridge rule', perMonth: round(a.sweepsPerMonth / 1e6, 3), basis: `at most: ${a.sweepsPerMonth.toLocaleString('en-US')} scheduled events at $1.00 per million` },
   ];

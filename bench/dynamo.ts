@@ -212,6 +212,14 @@ export function recordingStore(inner: CallbackStore, ops: Op[]): CallbackStore {
       ops.push({ kind: 'query', bytes });
       return due;
     },
+    async farRechecks(shard, after, limit) {
+      // A page from the index's far end, every sweep: empty but for a re-check set too far ahead (rare).
+      const far = await inner.farRechecks(shard, after, limit);
+      let bytes = 0;
+      for (const item of far) bytes += indexEntries(await inner.getItem(item.key)).byRecheck?.bytes ?? 0;
+      ops.push({ kind: 'query', bytes });
+      return far;
+    },
     async eventStoredBy(prefix, requestId) {
       // Rare (a redelivered late report): counted as one page of keys.
       ops.push({ kind: 'query', bytes: 0 });

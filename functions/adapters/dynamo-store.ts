@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, NumberValueImpl as NumberValue, unmarshall } from '@aws-sdk/util-dynamodb';
 import { TABLE, keys } from '../core/pipeline-definition.ts';
-import { recheckCount, stateItem, stateOf, type CallbackStore } from '../core/store.ts';
+import { recheckCount, stateItem, stateOf, type CallbackStore, type DueRecheck } from '../core/store.ts';
 import { canonicalJson } from '../shared/canonical-json.ts';
 import { DependencyError, errorMessage, ItemTooLargeError } from '../shared/errors.ts';
 
@@ -119,6 +119,40 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
     }
   };
 
+  /** One page of a `byRecheck` partition: `recheckAt` compared with `at` as `condition` says, in the order `forward` says. */
+  const queryRechecks = async (shard: string, condition: string, at: string, limit: number, forward: boolean): Promise<DueRecheck[]> => {
+    const index = TABLE.recheckIndex;
+    try {
+      const result = await client.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: index.name,
+          KeyConditionExpression: `#shard = :shard AND ${condition}`,
+          ExpressionAttributeNames: { '#shard': index.partitionKey, '#at': index.sortKey },
+          ExpressionAttributeValues: marshall({ ':shard': shard, ':at': at }),
+          Limit: limit,
+          ...(forward ? {} : { ScanIndexForward: false }),
+        }),
+      );
+      return (result.Items ?? []).map((raw) => {
+        // Numbers kept as their text: another attribute the index projects (`expectedAt`) that a
+        // program wrote with more digits than a JavaScript number holds made unmarshall throw, and
+        // failed the query of the whole shard, and the sweep of every provider after it.
+        const item = unmarshall(raw, { wrapNumbers: true });
+        const key = { pk: String(item.pk), sk: String(item.sk) };
+        // The key names the subject (an expectation written by hand may leave `part` out).
+        const subject = keys.stateSubject(key.pk, key.sk) ?? {
+          provider: String(item.provider),
+          subjectId: String(item.subjectId),
+          ...(item.part === undefined ? {} : { part: String(item.part) }),
+        };
+        return { key, ...subject, recheckAt: String(item.recheckAt), rechecks: recheckCount(raw.rechecks?.N ?? raw.rechecks?.S) };
+      });
+    } catch (error) {
+      throw fault('Query (byRecheck)', error);
+    }
+  };
+
   return {
     async putOnce(item) {
       try {
@@ -181,35 +215,12 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
     },
 
     async dueRechecks(shard, now, limit) {
-      const index = TABLE.recheckIndex;
-      try {
-        const result = await client.send(
-          new QueryCommand({
-            TableName: tableName,
-            IndexName: index.name,
-            KeyConditionExpression: '#shard = :shard AND #at <= :now',
-            ExpressionAttributeNames: { '#shard': index.partitionKey, '#at': index.sortKey },
-            ExpressionAttributeValues: marshall({ ':shard': shard, ':now': now }),
-            Limit: limit,
-          }),
-        );
-        return (result.Items ?? []).map((raw) => {
-          // Numbers kept as their text: another attribute the index projects (`expectedAt`) that a
-          // program wrote with more digits than a JavaScript number holds made unmarshall throw, and
-          // failed the query of the whole shard, and the sweep of every provider after it.
-          const item = unmarshall(raw, { wrapNumbers: true });
-          const key = { pk: String(item.pk), sk: String(item.sk) };
-          // The key names the subject (an expectation written by hand may leave `part` out).
-          const subject = keys.stateSubject(key.pk, key.sk) ?? {
-            provider: String(item.provider),
-            subjectId: String(item.subjectId),
-            ...(item.part === undefined ? {} : { part: String(item.part) }),
-          };
-          return { key, ...subject, recheckAt: String(item.recheckAt), rechecks: recheckCount(raw.rechecks?.N ?? raw.rechecks?.S) };
-        });
-      } catch (error) {
-        throw fault('Query (byRecheck)', error);
-      }
+      return queryRechecks(shard, '#at <= :at', now, limit, true);
+    },
+
+    async farRechecks(shard, after, limit) {
+      // From the far end: an item written with a time years ahead, or text that sorts after any time, comes first.
+      return queryRechecks(shard, '#at > :at', after, limit, false);
     },
 
     async eventStoredBy(prefix, requestId) {

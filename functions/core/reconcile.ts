@@ -134,8 +134,7 @@ export function withRecheck(state: StateItem, context: RecheckContext, reason: '
   if (reason === 'event' && state.recheckAt !== undefined && pendingKept(state.recheckAt, context)) return state;
 
   const rechecks = reason === 'recheck' ? (state.rechecks ?? 0) + 1 : (state.rechecks ?? 0);
-  const providerFirst = rechecks === 0 && policy.providerFirstDelays !== false ? (context.limits?.firstAfterSeconds ?? 0) : 0;
-  const delaySeconds = Math.max(policy.intervalsSeconds[rechecks] ?? Number.NaN, providerFirst);
+  const delaySeconds = nextStepSeconds(rechecks, policy, context.limits);
   const cleared = without(state, 'recheckFaults', 'recheckFault');
   // The schedule is over: stale, listed for a person.
   if (!Number.isFinite(delaySeconds)) return markedStale({ ...cleared, rechecks }, now);
@@ -151,20 +150,40 @@ export function withRecheck(state: StateItem, context: RecheckContext, reason: '
 }
 
 /**
+ * Seconds from now to the next re-check of a subject asked about `rechecks` times: the schedule's
+ * next step, never sooner than the provider's own first delay before the first ask; NaN once the
+ * schedule is over.
+ */
+export function nextStepSeconds(rechecks: number, policy: ReconcilePolicy, limits: LookupLimits | undefined): number {
+  const providerFirst = rechecks === 0 && policy.providerFirstDelays !== false ? (limits?.firstAfterSeconds ?? 0) : 0;
+  return Math.max(policy.intervalsSeconds[rechecks] ?? Number.NaN, providerFirst);
+}
+
+/**
+ * The latest re-check time (epoch ms) the gateway could set at `now`: the longest wait anything
+ * here sets (a step of the schedule, a provider's first delay, a fault's back-off, a Retry-After, a
+ * lease), and a clock's drift. A pending `recheckAt` past it was written by someone else (an
+ * expectation with a time years ahead, or text that sorts after any time), or under a longer
+ * schedule since shortened: a callback replaces it (`pendingKept`), and the sweep looks for such
+ * items at the far end of the index and brings them back to the schedule (sweep.ts).
+ */
+export function latestRecheckSet(policy: ReconcilePolicy, limits: LookupLimits | undefined, now: Date): number {
+  const longestSeconds = Math.max(...policy.intervalsSeconds, limits?.firstAfterSeconds ?? 0, policy.faultBackoffCapSeconds * 1.25, MAX_HONOURED_RETRY_AFTER_SECONDS, policy.leaseSeconds);
+  return now.getTime() + longestSeconds * 1000 + FUTURE_TOLERANCE_MS;
+}
+
+/**
  * Whether a pending re-check time is one the gateway could have set, and so is kept by a callback:
- * a time as `toISOString()` writes it (the sweep compares it as text), no further ahead than the
- * longest wait anything here sets (a step of the schedule, a provider's first delay, a fault's
- * back-off, a Retry-After, a lease). An expectation an application wrote with `recheckAt` years
- * ahead, or as other text, was kept by every callback: the subject was never asked about (a
- * TemboPlus claim stayed `not_found`), and never went stale. The schedule's own next time is used.
+ * a time as `toISOString()` writes it (the sweep compares it as text), no later than
+ * `latestRecheckSet`. An expectation an application wrote with `recheckAt` years ahead, or as other
+ * text, was kept by every callback: the subject was never asked about (a TemboPlus claim stayed
+ * `not_found`), and never went stale. The schedule's own next time is used.
  */
 function pendingKept(recheckAt: unknown, context: RecheckContext): boolean {
   if (typeof recheckAt !== 'string') return false;
   const at = Date.parse(recheckAt);
   if (!Number.isFinite(at) || new Date(at).toISOString() !== recheckAt) return false;
-  const { policy, limits } = context;
-  const longestSeconds = Math.max(...policy.intervalsSeconds, limits?.firstAfterSeconds ?? 0, policy.faultBackoffCapSeconds * 1.25, MAX_HONOURED_RETRY_AFTER_SECONDS, policy.leaseSeconds);
-  return at <= context.now.getTime() + longestSeconds * 1000 + FUTURE_TOLERANCE_MS;
+  return at <= latestRecheckSet(context.policy, context.limits, context.now);
 }
 
 /**

@@ -19,8 +19,14 @@ export interface CallbackStore {
   /** States of one `byRecheck` partition whose re-check is due (`recheckAt` ≤ `now`), oldest first. */
   dueRechecks(shard: string, now: string, limit: number): Promise<DueRecheck[]>;
   /**
+   * States of one `byRecheck` partition whose `recheckAt` sorts after `after` (as text), furthest
+   * first: re-checks further ahead than any the gateway sets, read from the index's far end.
+   */
+  farRechecks(shard: string, after: string, limit: number): Promise<DueRecheck[]>;
+  /**
    * Lease a due re-check: move its `recheckAt` to `leaseUntil` if it still is `seen` (so two sweeps
-   * never both enqueue it, and a lost message is picked again when the lease ends).
+   * never both enqueue it, and a lost message is picked again when the lease ends). The sweep moves
+   * a re-check set too far ahead back to the schedule the same way.
    */
   claimRecheck(key: ItemKey, seen: string, leaseUntil: string): Promise<boolean>;
   /**

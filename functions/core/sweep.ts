@@ -1,10 +1,10 @@
 import { findProvider } from '../providers/index.ts';
-import { maskSubjectId, type AnyProvider } from '../providers/provider.ts';
+import { lookupLimitsOf, maskSubjectId, type AnyProvider } from '../providers/provider.ts';
 import { DependencyError, errorMessage } from '../shared/errors.ts';
 import { maskPhoneNumbers, type Logger } from '../shared/log.ts';
 import { keys } from './pipeline-definition.ts';
 import type { RecheckMessage } from './queue-message.ts';
-import { DEFAULT_RECONCILE, type ReconcilePolicy } from './reconcile.ts';
+import { DEFAULT_RECONCILE, latestRecheckSet, nextStepSeconds, type ReconcilePolicy } from './reconcile.ts';
 import type { CallbackStore, DueRecheck } from './store.ts';
 
 /**
@@ -13,6 +13,13 @@ import type { CallbackStore, DueRecheck } from './store.ts';
  * both enqueue it, and one whose message is lost is picked again when the lease ends), and queues a
  * re-check for the worker. Messages are spread over the sweep's period with SQS delays, so a
  * provider's status endpoint sees a steady trickle, not a burst, however many fall due at once.
+ *
+ * It also reads each shard from its far end, for a page of items whose `recheckAt` is further ahead
+ * than any wait the gateway sets (`latestRecheckSet`): an expectation an application wrote with a
+ * time years ahead, or with text that sorts after any time, or a re-check set under a longer
+ * schedule since shortened. Each is moved to the schedule's next time (the step its count of
+ * re-checks is at, from now), or made due now when that schedule has no step left for it (asked
+ * once more, then stale). Without it such a subject was first asked about at that time, if ever.
  */
 
 export interface SweepDependencies {
@@ -34,14 +41,20 @@ export interface SweepDependencies {
 
 /** At most this many re-checks per provider per minute: with its `perSecond` bound, about 8 a second at the worker. */
 export const DEFAULT_SWEEP_LIMIT = 500;
+/**
+ * Most re-checks set too far ahead that a sweep brings back to the schedule, per shard: one page
+ * from the index's far end, which costs 0.5 read units when it finds none (and it nearly always
+ * does); more wait for the next sweep, a minute later.
+ */
+export const FAR_RECHECKS_PER_SHARD = 10;
 /** Batches the queue refused whole, one after another, after which a sweep stops queuing. */
 export const MAX_BATCHES_REFUSED_IN_A_ROW = 2;
 /** SQS's largest delay. */
 const MAX_DELAY_SECONDS = 900;
 
 export interface SweepResult {
-  /** Per provider: due subjects found, leased by this sweep, and queued. */
-  readonly providers: Record<string, { readonly due: number; readonly claimed: number }>;
+  /** Per provider: due subjects found and leased by this sweep, and re-checks set too far ahead moved back to the schedule. */
+  readonly providers: Record<string, { readonly due: number; readonly claimed: number; readonly moved: number }>;
   readonly queued: number;
 }
 
@@ -71,10 +84,24 @@ function notASubject(item: DueRecheck): string | undefined {
   return undefined;
 }
 
+/** Take an item no re-check can find off the schedule, with a line saying why (once: a second sweep finds it gone). */
+async function dropNotASubject(item: DueRecheck, reason: string, provider: AnyProvider, deps: SweepDependencies): Promise<void> {
+  if (await deps.store.dropRecheck(item.key, item.recheckAt)) {
+    deps.log.warn('sweep: not a subject, taken off the schedule', { provider: provider.id, subjectId: maskSubjectId(item.subjectId, provider), reason });
+  }
+}
+
 /** How many of a batch the queue did not accept: all of it, unless the error says fewer. */
 function notQueuedOf(error: unknown, size: number): number {
   const notQueued = error instanceof DependencyError ? error.notQueued : undefined;
   return notQueued !== undefined && Number.isInteger(notQueued) && notQueued >= 0 && notQueued <= size ? notQueued : size;
+}
+
+/** `task` for each item, in parallel groups of 10 (one conditional write each): each one's outcome, in order. */
+async function inGroups<T, R>(items: readonly T[], task: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  const settled: PromiseSettledResult<R>[] = [];
+  for (let i = 0; i < items.length; i += 10) settled.push(...(await Promise.allSettled(items.slice(i, i + 10).map(task))));
+  return settled;
 }
 
 export async function sweep(providers: readonly AnyProvider[], deps: SweepDependencies): Promise<SweepResult> {
@@ -83,19 +110,31 @@ export async function sweep(providers: readonly AnyProvider[], deps: SweepDepend
   const period = Math.min(deps.periodSeconds ?? 60, MAX_DELAY_SECONDS);
   const now = deps.now();
   const leaseUntil = new Date(now.getTime() + policy.leaseSeconds * 1000).toISOString();
-  const counts: Record<string, { due: number; claimed: number }> = {};
+  const counts: Record<string, { due: number; claimed: number; moved: number }> = {};
   const messages: { body: string; delaySeconds: number }[] = [];
   const failures: unknown[] = [];
 
   for (const provider of providers) {
+    const shards = Array.from({ length: policy.shards }, (_, shard) => `${provider.id}#${shard}`);
+    const limits = lookupLimitsOf(provider, undefined);
     // One provider's due subjects that cannot be read (a table fault) are read by the next sweep;
     // the other providers' are queued now, and the invocation fails once they are.
     // Each shard on its own: one whose query fails leaves the provider's other shards to be leased.
-    const read = await Promise.allSettled(Array.from({ length: policy.shards }, (_, shard) => deps.store.dueRechecks(`${provider.id}#${shard}`, now.toISOString(), limit)));
+    // Its far end in the same round: re-checks set further ahead than the gateway ever sets.
+    const farAfter = new Date(latestRecheckSet(policy, limits, now)).toISOString();
+    const [read, farRead] = await Promise.all([
+      Promise.allSettled(shards.map((shard) => deps.store.dueRechecks(shard, now.toISOString(), limit))),
+      Promise.allSettled(shards.map((shard) => deps.store.farRechecks(shard, farAfter, FAR_RECHECKS_PER_SHARD))),
+    ]);
     const unread = read.flatMap((shard) => (shard.status === 'rejected' ? [shard.reason as unknown] : []));
     if (unread.length > 0) {
       failures.push(unread[0]);
       deps.log.error('sweep: due re-checks not read', { provider: provider.id, shards: unread.length, error: errorMessage(unread[0]) });
+    }
+    const farUnread = farRead.flatMap((shard) => (shard.status === 'rejected' ? [shard.reason as unknown] : []));
+    if (farUnread.length > 0) {
+      failures.push(farUnread[0]);
+      deps.log.error('sweep: far-off re-checks not read', { provider: provider.id, shards: farUnread.length, error: errorMessage(farUnread[0]) });
     }
     const due = fairShare(
       read.flatMap((shard) => (shard.status === 'fulfilled' ? [shard.value] : [])),
@@ -106,29 +145,56 @@ export async function sweep(providers: readonly AnyProvider[], deps: SweepDepend
     // application wrote that DynamoDB cannot update, `version` as text) is logged and thrown once the
     // others are queued: due first in its shard on every sweep, it must not keep every subject after it unasked.
     // An item no re-check can find is taken off the schedule instead, once, with a line saying why.
-    for (let i = 0; i < due.length; i += 10) {
-      const group = due.slice(i, i + 10);
-      const won = await Promise.allSettled(
-        group.map(async (item) => {
-          const reason = notASubject(item);
-          if (reason === undefined) return deps.store.claimRecheck(item.key, item.recheckAt, leaseUntil);
-          if (await deps.store.dropRecheck(item.key, item.recheckAt)) {
-            deps.log.warn('sweep: not a subject, taken off the schedule', { provider: provider.id, subjectId: maskSubjectId(item.subjectId, provider), reason });
-          }
-          return false;
-        }),
-      );
-      group.forEach((item, n) => {
-        const lease = won[n];
-        if (lease.status === 'fulfilled') {
-          if (lease.value) claimed.push(item);
-          return;
-        }
-        failures.push(lease.reason);
-        deps.log.error('sweep: lease not taken', { provider: provider.id, subjectId: maskSubjectId(item.subjectId, provider), error: errorMessage(lease.reason) });
+    const won = await inGroups(due, async (item) => {
+      const reason = notASubject(item);
+      if (reason === undefined) return deps.store.claimRecheck(item.key, item.recheckAt, leaseUntil);
+      await dropNotASubject(item, reason, provider, deps);
+      return false;
+    });
+    due.forEach((item, n) => {
+      const lease = won[n];
+      if (lease.status === 'fulfilled') {
+        if (lease.value) claimed.push(item);
+        return;
+      }
+      failures.push(lease.reason);
+      deps.log.error('sweep: lease not taken', { provider: provider.id, subjectId: maskSubjectId(item.subjectId, provider), error: errorMessage(lease.reason) });
+    });
+    // Re-checks set too far ahead: moved to the schedule's next time (the step their count is at), or
+    // to now when the schedule has no step left for them (the next sweep leases it; asked once more,
+    // then stale). The same conditional write as a lease, so a callback or re-check that moved it
+    // since wins. Not a subject: taken off the schedule as above.
+    const far = farRead.flatMap((shard) => (shard.status === 'fulfilled' ? shard.value : []));
+    let moved = 0;
+    const brought = await inGroups(far, async (item) => {
+      const reason = notASubject(item);
+      if (reason !== undefined) {
+        await dropNotASubject(item, reason, provider, deps);
+        return undefined;
+      }
+      const step = nextStepSeconds(item.rechecks, policy, limits);
+      const to = new Date(now.getTime() + (Number.isFinite(step) ? step * 1000 : 0)).toISOString();
+      return (await deps.store.claimRecheck(item.key, item.recheckAt, to)) ? to : undefined;
+    });
+    far.forEach((item, n) => {
+      const outcome = brought[n];
+      const subjectId = maskSubjectId(item.subjectId, provider);
+      if (outcome.status === 'rejected') {
+        failures.push(outcome.reason);
+        deps.log.error('sweep: far-off re-check not moved', { provider: provider.id, subjectId, error: errorMessage(outcome.reason) });
+        return;
+      }
+      if (outcome.value === undefined) return;
+      moved++;
+      deps.log.warn('sweep: re-check further ahead than the schedule sets, moved to its next step', {
+        provider: provider.id,
+        subjectId,
+        recheckAt: maskPhoneNumbers(item.recheckAt.slice(0, 40)),
+        rechecks: item.rechecks,
+        movedTo: outcome.value,
       });
-    }
-    counts[provider.id] = { due: due.length, claimed: claimed.length };
+    });
+    counts[provider.id] = { due: due.length, claimed: claimed.length, moved };
     claimed.forEach((item, n) => {
       const message: RecheckMessage = {
         v: 1,
@@ -169,7 +235,7 @@ export async function sweep(providers: readonly AnyProvider[], deps: SweepDepend
       deps.log.error('sweep: re-checks not queued', { count: notQueued, leaseSeconds: policy.leaseSeconds, error: errorMessage(error) });
     }
   }
-  const busy = Object.entries(counts).filter(([, count]) => count.due > 0);
+  const busy = Object.entries(counts).filter(([, count]) => count.due > 0 || count.moved > 0);
   if (busy.length > 0) deps.log.info('sweep', { queued, providers: Object.fromEntries(busy) });
   // The invocation fails (the sweep's Errors alarm), the rest having been queued.
   if (failures.length > 0) throw failures[0];

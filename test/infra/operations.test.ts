@@ -621,6 +621,7 @@ function memoryStore(): CallbackStore {
     },
     // This test's worker never sweeps: nothing is due, nothing is claimed.
     dueRechecks: async () => [],
+    farRechecks: async () => [],
     claimRecheck: async () => false,
     dropRecheck: async () => false,
   };

@@ -9,7 +9,7 @@ import { keys, QUEUE } from '../../functions/core/pipeline-definition.ts';
 import { eventsFromChange } from '../../functions/core/publish.ts';
 import { RecheckMessageSchema, type RecheckMessage } from '../../functions/core/queue-message.ts';
 import { processRecheck, type RecheckResult } from '../../functions/core/recheck.ts';
-import { DEFAULT_RECONCILE, recheckShard, staleShard } from '../../functions/core/reconcile.ts';
+import { DEFAULT_RECONCILE, recheckShard, staleShard, type ReconcilePolicy } from '../../functions/core/reconcile.ts';
 import { sweep, type SweepDependencies } from '../../functions/core/sweep.ts';
 import { processMessage } from '../../functions/core/worker.ts';
 import { getProvider } from '../../functions/providers/index.ts';
@@ -312,6 +312,20 @@ describe('the sweep when the table or the queue fails part of the way', () => {
     assert.ok(queued.some((message) => message.subjectId === tembo), 'the other provider\'s subject is queued');
     assert.match(String(error?.message), /throttled/, 'the invocation still fails, for the alarm');
     assert.deepEqual(log.lines.filter((line) => line.message === 'sweep: due re-checks not read').map((line) => line.fields?.provider), ['telesign']);
+  });
+
+  test("the far end's query failing does not keep the due subjects from being queued", async () => {
+    // prepare: a due subject of eSMS, and a table whose query of the index's far end fails
+    const due = uniqueId('SWEEP-FAR-FAILS');
+    await dueSubjects('esms', [due]);
+    const queued: RecheckMessage[] = [];
+    const store = { ...env.store, farRechecks: async () => Promise.reject(new Error('Query failed: throttled')) };
+    // act
+    const { log, error } = await sweepFailing(['esms'], { store, enqueue: into(queued) });
+    // assess
+    assert.ok(queued.some((message) => message.subjectId === due), 'the due subject is queued');
+    assert.match(String(error?.message), /throttled/, 'the invocation still fails, for the alarm');
+    assert.deepEqual(log.lines.filter((line) => line.message === 'sweep: far-off re-checks not read').map((line) => line.fields?.shards), [DEFAULT_RECONCILE.shards]);
   });
 
   test("one shard's query failing leaves the provider's other shards to be queued", async () => {
@@ -677,5 +691,145 @@ describe('a stack that deploys some providers (the providers setting, PROVIDERS 
   test('PROVIDERS unset means every provider; an id the registry does not know fails the start, naming it', () => {
     assert.equal(deployedProvidersEnv({}).length, deployedProvidersEnv({ PROVIDERS: 'telesign,esms,temboplus,relid,identomat,standard-webhooks' }).length);
     assert.throws(() => deployedProvidersEnv({ PROVIDERS: 'telesign,tembo' }), /PROVIDERS names an unknown provider "tembo"; known: telesign, esms/);
+  });
+});
+
+describe('a re-check further ahead than any wait the gateway sets, and no callback to replace it', () => {
+  /** One sweep of TemboPlus at the clock's time under `policy`: the re-checks it queued for `subjectIds`, and its log. */
+  async function sweepWith(policy: ReconcilePolicy, subjectIds: readonly string[]) {
+    const log = captureLogger();
+    const queued: RecheckMessage[] = [];
+    await sweep([getProvider('temboplus')], {
+      store: env.store,
+      enqueue: async (messages) => void queued.push(...messages.map((message) => RecheckMessageSchema.parse(JSON.parse(message.body)))),
+      now,
+      log,
+      reconcile: policy,
+    });
+    return { queued: queued.filter((message) => subjectIds.includes(message.subjectId)), log };
+  }
+
+  /** A TemboPlus state written by another program (or under another schedule), pending at `recheckAt`. */
+  async function pending(subjectId: string, recheckAt: string, fields: Record<string, unknown> = {}): Promise<void> {
+    await env.client.send(
+      new PutItemCommand({
+        TableName: env.tableName,
+        Item: marshall({
+          ...keys.state('temboplus', subjectId),
+          provider: 'temboplus',
+          subjectId,
+          expectedAt: now().toISOString(),
+          recheckShard: recheckShard('temboplus', subjectId, undefined, DEFAULT_RECONCILE.shards),
+          recheckAt,
+          ...fields,
+        }),
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  }
+
+  /** The stored item's `recheckAt` and `version`, as DynamoDB holds them. */
+  const stored = async (subjectId: string) => {
+    const item = (await env.client.send(new GetItemCommand({ TableName: env.tableName, Key: marshall(keys.state('temboplus', subjectId)), ConsistentRead: true }))).Item;
+    return { recheckAt: item?.recheckAt?.S, version: item?.version?.N };
+  };
+
+  test("an expectation 5 years ahead, or as text that sorts after any time, is asked about within the schedule's first step; one the schedule set is left as it is", async () => {
+    // prepare: expectations an application wrote with a first re-check 5 years ahead, as a time not
+    // as toISOString() writes it, and as words; and subjects pending at times the gateway sets (the
+    // schedule's longest step, 2 days; a fault's longest back-off; an hour's Retry-After; a lease)
+    clock = Math.max(clock, Date.now());
+    const far = {
+      [uniqueId('SWEEP-FAR-5Y')]: new Date(clock + 5 * 365 * 86_400_000).toISOString(),
+      [uniqueId('SWEEP-FAR-Y9999')]: '9999-12-31T23:59:59Z',
+      [uniqueId('SWEEP-FAR-TEXT')]: 'when the transfer settles',
+    };
+    for (const [subjectId, recheckAt] of Object.entries(far)) await pending(subjectId, recheckAt);
+    const near: Record<string, string> = {};
+    for (const seconds of [172_800, DEFAULT_RECONCILE.faultBackoffCapSeconds * 1.25, 3_600, DEFAULT_RECONCILE.leaseSeconds]) {
+      const subjectId = uniqueId(`SWEEP-NEAR-${seconds}`);
+      near[subjectId] = new Date(clock + seconds * 1000).toISOString();
+      await pending(subjectId, near[subjectId], { rechecks: 6, version: 3 });
+    }
+    const ids = [...Object.keys(far), ...Object.keys(near)];
+    // act: a sweep, then the sweep a minute later, and the re-checks it queues
+    const swept = clock;
+    const first = await sweepWith(DEFAULT_RECONCILE, ids);
+    const moved = Object.fromEntries(await Promise.all(Object.keys(far).map(async (subjectId) => [subjectId, (await stored(subjectId)).recheckAt])));
+    clock += DEFAULT_RECONCILE.intervalsSeconds[0] * 1000;
+    const second = await sweepWith(DEFAULT_RECONCILE, ids);
+    const results = await Promise.all(second.queued.map(recheck));
+    // assess
+    assert.deepEqual(first.queued, [], 'nothing due yet');
+    for (const subjectId of Object.keys(far)) {
+      assert.equal(moved[subjectId], new Date(swept + DEFAULT_RECONCILE.intervalsSeconds[0] * 1000).toISOString(), `${far[subjectId]}: moved to the schedule's first step`);
+    }
+    assert.deepEqual(second.queued.map((message) => message.subjectId).sort(), Object.keys(far).sort(), 'each asked about a minute after the sweep, no other');
+    assert.ok(results.every((result) => result.kind === 'rechecked' && result.asked === 'not_found'), JSON.stringify(results));
+    for (const subjectId of Object.keys(far)) {
+      const state = await storedState(env, 'temboplus', subjectId);
+      assert.equal(state?.rechecks, 1, 'on the schedule from its first step');
+      assert.ok(Date.parse(String(state?.recheckAt)) <= clock + DEFAULT_RECONCILE.intervalsSeconds[1] * 1000, `next at ${String(state?.recheckAt)}`);
+    }
+    for (const [subjectId, recheckAt] of Object.entries(near)) {
+      assert.deepEqual(await stored(subjectId), { recheckAt, version: '3' }, 'a time the gateway sets is not touched');
+    }
+    const lines = first.log.lines.filter((line) => line.message === 'sweep: re-check further ahead than the schedule sets, moved to its next step');
+    for (const recheckAt of Object.values(far)) assert.equal(lines.filter((line) => line.fields?.recheckAt === recheckAt).length, 1, `one line naming ${recheckAt}`);
+    const counted = first.log.lines.find((line) => line.message === 'sweep')?.fields?.providers as Record<string, { moved: number }> | undefined;
+    assert.ok((counted?.temboplus.moved ?? 0) >= 3, `the sweep line counts them: ${JSON.stringify(counted)}`);
+  });
+
+  test('after a deploy that shortens the schedule, a re-check set under the longer one moves to the new next step, or is asked once more and goes stale', async () => {
+    // prepare: subjects pending under the default schedule (1m … 1d, 2d), and the schedule shortened to 1m,5m,30m,1h,2h,4h,8h
+    clock = Math.max(clock, Date.now());
+    const shortened: ReconcilePolicy = { ...DEFAULT_RECONCILE, intervalsSeconds: [60, 300, 1_800, 3_600, 7_200, 14_400, 28_800] };
+    const [sixth, past, kept] = [uniqueId('SWEEP-SHORT-SIXTH'), uniqueId('SWEEP-SHORT-PAST'), uniqueId('SWEEP-SHORT-KEPT')];
+    const expectedAt = new Date(clock - 3 * 86_400_000).toISOString();
+    // Its 6th re-check a day ahead (the old schedule's step); under the new one, 4 hours.
+    await pending(sixth, new Date(clock + 86_400_000).toISOString(), { expectedAt, rechecks: 5, version: 9 });
+    // Its 8th two days ahead: the new schedule has no 8th step.
+    await pending(past, new Date(clock + 2 * 86_400_000).toISOString(), { expectedAt, rechecks: 7, version: 9 });
+    // Its 5th five hours ahead: within the new schedule's longest step (8 hours).
+    const keptAt = new Date(clock + 5 * 3_600_000).toISOString();
+    await pending(kept, keptAt, { expectedAt, rechecks: 4, version: 9 });
+    const ids = [sixth, past, kept];
+    // act: a sweep under the new schedule, and the sweep a minute later with the re-checks it queues
+    const swept = clock;
+    const first = await sweepWith(shortened, ids);
+    const after = { sixth: await stored(sixth), past: await stored(past), kept: await stored(kept) };
+    clock += 60_000;
+    const second = await sweepWith(shortened, ids);
+    const results = await Promise.all(second.queued.map((message) => processRecheck(message, env.deps({ now, asking: true, reconcile: shortened }))));
+    // assess
+    assert.deepEqual(first.queued, []);
+    assert.equal(after.sixth.recheckAt, new Date(swept + 14_400_000).toISOString(), "the new schedule's 6th step from now");
+    assert.equal(after.past.recheckAt, new Date(swept).toISOString(), 'due now: no step left');
+    assert.deepEqual(after.kept, { recheckAt: keptAt, version: '9' }, 'a time the new schedule could set is not touched');
+    assert.deepEqual(second.queued.map((message) => message.subjectId), [past], 'the one past the schedule is asked once more');
+    assert.deepEqual(results.map((result) => result.kind === 'rechecked' && result.stale), [true], 'then stale, listed for a person');
+    assert.equal((await storedState(env, 'temboplus', past))?.recheckShard, staleShard('temboplus'));
+    assert.equal((await stored(sixth)).recheckAt, after.sixth.recheckAt, 'the moved one waits for its step');
+  });
+
+  test('an item under a key that is no subject\'s, 5 years ahead, is taken off the schedule at once, not moved onto it', async () => {
+    // prepare: an expectation written under a mistyped provider, its first re-check years ahead
+    clock = Math.max(clock, Date.now());
+    const subjectId = uniqueId('SWEEP-FAR-NO-SUBJECT');
+    const key = { pk: `tembo#${subjectId}`, sk: 'STATE' };
+    await env.client.send(
+      new PutItemCommand({
+        TableName: env.tableName,
+        Item: marshall({ ...key, provider: 'tembo', subjectId, expectedAt: now().toISOString(), recheckShard: 'temboplus#0', recheckAt: new Date(clock + 5 * 365 * 86_400_000).toISOString() }),
+      }),
+    );
+    // act
+    const { log } = await sweepWith(DEFAULT_RECONCILE, [subjectId]);
+    // assess
+    const item = await env.store.getItem(key);
+    assert.equal(item?.recheckAt, undefined, 'off the byRecheck index');
+    assert.equal(item?.recheckShard, undefined);
+    assert.equal(item?.expectedAt !== undefined, true, 'the item itself is left as it was written');
+    assert.equal(log.lines.filter((line) => line.message === 'sweep: not a subject, taken off the schedule').length, 1);
   });
 });
