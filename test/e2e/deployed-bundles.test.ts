@@ -667,7 +667,7 @@ describe('the deployed bundles (cdk.out) against the local engines', { timeout: 
       result.providers,
       Object.fromEntries(providers.map((provider) => {
         const count = due.filter((entry) => entry.provider === provider.id).length;
-        return [provider.id, { due: count, claimed: count }];
+        return [provider.id, { due: count, claimed: count, moved: 0 }];
       })),
       `due and leased per provider\n${run.stdout}`,
     );
