@@ -46,8 +46,8 @@ const SWEEP_PERIOD = Duration.minutes(1);
  * Reconciliation on engines AWS runs: an EventBridge rule invokes the sweep every minute; the sweep
  * reads the sparse `byRecheck` index for subjects due, leases each, and queues a re-check message on
  * the worker's queue (spread over the minute with SQS delays); the worker asks the provider. No
- * process of ours runs between sweeps. The sweep reads the index and writes only the lease
- * (`recheckAt`): it holds no provider secret.
+ * process of ours runs between sweeps. The sweep reads the index and writes only `recheckAt` (a
+ * lease, or a re-check set too far ahead moved back to the schedule): it holds no provider secret.
  */
 export class Reconciliation extends Construct {
   public readonly sweep: NodejsFunction;
