@@ -6,7 +6,7 @@ import { RETENTION, TABLE } from '../functions/core/pipeline-definition.ts';
 import { QueueMessageSchema } from '../functions/core/queue-message.ts';
 import { createSecretCache } from '../functions/core/secrets.ts';
 import { createDynamoStore } from '../functions/adapters/dynamo-store.ts';
-import { stateItem, type CallbackStore, type Item } from '../functions/core/store.ts';
+import { stateItem, type CallbackStore, type DueRecheck, type Item } from '../functions/core/store.ts';
 import { processMessage } from '../functions/core/worker.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
 import { percentile, round } from './stats.ts';
@@ -173,6 +173,13 @@ export interface Op {
  */
 export function recordingStore(inner: CallbackStore, ops: Op[]): CallbackStore {
   let lastState: Op | undefined;
+  /** A page of the byRecheck index, recorded as one query sized by its entries. */
+  async function recheckPage(page: DueRecheck[]): Promise<DueRecheck[]> {
+    let bytes = 0;
+    for (const item of page) bytes += indexEntries(await inner.getItem(item.key)).byRecheck?.bytes ?? 0;
+    ops.push({ kind: 'query', bytes });
+    return page;
+  }
   return {
     async putOnce(item) {
       const result = await inner.putOnce(item);
@@ -206,19 +213,11 @@ export function recordingStore(inner: CallbackStore, ops: Op[]): CallbackStore {
       ops.push({ kind: 'update-event', bytes: after ? itemSize(marshall(after, MARSHALL)) : 0, oldBytes: before ? itemSize(marshall(before, MARSHALL)) : 0, sk: key.sk });
     },
     async dueRechecks(shard, now, limit) {
-      const due = await inner.dueRechecks(shard, now, limit);
-      let bytes = 0;
-      for (const item of due) bytes += indexEntries(await inner.getItem(item.key)).byRecheck?.bytes ?? 0;
-      ops.push({ kind: 'query', bytes });
-      return due;
+      return recheckPage(await inner.dueRechecks(shard, now, limit));
     },
     async farRechecks(shard, after, limit) {
       // A page from the index's far end, every sweep: empty but for a re-check set too far ahead (rare).
-      const far = await inner.farRechecks(shard, after, limit);
-      let bytes = 0;
-      for (const item of far) bytes += indexEntries(await inner.getItem(item.key)).byRecheck?.bytes ?? 0;
-      ops.push({ kind: 'query', bytes });
-      return far;
+      return recheckPage(await inner.farRechecks(shard, after, limit));
     },
     async eventStoredBy(prefix, requestId) {
       // Rare (a redelivered late report): counted as one page of keys.
