@@ -5,7 +5,7 @@ import { getProvider, providers } from '../functions/providers/index.ts';
 import { maskPhoneNumbers, maskUrlSecrets } from '../functions/shared/log.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { checkArguments, COUNT_RANGE, dataDirFrom, dataDirHint, intFlag, parseCli } from './cli-args.ts';
-import { alignColumns, printJson, say } from './cli-output.ts';
+import { alignColumns, failed, printJson, say } from './cli-output.ts';
 import { readRuntimeInfo } from './pipeline.ts';
 import type { AnyProvider } from '../functions/providers/provider.ts';
 import { authenticRequest, findSample, listSamples, shownRequestPath, type Sample } from './samples.ts';
@@ -86,8 +86,7 @@ const runtime = readRuntimeInfo(dataDirFrom(values['data-dir']));
 // and its table.
 if (!runtime && !values.url && (values['data-dir'] !== undefined || process.env.CALLBACK_GATEWAY_DATA_DIR !== undefined)) {
   const startHint = dataDirHint(values['data-dir']);
-  console.error(`no local pipeline is running with the data folder ${dataDirFrom(values['data-dir'])} (start it with \`npm start${startHint ? ` --${startHint}` : ''}\`), or pass --url BASE`);
-  process.exit(1);
+  failed(`no local pipeline is running with the data folder ${dataDirFrom(values['data-dir'])} (start it with \`npm start${startHint ? ` --${startHint}` : ''}\`), or pass --url BASE`, json);
 }
 const baseUrl = (values.url ?? runtime?.baseUrl ?? `http://127.0.0.1:${process.env.PORT ?? 3000}`).replace(/\/+$/, '');
 const secretsPath = values.secrets ?? (values.url ? undefined : runtime?.secretsFile);
@@ -95,8 +94,8 @@ let secret: Record<string, unknown>;
 try {
   secret = providerSecret(secretsPath ? loadSecretsFile(secretsPath) : secretsFor('fake-local-dev'), provider);
 } catch (error) {
-  console.error(error instanceof SecretsFileError ? error.message : String(error));
-  process.exit(1);
+  // With --json, said as the document's `error` too, as every --json command says a failure.
+  failed(error instanceof SecretsFileError ? error.message : String(error), json);
 }
 const request = authenticRequest(provider, secret, sample);
 const parsed = sample.body !== undefined || sample.query !== undefined ? describeSample() : undefined;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -284,6 +284,28 @@ describe('command lines people can pipe', { timeout: 300_000 }, () => {
       }
     } finally {
       rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  test('send --json that fails before it sends (no pipeline where it looks, a secrets file it cannot read) still prints one document, with the error, and exits 1', (t) => {
+    // prepare
+    const empty = mkdtempSync(join(tmpdir(), 'callback-gateway-none-'));
+    t.after(() => rmSync(empty, { recursive: true, force: true }));
+    const notJson = join(empty, 'secrets.json');
+    writeFileSync(notJson, '{not json');
+
+    // act
+    const runs = [
+      { run: npmRun(['send', '--', 'telesign', '--json', '--data-dir', empty]), says: /no local pipeline is running/ },
+      { run: npmRun(['send', '--', 'telesign', '--json', '--secrets', notJson, '--url', 'http://127.0.0.1:9']), says: /is not valid JSON/ },
+      { run: npmRun(['send', '--', 'telesign', '--json', '--secrets', join(empty, 'absent.json'), '--url', 'http://127.0.0.1:9']), says: /does not exist/ },
+    ];
+
+    // assess
+    for (const { run, says } of runs) {
+      assert.equal(run.status, 1, run.stderr);
+      assert.match(String(wholeJson<{ error: string }>(run).error), says);
+      assert.match(run.stderr, says, 'said on stderr too');
     }
   });
 
