@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { dataDirFrom, USAGE_EXIT_CODE } from './cli-args.ts';
+import { dataDirFrom, noPipelineHere, USAGE_EXIT_CODE } from './cli-args.ts';
 import { failed } from './cli-output.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { readRuntimeInfo } from './pipeline.ts';
@@ -55,10 +55,11 @@ export async function resolveTarget(flags: TargetFlags, deployedFlags: string): 
   }
   const runtime = readRuntimeInfo(dataDirFrom(flags['data-dir']));
   if (!runtime) {
-    failed(`no local pipeline is running (start it with \`npm start\`); for a deployed stack pass ${deployedFlags}`, flags.json);
+    const { where, start } = noPipelineHere(flags['data-dir']);
+    failed(`no local pipeline is running${where} (start it with \`${start}\`); for a deployed stack pass ${deployedFlags}`, flags.json);
   }
   if (flags.relay && !runtime.smsRelay) {
-    failed('the local pipeline runs no SMS relay (start it with `npm start -- --sms-relay telesign`)', flags.json);
+    failed(`the local pipeline runs no SMS relay (start it with \`${noPipelineHere(flags['data-dir'], '--sms-relay telesign').start}\`)`, flags.json);
   }
   const queues = flags.relay && runtime.smsRelay ? runtime.smsRelay : runtime;
   const sqs = new SQSClient({ ...LOCAL_AWS, endpoint: runtime.sqsEndpoint });

@@ -27,6 +27,21 @@ export function dataDirHint(value: string | undefined, cwd = process.cwd()): str
   return ` --data-dir ${shellWord(shown)}`;
 }
 
+/**
+ * Why a command found no local pipeline, and the `npm start` that starts the one it looks for: with
+ * a data folder other than the default, `npm start -- --data-dir DIR` (a plain `npm start` starts a
+ * pipeline in the default folder, which this command would still not find). `flags` are npm start's
+ * own flags the hint needs (`--sms-relay telesign`).
+ */
+export function noPipelineHere(dataDirFlag: string | undefined, flags = ''): { where: string; start: string } {
+  const hint = dataDirHint(dataDirFlag);
+  const args = `${flags}${hint}`.trim();
+  return {
+    where: hint ? ` with the data folder ${dataDirFrom(dataDirFlag)}` : '',
+    start: args ? `npm start -- ${args}` : 'npm start',
+  };
+}
+
 /** Exit code of a command line that was used wrongly (a bad flag or value), as parseArgs errors are. */
 export const USAGE_EXIT_CODE = 2;
 

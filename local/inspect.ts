@@ -4,7 +4,7 @@ import { TABLE, keys } from '../functions/core/pipeline-definition.ts';
 import { quarantinedMessageText } from '../functions/core/stored-bytes.ts';
 import { staleShard } from '../functions/core/reconcile.ts';
 import { findProvider, providers } from '../functions/providers/index.ts';
-import { checkArguments, COUNT_RANGE, dataDirFrom, intFlag, parseCli } from './cli-args.ts';
+import { checkArguments, COUNT_RANGE, dataDirFrom, intFlag, noPipelineHere, parseCli } from './cli-args.ts';
 import { alignColumns, failed, printJson } from './cli-output.ts';
 import { confirmationNote, shownItem, stateLines } from './inspect-view.ts';
 import { LOCAL_AWS } from './engines.ts';
@@ -98,7 +98,10 @@ async function connect(): Promise<{ client: DynamoDBClient; tableName: string }>
     return { client, tableName: values.table };
   }
   const runtime = readRuntimeInfo(dataDirFrom(values['data-dir']));
-  if (!runtime) fail('no local pipeline is running (start it with `npm start`), or pass --table NAME --region R for a deployed stack', 1);
+  if (!runtime) {
+    const { where, start } = noPipelineHere(values['data-dir']);
+    fail(`no local pipeline is running${where} (start it with \`${start}\`), or pass --table NAME --region R for a deployed stack`, 1);
+  }
   return { client: new DynamoDBClient({ ...LOCAL_AWS, endpoint: runtime.dynamodbEndpoint }), tableName: runtime.tableName };
 }
 

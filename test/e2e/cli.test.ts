@@ -287,6 +287,32 @@ describe('command lines people can pipe', { timeout: 300_000 }, () => {
     }
   });
 
+  test('a command given a --data-dir where no pipeline runs names that folder and the npm start that runs one there', (t) => {
+    // prepare
+    const empty = mkdtempSync(join(tmpdir(), 'callback-gateway-none-'));
+    t.after(() => rmSync(empty, { recursive: true, force: true }));
+    const dataDir = join(pipeline.dataDir, 'data');
+    const startHere = (dir: string, flags = '') => `(start it with \`npm start -- ${flags}--data-dir ${dir}\`)`;
+
+    // act
+    const runs = [
+      npmRun(['inspect', '--', '--recent', '3', '--data-dir', empty]),
+      npmRun(['redrive', '--', '--dry-run', '--data-dir', empty]),
+      npmRun(['reprocess', '--', '--dry-run', '--data-dir', empty]),
+      npmRun(['expect', '--', 'temboplus', 'CLI-NO-PIPELINE-2', '--data-dir', empty]),
+    ];
+    // the pipeline running there has no SMS relay
+    const relay = npmRun(['redrive', '--', '--relay', '--dry-run', '--data-dir', dataDir]);
+
+    // assess
+    for (const run of runs) {
+      assert.equal(run.status, 1, run.stderr);
+      assert.ok(run.stderr.includes(`no local pipeline is running with the data folder ${empty} ${startHere(empty)}`), run.stderr);
+    }
+    assert.equal(relay.status, 1, relay.stderr);
+    assert.ok(relay.stderr.includes(`runs no SMS relay ${startHere(dataDir, '--sms-relay telesign ')}`), relay.stderr);
+  });
+
   test('send --json that fails before it sends (no pipeline where it looks, a secrets file it cannot read) still prints one document, with the error, and exits 1', (t) => {
     // prepare
     const empty = mkdtempSync(join(tmpdir(), 'callback-gateway-none-'));

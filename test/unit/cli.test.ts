@@ -994,7 +994,7 @@ describe('a runtime.json whose pipeline is gone (kill -9, a crash) is no running
       // assess
       assert.equal(run.signal, null, run.stderr);
       assert.equal(run.status, 1, run.stderr);
-      assert.match(run.stderr, /^no local pipeline is running \(start it with `npm start`\)/);
+      assert.match(run.stderr, /^no local pipeline is running with the data folder \S+ \(start it with `npm start -- --data-dir \S+`\)/);
       assert.doesNotMatch(run.stderr, /127\.0\.0\.1:9|fetch failed|ECONNREFUSED|bad port/);
     });
   }
@@ -1014,7 +1014,7 @@ describe('a runtime.json whose pid another process has since been given is no ru
   after(() => other.kill());
   const gone = 'http://127.0.0.1:9';
   const cases: { name: string; args: string[]; said: RegExp }[] = [
-    { name: 'inspect', args: ['--recent', '5'], said: /^no local pipeline is running \(start it with `npm start`\)/ },
+    { name: 'inspect', args: ['--recent', '5'], said: /^no local pipeline is running with the data folder \S+ \(start it with `npm start -- --data-dir \S+`\)/ },
     // Its engines are ones that are not there: past the runtime.json check, the start fails on them.
     { name: 'start', args: ['--port', '0', '--dynamodb-endpoint', gone, '--sqs-endpoint', gone], said: /^cannot start the local pipeline: (?!a local pipeline)/ },
   ];
