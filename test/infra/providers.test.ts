@@ -232,3 +232,69 @@ describe('providers: wrong values and settings that name a provider not deployed
     assert.throws(() => synth({ provider: 'telesign' }), settingsError(/context key provider .*did you mean providers\?/));
   });
 });
+
+describe('providers: odd values an operator may write', () => {
+  const committedWith = (values: Json) => ({ ...CDK_CONTEXT.settings, ...values });
+
+  test('a JSON array, committed or given with -c, is refused naming the form, not read as ids', () => {
+    assert.throws(() => synth({}, committedWith({ providers: ['telesign', 'identomat'] })), settingsError(/^settings\.providers must be provider ids separated by commas, e\.g\. "telesign,identomat"; .* got \["telesign","identomat"\]$/));
+    assert.throws(() => synth({ providers: '["telesign","identomat"]', oneOff: 'true' }), settingsError(/providers names an unknown provider "\[\\"telesign\\"/));
+  });
+
+  test('upper case, a trailing comma and an id twice with spaces are refused, each naming what is wrong', () => {
+    assert.throws(() => synth({}, committedWith({ providers: 'TELESIGN, identomat' })), settingsError(/settings\.providers names an unknown provider "TELESIGN"; providers are telesign, esms/));
+    assert.throws(() => synth({}, committedWith({ providers: 'telesign,identomat,' })), settingsError(/settings\.providers has an empty entry \(two commas in a row, or one at an end\)/));
+    assert.throws(() => synth({}, committedWith({ providers: ' telesign , identomat , telesign ' })), settingsError(/settings\.providers names "telesign" twice/));
+  });
+
+  test('spaces around ids are ignored: the same providers with spaces and in another order are the same stack, and no one-off', () => {
+    const spaced = synth({}, committedWith({ providers: ' identomat ,telesign  ' }));
+    const plain = synth({}, committedWith({ providers: 'telesign,identomat' }));
+    const again = synth({ providers: 'telesign , identomat' }, committedWith({ providers: 'identomat,telesign' }));
+    assert.deepEqual(spaced.json, plain.json);
+    assert.deepEqual(again.json, plain.json, 'the same list given with -c is the committed value: no oneOff=true needed');
+    assert.equal(again.json.Outputs.OneOffSettings, undefined);
+  });
+
+  test("a stage's providers override the shared ones for that stage only; -c of the stage's own list is no one-off there", () => {
+    const context = { ...CDK_CONTEXT, ...NO_BUNDLING, stages: { ...CDK_CONTEXT.stages, dev: { providers: 'esms' } } };
+    const dev = createGatewayApp({ context: { ...context, stage: 'dev', providers: ' esms' } }).stack;
+    const main = createGatewayApp({ context }).stack;
+    assert.deepEqual(dev.ingresses.map((ingress) => ingress.provider.id), ['esms']);
+    assert.deepEqual(main.ingresses.map((ingress) => ingress.provider.id), ALL);
+    assert.throws(() => createGatewayApp({ context: { ...context, stage: 'dev', providers: 'telesign' } }), settingsError(/committed: "esms"\) differs .* context "stages"\.dev/));
+  });
+
+  test('the relay on in the shared settings and telesign left out by a stage is refused for that stage, naming the sender', () => {
+    const context = { ...CDK_CONTEXT, ...NO_BUNDLING, settings: committedWith({ smsRelay: 'telesign' }), stages: { ...CDK_CONTEXT.stages, dev: { providers: 'identomat,esms' } } };
+    assert.throws(() => createGatewayApp({ context: { ...context, stage: 'dev' } }), settingsError(/^smsRelay=telesign needs telesign \(the relay sends with the credentials of its secret\) among the providers, but providers is "esms,identomat"/));
+    assert.ok(createGatewayApp({ context }).stack.smsRelay, 'the default stage keeps its relay');
+  });
+
+  test('removing providers then adding them back: the kept and the re-added resources keep their logical ids, and nothing else of the stack is replaced', () => {
+    const full = synth({ smsRelay: 'telesign', oneOff: 'true' }).json;
+    const some = synth({ providers: 'identomat,telesign', smsRelay: 'telesign', oneOff: 'true' }).json;
+    const back = synth({ smsRelay: 'telesign', oneOff: 'true' }).json;
+    assert.deepEqual(back, full, 'adding them back is the stack as it was');
+    for (const [id, resource] of Object.entries(some.Resources as Record<string, Json>)) {
+      assert.equal(full.Resources[id]?.Type, resource.Type, `${id} (${resource.Type}) keeps its logical id: no replacement`);
+    }
+    // What does change in place lists the deployed providers: the worker (their secrets), the sweep (PROVIDERS),
+    // the saved queries and the ingest alarm (their log groups and functions), the dashboard and the API stage.
+    const changed = Object.keys(some.Resources as Json).filter((id) => JSON.stringify(some.Resources[id]) !== JSON.stringify(full.Resources[id]));
+    const types = [...new Set(changed.map((id) => some.Resources[id].Type as string))].sort();
+    assert.deepEqual(types, ['AWS::ApiGatewayV2::Stage', 'AWS::CloudWatch::Alarm', 'AWS::CloudWatch::Dashboard', 'AWS::IAM::Policy', 'AWS::Lambda::Function', 'AWS::Logs::QueryDefinition']);
+    const table = Object.keys(some.Resources as Json).find((id) => some.Resources[id].Type === 'AWS::DynamoDB::Table')!;
+    assert.ok(!changed.includes(table), 'the table is untouched');
+    const relayPolicy = JSON.stringify(Object.entries(some.Resources as Record<string, Json>).filter(([id, r]) => r.Type === 'AWS::IAM::Policy' && /SmsRelay/.test(id)));
+    assert.equal(relayPolicy, JSON.stringify(Object.entries(full.Resources as Record<string, Json>).filter(([id, r]) => r.Type === 'AWS::IAM::Policy' && /SmsRelay/.test(id))), "the relay's grants do not depend on the other providers");
+  });
+
+  test('with telesign and identomat left out: no relay, no event filter for instructions, nothing names them or the relay', () => {
+    const { json } = synth({ providers: 'esms,temboplus', oneOff: 'true' });
+    const text = JSON.stringify({ ...json.Resources, ...Object.fromEntries(Object.entries(json.Outputs as Json).filter(([name]) => name !== 'OneOffSettings')) });
+    for (const word of ['telesign', 'TeleSign', 'identomat', 'Identomat', 'Relay', 'TELESIGN_SECRET_ID', 'IDENTOMAT_SECRET_ID']) assert.ok(!text.includes(word), word);
+    const mappings = resourcesOf(json, 'AWS::Lambda::EventSourceMapping').map(([, m]) => JSON.stringify(m.Properties.FilterCriteria ?? {}));
+    assert.ok(mappings.every((filter) => !filter.includes('EVENT#')), 'the publisher is not invoked for event items no deployed provider writes');
+  });
+});
