@@ -587,7 +587,9 @@ export const NUMBER_KEY_LABEL = 'callback-gateway relay number-count key v1';
  * reader of the table holds: the table, its backups, exports and stream carry hashes only, which
  * cannot be matched to numbers without the TeleSign secret. Nothing of the API key can be learnt
  * from the derived key, nor from the hashes. A new API key (a rotation) is a new key: counts start
- * again under new keys, and the old ones go by TTL (at most one more hour's cap to a number).
+ * again under new keys, and the old ones go by TTL. A relay that still holds the old secret (up to
+ * secretCacheSeconds) counts apart from one that holds the new: one more cap to a number in each
+ * clock hour both run, the hour of the change and, near its end, the next.
  * The worker never needs it: it adds to a count through the key the relay item keeps (`countKey`).
  */
 export function numberKey(sender: AnyProvider, secret: unknown): Buffer {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { DeleteItemCommand, DynamoDBClient, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
@@ -1527,6 +1528,32 @@ describe('relayMaxPerNumberPerHour: never more than so many SMS to one number in
     // Each counted once, where its relay item says (the key the worker adds a second message to).
     for (const each of [key, rotatedKey]) assert.equal((await storedPartition(env, each.pk)).find((count) => count.sk === each.sk)?.count, 1, each.pk);
     assert.equal((await countOf(number))?.pk, key.pk, "the deployment's own secret keys the count the cap reads");
+  });
+
+  test("a TeleSign API key rotated near the end of an hour: relays that still hold the old key count apart for the rest of secretCacheSeconds, into the next hour too, and the README says so", async () => {
+    // prepare: a cap of 1; relay A still holds the old secret (cached up to secretCacheSeconds), relay B
+    // the rotated one, its old key under `previous` as the rotation section says; the change 100 s
+    // before the clock hour ends (halfPast + 1700 s), both relays sending on into the next hour.
+    const number = freshNumber();
+    const rotated = { ...(env.secrets.telesign as Record<string, unknown>), apiKey: randomBytes(32).toString('base64'), previous: { apiKey: (env.secrets.telesign as { apiKey: string }).apiKey } };
+    const standIn: typeof telesign = { ...telesign, sendMessage: async () => ({ referenceId: randomUUID().replace(/-/g, '').toUpperCase() }) };
+    const relayA = (at: number) => relayDeps({ maxPerNumberPerHour: 1, now: clock(at) });
+    const relayB = (at: number) => relayDeps({ maxPerNumberPerHour: 1, now: clock(at), sender: standIn, secrets: createSecretCache(async () => JSON.stringify(rotated)) });
+    const sends: [typeof relayA, number][] = [[relayA, 1700], [relayB, 1710], [relayA, 1720], [relayB, 1730], [relayA, 1805], [relayB, 1806], [relayA, 1810]];
+    // act
+    const outcomes = [];
+    for (const [relay, at] of sends) {
+      const detail = await instruction({ ...OTP_SAMPLE, phoneNumber: number }, uniqueId('sess'), received(at - 1));
+      outcomes.push((await relayInstruction(detail, relay(at))).outcome);
+    }
+    // assess: one SMS more than the cap in the hour of the change, and one more in the next, while A
+    // still holds the old key (never more than one more per relay key per hour).
+    assert.deepEqual(outcomes, ['sent', 'sent', 'refused', 'refused', 'sent', 'sent', 'refused']);
+    const README = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    for (const place of ['### The SMS relay: Identomat', '### Rotating a secret without downtime']) {
+      const section = README.slice(README.indexOf(place), README.indexOf('\n#', README.indexOf(place) + place.length));
+      assert.match(section.replace(/\s+/g, ' '), /up to `relayMaxPerNumberPerHour` more SMS in each clock hour while a function still holds the old key/, `was: "in the hour of the change", once: ${place}`);
+    }
   });
 
   test('a redelivery, and a new attempt after TeleSign answered 503, do not count again; expired, superseded and unstored instructions count nothing', async () => {
