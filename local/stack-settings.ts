@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { checkChoice, checkCountryCodes, checkProviders, checkSetting, SETTING_DEFAULTS, SMS_RELAYS } from '../lib/validate.ts';
+import { checkChoice, checkCountryCodes, checkDeployedProviders, checkProviders, checkSetting, SETTING_DEFAULTS, SMS_RELAYS } from '../lib/validate.ts';
 
 /**
  * The stack's settings that `npm start` mirrors, read from where the stack reads them: cdk.json's
@@ -36,9 +36,18 @@ export function committedSettings(file: URL | string = CDK_JSON): LocalStackSett
   if (typeof maxAge !== 'number') throw new Error(`${where}.relayMaxAgeSeconds must be a number, got ${JSON.stringify(maxAge)}`);
   const perNumber = settings.relayMaxPerNumberPerHour ?? SETTING_DEFAULTS.relayMaxPerNumberPerHour;
   if (typeof perNumber !== 'number') throw new Error(`${where}.relayMaxPerNumberPerHour must be a number, got ${JSON.stringify(perNumber)}`);
+  const providers = checkProviders(`${where}.providers`, settings.providers ?? SETTING_DEFAULTS.providers);
+  const relay = checkChoice(`${where}.smsRelay`, smsRelay, SMS_RELAYS, 'the provider that sends SMS instructions, with the credentials of its secret');
+  // A relay whose sender or Identomat the committed providers leave out: the synth refuses that
+  // cdk.json, so npm start does too, rather than run a relay no deploy of it would have.
+  try {
+    checkDeployedProviders({ providers, smsRelay: relay });
+  } catch (error) {
+    throw new Error(`${where}: ${(error as Error).message}`, { cause: error });
+  }
   return {
-    providers: checkProviders(`${where}.providers`, settings.providers ?? SETTING_DEFAULTS.providers),
-    smsRelay: checkChoice(`${where}.smsRelay`, smsRelay, SMS_RELAYS, 'the provider that sends SMS instructions, with the credentials of its secret'),
+    providers,
+    smsRelay: relay,
     relayMaxAgeSeconds: checkSetting('relayMaxAgeSeconds', maxAge, `${where}.relayMaxAgeSeconds`),
     relayAllowedCountryCodes: checkCountryCodes(`${where}.relayAllowedCountryCodes`, settings.relayAllowedCountryCodes ?? SETTING_DEFAULTS.relayAllowedCountryCodes),
     relayMaxPerNumberPerHour: checkSetting('relayMaxPerNumberPerHour', perNumber, `${where}.relayMaxPerNumberPerHour`),

@@ -37,6 +37,9 @@ describe('committedSettings', () => {
       assert.throws(() => committedSettings(file), /cdk\.json context\.settings\.relayAllowedCountryCodes: "georgia" is not a country calling code .*got "995,georgia"/),
     );
     withCdkJson({ providers: 'telesign,twilio' }, (file) => assert.throws(() => committedSettings(file), /cdk\.json context\.settings\.providers names an unknown provider "twilio"; providers are telesign, esms/));
+    withCdkJson({ providers: 'telesign,esms', smsRelay: 'telesign' }, (file) =>
+      assert.throws(() => committedSettings(file), /^Error: cdk\.json context\.settings: smsRelay=telesign needs identomat \(the provider whose SMS instructions it sends\) among the providers, but providers is "telesign,esms"/, 'was: npm start ran a relay the synth refuses'),
+    );
     withCdkJson({ smsRelay: 'twilio' }, (file) => assert.throws(() => committedSettings(file), /cdk\.json context\.settings\.smsRelay must be one of off, telesign .*got "twilio"/));
     withCdkJson({ relayMaxAgeSeconds: 5 }, (file) => assert.throws(() => committedSettings(file), /cdk\.json context\.settings\.relayMaxAgeSeconds must be an integer from 30 to 3600/));
     withCdkJson({ relayMaxPerNumberPerHour: -1 }, (file) => assert.throws(() => committedSettings(file), /cdk\.json context\.settings\.relayMaxPerNumberPerHour must be an integer from 0 to 1000 \(0 for no cap\), got -1/));
