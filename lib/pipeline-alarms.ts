@@ -346,7 +346,7 @@ export class PipelineAlarms extends Construct {
           're-check is queued (or only some, below): a lost callback is not found, and no subject is marked stale (the Stale alarms stay quiet). ' +
           `Read the sweep's log group (errors name the table, its byRecheck index or the queue), check its rule is enabled and ` +
           "the function is not throttled (the account's concurrency). Due re-checks stay due: the next sweep that runs catches up. " +
-          "A line 'sweep: lease not taken' (or 'far-off re-check not moved') names one item the sweep cannot update (an expectation written by hand, version as text): " +
+          "A line 'sweep: lease not taken' (or 'far-off re-check not moved') names one item the sweep cannot update (the table refused the write; its error says why): " +
           'the others are queued, that one fails every sweep until it is fixed or deleted. ' +
           "'sweep: due re-checks not read' (or 'far-off re-checks not read': one provider's index query failed) and 'sweep: re-checks not queued' (refused by the queue, " +
           'asked once their 5-minute lease ends) name a table or queue fault: the rest was queued.',

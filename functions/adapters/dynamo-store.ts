@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, NumberValueImpl as NumberValue, unmarshall } from '@aws-sdk/util-dynamodb';
 import { TABLE, keys } from '../core/pipeline-definition.ts';
+import { nextVersion } from '../core/state.ts';
 import { recheckCount, stateItem, stateOf, type CallbackStore, type DueRecheck } from '../core/store.ts';
 import { canonicalJson } from '../shared/canonical-json.ts';
 import { DependencyError, errorMessage, ItemTooLargeError } from '../shared/errors.ts';
@@ -116,6 +117,41 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
       return found?.[TABLE.recheckIndex.sortKey]?.S === leaseUntil;
     } catch {
       return false;
+    }
+  };
+
+  /**
+   * The lease of an item whose `version` DynamoDB cannot add 1 to (an expectation a program wrote
+   * with it as text, or as another type): its next integer written as a number (`nextVersion`), or 1
+   * when it holds none, on the condition that neither `recheckAt` nor `version` moved since read.
+   * Such an item failed every lease: due, it failed every sweep; set too far ahead, it stayed at the
+   * far end of its shard and, with nine more, kept the shard's other such items from ever moving.
+   * Undefined when it has no version (the failure was something else).
+   */
+  const leaseOverOddVersion = async (key: Record<string, unknown>, seen: string, leaseUntil: string): Promise<boolean | undefined> => {
+    const { Item: found } = await client.send(new GetItemCommand({ TableName: tableName, Key: marshall(key), ConsistentRead: true })).catch((error: unknown) => {
+      throw fault('GetItem (recheck lease)', error);
+    });
+    const version = found?.version;
+    if (found === undefined || version === undefined) return undefined;
+    if (found[TABLE.recheckIndex.sortKey]?.S !== seen) return false;
+    const digits = /^\s*(-?\d{1,37})(?:\.\d*)?\s*$/.exec(version.S ?? version.N ?? '');
+    const next = digits ? nextVersion(BigInt(digits[1])) : 1;
+    try {
+      await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: marshall(key),
+          UpdateExpression: 'SET #at = :lease, #version = :next',
+          ConditionExpression: '#at = :seen AND #version = :old',
+          ExpressionAttributeNames: { '#at': TABLE.recheckIndex.sortKey, '#version': 'version' },
+          ExpressionAttributeValues: { ...marshall({ ':lease': leaseUntil, ':seen': seen, ':next': next }), ':old': version },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return leasedBefore(error, key, leaseUntil);
+      throw fault('UpdateItem (recheck lease)', error);
     }
   };
 
@@ -269,6 +305,10 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
         // Its own first attempt, answer lost: the lease is this sweep's, its re-check to be queued (not
         // left unasked until the lease runs out).
         if (isConditionFailure(error)) return leasedBefore(error, key, leaseUntil);
+        if ((error as Error).name === 'ValidationException') {
+          const leased = await leaseOverOddVersion(key, seen, leaseUntil);
+          if (leased !== undefined) return leased;
+        }
         throw fault('UpdateItem (recheck lease)', error);
       }
     },

@@ -142,7 +142,7 @@ export async function sweep(providers: readonly AnyProvider[], deps: SweepDepend
     );
     const claimed: DueRecheck[] = [];
     // Leases in small parallel groups: one conditional write each. One that fails (an item an
-    // application wrote that DynamoDB cannot update, `version` as text) is logged and thrown once the
+    // application wrote that DynamoDB refuses to update, a table fault) is logged and thrown once the
     // others are queued: due first in its shard on every sweep, it must not keep every subject after it unasked.
     // An item no re-check can find is taken off the schedule instead, once, with a line saying why.
     const won = await inGroups(due, async (item) => {

@@ -240,24 +240,28 @@ describe('an expectation written by hand, its status endpoint failing on every r
 });
 
 describe('an item the lease cannot be written to', () => {
-  test('an expectation written with a version DynamoDB cannot add to does not keep the sweep from queuing every other subject', async () => {
-    // prepare: an expectation written by hand with `version` as text, due before a well-formed one
+  /** A telesign subject written by hand, due in shard telesign#0 (`version` as given), and a well-formed one expected now; both due 10 minutes on. */
+  async function badAndGood(version: unknown) {
     const bad = uniqueId('SWEEP-BAD-VERSION');
     const good = uniqueId('SWEEP-GOOD');
     const due = new Date(clock + 60_000).toISOString();
     await env.client.send(
       new PutItemCommand({
         TableName: env.tableName,
-        Item: marshall({ ...keys.state('telesign', bad), provider: 'telesign', subjectId: bad, expectedAt: now().toISOString(), version: '1', recheckShard: 'telesign#0', recheckAt: due }),
+        Item: marshall({ ...keys.state('telesign', bad), provider: 'telesign', subjectId: bad, expectedAt: now().toISOString(), version, recheckShard: 'telesign#0', recheckAt: due }),
       }),
     );
     await expectSubject(env.store, getProvider('telesign'), { subjectId: good }, { now: now(), policy: { ...DEFAULT_RECONCILE, providerFirstDelays: false } });
     clock += 10 * 60_000;
-    // act
+    return { bad, good };
+  }
+
+  /** One telesign sweep with `store`: what it queued, its log, and the error it failed with. */
+  async function sweepTelesign(store: SweepDependencies['store']) {
     const queued: RecheckMessage[] = [];
     const log = captureLogger();
     const outcome = await sweep([getProvider('telesign')], {
-      store: env.store,
+      store,
       enqueue: async (messages) => void queued.push(...messages.map((message) => RecheckMessageSchema.parse(JSON.parse(message.body)))),
       now,
       log,
@@ -266,11 +270,32 @@ describe('an item the lease cannot be written to', () => {
       () => undefined,
       (error: unknown) => error as Error,
     );
+    return { queued, log, outcome };
+  }
+
+  test('a lease the table fails for one subject does not keep the sweep from queuing every other subject', async () => {
+    // prepare: a subject whose lease write fails, due before a well-formed one
+    const { bad, good } = await badAndGood(1);
+    const failing = { ...env.store, claimRecheck: async (key: { pk: string; sk: string }, seen: string, leaseUntil: string) => (key.pk === keys.state('telesign', bad).pk ? Promise.reject(new Error('UpdateItem (recheck lease) failed: throttled')) : env.store.claimRecheck(key, seen, leaseUntil)) };
+    // act
+    const { queued, log, outcome } = await sweepTelesign(failing);
     // assess
     assert.ok(queued.some((message) => message.subjectId === good), `the well-formed subject is queued (${outcome?.message ?? 'no error'})`);
     assert.ok(!queued.some((message) => message.subjectId === bad));
     assert.match(String(outcome?.message), /recheck lease/, 'the invocation still fails, for the alarm');
     assert.equal(log.lines.filter((line) => line.message === 'sweep: lease not taken').length, 1);
+  });
+
+  test('an expectation written with a version as text DynamoDB cannot add to is leased, its version the next integer as a number', async () => {
+    // prepare: an expectation written by hand with `version` as text, due before a well-formed one
+    const { bad, good } = await badAndGood('1');
+    // act
+    const { queued, outcome } = await sweepTelesign(env.store);
+    // assess
+    assert.equal(outcome, undefined, `was: the lease failed, every sweep (${outcome?.message})`);
+    assert.deepEqual(queued.map((message) => message.subjectId).filter((subjectId) => subjectId === bad || subjectId === good).sort(), [bad, good].sort());
+    const item = (await env.client.send(new GetItemCommand({ TableName: env.tableName, Key: marshall(keys.state('telesign', bad)), ConsistentRead: true }))).Item;
+    assert.deepEqual(item?.version, { N: '2' });
   });
 });
 
@@ -810,6 +835,35 @@ describe('a re-check further ahead than any wait the gateway sets, and no callba
     assert.deepEqual(results.map((result) => result.kind === 'rechecked' && result.stale), [true], 'then stale, listed for a person');
     assert.equal((await storedState(env, 'temboplus', past))?.recheckShard, staleShard('temboplus'));
     assert.equal((await stored(sixth)).recheckAt, after.sixth.recheckAt, 'the moved one waits for its step');
+  });
+
+  test('ten expectations with the version as text at the far end of a shard are moved too, and do not keep the next one from moving', async () => {
+    // prepare: ten expectations written with `version` as text and `recheckAt` as words (the far end
+    // of shard temboplus#0), and one written 5 years ahead in the same shard
+    clock = Math.max(clock, Date.now());
+    const textual = Array.from({ length: 10 }, (_, n) => uniqueId(`SWEEP-FAR-TEXT-VERSION-${n}`));
+    for (const subjectId of textual) {
+      await pending(subjectId, `zzz when ${subjectId} settles`, { recheckShard: 'temboplus#0' });
+      await env.client.send(new UpdateItemCommand({ TableName: env.tableName, Key: marshall(keys.state('temboplus', subjectId)), UpdateExpression: 'SET version = :text', ExpressionAttributeValues: { ':text': { S: '7' } } }));
+    }
+    const next = uniqueId('SWEEP-FAR-AFTER-TEXT-VERSIONS');
+    await pending(next, new Date(clock + 5 * 365 * 86_400_000).toISOString(), { recheckShard: 'temboplus#0', version: 2 });
+    // act: a sweep, and the next one (a page of ten a shard each)
+    const swept = clock;
+    const outcomes: (Error | undefined)[] = [];
+    for (let round = 0; round < 2; round++) {
+      outcomes.push(
+        await sweepWith(DEFAULT_RECONCILE, [...textual, next]).then(
+          () => undefined,
+          (error: unknown) => error as Error,
+        ),
+      );
+    }
+    // assess
+    const firstStep = new Date(swept + DEFAULT_RECONCILE.intervalsSeconds[0] * 1000).toISOString();
+    assert.deepEqual(outcomes.map((outcome) => outcome?.message), [undefined, undefined], 'each sweep succeeds (was: the lease failed on each of the ten, every sweep)');
+    assert.deepEqual(await stored(next), { recheckAt: firstStep, version: '3' }, 'was: never moved, behind ten items no sweep could move');
+    for (const subjectId of textual) assert.deepEqual(await stored(subjectId), { recheckAt: firstStep, version: '8' }, 'moved, its version the next integer as a number');
   });
 
   test('an item under a key that is no subject\'s, 5 years ahead, is taken off the schedule at once, not moved onto it', async () => {
