@@ -122,8 +122,10 @@ export function createDynamoStore(client: DynamoDBClient, tableName: string): Ca
 
   /**
    * The lease of an item whose `version` DynamoDB cannot add 1 to (an expectation a program wrote
-   * with it as text, or as another type): its next integer written as a number (`nextVersion`), or 1
-   * when it holds none, on the condition that neither `recheckAt` nor `version` moved since read.
+   * with it as text, as another type, or as a number of 38 digits): its next integer written as a
+   * number (`nextVersion`), or 1 when it holds none that DynamoDB takes, on the condition that
+   * neither `recheckAt` nor `version` moved since read (any change of `version` fails the
+   * conditional put of a worker that read it before).
    * Such an item failed every lease: due, it failed every sweep; set too far ahead, it stayed at the
    * far end of its shard and, with nine more, kept the shard's other such items from ever moving.
    * Undefined when it has no version (the failure was something else).

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { describe, test } from 'node:test';
@@ -865,6 +865,34 @@ describe('a re-check further ahead than any wait the gateway sets, and no callba
     assert.deepEqual(await stored(next), { recheckAt: firstStep, version: '3' }, 'was: never moved, behind ten items no sweep could move');
     for (const subjectId of textual) assert.deepEqual(await stored(subjectId), { recheckAt: firstStep, version: '8' }, 'moved, its version the next integer as a number');
   });
+
+  for (const [label, written] of [
+    ['a number past 10^125', { N: '9.9999999999999999999999999999999999999E+125' }],
+    ['38 nines', { N: '99999999999999999999999999999999999999' }],
+    ['38 digits as text', { S: '12345678901234567890123456789012345678' }],
+    ['null', { NULL: true }],
+    ['a boolean', { BOOL: true }],
+    ['a list', { L: [{ N: '1' }] }],
+    ['words', { S: 'seven' }],
+  ] as [string, AttributeValue][]) {
+    test(`an expectation 5 years ahead with its version written as ${label} is moved to the schedule`, async () => {
+      // prepare: an expectation 5 years ahead whose version DynamoDB cannot add one to
+      clock = Math.max(clock, Date.now());
+      const subjectId = uniqueId('SWEEP-FAR-ODD-VERSION');
+      await pending(subjectId, new Date(clock + 5 * 365 * 86_400_000).toISOString());
+      await env.client.send(new UpdateItemCommand({ TableName: env.tableName, Key: marshall(keys.state('temboplus', subjectId)), UpdateExpression: 'SET version = :odd', ExpressionAttributeValues: { ':odd': written } }));
+      // act
+      const swept = clock;
+      const outcome = await sweepWith(DEFAULT_RECONCILE, [subjectId]).then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+      // assess
+      assert.equal(outcome, undefined, `the sweep succeeds (was: ${outcome?.message})`);
+      assert.equal((await stored(subjectId)).recheckAt, new Date(swept + DEFAULT_RECONCILE.intervalsSeconds[0] * 1000).toISOString(), 'was: left where it was, every sweep failing');
+      assert.ok((await stored(subjectId)).version !== undefined, 'its version now a number');
+    });
+  }
 
   test('an item under a key that is no subject\'s, 5 years ahead, is taken off the schedule at once, not moved onto it', async () => {
     // prepare: an expectation written under a mistyped provider, its first re-check years ahead
