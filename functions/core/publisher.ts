@@ -141,17 +141,20 @@ export async function publishRecords(records: readonly StreamRecord[], deps: Pub
   let group: { events: GatewayEvent[]; first: number; subjects: Set<string>; records: Map<GatewayEvent, string> } = { events: [], first: 0, subjects: new Set(), records: new Map() };
   /**
    * Events of the records from `next` on that may join the group: each subject's first one not yet
-   * published, of subjects the group does not hold, up to the PutEvents limit. Put on the bus before
-   * their subjects' earlier records are done, none overtakes an earlier change of its own subject.
+   * published, of subjects the group does not hold, up to a PutEvents call's worth (past a full
+   * group: the publish makes a second call). Put on the bus before their subjects' earlier records
+   * are done, none overtakes an earlier change of its own subject. Counted apart from the group: a
+   * full group whose every event the bus refused alone left no room, and ten such events in a row
+   * held the shard, every subject's changes, until STREAM.maxRecordAgeSeconds.
    */
   const eventsAhead = (next: number): GatewayEvent[] => {
     const ahead: GatewayEvent[] = [];
     const passed = new Set(group.subjects);
-    for (let index = next; index < records.length && group.events.length + ahead.length < MAX_EVENTS_PER_PUT; index++) {
+    for (let index = next; index < records.length && ahead.length < MAX_EVENTS_PER_PUT; index++) {
       for (const event of eventsFromChange(records[index].change)) {
         if (done.has(event.detail.eventId)) continue;
         const subject = subjectOf(event);
-        if (!passed.has(subject) && group.events.length + ahead.length < MAX_EVENTS_PER_PUT) {
+        if (!passed.has(subject) && ahead.length < MAX_EVENTS_PER_PUT) {
           ahead.push(event);
           group.records.set(event, records[index].sequenceNumber);
         }
@@ -196,13 +199,17 @@ export async function publishRecords(records: readonly StreamRecord[], deps: Pub
     }
   };
   for (let index = 0; index < records.length; index++) {
-    const events = eventsFromChange(records[index].change).filter((event) => !done.has(event.detail.eventId));
+    let events = eventsFromChange(records[index].change).filter((event) => !done.has(event.detail.eventId));
     if (events.length === 0) continue;
-    const subjects = events.map(subjectOf);
+    let subjects = events.map(subjectOf);
     if (group.events.length + events.length > MAX_EVENTS_PER_PUT || subjects.some((subject) => group.subjects.has(subject))) {
       const failedAt = await flush(index);
       if (failedAt !== undefined) return { published, setAside, failed: records.slice(failedAt).map((record) => record.sequenceNumber) };
       group = { events: [], first: index, subjects: new Set(), records: new Map() };
+      // The flush may have published (or set aside) this record's events ahead of it: not sent again.
+      events = events.filter((event) => !done.has(event.detail.eventId));
+      if (events.length === 0) continue;
+      subjects = events.map(subjectOf);
     }
     if (group.events.length === 0) group.first = index;
     group.events.push(...events);

@@ -714,6 +714,24 @@ describe('the publisher handler', () => {
       assert.deepEqual([bus.accepted, queued], [[], []]);
     });
 
+    test('ten changes in a row the bus refuses alone, of ten subjects (a full call): tried once more with the next call\'s worth of changes; the bus taking one, the ten are set aside and the rest published', async () => {
+      // prepare: REF-1 … REF-10 at version 2, each refused, then REF-11 and REF-1's version 3
+      const bus = refusingCallsWith((entry) => JSON.parse(entry.Detail!).version === 2);
+      const { handler, queued, bus: standIn } = handlerWith(bus.answer);
+      const refused = Array.from({ length: 10 }, (_, n) => record(String(500 + n), 'INSERT', { newImage: state({ pk: `temboplus#REF-${n + 1}`, subjectId: `REF-${n + 1}`, version: 2 }) }));
+      const good = record('510', 'INSERT', { newImage: state({ pk: 'temboplus#REF-11', subjectId: 'REF-11' }) });
+      const later = record('511', 'MODIFY', { oldImage: state({ version: 2 }), newImage: state({ status: 'COMPLETED', outcome: 'succeeded', terminal: true, version: 3, changedAt: T(5) }) });
+
+      // act
+      const response = await handler({ Records: [...refused, good, later] });
+
+      // assess
+      assert.deepEqual(response, { batchItemFailures: [] }, 'was: every record given back, the shard held until the records were 12 hours old');
+      assert.deepEqual(bus.accepted, ['REF-11:1', 'REF-1:3'], 'REF-11 once: published ahead of its record, not sent again with it');
+      assert.deepEqual(standIn.calls.at(-1)!.map(named), ['REF-1:3']);
+      assert.deepEqual(queued.map((message) => JSON.parse(message.MessageBody!).sequenceNumber), refused.map((each) => each.dynamodb!.SequenceNumber));
+    });
+
     test('refused whole for who sends (AccessDeniedException, HTTP 400): not split, nothing set aside, given back', async () => {
       // prepare
       const { handler, bus, queued } = handlerWith(() => Object.assign(new Error('not authorized'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 400 } }));
