@@ -38,7 +38,7 @@ export interface TargetFlags {
  */
 export async function resolveTarget(flags: TargetFlags, deployedFlags: string): Promise<Target> {
   if (flags['queue-url'] || flags['dlq-url'] || flags.table) {
-    const config = flags.region ? { region: flags.region } : {};
+    const config = regionConfig(flags.region);
     const sqs = new SQSClient(config);
     const dynamo = new DynamoDBClient(config);
     await requireRegion(dynamo);
@@ -77,6 +77,17 @@ export async function resolveTarget(flags: TargetFlags, deployedFlags: string): 
 }
 
 /**
+ * The region a deployed stack's clients are given: --region; else, when AWS_REGION is not set, the
+ * AWS CLI's AWS_DEFAULT_REGION, which the SDK for JavaScript does not read (a shell set up for the
+ * `aws` commands of the README is then set up for these too); else nothing, and the SDK's own chain
+ * (AWS_REGION, the profile's).
+ */
+export function regionConfig(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): { region?: string } {
+  const region = flag || (env.AWS_REGION ? undefined : env.AWS_DEFAULT_REGION);
+  return region ? { region } : {};
+}
+
+/**
  * A deployed stack is reached in one region: --region, or the usual chain (AWS_REGION, the profile's).
  * Without one the SDK fails only at the first call, with a bare "Region is missing" that names no
  * flag: say what to pass instead, before anything is done.
@@ -90,7 +101,7 @@ export async function requireRegion(client: { config: { region: () => Promise<st
   if (refusal !== undefined && !/^Region is missing$/i.test(refusal)) {
     console.error(`the AWS region is not one the SDK takes (${refusal}): pass --region R with a region's code, such as eu-west-1`);
   } else {
-    console.error('no AWS region for the deployed stack: pass --region R (or set AWS_REGION, or a region in your AWS profile)');
+    console.error('no AWS region for the deployed stack: pass --region R (or set AWS_REGION or AWS_DEFAULT_REGION, or a region in your AWS profile)');
   }
   process.exit(USAGE_EXIT_CODE);
 }

@@ -10,7 +10,7 @@ import { confirmationNote, shownItem, stateLines } from './inspect-view.ts';
 import { LOCAL_AWS } from './engines.ts';
 import { printable } from '../functions/shared/log.ts';
 import { readRuntimeInfo } from './pipeline.ts';
-import { requireCredentials, requireRegion } from './aws-target.ts';
+import { regionConfig, requireCredentials, requireRegion } from './aws-target.ts';
 import { relayedLine, relayedLink, relayLine, relayViews } from './relay-view.ts';
 
 /**
@@ -92,7 +92,7 @@ function fail(message: string, code = 2): never {
 
 async function connect(): Promise<{ client: DynamoDBClient; tableName: string }> {
   if (values.table) {
-    const client = new DynamoDBClient(values.region ? { region: values.region } : {});
+    const client = new DynamoDBClient(regionConfig(values.region));
     await requireRegion(client);
     await requireCredentials(client, values.json);
     return { client, tableName: values.table };

@@ -617,10 +617,24 @@ describe('a deployed stack with no region known: the command says how to give on
       // assess
       assert.equal(run.signal, null, run.stderr.slice(0, 300));
       assert.equal(run.status, 2, run.stderr.slice(0, 300));
-      assert.match(run.stderr, /no AWS region for the deployed stack: pass --region R \(or set AWS_REGION/);
+      assert.match(run.stderr, /no AWS region for the deployed stack: pass --region R \(or set AWS_REGION or AWS_DEFAULT_REGION/);
       assert.equal(run.stdout, '');
     });
   }
+
+  test("the AWS CLI's AWS_DEFAULT_REGION is a region given: the command goes on (here, to ask for credentials)", async () => {
+    // prepare: a shell set up as the README sets one up for the `aws` commands, and no credentials
+    const cliShell = { ...noRegion, AWS_DEFAULT_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_SESSION_TOKEN: undefined };
+    // act
+    const inspect = await command('inspect', ['--stale', '--table', 'callbacks'], [], cliShell);
+    const redrive = await command('redrive', ['--dlq-url', 'http://127.0.0.1:9/000000000000/dlq', '--queue-url', 'http://127.0.0.1:9/000000000000/q', '--dry-run'], [], cliShell);
+    // assess
+    for (const run of [inspect, redrive]) {
+      assert.doesNotMatch(run.stderr, /no AWS region/, 'was: AWS_DEFAULT_REGION, which the aws CLI reads, was not read');
+      assert.match(run.stderr, /^no AWS credentials for the deployed stack/);
+      assert.equal(run.status, 1, run.stderr.slice(0, 300));
+    }
+  });
 
   test('a region given that the SDK does not take is named as such, not said to be missing', async () => {
     // act: a region mistyped with spaces (or underscores), by flag and by AWS_REGION
