@@ -55,11 +55,20 @@ export function committedSettings(file: URL | string = CDK_JSON): LocalStackSett
 }
 
 /**
- * `--sms-relay`: the flag's value checked against the stack's choices (an error naming the flag),
- * else the committed setting.
+ * `--sms-relay`: the flag's value checked against the stack's choices and the committed providers
+ * (an error naming the flag), else the committed setting.
  */
 export function smsRelayChoice(flag: string | undefined, committed: LocalStackSettings): { ok: true; value: string } | { ok: false; message: string } {
   if (flag === undefined) return { ok: true, value: committed.smsRelay };
-  if ((SMS_RELAYS as readonly string[]).includes(flag)) return { ok: true, value: flag };
-  return { ok: false, message: `--sms-relay must be one of ${SMS_RELAYS.join(', ')} (as the smsRelay setting in cdk.json), got "${flag}"` };
+  if (!(SMS_RELAYS as readonly string[]).includes(flag)) {
+    return { ok: false, message: `--sms-relay must be one of ${SMS_RELAYS.join(', ')} (as the smsRelay setting in cdk.json), got "${flag}"` };
+  }
+  // A relay the committed providers cannot run is refused as the synth refuses `-c smsRelay=…` with
+  // them: a local run of it would show a loop no deploy of this cdk.json has.
+  try {
+    checkDeployedProviders({ providers: committed.providers, smsRelay: flag });
+  } catch (error) {
+    return { ok: false, message: `--sms-relay ${flag}: ${(error as Error).message} (cdk.json context.settings.providers)` };
+  }
+  return { ok: true, value: flag };
 }

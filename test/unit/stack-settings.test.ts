@@ -58,4 +58,16 @@ describe('smsRelayChoice', () => {
   test('a value the stack does not take: the message names the flag, the choices and the value', () => {
     assert.deepEqual(smsRelayChoice('TeleSign', committed), { ok: false, message: '--sms-relay must be one of off, telesign (as the smsRelay setting in cdk.json), got "TeleSign"' });
   });
+
+  test('a relay the committed providers cannot run is refused, as the synth refuses it; off always goes', () => {
+    const esmsOnly = { ...committed, providers: 'esms', smsRelay: 'off' };
+    const refused = smsRelayChoice('telesign', esmsOnly);
+    assert.equal(refused.ok, false, 'was: npm start ran a relay no deploy of this cdk.json has');
+    assert.match(
+      (refused as { message: string }).message,
+      /^--sms-relay telesign: smsRelay=telesign needs telesign \(the relay sends with the credentials of its secret\) and identomat \(the provider whose SMS instructions it sends\) among the providers, but providers is "esms".*\(cdk\.json context\.settings\.providers\)$/,
+    );
+    assert.deepEqual(smsRelayChoice('off', esmsOnly), { ok: true, value: 'off' });
+    assert.deepEqual(smsRelayChoice('telesign', { ...esmsOnly, providers: 'identomat,telesign' }), { ok: true, value: 'telesign' });
+  });
 });
