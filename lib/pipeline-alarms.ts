@@ -263,7 +263,8 @@ export class PipelineAlarms extends Construct {
         'worker logs), or a status endpoint refuses our credentials at a re-check ("recheck: configuration"). Usually a ' +
         "provider's secret: a 401/403 from its status endpoint means a credential is wrong or missing (e.g. a 403 from " +
         `TemboPlus means its apiToken is wrong). Fix the secret (put-secret-value; functions reload it within the secret cache ` +
-        `time); records retry by themselves, and any that reached the dead-letter queue: ${REDRIVE}.`,
+        `time); records retry by themselves, and any that reached the dead-letter queue: ${REDRIVE}. A callback still queued ` +
+        'for a provider taken out of the providers setting fails too (its secret is no longer granted): add it back to store it.',
     );
 
     alarm(
