@@ -104,6 +104,14 @@ async function inGroups<T, R>(items: readonly T[], task: (item: T) => Promise<R>
   return settled;
 }
 
+/** Shards whose query failed: one ERROR line for the provider, and the first reason (to fail the invocation), if any. */
+function unreadShards(settled: readonly PromiseSettledResult<unknown>[], message: string, provider: AnyProvider, deps: SweepDependencies): unknown[] {
+  const unread = settled.flatMap((shard) => (shard.status === 'rejected' ? [shard.reason as unknown] : []));
+  if (unread.length === 0) return [];
+  deps.log.error(message, { provider: provider.id, shards: unread.length, error: errorMessage(unread[0]) });
+  return [unread[0]];
+}
+
 export async function sweep(providers: readonly AnyProvider[], deps: SweepDependencies): Promise<SweepResult> {
   const policy = deps.reconcile ?? DEFAULT_RECONCILE;
   const limit = deps.limitPerProvider ?? DEFAULT_SWEEP_LIMIT;
@@ -126,16 +134,8 @@ export async function sweep(providers: readonly AnyProvider[], deps: SweepDepend
       Promise.allSettled(shards.map((shard) => deps.store.dueRechecks(shard, now.toISOString(), limit))),
       Promise.allSettled(shards.map((shard) => deps.store.farRechecks(shard, farAfter, FAR_RECHECKS_PER_SHARD))),
     ]);
-    const unread = read.flatMap((shard) => (shard.status === 'rejected' ? [shard.reason as unknown] : []));
-    if (unread.length > 0) {
-      failures.push(unread[0]);
-      deps.log.error('sweep: due re-checks not read', { provider: provider.id, shards: unread.length, error: errorMessage(unread[0]) });
-    }
-    const farUnread = farRead.flatMap((shard) => (shard.status === 'rejected' ? [shard.reason as unknown] : []));
-    if (farUnread.length > 0) {
-      failures.push(farUnread[0]);
-      deps.log.error('sweep: far-off re-checks not read', { provider: provider.id, shards: farUnread.length, error: errorMessage(farUnread[0]) });
-    }
+    failures.push(...unreadShards(read, 'sweep: due re-checks not read', provider, deps));
+    failures.push(...unreadShards(farRead, 'sweep: far-off re-checks not read', provider, deps));
     const due = fairShare(
       read.flatMap((shard) => (shard.status === 'fulfilled' ? [shard.value] : [])),
       limit,
