@@ -12,6 +12,7 @@ import {
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { CustomDomain, type CustomDomainProps } from './custom-domain.ts';
 import { checkSetting, SETTING_DEFAULTS } from './validate.ts';
 
 export interface CallbackApiProps {
@@ -30,6 +31,19 @@ export interface CallbackApiProps {
    * @default RetentionDays.ONE_MONTH
    */
   readonly accessLogRetention?: RetentionDays;
+  /**
+   * A custom domain the callback URLs are on (`https://callbacks.example.com/…`), mapped at its root
+   * to the API's stage.
+   * @default - none: the URLs are the API's own (`https://<api-id>.execute-api.<region>.amazonaws.com/…`)
+   */
+  readonly customDomain?: CustomDomainProps;
+  /**
+   * Whether the API's own execute-api URL stops answering, leaving only the custom domain (which
+   * must then be given): every provider must already call the custom domain's URLs.
+   * @see https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-disable-default-endpoint.html
+   * @default false
+   */
+  readonly disableExecuteApiEndpoint?: boolean;
 }
 
 /**
@@ -60,6 +74,8 @@ export class CallbackApi extends Construct {
   public readonly httpApi: HttpApi;
   public readonly stage: HttpStage;
   public readonly accessLogs: LogGroup;
+  /** The custom domain, when one is given. */
+  public readonly customDomain?: CustomDomain;
   private readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
   private readonly routeSettings: Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }> = {};
 
@@ -77,6 +93,8 @@ export class CallbackApi extends Construct {
       description: 'Provider callbacks: one route per provider',
       // The stage is created below, where throttling and access logs can be set.
       createDefaultStage: false,
+      // Set only when true: a stack without a custom domain keeps its template as it was.
+      ...(props.disableExecuteApiEndpoint ? { disableExecuteApiEndpoint: true } : {}),
     });
     this.accessLogs = new LogGroup(this, 'AccessLogs', { retention: props.accessLogRetention ?? RetentionDays.ONE_MONTH });
     this.stage = new HttpStage(this, 'DefaultStage', {
@@ -93,6 +111,11 @@ export class CallbackApi extends Construct {
     // hammering a route, spends only that route's budget.
     const cfnStage = this.stage.node.defaultChild as CfnStage;
     cfnStage.routeSettings = Lazy.any({ produce: () => (Object.keys(this.routeSettings).length > 0 ? this.routeSettings : undefined) });
+
+    if (props.disableExecuteApiEndpoint && !props.customDomain) {
+      throw new Error('disableExecuteApiEndpoint=true needs domainName: without a custom domain the API would answer no URL at all, and every callback would be lost');
+    }
+    if (props.customDomain) this.customDomain = new CustomDomain(this, 'CustomDomain', { ...props.customDomain, httpApi: this.httpApi, stage: this.stage });
   }
 
   /** Adds a throttled route; the route is created in `scope` under the id `Route`. */
@@ -111,8 +134,13 @@ export class CallbackApi extends Construct {
     return route;
   }
 
-  /** The public URL of a route path (`/callbacks/…`), placeholders such as `{token}` kept. */
+  /**
+   * The public URL of a route path (`/callbacks/…`), placeholders such as `{token}` kept: on the
+   * custom domain when there is one (mapped at its root, so the path is the same), otherwise the
+   * API's own.
+   */
   public urlFor(path: string): string {
-    return `${this.stage.url}${path.replace(/^\//, '')}`;
+    const base = this.customDomain ? `https://${this.customDomain.name}/` : this.stage.url;
+    return `${base}${path.replace(/^\//, '')}`;
   }
 }

@@ -27,6 +27,11 @@ import {
   checkSchedule,
   checkSetting,
   checkSettingPairs,
+  checkBoolean,
+  checkCertificateArn,
+  checkCustomDomain,
+  checkDomainName,
+  checkHostedZoneId,
   NUMERIC_SETTINGS,
   type NumericSetting,
   providerIdsOf,
@@ -208,6 +213,28 @@ export interface CallbackGatewayStackProps extends StackProps {
    * @default 0
    */
   readonly relaySentAlarmPerHour?: number;
+  /**
+   * A custom domain for the callback URLs (`callbacks.example.com`), with `certificateArn`: the
+   * `<Provider>CallbackUrl` outputs are then on it, and survive a new API, stage, account or region.
+   * @default - the API's own execute-api URL
+   */
+  readonly domainName?: string;
+  /** An ACM certificate covering `domainName`, in the stack's region (with `domainName`). */
+  readonly certificateArn?: string;
+  /**
+   * The Route 53 hosted zone (with `hostedZoneName`) in which the stack creates the alias record of
+   * `domainName`.
+   * @default - no record: the user points the name at the `CustomDomainTarget` output
+   */
+  readonly hostedZoneId?: string;
+  /** The name of the `hostedZoneId` zone (`example.com`). */
+  readonly hostedZoneName?: string;
+  /**
+   * Whether the API's own execute-api URL stops answering (only with `domainName`): every provider
+   * must already use the custom domain's URL.
+   * @default false
+   */
+  readonly disableExecuteApiEndpoint?: boolean;
 }
 
 /**
@@ -265,6 +292,17 @@ export class CallbackGatewayStack extends Stack {
       accessLogRetention: logRetention,
       throttleRateLimit: props.throttleRateLimit,
       throttleBurstLimit: props.throttleBurstLimit,
+      ...(props.domainName === undefined
+        ? {}
+        : {
+            customDomain: {
+              domainName: props.domainName,
+              // Checked with domainName (validateStackProps): one is never given without the other.
+              certificateArn: props.certificateArn!,
+              ...(props.hostedZoneId === undefined ? {} : { hostedZone: { id: props.hostedZoneId, name: props.hostedZoneName! } }),
+            },
+          }),
+      disableExecuteApiEndpoint: props.disableExecuteApiEndpoint,
     });
 
     this.ingresses = deployed.map(
@@ -434,6 +472,13 @@ export class CallbackGatewayStack extends Stack {
         value: secret.secretName,
       });
     }
+    const customDomain = this.api.customDomain;
+    if (customDomain && !customDomain.record) {
+      new CfnOutput(this, 'CustomDomainTarget', {
+        description: `Where the DNS record of ${customDomain.name} must point (a CNAME to it; or, in Route 53, an alias to this API Gateway domain): the callback URLs answer on ${customDomain.name} once it does`,
+        value: customDomain.target,
+      });
+    }
     new CfnOutput(this, 'TableName', { description: 'DynamoDB table with state and event items', value: this.table.table.tableName });
     new CfnOutput(this, 'QueueUrl', { description: 'Queue between ingest and worker', value: this.pipeline.queue.queueUrl });
     new CfnOutput(this, 'DeadLetterQueueUrl', {
@@ -480,4 +525,10 @@ function validateStackProps(props: CallbackGatewayStackProps) {
     staleAlarmThresholds: props.staleAlarmThresholds,
     smsRelay: props.smsRelay,
   });
+  if (props.domainName !== undefined) checkDomainName('domainName', props.domainName);
+  if (props.certificateArn !== undefined) checkCertificateArn('certificateArn', props.certificateArn);
+  if (props.hostedZoneId !== undefined) checkHostedZoneId('hostedZoneId', props.hostedZoneId);
+  if (props.hostedZoneName !== undefined) checkDomainName('hostedZoneName', props.hostedZoneName);
+  if (props.disableExecuteApiEndpoint !== undefined) checkBoolean('disableExecuteApiEndpoint', props.disableExecuteApiEndpoint);
+  checkCustomDomain(props);
 }

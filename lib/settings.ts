@@ -19,16 +19,22 @@ import { npmExported, npmrcSetting, shellWord } from './npm-config.ts';
 import {
   APPLICATION_LOG_LEVELS,
   type ApplicationLogLevelSetting,
+  checkBoolean,
+  checkCertificateArn,
   checkChoice,
   checkCountryCodes,
+  checkCustomDomain,
+  checkDomainName,
   checkDeployedProviders,
   checkEmail,
+  checkHostedZoneId,
   checkProviders,
   checkSchedule,
   checkSetting,
   checkSettingPairs,
   checkSilenceHours,
   checkStaleThresholds,
+  type CustomDomainSettings,
   NUMERIC_SETTINGS,
   type NumericSetting,
   SETTING_DEFAULTS,
@@ -106,6 +112,15 @@ export interface GatewaySettings extends Record<NumericSetting, number> {
   readonly smsRelay: SmsRelaySetting;
   /** The countries the SMS relay sends to: `any`, or calling codes (`995,255`). */
   readonly relayAllowedCountryCodes: string;
+  /** The custom domain the callback URLs are on (`callbacks.example.com`); not set: the API's own URL. */
+  readonly domainName?: string;
+  /** The ACM certificate (in the stack's region) API Gateway serves `domainName` with. */
+  readonly certificateArn?: string;
+  /** The Route 53 hosted zone the stack creates `domainName`'s alias record in (with `hostedZoneName`). */
+  readonly hostedZoneId?: string;
+  readonly hostedZoneName?: string;
+  /** Whether the API's own execute-api URL stops answering (only with `domainName`). */
+  readonly disableExecuteApiEndpoint: boolean;
 }
 
 export type SettingName = keyof GatewaySettings;
@@ -122,6 +137,11 @@ export const SETTING_NAMES: readonly SettingName[] = [
   'systemLogLevel',
   'smsRelay',
   'relayAllowedCountryCodes',
+  'domainName',
+  'certificateArn',
+  'hostedZoneId',
+  'hostedZoneName',
+  'disableExecuteApiEndpoint',
 ];
 
 export interface OneOff {
@@ -271,6 +291,10 @@ function checked(name: SettingName, value: unknown, where: string): unknown {
   if (name === 'smsRelay') return checkChoice(label, value, SMS_RELAYS, 'the provider that sends SMS instructions, with the credentials of its secret');
   if (name === 'reconcileSchedule') return checkSchedule(label, value);
   if (name === 'relayAllowedCountryCodes') return checkCountryCodes(label, value);
+  if (name === 'domainName' || name === 'hostedZoneName') return checkDomainName(label, value);
+  if (name === 'certificateArn') return checkCertificateArn(label, value);
+  if (name === 'hostedZoneId') return checkHostedZoneId(label, value);
+  if (name === 'disableExecuteApiEndpoint') return checkBoolean(label, value);
   if (typeof value !== 'number') throw new Error(`${label} must be a number, got ${JSON.stringify(value)}`);
   return checkSetting(name, value, label);
 }
@@ -339,6 +363,7 @@ export function resolveSettings(node: Node): ResolvedSettings {
     staleAlarmThresholds: values.staleAlarmThresholds as Record<string, number>,
     smsRelay: values.smsRelay as string,
   });
+  checkCustomDomain(values as CustomDomainSettings);
   const consent: unknown = node.tryGetContext(ONE_OFF_KEY);
   if (oneOffs.length > 0 && consent !== true && consent !== 'true') {
     const list = oneOffs.map((o) => `${o.name}=${JSON.stringify(o.value)} (committed: ${o.committed === undefined ? 'not set' : JSON.stringify(o.committed)})`).join(', ');

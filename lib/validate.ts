@@ -182,6 +182,8 @@ export const SETTING_DEFAULTS = {
   relayMaxPerNumberPerHour: RELAY.maxPerNumberPerHour,
   /** Off: how many SMS an hour is too many depends on the traffic each deployment serves. */
   relaySentAlarmPerHour: 0,
+  /** The API's own URL keeps answering; only with a custom domain (domainName) may it be turned off. */
+  disableExecuteApiEndpoint: false,
 } as const satisfies Record<NumericSetting, number> & Record<string, unknown>;
 
 /**
@@ -375,4 +377,109 @@ export function checkSchedule(name: string, value: unknown): string {
   const bad = delays.find((seconds) => seconds < 60 || seconds > 7 * 86_400);
   if (bad !== undefined) fail(`${bad} s is outside 1m–7d`);
   return value;
+}
+
+/**
+ * A host name as API Gateway takes one for a custom domain, and as the certificate and DNS name it:
+ * lower case, two labels or more of 1 to 63 letters, digits or hyphens (none first or last), 253
+ * characters at most, no trailing dot, a top-level label that is not all digits (an IP address is
+ * no domain). A wildcard (`*.example.com`) is refused: the stack maps one name to its API.
+ */
+export function checkDomainName(name: string, value: unknown): string {
+  const allowed = 'a lower-case domain name such as "callbacks.example.com" (labels of 1 to 63 letters, digits or hyphens, not starting or ending with a hyphen, at least two, 253 characters at most, no trailing dot)';
+  const fail = (why: string): never => {
+    throw new Error(`${name} must be ${allowed}: ${why}, got ${JSON.stringify(value)}`);
+  };
+  if (typeof value !== 'string') return fail('not text');
+  if (value.length > 253) fail(`${value.length} characters`);
+  if (value !== value.toLowerCase()) fail('upper-case letters (DNS names are written in lower case here, as API Gateway stores them)');
+  if (value.endsWith('.')) fail('a trailing dot');
+  if (value.startsWith('*')) fail('a wildcard (the stack maps one name to its API)');
+  const labels = value.split('.');
+  if (labels.length < 2) fail('a single label');
+  const bad = labels.find((label) => !/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(label));
+  if (bad !== undefined) fail(bad === '' ? 'an empty label (two dots in a row, or one at the start)' : `the label ${JSON.stringify(bad)}`);
+  if (/^\d+$/.test(labels[labels.length - 1])) fail('an IP address, not a name');
+  return value;
+}
+
+/** An ACM certificate's ARN: arn:<partition>:acm:<region>:<account>:certificate/<id>; its parts. */
+const CERTIFICATE_ARN = /^arn:(aws|aws-cn|aws-us-gov):acm:([a-z]{2}(?:-[a-z]+)+-\d):(\d{12}):certificate\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+/**
+ * `certificateArn`: an ACM certificate's ARN (`arn:aws:acm:eu-west-1:123456789012:certificate/<uuid>`).
+ * A certificate of the regional custom domain must be in the API's region:
+ * https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-regional-api-custom-domain-create.html
+ */
+export function checkCertificateArn(name: string, value: unknown): string {
+  if (typeof value !== 'string' || !CERTIFICATE_ARN.test(value)) {
+    throw new Error(
+      `${name} must be the ARN of an ACM certificate in the stack's region, such as "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-…" ` +
+        `(ACM's ARN: partition, acm, region, 12-digit account, certificate/ and the certificate's id), got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+/** The region an ACM certificate ARN names (checked by checkCertificateArn). */
+export function certificateRegion(arn: string): string {
+  return CERTIFICATE_ARN.exec(arn)?.[2] ?? '';
+}
+
+/**
+ * `hostedZoneId`: a Route 53 hosted zone's id as the console and `aws route53 list-hosted-zones`
+ * show it without its `/hostedzone/` prefix: Z and up to 31 upper-case letters or digits.
+ * https://docs.aws.amazon.com/Route53/latest/APIReference/API_HostedZone.html
+ */
+export function checkHostedZoneId(name: string, value: unknown): string {
+  if (typeof value !== 'string' || !/^Z[A-Z0-9]{1,31}$/.test(value)) {
+    const hint = typeof value === 'string' && value.startsWith('/hostedzone/') ? ` (leave out "/hostedzone/": ${JSON.stringify(value.slice('/hostedzone/'.length))})` : '';
+    throw new Error(`${name} must be a Route 53 hosted zone id such as "Z0123456789ABCDEFGHIJ" (Z and up to 31 upper-case letters or digits)${hint}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** `disableExecuteApiEndpoint`: true or false (`-c` gives it as text). */
+export function checkBoolean(name: string, value: unknown): boolean {
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new Error(`${name} must be true or false, got ${JSON.stringify(value)}`);
+}
+
+/** The settings of the custom domain, as given (each already checked on its own). */
+export interface CustomDomainSettings {
+  readonly domainName?: string;
+  readonly certificateArn?: string;
+  readonly hostedZoneId?: string;
+  readonly hostedZoneName?: string;
+  readonly disableExecuteApiEndpoint?: boolean;
+}
+
+/**
+ * The custom domain's settings together: a name needs its certificate and a certificate its name; a
+ * hosted zone is given by its id and its name together (CDK names the record within the zone), for
+ * a domain inside it; the default endpoint is disabled only where a custom domain answers instead
+ * (otherwise the API would answer nothing at all).
+ */
+export function checkCustomDomain(values: CustomDomainSettings): void {
+  const { domainName, certificateArn, hostedZoneId, hostedZoneName, disableExecuteApiEndpoint } = values;
+  if (domainName !== undefined && certificateArn === undefined) {
+    throw new Error(`domainName=${domainName} needs certificateArn: the ARN of an ACM certificate for ${domainName} in the stack's region (API Gateway serves the domain with it)`);
+  }
+  if (certificateArn !== undefined && domainName === undefined) {
+    throw new Error('certificateArn is set without domainName: set domainName to the name the certificate covers (e.g. "callbacks.example.com"), or remove certificateArn');
+  }
+  if ((hostedZoneId === undefined) !== (hostedZoneName === undefined)) {
+    const [given, missing] = hostedZoneId === undefined ? ['hostedZoneName', 'hostedZoneId'] : ['hostedZoneId', 'hostedZoneName'];
+    throw new Error(`${given} is set without ${missing}: the stack creates the DNS record only with both (the zone's id, and its name, e.g. "example.com"), or neither`);
+  }
+  if (hostedZoneId !== undefined && domainName === undefined) {
+    throw new Error('hostedZoneId and hostedZoneName are set without domainName: they say where to create the DNS record of domainName; set domainName and certificateArn, or remove them');
+  }
+  if (domainName !== undefined && hostedZoneName !== undefined && domainName !== hostedZoneName && !domainName.endsWith(`.${hostedZoneName}`)) {
+    throw new Error(`domainName ${domainName} is not in the hosted zone ${hostedZoneName} (hostedZoneName): Route 53 takes only records of names in the zone; name the zone that holds ${domainName}`);
+  }
+  if (disableExecuteApiEndpoint === true && domainName === undefined) {
+    throw new Error('disableExecuteApiEndpoint=true needs domainName: without a custom domain the API would answer no URL at all, and every callback would be lost');
+  }
 }

@@ -11,8 +11,9 @@ import { REPO_ROOT } from '../../lib/gateway-function.ts';
 /**
  * The synthesized template through cfn-lint (https://github.com/aws-cloudformation/cfn-lint, a
  * Python tool; these machines have 1.51): no error and no warning, for the default stage and for a
- * stage with every optional resource (e-mail subscription, silence alarms). Where cfn-lint is not
- * installed the tests are skipped, saying so. `scripts/cfn-lint.sh` lints what `cdk synth` writes.
+ * stage with every optional resource (e-mail subscription, silence alarms, custom domain). Where
+ * cfn-lint is not installed the tests are skipped, saying so. `scripts/cfn-lint.sh` lints what
+ * `cdk synth` writes.
  */
 
 type Json = Record<string, any>;
@@ -66,5 +67,22 @@ describe(version ?? 'cfn-lint (not installed)', () => {
   test('the SMS relay on, with its volume alarm and no per-number cap: no error, no warning', { skip }, () => {
     const settings = { ...CDK_CONTEXT.settings, smsRelay: 'telesign', relaySentAlarmPerHour: 500, relayMaxPerNumberPerHour: 0 };
     assert.deepEqual(readable(lint('relay', { settings }).filter((f) => f.Level !== 'Informational')), []);
+  });
+
+  test('a custom domain with its Route 53 record, the default endpoint off: no error, no warning', { skip }, () => {
+    const settings = {
+      ...CDK_CONTEXT.settings,
+      domainName: 'callbacks.example.com',
+      certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666',
+      hostedZoneId: 'Z0123456789ABCDEFGHIJ',
+      hostedZoneName: 'example.com',
+      disableExecuteApiEndpoint: true,
+    };
+    assert.deepEqual(readable(lint('domain', { settings }).filter((f) => f.Level !== 'Informational')), []);
+  });
+
+  test('a custom domain without a hosted zone (the CustomDomainTarget output): no error, no warning', { skip }, () => {
+    const settings = { ...CDK_CONTEXT.settings, domainName: 'callbacks.example.com', certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666' };
+    assert.deepEqual(readable(lint('domain-target', { settings }).filter((f) => f.Level !== 'Informational')), []);
   });
 });
