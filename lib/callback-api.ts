@@ -41,6 +41,7 @@ export interface CallbackApiProps {
    * Whether the API's own execute-api URL stops answering, leaving only the custom domain (which
    * must then be given): every provider must already call the custom domain's URLs.
    * @see https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-disable-default-endpoint.html
+   * @see https://repost.aws/knowledge-center/api-gateway-disable-endpoint (a call to the disabled URL: 404 for an HTTP API)
    * @default false
    */
   readonly disableExecuteApiEndpoint?: boolean;
