@@ -27,10 +27,12 @@ export interface CustomDomainProps {
  * Nothing in the ingest depends on the URL a callback came in on: a root mapping leaves the route
  * (`routeKey`), the path and its parameters as on the API's own URL (payload 2.0's `rawPath` never
  * carries a mapping's path, and a root mapping has none), only `requestContext.domainName` and the
- * Host header name the custom domain; no provider's signature covers the URL, the host or the path
- * (TeleSign and Standard Webhooks sign the body, Identomat's key is a header, the others a path
- * token), and the source address REL-IDverify is checked against is still the caller's (a regional
- * domain adds no proxy in front of the API).
+ * Host header name the custom domain; no provider's authentication covers the URL, the host or
+ * the path (TeleSign signs the body, Standard Webhooks its id, time and body, Identomat's key is in
+ * the body, the others hold a token in the path); and the source address REL-IDverify is checked
+ * against is the caller's on both (neither a regional endpoint nor a regional custom domain adds
+ * itself to X-Forwarded-For, AWS's answer at
+ * https://www.repost.aws/zh-Hant/questions/QU-xMNlCuTT5m6fL60GYEcgg/what-does-the-x-forwarded-for-note-in-the-docs-mean).
  * @see https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-custom-domain-names.html
  * @see https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-mappings.html
  * @see https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html (payload 2.0: rawPath and API mappings)
