@@ -457,9 +457,10 @@ export interface CustomDomainSettings {
 
 /**
  * The custom domain's settings together: a name needs its certificate and a certificate its name; a
- * hosted zone is given by its id and its name together (CDK names the record within the zone), for
- * a domain inside it; the default endpoint is disabled only where a custom domain answers instead
- * (otherwise the API would answer nothing at all).
+ * hosted zone is given by its id and its name together, and must hold the domain (Route 53 refuses
+ * a record outside its zone, but only at deploy, once the custom domain exists: the zone's name
+ * lets the synth say so first); the default endpoint is disabled only where a custom domain answers
+ * instead (otherwise the API would answer nothing at all).
  */
 export function checkCustomDomain(values: CustomDomainSettings): void {
   const { domainName, certificateArn, hostedZoneId, hostedZoneName, disableExecuteApiEndpoint } = values;
