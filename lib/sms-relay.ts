@@ -299,7 +299,7 @@ export class SmsRelay extends Construct {
       uncertain,
       `A message to a person may have been sent by ${via} without the relay knowing: the request left and no answer came (a timeout, ` +
         `a connection lost, a 504). ${via} has no idempotency key, so it is never sent again. Find the eventId in the relay's "relay" ` +
-        `lines (outcome uncertain) or with npm run inspect -- identomat <sessionId>, and look it up in ${via}'s portal by external_id; ` +
+        `lines (outcome uncertain) or with npm run inspect -- identomat <sessionId> --table <TableName> --region <region>, and look it up in ${via}'s portal by external_id; ` +
         'if it was not sent, the person asks for a new code.',
     );
     alarm(
