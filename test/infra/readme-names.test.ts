@@ -44,7 +44,8 @@ let outputDescriptions: Map<string, string>;
 let alarms: Map<string, string>;
 let metrics: Set<string>;
 let queryTitles: Set<string>;
-let indexes: Map<string, { partition: string; sort: string }>;
+let indexes: Map<string, { partition: string; sort: string; projected: string[] }>;
+let exported: string[];
 
 before(() => {
   const { stack } = createGatewayApp({ context: { ...CDK_CONTEXT, ...NO_BUNDLING, ...EVERYTHING_ON } });
@@ -52,6 +53,7 @@ before(() => {
   const template = Template.fromStack(stack).toJSON() as Json;
   const resources = Object.values(template.Resources as Record<string, Json>);
   outputs = new Set(Object.keys(template.Outputs as Json));
+  exported = Object.entries(template.Outputs as Record<string, Json>).filter(([, output]) => output.Export !== undefined).map(([name]) => name);
   outputDescriptions = new Map(Object.entries(template.Outputs as Record<string, Json>).map(([name, output]) => [name, flatten(output.Description)]));
   alarms = new Map();
   metrics = new Set();
@@ -76,7 +78,7 @@ before(() => {
     } else if (resource.Type === 'AWS::DynamoDB::Table') {
       for (const index of properties.GlobalSecondaryIndexes as Json[]) {
         const key = (type: string) => (index.KeySchema as Json[]).find((part) => part.KeyType === type)?.AttributeName as string;
-        indexes.set(index.IndexName as string, { partition: key('HASH'), sort: key('RANGE') });
+        indexes.set(index.IndexName as string, { partition: key('HASH'), sort: key('RANGE'), projected: (index.Projection.NonKeyAttributes ?? []) as string[] });
       }
     }
   }
@@ -201,6 +203,11 @@ describe('stack names in the docs', () => {
     assert.deepEqual(missing, []);
   });
 
+  test('outputs are not exported (stacks never compete for an export name)', () => {
+    assert.ok(README.includes('Outputs are not exported'));
+    assert.deepEqual(exported, []);
+  });
+
   test("the saved queries listed are the stack's", () => {
     const list = section('Saved queries (`', '### Logs')
       .split('\n')
@@ -215,7 +222,13 @@ describe('stack names in the docs', () => {
       described.map(({ index }) => index).sort(),
       [...indexes.keys()].sort(),
     );
-    for (const { index, partition, sort } of described) assert.deepEqual({ partition, sort }, indexes.get(index), index);
+    for (const { index, partition, sort } of described) {
+      const { partition: tablePartition, sort: tableSort } = indexes.get(index)!;
+      assert.deepEqual({ partition, sort }, { partition: tablePartition, sort: tableSort }, index);
+    }
+    // "It holds the keys and `provider`, `subjectId`, …": the attributes byOutcome projects.
+    const holds = /`byOutcome`[^]*?It holds the keys and ([^:]+):/.exec(README)?.[1] ?? '';
+    assert.deepEqual([...holds.matchAll(/`(\w+)`/g)].map(([, name]) => name), indexes.get('byOutcome')!.projected);
     for (const [, index] of README.matchAll(/--index-name (\w+)/g)) assert.ok(indexes.has(index), index);
   });
 });
