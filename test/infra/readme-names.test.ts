@@ -107,12 +107,19 @@ function known(name: string): boolean {
  * (`ApproximateNumberOfMessages`, `ThrottlingException`).
  */
 const FAMILY = new RegExp(
-  String.raw`(?<![\w<>#!./-])((?:<Provider>|<P>|Telesign|Esms|Temboplus|Relid|Identomat|StandardWebhooks|Relay|Events|EventBus|DeadLetter|Worker|Api|Sweep|Table|Ingest|Publisher|Publish|Oldest|Received|Alarm|Dashboard|Queue|OneOff|Recheck|StateChanged)[A-Za-z0-9]*)(?![\w-])`,
+  String.raw`(?<![\w>#!./-])((?:<Provider>|<P>|Telesign|Esms|Temboplus|Relid|Identomat|StandardWebhooks|Relay|Events|EventBus|DeadLetter|Worker|Api|Sweep|Table|Ingest|Publisher|Publish|Oldest|Received|Alarm|Dashboard|Queue|OneOff|Recheck|StateChanged)[A-Za-z0-9]*)(?![\w-])`,
   'g',
 );
 
+/** Names shaped as outputs are (`…Url`, `…Arn`, `…SecretName`) that are the providers' own, not the stack's. */
+const PROVIDER_FIELDS = new Set(['CallbackUrl']); // eSMS's send request field
+
 function familyNames(text: string): string[] {
-  return [...text.matchAll(FAMILY)].map((match) => match[1]).filter((name) => /^<\w+>[A-Z]|^[A-Z][a-z0-9]+[A-Z0-9]/.test(name));
+  const family = [...text.matchAll(FAMILY)].map((match) => match[1]).filter((name) => /^<\w+>[A-Z]|^[A-Z][a-z0-9]+[A-Z0-9]/.test(name));
+  const outputShaped = [...text.matchAll(/(?<![\w>#!./-])((?:<\w+>)?[A-Z][A-Za-z0-9]*(?:Url|Arn|SecretName|TableName|BusName))(?![\w-])/g)]
+    .map((match) => match[1])
+    .filter((name) => !PROVIDER_FIELDS.has(name));
+  return [...new Set([...family, ...outputShaped])];
 }
 
 function section(heading: string, next: string): string {
@@ -186,8 +193,11 @@ describe('stack names in the docs', () => {
       }
     }
     for (const { name: file, text } of USAGE_TEXTS) {
-      for (const match of text.matchAll(/output (<?\w+>?\w*)/g)) {
-        if (/^[A-Z<]/.test(match[1]) && !known(match[1])) unknown.push(`${file}: ${match[1]}`);
+      // "its output TableName", "stack outputs TableName and QueueUrl", "output <P>SecretName".
+      for (const match of text.matchAll(/outputs? (<?\w+>?\w*)(?: and ([A-Z]\w*))?/g)) {
+        for (const name of match.slice(1).filter((one) => one !== undefined && /^[A-Z<]/.test(one))) {
+          if (!known(name)) unknown.push(`${file}: ${name}`);
+        }
       }
     }
     assert.deepEqual(unknown, []);
