@@ -514,6 +514,48 @@ describe('npm run synth / deploy with a cdk option written before `--`: npm keep
   });
 });
 
+describe('the docs: every command line passes only flags the command takes', { timeout: 300_000 }, () => {
+  // README.md, bench/README.md and the alarm descriptions in lib/ (the runbook a page links to):
+  // a misspelt flag there is one a user copies onto a deployed stack.
+  const DOCS = ['README.md', 'bench/README.md', ...readdirSync(join(REPO_ROOT, 'lib')).filter((name) => name.endsWith('.ts')).map((name) => `lib/${name}`)];
+
+  /** `npm run [-s] <command> -- <flags…>` in a text: its command and the flags after `--` (`[--provider P]` read as `--provider P`). */
+  function commandLines(text: string): { name: string; flags: string[]; line: string }[] {
+    // A command line broken over two lines of a paragraph, or continued with a backslash.
+    const joined = text.replace(/\\\n\s*/g, ' ').replace(/ --\n\s*/g, ' -- ');
+    return [...joined.matchAll(/npm run (?:-s )?([\w:-]+) -- ([^`#()|;\n]*)/g)].map(([line, name, rest]) => ({
+      name,
+      line: line.trim(),
+      flags: rest
+        .replace(/[[\]]/g, ' ')
+        .split(/\s+/)
+        .filter((word) => /^--?[A-Za-z]/.test(word))
+        .map((word) => word.replace(/=.*$/, '')),
+    }));
+  }
+
+  test('each flag is one of the options the command gives parseArgs', async () => {
+    const lines = DOCS.flatMap((file) => commandLines(readFileSync(join(REPO_ROOT, file), 'utf8')).map((each) => ({ ...each, file })));
+    // prepare: the options of each command named (its --help run with the probe)
+    const names = [...new Set(lines.map(({ name }) => name))].filter((name) => name in COMMANDS);
+    assert.ok(['inspect', 'expect', 'redrive', 'reprocess'].every((name) => names.includes(name)), names.join(', '));
+    const accepted = new Map<string, Set<string>>();
+    for (const name of names) {
+      const run = await command(name, ['--help'], ['--import', join(REPO_ROOT, 'test/support/cli-options-probe.ts')]);
+      const probed = run.stderr.split('\n').find((line) => line.startsWith(OPTIONS_PROBE_MARKER));
+      assert.ok(probed, run.stderr);
+      const options = JSON.parse(probed.slice(OPTIONS_PROBE_MARKER.length)) as Record<string, { short?: string }>;
+      accepted.set(name, new Set(Object.entries(options).flatMap(([option, { short }]) => [`--${option}`, ...(short ? [`-${short}`] : [])])));
+    }
+    // assess
+    const refused = lines
+      .filter(({ name }) => accepted.has(name))
+      .flatMap(({ name, flags, line, file }) => flags.filter((flag) => !accepted.get(name)!.has(flag)).map((flag) => `${file}: ${flag} in ${line}`));
+    assert.ok(lines.length > 30, `${lines.length} command lines found`);
+    assert.deepEqual(refused, []);
+  });
+});
+
 describe('every command: its --help names every option it takes', { timeout: 300_000 }, () => {
   for (const name of Object.keys(COMMANDS)) {
     test(`npm run ${name} -- --help`, async () => {
