@@ -154,9 +154,9 @@ function npmCommands(text: string): string[] {
   return [...text.matchAll(/npm run (?:-s )?(inspect|expect|redrive|reprocess)\b([^`(),;|]*?)(?=[`(),;|]|\.(?:\s|$)|$)/gm)].map((match) => `${match[1]}${match[2]}`.trim());
 }
 
-/** A command names a deployed stack: its table or DLQ, and a region. */
+/** A command names a deployed stack: its table or a DLQ (`--dlq-url`, or another DLQ's flag ending so), and a region. */
 function namesDeployedStack(command: string): boolean {
-  return /--(?:table|dlq-url)\b/.test(command) && /--region\b/.test(command);
+  return /--[\w-]*(?:table|dlq-url)\b/.test(command) && /--region\b/.test(command);
 }
 
 describe("the README's alarm table", () => {
