@@ -5,17 +5,22 @@ import {
   ListMessageMoveTasksCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
+  SQSClient,
   StartMessageMoveTaskCommand,
   type Message,
 } from '@aws-sdk/client-sqs';
-import { checkArguments, intFlag, parseCli } from './cli-args.ts';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { checkArguments, intFlag, parseCli, USAGE_EXIT_CODE } from './cli-args.ts';
 import { alignColumns, printJson, say } from './cli-output.ts';
-import { resolveTarget, targetOptions, type Target } from './aws-target.ts';
+import { regionConfig, requireCredentials, requireRegion, resolveTarget, targetOptions, type Target } from './aws-target.ts';
+import { replayEventsDlq, type EventsReplayReport, type ReplayedMessage } from './events-replay.ts';
+import { boundedEventBridgeClient } from '../functions/adapters/eventbridge.ts';
 import { DETAIL_TYPES } from '../functions/core/publish.ts';
 import { printable } from '../functions/shared/log.ts';
 
 const USAGE = `usage: npm run redrive -- [--relay] [--dry-run] [--max N] [--max-per-second N] [--json]
        npm run redrive -- --dlq-url URL --region R [--queue-url URL] [--dry-run] [--max-per-second N] [--json]
+       npm run redrive -- --events --dlq-url URL --bus NAME --region R [--dry-run] [--json]
 
   Moves messages from the dead-letter queue back to the main queue, where the worker processes them
   again (it is idempotent: anything already stored is not stored twice). Fix the cause first (see
@@ -34,7 +39,15 @@ const USAGE = `usage: npm run redrive -- [--relay] [--dry-run] [--max N] [--max-
   --json               print one JSON document on stdout: {target, dryRun, dlq, moved, messages, …};
                        progress goes to stderr
   --dlq-url URL        a deployed stack's DLQ (its output DeadLetterQueueUrl), with --region R
-  --data-dir DIR       locally: the pipeline's data folder (default: .local-data)`;
+  --data-dir DIR       locally: the pipeline's data folder (default: .local-data)
+
+  --events             the events DLQ (--dlq-url: the stack output EventsDeadLetterQueueUrl): each
+                       batch of changes the publisher gave up on (DDBStreamBatchInfo) is read again
+                       from the table's stream and published on --bus (the stack output
+                       EventBusName) as the publisher would have, same eventIds, then deleted from
+                       the DLQ; records past the stream's 24 hours, and events the bus refused for
+                       what they hold (setAside), are listed and left in the DLQ. A bus still
+                       failing stops it (exit 1). --dry-run: what would be published, by ids`;
 
 const { values, positionals } = parseCli(
   {
@@ -44,6 +57,8 @@ const { values, positionals } = parseCli(
     max: { type: 'string' },
     'max-per-second': { type: 'string' },
     json: { type: 'boolean', default: false },
+    events: { type: 'boolean', default: false },
+    bus: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
   USAGE,
@@ -51,6 +66,96 @@ const { values, positionals } = parseCli(
 // A word is not a flag (`npm run redrive dry-run`): refused, not a redrive as if it had not been given.
 checkArguments(positionals, USAGE, []);
 const json = values.json;
+if (values.events) {
+  const misplaced = (['relay', 'max', 'max-per-second', 'queue-url', 'data-dir'] as const).filter((name) => values[name] !== undefined && values[name] !== false);
+  if (misplaced.length > 0) usageError(`--events replays the events DLQ of a deployed stack: ${misplaced.map((name) => `--${name}`).join(', ')} does not apply`);
+  if (!values['dlq-url'] || !values.bus) usageError('--events needs --dlq-url (the stack output EventsDeadLetterQueueUrl) and --bus (the stack output EventBusName)');
+  await replayEvents(values['dlq-url'], values.bus, values.region, values['dry-run'], json);
+  // What follows is the other DLQs' redrive: end here, once stdout has taken the whole answer.
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  process.exit();
+}
+if (values.bus !== undefined) usageError('--bus goes with --events (the events DLQ)');
+
+/** Exit 2 with what is wrong with the command line, before anything is done. */
+function usageError(problem: string): never {
+  console.error(`${problem}\n\n${USAGE}`);
+  process.exit(USAGE_EXIT_CODE);
+}
+
+/** `--events`: the events DLQ replayed (local/events-replay.ts), its answer on stdout. */
+async function replayEvents(dlqUrl: string, bus: string, region: string | undefined, dryRun: boolean, asJson: boolean): Promise<void> {
+  const config = regionConfig(region);
+  const sqs = new SQSClient(config);
+  const streams = new DynamoDBStreamsClient(config);
+  const eventBridge = boundedEventBridgeClient(config);
+  await requireRegion(sqs);
+  await requireCredentials(sqs, asJson);
+  const show = (line: string) => {
+    if (!asJson) console.log(printable(line));
+  };
+  let report: EventsReplayReport | undefined;
+  try {
+    report = await replayEventsDlq({ sqs, streams, eventBridge, dlqUrl, eventBusName: bus, dryRun, say });
+    show(`events DLQ holds ${report.dlq?.visible ?? 0} message(s)${report.dlq?.inFlight ? ` (+${report.dlq.inFlight} in flight)` : ''}`);
+    for (const message of report.messages) for (const line of describeReplayed(message)) show(`  ${line}`);
+    const batches = report.messages.filter((message) => message.kind === 'batch');
+    const notReplayed = batches.filter((message) => message.result !== 'replayed' && message.result !== 'would-replay');
+    if (dryRun) {
+      const events = batches.reduce((sum, message) => sum + (message.events ?? 0), 0);
+      show(`dry run: would publish ${events} event(s) from ${batches.length - notReplayed.length} batch message(s) on ${bus}; nothing sent or deleted`);
+    } else {
+      show(`replayed ${report.replayed} batch message(s): ${report.published} event(s) published on ${bus}${report.setAside ? `, ${report.setAside} set aside` : ''}`);
+    }
+    const setAside = report.messages.filter((message) => message.kind === 'setAside').length;
+    if (setAside > 0) show(`${setAside} setAside message(s) left in the DLQ: the bus refused those events for what they hold, and would again; have subscribers re-read those states`);
+    if (notReplayed.length > 0) {
+      report.error = `${notReplayed.length} batch message(s) not replayed, left in the DLQ`;
+      say(report.error);
+      process.exitCode = 1;
+    }
+  } catch (error) {
+    report ??= { target: 'aws', dryRun, bus, replayed: 0, published: 0, setAside: 0, left: 0, messages: [] };
+    report.error = `redrive failed: ${(error as Error).message}`;
+    say(report.error);
+    process.exitCode = 1;
+  } finally {
+    sqs.destroy();
+    streams.destroy();
+    eventBridge.destroy();
+  }
+  if (asJson) printJson(report);
+}
+
+/** A replayed message's lines: its ids and counts, what became of it, and what the user can do. */
+function describeReplayed(message: ReplayedMessage): string[] {
+  if (message.kind === 'unknown') return [`${message.dlqMessageId}: not a message of the events DLQ; left`];
+  if (message.kind === 'setAside') {
+    return [`${message.dlqMessageId}: setAside ${message.detailType ?? '?'} ${message.eventId ?? '?'} (${message.provider ?? '?'} ${message.subjectId ?? '?'}, ${message.errorCode ?? '?'}): not replayable; left`];
+  }
+  const range = `${message.shardId} ${message.startSequenceNumber}..${message.endSequenceNumber}`;
+  const written = `written ${message.approximateArrivalOfFirstRecord ?? '?'} to ${message.approximateArrivalOfLastRecord ?? '?'}`;
+  switch (message.result) {
+    case 'replayed':
+      return [`${message.dlqMessageId}: ${range}: ${message.records} record(s), ${message.published} event(s) published${message.setAside ? `, ${message.setAside} set aside` : ''}; deleted`];
+    case 'would-replay':
+      return [
+        `${message.dlqMessageId}: ${range}: ${message.records} record(s), would publish ${message.events} event(s)`,
+        ...(message.wouldPublish ?? []).map((event) => `    ${event.detailType} ${event.eventId} ${event.provider} ${event.subjectId}${event.part === undefined ? '' : ` part ${event.part}`}${event.version === undefined ? '' : ` v${event.version}`}`),
+      ];
+    case 'past-stream':
+      return [
+        `${message.dlqMessageId}: ${range}: its records are past the stream's 24 hours (${message.error}); left in the DLQ.`,
+        `    The changes were ${written}: have subscribers re-read the states changed then (npm run inspect), then delete the message`,
+      ];
+    case 'bus-failed':
+      return [`${message.dlqMessageId}: ${range}: the bus is still failing (${message.error}); left in the DLQ, nothing after it tried`];
+    case 'read-failed':
+      return [`${message.dlqMessageId}: ${range}: the stream could not be read (${message.error}); left in the DLQ`];
+    case 'not-reached':
+      return [`${message.dlqMessageId}: ${range}: not tried after the bus failed; left in the DLQ`];
+  }
+}
 const max = intFlag('max', values.max, { min: 1 }, Number.MAX_SAFE_INTEGER);
 // StartMessageMoveTask: "The maximum value for messages per second is 500."
 const maxPerSecond = intFlag('max-per-second', values['max-per-second'], { min: 1, max: 500, note: "SQS's limit for a message-move task" });

@@ -107,22 +107,26 @@ export const MAX_EVENTS_PER_PUT = 10;
 /** Longest subject id a SetAsideEvent carries: a few hundred characters find it; a queue message has a size limit. */
 const SET_ASIDE_ID_CHARS = 512;
 
-/** What names `event`, refused with `errorCode`, made by the record `sequenceNumber`. */
-export function setAsideEvent(event: GatewayEvent, errorCode: string, sequenceNumber: string): SetAsideEvent {
+/** What names an event without what it says: its ids, masked as log lines mask them (see SetAsideEvent). */
+export type EventName = Pick<SetAsideEvent, 'detailType' | 'eventId' | 'provider' | 'subjectId' | 'part' | 'version' | 'eventKey'>;
+
+/** What names `event`, never its detail (an instruction's destination or text): a set-aside message's, and the events replay's listing. */
+export function eventName(event: GatewayEvent): EventName {
   const detail = event.detail as { provider: string; subjectId: string; part?: string; version?: number; eventKey?: string };
   const subjectId = maskSubjectId(detail.subjectId, findProvider(detail.provider));
   return {
-    setAside: 'refused by the event bus',
-    errorCode,
     detailType: event.detailType,
     eventId: event.detail.eventId,
     provider: detail.provider,
     subjectId: subjectId.length > SET_ASIDE_ID_CHARS ? `${subjectId.slice(0, SET_ASIDE_ID_CHARS)}…` : subjectId,
     ...(detail.part === undefined ? {} : { part: maskPhoneNumbers(detail.part).slice(0, SET_ASIDE_ID_CHARS) }),
     ...(event.detailType === DETAIL_TYPES.statusChanged ? { version: detail.version } : { eventKey: detail.eventKey }),
-    time: event.time,
-    sequenceNumber,
   };
+}
+
+/** What names `event`, refused with `errorCode`, made by the record `sequenceNumber`. */
+export function setAsideEvent(event: GatewayEvent, errorCode: string, sequenceNumber: string): SetAsideEvent {
+  return { setAside: 'refused by the event bus', errorCode, ...eventName(event), time: event.time, sequenceNumber };
 }
 
 /** What orders events: their subject (and part). Instructions of a session and its status changes count as one subject. */

@@ -1,0 +1,294 @@
+import {
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  ResourceNotFoundException,
+  TrimmedDataAccessException,
+  type DynamoDBStreamsClient,
+} from '@aws-sdk/client-dynamodb-streams';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { ChangeMessageVisibilityCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import { eventsFromChange, type GatewayEvent } from '../functions/core/publish.ts';
+import { eventName, publishRecords, type EventName, type StreamRecord } from '../functions/core/publisher.ts';
+import { publisherHandlerOptions } from '../functions/handlers/dependencies.ts';
+import { toStreamRecord } from './stream-reader.ts';
+
+/**
+ * Replays what the publisher gave up on: the changes named by the events dead-letter queue's
+ * `DDBStreamBatchInfo` messages, read again from the table's stream and published through the
+ * publisher's own core and adapter (functions/core/publisher.ts, functions/adapters/eventbridge.ts),
+ * so each change makes the event, and the `eventId`, it would have made: a subscriber that saw some
+ * of them already dedupes them. An event the bus refuses for what it holds is set aside in the same
+ * DLQ, as the publisher sets it aside.
+ *
+ * The message Lambda's DynamoDB event source sends its on-failure destination names the batch, never
+ * its records (https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html, "Example
+ * invocation record"): `{requestContext: {requestId, functionArn, condition, approximateInvokeCount},
+ * responseContext: {statusCode, executedVersion, functionError}, version: "1.0", timestamp,
+ * DDBStreamBatchInfo: {shardId, startSequenceNumber, endSequenceNumber, approximateArrivalOfFirstRecord,
+ * approximateArrivalOfLastRecord, batchSize, streamArn}}`. The records are read with the DynamoDB
+ * Streams API: GetShardIterator `AT_SEQUENCE_NUMBER` ("start reading exactly from the position
+ * denoted by a specific sequence number",
+ * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_GetShardIterator.html),
+ * then GetRecords pages until a record past `endSequenceNumber`, or no `NextShardIterator` (a closed
+ * shard read to its end; https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_GetRecords.html).
+ * A stream keeps a record 24 hours: past them, GetShardIterator and GetRecords answer
+ * `TrimmedDataAccessException`, and a shard or stream no longer there `ResourceNotFoundException`.
+ * Sequence numbers are numeric strings of varying length, compared as numbers.
+ *
+ * The range holds every record of the shard between the two, those Lambda's stream filter kept from
+ * the publisher (lib/event-outlet.ts `streamFilterPatterns`) too: they make no event here either.
+ * The filter is cut to what the core publishes, not the other way round: every change the core
+ * makes an event of passes it (test/integration/events-out.test.ts, test/infra), and the core makes
+ * none of a record it kept out (a removal, a bookkeeping write, another provider's event item). So
+ * the core alone decides, as it does in the publisher, and there is no second copy of the filter.
+ */
+
+/** What Lambda's on-failure message names: one batch of one shard. */
+export interface StreamBatchInfo {
+  readonly shardId: string;
+  readonly startSequenceNumber: string;
+  readonly endSequenceNumber: string;
+  readonly approximateArrivalOfFirstRecord?: string;
+  readonly approximateArrivalOfLastRecord?: string;
+  readonly batchSize?: number;
+  readonly streamArn: string;
+}
+
+/** The batch a DLQ message names, or undefined when it names none. */
+export function streamBatchInfo(body: unknown): StreamBatchInfo | undefined {
+  const info = (body as { DDBStreamBatchInfo?: Record<string, unknown> } | null)?.DDBStreamBatchInfo;
+  if (!info || typeof info !== 'object') return undefined;
+  const { shardId, startSequenceNumber, endSequenceNumber, streamArn } = info;
+  const numeric = (value: unknown): value is string => typeof value === 'string' && /^\d+$/.test(value);
+  if (typeof shardId !== 'string' || typeof streamArn !== 'string' || !numeric(startSequenceNumber) || !numeric(endSequenceNumber)) return undefined;
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  return {
+    shardId,
+    startSequenceNumber,
+    endSequenceNumber,
+    ...(text(info.approximateArrivalOfFirstRecord) ? { approximateArrivalOfFirstRecord: text(info.approximateArrivalOfFirstRecord) } : {}),
+    ...(text(info.approximateArrivalOfLastRecord) ? { approximateArrivalOfLastRecord: text(info.approximateArrivalOfLastRecord) } : {}),
+    ...(typeof info.batchSize === 'number' ? { batchSize: info.batchSize } : {}),
+    streamArn,
+  };
+}
+
+/** The records of the batch are no longer in the stream (past its 24 hours, or the shard or stream gone). */
+export class PastStreamError extends Error {
+  override readonly name = 'PastStreamError';
+}
+
+/** Empty GetRecords pages in a row after which an open shard is taken as holding nothing more of the range. */
+const MAX_EMPTY_PAGES = 20;
+
+/** The records of `info`'s shard from its start to its end sequence number, both included, in order. */
+export async function readBatch(client: DynamoDBStreamsClient, info: StreamBatchInfo): Promise<StreamRecord[]> {
+  const start = BigInt(info.startSequenceNumber);
+  const end = BigInt(info.endSequenceNumber);
+  const past = (error: unknown): unknown =>
+    error instanceof TrimmedDataAccessException || error instanceof ResourceNotFoundException
+      ? new PastStreamError(`${(error as Error).name}: the stream no longer holds these records`, { cause: error })
+      : error;
+  let iterator: string | undefined;
+  try {
+    ({ ShardIterator: iterator } = await client.send(
+      new GetShardIteratorCommand({ StreamArn: info.streamArn, ShardId: info.shardId, ShardIteratorType: 'AT_SEQUENCE_NUMBER', SequenceNumber: info.startSequenceNumber }),
+    ));
+  } catch (error) {
+    throw past(error);
+  }
+  const records: StreamRecord[] = [];
+  let empty = 0;
+  while (iterator) {
+    let page;
+    try {
+      page = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
+    } catch (error) {
+      throw past(error);
+    }
+    for (const record of page.Records ?? []) {
+      const sequence = BigInt(record.dynamodb?.SequenceNumber ?? '0');
+      if (sequence > end) return records;
+      if (sequence >= start) records.push(toStreamRecord(record));
+      if (sequence === end) return records;
+    }
+    empty = (page.Records ?? []).length === 0 ? empty + 1 : 0;
+    // An open shard hands out an iterator for ever, empty pages past its last record included.
+    if (empty >= MAX_EMPTY_PAGES) break;
+    iterator = page.NextShardIterator;
+  }
+  throw new PastStreamError(`the shard holds no record up to ${info.endSequenceNumber} (read ${records.length})`);
+}
+
+/** A batch message, as the replay names it: what it is and what became of it, never an event's detail. */
+export interface ReplayedBatch extends StreamBatchInfo {
+  readonly dlqMessageId: string;
+  readonly kind: 'batch';
+  /** replayed (published, deleted), would-replay (dry run); else left in the DLQ: past-stream, bus-failed, read-failed, not-reached (after a bus failure). */
+  result: 'replayed' | 'would-replay' | 'past-stream' | 'bus-failed' | 'read-failed' | 'not-reached';
+  /** Records of the stream in the range. */
+  records?: number;
+  /** Events they make (published, or, in a dry run, that would be). */
+  events?: number;
+  published?: number;
+  setAside?: number;
+  /** Dry run: each event the range makes, named by its ids (subject ids masked as log lines mask them). */
+  wouldPublish?: EventName[];
+  error?: string;
+}
+
+/** One DLQ message, as the replay names it. */
+export type ReplayedMessage =
+  | ReplayedBatch
+  | { readonly dlqMessageId: string; readonly kind: 'setAside'; readonly result: 'left'; readonly eventId?: string; readonly detailType?: string; readonly provider?: string; readonly subjectId?: string; readonly errorCode?: string }
+  | { readonly dlqMessageId: string; readonly kind: 'unknown'; readonly result: 'left' };
+
+/** What `redrive --events --json` prints. */
+export interface EventsReplayReport {
+  readonly target: 'aws';
+  readonly dryRun: boolean;
+  readonly bus: string;
+  dlq?: { visible: number; inFlight: number };
+  /** Batch messages whose changes were all published (or set aside), deleted from the DLQ. */
+  replayed: number;
+  /** Events published, and set aside, over every message. */
+  published: number;
+  setAside: number;
+  /** Messages left in the DLQ: set-aside events, unknown messages, and batches not replayed. */
+  left: number;
+  messages: ReplayedMessage[];
+  error?: string;
+}
+
+export interface EventsReplayOptions {
+  readonly sqs: SQSClient;
+  readonly streams: DynamoDBStreamsClient;
+  readonly eventBridge: EventBridgeClient;
+  readonly dlqUrl: string;
+  readonly eventBusName: string;
+  readonly dryRun: boolean;
+  /** A line said along the way (stderr): the publisher's own log lines go there too. */
+  readonly say: (line: string) => void;
+}
+
+/** How long a message received here stays hidden from others while the replay works on it. */
+const VISIBILITY_SECONDS = 900;
+
+/** Every message of the DLQ, each received once (hidden until the replay ends). */
+async function receiveAll(sqs: SQSClient, dlqUrl: string): Promise<Message[]> {
+  const messages: Message[] = [];
+  const seen = new Set<string>();
+  for (;;) {
+    // A long poll (WaitTimeSeconds > 0) asks every SQS server: an empty answer is an empty queue
+    // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-short-and-long-polling.html).
+    const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10, VisibilityTimeout: VISIBILITY_SECONDS, WaitTimeSeconds: 1 }));
+    const fresh = Messages.filter((message) => !seen.has(message.MessageId ?? ''));
+    if (fresh.length === 0) return messages;
+    for (const message of fresh) seen.add(message.MessageId ?? '');
+    messages.push(...fresh);
+  }
+}
+
+const parsed = (message: Message): unknown => {
+  try {
+    return JSON.parse(message.Body ?? '');
+  } catch {
+    return undefined;
+  }
+};
+
+/** A batch's place in the stream: shards in the order DynamoDB names them (a child's id is later than its parent's), then by sequence number. */
+function streamOrder(a: StreamBatchInfo, b: StreamBatchInfo): number {
+  if (a.shardId !== b.shardId) return a.shardId < b.shardId ? -1 : 1;
+  const [x, y] = [BigInt(a.startSequenceNumber), BigInt(b.startSequenceNumber)];
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+export async function replayEventsDlq(options: EventsReplayOptions): Promise<EventsReplayReport> {
+  const { sqs, dlqUrl, say } = options;
+  const report: EventsReplayReport = { target: 'aws', dryRun: options.dryRun, bus: options.eventBusName, replayed: 0, published: 0, setAside: 0, left: 0, messages: [] };
+  const { Attributes = {} } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+  report.dlq = { visible: Number(Attributes.ApproximateNumberOfMessages ?? 0), inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0) };
+
+  const received = await receiveAll(sqs, dlqUrl);
+  const batches: { message: Message; info: StreamBatchInfo }[] = [];
+  for (const message of received) {
+    const body = parsed(message);
+    const info = streamBatchInfo(body);
+    const dlqMessageId = message.MessageId ?? '';
+    if (info) {
+      batches.push({ message, info });
+    } else if (typeof (body as { setAside?: unknown } | undefined)?.setAside === 'string') {
+      // Named as the publisher named it (its ids, masked when it was set aside), never more.
+      const named = body as Record<string, unknown>;
+      const pick = (key: string) => (typeof named[key] === 'string' ? { [key]: named[key] as string } : {});
+      report.messages.push({ dlqMessageId, kind: 'setAside', result: 'left', ...pick('eventId'), ...pick('detailType'), ...pick('provider'), ...pick('subjectId'), ...pick('errorCode') });
+    } else {
+      report.messages.push({ dlqMessageId, kind: 'unknown', result: 'left' });
+    }
+  }
+  batches.sort((a, b) => streamOrder(a.info, b.info));
+
+  const deps = publisherHandlerOptions({
+    eventBridge: options.eventBridge,
+    eventBusName: options.eventBusName,
+    setAside: { sqs, queueUrl: dlqUrl },
+    write: (line) => say(line),
+  }).deps;
+  let busError: string | undefined;
+  const publish = async (events: readonly GatewayEvent[]) => {
+    try {
+      return await deps.publish(events);
+    } catch (error) {
+      busError = (error as Error).message;
+      throw error;
+    }
+  };
+  const deleted = new Set<Message>();
+  let stopped = false;
+  for (const { message, info } of batches) {
+    const entry: ReplayedBatch = { dlqMessageId: message.MessageId ?? '', kind: 'batch', result: 'not-reached', ...info };
+    report.messages.push(entry);
+    if (stopped) continue;
+    let records: StreamRecord[];
+    try {
+      records = await readBatch(options.streams, info);
+    } catch (error) {
+      entry.result = error instanceof PastStreamError ? 'past-stream' : 'read-failed';
+      entry.error = (error as Error).message;
+      continue;
+    }
+    const events = records.flatMap((record) => eventsFromChange(record.change));
+    entry.records = records.length;
+    entry.events = events.length;
+    if (options.dryRun) {
+      entry.result = 'would-replay';
+      entry.wouldPublish = events.map(eventName);
+      continue;
+    }
+    busError = undefined;
+    const result = await publishRecords(records, { ...deps, publish });
+    entry.published = result.published;
+    entry.setAside = result.setAside;
+    report.published += result.published;
+    report.setAside += result.setAside;
+    if (result.failed.length > 0) {
+      // Later batches of the shard must not overtake this one: stop here, as the publisher would.
+      entry.result = 'bus-failed';
+      entry.error = busError ?? `${result.failed.length} record(s) not published`;
+      stopped = true;
+      continue;
+    }
+    await sqs.send(new DeleteMessageCommand({ QueueUrl: dlqUrl, ReceiptHandle: message.ReceiptHandle }));
+    deleted.add(message);
+    entry.result = 'replayed';
+    report.replayed += 1;
+  }
+  // What stays in the DLQ is visible again at once: for the next run, and for the alarm, which counts visible messages.
+  for (const message of received) {
+    if (deleted.has(message)) continue;
+    await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: dlqUrl, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: 0 })).catch(() => undefined);
+  }
+  report.left = received.length - deleted.size;
+  return report;
+}
