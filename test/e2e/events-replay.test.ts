@@ -280,6 +280,27 @@ describe('redrive --events: the changes the publisher gave up on, replayed from 
     assert.deepEqual(await dlqBodies(dlqUrl), [setAside]);
   });
 
+  test('a command line that mixes --events with the other DLQs\' flags, or lacks the bus, is refused (exit 2) and nothing is done', async () => {
+    // prepare
+    const dlqUrl = await newDlq();
+    const message = lambdaFailureMessage('shardId-00000001573689847184-864758bb', '800000000003126276362', '800000000003126276362', 1);
+    await sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: JSON.stringify(message) }));
+
+    // act
+    const runs = await Promise.all([
+      redriveEvents(['--dlq-url', dlqUrl, '--max', '5']),
+      redriveEvents(['--dlq-url', dlqUrl, '--relay']),
+      redriveEvents(['--dlq-url', dlqUrl, '--bus', '']),
+    ]);
+
+    // assess
+    assert.deepEqual(runs.map((run) => run.status), [2, 2, 2]);
+    assert.match(runs[0].stderr, /--max does not apply/);
+    assert.match(runs[1].stderr, /--relay does not apply/);
+    assert.match(runs[2].stderr, /--events needs --dlq-url .* and --bus/);
+    assert.deepEqual(await dlqBodies(dlqUrl), [message]);
+  });
+
   test('--dry-run names what would be published, masked, and sends and deletes nothing', async () => {
     // prepare: an eSMS recipient's state (its part is a phone number)
     const smsId = `REPLAY-SMS-${randomUUID().slice(0, 8)}`;
