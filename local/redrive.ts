@@ -47,7 +47,8 @@ const USAGE = `usage: npm run redrive -- [--relay] [--dry-run] [--max N] [--max-
                        EventBusName) as the publisher would have, same eventIds, then deleted from
                        the DLQ; records past the stream's 24 hours, and events the bus refused for
                        what they hold (setAside), are listed and left in the DLQ. A bus still
-                       failing stops it (exit 1). --dry-run: what would be published, by ids`;
+                       failing stops it (exit 1). --dry-run: what would be published, by ids
+  --bus NAME           with --events: the bus to publish on (the stack output EventBusName)`;
 
 const { values, positionals } = parseCli(
   {
