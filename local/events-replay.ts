@@ -10,6 +10,8 @@ import { ChangeMessageVisibilityCommand, DeleteMessageCommand, GetQueueAttribute
 import { eventsFromChange, type GatewayEvent } from '../functions/core/publish.ts';
 import { eventName, publishRecords, type EventName, type StreamRecord } from '../functions/core/publisher.ts';
 import { publisherHandlerOptions } from '../functions/handlers/dependencies.ts';
+import { findProvider } from '../functions/providers/index.ts';
+import { maskSubjectId } from '../functions/providers/provider.ts';
 import { toStreamRecord } from './stream-reader.ts';
 
 /**
@@ -219,10 +221,12 @@ export async function replayEventsDlq(options: EventsReplayOptions): Promise<Eve
     if (info) {
       batches.push({ message, info });
     } else if (typeof (body as { setAside?: unknown } | undefined)?.setAside === 'string') {
-      // Named as the publisher named it (its ids, masked when it was set aside), never more.
+      // Named as the publisher named it (its ids, masked when it was set aside; masked again here,
+      // whoever wrote the message), never more.
       const named = body as Record<string, unknown>;
       const pick = (key: string) => (typeof named[key] === 'string' ? { [key]: named[key] as string } : {});
-      report.messages.push({ dlqMessageId, kind: 'setAside', result: 'left', ...pick('eventId'), ...pick('detailType'), ...pick('provider'), ...pick('subjectId'), ...pick('errorCode') });
+      const subjectId = typeof named.subjectId === 'string' ? { subjectId: maskSubjectId(named.subjectId, findProvider(String(named.provider))) } : {};
+      report.messages.push({ dlqMessageId, kind: 'setAside', result: 'left', ...pick('eventId'), ...pick('detailType'), ...pick('provider'), ...subjectId, ...pick('errorCode') });
     } else {
       report.messages.push({ dlqMessageId, kind: 'unknown', result: 'left' });
     }
