@@ -70,6 +70,14 @@ export const ACCESS_LOG_FIELDS = {
   error: '$context.error.message',
 } as const;
 
+/**
+ * Added to the access log line with a custom domain: the host name the caller used (the custom
+ * domain, or `<api-id>.execute-api.<region>.amazonaws.com`): one of the names API Gateway routes to
+ * this API, never free text. Left out without one, where it could only ever name the API's own URL.
+ * @see https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-logging-variables.html (`$context.domainName`)
+ */
+export const ACCESS_LOG_DOMAIN_FIELD = { domainName: '$context.domainName' } as const;
+
 /** A throttled HTTP API ($default stage, no path in its access logs) that routes take place on. */
 export class CallbackApi extends Construct {
   public readonly httpApi: HttpApi;
@@ -105,7 +113,9 @@ export class CallbackApi extends Construct {
       throttle: this.throttle,
       accessLogSettings: {
         destination: new LogGroupLogDestination(this.accessLogs),
-        format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
+        // With a custom domain, the host each request came in on: both URLs answer the same routes,
+        // and this is how to tell which providers still call the API's own URL before turning it off.
+        format: AccessLogFormat.custom(JSON.stringify(props.customDomain ? { ...ACCESS_LOG_FIELDS, ...ACCESS_LOG_DOMAIN_FIELD } : ACCESS_LOG_FIELDS)),
       },
     });
     // Explicit limits per route as well as the stage default: one provider's flood, or a forger

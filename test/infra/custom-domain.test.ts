@@ -6,6 +6,7 @@ import { after, describe, test } from 'node:test';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { providers } from '../../functions/providers/index.ts';
+import { ACCESS_LOG_FIELDS } from '../../lib/callback-api.ts';
 import { CallbackGatewayStack } from '../../lib/callback-gateway-stack.ts';
 import { createGatewayApp, SettingsError } from '../../lib/gateway-app.ts';
 import { REPO_ROOT } from '../../lib/gateway-function.ts';
@@ -127,6 +128,17 @@ describe('with domainName and certificateArn', () => {
     assert.equal(only(json, 'AWS::ApiGatewayV2::Api')[1].Properties.DisableExecuteApiEndpoint, true);
     only(json, 'AWS::ApiGatewayV2::ApiMapping');
     assert.equal(json.Outputs.EsmsCallbackUrl.Value, `https://${DOMAIN}/callbacks/esms/{token}`);
+  });
+
+  test('the access log line names the host each request came in on, so the providers still on the API\'s own URL can be found; without a domain the line is as it was', () => {
+    // act
+    const { json } = synth({ domainName: DOMAIN, certificateArn: CERTIFICATE });
+    const plain = synth();
+
+    // assess
+    const format = (template: Json) => JSON.parse(only(template, 'AWS::ApiGatewayV2::Stage')[1].Properties.AccessLogSettings.Format as string) as Json;
+    assert.deepEqual(format(json), { ...ACCESS_LOG_FIELDS, domainName: '$context.domainName' });
+    assert.deepEqual(format(plain.json), ACCESS_LOG_FIELDS);
   });
 
   test('per stage: a stage\'s own domain applies to that stage only', () => {
