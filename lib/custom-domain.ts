@@ -4,7 +4,7 @@ import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { ARecord, HostedZone, RecordTarget } from 'aws-cdk-lib/aws-route53';
 import { ApiGatewayv2DomainProperties } from 'aws-cdk-lib/aws-route53-targets';
 import { Construct } from 'constructs';
-import { certificateRegion, checkCertificateArn, checkCustomDomain, checkDomainName, checkHostedZoneId } from './validate.ts';
+import { checkCertificateArn, checkCertificateRegion, checkCustomDomain, checkDomainName, checkHostedZoneId } from './validate.ts';
 
 export interface CustomDomainProps {
   /** The name the callback URLs are on, e.g. `callbacks.example.com`. */
@@ -56,16 +56,10 @@ export class CustomDomain extends Construct {
       checkDomainName('hostedZoneName', props.hostedZone.name);
     }
     checkCustomDomain({ ...props, hostedZoneId: props.hostedZone?.id, hostedZoneName: props.hostedZone?.name });
-    // The stack is region-agnostic (no env): its region is then a token, known only at deploy, and
-    // cannot be compared here; API Gateway itself refuses a certificate from another region then.
+    // A region-agnostic stack (no env) has a token for a region, known only at deploy: the app
+    // compares the region the CDK CLI deploys to instead (gateway-app.ts), when the CLI gives one.
     const region = Stack.of(this).region;
-    const certificateIn = certificateRegion(props.certificateArn);
-    if (!Token.isUnresolved(region) && certificateIn !== region) {
-      throw new Error(
-        `certificateArn names a certificate in ${certificateIn}, but the stack deploys to ${region}: a regional custom domain takes a certificate ` +
-          `from its own region only. Request or import the certificate for ${props.domainName} in ACM in ${region}`,
-      );
-    }
+    if (!Token.isUnresolved(region)) checkCertificateRegion(props.certificateArn, region, props.domainName, 'the stack deploys to');
 
     this.domain = new DomainName(this, 'DomainName', {
       domainName: props.domainName,

@@ -412,13 +412,34 @@ const CERTIFICATE_ARN = /^arn:(aws|aws-cn|aws-us-gov):acm:([a-z]{2}(?:-[a-z]+)+-
  * https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-regional-api-custom-domain-create.html
  */
 export function checkCertificateArn(name: string, value: unknown): string {
-  if (typeof value !== 'string' || !CERTIFICATE_ARN.test(value)) {
+  const parts = typeof value === 'string' ? CERTIFICATE_ARN.exec(value) : null;
+  if (typeof value !== 'string' || !parts) {
     throw new Error(
       `${name} must be the ARN of an ACM certificate in the stack's region, such as "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-…" ` +
         `(ACM's ARN: partition, acm, region, 12-digit account, certificate/ and the certificate's id), got ${JSON.stringify(value)}`,
     );
   }
+  // A partition holds its own regions only: such an ARN names no certificate at all, and would
+  // otherwise fail only at deploy, once API Gateway looks it up.
+  const [, partition, region] = parts;
+  const regionPartition = region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws';
+  if (partition !== regionPartition) {
+    throw new Error(`${name} names the region ${region} in the partition ${partition}, which does not hold it (${region} is in ${regionPartition}: "arn:${regionPartition}:acm:${region}:…"), got ${JSON.stringify(value)}`);
+  }
   return value;
+}
+
+/**
+ * A certificate from another region than the one the stack deploys to, refused with the reason:
+ * API Gateway takes a regional custom domain's certificate from the API's own region only.
+ */
+export function checkCertificateRegion(certificateArn: string, region: string, domainName: string, where: string): void {
+  const certificateIn = certificateRegion(certificateArn);
+  if (certificateIn === region) return;
+  throw new Error(
+    `certificateArn names a certificate in ${certificateIn}, but ${where} ${region}: a regional custom domain takes a certificate ` +
+      `from its own region only. Request or import the certificate for ${domainName} in ACM in ${region}`,
+  );
 }
 
 /** The region an ACM certificate ARN names (checked by checkCertificateArn). */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { providers } from '../../functions/providers/index.ts';
 import { ACCESS_LOG_FIELDS } from '../../lib/callback-api.ts';
 import { CallbackGatewayStack } from '../../lib/callback-gateway-stack.ts';
@@ -187,6 +187,9 @@ describe('refused at synth, naming the problem', () => {
     ['a certificate ARN of another service', { domainName: DOMAIN, certificateArn: 'arn:aws:iam::123456789012:server-certificate/callbacks' }, /^settings\.certificateArn must be the ARN of an ACM certificate in the stack's region.*got "arn:aws:iam::123456789012:server-certificate\/callbacks"$/],
     ['a certificate id alone', { domainName: DOMAIN, certificateArn: '0a1b2c3d-1111-2222-3333-444455556666' }, /settings\.certificateArn must be the ARN of an ACM certificate/],
     ['a certificate without its region', { domainName: DOMAIN, certificateArn: 'arn:aws:acm::123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666' }, /settings\.certificateArn must be the ARN of an ACM certificate/],
+    ['a China region in the aws partition', { domainName: DOMAIN, certificateArn: 'arn:aws:acm:cn-north-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666' }, /^settings\.certificateArn names the region cn-north-1 in the partition aws, which does not hold it \(cn-north-1 is in aws-cn: "arn:aws-cn:acm:cn-north-1:…"\)/],
+    ['a commercial region in the aws-us-gov partition', { domainName: DOMAIN, certificateArn: 'arn:aws-us-gov:acm:eu-west-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666' }, /^settings\.certificateArn names the region eu-west-1 in the partition aws-us-gov, which does not hold it \(eu-west-1 is in aws/],
+    ['a GovCloud region in the aws partition', { domainName: DOMAIN, certificateArn: 'arn:aws:acm:us-gov-west-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666' }, /certificateArn names the region us-gov-west-1 in the partition aws, which does not hold it \(us-gov-west-1 is in aws-us-gov/],
     ['domainName without certificateArn', { domainName: DOMAIN }, /^domainName=callbacks\.example\.com needs certificateArn: the ARN of an ACM certificate for callbacks\.example\.com in the stack's region/],
     ['certificateArn without domainName', { certificateArn: CERTIFICATE }, /^certificateArn is set without domainName/],
     ['a zone id with its /hostedzone/ prefix', { domainName: DOMAIN, certificateArn: CERTIFICATE, ...ZONE, hostedZoneId: '/hostedzone/Z0123456789ABCDEFGHIJ' }, /^settings\.hostedZoneId must be a Route 53 hosted zone id .*\(leave out "\/hostedzone\/": "Z0123456789ABCDEFGHIJ"\)/],
@@ -210,6 +213,27 @@ describe('refused at synth, naming the problem', () => {
     assert.throws(() => synth({}, { domainName: DOMAIN, certificateArn: CERTIFICATE }), settingsError(/-c domainName="callbacks\.example\.com" \(committed: not set\).*differs from what cdk\.json commits/));
     const { json } = synth({}, { oneOff: 'true', domainName: DOMAIN, certificateArn: CERTIFICATE, disableExecuteApiEndpoint: 'true' });
     assert.equal(only(json, 'AWS::ApiGatewayV2::Api')[1].Properties.DisableExecuteApiEndpoint, true);
+  });
+
+  test('a certificate from another region than the one the CDK CLI would deploy the region-agnostic stack to (CDK_DEFAULT_REGION) is warned about at synth; the same region, or none given, is not', () => {
+    // prepare
+    const context = { ...CDK_CONTEXT, settings: { ...CDK_CONTEXT.settings, domainName: DOMAIN, certificateArn: CERTIFICATE }, ...NO_BUNDLING };
+    const deployTo = (region?: string, settings: Json = context.settings) => createGatewayApp({ context: { ...context, settings } }, region === undefined ? {} : { CDK_DEFAULT_REGION: region });
+    const warnings = (stack: CallbackGatewayStack) => Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('certificateArn names a certificate')).map((w) => w.entry.data as string);
+
+    // act
+    const elsewhere = deployTo('us-east-1');
+
+    // assess
+    assert.deepEqual(warnings(elsewhere.stack), [
+      'certificateArn names a certificate in eu-west-1, but the CDK CLI would deploy to (CDK_DEFAULT_REGION, from AWS_REGION or the profile) us-east-1: a regional custom domain ' +
+        'takes a certificate from its own region only. Request or import the certificate for callbacks.example.com in ACM in us-east-1; ' +
+        'a deploy to us-east-1 fails when API Gateway creates the custom domain [ack: callback-gateway:certificate-region]',
+    ]);
+    assert.equal(Template.fromStack(elsewhere.stack).toJSON().Outputs.TelesignCallbackUrl.Value, `https://${DOMAIN}/callbacks/telesign`);
+    assert.deepEqual(warnings(deployTo('eu-west-1').stack), []);
+    assert.deepEqual(warnings(deployTo(undefined).stack), []);
+    assert.deepEqual(warnings(deployTo('us-east-1', CDK_CONTEXT.settings).stack), []);
   });
 
   test('a certificate from another region than a stack with a known region; a token region cannot be compared, and passes', () => {
