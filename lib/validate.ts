@@ -391,6 +391,8 @@ export function checkDomainName(name: string, value: unknown): string {
     throw new Error(`${name} must be ${allowed}: ${why}, got ${JSON.stringify(value)}`);
   };
   if (typeof value !== 'string') return fail('not text');
+  // `-c domainName=` with an unset variable: said as such, not as a name of one (empty) label.
+  if (value.trim() === '') fail('empty');
   if (value.length > 253) fail(`${value.length} characters`);
   if (value !== value.toLowerCase()) fail('upper-case letters (DNS names are written in lower case here, as API Gateway stores them)');
   if (value.endsWith('.')) fail('a trailing dot');

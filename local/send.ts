@@ -17,7 +17,8 @@ const USAGE = `usage: npm run send -- <provider> [sample] [--url BASE] [--secret
        npm run send -- --list [--json]
 
   Sends a correctly authenticated sample callback (TeleSign signed, tokens and keys from the secrets
-  file) to the local pipeline, or to a deployed API with --url https://xxxx.execute-api.REGION.amazonaws.com.
+  file) to the local pipeline, or to a deployed API with --url https://xxxx.execute-api.REGION.amazonaws.com
+  (or its custom domain, https://callbacks.example.com, the only one answering with disableExecuteApiEndpoint).
   [sample] is one of the provider's samples in --list; without it, the first one listed.
 
   --list           list every provider's samples

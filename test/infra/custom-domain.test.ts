@@ -208,6 +208,11 @@ describe('refused at synth, naming the problem', () => {
     });
   }
 
+  test('an empty domainName, as `-c domainName=$UNSET` gives it, is said to be empty', () => {
+    assert.throws(() => synth({}, { oneOff: 'true', domainName: '', certificateArn: CERTIFICATE }), settingsError(/^domainName must be a lower-case domain name .*: empty, got ""$/));
+    assert.throws(() => synth({ domainName: ' ', certificateArn: CERTIFICATE }), settingsError(/^settings\.domainName must be .*: empty, got " "$/));
+  });
+
   test('on the command line too, as a one-off', () => {
     assert.throws(() => synth({}, { oneOff: 'true', domainName: DOMAIN }), settingsError(/^domainName=callbacks\.example\.com needs certificateArn/));
     assert.throws(() => synth({}, { domainName: DOMAIN, certificateArn: CERTIFICATE }), settingsError(/-c domainName="callbacks\.example\.com" \(committed: not set\).*differs from what cdk\.json commits/));
