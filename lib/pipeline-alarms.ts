@@ -366,7 +366,7 @@ export class PipelineAlarms extends Construct {
           `these changes. A message with DDBStreamBatchInfo: the publisher gave up after ${hours} hours of retries; it names the ` +
           'stream shard and the sequence numbers skipped, not the events. Fix the cause first (PublisherErrors; the ' +
           'publisher logs name the events and the bus error). The stream keeps a change 24 hours after it was written: ' +
-          'replay them (same eventIds): npm run redrive -- --events --dlq-url <EventsDeadLetterQueueUrl> --bus <EventBusName> --region <region>. A message with setAside: one event the bus refused for what it holds (errorCode InvalidArgument, ' +
+          'replay them: npm run redrive -- --events --dlq-url <EventsDeadLetterQueueUrl> --bus <EventBusName> --table <TableName> --region <region>. A message with setAside: one event the bus refused for what it holds (errorCode InvalidArgument, ' +
           'MalformedDetail, RedactionFailure, EntryTooLarge; ValidationException etc.: its call refused whole), not retried, ' +
           'later changes published; it names the event ' +
           '(eventId, provider, subjectId, version or eventKey), never its detail. For it, or past 24 hours, have subscribers re-read those ' +

@@ -7,11 +7,12 @@ import {
 } from '@aws-sdk/client-dynamodb-streams';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { ChangeMessageVisibilityCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
-import { eventsFromChange, type GatewayEvent } from '../functions/core/publish.ts';
-import { eventName, publishRecords, type EventName, type StreamRecord } from '../functions/core/publisher.ts';
+import { DETAIL_TYPES, eventsFromChange, type GatewayEvent } from '../functions/core/publish.ts';
+import { eventName, publishRecords, PUBLISH_FAILED, type EventName, type StreamRecord } from '../functions/core/publisher.ts';
 import { publisherHandlerOptions } from '../functions/handlers/dependencies.ts';
 import { findProvider } from '../functions/providers/index.ts';
 import { maskSubjectId } from '../functions/providers/provider.ts';
+import type { Logger } from '../functions/shared/log.ts';
 import { toStreamRecord } from './stream-reader.ts';
 
 /**
@@ -56,23 +57,54 @@ export interface StreamBatchInfo {
   readonly streamArn: string;
 }
 
+/**
+ * What Lambda writes, as the DynamoDB Streams API documents it: a shard id of 28 to 65 characters
+ * (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_Shard.html), sequence
+ * numbers of 21 to 40 digits (API_streams_SequenceNumberRange.html), a stream ARN
+ * `arn:<partition>:dynamodb:<region>:<account>:table/<TableName>/stream/<label>`, and ISO 8601 times.
+ * Anyone allowed to send to the DLQ can write a message: one that names anything else (a phone
+ * number in a shard id, a range of a million digits) is not a batch, and is neither read nor echoed.
+ */
+const SHARD_ID = /^[A-Za-z0-9_.-]{28,65}$/;
+const SEQUENCE_NUMBER = /^\d{21,40}$/;
+const STREAM_ARN = /^arn:aws[a-z-]*:dynamodb:[a-z0-9-]{1,32}:(\d{12}):table\/([A-Za-z0-9_.-]{3,255})\/stream\/[0-9A-Za-z:._-]{1,64}$/;
+const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+
 /** The batch a DLQ message names, or undefined when it names none. */
 export function streamBatchInfo(body: unknown): StreamBatchInfo | undefined {
   const info = (body as { DDBStreamBatchInfo?: Record<string, unknown> } | null)?.DDBStreamBatchInfo;
   if (!info || typeof info !== 'object') return undefined;
   const { shardId, startSequenceNumber, endSequenceNumber, streamArn } = info;
-  const numeric = (value: unknown): value is string => typeof value === 'string' && /^\d+$/.test(value);
-  if (typeof shardId !== 'string' || typeof streamArn !== 'string' || !numeric(startSequenceNumber) || !numeric(endSequenceNumber)) return undefined;
-  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  const matches = (value: unknown, pattern: RegExp): value is string => typeof value === 'string' && pattern.test(value);
+  if (!matches(shardId, SHARD_ID) || !matches(streamArn, STREAM_ARN) || !matches(startSequenceNumber, SEQUENCE_NUMBER) || !matches(endSequenceNumber, SEQUENCE_NUMBER)) return undefined;
+  if (BigInt(startSequenceNumber) > BigInt(endSequenceNumber)) return undefined;
+  const time = (value: unknown) => (matches(value, TIME) ? value : undefined);
+  const [first, last] = [time(info.approximateArrivalOfFirstRecord), time(info.approximateArrivalOfLastRecord)];
   return {
     shardId,
     startSequenceNumber,
     endSequenceNumber,
-    ...(text(info.approximateArrivalOfFirstRecord) ? { approximateArrivalOfFirstRecord: text(info.approximateArrivalOfFirstRecord) } : {}),
-    ...(text(info.approximateArrivalOfLastRecord) ? { approximateArrivalOfLastRecord: text(info.approximateArrivalOfLastRecord) } : {}),
-    ...(typeof info.batchSize === 'number' ? { batchSize: info.batchSize } : {}),
+    ...(first ? { approximateArrivalOfFirstRecord: first } : {}),
+    ...(last ? { approximateArrivalOfLastRecord: last } : {}),
+    ...(Number.isInteger(info.batchSize) && (info.batchSize as number) > 0 ? { batchSize: info.batchSize as number } : {}),
     streamArn,
   };
+}
+
+/** The table and account a stream ARN names (a valid StreamBatchInfo's). */
+export function streamOwner(streamArn: string): { account: string; table: string } | undefined {
+  const match = STREAM_ARN.exec(streamArn);
+  return match ? { account: match[1], table: match[2] } : undefined;
+}
+
+/** The account of a queue URL (`https://sqs.<region>.amazonaws.com/<account>/<name>`), when it names one. */
+function queueAccount(queueUrl: string): string | undefined {
+  try {
+    const account = new URL(queueUrl).pathname.split('/')[1];
+    return /^\d{12}$/.test(account) ? account : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The records of the batch are no longer in the stream (past its 24 hours, or the shard or stream gone). */
@@ -126,8 +158,12 @@ export async function readBatch(client: DynamoDBStreamsClient, info: StreamBatch
 export interface ReplayedBatch extends StreamBatchInfo {
   readonly dlqMessageId: string;
   readonly kind: 'batch';
-  /** replayed (published, deleted), would-replay (dry run); else left in the DLQ: past-stream, bus-failed, read-failed, not-reached (after a bus failure). */
-  result: 'replayed' | 'would-replay' | 'past-stream' | 'bus-failed' | 'read-failed' | 'not-reached';
+  /**
+   * replayed (published, deleted), would-replay (dry run); else left in the DLQ: past-stream,
+   * other-table (its stream is not --table's: never read), bus-failed, read-failed, not-reached
+   * (after a bus failure, or once interrupted).
+   */
+  result: 'replayed' | 'would-replay' | 'past-stream' | 'other-table' | 'bus-failed' | 'read-failed' | 'not-reached';
   /** Records of the stream in the range. */
   records?: number;
   /** Events they make (published, or, in a dry run, that would be). */
@@ -158,6 +194,8 @@ export interface EventsReplayReport {
   setAside: number;
   /** Messages left in the DLQ: set-aside events, unknown messages, and batches not replayed. */
   left: number;
+  /** Stopped by Ctrl-C before every batch was tried. */
+  interrupted?: true;
   messages: ReplayedMessage[];
   error?: string;
 }
@@ -168,7 +206,11 @@ export interface EventsReplayOptions {
   readonly eventBridge: EventBridgeClient;
   readonly dlqUrl: string;
   readonly eventBusName: string;
+  /** The table whose stream the DLQ's batches must name (the stack output TableName). */
+  readonly tableName: string;
   readonly dryRun: boolean;
+  /** Aborted (Ctrl-C): the message under way is finished, the others left (not-reached) and made visible again. */
+  readonly signal?: AbortSignal;
   /** A line said along the way (stderr): the publisher's own log lines go there too. */
   readonly say: (line: string) => void;
 }
@@ -224,21 +266,33 @@ export async function replayEventsDlq(options: EventsReplayOptions): Promise<Eve
       // Named as the publisher named it (its ids, masked when it was set aside; masked again here,
       // whoever wrote the message), never more.
       const named = body as Record<string, unknown>;
-      const pick = (key: string) => (typeof named[key] === 'string' ? { [key]: named[key] as string } : {});
+      const pick = (key: string, valid: (value: string) => boolean) => (typeof named[key] === 'string' && valid(named[key]) ? { [key]: named[key] } : {});
+      const matching = (pattern: RegExp) => (value: string) => pattern.test(value);
       const subjectId = typeof named.subjectId === 'string' ? { subjectId: maskSubjectId(named.subjectId, findProvider(String(named.provider))) } : {};
-      report.messages.push({ dlqMessageId, kind: 'setAside', result: 'left', ...pick('eventId'), ...pick('detailType'), ...pick('provider'), ...subjectId, ...pick('errorCode') });
+      report.messages.push({ dlqMessageId, kind: 'setAside', result: 'left', ...pick('eventId', matching(/^[0-9a-f]{32}$/)),
+        ...pick('detailType', (value) => (Object.values(DETAIL_TYPES) as string[]).includes(value)),
+        ...pick('provider', (value) => findProvider(value) !== undefined),
+        ...subjectId,
+        ...pick('errorCode', matching(/^[A-Za-z]{1,64}$/)) });
     } else {
       report.messages.push({ dlqMessageId, kind: 'unknown', result: 'left' });
     }
   }
   batches.sort((a, b) => streamOrder(a.info, b.info));
 
-  const deps = publisherHandlerOptions({
+  const publisher = publisherHandlerOptions({
     eventBridge: options.eventBridge,
     eventBusName: options.eventBusName,
     setAside: { sqs, queueUrl: dlqUrl },
     write: (line) => say(line),
   }).deps;
+  // The publisher's own lines, but for the one that says the stream retries: here nothing retries
+  // by itself, the message stays in the DLQ for the next run.
+  const log: Logger = {
+    ...publisher.log,
+    warn: (message, fields) => publisher.log.warn(message === PUBLISH_FAILED ? 'publish failed; the DLQ message stays for the next run' : message, fields),
+  };
+  const deps = { ...publisher, log };
   let busError: string | undefined;
   const publish = async (events: readonly GatewayEvent[]) => {
     try {
@@ -249,49 +303,63 @@ export async function replayEventsDlq(options: EventsReplayOptions): Promise<Eve
     }
   };
   const deleted = new Set<Message>();
+  const dlqAccount = queueAccount(dlqUrl);
   let stopped = false;
-  for (const { message, info } of batches) {
-    const entry: ReplayedBatch = { dlqMessageId: message.MessageId ?? '', kind: 'batch', result: 'not-reached', ...info };
-    report.messages.push(entry);
-    if (stopped) continue;
-    let records: StreamRecord[];
-    try {
-      records = await readBatch(options.streams, info);
-    } catch (error) {
-      entry.result = error instanceof PastStreamError ? 'past-stream' : 'read-failed';
-      entry.error = (error as Error).message;
-      continue;
+  try {
+    for (const { message, info } of batches) {
+      const entry: ReplayedBatch = { dlqMessageId: message.MessageId ?? '', kind: 'batch', result: 'not-reached', ...info };
+      report.messages.push(entry);
+      if (options.signal?.aborted) report.interrupted = true;
+      if (stopped || report.interrupted) continue;
+      // Another table's stream (or another account's) is not this gateway's changes: published, they
+      // would be events no write of this table made. Only a message someone wrote names one.
+      const owner = streamOwner(info.streamArn);
+      if (owner?.table !== options.tableName || (dlqAccount !== undefined && owner.account !== dlqAccount)) {
+        entry.result = 'other-table';
+        entry.error = `the stream is table ${owner?.table ?? '?'}'s (account ${owner?.account ?? '?'}), not ${options.tableName}'s${dlqAccount ? ` (account ${dlqAccount})` : ''}: not read`;
+        continue;
+      }
+      let records: StreamRecord[];
+      try {
+        records = await readBatch(options.streams, info);
+      } catch (error) {
+        entry.result = error instanceof PastStreamError ? 'past-stream' : 'read-failed';
+        entry.error = (error as Error).message;
+        continue;
+      }
+      const events = records.flatMap((record) => eventsFromChange(record.change));
+      entry.records = records.length;
+      entry.events = events.length;
+      if (options.dryRun) {
+        entry.result = 'would-replay';
+        entry.wouldPublish = events.map(eventName);
+        continue;
+      }
+      busError = undefined;
+      const result = await publishRecords(records, { ...deps, publish });
+      entry.published = result.published;
+      entry.setAside = result.setAside;
+      report.published += result.published;
+      report.setAside += result.setAside;
+      if (result.failed.length > 0) {
+        // Later batches of the shard must not overtake this one: stop here, as the publisher would.
+        entry.result = 'bus-failed';
+        entry.error = busError ?? `${result.failed.length} record(s) not published`;
+        stopped = true;
+        continue;
+      }
+      await sqs.send(new DeleteMessageCommand({ QueueUrl: dlqUrl, ReceiptHandle: message.ReceiptHandle }));
+      deleted.add(message);
+      entry.result = 'replayed';
+      report.replayed += 1;
     }
-    const events = records.flatMap((record) => eventsFromChange(record.change));
-    entry.records = records.length;
-    entry.events = events.length;
-    if (options.dryRun) {
-      entry.result = 'would-replay';
-      entry.wouldPublish = events.map(eventName);
-      continue;
+  } finally {
+    // What stays in the DLQ is visible again at once, a failure's and an interrupted run's too: for
+    // the next run, and for the alarm, which counts visible messages.
+    for (const message of received) {
+      if (deleted.has(message)) continue;
+      await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: dlqUrl, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: 0 })).catch(() => undefined);
     }
-    busError = undefined;
-    const result = await publishRecords(records, { ...deps, publish });
-    entry.published = result.published;
-    entry.setAside = result.setAside;
-    report.published += result.published;
-    report.setAside += result.setAside;
-    if (result.failed.length > 0) {
-      // Later batches of the shard must not overtake this one: stop here, as the publisher would.
-      entry.result = 'bus-failed';
-      entry.error = busError ?? `${result.failed.length} record(s) not published`;
-      stopped = true;
-      continue;
-    }
-    await sqs.send(new DeleteMessageCommand({ QueueUrl: dlqUrl, ReceiptHandle: message.ReceiptHandle }));
-    deleted.add(message);
-    entry.result = 'replayed';
-    report.replayed += 1;
-  }
-  // What stays in the DLQ is visible again at once: for the next run, and for the alarm, which counts visible messages.
-  for (const message of received) {
-    if (deleted.has(message)) continue;
-    await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: dlqUrl, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: 0 })).catch(() => undefined);
   }
   report.left = received.length - deleted.size;
   return report;

@@ -20,7 +20,7 @@ import { printable } from '../functions/shared/log.ts';
 
 const USAGE = `usage: npm run redrive -- [--relay] [--dry-run] [--max N] [--max-per-second N] [--json]
        npm run redrive -- --dlq-url URL --region R [--queue-url URL] [--dry-run] [--max-per-second N] [--json]
-       npm run redrive -- --events --dlq-url URL --bus NAME --region R [--dry-run] [--json]
+       npm run redrive -- --events --dlq-url URL --bus NAME --table NAME --region R [--dry-run] [--json]
 
   Moves messages from the dead-letter queue back to the main queue, where the worker processes them
   again (it is idempotent: anything already stored is not stored twice). Fix the cause first (see
@@ -47,12 +47,15 @@ const USAGE = `usage: npm run redrive -- [--relay] [--dry-run] [--max N] [--max-
                        EventBusName) as the publisher would have, same eventIds, then deleted from
                        the DLQ; records past the stream's 24 hours, and events the bus refused for
                        what they hold (setAside), are listed and left in the DLQ. A bus still
-                       failing stops it (exit 1). --dry-run: what would be published, by ids
-  --bus NAME           with --events: the bus to publish on (the stack output EventBusName)`;
+                       failing stops it (exit 1). --dry-run: what would be published, by ids.
+                       Ctrl-C: ends after the message under way, the rest left visible (exit 130)
+  --bus NAME           with --events: the bus to publish on (the stack output EventBusName)
+  --table NAME         with --events: the table (the stack output TableName); a message naming
+                       another table's stream is not read, and left (exit 1)`;
 
 const { values, positionals } = parseCli(
   {
-    ...targetOptions('dlq-url', 'queue-url'),
+    ...targetOptions('dlq-url', 'queue-url', 'table'),
     relay: { type: 'boolean', default: false },
     'dry-run': { type: 'boolean', default: false },
     max: { type: 'string' },
@@ -70,13 +73,15 @@ const json = values.json;
 if (values.events) {
   const misplaced = (['relay', 'max', 'max-per-second', 'queue-url', 'data-dir'] as const).filter((name) => values[name] !== undefined && values[name] !== false);
   if (misplaced.length > 0) usageError(`--events replays the events DLQ of a deployed stack: ${misplaced.map((name) => `--${name}`).join(', ')} does not apply`);
-  if (!values['dlq-url'] || !values.bus) usageError('--events needs --dlq-url (the stack output EventsDeadLetterQueueUrl) and --bus (the stack output EventBusName)');
-  await replayEvents(values['dlq-url'], values.bus, values.region, values['dry-run'], json);
+  if (!values['dlq-url'] || !values.bus || !values.table) {
+    usageError('--events needs --dlq-url (the stack output EventsDeadLetterQueueUrl), --bus (the stack output EventBusName) and --table (the stack output TableName)');
+  }
+  await replayEvents(values['dlq-url'], values.bus, values.table, values.region, values['dry-run'], json);
   // What follows is the other DLQs' redrive: end here, once stdout has taken the whole answer.
   await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
   process.exit();
 }
-if (values.bus !== undefined) usageError('--bus goes with --events (the events DLQ)');
+if (values.bus !== undefined || values.table !== undefined) usageError(`${values.bus !== undefined ? '--bus' : '--table'} goes with --events (the events DLQ)`);
 
 /** Exit 2 with what is wrong with the command line, before anything is done. */
 function usageError(problem: string): never {
@@ -85,7 +90,7 @@ function usageError(problem: string): never {
 }
 
 /** `--events`: the events DLQ replayed (local/events-replay.ts), its answer on stdout. */
-async function replayEvents(dlqUrl: string, bus: string, region: string | undefined, dryRun: boolean, asJson: boolean): Promise<void> {
+async function replayEvents(dlqUrl: string, bus: string, tableName: string, region: string | undefined, dryRun: boolean, asJson: boolean): Promise<void> {
   const config = regionConfig(region);
   const sqs = new SQSClient(config);
   const streams = new DynamoDBStreamsClient(config);
@@ -96,8 +101,17 @@ async function replayEvents(dlqUrl: string, bus: string, region: string | undefi
     if (!asJson) console.log(printable(line));
   };
   let report: EventsReplayReport | undefined;
+  // Ctrl-C ends the run between two messages, never inside one (its events half published, the
+  // message neither deleted nor visible again): the rest are left and made visible at once. Again: now.
+  const interrupt = new AbortController();
+  const onSigint = () => {
+    if (interrupt.signal.aborted) process.exit(130);
+    interrupt.abort();
+    say('interrupted: ending after the message under way, the rest left in the DLQ (Ctrl-C again to quit now, leaving them hidden up to 15 minutes)');
+  };
+  process.on('SIGINT', onSigint);
   try {
-    report = await replayEventsDlq({ sqs, streams, eventBridge, dlqUrl, eventBusName: bus, dryRun, say });
+    report = await replayEventsDlq({ sqs, streams, eventBridge, dlqUrl, eventBusName: bus, tableName, dryRun, say, signal: interrupt.signal });
     show(`events DLQ holds ${report.dlq?.visible ?? 0} message(s)${report.dlq?.inFlight ? ` (+${report.dlq.inFlight} in flight)` : ''}`);
     for (const message of report.messages) for (const line of describeReplayed(message)) show(`  ${line}`);
     const batches = report.messages.filter((message) => message.kind === 'batch');
@@ -111,9 +125,9 @@ async function replayEvents(dlqUrl: string, bus: string, region: string | undefi
     const setAside = report.messages.filter((message) => message.kind === 'setAside').length;
     if (setAside > 0) show(`${setAside} setAside message(s) left in the DLQ: the bus refused those events for what they hold, and would again; have subscribers re-read those states`);
     if (notReplayed.length > 0) {
-      report.error = `${notReplayed.length} batch message(s) not replayed, left in the DLQ`;
+      report.error = `${notReplayed.length} batch message(s) not replayed, left in the DLQ${report.interrupted ? ' (interrupted)' : ''}`;
       say(report.error);
-      process.exitCode = 1;
+      process.exitCode = report.interrupted ? 130 : 1;
     }
   } catch (error) {
     report ??= { target: 'aws', dryRun, bus, replayed: 0, published: 0, setAside: 0, left: 0, messages: [] };
@@ -121,6 +135,7 @@ async function replayEvents(dlqUrl: string, bus: string, region: string | undefi
     say(report.error);
     process.exitCode = 1;
   } finally {
+    process.off('SIGINT', onSigint);
     sqs.destroy();
     streams.destroy();
     eventBridge.destroy();
@@ -151,10 +166,12 @@ function describeReplayed(message: ReplayedMessage): string[] {
       ];
     case 'bus-failed':
       return [`${message.dlqMessageId}: ${range}: the bus is still failing (${message.error}); left in the DLQ, nothing after it tried`];
+    case 'other-table':
+      return [`${message.dlqMessageId}: ${range}: ${message.error}; left in the DLQ (not a message Lambda wrote for this table: delete it once you know where it came from)`];
     case 'read-failed':
       return [`${message.dlqMessageId}: ${range}: the stream could not be read (${message.error}); left in the DLQ`];
     case 'not-reached':
-      return [`${message.dlqMessageId}: ${range}: not tried after the bus failed; left in the DLQ`];
+      return [`${message.dlqMessageId}: ${range}: not tried (after a bus failure, or interrupted); left in the DLQ`];
   }
 }
 const max = intFlag('max', values.max, { min: 1 }, Number.MAX_SAFE_INTEGER);

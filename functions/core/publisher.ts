@@ -101,6 +101,9 @@ export interface PublishResult {
   readonly failed: readonly string[];
 }
 
+/** The WARN line of a batch the bus failed (its records given back to be retried). */
+export const PUBLISH_FAILED = 'publish failed; the stream retries from this record';
+
 /** Events per PutEvents call (EventBridge's limit). */
 export const MAX_EVENTS_PER_PUT = 10;
 
@@ -198,7 +201,7 @@ export async function publishRecords(records: readonly StreamRecord[], deps: Pub
       setAside += refused.length;
       return undefined;
     } catch (error) {
-      deps.log.warn('publish failed; the stream retries from this record', { records: records.length - group.first, error: (error as Error).message });
+      deps.log.warn(PUBLISH_FAILED, { records: records.length - group.first, error: (error as Error).message });
       return group.first;
     }
   };

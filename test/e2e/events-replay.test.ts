@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
@@ -117,6 +117,11 @@ async function dlqBodies(url: string): Promise<unknown[]> {
 
 /** `npm run redrive -- --events …` as a child process (the engines answer from this one, so it must not block). */
 function redriveEvents(args: readonly string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return startRedriveEvents(['--table', TABLE, ...args]).done;
+}
+
+/** The same, started: `child` to signal it, `done` once it ended. */
+function startRedriveEvents(args: readonly string[]): { child: ChildProcess; done: Promise<{ status: number | null; stdout: string; stderr: string }> } {
   const child = spawn(process.execPath, ['--import', 'tsx', 'local/redrive.ts', '--events', '--bus', BUS, '--region', 'us-east-1', ...args], {
     cwd: ROOT,
     env: commandEnv({
@@ -134,7 +139,7 @@ function redriveEvents(args: readonly string[]): Promise<{ status: number | null
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+  return { child, done: new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr }))) };
 }
 
 /** The eventIds the bus took, in order. */
@@ -227,10 +232,12 @@ describe('redrive --events: the changes the publisher gave up on, replayed from 
     // act
     const run = await redriveEvents(['--dlq-url', dlqUrl]).finally(() => (bus.fault = undefined));
 
-    // assess
+    // assess: and the publisher's WARN line says what happens here, not that the stream retries
     assert.equal(run.status, 1, run.stderr);
     assert.deepEqual(busEventIds(), []);
     assert.match(run.stdout, /the bus is still failing \(.*InternalFailure.*\); left in the DLQ/);
+    assert.match(run.stderr, /publish failed; the DLQ message stays for the next run/);
+    assert.doesNotMatch(run.stderr, /the stream retries/);
     assert.deepEqual(await dlqBodies(dlqUrl), [message]);
   });
 
@@ -267,19 +274,25 @@ describe('redrive --events: the changes the publisher gave up on, replayed from 
       time: '2026-01-01T00:00:04.000Z',
       sequenceNumber: '4100000000000000000001',
     };
+    // and one written by hand, a phone number in each of its other ids
+    const crafted = { ...setAside, eventId: '+255712345678', detailType: 'call 255712345678', provider: '255712345678', errorCode: 'x 255712345678' };
     await sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: JSON.stringify(setAside) }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: JSON.stringify(crafted) }));
     bus.accepted.length = 0;
 
     // act
     const run = await redriveEvents(['--dlq-url', dlqUrl]);
+    const json = await redriveEvents(['--dlq-url', dlqUrl, '--json']);
 
     // assess
     assert.equal(run.status, 0, run.stderr);
+    assert.equal(json.status, 0, json.stderr);
     assert.deepEqual(busEventIds(), []);
     assert.match(run.stdout, /setAside Callback Status Changed 0123456789abcdef0123456789abcdef \(temboplus REPLAY-\S*678, MalformedDetail\): not replayable; left/);
-    assert.doesNotMatch(run.stdout + run.stderr, /255712345678/);
-    assert.match(run.stdout, /1 setAside message\(s\) left in the DLQ/);
-    assert.deepEqual(await dlqBodies(dlqUrl), [setAside]);
+    for (const output of [run.stdout, run.stderr, json.stdout, json.stderr]) assert.doesNotMatch(output, /255712345678/);
+    assert.match(run.stdout, /2 setAside message\(s\) left in the DLQ/);
+    const left = (await dlqBodies(dlqUrl)) as { eventId: string }[];
+    assert.deepEqual(left.sort((x, y) => x.eventId.localeCompare(y.eventId)), [crafted, setAside]);
   });
 
   test('a command line that mixes --events with the other DLQs\' flags, or lacks the bus, is refused (exit 2) and nothing is done', async () => {
@@ -293,19 +306,90 @@ describe('redrive --events: the changes the publisher gave up on, replayed from 
       redriveEvents(['--dlq-url', dlqUrl, '--max', '5']),
       redriveEvents(['--dlq-url', dlqUrl, '--relay']),
       redriveEvents(['--dlq-url', dlqUrl, '--bus', '']),
+      startRedriveEvents(['--dlq-url', dlqUrl]).done,
     ]);
 
     // assess
-    assert.deepEqual(runs.map((run) => run.status), [2, 2, 2]);
+    assert.deepEqual(runs.map((run) => run.status), [2, 2, 2, 2]);
     assert.match(runs[0].stderr, /--max does not apply/);
     assert.match(runs[1].stderr, /--relay does not apply/);
-    assert.match(runs[2].stderr, /--events needs --dlq-url .* and --bus/);
+    for (const run of runs.slice(2)) assert.match(run.stderr, /--events needs --dlq-url .*--bus .* and --table \(the stack output TableName\)/);
     assert.deepEqual(await dlqBodies(dlqUrl), [message]);
+  });
+
+  test("a message naming another table's stream, or not shaped as Lambda writes it, is neither read nor published nor echoed, and is left", async () => {
+    // prepare: someone allowed to send to the DLQ names a range of another table's stream (its
+    // changes are not this gateway's), and one with a phone number as its shard and a huge range
+    const other = `${TABLE}-other`;
+    const { streamArn: otherArn } = await ensureTable(dynamo, other);
+    const e = `REPLAY-E-${randomUUID().slice(0, 8)}`;
+    await dynamo.send(
+      new PutItemCommand({
+        TableName: other,
+        Item: marshall({ pk: keys.subject('temboplus', e), sk: 'STATE', provider: 'temboplus', subjectId: e, status: 'PENDING', outcome: 'pending', terminal: false, version: 1, createdAt: '2026-01-01T00:00:00.000Z', changedAt: '2026-01-01T00:00:01.000Z', statusAt: '2026-01-01T00:00:01.000Z' }),
+      }),
+    );
+    const { StreamDescription } = await streams.send(new DescribeStreamCommand({ StreamArn: otherArn }));
+    const shardId = StreamDescription!.Shards![0].ShardId!;
+    const { ShardIterator } = await streams.send(new GetShardIteratorCommand({ StreamArn: otherArn, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }));
+    const [record] = (await streams.send(new GetRecordsCommand({ ShardIterator }))).Records!;
+    const foreign = { ...lambdaFailureMessage(shardId, record.dynamodb!.SequenceNumber!, record.dynamodb!.SequenceNumber!, 1) };
+    foreign.DDBStreamBatchInfo.streamArn = otherArn;
+    const crafted = lambdaFailureMessage('shardId-call-me-on-+255712345678-now', '1', '9'.repeat(2000), 1);
+    const dlqUrl = await newDlq();
+    await sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: JSON.stringify(foreign) }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: JSON.stringify(crafted) }));
+    bus.accepted.length = 0;
+
+    // act
+    const run = await redriveEvents(['--dlq-url', dlqUrl]);
+    const json = await redriveEvents(['--dlq-url', dlqUrl, '--json']);
+
+    // assess
+    assert.equal(run.status, 1, run.stderr);
+    assert.deepEqual(busEventIds(), [], "nothing of the other table's is published");
+    assert.match(run.stdout, new RegExp(`the stream is table ${other}'s \\(account \\d{12}\\), not ${TABLE}'s.*: not read; left in the DLQ`));
+    assert.match(run.stdout, /not a message of the events DLQ; left/);
+    const report = JSON.parse(json.stdout);
+    assert.deepEqual(report.messages.map((message: { kind: string; result: string }) => `${message.kind} ${message.result}`).sort(), ['batch other-table', 'unknown left']);
+    for (const output of [run.stdout, run.stderr, json.stdout, json.stderr]) assert.doesNotMatch(output, /255712345678|9{40}/);
+    const left = (await dlqBodies(dlqUrl)) as { DDBStreamBatchInfo: { shardId: string } }[];
+    assert.deepEqual(left.map((body) => body.DDBStreamBatchInfo.shardId).sort(), [crafted.DDBStreamBatchInfo.shardId, shardId].sort());
+  });
+
+  test('Ctrl-C ends the run after the message under way: that one published and deleted, the rest left and visible again (exit 130)', async () => {
+    // prepare: two batch messages of one shard
+    const f = `REPLAY-F-${randomUUID().slice(0, 8)}`;
+    await writeState('temboplus', f, 1, 'PENDING');
+    await writeState('temboplus', f, 2, 'COMPLETED');
+    const records = await recordsOf([f]);
+    const dlqUrl = await newDlq();
+    const [first, second] = records.map((record) => lambdaFailureMessage(record.shardId, record.sequenceNumber, record.sequenceNumber, 1));
+    await sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: JSON.stringify(second) }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: JSON.stringify(first) }));
+    bus.accepted.length = 0;
+
+    // act: Ctrl-C while the first message's events are on their way to the bus
+    const started = startRedriveEvents(['--table', TABLE, '--dlq-url', dlqUrl, '--json']);
+    bus.onCall = () => {
+      bus.onCall = undefined;
+      started.child.kill('SIGINT');
+    };
+    const run = await started.done.finally(() => (bus.onCall = undefined));
+
+    // assess
+    assert.equal(run.status, 130, run.stderr);
+    assert.deepEqual(busEventIds(), records[0].eventIds);
+    assert.deepEqual(await dlqBodies(dlqUrl), [second], 'the second is left, visible again');
+    const report = JSON.parse(run.stdout);
+    assert.equal(report.interrupted, true);
+    assert.deepEqual(report.messages.map((message: { result: string }) => message.result), ['replayed', 'not-reached']);
   });
 
   test('--dry-run names what would be published, masked, and sends and deletes nothing', async () => {
     // prepare: an eSMS recipient's state (its part is a phone number)
-    const smsId = `REPLAY-SMS-${randomUUID().slice(0, 8)}`;
+    // letters only: a run of digits in a random id would be masked as a phone number is
+    const smsId = `REPLAY-SMS-${randomUUID().slice(0, 8).replace(/\d/g, (digit) => 'ghijklmnop'[Number(digit)])}`;
     await writeState('esms', smsId, 1, 'SENT', '84901888484');
     const records = await recordsOf([smsId]);
     const dlqUrl = await newDlq();

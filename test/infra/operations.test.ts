@@ -246,7 +246,7 @@ describe('alarms', () => {
       }],
       ['EventsDeadLetterQueueNotEmpty', {
         namespace: 'AWS/SQS', metricName: 'ApproximateNumberOfMessagesVisible', dimensions: queueName(stack.events.deadLetterQueue),
-        statistic: 'Maximum', threshold: 1, comparison: atLeast, tells: /never published as events.*DDBStreamBatchInfo.*npm run redrive -- --events --dlq-url <EventsDeadLetterQueueUrl> --bus <EventBusName> --region <region>.*setAside: one event the bus refused for what it holds.*ValidationException etc.: its call refused whole.*never its detail.*re-read those states/,
+        statistic: 'Maximum', threshold: 1, comparison: atLeast, tells: /never published as events.*DDBStreamBatchInfo.*npm run redrive -- --events --dlq-url <EventsDeadLetterQueueUrl> --bus <EventBusName> --table <TableName> --region <region>.*setAside: one event the bus refused for what it holds.*ValidationException etc.: its call refused whole.*never its detail.*re-read those states/,
       }],
       ['PublisherErrors', {
         dimensions: [], threshold: 1, comparison: atLeast, tells: /Nothing is lost yet.*"publish failed" names the events.*AccessDeniedException.*ThrottlingException/,

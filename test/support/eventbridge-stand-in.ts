@@ -34,6 +34,8 @@ export interface EventBridgeStandIn {
   fault: 'refuse' | 'malformed' | 'unavailable' | undefined;
   /** undefined: no such refusal; else a call holding an entry it picks gets HTTP 400 `ValidationException`. */
   refuseCallsHolding: ((entry: PutEventsEntryReceived) => boolean) | undefined;
+  /** undefined: nothing; else called with each call's entries as it arrives, before it is answered. */
+  onCall: ((entries: readonly PutEventsEntryReceived[]) => void) | undefined;
   stop(): Promise<void>;
 }
 
@@ -48,11 +50,13 @@ export async function startEventBridgeStandIn(): Promise<EventBridgeStandIn> {
     },
     fault: undefined as EventBridgeStandIn['fault'],
     refuseCallsHolding: undefined as EventBridgeStandIn['refuseCallsHolding'],
+    onCall: undefined as EventBridgeStandIn['onCall'],
     stop: (): Promise<void> => Promise.resolve(),
   };
   const server = await startAwsJsonServer('AWSEvents.PutEvents', (input) => {
     calls += 1;
     const entries = (input.Entries ?? []) as PutEventsEntryReceived[];
+    standIn.onCall?.(entries);
     if (!Array.isArray(entries) || entries.length === 0 || entries.length > 10) return { status: 400, body: { __type: 'ValidationException', message: 'Entries must hold 1 to 10 entries' } };
     if (standIn.refuseCallsHolding && entries.some(standIn.refuseCallsHolding)) {
       return { status: 400, body: { __type: 'ValidationException', message: '1 validation error detected: a value at entries.member.detail failed to satisfy constraint' } };
