@@ -1,4 +1,5 @@
 import {
+  DescribeStreamCommand,
   GetRecordsCommand,
   GetShardIteratorCommand,
   ResourceNotFoundException,
@@ -241,11 +242,53 @@ const parsed = (message: Message): unknown => {
   }
 };
 
-/** A batch's place in the stream: shards in the order DynamoDB names them (a child's id is later than its parent's), then by sequence number. */
-function streamOrder(a: StreamBatchInfo, b: StreamBatchInfo): number {
-  if (a.shardId !== b.shardId) return a.shardId < b.shardId ? -1 : 1;
-  const [x, y] = [BigInt(a.startSequenceNumber), BigInt(b.startSequenceNumber)];
-  return x < y ? -1 : x > y ? 1 : 0;
+/**
+ * Each shard of the stream and its parent, as DescribeStream lists them (the shards of the stream's
+ * last 24 hours; https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_DescribeStream.html,
+ * paged by `LastEvaluatedShardId`). A stream no longer there lists none.
+ */
+export async function shardParents(client: DynamoDBStreamsClient, streamArn: string): Promise<Map<string, string | undefined>> {
+  const parents = new Map<string, string | undefined>();
+  let start: string | undefined;
+  do {
+    let described;
+    try {
+      described = await client.send(new DescribeStreamCommand({ StreamArn: streamArn, ...(start === undefined ? {} : { ExclusiveStartShardId: start }) }));
+    } catch (error) {
+      if (error instanceof ResourceNotFoundException) return parents;
+      throw error;
+    }
+    for (const shard of described.StreamDescription?.Shards ?? []) if (shard.ShardId) parents.set(shard.ShardId, shard.ParentShardId);
+    start = described.StreamDescription?.LastEvaluatedShardId;
+  } while (start !== undefined);
+  return parents;
+}
+
+/**
+ * The batches in stream order: a shard's after its parent's (and every ancestor's the stream still
+ * lists), then by shard id, then by sequence number. A shard id is only "system-generated", 28 to 65
+ * characters (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_Shard.html):
+ * nothing documented says a child's sorts after its parent's, so the parents are asked for.
+ */
+export function inStreamOrder<T extends { readonly info: StreamBatchInfo }>(batches: readonly T[], parents: ReadonlyMap<string, string | undefined>): T[] {
+  const depth = (shardId: string): number => {
+    const seen = new Set([shardId]);
+    let count = 0;
+    for (let parent = parents.get(shardId); parent !== undefined && parents.has(parent) && !seen.has(parent); parent = parents.get(parent)) {
+      seen.add(parent);
+      count += 1;
+    }
+    return count;
+  };
+  return [...batches].sort(({ info: a }, { info: b }) => {
+    if (a.shardId !== b.shardId) {
+      const [x, y] = [depth(a.shardId), depth(b.shardId)];
+      if (x !== y) return x - y;
+      return a.shardId < b.shardId ? -1 : 1;
+    }
+    const [x, y] = [BigInt(a.startSequenceNumber), BigInt(b.startSequenceNumber)];
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
 }
 
 export async function replayEventsDlq(options: EventsReplayOptions): Promise<EventsReplayReport> {
@@ -278,7 +321,6 @@ export async function replayEventsDlq(options: EventsReplayOptions): Promise<Eve
       report.messages.push({ dlqMessageId, kind: 'unknown', result: 'left' });
     }
   }
-  batches.sort((a, b) => streamOrder(a.info, b.info));
 
   const publisher = publisherHandlerOptions({
     eventBridge: options.eventBridge,
@@ -306,7 +348,11 @@ export async function replayEventsDlq(options: EventsReplayOptions): Promise<Eve
   const dlqAccount = queueAccount(dlqUrl);
   let stopped = false;
   try {
-    for (const { message, info } of batches) {
+    // The shards of this table's stream(s) named (a table made anew has a new stream).
+    const parents = new Map<string, string | undefined>();
+    const streamArns = new Set(batches.map(({ info }) => info.streamArn).filter((arn) => streamOwner(arn)?.table === options.tableName));
+    for (const arn of streamArns) for (const [shard, parent] of await shardParents(options.streams, arn)) parents.set(shard, parent);
+    for (const { message, info } of inStreamOrder(batches, parents)) {
       const entry: ReplayedBatch = { dlqMessageId: message.MessageId ?? '', kind: 'batch', result: 'not-reached', ...info };
       report.messages.push(entry);
       if (options.signal?.aborted) report.interrupted = true;
