@@ -162,7 +162,7 @@ export interface ReplayedBatch extends StreamBatchInfo {
   /**
    * replayed (published, deleted), would-replay (dry run); else left in the DLQ: past-stream,
    * other-table (its stream is not --table's: never read), bus-failed, read-failed, not-reached
-   * (after a bus failure, or once interrupted).
+   * (after a bus or read failure, or once interrupted).
    */
   result: 'replayed' | 'would-replay' | 'past-stream' | 'other-table' | 'bus-failed' | 'read-failed' | 'not-reached';
   /** Records of the stream in the range. */
@@ -371,6 +371,10 @@ export async function replayEventsDlq(options: EventsReplayOptions): Promise<Eve
       } catch (error) {
         entry.result = error instanceof PastStreamError ? 'past-stream' : 'read-failed';
         entry.error = (error as Error).message;
+        // Records the stream no longer holds are gone for good; a read that failed (throttled,
+        // refused) may work next run, and the shard's later batches must not overtake it: stop, as
+        // for a bus failure.
+        if (entry.result === 'read-failed') stopped = true;
         continue;
       }
       const events = records.flatMap((record) => eventsFromChange(record.change));

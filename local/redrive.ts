@@ -47,7 +47,8 @@ const USAGE = `usage: npm run redrive -- [--relay] [--dry-run] [--max N] [--max-
                        EventBusName) as the publisher would have, same eventIds, then deleted from
                        the DLQ; records past the stream's 24 hours, and events the bus refused for
                        what they hold (setAside), are listed and left in the DLQ. A bus still
-                       failing stops it (exit 1). --dry-run: what would be published, by ids.
+                       failing, or a stream read failing, stops it (exit 1). --dry-run: what would
+                       be published, by ids.
                        Ctrl-C: ends after the message under way, the rest left visible (exit 130)
   --bus NAME           with --events: the bus to publish on (the stack output EventBusName)
   --table NAME         with --events: the table (the stack output TableName); a message naming
@@ -169,9 +170,9 @@ function describeReplayed(message: ReplayedMessage): string[] {
     case 'other-table':
       return [`${message.dlqMessageId}: ${range}: ${message.error}; left in the DLQ (not a message Lambda wrote for this table: delete it once you know where it came from)`];
     case 'read-failed':
-      return [`${message.dlqMessageId}: ${range}: the stream could not be read (${message.error}); left in the DLQ`];
+      return [`${message.dlqMessageId}: ${range}: the stream could not be read (${message.error}); left in the DLQ, nothing after it tried`];
     case 'not-reached':
-      return [`${message.dlqMessageId}: ${range}: not tried (after a bus failure, or interrupted); left in the DLQ`];
+      return [`${message.dlqMessageId}: ${range}: not tried (after a bus or read failure, or interrupted); left in the DLQ`];
   }
 }
 const max = intFlag('max', values.max, { min: 1 }, Number.MAX_SAFE_INTEGER);

@@ -241,6 +241,33 @@ describe('redrive --events: the changes the publisher gave up on, replayed from 
     assert.deepEqual(await dlqBodies(dlqUrl), [message]);
   });
 
+  test("a read of the stream that fails stops the run there: the shard's later batches are not published ahead of it", async () => {
+    // prepare: two batches of one shard; the stream refuses to read the first (a position it finds
+    // invalid here; on AWS as well a throttled or refused read)
+    const g = `REPLAY-G-${randomUUID().slice(0, 8)}`;
+    await writeState('temboplus', g, 1, 'PENDING');
+    const records = await recordsOf([g]);
+    const dlqUrl = await newDlq();
+    const unreadable = lambdaFailureMessage(records[0].shardId, '0'.repeat(21), '0'.repeat(21), 1);
+    const later = lambdaFailureMessage(records[0].shardId, records[0].sequenceNumber, records[0].sequenceNumber, 1);
+    await sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: JSON.stringify(later) }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: JSON.stringify(unreadable) }));
+    bus.accepted.length = 0;
+
+    // act
+    const run = await redriveEvents(['--dlq-url', dlqUrl, '--json']);
+
+    // assess
+    assert.equal(run.status, 1, run.stderr);
+    assert.deepEqual(busEventIds(), []);
+    const report = JSON.parse(run.stdout);
+    assert.deepEqual(
+      report.messages.map((message: { result: string; startSequenceNumber: string }) => `${message.result} ${message.startSequenceNumber}`),
+      [`read-failed ${'0'.repeat(21)}`, `not-reached ${records[0].sequenceNumber}`],
+    );
+    assert.equal((await dlqBodies(dlqUrl)).length, 2);
+  });
+
   test('a position the stream no longer holds leaves the message, and says when its changes were written', async () => {
     // prepare: a shard the stream does not have (trimmed away, or another stream's)
     const dlqUrl = await newDlq();
