@@ -113,7 +113,12 @@ export class PastStreamError extends Error {
   override readonly name = 'PastStreamError';
 }
 
-/** Empty GetRecords pages in a row after which an open shard is taken as holding nothing more of the range. */
+/**
+ * Empty GetRecords pages in a row after which the read of an open shard gives up. "It might take
+ * multiple calls to get to a portion of the shard that contains stream records" (API_streams_GetRecords):
+ * an open shard still holding the range's end may answer empty pages before it, so giving up here is
+ * a read that failed (try again), not records the stream no longer holds (delete the message).
+ */
 const MAX_EMPTY_PAGES = 20;
 
 /** The records of `info`'s shard from its start to its end sequence number, both included, in order. */
@@ -149,10 +154,13 @@ export async function readBatch(client: DynamoDBStreamsClient, info: StreamBatch
     }
     empty = (page.Records ?? []).length === 0 ? empty + 1 : 0;
     // An open shard hands out an iterator for ever, empty pages past its last record included.
-    if (empty >= MAX_EMPTY_PAGES) break;
+    if (empty >= MAX_EMPTY_PAGES) {
+      throw new Error(`the open shard gave ${MAX_EMPTY_PAGES} empty pages in a row before ${info.endSequenceNumber} (read ${records.length} record(s) of the range): run again`);
+    }
     iterator = page.NextShardIterator;
   }
-  throw new PastStreamError(`the shard holds no record up to ${info.endSequenceNumber} (read ${records.length})`);
+  // A closed shard read to its end: what it did not hold up to the end, it never will.
+  throw new PastStreamError(`the closed shard holds no record up to ${info.endSequenceNumber} (read ${records.length})`);
 }
 
 /** A batch message, as the replay names it: what it is and what became of it, never an event's detail. */

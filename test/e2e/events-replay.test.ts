@@ -268,6 +268,27 @@ describe('redrive --events: the changes the publisher gave up on, replayed from 
     assert.equal((await dlqBodies(dlqUrl)).length, 2);
   });
 
+  test('an open shard that gives only empty pages before the end of the range is a failed read (run again), not records past the stream', async () => {
+    // prepare: a range whose end the open shard has not reached (yet)
+    const h = `REPLAY-H-${randomUUID().slice(0, 8)}`;
+    await writeState('temboplus', h, 1, 'PENDING');
+    const records = await recordsOf([h]);
+    const dlqUrl = await newDlq();
+    const message = lambdaFailureMessage(records[0].shardId, records[0].sequenceNumber, `9${records[0].sequenceNumber.slice(1)}`, 2);
+    await sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: JSON.stringify(message) }));
+    bus.accepted.length = 0;
+
+    // act
+    const run = await redriveEvents(['--dlq-url', dlqUrl]);
+
+    // assess: nothing published, the message left, and not called past the stream's 24 hours
+    assert.equal(run.status, 1, run.stderr);
+    assert.deepEqual(busEventIds(), []);
+    assert.match(run.stdout, /the stream could not be read \(the open shard gave 20 empty pages in a row before 9\d+ \(read 1 record\(s\) of the range\): run again\); left in the DLQ/);
+    assert.doesNotMatch(run.stdout, /past the stream's 24 hours/);
+    assert.deepEqual(await dlqBodies(dlqUrl), [message]);
+  });
+
   test('a position the stream no longer holds leaves the message, and says when its changes were written', async () => {
     // prepare: a shard the stream does not have (trimmed away, or another stream's)
     const dlqUrl = await newDlq();
