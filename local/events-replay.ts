@@ -175,6 +175,8 @@ export interface ReplayedBatch extends StreamBatchInfo {
   result: 'replayed' | 'would-replay' | 'past-stream' | 'other-table' | 'bus-failed' | 'read-failed' | 'not-reached';
   /** Records of the stream in the range. */
   records?: number;
+  /** Of those, records an earlier message of this run replayed (overlapping ranges): not published again. */
+  alreadyReplayed?: number;
   /** Events they make (published, or, in a dry run, that would be). */
   events?: number;
   published?: number;
@@ -354,6 +356,8 @@ export async function replayEventsDlq(options: EventsReplayOptions): Promise<Eve
   };
   const deleted = new Set<Message>();
   const dlqAccount = queueAccount(dlqUrl);
+  /** `<shardId>/<sequenceNumber>` of each record replayed (or, in a dry run, listed) so far. */
+  const replayedRecords = new Set<string>();
   let stopped = false;
   try {
     // The shards of this table's stream(s) named (a table made anew has a new stream).
@@ -385,16 +389,23 @@ export async function replayEventsDlq(options: EventsReplayOptions): Promise<Eve
         if (entry.result === 'read-failed') stopped = true;
         continue;
       }
-      const events = records.flatMap((record) => eventsFromChange(record.change));
+      // Lambda's retries split a failing batch in two and retry each half (BisectBatchOnFunctionError):
+      // the DLQ can hold a batch and a part of it. A record an earlier batch of this run replayed is
+      // not published again, behind its subject's later changes.
+      const fresh = records.filter((record) => !replayedRecords.has(`${info.shardId}/${record.sequenceNumber}`));
+      const events = fresh.flatMap((record) => eventsFromChange(record.change));
       entry.records = records.length;
+      if (fresh.length < records.length) entry.alreadyReplayed = records.length - fresh.length;
       entry.events = events.length;
+      const replayed = () => fresh.forEach((record) => replayedRecords.add(`${info.shardId}/${record.sequenceNumber}`));
       if (options.dryRun) {
         entry.result = 'would-replay';
         entry.wouldPublish = events.map(eventName);
+        replayed();
         continue;
       }
       busError = undefined;
-      const result = await publishRecords(records, { ...deps, publish });
+      const result = await publishRecords(fresh, { ...deps, publish });
       entry.published = result.published;
       entry.setAside = result.setAside;
       report.published += result.published;
@@ -406,6 +417,7 @@ export async function replayEventsDlq(options: EventsReplayOptions): Promise<Eve
         stopped = true;
         continue;
       }
+      replayed();
       await sqs.send(new DeleteMessageCommand({ QueueUrl: dlqUrl, ReceiptHandle: message.ReceiptHandle }));
       deleted.add(message);
       entry.result = 'replayed';

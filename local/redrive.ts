@@ -144,6 +144,11 @@ async function replayEvents(dlqUrl: string, bus: string, tableName: string, regi
   if (asJson) printJson(report);
 }
 
+/** The records of a batch an earlier one of the run replayed (Lambda's halves of a failing batch overlap it). */
+function already(message: { alreadyReplayed?: number }): string {
+  return message.alreadyReplayed ? ` (${message.alreadyReplayed} already replayed above)` : '';
+}
+
 /** A replayed message's lines: its ids and counts, what became of it, and what the user can do. */
 function describeReplayed(message: ReplayedMessage): string[] {
   if (message.kind === 'unknown') return [`${message.dlqMessageId}: not a message of the events DLQ; left`];
@@ -154,10 +159,10 @@ function describeReplayed(message: ReplayedMessage): string[] {
   const written = `written ${message.approximateArrivalOfFirstRecord ?? '?'} to ${message.approximateArrivalOfLastRecord ?? '?'}`;
   switch (message.result) {
     case 'replayed':
-      return [`${message.dlqMessageId}: ${range}: ${message.records} record(s), ${message.published} event(s) published${message.setAside ? `, ${message.setAside} set aside` : ''}; deleted`];
+      return [`${message.dlqMessageId}: ${range}: ${message.records} record(s)${already(message)}, ${message.published} event(s) published${message.setAside ? `, ${message.setAside} set aside` : ''}; deleted`];
     case 'would-replay':
       return [
-        `${message.dlqMessageId}: ${range}: ${message.records} record(s), would publish ${message.events} event(s)`,
+        `${message.dlqMessageId}: ${range}: ${message.records} record(s)${already(message)}, would publish ${message.events} event(s)`,
         ...(message.wouldPublish ?? []).map((event) => `    ${event.detailType} ${event.eventId} ${event.provider} ${event.subjectId}${event.part === undefined ? '' : ` part ${event.part}`}${event.version === undefined ? '' : ` v${event.version}`}`),
       ];
     case 'past-stream':

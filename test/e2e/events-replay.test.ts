@@ -193,6 +193,32 @@ describe('redrive --events: the changes the publisher gave up on, replayed from 
     assert.equal(report.messages[0].result, 'replayed');
   });
 
+  test("overlapping messages (a batch and Lambda's half of it) publish each change once, in stream order", async () => {
+    // prepare: three changes of one subject; the DLQ holds the whole batch and its second half
+    const k = `REPLAY-K-${randomUUID().slice(0, 8)}`;
+    await writeState('temboplus', k, 1, 'PENDING');
+    await writeState('temboplus', k, 2, 'PROCESSING');
+    await writeState('temboplus', k, 3, 'COMPLETED');
+    const records = await recordsOf([k]);
+    const dlqUrl = await newDlq();
+    await sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: JSON.stringify(lambdaFailureMessage(records[0].shardId, records[1].sequenceNumber, records[2].sequenceNumber, 2)) }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: JSON.stringify(lambdaFailureMessage(records[0].shardId, records[0].sequenceNumber, records[2].sequenceNumber, 3)) }));
+    bus.accepted.length = 0;
+
+    // act
+    const dry = await redriveEvents(['--dlq-url', dlqUrl, '--dry-run', '--json']);
+    const run = await redriveEvents(['--dlq-url', dlqUrl, '--json']);
+
+    // assess: v1, v2, v3 once each, never v2 again after v3; both messages done with
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(busEventIds(), records.flatMap((record) => record.eventIds));
+    assert.deepEqual(await dlqBodies(dlqUrl), []);
+    const report = JSON.parse(run.stdout);
+    assert.equal(report.replayed, 2);
+    assert.deepEqual(report.messages.map((message: { records: number; alreadyReplayed?: number; published: number }) => [message.records, message.alreadyReplayed, message.published]), [[3, undefined, 3], [2, 2, 0]]);
+    assert.deepEqual(JSON.parse(dry.stdout).messages.map((message: { events: number }) => message.events), [3, 0]);
+  });
+
   test('an event the bus refuses for what it holds is set aside in the DLQ, as the publisher sets it aside, and the batch deleted', async () => {
     // prepare
     const d = `REPLAY-D-${randomUUID().slice(0, 8)}`;
