@@ -121,7 +121,7 @@ function redriveEvents(args: readonly string[]): Promise<{ status: number | null
 }
 
 /** The same, started: `child` to signal it, `done` once it ended. */
-function startRedriveEvents(args: readonly string[]): { child: ChildProcess; done: Promise<{ status: number | null; stdout: string; stderr: string }> } {
+function startRedriveEvents(args: readonly string[]): { child: ChildProcess; said: () => string; done: Promise<{ status: number | null; stdout: string; stderr: string }> } {
   const child = spawn(process.execPath, ['--import', 'tsx', 'local/redrive.ts', '--events', '--bus', BUS, '--region', 'us-east-1', ...args], {
     cwd: ROOT,
     env: commandEnv({
@@ -139,7 +139,7 @@ function startRedriveEvents(args: readonly string[]): { child: ChildProcess; don
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return { child, done: new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr }))) };
+  return { child, said: () => stderr, done: new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr }))) };
 }
 
 /** The eventIds the bus took, in order. */
@@ -443,16 +443,19 @@ describe('redrive --events: the changes the publisher gave up on, replayed from 
     await sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: JSON.stringify(first) }));
     bus.accepted.length = 0;
 
-    // act: Ctrl-C while the first message's events are on their way to the bus
+    // act: Ctrl-C while the first message's events are on their way to the bus (answered once the
+    // command has taken it in)
     const started = startRedriveEvents(['--table', TABLE, '--dlq-url', dlqUrl, '--json']);
-    bus.onCall = () => {
+    bus.onCall = async () => {
       bus.onCall = undefined;
       started.child.kill('SIGINT');
+      const alive = () => started.child.exitCode === null && started.child.signalCode === null;
+      while (alive() && !started.said().includes('interrupted:')) await new Promise((resolve) => setTimeout(resolve, 20));
     };
     const run = await started.done.finally(() => (bus.onCall = undefined));
 
     // assess
-    assert.equal(run.status, 130, run.stderr);
+    assert.equal(run.status, 130, run.stderr + run.stdout);
     assert.deepEqual(busEventIds(), records[0].eventIds);
     assert.deepEqual(await dlqBodies(dlqUrl), [second], 'the second is left, visible again');
     const report = JSON.parse(run.stdout);

@@ -20,12 +20,15 @@ export interface AwsJsonServer {
  * engine (Secrets Manager, EventBridge). Another operation, or a body that is not JSON, gets the
  * protocol's own 400; `handle` answers the parsed body.
  */
-export function startAwsJsonServer(target: string, handle: (input: Record<string, unknown>) => AwsJsonAnswer): Promise<AwsJsonServer> {
+export function startAwsJsonServer(target: string, handle: (input: Record<string, unknown>) => AwsJsonAnswer | Promise<AwsJsonAnswer>): Promise<AwsJsonServer> {
   return startAwsJsonService({ [target]: handle });
 }
 
 /** The same, serving several operations (`X-Amz-Target` → its handler), in JSON 1.0 or 1.1. */
-export async function startAwsJsonService(handlers: Readonly<Record<string, (input: Record<string, unknown>) => AwsJsonAnswer>>, protocol: '1.0' | '1.1' = '1.1'): Promise<AwsJsonServer> {
+export async function startAwsJsonService(
+  handlers: Readonly<Record<string, (input: Record<string, unknown>) => AwsJsonAnswer | Promise<AwsJsonAnswer>>>,
+  protocol: '1.0' | '1.1' = '1.1',
+): Promise<AwsJsonServer> {
   const served = Object.keys(handlers)
     .map((target) => target.split('.').at(-1))
     .join(', ');
@@ -48,7 +51,7 @@ export async function startAwsJsonService(handlers: Readonly<Record<string, (inp
       } catch {
         return answer({ status: 400, body: { __type: 'SerializationException', message: 'body is not JSON' } });
       }
-      answer(handle(input ?? {}));
+      void Promise.resolve(handle(input ?? {})).then(answer);
     });
   });
   await new Promise<void>((resolve, reject) => {

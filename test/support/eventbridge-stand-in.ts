@@ -34,8 +34,8 @@ export interface EventBridgeStandIn {
   fault: 'refuse' | 'malformed' | 'unavailable' | undefined;
   /** undefined: no such refusal; else a call holding an entry it picks gets HTTP 400 `ValidationException`. */
   refuseCallsHolding: ((entry: PutEventsEntryReceived) => boolean) | undefined;
-  /** undefined: nothing; else called with each call's entries as it arrives, before it is answered. */
-  onCall: ((entries: readonly PutEventsEntryReceived[]) => void) | undefined;
+  /** undefined: nothing; else called with each call's entries as it arrives: the call is answered once what it returns settles. */
+  onCall: ((entries: readonly PutEventsEntryReceived[]) => void | Promise<void>) | undefined;
   stop(): Promise<void>;
 }
 
@@ -53,10 +53,10 @@ export async function startEventBridgeStandIn(): Promise<EventBridgeStandIn> {
     onCall: undefined as EventBridgeStandIn['onCall'],
     stop: (): Promise<void> => Promise.resolve(),
   };
-  const server = await startAwsJsonServer('AWSEvents.PutEvents', (input) => {
+  const server = await startAwsJsonServer('AWSEvents.PutEvents', async (input) => {
     calls += 1;
     const entries = (input.Entries ?? []) as PutEventsEntryReceived[];
-    standIn.onCall?.(entries);
+    await standIn.onCall?.(entries);
     if (!Array.isArray(entries) || entries.length === 0 || entries.length > 10) return { status: 400, body: { __type: 'ValidationException', message: 'Entries must hold 1 to 10 entries' } };
     if (standIn.refuseCallsHolding && entries.some(standIn.refuseCallsHolding)) {
       return { status: 400, body: { __type: 'ValidationException', message: '1 validation error detected: a value at entries.member.detail failed to satisfy constraint' } };
