@@ -169,10 +169,11 @@ export interface ReplayedBatch extends StreamBatchInfo {
   readonly kind: 'batch';
   /**
    * replayed (published, deleted), would-replay (dry run); else left in the DLQ: past-stream,
-   * other-table (its stream is not --table's: never read), bus-failed, read-failed, not-reached
-   * (after a bus or read failure, or once interrupted).
+   * other-table (its stream is not --table's: never read), bus-failed, read-failed, hold-lost (the
+   * run's hold on the message ended before its turn: never read), not-reached (after a bus or read
+   * failure or a lost hold, or once interrupted).
    */
-  result: 'replayed' | 'would-replay' | 'past-stream' | 'other-table' | 'bus-failed' | 'read-failed' | 'not-reached';
+  result: 'replayed' | 'would-replay' | 'past-stream' | 'other-table' | 'bus-failed' | 'read-failed' | 'hold-lost' | 'not-reached';
   /** Records of the stream in the range. */
   records?: number;
   /** Of those, records an earlier message of this run replayed (overlapping ranges): not published again. */
@@ -376,6 +377,22 @@ export async function replayEventsDlq(options: EventsReplayOptions): Promise<Eve
         entry.result = 'other-table';
         entry.error = `the stream is table ${owner?.table ?? '?'}'s (account ${owner?.account ?? '?'}), not ${options.tableName}'s${dlqAccount ? ` (account ${dlqAccount})` : ''}: not read`;
         continue;
+      }
+      // Every message was received (and hidden) at the start: a long run can outlast that hold,
+      // and another run may then have received this message. Its hold is renewed before it is
+      // worked on; SQS refuses that once the hold is gone (MessageNotInflight,
+      // ReceiptHandleIsInvalid: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html),
+      // and then this run stops: publishing it too would race the other run, out of order, and
+      // delete with a handle no longer its own.
+      if (!options.dryRun) {
+        try {
+          await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: dlqUrl, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: VISIBILITY_SECONDS }));
+        } catch (error) {
+          entry.result = 'hold-lost';
+          entry.error = `this run's hold on the message ended (${(error as Error).name}; the run outlasted ${VISIBILITY_SECONDS} s, or another run received it): not read; run again once no other run is under way`;
+          stopped = true;
+          continue;
+        }
       }
       let records: StreamRecord[];
       try {

@@ -176,8 +176,10 @@ function describeReplayed(message: ReplayedMessage): string[] {
       return [`${message.dlqMessageId}: ${range}: ${message.error}; left in the DLQ (not a message Lambda wrote for this table: delete it once you know where it came from)`];
     case 'read-failed':
       return [`${message.dlqMessageId}: ${range}: the stream could not be read (${message.error}); left in the DLQ, nothing after it tried`];
+    case 'hold-lost':
+      return [`${message.dlqMessageId}: ${range}: ${message.error}; left in the DLQ, nothing after it tried`];
     case 'not-reached':
-      return [`${message.dlqMessageId}: ${range}: not tried (after a bus or read failure, or interrupted); left in the DLQ`];
+      return [`${message.dlqMessageId}: ${range}: not tried (after a bus or read failure, a lost hold, or interrupted); left in the DLQ`];
   }
 }
 const max = intFlag('max', values.max, { min: 1 }, Number.MAX_SAFE_INTEGER);

@@ -4,11 +4,13 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand, type _Record } from '@aws-sdk/client-dynamodb-streams';
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { keys } from '../../functions/core/pipeline-definition.ts';
 import { DETAIL_TYPES, eventsFromChange } from '../../functions/core/publish.ts';
 import { ensureTable, LOCAL_AWS, startDynamoDbLocal, startSqsServer, type DynamoDbLocal, type SqsServer } from '../../local/engines.ts';
+import { replayEventsDlq } from '../../local/events-replay.ts';
 import { toStreamRecord } from '../../local/stream-reader.ts';
 import { startEventBridgeStandIn, type EventBridgeStandIn } from '../support/eventbridge-stand-in.ts';
 import { commandEnv, ROOT } from '../support/e2e-pipeline.ts';
@@ -490,5 +492,40 @@ describe('redrive --events: the changes the publisher gave up on, replayed from 
     assert.equal(report.dryRun, true);
     assert.equal(report.messages[0].result, 'would-replay');
     assert.deepEqual(report.messages[0].wouldPublish.map((event: { eventId: string }) => event.eventId), records[0].eventIds);
+  });
+
+  test("a message whose hold the run lost (another run may have it) is neither published nor deleted, and the run stops there", async () => {
+    // prepare: two subjects' changes, one message each, in stream order; SQS refuses to renew the
+    // second message's hold, as it does once the hold has ended (a run that outlasted it)
+    const [e, f] = [`REPLAY-E-${randomUUID().slice(0, 8)}`, `REPLAY-F-${randomUUID().slice(0, 8)}`];
+    await writeState('temboplus', e, 1, 'PENDING');
+    await writeState('temboplus', f, 1, 'PENDING');
+    const [first, second] = await recordsOf([e, f]);
+    const dlqUrl = await newDlq();
+    for (const record of [first, second]) {
+      await sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: JSON.stringify(lambdaFailureMessage(record.shardId, record.sequenceNumber, record.sequenceNumber, 1)) }));
+    }
+    let renewals = 0;
+    const holdEndsAfterOne = {
+      send: (command: Parameters<SQSClient['send']>[0]) => {
+        if (command instanceof ChangeMessageVisibilityCommand && command.input.VisibilityTimeout! > 0 && ++renewals > 1) {
+          return Promise.reject(Object.assign(new Error('Message does not exist or is not available for visibility timeout change.'), { name: 'MessageNotInflight' }));
+        }
+        return sqs.send(command as never);
+      },
+    } as unknown as SQSClient;
+    const eventBridge = new EventBridgeClient({ ...LOCAL_AWS, endpoint: bus.endpoint });
+    bus.accepted.length = 0;
+
+    // act
+    const report = await replayEventsDlq({ sqs: holdEndsAfterOne, streams, eventBridge, dlqUrl, eventBusName: BUS, tableName: TABLE, dryRun: false, say: () => undefined }).finally(() => eventBridge.destroy());
+
+    // assess: the first published and deleted; the second never published, left (visible) in the DLQ
+    assert.deepEqual(busEventIds(), first.eventIds, 'was: a message another run may hold was published and deleted all the same');
+    assert.deepEqual(report.messages.map((message) => message.result), ['replayed', 'hold-lost']);
+    assert.equal(report.replayed, 1);
+    assert.equal(report.left, 1);
+    const left = (await dlqBodies(dlqUrl)) as { DDBStreamBatchInfo: { startSequenceNumber: string } }[];
+    assert.deepEqual(left.map((body) => body.DDBStreamBatchInfo.startSequenceNumber), [second.sequenceNumber]);
   });
 });
