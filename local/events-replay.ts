@@ -1,5 +1,4 @@
 import {
-  DescribeStreamCommand,
   GetRecordsCommand,
   GetShardIteratorCommand,
   ResourceNotFoundException,
@@ -14,7 +13,7 @@ import { publisherHandlerOptions } from '../functions/handlers/dependencies.ts';
 import { findProvider } from '../functions/providers/index.ts';
 import { maskSubjectId } from '../functions/providers/provider.ts';
 import type { Logger } from '../functions/shared/log.ts';
-import { toStreamRecord } from './stream-reader.ts';
+import { listShards, toStreamRecord } from './stream-reader.ts';
 
 /**
  * Replays what the publisher gave up on: the changes named by the events dead-letter queue's
@@ -254,25 +253,16 @@ const parsed = (message: Message): unknown => {
 };
 
 /**
- * Each shard of the stream and its parent, as DescribeStream lists them (the shards of the stream's
- * last 24 hours; https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_DescribeStream.html,
- * paged by `LastEvaluatedShardId`). A stream no longer there lists none.
+ * Each shard of the stream and its parent, as DescribeStream lists them (listShards). A stream no
+ * longer there lists none.
  */
 export async function shardParents(client: DynamoDBStreamsClient, streamArn: string): Promise<Map<string, string | undefined>> {
-  const parents = new Map<string, string | undefined>();
-  let start: string | undefined;
-  do {
-    let described;
-    try {
-      described = await client.send(new DescribeStreamCommand({ StreamArn: streamArn, ...(start === undefined ? {} : { ExclusiveStartShardId: start }) }));
-    } catch (error) {
-      if (error instanceof ResourceNotFoundException) return parents;
-      throw error;
-    }
-    for (const shard of described.StreamDescription?.Shards ?? []) if (shard.ShardId) parents.set(shard.ShardId, shard.ParentShardId);
-    start = described.StreamDescription?.LastEvaluatedShardId;
-  } while (start !== undefined);
-  return parents;
+  try {
+    return new Map((await listShards(client, streamArn)).flatMap((shard) => (shard.ShardId ? [[shard.ShardId, shard.ParentShardId] as const] : [])));
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return new Map();
+    throw error;
+  }
 }
 
 /**

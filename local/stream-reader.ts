@@ -73,6 +73,21 @@ export interface StreamReader {
 /** GetRecords' largest page. */
 const MAX_RECORDS_PER_CALL = 1000;
 
+/**
+ * Every shard the stream lists (its last 24 hours), DescribeStream's pages followed by
+ * `LastEvaluatedShardId` (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_DescribeStream.html).
+ */
+export async function listShards(client: DynamoDBStreamsClient, streamArn: string, abortSignal?: AbortSignal): Promise<Shard[]> {
+  const found: Shard[] = [];
+  let start: string | undefined;
+  do {
+    const { StreamDescription } = await client.send(new DescribeStreamCommand({ StreamArn: streamArn, ExclusiveStartShardId: start }), { abortSignal });
+    found.push(...(StreamDescription?.Shards ?? []));
+    start = StreamDescription?.LastEvaluatedShardId;
+  } while (start);
+  return found;
+}
+
 /** A Streams API record as the publisher takes it: its sequence number and the change, images unmarshalled. */
 export function toStreamRecord(record: _Record): StreamRecord {
   const data = record.dynamodb ?? {};
@@ -138,13 +153,7 @@ export function startStreamReader(options: StreamReaderOptions): StreamReader {
   const backOff = () => sleep(Math.min(retry.maxMs, retry.baseMs * 2 ** Math.min(failures++, 16)));
 
   async function describeShards(): Promise<void> {
-    const found: Shard[] = [];
-    let start: string | undefined;
-    do {
-      const { StreamDescription } = await client.send(new DescribeStreamCommand({ StreamArn: streamArn, ExclusiveStartShardId: start }), { abortSignal: abort.signal });
-      found.push(...(StreamDescription?.Shards ?? []));
-      start = StreamDescription?.LastEvaluatedShardId;
-    } while (start);
+    const found = await listShards(client, streamArn, abort.signal);
     shards = found;
     describedAt = Date.now();
     mustDescribe = false;
